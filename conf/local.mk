@@ -1,0 +1,15 @@
+# Example job files and the fully commented reference, installed in
+# $(pkgdatadir) so users can copy them.
+dist_pkgdata_DATA += \
+	%reldir%/mproc.ini \
+	%reldir%/echo.ini \
+	%reldir%/wordcount.ini \
+	%reldir%/primes.ini \
+	%reldir%/exec.ini \
+	%reldir%/fault.ini
+textsdir = $(pkgdatadir)/texts
+dist_texts_DATA = \
+	%reldir%/texts/lines.txt \
+	%reldir%/texts/hamlet.txt \
+	%reldir%/texts/unix.txt \
+	%reldir%/texts/c.txt

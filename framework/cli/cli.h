@@ -1,0 +1,86 @@
+/*
+ * The `mproc` host program: shared pieces of its commands.  Only this
+ * folder prints; everything it prints to stderr starts with "mproc: ".
+ */
+#ifndef MPROC_CLI_H
+#define MPROC_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <mproc/mproc.h>
+
+#include "config/config_int.h"
+
+/* Exit statuses (DESIGN.md; the sysexits.h values where one fits). */
+enum {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_FAILED = 1,     /* some tasks failed */
+    CLI_EXIT_USAGE = 64,     /* bad command line */
+    CLI_EXIT_NOINPUT = 66,   /* a config or input file is missing */
+    CLI_EXIT_SOFTWARE = 70,  /* internal error */
+    CLI_EXIT_CANTCREAT = 73, /* the output file cannot be created */
+    CLI_EXIT_IOERR = 74,     /* writing the output failed */
+    CLI_EXIT_CONFIG = 78,    /* config or plugin error */
+    CLI_EXIT_INTERRUPTED = 130
+};
+
+/* Print "mproc: MESSAGE\n" to stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The exit status for an mproc error code from config or plugin loading. */
+int cli_exit_for(int code);
+
+/* The command line of `run` and `check`: one job file and overrides. */
+struct cli_args {
+    const char *path;
+    char **sets;     /* "section.key=value", in order */
+    size_t nsets;
+    char **owned;    /* strings made here (from --workers) */
+    size_t nowned;
+};
+
+/*
+ * Parse `JOB.ini [--set K=V]... [--workers N] [--help]` (options anywhere).
+ * Returns -1 to go on, or an exit status (help shown, usage error printed).
+ * On -1 the caller must cli_args_free().
+ */
+int cli_args_parse(struct cli_args *a, int argc, char **argv,
+                   const char *usage, bool workers_option);
+void cli_args_free(struct cli_args *a);
+
+/* What `run` and `check` share: the job file and its overrides. */
+struct cli_job {
+    const char *path;
+    mproc_config_t *cfg;
+    const struct mproc__job *job;
+};
+
+/* Load and check the job.  Returns 0 or an exit status (after printing
+ * why). */
+int cli_job_load(struct cli_job *cj, const char *path, char **sets,
+                 size_t nsets);
+void cli_job_free(struct cli_job *cj);
+
+/* Create the pool for a job (loads and checks the plugin and task). */
+int cli_pool_new(const struct cli_job *cj, mproc_pool_t **out,
+                 int cancel_fd);
+
+/* ---- input sources (input.c) ---- */
+struct cli_input;
+/* Open the job's input; returns 0 or an exit status after printing. */
+int cli_input_open(struct cli_input **out, const struct mproc__job *job);
+/* An mproc_next_fn over the input. */
+int cli_input_next(void *input, struct mproc_item *item);
+/* The input as the user wrote it, for messages. */
+const char *cli_input_name(const struct cli_input *in);
+/* Non-zero after a read error (already printed). */
+int cli_input_failed(const struct cli_input *in);
+void cli_input_close(struct cli_input *in);
+
+/* ---- commands ---- */
+int cmd_run(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_plugins(int argc, char **argv);
+
+#endif

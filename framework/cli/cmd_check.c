@@ -1,0 +1,108 @@
+/*
+ * `mproc check`: validate a job without running it.  It loads the config
+ * with its overrides, loads the plugin and finds the task (in this
+ * process: no worker starts), opens the input, and prints the settings
+ * the run would use.
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "plugin/plugin_int.h"
+#include "pool/pool_int.h"
+
+static const char check_usage[] =
+    "Usage: mproc check JOB.ini [--set SECTION.KEY=VALUE]...\n"
+    "Check a job file, its plugin, task and input without running it, and\n"
+    "print the settings a run would use (one 'key = value' per line, with\n"
+    "where each was set).\n"
+    "\n"
+    "  -s, --set SECTION.KEY=VALUE  override or add a key, as for run\n"
+    "  -h, --help                   show this help\n"
+    "\n"
+    "Exit status: 0 the job is valid, 66 a file is missing, 78 config or\n"
+    "plugin error.\n";
+
+static void
+show(const struct cli_job *cj, const char *section, const char *key,
+     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+show(const struct cli_job *cj, const char *section, const char *key,
+     const char *fmt, ...)
+{
+    const char *where = mproc_config_where(cj->cfg, section, key);
+    char value[4200];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(value, sizeof(value), fmt, ap);
+    va_end(ap);
+    printf("%s.%s = %s", section, key, value);
+    if (where != NULL)
+        printf("    # %s", where);
+    putchar('\n');
+}
+
+int
+cmd_check(int argc, char **argv)
+{
+    static const char *on_error[] = {"continue", "abort"};
+    struct cli_job cj = {0};
+    struct cli_args args;
+    struct cli_input *in = NULL;
+    mproc_pool_t *pool = NULL;
+    const struct mproc__plugin *pl;
+    const struct mproc_kv *kv;
+    const struct mproc__job *job;
+    size_t i, n;
+    int rc;
+
+    rc = cli_args_parse(&args, argc, argv, check_usage, false);
+    if (rc >= 0)
+        return rc;
+    rc = cli_job_load(&cj, args.path, args.sets, args.nsets);
+    if (rc != 0)
+        goto done;
+    rc = cli_pool_new(&cj, &pool, -1);
+    if (rc != 0)
+        goto done;
+    job = cj.job;
+    rc = cli_input_open(&in, job);
+    if (rc != 0)
+        goto done;
+
+    pl = mproc__pool_plugin(pool);
+    printf("# %s: valid\n", cj.path);
+    show(&cj, "job", "plugin", "%s    (%s %s, ABI %u.%u, %s)", job->plugin,
+         pl->desc->name, pl->desc->version ? pl->desc->version : "?",
+         (unsigned)pl->desc->abi_major, (unsigned)pl->desc->abi_minor,
+         pl->path);
+    show(&cj, "job", "task", "%s", mproc_pool_task(pool));
+    show(&cj, "job", "input", "%s", cli_input_name(in));
+    show(&cj, "job", "output", "%s", job->output ? job->output : "stdout");
+    show(&cj, "job", "ordered", "%s", job->ordered ? "true" : "false");
+    show(&cj, "job", "chunksize", "%u", job->chunksize);
+    show(&cj, "job", "on_error", "%s", on_error[job->on_error]);
+    show(&cj, "job", "message_max", "%zu", job->message_max);
+    show(&cj, "pool", "workers", "%u%s", mproc_pool_workers(pool),
+         job->workers ? "" : "    (auto: usable CPUs)");
+    show(&cj, "pool", "start_method", "%s", job->start_method);
+    show(&cj, "pool", "ipc", "%s", job->ipc);
+    show(&cj, "pool", "max_tasks_per_child", "%u", job->max_tasks_per_child);
+    n = mproc_config_args(cj.cfg, &kv);
+    for (i = 0; i < n; i++)
+        show(&cj, "args", kv[i].key, "%s", kv[i].value);
+    if (mproc_pool_has_reduce(pool))
+        printf("# the plugin reduces: the output is its reduce_end result\n");
+    rc = CLI_EXIT_OK;
+
+done:
+    cli_input_close(in);
+    mproc_pool_free(pool);
+    cli_job_free(&cj);
+    cli_args_free(&args);
+    return rc;
+}

@@ -1,0 +1,262 @@
+/*
+ * `mproc run`: apply the job's task to every input item and write the
+ * results.
+ *
+ * Output: each successful item's output, followed by a newline unless it
+ * ends with one, in input order when `ordered`, else as items finish.  With
+ * a plugin that reduces, only the reduced output is written, at the end.
+ * Failures go to stderr, one line per item, naming the item.
+ *
+ * SIGINT and SIGTERM stop the run: the handler only writes to a self-pipe
+ * that the pool polls (cancel_fd); the pool then stops its workers, the
+ * output gathered so far is flushed, and mproc exits 130.
+ */
+#include "internal.h"
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+
+static const char run_usage[] =
+    "Usage: mproc run JOB.ini [--set SECTION.KEY=VALUE]... [--workers N]\n"
+    "Apply the job's task to every input item in a pool of processes.\n"
+    "\n"
+    "  -s, --set SECTION.KEY=VALUE  override or add a key of the job file\n"
+    "                               (checked like the file), e.g.\n"
+    "                               --set pool.workers=4 --set args.x=1\n"
+    "  -w, --workers N              same as --set pool.workers=N\n"
+    "  -h, --help                   show this help\n"
+    "\n"
+    "Results go to the job's output (stdout by default), one per item;\n"
+    "failures go to stderr as 'mproc: item N \"ITEM\": why'.\n"
+    "Exit status: 0 all tasks succeeded, 1 some failed, 66 a file is\n"
+    "missing, 78 config or plugin error, 130 interrupted.\n";
+
+static int sig_pipe[2] = {-1, -1};
+static volatile sig_atomic_t got_signal;
+
+static void
+on_signal(int sig)
+{
+    int saved = errno;
+    char c = 1;
+
+    got_signal = sig;
+    if (write(sig_pipe[1], &c, 1) < 0) {
+        /* The pipe is full: a stop is already pending. */
+    }
+    errno = saved;
+}
+
+struct run_state {
+    FILE *out;
+    const char *out_name;
+    bool reduce;
+    unsigned long long done, failed, cancelled;
+    int write_errno;
+};
+
+/* Quote an item for a message: printable bytes, at most ~60 of them. */
+static void
+quote_item(const char *data, size_t len, char *buf, size_t cap)
+{
+    size_t i, j = 0;
+
+    for (i = 0; i < len && j + 8 < cap; i++) {
+        unsigned char c = (unsigned char)data[i];
+        if (j > 60) {
+            memcpy(buf + j, "...", 3);
+            j += 3;
+            break;
+        }
+        if (c == '"' || c == '\\') {
+            buf[j++] = '\\';
+            buf[j++] = (char)c;
+        } else if (isprint(c)) {
+            buf[j++] = (char)c;
+        } else {
+            j += (size_t)snprintf(buf + j, cap - j, "\\x%02x", c);
+        }
+    }
+    buf[j] = '\0';
+}
+
+static int
+on_result(void *user, const struct mproc_result *r)
+{
+    struct run_state *st = user;
+    char item[128];
+
+    if (r->status == MPROC_ECANCELED) {
+        st->cancelled++;
+        return 0;
+    }
+    if (r->status != 0) {
+        st->failed++;
+        quote_item(r->item, r->item_len, item, sizeof(item));
+        cli_error("item %llu \"%s\": %s", (unsigned long long)r->index, item,
+                  r->message);
+        return 0;
+    }
+    st->done++;
+    if (st->reduce)
+        return 0;
+    if (fwrite(r->data, 1, r->len, st->out) != r->len ||
+        ((r->len == 0 || ((const char *)r->data)[r->len - 1] != '\n') &&
+         fputc('\n', st->out) == EOF)) {
+        st->write_errno = errno;
+        return 1; /* stop the run: the output is broken */
+    }
+    return 0;
+}
+
+static int
+open_output(const struct mproc__job *job, struct run_state *st)
+{
+    st->out = stdout;
+    st->out_name = "stdout";
+    if (job->output != NULL) {
+        st->out = fopen(job->output, "w");
+        st->out_name = job->output;
+        if (st->out == NULL) {
+            cli_error("output %s: cannot create: %s", job->output,
+                      strerror(errno));
+            return CLI_EXIT_CANTCREAT;
+        }
+    }
+    return 0;
+}
+
+static int
+close_output(struct run_state *st)
+{
+    int bad = st->write_errno != 0;
+
+    if (fflush(st->out) != 0 && !bad) {
+        st->write_errno = errno;
+        bad = 1;
+    }
+    if (st->out != stdout && fclose(st->out) != 0 && !bad) {
+        st->write_errno = errno;
+        bad = 1;
+    }
+    if (bad && st->write_errno == EPIPE) {
+        /* The reader went away (`mproc run job.ini | head`): end the way
+         * other filters do, by SIGPIPE. */
+        signal(SIGPIPE, SIG_DFL);
+        raise(SIGPIPE);
+    }
+    if (bad) {
+        cli_error("output %s: write error: %s", st->out_name,
+                  strerror(st->write_errno));
+        return CLI_EXIT_IOERR;
+    }
+    return 0;
+}
+
+static int
+install_signals(void)
+{
+    struct sigaction sa;
+
+    if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+        cli_error("cannot create a pipe: %s", strerror(errno));
+        return -1;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    return 0;
+}
+
+int
+cmd_run(int argc, char **argv)
+{
+    struct run_state st = {0};
+    struct cli_job cj = {0};
+    struct cli_args args;
+    struct cli_input *in = NULL;
+    mproc_pool_t *pool = NULL;
+    int r, rc;
+
+    rc = cli_args_parse(&args, argc, argv, run_usage, true);
+    if (rc >= 0)
+        return rc;
+    rc = cli_job_load(&cj, args.path, args.sets, args.nsets);
+    if (rc != 0)
+        goto done;
+
+    rc = CLI_EXIT_SOFTWARE;
+    if (install_signals() < 0)
+        goto done;
+    rc = cli_pool_new(&cj, &pool, sig_pipe[0]);
+    if (rc != 0)
+        goto done;
+    rc = cli_input_open(&in, cj.job);
+    if (rc != 0)
+        goto done;
+    rc = open_output(cj.job, &st);
+    if (rc != 0)
+        goto done;
+    st.reduce = mproc_pool_has_reduce(pool);
+
+    r = mproc_pool_run(pool, cli_input_next, on_result, &st);
+
+    if (r == 0 && st.reduce) {
+        const void *data;
+        size_t len;
+        if (mproc_pool_reduce_output(pool, &data, &len) < 0) {
+            cli_error("%s", mproc_pool_errmsg(pool));
+            st.failed++;
+        } else if (fwrite(data, 1, len, st.out) != len) {
+            st.write_errno = errno;
+        }
+    }
+    rc = close_output(&st);
+    if (rc != 0)
+        goto done;
+
+    if (got_signal) {
+        cli_error("interrupted by SIG%s: %llu items done, %llu failed, %llu "
+                  "not run", sigabbrev_np(got_signal), st.done, st.failed,
+                  st.cancelled);
+        rc = CLI_EXIT_INTERRUPTED;
+    } else if (r == MPROC_EINIT) {
+        cli_error("%s", mproc_pool_errmsg(pool));
+        rc = CLI_EXIT_CONFIG;
+    } else if (cli_input_failed(in)) {
+        rc = CLI_EXIT_NOINPUT;
+    } else if (r == MPROC_ECANCELED) {
+        cli_error("run aborted after the first failure (on_error = abort): "
+                  "%llu items done, %llu failed, %llu not run",
+                  st.done, st.failed, st.cancelled);
+        rc = CLI_EXIT_FAILED;
+    } else if (r < 0) {
+        cli_error("run failed: %s",
+                  mproc_pool_errmsg(pool)[0] ? mproc_pool_errmsg(pool)
+                                             : mproc_strerror(r));
+        rc = CLI_EXIT_SOFTWARE;
+    } else if (st.failed > 0) {
+        cli_error("%llu of %llu items failed", st.failed,
+                  st.failed + st.done);
+        rc = CLI_EXIT_FAILED;
+    } else {
+        rc = CLI_EXIT_OK;
+    }
+
+done:
+    mproc_pool_free(pool);
+    cli_input_close(in);
+    cli_job_free(&cj);
+    cli_args_free(&args);
+    return rc;
+}

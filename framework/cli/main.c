@@ -1,0 +1,277 @@
+/*
+ * mproc: the host program.  Dispatches to a command and holds what the
+ * commands share: messages, exit statuses, loading a job.
+ */
+#include "internal.h"
+
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const char usage_text[] =
+    "Usage: mproc COMMAND [ARGS]...\n"
+    "Run a task plugin over many input items in a pool of processes.\n"
+    "\n"
+    "Commands:\n"
+    "  run JOB.ini [--set SECTION.KEY=VALUE]... [--workers N]\n"
+    "                     run the job: apply its task to every input item\n"
+    "  check JOB.ini [--set SECTION.KEY=VALUE]...\n"
+    "                     check the job and its plugin; print the settings\n"
+    "  plugins [--path DIR]...\n"
+    "                     list the plugins found and their tasks\n"
+    "  help [COMMAND]     show this help, or a command's\n"
+    "\n"
+    "Options:\n"
+    "  -h, --help         show help and exit\n"
+    "  -V, --version      show the version and exit\n"
+    "\n"
+    "Plugins named in a job are searched in MPROC_PLUGIN_PATH (a colon-\n"
+    "separated list of folders), then in " MPROC_PLUGINDIR ".\n"
+    "Example jobs: " MPROC_PKGDATADIR "; every key: mproc.ini(5).\n"
+    "\n"
+    "Exit status: 0 all tasks succeeded, 1 some tasks failed, 64 usage\n"
+    "error, 66 a config or input file is missing, 73 the output cannot be\n"
+    "created, 74 writing the output failed, 78 config or plugin error,\n"
+    "70 internal error, 130 interrupted.\n";
+
+void
+cli_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    fflush(stdout);
+    fputs("mproc: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int
+cli_exit_for(int code)
+{
+    switch (code) {
+    case 0:
+        return CLI_EXIT_OK;
+    case MPROC_EINPUT:
+        return CLI_EXIT_NOINPUT;
+    case MPROC_ECONFIG:
+    case MPROC_EPLUGIN:
+    case MPROC_EABI:
+    case MPROC_EUNAVAIL:
+    case MPROC_EINIT:
+        return CLI_EXIT_CONFIG;
+    case MPROC_ECANCELED:
+        return CLI_EXIT_INTERRUPTED;
+    default:
+        return CLI_EXIT_SOFTWARE;
+    }
+}
+
+int
+cli_args_parse(struct cli_args *a, int argc, char **argv, const char *usage,
+               bool workers_option)
+{
+    static const struct option longopts[] = {
+        {"set", required_argument, NULL, 's'},
+        {"workers", required_argument, NULL, 'w'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    memset(a, 0, sizeof(*a));
+    a->sets = calloc((size_t)argc + 1, sizeof(*a->sets));
+    a->owned = calloc((size_t)argc + 1, sizeof(*a->owned));
+    if (a->sets == NULL || a->owned == NULL) {
+        cli_args_free(a);
+        cli_error("out of memory");
+        return CLI_EXIT_SOFTWARE;
+    }
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, workers_option ? "s:w:h" : "s:h",
+                            longopts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            a->sets[a->nsets++] = optarg;
+            break;
+        case 'w':
+            if (!workers_option)
+                goto bad;
+            if (asprintf(&a->owned[a->nowned], "pool.workers=%s", optarg) <
+                0) {
+                cli_args_free(a);
+                cli_error("out of memory");
+                return CLI_EXIT_SOFTWARE;
+            }
+            a->sets[a->nsets++] = a->owned[a->nowned++];
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            cli_args_free(a);
+            return CLI_EXIT_OK;
+        default:
+            goto bad;
+        }
+    }
+    if (argc - optind != 1) {
+        cli_error(argc - optind == 0 ? "%s: no job file given"
+                                     : "%s: give exactly one job file",
+                  argv[0]);
+        fputs(usage, stderr);
+        cli_args_free(a);
+        return CLI_EXIT_USAGE;
+    }
+    a->path = argv[optind];
+    return -1;
+
+bad:
+    if (optopt != 0 && (optopt == 's' || optopt == 'w'))
+        cli_error("%s: option -%c needs a value", argv[0], optopt);
+    else
+        cli_error("%s: unknown option '%s'", argv[0], argv[optind - 1]);
+    fputs(usage, stderr);
+    cli_args_free(a);
+    return CLI_EXIT_USAGE;
+}
+
+void
+cli_args_free(struct cli_args *a)
+{
+    size_t i;
+
+    for (i = 0; a->owned != NULL && i < a->nowned; i++)
+        free(a->owned[i]);
+    free(a->owned);
+    free(a->sets);
+    memset(a, 0, sizeof(*a));
+}
+
+int
+cli_job_load(struct cli_job *cj, const char *path, char **sets, size_t nsets)
+{
+    mproc_err_t err;
+    size_t i;
+    int r;
+
+    memset(cj, 0, sizeof(*cj));
+    cj->path = path;
+    r = mproc_config_new(&cj->cfg, &err);
+    if (r == 0)
+        r = mproc_config_load(cj->cfg, path, &err);
+    for (i = 0; r == 0 && i < nsets; i++)
+        r = mproc_config_set(cj->cfg, sets[i], &err);
+    if (r == 0)
+        r = mproc_config_finish(cj->cfg, &err);
+    if (r < 0) {
+        cli_error("%s", err.msg);
+        cli_job_free(cj);
+        return cli_exit_for(r);
+    }
+    cj->job = mproc__config_job(cj->cfg);
+    return 0;
+}
+
+void
+cli_job_free(struct cli_job *cj)
+{
+    mproc_config_free(cj->cfg);
+    cj->cfg = NULL;
+    cj->job = NULL;
+}
+
+int
+cli_pool_new(const struct cli_job *cj, mproc_pool_t **out, int cancel_fd)
+{
+    const struct mproc__job *job = cj->job;
+    struct mproc_pool_opts o;
+    mproc_err_t err;
+    int r;
+
+    mproc_pool_opts_init(&o);
+    o.workers = job->workers;
+    o.plugin = job->plugin;
+    o.task = job->task;
+    o.nargs = mproc_config_args(cj->cfg, &o.args);
+    o.chunksize = job->chunksize;
+    o.max_tasks_per_child = job->max_tasks_per_child;
+    o.message_max = job->message_max;
+    o.ordered = job->ordered;
+    o.stop_on_error = job->on_error == MPROC__ON_ERROR_ABORT;
+    o.start_method = job->start_method;
+    o.ipc = job->ipc;
+    o.cancel_fd = cancel_fd;
+    r = mproc_pool_new(out, &o, &err);
+    if (r < 0) {
+        /* Say which line chose what is refused. */
+        const char *section = "job", *key = "plugin", *where;
+
+        if (r == MPROC_EUNAVAIL || r == MPROC_EINVAL) {
+            section = "pool";
+            key = strcmp(job->start_method, "fork") != 0 ? "start_method"
+                                                         : "ipc";
+        } else if (r == MPROC_EPLUGIN && job->task != NULL &&
+                   strstr(err.msg, "no task") != NULL) {
+            key = "task";
+        }
+        where = mproc_config_where(cj->cfg, section, key);
+        if (where != NULL && strcmp(where, "default") != 0)
+            cli_error("%s: %s", where, err.msg);
+        else
+            cli_error("%s: %s", cj->path, err.msg);
+        return r == MPROC_EINVAL ? CLI_EXIT_CONFIG : cli_exit_for(r);
+    }
+    return 0;
+}
+
+static int
+help(const char *cmd)
+{
+    if (cmd == NULL) {
+        fputs(usage_text, stdout);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(cmd, "run") == 0 || strcmp(cmd, "check") == 0 ||
+        strcmp(cmd, "plugins") == 0) {
+        char *argv[] = {(char *)cmd, (char *)"--help", NULL};
+        return strcmp(cmd, "run") == 0     ? cmd_run(2, argv)
+               : strcmp(cmd, "check") == 0 ? cmd_check(2, argv)
+                                           : cmd_plugins(2, argv);
+    }
+    cli_error("no help for '%s'; commands are run, check and plugins", cmd);
+    return CLI_EXIT_USAGE;
+}
+
+int
+main(int argc, char **argv)
+{
+    const char *cmd;
+
+    if (argc < 2) {
+        fputs(usage_text, stderr);
+        return CLI_EXIT_USAGE;
+    }
+    cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0)
+        return help(NULL);
+    if (strcmp(cmd, "help") == 0)
+        return help(argc > 2 ? argv[2] : NULL);
+    if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("mproc %s (plugin ABI %d.%d)\n", mproc_version(),
+               MPROC_PLUGIN_ABI_MAJOR, MPROC_PLUGIN_ABI_MINOR);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(cmd, "run") == 0)
+        return cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "check") == 0)
+        return cmd_check(argc - 1, argv + 1);
+    if (strcmp(cmd, "plugins") == 0)
+        return cmd_plugins(argc - 1, argv + 1);
+    cli_error("unknown command '%s'; try 'mproc --help'", cmd);
+    return CLI_EXIT_USAGE;
+}

@@ -1,0 +1,44 @@
+/*
+ * Cross-cutting internal helpers of libmproc.  Not installed.
+ */
+#ifndef MPROC_INTERNAL_H
+#define MPROC_INTERNAL_H
+
+#include "config.h" /* autoconf's */
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <mproc/error.h>
+
+#define MPROC__ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Retry a system call while it fails with EINTR. */
+#define MPROC__NOINTR(expr)                                                 \
+    ({                                                                      \
+        __typeof__(expr) r_;                                                \
+        do                                                                  \
+            r_ = (expr);                                                    \
+        while (r_ == -1 && errno == EINTR);                                 \
+        r_;                                                                 \
+    })
+
+/*
+ * Fill an error buffer (NULL allowed) and return `code`, so that
+ * `return mproc__err(err, MPROC_EINVAL, "...");` reads naturally.
+ */
+int mproc__err(mproc_err_t *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int mproc__verr(mproc_err_t *err, int code, const char *fmt, va_list ap);
+
+/* Store a message and code in a per-object buffer of MPROC_ERRMSG_MAX. */
+void mproc__err_clear(mproc_err_t *err);
+
+/* strdup that tolerates NULL (returns NULL). */
+char *mproc__strdup0(const char *s);
+
+/* Monotonic clock in milliseconds. */
+long long mproc__now_ms(void);
+
+#endif

@@ -1,0 +1,82 @@
+/*
+ * Frame encoding and the blocking writer used by workers.
+ */
+#include "internal.h"
+
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "ipc/frame_int.h"
+
+int
+mproc__frame_put(struct mproc_buf *b, uint32_t type, uint64_t index,
+                 const void *data, size_t len)
+{
+    struct mproc__frame_hdr h = {.type = type, .index = index, .len = len};
+
+    if (mproc_buf_reserve(b, sizeof(h) + len) != MPROC_TASK_OK)
+        return MPROC_ENOMEM;
+    memcpy(b->data + b->len, &h, sizeof(h));
+    if (len > 0)
+        memcpy(b->data + b->len + sizeof(h), data, len);
+    b->len += sizeof(h) + len;
+    return 0;
+}
+
+size_t
+mproc__frame_next(const char *data, size_t avail, struct mproc__frame_hdr *h,
+                  const char **payload, size_t *need)
+{
+    if (avail < sizeof(*h)) {
+        if (need != NULL)
+            *need = sizeof(*h);
+        return 0;
+    }
+    /* The buffer need not be aligned for the header: copy it out. */
+    memcpy(h, data, sizeof(*h));
+    if (need != NULL)
+        *need = sizeof(*h) + (size_t)h->len;
+    if (avail - sizeof(*h) < h->len)
+        return 0;
+    *payload = data + sizeof(*h);
+    return sizeof(*h) + (size_t)h->len;
+}
+
+int
+mproc__frame_write(int fd, uint32_t type, uint64_t index, const void *data,
+                   size_t len)
+{
+    struct mproc__frame_hdr h = {.type = type, .index = index, .len = len};
+    struct iovec iov[2];
+    int n = 2;
+
+    iov[0].iov_base = &h;
+    iov[0].iov_len = sizeof(h);
+    iov[1].iov_base = (void *)data;
+    iov[1].iov_len = len;
+    /* One writev for header and payload: one system call per result in
+     * the common case; loop on short writes (pipes take 64 KiB at once). */
+    while (n > 0) {
+        struct iovec *v = &iov[2 - n];
+        ssize_t w = writev(fd, v, n);
+        size_t done;
+
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        done = (size_t)w;
+        while (n > 0 && done >= v->iov_len) {
+            done -= v->iov_len;
+            v++;
+            n--;
+        }
+        if (n > 0) {
+            v->iov_base = (char *)v->iov_base + done;
+            v->iov_len -= done;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,48 @@
+# libmproc: a noinst core (tests link it to reach internals) wrapped by the
+# installed shared library, plus the `mproc` host program.
+
+mprocincludedir = $(includedir)/mproc
+mprocinclude_HEADERS = \
+	include/mproc/mproc.h \
+	include/mproc/error.h \
+	include/mproc/plugin.h \
+	include/mproc/config.h \
+	include/mproc/pool.h
+
+noinst_LTLIBRARIES += libmproc-core.la
+libmproc_core_la_SOURCES = \
+	%reldir%/internal.h \
+	%reldir%/util/error.c \
+	%reldir%/util/version.c \
+	%reldir%/util/buf.c \
+	%reldir%/util/buf_int.h \
+	%reldir%/config/config.c \
+	%reldir%/config/config_int.h \
+	%reldir%/plugin/plugin.c \
+	%reldir%/plugin/plugin_int.h \
+	%reldir%/ipc/frame.c \
+	%reldir%/ipc/frame_int.h \
+	%reldir%/pool/pool.c \
+	%reldir%/pool/worker.c \
+	%reldir%/pool/pool_int.h
+libmproc_core_la_CFLAGS = $(AM_CFLAGS) $(MPROC_VISIBILITY_CFLAGS) $(INIH_CFLAGS)
+libmproc_core_la_LIBADD = $(INIH_LIBS)
+
+lib_LTLIBRARIES += libmproc.la
+libmproc_la_SOURCES =
+libmproc_la_LIBADD = libmproc-core.la $(INIH_LIBS)
+# -version-info current:revision:age, see configure.ac for the rule.
+libmproc_la_LDFLAGS = -no-undefined -version-info $(MPROC_LT_VERSION) \
+	-export-symbols-regex '^mproc_[^_]'
+
+bin_PROGRAMS += mproc
+mproc_SOURCES = \
+	%reldir%/cli/cli.h \
+	%reldir%/cli/main.c \
+	%reldir%/cli/input.c \
+	%reldir%/cli/cmd_run.c \
+	%reldir%/cli/cmd_check.c \
+	%reldir%/cli/cmd_plugins.c
+# The host links the core statically: it needs internals the shared
+# library does not export.
+mproc_LDADD = libmproc-core.la $(INIH_LIBS)

@@ -1,0 +1,318 @@
+/*
+ * The plugin loader.
+ *
+ * A plugin is a shared object exporting `mproc_plugin_v1`.  The loader
+ * refuses, naming the file and the reason: a file dlopen() cannot load, a
+ * missing descriptor, an ABI major other than the host's, a minor newer than
+ * the host's, a descriptor smaller than ABI 1.0's, and a descriptor that
+ * declares no usable task.  RTLD_NOW makes unresolved symbols fail here, at
+ * load time in the parent, instead of in the middle of a run in a worker;
+ * RTLD_LOCAL keeps one plugin's symbols from satisfying another's.
+ */
+#include "internal.h"
+
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "plugin/plugin_int.h"
+
+/* The smallest descriptor ABI 1.0 defines: up to and including reduce_end. */
+#define DESC_MIN_SIZE                                                       \
+    (offsetof(struct mproc_plugin, reduce_end) + sizeof(mproc_reduce_end_fn))
+
+#ifndef MPROC_PLUGINDIR
+#define MPROC_PLUGINDIR "/usr/local/lib/mproc/plugins"
+#endif
+
+static int
+check_desc(const struct mproc_plugin *d, const char *file, mproc_err_t *err)
+{
+    const struct mproc_task_def *t;
+
+    if (d->abi_major != MPROC_PLUGIN_ABI_MAJOR)
+        return mproc__err(err, MPROC_EABI,
+                          "plugin %s: built for plugin ABI major %u, host has "
+                          "%u; rebuild it against this mproc's headers",
+                          file, (unsigned)d->abi_major, MPROC_PLUGIN_ABI_MAJOR);
+    if (d->abi_minor > MPROC_PLUGIN_ABI_MINOR)
+        return mproc__err(err, MPROC_EABI,
+                          "plugin %s: built for plugin ABI %u.%u, newer than "
+                          "the host's %u.%u; upgrade mproc",
+                          file, (unsigned)d->abi_major,
+                          (unsigned)d->abi_minor, MPROC_PLUGIN_ABI_MAJOR,
+                          MPROC_PLUGIN_ABI_MINOR);
+    if (d->size < DESC_MIN_SIZE)
+        return mproc__err(err, MPROC_EABI,
+                          "plugin %s: descriptor is %u bytes, ABI %u.0 needs "
+                          "at least %zu; define it with MPROC_PLUGIN_DEFINE",
+                          file, (unsigned)d->size, MPROC_PLUGIN_ABI_MAJOR,
+                          DESC_MIN_SIZE);
+    if (d->name == NULL || d->name[0] == '\0')
+        return mproc__err(err, MPROC_EPLUGIN,
+                          "plugin %s: descriptor has no name", file);
+    if (d->tasks == NULL || d->tasks[0].name == NULL)
+        return mproc__err(err, MPROC_EPLUGIN,
+                          "plugin %s: declares no task", file);
+    for (t = d->tasks; t->name != NULL; t++)
+        if (t->fn == NULL)
+            return mproc__err(err, MPROC_EPLUGIN,
+                              "plugin %s: task '%s' has no function", file,
+                              t->name);
+    if (d->reduce != NULL && d->reduce_end == NULL)
+        return mproc__err(err, MPROC_EPLUGIN,
+                          "plugin %s: has reduce but no reduce_end", file);
+    return 0;
+}
+
+/*
+ * Is this program running from its build tree?  Then plugins are found in
+ * the build tree too, so `./mproc run conf/x.ini` works before `make
+ * install`.  The check compares our own executable's directory with the
+ * build directory configure recorded, so an installed mproc never looks
+ * there.
+ */
+#ifdef MPROC_BUILDDIR
+static int
+running_uninstalled(void)
+{
+    char exe[PATH_MAX], want[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    char *slash;
+
+    if (n <= 0)
+        return 0;
+    exe[n] = '\0';
+    slash = strrchr(exe, '/');
+    if (slash == NULL)
+        return 0;
+    *slash = '\0';
+    if (realpath(MPROC_BUILDDIR, want) == NULL)
+        return 0;
+    return strcmp(exe, want) == 0 || strcmp(exe, MPROC_BUILDDIR) == 0;
+}
+#endif
+
+char **
+mproc__plugin_dirs(void)
+{
+    const char *env = getenv("MPROC_PLUGIN_PATH");
+    size_t n = 0, cap = 8;
+    char **dirs = calloc(cap, sizeof(*dirs));
+    char *copy = NULL, *tok, *save = NULL;
+
+    if (dirs == NULL)
+        return NULL;
+    if (env != NULL && (copy = strdup(env)) != NULL) {
+        for (tok = strtok_r(copy, ":", &save); tok != NULL;
+             tok = strtok_r(NULL, ":", &save)) {
+            if (n + 3 >= cap) {
+                char **d = realloc(dirs, (cap *= 2) * sizeof(*dirs));
+                if (d == NULL)
+                    break;
+                dirs = d;
+            }
+            dirs[n++] = strdup(tok);
+        }
+        free(copy);
+    }
+    dirs[n++] = strdup(MPROC_PLUGINDIR);
+#ifdef MPROC_BUILDDIR
+    if (running_uninstalled())
+        dirs[n++] = strdup(MPROC_BUILDDIR "/.libs");
+#endif
+    dirs[n] = NULL;
+    return dirs;
+}
+
+void
+mproc__plugin_dirs_free(char **dirs)
+{
+    size_t i;
+    if (dirs == NULL)
+        return;
+    for (i = 0; dirs[i] != NULL; i++)
+        free(dirs[i]);
+    free(dirs);
+}
+
+/* Find NAME.so in the search directories; *path is malloc'd. */
+static int
+find_plugin(const char *name, char **path, mproc_err_t *err)
+{
+    char **dirs = mproc__plugin_dirs();
+    char buf[PATH_MAX], searched[512] = "";
+    size_t i, used = 0;
+    int r = MPROC_EPLUGIN;
+
+    if (dirs == NULL)
+        return mproc__err(err, MPROC_ENOMEM, "out of memory");
+    for (i = 0; dirs[i] != NULL; i++) {
+        int k = snprintf(buf, sizeof(buf), "%s/%s.so", dirs[i], name);
+        if (k > 0 && (size_t)k < sizeof(buf) && access(buf, F_OK) == 0) {
+            *path = strdup(buf);
+            r = *path != NULL ? 0 : MPROC_ENOMEM;
+            goto done;
+        }
+        k = snprintf(searched + used, sizeof(searched) - used, "%s%s",
+                     i ? ", " : "", dirs[i]);
+        if (k > 0 && used + (size_t)k < sizeof(searched))
+            used += (size_t)k;
+    }
+    mproc__err(err, MPROC_EPLUGIN,
+               "plugin '%s' not found (looked for %s.so in %s); set "
+               "MPROC_PLUGIN_PATH or give a path such as ./%s.so",
+               name, name, searched, name);
+done:
+    mproc__plugin_dirs_free(dirs);
+    return r;
+}
+
+int
+mproc__plugin_open(struct mproc__plugin **out, const char *spec,
+                   mproc_err_t *err)
+{
+    struct mproc__plugin *p = NULL;
+    const struct mproc_plugin *d;
+    char *path = NULL;
+    void *h = NULL;
+    int r;
+
+    *out = NULL;
+    if (spec == NULL || spec[0] == '\0')
+        return mproc__err(err, MPROC_EINVAL, "no plugin given");
+    if (strchr(spec, '/') != NULL) {
+        if (access(spec, F_OK) != 0)
+            return mproc__err(err, MPROC_EPLUGIN, "plugin %s: %s", spec,
+                              strerror(errno));
+        path = strdup(spec);
+    } else {
+        r = find_plugin(spec, &path, err);
+        if (r < 0)
+            return r;
+    }
+    if (path == NULL)
+        return mproc__err(err, MPROC_ENOMEM, "out of memory");
+
+    dlerror();
+    h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL) {
+        r = mproc__err(err, MPROC_EPLUGIN, "plugin %s: cannot load: %s",
+                       path, dlerror());
+        goto fail;
+    }
+    d = dlsym(h, MPROC_PLUGIN_SYMBOL);
+    if (d == NULL) {
+        r = mproc__err(err, MPROC_EPLUGIN,
+                       "plugin %s: no '%s' symbol: not an mproc plugin (a "
+                       "plugin defines one with MPROC_PLUGIN_DEFINE)",
+                       path, MPROC_PLUGIN_SYMBOL);
+        goto fail;
+    }
+    r = check_desc(d, path, err);
+    if (r < 0)
+        goto fail;
+    p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        r = mproc__err(err, MPROC_ENOMEM, "out of memory");
+        goto fail;
+    }
+    p->handle = h;
+    p->path = path;
+    p->desc = d;
+    *out = p;
+    return 0;
+
+fail:
+    if (h != NULL)
+        dlclose(h);
+    free(path);
+    return r;
+}
+
+int
+mproc__plugin_wrap(struct mproc__plugin **out,
+                   const struct mproc_plugin *desc, mproc_err_t *err)
+{
+    struct mproc__plugin *p;
+    int r;
+
+    *out = NULL;
+    r = check_desc(desc, "(in-process)", err);
+    if (r < 0)
+        return r;
+    p = calloc(1, sizeof(*p));
+    if (p == NULL || (p->path = strdup("(in-process)")) == NULL) {
+        free(p);
+        return mproc__err(err, MPROC_ENOMEM, "out of memory");
+    }
+    p->desc = desc;
+    *out = p;
+    return 0;
+}
+
+/* "a, b, c": the task names of a plugin, for messages. */
+static void
+task_list(const struct mproc_plugin *d, char *buf, size_t len)
+{
+    const struct mproc_task_def *t;
+    size_t used = 0;
+
+    buf[0] = '\0';
+    for (t = d->tasks; t->name != NULL; t++) {
+        int k = snprintf(buf + used, len - used, "%s%s",
+                         t == d->tasks ? "" : ", ", t->name);
+        if (k < 0 || used + (size_t)k >= len)
+            break;
+        used += (size_t)k;
+    }
+}
+
+int
+mproc__plugin_task(const struct mproc__plugin *p, const char *name,
+                   const struct mproc_task_def **out,
+                   mproc_err_t *err)
+{
+    const struct mproc_task_def *t;
+    char names[256];
+
+    *out = NULL;
+    if (name == NULL) {
+        if (p->desc->tasks[1].name == NULL) {
+            *out = &p->desc->tasks[0];
+            return 0;
+        }
+        task_list(p->desc, names, sizeof(names));
+        return mproc__err(err, MPROC_EPLUGIN,
+                          "plugin %s (%s) has several tasks (%s); choose one "
+                          "with [job] task",
+                          p->path, p->desc->name, names);
+    }
+    for (t = p->desc->tasks; t->name != NULL; t++) {
+        if (strcmp(t->name, name) == 0) {
+            *out = t;
+            return 0;
+        }
+    }
+    task_list(p->desc, names, sizeof(names));
+    return mproc__err(err, MPROC_EPLUGIN,
+                      "plugin %s (%s) has no task '%s'; it has: %s", p->path,
+                      p->desc->name, name, names);
+}
+
+void
+mproc__plugin_close(struct mproc__plugin *p)
+{
+    if (p == NULL)
+        return;
+    /*
+     * Plugins are never unloaded: a plugin may have started threads or
+     * registered atexit handlers that point into its code, and a dlclose()
+     * would leave them dangling.  The handle stays valid until exit.
+     */
+    free(p->path);
+    free(p);
+}

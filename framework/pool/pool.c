@@ -1,0 +1,1141 @@
+/*
+ * The pool, host side: fork workers, hand them items in chunks over pipes,
+ * gather results, and keep every item accounted for.
+ *
+ * Bookkeeping.  Every item taken from the caller gets an index and a slot
+ * in a ring of W slots (W a power of two); the ring holds the items between
+ * `base` (the oldest not yet delivered) and `next_index` (the next to take),
+ * so no more than W items are ever in flight and memory stays bounded for
+ * any input length.  Each worker has a FIFO of the indices it was sent, in
+ * order; a worker runs its tasks in that order, so the head of its FIFO is
+ * the task it is running.  When a worker dies, the head fails with the
+ * cause (signal or exit status) and the rest, which it never started, are
+ * queued again for other workers.  That is how the pool knows exactly
+ * which task a death costs, and why it never waits on a dead worker: deaths
+ * are seen through pidfds, which poll() reports like any other descriptor.
+ */
+#include "internal.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ipc/frame_int.h"
+#include "pool/pool_int.h"
+#include "util/buf_int.h"
+
+#define DEFAULT_MESSAGE_MAX ((size_t)64 << 20)
+/* Bytes read from a worker per read() call at least. */
+#define READ_CHUNK 65536
+/* Workers that die before init completes, in a row, before giving up. */
+#define MAX_START_DEATHS 3
+/* How long workers get to exit after a stop: after SIGTERM, and to finish
+ * fini() after a normal end, before SIGKILL. */
+#define STOP_GRACE_MS 2000
+#define FINI_GRACE_MS 10000
+
+enum slot_state {
+    SLOT_FREE = 0,
+    SLOT_PENDING, /* taken from the caller or requeued, not sent */
+    SLOT_SENT,    /* in a worker's FIFO */
+    SLOT_DONE     /* result known; delivered in order later */
+};
+
+struct slot {
+    int state;
+    int status;     /* result status when DONE */
+    bool delivered; /* handed to the caller already (unordered mode) */
+    pid_t worker;
+    char *item;
+    size_t item_len;
+    char *out;      /* ordered mode: output or message kept until delivery */
+    size_t out_len;
+};
+
+struct worker {
+    pid_t pid;          /* 0: slot empty */
+    int pidfd;
+    int task_fd;        /* -1 once closed */
+    int result_fd;
+    bool ready;         /* init succeeded */
+    bool retiring;      /* no more tasks: close task_fd once flushed */
+    bool eof;           /* result_fd reached end of file */
+    unsigned sent;      /* tasks sent to this process */
+    struct mproc_buf outq;
+    size_t outq_off;
+    struct mproc_buf inq;
+    size_t inq_off;
+    uint64_t *fifo;     /* indices sent, oldest first */
+    unsigned fifo_head, fifo_len, fifo_cap;
+};
+
+struct mproc_pool {
+    struct mproc_pool_opts o;
+    struct mproc_kv *args;
+    size_t nargs;
+    struct mproc__plugin *plugin;
+    const struct mproc_task_def *task;
+    unsigned nworkers;
+    bool ran;
+    char errmsg[MPROC__FAILMSG_MAX];
+
+    /* reduce, in this process */
+    bool has_reduce;
+    bool reduce_ended;
+    struct mproc_ctx rctx;
+    struct mproc__ctx_priv rpriv;
+    struct mproc_buf rout;
+
+    /* run state */
+    mproc_next_fn next;
+    mproc_result_fn on_result;
+    void *user;
+    struct worker *w;
+    struct slot *slots;
+    uint64_t mask;
+    uint64_t base;
+    uint64_t next_index;
+    uint64_t *requeue;  /* ring of W indices */
+    uint64_t rq_head, rq_len;
+    bool source_done;
+    bool stopping;
+    int stop_code;
+    unsigned start_deaths;
+};
+
+static void
+set_errmsg(mproc_pool_t *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+set_errmsg(mproc_pool_t *p, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->errmsg, sizeof(p->errmsg), fmt, ap);
+    va_end(ap);
+}
+
+unsigned
+mproc_cpu_usable(void)
+{
+    cpu_set_t set;
+    int n;
+
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+        n = CPU_COUNT(&set);
+        if (n > 0)
+            return (unsigned)n;
+    }
+    n = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+void
+mproc_pool_opts_init(struct mproc_pool_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->chunksize = 1;
+    o->message_max = DEFAULT_MESSAGE_MAX;
+    o->ordered = true;
+    o->reduce = true;
+    o->start_method = "fork";
+    o->ipc = "pipe";
+    o->cancel_fd = -1;
+}
+
+static int
+check_names(const struct mproc_pool_opts *o, mproc_err_t *err)
+{
+    const char *sm = o->start_method ? o->start_method : "fork";
+    const char *ipc = o->ipc ? o->ipc : "pipe";
+
+    if (strcmp(sm, "spawn") == 0 || strcmp(sm, "forkserver") == 0)
+        return mproc__err(err, MPROC_EUNAVAIL,
+                          "start method '%s' is not available yet; use fork",
+                          sm);
+    if (strcmp(sm, "fork") != 0)
+        return mproc__err(err, MPROC_EINVAL,
+                          "unknown start method '%s'; expected fork, spawn "
+                          "or forkserver", sm);
+    if (strcmp(ipc, "mq") == 0 || strcmp(ipc, "shmring") == 0)
+        return mproc__err(err, MPROC_EUNAVAIL,
+                          "ipc backend '%s' is not available yet; use pipe",
+                          ipc);
+    if (strcmp(ipc, "pipe") != 0)
+        return mproc__err(err, MPROC_EINVAL,
+                          "unknown ipc backend '%s'; expected pipe, mq or "
+                          "shmring", ipc);
+    return 0;
+}
+
+static void
+free_args(struct mproc_kv *args, size_t n)
+{
+    size_t i;
+    for (i = 0; args != NULL && i < n; i++) {
+        free((char *)args[i].key);
+        free((char *)args[i].value);
+    }
+    free(args);
+}
+
+int
+mproc_pool_new(mproc_pool_t **out, const struct mproc_pool_opts *o,
+               mproc_err_t *err)
+{
+    mproc_pool_t *p = NULL;
+    size_t i;
+    int r;
+
+    *out = NULL;
+    r = check_names(o, err);
+    if (r < 0)
+        return r;
+    if (o->message_max == 0)
+        return mproc__err(err, MPROC_EINVAL, "message_max must be positive");
+    p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return mproc__err(err, MPROC_ENOMEM, "out of memory");
+    p->o = *o;
+    p->o.plugin = NULL;
+    p->o.task = NULL;
+    p->o.args = NULL;
+    p->o.start_method = "fork";
+    p->o.ipc = "pipe";
+    if (p->o.chunksize == 0)
+        p->o.chunksize = 1;
+    p->nworkers = o->workers ? o->workers : mproc_cpu_usable();
+
+    if (o->nargs > 0) {
+        p->args = calloc(o->nargs, sizeof(*p->args));
+        if (p->args == NULL)
+            goto nomem;
+        p->nargs = o->nargs;
+        for (i = 0; i < o->nargs; i++) {
+            p->args[i].key = strdup(o->args[i].key);
+            p->args[i].value = strdup(o->args[i].value);
+            if (p->args[i].key == NULL || p->args[i].value == NULL)
+                goto nomem;
+        }
+    }
+
+    if (o->plugin_desc != NULL)
+        r = mproc__plugin_wrap(&p->plugin, o->plugin_desc, err);
+    else
+        r = mproc__plugin_open(&p->plugin, o->plugin, err);
+    if (r < 0)
+        goto fail;
+    r = mproc__plugin_task(p->plugin, o->task, &p->task, err);
+    if (r < 0)
+        goto fail;
+
+    p->has_reduce = o->reduce && p->plugin->desc->reduce != NULL;
+    mproc__ctx_init(&p->rctx, &p->rpriv, p->args, p->nargs, p->nworkers);
+    mproc__buf_init(&p->rout, o->message_max);
+    *out = p;
+    return 0;
+
+nomem:
+    r = mproc__err(err, MPROC_ENOMEM, "out of memory");
+fail:
+    mproc__plugin_close(p->plugin);
+    free_args(p->args, p->nargs);
+    free(p);
+    return r;
+}
+
+/* ---- the slot ring ---- */
+
+static struct slot *
+slot_of(mproc_pool_t *p, uint64_t index)
+{
+    return &p->slots[index & p->mask];
+}
+
+static void
+slot_clear(struct slot *s)
+{
+    free(s->item);
+    free(s->out);
+    memset(s, 0, sizeof(*s));
+}
+
+static void
+requeue_push(mproc_pool_t *p, uint64_t index)
+{
+    /* At most W items exist, so the ring of W entries cannot overflow. */
+    p->requeue[(p->rq_head + p->rq_len) & p->mask] = index;
+    p->rq_len++;
+    slot_of(p, index)->state = SLOT_PENDING;
+}
+
+static void
+stop(mproc_pool_t *p, int code)
+{
+    if (!p->stopping) {
+        p->stopping = true;
+        p->stop_code = code;
+    }
+}
+
+/*
+ * Hand one result to the caller (and to reduce).  `data` is the output on
+ * success or the message on failure.
+ */
+static void
+deliver(mproc_pool_t *p, uint64_t index, int status, const char *data,
+        size_t len)
+{
+    struct slot *s = slot_of(p, index);
+    struct mproc_result r = {
+        .index = index,
+        .status = status,
+        .item = s->item,
+        .item_len = s->item_len,
+        .worker = s->worker,
+    };
+    const struct mproc_plugin *d = p->plugin->desc;
+    char msg[MPROC__FAILMSG_MAX + 16];
+
+    if (status == 0 && p->has_reduce) {
+        mproc__ctx_clear(&p->rctx);
+        if (d->reduce(&p->rctx, data, len, index) != MPROC_TASK_OK) {
+            snprintf(msg, sizeof(msg), "reduce: %s",
+                     mproc__ctx_msg(&p->rctx, "failed without a message"));
+            status = r.status = MPROC_ETASK;
+            data = msg;
+            len = strlen(msg);
+        }
+    }
+    if (status == 0) {
+        r.data = data;
+        r.len = len;
+    } else {
+        /* Messages travel without a NUL; give the caller a string. */
+        if (data != msg) {
+            size_t n = len < MPROC__FAILMSG_MAX ? len : MPROC__FAILMSG_MAX - 1;
+            memcpy(msg, data, n);
+            msg[n] = '\0';
+        }
+        r.message = msg;
+    }
+    if (p->on_result != NULL && p->on_result(p->user, &r) != 0)
+        stop(p, MPROC_ECANCELED);
+    if (status != 0 && status != MPROC_ECANCELED && p->o.stop_on_error)
+        stop(p, MPROC_ECANCELED);
+}
+
+/* Deliver, in order, every finished result at the front of the ring. */
+static void
+advance(mproc_pool_t *p)
+{
+    while (p->base < p->next_index) {
+        struct slot *s = slot_of(p, p->base);
+        if (s->state != SLOT_DONE)
+            break;
+        if (!s->delivered)
+            deliver(p, p->base, s->status, s->out, s->out_len);
+        slot_clear(s);
+        p->base++;
+    }
+}
+
+/* A result for `index` is known. */
+static void
+complete(mproc_pool_t *p, uint64_t index, int status, const char *data,
+         size_t len)
+{
+    struct slot *s = slot_of(p, index);
+
+    if (!p->o.ordered || index == p->base) {
+        /* Deliver at once, without copying the output. */
+        deliver(p, index, status, data, len);
+        s->delivered = true;
+    } else {
+        s->status = status;
+        s->out_len = len;
+        s->out = malloc(len ? len : 1);
+        if (s->out == NULL) {
+            s->status = MPROC_ENOMEM;
+            s->out = strdup("out of memory keeping the result");
+            s->out_len = s->out ? strlen(s->out) : 0;
+        } else if (len > 0) {
+            memcpy(s->out, data, len);
+        }
+    }
+    s->state = SLOT_DONE;
+    advance(p);
+}
+
+/* ---- taking items from the caller ---- */
+
+static bool
+window_full(const mproc_pool_t *p)
+{
+    return p->next_index - p->base > p->mask;
+}
+
+/* The next index to send, or -1 when there is none right now. */
+static int
+take(mproc_pool_t *p, uint64_t *index)
+{
+    struct mproc_item item;
+    struct slot *s;
+    int r;
+
+    for (;;) {
+        if (p->rq_len > 0) {
+            *index = p->requeue[p->rq_head & p->mask];
+            p->rq_head++;
+            p->rq_len--;
+            return 0;
+        }
+        if (p->source_done || p->stopping || window_full(p))
+            return -1;
+        item.data = NULL;
+        item.len = 0;
+        r = p->next(p->user, &item);
+        if (r == 0) {
+            p->source_done = true;
+            return -1;
+        }
+        if (r < 0) {
+            p->source_done = true;
+            stop(p, r);
+            return -1;
+        }
+        s = slot_of(p, p->next_index);
+        s->item = malloc(item.len ? item.len : 1);
+        if (s->item == NULL) {
+            stop(p, MPROC_ENOMEM);
+            set_errmsg(p, "out of memory holding item %llu",
+                       (unsigned long long)p->next_index);
+            return -1;
+        }
+        memcpy(s->item, item.data, item.len);
+        s->item_len = item.len;
+        s->state = SLOT_PENDING;
+        *index = p->next_index++;
+        if (item.len > p->o.message_max) {
+            char msg[160];
+            snprintf(msg, sizeof(msg),
+                     "item is %zu bytes, more than message_max (%zu)",
+                     item.len, p->o.message_max);
+            complete(p, *index, MPROC_EMSGSIZE, msg, strlen(msg));
+            continue;
+        }
+        return 0;
+    }
+}
+
+static bool
+has_work(const mproc_pool_t *p)
+{
+    return !p->stopping &&
+           (p->rq_len > 0 || (!p->source_done && !window_full(p)));
+}
+
+/* ---- workers ---- */
+
+static void
+worker_close_fds(struct worker *w)
+{
+    if (w->task_fd >= 0)
+        close(w->task_fd);
+    if (w->result_fd >= 0)
+        close(w->result_fd);
+    if (w->pidfd >= 0)
+        close(w->pidfd);
+    w->task_fd = w->result_fd = w->pidfd = -1;
+}
+
+static void
+worker_release(struct worker *w)
+{
+    worker_close_fds(w);
+    mproc__buf_free(&w->outq);
+    mproc__buf_free(&w->inq);
+    free(w->fifo);
+    memset(w, 0, sizeof(*w));
+    w->task_fd = w->result_fd = w->pidfd = -1;
+}
+
+/* In the child, between fork and the worker loop. */
+static void __attribute__((noreturn))
+child_start(mproc_pool_t *p, unsigned slot, int task_rd, int result_wr,
+            pid_t parent)
+{
+    struct mproc__worker_args a = {
+        .desc = p->plugin->desc,
+        .task = p->task,
+        .args = p->args,
+        .nargs = p->nargs,
+        .message_max = p->o.message_max,
+        .slot = slot,
+        .task_fd = task_rd,
+        .result_fd = result_wr,
+    };
+    struct sigaction sa;
+    sigset_t none;
+    unsigned i;
+    int sig, fd;
+
+    /* Die with the host, even when it is killed with SIGKILL; if it died
+     * already, before prctl took effect, go now. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(1);
+
+    /* Default dispositions, but SIGINT ignored: Ctrl-C in a terminal goes
+     * to the whole process group, and the host alone handles it (it stops
+     * the workers itself). */
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_DFL;
+    for (sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGINT, &sa, NULL);
+
+    /* Other workers' pipes must not stay open here, or they would never
+     * see end of file when the host closes its ends. */
+    for (i = 0; i < p->nworkers; i++)
+        if (p->w != NULL && p->w[i].pid != 0)
+            worker_close_fds(&p->w[i]);
+    if (p->o.cancel_fd >= 0)
+        close(p->o.cancel_fd);
+
+    /* stdin belongs to the host (it may be the job's input); stdout is the
+     * job's output, so a plugin's stray printf goes to stderr instead. */
+    fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        dup2(fd, STDIN_FILENO);
+        close(fd);
+    }
+    dup2(STDERR_FILENO, STDOUT_FILENO);
+
+    /* The host blocked every signal across fork(); a worker starts with
+     * none blocked, whatever the host's own mask. */
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    mproc__worker_main(&a);
+}
+
+static int
+spawn(mproc_pool_t *p, unsigned i)
+{
+    struct worker *w = &p->w[i];
+    int tp[2] = {-1, -1}, rp[2] = {-1, -1};
+    sigset_t all, old;
+    pid_t pid, parent = getpid();
+    int e;
+
+    if (pipe2(tp, O_CLOEXEC) < 0 || pipe2(rp, O_CLOEXEC) < 0) {
+        e = errno;
+        set_errmsg(p, "cannot create a pipe for a worker: %s", strerror(e));
+        goto fail;
+    }
+    /* Flush stdio so the child cannot write the host's buffered output a
+     * second time. */
+    fflush(NULL);
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid = fork();
+    if (pid == 0) {
+        close(tp[1]);
+        close(rp[0]);
+        child_start(p, i, tp[0], rp[1], parent);
+    }
+    e = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (pid < 0) {
+        set_errmsg(p, "cannot start a worker: fork: %s", strerror(e));
+        goto fail;
+    }
+    close(tp[0]);
+    close(rp[1]);
+    w->pid = pid;
+    w->task_fd = tp[1];
+    w->result_fd = rp[0];
+    w->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (w->pidfd < 0) {
+        e = errno;
+        kill(pid, SIGKILL);
+        MPROC__NOINTR(waitpid(pid, NULL, 0));
+        set_errmsg(p, "cannot watch worker %d: pidfd_open: %s", (int)pid,
+                   strerror(e));
+        worker_release(w);
+        return -e;
+    }
+    fcntl(w->task_fd, F_SETFL, O_NONBLOCK);
+    fcntl(w->result_fd, F_SETFL, O_NONBLOCK);
+    mproc__buf_init(&w->outq, (size_t)-1);
+    mproc__buf_init(&w->inq, (size_t)-1);
+    w->fifo_cap = 2 * p->o.chunksize;
+    w->fifo = malloc(w->fifo_cap * sizeof(*w->fifo));
+    if (w->fifo == NULL) {
+        set_errmsg(p, "out of memory");
+        kill(pid, SIGKILL);
+        MPROC__NOINTR(waitpid(pid, NULL, 0));
+        worker_release(w);
+        return MPROC_ENOMEM;
+    }
+    return 0;
+
+fail:
+    if (tp[0] >= 0) {
+        close(tp[0]);
+        close(tp[1]);
+    }
+    if (rp[0] >= 0) {
+        close(rp[0]);
+        close(rp[1]);
+    }
+    return -e;
+}
+
+/* Write queued frames without blocking; close task_fd when retiring. */
+static void
+flush(struct worker *w)
+{
+    while (w->task_fd >= 0 && w->outq_off < w->outq.len) {
+        ssize_t n = write(w->task_fd, w->outq.data + w->outq_off,
+                          w->outq.len - w->outq_off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN)
+                return;
+            /* EPIPE: the worker is gone; its pidfd will say how. */
+            w->outq_off = w->outq.len;
+            break;
+        }
+        w->outq_off += (size_t)n;
+    }
+    mproc__buf_reset(&w->outq);
+    w->outq_off = 0;
+    if (w->retiring && w->task_fd >= 0) {
+        close(w->task_fd);
+        w->task_fd = -1;
+    }
+}
+
+static int
+send_task(mproc_pool_t *p, struct worker *w, uint64_t index)
+{
+    struct slot *s = slot_of(p, index);
+
+    if (mproc__frame_put(&w->outq, MPROC__FRAME_TASK, index, s->item,
+                         s->item_len) < 0) {
+        requeue_push(p, index);
+        set_errmsg(p, "out of memory queueing item %llu",
+                   (unsigned long long)index);
+        stop(p, MPROC_ENOMEM);
+        return -1;
+    }
+    w->fifo[(w->fifo_head + w->fifo_len) % w->fifo_cap] = index;
+    w->fifo_len++;
+    w->sent++;
+    s->state = SLOT_SENT;
+    s->worker = w->pid;
+    return 0;
+}
+
+/* Give every worker up to two chunks of work, starting workers as needed. */
+static void
+dispatch(mproc_pool_t *p)
+{
+    unsigned i, k, chunk = p->o.chunksize;
+    uint64_t index;
+
+    for (i = 0; i < p->nworkers && has_work(p); i++) {
+        struct worker *w = &p->w[i];
+
+        if (w->pid == 0 && spawn(p, i) < 0) {
+            stop(p, MPROC_EWORKER);
+            return;
+        }
+        if (w->retiring || w->fifo_len > chunk)
+            continue;
+        for (k = 0; k < chunk; k++) {
+            if (take(p, &index) < 0)
+                break;
+            if (send_task(p, w, index) < 0)
+                return;
+            if (p->o.max_tasks_per_child &&
+                w->sent >= p->o.max_tasks_per_child) {
+                w->retiring = true;
+                break;
+            }
+        }
+        flush(w);
+    }
+}
+
+static void
+describe_status(int st, char *buf, size_t len)
+{
+    if (WIFSIGNALED(st))
+        snprintf(buf, len, "killed by SIG%s", sigabbrev_np(WTERMSIG(st))
+                                                  ? sigabbrev_np(WTERMSIG(st))
+                                                  : "?");
+    else if (WIFEXITED(st))
+        snprintf(buf, len, "exited with status %d", WEXITSTATUS(st));
+    else
+        snprintf(buf, len, "ended with wait status %#x", st);
+}
+
+static void
+init_failed(mproc_pool_t *p, pid_t pid, const char *why, size_t len)
+{
+    set_errmsg(p, "plugin %s: init failed in worker %d: %.*s",
+               p->plugin->path, (int)pid, (int)len, why);
+    stop(p, MPROC_EINIT);
+}
+
+/* Handle every whole frame in w->inq. */
+static void
+parse(mproc_pool_t *p, struct worker *w)
+{
+    struct mproc__frame_hdr h;
+    const char *payload;
+    size_t n;
+
+    while ((n = mproc__frame_next(w->inq.data + w->inq_off,
+                                  w->inq.len - w->inq_off, &h, &payload,
+                                  NULL)) > 0) {
+        w->inq_off += n;
+        switch (h.type) {
+        case MPROC__FRAME_READY:
+            w->ready = true;
+            p->start_deaths = 0;
+            break;
+        case MPROC__FRAME_INITFAIL:
+            init_failed(p, w->pid, payload, (size_t)h.len);
+            break;
+        case MPROC__FRAME_OK:
+        case MPROC__FRAME_FAIL:
+            if (w->fifo_len == 0 || w->fifo[w->fifo_head] != h.index) {
+                /* Cannot happen with a well-behaved worker: results come
+                 * in the order tasks were sent. */
+                set_errmsg(p, "worker %d answered out of order",
+                           (int)w->pid);
+                kill(w->pid, SIGKILL);
+                return;
+            }
+            w->fifo_head = (w->fifo_head + 1) % w->fifo_cap;
+            w->fifo_len--;
+            complete(p, h.index,
+                     h.type == MPROC__FRAME_OK ? 0 : MPROC_ETASK, payload,
+                     (size_t)h.len);
+            break;
+        default:
+            set_errmsg(p, "worker %d sent an unknown frame %u", (int)w->pid,
+                       (unsigned)h.type);
+            kill(w->pid, SIGKILL);
+            return;
+        }
+    }
+    if (w->inq_off == w->inq.len) {
+        mproc__buf_reset(&w->inq);
+        w->inq_off = 0;
+    }
+}
+
+/* Read what the worker wrote, without blocking. */
+static void
+drain(mproc_pool_t *p, struct worker *w)
+{
+    while (!w->eof && w->result_fd >= 0) {
+        struct mproc__frame_hdr h;
+        const char *payload;
+        size_t need = READ_CHUNK;
+        ssize_t n;
+
+        /* Move a partial frame to the front, then make room for at least
+         * the rest of it. */
+        if (w->inq_off > 0) {
+            memmove(w->inq.data, w->inq.data + w->inq_off,
+                    w->inq.len - w->inq_off);
+            w->inq.len -= w->inq_off;
+            w->inq_off = 0;
+        }
+        mproc__frame_next(w->inq.data, w->inq.len, &h, &payload, &need);
+        if (need > p->o.message_max + MPROC__FAILMSG_MAX + 64) {
+            set_errmsg(p, "worker %d sent a frame of %zu bytes", (int)w->pid,
+                       need);
+            kill(w->pid, SIGKILL);
+            w->eof = true;
+            return;
+        }
+        need = need > w->inq.len + READ_CHUNK ? need - w->inq.len
+                                                : READ_CHUNK;
+        if (mproc_buf_reserve(&w->inq, need) != MPROC_TASK_OK) {
+            set_errmsg(p, "out of memory reading from worker %d",
+                       (int)w->pid);
+            stop(p, MPROC_ENOMEM);
+            return;
+        }
+        n = read(w->result_fd, w->inq.data + w->inq.len,
+                 w->inq.cap - w->inq.len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN)
+                w->eof = true;
+            return;
+        }
+        if (n == 0) {
+            w->eof = true;
+            return;
+        }
+        w->inq.len += (size_t)n;
+        parse(p, w);
+    }
+}
+
+/* The worker has ended: account for what it held and free its slot. */
+static void
+reap(mproc_pool_t *p, struct worker *w)
+{
+    char why[64], msg[160];
+    int st = 0;
+    pid_t pid = w->pid, r;
+
+    r = MPROC__NOINTR(waitpid(pid, &st, WNOHANG));
+    if (r == 0)
+        return; /* not yet: pidfds are ready only at exit, but be safe */
+    drain(p, w);
+    describe_status(st, why, sizeof(why));
+
+    if (!w->ready && !p->stopping) {
+        /* Died before init completed, and without saying why.  A few such
+         * deaths in a row mean init itself kills the worker. */
+        if (++p->start_deaths >= MAX_START_DEATHS) {
+            snprintf(msg, sizeof(msg), "%s (%u workers in a row)", why,
+                     p->start_deaths);
+            init_failed(p, pid, msg, strlen(msg));
+        }
+    }
+    if (w->fifo_len > 0 && !p->stopping && !w->ready) {
+        /* It never started a task: all of them go to other workers. */
+        unsigned k;
+        for (k = 0; k < w->fifo_len; k++)
+            requeue_push(p, w->fifo[(w->fifo_head + k) % w->fifo_cap]);
+        w->fifo_len = 0;
+    } else if (w->fifo_len > 0 && !p->stopping) {
+        uint64_t running = w->fifo[w->fifo_head];
+        unsigned k;
+
+        snprintf(msg, sizeof(msg), "worker %d %s", (int)pid, why);
+        for (k = 1; k < w->fifo_len; k++)
+            requeue_push(p, w->fifo[(w->fifo_head + k) % w->fifo_cap]);
+        w->fifo_len = 0;
+        complete(p, running, MPROC_EWORKER, msg, strlen(msg));
+    } else if (w->fifo_len > 0) {
+        /* Stopping: what it held is reported as not run. */
+        unsigned k;
+        for (k = 0; k < w->fifo_len; k++)
+            slot_of(p, w->fifo[(w->fifo_head + k) % w->fifo_cap])->state =
+                SLOT_PENDING;
+        w->fifo_len = 0;
+    }
+    worker_release(w);
+}
+
+static unsigned
+live_workers(const mproc_pool_t *p)
+{
+    unsigned i, n = 0;
+    for (i = 0; i < p->nworkers; i++)
+        n += p->w[i].pid != 0;
+    return n;
+}
+
+/*
+ * Wait for every worker to end, reading their results meanwhile.  When
+ * `hard`, they are sent SIGTERM first; either way, those still running
+ * after the grace period are killed.
+ */
+static void
+stop_workers(mproc_pool_t *p, bool hard)
+{
+    long long deadline = mproc__now_ms() + (hard ? STOP_GRACE_MS
+                                                 : FINI_GRACE_MS);
+    bool killed = false;
+    unsigned i;
+
+    for (i = 0; i < p->nworkers; i++) {
+        struct worker *w = &p->w[i];
+        if (w->pid == 0)
+            continue;
+        w->retiring = true;
+        flush(w);
+        if (w->task_fd >= 0) {
+            close(w->task_fd);
+            w->task_fd = -1;
+        }
+        if (hard)
+            kill(w->pid, SIGTERM);
+    }
+    while (live_workers(p) > 0) {
+        struct pollfd pfd[2 * p->nworkers];
+        unsigned n = 0;
+        long long left = deadline - mproc__now_ms();
+
+        if (left <= 0 && !killed) {
+            for (i = 0; i < p->nworkers; i++)
+                if (p->w[i].pid != 0)
+                    kill(p->w[i].pid, SIGKILL);
+            killed = true;
+        }
+        for (i = 0; i < p->nworkers; i++) {
+            struct worker *w = &p->w[i];
+            if (w->pid == 0)
+                continue;
+            pfd[n].fd = w->pidfd;
+            pfd[n++].events = POLLIN;
+            pfd[n].fd = w->eof ? -1 : w->result_fd;
+            pfd[n++].events = POLLIN;
+        }
+        if (poll(pfd, n, killed ? 1000 : (int)(left > 0 ? left : 0)) < 0 &&
+            errno != EINTR)
+            break;
+        for (i = 0, n = 0; i < p->nworkers; i++) {
+            struct worker *w = &p->w[i];
+            if (w->pid == 0)
+                continue;
+            if (pfd[n + 1].revents)
+                drain(p, w);
+            if (pfd[n].revents)
+                reap(p, w);
+            n += 2;
+        }
+    }
+}
+
+/* After a stop: every item not delivered yet gets its one result. */
+static void
+cancel_rest(mproc_pool_t *p)
+{
+    static const char msg[] = "not run: the run was stopped";
+
+    p->rq_len = 0;
+    while (p->base < p->next_index) {
+        struct slot *s = slot_of(p, p->base);
+        if (s->state != SLOT_DONE) {
+            s->state = SLOT_DONE;
+            s->status = MPROC_ECANCELED;
+            free(s->out);
+            s->out = strdup(msg);
+            s->out_len = s->out ? strlen(msg) : 0;
+        }
+        advance(p);
+    }
+}
+
+static int
+run_loop(mproc_pool_t *p)
+{
+    unsigned nfds = 1 + 3 * p->nworkers;
+    struct pollfd *pfd = calloc(nfds, sizeof(*pfd));
+    unsigned i, n;
+
+    if (pfd == NULL) {
+        set_errmsg(p, "out of memory");
+        return MPROC_ENOMEM;
+    }
+    for (;;) {
+        dispatch(p);
+        if (p->stopping)
+            break;
+        if (p->source_done && p->rq_len == 0 && p->base == p->next_index)
+            break;
+
+        n = 0;
+        pfd[n].fd = p->o.cancel_fd;
+        pfd[n++].events = POLLIN;
+        for (i = 0; i < p->nworkers; i++) {
+            struct worker *w = &p->w[i];
+            bool alive = w->pid != 0;
+            pfd[n].fd = alive ? w->pidfd : -1;
+            pfd[n++].events = POLLIN;
+            pfd[n].fd = alive && !w->eof ? w->result_fd : -1;
+            pfd[n++].events = POLLIN;
+            pfd[n].fd = alive && w->outq_off < w->outq.len ? w->task_fd : -1;
+            pfd[n++].events = POLLOUT;
+        }
+        if (poll(pfd, n, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            set_errmsg(p, "poll: %s", strerror(errno));
+            stop(p, -errno);
+            break;
+        }
+        if (pfd[0].revents) {
+            set_errmsg(p, "cancelled");
+            stop(p, MPROC_ECANCELED);
+        }
+        for (i = 0, n = 1; i < p->nworkers; i++, n += 3) {
+            struct worker *w = &p->w[i];
+            if (w->pid == 0)
+                continue;
+            if (pfd[n + 2].revents)
+                flush(w);
+            if (pfd[n + 1].revents)
+                drain(p, w);
+            if (pfd[n].revents)
+                reap(p, w);
+        }
+    }
+    free(pfd);
+    return p->stopping ? p->stop_code : 0;
+}
+
+int
+mproc_pool_run(mproc_pool_t *p, mproc_next_fn next, mproc_result_fn on_result,
+               void *user)
+{
+    sigset_t pipeset, oldset, pending;
+    uint64_t want, w = 1024, i;
+    bool had_sigpipe;
+    int r;
+
+    if (p->ran) {
+        set_errmsg(p, "the pool has already run");
+        return MPROC_EINVAL;
+    }
+    p->ran = true;
+    p->next = next;
+    p->on_result = on_result;
+    p->user = user;
+
+    /* Enough slots to keep every worker two chunks ahead, four times
+     * over, so that one slow item does not stall the others at once. */
+    want = 4ull * p->nworkers * p->o.chunksize;
+    while (w < want && w < (1u << 20))
+        w <<= 1;
+    p->mask = w - 1;
+    p->slots = calloc(w, sizeof(*p->slots));
+    p->requeue = calloc(w, sizeof(*p->requeue));
+    p->w = calloc(p->nworkers, sizeof(*p->w));
+    if (p->slots == NULL || p->requeue == NULL || p->w == NULL) {
+        set_errmsg(p, "out of memory");
+        return MPROC_ENOMEM;
+    }
+    for (i = 0; i < p->nworkers; i++)
+        p->w[i].task_fd = p->w[i].result_fd = p->w[i].pidfd = -1;
+
+    /* A write to a dead worker's pipe must give EPIPE, not kill the host.
+     * Block SIGPIPE for the run and discard any we caused. */
+    sigemptyset(&pipeset);
+    sigaddset(&pipeset, SIGPIPE);
+    sigpending(&pending);
+    had_sigpipe = sigismember(&pending, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipeset, &oldset);
+
+    r = run_loop(p);
+    stop_workers(p, p->stopping);
+    cancel_rest(p);
+
+    sigpending(&pending);
+    if (!had_sigpipe && sigismember(&pending, SIGPIPE)) {
+        struct timespec zero = {0, 0};
+        sigtimedwait(&pipeset, NULL, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &oldset, NULL);
+    if (r == 0 && p->stopping)
+        r = p->stop_code;
+    return r;
+}
+
+bool
+mproc_pool_has_reduce(const mproc_pool_t *p)
+{
+    return p->has_reduce;
+}
+
+int
+mproc_pool_reduce_output(mproc_pool_t *p, const void **data, size_t *len)
+{
+    if (!p->has_reduce)
+        return MPROC_ENOTSUP;
+    if (!p->reduce_ended) {
+        p->reduce_ended = true;
+        mproc__ctx_clear(&p->rctx);
+        if (p->plugin->desc->reduce_end(&p->rctx, &p->rout) !=
+            MPROC_TASK_OK) {
+            set_errmsg(p, "plugin %s: reduce_end: %s", p->plugin->path,
+                       mproc__ctx_msg(&p->rctx, "failed without a message"));
+            p->rout.len = 0;
+            return MPROC_ETASK;
+        }
+    }
+    *data = p->rout.data;
+    *len = p->rout.len;
+    return 0;
+}
+
+const struct mproc__plugin *
+mproc__pool_plugin(const mproc_pool_t *p)
+{
+    return p->plugin;
+}
+
+const char *
+mproc_pool_task(const mproc_pool_t *p)
+{
+    return p->task->name;
+}
+
+unsigned
+mproc_pool_workers(const mproc_pool_t *p)
+{
+    return p->nworkers;
+}
+
+const char *
+mproc_pool_errmsg(const mproc_pool_t *p)
+{
+    return p->errmsg;
+}
+
+void
+mproc_pool_free(mproc_pool_t *p)
+{
+    uint64_t i;
+
+    if (p == NULL)
+        return;
+    if (p->w != NULL) {
+        stop_workers(p, true);
+        free(p->w);
+    }
+    if (p->has_reduce && !p->reduce_ended) {
+        /* reduce_end is where the plugin frees its state. */
+        struct mproc_buf scratch;
+        mproc__buf_init(&scratch, p->o.message_max);
+        mproc__ctx_clear(&p->rctx);
+        p->plugin->desc->reduce_end(&p->rctx, &scratch);
+        mproc__buf_free(&scratch);
+    }
+    if (p->slots != NULL)
+        for (i = 0; i <= p->mask; i++)
+            slot_clear(&p->slots[i]);
+    free(p->slots);
+    free(p->requeue);
+    mproc__buf_free(&p->rout);
+    mproc__plugin_close(p->plugin);
+    free_args(p->args, p->nargs);
+    free(p);
+}

@@ -1,0 +1,238 @@
+/*
+ * mproc: the task plugin ABI.
+ *
+ * A plugin is a shared object that exports one descriptor,
+ * `const struct mproc_plugin mproc_plugin_v1`, defined with
+ * MPROC_PLUGIN_DEFINE().  It links nothing from mproc: everything the host
+ * offers arrives as function pointers in `struct mproc_host`, reached
+ * through the static inline helpers below.  So a plugin builds out of tree
+ * with nothing but the headers:
+ *
+ *     cc -shared -fPIC $(pkg-config --cflags mproc) my.c -o my.so
+ *
+ * Life cycle, in every worker process:
+ *   init(ctx, args)      once, before the first task (the Pool initializer);
+ *   task(ctx, ...)       once per input item;
+ *   fini(ctx)            once, when the worker retires normally.
+ * And in the parent (the host), when the plugin has one:
+ *   reduce(ctx, ...)     once per successful task output;
+ *   reduce_end(ctx, out) once, to produce the job's final output.
+ *
+ * Compatibility: the host loads a plugin whose abi_major equals
+ * MPROC_PLUGIN_ABI_MAJOR and whose abi_minor is not newer than the host's.
+ * Minor versions only ever append fields to the end of the structures, so
+ * `size` tells the host which fields a plugin knows about.
+ */
+#ifndef MPROC_PLUGIN_H
+#define MPROC_PLUGIN_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MPROC_PLUGIN_ABI_MAJOR 1
+#define MPROC_PLUGIN_ABI_MINOR 0
+
+/** The name of the exported descriptor symbol, as a string. */
+#define MPROC_PLUGIN_SYMBOL "mproc_plugin_v1"
+
+/** Return values of plugin callbacks. */
+#define MPROC_TASK_OK 0
+#define MPROC_TASK_FAIL (-1)
+
+struct mproc_host;
+
+/**
+ * A growable output buffer owned by the framework.  A plugin appends to it
+ * with mproc_buf_append()/mproc_buf_printf(), or reserves room with
+ * mproc_buf_reserve() and then writes to data[len...] and advances len
+ * itself.  A plugin never frees or reallocates `data`.  Growing past the
+ * job's message_max fails (the helpers return MPROC_TASK_FAIL).
+ */
+struct mproc_buf {
+    char *data;                    /**< the bytes; may move on growth */
+    size_t len;                    /**< bytes in use */
+    size_t cap;                    /**< bytes allocated */
+    const struct mproc_host *host; /**< who grows it */
+    size_t limit;                  /**< largest len allowed */
+};
+
+/** One `key = value` of the job's [args] section. */
+struct mproc_kv {
+    const char *key;
+    const char *value;
+};
+
+/**
+ * The context handed to every callback.  The host allocates it; the plugin
+ * may read every field and set `state` (typically in init), which the host
+ * passes back unchanged to every later call in the same process.
+ */
+struct mproc_ctx {
+    const struct mproc_host *host; /**< host services */
+    void *state;                   /**< the plugin's own per-process state */
+    const struct mproc_kv *args;   /**< the job's [args], in file order */
+    size_t nargs;                  /**< number of entries in args */
+    unsigned worker;               /**< worker slot 0..N-1; N in the parent */
+    void *priv;                    /**< the host's; do not touch */
+};
+
+/**
+ * Services of the host, reached through the inline helpers below rather
+ * than directly.  Appending fields is a minor ABI change.
+ */
+struct mproc_host {
+    uint32_t size;      /**< sizeof(struct mproc_host) of the host */
+    uint32_t abi_minor; /**< MPROC_PLUGIN_ABI_MINOR of the host */
+    int (*buf_reserve)(struct mproc_buf *buf, size_t extra);
+    int (*buf_append)(struct mproc_buf *buf, const void *data, size_t len);
+    int (*buf_vprintf)(struct mproc_buf *buf, const char *fmt, va_list ap);
+    int (*vfail)(struct mproc_ctx *ctx, const char *fmt, va_list ap);
+};
+
+/**
+ * A task: process one input item.
+ * @param ctx    the worker's context (state set by init)
+ * @param in     the item's bytes (not NUL-terminated; valid for the call)
+ * @param len    number of bytes in `in`, 0 ... message_max
+ * @param index  the item's position in the input, from 0
+ * @param out    empty buffer for the task's output
+ * @return MPROC_TASK_OK, or MPROC_TASK_FAIL after mproc_fail() said why.
+ */
+typedef int (*mproc_task_fn)(struct mproc_ctx *ctx, const void *in,
+                             size_t len, uint64_t index,
+                             struct mproc_buf *out);
+
+/** Per-worker set-up; ctx->args holds the job's [args]. */
+typedef int (*mproc_init_fn)(struct mproc_ctx *ctx);
+
+/** Per-worker tear-down; release what init allocated. */
+typedef void (*mproc_fini_fn)(struct mproc_ctx *ctx);
+
+/**
+ * Parent-side fold of one successful task output into ctx->state.  Called in
+ * input order when the job is ordered, else as results arrive.
+ */
+typedef int (*mproc_reduce_fn)(struct mproc_ctx *ctx, const void *data,
+                               size_t len, uint64_t index);
+
+/**
+ * Parent-side end of the fold: write the job's final output to `out` and
+ * release ctx->state.  Called once, also after a failed run (then `out` is
+ * discarded), so it is the place to free.
+ */
+typedef int (*mproc_reduce_end_fn)(struct mproc_ctx *ctx,
+                                   struct mproc_buf *out);
+
+/** A named task; a plugin's task table ends with an entry whose name is NULL. */
+struct mproc_task_def {
+    const char *name;        /**< as written in `[job] task` */
+    mproc_task_fn fn;        /**< the function */
+    const char *description; /**< one line, may be NULL */
+};
+
+/** The descriptor.  Define it with MPROC_PLUGIN_DEFINE(). */
+struct mproc_plugin {
+    uint32_t abi_major;   /**< MPROC_PLUGIN_ABI_MAJOR when built */
+    uint32_t abi_minor;   /**< MPROC_PLUGIN_ABI_MINOR when built */
+    uint32_t size;        /**< sizeof(struct mproc_plugin) when built */
+    uint32_t reserved;    /**< 0 */
+    const char *name;     /**< short name, e.g. "wordcount" */
+    const char *version;  /**< the plugin's own version, e.g. "1.0" */
+    const char *description; /**< one line */
+    mproc_init_fn init;   /**< optional */
+    mproc_fini_fn fini;   /**< optional */
+    const struct mproc_task_def *tasks; /**< at least one task */
+    mproc_reduce_fn reduce;             /**< optional */
+    mproc_reduce_end_fn reduce_end;     /**< required when reduce is set */
+};
+
+#if defined(__GNUC__)
+#define MPROC_PLUGIN_EXPORT __attribute__((visibility("default")))
+#else
+#define MPROC_PLUGIN_EXPORT
+#endif
+
+/**
+ * Define the plugin's descriptor.  The arguments are designated
+ * initialisers for the remaining fields:
+ *
+ *     MPROC_PLUGIN_DEFINE(.name = "echo", .version = "1.0",
+ *                         .description = "copy each item",
+ *                         .tasks = tasks);
+ */
+#define MPROC_PLUGIN_DEFINE(...)                                            \
+    MPROC_PLUGIN_EXPORT const struct mproc_plugin mproc_plugin_v1 = {       \
+        .abi_major = MPROC_PLUGIN_ABI_MAJOR,                                \
+        .abi_minor = MPROC_PLUGIN_ABI_MINOR,                                \
+        .size = (uint32_t)sizeof(struct mproc_plugin),                      \
+        __VA_ARGS__}
+
+/* ---- helpers: thin inline wrappers over struct mproc_host ---- */
+
+/** Make room for `extra` more bytes at out->data + out->len. */
+static inline int
+mproc_buf_reserve(struct mproc_buf *buf, size_t extra)
+{
+    return buf->host->buf_reserve(buf, extra);
+}
+
+/** Append `len` bytes. */
+static inline int
+mproc_buf_append(struct mproc_buf *buf, const void *data, size_t len)
+{
+    return buf->host->buf_append(buf, data, len);
+}
+
+/** Append formatted text (no NUL is stored). */
+static inline int __attribute__((format(printf, 2, 3)))
+mproc_buf_printf(struct mproc_buf *buf, const char *fmt, ...)
+{
+    va_list ap;
+    int r;
+    va_start(ap, fmt);
+    r = buf->host->buf_vprintf(buf, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+/**
+ * Record why the current callback failed and return MPROC_TASK_FAIL, so
+ * `return mproc_fail(ctx, "bad number '%s'", s);` reads naturally.  The
+ * host names the item; the message says what was wrong with it.
+ */
+static inline int __attribute__((format(printf, 2, 3)))
+mproc_fail(struct mproc_ctx *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    ctx->host->vfail(ctx, fmt, ap);
+    va_end(ap);
+    return MPROC_TASK_FAIL;
+}
+
+/** The value of `key` in the job's [args], or `dflt` when absent. */
+static inline const char *
+mproc_arg(const struct mproc_ctx *ctx, const char *key, const char *dflt)
+{
+    size_t i;
+    for (i = 0; i < ctx->nargs; i++) {
+        const char *a = ctx->args[i].key, *b = key;
+        while (*a && *a == *b) {
+            a++;
+            b++;
+        }
+        if (*a == *b)
+            return ctx->args[i].value;
+    }
+    return dflt;
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MPROC_PLUGIN_H */

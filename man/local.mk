@@ -1,0 +1,4 @@
+dist_man_MANS += \
+	%reldir%/mproc.1 \
+	%reldir%/mproc.ini.5 \
+	%reldir%/mproc-plugin.3

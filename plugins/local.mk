@@ -1,0 +1,26 @@
+# Shipped task plugins: one folder each, installed in $(pkglibdir)/plugins.
+PLUGIN_LDFLAGS = -module -avoid-version -shared -no-undefined \
+	-export-symbols-regex '^mproc_plugin_v[0-9]+$$'
+PLUGIN_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden
+
+plugin_LTLIBRARIES += echo.la wordcount.la primes.la exec.la fault.la
+
+echo_la_SOURCES = %reldir%/echo/echo.c
+echo_la_CFLAGS = $(PLUGIN_CFLAGS)
+echo_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+
+wordcount_la_SOURCES = %reldir%/wordcount/wordcount.c
+wordcount_la_CFLAGS = $(PLUGIN_CFLAGS)
+wordcount_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+
+primes_la_SOURCES = %reldir%/primes/primes.c
+primes_la_CFLAGS = $(PLUGIN_CFLAGS)
+primes_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+
+exec_la_SOURCES = %reldir%/exec/exec.c
+exec_la_CFLAGS = $(PLUGIN_CFLAGS)
+exec_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+
+fault_la_SOURCES = %reldir%/fault/fault.c
+fault_la_CFLAGS = $(PLUGIN_CFLAGS)
+fault_la_LDFLAGS = $(PLUGIN_LDFLAGS)

@@ -1,0 +1,58 @@
+# Tests: TAP programs and scripts run by automake's parallel harness.
+LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh
+TEST_EXTENSIONS = .sh
+SH_LOG_DRIVER = $(LOG_DRIVER)
+SH_LOG_COMPILER = $(SHELL)
+AM_TESTS_ENVIRONMENT = \
+	MPROC_PLUGIN_PATH='$(abs_top_builddir)/.libs'; export MPROC_PLUGIN_PATH; \
+	MPROC_TEST_PLUGINS='$(abs_top_builddir)/tests/.libs'; export MPROC_TEST_PLUGINS; \
+	MPROC_BIN='$(abs_top_builddir)/mproc'; export MPROC_BIN; \
+	MPROC_SRCDIR='$(abs_top_srcdir)'; export MPROC_SRCDIR; \
+	MPROC_BUILDDIR='$(abs_top_builddir)'; export MPROC_BUILDDIR;
+
+# Test plugins: broken on purpose, one flaw each.
+TEST_PLUGIN_LDFLAGS = -module -avoid-version -shared -no-undefined -rpath /nowhere
+check_LTLIBRARIES += \
+	tests/nodesc.la tests/badmajor.la tests/newminor.la \
+	tests/smalldesc.la tests/initfail.la tests/notasks.la
+tests_nodesc_la_SOURCES = %reldir%/plugins/nodesc.c
+tests_nodesc_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+tests_badmajor_la_SOURCES = %reldir%/plugins/badmajor.c
+tests_badmajor_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+tests_newminor_la_SOURCES = %reldir%/plugins/newminor.c
+tests_newminor_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+tests_smalldesc_la_SOURCES = %reldir%/plugins/smalldesc.c
+tests_smalldesc_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+tests_initfail_la_SOURCES = %reldir%/plugins/initfail.c
+tests_initfail_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+tests_notasks_la_SOURCES = %reldir%/plugins/notasks.c
+tests_notasks_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+
+check_PROGRAMS += tests/test-config tests/test-plugin tests/test-pool
+tests_test_config_SOURCES = %reldir%/test-config.c %reldir%/tap.h
+tests_test_config_LDADD = libmproc-core.la $(INIH_LIBS)
+tests_test_plugin_SOURCES = %reldir%/test-plugin.c %reldir%/tap.h
+tests_test_plugin_LDADD = libmproc-core.la $(INIH_LIBS)
+tests_test_pool_SOURCES = %reldir%/test-pool.c %reldir%/tap.h
+tests_test_pool_LDADD = libmproc-core.la $(INIH_LIBS)
+
+TESTS += tests/test-config tests/test-plugin tests/test-pool \
+	%reldir%/cli-config.sh \
+	%reldir%/cli-plugins.sh \
+	%reldir%/e2e-echo.sh \
+	%reldir%/e2e-wordcount.sh \
+	%reldir%/e2e-primes.sh \
+	%reldir%/e2e-exec.sh \
+	%reldir%/e2e-fault.sh \
+	%reldir%/e2e-signals.sh
+
+EXTRA_DIST += %reldir%/lib.sh %reldir%/summary.sh %reldir%/cli-config.sh \
+	%reldir%/cli-plugins.sh %reldir%/e2e-echo.sh %reldir%/e2e-wordcount.sh \
+	%reldir%/e2e-primes.sh %reldir%/e2e-exec.sh %reldir%/e2e-fault.sh \
+	%reldir%/e2e-signals.sh
+
+# `make test`: the whole suite, ending with one "N passed, N failed" line.
+test:
+	@$(MAKE) $(AM_MAKEFLAGS) check; rc=$$?; \
+	$(SHELL) $(top_srcdir)/tests/summary.sh $(top_builddir); exit $$rc
+.PHONY: test

@@ -1,0 +1,537 @@
+/*
+ * The pool, driven from C with in-process plugin descriptors (the fork
+ * start method runs them directly): results, ordering, failures, worker
+ * deaths, recycling, init failures, stops, limits, reduce, and that no
+ * child is left behind after any run.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <mproc/mproc.h>
+
+#include "tap.h"
+
+/* ---- a test plugin, in this program ---- */
+
+static int
+t_echo(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
+       struct mproc_buf *out)
+{
+    const char *s = in;
+
+    if (len == 4 && memcmp(s, "fail", 4) == 0)
+        return mproc_fail(ctx, "failing item %llu on purpose",
+                          (unsigned long long)index);
+    if (len == 4 && memcmp(s, "segv", 4) == 0)
+        raise(SIGSEGV);
+    if (len == 6 && memcmp(s, "exit:3", 6) == 0)
+        _exit(3);
+    if (len == 3 && memcmp(s, "big", 3) == 0) {
+        /* More than the pool's message_max in the limit test. */
+        static char blob[8192];
+        if (mproc_buf_append(out, blob, sizeof(blob)) != MPROC_TASK_OK)
+            return mproc_fail(ctx, "output too large");
+        return MPROC_TASK_OK;
+    }
+    if (len == 5 && memcmp(s, "sleep", 5) == 0)
+        usleep(200000);
+    return mproc_buf_append(out, in, len);
+}
+
+static int
+t_pid(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
+      struct mproc_buf *out)
+{
+    return mproc_buf_printf(out, "%d", (int)getpid());
+}
+
+static int
+t_init(struct mproc_ctx *ctx)
+{
+    const char *mode = mproc_arg(ctx, "init", "ok");
+    if (strcmp(mode, "fail") == 0)
+        return mproc_fail(ctx, "init refuses: mode=%s", mode);
+    if (strcmp(mode, "crash") == 0)
+        abort();
+    return MPROC_TASK_OK;
+}
+
+static int
+t_reduce(struct mproc_ctx *ctx, const void *data, size_t len, uint64_t index)
+{
+    long long *sum = ctx->state;
+    char buf[32];
+
+    if (sum == NULL && (sum = ctx->state = calloc(1, sizeof(*sum))) == NULL)
+        return mproc_fail(ctx, "out of memory");
+    snprintf(buf, sizeof(buf), "%.*s", (int)len, (const char *)data);
+    *sum += atoll(buf);
+    return MPROC_TASK_OK;
+}
+
+static int
+t_reduce_end(struct mproc_ctx *ctx, struct mproc_buf *out)
+{
+    long long *sum = ctx->state;
+    int r = mproc_buf_printf(out, "%lld\n", sum ? *sum : 0);
+    free(sum);
+    ctx->state = NULL;
+    return r;
+}
+
+static const struct mproc_task_def tasks[] = {
+    {"echo", t_echo, "copy, or misbehave on request"},
+    {"pid", t_pid, "the worker's pid"},
+    {NULL, NULL, NULL},
+};
+
+static const struct mproc_plugin desc = {
+    .abi_major = MPROC_PLUGIN_ABI_MAJOR,
+    .abi_minor = MPROC_PLUGIN_ABI_MINOR,
+    .size = sizeof(struct mproc_plugin),
+    .name = "testpool",
+    .version = "1",
+    .init = t_init,
+    .tasks = tasks,
+};
+
+static const struct mproc_plugin desc_reduce = {
+    .abi_major = MPROC_PLUGIN_ABI_MAJOR,
+    .abi_minor = MPROC_PLUGIN_ABI_MINOR,
+    .size = sizeof(struct mproc_plugin),
+    .name = "testsum",
+    .version = "1",
+    .tasks = tasks,
+    .reduce = t_reduce,
+    .reduce_end = t_reduce_end,
+};
+
+/* ---- item sources and result sinks ---- */
+
+struct items {
+    const char *const *v; /* NULL: numbers 0..n-1 as text */
+    size_t n, next;
+    char num[32];
+};
+
+struct results;
+static struct items *items_of(void *user);
+
+static int
+next_item(void *user, struct mproc_item *item)
+{
+    struct items *it = items_of(user);
+
+    if (it->next == it->n)
+        return 0;
+    if (it->v != NULL) {
+        item->data = it->v[it->next];
+        item->len = strlen(it->v[it->next]);
+    } else {
+        item->len = (size_t)snprintf(it->num, sizeof(it->num), "%zu",
+                                     it->next);
+        item->data = it->num;
+    }
+    it->next++;
+    return 1;
+}
+
+#define MAXR 2000
+struct results {
+    size_t n;
+    uint64_t index[MAXR];
+    int status[MAXR];
+    char out[MAXR][48];
+    char msg[MAXR][160];
+    int seen[MAXR];
+    int in_order;
+    int stop_after; /* ask the pool to stop after this many, 0 = never */
+    struct items *it; /* the source, sharing the callbacks' user pointer */
+};
+
+static struct items *
+items_of(void *user)
+{
+    return ((struct results *)user)->it;
+}
+
+static int
+on_result(void *user, const struct mproc_result *r)
+{
+    struct results *rs = user;
+    size_t i = rs->n++;
+
+    if (i >= MAXR)
+        return 1;
+    rs->index[i] = r->index;
+    rs->status[i] = r->status;
+    if (i > 0 && rs->index[i - 1] + 1 != r->index)
+        rs->in_order = 0;
+    if (r->index < MAXR)
+        rs->seen[r->index]++;
+    if (r->status == 0)
+        snprintf(rs->out[i], sizeof(rs->out[i]), "%.*s", (int)r->len,
+                 (const char *)r->data);
+    else
+        snprintf(rs->msg[i], sizeof(rs->msg[i]), "%s", r->message);
+    return rs->stop_after && rs->n >= (size_t)rs->stop_after;
+}
+
+static int
+no_children(void)
+{
+    return waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD;
+}
+
+static int
+run(struct mproc_pool_opts *o, struct items *it, struct results *rs,
+    mproc_pool_t **keep)
+{
+    mproc_pool_t *p;
+    mproc_err_t err;
+    int r;
+
+    memset(rs, 0, sizeof(*rs));
+    rs->in_order = 1;
+    rs->it = it;
+    r = mproc_pool_new(&p, o, &err);
+    if (r < 0) {
+        diag("pool_new: %s", err.msg);
+        return r;
+    }
+    r = mproc_pool_run(p, next_item, on_result, rs);
+    if (keep != NULL)
+        *keep = p;
+    else
+        mproc_pool_free(p);
+    return r;
+}
+
+static size_t
+find(const struct results *rs, uint64_t index)
+{
+    size_t i;
+    for (i = 0; i < rs->n; i++)
+        if (rs->index[i] == index)
+            return i;
+    return (size_t)-1;
+}
+
+static int
+each_once(const struct results *rs, size_t n)
+{
+    size_t i;
+    if (rs->n != n)
+        return 0;
+    for (i = 0; i < n; i++)
+        if (rs->seen[i] != 1)
+            return 0;
+    return 1;
+}
+
+static struct results rs;
+
+static void
+test_basic(void)
+{
+    struct mproc_pool_opts o;
+    struct items it = {.n = 1000};
+    size_t i;
+    int good = 1;
+
+    mproc_pool_opts_init(&o);
+    o.plugin_desc = &desc;
+    o.task = "echo";
+    o.workers = 3;
+    o.chunksize = 7;
+    is_int(run(&o, &it, &rs, NULL), 0, "ordered run of 1000 items");
+    ok(each_once(&rs, 1000), "every item has exactly one result");
+    ok(rs.in_order, "results come in input order");
+    for (i = 0; i < rs.n; i++) {
+        char want[32];
+        snprintf(want, sizeof(want), "%zu", i);
+        good &= rs.status[i] == 0 && strcmp(rs.out[i], want) == 0;
+    }
+    ok(good, "every output equals its input");
+    ok(no_children(), "no child left after the run");
+
+    it.next = 0;
+    o.ordered = false;
+    is_int(run(&o, &it, &rs, NULL), 0, "unordered run");
+    ok(each_once(&rs, 1000), "unordered: every item exactly once");
+
+    it = (struct items){.n = 0};
+    is_int(run(&o, &it, &rs, NULL), 0, "empty input runs");
+    is_int(rs.n, 0, "empty input: no result");
+    ok(no_children(), "no child left after an empty run");
+}
+
+static void
+test_failures(void)
+{
+    static const char *const v[] = {"a", "fail", "b", "segv", "c",
+                                    "exit:3", "", "d"};
+    struct mproc_pool_opts o;
+    struct items it = {.v = v, .n = 8};
+    size_t i;
+
+    mproc_pool_opts_init(&o);
+    o.plugin_desc = &desc;
+    o.task = "echo";
+    o.workers = 2;
+    o.chunksize = 2;
+    is_int(run(&o, &it, &rs, NULL), 0, "a run with failures completes");
+    ok(each_once(&rs, 8), "every item has exactly one result");
+    i = find(&rs, 1);
+    is_int(rs.status[i], MPROC_ETASK, "a failing task reports ETASK");
+    is_str(rs.msg[i], "failing item 1 on purpose", "with its message");
+    i = find(&rs, 3);
+    is_int(rs.status[i], MPROC_EWORKER, "a segfault reports EWORKER");
+    like_str(rs.msg[i], "killed by SIGSEGV", "naming the signal");
+    i = find(&rs, 5);
+    is_int(rs.status[i], MPROC_EWORKER, "exit(3) in a task reports EWORKER");
+    like_str(rs.msg[i], "exited with status 3", "naming the status");
+    i = find(&rs, 6);
+    ok(rs.status[i] == 0 && rs.out[i][0] == '\0', "an empty item works");
+    ok(rs.status[find(&rs, 7)] == 0 && rs.status[find(&rs, 4)] == 0 &&
+           rs.status[find(&rs, 0)] == 0,
+       "items after deaths succeed (replacement workers)");
+    ok(no_children(), "no child left");
+}
+
+static void
+test_recycle(void)
+{
+    struct mproc_pool_opts o;
+    struct items it = {.n = 60};
+    size_t i, j, distinct = 0;
+
+    mproc_pool_opts_init(&o);
+    o.plugin_desc = &desc;
+    o.task = "echo";
+    o.task = "pid";
+    o.workers = 2;
+    o.max_tasks_per_child = 1;
+    is_int(run(&o, &it, &rs, NULL), 0, "max_tasks_per_child = 1 run");
+    ok(each_once(&rs, 60), "every item once");
+    for (i = 0; i < rs.n; i++) {
+        for (j = 0; j < i; j++)
+            if (strcmp(rs.out[i], rs.out[j]) == 0)
+                break;
+        distinct += j == i;
+    }
+    is_int(distinct, 60, "each task ran in a fresh worker");
+
+    it.next = 0;
+    o.max_tasks_per_child = 0;
+    o.workers = 1;
+    is_int(run(&o, &it, &rs, NULL), 0, "one worker, no recycling");
+    for (i = 1, distinct = 1; i < rs.n; i++)
+        distinct += strcmp(rs.out[i], rs.out[0]) != 0;
+    is_int(distinct, 1, "without recycling one process runs them all");
+    ok(no_children(), "no child left");
+}
+
+static void
+test_init(void)
+{
+    struct mproc_kv fail[] = {{"init", "fail"}}, crash[] = {{"init", "crash"}};
+    struct mproc_pool_opts o;
+    struct items it = {.n = 20};
+    mproc_pool_t *p = NULL;
+    size_t i;
+    int cancelled = 1;
+
+    mproc_pool_opts_init(&o);
+    o.plugin_desc = &desc;
+    o.task = "echo";
+    o.workers = 2;
+    o.args = fail;
+    o.nargs = 1;
+    is_int(run(&o, &it, &rs, &p), MPROC_EINIT, "a failing init stops the run");
+    like_str(mproc_pool_errmsg(p), "init refuses: mode=fail",
+             "the error carries init's message");
+    mproc_pool_free(p);
+    for (i = 0; i < rs.n; i++)
+        cancelled &= rs.status[i] == MPROC_ECANCELED;
+    ok(cancelled && rs.n == it.next, "items taken get 'not run' results");
+    ok(no_children(), "no child left");
+
+    it.next = 0;
+    o.args = crash;
+    is_int(run(&o, &it, &rs, &p), MPROC_EINIT,
+           "an init that crashes stops the run, no endless respawn");
+    like_str(mproc_pool_errmsg(p), "SIGABRT", "naming the signal");
+    mproc_pool_free(p);
+    ok(no_children(), "no child left");
+}
+
+static void
+test_stop(void)
+{
+    static const char *const v[] = {"a", "b", "fail", "c", "d", "e", "f",
+                                    "g", "h", "i", "j", "k"};
+    struct mproc_pool_opts o;
+    struct items it = {.v = v, .n = 12};
+    mproc_pool_t *p;
+    mproc_err_t err;
+    int fds[2];
+    size_t i, failed = 0;
+
+    mproc_pool_opts_init(&o);
+    o.plugin_desc = &desc;
+    o.task = "echo";
+    o.workers = 1;
+    o.stop_on_error = true;
+    is_int(run(&o, &it, &rs, NULL), MPROC_ECANCELED,
+           "stop_on_error stops the run");
+    ok(rs.n == it.next && rs.n >= 3, "every item taken has one result");
+    for (i = 0; i < rs.n; i++)
+        failed += rs.status[i] == MPROC_ETASK;
+    is_int(failed, 1, "one failure reported");
+    ok(rs.status[find(&rs, 0)] == 0 && rs.status[find(&rs, 1)] == 0,
+       "items before it succeeded");
+    ok(no_children(), "no child left");
+
+    /* A cancel descriptor that is ready at once. */
+    ok(pipe(fds) == 0 && write(fds[1], "x", 1) == 1, "cancel pipe");
+    it = (struct items){.n = 100000};
+    mproc_pool_opts_init(&o);
+    o.plugin_desc = &desc;
+    o.task = "echo";
+    o.workers = 2;
+    o.cancel_fd = fds[0];
+    is_int(run(&o, &it, &rs, NULL), MPROC_ECANCELED,
+           "a readable cancel_fd stops the run");
+    ok(rs.n == it.next && it.next < 100000,
+       "it stops early, every item taken has one result");
+    close(fds[0]);
+    close(fds[1]);
+    ok(no_children(), "no child left");
+
+    /* The result callback asks to stop. */
+    it = (struct items){.n = 500};
+    mproc_pool_opts_init(&o);
+    o.plugin_desc = &desc;
+    o.task = "echo";
+    memset(&rs, 0, sizeof(rs));
+    rs.stop_after = 10;
+    rs.it = &it;
+    is_int(mproc_pool_new(&p, &o, &err), 0, "pool");
+    is_int(mproc_pool_run(p, next_item, on_result, &rs), MPROC_ECANCELED,
+           "a callback returning non-zero stops the run");
+    is_int(mproc_pool_run(p, next_item, on_result, &rs), MPROC_EINVAL,
+           "a pool runs once");
+    mproc_pool_free(p);
+    ok(no_children(), "no child left");
+}
+
+static void
+test_limits(void)
+{
+    static char large[5000];
+    static const char *v[] = {"ok", NULL, "big", "ok2"};
+    struct mproc_pool_opts o;
+    struct items it = {.v = v, .n = 4};
+    size_t i;
+
+    memset(large, 'x', sizeof(large) - 1);
+    v[1] = large;
+    mproc_pool_opts_init(&o);
+    o.plugin_desc = &desc;
+    o.task = "echo";
+    o.message_max = 4096;
+    is_int(run(&o, &it, &rs, NULL), 0, "run with message_max 4096");
+    ok(each_once(&rs, 4), "every item once");
+    i = find(&rs, 1);
+    is_int(rs.status[i], MPROC_EMSGSIZE, "an item over the limit fails");
+    like_str(rs.msg[i], "message_max (4096)", "naming the limit");
+    i = find(&rs, 2);
+    is_int(rs.status[i], MPROC_ETASK, "an output over the limit fails");
+    is_str(rs.msg[i], "output too large", "the task's message");
+    ok(rs.status[find(&rs, 3)] == 0, "the next item is fine");
+}
+
+static void
+test_reduce(void)
+{
+    struct mproc_pool_opts o;
+    struct items it = {.n = 1001};
+    mproc_pool_t *p = NULL;
+    const void *data;
+    size_t len;
+
+    mproc_pool_opts_init(&o);
+    o.plugin_desc = &desc_reduce;
+    o.task = "echo";
+    o.workers = 2;
+    o.chunksize = 10;
+    is_int(run(&o, &it, &rs, &p), 0, "reduce run");
+    ok(mproc_pool_has_reduce(p), "the pool reduces");
+    is_int(mproc_pool_reduce_output(p, &data, &len), 0, "reduce output");
+    ok(len == 7 && memcmp(data, "500500\n", 7) == 0,
+       "sum of 0..1000 is 500500");
+    mproc_pool_free(p);
+}
+
+static void
+test_new_errors(void)
+{
+    struct mproc_plugin bad = desc;
+    struct mproc_pool_opts o;
+    mproc_pool_t *p = NULL;
+    mproc_err_t err;
+
+    mproc_pool_opts_init(&o);
+    o.plugin_desc = &desc;
+    o.task = "echo";
+    o.start_method = "spawn";
+    is_int(mproc_pool_new(&p, &o, &err), MPROC_EUNAVAIL,
+           "spawn is not available yet");
+    like_str(err.msg, "not available yet", "says so");
+    o.start_method = "fork";
+    o.ipc = "shmring";
+    is_int(mproc_pool_new(&p, &o, &err), MPROC_EUNAVAIL,
+           "shmring is not available yet");
+    o.ipc = "carrier-pigeon";
+    is_int(mproc_pool_new(&p, &o, &err), MPROC_EINVAL, "unknown ipc");
+    o.ipc = "pipe";
+    o.task = "nope";
+    is_int(mproc_pool_new(&p, &o, &err), MPROC_EPLUGIN, "unknown task");
+    is_str(err.msg,
+           "plugin (in-process) (testpool) has no task 'nope'; it has: "
+           "echo, pid",
+           "the message lists the tasks");
+    o.task = NULL;
+    is_int(mproc_pool_new(&p, &o, &err), MPROC_EPLUGIN,
+           "no task named with several to choose from");
+    bad.abi_major = 9;
+    o.plugin_desc = &bad;
+    is_int(mproc_pool_new(&p, &o, &err), MPROC_EABI, "ABI major checked");
+    ok(p == NULL, "nothing to free after a failed new");
+    mproc_pool_free(NULL);
+    ok(1, "mproc_pool_free(NULL) is a no-op");
+}
+
+int
+main(void)
+{
+    alarm(120); /* a hang is a failure, not a stuck test run */
+    test_basic();
+    test_failures();
+    test_recycle();
+    test_init();
+    test_stop();
+    test_limits();
+    test_reduce();
+    test_new_errors();
+    return done_testing();
+}
