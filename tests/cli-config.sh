@@ -1,0 +1,166 @@
+#!/bin/sh
+# mproc run/check on bad job files, bad plugins and missing files: each is
+# refused with the right exit status and a message naming FILE:LINE or the
+# file and the reason, and no worker starts.
+. "${MPROC_SRCDIR:-.}/tests/lib.sh"
+tp=${MPROC_TEST_PLUGINS:?}
+
+printf 'a\nb\n' >"$tmp/in.txt"
+
+# expect_config NAME LINE MESSAGE-PART, the job on stdin
+expect_config() {
+    f=$(job "$1.ini")
+    run_mproc run "$f"
+    is "$st" 78 "$1: exit 78"
+    like "$err" "mproc: $f:$2: $3" "$1: message at line $2"
+    is "$(cat "$tmp/out")" "" "$1: no output"
+}
+
+printf '[job]\nplugin = echo\n[pool]\nworkers = 0\n' |
+    expect_config workers0 4 "workers: expected a positive integer or 'auto', got '0'"
+
+printf '# comment\n[job]\nplugin = echo\n\n[pool]\nworkers = lots\n' |
+    expect_config workerslots 6 "workers: expected a positive integer or 'auto', got 'lots'"
+
+printf '[job]\nplugin = echo\nordered = maybe\n' |
+    expect_config orderedmaybe 3 "ordered: expected true or false, got 'maybe'"
+
+printf '[job]\ninput = range:10..5\nplugin = echo\n' |
+    expect_config badrange 2 "the end must not be below the start"
+
+printf '[job]\nplugin = echo\n[pool]\nworker = 2\n' |
+    expect_config typo 4 "unknown key 'worker' in [pool]; did you mean 'workers'?"
+
+printf '[jobs]\nplugin = echo\n' |
+    expect_config section 1 "unknown section [jobs]; did you mean [job]?"
+
+printf '[job]\nplugin = echo\nworkers = 2\n' |
+    expect_config wrongsection 3 "key 'workers' belongs in [pool], not [job]"
+
+long=$(head -c 190 /dev/zero | tr '\0' x)
+printf '[job]\nplugin = echo%s\n' "$long" |
+    expect_config longline 2 "line is 203 bytes long"
+
+printf '[pool]\nworkers = 1\nipc = pipes\n[job]\nplugin = echo\n' |
+    expect_config badipc 3 "ipc: expected pipe, mq or shmring, got 'pipes'"
+
+printf '[job]\nplugin = echo\n  task = echo\n' |
+    expect_config indented 3 "continuation lines are not supported"
+
+printf '[pool]\nworkers = 1\nworkers = 2\n[job]\nplugin = echo\n' |
+    expect_config duplicate 3 "duplicate key 'workers' in [pool] (first set at line 2)"
+
+printf '[job]\nplugin = echo\nthis is not ini\n' |
+    expect_config syntax 3 "syntax error"
+
+# Start methods and backends that are accepted names but not here yet.
+f=$(printf '[job]\nplugin = echo\ninput = lines:in.txt\n[pool]\nstart_method = spawn\n' |
+    job spawn.ini)
+run_mproc run "$f"
+is "$st" 78 "start_method = spawn: exit 78"
+is "$err" "mproc: $f:5: start method 'spawn' is not available yet; use fork" \
+    "start_method = spawn: not available yet, at its line"
+
+f=$(printf '[job]\nplugin = echo\ninput = lines:in.txt\n[pool]\nipc = mq\n' |
+    job mq.ini)
+run_mproc check "$f"
+is "$st" 78 "ipc = mq: exit 78 from check too"
+like "$err" "$f:5: ipc backend 'mq' is not available yet" "ipc = mq: says so"
+
+# --set is checked like the file.
+f=$(printf '[job]\nplugin = echo\ninput = lines:in.txt\n' | job good.ini)
+run_mproc run "$f" --set pool.workers=0
+is "$st" 78 "--set pool.workers=0: exit 78"
+like "$err" "--set pool.workers=0: workers: expected a positive integer" \
+    "--set error names the assignment"
+run_mproc run "$f" --set pool.wrkers=2
+is "$st" 78 "--set of an unknown key: exit 78"
+like "$err" "did you mean 'workers'?" "--set unknown key: a suggestion"
+run_mproc run "$f" --set nonsense
+is "$st" 78 "--set without '=': exit 78"
+like "$err" "expected SECTION.KEY=VALUE" "--set malformed: says the form"
+run_mproc run "$f" --workers lots
+is "$st" 78 "--workers lots: exit 78"
+
+# A good job; overrides are visible in check.
+run_mproc check "$f" --set pool.workers=3 --set args.color=blue
+is "$st" 0 "check of a good job: exit 0"
+like "$(cat "$tmp/out")" "pool.workers = 3    # --set" "check shows the override"
+like "$(cat "$tmp/out")" "args.color = blue" "check shows [args] added by --set"
+like "$(cat "$tmp/out")" "job.input = lines:$tmp/in.txt" \
+    "check shows the input resolved next to the job file"
+run_mproc run "$f" --workers 2
+is "$st" 0 "run of a good job: exit 0"
+is "$(cat "$tmp/out")" "$(printf 'a\nb')" "and its output"
+run_mproc run "$f" --set job.output="$tmp/result.txt"
+is "$st" 0 "output to a file: exit 0"
+is "$(cat "$tmp/result.txt")" "$(printf 'a\nb')" "the file holds the output"
+run_mproc run "$f" --set job.output=/nonexistent/dir/out.txt
+is "$st" 73 "output that cannot be created: exit 73"
+like "$err" "output /nonexistent/dir/out.txt: cannot create" "says so"
+
+# Missing files: 66.
+run_mproc run "$tmp/nope.ini"
+is "$st" 66 "missing job file: exit 66"
+like "$err" "$tmp/nope.ini" "names the file"
+f=$(printf '[job]\nplugin = echo\ninput = lines:missing.txt\n' | job noinput.ini)
+run_mproc run "$f"
+is "$st" 66 "missing input file: exit 66"
+like "$err" "input lines:$tmp/missing.txt: cannot open: No such file or directory" \
+    "names the input and the reason"
+f=$(printf '[job]\nplugin = echo\ninput = files:%s/*.nothing\n' "$tmp" | job noglob.ini)
+run_mproc run "$f"
+is "$st" 66 "a files: glob matching nothing: exit 66"
+like "$err" "no file matches" "says so"
+
+# Bad plugins: 78 with the file and the reason.
+plug() {  # plug NAME [TASK]
+    f=$(printf '[job]\nplugin = %s/%s.so\ninput = lines:in.txt\n%s\n' \
+        "$tp" "$1" "${2:+task = $2}" | job "plug-$1.ini")
+    run_mproc run "$f"
+}
+plug nodesc
+is "$st" 78 "plugin without descriptor: exit 78"
+like "$err" "plugin $tp/nodesc.so: no 'mproc_plugin_v1' symbol" "says why"
+plug badmajor
+is "$st" 78 "plugin with another ABI major: exit 78"
+like "$err" "ABI major 2, host has 1" "says why"
+plug newminor
+is "$st" 78 "plugin with a newer ABI minor: exit 78"
+like "$err" "upgrade mproc" "says why"
+plug smalldesc
+is "$st" 78 "plugin with a too-small descriptor: exit 78"
+like "$err" "descriptor is" "says why"
+plug notasks missing
+is "$st" 78 "plugin without the task: exit 78"
+like "$err" "$f:4: plugin $tp/notasks.so (notasks) has no task 'missing'" \
+    "at the task's line"
+plug initfail
+is "$st" 78 "plugin whose init fails: exit 78"
+like "$err" "initfail: refusing to start" "with init's message"
+f=$(printf '[job]\nplugin = no-such-plugin\n' | job unknownplugin.ini)
+run_mproc run "$f"
+is "$st" 78 "unknown plugin name: exit 78"
+like "$err" "$f:2: plugin 'no-such-plugin' not found" "at its line"
+
+# Usage.
+run_mproc
+is "$st" 64 "no command: exit 64"
+run_mproc frobnicate
+is "$st" 64 "unknown command: exit 64"
+like "$err" "unknown command 'frobnicate'" "says so"
+run_mproc run
+is "$st" 64 "run without a job: exit 64"
+run_mproc run --bogus x.ini
+is "$st" 64 "unknown option: exit 64"
+like "$err" "unknown option '--bogus'" "names the option"
+run_mproc --help
+is "$st" 0 "--help: exit 0"
+like "$(cat "$tmp/out")" "Usage: mproc COMMAND" "--help prints usage"
+run_mproc run --help
+like "$(cat "$tmp/out")" "--set SECTION.KEY=VALUE" "run --help explains --set"
+run_mproc --version
+like "$(cat "$tmp/out")" "mproc " "--version"
+
+no_leftovers
+done_testing

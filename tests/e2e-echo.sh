@@ -1,0 +1,60 @@
+#!/bin/sh
+# echo end to end: the output equals the input, byte for byte and in
+# order, for the shipped job and for 100,000 items, with any chunk size;
+# unordered runs give the same lines in some order.
+. "${MPROC_SRCDIR:-.}/tests/lib.sh"
+
+conf=$srcdir/conf
+run_mproc run "$conf/echo.ini"
+is "$st" 0 "conf/echo.ini: exit 0"
+cmp -s "$tmp/out" "$conf/texts/lines.txt"
+ok $? "conf/echo.ini: output identical to conf/texts/lines.txt"
+
+# 100,000 items of varied length, some empty, some with tabs and quotes.
+awk 'BEGIN { for (i = 0; i < 100000; i++) {
+        if (i % 997 == 0) print "";
+        else if (i % 13 == 0) printf "%d\t\"quoted\" '\''single'\'' $HOME\n", i;
+        else { s = ""; for (j = 0; j < i % 50; j++) s = s "x"; print i " " s } } }' \
+    >"$tmp/big.txt"
+printf '[job]\nplugin = echo\ninput = lines:big.txt\n' >"$tmp/big.ini"
+
+for args in "--workers 1" "--workers 2 --set job.chunksize=1" \
+            "--workers 4 --set job.chunksize=64" \
+            "--workers 3 --set job.chunksize=1000"; do
+    # shellcheck disable=SC2086
+    run_mproc run "$tmp/big.ini" $args
+    is "$st" 0 "100,000 items ($args): exit 0"
+    cmp -s "$tmp/out" "$tmp/big.txt"
+    ok $? "100,000 items ($args): byte-identical and in order"
+done
+
+run_mproc run "$tmp/big.ini" --workers 3 --set job.ordered=false \
+    --set job.chunksize=7
+is "$st" 0 "unordered: exit 0"
+sort "$tmp/out" >"$tmp/u.sorted"
+sort "$tmp/big.txt" >"$tmp/b.sorted"
+cmp -s "$tmp/u.sorted" "$tmp/b.sorted"
+ok $? "unordered: the same lines, each once"
+
+# stdin, and a last line without a newline.
+printf 'one\ntwo\nthree' >"$tmp/nonl.txt"
+printf '[job]\nplugin = echo\ninput = stdin\n' >"$tmp/stdin.ini"
+timeout 60 "$bin" run "$tmp/stdin.ini" <"$tmp/nonl.txt" >"$tmp/out" 2>"$tmp/err"
+is "$?" 0 "stdin input: exit 0"
+is "$(cat "$tmp/out")" "$(printf 'one\ntwo\nthree')" \
+    "stdin: a last line without a newline is an item"
+
+# range: and files: inputs.
+printf '[job]\nplugin = echo\ninput = range:-2..2\n' >"$tmp/range.ini"
+run_mproc run "$tmp/range.ini"
+is "$(cat "$tmp/out" | tr '\n' ' ')" "-2 -1 0 1 2 " "range:-2..2 gives five items"
+mkdir "$tmp/d"
+touch "$tmp/d/b" "$tmp/d/a" "$tmp/d/.hidden"
+mkdir "$tmp/d/sub"
+printf '[job]\nplugin = echo\ninput = files:d\n' >"$tmp/files.ini"
+run_mproc run "$tmp/files.ini"
+is "$(cat "$tmp/out" | tr '\n' ' ')" "$tmp/d/a $tmp/d/b " \
+    "files:DIR gives its regular files, sorted, hidden ones skipped"
+
+no_leftovers
+done_testing

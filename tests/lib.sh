@@ -1,0 +1,76 @@
+# TAP helpers for mproc's shell tests.  Source it; it sets:
+#   $tmp      a private temporary folder, removed at exit
+#   $srcdir   the source tree, $bin the mproc program
+# and gives: ok, is, like, unlike, run_mproc, no_leftovers, done_testing.
+set -u
+
+srcdir=${MPROC_SRCDIR:?run the tests with make check}
+bin=${MPROC_BIN:?run the tests with make check}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/mproc-test.XXXXXX")
+tap_n=0
+tap_failed=0
+trap 'rm -rf "$tmp"' EXIT
+export LC_ALL=C
+
+ok() {  # ok STATUS DESCRIPTION: STATUS 0 passes
+    tap_n=$((tap_n + 1))
+    if [ "$1" -eq 0 ]; then
+        echo "ok $tap_n - $2"
+    else
+        echo "not ok $tap_n - $2"
+        tap_failed=$((tap_failed + 1))
+    fi
+}
+
+is() {  # is GOT WANT DESCRIPTION
+    if [ "$1" = "$2" ]; then ok 0 "$3"; else
+        ok 1 "$3"
+        printf '#   got:  %s\n#   want: %s\n' "$1" "$2"
+    fi
+}
+
+like() {  # like TEXT SUBSTRING DESCRIPTION
+    case "$1" in
+    *"$2"*) ok 0 "$3" ;;
+    *) ok 1 "$3"; printf '#   got: %s\n#   want it to contain: %s\n' "$1" "$2" ;;
+    esac
+}
+
+unlike() {  # unlike TEXT SUBSTRING DESCRIPTION
+    case "$1" in
+    *"$2"*) ok 1 "$3"; printf '#   got: %s\n#   want it without: %s\n' "$1" "$2" ;;
+    *) ok 0 "$3" ;;
+    esac
+}
+
+# run_mproc ARGS...: run mproc (60 s at most) and keep its status in $st,
+# its stdout in $tmp/out and its stderr in $tmp/err (and $err).
+run_mproc() {
+    timeout -k 5 60 "$bin" "$@" >"$tmp/out" 2>"$tmp/err"
+    st=$?
+    err=$(cat "$tmp/err")
+}
+
+# A job file in $tmp: job NAME <<EOF ... EOF; prints its path.
+job() {
+    cat >"$tmp/$1"
+    echo "$tmp/$1"
+}
+
+# Processes whose command line mentions our private folder: the hosts and
+# workers of this test's runs, none of which may outlive its run.
+no_leftovers() {
+    sleep 0.2
+    left=$(pgrep -f "$tmp" 2>/dev/null | grep -v "^$$\$" || true)
+    if [ -z "$left" ]; then ok 0 "${1:-no process left behind}"; else
+        ok 1 "${1:-no process left behind}"
+        ps -o pid,ppid,stat,args -p "$(echo $left | tr ' ' ,)" | sed 's/^/#   /'
+        kill -9 $left 2>/dev/null
+    fi
+}
+
+done_testing() {
+    echo "1..$tap_n"
+    [ "$tap_failed" -eq 0 ]
+    exit $?
+}
