@@ -10,6 +10,6 @@ dist_pkgdata_DATA += \
 textsdir = $(pkgdatadir)/texts
 dist_texts_DATA = \
 	%reldir%/texts/lines.txt \
-	%reldir%/texts/hamlet.txt \
+	%reldir%/texts/harbour.txt \
 	%reldir%/texts/unix.txt \
 	%reldir%/texts/c.txt

@@ -7,51 +7,52 @@ tp=${MPROC_TEST_PLUGINS:?}
 
 printf 'a\nb\n' >"$tmp/in.txt"
 
-# expect_config NAME LINE MESSAGE-PART, the job on stdin
+# expect_config NAME LINE MESSAGE-PART JOB-TEXT (printf format)
 expect_config() {
-    f=$(job "$1.ini")
+    # shellcheck disable=SC2059
+    f=$(printf "$4" | job "$1.ini")
     run_mproc run "$f"
     is "$st" 78 "$1: exit 78"
     like "$err" "mproc: $f:$2: $3" "$1: message at line $2"
     is "$(cat "$tmp/out")" "" "$1: no output"
 }
 
-printf '[job]\nplugin = echo\n[pool]\nworkers = 0\n' |
-    expect_config workers0 4 "workers: expected a positive integer or 'auto', got '0'"
+expect_config workers0 4 "workers: expected a positive integer or 'auto', got '0'" \
+    '[job]\nplugin = echo\n[pool]\nworkers = 0\n'
 
-printf '# comment\n[job]\nplugin = echo\n\n[pool]\nworkers = lots\n' |
-    expect_config workerslots 6 "workers: expected a positive integer or 'auto', got 'lots'"
+expect_config workerslots 6 "workers: expected a positive integer or 'auto', got 'lots'" \
+    '# comment\n[job]\nplugin = echo\n\n[pool]\nworkers = lots\n'
 
-printf '[job]\nplugin = echo\nordered = maybe\n' |
-    expect_config orderedmaybe 3 "ordered: expected true or false, got 'maybe'"
+expect_config orderedmaybe 3 "ordered: expected true or false, got 'maybe'" \
+    '[job]\nplugin = echo\nordered = maybe\n'
 
-printf '[job]\ninput = range:10..5\nplugin = echo\n' |
-    expect_config badrange 2 "the end must not be below the start"
+expect_config badrange 2 "input: range:10..5: the end must not be below the start" \
+    '[job]\ninput = range:10..5\nplugin = echo\n'
 
-printf '[job]\nplugin = echo\n[pool]\nworker = 2\n' |
-    expect_config typo 4 "unknown key 'worker' in [pool]; did you mean 'workers'?"
+expect_config typo 4 "unknown key 'worker' in [pool]; did you mean 'workers'?" \
+    '[job]\nplugin = echo\n[pool]\nworker = 2\n'
 
-printf '[jobs]\nplugin = echo\n' |
-    expect_config section 1 "unknown section [jobs]; did you mean [job]?"
+expect_config section 1 "unknown section [jobs]; did you mean [job]?" \
+    '[jobs]\nplugin = echo\n'
 
-printf '[job]\nplugin = echo\nworkers = 2\n' |
-    expect_config wrongsection 3 "key 'workers' belongs in [pool], not [job]"
+expect_config wrongsection 3 "key 'workers' belongs in [pool], not [job]" \
+    '[job]\nplugin = echo\nworkers = 2\n'
 
 long=$(head -c 190 /dev/zero | tr '\0' x)
-printf '[job]\nplugin = echo%s\n' "$long" |
-    expect_config longline 2 "line is 203 bytes long"
+expect_config longline 2 "line is 203 bytes long" \
+    '[job]\nplugin = echo'"$long"'\n'
 
-printf '[pool]\nworkers = 1\nipc = pipes\n[job]\nplugin = echo\n' |
-    expect_config badipc 3 "ipc: expected pipe, mq or shmring, got 'pipes'"
+expect_config badipc 3 "ipc: expected pipe, mq or shmring, got 'pipes'" \
+    '[pool]\nworkers = 1\nipc = pipes\n[job]\nplugin = echo\n'
 
-printf '[job]\nplugin = echo\n  task = echo\n' |
-    expect_config indented 3 "continuation lines are not supported"
+expect_config indented 3 "indented line: continuation lines are not supported" \
+    '[job]\nplugin = echo\n  task = echo\n'
 
-printf '[pool]\nworkers = 1\nworkers = 2\n[job]\nplugin = echo\n' |
-    expect_config duplicate 3 "duplicate key 'workers' in [pool] (first set at line 2)"
+expect_config duplicate 3 "duplicate key 'workers' in [pool] (first set at line 2)" \
+    '[pool]\nworkers = 1\nworkers = 2\n[job]\nplugin = echo\n'
 
-printf '[job]\nplugin = echo\nthis is not ini\n' |
-    expect_config syntax 3 "syntax error"
+expect_config syntax 3 "syntax error" \
+    '[job]\nplugin = echo\nthis is not ini\n'
 
 # Start methods and backends that are accepted names but not here yet.
 f=$(printf '[job]\nplugin = echo\ninput = lines:in.txt\n[pool]\nstart_method = spawn\n' |

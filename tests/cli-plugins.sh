@@ -23,34 +23,13 @@ run_mproc plugins --path "$tmp"
 is "$st" 66 "an empty folder: exit 66"
 like "$err" "no plugins found" "says so"
 
-# An out-of-tree plugin: built from the headers alone, run by path.
-cat >"$tmp/upper.c" <<'EOF'
-#include <ctype.h>
-#include <mproc/plugin.h>
-
-static int
-upper(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
-      struct mproc_buf *out)
-{
-    const unsigned char *s = in;
-    size_t i;
-
-    if (mproc_buf_reserve(out, len) != MPROC_TASK_OK)
-        return mproc_fail(ctx, "out of memory");
-    for (i = 0; i < len; i++)
-        out->data[out->len++] = (char)toupper(s[i]);
-    return MPROC_TASK_OK;
-}
-
-static const struct mproc_task_def tasks[] = {
-    {"upper", upper, "upper-case each item"},
-    {NULL, NULL, NULL},
-};
-
-MPROC_PLUGIN_DEFINE(.name = "upper", .version = "1.0",
-                    .description = "upper-case each item", .tasks = tasks);
-EOF
-${CC:-cc} -shared -fPIC -Wall -Wextra -Werror -I"$srcdir/include" \
+# An out-of-tree plugin: the README's example, built from the headers alone
+# with the README's command (here with -I instead of pkg-config, since the
+# headers are not installed), run by path.
+sed -n '/^\/\* upper.c/,/^```/p' "$srcdir/README.md" | sed '$d' >"$tmp/upper.c"
+grep -q MPROC_PLUGIN_DEFINE "$tmp/upper.c"
+ok $? "the README has a complete minimal plugin"
+${CC:-cc} -shared -fPIC -Wall -Werror -I"$srcdir/include" \
     "$tmp/upper.c" -o "$tmp/upper.so"
 ok $? "an out-of-tree plugin builds with the headers alone"
 printf 'hello\nworld\n' >"$tmp/in.txt"

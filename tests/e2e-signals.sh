@@ -9,13 +9,20 @@ while [ $i -lt 400 ]; do echo "sleep:25"; i=$((i + 1)); done >"$tmp/items.txt"
 printf '[job]\nplugin = fault\ninput = lines:items.txt\n[pool]\nworkers = 2\n' \
     >"$tmp/slow.ini"
 
-# start_host: run the slow job in the background; wait for some output.
+# start_host: run the slow job in the background, let it work a second.
+# (Its output goes to a file, so it is buffered: nothing shows until the
+# end or the stop.)
 start_host() {
     "$bin" run "$tmp/slow.ini" >"$tmp/out" 2>"$tmp/err" &
     host=$!
-    n=0
-    while [ ! -s "$tmp/out" ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
-    sleep 0.3
+    sleep 1
+}
+
+# alive PID: the process exists and is not a zombie.  (An orphaned zombie
+# stays until PID 1 reaps it, which is out of our hands.)
+alive() {
+    state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null)
+    [ -n "$state" ] && [ "$state" != Z ]
 }
 
 for sig in INT TERM; do
@@ -47,7 +54,7 @@ kill -KILL $host
 wait $host 2>/dev/null
 sleep 1
 left=
-for w in $workers; do kill -0 "$w" 2>/dev/null && left="$left $w"; done
+for w in $workers; do alive "$w" && left="$left $w"; done
 is "$left" "" "SIGKILL of the host: its workers are gone within a second"
 
 no_leftovers

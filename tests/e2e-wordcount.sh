@@ -21,12 +21,12 @@ ok $? "the oracle is not empty"
 
 # The text task, item by item, on lines; more workers; unordered.
 printf '[job]\nplugin = wordcount\ntask = text\ninput = lines:%s\n' \
-    "$conf/texts/hamlet.txt" >"$tmp/text.ini"
+    "$conf/texts/harbour.txt" >"$tmp/text.ini"
 for args in "--workers 1" "--workers 3 --set job.ordered=false --set job.chunksize=5"; do
     # shellcheck disable=SC2086
     run_mproc run "$tmp/text.ini" $args
     is "$st" 0 "task text ($args): exit 0"
-    oracle "$conf/texts/hamlet.txt" >"$tmp/want"
+    oracle "$conf/texts/harbour.txt" >"$tmp/want"
     cmp -s "$tmp/out" "$tmp/want"
     ok $? "task text ($args): equals the oracle"
 done

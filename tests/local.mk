@@ -15,7 +15,7 @@ TEST_PLUGIN_LDFLAGS = -module -avoid-version -shared -no-undefined -rpath /nowhe
 check_LTLIBRARIES += \
 	tests/nodesc.la tests/badmajor.la tests/newminor.la \
 	tests/smalldesc.la tests/initfail.la tests/notasks.la
-tests_nodesc_la_SOURCES = %reldir%/plugins/nodesc.c
+tests_nodesc_la_SOURCES = %reldir%/plugins/nodesc.c %reldir%/plugins/common.h
 tests_nodesc_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
 tests_badmajor_la_SOURCES = %reldir%/plugins/badmajor.c
 tests_badmajor_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)

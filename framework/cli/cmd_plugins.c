@@ -44,7 +44,10 @@ list_dir(const char *dir, unsigned *found)
         return 0; /* a search folder that does not exist holds nothing */
     while ((e = readdir(d)) != NULL) {
         size_t len = strlen(e->d_name);
-        if (len < 4 || strcmp(e->d_name + len - 3, ".so") != 0)
+        /* Plugins are NAME.so; libNAME.so files beside them (libmproc in
+         * the build tree) are libraries, not plugins. */
+        if (len < 4 || strcmp(e->d_name + len - 3, ".so") != 0 ||
+            strncmp(e->d_name, "lib", 3) == 0)
             continue;
         if (n == cap) {
             char **p = realloc(names, (cap = cap ? cap * 2 : 16) *

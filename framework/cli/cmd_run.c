@@ -55,6 +55,7 @@ on_signal(int sig)
 }
 
 struct run_state {
+    struct cli_input *in;
     FILE *out;
     const char *out_name;
     bool reduce;
@@ -85,6 +86,13 @@ quote_item(const char *data, size_t len, char *buf, size_t cap)
         }
     }
     buf[j] = '\0';
+}
+
+/* The pool passes one user pointer to both callbacks: ours is the state. */
+static int
+next_item(void *user, struct mproc_item *item)
+{
+    return cli_input_next(((struct run_state *)user)->in, item);
 }
 
 static int
@@ -208,8 +216,9 @@ cmd_run(int argc, char **argv)
     if (rc != 0)
         goto done;
     st.reduce = mproc_pool_has_reduce(pool);
+    st.in = in;
 
-    r = mproc_pool_run(pool, cli_input_next, on_result, &st);
+    r = mproc_pool_run(pool, next_item, on_result, &st);
 
     if (r == 0 && st.reduce) {
         const void *data;
