@@ -69,6 +69,7 @@ struct worker {
     bool ready;         /* init succeeded */
     bool retiring;      /* no more tasks: close task_fd once flushed */
     bool eof;           /* result_fd reached end of file */
+    bool reaping;       /* in reap(): drain must not reap again */
     unsigned sent;      /* tasks sent to this process */
     struct mproc_buf outq;
     size_t outq_off;
@@ -567,8 +568,12 @@ spawn(mproc_pool_t *p, unsigned i)
     w->pid = pid;
     w->task_fd = tp[1];
     w->result_fd = rp[0];
+    /* A pidfd makes the worker's death one more descriptor to poll.  Where
+     * the kernel (before 5.3), a seccomp filter or valgrind refuses it,
+     * the end of the result pipe stands in: a worker closes it only by
+     * ending, and then a blocking waitpid() returns at once. */
     w->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (w->pidfd < 0) {
+    if (w->pidfd < 0 && errno != ENOSYS && errno != EPERM) {
         e = errno;
         kill(pid, SIGKILL);
         MPROC__NOINTR(waitpid(pid, NULL, 0));
@@ -752,6 +757,8 @@ parse(mproc_pool_t *p, struct worker *w)
     }
 }
 
+static void reap(mproc_pool_t *p, struct worker *w);
+
 /* Read what the worker wrote, without blocking. */
 static void
 drain(mproc_pool_t *p, struct worker *w)
@@ -797,6 +804,8 @@ drain(mproc_pool_t *p, struct worker *w)
         }
         if (n == 0) {
             w->eof = true;
+            if (w->pidfd < 0 && !w->reaping)
+                reap(p, w); /* no pidfd: the end of the pipe is the sign */
             return;
         }
         w->inq.len += (size_t)n;
@@ -812,9 +821,10 @@ reap(mproc_pool_t *p, struct worker *w)
     int st = 0;
     pid_t pid = w->pid, r;
 
-    r = MPROC__NOINTR(waitpid(pid, &st, WNOHANG));
+    r = MPROC__NOINTR(waitpid(pid, &st, w->pidfd < 0 ? 0 : WNOHANG));
     if (r == 0)
         return; /* not yet: pidfds are ready only at exit, but be safe */
+    w->reaping = true;
     drain(p, w);
     describe_status(st, why, sizeof(why));
 

@@ -73,8 +73,10 @@ fault_run(struct mproc_ctx *ctx, const void *data, size_t len, uint64_t index,
     if ((n = number_after(in, len, "exit:")) >= 0)
         _exit((int)n);
     if (is(in, len, "segv")) {
-        volatile int *null = NULL;
-        *null = 1;
+        /* A real invalid access.  Address 16 rather than NULL, so that
+         * UBSan builds fault in the kernel instead of in a null check. */
+        volatile int *bad = (volatile int *)(uintptr_t)16;
+        *bad = 1;
         raise(SIGSEGV);
     }
     if (is(in, len, "abort"))
