@@ -28,6 +28,9 @@ enum {
 /* Print "mproc: MESSAGE\n" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* qsort comparison of two `char *`, in byte order. */
+int cli_cmp_str(const void *a, const void *b);
+
 /* The exit status for an mproc error code from config or plugin loading. */
 int cli_exit_for(int code);
 

@@ -24,12 +24,6 @@ static const char plugins_usage[] =
     "  -p, --path DIR   list the plugins in DIR instead (may be repeated)\n"
     "  -h, --help       show this help\n";
 
-static int
-cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* List one folder; returns the number of broken files. */
 static int
 list_dir(const char *dir, unsigned *found)
@@ -62,7 +56,7 @@ list_dir(const char *dir, unsigned *found)
     }
     closedir(d);
     if (n > 1)
-        qsort(names, n, sizeof(*names), cmp_str);
+        qsort(names, n, sizeof(*names), cli_cmp_str);
     for (i = 0; i < n; i++) {
         struct mproc__plugin *p;
         const struct mproc_task_def *t;

@@ -32,12 +32,6 @@ struct cli_input {
 };
 
 static int
-cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int
 add_path(struct cli_input *in, size_t *cap, const char *path)
 {
     if (in->npaths == *cap) {
@@ -84,7 +78,7 @@ list_dir(struct cli_input *in, const char *dir)
     }
     closedir(d);
     if (in->npaths > 1)
-        qsort(in->paths, in->npaths, sizeof(*in->paths), cmp_str);
+        qsort(in->paths, in->npaths, sizeof(*in->paths), cli_cmp_str);
     return 0;
 }
 

@@ -52,6 +52,12 @@ cli_error(const char *fmt, ...)
 }
 
 int
+cli_cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
 cli_exit_for(int code)
 {
     switch (code) {

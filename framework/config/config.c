@@ -899,40 +899,47 @@ mproc__config_job(const mproc_config_t *cfg)
     return cfg->finished ? &cfg->job : NULL;
 }
 
+/*
+ * The stored value of a key, or NULL when it is unset; *known says whether
+ * the schema (or, for [args], the configuration) has the key at all.
+ */
+static const struct value *
+lookup(const mproc_config_t *cfg, const char *section, const char *key,
+       bool *known)
+{
+    const struct key_def *k;
+    const struct arg *a;
+
+    if (strcmp(section, "args") == 0) {
+        a = find_arg((mproc_config_t *)cfg, key);
+        *known = a != NULL;
+        return a ? &a->v : NULL;
+    }
+    k = find_key(section, key);
+    *known = k != NULL;
+    return k && cfg->vals[k - keys].raw ? &cfg->vals[k - keys] : NULL;
+}
+
 const char *
 mproc_config_get(const mproc_config_t *cfg, const char *section,
                  const char *key)
 {
-    const struct key_def *k;
-    size_t i;
+    bool known;
+    const struct value *v = lookup(cfg, section, key, &known);
 
-    if (strcmp(section, "args") == 0) {
-        for (i = 0; i < cfg->nargs; i++)
-            if (strcmp(cfg->args[i].key, key) == 0)
-                return cfg->args[i].v.raw;
-        return NULL;
-    }
-    k = find_key(section, key);
-    return k ? cfg->vals[k - keys].raw : NULL;
+    return v ? v->raw : NULL;
 }
 
 const char *
 mproc_config_where(const mproc_config_t *cfg, const char *section,
                    const char *key)
 {
-    const struct key_def *k;
-    size_t i;
+    bool known;
+    const struct value *v = lookup(cfg, section, key, &known);
 
-    if (strcmp(section, "args") == 0) {
-        for (i = 0; i < cfg->nargs; i++)
-            if (strcmp(cfg->args[i].key, key) == 0)
-                return cfg->args[i].v.where;
-        return NULL;
-    }
-    k = find_key(section, key);
-    if (k == NULL)
-        return NULL;
-    return cfg->vals[k - keys].raw ? cfg->vals[k - keys].where : "default";
+    if (v != NULL)
+        return v->where;
+    return known ? "default" : NULL;
 }
 
 size_t

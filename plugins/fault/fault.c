@@ -75,8 +75,8 @@ fault_run(struct mproc_ctx *ctx, const void *data, size_t len, uint64_t index,
     if (is(in, len, "segv")) {
         /* A real invalid access.  Address 16 rather than NULL, so that
          * UBSan builds fault in the kernel instead of in a null check. */
-        volatile int *bad = (volatile int *)(uintptr_t)16;
-        *bad = 1;
+        volatile uintptr_t bad = 16; /* opaque to the compiler, too */
+        *(volatile int *)bad = 1;
         raise(SIGSEGV);
     }
     if (is(in, len, "abort"))
