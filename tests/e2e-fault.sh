@@ -47,7 +47,7 @@ victim=
 n=0
 while [ -z "$victim" ] && [ $n -lt 100 ]; do
     sleep 0.1
-    victim=$(pgrep -P "$(pgrep -P $host)" 2>/dev/null | head -n 1)
+    victim=$(children "$(children $host | head -n 1)" | head -n 1)
     n=$((n + 1))
 done
 [ -n "$victim" ]

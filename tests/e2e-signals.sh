@@ -47,7 +47,7 @@ done
 # SIGKILL of the host: nobody can clean up but the kernel; the workers
 # asked it (PR_SET_PDEATHSIG) to end them too.
 start_host
-workers=$(pgrep -P $host | tr '\n' ' ')
+workers=$(children $host | tr '\n' ' ')
 [ -n "$workers" ]
 ok $? "the host has workers ($workers)"
 kill -KILL $host

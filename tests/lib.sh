@@ -57,14 +57,37 @@ job() {
     echo "$tmp/$1"
 }
 
+# The tests read /proc themselves rather than use pgrep and ps, which a
+# minimal system (the README's quick start on a bare Debian) lacks.
+
+# children PID: the pids whose parent is PID (not counting zombies).
+children() {
+    for st in /proc/[0-9]*/stat; do
+        # Fields after the ")" that ends the command name: state, ppid.
+        sed -n 's/^\([0-9]*\) (.*) \([A-Z]\) \([0-9]*\) .*/\1 \2 \3/p' "$st" 2>/dev/null
+    done | awk -v p="$1" '$3 == p && $2 != "Z" { print $1 }'
+}
+
+# matching TEXT: live processes whose command line contains TEXT.
+matching() {
+    for d in /proc/[0-9]*; do
+        [ "${d#/proc/}" = "$$" ] && continue
+        tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -qF "$1" || continue
+        grep -q '^State:[[:space:]]*Z' "$d/status" 2>/dev/null && continue
+        echo "${d#/proc/}"
+    done
+}
+
 # Processes whose command line mentions our private folder: the hosts and
 # workers of this test's runs, none of which may outlive its run.
 no_leftovers() {
     sleep 0.2
-    left=$(pgrep -f "$tmp" 2>/dev/null | grep -v "^$$\$" || true)
+    left=$(matching "$tmp")
     if [ -z "$left" ]; then ok 0 "${1:-no process left behind}"; else
         ok 1 "${1:-no process left behind}"
-        ps -o pid,ppid,stat,args -p "$(echo $left | tr ' ' ,)" | sed 's/^/#   /'
+        for p in $left; do
+            echo "#   $p: $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)"
+        done
         kill -9 $left 2>/dev/null
     fi
 }
