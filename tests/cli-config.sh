@@ -100,6 +100,14 @@ run_mproc run "$f" --set job.output=/nonexistent/dir/out.txt
 is "$st" 73 "output that cannot be created: exit 73"
 like "$err" "output /nonexistent/dir/out.txt: cannot create" "says so"
 
+# workers = auto is the CPUs this process may run on (its affinity mask).
+if command -v taskset >/dev/null 2>&1; then
+    taskset -c 0 "$bin" check "$f" >"$tmp/out" 2>&1
+    like "$(cat "$tmp/out")" "pool.workers = 1    (auto" "auto follows the affinity mask"
+else
+    ok 0 "# SKIP taskset is not installed"
+fi
+
 # Missing files: 66.
 run_mproc run "$tmp/nope.ini"
 is "$st" 66 "missing job file: exit 66"
