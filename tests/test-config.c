@@ -149,6 +149,9 @@ test_values(void)
            "where: FILE:LINE");
 
     /* --set overrides, adds [args], and is checked. */
+    is_int(mproc_config_set(cfg, " pool . workers = 4 ", &err), 0,
+           "--set trims blanks like a file");
+    is_int(mproc__config_job(cfg)->workers, 4, "and reads the value");
     is_int(mproc_config_set(cfg, "pool.workers=3", &err), 0, "--set workers");
     is_int(mproc_config_set(cfg, " args.alpha = replaced", &err), 0,
            "--set replaces an [args] key");

@@ -41,6 +41,12 @@ t_echo(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
             return mproc_fail(ctx, "output too large");
         return MPROC_TASK_OK;
     }
+    if (len == 5 && memcmp(s, "bigok", 5) == 0) {
+        /* Ignores the refusal and claims success: must not pass. */
+        static char blob[8192];
+        mproc_buf_append(out, blob, sizeof(blob));
+        return MPROC_TASK_OK;
+    }
     if (len == 5 && memcmp(s, "sleep", 5) == 0)
         usleep(200000);
     return mproc_buf_append(out, in, len);
@@ -438,9 +444,9 @@ static void
 test_limits(void)
 {
     static char large[5000];
-    static const char *v[] = {"ok", NULL, "big", "ok2"};
+    static const char *v[] = {"ok", NULL, "big", "ok2", "bigok"};
     struct mproc_pool_opts o;
-    struct items it = {.v = v, .n = 4};
+    struct items it = {.v = v, .n = 5};
     size_t i;
 
     memset(large, 'x', sizeof(large) - 1);
@@ -450,14 +456,23 @@ test_limits(void)
     o.task = "echo";
     o.message_max = 4096;
     is_int(run(&o, &it, &rs, NULL), 0, "run with message_max 4096");
-    ok(each_once(&rs, 4), "every item once");
+    ok(each_once(&rs, 5), "every item once");
     i = find(&rs, 1);
     is_int(rs.status[i], MPROC_EMSGSIZE, "an item over the limit fails");
     like_str(rs.msg[i], "message_max (4096)", "naming the limit");
     i = find(&rs, 2);
-    is_int(rs.status[i], MPROC_ETASK, "an output over the limit fails");
-    is_str(rs.msg[i], "output too large", "the task's message");
+    is_int(rs.status[i], MPROC_EMSGSIZE, "an output over the limit fails");
+    is_str(rs.msg[i],
+           "output of at least 8192 bytes exceeds message_max (4096): output "
+           "too large",
+           "naming the limit, then the task's message");
     ok(rs.status[find(&rs, 3)] == 0, "the next item is fine");
+    i = find(&rs, 4);
+    is_int(rs.status[i], MPROC_EMSGSIZE,
+           "a task that ignores the limit and succeeds still fails");
+    is_str(rs.msg[i],
+           "output of at least 8192 bytes exceeds message_max (4096)",
+           "never a truncated result");
 }
 
 static void

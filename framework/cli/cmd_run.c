@@ -190,6 +190,7 @@ int
 cmd_run(int argc, char **argv)
 {
     struct run_state st = {0};
+    bool reduce_failed = false;
     struct cli_job cj = {0};
     struct cli_args args;
     struct cli_input *in = NULL;
@@ -225,7 +226,7 @@ cmd_run(int argc, char **argv)
         size_t len;
         if (mproc_pool_reduce_output(pool, &data, &len) < 0) {
             cli_error("%s", mproc_pool_errmsg(pool));
-            st.failed++;
+            reduce_failed = true;
         } else if (fwrite(data, 1, len, st.out) != len) {
             st.write_errno = errno;
         }
@@ -257,6 +258,8 @@ cmd_run(int argc, char **argv)
     } else if (st.failed > 0) {
         cli_error("%llu of %llu items failed", st.failed,
                   st.failed + st.done);
+        rc = CLI_EXIT_FAILED;
+    } else if (reduce_failed) {
         rc = CLI_EXIT_FAILED;
     } else {
         rc = CLI_EXIT_OK;

@@ -186,6 +186,12 @@ cli_input_next(void *user, struct mproc_item *item)
     case MPROC__INPUT_LINES:
         n = getline(&in->line, &in->line_cap, in->fp);
         if (n < 0) {
+            if (ferror(in->fp) && errno == EINTR) {
+                /* A stop signal came while we waited for input: not a
+                 * read error, the run is being stopped. */
+                clearerr(in->fp);
+                return MPROC_ECANCELED;
+            }
             if (ferror(in->fp)) {
                 cli_error("input %s: read error: %s", in->name,
                           strerror(errno));

@@ -788,28 +788,37 @@ mproc_config_set(mproc_config_t *cfg, const char *assignment,
                  mproc_err_t *err)
 {
     const char *eq = strchr(assignment, '='), *dot;
-    char section[64], name[128], loc[512];
+    char section[64], name[128], loc[512], *trimmed;
     const struct key_def *k;
     const char *value;
-    size_t sl, nl;
+    size_t sl, nl, vlen;
     int r;
 
     snprintf(loc, sizeof(loc), "--set %s", assignment);
     dot = eq ? memchr(assignment, '.', (size_t)(eq - assignment)) : NULL;
+    value = eq ? eq + 1 : NULL;
     if (eq == NULL || dot == NULL)
         return mproc__err(err, MPROC_ECONFIG,
                           "--set '%s': expected SECTION.KEY=VALUE, e.g. --set "
                           "pool.workers=4", assignment);
-    /* Trim spaces around the section, the key and the value. */
-    while (*assignment == ' ')
-        assignment++;
-    sl = (size_t)(dot - assignment);
-    nl = (size_t)(eq - dot - 1);
-    while (nl > 0 && dot[nl] == ' ')
-        nl--;
-    while (nl > 0 && dot[1] == ' ') {
-        dot++;
-        nl--;
+    /* Trim blanks around the section, the key and the value, as inih
+     * does in a file. */
+    {
+        const char *a = assignment, *b = dot;
+        while (a < b && isspace((unsigned char)*a))
+            a++;
+        while (b > a && isspace((unsigned char)b[-1]))
+            b--;
+        sl = (size_t)(b - a);
+        assignment = a;
+        a = dot + 1;
+        b = eq;
+        while (a < b && isspace((unsigned char)*a))
+            a++;
+        while (b > a && isspace((unsigned char)b[-1]))
+            b--;
+        nl = (size_t)(b - a);
+        dot = a - 1;
     }
     if (sl == 0 || nl == 0 || sl >= sizeof(section) || nl >= sizeof(name))
         return mproc__err(err, MPROC_ECONFIG,
@@ -819,20 +828,24 @@ mproc_config_set(mproc_config_t *cfg, const char *assignment,
     section[sl] = '\0';
     memcpy(name, dot + 1, nl);
     name[nl] = '\0';
-    value = eq + 1;
-    while (*value == ' ')
+    while (isspace((unsigned char)*value))
         value++;
+    vlen = strlen(value);
+    while (vlen > 0 && isspace((unsigned char)value[vlen - 1]))
+        vlen--;
+    trimmed = strndup(value, vlen);
+    if (trimmed == NULL)
+        return mproc__err(err, MPROC_ENOMEM, "out of memory");
 
     if (find_enum(section, sections, 3) < 0)
-        return unknown_section(section, loc, err);
-    if (strcmp(section, "args") == 0)
-        return set_arg(cfg, name, value, "--set", 0, 0, loc, err);
-    k = find_key(section, name);
-    if (k == NULL)
-        return unknown_key(section, name, loc, err);
-    r = set_value(cfg, k, value, loc, NULL, err);
-    if (r == 0)
+        r = unknown_section(section, loc, err);
+    else if (strcmp(section, "args") == 0)
+        r = set_arg(cfg, name, trimmed, "--set", 0, 0, loc, err);
+    else if ((k = find_key(section, name)) == NULL)
+        r = unknown_key(section, name, loc, err);
+    else if ((r = set_value(cfg, k, trimmed, loc, NULL, err)) == 0)
         r = set_where(&cfg->vals[k - keys], "--set", 0, 0);
+    free(trimmed);
     return r;
 }
 

@@ -44,10 +44,11 @@ mproc__frame_next(const char *data, size_t avail, struct mproc__frame_hdr *h,
 }
 
 int
-mproc__frame_write(int fd, uint32_t type, uint64_t index, const void *data,
-                   size_t len)
+mproc__frame_write(int fd, uint32_t type, uint32_t status, uint64_t index,
+                   const void *data, size_t len)
 {
-    struct mproc__frame_hdr h = {.type = type, .index = index, .len = len};
+    struct mproc__frame_hdr h = {
+        .type = type, .status = status, .index = index, .len = len};
     struct iovec iov[2];
     int n = 2;
 

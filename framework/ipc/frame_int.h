@@ -22,7 +22,7 @@ enum mproc__frame_type {
 
 struct mproc__frame_hdr {
     uint32_t type;
-    uint32_t reserved;
+    uint32_t status;  /* FAIL: 0 (task failed) or -MPROC_EMSGSIZE */
     uint64_t index;
     uint64_t len;
 };
@@ -45,7 +45,7 @@ size_t mproc__frame_next(const char *data, size_t avail,
 
 /* Blocking write of a header and payload, retrying EINTR and short writes.
  * Returns 0 or -errno. */
-int mproc__frame_write(int fd, uint32_t type, uint64_t index,
-                       const void *data, size_t len);
+int mproc__frame_write(int fd, uint32_t type, uint32_t status,
+                       uint64_t index, const void *data, size_t len);
 
 #endif

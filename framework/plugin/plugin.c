@@ -119,11 +119,13 @@ mproc__plugin_dirs(void)
         }
         free(copy);
     }
-    dirs[n++] = strdup(MPROC_PLUGINDIR);
+    /* An uninstalled mproc uses the plugins built with it, before any
+     * installed ones of another version. */
 #ifdef MPROC_BUILDDIR
     if (running_uninstalled())
         dirs[n++] = strdup(MPROC_BUILDDIR "/.libs");
 #endif
+    dirs[n++] = strdup(MPROC_PLUGINDIR);
     dirs[n] = NULL;
     return dirs;
 }

@@ -741,8 +741,10 @@ parse(mproc_pool_t *p, struct worker *w)
             w->fifo_head = (w->fifo_head + 1) % w->fifo_cap;
             w->fifo_len--;
             complete(p, h.index,
-                     h.type == MPROC__FRAME_OK ? 0 : MPROC_ETASK, payload,
-                     (size_t)h.len);
+                     h.type == MPROC__FRAME_OK        ? 0
+                     : h.status == (uint32_t)-MPROC_EMSGSIZE ? MPROC_EMSGSIZE
+                                                     : MPROC_ETASK,
+                     payload, (size_t)h.len);
             break;
         default:
             set_errmsg(p, "worker %d sent an unknown frame %u", (int)w->pid,

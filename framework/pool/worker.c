@@ -10,6 +10,7 @@
  */
 #include "internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -35,19 +36,33 @@ static void
 run_task(const struct mproc__worker_args *a, struct mproc_ctx *ctx,
          struct mproc_buf *out, uint64_t index, const char *in, size_t len)
 {
-    const char *msg;
+    char msg[MPROC__FAILMSG_MAX + 128];
+    size_t over;
     int r;
 
     mproc__buf_reset(out);
     mproc__ctx_clear(ctx);
+    mproc__buf_overflow(true);
     r = a->task->fn(ctx, in, len, index, out);
-    if (r == MPROC_TASK_OK) {
-        r = mproc__frame_write(a->result_fd, MPROC__FRAME_OK, index,
+    over = mproc__buf_overflow(true);
+    if (over > 0) {
+        /* The output hit message_max.  Even if the task went on and
+         * returned success, its output is incomplete: never pass a
+         * truncated result off as a good one. */
+        snprintf(msg, sizeof(msg),
+                 "output of at least %zu bytes exceeds message_max (%zu)%s%s",
+                 over, a->message_max, r == MPROC_TASK_OK ? "" : ": ",
+                 r == MPROC_TASK_OK ? "" : mproc__ctx_msg(ctx, ""));
+        r = mproc__frame_write(a->result_fd, MPROC__FRAME_FAIL,
+                               (uint32_t)-MPROC_EMSGSIZE, index, msg,
+                               strlen(msg));
+    } else if (r == MPROC_TASK_OK) {
+        r = mproc__frame_write(a->result_fd, MPROC__FRAME_OK, 0, index,
                                out->data, out->len);
     } else {
-        msg = mproc__ctx_msg(ctx, "task failed without a message");
-        r = mproc__frame_write(a->result_fd, MPROC__FRAME_FAIL, index, msg,
-                               strlen(msg));
+        const char *m = mproc__ctx_msg(ctx, "task failed without a message");
+        r = mproc__frame_write(a->result_fd, MPROC__FRAME_FAIL, 0, index, m,
+                               strlen(m));
     }
     if (r < 0)
         _exit(70); /* the host is gone */
@@ -67,11 +82,12 @@ mproc__worker_main(const struct mproc__worker_args *a)
 
     if (a->desc->init != NULL && a->desc->init(&ctx) != MPROC_TASK_OK) {
         const char *msg = mproc__ctx_msg(&ctx, "failed without a message");
-        mproc__frame_write(a->result_fd, MPROC__FRAME_INITFAIL, 0, msg,
+        mproc__frame_write(a->result_fd, MPROC__FRAME_INITFAIL, 0, 0, msg,
                            strlen(msg));
         _exit(MPROC__WORKER_EXIT_INIT);
     }
-    if (mproc__frame_write(a->result_fd, MPROC__FRAME_READY, 0, NULL, 0) < 0)
+    if (mproc__frame_write(a->result_fd, MPROC__FRAME_READY, 0, 0, NULL, 0) <
+        0)
         _exit(70);
 
     for (;;) {

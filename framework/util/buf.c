@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "util/buf_int.h"
@@ -14,14 +15,23 @@
 /* Keep at most this much allocation between tasks. */
 #define KEEP_CAP (1u << 20)
 
+/* The largest size refused by a limit since the last reset (per process:
+ * a worker runs one task at a time). */
+static size_t overflow;
+
 static int
 buf_reserve(struct mproc_buf *buf, size_t extra)
 {
     size_t need, cap;
     char *p;
 
-    if (extra > buf->limit || buf->len > buf->limit - extra)
+    if (extra > buf->limit || buf->len > buf->limit - extra) {
+        size_t want = extra > (size_t)-1 - buf->len ? (size_t)-1
+                                                     : buf->len + extra;
+        if (want > overflow)
+            overflow = want;
         return MPROC_TASK_FAIL;
+    }
     need = buf->len + extra;
     if (need <= buf->cap)
         return MPROC_TASK_OK;
@@ -108,6 +118,15 @@ mproc__buf_reset(struct mproc_buf *buf)
     if (buf->cap > KEEP_CAP)
         mproc__buf_free(buf);
     buf->len = 0;
+}
+
+size_t
+mproc__buf_overflow(bool reset)
+{
+    size_t v = overflow;
+    if (reset)
+        overflow = 0;
+    return v;
 }
 
 void

@@ -5,6 +5,8 @@
 #ifndef MPROC_BUF_INT_H
 #define MPROC_BUF_INT_H
 
+#include <stdbool.h>
+
 #include <mproc/plugin.h>
 
 /* The one host-services table handed to every plugin. */
@@ -19,6 +21,13 @@ void mproc__buf_init(struct mproc_buf *buf, size_t limit);
 void mproc__buf_free(struct mproc_buf *buf);
 /* Drop the bytes, keep the allocation (shrink it when it grew huge). */
 void mproc__buf_reset(struct mproc_buf *buf);
+
+/*
+ * The largest size a buffer limit refused since the last reset, 0 if none;
+ * reset it when `reset`.  Lets the host tell "output too large" from other
+ * failures, and catch a plugin that ignored the refusal.
+ */
+size_t mproc__buf_overflow(bool reset);
 
 /* The host's private part of a context: the last failure message. */
 struct mproc__ctx_priv {

@@ -6,7 +6,7 @@
  * against mproc's schema: an unknown section or key, a bad value or a line
  * too long for inih is an error whose message starts with "FILE:LINE: ".
  * The same checks apply to assignments given on the command line with
- * mproc_config_set() (those messages start with "--set KEY: ").
+ * mproc_config_set() (those messages start with "--set SECTION.KEY=VALUE: ").
  *
  * Relative paths inside a file (`input = lines:words.txt`, `plugin =
  * ./my.so`) are taken relative to the directory of that file; relative paths

@@ -11,7 +11,8 @@
  *     cc -shared -fPIC $(pkg-config --cflags mproc) my.c -o my.so
  *
  * Life cycle, in every worker process:
- *   init(ctx, args)      once, before the first task (the Pool initializer);
+ *   init(ctx)            once, before the first task (the Pool initializer;
+ *                        the job's [args] are in ctx->args);
  *   task(ctx, ...)       once per input item;
  *   fini(ctx)            once, when the worker retires normally.
  * And in the parent (the host), when the plugin has one:
