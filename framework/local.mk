@@ -7,7 +7,8 @@ mprocinclude_HEADERS = \
 	include/mproc/error.h \
 	include/mproc/plugin.h \
 	include/mproc/config.h \
-	include/mproc/pool.h
+	include/mproc/pool.h \
+	include/mproc/sync.h
 
 noinst_LTLIBRARIES += libmproc-core.la
 libmproc_core_la_SOURCES = \
@@ -24,7 +25,12 @@ libmproc_core_la_SOURCES = \
 	%reldir%/ipc/frame_int.h \
 	%reldir%/pool/pool.c \
 	%reldir%/pool/worker.c \
-	%reldir%/pool/pool_int.h
+	%reldir%/pool/pool_int.h \
+	%reldir%/sync/sync.c \
+	%reldir%/sync/sync_int.h \
+	%reldir%/sync/futex.c \
+	%reldir%/sync/posix.c \
+	%reldir%/sync/sysv.c
 libmproc_core_la_CFLAGS = $(AM_CFLAGS) $(MPROC_VISIBILITY_CFLAGS) $(INIH_CFLAGS)
 libmproc_core_la_LIBADD = $(INIH_LIBS)
 

@@ -28,13 +28,17 @@ tests_initfail_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
 tests_notasks_la_SOURCES = %reldir%/plugins/notasks.c
 tests_notasks_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
 
-check_PROGRAMS += tests/test-config tests/test-plugin tests/test-pool
+check_PROGRAMS += tests/test-config tests/test-plugin tests/test-pool \
+	tests/conformance-sync
 tests_test_config_SOURCES = %reldir%/test-config.c %reldir%/tap.h
 tests_test_config_LDADD = libmproc-core.la $(INIH_LIBS)
 tests_test_plugin_SOURCES = %reldir%/test-plugin.c %reldir%/tap.h
 tests_test_plugin_LDADD = libmproc-core.la $(INIH_LIBS)
 tests_test_pool_SOURCES = %reldir%/test-pool.c %reldir%/tap.h
 tests_test_pool_LDADD = libmproc-core.la $(INIH_LIBS)
+# One program, run once per backend by tests/sync-BACKEND.sh.
+tests_conformance_sync_SOURCES = %reldir%/conformance-sync.c %reldir%/tap.h
+tests_conformance_sync_LDADD = libmproc-core.la $(INIH_LIBS)
 
 TESTS += tests/test-config tests/test-plugin tests/test-pool \
 	%reldir%/cli-config.sh \
@@ -44,12 +48,16 @@ TESTS += tests/test-config tests/test-plugin tests/test-pool \
 	%reldir%/e2e-primes.sh \
 	%reldir%/e2e-exec.sh \
 	%reldir%/e2e-fault.sh \
-	%reldir%/e2e-signals.sh
+	%reldir%/e2e-signals.sh \
+	%reldir%/sync-futex.sh \
+	%reldir%/sync-posix.sh \
+	%reldir%/sync-sysv.sh
 
 EXTRA_DIST += %reldir%/lib.sh %reldir%/summary.sh %reldir%/cli-config.sh \
 	%reldir%/cli-plugins.sh %reldir%/e2e-echo.sh %reldir%/e2e-wordcount.sh \
 	%reldir%/e2e-primes.sh %reldir%/e2e-exec.sh %reldir%/e2e-fault.sh \
-	%reldir%/e2e-signals.sh
+	%reldir%/e2e-signals.sh %reldir%/sync-futex.sh %reldir%/sync-posix.sh \
+	%reldir%/sync-sysv.sh
 
 # `make test`: the whole suite, ending with one "N passed, N failed" line.
 test:

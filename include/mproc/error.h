@@ -51,6 +51,7 @@ extern "C" {
     XX(ENOTSUP, -95, "operation not supported")                             \
     XX(ETIMEDOUT, -110, "timed out")                                        \
     XX(ECANCELED, -125, "operation canceled")                               \
+    XX(EOWNERDEAD, -130, "previous owner died")                             \
     XX(ECONFIG, -4000, "configuration error")                               \
     XX(EPLUGIN, -4001, "plugin error")                                      \
     XX(EABI, -4002, "plugin ABI mismatch")                                  \

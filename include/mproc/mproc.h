@@ -8,6 +8,7 @@
 #include "plugin.h"
 #include "config.h"
 #include "pool.h"
+#include "sync.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,0 +1,499 @@
+/*
+ * Sync arenas, and the parts of Lock, RLock and Semaphore that every
+ * backend shares: ownership, re-entrance, bounds, timeouts, and finding
+ * holders that died.
+ *
+ * Waits are cut into slices of MPROC__SYNC_SLICE_MS.  Between slices the
+ * waiter looks for a holder that has died: a Lock's holder is one pid (its
+ * `owner`), a Semaphore's holders are a small table of pids and counts.
+ * That is how a dead holder is noticed within a second on every backend,
+ * including futex, where the kernel knows nothing of ownership.
+ */
+#include "internal.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/mman.h>
+#include <sys/sem.h>
+#include <unistd.h>
+
+#include "sync/sync_int.h"
+
+#define LOCK_MAGIC 0x6c6f636bu /* "lock" */
+#define SEM_MAGIC 0x73656d61u  /* "sema" */
+#define DEFAULT_SIZE ((size_t)64 << 10)
+#define SYSV_NSEMS 250 /* SEMMSL is 32000 on Linux; this is per arena */
+#define MAX_SEM_VALUE 1000000000u
+
+static const struct mproc_sync_ops *const backends[] = {
+    &mproc__sync_futex_ops,
+    &mproc__sync_posix_ops,
+    &mproc__sync_sysv_ops,
+};
+static const char *const backend_names[] = {"futex", "posix", "sysv", NULL};
+
+struct mproc_sync {
+    struct mproc__sync_hdr *hdr;
+    size_t size;
+    pid_t creator;
+};
+
+_Static_assert(offsetof(struct mproc__sync_hdr, used) % 8 == 0,
+               "the allocator word must be 8-byte aligned");
+_Static_assert(offsetof(struct mproc_lock, impl) % 64 == 0,
+               "backend state starts on its own cache line");
+
+static const struct mproc_sync_ops *
+ops_of(const struct mproc__sobj *o)
+{
+    return backends[mproc__sync_hdr_of(o)->backend];
+}
+
+bool
+mproc__pid_dead(int32_t pid)
+{
+    char path[64], buf[256], *p;
+    FILE *fp;
+    bool dead = false;
+
+    if (pid <= 0)
+        return false;
+    if (kill(pid, 0) < 0 && errno == ESRCH)
+        return true;
+    /* A killed holder stays a zombie until its parent reaps it: it holds
+     * nothing any more, so it counts as dead. */
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    fp = fopen(path, "re");
+    if (fp == NULL)
+        return errno == ENOENT;
+    if (fgets(buf, sizeof(buf), fp) != NULL &&
+        (p = strrchr(buf, ')')) != NULL && p[1] == ' ')
+        dead = p[2] == 'Z' || p[2] == 'X';
+    fclose(fp);
+    return dead;
+}
+
+void
+mproc__deadline_in(struct timespec *ts, long ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+long
+mproc__ms_left(const struct timespec *ts)
+{
+    struct timespec now;
+    long long ms;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ms = (long long)(ts->tv_sec - now.tv_sec) * 1000 +
+         (ts->tv_nsec - now.tv_nsec) / 1000000;
+    return ms < 0 ? 0 : ms > INT_MAX ? INT_MAX : (long)ms;
+}
+
+/* The end of the next wait slice: a slice from now, or the deadline. */
+static const struct timespec *
+slice(struct timespec *out, const struct timespec *deadline)
+{
+    mproc__deadline_in(out, MPROC__SYNC_SLICE_MS);
+    if (deadline != NULL &&
+        (deadline->tv_sec < out->tv_sec ||
+         (deadline->tv_sec == out->tv_sec && deadline->tv_nsec < out->tv_nsec)))
+        *out = *deadline;
+    return out;
+}
+
+static bool
+passed(const struct timespec *deadline)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return deadline != NULL &&
+           (now.tv_sec > deadline->tv_sec ||
+            (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec));
+}
+
+/* ---- arenas ---- */
+
+int
+mproc_sync_new(mproc_sync_t **out, const char *backend, size_t size,
+               mproc_err_t *err)
+{
+    mproc_sync_t *s = NULL;
+    struct mproc__sync_hdr *h = MAP_FAILED;
+    unsigned i;
+    int fd = -1, r;
+
+    *out = NULL;
+    if (backend == NULL)
+        backend = "futex";
+    for (i = 0; backend_names[i] != NULL; i++)
+        if (strcmp(backend, backend_names[i]) == 0)
+            break;
+    if (backend_names[i] == NULL)
+        return mproc__err(err, MPROC_EINVAL,
+                          "unknown sync backend '%s'; expected futex, posix "
+                          "or sysv", backend);
+    if (size == 0)
+        size = DEFAULT_SIZE;
+    size = (size + 4095) & ~(size_t)4095;
+
+    /* A memfd has no name: nothing can leak into /dev/shm, and fork()
+     * shares the mapping with every child. */
+    fd = memfd_create("mproc-sync", MFD_CLOEXEC);
+    if (fd < 0 || ftruncate(fd, (off_t)size) < 0) {
+        r = mproc__err(err, -errno, "cannot create the sync segment: %s",
+                       strerror(errno));
+        goto fail;
+    }
+    h = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (h == MAP_FAILED) {
+        r = mproc__err(err, -errno, "cannot map the sync segment: %s",
+                       strerror(errno));
+        goto fail;
+    }
+    close(fd);
+    fd = -1;
+    h->magic = MPROC__SYNC_MAGIC;
+    h->layout_version = MPROC__SYNC_LAYOUT;
+    h->size = size;
+    atomic_init(&h->used, (sizeof(*h) + 63) & ~(uint64_t)63);
+    h->backend = i;
+    h->semid = -1;
+    if (backends[i] == &mproc__sync_sysv_ops) {
+        h->semid = semget(IPC_PRIVATE, SYSV_NSEMS, IPC_CREAT | 0600);
+        if (h->semid < 0) {
+            r = mproc__err(err, -errno, "cannot create a System V semaphore "
+                           "set: %s", strerror(errno));
+            goto fail;
+        }
+        h->nsems = SYSV_NSEMS;
+    }
+    s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        r = mproc__err(err, MPROC_ENOMEM, "out of memory");
+        goto fail;
+    }
+    s->hdr = h;
+    s->size = size;
+    s->creator = getpid();
+    *out = s;
+    return 0;
+
+fail:
+    if (h != MAP_FAILED) {
+        if (h->semid >= 0)
+            semctl(h->semid, 0, IPC_RMID);
+        munmap(h, size);
+    }
+    if (fd >= 0)
+        close(fd);
+    return r;
+}
+
+const char *
+mproc_sync_backend(const mproc_sync_t *s)
+{
+    return backends[s->hdr->backend]->name;
+}
+
+int
+mproc__sync_semid(const mproc_sync_t *s)
+{
+    return s->hdr->semid;
+}
+
+const char *const *
+mproc_sync_backends(void)
+{
+    return backend_names;
+}
+
+void
+mproc_sync_free(mproc_sync_t *s)
+{
+    if (s == NULL)
+        return;
+    if (s->creator == getpid() && s->hdr->semid >= 0)
+        semctl(s->hdr->semid, 0, IPC_RMID);
+    munmap(s->hdr, s->size);
+    free(s);
+}
+
+/* Take `len` bytes (64-aligned) of the segment; NULL when it is full. */
+static void *
+arena_alloc(mproc_sync_t *s, size_t len, uint32_t magic, uint32_t *index,
+            mproc_err_t *err)
+{
+    struct mproc__sync_hdr *h = s->hdr;
+    uint64_t at;
+    struct mproc__sobj *o;
+
+    len = (len + 63) & ~(size_t)63;
+    at = atomic_fetch_add_explicit(&h->used, len, memory_order_relaxed);
+    if (at + len > h->size) {
+        mproc__err(err, MPROC_ENOMEM, "the sync arena is full (%llu bytes); "
+                   "create it larger", (unsigned long long)h->size);
+        return NULL;
+    }
+    if (h->semid >= 0) {
+        *index = atomic_fetch_add(&h->next_sem, 1);
+        if (*index >= h->nsems) {
+            mproc__err(err, MPROC_ENOMEM, "the System V semaphore set is "
+                       "full (%u objects)", (unsigned)h->nsems);
+            return NULL;
+        }
+    }
+    o = (struct mproc__sobj *)((char *)h + at);
+    memset(o, 0, len);
+    o->magic = magic;
+    o->index = *index;
+    o->offset = at;
+    return o;
+}
+
+/* ---- Lock and RLock ---- */
+
+int
+mproc_lock_new(mproc_sync_t *s, bool recursive, mproc_lock_t **out,
+               mproc_err_t *err)
+{
+    const struct mproc_sync_ops *ops = backends[s->hdr->backend];
+    uint32_t index = 0;
+    mproc_lock_t *l;
+    int r;
+
+    *out = NULL;
+    l = arena_alloc(s, sizeof(*l) + ops->mutex_size, LOCK_MAGIC, &index, err);
+    if (l == NULL)
+        return MPROC_ENOMEM;
+    l->recursive = recursive;
+    r = ops->mutex_init(&l->o, l->impl);
+    if (r < 0)
+        return mproc__err(err, r, "cannot create a %s lock: %s", ops->name,
+                          mproc_strerror(r));
+    *out = l;
+    return 0;
+}
+
+int
+mproc_lock_acquire(mproc_lock_t *l, int timeout_ms)
+{
+    const struct mproc_sync_ops *ops = ops_of(&l->o);
+    struct timespec dl, sl;
+    const struct timespec *deadline = NULL;
+    int32_t self = (int32_t)getpid(), prev;
+    int r;
+
+    if (l->recursive &&
+        atomic_load_explicit(&l->owner, memory_order_relaxed) == self) {
+        l->depth++;
+        return 0;
+    }
+    if (timeout_ms >= 0) {
+        mproc__deadline_in(&dl, timeout_ms);
+        deadline = &dl;
+    }
+    for (;;) {
+        r = ops->mutex_lock(&l->o, l->impl, slice(&sl, deadline));
+        if (r != MPROC_ETIMEDOUT)
+            break;
+        if (passed(deadline))
+            return MPROC_ETIMEDOUT;
+    }
+    if (r < 0 && r != MPROC_EOWNERDEAD)
+        return r;
+    /* We hold the mutex.  A holder that released normally cleared `owner`
+     * first, so a pid still there belonged to a holder that died with it
+     * (sysv: the kernel undid its hold; posix and futex saw it too). */
+    prev = atomic_load_explicit(&l->owner, memory_order_relaxed);
+    if (prev != 0 && prev != self)
+        r = MPROC_EOWNERDEAD;
+    atomic_store_explicit(&l->owner, self, memory_order_relaxed);
+    l->depth = 1;
+    return r;
+}
+
+int
+mproc_lock_release(mproc_lock_t *l)
+{
+    const struct mproc_sync_ops *ops = ops_of(&l->o);
+
+    if (atomic_load_explicit(&l->owner, memory_order_relaxed) !=
+        (int32_t)getpid())
+        return MPROC_EPERM;
+    if (l->recursive && --l->depth > 0)
+        return 0;
+    l->depth = 0;
+    atomic_store_explicit(&l->owner, 0, memory_order_relaxed);
+    return ops->mutex_unlock(&l->o, l->impl);
+}
+
+/* ---- Semaphore and BoundedSemaphore ---- */
+
+int
+mproc_sem_new(mproc_sync_t *s, unsigned value, bool bounded,
+              mproc_sem_t **out, mproc_err_t *err)
+{
+    const struct mproc_sync_ops *ops = backends[s->hdr->backend];
+    uint32_t index = 0;
+    mproc_sem_t *sem;
+    int r;
+
+    *out = NULL;
+    if (value > MAX_SEM_VALUE)
+        return mproc__err(err, MPROC_EINVAL, "semaphore value %u is above "
+                          "%u", value, MAX_SEM_VALUE);
+    sem = arena_alloc(s, sizeof(*sem) + ops->sem_size, SEM_MAGIC, &index,
+                      err);
+    if (sem == NULL)
+        return MPROC_ENOMEM;
+    sem->initial = value;
+    sem->bounded = bounded;
+    r = ops->sem_init(&sem->o, sem->impl, value);
+    if (r < 0)
+        return mproc__err(err, r, "cannot create a %s semaphore: %s",
+                          ops->name, mproc_strerror(r));
+    *out = sem;
+    return 0;
+}
+
+/*
+ * Count one unit more (delta 1) or less (-1) held by this process in the
+ * holders table.  Returns whether the process held a tracked unit.
+ */
+static bool
+holder_add(mproc_sem_t *sem, int32_t self, int delta)
+{
+    unsigned i, start = (unsigned)self % MPROC__SEM_HOLDERS;
+
+    for (i = 0; i < MPROC__SEM_HOLDERS; i++) {
+        struct mproc__holder *h = &sem->holders[(start + i) %
+                                                MPROC__SEM_HOLDERS];
+        if (atomic_load(&h->pid) == self) {
+            if (delta > 0 || atomic_load(&h->count) > 0) {
+                atomic_fetch_add(&h->count, (uint32_t)delta);
+                return true;
+            }
+            return false;
+        }
+    }
+    if (delta < 0)
+        return false; /* released a unit it did not take: allowed */
+    for (i = 0; i < MPROC__SEM_HOLDERS; i++) {
+        struct mproc__holder *h = &sem->holders[(start + i) %
+                                                MPROC__SEM_HOLDERS];
+        int32_t none = 0;
+        /* Claim an empty slot; a slot whose count fell to 0 is reused by
+         * its own pid only, so counts never mix between processes. */
+        if (atomic_compare_exchange_strong(&h->pid, &none, self)) {
+            atomic_store(&h->count, 1);
+            return true;
+        }
+    }
+    /* Table full: this hold goes untracked (no owner-died for it). */
+    return false;
+}
+
+/*
+ * Give back the units of holders that died.  Returns how many.  For a
+ * backend where the kernel already did (sysv), only the table is cleared.
+ */
+static unsigned
+reclaim_dead(mproc_sem_t *sem, const struct mproc_sync_ops *ops)
+{
+    unsigned i, n = 0, k;
+
+    for (i = 0; i < MPROC__SEM_HOLDERS; i++) {
+        struct mproc__holder *h = &sem->holders[i];
+        int32_t pid = atomic_load(&h->pid);
+        uint32_t count;
+
+        if (pid == 0 || !mproc__pid_dead(pid))
+            continue;
+        /* Several waiters may find the same dead pid: the one that swaps
+         * it out owns its units. */
+        if (!atomic_compare_exchange_strong(&h->pid, &pid, 0))
+            continue;
+        count = atomic_exchange(&h->count, 0);
+        if (count == 0)
+            continue;
+        if (!ops->undo_on_death)
+            for (k = 0; k < count; k++)
+                ops->sem_post(&sem->o, sem->impl, false);
+        n += count;
+    }
+    if (n > 0)
+        atomic_fetch_add(&sem->died, n);
+    return n;
+}
+
+int
+mproc_sem_acquire(mproc_sem_t *sem, int timeout_ms)
+{
+    const struct mproc_sync_ops *ops = ops_of(&sem->o);
+    struct timespec dl, sl;
+    const struct timespec *deadline = NULL;
+    int32_t self = (int32_t)getpid();
+    uint32_t died;
+    int r;
+
+    if (timeout_ms >= 0) {
+        mproc__deadline_in(&dl, timeout_ms);
+        deadline = &dl;
+    }
+    /* With SEM_UNDO the kernel returns a dead holder's units at once, so
+     * the wait below may succeed without ever looking: look first. */
+    if (ops->undo_on_death)
+        reclaim_dead(sem, ops);
+    for (;;) {
+        r = ops->sem_wait(&sem->o, sem->impl, slice(&sl, deadline));
+        if (r != MPROC_ETIMEDOUT)
+            break;
+        if (reclaim_dead(sem, ops) > 0)
+            continue;
+        if (passed(deadline))
+            return MPROC_ETIMEDOUT;
+    }
+    if (r < 0)
+        return r;
+    holder_add(sem, self, 1);
+    died = atomic_load(&sem->died);
+    while (died > 0) {
+        if (atomic_compare_exchange_weak(&sem->died, &died, died - 1))
+            return MPROC_EOWNERDEAD;
+    }
+    return 0;
+}
+
+int
+mproc_sem_release(mproc_sem_t *sem)
+{
+    const struct mproc_sync_ops *ops = ops_of(&sem->o);
+
+    /* The bound is checked before posting; two racing releases of a
+     * bounded semaphore at its bound could both pass, which Python's
+     * BoundedSemaphore allows too (its check is not atomic either). */
+    if (sem->bounded &&
+        ops->sem_value(&sem->o, sem->impl) >= (int)sem->initial)
+        return MPROC_ERANGE;
+    return ops->sem_post(&sem->o, sem->impl,
+                         holder_add(sem, (int32_t)getpid(), -1));
+}
+
+int
+mproc_sem_get_value(const mproc_sem_t *sem)
+{
+    return ops_of(&sem->o)->sem_value(&sem->o, sem->impl);
+}

@@ -1,0 +1,118 @@
+/*
+ * Sync internals: the layout of the shared segment and the backend
+ * interface.
+ *
+ * Two kinds of types (STYLE.md): the shared structs below hold fixed-width
+ * fields and offsets only, since every process sees them; the process-local
+ * handle (struct mproc_sync) holds pointers.  Objects are found from their
+ * own address: `offset` leads back to the segment's header.
+ */
+#ifndef MPROC_SYNC_INT_H
+#define MPROC_SYNC_INT_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <mproc/sync.h>
+
+#define MPROC__SYNC_MAGIC 0x6d707379u /* "mpsy" */
+#define MPROC__SYNC_LAYOUT 1
+/* Holders a Semaphore tracks for owner-died recovery. */
+#define MPROC__SEM_HOLDERS 64
+/* Waits are cut into slices this long, to look for dead holders. */
+#define MPROC__SYNC_SLICE_MS 50
+
+/* The segment's header, at offset 0. */
+struct mproc__sync_hdr {
+    uint32_t magic;
+    uint32_t layout_version;
+    uint64_t size;
+    _Atomic uint64_t used;      /* bump allocator */
+    uint32_t backend;           /* index in the backend table */
+    int32_t semid;              /* sysv: the semaphore set, else -1 */
+    _Atomic uint32_t next_sem;  /* sysv: next free semaphore in the set */
+    uint32_t nsems;             /* sysv: size of the set */
+};
+
+/* What every object starts with. */
+struct mproc__sobj {
+    uint32_t magic;    /* which kind of object */
+    uint32_t index;    /* sysv: its semaphore in the set */
+    uint64_t offset;   /* from the segment's start */
+};
+
+struct mproc_lock {
+    struct mproc__sobj o;
+    _Atomic int32_t owner; /* pid of the holder, 0 when free */
+    uint32_t depth;        /* RLock: times acquired by its holder */
+    uint32_t recursive;
+    uint32_t reserved;
+    alignas(64) unsigned char impl[]; /* the backend's mutex */
+};
+
+struct mproc__holder {
+    _Atomic int32_t pid;
+    _Atomic uint32_t count;
+};
+
+struct mproc_sem {
+    struct mproc__sobj o;
+    uint32_t initial;
+    uint32_t bounded;
+    _Atomic uint32_t died;  /* units returned from dead holders, to report */
+    uint32_t reserved;
+    struct mproc__holder holders[MPROC__SEM_HOLDERS];
+    alignas(64) unsigned char impl[]; /* the backend's counter */
+};
+
+/*
+ * A backend.  `impl` is the object's impl[] area of mutex_size or sem_size
+ * bytes; `o` leads to the header (sysv's set).  Deadlines are absolute,
+ * CLOCK_MONOTONIC; NULL means none.  Results: 0, MPROC_ETIMEDOUT, and for
+ * mutex_lock MPROC_EOWNERDEAD (locked; the previous holder died).
+ */
+struct mproc_sync_ops {
+    const char *name;
+    size_t mutex_size;
+    size_t sem_size;
+    /* The kernel gives back what a dead process held (SEM_UNDO). */
+    bool undo_on_death;
+    int (*mutex_init)(struct mproc__sobj *o, void *impl);
+    int (*mutex_lock)(struct mproc__sobj *o, void *impl,
+                      const struct timespec *deadline);
+    int (*mutex_unlock)(struct mproc__sobj *o, void *impl);
+    int (*sem_init)(struct mproc__sobj *o, void *impl, unsigned value);
+    int (*sem_wait)(struct mproc__sobj *o, void *impl,
+                    const struct timespec *deadline);
+    /* `own`: this process gives back a unit it took (sysv: SEM_UNDO
+     * then cancels the take's undo; else the post is not undone). */
+    int (*sem_post)(struct mproc__sobj *o, void *impl, bool own);
+    int (*sem_value)(const struct mproc__sobj *o, const void *impl);
+};
+
+extern const struct mproc_sync_ops mproc__sync_futex_ops;
+extern const struct mproc_sync_ops mproc__sync_posix_ops;
+extern const struct mproc_sync_ops mproc__sync_sysv_ops;
+
+/* The header of the segment an object lives in. */
+static inline struct mproc__sync_hdr *
+mproc__sync_hdr_of(const struct mproc__sobj *o)
+{
+    return (struct mproc__sync_hdr *)((char *)o - o->offset);
+}
+
+/* The arena's System V semaphore set, or -1 (for tests). */
+int mproc__sync_semid(const mproc_sync_t *s);
+
+/* Has this process ended (dead or a zombie)? */
+bool mproc__pid_dead(int32_t pid);
+
+/* *ts = now + ms on CLOCK_MONOTONIC. */
+void mproc__deadline_in(struct timespec *ts, long ms);
+/* Milliseconds left until ts (0 when passed; capped at INT_MAX). */
+long mproc__ms_left(const struct timespec *ts);
+
+#endif

@@ -1,0 +1,331 @@
+/*
+ * The sync conformance suite: the same tests for every backend, named on
+ * the command line (tests/sync-BACKEND.sh runs it once per backend).
+ *
+ * Each test forks the processes it needs; children report through their
+ * exit status.  At the end no child is left and, for sysv, no semaphore set.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/mman.h>
+#include <sys/sem.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mproc/mproc.h>
+
+#include "sync/sync_int.h"
+#include "tap.h"
+
+static const char *backend;
+
+/* Plain shared memory for test counters (not part of the arena). */
+struct shared {
+    int64_t counter;
+    _Atomic int occupancy;
+    _Atomic int max_occupancy;
+};
+static struct shared *sh;
+
+static long
+ms_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+static int
+wait_exit(pid_t pid)
+{
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void
+test_lock(mproc_sync_t *s)
+{
+    mproc_lock_t *l;
+    struct timespec t0;
+    pid_t pid;
+    long ms;
+    int fds[2];
+    char c;
+
+    is_int(mproc_lock_new(s, false, &l, NULL), 0, "lock: created");
+    is_int(mproc_lock_release(l), MPROC_EPERM, "lock: release unheld: EPERM");
+    is_int(mproc_lock_acquire(l, -1), 0, "lock: acquire");
+    is_int(mproc_lock_acquire(l, 0), MPROC_ETIMEDOUT,
+           "lock: a second acquire by the holder waits (try: ETIMEDOUT)");
+
+    pid = fork();
+    if (pid == 0) {
+        int r = mproc_lock_acquire(l, 0);
+        int r2 = mproc_lock_release(l);
+        _exit(r == MPROC_ETIMEDOUT && r2 == MPROC_EPERM ? 0 : 1);
+    }
+    is_int(wait_exit(pid), 0,
+           "lock: another process cannot take or release it");
+    is_int(mproc_lock_release(l), 0, "lock: release");
+
+    /* A timeout is honoured within a few milliseconds. */
+    if (pipe(fds) != 0)
+        return;
+    pid = fork();
+    if (pid == 0) {
+        mproc_lock_acquire(l, -1);
+        c = 1;
+        if (write(fds[1], &c, 1) != 1)
+            _exit(2);
+        usleep(600000);
+        mproc_lock_release(l);
+        _exit(0);
+    }
+    if (read(fds[0], &c, 1) != 1)
+        diag("no word from the child");
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    is_int(mproc_lock_acquire(l, 120), MPROC_ETIMEDOUT,
+           "lock: acquire times out while another holds it");
+    ms = ms_since(&t0);
+    ok(ms >= 119 && ms < 160, "lock: timeout of 120 ms took %ld ms", ms);
+    is_int(mproc_lock_acquire(l, 5000), 0,
+           "lock: acquired once the other process releases");
+    is_int(mproc_lock_release(l), 0, "lock: and released");
+    is_int(wait_exit(pid), 0, "lock: the child ended well");
+    close(fds[0]);
+    close(fds[1]);
+}
+
+static void
+test_rlock(mproc_sync_t *s)
+{
+    mproc_lock_t *l;
+    pid_t pid;
+
+    is_int(mproc_lock_new(s, true, &l, NULL), 0, "rlock: created");
+    is_int(mproc_lock_acquire(l, -1), 0, "rlock: acquire");
+    is_int(mproc_lock_acquire(l, 0), 0, "rlock: acquire again (re-entrant)");
+    pid = fork();
+    if (pid == 0)
+        _exit(mproc_lock_acquire(l, 50) == MPROC_ETIMEDOUT ? 0 : 1);
+    is_int(wait_exit(pid), 0, "rlock: another process waits");
+    is_int(mproc_lock_release(l), 0, "rlock: release once");
+    pid = fork();
+    if (pid == 0)
+        _exit(mproc_lock_acquire(l, 50) == MPROC_ETIMEDOUT ? 0 : 1);
+    is_int(wait_exit(pid), 0, "rlock: still held after one release");
+    is_int(mproc_lock_release(l), 0, "rlock: release twice");
+    is_int(mproc_lock_release(l), MPROC_EPERM, "rlock: a third is EPERM");
+    pid = fork();
+    if (pid == 0)
+        _exit(mproc_lock_acquire(l, 1000) == 0 &&
+                      mproc_lock_release(l) == 0
+                  ? 0
+                  : 1);
+    is_int(wait_exit(pid), 0, "rlock: free for others after the last release");
+}
+
+static void
+test_count(mproc_sync_t *s, int nproc, long n)
+{
+    mproc_lock_t *l;
+    pid_t pids[8];
+    int i, bad = 0;
+
+    mproc_lock_new(s, false, &l, NULL);
+    sh->counter = 0;
+    for (i = 0; i < nproc; i++) {
+        pids[i] = fork();
+        if (pids[i] == 0) {
+            long k;
+            for (k = 0; k < n; k++) {
+                if (mproc_lock_acquire(l, -1) != 0)
+                    _exit(1);
+                sh->counter++; /* plain, unatomic: the lock protects it */
+                mproc_lock_release(l);
+            }
+            _exit(0);
+        }
+    }
+    for (i = 0; i < nproc; i++)
+        bad |= wait_exit(pids[i]);
+    ok(!bad, "count: %d processes ran", nproc);
+    is_int(sh->counter, nproc * n, "count: %d x %ld increments under a Lock",
+           nproc, n);
+}
+
+static void
+test_sem(mproc_sync_t *s)
+{
+    mproc_sem_t *sem, *b;
+    pid_t pids[6];
+    int i, bad = 0;
+
+    is_int(mproc_sem_new(s, 3, false, &sem, NULL), 0, "sem: created");
+    is_int(mproc_sem_get_value(sem), 3, "sem: value 3");
+    atomic_store(&sh->occupancy, 0);
+    atomic_store(&sh->max_occupancy, 0);
+    for (i = 0; i < 6; i++) {
+        pids[i] = fork();
+        if (pids[i] == 0) {
+            int k;
+            for (k = 0; k < 300; k++) {
+                int occ, max;
+                if (mproc_sem_acquire(sem, -1) != 0)
+                    _exit(1);
+                occ = atomic_fetch_add(&sh->occupancy, 1) + 1;
+                max = atomic_load(&sh->max_occupancy);
+                while (occ > max &&
+                       !atomic_compare_exchange_weak(&sh->max_occupancy, &max,
+                                                     occ))
+                    ;
+                if (k % 16 == 0)
+                    usleep(100);
+                atomic_fetch_sub(&sh->occupancy, 1);
+                if (mproc_sem_release(sem) != 0)
+                    _exit(1);
+            }
+            _exit(0);
+        }
+    }
+    for (i = 0; i < 6; i++)
+        bad |= wait_exit(pids[i]);
+    ok(!bad, "sem: 6 processes x 300 rounds ran");
+    ok(atomic_load(&sh->max_occupancy) <= 3,
+       "sem: never more than 3 holders (saw %d)",
+       atomic_load(&sh->max_occupancy));
+    is_int(mproc_sem_get_value(sem), 3, "sem: value back to 3");
+    is_int(mproc_sem_acquire(sem, 0), 0, "sem: try-acquire");
+    is_int(mproc_sem_get_value(sem), 2, "sem: value 2");
+    is_int(mproc_sem_release(sem), 0, "sem: release");
+    is_int(mproc_sem_release(sem), 0,
+           "sem: an unbounded semaphore may go above its start");
+    is_int(mproc_sem_get_value(sem), 4, "sem: value 4");
+
+    is_int(mproc_sem_new(s, 2, true, &b, NULL), 0, "bounded: created");
+    is_int(mproc_sem_release(b), MPROC_ERANGE,
+           "bounded: release above the initial value is ERANGE");
+    is_int(mproc_sem_acquire(b, 0), 0, "bounded: acquire");
+    is_int(mproc_sem_acquire(b, 0), 0, "bounded: acquire");
+    is_int(mproc_sem_acquire(b, 30), MPROC_ETIMEDOUT, "bounded: empty");
+    is_int(mproc_sem_release(b), 0, "bounded: release");
+    is_int(mproc_sem_get_value(b), 1, "bounded: value 1");
+}
+
+/*
+ * A child takes the object, says so, and is SIGKILLed; the next acquirer
+ * must get it with EOWNERDEAD within a second.  `reap` says whether the
+ * dead child is reaped first or left a zombie meanwhile.
+ */
+static void
+died_holding(const char *what, mproc_lock_t *l, mproc_sem_t *sem, bool reap)
+{
+    struct timespec t0;
+    int fds[2], r;
+    pid_t pid;
+    char c = 0;
+    long ms;
+
+    if (pipe(fds) != 0)
+        return;
+    pid = fork();
+    if (pid == 0) {
+        if ((l ? mproc_lock_acquire(l, -1) : mproc_sem_acquire(sem, -1)) != 0)
+            _exit(1);
+        if (write(fds[1], &c, 1) != 1)
+            _exit(2);
+        for (;;)
+            pause();
+    }
+    if (read(fds[0], &c, 1) != 1)
+        diag("no word from the child");
+    kill(pid, SIGKILL);
+    if (reap)
+        wait_exit(pid);
+    else
+        usleep(20000); /* let it die, left a zombie */
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    r = l ? mproc_lock_acquire(l, 3000) : mproc_sem_acquire(sem, 3000);
+    ms = ms_since(&t0);
+    is_int(r, MPROC_EOWNERDEAD, "%s (%s): next acquirer gets EOWNERDEAD",
+           what, reap ? "reaped" : "zombie");
+    ok(ms < 1000, "%s (%s): within a second (%ld ms)", what,
+       reap ? "reaped" : "zombie", ms);
+    is_int(l ? mproc_lock_release(l) : mproc_sem_release(sem), 0,
+           "%s: released after recovery", what);
+    is_int(l ? mproc_lock_acquire(l, 100) : mproc_sem_acquire(sem, 100), 0,
+           "%s: then acquired normally", what);
+    if (l)
+        mproc_lock_release(l);
+    else
+        mproc_sem_release(sem);
+    if (!reap)
+        wait_exit(pid);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+static void
+test_owner_died(mproc_sync_t *s)
+{
+    mproc_lock_t *l, *rl;
+    mproc_sem_t *sem;
+
+    mproc_lock_new(s, false, &l, NULL);
+    mproc_lock_new(s, true, &rl, NULL);
+    mproc_sem_new(s, 1, false, &sem, NULL);
+    died_holding("lock", l, NULL, true);
+    died_holding("lock", l, NULL, false);
+    died_holding("rlock", rl, NULL, true);
+    died_holding("semaphore", NULL, sem, true);
+    died_holding("semaphore", NULL, sem, false);
+}
+
+int
+main(int argc, char **argv)
+{
+    mproc_sync_t *s = NULL;
+    mproc_err_t err;
+    int semid;
+    long n = argc > 2 ? atol(argv[2]) : 1000000;
+
+    alarm(300);
+    backend = argc > 1 ? argv[1] : "futex";
+    sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+              MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (sh == MAP_FAILED)
+        return 1;
+    is_int(mproc_sync_new(&s, "nope", 0, &err), MPROC_EINVAL,
+           "an unknown backend is refused");
+    is_str(err.msg, "unknown sync backend 'nope'; expected futex, posix or "
+                    "sysv", "naming the choices");
+    is_int(mproc_sync_new(&s, backend, 0, &err), 0, "%s: arena created",
+           backend);
+    if (s == NULL)
+        return done_testing();
+    is_str(mproc_sync_backend(s), backend, "the arena's backend");
+    test_lock(s);
+    test_rlock(s);
+    test_count(s, 2, n);
+    test_count(s, 4, n);
+    test_sem(s);
+    test_owner_died(s);
+    semid = mproc__sync_semid(s);
+    mproc_sync_free(s);
+    ok(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD,
+       "no child left");
+    ok(semid < 0 || (semctl(semid, 0, IPC_STAT, NULL) < 0 && errno == EINVAL),
+       "the System V semaphore set is gone");
+    return done_testing();
+}

@@ -1,0 +1,3 @@
+#!/bin/sh
+# The sync conformance suite on the sysv backend.
+exec "${MPROC_BUILDDIR:?run the tests with make check}/tests/conformance-sync" sysv
