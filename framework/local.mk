@@ -28,6 +28,7 @@ libmproc_core_la_SOURCES = \
 	%reldir%/pool/pool_int.h \
 	%reldir%/sync/sync.c \
 	%reldir%/sync/sync_int.h \
+	%reldir%/sync/wait.c \
 	%reldir%/sync/futex.c \
 	%reldir%/sync/posix.c \
 	%reldir%/sync/sysv.c

@@ -33,6 +33,11 @@ struct shared {
     int64_t counter;
     _Atomic int occupancy;
     _Atomic int max_occupancy;
+    /* condition test: a bounded buffer of counts */
+    int64_t queued, produced, consumed, sum;
+    int done;
+    /* barrier test: each party's round */
+    _Atomic int round[8];
 };
 static struct shared *sh;
 
@@ -223,6 +228,248 @@ test_sem(mproc_sync_t *s)
     is_int(mproc_sem_get_value(b), 1, "bounded: value 1");
 }
 
+static void
+test_event(mproc_sync_t *s)
+{
+    mproc_event_t *e, *ping, *pong;
+    struct timespec t0;
+    pid_t pid;
+    long ms;
+    int i, bad = 0;
+
+    is_int(mproc_event_new(s, &e, NULL), 0, "event: created");
+    ok(!mproc_event_is_set(e), "event: starts clear");
+    is_int(mproc_event_wait(e, 0), MPROC_ETIMEDOUT, "event: wait(0) on clear");
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    is_int(mproc_event_wait(e, 80), MPROC_ETIMEDOUT, "event: wait(80)");
+    ms = ms_since(&t0);
+    ok(ms >= 79 && ms < 120, "event: the timeout took %ld ms", ms);
+    pid = fork();
+    if (pid == 0) {
+        usleep(50000);
+        mproc_event_set(e);
+        _exit(0);
+    }
+    is_int(mproc_event_wait(e, 5000), 0, "event: set by another process");
+    ok(mproc_event_is_set(e), "event: is set");
+    is_int(mproc_event_wait(e, 0), 0, "event: wait on a set event returns");
+    mproc_event_clear(e);
+    ok(!mproc_event_is_set(e), "event: cleared");
+    wait_exit(pid);
+
+    /* Ping-pong: 2,000 rounds, never stuck. */
+    mproc_event_new(s, &ping, NULL);
+    mproc_event_new(s, &pong, NULL);
+    pid = fork();
+    if (pid == 0) {
+        for (i = 0; i < 2000; i++) {
+            if (mproc_event_wait(ping, 5000) != 0)
+                _exit(1);
+            mproc_event_clear(ping);
+            mproc_event_set(pong);
+        }
+        _exit(0);
+    }
+    for (i = 0; i < 2000 && !bad; i++) {
+        mproc_event_set(ping);
+        bad = mproc_event_wait(pong, 5000) != 0;
+        mproc_event_clear(pong);
+    }
+    ok(!bad && wait_exit(pid) == 0, "event: 2,000 ping-pong rounds");
+}
+
+static void
+test_cond(mproc_sync_t *s, long items)
+{
+    mproc_cond_t *c;
+    mproc_lock_t *l, *rl;
+    pid_t pids[3];
+    int i, bad = 0;
+
+    is_int(mproc_cond_new(s, NULL, &c, NULL), 0, "cond: created");
+    l = mproc_cond_lock(c);
+    is_int(mproc_cond_wait(c, 0), MPROC_EPERM, "cond: wait without the lock");
+    is_int(mproc_cond_notify(c, 1), MPROC_EPERM,
+           "cond: notify without the lock");
+    mproc_lock_acquire(l, -1);
+    is_int(mproc_cond_wait(c, 30), MPROC_ETIMEDOUT, "cond: wait times out");
+    is_int(mproc_lock_release(l), 0, "cond: and the lock is held again");
+
+    /* Over an RLock held twice: wait releases it entirely. */
+    mproc_lock_new(s, true, &rl, NULL);
+    mproc_cond_new(s, rl, &c, NULL);
+    mproc_lock_acquire(rl, -1);
+    mproc_lock_acquire(rl, -1);
+    pids[0] = fork();
+    if (pids[0] == 0) {
+        if (mproc_lock_acquire(rl, 3000) != 0)
+            _exit(1);
+        mproc_cond_notify_all(c);
+        mproc_lock_release(rl);
+        _exit(0);
+    }
+    is_int(mproc_cond_wait(c, 3000), 0,
+           "cond: over an RLock held twice, notified by another process");
+    ok(mproc_lock_release(rl) == 0 && mproc_lock_release(rl) == 0 &&
+           mproc_lock_release(rl) == MPROC_EPERM,
+       "cond: the RLock is held twice again after wait");
+    wait_exit(pids[0]);
+
+    /* Producer/consumer over a buffer of 8: no lost wake-up. */
+    mproc_cond_new(s, NULL, &c, NULL);
+    l = mproc_cond_lock(c);
+    sh->queued = sh->produced = sh->consumed = sh->sum = 0;
+    sh->done = 0;
+    for (i = 0; i < 3; i++) {
+        pids[i] = fork();
+        if (pids[i] == 0 && i == 0) { /* the producer */
+            long k;
+            for (k = 1; k <= items; k++) {
+                mproc_lock_acquire(l, -1);
+                while (sh->queued == 8)
+                    if (mproc_cond_wait(c, 10000) == MPROC_ETIMEDOUT)
+                        _exit(2);
+                sh->queued++;
+                sh->produced += k;
+                mproc_cond_notify_all(c);
+                mproc_lock_release(l);
+            }
+            mproc_lock_acquire(l, -1);
+            sh->done = 1;
+            mproc_cond_notify_all(c);
+            mproc_lock_release(l);
+            _exit(0);
+        } else if (pids[i] == 0) { /* two consumers */
+            for (;;) {
+                mproc_lock_acquire(l, -1);
+                while (sh->queued == 0 && !sh->done)
+                    if (mproc_cond_wait(c, 10000) == MPROC_ETIMEDOUT)
+                        _exit(2);
+                if (sh->queued == 0 && sh->done) {
+                    mproc_lock_release(l);
+                    _exit(0);
+                }
+                sh->queued--;
+                sh->consumed++;
+                mproc_cond_notify_all(c);
+                mproc_lock_release(l);
+            }
+        }
+    }
+    for (i = 0; i < 3; i++)
+        bad |= wait_exit(pids[i]);
+    ok(!bad, "cond: producer and consumers ended (no wait timed out)");
+    is_int(sh->consumed, items, "cond: %ld items produced and consumed",
+           items);
+    is_int(sh->produced, items * (items + 1) / 2, "cond: checksum");
+}
+
+static void
+test_barrier(mproc_sync_t *s, int rounds)
+{
+    mproc_barrier_t *b;
+    pid_t pids[4];
+    int i, bad = 0, fds[2];
+    char c;
+
+    is_int(mproc_barrier_new(s, 0, &b, NULL), MPROC_EINVAL,
+           "barrier: 0 parties refused");
+    is_int(mproc_barrier_new(s, 4, &b, NULL), 0, "barrier: created");
+    is_int(mproc_barrier_parties(b), 4, "barrier: 4 parties");
+    for (i = 0; i < 4; i++)
+        atomic_store(&sh->round[i], 0);
+    for (i = 0; i < 4; i++) {
+        pids[i] = fork();
+        if (pids[i] == 0) {
+            int r, j, k, seen = 0;
+            for (r = 1; r <= rounds; r++) {
+                atomic_store(&sh->round[i], r);
+                k = mproc_barrier_wait(b, 10000);
+                if (k < 0 || k > 3)
+                    _exit(1);
+                seen |= 1 << k;
+                /* Everybody reached round r before anybody passed. */
+                for (j = 0; j < 4; j++)
+                    if (atomic_load(&sh->round[j]) < r)
+                        _exit(2);
+                if (mproc_barrier_wait(b, 10000) < 0) /* keep rounds apart */
+                    _exit(3);
+            }
+            _exit(seen == 0 ? 4 : 0);
+        }
+    }
+    for (i = 0; i < 4; i++)
+        bad |= wait_exit(pids[i]);
+    ok(!bad, "barrier: 4 processes x %d rounds in step", rounds);
+    ok(!mproc_barrier_broken(b), "barrier: not broken");
+
+    /* abort breaks waiters; reset repairs. */
+    pids[0] = fork();
+    if (pids[0] == 0)
+        _exit(mproc_barrier_wait(b, 5000) == MPROC_EBROKEN ? 0 : 1);
+    while (mproc_barrier_n_waiting(b) < 1)
+        usleep(1000);
+    mproc_barrier_abort(b);
+    is_int(wait_exit(pids[0]), 0, "barrier: abort gives waiters EBROKEN");
+    ok(mproc_barrier_broken(b), "barrier: broken after abort");
+    is_int(mproc_barrier_wait(b, 100), MPROC_EBROKEN,
+           "barrier: later waiters too");
+    mproc_barrier_reset(b);
+    ok(!mproc_barrier_broken(b), "barrier: reset repairs it");
+
+    /* reset while one waits: that waiter gets EBROKEN. */
+    pids[0] = fork();
+    if (pids[0] == 0)
+        _exit(mproc_barrier_wait(b, 5000) == MPROC_EBROKEN ? 0 : 1);
+    while (mproc_barrier_n_waiting(b) < 1)
+        usleep(1000);
+    mproc_barrier_reset(b);
+    is_int(wait_exit(pids[0]), 0, "barrier: reset gives waiters EBROKEN");
+    is_int(mproc_barrier_n_waiting(b), 0, "barrier: empty after reset");
+
+    /* A waiter's timeout breaks it for the others. */
+    pids[0] = fork();
+    if (pids[0] == 0)
+        _exit(mproc_barrier_wait(b, 5000) == MPROC_EBROKEN ? 0 : 1);
+    while (mproc_barrier_n_waiting(b) < 1)
+        usleep(1000);
+    is_int(mproc_barrier_wait(b, 50), MPROC_ETIMEDOUT, "barrier: timeout");
+    is_int(wait_exit(pids[0]), 0, "barrier: the other waiter got EBROKEN");
+    mproc_barrier_reset(b);
+
+    /* A party killed while waiting breaks it within a second. */
+    if (pipe(fds) != 0)
+        return;
+    pids[0] = fork();
+    if (pids[0] == 0) {
+        c = 0;
+        if (write(fds[1], &c, 1) != 1)
+            _exit(1);
+        mproc_barrier_wait(b, -1);
+        _exit(0);
+    }
+    pids[1] = fork();
+    if (pids[1] == 0) {
+        struct timespec t0;
+        int r;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        while (mproc_barrier_n_waiting(b) < 1)
+            usleep(1000);
+        r = mproc_barrier_wait(b, -1);
+        _exit(r == MPROC_EBROKEN && ms_since(&t0) < 1500 ? 0 : 1);
+    }
+    if (read(fds[0], &c, 1) != 1)
+        diag("no word from the child");
+    while (mproc_barrier_n_waiting(b) < 2)
+        usleep(1000);
+    kill(pids[0], SIGKILL);
+    wait_exit(pids[0]);
+    is_int(wait_exit(pids[1]), 0,
+           "barrier: a dead party breaks it for the others within a second");
+    close(fds[0]);
+    close(fds[1]);
+}
+
 /*
  * A child takes the object, says so, and is SIGKILLed; the next acquirer
  * must get it with EOWNERDEAD within a second.  `reap` says whether the
@@ -320,6 +567,9 @@ main(int argc, char **argv)
     test_count(s, 2, n);
     test_count(s, 4, n);
     test_sem(s);
+    test_event(s);
+    test_cond(s, n / 10);
+    test_barrier(s, (int)(n / 100));
     test_owner_died(s);
     semid = mproc__sync_semid(s);
     mproc_sync_free(s);

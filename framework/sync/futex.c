@@ -182,6 +182,25 @@ sem_value_(const struct mproc__sobj *o, const void *impl)
     return (int)atomic_load((_Atomic uint32_t *)&s->count);
 }
 
+static int
+word_init(struct mproc__sobj *o, void *impl)
+{
+    return 0;
+}
+
+static int
+word_wait(struct mproc__sobj *o, void *impl, _Atomic uint32_t *word,
+          uint32_t expected, const struct timespec *deadline)
+{
+    return fwait(word, expected, deadline);
+}
+
+static void
+word_wake(struct mproc__sobj *o, void *impl, _Atomic uint32_t *word, int n)
+{
+    fwake(word, n);
+}
+
 const struct mproc_sync_ops mproc__sync_futex_ops = {
     .name = "futex",
     .mutex_size = sizeof(struct fmutex),
@@ -194,4 +213,8 @@ const struct mproc_sync_ops mproc__sync_futex_ops = {
     .sem_wait = sem_wait_,
     .sem_post = sem_post_,
     .sem_value = sem_value_,
+    .word_size = 0,
+    .word_init = word_init,
+    .word_wait = word_wait,
+    .word_wake = word_wake,
 };

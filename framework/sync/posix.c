@@ -9,7 +9,9 @@
  */
 #include "internal.h"
 
+#include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <semaphore.h>
 
 #include "sync/sync_int.h"
@@ -81,6 +83,74 @@ sem_value_(const struct mproc__sobj *o, const void *impl)
     return v;
 }
 
+/* Waiting on a word: a robust mutex and a condition variable, both
+ * process-shared.  The waker changes the word before it takes the mutex,
+ * and the waiter checks the word with the mutex held, so a wake cannot
+ * fall between the check and the sleep. */
+struct pword {
+    pthread_mutex_t m;
+    pthread_cond_t c;
+};
+
+static int
+word_init(struct mproc__sobj *o, void *impl)
+{
+    struct pword *w = impl;
+    pthread_condattr_t ca;
+    int r = mutex_init(o, &w->m);
+
+    if (r < 0)
+        return r;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setpshared(&ca, PTHREAD_PROCESS_SHARED);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    r = pthread_cond_init(&w->c, &ca);
+    pthread_condattr_destroy(&ca);
+    return -r;
+}
+
+static void
+wlock(struct pword *w)
+{
+    /* Held only around a check and a signal: a holder that died there
+     * left nothing half-done. */
+    if (pthread_mutex_lock(&w->m) == EOWNERDEAD)
+        pthread_mutex_consistent(&w->m);
+}
+
+static int
+word_wait(struct mproc__sobj *o, void *impl, _Atomic uint32_t *word,
+          uint32_t expected, const struct timespec *deadline)
+{
+    struct pword *w = impl;
+    int r = 0;
+
+    wlock(w);
+    if (atomic_load(word) == expected)
+        r = deadline ? pthread_cond_timedwait(&w->c, &w->m, deadline)
+                     : pthread_cond_wait(&w->c, &w->m);
+    if (r == EOWNERDEAD) {
+        pthread_mutex_consistent(&w->m);
+        r = 0;
+    }
+    pthread_mutex_unlock(&w->m);
+    return r == ETIMEDOUT ? MPROC_ETIMEDOUT : 0;
+}
+
+static void
+word_wake(struct mproc__sobj *o, void *impl, _Atomic uint32_t *word, int n)
+{
+    struct pword *w = impl;
+
+    wlock(w);
+    if (n == INT_MAX)
+        pthread_cond_broadcast(&w->c);
+    else
+        while (n-- > 0)
+            pthread_cond_signal(&w->c);
+    pthread_mutex_unlock(&w->m);
+}
+
 const struct mproc_sync_ops mproc__sync_posix_ops = {
     .name = "posix",
     .mutex_size = sizeof(pthread_mutex_t),
@@ -93,4 +163,8 @@ const struct mproc_sync_ops mproc__sync_posix_ops = {
     .sem_wait = sem_wait_,
     .sem_post = sem_post_,
     .sem_value = sem_value_,
+    .word_size = sizeof(struct pword),
+    .word_init = word_init,
+    .word_wait = word_wait,
+    .word_wake = word_wake,
 };

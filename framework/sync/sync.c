@@ -48,8 +48,8 @@ _Static_assert(offsetof(struct mproc__sync_hdr, used) % 8 == 0,
 _Static_assert(offsetof(struct mproc_lock, impl) % 64 == 0,
                "backend state starts on its own cache line");
 
-static const struct mproc_sync_ops *
-ops_of(const struct mproc__sobj *o)
+const struct mproc_sync_ops *
+mproc__sync_ops_of(const struct mproc__sobj *o)
 {
     return backends[mproc__sync_hdr_of(o)->backend];
 }
@@ -103,8 +103,8 @@ mproc__ms_left(const struct timespec *ts)
 }
 
 /* The end of the next wait slice: a slice from now, or the deadline. */
-static const struct timespec *
-slice(struct timespec *out, const struct timespec *deadline)
+const struct timespec *
+mproc__sync_slice(struct timespec *out, const struct timespec *deadline)
 {
     mproc__deadline_in(out, MPROC__SYNC_SLICE_MS);
     if (deadline != NULL &&
@@ -114,8 +114,8 @@ slice(struct timespec *out, const struct timespec *deadline)
     return out;
 }
 
-static bool
-passed(const struct timespec *deadline)
+bool
+mproc__sync_passed(const struct timespec *deadline)
 {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -231,10 +231,21 @@ mproc_sync_free(mproc_sync_t *s)
     free(s);
 }
 
-/* Take `len` bytes (64-aligned) of the segment; NULL when it is full. */
-static void *
-arena_alloc(mproc_sync_t *s, size_t len, uint32_t magic, uint32_t *index,
-            mproc_err_t *err)
+const struct mproc_sync_ops *
+mproc__sync_ops(const mproc_sync_t *s)
+{
+    return backends[s->hdr->backend];
+}
+
+struct mproc__sync_hdr *
+mproc__sync_hdr(const mproc_sync_t *s)
+{
+    return s->hdr;
+}
+
+void *
+mproc__sync_alloc(mproc_sync_t *s, size_t len, uint32_t magic,
+                  uint32_t *index, mproc_err_t *err)
 {
     struct mproc__sync_hdr *h = s->hdr;
     uint64_t at;
@@ -275,7 +286,7 @@ mproc_lock_new(mproc_sync_t *s, bool recursive, mproc_lock_t **out,
     int r;
 
     *out = NULL;
-    l = arena_alloc(s, sizeof(*l) + ops->mutex_size, LOCK_MAGIC, &index, err);
+    l = mproc__sync_alloc(s, sizeof(*l) + ops->mutex_size, LOCK_MAGIC, &index, err);
     if (l == NULL)
         return MPROC_ENOMEM;
     l->recursive = recursive;
@@ -290,7 +301,7 @@ mproc_lock_new(mproc_sync_t *s, bool recursive, mproc_lock_t **out,
 int
 mproc_lock_acquire(mproc_lock_t *l, int timeout_ms)
 {
-    const struct mproc_sync_ops *ops = ops_of(&l->o);
+    const struct mproc_sync_ops *ops = mproc__sync_ops_of(&l->o);
     struct timespec dl, sl;
     const struct timespec *deadline = NULL;
     int32_t self = (int32_t)getpid(), prev;
@@ -306,10 +317,10 @@ mproc_lock_acquire(mproc_lock_t *l, int timeout_ms)
         deadline = &dl;
     }
     for (;;) {
-        r = ops->mutex_lock(&l->o, l->impl, slice(&sl, deadline));
+        r = ops->mutex_lock(&l->o, l->impl, mproc__sync_slice(&sl, deadline));
         if (r != MPROC_ETIMEDOUT)
             break;
-        if (passed(deadline))
+        if (mproc__sync_passed(deadline))
             return MPROC_ETIMEDOUT;
     }
     if (r < 0 && r != MPROC_EOWNERDEAD)
@@ -328,7 +339,7 @@ mproc_lock_acquire(mproc_lock_t *l, int timeout_ms)
 int
 mproc_lock_release(mproc_lock_t *l)
 {
-    const struct mproc_sync_ops *ops = ops_of(&l->o);
+    const struct mproc_sync_ops *ops = mproc__sync_ops_of(&l->o);
 
     if (atomic_load_explicit(&l->owner, memory_order_relaxed) !=
         (int32_t)getpid())
@@ -355,7 +366,7 @@ mproc_sem_new(mproc_sync_t *s, unsigned value, bool bounded,
     if (value > MAX_SEM_VALUE)
         return mproc__err(err, MPROC_EINVAL, "semaphore value %u is above "
                           "%u", value, MAX_SEM_VALUE);
-    sem = arena_alloc(s, sizeof(*sem) + ops->sem_size, SEM_MAGIC, &index,
+    sem = mproc__sync_alloc(s, sizeof(*sem) + ops->sem_size, SEM_MAGIC, &index,
                       err);
     if (sem == NULL)
         return MPROC_ENOMEM;
@@ -442,7 +453,7 @@ reclaim_dead(mproc_sem_t *sem, const struct mproc_sync_ops *ops)
 int
 mproc_sem_acquire(mproc_sem_t *sem, int timeout_ms)
 {
-    const struct mproc_sync_ops *ops = ops_of(&sem->o);
+    const struct mproc_sync_ops *ops = mproc__sync_ops_of(&sem->o);
     struct timespec dl, sl;
     const struct timespec *deadline = NULL;
     int32_t self = (int32_t)getpid();
@@ -458,12 +469,12 @@ mproc_sem_acquire(mproc_sem_t *sem, int timeout_ms)
     if (ops->undo_on_death)
         reclaim_dead(sem, ops);
     for (;;) {
-        r = ops->sem_wait(&sem->o, sem->impl, slice(&sl, deadline));
+        r = ops->sem_wait(&sem->o, sem->impl, mproc__sync_slice(&sl, deadline));
         if (r != MPROC_ETIMEDOUT)
             break;
         if (reclaim_dead(sem, ops) > 0)
             continue;
-        if (passed(deadline))
+        if (mproc__sync_passed(deadline))
             return MPROC_ETIMEDOUT;
     }
     if (r < 0)
@@ -480,7 +491,7 @@ mproc_sem_acquire(mproc_sem_t *sem, int timeout_ms)
 int
 mproc_sem_release(mproc_sem_t *sem)
 {
-    const struct mproc_sync_ops *ops = ops_of(&sem->o);
+    const struct mproc_sync_ops *ops = mproc__sync_ops_of(&sem->o);
 
     /* The bound is checked before posting; two racing releases of a
      * bounded semaphore at its bound could both pass, which Python's
@@ -495,5 +506,5 @@ mproc_sem_release(mproc_sem_t *sem)
 int
 mproc_sem_get_value(const mproc_sem_t *sem)
 {
-    return ops_of(&sem->o)->sem_value(&sem->o, sem->impl);
+    return mproc__sync_ops_of(&sem->o)->sem_value(&sem->o, sem->impl);
 }

@@ -53,6 +53,36 @@ struct mproc_lock {
     alignas(64) unsigned char impl[]; /* the backend's mutex */
 };
 
+struct mproc_event {
+    struct mproc__sobj o;
+    _Atomic uint32_t flag;
+    uint32_t reserved;
+    alignas(64) unsigned char impl[]; /* the backend's waiting state */
+};
+
+struct mproc_cond {
+    struct mproc__sobj o;
+    uint64_t lock_offset;   /* the lock, from the segment's start */
+    _Atomic uint32_t seq;   /* bumped by every notify */
+    uint32_t reserved;
+    alignas(64) unsigned char impl[];
+};
+
+#define MPROC__BARRIER_MAX 64
+
+struct mproc_barrier {
+    struct mproc__sobj o;
+    uint64_t lock_offset;     /* its own Lock */
+    uint32_t parties;
+    _Atomic uint32_t count;   /* arrived in this generation */
+    _Atomic uint32_t gen;     /* bumped when a generation ends */
+    _Atomic uint32_t broken;  /* the current generation is broken */
+    _Atomic uint32_t broken_gen; /* a generation ended by reset */
+    uint32_t reserved;
+    _Atomic int32_t arrived[MPROC__BARRIER_MAX]; /* pids, for death */
+    alignas(64) unsigned char impl[];
+};
+
 struct mproc__holder {
     _Atomic int32_t pid;
     _Atomic uint32_t count;
@@ -91,6 +121,15 @@ struct mproc_sync_ops {
      * then cancels the take's undo; else the post is not undone). */
     int (*sem_post)(struct mproc__sobj *o, void *impl, bool own);
     int (*sem_value)(const struct mproc__sobj *o, const void *impl);
+    /* Sleeping on a 32-bit word of the object (Event, Condition, Barrier):
+     * word_wait returns when *word != expected, on a wake, or spuriously
+     * (0), or at the deadline (MPROC_ETIMEDOUT); callers re-check. */
+    size_t word_size;
+    int (*word_init)(struct mproc__sobj *o, void *impl);
+    int (*word_wait)(struct mproc__sobj *o, void *impl, _Atomic uint32_t *word,
+                     uint32_t expected, const struct timespec *deadline);
+    void (*word_wake)(struct mproc__sobj *o, void *impl,
+                      _Atomic uint32_t *word, int n);
 };
 
 extern const struct mproc_sync_ops mproc__sync_futex_ops;
@@ -103,6 +142,22 @@ mproc__sync_hdr_of(const struct mproc__sobj *o)
 {
     return (struct mproc__sync_hdr *)((char *)o - o->offset);
 }
+
+/* The backend of an object or an arena; the arena's header. */
+const struct mproc_sync_ops *mproc__sync_ops_of(const struct mproc__sobj *o);
+const struct mproc_sync_ops *mproc__sync_ops(const mproc_sync_t *s);
+struct mproc__sync_hdr *mproc__sync_hdr(const mproc_sync_t *s);
+
+/* Take `len` bytes (64-aligned) of the arena for an object of kind `magic`
+ * (and, for sysv, one semaphore of the set, in *index).  NULL when full. */
+void *mproc__sync_alloc(mproc_sync_t *s, size_t len, uint32_t magic,
+                        uint32_t *index, mproc_err_t *err);
+
+/* The end of the next wait slice (now + MPROC__SYNC_SLICE_MS, or the
+ * deadline if sooner), and whether a deadline (NULL: none) has passed. */
+const struct timespec *mproc__sync_slice(struct timespec *out,
+                                         const struct timespec *deadline);
+bool mproc__sync_passed(const struct timespec *deadline);
 
 /* The arena's System V semaphore set, or -1 (for tests). */
 int mproc__sync_semid(const mproc_sync_t *s);

@@ -13,6 +13,7 @@
  */
 #include "internal.h"
 
+#include <stdatomic.h>
 #include <sys/ipc.h>
 #include <sys/sem.h>
 
@@ -106,6 +107,48 @@ sem_value_(const struct mproc__sobj *o, const void *impl)
     return semctl(mproc__sync_hdr_of(o)->semid, (int)o->index, GETVAL);
 }
 
+/* Waiting on a word: the object's own semaphore is a doorbell, rung once
+ * per sleeper by a wake, without SEM_UNDO (a sleeper that takes a ring and
+ * exits must not give it back).  A ring left over by a sleeper that timed
+ * out only causes a spurious wake-up later, and callers re-check. */
+struct sword {
+    _Atomic uint32_t sleepers;
+};
+
+static int
+word_init(struct mproc__sobj *o, void *impl)
+{
+    struct sword *w = impl;
+    atomic_init(&w->sleepers, 0);
+    return set_value(o, 0);
+}
+
+static int
+word_wait(struct mproc__sobj *o, void *impl, _Atomic uint32_t *word,
+          uint32_t expected, const struct timespec *deadline)
+{
+    struct sword *w = impl;
+    int r = 0;
+
+    atomic_fetch_add(&w->sleepers, 1);
+    if (atomic_load(word) == expected)
+        r = op(o, -1, false, deadline);
+    atomic_fetch_sub(&w->sleepers, 1);
+    return r == MPROC_ETIMEDOUT ? MPROC_ETIMEDOUT : 0;
+}
+
+static void
+word_wake(struct mproc__sobj *o, void *impl, _Atomic uint32_t *word, int n)
+{
+    struct sword *w = impl;
+    uint32_t k = atomic_load(&w->sleepers);
+
+    if (k > (uint32_t)n)
+        k = (uint32_t)n;
+    while (k-- > 0)
+        op(o, 1, false, NULL);
+}
+
 const struct mproc_sync_ops mproc__sync_sysv_ops = {
     .name = "sysv",
     .mutex_size = 0,
@@ -118,4 +161,8 @@ const struct mproc_sync_ops mproc__sync_sysv_ops = {
     .sem_wait = sem_wait_,
     .sem_post = sem_post_,
     .sem_value = sem_value_,
+    .word_size = sizeof(struct sword),
+    .word_init = word_init,
+    .word_wait = word_wait,
+    .word_wake = word_wake,
 };

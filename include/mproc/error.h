@@ -60,7 +60,8 @@ extern "C" {
     XX(EINIT, -4005, "worker initialisation failed")                        \
     XX(ETASK, -4006, "task failed")                                         \
     XX(EINPUT, -4007, "input is missing or unreadable")                     \
-    XX(EUNAVAIL, -4008, "not available yet")
+    XX(EUNAVAIL, -4008, "not available yet")                                \
+    XX(EBROKEN, -4009, "barrier is broken")
 
 /** Error codes: 0 is success, every code is negative. */
 enum mproc_errno {

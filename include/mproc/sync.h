@@ -1,5 +1,6 @@
 /*
- * mproc: locks and semaphores shared between processes.
+ * mproc: locks, semaphores, events, conditions and barriers shared
+ * between processes.
  *
  * A sync arena (mproc_sync_t) is a shared memory segment holding sync
  * objects, all implemented by one backend chosen by name at run time:
@@ -39,6 +40,12 @@ typedef struct mproc_sync mproc_sync_t;
 typedef struct mproc_lock mproc_lock_t;
 /** A Semaphore or a BoundedSemaphore, living in an arena (opaque). */
 typedef struct mproc_sem mproc_sem_t;
+/** An Event (opaque). */
+typedef struct mproc_event mproc_event_t;
+/** A Condition over a Lock or an RLock (opaque). */
+typedef struct mproc_cond mproc_cond_t;
+/** A Barrier (opaque). */
+typedef struct mproc_barrier mproc_barrier_t;
 
 /**
  * Create an arena of `size` bytes (0: 64 KiB) for the backend `backend`
@@ -108,6 +115,78 @@ MPROC_API int mproc_sem_release(mproc_sem_t *sem);
 
 /** The units available now (a snapshot). */
 MPROC_API int mproc_sem_get_value(const mproc_sem_t *sem);
+
+/* ---- Event ---- */
+
+/** Create an Event, initially clear.  @return 0; MPROC_ENOMEM. */
+MPROC_API int mproc_event_new(mproc_sync_t *s, mproc_event_t **out,
+                              mproc_err_t *err);
+/** Set the flag and wake every waiter. */
+MPROC_API void mproc_event_set(mproc_event_t *e);
+/** Clear the flag. */
+MPROC_API void mproc_event_clear(mproc_event_t *e);
+/** Is the flag set? */
+MPROC_API bool mproc_event_is_set(const mproc_event_t *e);
+/**
+ * Wait until the flag is set.  @return 0 (it is set); MPROC_ETIMEDOUT.
+ * A waiter never depends on another process staying alive.
+ */
+MPROC_API int mproc_event_wait(mproc_event_t *e, int timeout_ms);
+
+/* ---- Condition ---- */
+
+/**
+ * Create a Condition over `lock` (a Lock or an RLock of the same arena),
+ * or over a new Lock when `lock` is NULL (see mproc_cond_lock()).
+ * @return 0; MPROC_EINVAL (lock of another arena); MPROC_ENOMEM.
+ */
+MPROC_API int mproc_cond_new(mproc_sync_t *s, mproc_lock_t *lock,
+                             mproc_cond_t **out, mproc_err_t *err);
+/** The Condition's lock: acquire it before wait and notify. */
+MPROC_API mproc_lock_t *mproc_cond_lock(const mproc_cond_t *c);
+/**
+ * Release the lock (entirely, for an RLock), wait for a notify, and take
+ * the lock back (as deep as before) before returning.
+ * @return 0 (notified); MPROC_ETIMEDOUT (not notified; the lock is held
+ *         again); MPROC_EOWNERDEAD (the lock was taken back from a holder
+ *         that died); MPROC_EPERM (this process does not hold the lock).
+ * Like any condition variable it may wake without a notify aimed at it
+ * (notably: waiters just entering their wait when a notify comes all
+ * wake), so wait in a loop on the predicate you care about.
+ */
+MPROC_API int mproc_cond_wait(mproc_cond_t *c, int timeout_ms);
+/** Wake up to `n` waiters.  @return 0; MPROC_EPERM without the lock. */
+MPROC_API int mproc_cond_notify(mproc_cond_t *c, int n);
+/** Wake every waiter.  @return 0; MPROC_EPERM without the lock. */
+MPROC_API int mproc_cond_notify_all(mproc_cond_t *c);
+
+/* ---- Barrier ---- */
+
+/**
+ * Create a Barrier for `parties` processes (1 to 64).
+ * @return 0; MPROC_EINVAL; MPROC_ENOMEM.
+ */
+MPROC_API int mproc_barrier_new(mproc_sync_t *s, unsigned parties,
+                                mproc_barrier_t **out, mproc_err_t *err);
+/**
+ * Wait until `parties` processes have called wait.
+ * @return the arrival index, 0 to parties-1 (>= 0); MPROC_EBROKEN when the
+ *         barrier is or becomes broken (abort, a reset while waiting, a
+ *         waiting party that died, another waiter's timeout);
+ *         MPROC_ETIMEDOUT (this waiter's timeout: the barrier is now
+ *         broken for the others).
+ */
+MPROC_API int mproc_barrier_wait(mproc_barrier_t *b, int timeout_ms);
+/** Break the barrier: current and later waiters get MPROC_EBROKEN. */
+MPROC_API void mproc_barrier_abort(mproc_barrier_t *b);
+/** Return to the empty, unbroken state; current waiters get EBROKEN. */
+MPROC_API void mproc_barrier_reset(mproc_barrier_t *b);
+/** The number of parties. */
+MPROC_API unsigned mproc_barrier_parties(const mproc_barrier_t *b);
+/** The number of processes waiting now. */
+MPROC_API unsigned mproc_barrier_n_waiting(const mproc_barrier_t *b);
+/** Is it broken? */
+MPROC_API bool mproc_barrier_broken(const mproc_barrier_t *b);
 
 #ifdef __cplusplus
 }
