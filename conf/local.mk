@@ -6,7 +6,8 @@ dist_pkgdata_DATA += \
 	%reldir%/wordcount.ini \
 	%reldir%/primes.ini \
 	%reldir%/exec.ini \
-	%reldir%/fault.ini
+	%reldir%/fault.ini \
+	%reldir%/histogram.ini
 textsdir = $(pkgdatadir)/texts
 dist_texts_DATA = \
 	%reldir%/texts/lines.txt \

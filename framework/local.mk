@@ -8,17 +8,18 @@ mprocinclude_HEADERS = \
 	include/mproc/plugin.h \
 	include/mproc/config.h \
 	include/mproc/pool.h \
-	include/mproc/sync.h
+	include/mproc/sync.h \
+	include/mproc/shared.h
 
 noinst_LTLIBRARIES += libmproc-core.la
 libmproc_core_la_SOURCES = \
 	%reldir%/internal.h \
-	%reldir%/util/error.c \
 	%reldir%/util/version.c \
 	%reldir%/util/buf.c \
 	%reldir%/util/buf_int.h \
 	%reldir%/config/config.c \
 	%reldir%/config/config_int.h \
+	%reldir%/config/decl.c \
 	%reldir%/plugin/plugin.c \
 	%reldir%/plugin/plugin_int.h \
 	%reldir%/ipc/frame.c \
@@ -26,14 +27,23 @@ libmproc_core_la_SOURCES = \
 	%reldir%/pool/pool.c \
 	%reldir%/pool/worker.c \
 	%reldir%/pool/pool_int.h \
+	%reldir%/sync/sync_int.h
+libmproc_core_la_CFLAGS = $(AM_CFLAGS) $(MPROC_VISIBILITY_CFLAGS) $(INIH_CFLAGS)
+libmproc_core_la_LIBADD = libmproc-sync.la $(INIH_LIBS)
+
+# The sync objects on their own, so a plugin built here (histogram) can
+# carry them without the rest of the library.
+noinst_LTLIBRARIES += libmproc-sync.la
+libmproc_sync_la_SOURCES = \
+	%reldir%/util/error.c \
 	%reldir%/sync/sync.c \
 	%reldir%/sync/sync_int.h \
 	%reldir%/sync/wait.c \
+	%reldir%/sync/shared.c \
 	%reldir%/sync/futex.c \
 	%reldir%/sync/posix.c \
 	%reldir%/sync/sysv.c
-libmproc_core_la_CFLAGS = $(AM_CFLAGS) $(MPROC_VISIBILITY_CFLAGS) $(INIH_CFLAGS)
-libmproc_core_la_LIBADD = $(INIH_LIBS)
+libmproc_sync_la_CFLAGS = $(AM_CFLAGS) $(MPROC_VISIBILITY_CFLAGS)
 
 lib_LTLIBRARIES += libmproc.la
 libmproc_la_SOURCES =
@@ -47,6 +57,7 @@ mproc_SOURCES = \
 	%reldir%/cli/cli.h \
 	%reldir%/cli/main.c \
 	%reldir%/cli/input.c \
+	%reldir%/cli/declare.c \
 	%reldir%/cli/cmd_run.c \
 	%reldir%/cli/cmd_check.c \
 	%reldir%/cli/cmd_plugins.c

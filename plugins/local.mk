@@ -3,7 +3,8 @@ PLUGIN_LDFLAGS = -module -avoid-version -shared -no-undefined \
 	-export-symbols-regex '^mproc_plugin_v[0-9]+$$'
 PLUGIN_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden
 
-plugin_LTLIBRARIES += echo.la wordcount.la primes.la exec.la fault.la
+plugin_LTLIBRARIES += echo.la wordcount.la primes.la exec.la fault.la \
+	histogram.la
 
 echo_la_SOURCES = %reldir%/echo/echo.c
 echo_la_CFLAGS = $(PLUGIN_CFLAGS)
@@ -24,3 +25,8 @@ exec_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 fault_la_SOURCES = %reldir%/fault/fault.c
 fault_la_CFLAGS = $(PLUGIN_CFLAGS)
 fault_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+
+histogram_la_SOURCES = %reldir%/histogram/histogram.c
+histogram_la_CFLAGS = $(PLUGIN_CFLAGS)
+histogram_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+histogram_la_LIBADD = libmproc-sync.la

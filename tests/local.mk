@@ -51,13 +51,15 @@ TESTS += tests/test-config tests/test-plugin tests/test-pool \
 	%reldir%/e2e-signals.sh \
 	%reldir%/sync-futex.sh \
 	%reldir%/sync-posix.sh \
-	%reldir%/sync-sysv.sh
+	%reldir%/sync-sysv.sh \
+	%reldir%/cli-declare.sh \
+	%reldir%/e2e-histogram.sh
 
 EXTRA_DIST += %reldir%/lib.sh %reldir%/summary.sh %reldir%/cli-config.sh \
 	%reldir%/cli-plugins.sh %reldir%/e2e-echo.sh %reldir%/e2e-wordcount.sh \
 	%reldir%/e2e-primes.sh %reldir%/e2e-exec.sh %reldir%/e2e-fault.sh \
 	%reldir%/e2e-signals.sh %reldir%/sync-futex.sh %reldir%/sync-posix.sh \
-	%reldir%/sync-sysv.sh
+	%reldir%/sync-sysv.sh %reldir%/cli-declare.sh %reldir%/e2e-histogram.sh
 
 # `make test`: the whole suite, ending with one "N passed, N failed" line.
 test:

@@ -65,9 +65,13 @@ int cli_job_load(struct cli_job *cj, const char *path, char **sets,
                  size_t nsets);
 void cli_job_free(struct cli_job *cj);
 
+/* Create the job's declared shared objects (declare.c); *out is NULL when
+ * it declares none.  Returns 0 or an exit status after printing why. */
+int cli_shared_new(const struct cli_job *cj, mproc_sync_t **out);
+
 /* Create the pool for a job (loads and checks the plugin and task). */
-int cli_pool_new(const struct cli_job *cj, mproc_pool_t **out,
-                 int cancel_fd);
+int cli_pool_new(const struct cli_job *cj, mproc_sync_t *sync,
+                 mproc_pool_t **out, int cancel_fd);
 
 /* ---- input sources (input.c) ---- */
 struct cli_input;

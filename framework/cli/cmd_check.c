@@ -54,6 +54,8 @@ cmd_check(int argc, char **argv)
     struct cli_args args;
     struct cli_input *in = NULL;
     mproc_pool_t *pool = NULL;
+    mproc_sync_t *shared = NULL;
+    const struct mproc__decl *decl;
     const struct mproc__plugin *pl;
     const struct mproc_kv *kv;
     const struct mproc__job *job;
@@ -66,7 +68,10 @@ cmd_check(int argc, char **argv)
     rc = cli_job_load(&cj, args.path, args.sets, args.nsets);
     if (rc != 0)
         goto done;
-    rc = cli_pool_new(&cj, &pool, -1);
+    rc = cli_shared_new(&cj, &shared);
+    if (rc != 0)
+        goto done;
+    rc = cli_pool_new(&cj, shared, &pool, -1);
     if (rc != 0)
         goto done;
     job = cj.job;
@@ -92,9 +97,15 @@ cmd_check(int argc, char **argv)
     show(&cj, "pool", "start_method", "%s", job->start_method);
     show(&cj, "pool", "ipc", "%s", job->ipc);
     show(&cj, "pool", "max_tasks_per_child", "%u", job->max_tasks_per_child);
+    show(&cj, "pool", "sync", "%s", job->sync);
     n = mproc_config_args(cj.cfg, &kv);
     for (i = 0; i < n; i++)
         show(&cj, "args", kv[i].key, "%s", kv[i].value);
+    n = mproc__config_decls(cj.cfg, &decl);
+    for (i = 0; i < n; i++)
+        printf("[%s:%s]    # %s, created with the %s backend\n",
+               mproc__decl_kind_name(decl[i].kind), decl[i].name,
+               decl[i].where, job->sync);
     if (mproc_pool_has_reduce(pool))
         printf("# the plugin reduces: the output is its reduce_end result\n");
     rc = CLI_EXIT_OK;
@@ -102,6 +113,7 @@ cmd_check(int argc, char **argv)
 done:
     cli_input_close(in);
     mproc_pool_free(pool);
+    mproc_sync_free(shared);
     cli_job_free(&cj);
     cli_args_free(&args);
     return rc;

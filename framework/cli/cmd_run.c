@@ -195,6 +195,7 @@ cmd_run(int argc, char **argv)
     struct cli_args args;
     struct cli_input *in = NULL;
     mproc_pool_t *pool = NULL;
+    mproc_sync_t *shared = NULL;
     int r, rc;
 
     rc = cli_args_parse(&args, argc, argv, run_usage, true);
@@ -207,7 +208,10 @@ cmd_run(int argc, char **argv)
     rc = CLI_EXIT_SOFTWARE;
     if (install_signals() < 0)
         goto done;
-    rc = cli_pool_new(&cj, &pool, sig_pipe[0]);
+    rc = cli_shared_new(&cj, &shared);
+    if (rc != 0)
+        goto done;
+    rc = cli_pool_new(&cj, shared, &pool, sig_pipe[0]);
     if (rc != 0)
         goto done;
     rc = cli_input_open(&in, cj.job);
@@ -267,6 +271,7 @@ cmd_run(int argc, char **argv)
 
 done:
     mproc_pool_free(pool);
+    mproc_sync_free(shared);
     cli_input_close(in);
     cli_job_free(&cj);
     cli_args_free(&args);

@@ -192,7 +192,8 @@ cli_job_free(struct cli_job *cj)
 }
 
 int
-cli_pool_new(const struct cli_job *cj, mproc_pool_t **out, int cancel_fd)
+cli_pool_new(const struct cli_job *cj, mproc_sync_t *sync, mproc_pool_t **out,
+             int cancel_fd)
 {
     const struct mproc__job *job = cj->job;
     struct mproc_pool_opts o;
@@ -212,6 +213,7 @@ cli_pool_new(const struct cli_job *cj, mproc_pool_t **out, int cancel_fd)
     o.start_method = job->start_method;
     o.ipc = job->ipc;
     o.cancel_fd = cancel_fd;
+    o.sync = sync;
     r = mproc_pool_new(out, &o, &err);
     if (r < 0) {
         /* Say which line chose what is refused. */

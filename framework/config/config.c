@@ -43,6 +43,7 @@ enum key_type {
     T_WORKERS,
     T_START,
     T_IPC,
+    T_SYNC,
     T_COUNT     /* max_tasks_per_child */
 };
 
@@ -65,6 +66,7 @@ static const struct key_def keys[] = {
     {"pool", "start_method", T_START},
     {"pool", "ipc", T_IPC},
     {"pool", "max_tasks_per_child", T_COUNT},
+    {"pool", "sync", T_SYNC},
 };
 #define NKEYS MPROC__ARRAY_SIZE(keys)
 
@@ -72,6 +74,7 @@ static const char *const sections[] = {"job", "pool", "args"};
 static const char *const start_methods[] = {"fork", "spawn", "forkserver"};
 static const char *const ipcs[] = {"pipe", "mq", "shmring"};
 static const char *const on_errors[] = {"continue", "abort"};
+static const char *const syncs[] = {"futex", "posix", "sysv"};
 
 /* One value as set: its text, where, and (for paths) the resolved form. */
 struct value {
@@ -93,6 +96,7 @@ struct mproc_config {
     size_t nargs, args_cap;
     struct mproc_kv *kv;   /* view of args for mproc_config_args */
     struct mproc__job job;
+    struct mproc__decls *decls;
     bool finished;
     int loads;             /* files loaded so far */
     char *last_file;
@@ -412,10 +416,12 @@ set_value(mproc_config_t *cfg, const struct key_def *k, const char *raw,
         break;
     case T_START:
     case T_IPC:
+    case T_SYNC:
     case T_ON_ERROR: {
-        const char *const *names = k->type == T_START ? start_methods
-                                   : k->type == T_IPC ? ipcs
-                                                      : on_errors;
+        const char *const *names = k->type == T_START  ? start_methods
+                                   : k->type == T_IPC  ? ipcs
+                                   : k->type == T_SYNC ? syncs
+                                                       : on_errors;
         size_t n = k->type == T_ON_ERROR ? 2 : 3;
         if ((e = find_enum(raw, names, n)) < 0) {
             p = closest(raw, names, n);
@@ -601,6 +607,11 @@ on_ini(void *user, const char *section, const char *name, const char *value)
                               "under [job], [pool] or [args]", loc, name);
         return 1;
     }
+    if (mproc__decl_section(section)) {
+        ps->code = mproc__decl_key(cfg->decls, section, name, value, loc,
+                                   ps->err);
+        return 1;
+    }
     if (find_enum(section, sections, 3) < 0) {
         ps->code = unknown_section(section, loc, ps->err);
         return 1;
@@ -667,10 +678,16 @@ precheck(struct parse *ps)
             const char *close = memchr(p, ']', n);
             char name[MPROC_CONFIG_LINE_MAX + 1], loc[4200];
             if (close != NULL) {
+                int r;
                 memcpy(name, p + 1, (size_t)(close - p - 1));
                 name[close - p - 1] = '\0';
-                if (find_enum(name, sections, 3) < 0) {
-                    snprintf(loc, sizeof(loc), "%s:%d", ps->path, line);
+                snprintf(loc, sizeof(loc), "%s:%d", ps->path, line);
+                if (mproc__decl_section(name)) {
+                    r = mproc__decl_header(&ps->cfg->decls, name, loc,
+                                           ps->file_id, ps->err);
+                    if (r < 0)
+                        return r;
+                } else if (find_enum(name, sections, 3) < 0) {
                     return unknown_section(name, loc, ps->err);
                 }
             }
@@ -837,7 +854,11 @@ mproc_config_set(mproc_config_t *cfg, const char *assignment,
     if (trimmed == NULL)
         return mproc__err(err, MPROC_ENOMEM, "out of memory");
 
-    if (find_enum(section, sections, 3) < 0)
+    if (mproc__decl_section(section)) {
+        r = mproc__decl_header(&cfg->decls, section, loc, 0, err);
+        if (r == 0)
+            r = mproc__decl_key(cfg->decls, section, name, trimmed, loc, err);
+    } else if (find_enum(section, sections, 3) < 0)
         r = unknown_section(section, loc, err);
     else if (strcmp(section, "args") == 0)
         r = set_arg(cfg, name, trimmed, "--set", 0, 0, loc, err);
@@ -891,6 +912,9 @@ mproc_config_finish(mproc_config_t *cfg, mproc_err_t *err)
         j->workers = 0;
     j->start_method = (v = val(cfg, "start_method")) ? v->raw : "fork";
     j->ipc = (v = val(cfg, "ipc")) ? v->raw : "pipe";
+    j->sync = (v = val(cfg, "sync")) ? v->raw : "futex";
+    if (mproc__decl_finish(cfg->decls, err) < 0)
+        return MPROC_ECONFIG;
     if (val(cfg, "max_tasks_per_child") == NULL)
         j->max_tasks_per_child = 0;
 
@@ -956,6 +980,12 @@ mproc_config_where(const mproc_config_t *cfg, const char *section,
 }
 
 size_t
+mproc__config_decls(const mproc_config_t *cfg, const struct mproc__decl **out)
+{
+    return mproc__decl_list(cfg->decls, out);
+}
+
+size_t
 mproc_config_args(const mproc_config_t *cfg, const struct mproc_kv **out)
 {
     *out = cfg->kv;
@@ -981,6 +1011,7 @@ mproc_config_free(mproc_config_t *cfg)
     }
     free(cfg->args);
     free(cfg->kv);
+    mproc__decl_free(cfg->decls);
     free(cfg->last_file);
     free(cfg);
 }

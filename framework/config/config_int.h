@@ -5,6 +5,8 @@
 #ifndef MPROC_CONFIG_INT_H
 #define MPROC_CONFIG_INT_H
 
+#include <stdbool.h>
+
 #include <mproc/config.h>
 
 enum mproc__input_kind {
@@ -38,7 +40,54 @@ struct mproc__job {
     const char *start_method; /* "fork" (default), "spawn", "forkserver" */
     const char *ipc;          /* "pipe" (default), "mq", "shmring" */
     unsigned max_tasks_per_child; /* 0: unlimited */
+    const char *sync;         /* "futex" (default), "posix", "sysv" */
 };
+
+/* ---- declared shared objects: [KIND:NAME] sections (decl.c) ---- */
+
+enum mproc__decl_kind {
+    MPROC__DECL_LOCK = 0,
+    MPROC__DECL_RLOCK,
+    MPROC__DECL_SEMAPHORE,
+    MPROC__DECL_BOUNDEDSEMAPHORE,
+    MPROC__DECL_EVENT,
+    MPROC__DECL_CONDITION,
+    MPROC__DECL_BARRIER,
+    MPROC__DECL_VALUE,
+    MPROC__DECL_ARRAY
+};
+
+struct mproc__decl {
+    int kind;         /* enum mproc__decl_kind */
+    char *name;
+    char *where;      /* "FILE:LINE" of its header, or "--set" */
+    int file_id;
+    unsigned value;   /* semaphores: initial value (default 1) */
+    unsigned parties; /* barrier */
+    int type;         /* value, array: enum mproc_type */
+    size_t length;    /* array (value: 1) */
+    char *init;       /* value, array: initial number, NULL = 0 */
+    bool locked;      /* value, array: with a lock (default true) */
+    char *lock;       /* condition: the lock's name, NULL = its own */
+};
+
+struct mproc__decls;
+
+bool mproc__decl_section(const char *section);
+int mproc__decl_header(struct mproc__decls **d, const char *section,
+                       const char *loc, int file_id, mproc_err_t *err);
+int mproc__decl_key(struct mproc__decls *d, const char *section,
+                    const char *key, const char *value, const char *loc,
+                    mproc_err_t *err);
+int mproc__decl_finish(struct mproc__decls *d, mproc_err_t *err);
+size_t mproc__decl_list(const struct mproc__decls *d,
+                        const struct mproc__decl **out);
+const char *mproc__decl_kind_name(int kind);
+void mproc__decl_free(struct mproc__decls *d);
+
+/* The declarations of a finished configuration. */
+size_t mproc__config_decls(const mproc_config_t *cfg,
+                           const struct mproc__decl **out);
 
 /* The typed view; valid after mproc_config_finish() returned 0. */
 const struct mproc__job *mproc__config_job(const mproc_config_t *cfg);

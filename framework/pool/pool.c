@@ -242,6 +242,7 @@ mproc_pool_new(mproc_pool_t **out, const struct mproc_pool_opts *o,
 
     p->has_reduce = o->reduce && p->plugin->desc->reduce != NULL;
     mproc__ctx_init(&p->rctx, &p->rpriv, p->args, p->nargs, p->nworkers);
+    p->rpriv.sync = o->sync;
     mproc__buf_init(&p->rout, o->message_max);
     *out = p;
     return 0;
@@ -482,6 +483,7 @@ child_start(mproc_pool_t *p, unsigned slot, int task_rd, int result_wr,
         .args = p->args,
         .nargs = p->nargs,
         .message_max = p->o.message_max,
+        .sync = p->o.sync,
         .slot = slot,
         .task_fd = task_rd,
         .result_fd = result_wr,

@@ -20,6 +20,7 @@ struct mproc__worker_args {
     const struct mproc_kv *args;
     size_t nargs;
     size_t message_max;
+    const struct mproc_sync *sync; /* shared objects, or NULL */
     unsigned slot;   /* worker slot, 0..N-1 */
     int task_fd;     /* read end: frames from the host */
     int result_fd;   /* write end: frames to the host */

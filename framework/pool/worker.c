@@ -77,6 +77,7 @@ mproc__worker_main(const struct mproc__worker_args *a)
     size_t off = 0;
 
     mproc__ctx_init(&ctx, &priv, a->args, a->nargs, a->slot);
+    priv.sync = a->sync;
     mproc__buf_init(&in, (size_t)-1);
     mproc__buf_init(&out, a->message_max);
 

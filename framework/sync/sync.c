@@ -29,6 +29,7 @@
 #define DEFAULT_SIZE ((size_t)64 << 10)
 #define SYSV_NSEMS 250 /* SEMMSL is 32000 on Linux; this is per arena */
 #define MAX_SEM_VALUE 1000000000u
+#define DIR_CAP 256
 
 static const struct mproc_sync_ops *const backends[] = {
     &mproc__sync_futex_ops,
@@ -147,6 +148,7 @@ mproc_sync_new(mproc_sync_t **out, const char *backend, size_t size,
                           "or sysv", backend);
     if (size == 0)
         size = DEFAULT_SIZE;
+    size += DIR_CAP * sizeof(struct mproc__sync_name);
     size = (size + 4095) & ~(size_t)4095;
 
     /* A memfd has no name: nothing can leak into /dev/shm, and fork()
@@ -168,7 +170,13 @@ mproc_sync_new(mproc_sync_t **out, const char *backend, size_t size,
     h->magic = MPROC__SYNC_MAGIC;
     h->layout_version = MPROC__SYNC_LAYOUT;
     h->size = size;
-    atomic_init(&h->used, (sizeof(*h) + 63) & ~(uint64_t)63);
+    /* The directory of names follows the header. */
+    h->dir_offset = (sizeof(*h) + 63) & ~(uint64_t)63;
+    h->dir_cap = DIR_CAP;
+    atomic_init(&h->dir_len, 0);
+    atomic_init(&h->used, (h->dir_offset + DIR_CAP *
+                           sizeof(struct mproc__sync_name) + 63) &
+                              ~(uint64_t)63);
     h->backend = i;
     h->semid = -1;
     if (backends[i] == &mproc__sync_sysv_ops) {
@@ -206,6 +214,53 @@ const char *
 mproc_sync_backend(const mproc_sync_t *s)
 {
     return backends[s->hdr->backend]->name;
+}
+
+static struct mproc__sync_name *
+dir_of(const struct mproc__sync_hdr *h)
+{
+    return (struct mproc__sync_name *)((char *)h + h->dir_offset);
+}
+
+int
+mproc_sync_name(mproc_sync_t *s, const char *kind, const char *name,
+                void *object)
+{
+    struct mproc__sync_hdr *h = s->hdr;
+    struct mproc__sync_name *e;
+    uint32_t i;
+
+    if (strlen(name) >= sizeof(e->name) || strlen(kind) >= sizeof(e->kind))
+        return MPROC_EINVAL;
+    if ((char *)object < (char *)h || (char *)object >= (char *)h + h->size)
+        return MPROC_EINVAL;
+    if (mproc_sync_find(s, kind, name) != NULL)
+        return MPROC_EEXIST;
+    /* Names are given by the creating process before others look them
+     * up; the release store of dir_len publishes the entry. */
+    i = atomic_load(&h->dir_len);
+    if (i >= h->dir_cap)
+        return MPROC_ENOMEM;
+    e = &dir_of(h)[i];
+    strcpy(e->kind, kind);
+    strcpy(e->name, name);
+    e->offset = (uint64_t)((char *)object - (char *)h);
+    atomic_store_explicit(&h->dir_len, i + 1, memory_order_release);
+    return 0;
+}
+
+void *
+mproc_sync_find(const mproc_sync_t *s, const char *kind, const char *name)
+{
+    struct mproc__sync_hdr *h = s->hdr;
+    uint32_t i, n = atomic_load_explicit(&h->dir_len, memory_order_acquire);
+
+    for (i = 0; i < n; i++) {
+        const struct mproc__sync_name *e = &dir_of(h)[i];
+        if (strcmp(e->kind, kind) == 0 && strcmp(e->name, name) == 0)
+            return (char *)h + e->offset;
+    }
+    return NULL;
 }
 
 int

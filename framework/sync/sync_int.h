@@ -35,6 +35,16 @@ struct mproc__sync_hdr {
     int32_t semid;              /* sysv: the semaphore set, else -1 */
     _Atomic uint32_t next_sem;  /* sysv: next free semaphore in the set */
     uint32_t nsems;             /* sysv: size of the set */
+    uint64_t dir_offset;        /* the directory of named objects */
+    _Atomic uint32_t dir_len;
+    uint32_t dir_cap;
+};
+
+/* One named object in the arena's directory. */
+struct mproc__sync_name {
+    char kind[20];
+    char name[44];
+    uint64_t offset;
 };
 
 /* What every object starts with. */

@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include <mproc/sync.h>
+
 #include "util/buf_int.h"
 
 /* Keep at most this much allocation between tasks. */
@@ -87,6 +89,18 @@ ctx_vfail(struct mproc_ctx *ctx, const char *fmt, va_list ap)
     return MPROC_TASK_FAIL;
 }
 
+static void *
+ctx_shared(struct mproc_ctx *ctx, const char *kind, const char *name)
+{
+    const struct mproc__ctx_priv *priv = ctx->priv;
+    void *o = priv && priv->sync ? mproc_sync_find(priv->sync, kind, name)
+                                 : NULL;
+
+    if (o == NULL)
+        mproc_fail(ctx, "no [%s:%s] is declared in the job", kind, name);
+    return o;
+}
+
 const struct mproc_host mproc__host = {
     .size = sizeof(struct mproc_host),
     .abi_minor = MPROC_PLUGIN_ABI_MINOR,
@@ -94,6 +108,7 @@ const struct mproc_host mproc__host = {
     .buf_append = buf_append,
     .buf_vprintf = buf_vprintf,
     .vfail = ctx_vfail,
+    .shared = ctx_shared,
 };
 
 void
@@ -139,6 +154,7 @@ mproc__ctx_init(struct mproc_ctx *ctx, struct mproc__ctx_priv *priv,
     ctx->nargs = nargs;
     ctx->worker = worker;
     ctx->priv = priv;
+    priv->sync = NULL;
     priv->failed = 0;
     priv->msg[0] = '\0';
 }

@@ -31,6 +31,7 @@ size_t mproc__buf_overflow(bool reset);
 
 /* The host's private part of a context: the last failure message. */
 struct mproc__ctx_priv {
+    const struct mproc_sync *sync; /* the job's shared objects, or NULL */
     int failed;
     char msg[MPROC__FAILMSG_MAX];
 };

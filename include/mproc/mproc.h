@@ -9,6 +9,7 @@
 #include "config.h"
 #include "pool.h"
 #include "sync.h"
+#include "shared.h"
 
 #ifdef __cplusplus
 extern "C" {

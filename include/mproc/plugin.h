@@ -36,7 +36,7 @@ extern "C" {
 #endif
 
 #define MPROC_PLUGIN_ABI_MAJOR 1
-#define MPROC_PLUGIN_ABI_MINOR 0
+#define MPROC_PLUGIN_ABI_MINOR 1
 
 /** The name of the exported descriptor symbol, as a string. */
 #define MPROC_PLUGIN_SYMBOL "mproc_plugin_v1"
@@ -93,6 +93,9 @@ struct mproc_host {
     int (*buf_append)(struct mproc_buf *buf, const void *data, size_t len);
     int (*buf_vprintf)(struct mproc_buf *buf, const char *fmt, va_list ap);
     int (*vfail)(struct mproc_ctx *ctx, const char *fmt, va_list ap);
+    /* ABI 1.1 */
+    void *(*shared)(struct mproc_ctx *ctx, const char *kind,
+                    const char *name);
 };
 
 /**
@@ -214,6 +217,27 @@ mproc_fail(struct mproc_ctx *ctx, const char *fmt, ...)
     ctx->host->vfail(ctx, fmt, ap);
     va_end(ap);
     return MPROC_TASK_FAIL;
+}
+
+/**
+ * (ABI 1.1) A shared object the job declares, e.g. `[lock:output]` is
+ * mproc_shared(ctx, "lock", "output"): cast it to mproc_lock_t * and use
+ * it with <mproc/sync.h> and <mproc/shared.h> (link with -lmproc:
+ * `pkg-config --libs mproc`).  Kinds: lock, rlock, semaphore,
+ * boundedsemaphore, event, condition, barrier, value, array.  Returns NULL
+ * for an undeclared name, after recording a failure message that says so,
+ * so `if (!l) return MPROC_TASK_FAIL;` reports it well.  Works in workers
+ * and, for reduce, in the parent.
+ */
+static inline void *
+mproc_shared(struct mproc_ctx *ctx, const char *kind, const char *name)
+{
+    if (ctx->host->size < offsetof(struct mproc_host, shared) +
+                              sizeof(ctx->host->shared)) {
+        mproc_fail(ctx, "this mproc is too old for shared objects");
+        return NULL;
+    }
+    return ctx->host->shared(ctx, kind, name);
 }
 
 /** The value of `key` in the job's [args], or `dflt` when absent. */

@@ -64,6 +64,10 @@ struct mproc_pool_opts {
     const char *start_method;
     /** "pipe" (default); "mq" and "shmring" are not available yet. */
     const char *ipc;
+    /** Shared objects the plugin finds by name with mproc_shared(): an
+     *  arena created (and its objects named) before mproc_pool_run();
+     *  borrowed.  NULL: none. */
+    struct mproc_sync *sync;
     /** When this descriptor becomes readable the run stops as cancelled
      *  (e.g. the read end of a self-pipe written by a SIGINT handler);
      *  -1 = none. */

@@ -73,6 +73,21 @@ MPROC_API const char *const *mproc_sync_backends(void);
 MPROC_API void mproc_sync_free(mproc_sync_t *s);
 
 /**
+ * Give an object of the arena a name, for mproc_sync_find() in any process
+ * that maps the arena.  `kind` is "lock", "rlock", "semaphore",
+ * "boundedsemaphore", "event", "condition", "barrier", "value" or "array";
+ * names are unique per kind, up to 43 bytes.
+ * @return 0; MPROC_EEXIST; MPROC_EINVAL (name too long, object of another
+ *         arena); MPROC_ENOMEM (directory full: 256 names).
+ */
+MPROC_API int mproc_sync_name(mproc_sync_t *s, const char *kind,
+                              const char *name, void *object);
+
+/** The object named `name` of `kind`, or NULL. */
+MPROC_API void *mproc_sync_find(const mproc_sync_t *s, const char *kind,
+                                const char *name);
+
+/**
  * Create a Lock (`recursive` false) or an RLock (true) in the arena.
  * A Lock is held by one process at a time and only its holder may release
  * it; an RLock may be acquired again by the process that holds it and is
