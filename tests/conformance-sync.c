@@ -470,6 +470,96 @@ test_barrier(mproc_sync_t *s, int rounds)
     close(fds[1]);
 }
 
+static void
+test_values(mproc_sync_t *s, long n)
+{
+    mproc_value_t *v, *a, *f, *c;
+    int64_t x = 0;
+    double d = 0;
+    pid_t pids[2];
+    int i, bad = 0;
+
+    is_int(mproc_value_new(s, 0, 1, true, &v, NULL), MPROC_EINVAL,
+           "value: unknown type refused");
+    is_int(mproc_value_new(s, MPROC_T_INT64, 0, true, &v, NULL),
+           MPROC_EINVAL, "value: length 0 refused");
+    is_int(mproc_value_new(s, MPROC_T_INT64, 1, true, &v, NULL), 0,
+           "value: int64 with a lock");
+    ok(mproc_value_lock(v) != NULL, "value: has its lock");
+    is_int(mproc_value_get_i64(v, 0, &x), 0, "value: get");
+    is_int(x, 0, "value: starts at 0");
+    is_int(mproc_value_set_i64(v, 0, -5), 0, "value: set");
+    mproc_value_get_i64(v, 0, &x);
+    is_int(x, -5, "value: reads back");
+    is_int(mproc_value_get_i64(v, 1, &x), MPROC_ERANGE,
+           "value: index 1 of a Value is ERANGE");
+    is_str(mproc_type_name(mproc_value_type(v)), "int64", "value: type name");
+
+    /* Two processes adding under the value's lock, and without a lock
+     * (atomically). */
+    is_int(mproc_value_new(s, MPROC_T_INT32, 4, false, &a, NULL), 0,
+           "array: int32 x 4 without a lock");
+    ok(mproc_value_lock(a) == NULL, "array: no lock");
+    mproc_value_set_i64(v, 0, 0);
+    for (i = 0; i < 2; i++) {
+        pids[i] = fork();
+        if (pids[i] == 0) {
+            long k;
+            for (k = 0; k < n / 10; k++)
+                if (mproc_value_add_i64(v, 0, 1) != 0 ||
+                    mproc_value_add_i64(a, 3, 2) != 0)
+                    _exit(1);
+            _exit(0);
+        }
+    }
+    for (i = 0; i < 2; i++)
+        bad |= wait_exit(pids[i]);
+    mproc_value_get_i64(v, 0, &x);
+    ok(!bad && x == 2 * (n / 10), "value: 2 x %ld locked adds (%lld)", n / 10,
+       (long long)x);
+    mproc_value_get_i64(a, 3, &x);
+    is_int(x, 4 * (n / 10), "array: 2 x %ld atomic adds of 2", n / 10);
+    ok(((int32_t *)mproc_value_ptr(a))[3] == 4 * (n / 10),
+       "array: raw access sees the same");
+
+    is_int(mproc_value_new(s, MPROC_T_DOUBLE, 256, true, &f, NULL), 0,
+           "array: double x 256");
+    is_int(mproc_value_length(f), 256, "array: length");
+    mproc_value_set(f, 255, 2.5);
+    mproc_value_add_i64(f, 255, 1);
+    mproc_value_get(f, 255, &d);
+    ok(d == 3.5, "array: double set and add (%g)", d);
+    is_int(mproc_value_set(f, 256, 1), MPROC_ERANGE, "array: index 256");
+    is_int(mproc_value_new(s, MPROC_T_CHAR, 16, false, &c, NULL), 0,
+           "array: char x 16 (bytes)");
+    memcpy(mproc_value_ptr(c), "hello", 6);
+    is_str((char *)mproc_value_ptr(c), "hello", "array: bytes");
+    is_int(mproc_value_new(s, MPROC_T_INT8, (size_t)16 << 20 | 1, true, &c,
+                           NULL),
+           MPROC_EINVAL, "array: above 16 Mi elements refused");
+}
+
+static void
+test_names(mproc_sync_t *s)
+{
+    mproc_lock_t *l;
+    pid_t pid;
+
+    mproc_lock_new(s, false, &l, NULL);
+    is_int(mproc_sync_name(s, "lock", "output", l), 0, "names: name a lock");
+    is_int(mproc_sync_name(s, "lock", "output", l), MPROC_EEXIST,
+           "names: twice is EEXIST");
+    is_int(mproc_sync_name(s, "lock", "a-name-much-too-long-for-the-directory"
+                                      "-entry", l),
+           MPROC_EINVAL, "names: too long");
+    ok(mproc_sync_find(s, "lock", "output") == l, "names: found");
+    ok(mproc_sync_find(s, "rlock", "output") == NULL, "names: per kind");
+    pid = fork();
+    if (pid == 0)
+        _exit(mproc_sync_find(s, "lock", "output") == l ? 0 : 1);
+    is_int(wait_exit(pid), 0, "names: found in a child");
+}
+
 /*
  * A child takes the object, says so, and is SIGKILLed; the next acquirer
  * must get it with EOWNERDEAD within a second.  `reap` says whether the
@@ -570,6 +660,8 @@ main(int argc, char **argv)
     test_event(s);
     test_cond(s, n / 10);
     test_barrier(s, (int)(n / 100));
+    test_values(s, n);
+    test_names(s);
     test_owner_died(s);
     semid = mproc__sync_semid(s);
     mproc_sync_free(s);
