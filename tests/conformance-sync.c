@@ -663,6 +663,35 @@ main(int argc, char **argv)
     test_values(s, n);
     test_names(s);
     test_owner_died(s);
+    if (strcmp(backend, "sysv") == 0) {
+        /* A creator that dies without freeing (as under SIGKILL) leaves
+         * its set; the next sysv arena removes it. */
+        int pfd[2], child_semid = -1;
+        mproc_sync_t *s2 = NULL;
+        pid_t pid = -1;
+        if (pipe(pfd) == 0 && (pid = fork()) == 0) {
+            mproc_sync_t *c = NULL;
+            int id = mproc_sync_new(&c, "sysv", 0, NULL) == 0
+                         ? mproc__sync_semid(c) : -1;
+            if (write(pfd[1], &id, sizeof(id)) != sizeof(id))
+                _exit(1);
+            _exit(0); /* no mproc_sync_free */
+        }
+        if (read(pfd[0], &child_semid, sizeof(child_semid)) !=
+            sizeof(child_semid))
+            child_semid = -1;
+        if (pid > 0)
+            wait_exit(pid);
+        ok(child_semid >= 0 && semctl(child_semid, 0, GETVAL) >= 0,
+           "sysv: a dead creator's set is still there");
+        is_int(mproc_sync_new(&s2, "sysv", 0, NULL), 0,
+               "sysv: a new arena");
+        ok(semctl(child_semid, 0, GETVAL) < 0 && errno == EINVAL,
+           "sysv: ... removed the dead creator's set");
+        mproc_sync_free(s2);
+        close(pfd[0]);
+        close(pfd[1]);
+    }
     semid = mproc__sync_semid(s);
     mproc_sync_free(s);
     ok(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD,

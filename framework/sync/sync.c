@@ -28,6 +28,10 @@
 #define SEM_MAGIC 0x73656d61u  /* "sema" */
 #define DEFAULT_SIZE ((size_t)64 << 10)
 #define SYSV_NSEMS 250 /* SEMMSL is 32000 on Linux; this is per arena */
+/* The last three semaphores of a set say whose it is: a marker and the
+ * creator's pid in two 15-bit halves (SEMVMX is 32767). */
+#define SYSV_MARK 0x6d70
+#define SYSV_OWN (SYSV_NSEMS - 3)
 #define MAX_SEM_VALUE 1000000000u
 #define DIR_CAP 256
 
@@ -127,6 +131,55 @@ mproc__sync_passed(const struct timespec *deadline)
 
 /* ---- arenas ---- */
 
+union semun_ {
+    int val;
+    struct semid_ds *buf;
+    unsigned short *array;
+};
+
+static void
+sysv_set(int semid, int num, int value)
+{
+    union semun_ arg = {.val = value};
+    semctl(semid, num, SETVAL, arg);
+}
+
+/*
+ * System V semaphore sets outlive their processes: a creator killed with
+ * SIGKILL cannot remove its set.  So each arena's set carries its creator's
+ * pid, and a new sysv arena removes the sets of ours whose creator is dead.
+ */
+static void
+sysv_sweep(void)
+{
+    FILE *fp = fopen("/proc/sysvipc/sem", "re");
+    char line[512];
+    int semid, nsems;
+    unsigned cuid;
+    long pid;
+
+    if (fp == NULL)
+        return;
+    if (fgets(line, sizeof(line), fp) == NULL) { /* the header */
+        fclose(fp);
+        return;
+    }
+    while (fgets(line, sizeof(line), fp) != NULL) {
+        /* key semid perms nsems uid gid cuid cgid otime ctime */
+        if (sscanf(line, "%*d %d %*o %d %*u %*u %u", &semid, &nsems,
+                   &cuid) != 3 ||
+            nsems != SYSV_NSEMS || cuid != (unsigned)geteuid())
+            continue;
+        if (semctl(semid, SYSV_OWN, GETVAL) != SYSV_MARK)
+            continue;
+        pid = (long)semctl(semid, SYSV_OWN + 1, GETVAL) << 15 |
+              semctl(semid, SYSV_OWN + 2, GETVAL);
+        if (pid > 0 && mproc__pid_dead((int32_t)pid))
+            semctl(semid, 0, IPC_RMID);
+    }
+    fclose(fp);
+}
+
 int
 mproc_sync_new(mproc_sync_t **out, const char *backend, size_t size,
                mproc_err_t *err)
@@ -180,13 +233,17 @@ mproc_sync_new(mproc_sync_t **out, const char *backend, size_t size,
     h->backend = i;
     h->semid = -1;
     if (backends[i] == &mproc__sync_sysv_ops) {
+        sysv_sweep();
         h->semid = semget(IPC_PRIVATE, SYSV_NSEMS, IPC_CREAT | 0600);
         if (h->semid < 0) {
             r = mproc__err(err, -errno, "cannot create a System V semaphore "
                            "set: %s", strerror(errno));
             goto fail;
         }
-        h->nsems = SYSV_NSEMS;
+        sysv_set(h->semid, SYSV_OWN + 1, (int)(getpid() >> 15));
+        sysv_set(h->semid, SYSV_OWN + 2, (int)(getpid() & 0x7fff));
+        sysv_set(h->semid, SYSV_OWN, SYSV_MARK);
+        h->nsems = SYSV_OWN;
     }
     s = calloc(1, sizeof(*s));
     if (s == NULL) {
