@@ -44,6 +44,15 @@ is "$?" 0 "stdin input: exit 0"
 is "$(cat "$tmp/out")" "$(printf 'one\ntwo\nthree')" \
     "stdin: a last line without a newline is an item"
 
+# Streaming: a result shows while the input is still open (not only at
+# its end), so `tail -f | mproc run` works.
+(echo first; sleep 3; echo second) |
+    timeout 20 "$bin" run "$tmp/stdin.ini" >"$tmp/stream" 2>&1 &
+sleep 1.5
+is "$(cat "$tmp/stream")" "first" "stdin: the first result shows before the input ends"
+wait
+is "$(cat "$tmp/stream")" "$(printf 'first\nsecond')" "stdin: and the second after"
+
 # range: and files: inputs.
 printf '[job]\nplugin = echo\ninput = range:-2..2\n' >"$tmp/range.ini"
 run_mproc run "$tmp/range.ini"

@@ -71,7 +71,8 @@ int cli_shared_new(const struct cli_job *cj, mproc_sync_t **out);
 
 /* Create the pool for a job (loads and checks the plugin and task). */
 int cli_pool_new(const struct cli_job *cj, mproc_sync_t *sync,
-                 mproc_pool_t **out, int cancel_fd);
+                 mproc_pool_t **out, int cancel_fd, int input_fd,
+                 void (*on_idle)(void *));
 
 /* ---- input sources (input.c) ---- */
 struct cli_input;
@@ -79,6 +80,8 @@ struct cli_input;
 int cli_input_open(struct cli_input **out, const struct mproc__job *job);
 /* An mproc_next_fn over the input. */
 int cli_input_next(void *input, struct mproc_item *item);
+/* The descriptor to poll while the input has no item ready, or -1. */
+int cli_input_fd(const struct cli_input *in);
 /* The input as the user wrote it, for messages. */
 const char *cli_input_name(const struct cli_input *in);
 /* Non-zero after a read error (already printed). */

@@ -71,7 +71,7 @@ cmd_check(int argc, char **argv)
     rc = cli_shared_new(&cj, &shared);
     if (rc != 0)
         goto done;
-    rc = cli_pool_new(&cj, shared, &pool, -1);
+    rc = cli_pool_new(&cj, shared, &pool, -1, -1, NULL);
     if (rc != 0)
         goto done;
     job = cj.job;

@@ -88,7 +88,17 @@ quote_item(const char *data, size_t len, char *buf, size_t cap)
     buf[j] = '\0';
 }
 
-/* The pool passes one user pointer to both callbacks: ours is the state. */
+/* Before the pool sleeps: show the results so far.  One flush per wake-up,
+ * not per result, so a fast run still writes in large blocks. */
+static void
+on_idle(void *user)
+{
+    struct run_state *st = user;
+    if (!st->reduce && fflush(st->out) != 0 && st->write_errno == 0)
+        st->write_errno = errno;
+}
+
+/* The pool passes one user pointer to all callbacks: ours is the state. */
 static int
 next_item(void *user, struct mproc_item *item)
 {
@@ -211,10 +221,11 @@ cmd_run(int argc, char **argv)
     rc = cli_shared_new(&cj, &shared);
     if (rc != 0)
         goto done;
-    rc = cli_pool_new(&cj, shared, &pool, sig_pipe[0]);
+    rc = cli_input_open(&in, cj.job);
     if (rc != 0)
         goto done;
-    rc = cli_input_open(&in, cj.job);
+    rc = cli_pool_new(&cj, shared, &pool, sig_pipe[0], cli_input_fd(in),
+                      on_idle);
     if (rc != 0)
         goto done;
     rc = open_output(cj.job, &st);

@@ -2,11 +2,15 @@
  * Input sources of `mproc run`: lines of a file or of stdin, a range of
  * integers, or the files of a folder or a glob.  Items are produced one at
  * a time, on demand, so an input of any length takes constant memory
- * (the file list of `files:` excepted).
+ * (the file list of `files:` excepted), and lines are read without ever
+ * blocking the pool.
  */
 #include "internal.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
 #include <glob.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -19,10 +23,11 @@
 struct cli_input {
     int kind;
     char name[64 + 4096];
-    FILE *fp;      /* STDIN, LINES */
-    bool own_fp;
-    char *line;
-    size_t line_cap;
+    int fd;        /* STDIN, LINES: read with read(), never blocking */
+    bool own_fd;
+    char *buf;     /* bytes read, from `off` to `len` not yet handed out */
+    size_t off, len, cap;
+    bool eof;
     int64_t cur, hi; /* RANGE */
     bool range_done;
     char num[32];
@@ -124,21 +129,22 @@ cli_input_open(struct cli_input **out, const struct mproc__job *job)
         cli_error("out of memory");
         return CLI_EXIT_SOFTWARE;
     }
+    in->fd = -1;
     in->kind = job->input_kind;
     switch (job->input_kind) {
     case MPROC__INPUT_STDIN:
         snprintf(in->name, sizeof(in->name), "stdin");
-        in->fp = stdin;
+        in->fd = STDIN_FILENO;
         break;
     case MPROC__INPUT_LINES:
         snprintf(in->name, sizeof(in->name), "lines:%s", job->input_path);
-        in->fp = fopen(job->input_path, "r");
-        if (in->fp == NULL) {
+        in->fd = open(job->input_path, O_RDONLY | O_CLOEXEC);
+        if (in->fd < 0) {
             cli_error("input %s: cannot open: %s", in->name, strerror(errno));
             r = CLI_EXIT_NOINPUT;
             break;
         }
-        in->own_fp = true;
+        in->own_fd = true;
         break;
     case MPROC__INPUT_RANGE:
         snprintf(in->name, sizeof(in->name), "range:%" PRId64 "..%" PRId64,
@@ -175,38 +181,82 @@ cli_input_open(struct cli_input **out, const struct mproc__job *job)
     return 0;
 }
 
+/*
+ * The next line, without waiting: a line whose end has not arrived yet
+ * (a pipe, a terminal, `tail -f`) makes MPROC_EAGAIN, and the pool polls
+ * cli_input_fd() meanwhile, so results keep flowing while input is slow.
+ * An item is the line without its newline; a last line without one is an
+ * item all the same.
+ */
+static int
+next_line(struct cli_input *in, struct mproc_item *item)
+{
+    struct pollfd pfd = {.fd = in->fd, .events = POLLIN};
+    char *nl;
+    ssize_t n;
+
+    for (;;) {
+        nl = memchr(in->buf + in->off, '\n', in->len - in->off);
+        if (nl != NULL || (in->eof && in->off < in->len)) {
+            item->data = in->buf + in->off;
+            item->len = nl ? (size_t)(nl - (in->buf + in->off))
+                           : in->len - in->off;
+            in->off += item->len + (nl != NULL);
+            return 1;
+        }
+        if (in->eof)
+            return 0;
+        /* Keep the partial line, at the front, and make room to read. */
+        if (in->off > 0) {
+            memmove(in->buf, in->buf + in->off, in->len - in->off);
+            in->len -= in->off;
+            in->off = 0;
+        }
+        if (in->cap - in->len < 4096) {
+            size_t cap = in->cap ? in->cap * 2 : 65536;
+            char *b = realloc(in->buf, cap);
+            if (b == NULL) {
+                cli_error("input %s: out of memory", in->name);
+                in->failed = 1;
+                return MPROC_ENOMEM;
+            }
+            in->buf = b;
+            in->cap = cap;
+        }
+        n = poll(&pfd, 1, 0);
+        if (n == 0)
+            return MPROC_EAGAIN;
+        n = read(in->fd, in->buf + in->len, in->cap - in->len);
+        if (n < 0 && errno == EINTR)
+            return MPROC_ECANCELED; /* a stop signal: not a read error */
+        if (n < 0 && errno == EAGAIN)
+            return MPROC_EAGAIN;
+        if (n < 0) {
+            cli_error("input %s: read error: %s", in->name, strerror(errno));
+            in->failed = 1;
+            return MPROC_EIO;
+        }
+        if (n == 0)
+            in->eof = true;
+        in->len += (size_t)n;
+    }
+}
+
+int
+cli_input_fd(const struct cli_input *in)
+{
+    return in->fd;
+}
+
 int
 cli_input_next(void *user, struct mproc_item *item)
 {
     struct cli_input *in = user;
-    ssize_t n;
 
     switch (in->kind) {
     case MPROC__INPUT_STDIN:
     case MPROC__INPUT_LINES:
-        n = getline(&in->line, &in->line_cap, in->fp);
-        if (n < 0) {
-            if (ferror(in->fp) && errno == EINTR) {
-                /* A stop signal came while we waited for input: not a
-                 * read error, the run is being stopped. */
-                clearerr(in->fp);
-                return MPROC_ECANCELED;
-            }
-            if (ferror(in->fp)) {
-                cli_error("input %s: read error: %s", in->name,
-                          strerror(errno));
-                in->failed = 1;
-                return MPROC_EIO;
-            }
-            return 0;
-        }
-        /* An item is the line without its newline; a last line without
-         * one is an item all the same. */
-        if (n > 0 && in->line[n - 1] == '\n')
-            n--;
-        item->data = in->line;
-        item->len = (size_t)n;
-        return 1;
+        return next_line(in, item);
     case MPROC__INPUT_RANGE:
         if (in->range_done)
             return 0;
@@ -249,9 +299,9 @@ cli_input_close(struct cli_input *in)
 
     if (in == NULL)
         return;
-    if (in->own_fp && in->fp != NULL)
-        fclose(in->fp);
-    free(in->line);
+    if (in->own_fd && in->fd >= 0)
+        close(in->fd);
+    free(in->buf);
     for (i = 0; i < in->npaths; i++)
         free(in->paths[i]);
     free(in->paths);

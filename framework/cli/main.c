@@ -193,7 +193,7 @@ cli_job_free(struct cli_job *cj)
 
 int
 cli_pool_new(const struct cli_job *cj, mproc_sync_t *sync, mproc_pool_t **out,
-             int cancel_fd)
+             int cancel_fd, int input_fd, void (*on_idle)(void *))
 {
     const struct mproc__job *job = cj->job;
     struct mproc_pool_opts o;
@@ -213,6 +213,8 @@ cli_pool_new(const struct cli_job *cj, mproc_sync_t *sync, mproc_pool_t **out,
     o.start_method = job->start_method;
     o.ipc = job->ipc;
     o.cancel_fd = cancel_fd;
+    o.input_fd = input_fd;
+    o.on_idle = on_idle;
     o.sync = sync;
     r = mproc_pool_new(out, &o, &err);
     if (r < 0) {

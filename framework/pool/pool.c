@@ -108,6 +108,7 @@ struct mproc_pool {
     uint64_t *requeue;  /* ring of W indices */
     uint64_t rq_head, rq_len;
     bool source_done;
+    bool input_wait;    /* `next` said EAGAIN: poll input_fd first */
     bool stopping;
     int stop_code;
     unsigned start_deaths;
@@ -152,6 +153,7 @@ mproc_pool_opts_init(struct mproc_pool_opts *o)
     o->start_method = "fork";
     o->ipc = "pipe";
     o->cancel_fd = -1;
+    o->input_fd = -1;
 }
 
 static int
@@ -402,13 +404,18 @@ take(mproc_pool_t *p, uint64_t *index)
             p->rq_len--;
             return 0;
         }
-        if (p->source_done || p->stopping || window_full(p))
+        if (p->source_done || p->stopping || p->input_wait ||
+            window_full(p))
             return -1;
         item.data = NULL;
         item.len = 0;
         r = p->next(p->user, &item);
         if (r == 0) {
             p->source_done = true;
+            return -1;
+        }
+        if (r == MPROC_EAGAIN) {
+            p->input_wait = true;
             return -1;
         }
         if (r < 0) {
@@ -444,7 +451,8 @@ static bool
 has_work(const mproc_pool_t *p)
 {
     return !p->stopping &&
-           (p->rq_len > 0 || (!p->source_done && !window_full(p)));
+           (p->rq_len > 0 ||
+            (!p->source_done && !p->input_wait && !window_full(p)));
 }
 
 /* ---- workers ---- */
@@ -961,7 +969,7 @@ cancel_rest(mproc_pool_t *p)
 static int
 run_loop(mproc_pool_t *p)
 {
-    unsigned nfds = 1 + 3 * p->nworkers;
+    unsigned nfds = 2 + 3 * p->nworkers;
     struct pollfd *pfd = calloc(nfds, sizeof(*pfd));
     unsigned i, n;
 
@@ -979,6 +987,8 @@ run_loop(mproc_pool_t *p)
         n = 0;
         pfd[n].fd = p->o.cancel_fd;
         pfd[n++].events = POLLIN;
+        pfd[n].fd = p->input_wait ? p->o.input_fd : -1;
+        pfd[n++].events = POLLIN;
         for (i = 0; i < p->nworkers; i++) {
             struct worker *w = &p->w[i];
             bool alive = w->pid != 0;
@@ -989,7 +999,11 @@ run_loop(mproc_pool_t *p)
             pfd[n].fd = alive && w->outq_off < w->outq.len ? w->task_fd : -1;
             pfd[n++].events = POLLOUT;
         }
-        if (poll(pfd, n, -1) < 0) {
+        if (p->o.on_idle != NULL)
+            p->o.on_idle(p->user);
+        /* Input that is not ready and has no descriptor to watch: ask
+         * again soon. */
+        if (poll(pfd, n, p->input_wait && p->o.input_fd < 0 ? 10 : -1) < 0) {
             if (errno == EINTR)
                 continue;
             set_errmsg(p, "poll: %s", strerror(errno));
@@ -1000,7 +1014,9 @@ run_loop(mproc_pool_t *p)
             set_errmsg(p, "cancelled");
             stop(p, MPROC_ECANCELED);
         }
-        for (i = 0, n = 1; i < p->nworkers; i++, n += 3) {
+        if (pfd[1].revents || p->o.input_fd < 0)
+            p->input_wait = false; /* more input, or its end */
+        for (i = 0, n = 2; i < p->nworkers; i++, n += 3) {
             struct worker *w = &p->w[i];
             if (w->pid == 0)
                 continue;

@@ -64,6 +64,14 @@ struct mproc_pool_opts {
     const char *start_method;
     /** "pipe" (default); "mq" and "shmring" are not available yet. */
     const char *ipc;
+    /** Called (with the run's user pointer) each time the pool is about to
+     *  sleep waiting for workers or input: the place to flush buffered
+     *  output, so results show while the run goes on.  NULL: none. */
+    void (*on_idle)(void *user);
+    /** With a `next` that may answer MPROC_EAGAIN: the descriptor that
+     *  becomes readable when more input may be ready; -1 = none (then the
+     *  pool asks again after the next result). */
+    int input_fd;
     /** Shared objects the plugin finds by name with mproc_shared(): an
      *  arena created (and its objects named) before mproc_pool_run();
      *  borrowed.  NULL: none. */
@@ -85,8 +93,10 @@ struct mproc_item {
 
 /**
  * The next input item: fill *item and return 1; return 0 at the end of
- * the input; return a negative MPROC_E* code to stop the run with that
- * error (its message then comes from the callback's own reporting).
+ * the input; return MPROC_EAGAIN when no item is ready yet (the pool then
+ * waits, handling results meanwhile, until input_fd is readable, and asks
+ * again); any other negative MPROC_E* code stops the run with that error
+ * (its message then comes from the callback's own reporting).
  */
 typedef int (*mproc_next_fn)(void *user, struct mproc_item *item);
 
