@@ -72,7 +72,7 @@ children() {
 matching() {
     for d in /proc/[0-9]*; do
         [ "${d#/proc/}" = "$$" ] && continue
-        tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -qF "$1" || continue
+        { tr '\0' ' ' <"$d/cmdline"; } 2>/dev/null | grep -qF "$1" || continue
         grep -q '^State:[[:space:]]*Z' "$d/status" 2>/dev/null && continue
         echo "${d#/proc/}"
     done
@@ -86,7 +86,7 @@ no_leftovers() {
     if [ -z "$left" ]; then ok 0 "${1:-no process left behind}"; else
         ok 1 "${1:-no process left behind}"
         for p in $left; do
-            echo "#   $p: $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)"
+            echo "#   $p: $({ tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null)"
         done
         kill -9 $left 2>/dev/null
     fi

@@ -196,7 +196,9 @@ next_line(struct cli_input *in, struct mproc_item *item)
     ssize_t n;
 
     for (;;) {
-        nl = memchr(in->buf + in->off, '\n', in->len - in->off);
+        nl = in->len > in->off
+                 ? memchr(in->buf + in->off, '\n', in->len - in->off)
+                 : NULL;
         if (nl != NULL || (in->eof && in->off < in->len)) {
             item->data = in->buf + in->off;
             item->len = nl ? (size_t)(nl - (in->buf + in->off))
