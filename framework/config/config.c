@@ -1,137 +1,173 @@
 /*
- * INI job files: read with inih, checked against mproc's schema.
+ * INI job files: read with the system's inih, checked against mproc's
+ * schema, and turned into the typed view of config_int.h.
  *
- * inih (Debian's libinih, built with its defaults) has three habits that a
- * job file must not suffer silently, so this file works around each:
- *   - it cuts lines longer than 199 bytes and parses the rest as the next
- *     line: we read the file ourselves first and refuse such a line;
- *   - its handler is not told the line number: we feed inih one line per
- *     call through our own reader, which counts;
- *   - an indented line continues the previous value: we refuse it, since a
- *     stray indent would otherwise change a value far above it.
- * Every value is parsed and checked when it is set, from a file or from
- * --set, so each error names the place it came from.
+ * Debian's libinih (v55, built with its defaults) has three habits that a
+ * job file must not suffer silently, and this file works around each:
+ *   - It reads lines into a 200-byte buffer and parses what does not fit as
+ *     the next line.  We read the whole file ourselves first and refuse a
+ *     line of more than MPROC_CONFIG_LINE_MAX bytes.
+ *   - Its handler is not told the line number.  We feed inih through our own
+ *     reader, which hands out one line per call and so always knows the
+ *     line inih is on.
+ *   - An indented line continues the value above it.  A stray indent would
+ *     then change a value far from where the eye looks, so we refuse it.
+ * inih also reports a section only together with its first key, so an empty
+ * or misspelt [section] would pass unseen; the reader checks every header
+ * as it hands the line out.
+ *
+ * Every value is parsed and checked the moment it is set, from a file or
+ * from --set, so each error names the place it came from.  The first error
+ * stops the load: the reader simply reports end of file to inih.
  */
 #include "internal.h"
 
+#include <assert.h>
 #include <ctype.h>
-#include <inttypes.h>
-#include <limits.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <ini.h>
 
 #include "config/config_int.h"
 
-#define DEFAULT_MESSAGE_MAX ((size_t)64 << 20)
-#define MAX_MESSAGE_MAX ((size_t)1 << 30)
-#define MAX_WORKERS 4096
-#define MAX_CHUNKSIZE 1000000
-#define MAX_TASKS_PER_CHILD 1000000000
+/* inih v55 keeps at most this many bytes of a section name (MAX_SECTION). */
+#define INIH_SECTION_MAX 49
 
-enum key_type {
-    T_NAME,     /* plugin: a name, or a path when it has '/' */
-    T_IDENT,    /* task */
-    T_INPUT,
-    T_OUTPUT,
-    T_BOOL,
-    T_CHUNK,
-    T_ON_ERROR,
-    T_SIZE,
-    T_WORKERS,
-    T_START,
-    T_IPC,
-    T_SYNC,
-    T_COUNT     /* max_tasks_per_child */
+/* A bigger "job file" is a mistake (say, /dev/zero); stop reading. */
+#define FILE_MAX ((size_t)16 << 20)
+
+/* The keys of [job] and [pool], in the order they are documented. */
+enum key_id {
+    K_PLUGIN,
+    K_TASK,
+    K_INPUT,
+    K_OUTPUT,
+    K_ORDERED,
+    K_CHUNKSIZE,
+    K_ON_ERROR,
+    K_MESSAGE_MAX,
+    K_WORKERS,
+    K_START_METHOD,
+    K_IPC,
+    K_MAX_TASKS,
+    K_SYNC,
+    NKEYS
 };
+
+/* How a key's value is read. */
+enum key_type {
+    T_PLUGIN,  /* a name, or a path when it has a '/' */
+    T_NAME,    /* [A-Za-z0-9_.-]+ */
+    T_INPUT,   /* stdin | lines:PATH | range:A..B | files:DIR-or-GLOB */
+    T_OUTPUT,  /* stdout | PATH */
+    T_BOOL,    /* true/false/yes/no/on/off/1/0 */
+    T_INT,     /* an integer from min to max */
+    T_WORKERS, /* an integer from min to max, or auto (0) */
+    T_SIZE,    /* bytes, with an optional K, M or G */
+    T_ENUM     /* one of names[] */
+};
+
+static const char *const on_errors[] = {"continue", "abort"};
+static const char *const start_methods[] = {"fork", "spawn", "forkserver"};
+static const char *const ipcs[] = {"pipe", "mq", "shmring"};
+static const char *const syncs[] = {"futex", "posix", "sysv"};
 
 struct key_def {
     const char *section;
     const char *name;
-    int type;
+    int type;               /* enum key_type */
+    unsigned long long min; /* T_INT, T_WORKERS, T_SIZE */
+    unsigned long long max;
+    const char *const *names; /* T_ENUM */
+    size_t nnames;
+    const char *dflt; /* parsed by mproc_config_new(); NULL: none */
 };
 
-static const struct key_def keys[] = {
-    {"job", "plugin", T_NAME},
-    {"job", "task", T_IDENT},
-    {"job", "input", T_INPUT},
-    {"job", "output", T_OUTPUT},
-    {"job", "ordered", T_BOOL},
-    {"job", "chunksize", T_CHUNK},
-    {"job", "on_error", T_ON_ERROR},
-    {"job", "message_max", T_SIZE},
-    {"pool", "workers", T_WORKERS},
-    {"pool", "start_method", T_START},
-    {"pool", "ipc", T_IPC},
-    {"pool", "max_tasks_per_child", T_COUNT},
-    {"pool", "sync", T_SYNC},
+#define ENUM(a) T_ENUM, 0, 0, a, MPROC__ARRAY_SIZE(a)
+
+static const struct key_def keys[NKEYS] = {
+    [K_PLUGIN] = {"job", "plugin", T_PLUGIN, 0, 0, NULL, 0, NULL},
+    [K_TASK] = {"job", "task", T_NAME, 0, 0, NULL, 0, NULL},
+    [K_INPUT] = {"job", "input", T_INPUT, 0, 0, NULL, 0, "stdin"},
+    [K_OUTPUT] = {"job", "output", T_OUTPUT, 0, 0, NULL, 0, "stdout"},
+    [K_ORDERED] = {"job", "ordered", T_BOOL, 0, 0, NULL, 0, "true"},
+    [K_CHUNKSIZE] = {"job", "chunksize", T_INT, 1, 1000000, NULL, 0, "1"},
+    [K_ON_ERROR] = {"job", "on_error", ENUM(on_errors), "continue"},
+    [K_MESSAGE_MAX] = {"job", "message_max", T_SIZE, 1, 1ull << 30, NULL, 0,
+                       "64M"},
+    [K_WORKERS] = {"pool", "workers", T_WORKERS, 1, 4096, NULL, 0, "auto"},
+    [K_START_METHOD] = {"pool", "start_method", ENUM(start_methods), "fork"},
+    [K_IPC] = {"pool", "ipc", ENUM(ipcs), "pipe"},
+    [K_MAX_TASKS] = {"pool", "max_tasks_per_child", T_INT, 0, 1000000000, NULL,
+                     0, "0"},
+    [K_SYNC] = {"pool", "sync", ENUM(syncs), "futex"},
 };
-#define NKEYS MPROC__ARRAY_SIZE(keys)
 
 static const char *const sections[] = {"job", "pool", "args"};
-static const char *const start_methods[] = {"fork", "spawn", "forkserver"};
-static const char *const ipcs[] = {"pipe", "mq", "shmring"};
-static const char *const on_errors[] = {"continue", "abort"};
-static const char *const syncs[] = {"futex", "posix", "sysv"};
 
-/* One value as set: its text, where, and (for paths) the resolved form. */
-struct value {
-    char *raw;
-    char *resolved;
-    char *where; /* "FILE:LINE" or "--set" */
-    int line;    /* line in the file it came from, 0 for --set */
-    int file_id; /* which load it came from, for duplicate detection */
+/* A value once checked: what the typed view is built from. */
+struct parsed {
+    unsigned long long num; /* number, size, boolean, names[] index, or
+                               input kind */
+    int64_t lo, hi;         /* input = range:A..B */
+    char *path;             /* resolved path, owned; NULL when none */
 };
 
-struct arg {
-    struct value v;
-    char *key;
+/* One key as set.  `raw` stays NULL while the default applies. */
+struct slot {
+    char *raw;       /* the value as written */
+    char *where;     /* "FILE:LINE" or "--set" */
+    int line;        /* for the duplicate message; 0 for --set */
+    int file_id;     /* the load that set it; 0 for --set */
+    struct parsed p; /* unused for [args] */
 };
 
 struct mproc_config {
-    struct value vals[NKEYS];
-    struct arg *args;
+    struct slot slots[NKEYS];
+    /* [args]: kv[i] is handed out; its key is ours, its value is
+     * argv[i].raw, and argv[i] also says where the value came from. */
+    struct slot *argv;
+    struct mproc_kv *kv;
     size_t nargs, args_cap;
-    struct mproc_kv *kv;   /* view of args for mproc_config_args */
-    struct mproc__job job;
-    struct mproc__decls *decls;
+    struct mproc__decls *decls; /* [KIND:NAME] sections, see decl.c */
+    struct mproc__job job;      /* valid while `finished` */
     bool finished;
-    int loads;             /* files loaded so far */
-    char *last_file;
+    int loads;       /* files loaded so far, for file ids */
+    char *last_file; /* for the message of a missing plugin */
 };
 
-/* The state of one file being parsed. */
-struct parse {
-    mproc_config_t *cfg;
-    const char *path;
-    char *dir;       /* the file's folder, for relative paths */
-    const char *data;
-    size_t len, off;
-    int line;        /* the line inih is parsing */
-    int file_id;
-    int code;        /* first error */
-    mproc_err_t *err;
+/* Where an assignment comes from. */
+struct source {
+    const char *loc;   /* message prefix: "FILE:LINE" or "--set A=B" */
+    const char *where; /* what mproc_config_where() reports */
+    const char *dir;   /* folder of relative paths; NULL: the cwd */
+    int line;          /* 0 for --set */
+    int file_id;       /* 0 for --set */
 };
 
 /* ---- small helpers ---- */
 
+/* Edit distance, ignoring case so that `PIPE` still suggests `pipe`. */
 static size_t
 levenshtein(const char *a, const char *b)
 {
-    size_t la = strlen(a), lb = strlen(b), i, j;
-    size_t row[64], prev, tmp;
+    size_t la = strlen(a), lb = strlen(b), i, j, prev, tmp, best;
+    size_t row[65];
 
-    if (la >= 63 || lb >= 63)
-        return 99;
+    if (la > 64 || lb > 64)
+        return (size_t)-1; /* too long to be a typo of a short name */
     for (j = 0; j <= lb; j++)
         row[j] = j;
     for (i = 1; i <= la; i++) {
         prev = row[0];
         row[0] = i;
         for (j = 1; j <= lb; j++) {
-            size_t best = prev + (a[i - 1] != b[j - 1]);
+            best = prev + (tolower((unsigned char)a[i - 1]) !=
+                           tolower((unsigned char)b[j - 1]));
             if (row[j] + 1 < best)
                 best = row[j] + 1;
             if (row[j - 1] + 1 < best)
@@ -144,15 +180,18 @@ levenshtein(const char *a, const char *b)
     return row[lb];
 }
 
-/* The closest of `n` names to `s`, or NULL when none is close. */
+/*
+ * The name closest to `s`, or NULL when none is close enough to be a typo:
+ * at most max(2, len/3) edits away.  The distance must also be below the
+ * length of `s`, or `x` would "mean" any two-letter name.
+ */
 static const char *
 closest(const char *s, const char *const *names, size_t n)
 {
-    size_t i, d, best = 99, limit = strlen(s) / 3;
+    size_t i, d, best = (size_t)-1, len = strlen(s);
+    size_t limit = len / 3 > 2 ? len / 3 : 2;
     const char *found = NULL;
 
-    if (limit < 2)
-        limit = 2;
     for (i = 0; i < n; i++) {
         d = levenshtein(s, names[i]);
         if (d < best) {
@@ -160,40 +199,76 @@ closest(const char *s, const char *const *names, size_t n)
             found = names[i];
         }
     }
-    return best <= limit ? found : NULL;
+    return best <= limit && best < len ? found : NULL;
 }
 
+/* Names of plugins, tasks and [args] keys: [A-Za-z0-9_.-]+ */
 static bool
 is_name(const char *s)
 {
     if (*s == '\0')
         return false;
-    for (; *s; s++)
-        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '.' &&
-            *s != '-')
+    for (; *s != '\0'; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '.' && *s != '-')
             return false;
     return true;
 }
 
-/* Parse a whole non-negative decimal; false on junk or overflow. */
-static bool
-parse_u64(const char *s, unsigned long long max, unsigned long long *out)
+/* "a, b or c" into buf. */
+static void
+join_or(const char *const *names, size_t n, char *buf, size_t cap)
 {
-    char *end;
+    size_t i, used = 0;
+    const char *sep;
+    int k;
+
+    buf[0] = '\0';
+    for (i = 0; i < n; i++) {
+        sep = i == 0 ? "" : ", ";
+        if (i > 0 && i + 1 == n)
+            sep = " or ";
+        k = snprintf(buf + used, cap - used, "%s%s", sep, names[i]);
+        if (k < 0 || used + (size_t)k >= cap)
+            break;
+        used += (size_t)k;
+    }
+}
+
+static int
+find_name(const char *s, const char *const *names, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (strcmp(s, names[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
+/*
+ * A whole decimal from min to max.  strtoull() alone would accept leading
+ * blanks, a '+' and even a '-' (wrapping around), so insist on a digit.
+ */
+static bool
+parse_uint(const char *s, unsigned long long min, unsigned long long max,
+           unsigned long long *out)
+{
     unsigned long long v;
+    char *end;
 
     if (!isdigit((unsigned char)*s))
         return false;
     errno = 0;
     v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v > max)
+    if (errno != 0 || *end != '\0' || v < min || v > max)
         return false;
     *out = v;
     return true;
 }
 
+/* A whole int64 in s[0..len), with an optional '-'. */
 static bool
-parse_i64(const char *s, size_t len, int64_t *out)
+parse_int64(const char *s, size_t len, int64_t *out)
 {
     char buf[32], *end;
     long long v;
@@ -219,7 +294,7 @@ parse_bool(const char *s)
     static const char *const no[] = {"false", "no", "off", "0"};
     size_t i;
 
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < MPROC__ARRAY_SIZE(yes); i++) {
         if (strcasecmp(s, yes[i]) == 0)
             return 1;
         if (strcasecmp(s, no[i]) == 0)
@@ -228,11 +303,15 @@ parse_bool(const char *s)
     return -1;
 }
 
+/* Bytes with an optional binary suffix: 512, 512K, 64M, 1G, 64MiB. */
 static bool
-parse_size(const char *s, size_t *out)
+parse_size(const char *s, unsigned long long min, unsigned long long max,
+           unsigned long long *out)
 {
+    static const char suffixes[] = "\0kmg"; /* 2^0, 2^10, 2^20, 2^30 */
+    unsigned long long v;
     char *end;
-    unsigned long long v, mul = 1;
+    unsigned i;
 
     if (!isdigit((unsigned char)*s))
         return false;
@@ -240,268 +319,283 @@ parse_size(const char *s, size_t *out)
     v = strtoull(s, &end, 10);
     if (errno != 0)
         return false;
-    if (strcasecmp(end, "k") == 0 || strcasecmp(end, "kib") == 0)
-        mul = 1ull << 10;
-    else if (strcasecmp(end, "m") == 0 || strcasecmp(end, "mib") == 0)
-        mul = 1ull << 20;
-    else if (strcasecmp(end, "g") == 0 || strcasecmp(end, "gib") == 0)
-        mul = 1ull << 30;
-    else if (*end != '\0')
+    if (*end == '\0') {
+        i = 0;
+    } else {
+        for (i = 1; i < 4; i++)
+            if (tolower((unsigned char)*end) == suffixes[i])
+                break;
+        /* "K" or "KiB", in any case. */
+        if (i == 4 || (end[1] != '\0' && strcasecmp(end + 1, "ib") != 0))
+            return false;
+    }
+    /* Compare before shifting, so a huge count cannot wrap. */
+    if (v < min || v > max >> (10 * i))
         return false;
-    if (v == 0 || v > MAX_MESSAGE_MAX / mul)
-        return false;
-    *out = (size_t)(v * mul);
+    *out = v << (10 * i);
     return true;
 }
 
-/* "a, b or c" */
-static void
-join_or(const char *const *names, size_t n, char *buf, size_t cap)
-{
-    size_t i, used = 0;
-
-    buf[0] = '\0';
-    for (i = 0; i < n; i++) {
-        int k = snprintf(buf + used, cap - used, "%s%s",
-                         i == 0 ? "" : i + 1 == n ? " or " : ", ", names[i]);
-        if (k < 0 || used + (size_t)k >= cap)
-            break;
-        used += (size_t)k;
-    }
-}
-
-static int
-find_enum(const char *s, const char *const *names, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n; i++)
-        if (strcmp(s, names[i]) == 0)
-            return (int)i;
-    return -1;
-}
-
+/*
+ * A path from a job file is relative to the file's folder `dir`; one from
+ * --set (dir NULL) is relative to the working directory, so it stays as
+ * written.  Leading "./" is dropped so messages show a tidy path.
+ */
 static char *
-join_path(const char *dir, const char *path)
+resolve(const char *dir, const char *path)
 {
     char *out;
 
     if (dir == NULL || path[0] == '/')
         return strdup(path);
-    if (asprintf(&out, "%s/%s", dir, path) < 0)
+    while (path[0] == '.' && path[1] == '/') {
+        path += 2;
+        while (path[0] == '/')
+            path++;
+    }
+    if (path[0] == '\0')
+        return strdup(dir);
+    if (asprintf(&out, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/",
+                 path) < 0)
         return NULL;
     return out;
 }
 
 /* ---- values ---- */
 
+/* input = ...; sets p->num to an enum mproc__input_kind. */
+static int
+parse_input(const char *raw, const struct source *src, struct parsed *p,
+            mproc_err_t *err)
+{
+    const char *dots;
+
+    if (strcmp(raw, "stdin") == 0) {
+        p->num = MPROC__INPUT_STDIN;
+        return 0;
+    }
+    if (strncmp(raw, "lines:", 6) == 0 || strncmp(raw, "files:", 6) == 0) {
+        if (raw[6] == '\0')
+            return mproc__err(err, MPROC_ECONFIG,
+                              "%s: input: '%s' names no path; expected "
+                              "%.6sPATH",
+                              src->loc, raw, raw);
+        p->num = raw[0] == 'l' ? MPROC__INPUT_LINES : MPROC__INPUT_FILES;
+        if ((p->path = resolve(src->dir, raw + 6)) == NULL)
+            return mproc__err(err, MPROC_ENOMEM, "out of memory");
+        return 0;
+    }
+    if (strncmp(raw, "range:", 6) == 0) {
+        dots = strstr(raw + 6, "..");
+        if (dots == NULL ||
+            !parse_int64(raw + 6, (size_t)(dots - (raw + 6)), &p->lo) ||
+            !parse_int64(dots + 2, strlen(dots + 2), &p->hi))
+            return mproc__err(err, MPROC_ECONFIG,
+                              "%s: input: '%s' is not a range; expected "
+                              "range:A..B with integers A <= B",
+                              src->loc, raw);
+        if (p->hi < p->lo)
+            return mproc__err(err, MPROC_ECONFIG,
+                              "%s: input: %s: the end must not be below the "
+                              "start; expected range:A..B with A <= B",
+                              src->loc, raw);
+        p->num = MPROC__INPUT_RANGE;
+        return 0;
+    }
+    return mproc__err(err, MPROC_ECONFIG,
+                      "%s: input: expected stdin, lines:PATH, range:A..B or "
+                      "files:DIR-or-GLOB, got '%s'",
+                      src->loc, raw);
+}
+
 /*
- * Check `raw` for key `k` and store it.  `loc` prefixes messages
- * ("FILE:LINE" or "--set ASSIGNMENT"); `dir` resolves relative paths.
+ * Check `raw` as a value of key `k` and parse it into *p (zeroed first;
+ * p->path is the caller's to free, also after a failure).  Messages start
+ * with src->loc and then name the key, so a file and --set read alike.
  */
 static int
-set_value(mproc_config_t *cfg, const struct key_def *k, const char *raw,
-          const char *loc, const char *dir, mproc_err_t *err)
+parse_value(const struct key_def *k, const char *raw, const struct source *src,
+            struct parsed *p, mproc_err_t *err)
 {
-    struct mproc__job *j = &cfg->job;
-    struct value *v = &cfg->vals[k - keys];
-    char *resolved = NULL, list[64];
-    const char *p;
-    unsigned long long u;
-    bool need_path = false;
-    int b, e;
+    const char *near;
+    char list[128];
+    int i;
 
+    memset(p, 0, sizeof(*p));
     switch (k->type) {
-    case T_NAME:
+    case T_PLUGIN:
         if (raw[0] == '\0')
             return mproc__err(err, MPROC_ECONFIG,
                               "%s: plugin: expected a plugin name or a path, "
-                              "got nothing", loc);
-        if (strchr(raw, '/') == NULL && !is_name(raw))
+                              "got nothing",
+                              src->loc);
+        if (strchr(raw, '/') != NULL) {
+            if ((p->path = resolve(src->dir, raw)) == NULL)
+                return mproc__err(err, MPROC_ENOMEM, "out of memory");
+        } else if (!is_name(raw)) {
             return mproc__err(err, MPROC_ECONFIG,
-                              "%s: plugin: '%s' is not a plugin name (letters, "
-                              "digits, '_', '.', '-'); a path needs a '/', "
-                              "e.g. ./%s", loc, raw, raw);
-        if ((need_path = strchr(raw, '/') != NULL))
-            resolved = join_path(dir, raw);
-        break;
-    case T_IDENT:
+                              "%s: plugin: '%s' is not a plugin name "
+                              "(letters, digits, '_', '.', '-'); a path "
+                              "needs a '/', e.g. ./%s",
+                              src->loc, raw, raw);
+        }
+        return 0;
+    case T_NAME:
         if (!is_name(raw))
             return mproc__err(err, MPROC_ECONFIG,
-                              "%s: task: expected a task name (letters, "
-                              "digits, '_', '.', '-'), got '%s'", loc, raw);
-        break;
+                              "%s: %s: expected a name made of letters, "
+                              "digits, '_', '.' and '-', got '%s'",
+                              src->loc, k->name, raw);
+        return 0;
     case T_INPUT:
-        if (strcmp(raw, "stdin") == 0) {
-            j->input_kind = MPROC__INPUT_STDIN;
-        } else if (strncmp(raw, "lines:", 6) == 0 ||
-                   strncmp(raw, "files:", 6) == 0) {
-            if (raw[6] == '\0')
-                return mproc__err(err, MPROC_ECONFIG,
-                                  "%s: input: '%s' names no path; expected "
-                                  "%.6sPATH", loc, raw, raw);
-            j->input_kind = raw[0] == 'l' ? MPROC__INPUT_LINES
-                                          : MPROC__INPUT_FILES;
-            resolved = join_path(dir, raw + 6);
-            need_path = true;
-        } else if (strncmp(raw, "range:", 6) == 0) {
-            const char *dots = strstr(raw + 6, "..");
-            int64_t lo, hi;
-            if (dots == NULL || !parse_i64(raw + 6, (size_t)(dots - raw - 6),
-                                           &lo) ||
-                !parse_i64(dots + 2, strlen(dots + 2), &hi))
-                return mproc__err(err, MPROC_ECONFIG,
-                                  "%s: input: '%s' is not a range; expected "
-                                  "range:A..B with integers A <= B", loc, raw);
-            if (hi < lo)
-                return mproc__err(err, MPROC_ECONFIG,
-                                  "%s: input: %s: the end must not be below "
-                                  "the start; expected range:A..B with A <= B",
-                                  loc, raw);
-            j->input_kind = MPROC__INPUT_RANGE;
-            j->range_lo = lo;
-            j->range_hi = hi;
-        } else {
-            return mproc__err(err, MPROC_ECONFIG,
-                              "%s: input: expected stdin, lines:PATH, "
-                              "range:A..B or files:DIR-or-GLOB, got '%s'",
-                              loc, raw);
-        }
-        break;
+        return parse_input(raw, src, p, err);
     case T_OUTPUT:
         if (raw[0] == '\0')
             return mproc__err(err, MPROC_ECONFIG,
                               "%s: output: expected stdout or a path, got "
-                              "nothing", loc);
-        if ((need_path = strcmp(raw, "stdout") != 0))
-            resolved = join_path(dir, raw);
-        break;
+                              "nothing",
+                              src->loc);
+        if (strcmp(raw, "stdout") != 0 &&
+            (p->path = resolve(src->dir, raw)) == NULL)
+            return mproc__err(err, MPROC_ENOMEM, "out of memory");
+        return 0;
     case T_BOOL:
-        if ((b = parse_bool(raw)) < 0)
+        if ((i = parse_bool(raw)) < 0)
             return mproc__err(err, MPROC_ECONFIG,
-                              "%s: %s: expected true or false, got '%s'", loc,
-                              k->name, raw);
-        j->ordered = b;
-        break;
-    case T_CHUNK:
-        if (!parse_u64(raw, MAX_CHUNKSIZE, &u) || u == 0)
+                              "%s: %s: expected true or false, got '%s'",
+                              src->loc, k->name, raw);
+        p->num = (unsigned long long)i;
+        return 0;
+    case T_INT:
+        if (!parse_uint(raw, k->min, k->max, &p->num))
             return mproc__err(err, MPROC_ECONFIG,
-                              "%s: chunksize: expected an integer from 1 to "
-                              "%d, got '%s'", loc, MAX_CHUNKSIZE, raw);
-        j->chunksize = (unsigned)u;
-        break;
-    case T_SIZE:
-        if (!parse_size(raw, &j->message_max))
-            return mproc__err(err, MPROC_ECONFIG,
-                              "%s: message_max: expected a size from 1 byte "
-                              "to 1G, like 65536, 512K or 64M, got '%s'",
-                              loc, raw);
-        break;
+                              "%s: %s: expected an integer from %llu to "
+                              "%llu, got '%s'",
+                              src->loc, k->name, k->min, k->max, raw);
+        return 0;
     case T_WORKERS:
         if (strcmp(raw, "auto") == 0)
-            j->workers = 0;
-        else if (parse_u64(raw, MAX_WORKERS, &u) && u > 0)
-            j->workers = (unsigned)u;
-        else
+            p->num = 0;
+        else if (!parse_uint(raw, k->min, k->max, &p->num))
             return mproc__err(err, MPROC_ECONFIG,
-                              "%s: workers: expected a positive integer or "
-                              "'auto', got '%s'", loc, raw);
-        break;
-    case T_COUNT:
-        if (!parse_u64(raw, MAX_TASKS_PER_CHILD, &u))
+                              "%s: %s: expected a positive integer or "
+                              "'auto', got '%s'",
+                              src->loc, k->name, raw);
+        return 0;
+    case T_SIZE:
+        if (!parse_size(raw, k->min, k->max, &p->num))
             return mproc__err(err, MPROC_ECONFIG,
-                              "%s: max_tasks_per_child: expected 0 "
-                              "(unlimited) or a positive integer, got '%s'",
-                              loc, raw);
-        j->max_tasks_per_child = (unsigned)u;
-        break;
-    case T_START:
-    case T_IPC:
-    case T_SYNC:
-    case T_ON_ERROR: {
-        const char *const *names = k->type == T_START  ? start_methods
-                                   : k->type == T_IPC  ? ipcs
-                                   : k->type == T_SYNC ? syncs
-                                                       : on_errors;
-        size_t n = k->type == T_ON_ERROR ? 2 : 3;
-        if ((e = find_enum(raw, names, n)) < 0) {
-            p = closest(raw, names, n);
-            join_or(names, n, list, sizeof(list));
-            if (p != NULL)
-                return mproc__err(err, MPROC_ECONFIG,
-                                  "%s: %s: expected %s, got '%s'; did you "
-                                  "mean '%s'?", loc, k->name, list, raw, p);
-            return mproc__err(err, MPROC_ECONFIG,
-                              "%s: %s: expected %s, got '%s'", loc, k->name,
-                              list, raw);
+                              "%s: %s: expected a size from 1 byte to 1G, "
+                              "like 65536, 512K or 64M, got '%s'",
+                              src->loc, k->name, raw);
+        return 0;
+    case T_ENUM:
+        if ((i = find_name(raw, k->names, k->nnames)) >= 0) {
+            p->num = (unsigned long long)i;
+            return 0;
         }
-        if (k->type == T_ON_ERROR)
-            j->on_error = e;
-        break;
+        join_or(k->names, k->nnames, list, sizeof(list));
+        near = closest(raw, k->names, k->nnames);
+        return mproc__err(err, MPROC_ECONFIG,
+                          "%s: %s: expected %s, got '%s'%s%s%s", src->loc,
+                          k->name, list, raw, near ? "; did you mean '" : "",
+                          near ? near : "", near ? "'?" : "");
     }
-    }
-    if (need_path && resolved == NULL)
-        return mproc__err(err, MPROC_ENOMEM, "out of memory");
+    assert(!"unknown key type");
+    return MPROC_ECONFIG;
+}
 
-    free(v->raw);
-    free(v->resolved);
-    v->raw = strdup(raw);
-    v->resolved = resolved;
-    if (v->raw == NULL)
+/*
+ * Store a checked value in a slot, taking over p->path.  Everything is
+ * allocated before the old value is released, so on ENOMEM the slot keeps
+ * its previous value.
+ */
+static int
+store(struct slot *s, const char *raw, const struct source *src,
+      struct parsed *p, mproc_err_t *err)
+{
+    char *r = strdup(raw), *w = strdup(src->where);
+
+    if (r == NULL || w == NULL) {
+        free(r);
+        free(w);
+        free(p->path);
         return mproc__err(err, MPROC_ENOMEM, "out of memory");
+    }
+    free(s->raw);
+    free(s->where);
+    free(s->p.path);
+    s->raw = r;
+    s->where = w;
+    s->line = src->line;
+    s->file_id = src->file_id;
+    s->p = *p;
     return 0;
 }
 
-static int
-set_where(struct value *v, const char *where, int line, int file_id)
-{
-    free(v->where);
-    v->where = strdup(where);
-    v->line = line;
-    v->file_id = file_id;
-    return v->where != NULL ? 0 : MPROC_ENOMEM;
-}
-
-static struct arg *
-find_arg(mproc_config_t *cfg, const char *key)
+static struct slot *
+find_arg(const mproc_config_t *cfg, const char *key)
 {
     size_t i;
+
     for (i = 0; i < cfg->nargs; i++)
-        if (strcmp(cfg->args[i].key, key) == 0)
-            return &cfg->args[i];
+        if (strcmp(cfg->kv[i].key, key) == 0)
+            return &cfg->argv[i];
     return NULL;
 }
 
+/* [args] KEY = VALUE: replaced in place, or added at the end. */
 static int
 set_arg(mproc_config_t *cfg, const char *key, const char *value,
-        const char *where, int line, int file_id, const char *loc,
-        mproc_err_t *err)
+        const struct source *src, mproc_err_t *err)
 {
-    struct arg *a;
+    struct slot *s = find_arg(cfg, key), *argv;
+    struct mproc_kv *kv;
+    struct parsed none = {0};
+    size_t cap;
+    char *k;
+    int r;
 
     if (!is_name(key))
         return mproc__err(err, MPROC_ECONFIG,
                           "%s: [args] key '%s' must be made of letters, "
-                          "digits, '_', '.' and '-'", loc, key);
-    a = find_arg(cfg, key);
-    if (a == NULL) {
-        if (cfg->nargs == cfg->args_cap) {
-            size_t cap = cfg->args_cap ? cfg->args_cap * 2 : 8;
-            struct arg *n = realloc(cfg->args, cap * sizeof(*n));
-            if (n == NULL)
-                return mproc__err(err, MPROC_ENOMEM, "out of memory");
-            cfg->args = n;
-            cfg->args_cap = cap;
-        }
-        a = &cfg->args[cfg->nargs];
-        memset(a, 0, sizeof(*a));
-        if ((a->key = strdup(key)) == NULL)
-            return mproc__err(err, MPROC_ENOMEM, "out of memory");
-        cfg->nargs++;
+                          "digits, '_', '.' and '-'",
+                          src->loc, key);
+    if (s != NULL && src->file_id != 0 && s->file_id == src->file_id)
+        return mproc__err(err, MPROC_ECONFIG,
+                          "%s: duplicate key '%s' in [args] (first set at "
+                          "line %d)",
+                          src->loc, key, s->line);
+    if (s != NULL) {
+        if ((r = store(s, value, src, &none, err)) < 0)
+            return r;
+        cfg->kv[s - cfg->argv].value = s->raw;
+        return 0;
     }
-    free(a->v.raw);
-    a->v.raw = strdup(value);
-    if (a->v.raw == NULL || set_where(&a->v, where, line, file_id) < 0)
+    if (cfg->nargs == cfg->args_cap) {
+        /* Grow both arrays.  They hold only pointers to strings, which do
+         * not move, so a failure half-way leaves everything valid. */
+        cap = cfg->args_cap ? cfg->args_cap * 2 : 8;
+        if ((argv = realloc(cfg->argv, cap * sizeof(*argv))) == NULL)
+            return mproc__err(err, MPROC_ENOMEM, "out of memory");
+        cfg->argv = argv;
+        if ((kv = realloc(cfg->kv, cap * sizeof(*kv))) == NULL)
+            return mproc__err(err, MPROC_ENOMEM, "out of memory");
+        cfg->kv = kv;
+        cfg->args_cap = cap;
+    }
+    /* The new entry is complete before nargs counts it. */
+    s = &cfg->argv[cfg->nargs];
+    memset(s, 0, sizeof(*s));
+    if ((k = strdup(key)) == NULL)
         return mproc__err(err, MPROC_ENOMEM, "out of memory");
+    if ((r = store(s, value, src, &none, err)) < 0) {
+        free(k);
+        return r;
+    }
+    cfg->kv[cfg->nargs].key = k;
+    cfg->kv[cfg->nargs].value = s->raw;
+    cfg->nargs++;
     return 0;
 }
 
@@ -509,6 +603,7 @@ static const struct key_def *
 find_key(const char *section, const char *name)
 {
     size_t i;
+
     for (i = 0; i < NKEYS; i++)
         if (strcmp(keys[i].section, section) == 0 &&
             strcmp(keys[i].name, name) == 0)
@@ -516,7 +611,22 @@ find_key(const char *section, const char *name)
     return NULL;
 }
 
-/* The error for a key the schema does not have in `section`. */
+static int
+unknown_section(const char *section, const char *loc, mproc_err_t *err)
+{
+    const char *near = closest(section, sections, MPROC__ARRAY_SIZE(sections));
+
+    if (near != NULL)
+        return mproc__err(err, MPROC_ECONFIG,
+                          "%s: unknown section [%s]; did you mean [%s]?", loc,
+                          section, near);
+    return mproc__err(err, MPROC_ECONFIG,
+                      "%s: unknown section [%s]; expected [job], [pool] or "
+                      "[args]",
+                      loc, section);
+}
+
+/* A key of [job] or [pool] that the schema does not have there. */
 static int
 unknown_key(const char *section, const char *name, const char *loc,
             mproc_err_t *err)
@@ -533,8 +643,7 @@ unknown_key(const char *section, const char *name, const char *loc,
     for (i = 0; i < NKEYS; i++)
         if (strcmp(keys[i].section, section) == 0)
             names[n++] = keys[i].name;
-    near = closest(name, names, n);
-    if (near != NULL)
+    if ((near = closest(name, names, n)) != NULL)
         return mproc__err(err, MPROC_ECONFIG,
                           "%s: unknown key '%s' in [%s]; did you mean '%s'?",
                           loc, name, section, near);
@@ -544,185 +653,267 @@ unknown_key(const char *section, const char *name, const char *loc,
                       section, list);
 }
 
+/*
+ * SECTION.KEY = VALUE, from a file or from --set: the one place where an
+ * assignment is checked, so both give the same errors.
+ */
 static int
-unknown_section(const char *section, const char *loc, mproc_err_t *err)
+assign(mproc_config_t *cfg, const char *section, const char *key,
+       const char *value, const struct source *src, mproc_err_t *err)
 {
-    const char *near = closest(section, sections, 3);
+    const struct key_def *k;
+    struct slot *s;
+    struct parsed p;
+    int r;
 
-    if (near != NULL)
+    if (mproc__decl_section(section)) {
+        /* A file's headers were declared by the reader, before their
+         * keys.  --set has no header line, so it declares here; declaring
+         * again merges with an earlier declaration of the same kind. */
+        if (src->file_id == 0) {
+            r = mproc__decl_header(&cfg->decls, section, src->loc, 0, err);
+            if (r < 0)
+                return r;
+        }
+        return mproc__decl_key(cfg->decls, section, key, value, src->loc, err);
+    }
+    if (strcmp(section, "args") == 0)
+        return set_arg(cfg, key, value, src, err);
+    if (find_name(section, sections, MPROC__ARRAY_SIZE(sections)) < 0)
+        return unknown_section(section, src->loc, err);
+    if ((k = find_key(section, key)) == NULL)
+        return unknown_key(section, key, src->loc, err);
+    s = &cfg->slots[k - keys];
+    /* One file sets a key once; a later file or --set may override it. */
+    if (s->raw != NULL && src->file_id != 0 && s->file_id == src->file_id)
         return mproc__err(err, MPROC_ECONFIG,
-                          "%s: unknown section [%s]; did you mean [%s]?", loc,
-                          section, near);
-    return mproc__err(err, MPROC_ECONFIG,
-                      "%s: unknown section [%s]; expected [job], [pool] or "
-                      "[args]", loc, section);
+                          "%s: duplicate key '%s' in [%s] (first set at line "
+                          "%d)",
+                          src->loc, key, section, s->line);
+    if ((r = parse_value(k, value, src, &p, err)) < 0) {
+        free(p.path);
+        return r;
+    }
+    return store(s, value, src, &p, err);
 }
 
 /* ---- reading files ---- */
 
-/* inih's reader: hand out one line per call, counting lines. */
-static char *
-read_line(char *str, int num, void *stream)
-{
-    struct parse *ps = stream;
-    const char *start, *nl;
-    size_t n;
+/* The state of one file being loaded. */
+struct parse {
+    mproc_config_t *cfg;
+    const char *path; /* as given, for messages */
+    char *dir;        /* its folder; NULL for the working directory */
+    char *loc;        /* "PATH:LINE" of the current line */
+    size_t loc_cap;
+    const char *data; /* the whole file */
+    size_t len, off;
+    int line; /* the line inih is working on */
+    int file_id;
+    int code;     /* the first error, 0 while there is none */
+    int err_line; /* its line */
+    mproc_err_t *err;
+};
 
-    if (ps->off >= ps->len)
-        return NULL;
-    start = ps->data + ps->off;
-    nl = memchr(start, '\n', ps->len - ps->off);
-    n = nl ? (size_t)(nl - start) + 1 : ps->len - ps->off;
-    ps->off += n;
-    ps->line++;
-    /* Lines were checked against the limit before parsing began. */
-    if (n > (size_t)num - 1)
-        n = (size_t)num - 1;
-    memcpy(str, start, n);
-    str[n] = '\0';
-    return str;
+static void
+set_loc(struct parse *ps)
+{
+    snprintf(ps->loc, ps->loc_cap, "%s:%d", ps->path, ps->line);
+}
+
+static void
+fail_at_line(struct parse *ps, int code)
+{
+    ps->code = code;
+    ps->err_line = ps->line;
 }
 
 /*
- * inih's handler.  It returns 1 ("handled") even for a bad key: our own
- * message, with its line, is kept in ps->code, and inih's bare line number
- * would only replace it with a vaguer one.
+ * Refuse what inih would misread, before it reads anything: lines too long
+ * for its buffer, NUL bytes (the reader hands out C strings) and indented
+ * lines (continuations).  An indented comment is still a comment to inih.
  */
 static int
-on_ini(void *user, const char *section, const char *name, const char *value)
+precheck(const struct parse *ps)
 {
-    struct parse *ps = user;
-    mproc_config_t *cfg = ps->cfg;
-    const struct key_def *k;
-    struct value *v;
-    char loc[4200];
-    int r;
-
-    if (ps->code != 0)
-        return 1;
-    snprintf(loc, sizeof(loc), "%s:%d", ps->path, ps->line);
-    if (section[0] == '\0') {
-        ps->code = mproc__err(ps->err, MPROC_ECONFIG,
-                              "%s: key '%s' is outside any section; put it "
-                              "under [job], [pool] or [args]", loc, name);
-        return 1;
-    }
-    if (mproc__decl_section(section)) {
-        ps->code = mproc__decl_key(cfg->decls, section, name, value, loc,
-                                   ps->err);
-        return 1;
-    }
-    if (find_enum(section, sections, 3) < 0) {
-        ps->code = unknown_section(section, loc, ps->err);
-        return 1;
-    }
-    if (strcmp(section, "args") == 0) {
-        struct arg *a = find_arg(cfg, name);
-        if (a != NULL && a->v.file_id == ps->file_id) {
-            ps->code = mproc__err(ps->err, MPROC_ECONFIG,
-                                  "%s: duplicate key '%s' in [args] (first "
-                                  "set at line %d)", loc, name, a->v.line);
-            return 1;
-        }
-        ps->code = set_arg(cfg, name, value, loc, ps->line, ps->file_id, loc,
-                           ps->err);
-        return 1;
-    }
-    k = find_key(section, name);
-    if (k == NULL) {
-        ps->code = unknown_key(section, name, loc, ps->err);
-        return 1;
-    }
-    v = &cfg->vals[k - keys];
-    if (v->raw != NULL && v->file_id == ps->file_id) {
-        ps->code = mproc__err(ps->err, MPROC_ECONFIG,
-                              "%s: duplicate key '%s' in [%s] (first set at "
-                              "line %d)", loc, name, section, v->line);
-        return 1;
-    }
-    r = set_value(cfg, k, value, loc, ps->dir, ps->err);
-    if (r == 0)
-        r = set_where(v, loc, ps->line, ps->file_id);
-    ps->code = r;
-    return 1;
-}
-
-/* Refuse what inih would mis-read: long lines and continuation lines. */
-static int
-precheck(struct parse *ps)
-{
-    const char *p = ps->data, *end = ps->data + ps->len;
+    const char *p = ps->data, *end = ps->data + ps->len, *nl, *q;
+    size_t n;
     int line = 0;
 
     while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-        size_t k;
-
+        nl = memchr(p, '\n', (size_t)(end - p));
+        n = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
         line++;
         if (n > 0 && p[n - 1] == '\r')
-            n--;
+            n--; /* part of a CRLF newline */
         if (memchr(p, '\0', n) != NULL)
             return mproc__err(ps->err, MPROC_ECONFIG,
                               "%s:%d: line holds a NUL byte; a job file is "
-                              "text", ps->path, line);
+                              "text",
+                              ps->path, line);
         if (n > MPROC_CONFIG_LINE_MAX)
             return mproc__err(ps->err, MPROC_ECONFIG,
                               "%s:%d: line is %zu bytes long; inih reads at "
                               "most %d (split the value or shorten the path)",
                               ps->path, line, n, MPROC_CONFIG_LINE_MAX);
-        if (n > 0 && p[0] == '[') {
-            /* inih reports a section only with its first key, so an
-             * empty section would pass unseen, and a bad one would be
-             * blamed on the line of its first key: check headers here. */
-            const char *close = memchr(p, ']', n);
-            char name[MPROC_CONFIG_LINE_MAX + 1], loc[4200];
-            if (close != NULL) {
-                int r;
-                memcpy(name, p + 1, (size_t)(close - p - 1));
-                name[close - p - 1] = '\0';
-                snprintf(loc, sizeof(loc), "%s:%d", ps->path, line);
-                if (mproc__decl_section(name)) {
-                    r = mproc__decl_header(&ps->cfg->decls, name, loc,
-                                           ps->file_id, ps->err);
-                    if (r < 0)
-                        return r;
-                } else if (find_enum(name, sections, 3) < 0) {
-                    return unknown_section(name, loc, ps->err);
-                }
-            }
-        }
-        if (n > 0 && (p[0] == ' ' || p[0] == '\t')) {
-            for (k = 0; k < n && (p[k] == ' ' || p[k] == '\t'); k++)
-                ;
-            if (k < n && p[k] != ';' && p[k] != '#')
-                return mproc__err(ps->err, MPROC_ECONFIG,
-                                  "%s:%d: indented line: continuation lines "
-                                  "are not supported; remove the leading "
-                                  "whitespace", ps->path, line);
-        }
-        p = nl ? nl + 1 : end;
+        for (q = p; q < p + n && isspace((unsigned char)*q); q++)
+            ;
+        if (q > p && q < p + n && *q != ';' && *q != '#')
+            return mproc__err(ps->err, MPROC_ECONFIG,
+                              "%s:%d: indented line: continuation lines are "
+                              "not supported; remove the leading whitespace",
+                              ps->path, line);
+        p = nl != NULL ? nl + 1 : end;
     }
     return 0;
 }
 
+/*
+ * Check a "[section]" line the way inih will read it: the name runs to the
+ * first ']', unless an inline comment (" ;") comes first, in which case inih
+ * reports a syntax error itself.  inih ignores text after the ']'.
+ */
+static void
+check_header(struct parse *ps, const char *s)
+{
+    char name[MPROC_CONFIG_LINE_MAX + 1];
+    bool was_space = false;
+    const char *e;
+    size_t n;
+
+    if (ps->line == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
+        s += 3; /* inih skips a UTF-8 byte-order mark */
+    if (*s != '[')
+        return;
+    for (e = s + 1; *e != '\0' && *e != ']' && !(was_space && *e == ';'); e++)
+        was_space = isspace((unsigned char)*e);
+    if (*e != ']')
+        return;
+    n = (size_t)(e - s - 1);
+    memcpy(name, s + 1, n);
+    name[n] = '\0';
+    set_loc(ps);
+    if (find_name(name, sections, MPROC__ARRAY_SIZE(sections)) >= 0)
+        return;
+    if (!mproc__decl_section(name)) {
+        fail_at_line(ps, unknown_section(name, ps->loc, ps->err));
+        return;
+    }
+    /* inih would silently cut a longer name, and its keys would then land
+     * in a section nobody declared. */
+    if (n > INIH_SECTION_MAX) {
+        fail_at_line(ps, mproc__err(ps->err, MPROC_ECONFIG,
+                                    "%s: section name is %zu bytes long; "
+                                    "inih reads at most %d (shorten the name)",
+                                    ps->loc, n, INIH_SECTION_MAX));
+        return;
+    }
+    fail_at_line(ps, mproc__decl_header(&ps->cfg->decls, name, ps->loc,
+                                        ps->file_id, ps->err));
+}
+
+/*
+ * inih's reader: hand out the next line, counting, so the handler knows the
+ * line number.  After an error it reports end of file, which is how the
+ * load stops at the first error: inih itself would carry on.
+ */
+static char *
+next_line(char *str, int num, void *stream)
+{
+    struct parse *ps = stream;
+    const char *start, *nl;
+    size_t n, text;
+
+    if (ps->code != 0 || ps->off >= ps->len)
+        return NULL;
+    start = ps->data + ps->off;
+    nl = memchr(start, '\n', ps->len - ps->off);
+    n = nl != NULL ? (size_t)(nl - start) + 1 : ps->len - ps->off;
+    ps->off += n;
+    ps->line++;
+    /* precheck() made every line's text fit in inih's 199 bytes.  Its
+     * newline may not fit too, but inih v55 only strips it anyway.  The
+     * test is for an inih built with a smaller buffer. */
+    text = n;
+    if (nl != NULL)
+        text -= n >= 2 && start[n - 2] == '\r' ? 2 : 1;
+    if (text > (size_t)num - 1) {
+        fail_at_line(ps, mproc__err(ps->err, MPROC_ECONFIG,
+                                    "%s:%d: line is %zu bytes long; inih "
+                                    "reads at most %d",
+                                    ps->path, ps->line, text, num - 1));
+        return NULL;
+    }
+    if (n > (size_t)num - 1)
+        n = (size_t)num - 1;
+    memcpy(str, start, n);
+    str[n] = '\0';
+    check_header(ps, str);
+    return ps->code == 0 ? str : NULL;
+}
+
+/*
+ * inih's handler.  It always returns 1 ("handled"): our message, with its
+ * line, is kept in ps, and the reader stops the parse at its next call.
+ */
+static int
+on_pair(void *user, const char *section, const char *name, const char *value)
+{
+    struct parse *ps = user;
+    struct source src;
+
+    if (ps->code != 0)
+        return 1;
+    set_loc(ps);
+    if (name[0] == '\0') {
+        /* "= value": inih calls that a key named "". */
+        fail_at_line(ps, mproc__err(ps->err, MPROC_ECONFIG,
+                                    "%s: syntax error: expected '[section]', "
+                                    "'key = value' or a comment",
+                                    ps->loc));
+        return 1;
+    }
+    if (section[0] == '\0') {
+        fail_at_line(ps, mproc__err(ps->err, MPROC_ECONFIG,
+                                    "%s: key '%s' is outside any section; "
+                                    "put it under [job], [pool] or [args]",
+                                    ps->loc, name));
+        return 1;
+    }
+    src.loc = ps->loc;
+    src.where = ps->loc;
+    src.dir = ps->dir;
+    src.line = ps->line;
+    src.file_id = ps->file_id;
+    fail_at_line(ps, assign(ps->cfg, section, name, value, &src, ps->err));
+    return 1;
+}
+
+/* Read a whole file into a NUL-terminated buffer. */
 static int
 read_file(const char *path, char **data, size_t *len, mproc_err_t *err)
 {
-    FILE *fp = fopen(path, "rb");
-    char *buf = NULL;
+    FILE *fp = NULL;
+    char *buf = NULL, *nb;
     size_t cap = 0, n = 0, got;
+    int r;
 
-    if (fp == NULL)
+    if ((fp = fopen(path, "rb")) == NULL)
         return mproc__err(err, MPROC_EINPUT, "%s: cannot open: %s", path,
                           strerror(errno));
     do {
+        if (n > FILE_MAX) {
+            r = mproc__err(err, MPROC_EINPUT,
+                           "%s: cannot read: larger than %zu MiB; not a "
+                           "job file",
+                           path, FILE_MAX >> 20);
+            goto fail;
+        }
         if (cap - n < 4096) {
-            char *nb = realloc(buf, cap = cap ? cap * 2 : 8192);
-            if (nb == NULL) {
-                free(buf);
-                fclose(fp);
-                return mproc__err(err, MPROC_ENOMEM, "out of memory");
+            cap = cap ? cap * 2 : 8192;
+            if ((nb = realloc(buf, cap)) == NULL) {
+                r = mproc__err(err, MPROC_ENOMEM, "out of memory");
+                goto fail;
             }
             buf = nb;
         }
@@ -730,27 +921,63 @@ read_file(const char *path, char **data, size_t *len, mproc_err_t *err)
         n += got;
     } while (got > 0);
     if (ferror(fp)) {
-        int e = errno;
-        free(buf);
-        fclose(fp);
-        return mproc__err(err, MPROC_EINPUT, "%s: cannot read: %s", path,
-                          strerror(e));
+        r = mproc__err(err, MPROC_EINPUT, "%s: cannot read: %s", path,
+                       strerror(errno));
+        goto fail;
     }
     fclose(fp);
     buf[n] = '\0';
     *data = buf;
     *len = n;
     return 0;
+
+fail:
+    free(buf);
+    fclose(fp);
+    return r;
 }
+
+/* The folder of `path` into *out, or NULL when it names none. */
+static int
+folder_of(const char *path, char **out)
+{
+    const char *slash = strrchr(path, '/');
+    size_t n;
+
+    *out = NULL;
+    if (slash == NULL)
+        return 0;
+    n = (size_t)(slash - path);
+    while (n > 0 && path[n - 1] == '/')
+        n--;
+    /* "/job.ini" lives in "/", not in "". */
+    *out = n > 0 ? strndup(path, n) : strdup("/");
+    return *out != NULL ? 0 : MPROC_ENOMEM;
+}
+
+/* ---- the API ---- */
 
 int
 mproc_config_new(mproc_config_t **out, mproc_err_t *err)
 {
-    mproc_config_t *cfg = calloc(1, sizeof(*cfg));
+    struct source src = {"default", "default", NULL, 0, 0};
+    mproc_config_t *cfg;
+    size_t i;
+    int r;
 
     *out = NULL;
-    if (cfg == NULL)
+    if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
         return mproc__err(err, MPROC_ENOMEM, "out of memory");
+    /* Parse every default once, so finish() reads each key the same way
+     * whether it was set or not.  Defaults have no paths: nothing to
+     * allocate, and nothing that can fail. */
+    for (i = 0; i < NKEYS; i++) {
+        if (keys[i].dflt == NULL)
+            continue;
+        r = parse_value(&keys[i], keys[i].dflt, &src, &cfg->slots[i].p, NULL);
+        assert(r == 0 && cfg->slots[i].p.path == NULL);
+        (void)r;
+    }
     *out = cfg;
     return 0;
 }
@@ -759,173 +986,135 @@ int
 mproc_config_load(mproc_config_t *cfg, const char *path, mproc_err_t *err)
 {
     struct parse ps = {.cfg = cfg, .path = path, .err = err};
-    char *data = NULL, *slash;
-    int r;
+    char *data = NULL, *name = NULL;
+    int r, bad;
 
-    r = read_file(path, &data, &ps.len, err);
-    if (r < 0)
-        return r;
+    cfg->finished = false; /* the typed view may point at what we replace */
+    if ((r = read_file(path, &data, &ps.len, err)) < 0)
+        goto fail;
     ps.data = data;
     ps.file_id = ++cfg->loads;
-    ps.dir = strdup(path);
-    if (ps.dir == NULL) {
-        free(data);
-        return mproc__err(err, MPROC_ENOMEM, "out of memory");
+    ps.loc_cap = strlen(path) + 24;
+    if (folder_of(path, &ps.dir) < 0 || (ps.loc = malloc(ps.loc_cap)) == NULL ||
+        (name = strdup(path)) == NULL) {
+        r = mproc__err(err, MPROC_ENOMEM, "out of memory");
+        goto fail;
     }
-    slash = strrchr(ps.dir, '/');
-    if (slash == NULL) {
-        free(ps.dir);
-        ps.dir = NULL; /* relative to the working directory */
-    } else {
-        slash[slash == ps.dir] = '\0';
-    }
-    r = precheck(&ps);
-    if (r == 0) {
-        int bad = ini_parse_stream(read_line, &ps, on_ini, &ps);
-        r = ps.code;
-        if (r == 0 && bad > 0)
-            r = mproc__err(err, MPROC_ECONFIG,
-                           "%s:%d: syntax error: expected '[section]', "
-                           "'key = value' or a comment", path, bad);
-        else if (r == 0 && bad < 0)
-            r = mproc__err(err, MPROC_ENOMEM, "%s: cannot parse: out of "
-                                              "memory", path);
-    }
-    if (r == 0) {
-        free(cfg->last_file);
-        cfg->last_file = strdup(path);
-    }
+    if ((r = precheck(&ps)) < 0)
+        goto fail;
+    bad = ini_parse_stream(next_line, &ps, on_pair, &ps);
+    /* inih notes a syntax error (a line with no '=', an unclosed '[') and
+     * goes on, so one of our errors may come later in the file: report
+     * whichever comes first. */
+    if (bad > 0 && (ps.code == 0 || bad < ps.err_line))
+        ps.code = mproc__err(err, MPROC_ECONFIG,
+                             "%s:%d: syntax error: expected '[section]', "
+                             "'key = value' or a comment",
+                             path, bad);
+    else if (bad < 0 && ps.code == 0)
+        ps.code = mproc__err(err, MPROC_ENOMEM, "%s: out of memory", path);
+    if ((r = ps.code) < 0)
+        goto fail;
+    free(cfg->last_file);
+    cfg->last_file = name;
+    name = NULL;
+
+fail:
+    free(name);
+    free(ps.loc);
     free(ps.dir);
     free(data);
     return r;
 }
 
-int
-mproc_config_set(mproc_config_t *cfg, const char *assignment,
-                 mproc_err_t *err)
+/* Trim blanks at both ends, in place. */
+static char *
+trim(char *s)
 {
-    const char *eq = strchr(assignment, '='), *dot;
-    char section[64], name[128], loc[512], *trimmed;
-    const struct key_def *k;
-    const char *value;
-    size_t sl, nl, vlen;
-    int r;
+    char *e;
 
-    snprintf(loc, sizeof(loc), "--set %s", assignment);
-    dot = eq ? memchr(assignment, '.', (size_t)(eq - assignment)) : NULL;
-    value = eq ? eq + 1 : NULL;
-    if (eq == NULL || dot == NULL)
-        return mproc__err(err, MPROC_ECONFIG,
-                          "--set '%s': expected SECTION.KEY=VALUE, e.g. --set "
-                          "pool.workers=4", assignment);
-    /* Trim blanks around the section, the key and the value, as inih
-     * does in a file. */
-    {
-        const char *a = assignment, *b = dot;
-        while (a < b && isspace((unsigned char)*a))
-            a++;
-        while (b > a && isspace((unsigned char)b[-1]))
-            b--;
-        sl = (size_t)(b - a);
-        assignment = a;
-        a = dot + 1;
-        b = eq;
-        while (a < b && isspace((unsigned char)*a))
-            a++;
-        while (b > a && isspace((unsigned char)b[-1]))
-            b--;
-        nl = (size_t)(b - a);
-        dot = a - 1;
-    }
-    if (sl == 0 || nl == 0 || sl >= sizeof(section) || nl >= sizeof(name))
-        return mproc__err(err, MPROC_ECONFIG,
-                          "--set '%s': expected SECTION.KEY=VALUE, e.g. --set "
-                          "pool.workers=4", assignment);
-    memcpy(section, assignment, sl);
-    section[sl] = '\0';
-    memcpy(name, dot + 1, nl);
-    name[nl] = '\0';
-    while (isspace((unsigned char)*value))
-        value++;
-    vlen = strlen(value);
-    while (vlen > 0 && isspace((unsigned char)value[vlen - 1]))
-        vlen--;
-    trimmed = strndup(value, vlen);
-    if (trimmed == NULL)
-        return mproc__err(err, MPROC_ENOMEM, "out of memory");
-
-    if (mproc__decl_section(section)) {
-        r = mproc__decl_header(&cfg->decls, section, loc, 0, err);
-        if (r == 0)
-            r = mproc__decl_key(cfg->decls, section, name, trimmed, loc, err);
-    } else if (find_enum(section, sections, 3) < 0)
-        r = unknown_section(section, loc, err);
-    else if (strcmp(section, "args") == 0)
-        r = set_arg(cfg, name, trimmed, "--set", 0, 0, loc, err);
-    else if ((k = find_key(section, name)) == NULL)
-        r = unknown_key(section, name, loc, err);
-    else if ((r = set_value(cfg, k, trimmed, loc, NULL, err)) == 0)
-        r = set_where(&cfg->vals[k - keys], "--set", 0, 0);
-    free(trimmed);
-    return r;
+    while (isspace((unsigned char)*s))
+        s++;
+    e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
 }
 
-static const struct value *
-val(const mproc_config_t *cfg, const char *name)
+int
+mproc_config_set(mproc_config_t *cfg, const char *assignment, mproc_err_t *err)
 {
-    size_t i;
-    for (i = 0; i < NKEYS; i++)
-        if (strcmp(keys[i].name, name) == 0)
-            return cfg->vals[i].raw ? &cfg->vals[i] : NULL;
-    return NULL;
+    struct source src = {NULL, "--set", NULL, 0, 0};
+    char *copy = NULL, *loc = NULL, *eq, *dot, *section = NULL, *key = NULL;
+    int r;
+
+    cfg->finished = false;
+    if ((copy = strdup(assignment)) == NULL ||
+        asprintf(&loc, "--set %s", assignment) < 0) {
+        loc = NULL;
+        r = mproc__err(err, MPROC_ENOMEM, "out of memory");
+        goto fail;
+    }
+    /* SECTION.KEY is what comes before the first '='; the section ends at
+     * its first '.', so an [args] key may hold dots itself. */
+    eq = strchr(copy, '=');
+    dot = eq != NULL ? memchr(copy, '.', (size_t)(eq - copy)) : NULL;
+    if (dot != NULL) {
+        *eq = '\0';
+        *dot = '\0';
+        section = trim(copy);
+        key = trim(dot + 1);
+    }
+    if (dot == NULL || section[0] == '\0' || key[0] == '\0') {
+        r = mproc__err(err, MPROC_ECONFIG,
+                       "--set '%s': expected SECTION.KEY=VALUE, e.g. --set "
+                       "pool.workers=4",
+                       assignment);
+        goto fail;
+    }
+    src.loc = loc;
+    r = assign(cfg, section, key, trim(eq + 1), &src, err);
+
+fail:
+    free(copy);
+    free(loc);
+    return r;
 }
 
 int
 mproc_config_finish(mproc_config_t *cfg, mproc_err_t *err)
 {
+    const struct slot *s = cfg->slots;
     struct mproc__job *j = &cfg->job;
-    const struct value *v;
-    size_t i;
+    int r;
 
-    v = val(cfg, "plugin");
-    if (v == NULL)
+    cfg->finished = false;
+    if (s[K_PLUGIN].raw == NULL)
         return mproc__err(err, MPROC_ECONFIG,
                           "%s: [job] plugin is not set; name a plugin, e.g. "
                           "plugin = echo",
                           cfg->last_file ? cfg->last_file : "configuration");
-    j->plugin = v->resolved ? v->resolved : v->raw;
-    j->task = (v = val(cfg, "task")) ? v->raw : NULL;
-    if ((v = val(cfg, "input")) == NULL)
-        j->input_kind = MPROC__INPUT_STDIN;
-    j->input_path = v && v->resolved ? v->resolved : NULL;
-    v = val(cfg, "output");
-    j->output = v ? v->resolved : NULL;
-    if (val(cfg, "ordered") == NULL)
-        j->ordered = true;
-    if (val(cfg, "chunksize") == NULL)
-        j->chunksize = 1;
-    if (val(cfg, "on_error") == NULL)
-        j->on_error = MPROC__ON_ERROR_CONTINUE;
-    if (val(cfg, "message_max") == NULL)
-        j->message_max = DEFAULT_MESSAGE_MAX;
-    if (val(cfg, "workers") == NULL)
-        j->workers = 0;
-    j->start_method = (v = val(cfg, "start_method")) ? v->raw : "fork";
-    j->ipc = (v = val(cfg, "ipc")) ? v->raw : "pipe";
-    j->sync = (v = val(cfg, "sync")) ? v->raw : "futex";
-    if (mproc__decl_finish(cfg->decls, err) < 0)
-        return MPROC_ECONFIG;
-    if (val(cfg, "max_tasks_per_child") == NULL)
-        j->max_tasks_per_child = 0;
+    if ((r = mproc__decl_finish(cfg->decls, err)) < 0)
+        return r;
 
-    free(cfg->kv);
-    cfg->kv = calloc(cfg->nargs ? cfg->nargs : 1, sizeof(*cfg->kv));
-    if (cfg->kv == NULL)
-        return mproc__err(err, MPROC_ENOMEM, "out of memory");
-    for (i = 0; i < cfg->nargs; i++) {
-        cfg->kv[i].key = cfg->args[i].key;
-        cfg->kv[i].value = cfg->args[i].v.raw;
-    }
+    /* Unset keys hold their parsed default (see mproc_config_new()). */
+    memset(j, 0, sizeof(*j));
+    j->plugin = s[K_PLUGIN].p.path ? s[K_PLUGIN].p.path : s[K_PLUGIN].raw;
+    j->task = s[K_TASK].raw;
+    j->input_kind = (int)s[K_INPUT].p.num;
+    j->input_path = s[K_INPUT].p.path;
+    j->range_lo = s[K_INPUT].p.lo;
+    j->range_hi = s[K_INPUT].p.hi;
+    j->output = s[K_OUTPUT].p.path;
+    j->ordered = s[K_ORDERED].p.num != 0;
+    j->chunksize = (unsigned)s[K_CHUNKSIZE].p.num;
+    j->on_error = (int)s[K_ON_ERROR].p.num;
+    j->message_max = (size_t)s[K_MESSAGE_MAX].p.num;
+    j->workers = (unsigned)s[K_WORKERS].p.num;
+    j->start_method = start_methods[s[K_START_METHOD].p.num];
+    j->ipc = ipcs[s[K_IPC].p.num];
+    j->max_tasks_per_child = (unsigned)s[K_MAX_TASKS].p.num;
+    j->sync = syncs[s[K_SYNC].p.num];
     cfg->finished = true;
     return 0;
 }
@@ -933,50 +1122,7 @@ mproc_config_finish(mproc_config_t *cfg, mproc_err_t *err)
 const struct mproc__job *
 mproc__config_job(const mproc_config_t *cfg)
 {
-    return cfg->finished ? &cfg->job : NULL;
-}
-
-/*
- * The stored value of a key, or NULL when it is unset; *known says whether
- * the schema (or, for [args], the configuration) has the key at all.
- */
-static const struct value *
-lookup(const mproc_config_t *cfg, const char *section, const char *key,
-       bool *known)
-{
-    const struct key_def *k;
-    const struct arg *a;
-
-    if (strcmp(section, "args") == 0) {
-        a = find_arg((mproc_config_t *)cfg, key);
-        *known = a != NULL;
-        return a ? &a->v : NULL;
-    }
-    k = find_key(section, key);
-    *known = k != NULL;
-    return k && cfg->vals[k - keys].raw ? &cfg->vals[k - keys] : NULL;
-}
-
-const char *
-mproc_config_get(const mproc_config_t *cfg, const char *section,
-                 const char *key)
-{
-    bool known;
-    const struct value *v = lookup(cfg, section, key, &known);
-
-    return v ? v->raw : NULL;
-}
-
-const char *
-mproc_config_where(const mproc_config_t *cfg, const char *section,
-                   const char *key)
-{
-    bool known;
-    const struct value *v = lookup(cfg, section, key, &known);
-
-    if (v != NULL)
-        return v->where;
-    return known ? "default" : NULL;
+    return cfg != NULL && cfg->finished ? &cfg->job : NULL;
 }
 
 size_t
@@ -985,11 +1131,54 @@ mproc__config_decls(const mproc_config_t *cfg, const struct mproc__decl **out)
     return mproc__decl_list(cfg->decls, out);
 }
 
+/*
+ * The slot of SECTION.KEY, or NULL when unset; *known says whether the
+ * schema (or, for [args], the configuration) has the key at all.
+ */
+static const struct slot *
+lookup(const mproc_config_t *cfg, const char *section, const char *key,
+       bool *known)
+{
+    const struct key_def *k;
+    const struct slot *s;
+
+    if (strcmp(section, "args") == 0) {
+        s = find_arg(cfg, key);
+        *known = s != NULL;
+        return s;
+    }
+    k = find_key(section, key);
+    *known = k != NULL;
+    return k != NULL && cfg->slots[k - keys].raw ? &cfg->slots[k - keys] : NULL;
+}
+
+const char *
+mproc_config_get(const mproc_config_t *cfg, const char *section,
+                 const char *key)
+{
+    bool known;
+    const struct slot *s = lookup(cfg, section, key, &known);
+
+    return s != NULL ? s->raw : NULL;
+}
+
+const char *
+mproc_config_where(const mproc_config_t *cfg, const char *section,
+                   const char *key)
+{
+    bool known;
+    const struct slot *s = lookup(cfg, section, key, &known);
+
+    if (s != NULL)
+        return s->where;
+    return known ? "default" : NULL;
+}
+
 size_t
 mproc_config_args(const mproc_config_t *cfg, const struct mproc_kv **out)
 {
-    *out = cfg->kv;
-    return cfg->kv ? cfg->nargs : 0;
+    *out = cfg->nargs > 0 ? cfg->kv : NULL;
+    return cfg->nargs;
 }
 
 void
@@ -1000,16 +1189,16 @@ mproc_config_free(mproc_config_t *cfg)
     if (cfg == NULL)
         return;
     for (i = 0; i < NKEYS; i++) {
-        free(cfg->vals[i].raw);
-        free(cfg->vals[i].resolved);
-        free(cfg->vals[i].where);
+        free(cfg->slots[i].raw);
+        free(cfg->slots[i].where);
+        free(cfg->slots[i].p.path);
     }
     for (i = 0; i < cfg->nargs; i++) {
-        free(cfg->args[i].key);
-        free(cfg->args[i].v.raw);
-        free(cfg->args[i].v.where);
+        free((char *)cfg->kv[i].key); /* strdup'd by set_arg() */
+        free(cfg->argv[i].raw);
+        free(cfg->argv[i].where);
     }
-    free(cfg->args);
+    free(cfg->argv);
     free(cfg->kv);
     mproc__decl_free(cfg->decls);
     free(cfg->last_file);
