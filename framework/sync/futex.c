@@ -23,14 +23,6 @@
 #define WAITERS 0x40000000u /* pids are below 2^22 on Linux */
 #define PID_MASK 0x3fffffffu
 
-static inline void
-cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
-
 struct fmutex {
     _Atomic uint32_t word;
 };
@@ -68,14 +60,27 @@ mutex_init(struct mproc__sobj *o, void *impl)
 }
 
 static int
+mutex_trylock(struct mproc__sobj *o, void *impl)
+{
+    struct fmutex *m = impl;
+    uint32_t cur = 0;
+
+    /* A free word becomes ours.  Acquire pairs with the release in
+     * mutex_unlock, so the previous holder's writes are seen. */
+    return atomic_compare_exchange_strong_explicit(
+               &m->word, &cur, (uint32_t)mproc__self(), memory_order_acquire,
+               memory_order_relaxed)
+               ? 0
+               : MPROC_EAGAIN;
+}
+
+static int
 mutex_lock(struct mproc__sobj *o, void *impl, const struct timespec *deadline)
 {
     struct fmutex *m = impl;
-    uint32_t self = (uint32_t)getpid(), cur = 0;
+    uint32_t self = (uint32_t)mproc__self(), cur = 0;
     int spins = 100;
 
-    /* The fast path: a free word becomes ours.  Acquire pairs with the
-     * release in mutex_unlock, so the previous holder's writes are seen. */
     if (atomic_compare_exchange_strong_explicit(&m->word, &cur, self,
                                                 memory_order_acquire,
                                                 memory_order_relaxed))
@@ -87,7 +92,7 @@ mutex_lock(struct mproc__sobj *o, void *impl, const struct timespec *deadline)
                                                   memory_order_acquire,
                                                   memory_order_relaxed))
             return 0;
-        cpu_relax();
+        mproc__cpu_relax();
     }
     for (;;) {
         cur = atomic_load_explicit(&m->word, memory_order_relaxed);
@@ -207,6 +212,7 @@ const struct mproc_sync_ops mproc__sync_futex_ops = {
     .sem_size = sizeof(struct fsem),
     .undo_on_death = false,
     .mutex_init = mutex_init,
+    .mutex_trylock = mutex_trylock,
     .mutex_lock = mutex_lock,
     .mutex_unlock = mutex_unlock,
     .sem_init = sem_init_,

@@ -31,6 +31,18 @@ mutex_init(struct mproc__sobj *o, void *impl)
 }
 
 static int
+mutex_trylock(struct mproc__sobj *o, void *impl)
+{
+    int r = pthread_mutex_trylock(impl);
+
+    if (r == EOWNERDEAD) {
+        pthread_mutex_consistent(impl);
+        return MPROC_EOWNERDEAD;
+    }
+    return r == EBUSY ? MPROC_EAGAIN : -r;
+}
+
+static int
 mutex_lock(struct mproc__sobj *o, void *impl, const struct timespec *deadline)
 {
     int r = deadline ? pthread_mutex_clocklock(impl, CLOCK_MONOTONIC, deadline)
@@ -157,6 +169,7 @@ const struct mproc_sync_ops mproc__sync_posix_ops = {
     .sem_size = sizeof(sem_t),
     .undo_on_death = false,
     .mutex_init = mutex_init,
+    .mutex_trylock = mutex_trylock,
     .mutex_lock = mutex_lock,
     .mutex_unlock = mutex_unlock,
     .sem_init = sem_init_,

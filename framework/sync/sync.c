@@ -12,6 +12,7 @@
 #include "internal.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -57,6 +58,34 @@ const struct mproc_sync_ops *
 mproc__sync_ops_of(const struct mproc__sobj *o)
 {
     return backends[mproc__sync_hdr_of(o)->backend];
+}
+
+static _Atomic int32_t self_pid;
+static pthread_once_t self_once = PTHREAD_ONCE_INIT;
+
+static void
+self_forget(void)
+{
+    atomic_store_explicit(&self_pid, 0, memory_order_relaxed);
+}
+
+static void
+self_register(void)
+{
+    pthread_atfork(NULL, NULL, self_forget);
+}
+
+int32_t
+mproc__self(void)
+{
+    int32_t pid = atomic_load_explicit(&self_pid, memory_order_relaxed);
+
+    if (pid == 0) {
+        pthread_once(&self_once, self_register);
+        pid = (int32_t)getpid();
+        atomic_store_explicit(&self_pid, pid, memory_order_relaxed);
+    }
+    return pid;
 }
 
 bool
@@ -416,7 +445,7 @@ mproc_lock_acquire(mproc_lock_t *l, int timeout_ms)
     const struct mproc_sync_ops *ops = mproc__sync_ops_of(&l->o);
     struct timespec dl, sl;
     const struct timespec *deadline = NULL;
-    int32_t self = (int32_t)getpid(), prev;
+    int32_t self = mproc__self(), prev;
     int r;
 
     if (l->recursive &&
@@ -424,16 +453,20 @@ mproc_lock_acquire(mproc_lock_t *l, int timeout_ms)
         l->depth++;
         return 0;
     }
-    if (timeout_ms >= 0) {
-        mproc__deadline_in(&dl, timeout_ms);
-        deadline = &dl;
-    }
-    for (;;) {
-        r = ops->mutex_lock(&l->o, l->impl, mproc__sync_slice(&sl, deadline));
-        if (r != MPROC_ETIMEDOUT)
-            break;
-        if (mproc__sync_passed(deadline))
-            return MPROC_ETIMEDOUT;
+    r = ops->mutex_trylock(&l->o, l->impl);
+    if (r == MPROC_EAGAIN) {
+        if (timeout_ms >= 0) {
+            mproc__deadline_in(&dl, timeout_ms);
+            deadline = &dl;
+        }
+        for (;;) {
+            r = ops->mutex_lock(&l->o, l->impl,
+                                mproc__sync_slice(&sl, deadline));
+            if (r != MPROC_ETIMEDOUT)
+                break;
+            if (mproc__sync_passed(deadline))
+                return MPROC_ETIMEDOUT;
+        }
     }
     if (r < 0 && r != MPROC_EOWNERDEAD)
         return r;
@@ -454,7 +487,7 @@ mproc_lock_release(mproc_lock_t *l)
     const struct mproc_sync_ops *ops = mproc__sync_ops_of(&l->o);
 
     if (atomic_load_explicit(&l->owner, memory_order_relaxed) !=
-        (int32_t)getpid())
+        mproc__self())
         return MPROC_EPERM;
     if (l->recursive && --l->depth > 0)
         return 0;
@@ -568,7 +601,7 @@ mproc_sem_acquire(mproc_sem_t *sem, int timeout_ms)
     const struct mproc_sync_ops *ops = mproc__sync_ops_of(&sem->o);
     struct timespec dl, sl;
     const struct timespec *deadline = NULL;
-    int32_t self = (int32_t)getpid();
+    int32_t self = mproc__self();
     uint32_t died;
     int r;
 
@@ -612,7 +645,7 @@ mproc_sem_release(mproc_sem_t *sem)
         ops->sem_value(&sem->o, sem->impl) >= (int)sem->initial)
         return MPROC_ERANGE;
     return ops->sem_post(&sem->o, sem->impl,
-                         holder_add(sem, (int32_t)getpid(), -1));
+                         holder_add(sem, mproc__self(), -1));
 }
 
 int

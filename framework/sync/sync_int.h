@@ -121,6 +121,9 @@ struct mproc_sync_ops {
     /* The kernel gives back what a dead process held (SEM_UNDO). */
     bool undo_on_death;
     int (*mutex_init)(struct mproc__sobj *o, void *impl);
+    /* Take the mutex if it is free, at once: 0, MPROC_EOWNERDEAD or
+     * MPROC_EAGAIN (held).  The uncontended path: no clock, no slices. */
+    int (*mutex_trylock)(struct mproc__sobj *o, void *impl);
     int (*mutex_lock)(struct mproc__sobj *o, void *impl,
                       const struct timespec *deadline);
     int (*mutex_unlock)(struct mproc__sobj *o, void *impl);
@@ -171,6 +174,20 @@ bool mproc__sync_passed(const struct timespec *deadline);
 
 /* The arena's System V semaphore set, or -1 (for tests). */
 int mproc__sync_semid(const mproc_sync_t *s);
+
+/* A pause inside a spin-wait loop. */
+static inline void
+mproc__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* This process's pid, cached: getpid() is a system call in glibc, and
+ * every acquire and release needs it.  The cache is reset in the child of
+ * every fork() made through libc (pthread_atfork). */
+int32_t mproc__self(void);
 
 /* Has this process ended (dead or a zombie)? */
 bool mproc__pid_dead(int32_t pid);

@@ -68,6 +68,21 @@ mutex_init(struct mproc__sobj *o, void *impl)
 }
 
 static int
+mutex_trylock(struct mproc__sobj *o, void *impl)
+{
+    struct sembuf b = {.sem_num = (unsigned short)o->index, .sem_op = -1,
+                       .sem_flg = SEM_UNDO | IPC_NOWAIT};
+    int r;
+
+    do
+        r = semop(mproc__sync_hdr_of(o)->semid, &b, 1);
+    while (r < 0 && errno == EINTR);
+    if (r == 0)
+        return 0;
+    return errno == EAGAIN ? MPROC_EAGAIN : -errno;
+}
+
+static int
 mutex_lock(struct mproc__sobj *o, void *impl, const struct timespec *deadline)
 {
     return op(o, -1, true, deadline);
@@ -130,7 +145,12 @@ word_wait(struct mproc__sobj *o, void *impl, _Atomic uint32_t *word,
     struct sword *w = impl;
     int r = 0;
 
-    atomic_fetch_add(&w->sleepers, 1);
+    /* Rings left over from wakers that counted a sleeper which then saw
+     * the word change would make later waits return at once and spin.  A
+     * lone sleeper clears them first: a ring meant for it comes after its
+     * word changed, which the check below sees. */
+    if (atomic_fetch_add(&w->sleepers, 1) == 0)
+        set_value(o, 0);
     if (atomic_load(word) == expected)
         r = op(o, -1, false, deadline);
     atomic_fetch_sub(&w->sleepers, 1);
@@ -155,6 +175,7 @@ const struct mproc_sync_ops mproc__sync_sysv_ops = {
     .sem_size = 0,
     .undo_on_death = true,
     .mutex_init = mutex_init,
+    .mutex_trylock = mutex_trylock,
     .mutex_lock = mutex_lock,
     .mutex_unlock = mutex_unlock,
     .sem_init = sem_init_,

@@ -47,6 +47,11 @@ new_waitable(mproc_sync_t *s, size_t size, uint32_t magic, mproc_err_t *err)
     return o;
 }
 
+#define SPIN_MIN 8
+#define SPIN_MAX 4096
+/* Pauses to spin before sleeping; per thread, adapted as it goes. */
+static _Thread_local int spin_budget = 512;
+
 /*
  * Sleep until *word != expected or the deadline, in slices; `check` (may be
  * NULL) runs between slices and ends the wait when it returns non-zero.
@@ -58,8 +63,23 @@ wait_word(struct mproc__sobj *o, void *impl, _Atomic uint32_t *word,
 {
     const struct mproc_sync_ops *ops = mproc__sync_ops_of(o);
     struct timespec sl;
-    int r;
+    int r, spin;
 
+    /* A short spin first: a wake-up through the kernel costs tens of
+     * microseconds on these machines, while a peer that is awake on
+     * another core changes the word in well under one.  But when the peer
+     * needs this very core (more busy processes than cores) spinning only
+     * delays it, so the budget adapts: it doubles when a spin sees the
+     * change and halves when the wait had to sleep anyway. */
+    for (spin = 0; spin < spin_budget && atomic_load(word) == expected; spin++)
+        mproc__cpu_relax();
+    if (atomic_load(word) != expected) {
+        if (spin_budget < SPIN_MAX)
+            spin_budget *= 2;
+        return 0;
+    }
+    if (spin_budget > SPIN_MIN)
+        spin_budget /= 2;
     while (atomic_load(word) == expected) {
         ops->word_wait(o, impl, word, expected,
                        mproc__sync_slice(&sl, deadline));
@@ -156,7 +176,7 @@ mproc_cond_lock(const mproc_cond_t *c)
 static bool
 held(mproc_lock_t *l)
 {
-    return atomic_load(&l->owner) == (int32_t)getpid();
+    return atomic_load(&l->owner) == mproc__self();
 }
 
 int
@@ -293,7 +313,7 @@ mproc_barrier_wait(mproc_barrier_t *b, int timeout_ms)
         wake_all(b);
         return (int)idx;
     }
-    atomic_store(&b->arrived[idx], (int32_t)getpid());
+    atomic_store(&b->arrived[idx], mproc__self());
     mproc_lock_release(l);
 
     r = wait_word(&b->o, b->impl, &b->gen, gen, deadline_of(&ts, timeout_ms),

@@ -1,0 +1,11 @@
+# Benchmarks: never part of make check.  `make bench` builds and runs them;
+# each measures its references (raw primitives, Python) in the same run.
+EXTRA_PROGRAMS += bench/bench-sync
+bench_bench_sync_SOURCES = %reldir%/bench-sync.c
+bench_bench_sync_LDADD = libmproc-core.la $(INIH_LIBS)
+CLEANFILES += bench/bench-sync
+EXTRA_DIST += %reldir%/python_sync.py %reldir%/README.md
+
+bench: bench/bench-sync
+	bench/bench-sync $(srcdir)/bench/python_sync.py
+.PHONY: bench
