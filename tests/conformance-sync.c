@@ -103,7 +103,10 @@ test_lock(mproc_sync_t *s)
     is_int(mproc_lock_acquire(l, 120), MPROC_ETIMEDOUT,
            "lock: acquire times out while another holds it");
     ms = ms_since(&t0);
-    ok(ms >= 119 && ms < 160, "lock: timeout of 120 ms took %ld ms", ms);
+    /* Never early; late by a few ms when idle (the description shows the
+     * figure), the bound leaves room for a CI machine running the suites
+     * in parallel. */
+    ok(ms >= 119 && ms < 200, "lock: timeout of 120 ms took %ld ms", ms);
     is_int(mproc_lock_acquire(l, 5000), 0,
            "lock: acquired once the other process releases");
     is_int(mproc_lock_release(l), 0, "lock: and released");
@@ -243,7 +246,7 @@ test_event(mproc_sync_t *s)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     is_int(mproc_event_wait(e, 80), MPROC_ETIMEDOUT, "event: wait(80)");
     ms = ms_since(&t0);
-    ok(ms >= 79 && ms < 120, "event: the timeout took %ld ms", ms);
+    ok(ms >= 79 && ms < 160, "event: the timeout of 80 ms took %ld ms", ms);
     pid = fork();
     if (pid == 0) {
         usleep(50000);
