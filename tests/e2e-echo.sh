@@ -53,6 +53,26 @@ is "$(cat "$tmp/stream")" "first" "stdin: the first result shows before the inpu
 wait
 is "$(cat "$tmp/stream")" "$(printf 'first\nsecond')" "stdin: and the second after"
 
+# The progress line: on stderr when it is a terminal, never otherwise, and
+# not with --quiet.
+i=0
+while [ $i -lt 30 ]; do echo "sleep:40"; i=$((i + 1)); done >"$tmp/slow.txt"
+printf '[job]\nplugin = fault\ninput = lines:slow.txt\n' >"$tmp/slow.ini"
+run_mproc run "$tmp/slow.ini" --workers 1
+unlike "$err" "done," "no progress line when stderr is not a terminal"
+if command -v script >/dev/null 2>&1; then
+    script -qec "'$bin' run '$tmp/slow.ini' --workers 1 >/dev/null" /dev/null \
+        >"$tmp/tty" 2>&1
+    like "$(tr '\r' '\n' <"$tmp/tty")" "done, 0 failed" \
+        "a progress line on a terminal"
+    script -qec "'$bin' run -q '$tmp/slow.ini' --workers 1 >/dev/null" /dev/null \
+        >"$tmp/tty" 2>&1
+    is "$(cat "$tmp/tty")" "" "--quiet: none"
+else
+    ok 0 "# SKIP script(1) is not installed"
+    ok 0 "# SKIP script(1) is not installed"
+fi
+
 # range: and files: inputs.
 printf '[job]\nplugin = echo\ninput = range:-2..2\n' >"$tmp/range.ini"
 run_mproc run "$tmp/range.ini"

@@ -41,6 +41,7 @@ struct cli_args {
     size_t nsets;
     char **owned;    /* strings made here (from --workers) */
     size_t nowned;
+    bool quiet;      /* run: no progress line */
 };
 
 /*
@@ -80,6 +81,9 @@ struct cli_input;
 int cli_input_open(struct cli_input **out, const struct mproc__job *job);
 /* An mproc_next_fn over the input. */
 int cli_input_next(void *input, struct mproc_item *item);
+/* The number of items, when known before reading (range, files), else -1.
+ * Call it right after opening. */
+long long cli_input_total(const struct cli_input *in);
 /* The descriptor to poll while the input has no item ready, or -1. */
 int cli_input_fd(const struct cli_input *in);
 /* The input as the user wrote it, for messages. */

@@ -24,13 +24,15 @@
 #include "cli/cli.h"
 
 static const char run_usage[] =
-    "Usage: mproc run JOB.ini [--set SECTION.KEY=VALUE]... [--workers N]\n"
+    "Usage: mproc run JOB.ini [--set SECTION.KEY=VALUE]... [--workers N] [-q]\n"
     "Apply the job's task to every input item in a pool of processes.\n"
     "\n"
     "  -s, --set SECTION.KEY=VALUE  override or add a key of the job file\n"
     "                               (checked like the file), e.g.\n"
     "                               --set pool.workers=4 --set args.x=1\n"
     "  -w, --workers N              same as --set pool.workers=N\n"
+    "  -q, --quiet                  no progress line (it is drawn on\n"
+    "                               stderr only when that is a terminal)\n"
     "  -h, --help                   show this help\n"
     "\n"
     "Results go to the job's output (stdout by default), one per item;\n"
@@ -61,7 +63,38 @@ struct run_state {
     bool reduce;
     unsigned long long done, failed, cancelled;
     int write_errno;
+    /* the progress line, on a terminal */
+    bool progress;
+    long long total;        /* -1: unknown */
+    long long start_ms, last_ms;
 };
+
+/* Draw the progress line on stderr, at most 5 times a second. */
+static void
+progress(struct run_state *st, bool final)
+{
+    long long now = mproc__now_ms(), el = now - st->start_ms;
+    unsigned long long n = st->done + st->failed;
+    double rate = el > 0 ? n * 1000.0 / el : 0;
+    char eta[32] = "";
+
+    if (!st->progress || (!final && now - st->last_ms < 200))
+        return;
+    st->last_ms = now;
+    if (final) {
+        fputs("\r\033[K", stderr); /* leave the terminal clean */
+        return;
+    }
+    if (st->total > 0 && rate > 0 && (long long)n < st->total)
+        snprintf(eta, sizeof(eta), ", ETA %.0fs",
+                 (double)(st->total - (long long)n) / rate);
+    if (st->total >= 0)
+        fprintf(stderr, "\r\033[Kmproc: %llu/%lld done, %llu failed, %.0f/s%s",
+                n, st->total, st->failed, rate, eta);
+    else
+        fprintf(stderr, "\r\033[Kmproc: %llu done, %llu failed, %.0f/s", n,
+                st->failed, rate);
+}
 
 /* Quote an item for a message: printable bytes, at most ~60 of them. */
 static void
@@ -96,6 +129,7 @@ on_idle(void *user)
     struct run_state *st = user;
     if (!st->reduce && fflush(st->out) != 0 && st->write_errno == 0)
         st->write_errno = errno;
+    progress(st, false);
 }
 
 /* The pool passes one user pointer to all callbacks: ours is the state. */
@@ -117,6 +151,8 @@ on_result(void *user, const struct mproc_result *r)
     }
     if (r->status != 0) {
         st->failed++;
+        if (st->progress)
+            fputs("\r\033[K", stderr);
         quote_item(r->item, r->item_len, item, sizeof(item));
         cli_error("item %llu \"%s\": %s", (unsigned long long)r->index, item,
                   r->message);
@@ -233,8 +269,12 @@ cmd_run(int argc, char **argv)
         goto done;
     st.reduce = mproc_pool_has_reduce(pool);
     st.in = in;
+    st.total = cli_input_total(in);
+    st.progress = !args.quiet && isatty(STDERR_FILENO);
+    st.start_ms = mproc__now_ms();
 
     r = mproc_pool_run(pool, next_item, on_result, &st);
+    progress(&st, true);
 
     if (r == 0 && st.reduce) {
         const void *data;

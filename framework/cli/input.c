@@ -244,6 +244,19 @@ next_line(struct cli_input *in, struct mproc_item *item)
     }
 }
 
+long long
+cli_input_total(const struct cli_input *in)
+{
+    switch (in->kind) {
+    case MPROC__INPUT_RANGE:
+        return (long long)(in->hi - in->cur) + (in->range_done ? 0 : 1);
+    case MPROC__INPUT_FILES:
+        return (long long)in->npaths;
+    default:
+        return -1;
+    }
+}
+
 int
 cli_input_fd(const struct cli_input *in)
 {

@@ -17,7 +17,7 @@ static const char usage_text[] =
     "Run a task plugin over many input items in a pool of processes.\n"
     "\n"
     "Commands:\n"
-    "  run JOB.ini [--set SECTION.KEY=VALUE]... [--workers N]\n"
+    "  run JOB.ini [--set SECTION.KEY=VALUE]... [--workers N] [--quiet]\n"
     "                     run the job: apply its task to every input item\n"
     "  check JOB.ini [--set SECTION.KEY=VALUE]...\n"
     "                     check the job and its plugin; print the settings\n"
@@ -85,6 +85,7 @@ cli_args_parse(struct cli_args *a, int argc, char **argv, const char *usage,
     static const struct option longopts[] = {
         {"set", required_argument, NULL, 's'},
         {"workers", required_argument, NULL, 'w'},
+        {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -100,9 +101,14 @@ cli_args_parse(struct cli_args *a, int argc, char **argv, const char *usage,
     }
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, workers_option ? "s:w:h" : "s:h",
+    while ((c = getopt_long(argc, argv, workers_option ? "s:w:qh" : "s:h",
                             longopts, NULL)) != -1) {
         switch (c) {
+        case 'q':
+            if (!workers_option)
+                goto bad;
+            a->quiet = true;
+            break;
         case 's':
             a->sets[a->nsets++] = optarg;
             break;
