@@ -27,26 +27,62 @@
 extern char **environ;
 
 #define TAIL 1000 /* bytes of stderr kept for the failure message */
+#define SHOWN 200 /* of which at most this many are shown */
 
 struct exec_state {
-    const char *command;
-    const char *shell;
+    char *command;
+    char *shell;
+    posix_spawnattr_t attr;
 };
+
+static void
+state_free(struct exec_state *s)
+{
+    if (s == NULL)
+        return;
+    posix_spawnattr_destroy(&s->attr);
+    free(s->command);
+    free(s->shell);
+    free(s);
+}
 
 static int
 exec_init(struct mproc_ctx *ctx)
 {
     struct exec_state *s;
     const char *cmd = mproc_arg(ctx, "command", NULL);
+    const char *shell = mproc_arg(ctx, "shell", "/bin/sh");
+    sigset_t all, none;
 
     if (cmd == NULL || cmd[0] == '\0')
         return mproc_fail(ctx, "[args] command is not set; e.g. command = "
                                "wc -c \"$1\"");
+    if (shell[0] == '\0')
+        return mproc_fail(ctx, "[args] shell is empty; e.g. shell = /bin/sh");
     s = calloc(1, sizeof(*s));
     if (s == NULL)
         return mproc_fail(ctx, "out of memory");
-    s->command = cmd;
-    s->shell = mproc_arg(ctx, "shell", "/bin/sh");
+    /* The worker ignores SIGINT (the host alone handles Ctrl-C) and an
+     * ignored signal stays ignored across exec: give the command default
+     * dispositions and an empty mask, as a shell or xargs would, so that
+     * Ctrl-C and `kill` reach it. */
+    sigfillset(&all);
+    sigemptyset(&none);
+    if (posix_spawnattr_init(&s->attr) != 0) {
+        free(s);
+        return mproc_fail(ctx, "out of memory");
+    }
+    posix_spawnattr_setsigdefault(&s->attr, &all);
+    posix_spawnattr_setsigmask(&s->attr, &none);
+    posix_spawnattr_setflags(&s->attr,
+                             POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    /* Copies: ctx->args is the host's. */
+    s->command = strdup(cmd);
+    s->shell = strdup(shell);
+    if (s->command == NULL || s->shell == NULL) {
+        state_free(s);
+        return mproc_fail(ctx, "out of memory");
+    }
     ctx->state = s;
     return MPROC_TASK_OK;
 }
@@ -54,7 +90,7 @@ exec_init(struct mproc_ctx *ctx)
 static void
 exec_fini(struct mproc_ctx *ctx)
 {
-    free(ctx->state);
+    state_free(ctx->state);
     ctx->state = NULL;
 }
 
@@ -65,7 +101,7 @@ make_env(char *item_var)
     size_t n = 0, i, j = 0;
     char **env;
 
-    while (environ[n] != NULL)
+    while (environ != NULL && environ[n] != NULL)
         n++;
     env = calloc(n + 2, sizeof(*env));
     if (env == NULL)
@@ -77,33 +113,65 @@ make_env(char *item_var)
     env[j] = NULL;
     return env;
 }
+/* Keep the last TAIL bytes of everything written to stderr. */
+static void
+tail_add(char *tail, size_t *tail_len, const char *data, size_t n)
+{
+    size_t keep;
 
-/* The last line(s) of stderr, at most ~200 characters, for a message. */
+    if (n >= TAIL) {
+        memcpy(tail, data + n - TAIL, TAIL);
+        *tail_len = TAIL;
+        return;
+    }
+    keep = *tail_len + n > TAIL ? TAIL - n : *tail_len;
+    memmove(tail, tail + *tail_len - keep, keep);
+    memcpy(tail + keep, data, n);
+    *tail_len = keep + n;
+}
+
+/*
+ * The end of stderr for a message: trailing whitespace dropped, at most
+ * SHOWN bytes (with "..." when cut), lines joined by spaces so the message
+ * stays one line.  NULL when the command wrote nothing there.  `tail` has
+ * room for TAIL + 1 bytes.
+ */
 static const char *
 tail_text(char *tail, size_t len)
 {
-    char *p;
+    char *p, *q;
 
-    while (len > 0 && (tail[len - 1] == '\n' || tail[len - 1] == ' '))
+    while (len > 0 && (tail[len - 1] == '\n' || tail[len - 1] == '\r' ||
+                       tail[len - 1] == ' ' || tail[len - 1] == '\t'))
         len--;
     tail[len] = '\0';
     if (len == 0)
-        return "no error output";
-    p = len > 200 ? tail + len - 200 : tail;
-    for (char *q = p; *q; q++)
-        if (*q == '\n')
+        return NULL;
+    p = tail;
+    if (len > SHOWN + 3) {
+        p = tail + len - SHOWN - 3;
+        memcpy(p, "...", 3);
+    }
+    for (q = p; *q != '\0'; q++)
+        if (*q == '\n' || *q == '\r')
             *q = ' ';
     return p;
 }
 
+/*
+ * Run the command for one item.  Both pipes are read until end of file
+ * before waiting for the child: a command that fills its stderr pipe while
+ * we block on stdout (or the reverse) would otherwise never finish.
+ */
 static int
 exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
          struct mproc_buf *out)
 {
     const struct exec_state *s = ctx->state;
-    int outp[2] = {-1, -1}, errp[2] = {-1, -1}, st = 0, r, open = 2;
+    int outp[2] = {-1, -1}, errp[2] = {-1, -1}, st = 0, r, e, i;
     char *item = NULL, *item_var = NULL, **env = NULL;
-    char tail[TAIL + 1], buf[65536], sig[32];
+    char tail[TAIL + 1], buf[65536];
+    const char *why;
     size_t tail_len = 0;
     posix_spawn_file_actions_t fa;
     bool fa_ready = false, overflow = false;
@@ -125,39 +193,57 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
     memcpy(item_var + 11, in, len);
     item_var[len + 11] = '\0';
     env = make_env(item_var);
-    if (env == NULL || pipe2(outp, O_CLOEXEC) < 0 ||
-        pipe2(errp, O_CLOEXEC) < 0) {
-        r = mproc_fail(ctx, "cannot set up the command: %s", strerror(errno));
+    if (env == NULL) {
+        r = mproc_fail(ctx, "out of memory");
         goto done;
     }
-    posix_spawn_file_actions_init(&fa);
-    fa_ready = true;
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
-    {
-        char *argv[] = {(char *)s->shell, (char *)"-c", (char *)s->command,
-                        (char *)"sh", item, NULL};
-        r = posix_spawn(&pid, s->shell, &fa, NULL, argv, env);
+    if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+        r = mproc_fail(ctx, "cannot create a pipe: %s", strerror(errno));
+        goto done;
     }
+    if ((e = posix_spawn_file_actions_init(&fa)) != 0) {
+        r = mproc_fail(ctx, "cannot set up the command: %s", strerror(e));
+        goto done;
+    }
+    fa_ready = true;
+    /* dup2 clears close-on-exec on the copies only: the child gets the
+     * write ends as 1 and 2 and nothing else of ours. */
+    if ((e = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY,
+                                              0)) != 0 ||
+        (e = posix_spawn_file_actions_adddup2(&fa, outp[1], 1)) != 0 ||
+        (e = posix_spawn_file_actions_adddup2(&fa, errp[1], 2)) != 0) {
+        r = mproc_fail(ctx, "cannot set up the command: %s", strerror(e));
+        goto done;
+    }
+    {
+        /* The item is an argument ("$1"), never part of the script. */
+        char *argv[] = {s->shell, (char *)"-c", s->command, (char *)"sh",
+                        item, NULL};
+        /* A bare name such as "bash" is looked up in PATH. */
+        if (strchr(s->shell, '/') != NULL)
+            e = posix_spawn(&pid, s->shell, &fa, &s->attr, argv, env);
+        else
+            e = posix_spawnp(&pid, s->shell, &fa, &s->attr, argv, env);
+    }
+    if (e != 0) {
+        pid = -1;
+        r = mproc_fail(ctx, "cannot run %s: %s", s->shell, strerror(e));
+        goto done;
+    }
+    /* Our copies of the write ends must go, or the reads below would never
+     * see end of file. */
     close(outp[1]);
     close(errp[1]);
     outp[1] = errp[1] = -1;
-    if (r != 0) {
-        pid = -1;
-        r = mproc_fail(ctx, "cannot run %s: %s", s->shell, strerror(r));
-        goto done;
-    }
 
-    /* Read both pipes until both end, so a command that fills one while
-     * we wait on the other cannot deadlock. */
-    while (open > 0) {
+    while (outp[0] >= 0 || errp[0] >= 0) {
         struct pollfd pfd[2] = {{outp[0], POLLIN, 0}, {errp[0], POLLIN, 0}};
-        int i;
 
         if (poll(pfd, 2, -1) < 0) {
             if (errno == EINTR)
                 continue;
+            /* Cannot happen with valid fds; stop reading, and closing
+             * below lets the command end on SIGPIPE rather than block. */
             break;
         }
         for (i = 0; i < 2; i++) {
@@ -169,40 +255,45 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
                 continue;
             if (n <= 0) {
                 close(pfd[i].fd);
-                if (i == 0)
-                    outp[0] = -1;
-                else
-                    errp[0] = -1;
-                open--;
-                continue;
-            }
-            if (i == 0) {
-                if (!overflow &&
-                    mproc_buf_append(out, buf, (size_t)n) != MPROC_TASK_OK)
-                    overflow = true;
-            } else if ((size_t)n >= TAIL) {
-                memcpy(tail, buf + n - TAIL, TAIL);
-                tail_len = TAIL;
-            } else {
-                size_t keep = tail_len + (size_t)n > TAIL
-                                  ? TAIL - (size_t)n : tail_len;
-                memmove(tail, tail + tail_len - keep, keep);
-                memcpy(tail + keep, buf, (size_t)n);
-                tail_len = keep + (size_t)n;
+                *(i == 0 ? &outp[0] : &errp[0]) = -1;
+            } else if (i == 1) {
+                tail_add(tail, &tail_len, buf, (size_t)n);
+            } else if (!overflow &&
+                       mproc_buf_append(out, buf, (size_t)n) !=
+                           MPROC_TASK_OK) {
+                /* Keep draining, so the command is not left blocked. */
+                overflow = true;
             }
         }
     }
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
+    for (i = 0; i < 2; i++) {
+        if (outp[i] >= 0)
+            close(outp[i]);
+        if (errp[i] >= 0)
+            close(errp[i]);
+        outp[i] = errp[i] = -1;
+    }
+    do
+        r = (int)waitpid(pid, &st, 0);
+    while (r < 0 && errno == EINTR);
     pid = -1;
+    if (r < 0) {
+        r = mproc_fail(ctx, "cannot wait for the command: %s",
+                       strerror(errno));
+        goto done;
+    }
+    why = tail_text(tail, tail_len);
     if (WIFSIGNALED(st)) {
         const char *name = sigabbrev_np(WTERMSIG(st));
-        snprintf(sig, sizeof(sig), "SIG%s", name ? name : "?");
-        r = mproc_fail(ctx, "command killed by %s: %s", sig,
-                       tail_text(tail, tail_len));
+        if (name != NULL)
+            r = mproc_fail(ctx, "command killed by SIG%s%s%s", name,
+                           why ? ": " : "", why ? why : "");
+        else
+            r = mproc_fail(ctx, "command killed by signal %d%s%s",
+                           WTERMSIG(st), why ? ": " : "", why ? why : "");
     } else if (WEXITSTATUS(st) != 0) {
         r = mproc_fail(ctx, "command exited with status %d: %s",
-                       WEXITSTATUS(st), tail_text(tail, tail_len));
+                       WEXITSTATUS(st), why ? why : "no error output");
     } else if (overflow) {
         r = mproc_fail(ctx, "output exceeds the message limit");
     } else {
@@ -212,10 +303,7 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
 done:
     if (fa_ready)
         posix_spawn_file_actions_destroy(&fa);
-    if (pid > 0)
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-    for (int i = 0; i < 2; i++) {
+    for (i = 0; i < 2; i++) {
         if (outp[i] >= 0)
             close(outp[i]);
         if (errp[i] >= 0)

@@ -11,6 +11,7 @@
  *   anything else is echoed unchanged.
  * [args] init = fail | crash makes every worker's init fail or abort.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,7 +87,8 @@ fault_run(struct mproc_ctx *ctx, const void *data, size_t len, uint64_t index,
             pause();
     if ((n = number_after(in, len, "sleep:")) >= 0) {
         struct timespec ts = {n / 1000, (n % 1000) * 1000000L};
-        while (nanosleep(&ts, &ts) != 0)
+        /* A signal cuts the sleep short; ts then holds what is left. */
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
             ;
         return mproc_buf_printf(out, "slept %ld", n);
     }
