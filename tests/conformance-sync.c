@@ -616,6 +616,27 @@ died_holding(const char *what, mproc_lock_t *l, mproc_sem_t *sem, bool reap)
     close(fds[1]);
 }
 
+/* Units taken by a process that then exits normally were consumed. */
+static void
+test_consumed(mproc_sync_t *s)
+{
+    mproc_sem_t *sem;
+    pid_t pid;
+    int r;
+
+    mproc_sem_new(s, 1, false, &sem, NULL);
+    pid = fork();
+    if (pid == 0)
+        exit(mproc_sem_acquire(sem, 1000) == 0 ? 0 : 1); /* runs atexit */
+    is_int(wait_exit(pid), 0, "consumed: a child took the unit and exited");
+    r = mproc_sem_acquire(sem, 300);
+    if (strcmp(backend, "sysv") == 0)
+        is_int(r, 0, "consumed: sysv's SEM_UNDO gives it back, not as "
+                     "owner-died");
+    else
+        is_int(r, MPROC_ETIMEDOUT, "consumed: the unit does not come back");
+}
+
 static void
 test_owner_died(mproc_sync_t *s)
 {
@@ -665,6 +686,7 @@ main(int argc, char **argv)
     test_barrier(s, (int)(n / 100));
     test_values(s, n);
     test_names(s);
+    test_consumed(s);
     test_owner_died(s);
     if (strcmp(backend, "sysv") == 0) {
         /* A creator that dies without freeing (as under SIGKILL) leaves

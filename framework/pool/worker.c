@@ -17,6 +17,7 @@
 
 #include "ipc/frame_int.h"
 #include "pool/pool_int.h"
+#include "sync/sync_int.h"
 #include "util/buf_int.h"
 
 #define READ_CHUNK 65536
@@ -27,6 +28,7 @@ worker_exit(const struct mproc__worker_args *a, struct mproc_ctx *ctx,
 {
     if (code == 0 && a->desc->fini != NULL)
         a->desc->fini(ctx);
+    mproc__sync_exit(); /* a normal end: its semaphore units were used */
     /* _exit, not exit: stdio buffers and atexit handlers belong to the
      * host process this one was forked from. */
     _exit(code);

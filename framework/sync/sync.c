@@ -526,6 +526,61 @@ mproc_sem_new(mproc_sync_t *s, unsigned value, bool bounded,
 }
 
 /*
+ * The semaphores this process holds units of, so that a normal exit can
+ * drop its entries: units taken and kept by a process that exits normally
+ * were consumed (a Semaphore used as a counter), not held by a process
+ * that died, and must not come back as "owner died".  Only a process
+ * killed before it could run this leaves its holds to be reclaimed.
+ */
+#define HELD_MAX 64
+static mproc_sem_t *held[HELD_MAX];
+static int nheld;
+static int32_t held_pid;
+
+void
+mproc__sync_exit(void)
+{
+    int32_t self = mproc__self();
+    int i, k;
+
+    if (held_pid != self)
+        return; /* the list is a parent's, inherited through fork */
+    for (i = 0; i < nheld; i++)
+        for (k = 0; k < MPROC__SEM_HOLDERS; k++) {
+            struct mproc__holder *h = &held[i]->holders[k];
+            if (atomic_load(&h->pid) == self) {
+                atomic_store(&h->count, 0);
+                atomic_store(&h->pid, 0);
+            }
+        }
+    nheld = 0;
+}
+
+static void
+exit_register(void)
+{
+    atexit(mproc__sync_exit);
+}
+
+static void
+remember_held(mproc_sem_t *sem, int32_t self)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    int i;
+
+    pthread_once(&once, exit_register);
+    if (held_pid != self) {
+        held_pid = self;
+        nheld = 0;
+    }
+    for (i = 0; i < nheld; i++)
+        if (held[i] == sem)
+            return;
+    if (nheld < HELD_MAX)
+        held[nheld++] = sem;
+}
+
+/*
  * Count one unit more (delta 1) or less (-1) held by this process in the
  * holders table.  Returns whether the process held a tracked unit.
  */
@@ -555,6 +610,7 @@ holder_add(mproc_sem_t *sem, int32_t self, int delta)
          * its own pid only, so counts never mix between processes. */
         if (atomic_compare_exchange_strong(&h->pid, &none, self)) {
             atomic_store(&h->count, 1);
+            remember_held(sem, self);
             return true;
         }
     }

@@ -189,6 +189,10 @@ mproc__cpu_relax(void)
  * every fork() made through libc (pthread_atfork). */
 int32_t mproc__self(void);
 
+/* A normal exit: drop this process's Semaphore holds (atexit does it for
+ * exit(); a pool worker, which leaves with _exit(), calls it itself). */
+void mproc__sync_exit(void);
+
 /* Has this process ended (dead or a zombie)? */
 bool mproc__pid_dead(int32_t pid);
 

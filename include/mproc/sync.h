@@ -16,7 +16,9 @@
  * A holder that dies never deadlocks the others.  When a process is killed
  * while it holds a Lock, an RLock or a Semaphore unit, the next acquirer
  * gets the object with MPROC_EOWNERDEAD instead of 0 (within about 50 ms of
- * starting to wait).  The object is then held as after a normal acquire,
+ * starting to wait).  Semaphore units that a process took and kept when it
+ * exited normally (exit(), a return from main, a pool worker's retirement)
+ * were consumed, as a counter's are, and do not come back.  The object is then held as after a normal acquire,
  * but the state it protects may be half-updated: check or rebuild it before
  * relying on it, then release as usual.
  *
