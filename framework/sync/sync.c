@@ -361,11 +361,14 @@ mproc_sync_backends(void)
     return backend_names;
 }
 
+static void forget_arena(const void *base, size_t size);
+
 void
 mproc_sync_free(mproc_sync_t *s)
 {
     if (s == NULL)
         return;
+    forget_arena(s->hdr, s->size);
     if (s->creator == getpid() && s->hdr->semid >= 0)
         semctl(s->hdr->semid, 0, IPC_RMID);
     munmap(s->hdr, s->size);
@@ -554,6 +557,19 @@ mproc__sync_exit(void)
             }
         }
     nheld = 0;
+}
+
+/* The arena goes away in this process: forget its semaphores. */
+static void
+forget_arena(const void *base, size_t size)
+{
+    int i, n = 0;
+
+    for (i = 0; i < nheld; i++)
+        if ((const char *)held[i] < (const char *)base ||
+            (const char *)held[i] >= (const char *)base + size)
+            held[n++] = held[i];
+    nheld = n;
 }
 
 static void
