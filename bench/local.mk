@@ -6,6 +6,13 @@ bench_bench_sync_LDADD = libmproc-core.la $(INIH_LIBS)
 CLEANFILES += bench/bench-sync
 EXTRA_DIST += %reldir%/python_sync.py %reldir%/README.md
 
-bench: bench/bench-sync
+BENCH_TARGETS = bench-sync
+bench-sync: bench/bench-sync
 	bench/bench-sync $(srcdir)/bench/python_sync.py
-.PHONY: bench
+
+include %reldir%/process.mk
+include %reldir%/ipc.mk
+include %reldir%/poolapi.mk
+
+bench: $(BENCH_TARGETS)
+.PHONY: bench $(BENCH_TARGETS)

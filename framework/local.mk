@@ -26,6 +26,7 @@ libmproc_core_la_SOURCES = \
 	%reldir%/ipc/frame_int.h \
 	%reldir%/pool/pool.c \
 	%reldir%/pool/worker.c \
+	%reldir%/pool/start.c \
 	%reldir%/pool/pool_int.h \
 	%reldir%/sync/sync_int.h
 libmproc_core_la_CFLAGS = $(AM_CFLAGS) $(MPROC_VISIBILITY_CFLAGS) $(INIH_CFLAGS)
@@ -64,3 +65,5 @@ mproc_SOURCES = \
 # The host links the core statically: it needs internals the shared
 # library does not export.
 mproc_LDADD = libmproc-core.la $(INIH_LIBS)
+include framework/process/local.mk
+include framework/ipc/local.mk

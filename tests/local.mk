@@ -61,6 +61,10 @@ EXTRA_DIST += %reldir%/lib.sh %reldir%/summary.sh %reldir%/cli-config.sh \
 	%reldir%/e2e-signals.sh %reldir%/sync-futex.sh %reldir%/sync-posix.sh \
 	%reldir%/sync-sysv.sh %reldir%/cli-declare.sh %reldir%/e2e-histogram.sh
 
+include %reldir%/process.mk
+include %reldir%/ipc.mk
+include %reldir%/poolapi.mk
+
 # `make test`: the whole suite, ending with one "N passed, N failed" line.
 test:
 	@$(MAKE) $(AM_MAKEFLAGS) check; rc=$$?; \

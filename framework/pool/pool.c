@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -480,11 +479,10 @@ worker_release(struct worker *w)
     w->task_fd = w->result_fd = w->pidfd = -1;
 }
 
-/* In the child, between fork and the worker loop. */
-static void __attribute__((noreturn))
-child_start(mproc_pool_t *p, unsigned slot, int task_rd, int result_wr,
-            pid_t parent)
+static int
+spawn(mproc_pool_t *p, unsigned i)
 {
+    struct worker *w = &p->w[i];
     struct mproc__worker_args a = {
         .desc = p->plugin->desc,
         .task = p->task,
@@ -492,106 +490,48 @@ child_start(mproc_pool_t *p, unsigned slot, int task_rd, int result_wr,
         .nargs = p->nargs,
         .message_max = p->o.message_max,
         .sync = p->o.sync,
-        .slot = slot,
-        .task_fd = task_rd,
-        .result_fd = result_wr,
+        .slot = i,
+        .task_fd = -1,
+        .result_fd = -1,
     };
-    struct sigaction sa;
-    sigset_t none;
-    unsigned i;
-    int sig, fd;
+    struct mproc__start req = {
+        .method = p->o.start_method,
+        .wa = &a,
+        .plugin_path = p->plugin->handle != NULL ? p->plugin->path : NULL,
+        .cancel_fd = p->o.cancel_fd,
+    };
+    struct mproc__started st;
+    int *fds, r;
+    size_t n = 0;
+    unsigned k;
 
-    /* Die with the host, even when it is killed with SIGKILL; if it died
-     * already, before prctl took effect, go now. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent)
-        _exit(1);
-
-    /* Default dispositions, but SIGINT ignored: Ctrl-C in a terminal goes
-     * to the whole process group, and the host alone handles it (it stops
-     * the workers itself). */
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = SIG_DFL;
-    for (sig = 1; sig < NSIG; sig++)
-        if (sig != SIGKILL && sig != SIGSTOP)
-            sigaction(sig, &sa, NULL);
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGINT, &sa, NULL);
-
-    /* Other workers' pipes must not stay open here, or they would never
-     * see end of file when the host closes its ends. */
-    for (i = 0; i < p->nworkers; i++)
-        if (p->w != NULL && p->w[i].pid != 0)
-            worker_close_fds(&p->w[i]);
-    if (p->o.cancel_fd >= 0)
-        close(p->o.cancel_fd);
-
-    /* stdin belongs to the host (it may be the job's input); stdout is the
-     * job's output, so a plugin's stray printf goes to stderr instead. */
-    fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        dup2(fd, STDIN_FILENO);
-        close(fd);
+    /* A forked worker must not keep the other workers' pipes open, or
+     * they would never see end of file when the host closes its ends. */
+    fds = malloc(3 * p->nworkers * sizeof(*fds) + sizeof(*fds));
+    if (fds == NULL) {
+        set_errmsg(p, "out of memory");
+        return MPROC_ENOMEM;
     }
-    dup2(STDERR_FILENO, STDOUT_FILENO);
-
-    /* The host blocked every signal across fork(); a worker starts with
-     * none blocked, whatever the host's own mask. */
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    mproc__worker_main(&a);
-}
-
-static int
-spawn(mproc_pool_t *p, unsigned i)
-{
-    struct worker *w = &p->w[i];
-    int tp[2] = {-1, -1}, rp[2] = {-1, -1};
-    sigset_t all, old;
-    pid_t pid, parent = getpid();
-    int e;
-
-    if (pipe2(tp, O_CLOEXEC) < 0 || pipe2(rp, O_CLOEXEC) < 0) {
-        e = errno;
-        set_errmsg(p, "cannot create a pipe for a worker: %s", strerror(e));
-        goto fail;
+    for (k = 0; k < p->nworkers; k++) {
+        if (p->w[k].pid == 0)
+            continue;
+        if (p->w[k].task_fd >= 0)
+            fds[n++] = p->w[k].task_fd;
+        if (p->w[k].result_fd >= 0)
+            fds[n++] = p->w[k].result_fd;
+        if (p->w[k].pidfd >= 0)
+            fds[n++] = p->w[k].pidfd;
     }
-    /* Flush stdio so the child cannot write the host's buffered output a
-     * second time. */
-    fflush(NULL);
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pid = fork();
-    if (pid == 0) {
-        close(tp[1]);
-        close(rp[0]);
-        child_start(p, i, tp[0], rp[1], parent);
-    }
-    e = errno;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (pid < 0) {
-        set_errmsg(p, "cannot start a worker: fork: %s", strerror(e));
-        goto fail;
-    }
-    close(tp[0]);
-    close(rp[1]);
-    w->pid = pid;
-    w->task_fd = tp[1];
-    w->result_fd = rp[0];
-    /* A pidfd makes the worker's death one more descriptor to poll.  Where
-     * the kernel (before 5.3), a seccomp filter or valgrind refuses it,
-     * the end of the result pipe stands in: a worker closes it only by
-     * ending, and then a blocking waitpid() returns at once. */
-    w->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (w->pidfd < 0 && errno != ENOSYS && errno != EPERM) {
-        e = errno;
-        kill(pid, SIGKILL);
-        MPROC__NOINTR(waitpid(pid, NULL, 0));
-        set_errmsg(p, "cannot watch worker %d: pidfd_open: %s", (int)pid,
-                   strerror(e));
-        worker_release(w);
-        return -e;
-    }
+    req.close_fds = fds;
+    req.nclose = n;
+    r = mproc__worker_start(&req, &st, p->errmsg, sizeof(p->errmsg));
+    free(fds);
+    if (r < 0)
+        return r;
+    w->pid = st.pid;
+    w->pidfd = st.pidfd;
+    w->task_fd = st.task_fd;
+    w->result_fd = st.result_fd;
     fcntl(w->task_fd, F_SETFL, O_NONBLOCK);
     fcntl(w->result_fd, F_SETFL, O_NONBLOCK);
     mproc__buf_init(&w->outq, (size_t)-1);
@@ -600,23 +540,12 @@ spawn(mproc_pool_t *p, unsigned i)
     w->fifo = malloc(w->fifo_cap * sizeof(*w->fifo));
     if (w->fifo == NULL) {
         set_errmsg(p, "out of memory");
-        kill(pid, SIGKILL);
-        MPROC__NOINTR(waitpid(pid, NULL, 0));
+        kill(w->pid, SIGKILL);
+        MPROC__NOINTR(waitpid(w->pid, NULL, 0));
         worker_release(w);
         return MPROC_ENOMEM;
     }
     return 0;
-
-fail:
-    if (tp[0] >= 0) {
-        close(tp[0]);
-        close(tp[1]);
-    }
-    if (rp[0] >= 0) {
-        close(rp[0]);
-        close(rp[1]);
-    }
-    return -e;
 }
 
 /* Write queued frames without blocking; close task_fd when retiring. */

@@ -30,6 +30,37 @@ struct mproc__worker_args {
 void mproc__worker_main(const struct mproc__worker_args *a)
     __attribute__((noreturn));
 
+/*
+ * Starting one worker process: the start method's half of the pool.  The
+ * host fills a request; mproc__worker_start() creates the task and result
+ * pipes, starts the process by `method` and hands back the host's ends.
+ */
+struct mproc__start {
+    const char *method;  /* "fork" (more with the process module) */
+    /* What the worker runs; its task_fd/result_fd are ignored (the start
+     * code makes the pipes).  desc/task are usable in a forked child only. */
+    const struct mproc__worker_args *wa;
+    /* The plugin file, for methods that load it anew; NULL when the pool
+     * runs an in-process descriptor (fork only). */
+    const char *plugin_path;
+    /* Host descriptors a forked child must close (other workers' pipes). */
+    const int *close_fds;
+    size_t nclose;
+    int cancel_fd; /* closed in the child too; -1: none */
+};
+
+struct mproc__started {
+    pid_t pid;
+    int pidfd;     /* -1 where the kernel refuses pidfds (see pool.c) */
+    int task_fd;   /* host's write end, O_CLOEXEC, blocking */
+    int result_fd; /* host's read end, O_CLOEXEC, blocking */
+};
+
+/* 0, or a negative MPROC_E* code with a message in errbuf. */
+int mproc__worker_start(const struct mproc__start *s,
+                        struct mproc__started *out, char *errbuf,
+                        size_t errlen);
+
 /* The loaded plugin of a pool, for the CLI's reports. */
 const struct mproc__plugin *mproc__pool_plugin(const mproc_pool_t *p);
 

@@ -1,0 +1,2 @@
+# Benchmarks of the poolapi work; included from bench/local.mk.
+# Add a phony target and append it to BENCH_TARGETS.

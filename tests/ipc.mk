@@ -1,0 +1,1 @@
+# Tests of the ipc work; included from tests/local.mk.

@@ -1,0 +1,1 @@
+# Tests of the poolapi work; included from tests/local.mk.

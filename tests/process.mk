@@ -1,0 +1,1 @@
+# Tests of the process work; included from tests/local.mk.
