@@ -153,6 +153,7 @@ mproc_pool_opts_init(struct mproc_pool_opts *o)
     o->ipc = "pipe";
     o->cancel_fd = -1;
     o->input_fd = -1;
+    o->timeout_grace_ms = 1000;
 }
 
 static int

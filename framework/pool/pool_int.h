@@ -24,6 +24,10 @@ struct mproc__worker_args {
     unsigned slot;   /* worker slot, 0..N-1 */
     int task_fd;     /* read end: frames from the host */
     int result_fd;   /* write end: frames to the host */
+    /* Limits the worker applies to itself (see struct mproc_pool_opts). */
+    size_t max_memory;
+    unsigned long rlimit_cpu, rlimit_as, rlimit_nofile;
+    int nice;
 };
 
 /* The worker's main loop; never returns. */

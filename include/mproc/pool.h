@@ -80,6 +80,29 @@ struct mproc_pool_opts {
      *  (e.g. the read end of a self-pipe written by a SIGINT handler);
      *  -1 = none. */
     int cancel_fd;
+
+    /* ---- limits and recovery ---- */
+    /** Per-task time limit in milliseconds; 0 = none.  When it passes the
+     *  worker gets SIGTERM (a plugin may catch it and return a failure);
+     *  if the task still runs timeout_grace_ms later, SIGKILL.  The item
+     *  fails with MPROC_ETIMEDOUT and a replacement worker starts. */
+    unsigned timeout_ms;
+    /** Grace between the soft and the hard time limit (default 1000). */
+    unsigned timeout_grace_ms;
+    /** Run a task again this many times when it fails, times out or its
+     *  worker dies (not for MPROC_EMSGSIZE or a cancelled run). */
+    unsigned retries;
+    /** Retire a worker, after the task it runs, once its resident memory
+     *  exceeds this many bytes; 0 = no limit. */
+    size_t max_memory_per_child;
+    /** Resource limits set in each worker (setrlimit); 0 = unchanged. */
+    unsigned long rlimit_cpu;    /**< seconds of CPU time */
+    unsigned long rlimit_as;     /**< bytes of address space */
+    unsigned long rlimit_nofile; /**< open descriptors */
+    /** Added to each worker's nice value; 0 = unchanged. */
+    int nice;
+
+    /* ---- fields added by later work go below this line ---- */
 };
 
 /** Defaults for every field. */
@@ -105,6 +128,7 @@ struct mproc_result {
     uint64_t index;   /**< the item's position in the input, from 0 */
     int status;       /**< 0; MPROC_ETASK (the task failed);
                            MPROC_EWORKER (its worker died);
+                           MPROC_ETIMEDOUT (it ran past timeout_ms);
                            MPROC_EMSGSIZE (item or output too large);
                            MPROC_ECANCELED (not run: the run stopped) */
     const void *data; /**< the task's output when status is 0 */
@@ -113,6 +137,12 @@ struct mproc_result {
     const void *item;     /**< the input item */
     size_t item_len;
     pid_t worker;         /**< the worker that ran it, or 0 */
+    unsigned attempts;    /**< times it was started (1 + retries used) */
+    double started;       /**< wall clock (seconds since the epoch) when
+                               its last attempt was sent; 0 if never */
+    double duration;      /**< seconds from then to its result */
+    int exitcode;         /**< MPROC_EWORKER/ETIMEDOUT: the worker's exit
+                               status, or minus the signal that ended it */
 };
 
 /**
