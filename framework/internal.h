@@ -41,4 +41,7 @@ char *mproc__strdup0(const char *s);
 /* Monotonic clock in milliseconds. */
 long long mproc__now_ms(void);
 
+/* Wall clock, in seconds since the epoch. */
+double mproc__wall_now(void);
+
 #endif

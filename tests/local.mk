@@ -2,7 +2,11 @@
 LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh
 TEST_EXTENSIONS = .sh
 SH_LOG_DRIVER = $(LOG_DRIVER)
-SH_LOG_COMPILER = $(SHELL)
+# No test may hang: each one gets MPROC_TEST_TIMEOUT seconds at most, then
+# SIGTERM (SIGKILL 10 s later), and fails.
+MPROC_TEST_TIMEOUT = 600
+LOG_COMPILER = timeout -k 10 $(MPROC_TEST_TIMEOUT)
+SH_LOG_COMPILER = timeout -k 10 $(MPROC_TEST_TIMEOUT) $(SHELL)
 AM_TESTS_ENVIRONMENT = \
 	MPROC_PLUGIN_PATH='$(abs_top_builddir)/.libs'; export MPROC_PLUGIN_PATH; \
 	MPROC_TEST_PLUGINS='$(abs_top_builddir)/tests/.libs'; export MPROC_TEST_PLUGINS; \
@@ -53,13 +57,16 @@ TESTS += tests/test-config tests/test-plugin tests/test-pool \
 	%reldir%/sync-posix.sh \
 	%reldir%/sync-sysv.sh \
 	%reldir%/cli-declare.sh \
-	%reldir%/e2e-histogram.sh
+	%reldir%/e2e-histogram.sh \
+	%reldir%/e2e-limits.sh \
+	%reldir%/e2e-joblog.sh
 
 EXTRA_DIST += %reldir%/lib.sh %reldir%/summary.sh %reldir%/cli-config.sh \
 	%reldir%/cli-plugins.sh %reldir%/e2e-echo.sh %reldir%/e2e-wordcount.sh \
 	%reldir%/e2e-primes.sh %reldir%/e2e-exec.sh %reldir%/e2e-fault.sh \
 	%reldir%/e2e-signals.sh %reldir%/sync-futex.sh %reldir%/sync-posix.sh \
-	%reldir%/sync-sysv.sh %reldir%/cli-declare.sh %reldir%/e2e-histogram.sh
+	%reldir%/sync-sysv.sh %reldir%/cli-declare.sh %reldir%/e2e-histogram.sh \
+	%reldir%/e2e-limits.sh %reldir%/e2e-joblog.sh
 
 include %reldir%/process.mk
 include %reldir%/ipc.mk

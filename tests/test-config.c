@@ -876,11 +876,13 @@ test_structure_errors(void)
         "key 'plugin' belongs in [job], not [pool]", "[job] key in [pool]");
     bad("[job]\ncolour = red\n", 2,
         "unknown key 'colour' in [job]; expected plugin, task, input, "
-        "output, ordered, chunksize, on_error or message_max",
+        "output, ordered, chunksize, on_error, message_max, timeout, "
+        "timeout_grace or retries",
         "unknown [job] key, no close match");
-    bad("[pool]\nsize = 2\n", 2,
-        "unknown key 'size' in [pool]; expected workers, start_method, ipc, "
-        "max_tasks_per_child or sync",
+    bad("[pool]\nheight = 2\n", 2,
+        "unknown key 'height' in [pool]; expected workers, start_method, "
+        "ipc, max_tasks_per_child, sync, max_memory_per_child, rlimit_cpu, "
+        "rlimit_as, rlimit_nofile or nice",
         "unknown [pool] key, no close match");
     bad("[args]\nbad key = 1\n", 2,
         "[args] key 'bad key' must be made of letters, digits, '_', '.' and "
@@ -1092,6 +1094,88 @@ test_file_errors(void)
     mproc_config_free(cfg);
 }
 
+/* [job] timeout, timeout_grace, retries; [pool] per-worker limits. */
+static void
+test_limits(void)
+{
+    static const struct {
+        const char *text;
+        unsigned ms;
+    } durations[] = {{"0", 0},        {"30", 30000},   {"1.5", 1500},
+                     {"250ms", 250},  {"2s", 2000},    {"2m", 120000},
+                     {"1h", 3600000}, {"0.0001", 1},   {"0.5ms", 1}};
+    static const char *const bad_durations[] = {"", "-1", "1d", "s", "ten",
+                                                "1 s", "8d", "1e9"};
+    static const char *const bad_nices[] = {"-21", "20", "x", "", "1.5"};
+    mproc_config_t *cfg;
+    const struct mproc__job *j;
+    char text[256], msg[256];
+    size_t i;
+
+    j = good("", &cfg, "no limits");
+    is_int(j ? j->timeout_ms : 1, 0, "timeout: none by default");
+    is_int(j ? j->timeout_grace_ms : 0, 1000, "timeout_grace: 1s by default");
+    is_int(j ? j->retries : 1, 0, "retries: 0 by default");
+    is_int(j ? (long long)j->max_memory_per_child : 1, 0,
+           "max_memory_per_child: 0 by default");
+    is_int(j ? (long long)(j->rlimit_cpu + j->rlimit_as + j->rlimit_nofile)
+             : 1, 0, "rlimits: unchanged by default");
+    is_int(j ? j->nice : 1, 0, "nice: 0 by default");
+    mproc_config_free(cfg);
+
+    for (i = 0; i < NELEM(durations); i++) {
+        snprintf(text, sizeof(text), "timeout = %s\n", durations[i].text);
+        j = good(text, &cfg, durations[i].text);
+        is_int(j ? (long long)j->timeout_ms : -1, durations[i].ms,
+               "timeout = %s is %u ms", durations[i].text, durations[i].ms);
+        mproc_config_free(cfg);
+    }
+    for (i = 0; i < NELEM(bad_durations); i++) {
+        snprintf(text, sizeof(text), "[job]\ntimeout = %s\n",
+                 bad_durations[i]);
+        snprintf(msg, sizeof(msg),
+                 "timeout: expected a duration up to 604800s, like 30 "
+                 "(seconds), 1.5s, 500ms, 2m or 1h (0: no limit), got '%s'",
+                 bad_durations[i]);
+        bad(text, 2, msg, bad_durations[i]);
+    }
+    bad("[job]\ntimeout_grace = 2h\n", 2,
+        "timeout_grace: expected a duration up to 3600s, like 30 (seconds), "
+        "1.5s, 500ms, 2m or 1h (0: no limit), got '2h'",
+        "timeout_grace over an hour");
+    j = good("retries = 3\ntimeout_grace = 0\n[pool]\n"
+             "max_memory_per_child = 512M\nrlimit_cpu = 60\n"
+             "rlimit_as = 2G\nrlimit_nofile = 256\nnice = -5\n",
+             &cfg, "every limit");
+    is_int(j ? j->retries : 0, 3, "retries = 3");
+    is_int(j ? j->timeout_grace_ms : 1, 0, "timeout_grace = 0");
+    is_int(j ? (long long)j->max_memory_per_child : 0, 512ll << 20,
+           "max_memory_per_child = 512M");
+    is_int(j ? (long long)j->rlimit_cpu : 0, 60, "rlimit_cpu = 60");
+    is_int(j ? (long long)j->rlimit_as : 0, 2ll << 30, "rlimit_as = 2G");
+    is_int(j ? (long long)j->rlimit_nofile : 0, 256, "rlimit_nofile = 256");
+    is_int(j ? j->nice : 0, -5, "nice = -5");
+    mproc_config_free(cfg);
+    j = good("[pool]\nrlimit_as = 1T\nnice = 19\n", &cfg, "1T, nice 19");
+    is_int(j ? (long long)j->rlimit_as : 0, 1ll << 40, "rlimit_as = 1T");
+    is_int(j ? j->nice : 0, 19, "nice = 19");
+    mproc_config_free(cfg);
+    bad("[job]\nretries = 1001\n", 2,
+        "retries: expected an integer from 0 to 1000, got '1001'",
+        "retries over 1000");
+    bad("[pool]\nmax_memory_per_child = 2T\n", 2,
+        "max_memory_per_child: expected a size from 0 (no limit) to 1T, like "
+        "65536, 512K or 64M, got '2T'",
+        "max_memory_per_child over 1T");
+    for (i = 0; i < NELEM(bad_nices); i++) {
+        snprintf(text, sizeof(text), "[pool]\nnice = %s\n", bad_nices[i]);
+        snprintf(msg, sizeof(msg),
+                 "nice: expected an integer from -20 to 19, got '%s'",
+                 bad_nices[i]);
+        bad(text, 2, msg, bad_nices[i]);
+    }
+}
+
 int
 main(void)
 {
@@ -1111,6 +1195,7 @@ main(void)
     test_paths();
     test_set();
     test_value_errors();
+    test_limits();
     test_structure_errors();
     test_file_errors();
     rc = done_testing();

@@ -42,6 +42,9 @@ struct cli_args {
     char **owned;    /* strings made here (from --workers) */
     size_t nowned;
     bool quiet;      /* run: no progress line */
+    const char *joblog; /* run: --joblog FILE, or NULL */
+    bool resume;        /* run: --resume */
+    const char *stats;  /* run: --stats FORMAT (text, json), or NULL */
 };
 
 /*
@@ -74,6 +77,27 @@ int cli_shared_new(const struct cli_job *cj, mproc_sync_t **out);
 int cli_pool_new(const struct cli_job *cj, mproc_sync_t *sync,
                  mproc_pool_t **out, int cancel_fd, int input_fd,
                  void (*on_idle)(void *));
+
+/* ---- the job log (joblog.c) ---- */
+struct cli_joblog;
+struct mproc_result;
+/* Create FILE (or, with resume, read what it logged as done and append to
+ * it).  Returns 0 or an exit status after printing why. */
+int cli_joblog_open(struct cli_joblog **out, const char *path, bool resume);
+/* Items the earlier run did (resume). */
+size_t cli_joblog_ndone(const struct cli_joblog *j);
+/* 1: input item `index` was done by the earlier run, skip it; 0: run it;
+ * -1: the log holds another item there (printed). */
+int cli_joblog_skip(const struct cli_joblog *j, uint64_t index,
+                    const void *item, size_t len);
+/* The input index of the n-th item handed to the pool (skips counted). */
+uint64_t cli_joblog_input_index(const struct cli_joblog *j, uint64_t n);
+/* Log one result (items not run are not logged); NULL j: no-op. */
+void cli_joblog_write(struct cli_joblog *j, uint64_t index,
+                      const struct mproc_result *r);
+void cli_joblog_flush(struct cli_joblog *j);
+/* Flush and close; returns 0 or an exit status after printing why. */
+int cli_joblog_close(struct cli_joblog *j);
 
 /* ---- input sources (input.c) ---- */
 struct cli_input;

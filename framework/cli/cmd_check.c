@@ -92,12 +92,22 @@ cmd_check(int argc, char **argv)
     show(&cj, "job", "chunksize", "%u", job->chunksize);
     show(&cj, "job", "on_error", "%s", on_error[job->on_error]);
     show(&cj, "job", "message_max", "%zu", job->message_max);
+    show(&cj, "job", "timeout", "%gs%s", job->timeout_ms / 1000.0,
+         job->timeout_ms ? "" : "    (no limit)");
+    show(&cj, "job", "timeout_grace", "%gs", job->timeout_grace_ms / 1000.0);
+    show(&cj, "job", "retries", "%u", job->retries);
     show(&cj, "pool", "workers", "%u%s", mproc_pool_workers(pool),
          job->workers ? "" : "    (auto: usable CPUs)");
     show(&cj, "pool", "start_method", "%s", job->start_method);
     show(&cj, "pool", "ipc", "%s", job->ipc);
     show(&cj, "pool", "max_tasks_per_child", "%u", job->max_tasks_per_child);
     show(&cj, "pool", "sync", "%s", job->sync);
+    show(&cj, "pool", "max_memory_per_child", "%zu",
+         job->max_memory_per_child);
+    show(&cj, "pool", "rlimit_cpu", "%lu", job->rlimit_cpu);
+    show(&cj, "pool", "rlimit_as", "%lu", job->rlimit_as);
+    show(&cj, "pool", "rlimit_nofile", "%lu", job->rlimit_nofile);
+    show(&cj, "pool", "nice", "%d", job->nice);
     n = mproc_config_args(cj.cfg, &kv);
     for (i = 0; i < n; i++)
         show(&cj, "args", kv[i].key, "%s", kv[i].value);

@@ -31,8 +31,19 @@ static const char run_usage[] =
     "                               (checked like the file), e.g.\n"
     "                               --set pool.workers=4 --set args.x=1\n"
     "  -w, --workers N              same as --set pool.workers=N\n"
-    "  -q, --quiet                  no progress line (it is drawn on\n"
-    "                               stderr only when that is a terminal)\n"
+    "  -q, --quiet                  no progress line and no summary (they\n"
+    "                               are drawn on stderr only when that is\n"
+    "                               a terminal)\n"
+    "      --joblog FILE            log every item that ran to FILE: index,\n"
+    "                               worker, start, duration, status, exit,\n"
+    "                               attempts, item, message (tab-separated;\n"
+    "                               see mproc(1))\n"
+    "      --resume                 with --joblog: skip the items FILE logs\n"
+    "                               as ok, run the rest, append to FILE (and\n"
+    "                               to the job's output file)\n"
+    "      --stats text|json        print a summary at the end on stderr:\n"
+    "                               items, succeeded, failed, retried, wall\n"
+    "                               time, items/s (json: one object)\n"
     "  -h, --help                   show this help\n"
     "\n"
     "Results go to the job's output (stdout by default), one per item;\n"
@@ -58,6 +69,10 @@ on_signal(int sig)
 
 struct run_state {
     struct cli_input *in;
+    struct cli_joblog *log;
+    uint64_t in_index;      /* input items read so far (skipped ones too) */
+    unsigned long long skipped, retried;
+    bool skip_error;        /* the joblog does not match the input */
     FILE *out;
     const char *out_name;
     bool reduce;
@@ -74,7 +89,7 @@ static void
 progress(struct run_state *st, bool final)
 {
     long long now = mproc__now_ms(), el = now - st->start_ms;
-    unsigned long long n = st->done + st->failed;
+    unsigned long long n = st->done + st->failed + st->skipped;
     double rate = el > 0 ? n * 1000.0 / el : 0;
     char eta[32] = "";
 
@@ -129,6 +144,9 @@ on_idle(void *user)
     struct run_state *st = user;
     if (!st->reduce && fflush(st->out) != 0 && st->write_errno == 0)
         st->write_errno = errno;
+    /* After the output: a line logged "ok" has its output written, so a
+     * resume never loses one. */
+    cli_joblog_flush(st->log);
     progress(st, false);
 }
 
@@ -136,15 +154,35 @@ on_idle(void *user)
 static int
 next_item(void *user, struct mproc_item *item)
 {
-    return cli_input_next(((struct run_state *)user)->in, item);
+    struct run_state *st = user;
+    int r, skip;
+
+    for (;;) {
+        r = cli_input_next(st->in, item);
+        if (r <= 0 || st->log == NULL)
+            return r;
+        skip = cli_joblog_skip(st->log, st->in_index, item->data, item->len);
+        if (skip < 0) {
+            st->skip_error = true;
+            return MPROC_EINVAL;
+        }
+        st->in_index++;
+        if (skip == 0)
+            return r;
+        st->skipped++; /* done by the run this one resumes */
+    }
 }
 
 static int
 on_result(void *user, const struct mproc_result *r)
 {
     struct run_state *st = user;
+    uint64_t index = cli_joblog_input_index(st->log, r->index);
     char item[128];
 
+    if (r->attempts > 1)
+        st->retried += r->attempts - 1;
+    cli_joblog_write(st->log, index, r);
     if (r->status == MPROC_ECANCELED) {
         st->cancelled++;
         return 0;
@@ -154,7 +192,7 @@ on_result(void *user, const struct mproc_result *r)
         if (st->progress)
             fputs("\r\033[K", stderr);
         quote_item(r->item, r->item_len, item, sizeof(item));
-        cli_error("item %llu \"%s\": %s", (unsigned long long)r->index, item,
+        cli_error("item %llu \"%s\": %s", (unsigned long long)index, item,
                   r->message);
         return 0;
     }
@@ -171,12 +209,12 @@ on_result(void *user, const struct mproc_result *r)
 }
 
 static int
-open_output(const struct mproc__job *job, struct run_state *st)
+open_output(const struct mproc__job *job, struct run_state *st, bool append)
 {
     st->out = stdout;
     st->out_name = "stdout";
     if (job->output != NULL) {
-        st->out = fopen(job->output, "w");
+        st->out = fopen(job->output, append ? "a" : "w");
         st->out_name = job->output;
         if (st->out == NULL) {
             cli_error("output %s: cannot create: %s", job->output,
@@ -232,6 +270,33 @@ install_signals(void)
     return 0;
 }
 
+/* The end-of-run summary: a line of text, or one JSON object. */
+static void
+summary(const struct run_state *st, const char *format, unsigned workers)
+{
+    double wall = (double)(mproc__now_ms() - st->start_ms) / 1000.0;
+    unsigned long long n = st->done + st->failed;
+    double rate = wall > 0 ? n / wall : 0;
+
+    if (format != NULL && strcmp(format, "json") == 0) {
+        fprintf(stderr,
+                "{\"items\": %llu, \"succeeded\": %llu, \"failed\": %llu, "
+                "\"retried\": %llu, \"not_run\": %llu, \"skipped\": %llu, "
+                "\"workers\": %u, \"wall_seconds\": %.3f, "
+                "\"items_per_second\": %.1f}\n",
+                n, st->done, st->failed, st->retried, st->cancelled,
+                st->skipped, workers, wall, rate);
+        return;
+    }
+    fprintf(stderr, "mproc: %llu items: %llu succeeded, %llu failed, %llu "
+                    "retries", n, st->done, st->failed, st->retried);
+    if (st->cancelled > 0)
+        fprintf(stderr, ", %llu not run", st->cancelled);
+    if (st->skipped > 0)
+        fprintf(stderr, ", %llu skipped (done before)", st->skipped);
+    fprintf(stderr, "; %.2fs, %.0f items/s\n", wall, rate);
+}
+
 int
 cmd_run(int argc, char **argv)
 {
@@ -264,10 +329,23 @@ cmd_run(int argc, char **argv)
                       on_idle);
     if (rc != 0)
         goto done;
-    rc = open_output(cj.job, &st);
+    st.reduce = mproc_pool_has_reduce(pool);
+    if (args.resume && st.reduce) {
+        cli_error("--resume: plugin %s folds every output into one (reduce); "
+                  "a resumed run would give the result of the remaining "
+                  "items only; run the job again instead",
+                  cj.job->plugin);
+        rc = CLI_EXIT_USAGE;
+        goto done;
+    }
+    if (args.joblog != NULL) {
+        rc = cli_joblog_open(&st.log, args.joblog, args.resume);
+        if (rc != 0)
+            goto done;
+    }
+    rc = open_output(cj.job, &st, args.resume);
     if (rc != 0)
         goto done;
-    st.reduce = mproc_pool_has_reduce(pool);
     st.in = in;
     st.total = cli_input_total(in);
     st.progress = !args.quiet && isatty(STDERR_FILENO);
@@ -287,8 +365,14 @@ cmd_run(int argc, char **argv)
         }
     }
     rc = close_output(&st);
+    if (rc == 0) {
+        rc = cli_joblog_close(st.log);
+        st.log = NULL;
+    }
     if (rc != 0)
         goto done;
+    if (args.stats != NULL || (st.progress && !got_signal))
+        summary(&st, args.stats, mproc_pool_workers(pool));
 
     if (got_signal) {
         cli_error("interrupted by SIG%s: %llu items done, %llu failed, %llu "
@@ -300,6 +384,8 @@ cmd_run(int argc, char **argv)
         rc = CLI_EXIT_CONFIG;
     } else if (cli_input_failed(in)) {
         rc = CLI_EXIT_NOINPUT;
+    } else if (st.skip_error) {
+        rc = CLI_EXIT_CONFIG;
     } else if (r == MPROC_ECANCELED) {
         cli_error("run aborted after the first failure (on_error = abort): "
                   "%llu items done, %llu failed, %llu not run",
@@ -321,6 +407,7 @@ cmd_run(int argc, char **argv)
     }
 
 done:
+    cli_joblog_close(st.log);
     mproc_pool_free(pool);
     mproc_sync_free(shared);
     cli_input_close(in);

@@ -18,6 +18,7 @@ static const char usage_text[] =
     "\n"
     "Commands:\n"
     "  run JOB.ini [--set SECTION.KEY=VALUE]... [--workers N] [--quiet]\n"
+    "            [--joblog FILE [--resume]] [--stats text|json]\n"
     "                     run the job: apply its task to every input item\n"
     "  check JOB.ini [--set SECTION.KEY=VALUE]...\n"
     "                     check the job and its plugin; print the settings\n"
@@ -86,6 +87,9 @@ cli_args_parse(struct cli_args *a, int argc, char **argv, const char *usage,
         {"set", required_argument, NULL, 's'},
         {"workers", required_argument, NULL, 'w'},
         {"quiet", no_argument, NULL, 'q'},
+        {"joblog", required_argument, NULL, 'j'},
+        {"resume", no_argument, NULL, 'r'},
+        {"stats", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -104,6 +108,26 @@ cli_args_parse(struct cli_args *a, int argc, char **argv, const char *usage,
     while ((c = getopt_long(argc, argv, workers_option ? "s:w:qh" : "s:h",
                             longopts, NULL)) != -1) {
         switch (c) {
+        case 'j':
+        case 'r':
+        case 'S':
+            if (!workers_option)
+                goto bad;
+            if (c == 'j')
+                a->joblog = optarg;
+            else if (c == 'r')
+                a->resume = true;
+            else if (strcmp(optarg, "text") == 0 ||
+                     strcmp(optarg, "json") == 0)
+                a->stats = optarg;
+            else {
+                cli_error("%s: --stats: expected text or json, got '%s'",
+                          argv[0], optarg);
+                fputs(usage, stderr);
+                cli_args_free(a);
+                return CLI_EXIT_USAGE;
+            }
+            break;
         case 'q':
             if (!workers_option)
                 goto bad;
@@ -139,11 +163,21 @@ cli_args_parse(struct cli_args *a, int argc, char **argv, const char *usage,
         cli_args_free(a);
         return CLI_EXIT_USAGE;
     }
+    if (a->resume && a->joblog == NULL) {
+        cli_error("%s: --resume needs --joblog FILE (the log of the run to "
+                  "continue)", argv[0]);
+        fputs(usage, stderr);
+        cli_args_free(a);
+        return CLI_EXIT_USAGE;
+    }
     a->path = argv[optind];
     return -1;
 
 bad:
-    if (optopt != 0 && (optopt == 's' || optopt == 'w'))
+    if (optopt == 'j' || optopt == 'S')
+        cli_error("%s: option --%s needs a value", argv[0],
+                  optopt == 'j' ? "joblog" : "stats");
+    else if (optopt != 0 && (optopt == 's' || optopt == 'w'))
         cli_error("%s: option -%c needs a value", argv[0], optopt);
     else
         cli_error("%s: unknown option '%s'", argv[0], argv[optind - 1]);
@@ -222,6 +256,14 @@ cli_pool_new(const struct cli_job *cj, mproc_sync_t *sync, mproc_pool_t **out,
     o.input_fd = input_fd;
     o.on_idle = on_idle;
     o.sync = sync;
+    o.timeout_ms = job->timeout_ms;
+    o.timeout_grace_ms = job->timeout_grace_ms;
+    o.retries = job->retries;
+    o.max_memory_per_child = job->max_memory_per_child;
+    o.rlimit_cpu = job->rlimit_cpu;
+    o.rlimit_as = job->rlimit_as;
+    o.rlimit_nofile = job->rlimit_nofile;
+    o.nice = job->nice;
     r = mproc_pool_new(out, &o, &err);
     if (r < 0) {
         /* Say which line chose what is refused. */

@@ -50,11 +50,19 @@ enum key_id {
     K_CHUNKSIZE,
     K_ON_ERROR,
     K_MESSAGE_MAX,
+    K_TIMEOUT,
+    K_TIMEOUT_GRACE,
+    K_RETRIES,
     K_WORKERS,
     K_START_METHOD,
     K_IPC,
     K_MAX_TASKS,
     K_SYNC,
+    K_MAX_MEMORY,
+    K_RLIMIT_CPU,
+    K_RLIMIT_AS,
+    K_RLIMIT_NOFILE,
+    K_NICE,
     NKEYS
 };
 
@@ -67,7 +75,9 @@ enum key_type {
     T_BOOL,    /* true/false/yes/no/on/off/1/0 */
     T_INT,     /* an integer from min to max */
     T_WORKERS, /* an integer from min to max, or auto (0) */
-    T_SIZE,    /* bytes, with an optional K, M or G */
+    T_SIZE,    /* bytes, with an optional K, M, G or T */
+    T_DURATION, /* milliseconds: 1.5, 30s, 500ms, 2m, 1h; bare = seconds */
+    T_NICE,    /* an integer from -20 to 19 */
     T_ENUM     /* one of names[] */
 };
 
@@ -99,12 +109,25 @@ static const struct key_def keys[NKEYS] = {
     [K_ON_ERROR] = {"job", "on_error", ENUM(on_errors), "continue"},
     [K_MESSAGE_MAX] = {"job", "message_max", T_SIZE, 1, 1ull << 30, NULL, 0,
                        "64M"},
+    [K_TIMEOUT] = {"job", "timeout", T_DURATION, 0, 7ull * 86400 * 1000, NULL,
+                   0, "0"},
+    [K_TIMEOUT_GRACE] = {"job", "timeout_grace", T_DURATION, 0,
+                         3600ull * 1000, NULL, 0, "1s"},
+    [K_RETRIES] = {"job", "retries", T_INT, 0, 1000, NULL, 0, "0"},
     [K_WORKERS] = {"pool", "workers", T_WORKERS, 1, 4096, NULL, 0, "auto"},
     [K_START_METHOD] = {"pool", "start_method", ENUM(start_methods), "fork"},
     [K_IPC] = {"pool", "ipc", ENUM(ipcs), "pipe"},
     [K_MAX_TASKS] = {"pool", "max_tasks_per_child", T_INT, 0, 1000000000, NULL,
                      0, "0"},
     [K_SYNC] = {"pool", "sync", ENUM(syncs), "futex"},
+    [K_MAX_MEMORY] = {"pool", "max_memory_per_child", T_SIZE, 0, 1ull << 40,
+                      NULL, 0, "0"},
+    [K_RLIMIT_CPU] = {"pool", "rlimit_cpu", T_INT, 0, 1000000000, NULL, 0,
+                      "0"},
+    [K_RLIMIT_AS] = {"pool", "rlimit_as", T_SIZE, 0, 1ull << 40, NULL, 0, "0"},
+    [K_RLIMIT_NOFILE] = {"pool", "rlimit_nofile", T_INT, 0, 1048576, NULL, 0,
+                         "0"},
+    [K_NICE] = {"pool", "nice", T_NICE, 0, 0, NULL, 0, "0"},
 };
 
 static const char *const sections[] = {"job", "pool", "args"};
@@ -308,7 +331,7 @@ static bool
 parse_size(const char *s, unsigned long long min, unsigned long long max,
            unsigned long long *out)
 {
-    static const char suffixes[] = "\0kmg"; /* 2^0, 2^10, 2^20, 2^30 */
+    static const char suffixes[] = "\0kmgt"; /* 2^0, 2^10, ... 2^40 */
     unsigned long long v;
     char *end;
     unsigned i;
@@ -322,11 +345,11 @@ parse_size(const char *s, unsigned long long min, unsigned long long max,
     if (*end == '\0') {
         i = 0;
     } else {
-        for (i = 1; i < 4; i++)
+        for (i = 1; i < 5; i++)
             if (tolower((unsigned char)*end) == suffixes[i])
                 break;
         /* "K" or "KiB", in any case. */
-        if (i == 4 || (end[1] != '\0' && strcasecmp(end + 1, "ib") != 0))
+        if (i == 5 || (end[1] != '\0' && strcasecmp(end + 1, "ib") != 0))
             return false;
     }
     /* Compare before shifting, so a huge count cannot wrap. */
@@ -334,6 +357,58 @@ parse_size(const char *s, unsigned long long min, unsigned long long max,
         return false;
     *out = v << (10 * i);
     return true;
+}
+
+/* A size for a message: 1G rather than 1073741824 where it divides. */
+static void
+size_text(unsigned long long v, char *buf, size_t len)
+{
+    static const char units[] = " KMGT";
+    unsigned i = 0;
+
+    while (i < 4 && v >= 1024 && v % 1024 == 0) {
+        v /= 1024;
+        i++;
+    }
+    if (i == 0)
+        snprintf(buf, len, "%llu", v);
+    else
+        snprintf(buf, len, "%llu%c", v, units[i]);
+}
+
+/*
+ * A duration in milliseconds: a decimal number of seconds ("30", "1.5")
+ * or a number with a unit: ms, s, m, h ("500ms", "2m").
+ */
+static bool
+parse_duration(const char *s, unsigned long long max, unsigned long long *out)
+{
+    static const struct {
+        const char *unit;
+        double ms;
+    } units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000},
+                 {"h", 3600000}};
+    double v;
+    char *end;
+    size_t i;
+
+    if (!isdigit((unsigned char)*s))
+        return false;
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno != 0)
+        return false;
+    for (i = 0; i < MPROC__ARRAY_SIZE(units); i++) {
+        if (strcmp(end, units[i].unit) == 0) {
+            v *= units[i].ms;
+            if (v > (double)max)
+                return false;
+            /* A positive time never rounds down to "no limit". */
+            *out = v > 0 && v < 1 ? 1 : (unsigned long long)(v + 0.5);
+            return true;
+        }
+    }
+    return false;
 }
 
 /*
@@ -483,12 +558,38 @@ parse_value(const struct key_def *k, const char *raw, const struct source *src,
                               src->loc, k->name, raw);
         return 0;
     case T_SIZE:
-        if (!parse_size(raw, k->min, k->max, &p->num))
+        if (!parse_size(raw, k->min, k->max, &p->num)) {
+            char lo[24], hi[24];
+            size_text(k->min, lo, sizeof(lo));
+            size_text(k->max, hi, sizeof(hi));
             return mproc__err(err, MPROC_ECONFIG,
-                              "%s: %s: expected a size from 1 byte to 1G, "
+                              "%s: %s: expected a size from %s%s to %s, "
                               "like 65536, 512K or 64M, got '%s'",
-                              src->loc, k->name, raw);
+                              src->loc, k->name, lo,
+                              k->min == 0   ? " (no limit)"
+                              : k->min == 1 ? " byte"
+                                            : " bytes",
+                              hi, raw);
+        }
         return 0;
+    case T_DURATION:
+        if (!parse_duration(raw, k->max, &p->num))
+            return mproc__err(err, MPROC_ECONFIG,
+                              "%s: %s: expected a duration up to %llus, like "
+                              "30 (seconds), 1.5s, 500ms, 2m or 1h (0: no "
+                              "limit), got '%s'",
+                              src->loc, k->name, k->max / 1000, raw);
+        return 0;
+    case T_NICE: {
+        int64_t v;
+        if (!parse_int64(raw, strlen(raw), &v) || v < -20 || v > 19)
+            return mproc__err(err, MPROC_ECONFIG,
+                              "%s: %s: expected an integer from -20 to 19, "
+                              "got '%s'",
+                              src->loc, k->name, raw);
+        p->num = (unsigned long long)v; /* read back as int64 */
+        return 0;
+    }
     case T_ENUM:
         if ((i = find_name(raw, k->names, k->nnames)) >= 0) {
             p->num = (unsigned long long)i;
@@ -1115,6 +1216,14 @@ mproc_config_finish(mproc_config_t *cfg, mproc_err_t *err)
     j->ipc = ipcs[s[K_IPC].p.num];
     j->max_tasks_per_child = (unsigned)s[K_MAX_TASKS].p.num;
     j->sync = syncs[s[K_SYNC].p.num];
+    j->timeout_ms = (unsigned)s[K_TIMEOUT].p.num;
+    j->timeout_grace_ms = (unsigned)s[K_TIMEOUT_GRACE].p.num;
+    j->retries = (unsigned)s[K_RETRIES].p.num;
+    j->max_memory_per_child = (size_t)s[K_MAX_MEMORY].p.num;
+    j->rlimit_cpu = (unsigned long)s[K_RLIMIT_CPU].p.num;
+    j->rlimit_as = (unsigned long)s[K_RLIMIT_AS].p.num;
+    j->rlimit_nofile = (unsigned long)s[K_RLIMIT_NOFILE].p.num;
+    j->nice = (int)(int64_t)s[K_NICE].p.num;
     cfg->finished = true;
     return 0;
 }

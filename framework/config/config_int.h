@@ -41,6 +41,14 @@ struct mproc__job {
     const char *ipc;          /* "pipe" (default), "mq", "shmring" */
     unsigned max_tasks_per_child; /* 0: unlimited */
     const char *sync;         /* "futex" (default), "posix", "sysv" */
+    /* [job] limits and recovery */
+    unsigned timeout_ms;      /* 0: none */
+    unsigned timeout_grace_ms; /* default 1000 */
+    unsigned retries;
+    /* [pool] per-worker limits; 0: none */
+    size_t max_memory_per_child;
+    unsigned long rlimit_cpu, rlimit_as, rlimit_nofile;
+    int nice;
 };
 
 /* ---- declared shared objects: [KIND:NAME] sections (decl.c) ---- */

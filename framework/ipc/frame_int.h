@@ -17,7 +17,9 @@ enum mproc__frame_type {
     MPROC__FRAME_OK,       /* worker -> host: output of `index` */
     MPROC__FRAME_FAIL,     /* worker -> host: failure message of `index` */
     MPROC__FRAME_READY,    /* worker -> host: init succeeded */
-    MPROC__FRAME_INITFAIL  /* worker -> host: init failed, message */
+    MPROC__FRAME_INITFAIL, /* worker -> host: init failed, message */
+    MPROC__FRAME_RETIRE    /* worker -> host: I end now, after the task I
+                              answered last; the rest was never started */
 };
 
 struct mproc__frame_hdr {

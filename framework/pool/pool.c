@@ -58,6 +58,11 @@ struct slot {
     size_t item_len;
     char *out;      /* ordered mode: output or message kept until delivery */
     size_t out_len;
+    unsigned attempts; /* times sent to a worker */
+    int exitcode;      /* worker died: exit status or -signal */
+    long long t0_ms;   /* monotonic: when its last attempt started */
+    double started;    /* the same, on the wall clock */
+    double duration;   /* seconds from t0_ms to its result */
 };
 
 struct worker {
@@ -76,7 +81,14 @@ struct worker {
     size_t inq_off;
     uint64_t *fifo;     /* indices sent, oldest first */
     unsigned fifo_head, fifo_len, fifo_cap;
+    /* time limit of the running task (the head of the FIFO) */
+    long long head_ms;  /* when it started; 0: none runs (or not ready) */
+    int limit;          /* LIMIT_NONE, LIMIT_SOFT (SIGTERM sent), _HARD */
+    long long limit_ms; /* when the last limit signal was sent */
+    uint64_t limit_index;
 };
+
+enum { LIMIT_NONE = 0, LIMIT_SOFT, LIMIT_HARD };
 
 struct mproc_pool {
     struct mproc_pool_opts o;
@@ -111,6 +123,7 @@ struct mproc_pool {
     bool stopping;
     int stop_code;
     unsigned start_deaths;
+    unsigned long long retried;
 };
 
 static void
@@ -283,6 +296,16 @@ requeue_push(mproc_pool_t *p, uint64_t index)
     slot_of(p, index)->state = SLOT_PENDING;
 }
 
+/* A task sent to a worker that ended before starting it: not an attempt. */
+static void
+unsent(mproc_pool_t *p, uint64_t index)
+{
+    struct slot *s = slot_of(p, index);
+    if (s->attempts > 0)
+        s->attempts--;
+    requeue_push(p, index);
+}
+
 static void
 stop(mproc_pool_t *p, int code)
 {
@@ -307,6 +330,10 @@ deliver(mproc_pool_t *p, uint64_t index, int status, const char *data,
         .item = s->item,
         .item_len = s->item_len,
         .worker = s->worker,
+        .attempts = s->attempts,
+        .started = s->started,
+        .duration = s->duration,
+        .exitcode = s->exitcode,
     };
     const struct mproc_plugin *d = p->plugin->desc;
     char msg[MPROC__FAILMSG_MAX + 16];
@@ -361,6 +388,8 @@ complete(mproc_pool_t *p, uint64_t index, int status, const char *data,
 {
     struct slot *s = slot_of(p, index);
 
+    if (s->attempts > 0)
+        s->duration = (double)(mproc__now_ms() - s->t0_ms) / 1000.0;
     if (!p->o.ordered || index == p->base) {
         /* Deliver at once, without copying the output. */
         deliver(p, index, status, data, len);
@@ -379,6 +408,30 @@ complete(mproc_pool_t *p, uint64_t index, int status, const char *data,
     }
     s->state = SLOT_DONE;
     advance(p);
+}
+
+/* Failures that another attempt may cure. */
+static bool
+retryable(int status)
+{
+    return status == MPROC_ETASK || status == MPROC_EWORKER ||
+           status == MPROC_ETIMEDOUT;
+}
+
+/* An attempt of `index` ended: retry it, or its result is known. */
+static void
+finish(mproc_pool_t *p, uint64_t index, int status, const char *data,
+       size_t len, int exitcode)
+{
+    struct slot *s = slot_of(p, index);
+
+    s->exitcode = exitcode;
+    if (retryable(status) && s->attempts <= p->o.retries && !p->stopping) {
+        p->retried++;
+        requeue_push(p, index);
+        return;
+    }
+    complete(p, index, status, data, len);
 }
 
 /* ---- taking items from the caller ---- */
@@ -494,6 +547,11 @@ spawn(mproc_pool_t *p, unsigned i)
         .slot = i,
         .task_fd = -1,
         .result_fd = -1,
+        .max_memory = p->o.max_memory_per_child,
+        .rlimit_cpu = p->o.rlimit_cpu,
+        .rlimit_as = p->o.rlimit_as,
+        .rlimit_nofile = p->o.rlimit_nofile,
+        .nice = p->o.nice,
     };
     struct mproc__start req = {
         .method = p->o.start_method,
@@ -575,6 +633,26 @@ flush(struct worker *w)
     }
 }
 
+/*
+ * The task at the head of w's FIFO starts now, as far as the host can tell:
+ * the worker is ready and has finished the one before (or had nothing).
+ * Its time limit counts from here.
+ */
+static void
+head_started(mproc_pool_t *p, struct worker *w)
+{
+    struct slot *s;
+
+    w->limit = LIMIT_NONE;
+    w->head_ms = 0;
+    if (!w->ready || w->fifo_len == 0)
+        return;
+    w->head_ms = mproc__now_ms();
+    s = slot_of(p, w->fifo[w->fifo_head]);
+    s->t0_ms = w->head_ms;
+    s->started = mproc__wall_now();
+}
+
 static int
 send_task(mproc_pool_t *p, struct worker *w, uint64_t index)
 {
@@ -593,6 +671,12 @@ send_task(mproc_pool_t *p, struct worker *w, uint64_t index)
     w->sent++;
     s->state = SLOT_SENT;
     s->worker = w->pid;
+    s->attempts++;
+    s->exitcode = 0;
+    s->t0_ms = mproc__now_ms();
+    s->started = mproc__wall_now();
+    if (w->fifo_len == 1)
+        head_started(p, w);
     return 0;
 }
 
@@ -648,6 +732,56 @@ init_failed(mproc_pool_t *p, pid_t pid, const char *why, size_t len)
     stop(p, MPROC_EINIT);
 }
 
+/* The worker said it ends after the task it ran (max_memory_per_child):
+ * the tasks still in its FIFO never started, so other workers get them. */
+static void
+retire(mproc_pool_t *p, struct worker *w)
+{
+    while (w->fifo_len > 0) {
+        unsent(p, w->fifo[w->fifo_head]);
+        w->fifo_head = (w->fifo_head + 1) % w->fifo_cap;
+        w->fifo_len--;
+    }
+    w->retiring = true;
+    mproc__buf_reset(&w->outq);
+    w->outq_off = 0;
+    flush(w); /* closes task_fd */
+}
+
+static void
+limit_text(const mproc_pool_t *p, char *buf, size_t len)
+{
+    snprintf(buf, len, "timed out after %gs", p->o.timeout_ms / 1000.0);
+}
+
+/* A task's answer (OK or FAIL frame) has arrived. */
+static void
+result(mproc_pool_t *p, struct worker *w, const struct mproc__frame_hdr *h,
+       const char *payload)
+{
+    int status = h->type == MPROC__FRAME_OK ? 0
+                 : h->status == (uint32_t)-MPROC_EMSGSIZE ? MPROC_EMSGSIZE
+                                                          : MPROC_ETASK;
+    char msg[MPROC__FAILMSG_MAX + 64];
+    size_t len = (size_t)h->len;
+
+    if (status == MPROC_ETASK && w->limit != LIMIT_NONE &&
+        w->limit_index == h->index) {
+        /* The task caught the soft limit's SIGTERM and gave up: it still
+         * timed out.  (A task that finishes its work anyway succeeds.) */
+        size_t n;
+        limit_text(p, msg, sizeof(msg));
+        n = strlen(msg);
+        snprintf(msg + n, sizeof(msg) - n, ": %.*s",
+                 (int)(len < MPROC__FAILMSG_MAX ? len : MPROC__FAILMSG_MAX),
+                 payload);
+        status = MPROC_ETIMEDOUT;
+        payload = msg;
+        len = strlen(msg);
+    }
+    finish(p, h->index, status, payload, len, 0);
+}
+
 /* Handle every whole frame in w->inq. */
 static void
 parse(mproc_pool_t *p, struct worker *w)
@@ -664,6 +798,10 @@ parse(mproc_pool_t *p, struct worker *w)
         case MPROC__FRAME_READY:
             w->ready = true;
             p->start_deaths = 0;
+            head_started(p, w);
+            break;
+        case MPROC__FRAME_RETIRE:
+            retire(p, w);
             break;
         case MPROC__FRAME_INITFAIL:
             init_failed(p, w->pid, payload, (size_t)h.len);
@@ -680,11 +818,8 @@ parse(mproc_pool_t *p, struct worker *w)
             }
             w->fifo_head = (w->fifo_head + 1) % w->fifo_cap;
             w->fifo_len--;
-            complete(p, h.index,
-                     h.type == MPROC__FRAME_OK        ? 0
-                     : h.status == (uint32_t)-MPROC_EMSGSIZE ? MPROC_EMSGSIZE
-                                                     : MPROC_ETASK,
-                     payload, (size_t)h.len);
+            result(p, w, &h, payload);
+            head_started(p, w);
             break;
         default:
             set_errmsg(p, "worker %d sent an unknown frame %u", (int)w->pid,
@@ -783,17 +918,28 @@ reap(mproc_pool_t *p, struct worker *w)
         /* It never started a task: all of them go to other workers. */
         unsigned k;
         for (k = 0; k < w->fifo_len; k++)
-            requeue_push(p, w->fifo[(w->fifo_head + k) % w->fifo_cap]);
+            unsent(p, w->fifo[(w->fifo_head + k) % w->fifo_cap]);
         w->fifo_len = 0;
     } else if (w->fifo_len > 0 && !p->stopping) {
         uint64_t running = w->fifo[w->fifo_head];
         unsigned k;
 
-        snprintf(msg, sizeof(msg), "worker %d %s", (int)pid, why);
+        bool timed = w->limit != LIMIT_NONE && w->limit_index == running;
+        int code = WIFEXITED(st) ? WEXITSTATUS(st)
+                   : WIFSIGNALED(st) ? -WTERMSIG(st) : 0;
+
+        if (timed) {
+            limit_text(p, msg, sizeof(msg));
+            snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg),
+                     "; worker %d %s", (int)pid, why);
+        } else {
+            snprintf(msg, sizeof(msg), "worker %d %s", (int)pid, why);
+        }
         for (k = 1; k < w->fifo_len; k++)
-            requeue_push(p, w->fifo[(w->fifo_head + k) % w->fifo_cap]);
+            unsent(p, w->fifo[(w->fifo_head + k) % w->fifo_cap]);
         w->fifo_len = 0;
-        complete(p, running, MPROC_EWORKER, msg, strlen(msg));
+        finish(p, running, timed ? MPROC_ETIMEDOUT : MPROC_EWORKER, msg,
+               strlen(msg), code);
     } else if (w->fifo_len > 0) {
         /* Stopping: what it held is reported as not run. */
         unsigned k;
@@ -896,12 +1042,56 @@ cancel_rest(mproc_pool_t *p)
     }
 }
 
+/*
+ * Time limits: SIGTERM to a worker whose task runs past timeout_ms, SIGKILL
+ * timeout_grace_ms later.  Returns the milliseconds until the next limit
+ * falls due, or -1 when none is pending.
+ */
+static int
+check_limits(mproc_pool_t *p)
+{
+    long long now = mproc__now_ms(), next = -1, due;
+    unsigned i;
+
+    if (p->o.timeout_ms == 0)
+        return -1;
+    for (i = 0; i < p->nworkers; i++) {
+        struct worker *w = &p->w[i];
+
+        if (w->pid == 0 || w->head_ms == 0 || w->limit == LIMIT_HARD)
+            continue;
+        if (w->limit == LIMIT_NONE) {
+            due = w->head_ms + p->o.timeout_ms;
+            if (now >= due) {
+                w->limit = p->o.timeout_grace_ms > 0 ? LIMIT_SOFT : LIMIT_HARD;
+                w->limit_ms = now;
+                w->limit_index = w->fifo[w->fifo_head];
+                kill(w->pid, w->limit == LIMIT_SOFT ? SIGTERM : SIGKILL);
+                if (w->limit == LIMIT_HARD)
+                    continue;
+                due = now + p->o.timeout_grace_ms;
+            }
+        } else {
+            due = w->limit_ms + p->o.timeout_grace_ms;
+            if (now >= due) {
+                w->limit = LIMIT_HARD;
+                kill(w->pid, SIGKILL);
+                continue;
+            }
+        }
+        if (next < 0 || due - now < next)
+            next = due - now;
+    }
+    return next < 0 ? -1 : (int)(next < INT32_MAX ? next : INT32_MAX);
+}
+
 static int
 run_loop(mproc_pool_t *p)
 {
     unsigned nfds = 2 + 3 * p->nworkers;
     struct pollfd *pfd = calloc(nfds, sizeof(*pfd));
     unsigned i, n;
+    int wait_ms;
 
     if (pfd == NULL) {
         set_errmsg(p, "out of memory");
@@ -933,7 +1123,10 @@ run_loop(mproc_pool_t *p)
             p->o.on_idle(p->user);
         /* Input that is not ready and has no descriptor to watch: ask
          * again soon. */
-        if (poll(pfd, n, p->input_wait && p->o.input_fd < 0 ? 10 : -1) < 0) {
+        wait_ms = check_limits(p);
+        if (p->input_wait && p->o.input_fd < 0 && (wait_ms < 0 || wait_ms > 10))
+            wait_ms = 10;
+        if (poll(pfd, n, wait_ms) < 0) {
             if (errno == EINTR)
                 continue;
             set_errmsg(p, "poll: %s", strerror(errno));

@@ -10,9 +10,11 @@
  */
 #include "internal.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "ipc/frame_int.h"
@@ -70,6 +72,80 @@ run_task(const struct mproc__worker_args *a, struct mproc_ctx *ctx,
         _exit(70); /* the host is gone */
 }
 
+/* Resident memory in bytes, from /proc/self/statm; 0 if unknown. */
+static size_t
+resident(void)
+{
+    char buf[128];
+    unsigned long size, rss;
+    ssize_t n;
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0)
+        return 0;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    if (sscanf(buf, "%lu %lu", &size, &rss) != 2)
+        return 0;
+    return (size_t)rss * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* Apply the pool's per-worker limits; on failure, say which in `msg`. */
+static int
+apply_limits(const struct mproc__worker_args *a, char *msg, size_t len)
+{
+    static const struct {
+        const char *name;
+        int resource;
+        size_t offset;
+    } lim[] = {
+        {"rlimit_cpu", RLIMIT_CPU,
+         offsetof(struct mproc__worker_args, rlimit_cpu)},
+        {"rlimit_as", RLIMIT_AS,
+         offsetof(struct mproc__worker_args, rlimit_as)},
+        {"rlimit_nofile", RLIMIT_NOFILE,
+         offsetof(struct mproc__worker_args, rlimit_nofile)},
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(lim) / sizeof(lim[0]); i++) {
+        unsigned long v =
+            *(const unsigned long *)((const char *)a + lim[i].offset);
+        struct rlimit rl;
+
+        if (v == 0)
+            continue;
+        if (getrlimit(lim[i].resource, &rl) < 0)
+            rl.rlim_max = RLIM_INFINITY;
+        rl.rlim_cur = (rlim_t)v;
+        /* CPU: the soft limit sends SIGXCPU; a hard limit a little
+         * above it makes sure the worker ends even if that is caught. */
+        if (lim[i].resource == RLIMIT_CPU && rl.rlim_max > rl.rlim_cur + 1)
+            rl.rlim_max = rl.rlim_cur + 1;
+        if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < rl.rlim_cur)
+            rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(lim[i].resource, &rl) < 0) {
+            snprintf(msg, len, "%s = %lu: setrlimit: %s", lim[i].name, v,
+                     strerror(errno));
+            return -1;
+        }
+    }
+    if (a->nice != 0) {
+        errno = 0;
+        if (nice(a->nice) == -1 && errno != 0) {
+            snprintf(msg, len, "nice = %d: %s%s", a->nice, strerror(errno),
+                     a->nice < 0 ? " (a negative nice needs root or "
+                                   "CAP_SYS_NICE)"
+                                 : "");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 void
 mproc__worker_main(const struct mproc__worker_args *a)
 {
@@ -77,12 +153,18 @@ mproc__worker_main(const struct mproc__worker_args *a)
     struct mproc_ctx ctx;
     struct mproc_buf in, out;
     size_t off = 0;
+    char lmsg[256];
 
     mproc__ctx_init(&ctx, &priv, a->args, a->nargs, a->slot);
     priv.sync = a->sync;
     mproc__buf_init(&in, (size_t)-1);
     mproc__buf_init(&out, a->message_max);
 
+    if (apply_limits(a, lmsg, sizeof(lmsg)) < 0) {
+        mproc__frame_write(a->result_fd, MPROC__FRAME_INITFAIL, 0, 0, lmsg,
+                           strlen(lmsg));
+        _exit(MPROC__WORKER_EXIT_INIT);
+    }
     if (a->desc->init != NULL && a->desc->init(&ctx) != MPROC_TASK_OK) {
         const char *msg = mproc__ctx_msg(&ctx, "failed without a message");
         mproc__frame_write(a->result_fd, MPROC__FRAME_INITFAIL, 0, 0, msg,
@@ -102,8 +184,20 @@ mproc__worker_main(const struct mproc__worker_args *a)
         while ((n = mproc__frame_next(in.data + off, in.len - off, &h,
                                       &payload, &need)) > 0) {
             off += n;
-            if (h.type == MPROC__FRAME_TASK)
-                run_task(a, &ctx, &out, h.index, payload, (size_t)h.len);
+            if (h.type != MPROC__FRAME_TASK)
+                continue;
+            run_task(a, &ctx, &out, h.index, payload, (size_t)h.len);
+            if (a->max_memory > 0 && resident() > a->max_memory) {
+                /* Recycle: say so, so the host hands the tasks queued
+                 * here to others, then end normally. */
+                snprintf(lmsg, sizeof(lmsg),
+                         "resident memory over max_memory_per_child (%zu "
+                         "bytes)", a->max_memory);
+                if (mproc__frame_write(a->result_fd, MPROC__FRAME_RETIRE, 0,
+                                       0, lmsg, strlen(lmsg)) < 0)
+                    _exit(70);
+                worker_exit(a, &ctx, 0);
+            }
         }
         /* Keep the partial frame, at the front, and read more. */
         if (off > 0) {

@@ -8,13 +8,23 @@
  *   abort         abort()
  *   hang          never return
  *   sleep:MS      sleep MS milliseconds, output "slept MS"
+ *   soft          run until SIGTERM (a soft time limit), then fail
+ *                 saying so: a task that cleans up when told to stop
+ *   flaky:PATH    fail the first time (creating PATH), output "ok" after:
+ *                 a task that a retry fixes
+ *   alloc:MB      allocate and touch MB MiB, keep them, output "kept MB"
+ *   stubborn      ignore SIGTERM and never return (only SIGKILL ends it)
+ *   spin          burn CPU forever
+ *   nice          output the worker's nice value
  *   anything else is echoed unchanged.
  * [args] init = fail | crash makes every worker's init fail or abort.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,6 +69,33 @@ number_after(const char *in, size_t len, const char *prefix)
     return v;
 }
 
+static volatile sig_atomic_t soft_stop;
+static char *volatile kept;
+
+static void
+on_term(int sig)
+{
+    (void)sig;
+    soft_stop = 1;
+}
+
+/* Run until the pool's soft time limit (SIGTERM) arrives, then fail. */
+static int
+run_soft(struct mproc_ctx *ctx)
+{
+    struct sigaction sa, old;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_term;
+    sigemptyset(&sa.sa_mask);
+    soft_stop = 0;
+    sigaction(SIGTERM, &sa, &old);
+    while (!soft_stop)
+        pause();
+    sigaction(SIGTERM, &old, NULL);
+    return mproc_fail(ctx, "stopped cleanly by SIGTERM");
+}
+
 static int
 fault_run(struct mproc_ctx *ctx, const void *data, size_t len, uint64_t index,
           struct mproc_buf *out)
@@ -85,6 +122,51 @@ fault_run(struct mproc_ctx *ctx, const void *data, size_t len, uint64_t index,
     if (is(in, len, "hang"))
         for (;;)
             pause();
+    if (is(in, len, "soft"))
+        return run_soft(ctx);
+    if (is(in, len, "stubborn")) {
+        signal(SIGTERM, SIG_IGN);
+        for (;;)
+            pause();
+    }
+    if (is(in, len, "spin")) {
+        volatile unsigned long spins = 0;
+        for (;;)
+            spins++;
+    }
+    if (is(in, len, "nice")) {
+        errno = 0;
+        n = getpriority(PRIO_PROCESS, 0);
+        return mproc_buf_printf(out, "nice %ld", n);
+    }
+    if (len > 6 && memcmp(in, "flaky:", 6) == 0) {
+        char path[4096];
+        int fd;
+
+        if (len - 6 >= sizeof(path))
+            return mproc_fail(ctx, "flaky: path too long");
+        memcpy(path, in + 6, len - 6);
+        path[len - 6] = '\0';
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            close(fd);
+            return mproc_fail(ctx, "first attempt fails (created %s)", path);
+        }
+        if (errno != EEXIST)
+            return mproc_fail(ctx, "%s: %s", path, strerror(errno));
+        return mproc_buf_append(out, "ok", 2);
+    }
+    if ((n = number_after(in, len, "alloc:")) >= 0) {
+        size_t bytes = (size_t)n << 20;
+        char *keep = malloc(bytes ? bytes : 1);
+        if (keep == NULL)
+            return mproc_fail(ctx, "alloc: out of memory");
+        memset(keep, 1, bytes); /* touched, so resident */
+        /* Kept on purpose, where the compiler cannot drop it: the worker's
+         * memory grows. */
+        kept = keep;
+        return mproc_buf_printf(out, "kept %ld", n);
+    }
     if ((n = number_after(in, len, "sleep:")) >= 0) {
         struct timespec ts = {n / 1000, (n % 1000) * 1000000L};
         /* A signal cuts the sleep short; ts then holds what is left. */
@@ -97,7 +179,8 @@ fault_run(struct mproc_ctx *ctx, const void *data, size_t len, uint64_t index,
 
 static const struct mproc_task_def tasks[] = {
     {"run", fault_run, "do what the item says (ok, fail:M, exit:N, segv, "
-                       "abort, hang, sleep:MS)"},
+                       "abort, hang, sleep:MS, soft, flaky:PATH, alloc:MB, stubborn, "
+                       "spin, nice)"},
     {NULL, NULL, NULL},
 };
 
