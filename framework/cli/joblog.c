@@ -263,6 +263,9 @@ static const struct done *
 find_done(const struct cli_joblog *j, uint64_t index)
 {
     struct done key = {index, 0};
+
+    if (j->ndone == 0)
+        return NULL; /* bsearch() wants an array, even an empty one */
     return bsearch(&key, j->done, j->ndone, sizeof(*j->done), cmp_done);
 }
 
