@@ -1,2 +1,15 @@
 # Benchmarks of the process work; included from bench/local.mk.
 # Add a phony target and append it to BENCH_TARGETS.
+EXTRA_PROGRAMS += bench/bench-process bench/bench-true
+bench_bench_process_SOURCES = %reldir%/bench-process.c
+bench_bench_process_LDADD = libmproc-core.la $(INIH_LIBS)
+# The raw reference: posix_spawn of a tiny static program.
+bench_bench_true_SOURCES = %reldir%/bench-true.c
+bench_bench_true_LDFLAGS = -all-static
+CLEANFILES += bench/bench-process bench/bench-true
+EXTRA_DIST += %reldir%/python_process.py
+
+BENCH_TARGETS += bench-process
+bench-process: bench/bench-process bench/bench-true mproc-worker
+	bench/bench-process $(abs_top_builddir)/.libs/echo.so \
+	    bench/bench-true $(srcdir)/bench/python_process.py

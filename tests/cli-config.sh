@@ -54,14 +54,7 @@ expect_config duplicate 3 "duplicate key 'workers' in [pool] (first set at line 
 expect_config syntax 3 "syntax error" \
     '[job]\nplugin = echo\nthis is not ini\n'
 
-# Start methods and backends that are accepted names but not here yet.
-f=$(printf '[job]\nplugin = echo\ninput = lines:in.txt\n[pool]\nstart_method = spawn\n' |
-    job spawn.ini)
-run_mproc run "$f"
-is "$st" 78 "start_method = spawn: exit 78"
-is "$err" "mproc: $f:5: start method 'spawn' is not available yet; use fork" \
-    "start_method = spawn: not available yet, at its line"
-
+# Backends that are accepted names but not here yet.
 f=$(printf '[job]\nplugin = echo\ninput = lines:in.txt\n[pool]\nipc = mq\n' |
     job mq.ini)
 run_mproc check "$f"

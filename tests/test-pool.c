@@ -509,9 +509,14 @@ test_new_errors(void)
     o.plugin_desc = &desc;
     o.task = "echo";
     o.start_method = "spawn";
-    is_int(mproc_pool_new(&p, &o, &err), MPROC_EUNAVAIL,
-           "spawn is not available yet");
-    like_str(err.msg, "not available yet", "says so");
+    is_int(mproc_pool_new(&p, &o, &err), MPROC_ENOTSUP,
+           "spawn with an in-process descriptor: ENOTSUP");
+    like_str(err.msg, "an in-process plugin descriptor works with fork only",
+             "says so");
+    o.start_method = "vfork";
+    is_int(mproc_pool_new(&p, &o, &err), MPROC_EINVAL,
+           "unknown start method: EINVAL");
+    like_str(err.msg, "expected fork, spawn or forkserver", "lists them");
     o.start_method = "fork";
     o.ipc = "shmring";
     is_int(mproc_pool_new(&p, &o, &err), MPROC_EUNAVAIL,

@@ -271,8 +271,8 @@ cli_pool_new(const struct cli_job *cj, mproc_sync_t *sync, mproc_pool_t **out,
 
         if (r == MPROC_EUNAVAIL || r == MPROC_EINVAL) {
             section = "pool";
-            key = strcmp(job->start_method, "fork") != 0 ? "start_method"
-                                                         : "ipc";
+            key = strstr(err.msg, "start method") != NULL ? "start_method"
+                                                           : "ipc";
         } else if (r == MPROC_EPLUGIN && job->task != NULL &&
                    strstr(err.msg, "no task") != NULL) {
             key = "task";

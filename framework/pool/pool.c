@@ -175,14 +175,16 @@ check_names(const struct mproc_pool_opts *o, mproc_err_t *err)
     const char *sm = o->start_method ? o->start_method : "fork";
     const char *ipc = o->ipc ? o->ipc : "pipe";
 
-    if (strcmp(sm, "spawn") == 0 || strcmp(sm, "forkserver") == 0)
-        return mproc__err(err, MPROC_EUNAVAIL,
-                          "start method '%s' is not available yet; use fork",
-                          sm);
-    if (strcmp(sm, "fork") != 0)
+    if (strcmp(sm, "fork") != 0 && strcmp(sm, "spawn") != 0 &&
+        strcmp(sm, "forkserver") != 0)
         return mproc__err(err, MPROC_EINVAL,
                           "unknown start method '%s'; expected fork, spawn "
                           "or forkserver", sm);
+    if (strcmp(sm, "fork") != 0 && o->plugin == NULL)
+        return mproc__err(err, MPROC_ENOTSUP,
+                          "start method '%s' loads the plugin from its file "
+                          "in a new image; an in-process plugin descriptor "
+                          "works with fork only", sm);
     if (strcmp(ipc, "mq") == 0 || strcmp(ipc, "shmring") == 0)
         return mproc__err(err, MPROC_EUNAVAIL,
                           "ipc backend '%s' is not available yet; use pipe",
@@ -226,7 +228,12 @@ mproc_pool_new(mproc_pool_t **out, const struct mproc_pool_opts *o,
     p->o.plugin = NULL;
     p->o.task = NULL;
     p->o.args = NULL;
-    p->o.start_method = "fork";
+    /* The caller's string is borrowed: keep a static one. */
+    p->o.start_method = o->start_method == NULL ? "fork"
+                        : strcmp(o->start_method, "spawn") == 0 ? "spawn"
+                        : strcmp(o->start_method, "forkserver") == 0
+                            ? "forkserver"
+                            : "fork";
     p->o.ipc = "pipe";
     if (p->o.chunksize == 0)
         p->o.chunksize = 1;

@@ -40,7 +40,7 @@ void mproc__worker_main(const struct mproc__worker_args *a)
  * pipes, starts the process by `method` and hands back the host's ends.
  */
 struct mproc__start {
-    const char *method;  /* "fork" (more with the process module) */
+    const char *method;  /* "fork", "spawn" or "forkserver" */
     /* What the worker runs; its task_fd/result_fd are ignored (the start
      * code makes the pipes).  desc/task are usable in a forked child only. */
     const struct mproc__worker_args *wa;

@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 #include "pool/pool_int.h"
+#include "process/process_int.h"
+#include "sync/sync_int.h"
 
 static int
 start_err(char *errbuf, size_t errlen, int code, const char *fmt, ...)
@@ -147,6 +149,84 @@ fail:
     return -e;
 }
 
+/*
+ * spawn and forkserver: a new image (process/launch.c) that loads the
+ * plugin from its file and runs mproc__worker_main() with the same
+ * arguments; the boot message carries them (process/boot.c), the pipes and
+ * the sync arena's memfd travel as descriptors 4, 5 and 6.  The child is
+ * ours with both methods, so the pool reaps and watches it as a forked
+ * one.  Nothing of the host's is inherited, so other workers' pipes and the
+ * cancel descriptor need no closing.
+ */
+static int
+start_image(const struct mproc__start *s, const char *m,
+            struct mproc__started *out, char *errbuf, size_t errlen)
+{
+    struct mproc__boot b;
+    int tp[2] = {-1, -1}, rp[2] = {-1, -1}, fds[3], e, r;
+    size_t nfds = 2;
+    pid_t pid;
+
+    if (s->plugin_path == NULL)
+        return start_err(errbuf, errlen, MPROC_ENOTSUP,
+                         "start method '%s' loads the plugin from its file "
+                         "in a new image; an in-process plugin descriptor "
+                         "works with fork only", m);
+    if (pipe2(tp, O_CLOEXEC) < 0 || pipe2(rp, O_CLOEXEC) < 0) {
+        e = errno;
+        r = start_err(errbuf, errlen, -e,
+                      "cannot create a pipe for a worker: %s", strerror(e));
+        goto fail;
+    }
+    memset(&b, 0, sizeof(b));
+    b.kind = MPROC__BOOT_WORKER;
+    b.parent_pid = getpid();
+    b.plugin = s->plugin_path;
+    b.task = s->wa->task->name;
+    b.args = (struct mproc_kv *)s->wa->args;
+    b.nargs = s->wa->nargs;
+    b.wa = *s->wa;
+    fds[0] = tp[0];
+    fds[1] = rp[1];
+    if (s->wa->sync != NULL) {
+        b.has_sync = true;
+        fds[nfds++] = mproc__sync_fd(s->wa->sync);
+    }
+    r = mproc__launch(m, &b, fds, nfds, errbuf, errlen, &pid);
+    if (r < 0)
+        goto fail;
+    close(tp[0]);
+    close(rp[1]);
+    out->pid = pid;
+    out->task_fd = tp[1];
+    out->result_fd = rp[0];
+    /* As start_fork(): the end of the result pipe stands in for a pidfd
+     * where the kernel refuses one. */
+    out->pidfd = mproc__pidfd_open(pid);
+    if (out->pidfd < 0 && errno != ENOSYS && errno != EPERM) {
+        e = errno;
+        kill(pid, SIGKILL);
+        MPROC__NOINTR(waitpid(pid, NULL, 0));
+        close(out->task_fd);
+        close(out->result_fd);
+        return start_err(errbuf, errlen, -e,
+                         "cannot watch worker %d: pidfd_open: %s", (int)pid,
+                         strerror(e));
+    }
+    return 0;
+
+fail:
+    if (tp[0] >= 0) {
+        close(tp[0]);
+        close(tp[1]);
+    }
+    if (rp[0] >= 0) {
+        close(rp[0]);
+        close(rp[1]);
+    }
+    return r;
+}
+
 int
 mproc__worker_start(const struct mproc__start *s, struct mproc__started *out,
                     char *errbuf, size_t errlen)
@@ -155,6 +235,9 @@ mproc__worker_start(const struct mproc__start *s, struct mproc__started *out,
 
     if (strcmp(m, "fork") == 0)
         return start_fork(s, out, errbuf, errlen);
-    return start_err(errbuf, errlen, MPROC_EUNAVAIL,
-                     "start method '%s' is not available yet; use fork", m);
+    if (strcmp(m, "spawn") == 0 || strcmp(m, "forkserver") == 0)
+        return start_image(s, m, out, errbuf, errlen);
+    return start_err(errbuf, errlen, MPROC_EINVAL,
+                     "unknown start method '%s'; expected fork, spawn or "
+                     "forkserver", m);
 }

@@ -21,6 +21,7 @@
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/sem.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sync/sync_int.h"
@@ -47,6 +48,7 @@ struct mproc_sync {
     struct mproc__sync_hdr *hdr;
     size_t size;
     pid_t creator;
+    int fd; /* the memfd, kept for new images (mproc__sync_fd) */
 };
 
 _Static_assert(offsetof(struct mproc__sync_hdr, used) % 8 == 0,
@@ -247,8 +249,6 @@ mproc_sync_new(mproc_sync_t **out, const char *backend, size_t size,
                        strerror(errno));
         goto fail;
     }
-    close(fd);
-    fd = -1;
     h->magic = MPROC__SYNC_MAGIC;
     h->layout_version = MPROC__SYNC_LAYOUT;
     h->size = size;
@@ -282,6 +282,7 @@ mproc_sync_new(mproc_sync_t **out, const char *backend, size_t size,
     s->hdr = h;
     s->size = size;
     s->creator = getpid();
+    s->fd = fd;
     *out = s;
     return 0;
 
@@ -372,7 +373,53 @@ mproc_sync_free(mproc_sync_t *s)
     if (s->creator == getpid() && s->hdr->semid >= 0)
         semctl(s->hdr->semid, 0, IPC_RMID);
     munmap(s->hdr, s->size);
+    if (s->fd >= 0)
+        close(s->fd);
     free(s);
+}
+
+int
+mproc__sync_fd(const mproc_sync_t *s)
+{
+    return s->fd;
+}
+
+int
+mproc__sync_attach(mproc_sync_t **out, int fd, mproc_err_t *err)
+{
+    struct mproc__sync_hdr *h;
+    mproc_sync_t *s;
+    struct stat st;
+    size_t size;
+
+    *out = NULL;
+    if (fstat(fd, &st) < 0)
+        return mproc__err(err, -errno, "sync segment: %s", strerror(errno));
+    size = (size_t)st.st_size;
+    if (size < sizeof(*h))
+        return mproc__err(err, MPROC_EINVAL, "sync segment: too small");
+    h = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (h == MAP_FAILED)
+        return mproc__err(err, -errno, "cannot map the sync segment: %s",
+                          strerror(errno));
+    if (h->magic != MPROC__SYNC_MAGIC ||
+        h->layout_version != MPROC__SYNC_LAYOUT || h->size != size ||
+        h->backend >= MPROC__ARRAY_SIZE(backends)) {
+        munmap(h, size);
+        return mproc__err(err, MPROC_EINVAL,
+                          "sync segment: not an arena of this mproc");
+    }
+    s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        munmap(h, size);
+        return mproc__err(err, MPROC_ENOMEM, "out of memory");
+    }
+    s->hdr = h;
+    s->size = size;
+    s->creator = 0; /* not ours: free leaves the semaphore set alone */
+    s->fd = fd;
+    *out = s;
+    return 0;
 }
 
 const struct mproc_sync_ops *

@@ -172,6 +172,12 @@ const struct timespec *mproc__sync_slice(struct timespec *out,
                                          const struct timespec *deadline);
 bool mproc__sync_passed(const struct timespec *deadline);
 
+/* The arena's memfd (owned by the arena), to hand to a new image. */
+int mproc__sync_fd(const mproc_sync_t *s);
+/* Map the arena behind `fd` (taken over: closed by mproc_sync_free) in a
+ * new image.  0, or MPROC_EINVAL (not an arena), a system error. */
+int mproc__sync_attach(mproc_sync_t **out, int fd, mproc_err_t *err);
+
 /* The arena's System V semaphore set, or -1 (for tests). */
 int mproc__sync_semid(const mproc_sync_t *s);
 

@@ -10,6 +10,7 @@
 #include "pool.h"
 #include "sync.h"
 #include "shared.h"
+#include "process.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -11,9 +11,10 @@
  * Both callbacks run in the calling thread, inside mproc_pool_run(); a slow
  * callback slows down result handling (and so the pool), nothing more.
  *
- * Start methods and IPC backends are chosen by name; this version provides
- * the "fork" start method and the "pipe" backend, and answers
- * MPROC_EUNAVAIL for the others.
+ * Start methods and IPC backends are chosen by name: workers start by
+ * "fork", "spawn" (a fresh image that loads the plugin from its file) or
+ * "forkserver"; this version moves tasks over the "pipe" backend and
+ * answers MPROC_EUNAVAIL for the others.
  */
 #ifndef MPROC_POOL_H
 #define MPROC_POOL_H
@@ -60,7 +61,8 @@ struct mproc_pool_opts {
     /** Fold outputs with the plugin's reduce, when it has one (default
      *  true); see mproc_pool_reduce_output(). */
     bool reduce;
-    /** "fork" (default); "spawn" and "forkserver" are not available yet. */
+    /** "fork" (default), "spawn" or "forkserver"; the last two need a
+     *  plugin file (not plugin_desc): MPROC_ENOTSUP otherwise. */
     const char *start_method;
     /** "pipe" (default); "mq" and "shmring" are not available yet. */
     const char *ipc;
@@ -155,8 +157,10 @@ typedef int (*mproc_result_fn)(void *user, const struct mproc_result *r);
  * Create a pool: load and check the plugin and the task.  No process is
  * started until mproc_pool_run().
  * @return 0; MPROC_EPLUGIN, MPROC_EABI (plugin problems, the message names
- *         the file and the reason); MPROC_EUNAVAIL (start method or IPC
- *         backend not available yet); MPROC_EINVAL; MPROC_ENOMEM.
+ *         the file and the reason); MPROC_EUNAVAIL (IPC backend not
+ *         available yet); MPROC_ENOTSUP (spawn or forkserver with an
+ *         in-process descriptor); MPROC_EINVAL (unknown names, bad
+ *         values); MPROC_ENOMEM.
  */
 MPROC_API int mproc_pool_new(mproc_pool_t **out,
                              const struct mproc_pool_opts *o,

@@ -1,0 +1,437 @@
+/*
+ * The boot message: what a new image (spawned, or forked by the forkserver)
+ * is told, serialized in one place.  It travels in a memfd rather than a
+ * pipe: the parent writes it whole before the child exists, so no size of
+ * input can make the parent block on a child that is not reading yet, and a
+ * child that dies early cannot make the parent's write fail with SIGPIPE.
+ *
+ * The format is a list of records: a tag, a length and that many bytes,
+ * padded to 8.  A reader skips tags it does not know.  The scalar fields of
+ * a pool worker's arguments are one table (wa_fields) of offsets and
+ * sizes: carrying a scalar added to struct mproc__worker_args later is one
+ * line there.
+ */
+#include "internal.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ipc/frame_int.h"
+#include "process/process_int.h"
+#include "sync/sync_int.h"
+#include "util/buf_int.h"
+
+#define BOOT_MAGIC 0x6d70626fu /* "mpbo" */
+#define BOOT_VERSION 1
+
+enum {
+    T_END = 0,
+    T_KIND,
+    T_PARENT_PID,
+    T_PLUGIN,
+    T_TASK,
+    T_ARG,      /* key NUL value NUL */
+    T_NAME,
+    T_PARENT_NAME,
+    T_IDENTITY, /* uint32_t[] */
+    T_DAEMON,
+    T_INPUT,
+    T_RESULT_MAX,
+    T_WA,       /* uint32_t index into wa_fields, then the bytes */
+    T_HAS_SYNC,
+    T_PRELOAD
+};
+
+struct rec {
+    uint32_t tag;
+    uint32_t reserved;
+    uint64_t len;
+};
+
+#define WA(f)                                                               \
+    {                                                                       \
+        offsetof(struct mproc__worker_args, f),                             \
+            sizeof(((struct mproc__worker_args *)0)->f)                     \
+    }
+
+/* The scalar fields of a pool worker's arguments. */
+static const struct {
+    size_t off, size;
+} wa_fields[] = {
+    WA(message_max), WA(slot),          WA(max_memory), WA(rlimit_cpu),
+    WA(rlimit_as),   WA(rlimit_nofile), WA(nice),
+};
+
+static int
+put(struct mproc_buf *b, uint32_t tag, const void *a, size_t alen,
+    const void *c, size_t clen)
+{
+    static const char pad[8];
+    struct rec r = {tag, 0, (uint64_t)(alen + clen)};
+    size_t n = (alen + clen) % 8 ? 8 - (alen + clen) % 8 : 0;
+
+    if (mproc_buf_append(b, &r, sizeof(r)) != MPROC_TASK_OK ||
+        (alen > 0 && mproc_buf_append(b, a, alen) != MPROC_TASK_OK) ||
+        (clen > 0 && mproc_buf_append(b, c, clen) != MPROC_TASK_OK) ||
+        (n > 0 && mproc_buf_append(b, pad, n) != MPROC_TASK_OK))
+        return MPROC_ENOMEM;
+    return 0;
+}
+
+static int
+put_str(struct mproc_buf *b, uint32_t tag, const char *s)
+{
+    return s == NULL ? 0 : put(b, tag, s, strlen(s) + 1, NULL, 0);
+}
+
+static int
+encode(const struct mproc__boot *bt, struct mproc_buf *b)
+{
+    uint32_t head[2] = {BOOT_MAGIC, BOOT_VERSION};
+    int32_t ppid = (int32_t)bt->parent_pid;
+    uint8_t flag;
+    size_t i;
+    int r = 0;
+
+    r |= mproc_buf_append(b, head, sizeof(head));
+    r |= put(b, T_KIND, &bt->kind, sizeof(bt->kind), NULL, 0);
+    r |= put(b, T_PARENT_PID, &ppid, sizeof(ppid), NULL, 0);
+    r |= put_str(b, T_PLUGIN, bt->plugin);
+    r |= put_str(b, T_TASK, bt->task);
+    for (i = 0; i < bt->nargs; i++)
+        r |= put(b, T_ARG, bt->args[i].key, strlen(bt->args[i].key) + 1,
+                 bt->args[i].value, strlen(bt->args[i].value) + 1);
+    r |= put_str(b, T_NAME, bt->name);
+    r |= put_str(b, T_PARENT_NAME, bt->parent_name);
+    if (bt->nidentity > 0)
+        r |= put(b, T_IDENTITY, bt->identity,
+                 bt->nidentity * sizeof(*bt->identity), NULL, 0);
+    flag = bt->daemon;
+    r |= put(b, T_DAEMON, &flag, 1, NULL, 0);
+    if (bt->kind == MPROC__BOOT_PROCESS)
+        r |= put(b, T_INPUT, bt->input, bt->input_len, "", 1); /* + NUL */
+    r |= put(b, T_RESULT_MAX, &bt->result_max, sizeof(bt->result_max), NULL,
+             0);
+    if (bt->kind == MPROC__BOOT_WORKER)
+        for (i = 0; i < MPROC__ARRAY_SIZE(wa_fields); i++) {
+            uint32_t k = (uint32_t)i;
+            r |= put(b, T_WA, &k, sizeof(k),
+                     (const char *)&bt->wa + wa_fields[i].off,
+                     wa_fields[i].size);
+        }
+    flag = bt->has_sync;
+    r |= put(b, T_HAS_SYNC, &flag, 1, NULL, 0);
+    for (i = 0; i < bt->npreload; i++)
+        r |= put_str(b, T_PRELOAD, bt->preload[i]);
+    r |= put(b, T_END, NULL, 0, NULL, 0);
+    return r != 0 ? MPROC_ENOMEM : 0;
+}
+
+int
+mproc__boot_write(const struct mproc__boot *bt, char *errbuf, size_t errlen)
+{
+    struct mproc_buf b;
+    size_t off = 0;
+    int fd = -1, r;
+
+    mproc__buf_init(&b, (size_t)-1);
+    r = encode(bt, &b);
+    if (r < 0) {
+        snprintf(errbuf, errlen, "out of memory");
+        goto fail;
+    }
+    fd = memfd_create("mproc-boot", MFD_CLOEXEC);
+    if (fd < 0) {
+        r = -errno;
+        snprintf(errbuf, errlen, "cannot create the boot message: "
+                 "memfd_create: %s", strerror(errno));
+        goto fail;
+    }
+    while (off < b.len) {
+        ssize_t n = write(fd, b.data + off, b.len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            r = -errno;
+            snprintf(errbuf, errlen, "cannot write the boot message: %s",
+                     strerror(errno));
+            goto fail;
+        }
+        off += (size_t)n;
+    }
+    mproc__buf_free(&b);
+    return fd;
+
+fail:
+    mproc__buf_free(&b);
+    if (fd >= 0)
+        close(fd);
+    return r;
+}
+
+static int
+grow(void **arr, size_t *cap, size_t n, size_t size)
+{
+    void *a;
+
+    if (n < *cap)
+        return 0;
+    *cap = *cap ? 2 * *cap : 8;
+    a = realloc(*arr, *cap * size);
+    if (a == NULL)
+        return MPROC_ENOMEM;
+    *arr = a;
+    return 0;
+}
+
+int
+mproc__boot_read(int fd, struct mproc__boot *bt, void **mem)
+{
+    struct stat st;
+    char *buf = NULL, *p, *end;
+    size_t off = 0, acap = 0, pcap = 0;
+    int r = MPROC_EINVAL;
+
+    memset(bt, 0, sizeof(*bt));
+    *mem = NULL;
+    if (fstat(fd, &st) < 0 || st.st_size < 8)
+        return MPROC_EINVAL;
+    buf = malloc((size_t)st.st_size);
+    if (buf == NULL)
+        return MPROC_ENOMEM;
+    while (off < (size_t)st.st_size) {
+        ssize_t n = pread(fd, buf + off, (size_t)st.st_size - off,
+                          (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            goto fail;
+        off += (size_t)n;
+    }
+    if (((uint32_t *)buf)[0] != BOOT_MAGIC ||
+        ((uint32_t *)buf)[1] != BOOT_VERSION)
+        goto fail;
+    p = buf + 8;
+    end = buf + off;
+    while (p + sizeof(struct rec) <= end) {
+        struct rec rc;
+        char *v;
+
+        memcpy(&rc, p, sizeof(rc));
+        v = p + sizeof(rc);
+        if (rc.len > (uint64_t)(end - v))
+            goto fail;
+        p = v + ((rc.len + 7) & ~(uint64_t)7);
+        /* Strings were written with their NUL: check it is there. */
+        switch (rc.tag) {
+        case T_END:
+            *mem = buf;
+            return 0;
+        case T_KIND:
+            if (rc.len == 4)
+                memcpy(&bt->kind, v, 4);
+            break;
+        case T_PARENT_PID:
+            if (rc.len == 4) {
+                int32_t pid;
+                memcpy(&pid, v, 4);
+                bt->parent_pid = (pid_t)pid;
+            }
+            break;
+        case T_PLUGIN:
+        case T_TASK:
+        case T_NAME:
+        case T_PARENT_NAME:
+        case T_PRELOAD:
+            if (rc.len == 0 || v[rc.len - 1] != '\0')
+                goto fail;
+            if (rc.tag == T_PLUGIN)
+                bt->plugin = v;
+            else if (rc.tag == T_TASK)
+                bt->task = v;
+            else if (rc.tag == T_NAME)
+                bt->name = v;
+            else if (rc.tag == T_PARENT_NAME)
+                bt->parent_name = v;
+            else {
+                if (grow((void **)&bt->preload, &pcap, bt->npreload + 1,
+                         sizeof(char *)) < 0)
+                    goto nomem;
+                bt->preload[bt->npreload++] = v;
+            }
+            break;
+        case T_ARG: {
+            size_t klen = strnlen(v, rc.len);
+            if (klen + 1 >= rc.len || v[rc.len - 1] != '\0')
+                goto fail;
+            if (grow((void **)&bt->args, &acap, bt->nargs, sizeof(*bt->args)) <
+                0)
+                goto nomem;
+            bt->args[bt->nargs].key = v;
+            bt->args[bt->nargs].value = v + klen + 1;
+            bt->nargs++;
+            break;
+        }
+        case T_IDENTITY:
+            /* Records start 8-aligned in an 8-aligned buffer. */
+            bt->identity = (const uint32_t *)(void *)v;
+            bt->nidentity = rc.len / sizeof(uint32_t);
+            break;
+        case T_DAEMON:
+            bt->daemon = rc.len == 1 && v[0] != 0;
+            break;
+        case T_INPUT:
+            if (rc.len == 0 || v[rc.len - 1] != '\0')
+                goto fail;
+            bt->input = v;
+            bt->input_len = rc.len - 1;
+            break;
+        case T_RESULT_MAX:
+            if (rc.len == 8)
+                memcpy(&bt->result_max, v, 8);
+            break;
+        case T_WA: {
+            uint32_t k;
+            if (rc.len < 4)
+                goto fail;
+            memcpy(&k, v, 4);
+            if (k < MPROC__ARRAY_SIZE(wa_fields) &&
+                rc.len - 4 == wa_fields[k].size)
+                memcpy((char *)&bt->wa + wa_fields[k].off, v + 4,
+                       wa_fields[k].size);
+            break;
+        }
+        case T_HAS_SYNC:
+            bt->has_sync = rc.len == 1 && v[0] != 0;
+            break;
+        default:
+            break; /* a newer sender's record */
+        }
+    }
+fail:
+    r = MPROC_EINVAL;
+    goto out;
+nomem:
+    r = MPROC_ENOMEM;
+out:
+    free(bt->args);
+    free(bt->preload);
+    free(buf);
+    memset(bt, 0, sizeof(*bt));
+    return r;
+}
+
+void
+mproc__boot_free(struct mproc__boot *bt, void *mem)
+{
+    free(bt->args);
+    free(bt->preload);
+    free(mem);
+    memset(bt, 0, sizeof(*bt));
+}
+
+/* Die with the parent; false when it is already gone. */
+static bool
+follow_parent(pid_t parent)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    return getppid() == parent;
+}
+
+static void
+set_signal(int sig, void (*handler)(int))
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = handler;
+    sigaction(sig, &sa, NULL);
+}
+
+static void __attribute__((noreturn))
+init_fail(int fd, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void __attribute__((noreturn))
+init_fail(int fd, int code, const char *fmt, ...)
+{
+    char msg[MPROC_ERRMSG_MAX + 64];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    mproc__frame_write(fd, MPROC__FRAME_INITFAIL, 0, 0, msg, strlen(msg));
+    _exit(code);
+}
+
+void
+mproc__boot_run(const struct mproc__boot *b)
+{
+    struct mproc__plugin *pl = NULL;
+    const struct mproc_task_def *task = NULL;
+    mproc_err_t err;
+    sigset_t none;
+    int rfd = b->kind == MPROC__BOOT_WORKER ? MPROC__FD_FIRST + 1
+                                            : MPROC__FD_FIRST;
+
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (b->kind == MPROC__BOOT_SERVER)
+        mproc__server_main(b);
+
+    if (b->kind == MPROC__BOOT_WORKER) {
+        struct mproc__worker_args a = b->wa;
+        mproc_sync_t *sync = NULL;
+        int fd;
+
+        if (!follow_parent(b->parent_pid))
+            _exit(1); /* the host died before prctl took effect */
+        /* As a forked worker (pool/start.c): Ctrl-C is the host's; stdin
+         * is the host's input; a stray printf goes to stderr. */
+        set_signal(SIGINT, SIG_IGN);
+        fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            dup2(fd, STDIN_FILENO);
+            close(fd);
+        }
+        dup2(STDERR_FILENO, STDOUT_FILENO);
+        if (mproc__plugin_open(&pl, b->plugin, &err) < 0 ||
+            mproc__plugin_task(pl, b->task, &task, &err) < 0)
+            init_fail(rfd, MPROC__WORKER_EXIT_INIT, "%s", err.msg);
+        if (b->has_sync &&
+            mproc__sync_attach(&sync, MPROC__FD_FIRST + 2, &err) < 0)
+            init_fail(rfd, MPROC__WORKER_EXIT_INIT, "%s", err.msg);
+        a.desc = pl->desc;
+        a.task = task;
+        a.args = b->args;
+        a.nargs = b->nargs;
+        a.sync = sync;
+        a.task_fd = MPROC__FD_FIRST;
+        a.result_fd = rfd;
+        mproc__worker_main(&a);
+    }
+
+    /* A Process. */
+    set_signal(SIGINT, SIG_DFL);
+    if (b->daemon && !follow_parent(b->parent_pid))
+        _exit(1);
+    mproc__process_become(b->name, b->identity, b->nidentity, b->daemon,
+                          b->parent_pid, b->parent_name, rfd);
+    if (mproc__plugin_open(&pl, b->plugin, &err) < 0 ||
+        mproc__plugin_task(pl, b->task, &task, &err) < 0)
+        init_fail(rfd, 1, "%s", err.msg);
+    mproc__process_child(pl->desc, task->fn, b->args, b->nargs, b->input,
+                         b->input_len,
+                         b->result_max ? (size_t)b->result_max
+                                       : MPROC__RESULT_MAX_DEFAULT,
+                         rfd);
+}

@@ -1,0 +1,422 @@
+/*
+ * Making a new image: the spawn and forkserver start methods, for Process
+ * objects and pool workers alike.
+ *
+ * spawn: posix_spawn() of the mproc-worker program.  The child gets the
+ * boot message on descriptor 3 and the request's descriptors on 4.. and
+ * nothing else: every other descriptor is closed (closefrom), including
+ * ones the caller's program left without O_CLOEXEC.  Signal dispositions
+ * are reset and the mask is emptied by posix_spawn itself.
+ *
+ * forkserver: a server, spawned as above on first use, that forks children
+ * on request.  Requests travel on a SOCK_SEQPACKET socket pair, with the
+ * boot memfd and the request's descriptors as SCM_RIGHTS.  The server
+ * makes each child with clone(CLONE_PARENT), so the child is a child of
+ * the client, not of the server: the client reaps it with waitpid() and
+ * watches it with a pidfd exactly as a forked or spawned child, and a
+ * child's PR_SET_PDEATHSIG follows the client.  The server itself has no
+ * children and so leaves no zombies; it dies with its client
+ * (PR_SET_PDEATHSIG, and the end of its socket).
+ */
+#include "internal.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "process/process_int.h"
+
+#ifndef MPROC_WORKER_PATH
+#define MPROC_WORKER_PATH "/usr/local/libexec/mproc/mproc-worker"
+#endif
+
+extern char **environ;
+
+int
+mproc__pidfd_open(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+/* ---- finding the worker program ---- */
+
+static char build_worker[PATH_MAX];
+static pthread_once_t where_once = PTHREAD_ONCE_INIT;
+
+/*
+ * Does this program run from the build tree?  Then the worker built with
+ * it is used, so tests and `./mproc` work before `make install`.  As the
+ * plugin loader does, compare our executable with the build directory
+ * configure recorded; an installed program never looks there.
+ */
+static void
+where(void)
+{
+#ifdef MPROC_BUILDDIR
+    char exe[PATH_MAX], dir[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    size_t len;
+
+    if (n <= 0 || realpath(MPROC_BUILDDIR, dir) == NULL)
+        return;
+    exe[n] = '\0';
+    len = strlen(dir);
+    if (strncmp(exe, dir, len) != 0 || exe[len] != '/')
+        return;
+    if (snprintf(build_worker, sizeof(build_worker), "%s/mproc-worker",
+                 dir) >= (int)sizeof(build_worker) ||
+        access(build_worker, X_OK) != 0)
+        build_worker[0] = '\0';
+#endif
+}
+
+const char *
+mproc__worker_path(void)
+{
+    const char *env = getenv("MPROC_WORKER");
+
+    if (env != NULL && env[0] != '\0')
+        return env;
+    pthread_once(&where_once, where);
+    return build_worker[0] != '\0' ? build_worker : MPROC_WORKER_PATH;
+}
+
+/* ---- spawn ---- */
+
+/*
+ * The new image's command line says what it is and whose: "mproc-worker
+ * KIND -- PARENT'S COMMAND LINE", so ps(1) shows where a worker belongs
+ * (and tests find a run's processes by its command line).
+ */
+static char **parent_argv;
+static size_t parent_argc;
+static pthread_once_t argv_once = PTHREAD_ONCE_INIT;
+
+static void
+read_argv(void)
+{
+    static char buf[4096];
+    size_t n = 0, i, k;
+    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    ssize_t got;
+
+    if (fd < 0)
+        return;
+    while (n < sizeof(buf) - 1 &&
+           (got = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
+        n += (size_t)got;
+    close(fd);
+    buf[n] = '\0';
+    for (i = 0, k = 0; i < n; i++)
+        if (buf[i] == '\0')
+            k++;
+    parent_argv = calloc(k + 1, sizeof(char *));
+    if (parent_argv == NULL)
+        return;
+    for (i = 0; i < n && parent_argc < k; i += strlen(buf + i) + 1)
+        parent_argv[parent_argc++] = buf + i;
+}
+
+static int
+spawn_image(const struct mproc__boot *b, int bootfd, const int *fds,
+            size_t nfds, char *errbuf, size_t errlen, pid_t *pid)
+{
+    static const char *const kinds[] = {"?", "process", "worker",
+                                        "forkserver"};
+    const char *path = mproc__worker_path();
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    char *argv[64];
+    int src[MPROC__FD_MAX + 1], moved[MPROC__FD_MAX + 1];
+    int top = MPROC__FD_FIRST + (int)nfds;
+    static const int reset[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGPIPE, SIGTERM,
+                                SIGCHLD, SIGUSR1, SIGUSR2, SIGALRM, SIGTSTP,
+                                SIGTTIN, SIGTTOU, SIGXCPU, SIGXFSZ};
+    sigset_t none, dfl;
+    size_t i, n = 0;
+    int r;
+
+    pthread_once(&argv_once, read_argv);
+    argv[n++] = (char *)"mproc-worker";
+    argv[n++] = (char *)kinds[b->kind <= 3 ? b->kind : 0];
+    argv[n++] = (char *)"--";
+    for (i = 0; i < parent_argc && n < MPROC__ARRAY_SIZE(argv) - 1; i++)
+        argv[n++] = parent_argv[i];
+    argv[n] = NULL;
+
+    /* dup2 onto 3, 4, ... must not overwrite a source not yet placed, and
+     * a source already at its number would keep O_CLOEXEC: move every
+     * source inside the range above it first. */
+    src[0] = bootfd;
+    for (i = 0; i < nfds; i++)
+        src[i + 1] = fds[i];
+    for (i = 0; i <= nfds; i++) {
+        moved[i] = -1;
+        if (src[i] >= MPROC__FD_BOOT && src[i] < top) {
+            moved[i] = fcntl(src[i], F_DUPFD_CLOEXEC, top);
+            if (moved[i] < 0) {
+                r = -errno;
+                snprintf(errbuf, errlen, "cannot start %s: fcntl: %s", path,
+                         strerror(errno));
+                goto out_moved;
+            }
+            src[i] = moved[i];
+        }
+    }
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&at);
+    for (i = 0; i <= nfds; i++)
+        posix_spawn_file_actions_adddup2(&fa, src[i], MPROC__FD_BOOT + (int)i);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 34)
+    posix_spawn_file_actions_addclosefrom_np(&fa, top);
+#endif
+    /* exec() itself resets caught signals; only ignored ones survive it.
+     * Reset those a shell or a host commonly ignores, not all 64: each is
+     * a system call in the child before exec. */
+    sigemptyset(&none);
+    sigemptyset(&dfl);
+    for (i = 0; i < MPROC__ARRAY_SIZE(reset); i++)
+        sigaddset(&dfl, reset[i]);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &dfl);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK |
+                                      POSIX_SPAWN_SETSIGDEF);
+    r = posix_spawn(pid, path, &fa, &at, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    if (r != 0) {
+        snprintf(errbuf, errlen, "cannot start %s: %s%s", path, strerror(r),
+                 r == ENOENT ? " (set MPROC_WORKER to the mproc-worker "
+                               "program)"
+                             : "");
+        r = -r;
+    }
+out_moved:
+    for (i = 0; i <= nfds; i++)
+        if (moved[i] >= 0)
+            close(moved[i]);
+    return r;
+}
+
+/* ---- the forkserver, client side ---- */
+
+static struct {
+    pthread_mutex_t lock;
+    pid_t owner; /* the process the server serves */
+    pid_t pid;   /* the server */
+    int sock;
+    bool atexit_done;
+} fs = {PTHREAD_MUTEX_INITIALIZER, 0, 0, -1, false};
+
+static char **preload;
+static size_t npreload;
+
+int
+mproc_set_forkserver_preload(const char *const *plugins, size_t n,
+                             mproc_err_t *err)
+{
+    char **p = calloc(n + 1, sizeof(*p));
+    size_t i;
+
+    if (p == NULL)
+        return mproc__err(err, MPROC_ENOMEM, "out of memory");
+    for (i = 0; i < n; i++)
+        if ((p[i] = strdup(plugins[i])) == NULL) {
+            while (i > 0)
+                free(p[--i]);
+            free(p);
+            return mproc__err(err, MPROC_ENOMEM, "out of memory");
+        }
+    pthread_mutex_lock(&fs.lock);
+    for (i = 0; i < npreload; i++)
+        free(preload[i]);
+    free(preload);
+    preload = p;
+    npreload = n;
+    pthread_mutex_unlock(&fs.lock);
+    return 0;
+}
+
+/* Stop our server (the lock is held): end of file on its socket makes it
+ * exit; reap it. */
+static void
+server_stop(void)
+{
+    int st;
+
+    if (fs.sock >= 0)
+        close(fs.sock);
+    fs.sock = -1;
+    if (fs.pid > 0 && fs.owner == getpid()) {
+        /* It exits at once on end of file; SIGKILL makes sure. */
+        if (MPROC__NOINTR(waitpid(fs.pid, &st, WNOHANG)) == 0) {
+            kill(fs.pid, SIGKILL);
+            MPROC__NOINTR(waitpid(fs.pid, &st, 0));
+        }
+    }
+    fs.pid = 0;
+}
+
+static void
+server_atexit(void)
+{
+    pthread_mutex_lock(&fs.lock);
+    if (fs.owner == getpid())
+        server_stop();
+    pthread_mutex_unlock(&fs.lock);
+}
+
+/* Start the server if this process has none (the lock is held). */
+static int
+server_ensure(char *errbuf, size_t errlen)
+{
+    struct mproc__boot b;
+    int sv[2] = {-1, -1}, bootfd = -1, r;
+    pid_t pid;
+
+    if (fs.owner != getpid()) {
+        /* A server inherited through fork() serves our parent. */
+        if (fs.sock >= 0)
+            close(fs.sock);
+        fs.sock = -1;
+        fs.pid = 0;
+        fs.owner = getpid();
+    }
+    if (fs.sock >= 0)
+        return 0;
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        r = -errno;
+        snprintf(errbuf, errlen, "cannot start the forkserver: "
+                 "socketpair: %s", strerror(errno));
+        return r;
+    }
+    memset(&b, 0, sizeof(b));
+    b.kind = MPROC__BOOT_SERVER;
+    b.parent_pid = getpid();
+    b.preload = preload;
+    b.npreload = npreload;
+    r = bootfd = mproc__boot_write(&b, errbuf, errlen);
+    if (r >= 0)
+        r = spawn_image(&b, bootfd, &sv[1], 1, errbuf, errlen, &pid);
+    if (bootfd >= 0)
+        close(bootfd);
+    close(sv[1]);
+    if (r < 0) {
+        close(sv[0]);
+        return r;
+    }
+    fs.sock = sv[0];
+    fs.pid = pid;
+    if (!fs.atexit_done) {
+        atexit(server_atexit);
+        fs.atexit_done = true;
+    }
+    return 0;
+}
+
+/* One request: 0 and *pid, -EPIPE when the server is gone, or an error. */
+static int
+server_request(int bootfd, const int *fds, size_t nfds, pid_t *pid,
+               char *errbuf, size_t errlen)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * (MPROC__FD_MAX + 1))];
+        struct cmsghdr align;
+    } u;
+    uint32_t count = (uint32_t)nfds;
+    int32_t reply[2];
+    struct iovec iov = {&count, sizeof(count)};
+    struct msghdr m;
+    struct cmsghdr *c;
+    ssize_t n;
+
+    memset(&m, 0, sizeof(m));
+    memset(&u, 0, sizeof(u));
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = u.buf;
+    m.msg_controllen = CMSG_SPACE(sizeof(int) * (nfds + 1));
+    c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * (nfds + 1));
+    memcpy(CMSG_DATA(c), &bootfd, sizeof(int));
+    memcpy(CMSG_DATA(c) + sizeof(int), fds, sizeof(int) * nfds);
+    n = MPROC__NOINTR(sendmsg(fs.sock, &m, MSG_NOSIGNAL));
+    if (n < 0)
+        return errno == EPIPE || errno == ECONNRESET ? -EPIPE : -errno;
+    n = MPROC__NOINTR(recv(fs.sock, reply, sizeof(reply), 0));
+    if (n == 0 || (n < 0 && errno == ECONNRESET))
+        return -EPIPE;
+    if (n != (ssize_t)sizeof(reply)) {
+        snprintf(errbuf, errlen, "forkserver: bad reply");
+        return MPROC_EIO;
+    }
+    if (reply[0] <= 0) {
+        snprintf(errbuf, errlen, "forkserver: cannot start a process: %s",
+                 strerror(reply[1]));
+        return -reply[1];
+    }
+    *pid = (pid_t)reply[0];
+    return 0;
+}
+
+static int
+forkserver(int bootfd, const int *fds, size_t nfds, char *errbuf,
+           size_t errlen, pid_t *pid)
+{
+    int r, tries;
+
+    pthread_mutex_lock(&fs.lock);
+    for (tries = 0; tries < 2; tries++) {
+        r = server_ensure(errbuf, errlen);
+        if (r < 0)
+            break;
+        r = server_request(bootfd, fds, nfds, pid, errbuf, errlen);
+        if (r != -EPIPE)
+            break;
+        /* The server died (killed, or it followed a thread of ours that
+         * ended): start a new one, once. */
+        server_stop();
+        snprintf(errbuf, errlen, "the forkserver died");
+    }
+    pthread_mutex_unlock(&fs.lock);
+    return r;
+}
+
+int
+mproc__launch(const char *method, const struct mproc__boot *b,
+              const int *fds, size_t nfds, char *errbuf, size_t errlen,
+              pid_t *pid)
+{
+    int bootfd, r;
+
+    if (nfds > MPROC__FD_MAX) {
+        snprintf(errbuf, errlen, "too many descriptors for a new process");
+        return MPROC_EINVAL;
+    }
+    bootfd = mproc__boot_write(b, errbuf, errlen);
+    if (bootfd < 0)
+        return bootfd;
+    if (strcmp(method, "forkserver") == 0)
+        r = forkserver(bootfd, fds, nfds, errbuf, errlen, pid);
+    else
+        r = spawn_image(b, bootfd, fds, nfds, errbuf, errlen, pid);
+    close(bootfd);
+    return r;
+}

@@ -1,0 +1,1194 @@
+/*
+ * Process objects and the module around them (Python's multiprocessing
+ * Process, current_process, active_children, start methods, contexts).
+ *
+ * Every child, whatever its start method, is a child of this process: the
+ * forkserver makes its children with CLONE_PARENT (launch.c).  So one
+ * mechanism serves all three methods: waitpid() reaps, a pidfd is the
+ * sentinel, and a memfd brings the target's result (one frame) back.
+ *
+ * Why a memfd and not a pipe: a child writes a result of any size into it
+ * without blocking, so joining before reading can never deadlock (the trap
+ * of joining a Python process before draining its Queue), and the parent
+ * sleeps on the pidfd alone and wakes up once, when the child has ended,
+ * rather than once for the result and once more for the exit: on these
+ * machines every wake-up costs tens of microseconds.
+ *
+ * The children of this process are kept on one list, under a mutex, from
+ * start until they are reaped and their handle freed.  At normal exit an
+ * atexit handler terminates the daemon children and joins all of them.
+ */
+#include "internal.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ipc/frame_int.h"
+#include "plugin/plugin_int.h"
+#include "process/process_int.h"
+#include "sync/sync_int.h"
+#include "util/buf_int.h"
+
+enum { S_NEW, S_STARTED, S_ENDED, S_CLOSED };
+enum { K_CHILD, K_CURRENT, K_PARENT };
+
+struct mproc_process {
+    int kind;
+    int state;
+    char *name;
+    bool name_owned; /* false for the static "MainProcess" */
+    pid_t starter;   /* the process that started it */
+    uint32_t *identity;
+    size_t nidentity;
+    bool daemon;
+    /* the target */
+    mproc_task_fn fn;
+    char *target;
+    char *input;
+    size_t input_len;
+    struct mproc_kv *args;
+    size_t nargs;
+    size_t result_max;
+    const mproc_context_t *context;
+    struct mproc__plugin *plugin;
+    bool plugin_cached; /* owned by the cache, not by the process */
+    const struct mproc_task_def *task;
+    /* running */
+    pid_t pid;
+    int pidfd;       /* -1 where the kernel refuses pidfds */
+    int result_fd;   /* the memfd the child writes its result to */
+    int sentinel_fd; /* without pidfds: a pipe only the child holds open */
+    bool reaped;
+    int exitcode;
+    char *rbuf;      /* the result, read at the end */
+    size_t rlen;
+    int rtype;       /* the frame's type, 0 if none */
+    const char *rdata; /* into rbuf */
+    size_t rdata_len;
+    char *failure;
+    bool freed;      /* free() while it ran: free when reaped */
+    struct mproc_process *next;
+    char errmsg[MPROC_ERRMSG_MAX];
+};
+
+struct mproc_context {
+    const char *method;
+};
+
+static const mproc_context_t contexts[] = {
+    {"fork"}, {"spawn"}, {"forkserver"}};
+static const char *const methods[] = {"fork", "spawn", "forkserver", NULL};
+static const char *default_method; /* NULL: fork, not set */
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct mproc_process *children;
+static pid_t children_owner; /* the process the list belongs to */
+static uint32_t counter;     /* children created, for names */
+static bool atexit_done;
+
+/* This process and its parent, as process handles. */
+static struct mproc_process self = {
+    .kind = K_CURRENT, .state = S_STARTED, .name = (char *)"MainProcess",
+    .pidfd = -1, .result_fd = -1, .sentinel_fd = -1};
+static struct mproc_process parent = {
+    .kind = K_PARENT, .state = S_STARTED, .pidfd = -1, .result_fd = -1,
+    .sentinel_fd = -1};
+static bool have_parent;
+static int self_result_fd = -1; /* our own result pipe, as a child */
+
+static int
+set_err(mproc_process_t *p, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+set_err(mproc_process_t *p, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->errmsg, sizeof(p->errmsg), fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static int
+closed(mproc_process_t *p)
+{
+    return set_err(p, MPROC_ECLOSED, "process '%s' is closed", p->name);
+}
+
+/* The list belongs to the process that built it: in a forked child it is
+ * the parent's, and forgotten (the lock is held). */
+static void
+own_list(void)
+{
+    if (children_owner != getpid()) {
+        children = NULL;
+        children_owner = getpid();
+    }
+}
+
+void
+mproc_process_opts_init(struct mproc_process_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->result_max = MPROC__RESULT_MAX_DEFAULT;
+}
+
+static void
+free_args(struct mproc_kv *args, size_t n)
+{
+    size_t i;
+    for (i = 0; args != NULL && i < n; i++) {
+        free((char *)args[i].key);
+        free((char *)args[i].value);
+    }
+    free(args);
+}
+
+int
+mproc_process_new(mproc_process_t **out, const struct mproc_process_opts *o,
+                  mproc_err_t *err)
+{
+    mproc_process_t *p = NULL;
+    char num[16];
+    size_t i, len;
+
+    *out = NULL;
+    if ((o->fn == NULL) == (o->target == NULL))
+        return mproc__err(err, MPROC_EINVAL,
+                          o->fn ? "process: give a function or a plugin "
+                                  "target, not both"
+                                : "process: no target (fn or target)");
+    if (o->target != NULL && o->target[0] == '\0')
+        return mproc__err(err, MPROC_EINVAL, "process: empty target");
+    p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        goto nomem;
+    p->kind = K_CHILD;
+    p->state = S_NEW;
+    p->pidfd = p->result_fd = p->sentinel_fd = -1;
+    p->fn = o->fn;
+    p->daemon = o->daemon;
+    p->context = o->context;
+    p->result_max = o->result_max ? o->result_max : MPROC__RESULT_MAX_DEFAULT;
+    if (o->target != NULL && (p->target = strdup(o->target)) == NULL)
+        goto nomem;
+    p->input = malloc(o->input_len + 1);
+    if (p->input == NULL)
+        goto nomem;
+    if (o->input_len > 0)
+        memcpy(p->input, o->input, o->input_len);
+    p->input[o->input_len] = '\0'; /* a NUL after the bytes, for C strings */
+    p->input_len = o->input_len;
+    if (o->nargs > 0) {
+        p->args = calloc(o->nargs, sizeof(*p->args));
+        if (p->args == NULL)
+            goto nomem;
+        p->nargs = o->nargs;
+        for (i = 0; i < o->nargs; i++) {
+            p->args[i].key = strdup(o->args[i].key);
+            p->args[i].value = strdup(o->args[i].value);
+            if (p->args[i].key == NULL || p->args[i].value == NULL)
+                goto nomem;
+        }
+    }
+
+    /* The identity: ours plus our count of children (Python's
+     * Process-N1:...:Nk). */
+    pthread_mutex_lock(&lock);
+    own_list();
+    p->nidentity = self.nidentity + 1;
+    p->identity = malloc(p->nidentity * sizeof(*p->identity));
+    if (p->identity != NULL) {
+        if (self.nidentity > 0)
+            memcpy(p->identity, self.identity,
+                   self.nidentity * sizeof(*p->identity));
+        p->identity[self.nidentity] = ++counter;
+    }
+    pthread_mutex_unlock(&lock);
+    if (p->identity == NULL)
+        goto nomem;
+    if (o->name != NULL) {
+        p->name = strdup(o->name);
+    } else {
+        len = sizeof("Process-") + p->nidentity * 11;
+        p->name = malloc(len);
+        if (p->name != NULL) {
+            strcpy(p->name, "Process-");
+            for (i = 0; i < p->nidentity; i++) {
+                snprintf(num, sizeof(num), i ? ":%u" : "%u",
+                         (unsigned)p->identity[i]);
+                strcat(p->name, num);
+            }
+        }
+    }
+    if (p->name == NULL)
+        goto nomem;
+    p->name_owned = true;
+    *out = p;
+    return 0;
+
+nomem:
+    if (p != NULL) {
+        free(p->target);
+        free(p->input);
+        free_args(p->args, p->nargs);
+        free(p->identity);
+        free(p);
+    }
+    return mproc__err(err, MPROC_ENOMEM, "out of memory");
+}
+
+/* ---- the child side ---- */
+
+void
+mproc__process_become(const char *name, const uint32_t *identity,
+                      size_t nidentity, bool daemon, pid_t parent_pid,
+                      const char *parent_name, int result_fd)
+{
+    static char *pname;
+    struct mproc_process *c;
+
+    /* The parent's children are not ours: forget them, and close what
+     * they held here (a forked child inherits the descriptors). */
+    pthread_mutex_lock(&lock);
+    for (c = children; c != NULL && children_owner != getpid(); c = c->next) {
+        if (c->pidfd >= 0)
+            close(c->pidfd);
+        if (c->result_fd >= 0)
+            close(c->result_fd);
+        if (c->sentinel_fd >= 0)
+            close(c->sentinel_fd);
+    }
+    children = NULL;
+    children_owner = getpid();
+    counter = 0;
+    pthread_mutex_unlock(&lock);
+    if (self_result_fd >= 0 && self_result_fd != result_fd)
+        close(self_result_fd); /* our parent's pipe, inherited */
+    self_result_fd = result_fd;
+    if (parent.pidfd >= 0)
+        close(parent.pidfd);
+
+    /* What we keep is never freed: it lives as long as the process. */
+    free(pname);
+    pname = mproc__strdup0(parent_name);
+    parent.name = pname != NULL ? pname : (char *)"MainProcess";
+    parent.pid = parent_pid;
+    parent.pidfd = -1;
+    have_parent = true;
+
+    if (self.name_owned)
+        free(self.name);
+    self.name = name != NULL ? strdup(name) : NULL;
+    self.name_owned = self.name != NULL;
+    if (self.name == NULL)
+        self.name = (char *)"Process";
+    free(self.identity);
+    self.identity = NULL;
+    self.nidentity = 0;
+    if (nidentity > 0 &&
+        (self.identity = malloc(nidentity * sizeof(*identity))) != NULL) {
+        memcpy(self.identity, identity, nidentity * sizeof(*identity));
+        self.nidentity = nidentity;
+    }
+    self.daemon = daemon;
+    self.pid = 0;
+}
+
+void
+mproc__process_child(const struct mproc_plugin *desc, mproc_task_fn fn,
+                     const struct mproc_kv *args, size_t nargs,
+                     const void *input, size_t len, size_t result_max,
+                     int result_fd)
+{
+    struct mproc__ctx_priv priv;
+    struct mproc_ctx ctx;
+    struct mproc_buf out;
+    char msg[MPROC__FAILMSG_MAX + 128];
+    size_t over;
+    int r;
+
+    mproc__ctx_init(&ctx, &priv, args, nargs, 0);
+    mproc__buf_init(&out, result_max);
+    if (desc != NULL && desc->init != NULL && desc->init(&ctx) != MPROC_TASK_OK) {
+        snprintf(msg, sizeof(msg), "init: %s",
+                 mproc__ctx_msg(&ctx, "failed without a message"));
+        mproc__frame_write(result_fd, MPROC__FRAME_INITFAIL, 0, 0, msg,
+                           strlen(msg));
+        fflush(NULL);
+        _exit(1);
+    }
+    mproc__ctx_clear(&ctx);
+    mproc__buf_overflow(true);
+    r = fn(&ctx, input, len, 0, &out);
+    over = mproc__buf_overflow(true);
+    if (over > 0) {
+        /* Never pass a truncated output off as the result. */
+        snprintf(msg, sizeof(msg),
+                 "output of at least %zu bytes exceeds result_max (%zu)", over,
+                 result_max);
+        mproc__frame_write(result_fd, MPROC__FRAME_FAIL,
+                           (uint32_t)-MPROC_EMSGSIZE, 0, msg, strlen(msg));
+        r = MPROC_TASK_FAIL;
+    } else if (r == MPROC_TASK_OK) {
+        mproc__frame_write(result_fd, MPROC__FRAME_OK, 0, 0, out.data,
+                           out.len);
+    } else {
+        const char *m = mproc__ctx_msg(&ctx, "failed without a message");
+        mproc__frame_write(result_fd, MPROC__FRAME_FAIL, 0, 0, m, strlen(m));
+    }
+    if (desc != NULL && desc->fini != NULL)
+        desc->fini(&ctx);
+    mproc__sync_exit();
+    /* _exit, not exit: a forked child's atexit handlers and stdio buffers
+     * were the parent's; the target's own output is flushed here. */
+    fflush(NULL);
+    _exit(r == MPROC_TASK_OK ? 0 : 1);
+}
+
+/* ---- starting ---- */
+
+static void
+reset_signals(void)
+{
+    struct sigaction sa;
+    int sig;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_DFL;
+    for (sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &sa, NULL);
+}
+
+static void exit_handler(void);
+
+static int
+start_fork(mproc_process_t *p, const int fds[2])
+{
+    sigset_t all, old, none;
+    pid_t pid, me = getpid();
+    int e;
+
+    fflush(NULL);
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid = fork();
+    if (pid == 0) {
+        if (p->sentinel_fd >= 0)
+            close(p->sentinel_fd);
+        reset_signals();
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        if (p->daemon) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (getppid() != me)
+                _exit(1);
+        }
+        mproc__process_become(p->name, p->identity, p->nidentity, p->daemon,
+                              me, self.name, fds[0]);
+        mproc__process_child(p->plugin ? p->plugin->desc : NULL,
+                             p->task ? p->task->fn : p->fn, p->args, p->nargs,
+                             p->input, p->input_len, p->result_max, fds[0]);
+    }
+    e = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (pid < 0)
+        return set_err(p, -e, "process '%s': fork: %s", p->name, strerror(e));
+    p->pid = pid;
+    return 0;
+}
+
+static int
+start_image(mproc_process_t *p, const char *method, const int fds[2])
+{
+    struct mproc__boot b;
+    int r;
+
+    memset(&b, 0, sizeof(b));
+    b.kind = MPROC__BOOT_PROCESS;
+    b.parent_pid = getpid();
+    b.plugin = p->plugin->path;
+    b.task = p->task->name;
+    b.args = p->args;
+    b.nargs = p->nargs;
+    b.name = p->name;
+    b.parent_name = self.name;
+    b.identity = p->identity;
+    b.nidentity = p->nidentity;
+    b.daemon = p->daemon;
+    b.input = p->input;
+    b.input_len = p->input_len;
+    b.result_max = p->result_max;
+    r = mproc__launch(method, &b, fds, fds[1] >= 0 ? 2 : 1, p->errmsg,
+                      sizeof(p->errmsg), &p->pid);
+    if (r < 0) {
+        char tmp[MPROC_ERRMSG_MAX];
+        snprintf(tmp, sizeof(tmp), "%s", p->errmsg);
+        set_err(p, r, "process '%s': %s", p->name, tmp);
+    }
+    return r;
+}
+
+/*
+ * The plugins of plugin targets stay loaded once loaded (a few of them):
+ * opening and closing one per process would search the plugin path and
+ * map and unmap it every time.
+ */
+#define PLUGIN_CACHE 16
+static struct {
+    char *spec;
+    struct mproc__plugin *plugin;
+} cache[PLUGIN_CACHE];
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int
+plugin_get(const char *spec, struct mproc__plugin **out, bool *cached,
+           mproc_err_t *err)
+{
+    int i, r;
+
+    *cached = false;
+    pthread_mutex_lock(&cache_lock);
+    for (i = 0; i < PLUGIN_CACHE && cache[i].spec != NULL; i++)
+        if (strcmp(cache[i].spec, spec) == 0) {
+            *out = cache[i].plugin;
+            *cached = true;
+            pthread_mutex_unlock(&cache_lock);
+            return 0;
+        }
+    r = mproc__plugin_open(out, spec, err);
+    if (r == 0 && i < PLUGIN_CACHE && (cache[i].spec = strdup(spec)) != NULL) {
+        cache[i].plugin = *out;
+        *cached = true;
+    }
+    pthread_mutex_unlock(&cache_lock);
+    return r;
+}
+
+/* Load the plugin of "PLUGIN:TASK" (the last ':' separates the task). */
+static int
+load_target(mproc_process_t *p)
+{
+    char *spec = strdup(p->target), *colon;
+    mproc_err_t err;
+    int r;
+
+    if (spec == NULL)
+        return set_err(p, MPROC_ENOMEM, "out of memory");
+    colon = strrchr(spec, ':');
+    if (colon != NULL)
+        *colon = '\0';
+    r = plugin_get(spec, &p->plugin, &p->plugin_cached, &err);
+    if (r == 0) {
+        r = mproc__plugin_task(p->plugin, colon && colon[1] ? colon + 1 : NULL,
+                               &p->task, &err);
+        if (r < 0) {
+            if (!p->plugin_cached)
+                mproc__plugin_close(p->plugin);
+            p->plugin = NULL;
+        }
+    }
+    free(spec);
+    if (r < 0)
+        return set_err(p, r, "process '%s': %s", p->name, err.msg);
+    return 0;
+}
+
+/* Does this kernel give pidfds (5.3 and later, when no seccomp filter or
+ * valgrind refuses them)?  Asked once. */
+static bool
+have_pidfds(void)
+{
+    static int known = -1;
+
+    if (known < 0) {
+        int fd = mproc__pidfd_open(getpid());
+        known = fd >= 0;
+        if (fd >= 0)
+            close(fd);
+    }
+    return known;
+}
+
+int
+mproc_process_start(mproc_process_t *p)
+{
+    const char *m;
+    int fds[2] = {-1, -1}, sp[2] = {-1, -1}, r;
+
+    if (p->state == S_CLOSED)
+        return closed(p);
+    if (p->kind != K_CHILD)
+        return set_err(p, MPROC_EINVAL, "process '%s' is not a child of "
+                       "this process", p->name);
+    if (p->state != S_NEW)
+        return set_err(p, MPROC_EBUSY, "process '%s': cannot start a "
+                       "process twice", p->name);
+    if (self.daemon)
+        return set_err(p, MPROC_EPERM, "process '%s': a daemon process may "
+                       "not have children", p->name);
+    m = p->context != NULL ? p->context->method : mproc_get_start_method();
+    if (p->fn != NULL && strcmp(m, "fork") != 0)
+        return set_err(p, MPROC_ENOTSUP, "process '%s': start method '%s' "
+                       "needs a plugin task target (\"plugin:task\"): a "
+                       "function pointer means nothing in a new image",
+                       p->name, m);
+    if (p->target != NULL && p->plugin == NULL) {
+        r = load_target(p);
+        if (r < 0)
+            return r;
+    }
+    fds[0] = memfd_create("mproc-result", MFD_CLOEXEC);
+    if (fds[0] < 0)
+        return set_err(p, -errno, "process '%s': memfd_create: %s", p->name,
+                       strerror(errno));
+    /* Where pidfds are refused, the sentinel is a pipe whose write end
+     * only the child holds: it reads as end of file when the child ends. */
+    if (!have_pidfds()) {
+        if (pipe2(sp, O_CLOEXEC) < 0) {
+            r = set_err(p, -errno, "process '%s': pipe: %s", p->name,
+                        strerror(errno));
+            close(fds[0]);
+            return r;
+        }
+        p->sentinel_fd = sp[0];
+        fds[1] = sp[1];
+    }
+    p->starter = getpid(); /* before fork: the child's copy shows it */
+    r = strcmp(m, "fork") == 0 ? start_fork(p, fds) : start_image(p, m, fds);
+    if (sp[1] >= 0)
+        close(sp[1]);
+    if (r < 0) {
+        close(fds[0]);
+        if (p->sentinel_fd >= 0)
+            close(p->sentinel_fd);
+        p->sentinel_fd = -1;
+        return r;
+    }
+    p->result_fd = fds[0];
+    p->pidfd = have_pidfds() ? mproc__pidfd_open(p->pid) : -1;
+    p->state = S_STARTED;
+
+    pthread_mutex_lock(&lock);
+    own_list();
+    p->next = children;
+    children = p;
+    if (!atexit_done) {
+        atexit(exit_handler);
+        atexit_done = true;
+    }
+    pthread_mutex_unlock(&lock);
+    return 0;
+}
+
+/* ---- watching ---- */
+
+static void
+describe(int st, char *buf, size_t len)
+{
+    if (WIFSIGNALED(st))
+        snprintf(buf, len, "killed by SIG%s",
+                 sigabbrev_np(WTERMSIG(st)) ? sigabbrev_np(WTERMSIG(st))
+                                            : "?");
+    else
+        snprintf(buf, len, "exited with status %d", WEXITSTATUS(st));
+}
+
+/* Read the result the child wrote (it has ended). */
+static void
+read_result(mproc_process_t *p)
+{
+    struct stat st;
+    size_t off = 0;
+
+    if (p->result_fd < 0 || fstat(p->result_fd, &st) < 0 || st.st_size == 0)
+        return;
+    p->rbuf = malloc((size_t)st.st_size);
+    if (p->rbuf == NULL)
+        return;
+    while (off < (size_t)st.st_size) {
+        ssize_t n = pread(p->result_fd, p->rbuf + off,
+                          (size_t)st.st_size - off, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        off += (size_t)n;
+    }
+    p->rlen = off;
+    close(p->result_fd);
+    p->result_fd = -1;
+}
+
+/* The child has ended: record how, and its result. */
+static void
+finish(mproc_process_t *p, int st)
+{
+    struct mproc__frame_hdr h;
+    const char *payload;
+    char why[64];
+
+    p->reaped = true;
+    p->state = S_ENDED;
+    p->exitcode = WIFSIGNALED(st) ? -WTERMSIG(st) : WEXITSTATUS(st);
+    read_result(p);
+    if (p->rbuf != NULL &&
+        mproc__frame_next(p->rbuf, p->rlen, &h, &payload, NULL) > 0) {
+        p->rtype = (int)h.type;
+        p->rdata = payload;
+        p->rdata_len = (size_t)h.len;
+    }
+    if (p->rtype == MPROC__FRAME_OK)
+        return;
+    if (p->rtype == MPROC__FRAME_FAIL || p->rtype == MPROC__FRAME_INITFAIL) {
+        p->failure = malloc(p->rdata_len + 1);
+        if (p->failure != NULL) {
+            memcpy(p->failure, p->rdata, p->rdata_len);
+            p->failure[p->rdata_len] = '\0';
+        }
+    } else {
+        describe(st, why, sizeof(why));
+        p->failure = strdup(why);
+    }
+}
+
+/* Look at a started child: read its result, reap it if it ended.  true
+ * when it has ended. */
+static bool
+check(mproc_process_t *p)
+{
+    int st;
+    pid_t r;
+
+    if (p->state == S_ENDED)
+        return true;
+    r = MPROC__NOINTR(waitpid(p->pid, &st, WNOHANG));
+    if (r == 0 && p->pidfd < 0 && p->sentinel_fd >= 0) {
+        /* The sentinel pipe reads end of file as the child closes its
+         * descriptors, a moment before it can be reaped: once it does,
+         * wait for that moment, so a ready sentinel means joinable. */
+        struct pollfd pfd = {p->sentinel_fd, POLLIN, 0};
+        if (poll(&pfd, 1, 0) == 1)
+            r = MPROC__NOINTR(waitpid(p->pid, &st, 0));
+    }
+    if (r == p->pid) {
+        finish(p, st);
+        return true;
+    }
+    if (r < 0 && errno == ECHILD) {
+        /* Someone else reaped it (a waitpid(-1) of the program). */
+        finish(p, 0);
+        p->exitcode = 0;
+        free(p->failure);
+        p->failure = strdup("reaped by someone else");
+        return true;
+    }
+    return false;
+}
+
+static int
+parent_join(int timeout_ms)
+{
+    struct pollfd pfd;
+    int r;
+
+    if (parent.pidfd < 0)
+        parent.pidfd = mproc__pidfd_open(parent.pid);
+    if (parent.pidfd < 0)
+        return set_err(&parent, -errno, "process '%s': pidfd_open: %s",
+                       parent.name, strerror(errno));
+    pfd.fd = parent.pidfd;
+    pfd.events = POLLIN;
+    r = MPROC__NOINTR(poll(&pfd, 1, timeout_ms));
+    return r > 0 ? 0 : r == 0 ? MPROC_ETIMEDOUT : -errno;
+}
+
+int
+mproc_process_join(mproc_process_t *p, int timeout_ms)
+{
+    long long deadline = timeout_ms >= 0 ? mproc__now_ms() + timeout_ms : 0;
+
+    if (p->state == S_CLOSED)
+        return closed(p);
+    if (p->kind == K_CURRENT || (p->kind == K_CHILD && p->pid == getpid()))
+        return set_err(p, MPROC_EINVAL, "process '%s': a process cannot "
+                       "join itself", p->name);
+    if (p->kind == K_PARENT)
+        return parent_join(timeout_ms);
+    if (p->starter != 0 && p->starter != getpid()) {
+        /* A copy, in a forked child, of a handle of its parent's. */
+        if (p->nidentity == self.nidentity &&
+            memcmp(p->identity, self.identity,
+                   p->nidentity * sizeof(*p->identity)) == 0)
+            return set_err(p, MPROC_EINVAL, "process '%s': a process cannot "
+                           "join itself", p->name);
+        return set_err(p, MPROC_EINVAL, "process '%s' is not a child of "
+                       "this process", p->name);
+    }
+    if (p->state == S_NEW)
+        return set_err(p, MPROC_ECHILD, "process '%s': cannot join a "
+                       "process that was not started", p->name);
+    for (;;) {
+        struct pollfd pfd;
+        long long left;
+        int wait;
+
+        if (check(p))
+            return 0;
+        left = timeout_ms < 0 ? -1 : deadline - mproc__now_ms();
+        if (timeout_ms >= 0 && left <= 0)
+            return set_err(p, MPROC_ETIMEDOUT, "process '%s': still running "
+                           "after %d ms", p->name, timeout_ms);
+        wait = left < 0 || left > INT_MAX ? -1 : (int)left;
+        /* One sleep until the end (a result never fills anything). */
+        pfd.fd = p->pidfd >= 0 ? p->pidfd : p->sentinel_fd;
+        pfd.events = POLLIN;
+        if (poll(&pfd, 1, wait) < 0 && errno != EINTR)
+            return set_err(p, -errno, "process '%s': poll: %s", p->name,
+                           strerror(errno));
+    }
+}
+
+bool
+mproc_process_is_alive(mproc_process_t *p)
+{
+    if (p->state == S_CLOSED)
+        return false;
+    if (p->kind == K_CURRENT)
+        return true;
+    if (p->kind == K_PARENT)
+        return parent_join(0) == MPROC_ETIMEDOUT;
+    if (p->state == S_NEW)
+        return false;
+    return !check(p);
+}
+
+int
+mproc_process_exitcode(mproc_process_t *p, int *code)
+{
+    if (p->state == S_CLOSED)
+        return closed(p);
+    if (p->kind != K_CHILD || p->state == S_NEW || !check(p))
+        return set_err(p, MPROC_EAGAIN, "process '%s' has not ended",
+                       p->name);
+    *code = p->exitcode;
+    return 0;
+}
+
+pid_t
+mproc_process_pid(const mproc_process_t *p)
+{
+    if (p->state == S_CLOSED)
+        return MPROC_ECLOSED;
+    if (p->kind == K_CURRENT)
+        return getpid();
+    return p->pid;
+}
+
+int
+mproc_process_sentinel(const mproc_process_t *p)
+{
+    if (p->state == S_CLOSED)
+        return MPROC_ECLOSED;
+    if (p->kind == K_PARENT) {
+        if (parent.pidfd < 0)
+            parent.pidfd = mproc__pidfd_open(parent.pid);
+        return parent.pidfd >= 0 ? parent.pidfd : -errno;
+    }
+    if (p->kind != K_CHILD || p->state == S_NEW)
+        return MPROC_ECHILD;
+    return p->pidfd >= 0 ? p->pidfd : p->sentinel_fd;
+}
+
+static int
+signal_child(mproc_process_t *p, int sig)
+{
+    if (p->state == S_CLOSED)
+        return closed(p);
+    if (p->kind != K_CHILD || p->state == S_NEW)
+        return set_err(p, MPROC_ECHILD, "process '%s' is not a started "
+                       "child", p->name);
+    /* Not reaped means the pid is still ours (a zombie at worst). */
+    if (!p->reaped && kill(p->pid, sig) < 0 && errno != ESRCH)
+        return set_err(p, -errno, "process '%s': kill: %s", p->name,
+                       strerror(errno));
+    return 0;
+}
+
+int
+mproc_process_terminate(mproc_process_t *p)
+{
+    return signal_child(p, SIGTERM);
+}
+
+int
+mproc_process_kill(mproc_process_t *p)
+{
+    return signal_child(p, SIGKILL);
+}
+
+const char *
+mproc_process_name(const mproc_process_t *p)
+{
+    return p->name;
+}
+
+int
+mproc_process_set_name(mproc_process_t *p, const char *name)
+{
+    char *n;
+
+    if (p->state == S_CLOSED)
+        return closed(p);
+    if (name == NULL || p->kind == K_PARENT)
+        return set_err(p, MPROC_EINVAL, "process '%s': bad name", p->name);
+    n = strdup(name);
+    if (n == NULL)
+        return set_err(p, MPROC_ENOMEM, "out of memory");
+    if (p->name_owned)
+        free(p->name);
+    p->name = n;
+    p->name_owned = true;
+    return 0;
+}
+
+bool
+mproc_process_daemon(const mproc_process_t *p)
+{
+    return p->daemon;
+}
+
+int
+mproc_process_set_daemon(mproc_process_t *p, bool daemon)
+{
+    if (p->state == S_CLOSED)
+        return closed(p);
+    if (p->kind != K_CHILD || p->state != S_NEW)
+        return set_err(p, MPROC_EBUSY, "process '%s': the daemon flag is set "
+                       "before start", p->name);
+    p->daemon = daemon;
+    return 0;
+}
+
+int
+mproc_process_result(mproc_process_t *p, const void **data, size_t *len)
+{
+    if (p->state == S_CLOSED)
+        return closed(p);
+    if (p->kind != K_CHILD || p->state == S_NEW)
+        return set_err(p, MPROC_ECHILD, "process '%s' was not started",
+                       p->name);
+    if (!check(p))
+        return set_err(p, MPROC_EAGAIN, "process '%s' has not ended",
+                       p->name);
+    if (p->rtype == MPROC__FRAME_OK) {
+        *data = p->rdata;
+        *len = p->rdata_len;
+        return 0;
+    }
+    if (p->rtype != 0)
+        return set_err(p, MPROC_ETASK, "process '%s': %s", p->name,
+                       p->failure ? p->failure : "failed");
+    return set_err(p, MPROC_EWORKER, "process '%s' %s without a result",
+                   p->name, p->failure ? p->failure : "ended");
+}
+
+const char *
+mproc_process_failure(const mproc_process_t *p)
+{
+    if (p->state != S_ENDED)
+        return NULL;
+    return p->failure;
+}
+
+const char *
+mproc_process_errmsg(const mproc_process_t *p)
+{
+    return p->errmsg;
+}
+
+/* Release what a child holds; the handle stays (closed). */
+static void
+release(mproc_process_t *p)
+{
+    if (p->pidfd >= 0)
+        close(p->pidfd);
+    if (p->result_fd >= 0)
+        close(p->result_fd);
+    if (p->sentinel_fd >= 0)
+        close(p->sentinel_fd);
+    p->pidfd = p->result_fd = p->sentinel_fd = -1;
+    free(p->rbuf);
+    p->rbuf = NULL;
+    p->rdata = NULL;
+    p->rlen = p->rdata_len = 0;
+    free(p->failure);
+    p->failure = NULL;
+    free(p->input);
+    p->input = NULL;
+    if (p->plugin != NULL && !p->plugin_cached)
+        mproc__plugin_close(p->plugin);
+    p->plugin = NULL;
+    p->task = NULL;
+}
+
+/* Take p off the children list (the lock is held). */
+static void
+unlink_child(mproc_process_t *p)
+{
+    mproc_process_t **pp;
+
+    for (pp = &children; *pp != NULL; pp = &(*pp)->next)
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+}
+
+int
+mproc_process_close(mproc_process_t *p)
+{
+    if (p->state == S_CLOSED)
+        return 0;
+    if (p->kind != K_CHILD)
+        return set_err(p, MPROC_EINVAL, "process '%s' cannot be closed",
+                       p->name);
+    if (p->state == S_STARTED && !check(p))
+        return set_err(p, MPROC_EAGAIN, "process '%s' is still running; "
+                       "join or terminate it first", p->name);
+    if (p->state != S_NEW) {
+        pthread_mutex_lock(&lock);
+        unlink_child(p);
+        pthread_mutex_unlock(&lock);
+    }
+    release(p);
+    p->state = S_CLOSED;
+    return 0;
+}
+
+static void
+destroy(mproc_process_t *p)
+{
+    release(p);
+    free(p->name);
+    free(p->identity);
+    free(p->target);
+    free_args(p->args, p->nargs);
+    free(p);
+}
+
+void
+mproc_process_free(mproc_process_t *p)
+{
+    if (p == NULL || p->kind != K_CHILD)
+        return;
+    if (p->state == S_STARTED && !check(p)) {
+        /* Still running: the list keeps it until it is reaped. */
+        pthread_mutex_lock(&lock);
+        p->freed = true;
+        pthread_mutex_unlock(&lock);
+        return;
+    }
+    if (p->state != S_NEW && p->state != S_CLOSED) {
+        pthread_mutex_lock(&lock);
+        unlink_child(p);
+        pthread_mutex_unlock(&lock);
+    }
+    destroy(p);
+}
+
+/* ---- the module ---- */
+
+unsigned
+mproc_cpu_count(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+mproc_process_t *
+mproc_current_process(void)
+{
+    return &self;
+}
+
+mproc_process_t *
+mproc_parent_process(void)
+{
+    return have_parent ? &parent : NULL;
+}
+
+size_t
+mproc_active_children(mproc_process_t **out, size_t max)
+{
+    mproc_process_t **pp, *p;
+    size_t n = 0;
+
+    pthread_mutex_lock(&lock);
+    own_list();
+    for (pp = &children; (p = *pp) != NULL;) {
+        if (check(p)) {
+            if (p->freed) {
+                *pp = p->next;
+                destroy(p);
+                continue;
+            }
+        } else if (!p->freed) {
+            if (n < max)
+                out[n] = p;
+            n++;
+        }
+        pp = &p->next;
+    }
+    pthread_mutex_unlock(&lock);
+    return n;
+}
+
+ssize_t
+mproc_wait(const int *fds, size_t n, int timeout_ms, int *ready)
+{
+    struct pollfd *pfd;
+    long long deadline = timeout_ms >= 0 ? mproc__now_ms() + timeout_ms : 0;
+    size_t i;
+    ssize_t k = 0;
+    int r;
+
+    for (i = 0; i < n; i++)
+        if (fds[i] < 0)
+            return MPROC_EINVAL;
+    pfd = calloc(n ? n : 1, sizeof(*pfd));
+    if (pfd == NULL)
+        return MPROC_ENOMEM;
+    for (i = 0; i < n; i++) {
+        pfd[i].fd = fds[i];
+        pfd[i].events = POLLIN;
+    }
+    for (;;) {
+        int wait = timeout_ms;
+        if (timeout_ms >= 0) {
+            long long left = deadline - mproc__now_ms();
+            wait = left < 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
+        }
+        r = poll(pfd, (nfds_t)n, wait);
+        if (r >= 0 || errno != EINTR)
+            break;
+    }
+    if (r < 0) {
+        r = -errno;
+        free(pfd);
+        return r;
+    }
+    for (i = 0; i < n; i++) {
+        if (pfd[i].revents & POLLNVAL) {
+            free(pfd);
+            return MPROC_EBADF;
+        }
+        if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
+            ready[k++] = fds[i];
+    }
+    free(pfd);
+    return k;
+}
+
+int
+mproc_set_start_method(const char *method, bool force, mproc_err_t *err)
+{
+    const mproc_context_t *c;
+    int r = mproc_get_context(method, &c, err);
+
+    if (r < 0)
+        return r;
+    pthread_mutex_lock(&lock);
+    if (default_method != NULL && !force) {
+        pthread_mutex_unlock(&lock);
+        return mproc__err(err, MPROC_EBUSY, "the start method is already "
+                          "set (to %s)", default_method);
+    }
+    default_method = c->method;
+    pthread_mutex_unlock(&lock);
+    return 0;
+}
+
+const char *
+mproc_get_start_method(void)
+{
+    const char *m;
+
+    pthread_mutex_lock(&lock);
+    m = default_method != NULL ? default_method : "fork";
+    pthread_mutex_unlock(&lock);
+    return m;
+}
+
+const char *const *
+mproc_get_all_start_methods(void)
+{
+    return methods;
+}
+
+int
+mproc_get_context(const char *method, const mproc_context_t **out,
+                  mproc_err_t *err)
+{
+    size_t i;
+
+    if (method == NULL)
+        method = mproc_get_start_method();
+    for (i = 0; i < MPROC__ARRAY_SIZE(contexts); i++)
+        if (strcmp(method, contexts[i].method) == 0) {
+            *out = &contexts[i];
+            return 0;
+        }
+    return mproc__err(err, MPROC_EINVAL, "unknown start method '%s'; "
+                      "expected fork, spawn or forkserver", method);
+}
+
+const char *
+mproc_context_start_method(const mproc_context_t *c)
+{
+    return c->method;
+}
+
+/*
+ * At normal exit (Python's _exit_function): terminate the daemon
+ * children, then join every child, so none is left running unjoined or a
+ * zombie.
+ */
+static void
+exit_handler(void)
+{
+    mproc_process_t *p, **pp;
+
+    pthread_mutex_lock(&lock);
+    if (children_owner != getpid()) {
+        pthread_mutex_unlock(&lock);
+        return;
+    }
+    for (p = children; p != NULL; p = p->next)
+        if (p->daemon && !check(p))
+            kill(p->pid, SIGTERM);
+    for (p = children; p != NULL; p = p->next)
+        mproc_process_join(p, -1);
+    for (pp = &children; (p = *pp) != NULL;) {
+        if (p->freed) {
+            *pp = p->next;
+            destroy(p);
+        } else {
+            pp = &p->next;
+        }
+    }
+    pthread_mutex_unlock(&lock);
+}

@@ -1,0 +1,226 @@
+/*
+ * The forkserver: a clean, single-threaded process that forks children on
+ * request (see launch.c for the protocol).
+ *
+ * Children are made with clone(CLONE_PARENT), so they are children of the
+ * client.  A raw clone bypasses glibc's fork(), so the child does by hand
+ * what glibc's _Fork() does for its own bookkeeping: the kernel writes the
+ * child's thread id into glibc's thread descriptor (CLONE_CHILD_SETTID, at
+ * the address glibc registered with set_tid_address, which
+ * PR_GET_TID_ADDRESS reads back), and the child registers the robust mutex
+ * list again (the kernel resets it in a new process).  Without the first,
+ * a robust mutex (the posix sync backend) locked in the child would record
+ * the server's thread id as its owner; without the second, the kernel
+ * could not release it when the child dies.  glibc's atfork handlers do
+ * not run: the server holds no lock and has no threads, so there is
+ * nothing for them to repair.
+ */
+#include "internal.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "plugin/plugin_int.h"
+#include "process/process_int.h"
+
+#define SOCK_FD MPROC__FD_FIRST
+#define MAX_LOADED 32
+
+/* struct clone_args of <linux/sched.h>, version 0 (64 bytes). */
+struct clone_args0 {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack,
+        stack_size, tls;
+};
+
+static void *tid_addr;
+static void *robust_head;
+static size_t robust_len;
+
+/* Plugins loaded in the server, so children start with them mapped. */
+static struct mproc__plugin *loaded[MAX_LOADED];
+static char *loaded_path[MAX_LOADED];
+static size_t nloaded;
+
+static void
+load(const char *spec)
+{
+    struct mproc__plugin *p;
+    size_t i;
+
+    if (spec == NULL || nloaded == MAX_LOADED)
+        return;
+    for (i = 0; i < nloaded; i++)
+        if (strcmp(loaded_path[i], spec) == 0)
+            return;
+    if (mproc__plugin_open(&p, spec, NULL) < 0)
+        return; /* the child will say why */
+    loaded_path[nloaded] = strdup(spec);
+    if (loaded_path[nloaded] == NULL) {
+        mproc__plugin_close(p);
+        return;
+    }
+    loaded[nloaded++] = p;
+}
+
+static pid_t
+clone_parent(void)
+{
+    struct clone_args0 a;
+    long r;
+
+    memset(&a, 0, sizeof(a));
+    a.flags = CLONE_PARENT;
+    if (tid_addr != NULL) {
+        a.flags |= CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID;
+        a.child_tid = (uint64_t)(uintptr_t)tid_addr;
+    }
+    /* No exit_signal with CLONE_PARENT (clone3 refuses one): the child
+     * inherits the server's, SIGCHLD, from its spawn. */
+#ifdef SYS_clone3
+    r = syscall(SYS_clone3, &a, sizeof(a));
+    if (r >= 0 || errno != ENOSYS)
+        return (pid_t)r;
+#endif
+#if defined(__x86_64__)
+    /* clone(flags, stack, parent_tid, child_tid, tls) on x86-64. */
+    r = syscall(SYS_clone, (unsigned long)a.flags | SIGCHLD, 0, NULL,
+                tid_addr, 0);
+#else
+    r = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
+#endif
+    return (pid_t)r;
+}
+
+static void
+close_from(int lowest)
+{
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, lowest, ~0U, 0) == 0)
+        return;
+#endif
+    for (int fd = lowest; fd < 1024; fd++)
+        close(fd);
+}
+
+/* In the new child: put the request's descriptors at 4.., run it. */
+static void __attribute__((noreturn))
+child(const struct mproc__boot *b, const int *fds, size_t nfds)
+{
+    size_t i;
+
+    if (robust_head != NULL)
+        syscall(SYS_set_robust_list, robust_head, robust_len);
+    for (i = 0; i < nfds; i++)
+        dup2(fds[i], MPROC__FD_FIRST + (int)i);
+    close(MPROC__FD_BOOT);
+    close_from(MPROC__FD_FIRST + (int)nfds);
+    mproc__boot_run(b);
+}
+
+/* Handle one request; false when the client is gone. */
+static bool
+serve(void)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * (MPROC__FD_MAX + 1))];
+        struct cmsghdr align;
+    } u;
+    int fds[MPROC__FD_MAX + 1], nfds = 0, i, top;
+    uint32_t count = 0;
+    struct iovec iov = {&count, sizeof(count)};
+    struct mproc__boot b;
+    struct msghdr m;
+    struct cmsghdr *c;
+    int32_t reply[2] = {0, 0};
+    void *mem = NULL;
+    ssize_t n;
+    pid_t pid;
+
+    memset(&m, 0, sizeof(m));
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = u.buf;
+    m.msg_controllen = sizeof(u.buf);
+    n = MPROC__NOINTR(recvmsg(SOCK_FD, &m, MSG_CMSG_CLOEXEC));
+    if (n <= 0)
+        return false;
+    for (c = CMSG_FIRSTHDR(&m); c != NULL; c = CMSG_NXTHDR(&m, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+            int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+            for (i = 0; i < k && nfds < MPROC__FD_MAX + 1; i++)
+                memcpy(&fds[nfds++], CMSG_DATA(c) + i * sizeof(int),
+                       sizeof(int));
+        }
+    if (nfds < 1 || (m.msg_flags & MSG_CTRUNC) || count + 1 != (uint32_t)nfds ||
+        mproc__boot_read(fds[0], &b, &mem) < 0) {
+        reply[1] = EINVAL;
+        goto answer;
+    }
+    load(b.plugin);
+    /* The child dup2()s onto 4.. : move the sources out of the way. */
+    top = MPROC__FD_FIRST + nfds;
+    for (i = 1; i < nfds; i++)
+        if (fds[i] < top) {
+            int fd = fcntl(fds[i], F_DUPFD_CLOEXEC, top);
+            if (fd < 0) {
+                reply[1] = errno;
+                mproc__boot_free(&b, mem);
+                goto answer;
+            }
+            close(fds[i]);
+            fds[i] = fd;
+        }
+    pid = clone_parent();
+    if (pid == 0)
+        child(&b, fds + 1, (size_t)nfds - 1);
+    if (pid < 0)
+        reply[1] = errno;
+    else
+        reply[0] = (int32_t)pid;
+    mproc__boot_free(&b, mem);
+answer:
+    for (i = 0; i < nfds; i++)
+        close(fds[i]);
+    return MPROC__NOINTR(send(SOCK_FD, reply, sizeof(reply), MSG_NOSIGNAL)) ==
+           (ssize_t)sizeof(reply);
+}
+
+void
+mproc__server_main(const struct mproc__boot *b)
+{
+    struct sigaction sa;
+    size_t i;
+
+    /* The server lives as long as its client: it dies with it, and it
+     * ends at the end of its socket. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != b->parent_pid)
+        _exit(0);
+    /* Ctrl-C reaches the whole process group; the client decides. */
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGINT, &sa, NULL);
+    close(MPROC__FD_BOOT);
+#ifdef PR_GET_TID_ADDRESS
+    if (prctl(PR_GET_TID_ADDRESS, &tid_addr, 0, 0, 0) < 0)
+        tid_addr = NULL;
+#endif
+    {
+        long r = syscall(SYS_get_robust_list, 0, &robust_head, &robust_len);
+        if (r < 0)
+            robust_head = NULL;
+    }
+    for (i = 0; i < b->npreload; i++)
+        load(b->preload[i]);
+    while (serve())
+        ;
+    _exit(0);
+}

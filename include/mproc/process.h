@@ -1,0 +1,256 @@
+/*
+ * mproc: processes and start methods (Python's multiprocessing.Process).
+ *
+ * A process runs one target in a child process: a C function with the task
+ * signature of <mproc/plugin.h> (mproc_task_fn), or a plugin task named
+ * "PLUGIN:TASK", with an input buffer.  What the target appends to its
+ * output buffer, or the message it gives mproc_fail(), reaches the parent,
+ * where mproc_process_result() and mproc_process_failure() read it after
+ * mproc_process_join().  A plugin target is the same thing a pool worker
+ * runs: init, the task, fini.
+ *
+ * Start methods:
+ *   fork        the child is a copy of the parent; the target runs directly.
+ *   spawn       a fresh image (posix_spawn of the mproc-worker program)
+ *               that inherits only the descriptors it needs.  The target
+ *               must be a plugin task: a function pointer means nothing in
+ *               a new image.
+ *   forkserver  a clean server process, started on first use by spawn,
+ *               forks children on request; plugin targets only, as spawn.
+ *
+ * Exit codes follow Python: the exit status, or minus the signal number
+ * when a signal ended the process (-15 after mproc_process_terminate()).
+ * A target that returns MPROC_TASK_OK exits with 0, one that fails with 1.
+ *
+ * Children and cleanup: a started process is reaped by join,
+ * mproc_active_children() or at exit, never left a zombie.  When the parent
+ * exits normally it joins its non-daemon children and terminates its daemon
+ * children; a daemon child also dies when its parent is killed
+ * (PR_SET_PDEATHSIG).
+ *
+ * Thread safety: a process handle is used by one thread at a time; the
+ * module-level functions may be called from any thread.
+ */
+#ifndef MPROC_PROCESS_H
+#define MPROC_PROCESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "error.h"
+#include "plugin.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** A process (opaque). */
+typedef struct mproc_process mproc_process_t;
+
+/** A start-method context (opaque, static: never freed). */
+typedef struct mproc_context mproc_context_t;
+
+/** Process options.  Fill with mproc_process_opts_init(), then set fields. */
+struct mproc_process_opts {
+    /** A function target (fork only); its `index` argument is 0.  Or: */
+    mproc_task_fn fn;
+    /** A plugin task target "PLUGIN:TASK" (PLUGIN a name or a path; without
+     *  ":TASK" the plugin's only task).  Exactly one of fn and target. */
+    const char *target;
+    /** The target's input bytes; copied (and the target sees a NUL after
+     *  them, so text input can be used as a C string). */
+    const void *input;
+    size_t input_len;
+    /** The [args] the target's ctx->args shows; copied. */
+    const struct mproc_kv *args;
+    size_t nargs;
+    /** The process's name; NULL: "Process-N1:...:Nk".  Copied. */
+    const char *name;
+    /** A daemon process is terminated when its parent exits. */
+    bool daemon;
+    /** Largest output the target may produce (default 64 MiB). */
+    size_t result_max;
+    /** The start method's context; NULL: the default one. */
+    const mproc_context_t *context;
+};
+
+/** Fill `o` with the defaults. */
+MPROC_API void mproc_process_opts_init(struct mproc_process_opts *o);
+
+/**
+ * Create a process (not started).  The name is given now: the counter of
+ * this process's children advances with every process created.
+ * @return 0, MPROC_EINVAL (no target, both targets, bad options) or
+ *         MPROC_ENOMEM, with a message in `err`.
+ */
+MPROC_API int mproc_process_new(mproc_process_t **out,
+                                const struct mproc_process_opts *o,
+                                mproc_err_t *err);
+
+/**
+ * Start the process, once.  The plugin of a plugin target is loaded here
+ * first, so a bad target fails here.
+ * @return 0; MPROC_EBUSY when already started; MPROC_ENOTSUP for a function
+ *         target with spawn or forkserver; MPROC_EPERM in a daemon process
+ *         (daemons may not have children); MPROC_EPLUGIN, MPROC_EABI for a
+ *         plugin that does not load; MPROC_ECLOSED after close; or a system
+ *         error.  See mproc_process_errmsg().
+ */
+MPROC_API int mproc_process_start(mproc_process_t *p);
+
+/**
+ * Wait for the process to end, at most `timeout_ms` (-1: no limit), reading
+ * its result meanwhile (a large result never deadlocks), and reap it.  May
+ * be called many times.
+ * @return 0 when it has ended; MPROC_ETIMEDOUT; MPROC_ECHILD when it was
+ *         never started; MPROC_EINVAL for the current process (a process
+ *         cannot join itself); MPROC_ECLOSED after close.
+ */
+MPROC_API int mproc_process_join(mproc_process_t *p, int timeout_ms);
+
+/** Started and not ended yet (reaps it when it has ended).  false after
+ *  close. */
+MPROC_API bool mproc_process_is_alive(mproc_process_t *p);
+
+/**
+ * The exit code: the exit status, or -SIGNAL when a signal ended it.
+ * @return 0 and *code; MPROC_EAGAIN while it runs or before start;
+ *         MPROC_ECLOSED after close.
+ */
+MPROC_API int mproc_process_exitcode(mproc_process_t *p, int *code);
+
+/** The pid: 0 before start; MPROC_ECLOSED (negative) after close. */
+MPROC_API pid_t mproc_process_pid(const mproc_process_t *p);
+
+/**
+ * A descriptor that polls readable when the process ends: a pidfd (or,
+ * where the kernel refuses pidfds, the read end of its result pipe).
+ * Owned by the process; valid until close.
+ * @return the descriptor; MPROC_ECHILD before start; MPROC_ECLOSED.
+ */
+MPROC_API int mproc_process_sentinel(const mproc_process_t *p);
+
+/** Send SIGTERM / SIGKILL.  0 (also when it has already ended);
+ *  MPROC_ECHILD before start; MPROC_ECLOSED. */
+MPROC_API int mproc_process_terminate(mproc_process_t *p);
+MPROC_API int mproc_process_kill(mproc_process_t *p);
+
+/** The name (borrowed, valid until set_name or free; "" after close). */
+MPROC_API const char *mproc_process_name(const mproc_process_t *p);
+/** Rename; 0, MPROC_EINVAL (NULL), MPROC_ENOMEM or MPROC_ECLOSED. */
+MPROC_API int mproc_process_set_name(mproc_process_t *p, const char *name);
+/** The daemon flag. */
+MPROC_API bool mproc_process_daemon(const mproc_process_t *p);
+/** Set the daemon flag: 0, MPROC_EBUSY once started, MPROC_ECLOSED. */
+MPROC_API int mproc_process_set_daemon(mproc_process_t *p, bool daemon);
+
+/**
+ * The target's output, after it ended with success: *data and *len point
+ * into the process (valid until close or free).
+ * @return 0; MPROC_EAGAIN while it runs; MPROC_ETASK when the target
+ *         failed (mproc_process_failure() says why); MPROC_EWORKER when it
+ *         ended without a result (exit() or a signal); MPROC_ECHILD before
+ *         start; MPROC_ECLOSED.
+ */
+MPROC_API int mproc_process_result(mproc_process_t *p, const void **data,
+                                   size_t *len);
+
+/**
+ * Why the target failed, once it has ended: its mproc_fail() message, or
+ * "exited with status 3", "killed by SIGTERM" ...; NULL when it succeeded,
+ * runs, or was not started.  Borrowed, valid until close or free.
+ */
+MPROC_API const char *mproc_process_failure(const mproc_process_t *p);
+
+/** The last error message ("" when none); borrowed. */
+MPROC_API const char *mproc_process_errmsg(const mproc_process_t *p);
+
+/**
+ * Release the process's resources (descriptors, result).  Any later call
+ * but name, errmsg and free answers MPROC_ECLOSED.
+ * @return 0 (also when already closed); MPROC_EAGAIN while it runs (join
+ *         or terminate it first).
+ */
+MPROC_API int mproc_process_close(mproc_process_t *p);
+
+/**
+ * Free the handle.  A process still running is not stopped: it stays
+ * among the children and is reaped by mproc_active_children() or at exit.
+ * NULL is a no-op.  Never free the handles of mproc_current_process() and
+ * mproc_parent_process().
+ */
+MPROC_API void mproc_process_free(mproc_process_t *p);
+
+/* ---- the module ---- */
+
+/** The number of online CPUs, at least 1 (see mproc_cpu_usable() for the
+ *  CPUs this process may run on). */
+MPROC_API unsigned mproc_cpu_count(void);
+
+/** This process: "MainProcess" in the main program, its own process in a
+ *  child.  Borrowed; supports name, pid, daemon, is_alive. */
+MPROC_API mproc_process_t *mproc_current_process(void);
+
+/** The parent of this process, or NULL in the main program.  Borrowed;
+ *  supports name, pid, is_alive, sentinel and join. */
+MPROC_API mproc_process_t *mproc_parent_process(void);
+
+/**
+ * The children started by this process that are still running, after
+ * reaping those that have ended.  Fills up to `max` borrowed handles (NULL
+ * for handles already freed are skipped).
+ * @return the number of running children (may exceed max).
+ */
+MPROC_API size_t mproc_active_children(mproc_process_t **out, size_t max);
+
+/**
+ * Wait until at least one of the descriptors is ready (readable or hung
+ * up): process sentinels, channel and queue descriptors, any fd, at once
+ * (Python's multiprocessing.connection.wait).  The ready ones are copied
+ * to `ready` (room for n), in the order given.
+ * @return how many are ready, 0 on timeout (-1: no limit), or a negative
+ *         error (MPROC_EINVAL for a negative fd, a poll error).
+ */
+MPROC_API ssize_t mproc_wait(const int *fds, size_t n, int timeout_ms,
+                             int *ready);
+
+/**
+ * Set the default start method ("fork", "spawn", "forkserver").  Once set
+ * it can be changed only with `force`.
+ * @return 0; MPROC_EINVAL (unknown name); MPROC_EBUSY (already set).
+ */
+MPROC_API int mproc_set_start_method(const char *method, bool force,
+                                     mproc_err_t *err);
+
+/** The default start method ("fork" unless set).  Static string. */
+MPROC_API const char *mproc_get_start_method(void);
+
+/** The start methods, NULL-terminated, the default first.  Static. */
+MPROC_API const char *const *mproc_get_all_start_methods(void);
+
+/**
+ * A context for one start method, for mproc_process_opts.context; NULL
+ * `method` is the default.  Static: nothing to free.
+ * @return 0 or MPROC_EINVAL (unknown name).
+ */
+MPROC_API int mproc_get_context(const char *method,
+                                const mproc_context_t **out,
+                                mproc_err_t *err);
+
+/** A context's start method (static string). */
+MPROC_API const char *mproc_context_start_method(const mproc_context_t *c);
+
+/**
+ * Plugins the forkserver loads when it starts (names or paths; copied), so
+ * its children start with them loaded.  Takes effect for a server started
+ * later.  0 or MPROC_ENOMEM.
+ */
+MPROC_API int mproc_set_forkserver_preload(const char *const *plugins,
+                                           size_t n, mproc_err_t *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MPROC_PROCESS_H */

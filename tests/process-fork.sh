@@ -1,0 +1,3 @@
+#!/bin/sh
+# Processes under the fork start method (tests/test-process.c).
+exec "${MPROC_BUILDDIR:?run the tests with make check}/tests/test-process" fork

@@ -1,0 +1,3 @@
+#!/bin/sh
+# Processes under the spawn start method (tests/test-process.c).
+exec "${MPROC_BUILDDIR:?run the tests with make check}/tests/test-process" spawn
