@@ -27,6 +27,7 @@ libmproc_core_la_SOURCES = \
 	%reldir%/pool/pool.c \
 	%reldir%/pool/worker.c \
 	%reldir%/pool/start.c \
+	%reldir%/pool/api.c \
 	%reldir%/pool/pool_int.h \
 	%reldir%/sync/sync_int.h
 libmproc_core_la_CFLAGS = $(AM_CFLAGS) $(MPROC_VISIBILITY_CFLAGS) $(INIH_CFLAGS)

@@ -105,6 +105,16 @@ struct mproc_pool_opts {
     int nice;
 
     /* ---- fields added by later work go below this line ---- */
+
+    /* Used by the Python-style Pool API (mproc_apool_*) only. */
+    /** Function-target pools (no plugin, no plugin_desc): called once in
+     *  each worker before its first task, with ctx->state set to initarg
+     *  (the initializer may replace it; tasks see ctx->state).  Return
+     *  MPROC_TASK_OK, or MPROC_TASK_FAIL after mproc_fail().  NULL: none. */
+    int (*initializer)(struct mproc_ctx *ctx, void *initarg);
+    /** Handed to the initializer; borrowed (the worker gets a copy of the
+     *  parent's memory at fork). */
+    void *initarg;
 };
 
 /** Defaults for every field. */
@@ -205,6 +215,325 @@ MPROC_API void mproc_pool_free(mproc_pool_t *p);
 
 /** The CPUs this process may run on (its affinity mask), at least 1. */
 MPROC_API unsigned mproc_cpu_usable(void);
+
+/* ---- the Python-style Pool API ---- */
+
+/*
+ * What Python's multiprocessing.Pool offers, from C: a pool of worker
+ * processes that stays up, takes tasks from any thread at any time
+ * (apply, apply_async, map, map_async, imap, imap_unordered, starmap,
+ * starmap_async) and hands back async results and iterators, until
+ * close() or terminate() and join().
+ *
+ * Why a handle of its own (mproc_apool_t) and not an "async mode" of
+ * mproc_pool_t: the run-once engine above keeps its state private to its
+ * file and mproc_pool_free() knows nothing of a result thread, so freeing
+ * an mproc_pool_t in async mode could not stop that thread.  An
+ * mproc_apool_t owns one engine and one result thread and frees them in
+ * order; the two ways of using a pool cannot be mixed by construction.
+ *
+ * Targets.  A pool created with neither `plugin` nor `plugin_desc` runs C
+ * functions (fork start method only: a forked worker has the same code at
+ * the same addresses): each call names its function, an mproc_task_fn
+ * (or an mproc_star_fn for starmap).  A pool created with a plugin runs
+ * that plugin's task, with every start method the engine offers; calls
+ * then pass NULL as the function.  Options are those of mproc_pool_new():
+ * workers (the `processes`; 0 = usable CPUs), initializer and initarg
+ * (function pools; a plugin's own init is its initializer, with `args`),
+ * max_tasks_per_child, start_method, ipc, sync, timeout_ms, retries...
+ * `ordered`, `stop_on_error`, `reduce`, `on_idle`, `input_fd` and
+ * `cancel_fd` are the pool's own business and ignored.
+ *
+ * The index a task sees: for function targets, the item's position in
+ * its call's input (0 for apply); for plugin tasks, the task's number in
+ * the pool's submission order.
+ *
+ * Results.  Every submitted task ends in exactly one result, a
+ * struct mproc_result whose status is 0 (data/len hold the output),
+ * MPROC_ETASK (the task failed; message says why), MPROC_EWORKER (its
+ * worker died: message and exitcode say how), MPROC_ETIMEDOUT (it ran
+ * past timeout_ms), MPROC_EMSGSIZE (item or output over message_max),
+ * MPROC_ECANCELED (not run: the pool was terminated) or MPROC_EINIT (not
+ * run: a worker's initializer failed, which breaks the pool).  Waiting
+ * never hangs on a dead worker.  In results kept by the pool, `item` is
+ * NULL.
+ *
+ * Batching.  Function tasks queued faster than the workers take them
+ * travel several per message, sized from measured task durations (about
+ * 2 ms of work per message, and never more than a fair share of what is
+ * queued, so slow tasks still spread over every worker).  Each task keeps
+ * its own result: when a worker dies, the task it was running fails with
+ * the cause, those it finished keep their results (copied to shared
+ * memory as they finish) and those after it run on other workers.  A
+ * call's `chunksize` c > 1 keeps its items in groups of c that travel
+ * (and run, in order) together, like Python's chunks; 0 and 1 leave it to
+ * the pool.  A pool with timeout_ms, retries or max_tasks_per_child set
+ * sends each task on its own (those limits count messages).  Plugin tasks
+ * always travel opts.chunksize to a message, set at creation.
+ *
+ * Threads.  Every function here may be called from any thread.  The pool
+ * has one result thread, started by mproc_apool_new(), which feeds the
+ * workers and receives their results: callbacks, error callbacks and
+ * input iterators run in that thread, one at a time, so a slow callback
+ * slows the whole pool's result handling (and an iterator must not call
+ * the pool).  A callback must not block on the pool: apply(), map(),
+ * starmap(), a waiting get()/wait()/next() on a result not yet ready, and
+ * join() return MPROC_EINVAL there instead of deadlocking.  The result
+ * thread blocks every signal, so handlers run in the application's
+ * threads.
+ */
+
+/** A Python-style pool (opaque). */
+typedef struct mproc_apool mproc_apool_t;
+/** The result of an apply_async/map_async/starmap_async (opaque). */
+typedef struct mproc_async mproc_async_t;
+/** An imap/imap_unordered iterator (opaque). */
+typedef struct mproc_imap mproc_imap_t;
+
+/**
+ * A function target with several arguments (starmap): args[0..nargs-1]
+ * are the task's arguments, borrowed for the call.  Otherwise as
+ * mproc_task_fn.
+ */
+typedef int (*mproc_star_fn)(struct mproc_ctx *ctx,
+                             const struct mproc_item *args, size_t nargs,
+                             uint64_t index, struct mproc_buf *out);
+
+/** The arguments of one starmap task. */
+struct mproc_args {
+    const struct mproc_item *v; /**< the arguments */
+    size_t n;                   /**< how many (at most MPROC_STAR_MAX) */
+};
+
+/** Most arguments of one starmap task. */
+#define MPROC_STAR_MAX 64
+
+/**
+ * Called in the result thread when an async result becomes ready, with
+ * the result (mproc_async_get(ar, 0, ...) answers at once; `ar` is valid
+ * for the call).  Not called for a result the application freed first.
+ */
+typedef void (*mproc_async_fn)(void *user, mproc_async_t *ar);
+
+/** Per-call options; a NULL pointer means all defaults (zeroes). */
+struct mproc_call_opts {
+    /** Function pools: this call's items travel in groups of chunksize
+     *  (at most 1024); 0 or 1 = automatic.  See "Batching" above. */
+    unsigned chunksize;
+    /** Called when every task of the call succeeded; NULL: none. */
+    mproc_async_fn callback;
+    /** Called when a task failed (status 0 excluded); NULL: none. */
+    mproc_async_fn error_callback;
+    /** Handed to both callbacks. */
+    void *user;
+    /** imap: most results pulled but not yet consumed (default 8192):
+     *  input is read lazily, only as fast as results are consumed, so
+     *  memory stays bounded for any input length. */
+    unsigned buffer;
+};
+
+/**
+ * The input of a map: an array (`items`, `n`), or a callback that yields
+ * items lazily (`next`, `next_user`; it returns 1 with an item, 0 at the
+ * end, or a negative code that ends the input with that error, never
+ * MPROC_EAGAIN).  The array is borrowed until the call's result is ready
+ * or freed; the callback runs in the result thread, with the pool's lock
+ * held: it must not call the pool.  An item it returns must stay valid
+ * until it is called again.
+ */
+struct mproc_input {
+    const struct mproc_item *items;
+    size_t n;
+    mproc_next_fn next;
+    void *next_user;
+};
+
+/**
+ * Create a pool and start its result thread (workers start with the
+ * first task and are replaced when they die or retire).
+ * @param out  the pool; free it with mproc_apool_free()
+ * @param o    options (see above); borrowed for the call
+ * @return 0; MPROC_EINVAL (function targets with a start method other
+ *         than fork, an initializer with a plugin ...); the errors of
+ *         mproc_pool_new(); MPROC_ENOMEM; system errors.
+ */
+MPROC_API int mproc_apool_new(mproc_apool_t **out,
+                              const struct mproc_pool_opts *o,
+                              mproc_err_t *err);
+
+/**
+ * Submit one task and return at once.
+ * @param fn    the function (function pools), or NULL (plugin pools)
+ * @param data  the item, copied before the call returns
+ * @param call  callbacks; NULL for none (chunksize is unused here)
+ * @param out   the async result, which the caller frees with
+ *              mproc_async_free(); or NULL to fire and forget (the
+ *              callbacks still run; the pool frees the result)
+ * @return 0; MPROC_ECLOSED after close or terminate; MPROC_EINIT if a
+ *         worker's initializer failed (the pool is broken); MPROC_EINVAL
+ *         (a function with a plugin pool or none with a function pool);
+ *         MPROC_ENOMEM.  mproc_apool_errmsg() says why.
+ */
+MPROC_API int mproc_apool_apply_async(mproc_apool_t *p, mproc_task_fn fn,
+                                      const void *data, size_t len,
+                                      const struct mproc_call_opts *call,
+                                      mproc_async_t **out);
+
+/**
+ * Run one task and wait for it: apply_async() then mproc_async_get().
+ * @param out  the (ready) result, to read with mproc_async_get() and free
+ *             with mproc_async_free(); set whenever the task was
+ *             submitted, also when it failed
+ * @return 0 when the task succeeded; its failure status otherwise; the
+ *         errors of apply_async(); MPROC_EINVAL from a callback.
+ */
+MPROC_API int mproc_apool_apply(mproc_apool_t *p, mproc_task_fn fn,
+                                const void *data, size_t len,
+                                mproc_async_t **out);
+
+/**
+ * Run fn over every item of `in`; one async result for the whole call,
+ * ready when every item has its result; mproc_async_get() gives them in
+ * input order.  callback runs when all succeeded, error_callback when
+ * some failed.  Errors as apply_async(), plus MPROC_EINVAL for an empty
+ * or doubly given input.
+ */
+MPROC_API int mproc_apool_map_async(mproc_apool_t *p, mproc_task_fn fn,
+                                    const struct mproc_input *in,
+                                    const struct mproc_call_opts *call,
+                                    mproc_async_t **out);
+
+/**
+ * map_async(), then wait.  @return 0 when every item succeeded, else the
+ * status of the first failed item (in input order); *out as apply().
+ */
+MPROC_API int mproc_apool_map(mproc_apool_t *p, mproc_task_fn fn,
+                              const struct mproc_input *in,
+                              const struct mproc_call_opts *call,
+                              mproc_async_t **out);
+
+/** map_async() of a function with several arguments per task (function
+ *  pools only; each task has at most MPROC_STAR_MAX arguments; the array
+ *  is borrowed until the result is ready or freed). */
+MPROC_API int mproc_apool_starmap_async(mproc_apool_t *p, mproc_star_fn fn,
+                                        const struct mproc_args *tasks,
+                                        size_t n,
+                                        const struct mproc_call_opts *call,
+                                        mproc_async_t **out);
+
+/** starmap_async(), then wait; returns as mproc_apool_map(). */
+MPROC_API int mproc_apool_starmap(mproc_apool_t *p, mproc_star_fn fn,
+                                  const struct mproc_args *tasks, size_t n,
+                                  const struct mproc_call_opts *call,
+                                  mproc_async_t **out);
+
+/**
+ * A lazy map: results come out of mproc_imap_next() in input order while
+ * later tasks still run.  Input is pulled only while fewer than
+ * call->buffer results wait to be consumed: a slow consumer slows the
+ * input, never grows memory.  Callbacks in `call` are not used.
+ * Errors as map_async().  Free the iterator with mproc_imap_free().
+ */
+MPROC_API int mproc_apool_imap(mproc_apool_t *p, mproc_task_fn fn,
+                               const struct mproc_input *in,
+                               const struct mproc_call_opts *call,
+                               mproc_imap_t **out);
+
+/** As mproc_apool_imap(), results in the order they finish. */
+MPROC_API int mproc_apool_imap_unordered(mproc_apool_t *p, mproc_task_fn fn,
+                                         const struct mproc_input *in,
+                                         const struct mproc_call_opts *call,
+                                         mproc_imap_t **out);
+
+/**
+ * No more tasks: the workers run what was submitted, then retire, and
+ * the result thread ends (see join).  Later submissions fail with
+ * MPROC_ECLOSED.  Closing twice is fine.  @return 0.
+ */
+MPROC_API int mproc_apool_close(mproc_apool_t *p);
+
+/**
+ * Stop now: workers get SIGTERM (SIGKILL a little later), and every task
+ * not finished ends with MPROC_ECANCELED.  Later submissions fail with
+ * MPROC_ECLOSED.  @return 0.
+ */
+MPROC_API int mproc_apool_terminate(mproc_apool_t *p);
+
+/**
+ * Wait for the result thread to end, which it does once every task has
+ * its result and no worker is left.
+ * @return 0; MPROC_EINVAL before close() or terminate(), or from a
+ *         callback; after a broken pool (MPROC_EINIT ...) that error.
+ */
+MPROC_API int mproc_apool_join(mproc_apool_t *p);
+
+/** The number of worker processes. */
+MPROC_API unsigned mproc_apool_workers(const mproc_apool_t *p);
+
+/** The message of the last failed call on the pool, from any thread
+ *  ("" when none); borrowed until the next call. */
+MPROC_API const char *mproc_apool_errmsg(const mproc_apool_t *p);
+
+/**
+ * Free the pool: terminate() and join() first if the application did
+ * not.  Async results and iterators still held stay usable (they are all
+ * ready by then) until freed.  Never from a callback.  NULL is a no-op.
+ */
+MPROC_API void mproc_apool_free(mproc_apool_t *p);
+
+/**
+ * Wait up to timeout_ms (-1: forever, 0: do not wait) for the result.
+ * @param results  NULL, or: the results, in input order (one for apply),
+ *                 borrowed until mproc_async_free()
+ * @param n        NULL, or: how many
+ * @return 0 when every task succeeded; the status of the first failed
+ *         task (MPROC_ETASK ...; mproc_async_errmsg() has its message);
+ *         MPROC_EAGAIN when the timeout passed first (distinct from
+ *         MPROC_ETIMEDOUT, a task that ran past the pool's time limit);
+ *         MPROC_EINVAL when waiting from a callback.
+ */
+MPROC_API int mproc_async_get(mproc_async_t *ar, int timeout_ms,
+                              const struct mproc_result **results,
+                              size_t *n);
+
+/** Wait up to timeout_ms (-1: forever).  @return 0 when ready;
+ *  MPROC_EAGAIN when the timeout passed first; MPROC_EINVAL when waiting
+ *  from a callback. */
+MPROC_API int mproc_async_wait(mproc_async_t *ar, int timeout_ms);
+
+/** True when every task of the call has its result. */
+MPROC_API bool mproc_async_ready(mproc_async_t *ar);
+
+/** @return 1 when ready and every task succeeded, 0 when ready and one
+ *  failed, MPROC_EINVAL when not ready yet (errmsg says so). */
+MPROC_API int mproc_async_successful(mproc_async_t *ar);
+
+/** The first failed task's message, "item N: why" for a map, or the
+ *  last misuse; "" when none.  Borrowed until mproc_async_free(). */
+MPROC_API const char *mproc_async_errmsg(mproc_async_t *ar);
+
+/** Release an async result.  If it is not ready yet, it is abandoned:
+ *  its tasks not started are dropped (a map's input is not read on),
+ *  those running finish unseen, and no callback runs.  NULL is a no-op. */
+MPROC_API void mproc_async_free(mproc_async_t *ar);
+
+/**
+ * The next result, waiting up to timeout_ms (-1: forever).
+ * @param r  the result, borrowed until the next call or the free; its
+ *           index is the item's position in the input
+ * @return 1 with a result (which may be a failure: see r->status); 0 at
+ *         the end; MPROC_EAGAIN when the timeout passed first; once, after
+ *         the results of the items already read: the input callback's
+ *         error, or the pool's when it was terminated (MPROC_ECANCELED)
+ *         or broke (MPROC_EINIT ...); MPROC_EINVAL when waiting from a
+ *         callback.
+ */
+MPROC_API int mproc_imap_next(mproc_imap_t *it, int timeout_ms,
+                              const struct mproc_result **r);
+
+/** Release an iterator; input not read yet is never read, results still
+ *  to come are dropped.  NULL is a no-op. */
+MPROC_API void mproc_imap_free(mproc_imap_t *it);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,358 @@
+/*
+ * bench-pool: the Pool API (mproc_apool_*) against Python's
+ * multiprocessing.Pool and concurrent.futures.ProcessPoolExecutor, measured
+ * in the same run (bench/python_pool.py).  Not a test: medians of 3 runs,
+ * and the ratios issue 4 targets.
+ *
+ *   make bench-pool     (or: bench/bench-pool [PYTHON_SCRIPT])
+ *
+ * The task is Python's `f(x) = x * 2` in C: an 8-byte integer in, its
+ * double out, in a pool of 2 workers (fork).
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mproc/mproc.h>
+
+#define REPS 3
+#define WORKERS 2
+
+static double
+now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double
+median(double (*fn)(mproc_apool_t *), mproc_apool_t *p)
+{
+    double v[REPS];
+    int i;
+    for (i = 0; i < REPS; i++)
+        v[i] = fn(p);
+    qsort(v, REPS, sizeof(v[0]), cmp_double);
+    return v[REPS / 2];
+}
+
+static int
+f_double(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
+         struct mproc_buf *out)
+{
+    int64_t x;
+    memcpy(&x, in, sizeof(x));
+    x *= 2;
+    return mproc_buf_append(out, &x, sizeof(x));
+}
+
+static void
+die(const char *what, int r, mproc_apool_t *p)
+{
+    fprintf(stderr, "bench-pool: %s: %s (%s)\n", what, mproc_strerror(r),
+            p ? mproc_apool_errmsg(p) : "");
+    exit(1);
+}
+
+/* Items 0..n-1 as 8-byte integers. */
+static int64_t *vals;
+static struct mproc_item *items;
+
+static void
+make_items(size_t n)
+{
+    size_t i;
+    vals = malloc(n * sizeof(*vals));
+    items = malloc(n * sizeof(*items));
+    if (vals == NULL || items == NULL)
+        die("malloc", MPROC_ENOMEM, NULL);
+    for (i = 0; i < n; i++) {
+        vals[i] = (int64_t)i;
+        items[i].data = &vals[i];
+        items[i].len = sizeof(vals[i]);
+    }
+}
+
+static void
+check(const struct mproc_result *r, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        int64_t x;
+        if (r[i].status != 0 || r[i].len != 8)
+            die("a task failed", r[i].status, NULL);
+        memcpy(&x, r[i].data, 8);
+        if (x != 2 * (int64_t)i) {
+            fprintf(stderr, "bench-pool: wrong result at %zu\n", i);
+            exit(1);
+        }
+    }
+}
+
+#define N_APPLY_ASYNC 100000
+static double
+b_apply_async(mproc_apool_t *p)
+{
+    static mproc_async_t *ar[N_APPLY_ASYNC];
+    double t = now();
+    size_t i;
+    int r;
+
+    for (i = 0; i < N_APPLY_ASYNC; i++)
+        if ((r = mproc_apool_apply_async(p, f_double, &vals[i], 8, NULL,
+                                         &ar[i])) < 0)
+            die("apply_async", r, p);
+    for (i = 0; i < N_APPLY_ASYNC; i++) {
+        const struct mproc_result *res;
+        int64_t x;
+        if ((r = mproc_async_get(ar[i], -1, &res, NULL)) < 0)
+            die("get", r, p);
+        memcpy(&x, res->data, 8);
+        if (x != 2 * (int64_t)i)
+            die("apply_async: wrong result", MPROC_EINVAL, p);
+        mproc_async_free(ar[i]);
+    }
+    return N_APPLY_ASYNC / (now() - t);
+}
+
+static double
+map_n(mproc_apool_t *p, size_t n, unsigned chunksize)
+{
+    struct mproc_input in = {.items = items, .n = n};
+    struct mproc_call_opts call = {.chunksize = chunksize};
+    const struct mproc_result *res;
+    mproc_async_t *ar;
+    double t = now();
+    size_t got;
+    int r;
+
+    if ((r = mproc_apool_map(p, f_double, &in, &call, &ar)) < 0)
+        die("map", r, p);
+    t = now() - t;
+    mproc_async_get(ar, 0, &res, &got);
+    check(res, got);
+    mproc_async_free(ar);
+    return n / t;
+}
+
+#define N_MAP_DEFAULT 1000000
+#define N_MAP_C1 100000
+#define N_IMAP 1000000
+#define N_APPLY 5000
+
+static double
+b_map_default(mproc_apool_t *p)
+{
+    return map_n(p, N_MAP_DEFAULT, 0);
+}
+
+static double
+b_map_c1(mproc_apool_t *p)
+{
+    return map_n(p, N_MAP_C1, 1);
+}
+
+struct counter {
+    int64_t i, n;
+};
+
+static int
+count_next(void *user, struct mproc_item *item)
+{
+    struct counter *c = user;
+    if (c->i >= c->n)
+        return 0;
+    item->data = &vals[c->i++];
+    item->len = 8;
+    return 1;
+}
+
+static double
+b_imap(mproc_apool_t *p)
+{
+    struct counter c = {0, N_IMAP};
+    struct mproc_input in = {.next = count_next, .next_user = &c};
+    const struct mproc_result *res;
+    mproc_imap_t *it;
+    double t = now();
+    int64_t i = 0, x;
+    int r;
+
+    if ((r = mproc_apool_imap(p, f_double, &in, NULL, &it)) < 0)
+        die("imap", r, p);
+    while ((r = mproc_imap_next(it, -1, &res)) == 1) {
+        memcpy(&x, res->data, 8);
+        if (res->status != 0 || x != 2 * i++)
+            die("imap: wrong result", res->status, p);
+    }
+    if (r < 0 || i != N_IMAP)
+        die("imap", r, p);
+    mproc_imap_free(it);
+    return N_IMAP / (now() - t);
+}
+
+static double
+b_apply(mproc_apool_t *p)
+{
+    double t = now();
+    size_t i;
+    int r;
+
+    for (i = 0; i < N_APPLY; i++) {
+        mproc_async_t *ar;
+        if ((r = mproc_apool_apply(p, f_double, &vals[i], 8, &ar)) < 0)
+            die("apply", r, p);
+        mproc_async_free(ar);
+    }
+    return (now() - t) / N_APPLY * 1e6;
+}
+
+/* Python's figures, from the script's "name value unit" lines. */
+struct py {
+    const char *name;
+    double value;
+    bool have;
+};
+
+static struct py py[] = {
+    {"pool_apply_async", 0, false},
+    {"pool_map_default_chunksize", 0, false},
+    {"pool_map_chunksize1", 0, false},
+    {"pool_imap", 0, false},
+    {"pool_apply_roundtrip", 0, false},
+    {"ppe_submit", 0, false},
+    {"ppe_map_default_chunksize", 0, false},
+    {"ppe_map_chunksize1", 0, false},
+    {"ppe_submit_roundtrip", 0, false},
+};
+
+static struct py *
+py_get(const char *name)
+{
+    size_t i;
+    for (i = 0; i < sizeof(py) / sizeof(py[0]); i++)
+        if (strcmp(py[i].name, name) == 0)
+            return &py[i];
+    return NULL;
+}
+
+static void
+run_python(const char *script)
+{
+    char cmd[4200], line[512], name[128];
+    double v;
+    FILE *fp;
+
+    snprintf(cmd, sizeof(cmd), "python3 '%s'", script);
+    fp = popen(cmd, "r");
+    if (fp == NULL)
+        return;
+    while (fgets(line, sizeof(line), fp) != NULL) {
+        struct py *e;
+        fputs("  python: ", stdout);
+        fputs(line, stdout);
+        if (sscanf(line, "%127s %lf", name, &v) == 2 &&
+            (e = py_get(name)) != NULL) {
+            e->value = v;
+            e->have = true;
+        }
+    }
+    pclose(fp);
+}
+
+/* One line of the table; `higher` when more is better. */
+static void
+row(const char *what, double c, const char *unit, const char *pool_name,
+    const char *ppe_name, bool higher, double target)
+{
+    struct py *a = py_get(pool_name), *b = ppe_name ? py_get(ppe_name) : NULL;
+    double ra = 0, rb = 0;
+
+    if (a != NULL && a->have && a->value > 0)
+        ra = higher ? c / a->value : a->value / c;
+    if (b != NULL && b->have && b->value > 0)
+        rb = higher ? c / b->value : b->value / c;
+    printf("%-30s %12.0f %-8s", what, c, unit);
+    if (a != NULL && a->have)
+        printf(" %12.0f %7.1fx", a->value, ra);
+    else
+        printf(" %12s %8s", "-", "-");
+    if (b != NULL && b->have)
+        printf(" %12.0f %7.1fx", b->value, rb);
+    else
+        printf(" %12s %8s", "-", "-");
+    if (target > 0)
+        printf("   target >=%gx vs Pool: %s", target,
+               ra == 0 ? "n/a" : ra >= target ? "met" : "MISSED");
+    printf("\n");
+}
+
+int
+main(int argc, char **argv)
+{
+    const char *script = argc > 1 ? argv[1] : "bench/python_pool.py";
+    struct mproc_pool_opts o;
+    mproc_apool_t *p;
+    mproc_err_t err;
+    double aa, md, m1, im, ap;
+    int r;
+
+    make_items(N_MAP_DEFAULT);
+    mproc_pool_opts_init(&o);
+    o.workers = WORKERS;
+    if ((r = mproc_apool_new(&p, &o, &err)) < 0) {
+        fprintf(stderr, "bench-pool: %s\n", err.msg);
+        return 1;
+    }
+    /* Warm up: start the workers. */
+    map_n(p, 1000, 0);
+    printf("mproc Pool API, %d workers (fork), medians of %d runs\n",
+           WORKERS, REPS);
+    aa = median(b_apply_async, p);
+    printf("  apply_async + get, %d tasks: %.0f tasks/s\n", N_APPLY_ASYNC,
+           aa);
+    md = median(b_map_default, p);
+    printf("  map, default chunksize, %d items: %.0f tasks/s\n",
+           N_MAP_DEFAULT, md);
+    m1 = median(b_map_c1, p);
+    printf("  map, chunksize 1, %d items: %.0f tasks/s\n", N_MAP_C1, m1);
+    im = median(b_imap, p);
+    printf("  imap, %d items: %.0f tasks/s\n", N_IMAP, im);
+    ap = median(b_apply, p);
+    printf("  apply round trip, %d calls: %.1f us\n", N_APPLY, ap);
+    fflush(stdout);
+    mproc_apool_close(p);
+    mproc_apool_join(p);
+    mproc_apool_free(p);
+
+    printf("\nPython (same machine, same run): %s\n", script);
+    fflush(stdout);
+    run_python(script);
+
+    printf("\n%-30s %12s %-8s %12s %8s %12s %8s\n", "measurement", "mproc", "",
+           "Pool", "ratio", "PPExecutor", "ratio");
+    row("apply_async throughput", aa, "tasks/s", "pool_apply_async",
+        "ppe_submit", true, 100);
+    row("map, default chunksize", md, "tasks/s",
+        "pool_map_default_chunksize", "ppe_map_default_chunksize", true, 0);
+    row("map, chunksize 1", m1, "tasks/s", "pool_map_chunksize1",
+        "ppe_map_chunksize1", true, 35);
+    row("imap (default chunksize)", im, "tasks/s", "pool_imap", NULL, true,
+        0);
+    row("apply round trip (lower=better)", ap, "us", "pool_apply_roundtrip",
+        "ppe_submit_roundtrip", false, 50);
+    return 0;
+}
