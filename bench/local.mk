@@ -10,6 +10,12 @@ BENCH_TARGETS = bench-sync
 bench-sync: bench/bench-sync
 	bench/bench-sync $(srcdir)/bench/python_sync.py
 
+# mproc run of 1,000,000 echo items on each IPC backend vs Python's Pool.
+BENCH_TARGETS += bench-echo
+bench-echo: mproc
+	$(SHELL) $(srcdir)/bench/bench-echo.sh ./mproc
+EXTRA_DIST += %reldir%/bench-echo.sh %reldir%/python_echo.py
+
 include %reldir%/process.mk
 include %reldir%/ipc.mk
 include %reldir%/poolapi.mk

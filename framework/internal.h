@@ -41,6 +41,9 @@ char *mproc__strdup0(const char *s);
 /* Monotonic clock in milliseconds. */
 long long mproc__now_ms(void);
 
+/* The value of a hexadecimal digit, or -1. */
+int mproc__hexval(char c);
+
 /* Wall clock, in seconds since the epoch. */
 double mproc__wall_now(void);
 

@@ -42,7 +42,7 @@ done
     i=0
     while [ $i -lt 200 ]; do echo "sleep:50"; i=$((i + 1)); done
 } >"$tmp/items.txt"
-timeout -k 5 60 "$bin" run "$tmp/fault.ini" --workers 2 >"$tmp/out" 2>"$tmp/err" &
+timeout -k 5 60 "$bin" run "$tmp/fault.ini" --workers 2 ${MPROC_TEST_IPC:+--set pool.ipc=$MPROC_TEST_IPC} >"$tmp/out" 2>"$tmp/err" &
 host=$!
 victim=
 n=0

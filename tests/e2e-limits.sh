@@ -123,7 +123,7 @@ if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null &&
     chmod 644 "$tmp/fault.ini" "$tmp/items.txt"
     items nice
     timeout -k 5 60 setpriv --reuid=nobody --regid=nogroup --clear-groups \
-        "$bin" run "$tmp/fault.ini" --set pool.nice=-5 >"$tmp/out" 2>"$tmp/err"
+        "$bin" run "$tmp/fault.ini" --set pool.nice=-5 ${MPROC_TEST_IPC:+--set pool.ipc=$MPROC_TEST_IPC} >"$tmp/out" 2>"$tmp/err"
     st=$?
     is "$st" 78 "nice = -5 without privilege: exit 78"
     like "$(cat "$tmp/err")" "nice = -5: Operation not permitted (a negative nice needs root" \

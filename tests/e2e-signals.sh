@@ -13,7 +13,7 @@ printf '[job]\nplugin = fault\ninput = lines:items.txt\n[pool]\nworkers = 2\n' \
 # (Its output goes to a file, so it is buffered: nothing shows until the
 # end or the stop.)
 start_host() {
-    "$bin" run "$tmp/slow.ini" >"$tmp/out" 2>"$tmp/err" &
+    "$bin" run "$tmp/slow.ini" ${MPROC_TEST_IPC:+--set pool.ipc=$MPROC_TEST_IPC} >"$tmp/out" 2>"$tmp/err" &
     host=$!
     sleep 1
 }

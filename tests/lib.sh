@@ -45,7 +45,12 @@ unlike() {  # unlike TEXT SUBSTRING DESCRIPTION
 
 # run_mproc ARGS...: run mproc (60 s at most) and keep its status in $st,
 # its stdout in $tmp/out and its stderr in $tmp/err (and $err).
+# With MPROC_TEST_IPC set (tests/*-BACKEND.sh), run and check use that
+# IPC backend.
 run_mproc() {
+    case "${1:-}:${MPROC_TEST_IPC:-}" in
+    run:?*|check:?*) set -- "$@" --set "pool.ipc=$MPROC_TEST_IPC" ;;
+    esac
     timeout -k 5 60 "$bin" "$@" >"$tmp/out" 2>"$tmp/err"
     st=$?
     err=$(cat "$tmp/err")
@@ -78,8 +83,19 @@ matching() {
     done
 }
 
+# Named kernel objects of mproc (POSIX message queues, shared memory)
+# that exist now; none may outlive the run that made it.  Entries other
+# tests make at the same moment vanish within microseconds (mproc unlinks
+# a name as soon as both ends have it open), so a leftover is one that
+# stays.
+kernel_objects() {
+    ls /dev/mqueue /dev/shm 2>/dev/null | grep '^mproc' | sort
+}
+kernel_objects_at_start=$(kernel_objects)
+
 # Processes whose command line mentions our private folder: the hosts and
-# workers of this test's runs, none of which may outlive its run.
+# workers of this test's runs, none of which may outlive its run; and
+# mproc's named kernel objects, of which none may be left.
 no_leftovers() {
     sleep 0.2
     left=$(matching "$tmp")
@@ -89,6 +105,15 @@ no_leftovers() {
             echo "#   $p: $({ tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null)"
         done
         kill -9 $left 2>/dev/null
+    fi
+    n=0
+    while objs=$(kernel_objects | grep -vxF "$kernel_objects_at_start")
+          [ -n "$objs" ] && [ $n -lt 20 ]; do
+        sleep 0.1; n=$((n + 1))
+    done
+    if [ -z "$objs" ]; then ok 0 "nothing left in /dev/mqueue or /dev/shm"; else
+        ok 1 "nothing left in /dev/mqueue or /dev/shm"
+        echo "#   left: $objs"
     fi
 }
 

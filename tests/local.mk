@@ -59,14 +59,23 @@ TESTS += tests/test-config tests/test-plugin tests/test-pool \
 	%reldir%/cli-declare.sh \
 	%reldir%/e2e-histogram.sh \
 	%reldir%/e2e-limits.sh \
-	%reldir%/e2e-joblog.sh
+	%reldir%/e2e-joblog.sh \
+	%reldir%/e2e-ipc.sh \
+	%reldir%/pool-mq.sh %reldir%/pool-shmring.sh \
+	%reldir%/fault-mq.sh %reldir%/fault-shmring.sh \
+	%reldir%/limits-mq.sh %reldir%/limits-shmring.sh \
+	%reldir%/signals-mq.sh %reldir%/signals-shmring.sh
 
 EXTRA_DIST += %reldir%/lib.sh %reldir%/summary.sh %reldir%/cli-config.sh \
 	%reldir%/cli-plugins.sh %reldir%/e2e-echo.sh %reldir%/e2e-wordcount.sh \
 	%reldir%/e2e-primes.sh %reldir%/e2e-exec.sh %reldir%/e2e-fault.sh \
 	%reldir%/e2e-signals.sh %reldir%/sync-futex.sh %reldir%/sync-posix.sh \
 	%reldir%/sync-sysv.sh %reldir%/cli-declare.sh %reldir%/e2e-histogram.sh \
-	%reldir%/e2e-limits.sh %reldir%/e2e-joblog.sh
+	%reldir%/e2e-limits.sh %reldir%/e2e-joblog.sh %reldir%/e2e-ipc.sh \
+	%reldir%/pool-mq.sh %reldir%/pool-shmring.sh \
+	%reldir%/fault-mq.sh %reldir%/fault-shmring.sh \
+	%reldir%/limits-mq.sh %reldir%/limits-shmring.sh \
+	%reldir%/signals-mq.sh %reldir%/signals-shmring.sh
 
 include %reldir%/process.mk
 include %reldir%/ipc.mk

@@ -83,18 +83,6 @@ put_escaped(FILE *f, const char *s, size_t len)
     }
 }
 
-static int
-hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Undo put_escaped() in place; returns the length, or -1 if malformed. */
 static ssize_t
 unescape(char *s)
@@ -113,9 +101,9 @@ unescape(char *s)
         case 'r': *w++ = '\r'; r++; break;
         case '\\': *w++ = '\\'; r++; break;
         case 'x':
-            if (hexval(r[1]) < 0 || hexval(r[2]) < 0)
+            if (mproc__hexval(r[1]) < 0 || mproc__hexval(r[2]) < 0)
                 return -1;
-            *w++ = (char)(hexval(r[1]) * 16 + hexval(r[2]));
+            *w++ = (char)(mproc__hexval(r[1]) * 16 + mproc__hexval(r[2]));
             r += 3;
             break;
         default:

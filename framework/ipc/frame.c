@@ -7,7 +7,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "ipc/chan_int.h"
 #include "ipc/frame_int.h"
+#include "util/buf_int.h"
 
 int
 mproc__frame_put(struct mproc_buf *b, uint32_t type, uint64_t index,
@@ -79,5 +81,38 @@ mproc__frame_write(int fd, uint32_t type, uint32_t status, uint64_t index,
             v->iov_len -= done;
         }
     }
+    return 0;
+}
+
+int
+mproc__frame_send(struct mproc_chan *ch, struct mproc_buf *scratch,
+                  unsigned flags, uint32_t type, uint32_t status,
+                  uint64_t index, const void *data, size_t len,
+                  int timeout_ms)
+{
+    struct mproc__frame_hdr *h;
+    int r;
+
+    /* One message: the header, then the payload. */
+    mproc__buf_reset(scratch);
+    r = mproc__frame_put(scratch, type, index, data, len);
+    if (r < 0)
+        return r;
+    h = (struct mproc__frame_hdr *)(void *)scratch->data;
+    h->status = status;
+    return mproc__chan_send(ch, scratch->data, scratch->len, flags,
+                            timeout_ms);
+}
+
+int
+mproc__frame_parse(const void *msg, size_t len, struct mproc__frame_hdr *h,
+                   const char **payload)
+{
+    if (len < MPROC__FRAME_HDR_SIZE)
+        return MPROC_EIO;
+    memcpy(h, msg, MPROC__FRAME_HDR_SIZE);
+    if (h->len != len - MPROC__FRAME_HDR_SIZE)
+        return MPROC_EIO;
+    *payload = (const char *)msg + MPROC__FRAME_HDR_SIZE;
     return 0;
 }

@@ -50,4 +50,21 @@ size_t mproc__frame_next(const char *data, size_t avail,
 int mproc__frame_write(int fd, uint32_t type, uint32_t status,
                        uint64_t index, const void *data, size_t len);
 
+struct mproc_chan;
+
+/*
+ * Send one frame as one message of channel `ch` (ipc/chan_int.h), built in
+ * `scratch` (a buffer without limit, reused); flags and timeout as
+ * mproc__chan_send().  Returns what it returns, or MPROC_ENOMEM.
+ */
+int mproc__frame_send(struct mproc_chan *ch, struct mproc_buf *scratch,
+                      unsigned flags, uint32_t type, uint32_t status,
+                      uint64_t index, const void *data, size_t len,
+                      int timeout_ms);
+
+/* The frame in one received message: 0, or MPROC_EIO when the message is
+ * not a frame.  *payload points into msg. */
+int mproc__frame_parse(const void *msg, size_t len,
+                       struct mproc__frame_hdr *h, const char **payload);
+
 #endif

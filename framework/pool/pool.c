@@ -28,13 +28,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ipc/chan_int.h"
 #include "ipc/frame_int.h"
 #include "pool/pool_int.h"
 #include "util/buf_int.h"
 
 #define DEFAULT_MESSAGE_MAX ((size_t)64 << 20)
-/* Bytes read from a worker per read() call at least. */
-#define READ_CHUNK 65536
+/* What a channel message can carry, less a frame's overhead. */
+#define MAX_MESSAGE_MAX (MPROC__CHAN_MESSAGE_MAX_LIMIT - 8192)
 /* Workers that die before init completes, in a row, before giving up. */
 #define MAX_START_DEATHS 3
 /* How long workers get to exit after a stop: after SIGTERM, and to finish
@@ -68,17 +69,14 @@ struct slot {
 struct worker {
     pid_t pid;          /* 0: slot empty */
     int pidfd;
-    int task_fd;        /* -1 once closed */
-    int result_fd;
+    struct mproc_chan *task;   /* our write side; NULL once closed */
+    struct mproc_chan *result; /* our read side */
     bool ready;         /* init succeeded */
-    bool retiring;      /* no more tasks: close task_fd once flushed */
-    bool eof;           /* result_fd reached end of file */
+    bool retiring;      /* no more tasks: close `task` once flushed */
+    bool task_gone;     /* `task` has no reader any more */
+    bool eof;           /* `result` reached its end */
     bool reaping;       /* in reap(): drain must not reap again */
     unsigned sent;      /* tasks sent to this process */
-    struct mproc_buf outq;
-    size_t outq_off;
-    struct mproc_buf inq;
-    size_t inq_off;
     uint64_t *fifo;     /* indices sent, oldest first */
     unsigned fifo_head, fifo_len, fifo_cap;
     /* time limit of the running task (the head of the FIFO) */
@@ -124,6 +122,13 @@ struct mproc_pool {
     int stop_code;
     unsigned start_deaths;
     unsigned long long retried;
+    size_t chan_max;         /* message_max of the channels */
+    /* The clock, read once per turn of the loop rather than per item:
+     * reading it costs more than handling an item on some machines. */
+    long long now;           /* monotonic ms */
+    long long now0;          /* at the start of the run, and then */
+    double wall0;            /* the wall clock */
+    struct mproc_buf scratch; /* frames are built here */
 };
 
 static void
@@ -185,14 +190,10 @@ check_names(const struct mproc_pool_opts *o, mproc_err_t *err)
                           "start method '%s' loads the plugin from its file "
                           "in a new image; an in-process plugin descriptor "
                           "works with fork only", sm);
-    if (strcmp(ipc, "mq") == 0 || strcmp(ipc, "shmring") == 0)
-        return mproc__err(err, MPROC_EUNAVAIL,
-                          "ipc backend '%s' is not available yet; use pipe",
-                          ipc);
-    if (strcmp(ipc, "pipe") != 0)
+    if (mproc__ipc_index(ipc) < 0)
         return mproc__err(err, MPROC_EINVAL,
-                          "unknown ipc backend '%s'; expected pipe, mq or "
-                          "shmring", ipc);
+                          "unknown ipc backend '%s'; expected one of %s", ipc,
+                          mproc__ipc_names());
     return 0;
 }
 
@@ -219,8 +220,10 @@ mproc_pool_new(mproc_pool_t **out, const struct mproc_pool_opts *o,
     r = check_names(o, err);
     if (r < 0)
         return r;
-    if (o->message_max == 0)
-        return mproc__err(err, MPROC_EINVAL, "message_max must be positive");
+    if (o->message_max == 0 || o->message_max > MAX_MESSAGE_MAX)
+        return mproc__err(err, MPROC_EINVAL,
+                          "message_max must be from 1 to %zu bytes",
+                          (size_t)MAX_MESSAGE_MAX);
     p = calloc(1, sizeof(*p));
     if (p == NULL)
         return mproc__err(err, MPROC_ENOMEM, "out of memory");
@@ -234,7 +237,12 @@ mproc_pool_new(mproc_pool_t **out, const struct mproc_pool_opts *o,
                         : strcmp(o->start_method, "forkserver") == 0
                             ? "forkserver"
                             : "fork";
-    p->o.ipc = "pipe";
+    p->o.ipc = mproc__ipc_ops(
+        (unsigned)mproc__ipc_index(o->ipc ? o->ipc : "pipe"))->name;
+    /* A frame: its header, and an item, an output or a failure message. */
+    p->chan_max = p->o.message_max + MPROC__FRAME_HDR_SIZE +
+                  MPROC__FAILMSG_MAX + 256;
+    mproc__buf_init(&p->scratch, (size_t)-1);
     if (p->o.chunksize == 0)
         p->o.chunksize = 1;
     p->nworkers = o->workers ? o->workers : mproc_cpu_usable();
@@ -311,6 +319,19 @@ unsent(mproc_pool_t *p, uint64_t index)
     if (s->attempts > 0)
         s->attempts--;
     requeue_push(p, index);
+}
+
+static void
+tick(mproc_pool_t *p)
+{
+    p->now = mproc__now_ms();
+}
+
+/* The wall clock at p->now. */
+static double
+wall(const mproc_pool_t *p)
+{
+    return p->wall0 + (double)(p->now - p->now0) / 1000.0;
 }
 
 static void
@@ -396,7 +417,7 @@ complete(mproc_pool_t *p, uint64_t index, int status, const char *data,
     struct slot *s = slot_of(p, index);
 
     if (s->attempts > 0)
-        s->duration = (double)(mproc__now_ms() - s->t0_ms) / 1000.0;
+        s->duration = (double)(p->now - s->t0_ms) / 1000.0;
     if (!p->o.ordered || index == p->base) {
         /* Deliver at once, without copying the output. */
         deliver(p, index, status, data, len);
@@ -518,26 +539,15 @@ has_work(const mproc_pool_t *p)
 /* ---- workers ---- */
 
 static void
-worker_close_fds(struct worker *w)
-{
-    if (w->task_fd >= 0)
-        close(w->task_fd);
-    if (w->result_fd >= 0)
-        close(w->result_fd);
-    if (w->pidfd >= 0)
-        close(w->pidfd);
-    w->task_fd = w->result_fd = w->pidfd = -1;
-}
-
-static void
 worker_release(struct worker *w)
 {
-    worker_close_fds(w);
-    mproc__buf_free(&w->outq);
-    mproc__buf_free(&w->inq);
+    mproc__chan_free(w->task);
+    mproc__chan_free(w->result);
+    if (w->pidfd >= 0)
+        close(w->pidfd);
     free(w->fifo);
     memset(w, 0, sizeof(*w));
-    w->task_fd = w->result_fd = w->pidfd = -1;
+    w->pidfd = -1;
 }
 
 static int
@@ -552,8 +562,6 @@ spawn(mproc_pool_t *p, unsigned i)
         .message_max = p->o.message_max,
         .sync = p->o.sync,
         .slot = i,
-        .task_fd = -1,
-        .result_fd = -1,
         .max_memory = p->o.max_memory_per_child,
         .rlimit_cpu = p->o.rlimit_cpu,
         .rlimit_as = p->o.rlimit_as,
@@ -564,44 +572,49 @@ spawn(mproc_pool_t *p, unsigned i)
         .method = p->o.start_method,
         .wa = &a,
         .plugin_path = p->plugin->handle != NULL ? p->plugin->path : NULL,
+        .ipc = p->o.ipc,
+        .chan_max = p->chan_max,
         .cancel_fd = p->o.cancel_fd,
     };
     struct mproc__started st;
+    struct mproc_chan **chans;
     int *fds, r;
-    size_t n = 0;
+    size_t n = 0, nc = 0;
     unsigned k;
 
-    /* A forked worker must not keep the other workers' pipes open, or
-     * they would never see end of file when the host closes its ends. */
-    fds = malloc(3 * p->nworkers * sizeof(*fds) + sizeof(*fds));
-    if (fds == NULL) {
+    /* A forked worker must not keep the other workers' channels open, or
+     * their deaths could go unseen. */
+    fds = malloc(p->nworkers * sizeof(*fds) + sizeof(*fds));
+    chans = malloc(2 * p->nworkers * sizeof(*chans) + sizeof(*chans));
+    if (fds == NULL || chans == NULL) {
+        free(fds);
+        free(chans);
         set_errmsg(p, "out of memory");
         return MPROC_ENOMEM;
     }
     for (k = 0; k < p->nworkers; k++) {
         if (p->w[k].pid == 0)
             continue;
-        if (p->w[k].task_fd >= 0)
-            fds[n++] = p->w[k].task_fd;
-        if (p->w[k].result_fd >= 0)
-            fds[n++] = p->w[k].result_fd;
+        if (p->w[k].task != NULL)
+            chans[nc++] = p->w[k].task;
+        if (p->w[k].result != NULL)
+            chans[nc++] = p->w[k].result;
         if (p->w[k].pidfd >= 0)
             fds[n++] = p->w[k].pidfd;
     }
+    req.close_chans = chans;
+    req.nclose_chans = nc;
     req.close_fds = fds;
     req.nclose = n;
     r = mproc__worker_start(&req, &st, p->errmsg, sizeof(p->errmsg));
     free(fds);
+    free(chans);
     if (r < 0)
         return r;
     w->pid = st.pid;
     w->pidfd = st.pidfd;
-    w->task_fd = st.task_fd;
-    w->result_fd = st.result_fd;
-    fcntl(w->task_fd, F_SETFL, O_NONBLOCK);
-    fcntl(w->result_fd, F_SETFL, O_NONBLOCK);
-    mproc__buf_init(&w->outq, (size_t)-1);
-    mproc__buf_init(&w->inq, (size_t)-1);
+    w->task = st.task;
+    w->result = st.result;
     w->fifo_cap = 2 * p->o.chunksize;
     w->fifo = malloc(w->fifo_cap * sizeof(*w->fifo));
     if (w->fifo == NULL) {
@@ -614,29 +627,19 @@ spawn(mproc_pool_t *p, unsigned i)
     return 0;
 }
 
-/* Write queued frames without blocking; close task_fd when retiring. */
+/* Write queued frames without blocking; close `task` when retiring. */
 static void
 flush(struct worker *w)
 {
-    while (w->task_fd >= 0 && w->outq_off < w->outq.len) {
-        ssize_t n = write(w->task_fd, w->outq.data + w->outq_off,
-                          w->outq.len - w->outq_off);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN)
-                return;
-            /* EPIPE: the worker is gone; its pidfd will say how. */
-            w->outq_off = w->outq.len;
-            break;
-        }
-        w->outq_off += (size_t)n;
-    }
-    mproc__buf_reset(&w->outq);
-    w->outq_off = 0;
-    if (w->retiring && w->task_fd >= 0) {
-        close(w->task_fd);
-        w->task_fd = -1;
+    if (w->task == NULL)
+        return;
+    if (!w->task_gone && mproc__chan_flush(w->task, 0) == MPROC_EPIPE)
+        w->task_gone = true; /* the worker is gone; its pidfd says how */
+    if (w->retiring &&
+        (w->task_gone || mproc__chan_unflushed(w->task) == 0)) {
+        /* The worker sees the end once it has read everything. */
+        mproc__chan_free(w->task);
+        w->task = NULL;
     }
 }
 
@@ -654,10 +657,10 @@ head_started(mproc_pool_t *p, struct worker *w)
     w->head_ms = 0;
     if (!w->ready || w->fifo_len == 0)
         return;
-    w->head_ms = mproc__now_ms();
+    w->head_ms = p->now;
     s = slot_of(p, w->fifo[w->fifo_head]);
     s->t0_ms = w->head_ms;
-    s->started = mproc__wall_now();
+    s->started = wall(p);
 }
 
 static int
@@ -665,8 +668,12 @@ send_task(mproc_pool_t *p, struct worker *w, uint64_t index)
 {
     struct slot *s = slot_of(p, index);
 
-    if (mproc__frame_put(&w->outq, MPROC__FRAME_TASK, index, s->item,
-                         s->item_len) < 0) {
+    /* Queued in the channel; written by flush(), many tasks at a time.
+     * A worker that is gone is found by its pidfd, and what it held is
+     * accounted for then. */
+    if (mproc__frame_send(w->task, &p->scratch, MPROC__CHAN_MORE,
+                          MPROC__FRAME_TASK, 0, index, s->item, s->item_len,
+                          0) == MPROC_ENOMEM) {
         requeue_push(p, index);
         set_errmsg(p, "out of memory queueing item %llu",
                    (unsigned long long)index);
@@ -680,41 +687,49 @@ send_task(mproc_pool_t *p, struct worker *w, uint64_t index)
     s->worker = w->pid;
     s->attempts++;
     s->exitcode = 0;
-    s->t0_ms = mproc__now_ms();
-    s->started = mproc__wall_now();
+    s->t0_ms = p->now;
+    s->started = wall(p);
     if (w->fifo_len == 1)
         head_started(p, w);
     return 0;
 }
 
-/* Give every worker up to two chunks of work, starting workers as needed. */
+/*
+ * Give every worker up to two chunks of work, starting workers as needed:
+ * idle workers first, so that when few items come at a time (a Pool
+ * API's apply) each goes where it runs at once rather than behind
+ * another; then a second chunk each, to keep them busy.
+ */
 static void
 dispatch(mproc_pool_t *p)
 {
-    unsigned i, k, chunk = p->o.chunksize;
+    unsigned i, k, pass, chunk = p->o.chunksize;
     uint64_t index;
 
-    for (i = 0; i < p->nworkers && has_work(p); i++) {
-        struct worker *w = &p->w[i];
+    for (pass = 0; pass < 2; pass++) {
+        for (i = 0; i < p->nworkers && has_work(p); i++) {
+            struct worker *w = &p->w[i];
 
-        if (w->pid == 0 && spawn(p, i) < 0) {
-            stop(p, MPROC_EWORKER);
-            return;
-        }
-        if (w->retiring || w->fifo_len > chunk)
-            continue;
-        for (k = 0; k < chunk; k++) {
-            if (take(p, &index) < 0)
-                break;
-            if (send_task(p, w, index) < 0)
+            if (w->pid == 0 && spawn(p, i) < 0) {
+                stop(p, MPROC_EWORKER);
                 return;
-            if (p->o.max_tasks_per_child &&
-                w->sent >= p->o.max_tasks_per_child) {
-                w->retiring = true;
-                break;
             }
+            if (w->retiring || w->fifo_len > chunk ||
+                (pass == 0 && w->fifo_len > 0))
+                continue;
+            for (k = 0; k < chunk; k++) {
+                if (take(p, &index) < 0)
+                    break;
+                if (send_task(p, w, index) < 0)
+                    return;
+                if (p->o.max_tasks_per_child &&
+                    w->sent >= p->o.max_tasks_per_child) {
+                    w->retiring = true;
+                    break;
+                }
+            }
+            flush(w);
         }
-        flush(w);
     }
 }
 
@@ -750,9 +765,8 @@ retire(mproc_pool_t *p, struct worker *w)
         w->fifo_len--;
     }
     w->retiring = true;
-    mproc__buf_reset(&w->outq);
-    w->outq_off = 0;
-    flush(w); /* closes task_fd */
+    mproc__chan_free(w->task); /* it reads no more: drop what is queued */
+    w->task = NULL;
 }
 
 static void
@@ -789,111 +803,76 @@ result(mproc_pool_t *p, struct worker *w, const struct mproc__frame_hdr *h,
     finish(p, h->index, status, payload, len, 0);
 }
 
-/* Handle every whole frame in w->inq. */
+/* Handle one frame from a worker. */
 static void
-parse(mproc_pool_t *p, struct worker *w)
+handle(mproc_pool_t *p, struct worker *w, const struct mproc__frame_hdr *h,
+       const char *payload)
 {
-    struct mproc__frame_hdr h;
-    const char *payload;
-    size_t n;
-
-    while ((n = mproc__frame_next(w->inq.data + w->inq_off,
-                                  w->inq.len - w->inq_off, &h, &payload,
-                                  NULL)) > 0) {
-        w->inq_off += n;
-        switch (h.type) {
-        case MPROC__FRAME_READY:
-            w->ready = true;
-            p->start_deaths = 0;
-            head_started(p, w);
-            break;
-        case MPROC__FRAME_RETIRE:
-            retire(p, w);
-            break;
-        case MPROC__FRAME_INITFAIL:
-            init_failed(p, w->pid, payload, (size_t)h.len);
-            break;
-        case MPROC__FRAME_OK:
-        case MPROC__FRAME_FAIL:
-            if (w->fifo_len == 0 || w->fifo[w->fifo_head] != h.index) {
-                /* Cannot happen with a well-behaved worker: results come
-                 * in the order tasks were sent. */
-                set_errmsg(p, "worker %d answered out of order",
-                           (int)w->pid);
-                kill(w->pid, SIGKILL);
-                return;
-            }
-            w->fifo_head = (w->fifo_head + 1) % w->fifo_cap;
-            w->fifo_len--;
-            result(p, w, &h, payload);
-            head_started(p, w);
-            break;
-        default:
-            set_errmsg(p, "worker %d sent an unknown frame %u", (int)w->pid,
-                       (unsigned)h.type);
+    switch (h->type) {
+    case MPROC__FRAME_READY:
+        w->ready = true;
+        p->start_deaths = 0;
+        head_started(p, w);
+        break;
+    case MPROC__FRAME_RETIRE:
+        retire(p, w);
+        break;
+    case MPROC__FRAME_INITFAIL:
+        init_failed(p, w->pid, payload, (size_t)h->len);
+        break;
+    case MPROC__FRAME_OK:
+    case MPROC__FRAME_FAIL:
+        if (w->fifo_len == 0 || w->fifo[w->fifo_head] != h->index) {
+            /* Cannot happen with a well-behaved worker: results come in
+             * the order tasks were sent. */
+            set_errmsg(p, "worker %d answered out of order", (int)w->pid);
             kill(w->pid, SIGKILL);
             return;
         }
-    }
-    if (w->inq_off == w->inq.len) {
-        mproc__buf_reset(&w->inq);
-        w->inq_off = 0;
+        w->fifo_head = (w->fifo_head + 1) % w->fifo_cap;
+        w->fifo_len--;
+        result(p, w, h, payload);
+        head_started(p, w);
+        break;
+    default:
+        set_errmsg(p, "worker %d sent an unknown frame %u", (int)w->pid,
+                   (unsigned)h->type);
+        kill(w->pid, SIGKILL);
     }
 }
 
 static void reap(mproc_pool_t *p, struct worker *w);
 
-/* Read what the worker wrote, without blocking. */
+/* Handle what the worker sent, without blocking. */
 static void
 drain(mproc_pool_t *p, struct worker *w)
 {
-    while (!w->eof && w->result_fd >= 0) {
+    while (!w->eof && w->result != NULL) {
         struct mproc__frame_hdr h;
         const char *payload;
-        size_t need = READ_CHUNK;
-        ssize_t n;
+        const void *msg;
+        size_t len;
+        int r = mproc__chan_peek(w->result, &msg, &len, 0);
 
-        /* Move a partial frame to the front, then make room for at least
-         * the rest of it. */
-        if (w->inq_off > 0) {
-            memmove(w->inq.data, w->inq.data + w->inq_off,
-                    w->inq.len - w->inq_off);
-            w->inq.len -= w->inq_off;
-            w->inq_off = 0;
-        }
-        mproc__frame_next(w->inq.data, w->inq.len, &h, &payload, &need);
-        if (need > p->o.message_max + MPROC__FAILMSG_MAX + 64) {
-            set_errmsg(p, "worker %d sent a frame of %zu bytes", (int)w->pid,
-                       need);
-            kill(w->pid, SIGKILL);
-            w->eof = true;
+        if (r == MPROC_EAGAIN)
             return;
-        }
-        need = need > w->inq.len + READ_CHUNK ? need - w->inq.len
-                                                : READ_CHUNK;
-        if (mproc_buf_reserve(&w->inq, need) != MPROC_TASK_OK) {
-            set_errmsg(p, "out of memory reading from worker %d",
-                       (int)w->pid);
-            stop(p, MPROC_ENOMEM);
-            return;
-        }
-        n = read(w->result_fd, w->inq.data + w->inq.len,
-                 w->inq.cap - w->inq.len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN)
-                w->eof = true;
-            return;
-        }
-        if (n == 0) {
+        if (r == 0 && mproc__frame_parse(msg, len, &h, &payload) < 0)
+            r = MPROC_EIO;
+        if (r < 0) {
+            if (r != MPROC_EPIPE) {
+                set_errmsg(p, "worker %d: %s", (int)w->pid,
+                           r == MPROC_EIO ? "sent a malformed frame"
+                                          : mproc__chan_errmsg(w->result));
+                kill(w->pid, SIGKILL);
+            }
             w->eof = true;
             if (w->pidfd < 0 && !w->reaping)
-                reap(p, w); /* no pidfd: the end of the pipe is the sign */
+                reap(p, w); /* no pidfd: the end of the channel is the
+                               sign */
             return;
         }
-        w->inq.len += (size_t)n;
-        parse(p, w);
+        handle(p, w, &h, payload);
+        mproc__chan_consume(w->result);
     }
 }
 
@@ -968,6 +947,40 @@ live_workers(const mproc_pool_t *p)
 }
 
 /*
+ * Fill *pfd to wait for w's results.  True when some are ready already
+ * (then pfd->fd is -2, a mark for the caller: drain without waiting).
+ */
+static bool
+result_wait(struct worker *w, struct pollfd *pfd)
+{
+    pfd->fd = -1;
+    pfd->events = 0;
+    pfd->revents = 0;
+    if (w->eof || w->result == NULL)
+        return false;
+    if (mproc__chan_poll_prepare(w->result, MPROC__CHAN_RD, pfd) == 0)
+        return false;
+    pfd->fd = -2;
+    return true;
+}
+
+/* The same for sending tasks: only while some wait to be written. */
+static bool
+task_wait(struct worker *w, struct pollfd *pfd)
+{
+    pfd->fd = -1;
+    pfd->events = 0;
+    pfd->revents = 0;
+    if (w->task == NULL || w->task_gone ||
+        mproc__chan_unflushed(w->task) == 0)
+        return false;
+    if (mproc__chan_poll_prepare(w->task, MPROC__CHAN_WR, pfd) == 0)
+        return false;
+    pfd->fd = -2;
+    return true;
+}
+
+/*
  * Wait for every worker to end, reading their results meanwhile.  When
  * `hard`, they are sent SIGTERM first; either way, those still running
  * after the grace period are killed.
@@ -979,6 +992,7 @@ stop_workers(mproc_pool_t *p, bool hard)
                                                  : FINI_GRACE_MS);
     bool killed = false;
     unsigned i;
+    int r;
 
     for (i = 0; i < p->nworkers; i++) {
         struct worker *w = &p->w[i];
@@ -986,10 +1000,9 @@ stop_workers(mproc_pool_t *p, bool hard)
             continue;
         w->retiring = true;
         flush(w);
-        if (w->task_fd >= 0) {
-            close(w->task_fd);
-            w->task_fd = -1;
-        }
+        /* What did not fit is not needed: the worker ends now. */
+        mproc__chan_free(w->task);
+        w->task = NULL;
         if (hard)
             kill(w->pid, SIGTERM);
     }
@@ -997,6 +1010,7 @@ stop_workers(mproc_pool_t *p, bool hard)
         struct pollfd pfd[2 * p->nworkers];
         unsigned n = 0;
         long long left = deadline - mproc__now_ms();
+        bool now = false;
 
         if (left <= 0 && !killed) {
             for (i = 0; i < p->nworkers; i++)
@@ -1010,17 +1024,18 @@ stop_workers(mproc_pool_t *p, bool hard)
                 continue;
             pfd[n].fd = w->pidfd;
             pfd[n++].events = POLLIN;
-            pfd[n].fd = w->eof ? -1 : w->result_fd;
-            pfd[n++].events = POLLIN;
+            if (result_wait(w, &pfd[n++]))
+                now = true;
         }
-        if (poll(pfd, n, killed ? 1000 : (int)(left > 0 ? left : 0)) < 0 &&
-            errno != EINTR)
+        r = poll(pfd, n, now ? 0 : killed ? 1000 : (int)(left > 0 ? left : 0));
+        tick(p);
+        if (r < 0 && errno != EINTR)
             break;
         for (i = 0, n = 0; i < p->nworkers; i++) {
             struct worker *w = &p->w[i];
             if (w->pid == 0)
                 continue;
-            if (pfd[n + 1].revents)
+            if (pfd[n + 1].revents || pfd[n + 1].fd == -2)
                 drain(p, w);
             if (pfd[n].revents)
                 reap(p, w);
@@ -1057,7 +1072,7 @@ cancel_rest(mproc_pool_t *p)
 static int
 check_limits(mproc_pool_t *p)
 {
-    long long now = mproc__now_ms(), next = -1, due;
+    long long now = p->now, next = -1, due;
     unsigned i;
 
     if (p->o.timeout_ms == 0)
@@ -1098,7 +1113,8 @@ run_loop(mproc_pool_t *p)
     unsigned nfds = 2 + 3 * p->nworkers;
     struct pollfd *pfd = calloc(nfds, sizeof(*pfd));
     unsigned i, n;
-    int wait_ms;
+    int wait_ms, r;
+    bool now;
 
     if (pfd == NULL) {
         set_errmsg(p, "out of memory");
@@ -1116,15 +1132,19 @@ run_loop(mproc_pool_t *p)
         pfd[n++].events = POLLIN;
         pfd[n].fd = p->input_wait ? p->o.input_fd : -1;
         pfd[n++].events = POLLIN;
+        now = false;
         for (i = 0; i < p->nworkers; i++) {
             struct worker *w = &p->w[i];
             bool alive = w->pid != 0;
             pfd[n].fd = alive ? w->pidfd : -1;
             pfd[n++].events = POLLIN;
-            pfd[n].fd = alive && !w->eof ? w->result_fd : -1;
-            pfd[n++].events = POLLIN;
-            pfd[n].fd = alive && w->outq_off < w->outq.len ? w->task_fd : -1;
-            pfd[n++].events = POLLOUT;
+            pfd[n].fd = pfd[n + 1].fd = -1;
+            if (alive && result_wait(w, &pfd[n]))
+                now = true;
+            n++;
+            if (alive && task_wait(w, &pfd[n]))
+                now = true;
+            n++;
         }
         if (p->o.on_idle != NULL)
             p->o.on_idle(p->user);
@@ -1133,7 +1153,11 @@ run_loop(mproc_pool_t *p)
         wait_ms = check_limits(p);
         if (p->input_wait && p->o.input_fd < 0 && (wait_ms < 0 || wait_ms > 10))
             wait_ms = 10;
-        if (poll(pfd, n, wait_ms) < 0) {
+        if (now)
+            wait_ms = 0;
+        r = poll(pfd, n, wait_ms);
+        tick(p);
+        if (r < 0) {
             if (errno == EINTR)
                 continue;
             set_errmsg(p, "poll: %s", strerror(errno));
@@ -1150,9 +1174,9 @@ run_loop(mproc_pool_t *p)
             struct worker *w = &p->w[i];
             if (w->pid == 0)
                 continue;
-            if (pfd[n + 2].revents)
+            if (pfd[n + 2].revents || pfd[n + 2].fd == -2)
                 flush(w);
-            if (pfd[n + 1].revents)
+            if (pfd[n + 1].revents || pfd[n + 1].fd == -2)
                 drain(p, w);
             if (pfd[n].revents)
                 reap(p, w);
@@ -1176,6 +1200,9 @@ mproc_pool_run(mproc_pool_t *p, mproc_next_fn next, mproc_result_fn on_result,
         return MPROC_EINVAL;
     }
     p->ran = true;
+    tick(p);
+    p->now0 = p->now;
+    p->wall0 = mproc__wall_now();
     p->next = next;
     p->on_result = on_result;
     p->user = user;
@@ -1194,7 +1221,7 @@ mproc_pool_run(mproc_pool_t *p, mproc_next_fn next, mproc_result_fn on_result,
         return MPROC_ENOMEM;
     }
     for (i = 0; i < p->nworkers; i++)
-        p->w[i].task_fd = p->w[i].result_fd = p->w[i].pidfd = -1;
+        p->w[i].pidfd = -1;
 
     /* A write to a dead worker's pipe must give EPIPE, not kill the host.
      * Block SIGPIPE for the run and discard any we caused. */
@@ -1295,6 +1322,7 @@ mproc_pool_free(mproc_pool_t *p)
     free(p->slots);
     free(p->requeue);
     mproc__buf_free(&p->rout);
+    mproc__buf_free(&p->scratch);
     mproc__plugin_close(p->plugin);
     free_args(p->args, p->nargs);
     free(p);

@@ -13,7 +13,12 @@
 
 #include "plugin/plugin_int.h"
 
-/* What a forked worker needs to run. */
+struct mproc_chan;
+
+/* Largest piece of an exported channel side (MPROC__CHAN_BLOB_MAX). */
+#define MPROC__WA_BLOB 128
+
+/* What a worker needs to run. */
 struct mproc__worker_args {
     const struct mproc_plugin *desc;
     const struct mproc_task_def *task;
@@ -22,12 +27,18 @@ struct mproc__worker_args {
     size_t message_max;
     const struct mproc_sync *sync; /* shared objects, or NULL */
     unsigned slot;   /* worker slot, 0..N-1 */
-    int task_fd;     /* read end: frames from the host */
-    int result_fd;   /* write end: frames to the host */
+    struct mproc_chan *task_ch;   /* its read side: frames from the host */
+    struct mproc_chan *result_ch; /* its write side: frames to the host */
     /* Limits the worker applies to itself (see struct mproc_pool_opts). */
     size_t max_memory;
     unsigned long rlimit_cpu, rlimit_as, rlimit_nofile;
     int nice;
+    /* A new image rebuilds task and result from exported sides: the
+     * descriptors follow in that order, these say how many and carry
+     * each side's blob (see ipc/chan_int.h). */
+    uint32_t task_nfds, result_nfds;
+    uint32_t task_bloblen, result_bloblen;
+    unsigned char task_blob[MPROC__WA_BLOB], result_blob[MPROC__WA_BLOB];
 };
 
 /* The worker's main loop; never returns. */
@@ -36,18 +47,24 @@ void mproc__worker_main(const struct mproc__worker_args *a)
 
 /*
  * Starting one worker process: the start method's half of the pool.  The
- * host fills a request; mproc__worker_start() creates the task and result
- * pipes, starts the process by `method` and hands back the host's ends.
+ * host fills a request; mproc__worker_start() opens the task and result
+ * channels on the `ipc` backend, starts the process by `method` and hands
+ * back the host's sides.
  */
 struct mproc__start {
     const char *method;  /* "fork", "spawn" or "forkserver" */
-    /* What the worker runs; its task_fd/result_fd are ignored (the start
-     * code makes the pipes).  desc/task are usable in a forked child only. */
+    /* What the worker runs; its task_ch/result_ch are ignored (the start
+     * code opens the channels).  desc/task are usable in a forked child only. */
     const struct mproc__worker_args *wa;
     /* The plugin file, for methods that load it anew; NULL when the pool
      * runs an in-process descriptor (fork only). */
     const char *plugin_path;
-    /* Host descriptors a forked child must close (other workers' pipes). */
+    const char *ipc;     /* channel backend */
+    size_t chan_max;     /* message_max of the channels */
+    /* What a forked child must close: other workers' channels (else a
+     * worker's death may go unseen) and descriptors (pidfds). */
+    struct mproc_chan *const *close_chans;
+    size_t nclose_chans;
     const int *close_fds;
     size_t nclose;
     int cancel_fd; /* closed in the child too; -1: none */
@@ -56,8 +73,8 @@ struct mproc__start {
 struct mproc__started {
     pid_t pid;
     int pidfd;     /* -1 where the kernel refuses pidfds (see pool.c) */
-    int task_fd;   /* host's write end, O_CLOEXEC, blocking */
-    int result_fd; /* host's read end, O_CLOEXEC, blocking */
+    struct mproc_chan *task;   /* the host's write side */
+    struct mproc_chan *result; /* the host's read side */
 };
 
 /* 0, or a negative MPROC_E* code with a message in errbuf. */

@@ -1,7 +1,8 @@
 /*
- * Starting pool workers.  Each worker gets a task pipe (host -> worker)
- * and a result pipe (worker -> host) and runs mproc__worker_main() with
- * default signal dispositions except SIGINT, which it ignores: Ctrl-C in a
+ * Starting pool workers.  Each worker gets a task channel (host -> worker)
+ * and a result channel (worker -> host) on the pool's IPC backend, and
+ * runs mproc__worker_main() with default signal dispositions except
+ * SIGINT, which it ignores: Ctrl-C in a
  * terminal reaches the whole process group, and the host alone handles it
  * (it stops the workers itself).  A worker dies with its host
  * (PR_SET_PDEATHSIG), even when the host is killed with SIGKILL.
@@ -18,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ipc/chan_int.h"
 #include "pool/pool_int.h"
 #include "process/process_int.h"
 #include "sync/sync_int.h"
@@ -36,10 +38,62 @@ start_err(char *errbuf, size_t errlen, int code, const char *fmt, ...)
     return code;
 }
 
+/* The task and result channels of one worker, both sides here. */
+static int
+open_channels(const struct mproc__start *s, struct mproc_chan **task,
+              struct mproc_chan **result, char *errbuf, size_t errlen)
+{
+    struct mproc__chan_opts o = {.message_max = s->chan_max};
+    mproc_err_t err;
+    int r;
+
+    *task = *result = NULL;
+    r = mproc__chan_open(task, s->ipc, &o, &err);
+    if (r == 0)
+        r = mproc__chan_open(result, s->ipc, &o, &err);
+    if (r < 0) {
+        mproc__chan_free(*task);
+        *task = NULL;
+        return start_err(errbuf, errlen, r,
+                         "cannot open a channel for a worker: %s", err.msg);
+    }
+    return 0;
+}
+
+/* After the child started: watch it, keep the host's sides. */
+static int
+started(pid_t pid, struct mproc_chan *task, struct mproc_chan *result,
+        struct mproc__started *out, char *errbuf, size_t errlen)
+{
+    int e;
+
+    mproc__chan_close_side(task, MPROC__CHAN_RD);
+    mproc__chan_close_side(result, MPROC__CHAN_WR);
+    out->pid = pid;
+    out->task = task;
+    out->result = result;
+    /* A pidfd makes the worker's death one more descriptor to poll.  Where
+     * the kernel (before 5.3), a seccomp filter or valgrind refuses it,
+     * the end of the result channel stands in: a worker closes it only by
+     * ending, and then a blocking waitpid() returns at once. */
+    out->pidfd = mproc__pidfd_open(pid);
+    if (out->pidfd < 0 && errno != ENOSYS && errno != EPERM) {
+        e = errno;
+        kill(pid, SIGKILL);
+        MPROC__NOINTR(waitpid(pid, NULL, 0));
+        mproc__chan_free(task);
+        mproc__chan_free(result);
+        return start_err(errbuf, errlen, -e,
+                         "cannot watch worker %d: pidfd_open: %s", (int)pid,
+                         strerror(e));
+    }
+    return 0;
+}
+
 /* In the child, between fork and the worker loop. */
 static void __attribute__((noreturn))
-child_start(const struct mproc__start *s, int task_rd, int result_wr,
-            pid_t parent)
+child_start(const struct mproc__start *s, struct mproc_chan *task,
+            struct mproc_chan *result, pid_t parent)
 {
     struct mproc__worker_args a = *s->wa;
     struct sigaction sa;
@@ -59,6 +113,10 @@ child_start(const struct mproc__start *s, int task_rd, int result_wr,
     sa.sa_handler = SIG_IGN;
     sigaction(SIGINT, &sa, NULL);
 
+    mproc__chan_close_side(task, MPROC__CHAN_WR);
+    mproc__chan_close_side(result, MPROC__CHAN_RD);
+    for (i = 0; i < s->nclose_chans; i++)
+        mproc__chan_free(s->close_chans[i]);
     for (i = 0; i < s->nclose; i++)
         close(s->close_fds[i]);
     if (s->cancel_fd >= 0)
@@ -77,8 +135,8 @@ child_start(const struct mproc__start *s, int task_rd, int result_wr,
      * none blocked, whatever the host's own mask. */
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    a.task_fd = task_rd;
-    a.result_fd = result_wr;
+    a.task_ch = task;
+    a.result_ch = result;
     mproc__worker_main(&a);
 }
 
@@ -86,85 +144,69 @@ static int
 start_fork(const struct mproc__start *s, struct mproc__started *out,
            char *errbuf, size_t errlen)
 {
-    int tp[2] = {-1, -1}, rp[2] = {-1, -1};
+    struct mproc_chan *task, *result;
     sigset_t all, old;
     pid_t pid, parent = getpid();
-    int e;
+    int e, r;
 
-    if (pipe2(tp, O_CLOEXEC) < 0 || pipe2(rp, O_CLOEXEC) < 0) {
-        e = errno;
-        start_err(errbuf, errlen, 0, "cannot create a pipe for a worker: %s",
-                  strerror(e));
-        goto fail;
-    }
+    r = open_channels(s, &task, &result, errbuf, errlen);
+    if (r < 0)
+        return r;
     /* Flush stdio so the child cannot write the host's buffered output a
      * second time. */
     fflush(NULL);
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pid = fork();
-    if (pid == 0) {
-        close(tp[1]);
-        close(rp[0]);
-        child_start(s, tp[0], rp[1], parent);
-    }
+    if (pid == 0)
+        child_start(s, task, result, parent);
     e = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
-        start_err(errbuf, errlen, 0, "cannot start a worker: fork: %s",
-                  strerror(e));
-        goto fail;
-    }
-    close(tp[0]);
-    close(rp[1]);
-    out->pid = pid;
-    out->task_fd = tp[1];
-    out->result_fd = rp[0];
-    /* A pidfd makes the worker's death one more descriptor to poll.  Where
-     * the kernel (before 5.3), a seccomp filter or valgrind refuses it,
-     * the end of the result pipe stands in: a worker closes it only by
-     * ending, and then a blocking waitpid() returns at once. */
-    out->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (out->pidfd < 0 && errno != ENOSYS && errno != EPERM) {
-        e = errno;
-        kill(pid, SIGKILL);
-        MPROC__NOINTR(waitpid(pid, NULL, 0));
-        close(out->task_fd);
-        close(out->result_fd);
+        mproc__chan_free(task);
+        mproc__chan_free(result);
         return start_err(errbuf, errlen, -e,
-                         "cannot watch worker %d: pidfd_open: %s", (int)pid,
-                         strerror(e));
+                         "cannot start a worker: fork: %s", strerror(e));
     }
-    return 0;
+    return started(pid, task, result, out, errbuf, errlen);
+}
 
-fail:
-    if (tp[0] >= 0) {
-        close(tp[0]);
-        close(tp[1]);
-    }
-    if (rp[0] >= 0) {
-        close(rp[0]);
-        close(rp[1]);
-    }
-    return -e;
+/* Put one side of `ch` in the boot message: its descriptors go to fds. */
+static int
+export_side(struct mproc_chan *ch, unsigned side, int *fds, size_t *nfds,
+            uint32_t *n, unsigned char *blob, uint32_t *bloblen, char *errbuf,
+            size_t errlen)
+{
+    size_t k = 0, len = MPROC__WA_BLOB;
+    int r = mproc__chan_export(ch, side, fds + *nfds, &k, blob, &len);
+
+    if (r < 0)
+        return start_err(errbuf, errlen, r,
+                         "cannot hand a %s channel to a new image: %s",
+                         mproc__chan_backend(ch), mproc__chan_errmsg(ch));
+    *nfds += k;
+    *n = (uint32_t)k;
+    *bloblen = (uint32_t)len;
+    return 0;
 }
 
 /*
  * spawn and forkserver: a new image (process/launch.c) that loads the
  * plugin from its file and runs mproc__worker_main() with the same
- * arguments; the boot message carries them (process/boot.c), the pipes and
- * the sync arena's memfd travel as descriptors 4, 5 and 6.  The child is
- * ours with both methods, so the pool reaps and watches it as a forked
- * one.  Nothing of the host's is inherited, so other workers' pipes and the
- * cancel descriptor need no closing.
+ * arguments; the boot message carries them (process/boot.c), the channel
+ * sides and the sync arena's memfd travel as descriptors 4, 5, ... (see
+ * process_int.h).  The child is ours with both methods, so the pool reaps
+ * and watches it as a forked one.  Nothing of the host's is inherited, so
+ * other workers' channels and the cancel descriptor need no closing.
  */
 static int
 start_image(const struct mproc__start *s, const char *m,
             struct mproc__started *out, char *errbuf, size_t errlen)
 {
+    struct mproc_chan *task, *result;
     struct mproc__boot b;
-    int tp[2] = {-1, -1}, rp[2] = {-1, -1}, fds[3], e, r;
-    size_t nfds = 2;
+    int fds[MPROC__FD_MAX], r;
+    size_t nfds = 0;
     pid_t pid;
 
     if (s->plugin_path == NULL)
@@ -172,12 +214,9 @@ start_image(const struct mproc__start *s, const char *m,
                          "start method '%s' loads the plugin from its file "
                          "in a new image; an in-process plugin descriptor "
                          "works with fork only", m);
-    if (pipe2(tp, O_CLOEXEC) < 0 || pipe2(rp, O_CLOEXEC) < 0) {
-        e = errno;
-        r = start_err(errbuf, errlen, -e,
-                      "cannot create a pipe for a worker: %s", strerror(e));
-        goto fail;
-    }
+    r = open_channels(s, &task, &result, errbuf, errlen);
+    if (r < 0)
+        return r;
     memset(&b, 0, sizeof(b));
     b.kind = MPROC__BOOT_WORKER;
     b.parent_pid = getpid();
@@ -186,45 +225,24 @@ start_image(const struct mproc__start *s, const char *m,
     b.args = (struct mproc_kv *)s->wa->args;
     b.nargs = s->wa->nargs;
     b.wa = *s->wa;
-    fds[0] = tp[0];
-    fds[1] = rp[1];
-    if (s->wa->sync != NULL) {
+    r = export_side(task, MPROC__CHAN_RD, fds, &nfds, &b.wa.task_nfds,
+                    b.wa.task_blob, &b.wa.task_bloblen, errbuf, errlen);
+    if (r == 0)
+        r = export_side(result, MPROC__CHAN_WR, fds, &nfds,
+                        &b.wa.result_nfds, b.wa.result_blob,
+                        &b.wa.result_bloblen, errbuf, errlen);
+    if (r == 0 && s->wa->sync != NULL) {
         b.has_sync = true;
         fds[nfds++] = mproc__sync_fd(s->wa->sync);
     }
-    r = mproc__launch(m, &b, fds, nfds, errbuf, errlen, &pid);
-    if (r < 0)
-        goto fail;
-    close(tp[0]);
-    close(rp[1]);
-    out->pid = pid;
-    out->task_fd = tp[1];
-    out->result_fd = rp[0];
-    /* As start_fork(): the end of the result pipe stands in for a pidfd
-     * where the kernel refuses one. */
-    out->pidfd = mproc__pidfd_open(pid);
-    if (out->pidfd < 0 && errno != ENOSYS && errno != EPERM) {
-        e = errno;
-        kill(pid, SIGKILL);
-        MPROC__NOINTR(waitpid(pid, NULL, 0));
-        close(out->task_fd);
-        close(out->result_fd);
-        return start_err(errbuf, errlen, -e,
-                         "cannot watch worker %d: pidfd_open: %s", (int)pid,
-                         strerror(e));
+    if (r == 0)
+        r = mproc__launch(m, &b, fds, nfds, errbuf, errlen, &pid);
+    if (r < 0) {
+        mproc__chan_free(task);
+        mproc__chan_free(result);
+        return r;
     }
-    return 0;
-
-fail:
-    if (tp[0] >= 0) {
-        close(tp[0]);
-        close(tp[1]);
-    }
-    if (rp[0] >= 0) {
-        close(rp[0]);
-        close(rp[1]);
-    }
-    return r;
+    return started(pid, task, result, out, errbuf, errlen);
 }
 
 int

@@ -1,12 +1,12 @@
 /*
  * The pool, worker side: run the plugin's init, then one task per frame
- * received, answering each with one frame, in order, until the host closes
- * the task pipe.
+ * received on the task channel, answering each with one frame on the result
+ * channel, in order, until the host closes the task channel.
  *
- * The worker writes each result as soon as its task ends (one writev per
- * result) rather than batching: if the worker dies later, every result it
- * finished has already reached the host, and the host can tell exactly which
- * task the death interrupted.
+ * The worker sends each result as soon as its task ends rather than
+ * batching: if the worker dies later, every result it finished has already
+ * reached the host, and the host can tell exactly which task the death
+ * interrupted.
  */
 #include "internal.h"
 
@@ -17,12 +17,26 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "ipc/chan_int.h"
 #include "ipc/frame_int.h"
 #include "pool/pool_int.h"
 #include "sync/sync_int.h"
 #include "util/buf_int.h"
 
-#define READ_CHUNK 65536
+/* Frames to the host, built here. */
+static struct mproc_buf scratch;
+
+/* Send one frame to the host and wait until it is out: a result is never
+ * held back, so when the worker dies the host knows exactly which task
+ * it was running.  The host gone: nothing more to do. */
+static void
+answer(const struct mproc__worker_args *a, uint32_t type, uint32_t status,
+       uint64_t index, const void *data, size_t len)
+{
+    if (mproc__frame_send(a->result_ch, &scratch, 0, type, status, index, data,
+                          len, -1) < 0)
+        _exit(70);
+}
 
 static void __attribute__((noreturn))
 worker_exit(const struct mproc__worker_args *a, struct mproc_ctx *ctx,
@@ -57,19 +71,14 @@ run_task(const struct mproc__worker_args *a, struct mproc_ctx *ctx,
                  "output of at least %zu bytes exceeds message_max (%zu)%s%s",
                  over, a->message_max, r == MPROC_TASK_OK ? "" : ": ",
                  r == MPROC_TASK_OK ? "" : mproc__ctx_msg(ctx, ""));
-        r = mproc__frame_write(a->result_fd, MPROC__FRAME_FAIL,
-                               (uint32_t)-MPROC_EMSGSIZE, index, msg,
-                               strlen(msg));
+        answer(a, MPROC__FRAME_FAIL, (uint32_t)-MPROC_EMSGSIZE, index, msg,
+               strlen(msg));
     } else if (r == MPROC_TASK_OK) {
-        r = mproc__frame_write(a->result_fd, MPROC__FRAME_OK, 0, index,
-                               out->data, out->len);
+        answer(a, MPROC__FRAME_OK, 0, index, out->data, out->len);
     } else {
         const char *m = mproc__ctx_msg(ctx, "task failed without a message");
-        r = mproc__frame_write(a->result_fd, MPROC__FRAME_FAIL, 0, index, m,
-                               strlen(m));
+        answer(a, MPROC__FRAME_FAIL, 0, index, m, strlen(m));
     }
-    if (r < 0)
-        _exit(70); /* the host is gone */
 }
 
 /* Resident memory in bytes, from /proc/self/statm; 0 if unknown. */
@@ -151,72 +160,51 @@ mproc__worker_main(const struct mproc__worker_args *a)
 {
     struct mproc__ctx_priv priv;
     struct mproc_ctx ctx;
-    struct mproc_buf in, out;
-    size_t off = 0;
+    struct mproc_buf out;
     char lmsg[256];
 
     mproc__ctx_init(&ctx, &priv, a->args, a->nargs, a->slot);
     priv.sync = a->sync;
-    mproc__buf_init(&in, (size_t)-1);
     mproc__buf_init(&out, a->message_max);
+    mproc__buf_init(&scratch, (size_t)-1);
 
     if (apply_limits(a, lmsg, sizeof(lmsg)) < 0) {
-        mproc__frame_write(a->result_fd, MPROC__FRAME_INITFAIL, 0, 0, lmsg,
-                           strlen(lmsg));
+        answer(a, MPROC__FRAME_INITFAIL, 0, 0, lmsg, strlen(lmsg));
         _exit(MPROC__WORKER_EXIT_INIT);
     }
     if (a->desc->init != NULL && a->desc->init(&ctx) != MPROC_TASK_OK) {
         const char *msg = mproc__ctx_msg(&ctx, "failed without a message");
-        mproc__frame_write(a->result_fd, MPROC__FRAME_INITFAIL, 0, 0, msg,
-                           strlen(msg));
+        answer(a, MPROC__FRAME_INITFAIL, 0, 0, msg, strlen(msg));
         _exit(MPROC__WORKER_EXIT_INIT);
     }
-    if (mproc__frame_write(a->result_fd, MPROC__FRAME_READY, 0, 0, NULL, 0) <
-        0)
-        _exit(70);
+    answer(a, MPROC__FRAME_READY, 0, 0, NULL, 0);
 
     for (;;) {
         struct mproc__frame_hdr h;
         const char *payload;
-        size_t n, need = 0;
-        ssize_t got;
+        const void *msg;
+        size_t len;
+        int r = mproc__chan_peek(a->task_ch, &msg, &len, -1);
 
-        while ((n = mproc__frame_next(in.data + off, in.len - off, &h,
-                                      &payload, &need)) > 0) {
-            off += n;
-            if (h.type != MPROC__FRAME_TASK)
-                continue;
-            run_task(a, &ctx, &out, h.index, payload, (size_t)h.len);
-            if (a->max_memory > 0 && resident() > a->max_memory) {
-                /* Recycle: say so, so the host hands the tasks queued
-                 * here to others, then end normally. */
-                snprintf(lmsg, sizeof(lmsg),
-                         "resident memory over max_memory_per_child (%zu "
-                         "bytes)", a->max_memory);
-                if (mproc__frame_write(a->result_fd, MPROC__FRAME_RETIRE, 0,
-                                       0, lmsg, strlen(lmsg)) < 0)
-                    _exit(70);
-                worker_exit(a, &ctx, 0);
-            }
-        }
-        /* Keep the partial frame, at the front, and read more. */
-        if (off > 0) {
-            memmove(in.data, in.data + off, in.len - off);
-            in.len -= off;
-            off = 0;
-        }
-        if (in.len == 0)
-            mproc__buf_reset(&in);
-        need = need > in.len + READ_CHUNK ? need - in.len : READ_CHUNK;
-        if (mproc_buf_reserve(&in, need) != MPROC_TASK_OK)
-            _exit(71);
-        got = read(a->task_fd, in.data + in.len, in.cap - in.len);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0)
-            _exit(72);
-        if (got == 0)
+        if (r == MPROC_EPIPE)
             worker_exit(a, &ctx, 0); /* the host has no more tasks */
-        in.len += (size_t)got;
+        if (r < 0)
+            _exit(72);
+        if (mproc__frame_parse(msg, len, &h, &payload) < 0)
+            _exit(73);
+        /* The task's input stays in the channel's buffer until it is
+         * answered. */
+        if (h.type == MPROC__FRAME_TASK)
+            run_task(a, &ctx, &out, h.index, payload, (size_t)h.len);
+        mproc__chan_consume(a->task_ch);
+        if (a->max_memory > 0 && resident() > a->max_memory) {
+            /* Recycle: say so, so the host hands the tasks queued here
+             * to others, then end normally. */
+            snprintf(lmsg, sizeof(lmsg),
+                     "resident memory over max_memory_per_child (%zu bytes)",
+                     a->max_memory);
+            answer(a, MPROC__FRAME_RETIRE, 0, 0, lmsg, strlen(lmsg));
+            worker_exit(a, &ctx, 0);
+        }
     }
 }

@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ipc/chan_int.h"
 #include "ipc/frame_int.h"
 #include "process/process_int.h"
 #include "sync/sync_int.h"
@@ -66,8 +67,11 @@ struct rec {
 static const struct {
     size_t off, size;
 } wa_fields[] = {
-    WA(message_max), WA(slot),          WA(max_memory), WA(rlimit_cpu),
-    WA(rlimit_as),   WA(rlimit_nofile), WA(nice),
+    WA(message_max),   WA(slot),          WA(max_memory),
+    WA(rlimit_cpu),    WA(rlimit_as),     WA(rlimit_nofile),
+    WA(nice),          WA(task_nfds),     WA(result_nfds),
+    WA(task_bloblen),  WA(result_bloblen), WA(task_blob),
+    WA(result_blob),
 };
 
 static int
@@ -373,6 +377,30 @@ init_fail(int fd, int code, const char *fmt, ...)
     _exit(code);
 }
 
+/* A pool worker's init failure, told on its result channel (or, when
+ * even that could not be rebuilt, on stderr). */
+static void __attribute__((noreturn))
+worker_fail(struct mproc_chan *result, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void __attribute__((noreturn))
+worker_fail(struct mproc_chan *result, const char *fmt, ...)
+{
+    char msg[MPROC_ERRMSG_MAX + 64];
+    struct mproc_buf scratch;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    mproc__buf_init(&scratch, (size_t)-1);
+    if (result == NULL ||
+        mproc__frame_send(result, &scratch, 0, MPROC__FRAME_INITFAIL, 0, 0,
+                          msg, strlen(msg), -1) < 0)
+        fprintf(stderr, "mproc-worker: %s\n", msg);
+    _exit(MPROC__WORKER_EXIT_INIT);
+}
+
 void
 mproc__boot_run(const struct mproc__boot *b)
 {
@@ -380,8 +408,7 @@ mproc__boot_run(const struct mproc__boot *b)
     const struct mproc_task_def *task = NULL;
     mproc_err_t err;
     sigset_t none;
-    int rfd = b->kind == MPROC__BOOT_WORKER ? MPROC__FD_FIRST + 1
-                                            : MPROC__FD_FIRST;
+    int rfd = MPROC__FD_FIRST; /* a Process's result memfd */
 
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -390,7 +417,10 @@ mproc__boot_run(const struct mproc__boot *b)
 
     if (b->kind == MPROC__BOOT_WORKER) {
         struct mproc__worker_args a = b->wa;
+        struct mproc_chan *tch = NULL, *rch = NULL;
+        int fds[MPROC__FD_MAX], next = MPROC__FD_FIRST;
         mproc_sync_t *sync = NULL;
+        uint32_t i;
         int fd;
 
         if (!follow_parent(b->parent_pid))
@@ -404,19 +434,35 @@ mproc__boot_run(const struct mproc__boot *b)
             close(fd);
         }
         dup2(STDERR_FILENO, STDOUT_FILENO);
-        if (mproc__plugin_open(&pl, b->plugin, &err) < 0 ||
-            mproc__plugin_task(pl, b->task, &task, &err) < 0)
-            init_fail(rfd, MPROC__WORKER_EXIT_INIT, "%s", err.msg);
-        if (b->has_sync &&
-            mproc__sync_attach(&sync, MPROC__FD_FIRST + 2, &err) < 0)
-            init_fail(rfd, MPROC__WORKER_EXIT_INIT, "%s", err.msg);
+        /* The channel sides: the task's descriptors, then the result's.
+         * The result side first, so what fails next can be told. */
+        if (a.task_nfds + a.result_nfds + 1 > MPROC__FD_MAX ||
+            a.task_bloblen > MPROC__WA_BLOB || a.result_bloblen > MPROC__WA_BLOB)
+            worker_fail(NULL, "bad boot message: %u + %u descriptors",
+                        a.task_nfds, a.result_nfds);
+        for (i = 0; i < a.result_nfds; i++)
+            fds[i] = MPROC__FD_FIRST + (int)a.task_nfds + (int)i;
+        if (mproc__chan_import(&rch, fds, a.result_nfds, a.result_blob,
+                               a.result_bloblen, &err) < 0)
+            worker_fail(NULL, "result channel: %s", err.msg);
+        for (i = 0; i < a.task_nfds; i++)
+            fds[i] = next++;
+        next += (int)a.result_nfds;
+        if (mproc__chan_import(&tch, fds, a.task_nfds, a.task_blob,
+                               a.task_bloblen, &err) < 0)
+            worker_fail(rch, "task channel: %s", err.msg);
+        if (mproc__plugin_open(&pl, b->plugin, &err) < 0)
+            worker_fail(rch, "%s", err.msg);
+        if (mproc__plugin_task(pl, b->task, &a.task, &err) < 0)
+            worker_fail(rch, "%s", err.msg);
+        if (b->has_sync && mproc__sync_attach(&sync, next, &err) < 0)
+            worker_fail(rch, "%s", err.msg);
         a.desc = pl->desc;
-        a.task = task;
         a.args = b->args;
         a.nargs = b->nargs;
         a.sync = sync;
-        a.task_fd = MPROC__FD_FIRST;
-        a.result_fd = rfd;
+        a.task_ch = tch;
+        a.result_ch = rch;
         mproc__worker_main(&a);
     }
 

@@ -8,8 +8,9 @@
  *   4.. the descriptors of the request, in order (MPROC__FD_FIRST + i):
  *       process:    4 the result memfd, 5 the sentinel pipe's write end
  *                   (only where the kernel refuses pidfds)
- *       worker:     4 tasks (read end), 5 results (write end), 6 the sync
- *                   arena's memfd when there is one
+ *       worker:     the task channel's read side (wa.task_nfds of them),
+ *                   the result channel's write side (wa.result_nfds),
+ *                   then the sync arena's memfd when there is one
  *       forkserver: 4 its request socket
  */
 #ifndef MPROC_PROCESS_INT_H
@@ -25,7 +26,9 @@
 
 #define MPROC__FD_BOOT 3
 #define MPROC__FD_FIRST 4
-#define MPROC__FD_MAX 4 /* descriptors a request may carry */
+/* Descriptors a request may carry: a worker's two channel sides (up to 3
+ * each, see ipc/chan_int.h) and the sync arena. */
+#define MPROC__FD_MAX 8
 
 enum mproc__boot_kind {
     MPROC__BOOT_PROCESS = 1, /* a Process target */

@@ -114,6 +114,15 @@ mproc__pid_dead(int32_t pid)
     return dead;
 }
 
+const struct timespec *
+mproc__deadline_of(struct timespec *ts, int timeout_ms)
+{
+    if (timeout_ms < 0)
+        return NULL;
+    mproc__deadline_in(ts, timeout_ms);
+    return ts;
+}
+
 void
 mproc__deadline_in(struct timespec *ts, long ms)
 {

@@ -204,6 +204,10 @@ bool mproc__pid_dead(int32_t pid);
 
 /* *ts = now + ms on CLOCK_MONOTONIC. */
 void mproc__deadline_in(struct timespec *ts, long ms);
+/* The deadline of a timeout in ms (filled in *ts), or NULL for a negative
+ * one (wait for ever). */
+const struct timespec *mproc__deadline_of(struct timespec *ts,
+                                          int timeout_ms);
 /* Milliseconds left until ts (0 when passed; capped at INT_MAX). */
 long mproc__ms_left(const struct timespec *ts);
 

@@ -93,15 +93,6 @@ wait_word(struct mproc__sobj *o, void *impl, _Atomic uint32_t *word,
     return 0;
 }
 
-static const struct timespec *
-deadline_of(struct timespec *ts, int timeout_ms)
-{
-    if (timeout_ms < 0)
-        return NULL;
-    mproc__deadline_in(ts, timeout_ms);
-    return ts;
-}
-
 /* ---- Event ---- */
 
 int
@@ -137,7 +128,7 @@ mproc_event_wait(mproc_event_t *e, int timeout_ms)
 {
     struct timespec ts;
     return wait_word(&e->o, e->impl, &e->flag, 0,
-                     deadline_of(&ts, timeout_ms), NULL, NULL);
+                     mproc__deadline_of(&ts, timeout_ms), NULL, NULL);
 }
 
 /* ---- Condition ---- */
@@ -196,7 +187,7 @@ mproc_cond_wait(mproc_cond_t *c, int timeout_ms)
     l->depth = 1;
     mproc_lock_release(l);
     r = wait_word(&c->o, c->impl, &c->seq, seq,
-                  deadline_of(&ts, timeout_ms), NULL, NULL);
+                  mproc__deadline_of(&ts, timeout_ms), NULL, NULL);
     r2 = mproc_lock_acquire(l, -1);
     l->depth = depth;
     if (r2 == MPROC_EOWNERDEAD)
@@ -316,7 +307,7 @@ mproc_barrier_wait(mproc_barrier_t *b, int timeout_ms)
     atomic_store(&b->arrived[idx], mproc__self());
     mproc_lock_release(l);
 
-    r = wait_word(&b->o, b->impl, &b->gen, gen, deadline_of(&ts, timeout_ms),
+    r = wait_word(&b->o, b->impl, &b->gen, gen, mproc__deadline_of(&ts, timeout_ms),
                   check_parties, b);
     if (r == MPROC_ETIMEDOUT) {
         /* As in Python: a waiter's timeout breaks the barrier for all. */

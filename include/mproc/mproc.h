@@ -10,6 +10,8 @@
 #include "pool.h"
 #include "sync.h"
 #include "shared.h"
+#include "queue.h"
+#include "pipe.h"
 #include "process.h"
 
 #ifdef __cplusplus

@@ -13,8 +13,8 @@
  *
  * Start methods and IPC backends are chosen by name: workers start by
  * "fork", "spawn" (a fresh image that loads the plugin from its file) or
- * "forkserver"; this version moves tasks over the "pipe" backend and
- * answers MPROC_EUNAVAIL for the others.
+ * "forkserver"; items and results travel over "pipe", "mq" (POSIX message
+ * queues) or "shmring" (a shared-memory ring), with the same results.
  */
 #ifndef MPROC_POOL_H
 #define MPROC_POOL_H
@@ -64,7 +64,8 @@ struct mproc_pool_opts {
     /** "fork" (default), "spawn" or "forkserver"; the last two need a
      *  plugin file (not plugin_desc): MPROC_ENOTSUP otherwise. */
     const char *start_method;
-    /** "pipe" (default); "mq" and "shmring" are not available yet. */
+    /** "pipe" (default), "mq" or "shmring": the transport of items and
+     *  results (see mproc-queue(3) for the backends). */
     const char *ipc;
     /** Called (with the run's user pointer) each time the pool is about to
      *  sleep waiting for workers or input: the place to flush buffered
@@ -167,8 +168,7 @@ typedef int (*mproc_result_fn)(void *user, const struct mproc_result *r);
  * Create a pool: load and check the plugin and the task.  No process is
  * started until mproc_pool_run().
  * @return 0; MPROC_EPLUGIN, MPROC_EABI (plugin problems, the message names
- *         the file and the reason); MPROC_EUNAVAIL (IPC backend not
- *         available yet); MPROC_ENOTSUP (spawn or forkserver with an
+ *         the file and the reason); MPROC_ENOTSUP (spawn or forkserver with an
  *         in-process descriptor); MPROC_EINVAL (unknown names, bad
  *         values); MPROC_ENOMEM.
  */

@@ -1,0 +1,325 @@
+/*
+ * Channels: one interface over the IPC backends ("pipe", "mq", "shmring").
+ *
+ * A channel moves whole messages (0 ... message_max bytes) in one
+ * direction, from a writer side (WR) to a reader side (RD).  Both sides are
+ * created together in one process; a fork() copies the handle, and each
+ * process then closes the side it does not use (mproc__chan_close_side).
+ * A side can also be exported as a few fds and a small blob, and imported
+ * by a freshly exec'd image.  Backends move bytes; this layer (ipc.c) adds
+ * the framing (an 8-byte header per message), batching, the deadline
+ * logic, message_max and the "buffer too short" rule, so each backend stays
+ * small.
+ *
+ * ==== Integration contract (for the pool) ====
+ *
+ * Creation and inheritance.  The host creates two channels per worker
+ * before forking it: `task` (host -> worker) and `result` (worker -> host),
+ * with mproc__chan_open(&ch, backend, &opts, &err).  In the child:
+ * mproc__chan_close_side(task, WR), mproc__chan_close_side(result, RD), and
+ * mproc__chan_free() of every other worker's channels that were inherited
+ * (otherwise a dead peer is only noticed once those copies are gone too).
+ * In the host: close_side(task, RD), close_side(result, WR).  A side that is
+ * closed cleanly is seen by the peer at once (EPIPE after the data is
+ * drained); a side whose process dies is seen when the peer would wait
+ * (pipe, mq: at once through a pipe's hang-up; shmring: at once in poll()
+ * mode, within MPROC__CHAN_SLICE_MS when sleeping on the futex).
+ *
+ * Spawn (exec'd worker).  mproc__chan_export(ch, side, fds, &nfds, blob,
+ * &len) lists at most MPROC__CHAN_MAX_FDS fds (borrowed) and at most
+ * MPROC__CHAN_BLOB_MAX bytes.  posix_spawn the worker with those fds
+ * dup2'd onto known numbers (spawn file actions; dup2 clears CLOEXEC) and
+ * the blob hex-encoded in argv or the environment (mproc__chan_hex_encode),
+ * then close_side() that side in the host.  The worker calls
+ * mproc__chan_import(&ch, fds, nfds, blob, len, &err) with the new numbers
+ * in the same order; the handle owns those fds from then on.
+ *
+ * Host event loop (single thread, poll()).
+ *   - Sending tasks: mproc__chan_send(task, buf, len, MPROC__CHAN_MORE, 0)
+ *     never blocks: the message is appended to the channel's out-buffer
+ *     (flushed opportunistically, without blocking, once it holds
+ *     MPROC__CHAN_BATCH bytes).  At the end of a loop iteration call
+ *     mproc__chan_flush(task, 0): 0 when everything went out, MPROC_EAGAIN
+ *     when bytes remain (then poll the WR side for writability, below),
+ *     MPROC_EPIPE when the worker's side is gone.
+ *   - Receiving results: mproc__chan_peek(result, &p, &len, 0) returns 0
+ *     and a view of the next whole message (valid until
+ *     mproc__chan_consume()), MPROC_EAGAIN when no whole message is there
+ *     yet, MPROC_EPIPE when the worker's side is gone and everything it
+ *     sent was read (mid-message: also EPIPE, the message says so).  Loop
+ *     peek/consume until EAGAIN; a burst of results costs one read.
+ *   - Before poll(): for each channel side it waits on, call
+ *     mproc__chan_poll_prepare(ch, side, &pfd).  It returns 1 when the side
+ *     is ready already (a whole message buffered, or nothing to flush: do
+ *     not sleep, use timeout 0), 0 when pfd (fd, events) should be polled,
+ *     or an error.  Any revents (POLLIN, POLLOUT, POLLHUP, POLLERR) means
+ *     "call peek/flush again"; spurious wake-ups are harmless.  The fd of a
+ *     side is stable (mproc__chan_fd) so it can stay in the pollfd array.
+ *     shmring: the RD fd is a "doorbell" pipe that the writer rings only
+ *     while the reader is armed (asleep in poll), so a busy stream costs no
+ *     system call; prepare must be called before each poll to arm it.
+ *   - Worker death: the pidfd tells the pool; the channels then report
+ *     EPIPE.  Free both channels of a dead worker before starting the next.
+ *
+ * Worker side (blocking): mproc__chan_recv()/peek() with timeout -1 and
+ * mproc__chan_send(result, ..., 0, -1) (or MPROC__CHAN_MORE + a flush once
+ * the worker has no further task buffered: mproc__chan_has_message()).
+ *
+ * Timeouts are in milliseconds: -1 waits for ever, 0 never waits.  A
+ * message that has started to go out is always finished (a timeout only
+ * bounds the wait before its first byte is accepted), so a stream is never
+ * left with half a message.  A message of at most lim.chunk bytes with its
+ * header goes out all or nothing, so a timeout there is exact.  Not
+ * thread-safe: one thread per handle.
+ */
+#ifndef MPROC_CHAN_INT_H
+#define MPROC_CHAN_INT_H
+
+#include <poll.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#include <mproc/error.h>
+
+#define MPROC_IPC_OPS_ABI 1
+
+/* Sides of a channel, also used as a bit mask. */
+#define MPROC__CHAN_RD 1u
+#define MPROC__CHAN_WR 2u
+
+/* mproc__chan_opts.flags */
+/* Many processes read (a Queue): reads stop exactly at message ends, so
+ * no reader takes bytes of a message that another reader will get.
+ * Writers must then send one whole message at a time (no MORE). */
+#define MPROC__CHAN_SHARED 1u
+
+/* mproc__chan_send() flags */
+/* Append to the out-buffer and return: more messages follow, the caller
+ * flushes.  Never blocks. */
+#define MPROC__CHAN_MORE 1u
+
+#define MPROC__CHAN_MESSAGE_MAX_DEFAULT ((size_t)64 << 20)
+/* Frames carry 32-bit lengths. */
+#define MPROC__CHAN_MESSAGE_MAX_LIMIT ((size_t)INT32_MAX - 64)
+/* Out-buffer size at which a MORE send tries to write. */
+#define MPROC__CHAN_BATCH ((size_t)64 << 10)
+/* A sleeping side looks for its peer's death this often (futex sleeps). */
+#define MPROC__CHAN_SLICE_MS 50
+#define MPROC__CHAN_MAX_FDS 4
+#define MPROC__CHAN_BLOB_MAX 128
+
+struct mproc__chan_opts {
+    size_t message_max; /* 0: MPROC__CHAN_MESSAGE_MAX_DEFAULT */
+    size_t capacity;    /* bytes the transport buffers; 0: its default */
+    unsigned flags;     /* MPROC__CHAN_SHARED */
+};
+
+/* What a channel can do, once open. */
+struct mproc__chan_limits {
+    size_t message_max; /* largest payload */
+    size_t capacity;    /* bytes in flight before a writer waits */
+    size_t chunk;       /* largest piece moved all or nothing (pipe:
+                           PIPE_BUF, mq: msgsize, shmring: the ring) */
+    long mq_maxmsg;     /* mq: messages in the queue, else 0 */
+};
+
+/* The framing: every message is preceded by this, native byte order.
+ * `check` = len ^ MPROC__CHAN_HDR_MAGIC catches a desynchronised stream. */
+struct mproc__chan_hdr {
+    uint32_t len;
+    uint32_t check;
+};
+#define MPROC__CHAN_HDR_MAGIC 0x4d505243u /* "MPRC" */
+
+struct mproc_chan;
+
+/*
+ * A backend moves bytes without blocking and waits for readiness.
+ *   open:   create both sides; fill ch->lim.  Returns 0 or an error (with
+ *           a message in err).  On failure nothing is left to clean up.
+ *   write:  move some bytes of iov: >0 bytes taken, -EAGAIN no room,
+ *           -EPIPE no reader left, other -errno.
+ *   read:   >0 bytes, 0 end of stream (no writer left and nothing
+ *           buffered), -EAGAIN nothing now, other -errno.  Backends with
+ *           MPROC__IPC_CHUNKED need len >= lim.chunk.
+ *   wait:   sleep until `side` may be ready, the peer is gone, or the
+ *           absolute CLOCK_MONOTONIC deadline (NULL: none; a past one
+ *           means "look, do not sleep"): 0 (try again) or MPROC_ETIMEDOUT.
+ *   pollfd: the fd and events to poll() for `side`, arming any doorbell;
+ *           -EAGAIN when the side is ready already (do not sleep).
+ *   fd:     the stable fd pollfd() returns, or -1 when the side is closed.
+ *   close_side: release this process's resources of one side.
+ *   export/import: see mproc__chan_export().  Optional: NULL = cannot.
+ */
+struct mproc_ipc_ops {
+    const char *name;
+    unsigned abi;       /* MPROC_IPC_OPS_ABI */
+    size_t priv_size;   /* bytes of ch->priv */
+    unsigned flags;
+#define MPROC__IPC_CHUNKED 1u    /* reads return whole chunks (mq) */
+#define MPROC__IPC_EOF_READ 2u   /* read() reports the writer's end itself,
+                                    so a zero-timeout read needs no wait() */
+    int (*open)(struct mproc_chan *ch, const struct mproc__chan_opts *o,
+                mproc_err_t *err);
+    ssize_t (*write)(struct mproc_chan *ch, const struct iovec *iov,
+                     int iovcnt);
+    ssize_t (*read)(struct mproc_chan *ch, void *buf, size_t len);
+    int (*wait)(struct mproc_chan *ch, unsigned side,
+                const struct timespec *deadline);
+    int (*pollfd)(struct mproc_chan *ch, unsigned side, short *events);
+    int (*fd)(const struct mproc_chan *ch, unsigned side);
+    void (*close_side)(struct mproc_chan *ch, unsigned side);
+    int (*export_side)(const struct mproc_chan *ch, unsigned side, int *fds,
+                       size_t *nfds, void *blob, size_t *len);
+    int (*import_side)(struct mproc_chan *ch, unsigned side, const int *fds,
+                       size_t nfds, const void *blob, size_t len,
+                       mproc_err_t *err);
+};
+
+extern const struct mproc_ipc_ops mproc__ipc_pipe_ops;
+extern const struct mproc_ipc_ops mproc__ipc_mq_ops;
+extern const struct mproc_ipc_ops mproc__ipc_shmring_ops;
+
+/* The process-local handle.  Backends use lim, sides and priv only. */
+struct mproc_chan {
+    const struct mproc_ipc_ops *ops;
+    unsigned backend;  /* index in the table */
+    unsigned sides;    /* MPROC__CHAN_RD | MPROC__CHAN_WR held here */
+    unsigned flags;    /* MPROC__CHAN_SHARED */
+    struct mproc__chan_limits lim;
+    /* out-buffer: bytes [ob_off, ob_len) still to write */
+    char *ob;
+    size_t ob_off, ob_len, ob_cap;
+    /* in-buffer: bytes [ib_start, ib_end) read, not consumed */
+    char *ib;
+    size_t ib_start, ib_end, ib_cap;
+    bool peeked;       /* a whole message at ib_start was handed out */
+    /* Optional shared words (a Queue's): the pid of this process is kept
+     * there while a message is partly written / partly read, 0 else. */
+    _Atomic int32_t *wpart, *rpart;
+    char errmsg[MPROC_ERRMSG_MAX];
+    alignas(64) unsigned char priv[];
+};
+
+/* ---- the channel API (ipc.c) ---- */
+
+/* The backend table index of `name`, or -1. */
+int mproc__ipc_index(const char *name);
+const struct mproc_ipc_ops *mproc__ipc_ops(unsigned index);
+/* "pipe, mq, shmring", for messages. */
+const char *mproc__ipc_names(void);
+
+/* Create both sides.  o may be NULL (defaults).  0, MPROC_EINVAL (unknown
+ * backend, bad option: the message lists the backends / names the limit),
+ * MPROC_ENOMEM, or a system error; the message is in err. */
+int mproc__chan_open(struct mproc_chan **out, const char *backend,
+                     const struct mproc__chan_opts *o, mproc_err_t *err);
+
+/* Close one side in this process; the handle is freed with the last. */
+void mproc__chan_close_side(struct mproc_chan *ch, unsigned side);
+/* Close every side held here.  NULL is a no-op. */
+void mproc__chan_free(struct mproc_chan *ch);
+
+/* Send one message.  flags: MPROC__CHAN_MORE.  0; MPROC_EAGAIN (timeout
+ * 0) or MPROC_ETIMEDOUT: nothing of it was sent; MPROC_EMSGSIZE: len >
+ * message_max (the message names the limit); MPROC_EPIPE: no reader;
+ * MPROC_ECLOSED: this side is not held here. */
+int mproc__chan_send(struct mproc_chan *ch, const void *buf, size_t len,
+                     unsigned flags, int timeout_ms);
+/* Write what the out-buffer holds: 0 (empty), MPROC_EAGAIN/ETIMEDOUT
+ * (bytes remain), MPROC_EPIPE. */
+int mproc__chan_flush(struct mproc_chan *ch, int timeout_ms);
+/* Bytes waiting in the out-buffer. */
+size_t mproc__chan_unflushed(const struct mproc_chan *ch);
+
+/* A view of the next whole message, valid until consume (or the next call
+ * on the RD side).  0; MPROC_EAGAIN/ETIMEDOUT; MPROC_EPIPE (end: the writer
+ * is gone; also mid-message, the message says so); MPROC_EIO (the stream is
+ * corrupt); MPROC_ENOMEM. */
+int mproc__chan_peek(struct mproc_chan *ch, const void **msg, size_t *len,
+                     int timeout_ms);
+/* Drop the message peek returned. */
+void mproc__chan_consume(struct mproc_chan *ch);
+/* peek + copy + consume.  MPROC_ERANGE when the message is larger than
+ * cap: *len is then the size needed and the message stays for the next
+ * call (Python's BufferTooShort).  Else as peek. */
+int mproc__chan_recv(struct mproc_chan *ch, void *buf, size_t cap,
+                     size_t *len, int timeout_ms);
+/* A whole message is buffered here (peek with timeout 0 would not read). */
+bool mproc__chan_has_message(const struct mproc_chan *ch);
+/* Part of a message is buffered here (a shared reader must finish it). */
+bool mproc__chan_in_partial(const struct mproc_chan *ch);
+
+/* See the contract above.  1 ready, 0 poll pfd, <0 error. */
+int mproc__chan_poll_prepare(struct mproc_chan *ch, unsigned side,
+                             struct pollfd *pfd);
+int mproc__chan_fd(const struct mproc_chan *ch, unsigned side);
+
+/* Export one side: fds (borrowed, at most MPROC__CHAN_MAX_FDS) and a blob
+ * (at most MPROC__CHAN_BLOB_MAX bytes).  MPROC_EINVAL when the side is not
+ * held or has unsent/unread bytes buffered, MPROC_ENOTSUP. */
+int mproc__chan_export(struct mproc_chan *ch, unsigned side, int *fds,
+                       size_t *nfds, void *blob, size_t *len);
+/* Rebuild a handle of one side from exported fds (owned by the handle on
+ * success, untouched on failure) and blob. */
+int mproc__chan_import(struct mproc_chan **out, const int *fds, size_t nfds,
+                       const void *blob, size_t len, mproc_err_t *err);
+/* Hex for argv/env: out needs 2 * len + 1 bytes.  decode returns the
+ * number of bytes or -1. */
+void mproc__chan_hex_encode(char *out, const void *blob, size_t len);
+ssize_t mproc__chan_hex_decode(void *blob, size_t cap, const char *hex);
+
+const struct mproc__chan_limits *mproc__chan_limits(
+    const struct mproc_chan *ch);
+const char *mproc__chan_backend(const struct mproc_chan *ch);
+/* The message of the last failure on this handle. */
+const char *mproc__chan_errmsg(const struct mproc_chan *ch);
+
+/* shmring: the bytes a ring of `cap` data bytes takes, and its layout in
+ * any memory of at least that size (cap a power of two). */
+size_t mproc__shmring_memsize(size_t cap);
+int mproc__shmring_init(void *mem, size_t len, size_t cap);
+
+/* ---- helpers for the backends (ipc.c) ---- */
+
+/* Set ch->errmsg; returns code. */
+int mproc__chan_err(struct mproc_chan *ch, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* A "bell": a pipe, O_NONBLOCK and CLOEXEC both ends. */
+int mproc__bell_open(int fds[2]);
+/* One byte; a full pipe or a gone reader is fine (SIGPIPE suppressed). */
+void mproc__bell_ring(int fd);
+void mproc__bell_drain(int fd);
+/* The read end `fd` is hung up: every write end is closed. */
+bool mproc__bell_hup(int fd);
+/* poll() until the absolute deadline (NULL: none).  Returns poll's. */
+int mproc__poll_until(struct pollfd *p, nfds_t n,
+                      const struct timespec *deadline);
+/*
+ * A short, adaptive spin before sleeping in poll(): poll() without
+ * timeout again and again for up to budget_ns.  The budget doubles when
+ * the spin paid off and halves when it did not (down to none, then a
+ * short try every so often), so it stops taking the CPU a peer needs
+ * when processes outnumber cores.  Returns true when an fd became ready.
+ */
+struct mproc__spin {
+    long budget_ns;
+    unsigned idle;
+};
+void mproc__spin_init(struct mproc__spin *s);
+bool mproc__spin_poll(struct mproc__spin *s, struct pollfd *p, nfds_t n);
+
+/* writev() that never raises SIGPIPE: -errno or bytes. */
+ssize_t mproc__writev_nosig(int fd, const struct iovec *iov, int n);
+void mproc__close_fd(int *fd);
+/* An unpredictable 64-bit number. */
+uint64_t mproc__random64(void);
+
+#endif

@@ -1,0 +1,161 @@
+/*
+ * The "pipe" backend: one pipe per direction, both ends non-blocking.
+ *
+ * The kernel does the hard parts: a read returns 0 once every write end is
+ * closed (the writer's death included), a write without readers fails
+ * with EPIPE, and the fds are pollable.  Partial writes and reads are the
+ * framing layer's business (ipc.c).
+ */
+#include "internal.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ipc/chan_int.h"
+#include "sync/sync_int.h"
+
+/* Ask for this much buffering by default: fewer wake-ups for large
+ * messages; an unprivileged process may get up to pipe-max-size (1 MiB). */
+#define DEFAULT_CAPACITY ((size_t)256 << 10)
+
+struct pipe_priv {
+    int fd[2]; /* [0] read end (RD side), [1] write end (WR side) */
+    struct mproc__spin spin[2];
+};
+
+static struct pipe_priv *
+priv(const struct mproc_chan *ch)
+{
+    return (struct pipe_priv *)ch->priv;
+}
+
+static int
+p_open(struct mproc_chan *ch, const struct mproc__chan_opts *o,
+       mproc_err_t *err)
+{
+    struct pipe_priv *p = priv(ch);
+    size_t want = o->capacity ? o->capacity : DEFAULT_CAPACITY;
+    int got;
+
+    if (pipe2(p->fd, O_CLOEXEC | O_NONBLOCK) < 0)
+        return mproc__err(err, -errno, "pipe: cannot create a pipe: %s",
+                          strerror(errno));
+    /* Best effort: the size stays the default (64 KiB) when refused
+     * (above pipe-max-size, or the user's pipe-user-pages-soft spent). */
+    if (want > INT32_MAX)
+        want = INT32_MAX;
+    (void)fcntl(p->fd[1], F_SETPIPE_SZ, (int)want);
+    got = fcntl(p->fd[1], F_GETPIPE_SZ);
+    ch->lim.capacity = got > 0 ? (size_t)got : 65536;
+    mproc__spin_init(&p->spin[0]);
+    mproc__spin_init(&p->spin[1]);
+    /* Writes up to PIPE_BUF are all or nothing. */
+    ch->lim.chunk = PIPE_BUF;
+    ch->lim.mq_maxmsg = 0;
+    return 0;
+}
+
+static ssize_t
+p_write(struct mproc_chan *ch, const struct iovec *iov, int iovcnt)
+{
+    return mproc__writev_nosig(priv(ch)->fd[1], iov, iovcnt);
+}
+
+static ssize_t
+p_read(struct mproc_chan *ch, void *buf, size_t len)
+{
+    ssize_t r = MPROC__NOINTR(read(priv(ch)->fd[0], buf, len));
+
+    return r < 0 ? -errno : r;
+}
+
+static int
+p_wait(struct mproc_chan *ch, unsigned side, const struct timespec *deadline)
+{
+    struct pollfd p;
+    int r;
+
+    p.fd = side == MPROC__CHAN_RD ? priv(ch)->fd[0] : priv(ch)->fd[1];
+    p.events = side == MPROC__CHAN_RD ? POLLIN : POLLOUT;
+    /* Every sleep costs the peer a wake-up (tens of microseconds here):
+     * while data flows, a short spin avoids most of them. */
+    if (!mproc__sync_passed(deadline) &&
+        mproc__spin_poll(&priv(ch)->spin[side == MPROC__CHAN_RD], &p, 1))
+        return 0;
+    r = mproc__poll_until(&p, 1, deadline);
+    if (r < 0)
+        return -errno;
+    return r == 0 ? MPROC_ETIMEDOUT : 0;
+}
+
+static int
+p_pollfd(struct mproc_chan *ch, unsigned side, short *events)
+{
+    *events = side == MPROC__CHAN_RD ? POLLIN : POLLOUT;
+    return side == MPROC__CHAN_RD ? priv(ch)->fd[0] : priv(ch)->fd[1];
+}
+
+static int
+p_fd(const struct mproc_chan *ch, unsigned side)
+{
+    return side == MPROC__CHAN_RD ? priv(ch)->fd[0] : priv(ch)->fd[1];
+}
+
+static void
+p_close_side(struct mproc_chan *ch, unsigned side)
+{
+    mproc__close_fd(&priv(ch)->fd[side == MPROC__CHAN_RD ? 0 : 1]);
+}
+
+static int
+p_export(const struct mproc_chan *ch, unsigned side, int *fds, size_t *nfds,
+         void *blob, size_t *len)
+{
+    fds[0] = p_fd(ch, side);
+    *nfds = 1;
+    *len = 0;
+    (void)blob;
+    return 0;
+}
+
+static int
+p_import(struct mproc_chan *ch, unsigned side, const int *fds, size_t nfds,
+         const void *blob, size_t len, mproc_err_t *err)
+{
+    struct pipe_priv *p = priv(ch);
+    int fl;
+
+    (void)blob;
+    if (nfds != 1 || len != 0)
+        return mproc__err(err, MPROC_EINVAL, "pipe: import: bad description");
+    /* The fd came through exec: make sure it is what we need. */
+    fl = fcntl(fds[0], F_GETFL);
+    if (fl < 0 || fcntl(fds[0], F_SETFL, fl | O_NONBLOCK) < 0 ||
+        fcntl(fds[0], F_SETFD, FD_CLOEXEC) < 0)
+        return mproc__err(err, -errno, "pipe: import: fd %d: %s", fds[0],
+                          strerror(errno));
+    p->fd[0] = p->fd[1] = -1;
+    p->fd[side == MPROC__CHAN_RD ? 0 : 1] = fds[0];
+    mproc__spin_init(&p->spin[0]);
+    mproc__spin_init(&p->spin[1]);
+    return 0;
+}
+
+const struct mproc_ipc_ops mproc__ipc_pipe_ops = {
+    .name = "pipe",
+    .abi = MPROC_IPC_OPS_ABI,
+    .priv_size = sizeof(struct pipe_priv),
+    .flags = MPROC__IPC_EOF_READ,
+    .open = p_open,
+    .write = p_write,
+    .read = p_read,
+    .wait = p_wait,
+    .pollfd = p_pollfd,
+    .fd = p_fd,
+    .close_side = p_close_side,
+    .export_side = p_export,
+    .import_side = p_import,
+};

@@ -1,0 +1,624 @@
+/*
+ * The "shmring" backend: a single-producer single-consumer byte ring in a
+ * memfd segment (no name, so nothing to leak in /dev/shm) mapped by both
+ * sides.  Records are the framing layer's messages, laid end to end with
+ * wrap-around; a message larger than the ring streams through in pieces.
+ *
+ * Indices are free-running byte counts (tail: written, head: read), so
+ * used = tail - head and no byte is wasted to tell full from empty.  Each
+ * index lives on its own cache line and each side keeps a private copy of
+ * the other's index, re-reading the shared one only when its copy says
+ * "full" or "empty" (DPDK's trick): a busy stream moves cache lines once
+ * per batch, not once per message.
+ *
+ * Waiting: a side that finds the ring empty (full) spins for a while, with
+ * a budget that doubles when spinning paid off and halves when it did not,
+ * so it stops burning the CPU its peer needs when processes outnumber
+ * cores.  Then it sleeps: it sets its sleep word, re-checks, and waits on
+ * the word with the futex sync backend's word_wait; the other side wakes
+ * it only when the word is set (so a busy stream makes no system call).
+ * Sleeps are cut into slices of MPROC__CHAN_SLICE_MS to look for a dead
+ * peer.  A side that is polled instead (the pool's event loop) sets the
+ * word to 2, and the peer then writes a byte to a "doorbell" pipe.
+ *
+ * Peer death: each direction has two doorbell pipes, the writer side
+ * holding the write end of one and the reader side of the other.  When
+ * every holder of a side is gone (closed or killed) the kernel hangs the
+ * other side's read end up, seen by poll() at once or by a sleeper at its
+ * next slice.
+ */
+#include "internal.h"
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ipc/chan_int.h"
+#include "sync/sync_int.h"
+
+#define RING_MAGIC 0x6d707267u /* "mprg" */
+#define RING_LAYOUT 1
+#define DEFAULT_CAPACITY ((size_t)256 << 10)
+#define MIN_CAPACITY ((size_t)4096)
+#define MAX_CAPACITY ((size_t)1 << 30)
+
+/* Spinning budget, in nanoseconds. */
+#define SPIN_START_NS 20000L
+#define SPIN_MAX_NS 50000L
+#define SPIN_MIN_NS 1000L
+/* With no budget left, try a short spin again every this many waits. */
+#define SPIN_PROBE 64u
+
+/* Sleep words. */
+#define AWAKE 0u
+#define FUTEX 1u /* asleep in word_wait: wake with the futex */
+#define POLL 2u  /* asleep in poll(): ring the doorbell */
+
+/* The shared segment. */
+struct mproc__ring {
+    uint32_t magic;
+    uint32_t layout_version;
+    uint64_t size;                       /* bytes of the whole segment */
+    uint64_t cap;                        /* bytes of data[], a power of 2 */
+    uint64_t reserved;
+    alignas(64) _Atomic uint64_t tail;   /* written by the producer only */
+    alignas(64) _Atomic uint32_t rsleep; /* the consumer's sleep word */
+    alignas(64) _Atomic uint64_t head;   /* written by the consumer only */
+    alignas(64) _Atomic uint32_t wsleep; /* the producer's sleep word */
+    alignas(64) unsigned char data[];
+};
+_Static_assert(offsetof(struct mproc__ring, size) == 8, "ring layout");
+_Static_assert(offsetof(struct mproc__ring, tail) == 64, "ring layout");
+_Static_assert(offsetof(struct mproc__ring, rsleep) == 128, "ring layout");
+_Static_assert(offsetof(struct mproc__ring, head) == 192, "ring layout");
+_Static_assert(offsetof(struct mproc__ring, wsleep) == 256, "ring layout");
+_Static_assert(offsetof(struct mproc__ring, data) == 320, "ring layout");
+_Static_assert(sizeof(_Atomic uint64_t) == 8, "lock-free 64-bit atomics");
+
+struct spin {
+    long budget_ns;
+    unsigned idle;
+};
+
+struct ring_priv {
+    struct mproc__ring *r;
+    size_t maplen;
+    int memfd;
+    int rbell[2];       /* WR side holds [1], rings it; RD side polls [0] */
+    int wbell[2];       /* RD side holds [1], rings it; WR side polls [0] */
+    uint64_t head_seen; /* producer's copy of head */
+    uint64_t tail_seen; /* consumer's copy of tail */
+    uint64_t wneed;     /* room the producer waits for */
+    bool wgone, rgone;  /* the writers / readers are gone */
+    bool rarmed, warmed;
+    struct spin rspin, wspin;
+};
+
+static struct ring_priv *
+priv(const struct mproc_chan *ch)
+{
+    return (struct ring_priv *)ch->priv;
+}
+
+size_t
+mproc__shmring_memsize(size_t cap)
+{
+    return sizeof(struct mproc__ring) + cap;
+}
+
+/* Lay a ring of `cap` bytes (a power of two) out in `mem` (`len` bytes,
+ * zero-filled or not).  0 or MPROC_EINVAL. */
+int
+mproc__shmring_init(void *mem, size_t len, size_t cap)
+{
+    struct mproc__ring *r = mem;
+
+    if (cap == 0 || (cap & (cap - 1)) != 0 || len < mproc__shmring_memsize(cap))
+        return MPROC_EINVAL;
+    r->magic = RING_MAGIC;
+    r->layout_version = RING_LAYOUT;
+    r->size = len;
+    r->cap = cap;
+    r->reserved = 0;
+    atomic_init(&r->tail, 0);
+    atomic_init(&r->head, 0);
+    atomic_init(&r->rsleep, AWAKE);
+    atomic_init(&r->wsleep, AWAKE);
+    return 0;
+}
+
+static long
+ncpu(void)
+{
+    static long n;
+
+    if (n == 0)
+        n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n;
+}
+
+static long
+now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+/* ---- readiness and wake-ups ---- */
+
+static bool
+can_read(struct ring_priv *p)
+{
+    uint64_t head = atomic_load_explicit(&p->r->head, memory_order_relaxed);
+
+    /* Signed: in a Queue another reader may have moved head past our
+     * copy of tail. */
+    if ((int64_t)(p->tail_seen - head) > 0)
+        return true;
+    /* Acquire pairs with the release store of tail in s_write: the bytes
+     * are in memory before the index says so. */
+    p->tail_seen = atomic_load_explicit(&p->r->tail, memory_order_acquire);
+    return p->tail_seen != head;
+}
+
+static bool
+can_write(struct ring_priv *p)
+{
+    uint64_t tail = atomic_load_explicit(&p->r->tail, memory_order_relaxed);
+
+    /* Our copy of head may be older than the last producer's tail (a
+     * Queue's producers take turns): then it says nothing. */
+    if (tail - p->head_seen < p->r->cap &&
+        p->r->cap - (tail - p->head_seen) >= p->wneed)
+        return true;
+    /* Acquire pairs with the release store of head in s_read: the reader
+     * is done with the bytes we are about to overwrite. */
+    p->head_seen = atomic_load_explicit(&p->r->head, memory_order_acquire);
+    return p->r->cap - (tail - p->head_seen) >= p->wneed;
+}
+
+static bool
+ready(struct ring_priv *p, unsigned side)
+{
+    return side == MPROC__CHAN_RD ? can_read(p) : can_write(p);
+}
+
+/*
+ * After publishing an index (a seq_cst store): wake the peer if it sleeps.
+ * A Dekker handshake: the publisher stores its index then loads the sleep
+ * word, both seq_cst; the sleeper stores its word, then a seq_cst fence,
+ * then loads the index (s_wait, s_pollfd).  Either the sleeper sees the new
+ * index when it re-checks, or we see its word here.  (On x86 the store is
+ * one xchg and the load a plain mov: no fence on the busy path.)
+ */
+static void
+wake(_Atomic uint32_t *word, int bell)
+{
+    if (atomic_load_explicit(word, memory_order_seq_cst) == AWAKE)
+        return;
+    switch (atomic_exchange_explicit(word, AWAKE, memory_order_relaxed)) {
+    case FUTEX:
+        mproc__sync_futex_ops.word_wake(NULL, NULL, word, 1);
+        break;
+    case POLL:
+        if (bell >= 0)
+            mproc__bell_ring(bell);
+        break;
+    }
+}
+
+/* ---- open ---- */
+
+static void
+release(struct ring_priv *p)
+{
+    if (p->r != NULL)
+        munmap(p->r, p->maplen);
+    p->r = NULL;
+    mproc__close_fd(&p->memfd);
+    mproc__close_fd(&p->rbell[0]);
+    mproc__close_fd(&p->rbell[1]);
+    mproc__close_fd(&p->wbell[0]);
+    mproc__close_fd(&p->wbell[1]);
+}
+
+static void
+reset_local(struct ring_priv *p)
+{
+    p->head_seen = p->tail_seen = 0;
+    p->wneed = 1;
+    p->wgone = p->rgone = p->rarmed = p->warmed = false;
+    p->rspin.budget_ns = p->wspin.budget_ns = ncpu() > 1 ? SPIN_START_NS : 0;
+    p->rspin.idle = p->wspin.idle = 0;
+}
+
+static int
+s_open(struct mproc_chan *ch, const struct mproc__chan_opts *o,
+       mproc_err_t *err)
+{
+    struct ring_priv *p = priv(ch);
+    size_t cap = MIN_CAPACITY, want = o->capacity ? o->capacity
+                                                  : DEFAULT_CAPACITY;
+    int r;
+
+    p->r = NULL;
+    p->memfd = p->rbell[0] = p->rbell[1] = p->wbell[0] = p->wbell[1] = -1;
+    if (want > MAX_CAPACITY)
+        return mproc__err(err, MPROC_EINVAL,
+                          "shmring: capacity %zu is above %zu bytes", want,
+                          MAX_CAPACITY);
+    while (cap < want)
+        cap *= 2;
+    p->maplen = mproc__shmring_memsize(cap);
+    p->memfd = memfd_create("mproc-shmring", MFD_CLOEXEC);
+    if (p->memfd < 0 || ftruncate(p->memfd, (off_t)p->maplen) < 0) {
+        r = -errno;
+        release(p);
+        return mproc__err(err, r, "shmring: cannot create %zu bytes of "
+                          "shared memory: %s", p->maplen, strerror(-r));
+    }
+    p->r = mmap(NULL, p->maplen, PROT_READ | PROT_WRITE, MAP_SHARED,
+                p->memfd, 0);
+    if (p->r == MAP_FAILED) {
+        r = -errno;
+        p->r = NULL;
+        release(p);
+        return mproc__err(err, r, "shmring: mmap: %s", strerror(-r));
+    }
+    mproc__shmring_init(p->r, p->maplen, cap);
+    if ((r = mproc__bell_open(p->rbell)) < 0 ||
+        (r = mproc__bell_open(p->wbell)) < 0) {
+        release(p);
+        return mproc__err(err, r, "shmring: cannot create a pipe: %s",
+                          strerror(-r));
+    }
+    reset_local(p);
+    ch->lim.capacity = cap;
+    ch->lim.chunk = cap;
+    ch->lim.mq_maxmsg = 0;
+    return 0;
+}
+
+/* ---- moving bytes ---- */
+
+static void
+disarm(_Atomic uint32_t *word, int bell, bool *armed)
+{
+    if (!*armed)
+        return;
+    *armed = false;
+    atomic_store_explicit(word, AWAKE, memory_order_relaxed);
+    mproc__bell_drain(bell);
+}
+
+static ssize_t
+s_write(struct mproc_chan *ch, const struct iovec *iov, int iovcnt)
+{
+    struct ring_priv *p = priv(ch);
+    struct mproc__ring *r = p->r;
+    uint64_t tail, room, done = 0, total = 0, need;
+    size_t mask = r->cap - 1;
+    int i;
+
+    disarm(&r->wsleep, p->wbell[0], &p->warmed);
+    if (p->rgone)
+        return -EPIPE;
+    /* Relaxed: only this side writes tail. */
+    tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    room = tail - p->head_seen >= r->cap ? 0 : r->cap - (tail - p->head_seen);
+    for (i = 0; i < iovcnt && total <= r->cap; i++)
+        total += iov[i].iov_len;
+    /* All or nothing up to the ring's size, as a pipe is up to PIPE_BUF:
+     * then a send that times out has sent nothing.  Larger writes stream
+     * through in pieces. */
+    need = total <= r->cap ? total : 1;
+    if (room < need) {
+        /* Acquire pairs with the release of head in s_read. */
+        p->head_seen = atomic_load_explicit(&r->head, memory_order_acquire);
+        room = r->cap - (tail - p->head_seen);
+    }
+    if (room < need) {
+        p->wneed = need; /* what can_write waits for */
+        return -EAGAIN;
+    }
+    p->wneed = 1;
+    /* A piece larger than the ring goes a quarter of it at a time, so the
+     * reader starts on it while we copy the rest. */
+    if (total > r->cap && room > r->cap / 4)
+        room = r->cap / 4;
+    for (i = 0; i < iovcnt && done < room; i++) {
+        const char *src = iov[i].iov_base;
+        size_t n = iov[i].iov_len, off;
+
+        if (n > room - done)
+            n = (size_t)(room - done);
+        off = (size_t)((tail + done) & mask);
+        if (off + n <= r->cap) {
+            memcpy(r->data + off, src, n);
+        } else {
+            memcpy(r->data + off, src, r->cap - off);
+            memcpy(r->data, src + (r->cap - off), n - (r->cap - off));
+        }
+        done += n;
+    }
+    /* Seq_cst (a release and more): pairs with the acquire load of tail
+     * in can_read/s_read, so the bytes above are visible before the new
+     * tail, and takes part in the handshake of wake().  (In a Queue the
+     * producers take turns under a lock, which orders their tails.) */
+    atomic_store_explicit(&r->tail, tail + done, memory_order_seq_cst);
+    wake(&r->rsleep, p->rbell[1]);
+    return (ssize_t)done;
+}
+
+static ssize_t
+s_read(struct mproc_chan *ch, void *buf, size_t len)
+{
+    struct ring_priv *p = priv(ch);
+    struct mproc__ring *r = p->r;
+    uint64_t head, avail;
+    size_t mask = r->cap - 1, n, off;
+
+    disarm(&r->rsleep, p->rbell[0], &p->rarmed);
+    /* Relaxed: only this side writes head. */
+    head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    avail = p->tail_seen - head;
+    if ((int64_t)avail <= 0) {
+        /* Empty as far as we know (or our copy is older than head, moved
+         * by another reader of a Queue). */
+        /* Acquire pairs with the release of tail in s_write. */
+        p->tail_seen = atomic_load_explicit(&r->tail, memory_order_acquire);
+        avail = p->tail_seen - head;
+        if (avail == 0)
+            return p->wgone ? 0 : -EAGAIN;
+    }
+    n = avail < len ? (size_t)avail : len;
+    /* A quarter of the ring at a time: the writer refills what we free
+     * while we copy the rest (large messages stream in parallel). */
+    if (n > r->cap / 4)
+        n = r->cap / 4;
+    off = (size_t)(head & mask);
+    if (off + n <= r->cap) {
+        memcpy(buf, r->data + off, n);
+    } else {
+        memcpy(buf, r->data + off, r->cap - off);
+        memcpy((char *)buf + (r->cap - off), r->data, n - (r->cap - off));
+    }
+    /* Seq_cst (a release and more): pairs with the acquire load of head
+     * in s_write/can_write, so we are done with these bytes before the
+     * writer may reuse them; and the handshake of wake(). */
+    atomic_store_explicit(&r->head, head + n, memory_order_seq_cst);
+    wake(&r->wsleep, p->wbell[1]);
+    return (ssize_t)n;
+}
+
+/* ---- waiting ---- */
+
+/* Spin until `side` is ready or the budget is spent; adapt the budget. */
+static bool
+spin(struct ring_priv *p, unsigned side)
+{
+    struct spin *s = side == MPROC__CHAN_RD ? &p->rspin : &p->wspin;
+    long start;
+    unsigned i;
+
+    if (s->budget_ns == 0) {
+        if (ncpu() < 2 || ++s->idle < SPIN_PROBE)
+            return false;
+        s->idle = 0;
+        s->budget_ns = SPIN_MIN_NS;
+    }
+    start = now_ns();
+    for (i = 1;; i++) {
+        if (ready(p, side)) {
+            s->budget_ns = s->budget_ns * 2 > SPIN_MAX_NS ? SPIN_MAX_NS
+                                                          : s->budget_ns * 2;
+            return true;
+        }
+        mproc__cpu_relax();
+        if ((i & 31) == 0 && now_ns() - start > s->budget_ns)
+            break;
+    }
+    s->budget_ns /= 2;
+    if (s->budget_ns < SPIN_MIN_NS)
+        s->budget_ns = 0;
+    return false;
+}
+
+static bool
+peer_gone(struct ring_priv *p, unsigned side)
+{
+    bool *gone = side == MPROC__CHAN_RD ? &p->wgone : &p->rgone;
+
+    if (!*gone &&
+        mproc__bell_hup(side == MPROC__CHAN_RD ? p->rbell[0] : p->wbell[0]))
+        *gone = true;
+    return *gone;
+}
+
+static int
+s_wait(struct mproc_chan *ch, unsigned side, const struct timespec *deadline)
+{
+    struct ring_priv *p = priv(ch);
+    _Atomic uint32_t *word =
+        side == MPROC__CHAN_RD ? &p->r->rsleep : &p->r->wsleep;
+    struct timespec sl;
+    int rc;
+
+    if (ready(p, side))
+        return 0;
+    if (mproc__sync_passed(deadline))
+        return peer_gone(p, side) ? 0 : MPROC_ETIMEDOUT;
+    if (spin(p, side) || peer_gone(p, side))
+        return 0;
+    for (;;) {
+        atomic_store_explicit(word, FUTEX, memory_order_relaxed);
+        /* Pairs with the fence in wake(): see the comment there. */
+        atomic_thread_fence(memory_order_seq_cst);
+        if (ready(p, side)) {
+            atomic_store_explicit(word, AWAKE, memory_order_relaxed);
+            return 0;
+        }
+        rc = mproc__sync_futex_ops.word_wait(
+            NULL, NULL, word, FUTEX, mproc__sync_slice(&sl, deadline));
+        atomic_store_explicit(word, AWAKE, memory_order_relaxed);
+        if (ready(p, side))
+            return 0;
+        if (rc != MPROC_ETIMEDOUT)
+            return 0; /* woken: the caller looks again */
+        if (peer_gone(p, side))
+            return 0;
+        if (mproc__sync_passed(deadline))
+            return MPROC_ETIMEDOUT;
+    }
+}
+
+static int
+s_pollfd(struct mproc_chan *ch, unsigned side, short *events)
+{
+    struct ring_priv *p = priv(ch);
+    bool rd = side == MPROC__CHAN_RD;
+    _Atomic uint32_t *word = rd ? &p->r->rsleep : &p->r->wsleep;
+
+    *events = POLLIN;
+    atomic_store_explicit(word, POLL, memory_order_relaxed);
+    /* Pairs with the fence in wake(), as in s_wait. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (ready(p, side)) {
+        atomic_store_explicit(word, AWAKE, memory_order_relaxed);
+        return -EAGAIN;
+    }
+    if (rd)
+        p->rarmed = true;
+    else
+        p->warmed = true;
+    return rd ? p->rbell[0] : p->wbell[0];
+}
+
+static int
+s_fd(const struct mproc_chan *ch, unsigned side)
+{
+    return side == MPROC__CHAN_RD ? priv(ch)->rbell[0] : priv(ch)->wbell[0];
+}
+
+static void
+s_close_side(struct mproc_chan *ch, unsigned side)
+{
+    struct ring_priv *p = priv(ch);
+    _Atomic uint32_t *peer;
+    uint32_t v = FUTEX;
+
+    if (side == MPROC__CHAN_RD) {
+        mproc__close_fd(&p->rbell[0]);
+        mproc__close_fd(&p->wbell[1]);
+        peer = &p->r->wsleep;
+    } else {
+        mproc__close_fd(&p->rbell[1]);
+        mproc__close_fd(&p->wbell[0]);
+        peer = &p->r->rsleep;
+    }
+    /* A peer asleep on the futex looks for our end now rather than at its
+     * next slice.  (One in poll() gets the pipe's hang-up, if we were the
+     * last holder; its POLL word is left alone.) */
+    if (atomic_compare_exchange_strong_explicit(peer, &v, AWAKE,
+                                                memory_order_relaxed,
+                                                memory_order_relaxed))
+        mproc__sync_futex_ops.word_wake(NULL, NULL, peer, 1);
+    if ((ch->sides & ~side) == 0)
+        release(p);
+}
+
+/* ---- export, import ---- */
+
+static int
+s_export(const struct mproc_chan *ch, unsigned side, int *fds, size_t *nfds,
+         void *blob, size_t *len)
+{
+    const struct ring_priv *p = priv(ch);
+
+    (void)blob;
+    fds[0] = p->memfd;
+    fds[1] = side == MPROC__CHAN_RD ? p->rbell[0] : p->rbell[1];
+    fds[2] = side == MPROC__CHAN_RD ? p->wbell[1] : p->wbell[0];
+    *nfds = 3;
+    *len = 0;
+    return 0;
+}
+
+static int
+s_import(struct mproc_chan *ch, unsigned side, const int *fds, size_t nfds,
+         const void *blob, size_t len, mproc_err_t *err)
+{
+    struct ring_priv *p = priv(ch);
+    struct stat st;
+    size_t i;
+    void *m;
+
+    (void)blob;
+    if (nfds != 3 || len != 0)
+        return mproc__err(err, MPROC_EINVAL,
+                          "shmring: import: bad description");
+    if (fstat(fds[0], &st) < 0 || st.st_size < (off_t)sizeof(struct mproc__ring))
+        return mproc__err(err, MPROC_EINVAL,
+                          "shmring: import: fd %d is not a ring", fds[0]);
+    m = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+             fds[0], 0);
+    if (m == MAP_FAILED)
+        return mproc__err(err, -errno, "shmring: import: mmap: %s",
+                          strerror(errno));
+    p->r = m;
+    if (p->r->magic != RING_MAGIC || p->r->layout_version != RING_LAYOUT ||
+        p->r->size != (uint64_t)st.st_size ||
+        mproc__shmring_memsize(p->r->cap) > (size_t)st.st_size ||
+        p->r->cap != ch->lim.capacity) {
+        munmap(m, (size_t)st.st_size);
+        return mproc__err(err, MPROC_EINVAL,
+                          "shmring: import: the segment's header is not "
+                          "this layout (magic, version or size)");
+    }
+    for (i = 0; i < nfds; i++)
+        if (fcntl(fds[i], F_SETFD, FD_CLOEXEC) < 0) {
+            munmap(m, (size_t)st.st_size);
+            return mproc__err(err, -errno, "shmring: import: fd %d: %s",
+                              fds[i], strerror(errno));
+        }
+    (void)fcntl(fds[1], F_SETFL, O_NONBLOCK);
+    (void)fcntl(fds[2], F_SETFL, O_NONBLOCK);
+    p->maplen = (size_t)st.st_size;
+    p->memfd = fds[0];
+    p->rbell[0] = p->rbell[1] = p->wbell[0] = p->wbell[1] = -1;
+    if (side == MPROC__CHAN_RD) {
+        p->rbell[0] = fds[1];
+        p->wbell[1] = fds[2];
+    } else {
+        p->rbell[1] = fds[1];
+        p->wbell[0] = fds[2];
+    }
+    reset_local(p);
+    /* The other side's index may have moved already: start from it. */
+    p->head_seen = atomic_load_explicit(&p->r->head, memory_order_acquire);
+    p->tail_seen = atomic_load_explicit(&p->r->tail, memory_order_acquire);
+    return 0;
+}
+
+const struct mproc_ipc_ops mproc__ipc_shmring_ops = {
+    .name = "shmring",
+    .abi = MPROC_IPC_OPS_ABI,
+    .priv_size = sizeof(struct ring_priv),
+    .flags = 0,
+    .open = s_open,
+    .write = s_write,
+    .read = s_read,
+    .wait = s_wait,
+    .pollfd = s_pollfd,
+    .fd = s_fd,
+    .close_side = s_close_side,
+    .export_side = s_export,
+    .import_side = s_import,
+};

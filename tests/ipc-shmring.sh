@@ -1,0 +1,3 @@
+#!/bin/sh
+# The ipc conformance suite on the shmring backend.
+exec "${MPROC_BUILDDIR:?run the tests with make check}/tests/conformance-ipc" shmring

@@ -1,0 +1,4 @@
+#!/bin/sh
+# tests/e2e-limits.sh on the shmring IPC backend.
+MPROC_TEST_IPC=shmring; export MPROC_TEST_IPC
+exec sh "${MPROC_SRCDIR:-.}/tests/e2e-limits.sh"

@@ -1,0 +1,4 @@
+#!/bin/sh
+# tests/e2e-signals.sh on the mq IPC backend.
+MPROC_TEST_IPC=mq; export MPROC_TEST_IPC
+exec sh "${MPROC_SRCDIR:-.}/tests/e2e-signals.sh"
