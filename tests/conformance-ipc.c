@@ -293,6 +293,7 @@ test_sizes(void)
                 rc |= 2;
         }
         mproc_pipe_free(b);
+        free(buf);
         _exit(rc);
     }
     mproc_pipe_free(b);
