@@ -360,17 +360,27 @@ mproc__process_child(const struct mproc_plugin *desc, mproc_task_fn fn,
 
 /* ---- starting ---- */
 
+/*
+ * A forked child is a copy of its parent, handlers included (as with
+ * Python), except for the signals through which a process is stopped or
+ * told things: a handler of the parent's there (a host's self-pipe, say)
+ * would make terminate() or Ctrl-C act on the parent's state instead of
+ * ending the child.  Resetting only these, not all 64, saves a tenth of
+ * the cost of a start.
+ */
 static void
 reset_signals(void)
 {
+    static const int sigs[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGTERM,
+                               SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM,
+                               SIGCHLD, SIGXCPU, SIGXFSZ, SIGTSTP};
     struct sigaction sa;
-    int sig;
+    size_t i;
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = SIG_DFL;
-    for (sig = 1; sig < NSIG; sig++)
-        if (sig != SIGKILL && sig != SIGSTOP)
-            sigaction(sig, &sa, NULL);
+    for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        sigaction(sigs[i], &sa, NULL);
 }
 
 static void exit_handler(void);
