@@ -7,7 +7,8 @@
  *   make bench-pool     (or: bench/bench-pool [PYTHON_SCRIPT])
  *
  * The task is Python's `f(x) = x * 2` in C: an 8-byte integer in, its
- * double out, in a pool of 2 workers (fork).
+ * double out, in a pool of 2 workers (fork), on the pipe and the shmring
+ * IPC backends; the table compares shmring.
  */
 #include "config.h"
 
@@ -300,49 +301,68 @@ row(const char *what, double c, const char *unit, const char *pool_name,
     printf("\n");
 }
 
-int
-main(int argc, char **argv)
+/* The five measurements on one IPC backend: apply_async, map default,
+ * map chunksize 1, imap (tasks/s) and the apply round trip (us). */
+static int
+measure(const char *ipc, double m[5])
 {
-    const char *script = argc > 1 ? argv[1] : "bench/python_pool.py";
     struct mproc_pool_opts o;
     mproc_apool_t *p;
     mproc_err_t err;
-    double aa, md, m1, im, ap;
     int r;
 
-    make_items(N_MAP_DEFAULT);
     mproc_pool_opts_init(&o);
     o.workers = WORKERS;
+    o.ipc = ipc;
     if ((r = mproc_apool_new(&p, &o, &err)) < 0) {
         fprintf(stderr, "bench-pool: %s\n", err.msg);
-        return 1;
+        return r;
     }
     /* Warm up: start the workers. */
     map_n(p, 1000, 0);
-    printf("mproc Pool API, %d workers (fork), medians of %d runs\n",
-           WORKERS, REPS);
-    aa = median(b_apply_async, p);
+    printf("mproc Pool API, %d workers (fork), ipc %s, medians of %d runs\n",
+           WORKERS, ipc, REPS);
+    m[0] = median(b_apply_async, p);
     printf("  apply_async + get, %d tasks: %.0f tasks/s\n", N_APPLY_ASYNC,
-           aa);
-    md = median(b_map_default, p);
+           m[0]);
+    m[1] = median(b_map_default, p);
     printf("  map, default chunksize, %d items: %.0f tasks/s\n",
-           N_MAP_DEFAULT, md);
-    m1 = median(b_map_c1, p);
-    printf("  map, chunksize 1, %d items: %.0f tasks/s\n", N_MAP_C1, m1);
-    im = median(b_imap, p);
-    printf("  imap, %d items: %.0f tasks/s\n", N_IMAP, im);
-    ap = median(b_apply, p);
-    printf("  apply round trip, %d calls: %.1f us\n", N_APPLY, ap);
+           N_MAP_DEFAULT, m[1]);
+    m[2] = median(b_map_c1, p);
+    printf("  map, chunksize 1, %d items: %.0f tasks/s\n", N_MAP_C1, m[2]);
+    m[3] = median(b_imap, p);
+    printf("  imap, %d items: %.0f tasks/s\n", N_IMAP, m[3]);
+    m[4] = median(b_apply, p);
+    printf("  apply round trip, %d calls: %.1f us\n", N_APPLY, m[4]);
     fflush(stdout);
     mproc_apool_close(p);
     mproc_apool_join(p);
     mproc_apool_free(p);
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    const char *script = argc > 1 ? argv[1] : "bench/python_pool.py";
+    double pipe[5], ring[5], aa, md, m1, im, ap;
+
+    make_items(N_MAP_DEFAULT);
+    if (measure("pipe", pipe) < 0 || measure("shmring", ring) < 0)
+        return 1;
+    /* The table compares the faster backend, shmring. */
+    aa = ring[0];
+    md = ring[1];
+    m1 = ring[2];
+    im = ring[3];
+    ap = ring[4];
 
     printf("\nPython (same machine, same run): %s\n", script);
     fflush(stdout);
     run_python(script);
 
-    printf("\n%-30s %12s %-8s %12s %8s %12s %8s\n", "measurement", "mproc", "",
+    printf("\n(mproc on shmring)\n%-30s %12s %-8s %12s %8s %12s %8s\n",
+           "measurement", "mproc", "",
            "Pool", "ratio", "PPExecutor", "ratio");
     row("apply_async throughput", aa, "tasks/s", "pool_apply_async",
         "ppe_submit", true, 100);
