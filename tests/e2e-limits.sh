@@ -113,6 +113,23 @@ like "$err" 'item 0 "spin": worker' "rlimit_cpu: the spinning item is named"
 like "$err" "killed by SIGXCPU" "rlimit_cpu: SIGXCPU ended it"
 is "$(cat "$tmp/out")" ok "rlimit_cpu: the next item ran"
 
+# An AddressSanitizer build reserves terabytes of address space for its
+# shadow memory: any rlimit_as would starve it, so that part is left out
+# there (ASAN_OPTIONS is set by CI's sanitizer run).
+if [ -n "${ASAN_OPTIONS:-}" ]; then as=0; else as=68719476736; fi
+items rlimits "open:100" ok
+run_mproc run "$tmp/fault.ini" --workers 1 --set pool.rlimit_cpu=600 \
+    --set pool.rlimit_as=$as --set pool.rlimit_nofile=64
+is "$st" 1 "rlimit_nofile = 64: the item opening 100 files fails"
+is "$(head -1 "$tmp/out")" "cpu=600 as=$as nofile=64" \
+    "rlimit_cpu, rlimit_as ($as) and rlimit_nofile reach the worker"
+like "$err" 'item 1 "open:100": open: Too many open files' \
+    "rlimit_nofile: the failure says why"
+is "$(tail -1 "$tmp/out")" ok "rlimit_nofile: the worker goes on"
+items "open:100"
+run_mproc run "$tmp/fault.ini" --workers 1
+is "$(cat "$tmp/out")" "opened 100" "without rlimit_nofile the same item passes"
+
 items nice
 run_mproc run "$tmp/fault.ini" --set pool.nice=7 --workers 1
 is "$(cat "$tmp/out")" "nice $(( $(nice) + 7 ))" "nice = 7 reaches the worker"

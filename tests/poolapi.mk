@@ -6,3 +6,6 @@ tests_test_pool_api_LDADD = libmproc-core.la $(INIH_LIBS)
 tests_test_pool_imap_SOURCES = %reldir%/test-pool-imap.c %reldir%/tap.h
 tests_test_pool_imap_LDADD = libmproc-core.la $(INIH_LIBS)
 TESTS += tests/test-pool-api tests/test-pool-imap
+# The same API tests on the other IPC backends.
+TESTS += %reldir%/pool-api-mq.sh %reldir%/pool-api-shmring.sh
+EXTRA_DIST += %reldir%/pool-api-mq.sh %reldir%/pool-api-shmring.sh

@@ -152,6 +152,9 @@ new_pool(unsigned workers, void (*tweak)(struct mproc_pool_opts *))
 
     mproc_pool_opts_init(&o);
     o.workers = workers;
+    /* tests/pool-api-BACKEND.sh runs the program on each IPC backend. */
+    if (getenv("MPROC_TEST_IPC") != NULL)
+        o.ipc = getenv("MPROC_TEST_IPC");
     if (tweak != NULL)
         tweak(&o);
     r = mproc_apool_new(&p, &o, &err);

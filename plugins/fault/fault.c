@@ -16,6 +16,10 @@
  *   stubborn      ignore SIGTERM and never return (only SIGKILL ends it)
  *   spin          burn CPU forever
  *   nice          output the worker's nice value
+ *   rlimits       output the worker's soft limits: "cpu=N as=N nofile=N"
+ *                 (0 for unlimited)
+ *   open:N        open /dev/null N times (then close them), output
+ *                 "opened N": fails past the descriptor limit
  *   anything else is echoed unchanged.
  * [args] init = fail | crash makes every worker's init fail or abort.
  */
@@ -134,6 +138,35 @@ fault_run(struct mproc_ctx *ctx, const void *data, size_t len, uint64_t index,
         for (;;)
             spins++;
     }
+    if (is(in, len, "rlimits")) {
+        static const int res[] = {RLIMIT_CPU, RLIMIT_AS, RLIMIT_NOFILE};
+        unsigned long long v[3];
+        struct rlimit rl;
+        int i;
+
+        for (i = 0; i < 3; i++)
+            v[i] = getrlimit(res[i], &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+                       ? (unsigned long long)rl.rlim_cur
+                       : 0;
+        return mproc_buf_printf(out, "cpu=%llu as=%llu nofile=%llu", v[0],
+                                v[1], v[2]);
+    }
+    if ((n = number_after(in, len, "open:")) >= 0) {
+        int fds[4096], k, e = 0;
+
+        if (n > 4096)
+            return mproc_fail(ctx, "open: at most 4096");
+        for (k = 0; k < n; k++)
+            if ((fds[k] = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
+                e = errno;
+                break;
+            }
+        while (k-- > 0)
+            close(fds[k]);
+        if (e != 0)
+            return mproc_fail(ctx, "open: %s", strerror(e));
+        return mproc_buf_printf(out, "opened %ld", n);
+    }
     if (is(in, len, "nice")) {
         errno = 0;
         n = getpriority(PRIO_PROCESS, 0);
@@ -180,7 +213,7 @@ fault_run(struct mproc_ctx *ctx, const void *data, size_t len, uint64_t index,
 static const struct mproc_task_def tasks[] = {
     {"run", fault_run, "do what the item says (ok, fail:M, exit:N, segv, "
                        "abort, hang, sleep:MS, soft, flaky:PATH, alloc:MB, stubborn, "
-                       "spin, nice)"},
+                       "spin, nice, rlimits, open:N)"},
     {NULL, NULL, NULL},
 };
 
