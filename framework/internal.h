@@ -41,6 +41,14 @@ char *mproc__strdup0(const char *s);
 /* Monotonic clock in milliseconds. */
 long long mproc__now_ms(void);
 
+struct mproc_kv;
+
+/* A copy of n key/value pairs (*out NULL when n is 0): 0 or
+ * MPROC_ENOMEM, with nothing to free on failure. */
+int mproc__kv_dup(const struct mproc_kv *kv, size_t n, struct mproc_kv **out);
+/* Free what mproc__kv_dup() made.  NULL is a no-op. */
+void mproc__kv_free(struct mproc_kv *kv, size_t n);
+
 /* The value of a hexadecimal digit, or -1. */
 int mproc__hexval(char c);
 

@@ -197,23 +197,11 @@ check_names(const struct mproc_pool_opts *o, mproc_err_t *err)
     return 0;
 }
 
-static void
-free_args(struct mproc_kv *args, size_t n)
-{
-    size_t i;
-    for (i = 0; args != NULL && i < n; i++) {
-        free((char *)args[i].key);
-        free((char *)args[i].value);
-    }
-    free(args);
-}
-
 int
 mproc_pool_new(mproc_pool_t **out, const struct mproc_pool_opts *o,
                mproc_err_t *err)
 {
     mproc_pool_t *p = NULL;
-    size_t i;
     int r;
 
     *out = NULL;
@@ -247,18 +235,9 @@ mproc_pool_new(mproc_pool_t **out, const struct mproc_pool_opts *o,
         p->o.chunksize = 1;
     p->nworkers = o->workers ? o->workers : mproc_cpu_usable();
 
-    if (o->nargs > 0) {
-        p->args = calloc(o->nargs, sizeof(*p->args));
-        if (p->args == NULL)
-            goto nomem;
-        p->nargs = o->nargs;
-        for (i = 0; i < o->nargs; i++) {
-            p->args[i].key = strdup(o->args[i].key);
-            p->args[i].value = strdup(o->args[i].value);
-            if (p->args[i].key == NULL || p->args[i].value == NULL)
-                goto nomem;
-        }
-    }
+    if (mproc__kv_dup(o->args, o->nargs, &p->args) < 0)
+        goto nomem;
+    p->nargs = o->nargs;
 
     if (o->plugin_desc != NULL)
         r = mproc__plugin_wrap(&p->plugin, o->plugin_desc, err);
@@ -281,7 +260,7 @@ nomem:
     r = mproc__err(err, MPROC_ENOMEM, "out of memory");
 fail:
     mproc__plugin_close(p->plugin);
-    free_args(p->args, p->nargs);
+    mproc__kv_free(p->args, p->nargs);
     free(p);
     return r;
 }
@@ -1324,6 +1303,6 @@ mproc_pool_free(mproc_pool_t *p)
     mproc__buf_free(&p->rout);
     mproc__buf_free(&p->scratch);
     mproc__plugin_close(p->plugin);
-    free_args(p->args, p->nargs);
+    mproc__kv_free(p->args, p->nargs);
     free(p);
 }

@@ -145,17 +145,6 @@ mproc_process_opts_init(struct mproc_process_opts *o)
     o->result_max = MPROC__RESULT_MAX_DEFAULT;
 }
 
-static void
-free_args(struct mproc_kv *args, size_t n)
-{
-    size_t i;
-    for (i = 0; args != NULL && i < n; i++) {
-        free((char *)args[i].key);
-        free((char *)args[i].value);
-    }
-    free(args);
-}
-
 int
 mproc_process_new(mproc_process_t **out, const struct mproc_process_opts *o,
                   mproc_err_t *err)
@@ -191,18 +180,9 @@ mproc_process_new(mproc_process_t **out, const struct mproc_process_opts *o,
         memcpy(p->input, o->input, o->input_len);
     p->input[o->input_len] = '\0'; /* a NUL after the bytes, for C strings */
     p->input_len = o->input_len;
-    if (o->nargs > 0) {
-        p->args = calloc(o->nargs, sizeof(*p->args));
-        if (p->args == NULL)
-            goto nomem;
-        p->nargs = o->nargs;
-        for (i = 0; i < o->nargs; i++) {
-            p->args[i].key = strdup(o->args[i].key);
-            p->args[i].value = strdup(o->args[i].value);
-            if (p->args[i].key == NULL || p->args[i].value == NULL)
-                goto nomem;
-        }
-    }
+    if (mproc__kv_dup(o->args, o->nargs, &p->args) < 0)
+        goto nomem;
+    p->nargs = o->nargs;
 
     /* The identity: ours plus our count of children (Python's
      * Process-N1:...:Nk). */
@@ -243,7 +223,7 @@ nomem:
     if (p != NULL) {
         free(p->target);
         free(p->input);
-        free_args(p->args, p->nargs);
+        mproc__kv_free(p->args, p->nargs);
         free(p->identity);
         free(p);
     }
@@ -996,7 +976,7 @@ destroy(mproc_process_t *p)
     free(p->name);
     free(p->identity);
     free(p->target);
-    free_args(p->args, p->nargs);
+    mproc__kv_free(p->args, p->nargs);
     free(p);
 }
 

@@ -173,3 +173,40 @@ mproc__ctx_msg(const struct mproc_ctx *ctx, const char *dflt)
     const struct mproc__ctx_priv *priv = ctx->priv;
     return priv->failed && priv->msg[0] ? priv->msg : dflt;
 }
+
+/* ---- [args] lists ---- */
+
+void
+mproc__kv_free(struct mproc_kv *kv, size_t n)
+{
+    size_t i;
+
+    for (i = 0; kv != NULL && i < n; i++) {
+        free((char *)kv[i].key);
+        free((char *)kv[i].value);
+    }
+    free(kv);
+}
+
+int
+mproc__kv_dup(const struct mproc_kv *kv, size_t n, struct mproc_kv **out)
+{
+    struct mproc_kv *c;
+    size_t i;
+
+    *out = NULL;
+    if (n == 0)
+        return 0;
+    if ((c = calloc(n, sizeof(*c))) == NULL)
+        return MPROC_ENOMEM;
+    for (i = 0; i < n; i++) {
+        c[i].key = strdup(kv[i].key);
+        c[i].value = strdup(kv[i].value);
+        if (c[i].key == NULL || c[i].value == NULL) {
+            mproc__kv_free(c, n);
+            return MPROC_ENOMEM;
+        }
+    }
+    *out = c;
+    return 0;
+}
