@@ -28,6 +28,8 @@ libmproc_core_la_SOURCES = \
 	%reldir%/pool/worker.c \
 	%reldir%/pool/start.c \
 	%reldir%/pool/api.c \
+	%reldir%/pool/api_engine.c \
+	%reldir%/pool/api_int.h \
 	%reldir%/pool/pool_int.h \
 	%reldir%/sync/sync_int.h
 libmproc_core_la_CFLAGS = $(AM_CFLAGS) $(MPROC_VISIBILITY_CFLAGS) $(INIH_CFLAGS)

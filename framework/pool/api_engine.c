@@ -1,0 +1,1053 @@
+/*
+ * The Pool API's result thread and worker side (see api_int.h): the
+ * function-target descriptor that runs a message of tasks in a worker,
+ * the jobs and their queue, the batches that eng_next() builds for the
+ * engine, and eng_result(), which turns the engine's results back into
+ * each task's own.
+ */
+#include "internal.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mproc/pool.h>
+
+#include "plugin/plugin_int.h"
+#include "pool/api_int.h"
+
+/* The pool whose result thread forked this worker: the child is a copy of
+ * that thread, so a thread-local set there is what the worker sees. */
+static __thread struct mproc_apool *tl_pool;
+
+void
+mproc__apool_set_err(struct mproc_apool *p, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->errmsg, sizeof(p->errmsg), fmt, ap);
+    va_end(ap);
+}
+
+bool
+mproc__apool_in_result_thread(const struct mproc_apool *p)
+{
+    return p->thr_started && pthread_equal(pthread_self(), p->thr);
+}
+
+/* Wake the result thread if it sleeps waiting for input.  Under mu. */
+void
+mproc__apool_kick(struct mproc_apool *p)
+{
+    uint64_t one = 1;
+    if (p->waiting) {
+        p->waiting = false;
+        if (write(p->efd, &one, sizeof(one)) < 0) {
+            /* An eventfd write fails only on counter overflow, when it is
+             * readable anyway. */
+        }
+    }
+}
+
+/* ---- the worker side: run a message of function tasks ---- */
+
+static struct mproc_buf child_tmp;
+
+static int
+call_init(struct mproc_ctx *ctx)
+{
+    struct mproc_apool *p = tl_pool;
+
+    mproc__buf_init(&child_tmp, p->message_max - sizeof(struct out_hdr));
+    if (p->prog != NULL && ctx->worker < p->nworkers)
+        p->prog[ctx->worker].pid = (int32_t)getpid();
+    ctx->state = p->initarg;
+    if (p->initializer != NULL)
+        return p->initializer(ctx, p->initarg);
+    return MPROC_TASK_OK;
+}
+
+static void
+call_fini(struct mproc_ctx *ctx)
+{
+    mproc__buf_free(&child_tmp);
+}
+
+static int
+run_star(struct mproc_ctx *ctx, mproc_star_fn fn, const char *in, size_t len,
+         uint64_t idx, struct mproc_buf *out)
+{
+    struct mproc_item args[MPROC_STAR_MAX];
+    uint32_t n, l, i;
+    size_t off;
+
+    if (len < 4)
+        return mproc_fail(ctx, "malformed starmap arguments");
+    memcpy(&n, in, 4);
+    off = 4 + (size_t)n * 4;
+    if (n > MPROC_STAR_MAX || off > len)
+        return mproc_fail(ctx, "malformed starmap arguments");
+    for (i = 0; i < n; i++) {
+        memcpy(&l, in + 4 + 4 * i, 4);
+        if (l > len - off)
+            return mproc_fail(ctx, "malformed starmap arguments");
+        args[i].data = in + off;
+        args[i].len = l;
+        off += l;
+    }
+    return fn(ctx, args, n, idx, out);
+}
+
+/*
+ * The one task of function pools.  Runs each record in turn and appends
+ * one result record per task; stops early (the host sends the rest again)
+ * when the next output would not fit in the message.
+ */
+static int
+call_task(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
+          struct mproc_buf *out)
+{
+    struct mproc_apool *p = tl_pool;
+    struct progress *pr = p->prog != NULL && ctx->worker < p->nworkers
+                              ? &p->prog[ctx->worker]
+                              : NULL;
+    char *stage = pr != NULL ? p->stage + ctx->worker * STAGE_BYTES : NULL;
+    const char *s = in;
+    size_t off = 0, st = 0;
+    uint32_t done = 0;
+
+    if (pr != NULL) {
+        __atomic_store_n(&pr->done, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&pr->staged, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&pr->index, index, __ATOMIC_RELEASE);
+    }
+    while (off + sizeof(struct rec_hdr) <= len) {
+        struct rec_hdr h;
+        struct out_hdr oh;
+        const char *payload;
+        size_t over;
+        int r;
+
+        memcpy(&h, s + off, sizeof(h));
+        if (h.len > len - off - sizeof(h))
+            return mproc_fail(ctx, "malformed task message");
+        payload = s + off + sizeof(h);
+        mproc__buf_reset(&child_tmp);
+        mproc__ctx_clear(ctx);
+        mproc__buf_overflow(true);
+        if (h.kind == F_STAR) {
+            mproc_star_fn fn;
+            memcpy(&fn, &h.fn, sizeof(fn));
+            r = run_star(ctx, fn, payload, h.len, h.idx, &child_tmp);
+        } else {
+            mproc_task_fn fn;
+            memcpy(&fn, &h.fn, sizeof(fn));
+            r = fn(ctx, payload, h.len, h.idx, &child_tmp);
+        }
+        over = mproc__buf_overflow(true);
+        if (over > 0) {
+            char m[160];
+            mproc__buf_reset(&child_tmp);
+            snprintf(m, sizeof(m),
+                     "output of at least %zu bytes exceeds message_max "
+                     "(%zu)", over, p->message_max);
+            mproc_buf_append(&child_tmp, m, strlen(m));
+            oh.status = MPROC_EMSGSIZE;
+        } else if (r != MPROC_TASK_OK) {
+            const char *m = mproc__ctx_msg(ctx, "task failed without a "
+                                                "message");
+            mproc__buf_reset(&child_tmp);
+            mproc_buf_append(&child_tmp, m, strlen(m));
+            oh.status = MPROC_ETASK;
+        } else {
+            oh.status = 0;
+        }
+        oh.len = (uint32_t)child_tmp.len;
+        /* Not the first and no room left: stop here; the host sends this
+         * task and the rest again (this one runs twice: only when one
+         * output is over half of message_max). */
+        if (done > 0 &&
+            out->limit - out->len < sizeof(oh) + child_tmp.len)
+            break;
+        if (mproc_buf_append(out, &oh, sizeof(oh)) != MPROC_TASK_OK ||
+            mproc_buf_append(out, child_tmp.data, child_tmp.len) !=
+                MPROC_TASK_OK)
+            return mproc_fail(ctx, "out of memory for results");
+        done++;
+        off += sizeof(h) + h.len;
+        if (stage != NULL && st + sizeof(oh) + child_tmp.len <= STAGE_BYTES) {
+            memcpy(stage + st, &oh, sizeof(oh));
+            memcpy(stage + st + sizeof(oh), child_tmp.data, child_tmp.len);
+            st += sizeof(oh) + child_tmp.len;
+            /* Release: the host reads the records after the count (after
+             * this process died). */
+            __atomic_store_n(&pr->staged, done, __ATOMIC_RELEASE);
+            __atomic_store_n(&pr->done, done, __ATOMIC_RELEASE);
+        } else {
+            if (pr != NULL)
+                __atomic_store_n(&pr->done, done, __ATOMIC_RELEASE);
+            break; /* an unstaged result ends the message */
+        }
+        if (out->len >= p->message_max / 2)
+            break;
+    }
+    mproc__ctx_clear(ctx);
+    return MPROC_TASK_OK;
+}
+
+static const struct mproc_task_def call_tasks[] = {
+    {"call", call_task, "run the C functions submitted to the pool"},
+    {NULL, NULL, NULL},
+};
+
+const struct mproc_plugin mproc__apool_call_desc = {
+    .abi_major = MPROC_PLUGIN_ABI_MAJOR,
+    .abi_minor = MPROC_PLUGIN_ABI_MINOR,
+    .size = sizeof(struct mproc_plugin),
+    .name = "function",
+    .version = "1",
+    .description = "function targets of the Pool API",
+    .init = call_init,
+    .fini = call_fini,
+    .tasks = call_tasks,
+};
+
+/* ---- jobs and their results ---- */
+
+void
+mproc__apool_res_clear(struct res *s)
+{
+    free(s->mem);
+    memset(s, 0, sizeof(*s));
+}
+
+/* Drop one reference; under mu.  Returns true when the pool itself lost
+ * its last reference (the caller destroys it after unlocking). */
+bool
+mproc__apool_job_unref(struct mproc_async *j)
+{
+    struct mproc_apool *p = j->pool;
+    size_t i;
+
+    if (--j->refs > 0)
+        return false;
+    if (j->res != NULL)
+        for (i = 0; i < j->res_cap; i++)
+            mproc__apool_res_clear(&j->res[i]);
+    free(j->res);
+    if (j->mm != NULL)
+        for (i = 0; i < j->res_cap; i++)
+            free(j->mm[i]);
+    if (j->mm != &j->one_m) {
+        free(j->mm);
+        free(j->rr);
+    }
+    mproc__apool_res_clear(&j->cur);
+    free(j->msg);
+    free(j);
+    return --p->refs == 0;
+}
+
+void
+mproc__apool_job_set_msg(struct mproc_async *j, const char *fmt, ...)
+{
+    va_list ap;
+    char *m = NULL;
+    va_start(ap, fmt);
+    if (vasprintf(&m, fmt, ap) < 0)
+        m = NULL;
+    va_end(ap);
+    free(j->msg);
+    j->msg = m;
+}
+
+static void
+check_ready(struct mproc_apool *p, struct mproc_async *j)
+{
+    if (j->ready || !j->in_done || j->completed != j->pulled)
+        return;
+    /* Release: pairs with the acquire load of a spinning waiter. */
+    __atomic_store_n(&j->ready, true, __ATOMIC_RELEASE);
+    p->bcast = true;
+    /* The result thread's reference goes with the notification. */
+    j->nnext = p->notify;
+    p->notify = j;
+}
+
+/* Copy a result into *dst, its bytes into a new *mem. */
+static void
+store(struct mproc_result *dst, char **mem, const struct mproc_result *src,
+      uint64_t idx, int status, const void *data, size_t len,
+      const char *message)
+{
+    size_t mlen = message != NULL ? strlen(message) : 0;
+    char *m;
+
+    free(*mem);
+    if (src != NULL)
+        *dst = *src;
+    else
+        memset(dst, 0, sizeof(*dst));
+    dst->index = idx;
+    dst->status = status;
+    dst->item = NULL;
+    dst->item_len = 0;
+    dst->data = NULL;
+    dst->len = 0;
+    dst->message = NULL;
+    *mem = m = malloc((status == 0 ? len : 0) + mlen + 1);
+    if (m == NULL) {
+        dst->status = MPROC_ENOMEM;
+        dst->message = "out of memory keeping the result";
+    } else if (status == 0) {
+        if (len > 0)
+            memcpy(m, data, len);
+        m[len] = '\0';
+        dst->data = m;
+        dst->len = len;
+    } else {
+        memcpy(m, message ? message : "", mlen);
+        m[mlen] = '\0';
+        dst->message = m;
+    }
+}
+
+/* Keep a result of task `idx` of job j.  Under mu. */
+static void
+complete(struct mproc_apool *p, struct mproc_async *j, uint64_t idx,
+         const struct mproc_result *src, int status, const void *data,
+         size_t len, const char *message)
+{
+    struct res *s;
+
+    j->completed++;
+    if (status != 0 && (!j->failed || idx < j->fail_idx)) {
+        j->failed = true;
+        j->fail_idx = idx;
+        j->status = status;
+        if (j->kind == K_APPLY)
+            mproc__apool_job_set_msg(j, "%s", message ? message : "");
+        else
+            mproc__apool_job_set_msg(j, "item %llu: %s", (unsigned long long)idx,
+                        message ? message : "");
+    }
+    if (!j->freed || j->fire_forget) {
+        switch (j->kind) {
+        case K_APPLY:
+        case K_MAP:
+            if (idx < j->res_cap)
+                store(&j->rr[idx], &j->mm[idx], src, idx, status, data, len,
+                      message);
+            break;
+        case K_IMAP:
+        case K_IMAP_UNORDERED:
+            if (j->kind == K_IMAP)
+                s = &j->res[idx % j->res_cap];
+            else
+                s = &j->res[(j->uhead + j->ucount++) % j->res_cap];
+            store(&s->r, &s->mem, src, idx, status, data, len, message);
+            s->done = true;
+            p->bcast = true;
+            break;
+        }
+    }
+    check_ready(p, j);
+}
+
+/* ---- the queue ---- */
+
+void
+mproc__apool_job_enqueue(struct mproc_apool *p, struct mproc_async *j)
+{
+    j->qnext = NULL;
+    j->qprev = p->jtail;
+    if (p->jtail != NULL)
+        p->jtail->qnext = j;
+    else
+        p->jhead = j;
+    p->jtail = j;
+    j->queued = true;
+    if (j->next != NULL)
+        p->iter_jobs++;
+    else
+        p->known_left += j->n_in;
+    mproc__apool_kick(p);
+}
+
+void
+mproc__apool_job_input_done(struct mproc_apool *p, struct mproc_async *j)
+{
+    if (j->in_done)
+        return;
+    j->in_done = true;
+    if (j->next != NULL)
+        p->iter_jobs--;
+    else
+        p->known_left -= j->n_in - j->pos;
+}
+
+void
+mproc__apool_job_unlink(struct mproc_apool *p, struct mproc_async *j)
+{
+    if (!j->queued)
+        return;
+    if (j->qprev != NULL)
+        j->qprev->qnext = j->qnext;
+    else
+        p->jhead = j->qnext;
+    if (j->qnext != NULL)
+        j->qnext->qprev = j->qprev;
+    else
+        p->jtail = j->qprev;
+    j->qnext = j->qprev = NULL;
+    j->queued = false;
+}
+
+static bool
+job_throttled(const struct mproc_async *j)
+{
+    return (j->kind == K_IMAP || j->kind == K_IMAP_UNORDERED) &&
+           j->pulled - j->consumed >= j->res_cap;
+}
+
+/*
+ * The next input item of j: 1 with it, 0 when there is none (j->in_done
+ * then says whether for good).  Under mu.
+ */
+static int
+job_pull(struct mproc_apool *p, struct mproc_async *j, const void **data,
+         size_t *len, const struct mproc_args **star)
+{
+    struct mproc_item it;
+    int r;
+
+    *star = NULL;
+    if (j->in_done || j->freed) {
+        mproc__apool_job_input_done(p, j);
+        return 0;
+    }
+    if (job_throttled(j))
+        return 0;
+    if (j->kind == K_APPLY) {
+        *data = j->own;
+        *len = j->own_len;
+    } else if (j->targs != NULL) {
+        *star = &j->targs[j->pos];
+        *data = NULL;
+        *len = 0;
+    } else if (j->items != NULL) {
+        *data = j->items[j->pos].data;
+        *len = j->items[j->pos].len;
+    } else {
+        it.data = NULL;
+        it.len = 0;
+        r = j->next(j->next_user, &it);
+        if (r <= 0) {
+            if (r < 0) {
+                j->in_error = r == MPROC_EAGAIN ? MPROC_EINVAL : r;
+                if (!j->failed)
+                    mproc__apool_job_set_msg(j, "input: %s",
+                                r == MPROC_EAGAIN
+                                    ? "the input callback answered "
+                                      "MPROC_EAGAIN, which a map's input "
+                                      "may not"
+                                    : mproc_strerror(r));
+            }
+            mproc__apool_job_input_done(p, j);
+            check_ready(p, j);
+            return 0;
+        }
+        if (j->kind == K_MAP && j->pulled >= j->res_cap) {
+            size_t cap = j->res_cap ? 2 * j->res_cap : 64;
+            struct mproc_result *nr = realloc(j->rr, cap * sizeof(*nr));
+            char **nm = nr != NULL ? realloc(j->mm, cap * sizeof(*nm))
+                                   : NULL;
+            if (nr != NULL)
+                j->rr = nr;
+            if (nm == NULL) {
+                j->in_error = MPROC_ENOMEM;
+                mproc__apool_job_set_msg(j, "input: out of memory");
+                mproc__apool_job_input_done(p, j);
+                check_ready(p, j);
+                return 0;
+            }
+            memset(nm + j->res_cap, 0, (cap - j->res_cap) * sizeof(*nm));
+            j->mm = nm;
+            j->res_cap = cap;
+        }
+        *data = it.data;
+        *len = it.len;
+        j->pos++;
+        j->pulled++;
+        return 1;
+    }
+    j->pos++;
+    j->pulled++;
+    p->known_left--;
+    if (j->pos == j->n_in) {
+        j->in_done = true;
+        if (j->next != NULL)
+            p->iter_jobs--;
+    }
+    return 1;
+}
+
+static uint32_t
+star_size(const struct mproc_args *a)
+{
+    size_t n = 4 + 4 * a->n, i;
+    for (i = 0; i < a->n; i++)
+        n += a->v[i].len;
+    return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+}
+
+/* Append one task record to the scratch message; -1 without memory. */
+static int
+put_record(struct mproc_apool *p, const struct mproc_async *j, uint64_t idx,
+           const void *data, size_t len, const struct mproc_args *star)
+{
+    struct mproc_buf *b = &p->scratch;
+    struct rec_hdr h;
+    size_t i;
+
+    memset(&h, 0, sizeof(h));
+    if (star != NULL) {
+        memcpy(&h.fn, &j->sfn, sizeof(j->sfn));
+        h.kind = F_STAR;
+        h.len = star_size(star);
+    } else {
+        memcpy(&h.fn, &j->fn, sizeof(j->fn));
+        h.kind = F_PLAIN;
+        h.len = (uint32_t)len;
+    }
+    h.idx = idx;
+    if (mproc_buf_reserve(b, sizeof(h) + h.len) != MPROC_TASK_OK)
+        return -1;
+    memcpy(b->data + b->len, &h, sizeof(h));
+    b->len += sizeof(h);
+    if (star != NULL) {
+        uint32_t n = (uint32_t)star->n, l;
+        memcpy(b->data + b->len, &n, 4);
+        b->len += 4;
+        for (i = 0; i < star->n; i++) {
+            l = (uint32_t)star->v[i].len;
+            memcpy(b->data + b->len, &l, 4);
+            b->len += 4;
+        }
+        for (i = 0; i < star->n; i++) {
+            if (star->v[i].len > 0)
+                memcpy(b->data + b->len, star->v[i].data, star->v[i].len);
+            b->len += star->v[i].len;
+        }
+    } else {
+        if (len > 0)
+            memcpy(b->data + b->len, data, len);
+        b->len += len;
+    }
+    return 0;
+}
+
+/* How many tasks the next message may carry. */
+static unsigned
+batch_limit(const struct mproc_apool *p)
+{
+    double t = p->target;
+    uint64_t share;
+
+    if (!p->can_batch)
+        return 1;
+    /* A fair share of what is queued, so the tail spreads over every
+     * worker (guided self-scheduling). */
+    if (p->iter_jobs == 0) {
+        uint64_t left = p->known_left;
+        struct rtask *rt;
+        for (rt = p->rqhead; rt != NULL && left < MAX_BATCH * 4; rt = rt->next)
+            left++;
+        share = (left + 2 * p->nworkers - 1) / (2 * p->nworkers);
+        if (share < t)
+            t = (double)share;
+    }
+    if (t < 1)
+        t = 1;
+    if (t > MAX_BATCH)
+        t = MAX_BATCH;
+    return (unsigned)t;
+}
+
+/*
+ * Fill the next message.  Function pools: records into p->scratch and
+ * p->refs_tmp.  Plugin pools: one task, its item in *pdata and *plen.  Returns
+ * the number of tasks.  Under mu.
+ */
+static unsigned
+build(struct mproc_apool *p, const void **pdata, size_t *plen)
+{
+    unsigned limit = batch_limit(p), n = 0;
+    struct mproc_async *j;
+
+    p->scratch.len = 0;
+    while (n < limit && p->rqhead != NULL) {
+        struct rtask *rt = p->rqhead;
+        if (n > 0 && p->scratch.len + rt->len > BATCH_BYTES)
+            return n;
+        if (mproc_buf_reserve(&p->scratch, rt->len) != MPROC_TASK_OK)
+            return n;
+        p->refs_tmp[n].job = rt->job;
+        p->refs_tmp[n].idx = rt->idx;
+        p->refs_tmp[n].off = (uint32_t)p->scratch.len;
+        p->refs_tmp[n].len = (uint32_t)rt->len;
+        memcpy(p->scratch.data + p->scratch.len, rt->rec, rt->len);
+        p->scratch.len += rt->len;
+        n++;
+        p->rqhead = rt->next;
+        if (p->rqhead == NULL)
+            p->rqtail = NULL;
+        free(rt);
+        if (!p->func) {
+            *pdata = p->scratch.data;
+            *plen = p->scratch.len;
+            return n;
+        }
+    }
+    j = p->jhead;
+    while (j != NULL && n < limit) {
+        const struct mproc_args *star;
+        const void *data = NULL;
+        size_t len = 0, before;
+        unsigned stop = limit;
+
+        /* chunksize c: this call's items travel in groups of c (rounded
+         * up, within MAX_BATCH), like Python's chunks. */
+        if (j->chunksize > 1 && p->can_batch && n < limit) {
+            stop = n + (limit - n + j->chunksize - 1) / j->chunksize *
+                           j->chunksize;
+            if (stop > MAX_BATCH)
+                stop = MAX_BATCH;
+        }
+        while (n < stop) {
+            uint64_t idx = j->pulled;
+            if (job_pull(p, j, &data, &len, &star) <= 0)
+                break;
+            if (!p->func) {
+                p->refs_tmp[0].job = j;
+                p->refs_tmp[0].idx = idx;
+                p->refs_tmp[0].off = 0;
+                p->refs_tmp[0].len = (uint32_t)len;
+                *pdata = data;
+                *plen = len;
+                n = 1;
+                break;
+            }
+            before = p->scratch.len;
+            if (put_record(p, j, idx, data, len, star) < 0) {
+                /* Out of memory: fail this task rather than lose it. */
+                complete(p, j, idx, NULL, MPROC_ENOMEM, NULL, 0,
+                         "out of memory queueing the task");
+                continue;
+            }
+            p->refs_tmp[n].job = j;
+            p->refs_tmp[n].idx = idx;
+            p->refs_tmp[n].off = (uint32_t)before;
+            p->refs_tmp[n].len = (uint32_t)(p->scratch.len - before);
+            n++;
+            if (p->scratch.len >= BATCH_BYTES)
+                limit = stop = n;
+        }
+        if (n >= stop && stop > limit)
+            limit = stop;
+        if (j->in_done) {
+            /* Off the queue: nothing more to pull from it. */
+            struct mproc_async *nx = j->qnext;
+            mproc__apool_job_unlink(p, j);
+            j = nx;
+            continue;
+        }
+        if (!p->func && n > 0)
+            break;
+        j = j->qnext;
+    }
+    if (p->func) {
+        *pdata = p->scratch.data;
+        *plen = p->scratch.len;
+    }
+    return n;
+}
+
+/* Keep the message's tasks under the engine index it will get. */
+static int
+ring_put(struct mproc_apool *p, struct batch *b)
+{
+    if (p->eng_next - p->bbase > p->bmask) {
+        uint64_t cap = 2 * (p->bmask + 1), i;
+        struct batch **nr = calloc(cap, sizeof(*nr));
+        if (nr == NULL)
+            return -1;
+        for (i = p->bbase; i < p->eng_next; i++)
+            nr[i & (cap - 1)] = p->bring[i & p->bmask];
+        free(p->bring);
+        p->bring = nr;
+        p->bmask = cap - 1;
+    }
+    p->bring[p->eng_next & p->bmask] = b;
+    p->eng_next++;
+    return 0;
+}
+
+static struct batch *
+ring_take(struct mproc_apool *p, uint64_t index)
+{
+    struct batch *b;
+
+    if (index < p->bbase || index >= p->eng_next)
+        return NULL;
+    b = p->bring[index & p->bmask];
+    p->bring[index & p->bmask] = NULL;
+    while (p->bbase < p->eng_next && p->bring[p->bbase & p->bmask] == NULL)
+        p->bbase++;
+    return b;
+}
+
+/* The engine's `next`: in the result thread. */
+static int
+eng_next(void *user, struct mproc_item *item)
+{
+    struct mproc_apool *p = user;
+    const void *data = NULL;
+    size_t len = 0;
+    unsigned n, attempt;
+    struct batch *b;
+
+    pthread_mutex_lock(&p->mu);
+    for (attempt = 0;; attempt++) {
+        n = build(p, &data, &len);
+        if (n > 0)
+            break;
+        if (p->closed && !p->terminated && p->jhead == NULL &&
+            p->rqhead == NULL && p->inflight_multi == 0) {
+            pthread_mutex_unlock(&p->mu);
+            return 0;
+        }
+        if (attempt > 0 || p->terminated) {
+            pthread_mutex_unlock(&p->mu);
+            return MPROC_EAGAIN;
+        }
+        /* About to sleep: from now on a submission writes the eventfd.
+         * Drain it, then look once more, so none is missed. */
+        p->waiting = true;
+        pthread_mutex_unlock(&p->mu);
+        {
+            uint64_t v;
+            if (read(p->efd, &v, sizeof(v)) < 0) {
+                /* EAGAIN: nothing to drain. */
+            }
+        }
+        pthread_mutex_lock(&p->mu);
+    }
+    p->waiting = false;
+    b = malloc(sizeof(*b) + n * sizeof(b->t[0]));
+    if (b == NULL || ring_put(p, b) < 0) {
+        unsigned i;
+        free(b);
+        for (i = 0; i < n; i++)
+            complete(p, p->refs_tmp[i].job, p->refs_tmp[i].idx, NULL,
+                     MPROC_ENOMEM, NULL, 0, "out of memory sending the task");
+        pthread_mutex_unlock(&p->mu);
+        return MPROC_ENOMEM;
+    }
+    b->n = n;
+    memcpy(b->t, p->refs_tmp, n * sizeof(b->t[0]));
+    p->inflight_tasks += n;
+    if (n > 1)
+        p->inflight_multi++;
+    pthread_mutex_unlock(&p->mu);
+    item->data = data;
+    item->len = len;
+    return 1;
+}
+
+/* Queue a task again, first in line. */
+static void
+requeue(struct mproc_apool *p, const struct taskref *t, const char *msgbase)
+{
+    struct rtask *rt = malloc(sizeof(*rt) + t->len);
+
+    if (rt == NULL) {
+        complete(p, t->job, t->idx, NULL, MPROC_ENOMEM, NULL, 0,
+                 "out of memory queueing the task again");
+        return;
+    }
+    rt->job = t->job;
+    rt->idx = t->idx;
+    rt->len = t->len;
+    memcpy(rt->rec, msgbase + t->off, t->len);
+    rt->next = p->rqhead;
+    p->rqhead = rt;
+    if (p->rqtail == NULL)
+        p->rqtail = rt;
+}
+
+/* Requeue tasks t[from..n-1] keeping their order. */
+static void
+requeue_range(struct mproc_apool *p, const struct batch *b, uint32_t from,
+              uint32_t to, const char *msgbase)
+{
+    uint32_t k;
+    for (k = to; k > from; k--)
+        requeue(p, &b->t[k - 1], msgbase);
+}
+
+static void
+learn(struct mproc_apool *p, const struct mproc_result *r, unsigned n)
+{
+    double per = r->duration / (n ? n : 1), want;
+
+    want = per > 0 ? BATCH_SECONDS / per : MAX_BATCH;
+    if (want > 2 * p->target)
+        want = 2 * p->target;
+    if (want < 1)
+        want = 1;
+    if (want > MAX_BATCH)
+        want = MAX_BATCH;
+    p->target = want;
+}
+
+/* Run the callbacks of the jobs that became ready, then drop the result
+ * thread's references.  Called without mu. */
+static void
+notify(struct mproc_apool *p)
+{
+    struct mproc_async *list, *j, *nx;
+
+    pthread_mutex_lock(&p->mu);
+    list = p->notify;
+    p->notify = NULL;
+    if (p->bcast && p->nwait > 0)
+        pthread_cond_broadcast(&p->cv);
+    p->bcast = false;
+    /* Decide under the lock: the application may free a job meanwhile
+     * (the memory stays: this thread still holds a reference). */
+    for (j = list; j != NULL; j = j->nnext) {
+        bool good = !j->failed && j->in_error == 0;
+        j->call = j->freed && !j->fire_forget ? 0
+                  : good && j->cb != NULL     ? 1
+                  : !good && j->ecb != NULL   ? 2
+                                              : 0;
+    }
+    pthread_mutex_unlock(&p->mu);
+    for (j = list; j != NULL; j = j->nnext) {
+        if (j->call == 1)
+            j->cb(j->cb_user, j);
+        else if (j->call == 2)
+            j->ecb(j->cb_user, j);
+    }
+    if (list == NULL)
+        return;
+    pthread_mutex_lock(&p->mu);
+    for (j = list; j != NULL; j = nx) {
+        nx = j->nnext;
+        mproc__apool_job_unref(j); /* never the pool's last: the application holds it */
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* The engine's `on_result`: in the result thread. */
+static int
+eng_result(void *user, const struct mproc_result *r)
+{
+    struct mproc_apool *p = user;
+    const char *base = r->item;
+    struct batch *b;
+    uint32_t k;
+    bool wake = false;
+
+    pthread_mutex_lock(&p->mu);
+    b = ring_take(p, r->index);
+    if (b == NULL) {
+        pthread_mutex_unlock(&p->mu);
+        return 0;
+    }
+    p->inflight_tasks -= b->n;
+    if (r->status == MPROC_ECANCELED && !p->terminated && base != NULL) {
+        /* The engine stopped on its own (a failed initializer ...): keep
+         * the tasks; they get the engine's verdict once it returns. */
+        requeue_range(p, b, 0, b->n, base);
+    } else if (!p->func) {
+        complete(p, b->t[0].job, b->t[0].idx, r, r->status, r->data, r->len,
+                 r->status == MPROC_ECANCELED
+                     ? "not run: the pool was terminated"
+                     : r->message);
+    } else if (r->status == 0) {
+        const char *d = r->data;
+        size_t off = 0;
+
+        for (k = 0; k < b->n && off + sizeof(struct out_hdr) <= r->len; k++) {
+            struct out_hdr oh;
+            memcpy(&oh, d + off, sizeof(oh));
+            off += sizeof(oh);
+            if (oh.len > r->len - off)
+                break;
+            if (oh.status == 0) {
+                complete(p, b->t[k].job, b->t[k].idx, r, 0, d + off, oh.len,
+                         NULL);
+            } else {
+                /* Messages travel without their NUL: give one. */
+                char *m = strndup(d + off, oh.len);
+                complete(p, b->t[k].job, b->t[k].idx, r, oh.status, NULL, 0,
+                         m != NULL ? m : "out of memory");
+                free(m);
+            }
+            off += oh.len;
+        }
+        if (k < b->n) {
+            requeue_range(p, b, k, b->n, base);
+            wake = true;
+        }
+        learn(p, r, k);
+    } else if (r->status == MPROC_EWORKER && b->n > 1 && base != NULL) {
+        uint32_t d = 0, staged = 0;
+        const char *stage = NULL;
+        size_t off = 0;
+        unsigned w;
+        for (w = 0; p->prog != NULL && w < p->nworkers; w++)
+            if (p->prog[w].pid == (int32_t)r->worker &&
+                __atomic_load_n(&p->prog[w].index, __ATOMIC_ACQUIRE) ==
+                    r->index) {
+                d = __atomic_load_n(&p->prog[w].done, __ATOMIC_ACQUIRE);
+                staged = __atomic_load_n(&p->prog[w].staged,
+                                         __ATOMIC_ACQUIRE);
+                stage = p->stage + w * STAGE_BYTES;
+                break;
+            }
+        if (d >= b->n)
+            d = b->n - 1;
+        if (staged > d)
+            staged = d;
+        /* The tasks it finished: their results from the stage. */
+        for (k = 0; k < staged; k++) {
+            struct out_hdr oh;
+            memcpy(&oh, stage + off, sizeof(oh));
+            off += sizeof(oh);
+            if (oh.status == 0) {
+                complete(p, b->t[k].job, b->t[k].idx, r, 0, stage + off,
+                         oh.len, NULL);
+            } else {
+                char *m = strndup(stage + off, oh.len);
+                complete(p, b->t[k].job, b->t[k].idx, r, oh.status, NULL, 0,
+                         m != NULL ? m : "out of memory");
+                free(m);
+            }
+            off += oh.len;
+        }
+        /* The one it was running fails; those after it never started. */
+        requeue_range(p, b, d + 1, b->n, base);
+        complete(p, b->t[d].job, b->t[d].idx, r, r->status, NULL, 0,
+                 r->message);
+        /* A finished task whose result was not staged (at most the last
+         * before a death in a sliver of time) runs again. */
+        requeue_range(p, b, staged, d, base);
+        wake = true;
+    } else {
+        for (k = 0; k < b->n; k++)
+            complete(p, b->t[k].job, b->t[k].idx, r, r->status, NULL, 0,
+                     r->status == MPROC_ECANCELED
+                         ? "not run: the pool was terminated"
+                         : r->message);
+    }
+    if (b->n > 1 && --p->inflight_multi == 0 && p->closed)
+        wake = true;
+    if (wake)
+        mproc__apool_kick(p);
+    pthread_mutex_unlock(&p->mu);
+    free(b);
+    notify(p);
+    return 0;
+}
+
+/* The engine has returned: every task still without a result gets one. */
+static void
+fail_rest(struct mproc_apool *p, int status, const char *msg)
+{
+    struct mproc_async *j, *nx;
+    struct rtask *rt;
+    uint64_t i;
+
+    while ((rt = p->rqhead) != NULL) {
+        p->rqhead = rt->next;
+        complete(p, rt->job, rt->idx, NULL, status, NULL, 0, msg);
+        free(rt);
+    }
+    p->rqtail = NULL;
+    for (i = p->bbase; i < p->eng_next; i++) {
+        struct batch *b = p->bring[i & p->bmask];
+        uint32_t k;
+        if (b == NULL)
+            continue;
+        p->bring[i & p->bmask] = NULL;
+        for (k = 0; k < b->n; k++)
+            complete(p, b->t[k].job, b->t[k].idx, NULL, status, NULL, 0,
+                     msg);
+        free(b);
+    }
+    p->bbase = p->eng_next;
+    p->inflight_multi = 0;
+    p->inflight_tasks = 0;
+    for (j = p->jhead; j != NULL; j = nx) {
+        nx = j->qnext;
+        mproc__apool_job_unlink(p, j);
+        if (!j->in_done && !j->freed &&
+            (j->kind == K_APPLY || j->kind == K_MAP) && j->next == NULL) {
+            while (j->pos < j->n_in) {
+                uint64_t idx = j->pulled;
+                j->pos++;
+                j->pulled++;
+                p->known_left--;
+                complete(p, j, idx, NULL, status, NULL, 0, msg);
+            }
+        } else if (!j->in_done && j->in_error == 0) {
+            j->in_error = status;
+            if (!j->failed)
+                mproc__apool_job_set_msg(j, "%s", msg);
+        }
+        mproc__apool_job_input_done(p, j);
+        check_ready(p, j);
+    }
+}
+
+void *
+mproc__apool_engine_main(void *arg)
+{
+    struct mproc_apool *p = arg;
+    char msg[MPROC_ERRMSG_MAX + 16];
+    int r, st;
+
+    tl_pool = p;
+    r = mproc_pool_run(p->eng, eng_next, eng_result, p);
+    pthread_mutex_lock(&p->mu);
+    if (p->terminated) {
+        st = MPROC_ECANCELED;
+        snprintf(msg, sizeof(msg), "not run: the pool was terminated");
+    } else if (r < 0) {
+        st = r;
+        snprintf(msg, sizeof(msg), "not run: %s",
+                 mproc_pool_errmsg(p->eng)[0] ? mproc_pool_errmsg(p->eng)
+                                              : mproc_strerror(r));
+        p->broken = r;
+        snprintf(p->broken_msg, sizeof(p->broken_msg), "%.200s", msg + 9);
+    } else {
+        st = MPROC_ECANCELED;
+        snprintf(msg, sizeof(msg), "not run: the pool ended");
+    }
+    fail_rest(p, st, msg);
+    p->thr_done = true;
+    p->bcast = true;
+    pthread_mutex_unlock(&p->mu);
+    notify(p);
+    return NULL;
+}

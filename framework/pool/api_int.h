@@ -1,0 +1,239 @@
+/*
+ * Pool API internals, shared by api.c (the calls: the pool, async results,
+ * imap iterators) and api_engine.c (the result thread, the worker side,
+ * the jobs and their queue, batching).
+ *
+ * The Python-style Pool API (mproc_apool_*), on top of the run-once engine
+ * in pool.c, which it does not change.
+ *
+ * One pool = one engine (mproc_pool_t) + one result thread that runs
+ * mproc_pool_run() for the pool's whole life.  The engine pulls work with
+ * eng_next(), which takes it from a queue of submitted calls ("jobs")
+ * under the pool's mutex and answers MPROC_EAGAIN when the queue is empty;
+ * the engine then polls an eventfd (opts.input_fd) that submitters write
+ * when, and only when, the thread said it was about to sleep (`waiting`),
+ * so a burst of submissions costs one write, not one per task.  Results
+ * come back through eng_result(), which stores them in the jobs (async
+ * results, imap rings) and wakes waiters.  close() makes eng_next() answer
+ * 0 once the queue is drained; terminate() writes the engine's cancel_fd.
+ *
+ * Function targets run in an in-process descriptor (call_desc) whose one
+ * task decodes a batch of records {function, index, kind, item} and runs
+ * each.  The engine is created with chunksize 1 so that it never queues
+ * more than two messages per worker (slow tasks spread over every worker);
+ * throughput comes from putting several tasks in one message instead,
+ * sized from measured durations (a few ms of work per message) and capped
+ * by a fair share of what is queued.  Each task in a batch gets its own
+ * result record.  A worker that dies in a batch leaves its progress in a
+ * small shared page (which task it was on) and a copy of the result
+ * records it finished (the "stage", 256 KiB per worker), so exactly that
+ * task fails with the cause, the finished ones keep their results and
+ * the rest are queued again: batching never changes what a task's result
+ * is, only how it travels.
+ *
+ * Ordering: the engine runs unordered (a slow task must not hold back the
+ * results of other calls); map keeps results by position and ordered imap
+ * reorders in a ring of `buffer` entries.  Backpressure: an imap job is
+ * not pulled from while `buffer` of its results wait for the consumer,
+ * which bounds both the ring and the input read ahead.
+ *
+ * Locking: one mutex per pool guards everything shared with the
+ * application's threads; one condition variable is broadcast (only when
+ * someone waits) when a result arrives or a job becomes ready.  Callbacks
+ * run in the result thread without the lock.
+ */
+#ifndef MPROC_API_INT_H
+#define MPROC_API_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <mproc/pool.h>
+
+#include "util/buf_int.h"
+
+/* Most tasks, and input bytes, per message. */
+#define MAX_BATCH 1024
+#define BATCH_BYTES ((size_t)256 << 10)
+/* Work per message the batch size aims at, in seconds. */
+#define BATCH_SECONDS 0.002
+/* Default imap buffer (results pulled but not consumed). */
+#define IMAP_BUFFER 8192
+
+enum job_kind { K_APPLY, K_MAP, K_IMAP, K_IMAP_UNORDERED };
+enum fn_kind { F_PLAIN = 1, F_STAR = 2 };
+
+/* A stored result; `mem` owns r.data and r.message. */
+struct res {
+    struct mproc_result r;
+    char *mem;
+    bool done;
+};
+
+struct mproc_async {
+    struct mproc_apool *pool;
+    int kind;
+    unsigned refs;      /* the application's + the result thread's */
+    bool freed;         /* the application let go */
+    bool fire_forget;   /* apply_async with out == NULL */
+    /* what to run */
+    int fkind;
+    mproc_task_fn fn;
+    mproc_star_fn sfn;
+    unsigned chunksize;
+    mproc_async_fn cb, ecb;
+    void *cb_user;
+    /* input */
+    const struct mproc_item *items;
+    const struct mproc_args *targs;
+    size_t n_in;
+    mproc_next_fn next;
+    void *next_user;
+    const char *own;     /* apply: the copy of the item (after the struct) */
+    size_t own_len;
+    size_t pos;          /* next input position */
+    bool in_done;        /* no more input will be pulled */
+    int in_error;        /* the input (or the pool) ended with an error */
+    bool in_error_told;
+    struct mproc_async *qnext, *qprev; /* the queue of jobs with input */
+    bool queued;
+    struct mproc_async *nnext; /* a list of jobs to notify */
+    int call;            /* which callback notify() runs: 0, 1 ok, 2 error */
+    uint64_t pulled, completed, consumed;
+    bool ready;
+    /* the first failure, by input position */
+    bool failed;
+    uint64_t fail_idx;
+    int status;
+    char *msg;           /* its message, or a misuse message; malloc'd */
+    /* results: apply and map, by position (res_cap of them) */
+    struct mproc_result *rr;
+    char **mm;           /* what each owns (data and message) */
+    struct mproc_result one_r;
+    char *one_m;
+    size_t res_cap;
+    /* imap: ring of res_cap entries, ordered by index or FIFO */
+    struct res *res;
+    uint64_t uhead, ucount;
+    struct res cur;
+};
+
+struct mproc_imap {
+    struct mproc_async a;
+};
+
+/* One task of a message in flight. */
+struct taskref {
+    struct mproc_async *job;
+    uint64_t idx;
+    uint32_t off, len; /* its record in the message */
+};
+
+struct batch {
+    uint32_t n;
+    struct taskref t[];
+};
+
+/* A task to send again: its record (function pools) or item. */
+struct rtask {
+    struct rtask *next;
+    struct mproc_async *job;
+    uint64_t idx;
+    size_t len;
+    char rec[];
+};
+
+/* Where a worker is in its message: written by the worker, read by the
+ * host after the worker died (so no ordering is needed beyond the kernel
+ * having seen the writes, which a process's death guarantees). */
+struct progress {
+    uint64_t index;  /* the engine index of the message it runs */
+    uint32_t done;   /* tasks of it finished */
+    uint32_t staged; /* of which this many have their result staged */
+    int32_t pid;
+    char pad[44];
+};
+
+/* Per worker: a copy of the result records of the message it runs, so
+ * that the results it finished survive its death. */
+#define STAGE_BYTES ((size_t)256 << 10)
+
+/* A task record, host to worker, and a result record, worker to host. */
+struct rec_hdr {
+    uint64_t fn;
+    uint64_t idx;
+    uint32_t kind;
+    uint32_t len;
+};
+struct out_hdr {
+    int32_t status;
+    uint32_t len;
+};
+
+struct mproc_apool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    unsigned nwait;       /* threads in cv waits */
+    unsigned refs;        /* the application's + one per job */
+    mproc_pool_t *eng;
+    bool func;            /* function targets */
+    bool can_batch;
+    unsigned nworkers;
+    size_t message_max;
+    int efd, cfd;         /* input eventfd, cancel eventfd */
+    pthread_t thr;
+    bool thr_started, thr_done, joined;
+    bool closed, terminated, waiting;
+    int broken;           /* the engine ended with this error, or 0 */
+    char broken_msg[MPROC_ERRMSG_MAX];
+    int (*initializer)(struct mproc_ctx *, void *);
+    void *initarg;
+    struct progress *prog;
+    size_t prog_len;
+    char *stage;
+    /* queue */
+    struct mproc_async *jhead, *jtail;
+    struct rtask *rqhead, *rqtail;
+    uint64_t known_left;  /* tasks queued, when countable */
+    unsigned iter_jobs;   /* queued jobs with a callback input */
+    unsigned inflight_multi;
+    uint64_t inflight_tasks; /* tasks in messages the engine holds */
+    /* result thread only */
+    struct batch **bring;
+    uint64_t bbase, eng_next, bmask;
+    struct mproc_buf scratch;
+    struct taskref *refs_tmp;
+    double target;
+    struct mproc_async *notify;
+    bool bcast;
+    char errmsg[MPROC_ERRMSG_MAX];
+};
+
+/* The in-process descriptor of function targets (api_engine.c). */
+extern const struct mproc_plugin mproc__apool_call_desc;
+
+/* The result thread: runs the engine for the pool's life. */
+void *mproc__apool_engine_main(void *arg);
+
+void mproc__apool_set_err(struct mproc_apool *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+bool mproc__apool_in_result_thread(const struct mproc_apool *p);
+/* Wake the result thread if it sleeps waiting for input.  Under mu. */
+void mproc__apool_kick(struct mproc_apool *p);
+
+/* Jobs (under mu).  job_unref returns true when the pool lost its last
+ * reference: the caller destroys it (pool_destroy) after unlocking. */
+void mproc__apool_res_clear(struct res *s);
+bool mproc__apool_job_unref(struct mproc_async *j);
+void mproc__apool_job_set_msg(struct mproc_async *j, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void mproc__apool_job_enqueue(struct mproc_apool *p, struct mproc_async *j);
+void mproc__apool_job_input_done(struct mproc_apool *p,
+                                 struct mproc_async *j);
+void mproc__apool_job_unlink(struct mproc_apool *p, struct mproc_async *j);
+
+/* Free a pool whose last reference is gone (api.c). */
+void mproc__apool_pool_destroy(struct mproc_apool *p);
+
+#endif
