@@ -521,6 +521,14 @@ test_new_errors(void)
            "unknown start method: EINVAL");
     like_str(err.msg, "expected fork, spawn or forkserver", "lists them");
     o.start_method = "fork";
+    o.message_max = 0;
+    is_int(mproc_pool_new(&p, &o, &err), MPROC_EINVAL, "message_max 0");
+    like_str(err.msg, "message_max must be from 1 to", "says the range");
+    o.message_max = (size_t)-1;
+    is_int(mproc_pool_new(&p, &o, &err), MPROC_EINVAL,
+           "message_max past what a channel message carries");
+    like_str(err.msg, "message_max must be from 1 to", "says the range");
+    o.message_max = 1 << 20;
     o.ipc = "carrier-pigeon";
     is_int(mproc_pool_new(&p, &o, &err), MPROC_EINVAL, "unknown ipc");
     like_str(err.msg, "expected one of pipe, mq, shmring", "lists the backends");

@@ -1,6 +1,7 @@
 /*
- * The pool, host side: fork workers, hand them items in chunks over pipes,
- * gather results, and keep every item accounted for.
+ * The pool, host side: start workers (start.c), hand them items in chunks
+ * over their task channels (ipc/), gather results, retry or time out
+ * tasks as configured, and keep every item accounted for.
  *
  * Bookkeeping.  Every item taken from the caller gets an index and a slot
  * in a ring of W slots (W a power of two); the ring holds the items between
@@ -321,6 +322,8 @@ stop(mproc_pool_t *p, int code)
         p->stop_code = code;
     }
 }
+
+/* ---- results: delivered once each, in order when asked; retries ---- */
 
 /*
  * Hand one result to the caller (and to reduce).  `data` is the output on
@@ -712,6 +715,8 @@ dispatch(mproc_pool_t *p)
     }
 }
 
+/* ---- what workers send, and how they end ---- */
+
 static void
 describe_status(int st, char *buf, size_t len)
 {
@@ -925,6 +930,8 @@ live_workers(const mproc_pool_t *p)
     return n;
 }
 
+/* ---- waiting on workers, stopping them ---- */
+
 /*
  * Fill *pfd to wait for w's results.  True when some are ready already
  * (then pfd->fd is -2, a mark for the caller: drain without waiting).
@@ -1043,6 +1050,8 @@ cancel_rest(mproc_pool_t *p)
     }
 }
 
+/* ---- time limits ---- */
+
 /*
  * Time limits: SIGTERM to a worker whose task runs past timeout_ms, SIGKILL
  * timeout_grace_ms later.  Returns the milliseconds until the next limit
@@ -1085,6 +1094,8 @@ check_limits(mproc_pool_t *p)
     }
     return next < 0 ? -1 : (int)(next < INT32_MAX ? next : INT32_MAX);
 }
+
+/* ---- the run ---- */
 
 static int
 run_loop(mproc_pool_t *p)
