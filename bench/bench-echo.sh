@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # mproc run of N `echo` items (default 1,000,000) on each IPC backend,
 # against Python's Pool(2).map doing the same job (read the lines, map an
 # identity function, write the results: bench/python_echo.py), in the

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # bench-exec: `mproc run` with the exec plugin against `xargs -P2` and GNU
 # `parallel -j2`, each running `true` for 2,000 input lines with 2 jobs at
 # a time.  Medians of 3 runs, in the same run; a tool that is not installed

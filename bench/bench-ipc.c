@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench-ipc: each IPC backend against the bare transport it is built on,
  * measured in the same run.  Not a test: it prints medians of REPS runs

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench-pool: the Pool API (mproc_apool_*) against Python's
  * multiprocessing.Pool and concurrent.futures.ProcessPoolExecutor, measured

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench-process: start + join of a trivial target per start method,
  * against the raw primitives (fork + _exit + waitpid; posix_spawn of a tiny

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench-sync: mproc's sync backends against the raw primitives and
  * Python's multiprocessing, measured in the same run.  Not a test: it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The "tiny static program" bench-process spawns as its raw reference. */
 int
 main(void)

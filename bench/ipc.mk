@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Benchmarks of the ipc work; included from bench/local.mk.
 # Each backend against the raw transport it is built on, in one run.
 EXTRA_PROGRAMS += bench/bench-ipc

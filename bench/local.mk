@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Benchmarks: never part of make check.  `make bench` builds and runs them;
 # each measures its references (raw primitives, Python) in the same run.
 EXTRA_PROGRAMS += bench/bench-sync

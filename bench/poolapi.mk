@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Benchmarks of the poolapi work; included from bench/local.mk.
 # The Pool API against Python's Pool and ProcessPoolExecutor, and
 # `mproc run` with the exec plugin against xargs -P and GNU parallel.

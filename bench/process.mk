@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Benchmarks of the process work; included from bench/local.mk.
 # Add a phony target and append it to BENCH_TARGETS.
 EXTRA_PROGRAMS += bench/bench-process bench/bench-true

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The job of `mproc run conf/echo.ini` in Python: read the lines of a
 file, map an identity function over them in Pool(2), write the results.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Python's process pools on the task bench-pool runs (f(x) = x * 2), with
 2 workers (fork): multiprocessing.Pool and ProcessPoolExecutor.  Prints
 "name value unit (min .. max)" lines, medians of 3; bench/bench-pool.c

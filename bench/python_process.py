@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Python's Process start + join per start method (from the anchors'
 # python_sync_process.py), for bench/bench-process: one line per method,
 # "METHOD MEDIAN_MS".

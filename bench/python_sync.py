@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Python's multiprocessing, measured for bench-sync in the same run.
 
 Prints three lines, medians of 3:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Cross-cutting internal helpers of libmproc.  Not installed.
  */

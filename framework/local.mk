@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # libmproc: a noinst core (tests link it to reach internals) wrapped by the
 # installed shared library, plus the `mproc` host program.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 dist_man_MANS += \
 	%reldir%/mproc.1 \
 	%reldir%/mproc.ini.5 \

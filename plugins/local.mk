@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Shipped task plugins: one folder each, installed in $(pkglibdir)/plugins.
 PLUGIN_LDFLAGS = -module -avoid-version -shared -no-undefined \
 	-export-symbols-regex '^mproc_plugin_v[0-9]+$$'

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # mproc run/check on bad job files, bad plugins and missing files: each is
 # refused with the right exit status and a message naming FILE:LINE or the
 # file and the reason, and no worker starts.

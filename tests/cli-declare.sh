@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Declarations of shared objects in job files: every kind is accepted and
 # created, and every mistake is an error at its FILE:LINE (exit 78).
 . "${MPROC_SRCDIR:-.}/tests/lib.sh"

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # mproc plugins: lists the shipped plugins with their tasks; a folder of
 # broken plugins lists each with the reason and exits 78.
 . "${MPROC_SRCDIR:-.}/tests/lib.sh"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The ipc conformance suite: the same tests for every backend, named on the
  * command line (tests/ipc-BACKEND.sh runs it once per backend).

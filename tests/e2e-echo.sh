@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # echo end to end: the output equals the input, byte for byte and in
 # order, for the shipped job and for 100,000 items, with any chunk size;
 # unordered runs give the same lines in some order.

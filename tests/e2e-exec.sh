@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # exec end to end: the shipped job against xargs running the same command;
 # items are data, never code; failing commands are reported per item with
 # their status and the end of their stderr.

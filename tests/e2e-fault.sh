@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Faults: every failing item is reported with its index and text and the
 # cause, every other item is done, the run ends (never hangs) with exit 1,
 # and no process is left.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # histogram end to end: workers count line lengths into a shared array
 # under a shared lock; the result equals awk's on every sync backend and
 # worker count.

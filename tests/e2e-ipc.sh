@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # IPC backends end to end: every shipped job that runs without special
 # input gives byte-identical output and the same exit status with
 # pool.ipc=mq and =shmring as with pipe, under each start method; large

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # --joblog, --resume and --stats: the log has one line per item that ran,
 # in the documented format; a run interrupted with SIGINT and resumed with
 # the same log gives, together, the output of a clean run with no item

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Time limits, retries and per-worker limits: a hung task is ended and the
 # run goes on; a failing task is run again; workers are recycled by memory
 # and by task count; rlimits and nice reach the workers.  After each run:

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # primes end to end: the shipped job counts the primes below 10,000,000;
 # smaller limits are checked against a count made here by a different
 # method (trial division in awk).

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Stopping mproc: SIGINT and SIGTERM stop the workers, flush the output
 # gathered so far and exit 130; SIGKILL of the host takes its workers with
 # it (they die with their parent).

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Start methods end to end: every shipped job that runs without special
 # input gives byte-identical output and the same exit status under
 # pool.start_method=spawn and =forkserver as under fork, and leaves no

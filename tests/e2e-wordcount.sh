@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # wordcount end to end against an independent oracle built from tr, sort
 # and uniq -c: count descending, then word in byte order.
 . "${MPROC_SRCDIR:-.}/tests/lib.sh"

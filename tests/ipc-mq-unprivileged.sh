@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The ipc conformance suite on the mq backend, run as an unprivileged user:
 # Linux then holds the queues to /proc/sys/fs/mqueue's msg_max and
 # msgsize_max and to RLIMIT_MSGQUEUE, which root may exceed.

@@ -1,3 +1,4 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The ipc conformance suite on the shmring backend.
 exec "${MPROC_BUILDDIR:?run the tests with make check}/tests/conformance-ipc" shmring

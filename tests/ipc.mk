@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Tests of the ipc work; included from tests/local.mk.
 # One conformance program, run once per backend by tests/ipc-BACKEND.sh
 # (and once more for mq as an unprivileged user).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # TAP helpers for mproc's shell tests.  Source it; it sets:
 #   $tmp      a private temporary folder, removed at exit
 #   $srcdir   the source tree, $bin the mproc program

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Tests: TAP programs and scripts run by automake's parallel harness.
 LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh
 TEST_EXTENSIONS = .sh
@@ -64,7 +65,8 @@ TESTS += tests/test-config tests/test-plugin tests/test-pool \
 	%reldir%/pool-mq.sh %reldir%/pool-shmring.sh \
 	%reldir%/fault-mq.sh %reldir%/fault-shmring.sh \
 	%reldir%/limits-mq.sh %reldir%/limits-shmring.sh \
-	%reldir%/signals-mq.sh %reldir%/signals-shmring.sh
+	%reldir%/signals-mq.sh %reldir%/signals-shmring.sh \
+	%reldir%/spdx.sh
 
 EXTRA_DIST += %reldir%/lib.sh %reldir%/summary.sh %reldir%/cli-config.sh \
 	%reldir%/cli-plugins.sh %reldir%/e2e-echo.sh %reldir%/e2e-wordcount.sh \
@@ -75,7 +77,8 @@ EXTRA_DIST += %reldir%/lib.sh %reldir%/summary.sh %reldir%/cli-config.sh \
 	%reldir%/pool-mq.sh %reldir%/pool-shmring.sh \
 	%reldir%/fault-mq.sh %reldir%/fault-shmring.sh \
 	%reldir%/limits-mq.sh %reldir%/limits-shmring.sh \
-	%reldir%/signals-mq.sh %reldir%/signals-shmring.sh
+	%reldir%/signals-mq.sh %reldir%/signals-shmring.sh \
+	%reldir%/spdx.sh
 
 include %reldir%/process.mk
 include %reldir%/ipc.mk

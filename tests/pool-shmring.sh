@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The pool tests (tests/test-pool.c) on the shmring IPC backend.
 MPROC_TEST_IPC=shmring; export MPROC_TEST_IPC
 exec "${MPROC_BUILDDIR:?run the tests with make check}/tests/test-pool"

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Tests of the poolapi work; included from tests/local.mk.
 check_PROGRAMS += tests/test-pool-api tests/test-pool-imap
 tests_test_pool_api_SOURCES = %reldir%/test-pool-api.c %reldir%/tap.h

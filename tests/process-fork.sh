@@ -1,3 +1,4 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Processes under the fork start method (tests/test-process.c).
 exec "${MPROC_BUILDDIR:?run the tests with make check}/tests/test-process" fork

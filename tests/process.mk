@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Tests of the process work; included from tests/local.mk.
 
 # Targets for the process tests.  They call libmproc, which the programs

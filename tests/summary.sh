@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Print one line "N passed, N failed, N skipped" from the results of the
 # last `make check` (the .trs files the test harness leaves in the build
 # tree), counting every TAP test point.

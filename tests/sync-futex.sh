@@ -1,3 +1,4 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The sync conformance suite on the futex backend.
 exec "${MPROC_BUILDDIR:?run the tests with make check}/tests/conformance-sync" futex

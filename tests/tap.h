@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A tiny TAP producer for mproc's tests: plan(), ok(), is_int(), is_str(),
  * like_str(), diag(), done_testing().  Header-only; every test program

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Job files: every key's values and defaults, --set, where() and get(), and
  * every error with the exact message and the line it names.  Fixtures are

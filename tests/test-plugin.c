@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The plugin loader: lookup by name and path, and every refusal, each
  * naming the file and the reason.  The broken plugins are built in tests/

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The Python-style Pool API (mproc_apool_*): every call, every error a
  * user can reach, worker deaths, time limits, terminate, broken pools,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * imap over 10,000,000 items in bounded memory: the input is a callback
  * read lazily, results are consumed as they come, and this process's peak

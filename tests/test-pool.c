@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The pool, driven from C with in-process plugin descriptors (the fork
  * start method runs them directly): results, ordering, failures, worker

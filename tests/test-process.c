@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Processes under one start method, given as the argument (fork, spawn or
  * forkserver; tests/process-METHOD.sh): exit codes, join and timeouts,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The `mproc` host program: shared pieces of its commands.  Only this
  * folder prints; everything it prints to stderr starts with "mproc: ".

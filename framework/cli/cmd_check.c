@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * `mproc check`: validate a job without running it.  It loads the config
  * with its overrides, loads the plugin and finds the task (in this

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * `mproc plugins`: list the plugins in the search path (or the folders
  * given with --path), with their version, ABI, tasks and description.

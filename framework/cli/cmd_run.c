@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * `mproc run`: apply the job's task to every input item and write the
  * results.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The job's declared shared objects ([lock:NAME], [array:NAME] ...):
  * created in one sync arena, with the job's [pool] sync backend, before

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Input sources of `mproc run`: lines of a file or of stdin, a range of
  * integers, or the files of a folder or a glob.  Items are produced one at

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The job log of `mproc run --joblog FILE`, and `--resume`.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mproc: the host program.  Dispatches to a command and holds what the
  * commands share: messages, exit statuses, loading a job.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * INI job files: read with the system's inih, checked against mproc's
  * schema, and turned into the typed view of config_int.h.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Internal view of a checked job configuration: typed values for the
  * framework.  Filled by config.c; read by the CLI and the pool.

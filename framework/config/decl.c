@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Declarations of shared objects in job files: sections named KIND:NAME,
  * such as [lock:output] or [array:histogram].  The host creates them before

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Channels: one interface over the IPC backends ("pipe", "mq", "shmring").
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Frames: the unit of host <-> worker traffic.  A frame is a fixed header
  * followed by `len` payload bytes.  Both ends run on the same machine, so

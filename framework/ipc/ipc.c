@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Channels: the backend table, the framing, batching and deadlines shared
  * by every backend (see chan_int.h for the contract).

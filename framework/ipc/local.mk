@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The IPC module (channel backends, Queue, Pipe): adds its sources to the
 # core library here.  Included from framework/local.mk.
 libmproc_core_la_SOURCES += \

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The "mq" backend: a POSIX message queue per direction.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The "pipe" backend: one pipe per direction, both ends non-blocking.
  *

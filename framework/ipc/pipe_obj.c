@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Pipe: two ends over one channel per direction (<mproc/pipe.h>).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Queue: many producers and consumers over one shared channel
  * (<mproc/queue.h>).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The "shmring" backend: a single-producer single-consumer byte ring in a
  * memfd segment (no name, so nothing to leak in /dev/shm) mapped by both

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The plugin loader: find a plugin by name or path, dlopen it, check its
  * descriptor against the host's ABI, and look up tasks.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The Python-style Pool API (mproc_apool_*, mproc_async_*, mproc_imap_*):
  * creating, feeding, closing and joining a pool, and waiting for results.

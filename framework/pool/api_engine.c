@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The Pool API's result thread and worker side (see api_int.h): the
  * function-target descriptor that runs a message of tasks in a worker,

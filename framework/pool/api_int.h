@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Pool API internals, shared by api.c (the calls: the pool, async results,
  * imap iterators) and api_engine.c (the result thread, the worker side,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The pool, host side: start workers (start.c), hand them items in chunks
  * over their task channels (ipc/), gather results, retry or time out

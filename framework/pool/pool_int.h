@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Pool internals shared by the host side (pool.c) and the worker side
  * (worker.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Starting pool workers.  Each worker gets a task channel (host -> worker)
  * and a result channel (worker -> host) on the pool's IPC backend, and

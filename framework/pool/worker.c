@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The pool, worker side: run the plugin's init, then one task per frame
  * received on the task channel, answering each with one frame on the result

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The boot message: what a new image (spawned, or forked by the forkserver)
  * is told, serialized in one place.  It travels in a memfd rather than a

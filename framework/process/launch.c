@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Making a new image: the spawn and forkserver start methods, for Process
  * objects and pool workers alike.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The process module (Process objects, start methods): adds its sources to
 # the core library and its programs here.  Included from framework/local.mk.
 mprocinclude_HEADERS += include/mproc/process.h

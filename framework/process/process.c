@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Process objects and the module around them (Python's multiprocessing
  * Process, current_process, active_children, start methods, contexts).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Process internals: what a new process image is told (the boot message),
  * and the start methods that make a new image (spawn, forkserver), shared

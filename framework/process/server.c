@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The forkserver: a clean, single-threaded process that forks children on
  * request (see launch.c for the protocol).

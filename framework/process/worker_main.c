@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mproc-worker: the image that the spawn and forkserver start methods
  * run.  Everything it is to do arrives in the boot message on descriptor

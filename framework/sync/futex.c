@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The futex backend: words in the shared segment, and the kernel's futex
  * wait/wake to sleep on them.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The posix backend: process-shared robust pthread mutexes and process-
  * shared sem_t, in the segment.

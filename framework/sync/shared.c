@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Value and Array: typed elements in a sync arena, with an optional Lock.
  */

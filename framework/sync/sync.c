@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Sync arenas, and the parts of Lock, RLock and Semaphore that every
  * backend shares: ownership, re-entrance, bounds, timeouts, and finding

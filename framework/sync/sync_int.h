@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Sync internals: the layout of the shared segment and the backend
  * interface.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The sysv backend: one System V semaphore per object, in the arena's set,
  * always changed with SEM_UNDO.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Event, Condition and Barrier: the primitives that sleep until something
  * changes.  Each is a word in the segment and the backend's word_wait /

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Framework-owned growable buffers and failure messages: the services a
  * plugin reaches through struct mproc_host.  Plugins never allocate or free

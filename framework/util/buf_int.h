@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The framework side of struct mproc_buf and struct mproc_ctx: the host
  * services a plugin reaches through <mproc/plugin.h>.

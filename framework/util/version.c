@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The library's version string, from configure.ac's AC_INIT. */
 #include "internal.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mproc: multiprocessing for C.  This header includes the whole public API.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mproc: Pipe, a pair of connected ends that carry whole messages
  * (Python's multiprocessing.Pipe and its Connection objects).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mproc: processes and start methods (Python's multiprocessing.Process).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mproc: Queue, a FIFO of messages shared by many processes (Python's
  * multiprocessing.Queue).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mproc: typed values and arrays in shared memory (Python's Value and
  * Array), living in a sync arena (see <mproc/sync.h>).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mproc: locks, semaphores, events, conditions and barriers shared
  * between processes.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * echo: the output of each item is the item itself.  The simplest plugin,
  * and the end-to-end check that bytes cross the pool unchanged.

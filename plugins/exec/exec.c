@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * exec: run a shell command per item, like xargs -P.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fault: misbehave on request, for tests and demonstrations.  Each item
  * says what to do:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * histogram: line lengths, counted by every worker into one shared array.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * primes: count the primes below [args] limit (default 10,000,000), split
  * in blocks of [args] block numbers (default 100,000).  Item N counts the

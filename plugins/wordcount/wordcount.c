@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wordcount: count words, where a word is a maximal run of bytes that are
  * not C-locale whitespace (space, \t, \n, \v, \f, \r).

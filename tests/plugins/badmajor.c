@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A descriptor built for the next ABI major. */
 #include "common.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A task shared by the test plugins: echo the item. */
 #include <mproc/plugin.h>
 

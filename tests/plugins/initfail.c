@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A valid plugin whose init always fails. */
 #include "common.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A descriptor from a newer minor ABI than the host's. */
 #include "common.h"
 

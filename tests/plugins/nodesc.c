@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A shared object with a task function but no descriptor symbol: the
  * loader must say that mproc_plugin_v1 is missing. */
 #include "common.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A valid plugin with one task, "only": the tests ask it for another. */
 #include "common.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Targets for tests/test-process.c: each task does one thing a process may
  * do (return, exit, abort, sleep, fail, list its descriptors, say who it

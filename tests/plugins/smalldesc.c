@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A descriptor that claims to be smaller than ABI 1.0's. */
 #include <stddef.h>
 
