@@ -32,6 +32,9 @@
 int mproc__err(mproc_err_t *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int mproc__verr(mproc_err_t *err, int code, const char *fmt, va_list ap);
+/* vsnprintf() into buf[cap] (cap > 32), cutting the middle of a message
+ * too long for it (marked "..."), so its context and its advice survive. */
+void mproc__msg_vformat(char *buf, size_t cap, const char *fmt, va_list ap);
 
 /* Store a message and code in a per-object buffer of MPROC_ERRMSG_MAX. */
 void mproc__err_clear(mproc_err_t *err);

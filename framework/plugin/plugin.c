@@ -160,10 +160,18 @@ find_plugin(const char *name, char **path, mproc_err_t *err)
             r = *path != NULL ? 0 : MPROC_ENOMEM;
             goto done;
         }
+        /* A folder that does not fit ends the list with "...", rather
+         * than being left out of it. */
+        if (used == sizeof(searched))
+            continue; /* the list is full */
         k = snprintf(searched + used, sizeof(searched) - used, "%s%s",
                      i ? ", " : "", dirs[i]);
-        if (k > 0 && used + (size_t)k < sizeof(searched))
+        if (k > 0 && used + (size_t)k < sizeof(searched) - 6) {
             used += (size_t)k;
+        } else {
+            snprintf(searched + used, sizeof(searched) - used, ", ...");
+            used = sizeof(searched);
+        }
     }
     mproc__err(err, MPROC_EPLUGIN,
                "plugin '%s' not found (looked for %s.so in %s); set "

@@ -4,6 +4,8 @@
  */
 #include "internal.h"
 
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,12 +43,57 @@ mproc_err_name(int code)
     }
 }
 
+/* Is c the second, third or fourth byte of a UTF-8 sequence? */
+static bool
+utf8_cont(char c)
+{
+    return ((unsigned char)c & 0xc0) == 0x80;
+}
+
+/*
+ * Format into buf[cap] (cap > 32).  A message that does not fit loses its
+ * middle, not its end: messages start with their context ("plugin X",
+ * "FILE:LINE") and end with what to do ("set MPROC_PLUGIN_PATH"), and
+ * what grows is a path or a list of folders in between.  The cut is
+ * marked with "...", and falls between UTF-8 characters.
+ */
+void
+mproc__msg_vformat(char *buf, size_t cap, const char *fmt, va_list ap)
+{
+    static const char mark[] = "...";
+    size_t head, tail, len;
+    char *full;
+    va_list aq;
+    int n;
+
+    va_copy(aq, ap);
+    n = vsnprintf(buf, cap, fmt, ap);
+    if (n < 0 || (size_t)n < cap || (full = malloc((size_t)n + 1)) == NULL) {
+        va_end(aq);
+        return; /* fits, or keep the plain cut if out of memory */
+    }
+    vsnprintf(full, (size_t)n + 1, fmt, aq);
+    va_end(aq);
+    len = (size_t)n;
+    head = (cap - sizeof(mark)) * 2 / 5;
+    tail = cap - sizeof(mark) - head; /* the NUL included in sizeof */
+    while (head > 0 && utf8_cont(full[head]))
+        head--;
+    while (tail > 0 && utf8_cont(full[len - tail]))
+        tail--;
+    memcpy(buf, full, head);
+    memcpy(buf + head, mark, sizeof(mark) - 1);
+    memcpy(buf + head + sizeof(mark) - 1, full + len - tail, tail);
+    buf[head + sizeof(mark) - 1 + tail] = '\0';
+    free(full);
+}
+
 int
 mproc__verr(mproc_err_t *err, int code, const char *fmt, va_list ap)
 {
     if (err != NULL) {
         err->code = code;
-        vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+        mproc__msg_vformat(err->msg, sizeof(err->msg), fmt, ap);
     }
     return code;
 }

@@ -1,0 +1,33 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Error messages fit a 256-byte buffer (mproc_err_t) by losing their
+# middle, not their end: with paths of 200 characters (a deep build
+# folder, as in `make distcheck` from one), a message keeps its context
+# and its advice (issue 11.12).
+. "${MPROC_SRCDIR:-.}/tests/lib.sh"
+
+deep=$tmp
+while [ ${#deep} -lt 200 ]; do deep=$deep/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa; done
+mkdir -p "$deep" || { echo "1..0 # SKIP cannot make a deep folder"; exit 0; }
+
+cat >"$deep/job.ini" <<'INI'
+[job]
+plugin = nosuch
+input = range:1..3
+INI
+MPROC_PLUGIN_PATH="$deep:$deep/b:$MPROC_PLUGIN_PATH" run_mproc run "$deep/job.ini"
+is "$st" 78 "a missing plugin, 200-character paths: exit 78"
+like "$err" "plugin 'nosuch' not found (looked for nosuch.so in $tmp/" \
+    "a missing plugin: the message starts with what and where"
+like "$err" "set MPROC_PLUGIN_PATH or give a path such as ./nosuch.so" \
+    "a missing plugin: the advice survives the long paths"
+like "$err" "..." "a missing plugin: the cut is marked"
+
+printf '[job]\nplugin = echo\ninput = range:1..3\n[pool]\nworkers = lots\n' \
+    >"$deep/bad.ini"
+run_mproc run "$deep/bad.ini"
+is "$st" 78 "a bad key in a deep job file: exit 78"
+like "$err" "workers: expected a positive integer or 'auto', got 'lots'" \
+    "a bad key in a deep job file: what was expected survives"
+like "$err" "mproc: $tmp" "a bad key in a deep job file: FILE starts the message"
+done_testing
