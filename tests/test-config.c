@@ -1105,8 +1105,12 @@ test_limits(void)
     } durations[] = {{"0", 0},        {"30", 30000},   {"1.5", 1500},
                      {"250ms", 250},  {"2s", 2000},    {"2m", 120000},
                      {"1h", 3600000}, {"0.0001", 1},   {"0.5ms", 1}};
-    static const char *const bad_durations[] = {"", "-1", "1d", "s", "ten",
-                                                "1 s", "8d", "1e9"};
+    /* Only what mproc.ini(5) documents: digits, an optional fraction,
+     * an optional unit; not what strtod() also takes (issue 11.15). */
+    static const char *const bad_durations[] = {
+        "", "-1", "1d", "s", "ten", "1 s", "8d", "1e9", "0x10", "0x1p4",
+        "1e-300", "1E1", "1.", ".5", "1.5.5", "inf", "nan", "1,5", "+1",
+        "0x10s", "1e3ms"};
     static const char *const bad_nices[] = {"-21", "20", "x", "", "1.5"};
     mproc_config_t *cfg;
     const struct mproc__job *j;

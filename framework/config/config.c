@@ -26,10 +26,13 @@
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -379,7 +382,9 @@ size_text(unsigned long long v, char *buf, size_t len)
 
 /*
  * A duration in milliseconds: a decimal number of seconds ("30", "1.5")
- * or a number with a unit: ms, s, m, h ("500ms", "2m").
+ * or a number with a unit: ms, s, m, h ("500ms", "2m").  Only that, as
+ * mproc.ini(5) says: strtod() alone would also take hexadecimal ("0x10"),
+ * exponents ("1e-300"), "inf" and "nan".
  */
 static bool
 parse_duration(const char *s, unsigned long long max, unsigned long long *out)
@@ -389,15 +394,25 @@ parse_duration(const char *s, unsigned long long max, unsigned long long *out)
         double ms;
     } units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000},
                  {"h", 3600000}};
+    const char *p = s;
     double v;
     char *end;
     size_t i;
 
-    if (!isdigit((unsigned char)*s))
+    while (isdigit((unsigned char)*p))
+        p++;
+    if (p == s)
         return false;
+    if (*p == '.') {
+        const char *frac = ++p;
+        while (isdigit((unsigned char)*p))
+            p++;
+        if (p == frac)
+            return false;
+    }
     errno = 0;
     v = strtod(s, &end);
-    if (errno != 0)
+    if (errno != 0 || end != p)
         return false;
     for (i = 0; i < MPROC__ARRAY_SIZE(units); i++) {
         if (strcmp(end, units[i].unit) == 0) {
@@ -991,19 +1006,41 @@ on_pair(void *user, const char *section, const char *name, const char *value)
     return 1;
 }
 
-/* Read a whole file into a NUL-terminated buffer. */
+/*
+ * Read a whole file into a NUL-terminated buffer.  A job file is a
+ * regular file: a FIFO with no writer would block the open (and one with
+ * a writer the read) for ever, a device or a folder makes no sense.  So
+ * open without blocking, look, then read.
+ */
 static int
 read_file(const char *path, char **data, size_t *len, mproc_err_t *err)
 {
-    FILE *fp = NULL;
     char *buf = NULL, *nb;
-    size_t cap = 0, n = 0, got;
-    int r;
+    size_t cap = 0, n = 0;
+    struct stat st;
+    ssize_t got;
+    int r, fd;
 
-    if ((fp = fopen(path, "rb")) == NULL)
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0)
         return mproc__err(err, MPROC_EINPUT, "%s: cannot open: %s", path,
                           strerror(errno));
-    do {
+    if (fstat(fd, &st) != 0) {
+        r = mproc__err(err, MPROC_EINPUT, "%s: cannot open: %s", path,
+                       strerror(errno));
+        goto fail;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        r = mproc__err(err, MPROC_EINPUT,
+                       "%s: not a regular file (%s); a job file must be one",
+                       path,
+                       S_ISFIFO(st.st_mode)  ? "a FIFO"
+                       : S_ISDIR(st.st_mode) ? "a folder"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                                              : "a device");
+        goto fail;
+    }
+    for (;;) {
         if (n > FILE_MAX) {
             r = mproc__err(err, MPROC_EINPUT,
                            "%s: cannot read: larger than %zu MiB; not a "
@@ -1019,15 +1056,19 @@ read_file(const char *path, char **data, size_t *len, mproc_err_t *err)
             }
             buf = nb;
         }
-        got = fread(buf + n, 1, cap - n - 1, fp);
-        n += got;
-    } while (got > 0);
-    if (ferror(fp)) {
-        r = mproc__err(err, MPROC_EINPUT, "%s: cannot read: %s", path,
-                       strerror(errno));
-        goto fail;
+        got = read(fd, buf + n, cap - n - 1);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            r = mproc__err(err, MPROC_EINPUT, "%s: cannot read: %s", path,
+                           strerror(errno));
+            goto fail;
+        }
+        if (got == 0)
+            break;
+        n += (size_t)got;
     }
-    fclose(fp);
+    close(fd);
     buf[n] = '\0';
     *data = buf;
     *len = n;
@@ -1035,7 +1076,7 @@ read_file(const char *path, char **data, size_t *len, mproc_err_t *err)
 
 fail:
     free(buf);
-    fclose(fp);
+    close(fd);
     return r;
 }
 
