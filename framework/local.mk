@@ -64,6 +64,7 @@ mproc_SOURCES = \
 	%reldir%/cli/input.c \
 	%reldir%/cli/declare.c \
 	%reldir%/cli/joblog.c \
+	%reldir%/cli/files.c \
 	%reldir%/cli/cmd_run.c \
 	%reldir%/cli/cmd_check.c \
 	%reldir%/cli/cmd_plugins.c

@@ -7,6 +7,7 @@
 #define MPROC_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <mproc/mproc.h>
@@ -79,36 +80,74 @@ int cli_pool_new(const struct cli_job *cj, mproc_sync_t *sync,
                  mproc_pool_t **out, int cancel_fd, int input_fd,
                  void (*on_idle)(void *));
 
+/* ---- files the host opens (files.c) ---- */
+/*
+ * Open `path` to read, for `what` ("joblog", ...): never blocks (a FIFO
+ * with no writer is refused, as is anything but a regular file), CLOEXEC.
+ * Returns 0 with *fd set, or an exit status after printing why; with
+ * missing_ok, a missing file gives 0 and *fd = -1.
+ */
+int cli_open_read(const char *path, const char *what, bool missing_ok,
+                  int *fd);
+/*
+ * Create (or, with append, append to) `path` for `what` ("output",
+ * "joblog"): never blocks (a FIFO with no reader is an error, not a
+ * wait), CLOEXEC.  Returns 0 with *out set, or an exit status after
+ * printing why.
+ */
+int cli_open_write(const char *path, const char *what, bool append,
+                   FILE **out);
+
 /* ---- the job log (joblog.c) ---- */
 struct cli_joblog;
 struct mproc_result;
 /* Create FILE (or, with resume, read what it logged as done and append to
  * it).  Returns 0 or an exit status after printing why. */
 int cli_joblog_open(struct cli_joblog **out, const char *path, bool resume);
+/* A log with nothing read and no file (for cli_joblog_read()); NULL when
+ * out of memory.  Free with cli_joblog_close(). */
+struct cli_joblog *cli_joblog_new(const char *path);
+/* Read a log's lines from f: 0, or an exit status after printing why (a
+ * malformed line is "PATH:LINE: not a joblog line"). */
+int cli_joblog_read(struct cli_joblog *j, FILE *f);
 /* Items the earlier run did (resume). */
 size_t cli_joblog_ndone(const struct cli_joblog *j);
+/* Of the input indices >= from, how many the earlier run did. */
+size_t cli_joblog_ndone_from(const struct cli_joblog *j, uint64_t from);
 /* 1: input item `index` was done by the earlier run, skip it; 0: run it;
  * -1: the log holds another item there (printed). */
 int cli_joblog_skip(const struct cli_joblog *j, uint64_t index,
                     const void *item, size_t len);
 /* The input index of the n-th item handed to the pool (skips counted). */
 uint64_t cli_joblog_input_index(const struct cli_joblog *j, uint64_t n);
-/* Log one result (items not run are not logged); NULL j: no-op. */
+/* Log one result (items not run are not logged); NULL j: no-op.  A
+ * failure goes to the file at once; an ok item waits for commit(). */
 void cli_joblog_write(struct cli_joblog *j, uint64_t index,
                       const struct mproc_result *r);
-void cli_joblog_flush(struct cli_joblog *j);
-/* Flush and close; returns 0 or an exit status after printing why. */
+/* The output of every ok item logged so far is flushed: log them. */
+void cli_joblog_commit(struct cli_joblog *j);
+/* Writing the output failed: forget the ok items not yet committed, and
+ * log no ok item from now on (a resume runs them again). */
+void cli_joblog_drop(struct cli_joblog *j);
+/* Close (ok items not committed are not logged); returns 0 or an exit
+ * status after printing why. */
 int cli_joblog_close(struct cli_joblog *j);
 
 /* ---- input sources (input.c) ---- */
 struct cli_input;
-/* Open the job's input; returns 0 or an exit status after printing. */
-int cli_input_open(struct cli_input **out, const struct mproc__job *job);
+/* Open the job's input; returns 0 or an exit status after printing.  With
+ * probe (check), never wait: a FIFO's writer is not waited for. */
+int cli_input_open(struct cli_input **out, const struct mproc__job *job,
+                   bool probe);
 /* An mproc_next_fn over the input. */
 int cli_input_next(void *input, struct mproc_item *item);
 /* The number of items, when known before reading (range, files), else -1.
  * Call it right after opening. */
 long long cli_input_total(const struct cli_input *in);
+/* Items not yet read, into *n: exact for a range, files and lines of a
+ * regular file (then read to the end to count them, so call it once, when
+ * the run is over).  false when unknown (lines of a pipe or a terminal). */
+bool cli_input_remaining(struct cli_input *in, unsigned long long *n);
 /* The descriptor to poll while the input has no item ready, or -1. */
 int cli_input_fd(const struct cli_input *in);
 /* The input as the user wrote it, for messages. */

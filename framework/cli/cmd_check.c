@@ -76,7 +76,7 @@ cmd_check(int argc, char **argv)
     if (rc != 0)
         goto done;
     job = cj.job;
-    rc = cli_input_open(&in, job);
+    rc = cli_input_open(&in, job, true);
     if (rc != 0)
         goto done;
 

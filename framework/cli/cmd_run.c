@@ -72,6 +72,7 @@ struct run_state {
     struct cli_input *in;
     struct cli_joblog *log;
     uint64_t in_index;      /* input items read so far (skipped ones too) */
+    uint64_t nread;         /* the same, with or without a job log */
     unsigned long long skipped, retried;
     bool skip_error;        /* the joblog does not match the input */
     FILE *out;
@@ -143,11 +144,16 @@ static void
 on_idle(void *user)
 {
     struct run_state *st = user;
-    if (!st->reduce && fflush(st->out) != 0 && st->write_errno == 0)
+
+    if (!st->reduce && st->write_errno == 0 && fflush(st->out) != 0)
         st->write_errno = errno;
     /* After the output: a line logged "ok" has its output written, so a
-     * resume never loses one. */
-    cli_joblog_flush(st->log);
+     * resume never loses one; once a write failed, what stdio held may be
+     * lost, and so may every later item's. */
+    if (st->write_errno != 0)
+        cli_joblog_drop(st->log);
+    else
+        cli_joblog_commit(st->log);
     progress(st, false);
 }
 
@@ -160,6 +166,8 @@ next_item(void *user, struct mproc_item *item)
 
     for (;;) {
         r = cli_input_next(st->in, item);
+        if (r > 0)
+            st->nread++;
         if (r <= 0 || st->log == NULL)
             return r;
         skip = cli_joblog_skip(st->log, st->in_index, item->data, item->len);
@@ -183,7 +191,8 @@ on_result(void *user, const struct mproc_result *r)
 
     if (r->attempts > 1)
         st->retried += r->attempts - 1;
-    cli_joblog_write(st->log, index, r);
+    if (r->status != 0)
+        cli_joblog_write(st->log, index, r);
     if (r->status == MPROC_ECANCELED) {
         st->cancelled++;
         return 0;
@@ -198,14 +207,17 @@ on_result(void *user, const struct mproc_result *r)
         return 0;
     }
     st->done++;
-    if (st->reduce)
-        return 0;
-    if (fwrite(r->data, 1, r->len, st->out) != r->len ||
-        ((r->len == 0 || ((const char *)r->data)[r->len - 1] != '\n') &&
-         fputc('\n', st->out) == EOF)) {
+    if (!st->reduce &&
+        (fwrite(r->data, 1, r->len, st->out) != r->len ||
+         ((r->len == 0 || ((const char *)r->data)[r->len - 1] != '\n') &&
+          fputc('\n', st->out) == EOF))) {
         st->write_errno = errno;
+        cli_joblog_drop(st->log); /* before logging this item */
         return 1; /* stop the run: the output is broken */
     }
+    /* Logged for now in memory: on_idle() commits it once the output
+     * holding it is flushed. */
+    cli_joblog_write(st->log, index, r);
     return 0;
 }
 
@@ -214,16 +226,10 @@ open_output(const struct mproc__job *job, struct run_state *st, bool append)
 {
     st->out = stdout;
     st->out_name = "stdout";
-    if (job->output != NULL) {
-        st->out = fopen(job->output, append ? "a" : "w");
-        st->out_name = job->output;
-        if (st->out == NULL) {
-            cli_error("output %s: cannot create: %s", job->output,
-                      strerror(errno));
-            return CLI_EXIT_CANTCREAT;
-        }
-    }
-    return 0;
+    if (job->output == NULL)
+        return 0;
+    st->out_name = job->output;
+    return cli_open_write(job->output, "output", append, &st->out);
 }
 
 static int
@@ -271,28 +277,79 @@ install_signals(void)
     return 0;
 }
 
-/* The end-of-run summary: a line of text, or one JSON object. */
+/*
+ * Items not run: those read but stopped before they ran, plus those never
+ * read, which only an input of known size can count (a range, a list of
+ * files, lines of a regular file).  false: unknown (a pipe, a terminal).
+ * Items a resumed log marks done are skipped, not "not run".
+ */
+static bool
+not_run(const struct run_state *st, unsigned long long *n)
+{
+    unsigned long long unread, done_before;
+
+    *n = 0;
+    if (!cli_input_remaining(st->in, &unread))
+        return false;
+    done_before = cli_joblog_ndone_from(st->log, st->nread);
+    if (done_before > unread)
+        done_before = unread;
+    return !__builtin_add_overflow(st->cancelled, unread - done_before, n);
+}
+
+/* "252 not run", or "not run: unknown (stdin has no known size)". */
+static const char *
+not_run_text(const struct run_state *st, bool known, unsigned long long n,
+             char *buf, size_t cap)
+{
+    if (known)
+        snprintf(buf, cap, "%llu not run", n);
+    else
+        snprintf(buf, cap, "not run: unknown (%s has no known size)",
+                 cli_input_name(st->in));
+    return buf;
+}
+
+/*
+ * The end-of-run summary: a line of text, or one JSON object, which is
+ * then the last line on stderr (mproc(1) promises it to scripts), so it
+ * comes after every other message.  items = succeeded + failed + not run;
+ * where not run is unknown, so are items (null).
+ */
 static void
-summary(const struct run_state *st, const char *format, unsigned workers)
+summary(const struct run_state *st, const char *format, unsigned workers,
+        bool known, unsigned long long nrun_not)
 {
     double wall = (double)(mproc__now_ms() - st->start_ms) / 1000.0;
-    unsigned long long n = st->done + st->failed;
+    unsigned long long n = st->done + st->failed, total;
     double rate = wall > 0 ? n / wall : 0;
+    char items[32] = "null", notrun[32] = "null", text[4200];
 
+    if (known && !__builtin_add_overflow(n, nrun_not, &total)) {
+        snprintf(items, sizeof(items), "%llu", total);
+        snprintf(notrun, sizeof(notrun), "%llu", nrun_not);
+    } else {
+        known = false;
+    }
     if (format != NULL && strcmp(format, "json") == 0) {
         fprintf(stderr,
-                "{\"items\": %llu, \"succeeded\": %llu, \"failed\": %llu, "
-                "\"retried\": %llu, \"not_run\": %llu, \"skipped\": %llu, "
+                "{\"items\": %s, \"succeeded\": %llu, \"failed\": %llu, "
+                "\"retried\": %llu, \"not_run\": %s, \"skipped\": %llu, "
                 "\"workers\": %u, \"wall_seconds\": %.3f, "
                 "\"items_per_second\": %.1f}\n",
-                n, st->done, st->failed, st->retried, st->cancelled,
+                items, st->done, st->failed, st->retried, notrun,
                 st->skipped, workers, wall, rate);
         return;
     }
-    fprintf(stderr, "mproc: %llu items: %llu succeeded, %llu failed, %llu "
-                    "retries", n, st->done, st->failed, st->retried);
-    if (st->cancelled > 0)
-        fprintf(stderr, ", %llu not run", st->cancelled);
+    if (known)
+        fprintf(stderr, "mproc: %s items: ", items);
+    else
+        fprintf(stderr, "mproc: items: ");
+    fprintf(stderr, "%llu succeeded, %llu failed, %llu retries", st->done,
+            st->failed, st->retried);
+    if (!known || nrun_not != 0)
+        fprintf(stderr, ", %s",
+                not_run_text(st, known, nrun_not, text, sizeof(text)));
     if (st->skipped > 0)
         fprintf(stderr, ", %llu skipped (done before)", st->skipped);
     fprintf(stderr, "; %.2fs, %.0f items/s\n", wall, rate);
@@ -308,6 +365,11 @@ cmd_run(int argc, char **argv)
     struct cli_input *in = NULL;
     mproc_pool_t *pool = NULL;
     mproc_sync_t *shared = NULL;
+    unsigned long long nrun_not;
+    bool known;
+    unsigned workers = 0;
+    char num[4200];
+    const char *nr;
     int r, rc;
 
     rc = cli_args_parse(&args, argc, argv, run_usage, true);
@@ -323,7 +385,7 @@ cmd_run(int argc, char **argv)
     rc = cli_shared_new(&cj, &shared);
     if (rc != 0)
         goto done;
-    rc = cli_input_open(&in, cj.job);
+    rc = cli_input_open(&in, cj.job, false);
     if (rc != 0)
         goto done;
     rc = cli_pool_new(&cj, shared, &pool, sig_pipe[0], cli_input_fd(in),
@@ -331,6 +393,7 @@ cmd_run(int argc, char **argv)
     if (rc != 0)
         goto done;
     st.reduce = mproc_pool_has_reduce(pool);
+    workers = mproc_pool_workers(pool);
     if (args.resume && st.reduce) {
         cli_error("--resume: plugin %s folds every output into one (reduce); "
                   "a resumed run would give the result of the remaining "
@@ -367,18 +430,17 @@ cmd_run(int argc, char **argv)
     }
     rc = close_output(&st);
     if (rc == 0) {
+        cli_joblog_commit(st.log); /* every output is on disk */
         rc = cli_joblog_close(st.log);
         st.log = NULL;
     }
     if (rc != 0)
         goto done;
-    if (args.stats != NULL || (st.progress && !got_signal))
-        summary(&st, args.stats, mproc_pool_workers(pool));
-
+    known = not_run(&st, &nrun_not);
+    nr = not_run_text(&st, known, nrun_not, num, sizeof(num));
     if (got_signal) {
-        cli_error("interrupted by SIG%s: %llu items done, %llu failed, %llu "
-                  "not run", sigabbrev_np(got_signal), st.done, st.failed,
-                  st.cancelled);
+        cli_error("interrupted by SIG%s: %llu items done, %llu failed, %s",
+                  sigabbrev_np(got_signal), st.done, st.failed, nr);
         rc = CLI_EXIT_INTERRUPTED;
     } else if (r == MPROC_EINIT) {
         cli_error("%s", mproc_pool_errmsg(pool));
@@ -389,8 +451,8 @@ cmd_run(int argc, char **argv)
         rc = CLI_EXIT_CONFIG;
     } else if (r == MPROC_ECANCELED) {
         cli_error("run aborted after the first failure (on_error = abort): "
-                  "%llu items done, %llu failed, %llu not run",
-                  st.done, st.failed, st.cancelled);
+                  "%llu items done, %llu failed, %s",
+                  st.done, st.failed, nr);
         rc = CLI_EXIT_FAILED;
     } else if (r < 0) {
         cli_error("run failed: %s",
@@ -406,6 +468,12 @@ cmd_run(int argc, char **argv)
     } else {
         rc = CLI_EXIT_OK;
     }
+    /* The workers are gone once the pool is freed: nothing they print can
+     * follow the summary. */
+    mproc_pool_free(pool);
+    pool = NULL;
+    if (args.stats != NULL || (st.progress && !got_signal))
+        summary(&st, args.stats, workers, known, nrun_not);
 
 done:
     cli_joblog_close(st.log);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <glob.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,7 +120,8 @@ list_glob(struct cli_input *in, const char *pattern)
 }
 
 int
-cli_input_open(struct cli_input **out, const struct mproc__job *job)
+cli_input_open(struct cli_input **out, const struct mproc__job *job,
+               bool probe)
 {
     struct cli_input *in = calloc(1, sizeof(*in));
     struct stat st;
@@ -139,7 +141,17 @@ cli_input_open(struct cli_input **out, const struct mproc__job *job)
         break;
     case MPROC__INPUT_LINES:
         snprintf(in->name, sizeof(in->name), "lines:%s", job->input_path);
-        in->fd = open(job->input_path, O_RDONLY | O_CLOEXEC);
+        /* Opening a FIFO waits for its writer: right for a run (the
+         * writer may come later, a signal stops the wait), not for a
+         * check, which reads nothing. */
+        in->fd = open(job->input_path,
+                      O_RDONLY | O_CLOEXEC | O_NOCTTY | (probe ? O_NONBLOCK : 0));
+        if (in->fd < 0 && errno == EINTR) {
+            cli_error("input %s: interrupted while waiting for a writer",
+                      in->name);
+            r = CLI_EXIT_INTERRUPTED;
+            break;
+        }
         if (in->fd < 0) {
             cli_error("input %s: cannot open: %s", in->name, strerror(errno));
             r = CLI_EXIT_NOINPUT;
@@ -245,12 +257,93 @@ next_line(struct cli_input *in, struct mproc_item *item)
     }
 }
 
+/*
+ * Lines not yet handed out: those in the buffer and, when the input is a
+ * regular file, in the rest of it (read to count them: only once, when a
+ * run stops early).  -1 when that cannot be known (a pipe, a terminal).
+ */
+static long long
+lines_left(struct cli_input *in)
+{
+    char buf[65536];
+    long long n = 0;
+    bool open_line = false; /* bytes after the last newline seen */
+    struct stat st;
+    ssize_t got;
+    size_t i;
+
+    for (i = in->off; i < in->len; i++)
+        n += in->buf[i] == '\n';
+    open_line = in->len > in->off && in->buf[in->len - 1] != '\n';
+    if (!in->eof) {
+        if (fstat(in->fd, &st) != 0 || !S_ISREG(st.st_mode))
+            return -1;
+        while ((got = read(in->fd, buf, sizeof(buf))) != 0) {
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got < 0)
+                return -1;
+            for (i = 0; i < (size_t)got; i++)
+                n += buf[i] == '\n';
+            open_line = buf[got - 1] != '\n';
+        }
+        in->eof = true; /* what was read is not kept: nothing more to read */
+        in->off = in->len = 0;
+    }
+    return n + open_line;
+}
+
+/*
+ * Numbers of the range not yet handed out into *n; false when that is
+ * 2^64 (all of int64_t, none read), which no counter here holds.
+ */
+static bool
+range_left(const struct cli_input *in, unsigned long long *n)
+{
+    /* hi - cur in unsigned arithmetic: exact even for a range as wide as
+     * int64_t, where the signed difference overflows. */
+    uint64_t d = (uint64_t)in->hi - (uint64_t)in->cur;
+
+    *n = 0;
+    if (in->range_done)
+        return true;
+    if (d == UINT64_MAX)
+        return false;
+    *n = d + 1;
+    return true;
+}
+
+bool
+cli_input_remaining(struct cli_input *in, unsigned long long *n)
+{
+    long long k;
+
+    switch (in->kind) {
+    case MPROC__INPUT_RANGE:
+        return range_left(in, n);
+    case MPROC__INPUT_FILES:
+        *n = in->npaths - in->next_path;
+        return true;
+    case MPROC__INPUT_STDIN:
+    case MPROC__INPUT_LINES:
+        k = lines_left(in);
+        *n = k < 0 ? 0 : (unsigned long long)k;
+        return k >= 0;
+    default:
+        *n = 0;
+        return false;
+    }
+}
+
 long long
 cli_input_total(const struct cli_input *in)
 {
     switch (in->kind) {
-    case MPROC__INPUT_RANGE:
-        return (long long)(in->hi - in->cur) + (in->range_done ? 0 : 1);
+    case MPROC__INPUT_RANGE: {
+        unsigned long long n;
+        /* For the progress line: past LLONG_MAX, "unknown" will do. */
+        return range_left(in, &n) && n <= LLONG_MAX ? (long long)n : -1;
+    }
     case MPROC__INPUT_FILES:
         return (long long)in->npaths;
     default:
