@@ -162,6 +162,29 @@ struct mproc_plugin {
 #define MPROC_PLUGIN_EXPORT
 #endif
 
+/*
+ * In C++ a const object at namespace scope has internal linkage, and its
+ * name would be mangled: the descriptor must be declared extern "C" to be
+ * found by dlsym().  (A linkage specification on a single declaration
+ * also gives it external linkage.)
+ */
+#ifdef __cplusplus
+#define MPROC_PLUGIN_LINKAGE_ extern "C"
+#else
+#define MPROC_PLUGIN_LINKAGE_
+#endif
+/* g++ (unlike C compilers) warns about the fields designated initialisers
+ * leave out, which are meant to be zero here: not in the plugin's name. */
+#if defined(__cplusplus) && defined(__GNUC__)
+#define MPROC_PLUGIN_PUSH_                                                  \
+    _Pragma("GCC diagnostic push")                                          \
+    _Pragma("GCC diagnostic ignored \"-Wmissing-field-initializers\"")
+#define MPROC_PLUGIN_POP_ _Pragma("GCC diagnostic pop")
+#else
+#define MPROC_PLUGIN_PUSH_
+#define MPROC_PLUGIN_POP_
+#endif
+
 /**
  * Define the plugin's descriptor.  The arguments are designated
  * initialisers for the remaining fields:
@@ -169,13 +192,23 @@ struct mproc_plugin {
  *     MPROC_PLUGIN_DEFINE(.name = "echo", .version = "1.0",
  *                         .description = "copy each item",
  *                         .tasks = tasks);
+ *
+ * Works in C (C99 and later) and C++ (C++11 and later: C++20 designated
+ * initialisers, which g++ and clang++ also take in C++11 to C++17 as an
+ * extension; C++ wants them in the order of struct mproc_plugin: name,
+ * version, description, init, fini, tasks, reduce, reduce_end).
  */
 #define MPROC_PLUGIN_DEFINE(...)                                            \
-    MPROC_PLUGIN_EXPORT const struct mproc_plugin mproc_plugin_v1 = {       \
+    MPROC_PLUGIN_PUSH_                                                      \
+    MPROC_PLUGIN_LINKAGE_ MPROC_PLUGIN_EXPORT const struct mproc_plugin     \
+    mproc_plugin_v1 = {                                                     \
         .abi_major = MPROC_PLUGIN_ABI_MAJOR,                                \
         .abi_minor = MPROC_PLUGIN_ABI_MINOR,                                \
         .size = (uint32_t)sizeof(struct mproc_plugin),                      \
-        __VA_ARGS__}
+        __VA_ARGS__};                                                       \
+    MPROC_PLUGIN_POP_                                                       \
+    MPROC_PLUGIN_LINKAGE_ MPROC_PLUGIN_EXPORT const struct mproc_plugin     \
+    mproc_plugin_v1
 
 /* ---- helpers: thin inline wrappers over struct mproc_host ---- */
 
