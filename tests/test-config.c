@@ -1062,7 +1062,8 @@ test_file_errors(void)
     is_str(err.msg, want, "names the file and the reason");
     is_int(mproc_config_load(cfg, dir, &err), MPROC_EINPUT,
            "a folder is EINPUT");
-    snprintf(want, sizeof(want), "%s: cannot read: Is a directory", dir);
+    snprintf(want, sizeof(want),
+             "%s: not a regular file (a folder); a job file must be one", dir);
     is_str(err.msg, want, "says why");
     is_int(mproc_config_load(cfg, fixture("[pool]\nworkers = 0\n"), NULL),
            MPROC_ECONFIG, "an error with a NULL error buffer");

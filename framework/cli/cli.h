@@ -120,16 +120,16 @@ int cli_joblog_skip(const struct cli_joblog *j, uint64_t index,
                     const void *item, size_t len);
 /* The input index of the n-th item handed to the pool (skips counted). */
 uint64_t cli_joblog_input_index(const struct cli_joblog *j, uint64_t n);
-/* Log one result (items not run are not logged); NULL j: no-op.  A
- * failure goes to the file at once; an ok item waits for commit(). */
+/* Log one result (items not run are not logged); NULL j: no-op.  The
+ * line waits in memory for cli_joblog_commit(). */
 void cli_joblog_write(struct cli_joblog *j, uint64_t index,
                       const struct mproc_result *r);
 /* The output of every ok item logged so far is flushed: log them. */
 void cli_joblog_commit(struct cli_joblog *j);
-/* Writing the output failed: forget the ok items not yet committed, and
- * log no ok item from now on (a resume runs them again). */
+/* Writing the output failed: forget the lines not yet committed, and log
+ * no ok item from now on (a resume runs them again). */
 void cli_joblog_drop(struct cli_joblog *j);
-/* Close (ok items not committed are not logged); returns 0 or an exit
+/* Close (lines not committed are not logged); returns 0 or an exit
  * status after printing why. */
 int cli_joblog_close(struct cli_joblog *j);
 

@@ -192,7 +192,7 @@ on_result(void *user, const struct mproc_result *r)
     if (r->attempts > 1)
         st->retried += r->attempts - 1;
     if (r->status != 0)
-        cli_joblog_write(st->log, index, r);
+        cli_joblog_write(st->log, index, r); /* ok items: once written */
     if (r->status == MPROC_ECANCELED) {
         st->cancelled++;
         return 0;

@@ -454,9 +454,11 @@ cli_joblog_write(struct cli_joblog *j, uint64_t index,
             put_escaped(&j->line, &j->llen, &j->lcap, r->message,
                         strlen(r->message))) &&
            append(&j->line, &j->llen, &j->lcap, "\n", 1);
-    /* A failure is logged at once: it needs no output.  An ok line waits
-     * for its output to reach the file (cli_joblog_commit()). */
-    if (okay && r->status == 0)
+    /* A line waits for the output of the results before it to reach the
+     * file (cli_joblog_commit()), so that the log keeps the order results
+     * are delivered in.  Once the output failed, failures are logged at
+     * once (a resume runs them again whether logged or not). */
+    if (okay && !j->out_failed)
         okay = append(&j->pend, &j->plen, &j->pcap, j->line, j->llen);
     else if (okay && fwrite(j->line, 1, j->llen, j->f) != j->llen &&
              j->write_errno == 0)
