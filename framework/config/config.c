@@ -1125,17 +1125,17 @@ mproc_config_new(mproc_config_t **out, mproc_err_t *err)
     return 0;
 }
 
-int
-mproc_config_load(mproc_config_t *cfg, const char *path, mproc_err_t *err)
+/* Parse `data` (len bytes, NUL-terminated, freed here) read from path. */
+static int
+load_data(mproc_config_t *cfg, const char *path, char *data, size_t len,
+          mproc_err_t *err)
 {
     struct parse ps = {.cfg = cfg, .path = path, .err = err};
-    char *data = NULL, *name = NULL;
+    char *name = NULL;
     int r, bad;
 
-    cfg->finished = false; /* the typed view may point at what we replace */
-    if ((r = read_file(path, &data, &ps.len, err)) < 0)
-        goto fail;
     ps.data = data;
+    ps.len = len;
     ps.file_id = ++cfg->loads;
     ps.loc_cap = strlen(path) + 24;
     if (folder_of(path, &ps.dir) < 0 || (ps.loc = malloc(ps.loc_cap)) == NULL ||
@@ -1168,6 +1168,38 @@ fail:
     free(ps.dir);
     free(data);
     return r;
+}
+
+int
+mproc_config_load(mproc_config_t *cfg, const char *path, mproc_err_t *err)
+{
+    char *data = NULL;
+    size_t len = 0;
+    int r;
+
+    cfg->finished = false; /* the typed view may point at what we replace */
+    if ((r = read_file(path, &data, &len, err)) < 0)
+        return r;
+    return load_data(cfg, path, data, len, err);
+}
+
+int
+mproc__config_load_mem(mproc_config_t *cfg, const char *path,
+                       const void *data, size_t len, mproc_err_t *err)
+{
+    char *copy;
+
+    cfg->finished = false;
+    if (len > FILE_MAX)
+        return mproc__err(err, MPROC_EINPUT,
+                          "%s: cannot read: larger than %zu MiB; not a job "
+                          "file",
+                          path, FILE_MAX >> 20);
+    if ((copy = malloc(len + 1)) == NULL)
+        return mproc__err(err, MPROC_ENOMEM, "out of memory");
+    memcpy(copy, data, len);
+    copy[len] = '\0';
+    return load_data(cfg, path, copy, len, err);
 }
 
 /* Trim blanks at both ends, in place. */

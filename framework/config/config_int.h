@@ -98,6 +98,11 @@ void mproc__decl_free(struct mproc__decls *d);
 size_t mproc__config_decls(const mproc_config_t *cfg,
                            const struct mproc__decl **out);
 
+/* mproc_config_load() of a file's contents, data[0..len), as if read
+ * from `path` (for messages and relative paths): for tests and fuzzing. */
+int mproc__config_load_mem(mproc_config_t *cfg, const char *path,
+                           const void *data, size_t len, mproc_err_t *err);
+
 /* The typed view; valid after mproc_config_finish() returned 0. */
 const struct mproc__job *mproc__config_job(const mproc_config_t *cfg);
 
