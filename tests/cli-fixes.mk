@@ -5,7 +5,8 @@ CLI_FIXES_TESTS = \
 	%reldir%/cli-fifo.sh \
 	%reldir%/cli-full.sh \
 	%reldir%/cli-counts.sh \
-	%reldir%/cli-longpath.sh
+	%reldir%/cli-longpath.sh \
+	%reldir%/cli-cloexec.sh
 TESTS += $(CLI_FIXES_TESTS)
 EXTRA_DIST += $(CLI_FIXES_TESTS)
 
