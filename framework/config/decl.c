@@ -11,6 +11,8 @@
 #include "internal.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +155,64 @@ parse_uint(const char *s, unsigned long long max, unsigned long long *out)
     return errno == 0 && *end == '\0' && *out <= max;
 }
 
+/*
+ * A number as mproc.ini(5) means it: [-]digits[.digits][e[+-]digits].
+ * strtod() alone also takes hexadecimal, "inf", "nan" and leading blanks.
+ */
+static bool
+is_decimal(const char *s)
+{
+    const char *p = s + (*s == '-');
+    const char *d = p;
+    double v;
+    char *end;
+
+    while (isdigit((unsigned char)*p))
+        p++;
+    if (p == d)
+        return false;
+    if (*p == '.') {
+        d = ++p;
+        while (isdigit((unsigned char)*p))
+            p++;
+        if (p == d)
+            return false;
+    }
+    if (*p == 'e' || *p == 'E') {
+        p += p[1] == '+' || p[1] == '-' ? 2 : 1;
+        d = p;
+        while (isdigit((unsigned char)*p))
+            p++;
+        if (p == d)
+            return false;
+    }
+    if (*p != '\0')
+        return false;
+    errno = 0;
+    v = strtod(s, &end);
+    (void)v;
+    return errno == 0; /* not out of the range of a double */
+}
+
+/* The whole numbers an integer type holds, as mproc_value_set_i64()
+ * sets them; false for float and double. */
+static bool
+int_range(int type, long long *lo, long long *hi)
+{
+    switch (type) {
+    case MPROC_T_INT8: *lo = INT8_MIN; *hi = INT8_MAX; return true;
+    case MPROC_T_INT16: *lo = INT16_MIN; *hi = INT16_MAX; return true;
+    case MPROC_T_INT32: *lo = INT32_MIN; *hi = INT32_MAX; return true;
+    case MPROC_T_INT64: *lo = INT64_MIN; *hi = INT64_MAX; return true;
+    case MPROC_T_UINT8:
+    case MPROC_T_CHAR: *lo = 0; *hi = UINT8_MAX; return true;
+    case MPROC_T_UINT16: *lo = 0; *hi = UINT16_MAX; return true;
+    case MPROC_T_UINT32: *lo = 0; *hi = UINT32_MAX; return true;
+    case MPROC_T_UINT64: *lo = 0; *hi = INT64_MAX; return true;
+    default: return false;
+    }
+}
+
 int
 mproc__decl_key(struct mproc__decls *d, const char *section, const char *key,
                 const char *value, const char *loc, mproc_err_t *err)
@@ -202,10 +262,7 @@ mproc__decl_key(struct mproc__decls *d, const char *section, const char *key,
                               "uint8, uint16, uint32, uint64, float, double "
                               "or char, got '%s'", loc, value);
     } else if (strcmp(key, "init") == 0) {
-        char *end;
-        errno = 0;
-        strtod(value, &end);
-        if (value[0] == '\0' || *end != '\0' || errno != 0)
+        if (!is_decimal(value))
             return mproc__err(err, MPROC_ECONFIG,
                               "%s: init: expected a number, got '%s'", loc,
                               value);
@@ -240,6 +297,8 @@ mproc__decl_key(struct mproc__decls *d, const char *section, const char *key,
 int
 mproc__decl_finish(struct mproc__decls *d, mproc_err_t *err)
 {
+    long long lo, hi, v;
+    char *end;
     size_t i;
 
     for (i = 0; d != NULL && i < d->n; i++) {
@@ -261,6 +320,18 @@ mproc__decl_finish(struct mproc__decls *d, mproc_err_t *err)
                               x->name);
         if (x->kind == MPROC__DECL_VALUE)
             x->length = 1;
+        if (x->init != NULL && int_range(x->type, &lo, &hi)) {
+            /* An integer type: a whole number in its range, not one that
+             * strtoll() would cut at the '.' or wrap. */
+            errno = 0;
+            v = strtoll(x->init, &end, 10);
+            if (*end != '\0' || errno != 0 || v < lo || v > hi)
+                return mproc__err(err, MPROC_ECONFIG,
+                                  "%s: [%s:%s] init = %s: type %s takes a "
+                                  "whole number from %lld to %lld",
+                                  x->where, k, x->name, x->init,
+                                  mproc_type_name(x->type), lo, hi);
+        }
         if (x->kind == MPROC__DECL_CONDITION && x->lock != NULL) {
             l = find(d, x->lock);
             if (l == NULL || (l->kind != MPROC__DECL_LOCK &&
