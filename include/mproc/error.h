@@ -72,7 +72,12 @@ enum mproc_errno {
     MPROC_OK = 0
 };
 
-/** Size of the message in an mproc_err_t, including the final NUL. */
+/**
+ * Size of the message in an mproc_err_t, including the final NUL.  A
+ * message longer than that (long paths) loses its middle, marked "...",
+ * never its start (the context: "plugin X", "FILE:LINE") nor its end
+ * (what to do), and is never cut inside a UTF-8 character.
+ */
 #define MPROC_ERRMSG_MAX 256
 
 /**
