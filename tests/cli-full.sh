@@ -16,8 +16,10 @@ $out
 INI
     rm -f "$tmp/log"
     timeout -k 5 60 "$bin" run "$tmp/full.ini" --joblog "$tmp/log" \
-        >/dev/full 2>"$tmp/err"
+        --stats json >/dev/full 2>"$tmp/err"
     is "$?" 74 "output on a full disk ($how): exit 74"
+    like "$(tail -n 1 "$tmp/err")" '{"items": 2000, "succeeded": ' \
+        "output on a full disk ($how): --stats json still ends stderr"
     like "$(cat "$tmp/err")" "No space left on device" \
         "output on a full disk ($how): says so"
     is "$(awk -F'\t' 'NR > 1 && $5 == "ok"' "$tmp/log" | wc -l)" 0 \

@@ -434,11 +434,12 @@ cmd_run(int argc, char **argv)
         rc = cli_joblog_close(st.log);
         st.log = NULL;
     }
-    if (rc != 0)
-        goto done;
     known = not_run(&st, &nrun_not);
     nr = not_run_text(&st, known, nrun_not, num, sizeof(num));
-    if (got_signal) {
+    if (rc != 0) {
+        /* The output or the log failed, and said so: that is the status,
+         * and the counts still follow. */
+    } else if (got_signal) {
         cli_error("interrupted by SIG%s: %llu items done, %llu failed, %s",
                   sigabbrev_np(got_signal), st.done, st.failed, nr);
         rc = CLI_EXIT_INTERRUPTED;
