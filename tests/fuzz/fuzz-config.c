@@ -21,6 +21,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     mproc_config_t *cfg;
     mproc_err_t err;
 
+    memset(&err, 0, sizeof(err));
     if (mproc_config_new(&cfg, &err) < 0)
         return 0;
     if (mproc__config_load_mem(cfg, "fuzz/job.ini", data, size, &err) == 0 &&
