@@ -39,9 +39,14 @@ expect_config section 1 "unknown section [jobs]; did you mean [job]?" \
 expect_config wrongsection 3 "key 'workers' belongs in [pool], not [job]" \
     '[job]\nplugin = echo\nworkers = 2\n'
 
-long=$(head -c 190 /dev/zero | tr '\0' x)
-expect_config longline 2 "line is 203 bytes long" \
+long=$(head -c 8190 /dev/zero | tr '\0' x)
+expect_config longline 2 "line is 8203 bytes long; a job file line holds at most 8191" \
     '[job]\nplugin = echo'"$long"'\n'
+# Longer than inih's 199 bytes is fine (a path in a deep folder).
+long=$(head -c 300 /dev/zero | tr '\0' x)
+printf '[job]\nplugin = echo\ninput = range:1..2\n[args]\nk = %s\n' "$long" >"$tmp/long.ini"
+run_mproc run "$tmp/long.ini"
+is "$st" 0 "a 304-byte line: the run succeeds"
 
 expect_config badipc 3 "ipc: expected pipe, mq or shmring, got 'pipes'" \
     '[pool]\nworkers = 1\nipc = pipes\n[job]\nplugin = echo\n'

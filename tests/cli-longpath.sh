@@ -23,6 +23,14 @@ like "$err" "set MPROC_PLUGIN_PATH or give a path such as ./nosuch.so" \
     "a missing plugin: the advice survives the long paths"
 like "$err" "..." "a missing plugin: the cut is marked"
 
+# A job file naming its plugin by a path that long: its line is longer
+# than the 199 bytes inih reads (make distcheck from a deep folder).
+ln -s "${MPROC_PLUGIN_PATH%%:*}/echo.so" "$deep/echo.so"
+printf '[job]\nplugin = %s\ninput = range:1..3\n' "$deep/echo.so" >"$deep/abs.ini"
+run_mproc run "$deep/abs.ini"
+is "$st" 0 "a plugin path of 200 characters and more: the run succeeds"
+is "$(cat "$tmp/out" | tr '\n' ' ')" "1 2 3 " "a plugin path of 200 characters: the output"
+
 printf '[job]\nplugin = echo\ninput = range:1..3\n[pool]\nworkers = lots\n' \
     >"$deep/bad.ini"
 run_mproc run "$deep/bad.ini"

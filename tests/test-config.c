@@ -837,7 +837,7 @@ test_value_errors(void)
 static void
 test_structure_errors(void)
 {
-    char text[1024];
+    char text[1024], msg[256];
     mproc_config_t *cfg;
     mproc_err_t err;
     const struct mproc__decl *d;
@@ -974,24 +974,60 @@ test_structure_errors(void)
        "read whole");
     mproc_config_free(cfg);
 
+    /* Lines longer than inih's 199 bytes are read whole (a path in a deep
+     * folder, issue 11.12), the way inih reads a short one. */
     memset(text, 0, sizeof(text));
-    strcpy(text, "[args]\nk = ");
-    memset(text + strlen(text), 'v', 200 - 4);
-    strcat(text, "\n");
-    bad(text, 2,
-        "line is 200 bytes long; inih reads at most 199 (split the value or "
-        "shorten the path)",
-        "a 200-byte line");
-
-    /* Long lines are refused before parsing, wherever they are. */
-    memset(text, 0, sizeof(text));
-    strcpy(text, "[pool]\nworkers = lots\n; ");
+    strcpy(text, "[job]\nplugin = echo\n[args]\nk = ");
+    memset(text + strlen(text), 'v', 500);
+    strcat(text, " ; an inline comment\n# ");
     memset(text + strlen(text), 'c', 300);
+    strcat(text, "\nj : x #y\n[pool]\nworkers = 2\n");
+    is_int(load(text, &err, &cfg), 0, "a 530-byte line and a 302-byte comment");
+    ok(mproc_config_get(cfg, "args", "k") != NULL &&
+           strlen(mproc_config_get(cfg, "args", "k")) == 500,
+       "the long value is read whole, without its inline comment");
+    is_str(mproc_config_get(cfg, "args", "j"), "x #y",
+           "the lines after it are read as such");
+    is_int(mproc__config_job(cfg) ? mproc__config_job(cfg)->workers : 0, 2,
+           "and in their sections");
+    mproc_config_free(cfg);
+
+    memset(text, 0, sizeof(text));
+    strcpy(text, "[job]\nplugin = echo\n[pool]\nworkers = ");
+    memset(text + strlen(text), '9', 300);
+    strcat(text, "\n");
+    is_int(load(text, &err, NULL), MPROC_ECONFIG,
+           "a long bad value: ECONFIG");
+    ok(strstr(err.msg, "/job.ini:4: workers: expected a positive integer") !=
+           NULL,
+       "a long line lands in its section, at its line");
+    memset(text, 0, sizeof(text));
+    strcpy(text, "[job]\nplugin = echo\n");
+    memset(text + strlen(text), 'k', 300);
     strcat(text, "\n");
     bad(text, 3,
-        "line is 302 bytes long; inih reads at most 199 (split the value or "
-        "shorten the path)",
-        "a long comment, after a bad value");
+        "syntax error: expected '[section]', 'key = value' or a comment",
+        "a long line without '='");
+    memset(text, 0, sizeof(text));
+    strcpy(text, "[job]\nplugin = echo\n[");
+    memset(text + strlen(text), 's', 300);
+    strcat(text, "]\n");
+    bad(text, 3, "section header is 302 bytes long; inih reads at most 199 "
+        "(shorten the name)",
+        "a long section header");
+    {
+        size_t n = MPROC_CONFIG_LINE_MAX + 1;
+        char *big = calloc(1, n + 64);
+        strcpy(big, "[args]\nk = ");
+        memset(big + strlen(big), 'v', n - 4);
+        strcat(big, "\n");
+        snprintf(msg, sizeof(msg),
+                 "line is %zu bytes long; a job file line holds at most %d "
+                 "(split the value or shorten the path)",
+                 n, MPROC_CONFIG_LINE_MAX);
+        bad(big, 2, msg, "a line over MPROC_CONFIG_LINE_MAX");
+        free(big);
+    }
 
     /* Declared shared objects ([KIND:NAME], decl.c): a name inih would cut
      * is refused; one that fits is declared at its header's line. */

@@ -6,8 +6,10 @@
  * Debian's libinih (v55, built with its defaults) has three habits that a
  * job file must not suffer silently, and this file works around each:
  *   - It reads lines into a 200-byte buffer and parses what does not fit as
- *     the next line.  We read the whole file ourselves first and refuse a
- *     line of more than MPROC_CONFIG_LINE_MAX bytes.
+ *     the next line.  We read the whole file ourselves first, refuse a line
+ *     of more than MPROC_CONFIG_LINE_MAX bytes, and parse a `key = value`
+ *     line too long for inih ourselves, the way inih would, handing inih
+ *     a comment in its place: a path in a deep folder is a long line.
  *   - Its handler is not told the line number.  We feed inih through our own
  *     reader, which hands out one line per call and so always knows the
  *     line inih is on.
@@ -40,6 +42,8 @@
 
 /* inih v55 keeps at most this many bytes of a section name (MAX_SECTION). */
 #define INIH_SECTION_MAX 49
+/* The longest line inih reads whole (INI_MAX_LINE - 1). */
+#define INIH_LINE_MAX 199
 
 /* A bigger "job file" is a mistake (say, /dev/zero); stop reading. */
 #define FILE_MAX ((size_t)16 << 20)
@@ -830,6 +834,9 @@ struct parse {
     int code;     /* the first error, 0 while there is none */
     int err_line; /* its line */
     mproc_err_t *err;
+    /* The section inih is in, as inih keeps it (for the lines parsed
+     * here): the text between '[' and ']', at most INIH_SECTION_MAX. */
+    char section[INIH_SECTION_MAX + 1];
 };
 
 static void
@@ -870,8 +877,9 @@ precheck(const struct parse *ps)
                               ps->path, line);
         if (n > MPROC_CONFIG_LINE_MAX)
             return mproc__err(ps->err, MPROC_ECONFIG,
-                              "%s:%d: line is %zu bytes long; inih reads at "
-                              "most %d (split the value or shorten the path)",
+                              "%s:%d: line is %zu bytes long; a job file "
+                              "line holds at most %d (split the value or "
+                              "shorten the path)",
                               ps->path, line, n, MPROC_CONFIG_LINE_MAX);
         for (q = p; q < p + n && isspace((unsigned char)*q); q++)
             ;
@@ -893,7 +901,7 @@ precheck(const struct parse *ps)
 static void
 check_header(struct parse *ps, const char *s)
 {
-    char name[MPROC_CONFIG_LINE_MAX + 1];
+    char name[INIH_LINE_MAX + 1];
     bool was_space = false;
     const char *e;
     size_t n;
@@ -909,6 +917,9 @@ check_header(struct parse *ps, const char *s)
     n = (size_t)(e - s - 1);
     memcpy(name, s + 1, n);
     name[n] = '\0';
+    /* inih keeps as much of the name as its buffer holds. */
+    memcpy(ps->section, name, n < INIH_SECTION_MAX ? n : INIH_SECTION_MAX);
+    ps->section[n < INIH_SECTION_MAX ? n : INIH_SECTION_MAX] = '\0';
     set_loc(ps);
     if (find_name(name, sections, MPROC__ARRAY_SIZE(sections)) >= 0)
         return;
@@ -927,6 +938,99 @@ check_header(struct parse *ps, const char *s)
     }
     fail_at_line(ps, mproc__decl_header(&ps->cfg->decls, name, ps->loc,
                                         ps->file_id, ps->err));
+}
+
+static int on_pair(void *user, const char *section, const char *name,
+                   const char *value);
+
+/* inih's lskip() and rstrip(). */
+static char *
+lskip(char *s)
+{
+    while (*s != '\0' && isspace((unsigned char)*s))
+        s++;
+    return s;
+}
+
+static void
+rstrip(char *s)
+{
+    size_t n = strlen(s);
+
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
+}
+
+/* inih's find_chars_or_comment(): the first of `chars` (NULL: none), an
+ * inline ';' comment (after a blank), or the end of s. */
+static char *
+find_or_comment(char *s, const char *chars)
+{
+    bool was_space = false;
+
+    while (*s != '\0' && (chars == NULL || strchr(chars, *s) == NULL) &&
+           !(was_space && *s == ';')) {
+        was_space = isspace((unsigned char)*s);
+        s++;
+    }
+    return s;
+}
+
+/*
+ * A line too long for inih's buffer (len bytes at start, newline
+ * excluded): parse it the way inih parses a line, so that a long value
+ * (a path in a deep folder) means what it would mean in a short line.
+ * Returns false after an error, kept in ps.
+ */
+static bool
+long_line(struct parse *ps, const char *start, size_t len)
+{
+    char *buf = malloc(len + 1), *s, *end, *value;
+
+    if (buf == NULL) {
+        fail_at_line(ps, mproc__err(ps->err, MPROC_ENOMEM,
+                                    "%s: out of memory", ps->path));
+        return false;
+    }
+    memcpy(buf, start, len);
+    buf[len] = '\0';
+    s = buf;
+    if (ps->line == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
+        s += 3;
+    rstrip(s);
+    s = lskip(s);
+    if (*s == '\0' || *s == ';' || *s == '#') {
+        free(buf);
+        return true; /* a comment */
+    }
+    set_loc(ps);
+    if (*s == '[') {
+        /* A section name this long would be cut by inih. */
+        fail_at_line(ps, mproc__err(ps->err, MPROC_ECONFIG,
+                                    "%s: section header is %zu bytes long; "
+                                    "inih reads at most %d (shorten the name)",
+                                    ps->loc, len, INIH_LINE_MAX));
+        free(buf);
+        return false;
+    }
+    end = find_or_comment(s, "=:");
+    if (*end != '=' && *end != ':') {
+        fail_at_line(ps, mproc__err(ps->err, MPROC_ECONFIG,
+                                    "%s: syntax error: expected '[section]', "
+                                    "'key = value' or a comment",
+                                    ps->loc));
+        free(buf);
+        return false;
+    }
+    *end = '\0';
+    rstrip(s);
+    value = end + 1;
+    *find_or_comment(value, NULL) = '\0';
+    value = lskip(value);
+    rstrip(value);
+    on_pair(ps, ps->section, s, value);
+    free(buf);
+    return ps->code == 0;
 }
 
 /*
@@ -948,18 +1052,18 @@ next_line(char *str, int num, void *stream)
     n = nl != NULL ? (size_t)(nl - start) + 1 : ps->len - ps->off;
     ps->off += n;
     ps->line++;
-    /* precheck() made every line's text fit in inih's 199 bytes.  Its
-     * newline may not fit too, but inih v55 only strips it anyway.  The
-     * test is for an inih built with a smaller buffer. */
+    /* A line's text that does not fit inih's buffer is parsed here.  Its
+     * newline may not fit too, but inih v55 only strips it anyway. */
     text = n;
     if (nl != NULL)
         text -= n >= 2 && start[n - 2] == '\r' ? 2 : 1;
     if (text > (size_t)num - 1) {
-        fail_at_line(ps, mproc__err(ps->err, MPROC_ECONFIG,
-                                    "%s:%d: line is %zu bytes long; inih "
-                                    "reads at most %d",
-                                    ps->path, ps->line, text, num - 1));
-        return NULL;
+        /* inih would cut it: parse it here, and give inih a comment in
+         * its place, so that its line count stays ours. */
+        if (!long_line(ps, start, text) || num < 2)
+            return NULL;
+        strcpy(str, "#");
+        return str;
     }
     if (n > (size_t)num - 1)
         n = (size_t)num - 1;

@@ -32,8 +32,11 @@ extern "C" {
 /** A job configuration (opaque). */
 typedef struct mproc_config mproc_config_t;
 
-/** Lines longer than this many bytes (newline excluded) are an error. */
-#define MPROC_CONFIG_LINE_MAX 199
+/**
+ * Lines longer than this many bytes (newline excluded) are an error.  (It
+ * was 199, inih's buffer, until 0.1: a path in a deep folder is longer.)
+ */
+#define MPROC_CONFIG_LINE_MAX 8191
 
 /**
  * Create an empty configuration holding only defaults.
