@@ -72,5 +72,21 @@ wait $host
 is "$?" 130 "run: SIGINT while waiting for an input FIFO's writer: exit 130"
 like "$(cat "$tmp/err")" "interrupted while waiting for a writer" \
     "run: the wait for a writer: says so"
+# A plugin that is a FIFO: dlopen() would wait for a writer.
+mkdir "$tmp/plugins"
+mkfifo "$tmp/plugins/fifo.so"
+cat >"$tmp/plug.ini" <<INI
+[job]
+plugin = $tmp/plugins/fifo.so
+input = range:1..3
+INI
+t run "$tmp/plug.ini"
+is "$st" 78 "run: a FIFO plugin is refused (exit 78), not opened"
+like "$err" "plugin $tmp/plugins/fifo.so: not a regular file" "run: a FIFO plugin: says why"
+t check "$tmp/plug.ini"
+is "$st" 78 "check: a FIFO plugin is refused (exit 78)"
+t plugins --path "$tmp/plugins"
+unlike "$st" 124 "plugins: a FIFO named *.so does not hang the listing"
+like "$err" "plugin $tmp/plugins/fifo.so: not a regular file" "plugins: says why"
 no_leftovers
 done_testing

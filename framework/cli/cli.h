@@ -98,6 +98,10 @@ int cli_open_read(const char *path, const char *what, bool missing_ok,
 int cli_open_write(const char *path, const char *what, bool append,
                    FILE **out);
 
+/* A plugin named by path must be a regular file (dlopen() of a FIFO
+ * blocks): 0, or an exit status after printing why.  A missing one is 0. */
+int cli_check_plugin_file(const char *path);
+
 /* ---- the job log (joblog.c) ---- */
 struct cli_joblog;
 struct mproc_result;

@@ -66,6 +66,10 @@ list_dir(const char *dir, unsigned *found)
 
         snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
         free(names[i]);
+        if (cli_check_plugin_file(path) != 0) {
+            broken++;
+            continue;
+        }
         if (mproc__plugin_open(&p, path, &err) < 0) {
             cli_error("%s", err.msg);
             broken++;

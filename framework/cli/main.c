@@ -241,6 +241,9 @@ cli_pool_new(const struct cli_job *cj, mproc_sync_t *sync, mproc_pool_t **out,
     mproc_err_t err;
     int r;
 
+    if (strchr(job->plugin, '/') != NULL &&
+        (r = cli_check_plugin_file(job->plugin)) != 0)
+        return r;
     mproc_pool_opts_init(&o);
     o.workers = job->workers;
     o.plugin = job->plugin;
