@@ -1,9 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# Error messages fit a 256-byte buffer (mproc_err_t) by losing their
-# middle, not their end: with paths of 200 characters (a deep build
-# folder, as in `make distcheck` from one), a message keeps its context
-# and its advice (issue 11.12).
+# Error messages with paths of 200 characters (a deep build folder, as in
+# `make distcheck` from one) keep their context and their advice; one too
+# long for mproc_err_t loses its middle, not its end (issue 11.12).
 . "${MPROC_SRCDIR:-.}/tests/lib.sh"
 
 deep=$tmp
@@ -21,7 +20,19 @@ like "$err" "plugin 'nosuch' not found (looked for nosuch.so in $tmp/" \
     "a missing plugin: the message starts with what and where"
 like "$err" "set MPROC_PLUGIN_PATH or give a path such as ./nosuch.so" \
     "a missing plugin: the advice survives the long paths"
-like "$err" "..." "a missing plugin: the cut is marked"
+
+# A message longer than mproc_err_t holds (MPROC_ERRMSG_MAX, 1024) loses
+# its middle: its start and its advice stay.
+key=$(head -c 1500 /dev/zero | tr '\0' w)
+printf '[job]\nplugin = echo\ninput = range:1..3\n[pool]\n%s = 2\n' "$key" \
+    >"$deep/key.ini"
+run_mproc run "$deep/key.ini"
+is "$st" 78 "a 1500-byte key name: exit 78"
+like "$err" "mproc: $deep/key.ini:5: unknown key 'www" \
+    "a message too long: its start stays"
+like "$err" "www...www" "a message too long: the cut is marked, in its middle"
+like "$err" "' in [pool]; expected workers, start_method, ipc," \
+    "a message too long: its advice stays"
 
 # A job file naming its plugin by a path that long: its line is longer
 # than the 199 bytes inih reads (make distcheck from a deep folder).

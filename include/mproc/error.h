@@ -74,11 +74,16 @@ enum mproc_errno {
 
 /**
  * Size of the message in an mproc_err_t, including the final NUL.  A
- * message longer than that (long paths) loses its middle, marked "...",
- * never its start (the context: "plugin X", "FILE:LINE") nor its end
- * (what to do), and is never cut inside a UTF-8 character.
+ * message longer than that (paths near PATH_MAX) loses its middle, marked
+ * "...", never its start (the context: "plugin X", "FILE:LINE") nor its
+ * end (what to do), and is never cut inside a UTF-8 character.
+ *
+ * ABI: it was 256 before 0.1.0, which a message naming a file 200
+ * characters deep outgrew.  mproc_err_t is allocated by the caller, so a
+ * program must be rebuilt against the header of the library it runs with
+ * (as any 0.x ABI change asks).
  */
-#define MPROC_ERRMSG_MAX 256
+#define MPROC_ERRMSG_MAX 1024
 
 /**
  * The error buffer for calls that have no object to keep the message in.
