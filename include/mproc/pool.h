@@ -108,6 +108,14 @@ struct mproc_pool_opts {
 
     /* ---- fields added by later work go below this line ---- */
 
+    /** Called (in the calling thread, with the run's user pointer) with a
+     *  one-line message, without newline, when the run goes on in a
+     *  degraded way: a worker could not be started or replaced (e.g. the
+     *  mq backend's RLIMIT_MSGQUEUE is spent) and the others carry on;
+     *  it is tried again with a growing delay.  Said once per run.  NULL:
+     *  nothing is said (the library never prints). */
+    void (*on_warning)(void *user, const char *msg);
+
     /* Used by the Python-style Pool API (mproc_apool_*) only. */
     /** Function-target pools (no plugin, no plugin_desc): called once in
      *  each worker before its first task, with ctx->state set to initarg
