@@ -1,8 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# A worker holds no descriptor of the host's input, output or job log, and
-# a command the exec plugin runs gets exactly 0, 1 and 2 (issue 10.3),
-# under every start method.
+# What a worker gets, under every start method: no descriptor of the
+# host's input, output or job log, and a command the exec plugin runs gets
+# exactly 0, 1 and 2 (issue 10.3); a NUL byte after every item a task is
+# given (issue 11.8).
 . "${MPROC_SRCDIR:-.}/tests/lib.sh"
 
 plugin=${MPROC_TEST_PLUGINS:?}/engine.so
@@ -38,6 +39,15 @@ for sm in fork spawn forkserver; do
     unlike "$(cat "$tmp/result.txt")" "$tmp/result.txt" \
         "$sm: and not the run's output"
     unlike "$(cat "$tmp/result.txt")" "$tmp/log" "$sm: nor its job log"
+done
+
+printf 'a\nbb\n\nccc\ndddd\n0123456789\nx\n' >"$tmp/nul.txt"
+printf '[job]\nplugin = %s\ntask = nul\ninput = lines:nul.txt\nchunksize = 3\n[pool]\nworkers = 2\n' \
+    "$plugin" >"$tmp/nul.ini"
+for sm in fork spawn forkserver; do
+    run_mproc run "$tmp/nul.ini" --set pool.start_method=$sm
+    is "$st" 0 "$sm: every task finds a NUL after its item (chunks of 3)"
+    is "$(grep -c '^nul ok' "$tmp/out")" 7 "$sm: all 7 items"
 done
 
 no_leftovers
