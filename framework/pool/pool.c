@@ -1200,8 +1200,10 @@ reap(mproc_pool_t *p, struct worker *w)
     if (r == 0 && si.si_pid == 0)
         return; /* not yet: pidfds are ready only at exit, but be safe */
     /* What its tasks started and left behind (a command's background
-     * jobs, a timed-out command's children) ends with it. */
-    kill(-pid, SIGKILL);
+     * jobs, a timed-out command's children) ends with it.  Not when
+     * someone else reaped it (r < 0): its pid may name another by now. */
+    if (r == 0)
+        kill(-pid, SIGKILL);
     MPROC__NOINTR(waitpid(pid, &st, 0));
     w->reaping = true;
     drain(p, w);

@@ -375,6 +375,7 @@ init_fail(int fd, int code, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     mproc__frame_write(fd, MPROC__FRAME_INITFAIL, 0, 0, msg, strlen(msg));
+    fflush(NULL); /* what a plugin's constructor printed */
     _exit(code);
 }
 
