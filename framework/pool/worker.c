@@ -10,8 +10,8 @@
  * interrupted.
  *
  * What a plugin prints.  The worker's stdout is its stderr (start.c), line
- * buffered as on a terminal, and stdio is flushed after every task and
- * before every exit: _exit() discards stdio buffers, and a worker that is
+ * buffered as on a terminal, and it is flushed after every task, and all
+ * of stdio before every exit: _exit() discards stdio buffers, and a worker that is
  * retired, recycled or killed for another item must not take a task's
  * lines with it.
  *
@@ -116,8 +116,11 @@ run_task(const struct mproc__worker_args *a, struct mproc_ctx *ctx,
     sigprocmask(SIG_UNBLOCK, &term_set, NULL);
     r = a->task->fn(ctx, in, len, index, out);
     sigprocmask(SIG_BLOCK, &term_set, NULL);
-    /* Before the result: the host reports the item after its lines. */
-    fflush(NULL);
+    /* Before the result: the host reports the item after its lines.
+     * stdout and stderr only: a forked worker's other FILEs may be the
+     * host's, whose descriptors it closed (and may have reused). */
+    fflush(stdout);
+    fflush(stderr);
     over = mproc__buf_overflow(true);
     if (over > 0) {
         /* The output hit message_max.  Even if the task went on and
@@ -265,6 +268,13 @@ mproc__worker_main(const struct mproc__worker_args *a)
     mproc__buf_init(&out, a->message_max);
     mproc__buf_init(&scratch, (size_t)-1);
 
+    if (a->has_claims && claims == NULL) {
+        /* The host may take tasks back: without the words it could run
+         * one twice. */
+        snprintf(lmsg, sizeof(lmsg), "cannot map the pool's claim words");
+        answer(a, MPROC__FRAME_INITFAIL, 0, 0, lmsg, strlen(lmsg));
+        worker_end(MPROC__WORKER_EXIT_INIT);
+    }
     if (apply_limits(a, lmsg, sizeof(lmsg)) < 0) {
         answer(a, MPROC__FRAME_INITFAIL, 0, 0, lmsg, strlen(lmsg));
         worker_end(MPROC__WORKER_EXIT_INIT);
