@@ -887,6 +887,12 @@ send_task(mproc_pool_t *p, struct worker *w, uint64_t ref)
 {
     struct slot *s = slot_of(p, ref);
 
+    /* Its claim word first: a MORE send may write the frame out at once
+     * (pairs with the worker's swap; see "Taking tasks back"). */
+    if (p->claims != NULL)
+        atomic_store(&p->claims[(size_t)(w - p->w) * p->fifo_cap +
+                                (w->fifo_head + w->fifo_len) % w->fifo_cap],
+                     s->index + 1);
     /* Queued in the channel; written by flush(), many tasks at a time.
      * A worker that is gone is found by its pidfd, and what it held is
      * accounted for then.  The item goes with its NUL (see take()). */
@@ -898,12 +904,6 @@ send_task(mproc_pool_t *p, struct worker *w, uint64_t ref)
                    (unsigned long long)s->index);
         stop(p, MPROC_ENOMEM);
         return -1;
-    }
-    if (p->claims != NULL) {
-        /* Before the frame can reach the worker (pairs with its swap). */
-        atomic_store(&p->claims[(size_t)(w - p->w) * p->fifo_cap +
-                                (w->fifo_head + w->fifo_len) % w->fifo_cap],
-                     s->index + 1);
     }
     w->fifo[(w->fifo_head + w->fifo_len) % w->fifo_cap] = ref;
     w->fifo_len++;
@@ -1114,6 +1114,17 @@ handle(mproc_pool_t *p, struct worker *w, const struct mproc__frame_hdr *h,
             set_errmsg(p, "worker %d answered out of order", (int)w->pid);
             signal_worker(w, SIGKILL);
             return;
+        }
+        if (h->type == MPROC__FRAME_FAIL &&
+            h->status == (uint32_t)-MPROC_ECANCELED && h->len == 0) {
+            /* "Not run" for a task not taken back: its claim word did not
+             * hold what was sent (cannot happen: send_task stores it
+             * first).  It did not run; it runs elsewhere. */
+            w->fifo_head = (w->fifo_head + 1) % w->fifo_cap;
+            w->fifo_len--;
+            unsent(p, ref);
+            head_started(p, w);
+            break;
         }
         if ((long long)h->index == p->hook_limit_at && p->o.timeout_ms > 0 &&
             w->limit == LIMIT_NONE) {
