@@ -90,3 +90,4 @@ test:
 	$(SHELL) $(top_srcdir)/tests/summary.sh $(top_builddir); exit $$rc
 .PHONY: test
 include %reldir%/cli-fixes.mk
+include %reldir%/engine-fixes.mk

@@ -8,12 +8,15 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <mproc/mproc.h>
@@ -60,6 +63,62 @@ t_pid(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
     return mproc_buf_printf(out, "%d", (int)getpid());
 }
 
+/* Shared with the forked workers (MAP_SHARED, made before any pool). */
+struct shared {
+    int inits;   /* workers started */
+    int finis;   /* fini() calls that ran to their end */
+    int crashes; /* "crash-once" items that crashed */
+};
+static struct shared *shm;
+
+static void
+sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+/* The pool's promises to a task: a NUL after its item; "hang" never
+ * returns; "crash-once" crashes on its first attempt; "slow" takes a
+ * while. */
+static int
+t_check(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
+        struct mproc_buf *out)
+{
+    const char *s = in;
+
+    (void)index;
+    if (s[len] != '\0')
+        return mproc_fail(ctx, "no NUL after the item");
+    if (strcmp(s, "hang") == 0)
+        for (;;)
+            pause();
+    if (strcmp(s, "crash-once") == 0 &&
+        __atomic_fetch_add(&shm->crashes, 1, __ATOMIC_SEQ_CST) == 0)
+        raise(SIGSEGV);
+    if (strcmp(s, "slow") == 0)
+        sleep_ms(300);
+    return mproc_buf_append(out, in, len);
+}
+
+static int
+t_count_init(struct mproc_ctx *ctx)
+{
+    (void)ctx;
+    __atomic_fetch_add(&shm->inits, 1, __ATOMIC_SEQ_CST);
+    return MPROC_TASK_OK;
+}
+
+/* A fini that takes a while, and counts when it gets to its end. */
+static void
+t_slow_fini(struct mproc_ctx *ctx)
+{
+    (void)ctx;
+    sleep_ms(300);
+    __atomic_fetch_add(&shm->finis, 1, __ATOMIC_SEQ_CST);
+}
+
 static int
 t_init(struct mproc_ctx *ctx)
 {
@@ -98,6 +157,22 @@ static const struct mproc_task_def tasks[] = {
     {"echo", t_echo, "copy, or misbehave on request"},
     {"pid", t_pid, "the worker's pid"},
     {NULL, NULL, NULL},
+};
+
+static const struct mproc_task_def check_tasks[] = {
+    {"check", t_check, "check the item's NUL, or hang, crash, be slow"},
+    {NULL, NULL, NULL},
+};
+
+static const struct mproc_plugin desc_check = {
+    .abi_major = MPROC_PLUGIN_ABI_MAJOR,
+    .abi_minor = MPROC_PLUGIN_ABI_MINOR,
+    .size = sizeof(struct mproc_plugin),
+    .name = "testcheck",
+    .version = "1",
+    .init = t_count_init,
+    .fini = t_slow_fini,
+    .tasks = check_tasks,
 };
 
 static const struct mproc_plugin desc = {
@@ -159,6 +234,7 @@ struct results {
     char out[MAXR][48];
     char msg[MAXR][160];
     int seen[MAXR];
+    unsigned attempts[MAXR];
     int in_order;
     int stop_after; /* ask the pool to stop after this many, 0 = never */
     struct items *it; /* the source, sharing the callbacks' user pointer */
@@ -180,6 +256,7 @@ on_result(void *user, const struct mproc_result *r)
         return 1;
     rs->index[i] = r->index;
     rs->status[i] = r->status;
+    rs->attempts[i] = r->attempts;
     if (i > 0 && rs->index[i - 1] + 1 != r->index)
         rs->in_order = 0;
     if (r->index < MAXR)
@@ -551,9 +628,263 @@ test_new_errors(void)
     ok(1, "mproc_pool_free(NULL) is a no-op");
 }
 
+static int
+all_ok(const struct results *r)
+{
+    size_t i;
+    int good = 1;
+    for (i = 0; i < r->n; i++) {
+        good &= r->status[i] == 0;
+        if (r->status[i] != 0)
+            diag("item %llu: %s", (unsigned long long)r->index[i],
+                 r->msg[i]);
+    }
+    return good;
+}
+
+/* Issue 11.8: a task finds a NUL after its item, on every path. */
+static void
+test_nul(void)
+{
+    static const char *const v[] = {"",     "a",          "bc", "crash-once",
+                                    "defg", "0123456789", "x",  "yz"};
+    struct mproc_pool_opts o;
+    struct items it = {.v = v, .n = 8};
+
+    shm->crashes = 0;
+    mproc_pool_opts_init(&o);
+    o.plugin_desc = &desc_check;
+    o.workers = 2;
+    o.chunksize = 3;
+    o.retries = 1;
+    is_int(run(&o, &it, &rs, NULL), 0, "NUL check: chunks of 3, a retry");
+    ok(each_once(&rs, 8), "NUL check: every item once");
+    ok(all_ok(&rs), "every task found a NUL after its item, the retried "
+                    "one too");
+    is_int(shm->crashes, 2, "the crashing item ran again (its retry)");
+    ok(no_children(), "no child left");
+}
+
+/* Issue 12.4: a limit signal sent just as its item completes (a test
+ * hook makes the deadline pass as the result arrives). */
+static void
+test_stale_limit(void)
+{
+    static const char *const v[] = {"a", "slow", "b", "c"};
+    struct mproc_pool_opts o;
+    struct items it = {.v = v, .n = 4};
+    size_t i;
+
+    mproc_pool_opts_init(&o);
+    o.plugin_desc = &desc_check;
+    o.workers = 1;
+    o.timeout_ms = 20000;
+    o.timeout_grace_ms = 10000;
+    setenv("MPROC_TEST_HOOK_LIMIT_AT_RESULT", "0", 1);
+    is_int(run(&o, &it, &rs, NULL), 0,
+           "a limit signal for an item that completed: the run succeeds");
+    ok(each_once(&rs, 4), "every item once");
+    ok(all_ok(&rs), "the next item is not killed by it");
+    i = find(&rs, 1);
+    is_int(rs.attempts[i], 1, "and is not charged an attempt");
+
+    /* A worker retired after its task gets the signal in fini(). */
+    it = (struct items){.v = v, .n = 3};
+    shm->finis = shm->inits = 0;
+    o.max_tasks_per_child = 1;
+    is_int(run(&o, &it, &rs, NULL), 0, "max_tasks_per_child = 1: exit 0");
+    ok(all_ok(&rs), "every item succeeds");
+    ok(shm->inits >= 3, "a worker per item");
+    is_int(shm->finis, shm->inits, "every worker's fini() ran to its end, "
+                                   "the signalled one's too");
+    unsetenv("MPROC_TEST_HOOK_LIMIT_AT_RESULT");
+    ok(no_children(), "no child left");
+}
+
+/* Issue 12.9: unordered results are not held up by one hung item. */
+struct unord {
+    size_t total, next, stopped_at;
+    _Atomic size_t n;
+    bool hung_first;
+    _Atomic long long last_ms;
+    _Atomic bool done;
+    int cancel_w;
+    _Atomic bool cancelled;
+    char num[32];
+};
+
+static long long
+mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static int
+unord_next(void *user, struct mproc_item *item)
+{
+    struct unord *u = user;
+
+    if (u->next == u->total)
+        return 0;
+    if (u->next == 10) {
+        item->data = "hang";
+        item->len = 4;
+    } else {
+        item->len = (size_t)snprintf(u->num, sizeof(u->num), "%zu", u->next);
+        item->data = u->num;
+    }
+    u->next++;
+    return 1;
+}
+
+static int
+unord_result(void *user, const struct mproc_result *r)
+{
+    struct unord *u = user;
+
+    u->n++;
+    u->last_ms = mono_ms();
+    if (r->index == 10 && u->stopped_at == 0)
+        u->hung_first = true;
+    if (u->n == u->total - 1 && u->stopped_at == 0) {
+        u->stopped_at = u->n; /* all but the hung one: stop it */
+        return 1;
+    }
+    return 0;
+}
+
+/* A watchdog thread: no result for 5 s means the run is stuck (the pool
+ * sleeps in poll()); cancel it, and the test fails rather than hangs. */
+static void *
+unord_watch(void *arg)
+{
+    struct unord *u = arg;
+
+    while (!u->done) {
+        usleep(100000);
+        if (!u->cancelled && mono_ms() - u->last_ms > 5000) {
+            u->cancelled = true;
+            if (write(u->cancel_w, "x", 1) != 1)
+                diag("cannot cancel");
+        }
+    }
+    return NULL;
+}
+
+static void
+test_unordered_hang(void)
+{
+    struct mproc_pool_opts o;
+    struct unord u = {.total = 5000};
+    mproc_pool_t *p;
+    mproc_err_t err;
+    pthread_t watch;
+    int fds[2];
+
+    ok(pipe(fds) == 0, "cancel pipe");
+    u.cancel_w = fds[1];
+    u.last_ms = mono_ms();
+    mproc_pool_opts_init(&o);
+    o.plugin_desc = &desc_check;
+    o.workers = 2;
+    o.ordered = false;
+    o.cancel_fd = fds[0];
+    if (getenv("MPROC_TEST_IPC") != NULL)
+        o.ipc = getenv("MPROC_TEST_IPC");
+    is_int(mproc_pool_new(&p, &o, &err), 0, "pool");
+    pthread_create(&watch, NULL, unord_watch, &u);
+    is_int(mproc_pool_run(p, unord_next, unord_result, &u), MPROC_ECANCELED,
+           "unordered, one item hangs: stopped once the others are in");
+    u.done = true;
+    pthread_join(watch, NULL);
+    is_int(u.stopped_at, 4999,
+           "all 4,999 other items were delivered while it hung");
+    ok(!u.hung_first && !u.cancelled, "the hung one had no result before");
+    is_int(u.n, 5000, "then it got its result (not run)");
+    mproc_pool_free(p);
+    close(fds[0]);
+    close(fds[1]);
+    ok(no_children(), "no child left");
+}
+
+/* Issue 10.8: a worker that cannot be started or replaced (a test hook
+ * fails starts as a spent RLIMIT_MSGQUEUE would). */
+static int warnings;
+static char warning[512];
+
+static void
+on_warning(void *user, const char *msg)
+{
+    (void)user;
+    warnings++;
+    snprintf(warning, sizeof(warning), "%s", msg);
+}
+
+static void
+test_start_fail(void)
+{
+    struct mproc_pool_opts o;
+    struct items it = {.n = 200};
+    mproc_pool_t *p = NULL;
+    size_t i;
+    int cancelled = 1;
+
+    mproc_pool_opts_init(&o);
+    o.plugin_desc = &desc;
+    o.task = "echo";
+    o.workers = 3;
+    o.on_warning = on_warning;
+    setenv("MPROC_TEST_HOOK_START_FAIL", "2", 1);
+    warnings = 0;
+    is_int(run(&o, &it, &rs, NULL), 0,
+           "one of 3 workers cannot start: the run goes on");
+    ok(each_once(&rs, 200) && all_ok(&rs), "every item done");
+    is_int(warnings, 1, "said once");
+    like_str(warning, "going on with 2 of 3 workers", "how many work");
+    like_str(warning, "Too many open files", "and why");
+
+    setenv("MPROC_TEST_HOOK_START_FAIL", "2:3", 1);
+    it = (struct items){.n = 100};
+    o.workers = 2;
+    o.max_tasks_per_child = 10;
+    warnings = 0;
+    is_int(run(&o, &it, &rs, NULL), 0,
+           "replacements fail 3 times, then start: the run goes on");
+    ok(each_once(&rs, 100) && all_ok(&rs), "every item done");
+    is_int(warnings, 1, "said once");
+
+    /* None can start, or none is left: the run ends, never hangs. */
+    setenv("MPROC_TEST_HOOK_START_FAIL", "0", 1);
+    it = (struct items){.n = 20};
+    is_int(run(&o, &it, &rs, &p), MPROC_EWORKER, "no worker starts: EWORKER");
+    like_str(mproc_pool_errmsg(p), "Too many open files", "saying why");
+    mproc_pool_free(p);
+    setenv("MPROC_TEST_HOOK_START_FAIL", "1", 1);
+    it = (struct items){.n = 20};
+    o.workers = 1;
+    o.max_tasks_per_child = 5;
+    is_int(run(&o, &it, &rs, &p), MPROC_EWORKER,
+           "the only worker cannot be replaced: EWORKER after retries");
+    mproc_pool_free(p);
+    for (i = 0; i < rs.n; i++)
+        cancelled &= i < 5 ? rs.status[i] == 0
+                           : rs.status[i] == MPROC_ECANCELED;
+    ok(cancelled && rs.n == it.next,
+       "its 5 items done, every other item taken has a result");
+    unsetenv("MPROC_TEST_HOOK_START_FAIL");
+    ok(no_children(), "no child left");
+}
+
 int
 main(void)
 {
+    shm = mmap(NULL, sizeof(*shm), PROT_READ | PROT_WRITE,
+               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (shm == MAP_FAILED)
+        return 99;
+
     alarm(120); /* a hang is a failure, not a stuck test run */
     test_basic();
     test_failures();
@@ -563,5 +894,10 @@ main(void)
     test_limits();
     test_reduce();
     test_new_errors();
+    test_nul();
+    test_stale_limit();
+    test_unordered_hang();
+    test_start_fail();
+    munmap(shm, sizeof(*shm));
     return done_testing();
 }

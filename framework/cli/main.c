@@ -232,6 +232,14 @@ cli_job_free(struct cli_job *cj)
     cj->job = NULL;
 }
 
+/* The pool goes on in a degraded way (a worker cannot be replaced). */
+static void
+pool_warning(void *user, const char *msg)
+{
+    (void)user;
+    fprintf(stderr, "mproc: warning: %s\n", msg);
+}
+
 int
 cli_pool_new(const struct cli_job *cj, mproc_sync_t *sync, mproc_pool_t **out,
              int cancel_fd, int input_fd, void (*on_idle)(void *))
@@ -259,6 +267,7 @@ cli_pool_new(const struct cli_job *cj, mproc_sync_t *sync, mproc_pool_t **out,
     o.cancel_fd = cancel_fd;
     o.input_fd = input_fd;
     o.on_idle = on_idle;
+    o.on_warning = pool_warning;
     o.sync = sync;
     o.timeout_ms = job->timeout_ms;
     o.timeout_grace_ms = job->timeout_grace_ms;

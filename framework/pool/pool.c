@@ -4,17 +4,43 @@
  * over their task channels (ipc/), gather results, retry or time out
  * tasks as configured, and keep every item accounted for.
  *
- * Bookkeeping.  Every item taken from the caller gets an index and a slot
- * in a ring of W slots (W a power of two); the ring holds the items between
- * `base` (the oldest not yet delivered) and `next_index` (the next to take),
- * so no more than W items are ever in flight and memory stays bounded for
- * any input length.  Each worker has a FIFO of the indices it was sent, in
- * order; a worker runs its tasks in that order, so the head of its FIFO is
- * the task it is running.  When a worker dies, the head fails with the
- * cause (signal or exit status) and the rest, which it never started, are
- * queued again for other workers.  That is how the pool knows exactly
- * which task a death costs, and why it never waits on a dead worker: deaths
- * are seen through pidfds, which poll() reports like any other descriptor.
+ * Bookkeeping.  Every item taken from the caller gets an index and one of
+ * W slots (W a power of two), so no more than W items are ever in flight
+ * and memory stays bounded for any input length.  Ordered, the slots are a
+ * ring holding the items between `base` (the oldest not yet delivered)
+ * and `next_index` (the next to take): item i lives in slot i mod W.
+ * Unordered, a result is delivered at once and its slot freed at once
+ * (a free list), so one slow item holds one slot, not the whole window.
+ * Workers' FIFOs and the requeue ring hold slot numbers ("refs"); a slot
+ * knows its item's index.
+ *
+ * Each worker has a FIFO of the tasks it was sent, in order; a worker runs
+ * its tasks in that order, so the head of its FIFO is the task it is
+ * running.  When a worker dies, the head fails with the cause (signal or
+ * exit status) and the rest, which it never started, are queued again for
+ * other workers.  That is how the pool knows exactly which task a death
+ * costs, and why it never waits on a dead worker: deaths are seen through
+ * pidfds, which poll() reports like any other descriptor.
+ *
+ * Time limits.  A limit signal is sent when the head's deadline passes as
+ * far as the host can tell; its result may be on the way already.  So a
+ * worker is doomed once signalled (no more tasks), and if the item the
+ * signal was meant for completes anyway, a later death by that signal is
+ * not charged to the task that was running then: it is queued again,
+ * without counting an attempt (it may have started: the one documented
+ * case of a task run twice).
+ *
+ * Taking tasks back.  A worker is sent up to two chunks ahead, so that it
+ * never waits for the host; but a task queued behind one that runs long
+ * (or hangs) would wait with it while other workers idle.  So each place
+ * of a worker's FIFO has a claim word in shared memory: the host stores
+ * the task's index + 1 there before sending it; the worker swaps it for
+ * MPROC__CLAIM_RUN before starting it; the host, when a worker is idle and
+ * nothing else is to be done, swaps a waiting task's word for
+ * MPROC__CLAIM_REVOKED and queues the task again.  Exactly one of the two
+ * swaps succeeds, so a task taken back never runs where it was sent; the
+ * worker answers "not run" for it, and the host drops that answer (the
+ * FIFO entry is marked STOLEN).
  */
 #include "internal.h"
 
@@ -26,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -44,6 +71,16 @@
  * fini() after a normal end, before SIGKILL. */
 #define STOP_GRACE_MS 2000
 #define FINI_GRACE_MS 10000
+/* A worker that cannot be started (or replaced) is tried again after
+ * START_RETRY_MS, doubling up to START_RETRY_MAX_MS; with no worker alive,
+ * MAX_START_FAILS failures in a row end the run. */
+#define START_RETRY_MS 50
+#define START_RETRY_MAX_MS 2000
+#define MAX_START_FAILS 6
+
+/* A FIFO entry whose task was taken back (its ref may serve another item
+ * by the time the worker answers). */
+#define STOLEN (UINT64_C(1) << 63)
 
 enum slot_state {
     SLOT_FREE = 0,
@@ -53,6 +90,7 @@ enum slot_state {
 };
 
 struct slot {
+    uint64_t index; /* the item's position in the input */
     int state;
     int status;     /* result status when DONE */
     bool delivered; /* handed to the caller already (unordered mode) */
@@ -78,14 +116,19 @@ struct worker {
     bool task_gone;     /* `task` has no reader any more */
     bool eof;           /* `result` reached its end */
     bool reaping;       /* in reap(): drain must not reap again */
+    bool stale_limit;   /* a limit signal was sent for an item that then
+                           completed: a death by it is not the head's */
     unsigned sent;      /* tasks sent to this process */
-    uint64_t *fifo;     /* indices sent, oldest first */
+    uint64_t *fifo;     /* refs of the tasks sent, oldest first */
     unsigned fifo_head, fifo_len, fifo_cap;
     /* time limit of the running task (the head of the FIFO) */
     long long head_ms;  /* when it started; 0: none runs (or not ready) */
     int limit;          /* LIMIT_NONE, LIMIT_SOFT (SIGTERM sent), _HARD */
     long long limit_ms; /* when the last limit signal was sent */
-    uint64_t limit_index;
+    uint64_t limit_index; /* the item it was meant for */
+    /* a start that failed: try again at retry_ms */
+    long long retry_ms;
+    unsigned start_fails;
 };
 
 enum { LIMIT_NONE = 0, LIMIT_SOFT, LIMIT_HARD };
@@ -116,15 +159,27 @@ struct mproc_pool {
     uint64_t mask;
     uint64_t base;
     uint64_t next_index;
-    uint64_t *requeue;  /* ring of W indices */
+    uint64_t *requeue;  /* ring of W refs */
     uint64_t rq_head, rq_len;
+    uint64_t used;      /* slots holding an item */
+    uint32_t *free_refs; /* unordered: the free slots, a stack */
+    uint64_t nfree;
     bool source_done;
     bool input_wait;    /* `next` said EAGAIN: poll input_fd first */
     bool stopping;
     int stop_code;
     unsigned start_deaths;
+    bool started_one;   /* some worker started in this run */
+    bool warned_short;  /* said once that a worker could not be started */
+    long long hook_limit_at; /* test hooks, see hooks_init(); -1: off */
+    unsigned long hook_starts;
     unsigned long long retried;
     size_t chan_max;         /* message_max of the channels */
+    /* claim words: fifo_cap per worker slot, shared; NULL: none */
+    _Atomic uint64_t *claims;
+    int claims_fd;
+    size_t claims_len;
+    unsigned fifo_cap;
     /* The clock, read once per turn of the loop rather than per item:
      * reading it costs more than handling an item on some machines. */
     long long now;           /* monotonic ms */
@@ -233,6 +288,7 @@ mproc_pool_new(mproc_pool_t **out, const struct mproc_pool_opts *o,
     p->chan_max = p->o.message_max + MPROC__FRAME_HDR_SIZE +
                   MPROC__FAILMSG_MAX + 256;
     mproc__buf_init(&p->scratch, (size_t)-1);
+    p->claims_fd = -1;
     if (p->o.chunksize == 0)
         p->o.chunksize = 1;
     p->nworkers = o->workers ? o->workers : mproc_cpu_usable();
@@ -270,9 +326,9 @@ fail:
 /* ---- the slot ring ---- */
 
 static struct slot *
-slot_of(mproc_pool_t *p, uint64_t index)
+slot_of(mproc_pool_t *p, uint64_t ref)
 {
-    return &p->slots[index & p->mask];
+    return &p->slots[ref & p->mask];
 }
 
 static void
@@ -283,23 +339,50 @@ slot_clear(struct slot *s)
     memset(s, 0, sizeof(*s));
 }
 
+/* The slot of a new item, or false when the window is full. */
+static bool
+slot_take(mproc_pool_t *p, uint64_t *ref)
+{
+    if (p->o.ordered) {
+        if (p->next_index - p->base > p->mask)
+            return false;
+        *ref = p->next_index & p->mask;
+    } else {
+        if (p->nfree == 0)
+            return false;
+        *ref = p->free_refs[--p->nfree];
+    }
+    p->used++;
+    return true;
+}
+
+/* The item in `ref` is delivered: the slot is free. */
 static void
-requeue_push(mproc_pool_t *p, uint64_t index)
+slot_release(mproc_pool_t *p, uint64_t ref)
+{
+    slot_clear(slot_of(p, ref));
+    p->used--;
+    if (!p->o.ordered)
+        p->free_refs[p->nfree++] = (uint32_t)(ref & p->mask);
+}
+
+static void
+requeue_push(mproc_pool_t *p, uint64_t ref)
 {
     /* At most W items exist, so the ring of W entries cannot overflow. */
-    p->requeue[(p->rq_head + p->rq_len) & p->mask] = index;
+    p->requeue[(p->rq_head + p->rq_len) & p->mask] = ref;
     p->rq_len++;
-    slot_of(p, index)->state = SLOT_PENDING;
+    slot_of(p, ref)->state = SLOT_PENDING;
 }
 
 /* A task sent to a worker that ended before starting it: not an attempt. */
 static void
-unsent(mproc_pool_t *p, uint64_t index)
+unsent(mproc_pool_t *p, uint64_t ref)
 {
-    struct slot *s = slot_of(p, index);
+    struct slot *s = slot_of(p, ref);
     if (s->attempts > 0)
         s->attempts--;
-    requeue_push(p, index);
+    requeue_push(p, ref);
 }
 
 static void
@@ -331,10 +414,11 @@ stop(mproc_pool_t *p, int code)
  * success or the message on failure.
  */
 static void
-deliver(mproc_pool_t *p, uint64_t index, int status, const char *data,
+deliver(mproc_pool_t *p, uint64_t ref, int status, const char *data,
         size_t len)
 {
-    struct slot *s = slot_of(p, index);
+    struct slot *s = slot_of(p, ref);
+    uint64_t index = s->index;
     struct mproc_result r = {
         .index = index,
         .status = status,
@@ -377,7 +461,8 @@ deliver(mproc_pool_t *p, uint64_t index, int status, const char *data,
         stop(p, MPROC_ECANCELED);
 }
 
-/* Deliver, in order, every finished result at the front of the ring. */
+/* Ordered: deliver, in order, every finished result at the front of the
+ * ring. */
 static void
 advance(mproc_pool_t *p)
 {
@@ -387,23 +472,29 @@ advance(mproc_pool_t *p)
             break;
         if (!s->delivered)
             deliver(p, p->base, s->status, s->out, s->out_len);
-        slot_clear(s);
+        slot_release(p, p->base);
         p->base++;
     }
 }
 
-/* A result for `index` is known. */
+/* A result for the item in `ref` is known. */
 static void
-complete(mproc_pool_t *p, uint64_t index, int status, const char *data,
+complete(mproc_pool_t *p, uint64_t ref, int status, const char *data,
          size_t len)
 {
-    struct slot *s = slot_of(p, index);
+    struct slot *s = slot_of(p, ref);
 
     if (s->attempts > 0)
         s->duration = (double)(p->now - s->t0_ms) / 1000.0;
-    if (!p->o.ordered || index == p->base) {
-        /* Deliver at once, without copying the output. */
-        deliver(p, index, status, data, len);
+    if (!p->o.ordered) {
+        /* Deliver at once, without copying the output, and free the slot
+         * at once: nothing waits for an older item. */
+        deliver(p, ref, status, data, len);
+        slot_release(p, ref);
+        return;
+    }
+    if (s->index == p->base) {
+        deliver(p, ref, status, data, len);
         s->delivered = true;
     } else {
         s->status = status;
@@ -429,20 +520,21 @@ retryable(int status)
            status == MPROC_ETIMEDOUT;
 }
 
-/* An attempt of `index` ended: retry it, or its result is known. */
+/* An attempt of the item in `ref` ended: retry it, or its result is
+ * known. */
 static void
-finish(mproc_pool_t *p, uint64_t index, int status, const char *data,
+finish(mproc_pool_t *p, uint64_t ref, int status, const char *data,
        size_t len, int exitcode)
 {
-    struct slot *s = slot_of(p, index);
+    struct slot *s = slot_of(p, ref);
 
     s->exitcode = exitcode;
     if (retryable(status) && s->attempts <= p->o.retries && !p->stopping) {
         p->retried++;
-        requeue_push(p, index);
+        requeue_push(p, ref);
         return;
     }
-    complete(p, index, status, data, len);
+    complete(p, ref, status, data, len);
 }
 
 /* ---- taking items from the caller ---- */
@@ -450,12 +542,12 @@ finish(mproc_pool_t *p, uint64_t index, int status, const char *data,
 static bool
 window_full(const mproc_pool_t *p)
 {
-    return p->next_index - p->base > p->mask;
+    return p->o.ordered ? p->next_index - p->base > p->mask : p->nfree == 0;
 }
 
-/* The next index to send, or -1 when there is none right now. */
+/* The ref of the next task to send, or -1 when there is none right now. */
 static int
-take(mproc_pool_t *p, uint64_t *index)
+take(mproc_pool_t *p, uint64_t *ref)
 {
     struct mproc_item item;
     struct slot *s;
@@ -463,7 +555,7 @@ take(mproc_pool_t *p, uint64_t *index)
 
     for (;;) {
         if (p->rq_len > 0) {
-            *index = p->requeue[p->rq_head & p->mask];
+            *ref = p->requeue[p->rq_head & p->mask];
             p->rq_head++;
             p->rq_len--;
             return 0;
@@ -487,24 +579,34 @@ take(mproc_pool_t *p, uint64_t *index)
             stop(p, r);
             return -1;
         }
-        s = slot_of(p, p->next_index);
-        s->item = malloc(item.len ? item.len : 1);
+        if (!slot_take(p, ref))
+            return -1; /* cannot happen: the window is not full */
+        s = slot_of(p, *ref);
+        s->index = p->next_index;
+        /* A NUL after the bytes, sent with them: a task may read its item
+         * as a string (the NUL is not counted in its length). */
+        s->item = malloc(item.len + 1);
         if (s->item == NULL) {
             stop(p, MPROC_ENOMEM);
             set_errmsg(p, "out of memory holding item %llu",
                        (unsigned long long)p->next_index);
+            /* Not an item yet: it has no result to give. */
+            p->used--;
+            if (!p->o.ordered)
+                p->free_refs[p->nfree++] = (uint32_t)*ref;
             return -1;
         }
         memcpy(s->item, item.data, item.len);
+        s->item[item.len] = '\0';
         s->item_len = item.len;
         s->state = SLOT_PENDING;
-        *index = p->next_index++;
+        p->next_index++;
         if (item.len > p->o.message_max) {
             char msg[160];
             snprintf(msg, sizeof(msg),
                      "item is %zu bytes, more than message_max (%zu)",
                      item.len, p->o.message_max);
-            complete(p, *index, MPROC_EMSGSIZE, msg, strlen(msg));
+            complete(p, *ref, MPROC_EMSGSIZE, msg, strlen(msg));
             continue;
         }
         return 0;
@@ -519,7 +621,57 @@ has_work(const mproc_pool_t *p)
             (!p->source_done && !p->input_wait && !window_full(p)));
 }
 
+/*
+ * Test hooks, read once per run (never set outside the tests):
+ * MPROC_TEST_HOOK_LIMIT_AT_RESULT=I: item I's time limit passes just as
+ * its result arrives (the race of a limit signal and a finishing task);
+ * MPROC_TEST_HOOK_START_FAIL=N[:M]: after N worker starts, the next M
+ * (0 or none: every one) fail as an exhausted resource would.
+ */
+static void
+hooks_init(mproc_pool_t *p)
+{
+    const char *v = getenv("MPROC_TEST_HOOK_LIMIT_AT_RESULT");
+
+    p->hook_limit_at = v != NULL && *v != '\0' ? atoll(v) : -1;
+}
+
+static int
+start_hook(mproc_pool_t *p, char *errbuf, size_t errlen)
+{
+    const char *v = getenv("MPROC_TEST_HOOK_START_FAIL");
+    unsigned long after, count = 0;
+    char *end;
+
+    if (v == NULL || *v == '\0')
+        return 0;
+    after = strtoul(v, &end, 10);
+    if (*end == ':')
+        count = strtoul(end + 1, NULL, 10);
+    if (p->hook_starts++ < after ||
+        (count != 0 && p->hook_starts > after + count))
+        return 0;
+    snprintf(errbuf, errlen, "cannot open a channel for a worker: "
+                             "Too many open files (test hook)");
+    return MPROC_EMFILE;
+}
+
 /* ---- workers ---- */
+
+static unsigned live_workers(const mproc_pool_t *p);
+
+/*
+ * Signal a worker and everything its tasks started: it leads a process
+ * group (start.c).  Only while the worker is not reaped: until then its
+ * pid, and so the group's id, cannot name anyone else's.  A worker that
+ * has not made its group yet gets the signal alone.
+ */
+static void
+signal_worker(const struct worker *w, int sig)
+{
+    if (kill(-w->pid, sig) < 0 && errno == ESRCH)
+        kill(w->pid, sig);
+}
 
 static void
 worker_release(struct worker *w)
@@ -531,6 +683,33 @@ worker_release(struct worker *w)
     free(w->fifo);
     memset(w, 0, sizeof(*w));
     w->pidfd = -1;
+}
+
+/* The start of worker `w` failed: try again later, or end the run when
+ * none could ever start or none is left to carry it. */
+static void
+start_failed(mproc_pool_t *p, struct worker *w, int code, unsigned live)
+{
+    unsigned shift = w->start_fails < 6 ? w->start_fails : 6;
+    long long delay = (long long)START_RETRY_MS << shift;
+
+    w->start_fails++;
+    if (!p->started_one ||
+        (live == 0 && w->start_fails >= MAX_START_FAILS)) {
+        /* errmsg says why already. */
+        stop(p, code == MPROC_ENOMEM ? MPROC_ENOMEM : MPROC_EWORKER);
+        return;
+    }
+    w->retry_ms = p->now + (delay < START_RETRY_MAX_MS ? delay
+                                                       : START_RETRY_MAX_MS);
+    if (!p->warned_short && p->o.on_warning != NULL) {
+        char msg[MPROC__FAILMSG_MAX + 128];
+        snprintf(msg, sizeof(msg),
+                 "%s; going on with %u of %u workers, trying again", p->errmsg,
+                 live, p->nworkers);
+        p->o.on_warning(p->user, msg);
+    }
+    p->warned_short = true;
 }
 
 static int
@@ -550,6 +729,11 @@ spawn(mproc_pool_t *p, unsigned i)
         .rlimit_as = p->o.rlimit_as,
         .rlimit_nofile = p->o.rlimit_nofile,
         .nice = p->o.nice,
+        .claims = p->claims != NULL ? p->claims + (size_t)i * p->fifo_cap
+                                    : NULL,
+        .claims_fd = -1,
+        .has_claims = p->claims != NULL,
+        .fifo_cap = p->fifo_cap,
     };
     struct mproc__start req = {
         .method = p->o.start_method,
@@ -558,6 +742,7 @@ spawn(mproc_pool_t *p, unsigned i)
         .ipc = p->o.ipc,
         .chan_max = p->chan_max,
         .cancel_fd = p->o.cancel_fd,
+        .claims_fd = p->claims_fd,
     };
     struct mproc__started st;
     struct mproc_chan **chans;
@@ -589,25 +774,74 @@ spawn(mproc_pool_t *p, unsigned i)
     req.nclose_chans = nc;
     req.close_fds = fds;
     req.nclose = n;
-    r = mproc__worker_start(&req, &st, p->errmsg, sizeof(p->errmsg));
+    r = start_hook(p, p->errmsg, sizeof(p->errmsg));
+    if (r == 0)
+        r = mproc__worker_start(&req, &st, p->errmsg, sizeof(p->errmsg));
     free(fds);
     free(chans);
     if (r < 0)
         return r;
+    p->started_one = true;
+    if (p->claims != NULL)
+        for (k = 0; k < p->fifo_cap; k++)
+            atomic_store(&p->claims[(size_t)i * p->fifo_cap + k], 0);
+    w->start_fails = 0;
+    w->retry_ms = 0;
     w->pid = st.pid;
     w->pidfd = st.pidfd;
     w->task = st.task;
     w->result = st.result;
-    w->fifo_cap = 2 * p->o.chunksize;
+    w->fifo_cap = p->fifo_cap;
     w->fifo = malloc(w->fifo_cap * sizeof(*w->fifo));
     if (w->fifo == NULL) {
         set_errmsg(p, "out of memory");
-        kill(w->pid, SIGKILL);
+        signal_worker(w, SIGKILL);
         MPROC__NOINTR(waitpid(w->pid, NULL, 0));
         worker_release(w);
         return MPROC_ENOMEM;
     }
     return 0;
+}
+
+/*
+ * Idle workers and nothing new to give them: take back tasks that wait
+ * behind a running one in another worker's FIFO, the last first (see
+ * "Taking tasks back" above).
+ */
+static void
+take_back(mproc_pool_t *p)
+{
+    unsigned i, k, idle = 0;
+
+    if (p->claims == NULL || p->stopping || has_work(p))
+        return;
+    for (i = 0; i < p->nworkers; i++) {
+        const struct worker *w = &p->w[i];
+        if (w->pid != 0 ? !w->retiring && w->fifo_len == 0
+                        : w->retry_ms == 0 || p->now >= w->retry_ms)
+            idle++;
+    }
+    for (i = 0; i < p->nworkers && idle > 0; i++) {
+        struct worker *w = &p->w[i];
+
+        for (k = w->fifo_len; k-- > 1 && idle > 0;) {
+            unsigned pos = (w->fifo_head + k) % w->fifo_cap;
+            uint64_t e = w->fifo[pos], want;
+
+            if (e & STOLEN)
+                continue;
+            want = slot_of(p, e)->index + 1;
+            /* Fails when the worker has started it, and so every task
+             * before it. */
+            if (!atomic_compare_exchange_strong(
+                    &p->claims[(size_t)i * p->fifo_cap + pos], &want,
+                    MPROC__CLAIM_REVOKED))
+                break;
+            w->fifo[pos] = e | STOLEN;
+            unsent(p, e);
+            idle--;
+        }
+    }
 }
 
 /* Write queued frames without blocking; close `task` when retiring. */
@@ -636,10 +870,12 @@ head_started(mproc_pool_t *p, struct worker *w)
 {
     struct slot *s;
 
+    /* The limit of the task before, if any, is over (stale_limit stays:
+     * its signal may still land). */
     w->limit = LIMIT_NONE;
     w->head_ms = 0;
-    if (!w->ready || w->fifo_len == 0)
-        return;
+    if (!w->ready || w->fifo_len == 0 || (w->fifo[w->fifo_head] & STOLEN))
+        return; /* none runs, or one that will not: no time limit */
     w->head_ms = p->now;
     s = slot_of(p, w->fifo[w->fifo_head]);
     s->t0_ms = w->head_ms;
@@ -647,23 +883,29 @@ head_started(mproc_pool_t *p, struct worker *w)
 }
 
 static int
-send_task(mproc_pool_t *p, struct worker *w, uint64_t index)
+send_task(mproc_pool_t *p, struct worker *w, uint64_t ref)
 {
-    struct slot *s = slot_of(p, index);
+    struct slot *s = slot_of(p, ref);
 
+    /* Its claim word first: a MORE send may write the frame out at once
+     * (pairs with the worker's swap; see "Taking tasks back"). */
+    if (p->claims != NULL)
+        atomic_store(&p->claims[(size_t)(w - p->w) * p->fifo_cap +
+                                (w->fifo_head + w->fifo_len) % w->fifo_cap],
+                     s->index + 1);
     /* Queued in the channel; written by flush(), many tasks at a time.
      * A worker that is gone is found by its pidfd, and what it held is
-     * accounted for then. */
+     * accounted for then.  The item goes with its NUL (see take()). */
     if (mproc__frame_send(w->task, &p->scratch, MPROC__CHAN_MORE,
-                          MPROC__FRAME_TASK, 0, index, s->item, s->item_len,
-                          0) == MPROC_ENOMEM) {
-        requeue_push(p, index);
+                          MPROC__FRAME_TASK, 0, s->index, s->item,
+                          s->item_len + 1, 0) == MPROC_ENOMEM) {
+        requeue_push(p, ref);
         set_errmsg(p, "out of memory queueing item %llu",
-                   (unsigned long long)index);
+                   (unsigned long long)s->index);
         stop(p, MPROC_ENOMEM);
         return -1;
     }
-    w->fifo[(w->fifo_head + w->fifo_len) % w->fifo_cap] = index;
+    w->fifo[(w->fifo_head + w->fifo_len) % w->fifo_cap] = ref;
     w->fifo_len++;
     w->sent++;
     s->state = SLOT_SENT;
@@ -687,23 +929,31 @@ static void
 dispatch(mproc_pool_t *p)
 {
     unsigned i, k, pass, chunk = p->o.chunksize;
-    uint64_t index;
+    uint64_t ref;
+    int r;
 
     for (pass = 0; pass < 2; pass++) {
         for (i = 0; i < p->nworkers && has_work(p); i++) {
             struct worker *w = &p->w[i];
 
-            if (w->pid == 0 && spawn(p, i) < 0) {
-                stop(p, MPROC_EWORKER);
-                return;
+            if (w->pid == 0) {
+                if (w->retry_ms != 0 && p->now < w->retry_ms)
+                    continue; /* its last start failed: not yet */
+                r = spawn(p, i);
+                if (r < 0) {
+                    start_failed(p, w, r, live_workers(p));
+                    if (p->stopping)
+                        return;
+                    continue;
+                }
             }
             if (w->retiring || w->fifo_len > chunk ||
                 (pass == 0 && w->fifo_len > 0))
                 continue;
             for (k = 0; k < chunk; k++) {
-                if (take(p, &index) < 0)
+                if (take(p, &ref) < 0)
                     break;
-                if (send_task(p, w, index) < 0)
+                if (send_task(p, w, ref) < 0)
                     return;
                 if (p->o.max_tasks_per_child &&
                     w->sent >= p->o.max_tasks_per_child) {
@@ -717,6 +967,21 @@ dispatch(mproc_pool_t *p)
 }
 
 /* ---- what workers send, and how they end ---- */
+
+/*
+ * The head of w's FIFO is past its deadline: SIGTERM to the worker's group
+ * (SIGKILL when there is no grace).  The worker is doomed: it is sent
+ * nothing more, and ends once it has answered what it holds.
+ */
+static void
+limit_signal(mproc_pool_t *p, struct worker *w)
+{
+    w->limit = p->o.timeout_grace_ms > 0 ? LIMIT_SOFT : LIMIT_HARD;
+    w->limit_ms = p->now;
+    w->limit_index = slot_of(p, w->fifo[w->fifo_head])->index;
+    w->retiring = true;
+    signal_worker(w, w->limit == LIMIT_SOFT ? SIGTERM : SIGKILL);
+}
 
 static void
 describe_status(int st, char *buf, size_t len)
@@ -739,16 +1004,30 @@ init_failed(mproc_pool_t *p, pid_t pid, const char *why, size_t len)
     stop(p, MPROC_EINIT);
 }
 
-/* The worker said it ends after the task it ran (max_memory_per_child):
- * the tasks still in its FIFO never started, so other workers get them. */
+/* The tasks of w's FIFO from place `from` on never started: they go to
+ * other workers, not counted as attempts (those taken back are queued
+ * already).  The FIFO is empty then. */
+static void
+give_back(mproc_pool_t *p, struct worker *w, unsigned from)
+{
+    unsigned k;
+
+    for (k = from; k < w->fifo_len; k++) {
+        uint64_t e = w->fifo[(w->fifo_head + k) % w->fifo_cap];
+        if (!(e & STOLEN))
+            unsent(p, e);
+    }
+    w->fifo_head = (w->fifo_head + w->fifo_len) % w->fifo_cap;
+    w->fifo_len = 0;
+}
+
+/* The worker said it ends after the task it ran (max_memory_per_child, or
+ * a SIGTERM between tasks): the tasks still in its FIFO never started, so
+ * other workers get them. */
 static void
 retire(mproc_pool_t *p, struct worker *w)
 {
-    while (w->fifo_len > 0) {
-        unsent(p, w->fifo[w->fifo_head]);
-        w->fifo_head = (w->fifo_head + 1) % w->fifo_cap;
-        w->fifo_len--;
-    }
+    give_back(p, w, 0);
     w->retiring = true;
     mproc__chan_free(w->task); /* it reads no more: drop what is queued */
     w->task = NULL;
@@ -762,17 +1041,22 @@ limit_text(const mproc_pool_t *p, char *buf, size_t len)
 
 /* A task's answer (OK or FAIL frame) has arrived. */
 static void
-result(mproc_pool_t *p, struct worker *w, const struct mproc__frame_hdr *h,
-       const char *payload)
+result(mproc_pool_t *p, struct worker *w, uint64_t ref,
+       const struct mproc__frame_hdr *h, const char *payload)
 {
     int status = h->type == MPROC__FRAME_OK ? 0
                  : h->status == (uint32_t)-MPROC_EMSGSIZE ? MPROC_EMSGSIZE
                                                           : MPROC_ETASK;
     char msg[MPROC__FAILMSG_MAX + 64];
     size_t len = (size_t)h->len;
+    bool limited = w->limit != LIMIT_NONE && w->limit_index == h->index;
 
-    if (status == MPROC_ETASK && w->limit != LIMIT_NONE &&
-        w->limit_index == h->index) {
+    /* The item completed after all: its limit signal, on its way or
+     * blocked in the worker, may still end the worker during a later
+     * task, which is then not to blame (see reap()). */
+    if (limited)
+        w->stale_limit = true;
+    if (status == MPROC_ETASK && limited) {
         /* The task caught the soft limit's SIGTERM and gave up: it still
          * timed out.  (A task that finishes its work anyway succeeds.) */
         size_t n;
@@ -785,7 +1069,7 @@ result(mproc_pool_t *p, struct worker *w, const struct mproc__frame_hdr *h,
         payload = msg;
         len = strlen(msg);
     }
-    finish(p, h->index, status, payload, len, 0);
+    finish(p, ref, status, payload, len, 0);
 }
 
 /* Handle one frame from a worker. */
@@ -793,6 +1077,8 @@ static void
 handle(mproc_pool_t *p, struct worker *w, const struct mproc__frame_hdr *h,
        const char *payload)
 {
+    uint64_t ref;
+
     switch (h->type) {
     case MPROC__FRAME_READY:
         w->ready = true;
@@ -807,26 +1093,72 @@ handle(mproc_pool_t *p, struct worker *w, const struct mproc__frame_hdr *h,
         break;
     case MPROC__FRAME_OK:
     case MPROC__FRAME_FAIL:
-        if (w->fifo_len == 0 || w->fifo[w->fifo_head] != h->index) {
+        if (w->fifo_len > 0 && (w->fifo[w->fifo_head] & STOLEN)) {
+            /* Taken back: its answer can only be "not run". */
+            if (h->type != MPROC__FRAME_FAIL ||
+                h->status != (uint32_t)-MPROC_ECANCELED || h->len != 0) {
+                set_errmsg(p, "worker %d ran a task taken back from it",
+                           (int)w->pid);
+                signal_worker(w, SIGKILL);
+                return;
+            }
+            w->fifo_head = (w->fifo_head + 1) % w->fifo_cap;
+            w->fifo_len--;
+            head_started(p, w);
+            break;
+        }
+        if (w->fifo_len == 0 ||
+            slot_of(p, ref = w->fifo[w->fifo_head])->index != h->index) {
             /* Cannot happen with a well-behaved worker: results come in
              * the order tasks were sent. */
             set_errmsg(p, "worker %d answered out of order", (int)w->pid);
-            kill(w->pid, SIGKILL);
+            signal_worker(w, SIGKILL);
             return;
+        }
+        if (h->type == MPROC__FRAME_FAIL &&
+            h->status == (uint32_t)-MPROC_ECANCELED && h->len == 0) {
+            /* "Not run" for a task not taken back: its claim word did not
+             * hold what was sent (cannot happen: send_task stores it
+             * first).  It did not run; it runs elsewhere. */
+            w->fifo_head = (w->fifo_head + 1) % w->fifo_cap;
+            w->fifo_len--;
+            unsent(p, ref);
+            head_started(p, w);
+            break;
+        }
+        if ((long long)h->index == p->hook_limit_at && p->o.timeout_ms > 0 &&
+            w->limit == LIMIT_NONE) {
+            /* Test hook: the deadline passes just as the result comes. */
+            limit_signal(p, w);
         }
         w->fifo_head = (w->fifo_head + 1) % w->fifo_cap;
         w->fifo_len--;
-        result(p, w, h, payload);
+        result(p, w, ref, h, payload);
         head_started(p, w);
         break;
     default:
         set_errmsg(p, "worker %d sent an unknown frame %u", (int)w->pid,
                    (unsigned)h->type);
-        kill(w->pid, SIGKILL);
+        signal_worker(w, SIGKILL);
     }
 }
 
 static void reap(mproc_pool_t *p, struct worker *w);
+
+/* Did worker `w`, with wait status `st`, die of a limit signal sent for
+ * an item that completed (not of the task it was running)? */
+static bool
+stale_death(const mproc_pool_t *p, struct worker *w, int st)
+{
+    uint64_t running = w->fifo[w->fifo_head];
+
+    if (!w->stale_limit || !WIFSIGNALED(st) ||
+        (WTERMSIG(st) != SIGTERM && WTERMSIG(st) != SIGKILL))
+        return false;
+    /* Its own limit passed too: then it timed out. */
+    return !(w->limit != LIMIT_NONE &&
+             w->limit_index == p->slots[running & p->mask].index);
+}
 
 /* Handle what the worker sent, without blocking. */
 static void
@@ -848,7 +1180,7 @@ drain(mproc_pool_t *p, struct worker *w)
                 set_errmsg(p, "worker %d: %s", (int)w->pid,
                            r == MPROC_EIO ? "sent a malformed frame"
                                           : mproc__chan_errmsg(w->result));
-                kill(w->pid, SIGKILL);
+                signal_worker(w, SIGKILL);
             }
             w->eof = true;
             if (w->pidfd < 0 && !w->reaping)
@@ -866,12 +1198,24 @@ static void
 reap(mproc_pool_t *p, struct worker *w)
 {
     char why[64], msg[160];
-    int st = 0;
-    pid_t pid = w->pid, r;
+    siginfo_t si;
+    int st = 0, r;
+    pid_t pid = w->pid;
 
-    r = MPROC__NOINTR(waitpid(pid, &st, w->pidfd < 0 ? 0 : WNOHANG));
-    if (r == 0)
+    /* Known to have ended, not collected yet: a zombie keeps its pid, so
+     * its process group's id still names the group it made. */
+    memset(&si, 0, sizeof(si));
+    r = MPROC__NOINTR(waitid(P_PID, (id_t)pid, &si,
+                             WEXITED | WNOWAIT |
+                                 (w->pidfd < 0 ? 0 : WNOHANG)));
+    if (r == 0 && si.si_pid == 0)
         return; /* not yet: pidfds are ready only at exit, but be safe */
+    /* What its tasks started and left behind (a command's background
+     * jobs, a timed-out command's children) ends with it.  Not when
+     * someone else reaped it (r < 0): its pid may name another by now. */
+    if (r == 0)
+        kill(-pid, SIGKILL);
+    MPROC__NOINTR(waitpid(pid, &st, 0));
     w->reaping = true;
     drain(p, w);
     describe_status(st, why, sizeof(why));
@@ -885,17 +1229,19 @@ reap(mproc_pool_t *p, struct worker *w)
             init_failed(p, pid, msg, strlen(msg));
         }
     }
-    if (w->fifo_len > 0 && !p->stopping && !w->ready) {
-        /* It never started a task: all of them go to other workers. */
-        unsigned k;
-        for (k = 0; k < w->fifo_len; k++)
-            unsent(p, w->fifo[(w->fifo_head + k) % w->fifo_cap]);
-        w->fifo_len = 0;
+    if (w->fifo_len > 0 && !p->stopping &&
+        (!w->ready || (w->fifo[w->fifo_head] & STOLEN) ||
+         stale_death(p, w, st))) {
+        /* It never started a task (its head was taken back, so it ran
+         * none), or the task it ran was ended by a limit signal meant for
+         * one that had completed: all of them go to other workers, not
+         * counted as attempts. */
+        give_back(p, w, 0);
     } else if (w->fifo_len > 0 && !p->stopping) {
         uint64_t running = w->fifo[w->fifo_head];
-        unsigned k;
 
-        bool timed = w->limit != LIMIT_NONE && w->limit_index == running;
+        bool timed = w->limit != LIMIT_NONE &&
+                     w->limit_index == slot_of(p, running)->index;
         int code = WIFEXITED(st) ? WEXITSTATUS(st)
                    : WIFSIGNALED(st) ? -WTERMSIG(st) : 0;
 
@@ -906,17 +1252,17 @@ reap(mproc_pool_t *p, struct worker *w)
         } else {
             snprintf(msg, sizeof(msg), "worker %d %s", (int)pid, why);
         }
-        for (k = 1; k < w->fifo_len; k++)
-            unsent(p, w->fifo[(w->fifo_head + k) % w->fifo_cap]);
-        w->fifo_len = 0;
+        give_back(p, w, 1);
         finish(p, running, timed ? MPROC_ETIMEDOUT : MPROC_EWORKER, msg,
                strlen(msg), code);
     } else if (w->fifo_len > 0) {
         /* Stopping: what it held is reported as not run. */
         unsigned k;
-        for (k = 0; k < w->fifo_len; k++)
-            slot_of(p, w->fifo[(w->fifo_head + k) % w->fifo_cap])->state =
-                SLOT_PENDING;
+        for (k = 0; k < w->fifo_len; k++) {
+            uint64_t e = w->fifo[(w->fifo_head + k) % w->fifo_cap];
+            if (!(e & STOLEN))
+                slot_of(p, e)->state = SLOT_PENDING;
+        }
         w->fifo_len = 0;
     }
     worker_release(w);
@@ -991,7 +1337,7 @@ stop_workers(mproc_pool_t *p, bool hard)
         mproc__chan_free(w->task);
         w->task = NULL;
         if (hard)
-            kill(w->pid, SIGTERM);
+            signal_worker(w, SIGTERM);
     }
     while (live_workers(p) > 0) {
         struct pollfd pfd[2 * p->nworkers];
@@ -1002,7 +1348,7 @@ stop_workers(mproc_pool_t *p, bool hard)
         if (left <= 0 && !killed) {
             for (i = 0; i < p->nworkers; i++)
                 if (p->w[i].pid != 0)
-                    kill(p->w[i].pid, SIGKILL);
+                    signal_worker(&p->w[i], SIGKILL);
             killed = true;
         }
         for (i = 0; i < p->nworkers; i++) {
@@ -1031,6 +1377,14 @@ stop_workers(mproc_pool_t *p, bool hard)
     }
 }
 
+static int
+by_index(const void *a, const void *b, void *slots)
+{
+    const struct slot *s = slots;
+    uint64_t x = s[*(const uint32_t *)a].index, y = s[*(const uint32_t *)b].index;
+    return x < y ? -1 : x > y;
+}
+
 /* After a stop: every item not delivered yet gets its one result. */
 static void
 cancel_rest(mproc_pool_t *p)
@@ -1038,6 +1392,22 @@ cancel_rest(mproc_pool_t *p)
     static const char msg[] = "not run: the run was stopped";
 
     p->rq_len = 0;
+    if (!p->o.ordered) {
+        /* The slots in use, in input order.  The free stack's unused
+         * top is room enough for them: used + nfree = W. */
+        uint32_t *held = p->free_refs + p->nfree;
+        uint64_t n = 0, i;
+
+        for (i = 0; i <= p->mask; i++)
+            if (p->slots[i].state != SLOT_FREE)
+                held[n++] = (uint32_t)i;
+        qsort_r(held, n, sizeof(*held), by_index, p->slots);
+        /* complete() pushes the i-th freed slot onto the stack at
+         * held[i], which has been read by then. */
+        for (i = 0; i < n; i++)
+            complete(p, held[i], MPROC_ECANCELED, msg, strlen(msg));
+        return;
+    }
     while (p->base < p->next_index) {
         struct slot *s = slot_of(p, p->base);
         if (s->state != SLOT_DONE) {
@@ -1074,10 +1444,7 @@ check_limits(mproc_pool_t *p)
         if (w->limit == LIMIT_NONE) {
             due = w->head_ms + p->o.timeout_ms;
             if (now >= due) {
-                w->limit = p->o.timeout_grace_ms > 0 ? LIMIT_SOFT : LIMIT_HARD;
-                w->limit_ms = now;
-                w->limit_index = w->fifo[w->fifo_head];
-                kill(w->pid, w->limit == LIMIT_SOFT ? SIGTERM : SIGKILL);
+                limit_signal(p, w);
                 if (w->limit == LIMIT_HARD)
                     continue;
                 due = now + p->o.timeout_grace_ms;
@@ -1086,7 +1453,7 @@ check_limits(mproc_pool_t *p)
             due = w->limit_ms + p->o.timeout_grace_ms;
             if (now >= due) {
                 w->limit = LIMIT_HARD;
-                kill(w->pid, SIGKILL);
+                signal_worker(w, SIGKILL);
                 continue;
             }
         }
@@ -1097,6 +1464,27 @@ check_limits(mproc_pool_t *p)
 }
 
 /* ---- the run ---- */
+
+/* Shorten *wait_ms to the next retry of a worker start, if sooner. */
+static void
+retry_wait(const mproc_pool_t *p, int *wait_ms)
+{
+    unsigned i;
+
+    if (!has_work(p))
+        return;
+    for (i = 0; i < p->nworkers; i++) {
+        const struct worker *w = &p->w[i];
+        long long left;
+
+        if (w->pid != 0 || w->retry_ms == 0)
+            continue;
+        left = w->retry_ms > p->now ? w->retry_ms - p->now : 0;
+        if (*wait_ms < 0 || left < *wait_ms)
+            *wait_ms = (int)left;
+    }
+}
+
 
 static int
 run_loop(mproc_pool_t *p)
@@ -1113,9 +1501,12 @@ run_loop(mproc_pool_t *p)
     }
     for (;;) {
         dispatch(p);
+        take_back(p);
+        if (p->rq_len > 0)
+            dispatch(p);
         if (p->stopping)
             break;
-        if (p->source_done && p->rq_len == 0 && p->base == p->next_index)
+        if (p->source_done && p->rq_len == 0 && p->used == 0)
             break;
 
         n = 0;
@@ -1142,6 +1533,7 @@ run_loop(mproc_pool_t *p)
         /* Input that is not ready and has no descriptor to watch: ask
          * again soon. */
         wait_ms = check_limits(p);
+        retry_wait(p, &wait_ms);
         if (p->input_wait && p->o.input_fd < 0 && (wait_ms < 0 || wait_ms > 10))
             wait_ms = 10;
         if (now)
@@ -1177,6 +1569,29 @@ run_loop(mproc_pool_t *p)
     return p->stopping ? p->stop_code : 0;
 }
 
+/* The claim words of every worker slot, in a memfd that a new image can
+ * map.  Without them (no memfd) nothing is taken back, which is only
+ * slower. */
+static void
+claims_open(mproc_pool_t *p)
+{
+    size_t len = (size_t)p->nworkers * p->fifo_cap * sizeof(uint64_t);
+    void *m = MAP_FAILED;
+    int fd = memfd_create("mproc-claims", MFD_CLOEXEC);
+
+    if (fd < 0)
+        return;
+    if (ftruncate(fd, (off_t)len) == 0)
+        m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED) {
+        close(fd);
+        return;
+    }
+    p->claims = m;
+    p->claims_fd = fd;
+    p->claims_len = len;
+}
+
 int
 mproc_pool_run(mproc_pool_t *p, mproc_next_fn next, mproc_result_fn on_result,
                void *user)
@@ -1206,11 +1621,20 @@ mproc_pool_run(mproc_pool_t *p, mproc_next_fn next, mproc_result_fn on_result,
     p->mask = w - 1;
     p->slots = calloc(w, sizeof(*p->slots));
     p->requeue = calloc(w, sizeof(*p->requeue));
+    p->free_refs = calloc(w, sizeof(*p->free_refs));
     p->w = calloc(p->nworkers, sizeof(*p->w));
-    if (p->slots == NULL || p->requeue == NULL || p->w == NULL) {
+    if (p->slots == NULL || p->requeue == NULL || p->free_refs == NULL ||
+        p->w == NULL) {
         set_errmsg(p, "out of memory");
         return MPROC_ENOMEM;
     }
+    p->fifo_cap = 2 * p->o.chunksize;
+    claims_open(p);
+    /* Taken from the top: slot 0 first. */
+    for (i = 0; i < w; i++)
+        p->free_refs[i] = (uint32_t)(w - 1 - i);
+    p->nfree = w;
+    hooks_init(p);
     for (i = 0; i < p->nworkers; i++)
         p->w[i].pidfd = -1;
 
@@ -1312,6 +1736,11 @@ mproc_pool_free(mproc_pool_t *p)
             slot_clear(&p->slots[i]);
     free(p->slots);
     free(p->requeue);
+    free(p->free_refs);
+    if (p->claims != NULL)
+        munmap(p->claims, p->claims_len);
+    if (p->claims_fd >= 0)
+        close(p->claims_fd);
     mproc__buf_free(&p->rout);
     mproc__buf_free(&p->scratch);
     mproc__plugin_close(p->plugin);

@@ -6,6 +6,7 @@
 #ifndef MPROC_POOL_INT_H
 #define MPROC_POOL_INT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -34,6 +35,14 @@ struct mproc__worker_args {
     size_t max_memory;
     unsigned long rlimit_cpu, rlimit_as, rlimit_nofile;
     int nice;
+    /* Claims (see pool.c, "Taking tasks back"): fifo_cap words, one per
+     * place in the worker's FIFO, shared with the host.  A forked worker
+     * finds them at `claims`; a new image maps claims_fd (the whole
+     * pool's array: its own part starts at slot * fifo_cap).  None:
+     * has_claims 0. */
+    _Atomic uint64_t *claims;
+    int claims_fd;
+    uint32_t has_claims, fifo_cap;
     /* A new image rebuilds task and result from exported sides: the
      * descriptors follow in that order, these say how many and carry
      * each side's blob (see ipc/chan_int.h). */
@@ -69,6 +78,7 @@ struct mproc__start {
     const int *close_fds;
     size_t nclose;
     int cancel_fd; /* closed in the child too; -1: none */
+    int claims_fd; /* handed to a new image; -1: none */
 };
 
 struct mproc__started {
@@ -85,6 +95,10 @@ int mproc__worker_start(const struct mproc__start *s,
 
 /* The loaded plugin of a pool, for the CLI's reports. */
 const struct mproc__plugin *mproc__pool_plugin(const mproc_pool_t *p);
+
+/* Claim words: a task sent waits as its index + 1; then one side wins. */
+#define MPROC__CLAIM_RUN UINT64_MAX           /* the worker started it */
+#define MPROC__CLAIM_REVOKED (UINT64_MAX - 1) /* the host took it back */
 
 /* Exit status of a worker whose init failed (the host also gets a frame). */
 #define MPROC__WORKER_EXIT_INIT 78

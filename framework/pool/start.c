@@ -7,6 +7,19 @@
  * terminal reaches the whole process group, and the host alone handles it
  * (it stops the workers itself).  A worker dies with its host
  * (PR_SET_PDEATHSIG), even when the host is killed with SIGKILL.
+ *
+ * What a worker holds, whatever the start method: stdin from /dev/null,
+ * stdout and stderr both the host's stderr (stdout may be the run's
+ * output), its two channel sides and the shared-object arena, nothing
+ * else.  A forked child closes every other descriptor it inherited (the
+ * host's input, output and job log, and whatever the host's own code had
+ * open), so a task or a command it runs cannot write into them.
+ *
+ * Each worker leads a process group of its own, which the commands and
+ * helpers its tasks start join: the host's limit and stop signals go to
+ * the group, and what is left of it is killed when the worker ends, so
+ * nothing a task started outlives the run.  SIGTTOU is ignored, since a
+ * background group writing to a terminal with `stty tostop` would stop.
  */
 #include "internal.h"
 
@@ -14,6 +27,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -91,6 +105,48 @@ started(pid_t pid, struct mproc_chan *task, struct mproc_chan *result,
     return 0;
 }
 
+/* Close every descriptor of this process but keep[0..n), which is sorted
+ * here.  close_range where the kernel has it (5.9), else one by one. */
+static void
+close_all_but(int *keep, size_t n)
+{
+    unsigned lo = 0, top;
+    size_t i, j;
+    long max;
+
+    for (i = 1; i < n; i++)
+        for (j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+            int t = keep[j];
+            keep[j] = keep[j - 1];
+            keep[j - 1] = t;
+        }
+    for (i = 0; i <= n; i++) {
+        if (i < n && (keep[i] < 0 || (unsigned)keep[i] < lo))
+            continue;
+        top = i < n ? (unsigned)keep[i] : ~0U;
+        if (top > lo && syscall(SYS_close_range, lo, top - 1, 0) < 0) {
+            max = sysconf(_SC_OPEN_MAX);
+            if (max < 0 || max > 65536)
+                max = 65536;
+            for (unsigned fd = lo; fd < top && fd < (unsigned)max; fd++)
+                close((int)fd);
+        }
+        if (i < n)
+            lo = (unsigned)keep[i] + 1;
+    }
+}
+
+/* The descriptors of one channel side, added to keep[*n]. */
+static void
+keep_side(struct mproc_chan *ch, unsigned side, int *keep, size_t *n)
+{
+    unsigned char blob[MPROC__CHAN_BLOB_MAX];
+    size_t k = 0, len = sizeof(blob);
+
+    if (mproc__chan_export(ch, side, keep + *n, &k, blob, &len) == 0)
+        *n += k;
+}
+
 /* In the child, between fork and the worker loop. */
 static void __attribute__((noreturn))
 child_start(const struct mproc__start *s, struct mproc_chan *task,
@@ -99,12 +155,14 @@ child_start(const struct mproc__start *s, struct mproc_chan *task,
     struct mproc__worker_args a = *s->wa;
     struct sigaction sa;
     sigset_t none;
-    size_t i;
+    int keep[3 + 2 * MPROC__CHAN_MAX_FDS + 1];
+    size_t i, nkeep = 0;
     int sig, fd;
 
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)
         _exit(1); /* the host died before prctl took effect */
+    setpgid(0, 0); /* the host does it too: whoever comes first */
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = SIG_DFL;
@@ -113,6 +171,7 @@ child_start(const struct mproc__start *s, struct mproc_chan *task,
             sigaction(sig, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTTOU, &sa, NULL);
 
     mproc__chan_close_side(task, MPROC__CHAN_WR);
     mproc__chan_close_side(result, MPROC__CHAN_RD);
@@ -131,6 +190,17 @@ child_start(const struct mproc__start *s, struct mproc_chan *task,
         close(fd);
     }
     dup2(STDERR_FILENO, STDOUT_FILENO);
+
+    /* Then nothing else of the host's: its output and job log, other
+     * pools' channels, files its own code opened. */
+    keep[nkeep++] = STDIN_FILENO;
+    keep[nkeep++] = STDOUT_FILENO;
+    keep[nkeep++] = STDERR_FILENO;
+    keep_side(task, MPROC__CHAN_RD, keep, &nkeep);
+    keep_side(result, MPROC__CHAN_WR, keep, &nkeep);
+    if (a.sync != NULL && mproc__sync_fd(a.sync) >= 0)
+        keep[nkeep++] = mproc__sync_fd(a.sync);
+    close_all_but(keep, nkeep);
 
     /* The host blocked every signal across fork(); a worker starts with
      * none blocked, whatever the host's own mask. */
@@ -169,6 +239,8 @@ start_fork(const struct mproc__start *s, struct mproc__started *out,
         return start_err(errbuf, errlen, -e,
                          "cannot start a worker: fork: %s", strerror(e));
     }
+    /* Before any signal to the group can be sent (see the child). */
+    setpgid(pid, pid);
     return started(pid, task, result, out, errbuf, errlen);
 }
 
@@ -236,6 +308,10 @@ start_image(const struct mproc__start *s, const char *m,
         b.has_sync = true;
         fds[nfds++] = mproc__sync_fd(s->wa->sync);
     }
+    b.wa.claims = NULL;
+    b.wa.has_claims = r == 0 && s->claims_fd >= 0;
+    if (b.wa.has_claims)
+        fds[nfds++] = s->claims_fd;
     if (r == 0)
         r = mproc__launch(m, &b, fds, nfds, errbuf, errlen, &pid);
     if (r < 0) {
@@ -243,6 +319,9 @@ start_image(const struct mproc__start *s, const char *m,
         mproc__chan_free(result);
         return r;
     }
+    /* The child does it too (process/boot.c); here it fails with EACCES
+     * once a spawned child has run exec, which is fine. */
+    setpgid(pid, pid);
     return started(pid, task, result, out, errbuf, errlen);
 }
 

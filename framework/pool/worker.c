@@ -8,14 +8,36 @@
  * batching: if the worker dies later, every result it finished has already
  * reached the host, and the host can tell exactly which task the death
  * interrupted.
+ *
+ * What a plugin prints.  The worker's stdout is its stderr (start.c), line
+ * buffered as on a terminal, and it is flushed after every task, and all
+ * of stdio before every exit: _exit() discards stdio buffers, and a worker that is
+ * retired, recycled or killed for another item must not take a task's
+ * lines with it.
+ *
+ * SIGTERM is the host's time limit (and stop) signal.  It is blocked
+ * except while a task runs: a limit signal that was sent for a task just
+ * as it finished (the host had not yet read its result) must not kill the
+ * next task or fini().  Found pending before a task, it ends the worker
+ * cleanly (a RETIRE frame: the host gives that task to another worker,
+ * not charged as an attempt).
+ *
+ * Before it starts a task the worker claims it (a compare-and-swap on the
+ * claim word of its place in the FIFO, shared with the host); the host may
+ * have taken a task still waiting here back for an idle worker, and then
+ * the claim fails and the worker answers "not run" for it (a FAIL frame
+ * with status -MPROC_ECANCELED and no payload).
  */
 #include "internal.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ipc/chan_int.h"
@@ -27,6 +49,19 @@
 /* Frames to the host, built here. */
 static struct mproc_buf scratch;
 
+/* SIGTERM alone, for blocking it between tasks. */
+static sigset_t term_set;
+
+/* Every way out of a worker: what the plugin printed goes out first.
+ * _exit, not exit: atexit handlers belong to the host process this one
+ * may have been forked from. */
+static void __attribute__((noreturn))
+worker_end(int code)
+{
+    fflush(NULL);
+    _exit(code);
+}
+
 /* Send one frame to the host and wait until it is out: a result is never
  * held back, so when the worker dies the host knows exactly which task
  * it was running.  The host gone: nothing more to do. */
@@ -36,19 +71,34 @@ answer(const struct mproc__worker_args *a, uint32_t type, uint32_t status,
 {
     if (mproc__frame_send(a->result_ch, &scratch, 0, type, status, index, data,
                           len, -1) < 0)
-        _exit(70);
+        worker_end(70);
 }
 
 static void __attribute__((noreturn))
 worker_exit(const struct mproc__worker_args *a, struct mproc_ctx *ctx,
             int code)
 {
+    /* SIGTERM stays blocked: a stale limit signal must not cut fini()
+     * short (the host sends SIGKILL if a worker takes too long to end). */
     if (code == 0 && a->desc->fini != NULL)
         a->desc->fini(ctx);
     mproc__sync_exit(); /* a normal end: its semaphore units were used */
-    /* _exit, not exit: stdio buffers and atexit handlers belong to the
-     * host process this one was forked from. */
-    _exit(code);
+    worker_end(code);
+}
+
+/* Between tasks: a SIGTERM that arrived since the last one (blocked) is
+ * either stale, meant for the task that just ended, or a stop.  Either
+ * way this worker ends before starting another task. */
+static bool
+term_pending(void)
+{
+    static const struct timespec zero = {0, 0};
+    sigset_t pending;
+
+    if (sigpending(&pending) < 0 || !sigismember(&pending, SIGTERM))
+        return false;
+    sigtimedwait(&term_set, NULL, &zero); /* taken: it was handled here */
+    return true;
 }
 
 static void
@@ -62,7 +112,15 @@ run_task(const struct mproc__worker_args *a, struct mproc_ctx *ctx,
     mproc__buf_reset(out);
     mproc__ctx_clear(ctx);
     mproc__buf_overflow(true);
+    /* The task is the only code a time limit may interrupt. */
+    sigprocmask(SIG_UNBLOCK, &term_set, NULL);
     r = a->task->fn(ctx, in, len, index, out);
+    sigprocmask(SIG_BLOCK, &term_set, NULL);
+    /* Before the result: the host reports the item after its lines.
+     * stdout and stderr only: a forked worker's other FILEs may be the
+     * host's, whose descriptors it closed (and may have reused). */
+    fflush(stdout);
+    fflush(stderr);
     over = mproc__buf_overflow(true);
     if (over > 0) {
         /* The output hit message_max.  Even if the task went on and
@@ -80,6 +138,40 @@ run_task(const struct mproc__worker_args *a, struct mproc_ctx *ctx,
         const char *m = mproc__ctx_msg(ctx, "task failed without a message");
         answer(a, MPROC__FRAME_FAIL, 0, index, m, strlen(m));
     }
+}
+
+/* This worker's claim words: inherited across fork, or mapped from the
+ * descriptor a new image was given.  NULL: none (every task is ours). */
+static _Atomic uint64_t *
+claims_of(const struct mproc__worker_args *a)
+{
+    struct stat st;
+    void *m;
+
+    if (a->claims != NULL || !a->has_claims || a->claims_fd < 0)
+        return a->claims;
+    if (fstat(a->claims_fd, &st) < 0 ||
+        (uint64_t)st.st_size < ((uint64_t)a->slot + 1) * a->fifo_cap * 8)
+        return NULL;
+    m = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+             a->claims_fd, 0);
+    close(a->claims_fd);
+    if (m == MAP_FAILED)
+        return NULL;
+    return (_Atomic uint64_t *)m + (size_t)a->slot * a->fifo_cap;
+}
+
+/* Claim the task at FIFO place `pos`: false when the host took it back. */
+static bool
+claim(_Atomic uint64_t *claims, uint32_t cap, uint64_t pos, uint64_t index)
+{
+    uint64_t want = index + 1;
+
+    if (claims == NULL || cap == 0)
+        return true;
+    /* seq_cst, as the host's compare-and-swap it races with. */
+    return atomic_compare_exchange_strong(&claims[pos % cap], &want,
+                                          MPROC__CLAIM_RUN);
 }
 
 /* Resident memory in bytes, from /proc/self/statm; 0 if unknown. */
@@ -163,21 +255,36 @@ mproc__worker_main(const struct mproc__worker_args *a)
     struct mproc_ctx ctx;
     struct mproc_buf out;
     char lmsg[256];
+    _Atomic uint64_t *claims = claims_of(a);
+    uint64_t received = 0;
 
+    sigemptyset(&term_set);
+    sigaddset(&term_set, SIGTERM);
+    /* stdout is stderr here (see start.c): lines show as they are printed,
+     * as on a terminal, rather than when a buffer fills. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     mproc__ctx_init(&ctx, &priv, a->args, a->nargs, a->slot);
     priv.sync = a->sync;
     mproc__buf_init(&out, a->message_max);
     mproc__buf_init(&scratch, (size_t)-1);
 
+    if (a->has_claims && claims == NULL) {
+        /* The host may take tasks back: without the words it could run
+         * one twice. */
+        snprintf(lmsg, sizeof(lmsg), "cannot map the pool's claim words");
+        answer(a, MPROC__FRAME_INITFAIL, 0, 0, lmsg, strlen(lmsg));
+        worker_end(MPROC__WORKER_EXIT_INIT);
+    }
     if (apply_limits(a, lmsg, sizeof(lmsg)) < 0) {
         answer(a, MPROC__FRAME_INITFAIL, 0, 0, lmsg, strlen(lmsg));
-        _exit(MPROC__WORKER_EXIT_INIT);
+        worker_end(MPROC__WORKER_EXIT_INIT);
     }
     if (a->desc->init != NULL && a->desc->init(&ctx) != MPROC_TASK_OK) {
         const char *msg = mproc__ctx_msg(&ctx, "failed without a message");
         answer(a, MPROC__FRAME_INITFAIL, 0, 0, msg, strlen(msg));
-        _exit(MPROC__WORKER_EXIT_INIT);
+        worker_end(MPROC__WORKER_EXIT_INIT);
     }
+    sigprocmask(SIG_BLOCK, &term_set, NULL);
     answer(a, MPROC__FRAME_READY, 0, 0, NULL, 0);
 
     for (;;) {
@@ -190,13 +297,28 @@ mproc__worker_main(const struct mproc__worker_args *a)
         if (r == MPROC_EPIPE)
             worker_exit(a, &ctx, 0); /* the host has no more tasks */
         if (r < 0)
-            _exit(72);
+            worker_end(72);
         if (mproc__frame_parse(msg, len, &h, &payload) < 0)
-            _exit(73);
+            worker_end(73);
+        if (h.type == MPROC__FRAME_TASK && term_pending()) {
+            snprintf(lmsg, sizeof(lmsg), "SIGTERM between tasks");
+            answer(a, MPROC__FRAME_RETIRE, 0, 0, lmsg, strlen(lmsg));
+            worker_exit(a, &ctx, 0);
+        }
         /* The task's input stays in the channel's buffer until it is
-         * answered. */
-        if (h.type == MPROC__FRAME_TASK)
-            run_task(a, &ctx, &out, h.index, payload, (size_t)h.len);
+         * answered.  The host sends it with a NUL byte after it (not
+         * counted in the task's length), so a task may treat it as a
+         * string, as a Process target may. */
+        if (h.type == MPROC__FRAME_TASK) {
+            if (h.len == 0 || payload[h.len - 1] != '\0')
+                worker_end(73);
+            if (claim(claims, a->fifo_cap, received++, h.index))
+                run_task(a, &ctx, &out, h.index, payload,
+                         (size_t)h.len - 1);
+            else
+                answer(a, MPROC__FRAME_FAIL, (uint32_t)-MPROC_ECANCELED,
+                       h.index, NULL, 0);
+        }
         mproc__chan_consume(a->task_ch);
         if (a->max_memory > 0 && resident() > a->max_memory) {
             /* Recycle: say so, so the host hands the tasks queued here

@@ -72,7 +72,7 @@ static const struct {
     WA(rlimit_cpu),    WA(rlimit_as),     WA(rlimit_nofile),
     WA(nice),          WA(task_nfds),     WA(result_nfds),
     WA(task_bloblen),  WA(result_bloblen), WA(task_blob),
-    WA(result_blob),
+    WA(result_blob),   WA(has_claims),    WA(fifo_cap),
 };
 
 static int
@@ -375,6 +375,7 @@ init_fail(int fd, int code, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     mproc__frame_write(fd, MPROC__FRAME_INITFAIL, 0, 0, msg, strlen(msg));
+    fflush(NULL); /* what a plugin's constructor printed */
     _exit(code);
 }
 
@@ -399,6 +400,7 @@ worker_fail(struct mproc_chan *result, const char *fmt, ...)
         mproc__frame_send(result, &scratch, 0, MPROC__FRAME_INITFAIL, 0, 0,
                           msg, strlen(msg), -1) < 0)
         fprintf(stderr, "mproc-worker: %s\n", msg);
+    fflush(NULL); /* what a plugin's constructor printed */
     _exit(MPROC__WORKER_EXIT_INIT);
 }
 
@@ -429,6 +431,10 @@ mproc__boot_run(const struct mproc__boot *b)
         /* As a forked worker (pool/start.c): Ctrl-C is the host's; stdin
          * is the host's input; a stray printf goes to stderr. */
         set_signal(SIGINT, SIG_IGN);
+        /* A process group of its own, as a forked worker's (pool/start.c
+         * says why). */
+        setpgid(0, 0);
+        set_signal(SIGTTOU, SIG_IGN);
         fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (fd >= 0) {
             dup2(fd, STDIN_FILENO);
@@ -437,7 +443,10 @@ mproc__boot_run(const struct mproc__boot *b)
         dup2(STDERR_FILENO, STDOUT_FILENO);
         /* The channel sides: the task's descriptors, then the result's.
          * The result side first, so what fails next can be told. */
-        if (a.task_nfds + a.result_nfds + 1 > MPROC__FD_MAX ||
+        a.claims = NULL;
+        a.claims_fd = -1;
+        if (a.task_nfds + a.result_nfds + 1 + (a.has_claims != 0) >
+                MPROC__FD_MAX ||
             a.task_bloblen > MPROC__WA_BLOB || a.result_bloblen > MPROC__WA_BLOB)
             worker_fail(NULL, "bad boot message: %u + %u descriptors",
                         a.task_nfds, a.result_nfds);
@@ -458,6 +467,8 @@ mproc__boot_run(const struct mproc__boot *b)
             worker_fail(rch, "%s", err.msg);
         if (b->has_sync && mproc__sync_attach(&sync, next, &err) < 0)
             worker_fail(rch, "%s", err.msg);
+        if (a.has_claims) /* after the arena (pool/start.c) */
+            a.claims_fd = next + (b->has_sync ? 1 : 0);
         a.desc = pl->desc;
         a.args = b->args;
         a.nargs = b->nargs;

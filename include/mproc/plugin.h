@@ -102,8 +102,12 @@ struct mproc_host {
 /**
  * A task: process one input item.
  * @param ctx    the worker's context (state set by init)
- * @param in     the item's bytes (not NUL-terminated; valid for the call)
- * @param len    number of bytes in `in`, 0 ... message_max
+ * @param in     the item's bytes, valid for the call, followed by a NUL
+ *               byte (in[len] == '\0' on every path: chunks, retries,
+ *               every start method), so a text item is a C string, as a
+ *               Process target's input is; the item may hold NULs itself
+ * @param len    number of bytes in `in`, 0 ... message_max (the NUL after
+ *               them is not counted)
  * @param index  the item's position in the input, from 0
  * @param out    empty buffer for the task's output
  * @return MPROC_TASK_OK, or MPROC_TASK_FAIL after mproc_fail() said why.

@@ -16,6 +16,17 @@
  * "fork", "spawn" (a fresh image that loads the plugin from its file) or
  * "forkserver"; items and results travel over "pipe", "mq" (POSIX message
  * queues) or "shmring" (a shared-memory ring), with the same results.
+ *
+ * What a worker is, whatever the start method: stdin is /dev/null; stdout
+ * and stderr are both the caller's stderr (stdout line buffered, stdio
+ * flushed after every task and before the worker ends, so nothing a
+ * plugin prints is lost); it holds no other descriptor of the caller's
+ * than its two channels and the `sync` arena (a forked worker closes the
+ * rest, so the caller's output files cannot be written by a task or a
+ * command it runs); it leads a process group of its own, which the
+ * processes its tasks start join: time-limit and stop signals go to that
+ * group, and what is left of it is killed when the worker ends.  A task's
+ * item is followed by a NUL byte (see mproc_task_fn in plugin.h).
  */
 #ifndef MPROC_POOL_H
 #define MPROC_POOL_H
@@ -55,7 +66,12 @@ struct mproc_pool_opts {
     unsigned max_tasks_per_child;
     /** Largest item or task output in bytes (default 64 MiB). */
     size_t message_max;
-    /** Deliver results in input order (default true). */
+    /** Deliver results in input order (default true).  In order, at most
+     *  a window of items (a few per worker, 1024 at least) is in flight,
+     *  so one slow item holds back the results after it; unordered, each
+     *  result is delivered and its place freed at once, and tasks queued
+     *  to a busy worker are handed to idle ones, so one slow (or hung)
+     *  item holds back no other.  Memory is bounded either way. */
     bool ordered;
     /** Stop at the first failed task (default false). */
     bool stop_on_error;
@@ -88,8 +104,11 @@ struct mproc_pool_opts {
     /* ---- limits and recovery ---- */
     /** Per-task time limit in milliseconds; 0 = none.  When it passes the
      *  worker gets SIGTERM (a plugin may catch it and return a failure);
-     *  if the task still runs timeout_grace_ms later, SIGKILL.  The item
-     *  fails with MPROC_ETIMEDOUT and a replacement worker starts. */
+     *  if the task still runs timeout_grace_ms later, SIGKILL (both to the
+     *  worker's process group).  The item fails with MPROC_ETIMEDOUT and
+     *  a replacement worker starts.  A signal that crossed the end of its
+     *  task (and so ends the worker during the next one) fails no task:
+     *  that one is run again elsewhere, not counted as an attempt. */
     unsigned timeout_ms;
     /** Grace between the soft and the hard time limit (default 1000). */
     unsigned timeout_grace_ms;
@@ -107,6 +126,14 @@ struct mproc_pool_opts {
     int nice;
 
     /* ---- fields added by later work go below this line ---- */
+
+    /** Called (in the calling thread, with the run's user pointer) with a
+     *  one-line message, without newline, when the run goes on in a
+     *  degraded way: a worker could not be started or replaced (e.g. the
+     *  mq backend's RLIMIT_MSGQUEUE is spent) and the others carry on;
+     *  it is tried again with a growing delay.  Said once per run.  NULL:
+     *  nothing is said (the library never prints). */
+    void (*on_warning)(void *user, const char *msg);
 
     /* Used by the Python-style Pool API (mproc_apool_*) only. */
     /** Function-target pools (no plugin, no plugin_desc): called once in
@@ -167,7 +194,8 @@ typedef int (*mproc_result_fn)(void *user, const struct mproc_result *r);
 
 /**
  * Create a pool: load and check the plugin and the task.  No process is
- * started until mproc_pool_run().
+ * started until mproc_pool_run().  Not thread-safe against other calls on
+ * the same pool; separate pools may be used from separate threads.
  * @return 0; MPROC_EPLUGIN, MPROC_EABI (plugin problems, the message names
  *         the file and the reason); MPROC_ENOTSUP (spawn or forkserver with an
  *         in-process descriptor); MPROC_EINVAL (unknown names, bad
@@ -183,8 +211,12 @@ MPROC_API int mproc_pool_new(mproc_pool_t **out,
  * @return 0 when every item was delivered (some may have failed: see each
  *         result's status); MPROC_ECANCELED when cancel_fd fired, stop_on_error
  *         fired or on_result asked to stop; MPROC_EINIT when a worker's init
- *         failed (mproc_pool_errmsg() says why); the code returned by
- *         `next`; MPROC_EINVAL if the pool already ran; system errors.
+ *         failed (mproc_pool_errmsg() says why); MPROC_EWORKER when no
+ *         worker could be started, or none is left and none can be
+ *         started after retrying for a few seconds (a worker that cannot
+ *         be replaced while others live only slows the run: see
+ *         on_warning); the code returned by `next`; MPROC_EINVAL if the
+ *         pool already ran; system errors.
  *         On every return no worker process is left.
  */
 MPROC_API int mproc_pool_run(mproc_pool_t *p, mproc_next_fn next,

@@ -8,6 +8,14 @@
  * `'; rm -rf ~` is data.  The task's output is the command's stdout; a
  * non-zero exit or a signal fails the item with the status and the end of
  * the command's stderr.  [args] shell chooses another shell.
+ *
+ * The command gets descriptors 0 (/dev/null), 1 and 2 (pipes to this
+ * worker) and nothing else, whatever the worker inherited.  It runs in
+ * the worker's process group: in a pool the worker leads a group of its
+ * own, and the pool's time limit and stop signals (SIGTERM, then SIGKILL
+ * after the grace) reach the command and everything it started with the
+ * worker.  The worker catches that SIGTERM while it waits for the command,
+ * so the command gets the grace to end, and is reported as it ended.
  */
 /* pipe2, sigabbrev_np */
 #define _GNU_SOURCE
@@ -26,6 +34,27 @@
 #include <mproc/plugin.h>
 
 extern char **environ;
+
+/* SIGTERM while a command runs (pool workers only, see exec_init). */
+static volatile sig_atomic_t got_term;
+static volatile pid_t running = -1;
+static struct sigaction old_term;
+static bool term_caught;
+
+static void
+on_term(int sig)
+{
+    int e = errno;
+    pid_t pid = running;
+
+    (void)sig;
+    got_term = 1;
+    /* The pool signals the whole group; someone who signals the worker
+     * alone still reaches the command this way. */
+    if (pid > 0)
+        kill(pid, SIGTERM);
+    errno = e;
+}
 
 #define TAIL 1000 /* bytes of stderr kept for the failure message */
 #define SHOWN 200 /* of which at most this many are shown */
@@ -84,6 +113,17 @@ exec_init(struct mproc_ctx *ctx)
         state_free(s);
         return mproc_fail(ctx, "out of memory");
     }
+    /* A pool worker leads its process group, which the commands join.
+     * There, wait for the command after a SIGTERM (it got one too) rather
+     * than die at once and leave it to the final SIGKILL.  Elsewhere (a
+     * Process) SIGTERM keeps its usual meaning. */
+    if (getpgrp() == getpid()) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_term;
+        sigemptyset(&sa.sa_mask);
+        term_caught = sigaction(SIGTERM, &sa, &old_term) == 0;
+    }
     ctx->state = s;
     return MPROC_TASK_OK;
 }
@@ -91,6 +131,9 @@ exec_init(struct mproc_ctx *ctx)
 static void
 exec_fini(struct mproc_ctx *ctx)
 {
+    if (term_caught)
+        sigaction(SIGTERM, &old_term, NULL);
+    term_caught = false;
     state_free(ctx->state);
     ctx->state = NULL;
 }
@@ -179,6 +222,7 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
     pid_t pid = -1;
 
     (void)index;
+    got_term = 0;
     if (memchr(in, '\0', len) != NULL)
         return mproc_fail(ctx, "the item holds a NUL byte; it cannot be "
                                "passed to a command");
@@ -208,11 +252,17 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
     }
     fa_ready = true;
     /* dup2 clears close-on-exec on the copies only: the child gets the
-     * write ends as 1 and 2 and nothing else of ours. */
+     * write ends as 1 and 2.  Descriptors without close-on-exec that the
+     * worker may hold (a spawned worker's channel sides, or whatever a
+     * plugin or the host's code opened) are closed too: 0, 1, 2 only. */
     if ((e = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY,
                                               0)) != 0 ||
         (e = posix_spawn_file_actions_adddup2(&fa, outp[1], 1)) != 0 ||
-        (e = posix_spawn_file_actions_adddup2(&fa, errp[1], 2)) != 0) {
+        (e = posix_spawn_file_actions_adddup2(&fa, errp[1], 2)) != 0
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 34)
+        || (e = posix_spawn_file_actions_addclosefrom_np(&fa, 3)) != 0
+#endif
+    ) {
         r = mproc_fail(ctx, "cannot set up the command: %s", strerror(e));
         goto done;
     }
@@ -230,6 +280,12 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
         pid = -1;
         r = mproc_fail(ctx, "cannot run %s: %s", s->shell, strerror(e));
         goto done;
+    }
+    running = pid;
+    if (got_term) {
+        /* A limit signal came before the command existed: it is meant
+         * for it all the same. */
+        kill(pid, SIGTERM);
     }
     /* Our copies of the write ends must go, or the reads below would never
      * see end of file. */
@@ -277,7 +333,7 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
     do
         r = (int)waitpid(pid, &st, 0);
     while (r < 0 && errno == EINTR);
-    pid = -1;
+    running = pid = -1;
     if (r < 0) {
         r = mproc_fail(ctx, "cannot wait for the command: %s",
                        strerror(errno));

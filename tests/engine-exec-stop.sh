@@ -1,0 +1,58 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# A stopped exec run leaves nothing running (issue 10.7): with a time
+# limit, with on_error = abort, and with SIGTERM or SIGINT to mproc, the
+# commands and their children (a background job of the shell included)
+# are ended, under every start method.
+. "${MPROC_SRCDIR:-.}/tests/lib.sh"
+
+# Sleeps that this test alone runs, found by their command lines.
+a=31$$
+b=32$$
+leftover() {
+    { matching "sleep $a"; matching "sleep $b"; } | tr '\n' ' '
+}
+cleanup() {
+    for p in $(leftover); do kill -9 "$p" 2>/dev/null; done
+}
+# The failing item first: with ordered output a failure is acted on when
+# it is delivered.
+printf 'fail\nx\ny\n' >"$tmp/items.txt"
+printf '[job]\nplugin = exec\ninput = lines:items.txt\n[pool]\nworkers = 2\n[args]\ncommand = case "$1" in fail) sleep 0.3; exit 3;; esac; sleep %s & sleep %s\n' \
+    "$a" "$b" >"$tmp/exec.ini"
+
+for sm in fork spawn forkserver; do
+    set -- --set pool.start_method=$sm \
+        ${MPROC_TEST_IPC:+--set pool.ipc=$MPROC_TEST_IPC}
+    run_mproc run "$tmp/exec.ini" "$@" --set job.timeout=1 \
+        --set job.timeout_grace=0.5
+    is "$st" 1 "$sm, timeout: exit 1"
+    like "$err" "timed out after 1s" "$sm, timeout: said"
+    sleep 0.2
+    is "$(leftover)" "" "$sm, timeout: no command or child of it left"
+    cleanup
+
+    run_mproc run "$tmp/exec.ini" "$@" --set job.on_error=abort
+    is "$st" 1 "$sm, on_error = abort: exit 1"
+    sleep 0.2
+    is "$(leftover)" "" "$sm, on_error = abort: nothing left"
+    cleanup
+
+    for sig in TERM INT; do
+        "$bin" run "$tmp/exec.ini" "$@" >"$tmp/out" 2>"$tmp/err" &
+        host=$!
+        n=0
+        while [ -z "$(matching "sleep $b")" ] && [ $n -lt 100 ]; do
+            sleep 0.1; n=$((n + 1))
+        done
+        kill -$sig $host
+        wait $host
+        is "$?" 130 "$sm, SIG$sig to mproc: exit 130"
+        sleep 0.2
+        is "$(leftover)" "" "$sm, SIG$sig to mproc: nothing left"
+        cleanup
+    done
+done
+
+no_leftovers
+done_testing
