@@ -52,6 +52,7 @@
 
 #include <mproc/pool.h>
 
+#include "ipc/chan_int.h"
 #include "util/buf_int.h"
 
 /* Most tasks, and input bytes, per message. */
@@ -59,6 +60,13 @@
 #define BATCH_BYTES ((size_t)256 << 10)
 /* Work per message the batch size aims at, in seconds. */
 #define BATCH_SECONDS 0.002
+/* Function pools run their engine with a message_max of twice the
+ * pool's plus this: a worker starts another task of a message only while
+ * the room left holds a result of the largest size (message_max), so a
+ * task that ran always has its result sent (see call_task()). */
+#define ENG_SLACK ((size_t)4096)
+/* The engine's largest message_max (pool.c's MAX_MESSAGE_MAX). */
+#define ENG_MAX_LIMIT (MPROC__CHAN_MESSAGE_MAX_LIMIT - 8192)
 /* Default imap buffer (results pulled but not consumed). */
 #define IMAP_BUFFER 8192
 
@@ -102,7 +110,8 @@ struct mproc_async {
     struct mproc_async *nnext; /* a list of jobs to notify */
     int call;            /* which callback notify() runs: 0, 1 ok, 2 error */
     uint64_t pulled, completed, consumed;
-    bool ready;
+    bool complete;       /* every task has its result (under mu) */
+    bool ready;          /* complete and its callback returned */
     /* the first failure, by input position */
     bool failed;
     uint64_t fail_idx;
@@ -131,7 +140,12 @@ struct taskref {
     uint32_t off, len; /* its record in the message */
 };
 
+/* The tasks of a message in flight, found by its engine index in a hash
+ * table: results come back in any order, so memory follows what is in
+ * flight, never the distance to the oldest message still running. */
 struct batch {
+    struct batch *hnext;
+    uint64_t index;
     uint32_t n;
     struct taskref t[];
 };
@@ -160,7 +174,10 @@ struct progress {
  * that the results it finished survive its death. */
 #define STAGE_BYTES ((size_t)256 << 10)
 
-/* A task record, host to worker, and a result record, worker to host. */
+/* A task record, host to worker, and a result record, worker to host.
+ * A task record's item (each argument, for starmap) is followed by a NUL
+ * byte that its length does not count, so a task may read its input as a
+ * string. */
 struct rec_hdr {
     uint64_t fn;
     uint64_t idx;
@@ -174,14 +191,18 @@ struct out_hdr {
 
 struct mproc_apool {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    unsigned nwait;       /* threads in cv waits */
+    /* Waiters sleep on this word (a futex), not on a condition variable:
+     * a futex wait ends with EINTR when a signal handler runs, so a wait
+     * can return MPROC_EINTR (pthread_cond_wait never does). */
+    uint32_t seq;
+    unsigned nwait;       /* threads waiting on seq */
     unsigned refs;        /* the application's + one per job */
     mproc_pool_t *eng;
     bool func;            /* function targets */
     bool can_batch;
     unsigned nworkers;
-    size_t message_max;
+    size_t message_max;   /* the pool's: largest item or output */
+    size_t eng_max;       /* the engine's (see ENG_SLACK) */
     int efd, cfd;         /* input eventfd, cancel eventfd */
     pthread_t thr;
     bool thr_started, thr_done, joined;
@@ -201,8 +222,8 @@ struct mproc_apool {
     unsigned inflight_multi;
     uint64_t inflight_tasks; /* tasks in messages the engine holds */
     /* result thread only */
-    struct batch **bring;
-    uint64_t bbase, eng_next, bmask;
+    struct batch **bhash; /* messages in flight, by engine index */
+    uint64_t eng_next, bmask, bcount;
     struct mproc_buf scratch;
     struct taskref *refs_tmp;
     double target;
@@ -210,6 +231,9 @@ struct mproc_apool {
     bool bcast;
     char errmsg[MPROC_ERRMSG_MAX];
 };
+
+/* Wake every waiter (wait_until in api.c).  Under mu. */
+void mproc__apool_wake(struct mproc_apool *p);
 
 /* The in-process descriptor of function targets (api_engine.c). */
 extern const struct mproc_plugin mproc__apool_call_desc;

@@ -1,0 +1,703 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Regression tests of the Pool API (mproc_apool_*) for issues 11 and 12:
+ * a task runs once however its output is batched (12.1), batches keep to
+ * message_max (12.2), a worker dying after it staged a whole batch loses
+ * nothing (12.5), a failing input wakes its waiters (11.2), a result is
+ * ready only after its callback (11.4), a signal interrupts a wait
+ * (11.5), an empty input is an empty result (11.6), a task's input is
+ * NUL-terminated (11.8), one slow task holds nobody back (12.9).
+ * tests/pool-api-fixes-BACKEND.sh runs it on each IPC backend.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mproc/mproc.h>
+
+#include "tap.h"
+
+static double
+now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Memory shared with the workers (mapped before any fork). */
+struct shared {
+    long runs[4096];   /* executions per task index */
+    int slow_state;    /* 1 while the slow task runs, 2 after */
+    int slow_release;  /* set by the test: the slow task may end */
+};
+static struct shared *sh;
+
+static void
+runs_reset(void)
+{
+    memset(sh->runs, 0, sizeof(sh->runs));
+}
+
+static mproc_apool_t *
+new_pool(unsigned workers, size_t message_max, int timeout_ms)
+{
+    struct mproc_pool_opts o;
+    mproc_apool_t *p = NULL;
+    mproc_err_t err;
+
+    mproc_pool_opts_init(&o);
+    o.workers = workers;
+    if (message_max > 0)
+        o.message_max = message_max;
+    o.timeout_ms = timeout_ms;
+    if (getenv("MPROC_TEST_IPC") != NULL)
+        o.ipc = getenv("MPROC_TEST_IPC");
+    if (mproc_apool_new(&p, &o, &err) < 0) {
+        diag("mproc_apool_new: %s", err.msg);
+        return NULL;
+    }
+    return p;
+}
+
+static void
+pool_end(mproc_apool_t *p)
+{
+    mproc_apool_close(p);
+    mproc_apool_join(p);
+    mproc_apool_free(p);
+}
+
+/* ---- 12.1: a task runs once, whatever the size of its output ---- */
+
+/* Counts its run, then writes (index * 397) % 4000 bytes. */
+static int
+f_sized(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
+        struct mproc_buf *out)
+{
+    size_t n = (size_t)(index * 397 % 4000);
+    __atomic_add_fetch(&sh->runs[index], 1, __ATOMIC_RELAXED);
+    if (mproc_buf_reserve(out, n) != MPROC_TASK_OK)
+        return MPROC_TASK_FAIL;
+    memset(out->data + out->len, 'a' + (int)(index % 26), n);
+    out->len += n;
+    return MPROC_TASK_OK;
+}
+
+static struct mproc_item *
+items_of(size_t n, char (**text)[24])
+{
+    struct mproc_item *it = calloc(n, sizeof(*it));
+    size_t i;
+    *text = calloc(n, sizeof(**text));
+    for (i = 0; i < n; i++) {
+        snprintf((*text)[i], sizeof((*text)[i]), "%zu", i);
+        it[i].data = (*text)[i];
+        it[i].len = strlen((*text)[i]);
+    }
+    return it;
+}
+
+static void
+test_runs_once(void)
+{
+    mproc_apool_t *p = new_pool(2, 4096, 0);
+    struct mproc_call_opts call = {.chunksize = 8};
+    const struct mproc_result *r;
+    struct mproc_input in;
+    mproc_async_t *ar = NULL;
+    char(*text)[24];
+    size_t n = 0, i, bad = 0, twice = 0;
+    long total = 0;
+
+    if (p == NULL)
+        return;
+    runs_reset();
+    in = (struct mproc_input){.items = items_of(200, &text), .n = 200};
+    is_int(mproc_apool_map(p, f_sized, &in, &call, &ar), 0,
+           "12.1: map of 200 tasks with outputs of 0..4000 bytes, "
+           "message_max 4096, chunks of 8");
+    mproc_async_get(ar, 0, &r, &n);
+    for (i = 0; i < n; i++)
+        if (r[i].status != 0 || r[i].len != i * 397 % 4000)
+            bad++;
+    for (i = 0; i < 200; i++) {
+        total += sh->runs[i];
+        if (sh->runs[i] != 1)
+            twice++;
+    }
+    ok(n == 200 && bad == 0, "... every output whole");
+    is_int(twice, 0, "... no task ran more or less than once");
+    is_int(total, 200, "... 200 executions in all");
+    mproc_async_free(ar);
+    free((void *)in.items);
+    free(text);
+    pool_end(p);
+}
+
+/* ---- 12.2: batches within message_max ---- */
+
+static int
+f_echo(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
+       struct mproc_buf *out)
+{
+    return mproc_buf_append(out, in, len);
+}
+
+static void
+test_message_max(void)
+{
+    mproc_apool_t *p = new_pool(2, 4096, 0);
+    struct mproc_item *it = calloc(2000, sizeof(*it));
+    const struct mproc_result *r;
+    struct mproc_input in = {.items = it, .n = 2000};
+    mproc_async_t *ar = NULL;
+    size_t n = 0, i, bad = 0;
+    int st;
+
+    if (p == NULL)
+        return;
+    for (i = 0; i < 2000; i++) {
+        it[i].data = "x";
+        it[i].len = 1;
+    }
+    st = mproc_apool_map(p, f_echo, &in, NULL, &ar);
+    mproc_async_get(ar, 0, &r, &n);
+    for (i = 0; i < n; i++)
+        if (r[i].status != 0 || r[i].len != 1)
+            bad++;
+    is_int(st, 0, "12.2: message_max 4096, 2,000 one-byte tasks: map ok");
+    if (st != 0)
+        diag("  %s", mproc_async_errmsg(ar));
+    ok(n == 2000 && bad == 0, "... every one succeeded");
+    mproc_async_free(ar);
+
+    /* The limit still holds for one item: message_max is the largest. */
+    {
+        static char big[4097];
+        memset(big, 'b', sizeof(big));
+        st = mproc_apool_apply(p, f_echo, big, 4096, &ar);
+        is_int(st, 0, "... an item and output of exactly message_max: ok");
+        mproc_async_free(ar);
+        st = mproc_apool_apply(p, f_echo, big, 4097, &ar);
+        is_int(st, MPROC_EMSGSIZE, "... one byte more: MPROC_EMSGSIZE");
+        like_str(mproc_async_errmsg(ar), "message_max (4096)",
+                 "... which names the limit");
+        mproc_async_free(ar);
+    }
+    free(it);
+    pool_end(p);
+}
+
+/* ---- 12.5: a death after a whole batch was staged ---- */
+
+static int
+f_counted(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
+          struct mproc_buf *out)
+{
+    __atomic_add_fetch(&sh->runs[index], 1, __ATOMIC_RELAXED);
+    return mproc_buf_printf(out, "%llu", (unsigned long long)index);
+}
+
+static void
+test_staged_death(void)
+{
+    char hook[64], want[24];
+    struct mproc_call_opts call = {.chunksize = 4};
+    const struct mproc_result *r;
+    struct mproc_input in;
+    mproc_async_t *ar = NULL;
+    mproc_apool_t *p;
+    char(*text)[24];
+    size_t n = 0, i, bad = 0, twice = 0;
+    struct stat stt;
+
+    snprintf(hook, sizeof(hook), "/tmp/mproc-apool-hook-%d", (int)getpid());
+    unlink(hook);
+    setenv("MPROC_TEST_HOOK_APOOL_DIE_AFTER_BATCH", hook, 1);
+    /* Read by each worker as it starts. */
+    p = new_pool(2, 0, 0);
+    if (p == NULL) {
+        unsetenv("MPROC_TEST_HOOK_APOOL_DIE_AFTER_BATCH");
+        return;
+    }
+    runs_reset();
+    in = (struct mproc_input){.items = items_of(64, &text), .n = 64};
+    is_int(mproc_apool_map(p, f_counted, &in, &call, &ar), 0,
+           "12.5: a worker dies after staging every task of its batch: "
+           "the map succeeds");
+    mproc_async_get(ar, 0, &r, &n);
+    for (i = 0; i < n; i++) {
+        snprintf(want, sizeof(want), "%zu", i);
+        if (r[i].status != 0 || r[i].len != strlen(want) ||
+            memcmp(r[i].data, want, r[i].len) != 0) {
+            if (bad++ == 0)
+                diag("  item %zu: status %d %s", i, r[i].status,
+                     r[i].message ? r[i].message : "");
+        }
+    }
+    for (i = 0; i < 64; i++)
+        if (sh->runs[i] != 1)
+            twice++;
+    ok(stat(hook, &stt) == 0, "... (the hook killed a worker)");
+    ok(n == 64 && bad == 0, "... every result kept, the last staged too");
+    is_int(twice, 0, "... every task ran once");
+    mproc_async_free(ar);
+    free((void *)in.items);
+    free(text);
+    pool_end(p);
+    unsetenv("MPROC_TEST_HOOK_APOOL_DIE_AFTER_BATCH");
+    unlink(hook);
+}
+
+/* ---- 11.2: a failing input wakes its waiters ---- */
+
+static int
+next_fail(void *user, struct mproc_item *item)
+{
+    return MPROC_EIO;
+}
+
+static int
+next_empty(void *user, struct mproc_item *item)
+{
+    return 0;
+}
+
+static void
+test_failing_input(void)
+{
+    mproc_apool_t *p = new_pool(2, 0, 0);
+    struct mproc_input in = {.next = next_fail};
+    const struct mproc_result *r;
+    mproc_imap_t *it = NULL;
+    mproc_async_t *ar = NULL;
+    double t0;
+    int st;
+
+    if (p == NULL)
+        return;
+    /* Before the fix: a hang (the alarm) or the whole timeout. */
+    is_int(mproc_apool_map(p, f_echo, &in, NULL, &ar), MPROC_EIO,
+           "11.2: map whose input fails at once returns its error");
+    mproc_async_free(ar);
+
+    mproc_apool_map_async(p, f_echo, &in, NULL, &ar);
+    t0 = now();
+    st = mproc_async_get(ar, 20000, &r, NULL);
+    is_int(st, MPROC_EIO, "... get(20 s) on it: the input's error");
+    ok(now() - t0 < 10, "... at once, not after the timeout (%.3f s)",
+       now() - t0);
+    mproc_async_free(ar);
+
+    mproc_apool_imap(p, f_echo, &in, NULL, &it);
+    t0 = now();
+    is_int(mproc_imap_next(it, 20000, &r), MPROC_EIO,
+           "... imap next(20 s): the input's error");
+    ok(now() - t0 < 10, "... at once, not after the timeout (%.3f s)",
+       now() - t0);
+    is_int(mproc_imap_next(it, 20000, &r), 0, "... then the end");
+    mproc_imap_free(it);
+
+    in.next = next_empty;
+    is_int(mproc_apool_map(p, f_echo, &in, NULL, &ar), 0,
+           "... map of an input callback with no item: 0 at once");
+    mproc_async_free(ar);
+    pool_end(p);
+}
+
+/* ---- 11.4: ready after the callback ---- */
+
+static int cb_flag;
+
+static void
+cb_slow(void *user, mproc_async_t *ar)
+{
+    usleep(300 * 1000);
+    __atomic_store_n(&cb_flag, 1, __ATOMIC_RELEASE);
+}
+
+static void
+test_callback_then_ready(void)
+{
+    mproc_apool_t *p = new_pool(2, 0, 0);
+    struct mproc_call_opts call = {.callback = cb_slow,
+                                   .error_callback = cb_slow};
+    struct mproc_item one = {"fail", 4};
+    struct mproc_input in = {.items = &one, .n = 1};
+    mproc_async_t *ar = NULL;
+
+    if (p == NULL)
+        return;
+    cb_flag = 0;
+    mproc_apool_apply_async(p, f_echo, "1", 1, &call, &ar);
+    is_int(mproc_async_wait(ar, -1), 0, "11.4: wait() for an apply_async");
+    is_int(__atomic_load_n(&cb_flag, __ATOMIC_ACQUIRE), 1,
+           "... its callback (300 ms) had returned");
+    mproc_async_free(ar);
+
+    cb_flag = 0;
+    mproc_apool_map_async(p, f_echo, &in, &call, &ar);
+    while (!mproc_async_ready(ar))
+        usleep(1000);
+    is_int(__atomic_load_n(&cb_flag, __ATOMIC_ACQUIRE), 1,
+           "... ready() of a map_async: its callback had returned");
+    mproc_async_free(ar);
+    pool_end(p);
+}
+
+/* ---- 11.5: a signal interrupts a wait ---- */
+
+static volatile sig_atomic_t got_sig;
+static int stop_kicker;
+
+static void
+on_usr1(int sig)
+{
+    got_sig = sig;
+}
+
+/* Signals the main thread every 20 ms until told to stop: one signal
+ * could come before the wait starts. */
+static void *
+kicker(void *arg)
+{
+    pthread_t main_thr = *(pthread_t *)arg;
+    while (!__atomic_load_n(&stop_kicker, __ATOMIC_ACQUIRE)) {
+        pthread_kill(main_thr, SIGUSR1);
+        usleep(20 * 1000);
+    }
+    return NULL;
+}
+
+static int
+f_sleep(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
+        struct mproc_buf *out)
+{
+    usleep((useconds_t)atoi(in) * 1000);
+    return mproc_buf_printf(out, "slept");
+}
+
+static void
+test_eintr(void)
+{
+    /* Two workers for the two long tasks, one for the short one. */
+    mproc_apool_t *p = new_pool(3, 0, 0);
+    struct mproc_item one = {"20000", 5};
+    struct mproc_input in = {.items = &one, .n = 1};
+    const struct mproc_result *r;
+    struct sigaction sa, old;
+    pthread_t self = pthread_self(), kt;
+    mproc_async_t *ar = NULL, *quick = NULL;
+    mproc_imap_t *it = NULL;
+    double t0;
+
+    if (p == NULL)
+        return;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_usr1;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART */
+    sigaction(SIGUSR1, &sa, &old);
+    mproc_apool_apply_async(p, f_sleep, "20000", 5, NULL, &ar);
+    mproc_apool_imap(p, f_sleep, &in, NULL, &it);
+
+    stop_kicker = 0;
+    pthread_create(&kt, NULL, kicker, &self);
+    is_int(mproc_async_get(ar, -1, &r, NULL), MPROC_EINTR,
+           "11.5: get(-1) interrupted by a handler without SA_RESTART: "
+           "MPROC_EINTR");
+    like_str(mproc_async_errmsg(ar), "interrupted", "... says so");
+    is_int(mproc_async_wait(ar, 30000), MPROC_EINTR,
+           "... wait(30 s): MPROC_EINTR");
+    is_int(mproc_imap_next(it, -1, &r), MPROC_EINTR,
+           "... imap next(-1): MPROC_EINTR");
+    __atomic_store_n(&stop_kicker, 1, __ATOMIC_RELEASE);
+    pthread_join(kt, NULL);
+    ok(!mproc_async_ready(ar), "... the task still runs");
+
+    /* With SA_RESTART the kernel restarts an untimed wait. */
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGUSR1, &sa, NULL);
+    mproc_apool_apply_async(p, f_sleep, "300", 3, NULL, &quick);
+    stop_kicker = 0;
+    pthread_create(&kt, NULL, kicker, &self);
+    is_int(mproc_async_get(quick, -1, &r, NULL), 0,
+           "... with SA_RESTART, get(-1) goes on to the result");
+    __atomic_store_n(&stop_kicker, 1, __ATOMIC_RELEASE);
+    pthread_join(kt, NULL);
+    mproc_async_free(quick);
+
+    sigaction(SIGUSR1, &old, NULL);
+    t0 = now();
+    mproc_apool_terminate(p);
+    is_int(mproc_async_get(ar, -1, &r, NULL), MPROC_ECANCELED,
+           "... after terminate: MPROC_ECANCELED");
+    diag("terminate took %.3f s", now() - t0);
+    mproc_async_free(ar);
+    mproc_imap_free(it);
+    mproc_apool_join(p);
+    mproc_apool_free(p);
+}
+
+/* ---- 11.6: an empty input ---- */
+
+static int empty_cb;
+
+static void
+cb_count(void *user, mproc_async_t *ar)
+{
+    __atomic_add_fetch(&empty_cb, 1, __ATOMIC_RELAXED);
+}
+
+static int
+f_star(struct mproc_ctx *ctx, const struct mproc_item *args, size_t n,
+       uint64_t index, struct mproc_buf *out)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (((const char *)args[i].data)[args[i].len] != '\0')
+            return mproc_fail(ctx, "argument %zu is not NUL-terminated", i);
+    return mproc_buf_printf(out, "%zu", n);
+}
+
+static void
+test_empty(void)
+{
+    mproc_apool_t *p = new_pool(2, 0, 0);
+    struct mproc_call_opts call = {.callback = cb_count};
+    struct mproc_item none[1];
+    struct mproc_input in = {.items = none, .n = 0};
+    struct mproc_input in_null = {.items = NULL, .n = 0};
+    const struct mproc_result *r = NULL;
+    mproc_imap_t *it = NULL;
+    mproc_async_t *ar = NULL;
+    size_t n = 99;
+
+    if (p == NULL)
+        return;
+    empty_cb = 0;
+    is_int(mproc_apool_map(p, f_echo, &in, &call, &ar), 0,
+           "11.6: map of an empty array: 0");
+    is_int(mproc_async_get(ar, 0, &r, &n), 0, "... get: 0");
+    is_int(n, 0, "... zero results");
+    is_int(empty_cb, 1, "... its callback ran, once");
+    mproc_async_free(ar);
+    is_int(mproc_apool_map(p, f_echo, &in_null, NULL, &ar), 0,
+           "... map of no array and no items: 0");
+    mproc_async_free(ar);
+    is_int(mproc_apool_map_async(p, f_echo, &in, NULL, &ar), 0,
+           "... map_async: 0");
+    is_int(mproc_async_get(ar, -1, &r, &n), 0, "... get: 0");
+    is_int(n, 0, "... zero results");
+    mproc_async_free(ar);
+    is_int(mproc_apool_starmap(p, f_star, NULL, 0, NULL, &ar), 0,
+           "... starmap of no tasks: 0");
+    mproc_async_free(ar);
+    is_int(mproc_apool_imap(p, f_echo, &in, NULL, &it), 0, "... imap: 0");
+    is_int(mproc_imap_next(it, -1, &r), 0, "... its next: the end");
+    mproc_imap_free(it);
+    is_int(mproc_apool_imap_unordered(p, f_echo, &in, NULL, &it), 0,
+           "... imap_unordered: 0");
+    is_int(mproc_imap_next(it, -1, &r), 0, "... its next: the end");
+    mproc_imap_free(it);
+    pool_end(p);
+}
+
+/* ---- 11.8: NUL-terminated inputs ---- */
+
+/* mproc-pool(3)'s example. */
+static int
+twice(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t i,
+      struct mproc_buf *out)
+{
+    return mproc_buf_printf(out, "%d", 2 * atoi(in));
+}
+
+static int
+f_nul(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
+      struct mproc_buf *out)
+{
+    if (((const char *)in)[len] != '\0')
+        return mproc_fail(ctx, "item %llu is not NUL-terminated",
+                          (unsigned long long)index);
+    return mproc_buf_append(out, in, len);
+}
+
+static void
+check_nul_pool(mproc_apool_t *p, const char *how)
+{
+    /* Items packed end to end in one buffer: nothing but the pool puts
+     * a NUL after each. */
+    static const char packed[] = "1234567890abcdefghijklmnopqrstuvwxyz";
+    struct mproc_item it[200];
+    struct mproc_args targs[3];
+    struct mproc_item args[3] = {{"12", 1}, {"23", 1}, {"3", 1}};
+    struct mproc_input in = {.items = it, .n = 200};
+    struct mproc_call_opts call = {.chunksize = 16};
+    const struct mproc_result *r;
+    mproc_imap_t *imap = NULL;
+    mproc_async_t *ar = NULL;
+    size_t i, n = 0, bad = 0;
+
+    for (i = 0; i < 200; i++) {
+        it[i].data = packed + i % 30;
+        it[i].len = i % 7;
+    }
+    is_int(mproc_apool_map(p, f_nul, &in, &call, &ar), 0,
+           "11.8 (%s): map: every item NUL-terminated", how);
+    mproc_async_free(ar);
+    is_int(mproc_apool_apply(p, f_nul, packed, 3, &ar), 0,
+           "... apply", how);
+    mproc_async_free(ar);
+    mproc_apool_imap_unordered(p, f_nul, &in, NULL, &imap);
+    while (mproc_imap_next(imap, -1, &r) == 1)
+        if (r->status != 0)
+            bad++;
+    is_int(bad, 0, "... imap_unordered");
+    mproc_imap_free(imap);
+    for (i = 0; i < 3; i++) {
+        targs[i].v = args;
+        targs[i].n = i + 1;
+    }
+    is_int(mproc_apool_starmap(p, f_star, targs, 3, NULL, &ar), 0,
+           "... starmap: every argument");
+    mproc_async_free(ar);
+
+    /* The man page's example, on items "12" and "2" cut to one byte. */
+    it[0].data = "12";
+    it[0].len = 1;
+    it[1].data = "2";
+    it[1].len = 1;
+    in.n = 2;
+    is_int(mproc_apool_map(p, twice, &in, NULL, &ar), 0,
+           "... mproc-pool(3)'s example");
+    mproc_async_get(ar, 0, &r, &n);
+    ok(n == 2 && r[0].len == 1 && memcmp(r[0].data, "2", 1) == 0 &&
+           r[1].len == 1 && memcmp(r[1].data, "4", 1) == 0,
+       "... atoi(in) reads the item, not past it");
+    mproc_async_free(ar);
+}
+
+static void
+test_nul(void)
+{
+    mproc_apool_t *p = new_pool(2, 0, 0);
+    if (p != NULL) {
+        check_nul_pool(p, "batched");
+        pool_end(p);
+    }
+    /* A time limit sends each task on its own. */
+    p = new_pool(2, 0, 60000);
+    if (p != NULL) {
+        check_nul_pool(p, "one task per message");
+        pool_end(p);
+    }
+}
+
+/* ---- 12.9: one slow task holds nobody back ---- */
+
+static int
+f_slow(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
+       struct mproc_buf *out)
+{
+    int i;
+    __atomic_store_n(&sh->slow_state, 1, __ATOMIC_RELEASE);
+    for (i = 0; i < 30000 && !__atomic_load_n(&sh->slow_release,
+                                               __ATOMIC_ACQUIRE);
+         i++)
+        usleep(1000);
+    __atomic_store_n(&sh->slow_state, 2, __ATOMIC_RELEASE);
+    return mproc_buf_printf(out, "slow");
+}
+
+static void
+test_slow_task(void)
+{
+    /* A time limit: one task per message, so 3,000 messages pass the
+     * slow one. */
+    mproc_apool_t *p = new_pool(2, 0, 60000);
+    mproc_async_t *slow = NULL, *ar = NULL;
+    struct mproc_input in;
+    char(*text)[24];
+    int st;
+
+    if (p == NULL)
+        return;
+    sh->slow_state = 0;
+    sh->slow_release = 0;
+    mproc_apool_apply_async(p, f_slow, "", 0, NULL, &slow);
+    while (__atomic_load_n(&sh->slow_state, __ATOMIC_ACQUIRE) == 0)
+        usleep(1000);
+    in = (struct mproc_input){.items = items_of(3000, &text), .n = 3000};
+    st = mproc_apool_map(p, f_echo, &in, NULL, &ar);
+    is_int(st, 0, "12.9: a map of 3,000 tasks behind one slow task");
+    is_int(__atomic_load_n(&sh->slow_state, __ATOMIC_ACQUIRE), 1,
+           "... ends while the slow task still runs");
+    __atomic_store_n(&sh->slow_release, 1, __ATOMIC_RELEASE);
+    is_int(mproc_async_get(slow, -1, NULL, NULL), 0,
+           "... which then ends too");
+    mproc_async_free(ar);
+    mproc_async_free(slow);
+    free((void *)in.items);
+    free(text);
+    pool_end(p);
+}
+
+/* No child of this process is left (zombie or alive). */
+static int
+children_left(void)
+{
+    int n = 0;
+    pid_t r;
+    while ((r = waitpid(-1, NULL, WNOHANG)) > 0)
+        n++;
+    return n + (r == 0);
+}
+
+#define RUN(t, secs)                                                        \
+    do {                                                                    \
+        const char *only_ = getenv("MPROC_TEST_ONLY");                      \
+        if (only_ == NULL || strcmp(only_, #t) == 0) {                      \
+            alarm(secs);                                                    \
+            t();                                                            \
+        }                                                                   \
+    } while (0)
+
+int
+main(void)
+{
+    void *m = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) {
+        perror("mmap");
+        return 1;
+    }
+    sh = m;
+    /* Each test is bounded: a hang fails the program.  MPROC_TEST_ONLY
+     * names one test to run (to see it fail before its fix). */
+    RUN(test_runs_once, 60);
+    RUN(test_message_max, 60);
+    RUN(test_staged_death, 60);
+    RUN(test_failing_input, 60);
+    RUN(test_callback_then_ready, 60);
+    RUN(test_eintr, 60);
+    RUN(test_empty, 60);
+    RUN(test_nul, 60);
+    RUN(test_slow_task, 90);
+    alarm(60);
+    is_int(children_left(), 0, "no child process left");
+    munmap(sh, sizeof(*sh));
+    return done_testing();
+}
