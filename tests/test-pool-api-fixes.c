@@ -50,8 +50,10 @@ runs_reset(void)
     memset(sh->runs, 0, sizeof(sh->runs));
 }
 
+/* A pool of function targets, or of the in-process plugin desc. */
 static mproc_apool_t *
-new_pool(unsigned workers, size_t message_max, int timeout_ms)
+pool_of(const struct mproc_plugin *desc, unsigned workers,
+        size_t message_max, int timeout_ms)
 {
     struct mproc_pool_opts o;
     mproc_apool_t *p = NULL;
@@ -59,6 +61,7 @@ new_pool(unsigned workers, size_t message_max, int timeout_ms)
 
     mproc_pool_opts_init(&o);
     o.workers = workers;
+    o.plugin_desc = desc;
     if (message_max > 0)
         o.message_max = message_max;
     o.timeout_ms = timeout_ms;
@@ -69,6 +72,12 @@ new_pool(unsigned workers, size_t message_max, int timeout_ms)
         return NULL;
     }
     return p;
+}
+
+static mproc_apool_t *
+new_pool(unsigned workers, size_t message_max, int timeout_ms)
+{
+    return pool_of(NULL, workers, message_max, timeout_ms);
 }
 
 static void
@@ -655,6 +664,114 @@ test_slow_task(void)
     pool_end(p);
 }
 
+/* ---- 12.10: two pools, each closes on its own ---- */
+
+static char fini_dir[64];
+
+static int
+t_pid(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
+      struct mproc_buf *out)
+{
+    return mproc_buf_printf(out, "%d", (int)getpid());
+}
+
+/* Leaves a file named after the worker: proof that fini ran. */
+static void
+t_fini(struct mproc_ctx *ctx)
+{
+    char path[128];
+    int fd;
+    snprintf(path, sizeof(path), "%s/fini-%d", fini_dir, (int)getpid());
+    fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
+}
+
+static const struct mproc_task_def pid_tasks[] = {
+    {"pid", t_pid, "the worker's pid"},
+    {NULL, NULL, NULL},
+};
+
+static const struct mproc_plugin fini_desc = {
+    .abi_major = MPROC_PLUGIN_ABI_MAJOR,
+    .abi_minor = MPROC_PLUGIN_ABI_MINOR,
+    .size = sizeof(struct mproc_plugin),
+    .name = "finitest",
+    .version = "1",
+    .fini = t_fini,
+    .tasks = pid_tasks,
+};
+
+/* Runs 20 tasks; *pids gets the workers that ran them.  0 or -1. */
+static int
+run_pids(mproc_apool_t *p, int pids[20])
+{
+    static struct mproc_item it[20];
+    struct mproc_input in = {.items = it, .n = 20};
+    const struct mproc_result *r;
+    mproc_async_t *ar = NULL;
+    size_t n = 0, i;
+    int st;
+
+    for (i = 0; i < 20; i++) {
+        it[i].data = "x";
+        it[i].len = 1;
+    }
+    st = mproc_apool_map(p, NULL, &in, NULL, &ar);
+    mproc_async_get(ar, 0, &r, &n);
+    for (i = 0; i < 20; i++)
+        pids[i] = i < n && r[i].status == 0 ? atoi(r[i].data) : 0;
+    mproc_async_free(ar);
+    return st == 0 && n == 20 ? 0 : -1;
+}
+
+static void
+test_two_pools(void)
+{
+    mproc_apool_t *p1 = NULL, *p2 = NULL;
+    int pids2[20], pids1[20], missing = 0, i;
+    char path[128];
+    struct stat st;
+    double t0, took;
+
+    snprintf(fini_dir, sizeof(fini_dir), "/tmp/mproc-fini-XXXXXX");
+    if (mkdtemp(fini_dir) == NULL) {
+        ok(0, "mkdtemp: %s", strerror(errno));
+        return;
+    }
+    p2 = pool_of(&fini_desc, 2, 0, 0);
+    p1 = pool_of(&fini_desc, 2, 0, 0);
+    if (p1 == NULL || p2 == NULL)
+        goto out;
+    /* p2's workers first, then p1's: forked later, p1's workers would
+     * hold p2's task channels open. */
+    is_int(run_pids(p2, pids2), 0, "12.10: two plugin pools: tasks on p2");
+    is_int(run_pids(p1, pids1), 0, "... then on p1");
+    t0 = now();
+    mproc_apool_close(p2);
+    is_int(mproc_apool_join(p2), 0, "... close + join of p2");
+    took = now() - t0;
+    ok(took < 5, "... returns without waiting out the retirement (%.3f s)",
+       took);
+    for (i = 0; i < 20; i++) {
+        snprintf(path, sizeof(path), "%s/fini-%d", fini_dir, pids2[i]);
+        if (pids2[i] == 0 || stat(path, &st) != 0)
+            missing++;
+    }
+    is_int(missing, 0, "... every p2 worker ran its fini (not killed)");
+out:
+    if (p2 != NULL)
+        mproc_apool_free(p2);
+    if (p1 != NULL)
+        pool_end(p1);
+    {
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fini_dir);
+        if (system(cmd) != 0)
+            diag("could not remove %s", fini_dir);
+    }
+}
+
 /* No child of this process is left (zombie or alive). */
 static int
 children_left(void)
@@ -695,6 +812,7 @@ main(void)
     RUN(test_eintr, 60);
     RUN(test_empty, 60);
     RUN(test_nul, 60);
+    RUN(test_two_pools, 60);
     RUN(test_slow_task, 90);
     alarm(60);
     is_int(children_left(), 0, "no child process left");

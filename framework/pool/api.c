@@ -111,6 +111,10 @@ mproc_apool_new(mproc_apool_t **out, const struct mproc_pool_opts *o,
     if (r < 0)
         goto fail;
     p->nworkers = mproc_pool_workers(p->eng);
+    if (mproc__apool_reg_add(p) < 0) {
+        r = mproc__err(err, MPROC_ENOMEM, "out of memory");
+        goto fail;
+    }
     p->message_max = o->message_max;
     p->initializer = o->initializer;
     p->initarg = o->initarg;
@@ -168,6 +172,7 @@ mproc_apool_new(mproc_apool_t **out, const struct mproc_pool_opts *o,
 fail:
     if (p->stage != NULL)
         munmap(p->stage, p->prog_len);
+    mproc__apool_reg_del(p);
     mproc_pool_free(p->eng);
     if (p->efd >= 0)
         close(p->efd);
@@ -621,6 +626,7 @@ mproc_apool_free(mproc_apool_t *p)
         while (mproc_apool_join(p) == MPROC_EINTR)
             ;
     }
+    mproc__apool_reg_del(p);
     mproc_pool_free(p->eng);
     p->eng = NULL;
     if (p->stage != NULL)

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +28,7 @@
 
 #include "plugin/plugin_int.h"
 #include "pool/api_int.h"
+#include "pool/pool_int.h"
 
 /* The pool whose result thread forked this worker: the child is a copy of
  * that thread, so a thread-local set there is what the worker sees. */
@@ -59,6 +61,131 @@ mproc__apool_kick(struct mproc_apool *p)
              * readable anyway. */
         }
     }
+}
+
+/* ---- other pools' channels, closed in forked children ---- */
+
+/*
+ * A worker sees the end of its tasks when every write side of its task
+ * channel is closed.  A child forked by another thread (another pool's
+ * worker, a Process, the application's own fork) inherits that side and
+ * keeps it open for its whole life, so close() + join() of this pool
+ * would wait for the retirement timeout and kill its workers before
+ * their fini.  Each pool's result thread keeps the registry up to date
+ * with its channels (reg_refresh, after each engine call, when its
+ * workers changed) and a child forked anywhere in the process closes
+ * every registered descriptor of the other pools, if it is still the
+ * same file.  The forking pool's own are closed by the engine (start.c).
+ */
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct mproc_apool *reg_head;
+static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
+
+static void
+reg_prepare(void)
+{
+    pthread_mutex_lock(&reg_mu);
+}
+
+static void
+reg_parent(void)
+{
+    pthread_mutex_unlock(&reg_mu);
+}
+
+/* In the child, right after fork: async-signal-safe calls only. */
+static void
+reg_child(void)
+{
+    struct mproc_apool *q;
+    struct stat st;
+    size_t i;
+
+    for (q = reg_head; q != NULL; q = q->reg_next) {
+        if (q == tl_pool)
+            continue;
+        for (i = 0; i < q->reg_n; i++)
+            if (fstat(q->reg[i].fd, &st) == 0 &&
+                st.st_dev == q->reg[i].dev && st.st_ino == q->reg[i].ino)
+                close(q->reg[i].fd);
+    }
+    pthread_mutex_unlock(&reg_mu);
+}
+
+static void
+reg_init(void)
+{
+    pthread_atfork(reg_prepare, reg_parent, reg_child);
+}
+
+int
+mproc__apool_reg_add(struct mproc_apool *p)
+{
+    p->reg_cap = (size_t)p->nworkers * 2 * MPROC__CHAN_MAX_FDS;
+    p->reg = calloc(p->reg_cap, sizeof(*p->reg));
+    p->reg_tmp = calloc(p->reg_cap, sizeof(*p->reg_tmp));
+    if (p->reg == NULL || p->reg_tmp == NULL) {
+        free(p->reg);
+        free(p->reg_tmp);
+        p->reg = NULL;
+        p->reg_tmp = NULL;
+        return MPROC_ENOMEM;
+    }
+    pthread_once(&reg_once, reg_init);
+    pthread_mutex_lock(&reg_mu);
+    p->reg_next = reg_head;
+    reg_head = p;
+    pthread_mutex_unlock(&reg_mu);
+    return 0;
+}
+
+void
+mproc__apool_reg_del(struct mproc_apool *p)
+{
+    struct mproc_apool **pp;
+
+    if (p->reg == NULL)
+        return;
+    pthread_mutex_lock(&reg_mu);
+    for (pp = &reg_head; *pp != NULL; pp = &(*pp)->reg_next)
+        if (*pp == p) {
+            *pp = p->reg_next;
+            break;
+        }
+    pthread_mutex_unlock(&reg_mu);
+    free(p->reg);
+    free(p->reg_tmp);
+    p->reg = NULL;
+    p->reg_tmp = NULL;
+}
+
+/* In the result thread, after each engine call: cheap unless the
+ * workers changed (then a stat per descriptor). */
+static void
+reg_refresh(struct mproc_apool *p)
+{
+    uint64_t gen;
+    size_t n, i, k = 0;
+    struct stat st;
+
+    if (p->reg == NULL)
+        return;
+    n = mproc__pool_host_fds(p->eng, p->reg_tmp, p->reg_cap, &gen);
+    if (n > p->reg_cap)
+        n = p->reg_cap;
+    if (gen == p->reg_gen && n == p->reg_n)
+        return;
+    pthread_mutex_lock(&reg_mu);
+    for (i = 0; i < n; i++)
+        if (fstat(p->reg_tmp[i], &st) == 0) {
+            p->reg[k].fd = p->reg_tmp[i];
+            p->reg[k].dev = st.st_dev;
+            p->reg[k].ino = st.st_ino;
+            k++;
+        }
+    p->reg_n = k;
+    p->reg_gen = gen;
+    pthread_mutex_unlock(&reg_mu);
 }
 
 /* ---- the worker side: run a message of function tasks ---- */
@@ -834,6 +961,7 @@ eng_next(void *user, struct mproc_item *item)
     bool pending;
     int r;
 
+    reg_refresh(p);
     pthread_mutex_lock(&p->mu);
     r = eng_next_locked(p, item);
     pending = p->notify != NULL || p->bcast;
@@ -969,6 +1097,7 @@ eng_result(void *user, const struct mproc_result *r)
     uint32_t k;
     bool wake = false;
 
+    reg_refresh(p);
     pthread_mutex_lock(&p->mu);
     b = ring_take(p, r->index);
     if (b == NULL) {

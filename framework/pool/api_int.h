@@ -49,6 +49,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <mproc/pool.h>
 
@@ -174,6 +175,14 @@ struct progress {
  * that the results it finished survive its death. */
 #define STAGE_BYTES ((size_t)256 << 10)
 
+/* A descriptor and the file it was, so that a child closes it only if it
+ * is still that file (the number may have been reused meanwhile). */
+struct regfd {
+    int fd;
+    dev_t dev;
+    ino_t ino;
+};
+
 /* A task record, host to worker, and a result record, worker to host.
  * A task record's item (each argument, for starmap) is followed by a NUL
  * byte that its length does not count, so a task may read its input as a
@@ -229,6 +238,15 @@ struct mproc_apool {
     double target;
     struct mproc_async *notify;
     bool bcast;
+    /* The host's sides of this pool's worker channels, as last seen by
+     * the result thread: a child that another thread forks closes them
+     * (else it would keep a worker from seeing the end of its tasks).
+     * Guarded by the registry's lock (api_engine.c). */
+    struct mproc_apool *reg_next;
+    struct regfd *reg;
+    size_t reg_n, reg_cap;
+    uint64_t reg_gen;
+    int *reg_tmp;
     char errmsg[MPROC_ERRMSG_MAX];
 };
 
@@ -257,6 +275,12 @@ void mproc__apool_job_enqueue(struct mproc_apool *p, struct mproc_async *j);
 void mproc__apool_job_input_done(struct mproc_apool *p,
                                  struct mproc_async *j);
 void mproc__apool_job_unlink(struct mproc_apool *p, struct mproc_async *j);
+
+/* Enter the pool in the registry of pools whose channels forked
+ * children close, and take it out (api_engine.c).  _add: 0 or
+ * MPROC_ENOMEM. */
+int mproc__apool_reg_add(struct mproc_apool *p);
+void mproc__apool_reg_del(struct mproc_apool *p);
 
 /* Free a pool whose last reference is gone (api.c). */
 void mproc__apool_pool_destroy(struct mproc_apool *p);
