@@ -111,6 +111,7 @@ mproc_apool_new(mproc_apool_t **out, const struct mproc_pool_opts *o,
     if (r < 0)
         goto fail;
     p->nworkers = mproc_pool_workers(p->eng);
+    p->max_inflight = (uint64_t)p->nworkers * (eo.chunksize ? eo.chunksize : 1);
     if (mproc__apool_reg_add(p) < 0) {
         r = mproc__err(err, MPROC_ENOMEM, "out of memory");
         goto fail;

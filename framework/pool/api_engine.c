@@ -979,6 +979,13 @@ eng_next_locked(struct mproc_apool *p, struct mproc_item *item)
     unsigned n, attempt;
     struct batch *b;
 
+    if (p->bcount >= p->max_inflight &&
+        (p->jhead != NULL || p->rqhead != NULL)) {
+        /* Every worker has its chunk: the next waits for a free one
+         * (eng_result kicks the engine then). */
+        p->capped = true;
+        return MPROC_EAGAIN;
+    }
     for (attempt = 0;; attempt++) {
         n = build(p, &data, &len);
         if (n > 0)
@@ -1199,6 +1206,13 @@ eng_result(void *user, const struct mproc_result *r)
     }
     if (b->n > 1 && --p->inflight_multi == 0 && p->closed)
         wake = true;
+    if (p->capped) {
+        /* A place is free: the engine must ask again (it waits for its
+         * input descriptor since eng_next answered MPROC_EAGAIN). */
+        p->capped = false;
+        p->waiting = true;
+        wake = true;
+    }
     if (wake)
         mproc__apool_kick(p);
     pthread_mutex_unlock(&p->mu);

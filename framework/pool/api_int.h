@@ -210,6 +210,13 @@ struct mproc_apool {
     bool func;            /* function targets */
     bool can_batch;
     unsigned nworkers;
+    /* Most messages in flight: one chunk per worker.  The engine would
+     * queue a second behind each running one, and a message queued behind
+     * a slow task waits for it (Python's workers take a task only when
+     * idle).  Reached (`capped`), eng_next answers MPROC_EAGAIN until a
+     * result frees a place. */
+    uint64_t max_inflight;
+    bool capped;
     size_t message_max;   /* the pool's: largest item or output */
     size_t eng_max;       /* the engine's (see ENG_SLACK) */
     int efd, cfd;         /* input eventfd, cancel eventfd */
