@@ -782,6 +782,50 @@ out:
     }
 }
 
+/* ---- 11.7: who a worker is ---- */
+
+static int
+f_who(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
+      struct mproc_buf *out)
+{
+    mproc_process_t *par = mproc_parent_process();
+    return mproc_buf_printf(out, "%s %s %d",
+                            mproc_process_name(mproc_current_process()),
+                            par != NULL ? mproc_process_name(par) : "-",
+                            par != NULL ? (int)mproc_process_pid(par) : 0);
+}
+
+static void
+test_identity(void)
+{
+    mproc_apool_t *p = new_pool(2, 0, 0);
+    mproc_async_t *ar = NULL;
+    const struct mproc_result *r;
+    char want[64], got[128] = "";
+    mproc_process_t *kids[8];
+    size_t n;
+
+    if (p == NULL)
+        return;
+    is_int(mproc_apool_apply(p, f_who, "", 0, &ar), 0,
+           "11.7: apply in a pool worker");
+    if (mproc_async_get(ar, 0, &r, NULL) == 0)
+        snprintf(got, sizeof(got), "%.*s", (int)r->len,
+                 (const char *)r->data);
+    like_str(got, "ForkPoolWorker-", "... it is ForkPoolWorker-N");
+    snprintf(want, sizeof(want), " MainProcess %d", (int)getpid());
+    like_str(got, want, "... its parent is this process");
+    mproc_async_free(ar);
+    n = mproc_active_children(kids, 8);
+    is_int(n, 2, "... active_children counts the 2 live workers");
+    if (n == 2 && n <= 8)
+        like_str(mproc_process_name(kids[0]), "ForkPoolWorker-",
+                 "... by name");
+    pool_end(p);
+    is_int(mproc_active_children(kids, 8), 0,
+           "... and none once the pool is joined");
+}
+
 /* No child of this process is left (zombie or alive). */
 static int
 children_left(void)
@@ -823,6 +867,7 @@ main(void)
     RUN(test_empty, 60);
     RUN(test_nul, 60);
     RUN(test_two_pools, 60);
+    RUN(test_identity, 60);
     RUN(test_slow_task, 90);
     alarm(60);
     is_int(children_left(), 0, "no child process left");

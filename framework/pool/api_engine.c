@@ -29,6 +29,7 @@
 #include "plugin/plugin_int.h"
 #include "pool/api_int.h"
 #include "pool/pool_int.h"
+#include "process/process_int.h"
 
 /* The pool whose result thread forked this worker: the child is a copy of
  * that thread, so a thread-local set there is what the worker sees. */
@@ -81,15 +82,44 @@ static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct mproc_apool *reg_head;
 static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
 
+/* The application's code runs in the result thread too (callbacks,
+ * input callbacks): a fork there is not a pool worker. */
+static __thread bool tl_in_user;
+
 static void
 reg_prepare(void)
 {
+    struct mproc_apool *p = tl_pool;
+
+    /* A worker the engine forks gets its name (outside reg_mu: the
+     * process module takes its own lock). */
+    if (p != NULL && !tl_in_user) {
+        snprintf(p->wname, sizeof(p->wname), "ForkPoolWorker-%u",
+                 (unsigned)mproc__process_next_id());
+        snprintf(p->hostname, sizeof(p->hostname), "%s",
+                 mproc_process_name(mproc_current_process()));
+        p->hostpid = getpid();
+        p->naming = true;
+    }
     pthread_mutex_lock(&reg_mu);
 }
 
 static void
 reg_parent(void)
 {
+    struct mproc_apool *p = tl_pool;
+
+    if (p != NULL && p->naming) {
+        /* The handle gets the name when reg_refresh sees the process (the
+         * engine forks one worker at a time, in slot order). */
+        if (p->wn_len == p->wn_cap) {
+            p->wn_head = (p->wn_head + 1) % p->wn_cap;
+            p->wn_len--;
+        }
+        memcpy(p->wnames[(p->wn_head + p->wn_len++) % p->wn_cap], p->wname,
+               sizeof(p->wname));
+        p->naming = false;
+    }
     pthread_mutex_unlock(&reg_mu);
 }
 
@@ -109,13 +139,106 @@ reg_child(void)
                 st.st_dev == q->reg[i].dev && st.st_ino == q->reg[i].ino)
                 close(q->reg[i].fd);
     }
+    if (tl_pool != NULL && tl_pool->naming)
+        mproc__process_set_identity(tl_pool->wname, tl_pool->hostpid,
+                                    tl_pool->hostname);
     pthread_mutex_unlock(&reg_mu);
+}
+
+/* mproc_active_children()'s hook: this process's live pool workers. */
+static size_t
+reg_workers(mproc_process_t **out, size_t max)
+{
+    struct mproc_apool *q;
+    size_t n = 0, i;
+
+    pthread_mutex_lock(&reg_mu);
+    for (q = reg_head; q != NULL; q = q->reg_next) {
+        if (q->reg_owner != getpid())
+            continue; /* a forked child's copy of its parent's pool */
+        for (i = 0; i < q->wdead_n; i++)
+            mproc__process_worker_free(q->wdead[i]);
+        q->wdead_n = 0;
+        for (i = 0; i < q->nworkers; i++)
+            if (q->whandle[i] != NULL) {
+                if (n < max)
+                    out[n] = q->whandle[i];
+                n++;
+            }
+    }
+    pthread_mutex_unlock(&reg_mu);
+    return n;
 }
 
 static void
 reg_init(void)
 {
+    mproc__process_pool_workers = reg_workers;
     pthread_atfork(reg_prepare, reg_parent, reg_child);
+}
+
+/* Under reg_mu: worker slot i is now process pid (0: none). */
+static void
+reg_worker(struct mproc_apool *p, unsigned i, pid_t pid)
+{
+    char name[48];
+
+    if (p->whandle[i] != NULL) {
+        mproc__process_worker_end(p->whandle[i]);
+        if (p->wdead_n == p->wdead_cap) {
+            size_t cap = p->wdead_cap ? 2 * p->wdead_cap : 8;
+            struct mproc_process **nd =
+                realloc(p->wdead, cap * sizeof(*nd));
+            if (nd == NULL) {
+                /* Free it now: a handle still borrowed is the lesser
+                 * risk than none ever freed. */
+                mproc__process_worker_free(p->whandle[i]);
+                p->whandle[i] = NULL;
+                goto add;
+            }
+            p->wdead = nd;
+            p->wdead_cap = cap;
+        }
+        p->wdead[p->wdead_n++] = p->whandle[i];
+        p->whandle[i] = NULL;
+    }
+add:
+    p->wpid[i] = pid;
+    if (pid == 0)
+        return;
+    if (p->wn_len > 0) {
+        memcpy(name, p->wnames[p->wn_head], sizeof(name));
+        p->wn_head = (p->wn_head + 1) % p->wn_cap;
+        p->wn_len--;
+    } else {
+        snprintf(name, sizeof(name), "PoolWorker-%d", (int)pid);
+    }
+    p->whandle[i] = mproc__process_worker_new(name, pid);
+}
+
+static void
+reg_free(struct mproc_apool *p)
+{
+    size_t i;
+
+    for (i = 0; p->whandle != NULL && i < p->nworkers; i++)
+        mproc__process_worker_free(p->whandle[i]);
+    for (i = 0; i < p->wdead_n; i++)
+        mproc__process_worker_free(p->wdead[i]);
+    free(p->wdead);
+    free(p->whandle);
+    free(p->wnames);
+    free(p->wpid);
+    free(p->wpid_tmp);
+    free(p->reg);
+    free(p->reg_tmp);
+    p->reg = NULL;
+    p->reg_tmp = NULL;
+    p->whandle = NULL;
+    p->wdead = NULL;
+    p->wnames = NULL;
+    p->wpid = p->wpid_tmp = NULL;
+    p->wdead_n = p->wdead_cap = 0;
 }
 
 int
@@ -124,11 +247,15 @@ mproc__apool_reg_add(struct mproc_apool *p)
     p->reg_cap = (size_t)p->nworkers * 2 * MPROC__CHAN_MAX_FDS;
     p->reg = calloc(p->reg_cap, sizeof(*p->reg));
     p->reg_tmp = calloc(p->reg_cap, sizeof(*p->reg_tmp));
-    if (p->reg == NULL || p->reg_tmp == NULL) {
-        free(p->reg);
-        free(p->reg_tmp);
-        p->reg = NULL;
-        p->reg_tmp = NULL;
+    p->wpid = calloc(p->nworkers, sizeof(*p->wpid));
+    p->wpid_tmp = calloc(p->nworkers, sizeof(*p->wpid_tmp));
+    p->whandle = calloc(p->nworkers, sizeof(*p->whandle));
+    p->wn_cap = p->nworkers + 4;
+    p->wnames = calloc(p->wn_cap, sizeof(*p->wnames));
+    p->reg_owner = getpid();
+    if (p->reg == NULL || p->reg_tmp == NULL || p->wpid == NULL ||
+        p->wpid_tmp == NULL || p->whandle == NULL || p->wnames == NULL) {
+        reg_free(p);
         return MPROC_ENOMEM;
     }
     pthread_once(&reg_once, reg_init);
@@ -153,10 +280,7 @@ mproc__apool_reg_del(struct mproc_apool *p)
             break;
         }
     pthread_mutex_unlock(&reg_mu);
-    free(p->reg);
-    free(p->reg_tmp);
-    p->reg = NULL;
-    p->reg_tmp = NULL;
+    reg_free(p);
 }
 
 /* In the result thread, after each engine call: cheap unless the
@@ -170,12 +294,16 @@ reg_refresh(struct mproc_apool *p)
 
     if (p->reg == NULL)
         return;
-    n = mproc__pool_host_fds(p->eng, p->reg_tmp, p->reg_cap, &gen);
+    n = mproc__pool_host_fds(p->eng, p->reg_tmp, p->reg_cap, &gen,
+                             p->wpid_tmp);
     if (n > p->reg_cap)
         n = p->reg_cap;
     if (gen == p->reg_gen && n == p->reg_n)
         return;
     pthread_mutex_lock(&reg_mu);
+    for (i = 0; i < p->nworkers; i++)
+        if (p->wpid_tmp[i] != p->wpid[i])
+            reg_worker(p, (unsigned)i, p->wpid_tmp[i]);
     for (i = 0; i < n; i++)
         if (fstat(p->reg_tmp[i], &st) == 0) {
             p->reg[k].fd = p->reg_tmp[i];
@@ -624,7 +752,9 @@ job_pull(struct mproc_apool *p, struct mproc_async *j, const void **data,
     } else {
         it.data = NULL;
         it.len = 0;
+        tl_in_user = true;
         r = j->next(j->next_user, &it);
+        tl_in_user = false;
         if (r <= 0) {
             if (r < 0) {
                 j->in_error = r == MPROC_EAGAIN ? MPROC_EINVAL : r;
@@ -1075,12 +1205,14 @@ notify(struct mproc_apool *p)
                                               : 0;
     }
     pthread_mutex_unlock(&p->mu);
+    tl_in_user = true;
     for (j = list; j != NULL; j = j->nnext) {
         if (j->call == 1)
             j->cb(j->cb_user, j);
         else if (j->call == 2)
             j->ecb(j->cb_user, j);
     }
+    tl_in_user = false;
     if (list == NULL)
         return;
     pthread_mutex_lock(&p->mu);
@@ -1280,6 +1412,7 @@ mproc__apool_engine_main(void *arg)
 
     tl_pool = p;
     r = mproc_pool_run(p->eng, eng_next, eng_result, p);
+    reg_refresh(p); /* no worker is left: nor are their handles */
     pthread_mutex_lock(&p->mu);
     if (p->terminated) {
         st = MPROC_ECANCELED;

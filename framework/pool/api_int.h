@@ -254,6 +254,24 @@ struct mproc_apool {
     size_t reg_n, reg_cap;
     uint64_t reg_gen;
     int *reg_tmp;
+    /* The next worker's name and its parent's, set just before the
+     * engine forks it (api_engine.c, reg_prepare) and read in the child:
+     * Python's ForkPoolWorker-N. */
+    char wname[48];
+    char hostname[MPROC_ERRMSG_MAX];
+    pid_t hostpid;
+    bool naming;
+    /* Worker handles for mproc_active_children() (under the registry's
+     * lock): one per live worker slot, the names given at fork waiting
+     * for their process to show, and handles of ended workers, freed at
+     * the next mproc_active_children() (their handles were borrowed). */
+    pid_t reg_owner;      /* the process the pool belongs to */
+    pid_t *wpid, *wpid_tmp;
+    struct mproc_process **whandle;
+    char (*wnames)[48];
+    unsigned wn_head, wn_len, wn_cap;
+    struct mproc_process **wdead;
+    size_t wdead_n, wdead_cap;
     char errmsg[MPROC_ERRMSG_MAX];
 };
 

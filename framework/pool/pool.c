@@ -1272,7 +1272,7 @@ mproc__pool_plugin(const mproc_pool_t *p)
 
 size_t
 mproc__pool_host_fds(const mproc_pool_t *p, int *fds, size_t max,
-                     uint64_t *gen)
+                     uint64_t *gen, pid_t *pids)
 {
     unsigned char blob[MPROC__CHAN_BLOB_MAX];
     int f[MPROC__CHAN_MAX_FDS];
@@ -1280,8 +1280,11 @@ mproc__pool_host_fds(const mproc_pool_t *p, int *fds, size_t max,
     unsigned i, s;
 
     *gen = 0;
+    for (i = 0; i < p->nworkers; i++)
+        pids[i] = 0;
     for (i = 0; p->w != NULL && i < p->nworkers; i++) {
         const struct worker *w = &p->w[i];
+        pids[i] = w->pid;
         if (w->pid == 0)
             continue;
         *gen = *gen * 1000003u + (uint64_t)w->pid * 2 + (w->task != NULL);

@@ -88,11 +88,12 @@ const struct mproc__plugin *mproc__pool_plugin(const mproc_pool_t *p);
 
 /* The descriptors of the host's sides of every live worker's channels:
  * up to max of them in fds; returns how many there are.  *gen changes
- * whenever the set of workers does.  In the thread that runs the pool
+ * whenever the set of workers does; pids[i] is worker slot i's process
+ * (0: none), for each of the pool's workers.  In the thread that runs the pool
  * (for the Pool API, which has children forked by other threads close
  * them: see api_engine.c). */
 size_t mproc__pool_host_fds(const mproc_pool_t *p, int *fds, size_t max,
-                            uint64_t *gen);
+                            uint64_t *gen, pid_t *pids);
 
 /* Exit status of a worker whose init failed (the host also gets a frame). */
 #define MPROC__WORKER_EXIT_INIT 78
