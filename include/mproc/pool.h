@@ -279,6 +279,18 @@ MPROC_API unsigned mproc_cpu_usable(void);
  * sends each task on its own (those limits count messages).  Plugin tasks
  * always travel opts.chunksize to a message, set at creation.
  *
+ * Workers.  A worker forked for a pool is named as Python names it:
+ * mproc_current_process() there is "ForkPoolWorker-N" (N from the
+ * counter of Process-N), a daemon whose mproc_parent_process() is the
+ * pool's process; workers started by spawn or forkserver are not named
+ * yet.  In the pool's process mproc_active_children() counts the live
+ * workers of every pool, with handles that answer name, pid, daemon and
+ * is_alive (join and terminate refuse them: the pool owns its workers),
+ * borrowed until the next mproc_active_children() call or the pool's
+ * free.  A child forked by any thread (another pool's worker, a
+ * Process, the application's fork()) closes the pool's channels, so
+ * close() and join() never wait on a process that is not the pool's.
+ *
  * Threads.  Every function here may be called from any thread.  The pool
  * has one result thread, started by mproc_apool_new(), which feeds the
  * workers and receives their results: callbacks, error callbacks and
