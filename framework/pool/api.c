@@ -31,6 +31,8 @@ wait_until(struct mproc_apool *p, bool (*pred)(const void *), const void *arg,
            int timeout_ms);
 static bool
 pool_ended(const void *arg);
+static bool
+engine_began(const void *arg);
 
 /* ---- the pool ---- */
 
@@ -167,6 +169,15 @@ mproc_apool_new(mproc_apool_t **out, const struct mproc_pool_opts *o,
         goto fail;
     }
     p->thr_started = true;
+    /* The engine starts a first worker at once, then asks for work.  Until
+     * then that worker's channels are not in the registry of those that
+     * other forked children close (api_engine.c): a pool created next
+     * would start its own first worker in that window, and it would keep
+     * this pool's worker from seeing the end of its tasks. */
+    pthread_mutex_lock(&p->mu);
+    while (wait_until(p, engine_began, p, -1) == MPROC_EINTR)
+        ;
+    pthread_mutex_unlock(&p->mu);
     *out = p;
     return 0;
 
@@ -716,6 +727,13 @@ static bool
 pool_ended(const void *arg)
 {
     return ((const struct mproc_apool *)arg)->thr_done;
+}
+
+static bool
+engine_began(const void *arg)
+{
+    const struct mproc_apool *p = arg;
+    return p->began || p->thr_done;
 }
 
 /* Under mu: wait for ar, refusing to block the result thread. */

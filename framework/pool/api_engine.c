@@ -1093,6 +1093,11 @@ eng_next(void *user, struct mproc_item *item)
 
     reg_refresh(p);
     pthread_mutex_lock(&p->mu);
+    if (!p->began) {
+        /* mproc_apool_new() waits for this (see there). */
+        p->began = true;
+        mproc__apool_wake(p);
+    }
     r = eng_next_locked(p, item);
     pending = p->notify != NULL || p->bcast;
     pthread_mutex_unlock(&p->mu);
@@ -1114,6 +1119,7 @@ eng_next_locked(struct mproc_apool *p, struct mproc_item *item)
         /* Every worker has its chunk: the next waits for a free one
          * (eng_result kicks the engine then). */
         p->capped = true;
+        p->waiting = true;
         return MPROC_EAGAIN;
     }
     for (attempt = 0;; attempt++) {
@@ -1123,8 +1129,14 @@ eng_next_locked(struct mproc_apool *p, struct mproc_item *item)
         if (p->closed && !p->terminated && p->jhead == NULL &&
             p->rqhead == NULL && p->inflight_multi == 0)
             return 0;
-        if (attempt > 0 || p->terminated)
+        if (attempt > 0 || p->terminated) {
+            /* The engine sleeps on the eventfd now: a submission must
+             * write it, even if one came (and its write was drained)
+             * while we looked again and its job gave no message (an
+             * empty or failing input). */
+            p->waiting = true;
             return MPROC_EAGAIN;
+        }
         /* About to sleep: from now on a submission writes the eventfd.
          * Drain it, then look once more, so none is missed. */
         p->waiting = true;

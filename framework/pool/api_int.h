@@ -222,6 +222,7 @@ struct mproc_apool {
     int efd, cfd;         /* input eventfd, cancel eventfd */
     pthread_t thr;
     bool thr_started, thr_done, joined;
+    bool began;           /* the engine called eng_next once */
     bool closed, terminated, waiting;
     int broken;           /* the engine ended with this error, or 0 */
     char broken_msg[MPROC_ERRMSG_MAX];
