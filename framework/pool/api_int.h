@@ -20,12 +20,13 @@
  *
  * Function targets run in an in-process descriptor (call_desc) whose one
  * task decodes a batch of records {function, index, kind, item} and runs
- * each.  The engine is created with chunksize 1 so that it never queues
- * more than two messages per worker (slow tasks spread over every worker);
- * throughput comes from putting several tasks in one message instead,
- * sized from measured durations (a few ms of work per message) and capped
- * by a fair share of what is queued.  Each task in a batch gets its own
- * result record.  A worker that dies in a batch leaves its progress in a
+ * each.  The engine is created with chunksize 1, and eng_next() keeps at
+ * most one message per worker in flight, so nothing waits queued behind a
+ * slow task; throughput comes from putting several tasks in one message
+ * instead, sized from measured durations (a few ms of work per message),
+ * capped by a fair share of what is queued and by message_max.  Each task
+ * in a batch gets its own result record, and runs once: a worker starts
+ * a task only while the message has room for its largest result.  A worker that dies in a batch leaves its progress in a
  * small shared page (which task it was on) and a copy of the result
  * records it finished (the "stage", 256 KiB per worker), so exactly that
  * task fails with the cause, the finished ones keep their results and
@@ -39,9 +40,15 @@
  * which bounds both the ring and the input read ahead.
  *
  * Locking: one mutex per pool guards everything shared with the
- * application's threads; one condition variable is broadcast (only when
- * someone waits) when a result arrives or a job becomes ready.  Callbacks
- * run in the result thread without the lock.
+ * application's threads; waiters sleep on a futex word that is bumped
+ * (and woken, only when someone waits) whenever a result arrives, a job
+ * becomes complete or ready, or the pool ends.  Callbacks run in the
+ * result thread without the lock, and a job is ready only after its
+ * callback returned.
+ *
+ * Forks: a pthread_atfork handler has every child forked in the process
+ * close the other pools' worker channels (which it would otherwise keep
+ * open) and names a worker the engine forks (ForkPoolWorker-N).
  */
 #ifndef MPROC_API_INT_H
 #define MPROC_API_INT_H
