@@ -410,7 +410,10 @@ MPROC_API int mproc_apool_apply_async(mproc_apool_t *p, mproc_task_fn fn,
  *             with mproc_async_free(); set whenever the task was
  *             submitted, also when it failed
  * @return 0 when the task succeeded; its failure status otherwise; the
- *         errors of apply_async(); MPROC_EINVAL from a callback.
+ *         errors of apply_async(); MPROC_EINVAL from a callback;
+ *         MPROC_EINTR when a signal interrupted the wait (see
+ *         mproc_async_get(): *out is set, the task goes on, wait on it
+ *         again or free it).
  */
 MPROC_API int mproc_apool_apply(mproc_apool_t *p, mproc_task_fn fn,
                                 const void *data, size_t len,
@@ -431,7 +434,8 @@ MPROC_API int mproc_apool_map_async(mproc_apool_t *p, mproc_task_fn fn,
 
 /**
  * map_async(), then wait.  @return 0 when every item succeeded, else the
- * status of the first failed item (in input order); *out as apply().
+ * status of the first failed item (in input order); MPROC_EINTR as
+ * apply(); *out as apply().
  */
 MPROC_API int mproc_apool_map(mproc_apool_t *p, mproc_task_fn fn,
                               const struct mproc_input *in,
