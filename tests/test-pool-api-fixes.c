@@ -99,7 +99,8 @@ f_sized(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
     __atomic_add_fetch(&sh->runs[index], 1, __ATOMIC_RELAXED);
     if (mproc_buf_reserve(out, n) != MPROC_TASK_OK)
         return MPROC_TASK_FAIL;
-    memset(out->data + out->len, 'a' + (int)(index % 26), n);
+    if (n > 0)
+        memset(out->data + out->len, 'a' + (int)(index % 26), n);
     out->len += n;
     return MPROC_TASK_OK;
 }

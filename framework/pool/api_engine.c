@@ -469,7 +469,9 @@ call_task(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
         off += sizeof(h) + h.len + 1;
         if (stage != NULL && st + sizeof(oh) + child_tmp.len <= STAGE_BYTES) {
             memcpy(stage + st, &oh, sizeof(oh));
-            memcpy(stage + st + sizeof(oh), child_tmp.data, child_tmp.len);
+            if (child_tmp.len > 0) /* data may be NULL then */
+                memcpy(stage + st + sizeof(oh), child_tmp.data,
+                       child_tmp.len);
             st += sizeof(oh) + child_tmp.len;
             /* Release: the host reads the records after the count (after
              * this process died). */
