@@ -82,6 +82,13 @@ static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct mproc_apool *reg_head;
 static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
 
+/* Held from the opening of a new worker's channels to their entry in the
+ * registry (mproc__fork_window_begin/end, around mproc__worker_start):
+ * a fork by another thread in between would copy them unregistered.
+ * Recursive: the thread in the window forks the worker itself.  Taken
+ * before reg_mu, never after. */
+static pthread_mutex_t win_mu = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+
 /* The application's code runs in the result thread too (callbacks,
  * input callbacks): a fork there is not a pool worker. */
 static __thread bool tl_in_user;
@@ -101,6 +108,7 @@ reg_prepare(void)
         p->hostpid = getpid();
         p->naming = true;
     }
+    pthread_mutex_lock(&win_mu);
     pthread_mutex_lock(&reg_mu);
 }
 
@@ -121,6 +129,7 @@ reg_parent(void)
         p->naming = false;
     }
     pthread_mutex_unlock(&reg_mu);
+    pthread_mutex_unlock(&win_mu);
 }
 
 /* In the child, right after fork: async-signal-safe calls only. */
@@ -142,7 +151,16 @@ reg_child(void)
     if (tl_pool != NULL && tl_pool->naming)
         mproc__process_set_identity(tl_pool->wname, tl_pool->hostpid,
                                     tl_pool->hostname);
-    pthread_mutex_unlock(&reg_mu);
+    /* The child is one thread, not the owner glibc recorded: start the
+     * locks afresh rather than unlock them. */
+    pthread_mutex_init(&reg_mu, NULL);
+    {
+        pthread_mutexattr_t a;
+        pthread_mutexattr_init(&a);
+        pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+        pthread_mutex_init(&win_mu, &a);
+        pthread_mutexattr_destroy(&a);
+    }
 }
 
 /* mproc_active_children()'s hook: this process's live pool workers. */
@@ -244,7 +262,9 @@ reg_free(struct mproc_apool *p)
 int
 mproc__apool_reg_add(struct mproc_apool *p)
 {
-    p->reg_cap = (size_t)p->nworkers * 2 * MPROC__CHAN_MAX_FDS;
+    /* Twice the live workers' sides: new workers are entered as they
+     * start, before reg_refresh drops the ones that ended. */
+    p->reg_cap = (size_t)p->nworkers * 4 * MPROC__CHAN_MAX_FDS;
     p->reg = calloc(p->reg_cap, sizeof(*p->reg));
     p->reg_tmp = calloc(p->reg_cap, sizeof(*p->reg_tmp));
     p->wpid = calloc(p->nworkers, sizeof(*p->wpid));
@@ -281,6 +301,49 @@ mproc__apool_reg_del(struct mproc_apool *p)
         }
     pthread_mutex_unlock(&reg_mu);
     reg_free(p);
+}
+
+void
+mproc__fork_window_begin(void)
+{
+    pthread_mutex_lock(&win_mu);
+}
+
+/* Under reg_mu: enter one side of a new worker's channel. */
+static void
+reg_side(struct mproc_apool *p, struct mproc_chan *ch, unsigned side)
+{
+    unsigned char blob[MPROC__CHAN_BLOB_MAX];
+    int f[MPROC__CHAN_MAX_FDS];
+    size_t k = MPROC__CHAN_MAX_FDS, len = sizeof(blob), i;
+    struct stat st;
+
+    if (ch == NULL || !(ch->sides & side) ||
+        ch->ops->export_side(ch, side, f, &k, blob, &len) < 0)
+        return;
+    for (i = 0; i < k && p->reg_n < p->reg_cap; i++)
+        if (fstat(f[i], &st) == 0) {
+            p->reg[p->reg_n].fd = f[i];
+            p->reg[p->reg_n].dev = st.st_dev;
+            p->reg[p->reg_n].ino = st.st_ino;
+            p->reg_n++;
+        }
+}
+
+void
+mproc__fork_window_end(const struct mproc__started *out)
+{
+    struct mproc_apool *p = tl_pool;
+
+    /* Only a Pool API pool's engine runs in a thread with tl_pool set. */
+    if (out != NULL && p != NULL && p->reg != NULL &&
+        p->reg_owner == getpid()) {
+        pthread_mutex_lock(&reg_mu);
+        reg_side(p, out->task, MPROC__CHAN_WR);
+        reg_side(p, out->result, MPROC__CHAN_RD);
+        pthread_mutex_unlock(&reg_mu);
+    }
+    pthread_mutex_unlock(&win_mu);
 }
 
 /* In the result thread, after each engine call: cheap unless the

@@ -78,6 +78,18 @@ struct mproc__started {
     struct mproc_chan *result; /* the host's read side */
 };
 
+/*
+ * Around the start of a worker (mproc__worker_start): between begin and
+ * end no other thread of the process forks (a recursive lock that the
+ * pthread_atfork handler of pool/api_engine.c takes), and end (out: the
+ * started worker, or NULL) enters the host's sides of its channels in the
+ * registry of descriptors that every child forked later closes, when a
+ * Pool API pool started it.  Until the process-wide descriptor registry
+ * takes this over.
+ */
+void mproc__fork_window_begin(void);
+void mproc__fork_window_end(const struct mproc__started *out);
+
 /* 0, or a negative MPROC_E* code with a message in errbuf. */
 int mproc__worker_start(const struct mproc__start *s,
                         struct mproc__started *out, char *errbuf,

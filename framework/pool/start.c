@@ -251,12 +251,19 @@ mproc__worker_start(const struct mproc__start *s, struct mproc__started *out,
                     char *errbuf, size_t errlen)
 {
     const char *m = s->method != NULL ? s->method : "fork";
+    int r;
 
+    /* From the channels' opening to their registration no other thread
+     * forks: its child would keep them (see mproc__fork_window_begin). */
+    mproc__fork_window_begin();
     if (strcmp(m, "fork") == 0)
-        return start_fork(s, out, errbuf, errlen);
-    if (strcmp(m, "spawn") == 0 || strcmp(m, "forkserver") == 0)
-        return start_image(s, m, out, errbuf, errlen);
-    return start_err(errbuf, errlen, MPROC_EINVAL,
-                     "unknown start method '%s'; expected fork, spawn or "
-                     "forkserver", m);
+        r = start_fork(s, out, errbuf, errlen);
+    else if (strcmp(m, "spawn") == 0 || strcmp(m, "forkserver") == 0)
+        r = start_image(s, m, out, errbuf, errlen);
+    else
+        r = start_err(errbuf, errlen, MPROC_EINVAL,
+                      "unknown start method '%s'; expected fork, spawn or "
+                      "forkserver", m);
+    mproc__fork_window_end(r == 0 ? out : NULL);
+    return r;
 }

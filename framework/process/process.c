@@ -195,7 +195,8 @@ mproc_process_new(mproc_process_t **out, const struct mproc_process_opts *o,
         if (self.nidentity > 0)
             memcpy(p->identity, self.identity,
                    self.nidentity * sizeof(*p->identity));
-        p->identity[self.nidentity] = ++counter;
+        p->identity[self.nidentity] =
+            __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
     }
     pthread_mutex_unlock(&lock);
     if (p->identity == NULL)
@@ -351,13 +352,10 @@ mproc__process_worker_free(mproc_process_t *p)
 uint32_t
 mproc__process_next_id(void)
 {
-    uint32_t n;
-
-    pthread_mutex_lock(&lock);
-    own_list();
-    n = ++counter;
-    pthread_mutex_unlock(&lock);
-    return n;
+    /* Atomic, not under the module's lock: it is called in a
+     * pthread_atfork prepare handler, which must not wait for a lock a
+     * forking thread may hold. */
+    return __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
 }
 
 void
