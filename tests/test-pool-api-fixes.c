@@ -783,6 +783,13 @@ test_two_pools_at_once(void)
     double took = 0;
     int bad = 0, round, i;
 
+#if defined(__SANITIZE_ADDRESS__)
+    /* A fork while the other thread is in AddressSanitizer's allocator
+     * leaves the child stuck on its lock (glibc's malloc is fork-safe,
+     * ASan's is not): this test forks from two threads at once. */
+    ok(1, "12.10: two pools started at once # SKIP under AddressSanitizer");
+    return;
+#endif
     for (round = 0; round < 5; round++) {
         memset(t, 0, sizeof(t));
         for (i = 0; i < 2; i++)
