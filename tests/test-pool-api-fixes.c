@@ -889,6 +889,52 @@ test_identity(void)
            "... and none once the pool is joined");
 }
 
+/* The same with a plugin file, on each start method: proc.so's whoami
+ * says "NAME|PARENT-NAME". */
+static void
+check_identity_method(const char *method, const char *want)
+{
+    char plugin[512], got[256] = "";
+    const char *dir = getenv("MPROC_TEST_PLUGINS");
+    struct mproc_pool_opts o;
+    const struct mproc_result *r;
+    mproc_async_t *ar = NULL;
+    mproc_apool_t *p = NULL;
+    mproc_err_t err;
+
+    snprintf(plugin, sizeof(plugin), "%s/proc.so",
+             dir != NULL ? dir : "tests/.libs");
+    mproc_pool_opts_init(&o);
+    o.workers = 1;
+    o.plugin = plugin;
+    o.task = "whoami";
+    o.start_method = method;
+    if (getenv("MPROC_TEST_IPC") != NULL)
+        o.ipc = getenv("MPROC_TEST_IPC");
+    if (mproc_apool_new(&p, &o, &err) < 0) {
+        ok(0, "11.7 (%s): a plugin pool: %s", method, err.msg);
+        return;
+    }
+    if (mproc_apool_apply(p, NULL, "", 0, &ar) == 0 &&
+        mproc_async_get(ar, 0, &r, NULL) == 0)
+        snprintf(got, sizeof(got), "%.*s", (int)r->len,
+                 (const char *)r->data);
+    else
+        snprintf(got, sizeof(got), "failed: %s", mproc_async_errmsg(ar));
+    like_str(got, want, "11.7 (%s): a plugin worker is %s...", method, want);
+    like_str(got, "|MainProcess", "... its parent MainProcess");
+    mproc_async_free(ar);
+    pool_end(p);
+}
+
+static void
+test_identity_methods(void)
+{
+    check_identity_method("fork", "ForkPoolWorker-");
+    check_identity_method("spawn", "SpawnPoolWorker-");
+    check_identity_method("forkserver", "ForkServerPoolWorker-");
+}
+
 /* No child of this process is left (zombie or alive). */
 static int
 children_left(void)
@@ -934,6 +980,8 @@ main(void)
     RUN(test_slow_task, 90);
     alarm(60);
     is_int(children_left(), 0, "no child process left");
+    /* Last: the forkserver it starts lives as long as this process. */
+    RUN(test_identity_methods, 60);
     munmap(sh, sizeof(*sh));
     return done_testing();
 }

@@ -89,25 +89,9 @@ static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
  * before reg_mu, never after. */
 static pthread_mutex_t win_mu = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 
-/* The application's code runs in the result thread too (callbacks,
- * input callbacks): a fork there is not a pool worker. */
-static __thread bool tl_in_user;
-
 static void
 reg_prepare(void)
 {
-    struct mproc_apool *p = tl_pool;
-
-    /* A worker the engine forks gets its name (outside reg_mu: the
-     * process module takes its own lock). */
-    if (p != NULL && !tl_in_user) {
-        snprintf(p->wname, sizeof(p->wname), "ForkPoolWorker-%u",
-                 (unsigned)mproc__process_next_id());
-        snprintf(p->hostname, sizeof(p->hostname), "%s",
-                 mproc_process_name(mproc_current_process()));
-        p->hostpid = getpid();
-        p->naming = true;
-    }
     pthread_mutex_lock(&win_mu);
     pthread_mutex_lock(&reg_mu);
 }
@@ -115,19 +99,6 @@ reg_prepare(void)
 static void
 reg_parent(void)
 {
-    struct mproc_apool *p = tl_pool;
-
-    if (p != NULL && p->naming) {
-        /* The handle gets the name when reg_refresh sees the process (the
-         * engine forks one worker at a time, in slot order). */
-        if (p->wn_len == p->wn_cap) {
-            p->wn_head = (p->wn_head + 1) % p->wn_cap;
-            p->wn_len--;
-        }
-        memcpy(p->wnames[(p->wn_head + p->wn_len++) % p->wn_cap], p->wname,
-               sizeof(p->wname));
-        p->naming = false;
-    }
     pthread_mutex_unlock(&reg_mu);
     pthread_mutex_unlock(&win_mu);
 }
@@ -141,7 +112,10 @@ reg_child(void)
     size_t i;
 
     for (q = reg_head; q != NULL; q = q->reg_next) {
-        if (q == tl_pool)
+        /* A worker of q: q's engine closes q's other channels itself.
+         * Any other fork in q's result thread (a callback's) closes them
+         * here. */
+        if (q == tl_pool && q->naming)
             continue;
         for (i = 0; i < q->reg_n; i++)
             if (fstat(q->reg[i].fd, &st) == 0 &&
@@ -303,10 +277,27 @@ mproc__apool_reg_del(struct mproc_apool *p)
     reg_free(p);
 }
 
-void
-mproc__fork_window_begin(void)
+const char *
+mproc__fork_window_begin(const char *method, const char **parent_name)
 {
+    struct mproc_apool *p = tl_pool;
+
     pthread_mutex_lock(&win_mu);
+    /* Only a Pool API pool's engine runs in a thread with tl_pool set;
+     * the application's callbacks run there too, but start no worker. */
+    if (p == NULL || p->reg == NULL || p->reg_owner != getpid())
+        return NULL;
+    snprintf(p->wname, sizeof(p->wname), "%sPoolWorker-%u",
+             strcmp(method, "spawn") == 0        ? "Spawn"
+             : strcmp(method, "forkserver") == 0 ? "ForkServer"
+                                                 : "Fork",
+             (unsigned)mproc__process_next_id());
+    snprintf(p->hostname, sizeof(p->hostname), "%s",
+             mproc_process_name(mproc_current_process()));
+    p->hostpid = getpid();
+    p->naming = true; /* reg_child: the fork in this window is the worker */
+    *parent_name = p->hostname;
+    return p->wname;
 }
 
 /* Under reg_mu: enter one side of a new worker's channel. */
@@ -335,12 +326,21 @@ mproc__fork_window_end(const struct mproc__started *out)
 {
     struct mproc_apool *p = tl_pool;
 
-    /* Only a Pool API pool's engine runs in a thread with tl_pool set. */
-    if (out != NULL && p != NULL && p->reg != NULL &&
-        p->reg_owner == getpid()) {
+    if (p != NULL && p->reg != NULL && p->reg_owner == getpid()) {
         pthread_mutex_lock(&reg_mu);
-        reg_side(p, out->task, MPROC__CHAN_WR);
-        reg_side(p, out->result, MPROC__CHAN_RD);
+        if (out != NULL) {
+            reg_side(p, out->task, MPROC__CHAN_WR);
+            reg_side(p, out->result, MPROC__CHAN_RD);
+            /* The handle takes the name when reg_refresh sees the
+             * process (workers start one at a time). */
+            if (p->wn_len == p->wn_cap) {
+                p->wn_head = (p->wn_head + 1) % p->wn_cap;
+                p->wn_len--;
+            }
+            memcpy(p->wnames[(p->wn_head + p->wn_len++) % p->wn_cap],
+                   p->wname, sizeof(p->wname));
+        }
+        p->naming = false;
         pthread_mutex_unlock(&reg_mu);
     }
     pthread_mutex_unlock(&win_mu);
@@ -817,9 +817,7 @@ job_pull(struct mproc_apool *p, struct mproc_async *j, const void **data,
     } else {
         it.data = NULL;
         it.len = 0;
-        tl_in_user = true;
         r = j->next(j->next_user, &it);
-        tl_in_user = false;
         if (r <= 0) {
             if (r < 0) {
                 j->in_error = r == MPROC_EAGAIN ? MPROC_EINVAL : r;
@@ -1282,14 +1280,12 @@ notify(struct mproc_apool *p)
                                               : 0;
     }
     pthread_mutex_unlock(&p->mu);
-    tl_in_user = true;
     for (j = list; j != NULL; j = j->nnext) {
         if (j->call == 1)
             j->cb(j->cb_user, j);
         else if (j->call == 2)
             j->ecb(j->cb_user, j);
     }
-    tl_in_user = false;
     if (list == NULL)
         return;
     pthread_mutex_lock(&p->mu);

@@ -85,9 +85,14 @@ struct mproc__started {
  * started worker, or NULL) enters the host's sides of its channels in the
  * registry of descriptors that every child forked later closes, when a
  * Pool API pool started it.  Until the process-wide descriptor registry
- * takes this over.
+ * takes this over.  begin returns the name the worker takes as its
+ * mproc_current_process() (Python's ForkPoolWorker-N, SpawnPoolWorker-N,
+ * ForkServerPoolWorker-N, by `method`) and its parent's in *parent_name,
+ * for a Pool API pool's worker; NULL otherwise.  A forked worker takes it
+ * at fork; a new image from its boot message.
  */
-void mproc__fork_window_begin(void);
+const char *mproc__fork_window_begin(const char *method,
+                                     const char **parent_name);
 void mproc__fork_window_end(const struct mproc__started *out);
 
 /* 0, or a negative MPROC_E* code with a message in errbuf. */
