@@ -279,11 +279,11 @@ MPROC_API unsigned mproc_cpu_usable(void);
  * sends each task on its own (those limits count messages).  Plugin tasks
  * always travel opts.chunksize to a message, set at creation.
  *
- * Workers.  A worker forked for a pool is named as Python names it:
- * mproc_current_process() there is "ForkPoolWorker-N" (N from the
- * counter of Process-N), a daemon whose mproc_parent_process() is the
- * pool's process; workers started by spawn or forkserver are not named
- * yet.  In the pool's process mproc_active_children() counts the live
+ * Workers.  A pool's worker is named as Python names it:
+ * mproc_current_process() there is "ForkPoolWorker-N",
+ * "SpawnPoolWorker-N" or "ForkServerPoolWorker-N" by start method (N
+ * from the counter of Process-N), a daemon whose mproc_parent_process()
+ * is the pool's process.  In the pool's process mproc_active_children() counts the live
  * workers of every pool, with handles that answer name, pid, daemon and
  * is_alive (join and terminate refuse them: the pool owns its workers),
  * borrowed until the next mproc_active_children() call or the pool's
