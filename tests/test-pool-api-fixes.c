@@ -88,6 +88,13 @@ pool_end(mproc_apool_t *p)
     mproc_apool_free(p);
 }
 
+static int
+f_slow(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
+       struct mproc_buf *out);
+static int
+f_echo(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
+       struct mproc_buf *out);
+
 /* ---- 12.1: a task runs once, whatever the size of its output ---- */
 
 /* Counts its run, then writes (index * 397) % 4000 bytes. */
@@ -325,6 +332,52 @@ test_failing_input(void)
            "... map of an input callback with no item: 0 at once");
     mproc_async_free(ar);
     pool_end(p);
+}
+
+/* A thread that waits for a result, then says what it got. */
+struct waiter {
+    mproc_async_t *ar;
+    int st;
+};
+
+static void *
+waiter_main(void *arg)
+{
+    struct waiter *w = arg;
+    w->st = mproc_async_get(w->ar, -1, NULL, NULL);
+    return NULL;
+}
+
+/* terminate() wakes a thread waiting on a task that never ends. */
+static void
+test_terminate_wakes(void)
+{
+    mproc_apool_t *p = new_pool(1, 0, 0);
+    struct waiter w = {NULL, 1}, q = {NULL, 1};
+    pthread_t th[2];
+
+    if (p == NULL)
+        return;
+    sh->slow_state = 0;
+    sh->slow_release = 0;
+    /* One worker: the second task waits in the queue, never started. */
+    mproc_apool_apply_async(p, f_slow, "", 0, NULL, &w.ar);
+    mproc_apool_apply_async(p, f_echo, "x", 1, NULL, &q.ar);
+    while (__atomic_load_n(&sh->slow_state, __ATOMIC_ACQUIRE) == 0)
+        usleep(1000);
+    pthread_create(&th[0], NULL, waiter_main, &w);
+    pthread_create(&th[1], NULL, waiter_main, &q);
+    usleep(50 * 1000); /* most likely asleep in get by now; either way */
+    mproc_apool_terminate(p);
+    pthread_join(th[0], NULL);
+    pthread_join(th[1], NULL);
+    is_int(w.st, MPROC_ECANCELED,
+           "11.2: terminate wakes a waiter on a running task");
+    is_int(q.st, MPROC_ECANCELED, "... and one on a task never started");
+    mproc_async_free(w.ar);
+    mproc_async_free(q.ar);
+    mproc_apool_join(p);
+    mproc_apool_free(p);
 }
 
 /* ---- 11.4: ready after the callback ---- */
@@ -971,6 +1024,7 @@ main(void)
     RUN(test_message_max, 60);
     RUN(test_staged_death, 60);
     RUN(test_failing_input, 60);
+    RUN(test_terminate_wakes, 60);
     RUN(test_callback_then_ready, 60);
     RUN(test_eintr, 60);
     RUN(test_empty, 60);
