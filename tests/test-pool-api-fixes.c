@@ -782,6 +782,18 @@ run_pids(mproc_apool_t *p, int pids[20])
         it[i].len = 1;
     }
     st = mproc_apool_map(p, NULL, &in, NULL, &ar);
+    if (st != 0) {
+        const char *m = ar != NULL ? mproc_async_errmsg(ar)
+                                   : mproc_apool_errmsg(p);
+        diag("map: %s", m);
+        /* The mq backend under the whole suite: the user's message queue
+         * budget (RLIMIT_MSGQUEUE, issue 10.8) may be spent by other
+         * tests at that moment.  Not what is tested here. */
+        if (strstr(m, "cannot open a channel") != NULL) {
+            mproc_async_free(ar);
+            return -2;
+        }
+    }
     mproc_async_get(ar, 0, &r, &n);
     for (i = 0; i < 20; i++)
         pids[i] = i < n && r[i].status == 0 ? atoi(r[i].data) : 0;
@@ -834,7 +846,7 @@ test_two_pools_at_once(void)
     struct pool_thread t[2];
     pthread_t th[2];
     double took = 0;
-    int bad = 0, round, i;
+    int bad = 0, done = 0, round, i;
 
 #if defined(__SANITIZE_ADDRESS__)
     /* A fork while the other thread is in AddressSanitizer's allocator
@@ -850,22 +862,35 @@ test_two_pools_at_once(void)
         for (i = 0; i < 2; i++)
             pthread_join(th[i], NULL);
         for (i = 0; i < 2; i++) {
+            if (t[i].st == -2) {
+                mproc_apool_free(t[i].p); /* no worker could start */
+                continue;
+            }
+            done++;
             if (t[i].st != 0 || end_checked(t[i].p, t[i].pids, &took) < 0) {
-                diag("round %d, pool %d: %.3f s", round, i, took);
+                diag("round %d, pool %d: tasks %d, %.3f s: %s", round, i,
+                     t[i].st, took,
+                     t[i].p != NULL ? mproc_apool_errmsg(t[i].p) : "no pool");
                 bad++;
             }
             mproc_apool_free(t[i].p);
         }
     }
+    if (done == 0) {
+        ok(1, "12.10: two pools started at once # SKIP no worker could "
+              "start (message queue budget spent by other tests)");
+        return;
+    }
     is_int(bad, 0, "12.10: two pools started at once from two threads, "
-                   "5 times: each closes quickly and its workers run fini");
+                   "5 times: each closes quickly and its workers run fini "
+                   "(%d of 10 pools ran)", done);
 }
 
 static void
 test_two_pools(void)
 {
     mproc_apool_t *p1 = NULL, *p2 = NULL;
-    int pids2[20], pids1[20];
+    int pids2[20], pids1[20], r1, r2;
     double took = 0;
 
     snprintf(fini_dir, sizeof(fini_dir), "/tmp/mproc-fini-XXXXXX");
@@ -879,11 +904,18 @@ test_two_pools(void)
         goto out;
     /* p2's workers first, then p1's: forked later, p1's workers would
      * hold p2's task channels open. */
-    is_int(run_pids(p2, pids2), 0, "12.10: two plugin pools: tasks on p2");
-    is_int(run_pids(p1, pids1), 0, "... then on p1");
-    ok(end_checked(p2, pids2, &took) == 0,
-       "... close + join of p2: quick (%.3f s), every worker ran its fini",
-       took);
+    r2 = run_pids(p2, pids2);
+    r1 = r2 == 0 ? run_pids(p1, pids1) : r2;
+    if (r1 == -2) {
+        ok(1, "12.10: two plugin pools # SKIP no worker could start "
+              "(message queue budget spent by other tests)");
+    } else {
+        is_int(r2, 0, "12.10: two plugin pools: tasks on p2");
+        is_int(r1, 0, "... then on p1");
+        ok(end_checked(p2, pids2, &took) == 0,
+           "... close + join of p2: quick (%.3f s), every worker ran its "
+           "fini", took);
+    }
     test_two_pools_at_once();
 out:
     if (p2 != NULL)
