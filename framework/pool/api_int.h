@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Pool API internals, shared by api.c (the calls: the pool, async results,
- * imap iterators) and api_engine.c (the result thread, the worker side,
- * the jobs and their queue, batching).
+ * imap iterators), api_engine.c (the result thread, the worker side,
+ * the jobs and their queue, batching) and api_fork.c (what forked
+ * children close, worker names and handles).
  *
  * The Python-style Pool API (mproc_apool_*), on top of the run-once engine
  * in pool.c, which it does not change.
@@ -309,11 +310,17 @@ void mproc__apool_job_input_done(struct mproc_apool *p,
                                  struct mproc_async *j);
 void mproc__apool_job_unlink(struct mproc_apool *p, struct mproc_async *j);
 
+/* The pool whose result thread runs in this thread, or NULL; in a
+ * worker forked from it, that pool (api_fork.c). */
+extern __thread struct mproc_apool *mproc__apool_tl;
+
 /* Enter the pool in the registry of pools whose channels forked
- * children close, and take it out (api_engine.c).  _add: 0 or
- * MPROC_ENOMEM. */
+ * children close, and take it out (api_fork.c).  _add: 0 or
+ * MPROC_ENOMEM.  _refresh: in the result thread, after each engine
+ * call, bring its entry up to date with the engine's workers. */
 int mproc__apool_reg_add(struct mproc_apool *p);
 void mproc__apool_reg_del(struct mproc_apool *p);
+void mproc__apool_reg_refresh(struct mproc_apool *p);
 
 /* Free a pool whose last reference is gone (api.c). */
 void mproc__apool_pool_destroy(struct mproc_apool *p);
