@@ -46,12 +46,13 @@ static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct mproc_apool *reg_head;
 static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
 
-/* Held from the opening of a new worker's channels to their entry in the
- * registry (mproc__fork_window_begin/end, around mproc__worker_start):
- * a fork by another thread in between would copy them unregistered.
- * Recursive: the thread in the window forks the worker itself.  Taken
- * before reg_mu, never after. */
-static pthread_mutex_t win_mu = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+/* Held from the start of a worker until its new channels are in the
+ * registry (mproc__fork_window_begin to _opened): a fork by another
+ * thread in between would copy them unregistered.  Not held across the
+ * worker's own fork, so no other atfork handler ever runs under it.
+ * Taken before reg_mu, never after. */
+static pthread_mutex_t win_mu = PTHREAD_MUTEX_INITIALIZER;
+static __thread bool tl_window; /* this thread holds win_mu */
 
 static void
 reg_prepare(void)
@@ -89,16 +90,10 @@ reg_child(void)
     if (tl_pool != NULL && tl_pool->naming)
         mproc__process_set_identity(tl_pool->wname, tl_pool->hostpid,
                                     tl_pool->hostname);
-    /* The child is one thread, not the owner glibc recorded: start the
-     * locks afresh rather than unlock them. */
+    /* The child has one thread: start the locks afresh. */
     pthread_mutex_init(&reg_mu, NULL);
-    {
-        pthread_mutexattr_t a;
-        pthread_mutexattr_init(&a);
-        pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
-        pthread_mutex_init(&win_mu, &a);
-        pthread_mutexattr_destroy(&a);
-    }
+    pthread_mutex_init(&win_mu, NULL);
+    tl_window = false;
 }
 
 /* mproc_active_children()'s hook: this process's live pool workers. */
@@ -200,9 +195,8 @@ reg_free(struct mproc_apool *p)
 int
 mproc__apool_reg_add(struct mproc_apool *p)
 {
-    /* Twice the live workers' sides: new workers are entered as they
-     * start, before reg_refresh drops the ones that ended. */
-    p->reg_cap = (size_t)p->nworkers * 4 * MPROC__CHAN_MAX_FDS;
+    /* The live workers' host sides, and every side of the one starting. */
+    p->reg_cap = ((size_t)p->nworkers * 2 + 4) * MPROC__CHAN_MAX_FDS;
     p->reg = calloc(p->reg_cap, sizeof(*p->reg));
     p->reg_tmp = calloc(p->reg_cap, sizeof(*p->reg_tmp));
     p->wpid = calloc(p->nworkers, sizeof(*p->wpid));
@@ -247,6 +241,7 @@ mproc__fork_window_begin(const char *method, const char **parent_name)
     struct mproc_apool *p = tl_pool;
 
     pthread_mutex_lock(&win_mu);
+    tl_window = true;
     /* Only a Pool API pool's engine runs in a thread with tl_pool set;
      * the application's callbacks run there too, but start no worker. */
     if (p == NULL || p->reg == NULL || p->reg_owner != getpid())
@@ -264,25 +259,69 @@ mproc__fork_window_begin(const char *method, const char **parent_name)
     return p->wname;
 }
 
-/* Under reg_mu: enter one side of a new worker's channel. */
+/* Under reg_mu: enter what `n` descriptors of fds[] are now. */
 static void
-reg_side(struct mproc_apool *p, struct mproc_chan *ch, unsigned side)
+reg_put(struct mproc_apool *p, const int *fds, size_t n)
 {
-    unsigned char blob[MPROC__CHAN_BLOB_MAX];
-    int f[MPROC__CHAN_MAX_FDS];
-    size_t k = MPROC__CHAN_MAX_FDS, len = sizeof(blob), i;
     struct stat st;
+    size_t i;
 
-    if (ch == NULL || !(ch->sides & side) ||
-        ch->ops->export_side(ch, side, f, &k, blob, &len) < 0)
-        return;
-    for (i = 0; i < k && p->reg_n < p->reg_cap; i++)
-        if (fstat(f[i], &st) == 0) {
-            p->reg[p->reg_n].fd = f[i];
+    for (i = 0; i < n && p->reg_n < p->reg_cap; i++)
+        if (fstat(fds[i], &st) == 0) {
+            p->reg[p->reg_n].fd = fds[i];
             p->reg[p->reg_n].dev = st.st_dev;
             p->reg[p->reg_n].ino = st.st_ino;
             p->reg_n++;
         }
+}
+
+/* Under reg_mu: enter every side of a new worker's channel. */
+static void
+reg_chan(struct mproc_apool *p, struct mproc_chan *ch)
+{
+    unsigned char blob[MPROC__CHAN_BLOB_MAX];
+    int f[MPROC__CHAN_MAX_FDS];
+    size_t k, len;
+    unsigned s;
+
+    for (s = MPROC__CHAN_RD; ch != NULL && s <= MPROC__CHAN_WR; s <<= 1) {
+        k = MPROC__CHAN_MAX_FDS;
+        len = sizeof(blob);
+        if ((ch->sides & s) &&
+            ch->ops->export_side(ch, s, f, &k, blob, &len) == 0)
+            reg_put(p, f, k);
+    }
+}
+
+void
+mproc__fork_window_opened(struct mproc_chan *task, struct mproc_chan *result)
+{
+    struct mproc_apool *p = tl_pool;
+    const char *hook;
+    uint64_t gen;
+    size_t n;
+
+    /* Test hook: widen the time between the opening of a worker's
+     * channels and their registration (milliseconds). */
+    if ((hook = getenv("MPROC_TEST_HOOK_APOOL_SLOW_OPEN")) != NULL)
+        usleep((useconds_t)atoi(hook) * 1000);
+    if (p != NULL && p->reg != NULL && p->reg_owner == getpid()) {
+        /* The live workers' sides, then both of the new worker's
+         * channels whole: a child forked before the host closes the
+         * worker's sides must close those too. */
+        n = mproc__pool_host_fds(p->eng, p->reg_tmp, p->reg_cap, &gen,
+                                 p->wpid_tmp);
+        pthread_mutex_lock(&reg_mu);
+        p->reg_n = 0;
+        reg_put(p, p->reg_tmp, n < p->reg_cap ? n : p->reg_cap);
+        reg_chan(p, task);
+        reg_chan(p, result);
+        pthread_mutex_unlock(&reg_mu);
+    }
+    if (tl_window) {
+        tl_window = false;
+        pthread_mutex_unlock(&win_mu);
+    }
 }
 
 void
@@ -293,8 +332,6 @@ mproc__fork_window_end(const struct mproc__started *out)
     if (p != NULL && p->reg != NULL && p->reg_owner == getpid()) {
         pthread_mutex_lock(&reg_mu);
         if (out != NULL) {
-            reg_side(p, out->task, MPROC__CHAN_WR);
-            reg_side(p, out->result, MPROC__CHAN_RD);
             /* The handle takes the name when reg_refresh sees the
              * process (workers start one at a time). */
             if (p->wn_len == p->wn_cap) {
@@ -307,7 +344,10 @@ mproc__fork_window_end(const struct mproc__started *out)
         p->naming = false;
         pthread_mutex_unlock(&reg_mu);
     }
-    pthread_mutex_unlock(&win_mu);
+    if (tl_window) { /* the channels never opened */
+        tl_window = false;
+        pthread_mutex_unlock(&win_mu);
+    }
 }
 
 /* In the result thread, after each engine call: cheap unless the

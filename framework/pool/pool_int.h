@@ -79,13 +79,13 @@ struct mproc__started {
 };
 
 /*
- * Around the start of a worker (mproc__worker_start): between begin and
- * end no other thread of the process forks (a recursive lock that the
- * pthread_atfork handler of pool/api_engine.c takes), and end (out: the
- * started worker, or NULL) enters the host's sides of its channels in the
- * registry of descriptors that every child forked later closes, when a
- * Pool API pool started it.  Until the process-wide descriptor registry
- * takes this over.  begin returns the name the worker takes as its
+ * Around the start of a worker (mproc__worker_start, and open_channels):
+ * from begin until _opened no other thread of the process forks (a lock
+ * that the pthread_atfork handler of pool/api_fork.c takes), and _opened
+ * enters the new channels in the registry of descriptors that every child
+ * forked later closes, when a Pool API pool starts the worker; end (out:
+ * the started worker, or NULL) closes the window.  Until the process-wide
+ * descriptor registry takes this over.  begin returns the name the worker takes as its
  * mproc_current_process() (Python's ForkPoolWorker-N, SpawnPoolWorker-N,
  * ForkServerPoolWorker-N, by `method`) and its parent's in *parent_name,
  * for a Pool API pool's worker; NULL otherwise.  A forked worker takes it
@@ -93,6 +93,8 @@ struct mproc__started {
  */
 const char *mproc__fork_window_begin(const char *method,
                                      const char **parent_name);
+void mproc__fork_window_opened(struct mproc_chan *task,
+                               struct mproc_chan *result);
 void mproc__fork_window_end(const struct mproc__started *out);
 
 /* 0, or a negative MPROC_E* code with a message in errbuf. */

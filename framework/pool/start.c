@@ -58,6 +58,7 @@ open_channels(const struct mproc__start *s, struct mproc_chan **task,
         return start_err(errbuf, errlen, r,
                          "cannot open a channel for a worker: %s", err.msg);
     }
+    mproc__fork_window_opened(*task, *result);
     return 0;
 }
 
