@@ -36,11 +36,13 @@ __thread struct mproc_apool *mproc__apool_tl;
  * worker, a Process, the application's own fork) inherits that side and
  * keeps it open for its whole life, so close() + join() of this pool
  * would wait for the retirement timeout and kill its workers before
- * their fini.  Each pool's result thread keeps the registry up to date
- * with its channels (mproc__apool_reg_refresh, after each engine call, when its
- * workers changed) and a child forked anywhere in the process closes
- * every registered descriptor of the other pools, if it is still the
- * same file.  The forking pool's own are closed by the engine (start.c).
+ * their fini.  So a pool's channels are entered in a registry as soon as
+ * they are open (mproc__fork_window_opened), and dropped when their
+ * worker is gone (mproc__apool_reg_refresh, after each engine call); a
+ * child forked anywhere in the process closes every registered
+ * descriptor of the other pools, if it is still the same file (the
+ * number may have been reused).  A worker's own pool's are closed by
+ * the engine (start.c).
  */
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct mproc_apool *reg_head;
