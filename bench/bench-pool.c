@@ -222,6 +222,35 @@ b_apply(mproc_apool_t *p)
     return (now() - t) / N_APPLY * 1e6;
 }
 
+static int
+f_sleep(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
+        struct mproc_buf *out)
+{
+    usleep(2000 * 1000);
+    return MPROC_TASK_OK;
+}
+
+/* Issue 12.9: a map of 3,000 tasks submitted behind one task of 2 s; its
+ * time in ms (milliseconds when nothing waits behind the slow task, about
+ * 2,000 when something does). */
+static double
+b_map_behind_slow(mproc_apool_t *p)
+{
+    mproc_async_t *slow;
+    double t;
+    int r;
+
+    if ((r = mproc_apool_apply_async(p, f_sleep, "", 0, NULL, &slow)) < 0)
+        die("apply_async", r, p);
+    usleep(100 * 1000); /* let it start */
+    t = now();
+    map_n(p, 3000, 0);
+    t = now() - t;
+    mproc_async_wait(slow, -1);
+    mproc_async_free(slow);
+    return t * 1e3;
+}
+
 /* Python's figures, from the script's "name value unit" lines. */
 struct py {
     const char *name;
@@ -335,6 +364,8 @@ measure(const char *ipc, double m[5])
     printf("  imap, %d items: %.0f tasks/s\n", N_IMAP, m[3]);
     m[4] = median(b_apply, p);
     printf("  apply round trip, %d calls: %.1f us\n", N_APPLY, m[4]);
+    printf("  map of 3000 behind one 2 s task: %.1f ms\n",
+           b_map_behind_slow(p));
     fflush(stdout);
     mproc_apool_close(p);
     mproc_apool_join(p);

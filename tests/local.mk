@@ -91,3 +91,4 @@ test:
 .PHONY: test
 include %reldir%/cli-fixes.mk
 include %reldir%/engine-fixes.mk
+include %reldir%/apool-fixes.mk

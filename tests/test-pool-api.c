@@ -450,12 +450,14 @@ test_map(void)
        "a function sees the item's position in its call");
     mproc_async_free(ar);
 
-    /* Input errors */
-    in.n = 0;
+    /* Input errors (an empty input is not one: see test-pool-api-fixes) */
+    in.n = 3;
+    in.items = NULL;
     is_int(mproc_apool_map_async(p, f_double, &in, NULL, &ar), MPROC_EINVAL,
-           "map of an empty array: MPROC_EINVAL");
+           "map of 3 items without an array: MPROC_EINVAL");
     like_str(mproc_apool_errmsg(p), "no input", "... says so");
     ok(ar == NULL, "... and hands out nothing");
+    in.n = 0;
     is_int(mproc_apool_map_async(p, NULL, &in, NULL, &ar), MPROC_EINVAL,
            "map with no function in a function pool: MPROC_EINVAL");
     like_str(mproc_apool_errmsg(p), "needs a function", "... says so");

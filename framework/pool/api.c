@@ -7,6 +7,8 @@
  */
 #include "internal.h"
 
+#include <errno.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -15,6 +17,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,13 +26,20 @@
 #include "plugin/plugin_int.h"
 #include "pool/api_int.h"
 
+static int
+wait_until(struct mproc_apool *p, bool (*pred)(const void *), const void *arg,
+           int timeout_ms);
+static bool
+pool_ended(const void *arg);
+static bool
+engine_began(const void *arg);
+
 /* ---- the pool ---- */
 
 void
 mproc__apool_pool_destroy(struct mproc_apool *p)
 {
     pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->cv);
     free(p);
 }
 
@@ -39,10 +49,9 @@ mproc_apool_new(mproc_apool_t **out, const struct mproc_pool_opts *o,
 {
     struct mproc_apool *p = NULL;
     struct mproc_pool_opts eo;
-    pthread_condattr_t ca;
     pthread_mutexattr_t ma;
     sigset_t all, old;
-    bool mu_ok = false, cv_ok = false;
+    bool mu_ok = false;
     int r;
 
     *out = NULL;
@@ -83,10 +92,20 @@ mproc_apool_new(mproc_apool_t **out, const struct mproc_pool_opts *o,
     eo.on_idle = NULL;
     eo.input_fd = p->efd;
     eo.cancel_fd = p->cfd;
+    p->eng_max = o->message_max;
     if (p->func) {
         eo.plugin_desc = &mproc__apool_call_desc;
         eo.task = NULL;
         eo.chunksize = 1;
+        /* Room for the results already in a message plus one of the
+         * largest size (see ENG_SLACK); the engine refuses a message_max
+         * over its limit, and a huge one stays as it is (one task per
+         * message then). */
+        if (o->message_max <= (ENG_MAX_LIMIT - ENG_SLACK) / 2)
+            p->eng_max = 2 * o->message_max + ENG_SLACK;
+        else if (o->message_max <= ENG_MAX_LIMIT)
+            p->eng_max = ENG_MAX_LIMIT;
+        eo.message_max = p->eng_max;
         p->can_batch = o->timeout_ms == 0 && o->retries == 0 &&
                        o->max_tasks_per_child == 0;
     }
@@ -94,15 +113,20 @@ mproc_apool_new(mproc_apool_t **out, const struct mproc_pool_opts *o,
     if (r < 0)
         goto fail;
     p->nworkers = mproc_pool_workers(p->eng);
+    p->max_inflight = (uint64_t)p->nworkers * (eo.chunksize ? eo.chunksize : 1);
+    if (mproc__apool_reg_add(p) < 0) {
+        r = mproc__err(err, MPROC_ENOMEM, "out of memory");
+        goto fail;
+    }
     p->message_max = o->message_max;
     p->initializer = o->initializer;
     p->initarg = o->initarg;
     p->target = 1;
     p->refs = 1;
     p->bmask = 63;
-    p->bring = calloc(p->bmask + 1, sizeof(*p->bring));
+    p->bhash = calloc(p->bmask + 1, sizeof(*p->bhash));
     p->refs_tmp = calloc(MAX_BATCH, sizeof(*p->refs_tmp));
-    if (p->bring == NULL || p->refs_tmp == NULL) {
+    if (p->bhash == NULL || p->refs_tmp == NULL) {
         r = mproc__err(err, MPROC_ENOMEM, "out of memory");
         goto fail;
     }
@@ -133,15 +157,6 @@ mproc_apool_new(mproc_apool_t **out, const struct mproc_pool_opts *o,
         goto fail;
     }
     mu_ok = true;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    r = pthread_cond_init(&p->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    if (r != 0) {
-        r = mproc__err(err, MPROC_ENOMEM, "pthread_cond_init failed");
-        goto fail;
-    }
-    cv_ok = true;
     /* The result thread takes no signals: handlers belong to the
      * application's threads (the thread inherits this mask). */
     sigfillset(&all);
@@ -154,24 +169,32 @@ mproc_apool_new(mproc_apool_t **out, const struct mproc_pool_opts *o,
         goto fail;
     }
     p->thr_started = true;
+    /* The engine starts a first worker at once, then asks for work.  Until
+     * then that worker's channels are not in the registry of those that
+     * other forked children close (api_engine.c): a pool created next
+     * would start its own first worker in that window, and it would keep
+     * this pool's worker from seeing the end of its tasks. */
+    pthread_mutex_lock(&p->mu);
+    while (wait_until(p, engine_began, p, -1) == MPROC_EINTR)
+        ;
+    pthread_mutex_unlock(&p->mu);
     *out = p;
     return 0;
 
 fail:
     if (p->stage != NULL)
         munmap(p->stage, p->prog_len);
+    mproc__apool_reg_del(p);
     mproc_pool_free(p->eng);
     if (p->efd >= 0)
         close(p->efd);
     if (p->cfd >= 0)
         close(p->cfd);
     mproc__buf_free(&p->scratch);
-    free(p->bring);
+    free(p->bhash);
     free(p->refs_tmp);
     if (mu_ok)
         pthread_mutex_destroy(&p->mu);
-    if (cv_ok)
-        pthread_cond_destroy(&p->cv);
     free(p);
     return r;
 }
@@ -342,9 +365,13 @@ map_common(mproc_apool_t *p, int kind, mproc_task_fn fn, mproc_star_fn sfn,
         mproc__apool_set_err(p, "%s: give items or a next callback, not both", what);
         r = MPROC_EINVAL;
     }
-    if (r == 0 && !iter && (n == 0 || (in != NULL && in->items == NULL) ||
-                            (in == NULL && targs == NULL))) {
-        mproc__apool_set_err(p, "%s: no input (an empty array or none)", what);
+    /* An empty input is a call with no tasks, ready at once with zero
+     * results, as in Python; only a missing array of some items is an
+     * error. */
+    if (r == 0 && !iter && n > 0 &&
+        ((in != NULL && in->items == NULL) || (in == NULL && targs == NULL))) {
+        mproc__apool_set_err(p, "%s: no input (a count of %zu items without "
+                             "an array)", what, n);
         r = MPROC_EINVAL;
     }
     for (i = 0; r == 0 && targs != NULL && i < ntargs; i++)
@@ -372,8 +399,9 @@ map_common(mproc_apool_t *p, int kind, mproc_task_fn fn, mproc_star_fn sfn,
     j->n_in = iter ? 0 : n;
     if (kind == K_MAP) {
         j->res_cap = iter ? 0 : n;
-        if (!iter && ((j->rr = calloc(n, sizeof(*j->rr))) == NULL ||
-                      (j->mm = calloc(n, sizeof(*j->mm))) == NULL))
+        if (!iter && n > 0 &&
+            ((j->rr = calloc(n, sizeof(*j->rr))) == NULL ||
+             (j->mm = calloc(n, sizeof(*j->mm))) == NULL))
             goto nomem;
     } else {
         j->res_cap = call != NULL && call->buffer > 0 ? call->buffer
@@ -569,10 +597,11 @@ mproc_apool_join(mproc_apool_t *p)
         pthread_mutex_unlock(&p->mu);
         return MPROC_EINVAL;
     }
-    while (!p->thr_done) {
-        p->nwait++;
-        pthread_cond_wait(&p->cv, &p->mu);
-        p->nwait--;
+    r = wait_until(p, pool_ended, p, -1);
+    if (r < 0) {
+        mproc__apool_set_err(p, "join: interrupted by a signal");
+        pthread_mutex_unlock(&p->mu);
+        return r;
     }
     do_join = !p->joined;
     p->joined = true;
@@ -606,8 +635,10 @@ mproc_apool_free(mproc_apool_t *p)
         return;
     if (!p->joined) {
         mproc_apool_terminate(p);
-        mproc_apool_join(p);
+        while (mproc_apool_join(p) == MPROC_EINTR)
+            ;
     }
+    mproc__apool_reg_del(p);
     mproc_pool_free(p->eng);
     p->eng = NULL;
     if (p->stage != NULL)
@@ -615,7 +646,7 @@ mproc_apool_free(mproc_apool_t *p)
     close(p->efd);
     close(p->cfd);
     mproc__buf_free(&p->scratch);
-    free(p->bring);
+    free(p->bhash);
     free(p->refs_tmp);
     pthread_mutex_lock(&p->mu);
     last = --p->refs == 0;
@@ -626,48 +657,93 @@ mproc_apool_free(mproc_apool_t *p)
 
 /* ---- async results ---- */
 
-/* Wait under mu until `cond` holds or the deadline passes. */
-#define WAIT_UNTIL(p, cond, timeout_ms, rc)                                 \
-    do {                                                                    \
-        struct timespec dl_;                                                \
-        (rc) = 0;                                                           \
-        if ((timeout_ms) > 0) {                                             \
-            clock_gettime(CLOCK_MONOTONIC, &dl_);                           \
-            dl_.tv_sec += (timeout_ms) / 1000;                              \
-            dl_.tv_nsec += ((timeout_ms) % 1000) * 1000000L;                \
-            if (dl_.tv_nsec >= 1000000000L) {                               \
-                dl_.tv_sec++;                                               \
-                dl_.tv_nsec -= 1000000000L;                                 \
-            }                                                               \
-        }                                                                   \
-        while (!(cond)) {                                                   \
-            int w_ = 0;                                                     \
-            if ((timeout_ms) == 0) {                                        \
-                (rc) = MPROC_EAGAIN;                                        \
-                break;                                                      \
-            }                                                               \
-            (p)->nwait++;                                                   \
-            if ((timeout_ms) < 0)                                           \
-                pthread_cond_wait(&(p)->cv, &(p)->mu);                      \
-            else                                                            \
-                w_ = pthread_cond_timedwait(&(p)->cv, &(p)->mu, &dl_);      \
-            (p)->nwait--;                                                   \
-            if (w_ == ETIMEDOUT && !(cond)) {                               \
-                (rc) = MPROC_EAGAIN;                                        \
-                break;                                                      \
-            }                                                               \
-        }                                                                   \
-    } while (0)
+/*
+ * Under mu: wait until pred(arg) holds.  Returns 0; MPROC_EAGAIN when
+ * timeout_ms (-1: none) passed first; MPROC_EINTR when a signal handler
+ * ran in this thread and the kernel did not restart the sleep (see
+ * mproc_async_get() in pool.h).  Waiters sleep on p->seq, which
+ * mproc__apool_wake() bumps under mu: a waiter reads it under mu before
+ * it sleeps, so a wake-up between its unlock and its sleep is not lost
+ * (the futex call sees a changed word and returns at once).
+ */
+static int
+wait_until(struct mproc_apool *p, bool (*pred)(const void *), const void *arg,
+           int timeout_ms)
+{
+    struct timespec dl = {0, 0}, now, rel;
+    uint32_t seq;
+    long r;
+    int e;
+
+    if (timeout_ms > 0) {
+        clock_gettime(CLOCK_MONOTONIC, &dl);
+        dl.tv_sec += timeout_ms / 1000;
+        dl.tv_nsec += (timeout_ms % 1000) * 1000000L;
+        if (dl.tv_nsec >= 1000000000L) {
+            dl.tv_sec++;
+            dl.tv_nsec -= 1000000000L;
+        }
+    }
+    while (!pred(arg)) {
+        if (timeout_ms == 0)
+            return MPROC_EAGAIN;
+        if (timeout_ms > 0) {
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            rel.tv_sec = dl.tv_sec - now.tv_sec;
+            rel.tv_nsec = dl.tv_nsec - now.tv_nsec;
+            if (rel.tv_nsec < 0) {
+                rel.tv_sec--;
+                rel.tv_nsec += 1000000000L;
+            }
+            if (rel.tv_sec < 0)
+                return MPROC_EAGAIN;
+        }
+        seq = p->seq;
+        p->nwait++;
+        pthread_mutex_unlock(&p->mu);
+        /* FUTEX_WAIT measures its relative timeout on CLOCK_MONOTONIC. */
+        r = syscall(SYS_futex, &p->seq, FUTEX_WAIT_PRIVATE, seq,
+                    timeout_ms > 0 ? &rel : NULL, NULL, 0);
+        e = errno;
+        pthread_mutex_lock(&p->mu);
+        p->nwait--;
+        if (r < 0 && e == EINTR && !pred(arg))
+            return MPROC_EINTR;
+    }
+    return 0;
+}
+
+/* The result is there for this thread: ready, or complete and this is
+ * its callback (in the result thread) asking. */
+static bool
+job_settled(const void *arg)
+{
+    const struct mproc_async *ar = arg;
+    return ar->ready ||
+           (ar->complete && mproc__apool_in_result_thread(ar->pool));
+}
+
+static bool
+pool_ended(const void *arg)
+{
+    return ((const struct mproc_apool *)arg)->thr_done;
+}
+
+static bool
+engine_began(const void *arg)
+{
+    const struct mproc_apool *p = arg;
+    return p->began || p->thr_done;
+}
 
 /* Under mu: wait for ar, refusing to block the result thread. */
 static int
 wait_locked(mproc_async_t *ar, int timeout_ms)
 {
     struct mproc_apool *p = ar->pool;
-    int rc;
 
-    if (!ar->ready && timeout_ms != 0 && mproc__apool_in_result_thread(p) &&
-        !p->thr_done) {
+    if (!job_settled(ar) && timeout_ms != 0 &&
+        mproc__apool_in_result_thread(p) && !p->thr_done) {
         mproc__apool_job_set_msg(ar, "waiting in a callback would deadlock");
         return MPROC_EINVAL;
     }
@@ -685,8 +761,7 @@ wait_locked(mproc_async_t *ar, int timeout_ms)
             __builtin_ia32_pause();
         pthread_mutex_lock(&p->mu);
     }
-    WAIT_UNTIL(p, ar->ready, timeout_ms, rc);
-    return rc;
+    return wait_until(p, job_settled, ar, timeout_ms);
 }
 
 static int
@@ -719,6 +794,8 @@ mproc_async_get(mproc_async_t *ar, int timeout_ms,
         r = ar->failed ? ar->status : ar->in_error;
     } else if (r == MPROC_EAGAIN) {
         mproc__apool_job_set_msg(ar, "not ready after %d ms", timeout_ms);
+    } else if (r == MPROC_EINTR) {
+        mproc__apool_job_set_msg(ar, "interrupted by a signal");
     }
     pthread_mutex_unlock(&ar->pool->mu);
     return r;
@@ -735,7 +812,7 @@ mproc_async_ready(mproc_async_t *ar)
 {
     bool r;
     pthread_mutex_lock(&ar->pool->mu);
-    r = ar->ready;
+    r = job_settled(ar);
     pthread_mutex_unlock(&ar->pool->mu);
     return r;
 }
@@ -745,7 +822,7 @@ mproc_async_successful(mproc_async_t *ar)
 {
     int r;
     pthread_mutex_lock(&ar->pool->mu);
-    if (!ar->ready) {
+    if (!job_settled(ar)) {
         mproc__apool_job_set_msg(ar, "successful: the result is not ready yet");
         r = MPROC_EINVAL;
     } else {
@@ -775,8 +852,8 @@ job_release(struct mproc_async *j)
         mproc__apool_job_input_done(p, j);
         mproc__apool_job_unlink(p, j);
         mproc__apool_kick(p); /* a closed pool may have nothing left to wait for */
-        if (!j->ready && j->completed == j->pulled) {
-            j->ready = true;
+        if (!j->complete && j->completed == j->pulled) {
+            j->complete = j->ready = true;
             j->refs--; /* the result thread's: nothing more will come */
         }
     }
@@ -796,6 +873,25 @@ mproc_async_free(mproc_async_t *ar)
 
 /* ---- imap iterators ---- */
 
+static bool
+imap_has_one(const struct mproc_async *j)
+{
+    return j->kind == K_IMAP ? j->res[j->consumed % j->res_cap].done
+                             : j->ucount > 0;
+}
+
+static bool
+imap_at_end(const struct mproc_async *j)
+{
+    return j->in_done && j->consumed == j->pulled;
+}
+
+static bool
+imap_settled(const void *arg)
+{
+    return imap_has_one(arg) || imap_at_end(arg);
+}
+
 int
 mproc_imap_next(mproc_imap_t *it, int timeout_ms,
                 const struct mproc_result **r)
@@ -808,22 +904,18 @@ mproc_imap_next(mproc_imap_t *it, int timeout_ms,
     *r = NULL;
     pthread_mutex_lock(&p->mu);
     mproc__apool_res_clear(&j->cur);
-#define IMAP_HAS_ONE                                                        \
-    (j->kind == K_IMAP ? j->res[j->consumed % j->res_cap].done              \
-                       : j->ucount > 0)
-#define IMAP_AT_END (j->in_done && j->consumed == j->pulled)
-    if (!IMAP_HAS_ONE && !IMAP_AT_END && timeout_ms != 0 &&
+    if (!imap_settled(j) && timeout_ms != 0 &&
         mproc__apool_in_result_thread(p)) {
         mproc__apool_job_set_msg(j, "waiting in a callback would deadlock");
         pthread_mutex_unlock(&p->mu);
         return MPROC_EINVAL;
     }
-    WAIT_UNTIL(p, IMAP_HAS_ONE || IMAP_AT_END, timeout_ms, rc);
+    rc = wait_until(p, imap_settled, j, timeout_ms);
     if (rc < 0) {
         pthread_mutex_unlock(&p->mu);
         return rc;
     }
-    if (IMAP_HAS_ONE) {
+    if (imap_has_one(j)) {
         if (j->kind == K_IMAP) {
             s = &j->res[j->consumed % j->res_cap];
         } else {
@@ -845,8 +937,6 @@ mproc_imap_next(mproc_imap_t *it, int timeout_ms,
     } else {
         rc = 0;
     }
-#undef IMAP_HAS_ONE
-#undef IMAP_AT_END
     pthread_mutex_unlock(&p->mu);
     return rc;
 }

@@ -8,6 +8,9 @@
  */
 #include "internal.h"
 
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -16,6 +19,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,10 +27,10 @@
 
 #include "plugin/plugin_int.h"
 #include "pool/api_int.h"
+#include "pool/pool_int.h"
 
-/* The pool whose result thread forked this worker: the child is a copy of
- * that thread, so a thread-local set there is what the worker sees. */
-static __thread struct mproc_apool *tl_pool;
+/* tl_pool is the pool whose result thread runs here (api_int.h). */
+#define tl_pool mproc__apool_tl
 
 void
 mproc__apool_set_err(struct mproc_apool *p, const char *fmt, ...)
@@ -61,12 +65,33 @@ mproc__apool_kick(struct mproc_apool *p)
 
 static struct mproc_buf child_tmp;
 
+/* Test hook (MPROC_TEST_HOOK_APOOL_DIE_AFTER_BATCH=FILE): the first
+ * worker to finish and stage every task of a message of several tasks
+ * creates FILE and dies before it answers, as a crash there would. */
+static const char *hook_die_after;
+
+static void
+hook_die(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return; /* another worker went first */
+    close(fd);
+    raise(SIGKILL);
+}
+
 static int
 call_init(struct mproc_ctx *ctx)
 {
     struct mproc_apool *p = tl_pool;
 
-    mproc__buf_init(&child_tmp, p->message_max - sizeof(struct out_hdr));
+    hook_die_after = getenv("MPROC_TEST_HOOK_APOOL_DIE_AFTER_BATCH");
+    /* A task's output may be message_max bytes, as in a plugin pool;
+     * the engine's own limit is larger (see ENG_SLACK). */
+    mproc__buf_init(&child_tmp,
+                    p->eng_max - sizeof(struct out_hdr) < p->message_max
+                        ? p->eng_max - sizeof(struct out_hdr)
+                        : p->message_max);
     if (p->prog != NULL && ctx->worker < p->nworkers)
         p->prog[ctx->worker].pid = (int32_t)getpid();
     ctx->state = p->initarg;
@@ -97,19 +122,24 @@ run_star(struct mproc_ctx *ctx, mproc_star_fn fn, const char *in, size_t len,
         return mproc_fail(ctx, "malformed starmap arguments");
     for (i = 0; i < n; i++) {
         memcpy(&l, in + 4 + 4 * i, 4);
-        if (l > len - off)
+        /* Each argument is followed by its NUL (see put_record()). */
+        if (l >= len - off || in[off + l] != '\0')
             return mproc_fail(ctx, "malformed starmap arguments");
         args[i].data = in + off;
         args[i].len = l;
-        off += l;
+        off += (size_t)l + 1;
     }
     return fn(ctx, args, n, idx, out);
 }
 
 /*
  * The one task of function pools.  Runs each record in turn and appends
- * one result record per task; stops early (the host sends the rest again)
- * when the next output would not fit in the message.
+ * one result record per task.  A task that ran must have its result
+ * sent, never be run again for want of room: so a task other than the
+ * first starts only while the message has room for a result of the
+ * largest size (message_max; the engine's limit is about twice that), and
+ * the message ends before it otherwise (the host sends the rest again,
+ * none of them started).
  */
 static int
 call_task(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
@@ -136,8 +166,12 @@ call_task(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
         size_t over;
         int r;
 
+        if (done > 0 &&
+            out->limit - out->len < sizeof(oh) + child_tmp.limit)
+            break;
         memcpy(&h, s + off, sizeof(h));
-        if (h.len > len - off - sizeof(h))
+        if (h.len >= len - off - sizeof(h) ||
+            s[off + sizeof(h) + h.len] != '\0')
             return mproc_fail(ctx, "malformed task message");
         payload = s + off + sizeof(h);
         mproc__buf_reset(&child_tmp);
@@ -171,21 +205,18 @@ call_task(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
             oh.status = 0;
         }
         oh.len = (uint32_t)child_tmp.len;
-        /* Not the first and no room left: stop here; the host sends this
-         * task and the rest again (this one runs twice: only when one
-         * output is over half of message_max). */
-        if (done > 0 &&
-            out->limit - out->len < sizeof(oh) + child_tmp.len)
-            break;
+        /* Room was checked before the task ran (see above). */
         if (mproc_buf_append(out, &oh, sizeof(oh)) != MPROC_TASK_OK ||
             mproc_buf_append(out, child_tmp.data, child_tmp.len) !=
                 MPROC_TASK_OK)
             return mproc_fail(ctx, "out of memory for results");
         done++;
-        off += sizeof(h) + h.len;
+        off += sizeof(h) + h.len + 1;
         if (stage != NULL && st + sizeof(oh) + child_tmp.len <= STAGE_BYTES) {
             memcpy(stage + st, &oh, sizeof(oh));
-            memcpy(stage + st + sizeof(oh), child_tmp.data, child_tmp.len);
+            if (child_tmp.len > 0) /* data may be NULL then */
+                memcpy(stage + st + sizeof(oh), child_tmp.data,
+                       child_tmp.len);
             st += sizeof(oh) + child_tmp.len;
             /* Release: the host reads the records after the count (after
              * this process died). */
@@ -196,9 +227,9 @@ call_task(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
                 __atomic_store_n(&pr->done, done, __ATOMIC_RELEASE);
             break; /* an unstaged result ends the message */
         }
-        if (out->len >= p->message_max / 2)
-            break;
     }
+    if (hook_die_after != NULL && done > 1 && off >= len)
+        hook_die(hook_die_after);
     mproc__ctx_clear(ctx);
     return MPROC_TASK_OK;
 }
@@ -269,17 +300,30 @@ mproc__apool_job_set_msg(struct mproc_async *j, const char *fmt, ...)
     j->msg = m;
 }
 
+/* Every task of j has its result: queue it for notify(), which runs its
+ * callback and only then makes it ready (as Python does: a waiter may
+ * count on the callback having run).  Under mu. */
 static void
 check_ready(struct mproc_apool *p, struct mproc_async *j)
 {
-    if (j->ready || !j->in_done || j->completed != j->pulled)
+    if (j->complete || !j->in_done || j->completed != j->pulled)
         return;
-    /* Release: pairs with the acquire load of a spinning waiter. */
-    __atomic_store_n(&j->ready, true, __ATOMIC_RELEASE);
+    j->complete = true;
     p->bcast = true;
     /* The result thread's reference goes with the notification. */
     j->nnext = p->notify;
     p->notify = j;
+}
+
+void
+mproc__apool_wake(struct mproc_apool *p)
+{
+    /* Relaxed: the waiters read seq under mu too; the futex call only
+     * needs to see that it changed. */
+    __atomic_add_fetch(&p->seq, 1, __ATOMIC_RELAXED);
+    if (p->nwait > 0)
+        syscall(SYS_futex, &p->seq, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL,
+                0);
 }
 
 /* Copy a result into *dst, its bytes into a new *mem. */
@@ -436,6 +480,12 @@ job_pull(struct mproc_apool *p, struct mproc_async *j, const void **data,
     }
     if (job_throttled(j))
         return 0;
+    if (j->next == NULL && j->pos >= j->n_in) {
+        /* An empty array: done before it began. */
+        mproc__apool_job_input_done(p, j);
+        check_ready(p, j);
+        return 0;
+    }
     if (j->kind == K_APPLY) {
         *data = j->own;
         *len = j->own_len;
@@ -505,8 +555,8 @@ star_size(const struct mproc_args *a)
 {
     size_t n = 4 + 4 * a->n, i;
     for (i = 0; i < a->n; i++)
-        n += a->v[i].len;
-    return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+        n += a->v[i].len + 1; /* and its NUL */
+    return n > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)n;
 }
 
 /* Append one task record to the scratch message; -1 without memory. */
@@ -529,7 +579,7 @@ put_record(struct mproc_apool *p, const struct mproc_async *j, uint64_t idx,
         h.len = (uint32_t)len;
     }
     h.idx = idx;
-    if (mproc_buf_reserve(b, sizeof(h) + h.len) != MPROC_TASK_OK)
+    if (mproc_buf_reserve(b, sizeof(h) + h.len + 1) != MPROC_TASK_OK)
         return -1;
     memcpy(b->data + b->len, &h, sizeof(h));
     b->len += sizeof(h);
@@ -546,12 +596,14 @@ put_record(struct mproc_apool *p, const struct mproc_async *j, uint64_t idx,
             if (star->v[i].len > 0)
                 memcpy(b->data + b->len, star->v[i].data, star->v[i].len);
             b->len += star->v[i].len;
+            b->data[b->len++] = '\0';
         }
     } else {
         if (len > 0)
             memcpy(b->data + b->len, data, len);
         b->len += len;
     }
+    b->data[b->len++] = '\0'; /* the record's, after its payload */
     return 0;
 }
 
@@ -582,6 +634,27 @@ batch_limit(const struct mproc_apool *p)
     return (unsigned)t;
 }
 
+/* Queue a task again, first in line. */
+static void
+requeue(struct mproc_apool *p, const struct taskref *t, const char *msgbase)
+{
+    struct rtask *rt = malloc(sizeof(*rt) + t->len);
+
+    if (rt == NULL) {
+        complete(p, t->job, t->idx, NULL, MPROC_ENOMEM, NULL, 0,
+                 "out of memory queueing the task again");
+        return;
+    }
+    rt->job = t->job;
+    rt->idx = t->idx;
+    rt->len = t->len;
+    memcpy(rt->rec, msgbase + t->off, t->len);
+    rt->next = p->rqhead;
+    p->rqhead = rt;
+    if (p->rqtail == NULL)
+        p->rqtail = rt;
+}
+
 /*
  * Fill the next message.  Function pools: records into p->scratch and
  * p->refs_tmp.  Plugin pools: one task, its item in *pdata and *plen.  Returns
@@ -591,12 +664,15 @@ static unsigned
 build(struct mproc_apool *p, const void **pdata, size_t *plen)
 {
     unsigned limit = batch_limit(p), n = 0;
+    /* A message of several tasks stays within message_max (one task may
+     * take a few bytes more: its record's header and NUL). */
+    size_t cap = p->message_max < BATCH_BYTES ? p->message_max : BATCH_BYTES;
     struct mproc_async *j;
 
     p->scratch.len = 0;
     while (n < limit && p->rqhead != NULL) {
         struct rtask *rt = p->rqhead;
-        if (n > 0 && p->scratch.len + rt->len > BATCH_BYTES)
+        if (n > 0 && p->scratch.len + rt->len > cap)
             return n;
         if (mproc_buf_reserve(&p->scratch, rt->len) != MPROC_TASK_OK)
             return n;
@@ -646,6 +722,15 @@ build(struct mproc_apool *p, const void **pdata, size_t *plen)
                 n = 1;
                 break;
             }
+            if ((star != NULL ? star_size(star) : len) > p->message_max) {
+                char m[160];
+                snprintf(m, sizeof(m),
+                         "item is %zu bytes, more than message_max (%zu)",
+                         star != NULL ? (size_t)star_size(star) : len,
+                         p->message_max);
+                complete(p, j, idx, NULL, MPROC_EMSGSIZE, NULL, 0, m);
+                continue;
+            }
             before = p->scratch.len;
             if (put_record(p, j, idx, data, len, star) < 0) {
                 /* Out of memory: fail this task rather than lose it. */
@@ -657,8 +742,16 @@ build(struct mproc_apool *p, const void **pdata, size_t *plen)
             p->refs_tmp[n].idx = idx;
             p->refs_tmp[n].off = (uint32_t)before;
             p->refs_tmp[n].len = (uint32_t)(p->scratch.len - before);
+            if (n > 0 && p->scratch.len > cap) {
+                /* Over the limit: this task opens the next message (it was
+                 * pulled already, so it waits first in line). */
+                requeue(p, &p->refs_tmp[n], p->scratch.data);
+                p->scratch.len = before;
+                limit = stop = n;
+                break;
+            }
             n++;
-            if (p->scratch.len >= BATCH_BYTES)
+            if (p->scratch.len >= cap)
                 limit = stop = n;
         }
         if (n >= stop && stop > limit)
@@ -681,62 +774,112 @@ build(struct mproc_apool *p, const void **pdata, size_t *plen)
     return n;
 }
 
-/* Keep the message's tasks under the engine index it will get. */
+/* Keep the message's tasks under the engine index it will get.  The
+ * table grows with what is in flight (which the engine bounds), never
+ * with the age of the oldest message: results come back in any order. */
 static int
 ring_put(struct mproc_apool *p, struct batch *b)
 {
-    if (p->eng_next - p->bbase > p->bmask) {
-        uint64_t cap = 2 * (p->bmask + 1), i;
-        struct batch **nr = calloc(cap, sizeof(*nr));
-        if (nr == NULL)
+    uint64_t i;
+
+    if (p->bcount >= p->bmask + 1) {
+        uint64_t cap = 2 * (p->bmask + 1);
+        struct batch **nh = calloc(cap, sizeof(*nh));
+        if (nh == NULL)
             return -1;
-        for (i = p->bbase; i < p->eng_next; i++)
-            nr[i & (cap - 1)] = p->bring[i & p->bmask];
-        free(p->bring);
-        p->bring = nr;
+        for (i = 0; i <= p->bmask; i++)
+            while (p->bhash[i] != NULL) {
+                struct batch *x = p->bhash[i];
+                p->bhash[i] = x->hnext;
+                x->hnext = nh[x->index & (cap - 1)];
+                nh[x->index & (cap - 1)] = x;
+            }
+        free(p->bhash);
+        p->bhash = nh;
         p->bmask = cap - 1;
     }
-    p->bring[p->eng_next & p->bmask] = b;
-    p->eng_next++;
+    b->index = p->eng_next++;
+    b->hnext = p->bhash[b->index & p->bmask];
+    p->bhash[b->index & p->bmask] = b;
+    p->bcount++;
     return 0;
 }
 
 static struct batch *
 ring_take(struct mproc_apool *p, uint64_t index)
 {
-    struct batch *b;
+    struct batch **pp = &p->bhash[index & p->bmask], *b;
 
-    if (index < p->bbase || index >= p->eng_next)
-        return NULL;
-    b = p->bring[index & p->bmask];
-    p->bring[index & p->bmask] = NULL;
-    while (p->bbase < p->eng_next && p->bring[p->bbase & p->bmask] == NULL)
-        p->bbase++;
-    return b;
+    for (; (b = *pp) != NULL; pp = &b->hnext)
+        if (b->index == index) {
+            *pp = b->hnext;
+            p->bcount--;
+            return b;
+        }
+    return NULL;
 }
 
 /* The engine's `next`: in the result thread. */
 static int
+eng_next_locked(struct mproc_apool *p, struct mproc_item *item);
+static void
+notify(struct mproc_apool *p);
+
+/* The engine's `next`: in the result thread.  Pulling input can make a
+ * job ready (its input failed, was empty, or its items were refused), and
+ * nothing else would tell its waiters: the engine may sleep next, with no
+ * result to come.  So every call ends by notifying. */
+static int
 eng_next(void *user, struct mproc_item *item)
 {
     struct mproc_apool *p = user;
+    bool pending;
+    int r;
+
+    mproc__apool_reg_refresh(p);
+    pthread_mutex_lock(&p->mu);
+    if (!p->began) {
+        /* mproc_apool_new() waits for this (see there). */
+        p->began = true;
+        mproc__apool_wake(p);
+    }
+    r = eng_next_locked(p, item);
+    pending = p->notify != NULL || p->bcast;
+    pthread_mutex_unlock(&p->mu);
+    if (pending)
+        notify(p);
+    return r;
+}
+
+static int
+eng_next_locked(struct mproc_apool *p, struct mproc_item *item)
+{
     const void *data = NULL;
     size_t len = 0;
     unsigned n, attempt;
     struct batch *b;
 
-    pthread_mutex_lock(&p->mu);
+    if (p->bcount >= p->max_inflight &&
+        (p->jhead != NULL || p->rqhead != NULL)) {
+        /* Every worker has its chunk: the next waits for a free one
+         * (eng_result kicks the engine then). */
+        p->capped = true;
+        p->waiting = true;
+        return MPROC_EAGAIN;
+    }
     for (attempt = 0;; attempt++) {
         n = build(p, &data, &len);
         if (n > 0)
             break;
         if (p->closed && !p->terminated && p->jhead == NULL &&
-            p->rqhead == NULL && p->inflight_multi == 0) {
-            pthread_mutex_unlock(&p->mu);
+            p->rqhead == NULL && p->inflight_multi == 0)
             return 0;
-        }
         if (attempt > 0 || p->terminated) {
-            pthread_mutex_unlock(&p->mu);
+            /* The engine sleeps on the eventfd now: a submission must
+             * write it, even if one came (and its write was drained)
+             * while we looked again and its job gave no message (an
+             * empty or failing input). */
+            p->waiting = true;
             return MPROC_EAGAIN;
         }
         /* About to sleep: from now on a submission writes the eventfd.
@@ -759,7 +902,6 @@ eng_next(void *user, struct mproc_item *item)
         for (i = 0; i < n; i++)
             complete(p, p->refs_tmp[i].job, p->refs_tmp[i].idx, NULL,
                      MPROC_ENOMEM, NULL, 0, "out of memory sending the task");
-        pthread_mutex_unlock(&p->mu);
         return MPROC_ENOMEM;
     }
     b->n = n;
@@ -767,31 +909,9 @@ eng_next(void *user, struct mproc_item *item)
     p->inflight_tasks += n;
     if (n > 1)
         p->inflight_multi++;
-    pthread_mutex_unlock(&p->mu);
     item->data = data;
     item->len = len;
     return 1;
-}
-
-/* Queue a task again, first in line. */
-static void
-requeue(struct mproc_apool *p, const struct taskref *t, const char *msgbase)
-{
-    struct rtask *rt = malloc(sizeof(*rt) + t->len);
-
-    if (rt == NULL) {
-        complete(p, t->job, t->idx, NULL, MPROC_ENOMEM, NULL, 0,
-                 "out of memory queueing the task again");
-        return;
-    }
-    rt->job = t->job;
-    rt->idx = t->idx;
-    rt->len = t->len;
-    memcpy(rt->rec, msgbase + t->off, t->len);
-    rt->next = p->rqhead;
-    p->rqhead = rt;
-    if (p->rqtail == NULL)
-        p->rqtail = rt;
 }
 
 /* Requeue tasks t[from..n-1] keeping their order. */
@@ -829,8 +949,8 @@ notify(struct mproc_apool *p)
     pthread_mutex_lock(&p->mu);
     list = p->notify;
     p->notify = NULL;
-    if (p->bcast && p->nwait > 0)
-        pthread_cond_broadcast(&p->cv);
+    if (p->bcast)
+        mproc__apool_wake(p);
     p->bcast = false;
     /* Decide under the lock: the application may free a job meanwhile
      * (the memory stays: this thread still holds a reference). */
@@ -853,8 +973,11 @@ notify(struct mproc_apool *p)
     pthread_mutex_lock(&p->mu);
     for (j = list; j != NULL; j = nx) {
         nx = j->nnext;
+        /* Release: pairs with the acquire load of a spinning waiter. */
+        __atomic_store_n(&j->ready, true, __ATOMIC_RELEASE);
         mproc__apool_job_unref(j); /* never the pool's last: the application holds it */
     }
+    mproc__apool_wake(p);
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -868,6 +991,7 @@ eng_result(void *user, const struct mproc_result *r)
     uint32_t k;
     bool wake = false;
 
+    mproc__apool_reg_refresh(p);
     pthread_mutex_lock(&p->mu);
     b = ring_take(p, r->index);
     if (b == NULL) {
@@ -926,11 +1050,11 @@ eng_result(void *user, const struct mproc_result *r)
                 stage = p->stage + w * STAGE_BYTES;
                 break;
             }
-        if (d >= b->n)
-            d = b->n - 1;
+        if (d > b->n)
+            d = b->n;
         if (staged > d)
             staged = d;
-        /* The tasks it finished: their results from the stage. */
+        /* The tasks it finished and staged: their results. */
         for (k = 0; k < staged; k++) {
             struct out_hdr oh;
             memcpy(&oh, stage + off, sizeof(oh));
@@ -946,13 +1070,19 @@ eng_result(void *user, const struct mproc_result *r)
             }
             off += oh.len;
         }
-        /* The one it was running fails; those after it never started. */
-        requeue_range(p, b, d + 1, b->n, base);
-        complete(p, b->t[d].job, b->t[d].idx, r, r->status, NULL, 0,
-                 r->message);
-        /* A finished task whose result was not staged (at most the last
-         * before a death in a sliver of time) runs again. */
-        requeue_range(p, b, staged, d, base);
+        /* One it finished whose result did not fit in the stage (the
+         * worker ends the message there) ran: its result went with the
+         * worker, as an unbatched task's would; it is not run again. */
+        for (; k < d; k++)
+            complete(p, b->t[k].job, b->t[k].idx, r, r->status, NULL, 0,
+                     r->message);
+        /* The one it was running fails; those after it never started.
+         * When it had finished them all, nothing fails: it died after. */
+        if (d < b->n) {
+            requeue_range(p, b, d + 1, b->n, base);
+            complete(p, b->t[d].job, b->t[d].idx, r, r->status, NULL, 0,
+                     r->message);
+        }
         wake = true;
     } else {
         for (k = 0; k < b->n; k++)
@@ -963,6 +1093,13 @@ eng_result(void *user, const struct mproc_result *r)
     }
     if (b->n > 1 && --p->inflight_multi == 0 && p->closed)
         wake = true;
+    if (p->capped) {
+        /* A place is free: the engine must ask again (it waits for its
+         * input descriptor since eng_next answered MPROC_EAGAIN). */
+        p->capped = false;
+        p->waiting = true;
+        wake = true;
+    }
     if (wake)
         mproc__apool_kick(p);
     pthread_mutex_unlock(&p->mu);
@@ -985,18 +1122,18 @@ fail_rest(struct mproc_apool *p, int status, const char *msg)
         free(rt);
     }
     p->rqtail = NULL;
-    for (i = p->bbase; i < p->eng_next; i++) {
-        struct batch *b = p->bring[i & p->bmask];
-        uint32_t k;
-        if (b == NULL)
-            continue;
-        p->bring[i & p->bmask] = NULL;
-        for (k = 0; k < b->n; k++)
-            complete(p, b->t[k].job, b->t[k].idx, NULL, status, NULL, 0,
-                     msg);
-        free(b);
+    for (i = 0; i <= p->bmask; i++) {
+        struct batch *b;
+        while ((b = p->bhash[i]) != NULL) {
+            uint32_t k;
+            p->bhash[i] = b->hnext;
+            for (k = 0; k < b->n; k++)
+                complete(p, b->t[k].job, b->t[k].idx, NULL, status, NULL, 0,
+                         msg);
+            free(b);
+        }
     }
-    p->bbase = p->eng_next;
+    p->bcount = 0;
     p->inflight_multi = 0;
     p->inflight_tasks = 0;
     for (j = p->jhead; j != NULL; j = nx) {
@@ -1030,6 +1167,7 @@ mproc__apool_engine_main(void *arg)
 
     tl_pool = p;
     r = mproc_pool_run(p->eng, eng_next, eng_result, p);
+    mproc__apool_reg_refresh(p); /* no worker is left: nor are their handles */
     pthread_mutex_lock(&p->mu);
     if (p->terminated) {
         st = MPROC_ECANCELED;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Pool API internals, shared by api.c (the calls: the pool, async results,
- * imap iterators) and api_engine.c (the result thread, the worker side,
- * the jobs and their queue, batching).
+ * imap iterators), api_engine.c (the result thread, the worker side,
+ * the jobs and their queue, batching) and api_fork.c (what forked
+ * children close, worker names and handles).
  *
  * The Python-style Pool API (mproc_apool_*), on top of the run-once engine
  * in pool.c, which it does not change.
@@ -20,12 +21,13 @@
  *
  * Function targets run in an in-process descriptor (call_desc) whose one
  * task decodes a batch of records {function, index, kind, item} and runs
- * each.  The engine is created with chunksize 1 so that it never queues
- * more than two messages per worker (slow tasks spread over every worker);
- * throughput comes from putting several tasks in one message instead,
- * sized from measured durations (a few ms of work per message) and capped
- * by a fair share of what is queued.  Each task in a batch gets its own
- * result record.  A worker that dies in a batch leaves its progress in a
+ * each.  The engine is created with chunksize 1, and eng_next() keeps at
+ * most one message per worker in flight, so nothing waits queued behind a
+ * slow task; throughput comes from putting several tasks in one message
+ * instead, sized from measured durations (a few ms of work per message),
+ * capped by a fair share of what is queued and by message_max.  Each task
+ * in a batch gets its own result record, and runs once: a worker starts
+ * a task only while the message has room for its largest result.  A worker that dies in a batch leaves its progress in a
  * small shared page (which task it was on) and a copy of the result
  * records it finished (the "stage", 256 KiB per worker), so exactly that
  * task fails with the cause, the finished ones keep their results and
@@ -39,9 +41,15 @@
  * which bounds both the ring and the input read ahead.
  *
  * Locking: one mutex per pool guards everything shared with the
- * application's threads; one condition variable is broadcast (only when
- * someone waits) when a result arrives or a job becomes ready.  Callbacks
- * run in the result thread without the lock.
+ * application's threads; waiters sleep on a futex word that is bumped
+ * (and woken, only when someone waits) whenever a result arrives, a job
+ * becomes complete or ready, or the pool ends.  Callbacks run in the
+ * result thread without the lock, and a job is ready only after its
+ * callback returned.
+ *
+ * Forks: a pthread_atfork handler has every child forked in the process
+ * close the other pools' worker channels (which it would otherwise keep
+ * open) and names a worker the engine forks (ForkPoolWorker-N).
  */
 #ifndef MPROC_API_INT_H
 #define MPROC_API_INT_H
@@ -49,9 +57,11 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <mproc/pool.h>
 
+#include "ipc/chan_int.h"
 #include "util/buf_int.h"
 
 /* Most tasks, and input bytes, per message. */
@@ -59,6 +69,13 @@
 #define BATCH_BYTES ((size_t)256 << 10)
 /* Work per message the batch size aims at, in seconds. */
 #define BATCH_SECONDS 0.002
+/* Function pools run their engine with a message_max of twice the
+ * pool's plus this: a worker starts another task of a message only while
+ * the room left holds a result of the largest size (message_max), so a
+ * task that ran always has its result sent (see call_task()). */
+#define ENG_SLACK ((size_t)4096)
+/* The engine's largest message_max (pool.c's MAX_MESSAGE_MAX). */
+#define ENG_MAX_LIMIT (MPROC__CHAN_MESSAGE_MAX_LIMIT - 8192)
 /* Default imap buffer (results pulled but not consumed). */
 #define IMAP_BUFFER 8192
 
@@ -102,7 +119,8 @@ struct mproc_async {
     struct mproc_async *nnext; /* a list of jobs to notify */
     int call;            /* which callback notify() runs: 0, 1 ok, 2 error */
     uint64_t pulled, completed, consumed;
-    bool ready;
+    bool complete;       /* every task has its result (under mu) */
+    bool ready;          /* complete and its callback returned */
     /* the first failure, by input position */
     bool failed;
     uint64_t fail_idx;
@@ -131,7 +149,12 @@ struct taskref {
     uint32_t off, len; /* its record in the message */
 };
 
+/* The tasks of a message in flight, found by its engine index in a hash
+ * table: results come back in any order, so memory follows what is in
+ * flight, never the distance to the oldest message still running. */
 struct batch {
+    struct batch *hnext;
+    uint64_t index;
     uint32_t n;
     struct taskref t[];
 };
@@ -160,7 +183,18 @@ struct progress {
  * that the results it finished survive its death. */
 #define STAGE_BYTES ((size_t)256 << 10)
 
-/* A task record, host to worker, and a result record, worker to host. */
+/* A descriptor and the file it was, so that a child closes it only if it
+ * is still that file (the number may have been reused meanwhile). */
+struct regfd {
+    int fd;
+    dev_t dev;
+    ino_t ino;
+};
+
+/* A task record, host to worker, and a result record, worker to host.
+ * A task record's item (each argument, for starmap) is followed by a NUL
+ * byte that its length does not count, so a task may read its input as a
+ * string. */
 struct rec_hdr {
     uint64_t fn;
     uint64_t idx;
@@ -174,17 +208,29 @@ struct out_hdr {
 
 struct mproc_apool {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    unsigned nwait;       /* threads in cv waits */
+    /* Waiters sleep on this word (a futex), not on a condition variable:
+     * a futex wait ends with EINTR when a signal handler runs, so a wait
+     * can return MPROC_EINTR (pthread_cond_wait never does). */
+    uint32_t seq;
+    unsigned nwait;       /* threads waiting on seq */
     unsigned refs;        /* the application's + one per job */
     mproc_pool_t *eng;
     bool func;            /* function targets */
     bool can_batch;
     unsigned nworkers;
-    size_t message_max;
+    /* Most messages in flight: one chunk per worker.  The engine would
+     * queue a second behind each running one, and a message queued behind
+     * a slow task waits for it (Python's workers take a task only when
+     * idle).  Reached (`capped`), eng_next answers MPROC_EAGAIN until a
+     * result frees a place. */
+    uint64_t max_inflight;
+    bool capped;
+    size_t message_max;   /* the pool's: largest item or output */
+    size_t eng_max;       /* the engine's (see ENG_SLACK) */
     int efd, cfd;         /* input eventfd, cancel eventfd */
     pthread_t thr;
     bool thr_started, thr_done, joined;
+    bool began;           /* the engine called eng_next once */
     bool closed, terminated, waiting;
     int broken;           /* the engine ended with this error, or 0 */
     char broken_msg[MPROC_ERRMSG_MAX];
@@ -201,15 +247,45 @@ struct mproc_apool {
     unsigned inflight_multi;
     uint64_t inflight_tasks; /* tasks in messages the engine holds */
     /* result thread only */
-    struct batch **bring;
-    uint64_t bbase, eng_next, bmask;
+    struct batch **bhash; /* messages in flight, by engine index */
+    uint64_t eng_next, bmask, bcount;
     struct mproc_buf scratch;
     struct taskref *refs_tmp;
     double target;
     struct mproc_async *notify;
     bool bcast;
+    /* The host's sides of this pool's worker channels, as last seen by
+     * the result thread: a child that another thread forks closes them
+     * (else it would keep a worker from seeing the end of its tasks).
+     * Guarded by the registry's lock (api_engine.c). */
+    struct mproc_apool *reg_next;
+    struct regfd *reg;
+    size_t reg_n, reg_cap;
+    uint64_t reg_gen;
+    int *reg_tmp;
+    /* The next worker's name and its parent's, set just before the
+     * engine forks it (api_engine.c, reg_prepare) and read in the child:
+     * Python's ForkPoolWorker-N. */
+    char wname[48];
+    char hostname[MPROC_ERRMSG_MAX];
+    pid_t hostpid;
+    bool naming;
+    /* Worker handles for mproc_active_children() (under the registry's
+     * lock): one per live worker slot, the names given at fork waiting
+     * for their process to show, and handles of ended workers, freed at
+     * the next mproc_active_children() (their handles were borrowed). */
+    pid_t reg_owner;      /* the process the pool belongs to */
+    pid_t *wpid, *wpid_tmp;
+    struct mproc_process **whandle;
+    char (*wnames)[48];
+    unsigned wn_head, wn_len, wn_cap;
+    struct mproc_process **wdead;
+    size_t wdead_n, wdead_cap;
     char errmsg[MPROC_ERRMSG_MAX];
 };
+
+/* Wake every waiter (wait_until in api.c).  Under mu. */
+void mproc__apool_wake(struct mproc_apool *p);
 
 /* The in-process descriptor of function targets (api_engine.c). */
 extern const struct mproc_plugin mproc__apool_call_desc;
@@ -233,6 +309,18 @@ void mproc__apool_job_enqueue(struct mproc_apool *p, struct mproc_async *j);
 void mproc__apool_job_input_done(struct mproc_apool *p,
                                  struct mproc_async *j);
 void mproc__apool_job_unlink(struct mproc_apool *p, struct mproc_async *j);
+
+/* The pool whose result thread runs in this thread, or NULL; in a
+ * worker forked from it, that pool (api_fork.c). */
+extern __thread struct mproc_apool *mproc__apool_tl;
+
+/* Enter the pool in the registry of pools whose channels forked
+ * children close, and take it out (api_fork.c).  _add: 0 or
+ * MPROC_ENOMEM.  _refresh: in the result thread, after each engine
+ * call, bring its entry up to date with the engine's workers. */
+int mproc__apool_reg_add(struct mproc_apool *p);
+void mproc__apool_reg_del(struct mproc_apool *p);
+void mproc__apool_reg_refresh(struct mproc_apool *p);
 
 /* Free a pool whose last reference is gone (api.c). */
 void mproc__apool_pool_destroy(struct mproc_apool *p);

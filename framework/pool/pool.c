@@ -1694,6 +1694,40 @@ mproc__pool_plugin(const mproc_pool_t *p)
     return p->plugin;
 }
 
+size_t
+mproc__pool_host_fds(const mproc_pool_t *p, int *fds, size_t max,
+                     uint64_t *gen, pid_t *pids)
+{
+    unsigned char blob[MPROC__CHAN_BLOB_MAX];
+    int f[MPROC__CHAN_MAX_FDS];
+    size_t n = 0, k, len, j;
+    unsigned i, s;
+
+    *gen = 0;
+    for (i = 0; i < p->nworkers; i++)
+        pids[i] = 0;
+    for (i = 0; p->w != NULL && i < p->nworkers; i++) {
+        const struct worker *w = &p->w[i];
+        pids[i] = w->pid;
+        if (w->pid == 0)
+            continue;
+        *gen = *gen * 1000003u + (uint64_t)w->pid * 2 + (w->task != NULL);
+        for (s = 0; s < 2; s++) {
+            struct mproc_chan *ch = s == 0 ? w->task : w->result;
+            unsigned side = s == 0 ? MPROC__CHAN_WR : MPROC__CHAN_RD;
+            k = MPROC__CHAN_MAX_FDS;
+            len = sizeof(blob);
+            if (ch == NULL || !(ch->sides & side) ||
+                ch->ops->export_side(ch, side, f, &k, blob, &len) < 0)
+                continue;
+            for (j = 0; j < k; j++, n++)
+                if (n < max)
+                    fds[n] = f[j];
+        }
+    }
+    return n;
+}
+
 const char *
 mproc_pool_task(const mproc_pool_t *p)
 {

@@ -88,6 +88,25 @@ struct mproc__started {
     struct mproc_chan *result; /* the host's read side */
 };
 
+/*
+ * Around the start of a worker (mproc__worker_start, and open_channels):
+ * from begin until _opened no other thread of the process forks (a lock
+ * that the pthread_atfork handler of pool/api_fork.c takes), and _opened
+ * enters the new channels in the registry of descriptors that every child
+ * forked later closes, when a Pool API pool starts the worker; end (out:
+ * the started worker, or NULL) closes the window.  Until the process-wide
+ * descriptor registry takes this over.  begin returns the name the worker takes as its
+ * mproc_current_process() (Python's ForkPoolWorker-N, SpawnPoolWorker-N,
+ * ForkServerPoolWorker-N, by `method`) and its parent's in *parent_name,
+ * for a Pool API pool's worker; NULL otherwise.  A forked worker takes it
+ * at fork; a new image from its boot message.
+ */
+const char *mproc__fork_window_begin(const char *method,
+                                     const char **parent_name);
+void mproc__fork_window_opened(struct mproc_chan *task,
+                               struct mproc_chan *result);
+void mproc__fork_window_end(const struct mproc__started *out);
+
 /* 0, or a negative MPROC_E* code with a message in errbuf. */
 int mproc__worker_start(const struct mproc__start *s,
                         struct mproc__started *out, char *errbuf,
@@ -99,6 +118,15 @@ const struct mproc__plugin *mproc__pool_plugin(const mproc_pool_t *p);
 /* Claim words: a task sent waits as its index + 1; then one side wins. */
 #define MPROC__CLAIM_RUN UINT64_MAX           /* the worker started it */
 #define MPROC__CLAIM_REVOKED (UINT64_MAX - 1) /* the host took it back */
+
+/* The descriptors of the host's sides of every live worker's channels:
+ * up to max of them in fds; returns how many there are.  *gen changes
+ * whenever the set of workers does; pids[i] is worker slot i's process
+ * (0: none), for each of the pool's workers.  In the thread that runs the pool
+ * (for the Pool API, which has children forked by other threads close
+ * them: see api_engine.c). */
+size_t mproc__pool_host_fds(const mproc_pool_t *p, int *fds, size_t max,
+                            uint64_t *gen, pid_t *pids);
 
 /* Exit status of a worker whose init failed (the host also gets a frame). */
 #define MPROC__WORKER_EXIT_INIT 78

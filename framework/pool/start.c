@@ -72,6 +72,7 @@ open_channels(const struct mproc__start *s, struct mproc_chan **task,
         return start_err(errbuf, errlen, r,
                          "cannot open a channel for a worker: %s", err.msg);
     }
+    mproc__fork_window_opened(*task, *result);
     return 0;
 }
 
@@ -273,8 +274,9 @@ export_side(struct mproc_chan *ch, unsigned side, int *fds, size_t *nfds,
  * other workers' channels and the cancel descriptor need no closing.
  */
 static int
-start_image(const struct mproc__start *s, const char *m,
-            struct mproc__started *out, char *errbuf, size_t errlen)
+start_image(const struct mproc__start *s, const char *m, const char *name,
+            const char *parent_name, struct mproc__started *out,
+            char *errbuf, size_t errlen)
 {
     struct mproc_chan *task, *result;
     struct mproc__boot b;
@@ -293,6 +295,8 @@ start_image(const struct mproc__start *s, const char *m,
     memset(&b, 0, sizeof(b));
     b.kind = MPROC__BOOT_WORKER;
     b.parent_pid = getpid();
+    b.name = name; /* a Pool API worker's, or NULL */
+    b.parent_name = parent_name;
     b.plugin = s->plugin_path;
     b.task = s->wa->task->name;
     b.args = (struct mproc_kv *)s->wa->args;
@@ -330,12 +334,20 @@ mproc__worker_start(const struct mproc__start *s, struct mproc__started *out,
                     char *errbuf, size_t errlen)
 {
     const char *m = s->method != NULL ? s->method : "fork";
+    const char *name, *parent_name = NULL;
+    int r;
 
+    /* From the channels' opening to their registration no other thread
+     * forks: its child would keep them (see mproc__fork_window_begin). */
+    name = mproc__fork_window_begin(m, &parent_name);
     if (strcmp(m, "fork") == 0)
-        return start_fork(s, out, errbuf, errlen);
-    if (strcmp(m, "spawn") == 0 || strcmp(m, "forkserver") == 0)
-        return start_image(s, m, out, errbuf, errlen);
-    return start_err(errbuf, errlen, MPROC_EINVAL,
-                     "unknown start method '%s'; expected fork, spawn or "
-                     "forkserver", m);
+        r = start_fork(s, out, errbuf, errlen);
+    else if (strcmp(m, "spawn") == 0 || strcmp(m, "forkserver") == 0)
+        r = start_image(s, m, name, parent_name, out, errbuf, errlen);
+    else
+        r = start_err(errbuf, errlen, MPROC_EINVAL,
+                      "unknown start method '%s'; expected fork, spawn or "
+                      "forkserver", m);
+    mproc__fork_window_end(r == 0 ? out : NULL);
+    return r;
 }

@@ -428,6 +428,13 @@ mproc__boot_run(const struct mproc__boot *b)
 
         if (!follow_parent(b->parent_pid))
             _exit(1); /* the host died before prctl took effect */
+        /* A Pool API worker's name (SpawnPoolWorker-N ...); the strings
+         * live in the boot message, kept for the process's life. */
+        if (b->name != NULL)
+            mproc__process_set_identity(b->name, b->parent_pid,
+                                        b->parent_name != NULL
+                                            ? b->parent_name
+                                            : "MainProcess");
         /* As a forked worker (pool/start.c): Ctrl-C is the host's; stdin
          * is the host's input; a stray printf goes to stderr. */
         set_signal(SIGINT, SIG_IGN);

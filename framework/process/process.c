@@ -42,7 +42,7 @@
 #include "util/buf_int.h"
 
 enum { S_NEW, S_STARTED, S_ENDED, S_CLOSED };
-enum { K_CHILD, K_CURRENT, K_PARENT };
+enum { K_CHILD, K_CURRENT, K_PARENT, K_WORKER };
 
 struct mproc_process {
     int kind;
@@ -195,7 +195,8 @@ mproc_process_new(mproc_process_t **out, const struct mproc_process_opts *o,
         if (self.nidentity > 0)
             memcpy(p->identity, self.identity,
                    self.nidentity * sizeof(*p->identity));
-        p->identity[self.nidentity] = ++counter;
+        p->identity[self.nidentity] =
+            __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
     }
     pthread_mutex_unlock(&lock);
     if (p->identity == NULL)
@@ -286,6 +287,75 @@ mproc__process_become(const char *name, const uint32_t *identity,
     }
     self.daemon = daemon;
     self.pid = 0;
+}
+
+/* ---- pool workers (the Pool API's hooks, see process_int.h) ---- */
+
+size_t (*mproc__process_pool_workers)(mproc_process_t **out, size_t max);
+
+void
+mproc__process_set_identity(const char *name, pid_t parent_pid,
+                            const char *parent_name)
+{
+    /* What the parent's handles held stays allocated: freeing is not
+     * safe here.  own_list() forgets the parent's children. */
+    if (self_result_fd >= 0)
+        close(self_result_fd); /* our parent's result pipe, inherited */
+    self_result_fd = -1;
+    if (parent.pidfd >= 0)
+        close(parent.pidfd);
+    parent.pidfd = -1;
+    parent.name = (char *)parent_name;
+    parent.pid = parent_pid;
+    have_parent = true;
+    self.name = (char *)name;
+    self.name_owned = false;
+    self.identity = NULL;
+    self.nidentity = 0;
+    self.daemon = true;
+    self.pid = 0;
+}
+
+mproc_process_t *
+mproc__process_worker_new(const char *name, pid_t pid)
+{
+    mproc_process_t *p = calloc(1, sizeof(*p));
+
+    if (p == NULL || (p->name = strdup(name)) == NULL) {
+        free(p);
+        return NULL;
+    }
+    p->name_owned = true;
+    p->kind = K_WORKER;
+    p->state = S_STARTED;
+    p->daemon = true;
+    p->pid = pid;
+    p->pidfd = p->result_fd = p->sentinel_fd = -1;
+    return p;
+}
+
+void
+mproc__process_worker_end(mproc_process_t *p)
+{
+    p->state = S_ENDED;
+}
+
+void
+mproc__process_worker_free(mproc_process_t *p)
+{
+    if (p == NULL)
+        return;
+    free(p->name);
+    free(p);
+}
+
+uint32_t
+mproc__process_next_id(void)
+{
+    /* Atomic, not under the module's lock: it is called in a
+     * pthread_atfork prepare handler, which must not wait for a lock a
+     * forking thread may hold. */
+    return __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
 }
 
 void
@@ -719,6 +789,9 @@ mproc_process_join(mproc_process_t *p, int timeout_ms)
                        "join itself", p->name);
     if (p->kind == K_PARENT)
         return parent_join(timeout_ms);
+    if (p->kind == K_WORKER)
+        return set_err(p, MPROC_EINVAL, "process '%s' is a pool's worker: "
+                       "close and join the pool", p->name);
     if (p->starter != 0 && p->starter != getpid()) {
         /* A copy, in a forked child, of a handle of its parent's. */
         if (p->nidentity == self.nidentity &&
@@ -762,6 +835,8 @@ mproc_process_is_alive(mproc_process_t *p)
         return true;
     if (p->kind == K_PARENT)
         return parent_join(0) == MPROC_ETIMEDOUT;
+    if (p->kind == K_WORKER)
+        return p->state == S_STARTED;
     if (p->state == S_NEW)
         return false;
     return !check(p);
@@ -1045,6 +1120,9 @@ mproc_active_children(mproc_process_t **out, size_t max)
         pp = &p->next;
     }
     pthread_mutex_unlock(&lock);
+    if (mproc__process_pool_workers != NULL)
+        n += mproc__process_pool_workers(out + (n < max ? n : max),
+                                         n < max ? max - n : 0);
     return n;
 }
 

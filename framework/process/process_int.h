@@ -114,6 +114,35 @@ void mproc__process_become(const char *name, const uint32_t *identity,
                            size_t nidentity, bool daemon, pid_t parent_pid,
                            const char *parent_name, int result_fd);
 
+/*
+ * Pool API workers (pool/api_engine.c; issue 11.7).
+ *
+ * mproc__process_set_identity: in a forked pool worker, before it runs
+ * anything: this process is `name`, a daemon child of parent_pid named
+ * parent_name.  Plain stores and close() only, so it is safe in a
+ * pthread_atfork child handler; both strings must live as long as the
+ * process.
+ *
+ * mproc__process_next_id: the next number of the counter Process-N takes
+ * its N from (Python's ForkPoolWorker-N shares it).
+ *
+ * mproc__process_pool_workers: the hook mproc_active_children() calls to
+ * count this process's live pool workers and fill handles for them
+ * (at most max into out); NULL: none.
+ *
+ * mproc__process_worker_new/_end/_free: a pool worker's handle, which
+ * answers name, pid, daemon and is_alive (true until _end); join,
+ * terminate and the like refuse it (the pool owns the process).
+ */
+mproc_process_t *mproc__process_worker_new(const char *name, pid_t pid);
+void mproc__process_worker_end(mproc_process_t *p);
+void mproc__process_worker_free(mproc_process_t *p);
+void mproc__process_set_identity(const char *name, pid_t parent_pid,
+                                 const char *parent_name);
+uint32_t mproc__process_next_id(void);
+extern size_t (*mproc__process_pool_workers)(mproc_process_t **out,
+                                             size_t max);
+
 /* pidfd_open(pid), or -1 with errno. */
 int mproc__pidfd_open(pid_t pid);
 

@@ -279,7 +279,9 @@ MPROC_API unsigned mproc_cpu_usable(void);
  *
  * The index a task sees: for function targets, the item's position in
  * its call's input (0 for apply); for plugin tasks, the task's number in
- * the pool's submission order.
+ * the pool's submission order.  A function task's input is followed by a
+ * NUL byte that `len` does not count (each starmap argument too), so it
+ * may be read as a string, as in a Process target.
  *
  * Results.  Every submitted task ends in exactly one result, a
  * struct mproc_result whose status is 0 (data/len hold the output),
@@ -294,15 +296,32 @@ MPROC_API unsigned mproc_cpu_usable(void);
  * Batching.  Function tasks queued faster than the workers take them
  * travel several per message, sized from measured task durations (about
  * 2 ms of work per message, and never more than a fair share of what is
- * queued, so slow tasks still spread over every worker).  Each task keeps
- * its own result: when a worker dies, the task it was running fails with
- * the cause, those it finished keep their results (copied to shared
- * memory as they finish) and those after it run on other workers.  A
- * call's `chunksize` c > 1 keeps its items in groups of c that travel
- * (and run, in order) together, like Python's chunks; 0 and 1 leave it to
- * the pool.  A pool with timeout_ms, retries or max_tasks_per_child set
+ * queued, so slow tasks still spread over every worker), and a message of
+ * several tasks never holds more than message_max bytes of them.  Each
+ * task runs once per attempt and keeps its own result, whatever the size
+ * of its output (up to message_max): a worker starts the next task of a
+ * message only while the message has room for a result of that size.
+ * When a worker dies, the task it was running fails with the cause, those
+ * it finished keep their results (copied to shared memory as they
+ * finish; one whose result was too large for that copy fails with the
+ * death rather than running again) and those after it run on other
+ * workers.  A call's `chunksize` c > 1 keeps its items in groups of c
+ * that travel (and run, in order) together, like Python's chunks, within
+ * message_max; 0 and 1 leave it to the pool.  A pool with timeout_ms, retries or max_tasks_per_child set
  * sends each task on its own (those limits count messages).  Plugin tasks
  * always travel opts.chunksize to a message, set at creation.
+ *
+ * Workers.  A pool's worker is named as Python names it:
+ * mproc_current_process() there is "ForkPoolWorker-N",
+ * "SpawnPoolWorker-N" or "ForkServerPoolWorker-N" by start method (N
+ * from the counter of Process-N), a daemon whose mproc_parent_process()
+ * is the pool's process.  In the pool's process mproc_active_children() counts the live
+ * workers of every pool, with handles that answer name, pid, daemon and
+ * is_alive (join and terminate refuse them: the pool owns its workers),
+ * borrowed until the next mproc_active_children() call or the pool's
+ * free.  A child forked by any thread (another pool's worker, a
+ * Process, the application's fork()) closes the pool's channels, so
+ * close() and join() never wait on a process that is not the pool's.
  *
  * Threads.  Every function here may be called from any thread.  The pool
  * has one result thread, started by mproc_apool_new(), which feeds the
@@ -342,9 +361,12 @@ struct mproc_args {
 #define MPROC_STAR_MAX 64
 
 /**
- * Called in the result thread when an async result becomes ready, with
- * the result (mproc_async_get(ar, 0, ...) answers at once; `ar` is valid
- * for the call).  Not called for a result the application freed first.
+ * Called in the result thread once every task of the call has its
+ * result, with the result (mproc_async_get(ar, 0, ...) and
+ * mproc_async_ready() answer at once there; `ar` is valid for the call).
+ * As in Python, the result becomes ready for the other threads only
+ * after the callback returned: a wait() that returns 0 has seen it run.
+ * Not called for a result the application freed first.
  */
 typedef void (*mproc_async_fn)(void *user, mproc_async_t *ar);
 
@@ -366,7 +388,9 @@ struct mproc_call_opts {
 };
 
 /**
- * The input of a map: an array (`items`, `n`), or a callback that yields
+ * The input of a map: an array (`items`, `n`; an empty one, n = 0 with
+ * or without an array, makes a call with zero results, ready at once),
+ * or a callback that yields
  * items lazily (`next`, `next_user`; it returns 1 with an item, 0 at the
  * end, or a negative code that ends the input with that error, never
  * MPROC_EAGAIN).  The array is borrowed until the call's result is ready
@@ -418,7 +442,10 @@ MPROC_API int mproc_apool_apply_async(mproc_apool_t *p, mproc_task_fn fn,
  *             with mproc_async_free(); set whenever the task was
  *             submitted, also when it failed
  * @return 0 when the task succeeded; its failure status otherwise; the
- *         errors of apply_async(); MPROC_EINVAL from a callback.
+ *         errors of apply_async(); MPROC_EINVAL from a callback;
+ *         MPROC_EINTR when a signal interrupted the wait (see
+ *         mproc_async_get(): *out is set, the task goes on, wait on it
+ *         again or free it).
  */
 MPROC_API int mproc_apool_apply(mproc_apool_t *p, mproc_task_fn fn,
                                 const void *data, size_t len,
@@ -428,8 +455,9 @@ MPROC_API int mproc_apool_apply(mproc_apool_t *p, mproc_task_fn fn,
  * Run fn over every item of `in`; one async result for the whole call,
  * ready when every item has its result; mproc_async_get() gives them in
  * input order.  callback runs when all succeeded, error_callback when
- * some failed.  Errors as apply_async(), plus MPROC_EINVAL for an empty
- * or doubly given input.
+ * some failed.  An empty input succeeds with zero results (its callback
+ * runs).  Errors as apply_async(), plus MPROC_EINVAL for an input given
+ * twice (items and next) or n > 0 items without an array.
  */
 MPROC_API int mproc_apool_map_async(mproc_apool_t *p, mproc_task_fn fn,
                                     const struct mproc_input *in,
@@ -438,7 +466,8 @@ MPROC_API int mproc_apool_map_async(mproc_apool_t *p, mproc_task_fn fn,
 
 /**
  * map_async(), then wait.  @return 0 when every item succeeded, else the
- * status of the first failed item (in input order); *out as apply().
+ * status of the first failed item (in input order); MPROC_EINTR as
+ * apply(); *out as apply().
  */
 MPROC_API int mproc_apool_map(mproc_apool_t *p, mproc_task_fn fn,
                               const struct mproc_input *in,
@@ -496,7 +525,9 @@ MPROC_API int mproc_apool_terminate(mproc_apool_t *p);
  * Wait for the result thread to end, which it does once every task has
  * its result and no worker is left.
  * @return 0; MPROC_EINVAL before close() or terminate(), or from a
- *         callback; after a broken pool (MPROC_EINIT ...) that error.
+ *         callback; MPROC_EINTR when a signal handler interrupted the
+ *         wait (see "Signals" at mproc_async_get(); call it again);
+ *         after a broken pool (MPROC_EINIT ...) that error.
  */
 MPROC_API int mproc_apool_join(mproc_apool_t *p);
 
@@ -523,18 +554,32 @@ MPROC_API void mproc_apool_free(mproc_apool_t *p);
  *         task (MPROC_ETASK ...; mproc_async_errmsg() has its message);
  *         MPROC_EAGAIN when the timeout passed first (distinct from
  *         MPROC_ETIMEDOUT, a task that ran past the pool's time limit);
+ *         MPROC_EINTR when a signal interrupted the wait (below);
  *         MPROC_EINVAL when waiting from a callback.
+ *
+ * Signals.  get, wait, mproc_imap_next() and mproc_apool_join() return
+ * MPROC_EINTR as soon as a signal handler that was installed without
+ * SA_RESTART has run in the waiting thread, so a program can stop
+ * waiting on Ctrl-C as Python raises KeyboardInterrupt; the result is
+ * untouched, wait again to go on.  With SA_RESTART an untimed wait
+ * (timeout_ms = -1) goes on; a timed wait returns MPROC_EINTR after any
+ * handler, SA_RESTART or not, because Linux does not restart timed
+ * sleeps (as with poll(2)).  The pool's own thread blocks every signal.
+ * A waiter is woken by every change that can satisfy it: a result, an
+ * input that fails or ends, terminate(), a pool that breaks.
  */
 MPROC_API int mproc_async_get(mproc_async_t *ar, int timeout_ms,
                               const struct mproc_result **results,
                               size_t *n);
 
 /** Wait up to timeout_ms (-1: forever).  @return 0 when ready;
- *  MPROC_EAGAIN when the timeout passed first; MPROC_EINVAL when waiting
+ *  MPROC_EAGAIN when the timeout passed first; MPROC_EINTR when a signal
+ *  interrupted it (see mproc_async_get()); MPROC_EINVAL when waiting
  *  from a callback. */
 MPROC_API int mproc_async_wait(mproc_async_t *ar, int timeout_ms);
 
-/** True when every task of the call has its result. */
+/** True when every task of the call has its result and its callback
+ *  returned (in the callback itself: true). */
 MPROC_API bool mproc_async_ready(mproc_async_t *ar);
 
 /** @return 1 when ready and every task succeeded, 0 when ready and one
@@ -558,8 +603,9 @@ MPROC_API void mproc_async_free(mproc_async_t *ar);
  *         the end; MPROC_EAGAIN when the timeout passed first; once, after
  *         the results of the items already read: the input callback's
  *         error, or the pool's when it was terminated (MPROC_ECANCELED)
- *         or broke (MPROC_EINIT ...); MPROC_EINVAL when waiting from a
- *         callback.
+ *         or broke (MPROC_EINIT ...); MPROC_EINTR when a signal
+ *         interrupted the wait (see mproc_async_get()); MPROC_EINVAL
+ *         when waiting from a callback.  An empty input ends at once.
  */
 MPROC_API int mproc_imap_next(mproc_imap_t *it, int timeout_ms,
                               const struct mproc_result **r);
