@@ -18,6 +18,13 @@
  * The children of this process are kept on one list, under a mutex, from
  * start until they are reaped and their handle freed.  At normal exit an
  * atexit handler terminates the daemon children and joins all of them.
+ * Reaping a child (waitpid, then reading its result) happens under the
+ * child's own mutex: join in one thread and mproc_active_children() in
+ * another would otherwise both reap it, the loser finding ECHILD.
+ *
+ * Fork safety: the descriptors of children (pidfd, result file, sentinel)
+ * are in the fork registry (fork.c), so no forked child keeps another
+ * child's; the module's locks start unlocked in a forked child.
  */
 #include "internal.h"
 
@@ -33,6 +40,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ipc/frame_int.h"
@@ -45,6 +53,7 @@ enum { S_NEW, S_STARTED, S_ENDED, S_CLOSED };
 enum { K_CHILD, K_CURRENT, K_PARENT };
 
 struct mproc_process {
+    pthread_mutex_t mu; /* reaping: check() (a K_CHILD's) */
     int kind;
     int state;
     char *name;
@@ -165,6 +174,7 @@ mproc_process_new(mproc_process_t **out, const struct mproc_process_opts *o,
     p = calloc(1, sizeof(*p));
     if (p == NULL)
         goto nomem;
+    pthread_mutex_init(&p->mu, NULL);
     p->kind = K_CHILD;
     p->state = S_NEW;
     p->pidfd = p->result_fd = p->sentinel_fd = -1;
@@ -226,6 +236,7 @@ nomem:
         free(p->input);
         mproc__kv_free(p->args, p->nargs);
         free(p->identity);
+        pthread_mutex_destroy(&p->mu);
         free(p);
     }
     return mproc__err(err, MPROC_ENOMEM, "out of memory");
@@ -236,31 +247,26 @@ nomem:
 void
 mproc__process_become(const char *name, const uint32_t *identity,
                       size_t nidentity, bool daemon, pid_t parent_pid,
-                      const char *parent_name, int result_fd)
+                      const char *parent_name, int result_fd, int sentinel_fd)
 {
     static char *pname;
-    struct mproc_process *c;
 
-    /* The parent's children are not ours: forget them, and close what
-     * they held here (a forked child inherits the descriptors). */
+    /* The parent's children are not ours: forget them (their descriptors
+     * were registered, and a forked child has dropped them already). */
     pthread_mutex_lock(&lock);
-    for (c = children; c != NULL && children_owner != getpid(); c = c->next) {
-        if (c->pidfd >= 0)
-            close(c->pidfd);
-        if (c->result_fd >= 0)
-            close(c->result_fd);
-        if (c->sentinel_fd >= 0)
-            close(c->sentinel_fd);
-    }
     children = NULL;
     children_owner = getpid();
     counter = 0;
     pthread_mutex_unlock(&lock);
     if (self_result_fd >= 0 && self_result_fd != result_fd)
-        close(self_result_fd); /* our parent's pipe, inherited */
+        mproc__fork_fd_close(self_result_fd); /* our parent's, inherited */
     self_result_fd = result_fd;
-    if (parent.pidfd >= 0)
-        close(parent.pidfd);
+    /* Our own ends: a child of ours holding our sentinel's write end
+     * would keep it from reading end of file when we end. */
+    mproc__fork_fd_register(result_fd);
+    if (sentinel_fd >= 0)
+        mproc__fork_fd_register(sentinel_fd);
+    mproc__fork_fd_close(parent.pidfd);
 
     /* What we keep is never freed: it lives as long as the process. */
     free(pname);
@@ -373,23 +379,24 @@ start_fork(mproc_process_t *p, const int fds[2])
     pid_t pid, me = getpid();
     int e;
 
+    /* A daemon dies with this process, whichever thread starts it. */
+    if (p->daemon && (e = mproc__lifeline_fd()) < 0)
+        return set_err(p, e, "process '%s': lifeline: %s", p->name,
+                       mproc_strerror(e));
     fflush(NULL);
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pid = fork();
     if (pid == 0) {
-        if (p->sentinel_fd >= 0)
-            close(p->sentinel_fd);
+        /* Drop what other children and pools hold here, and our
+         * sentinel's read end; keep our result file and sentinel. */
+        if (mproc__fork_child(p->daemon, me, fds, fds[1] >= 0 ? 2 : 1) < 0)
+            _exit(1);
         reset_signals();
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        if (p->daemon) {
-            prctl(PR_SET_PDEATHSIG, SIGKILL);
-            if (getppid() != me)
-                _exit(1);
-        }
         mproc__process_become(p->name, p->identity, p->nidentity, p->daemon,
-                              me, self.name, fds[0]);
+                              me, self.name, fds[0], fds[1]);
         mproc__process_child(p->plugin ? p->plugin->desc : NULL,
                              p->task ? p->task->fn : p->fn, p->args, p->nargs,
                              p->input, p->input_len, p->result_max, fds[0]);
@@ -449,6 +456,7 @@ static int
 plugin_get(const char *spec, struct mproc__plugin **out, bool *cached,
            mproc_err_t *err)
 {
+    char *s;
     int i, r;
 
     *cached = false;
@@ -461,12 +469,40 @@ plugin_get(const char *spec, struct mproc__plugin **out, bool *cached,
             return 0;
         }
     r = mproc__plugin_open(out, spec, err);
-    if (r == 0 && i < PLUGIN_CACHE && (cache[i].spec = strdup(spec)) != NULL) {
+    if (r == 0 && i < PLUGIN_CACHE && (s = strdup(spec)) != NULL) {
+        /* The plugin before the name that finds it: a child forked
+         * meanwhile keeps the cache, and must not find a half entry. */
         cache[i].plugin = *out;
+        __atomic_store_n(&cache[i].spec, s, __ATOMIC_RELEASE);
         *cached = true;
     }
     pthread_mutex_unlock(&cache_lock);
     return r;
+}
+
+/*
+ * Fork safety (see process_int.h): a forked child has only the thread
+ * that forked, so a lock another thread held would stay held there for
+ * ever (a child whose become() took the module's lock hung before its
+ * target ran).  Both locks start unlocked in the child: the children list
+ * is the parent's and discarded there (own_list), every other store under
+ * them is a single word or ordered as above.  No prepare handler takes
+ * them: the exit handler holds the module's lock while it joins, which
+ * would stall every fork of the program's other threads meanwhile.
+ */
+static void
+after_fork_child(void)
+{
+    static const pthread_mutex_t m0 = PTHREAD_MUTEX_INITIALIZER;
+
+    lock = m0;
+    cache_lock = m0;
+}
+
+__attribute__((constructor)) static void
+process_fork_init(void)
+{
+    pthread_atfork(NULL, NULL, after_fork_child);
 }
 
 /* Load the plugin of "PLUGIN:TASK" (the last ':' separates the task). */
@@ -542,35 +578,43 @@ mproc_process_start(mproc_process_t *p)
         if (r < 0)
             return r;
     }
+    /* Every descriptor of the child's is registered as it is made, so no
+     * other child forked meanwhile (from another thread) keeps one: a
+     * stranger holding the sentinel's write end would make it read end of
+     * file only when the stranger ends. */
+    have_pidfds();
+    mproc__fork_fd_hold();
     fds[0] = memfd_create("mproc-result", MFD_CLOEXEC);
-    if (fds[0] < 0)
-        return set_err(p, -errno, "process '%s': memfd_create: %s", p->name,
-                       strerror(errno));
+    r = fds[0] < 0 ? -errno : mproc__fork_fd_register(fds[0]);
     /* Where pidfds are refused, the sentinel is a pipe whose write end
      * only the child holds: it reads as end of file when the child ends. */
-    if (!have_pidfds()) {
-        if (pipe2(sp, O_CLOEXEC) < 0) {
-            r = set_err(p, -errno, "process '%s': pipe: %s", p->name,
-                        strerror(errno));
-            close(fds[0]);
-            return r;
-        }
+    if (r == 0 && !have_pidfds()) {
+        r = pipe2(sp, O_CLOEXEC) < 0 ? -errno : 0;
+        if (r == 0 && (r = mproc__fork_fd_register(sp[0])) == 0)
+            r = mproc__fork_fd_register(sp[1]);
         p->sentinel_fd = sp[0];
         fds[1] = sp[1];
     }
+    mproc__fork_fd_release();
+    if (r < 0) {
+        set_err(p, r, "process '%s': cannot make its result file or "
+                "sentinel: %s", p->name, mproc_strerror(r));
+        goto fail;
+    }
     p->starter = getpid(); /* before fork: the child's copy shows it */
     r = strcmp(m, "fork") == 0 ? start_fork(p, fds) : start_image(p, m, fds);
-    if (sp[1] >= 0)
-        close(sp[1]);
-    if (r < 0) {
-        close(fds[0]);
-        if (p->sentinel_fd >= 0)
-            close(p->sentinel_fd);
-        p->sentinel_fd = -1;
-        return r;
-    }
+    if (r < 0)
+        goto fail;
+    mproc__fork_fd_close(sp[1]);
     p->result_fd = fds[0];
-    p->pidfd = have_pidfds() ? mproc__pidfd_open(p->pid) : -1;
+    if (have_pidfds()) {
+        mproc__fork_fd_hold();
+        p->pidfd = mproc__pidfd_open(p->pid);
+        /* Unregistered (no memory), a pidfd held by a stranger harms no
+         * one. */
+        mproc__fork_fd_register(p->pidfd);
+        mproc__fork_fd_release();
+    }
     p->state = S_STARTED;
 
     pthread_mutex_lock(&lock);
@@ -583,6 +627,13 @@ mproc_process_start(mproc_process_t *p)
     }
     pthread_mutex_unlock(&lock);
     return 0;
+
+fail:
+    mproc__fork_fd_close(fds[0]);
+    mproc__fork_fd_close(sp[0]);
+    mproc__fork_fd_close(sp[1]);
+    p->sentinel_fd = -1;
+    return r;
 }
 
 /* ---- watching ---- */
@@ -620,7 +671,7 @@ read_result(mproc_process_t *p)
         off += (size_t)n;
     }
     p->rlen = off;
-    close(p->result_fd);
+    mproc__fork_fd_close(p->result_fd);
     p->result_fd = -1;
 }
 
@@ -656,10 +707,32 @@ finish(mproc_process_t *p, int st)
     }
 }
 
-/* Look at a started child: read its result, reap it if it ended.  true
- * when it has ended. */
+/*
+ * Test hooks that widen a race window to make it happen every time: sleep
+ * as many milliseconds as the variable says.
+ *   MPROC_TEST_HOOK_REAP_DELAY_MS     between reaping a child and recording
+ *                                     how it ended (check)
+ *   MPROC_TEST_HOOK_CHILDREN_HOLD_MS  inside mproc_active_children(), with
+ *                                     the module's lock held
+ */
+static void
+test_hook(const char *var)
+{
+    struct timespec ts;
+    const char *e = getenv(var);
+    int ms = e != NULL ? atoi(e) : 0;
+
+    if (ms > 0) {
+        ts.tv_sec = ms / 1000;
+        ts.tv_nsec = (long)(ms % 1000) * 1000000;
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+    }
+}
+
+/* check(), under p->mu. */
 static bool
-check(mproc_process_t *p)
+reap(mproc_process_t *p)
 {
     int st;
     pid_t r;
@@ -676,6 +749,7 @@ check(mproc_process_t *p)
             r = MPROC__NOINTR(waitpid(p->pid, &st, 0));
     }
     if (r == p->pid) {
+        test_hook("MPROC_TEST_HOOK_REAP_DELAY_MS");
         finish(p, st);
         return true;
     }
@@ -690,21 +764,99 @@ check(mproc_process_t *p)
     return false;
 }
 
+/* Look at a started child: read its result, reap it if it ended.  true
+ * when it has ended.  Any thread: mproc_active_children() looks at every
+ * child while their owners may join them. */
+static bool
+check(mproc_process_t *p)
+{
+    bool ended;
+
+    /* In a forked child, a copy of a handle of the parent's: not ours to
+     * reap, and its mutex may have been held by a thread of the parent. */
+    if (p->starter != getpid())
+        return p->state == S_ENDED;
+    pthread_mutex_lock(&p->mu);
+    ended = reap(p);
+    pthread_mutex_unlock(&p->mu);
+    return ended;
+}
+
+/*
+ * poll() fails with EINTR after any signal handler ran, SA_RESTART or not,
+ * and cannot say which ran.  A wait ends with MPROC_EINTR when some
+ * handler of the process was installed without SA_RESTART (as a read()
+ * would for that handler), and goes on when all of them asked for
+ * restarts.  Fault signals are left out: they are delivered to the
+ * faulting thread, never into a wait, and sanitizers catch them.
+ */
+static bool
+sig_stops(void)
+{
+    struct sigaction sa;
+    int sig;
+
+    for (sig = 1; sig < NSIG; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP || sig == SIGSEGV ||
+            sig == SIGBUS || sig == SIGFPE || sig == SIGILL ||
+            sig == SIGTRAP || sig == SIGSYS || sigaction(sig, NULL, &sa) < 0)
+            continue;
+        if (!(sa.sa_flags & SA_SIGINFO) &&
+            (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN))
+            continue;
+        if (!(sa.sa_flags & SA_RESTART))
+            return true;
+    }
+    return false;
+}
+
+/* poll() until an event, the deadline (0: none) or a signal that stops
+ * waits: > 0, 0 on timeout, or a negative code (MPROC_EINTR). */
+static int
+poll_until(struct pollfd *pfd, nfds_t n, long long deadline)
+{
+    long long left;
+    int r, wait;
+
+    for (;;) {
+        wait = -1;
+        if (deadline != 0) {
+            left = deadline - mproc__now_ms();
+            wait = left < 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
+        }
+        r = poll(pfd, n, wait);
+        if (r >= 0)
+            return r;
+        if (errno != EINTR)
+            return -errno;
+        if (sig_stops())
+            return MPROC_EINTR;
+    }
+}
+
 static int
 parent_join(int timeout_ms)
 {
     struct pollfd pfd;
     int r;
 
-    if (parent.pidfd < 0)
+    if (parent.pidfd < 0) {
+        mproc__fork_fd_hold();
         parent.pidfd = mproc__pidfd_open(parent.pid);
+        mproc__fork_fd_register(parent.pidfd);
+        mproc__fork_fd_release();
+    }
     if (parent.pidfd < 0)
         return set_err(&parent, -errno, "process '%s': pidfd_open: %s",
                        parent.name, strerror(errno));
     pfd.fd = parent.pidfd;
     pfd.events = POLLIN;
-    r = MPROC__NOINTR(poll(&pfd, 1, timeout_ms));
-    return r > 0 ? 0 : r == 0 ? MPROC_ETIMEDOUT : -errno;
+    r = poll_until(&pfd, 1,
+                   timeout_ms >= 0 ? mproc__now_ms() + timeout_ms : 0);
+    if (r == MPROC_EINTR)
+        return set_err(&parent, r, "process '%s': join interrupted by a "
+                       "signal", parent.name);
+    return r > 0 ? 0 : r == 0 ? MPROC_ETIMEDOUT : r;
 }
 
 int
@@ -734,22 +886,27 @@ mproc_process_join(mproc_process_t *p, int timeout_ms)
                        "process that was not started", p->name);
     for (;;) {
         struct pollfd pfd;
-        long long left;
-        int wait;
+        long long until = deadline;
+        int r;
 
         if (check(p))
             return 0;
-        left = timeout_ms < 0 ? -1 : deadline - mproc__now_ms();
-        if (timeout_ms >= 0 && left <= 0)
+        if (timeout_ms >= 0 && mproc__now_ms() >= deadline)
             return set_err(p, MPROC_ETIMEDOUT, "process '%s': still running "
                            "after %d ms", p->name, timeout_ms);
-        wait = left < 0 || left > INT_MAX ? -1 : (int)left;
-        /* One sleep until the end (a result never fills anything). */
+        /* One sleep until the end (a result never fills anything); with
+         * no descriptor to sleep on (pidfd_open failed), short sleeps. */
         pfd.fd = p->pidfd >= 0 ? p->pidfd : p->sentinel_fd;
         pfd.events = POLLIN;
-        if (poll(&pfd, 1, wait) < 0 && errno != EINTR)
-            return set_err(p, -errno, "process '%s': poll: %s", p->name,
-                           strerror(errno));
+        if (pfd.fd < 0 && (until == 0 || until > mproc__now_ms() + 10))
+            until = mproc__now_ms() + 10;
+        r = poll_until(&pfd, 1, until);
+        if (r == MPROC_EINTR)
+            return set_err(p, r, "process '%s': join interrupted by a signal",
+                           p->name);
+        if (r < 0)
+            return set_err(p, r, "process '%s': poll: %s", p->name,
+                           mproc_strerror(r));
     }
 }
 
@@ -795,8 +952,12 @@ mproc_process_sentinel(const mproc_process_t *p)
     if (p->state == S_CLOSED)
         return MPROC_ECLOSED;
     if (p->kind == K_PARENT) {
-        if (parent.pidfd < 0)
+        if (parent.pidfd < 0) {
+            mproc__fork_fd_hold();
             parent.pidfd = mproc__pidfd_open(parent.pid);
+            mproc__fork_fd_register(parent.pidfd);
+            mproc__fork_fd_release();
+        }
         return parent.pidfd >= 0 ? parent.pidfd : -errno;
     }
     if (p->kind != K_CHILD || p->state == S_NEW)
@@ -915,12 +1076,9 @@ mproc_process_errmsg(const mproc_process_t *p)
 static void
 release(mproc_process_t *p)
 {
-    if (p->pidfd >= 0)
-        close(p->pidfd);
-    if (p->result_fd >= 0)
-        close(p->result_fd);
-    if (p->sentinel_fd >= 0)
-        close(p->sentinel_fd);
+    mproc__fork_fd_close(p->pidfd);
+    mproc__fork_fd_close(p->result_fd);
+    mproc__fork_fd_close(p->sentinel_fd);
     p->pidfd = p->result_fd = p->sentinel_fd = -1;
     free(p->rbuf);
     p->rbuf = NULL;
@@ -978,6 +1136,7 @@ destroy(mproc_process_t *p)
     free(p->identity);
     free(p->target);
     mproc__kv_free(p->args, p->nargs);
+    pthread_mutex_destroy(&p->mu);
     free(p);
 }
 
@@ -1030,6 +1189,7 @@ mproc_active_children(mproc_process_t **out, size_t max)
 
     pthread_mutex_lock(&lock);
     own_list();
+    test_hook("MPROC_TEST_HOOK_CHILDREN_HOLD_MS");
     for (pp = &children; (p = *pp) != NULL;) {
         if (check(p)) {
             if (p->freed) {
@@ -1057,6 +1217,8 @@ mproc_wait(const int *fds, size_t n, int timeout_ms, int *ready)
     ssize_t k = 0;
     int r;
 
+    if (timeout_ms >= 0 && deadline == 0)
+        deadline = 1; /* 0 means none to poll_until() */
     for (i = 0; i < n; i++)
         if (fds[i] < 0)
             return MPROC_EINVAL;
@@ -1067,18 +1229,8 @@ mproc_wait(const int *fds, size_t n, int timeout_ms, int *ready)
         pfd[i].fd = fds[i];
         pfd[i].events = POLLIN;
     }
-    for (;;) {
-        int wait = timeout_ms;
-        if (timeout_ms >= 0) {
-            long long left = deadline - mproc__now_ms();
-            wait = left < 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
-        }
-        r = poll(pfd, (nfds_t)n, wait);
-        if (r >= 0 || errno != EINTR)
-            break;
-    }
+    r = poll_until(pfd, (nfds_t)n, deadline);
     if (r < 0) {
-        r = -errno;
         free(pfd);
         return r;
     }
@@ -1172,7 +1324,8 @@ exit_handler(void)
         if (p->daemon && !check(p))
             kill(p->pid, SIGTERM);
     for (p = children; p != NULL; p = p->next)
-        mproc_process_join(p, -1);
+        while (mproc_process_join(p, -1) == MPROC_EINTR)
+            ;
     for (pp = &children; (p = *pp) != NULL;) {
         if (p->freed) {
             *pp = p->next;
