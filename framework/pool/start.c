@@ -5,8 +5,9 @@
  * runs mproc__worker_main() with default signal dispositions except
  * SIGINT, which it ignores: Ctrl-C in a
  * terminal reaches the whole process group, and the host alone handles it
- * (it stops the workers itself).  A worker dies with its host
- * (PR_SET_PDEATHSIG), even when the host is killed with SIGKILL.
+ * (it stops the workers itself).  A worker dies with its host process
+ * (the lifeline of process/fork.c), even when the host is killed with
+ * SIGKILL, whichever of its threads started the worker.
  */
 #include "internal.h"
 
@@ -15,7 +16,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -102,9 +102,12 @@ child_start(const struct mproc__start *s, struct mproc_chan *task,
     size_t i;
     int sig, fd;
 
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent)
-        _exit(1); /* the host died before prctl took effect */
+    /* Die with the host process, not with the thread that forked
+     * (PR_SET_PDEATHSIG would), and drop the descriptors registered for
+     * forked children to drop (process/fork.c).  A registered descriptor
+     * this worker needs must be listed here. */
+    if (mproc__fork_child(true, parent, NULL, 0) < 0)
+        _exit(1); /* the host died before we could follow it */
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = SIG_DFL;
@@ -153,6 +156,14 @@ start_fork(const struct mproc__start *s, struct mproc__started *out,
     r = open_channels(s, &task, &result, errbuf, errlen);
     if (r < 0)
         return r;
+    /* The lifeline the worker follows (process/fork.c). */
+    r = mproc__lifeline_fd();
+    if (r < 0) {
+        mproc__chan_free(task);
+        mproc__chan_free(result);
+        return start_err(errbuf, errlen, r, "cannot start a worker: "
+                         "lifeline: %s", mproc_strerror(r));
+    }
     /* Flush stdio so the child cannot write the host's buffered output a
      * second time. */
     fflush(NULL);
