@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Process objects and the module around them (Python's multiprocessing
- * Process, current_process, active_children, start methods, contexts).
+ * Process, current_process, active_children; start methods, contexts and
+ * wait() are in context.c).
  *
  * Every child, whatever its start method, is a child of this process: the
  * forkserver makes its children with CLONE_PARENT (launch.c).  So one
@@ -91,15 +92,6 @@ struct mproc_process {
     struct mproc_process *next;
     char errmsg[MPROC_ERRMSG_MAX];
 };
-
-struct mproc_context {
-    const char *method;
-};
-
-static const mproc_context_t contexts[] = {
-    {"fork"}, {"spawn"}, {"forkserver"}};
-static const char *const methods[] = {"fork", "spawn", "forkserver", NULL};
-static const char *default_method; /* NULL: fork, not set */
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct mproc_process *children;
@@ -782,58 +774,6 @@ check(mproc_process_t *p)
     return ended;
 }
 
-/*
- * poll() fails with EINTR after any signal handler ran, SA_RESTART or not,
- * and cannot say which ran.  A wait ends with MPROC_EINTR when some
- * handler of the process was installed without SA_RESTART (as a read()
- * would for that handler), and goes on when all of them asked for
- * restarts.  Fault signals are left out: they are delivered to the
- * faulting thread, never into a wait, and sanitizers catch them.
- */
-static bool
-sig_stops(void)
-{
-    struct sigaction sa;
-    int sig;
-
-    for (sig = 1; sig < NSIG; sig++) {
-        if (sig == SIGKILL || sig == SIGSTOP || sig == SIGSEGV ||
-            sig == SIGBUS || sig == SIGFPE || sig == SIGILL ||
-            sig == SIGTRAP || sig == SIGSYS || sigaction(sig, NULL, &sa) < 0)
-            continue;
-        /* With SA_SIGINFO too: valgrind ignores one signal that way. */
-        if (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN)
-            continue;
-        if (!(sa.sa_flags & SA_RESTART))
-            return true;
-    }
-    return false;
-}
-
-/* poll() until an event, the deadline (0: none) or a signal that stops
- * waits: > 0, 0 on timeout, or a negative code (MPROC_EINTR). */
-static int
-poll_until(struct pollfd *pfd, nfds_t n, long long deadline)
-{
-    long long left;
-    int r, wait;
-
-    for (;;) {
-        wait = -1;
-        if (deadline != 0) {
-            left = deadline - mproc__now_ms();
-            wait = left < 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
-        }
-        r = poll(pfd, n, wait);
-        if (r >= 0)
-            return r;
-        if (errno != EINTR)
-            return -errno;
-        if (sig_stops())
-            return MPROC_EINTR;
-    }
-}
-
 static int
 parent_join(int timeout_ms)
 {
@@ -851,7 +791,7 @@ parent_join(int timeout_ms)
                        parent.name, strerror(errno));
     pfd.fd = parent.pidfd;
     pfd.events = POLLIN;
-    r = poll_until(&pfd, 1,
+    r = mproc__poll_deadline(&pfd, 1,
                    timeout_ms >= 0 ? mproc__now_ms() + timeout_ms : 0);
     if (r == MPROC_EINTR)
         return set_err(&parent, r, "process '%s': join interrupted by a "
@@ -900,7 +840,7 @@ mproc_process_join(mproc_process_t *p, int timeout_ms)
         pfd.events = POLLIN;
         if (pfd.fd < 0 && (until == 0 || until > mproc__now_ms() + 10))
             until = mproc__now_ms() + 10;
-        r = poll_until(&pfd, 1, until);
+        r = mproc__poll_deadline(&pfd, 1, until);
         if (r == MPROC_EINTR)
             return set_err(p, r, "process '%s': join interrupted by a signal",
                            p->name);
@@ -1162,13 +1102,6 @@ mproc_process_free(mproc_process_t *p)
 
 /* ---- the module ---- */
 
-unsigned
-mproc_cpu_count(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (unsigned)n : 1;
-}
-
 mproc_process_t *
 mproc_current_process(void)
 {
@@ -1206,103 +1139,6 @@ mproc_active_children(mproc_process_t **out, size_t max)
     }
     pthread_mutex_unlock(&lock);
     return n;
-}
-
-ssize_t
-mproc_wait(const int *fds, size_t n, int timeout_ms, int *ready)
-{
-    struct pollfd *pfd;
-    long long deadline = timeout_ms >= 0 ? mproc__now_ms() + timeout_ms : 0;
-    size_t i;
-    ssize_t k = 0;
-    int r;
-
-    if (timeout_ms >= 0 && deadline == 0)
-        deadline = 1; /* 0 means none to poll_until() */
-    for (i = 0; i < n; i++)
-        if (fds[i] < 0)
-            return MPROC_EINVAL;
-    pfd = calloc(n ? n : 1, sizeof(*pfd));
-    if (pfd == NULL)
-        return MPROC_ENOMEM;
-    for (i = 0; i < n; i++) {
-        pfd[i].fd = fds[i];
-        pfd[i].events = POLLIN;
-    }
-    r = poll_until(pfd, (nfds_t)n, deadline);
-    if (r < 0) {
-        free(pfd);
-        return r;
-    }
-    for (i = 0; i < n; i++) {
-        if (pfd[i].revents & POLLNVAL) {
-            free(pfd);
-            return MPROC_EBADF;
-        }
-        if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
-            ready[k++] = fds[i];
-    }
-    free(pfd);
-    return k;
-}
-
-int
-mproc_set_start_method(const char *method, bool force, mproc_err_t *err)
-{
-    const mproc_context_t *c;
-    int r = mproc_get_context(method, &c, err);
-
-    if (r < 0)
-        return r;
-    pthread_mutex_lock(&lock);
-    if (default_method != NULL && !force) {
-        pthread_mutex_unlock(&lock);
-        return mproc__err(err, MPROC_EBUSY, "the start method is already "
-                          "set (to %s)", default_method);
-    }
-    default_method = c->method;
-    pthread_mutex_unlock(&lock);
-    return 0;
-}
-
-const char *
-mproc_get_start_method(void)
-{
-    const char *m;
-
-    pthread_mutex_lock(&lock);
-    m = default_method != NULL ? default_method : "fork";
-    pthread_mutex_unlock(&lock);
-    return m;
-}
-
-const char *const *
-mproc_get_all_start_methods(void)
-{
-    return methods;
-}
-
-int
-mproc_get_context(const char *method, const mproc_context_t **out,
-                  mproc_err_t *err)
-{
-    size_t i;
-
-    if (method == NULL)
-        method = mproc_get_start_method();
-    for (i = 0; i < MPROC__ARRAY_SIZE(contexts); i++)
-        if (strcmp(method, contexts[i].method) == 0) {
-            *out = &contexts[i];
-            return 0;
-        }
-    return mproc__err(err, MPROC_EINVAL, "unknown start method '%s'; "
-                      "expected fork, spawn or forkserver", method);
-}
-
-const char *
-mproc_context_start_method(const mproc_context_t *c)
-{
-    return c->method;
 }
 
 /*

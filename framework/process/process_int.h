@@ -126,6 +126,22 @@ void mproc__process_become(const char *name, const uint32_t *identity,
                            const char *parent_name, int result_fd,
                            int sentinel_fd);
 
+/* A start-method context (context.c): static, one per method. */
+struct mproc_context {
+    const char *method;
+};
+
+/*
+ * poll() until an event, the deadline (mproc__now_ms() value; 0: none)
+ * or a signal that stops waits (context.c): > 0, 0 on timeout, or a
+ * negative code, MPROC_EINTR among them.  poll() fails with EINTR after
+ * any handler ran, SA_RESTART or not: MPROC_EINTR when some handler of
+ * the process has no SA_RESTART, else the wait goes on.
+ */
+struct pollfd;
+int mproc__poll_deadline(struct pollfd *pfd, unsigned long n,
+                      long long deadline);
+
 /* pidfd_open(pid), or -1 with errno. */
 int mproc__pidfd_open(pid_t pid);
 
