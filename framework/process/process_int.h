@@ -44,7 +44,7 @@ enum mproc__boot_kind {
  * into the decoded message (decode). */
 struct mproc__boot {
     uint32_t kind;
-    pid_t parent_pid;      /* PR_SET_PDEATHSIG is checked against it */
+    pid_t parent_pid;      /* who started it (getppid() without /proc) */
     const char *plugin;    /* the plugin's file (process, worker) */
     const char *task;      /* NULL: the only task */
     struct mproc_kv *args; /* ctx->args */
