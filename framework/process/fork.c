@@ -143,11 +143,11 @@ kept(int fd, const int *keep, size_t nkeep)
 }
 
 /*
- * In the child.  Each dropped descriptor becomes an O_PATH descriptor of
- * "/" rather than a hole: inherited objects (a pool of the parent's, say)
- * still name those numbers and may close them later, and a hole would let
- * a descriptor opened meanwhile be closed in their place.  On an O_PATH
- * descriptor read, write and poll fail as on a closed one.
+ * In the child: close every registered descriptor but keep[].  Objects
+ * inherited from the parent still name those numbers: the child must not
+ * close them again once it has opened anything (a number may be reused),
+ * so the process module forgets rather than closes what the parent's
+ * handles hold in a forked child.
  */
 static void
 drop_registered(const int *keep, size_t nkeep)
@@ -155,7 +155,7 @@ drop_registered(const int *keep, size_t nkeep)
     _Atomic uint64_t *c;
     uint64_t bits;
     unsigned k, w;
-    int fd, ph = open("/", O_PATH | O_CLOEXEC);
+    int fd;
 
     for (k = 0; k < NCHUNKS; k++) {
         c = atomic_load_explicit(&chunks[k], memory_order_acquire);
@@ -167,15 +167,10 @@ drop_registered(const int *keep, size_t nkeep)
                 if (kept(fd, keep, nkeep))
                     continue;
                 mproc__fork_fd_unregister(fd);
-                if (fd == ph)
-                    continue; /* a number that was free: nothing to drop */
-                if (ph < 0 || dup3(ph, fd, O_CLOEXEC) < 0)
-                    close(fd);
+                close(fd);
             }
         }
     }
-    if (ph >= 0)
-        close(ph);
 }
 
 /* ---- the hold ---- */

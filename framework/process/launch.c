@@ -321,9 +321,9 @@ server_ensure(char *errbuf, size_t errlen)
     pid_t pid;
 
     if (fs.owner != getpid()) {
-        /* A server inherited through fork() serves our parent (a child
-         * the library forked has dropped its socket already). */
-        mproc__fork_fd_close(fs.sock);
+        /* A server inherited through fork() serves our parent.  Its
+         * socket is registered, so a child the library forked closed it
+         * at fork, and its number may be another's now: forget it. */
         fs.sock = -1;
         fs.pid = 0;
         fs.owner = getpid();

@@ -250,15 +250,14 @@ mproc__process_become(const char *name, const uint32_t *identity,
     children_owner = getpid();
     counter = 0;
     pthread_mutex_unlock(&lock);
-    if (self_result_fd >= 0 && self_result_fd != result_fd)
-        mproc__fork_fd_close(self_result_fd); /* our parent's, inherited */
+    /* Our parent's own result file and its parent's pidfd, inherited:
+     * registered, so closed at fork already; forget them. */
     self_result_fd = result_fd;
     /* Our own ends: a child of ours holding our sentinel's write end
      * would keep it from reading end of file when we end. */
     mproc__fork_fd_register(result_fd);
     if (sentinel_fd >= 0)
         mproc__fork_fd_register(sentinel_fd);
-    mproc__fork_fd_close(parent.pidfd);
 
     /* What we keep is never freed: it lives as long as the process. */
     free(pname);
@@ -1012,13 +1011,18 @@ mproc_process_errmsg(const mproc_process_t *p)
     return p->errmsg;
 }
 
-/* Release what a child holds; the handle stays (closed). */
+/* Release what a child holds; the handle stays (closed).  A copy of a
+ * handle of the parent's, in a forked child, holds nothing: its
+ * descriptors were closed at fork (fork.c), and their numbers may be
+ * another's by now. */
 static void
 release(mproc_process_t *p)
 {
-    mproc__fork_fd_close(p->pidfd);
-    mproc__fork_fd_close(p->result_fd);
-    mproc__fork_fd_close(p->sentinel_fd);
+    if (p->starter == getpid() || p->starter == 0) {
+        mproc__fork_fd_close(p->pidfd);
+        mproc__fork_fd_close(p->result_fd);
+        mproc__fork_fd_close(p->sentinel_fd);
+    }
     p->pidfd = p->result_fd = p->sentinel_fd = -1;
     free(p->rbuf);
     p->rbuf = NULL;

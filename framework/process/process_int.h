@@ -172,10 +172,13 @@ int mproc__pidfd_open(pid_t pid);
  *
  * Every child the library forks calls mproc__fork_child() first thing
  * after fork(), listing the registered descriptors it is given (`keep`):
- * every other registered descriptor is dropped (replaced by an O_PATH
- * descriptor, so inherited objects that close it later cannot close a
- * number opened meanwhile).  Children of the spawn and forkserver methods
- * start from a fresh image and inherit nothing.
+ * every other registered descriptor is closed.  Objects the child
+ * inherited still name those numbers: once the child has opened anything
+ * it must not close them again (the number may be someone else's now),
+ * so code that frees an inherited object in a forked child forgets its
+ * registered descriptors instead (as process.c does with the parent's
+ * handles).  Children of the spawn and forkserver methods start from a
+ * fresh image and inherit nothing.
  *
  * Locks.  A lock of the library that a forked child may take (directly,
  * or through an atexit handler when the child calls exit()) gets a
