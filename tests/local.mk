@@ -92,3 +92,4 @@ test:
 include %reldir%/cli-fixes.mk
 include %reldir%/engine-fixes.mk
 include %reldir%/apool-fixes.mk
+include %reldir%/process-fixes.mk

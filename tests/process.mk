@@ -9,7 +9,8 @@ tests_proc_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
 
 # One program, run once per start method by tests/process-METHOD.sh.
 check_PROGRAMS += tests/test-process
-tests_test_process_SOURCES = %reldir%/test-process.c %reldir%/tap.h
+tests_test_process_SOURCES = %reldir%/test-process.c %reldir%/tap.h \
+	%reldir%/process-util.h
 tests_test_process_LDADD = libmproc-core.la $(INIH_LIBS)
 tests_test_process_LDFLAGS = -export-dynamic
 

@@ -26,39 +26,17 @@
 
 #include <mproc/mproc.h>
 
+#include "process-util.h"
 #include "tap.h"
 
 static const char *method;
 static char plugin[4096];
 static const mproc_context_t *ctx;
 
-static long long
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* A process running proc:TASK with input `in`; NULL on failure. */
 static mproc_process_t *
 make(const char *task, const char *in, bool daemon)
 {
-    struct mproc_process_opts o;
-    mproc_process_t *p = NULL;
-    char target[4200];
-    mproc_err_t err;
-
-    snprintf(target, sizeof(target), "%s:%s", plugin, task);
-    mproc_process_opts_init(&o);
-    o.target = target;
-    o.input = in;
-    o.input_len = in ? strlen(in) : 0;
-    o.daemon = daemon;
-    o.context = ctx;
-    if (mproc_process_new(&p, &o, &err) < 0)
-        diag("new: %s", err.msg);
-    return p;
+    return make_process(plugin, task, NULL, in, daemon, ctx);
 }
 
 /* Start, join, exit code; -1000 on any failure. */
@@ -76,32 +54,6 @@ run(mproc_process_t *p)
     return code;
 }
 
-static void
-done(mproc_process_t *p)
-{
-    if (p != NULL)
-        mproc_process_close(p);
-    mproc_process_free(p);
-}
-
-/* Is `pid` gone or a zombie? */
-static bool
-gone(pid_t pid)
-{
-    char path[64], buf[512], *s;
-    FILE *f;
-    bool dead = true;
-
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    f = fopen(path, "re");
-    if (f == NULL)
-        return true;
-    if (fgets(buf, sizeof(buf), f) != NULL && (s = strrchr(buf, ')')) != NULL)
-        dead = s[2] == 'Z' || s[2] == 'X';
-    fclose(f);
-    return dead;
-}
-
 /* Our children in /proc: zombies, and live ones other than the
  * forkserver. */
 static void
@@ -109,7 +61,7 @@ count_children(int *zombies, int *live)
 {
     DIR *d = opendir("/proc");
     struct dirent *e;
-    char path[300], buf[512], cmd[256], *s;
+    char path[300], cmd[256];
     int ppid;
     char st;
     FILE *f;
@@ -120,13 +72,7 @@ count_children(int *zombies, int *live)
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] < '0' || e->d_name[0] > '9')
             continue;
-        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-        if ((f = fopen(path, "re")) == NULL)
-            continue;
-        s = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
-        fclose(f);
-        if (s == NULL || sscanf(s + 2, "%c %d", &st, &ppid) != 2 ||
-            ppid != getpid())
+        if (!proc_stat(e->d_name, &st, &ppid) || ppid != getpid())
             continue;
         if (st == 'Z') {
             (*zombies)++;
@@ -213,29 +159,10 @@ helper_exit(void)
     return 0;
 }
 
-/* Run this program as a helper; its first line of output into buf. */
 static pid_t
 helper(const char *self, const char *what, char *buf, size_t len)
 {
-    int fd[2];
-    pid_t pid;
-    ssize_t n;
-
-    if (pipe(fd) < 0)
-        return -1;
-    pid = fork();
-    if (pid == 0) {
-        dup2(fd[1], 1);
-        close(fd[0]);
-        close(fd[1]);
-        execl(self, self, what, method, (char *)NULL);
-        _exit(127);
-    }
-    close(fd[1]);
-    n = read(fd[0], buf, len - 1);
-    buf[n > 0 ? n : 0] = '\0';
-    close(fd[0]);
-    return pid;
+    return run_helper(self, what, method, buf, len);
 }
 
 /* ---- the tests ---- */
@@ -705,17 +632,9 @@ test_pool(void)
 int
 main(int argc, char **argv)
 {
-    const char *dir = getenv("MPROC_TEST_PLUGINS");
-    mproc_err_t err;
-
     alarm(240);
-    method = argc > 2 ? argv[2] : argc > 1 ? argv[1] : "fork";
-    snprintf(plugin, sizeof(plugin), "%s/proc.so", dir ? dir : "tests/.libs");
-    if (mproc_set_start_method(method, false, &err) < 0) {
-        printf("Bail out! %s\n", err.msg);
+    if (setup_method(argc, argv, &method, plugin, &ctx) < 0)
         return 1;
-    }
-    mproc_get_context(NULL, &ctx, &err);
     if (argc > 2 && strcmp(argv[1], "helper-daemon") == 0)
         return helper_daemon();
     if (argc > 2 && strcmp(argv[1], "helper-exit") == 0)

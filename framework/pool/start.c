@@ -5,15 +5,21 @@
  * runs mproc__worker_main() with default signal dispositions except
  * SIGINT, which it ignores: Ctrl-C in a
  * terminal reaches the whole process group, and the host alone handles it
- * (it stops the workers itself).  A worker dies with its host
- * (PR_SET_PDEATHSIG), even when the host is killed with SIGKILL.
+ * (it stops the workers itself).  A worker dies with its host process
+ * (the lifeline of process/fork.c), even when the host is killed with
+ * SIGKILL, whichever of its threads started the worker.
  *
- * What a worker holds, whatever the start method: stdin from /dev/null,
- * stdout and stderr both the host's stderr (stdout may be the run's
- * output), its two channel sides and the shared-object arena, nothing
- * else.  A forked child closes every other descriptor it inherited (the
- * host's input, output and job log, and whatever the host's own code had
- * open), so a task or a command it runs cannot write into them.
+ * What a worker of a plugin pool holds, whatever the start method: stdin
+ * from /dev/null, stdout and stderr both the host's stderr (stdout may be
+ * the run's output), its two channel sides, the shared-object arena and
+ * its lifeline, nothing else.  A forked child closes every other
+ * descriptor it inherited (the host's input, output and job log, and
+ * whatever the host's own code had open), so a task or a command it runs
+ * cannot write into them.  A worker running an in-process function (the
+ * Pool API's function pools, fork only) keeps what the caller had open,
+ * as Python's fork workers do, so a Queue or Pipe made before the pool
+ * works in its tasks; it drops only the descriptors registered with
+ * process/fork.c (other pools' channels, the library's own).
  *
  * Each worker leads a process group of its own, which the commands and
  * helpers its tasks start join: the host's limit and stop signals go to
@@ -29,7 +35,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -156,13 +161,16 @@ child_start(const struct mproc__start *s, struct mproc_chan *task,
     struct mproc__worker_args a = *s->wa;
     struct sigaction sa;
     sigset_t none;
-    int keep[3 + 2 * MPROC__CHAN_MAX_FDS + 1];
+    int keep[3 + 2 * MPROC__CHAN_MAX_FDS + 2];
     size_t i, nkeep = 0;
     int sig, fd;
 
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent)
-        _exit(1); /* the host died before prctl took effect */
+    /* Die with the host process, not with the thread that forked
+     * (PR_SET_PDEATHSIG would), and drop the descriptors registered for
+     * forked children to drop (process/fork.c).  A registered descriptor
+     * this worker needs must be listed here. */
+    if (mproc__fork_child(true, parent, NULL, 0) < 0)
+        _exit(1); /* the host died before we could follow it */
     setpgid(0, 0); /* the host does it too: whoever comes first */
 
     memset(&sa, 0, sizeof(sa));
@@ -192,16 +200,21 @@ child_start(const struct mproc__start *s, struct mproc_chan *task,
     }
     dup2(STDERR_FILENO, STDOUT_FILENO);
 
-    /* Then nothing else of the host's: its output and job log, other
-     * pools' channels, files its own code opened. */
-    keep[nkeep++] = STDIN_FILENO;
-    keep[nkeep++] = STDOUT_FILENO;
-    keep[nkeep++] = STDERR_FILENO;
-    keep_side(task, MPROC__CHAN_RD, keep, &nkeep);
-    keep_side(result, MPROC__CHAN_WR, keep, &nkeep);
-    if (a.sync != NULL && mproc__sync_fd(a.sync) >= 0)
-        keep[nkeep++] = mproc__sync_fd(a.sync);
-    close_all_but(keep, nkeep);
+    /* Then, for a plugin, nothing else of the host's: its output and job
+     * log, other pools' channels, files its own code opened.  A function
+     * of the caller's keeps the caller's objects (see the top). */
+    if (s->plugin_path != NULL) {
+        keep[nkeep++] = STDIN_FILENO;
+        keep[nkeep++] = STDOUT_FILENO;
+        keep[nkeep++] = STDERR_FILENO;
+        keep_side(task, MPROC__CHAN_RD, keep, &nkeep);
+        keep_side(result, MPROC__CHAN_WR, keep, &nkeep);
+        if (a.sync != NULL && mproc__sync_fd(a.sync) >= 0)
+            keep[nkeep++] = mproc__sync_fd(a.sync);
+        if (mproc__lifeline_armed() >= 0)
+            keep[nkeep++] = mproc__lifeline_armed();
+        close_all_but(keep, nkeep);
+    }
 
     /* The host blocked every signal across fork(); a worker starts with
      * none blocked, whatever the host's own mask. */
@@ -224,6 +237,14 @@ start_fork(const struct mproc__start *s, struct mproc__started *out,
     r = open_channels(s, &task, &result, errbuf, errlen);
     if (r < 0)
         return r;
+    /* The lifeline the worker follows (process/fork.c). */
+    r = mproc__lifeline_fd();
+    if (r < 0) {
+        mproc__chan_free(task);
+        mproc__chan_free(result);
+        return start_err(errbuf, errlen, r, "cannot start a worker: "
+                         "lifeline: %s", mproc_strerror(r));
+    }
     /* Flush stdio so the child cannot write the host's buffered output a
      * second time. */
     fflush(NULL);

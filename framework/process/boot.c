@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -49,7 +48,9 @@ enum {
     T_RESULT_MAX,
     T_WA,       /* uint32_t index into wa_fields, then the bytes */
     T_HAS_SYNC,
-    T_PRELOAD
+    T_PRELOAD,
+    T_NFDS,     /* uint32_t */
+    T_LIFELINE  /* uint32_t: the lifeline's descriptor */
 };
 
 struct rec {
@@ -109,6 +110,10 @@ encode(const struct mproc__boot *bt, struct mproc_buf *b)
     r |= mproc_buf_append(b, head, sizeof(head));
     r |= put(b, T_KIND, &bt->kind, sizeof(bt->kind), NULL, 0);
     r |= put(b, T_PARENT_PID, &ppid, sizeof(ppid), NULL, 0);
+    r |= put(b, T_NFDS, &bt->nfds, sizeof(bt->nfds), NULL, 0);
+    if (bt->lifeline_fd != 0)
+        r |= put(b, T_LIFELINE, &bt->lifeline_fd, sizeof(bt->lifeline_fd),
+                 NULL, 0);
     r |= put_str(b, T_PLUGIN, bt->plugin);
     r |= put_str(b, T_TASK, bt->task);
     for (i = 0; i < bt->nargs; i++)
@@ -317,6 +322,14 @@ mproc__boot_read(int fd, struct mproc__boot *bt, void **mem)
         case T_HAS_SYNC:
             bt->has_sync = rc.len == 1 && v[0] != 0;
             break;
+        case T_NFDS:
+            if (rc.len == 4)
+                memcpy(&bt->nfds, v, 4);
+            break;
+        case T_LIFELINE:
+            if (rc.len == 4)
+                memcpy(&bt->lifeline_fd, v, 4);
+            break;
         default:
             break; /* a newer sender's record */
         }
@@ -343,12 +356,22 @@ mproc__boot_free(struct mproc__boot *bt, void *mem)
     memset(bt, 0, sizeof(*bt));
 }
 
-/* Die with the parent; false when it is already gone. */
-static bool
-follow_parent(pid_t parent)
+/*
+ * Die with the parent process (fork.c's lifeline, given as a descriptor);
+ * false when it is already gone.  Without a lifeline, or without /proc,
+ * PR_SET_PDEATHSIG, which follows only the thread that started us.
+ */
+bool
+mproc__boot_follow(const struct mproc__boot *b)
 {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    return getppid() == parent;
+    int fd = -1, rd = (int)b->lifeline_fd;
+
+    if (rd >= MPROC__FD_FIRST) {
+        fd = mproc__lifeline_arm(rd);
+        close(rd);
+        mproc__fork_fd_register(fd);
+    }
+    return mproc__lifeline_check(fd, b->parent_pid) == 0;
 }
 
 static void
@@ -426,8 +449,8 @@ mproc__boot_run(const struct mproc__boot *b)
         uint32_t i;
         int fd;
 
-        if (!follow_parent(b->parent_pid))
-            _exit(1); /* the host died before prctl took effect */
+        if (!mproc__boot_follow(b))
+            _exit(1); /* the host died before we could follow it */
         /* A Pool API worker's name (SpawnPoolWorker-N ...); the strings
          * live in the boot message, kept for the process's life. */
         if (b->name != NULL)
@@ -487,10 +510,15 @@ mproc__boot_run(const struct mproc__boot *b)
 
     /* A Process. */
     set_signal(SIGINT, SIG_DFL);
-    if (b->daemon && !follow_parent(b->parent_pid))
+    if (b->daemon && !mproc__boot_follow(b))
         _exit(1);
+    /* The result file at 4, the sentinel's write end at 5 where pidfds
+     * are refused, then the lifeline. */
     mproc__process_become(b->name, b->identity, b->nidentity, b->daemon,
-                          b->parent_pid, b->parent_name, rfd);
+                          b->parent_pid, b->parent_name, rfd,
+                          b->nfds - (b->lifeline_fd != 0) > 1
+                              ? MPROC__FD_FIRST + 1
+                              : -1);
     if (mproc__plugin_open(&pl, b->plugin, &err) < 0 ||
         mproc__plugin_task(pl, b->task, &task, &err) < 0)
         init_fail(rfd, 1, "%s", err.msg);

@@ -14,10 +14,17 @@
  * boot memfd and the request's descriptors as SCM_RIGHTS.  The server
  * makes each child with clone(CLONE_PARENT), so the child is a child of
  * the client, not of the server: the client reaps it with waitpid() and
- * watches it with a pidfd exactly as a forked or spawned child, and a
- * child's PR_SET_PDEATHSIG follows the client.  The server itself has no
- * children and so leaves no zombies; it dies with its client
- * (PR_SET_PDEATHSIG, and the end of its socket).
+ * watches it with a pidfd exactly as a forked or spawned child.  The
+ * server itself has no children and so leaves no zombies.  The server
+ * belongs to the client process, not to the thread or pool that first
+ * needed it: it ends at the end of its socket or with the client process.
+ *
+ * Dying with the parent: a new image that must (a pool worker, a daemon
+ * process, the server) is given the parent's lifeline (fork.c) as its
+ * last descriptor.  Not PR_SET_PDEATHSIG: it fires when the thread that
+ * made the child exits, and the parent of a forkserver child is the
+ * thread that spawned the server, so a pool's thread that started the
+ * server took every forkserver child of the process with it.
  */
 #include "internal.h"
 
@@ -224,14 +231,33 @@ static struct {
     bool atexit_done;
 } fs = {PTHREAD_MUTEX_INITIALIZER, 0, 0, -1, false};
 
+/* The plugins to preload: a NULL-terminated array, replaced whole by one
+ * store, so a child forked meanwhile sees the old list or the new one. */
 static char **preload;
-static size_t npreload;
+
+/* A forked child has only the thread that forked: fs.lock, if another
+ * thread held it, starts unlocked there.  What it guards is the parent's
+ * server (discarded: fs.owner) and the preload list (see above).  Not
+ * taken before fork(): it is held while waiting for the server. */
+static void
+after_fork_child(void)
+{
+    static const pthread_mutex_t m0 = PTHREAD_MUTEX_INITIALIZER;
+
+    fs.lock = m0;
+}
+
+__attribute__((constructor)) static void
+launch_fork_init(void)
+{
+    pthread_atfork(NULL, NULL, after_fork_child);
+}
 
 int
 mproc_set_forkserver_preload(const char *const *plugins, size_t n,
                              mproc_err_t *err)
 {
-    char **p = calloc(n + 1, sizeof(*p));
+    char **p = calloc(n + 1, sizeof(*p)), **old;
     size_t i;
 
     if (p == NULL)
@@ -244,12 +270,12 @@ mproc_set_forkserver_preload(const char *const *plugins, size_t n,
             return mproc__err(err, MPROC_ENOMEM, "out of memory");
         }
     pthread_mutex_lock(&fs.lock);
-    for (i = 0; i < npreload; i++)
-        free(preload[i]);
-    free(preload);
-    preload = p;
-    npreload = n;
+    old = preload;
+    __atomic_store_n(&preload, p, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&fs.lock);
+    for (i = 0; old != NULL && old[i] != NULL; i++)
+        free(old[i]);
+    free(old);
     return 0;
 }
 
@@ -260,8 +286,7 @@ server_stop(void)
 {
     int st;
 
-    if (fs.sock >= 0)
-        close(fs.sock);
+    mproc__fork_fd_close(fs.sock);
     fs.sock = -1;
     if (fs.pid > 0 && fs.owner == getpid()) {
         /* It exits at once on end of file; SIGKILL makes sure. */
@@ -282,43 +307,56 @@ server_atexit(void)
     pthread_mutex_unlock(&fs.lock);
 }
 
+static int launch(const struct mproc__boot *b, const int *fds, size_t nfds,
+                  bool server, char *errbuf, size_t errlen, pid_t *pid);
+static int launch_image(const struct mproc__boot *b, const int *fds,
+                        size_t nfds, char *errbuf, size_t errlen, pid_t *pid);
+
 /* Start the server if this process has none (the lock is held). */
 static int
 server_ensure(char *errbuf, size_t errlen)
 {
     struct mproc__boot b;
-    int sv[2] = {-1, -1}, bootfd = -1, r;
+    int sv[2] = {-1, -1}, r;
     pid_t pid;
 
     if (fs.owner != getpid()) {
-        /* A server inherited through fork() serves our parent. */
-        if (fs.sock >= 0)
-            close(fs.sock);
+        /* A server inherited through fork() serves our parent.  Its
+         * socket is registered, so a child the library forked closed it
+         * at fork, and its number may be another's now: forget it. */
         fs.sock = -1;
         fs.pid = 0;
         fs.owner = getpid();
     }
     if (fs.sock >= 0)
         return 0;
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-        r = -errno;
+    /* Our end is registered: a forked child holding it would keep the
+     * server up after we end. */
+    mproc__fork_fd_hold();
+    r = socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0
+            ? -errno
+            : mproc__fork_fd_register(sv[0]);
+    mproc__fork_fd_release();
+    if (r < 0) {
         snprintf(errbuf, errlen, "cannot start the forkserver: "
-                 "socketpair: %s", strerror(errno));
+                 "socketpair: %s", mproc_strerror(r));
+        if (sv[0] >= 0) {
+            close(sv[0]);
+            close(sv[1]);
+        }
         return r;
     }
     memset(&b, 0, sizeof(b));
     b.kind = MPROC__BOOT_SERVER;
     b.parent_pid = getpid();
     b.preload = preload;
-    b.npreload = npreload;
-    r = bootfd = mproc__boot_write(&b, errbuf, errlen);
-    if (r >= 0)
-        r = spawn_image(&b, bootfd, &sv[1], 1, errbuf, errlen, &pid);
-    if (bootfd >= 0)
-        close(bootfd);
+    for (b.npreload = 0; preload != NULL && preload[b.npreload] != NULL;
+         b.npreload++)
+        ;
+    r = launch_image(&b, &sv[1], 1, errbuf, errlen, &pid);
     close(sv[1]);
     if (r < 0) {
-        close(sv[0]);
+        mproc__fork_fd_close(sv[0]);
         return r;
     }
     fs.sock = sv[0];
@@ -378,8 +416,8 @@ server_request(int bootfd, const int *fds, size_t nfds, pid_t *pid,
 }
 
 static int
-forkserver(int bootfd, const int *fds, size_t nfds, char *errbuf,
-           size_t errlen, pid_t *pid)
+forkserver(const struct mproc__boot *b, const int *fds, size_t nfds,
+           char *errbuf, size_t errlen, pid_t *pid)
 {
     int r, tries;
 
@@ -388,11 +426,10 @@ forkserver(int bootfd, const int *fds, size_t nfds, char *errbuf,
         r = server_ensure(errbuf, errlen);
         if (r < 0)
             break;
-        r = server_request(bootfd, fds, nfds, pid, errbuf, errlen);
+        r = launch(b, fds, nfds, true, errbuf, errlen, pid);
         if (r != -EPIPE)
             break;
-        /* The server died (killed, or it followed a thread of ours that
-         * ended): start a new one, once. */
+        /* The server died (killed): start a new one, once. */
         server_stop();
         snprintf(errbuf, errlen, "the forkserver died");
     }
@@ -400,24 +437,60 @@ forkserver(int bootfd, const int *fds, size_t nfds, char *errbuf,
     return r;
 }
 
+/*
+ * Write the boot message of `b` with fds[0..nfds) at 4.., plus the
+ * lifeline last for a child that must die with us, and start it: by
+ * spawn, or by the server when `server` (fs.lock held).
+ */
+static int
+launch(const struct mproc__boot *b, const int *fds, size_t nfds,
+       bool server, char *errbuf, size_t errlen, pid_t *pid)
+{
+    struct mproc__boot bt = *b;
+    int all[MPROC__FD_MAX], bootfd, r;
+
+    if (nfds > MPROC__FD_MAX - 1) {
+        snprintf(errbuf, errlen, "too many descriptors for a new process");
+        return MPROC_EINVAL;
+    }
+    if (nfds > 0)
+        memcpy(all, fds, nfds * sizeof(*fds));
+    if (b->kind != MPROC__BOOT_PROCESS || b->daemon) {
+        r = mproc__lifeline_fd();
+        if (r < 0) {
+            snprintf(errbuf, errlen, "cannot make the lifeline of a new "
+                     "process: %s", mproc_strerror(r));
+            return r;
+        }
+        all[nfds++] = r;
+        bt.lifeline_fd = MPROC__FD_FIRST + (uint32_t)nfds - 1;
+    }
+    bt.nfds = (uint32_t)nfds;
+    bootfd = mproc__boot_write(&bt, errbuf, errlen);
+    if (bootfd < 0)
+        return bootfd;
+    if (server)
+        r = server_request(bootfd, all, nfds, pid, errbuf, errlen);
+    else
+        r = spawn_image(&bt, bootfd, all, nfds, errbuf, errlen, pid);
+    close(bootfd);
+    return r;
+}
+
+/* spawn, for a new image. */
+static int
+launch_image(const struct mproc__boot *b, const int *fds, size_t nfds,
+             char *errbuf, size_t errlen, pid_t *pid)
+{
+    return launch(b, fds, nfds, false, errbuf, errlen, pid);
+}
+
 int
 mproc__launch(const char *method, const struct mproc__boot *b,
               const int *fds, size_t nfds, char *errbuf, size_t errlen,
               pid_t *pid)
 {
-    int bootfd, r;
-
-    if (nfds > MPROC__FD_MAX) {
-        snprintf(errbuf, errlen, "too many descriptors for a new process");
-        return MPROC_EINVAL;
-    }
-    bootfd = mproc__boot_write(b, errbuf, errlen);
-    if (bootfd < 0)
-        return bootfd;
     if (strcmp(method, "forkserver") == 0)
-        r = forkserver(bootfd, fds, nfds, errbuf, errlen, pid);
-    else
-        r = spawn_image(b, bootfd, fds, nfds, errbuf, errlen, pid);
-    close(bootfd);
-    return r;
+        return forkserver(b, fds, nfds, errbuf, errlen, pid);
+    return launch_image(b, fds, nfds, errbuf, errlen, pid);
 }

@@ -7,6 +7,8 @@ libmproc_core_la_SOURCES += \
 	%reldir%/process_int.h \
 	%reldir%/process.c \
 	%reldir%/boot.c \
+	%reldir%/context.c \
+	%reldir%/fork.c \
 	%reldir%/launch.c \
 	%reldir%/server.c
 # Where the spawn and forkserver start methods find the worker program

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Process objects and the module around them (Python's multiprocessing
- * Process, current_process, active_children, start methods, contexts).
+ * Process, current_process, active_children; start methods, contexts and
+ * wait() are in context.c).
  *
  * Every child, whatever its start method, is a child of this process: the
  * forkserver makes its children with CLONE_PARENT (launch.c).  So one
@@ -18,6 +19,13 @@
  * The children of this process are kept on one list, under a mutex, from
  * start until they are reaped and their handle freed.  At normal exit an
  * atexit handler terminates the daemon children and joins all of them.
+ * Reaping a child (waitpid, then reading its result) happens under the
+ * child's own mutex: join in one thread and mproc_active_children() in
+ * another would otherwise both reap it, the loser finding ECHILD.
+ *
+ * Fork safety: the descriptors of children (pidfd, result file, sentinel)
+ * are in the fork registry (fork.c), so no forked child keeps another
+ * child's; the module's locks start unlocked in a forked child.
  */
 #include "internal.h"
 
@@ -33,6 +41,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ipc/frame_int.h"
@@ -45,6 +54,7 @@ enum { S_NEW, S_STARTED, S_ENDED, S_CLOSED };
 enum { K_CHILD, K_CURRENT, K_PARENT, K_WORKER };
 
 struct mproc_process {
+    pthread_mutex_t mu; /* reaping: check() (a K_CHILD's) */
     int kind;
     int state;
     char *name;
@@ -82,15 +92,6 @@ struct mproc_process {
     struct mproc_process *next;
     char errmsg[MPROC_ERRMSG_MAX];
 };
-
-struct mproc_context {
-    const char *method;
-};
-
-static const mproc_context_t contexts[] = {
-    {"fork"}, {"spawn"}, {"forkserver"}};
-static const char *const methods[] = {"fork", "spawn", "forkserver", NULL};
-static const char *default_method; /* NULL: fork, not set */
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct mproc_process *children;
@@ -165,6 +166,7 @@ mproc_process_new(mproc_process_t **out, const struct mproc_process_opts *o,
     p = calloc(1, sizeof(*p));
     if (p == NULL)
         goto nomem;
+    pthread_mutex_init(&p->mu, NULL);
     p->kind = K_CHILD;
     p->state = S_NEW;
     p->pidfd = p->result_fd = p->sentinel_fd = -1;
@@ -227,6 +229,7 @@ nomem:
         free(p->input);
         mproc__kv_free(p->args, p->nargs);
         free(p->identity);
+        pthread_mutex_destroy(&p->mu);
         free(p);
     }
     return mproc__err(err, MPROC_ENOMEM, "out of memory");
@@ -237,31 +240,25 @@ nomem:
 void
 mproc__process_become(const char *name, const uint32_t *identity,
                       size_t nidentity, bool daemon, pid_t parent_pid,
-                      const char *parent_name, int result_fd)
+                      const char *parent_name, int result_fd, int sentinel_fd)
 {
     static char *pname;
-    struct mproc_process *c;
 
-    /* The parent's children are not ours: forget them, and close what
-     * they held here (a forked child inherits the descriptors). */
+    /* The parent's children are not ours: forget them (their descriptors
+     * were registered, and a forked child has dropped them already). */
     pthread_mutex_lock(&lock);
-    for (c = children; c != NULL && children_owner != getpid(); c = c->next) {
-        if (c->pidfd >= 0)
-            close(c->pidfd);
-        if (c->result_fd >= 0)
-            close(c->result_fd);
-        if (c->sentinel_fd >= 0)
-            close(c->sentinel_fd);
-    }
     children = NULL;
     children_owner = getpid();
     counter = 0;
     pthread_mutex_unlock(&lock);
-    if (self_result_fd >= 0 && self_result_fd != result_fd)
-        close(self_result_fd); /* our parent's pipe, inherited */
+    /* Our parent's own result file and its parent's pidfd, inherited:
+     * registered, so closed at fork already; forget them. */
     self_result_fd = result_fd;
-    if (parent.pidfd >= 0)
-        close(parent.pidfd);
+    /* Our own ends: a child of ours holding our sentinel's write end
+     * would keep it from reading end of file when we end. */
+    mproc__fork_fd_register(result_fd);
+    if (sentinel_fd >= 0)
+        mproc__fork_fd_register(sentinel_fd);
 
     /* What we keep is never freed: it lives as long as the process. */
     free(pname);
@@ -443,23 +440,24 @@ start_fork(mproc_process_t *p, const int fds[2])
     pid_t pid, me = getpid();
     int e;
 
+    /* A daemon dies with this process, whichever thread starts it. */
+    if (p->daemon && (e = mproc__lifeline_fd()) < 0)
+        return set_err(p, e, "process '%s': lifeline: %s", p->name,
+                       mproc_strerror(e));
     fflush(NULL);
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pid = fork();
     if (pid == 0) {
-        if (p->sentinel_fd >= 0)
-            close(p->sentinel_fd);
+        /* Drop what other children and pools hold here, and our
+         * sentinel's read end; keep our result file and sentinel. */
+        if (mproc__fork_child(p->daemon, me, fds, fds[1] >= 0 ? 2 : 1) < 0)
+            _exit(1);
         reset_signals();
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        if (p->daemon) {
-            prctl(PR_SET_PDEATHSIG, SIGKILL);
-            if (getppid() != me)
-                _exit(1);
-        }
         mproc__process_become(p->name, p->identity, p->nidentity, p->daemon,
-                              me, self.name, fds[0]);
+                              me, self.name, fds[0], fds[1]);
         mproc__process_child(p->plugin ? p->plugin->desc : NULL,
                              p->task ? p->task->fn : p->fn, p->args, p->nargs,
                              p->input, p->input_len, p->result_max, fds[0]);
@@ -519,6 +517,7 @@ static int
 plugin_get(const char *spec, struct mproc__plugin **out, bool *cached,
            mproc_err_t *err)
 {
+    char *s;
     int i, r;
 
     *cached = false;
@@ -531,12 +530,40 @@ plugin_get(const char *spec, struct mproc__plugin **out, bool *cached,
             return 0;
         }
     r = mproc__plugin_open(out, spec, err);
-    if (r == 0 && i < PLUGIN_CACHE && (cache[i].spec = strdup(spec)) != NULL) {
+    if (r == 0 && i < PLUGIN_CACHE && (s = strdup(spec)) != NULL) {
+        /* The plugin before the name that finds it: a child forked
+         * meanwhile keeps the cache, and must not find a half entry. */
         cache[i].plugin = *out;
+        __atomic_store_n(&cache[i].spec, s, __ATOMIC_RELEASE);
         *cached = true;
     }
     pthread_mutex_unlock(&cache_lock);
     return r;
+}
+
+/*
+ * Fork safety (see process_int.h): a forked child has only the thread
+ * that forked, so a lock another thread held would stay held there for
+ * ever (a child whose become() took the module's lock hung before its
+ * target ran).  Both locks start unlocked in the child: the children list
+ * is the parent's and discarded there (own_list), every other store under
+ * them is a single word or ordered as above.  No prepare handler takes
+ * them: the exit handler holds the module's lock while it joins, which
+ * would stall every fork of the program's other threads meanwhile.
+ */
+static void
+after_fork_child(void)
+{
+    static const pthread_mutex_t m0 = PTHREAD_MUTEX_INITIALIZER;
+
+    lock = m0;
+    cache_lock = m0;
+}
+
+__attribute__((constructor)) static void
+process_fork_init(void)
+{
+    pthread_atfork(NULL, NULL, after_fork_child);
 }
 
 /* Load the plugin of "PLUGIN:TASK" (the last ':' separates the task). */
@@ -612,35 +639,43 @@ mproc_process_start(mproc_process_t *p)
         if (r < 0)
             return r;
     }
+    /* Every descriptor of the child's is registered as it is made, so no
+     * other child forked meanwhile (from another thread) keeps one: a
+     * stranger holding the sentinel's write end would make it read end of
+     * file only when the stranger ends. */
+    have_pidfds();
+    mproc__fork_fd_hold();
     fds[0] = memfd_create("mproc-result", MFD_CLOEXEC);
-    if (fds[0] < 0)
-        return set_err(p, -errno, "process '%s': memfd_create: %s", p->name,
-                       strerror(errno));
+    r = fds[0] < 0 ? -errno : mproc__fork_fd_register(fds[0]);
     /* Where pidfds are refused, the sentinel is a pipe whose write end
      * only the child holds: it reads as end of file when the child ends. */
-    if (!have_pidfds()) {
-        if (pipe2(sp, O_CLOEXEC) < 0) {
-            r = set_err(p, -errno, "process '%s': pipe: %s", p->name,
-                        strerror(errno));
-            close(fds[0]);
-            return r;
-        }
+    if (r == 0 && !have_pidfds()) {
+        r = pipe2(sp, O_CLOEXEC) < 0 ? -errno : 0;
+        if (r == 0 && (r = mproc__fork_fd_register(sp[0])) == 0)
+            r = mproc__fork_fd_register(sp[1]);
         p->sentinel_fd = sp[0];
         fds[1] = sp[1];
     }
+    mproc__fork_fd_release();
+    if (r < 0) {
+        set_err(p, r, "process '%s': cannot make its result file or "
+                "sentinel: %s", p->name, mproc_strerror(r));
+        goto fail;
+    }
     p->starter = getpid(); /* before fork: the child's copy shows it */
     r = strcmp(m, "fork") == 0 ? start_fork(p, fds) : start_image(p, m, fds);
-    if (sp[1] >= 0)
-        close(sp[1]);
-    if (r < 0) {
-        close(fds[0]);
-        if (p->sentinel_fd >= 0)
-            close(p->sentinel_fd);
-        p->sentinel_fd = -1;
-        return r;
-    }
+    if (r < 0)
+        goto fail;
+    mproc__fork_fd_close(sp[1]);
     p->result_fd = fds[0];
-    p->pidfd = have_pidfds() ? mproc__pidfd_open(p->pid) : -1;
+    if (have_pidfds()) {
+        mproc__fork_fd_hold();
+        p->pidfd = mproc__pidfd_open(p->pid);
+        /* Unregistered (no memory), a pidfd held by a stranger harms no
+         * one. */
+        mproc__fork_fd_register(p->pidfd);
+        mproc__fork_fd_release();
+    }
     p->state = S_STARTED;
 
     pthread_mutex_lock(&lock);
@@ -653,6 +688,13 @@ mproc_process_start(mproc_process_t *p)
     }
     pthread_mutex_unlock(&lock);
     return 0;
+
+fail:
+    mproc__fork_fd_close(fds[0]);
+    mproc__fork_fd_close(sp[0]);
+    mproc__fork_fd_close(sp[1]);
+    p->sentinel_fd = -1;
+    return r;
 }
 
 /* ---- watching ---- */
@@ -690,7 +732,7 @@ read_result(mproc_process_t *p)
         off += (size_t)n;
     }
     p->rlen = off;
-    close(p->result_fd);
+    mproc__fork_fd_close(p->result_fd);
     p->result_fd = -1;
 }
 
@@ -726,10 +768,32 @@ finish(mproc_process_t *p, int st)
     }
 }
 
-/* Look at a started child: read its result, reap it if it ended.  true
- * when it has ended. */
+/*
+ * Test hooks that widen a race window to make it happen every time: sleep
+ * as many milliseconds as the variable says.
+ *   MPROC_TEST_HOOK_REAP_DELAY_MS     between reaping a child and recording
+ *                                     how it ended (check)
+ *   MPROC_TEST_HOOK_CHILDREN_HOLD_MS  inside mproc_active_children(), with
+ *                                     the module's lock held
+ */
+static void
+test_hook(const char *var)
+{
+    struct timespec ts;
+    const char *e = getenv(var);
+    int ms = e != NULL ? atoi(e) : 0;
+
+    if (ms > 0) {
+        ts.tv_sec = ms / 1000;
+        ts.tv_nsec = (long)(ms % 1000) * 1000000;
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+    }
+}
+
+/* check(), under p->mu. */
 static bool
-check(mproc_process_t *p)
+reap(mproc_process_t *p)
 {
     int st;
     pid_t r;
@@ -746,6 +810,7 @@ check(mproc_process_t *p)
             r = MPROC__NOINTR(waitpid(p->pid, &st, 0));
     }
     if (r == p->pid) {
+        test_hook("MPROC_TEST_HOOK_REAP_DELAY_MS");
         finish(p, st);
         return true;
     }
@@ -760,21 +825,47 @@ check(mproc_process_t *p)
     return false;
 }
 
+/* Look at a started child: read its result, reap it if it ended.  true
+ * when it has ended.  Any thread: mproc_active_children() looks at every
+ * child while their owners may join them. */
+static bool
+check(mproc_process_t *p)
+{
+    bool ended;
+
+    /* In a forked child, a copy of a handle of the parent's: not ours to
+     * reap, and its mutex may have been held by a thread of the parent. */
+    if (p->starter != getpid())
+        return p->state == S_ENDED;
+    pthread_mutex_lock(&p->mu);
+    ended = reap(p);
+    pthread_mutex_unlock(&p->mu);
+    return ended;
+}
+
 static int
 parent_join(int timeout_ms)
 {
     struct pollfd pfd;
     int r;
 
-    if (parent.pidfd < 0)
+    if (parent.pidfd < 0) {
+        mproc__fork_fd_hold();
         parent.pidfd = mproc__pidfd_open(parent.pid);
+        mproc__fork_fd_register(parent.pidfd);
+        mproc__fork_fd_release();
+    }
     if (parent.pidfd < 0)
         return set_err(&parent, -errno, "process '%s': pidfd_open: %s",
                        parent.name, strerror(errno));
     pfd.fd = parent.pidfd;
     pfd.events = POLLIN;
-    r = MPROC__NOINTR(poll(&pfd, 1, timeout_ms));
-    return r > 0 ? 0 : r == 0 ? MPROC_ETIMEDOUT : -errno;
+    r = mproc__poll_deadline(&pfd, 1,
+                   timeout_ms >= 0 ? mproc__now_ms() + timeout_ms : 0);
+    if (r == MPROC_EINTR)
+        return set_err(&parent, r, "process '%s': join interrupted by a "
+                       "signal", parent.name);
+    return r > 0 ? 0 : r == 0 ? MPROC_ETIMEDOUT : r;
 }
 
 int
@@ -807,22 +898,27 @@ mproc_process_join(mproc_process_t *p, int timeout_ms)
                        "process that was not started", p->name);
     for (;;) {
         struct pollfd pfd;
-        long long left;
-        int wait;
+        long long until = deadline;
+        int r;
 
         if (check(p))
             return 0;
-        left = timeout_ms < 0 ? -1 : deadline - mproc__now_ms();
-        if (timeout_ms >= 0 && left <= 0)
+        if (timeout_ms >= 0 && mproc__now_ms() >= deadline)
             return set_err(p, MPROC_ETIMEDOUT, "process '%s': still running "
                            "after %d ms", p->name, timeout_ms);
-        wait = left < 0 || left > INT_MAX ? -1 : (int)left;
-        /* One sleep until the end (a result never fills anything). */
+        /* One sleep until the end (a result never fills anything); with
+         * no descriptor to sleep on (pidfd_open failed), short sleeps. */
         pfd.fd = p->pidfd >= 0 ? p->pidfd : p->sentinel_fd;
         pfd.events = POLLIN;
-        if (poll(&pfd, 1, wait) < 0 && errno != EINTR)
-            return set_err(p, -errno, "process '%s': poll: %s", p->name,
-                           strerror(errno));
+        if (pfd.fd < 0 && (until == 0 || until > mproc__now_ms() + 10))
+            until = mproc__now_ms() + 10;
+        r = mproc__poll_deadline(&pfd, 1, until);
+        if (r == MPROC_EINTR)
+            return set_err(p, r, "process '%s': join interrupted by a signal",
+                           p->name);
+        if (r < 0)
+            return set_err(p, r, "process '%s': poll: %s", p->name,
+                           mproc_strerror(r));
     }
 }
 
@@ -870,8 +966,12 @@ mproc_process_sentinel(const mproc_process_t *p)
     if (p->state == S_CLOSED)
         return MPROC_ECLOSED;
     if (p->kind == K_PARENT) {
-        if (parent.pidfd < 0)
+        if (parent.pidfd < 0) {
+            mproc__fork_fd_hold();
             parent.pidfd = mproc__pidfd_open(parent.pid);
+            mproc__fork_fd_register(parent.pidfd);
+            mproc__fork_fd_release();
+        }
         return parent.pidfd >= 0 ? parent.pidfd : -errno;
     }
     if (p->kind != K_CHILD || p->state == S_NEW)
@@ -986,16 +1086,18 @@ mproc_process_errmsg(const mproc_process_t *p)
     return p->errmsg;
 }
 
-/* Release what a child holds; the handle stays (closed). */
+/* Release what a child holds; the handle stays (closed).  A copy of a
+ * handle of the parent's, in a forked child, holds nothing: its
+ * descriptors were closed at fork (fork.c), and their numbers may be
+ * another's by now. */
 static void
 release(mproc_process_t *p)
 {
-    if (p->pidfd >= 0)
-        close(p->pidfd);
-    if (p->result_fd >= 0)
-        close(p->result_fd);
-    if (p->sentinel_fd >= 0)
-        close(p->sentinel_fd);
+    if (p->starter == getpid() || p->starter == 0) {
+        mproc__fork_fd_close(p->pidfd);
+        mproc__fork_fd_close(p->result_fd);
+        mproc__fork_fd_close(p->sentinel_fd);
+    }
     p->pidfd = p->result_fd = p->sentinel_fd = -1;
     free(p->rbuf);
     p->rbuf = NULL;
@@ -1053,6 +1155,7 @@ destroy(mproc_process_t *p)
     free(p->identity);
     free(p->target);
     mproc__kv_free(p->args, p->nargs);
+    pthread_mutex_destroy(&p->mu);
     free(p);
 }
 
@@ -1078,13 +1181,6 @@ mproc_process_free(mproc_process_t *p)
 
 /* ---- the module ---- */
 
-unsigned
-mproc_cpu_count(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (unsigned)n : 1;
-}
-
 mproc_process_t *
 mproc_current_process(void)
 {
@@ -1105,6 +1201,7 @@ mproc_active_children(mproc_process_t **out, size_t max)
 
     pthread_mutex_lock(&lock);
     own_list();
+    test_hook("MPROC_TEST_HOOK_CHILDREN_HOLD_MS");
     for (pp = &children; (p = *pp) != NULL;) {
         if (check(p)) {
             if (p->freed) {
@@ -1126,111 +1223,6 @@ mproc_active_children(mproc_process_t **out, size_t max)
     return n;
 }
 
-ssize_t
-mproc_wait(const int *fds, size_t n, int timeout_ms, int *ready)
-{
-    struct pollfd *pfd;
-    long long deadline = timeout_ms >= 0 ? mproc__now_ms() + timeout_ms : 0;
-    size_t i;
-    ssize_t k = 0;
-    int r;
-
-    for (i = 0; i < n; i++)
-        if (fds[i] < 0)
-            return MPROC_EINVAL;
-    pfd = calloc(n ? n : 1, sizeof(*pfd));
-    if (pfd == NULL)
-        return MPROC_ENOMEM;
-    for (i = 0; i < n; i++) {
-        pfd[i].fd = fds[i];
-        pfd[i].events = POLLIN;
-    }
-    for (;;) {
-        int wait = timeout_ms;
-        if (timeout_ms >= 0) {
-            long long left = deadline - mproc__now_ms();
-            wait = left < 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
-        }
-        r = poll(pfd, (nfds_t)n, wait);
-        if (r >= 0 || errno != EINTR)
-            break;
-    }
-    if (r < 0) {
-        r = -errno;
-        free(pfd);
-        return r;
-    }
-    for (i = 0; i < n; i++) {
-        if (pfd[i].revents & POLLNVAL) {
-            free(pfd);
-            return MPROC_EBADF;
-        }
-        if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
-            ready[k++] = fds[i];
-    }
-    free(pfd);
-    return k;
-}
-
-int
-mproc_set_start_method(const char *method, bool force, mproc_err_t *err)
-{
-    const mproc_context_t *c;
-    int r = mproc_get_context(method, &c, err);
-
-    if (r < 0)
-        return r;
-    pthread_mutex_lock(&lock);
-    if (default_method != NULL && !force) {
-        pthread_mutex_unlock(&lock);
-        return mproc__err(err, MPROC_EBUSY, "the start method is already "
-                          "set (to %s)", default_method);
-    }
-    default_method = c->method;
-    pthread_mutex_unlock(&lock);
-    return 0;
-}
-
-const char *
-mproc_get_start_method(void)
-{
-    const char *m;
-
-    pthread_mutex_lock(&lock);
-    m = default_method != NULL ? default_method : "fork";
-    pthread_mutex_unlock(&lock);
-    return m;
-}
-
-const char *const *
-mproc_get_all_start_methods(void)
-{
-    return methods;
-}
-
-int
-mproc_get_context(const char *method, const mproc_context_t **out,
-                  mproc_err_t *err)
-{
-    size_t i;
-
-    if (method == NULL)
-        method = mproc_get_start_method();
-    for (i = 0; i < MPROC__ARRAY_SIZE(contexts); i++)
-        if (strcmp(method, contexts[i].method) == 0) {
-            *out = &contexts[i];
-            return 0;
-        }
-    return mproc__err(err, MPROC_EINVAL, "unknown start method '%s'; "
-                      "expected fork, spawn or forkserver", method);
-}
-
-const char *
-mproc_context_start_method(const mproc_context_t *c)
-{
-    return c->method;
-}
-
 /*
  * At normal exit (Python's _exit_function): terminate the daemon
  * children, then join every child, so none is left running unjoined or a
@@ -1250,7 +1242,8 @@ exit_handler(void)
         if (p->daemon && !check(p))
             kill(p->pid, SIGTERM);
     for (p = children; p != NULL; p = p->next)
-        mproc_process_join(p, -1);
+        while (mproc_process_join(p, -1) == MPROC_EINTR)
+            ;
     for (pp = &children; (p = *pp) != NULL;) {
         if (p->freed) {
             *pp = p->next;

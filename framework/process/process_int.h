@@ -13,6 +13,9 @@
  *                   the result channel's write side (wa.result_nfds),
  *                   then the sync arena's memfd when there is one
  *       forkserver: 4 its request socket
+ *   then the parent's lifeline (fork.c) for a child that must die with its
+ *       parent: pool workers, daemon processes, the forkserver; the boot
+ *       message says where (lifeline_fd)
  */
 #ifndef MPROC_PROCESS_INT_H
 #define MPROC_PROCESS_INT_H
@@ -28,7 +31,7 @@
 #define MPROC__FD_BOOT 3
 #define MPROC__FD_FIRST 4
 /* Descriptors a request may carry: a worker's two channel sides (up to 3
- * each, see ipc/chan_int.h) and the sync arena. */
+ * each, see ipc/chan_int.h), the sync arena and the lifeline. */
 #define MPROC__FD_MAX 8
 
 enum mproc__boot_kind {
@@ -41,11 +44,13 @@ enum mproc__boot_kind {
  * into the decoded message (decode). */
 struct mproc__boot {
     uint32_t kind;
-    pid_t parent_pid;      /* PR_SET_PDEATHSIG is checked against it */
+    pid_t parent_pid;      /* who started it (getppid() without /proc) */
     const char *plugin;    /* the plugin's file (process, worker) */
     const char *task;      /* NULL: the only task */
     struct mproc_kv *args; /* ctx->args */
     size_t nargs;
+    uint32_t nfds;         /* descriptors at 4.., the lifeline included */
+    uint32_t lifeline_fd;  /* where the parent's lifeline is; 0: none */
     /* process */
     const char *name;
     const char *parent_name;
@@ -76,6 +81,10 @@ void mproc__boot_free(struct mproc__boot *b, void *mem);
 /* In the new image (spawned, or forked by the server), with its
  * descriptors in place: run what the boot message says.  Never returns. */
 void mproc__boot_run(const struct mproc__boot *b) __attribute__((noreturn));
+
+/* In a new image: die with the parent process (the lifeline of the boot
+ * message); false when the parent is already gone. */
+bool mproc__boot_follow(const struct mproc__boot *b);
 
 /* The forkserver's loop, in the spawned server image.  Never returns. */
 void mproc__server_main(const struct mproc__boot *b)
@@ -109,10 +118,29 @@ void mproc__process_child(const struct mproc_plugin *desc, mproc_task_fn fn,
                           int result_fd) __attribute__((noreturn));
 
 /* Make this process the child described (name, identity, parent), after
- * fork or in a new image: current_process() answers with it. */
+ * fork or in a new image: current_process() answers with it.  result_fd
+ * and sentinel_fd (-1: none) are its own ends, which its children must
+ * not hold. */
 void mproc__process_become(const char *name, const uint32_t *identity,
                            size_t nidentity, bool daemon, pid_t parent_pid,
-                           const char *parent_name, int result_fd);
+                           const char *parent_name, int result_fd,
+                           int sentinel_fd);
+
+/* A start-method context (context.c): static, one per method. */
+struct mproc_context {
+    const char *method;
+};
+
+/*
+ * poll() until an event, the deadline (mproc__now_ms() value; 0: none)
+ * or a signal that stops waits (context.c): > 0, 0 on timeout, or a
+ * negative code, MPROC_EINTR among them.  poll() fails with EINTR after
+ * any handler ran, SA_RESTART or not: MPROC_EINTR when some handler of
+ * the process has no SA_RESTART, else the wait goes on.
+ */
+struct pollfd;
+int mproc__poll_deadline(struct pollfd *pfd, unsigned long n,
+                      long long deadline);
 
 /*
  * Pool API workers (pool/api_engine.c; issue 11.7).
@@ -145,5 +173,94 @@ extern size_t (*mproc__process_pool_workers)(mproc_process_t **out,
 
 /* pidfd_open(pid), or -1 with errno. */
 int mproc__pidfd_open(pid_t pid);
+
+/*
+ * ---- Fork safety (fork.c) ----
+ *
+ * A child made by fork() inherits every descriptor of its parent, CLOEXEC
+ * or not, and every lock as it was at fork() in the one thread that
+ * exists in the child.  The rules, for every module of the library:
+ *
+ * Descriptors.  A descriptor that a forked child has no business holding
+ * (a channel end of a pool, a Process's result file or pidfd, the host's
+ * output file or job log) is registered here right after it is made:
+ *
+ *     mproc__fork_fd_hold();
+ *     fd = open(..., O_CLOEXEC);          (pipe2, memfd_create, ...)
+ *     if (fd >= 0 && mproc__fork_fd_register(fd) < 0) ...
+ *     mproc__fork_fd_release();
+ *
+ * The hold (a read lock; fork() takes it for writing in a pthread_atfork
+ * handler) keeps any fork() out between the creation and the
+ * registration, so no child gets the descriptor unregistered.  Never fork
+ * or wait for a fork while holding it.  To close a registered descriptor,
+ * use mproc__fork_fd_close() (unregister first, then close: the other
+ * order would let a descriptor opened meanwhile under the same number be
+ * unregistered).  Descriptors a user expects a forked child to use (Queue
+ * and Pipe objects, as in Python) are not registered.
+ *
+ * Every child the library forks calls mproc__fork_child() first thing
+ * after fork(), listing the registered descriptors it is given (`keep`):
+ * every other registered descriptor is closed.  Objects the child
+ * inherited still name those numbers: once the child has opened anything
+ * it must not close them again (the number may be someone else's now),
+ * so code that frees an inherited object in a forked child forgets its
+ * registered descriptors instead (as process.c does with the parent's
+ * handles).  Children of the spawn and forkserver methods start from a
+ * fresh image and inherit nothing.
+ *
+ * Locks.  A lock of the library that a forked child may take (directly,
+ * or through an atexit handler when the child calls exit()) gets a
+ * pthread_atfork child handler that makes it new and unlocked, and its
+ * state is either discarded by the child (checked against getpid()) or
+ * kept consistent at every store.  A prepare handler that takes the lock
+ * (so that the child sees its state whole) is only for locks never held
+ * while forking or while waiting for a fork in another thread.
+ */
+
+/* Register fd: 0, MPROC_EBADF (negative or beyond 4 Mi), MPROC_ENOMEM.
+ * Thread-safe, lock-free. */
+int mproc__fork_fd_register(int fd);
+/* Unregister fd (not registered: nothing). */
+void mproc__fork_fd_unregister(int fd);
+/* Is fd registered? */
+bool mproc__fork_fd_registered(int fd);
+/* Unregister and close fd (-1: nothing). */
+void mproc__fork_fd_close(int fd);
+/* Keep fork() out between making and registering descriptors. */
+void mproc__fork_fd_hold(void);
+void mproc__fork_fd_release(void);
+
+/*
+ * The lifeline: how a child dies with its parent *process*, whichever
+ * thread made it and however the parent ends (PR_SET_PDEATHSIG follows
+ * the thread that forked).  mproc__lifeline_fd() is this process's
+ * lifeline read end (made on first use; registered), or a negative code:
+ * call it before forking a child that must follow, and pass it to a new
+ * image.  In the child, mproc__lifeline_arm(rd) opens the child's own
+ * description of it, armed to deliver SIGKILL when the parent's write end
+ * closes (or -1 without /proc); then, once the inherited write end (if
+ * any) is closed, mproc__lifeline_check(fd, parent) registers fd and
+ * returns -1 when the parent is already gone, else 0 (with fd -1 it falls
+ * back to PR_SET_PDEATHSIG and getppid()).  Both are async-signal-safe.
+ */
+int mproc__lifeline_fd(void);
+int mproc__lifeline_arm(int rd);
+int mproc__lifeline_check(int fd, pid_t parent);
+/* In a child, the armed description that mproc__lifeline_check()
+ * registered, or -1: code that closes every descriptor but a few must keep
+ * it, or the child no longer dies with its parent. */
+int mproc__lifeline_armed(void);
+
+/*
+ * In a child the library forked, first thing after fork() (async-signal-
+ * safe): with `follow`, arm the lifeline of `parent` (the pid that
+ * forked; the caller made sure it had one); drop every registered
+ * descriptor but keep[0..nkeep).  Without /proc, falls back to
+ * PR_SET_PDEATHSIG.  0, or -1 when the parent is already gone (the child
+ * should _exit()).
+ */
+int mproc__fork_child(bool follow, pid_t parent, const int *keep,
+                      size_t nkeep);
 
 #endif

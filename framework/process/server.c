@@ -200,16 +200,17 @@ mproc__server_main(const struct mproc__boot *b)
     struct sigaction sa;
     size_t i;
 
-    /* The server lives as long as its client: it dies with it, and it
-     * ends at the end of its socket. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != b->parent_pid)
+    close(MPROC__FD_BOOT); /* read: its number may be reused below */
+    /* The server lives as long as its client process, not the thread
+     * that started it: it dies with it (the lifeline), and it ends at the
+     * end of its socket.  Its lifeline descriptor may land on 3: each
+     * child closes 3 (child()) and follows the client on its own. */
+    if (!mproc__boot_follow(b))
         _exit(0);
     /* Ctrl-C reaches the whole process group; the client decides. */
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = SIG_IGN;
     sigaction(SIGINT, &sa, NULL);
-    close(MPROC__FD_BOOT);
 #ifdef PR_GET_TID_ADDRESS
     if (prctl(PR_GET_TID_ADDRESS, &tid_addr, 0, 0, 0) < 0)
         tid_addr = NULL;

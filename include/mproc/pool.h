@@ -20,10 +20,14 @@
  * What a worker is, whatever the start method: stdin is /dev/null; stdout
  * and stderr are both the caller's stderr (stdout line buffered, stdio
  * flushed after every task and before the worker ends, so nothing a
- * plugin prints is lost); it holds no other descriptor of the caller's
- * than its two channels and the `sync` arena (a forked worker closes the
- * rest, so the caller's output files cannot be written by a task or a
- * command it runs); it leads a process group of its own, which the
+ * plugin prints is lost); a worker of a plugin loaded from a file holds
+ * no other descriptor of the caller's than its two channels and the
+ * `sync` arena (a forked worker closes the rest, so the caller's output
+ * files cannot be written by a task or a command it runs), while a forked
+ * worker running an in-process function (the Pool API's function pools)
+ * keeps what the caller had open, as Python's fork workers do (a Queue or
+ * Pipe made before the pool works in its tasks), less the library's own
+ * descriptors (other pools' channels, sentinels); it leads a process group of its own, which the
  * processes its tasks start join: time-limit and stop signals go to that
  * group, and what is left of it is killed when the worker ends.  A task's
  * item is followed by a NUL byte (see mproc_task_fn in plugin.h).

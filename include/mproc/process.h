@@ -26,11 +26,25 @@
  * Children and cleanup: a started process is reaped by join,
  * mproc_active_children() or at exit, never left a zombie.  When the parent
  * exits normally it joins its non-daemon children and terminates its daemon
- * children; a daemon child also dies when its parent is killed
- * (PR_SET_PDEATHSIG).
+ * children; a daemon child also dies (SIGKILL) when its parent process ends
+ * any other way, killed included, whichever thread started it and whether
+ * that thread still runs (not PR_SET_PDEATHSIG, which follows the thread;
+ * see mproc-process(3)).
  *
  * Thread safety: a process handle is used by one thread at a time; the
- * module-level functions may be called from any thread.
+ * module-level functions may be called from any thread, also while another
+ * thread joins one of the children they look at (each child is reaped once,
+ * under a lock of its own).
+ *
+ * Fork safety: a child the library forks keeps no descriptor of the
+ * library's but its own, and no lock held by another thread at the fork.
+ * In a forked child the parent's handles are not children: join answers
+ * MPROC_EINVAL, the other calls answer as at the fork.
+ *
+ * Signals: join and mproc_wait() return MPROC_EINTR when a signal is caught
+ * during the wait and some handler of the program was installed without
+ * SA_RESTART (poll(2) cannot say which ran; fault signals do not count);
+ * with SA_RESTART handlers only, the wait goes on.
  */
 #ifndef MPROC_PROCESS_H
 #define MPROC_PROCESS_H
@@ -69,7 +83,8 @@ struct mproc_process_opts {
     size_t nargs;
     /** The process's name; NULL: "Process-N1:...:Nk".  Copied. */
     const char *name;
-    /** A daemon process is terminated when its parent exits. */
+    /** A daemon process is terminated when its parent exits, and killed
+     *  when its parent process dies. */
     bool daemon;
     /** Largest output the target may produce (default 64 MiB). */
     size_t result_max;
@@ -105,9 +120,11 @@ MPROC_API int mproc_process_start(mproc_process_t *p);
  * Wait for the process to end, at most `timeout_ms` (-1: no limit), reading
  * its result meanwhile (a large result never deadlocks), and reap it.  May
  * be called many times.
- * @return 0 when it has ended; MPROC_ETIMEDOUT; MPROC_ECHILD when it was
- *         never started; MPROC_EINVAL for the current process (a process
- *         cannot join itself); MPROC_ECLOSED after close.
+ * @return 0 when it has ended; MPROC_ETIMEDOUT; MPROC_EINTR when a signal
+ *         interrupted the wait (see "Signals" above; the process still
+ *         runs); MPROC_ECHILD when it was never started; MPROC_EINVAL for
+ *         the current process (a process cannot join itself) or a handle
+ *         of the parent's in a forked child; MPROC_ECLOSED after close.
  */
 MPROC_API int mproc_process_join(mproc_process_t *p, int timeout_ms);
 
@@ -212,7 +229,8 @@ MPROC_API size_t mproc_active_children(mproc_process_t **out, size_t max);
  * (Python's multiprocessing.connection.wait).  The ready ones are copied
  * to `ready` (room for n), in the order given.
  * @return how many are ready, 0 on timeout (-1: no limit), or a negative
- *         error (MPROC_EINVAL for a negative fd, a poll error).
+ *         error (MPROC_EINVAL for a negative fd, MPROC_EINTR when a signal
+ *         interrupted the wait (see "Signals" above), a poll error).
  */
 MPROC_API ssize_t mproc_wait(const int *fds, size_t n, int timeout_ms,
                              int *ready);

@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What every child the library makes with fork() needs, in one place (see
+ * process_int.h for the API):
+ *
+ * The registry of descriptors a forked child must not keep.  A forked
+ * child inherits every descriptor of its parent, CLOEXEC or not: the task
+ * channels of other pools, the result files and pidfds of other
+ * Processes, the host's output.  Holding them is not harmless: a pipe end
+ * held by a stranger never reads as end of file, so its owner waits for a
+ * peer that is gone.  The library registers such descriptors here and
+ * every child it forks drops them right after fork(), except those it is
+ * given.  The registry is a two-level bitmap of atomic words: the child
+ * reads it without a lock (async-signal-safe), and chunks are never freed,
+ * so a pointer read is always valid.
+ *
+ * The hold.  A descriptor made by one thread while another forks reaches
+ * the child before it could be registered; a read lock held from creation
+ * to registration, and taken for writing by a pthread_atfork handler,
+ * keeps fork() out of that window.
+ *
+ * The lifeline.  PR_SET_PDEATHSIG fires when the *thread* that made the
+ * child exits, not the process: a daemon started from a short-lived
+ * thread died with that thread, and forkserver children, whose parent is
+ * the thread that spawned the server, died with it.  Instead each process
+ * has one lifeline pipe whose write end only it holds (CLOEXEC, and
+ * registered, so no child it makes keeps it).  A child that must die with
+ * its parent opens its own file description of the read end through
+ * /proc/self/fd, owns it (F_SETOWN) and asks for SIGKILL instead of SIGIO
+ * (F_SETSIG) with O_ASYNC: when the parent process ends, whichever way,
+ * the kernel closes the write end and sends SIGKILL to every such child.
+ * No thread of the child watches anything, and the child's signal
+ * dispositions are its own.  A new image (spawn, forkserver) gets the
+ * read end as a descriptor and does the same.
+ */
+#include "internal.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "process/process_int.h"
+
+/* ---- the registry ---- */
+
+#define CHUNK_WORDS 64 /* 4096 descriptors a chunk */
+#define CHUNK_FDS (CHUNK_WORDS * 64)
+#define NCHUNKS 1024 /* descriptors below 4 Mi: more than any nofile limit */
+
+static _Atomic(_Atomic uint64_t *) chunks[NCHUNKS];
+
+/* `alloc` false: in a forked child, where malloc is best left alone. */
+static int
+reg(int fd, bool alloc)
+{
+    _Atomic uint64_t *c, *fresh, *none = NULL;
+    unsigned k;
+
+    if (fd < 0 || fd >= NCHUNKS * CHUNK_FDS)
+        return MPROC_EBADF;
+    k = (unsigned)fd / CHUNK_FDS;
+    /* Acquire pairs with the release of the CAS below: the chunk's zeroed
+     * words are seen before its pointer. */
+    c = atomic_load_explicit(&chunks[k], memory_order_acquire);
+    if (c == NULL && !alloc)
+        return MPROC_ENOMEM;
+    if (c == NULL) {
+        fresh = calloc(CHUNK_WORDS, sizeof(*fresh));
+        if (fresh == NULL)
+            return MPROC_ENOMEM;
+        if (atomic_compare_exchange_strong_explicit(
+                &chunks[k], &none, fresh, memory_order_acq_rel,
+                memory_order_acquire)) {
+            c = fresh;
+        } else {
+            free(fresh); /* another thread's chunk won */
+            c = none;
+        }
+    }
+    atomic_fetch_or_explicit(&c[(fd % CHUNK_FDS) / 64],
+                             UINT64_C(1) << (fd % 64), memory_order_relaxed);
+    return 0;
+}
+
+int
+mproc__fork_fd_register(int fd)
+{
+    return reg(fd, true);
+}
+
+void
+mproc__fork_fd_unregister(int fd)
+{
+    _Atomic uint64_t *c;
+
+    if (fd < 0 || fd >= NCHUNKS * CHUNK_FDS)
+        return;
+    c = atomic_load_explicit(&chunks[fd / CHUNK_FDS], memory_order_acquire);
+    if (c != NULL)
+        atomic_fetch_and_explicit(&c[(fd % CHUNK_FDS) / 64],
+                                  ~(UINT64_C(1) << (fd % 64)),
+                                  memory_order_relaxed);
+}
+
+bool
+mproc__fork_fd_registered(int fd)
+{
+    _Atomic uint64_t *c;
+
+    if (fd < 0 || fd >= NCHUNKS * CHUNK_FDS)
+        return false;
+    c = atomic_load_explicit(&chunks[fd / CHUNK_FDS], memory_order_acquire);
+    return c != NULL &&
+           (atomic_load_explicit(&c[(fd % CHUNK_FDS) / 64],
+                                 memory_order_relaxed) >>
+            (fd % 64)) & 1;
+}
+
+void
+mproc__fork_fd_close(int fd)
+{
+    if (fd < 0)
+        return;
+    mproc__fork_fd_unregister(fd);
+    close(fd);
+}
+
+static bool
+kept(int fd, const int *keep, size_t nkeep)
+{
+    size_t i;
+
+    for (i = 0; i < nkeep; i++)
+        if (keep[i] == fd)
+            return true;
+    return false;
+}
+
+/*
+ * In the child: close every registered descriptor but keep[].  Objects
+ * inherited from the parent still name those numbers: the child must not
+ * close them again once it has opened anything (a number may be reused),
+ * so the process module forgets rather than closes what the parent's
+ * handles hold in a forked child.
+ */
+static void
+drop_registered(const int *keep, size_t nkeep)
+{
+    _Atomic uint64_t *c;
+    uint64_t bits;
+    unsigned k, w;
+    int fd;
+
+    for (k = 0; k < NCHUNKS; k++) {
+        c = atomic_load_explicit(&chunks[k], memory_order_acquire);
+        for (w = 0; c != NULL && w < CHUNK_WORDS; w++) {
+            bits = atomic_load_explicit(&c[w], memory_order_relaxed);
+            while (bits != 0) {
+                fd = (int)(k * CHUNK_FDS + w * 64) + __builtin_ctzll(bits);
+                bits &= bits - 1;
+                if (kept(fd, keep, nkeep))
+                    continue;
+                mproc__fork_fd_unregister(fd);
+                close(fd);
+            }
+        }
+    }
+}
+
+/* ---- the hold ---- */
+
+static pthread_rwlock_t hold = PTHREAD_RWLOCK_INITIALIZER;
+
+void
+mproc__fork_fd_hold(void)
+{
+    pthread_rwlock_rdlock(&hold);
+}
+
+void
+mproc__fork_fd_release(void)
+{
+    pthread_rwlock_unlock(&hold);
+}
+
+/* ---- the lifeline ---- */
+
+static pthread_mutex_t life_lock = PTHREAD_MUTEX_INITIALIZER;
+static pid_t life_owner;       /* the process the pipe belongs to */
+static int life_rd = -1, life_wr = -1;
+static int life_armed = -1;    /* a child's armed description, or -1 */
+
+int
+mproc__lifeline_fd(void)
+{
+    int fds[2], r;
+
+    pthread_mutex_lock(&life_lock);
+    if (life_owner != getpid()) {
+        /* Inherited through a fork not made by the library: the parent's
+         * pipe, not ours (and closing it could close someone's reused
+         * number, so it is left as it is). */
+        life_owner = 0;
+        life_rd = life_wr = -1;
+    }
+    if (life_rd < 0) {
+        mproc__fork_fd_hold();
+        if (pipe2(fds, O_CLOEXEC) < 0) {
+            r = -errno;
+            mproc__fork_fd_release();
+            pthread_mutex_unlock(&life_lock);
+            return r;
+        }
+        if ((r = mproc__fork_fd_register(fds[0])) < 0 ||
+            (r = mproc__fork_fd_register(fds[1])) < 0) {
+            mproc__fork_fd_unregister(fds[0]);
+            mproc__fork_fd_release();
+            close(fds[0]);
+            close(fds[1]);
+            pthread_mutex_unlock(&life_lock);
+            return r;
+        }
+        mproc__fork_fd_release();
+        life_rd = fds[0];
+        life_wr = fds[1];
+        life_owner = getpid();
+    }
+    r = life_rd;
+    pthread_mutex_unlock(&life_lock);
+    return r;
+}
+
+/* "/proc/self/fd/N" without snprintf, which is not async-signal-safe. */
+static void
+fd_path(char *buf, int fd)
+{
+    static const char pre[] = "/proc/self/fd/";
+    char digits[16];
+    size_t n = 0, i;
+
+    do
+        digits[n++] = (char)('0' + fd % 10);
+    while ((fd /= 10) > 0);
+    for (i = 0; i < sizeof(pre) - 1; i++)
+        *buf++ = pre[i];
+    while (n > 0)
+        *buf++ = digits[--n];
+    *buf = '\0';
+}
+
+int
+mproc__lifeline_arm(int rd)
+{
+    char path[48];
+    int fd, fl;
+
+    fd_path(path, rd);
+    fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    fl = fcntl(fd, F_GETFL);
+    if (fcntl(fd, F_SETOWN, getpid()) < 0 || fcntl(fd, F_SETSIG, SIGKILL) < 0 ||
+        fl < 0 || fcntl(fd, F_SETFL, fl | O_ASYNC) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int
+mproc__lifeline_check(int fd, pid_t parent)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+
+    if (fd < 0) {
+        /* No /proc (or no lifeline): the thread-bound signal is all
+         * there is. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        return getppid() == parent ? 0 : -1;
+    }
+    /* Our children need not share it: they get their own from us. */
+    reg(fd, false);
+    life_armed = fd;
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR)) != 0
+               ? -1
+               : 0;
+}
+
+int
+mproc__lifeline_armed(void)
+{
+    return life_armed;
+}
+
+int
+mproc__fork_child(bool follow, pid_t parent, const int *keep, size_t nkeep)
+{
+    int fd = -1, rd = life_owner == parent ? life_rd : -1;
+
+    /* The description is opened before the inherited write end is
+     * dropped: if the parent is already gone, dropping our copy of the
+     * last writer is what sends the signal. */
+    if (follow && rd >= 0)
+        fd = mproc__lifeline_arm(rd);
+    /* The lifeline is the parent's: we make our own when we need one. */
+    life_owner = 0;
+    life_rd = life_wr = -1;
+    drop_registered(keep, nkeep);
+    return follow ? mproc__lifeline_check(fd, parent) : 0;
+}
+
+/* ---- fork() itself ---- */
+
+static void
+before_fork(void)
+{
+    /* Pairs with mproc__fork_fd_hold: no descriptor is between its
+     * creation and its registration while we fork. */
+    pthread_rwlock_wrlock(&hold);
+}
+
+static void
+after_fork_parent(void)
+{
+    pthread_rwlock_unlock(&hold);
+}
+
+/* In the child only this thread exists: a lock another thread held stays
+ * held for ever, so every lock starts again unlocked.  What they guard is
+ * either consistent (the hold) or this process's to rebuild (the
+ * lifeline, checked against getpid()). */
+static void
+after_fork_child(void)
+{
+    static const pthread_rwlock_t rw0 = PTHREAD_RWLOCK_INITIALIZER;
+    static const pthread_mutex_t m0 = PTHREAD_MUTEX_INITIALIZER;
+
+    hold = rw0;
+    life_lock = m0;
+}
+
+__attribute__((constructor)) static void
+fork_init(void)
+{
+    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+}
