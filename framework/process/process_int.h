@@ -26,13 +26,15 @@
 
 #include <mproc/process.h>
 
+#include "ipc/chan_int.h"
 #include "pool/pool_int.h"
 
 #define MPROC__FD_BOOT 3
 #define MPROC__FD_FIRST 4
-/* Descriptors a request may carry: a worker's two channel sides (up to 3
- * each, see ipc/chan_int.h), the sync arena and the lifeline. */
-#define MPROC__FD_MAX 8
+/* Descriptors a request may carry: a worker's two channel sides (up to
+ * MPROC__CHAN_MAX_FDS each, see ipc/chan_int.h), the sync arena, the
+ * pool's claim words and the lifeline. */
+#define MPROC__FD_MAX (2 * MPROC__CHAN_MAX_FDS + 3)
 
 enum mproc__boot_kind {
     MPROC__BOOT_PROCESS = 1, /* a Process target */
