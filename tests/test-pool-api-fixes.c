@@ -1035,6 +1035,70 @@ children_left(void)
     return n + (r == 0);
 }
 
+/* ---- What a forked function worker inherits ----
+ *
+ * As in Python, a Queue made before a fork pool works in its tasks: a
+ * function worker keeps the caller's open objects (only plugin workers
+ * drop everything but their channels, issue 10.3). */
+static mproc_queue_t *inh_q;
+
+static int
+f_put(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
+      struct mproc_buf *out)
+{
+    (void)index;
+    (void)out;
+    if (mproc_queue_put(inh_q, in, len, 10000) != 0) {
+        mproc_fail(ctx, "queue put failed");
+        return MPROC_TASK_FAIL;
+    }
+    return MPROC_TASK_OK;
+}
+
+static void
+test_inherited_queue(void)
+{
+    struct mproc_queue_opts qo;
+    struct mproc_input in = {0};
+    struct mproc_item *it;
+    char (*text)[24];
+    mproc_async_t *ar = NULL;
+    mproc_apool_t *p;
+    mproc_err_t err;
+    char buf[64];
+    size_t len, i, got = 0, sum = 0;
+    int r;
+
+    mproc_queue_opts_init(&qo);
+    if (getenv("MPROC_TEST_IPC") != NULL)
+        qo.backend = getenv("MPROC_TEST_IPC");
+    if (mproc_queue_new(&inh_q, &qo, &err) < 0) {
+        ok(0, "queue: %s", err.msg);
+        return;
+    }
+    p = new_pool(2, 0, 0);
+    it = items_of(100, &text);
+    in.items = it;
+    in.n = 100;
+    r = p == NULL ? -1 : mproc_apool_map(p, f_put, &in, NULL, &ar);
+    is_int(r, 0, "inherited queue: the map of 100 puts succeeds");
+    for (i = 0; i < 100; i++) {
+        if (mproc_queue_get(inh_q, buf, sizeof(buf) - 1, &len, 10000) != 0)
+            break;
+        buf[len] = '\0';
+        got++;
+        sum += (size_t)atol(buf);
+    }
+    is_int((int)got, 100, "inherited queue: every task's message arrives");
+    is_int((int)sum, 4950, "inherited queue: each item once");
+    mproc_async_free(ar);
+    if (p != NULL)
+        pool_end(p);
+    mproc_queue_free(inh_q);
+    free(it);
+    free(text);
+}
+
 #define RUN(t, secs)                                                        \
     do {                                                                    \
         const char *only_ = getenv("MPROC_TEST_ONLY");                      \
@@ -1066,6 +1130,7 @@ main(void)
     RUN(test_empty, 60);
     RUN(test_nul, 60);
     RUN(test_two_pools, 60);
+    RUN(test_inherited_queue, 60);
     RUN(test_identity, 60);
     RUN(test_slow_task, 90);
     alarm(60);
