@@ -74,8 +74,10 @@ mproc_value_new(mproc_sync_t *s, int type, size_t length, bool with_lock,
                           "elements, not %zu", MAX_LENGTH, length);
     if (with_lock && (r = mproc_lock_new(s, false, &l, err)) < 0)
         return r;
+    /* No semaphore of a sysv set: a Value's data needs none, its Lock
+     * has its own. */
     v = mproc__sync_alloc(s, sizeof(*v) + length * mproc_type_size(type),
-                          VALUE_MAGIC, &index, err);
+                          VALUE_MAGIC, false, &index, err);
     if (v == NULL)
         return MPROC_ENOMEM;
     v->type = (uint32_t)type;
@@ -173,7 +175,8 @@ static int
 take(mproc_value_t *v)
 {
     mproc_lock_t *l = mproc_value_lock(v);
-    return l ? mproc_lock_acquire(l, -1) : 0;
+    /* Held for a load or a store: a signal does not interrupt it. */
+    return l ? mproc__lock_take(l) : 0;
 }
 
 static void
