@@ -25,6 +25,7 @@
 #include <mproc/mproc.h>
 
 #include "sync/sync_int.h"
+#include "sync-test.h"
 #include "tap.h"
 
 static const char *backend;
@@ -44,43 +45,6 @@ struct shared {
     _Atomic int res[8];
 };
 static struct shared *sh;
-
-static long
-ms_since(const struct timespec *t0)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
-static int
-wait_exit(pid_t pid)
-{
-    int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-/* Wait for a child at most `ms`; SIGKILL it after.  Its status as
- * wait_exit's, or -1 when it had to be killed. */
-static int
-wait_exit_within(pid_t pid, long ms)
-{
-    struct timespec t0;
-    int st = 0;
-    pid_t r;
-
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    while ((r = waitpid(pid, &st, WNOHANG)) == 0 && ms_since(&t0) < ms)
-        usleep(2000);
-    if (r == 0) {
-        kill(pid, SIGKILL);
-        wait_exit(pid);
-        return -1;
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
 
 /* A child says it is about to block; the parent reads it. */
 static void
@@ -769,14 +733,6 @@ static const char *const wname[] = {"lock acquire", "semaphore acquire",
                                     "event wait", "condition wait",
                                     "barrier wait"};
 
-struct objs {
-    mproc_lock_t *l;
-    mproc_sem_t *sem;
-    mproc_event_t *e;
-    mproc_cond_t *c;
-    mproc_barrier_t *b;
-};
-
 static int
 blocking_wait(struct objs *o, int what, int timeout_ms)
 {
@@ -855,19 +811,26 @@ test_eintr(mproc_sync_t *s)
     struct objs o;
     int what;
 
-    mproc_lock_new(s, false, &o.l, NULL);
-    mproc_sem_new(s, 0, false, &o.sem, NULL);
-    mproc_event_new(s, &o.e, NULL);
-    mproc_cond_new(s, NULL, &o.c, NULL);
-    mproc_barrier_new(s, 2, &o.b, NULL);
+    if (objs_new(s, &o, 0, 2) < 0) {
+        ok(0, "EINTR: objects created");
+        return;
+    }
     mproc_lock_acquire(o.l, -1); /* held by the parent throughout */
     for (what = 0; what < W_N; what++) {
         intr_one(&o, what, false, -1, MPROC_EINTR);
         mproc_barrier_reset(o.b);
     }
-    for (what = 0; what < W_N; what++) {
-        intr_one(&o, what, true, 300, MPROC_ETIMEDOUT);
-        mproc_barrier_reset(o.b);
+    /* sync.h: any handler without SA_RESTART makes waits interruptible;
+     * valgrind has one of its own (on SIGRTMAX). */
+    if (mproc__sync_intr()) {
+        for (what = 0; what < W_N; what++)
+            ok(1, "EINTR: %s with an SA_RESTART handler # SKIP the process "
+                  "already has a handler without SA_RESTART", wname[what]);
+    } else {
+        for (what = 0; what < W_N; what++) {
+            intr_one(&o, what, true, 300, MPROC_ETIMEDOUT);
+            mproc_barrier_reset(o.b);
+        }
     }
     mproc_lock_release(o.l);
 }
@@ -955,33 +918,45 @@ test_killed_waiter(mproc_sync_t *s)
 {
     struct objs o;
     pid_t p1, p2;
+    int i, bad;
 
-    mproc_event_new(s, &o.e, NULL);
-    mproc_cond_new(s, NULL, &o.c, NULL);
-    mproc_barrier_new(s, 2, &o.b, NULL);
+    if (objs_new(s, &o, 0, 2) < 0) {
+        ok(0, "killed waiter: objects created");
+        return;
+    }
 
-    kill_waiter(&o, W_EVENT);
-    p1 = live_waiter(&o, W_EVENT, 0);
-    is_int(bounded(do_set, &o), 0,
-           "killed waiter: event_set after a waiter died in wait returns");
-    is_int(wait_exit_within(p1, 3000), 0,
-           "killed waiter: and wakes the live waiter");
+    /* glibc's process-shared condvar (the posix backend's old word wait)
+     * hangs from the second killed waiter on: 3 rounds of kill, then
+     * wake a live waiter. */
+    for (i = 0, bad = 0; i < 3; i++) {
+        kill_waiter(&o, W_EVENT);
+        p1 = live_waiter(&o, W_EVENT, 0);
+        bad |= bounded(do_set, &o) != 0;
+        bad |= wait_exit_within(p1, 3000) != 0;
+        mproc_event_clear(o.e);
+    }
+    ok(!bad, "killed waiter: 3 times a waiter killed in event wait, then "
+             "set returns and wakes a live waiter");
 
-    kill_waiter(&o, W_COND);
-    p1 = live_waiter(&o, W_COND, 0);
-    is_int(bounded(do_notify1, &o), 0,
-           "killed waiter: cond_notify after a waiter died in wait returns");
-    is_int(wait_exit_within(p1, 3000), 0,
-           "killed waiter: and the notify reaches the live waiter (passed "
-           "on from the dead one)");
+    for (i = 0, bad = 0; i < 3; i++) {
+        kill_waiter(&o, W_COND);
+        p1 = live_waiter(&o, W_COND, 0);
+        bad |= bounded(do_notify1, &o) != 0;
+        bad |= wait_exit_within(p1, 3000) != 0;
+    }
+    ok(!bad, "killed waiter: 3 times a waiter killed in condition wait, then "
+             "notify(1) returns and reaches the live waiter");
 
-    kill_waiter(&o, W_BARRIER);
-    is_int(bounded(do_reset, &o), 0,
-           "killed waiter: barrier_reset after a party died in wait returns");
-    p1 = live_waiter(&o, W_BARRIER, 0);
-    p2 = live_waiter(&o, W_BARRIER, 0);
-    ok(wait_exit_within(p1, 3000) == 0 && wait_exit_within(p2, 3000) == 0,
-       "killed waiter: then two parties pass the barrier");
+    for (i = 0, bad = 0; i < 3; i++) {
+        kill_waiter(&o, W_BARRIER);
+        bad |= bounded(do_reset, &o) != 0;
+        p1 = live_waiter(&o, W_BARRIER, 0);
+        p2 = live_waiter(&o, W_BARRIER, 0);
+        bad |= wait_exit_within(p1, 3000) != 0;
+        bad |= wait_exit_within(p2, 3000) != 0;
+    }
+    ok(!bad, "killed waiter: 3 times a party killed in barrier wait, then "
+             "reset returns and two parties pass");
 }
 
 /* ---- 12.13: a timeout as the last party arrives ---- */

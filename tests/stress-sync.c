@@ -24,6 +24,7 @@
 
 #include <mproc/mproc.h>
 
+#include "sync-test.h"
 #include "tap.h"
 
 #define NWORKERS 6
@@ -42,25 +43,9 @@ struct shared {
 };
 static struct shared *sh;
 
-struct objs {
-    mproc_lock_t *l;
-    mproc_sem_t *sem;
-    mproc_event_t *e;
-    mproc_cond_t *c;
-    mproc_barrier_t *b;
-};
-
 static const char *const opname[] = {"lock", "semaphore", "event wait",
                                      "event set", "condition wait",
                                      "condition notify", "barrier"};
-
-static long
-ms_since(const struct timespec *t0)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
-}
 
 static void
 bad(int op, int code)
@@ -160,25 +145,6 @@ start(struct objs *o, int me, unsigned seed)
     return pid;
 }
 
-/* Run fn's effect in a child bounded to 3 s: 0 when it ended well. */
-static int
-within(pid_t pid, long ms)
-{
-    struct timespec t0;
-    int st = 0;
-    pid_t r;
-
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    while ((r = waitpid(pid, &st, WNOHANG)) == 0 && ms_since(&t0) < ms)
-        usleep(2000);
-    if (r == 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &st, 0);
-        return -1;
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 static void
 stress(const char *backend)
 {
@@ -195,11 +161,11 @@ stress(const char *backend)
         ok(0, "%s: arena", backend);
         return;
     }
-    mproc_lock_new(s, false, &o.l, NULL);
-    mproc_sem_new(s, 3, false, &o.sem, NULL);
-    mproc_event_new(s, &o.e, NULL);
-    mproc_cond_new(s, NULL, &o.c, NULL);
-    mproc_barrier_new(s, 3, &o.b, NULL);
+    if (objs_new(s, &o, 3, 3) < 0) {
+        ok(0, "%s: objects created", backend);
+        mproc_sync_free(s);
+        return;
+    }
 
     for (i = 0; i < NWORKERS; i++) {
         pids[i] = start(&o, i, seed + (unsigned)i);
@@ -229,7 +195,7 @@ stress(const char *backend)
     }
     atomic_store(&sh->stop, 1);
     for (i = 0; i < NWORKERS; i++)
-        rest |= within(pids[i], HANG_MS) != 0;
+        rest |= wait_exit_within(pids[i], HANG_MS) != 0;
     ok(hung < 0 && !rest, "%s: %ld kills over %ld ops; no worker hung",
        backend, kills, atomic_load(&sh->ops));
     r = atomic_load(&sh->bad_code);
@@ -261,7 +227,7 @@ stress(const char *backend)
         mproc_lock_release(mproc_cond_lock(o.c));
         _exit(mproc_event_wait(o.e, 0) == 0 ? 0 : 1);
     }
-    is_int(within(p, 3000), 0, "%s: event set, barrier reset and notify_all "
+    is_int(wait_exit_within(p, 3000), 0, "%s: event set, barrier reset and notify_all "
                                "return", backend);
     for (i = 0; i < 3; i++) {
         pids[i] = fork();
@@ -269,7 +235,7 @@ stress(const char *backend)
             _exit(mproc_barrier_wait(o.b, 3000) >= 0 ? 0 : 1);
     }
     for (i = 0, k = 0; i < 3; i++)
-        k += within(pids[i], 4000) == 0;
+        k += wait_exit_within(pids[i], 4000) == 0;
     is_int(k, 3, "%s: a full barrier generation passes", backend);
     mproc_sync_free(s);
 }

@@ -872,6 +872,11 @@ mproc_sem_acquire(mproc_sem_t *sem, int timeout_ms)
     }
     if (r < 0)
         return r;
+    /* A process killed between the take above and this record loses its
+     * unit on futex and posix (sysv's undo returns it): the two are
+     * separate words, and recording first would hand a unit never taken
+     * back at a kill, which is worse for a Semaphore used as a lock.  The
+     * window is a few instructions wide. */
     holder_add(sem, self, 1);
     died = atomic_load(&sem->died);
     while (died > 0) {
