@@ -227,8 +227,8 @@ stress(const char *backend)
         mproc_lock_release(mproc_cond_lock(o.c));
         _exit(mproc_event_wait(o.e, 0) == 0 ? 0 : 1);
     }
-    is_int(wait_exit_within(p, 3000), 0, "%s: event set, barrier reset and notify_all "
-                               "return", backend);
+    is_int(wait_exit_within(p, 3000), 0,
+           "%s: event set, barrier reset and notify_all return", backend);
     for (i = 0; i < 3; i++) {
         pids[i] = fork();
         if (pids[i] == 0)

@@ -78,6 +78,9 @@ ipcs -s | grep -qw "$live_set"
 ok $? "clean: the live host's set is left alone"
 unlike "$(cat "$tmp/out")" "set $live_set " "clean: and not named"
 
+run_mproc help clean
+like "$(cat "$tmp/out")" "Usage: mproc clean [--dry-run]" "help clean: shows its usage"
+
 run_mproc clean --bogus
 is "$st" 64 "clean: an unknown option is a usage error"
 

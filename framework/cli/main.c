@@ -296,6 +296,10 @@ help(const char *cmd)
         fputs(usage_text, stdout);
         return CLI_EXIT_OK;
     }
+    if (strcmp(cmd, "clean") == 0) {
+        char *argv[] = {(char *)cmd, (char *)"--help", NULL};
+        return cmd_clean(2, argv);
+    }
     if (strcmp(cmd, "run") == 0 || strcmp(cmd, "check") == 0 ||
         strcmp(cmd, "plugins") == 0) {
         char *argv[] = {(char *)cmd, (char *)"--help", NULL};
