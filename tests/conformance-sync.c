@@ -1037,6 +1037,28 @@ test_consumed_exit(mproc_sync_t *s)
 
 /* ---- 12.15: a failed allocation spends nothing ---- */
 
+/* How many Locks fit in a fresh 8 KiB arena, after a failed Value with
+ * a lock when `failed_first`. */
+static int
+locks_that_fit(bool failed_first)
+{
+    mproc_sync_t *a = NULL;
+    mproc_value_t *v;
+    mproc_lock_t *l;
+    int n = 0;
+
+    if (mproc_sync_new(&a, backend, 8192, NULL) != 0)
+        return -1;
+    if (failed_first &&
+        mproc_value_new(a, MPROC_T_INT64, 100000, true, &v, NULL) !=
+            MPROC_ENOMEM)
+        n = -100;
+    while (mproc_lock_new(a, false, &l, NULL) == 0)
+        n++;
+    mproc_sync_free(a);
+    return n;
+}
+
 static void
 test_alloc(void)
 {
@@ -1052,6 +1074,11 @@ test_alloc(void)
     is_int(mproc_lock_new(a, false, &l, NULL), 0,
            "alloc: a small object still fits after it");
     mproc_sync_free(a);
+
+    /* With a lock: the lock is not made (and kept) for a value that then
+     * does not fit.  As many locks fit after the failure as before. */
+    is_int(locks_that_fit(false), locks_that_fit(true),
+           "alloc: a failed value with a lock takes nothing either");
 
     /* A Value takes no semaphore of the sysv set (which has 247). */
     if (mproc_sync_new(&a, backend, 0, NULL) != 0)

@@ -72,7 +72,10 @@ mproc_value_new(mproc_sync_t *s, int type, size_t length, bool with_lock,
     if (length == 0 || length > MAX_LENGTH)
         return mproc__err(err, MPROC_EINVAL, "an array holds 1 to %zu "
                           "elements, not %zu", MAX_LENGTH, length);
-    if (with_lock && (r = mproc_lock_new(s, false, &l, err)) < 0)
+    if (with_lock &&
+        ((r = mproc__sync_room(s, sizeof(*v) + length * mproc_type_size(type),
+                               1, err)) < 0 ||
+         (r = mproc_lock_new(s, false, &l, err)) < 0))
         return r;
     /* No semaphore of a sysv set: a Value's data needs none, its Lock
      * has its own. */

@@ -562,6 +562,29 @@ mproc__sync_alloc(mproc_sync_t *s, size_t len, uint32_t magic, bool sem,
 /* ---- Lock and RLock ---- */
 
 int
+mproc__sync_room(mproc_sync_t *s, size_t len, unsigned sems,
+                 mproc_err_t *err)
+{
+    const struct mproc_sync_ops *ops = backends[s->hdr->backend];
+    struct mproc__sync_hdr *h = s->hdr;
+    uint64_t used = atomic_load(&h->used);
+    size_t need = ((len + 63) & ~(size_t)63) +
+                  ((sizeof(struct mproc_lock) + ops->mutex_size + 63) &
+                   ~(size_t)63);
+
+    if (len > h->size || used > h->size || h->size - used < need)
+        return mproc__err(err, MPROC_ENOMEM, "the sync arena is full (%llu "
+                          "bytes, %llu free, %zu asked); create it larger",
+                          (unsigned long long)h->size,
+                          (unsigned long long)(used > h->size ? 0
+                                               : h->size - used), need);
+    if (h->semid >= 0 && atomic_load(&h->next_sem) + sems > h->nsems)
+        return mproc__err(err, MPROC_ENOMEM, "the System V semaphore set is "
+                          "full (%u objects)", (unsigned)h->nsems);
+    return 0;
+}
+
+int
 mproc_lock_new(mproc_sync_t *s, bool recursive, mproc_lock_t **out,
                mproc_err_t *err)
 {

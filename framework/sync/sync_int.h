@@ -191,6 +191,13 @@ struct mproc__sync_hdr *mproc__sync_hdr(const mproc_sync_t *s);
 void *mproc__sync_alloc(mproc_sync_t *s, size_t len, uint32_t magic,
                         bool sem, uint32_t *index, mproc_err_t *err);
 
+/* Before an object made of two allocations (a Value, Condition or Barrier
+ * with its own Lock): do `len` bytes (the object without its Lock) and a
+ * Lock, with `sems` semaphores of a sysv set in all, fit now?  0, or
+ * MPROC_ENOMEM with the message, so that the Lock is not made in vain. */
+int mproc__sync_room(mproc_sync_t *s, size_t len, unsigned sems,
+                     mproc_err_t *err);
+
 /* A backend's sleep returned MPROC_EINTR: should the call return it?
  * True when a handler installed without SA_RESTART exists for a signal
  * that can interrupt a wait (the kernel does not say which signal ran);

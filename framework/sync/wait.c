@@ -188,7 +188,10 @@ mproc_cond_new(mproc_sync_t *s, mproc_lock_t *lock, mproc_cond_t **out,
 
     *out = NULL;
     if (lock == NULL) {
-        r = mproc_lock_new(s, false, &lock, err);
+        r = mproc__sync_room(s, sizeof(*c) + mproc__sync_ops(s)->word_size, 2,
+                             err);
+        if (r == 0)
+            r = mproc_lock_new(s, false, &lock, err);
         if (r < 0)
             return r;
     } else if (mproc__sync_hdr_of(&lock->o) != h) {
@@ -409,7 +412,10 @@ mproc_barrier_new(mproc_sync_t *s, unsigned parties, mproc_barrier_t **out,
     if (parties < 1 || parties > MPROC__BARRIER_MAX)
         return mproc__err(err, MPROC_EINVAL, "a barrier has 1 to %d parties, "
                           "not %u", MPROC__BARRIER_MAX, parties);
-    r = mproc_lock_new(s, false, &l, err);
+    r = mproc__sync_room(s, sizeof(*b) + mproc__sync_ops(s)->word_size, 2,
+                         err);
+    if (r == 0)
+        r = mproc_lock_new(s, false, &l, err);
     if (r < 0)
         return r;
     b = new_waitable(s, sizeof(*b), BARRIER_MAX_MAGIC, err);
