@@ -68,7 +68,8 @@ mproc_SOURCES = \
 	%reldir%/cli/files.c \
 	%reldir%/cli/cmd_run.c \
 	%reldir%/cli/cmd_check.c \
-	%reldir%/cli/cmd_plugins.c
+	%reldir%/cli/cmd_plugins.c \
+	%reldir%/cli/cmd_clean.c
 # The host links the core statically: it needs internals the shared
 # library does not export.
 mproc_LDADD = libmproc-core.la $(INIH_LIBS)

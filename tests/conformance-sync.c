@@ -25,6 +25,7 @@
 #include <mproc/mproc.h>
 
 #include "sync/sync_int.h"
+#include "sync-test.h"
 #include "tap.h"
 
 static const char *backend;
@@ -39,24 +40,27 @@ struct shared {
     int done;
     /* barrier test: each party's round */
     _Atomic int round[8];
+    /* notify(n) test: how each waiter's wait ended (0: still waiting) */
+    _Atomic int ready;
+    _Atomic int res[8];
 };
 static struct shared *sh;
 
-static long
-ms_since(const struct timespec *t0)
+/* A child says it is about to block; the parent reads it. */
+static void
+say_ready(int fd)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+    char c = 0;
+    if (write(fd, &c, 1) != 1)
+        _exit(90);
 }
 
-static int
-wait_exit(pid_t pid)
+static void
+hear_ready(int fd)
 {
-    int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    char c;
+    if (read(fd, &c, 1) != 1)
+        diag("no word from the child");
 }
 
 static void
@@ -638,6 +642,472 @@ test_consumed(mproc_sync_t *s)
         is_int(r, MPROC_ETIMEDOUT, "consumed: the unit does not come back");
 }
 
+
+/* ---- 11.1: notify(n) wakes at most n of the waiters ---- */
+
+static int
+count_res(int n, int want)
+{
+    int i, k = 0;
+    for (i = 0; i < n; i++)
+        k += atomic_load(&sh->res[i]) == want;
+    return k;
+}
+
+static void
+notify_n(mproc_sync_t *s, int nwait, int n)
+{
+    mproc_cond_t *c;
+    mproc_lock_t *l;
+    struct timespec t0;
+    pid_t pids[8];
+    int i, bad = 0;
+
+    mproc_cond_new(s, NULL, &c, NULL);
+    l = mproc_cond_lock(c);
+    atomic_store(&sh->ready, 0);
+    for (i = 0; i < nwait; i++)
+        atomic_store(&sh->res[i], 0);
+    for (i = 0; i < nwait; i++) {
+        pids[i] = fork();
+        if (pids[i] == 0) {
+            int r;
+            mproc_lock_acquire(l, -1);
+            atomic_fetch_add(&sh->ready, 1); /* under the lock: see below */
+            r = mproc_cond_wait(c, 20000);
+            atomic_store(&sh->res[i], r == 0 ? 1 : 2);
+            mproc_lock_release(l);
+            _exit(0);
+        }
+    }
+    /* A waiter counts itself ready and starts waiting under one hold of
+     * the lock, so once the parent takes the lock and sees them all, all
+     * are waiting.  Then 200 ms more to settle. */
+    for (;;) {
+        mproc_lock_acquire(l, -1);
+        i = atomic_load(&sh->ready);
+        mproc_lock_release(l);
+        if (i == nwait)
+            break;
+        usleep(2000);
+    }
+    usleep(200000);
+    mproc_lock_acquire(l, -1);
+    is_int(mproc_cond_notify(c, n), 0, "notify(%d): with %d waiters", n,
+           nwait);
+    mproc_lock_release(l);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (count_res(nwait, 1) < n && ms_since(&t0) < 5000)
+        usleep(2000);
+    usleep(200000);
+    is_int(count_res(nwait, 1), n, "notify(%d): %d of %d waiters notified",
+           n, n, nwait);
+    is_int(count_res(nwait, 0), nwait - n,
+           "notify(%d): the other %d still wait 200 ms later", n, nwait - n);
+    mproc_lock_acquire(l, -1);
+    mproc_cond_notify_all(c);
+    mproc_lock_release(l);
+    for (i = 0; i < nwait; i++)
+        bad |= wait_exit_within(pids[i], 5000) != 0;
+    ok(!bad && count_res(nwait, 1) == nwait,
+       "notify(%d): notify_all wakes the rest", n);
+}
+
+static void
+test_notify_n(mproc_sync_t *s)
+{
+    notify_n(s, 3, 1);
+    notify_n(s, 6, 2);
+}
+
+/* ---- 11.5: a signal interrupts every wait ---- */
+
+static void
+on_usr1(int sig)
+{
+    (void)sig;
+}
+
+enum { W_LOCK, W_SEM, W_EVENT, W_COND, W_BARRIER, W_N };
+static const char *const wname[] = {"lock acquire", "semaphore acquire",
+                                    "event wait", "condition wait",
+                                    "barrier wait"};
+
+static int
+blocking_wait(struct objs *o, int what, int timeout_ms)
+{
+    int r;
+
+    switch (what) {
+    case W_LOCK:
+        return mproc_lock_acquire(o->l, timeout_ms);
+    case W_SEM:
+        return mproc_sem_acquire(o->sem, timeout_ms);
+    case W_EVENT:
+        return mproc_event_wait(o->e, timeout_ms);
+    case W_COND:
+        mproc_lock_acquire(mproc_cond_lock(o->c), -1);
+        r = mproc_cond_wait(o->c, timeout_ms);
+        /* The lock is held again after an interrupted wait too. */
+        if (mproc_lock_release(mproc_cond_lock(o->c)) != 0)
+            return 99;
+        return r;
+    default:
+        return mproc_barrier_wait(o->b, timeout_ms);
+    }
+}
+
+/* A child blocks in `what` with a SIGUSR1 handler (with SA_RESTART or
+ * not) while the parent sends SIGUSR1 every 20 ms; the child's exit
+ * status is 0 when the call returned `want`. */
+static void
+intr_one(struct objs *o, int what, bool restart, int timeout_ms, int want)
+{
+    struct timespec t0;
+    int fds[2], st = 0;
+    pid_t pid, r;
+
+    if (pipe(fds) != 0)
+        return;
+    pid = fork();
+    if (pid == 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_usr1;
+        sa.sa_flags = restart ? SA_RESTART : 0;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGUSR1, &sa, NULL);
+        say_ready(fds[1]);
+        _exit(blocking_wait(o, what, timeout_ms) == want ? 0 : 1);
+    }
+    hear_ready(fds[0]);
+    /* Signals until it returns: one that comes before the wait starts
+     * is followed by others, so this does not depend on timing. */
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while ((r = waitpid(pid, &st, WNOHANG)) == 0 && ms_since(&t0) < 5000) {
+        kill(pid, SIGUSR1);
+        usleep(20000);
+    }
+    if (r == 0) {
+        kill(pid, SIGKILL);
+        wait_exit(pid);
+        st = 1 << 8;
+    }
+    if (restart)
+        ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+           "EINTR: %s with an SA_RESTART handler goes on to its timeout",
+           wname[what]);
+    else
+        ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+           "EINTR: %s returns MPROC_EINTR promptly (%ld ms)", wname[what],
+           ms_since(&t0));
+    close(fds[0]);
+    close(fds[1]);
+}
+
+static void
+test_eintr(mproc_sync_t *s)
+{
+    struct objs o;
+    int what;
+
+    if (objs_new(s, &o, 0, 2) < 0) {
+        ok(0, "EINTR: objects created");
+        return;
+    }
+    mproc_lock_acquire(o.l, -1); /* held by the parent throughout */
+    for (what = 0; what < W_N; what++) {
+        intr_one(&o, what, false, -1, MPROC_EINTR);
+        mproc_barrier_reset(o.b);
+    }
+    /* sync.h: any handler without SA_RESTART makes waits interruptible;
+     * valgrind has one of its own (on SIGRTMAX). */
+    if (mproc__sync_intr()) {
+        for (what = 0; what < W_N; what++)
+            ok(1, "EINTR: %s with an SA_RESTART handler # SKIP the process "
+                  "already has a handler without SA_RESTART", wname[what]);
+    } else {
+        for (what = 0; what < W_N; what++) {
+            intr_one(&o, what, true, 300, MPROC_ETIMEDOUT);
+            mproc_barrier_reset(o.b);
+        }
+    }
+    mproc_lock_release(o.l);
+}
+
+/* ---- 12.7: a waiter killed inside a wait hangs nobody ---- */
+
+/* Run `fn` in a child; 0 when it ended well within 3 s. */
+static int
+bounded(void (*fn)(struct objs *o), struct objs *o)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        fn(o);
+        _exit(0);
+    }
+    return wait_exit_within(pid, 3000);
+}
+
+static void
+do_set(struct objs *o)
+{
+    mproc_event_set(o->e);
+}
+
+static void
+do_notify1(struct objs *o)
+{
+    mproc_lock_acquire(mproc_cond_lock(o->c), -1);
+    mproc_cond_notify(o->c, 1);
+    mproc_lock_release(mproc_cond_lock(o->c));
+}
+
+static void
+do_reset(struct objs *o)
+{
+    mproc_barrier_reset(o->b);
+}
+
+/* A child blocks in `what` and is SIGKILLed there. */
+static void
+kill_waiter(struct objs *o, int what)
+{
+    int fds[2];
+    pid_t pid;
+
+    if (pipe(fds) != 0)
+        return;
+    pid = fork();
+    if (pid == 0) {
+        say_ready(fds[1]);
+        blocking_wait(o, what, -1);
+        _exit(0);
+    }
+    hear_ready(fds[0]);
+    usleep(100000); /* asleep in the wait by now */
+    kill(pid, SIGKILL);
+    wait_exit(pid);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+/* A live waiter in a child: exit 0 when its wait returned `want`. */
+static pid_t
+live_waiter(struct objs *o, int what, int want)
+{
+    int fds[2];
+    pid_t pid;
+
+    if (pipe(fds) != 0)
+        return -1;
+    pid = fork();
+    if (pid == 0) {
+        say_ready(fds[1]);
+        _exit(blocking_wait(o, what, 5000) >= want ? 0 : 1);
+    }
+    hear_ready(fds[0]);
+    usleep(100000);
+    close(fds[0]);
+    close(fds[1]);
+    return pid;
+}
+
+static void
+test_killed_waiter(mproc_sync_t *s)
+{
+    struct objs o;
+    pid_t p1, p2;
+    int i, bad;
+
+    if (objs_new(s, &o, 0, 2) < 0) {
+        ok(0, "killed waiter: objects created");
+        return;
+    }
+
+    /* glibc's process-shared condvar (the posix backend's old word wait)
+     * hangs from the second killed waiter on: 3 rounds of kill, then
+     * wake a live waiter. */
+    for (i = 0, bad = 0; i < 3; i++) {
+        kill_waiter(&o, W_EVENT);
+        p1 = live_waiter(&o, W_EVENT, 0);
+        bad |= bounded(do_set, &o) != 0;
+        bad |= wait_exit_within(p1, 3000) != 0;
+        mproc_event_clear(o.e);
+    }
+    ok(!bad, "killed waiter: 3 times a waiter killed in event wait, then "
+             "set returns and wakes a live waiter");
+
+    for (i = 0, bad = 0; i < 3; i++) {
+        kill_waiter(&o, W_COND);
+        p1 = live_waiter(&o, W_COND, 0);
+        bad |= bounded(do_notify1, &o) != 0;
+        bad |= wait_exit_within(p1, 3000) != 0;
+    }
+    ok(!bad, "killed waiter: 3 times a waiter killed in condition wait, then "
+             "notify(1) returns and reaches the live waiter");
+
+    for (i = 0, bad = 0; i < 3; i++) {
+        kill_waiter(&o, W_BARRIER);
+        bad |= bounded(do_reset, &o) != 0;
+        p1 = live_waiter(&o, W_BARRIER, 0);
+        p2 = live_waiter(&o, W_BARRIER, 0);
+        bad |= wait_exit_within(p1, 3000) != 0;
+        bad |= wait_exit_within(p2, 3000) != 0;
+    }
+    ok(!bad, "killed waiter: 3 times a party killed in barrier wait, then "
+             "reset returns and two parties pass");
+}
+
+/* ---- 12.13: a timeout as the last party arrives ---- */
+
+static void
+test_barrier_race(mproc_sync_t *s)
+{
+    mproc_barrier_t *b;
+    int st = 0, r;
+    pid_t pid;
+
+    mproc_barrier_new(s, 2, &b, NULL);
+    pid = fork();
+    if (pid == 0) {
+        /* The hook stops this waiter between its timeout and the lock. */
+        setenv("MPROC_TEST_HOOK_BARRIER_STOP", "1", 1);
+        r = mproc_barrier_wait(b, 100);
+        _exit(r == 0 ? 0 : r == MPROC_ETIMEDOUT ? 1 : 2);
+    }
+    while (waitpid(pid, &st, WUNTRACED) < 0 && errno == EINTR)
+        ;
+    ok(WIFSTOPPED(st), "barrier race: the waiter timed out (stopped by "
+                       "the hook)");
+    r = mproc_barrier_wait(b, 1000);
+    is_int(r, 1, "barrier race: the last party arrives and passes");
+    kill(pid, SIGCONT);
+    is_int(WIFSTOPPED(st) ? wait_exit(pid) : WEXITSTATUS(st), 0,
+           "barrier race: the timed-out waiter passed too (its generation "
+           "completed)");
+    ok(!mproc_barrier_broken(b), "barrier race: the barrier is not broken");
+    pid = fork();
+    if (pid == 0)
+        _exit(mproc_barrier_wait(b, 3000) >= 0 ? 0 : 1);
+    ok(mproc_barrier_wait(b, 3000) >= 0 && wait_exit(pid) == 0,
+       "barrier race: the next generation works");
+}
+
+/* ---- 12.14: units kept at a normal exit stay consumed ---- */
+
+static void
+test_consumed_exit(mproc_sync_t *s)
+{
+    mproc_sem_t *sem;
+    siginfo_t si;
+    bool sysv = strcmp(backend, "sysv") == 0;
+    pid_t pid;
+    int r;
+
+    /* _exit(0): no atexit handler runs.  While the child is a zombie its
+     * exit status tells a normal end from a kill. */
+    mproc_sem_new(s, 1, false, &sem, NULL);
+    pid = fork();
+    if (pid == 0)
+        _exit(mproc_sem_acquire(sem, 1000) == 0 ? 0 : 1);
+    memset(&si, 0, sizeof(si));
+    waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT); /* not reaped */
+    r = mproc_sem_acquire(sem, 300);
+    if (sysv)
+        is_int(r, 0, "consumed (_exit, zombie): sysv's SEM_UNDO gives it "
+                     "back, not as owner-died");
+    else
+        is_int(r, MPROC_ETIMEDOUT, "consumed (_exit, zombie): the unit "
+                                   "does not come back");
+    is_int(wait_exit(pid), 0, "consumed (_exit): the child had taken it");
+
+    /* Reaped before anyone looked: documented as unknowable, so the unit
+     * comes back as owner-died (a lost unit could deadlock). */
+    mproc_sem_new(s, 1, false, &sem, NULL);
+    pid = fork();
+    if (pid == 0)
+        _exit(mproc_sem_acquire(sem, 1000) == 0 ? 0 : 1);
+    wait_exit(pid);
+    r = mproc_sem_acquire(sem, 1000);
+    is_int(r, MPROC_EOWNERDEAD,
+           "consumed (_exit, reaped): the unit comes back as owner-died, as "
+           "documented");
+}
+
+/* ---- 12.15: a failed allocation spends nothing ---- */
+
+/* How many Locks fit in a fresh 8 KiB arena, after a failed Value with
+ * a lock when `failed_first`. */
+static int
+locks_that_fit(bool failed_first)
+{
+    mproc_sync_t *a = NULL;
+    mproc_value_t *v;
+    mproc_lock_t *l;
+    int n = 0;
+
+    if (mproc_sync_new(&a, backend, 8192, NULL) != 0)
+        return -1;
+    if (failed_first &&
+        mproc_value_new(a, MPROC_T_INT64, 100000, true, &v, NULL) !=
+            MPROC_ENOMEM)
+        n = -100;
+    while (mproc_lock_new(a, false, &l, NULL) == 0)
+        n++;
+    mproc_sync_free(a);
+    return n;
+}
+
+static void
+test_alloc(void)
+{
+    mproc_sync_t *a = NULL;
+    mproc_value_t *v;
+    mproc_lock_t *l;
+    int i, r = 0;
+
+    if (mproc_sync_new(&a, backend, 8192, NULL) != 0)
+        return;
+    is_int(mproc_value_new(a, MPROC_T_INT64, 100000, false, &v, NULL),
+           MPROC_ENOMEM, "alloc: a value too large for the arena: ENOMEM");
+    is_int(mproc_lock_new(a, false, &l, NULL), 0,
+           "alloc: a small object still fits after it");
+    mproc_sync_free(a);
+
+    /* With a lock: the lock is not made (and kept) for a value that then
+     * does not fit.  As many locks fit after the failure as before. */
+    is_int(locks_that_fit(false), locks_that_fit(true),
+           "alloc: a failed value with a lock takes nothing either");
+
+    /* A Value takes no semaphore of the sysv set (which has 247). */
+    if (mproc_sync_new(&a, backend, 0, NULL) != 0)
+        return;
+    for (i = 0; i < 300 && r == 0; i++)
+        r = mproc_value_new(a, MPROC_T_INT32, 1, false, &v, NULL);
+    is_int(r, 0, "alloc: 300 values without a lock");
+    is_int(mproc_lock_new(a, false, &l, NULL), 0, "alloc: then a lock");
+    mproc_sync_free(a);
+}
+
+/* ---- 11.10: a holder that exits normally holding a Lock ---- */
+
+static void
+test_exit_holding(mproc_sync_t *s)
+{
+    mproc_lock_t *l;
+    pid_t pid;
+
+    mproc_lock_new(s, false, &l, NULL);
+    pid = fork();
+    if (pid == 0)
+        exit(mproc_lock_acquire(l, -1) == 0 ? 0 : 1); /* holding it */
+    is_int(wait_exit(pid), 0, "exit holding: a child took the lock, exited");
+    is_int(mproc_lock_acquire(l, 3000), MPROC_EOWNERDEAD,
+           "exit holding: the next acquirer gets EOWNERDEAD (documented)");
+    mproc_lock_release(l);
+}
+
 static void
 test_owner_died(mproc_sync_t *s)
 {
@@ -658,6 +1128,7 @@ int
 main(int argc, char **argv)
 {
     mproc_sync_t *s = NULL;
+    struct semid_ds ds;
     mproc_err_t err;
     int semid;
     long n = argc > 2 ? atol(argv[2]) : 1000000;
@@ -689,6 +1160,13 @@ main(int argc, char **argv)
     test_names(s);
     test_consumed(s);
     test_owner_died(s);
+    test_notify_n(s);
+    test_eintr(s);
+    test_killed_waiter(s);
+    test_barrier_race(s);
+    test_consumed_exit(s);
+    test_alloc();
+    test_exit_holding(s);
     if (strcmp(backend, "sysv") == 0) {
         /* A creator that dies without freeing (as under SIGKILL) leaves
          * its set; the next sysv arena removes it. */
@@ -708,8 +1186,13 @@ main(int argc, char **argv)
             child_semid = -1;
         if (pid > 0)
             wait_exit(pid);
-        ok(child_semid >= 0 && semctl(child_semid, 0, GETVAL) >= 0,
-           "sysv: a dead creator's set is still there");
+        /* Any sysv arena made meanwhile (a test running beside this one:
+         * stress-sync, sync-clean.sh) may have swept it already. */
+        if (child_semid >= 0 && semctl(child_semid, 0, GETVAL) < 0)
+            ok(1, "sysv: a dead creator's set is still there # SKIP swept "
+                  "meanwhile by another arena");
+        else
+            ok(child_semid >= 0, "sysv: a dead creator's set is still there");
         is_int(mproc_sync_new(&s2, "sysv", 0, NULL), 0,
                "sysv: a new arena");
         ok(semctl(child_semid, 0, GETVAL) < 0 && errno == EINVAL,
@@ -722,7 +1205,7 @@ main(int argc, char **argv)
     mproc_sync_free(s);
     ok(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD,
        "no child left");
-    ok(semid < 0 || (semctl(semid, 0, IPC_STAT, NULL) < 0 && errno == EINVAL),
+    ok(semid < 0 || (semctl(semid, 0, IPC_STAT, &ds) < 0 && errno == EINVAL),
        "the System V semaphore set is gone");
     return done_testing();
 }

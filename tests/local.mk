@@ -93,3 +93,4 @@ include %reldir%/cli-fixes.mk
 include %reldir%/engine-fixes.mk
 include %reldir%/apool-fixes.mk
 include %reldir%/process-fixes.mk
+include %reldir%/sync-fixes.mk

@@ -164,5 +164,6 @@ void cli_input_close(struct cli_input *in);
 int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_plugins(int argc, char **argv);
+int cmd_clean(int argc, char **argv);
 
 #endif

@@ -25,6 +25,7 @@ static const char usage_text[] =
     "                     check the job and its plugin; print the settings\n"
     "  plugins [--path DIR]...\n"
     "                     list the plugins found and their tasks\n"
+    "  clean [--dry-run]  remove System V semaphore sets of dead mproc runs\n"
     "  help [COMMAND]     show this help, or a command's\n"
     "\n"
     "Options:\n"
@@ -307,6 +308,10 @@ help(const char *cmd)
         fputs(usage_text, stdout);
         return CLI_EXIT_OK;
     }
+    if (strcmp(cmd, "clean") == 0) {
+        char *argv[] = {(char *)cmd, (char *)"--help", NULL};
+        return cmd_clean(2, argv);
+    }
     if (strcmp(cmd, "run") == 0 || strcmp(cmd, "check") == 0 ||
         strcmp(cmd, "plugins") == 0) {
         char *argv[] = {(char *)cmd, (char *)"--help", NULL};
@@ -343,6 +348,8 @@ main(int argc, char **argv)
         return cmd_check(argc - 1, argv + 1);
     if (strcmp(cmd, "plugins") == 0)
         return cmd_plugins(argc - 1, argv + 1);
+    if (strcmp(cmd, "clean") == 0)
+        return cmd_clean(argc - 1, argv + 1);
     cli_error("unknown command '%s'; try 'mproc --help'", cmd);
     return CLI_EXIT_USAGE;
 }

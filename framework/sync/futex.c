@@ -34,23 +34,31 @@ struct fsem {
 };
 
 /* Sleep while *w == val, until woken or the deadline (MONOTONIC). */
-static int
-fwait(_Atomic uint32_t *w, uint32_t val, const struct timespec *deadline)
+int
+mproc__futex_wait(_Atomic uint32_t *w, uint32_t val,
+                  const struct timespec *deadline)
 {
     /* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time, unlike
-     * FUTEX_WAIT's relative one. */
+     * FUTEX_WAIT's relative one.  A timed futex wait is never restarted
+     * by the kernel after a handler ran, SA_RESTART or not: the EINTR goes
+     * up, and the shared layer decides. */
     long r = syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT_BITSET, val,
                      deadline, NULL, FUTEX_BITSET_MATCH_ANY);
     if (r < 0 && errno == ETIMEDOUT)
         return MPROC_ETIMEDOUT;
-    return 0; /* woken, EAGAIN (value changed) or EINTR: look again */
+    if (r < 0 && errno == EINTR)
+        return MPROC_EINTR;
+    return 0; /* woken or EAGAIN (value changed): look again */
 }
 
-static void
-fwake(_Atomic uint32_t *w, int n)
+void
+mproc__futex_wake(_Atomic uint32_t *w, int n)
 {
     syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE, n, NULL, NULL, 0);
 }
+
+#define fwait mproc__futex_wait
+#define fwake mproc__futex_wake
 
 static int
 mutex_init(struct mproc__sobj *o, void *impl)
@@ -80,7 +88,7 @@ mutex_lock(struct mproc__sobj *o, void *impl, const struct timespec *deadline)
 {
     struct fmutex *m = impl;
     uint32_t self = (uint32_t)mproc__self(), cur = 0;
-    int spins = 100;
+    int spins = 100, r;
 
     if (atomic_compare_exchange_strong_explicit(&m->word, &cur, self,
                                                 memory_order_acquire,
@@ -110,7 +118,10 @@ mutex_lock(struct mproc__sobj *o, void *impl, const struct timespec *deadline)
                 &m->word, &cur, cur | WAITERS, memory_order_relaxed,
                 memory_order_relaxed))
             continue;
-        if (fwait(&m->word, cur | WAITERS, deadline) == MPROC_ETIMEDOUT) {
+        r = fwait(&m->word, cur | WAITERS, deadline);
+        if (r == MPROC_EINTR)
+            return r;
+        if (r == MPROC_ETIMEDOUT) {
             /* Between slices: a dead holder's word is taken over. */
             cur = atomic_load_explicit(&m->word, memory_order_relaxed);
             if (cur != 0 && mproc__pid_dead((int32_t)(cur & PID_MASK)) &&
@@ -163,8 +174,8 @@ sem_wait_(struct mproc__sobj *o, void *impl, const struct timespec *deadline)
         atomic_fetch_add(&s->sleepers, 1);
         r = fwait(&s->count, 0, deadline);
         atomic_fetch_sub(&s->sleepers, 1);
-        if (r == MPROC_ETIMEDOUT)
-            return MPROC_ETIMEDOUT;
+        if (r < 0)
+            return r; /* MPROC_ETIMEDOUT or MPROC_EINTR */
     }
 }
 

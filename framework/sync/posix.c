@@ -7,10 +7,23 @@
  * keeps each thread's held robust mutexes on a list the kernel walks at
  * exit, so the next locker gets EOWNERDEAD at once, and must mark the
  * mutex consistent before it is usable again.
+ *
+ * Nothing here sleeps inside glibc, for two reasons.  A process-shared
+ * condition variable keeps a reference for each waiter, so a waiter killed
+ * inside pthread_cond_wait() hangs the next broadcast for ever (glibc
+ * 2.36): words are waited on with futexes instead, as in the futex
+ * backend.  And pthread_mutex_clocklock() retries after EINTR by itself,
+ * so a signal could not interrupt a Lock: a contended mutex is waited on
+ * through its own lock word, with the kernel's robust-futex protocol
+ * (Documentation/locking/robust-futex-ABI): the word holds the owner's
+ * TID, FUTEX_WAITERS asks the unlocker (glibc, or the kernel when the
+ * owner dies) for a wake-up, and the mutex is always taken with
+ * pthread_mutex_trylock(), which keeps glibc's robust list right.
  */
 #include "internal.h"
 
 #include <limits.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <semaphore.h>
@@ -43,17 +56,43 @@ mutex_trylock(struct mproc__sobj *o, void *impl)
     return r == EBUSY ? MPROC_EAGAIN : -r;
 }
 
+/* The mutex's lock word (glibc's __lock: the robust-futex word). */
+static _Atomic uint32_t *
+lock_word(void *impl)
+{
+    return (_Atomic uint32_t *)&((pthread_mutex_t *)impl)->__data.__lock;
+}
+
 static int
 mutex_lock(struct mproc__sobj *o, void *impl, const struct timespec *deadline)
 {
-    int r = deadline ? pthread_mutex_clocklock(impl, CLOCK_MONOTONIC, deadline)
-                     : pthread_mutex_lock(impl);
+    _Atomic uint32_t *w = lock_word(impl);
+    bool slept = false;
+    uint32_t v;
+    int r;
 
-    if (r == EOWNERDEAD) {
-        pthread_mutex_consistent(impl);
-        return MPROC_EOWNERDEAD;
+    for (;;) {
+        r = mutex_trylock(o, impl);
+        if (r != MPROC_EAGAIN) {
+            /* Taken after a sleep: others may sleep too, and glibc's
+             * trylock stored our TID without FUTEX_WAITERS, so nobody
+             * would wake them at unlock.  Ask for it, as glibc's own
+             * pthread_mutex_lock() does after sleeping. */
+            if (slept && (r == 0 || r == MPROC_EOWNERDEAD))
+                atomic_fetch_or(w, FUTEX_WAITERS);
+            return r;
+        }
+        v = atomic_load(w);
+        if ((v & FUTEX_TID_MASK) == 0)
+            continue; /* let go meanwhile (or its owner died): try again */
+        if (!(v & FUTEX_WAITERS) &&
+            !atomic_compare_exchange_strong(w, &v, v | FUTEX_WAITERS))
+            continue;
+        slept = true;
+        r = mproc__futex_wait(w, v | FUTEX_WAITERS, deadline);
+        if (r < 0)
+            return r; /* MPROC_ETIMEDOUT or MPROC_EINTR */
     }
-    return r == ETIMEDOUT ? MPROC_ETIMEDOUT : -r;
 }
 
 static int
@@ -73,10 +112,9 @@ sem_wait_(struct mproc__sobj *o, void *impl, const struct timespec *deadline)
 {
     int r;
 
-    do
-        r = deadline ? sem_clockwait(impl, CLOCK_MONOTONIC, deadline)
-                     : sem_wait(impl);
-    while (r < 0 && errno == EINTR);
+    /* EINTR goes up: the shared layer decides whether to go on. */
+    r = deadline ? sem_clockwait(impl, CLOCK_MONOTONIC, deadline)
+                 : sem_wait(impl);
     if (r < 0)
         return errno == ETIMEDOUT ? MPROC_ETIMEDOUT : -errno;
     return 0;
@@ -96,72 +134,26 @@ sem_value_(const struct mproc__sobj *o, const void *impl)
     return v;
 }
 
-/* Waiting on a word: a robust mutex and a condition variable, both
- * process-shared.  The waker changes the word before it takes the mutex,
- * and the waiter checks the word with the mutex held, so a wake cannot
- * fall between the check and the sleep. */
-struct pword {
-    pthread_mutex_t m;
-    pthread_cond_t c;
-};
-
+/* Waiting on a word: a futex on the word itself.  No state of its own,
+ * so a waiter killed while asleep leaves nothing behind (12.7: a process-
+ * shared pthread_cond_t did). */
 static int
 word_init(struct mproc__sobj *o, void *impl)
 {
-    struct pword *w = impl;
-    pthread_condattr_t ca;
-    int r = mutex_init(o, &w->m);
-
-    if (r < 0)
-        return r;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setpshared(&ca, PTHREAD_PROCESS_SHARED);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    r = pthread_cond_init(&w->c, &ca);
-    pthread_condattr_destroy(&ca);
-    return -r;
-}
-
-static void
-wlock(struct pword *w)
-{
-    /* Held only around a check and a signal: a holder that died there
-     * left nothing half-done. */
-    if (pthread_mutex_lock(&w->m) == EOWNERDEAD)
-        pthread_mutex_consistent(&w->m);
+    return 0;
 }
 
 static int
 word_wait(struct mproc__sobj *o, void *impl, _Atomic uint32_t *word,
           uint32_t expected, const struct timespec *deadline)
 {
-    struct pword *w = impl;
-    int r = 0;
-
-    wlock(w);
-    if (atomic_load(word) == expected)
-        r = deadline ? pthread_cond_timedwait(&w->c, &w->m, deadline)
-                     : pthread_cond_wait(&w->c, &w->m);
-    if (r == EOWNERDEAD) {
-        pthread_mutex_consistent(&w->m);
-        r = 0;
-    }
-    pthread_mutex_unlock(&w->m);
-    return r == ETIMEDOUT ? MPROC_ETIMEDOUT : 0;
+    return mproc__futex_wait(word, expected, deadline);
 }
 
 static void
 word_wake(struct mproc__sobj *o, void *impl, _Atomic uint32_t *word, int n)
 {
-    struct pword *w = impl;
-
-    wlock(w);
-    if (n == INT_MAX)
-        pthread_cond_broadcast(&w->c);
-    else
-        while (n-- > 0)
-            pthread_cond_signal(&w->c);
-    pthread_mutex_unlock(&w->m);
+    mproc__futex_wake(word, n);
 }
 
 const struct mproc_sync_ops mproc__sync_posix_ops = {
@@ -177,7 +169,7 @@ const struct mproc_sync_ops mproc__sync_posix_ops = {
     .sem_wait = sem_wait_,
     .sem_post = sem_post_,
     .sem_value = sem_value_,
-    .word_size = sizeof(struct pword),
+    .word_size = 0,
     .word_init = word_init,
     .word_wait = word_wait,
     .word_wake = word_wake,

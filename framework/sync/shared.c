@@ -72,10 +72,15 @@ mproc_value_new(mproc_sync_t *s, int type, size_t length, bool with_lock,
     if (length == 0 || length > MAX_LENGTH)
         return mproc__err(err, MPROC_EINVAL, "an array holds 1 to %zu "
                           "elements, not %zu", MAX_LENGTH, length);
-    if (with_lock && (r = mproc_lock_new(s, false, &l, err)) < 0)
+    if (with_lock &&
+        ((r = mproc__sync_room(s, sizeof(*v) + length * mproc_type_size(type),
+                               1, err)) < 0 ||
+         (r = mproc_lock_new(s, false, &l, err)) < 0))
         return r;
+    /* No semaphore of a sysv set: a Value's data needs none, its Lock
+     * has its own. */
     v = mproc__sync_alloc(s, sizeof(*v) + length * mproc_type_size(type),
-                          VALUE_MAGIC, &index, err);
+                          VALUE_MAGIC, false, &index, err);
     if (v == NULL)
         return MPROC_ENOMEM;
     v->type = (uint32_t)type;
@@ -173,7 +178,8 @@ static int
 take(mproc_value_t *v)
 {
     mproc_lock_t *l = mproc_value_lock(v);
-    return l ? mproc_lock_acquire(l, -1) : 0;
+    /* Held for a load or a store: a signal does not interrupt it. */
+    return l ? mproc__lock_take(l) : 0;
 }
 
 static void

@@ -23,6 +23,7 @@
 #include <sys/mman.h>
 #include <sys/sem.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "sync/sync_int.h"
@@ -91,28 +92,81 @@ mproc__self(void)
     return pid;
 }
 
-bool
-mproc__pid_dead(int32_t pid)
+enum mproc__pid_state
+mproc__pid_state(int32_t pid)
 {
-    char path[64], buf[256], *p;
+    char path[64], buf[1024], *p;
+    enum mproc__pid_state st = MPROC__PID_ALIVE;
+    unsigned long code;
     FILE *fp;
-    bool dead = false;
+    int field;
 
     if (pid <= 0)
-        return false;
+        return MPROC__PID_ALIVE;
     if (kill(pid, 0) < 0 && errno == ESRCH)
-        return true;
-    /* A killed holder stays a zombie until its parent reaps it: it holds
-     * nothing any more, so it counts as dead. */
+        return MPROC__PID_GONE;
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
     fp = fopen(path, "re");
     if (fp == NULL)
-        return errno == ENOENT;
+        return errno == ENOENT ? MPROC__PID_GONE : MPROC__PID_ALIVE;
     if (fgets(buf, sizeof(buf), fp) != NULL &&
-        (p = strrchr(buf, ')')) != NULL && p[1] == ' ')
-        dead = p[2] == 'Z' || p[2] == 'X';
+        (p = strrchr(buf, ')')) != NULL && p[1] == ' ' &&
+        (p[2] == 'Z' || p[2] == 'X')) {
+        /* A zombie keeps its wait status in field 52 (exit_code, Linux
+         * 3.5): how it ended can be told until its parent reaps it.
+         * Field 3 (the state) follows ") ". */
+        st = MPROC__PID_KILLED;
+        p += 2;
+        for (field = 3; field < 52 && p != NULL; field++) {
+            p = strchr(p, ' ');
+            if (p != NULL)
+                p++;
+        }
+        if (p != NULL && sscanf(p, "%lu", &code) == 1 &&
+            WIFEXITED((int)code))
+            st = MPROC__PID_EXITED;
+    }
     fclose(fp);
-    return dead;
+    return st;
+}
+
+bool
+mproc__pid_dead(int32_t pid)
+{
+    return mproc__pid_state(pid) != MPROC__PID_ALIVE;
+}
+
+bool
+mproc__sync_hook(const char *name)
+{
+    char var[96];
+
+    snprintf(var, sizeof(var), "MPROC_TEST_HOOK_%s", name);
+    return getenv(var) != NULL;
+}
+
+bool
+mproc__sync_intr(void)
+{
+    struct sigaction sa;
+    int sig;
+
+    for (sig = 1; sig < NSIG; sig++) {
+        /* Faults are delivered to the faulting thread, never into a
+         * wait; sanitizers install handlers for them. */
+        if (sig == SIGKILL || sig == SIGSTOP || sig == SIGSEGV ||
+            sig == SIGBUS || sig == SIGFPE || sig == SIGILL ||
+            sig == SIGTRAP || sig == SIGSYS)
+            continue;
+        if (sigaction(sig, NULL, &sa) < 0)
+            continue;
+        if (!(sa.sa_flags & SA_SIGINFO) &&
+            (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN))
+            continue;
+        if (!(sa.sa_flags & SA_RESTART))
+            return true;
+    }
+    return false;
 }
 
 const struct timespec *
@@ -187,38 +241,50 @@ sysv_set(int semid, int num, int value)
 
 /*
  * System V semaphore sets outlive their processes: a creator killed with
- * SIGKILL cannot remove its set.  So each arena's set carries its creator's
- * pid, and a new sysv arena removes the sets of ours whose creator is dead.
+ * SIGKILL cannot remove its set.  So each arena's set says whose it is: it
+ * has SYSV_NSEMS semaphores, mode 0600, and its last three hold a marker
+ * and the creator's pid.  A set is recognised as mproc's by all of these
+ * (and by being the caller's), and removed only once its creator is dead.
+ * A new sysv arena sweeps; `mproc clean` does it on demand.
  */
-static void
-sysv_sweep(void)
+int
+mproc__sysv_clean(bool remove, void (*each)(int semid, long pid, void *arg),
+                  void *arg, mproc_err_t *err)
 {
     FILE *fp = fopen("/proc/sysvipc/sem", "re");
     char line[512];
-    int semid, nsems;
-    unsigned cuid;
+    int semid, nsems, n = 0;
+    unsigned cuid, uid, perms;
     long pid;
 
     if (fp == NULL)
-        return;
+        return mproc__err(err, -errno, "/proc/sysvipc/sem: %s",
+                          strerror(errno));
     if (fgets(line, sizeof(line), fp) == NULL) { /* the header */
         fclose(fp);
-        return;
+        return 0;
     }
     while (fgets(line, sizeof(line), fp) != NULL) {
         /* key semid perms nsems uid gid cuid cgid otime ctime */
-        if (sscanf(line, "%*d %d %*o %d %*u %*u %u", &semid, &nsems,
-                   &cuid) != 3 ||
-            nsems != SYSV_NSEMS || cuid != (unsigned)geteuid())
+        if (sscanf(line, "%*d %d %o %d %u %*u %u", &semid, &perms, &nsems,
+                   &uid, &cuid) != 5 ||
+            nsems != SYSV_NSEMS || (perms & 0777) != 0600 ||
+            cuid != (unsigned)geteuid() || uid != cuid)
             continue;
         if (semctl(semid, SYSV_OWN, GETVAL) != SYSV_MARK)
             continue;
         pid = (long)semctl(semid, SYSV_OWN + 1, GETVAL) << 15 |
               semctl(semid, SYSV_OWN + 2, GETVAL);
-        if (pid > 0 && mproc__pid_dead((int32_t)pid))
-            semctl(semid, 0, IPC_RMID);
+        if (pid <= 0 || !mproc__pid_dead((int32_t)pid))
+            continue;
+        if (remove && semctl(semid, 0, IPC_RMID) < 0)
+            continue; /* removed meanwhile by another sweep */
+        if (each != NULL)
+            each(semid, pid, arg);
+        n++;
     }
     fclose(fp);
+    return n;
 }
 
 int
@@ -272,7 +338,7 @@ mproc_sync_new(mproc_sync_t **out, const char *backend, size_t size,
     h->backend = i;
     h->semid = -1;
     if (backends[i] == &mproc__sync_sysv_ops) {
-        sysv_sweep();
+        mproc__sysv_clean(true, NULL, NULL, NULL);
         h->semid = semget(IPC_PRIVATE, SYSV_NSEMS, IPC_CREAT | 0600);
         if (h->semid < 0) {
             r = mproc__err(err, -errno, "cannot create a System V semaphore "
@@ -445,37 +511,78 @@ mproc__sync_hdr(const mproc_sync_t *s)
 }
 
 void *
-mproc__sync_alloc(mproc_sync_t *s, size_t len, uint32_t magic,
+mproc__sync_alloc(mproc_sync_t *s, size_t len, uint32_t magic, bool sem,
                   uint32_t *index, mproc_err_t *err)
 {
     struct mproc__sync_hdr *h = s->hdr;
     uint64_t at;
+    uint32_t idx = 0;
     struct mproc__sobj *o;
 
     len = (len + 63) & ~(size_t)63;
-    at = atomic_fetch_add_explicit(&h->used, len, memory_order_relaxed);
-    if (at + len > h->size) {
-        mproc__err(err, MPROC_ENOMEM, "the sync arena is full (%llu bytes); "
-                   "create it larger", (unsigned long long)h->size);
-        return NULL;
+    sem = sem && h->semid >= 0;
+    /* Compare-and-swap, not fetch-and-add: an allocation that does not
+     * fit must leave the rest of the arena (and of the semaphore set) to
+     * the smaller ones after it.  The semaphore first: it is the scarcer,
+     * and taking it back is possible only while nobody took one after. */
+    if (sem) {
+        idx = atomic_load(&h->next_sem);
+        do {
+            if (idx >= h->nsems) {
+                mproc__err(err, MPROC_ENOMEM, "the System V semaphore set "
+                           "is full (%u objects)", (unsigned)h->nsems);
+                return NULL;
+            }
+        } while (!atomic_compare_exchange_weak(&h->next_sem, &idx, idx + 1));
     }
-    if (h->semid >= 0) {
-        *index = atomic_fetch_add(&h->next_sem, 1);
-        if (*index >= h->nsems) {
-            mproc__err(err, MPROC_ENOMEM, "the System V semaphore set is "
-                       "full (%u objects)", (unsigned)h->nsems);
+    at = atomic_load_explicit(&h->used, memory_order_relaxed);
+    do {
+        if (len > h->size || at > h->size - len) {
+            uint32_t next = idx + 1;
+            if (sem)
+                atomic_compare_exchange_strong(&h->next_sem, &next, idx);
+            mproc__err(err, MPROC_ENOMEM, "the sync arena is full (%llu "
+                       "bytes, %llu free, %zu asked); create it larger",
+                       (unsigned long long)h->size,
+                       (unsigned long long)(h->size - at), len);
             return NULL;
         }
-    }
+    } while (!atomic_compare_exchange_weak_explicit(
+        &h->used, &at, at + len, memory_order_relaxed, memory_order_relaxed));
     o = (struct mproc__sobj *)((char *)h + at);
     memset(o, 0, len);
     o->magic = magic;
-    o->index = *index;
+    o->index = idx;
     o->offset = at;
+    if (index != NULL)
+        *index = idx;
     return o;
 }
 
 /* ---- Lock and RLock ---- */
+
+int
+mproc__sync_room(mproc_sync_t *s, size_t len, unsigned sems,
+                 mproc_err_t *err)
+{
+    const struct mproc_sync_ops *ops = backends[s->hdr->backend];
+    struct mproc__sync_hdr *h = s->hdr;
+    uint64_t used = atomic_load(&h->used);
+    size_t need = ((len + 63) & ~(size_t)63) +
+                  ((sizeof(struct mproc_lock) + ops->mutex_size + 63) &
+                   ~(size_t)63);
+
+    if (len > h->size || used > h->size || h->size - used < need)
+        return mproc__err(err, MPROC_ENOMEM, "the sync arena is full (%llu "
+                          "bytes, %llu free, %zu asked); create it larger",
+                          (unsigned long long)h->size,
+                          (unsigned long long)(used > h->size ? 0
+                                               : h->size - used), need);
+    if (h->semid >= 0 && atomic_load(&h->next_sem) + sems > h->nsems)
+        return mproc__err(err, MPROC_ENOMEM, "the System V semaphore set is "
+                          "full (%u objects)", (unsigned)h->nsems);
+    return 0;
+}
 
 int
 mproc_lock_new(mproc_sync_t *s, bool recursive, mproc_lock_t **out,
@@ -487,7 +594,8 @@ mproc_lock_new(mproc_sync_t *s, bool recursive, mproc_lock_t **out,
     int r;
 
     *out = NULL;
-    l = mproc__sync_alloc(s, sizeof(*l) + ops->mutex_size, LOCK_MAGIC, &index, err);
+    l = mproc__sync_alloc(s, sizeof(*l) + ops->mutex_size, LOCK_MAGIC, true,
+                          &index, err);
     if (l == NULL)
         return MPROC_ENOMEM;
     l->recursive = recursive;
@@ -499,8 +607,8 @@ mproc_lock_new(mproc_sync_t *s, bool recursive, mproc_lock_t **out,
     return 0;
 }
 
-int
-mproc_lock_acquire(mproc_lock_t *l, int timeout_ms)
+static int
+lock_acquire(mproc_lock_t *l, int timeout_ms, bool intr)
 {
     const struct mproc_sync_ops *ops = mproc__sync_ops_of(&l->o);
     struct timespec dl, sl;
@@ -522,7 +630,9 @@ mproc_lock_acquire(mproc_lock_t *l, int timeout_ms)
         for (;;) {
             r = ops->mutex_lock(&l->o, l->impl,
                                 mproc__sync_slice(&sl, deadline));
-            if (r != MPROC_ETIMEDOUT)
+            if (r == MPROC_EINTR && intr && mproc__sync_intr())
+                return MPROC_EINTR;
+            if (r != MPROC_ETIMEDOUT && r != MPROC_EINTR)
                 break;
             if (mproc__sync_passed(deadline))
                 return MPROC_ETIMEDOUT;
@@ -531,14 +641,28 @@ mproc_lock_acquire(mproc_lock_t *l, int timeout_ms)
     if (r < 0 && r != MPROC_EOWNERDEAD)
         return r;
     /* We hold the mutex.  A holder that released normally cleared `owner`
-     * first, so a pid still there belonged to a holder that died with it
-     * (sysv: the kernel undid its hold; posix and futex saw it too). */
+     * first, so a pid still there belonged to a holder that ended with it
+     * held: killed, or exited (exit, _exit) in its critical section.  Both
+     * are reported: the protected state may be half-updated either way.
+     * (sysv: the kernel undid its hold; posix and futex saw it too.) */
     prev = atomic_load_explicit(&l->owner, memory_order_relaxed);
     if (prev != 0 && prev != self)
         r = MPROC_EOWNERDEAD;
     atomic_store_explicit(&l->owner, self, memory_order_relaxed);
     l->depth = 1;
     return r;
+}
+
+int
+mproc_lock_acquire(mproc_lock_t *l, int timeout_ms)
+{
+    return lock_acquire(l, timeout_ms, true);
+}
+
+int
+mproc__lock_take(mproc_lock_t *l)
+{
+    return lock_acquire(l, -1, false);
 }
 
 int
@@ -571,8 +695,8 @@ mproc_sem_new(mproc_sync_t *s, unsigned value, bool bounded,
     if (value > MAX_SEM_VALUE)
         return mproc__err(err, MPROC_EINVAL, "semaphore value %u is above "
                           "%u", value, MAX_SEM_VALUE);
-    sem = mproc__sync_alloc(s, sizeof(*sem) + ops->sem_size, SEM_MAGIC, &index,
-                      err);
+    sem = mproc__sync_alloc(s, sizeof(*sem) + ops->sem_size, SEM_MAGIC, true,
+                            &index, err);
     if (sem == NULL)
         return MPROC_ENOMEM;
     sem->initial = value;
@@ -597,6 +721,10 @@ static mproc_sem_t *held[HELD_MAX];
 static int nheld;
 static int32_t held_pid;
 
+#define HOLDER(pid, count) ((uint64_t)(uint32_t)(pid) << 32 | (count))
+#define HOLDER_PID(w) ((int32_t)((w) >> 32))
+#define HOLDER_COUNT(w) ((uint32_t)(w))
+
 void
 mproc__sync_exit(void)
 {
@@ -608,10 +736,12 @@ mproc__sync_exit(void)
     for (i = 0; i < nheld; i++)
         for (k = 0; k < MPROC__SEM_HOLDERS; k++) {
             struct mproc__holder *h = &held[i]->holders[k];
-            if (atomic_load(&h->pid) == self) {
-                atomic_store(&h->count, 0);
-                atomic_store(&h->pid, 0);
-            }
+            uint64_t w = atomic_load(&h->word);
+            /* Only this process changes its own slot, but a reclaimer
+             * may free it if it thinks us dead: swap, never store. */
+            while (HOLDER_PID(w) == self &&
+                   !atomic_compare_exchange_weak(&h->word, &w, 0))
+                ;
         }
     nheld = 0;
 }
@@ -655,7 +785,9 @@ remember_held(mproc_sem_t *sem, int32_t self)
 
 /*
  * Count one unit more (delta 1) or less (-1) held by this process in the
- * holders table.  Returns whether the process held a tracked unit.
+ * holders table.  Returns whether the process held a tracked unit.  A
+ * slot is its pid and count in one word: it is claimed, changed and freed
+ * (when the count falls to 0) by compare-and-swap.
  */
 static bool
 holder_add(mproc_sem_t *sem, int32_t self, int delta)
@@ -665,12 +797,16 @@ holder_add(mproc_sem_t *sem, int32_t self, int delta)
     for (i = 0; i < MPROC__SEM_HOLDERS; i++) {
         struct mproc__holder *h = &sem->holders[(start + i) %
                                                 MPROC__SEM_HOLDERS];
-        if (atomic_load(&h->pid) == self) {
-            if (delta > 0 || atomic_load(&h->count) > 0) {
-                atomic_fetch_add(&h->count, (uint32_t)delta);
+        uint64_t w = atomic_load(&h->word), upd;
+
+        while (HOLDER_PID(w) == self) {
+            uint32_t c = HOLDER_COUNT(w);
+            if (delta < 0 && c == 0)
+                return false;
+            c += (uint32_t)delta;
+            upd = c == 0 ? 0 : HOLDER(self, c);
+            if (atomic_compare_exchange_weak(&h->word, &w, upd))
                 return true;
-            }
-            return false;
         }
     }
     if (delta < 0)
@@ -678,11 +814,9 @@ holder_add(mproc_sem_t *sem, int32_t self, int delta)
     for (i = 0; i < MPROC__SEM_HOLDERS; i++) {
         struct mproc__holder *h = &sem->holders[(start + i) %
                                                 MPROC__SEM_HOLDERS];
-        int32_t none = 0;
-        /* Claim an empty slot; a slot whose count fell to 0 is reused by
-         * its own pid only, so counts never mix between processes. */
-        if (atomic_compare_exchange_strong(&h->pid, &none, self)) {
-            atomic_store(&h->count, 1);
+        uint64_t none = 0;
+        if (atomic_compare_exchange_strong(&h->word, &none,
+                                           HOLDER(self, 1))) {
             remember_held(sem, self);
             return true;
         }
@@ -692,8 +826,12 @@ holder_add(mproc_sem_t *sem, int32_t self, int delta)
 }
 
 /*
- * Give back the units of holders that died.  Returns how many.  For a
- * backend where the kernel already did (sysv), only the table is cleared.
+ * Give back the units of holders that were killed.  Returns how many.
+ * For a backend where the kernel already did (sysv), only the table is
+ * cleared.  A holder seen as a zombie that exited (exit or _exit) used its
+ * units: they stay consumed.  One that is gone without a trace (its parent
+ * reaped it before anyone looked) cannot be told from a killed one; its
+ * units come back, since a deadlock is worse than a unit returned.
  */
 static unsigned
 reclaim_dead(mproc_sem_t *sem, const struct mproc_sync_ops *ops)
@@ -702,17 +840,19 @@ reclaim_dead(mproc_sem_t *sem, const struct mproc_sync_ops *ops)
 
     for (i = 0; i < MPROC__SEM_HOLDERS; i++) {
         struct mproc__holder *h = &sem->holders[i];
-        int32_t pid = atomic_load(&h->pid);
+        uint64_t w = atomic_load(&h->word);
+        enum mproc__pid_state st;
         uint32_t count;
 
-        if (pid == 0 || !mproc__pid_dead(pid))
+        if (w == 0 || (st = mproc__pid_state(HOLDER_PID(w))) ==
+                          MPROC__PID_ALIVE)
             continue;
         /* Several waiters may find the same dead pid: the one that swaps
-         * it out owns its units. */
-        if (!atomic_compare_exchange_strong(&h->pid, &pid, 0))
+         * the word out owns its units, pid and count together. */
+        if (!atomic_compare_exchange_strong(&h->word, &w, 0))
             continue;
-        count = atomic_exchange(&h->count, 0);
-        if (count == 0)
+        count = HOLDER_COUNT(w);
+        if (count == 0 || st == MPROC__PID_EXITED)
             continue;
         if (!ops->undo_on_death)
             for (k = 0; k < count; k++)
@@ -744,15 +884,22 @@ mproc_sem_acquire(mproc_sem_t *sem, int timeout_ms)
         reclaim_dead(sem, ops);
     for (;;) {
         r = ops->sem_wait(&sem->o, sem->impl, mproc__sync_slice(&sl, deadline));
-        if (r != MPROC_ETIMEDOUT)
+        if (r == MPROC_EINTR && mproc__sync_intr())
+            return MPROC_EINTR;
+        if (r != MPROC_ETIMEDOUT && r != MPROC_EINTR)
             break;
-        if (reclaim_dead(sem, ops) > 0)
+        if (r == MPROC_ETIMEDOUT && reclaim_dead(sem, ops) > 0)
             continue;
         if (mproc__sync_passed(deadline))
             return MPROC_ETIMEDOUT;
     }
     if (r < 0)
         return r;
+    /* A process killed between the take above and this record loses its
+     * unit on futex and posix (sysv's undo returns it): the two are
+     * separate words, and recording first would hand a unit never taken
+     * back at a kill, which is worse for a Semaphore used as a lock.  The
+     * window is a few instructions wide. */
     holder_add(sem, self, 1);
     died = atomic_load(&sem->died);
     while (died > 0) {

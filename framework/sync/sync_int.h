@@ -20,7 +20,7 @@
 #include <mproc/sync.h>
 
 #define MPROC__SYNC_MAGIC 0x6d707379u /* "mpsy" */
-#define MPROC__SYNC_LAYOUT 1
+#define MPROC__SYNC_LAYOUT 2
 /* Holders a Semaphore tracks for owner-died recovery. */
 #define MPROC__SEM_HOLDERS 64
 /* Waits are cut into slices this long, to look for dead holders. */
@@ -71,11 +71,27 @@ struct mproc_event {
     alignas(64) unsigned char impl[]; /* the backend's waiting state */
 };
 
+/* Waiters a Condition tracks one by one (see wait.c); more wait too, but
+ * every notify wakes those extra ones. */
+#define MPROC__COND_WAITERS 64
+
+/* One waiter of a Condition: `word` packs its pid (high half) and its
+ * state (low half: free, waiting or notified) so that a slot changes
+ * hands in one compare-and-swap; `ticket` orders waiters (FIFO). */
+struct mproc__cond_slot {
+    _Atomic uint64_t word;
+    _Atomic uint32_t ticket;
+    uint32_t reserved;
+};
+
 struct mproc_cond {
     struct mproc__sobj o;
-    uint64_t lock_offset;   /* the lock, from the segment's start */
-    _Atomic uint32_t seq;   /* bumped by every notify */
-    uint32_t reserved;
+    uint64_t lock_offset;     /* the lock, from the segment's start */
+    _Atomic uint32_t wakes;   /* bumped by every notify: sleepers wait on it */
+    _Atomic uint32_t tickets; /* the next waiter's ticket */
+    _Atomic uint32_t nwaiters; /* slots in use */
+    _Atomic uint32_t untracked; /* waiters beyond the slots */
+    struct mproc__cond_slot slots[MPROC__COND_WAITERS];
     alignas(64) unsigned char impl[];
 };
 
@@ -94,9 +110,11 @@ struct mproc_barrier {
     alignas(64) unsigned char impl[];
 };
 
+/* A holder of Semaphore units: its pid (high half) and how many units it
+ * holds (low half) in one word, so that a dead holder's units are taken
+ * back in one atomic step (a new holder cannot slip between). */
 struct mproc__holder {
-    _Atomic int32_t pid;
-    _Atomic uint32_t count;
+    _Atomic uint64_t word;
 };
 
 struct mproc_sem {
@@ -113,7 +131,10 @@ struct mproc_sem {
  * A backend.  `impl` is the object's impl[] area of mutex_size or sem_size
  * bytes; `o` leads to the header (sysv's set).  Deadlines are absolute,
  * CLOCK_MONOTONIC; NULL means none.  Results: 0, MPROC_ETIMEDOUT, and for
- * mutex_lock MPROC_EOWNERDEAD (locked; the previous holder died).
+ * mutex_lock MPROC_EOWNERDEAD (locked; the previous holder died).  Every
+ * sleep (mutex_lock, sem_wait, word_wait) returns MPROC_EINTR when a signal
+ * handler ran meanwhile, and never retries by itself: the shared layer
+ * decides (mproc__sync_intr).
  */
 struct mproc_sync_ops {
     const char *name;
@@ -142,6 +163,7 @@ struct mproc_sync_ops {
     int (*word_init)(struct mproc__sobj *o, void *impl);
     int (*word_wait)(struct mproc__sobj *o, void *impl, _Atomic uint32_t *word,
                      uint32_t expected, const struct timespec *deadline);
+    /* Wake up to n sleepers of the word (a backend may wake them all). */
     void (*word_wake)(struct mproc__sobj *o, void *impl,
                       _Atomic uint32_t *word, int n);
 };
@@ -163,9 +185,45 @@ const struct mproc_sync_ops *mproc__sync_ops(const mproc_sync_t *s);
 struct mproc__sync_hdr *mproc__sync_hdr(const mproc_sync_t *s);
 
 /* Take `len` bytes (64-aligned) of the arena for an object of kind `magic`
- * (and, for sysv, one semaphore of the set, in *index).  NULL when full. */
+ * (and, for sysv when `sem`, one semaphore of the set, in *index).  NULL
+ * when full; a failed allocation takes nothing, so smaller ones after it
+ * still succeed. */
 void *mproc__sync_alloc(mproc_sync_t *s, size_t len, uint32_t magic,
-                        uint32_t *index, mproc_err_t *err);
+                        bool sem, uint32_t *index, mproc_err_t *err);
+
+/* Before an object made of two allocations (a Value, Condition or Barrier
+ * with its own Lock): do `len` bytes (the object without its Lock) and a
+ * Lock, with `sems` semaphores of a sysv set in all, fit now?  0, or
+ * MPROC_ENOMEM with the message, so that the Lock is not made in vain. */
+int mproc__sync_room(mproc_sync_t *s, size_t len, unsigned sems,
+                     mproc_err_t *err);
+
+/* A backend's sleep returned MPROC_EINTR: should the call return it?
+ * True when a handler installed without SA_RESTART exists for a signal
+ * that can interrupt a wait (the kernel does not say which signal ran);
+ * with SA_RESTART handlers only, the wait goes on, as a read() would. */
+bool mproc__sync_intr(void);
+
+/* Lock acquire for the library's own short critical sections (a
+ * Condition taking its lock back, a Barrier's bookkeeping): a signal does
+ * not interrupt it.  Results as mproc_lock_acquire() without MPROC_EINTR. */
+int mproc__lock_take(mproc_lock_t *l);
+
+/* Futex wait and wake on a shared (not process-private) word, for every
+ * backend that sleeps on words.  wait: 0 (woken, or the word was not
+ * `val`), MPROC_ETIMEDOUT at the deadline (absolute, MONOTONIC; NULL:
+ * none), MPROC_EINTR. */
+int mproc__futex_wait(_Atomic uint32_t *w, uint32_t val,
+                      const struct timespec *deadline);
+void mproc__futex_wake(_Atomic uint32_t *w, int n);
+
+/* System V semaphore sets of mproc whose creator is dead: list them
+ * (`remove` false) or remove them.  `each` (may be NULL) is called for
+ * each one with its id and creator pid.  Returns how many, or a negative
+ * error. */
+int mproc__sysv_clean(bool remove, void (*each)(int semid, long pid,
+                                                void *arg),
+                      void *arg, mproc_err_t *err);
 
 /* The end of the next wait slice (now + MPROC__SYNC_SLICE_MS, or the
  * deadline if sooner), and whether a deadline (NULL: none) has passed. */
@@ -202,6 +260,18 @@ void mproc__sync_exit(void);
 
 /* Has this process ended (dead or a zombie)? */
 bool mproc__pid_dead(int32_t pid);
+
+/* How a process is, as far as anybody but its parent can tell. */
+enum mproc__pid_state {
+    MPROC__PID_ALIVE,
+    MPROC__PID_EXITED, /* a zombie that exited (exit, _exit, main) */
+    MPROC__PID_KILLED, /* a zombie killed by a signal */
+    MPROC__PID_GONE    /* reaped: how it ended is lost */
+};
+enum mproc__pid_state mproc__pid_state(int32_t pid);
+
+/* Test hooks: MPROC_TEST_HOOK_<name> set in the environment. */
+bool mproc__sync_hook(const char *name);
 
 /* *ts = now + ms on CLOCK_MONOTONIC. */
 void mproc__deadline_in(struct timespec *ts, long ms);

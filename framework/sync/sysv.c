@@ -47,8 +47,13 @@ op(const struct mproc__sobj *o, short delta, bool undo,
         }
         if (r == 0)
             return 0;
-        if (errno == EINTR)
+        /* semop is never restarted after a handler (SA_RESTART or not):
+         * EINTR goes up and the shared layer decides; a post (no wait)
+         * is retried here. */
+        if (errno == EINTR && delta > 0)
             continue;
+        if (errno == EINTR)
+            return MPROC_EINTR;
         return errno == EAGAIN ? MPROC_ETIMEDOUT : -errno;
     }
 }
@@ -123,12 +128,19 @@ sem_value_(const struct mproc__sobj *o, const void *impl)
     return semctl(mproc__sync_hdr_of(o)->semid, (int)o->index, GETVAL);
 }
 
-/* Waiting on a word: the object's own semaphore is a doorbell, rung once
- * per sleeper by a wake, without SEM_UNDO (a sleeper that takes a ring and
- * exits must not give it back).  A ring left over by a sleeper that timed
- * out only causes a spurious wake-up later, and callers re-check. */
+/*
+ * Waiting on a word: the object's own semaphore is a gate, 1 when shut.
+ * A sleeper waits for it to be 0 (sem_op 0); a wake opens it (-1) and
+ * shuts it (+1) at once.  Linux completes every pending wait-for-zero
+ * inside the semop that makes the value 0, so each sleeper that was
+ * asleep then is woken, and none can miss it or take another's wake-up
+ * (the doorbell this replaces counted rings: a sleeper clearing stale
+ * rings could erase one meant for a second sleeper, 12.18).  Both halves
+ * use SEM_UNDO: a waker killed between them has its -1 undone, so the gate
+ * never stays open.  A killed sleeper leaves nothing to undo.
+ */
 struct sword {
-    _Atomic uint32_t sleepers;
+    _Atomic uint32_t sleepers; /* a hint: may count dead sleepers */
 };
 
 static int
@@ -136,7 +148,7 @@ word_init(struct mproc__sobj *o, void *impl)
 {
     struct sword *w = impl;
     atomic_init(&w->sleepers, 0);
-    return set_value(o, 0);
+    return set_value(o, 1);
 }
 
 static int
@@ -146,28 +158,30 @@ word_wait(struct mproc__sobj *o, void *impl, _Atomic uint32_t *word,
     struct sword *w = impl;
     int r = 0;
 
-    /* Rings left over from wakers that counted a sleeper which then saw
-     * the word change would make later waits return at once and spin.  A
-     * lone sleeper clears them first: a ring meant for it comes after its
-     * word changed, which the check below sees. */
-    if (atomic_fetch_add(&w->sleepers, 1) == 0)
-        set_value(o, 0);
+    /* seq_cst: sleepers++ then the word check here, word change then the
+     * sleepers check in word_wake: one of the two sees the other. */
+    atomic_fetch_add(&w->sleepers, 1);
     if (atomic_load(word) == expected)
-        r = op(o, -1, false, deadline);
+        r = op(o, 0, false, deadline);
     atomic_fetch_sub(&w->sleepers, 1);
-    return r == MPROC_ETIMEDOUT ? MPROC_ETIMEDOUT : 0;
+    return r;
 }
 
 static void
 word_wake(struct mproc__sobj *o, void *impl, _Atomic uint32_t *word, int n)
 {
     struct sword *w = impl;
-    uint32_t k = atomic_load(&w->sleepers);
+    int r;
 
-    if (k > (uint32_t)n)
-        k = (uint32_t)n;
-    while (k-- > 0)
-        op(o, 1, false, NULL);
+    (void)n; /* the gate wakes every sleeper; callers re-check */
+    if (atomic_load(&w->sleepers) == 0)
+        return;
+    /* Blocks only while another waker holds the gate open. */
+    do
+        r = op(o, -1, true, NULL);
+    while (r == MPROC_EINTR);
+    if (r == 0)
+        op(o, 1, true, NULL);
 }
 
 const struct mproc_sync_ops mproc__sync_sysv_ops = {

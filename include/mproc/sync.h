@@ -10,18 +10,57 @@
  *   "posix"  process-shared robust pthread mutexes and sem_t;
  *   "sysv"   System V semaphores with SEM_UNDO.
  *
+ * Objects are carved from the arena: one that does not fit fails with
+ * MPROC_ENOMEM and takes nothing, so smaller ones still fit.  On "sysv"
+ * each Lock, RLock, Semaphore, Event, Condition and Barrier also takes one
+ * semaphore of the arena's set (247 in all; a Barrier two, with its Lock);
+ * Values and Arrays take none.
+ *
  * Create the arena and its objects before forking: the children inherit
  * the mapping at the same address, so the object pointers stay valid in
  * every process of the family.
  *
- * A holder that dies never deadlocks the others.  When a process is killed
- * while it holds a Lock, an RLock or a Semaphore unit, the next acquirer
- * gets the object with MPROC_EOWNERDEAD instead of 0 (within about 50 ms of
- * starting to wait).  Semaphore units that a process took and kept when it
- * exited normally (exit(), a return from main, a pool worker's retirement)
- * were consumed, as a counter's are, and do not come back.  The object is then held as after a normal acquire,
- * but the state it protects may be half-updated: check or rebuild it before
- * relying on it, then release as usual.
+ * A holder that dies never deadlocks the others.  When a process ends
+ * while it holds a Lock or an RLock, whether it was killed or exited
+ * (exit(), _exit(), a return from main) inside its critical section, the
+ * next acquirer gets the object with MPROC_EOWNERDEAD instead of 0 (within
+ * about 50 ms of starting to wait).  A normal exit is not told apart on
+ * purpose: a holder that leaves mid-section may have left the protected
+ * state half-updated just as a killed one.  The object is then held as
+ * after a normal acquire: check or rebuild the state before relying on it,
+ * then release as usual.
+ *
+ * Semaphore units a process took and kept are different: kept units may
+ * have been consumed (a Semaphore used as a counter), so they come back
+ * (with MPROC_EOWNERDEAD to the acquirer that gets them) only when the
+ * holder was killed.  Exactly:
+ *   - units kept by a process that called exit() or returned from main,
+ *     or that was an mproc Process or pool worker ending normally, stay
+ *     consumed;
+ *   - for a process that called _exit(), or any other, mproc reads how it
+ *     ended while it is a zombie: exited, the units stay consumed; killed
+ *     by a signal, they come back;
+ *   - once its parent has reaped it (waitpid) before a waiter looked, how
+ *     it ended is known to nobody but the parent: its units come back, as
+ *     for a kill, since a unit lost for good could deadlock the others.
+ *     (A forked child that calls _exit() while holding units it means to
+ *     consume should exit() instead, or its parent should reap it only
+ *     after the other processes looked.)
+ *   - "sysv": the kernel's SEM_UNDO gives back every unit a process took
+ *     and kept whenever it exits, however it exits; whether the acquirer
+ *     that gets them sees MPROC_EOWNERDEAD follows the rules above.
+ *     A Semaphore meant to count consumption across processes wants
+ *     "futex" or "posix".
+ *
+ * Signals: a blocking call (lock and semaphore acquire, event, condition
+ * and barrier wait) during which a signal handler runs returns
+ * MPROC_EINTR, within a few milliseconds, when the process has a handler
+ * installed without SA_RESTART (the kernel does not tell which signal ran,
+ * so any such handler counts; fault signals such as SIGSEGV do not); with
+ * SA_RESTART handlers only, the call goes on waiting, as read() would.
+ * This lets a C program stop a wait on Ctrl-C as Python's
+ * KeyboardInterrupt does.  What each call holds after MPROC_EINTR is said
+ * at the call.
  *
  * Timeouts are in milliseconds: -1 waits for ever, 0 only tries.
  */
@@ -54,8 +93,11 @@ typedef struct mproc_barrier mproc_barrier_t;
  * Create an arena of `size` bytes (0: 64 KiB) for the backend `backend`
  * ("futex", "posix" or "sysv"; NULL: "futex").  The segment has no name
  * (memfd), so nothing is left in /dev/shm whatever happens; a sysv arena
- * also owns a System V semaphore set, removed by mproc_sync_free() in the
- * process that created it.
+ * also owns a System V semaphore set (250 semaphores, mode 0600), removed
+ * by mproc_sync_free() in the process that created it.  A creator killed
+ * before that leaves its set: the next sysv arena of the same user
+ * removes the sets whose creator is dead, and so does `mproc clean`
+ * (mproc(1)).
  * @return 0; MPROC_EINVAL for an unknown backend (the message lists them);
  *         MPROC_ENOMEM; a system error.
  */
@@ -102,8 +144,10 @@ MPROC_API int mproc_lock_new(mproc_sync_t *s, bool recursive,
 
 /**
  * Acquire.  @return 0; MPROC_EOWNERDEAD (acquired: the previous holder
- * died holding it); MPROC_ETIMEDOUT.  A Lock acquired again by its own
- * holder waits like any other process (as in Python).
+ * ended holding it, killed or by a normal exit); MPROC_ETIMEDOUT;
+ * MPROC_EINTR (a signal, see above; not acquired).  A Lock acquired again
+ * by its own holder waits like any other process (as in Python).
+ * Thread-safe; a Lock is held by a process, not a thread.
  */
 MPROC_API int mproc_lock_acquire(mproc_lock_t *l, int timeout_ms);
 
@@ -119,8 +163,10 @@ MPROC_API int mproc_sem_new(mproc_sync_t *s, unsigned value, bool bounded,
                             mproc_sem_t **out, mproc_err_t *err);
 
 /**
- * Take one unit.  @return 0; MPROC_EOWNERDEAD (taken: a process died
- * holding units, which went back to the semaphore); MPROC_ETIMEDOUT.
+ * Take one unit.  @return 0; MPROC_EOWNERDEAD (taken: a process was
+ * killed holding units, which went back to the semaphore; see above for
+ * which ends count); MPROC_ETIMEDOUT; MPROC_EINTR (a signal; nothing
+ * taken).
  */
 MPROC_API int mproc_sem_acquire(mproc_sem_t *sem, int timeout_ms);
 
@@ -146,8 +192,9 @@ MPROC_API void mproc_event_clear(mproc_event_t *e);
 /** Is the flag set? */
 MPROC_API bool mproc_event_is_set(const mproc_event_t *e);
 /**
- * Wait until the flag is set.  @return 0 (it is set); MPROC_ETIMEDOUT.
- * A waiter never depends on another process staying alive.
+ * Wait until the flag is set.  @return 0 (it is set); MPROC_ETIMEDOUT;
+ * MPROC_EINTR (a signal).  A waiter never depends on another process
+ * staying alive, and a waiter killed while waiting hangs nobody.
  */
 MPROC_API int mproc_event_wait(mproc_event_t *e, int timeout_ms);
 
@@ -164,16 +211,26 @@ MPROC_API int mproc_cond_new(mproc_sync_t *s, mproc_lock_t *lock,
 MPROC_API mproc_lock_t *mproc_cond_lock(const mproc_cond_t *c);
 /**
  * Release the lock (entirely, for an RLock), wait for a notify, and take
- * the lock back (as deep as before) before returning.
- * @return 0 (notified); MPROC_ETIMEDOUT (not notified; the lock is held
- *         again); MPROC_EOWNERDEAD (the lock was taken back from a holder
- *         that died); MPROC_EPERM (this process does not hold the lock).
- * Like any condition variable it may wake without a notify aimed at it
- * (notably: waiters just entering their wait when a notify comes all
- * wake), so wait in a loop on the predicate you care about.
+ * the lock back (as deep as before) before returning, whatever the result.
+ * @return 0 (notified); MPROC_ETIMEDOUT (not notified); MPROC_EINTR (a
+ *         signal; not notified); MPROC_EOWNERDEAD (the lock was taken back
+ *         from a holder that ended holding it); MPROC_EPERM (this process
+ *         does not hold the lock).  A notify that reaches the waiter
+ *         between its timeout (or signal) and taking the lock back makes
+ *         it return 0: a notify is never lost that way.
+ * The first 64 processes waiting at once on one Condition are notified
+ * one by one, oldest first (see mproc_cond_notify()); any waiter beyond
+ * those 64 wakes at every notify, as if spuriously.  Wait in a loop on
+ * the predicate you care about, as with any condition variable.
+ * A waiter killed while waiting hangs nobody; a notify it was given passes
+ * to the oldest live waiter within about 50 ms.
  */
 MPROC_API int mproc_cond_wait(mproc_cond_t *c, int timeout_ms);
-/** Wake up to `n` waiters.  @return 0; MPROC_EPERM without the lock. */
+/**
+ * Wake up to `n` of the processes waiting when it is called (the oldest
+ * first); later waiters are not woken by it.  n <= 0 does nothing.
+ * @return 0; MPROC_EPERM without the lock.
+ */
 MPROC_API int mproc_cond_notify(mproc_cond_t *c, int n);
 /** Wake every waiter.  @return 0; MPROC_EPERM without the lock. */
 MPROC_API int mproc_cond_notify_all(mproc_cond_t *c);
@@ -190,9 +247,12 @@ MPROC_API int mproc_barrier_new(mproc_sync_t *s, unsigned parties,
  * Wait until `parties` processes have called wait.
  * @return the arrival index, 0 to parties-1 (>= 0); MPROC_EBROKEN when the
  *         barrier is or becomes broken (abort, a reset while waiting, a
- *         waiting party that died, another waiter's timeout);
+ *         waiting party that died, another waiter's timeout or signal);
  *         MPROC_ETIMEDOUT (this waiter's timeout: the barrier is now
- *         broken for the others).
+ *         broken for the others); MPROC_EINTR (a signal: likewise broken,
+ *         as in Python).  A waiter whose timeout or signal comes as the
+ *         last party arrives passes with its index: its generation
+ *         completed, and nothing is broken.
  */
 MPROC_API int mproc_barrier_wait(mproc_barrier_t *b, int timeout_ms);
 /** Break the barrier: current and later waiters get MPROC_EBROKEN. */
