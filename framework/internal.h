@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <mproc/error.h>
@@ -54,6 +55,10 @@ int mproc__kv_dup(const struct mproc_kv *kv, size_t n, struct mproc_kv **out);
 void mproc__kv_free(struct mproc_kv *kv, size_t n);
 
 /* The value of a hexadecimal digit, or -1. */
+/* A wait that a signal interrupted returns MPROC_EINTR: true when a
+ * handler installed without SA_RESTART exists (util/signal.c says why). */
+bool mproc__signal_interrupts(void);
+
 int mproc__hexval(char c);
 
 /* Wall clock, in seconds since the epoch. */

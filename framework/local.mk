@@ -42,6 +42,7 @@ libmproc_core_la_LIBADD = libmproc-sync.la $(INIH_LIBS)
 noinst_LTLIBRARIES += libmproc-sync.la
 libmproc_sync_la_SOURCES = \
 	%reldir%/util/error.c \
+	%reldir%/util/signal.c \
 	%reldir%/sync/sync.c \
 	%reldir%/sync/sync_int.h \
 	%reldir%/sync/wait.c \

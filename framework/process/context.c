@@ -30,34 +30,6 @@ mproc_cpu_count(void)
     return n > 0 ? (unsigned)n : 1;
 }
 
-/*
- * poll() fails with EINTR after any signal handler ran, SA_RESTART or not,
- * and cannot say which ran.  A wait ends with MPROC_EINTR when some
- * handler of the process was installed without SA_RESTART (as a read()
- * would for that handler), and goes on when all of them asked for
- * restarts.  Fault signals are left out: they are delivered to the
- * faulting thread, never into a wait, and sanitizers catch them.
- */
-static bool
-sig_stops(void)
-{
-    struct sigaction sa;
-    int sig;
-
-    for (sig = 1; sig < NSIG; sig++) {
-        if (sig == SIGKILL || sig == SIGSTOP || sig == SIGSEGV ||
-            sig == SIGBUS || sig == SIGFPE || sig == SIGILL ||
-            sig == SIGTRAP || sig == SIGSYS || sigaction(sig, NULL, &sa) < 0)
-            continue;
-        /* With SA_SIGINFO too: valgrind ignores one signal that way. */
-        if (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN)
-            continue;
-        if (!(sa.sa_flags & SA_RESTART))
-            return true;
-    }
-    return false;
-}
-
 int
 mproc__poll_deadline(struct pollfd *pfd, unsigned long n, long long deadline)
 {
@@ -75,7 +47,7 @@ mproc__poll_deadline(struct pollfd *pfd, unsigned long n, long long deadline)
             return r;
         if (errno != EINTR)
             return -errno;
-        if (sig_stops())
+        if (mproc__signal_interrupts())
             return MPROC_EINTR;
     }
 }

@@ -148,25 +148,7 @@ mproc__sync_hook(const char *name)
 bool
 mproc__sync_intr(void)
 {
-    struct sigaction sa;
-    int sig;
-
-    for (sig = 1; sig < NSIG; sig++) {
-        /* Faults are delivered to the faulting thread, never into a
-         * wait; sanitizers install handlers for them. */
-        if (sig == SIGKILL || sig == SIGSTOP || sig == SIGSEGV ||
-            sig == SIGBUS || sig == SIGFPE || sig == SIGILL ||
-            sig == SIGTRAP || sig == SIGSYS)
-            continue;
-        if (sigaction(sig, NULL, &sa) < 0)
-            continue;
-        if (!(sa.sa_flags & SA_SIGINFO) &&
-            (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN))
-            continue;
-        if (!(sa.sa_flags & SA_RESTART))
-            return true;
-    }
-    return false;
+    return mproc__signal_interrupts();
 }
 
 const struct timespec *
