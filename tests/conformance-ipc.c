@@ -457,7 +457,9 @@ test_erange(void)
     is_int(mproc_queue_get(q, buf, 10, &len, 5000), MPROC_ERANGE,
            "queue: short buffer: ERANGE");
     is_int(len, 100, "queue: with the size needed");
-    is_int(mproc_queue_qsize(q), 1, "queue: still counted");
+    /* Kept by this process, it has left the Queue: counting it would
+     * leak a slot of maxsize for good if this process died holding it. */
+    is_int(mproc_queue_qsize(q), 0, "queue: kept here, no longer counted");
     ok(mproc_queue_get(q, buf, sizeof(buf), &len, 0) == 0 && len == 100 &&
            memcmp(buf, msg, 100) == 0,
        "queue: got whole with a larger buffer");
