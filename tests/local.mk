@@ -89,3 +89,4 @@ test:
 	@$(MAKE) $(AM_MAKEFLAGS) check; rc=$$?; \
 	$(SHELL) $(top_srcdir)/tests/summary.sh $(top_builddir); exit $$rc
 .PHONY: test
+include %reldir%/ipc-fixes.mk

@@ -232,6 +232,9 @@ struct mproc_chan {
      * finds nothing).  The owner of the words clears them once the message
      * is whole at the other end or in this process. */
     _Atomic int32_t *wpart, *rpart;
+    /* Optional: non-zero once the owner knows the stream is dead (a
+     * broken Queue): a send finishing a message stops waiting then. */
+    _Atomic uint32_t *abort;
     char errmsg[MPROC_ERRMSG_MAX];
     alignas(64) unsigned char priv[];
 };

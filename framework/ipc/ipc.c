@@ -599,6 +599,31 @@ flush_(struct mproc_chan *ch, const struct dl *d)
     return r;
 }
 
+/*
+ * Finish a message that has begun (iov, or the out-buffer when iov is
+ * NULL): no timeout and no signal ends the wait, but where the owner can
+ * declare the stream dead (ch->abort), look at it every few slices, so a
+ * sender never waits for ever on readers that have stopped reading.
+ */
+static int
+finish(struct mproc_chan *ch, struct iovec *iov, int n, size_t *done)
+{
+    for (;;) {
+        struct dl d;
+        int r;
+
+        dl_init(&d, ch->abort != NULL ? 2 * MPROC__CHAN_SLICE_MS : -1);
+        d.finish = true;
+        r = iov != NULL ? write_iov(ch, iov, n, &d, done) : flush_(ch, &d);
+        if (r != MPROC_ETIMEDOUT && r != MPROC_EAGAIN)
+            return r;
+        if (atomic_load_explicit(ch->abort, memory_order_acquire))
+            return mproc__chan_err(ch, MPROC_EPIPE,
+                                   "%s: the stream is broken",
+                                   ch->ops->name);
+    }
+}
+
 static int
 ob_append(struct mproc_chan *ch, const struct mproc__chan_hdr *h,
           const void *buf, size_t len)
@@ -639,7 +664,7 @@ mproc__chan_send(struct mproc_chan *ch, const void *buf, size_t len,
                  unsigned flags, int timeout_ms)
 {
     struct mproc__chan_hdr h;
-    struct dl d, forever;
+    struct dl d;
     size_t mark, done = 0;
     int r;
 
@@ -668,8 +693,6 @@ mproc__chan_send(struct mproc_chan *ch, const void *buf, size_t len,
     }
 
     dl_init(&d, timeout_ms);
-    dl_init(&forever, -1);
-    forever.finish = true;
     /* A message that may go out in several pieces: say so before the
      * first one (a death after any of them cuts the stream).  The owner
      * of the word clears it. */
@@ -683,7 +706,7 @@ mproc__chan_send(struct mproc_chan *ch, const void *buf, size_t len,
         r = write_iov(ch, iov, 2, &d, &done);
         if ((r == MPROC_EAGAIN || r == MPROC_ETIMEDOUT ||
              r == MPROC_EINTR) && done > 0)
-            r = write_iov(ch, iov, 2, &forever, &done);
+            r = finish(ch, iov, 2, &done);
         return r;
     }
     if ((r = ob_append(ch, &h, buf, len)) < 0)
@@ -701,7 +724,7 @@ mproc__chan_send(struct mproc_chan *ch, const void *buf, size_t len,
                 ch->ob_off = ch->ob_len = 0;
             return r;
         }
-        r = flush_(ch, &forever);
+        r = finish(ch, NULL, 0, NULL);
     }
     return r;
 }

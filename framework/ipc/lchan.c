@@ -220,6 +220,7 @@ mproc__lchan_open(struct mproc__lchan **out, const char *what,
     lc->sh->maxsize = maxsize;
     lc->ch->wpart = &lc->sh->wpart;
     lc->ch->rpart = &lc->sh->rpart;
+    lc->ch->abort = &lc->sh->broken;
     *out = lc;
     return 0;
 
@@ -410,6 +411,8 @@ mproc__lchan_put(struct mproc__lchan *lc, const void *data, size_t len,
         mproc__ipc_hook("put-sent");
     } else if (r == MPROC_EAGAIN || r == MPROC_ETIMEDOUT) {
         r = lerr(lc, MPROC_ETIMEDOUT, "timed out (the transport is full)");
+    } else if (is_broken(lc)) {
+        r = broken_err(lc);
     } else {
         r = lerr(lc, r, "%s", mproc__chan_errmsg(lc->ch));
     }
