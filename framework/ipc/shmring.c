@@ -28,6 +28,8 @@
  * POLL, that each sleeper ORs in and only the waker clears, waking every
  * futex sleeper; a sleeper that finds the ring ready leaves its bit for
  * the next wake to clear (one spare system call, never a lost wake-up).
+ * A channel with one process per side (the pool's) clears its own bit as
+ * it always did, so a busy stream makes no system call.
  *
  * Peer death: each direction has two doorbell pipes, the writer side
  * holding the write end of one and the reader side of the other.  When
@@ -224,6 +226,14 @@ wake(_Atomic uint32_t *word, int bell)
         mproc__bell_ring(bell);
 }
 
+/* Done sleeping: a side that is alone on its word takes its bit back. */
+static void
+awake(const struct mproc_chan *ch, _Atomic uint32_t *word)
+{
+    if (!(ch->flags & MPROC__CHAN_SHARED))
+        atomic_store_explicit(word, AWAKE, memory_order_relaxed);
+}
+
 /* ---- open ---- */
 
 static void
@@ -302,15 +312,17 @@ s_open(struct mproc_chan *ch, const struct mproc__chan_opts *o,
 /* ---- moving bytes ---- */
 
 static void
-disarm(int bell, int self, bool *armed)
+disarm(const struct mproc_chan *ch, _Atomic uint32_t *word, int bell,
+       int self, bool *armed)
 {
     uint64_t v;
 
     if (!*armed)
         return;
     *armed = false;
-    /* The word's POLL bit stays (another process may poll too): the next
-     * wake clears it. */
+    /* Shared: the word's POLL bit stays (another process may poll too),
+     * the next wake clears it. */
+    awake(ch, word);
     mproc__bell_drain(bell);
     if (self >= 0)
         (void)!read(self, &v, sizeof(v));
@@ -325,7 +337,7 @@ s_write(struct mproc_chan *ch, const struct iovec *iov, int iovcnt)
     size_t mask = r->cap - 1;
     int i;
 
-    disarm(p->wbell[0], -1, &p->warmed);
+    disarm(ch, &r->wsleep, p->wbell[0], -1, &p->warmed);
     if (p->rgone)
         return -EPIPE;
     /* Relaxed: only this side writes tail. */
@@ -383,7 +395,7 @@ s_read(struct mproc_chan *ch, void *buf, size_t len)
     uint64_t head, avail;
     size_t mask = r->cap - 1, n, off;
 
-    disarm(p->rbell[0], p->wfd[1], &p->rarmed);
+    disarm(ch, &r->rsleep, p->rbell[0], p->wfd[1], &p->rarmed);
     /* Relaxed: only this side writes head. */
     head = atomic_load_explicit(&r->head, memory_order_relaxed);
     avail = p->tail_seen - head;
@@ -481,10 +493,13 @@ s_wait(struct mproc_chan *ch, unsigned side, const struct timespec *deadline)
               FUTEX;
         /* Pairs with the fence in wake(): see the comment there. */
         atomic_thread_fence(memory_order_seq_cst);
-        if (ready(p, side))
+        if (ready(p, side)) {
+            awake(ch, word);
             return 0;
+        }
         rc = mproc__futex_wait(word, cur, mproc__sync_slice(&sl, deadline),
                                ch->flags & MPROC__CHAN_EINTR);
+        awake(ch, word);
         if (ready(p, side))
             return 0;
         if (rc == MPROC_EINTR)
@@ -509,8 +524,10 @@ s_pollfd(struct mproc_chan *ch, unsigned side, short *events)
     atomic_fetch_or_explicit(word, POLL, memory_order_relaxed);
     /* Pairs with the fence in wake(), as in s_wait. */
     atomic_thread_fence(memory_order_seq_cst);
-    if (ready(p, side))
+    if (ready(p, side)) {
+        awake(ch, word);
         return -EAGAIN;
+    }
     if (rd)
         p->rarmed = true;
     else
