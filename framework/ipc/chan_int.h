@@ -403,7 +403,8 @@ int mproc__poll_wait(struct pollfd *p, nfds_t n,
  * when some signal has a handler installed without SA_RESTART, the way a
  * read(2) of a pipe behaves (which signal ran cannot be known afterwards,
  * so a SA_RESTART handler's signal also ends the wait when another
- * handler lacks SA_RESTART).
+ * handler lacks SA_RESTART).  Handlers of the fault signals (SIGSEGV,
+ * SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS) do not count.
  */
 bool mproc__sig_stops(void);
 /* Sleep on a futex word while it holds `val`, until the absolute

@@ -269,9 +269,14 @@ mproc__sig_stops(void)
     int sig;
 
     /* Rare (only after EINTR), so a look at every signal is cheap enough:
-     * ~64 system calls, against a wait that was going to sleep. */
+     * ~64 system calls, against a wait that was going to sleep.  Handlers
+     * of the fault signals (a crash reporter's, a sanitizer's) say nothing
+     * of how the program wants its waits interrupted: they run when an
+     * instruction faults, not during a wait. */
     for (sig = 1; sig < NSIG; sig++) {
-        if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &sa) < 0)
+        if (sig == SIGKILL || sig == SIGSTOP || sig == SIGSEGV ||
+            sig == SIGBUS || sig == SIGFPE || sig == SIGILL ||
+            sig == SIGTRAP || sig == SIGSYS || sigaction(sig, NULL, &sa) < 0)
             continue;
         if (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN)
             continue;
