@@ -1245,6 +1245,14 @@ xerr(struct xobj *o)
     return o->q ? mproc_queue_errmsg(o->q) : mproc_pipe_errmsg(o->rx);
 }
 
+static void
+xfree(struct xobj *o)
+{
+    mproc_queue_free(o->q);
+    mproc_pipe_free(o->rx);
+    mproc_pipe_free(o->tx);
+}
+
 enum { XS = 6, XM = 2500, XR = 2 };
 
 struct xshared {
@@ -1355,6 +1363,7 @@ test_many(bool queue)
     for (i = 0; i < XR; i++)
         if ((pids[i] = fork()) == 0) {
             xreceiver(&o, sh);
+            xfree(&o);
             _exit(0);
         }
     for (i = 0; i < 4; i++) {
@@ -1363,6 +1372,7 @@ test_many(bool queue)
         if (i < 3) {
             struct xthread t = {&o, (uint32_t)i * XM, 0};
             xsender(&t);
+            xfree(&o);
             _exit(t.rc);
         } else {
             struct xthread t[3];
@@ -1377,6 +1387,7 @@ test_many(bool queue)
                 pthread_join(th[k], NULL);
                 rc |= t[k].rc;
             }
+            xfree(&o);
             _exit(rc);
         }
     }
@@ -1398,12 +1409,7 @@ test_many(bool queue)
        "duplicated (%d) or damaged (%d)",
        what, XS * XM, xbig, missing, atomic_load(&sh->dups),
        atomic_load(&sh->bad));
-    if (queue) {
-        mproc_queue_free(o.q);
-    } else {
-        mproc_pipe_free(o.rx);
-        mproc_pipe_free(o.tx);
-    }
+    xfree(&o);
     munmap(sh, sizeof(*sh));
     leftovers(queue ? "queue: many on one end" : "pipe: many on one end");
 }
@@ -1423,10 +1429,14 @@ test_poll_other(void)
     mproc_pipe_send(b, "first", 5, -1);
     mproc_pipe_send(b, "second", 6, -1);
     pid = fork();
-    if (pid == 0)
-        _exit(mproc_pipe_poll(a, 5000) == 1 && mproc_pipe_poll(a, 0) == 1
-                  ? 0
-                  : 1);
+    if (pid == 0) {
+        int rc = mproc_pipe_poll(a, 5000) == 1 && mproc_pipe_poll(a, 0) == 1
+                     ? 0
+                     : 1;
+        mproc_pipe_free(a);
+        mproc_pipe_free(b);
+        _exit(rc);
+    }
     is_int(wait_exit(pid), 0, "poll: another process polls: ready");
     is_int(mproc_pipe_poll(a, 0), 1, "poll: ready here too");
     ok(mproc_pipe_recv(a, buf, sizeof(buf), &len, 2000) == 0 && len == 5 &&
@@ -1738,8 +1748,12 @@ test_queue_windows(void)
     /* A producer waiting for the lock (another is in the middle of a
      * large message) is killed: no slot may stay reserved. */
     q = wqueue(0);
-    if ((p1 = fork()) == 0)
-        _exit(put_big(q) == 0 ? 0 : 1);
+    if ((p1 = fork()) == 0) {
+        r = put_big(q);
+        mproc_queue_free(q);
+        free(buf);
+        _exit(r == 0 ? 0 : 1);
+    }
     usleep(200000);
     if ((p2 = fork()) == 0)
         _exit(put_small(q) == 0 ? 0 : 1);
@@ -1856,10 +1870,13 @@ test_rollback(void)
             mproc__chan_consume(ch);
             n++;
         }
-        _exit(n == 17 && r == MPROC_EPIPE &&
-                      strstr(mproc__chan_errmsg(ch), "mid-message") == NULL
-                  ? 0
-                  : 1);
+        r = n == 17 && r == MPROC_EPIPE &&
+                    strstr(mproc__chan_errmsg(ch), "mid-message") == NULL
+                ? 0
+                : 1;
+        mproc__chan_free(ch);
+        free(big);
+        _exit(r);
     }
     /* The out-buffer fills past a batch and is partly written (its start
      * moves); then a message too large for its room times out. */
