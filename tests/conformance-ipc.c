@@ -703,7 +703,10 @@ test_death(void)
     if (pid == 0) {
         mproc_pipe_free(a);
         fill(buf, big, 5);
-        _exit(mproc_pipe_send(b, buf, big, -1) == 0 ? 0 : 1);
+        r = mproc_pipe_send(b, buf, big, -1);
+        mproc_pipe_free(b);
+        free(buf);
+        _exit(r == 0 ? 0 : 1);
     }
     mproc_pipe_free(b);
     usleep(300000); /* it fills the transport and waits */
@@ -1799,7 +1802,8 @@ test_queue_windows(void)
     /* A consumer killed after reading the first bytes of a message (one
      * of several pieces on every backend: mq reads whole chunks). */
     {
-        struct mproc__chan_opts co = {.capacity = 65536};
+        struct mproc__chan_opts co = {.capacity = 65536,
+                                      .group = MPROC__LCHAN_MQ_GROUP};
         struct mproc_chan *probe = NULL;
         size_t two;
 

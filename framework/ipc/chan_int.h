@@ -292,6 +292,9 @@ int mproc__chan_recv(struct mproc_chan *ch, void *buf, size_t cap,
 bool mproc__chan_has_message(const struct mproc_chan *ch);
 /* Part of a message is buffered here (a shared reader must finish it). */
 bool mproc__chan_in_partial(const struct mproc_chan *ch);
+/* Forget the part of a message buffered here (a copy inherited by fork
+ * from a thread that was reading it: the rest is that thread's). */
+void mproc__chan_drop_partial(struct mproc_chan *ch);
 
 /* RD side, consuming nothing, whoever asks: 1 when a whole message is
  * buffered here or bytes wait in the transport or the end is reached (a
@@ -342,6 +345,10 @@ const char *mproc__chan_errmsg(const struct mproc_chan *ch);
  * MPROC_EINTR when a signal handler without SA_RESTART runs.
  */
 struct mproc__lchan;
+
+/* mq sizing (mproc__chan_opts.group) of a Queue or a Pipe direction: one
+ * of a few objects, not one of a pool's many, so larger chunks. */
+#define MPROC__LCHAN_MQ_GROUP 8u
 
 /* `what` names the object in messages ("queue", "pipe"); static. */
 int mproc__lchan_open(struct mproc__lchan **out, const char *what,

@@ -1060,6 +1060,15 @@ mproc__chan_in_partial(const struct mproc_chan *ch)
     return ch->ib_end > ch->ib_start && !mproc__chan_has_message(ch);
 }
 
+void
+mproc__chan_drop_partial(struct mproc_chan *ch)
+{
+    if (mproc__chan_in_partial(ch)) {
+        ch->ib_start = ch->ib_end = 0;
+        ch->peeked = false;
+    }
+}
+
 /* ---- polling ---- */
 
 int

@@ -201,6 +201,10 @@ mproc__lchan_open(struct mproc__lchan **out, const char *what,
     lc->what = what;
     lc->maxsize = maxsize;
     co.flags |= MPROC__CHAN_SHARED | MPROC__CHAN_EINTR;
+    /* mq: a user's object is one of a few, not one of a pool's many:
+     * larger chunks (a sixteenth of RLIMIT_MSGQUEUE at most). */
+    if (co.group == 0)
+        co.group = MPROC__LCHAN_MQ_GROUP;
     if ((r = mproc__chan_open(&lc->ch, backend, &co, err)) < 0)
         goto fail;
     /* No name, so nothing to leak; the mapping is inherited by fork. */
@@ -463,8 +467,13 @@ mproc__lchan_get(struct mproc__lchan *lc, void *buf, size_t cap,
     size_t n;
     int r;
 
-    if (!held_here(lc) && (r = take(lc, false, dl)) < 0)
-        return r;
+    if (!held_here(lc)) {
+        if ((r = take(lc, false, dl)) < 0)
+            return r;
+        /* Part of a message here without the lock is a copy that fork()
+         * made while another thread was reading it: not ours. */
+        mproc__chan_drop_partial(lc->ch);
+    }
     /* One kept by an earlier MPROC_ERANGE: counted out already. */
     if (mproc__chan_has_message(lc->ch)) {
         r = deliver(lc, buf, cap, len);
