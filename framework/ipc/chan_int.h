@@ -376,7 +376,8 @@ const char *mproc__lchan_errmsg(const struct mproc__lchan *lc);
  * (the first piece of a multi-piece message went), put-sent (sent and
  * counted), get-partial (the first bytes of a message were read),
  * get-taken (whole and counted out, not yet delivered).  The variable is
- * read at each point (not cached), so a forked child can set it alone.
+ * read once per process (again in a forked child, so a child can set it
+ * for itself before its first put or get).
  */
 void mproc__ipc_hook(const char *point);
 

@@ -115,8 +115,20 @@ lerr(struct mproc__lchan *lc, int code, const char *fmt, ...)
 void
 mproc__ipc_hook(const char *point)
 {
-    const char *h = getenv("MPROC_TEST_HOOK_IPC");
+    /* getenv() on every put and get would cost more than the rest of a
+     * small one: look once per process (a forked child looks again, so
+     * a test can set the variable in the child alone). */
+    static _Atomic int32_t seen_in;
+    static const char *_Atomic hook;
+    const char *h;
 
+    if (atomic_load_explicit(&seen_in, memory_order_acquire) !=
+        mproc__self()) {
+        atomic_store_explicit(&hook, getenv("MPROC_TEST_HOOK_IPC"),
+                              memory_order_relaxed);
+        atomic_store_explicit(&seen_in, mproc__self(), memory_order_release);
+    }
+    h = atomic_load_explicit(&hook, memory_order_relaxed);
     if (h != NULL && strcmp(h, point) == 0)
         raise(SIGSTOP);
 }
