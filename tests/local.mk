@@ -94,3 +94,4 @@ include %reldir%/engine-fixes.mk
 include %reldir%/apool-fixes.mk
 include %reldir%/process-fixes.mk
 include %reldir%/sync-fixes.mk
+include %reldir%/ipc-fixes.mk

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "ipc/chan_int.h"
 #include "plugin/plugin_int.h"
 #include "pool/pool_int.h"
 
@@ -101,6 +102,13 @@ cmd_check(int argc, char **argv)
          job->workers ? "" : "    (auto: usable CPUs)");
     show(&cj, "pool", "start_method", "%s", job->start_method);
     show(&cj, "pool", "ipc", "%s", job->ipc);
+    /* Two queues per worker must fit the user's RLIMIT_MSGQUEUE. */
+    if (strcmp(job->ipc, "mq") == 0) {
+        mproc_err_t qerr;
+
+        if (!mproc__mq_fits(2 * mproc_pool_workers(pool), &qerr))
+            fprintf(stderr, "mproc: warning: %s\n", qerr.msg);
+    }
     show(&cj, "pool", "max_tasks_per_child", "%u", job->max_tasks_per_child);
     show(&cj, "pool", "sync", "%s", job->sync);
     show(&cj, "pool", "max_memory_per_child", "%zu",

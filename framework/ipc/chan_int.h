@@ -99,6 +99,11 @@
  * no reader takes bytes of a message that another reader will get.
  * Writers must then send one whole message at a time (no MORE). */
 #define MPROC__CHAN_SHARED 1u
+/* A wait ended by a signal handler installed without SA_RESTART returns
+ * MPROC_EINTR, as long as no byte of the current message has moved (a
+ * message that has begun is finished first).  For the user's objects; the
+ * pool's channels keep retrying. */
+#define MPROC__CHAN_EINTR 2u
 
 /* mproc__chan_send() flags */
 /* Append to the out-buffer and return: more messages follow, the caller
@@ -118,8 +123,16 @@
 struct mproc__chan_opts {
     size_t message_max; /* 0: MPROC__CHAN_MESSAGE_MAX_DEFAULT */
     size_t capacity;    /* bytes the transport buffers; 0: its default */
-    unsigned flags;     /* MPROC__CHAN_SHARED */
+    unsigned flags;     /* MPROC__CHAN_SHARED, MPROC__CHAN_EINTR */
+    /* mq: how many queues the caller opens together (a pool: 2 per
+     * worker), so that all of them fit the user's RLIMIT_MSGQUEUE budget
+     * from the start.  0: unknown, size for MPROC__MQ_GROUP_DEFAULT. */
+    unsigned group;
 };
+/* Queues per user that a queue of unknown group is sized to share the
+ * RLIMIT_MSGQUEUE budget with (a pool of 16 workers has 32, plus room for
+ * a few Queues and a second run). */
+#define MPROC__MQ_GROUP_DEFAULT 64u
 
 /* What a channel can do, once open. */
 struct mproc__chan_limits {
@@ -152,8 +165,17 @@ struct mproc_chan;
  *   wait:   sleep until `side` may be ready, the peer is gone, or the
  *           absolute CLOCK_MONOTONIC deadline (NULL: none; a past one
  *           means "look, do not sleep"): 0 (try again) or MPROC_ETIMEDOUT.
+ *           With MPROC__CHAN_EINTR in ch->flags, also MPROC_EINTR when
+ *           a signal handler without SA_RESTART ran (mproc__sig_stops).
  *   pollfd: the fd and events to poll() for `side`, arming any doorbell;
  *           -EAGAIN when the side is ready already (do not sleep).
+ *   pending: RD side, without taking anything: 1 when bytes wait in the
+ *           transport, 0 when none, -EPIPE when none and no writer is
+ *           left.  Any process may ask (poll must not consume).
+ *   wait_fd: RD side: an fd that polls readable (POLLIN or a hang-up)
+ *           when pending() may have changed, for mproc_wait(); arms any
+ *           doorbell, so call it before each wait.  Stable while the side
+ *           is open; owned by the handle.  <0: -errno.
  *   fd:     the stable fd pollfd() returns, or -1 when the side is closed.
  *   close_side: release this process's resources of one side.
  *   export/import: see mproc__chan_export().  Optional: NULL = cannot.
@@ -174,6 +196,8 @@ struct mproc_ipc_ops {
     int (*wait)(struct mproc_chan *ch, unsigned side,
                 const struct timespec *deadline);
     int (*pollfd)(struct mproc_chan *ch, unsigned side, short *events);
+    int (*pending)(struct mproc_chan *ch);
+    int (*wait_fd)(struct mproc_chan *ch);
     int (*fd)(const struct mproc_chan *ch, unsigned side);
     void (*close_side)(struct mproc_chan *ch, unsigned side);
     int (*export_side)(const struct mproc_chan *ch, unsigned side, int *fds,
@@ -201,14 +225,26 @@ struct mproc_chan {
     char *ib;
     size_t ib_start, ib_end, ib_cap;
     bool peeked;       /* a whole message at ib_start was handed out */
-    /* Optional shared words (a Queue's): the pid of this process is kept
-     * there while a message is partly written / partly read, 0 else. */
+    /* Optional shared words (a Queue's or a Pipe's, see lchan.c): this
+     * thread's id (mproc__chan_self) is stored there before the first byte of a message
+     * that may move in more than one piece is written (wpart), and before
+     * the first byte of a message is read (rpart; taken back when the read
+     * finds nothing).  The owner of the words clears them once the message
+     * is whole at the other end or in this process. */
     _Atomic int32_t *wpart, *rpart;
+    /* Optional: non-zero once the owner knows the stream is dead (a
+     * broken Queue): a send finishing a message stops waiting then. */
+    _Atomic uint32_t *abort;
     char errmsg[MPROC_ERRMSG_MAX];
     alignas(64) unsigned char priv[];
 };
 
 /* ---- the channel API (ipc.c) ---- */
+
+/* This thread's id (gettid), cached and right after fork().  Locked
+ * channels are held by threads: a thread that ends holding one is as
+ * dead as a process. */
+int32_t mproc__chan_self(void);
 
 /* The backend table index of `name`, or -1. */
 int mproc__ipc_index(const char *name);
@@ -256,6 +292,19 @@ int mproc__chan_recv(struct mproc_chan *ch, void *buf, size_t cap,
 bool mproc__chan_has_message(const struct mproc_chan *ch);
 /* Part of a message is buffered here (a shared reader must finish it). */
 bool mproc__chan_in_partial(const struct mproc_chan *ch);
+/* Forget the part of a message buffered here (a copy inherited by fork
+ * from a thread that was reading it: the rest is that thread's). */
+void mproc__chan_drop_partial(struct mproc_chan *ch);
+
+/* RD side, consuming nothing, whoever asks: 1 when a whole message is
+ * buffered here or bytes wait in the transport or the end is reached (a
+ * peek would not wait, or only for the rest of a message being written);
+ * 0 when the timeout passed first; MPROC_EINTR; another error. */
+int mproc__chan_readable(struct mproc_chan *ch, int timeout_ms);
+/* RD side: see wait_fd above.  The fd or an error (message in ch). */
+int mproc__chan_wait_fd(struct mproc_chan *ch);
+/* The largest message (payload) that moves all or nothing. */
+size_t mproc__chan_atomic_max(const struct mproc_chan *ch);
 
 /* See the contract above.  1 ready, 0 poll pfd, <0 error. */
 int mproc__chan_poll_prepare(struct mproc_chan *ch, unsigned side,
@@ -282,6 +331,56 @@ const char *mproc__chan_backend(const struct mproc_chan *ch);
 /* The message of the last failure on this handle. */
 const char *mproc__chan_errmsg(const struct mproc_chan *ch);
 
+/* ---- locked channels: the user's objects (lchan.c) ---- */
+
+/*
+ * A channel that any number of processes and threads may send on and
+ * receive from at once: a Queue, or one direction of a Pipe.  Senders take
+ * turns under a writer lock, receivers under a reader lock, both in shared
+ * memory and robust to a holder killed while holding them: a message comes
+ * out whole or, when a process died in the middle of one, the lchan is
+ * broken (MPROC_EPIPE with a message for every user), never a hang or a
+ * spliced message.  The count of messages is kept under the same locks, so
+ * a process that dies leaks no slot of maxsize.  Waits end with
+ * MPROC_EINTR when a signal handler without SA_RESTART runs.
+ */
+struct mproc__lchan;
+
+/* mq sizing (mproc__chan_opts.group) of a Queue or a Pipe direction: one
+ * of a few objects, not one of a pool's many, so larger chunks. */
+#define MPROC__LCHAN_MQ_GROUP 8u
+
+/* `what` names the object in messages ("queue", "pipe"); static. */
+int mproc__lchan_open(struct mproc__lchan **out, const char *what,
+                      const char *backend, const struct mproc__chan_opts *o,
+                      size_t maxsize, mproc_err_t *err);
+void mproc__lchan_close_side(struct mproc__lchan *lc, unsigned side);
+/* As mproc_queue_put/get (<mproc/queue.h>); timeouts in ms. */
+int mproc__lchan_put(struct mproc__lchan *lc, const void *data, size_t len,
+                     int timeout_ms);
+int mproc__lchan_get(struct mproc__lchan *lc, void *buf, size_t cap,
+                     size_t *len, int timeout_ms);
+/* 1 when a get would not wait (a message or the end is there), 0 after
+ * the timeout; consumes nothing.  Or an error (MPROC_EINTR...). */
+int mproc__lchan_poll(struct mproc__lchan *lc, int timeout_ms);
+/* An fd that polls readable when a get may not wait (mproc_wait). */
+int mproc__lchan_fileno(struct mproc__lchan *lc);
+ssize_t mproc__lchan_count(const struct mproc__lchan *lc);
+struct mproc_chan *mproc__lchan_chan(const struct mproc__lchan *lc);
+const char *mproc__lchan_errmsg(const struct mproc__lchan *lc);
+
+/*
+ * Test hooks: MPROC_TEST_HOOK_IPC=POINT stops this process (SIGSTOP) at
+ * POINT of a locked channel, so that a test can kill it in the exact
+ * window.  Points: put-locked (writer lock held, nothing sent), put-partial
+ * (the first piece of a multi-piece message went), put-sent (sent and
+ * counted), get-partial (the first bytes of a message were read),
+ * get-taken (whole and counted out, not yet delivered).  The variable is
+ * read once per process (again in a forked child, so a child can set it
+ * for itself before its first put or get).
+ */
+void mproc__ipc_hook(const char *point);
+
 /* shmring: the bytes a ring of `cap` data bytes takes, and its layout in
  * any memory of at least that size (cap a power of two). */
 size_t mproc__shmring_memsize(size_t cap);
@@ -303,6 +402,33 @@ bool mproc__bell_hup(int fd);
 /* poll() until the absolute deadline (NULL: none).  Returns poll's. */
 int mproc__poll_until(struct pollfd *p, nfds_t n,
                       const struct timespec *deadline);
+/* The same; with `intr`, -1 and errno EINTR when a signal handler that
+ * should interrupt (mproc__sig_stops) ran. */
+int mproc__poll_wait(struct pollfd *p, nfds_t n,
+                     const struct timespec *deadline, bool intr);
+/*
+ * After a wait failed with EINTR: should it end (true) or go on?  True
+ * when some signal has a handler installed without SA_RESTART, the way a
+ * read(2) of a pipe behaves (which signal ran cannot be known afterwards,
+ * so a SA_RESTART handler's signal also ends the wait when another
+ * handler lacks SA_RESTART).  Handlers of the fault signals (SIGSEGV,
+ * SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS) do not count.
+ */
+bool mproc__sig_stops(void);
+/* Sleep on a futex word while it holds `val`, until the absolute
+ * CLOCK_MONOTONIC deadline (NULL: none): 0 (woken, changed or spurious),
+ * MPROC_ETIMEDOUT, or (with intr) MPROC_EINTR. */
+int mproc__futex_wait(_Atomic uint32_t *w, uint32_t val,
+                      const struct timespec *deadline, bool intr);
+void mproc__futex_wake(_Atomic uint32_t *w, int n);
+
+/* mq: the bytes the kernel charges to RLIMIT_MSGQUEUE for one queue of
+ * maxmsg messages of msgsize bytes. */
+size_t mproc__mq_cost(long maxmsg, long msgsize);
+/* mq: can `n` queues opened together (group n) be created under this
+ * process's RLIMIT_MSGQUEUE?  When not, a message in err says what to do
+ * (`ulimit -q`, `ipc = shmring`).  For `mproc check`. */
+bool mproc__mq_fits(unsigned n, mproc_err_t *err);
 /*
  * A short, adaptive spin before sleeping in poll(): poll() without
  * timeout again and again for up to budget_ns.  The budget doubles when

@@ -22,7 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "ipc/chan_int.h"
@@ -71,6 +73,21 @@ mproc__ipc_names(void)
 }
 
 /* ---- small helpers ---- */
+
+int32_t
+mproc__chan_self(void)
+{
+    static _Thread_local int32_t tid, pid;
+    int32_t p = mproc__self();
+
+    /* mproc__self() changes in a forked child (an atfork handler resets
+     * it), and then so does the thread's id. */
+    if (pid != p) {
+        tid = (int32_t)syscall(SYS_gettid);
+        pid = p;
+    }
+    return tid;
+}
 
 int
 mproc__chan_err(struct mproc_chan *ch, int code, const char *fmt, ...)
@@ -245,8 +262,61 @@ mproc__bell_hup(int fd)
            (p.revents & (POLLHUP | POLLERR)) != 0;
 }
 
+bool
+mproc__sig_stops(void)
+{
+    struct sigaction sa;
+    int sig;
+
+    /* Rare (only after EINTR), so a look at every signal is cheap enough:
+     * ~64 system calls, against a wait that was going to sleep.  Handlers
+     * of the fault signals (a crash reporter's, a sanitizer's) say nothing
+     * of how the program wants its waits interrupted: they run when an
+     * instruction faults, not during a wait. */
+    for (sig = 1; sig < NSIG; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP || sig == SIGSEGV ||
+            sig == SIGBUS || sig == SIGFPE || sig == SIGILL ||
+            sig == SIGTRAP || sig == SIGSYS || sigaction(sig, NULL, &sa) < 0)
+            continue;
+        if (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN)
+            continue;
+        if (!(sa.sa_flags & SA_RESTART))
+            return true;
+    }
+    return false;
+}
+
+int
+mproc__futex_wait(_Atomic uint32_t *w, uint32_t val,
+                  const struct timespec *deadline, bool intr)
+{
+    /* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time.  Not
+     * FUTEX_PRIVATE: the word is in memory shared between processes. */
+    long r = syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT_BITSET, val,
+                     deadline, NULL, FUTEX_BITSET_MATCH_ANY);
+
+    if (r < 0 && errno == ETIMEDOUT)
+        return MPROC_ETIMEDOUT;
+    if (r < 0 && errno == EINTR && intr && mproc__sig_stops())
+        return MPROC_EINTR;
+    return 0;
+}
+
+void
+mproc__futex_wake(_Atomic uint32_t *w, int n)
+{
+    syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE, n, NULL, NULL, 0);
+}
+
 int
 mproc__poll_until(struct pollfd *p, nfds_t n, const struct timespec *deadline)
+{
+    return mproc__poll_wait(p, n, deadline, false);
+}
+
+int
+mproc__poll_wait(struct pollfd *p, nfds_t n, const struct timespec *deadline,
+                 bool intr)
 {
     struct timespec now, rel;
     int r;
@@ -266,6 +336,12 @@ mproc__poll_until(struct pollfd *p, nfds_t n, const struct timespec *deadline)
         r = ppoll(p, n, deadline != NULL ? &rel : NULL, NULL);
         if (r >= 0 || errno != EINTR)
             return r;
+        /* poll() is never restarted by the kernel, SA_RESTART or not:
+         * decide as a restartable call would. */
+        if (intr && mproc__sig_stops()) {
+            errno = EINTR;
+            return -1;
+        }
     }
 }
 
@@ -307,12 +383,15 @@ struct dl {
     const struct timespec *ts; /* NULL: no deadline */
     struct timespec buf;
     bool now;                  /* timeout 0: look, never wait */
+    bool finish;               /* a message has begun: a signal does not
+                                  end this wait */
 };
 
 static void
 dl_init(struct dl *d, int timeout_ms)
 {
     d->now = timeout_ms == 0;
+    d->finish = false;
     d->ts = NULL;
     if (timeout_ms == 0) {
         /* Any past time means "look, do not sleep": no need to read the
@@ -324,6 +403,13 @@ dl_init(struct dl *d, int timeout_ms)
         mproc__deadline_in(&d->buf, timeout_ms);
         d->ts = &d->buf;
     }
+}
+
+static int
+intr_code(struct mproc_chan *ch)
+{
+    return mproc__chan_err(ch, MPROC_EINTR, "%s: interrupted by a signal",
+                           ch->ops->name);
 }
 
 static int
@@ -472,7 +558,7 @@ write_iov(struct mproc_chan *ch, struct iovec *iov, int n, const struct dl *d,
                 }
             }
             if (n > 0 && ch->wpart != NULL)
-                part_set(ch->wpart, mproc__self());
+                mproc__ipc_hook("put-partial");
             continue;
         }
         if (w == -EPIPE)
@@ -487,7 +573,9 @@ write_iov(struct mproc_chan *ch, struct iovec *iov, int n, const struct dl *d,
         r = ch->ops->wait(ch, MPROC__CHAN_WR, d->ts);
         if (r == MPROC_ETIMEDOUT)
             expired = true; /* one more try: room may have come */
-        else if (r < 0)
+        else if (r == MPROC_EINTR && !d->finish)
+            return intr_code(ch);
+        else if (r < 0 && r != MPROC_EINTR)
             return r;
     }
 }
@@ -514,6 +602,31 @@ flush_(struct mproc_chan *ch, const struct dl *d)
         }
     }
     return r;
+}
+
+/*
+ * Finish a message that has begun (iov, or the out-buffer when iov is
+ * NULL): no timeout and no signal ends the wait, but where the owner can
+ * declare the stream dead (ch->abort), look at it every few slices, so a
+ * sender never waits for ever on readers that have stopped reading.
+ */
+static int
+finish(struct mproc_chan *ch, struct iovec *iov, int n, size_t *done)
+{
+    for (;;) {
+        struct dl d;
+        int r;
+
+        dl_init(&d, ch->abort != NULL ? 2 * MPROC__CHAN_SLICE_MS : -1);
+        d.finish = true;
+        r = iov != NULL ? write_iov(ch, iov, n, &d, done) : flush_(ch, &d);
+        if (r != MPROC_ETIMEDOUT && r != MPROC_EAGAIN)
+            return r;
+        if (atomic_load_explicit(ch->abort, memory_order_acquire))
+            return mproc__chan_err(ch, MPROC_EPIPE,
+                                   "%s: the stream is broken",
+                                   ch->ops->name);
+    }
 }
 
 static int
@@ -556,7 +669,7 @@ mproc__chan_send(struct mproc_chan *ch, const void *buf, size_t len,
                  unsigned flags, int timeout_ms)
 {
     struct mproc__chan_hdr h;
-    struct dl d, forever;
+    struct dl d;
     size_t mark, done = 0;
     int r;
 
@@ -585,34 +698,39 @@ mproc__chan_send(struct mproc_chan *ch, const void *buf, size_t len,
     }
 
     dl_init(&d, timeout_ms);
-    dl_init(&forever, -1);
+    /* A message that may go out in several pieces: say so before the
+     * first one (a death after any of them cuts the stream).  The owner
+     * of the word clears it. */
+    if (ch->wpart != NULL && HDR + len > ch->lim.chunk)
+        part_set(ch->wpart, mproc__chan_self());
     if (ch->ob_off == ch->ob_len && len >= DIRECT_SEND) {
         /* Nothing queued before it: header and payload straight from the
          * caller's memory, no copy. */
         struct iovec iov[2] = {{&h, HDR}, {(void *)buf, len}};
 
         r = write_iov(ch, iov, 2, &d, &done);
-        if ((r == MPROC_EAGAIN || r == MPROC_ETIMEDOUT) && done > 0)
-            r = write_iov(ch, iov, 2, &forever, &done);
-        part_set(ch->wpart, 0);
+        if ((r == MPROC_EAGAIN || r == MPROC_ETIMEDOUT ||
+             r == MPROC_EINTR) && done > 0)
+            r = finish(ch, iov, 2, &done);
         return r;
     }
-    mark = ch->ob_len;
     if ((r = ob_append(ch, &h, buf, len)) < 0)
         return r;
+    /* Where this message starts, taken after the append: growing the
+     * buffer moves the unsent bytes to its front, so an offset saved
+     * before it would point into the middle of this message. */
+    mark = ch->ob_len - HDR - len;
     r = flush_(ch, &d);
-    if (r == MPROC_EAGAIN || r == MPROC_ETIMEDOUT) {
+    if (r == MPROC_EAGAIN || r == MPROC_ETIMEDOUT || r == MPROC_EINTR) {
         if (ch->ob_off <= mark) {
             /* Not a byte of it went out: take it back. */
             ch->ob_len = mark;
             if (ch->ob_off == ch->ob_len)
                 ch->ob_off = ch->ob_len = 0;
-            part_set(ch->wpart, 0);
             return r;
         }
-        r = flush_(ch, &forever);
+        r = finish(ch, NULL, 0, NULL);
     }
-    part_set(ch->wpart, 0);
     return r;
 }
 
@@ -636,6 +754,14 @@ mproc__chan_unflushed(const struct mproc_chan *ch)
 }
 
 /* ---- reading ---- */
+
+static int
+rd_closed(struct mproc_chan *ch)
+{
+    return mproc__chan_err(ch, MPROC_ECLOSED,
+                           "%s: the receiving side is not open here",
+                           ch->ops->name);
+}
 
 /* Read once, towards `need` bytes in the in-buffer from ib_start. */
 static ssize_t
@@ -704,17 +830,31 @@ pull(struct mproc_chan *ch, const struct dl *d, bool header_only,
                     "%s: the stream is corrupt (bad header, length %u)",
                     ch->ops->name, h->len);
             need = HDR + h->len;
-            if (avail >= need || header_only) {
-                if (avail >= need && ch->rpart != NULL)
-                    part_set(ch->rpart, 0);
+            if (avail >= need || header_only)
                 return 0;
-            }
         }
-        if (avail > 0 && ch->rpart != NULL)
-            part_set(ch->rpart, mproc__self());
-        r = fill(ch, need);
-        if (r > 0)
+        if (avail == 0 && ch->rpart != NULL) {
+            /* About to take the first bytes of a message: say so first (a
+             * death after the read cuts the stream), but only when there
+             * are bytes to take, so a reader killed while it waits breaks
+             * nothing. */
+            r = ch->ops->pending(ch);
+            if (r > 0)
+                part_set(ch->rpart, mproc__chan_self());
+            if (r == 0)
+                r = -EAGAIN;
+            else
+                r = fill(ch, need);
+            if (r <= 0 && ch->ib_end == ch->ib_start)
+                part_set(ch->rpart, 0); /* nothing was taken */
+        } else {
+            r = fill(ch, need);
+        }
+        if (r > 0) {
+            if (ch->rpart != NULL && !mproc__chan_has_message(ch))
+                mproc__ipc_hook("get-partial");
             continue;
+        }
         if (r == 0) {
             if (avail == 0)
                 return mproc__chan_err(ch, MPROC_EPIPE,
@@ -739,7 +879,9 @@ pull(struct mproc_chan *ch, const struct dl *d, bool header_only,
         w = ch->ops->wait(ch, MPROC__CHAN_RD, d->ts);
         if (w == MPROC_ETIMEDOUT)
             expired = true; /* one more read: data or the end may be in */
-        else if (w < 0)
+        else if (w == MPROC_EINTR && avail == 0)
+            return intr_code(ch);
+        else if (w < 0 && w != MPROC_EINTR)
             return w;
     }
 }
@@ -753,9 +895,7 @@ mproc__chan_peek(struct mproc_chan *ch, const void **msg, size_t *len,
     int r;
 
     if (!(ch->sides & MPROC__CHAN_RD))
-        return mproc__chan_err(ch, MPROC_ECLOSED,
-                               "%s: the receiving side is not open here",
-                               ch->ops->name);
+        return rd_closed(ch);
     dl_init(&d, timeout_ms);
     if ((r = pull(ch, &d, false, &h)) < 0)
         return r;
@@ -790,12 +930,9 @@ recv_direct(struct mproc_chan *ch, char *buf, const struct mproc__chan_hdr *h,
         got += take;
         if (ch->ib_start == ch->ib_end)
             ch->ib_start = ch->ib_end = 0;
-        if (got == total) {
-            part_set(ch->rpart, 0);
+        if (got == total)
             return 0;
-        }
         rem = total - got;
-        part_set(ch->rpart, mproc__self());
         /* A chunked transport's last piece may carry the next message's
          * start: that one goes through the in-buffer. */
         if ((ch->ops->flags & MPROC__IPC_CHUNKED) && rem < ch->lim.chunk) {
@@ -841,7 +978,7 @@ recv_direct(struct mproc_chan *ch, char *buf, const struct mproc__chan_hdr *h,
         w = ch->ops->wait(ch, MPROC__CHAN_RD, d->ts);
         if (w == MPROC_ETIMEDOUT)
             expired = true;
-        else if (w < 0)
+        else if (w < 0 && w != MPROC_EINTR) /* mid-message: go on */
             return w;
     }
 }
@@ -877,9 +1014,7 @@ mproc__chan_recv(struct mproc_chan *ch, void *buf, size_t cap, size_t *len,
     int r;
 
     if (!(ch->sides & MPROC__CHAN_RD))
-        return mproc__chan_err(ch, MPROC_ECLOSED,
-                               "%s: the receiving side is not open here",
-                               ch->ops->name);
+        return rd_closed(ch);
     dl_init(&d, timeout_ms);
     if (!(ch->flags & MPROC__CHAN_SHARED) && !ch->peeked) {
         if ((r = pull(ch, &d, true, &h)) < 0)
@@ -925,7 +1060,70 @@ mproc__chan_in_partial(const struct mproc_chan *ch)
     return ch->ib_end > ch->ib_start && !mproc__chan_has_message(ch);
 }
 
+void
+mproc__chan_drop_partial(struct mproc_chan *ch)
+{
+    if (mproc__chan_in_partial(ch)) {
+        ch->ib_start = ch->ib_end = 0;
+        ch->peeked = false;
+    }
+}
+
 /* ---- polling ---- */
+
+int
+mproc__chan_readable(struct mproc_chan *ch, int timeout_ms)
+{
+    struct dl d;
+    bool expired = false;
+    int r;
+
+    if (!(ch->sides & MPROC__CHAN_RD))
+        return rd_closed(ch);
+    dl_init(&d, timeout_ms);
+    for (;;) {
+        /* A whole message of this process first: one kept by an earlier
+         * MPROC_ERANGE, or one a peek has read.  (Part of one is not
+         * enough: the rest must be in the transport.) */
+        if (mproc__chan_has_message(ch))
+            return 1;
+        r = ch->ops->pending(ch);
+        if (r != 0)
+            return r > 0 || r == -EPIPE
+                       ? 1
+                       : mproc__chan_err(ch, r, "%s: poll: %s",
+                                         ch->ops->name, strerror(-r));
+        if (expired)
+            return 0;
+        r = ch->ops->wait(ch, MPROC__CHAN_RD, d.ts);
+        if (r == MPROC_ETIMEDOUT)
+            expired = true; /* one more look */
+        else if (r == MPROC_EINTR)
+            return intr_code(ch);
+        else if (r < 0)
+            return r;
+    }
+}
+
+int
+mproc__chan_wait_fd(struct mproc_chan *ch)
+{
+    int fd;
+
+    if (!(ch->sides & MPROC__CHAN_RD))
+        return rd_closed(ch);
+    fd = ch->ops->wait_fd(ch);
+    if (fd < 0)
+        return mproc__chan_err(ch, fd, "%s: a descriptor to wait on: %s",
+                               ch->ops->name, strerror(-fd));
+    return fd;
+}
+
+size_t
+mproc__chan_atomic_max(const struct mproc_chan *ch)
+{
+    return ch->lim.chunk > HDR ? ch->lim.chunk - HDR : 0;
+}
 
 int
 mproc__chan_poll_prepare(struct mproc_chan *ch, unsigned side,

@@ -7,6 +7,7 @@ libmproc_core_la_SOURCES += \
 	%reldir%/pipe.c \
 	%reldir%/mq.c \
 	%reldir%/shmring.c \
+	%reldir%/lchan.c \
 	%reldir%/queue.c \
 	%reldir%/pipe_obj.c
 mprocinclude_HEADERS += include/mproc/queue.h include/mproc/pipe.h

@@ -10,9 +10,15 @@
  *
  * Limits: a non-root user gets at most msg_max messages of msgsize_max
  * bytes (/proc/sys/fs/mqueue, 10 and 8 KiB by default) and RLIMIT_MSGQUEUE
- * bytes over all its queues.  The queue is opened with what /proc allows
- * and, when the kernel refuses (EMFILE, ENOMEM, EINVAL), with halved sizes,
- * so it works within whatever it gets.  The framing layer sees the queue as
+ * bytes over all its queues (819,200 by default: only nine queues of the
+ * largest size).  So a queue is sized for its share of that budget: the
+ * caller says how many it opens together (mproc__chan_opts.group), and
+ * each gets at most 1/(2 * group) of the limit (1/MPROC__MQ_GROUP_DEFAULT
+ * when unknown), leaving half for other runs and Queues of the same user;
+ * a pool of 16 workers then takes 10 KiB queues.  When the kernel refuses
+ * anyway (EMFILE, ENOMEM, EINVAL) the sizes are halved, so it works within
+ * whatever is left; when even the smallest queue does not fit, the error
+ * names RLIMIT_MSGQUEUE and what to do.  The framing layer sees the queue as
  * a byte stream cut into chunks of at most msgsize bytes: larger messages
  * are split and reassembled there, and a burst of small ones shares chunks.
  *
@@ -26,6 +32,8 @@
 
 #include <fcntl.h>
 #include <mqueue.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,12 +44,19 @@
 
 #define MSGSIZE_CAP ((long)64 << 10)
 #define MSGSIZE_MIN 256L
+/* What the kernel adds per message to RLIMIT_MSGQUEUE's count (a struct
+ * msg_msg and a tree node; 88 bytes on x86_64), rounded up. */
+#define MSG_OVERHEAD 128L
+/* A group shares at most this part of the budget (1/16): two small
+ * pools of the same user must fit side by side. */
+#define SHARE_MIN_PARTS 16u
 
 struct mq_priv {
     mqd_t q;        /* -1 once both sides are closed here */
     int wlive[2];   /* WR side holds [1]; RD side polls [0] */
     int rlive[2];   /* RD side holds [1]; WR side polls [0] */
     char *scratch;  /* one chunk, gathered from an iovec */
+    int epfd;       /* RD side's wait_fd: the queue and wlive[0] */
     bool wgone;     /* seen by the reader: no writer is left */
     bool rgone;     /* seen by the writer: no reader is left */
     struct mproc__spin spin[2];
@@ -77,8 +92,78 @@ release(struct mq_priv *p)
     mproc__close_fd(&p->wlive[1]);
     mproc__close_fd(&p->rlive[0]);
     mproc__close_fd(&p->rlive[1]);
+    mproc__close_fd(&p->epfd);
     free(p->scratch);
     p->scratch = NULL;
+}
+
+size_t
+mproc__mq_cost(long maxmsg, long msgsize)
+{
+    return (size_t)maxmsg * (size_t)(msgsize + MSG_OVERHEAD);
+}
+
+/* The user's RLIMIT_MSGQUEUE, or 0 when it has none. */
+static unsigned long long
+budget(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_MSGQUEUE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+        return 0;
+    return (unsigned long long)rl.rlim_cur;
+}
+
+/* The size of a queue of a group of `group` (0: unknown) within what
+ * /proc allows, `capacity` (0: any) and its share of the budget. */
+static void
+size_for(unsigned group, size_t capacity, long *maxmsg, long *msgsize)
+{
+    unsigned long long rlim = budget(), share;
+    unsigned parts = group == 0 ? MPROC__MQ_GROUP_DEFAULT : 2 * group;
+
+    *maxmsg = read_limit("/proc/sys/fs/mqueue/msg_max", 10);
+    *msgsize = read_limit("/proc/sys/fs/mqueue/msgsize_max", 8192);
+    if (*msgsize > MSGSIZE_CAP)
+        *msgsize = MSGSIZE_CAP;
+    if (capacity > 0 && (long)(capacity / (size_t)*maxmsg) < *msgsize)
+        *msgsize = (long)(capacity / (size_t)*maxmsg);
+    if (*msgsize < MSGSIZE_MIN)
+        *msgsize = MSGSIZE_MIN;
+    if (rlim == 0)
+        return;
+    if (parts < SHARE_MIN_PARTS)
+        parts = SHARE_MIN_PARTS;
+    share = rlim / parts;
+    /* Smaller chunks first (large messages only take more of them), then
+     * fewer messages. */
+    while (*msgsize > MSGSIZE_MIN && mproc__mq_cost(*maxmsg, *msgsize) > share)
+        *msgsize /= 2;
+    if (*msgsize < MSGSIZE_MIN)
+        *msgsize = MSGSIZE_MIN;
+    while (*maxmsg > 1 && mproc__mq_cost(*maxmsg, *msgsize) > share)
+        (*maxmsg)--;
+}
+
+bool
+mproc__mq_fits(unsigned n, mproc_err_t *err)
+{
+    unsigned long long rlim = budget();
+    long maxmsg, msgsize;
+    size_t need;
+
+    if (rlim == 0 || n == 0)
+        return true;
+    size_for(n, 0, &maxmsg, &msgsize);
+    need = (size_t)n * mproc__mq_cost(maxmsg, msgsize);
+    if (need <= rlim)
+        return true;
+    mproc__err(err, MPROC_EMFILE,
+               "ipc = mq: %u queues need %zu bytes, above the per-user "
+               "RLIMIT_MSGQUEUE of %llu bytes: raise it (ulimit -q) or use "
+               "ipc = shmring",
+               n, need, rlim);
+    return false;
 }
 
 static int
@@ -86,21 +171,15 @@ m_open(struct mproc_chan *ch, const struct mproc__chan_opts *o,
        mproc_err_t *err)
 {
     struct mq_priv *p = priv(ch);
-    long maxmsg = read_limit("/proc/sys/fs/mqueue/msg_max", 10);
-    long msgsize = read_limit("/proc/sys/fs/mqueue/msgsize_max", 8192);
+    long maxmsg, msgsize;
     struct mq_attr attr = {0};
     char name[64];
     int tries = 0, r, e = 0;
 
     p->q = -1;
-    p->wlive[0] = p->wlive[1] = p->rlive[0] = p->rlive[1] = -1;
+    p->wlive[0] = p->wlive[1] = p->rlive[0] = p->rlive[1] = p->epfd = -1;
     p->scratch = NULL;
-    if (msgsize > MSGSIZE_CAP)
-        msgsize = MSGSIZE_CAP;
-    if (o->capacity > 0 && (long)(o->capacity / (size_t)maxmsg) < msgsize)
-        msgsize = (long)(o->capacity / (size_t)maxmsg);
-    if (msgsize < MSGSIZE_MIN)
-        msgsize = MSGSIZE_MIN;
+    size_for(o->group, o->capacity, &maxmsg, &msgsize);
     for (;;) {
         snprintf(name, sizeof(name), "/mproc-%d-%016llx", (int)getpid(),
                  (unsigned long long)mproc__random64());
@@ -131,6 +210,14 @@ m_open(struct mproc_chan *ch, const struct mproc__chan_opts *o,
             return mproc__err(err, MPROC_ENOSPC,
                               "mq: the system's number of queues is spent "
                               "(/proc/sys/fs/mqueue/queues_max)");
+        /* The kernel says "too many open files" for this limit. */
+        if (e == EMFILE && budget() != 0)
+            return mproc__err(err, MPROC_EMFILE,
+                              "mq: the per-user message queue budget "
+                              "(RLIMIT_MSGQUEUE, %llu bytes) is spent, even "
+                              "for a queue of %zu bytes: raise it (ulimit "
+                              "-q) or use ipc = shmring",
+                              budget(), mproc__mq_cost(maxmsg, msgsize));
         return mproc__err(err, -e,
                           "mq: cannot create a message queue (%ld messages "
                           "of %ld bytes): %s",
@@ -221,9 +308,9 @@ m_wait(struct mproc_chan *ch, unsigned side, const struct timespec *deadline)
         mproc__spin_poll(&p->spin[side == MPROC__CHAN_RD], f, 2))
         r = 1;
     else
-        r = mproc__poll_until(f, 2, deadline);
+        r = mproc__poll_wait(f, 2, deadline, ch->flags & MPROC__CHAN_EINTR);
     if (r < 0)
-        return -errno;
+        return errno == EINTR ? MPROC_EINTR : -errno;
     if (f[1].revents & (POLLHUP | POLLERR)) {
         if (side == MPROC__CHAN_RD)
             p->wgone = true;
@@ -232,6 +319,46 @@ m_wait(struct mproc_chan *ch, unsigned side, const struct timespec *deadline)
         return 0;
     }
     return r == 0 ? MPROC_ETIMEDOUT : 0;
+}
+
+static int
+m_pending(struct mproc_chan *ch)
+{
+    struct mq_priv *p = priv(ch);
+    struct mq_attr a;
+
+    /* The count of queued chunks, read without taking one. */
+    if (mq_getattr(p->q, &a) < 0)
+        return -errno;
+    if (a.mq_curmsgs > 0)
+        return 1;
+    if (!p->wgone && mproc__bell_hup(p->wlive[0]))
+        p->wgone = true;
+    return p->wgone ? -EPIPE : 0;
+}
+
+static int
+m_wait_fd(struct mproc_chan *ch)
+{
+    struct mq_priv *p = priv(ch);
+    struct epoll_event ev = {.events = EPOLLIN};
+    int fd;
+
+    if (p->epfd >= 0)
+        return p->epfd;
+    /* Data shows on the queue, the writers' end on a pipe: one epoll
+     * descriptor, readable when either is, stands for both. */
+    fd = epoll_create1(EPOLL_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    if (epoll_ctl(fd, EPOLL_CTL_ADD, p->q, &ev) < 0 ||
+        epoll_ctl(fd, EPOLL_CTL_ADD, p->wlive[0], &ev) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    p->epfd = fd;
+    return fd;
 }
 
 static int
@@ -254,6 +381,7 @@ m_close_side(struct mproc_chan *ch, unsigned side)
     struct mq_priv *p = priv(ch);
 
     if (side == MPROC__CHAN_RD) {
+        mproc__close_fd(&p->epfd);
         mproc__close_fd(&p->wlive[0]);
         mproc__close_fd(&p->rlive[1]);
     } else {
@@ -304,7 +432,7 @@ m_import(struct mproc_chan *ch, unsigned side, const int *fds, size_t nfds,
     if (p->scratch == NULL)
         return mproc__err(err, MPROC_ENOMEM, "mq: out of memory");
     p->q = fds[0];
-    p->wlive[0] = p->wlive[1] = p->rlive[0] = p->rlive[1] = -1;
+    p->wlive[0] = p->wlive[1] = p->rlive[0] = p->rlive[1] = p->epfd = -1;
     if (side == MPROC__CHAN_RD) {
         p->wlive[0] = fds[1];
         p->rlive[1] = fds[2];
@@ -328,6 +456,8 @@ const struct mproc_ipc_ops mproc__ipc_mq_ops = {
     .read = m_read,
     .wait = m_wait,
     .pollfd = m_pollfd,
+    .pending = m_pending,
+    .wait_fd = m_wait_fd,
     .fd = m_fd,
     .close_side = m_close_side,
     .export_side = m_export,

@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "ipc/chan_int.h"
@@ -86,10 +87,30 @@ p_wait(struct mproc_chan *ch, unsigned side, const struct timespec *deadline)
     if (!mproc__sync_passed(deadline) &&
         mproc__spin_poll(&priv(ch)->spin[side == MPROC__CHAN_RD], &p, 1))
         return 0;
-    r = mproc__poll_until(&p, 1, deadline);
+    r = mproc__poll_wait(&p, 1, deadline, ch->flags & MPROC__CHAN_EINTR);
     if (r < 0)
-        return -errno;
+        return errno == EINTR ? MPROC_EINTR : -errno;
     return r == 0 ? MPROC_ETIMEDOUT : 0;
+}
+
+static int
+p_pending(struct mproc_chan *ch)
+{
+    int fd = priv(ch)->fd[0], n = 0;
+
+    /* FIONREAD counts the bytes without taking them. */
+    if (ioctl(fd, FIONREAD, &n) < 0)
+        return -errno;
+    if (n > 0)
+        return 1;
+    return mproc__bell_hup(fd) ? -EPIPE : 0;
+}
+
+static int
+p_wait_fd(struct mproc_chan *ch)
+{
+    /* The pipe itself: readable with data, hung up without writers. */
+    return priv(ch)->fd[0];
 }
 
 static int
@@ -155,6 +176,8 @@ const struct mproc_ipc_ops mproc__ipc_pipe_ops = {
     .read = p_read,
     .wait = p_wait,
     .pollfd = p_pollfd,
+    .pending = p_pending,
+    .wait_fd = p_wait_fd,
     .fd = p_fd,
     .close_side = p_close_side,
     .export_side = p_export,

@@ -9,6 +9,10 @@
  * each process has its own copy of the handles, and freeing the unused
  * end leaves the used one as the only holder, so the other process's
  * death reaches it.
+ *
+ * Each direction is a locked channel (lchan.c): any number of processes
+ * and threads may send on an end and receive from it at once, every
+ * message arrives whole, and poll consumes nothing, whoever polls.
  */
 #include "internal.h"
 
@@ -21,8 +25,8 @@
 #include "ipc/chan_int.h"
 
 struct mproc_pipe {
-    struct mproc_chan *tx; /* we hold its WR side, or NULL */
-    struct mproc_chan *rx; /* we hold its RD side, or NULL */
+    struct mproc__lchan *tx; /* we hold its WR side, or NULL */
+    struct mproc__lchan *rx; /* we hold its RD side, or NULL */
     const char *backend;   /* static */
     bool closed;
     char errmsg[MPROC_ERRMSG_MAX];
@@ -36,13 +40,20 @@ mproc_pipe_opts_init(struct mproc_pipe_opts *o)
     o->duplex = true;
 }
 
+static void
+lchan_free(struct mproc__lchan *lc)
+{
+    mproc__lchan_close_side(lc, MPROC__CHAN_RD);
+    mproc__lchan_close_side(lc, MPROC__CHAN_WR);
+}
+
 int
 mproc_pipe_new(mproc_pipe_t **end1, mproc_pipe_t **end2,
                const struct mproc_pipe_opts *o, mproc_err_t *err)
 {
     struct mproc_pipe_opts d;
     struct mproc__chan_opts co = {0};
-    struct mproc_chan *a = NULL, *b = NULL;
+    struct mproc__lchan *a = NULL, *b = NULL;
     mproc_pipe_t *e1 = NULL, *e2 = NULL;
     int r;
 
@@ -60,13 +71,15 @@ mproc_pipe_new(mproc_pipe_t **end1, mproc_pipe_t **end2,
         goto fail;
     }
     /* a: end2 -> end1; b: end1 -> end2 (duplex only). */
-    if ((r = mproc__chan_open(&a, o->backend, &co, err)) < 0)
+    if ((r = mproc__lchan_open(&a, "pipe", o->backend, &co, 0, err)) < 0)
         goto fail;
-    if (o->duplex && (r = mproc__chan_open(&b, o->backend, &co, err)) < 0)
+    if (o->duplex &&
+        (r = mproc__lchan_open(&b, "pipe", o->backend, &co, 0, err)) < 0)
         goto fail;
     e1->rx = a;
     e2->tx = a;
-    e1->backend = e2->backend = mproc__chan_backend(a);
+    e1->backend = e2->backend =
+        mproc__chan_backend(mproc__lchan_chan(a));
     e1->tx = b;
     e2->rx = b;
     *end1 = e1;
@@ -74,23 +87,18 @@ mproc_pipe_new(mproc_pipe_t **end1, mproc_pipe_t **end2,
     return 0;
 
 fail:
-    mproc__chan_free(a);
-    mproc__chan_free(b);
+    lchan_free(a);
+    lchan_free(b);
     free(e1);
     free(e2);
     return r;
 }
 
-/* Keep the channel's message, mapping a zero-timeout miss to ETIMEDOUT. */
+/* Keep the lchan's message. */
 static int
-fail_from(mproc_pipe_t *p, struct mproc_chan *ch, int r)
+fail_from(mproc_pipe_t *p, struct mproc__lchan *lc, int r)
 {
-    if (r == MPROC_EAGAIN) {
-        snprintf(p->errmsg, sizeof(p->errmsg), "%s: nothing ready",
-                 mproc__chan_backend(ch));
-        return MPROC_ETIMEDOUT;
-    }
-    snprintf(p->errmsg, sizeof(p->errmsg), "%s", mproc__chan_errmsg(ch));
+    snprintf(p->errmsg, sizeof(p->errmsg), "%s", mproc__lchan_errmsg(lc));
     return r;
 }
 
@@ -109,7 +117,7 @@ mproc_pipe_send(mproc_pipe_t *p, const void *data, size_t len, int timeout_ms)
 
     if (p->closed || p->tx == NULL)
         return closed_err(p, "only receives");
-    r = mproc__chan_send(p->tx, data, len, 0, timeout_ms);
+    r = mproc__lchan_put(p->tx, data, len, timeout_ms);
     return r < 0 ? fail_from(p, p->tx, r) : 0;
 }
 
@@ -121,26 +129,32 @@ mproc_pipe_recv(mproc_pipe_t *p, void *buf, size_t cap, size_t *len,
 
     if (p->closed || p->rx == NULL)
         return closed_err(p, "only sends");
-    r = mproc__chan_recv(p->rx, buf, cap, len, timeout_ms);
+    r = mproc__lchan_get(p->rx, buf, cap, len, timeout_ms);
     return r < 0 ? fail_from(p, p->rx, r) : 0;
 }
 
 int
 mproc_pipe_poll(mproc_pipe_t *p, int timeout_ms)
 {
-    const void *m;
-    size_t n;
     int r;
 
     if (p->closed || p->rx == NULL)
         return closed_err(p, "only sends");
-    /* A peek reads ahead without consuming: the message stays. */
-    r = mproc__chan_peek(p->rx, &m, &n, timeout_ms);
-    if (r == 0 || r == MPROC_EPIPE)
-        return 1;
-    if (r == MPROC_EAGAIN || r == MPROC_ETIMEDOUT)
-        return 0;
-    return fail_from(p, p->rx, r);
+    /* Looks at the transport without reading from it: a message stays for
+     * whichever process receives it. */
+    r = mproc__lchan_poll(p->rx, timeout_ms);
+    return r < 0 ? fail_from(p, p->rx, r) : r;
+}
+
+int
+mproc_pipe_fileno(mproc_pipe_t *p)
+{
+    int r;
+
+    if (p->closed || p->rx == NULL)
+        return closed_err(p, "only sends");
+    r = mproc__lchan_fileno(p->rx);
+    return r < 0 ? fail_from(p, p->rx, r) : r;
 }
 
 int
@@ -148,8 +162,8 @@ mproc_pipe_close(mproc_pipe_t *p)
 {
     if (p->closed)
         return closed_err(p, "");
-    mproc__chan_close_side(p->tx, MPROC__CHAN_WR);
-    mproc__chan_close_side(p->rx, MPROC__CHAN_RD);
+    mproc__lchan_close_side(p->tx, MPROC__CHAN_WR);
+    mproc__lchan_close_side(p->rx, MPROC__CHAN_RD);
     p->tx = p->rx = NULL;
     p->closed = true;
     return 0;

@@ -22,6 +22,15 @@
  * peer.  A side that is polled instead (the pool's event loop) sets the
  * word to 2, and the peer then writes a byte to a "doorbell" pipe.
  *
+ * Several processes may wait on one side (the readers and writers of a
+ * Queue or a Pipe end take turns under a lock, but pollers and those
+ * waiting for room do not): the sleep word is a set of bits, FUTEX and
+ * POLL, that each sleeper ORs in and only the waker clears, waking every
+ * futex sleeper; a sleeper that finds the ring ready leaves its bit for
+ * the next wake to clear (one spare system call, never a lost wake-up).
+ * A channel with one process per side (the pool's) clears its own bit as
+ * it always did, so a busy stream makes no system call.
+ *
  * Peer death: each direction has two doorbell pipes, the writer side
  * holding the write end of one and the reader side of the other.  When
  * every holder of a side is gone (closed or killed) the kernel hangs the
@@ -35,6 +44,8 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -55,10 +66,10 @@
 /* With no budget left, try a short spin again every this many waits. */
 #define SPIN_PROBE 64u
 
-/* Sleep words. */
+/* Sleep words: bits. */
 #define AWAKE 0u
-#define FUTEX 1u /* asleep in word_wait: wake with the futex */
-#define POLL 2u  /* asleep in poll(): ring the doorbell */
+#define FUTEX 1u /* some side asleep on the futex: wake them all */
+#define POLL 2u  /* some side asleep in poll(): ring the doorbell */
 
 /* The shared segment. */
 struct mproc__ring {
@@ -98,6 +109,8 @@ struct ring_priv {
     bool wgone, rgone;  /* the writers / readers are gone */
     bool rarmed, warmed;
     struct spin rspin, wspin;
+    int wfd[2];         /* RD side's wait_fd: epoll of rbell[0] and an
+                           eventfd rung here when ready at arming */
 };
 
 static struct ring_priv *
@@ -202,17 +215,23 @@ ready(struct ring_priv *p, unsigned side)
 static void
 wake(_Atomic uint32_t *word, int bell)
 {
+    uint32_t v;
+
     if (atomic_load_explicit(word, memory_order_seq_cst) == AWAKE)
         return;
-    switch (atomic_exchange_explicit(word, AWAKE, memory_order_relaxed)) {
-    case FUTEX:
-        mproc__sync_futex_ops.word_wake(NULL, NULL, word, 1);
-        break;
-    case POLL:
-        if (bell >= 0)
-            mproc__bell_ring(bell);
-        break;
-    }
+    v = atomic_exchange_explicit(word, AWAKE, memory_order_relaxed);
+    if (v & FUTEX)
+        mproc__futex_wake(word, INT32_MAX);
+    if ((v & POLL) && bell >= 0)
+        mproc__bell_ring(bell);
+}
+
+/* Done sleeping: a side that is alone on its word takes its bit back. */
+static void
+awake(const struct mproc_chan *ch, _Atomic uint32_t *word)
+{
+    if (!(ch->flags & MPROC__CHAN_SHARED))
+        atomic_store_explicit(word, AWAKE, memory_order_relaxed);
 }
 
 /* ---- open ---- */
@@ -228,6 +247,8 @@ release(struct ring_priv *p)
     mproc__close_fd(&p->rbell[1]);
     mproc__close_fd(&p->wbell[0]);
     mproc__close_fd(&p->wbell[1]);
+    mproc__close_fd(&p->wfd[0]);
+    mproc__close_fd(&p->wfd[1]);
 }
 
 static void
@@ -251,6 +272,7 @@ s_open(struct mproc_chan *ch, const struct mproc__chan_opts *o,
 
     p->r = NULL;
     p->memfd = p->rbell[0] = p->rbell[1] = p->wbell[0] = p->wbell[1] = -1;
+    p->wfd[0] = p->wfd[1] = -1;
     if (want > MAX_CAPACITY)
         return mproc__err(err, MPROC_EINVAL,
                           "shmring: capacity %zu is above %zu bytes", want,
@@ -290,13 +312,20 @@ s_open(struct mproc_chan *ch, const struct mproc__chan_opts *o,
 /* ---- moving bytes ---- */
 
 static void
-disarm(_Atomic uint32_t *word, int bell, bool *armed)
+disarm(const struct mproc_chan *ch, _Atomic uint32_t *word, int bell,
+       int self, bool *armed)
 {
+    uint64_t v;
+
     if (!*armed)
         return;
     *armed = false;
-    atomic_store_explicit(word, AWAKE, memory_order_relaxed);
+    /* Shared: the word's POLL bit stays (another process may poll too),
+     * the next wake clears it. */
+    awake(ch, word);
     mproc__bell_drain(bell);
+    if (self >= 0)
+        (void)!read(self, &v, sizeof(v));
 }
 
 static ssize_t
@@ -308,7 +337,7 @@ s_write(struct mproc_chan *ch, const struct iovec *iov, int iovcnt)
     size_t mask = r->cap - 1;
     int i;
 
-    disarm(&r->wsleep, p->wbell[0], &p->warmed);
+    disarm(ch, &r->wsleep, p->wbell[0], -1, &p->warmed);
     if (p->rgone)
         return -EPIPE;
     /* Relaxed: only this side writes tail. */
@@ -366,7 +395,7 @@ s_read(struct mproc_chan *ch, void *buf, size_t len)
     uint64_t head, avail;
     size_t mask = r->cap - 1, n, off;
 
-    disarm(&r->rsleep, p->rbell[0], &p->rarmed);
+    disarm(ch, &r->rsleep, p->rbell[0], p->wfd[1], &p->rarmed);
     /* Relaxed: only this side writes head. */
     head = atomic_load_explicit(&r->head, memory_order_relaxed);
     avail = p->tail_seen - head;
@@ -450,6 +479,7 @@ s_wait(struct mproc_chan *ch, unsigned side, const struct timespec *deadline)
     _Atomic uint32_t *word =
         side == MPROC__CHAN_RD ? &p->r->rsleep : &p->r->wsleep;
     struct timespec sl;
+    uint32_t cur;
     int rc;
 
     if (ready(p, side))
@@ -459,18 +489,21 @@ s_wait(struct mproc_chan *ch, unsigned side, const struct timespec *deadline)
     if (spin(p, side) || peer_gone(p, side))
         return 0;
     for (;;) {
-        atomic_store_explicit(word, FUTEX, memory_order_relaxed);
+        cur = atomic_fetch_or_explicit(word, FUTEX, memory_order_relaxed) |
+              FUTEX;
         /* Pairs with the fence in wake(): see the comment there. */
         atomic_thread_fence(memory_order_seq_cst);
         if (ready(p, side)) {
-            atomic_store_explicit(word, AWAKE, memory_order_relaxed);
+            awake(ch, word);
             return 0;
         }
-        rc = mproc__sync_futex_ops.word_wait(
-            NULL, NULL, word, FUTEX, mproc__sync_slice(&sl, deadline));
-        atomic_store_explicit(word, AWAKE, memory_order_relaxed);
+        rc = mproc__futex_wait(word, cur, mproc__sync_slice(&sl, deadline),
+                               ch->flags & MPROC__CHAN_EINTR);
+        awake(ch, word);
         if (ready(p, side))
             return 0;
+        if (rc == MPROC_EINTR)
+            return rc;
         if (rc != MPROC_ETIMEDOUT)
             return 0; /* woken: the caller looks again */
         if (peer_gone(p, side))
@@ -488,11 +521,11 @@ s_pollfd(struct mproc_chan *ch, unsigned side, short *events)
     _Atomic uint32_t *word = rd ? &p->r->rsleep : &p->r->wsleep;
 
     *events = POLLIN;
-    atomic_store_explicit(word, POLL, memory_order_relaxed);
+    atomic_fetch_or_explicit(word, POLL, memory_order_relaxed);
     /* Pairs with the fence in wake(), as in s_wait. */
     atomic_thread_fence(memory_order_seq_cst);
     if (ready(p, side)) {
-        atomic_store_explicit(word, AWAKE, memory_order_relaxed);
+        awake(ch, word);
         return -EAGAIN;
     }
     if (rd)
@@ -500,6 +533,49 @@ s_pollfd(struct mproc_chan *ch, unsigned side, short *events)
     else
         p->warmed = true;
     return rd ? p->rbell[0] : p->wbell[0];
+}
+
+static int
+s_pending(struct mproc_chan *ch)
+{
+    struct ring_priv *p = priv(ch);
+
+    /* Acquire pairs with the seq_cst stores of s_write / s_read. */
+    if (atomic_load_explicit(&p->r->tail, memory_order_acquire) !=
+        atomic_load_explicit(&p->r->head, memory_order_acquire))
+        return 1;
+    return peer_gone(p, MPROC__CHAN_RD) ? -EPIPE : 0;
+}
+
+static int
+s_wait_fd(struct mproc_chan *ch)
+{
+    struct ring_priv *p = priv(ch);
+    struct epoll_event ev = {.events = EPOLLIN};
+    short events;
+    uint64_t one = 1;
+    int e;
+
+    if (p->wfd[0] < 0) {
+        /* The doorbell alone will not do: it is rung only for bytes
+         * written after it was armed, so bytes already there ring an
+         * eventfd of our own.  One epoll descriptor stands for both (and
+         * shows the writers' end as the doorbell's hang-up). */
+        p->wfd[0] = epoll_create1(EPOLL_CLOEXEC);
+        p->wfd[1] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (p->wfd[0] < 0 || p->wfd[1] < 0 ||
+            epoll_ctl(p->wfd[0], EPOLL_CTL_ADD, p->rbell[0], &ev) < 0 ||
+            epoll_ctl(p->wfd[0], EPOLL_CTL_ADD, p->wfd[1], &ev) < 0) {
+            e = errno;
+            mproc__close_fd(&p->wfd[0]);
+            mproc__close_fd(&p->wfd[1]);
+            return -e;
+        }
+    }
+    p->rarmed = true;
+    if (s_pollfd(ch, MPROC__CHAN_RD, &events) == -EAGAIN)
+        (void)!write(p->wfd[1], &one, sizeof(one));
+    return p->wfd[0];
 }
 
 static int
@@ -513,9 +589,10 @@ s_close_side(struct mproc_chan *ch, unsigned side)
 {
     struct ring_priv *p = priv(ch);
     _Atomic uint32_t *peer;
-    uint32_t v = FUTEX;
 
     if (side == MPROC__CHAN_RD) {
+        mproc__close_fd(&p->wfd[0]);
+        mproc__close_fd(&p->wfd[1]);
         mproc__close_fd(&p->rbell[0]);
         mproc__close_fd(&p->wbell[1]);
         peer = &p->r->wsleep;
@@ -527,10 +604,9 @@ s_close_side(struct mproc_chan *ch, unsigned side)
     /* A peer asleep on the futex looks for our end now rather than at its
      * next slice.  (One in poll() gets the pipe's hang-up, if we were the
      * last holder; its POLL word is left alone.) */
-    if (atomic_compare_exchange_strong_explicit(peer, &v, AWAKE,
-                                                memory_order_relaxed,
-                                                memory_order_relaxed))
-        mproc__sync_futex_ops.word_wake(NULL, NULL, peer, 1);
+    if (atomic_fetch_and_explicit(peer, ~FUTEX, memory_order_relaxed) &
+        FUTEX)
+        mproc__futex_wake(peer, INT32_MAX);
     if ((ch->sides & ~side) == 0)
         release(p);
 }
@@ -594,6 +670,7 @@ s_import(struct mproc_chan *ch, unsigned side, const int *fds, size_t nfds,
     p->maplen = (size_t)st.st_size;
     p->memfd = fds[0];
     p->rbell[0] = p->rbell[1] = p->wbell[0] = p->wbell[1] = -1;
+    p->wfd[0] = p->wfd[1] = -1;
     if (side == MPROC__CHAN_RD) {
         p->rbell[0] = fds[1];
         p->wbell[1] = fds[2];
@@ -618,6 +695,8 @@ const struct mproc_ipc_ops mproc__ipc_shmring_ops = {
     .read = s_read,
     .wait = s_wait,
     .pollfd = s_pollfd,
+    .pending = s_pending,
+    .wait_fd = s_wait_fd,
     .fd = s_fd,
     .close_side = s_close_side,
     .export_side = s_export,

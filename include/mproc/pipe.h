@@ -13,7 +13,21 @@
  *
  * Backends as for Queue (<mproc/queue.h>): "pipe" (default), "mq",
  * "shmring".  Timeouts in milliseconds: -1 for ever, 0 only tries; a send
- * that has started is always finished.  Not thread-safe per end.
+ * that has started is always finished.
+ *
+ * Sharing an end: any number of processes (an end inherited by fork) and
+ * of threads may send on the same end at once, and receive from it at
+ * once, on every backend: senders take turns under a lock in shared
+ * memory, and so do receivers, so each message arrives whole and once.
+ * mproc_pipe_errmsg() is per end: with several threads it may hold
+ * another thread's message.  A process killed in the middle of a message
+ * breaks that direction as a Queue is broken (<mproc/queue.h>: every
+ * later call returns MPROC_EPIPE saying "broken"); one killed while it
+ * waits breaks nothing.
+ *
+ * Signals: a send, receive or poll waiting when a signal handler
+ * installed without SA_RESTART runs returns MPROC_EINTR at once, before
+ * any byte of a message moved (SA_RESTART handlers: it goes on waiting).
  */
 #ifndef MPROC_PIPE_H
 #define MPROC_PIPE_H
@@ -56,8 +70,9 @@ MPROC_API int mproc_pipe_new(mproc_pipe_t **end1, mproc_pipe_t **end2,
  * Send a copy of `len` bytes at `data` to the other end.
  * @return 0; MPROC_ETIMEDOUT (the transport stayed full); MPROC_EMSGSIZE
  *         (len > message_max, the message names the limit); MPROC_EPIPE
- *         (the other end is closed or its process died); MPROC_ECLOSED
- *         (this end is closed, or receive-only).
+ *         (the other end is closed or its process died, or the direction
+ *         is broken); MPROC_ECLOSED (this end is closed, or receive-only);
+ *         MPROC_EINTR (a signal, above: nothing was sent).
  */
 MPROC_API int mproc_pipe_send(mproc_pipe_t *p, const void *data, size_t len,
                               int timeout_ms);
@@ -69,17 +84,40 @@ MPROC_API int mproc_pipe_send(mproc_pipe_t *p, const void *data, size_t len,
  *         receive (Python's BufferTooShort); MPROC_EPIPE at the end (the
  *         other end is closed or died, and everything it sent was read; a
  *         message cut short by a death is also MPROC_EPIPE); MPROC_ECLOSED
- *         (this end is closed, or send-only).
+ *         (this end is closed, or send-only); MPROC_EINTR (a signal,
+ *         above: nothing was taken).
  */
 MPROC_API int mproc_pipe_recv(mproc_pipe_t *p, void *buf, size_t cap,
                               size_t *len, int timeout_ms);
 
 /**
- * Wait until a whole message can be received, or the end of the stream is
- * reached (a receive would then return MPROC_EPIPE).
- * @return 1 ready; 0 not within the timeout; MPROC_ECLOSED; an error.
+ * Wait until a message can be received, or the end of the stream is
+ * reached (a receive would then return MPROC_EPIPE).  Poll consumes
+ * nothing, whoever polls: it looks at the transport without reading from
+ * it, so the message stays for whichever process receives it.  Ready
+ * means that a message has begun to arrive (its sender always finishes
+ * it) or that this process holds one kept by MPROC_ERANGE; when several
+ * processes receive on the end, another may take it first.
+ * @return 1 ready; 0 not within the timeout; MPROC_ECLOSED (closed, or
+ *         send-only); MPROC_EINTR (a signal, above); an error.
  */
 MPROC_API int mproc_pipe_poll(mproc_pipe_t *p, int timeout_ms);
+
+/**
+ * A descriptor for mproc_wait() (or poll(2) with POLLIN): it becomes
+ * readable when mproc_pipe_poll() would return 1: a message waits in the
+ * transport, or the other end is closed or dead (a hang-up).  Per
+ * backend: "pipe" is the pipe itself; "mq" an epoll descriptor over the
+ * message queue and a pipe that hangs up with the sender; "shmring" an
+ * epoll descriptor over a doorbell that the sender rings.  Spurious
+ * readiness is possible (follow with poll or a receive with a timeout).
+ * Call this again before each wait ("shmring" arms its doorbell here);
+ * the number stays the same while the end is open.  The descriptor
+ * belongs to the end: do not close it.
+ * @return the descriptor; MPROC_ECLOSED (closed, or send-only); a
+ *         system error.
+ */
+MPROC_API int mproc_pipe_fileno(mproc_pipe_t *p);
 
 /**
  * Close this end: the other end sees the end of the stream.  Later calls

@@ -25,9 +25,31 @@
  * A put waits for room when maxsize messages are queued and when the
  * transport's buffer is full (Python's feeder thread would buffer
  * instead): the timeout bounds the wait until the message starts to go
- * out; a message that has started is always finished.
+ * out; a message that has started is always finished.  Likewise a get
+ * that has begun to receive a message waits for the rest of it while its
+ * producer lives.
  *
- * Not thread-safe: use one handle per thread, or lock around it.
+ * Processes and threads: any number of processes and of threads in each
+ * may put and get on the same handle at once, on every backend (producers
+ * take turns under a writer lock and consumers under a reader lock, both
+ * in shared memory).  mproc_queue_errmsg() is per handle: with several
+ * threads it may hold another thread's message.
+ *
+ * Deaths: a process killed while it waits, or between two messages,
+ * breaks nothing and holds no slot of maxsize.  One killed in the middle
+ * of a message (a producer that wrote part of it, a consumer that read
+ * part of it) cuts the stream, which cannot be resynchronised: the Queue
+ * is then broken, and every later put and get of every process returns
+ * MPROC_EPIPE with a message saying so (a consumer killed holding a whole
+ * message loses that one message only).  A death in the few instructions
+ * around the system call that moves a message may also be judged as
+ * "broken".  Never a hang, never a spliced message.
+ *
+ * Signals: a put or get waiting (for the locks, for room, for a message)
+ * when a signal handler installed without SA_RESTART runs returns
+ * MPROC_EINTR at once (so a program can stop on Ctrl-C); with SA_RESTART
+ * handlers only (signal(3)'s default) it goes on waiting.  A message that
+ * has begun to move is finished first.
  */
 #ifndef MPROC_QUEUE_H
 #define MPROC_QUEUE_H
@@ -73,7 +95,8 @@ MPROC_API int mproc_queue_new(mproc_queue_t **out,
  *         transport is, for the whole timeout; MPROC_EMSGSIZE when len >
  *         message_max (the message names the limit); MPROC_ECLOSED after
  *         mproc_queue_close(); MPROC_EPIPE when the Queue is broken (a
- *         process died in the middle of a message).
+ *         process died in the middle of a message); MPROC_EINTR (a signal,
+ *         above: nothing was put).
  */
 MPROC_API int mproc_queue_put(mproc_queue_t *q, const void *data, size_t len,
                               int timeout_ms);
@@ -83,12 +106,30 @@ MPROC_API int mproc_queue_put(mproc_queue_t *q, const void *data, size_t len,
  * @return 0; MPROC_ETIMEDOUT when nothing came in time; MPROC_ERANGE when
  *         the message is larger than cap: *len is then the size needed and
  *         the message is kept for this process's next get (Python's
- *         BufferTooShort); MPROC_ECLOSED; MPROC_EPIPE (broken, as above).
+ *         BufferTooShort; it has left the Queue: qsize no longer counts
+ *         it, and it is lost if this process ends first); MPROC_ECLOSED; MPROC_EPIPE (broken, as above);
+ *         MPROC_EINTR (a signal, above: nothing was taken).
  */
 MPROC_API int mproc_queue_get(mproc_queue_t *q, void *buf, size_t cap,
                               size_t *len, int timeout_ms);
 
-/** Messages put and not yet got (approximate while others work on it). */
+/**
+ * A descriptor for mproc_wait() (or poll(2) with POLLIN): it becomes
+ * readable when a get may find a message.  Readiness means bytes wait in
+ * the transport ("pipe": the pipe has data; "mq": the message queue has
+ * a chunk; "shmring": the ring has bytes, rung through a doorbell);
+ * another consumer may take the message first, so a get after it may
+ * still wait: use a timeout.  Spurious readiness is possible.  A message
+ * kept by MPROC_ERANGE is not shown: get it again directly.  Call this
+ * again before each wait ("shmring" arms its doorbell here); the number
+ * stays the same while the handle lives.  The descriptor belongs to the
+ * handle: do not close it.
+ * @return the descriptor; MPROC_ECLOSED; a system error.
+ */
+MPROC_API int mproc_queue_fileno(mproc_queue_t *q);
+
+/** Messages put and not yet got (approximate while others work on it;
+ *  a message being received counts until it is whole in the receiver). */
 MPROC_API ssize_t mproc_queue_qsize(const mproc_queue_t *q);
 /** No message is queued (approximate, as qsize). */
 MPROC_API bool mproc_queue_empty(const mproc_queue_t *q);

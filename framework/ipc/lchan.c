@@ -1,0 +1,594 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Locked channels: one channel that many processes and threads send on
+ * and receive from at once (a Queue, a direction of a Pipe).  See
+ * chan_int.h.
+ *
+ * The channel is opened MPROC__CHAN_SHARED (a reader stops exactly at the
+ * end of a message) and MPROC__CHAN_EINTR.  Senders take turns under a
+ * writer lock and receivers under a reader lock: 32-bit words in a small
+ * shared segment holding the holder's thread id (and a WAITERS bit), so
+ * they exclude threads as well as processes, and a waiter takes the word
+ * over from a dead holder (a thread that ended holding it, or its
+ * process).  Then the holder's "part" word says whether it may have died
+ * in the middle of a message:
+ *
+ *   wpart  set by the channel before the first byte of a message that
+ *          cannot go out all or nothing (larger than the transport's
+ *          atomic chunk), cleared here once the message is counted;
+ *   rpart  set by the channel before the first byte of a message is read
+ *          (only when bytes are there to take), cleared here once the
+ *          message is whole in this process and counted out.
+ *
+ * A receive that times out in the middle of a message (its sender is
+ * slow or stopped) keeps what came and keeps the reader lock, so that the
+ * same thread's next receive goes on with the message; other receivers
+ * wait meanwhile (their own timeouts apply).  Closing the side then, or
+ * the thread ending, loses the message's start: the lchan is broken.
+ *
+ * A takeover that finds the dead holder's pid in its part word marks the
+ * lchan broken (the stream cannot be resynchronised): every later call of
+ * every process returns MPROC_EPIPE, "broken".  A holder killed in the
+ * tiny window around the system call that moved a message may make a
+ * takeover judge the stream broken when it is not: safe, and clear.
+ *
+ * Counting: `count` is the number of whole messages in the transport.  A
+ * sender waits for room (count < maxsize) and adds one after its message
+ * went, both under the writer lock; a receiver takes one away once it has
+ * the whole message, under the reader lock.  So a process that dies in
+ * any window holds no reservation that could leak (the one waiting for
+ * room holds the writer lock, and a takeover resets its flag).  A
+ * receiver may count a message out before its sender counted it in:
+ * count is then -1 for a moment, which qsize shows as 0.
+ */
+#include "internal.h"
+
+#include <signal.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "ipc/chan_int.h"
+#include "sync/sync_int.h"
+
+#define L_MAGIC 0x6d706c63u /* "mplc" */
+#define L_LAYOUT 1
+/* A receiver waiting for the rest of a message looks for its sender's
+ * death this often. */
+#define SLICE_MS 100
+
+#define L_WAITERS 0x40000000u /* pids are below 2^22 on Linux */
+#define L_PID 0x3fffffffu
+
+/* Why an lchan is broken. */
+#define BROKEN_SENDER 1u
+#define BROKEN_RECEIVER 2u
+
+struct lshared {
+    uint32_t magic;
+    uint32_t layout_version;
+    uint64_t size;
+    uint64_t maxsize;
+    uint64_t reserved;
+    alignas(64) _Atomic uint32_t wlock;
+    _Atomic int32_t wpart;
+    _Atomic uint32_t space_wait; /* the writer-lock holder waits for room */
+    alignas(64) _Atomic uint32_t rlock;
+    _Atomic int32_t rpart;
+    _Atomic uint32_t space;      /* futex word: bumped by a receive */
+    alignas(64) _Atomic int64_t count;
+    _Atomic uint32_t broken;     /* 0, BROKEN_SENDER, BROKEN_RECEIVER */
+};
+_Static_assert(offsetof(struct lshared, wlock) == 64, "lchan layout");
+_Static_assert(offsetof(struct lshared, rlock) == 128, "lchan layout");
+_Static_assert(offsetof(struct lshared, count) == 192, "lchan layout");
+
+struct mproc__lchan {
+    struct mproc_chan *ch;
+    struct lshared *sh;
+    const char *what;
+    size_t maxsize;
+    char errmsg[MPROC_ERRMSG_MAX];
+};
+
+static int
+lerr(struct mproc__lchan *lc, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+lerr(struct mproc__lchan *lc, int code, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    n = snprintf(lc->errmsg, sizeof(lc->errmsg), "%s: ", lc->what);
+    va_start(ap, fmt);
+    vsnprintf(lc->errmsg + n, sizeof(lc->errmsg) - (size_t)n, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+void
+mproc__ipc_hook(const char *point)
+{
+    /* getenv() on every put and get would cost more than the rest of a
+     * small one: look once per process (a forked child looks again, so
+     * a test can set the variable in the child alone). */
+    static _Atomic int32_t seen_in;
+    static const char *_Atomic hook;
+    const char *h;
+
+    if (atomic_load_explicit(&seen_in, memory_order_acquire) !=
+        mproc__self()) {
+        atomic_store_explicit(&hook, getenv("MPROC_TEST_HOOK_IPC"),
+                              memory_order_relaxed);
+        atomic_store_explicit(&seen_in, mproc__self(), memory_order_release);
+    }
+    h = atomic_load_explicit(&hook, memory_order_relaxed);
+    if (h != NULL && strcmp(h, point) == 0)
+        raise(SIGSTOP);
+}
+
+/* ---- the robust locks ---- */
+
+/*
+ * Take a lock word: 0, MPROC_EOWNERDEAD (taken over from a dead holder),
+ * MPROC_ETIMEDOUT, MPROC_EINTR.
+ */
+static int
+wlock_take(_Atomic uint32_t *w, const struct timespec *dl)
+{
+    uint32_t self = (uint32_t)mproc__chan_self(), cur = 0;
+    struct timespec sl;
+    int r;
+
+    /* Acquire pairs with the release in wlock_give: the previous holder's
+     * writes (the stream, the counters) are seen. */
+    if (atomic_compare_exchange_strong_explicit(w, &cur, self,
+                                                memory_order_acquire,
+                                                memory_order_relaxed))
+        return 0;
+    for (;;) {
+        cur = atomic_load_explicit(w, memory_order_relaxed);
+        if (cur == 0) {
+            /* Keep WAITERS: others may sleep on it too. */
+            if (atomic_compare_exchange_strong_explicit(
+                    w, &cur, self | L_WAITERS, memory_order_acquire,
+                    memory_order_relaxed))
+                return 0;
+            continue;
+        }
+        if (!(cur & L_WAITERS) &&
+            !atomic_compare_exchange_strong_explicit(
+                w, &cur, cur | L_WAITERS, memory_order_relaxed,
+                memory_order_relaxed))
+            continue;
+        r = mproc__futex_wait(w, cur | L_WAITERS, mproc__sync_slice(&sl, dl),
+                              true);
+        if (r == MPROC_EINTR)
+            return r;
+        if (r == MPROC_ETIMEDOUT) {
+            cur = atomic_load_explicit(w, memory_order_relaxed);
+            /* A holder that died never gives it back: take it over,
+             * with one compare-and-swap so that only one waiter does. */
+            if (cur != 0 && mproc__pid_dead((int32_t)(cur & L_PID)) &&
+                atomic_compare_exchange_strong_explicit(
+                    w, &cur, self | L_WAITERS, memory_order_acquire,
+                    memory_order_relaxed))
+                return MPROC_EOWNERDEAD;
+            if (mproc__sync_passed(dl))
+                return MPROC_ETIMEDOUT;
+        }
+    }
+}
+
+static void
+wlock_give(_Atomic uint32_t *w)
+{
+    /* Release pairs with the acquire in wlock_take. */
+    if (atomic_exchange_explicit(w, 0, memory_order_release) & L_WAITERS)
+        mproc__futex_wake(w, 1);
+}
+
+/* ---- open, close ---- */
+
+int
+mproc__lchan_open(struct mproc__lchan **out, const char *what,
+                  const char *backend, const struct mproc__chan_opts *o,
+                  size_t maxsize, mproc_err_t *err)
+{
+    struct mproc__chan_opts co = *o;
+    struct mproc__lchan *lc;
+    void *m = MAP_FAILED;
+    int fd = -1, r;
+
+    *out = NULL;
+    lc = calloc(1, sizeof(*lc));
+    if (lc == NULL)
+        return mproc__err(err, MPROC_ENOMEM, "%s: out of memory", what);
+    lc->what = what;
+    lc->maxsize = maxsize;
+    co.flags |= MPROC__CHAN_SHARED | MPROC__CHAN_EINTR;
+    /* mq: a user's object is one of a few, not one of a pool's many:
+     * larger chunks (a sixteenth of RLIMIT_MSGQUEUE at most). */
+    if (co.group == 0)
+        co.group = MPROC__LCHAN_MQ_GROUP;
+    if ((r = mproc__chan_open(&lc->ch, backend, &co, err)) < 0)
+        goto fail;
+    /* No name, so nothing to leak; the mapping is inherited by fork. */
+    fd = memfd_create("mproc-lchan", MFD_CLOEXEC);
+    if (fd < 0 || ftruncate(fd, sizeof(struct lshared)) < 0 ||
+        (m = mmap(NULL, sizeof(struct lshared), PROT_READ | PROT_WRITE,
+                  MAP_SHARED, fd, 0)) == MAP_FAILED) {
+        r = mproc__err(err, -errno, "%s: shared memory: %s", what,
+                       strerror(errno));
+        goto fail;
+    }
+    close(fd);
+    lc->sh = m;
+    lc->sh->magic = L_MAGIC;
+    lc->sh->layout_version = L_LAYOUT;
+    lc->sh->size = sizeof(struct lshared);
+    lc->sh->maxsize = maxsize;
+    lc->ch->wpart = &lc->sh->wpart;
+    lc->ch->rpart = &lc->sh->rpart;
+    lc->ch->abort = &lc->sh->broken;
+    *out = lc;
+    return 0;
+
+fail:
+    if (fd >= 0)
+        close(fd);
+    mproc__chan_free(lc->ch);
+    free(lc);
+    return r;
+}
+
+static bool held_here(const struct mproc__lchan *lc);
+static int set_broken(struct mproc__lchan *lc, uint32_t why);
+
+void
+mproc__lchan_close_side(struct mproc__lchan *lc, unsigned side)
+{
+    bool last;
+
+    if (lc == NULL || !(lc->ch->sides & side))
+        return;
+    if (side == MPROC__CHAN_RD && held_here(lc)) {
+        /* The start of a message goes with our buffer. */
+        set_broken(lc, BROKEN_RECEIVER);
+        wlock_give(&lc->sh->rlock);
+    }
+    last = (lc->ch->sides & ~side) == 0;
+    mproc__chan_close_side(lc->ch, side);
+    if (last) {
+        munmap(lc->sh, sizeof(struct lshared));
+        free(lc);
+    }
+}
+
+/* ---- helpers ---- */
+
+/* This thread holds the reader lock from a receive that timed out in the
+ * middle of a message. */
+static bool
+held_here(const struct mproc__lchan *lc)
+{
+    uint32_t w = atomic_load_explicit(&lc->sh->rlock, memory_order_relaxed);
+
+    return (w & L_PID) == (uint32_t)mproc__chan_self() &&
+           mproc__chan_in_partial(lc->ch);
+}
+
+static int
+left(const struct timespec *dl)
+{
+    return dl == NULL ? -1 : (int)mproc__ms_left(dl);
+}
+
+static int
+broken_err(struct mproc__lchan *lc)
+{
+    uint32_t b = atomic_load_explicit(&lc->sh->broken, memory_order_acquire);
+
+    return lerr(lc, MPROC_EPIPE,
+                "broken: a %s process died in the middle of a message; "
+                "what it held is lost and no message can be told from the "
+                "next any more",
+                b == BROKEN_SENDER ? "sending" : "receiving");
+}
+
+static bool
+is_broken(const struct mproc__lchan *lc)
+{
+    /* Acquire pairs with the release in set_broken. */
+    return atomic_load_explicit(&lc->sh->broken, memory_order_acquire) != 0;
+}
+
+static int
+set_broken(struct mproc__lchan *lc, uint32_t why)
+{
+    uint32_t zero = 0;
+
+    atomic_compare_exchange_strong_explicit(&lc->sh->broken, &zero, why,
+                                            memory_order_release,
+                                            memory_order_relaxed);
+    /* Wake whoever waits for room: it must see it too. */
+    atomic_fetch_add_explicit(&lc->sh->space, 1, memory_order_release);
+    mproc__futex_wake(&lc->sh->space, INT32_MAX);
+    return broken_err(lc);
+}
+
+/* Take one of the locks; on a takeover, judge the dead holder. */
+static int
+take(struct mproc__lchan *lc, bool writer, const struct timespec *dl)
+{
+    struct lshared *sh = lc->sh;
+    _Atomic uint32_t *w = writer ? &sh->wlock : &sh->rlock;
+    _Atomic int32_t *part = writer ? &sh->wpart : &sh->rpart;
+    int32_t pid;
+    int r = wlock_take(w, dl);
+
+    if (r == MPROC_ETIMEDOUT) {
+        if (writer && lc->maxsize > 0 &&
+            atomic_load_explicit(&sh->count, memory_order_relaxed) >=
+                (int64_t)lc->maxsize)
+            return lerr(lc, r, "full (maxsize %zu)", lc->maxsize);
+        return lerr(lc, r, "timed out (others are %s)",
+                    writer ? "sending" : "receiving");
+    }
+    if (r == MPROC_EINTR)
+        return lerr(lc, r, "interrupted by a signal");
+    if (r == MPROC_EOWNERDEAD) {
+        pid = atomic_load_explicit(part, memory_order_relaxed);
+        if (pid != 0 && mproc__pid_dead(pid)) {
+            set_broken(lc, writer ? BROKEN_SENDER : BROKEN_RECEIVER);
+            wlock_give(w);
+            return broken_err(lc);
+        }
+        atomic_store_explicit(part, 0, memory_order_relaxed);
+        if (writer)
+            atomic_store_explicit(&sh->space_wait, 0, memory_order_relaxed);
+    }
+    if (is_broken(lc)) {
+        wlock_give(w);
+        return broken_err(lc);
+    }
+    return 0;
+}
+
+/* Under the writer lock: wait until a message may be added. */
+static int
+room(struct mproc__lchan *lc, const struct timespec *dl)
+{
+    struct lshared *sh = lc->sh;
+    struct timespec sl;
+    int r;
+
+    if (lc->maxsize == 0)
+        return 0;
+    for (;;) {
+        uint32_t seq = atomic_load_explicit(&sh->space, memory_order_acquire);
+
+        if (atomic_load_explicit(&sh->count, memory_order_seq_cst) <
+            (int64_t)lc->maxsize)
+            return 0;
+        if (is_broken(lc))
+            return broken_err(lc);
+        if (mproc__sync_passed(dl))
+            return lerr(lc, MPROC_ETIMEDOUT, "full (maxsize %zu)",
+                        lc->maxsize);
+        atomic_store_explicit(&sh->space_wait, 1, memory_order_seq_cst);
+        /* Re-check after announcing ourselves: a receive that counted a
+         * message out before it saw the flag has bumped `space` (seq_cst
+         * on both sides: a Dekker handshake). */
+        if (atomic_load_explicit(&sh->count, memory_order_seq_cst) <
+            (int64_t)lc->maxsize)
+            continue;
+        r = mproc__futex_wait(&sh->space, seq, mproc__sync_slice(&sl, dl),
+                              true);
+        if (r == MPROC_EINTR)
+            return lerr(lc, r, "interrupted by a signal");
+    }
+}
+
+/* ---- put, get, poll ---- */
+
+int
+mproc__lchan_put(struct mproc__lchan *lc, const void *data, size_t len,
+                 int timeout_ms)
+{
+    struct lshared *sh = lc->sh;
+    struct timespec ts;
+    const struct timespec *dl = mproc__deadline_of(&ts, timeout_ms);
+    int r;
+
+    if (is_broken(lc))
+        return broken_err(lc);
+    if (len > lc->ch->lim.message_max)
+        return lerr(lc, MPROC_EMSGSIZE,
+                    "a message of %zu bytes exceeds message_max (%zu bytes)",
+                    len, lc->ch->lim.message_max);
+    if ((r = take(lc, true, dl)) < 0)
+        return r;
+    if ((r = room(lc, dl)) < 0)
+        goto out;
+    atomic_store_explicit(&sh->space_wait, 0, memory_order_relaxed);
+    mproc__ipc_hook("put-locked");
+    r = mproc__chan_send(lc->ch, data, len, 0, left(dl));
+    if (r == 0) {
+        /* Counted in before wpart is cleared: a death between the two
+         * breaks the stream rather than losing the count. */
+        atomic_fetch_add_explicit(&sh->count, 1, memory_order_seq_cst);
+        mproc__ipc_hook("put-sent");
+    } else if (r == MPROC_EAGAIN || r == MPROC_ETIMEDOUT) {
+        r = lerr(lc, MPROC_ETIMEDOUT, "timed out (the transport is full)");
+    } else if (is_broken(lc)) {
+        r = broken_err(lc);
+    } else {
+        r = lerr(lc, r, "%s", mproc__chan_errmsg(lc->ch));
+    }
+    /* A send that failed sent nothing or the whole message (the channel
+     * finishes what it began), so the stream is whole either way. */
+    atomic_store_explicit(&sh->wpart, 0, memory_order_release);
+out:
+    wlock_give(&sh->wlock);
+    return r;
+}
+
+/* Under the reader lock: the whole message at the front of the in-buffer
+ * is counted out (once) and copied. */
+static int
+deliver(struct mproc__lchan *lc, void *buf, size_t cap, size_t *len)
+{
+    int r = mproc__chan_recv(lc->ch, buf, cap, len, 0);
+
+    if (r < 0)
+        return lerr(lc, r, "%s", mproc__chan_errmsg(lc->ch));
+    return 0;
+}
+
+static void
+counted_out(struct mproc__lchan *lc)
+{
+    struct lshared *sh = lc->sh;
+
+    atomic_fetch_sub_explicit(&sh->count, 1, memory_order_seq_cst);
+    /* Only now may a later taker judge this process's death harmless. */
+    atomic_store_explicit(&sh->rpart, 0, memory_order_release);
+    if (lc->maxsize > 0 &&
+        atomic_load_explicit(&sh->space_wait, memory_order_seq_cst)) {
+        /* Release pairs with the acquire load of `space` in room(). */
+        atomic_fetch_add_explicit(&sh->space, 1, memory_order_release);
+        mproc__futex_wake(&sh->space, INT32_MAX);
+    }
+}
+
+int
+mproc__lchan_get(struct mproc__lchan *lc, void *buf, size_t cap,
+                 size_t *len, int timeout_ms)
+{
+    struct lshared *sh = lc->sh;
+    struct timespec ts;
+    const struct timespec *dl = mproc__deadline_of(&ts, timeout_ms);
+    const void *m;
+    size_t n;
+    int r;
+
+    if (!held_here(lc)) {
+        if ((r = take(lc, false, dl)) < 0)
+            return r;
+        /* Part of a message here without the lock is a copy that fork()
+         * made while another thread was reading it: not ours. */
+        mproc__chan_drop_partial(lc->ch);
+    }
+    /* One kept by an earlier MPROC_ERANGE: counted out already. */
+    if (mproc__chan_has_message(lc->ch)) {
+        r = deliver(lc, buf, cap, len);
+        goto out;
+    }
+    for (;;) {
+        int t = left(dl);
+
+        /* Slices, so that a sender's death mid-message is noticed. */
+        r = mproc__chan_peek(lc->ch, &m, &n,
+                             t < 0 || t > SLICE_MS ? SLICE_MS : t);
+        if (r == 0)
+            break;
+        if (r == MPROC_EINTR) {
+            r = lerr(lc, r, "interrupted by a signal");
+            goto out;
+        }
+        if (r == MPROC_EIO) {
+            r = set_broken(lc, BROKEN_SENDER);
+            goto out;
+        }
+        if (r != MPROC_EAGAIN && r != MPROC_ETIMEDOUT) {
+            r = lerr(lc, r, "%s", mproc__chan_errmsg(lc->ch));
+            goto out;
+        }
+        if (mproc__chan_in_partial(lc->ch)) {
+            /* A message has begun: its sender may be gone. */
+            int32_t tid = atomic_load_explicit(&sh->wpart,
+                                               memory_order_relaxed);
+
+            if (tid != 0 && mproc__pid_dead(tid)) {
+                r = set_broken(lc, BROKEN_SENDER);
+                goto out;
+            }
+            if (is_broken(lc)) {
+                r = broken_err(lc);
+                goto out;
+            }
+            if (mproc__sync_passed(dl) || timeout_ms == 0)
+                /* Keep the lock and what came: see the top. */
+                return lerr(lc, MPROC_ETIMEDOUT,
+                            "timed out in the middle of a message (%s); "
+                            "the next receive goes on with it",
+                            "its sender is slow or stopped");
+            continue;
+        }
+        if (is_broken(lc)) {
+            r = broken_err(lc);
+            goto out;
+        }
+        if (mproc__sync_passed(dl) || timeout_ms == 0) {
+            r = lerr(lc, MPROC_ETIMEDOUT, "%s",
+                     timeout_ms == 0 ? "empty" : "timed out");
+            goto out;
+        }
+    }
+    counted_out(lc);
+    mproc__ipc_hook("get-taken");
+    r = deliver(lc, buf, cap, len);
+out:
+    wlock_give(&sh->rlock);
+    return r;
+}
+
+int
+mproc__lchan_poll(struct mproc__lchan *lc, int timeout_ms)
+{
+    int r;
+
+    if (is_broken(lc))
+        return 1; /* a get returns at once (MPROC_EPIPE) */
+    r = mproc__chan_readable(lc->ch, timeout_ms);
+    if (r < 0)
+        return lerr(lc, r, "%s", mproc__chan_errmsg(lc->ch));
+    return r;
+}
+
+int
+mproc__lchan_fileno(struct mproc__lchan *lc)
+{
+    int fd = mproc__chan_wait_fd(lc->ch);
+
+    if (fd < 0)
+        return lerr(lc, fd, "%s", mproc__chan_errmsg(lc->ch));
+    return fd;
+}
+
+ssize_t
+mproc__lchan_count(const struct mproc__lchan *lc)
+{
+    int64_t c = atomic_load_explicit(&lc->sh->count, memory_order_relaxed);
+
+    return c < 0 ? 0 : (ssize_t)c;
+}
+
+struct mproc_chan *
+mproc__lchan_chan(const struct mproc__lchan *lc)
+{
+    return lc->ch;
+}
+
+const char *
+mproc__lchan_errmsg(const struct mproc__lchan *lc)
+{
+    return lc->errmsg;
+}

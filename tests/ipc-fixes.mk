@@ -1,0 +1,11 @@
+# SPDX-License-Identifier: MIT
+# Tests of the ipc fixes (issues 10, 11, 12); included from tests/local.mk.
+# stress-ipc kills Queue producers and consumers at random points on every
+# backend (about 12 s); ipc-mq-limit runs a 16-worker pool under the
+# default RLIMIT_MSGQUEUE.
+check_PROGRAMS += tests/stress-ipc
+tests_stress_ipc_SOURCES = %reldir%/stress-ipc.c %reldir%/tap.h
+tests_stress_ipc_LDADD = libmproc-core.la $(INIH_LIBS)
+
+TESTS += tests/stress-ipc %reldir%/ipc-mq-limit.sh
+EXTRA_DIST += %reldir%/ipc-mq-limit.sh

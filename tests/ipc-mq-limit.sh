@@ -1,0 +1,68 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# ipc = mq under the per-user RLIMIT_MSGQUEUE (issue 10.8): with the
+# default 819,200 bytes a pool of 16 workers fits (each queue is sized for
+# its share of the budget), and a budget too small for even one queue
+# gives a message that names RLIMIT_MSGQUEUE and what to do.  Run as user
+# nobody: the budget is per user, and root's is shared with every other
+# test running at the same time.
+. "${MPROC_SRCDIR:-.}/tests/lib.sh"
+
+if [ "$(id -u)" -ne 0 ] || ! command -v setpriv >/dev/null 2>&1 ||
+   ! command -v prlimit >/dev/null 2>&1; then
+    echo "1..0 # SKIP needs root, setpriv and prlimit (util-linux)"
+    exit 0
+fi
+as_nobody() {
+    setpriv --reuid=nobody --regid=nogroup --clear-groups \
+        --inh-caps=-all --bounding-set=-all "$@"
+}
+if ! as_nobody test -x "$bin"; then
+    echo "1..0 # SKIP user nobody cannot reach $bin"
+    exit 0
+fi
+chmod 755 "$tmp"
+seq 1 3000 >"$tmp/lines.txt"
+printf '[job]\nplugin = echo\ninput = lines:lines.txt\n' >"$tmp/echo.ini"
+chmod 644 "$tmp/lines.txt" "$tmp/echo.ini"
+
+# run_nobody LIMIT ARGS...: mproc as nobody with `ulimit -q LIMIT` (prlimit:
+# sh has no ulimit -q).
+run_nobody() {
+    lim=$1
+    shift
+    (cd / && exec env -u HOME MPROC_PLUGIN_PATH="$MPROC_PLUGIN_PATH" \
+        timeout -k 5 60 prlimit --msgqueue="$lim" -- \
+        setpriv --reuid=nobody --regid=nogroup --clear-groups \
+        --inh-caps=-all --bounding-set=-all "$bin" "$@") \
+        >"$tmp/out" 2>"$tmp/err"
+    st=$?
+    err=$(cat "$tmp/err")
+}
+
+for w in 16 7; do
+    run_nobody 819200 run "$tmp/echo.ini" --set pool.workers=$w \
+        --set pool.ipc=mq
+    is "$st" 0 "workers = $w, ipc = mq, ulimit -q 819200: the run completes"
+    [ "$st" -eq 0 ] || echo "# $err"
+    cmp -s "$tmp/out" "$tmp/lines.txt"
+    ok $? "workers = $w: every line came back"
+done
+
+run_nobody 300 run "$tmp/echo.ini" --set pool.workers=2 --set pool.ipc=mq
+ok "$([ "$st" -ne 0 ]; echo $?)" "ulimit -q 300: the run fails"
+like "$err" "RLIMIT_MSGQUEUE" "the message names RLIMIT_MSGQUEUE"
+like "$err" "ulimit -q" "the message says to raise it with ulimit -q"
+like "$err" "ipc = shmring" "the message offers ipc = shmring"
+# mproc check warns when the pool cannot fit (and says so only then).
+(cd / && exec prlimit --msgqueue=3000 -- "$bin" check "$tmp/echo.ini" \
+    --set pool.workers=16 --set pool.ipc=mq) >"$tmp/out" 2>"$tmp/err"
+is "$?" 0 "check with a small ulimit -q: the job is still valid"
+like "$(cat "$tmp/err")" "warning: ipc = mq: 32 queues" \
+    "check: warns that 32 queues do not fit"
+like "$(cat "$tmp/err")" "RLIMIT_MSGQUEUE" "check: naming RLIMIT_MSGQUEUE"
+(cd / && exec prlimit --msgqueue=819200 -- "$bin" check "$tmp/echo.ini" \
+    --set pool.workers=16 --set pool.ipc=mq) >"$tmp/out" 2>"$tmp/err"
+is "$(cat "$tmp/err")" "" "check: no warning under the default limit"
+no_leftovers
+done_testing
