@@ -166,7 +166,7 @@ struct mproc_chan;
  *           absolute CLOCK_MONOTONIC deadline (NULL: none; a past one
  *           means "look, do not sleep"): 0 (try again) or MPROC_ETIMEDOUT.
  *           With MPROC__CHAN_EINTR in ch->flags, also MPROC_EINTR when
- *           a signal handler without SA_RESTART ran (mproc__sig_stops).
+ *           a signal handler without SA_RESTART ran (mproc__signal_interrupts).
  *   pollfd: the fd and events to poll() for `side`, arming any doorbell;
  *           -EAGAIN when the side is ready already (do not sleep).
  *   pending: RD side, without taking anything: 1 when bytes wait in the
@@ -403,24 +403,15 @@ bool mproc__bell_hup(int fd);
 int mproc__poll_until(struct pollfd *p, nfds_t n,
                       const struct timespec *deadline);
 /* The same; with `intr`, -1 and errno EINTR when a signal handler that
- * should interrupt (mproc__sig_stops) ran. */
+ * should interrupt (mproc__signal_interrupts) ran. */
 int mproc__poll_wait(struct pollfd *p, nfds_t n,
                      const struct timespec *deadline, bool intr);
-/*
- * After a wait failed with EINTR: should it end (true) or go on?  True
- * when some signal has a handler installed without SA_RESTART, the way a
- * read(2) of a pipe behaves (which signal ran cannot be known afterwards,
- * so a SA_RESTART handler's signal also ends the wait when another
- * handler lacks SA_RESTART).  Handlers of the fault signals (SIGSEGV,
- * SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS) do not count.
- */
-bool mproc__sig_stops(void);
 /* Sleep on a futex word while it holds `val`, until the absolute
  * CLOCK_MONOTONIC deadline (NULL: none): 0 (woken, changed or spurious),
  * MPROC_ETIMEDOUT, or (with intr) MPROC_EINTR. */
-int mproc__futex_wait(_Atomic uint32_t *w, uint32_t val,
-                      const struct timespec *deadline, bool intr);
-void mproc__futex_wake(_Atomic uint32_t *w, int n);
+int mproc__chan_futex_wait(_Atomic uint32_t *w, uint32_t val,
+                           const struct timespec *deadline, bool intr);
+/* (wake: mproc__futex_wake of sync/sync_int.h) */
 
 /* mq: the bytes the kernel charges to RLIMIT_MSGQUEUE for one queue of
  * maxmsg messages of msgsize bytes. */

@@ -262,50 +262,18 @@ mproc__bell_hup(int fd)
            (p.revents & (POLLHUP | POLLERR)) != 0;
 }
 
-bool
-mproc__sig_stops(void)
-{
-    struct sigaction sa;
-    int sig;
-
-    /* Rare (only after EINTR), so a look at every signal is cheap enough:
-     * ~64 system calls, against a wait that was going to sleep.  Handlers
-     * of the fault signals (a crash reporter's, a sanitizer's) say nothing
-     * of how the program wants its waits interrupted: they run when an
-     * instruction faults, not during a wait. */
-    for (sig = 1; sig < NSIG; sig++) {
-        if (sig == SIGKILL || sig == SIGSTOP || sig == SIGSEGV ||
-            sig == SIGBUS || sig == SIGFPE || sig == SIGILL ||
-            sig == SIGTRAP || sig == SIGSYS || sigaction(sig, NULL, &sa) < 0)
-            continue;
-        if (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN)
-            continue;
-        if (!(sa.sa_flags & SA_RESTART))
-            return true;
-    }
-    return false;
-}
-
 int
-mproc__futex_wait(_Atomic uint32_t *w, uint32_t val,
-                  const struct timespec *deadline, bool intr)
+mproc__chan_futex_wait(_Atomic uint32_t *w, uint32_t val,
+                       const struct timespec *deadline, bool intr)
 {
-    /* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time.  Not
-     * FUTEX_PRIVATE: the word is in memory shared between processes. */
-    long r = syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT_BITSET, val,
-                     deadline, NULL, FUTEX_BITSET_MATCH_ANY);
+    int r = mproc__futex_wait(w, val, deadline);
 
-    if (r < 0 && errno == ETIMEDOUT)
-        return MPROC_ETIMEDOUT;
-    if (r < 0 && errno == EINTR && intr && mproc__sig_stops())
-        return MPROC_EINTR;
-    return 0;
-}
-
-void
-mproc__futex_wake(_Atomic uint32_t *w, int n)
-{
-    syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE, n, NULL, NULL, 0);
+    /* A handler ran: the wait ends only when the caller is interruptible
+     * and the process's handlers say so; otherwise it is a spurious
+     * wake-up, and the caller looks again. */
+    if (r == MPROC_EINTR && !(intr && mproc__signal_interrupts()))
+        return 0;
+    return r;
 }
 
 int
@@ -338,7 +306,7 @@ mproc__poll_wait(struct pollfd *p, nfds_t n, const struct timespec *deadline,
             return r;
         /* poll() is never restarted by the kernel, SA_RESTART or not:
          * decide as a restartable call would. */
-        if (intr && mproc__sig_stops()) {
+        if (intr && mproc__signal_interrupts()) {
             errno = EINTR;
             return -1;
         }

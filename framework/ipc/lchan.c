@@ -167,8 +167,8 @@ wlock_take(_Atomic uint32_t *w, const struct timespec *dl)
                 w, &cur, cur | L_WAITERS, memory_order_relaxed,
                 memory_order_relaxed))
             continue;
-        r = mproc__futex_wait(w, cur | L_WAITERS, mproc__sync_slice(&sl, dl),
-                              true);
+        r = mproc__chan_futex_wait(w, cur | L_WAITERS,
+                                   mproc__sync_slice(&sl, dl), true);
         if (r == MPROC_EINTR)
             return r;
         if (r == MPROC_ETIMEDOUT) {
@@ -389,8 +389,8 @@ room(struct mproc__lchan *lc, const struct timespec *dl)
         if (atomic_load_explicit(&sh->count, memory_order_seq_cst) <
             (int64_t)lc->maxsize)
             continue;
-        r = mproc__futex_wait(&sh->space, seq, mproc__sync_slice(&sl, dl),
-                              true);
+        r = mproc__chan_futex_wait(&sh->space, seq,
+                                   mproc__sync_slice(&sl, dl), true);
         if (r == MPROC_EINTR)
             return lerr(lc, r, "interrupted by a signal");
     }

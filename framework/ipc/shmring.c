@@ -497,8 +497,9 @@ s_wait(struct mproc_chan *ch, unsigned side, const struct timespec *deadline)
             awake(ch, word);
             return 0;
         }
-        rc = mproc__futex_wait(word, cur, mproc__sync_slice(&sl, deadline),
-                               ch->flags & MPROC__CHAN_EINTR);
+        rc = mproc__chan_futex_wait(word, cur,
+                                    mproc__sync_slice(&sl, deadline),
+                                    ch->flags & MPROC__CHAN_EINTR);
         awake(ch, word);
         if (ready(p, side))
             return 0;

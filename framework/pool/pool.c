@@ -741,6 +741,7 @@ spawn(mproc_pool_t *p, unsigned i)
         .plugin_path = p->plugin->handle != NULL ? p->plugin->path : NULL,
         .ipc = p->o.ipc,
         .chan_max = p->chan_max,
+        .chan_group = 2 * p->nworkers,
         .cancel_fd = p->o.cancel_fd,
         .claims_fd = p->claims_fd,
     };

@@ -71,6 +71,7 @@ struct mproc__start {
     const char *plugin_path;
     const char *ipc;     /* channel backend */
     size_t chan_max;     /* message_max of the channels */
+    unsigned chan_group; /* channels the pool opens in all (mq sizing) */
     /* What a forked child must close: other workers' channels (else a
      * worker's death may go unseen) and descriptors (pidfds). */
     struct mproc_chan *const *close_chans;

@@ -63,7 +63,10 @@ static int
 open_channels(const struct mproc__start *s, struct mproc_chan **task,
               struct mproc_chan **result, char *errbuf, size_t errlen)
 {
-    struct mproc__chan_opts o = {.message_max = s->chan_max};
+    /* mq sizes each queue for a share of the user's RLIMIT_MSGQUEUE:
+     * every worker's two channels must fit together. */
+    struct mproc__chan_opts o = {.message_max = s->chan_max,
+                                 .group = s->chan_group};
     mproc_err_t err;
     int r;
 
