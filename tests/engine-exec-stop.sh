@@ -21,6 +21,10 @@ printf 'fail\nx\ny\n' >"$tmp/items.txt"
 printf '[job]\nplugin = exec\ninput = lines:items.txt\n[pool]\nworkers = 2\n[args]\ncommand = case "$1" in fail) sleep 0.3; exit 3;; esac; sleep %s & sleep %s\n' \
     "$a" "$b" >"$tmp/exec.ini"
 
+seq 1 6 >"$tmp/six.txt"
+printf '[job]\nplugin = exec\ninput = lines:six.txt\n[pool]\nworkers = 2\n[args]\ncommand = sleep %s & sleep %s\n' \
+    "$a" "$b" >"$tmp/many.ini"
+
 for sm in fork spawn forkserver; do
     set -- --set pool.start_method=$sm \
         ${MPROC_TEST_IPC:+--set pool.ipc=$MPROC_TEST_IPC}
@@ -30,6 +34,19 @@ for sm in fork spawn forkserver; do
     like "$err" "timed out after 1s" "$sm, timeout: said"
     sleep 0.2
     is "$(leftover)" "" "$sm, timeout: no command or child of it left"
+    cleanup
+
+    # More items than workers, each timing out: a worker whose command
+    # caught the soft limit lives on, doomed; it must still end so that a
+    # fresh one takes the next items (it used to wait for a task for ever).
+    timeout 60 "$bin" run "$tmp/many.ini" "$@" --set job.timeout=0.3 \
+        --set job.timeout_grace=0.5 >"$tmp/out" 2>"$tmp/err"
+    st=$?
+    is "$st" 1 "$sm, 6 items timing out on 2 workers: the run ends (exit 1)"
+    is "$(grep -c 'timed out after 0.3s' "$tmp/err")" 6 \
+        "$sm, 6 items timing out: each one said"
+    sleep 0.2
+    is "$(leftover)" "" "$sm, 6 items timing out: nothing left"
     cleanup
 
     run_mproc run "$tmp/exec.ini" "$@" --set job.on_error=abort

@@ -948,8 +948,14 @@ dispatch(mproc_pool_t *p)
                     continue;
                 }
             }
-            if (w->retiring || w->fifo_len > chunk ||
-                (pass == 0 && w->fifo_len > 0))
+            if (w->retiring) {
+                /* Doomed (a limit signal, max_tasks_per_child): once what
+                 * it holds is written, the end of its task channel tells
+                 * it to finish, or it would wait for a task for ever. */
+                flush(w);
+                continue;
+            }
+            if (w->fifo_len > chunk || (pass == 0 && w->fifo_len > 0))
                 continue;
             for (k = 0; k < chunk; k++) {
                 if (take(p, &ref) < 0)
