@@ -28,6 +28,8 @@
  * Signals: a send, receive or poll waiting when a signal handler
  * installed without SA_RESTART runs returns MPROC_EINTR at once, before
  * any byte of a message moved (SA_RESTART handlers: it goes on waiting).
+ * Limit: as for a Queue (queue.h), a handler that runs between two of the
+ * wait's sleeps is not seen.
  */
 #ifndef MPROC_PIPE_H
 #define MPROC_PIPE_H

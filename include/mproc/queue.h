@@ -49,7 +49,10 @@
  * when a signal handler installed without SA_RESTART runs returns
  * MPROC_EINTR at once (so a program can stop on Ctrl-C); with SA_RESTART
  * handlers only (signal(3)'s default) it goes on waiting.  A message that
- * has begun to move is finished first.
+ * has begun to move is finished first.  Limit: a handler that runs in the
+ * few microseconds between two of the wait's sleeps is not seen, and the
+ * wait goes on; use a finite timeout and a flag of your own where missing
+ * one matters.
  */
 #ifndef MPROC_QUEUE_H
 #define MPROC_QUEUE_H
