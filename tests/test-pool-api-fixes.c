@@ -1085,6 +1085,14 @@ test_inherited_queue(void)
     it = items_of(100, &text);
     in.items = it;
     in.n = 100;
+    /* Workers start on demand, from the pool's thread.  Under
+     * AddressSanitizer (gcc 12), whose allocator is not fork-safe, a
+     * worker forked while this thread allocates in a get can stick for
+     * good; so a first map starts both workers before the gets begin. */
+    if (p != NULL && mproc_apool_map(p, f_echo, &in, NULL, &ar) != 0)
+        diag("warm-up map: %s", mproc_async_errmsg(ar));
+    mproc_async_free(ar);
+    ar = NULL;
     /* Read while the map runs: a transport (an mq queue) may hold fewer
      * than 100 messages, and a put waits for room. */
     r = p == NULL ? -1 : mproc_apool_map_async(p, f_put, &in, NULL, &ar);
