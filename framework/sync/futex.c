@@ -15,6 +15,7 @@
 #include "internal.h"
 
 #include <linux/futex.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -199,21 +200,38 @@ sem_value_(const struct mproc__sobj *o, const void *impl)
     return (int)atomic_load((_Atomic uint32_t *)&s->count);
 }
 
-static int
-word_init(struct mproc__sobj *o, void *impl)
+/*
+ * Waiting on a word, for every backend: a futex on the word itself.  The
+ * kernel compares the word and puts the sleeper to sleep in one step, so
+ * a wake-up sent after the sleeper looked is never missed; and there is no
+ * state besides the word, so a waiter killed while asleep leaves nothing
+ * behind (12.7: posix's process-shared pthread_cond_t did; 12.18: sysv's
+ * semaphore doorbell, then gate, looked at the word and slept in two
+ * steps, and lost a wake-up sent between them).
+ */
+int
+mproc__futex_word_init(struct mproc__sobj *o, void *impl)
 {
     return 0;
 }
 
-static int
-word_wait(struct mproc__sobj *o, void *impl, _Atomic uint32_t *word,
-          uint32_t expected, const struct timespec *deadline)
+int
+mproc__futex_word_wait(struct mproc__sobj *o, void *impl,
+                       _Atomic uint32_t *word, uint32_t expected,
+                       const struct timespec *deadline)
 {
+    /* Test hooks (12.18): stop where a two-step wait had its windows,
+     * before the look at the word (LOOK) and before the sleep (SLEEP); a
+     * wake-up sent while stopped must still end this wait. */
+    if (mproc__sync_hook("WORD_WAIT_STOP_LOOK") ||
+        mproc__sync_hook("WORD_WAIT_STOP_SLEEP"))
+        raise(SIGSTOP);
     return fwait(word, expected, deadline);
 }
 
-static void
-word_wake(struct mproc__sobj *o, void *impl, _Atomic uint32_t *word, int n)
+void
+mproc__futex_word_wake(struct mproc__sobj *o, void *impl,
+                       _Atomic uint32_t *word, int n)
 {
     fwake(word, n);
 }
@@ -232,7 +250,7 @@ const struct mproc_sync_ops mproc__sync_futex_ops = {
     .sem_post = sem_post_,
     .sem_value = sem_value_,
     .word_size = 0,
-    .word_init = word_init,
-    .word_wait = word_wait,
-    .word_wake = word_wake,
+    .word_init = mproc__futex_word_init,
+    .word_wait = mproc__futex_word_wait,
+    .word_wake = mproc__futex_word_wake,
 };

@@ -134,28 +134,6 @@ sem_value_(const struct mproc__sobj *o, const void *impl)
     return v;
 }
 
-/* Waiting on a word: a futex on the word itself.  No state of its own,
- * so a waiter killed while asleep leaves nothing behind (12.7: a process-
- * shared pthread_cond_t did). */
-static int
-word_init(struct mproc__sobj *o, void *impl)
-{
-    return 0;
-}
-
-static int
-word_wait(struct mproc__sobj *o, void *impl, _Atomic uint32_t *word,
-          uint32_t expected, const struct timespec *deadline)
-{
-    return mproc__futex_wait(word, expected, deadline);
-}
-
-static void
-word_wake(struct mproc__sobj *o, void *impl, _Atomic uint32_t *word, int n)
-{
-    mproc__futex_wake(word, n);
-}
-
 const struct mproc_sync_ops mproc__sync_posix_ops = {
     .name = "posix",
     .mutex_size = sizeof(pthread_mutex_t),
@@ -170,7 +148,7 @@ const struct mproc_sync_ops mproc__sync_posix_ops = {
     .sem_post = sem_post_,
     .sem_value = sem_value_,
     .word_size = 0,
-    .word_init = word_init,
-    .word_wait = word_wait,
-    .word_wake = word_wake,
+    .word_init = mproc__futex_word_init, /* a futex on the word (12.7) */
+    .word_wait = mproc__futex_word_wait,
+    .word_wake = mproc__futex_word_wake,
 };

@@ -829,6 +829,11 @@ reclaim_dead(mproc_sem_t *sem, const struct mproc_sync_ops *ops)
         if (w == 0 || (st = mproc__pid_state(HOLDER_PID(w))) ==
                           MPROC__PID_ALIVE)
             continue;
+        /* Test hook (12.16): stop with a dead holder found and its units
+         * not yet taken, so that a test can let a new holder acquire in
+         * between (it must not be given the dead one's slot or count). */
+        if (mproc__sync_hook("SEM_RECLAIM_STOP"))
+            raise(SIGSTOP);
         /* Several waiters may find the same dead pid: the one that swaps
          * the word out owns its units, pid and count together. */
         if (!atomic_compare_exchange_strong(&h->word, &w, 0))

@@ -20,7 +20,7 @@
 #include <mproc/sync.h>
 
 #define MPROC__SYNC_MAGIC 0x6d707379u /* "mpsy" */
-#define MPROC__SYNC_LAYOUT 2
+#define MPROC__SYNC_LAYOUT 3
 /* Holders a Semaphore tracks for owner-died recovery. */
 #define MPROC__SEM_HOLDERS 64
 /* Waits are cut into slices this long, to look for dead holders. */
@@ -216,6 +216,14 @@ int mproc__lock_take(mproc_lock_t *l);
 int mproc__futex_wait(_Atomic uint32_t *w, uint32_t val,
                       const struct timespec *deadline);
 void mproc__futex_wake(_Atomic uint32_t *w, int n);
+/* The word_init, word_wait and word_wake of every backend: a futex on the
+ * word (see futex.c for why). */
+int mproc__futex_word_init(struct mproc__sobj *o, void *impl);
+int mproc__futex_word_wait(struct mproc__sobj *o, void *impl,
+                           _Atomic uint32_t *word, uint32_t expected,
+                           const struct timespec *deadline);
+void mproc__futex_word_wake(struct mproc__sobj *o, void *impl,
+                            _Atomic uint32_t *word, int n);
 
 /* System V semaphore sets of mproc whose creator is dead: list them
  * (`remove` false) or remove them.  `each` (may be NULL) is called for

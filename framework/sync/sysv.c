@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The sysv backend: one System V semaphore per object, in the arena's set,
- * always changed with SEM_UNDO.
+ * The sysv backend: one System V semaphore per Lock and Semaphore, in the
+ * arena's set, always changed with SEM_UNDO.  (Event, Condition and
+ * Barrier wait on their word with a futex, as on every backend.)
  *
  * SEM_UNDO is the point of this backend: the kernel records every change a
  * process makes and reverses it when the process exits, however it exits,
@@ -128,62 +129,6 @@ sem_value_(const struct mproc__sobj *o, const void *impl)
     return semctl(mproc__sync_hdr_of(o)->semid, (int)o->index, GETVAL);
 }
 
-/*
- * Waiting on a word: the object's own semaphore is a gate, 1 when shut.
- * A sleeper waits for it to be 0 (sem_op 0); a wake opens it (-1) and
- * shuts it (+1) at once.  Linux completes every pending wait-for-zero
- * inside the semop that makes the value 0, so each sleeper that was
- * asleep then is woken, and none can miss it or take another's wake-up
- * (the doorbell this replaces counted rings: a sleeper clearing stale
- * rings could erase one meant for a second sleeper, 12.18).  Both halves
- * use SEM_UNDO: a waker killed between them has its -1 undone, so the gate
- * never stays open.  A killed sleeper leaves nothing to undo.
- */
-struct sword {
-    _Atomic uint32_t sleepers; /* a hint: may count dead sleepers */
-};
-
-static int
-word_init(struct mproc__sobj *o, void *impl)
-{
-    struct sword *w = impl;
-    atomic_init(&w->sleepers, 0);
-    return set_value(o, 1);
-}
-
-static int
-word_wait(struct mproc__sobj *o, void *impl, _Atomic uint32_t *word,
-          uint32_t expected, const struct timespec *deadline)
-{
-    struct sword *w = impl;
-    int r = 0;
-
-    /* seq_cst: sleepers++ then the word check here, word change then the
-     * sleepers check in word_wake: one of the two sees the other. */
-    atomic_fetch_add(&w->sleepers, 1);
-    if (atomic_load(word) == expected)
-        r = op(o, 0, false, deadline);
-    atomic_fetch_sub(&w->sleepers, 1);
-    return r;
-}
-
-static void
-word_wake(struct mproc__sobj *o, void *impl, _Atomic uint32_t *word, int n)
-{
-    struct sword *w = impl;
-    int r;
-
-    (void)n; /* the gate wakes every sleeper; callers re-check */
-    if (atomic_load(&w->sleepers) == 0)
-        return;
-    /* Blocks only while another waker holds the gate open. */
-    do
-        r = op(o, -1, true, NULL);
-    while (r == MPROC_EINTR);
-    if (r == 0)
-        op(o, 1, true, NULL);
-}
-
 const struct mproc_sync_ops mproc__sync_sysv_ops = {
     .name = "sysv",
     .mutex_size = 0,
@@ -197,8 +142,12 @@ const struct mproc_sync_ops mproc__sync_sysv_ops = {
     .sem_wait = sem_wait_,
     .sem_post = sem_post_,
     .sem_value = sem_value_,
-    .word_size = sizeof(struct sword),
-    .word_init = word_init,
-    .word_wait = word_wait,
-    .word_wake = word_wake,
+    /* Words are waited on with a futex, not a semaphore of the set: a
+     * sleeper looked at the word, then slept in semop(), and a wake-up
+     * between the two was lost until the slice ended (12.18).  A word wait
+     * needs no undo, the point of this backend. */
+    .word_size = 0,
+    .word_init = mproc__futex_word_init,
+    .word_wait = mproc__futex_word_wait,
+    .word_wake = mproc__futex_word_wake,
 };

@@ -36,7 +36,8 @@ new_waitable(mproc_sync_t *s, size_t size, uint32_t magic, mproc_err_t *err)
     struct mproc__sobj *o;
     int r;
 
-    o = mproc__sync_alloc(s, size + ops->word_size, magic, true, NULL, err);
+    /* No semaphore of a sysv set: word waits are futexes everywhere. */
+    o = mproc__sync_alloc(s, size + ops->word_size, magic, false, NULL, err);
     if (o == NULL)
         return NULL;
     r = ops->word_init(o, (char *)o + size);
@@ -188,7 +189,7 @@ mproc_cond_new(mproc_sync_t *s, mproc_lock_t *lock, mproc_cond_t **out,
 
     *out = NULL;
     if (lock == NULL) {
-        r = mproc__sync_room(s, sizeof(*c) + mproc__sync_ops(s)->word_size, 2,
+        r = mproc__sync_room(s, sizeof(*c) + mproc__sync_ops(s)->word_size, 1,
                              err);
         if (r == 0)
             r = mproc_lock_new(s, false, &lock, err);
@@ -412,7 +413,7 @@ mproc_barrier_new(mproc_sync_t *s, unsigned parties, mproc_barrier_t **out,
     if (parties < 1 || parties > MPROC__BARRIER_MAX)
         return mproc__err(err, MPROC_EINVAL, "a barrier has 1 to %d parties, "
                           "not %u", MPROC__BARRIER_MAX, parties);
-    r = mproc__sync_room(s, sizeof(*b) + mproc__sync_ops(s)->word_size, 2,
+    r = mproc__sync_room(s, sizeof(*b) + mproc__sync_ops(s)->word_size, 1,
                          err);
     if (r == 0)
         r = mproc_lock_new(s, false, &l, err);
