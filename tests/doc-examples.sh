@@ -13,10 +13,15 @@
 . "${MPROC_SRCDIR:?}/tests/lib.sh"
 
 build=${MPROC_BUILDDIR:?}
-cc=${CC:-cc}
+# The build's compiler and flags, so that a sanitizer build (.ci/run)
+# builds the examples with the sanitizers its libmproc needs.
+mk() { sed -n "s/^$1 = //p" "$build/Makefile" | head -1; }
+cc=${CC:-$(mk CC)}
+cc=${cc:-cc}
 inc="-I$srcdir/include"
-lib="-L$build/.libs -lmproc"
+lib="-L$build/.libs -lmproc $(mk LDFLAGS)"
 flags="-std=c99 -Wall -Wextra -Werror"
+cflags="$(mk CFLAGS)"
 mkdir -p "$tmp/ex"
 
 # Turn roff text back into C: \- -, \e \, \(dq ", \(aq ', \& nothing.
@@ -30,19 +35,19 @@ check() {
     name=$1 src=$2 kind=${3:-}
     log=$tmp/ex/log
     if [ "$kind" = fragment ]; then
-        $cc $flags $inc -c "$src" -o "$src.o" >"$log" 2>&1
+        $cc $cflags $flags $inc -c "$src" -o "$src.o" >"$log" 2>&1
         st=$?
     elif grep -q MPROC_PLUGIN_DEFINE "$src"; then
         # A plugin: a job that runs it over stdin.
         so=$tmp/ex/$(basename "$src" .c).so
-        $cc $flags $inc -shared -fPIC "$src" -o "$so" $lib >"$log" 2>&1 &&
+        $cc $cflags $flags $inc -shared -fPIC "$src" -o "$so" $lib >"$log" 2>&1 &&
         printf '[job]\nplugin = %s\ninput = stdin\n' "$so" >"$src.ini" &&
         printf 'hello\nworld\n' |
             timeout -k 5 60 "$bin" run "$src.ini" >"$src.out" 2>>"$log"
         st=$?
         [ $st -eq 0 ] && [ -s "$src.out" ] || st=1
     else
-        $cc $flags $inc "$src" -o "$src.bin" $lib >"$log" 2>&1 &&
+        $cc $cflags $flags $inc "$src" -o "$src.bin" $lib >"$log" 2>&1 &&
         (cd "$tmp/ex" && LD_LIBRARY_PATH=$build/.libs MPROC_WORKER=$build/mproc-worker timeout -k 5 60 "$src.bin" \
             </dev/null) >"$src.out" 2>>"$log"
         st=$?
