@@ -95,10 +95,22 @@ if [ -f "$tmp/ex/man.list" ]; then
     done <"$tmp/ex/man.list"
 fi
 
-# A page whose EXAMPLES hold C but no marker would escape this test.
-for page in "$srcdir"/man/*.3.in; do
-    grep -q '^\.\\" example: ' "$page"
-    ok $? "$(basename "$page" .in): its C examples are marked for this test"
+# A block of C in a page's EXAMPLES without a marker would escape this
+# test: every .EX or .nf block there that holds C (an #include, or a
+# statement ending in ";") must be marked.
+for page in "$srcdir"/man/*.in; do
+    unmarked=$(awk '
+        /^\.SH/ { ex = ($2 == "EXAMPLES" || $2 == "EXAMPLE"); next }
+        !ex { next }
+        /^\.\\" example: / { marked = 1; next }
+        /^\.(EX|nf)/ { blk = 1; c = 0; start = NR; next }
+        blk && /^\.(EE|fi)/ { if (c && !marked) print "line " start;
+                              blk = 0; marked = 0; next }
+        blk && (/#include/ || /;[[:space:]]*$/) { c = 1 }
+    ' "$page")
+    ok $([ -z "$unmarked" ]; echo $?) \
+        "$(basename "$page" .in): every C example is marked for this test"
+    [ -z "$unmarked" ] || echo "#   unmarked C block at $unmarked"
 done
 
 # The README's minimal plugin is mproc-plugin(3)'s, word for word.
