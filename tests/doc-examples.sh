@@ -39,10 +39,13 @@ check() {
         st=$?
     elif grep -q MPROC_PLUGIN_DEFINE "$src"; then
         # A plugin: a job that runs it over stdin.
+        # It links libmproc only to use the shared objects' functions.
         so=$tmp/ex/$(basename "$src" .c).so
-        $cc $cflags $flags $inc -shared -fPIC "$src" -o "$so" $lib >"$log" 2>&1 &&
+        plib=$(mk LDFLAGS)
+        grep -q '<mproc/\(sync\|shared\)\.h>' "$src" && plib="$lib"
+        $cc $cflags $flags $inc -shared -fPIC "$src" -o "$so" $plib >"$log" 2>&1 &&
         printf '[job]\nplugin = %s\ninput = stdin\n' "$so" >"$src.ini" &&
-        printf 'hello\nworld\n' |
+        printf 'hello\nworld\n' | LD_LIBRARY_PATH=$build/.libs \
             timeout -k 5 60 "$bin" run "$src.ini" >"$src.out" 2>>"$log"
         st=$?
         [ $st -eq 0 ] && [ -s "$src.out" ] || st=1
