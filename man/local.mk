@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: MIT
 # The man pages are templates (PAGE.in): every path they name comes from
 # configure (@plugindir@, @pkglibdir@, @pkgdatadir@, @sysconfdir@,
-# @prefix@), so an install with any --prefix documents where its files are.
+# @prefix@), so an install with any --prefix documents where its files are;
+# the plugin ABI (@PLUGIN_ABI_MAJOR@, @PLUGIN_ABI_MINOR@) comes from
+# <mproc/plugin.h>.
 # make substitutes them (not config.status) because configure leaves
 # ${prefix} unexpanded in those variables.
 mproc_man3 = \
@@ -42,9 +44,15 @@ mproc_man_edit = sed \
 	-e 's|@PACKAGE_VERSION[@]|$(PACKAGE_VERSION)|g'
 
 # One recipe for every page; each page also depends on its template.
-$(mproc_man_pages): Makefile
+# The plugin ABI the host speaks comes from the header, so that
+# mproc-plugin(3) cannot fall behind it.
+$(mproc_man_pages): Makefile $(top_srcdir)/include/mproc/plugin.h
 	$(AM_V_GEN)$(MKDIR_P) $(@D) && \
-	$(mproc_man_edit) $(srcdir)/$@.in >$@.tmp && mv $@.tmp $@
+	abi() { sed -n "s/^.define MPROC_PLUGIN_ABI_$$1  *\([0-9]*\).*/\1/p" \
+	    $(top_srcdir)/include/mproc/plugin.h; } && \
+	$(mproc_man_edit) -e "s|@PLUGIN_ABI_MAJOR[@]|`abi MAJOR`|g" \
+	    -e "s|@PLUGIN_ABI_MINOR[@]|`abi MINOR`|g" \
+	    $(srcdir)/$@.in >$@.tmp && mv $@.tmp $@
 %reldir%/mproc.1: %reldir%/mproc.1.in
 %reldir%/mproc.ini.5: %reldir%/mproc.ini.5.in
 %reldir%/mproc-plugins.7: %reldir%/mproc-plugins.7.in

@@ -93,6 +93,14 @@ left=$(grep -n '@[a-zA-Z_]*@' $built 2>/dev/null)
 ok $([ -z "$left" ]; echo $?) "the built pages hold no unsubstituted @VAR@"
 [ -z "$left" ] || echo "$left" | sed 's/^/#   /'
 
+# mproc-plugin(3) gives the host's plugin ABI as the header defines it.
+abi=$(sed -n 's/^#define MPROC_PLUGIN_ABI_MAJOR  *\([0-9]*\).*/\1/p' \
+      "$srcdir/include/mproc/plugin.h").$(sed -n \
+      's/^#define MPROC_PLUGIN_ABI_MINOR  *\([0-9]*\).*/\1/p' \
+      "$srcdir/include/mproc/plugin.h")
+grep -q "this host is ABI $abi," "$build/man/mproc-plugin.3" 2>/dev/null
+ok $? "mproc-plugin(3) says the host is ABI $abi, as <mproc/plugin.h>"
+
 # Rendering and the link pages.
 if command -v groff >/dev/null 2>&1; then
     for b in $built; do
