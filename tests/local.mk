@@ -96,3 +96,4 @@ include %reldir%/process-fixes.mk
 include %reldir%/sync-fixes.mk
 include %reldir%/ipc-fixes.mk
 include %reldir%/sync12.mk
+include %reldir%/man14.mk
