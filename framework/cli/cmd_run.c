@@ -3,10 +3,15 @@
  * `mproc run`: apply the job's task to every input item and write the
  * results.
  *
- * Output: each successful item's output, followed by a newline unless it
- * ends with one, in input order when `ordered`, else as items finish.  With
- * a plugin that reduces, only the reduced output is written, at the end.
- * Failures go to stderr, one line per item, naming the item.
+ * Output: each successful item's output, in input order when `ordered`,
+ * else as items finish, written as [job] output_mode says: raw (the bytes
+ * as they are: an empty output writes nothing, a binary stream stays
+ * valid), records (a newline after each output that lacks one, so an
+ * empty output is an empty line) or records0 (a NUL after each, in place
+ * of one trailing newline).  The default is the plugin's: raw when its
+ * descriptor has MPROC_PLUGIN_RAW_OUTPUT (exec), else records.  With a
+ * plugin that reduces, only the reduced output is written, at the end, as
+ * it is.  Failures go to stderr, one line per item, naming the item.
  *
  * SIGINT and SIGTERM stop the run: the handler only writes to a self-pipe
  * that the pool polls (cancel_fd); the pool then stops its workers, the
@@ -23,6 +28,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "plugin/plugin_int.h"
 
 static const char run_usage[] =
     "Usage: mproc run JOB.ini [--set SECTION.KEY=VALUE]... [--workers N] [-q]\n"
@@ -47,7 +53,8 @@ static const char run_usage[] =
     "                               time, items/s (json: one object)\n"
     "  -h, --help                   show this help\n"
     "\n"
-    "Results go to the job's output (stdout by default), one per item;\n"
+    "Results go to the job's output (stdout by default), one per item\n"
+    "(as [job] output_mode says: the bytes as they are, or records);\n"
     "failures go to stderr as 'mproc: item N \"ITEM\": why'.\n"
     "Exit status: 0 all tasks succeeded, 1 some failed, 66 a file is\n"
     "missing, 78 config or plugin error, 130 interrupted.\n";
@@ -78,6 +85,7 @@ struct run_state {
     FILE *out;
     const char *out_name;
     bool reduce;
+    int output_mode;        /* enum mproc__output_mode, never AUTO */
     unsigned long long done, failed, cancelled;
     int write_errno;
     /* the progress line, on a terminal */
@@ -182,6 +190,52 @@ next_item(void *user, struct mproc_item *item)
     }
 }
 
+/* Write one item's output as output_mode says; -1 on a write error. */
+static int
+write_output(struct run_state *st, const char *data, size_t len)
+{
+    char last = len > 0 ? data[len - 1] : '\0';
+    int sep = EOF;
+
+    switch (st->output_mode) {
+    case MPROC__OUTPUT_RECORDS:
+        if (len == 0 || last != '\n')
+            sep = '\n';
+        break;
+    case MPROC__OUTPUT_RECORDS0:
+        if (len > 0 && last == '\n')
+            len--; /* the record's end: a NUL takes its place */
+        else if (len > 0 && last == '\0')
+            break;
+        sep = '\0';
+        break;
+    default:
+        break; /* raw: what the task wrote, no more */
+    }
+    if (fwrite(data, 1, len, st->out) != len ||
+        (sep != EOF && fputc(sep, st->out) == EOF))
+        return -1;
+    return 0;
+}
+
+/* The job's output_mode, or the plugin's default for auto. */
+static int
+output_mode(const struct mproc__job *job)
+{
+    struct mproc__plugin *p = NULL;
+    mproc_err_t err;
+    int mode = MPROC__OUTPUT_RECORDS;
+
+    if (job->output_mode != MPROC__OUTPUT_AUTO)
+        return job->output_mode;
+    /* The pool holds the plugin open: this only finds it again. */
+    if (mproc__plugin_open(&p, job->plugin, &err) == 0 &&
+        (p->desc->flags & MPROC_PLUGIN_RAW_OUTPUT) != 0)
+        mode = MPROC__OUTPUT_RAW;
+    mproc__plugin_close(p);
+    return mode;
+}
+
 static int
 on_result(void *user, const struct mproc_result *r)
 {
@@ -207,10 +261,7 @@ on_result(void *user, const struct mproc_result *r)
         return 0;
     }
     st->done++;
-    if (!st->reduce &&
-        (fwrite(r->data, 1, r->len, st->out) != r->len ||
-         ((r->len == 0 || ((const char *)r->data)[r->len - 1] != '\n') &&
-          fputc('\n', st->out) == EOF))) {
+    if (!st->reduce && write_output(st, r->data, r->len) < 0) {
         st->write_errno = errno;
         cli_joblog_drop(st->log); /* before logging this item */
         return 1; /* stop the run: the output is broken */
@@ -393,6 +444,7 @@ cmd_run(int argc, char **argv)
     if (rc != 0)
         goto done;
     st.reduce = mproc_pool_has_reduce(pool);
+    st.output_mode = output_mode(cj.job);
     workers = mproc_pool_workers(pool);
     if (args.resume && st.reduce) {
         cli_error("--resume: plugin %s folds every output into one (reduce); "

@@ -71,6 +71,7 @@ enum key_id {
     K_RLIMIT_AS,
     K_RLIMIT_NOFILE,
     K_NICE,
+    K_OUTPUT_MODE,
     NKEYS
 };
 
@@ -93,6 +94,9 @@ static const char *const on_errors[] = {"continue", "abort"};
 static const char *const start_methods[] = {"fork", "spawn", "forkserver"};
 static const char *const ipcs[] = {"pipe", "mq", "shmring"};
 static const char *const syncs[] = {"futex", "posix", "sysv"};
+/* enum mproc__output_mode */
+static const char *const output_modes[] = {"auto", "records", "records0",
+                                           "raw"};
 
 struct key_def {
     const char *section;
@@ -136,6 +140,7 @@ static const struct key_def keys[NKEYS] = {
     [K_RLIMIT_NOFILE] = {"pool", "rlimit_nofile", T_INT, 0, 1048576, NULL, 0,
                          "0"},
     [K_NICE] = {"pool", "nice", T_NICE, 0, 0, NULL, 0, "0"},
+    [K_OUTPUT_MODE] = {"job", "output_mode", ENUM(output_modes), "auto"},
 };
 
 static const char *const sections[] = {"job", "pool", "args"};
@@ -1402,6 +1407,7 @@ mproc_config_finish(mproc_config_t *cfg, mproc_err_t *err)
     j->rlimit_as = (unsigned long)s[K_RLIMIT_AS].p.num;
     j->rlimit_nofile = (unsigned long)s[K_RLIMIT_NOFILE].p.num;
     j->nice = (int)(int64_t)s[K_NICE].p.num;
+    j->output_mode = (int)s[K_OUTPUT_MODE].p.num;
     cfg->finished = true;
     return 0;
 }
