@@ -103,6 +103,37 @@ run_mproc run "$f"
 is "$(od -An -c "$tmp/out" | tr -s ' ')" " a \\0 \\0 b \\0 c \\0" \
     "exec echo with records0: a NUL in place of the newline"
 
+# An output past message_max streams through a file in the run's own
+# folder (in $TMPDIR), in order, and nothing is left there afterwards.
+for i in 1 2 3; do head -c 200000 /dev/urandom >"$tmp/big$i"; done
+printf "$tmp/big%s\\n" 1 2 3 >"$tmp/bigs.txt"
+mkdir "$tmp/spill"
+f=$(job big.ini <<'INI'
+[job]
+plugin = exec
+input = lines:bigs.txt
+message_max = 64K
+[pool]
+workers = 2
+[args]
+command = cat "$1"
+INI
+)
+TMPDIR=$tmp/spill run_mproc run "$f"
+is "$st" 0 "outputs past message_max: exit 0"
+cat "$tmp/big1" "$tmp/big2" "$tmp/big3" | cmp -s - "$tmp/out"
+ok $? "outputs past message_max: every byte, in input order"
+is "$(ls -A "$tmp/spill")" "" "outputs past message_max: no file left"
+TMPDIR=$tmp/spill run_mproc run "$f" --set 'args.command=cat "$1"; exit 4'
+is "$st" 1 "big outputs of failing commands: exit 1"
+is "$(wc -c <"$tmp/out")" 0 "big outputs of failing commands: not written"
+is "$(ls -A "$tmp/spill")" "" "big outputs of failing commands: no file left"
+run_mproc run "$f" --set job.message_max=20 --set "job.input=lines:$tmp/abc.txt" \
+    --set "args.command=seq 1 5000"
+is "$st" 1 "message_max too small to name the file: exit 1"
+like "$err" "message_max is too small to name the file" \
+    "message_max too small to name the file: says so"
+
 # A bad value is refused at its line, with the values it takes.
 f=$(job bad.ini <<'INI'
 [job]

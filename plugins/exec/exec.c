@@ -11,6 +11,12 @@
  * valid); a non-zero exit or a signal fails the item with the status and
  * the end of the command's stderr.  [args] shell chooses another shell.
  *
+ * An output that would grow past message_max (out->limit) goes on into a
+ * file when mproc run made a folder for such files (MPROC_EXEC_SPILL =
+ * "TOKEN DIR" in the environment): the task's output is then
+ * "TOKEN:NAME", which the host replaces with the file's bytes in the
+ * item's turn.  Elsewhere (no such folder) it fails as before.
+ *
  * The command's stderr reaches the worker's (the host's) stderr whatever
  * its exit status, grouped: gathered while it runs and written in one
  * write() once it ends (up to GROUP_MAX bytes; past that, in pieces), so
@@ -80,10 +86,14 @@ on_term(int sig)
 
 enum stderr_mode { STDERR_SHOW, STDERR_TAG, STDERR_HIDE };
 
+#define SPILL_ENV "MPROC_EXEC_SPILL"
+
 struct exec_state {
     char *command;
     char *shell;
     int stderr_mode;
+    char *spill_token; /* from SPILL_ENV; NULL: big outputs fail */
+    char *spill_dir;
     posix_spawnattr_t attr;
 };
 
@@ -198,6 +208,8 @@ state_free(struct exec_state *s)
     if (s == NULL)
         return;
     posix_spawnattr_destroy(&s->attr);
+    free(s->spill_token);
+    free(s->spill_dir);
     free(s->command);
     free(s->shell);
     free(s);
@@ -255,6 +267,14 @@ exec_init(struct mproc_ctx *ctx)
         state_free(s);
         return mproc_fail(ctx, "out of memory");
     }
+    {
+        const char *sp = getenv(SPILL_ENV), *dir;
+
+        if (sp != NULL && (dir = strchr(sp, ' ')) != NULL && dir[1] == '/') {
+            s->spill_token = strndup(sp, (size_t)(dir - sp));
+            s->spill_dir = strdup(dir + 1);
+        }
+    }
     keeper_start();
     /* A pool worker leads its process group, which the pool signals.
      * There, pass a SIGTERM on to the command and wait for it rather than
@@ -295,7 +315,8 @@ make_env(char *item_var)
     if (env == NULL)
         return NULL;
     for (i = 0; i < n; i++)
-        if (strncmp(environ[i], "MPROC_ITEM=", 11) != 0)
+        if (strncmp(environ[i], "MPROC_ITEM=", 11) != 0 &&
+            strncmp(environ[i], SPILL_ENV "=", sizeof(SPILL_ENV)) != 0)
             env[j++] = environ[i];
     env[j++] = item_var;
     env[j] = NULL;
@@ -327,21 +348,30 @@ struct group {
     bool bol;        /* the next byte starts a line */
 };
 
-/* Write n bytes to stderr (2). */
-static void
-write_err(const char *data, size_t n)
+/* Write all n bytes to fd: 0, or -1 (errno set). */
+static int
+write_all(int fd, const char *data, size_t n)
 {
     ssize_t w;
 
     while (n > 0) {
-        w = write(2, data, n);
+        w = write(fd, data, n);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
-            return; /* stderr is gone: nowhere left to say so */
+            return -1;
         data += w;
         n -= (size_t)w;
     }
+    return 0;
+}
+
+/* Write n bytes to stderr; when it is gone, there is nowhere left to say
+ * so. */
+static void
+write_err(const char *data, size_t n)
+{
+    (void)write_all(2, data, n);
 }
 
 /* Write what the group holds, and empty it. */
@@ -431,6 +461,38 @@ tail_text(char *tail, size_t len)
 }
 
 /*
+ * Move what the output holds to a new file in the spill folder, which
+ * takes the rest: its descriptor, or -1 (errno set).  `name` gets the
+ * file's path.
+ */
+static int
+spill_start(const struct exec_state *s, struct mproc_buf *out, char *name,
+            size_t cap)
+{
+    int fd, e;
+
+    if (s->spill_dir == NULL) {
+        errno = EMSGSIZE;
+        return -1;
+    }
+    if ((size_t)snprintf(name, cap, "%s/out.XXXXXX", s->spill_dir) >= cap) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    if ((fd = mkostemp(name, O_CLOEXEC)) < 0)
+        return -1;
+    if (write_all(fd, out->data, out->len) < 0) {
+        e = errno;
+        close(fd);
+        unlink(name);
+        errno = e;
+        return -1;
+    }
+    out->len = 0;
+    return fd;
+}
+
+/*
  * Run the command for one item.  Both pipes are read until end of file
  * before waiting for the child: a command that fills its stderr pipe while
  * we block on stdout (or the reverse) would otherwise never finish.
@@ -448,6 +510,8 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
     posix_spawn_file_actions_t fa;
     bool fa_ready = false, overflow = false;
     struct group group = {NULL, 0, 0, NULL, 0, true};
+    char spill[4096];
+    int spill_fd = -1, spill_errno = 0;
     pid_t pid = -1;
 
     (void)index;
@@ -551,11 +615,18 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
                 tail_add(tail, &tail_len, buf, (size_t)n);
                 if (s->stderr_mode != STDERR_HIDE)
                     group_add(&group, buf, (size_t)n);
-            } else if (!overflow &&
-                       mproc_buf_append(out, buf, (size_t)n) !=
-                           MPROC_TASK_OK) {
+            } else if (overflow || spill_errno != 0) {
                 /* Keep draining, so the command is not left blocked. */
+            } else if (spill_fd < 0 && out->len + (size_t)n <= out->limit) {
+                if (mproc_buf_append(out, buf, (size_t)n) != MPROC_TASK_OK)
+                    overflow = true;
+            } else if (spill_fd < 0 && s->spill_dir == NULL) {
                 overflow = true;
+            } else if ((spill_fd < 0 &&
+                        (spill_fd = spill_start(s, out, spill,
+                                                sizeof(spill))) < 0) ||
+                       write_all(spill_fd, buf, (size_t)n) < 0) {
+                spill_errno = errno;
             }
         }
     }
@@ -592,11 +663,33 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
                        WEXITSTATUS(st), why ? why : "no error output");
     } else if (overflow) {
         r = mproc_fail(ctx, "output exceeds the message limit");
+    } else if (spill_errno != 0) {
+        r = mproc_fail(ctx, "output past message_max: cannot write it to "
+                            "%s: %s", s->spill_dir, strerror(spill_errno));
+    } else if (spill_fd >= 0) {
+        /* The host takes the file's bytes in its place. */
+        out->len = 0;
+        if (mproc_buf_printf(out, "%s:%s", s->spill_token,
+                             strrchr(spill, '/') + 1) != MPROC_TASK_OK)
+            r = mproc_fail(ctx, "message_max is too small to name the "
+                                "file holding the output");
+        else
+            r = MPROC_TASK_OK;
     } else {
         r = MPROC_TASK_OK;
     }
+    if (spill_fd >= 0) {
+        close(spill_fd);
+        spill_fd = -1;
+        if (r != MPROC_TASK_OK)
+            unlink(spill);
+    }
 
 done:
+    if (spill_fd >= 0) {
+        close(spill_fd);
+        unlink(spill);
+    }
     if (fa_ready)
         posix_spawn_file_actions_destroy(&fa);
     for (i = 0; i < 2; i++) {
