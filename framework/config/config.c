@@ -54,6 +54,7 @@ enum key_id {
     K_TASK,
     K_INPUT,
     K_OUTPUT,
+    K_OUTPUT_MODE,
     K_ORDERED,
     K_CHUNKSIZE,
     K_ON_ERROR,
@@ -71,7 +72,6 @@ enum key_id {
     K_RLIMIT_AS,
     K_RLIMIT_NOFILE,
     K_NICE,
-    K_OUTPUT_MODE,
     NKEYS
 };
 
@@ -116,6 +116,7 @@ static const struct key_def keys[NKEYS] = {
     [K_TASK] = {"job", "task", T_NAME, 0, 0, NULL, 0, NULL},
     [K_INPUT] = {"job", "input", T_INPUT, 0, 0, NULL, 0, "stdin"},
     [K_OUTPUT] = {"job", "output", T_OUTPUT, 0, 0, NULL, 0, "stdout"},
+    [K_OUTPUT_MODE] = {"job", "output_mode", ENUM(output_modes), "auto"},
     [K_ORDERED] = {"job", "ordered", T_BOOL, 0, 0, NULL, 0, "true"},
     [K_CHUNKSIZE] = {"job", "chunksize", T_INT, 1, 1000000, NULL, 0, "1"},
     [K_ON_ERROR] = {"job", "on_error", ENUM(on_errors), "continue"},
@@ -140,7 +141,6 @@ static const struct key_def keys[NKEYS] = {
     [K_RLIMIT_NOFILE] = {"pool", "rlimit_nofile", T_INT, 0, 1048576, NULL, 0,
                          "0"},
     [K_NICE] = {"pool", "nice", T_NICE, 0, 0, NULL, 0, "0"},
-    [K_OUTPUT_MODE] = {"job", "output_mode", ENUM(output_modes), "auto"},
 };
 
 static const char *const sections[] = {"job", "pool", "args"};
