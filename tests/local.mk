@@ -97,3 +97,4 @@ include %reldir%/sync-fixes.mk
 include %reldir%/ipc-fixes.mk
 include %reldir%/sync12.mk
 include %reldir%/man14.mk
+include %reldir%/bytes15.mk

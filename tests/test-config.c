@@ -877,8 +877,8 @@ test_structure_errors(void)
         "key 'plugin' belongs in [job], not [pool]", "[job] key in [pool]");
     bad("[job]\ncolour = red\n", 2,
         "unknown key 'colour' in [job]; expected plugin, task, input, "
-        "output, ordered, chunksize, on_error, message_max, timeout, "
-        "timeout_grace or retries",
+        "output, output_mode, ordered, chunksize, on_error, message_max, "
+        "timeout, timeout_grace or retries",
         "unknown [job] key, no close match");
     bad("[pool]\nheight = 2\n", 2,
         "unknown key 'height' in [pool]; expected workers, start_method, "

@@ -90,6 +90,19 @@ cmd_check(int argc, char **argv)
     show(&cj, "job", "task", "%s", mproc_pool_task(pool));
     show(&cj, "job", "input", "%s", cli_input_name(in));
     show(&cj, "job", "output", "%s", job->output ? job->output : "stdout");
+    {
+        /* enum mproc__output_mode; auto is the plugin's own choice. */
+        static const char *const modes[] = {"auto", "records", "records0",
+                                            "raw"};
+        int m = job->output_mode;
+
+        if (m == MPROC__OUTPUT_AUTO)
+            m = pl->desc->flags & MPROC_PLUGIN_RAW_OUTPUT
+                    ? MPROC__OUTPUT_RAW : MPROC__OUTPUT_RECORDS;
+        show(&cj, "job", "output_mode", "%s%s", modes[m],
+             job->output_mode == MPROC__OUTPUT_AUTO
+                 ? "    (auto: the plugin's default)" : "");
+    }
     show(&cj, "job", "ordered", "%s", job->ordered ? "true" : "false");
     show(&cj, "job", "chunksize", "%u", job->chunksize);
     show(&cj, "job", "on_error", "%s", on_error[job->on_error]);

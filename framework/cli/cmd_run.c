@@ -3,10 +3,23 @@
  * `mproc run`: apply the job's task to every input item and write the
  * results.
  *
- * Output: each successful item's output, followed by a newline unless it
- * ends with one, in input order when `ordered`, else as items finish.  With
- * a plugin that reduces, only the reduced output is written, at the end.
- * Failures go to stderr, one line per item, naming the item.
+ * Output: each successful item's output, in input order when `ordered`,
+ * else as items finish, written as [job] output_mode says: raw (the bytes
+ * as they are: an empty output writes nothing, a binary stream stays
+ * valid), records (a newline after each output that lacks one, so an
+ * empty output is an empty line) or records0 (a NUL after each, in place
+ * of one trailing newline).  The default is the plugin's: raw when its
+ * descriptor has MPROC_PLUGIN_RAW_OUTPUT (exec), else records.  With a
+ * plugin that reduces, only the reduced output is written, at the end, as
+ * it is.  Failures go to stderr, one line per item, naming the item.
+ *
+ * An exec command's output larger than message_max does not fail: the
+ * exec plugin writes it to a file in a private folder this run makes
+ * (named with MPROC_EXEC_SPILL in the environment, with a random token)
+ * and returns the token and the file's name as its output; that file is
+ * copied to the output in the item's turn, then removed.  So in ordered
+ * mode a big output waits on disk, not in memory, and the frame protocol
+ * between pool and workers is unchanged.
  *
  * SIGINT and SIGTERM stop the run: the handler only writes to a self-pipe
  * that the pool polls (cancel_fd); the pool then stops its workers, the
@@ -15,14 +28,18 @@
 #include "internal.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "plugin/plugin_int.h"
 
 static const char run_usage[] =
     "Usage: mproc run JOB.ini [--set SECTION.KEY=VALUE]... [--workers N] [-q]\n"
@@ -47,7 +64,8 @@ static const char run_usage[] =
     "                               time, items/s (json: one object)\n"
     "  -h, --help                   show this help\n"
     "\n"
-    "Results go to the job's output (stdout by default), one per item;\n"
+    "Results go to the job's output (stdout by default), one per item\n"
+    "(as [job] output_mode says: the bytes as they are, or records);\n"
     "failures go to stderr as 'mproc: item N \"ITEM\": why'.\n"
     "Exit status: 0 all tasks succeeded, 1 some failed, 66 a file is\n"
     "missing, 78 config or plugin error, 130 interrupted.\n";
@@ -78,6 +96,9 @@ struct run_state {
     FILE *out;
     const char *out_name;
     bool reduce;
+    int output_mode;        /* enum mproc__output_mode, never AUTO */
+    char *spill_dir;        /* big exec outputs wait here; NULL: none */
+    char spill_token[33];   /* what marks an output as a spill file */
     unsigned long long done, failed, cancelled;
     int write_errno;
     /* the progress line, on a terminal */
@@ -182,12 +203,169 @@ next_item(void *user, struct mproc_item *item)
     }
 }
 
+/* Write one item's output as output_mode says; -1 on a write error. */
+static int
+write_output(struct run_state *st, const char *data, size_t len)
+{
+    char last = len > 0 ? data[len - 1] : '\0';
+    int sep = EOF;
+
+    switch (st->output_mode) {
+    case MPROC__OUTPUT_RECORDS:
+        if (len == 0 || last != '\n')
+            sep = '\n';
+        break;
+    case MPROC__OUTPUT_RECORDS0:
+        if (len > 0 && last == '\n')
+            len--; /* the record's end: a NUL takes its place */
+        else if (len > 0 && last == '\0')
+            break;
+        sep = '\0';
+        break;
+    default:
+        break; /* raw: what the task wrote, no more */
+    }
+    if (fwrite(data, 1, len, st->out) != len ||
+        (sep != EOF && fputc(sep, st->out) == EOF))
+        return -1;
+    return 0;
+}
+
+#define SPILL_ENV "MPROC_EXEC_SPILL"
+
+/* Make the private folder and token for big outputs (see the top), in
+ * $TMPDIR; without them (an error), big outputs fail as before. */
+static void
+spill_open(struct run_state *st)
+{
+    const char *t = getenv("TMPDIR");
+    unsigned char rnd[16];
+    char path[PATH_MAX], env[PATH_MAX + 40];
+    size_t i;
+
+    if (t == NULL || t[0] == '\0')
+        t = "/tmp";
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd) ||
+        snprintf(path, sizeof(path), "%s/mproc-spill.XXXXXX", t) >=
+            (int)sizeof(path) ||
+        mkdtemp(path) == NULL)
+        return;
+    for (i = 0; i < sizeof(rnd); i++)
+        snprintf(st->spill_token + 2 * i, 3, "%02x", rnd[i]);
+    snprintf(env, sizeof(env), "%s %s", st->spill_token, path);
+    if ((st->spill_dir = strdup(path)) == NULL ||
+        setenv(SPILL_ENV, env, 1) != 0) {
+        rmdir(path);
+        free(st->spill_dir);
+        st->spill_dir = NULL;
+    }
+}
+
+/* Remove the folder and what is left in it (outputs of items that never
+ * had their turn). */
+static void
+spill_close(struct run_state *st)
+{
+    DIR *d;
+    struct dirent *e;
+
+    if (st->spill_dir == NULL)
+        return;
+    unsetenv(SPILL_ENV);
+    if ((d = opendir(st->spill_dir)) != NULL) {
+        while ((e = readdir(d)) != NULL)
+            if (e->d_name[0] != '.')
+                unlinkat(dirfd(d), e->d_name, 0);
+        closedir(d);
+    }
+    rmdir(st->spill_dir);
+    free(st->spill_dir);
+    st->spill_dir = NULL;
+}
+
+/* The spill file an output names ("TOKEN:NAME"), or NULL: a plain one. */
+static const char *
+spill_name(const struct run_state *st, const char *data, size_t len,
+           char *name, size_t cap)
+{
+    size_t n = strlen(st->spill_token), i;
+
+    if (st->spill_dir == NULL || len <= n + 1 || len - n - 1 >= cap ||
+        memcmp(data, st->spill_token, n) != 0 || data[n] != ':')
+        return NULL;
+    for (i = n + 1; i < len; i++)
+        if (!isalnum((unsigned char)data[i]) && data[i] != '.' &&
+            data[i] != '_')
+            return NULL;
+    memcpy(name, data + n + 1, len - n - 1);
+    name[len - n - 1] = '\0';
+    return name;
+}
+
+/* Copy a spill file to the output as write_output() would write it
+ * whole, and remove it.  0; -1 a write error; -2 the file cannot be
+ * read (printed). */
+static int
+spill_copy(struct run_state *st, const char *name, uint64_t index)
+{
+    char buf[65536], path[PATH_MAX], held = 0;
+    bool have_held = false;
+    int fd, r = 0;
+    ssize_t n;
+
+    snprintf(path, sizeof(path), "%s/%s", st->spill_dir, name);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        cli_error("item %llu: its output file %s: %s",
+                  (unsigned long long)index, path, strerror(errno));
+        return -2;
+    }
+    /* One byte held back: the last decides the record's end. */
+    while ((n = read(fd, buf, sizeof(buf))) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            cli_error("item %llu: its output file %s: %s",
+                      (unsigned long long)index, path, strerror(errno));
+            r = -2;
+            break;
+        }
+        if ((have_held && fputc(held, st->out) == EOF) ||
+            fwrite(buf, 1, (size_t)n - 1, st->out) != (size_t)n - 1) {
+            r = -1;
+            break;
+        }
+        held = buf[n - 1];
+        have_held = true;
+    }
+    close(fd);
+    unlink(path);
+    if (r == 0 && write_output(st, &held, have_held ? 1 : 0) < 0)
+        r = -1;
+    return r;
+}
+
+/* Does the job's plugin write raw bytes (MPROC_PLUGIN_RAW_OUTPUT)? */
+static bool
+plugin_raw(const struct mproc__job *job)
+{
+    struct mproc__plugin *p = NULL;
+    mproc_err_t err;
+    bool raw;
+
+    /* The pool holds the plugin open: this only finds it again. */
+    raw = mproc__plugin_open(&p, job->plugin, &err) == 0 &&
+          (p->desc->flags & MPROC_PLUGIN_RAW_OUTPUT) != 0;
+    mproc__plugin_close(p);
+    return raw;
+}
+
 static int
 on_result(void *user, const struct mproc_result *r)
 {
     struct run_state *st = user;
     uint64_t index = cli_joblog_input_index(st->log, r->index);
-    char item[128];
+    char item[128], spill[NAME_MAX + 1];
+    int w = 0;
 
     if (r->attempts > 1)
         st->retried += r->attempts - 1;
@@ -206,11 +384,18 @@ on_result(void *user, const struct mproc_result *r)
                   r->message);
         return 0;
     }
-    st->done++;
     if (!st->reduce &&
-        (fwrite(r->data, 1, r->len, st->out) != r->len ||
-         ((r->len == 0 || ((const char *)r->data)[r->len - 1] != '\n') &&
-          fputc('\n', st->out) == EOF))) {
+        spill_name(st, r->data, r->len, spill, sizeof(spill)) != NULL) {
+        w = spill_copy(st, spill, index);
+        if (w == -2) {
+            st->failed++; /* said; not logged: a resume runs it again */
+            return 0;
+        }
+    } else if (!st->reduce) {
+        w = write_output(st, r->data, r->len);
+    }
+    st->done++;
+    if (w < 0) {
         st->write_errno = errno;
         cli_joblog_drop(st->log); /* before logging this item */
         return 1; /* stop the run: the output is broken */
@@ -393,6 +578,15 @@ cmd_run(int argc, char **argv)
     if (rc != 0)
         goto done;
     st.reduce = mproc_pool_has_reduce(pool);
+    st.output_mode = cj.job->output_mode;
+    if (st.output_mode == MPROC__OUTPUT_AUTO || !st.reduce) {
+        bool raw = plugin_raw(cj.job);
+
+        if (st.output_mode == MPROC__OUTPUT_AUTO)
+            st.output_mode = raw ? MPROC__OUTPUT_RAW : MPROC__OUTPUT_RECORDS;
+        if (raw && !st.reduce)
+            spill_open(&st); /* before the workers start: they inherit it */
+    }
     workers = mproc_pool_workers(pool);
     if (args.resume && st.reduce) {
         cli_error("--resume: plugin %s folds every output into one (reduce); "
@@ -479,6 +673,7 @@ cmd_run(int argc, char **argv)
 done:
     cli_joblog_close(st.log);
     mproc_pool_free(pool);
+    spill_close(&st); /* the workers are gone */
     mproc_sync_free(shared);
     cli_input_close(in);
     cli_job_free(&cj);

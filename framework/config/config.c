@@ -54,6 +54,7 @@ enum key_id {
     K_TASK,
     K_INPUT,
     K_OUTPUT,
+    K_OUTPUT_MODE,
     K_ORDERED,
     K_CHUNKSIZE,
     K_ON_ERROR,
@@ -93,6 +94,9 @@ static const char *const on_errors[] = {"continue", "abort"};
 static const char *const start_methods[] = {"fork", "spawn", "forkserver"};
 static const char *const ipcs[] = {"pipe", "mq", "shmring"};
 static const char *const syncs[] = {"futex", "posix", "sysv"};
+/* enum mproc__output_mode */
+static const char *const output_modes[] = {"auto", "records", "records0",
+                                           "raw"};
 
 struct key_def {
     const char *section;
@@ -112,6 +116,7 @@ static const struct key_def keys[NKEYS] = {
     [K_TASK] = {"job", "task", T_NAME, 0, 0, NULL, 0, NULL},
     [K_INPUT] = {"job", "input", T_INPUT, 0, 0, NULL, 0, "stdin"},
     [K_OUTPUT] = {"job", "output", T_OUTPUT, 0, 0, NULL, 0, "stdout"},
+    [K_OUTPUT_MODE] = {"job", "output_mode", ENUM(output_modes), "auto"},
     [K_ORDERED] = {"job", "ordered", T_BOOL, 0, 0, NULL, 0, "true"},
     [K_CHUNKSIZE] = {"job", "chunksize", T_INT, 1, 1000000, NULL, 0, "1"},
     [K_ON_ERROR] = {"job", "on_error", ENUM(on_errors), "continue"},
@@ -1402,6 +1407,7 @@ mproc_config_finish(mproc_config_t *cfg, mproc_err_t *err)
     j->rlimit_as = (unsigned long)s[K_RLIMIT_AS].p.num;
     j->rlimit_nofile = (unsigned long)s[K_RLIMIT_NOFILE].p.num;
     j->nice = (int)(int64_t)s[K_NICE].p.num;
+    j->output_mode = (int)s[K_OUTPUT_MODE].p.num;
     cfg->finished = true;
     return 0;
 }

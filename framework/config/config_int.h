@@ -22,6 +22,14 @@ enum mproc__on_error {
     MPROC__ON_ERROR_ABORT
 };
 
+/* How each item's output is written ([job] output_mode). */
+enum mproc__output_mode {
+    MPROC__OUTPUT_AUTO = 0, /* the plugin's default (records or raw) */
+    MPROC__OUTPUT_RECORDS,  /* a newline after each, unless it has one */
+    MPROC__OUTPUT_RECORDS0, /* a NUL after each, for a trailing newline */
+    MPROC__OUTPUT_RAW       /* the bytes as they are, nothing added */
+};
+
 /* The typed job; strings are owned by the config. */
 struct mproc__job {
     /* [job] */
@@ -50,6 +58,7 @@ struct mproc__job {
     size_t max_memory_per_child;
     unsigned long rlimit_cpu, rlimit_as, rlimit_nofile;
     int nice;
+    int output_mode;          /* enum mproc__output_mode, default auto */
 };
 
 /* ---- declared shared objects: [KIND:NAME] sections (decl.c) ---- */

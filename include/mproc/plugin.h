@@ -144,12 +144,22 @@ struct mproc_task_def {
     const char *description; /**< one line, may be NULL */
 };
 
+/**
+ * Descriptor flag: the tasks' outputs are raw bytes (a command's stdout, a
+ * compressed stream), written as they are, with nothing added, unless the
+ * job's `[job] output_mode` says otherwise.  Without it (0, as every plugin
+ * before this flag) each output is a record: the host ends it with a
+ * newline when it lacks one.  See mproc.ini(5), output_mode.
+ */
+#define MPROC_PLUGIN_RAW_OUTPUT 0x1u
+
 /** The descriptor.  Define it with MPROC_PLUGIN_DEFINE(). */
 struct mproc_plugin {
     uint32_t abi_major;   /**< MPROC_PLUGIN_ABI_MAJOR when built */
     uint32_t abi_minor;   /**< MPROC_PLUGIN_ABI_MINOR when built */
     uint32_t size;        /**< sizeof(struct mproc_plugin) when built */
-    uint32_t reserved;    /**< 0 */
+    uint32_t flags;       /**< MPROC_PLUGIN_* flags, or 0 (was reserved,
+                               always 0, before ABI 1.2) */
     const char *name;     /**< short name, e.g. "wordcount" */
     const char *version;  /**< the plugin's own version, e.g. "1.0" */
     const char *description; /**< one line */
@@ -199,7 +209,7 @@ struct mproc_plugin {
  *
  * Works in C (C99 and later) and C++ (C++11 and later: C++20 designated
  * initialisers, which g++ and clang++ also take in C++11 to C++17 as an
- * extension; C++ wants them in the order of struct mproc_plugin: name,
+ * extension; C++ wants them in the order of struct mproc_plugin: flags, name,
  * version, description, init, fini, tasks, reduce, reduce_end).
  */
 #define MPROC_PLUGIN_DEFINE(...)                                            \

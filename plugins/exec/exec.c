@@ -5,17 +5,37 @@
  * [args] command is run as `/bin/sh -c COMMAND sh ITEM`: the item reaches
  * the command as "$1" (and in the environment as MPROC_ITEM), as an
  * argument, never as part of the command text, so an item such as
- * `'; rm -rf ~` is data.  The task's output is the command's stdout; a
- * non-zero exit or a signal fails the item with the status and the end of
- * the command's stderr.  [args] shell chooses another shell.
+ * `'; rm -rf ~` is data.  The task's output is the command's stdout,
+ * byte for byte (the descriptor's MPROC_PLUGIN_RAW_OUTPUT: the host adds
+ * nothing, so an empty output is nothing and a binary stream stays
+ * valid); a non-zero exit or a signal fails the item with the status and
+ * the end of the command's stderr.  [args] shell chooses another shell.
+ *
+ * An output that would grow past message_max (out->limit) goes on into a
+ * file when mproc run made a folder for such files (MPROC_EXEC_SPILL =
+ * "TOKEN DIR" in the environment): the task's output is then
+ * "TOKEN:NAME", which the host replaces with the file's bytes in the
+ * item's turn.  Elsewhere (no such folder) it fails as before.
+ *
+ * The command's stderr reaches the worker's (the host's) stderr whatever
+ * its exit status, grouped: gathered while it runs and written in one
+ * write() once it ends (up to GROUP_MAX bytes; past that, in pieces), so
+ * two items' lines never interleave.  [args] stderr = tag prefixes each
+ * of those lines with the item and a TAB (as GNU parallel's --tag does),
+ * stderr = hide keeps them back (only the failure message's tail shows).
  *
  * The command gets descriptors 0 (/dev/null), 1 and 2 (pipes to this
- * worker) and nothing else, whatever the worker inherited.  It runs in
- * the worker's process group: in a pool the worker leads a group of its
- * own, and the pool's time limit and stop signals (SIGTERM, then SIGKILL
- * after the grace) reach the command and everything it started with the
- * worker.  The worker catches that SIGTERM while it waits for the command,
- * so the command gets the grace to end, and is reported as it ended.
+ * worker) and nothing else, whatever the worker inherited.  It leads a
+ * process group of its own (as GNU parallel's jobs do): a `kill 0` in the
+ * command ends the command and its children, never the worker.  The
+ * pool's time limit and stop signals go to the worker's group; the worker
+ * catches that SIGTERM while it waits for the command and passes it on to
+ * the command's group, so the command gets the grace to end, and is
+ * reported as it ended.  When the worker is killed outright (the SIGKILL
+ * after the grace, or a crash), a keeper process, started once per worker
+ * outside both groups, sees the worker's end of a socket close and kills
+ * the group of the command then running: a time limit leaves no command
+ * (or child of one) behind.
  */
 /* pipe2, sigabbrev_np */
 #define _GNU_SOURCE
@@ -28,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -40,6 +61,9 @@ static volatile sig_atomic_t got_term;
 static volatile pid_t running = -1;
 static struct sigaction old_term;
 static bool term_caught;
+/* The keeper: its pid, and our end of the socket it watches. */
+static pid_t keeper_pid = -1;
+static int keeper_fd = -1;
 
 static void
 on_term(int sig)
@@ -49,21 +73,134 @@ on_term(int sig)
 
     (void)sig;
     got_term = 1;
-    /* The pool signals the whole group; someone who signals the worker
-     * alone still reaches the command this way. */
+    /* The command leads a group of its own, which the pool's signal to
+     * the worker's group does not reach: pass it on. */
     if (pid > 0)
-        kill(pid, SIGTERM);
+        kill(-pid, SIGTERM);
     errno = e;
 }
 
 #define TAIL 1000 /* bytes of stderr kept for the failure message */
 #define SHOWN 200 /* of which at most this many are shown */
+#define GROUP_MAX (1u << 20) /* stderr held back per item, at most */
+
+enum stderr_mode { STDERR_SHOW, STDERR_TAG, STDERR_HIDE };
+
+#define SPILL_ENV "MPROC_EXEC_SPILL"
 
 struct exec_state {
     char *command;
     char *shell;
+    int stderr_mode;
+    char *spill_token; /* from SPILL_ENV; NULL: big outputs fail */
+    char *spill_dir;
     posix_spawnattr_t attr;
 };
+
+/*
+ * The keeper, in the child of fork(): only async-signal-safe calls.  It
+ * reads the process group of the command running (4 bytes, 0: none) until
+ * the worker's end closes, then kills the group still running, if any:
+ * the worker died without waiting for its command.
+ */
+static void __attribute__((noreturn))
+keeper_main(int fd)
+{
+    struct sigaction ign;
+    int32_t pgid = 0, v;
+    ssize_t n;
+
+    memset(&ign, 0, sizeof(ign));
+    ign.sa_handler = SIG_IGN;
+    /* The command's `kill 0` or a Ctrl-C must not end the keeper. */
+    sigaction(SIGTERM, &ign, NULL);
+    sigaction(SIGINT, &ign, NULL);
+    sigaction(SIGHUP, &ign, NULL);
+    sigaction(SIGQUIT, &ign, NULL);
+    sigaction(SIGPIPE, &ign, NULL);
+    /* Outside the worker's group, which gets the pool's SIGKILL. */
+    setpgid(0, 0);
+    if (dup2(fd, 0) < 0)
+        _exit(1);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 34)
+    close_range(1, ~0u, 0);
+#else
+    for (v = 1; v < 1024; v++)
+        close(v);
+#endif
+    for (;;) {
+        n = read(0, &v, sizeof(v));
+        if (n == (ssize_t)sizeof(v)) {
+            pgid = v;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        break; /* end of file: the worker is gone */
+    }
+    if (pgid > 0)
+        kill(-pgid, SIGKILL);
+    _exit(0);
+}
+
+/* Start the keeper; without one (fork failed), a worker killed outright
+ * may leave its command running, as before it. */
+static void
+keeper_start(void)
+{
+    int sv[2];
+    pid_t pid;
+
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        return;
+    pid = fork();
+    if (pid == 0) {
+        close(sv[1]);
+        keeper_main(sv[0]);
+    }
+    close(sv[0]);
+    if (pid < 0) {
+        close(sv[1]);
+        return;
+    }
+    setpgid(pid, pid); /* either of us may get there first */
+    keeper_pid = pid;
+    keeper_fd = sv[1];
+}
+
+/* Tell the keeper which group to kill should this worker die now. */
+static void
+keeper_tell(int32_t pgid)
+{
+    ssize_t n;
+
+    if (keeper_fd < 0)
+        return;
+    do
+        n = send(keeper_fd, &pgid, sizeof(pgid), MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n != (ssize_t)sizeof(pgid)) {
+        /* The keeper is gone (someone killed it): go on without. */
+        close(keeper_fd);
+        keeper_fd = -1;
+    }
+}
+
+static void
+keeper_stop(void)
+{
+    pid_t r;
+
+    if (keeper_fd >= 0)
+        close(keeper_fd); /* no command runs: it just ends */
+    keeper_fd = -1;
+    if (keeper_pid > 0) {
+        do
+            r = waitpid(keeper_pid, NULL, 0);
+        while (r < 0 && errno == EINTR);
+    }
+    keeper_pid = -1;
+}
 
 static void
 state_free(struct exec_state *s)
@@ -71,6 +208,8 @@ state_free(struct exec_state *s)
     if (s == NULL)
         return;
     posix_spawnattr_destroy(&s->attr);
+    free(s->spill_token);
+    free(s->spill_dir);
     free(s->command);
     free(s->shell);
     free(s);
@@ -82,13 +221,24 @@ exec_init(struct mproc_ctx *ctx)
     struct exec_state *s;
     const char *cmd = mproc_arg(ctx, "command", NULL);
     const char *shell = mproc_arg(ctx, "shell", "/bin/sh");
+    const char *errmode = mproc_arg(ctx, "stderr", "show");
     sigset_t all, none;
+    int mode;
 
     if (cmd == NULL || cmd[0] == '\0')
         return mproc_fail(ctx, "[args] command is not set; e.g. command = "
                                "wc -c \"$1\"");
     if (shell[0] == '\0')
         return mproc_fail(ctx, "[args] shell is empty; e.g. shell = /bin/sh");
+    if (strcmp(errmode, "show") == 0)
+        mode = STDERR_SHOW;
+    else if (strcmp(errmode, "tag") == 0)
+        mode = STDERR_TAG;
+    else if (strcmp(errmode, "hide") == 0)
+        mode = STDERR_HIDE;
+    else
+        return mproc_fail(ctx, "[args] stderr: expected show, tag or hide, "
+                               "got '%s'", errmode);
     s = calloc(1, sizeof(*s));
     if (s == NULL)
         return mproc_fail(ctx, "out of memory");
@@ -104,8 +254,12 @@ exec_init(struct mproc_ctx *ctx)
     }
     posix_spawnattr_setsigdefault(&s->attr, &all);
     posix_spawnattr_setsigmask(&s->attr, &none);
-    posix_spawnattr_setflags(&s->attr,
-                             POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    /* pgroup 0: the command leads a new group (see the top). */
+    posix_spawnattr_setpgroup(&s->attr, 0);
+    posix_spawnattr_setflags(&s->attr, POSIX_SPAWN_SETSIGDEF |
+                                           POSIX_SPAWN_SETSIGMASK |
+                                           POSIX_SPAWN_SETPGROUP);
+    s->stderr_mode = mode;
     /* Copies: ctx->args is the host's. */
     s->command = strdup(cmd);
     s->shell = strdup(shell);
@@ -113,10 +267,19 @@ exec_init(struct mproc_ctx *ctx)
         state_free(s);
         return mproc_fail(ctx, "out of memory");
     }
-    /* A pool worker leads its process group, which the commands join.
-     * There, wait for the command after a SIGTERM (it got one too) rather
-     * than die at once and leave it to the final SIGKILL.  Elsewhere (a
-     * Process) SIGTERM keeps its usual meaning. */
+    {
+        const char *sp = getenv(SPILL_ENV), *dir;
+
+        if (sp != NULL && (dir = strchr(sp, ' ')) != NULL && dir[1] == '/') {
+            s->spill_token = strndup(sp, (size_t)(dir - sp));
+            s->spill_dir = strdup(dir + 1);
+        }
+    }
+    keeper_start();
+    /* A pool worker leads its process group, which the pool signals.
+     * There, pass a SIGTERM on to the command and wait for it rather than
+     * die at once and leave it to the keeper.  Elsewhere (a Process)
+     * SIGTERM keeps its usual meaning. */
     if (getpgrp() == getpid()) {
         struct sigaction sa;
         memset(&sa, 0, sizeof(sa));
@@ -134,6 +297,7 @@ exec_fini(struct mproc_ctx *ctx)
     if (term_caught)
         sigaction(SIGTERM, &old_term, NULL);
     term_caught = false;
+    keeper_stop();
     state_free(ctx->state);
     ctx->state = NULL;
 }
@@ -151,7 +315,8 @@ make_env(char *item_var)
     if (env == NULL)
         return NULL;
     for (i = 0; i < n; i++)
-        if (strncmp(environ[i], "MPROC_ITEM=", 11) != 0)
+        if (strncmp(environ[i], "MPROC_ITEM=", 11) != 0 &&
+            strncmp(environ[i], SPILL_ENV "=", sizeof(SPILL_ENV)) != 0)
             env[j++] = environ[i];
     env[j++] = item_var;
     env[j] = NULL;
@@ -172,6 +337,99 @@ tail_add(char *tail, size_t *tail_len, const char *data, size_t n)
     memmove(tail, tail + *tail_len - keep, keep);
     memcpy(tail + keep, data, n);
     *tail_len = keep + n;
+}
+
+/* An item's stderr, held back to be written in one piece. */
+struct group {
+    char *buf;
+    size_t len, cap;
+    const char *tag; /* the item, before each line; NULL: none */
+    size_t tag_len;
+    bool bol;        /* the next byte starts a line */
+};
+
+/* Write all n bytes to fd: 0, or -1 (errno set). */
+static int
+write_all(int fd, const char *data, size_t n)
+{
+    ssize_t w;
+
+    while (n > 0) {
+        w = write(fd, data, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        data += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Write n bytes to stderr; when it is gone, there is nowhere left to say
+ * so. */
+static void
+write_err(const char *data, size_t n)
+{
+    (void)write_all(2, data, n);
+}
+
+/* Write what the group holds, and empty it. */
+static void
+group_flush(struct group *g)
+{
+    write_err(g->buf, g->len);
+    g->len = 0;
+}
+
+static void
+group_put(struct group *g, const char *data, size_t n)
+{
+    if (g->cap - g->len < n && g->cap < GROUP_MAX) {
+        size_t nc = g->cap ? g->cap : 4096;
+        char *nb;
+
+        while (nc - g->len < n && nc < GROUP_MAX)
+            nc *= 2;
+        if (nc > GROUP_MAX)
+            nc = GROUP_MAX;
+        if ((nb = realloc(g->buf, nc)) != NULL) {
+            g->buf = nb;
+            g->cap = nc;
+        }
+    }
+    if (g->cap - g->len < n) {
+        /* Past GROUP_MAX (or out of memory): what is held goes out
+         * first, then the rest as it comes. */
+        group_flush(g);
+        if (g->cap < n) {
+            write_err(data, n);
+            return;
+        }
+    }
+    memcpy(g->buf + g->len, data, n);
+    g->len += n;
+}
+
+/* Add what the command wrote to stderr, each line tagged if asked. */
+static void
+group_add(struct group *g, const char *data, size_t n)
+{
+    const char *nl;
+    size_t k;
+
+    while (n > 0) {
+        if (g->bol && g->tag != NULL) {
+            group_put(g, g->tag, g->tag_len);
+            group_put(g, "\t", 1);
+        }
+        nl = memchr(data, '\n', n);
+        k = nl != NULL ? (size_t)(nl - data) + 1 : n;
+        group_put(g, data, k);
+        g->bol = nl != NULL;
+        data += k;
+        n -= k;
+    }
 }
 
 /*
@@ -203,6 +461,38 @@ tail_text(char *tail, size_t len)
 }
 
 /*
+ * Move what the output holds to a new file in the spill folder, which
+ * takes the rest: its descriptor, or -1 (errno set).  `name` gets the
+ * file's path.
+ */
+static int
+spill_start(const struct exec_state *s, struct mproc_buf *out, char *name,
+            size_t cap)
+{
+    int fd, e;
+
+    if (s->spill_dir == NULL) {
+        errno = EMSGSIZE;
+        return -1;
+    }
+    if ((size_t)snprintf(name, cap, "%s/out.XXXXXX", s->spill_dir) >= cap) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    if ((fd = mkostemp(name, O_CLOEXEC)) < 0)
+        return -1;
+    if (write_all(fd, out->data, out->len) < 0) {
+        e = errno;
+        close(fd);
+        unlink(name);
+        errno = e;
+        return -1;
+    }
+    out->len = 0;
+    return fd;
+}
+
+/*
  * Run the command for one item.  Both pipes are read until end of file
  * before waiting for the child: a command that fills its stderr pipe while
  * we block on stdout (or the reverse) would otherwise never finish.
@@ -219,6 +509,9 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
     size_t tail_len = 0;
     posix_spawn_file_actions_t fa;
     bool fa_ready = false, overflow = false;
+    struct group group = {NULL, 0, 0, NULL, 0, true};
+    char spill[4096];
+    int spill_fd = -1, spill_errno = 0;
     pid_t pid = -1;
 
     (void)index;
@@ -282,10 +575,15 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
         goto done;
     }
     running = pid;
+    keeper_tell((int32_t)pid);
     if (got_term) {
         /* A limit signal came before the command existed: it is meant
          * for it all the same. */
-        kill(pid, SIGTERM);
+        kill(-pid, SIGTERM);
+    }
+    if (s->stderr_mode == STDERR_TAG) {
+        group.tag = item;
+        group.tag_len = len;
     }
     /* Our copies of the write ends must go, or the reads below would never
      * see end of file. */
@@ -315,11 +613,20 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
                 *(i == 0 ? &outp[0] : &errp[0]) = -1;
             } else if (i == 1) {
                 tail_add(tail, &tail_len, buf, (size_t)n);
-            } else if (!overflow &&
-                       mproc_buf_append(out, buf, (size_t)n) !=
-                           MPROC_TASK_OK) {
+                if (s->stderr_mode != STDERR_HIDE)
+                    group_add(&group, buf, (size_t)n);
+            } else if (overflow || spill_errno != 0) {
                 /* Keep draining, so the command is not left blocked. */
+            } else if (spill_fd < 0 && out->len + (size_t)n <= out->limit) {
+                if (mproc_buf_append(out, buf, (size_t)n) != MPROC_TASK_OK)
+                    overflow = true;
+            } else if (spill_fd < 0 && s->spill_dir == NULL) {
                 overflow = true;
+            } else if ((spill_fd < 0 &&
+                        (spill_fd = spill_start(s, out, spill,
+                                                sizeof(spill))) < 0) ||
+                       write_all(spill_fd, buf, (size_t)n) < 0) {
+                spill_errno = errno;
             }
         }
     }
@@ -334,6 +641,9 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
         r = (int)waitpid(pid, &st, 0);
     while (r < 0 && errno == EINTR);
     running = pid = -1;
+    keeper_tell(0);
+    /* Before the result, which the host reports after it. */
+    group_flush(&group);
     if (r < 0) {
         r = mproc_fail(ctx, "cannot wait for the command: %s",
                        strerror(errno));
@@ -353,11 +663,33 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
                        WEXITSTATUS(st), why ? why : "no error output");
     } else if (overflow) {
         r = mproc_fail(ctx, "output exceeds the message limit");
+    } else if (spill_errno != 0) {
+        r = mproc_fail(ctx, "output past message_max: cannot write it to "
+                            "%s: %s", s->spill_dir, strerror(spill_errno));
+    } else if (spill_fd >= 0) {
+        /* The host takes the file's bytes in its place. */
+        out->len = 0;
+        if (mproc_buf_printf(out, "%s:%s", s->spill_token,
+                             strrchr(spill, '/') + 1) != MPROC_TASK_OK)
+            r = mproc_fail(ctx, "message_max is too small to name the "
+                                "file holding the output");
+        else
+            r = MPROC_TASK_OK;
     } else {
         r = MPROC_TASK_OK;
     }
+    if (spill_fd >= 0) {
+        close(spill_fd);
+        spill_fd = -1;
+        if (r != MPROC_TASK_OK)
+            unlink(spill);
+    }
 
 done:
+    if (spill_fd >= 0) {
+        close(spill_fd);
+        unlink(spill);
+    }
     if (fa_ready)
         posix_spawn_file_actions_destroy(&fa);
     for (i = 0; i < 2; i++) {
@@ -366,6 +698,7 @@ done:
         if (errp[i] >= 0)
             close(errp[i]);
     }
+    free(group.buf);
     free(env);
     free(item_var);
     free(item);
@@ -377,6 +710,7 @@ static const struct mproc_task_def tasks[] = {
     {NULL, NULL, NULL},
 };
 
-MPROC_PLUGIN_DEFINE(.name = "exec", .version = "1.0",
+MPROC_PLUGIN_DEFINE(.flags = MPROC_PLUGIN_RAW_OUTPUT,
+                    .name = "exec", .version = "1.0",
                     .description = "run a shell command per item, like xargs",
                     .init = exec_init, .fini = exec_fini, .tasks = tasks);
