@@ -172,6 +172,41 @@ tuple_add(struct cli_tuple *t, const char *v, size_t len)
     return 0;
 }
 
+/*
+ * --colsep's pattern as POSIX ERE: parallel's are Perl's, so its usual
+ * escapes \t \n \s \S \d are translated (the rest are the same).
+ */
+static char *
+perl_to_ere(const char *re)
+{
+    struct cli_str o = {0};
+    const char *add;
+    int bad = cli_str_add(&o, "", 0);
+
+    for (; *re != '\0' && bad == 0; re++) {
+        if (re[0] != '\\' || re[1] == '\0') {
+            bad = cli_str_add(&o, re, 1);
+            continue;
+        }
+        switch (re[1]) {
+        case 't': add = "\t"; break;
+        case 'n': add = "\n"; break;
+        case 's': add = "[[:space:]]"; break;
+        case 'S': add = "[^[:space:]]"; break;
+        case 'd': add = "[0-9]"; break;
+        default: add = NULL;
+        }
+        bad = add ? cli_str_add(&o, add, strlen(add))
+                  : cli_str_add(&o, re, 2);
+        re++;
+    }
+    if (bad != 0) {
+        cli_str_free(&o);
+        return NULL;
+    }
+    return o.s;
+}
+
 /* Add one value, split into columns with --colsep. */
 static int
 tuple_add_split(struct exec *x, struct cli_tuple *t, const char *v,
@@ -352,7 +387,8 @@ results_part(struct cli_str *p, const char *v, size_t len)
 /*
  * --results DIR: the job writes DIR/1/A/2/B/{seq,stdout,stderr,exitval}
  * itself (its output goes there, not to mproc's output), so a failing
- * job's files are written too.
+ * job's files are written too.  A subshell, so that an `exit` in the
+ * command still lets the wrapper record the status.
  */
 static int
 results_wrap(struct exec *x, const struct cli_tuple *t, struct cli_str *out)
@@ -374,9 +410,9 @@ results_wrap(struct exec *x, const struct cli_tuple *t, struct cli_str *out)
     if (cli_str_add(&w, "_d=", 3) < 0 || cli_line_quote(&w, dir.s, dir.len) ||
         cli_str_add(&w, "; mkdir -p \"$_d\" && echo ", 25) < 0 ||
         cli_str_add(&w, num, strlen(num)) < 0 ||
-        cli_str_add(&w, " > \"$_d/seq\" && { ", 18) < 0 ||
+        cli_str_add(&w, " > \"$_d/seq\" && ( ", 18) < 0 ||
         cli_str_add(&w, out->s, out->len) < 0 ||
-        cli_str_add(&w, "\n} > \"$_d/stdout\" 2> \"$_d/stderr\" < /dev/null; "
+        cli_str_add(&w, "\n) > \"$_d/stdout\" 2> \"$_d/stderr\" < /dev/null; "
                         "_s=$?; echo $_s > \"$_d/exitval\"; exit $_s",
                     86) < 0)
         goto fail;
@@ -863,12 +899,15 @@ cmd_exec(int argc, char **argv)
             if (x.has_re)
                 regfree(&x.re);
             x.has_re = false;
-            if (optarg[0] == '\0' ||
-                regcomp(&x.re, optarg, REG_EXTENDED) != 0) {
+            end = perl_to_ere(optarg);
+            if (end == NULL || optarg[0] == '\0' ||
+                regcomp(&x.re, end, REG_EXTENDED) != 0) {
+                free(end);
                 rc = usage_error("--colsep: not a regular expression: "
                                  "'%s'", optarg);
                 goto done;
             }
+            free(end);
             x.has_re = true;
             break;
         case OPT_LINK:
