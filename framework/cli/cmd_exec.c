@@ -371,6 +371,12 @@ tag_store(struct exec *x, unsigned long long seq, const struct cli_tuple *tu,
     return x->tags[seq - 1] == NULL ? -1 : 0;
 }
 
+static int
+add_lit(struct cli_str *b, const char *s)
+{
+    return cli_str_add(b, s, strlen(s));
+}
+
 /* A path component of --results: parallel's escapes ('/' as "\_"). */
 static int
 results_part(struct cli_str *p, const char *v, size_t len)
@@ -407,14 +413,12 @@ results_wrap(struct exec *x, const struct cli_tuple *t, struct cli_str *out)
             goto fail;
     }
     snprintf(num, sizeof(num), "%llu", x->seq);
-    if (cli_str_add(&w, "_d=", 3) < 0 || cli_line_quote(&w, dir.s, dir.len) ||
-        cli_str_add(&w, "; mkdir -p \"$_d\" && echo ", 25) < 0 ||
-        cli_str_add(&w, num, strlen(num)) < 0 ||
-        cli_str_add(&w, " > \"$_d/seq\" && ( ", 18) < 0 ||
+    if (add_lit(&w, "_d=") < 0 || cli_line_quote(&w, dir.s, dir.len) < 0 ||
+        add_lit(&w, "; mkdir -p \"$_d\" && echo ") < 0 ||
+        add_lit(&w, num) < 0 || add_lit(&w, " > \"$_d/seq\" && ( ") < 0 ||
         cli_str_add(&w, out->s, out->len) < 0 ||
-        cli_str_add(&w, "\n) > \"$_d/stdout\" 2> \"$_d/stderr\" < /dev/null; "
-                        "_s=$?; echo $_s > \"$_d/exitval\"; exit $_s",
-                    86) < 0)
+        add_lit(&w, "\n) > \"$_d/stdout\" 2> \"$_d/stderr\" < /dev/null; "
+                    "_s=$?; echo $_s > \"$_d/exitval\"; exit $_s") < 0)
         goto fail;
     cli_str_free(out);
     *out = w;
