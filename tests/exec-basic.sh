@@ -21,6 +21,12 @@ is "$(cat "$tmp/out")" "3
 2
 1" "-k and -j N are accepted; input order is kept"
 
+# -j 0: as many jobs at once as there are (a worker holds 2 at most).
+run_mproc exec -j 0 'sleep 0.2; echo {%}' ::: 1 2 3 4 5 6 7 8 9 10 11 12
+is "$st" 0 "-j 0: exit 0"
+n=$(sort -u "$tmp/out" | wc -l)
+ok "$([ "$n" -ge 6 ]; echo $?)" "-j 0: 12 jobs ran in at least 6 slots ($n)"
+
 # The item is data: quoted into the command, never run as code.
 run_mproc exec echo ::: "'; touch $tmp/pwned; '" '$(touch x)' '*'
 is "$st" 0 "hostile items: exit 0"

@@ -16,6 +16,7 @@
 #include "internal.h"
 
 #include <getopt.h>
+#include <sched.h>
 #include <poll.h>
 #include <regex.h>
 #include <stdarg.h>
@@ -92,13 +93,6 @@ enum {
     OPT_DRY, OPT_LB, OPT_JOBLOG, OPT_STATS, OPT_SET
 };
 
-/* An input source read whole: its items. */
-struct source {
-    char **v;
-    size_t *len;
-    size_t n, cap;
-};
-
 struct exec {
     const char *tmpl;
     char *tmpl_owned;
@@ -116,7 +110,7 @@ struct exec {
     long long delay_ms, next_start_ms;
     unsigned jobs;
     /* sources */
-    struct source *src;
+    struct cli_tuple *src;
     size_t nsrc;
     size_t *digit;            /* next_tuple(): an index per source */
     struct cli_input *stream; /* stdin, read as it comes, or NULL */
@@ -150,19 +144,23 @@ tuple_free(struct cli_tuple *t)
     memset(t, 0, sizeof(*t));
 }
 
+/* Append a copy of v[0..len): 0, or -1 when out of memory. */
 static int
 tuple_add(struct cli_tuple *t, const char *v, size_t len)
 {
-    char **nv = realloc(t->v, (t->n + 1) * sizeof(*nv));
-    size_t *nl;
-
-    if (nv == NULL)
-        return -1;
-    t->v = nv;
-    nl = realloc(t->len, (t->n + 1) * sizeof(*nl));
-    if (nl == NULL)
-        return -1;
-    t->len = nl;
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 4;
+        char **nv = realloc(t->v, cap * sizeof(*nv));
+        size_t *nl;
+        if (nv == NULL)
+            return -1;
+        t->v = nv;
+        nl = realloc(t->len, cap * sizeof(*nl));
+        if (nl == NULL)
+            return -1;
+        t->len = nl;
+        t->cap = cap;
+    }
     t->v[t->n] = malloc(len + 1);
     if (t->v[t->n] == NULL)
         return -1;
@@ -238,34 +236,9 @@ tuple_add_split(struct exec *x, struct cli_tuple *t, const char *v,
     return r;
 }
 
-static int
-source_add(struct source *s, const char *v, size_t len)
-{
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 16;
-        char **nv = realloc(s->v, cap * sizeof(*nv));
-        size_t *nl;
-        if (nv == NULL)
-            return -1;
-        s->v = nv;
-        nl = realloc(s->len, cap * sizeof(*nl));
-        if (nl == NULL)
-            return -1;
-        s->len = nl;
-        s->cap = cap;
-    }
-    s->v[s->n] = malloc(len + 1);
-    if (s->v[s->n] == NULL)
-        return -1;
-    memcpy(s->v[s->n], v, len);
-    s->v[s->n][len] = '\0';
-    s->len[s->n++] = len;
-    return 0;
-}
-
 /* A :::: FILE source: its lines (or NUL-ended items); "-" is stdin. */
 static int
-source_read(struct source *s, const char *path, char sep)
+source_read(struct cli_tuple *s, const char *path, char sep)
 {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "re");
     char *buf = NULL;
@@ -280,7 +253,7 @@ source_read(struct source *s, const char *path, char sep)
     while ((n = getdelim(&buf, &cap, sep, f)) > 0) {
         if (buf[n - 1] == sep)
             n--;
-        if (source_add(s, buf, (size_t)n) < 0) {
+        if (tuple_add(s, buf, (size_t)n) < 0) {
             cli_error("out of memory");
             rc = CLI_EXIT_SOFTWARE;
             break;
@@ -630,8 +603,6 @@ parse_jobs(const char *s, char *out, size_t cap)
         v = ncpu * v / 100;
     else if (s[0] == '+' || s[0] == '-')
         v = ncpu + v;
-    else if (v == 0)
-        v = 4096; /* parallel: as many as possible */
     if (v < 1)
         v = 1;
     snprintf(out, cap, "pool.workers=%ld", v);
@@ -681,14 +652,10 @@ parse_halt(struct exec *x, const char *s)
 static void
 exec_free(struct exec *x)
 {
-    size_t i, j;
+    size_t i;
 
-    for (i = 0; i < x->nsrc; i++) {
-        for (j = 0; j < x->src[i].n; j++)
-            free(x->src[i].v[j]);
-        free(x->src[i].v);
-        free(x->src[i].len);
-    }
+    for (i = 0; i < x->nsrc; i++)
+        tuple_free(&x->src[i]);
     free(x->src);
     free(x->digit);
     for (i = 0; i < x->npend; i++)
@@ -708,18 +675,6 @@ exec_free(struct exec *x)
     free(x->tmpl_owned);
 }
 
-static struct source *
-source_new(struct exec *x)
-{
-    struct source *s = realloc(x->src, (x->nsrc + 1) * sizeof(*s));
-
-    if (s == NULL)
-        return NULL;
-    x->src = s;
-    memset(&s[x->nsrc], 0, sizeof(*s));
-    return &s[x->nsrc++];
-}
-
 /* A usage error: the message, then the pointer at --help. */
 static int __attribute__((format(printf, 1, 2)))
 usage_error(const char *fmt, ...)
@@ -735,6 +690,41 @@ usage_error(const char *fmt, ...)
     return CLI_EXIT_USAGE;
 }
 
+/* The number of jobs the ::: and :::: sources make: 0 or an exit status. */
+static int
+count_tuples(struct exec *x)
+{
+    size_t i;
+
+    if (x->nsrc == 0)
+        return 0;
+    x->ntuples = x->link ? 0 : 1;
+    for (i = 0; i < x->nsrc; i++) {
+        if (x->src[i].n == 0) {
+            x->ntuples = 0; /* an empty file: no combination */
+            break;
+        }
+        if (x->link)
+            x->ntuples = x->src[i].n > x->ntuples ? x->src[i].n : x->ntuples;
+        else if (__builtin_mul_overflow(x->ntuples, x->src[i].n,
+                                        &x->ntuples))
+            return usage_error("too many combinations of the inputs");
+    }
+    return 0;
+}
+
+static struct cli_tuple *
+source_new(struct exec *x)
+{
+    struct cli_tuple *s = realloc(x->src, (x->nsrc + 1) * sizeof(*s));
+
+    if (s == NULL)
+        return NULL;
+    x->src = s;
+    memset(&s[x->nsrc], 0, sizeof(*s));
+    return &s[x->nsrc++];
+}
+
 /*
  * The words after the options: COMMAND [ARGS]... then ::: and :::: groups.
  * Returns -1 to go on, or an exit status.
@@ -743,7 +733,7 @@ static int
 parse_sources(struct exec *x, int argc, char **argv, int i)
 {
     struct cli_str t = {0};
-    struct source *s = NULL;
+    struct cli_tuple *s = NULL;
     int kind = 0; /* 1: :::, 2: :::: */
     int rc = -1;
 
@@ -770,7 +760,7 @@ parse_sources(struct exec *x, int argc, char **argv, int i)
                 return usage_error(":::: with no file after it");
             continue;
         }
-        if (kind == 1 && source_add(s, argv[i], strlen(argv[i])) < 0)
+        if (kind == 1 && tuple_add(s, argv[i], strlen(argv[i])) < 0)
             goto oom;
         if (kind == 2) {
             if ((s = source_new(x)) == NULL)
@@ -830,7 +820,7 @@ cmd_exec(int argc, char **argv)
     size_t nafiles = 0, i, nb = sizeof(base) / sizeof(base[0]);
     char *end;
     int c, rc = CLI_EXIT_SOFTWARE, li;
-    bool ordered_set = false, lb = false;
+    bool ordered_set = false, lb = false, jobs_all = false;
     double d;
 
     memcpy(longopts, base, sizeof(base));
@@ -858,6 +848,10 @@ cmd_exec(int argc, char **argv)
         char *set = NULL;
         switch (c) {
         case 'j':
+            if (strcmp(optarg, "0") == 0) {
+                jobs_all = true;
+                break;
+            }
             set = malloc(64);
             if (set == NULL || parse_jobs(optarg, set, 64) < 0) {
                 free(set);
@@ -997,7 +991,7 @@ cmd_exec(int argc, char **argv)
     if (rc >= 0)
         goto done;
     for (i = 0; i < nafiles; i++) {
-        struct source *s = source_new(&x);
+        struct cli_tuple *s = source_new(&x);
         if (s == NULL) {
             cli_error("out of memory");
             rc = CLI_EXIT_SOFTWARE;
@@ -1021,26 +1015,37 @@ cmd_exec(int argc, char **argv)
         x.tmpl = x.tmpl_owned = t;
     }
 
+    rc = count_tuples(&x);
+    if (rc != 0)
+        goto done;
+    if (jobs_all) {
+        /* -j 0: as many as there are jobs, within reason (parallel: as
+         * many as file handles allow). */
+        char *set = NULL;
+        if (asprintf(&set, "pool.workers=%llu",
+                     x.stream ? 256ULL
+                              : x.ntuples < 1     ? 1ULL
+                              : x.ntuples > 256 ? 256ULL
+                                                : x.ntuples) < 0) {
+            cli_error("out of memory");
+            rc = CLI_EXIT_SOFTWARE;
+            goto done;
+        }
+        args.owned[args.nowned++] = set;
+        args.sets[args.nsets++] = set;
+    }
     rc = cli_job_load_mem(&cj, "mproc exec", job_text, args.sets, args.nsets);
     if (rc != 0)
         goto done;
     x.jobs = cj.job->workers;
+    if (x.jobs == 0) {
+        /* auto: one per CPU this process may run on, as the pool does */
+        cpu_set_t set;
+        x.jobs = sched_getaffinity(0, sizeof(set), &set) == 0
+                     ? (unsigned)CPU_COUNT(&set)
+                     : 1;
+    }
     if (x.nsrc > 0) {
-        x.ntuples = x.link ? 0 : 1;
-        for (i = 0; i < x.nsrc; i++) {
-            if (x.src[i].n == 0) {
-                x.ntuples = 0; /* an empty file: no combination */
-                break;
-            }
-            if (x.link)
-                x.ntuples = x.src[i].n > x.ntuples ? x.src[i].n : x.ntuples;
-            else if (__builtin_mul_overflow(x.ntuples, x.src[i].n,
-                                            &x.ntuples)) {
-                cli_error("exec: too many combinations of the inputs");
-                rc = CLI_EXIT_USAGE;
-                goto done;
-            }
-        }
         x.digit = calloc(x.nsrc, sizeof(*x.digit));
         if (x.digit == NULL) {
             cli_error("out of memory");

@@ -17,11 +17,12 @@ struct cli_str {
 int cli_str_add(struct cli_str *b, const char *p, size_t n);
 void cli_str_free(struct cli_str *b);
 
-/* The arguments of one job: a value per input source or --colsep column. */
+/* Values: the arguments of one job (a value per input source or --colsep
+ * column), or the items of one input source. */
 struct cli_tuple {
     char **v;
     size_t *len;
-    size_t n;
+    size_t n, cap;
 };
 
 /* How several tuples share one command line. */
