@@ -112,6 +112,9 @@ nul-file|-0 'printf "<%s>\n"'
 /dev/null|'echo {1}; echo {2}' ::: a ::: b c
 lines|'echo {#} {}; echo done {}'
 # Tagging (tutorial: "--tag")
+/dev/null|--colsep , echo {} ::: a,b
+/dev/null|--tag --colsep , echo {2} ::: a,b
+/dev/null|-X -j2 --tag echo ::: a b c
 /dev/null|--tag echo ::: A B ::: 1 2
 /dev/null|--tag -j1 'echo {}; echo again {}' ::: x y
 # Exit status (man: "EXIT STATUS", "--halt")
@@ -131,5 +134,19 @@ lines|'echo {#} {}; echo done {}'
 !/dev/null|printf %s ::: a b c
 !/dev/null|'printf "%s-" {}' ::: x y
 EOT
+
+# --results DIR (man: "--results"): the same files with the same bytes
+# (mproc adds exitval, which parallel keeps in its joblog).
+( timeout -k 5 60 parallel --results pres 'echo out {1}{2}; echo err >&2' \
+    ::: a b/c ::: 1 2 > /dev/null 2>&1 )
+( timeout -k 5 60 "$bin" exec --results mres 'echo out {1}{2}; echo err >&2' \
+    ::: a b/c ::: 1 2 > /dev/null 2>&1 )
+is "$(cd mres && find . -type f ! -name exitval | sort)" \
+    "$(cd pres && find . -type f | sort)" "--results: the same files"
+same=yes
+for f in $(cd pres && find . -type f); do
+    cmp -s "pres/$f" "mres/$f" || { same=no; echo "# differs: $f"; }
+done
+is "$same" yes "--results: the same contents"
 
 done_testing

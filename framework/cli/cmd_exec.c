@@ -387,7 +387,7 @@ results_wrap(struct exec *x, const struct cli_tuple *t, struct cli_str *out)
     }
     snprintf(num, sizeof(num), "%llu", x->seq);
     if (add_lit(&w, "_d=") < 0 || cli_line_quote(&w, dir.s, dir.len) < 0 ||
-        add_lit(&w, "; mkdir -p \"$_d\" && echo ") < 0 ||
+        add_lit(&w, "; mkdir -p \"$_d\" && printf %s ") < 0 ||
         add_lit(&w, num) < 0 || add_lit(&w, " > \"$_d/seq\" && ( ") < 0 ||
         cli_str_add(&w, out->s, out->len) < 0 ||
         add_lit(&w, "\n) > \"$_d/stdout\" 2> \"$_d/stderr\" < /dev/null; "
@@ -1001,6 +1001,8 @@ cmd_exec(int argc, char **argv)
         if (rc != 0)
             goto done;
     }
+    if (x.results != NULL && x.max_chars > MAX_CHARS - 8192)
+        x.max_chars = MAX_CHARS - 8192; /* room for the wrapper */
     if (x.mode == CLI_LINE_ONE && x.max_args > 1)
         x.mode = CLI_LINE_M; /* -n N alone: N items per command, as -m */
     if (!cli_line_has_repl(x.tmpl)) {
