@@ -63,11 +63,15 @@ bin_PROGRAMS += mproc
 mproc_SOURCES = \
 	%reldir%/cli/cli.h \
 	%reldir%/cli/main.c \
+	%reldir%/cli/common.c \
 	%reldir%/cli/input.c \
 	%reldir%/cli/declare.c \
 	%reldir%/cli/joblog.c \
 	%reldir%/cli/files.c \
 	%reldir%/cli/cmd_run.c \
+	%reldir%/cli/cmd_exec.c \
+	%reldir%/cli/exec.h \
+	%reldir%/cli/exec_line.c \
 	%reldir%/cli/cmd_check.c \
 	%reldir%/cli/cmd_plugins.c \
 	%reldir%/cli/cmd_clean.c

@@ -98,3 +98,4 @@ include %reldir%/ipc-fixes.mk
 include %reldir%/sync12.mk
 include %reldir%/man14.mk
 include %reldir%/bytes15.mk
+include %reldir%/exec15.mk

@@ -30,6 +30,10 @@ enum {
 /* Print "mproc: MESSAGE\n" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* After a usage error: one line on stderr pointing at `mproc CMD --help`
+ * (CMD NULL: `mproc --help`), rather than the whole help. */
+void cli_try_help(const char *cmd);
+
 /* qsort comparison of two `char *`, in byte order. */
 int cli_cmp_str(const void *a, const void *b);
 
@@ -69,6 +73,10 @@ struct cli_job {
  * why). */
 int cli_job_load(struct cli_job *cj, const char *path, char **sets,
                  size_t nsets);
+/* The same, of a job file's text held in memory (mproc exec builds one);
+ * `path` names it in messages. */
+int cli_job_load_mem(struct cli_job *cj, const char *path, const char *text,
+                     char **sets, size_t nsets);
 void cli_job_free(struct cli_job *cj);
 
 /* Create the job's declared shared objects (declare.c); *out is NULL when
@@ -160,8 +168,35 @@ const char *cli_input_name(const struct cli_input *in);
 int cli_input_failed(const struct cli_input *in);
 void cli_input_close(struct cli_input *in);
 
+/* An input whose items another part of the host makes (mproc exec):
+ * next() as cli_input_next(), fd to poll while it says MPROC_EAGAIN (or
+ * -1: polled every few ms), total as cli_input_total() (-1: unknown). */
+int cli_input_custom(struct cli_input **out, const char *name,
+                     int (*next)(void *user, struct mproc_item *item),
+                     void *user, int fd, long long total);
+/* Items end at `sep` rather than at a newline (stdin and lines:, before
+ * the first item is read): '\0' for `find -print0` names. */
+void cli_input_set_sep(struct cli_input *in, char sep);
+
+/* ---- running a job (cmd_run.c) ---- */
+/* What `mproc exec` changes in a run; every member may be NULL. */
+struct cli_run_hooks {
+    void *user;
+    /* Write a succeeded item's output to out: 0, or -1 with errno set. */
+    int (*write)(void *user, FILE *out, const struct mproc_result *r);
+    /* After each result: non-zero stops the run (workers are stopped). */
+    int (*result)(void *user, const struct mproc_result *r);
+    /* The exit status, from the run's and the number of failed items. */
+    int (*status)(void *user, int rc, unsigned long long failed);
+};
+/* Run a loaded job with a's options: over `in` when not NULL (not
+ * closed here), else the job's input.  Returns the exit status. */
+int cli_run(struct cli_job *cj, const struct cli_args *a,
+            struct cli_input *in, const struct cli_run_hooks *hooks);
+
 /* ---- commands ---- */
 int cmd_run(int argc, char **argv);
+int cmd_exec(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_plugins(int argc, char **argv);
 int cmd_clean(int argc, char **argv);

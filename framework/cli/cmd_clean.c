@@ -55,13 +55,13 @@ cmd_clean(int argc, char **argv)
             return CLI_EXIT_OK;
         default:
             cli_error("clean: unknown option '%s'", argv[optind - 1]);
-            fputs(clean_usage, stderr);
+            cli_try_help("clean");
             return CLI_EXIT_USAGE;
         }
     }
     if (optind < argc) {
         cli_error("clean: unexpected argument '%s'", argv[optind]);
-        fputs(clean_usage, stderr);
+        cli_try_help("clean");
         return CLI_EXIT_USAGE;
     }
     n = mproc__sysv_clean(!dry, print_set, &dry, &err);

@@ -121,7 +121,7 @@ cmd_plugins(int argc, char **argv)
         } else {
             cli_error("plugins: unknown option or missing value: '%s'",
                       argv[optind - 1]);
-            fputs(plugins_usage, stderr);
+            cli_try_help("plugins");
             free(given);
             return CLI_EXIT_USAGE;
         }

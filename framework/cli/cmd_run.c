@@ -105,6 +105,8 @@ struct run_state {
     bool progress;
     long long total;        /* -1: unknown */
     long long start_ms, last_ms;
+    const struct cli_run_hooks *hooks; /* mproc exec's, or NULL */
+    bool halted;            /* hooks->result stopped the run */
 };
 
 /* Draw the progress line on stderr, at most 5 times a second. */
@@ -386,11 +388,15 @@ on_result(void *user, const struct mproc_result *r)
     }
     if (!st->reduce &&
         spill_name(st, r->data, r->len, spill, sizeof(spill)) != NULL) {
+        /* A big output (on disk): written as it is, even under a write
+         * hook (mproc exec --tag tags what fits in a message only). */
         w = spill_copy(st, spill, index);
         if (w == -2) {
             st->failed++; /* said; not logged: a resume runs it again */
             return 0;
         }
+    } else if (!st->reduce && st->hooks != NULL && st->hooks->write != NULL) {
+        w = st->hooks->write(st->hooks->user, st->out, r);
     } else if (!st->reduce) {
         w = write_output(st, r->data, r->len);
     }
@@ -404,6 +410,21 @@ on_result(void *user, const struct mproc_result *r)
      * holding it is flushed. */
     cli_joblog_write(st->log, index, r);
     return 0;
+}
+
+/* mproc exec's --halt sees every result after it is written. */
+static int
+on_result_hooked(void *user, const struct mproc_result *r)
+{
+    struct run_state *st = user;
+    int stop = on_result(user, r);
+
+    if (stop == 0 && st->hooks != NULL && st->hooks->result != NULL &&
+        st->hooks->result(st->hooks->user, r) != 0) {
+        st->halted = true;
+        stop = 1;
+    }
+    return stop;
 }
 
 static int
@@ -543,11 +564,30 @@ summary(const struct run_state *st, const char *format, unsigned workers,
 int
 cmd_run(int argc, char **argv)
 {
-    struct run_state st = {0};
-    bool reduce_failed = false;
     struct cli_job cj = {0};
     struct cli_args args;
-    struct cli_input *in = NULL;
+    int rc;
+
+    rc = cli_args_parse(&args, argc, argv, run_usage, true);
+    if (rc >= 0)
+        return rc;
+    rc = cli_job_load(&cj, args.path, args.sets, args.nsets);
+    if (rc == 0)
+        rc = cli_run(&cj, &args, NULL, NULL);
+    cli_job_free(&cj);
+    cli_args_free(&args);
+    return rc;
+}
+
+int
+cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
+        const struct cli_run_hooks *hooks)
+{
+    struct run_state st = {0};
+    bool reduce_failed = false;
+    struct cli_job cj = *job;
+    struct cli_args args = *a;
+    struct cli_input *in = own;
     mproc_pool_t *pool = NULL;
     mproc_sync_t *shared = NULL;
     unsigned long long nrun_not;
@@ -557,22 +597,18 @@ cmd_run(int argc, char **argv)
     const char *nr;
     int r, rc;
 
-    rc = cli_args_parse(&args, argc, argv, run_usage, true);
-    if (rc >= 0)
-        return rc;
-    rc = cli_job_load(&cj, args.path, args.sets, args.nsets);
-    if (rc != 0)
-        goto done;
-
+    st.hooks = hooks;
     rc = CLI_EXIT_SOFTWARE;
     if (install_signals() < 0)
         goto done;
     rc = cli_shared_new(&cj, &shared);
     if (rc != 0)
         goto done;
-    rc = cli_input_open(&in, cj.job, false);
-    if (rc != 0)
-        goto done;
+    if (in == NULL) {
+        rc = cli_input_open(&in, cj.job, false);
+        if (rc != 0)
+            goto done;
+    }
     rc = cli_pool_new(&cj, shared, &pool, sig_pipe[0], cli_input_fd(in),
                       on_idle);
     if (rc != 0)
@@ -609,7 +645,7 @@ cmd_run(int argc, char **argv)
     st.progress = !args.quiet && isatty(STDERR_FILENO);
     st.start_ms = mproc__now_ms();
 
-    r = mproc_pool_run(pool, next_item, on_result, &st);
+    r = mproc_pool_run(pool, next_item, on_result_hooked, &st);
     progress(&st, true);
 
     if (r == 0 && st.reduce) {
@@ -644,6 +680,8 @@ cmd_run(int argc, char **argv)
         rc = CLI_EXIT_NOINPUT;
     } else if (st.skip_error) {
         rc = CLI_EXIT_CONFIG;
+    } else if (r == MPROC_ECANCELED && st.halted) {
+        rc = CLI_EXIT_FAILED; /* the hook said why */
     } else if (r == MPROC_ECANCELED) {
         cli_error("run aborted after the first failure (on_error = abort): "
                   "%llu items done, %llu failed, %s",
@@ -655,8 +693,9 @@ cmd_run(int argc, char **argv)
                                              : mproc_strerror(r));
         rc = CLI_EXIT_SOFTWARE;
     } else if (st.failed > 0) {
-        cli_error("%llu of %llu items failed", st.failed,
-                  st.failed + st.done);
+        if (hooks == NULL)
+            cli_error("%llu of %llu items failed", st.failed,
+                      st.failed + st.done);
         rc = CLI_EXIT_FAILED;
     } else if (reduce_failed) {
         rc = CLI_EXIT_FAILED;
@@ -669,14 +708,15 @@ cmd_run(int argc, char **argv)
     pool = NULL;
     if (args.stats != NULL || (st.progress && !got_signal))
         summary(&st, args.stats, workers, known, nrun_not);
+    if (hooks != NULL && hooks->status != NULL)
+        rc = hooks->status(hooks->user, rc, st.failed);
 
 done:
     cli_joblog_close(st.log);
     mproc_pool_free(pool);
     spill_close(&st); /* the workers are gone */
     mproc_sync_free(shared);
-    cli_input_close(in);
-    cli_job_free(&cj);
-    cli_args_free(&args);
+    if (in != own)
+        cli_input_close(in);
     return rc;
 }

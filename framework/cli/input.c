@@ -4,11 +4,14 @@
  * integers, or the files of a folder or a glob.  Items are produced one at
  * a time, on demand, so an input of any length takes constant memory
  * (the file list of `files:` excepted), and lines are read without ever
- * blocking the pool.
+ * blocking the pool.  `files:DIR` followed by a slash and `**` (and
+ * optionally a slash and a glob) walks DIR and its subfolders.  mproc exec adds items split at NUL bytes (-0) and
+ * items it makes itself (cli_input_custom).
  */
 #include "internal.h"
 
 #include <dirent.h>
+#include <fnmatch.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
@@ -22,8 +25,15 @@
 
 #include "cli/cli.h"
 
+/* Items made by a function of the host (mproc exec), not a job's input. */
+#define INPUT_CUSTOM 100
+
 struct cli_input {
     int kind;
+    char sep;      /* STDIN, LINES: the item separator, '\n' or '\0' */
+    int (*next)(void *user, struct mproc_item *item); /* CUSTOM */
+    void *user;
+    long long total;
     char name[64 + 4096];
     int fd;        /* STDIN, LINES: read with read(), never blocking */
     bool own_fd;
@@ -89,6 +99,95 @@ list_dir(struct cli_input *in, const char *dir)
     return 0;
 }
 
+/*
+ * Every regular file under `dir`, at any depth, whose name matches
+ * `pattern` (NULL: all), hidden ones and hidden folders left out; symbolic
+ * links to folders are not followed (a loop would never end).
+ */
+static int
+walk_dir(struct cli_input *in, size_t *cap, const char *dir,
+         const char *pattern, unsigned depth)
+{
+    DIR *d;
+    struct dirent *e;
+    struct stat st;
+    char *path = NULL;
+    int r = 0;
+
+    if (depth > 256)
+        return 0;
+    d = opendir(dir);
+    if (d == NULL) {
+        cli_error("input %s: cannot open the folder %s: %s", in->name, dir,
+                  strerror(errno));
+        return CLI_EXIT_NOINPUT;
+    }
+    while (r == 0 && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        free(path);
+        if (asprintf(&path, "%s%s%s", dir,
+                     dir[strlen(dir) - 1] == '/' ? "" : "/", e->d_name) < 0) {
+            path = NULL;
+            r = -1;
+            break;
+        }
+        if (lstat(path, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode))
+            r = walk_dir(in, cap, path, pattern, depth + 1);
+        else if ((S_ISREG(st.st_mode) ||
+                  (S_ISLNK(st.st_mode) && stat(path, &st) == 0 &&
+                   S_ISREG(st.st_mode))) &&
+                 (pattern == NULL || fnmatch(pattern, e->d_name, 0) == 0))
+            r = add_path(in, cap, path);
+    }
+    free(path);
+    closedir(d);
+    if (r < 0) {
+        cli_error("out of memory listing %s", dir);
+        return CLI_EXIT_SOFTWARE;
+    }
+    return r;
+}
+
+/* DIR, slash, two stars (then maybe slash, GLOB): the files under DIR,
+ * sorted by path. */
+static int
+list_tree(struct cli_input *in, const char *spec)
+{
+    const char *stars = strstr(spec, "/**");
+    const char *pattern = NULL;
+    size_t cap = 0;
+    char *dir;
+    struct stat st;
+    int r;
+
+    if (stars[3] == '/' && stars[4] != '\0')
+        pattern = stars + 4;
+    else if (stars[3] != '\0') {
+        cli_error("input %s: ** must be a whole path component: DIR/** or "
+                  "DIR/**/PATTERN", in->name);
+        return CLI_EXIT_NOINPUT;
+    }
+    dir = strndup(spec, (size_t)(stars - spec) + (stars == spec));
+    if (dir == NULL) {
+        cli_error("out of memory");
+        return CLI_EXIT_SOFTWARE;
+    }
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        cli_error("input %s: %s: %s", in->name, dir,
+                  stat(dir, &st) != 0 ? strerror(errno) : "not a folder");
+        free(dir);
+        return CLI_EXIT_NOINPUT;
+    }
+    r = walk_dir(in, &cap, dir, pattern, 0);
+    free(dir);
+    if (r == 0 && in->npaths > 1)
+        qsort(in->paths, in->npaths, sizeof(*in->paths), cli_cmp_str);
+    return r;
+}
+
 /* The files a glob matches (folders left out), in glob's sorted order. */
 static int
 list_glob(struct cli_input *in, const char *pattern)
@@ -133,6 +232,7 @@ cli_input_open(struct cli_input **out, const struct mproc__job *job,
         return CLI_EXIT_SOFTWARE;
     }
     in->fd = -1;
+    in->sep = '\n';
     in->kind = job->input_kind;
     switch (job->input_kind) {
     case MPROC__INPUT_STDIN:
@@ -167,7 +267,9 @@ cli_input_open(struct cli_input **out, const struct mproc__job *job,
         break;
     case MPROC__INPUT_FILES:
         snprintf(in->name, sizeof(in->name), "files:%s", job->input_path);
-        if (strpbrk(job->input_path, "*?[") == NULL) {
+        if (strstr(job->input_path, "/**") != NULL) {
+            r = list_tree(in, job->input_path);
+        } else if (strpbrk(job->input_path, "*?[") == NULL) {
             if (stat(job->input_path, &st) != 0) {
                 cli_error("input %s: %s", in->name, strerror(errno));
                 r = CLI_EXIT_NOINPUT;
@@ -210,7 +312,7 @@ next_line(struct cli_input *in, struct mproc_item *item)
 
     for (;;) {
         nl = in->len > in->off
-                 ? memchr(in->buf + in->off, '\n', in->len - in->off)
+                 ? memchr(in->buf + in->off, in->sep, in->len - in->off)
                  : NULL;
         if (nl != NULL || (in->eof && in->off < in->len)) {
             item->data = in->buf + in->off;
@@ -273,8 +375,8 @@ lines_left(struct cli_input *in)
     size_t i;
 
     for (i = in->off; i < in->len; i++)
-        n += in->buf[i] == '\n';
-    open_line = in->len > in->off && in->buf[in->len - 1] != '\n';
+        n += in->buf[i] == in->sep;
+    open_line = in->len > in->off && in->buf[in->len - 1] != in->sep;
     if (!in->eof) {
         if (fstat(in->fd, &st) != 0 || !S_ISREG(st.st_mode))
             return -1;
@@ -284,8 +386,8 @@ lines_left(struct cli_input *in)
             if (got < 0)
                 return -1;
             for (i = 0; i < (size_t)got; i++)
-                n += buf[i] == '\n';
-            open_line = buf[got - 1] != '\n';
+                n += buf[i] == in->sep;
+            open_line = buf[got - 1] != in->sep;
         }
         in->eof = true; /* what was read is not kept: nothing more to read */
         in->off = in->len = 0;
@@ -346,6 +448,8 @@ cli_input_total(const struct cli_input *in)
     }
     case MPROC__INPUT_FILES:
         return (long long)in->npaths;
+    case INPUT_CUSTOM:
+        return in->total;
     default:
         return -1;
     }
@@ -363,6 +467,8 @@ cli_input_next(void *user, struct mproc_item *item)
     struct cli_input *in = user;
 
     switch (in->kind) {
+    case INPUT_CUSTOM:
+        return in->next(in->user, item);
     case MPROC__INPUT_STDIN:
     case MPROC__INPUT_LINES:
         return next_line(in, item);
@@ -387,6 +493,34 @@ cli_input_next(void *user, struct mproc_item *item)
         return 1;
     }
     return 0;
+}
+
+int
+cli_input_custom(struct cli_input **out, const char *name,
+                 int (*next)(void *user, struct mproc_item *item), void *user,
+                 int fd, long long total)
+{
+    struct cli_input *in = calloc(1, sizeof(*in));
+
+    *out = NULL;
+    if (in == NULL) {
+        cli_error("out of memory");
+        return CLI_EXIT_SOFTWARE;
+    }
+    in->kind = INPUT_CUSTOM;
+    snprintf(in->name, sizeof(in->name), "%s", name);
+    in->next = next;
+    in->user = user;
+    in->fd = fd;
+    in->total = total;
+    *out = in;
+    return 0;
+}
+
+void
+cli_input_set_sep(struct cli_input *in, char sep)
+{
+    in->sep = sep;
 }
 
 const char *

@@ -1,12 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * mproc: the host program.  Dispatches to a command and holds what the
- * commands share: messages, exit statuses, loading a job.
+ * mproc: the host program.  Only dispatches to a command (cmd_*.c); what
+ * the commands share is in common.c.
  */
 #include "internal.h"
 
-#include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +19,9 @@ static const char usage_text[] =
     "  run JOB.ini [--set SECTION.KEY=VALUE]... [--workers N] [--quiet]\n"
     "            [--joblog FILE [--resume]] [--stats text|json]\n"
     "                     run the job: apply its task to every input item\n"
+    "  exec [OPTIONS] COMMAND [ARGS]... [::: ITEMS... | :::: FILES...]...\n"
+    "                     run COMMAND per item, with GNU parallel's options\n"
+    "                     and replacement strings ({} {.} {/} {#} {1}...)\n"
     "  check JOB.ini [--set SECTION.KEY=VALUE]...\n"
     "                     check the job and its plugin; print the settings\n"
     "  plugins [--path DIR]...\n"
@@ -41,315 +42,81 @@ static const char usage_text[] =
     "created, 74 writing the output failed, 78 config or plugin error,\n"
     "70 internal error, 130 interrupted.\n";
 
-void
-cli_error(const char *fmt, ...)
-{
-    va_list ap;
+/* The commands, in the order the help lists them. */
+static const struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+} commands[] = {
+    {"run", cmd_run},       {"exec", cmd_exec},   {"check", cmd_check},
+    {"plugins", cmd_plugins}, {"clean", cmd_clean},
+};
 
-    fflush(stdout);
-    fputs("mproc: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
-
-int
-cli_cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-int
-cli_exit_for(int code)
-{
-    switch (code) {
-    case 0:
-        return CLI_EXIT_OK;
-    case MPROC_EINPUT:
-        return CLI_EXIT_NOINPUT;
-    case MPROC_ECONFIG:
-    case MPROC_EPLUGIN:
-    case MPROC_EABI:
-    case MPROC_EUNAVAIL:
-    case MPROC_EINIT:
-        return CLI_EXIT_CONFIG;
-    case MPROC_ECANCELED:
-        return CLI_EXIT_INTERRUPTED;
-    default:
-        return CLI_EXIT_SOFTWARE;
-    }
-}
-
-int
-cli_args_parse(struct cli_args *a, int argc, char **argv, const char *usage,
-               bool workers_option)
-{
-    static const struct option longopts[] = {
-        {"set", required_argument, NULL, 's'},
-        {"workers", required_argument, NULL, 'w'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"joblog", required_argument, NULL, 'j'},
-        {"resume", no_argument, NULL, 'r'},
-        {"stats", required_argument, NULL, 'S'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    int c;
-
-    memset(a, 0, sizeof(*a));
-    a->sets = calloc((size_t)argc + 1, sizeof(*a->sets));
-    a->owned = calloc((size_t)argc + 1, sizeof(*a->owned));
-    if (a->sets == NULL || a->owned == NULL) {
-        cli_args_free(a);
-        cli_error("out of memory");
-        return CLI_EXIT_SOFTWARE;
-    }
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, workers_option ? "s:w:qh" : "s:h",
-                            longopts, NULL)) != -1) {
-        switch (c) {
-        case 'j':
-        case 'r':
-        case 'S':
-            if (!workers_option)
-                goto bad;
-            if (c == 'j')
-                a->joblog = optarg;
-            else if (c == 'r')
-                a->resume = true;
-            else if (strcmp(optarg, "text") == 0 ||
-                     strcmp(optarg, "json") == 0)
-                a->stats = optarg;
-            else {
-                cli_error("%s: --stats: expected text or json, got '%s'",
-                          argv[0], optarg);
-                fputs(usage, stderr);
-                cli_args_free(a);
-                return CLI_EXIT_USAGE;
-            }
-            break;
-        case 'q':
-            if (!workers_option)
-                goto bad;
-            a->quiet = true;
-            break;
-        case 's':
-            a->sets[a->nsets++] = optarg;
-            break;
-        case 'w':
-            if (!workers_option)
-                goto bad;
-            if (asprintf(&a->owned[a->nowned], "pool.workers=%s", optarg) <
-                0) {
-                cli_args_free(a);
-                cli_error("out of memory");
-                return CLI_EXIT_SOFTWARE;
-            }
-            a->sets[a->nsets++] = a->owned[a->nowned++];
-            break;
-        case 'h':
-            fputs(usage, stdout);
-            cli_args_free(a);
-            return CLI_EXIT_OK;
-        default:
-            goto bad;
-        }
-    }
-    if (argc - optind != 1) {
-        cli_error(argc - optind == 0 ? "%s: no job file given"
-                                     : "%s: give exactly one job file",
-                  argv[0]);
-        fputs(usage, stderr);
-        cli_args_free(a);
-        return CLI_EXIT_USAGE;
-    }
-    if (a->resume && a->joblog == NULL) {
-        cli_error("%s: --resume needs --joblog FILE (the log of the run to "
-                  "continue)", argv[0]);
-        fputs(usage, stderr);
-        cli_args_free(a);
-        return CLI_EXIT_USAGE;
-    }
-    a->path = argv[optind];
-    return -1;
-
-bad:
-    if (optopt == 'j' || optopt == 'S')
-        cli_error("%s: option --%s needs a value", argv[0],
-                  optopt == 'j' ? "joblog" : "stats");
-    else if (optopt != 0 && (optopt == 's' || optopt == 'w'))
-        cli_error("%s: option -%c needs a value", argv[0], optopt);
-    else
-        cli_error("%s: unknown option '%s'", argv[0], argv[optind - 1]);
-    fputs(usage, stderr);
-    cli_args_free(a);
-    return CLI_EXIT_USAGE;
-}
-
-void
-cli_args_free(struct cli_args *a)
+static int (*find(const char *name))(int, char **)
 {
     size_t i;
 
-    for (i = 0; a->owned != NULL && i < a->nowned; i++)
-        free(a->owned[i]);
-    free(a->owned);
-    free(a->sets);
-    memset(a, 0, sizeof(*a));
+    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return commands[i].fn;
+    return NULL;
 }
 
-int
-cli_job_load(struct cli_job *cj, const char *path, char **sets, size_t nsets)
-{
-    mproc_err_t err;
-    size_t i;
-    int r;
-
-    memset(cj, 0, sizeof(*cj));
-    cj->path = path;
-    r = mproc_config_new(&cj->cfg, &err);
-    if (r == 0)
-        r = mproc_config_load(cj->cfg, path, &err);
-    for (i = 0; r == 0 && i < nsets; i++)
-        r = mproc_config_set(cj->cfg, sets[i], &err);
-    if (r == 0)
-        r = mproc_config_finish(cj->cfg, &err);
-    if (r < 0) {
-        cli_error("%s", err.msg);
-        cli_job_free(cj);
-        return cli_exit_for(r);
-    }
-    cj->job = mproc__config_job(cj->cfg);
-    return 0;
-}
-
-void
-cli_job_free(struct cli_job *cj)
-{
-    mproc_config_free(cj->cfg);
-    cj->cfg = NULL;
-    cj->job = NULL;
-}
-
-/* The pool goes on in a degraded way (a worker cannot be replaced). */
-static void
-pool_warning(void *user, const char *msg)
-{
-    (void)user;
-    fprintf(stderr, "mproc: warning: %s\n", msg);
-}
-
-int
-cli_pool_new(const struct cli_job *cj, mproc_sync_t *sync, mproc_pool_t **out,
-             int cancel_fd, int input_fd, void (*on_idle)(void *))
-{
-    const struct mproc__job *job = cj->job;
-    struct mproc_pool_opts o;
-    mproc_err_t err;
-    int r;
-
-    if (strchr(job->plugin, '/') != NULL &&
-        (r = cli_check_plugin_file(job->plugin)) != 0)
-        return r;
-    mproc_pool_opts_init(&o);
-    o.workers = job->workers;
-    o.plugin = job->plugin;
-    o.task = job->task;
-    o.nargs = mproc_config_args(cj->cfg, &o.args);
-    o.chunksize = job->chunksize;
-    o.max_tasks_per_child = job->max_tasks_per_child;
-    o.message_max = job->message_max;
-    o.ordered = job->ordered;
-    o.stop_on_error = job->on_error == MPROC__ON_ERROR_ABORT;
-    o.start_method = job->start_method;
-    o.ipc = job->ipc;
-    o.cancel_fd = cancel_fd;
-    o.input_fd = input_fd;
-    o.on_idle = on_idle;
-    o.on_warning = pool_warning;
-    o.sync = sync;
-    o.timeout_ms = job->timeout_ms;
-    o.timeout_grace_ms = job->timeout_grace_ms;
-    o.retries = job->retries;
-    o.max_memory_per_child = job->max_memory_per_child;
-    o.rlimit_cpu = job->rlimit_cpu;
-    o.rlimit_as = job->rlimit_as;
-    o.rlimit_nofile = job->rlimit_nofile;
-    o.nice = job->nice;
-    r = mproc_pool_new(out, &o, &err);
-    if (r < 0) {
-        /* Say which line chose what is refused. */
-        const char *section = "job", *key = "plugin", *where;
-
-        if (r == MPROC_EUNAVAIL || r == MPROC_EINVAL) {
-            section = "pool";
-            key = strstr(err.msg, "start method") != NULL ? "start_method"
-                                                           : "ipc";
-        } else if (r == MPROC_EPLUGIN && job->task != NULL &&
-                   strstr(err.msg, "no task") != NULL) {
-            key = "task";
-        }
-        where = mproc_config_where(cj->cfg, section, key);
-        if (where != NULL && strcmp(where, "default") != 0)
-            cli_error("%s: %s", where, err.msg);
-        else
-            cli_error("%s: %s", cj->path, err.msg);
-        return r == MPROC_EINVAL ? CLI_EXIT_CONFIG : cli_exit_for(r);
-    }
-    return 0;
-}
-
+/* `mproc help [CMD]`: the command's own --help, which exits 0. */
 static int
 help(const char *cmd)
 {
+    int (*fn)(int, char **);
+    char *argv[3] = {NULL, (char *)"--help", NULL};
+
     if (cmd == NULL) {
         fputs(usage_text, stdout);
         return CLI_EXIT_OK;
     }
-    if (strcmp(cmd, "clean") == 0) {
-        char *argv[] = {(char *)cmd, (char *)"--help", NULL};
-        return cmd_clean(2, argv);
+    fn = find(cmd);
+    if (fn == NULL) {
+        cli_error("help: no command '%s'; commands are run, exec, check, "
+                  "plugins and clean", cmd);
+        cli_try_help(NULL);
+        return CLI_EXIT_USAGE;
     }
-    if (strcmp(cmd, "run") == 0 || strcmp(cmd, "check") == 0 ||
-        strcmp(cmd, "plugins") == 0) {
-        char *argv[] = {(char *)cmd, (char *)"--help", NULL};
-        return strcmp(cmd, "run") == 0     ? cmd_run(2, argv)
-               : strcmp(cmd, "check") == 0 ? cmd_check(2, argv)
-                                           : cmd_plugins(2, argv);
-    }
-    cli_error("no help for '%s'; commands are run, check and plugins", cmd);
-    return CLI_EXIT_USAGE;
+    argv[0] = (char *)cmd;
+    return fn(2, argv);
 }
 
 int
 main(int argc, char **argv)
 {
+    int (*fn)(int, char **);
     const char *cmd;
 
     if (argc < 2) {
-        fputs(usage_text, stderr);
+        cli_error("no command given");
+        cli_try_help(NULL);
         return CLI_EXIT_USAGE;
     }
     cmd = argv[1];
     if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0)
         return help(NULL);
-    if (strcmp(cmd, "help") == 0)
+    if (strcmp(cmd, "help") == 0) {
+        if (argc > 3) {
+            cli_error("help: give at most one command");
+            cli_try_help(NULL);
+            return CLI_EXIT_USAGE;
+        }
         return help(argc > 2 ? argv[2] : NULL);
+    }
     if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
         printf("mproc %s (plugin ABI %d.%d)\n", mproc_version(),
                MPROC_PLUGIN_ABI_MAJOR, MPROC_PLUGIN_ABI_MINOR);
         return CLI_EXIT_OK;
     }
-    if (strcmp(cmd, "run") == 0)
-        return cmd_run(argc - 1, argv + 1);
-    if (strcmp(cmd, "check") == 0)
-        return cmd_check(argc - 1, argv + 1);
-    if (strcmp(cmd, "plugins") == 0)
-        return cmd_plugins(argc - 1, argv + 1);
-    if (strcmp(cmd, "clean") == 0)
-        return cmd_clean(argc - 1, argv + 1);
-    cli_error("unknown command '%s'; try 'mproc --help'", cmd);
+    fn = find(cmd);
+    if (fn != NULL)
+        return fn(argc - 1, argv + 1);
+    if (cmd[0] == '-')
+        cli_error("unknown option '%s'", cmd);
+    else
+        cli_error("unknown command '%s'", cmd);
+    cli_try_help(NULL);
     return CLI_EXIT_USAGE;
 }

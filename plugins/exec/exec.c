@@ -304,21 +304,23 @@ exec_fini(struct mproc_ctx *ctx)
 
 /* environ with MPROC_ITEM=item in place of any inherited one. */
 static char **
-make_env(char *item_var)
+make_env(char *item_var, char *slot_var)
 {
     size_t n = 0, i, j = 0;
     char **env;
 
     while (environ != NULL && environ[n] != NULL)
         n++;
-    env = calloc(n + 2, sizeof(*env));
+    env = calloc(n + 3, sizeof(*env));
     if (env == NULL)
         return NULL;
     for (i = 0; i < n; i++)
         if (strncmp(environ[i], "MPROC_ITEM=", 11) != 0 &&
-            strncmp(environ[i], SPILL_ENV "=", sizeof(SPILL_ENV)) != 0)
+            strncmp(environ[i], SPILL_ENV "=", sizeof(SPILL_ENV)) != 0 &&
+            strncmp(environ[i], "MPROC_SLOT=", 11) != 0)
             env[j++] = environ[i];
     env[j++] = item_var;
+    env[j++] = slot_var; /* mproc exec's {%}: the worker, 1..N */
     env[j] = NULL;
     return env;
 }
@@ -504,7 +506,7 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
     const struct exec_state *s = ctx->state;
     int outp[2] = {-1, -1}, errp[2] = {-1, -1}, st = 0, r, e, i;
     char *item = NULL, *item_var = NULL, **env = NULL;
-    char tail[TAIL + 1], buf[65536];
+    char tail[TAIL + 1], buf[65536], slot_var[32];
     const char *why;
     size_t tail_len = 0;
     posix_spawn_file_actions_t fa;
@@ -530,7 +532,8 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
     memcpy(item_var, "MPROC_ITEM=", 11);
     memcpy(item_var + 11, in, len);
     item_var[len + 11] = '\0';
-    env = make_env(item_var);
+    snprintf(slot_var, sizeof(slot_var), "MPROC_SLOT=%u", ctx->worker + 1);
+    env = make_env(item_var, slot_var);
     if (env == NULL) {
         r = mproc_fail(ctx, "out of memory");
         goto done;

@@ -1,0 +1,1122 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `mproc exec`: GNU parallel's command line over mproc's run.
+ *
+ *   mproc exec [OPTIONS] COMMAND [ARGS]... [::: ITEMS... | :::: FILES...]...
+ *
+ * The job is the exec plugin's, built in memory as a job file would be
+ * (so --set and every job-file key work as in `mproc run`); what differs
+ * is the input: this file makes each job's whole command line (exec_line.c)
+ * and hands it to the plugin as the item, which runs it with
+ * `sh -c 'eval "$1"'`.  Arguments are shell-quoted into the line, so they
+ * stay data.  Input sources: ::: lists and :::: files (read whole, then
+ * combined: every combination, or with --link side by side), or else
+ * stdin, read as it comes.
+ */
+#include "internal.h"
+
+#include <getopt.h>
+#include <sched.h>
+#include <poll.h>
+#include <regex.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/exec.h"
+
+static const char exec_usage[] =
+    "Usage: mproc exec [OPTIONS] COMMAND [ARGS]... [::: ITEMS... | :::: "
+    "FILES...]...\n"
+    "Run COMMAND once per item in a pool of processes, with GNU parallel's\n"
+    "options.  Items come from ::: lists, :::: files ('-' is stdin) or, with\n"
+    "neither, stdin's lines; several sources give every combination.\n"
+    "\n"
+    "  {} {.} {/} {//} {/.}    the item, without extension, base name,\n"
+    "                          folder, base name without extension\n"
+    "  {1} {2} ...             the N-th source or --colsep column\n"
+    "  {#} {%}                 the job's number and slot (1..jobs)\n"
+    "  (no {...} in COMMAND: the item is appended as its last argument)\n"
+    "\n"
+    "  -j, --jobs N            N jobs at a time (also N%, +N, -N of the\n"
+    "                          CPUs); default one per CPU\n"
+    "  -k, --keep-order        output in input order (the default)\n"
+    "  -0, --null              items end at NUL bytes, not newlines\n"
+    "  -a, --arg-file FILE     same as :::: FILE\n"
+    "      --colsep REGEX      split each item into columns {1} {2}...\n"
+    "      --link              pair the sources' items rather than combine\n"
+    "  -X                      as many items per command as fit, each word\n"
+    "                          with {} repeated per item\n"
+    "  -m                      as many items per command as fit, by spaces\n"
+    "  -n, --max-args N        with -X or -m: at most N items per command\n"
+    "  -s, --max-chars N       with -X or -m: command lines of N bytes at\n"
+    "                          most (default and limit 131000)\n"
+    "      --tag               prefix each output line with the item and "
+    "a tab\n"
+    "      --results DIR       write DIR/1/ITEM/{stdout,stderr,seq,exitval}\n"
+    "                          per job rather than to the output\n"
+    "      --halt WHEN,WHAT    now|soon,fail=N|success=N|fail=P%%: stop\n"
+    "                          (now: kill the running jobs) when it holds\n"
+    "      --delay SECONDS     wait that long between job starts\n"
+    "      --dry-run           print the commands, run nothing\n"
+    "      --line-buffer       write each job's output as soon as it ends,\n"
+    "                          in no set order\n"
+    "      --joblog FILE       mproc's job log (see mproc run)\n"
+    "      --stats text|json   the end-of-run summary on stderr\n"
+    "      --set SECTION.KEY=VALUE, --KEY VALUE\n"
+    "                          any job-file key, e.g. --timeout 10s,\n"
+    "                          --retries 2, --workers 4, --set pool.ipc=mq,\n"
+    "                          --set args.shell=bash (see mproc.ini(5))\n"
+    "  -h, --help              show this help\n"
+    "\n"
+    "Exit status: 0 all jobs succeeded, 1-100 that many failed, 101 more\n"
+    "failed; with --halt, the failing job's; 64 usage error.\n";
+
+/* Job-file keys given as --KEY VALUE. */
+static const char *const job_keys[] = {
+    "job.timeout",       "job.timeout_grace",     "job.retries",
+    "job.on_error",      "job.chunksize",         "job.message_max",
+    "job.output",        "job.ordered",           "pool.workers",
+    "pool.start_method", "pool.ipc",              "pool.max_tasks_per_child",
+    "pool.sync",         "pool.max_memory_per_child", "pool.rlimit_cpu",
+    "pool.rlimit_as",    "pool.rlimit_nofile",    "pool.nice",
+};
+#define NKEYS (sizeof(job_keys) / sizeof(job_keys[0]))
+#define OPT_KEY 1000
+#define MAX_CHARS 131000 /* under Linux's 128 KiB for one argument */
+
+enum {
+    OPT_COLSEP = 256, OPT_LINK, OPT_TAG, OPT_RESULTS, OPT_HALT, OPT_DELAY,
+    OPT_DRY, OPT_LB, OPT_JOBLOG, OPT_STATS, OPT_SET
+};
+
+struct exec {
+    const char *tmpl;
+    char *tmpl_owned;
+    int mode;
+    size_t max_args, max_chars;
+    char sep;
+    bool link, tag, dry;
+    bool has_re;
+    regex_t re;
+    const char *results;
+    int halt_when; /* 0 never, 1 soon, 2 now */
+    bool halt_fail;
+    double halt_n;
+    bool halt_pct;
+    long long delay_ms, next_start_ms;
+    unsigned jobs;
+    /* sources */
+    struct cli_tuple *src;
+    size_t nsrc;
+    size_t *digit;            /* next_tuple(): an index per source */
+    struct cli_input *stream; /* stdin, read as it comes, or NULL */
+    unsigned long long ntuples, pos; /* in-memory: count and next */
+    bool eof;
+    /* tuples waiting for a command line */
+    struct cli_tuple *pend;
+    size_t npend, pcap;
+    size_t base_len, est_len;
+    unsigned long long seq;
+    struct cli_str line, tagbuf, scratch;
+    struct cli_tuple carry; /* -X / -m: did not fit the last line */
+    bool has_carry;
+    char **tags; /* by seq - 1: the job's tag (--tag), until its result */
+    size_t ntags;
+    /* --halt */
+    unsigned long long nok, nfail;
+    bool halting, halted_fail;
+    int halt_status;
+};
+
+static void
+tuple_free(struct cli_tuple *t)
+{
+    size_t i;
+
+    for (i = 0; i < t->n; i++)
+        free(t->v[i]);
+    free(t->v);
+    free(t->len);
+    memset(t, 0, sizeof(*t));
+}
+
+/* Append a copy of v[0..len): 0, or -1 when out of memory. */
+static int
+tuple_add(struct cli_tuple *t, const char *v, size_t len)
+{
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 4;
+        char **nv = realloc(t->v, cap * sizeof(*nv));
+        size_t *nl;
+        if (nv == NULL)
+            return -1;
+        t->v = nv;
+        nl = realloc(t->len, cap * sizeof(*nl));
+        if (nl == NULL)
+            return -1;
+        t->len = nl;
+        t->cap = cap;
+    }
+    t->v[t->n] = malloc(len + 1);
+    if (t->v[t->n] == NULL)
+        return -1;
+    memcpy(t->v[t->n], v, len);
+    t->v[t->n][len] = '\0';
+    t->len[t->n++] = len;
+    return 0;
+}
+
+/*
+ * --colsep's pattern as POSIX ERE: parallel's are Perl's, so its usual
+ * escapes \t \n \s \S \d are translated (the rest are the same).
+ */
+static char *
+perl_to_ere(const char *re)
+{
+    struct cli_str o = {0};
+    const char *add;
+    int bad = cli_str_add(&o, "", 0);
+
+    for (; *re != '\0' && bad == 0; re++) {
+        if (re[0] != '\\' || re[1] == '\0') {
+            bad = cli_str_add(&o, re, 1);
+            continue;
+        }
+        switch (re[1]) {
+        case 't': add = "\t"; break;
+        case 'n': add = "\n"; break;
+        case 's': add = "[[:space:]]"; break;
+        case 'S': add = "[^[:space:]]"; break;
+        case 'd': add = "[0-9]"; break;
+        default: add = NULL;
+        }
+        bad = add ? cli_str_add(&o, add, strlen(add))
+                  : cli_str_add(&o, re, 2);
+        re++;
+    }
+    if (bad != 0) {
+        cli_str_free(&o);
+        return NULL;
+    }
+    return o.s;
+}
+
+/* Add one value, split into columns with --colsep. */
+static int
+tuple_add_split(struct exec *x, struct cli_tuple *t, const char *v,
+                size_t len)
+{
+    regmatch_t m;
+    char *s;
+    size_t off = 0;
+    int r = 0;
+
+    if (!x->has_re)
+        return tuple_add(t, v, len);
+    s = strndup(v, len); /* regexec() needs the NUL */
+    if (s == NULL)
+        return -1;
+    while (r == 0) {
+        m.rm_so = 0;
+        m.rm_eo = (regoff_t)(strlen(s) - off);
+        if (off > strlen(s) ||
+            regexec(&x->re, s + off, 1, &m, off ? REG_NOTBOL : 0) != 0 ||
+            m.rm_eo == m.rm_so) {
+            r = tuple_add(t, s + off, strlen(s + off));
+            break;
+        }
+        r = tuple_add(t, s + off, (size_t)m.rm_so);
+        off += (size_t)m.rm_eo;
+    }
+    free(s);
+    return r;
+}
+
+/* A :::: FILE source: its lines (or NUL-ended items); "-" is stdin. */
+static int
+source_read(struct cli_tuple *s, const char *path, char sep)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "re");
+    char *buf = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int rc = 0;
+
+    if (f == NULL) {
+        cli_error("exec: cannot open %s: %s", path, strerror(errno));
+        return CLI_EXIT_NOINPUT;
+    }
+    while ((n = getdelim(&buf, &cap, sep, f)) > 0) {
+        if (buf[n - 1] == sep)
+            n--;
+        if (tuple_add(s, buf, (size_t)n) < 0) {
+            cli_error("out of memory");
+            rc = CLI_EXIT_SOFTWARE;
+            break;
+        }
+    }
+    if (rc == 0 && ferror(f)) {
+        cli_error("exec: %s: read error: %s", path, strerror(errno));
+        rc = CLI_EXIT_NOINPUT;
+    }
+    free(buf);
+    if (f != stdin)
+        fclose(f);
+    return rc;
+}
+
+/* The next argument tuple: 1, 0 at the end, MPROC_EAGAIN, or < 0. */
+static int
+next_tuple(struct exec *x, struct cli_tuple *t)
+{
+    struct mproc_item it;
+    unsigned long long k;
+    size_t i, j;
+    int r;
+
+    memset(t, 0, sizeof(*t));
+    if (x->stream != NULL) {
+        r = cli_input_next(x->stream, &it);
+        if (r <= 0)
+            return r;
+        return tuple_add_split(x, t, it.data, it.len) < 0 ? MPROC_ENOMEM : 1;
+    }
+    if (x->pos >= x->ntuples)
+        return 0;
+    /* Every combination, the last source varying fastest, as parallel
+     * does; with --link the k-th item of each (shorter ones wrap). */
+    k = x->pos++;
+    for (i = x->nsrc; i-- > 0;) {
+        x->digit[i] = (size_t)((x->link ? x->pos - 1 : k) % x->src[i].n);
+        k /= x->src[i].n;
+    }
+    for (i = 0; i < x->nsrc; i++) {
+        j = x->digit[i];
+        if (tuple_add_split(x, t, x->src[i].v[j], x->src[i].len[j]) < 0)
+            return MPROC_ENOMEM;
+    }
+    return 1;
+}
+
+/* Length a tuple adds to a -X / -m line (measured, not guessed). */
+static int
+tuple_cost(struct exec *x, const struct cli_tuple *t, size_t *cost)
+{
+    if (cli_line_make(&x->scratch, x->tmpl, x->mode, t, 1, x->seq + 1) < 0)
+        return -1;
+    *cost = x->scratch.len - x->base_len + 1;
+    return 0;
+}
+
+static int
+tag_store(struct exec *x, unsigned long long seq, const struct cli_tuple *tu,
+          size_t ntu)
+{
+    size_t i, j;
+    char **nt;
+
+    if (!x->tag)
+        return 0;
+    if (seq > x->ntags) {
+        size_t n = x->ntags ? x->ntags * 2 : 64;
+        while (n < seq)
+            n *= 2;
+        nt = realloc(x->tags, n * sizeof(*nt));
+        if (nt == NULL)
+            return -1;
+        memset(nt + x->ntags, 0, (n - x->ntags) * sizeof(*nt));
+        x->tags = nt;
+        x->ntags = n;
+    }
+    x->tagbuf.len = 0;
+    if (cli_str_add(&x->tagbuf, "", 0) < 0)
+        return -1;
+    for (i = 0; i < ntu; i++)
+        for (j = 0; j < tu[i].n; j++)
+            if (((i || j) && cli_str_add(&x->tagbuf, " ", 1) < 0) ||
+                cli_str_add(&x->tagbuf, tu[i].v[j], tu[i].len[j]) < 0)
+                return -1;
+    x->tags[seq - 1] = strdup(x->tagbuf.s);
+    return x->tags[seq - 1] == NULL ? -1 : 0;
+}
+
+static int
+add_lit(struct cli_str *b, const char *s)
+{
+    return cli_str_add(b, s, strlen(s));
+}
+
+/* A path component of --results: parallel's escapes ('/' as "\_"). */
+static int
+results_part(struct cli_str *p, const char *v, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++)
+        if (cli_str_add(p, v[i] == '/' ? "\\_" : v + i, v[i] == '/' ? 2 : 1) <
+            0)
+            return -1;
+    return len == 0 ? cli_str_add(p, "\\_empty", 7) : 0;
+}
+
+/*
+ * --results DIR: the job writes DIR/1/A/2/B/{seq,stdout,stderr,exitval}
+ * itself (its output goes there, not to mproc's output), so a failing
+ * job's files are written too.  A subshell, so that an `exit` in the
+ * command still lets the wrapper record the status.
+ */
+static int
+results_wrap(struct exec *x, const struct cli_tuple *t, struct cli_str *out)
+{
+    struct cli_str dir = {0}, w = {0};
+    char num[32];
+    size_t i;
+    int r = -1;
+
+    if (cli_str_add(&dir, x->results, strlen(x->results)) < 0)
+        goto fail;
+    for (i = 0; i < t->n; i++) {
+        snprintf(num, sizeof(num), "/%zu/", i + 1);
+        if (cli_str_add(&dir, num, strlen(num)) < 0 ||
+            results_part(&dir, t->v[i], t->len[i]) < 0)
+            goto fail;
+    }
+    snprintf(num, sizeof(num), "%llu", x->seq);
+    if (add_lit(&w, "_d=") < 0 || cli_line_quote(&w, dir.s, dir.len) < 0 ||
+        add_lit(&w, "; mkdir -p \"$_d\" && printf %s ") < 0 ||
+        add_lit(&w, num) < 0 || add_lit(&w, " > \"$_d/seq\" && ( ") < 0 ||
+        cli_str_add(&w, out->s, out->len) < 0 ||
+        add_lit(&w, "\n) > \"$_d/stdout\" 2> \"$_d/stderr\" < /dev/null; "
+                    "_s=$?; echo $_s > \"$_d/exitval\"; exit $_s") < 0)
+        goto fail;
+    cli_str_free(out);
+    *out = w;
+    memset(&w, 0, sizeof(w));
+    r = 0;
+fail:
+    cli_str_free(&dir);
+    cli_str_free(&w);
+    return r;
+}
+
+/* Make the next command line into x->line: 1, 0 when none is left,
+ * MPROC_EAGAIN, or < 0. */
+static int
+next_line(struct exec *x)
+{
+    struct cli_tuple t;
+    size_t cap = x->mode == CLI_LINE_ONE ? 1 : x->max_args, cost = 0, i;
+    int r;
+
+    while (!x->eof && (cap == 0 || x->npend < cap)) {
+        if (x->npend == x->pcap) {
+            size_t n = x->pcap ? x->pcap * 2 : 16;
+            struct cli_tuple *p = realloc(x->pend, n * sizeof(*p));
+            if (p == NULL)
+                return MPROC_ENOMEM;
+            x->pend = p;
+            x->pcap = n;
+        }
+        if (x->has_carry) {
+            t = x->carry;
+            x->has_carry = false;
+            r = 1;
+        } else {
+            r = next_tuple(x, &t);
+        }
+        if (r == MPROC_EAGAIN && x->npend > 0 && x->mode != CLI_LINE_ONE &&
+            x->est_len * 2 > x->max_chars)
+            break; /* half full and the input is slow: go */
+        if (r < 0) {
+            tuple_free(&t);
+            return r;
+        }
+        if (r == 0) {
+            x->eof = true;
+            break;
+        }
+        if (x->mode != CLI_LINE_ONE) {
+            if (tuple_cost(x, &t, &cost) < 0) {
+                tuple_free(&t);
+                return MPROC_ENOMEM;
+            }
+            if (x->npend > 0 && x->est_len + cost > x->max_chars) {
+                x->carry = t; /* full: it opens the next line */
+                x->has_carry = true;
+                break;
+            }
+            x->est_len += cost;
+        }
+        x->pend[x->npend++] = t;
+    }
+    if (x->npend == 0)
+        return 0;
+    x->seq++;
+    if (cli_line_make(&x->line, x->tmpl, x->mode, x->pend, x->npend,
+                      x->seq) < 0 ||
+        tag_store(x, x->seq, x->pend, x->npend) < 0 ||
+        (x->results != NULL && !x->dry &&
+         results_wrap(x, &x->pend[0], &x->line) < 0))
+        return MPROC_ENOMEM;
+    for (i = 0; i < x->npend; i++)
+        tuple_free(&x->pend[i]);
+    x->npend = 0;
+    x->est_len = x->base_len;
+    return 1;
+}
+
+/* The pool's input: one command line per item. */
+static int
+next_item(void *user, struct mproc_item *item)
+{
+    struct exec *x = user;
+    long long now;
+    int r;
+
+    if (x->halting)
+        return 0;
+    if (x->delay_ms > 0) {
+        now = mproc__now_ms();
+        if (x->next_start_ms > now)
+            return MPROC_EAGAIN; /* the pool polls again in a few ms */
+        x->next_start_ms = now + x->delay_ms;
+    }
+    r = next_line(x);
+    if (r == MPROC_EAGAIN)
+        x->next_start_ms = 0; /* the wait for input is the delay */
+    if (r <= 0)
+        return r;
+    item->data = x->line.s;
+    item->len = x->line.len;
+    return 1;
+}
+
+/* --tag: each line of the output after the job's arguments and a tab. */
+static int
+write_tagged(void *user, FILE *out, const struct mproc_result *r)
+{
+    struct exec *x = user;
+    const char *p = r->data, *end = p + r->len, *nl;
+    const char *tag = r->index < x->ntags ? x->tags[r->index] : NULL;
+
+    if (tag == NULL)
+        tag = "";
+    while (p < end) {
+        nl = memchr(p, '\n', (size_t)(end - p));
+        nl = nl ? nl + 1 : end;
+        if (fputs(tag, out) == EOF || fputc('\t', out) == EOF ||
+            fwrite(p, 1, (size_t)(nl - p), out) != (size_t)(nl - p))
+            return -1;
+        p = nl;
+    }
+    if (r->index < x->ntags) {
+        free(x->tags[r->index]);
+        x->tags[r->index] = NULL;
+    }
+    return 0;
+}
+
+/* The command's own exit status, from the plugin's message. */
+static int
+exit_status_of(const struct mproc_result *r)
+{
+    const char *m = r->message ? strstr(r->message, "status ") : NULL;
+    int v;
+
+    if (m != NULL && sscanf(m + 7, "%d", &v) == 1 && v > 0 && v < 256)
+        return v;
+    return 1;
+}
+
+/* --halt: count, and stop when the condition holds. */
+static int
+on_result(void *user, const struct mproc_result *r)
+{
+    struct exec *x = user;
+    unsigned long long n, of;
+    bool hit;
+
+    if (r->status == MPROC_ECANCELED)
+        return 0;
+    if (r->status == 0)
+        x->nok++;
+    else
+        x->nfail++;
+    if (x->halt_when == 0 || x->halting)
+        return 0;
+    n = x->halt_fail ? x->nfail : x->nok;
+    if ((r->status == 0) == x->halt_fail)
+        return 0;
+    if (x->halt_pct) {
+        of = x->stream == NULL ? x->ntuples : x->nok + x->nfail;
+        hit = of > 0 && n * 100.0 >= x->halt_n * (double)of;
+    } else {
+        hit = (double)n >= x->halt_n;
+    }
+    if (!hit)
+        return 0;
+    x->halting = true;
+    x->halted_fail = x->halt_fail;
+    x->halt_status = x->halt_fail ? exit_status_of(r) : 0;
+    if (x->halt_when == 1) {
+        cli_error("exec: --halt: %llu job%s %s; starting no more jobs", n,
+                  n == 1 ? "" : "s", x->halt_fail ? "failed" : "succeeded");
+        return 0;
+    }
+    cli_error("exec: --halt: %llu job%s %s; stopping the running ones", n,
+              n == 1 ? "" : "s", x->halt_fail ? "failed" : "succeeded");
+    return 1;
+}
+
+/* parallel's exit status: the number of failed jobs (101: more than 100);
+ * after --halt, the failing job's status (0 after success=N). */
+static int
+exit_status(void *user, int rc, unsigned long long failed)
+{
+    struct exec *x = user;
+
+    if (x->halting && (rc == CLI_EXIT_OK || rc == CLI_EXIT_FAILED))
+        return x->halt_status;
+    if (rc == CLI_EXIT_FAILED && failed > 0)
+        return failed > 100 ? 101 : (int)failed;
+    return rc;
+}
+
+/* -j N, N%, +N, -N (of the CPUs): a pool.workers value. */
+static int
+parse_jobs(const char *s, char *out, size_t cap)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN), v;
+    char *end;
+
+    if (ncpu < 1)
+        ncpu = 1;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (end == s || errno != 0 || (*end != '\0' && strcmp(end, "%") != 0))
+        return -1;
+    if (*end == '%')
+        v = ncpu * v / 100;
+    else if (s[0] == '+' || s[0] == '-')
+        v = ncpu + v;
+    if (v < 1)
+        v = 1;
+    snprintf(out, cap, "pool.workers=%ld", v);
+    return 0;
+}
+
+/* --halt WHEN,WHAT=N (or parallel's old 0, 1, 2); -1 when malformed. */
+static int
+parse_halt(struct exec *x, const char *s)
+{
+    const char *c = strchr(s, ',');
+    char *end;
+
+    if (strcmp(s, "never") == 0 || strcmp(s, "0") == 0)
+        return 0;
+    if (strcmp(s, "1") == 0 || strcmp(s, "2") == 0) {
+        x->halt_when = s[0] - '0';
+        x->halt_fail = true;
+        x->halt_n = 1;
+        return 0;
+    }
+    if (c == NULL)
+        return -1;
+    if (strncmp(s, "now,", 4) == 0)
+        x->halt_when = 2;
+    else if (strncmp(s, "soon,", 5) == 0)
+        x->halt_when = 1;
+    else
+        return -1;
+    c++;
+    if (strncmp(c, "fail=", 5) == 0)
+        x->halt_fail = true, c += 5;
+    else if (strncmp(c, "success=", 8) == 0)
+        x->halt_fail = false, c += 8;
+    else
+        return -1;
+    if (*c < '0' || *c > '9')
+        return -1;
+    x->halt_n = strtod(c, &end);
+    x->halt_pct = *end == '%';
+    if ((*end != '\0' && strcmp(end, "%") != 0) || x->halt_n <= 0 ||
+        (x->halt_pct && x->halt_n > 100))
+        return -1;
+    return 0;
+}
+
+static void
+exec_free(struct exec *x)
+{
+    size_t i;
+
+    for (i = 0; i < x->nsrc; i++)
+        tuple_free(&x->src[i]);
+    free(x->src);
+    free(x->digit);
+    for (i = 0; i < x->npend; i++)
+        tuple_free(&x->pend[i]);
+    free(x->pend);
+    if (x->has_carry)
+        tuple_free(&x->carry);
+    for (i = 0; i < x->ntags; i++)
+        free(x->tags[i]);
+    free(x->tags);
+    cli_str_free(&x->line);
+    cli_str_free(&x->tagbuf);
+    cli_str_free(&x->scratch);
+    if (x->has_re)
+        regfree(&x->re);
+    cli_input_close(x->stream);
+    free(x->tmpl_owned);
+}
+
+/* A usage error: the message, then the pointer at --help. */
+static int __attribute__((format(printf, 1, 2)))
+usage_error(const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    cli_error("exec: %s", msg);
+    cli_try_help("exec");
+    return CLI_EXIT_USAGE;
+}
+
+/* The number of jobs the ::: and :::: sources make: 0 or an exit status. */
+static int
+count_tuples(struct exec *x)
+{
+    size_t i;
+
+    if (x->nsrc == 0)
+        return 0;
+    x->ntuples = x->link ? 0 : 1;
+    for (i = 0; i < x->nsrc; i++) {
+        if (x->src[i].n == 0) {
+            x->ntuples = 0; /* an empty file: no combination */
+            break;
+        }
+        if (x->link)
+            x->ntuples = x->src[i].n > x->ntuples ? x->src[i].n : x->ntuples;
+        else if (__builtin_mul_overflow(x->ntuples, x->src[i].n,
+                                        &x->ntuples))
+            return usage_error("too many combinations of the inputs");
+    }
+    return 0;
+}
+
+static struct cli_tuple *
+source_new(struct exec *x)
+{
+    struct cli_tuple *s = realloc(x->src, (x->nsrc + 1) * sizeof(*s));
+
+    if (s == NULL)
+        return NULL;
+    x->src = s;
+    memset(&s[x->nsrc], 0, sizeof(*s));
+    return &s[x->nsrc++];
+}
+
+/*
+ * The words after the options: COMMAND [ARGS]... then ::: and :::: groups.
+ * Returns -1 to go on, or an exit status.
+ */
+static int
+parse_sources(struct exec *x, int argc, char **argv, int i)
+{
+    struct cli_str t = {0};
+    struct cli_tuple *s = NULL;
+    int kind = 0; /* 1: :::, 2: :::: */
+    int rc = -1;
+
+    for (; i < argc && strcmp(argv[i], ":::") != 0 &&
+           strcmp(argv[i], "::::") != 0;
+         i++)
+        if ((t.len > 0 && cli_str_add(&t, " ", 1) < 0) ||
+            cli_str_add(&t, argv[i], strlen(argv[i])) < 0)
+            goto oom;
+    if (t.len == 0) {
+        cli_str_free(&t);
+        return usage_error("no command given");
+    }
+    x->tmpl = x->tmpl_owned = t.s;
+    for (; i < argc; i++) {
+        if (strcmp(argv[i], ":::") == 0 || strcmp(argv[i], "::::") == 0) {
+            if (s != NULL && kind == 1 && s->n == 0)
+                return usage_error("::: with no items after it");
+            kind = argv[i][3] == ':' ? 2 : 1;
+            s = NULL;
+            if (kind == 1 && (s = source_new(x)) == NULL)
+                goto oom;
+            if (kind == 2 && i + 1 == argc)
+                return usage_error(":::: with no file after it");
+            continue;
+        }
+        if (kind == 1 && tuple_add(s, argv[i], strlen(argv[i])) < 0)
+            goto oom;
+        if (kind == 2) {
+            if ((s = source_new(x)) == NULL)
+                goto oom;
+            rc = source_read(s, argv[i], x->sep);
+            if (rc != 0)
+                return rc;
+            rc = -1;
+        }
+    }
+    if (s != NULL && kind == 1 && s->n == 0)
+        return usage_error("::: with no items after it");
+    return -1;
+oom:
+    cli_str_free(&t);
+    cli_error("out of memory");
+    return CLI_EXIT_SOFTWARE;
+}
+
+int
+cmd_exec(int argc, char **argv)
+{
+    static const char *const job_text =
+        "[job]\nplugin = exec\ntask = run\n[args]\ncommand = eval \"$1\"\n";
+    struct option longopts[32 + NKEYS + 1];
+    static const struct option base[] = {
+        {"jobs", required_argument, NULL, 'j'},
+        {"keep-order", no_argument, NULL, 'k'},
+        {"null", no_argument, NULL, '0'},
+        {"arg-file", required_argument, NULL, 'a'},
+        {"max-args", required_argument, NULL, 'n'},
+        {"max-chars", required_argument, NULL, 's'},
+        {"colsep", required_argument, NULL, OPT_COLSEP},
+        {"link", no_argument, NULL, OPT_LINK},
+        {"xapply", no_argument, NULL, OPT_LINK},
+        {"tag", no_argument, NULL, OPT_TAG},
+        {"results", required_argument, NULL, OPT_RESULTS},
+        {"res", required_argument, NULL, OPT_RESULTS},
+        {"halt", required_argument, NULL, OPT_HALT},
+        {"halt-on-error", required_argument, NULL, OPT_HALT},
+        {"delay", required_argument, NULL, OPT_DELAY},
+        {"dry-run", no_argument, NULL, OPT_DRY},
+        {"line-buffer", no_argument, NULL, OPT_LB},
+        {"lb", no_argument, NULL, OPT_LB},
+        {"group", no_argument, NULL, 'g'},
+        {"joblog", required_argument, NULL, OPT_JOBLOG},
+        {"stats", required_argument, NULL, OPT_STATS},
+        {"set", required_argument, NULL, OPT_SET},
+        {"help", no_argument, NULL, 'h'},
+    };
+    struct exec x = {0};
+    struct cli_args args = {0};
+    struct cli_job cj = {0};
+    struct cli_input *in = NULL;
+    struct cli_run_hooks hooks = {0};
+    const char **afiles = NULL;
+    size_t nafiles = 0, i, nb = sizeof(base) / sizeof(base[0]);
+    char *end;
+    int c, rc = CLI_EXIT_SOFTWARE, li;
+    bool ordered_set = false, lb = false, jobs_all = false;
+    double d;
+
+    memcpy(longopts, base, sizeof(base));
+    for (i = 0; i < NKEYS; i++) {
+        longopts[nb + i].name = strchr(job_keys[i], '.') + 1;
+        longopts[nb + i].has_arg = required_argument;
+        longopts[nb + i].flag = NULL;
+        longopts[nb + i].val = OPT_KEY + (int)i;
+    }
+    memset(&longopts[nb + NKEYS], 0, sizeof(longopts[0]));
+    x.max_chars = MAX_CHARS;
+    x.sep = '\n';
+    args.sets = calloc((size_t)argc + 1, sizeof(*args.sets));
+    args.owned = calloc((size_t)argc + 1, sizeof(*args.owned));
+    afiles = calloc((size_t)argc + 1, sizeof(*afiles));
+    if (args.sets == NULL || args.owned == NULL || afiles == NULL) {
+        cli_error("out of memory");
+        goto done;
+    }
+    optind = 1;
+    opterr = 0;
+    /* "+": options end at the command, whose own options are its own. */
+    while ((c = getopt_long(argc, argv, "+j:k0a:n:s:Xmgh", longopts, &li)) !=
+           -1) {
+        char *set = NULL;
+        switch (c) {
+        case 'j':
+            if (strcmp(optarg, "0") == 0) {
+                jobs_all = true;
+                break;
+            }
+            set = malloc(64);
+            if (set == NULL || parse_jobs(optarg, set, 64) < 0) {
+                free(set);
+                rc = usage_error("-j: expected a number of jobs (N, N%%, "
+                                 "+N or -N), got '%s'", optarg);
+                goto done;
+            }
+            break;
+        case 'k':
+        case 'g':
+            break; /* the default: in input order, grouped per job */
+        case '0':
+            x.sep = '\0';
+            break;
+        case 'a':
+            afiles[nafiles++] = optarg;
+            break;
+        case 'n':
+        case 's':
+            errno = 0;
+            d = (double)strtoul(optarg, &end, 10);
+            if (*optarg == '-' || *end != '\0' || end == optarg || d < 1 ||
+                (c == 's' && d > MAX_CHARS)) {
+                rc = usage_error(c == 'n' ? "-n: expected a positive number "
+                                            "of items, got '%s'"
+                                          : "-s: expected 1..131000 bytes, "
+                                            "got '%s'",
+                                 optarg);
+                goto done;
+            }
+            if (c == 'n')
+                x.max_args = (size_t)d;
+            else
+                x.max_chars = (size_t)d;
+            break;
+        case 'X':
+            x.mode = CLI_LINE_X;
+            break;
+        case 'm':
+            x.mode = CLI_LINE_M;
+            break;
+        case OPT_COLSEP:
+            if (x.has_re)
+                regfree(&x.re);
+            x.has_re = false;
+            end = perl_to_ere(optarg);
+            if (end == NULL || optarg[0] == '\0' ||
+                regcomp(&x.re, end, REG_EXTENDED) != 0) {
+                free(end);
+                rc = usage_error("--colsep: not a regular expression: "
+                                 "'%s'", optarg);
+                goto done;
+            }
+            free(end);
+            x.has_re = true;
+            break;
+        case OPT_LINK:
+            x.link = true;
+            break;
+        case OPT_TAG:
+            x.tag = true;
+            break;
+        case OPT_RESULTS:
+            x.results = optarg;
+            break;
+        case OPT_HALT:
+            if (parse_halt(&x, optarg) < 0) {
+                rc = usage_error("--halt: expected now|soon,fail=N|"
+                                 "success=N|fail=P%%, got '%s'", optarg);
+                goto done;
+            }
+            break;
+        case OPT_DELAY:
+            d = strtod(optarg, &end);
+            if (end == optarg || *end != '\0' || !(d >= 0) || d > 86400) {
+                rc = usage_error("--delay: expected seconds (0..86400), "
+                                 "got '%s'", optarg);
+                goto done;
+            }
+            x.delay_ms = (long long)(d * 1000);
+            break;
+        case OPT_DRY:
+            x.dry = true;
+            break;
+        case OPT_LB:
+            lb = true;
+            break;
+        case OPT_JOBLOG:
+            args.joblog = optarg;
+            break;
+        case OPT_STATS:
+            if (strcmp(optarg, "text") != 0 && strcmp(optarg, "json") != 0) {
+                rc = usage_error("--stats: expected text or json, got '%s'",
+                                 optarg);
+                goto done;
+            }
+            args.stats = optarg;
+            break;
+        case OPT_SET:
+            args.sets[args.nsets++] = optarg;
+            break;
+        case 'h':
+            fputs(exec_usage, stdout);
+            rc = CLI_EXIT_OK;
+            goto done;
+        default:
+            if (c >= OPT_KEY && c < OPT_KEY + (int)NKEYS) {
+                if (asprintf(&set, "%s=%s", job_keys[c - OPT_KEY], optarg) <
+                    0)
+                    set = NULL;
+                if (set == NULL) {
+                    cli_error("out of memory");
+                    goto done;
+                }
+                if (strcmp(job_keys[c - OPT_KEY], "job.ordered") == 0)
+                    ordered_set = true;
+                break;
+            }
+            if (optopt != 0 && strchr("jans", optopt) != NULL)
+                rc = usage_error("option -%c needs a value", optopt);
+            else if (argv[optind - 1][0] == '-' && argv[optind - 1][1] == '-' &&
+                     strchr(argv[optind - 1], '=') == NULL && optopt != 0)
+                rc = usage_error("option '%s' needs a value",
+                                 argv[optind - 1]);
+            else
+                rc = usage_error("unknown option '%s'", argv[optind - 1]);
+            goto done;
+        }
+        if (set != NULL) {
+            args.owned[args.nowned++] = set;
+            args.sets[args.nsets++] = set;
+        }
+    }
+    if (lb && !ordered_set)
+        args.sets[args.nsets++] = (char *)"job.ordered=false";
+    rc = parse_sources(&x, argc, argv, optind);
+    if (rc >= 0)
+        goto done;
+    for (i = 0; i < nafiles; i++) {
+        struct cli_tuple *s = source_new(&x);
+        if (s == NULL) {
+            cli_error("out of memory");
+            rc = CLI_EXIT_SOFTWARE;
+            goto done;
+        }
+        rc = source_read(s, afiles[i], x.sep);
+        if (rc != 0)
+            goto done;
+    }
+    if (x.results != NULL && x.max_chars > MAX_CHARS - 8192)
+        x.max_chars = MAX_CHARS - 8192; /* room for the wrapper */
+    if (x.mode == CLI_LINE_ONE && x.max_args > 1)
+        x.mode = CLI_LINE_M; /* -n N alone: N items per command, as -m */
+    if (!cli_line_has_repl(x.tmpl)) {
+        /* parallel appends the arguments: COMMAND {} */
+        char *t = NULL;
+        if (asprintf(&t, "%s {}", x.tmpl) < 0) {
+            cli_error("out of memory");
+            rc = CLI_EXIT_SOFTWARE;
+            goto done;
+        }
+        free(x.tmpl_owned);
+        x.tmpl = x.tmpl_owned = t;
+    }
+
+    rc = count_tuples(&x);
+    if (rc != 0)
+        goto done;
+    if (jobs_all) {
+        /* -j 0: as many as there are jobs, within reason (parallel: as
+         * many as file handles allow). */
+        char *set = NULL;
+        if (asprintf(&set, "pool.workers=%llu",
+                     x.stream ? 256ULL
+                              : x.ntuples < 1     ? 1ULL
+                              : x.ntuples > 256 ? 256ULL
+                                                : x.ntuples) < 0) {
+            cli_error("out of memory");
+            rc = CLI_EXIT_SOFTWARE;
+            goto done;
+        }
+        args.owned[args.nowned++] = set;
+        args.sets[args.nsets++] = set;
+    }
+    rc = cli_job_load_mem(&cj, "mproc exec", job_text, args.sets, args.nsets);
+    if (rc != 0)
+        goto done;
+    x.jobs = cj.job->workers;
+    if (x.jobs == 0) {
+        /* auto: one per CPU this process may run on, as the pool does */
+        cpu_set_t set;
+        x.jobs = sched_getaffinity(0, sizeof(set), &set) == 0
+                     ? (unsigned)CPU_COUNT(&set)
+                     : 1;
+    }
+    if (x.nsrc > 0) {
+        x.digit = calloc(x.nsrc, sizeof(*x.digit));
+        if (x.digit == NULL) {
+            cli_error("out of memory");
+            rc = CLI_EXIT_SOFTWARE;
+            goto done;
+        }
+        /* -X, -m with every item known: spread them over the jobs (as
+         * parallel does), not one long line and idle workers. */
+        if (x.mode != CLI_LINE_ONE && x.max_args == 0 && x.jobs > 1)
+            x.max_args = (size_t)((x.ntuples + x.jobs - 1) / x.jobs);
+    } else {
+        struct mproc__job stdin_job = {0};
+        stdin_job.input_kind = MPROC__INPUT_STDIN;
+        rc = cli_input_open(&x.stream, &stdin_job, false);
+        if (rc != 0)
+            goto done;
+        cli_input_set_sep(x.stream, x.sep);
+    }
+    if (x.mode != CLI_LINE_ONE) {
+        if (cli_line_make(&x.scratch, x.tmpl, x.mode, NULL, 0, 1) < 0) {
+            cli_error("out of memory");
+            rc = CLI_EXIT_SOFTWARE;
+            goto done;
+        }
+        x.base_len = x.est_len = x.scratch.len;
+    }
+
+    if (x.dry) {
+        /* The commands, one per line, in order; nothing runs. */
+        while ((rc = next_line(&x)) != 0) {
+            if (rc == MPROC_EAGAIN) {
+                struct pollfd p = {cli_input_fd(x.stream), POLLIN, 0};
+                poll(&p, 1, -1);
+                continue;
+            }
+            if (rc < 0) {
+                rc = cli_input_failed(x.stream) ? CLI_EXIT_NOINPUT
+                                                : CLI_EXIT_SOFTWARE;
+                goto done;
+            }
+            printf("%s\n", x.line.s);
+        }
+        rc = fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_IOERR;
+        goto done;
+    }
+
+    rc = cli_input_custom(&in, x.stream ? "stdin" : "the ::: inputs",
+                          next_item, &x,
+                          x.stream && x.delay_ms == 0 ? cli_input_fd(x.stream)
+                                                      : -1,
+                          x.stream ? -1 : (long long)x.ntuples);
+    if (rc != 0)
+        goto done;
+    hooks.user = &x;
+    hooks.write = x.tag ? write_tagged : NULL;
+    hooks.result = on_result;
+    hooks.status = exit_status;
+    args.path = "mproc exec";
+    args.quiet = !isatty(STDERR_FILENO);
+    rc = cli_run(&cj, &args, in, &hooks);
+    if (x.stream != NULL && cli_input_failed(x.stream) && rc == CLI_EXIT_OK)
+        rc = CLI_EXIT_NOINPUT;
+
+done:
+    cli_input_close(in);
+    cli_job_free(&cj);
+    exec_free(&x);
+    free(afiles);
+    cli_args_free(&args);
+    return rc;
+}

@@ -1,0 +1,299 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the commands of `mproc` share: messages, exit statuses, parsing the
+ * command line of a job, loading a job and creating its pool.  main.c only
+ * dispatches; the cmd_*.c files include cli.h, never main.c's code.
+ */
+#include "internal.h"
+
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+void
+cli_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    fflush(stdout);
+    fputs("mproc: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+void
+cli_try_help(const char *cmd)
+{
+    fprintf(stderr, "Try 'mproc %s%s--help' for more information.\n",
+            cmd != NULL ? cmd : "", cmd != NULL ? " " : "");
+}
+
+int
+cli_cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
+cli_exit_for(int code)
+{
+    switch (code) {
+    case 0:
+        return CLI_EXIT_OK;
+    case MPROC_EINPUT:
+        return CLI_EXIT_NOINPUT;
+    case MPROC_ECONFIG:
+    case MPROC_EPLUGIN:
+    case MPROC_EABI:
+    case MPROC_EUNAVAIL:
+    case MPROC_EINIT:
+        return CLI_EXIT_CONFIG;
+    case MPROC_ECANCELED:
+        return CLI_EXIT_INTERRUPTED;
+    default:
+        return CLI_EXIT_SOFTWARE;
+    }
+}
+
+int
+cli_args_parse(struct cli_args *a, int argc, char **argv, const char *usage,
+               bool workers_option)
+{
+    static const struct option longopts[] = {
+        {"set", required_argument, NULL, 's'},
+        {"workers", required_argument, NULL, 'w'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"joblog", required_argument, NULL, 'j'},
+        {"resume", no_argument, NULL, 'r'},
+        {"stats", required_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    memset(a, 0, sizeof(*a));
+    a->sets = calloc((size_t)argc + 1, sizeof(*a->sets));
+    a->owned = calloc((size_t)argc + 1, sizeof(*a->owned));
+    if (a->sets == NULL || a->owned == NULL) {
+        cli_args_free(a);
+        cli_error("out of memory");
+        return CLI_EXIT_SOFTWARE;
+    }
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, workers_option ? "s:w:qh" : "s:h",
+                            longopts, NULL)) != -1) {
+        switch (c) {
+        case 'j':
+        case 'r':
+        case 'S':
+            if (!workers_option)
+                goto bad;
+            if (c == 'j')
+                a->joblog = optarg;
+            else if (c == 'r')
+                a->resume = true;
+            else if (strcmp(optarg, "text") == 0 ||
+                     strcmp(optarg, "json") == 0)
+                a->stats = optarg;
+            else {
+                cli_error("%s: --stats: expected text or json, got '%s'",
+                          argv[0], optarg);
+                cli_try_help(argv[0]);
+                cli_args_free(a);
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        case 'q':
+            if (!workers_option)
+                goto bad;
+            a->quiet = true;
+            break;
+        case 's':
+            a->sets[a->nsets++] = optarg;
+            break;
+        case 'w':
+            if (!workers_option)
+                goto bad;
+            if (asprintf(&a->owned[a->nowned], "pool.workers=%s", optarg) <
+                0) {
+                cli_args_free(a);
+                cli_error("out of memory");
+                return CLI_EXIT_SOFTWARE;
+            }
+            a->sets[a->nsets++] = a->owned[a->nowned++];
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            cli_args_free(a);
+            return CLI_EXIT_OK;
+        default:
+            goto bad;
+        }
+    }
+    if (argc - optind != 1) {
+        cli_error(argc - optind == 0 ? "%s: no job file given"
+                                     : "%s: give exactly one job file",
+                  argv[0]);
+        cli_try_help(argv[0]);
+        cli_args_free(a);
+        return CLI_EXIT_USAGE;
+    }
+    if (a->resume && a->joblog == NULL) {
+        cli_error("%s: --resume needs --joblog FILE (the log of the run to "
+                  "continue)", argv[0]);
+        cli_try_help(argv[0]);
+        cli_args_free(a);
+        return CLI_EXIT_USAGE;
+    }
+    a->path = argv[optind];
+    return -1;
+
+bad:
+    if (optopt == 'j' || optopt == 'S')
+        cli_error("%s: option --%s needs a value", argv[0],
+                  optopt == 'j' ? "joblog" : "stats");
+    else if (optopt != 0 && (optopt == 's' || optopt == 'w'))
+        cli_error("%s: option -%c needs a value", argv[0], optopt);
+    else
+        cli_error("%s: unknown option '%s'", argv[0], argv[optind - 1]);
+    cli_try_help(argv[0]);
+    cli_args_free(a);
+    return CLI_EXIT_USAGE;
+}
+
+void
+cli_args_free(struct cli_args *a)
+{
+    size_t i;
+
+    for (i = 0; a->owned != NULL && i < a->nowned; i++)
+        free(a->owned[i]);
+    free(a->owned);
+    free(a->sets);
+    memset(a, 0, sizeof(*a));
+}
+
+/* A job file (text NULL) or its text. */
+static int
+job_load(struct cli_job *cj, const char *path, const char *text, char **sets,
+         size_t nsets)
+{
+    mproc_err_t err;
+    size_t i;
+    int r;
+
+    memset(cj, 0, sizeof(*cj));
+    cj->path = path;
+    r = mproc_config_new(&cj->cfg, &err);
+    if (r == 0 && text != NULL)
+        r = mproc__config_load_mem(cj->cfg, path, text, strlen(text), &err);
+    else if (r == 0)
+        r = mproc_config_load(cj->cfg, path, &err);
+    for (i = 0; r == 0 && i < nsets; i++)
+        r = mproc_config_set(cj->cfg, sets[i], &err);
+    if (r == 0)
+        r = mproc_config_finish(cj->cfg, &err);
+    if (r < 0) {
+        cli_error("%s", err.msg);
+        cli_job_free(cj);
+        return cli_exit_for(r);
+    }
+    cj->job = mproc__config_job(cj->cfg);
+    return 0;
+}
+
+int
+cli_job_load(struct cli_job *cj, const char *path, char **sets, size_t nsets)
+{
+    return job_load(cj, path, NULL, sets, nsets);
+}
+
+int
+cli_job_load_mem(struct cli_job *cj, const char *path, const char *text,
+                 char **sets, size_t nsets)
+{
+    return job_load(cj, path, text, sets, nsets);
+}
+
+void
+cli_job_free(struct cli_job *cj)
+{
+    mproc_config_free(cj->cfg);
+    cj->cfg = NULL;
+    cj->job = NULL;
+}
+
+/* The pool goes on in a degraded way (a worker cannot be replaced). */
+static void
+pool_warning(void *user, const char *msg)
+{
+    (void)user;
+    fprintf(stderr, "mproc: warning: %s\n", msg);
+}
+
+int
+cli_pool_new(const struct cli_job *cj, mproc_sync_t *sync, mproc_pool_t **out,
+             int cancel_fd, int input_fd, void (*on_idle)(void *))
+{
+    const struct mproc__job *job = cj->job;
+    struct mproc_pool_opts o;
+    mproc_err_t err;
+    int r;
+
+    if (strchr(job->plugin, '/') != NULL &&
+        (r = cli_check_plugin_file(job->plugin)) != 0)
+        return r;
+    mproc_pool_opts_init(&o);
+    o.workers = job->workers;
+    o.plugin = job->plugin;
+    o.task = job->task;
+    o.nargs = mproc_config_args(cj->cfg, &o.args);
+    o.chunksize = job->chunksize;
+    o.max_tasks_per_child = job->max_tasks_per_child;
+    o.message_max = job->message_max;
+    o.ordered = job->ordered;
+    o.stop_on_error = job->on_error == MPROC__ON_ERROR_ABORT;
+    o.start_method = job->start_method;
+    o.ipc = job->ipc;
+    o.cancel_fd = cancel_fd;
+    o.input_fd = input_fd;
+    o.on_idle = on_idle;
+    o.on_warning = pool_warning;
+    o.sync = sync;
+    o.timeout_ms = job->timeout_ms;
+    o.timeout_grace_ms = job->timeout_grace_ms;
+    o.retries = job->retries;
+    o.max_memory_per_child = job->max_memory_per_child;
+    o.rlimit_cpu = job->rlimit_cpu;
+    o.rlimit_as = job->rlimit_as;
+    o.rlimit_nofile = job->rlimit_nofile;
+    o.nice = job->nice;
+    r = mproc_pool_new(out, &o, &err);
+    if (r < 0) {
+        /* Say which line chose what is refused. */
+        const char *section = "job", *key = "plugin", *where;
+
+        if (r == MPROC_EUNAVAIL || r == MPROC_EINVAL) {
+            section = "pool";
+            key = strstr(err.msg, "start method") != NULL ? "start_method"
+                                                           : "ipc";
+        } else if (r == MPROC_EPLUGIN && job->task != NULL &&
+                   strstr(err.msg, "no task") != NULL) {
+            key = "task";
+        }
+        where = mproc_config_where(cj->cfg, section, key);
+        if (where != NULL && strcmp(where, "default") != 0)
+            cli_error("%s: %s", where, err.msg);
+        else
+            cli_error("%s: %s", cj->path, err.msg);
+        return r == MPROC_EINVAL ? CLI_EXIT_CONFIG : cli_exit_for(r);
+    }
+    return 0;
+}

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mproc exec: composing each job's command line (exec_line.c).
+ */
+#ifndef MPROC_CLI_EXEC_H
+#define MPROC_CLI_EXEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* A growing NUL-terminated string. */
+struct cli_str {
+    char *s;
+    size_t len, cap;
+};
+/* Append p[0..n): 0, or -1 when out of memory. */
+int cli_str_add(struct cli_str *b, const char *p, size_t n);
+void cli_str_free(struct cli_str *b);
+
+/* Values: the arguments of one job (a value per input source or --colsep
+ * column), or the items of one input source. */
+struct cli_tuple {
+    char **v;
+    size_t *len;
+    size_t n, cap;
+};
+
+/* How several tuples share one command line. */
+enum {
+    CLI_LINE_ONE = 0, /* one tuple per command */
+    CLI_LINE_X,       /* -X: words with a replacement string repeated */
+    CLI_LINE_M        /* -m: the values by spaces where the string is */
+};
+
+/* true when t holds a replacement string ({}, {.}, {1}, {#}...). */
+bool cli_line_has_repl(const char *t);
+/* Append v[0..len) shell-quoted (as is when it needs no quotes). */
+int cli_line_quote(struct cli_str *out, const char *v, size_t len);
+/* The command for tu[0..ntu) (job number seq) into out (replaced): 0, or
+ * -1 when out of memory. */
+int cli_line_make(struct cli_str *out, const char *tmpl, int mode,
+                  const struct cli_tuple *tu, size_t ntu,
+                  unsigned long long seq);
+
+#endif

@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mproc exec: the command line of one job, from the user's template and
+ * the job's arguments, with GNU parallel's replacement strings.
+ *
+ *   {}    the argument (several input sources: all of them, by spaces)
+ *   {.}   without its extension     {/}   its base name
+ *   {//}  its folder                {/.}  base name without extension
+ *   {N}   the N-th input source or --colsep column, also {N.} {N/} ...
+ *   {#}   the job's sequence number  {%}  its slot (the worker, 1..N)
+ *
+ * Values are shell-quoted: an argument is always data, never code.  With
+ * several arguments per command, -X repeats each word that holds a
+ * replacement string once per argument (context replace) and -m puts them
+ * all, by spaces, where the string stands.  A template with no
+ * replacement string gets " {}" appended, as parallel does.
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/exec.h"
+
+int
+cli_str_add(struct cli_str *b, const char *p, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        char *s;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        s = realloc(b->s, cap);
+        if (s == NULL)
+            return -1;
+        b->s = s;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->len, p, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+    return 0;
+}
+
+void
+cli_str_free(struct cli_str *b)
+{
+    free(b->s);
+    memset(b, 0, sizeof(*b));
+}
+
+/* Bytes a shell reads as themselves outside quotes. */
+static bool
+is_plain(const char *v, size_t len)
+{
+    size_t i;
+
+    if (len == 0)
+        return false;
+    for (i = 0; i < len; i++)
+        if (strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                   "0123456789_./:=+,@%-",
+                   v[i]) == NULL ||
+            v[i] == '\0')
+            return false;
+    return true;
+}
+
+int
+cli_line_quote(struct cli_str *out, const char *v, size_t len)
+{
+    size_t i, from = 0;
+
+    if (is_plain(v, len))
+        return cli_str_add(out, v, len);
+    /* '...', each ' as '\'' (the only byte single quotes cannot hold). */
+    if (cli_str_add(out, "'", 1) < 0)
+        return -1;
+    for (i = 0; i < len; i++) {
+        if (v[i] != '\'')
+            continue;
+        if (cli_str_add(out, v + from, i - from) < 0 ||
+            cli_str_add(out, "'\\''", 4) < 0)
+            return -1;
+        from = i + 1;
+    }
+    if (cli_str_add(out, v + from, len - from) < 0 ||
+        cli_str_add(out, "'", 1) < 0)
+        return -1;
+    return 0;
+}
+
+enum { OP_NONE, OP_EXT, OP_BASE, OP_DIR, OP_BASE_EXT, OP_SEQ, OP_SLOT };
+
+/*
+ * A replacement string at t ('{'): its length, with the column (0: {}) and
+ * the operation; 0 when t starts none.
+ */
+static size_t
+parse_repl(const char *t, unsigned *col, int *op)
+{
+    static const struct {
+        const char *s;
+        int op;
+    } ops[] = {{"}", OP_NONE},   {".}", OP_EXT},      {"/}", OP_BASE},
+               {"//}", OP_DIR},  {"/.}", OP_BASE_EXT}};
+    const char *p = t + 1;
+    size_t i;
+
+    *col = 0;
+    if (strncmp(t, "{#}", 3) == 0 || strncmp(t, "{%}", 3) == 0) {
+        *op = t[1] == '#' ? OP_SEQ : OP_SLOT;
+        return 3;
+    }
+    if (*p >= '1' && *p <= '9') {
+        unsigned long n = 0;
+        while (*p >= '0' && *p <= '9' && n < 100000)
+            n = n * 10 + (unsigned long)(*p++ - '0');
+        *col = (unsigned)n;
+    }
+    for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+        size_t n = strlen(ops[i].s);
+        if (strncmp(p, ops[i].s, n) == 0) {
+            *op = ops[i].op;
+            return (size_t)(p - t) + n;
+        }
+    }
+    return 0;
+}
+
+bool
+cli_line_has_repl(const char *t)
+{
+    unsigned col;
+    int op;
+
+    for (; (t = strchr(t, '{')) != NULL; t++)
+        if (parse_repl(t, &col, &op) > 0)
+            return true;
+    return false;
+}
+
+/* The part of v[0..len) an operation keeps: *from, *n; or a literal. */
+static const char *
+transform(const char *v, size_t len, int op, size_t *n)
+{
+    const char *slash = NULL, *dot = NULL, *p;
+
+    for (p = v; p < v + len; p++) {
+        if (*p == '/')
+            slash = p;
+        else if (*p == '.')
+            dot = p;
+    }
+    if (dot != NULL && slash != NULL && dot < slash)
+        dot = NULL; /* a dot in a folder's name is no extension */
+    switch (op) {
+    case OP_EXT:
+        *n = dot ? (size_t)(dot - v) : len;
+        return v;
+    case OP_BASE:
+    case OP_BASE_EXT:
+        p = slash ? slash + 1 : v;
+        *n = (size_t)((op == OP_BASE_EXT && dot ? dot : v + len) - p);
+        return p;
+    case OP_DIR:
+        /* As dirname(1): "a" gives ".", "/a" gives "/", "a/b/" "a". */
+        while (len > 1 && v[len - 1] == '/')
+            len--;
+        while (len > 0 && v[len - 1] != '/')
+            len--;
+        if (len == 0) {
+            *n = 1;
+            return ".";
+        }
+        while (len > 1 && v[len - 1] == '/')
+            len--;
+        *n = len;
+        return v;
+    default:
+        *n = len;
+        return v;
+    }
+}
+
+/* One replacement string for one argument tuple. */
+static int
+put_repl(struct cli_str *out, const struct cli_tuple *tu, unsigned col, int op,
+         unsigned long long seq)
+{
+    char num[32];
+    const char *v;
+    size_t i, n;
+
+    if (op == OP_SEQ) {
+        n = (size_t)snprintf(num, sizeof(num), "%llu", seq);
+        return cli_str_add(out, num, n);
+    }
+    if (op == OP_SLOT)
+        return cli_str_add(out, "\"$MPROC_SLOT\"", 13);
+    if (col > tu->n)
+        return 0; /* a column this line lacks is empty, as in parallel */
+    for (i = col ? col - 1 : 0; i < (col ? col : tu->n); i++) {
+        if (i > (col ? col - 1 : 0) && cli_str_add(out, " ", 1) < 0)
+            return -1;
+        v = transform(tu->v[i], tu->len[i], op, &n);
+        if (cli_line_quote(out, v, n) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* t[0..len) with each replacement string filled from tuples[0..ntu), by
+ * spaces (-m); ntu is 1 for a plain job and a -X word. */
+static int
+fill(struct cli_str *out, const char *t, size_t len,
+     const struct cli_tuple *tu, size_t ntu, unsigned long long seq)
+{
+    const char *end = t + len, *p;
+    unsigned col;
+    size_t k, i;
+    int op;
+
+    while (t < end) {
+        p = memchr(t, '{', (size_t)(end - t));
+        if (p == NULL)
+            return cli_str_add(out, t, (size_t)(end - t));
+        k = parse_repl(p, &col, &op);
+        if (k == 0 || p + k > end) {
+            if (cli_str_add(out, t, (size_t)(p - t) + 1) < 0)
+                return -1;
+            t = p + 1;
+            continue;
+        }
+        if (cli_str_add(out, t, (size_t)(p - t)) < 0)
+            return -1;
+        for (i = 0; i < (op == OP_SEQ || op == OP_SLOT ? 1 : ntu); i++)
+            if ((i > 0 && cli_str_add(out, " ", 1) < 0) ||
+                put_repl(out, &tu[i], col, op, seq) < 0)
+                return -1;
+        t = p + k;
+    }
+    return 0;
+}
+
+int
+cli_line_make(struct cli_str *out, const char *tmpl, int mode,
+              const struct cli_tuple *tu, size_t ntu, unsigned long long seq)
+{
+    const char *t = tmpl, *w;
+    size_t i;
+    unsigned col;
+    int op;
+
+    out->len = 0;
+    if (cli_str_add(out, "", 0) < 0)
+        return -1;
+    if (mode != CLI_LINE_X)
+        return fill(out, tmpl, strlen(tmpl), tu, ntu, seq);
+    /* -X: words (runs of non-blanks) that hold a replacement string are
+     * repeated once per argument. */
+    while (*t != '\0') {
+        bool has = false;
+        for (w = t; *w != '\0' && *w != ' ' && *w != '\t'; w++)
+            if (*w == '{' && parse_repl(w, &col, &op) > 0 && op != OP_SEQ &&
+                op != OP_SLOT)
+                has = true;
+        if (!has) {
+            if (fill(out, t, (size_t)(w - t), tu, 1, seq) < 0)
+                return -1;
+        } else {
+            for (i = 0; i < ntu; i++)
+                if ((i > 0 && cli_str_add(out, " ", 1) < 0) ||
+                    fill(out, t, (size_t)(w - t), &tu[i], 1, seq) < 0)
+                    return -1;
+        }
+        for (t = w; *t == ' ' || *t == '\t'; t++)
+            ;
+        if (cli_str_add(out, w, (size_t)(t - w)) < 0)
+            return -1;
+    }
+    return 0;
+}

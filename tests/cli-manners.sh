@@ -1,0 +1,60 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# CLI manners (issue 15.8): a usage error prints the error and one line
+# pointing at --help, never the whole help; help for each command exits 0;
+# main.c only dispatches (no file of cli/ includes what includes it).
+. "${MPROC_SRCDIR:-.}/tests/lib.sh"
+
+# usage_error WHAT HELP_CMD ARGS...: exit 64, the error, one pointer line.
+usage_error() {
+    what=$1; hint=$2; shift 2
+    run_mproc "$@"
+    is "$st" 64 "$what: exit 64"
+    is "$(wc -l < "$tmp/err" | tr -d ' ')" 2 "$what: two lines on stderr"
+    like "$(sed -n 2p "$tmp/err")" "Try '$hint' for more information." \
+        "$what: points at $hint"
+    unlike "$err" "Usage:" "$what: not the whole help"
+    is "$(wc -c < "$tmp/out" | tr -d ' ')" 0 "$what: nothing on stdout"
+}
+
+usage_error "no command" "mproc --help"
+usage_error "unknown command" "mproc --help" frobnicate
+usage_error "unknown top option" "mproc --help" --frob
+usage_error "help for no command" "mproc --help" help frobnicate
+usage_error "run: unknown option" "mproc run --help" run --bogus x.ini
+usage_error "run: no job" "mproc run --help" run
+usage_error "run: two jobs" "mproc run --help" run a.ini b.ini
+usage_error "run: --resume alone" "mproc run --help" run --resume x.ini
+usage_error "run: bad --stats" "mproc run --help" run --stats xml x.ini
+usage_error "check: unknown option" "mproc check --help" check --bogus x.ini
+usage_error "clean: unknown option" "mproc clean --help" clean --bogus
+usage_error "plugins: unknown option" "mproc plugins --help" plugins --bogus
+usage_error "exec: unknown option" "mproc exec --help" exec --bogus echo
+usage_error "exec: no command" "mproc exec --help" exec
+
+for c in run exec check plugins clean; do
+    run_mproc help "$c"
+    is "$st" 0 "help $c: exit 0"
+    like "$(cat "$tmp/out")" "Usage: mproc $c" "help $c: its usage on stdout"
+    is "$err" "" "help $c: nothing on stderr"
+    run_mproc "$c" --help
+    is "$st" 0 "$c --help: exit 0"
+    like "$(cat "$tmp/out")" "Usage: mproc $c" "$c --help: its usage"
+done
+run_mproc help
+is "$st" 0 "help: exit 0"
+like "$(cat "$tmp/out")" "Usage: mproc COMMAND" "help: the overview"
+like "$(cat "$tmp/out")" "exec [OPTIONS] COMMAND" "the overview lists exec"
+
+# main.c dispatches only: the shared helpers live in common.c, and no
+# file of cli/ includes main.c's code (there is no main.h to include).
+cli="$srcdir/framework/cli"
+is "$(grep -c '^cli_\(args_parse\|job_load\|pool_new\|error\)(' "$cli/main.c")" 0 \
+    "main.c defines none of the shared helpers"
+is "$(grep -c '^cli_\(args_parse\|job_load\|pool_new\|error\)(' "$cli/common.c")" 4 \
+    "common.c does"
+is "$(grep -l '^#include.*main' "$cli"/*.c "$cli"/*.h | wc -l | tr -d ' ')" 0 \
+    "no cli/ file includes main"
+is "$(grep -c '^#include "cli/' "$cli/main.c")" 1 "main.c includes cli.h only"
+
+done_testing

@@ -1,0 +1,96 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# mproc exec (issue 15.1): one-line runs, items from ::: or stdin, job-file
+# keys as options, and each usage error a user can make.
+. "${MPROC_SRCDIR:-.}/tests/lib.sh"
+
+run_mproc exec echo ::: a b 'c d'
+is "$st" 0 "exec echo ::: a b 'c d': exit 0"
+is "$(cat "$tmp/out")" "a
+b
+c d" "one command per item, the item appended, in input order"
+
+printf 'x\ny z\n' > "$tmp/in"
+timeout 60 "$bin" exec echo item: < "$tmp/in" > "$tmp/out" 2> "$tmp/err"
+is "$?" 0 "items from stdin: exit 0"
+is "$(cat "$tmp/out")" "item: x
+item: y z" "without ::: the items are stdin's lines"
+
+run_mproc exec -k -j 3 'echo {}' ::: 3 2 1
+is "$(cat "$tmp/out")" "3
+2
+1" "-k and -j N are accepted; input order is kept"
+
+# -j 0: as many jobs at once as there are (a worker holds 2 at most).
+run_mproc exec -j 0 'sleep 0.2; echo {%}' ::: 1 2 3 4 5 6 7 8 9 10 11 12
+is "$st" 0 "-j 0: exit 0"
+n=$(sort -u "$tmp/out" | wc -l)
+ok "$([ "$n" -ge 6 ]; echo $?)" "-j 0: 12 jobs ran in at least 6 slots ($n)"
+
+# The item is data: quoted into the command, never run as code.
+run_mproc exec echo ::: "'; touch $tmp/pwned; '" '$(touch x)' '*'
+is "$st" 0 "hostile items: exit 0"
+is "$(cat "$tmp/out")" "'; touch $tmp/pwned; '
+\$(touch x)
+*" "they reach the command as they are"
+ok "$([ ! -e "$tmp/pwned" ] && [ ! -e x ]; echo $?)" "and nothing they say is run"
+
+# Job-file keys: as options and with --set.
+run_mproc exec --timeout 1 'sleep 30' ::: a
+is "$st" 1 "--timeout 1: the item fails"
+like "$err" "item 0" "the message names it"
+run_mproc exec --set job.timeout=1 'sleep 30' ::: a
+is "$st" 1 "--set job.timeout=1: the same"
+run_mproc exec --workers 2 --set pool.ipc=mq echo ::: a
+is "$(cat "$tmp/out")" "a" "--workers and --set pool.ipc=mq"
+run_mproc exec --set job.retries=lots echo ::: a
+is "$st" 78 "a bad --set value: exit 78"
+like "$err" "retries" "names the key"
+run_mproc exec --joblog "$tmp/log" echo ::: a b
+is "$(grep -c "	ok	" "$tmp/log")" 2 "--joblog logs every job"
+
+# Exit status as parallel's: the number of failed jobs.
+run_mproc exec 'exit {}' ::: 0 1 2 0 3
+is "$st" 3 "3 failed jobs: exit 3"
+like "$err" "exited with status 2" "each failure is reported"
+run_mproc exec 'exit 1' ::: $(seq 1 105)
+is "$st" 101 "more than 100 failed: exit 101"
+
+# Usage errors: the error, then one line pointing at --help.
+usage() {  # usage DESCRIPTION EXPECTED-TEXT ARGS...
+    d=$1; want=$2; shift 2
+    run_mproc exec "$@"
+    is "$st" 64 "$d: exit 64"
+    like "$err" "$want" "$d: says what is wrong"
+    like "$err" "Try 'mproc exec --help' for more information." \
+        "$d: points at --help"
+}
+usage "unknown option" "unknown option '--frobnicate'" --frobnicate echo
+usage "no command" "no command given" ::: a
+usage "empty ::: list" "::: with no items after it" echo :::
+usage "empty ::: list before another" "::: with no items after it" \
+    echo ::: ::: a
+usage ":::: with no file" ":::: with no file after it" echo ::::
+usage "bad -j" "-j: expected a number of jobs" -j many echo ::: a
+usage "-j without a value" "option -j needs a value" -j
+usage "bad --halt" "--halt: expected now|soon" --halt sometimes echo ::: a
+usage "bad --halt count" "--halt: expected" --halt now,fail=x echo ::: a
+usage "bad --halt percent" "--halt: expected" --halt now,fail=200% echo ::: a
+usage "bad --delay" "--delay: expected seconds" --delay soon echo ::: a
+usage "bad --colsep" "--colsep: not a regular expression" --colsep '(' \
+    echo ::: a
+usage "bad -n" "-n: expected a positive number" -X -n 0 echo ::: a
+usage "bad -s" "-s: expected 1..131000 bytes" -X -s 999999 echo ::: a
+usage "bad --stats" "--stats: expected text or json" --stats xml echo ::: a
+usage "--timeout without a value" "needs a value" --timeout
+
+# Options end at the command: what follows is the command's.
+run_mproc exec echo --timeout -j ::: a
+is "$(cat "$tmp/out")" "--timeout -j a" "options after the command are its own"
+
+run_mproc exec echo :::: "$tmp/missing"
+is "$st" 66 "a missing :::: file: exit 66"
+like "$err" "$tmp/missing" "names it"
+
+no_leftovers
+done_testing

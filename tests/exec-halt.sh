@@ -1,0 +1,53 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# mproc exec --halt and --delay (issue 15.2), as GNU parallel's.
+. "${MPROC_SRCDIR:-.}/tests/lib.sh"
+
+# now,fail=1: the first failure stops the run and kills what runs.
+run_mproc exec -j 2 --halt now,fail=1 \
+    "[ {} = 0 ] && sleep 30 && touch $tmp/slept; exit {}" ::: 7 0
+is "$st" 7 "now,fail=1: exit status of the failing job (7)"
+like "$err" "--halt: 1 job failed; stopping the running ones" "says why"
+ok "$([ ! -e "$tmp/slept" ]; echo $?)" "the running job was stopped"
+no_leftovers "now: no command left running"
+
+# soon,fail=1: no new job, the running ones finish.
+run_mproc exec -j 1 --halt soon,fail=1 "echo {}; exit {}" ::: 0 4 0 0 0 0
+is "$st" 4 "soon,fail=1: the failing job's status"
+like "$err" "starting no more jobs" "says so"
+# A job already handed to the worker before the failure was seen still
+# runs (the pool keeps one queued per worker): at most one more.
+n=$(grep -c . "$tmp/out")
+ok "$([ "$n" -le 2 ]; echo $?)" "no job started after the failure was seen ($n ran ok)"
+
+run_mproc exec -j 1 --halt soon,fail=2 "exit {}" ::: 0 1 0 2 0 0
+is "$st" 2 "soon,fail=2: stops at the second failure, its status"
+
+# success=N: stop at the first success; exit 0.
+run_mproc exec -j 1 --halt now,success=1 "echo {}; exit {}" ::: 3 0 5
+is "$st" 0 "now,success=1: exit 0"
+is "$(cat "$tmp/out")" "0" "the jobs after the success did not run"
+
+# fail=P%: of the jobs.
+run_mproc exec -j 1 --halt soon,fail=30% "exit {}" ::: 1 1 0 0 0 0 0 0 0 0
+is "$st" 2 "fail=30%: 2 of the 10 jobs is under it: no halt, 2 failed"
+unlike "$err" "--halt" "and no halt"
+run_mproc exec -j 1 --halt soon,fail=20% "exit {}" ::: 1 1 0 0 0 0 0 0 0 0
+is "$st" 1 "fail=20%: 2 of 10 reaches it: halt, the job's status"
+like "$err" "--halt: 2 jobs failed" "says so"
+
+# parallel's older forms.
+run_mproc exec -j 1 --halt 2 "exit {}" ::: 0 6 0
+is "$st" 6 "--halt 2 is now,fail=1"
+run_mproc exec -j 1 --halt never "exit {}" ::: 0 6 0
+is "$st" 1 "--halt never: every job runs"
+
+# --delay: jobs start that far apart (the start times are logged).
+run_mproc exec -j 2 --delay 0.3 --joblog "$tmp/log" true ::: a b c
+is "$st" 0 "--delay 0.3: exit 0"
+gaps=$(awk -F'\t' '$1 ~ /^[0-9]+$/ { print $3 }' "$tmp/log" | sort -n |
+       awk 'NR > 1 { if ($1 - p < 0.25) bad = 1 } { p = $1 } END { print bad + 0 }')
+is "$gaps" 0 "--delay 0.3: no two jobs started within 0.25 s"
+
+no_leftovers
+done_testing

@@ -1,0 +1,61 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# mproc exec's output options (issue 15.2): grouped per job by default,
+# --tag, --results DIR, --dry-run, --line-buffer.
+. "${MPROC_SRCDIR:-.}/tests/lib.sh"
+
+# Grouped: a job's lines stay together even when jobs overlap.
+run_mproc exec -j 3 'echo {}-1; sleep 0.{}; echo {}-2' ::: 3 1 2
+is "$(cat "$tmp/out")" "3-1
+3-2
+1-1
+1-2
+2-1
+2-2" "each job's output whole, in input order"
+
+run_mproc exec --tag echo ::: a b ::: 1 2
+is "$(cat "$tmp/out")" "a 1	a 1
+a 2	a 2
+b 1	b 1
+b 2	b 2" "--tag: the job's arguments and a tab before each line"
+run_mproc exec --tag 'echo one; echo two {}' ::: x
+is "$(cat "$tmp/out")" "x	one
+x	two x" "--tag: every line"
+
+# --results DIR: parallel's layout, DIR/1/ITEM/{seq,stdout,stderr}, and
+# the exit status.
+run_mproc exec --results "$tmp/res" 'echo out {}; echo err {} >&2; exit {}' \
+    ::: 0 3 a/b
+is "$st" 2 "--results: exit status as usual (2 failed)"
+is "$(cat "$tmp/out")" "" "--results: nothing on the output (it is in files)"
+is "$(cd "$tmp/res" && find . -type f | sort | tr '\n' ' ')" \
+    "./1/0/exitval ./1/0/seq ./1/0/stderr ./1/0/stdout ./1/3/exitval ./1/3/seq ./1/3/stderr ./1/3/stdout ./1/a\\_b/exitval ./1/a\\_b/seq ./1/a\\_b/stderr ./1/a\\_b/stdout " \
+    "the files; a '/' in an item is written \\_ as parallel does"
+is "$(cat "$tmp/res/1/3/stdout")" "out 3" "stdout"
+is "$(cat "$tmp/res/1/3/stderr")" "err 3" "stderr, of a failed job too"
+is "$(cat "$tmp/res/1/3/exitval")" "3" "exitval: the command's status"
+is "$(cat "$tmp/res/1/0/exitval")" "0" "exitval 0"
+is "$(cat "$tmp/res/1/3/seq")" "2" "seq: the job's number"
+run_mproc exec --results "$tmp/res2" echo {1}{2} ::: x y ::: 1
+is "$(cat "$tmp/res2/1/y/2/1/stdout")" "y1" \
+    "several sources: DIR/1/A/2/B/stdout"
+
+# --dry-run: the commands, nothing run.
+run_mproc exec --dry-run touch "$tmp/{}" ::: f1 'f 2'
+is "$st" 0 "--dry-run: exit 0"
+is "$(cat "$tmp/out")" "touch $tmp/f1
+touch $tmp/'f 2'" "--dry-run prints each command, arguments quoted"
+ok "$([ ! -e "$tmp/f1" ]; echo $?)" "and runs none"
+run_mproc exec --dry-run -X -j1 echo ::: a b c
+is "$(cat "$tmp/out")" "echo a b c" "--dry-run -X: the command with its items"
+printf 'l1\nl2\n' | timeout 60 "$bin" exec --dry-run echo > "$tmp/out" 2>&1
+is "$(cat "$tmp/out")" "echo l1
+echo l2" "--dry-run with items from stdin"
+
+# --line-buffer: each job's output as soon as it ends (no set order).
+run_mproc exec -j 2 --line-buffer 'sleep {}; echo {}' ::: 1 0.1
+is "$(cat "$tmp/out")" "0.1
+1" "--line-buffer: the quick job first"
+
+no_leftovers
+done_testing

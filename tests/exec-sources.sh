@@ -1,0 +1,56 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# mproc exec's input sources (issue 15.2): ::: and :::: combined as GNU
+# parallel does, --link, -a, '-' as stdin, -0.
+. "${MPROC_SRCDIR:-.}/tests/lib.sh"
+
+printf 'A\nB\n' > "$tmp/ab"
+printf '1\n2\n3\n' > "$tmp/123"
+
+run_mproc exec echo ::: a b ::: 1 2
+is "$(cat "$tmp/out")" "a 1
+a 2
+b 1
+b 2" "two ::: sources: every combination, the last varying fastest"
+run_mproc exec echo :::: "$tmp/ab" ::: x :::: "$tmp/123"
+is "$(wc -l < "$tmp/out" | tr -d ' ')" 6 ":::: files and ::: lists mix: 2*1*3"
+is "$(sed -n 4p "$tmp/out")" "B x 1" "in order"
+run_mproc exec --link echo ::: a b c ::: 1 2
+is "$(cat "$tmp/out")" "a 1
+b 2
+c 1" "--link: side by side, the shorter source wraps"
+run_mproc exec -a "$tmp/ab" -a "$tmp/123" echo
+is "$(head -2 "$tmp/out")" "A 1
+A 2" "-a FILE is :::: FILE"
+timeout 60 "$bin" exec echo :::: - ::: x < "$tmp/ab" > "$tmp/out" 2>&1
+is "$(cat "$tmp/out")" "A x
+B x" ":::: - reads stdin"
+timeout 60 "$bin" exec -a - echo < "$tmp/ab" > "$tmp/out" 2>&1
+is "$(cat "$tmp/out")" "A
+B" "-a - reads stdin"
+: > "$tmp/empty"
+run_mproc exec echo :::: "$tmp/empty" ::: a
+is "$st" 0 "an empty :::: file: exit 0"
+is "$(cat "$tmp/out")" "" "and no job"
+
+# -0: items end at NUL bytes, so names may hold newlines.
+mkdir "$tmp/d"
+touch "$tmp/d/plain" "$tmp/d/with
+newline" "$tmp/d/with space"
+(cd "$tmp/d" && find . -type f -print0) > "$tmp/names0"
+timeout 60 "$bin" exec -0 'printf "<%s>\n"' < "$tmp/names0" > "$tmp/out" 2>&1
+is "$(grep -c '^<' "$tmp/out")" 3 "find -print0 | mproc exec -0: 3 jobs"
+like "$(cat "$tmp/out")" "<./with
+newline>" "a name with a newline is one item"
+timeout 60 "$bin" exec -0 'printf "<%s>\n"' :::: "$tmp/names0" > "$tmp/out2" 2>&1
+is "$(sort "$tmp/out2")" "$(sort "$tmp/out")" "-0 splits :::: files too"
+printf 'a\0b' | timeout 60 "$bin" exec --null echo > "$tmp/out" 2>&1
+is "$(cat "$tmp/out")" "a
+b" "--null; a last item without NUL counts"
+(cd "$tmp/d" && find . -type f -print0 | timeout 60 "$bin" exec -0 -j2 \
+    sha256sum) > "$tmp/sums" 2>&1
+(cd "$tmp/d" && sha256sum -c --quiet "$tmp/sums" 2>/dev/null)
+is "$?" 0 "find -print0 | mproc exec -0 sha256sum: the sums check"
+
+no_leftovers
+done_testing
