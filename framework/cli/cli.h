@@ -160,6 +160,14 @@ const char *cli_input_name(const struct cli_input *in);
 int cli_input_failed(const struct cli_input *in);
 void cli_input_close(struct cli_input *in);
 
+/* ---- what plugins declare (cmd_plugins.c) ---- */
+/* Check the job's [args] against the keys its plugin declares (ABI 1.2):
+ * 0, or an exit status after printing why.  A plugin that does not load
+ * is 0 here: creating the pool says why. */
+int cli_check_args(const struct cli_job *cj);
+/* Print what this build has: version, ABI, backends, paths; exit 0. */
+int cli_build_info(void);
+
 /* ---- commands ---- */
 int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);

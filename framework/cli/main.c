@@ -253,6 +253,8 @@ cli_pool_new(const struct cli_job *cj, mproc_sync_t *sync, mproc_pool_t **out,
     if (strchr(job->plugin, '/') != NULL &&
         (r = cli_check_plugin_file(job->plugin)) != 0)
         return r;
+    if ((r = cli_check_args(cj)) != 0)
+        return r;
     mproc_pool_opts_init(&o);
     o.workers = job->workers;
     o.plugin = job->plugin;
@@ -338,9 +340,7 @@ main(int argc, char **argv)
     if (strcmp(cmd, "help") == 0)
         return help(argc > 2 ? argv[2] : NULL);
     if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
-        printf("mproc %s (plugin ABI %d.%d)\n", mproc_version(),
-               MPROC_PLUGIN_ABI_MAJOR, MPROC_PLUGIN_ABI_MINOR);
-        return CLI_EXIT_OK;
+        return cli_build_info();
     }
     if (strcmp(cmd, "run") == 0)
         return cmd_run(argc - 1, argv + 1);

@@ -168,6 +168,7 @@ struct mproc_config {
     struct mproc__job job;      /* valid while `finished` */
     bool finished;
     int loads;       /* files loaded so far, for file ids */
+    char *args_where; /* "FILE:LINE" of the first [args] header */
     char *last_file; /* for the message of a missing plugin */
 };
 
@@ -179,282 +180,6 @@ struct source {
     int line;          /* 0 for --set */
     int file_id;       /* 0 for --set */
 };
-
-/* ---- small helpers ---- */
-
-/* Edit distance, ignoring case so that `PIPE` still suggests `pipe`. */
-static size_t
-levenshtein(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b), i, j, prev, tmp, best;
-    size_t row[65];
-
-    if (la > 64 || lb > 64)
-        return (size_t)-1; /* too long to be a typo of a short name */
-    for (j = 0; j <= lb; j++)
-        row[j] = j;
-    for (i = 1; i <= la; i++) {
-        prev = row[0];
-        row[0] = i;
-        for (j = 1; j <= lb; j++) {
-            best = prev + (tolower((unsigned char)a[i - 1]) !=
-                           tolower((unsigned char)b[j - 1]));
-            if (row[j] + 1 < best)
-                best = row[j] + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            tmp = row[j];
-            row[j] = best;
-            prev = tmp;
-        }
-    }
-    return row[lb];
-}
-
-/*
- * The name closest to `s`, or NULL when none is close enough to be a typo:
- * at most max(2, len/3) edits away.  The distance must also be below the
- * length of `s`, or `x` would "mean" any two-letter name.
- */
-static const char *
-closest(const char *s, const char *const *names, size_t n)
-{
-    size_t i, d, best = (size_t)-1, len = strlen(s);
-    size_t limit = len / 3 > 2 ? len / 3 : 2;
-    const char *found = NULL;
-
-    for (i = 0; i < n; i++) {
-        d = levenshtein(s, names[i]);
-        if (d < best) {
-            best = d;
-            found = names[i];
-        }
-    }
-    return best <= limit && best < len ? found : NULL;
-}
-
-/* Names of plugins, tasks and [args] keys: [A-Za-z0-9_.-]+ */
-static bool
-is_name(const char *s)
-{
-    if (*s == '\0')
-        return false;
-    for (; *s != '\0'; s++)
-        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '.' && *s != '-')
-            return false;
-    return true;
-}
-
-/* "a, b or c" into buf. */
-static void
-join_or(const char *const *names, size_t n, char *buf, size_t cap)
-{
-    size_t i, used = 0;
-    const char *sep;
-    int k;
-
-    buf[0] = '\0';
-    for (i = 0; i < n; i++) {
-        sep = i == 0 ? "" : ", ";
-        if (i > 0 && i + 1 == n)
-            sep = " or ";
-        k = snprintf(buf + used, cap - used, "%s%s", sep, names[i]);
-        if (k < 0 || used + (size_t)k >= cap)
-            break;
-        used += (size_t)k;
-    }
-}
-
-static int
-find_name(const char *s, const char *const *names, size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        if (strcmp(s, names[i]) == 0)
-            return (int)i;
-    return -1;
-}
-
-/*
- * A whole decimal from min to max.  strtoull() alone would accept leading
- * blanks, a '+' and even a '-' (wrapping around), so insist on a digit.
- */
-static bool
-parse_uint(const char *s, unsigned long long min, unsigned long long max,
-           unsigned long long *out)
-{
-    unsigned long long v;
-    char *end;
-
-    if (!isdigit((unsigned char)*s))
-        return false;
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
-/* A whole int64 in s[0..len), with an optional '-'. */
-static bool
-parse_int64(const char *s, size_t len, int64_t *out)
-{
-    char buf[32], *end;
-    long long v;
-
-    if (len == 0 || len >= sizeof(buf))
-        return false;
-    memcpy(buf, s, len);
-    buf[len] = '\0';
-    if (!isdigit((unsigned char)buf[buf[0] == '-']))
-        return false;
-    errno = 0;
-    v = strtoll(buf, &end, 10);
-    if (errno != 0 || *end != '\0')
-        return false;
-    *out = v;
-    return true;
-}
-
-static int
-parse_bool(const char *s)
-{
-    static const char *const yes[] = {"true", "yes", "on", "1"};
-    static const char *const no[] = {"false", "no", "off", "0"};
-    size_t i;
-
-    for (i = 0; i < MPROC__ARRAY_SIZE(yes); i++) {
-        if (strcasecmp(s, yes[i]) == 0)
-            return 1;
-        if (strcasecmp(s, no[i]) == 0)
-            return 0;
-    }
-    return -1;
-}
-
-/* Bytes with an optional binary suffix: 512, 512K, 64M, 1G, 64MiB. */
-static bool
-parse_size(const char *s, unsigned long long min, unsigned long long max,
-           unsigned long long *out)
-{
-    static const char suffixes[] = "\0kmgt"; /* 2^0, 2^10, ... 2^40 */
-    unsigned long long v;
-    char *end;
-    unsigned i;
-
-    if (!isdigit((unsigned char)*s))
-        return false;
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno != 0)
-        return false;
-    if (*end == '\0') {
-        i = 0;
-    } else {
-        for (i = 1; i < 5; i++)
-            if (tolower((unsigned char)*end) == suffixes[i])
-                break;
-        /* "K" or "KiB", in any case. */
-        if (i == 5 || (end[1] != '\0' && strcasecmp(end + 1, "ib") != 0))
-            return false;
-    }
-    /* Compare before shifting, so a huge count cannot wrap. */
-    if (v < min || v > max >> (10 * i))
-        return false;
-    *out = v << (10 * i);
-    return true;
-}
-
-/* A size for a message: 1G rather than 1073741824 where it divides. */
-static void
-size_text(unsigned long long v, char *buf, size_t len)
-{
-    static const char units[] = " KMGT";
-    unsigned i = 0;
-
-    while (i < 4 && v >= 1024 && v % 1024 == 0) {
-        v /= 1024;
-        i++;
-    }
-    if (i == 0)
-        snprintf(buf, len, "%llu", v);
-    else
-        snprintf(buf, len, "%llu%c", v, units[i]);
-}
-
-/*
- * A duration in milliseconds: a decimal number of seconds ("30", "1.5")
- * or a number with a unit: ms, s, m, h ("500ms", "2m").  Only that, as
- * mproc.ini(5) says: strtod() alone would also take hexadecimal ("0x10"),
- * exponents ("1e-300"), "inf" and "nan".
- */
-static bool
-parse_duration(const char *s, unsigned long long max, unsigned long long *out)
-{
-    static const struct {
-        const char *unit;
-        double ms;
-    } units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000},
-                 {"h", 3600000}};
-    const char *p = s;
-    double v;
-    char *end;
-    size_t i;
-
-    while (isdigit((unsigned char)*p))
-        p++;
-    if (p == s)
-        return false;
-    if (*p == '.') {
-        const char *frac = ++p;
-        while (isdigit((unsigned char)*p))
-            p++;
-        if (p == frac)
-            return false;
-    }
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno != 0 || end != p)
-        return false;
-    for (i = 0; i < MPROC__ARRAY_SIZE(units); i++) {
-        if (strcmp(end, units[i].unit) == 0) {
-            v *= units[i].ms;
-            if (v > (double)max)
-                return false;
-            /* A positive time never rounds down to "no limit". */
-            *out = v > 0 && v < 1 ? 1 : (unsigned long long)(v + 0.5);
-            return true;
-        }
-    }
-    return false;
-}
-
-/*
- * A path from a job file is relative to the file's folder `dir`; one from
- * --set (dir NULL) is relative to the working directory, so it stays as
- * written.  Leading "./" is dropped so messages show a tidy path.
- */
-static char *
-resolve(const char *dir, const char *path)
-{
-    char *out;
-
-    if (dir == NULL || path[0] == '/')
-        return strdup(path);
-    while (path[0] == '.' && path[1] == '/') {
-        path += 2;
-        while (path[0] == '/')
-            path++;
-    }
-    if (path[0] == '\0')
-        return strdup(dir);
-    if (asprintf(&out, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/",
-                 path) < 0)
-        return NULL;
-    return out;
-}
 
 /* ---- values ---- */
 
@@ -476,15 +201,15 @@ parse_input(const char *raw, const struct source *src, struct parsed *p,
                               "%.6sPATH",
                               src->loc, raw, raw);
         p->num = raw[0] == 'l' ? MPROC__INPUT_LINES : MPROC__INPUT_FILES;
-        if ((p->path = resolve(src->dir, raw + 6)) == NULL)
+        if ((p->path = mproc__resolve(src->dir, raw + 6)) == NULL)
             return mproc__err(err, MPROC_ENOMEM, "out of memory");
         return 0;
     }
     if (strncmp(raw, "range:", 6) == 0) {
         dots = strstr(raw + 6, "..");
         if (dots == NULL ||
-            !parse_int64(raw + 6, (size_t)(dots - (raw + 6)), &p->lo) ||
-            !parse_int64(dots + 2, strlen(dots + 2), &p->hi))
+            !mproc__parse_int64(raw + 6, (size_t)(dots - (raw + 6)), &p->lo) ||
+            !mproc__parse_int64(dots + 2, strlen(dots + 2), &p->hi))
             return mproc__err(err, MPROC_ECONFIG,
                               "%s: input: '%s' is not a range; expected "
                               "range:A..B with integers A <= B",
@@ -525,9 +250,9 @@ parse_value(const struct key_def *k, const char *raw, const struct source *src,
                               "got nothing",
                               src->loc);
         if (strchr(raw, '/') != NULL) {
-            if ((p->path = resolve(src->dir, raw)) == NULL)
+            if ((p->path = mproc__resolve(src->dir, raw)) == NULL)
                 return mproc__err(err, MPROC_ENOMEM, "out of memory");
-        } else if (!is_name(raw)) {
+        } else if (!mproc__is_name(raw)) {
             return mproc__err(err, MPROC_ECONFIG,
                               "%s: plugin: '%s' is not a plugin name "
                               "(letters, digits, '_', '.', '-'); a path "
@@ -536,7 +261,7 @@ parse_value(const struct key_def *k, const char *raw, const struct source *src,
         }
         return 0;
     case T_NAME:
-        if (!is_name(raw))
+        if (!mproc__is_name(raw))
             return mproc__err(err, MPROC_ECONFIG,
                               "%s: %s: expected a name made of letters, "
                               "digits, '_', '.' and '-', got '%s'",
@@ -551,18 +276,18 @@ parse_value(const struct key_def *k, const char *raw, const struct source *src,
                               "nothing",
                               src->loc);
         if (strcmp(raw, "stdout") != 0 &&
-            (p->path = resolve(src->dir, raw)) == NULL)
+            (p->path = mproc__resolve(src->dir, raw)) == NULL)
             return mproc__err(err, MPROC_ENOMEM, "out of memory");
         return 0;
     case T_BOOL:
-        if ((i = parse_bool(raw)) < 0)
+        if ((i = mproc__parse_bool(raw)) < 0)
             return mproc__err(err, MPROC_ECONFIG,
                               "%s: %s: expected true or false, got '%s'",
                               src->loc, k->name, raw);
         p->num = (unsigned long long)i;
         return 0;
     case T_INT:
-        if (!parse_uint(raw, k->min, k->max, &p->num))
+        if (!mproc__parse_uint(raw, k->min, k->max, &p->num))
             return mproc__err(err, MPROC_ECONFIG,
                               "%s: %s: expected an integer from %llu to "
                               "%llu, got '%s'",
@@ -571,17 +296,17 @@ parse_value(const struct key_def *k, const char *raw, const struct source *src,
     case T_WORKERS:
         if (strcmp(raw, "auto") == 0)
             p->num = 0;
-        else if (!parse_uint(raw, k->min, k->max, &p->num))
+        else if (!mproc__parse_uint(raw, k->min, k->max, &p->num))
             return mproc__err(err, MPROC_ECONFIG,
                               "%s: %s: expected a positive integer or "
                               "'auto', got '%s'",
                               src->loc, k->name, raw);
         return 0;
     case T_SIZE:
-        if (!parse_size(raw, k->min, k->max, &p->num)) {
+        if (!mproc__parse_size(raw, k->min, k->max, &p->num)) {
             char lo[24], hi[24];
-            size_text(k->min, lo, sizeof(lo));
-            size_text(k->max, hi, sizeof(hi));
+            mproc__size_text(k->min, lo, sizeof(lo));
+            mproc__size_text(k->max, hi, sizeof(hi));
             return mproc__err(err, MPROC_ECONFIG,
                               "%s: %s: expected a size from %s%s to %s, "
                               "like 65536, 512K or 64M, got '%s'",
@@ -593,7 +318,7 @@ parse_value(const struct key_def *k, const char *raw, const struct source *src,
         }
         return 0;
     case T_DURATION:
-        if (!parse_duration(raw, k->max, &p->num))
+        if (!mproc__parse_duration(raw, k->max, &p->num))
             return mproc__err(err, MPROC_ECONFIG,
                               "%s: %s: expected a duration up to %llus, like "
                               "30 (seconds), 1.5s, 500ms, 2m or 1h (0: no "
@@ -602,7 +327,7 @@ parse_value(const struct key_def *k, const char *raw, const struct source *src,
         return 0;
     case T_NICE: {
         int64_t v;
-        if (!parse_int64(raw, strlen(raw), &v) || v < -20 || v > 19)
+        if (!mproc__parse_int64(raw, strlen(raw), &v) || v < -20 || v > 19)
             return mproc__err(err, MPROC_ECONFIG,
                               "%s: %s: expected an integer from -20 to 19, "
                               "got '%s'",
@@ -611,12 +336,12 @@ parse_value(const struct key_def *k, const char *raw, const struct source *src,
         return 0;
     }
     case T_ENUM:
-        if ((i = find_name(raw, k->names, k->nnames)) >= 0) {
+        if ((i = mproc__find_name(raw, k->names, k->nnames)) >= 0) {
             p->num = (unsigned long long)i;
             return 0;
         }
-        join_or(k->names, k->nnames, list, sizeof(list));
-        near = closest(raw, k->names, k->nnames);
+        mproc__join_or(k->names, k->nnames, list, sizeof(list));
+        near = mproc__closest(raw, k->names, k->nnames);
         return mproc__err(err, MPROC_ECONFIG,
                           "%s: %s: expected %s, got '%s'%s%s%s", src->loc,
                           k->name, list, raw, near ? "; did you mean '" : "",
@@ -677,7 +402,7 @@ set_arg(mproc_config_t *cfg, const char *key, const char *value,
     char *k;
     int r;
 
-    if (!is_name(key))
+    if (!mproc__is_name(key))
         return mproc__err(err, MPROC_ECONFIG,
                           "%s: [args] key '%s' must be made of letters, "
                           "digits, '_', '.' and '-'",
@@ -687,6 +412,10 @@ set_arg(mproc_config_t *cfg, const char *key, const char *value,
                           "%s: duplicate key '%s' in [args] (first set at "
                           "line %d)",
                           src->loc, key, s->line);
+    /* The value as a path relative to the job file too, in case the
+     * plugin declares the key a path (see args.c). */
+    if ((none.path = mproc__resolve(src->dir, value)) == NULL)
+        return mproc__err(err, MPROC_ENOMEM, "out of memory");
     if (s != NULL) {
         if ((r = store(s, value, src, &none, err)) < 0)
             return r;
@@ -698,10 +427,10 @@ set_arg(mproc_config_t *cfg, const char *key, const char *value,
          * not move, so a failure half-way leaves everything valid. */
         cap = cfg->args_cap ? cfg->args_cap * 2 : 8;
         if ((argv = realloc(cfg->argv, cap * sizeof(*argv))) == NULL)
-            return mproc__err(err, MPROC_ENOMEM, "out of memory");
+            goto nomem;
         cfg->argv = argv;
         if ((kv = realloc(cfg->kv, cap * sizeof(*kv))) == NULL)
-            return mproc__err(err, MPROC_ENOMEM, "out of memory");
+            goto nomem;
         cfg->kv = kv;
         cfg->args_cap = cap;
     }
@@ -709,7 +438,7 @@ set_arg(mproc_config_t *cfg, const char *key, const char *value,
     s = &cfg->argv[cfg->nargs];
     memset(s, 0, sizeof(*s));
     if ((k = strdup(key)) == NULL)
-        return mproc__err(err, MPROC_ENOMEM, "out of memory");
+        goto nomem;
     if ((r = store(s, value, src, &none, err)) < 0) {
         free(k);
         return r;
@@ -718,6 +447,10 @@ set_arg(mproc_config_t *cfg, const char *key, const char *value,
     cfg->kv[cfg->nargs].value = s->raw;
     cfg->nargs++;
     return 0;
+
+nomem:
+    free(none.path);
+    return mproc__err(err, MPROC_ENOMEM, "out of memory");
 }
 
 static const struct key_def *
@@ -735,7 +468,7 @@ find_key(const char *section, const char *name)
 static int
 unknown_section(const char *section, const char *loc, mproc_err_t *err)
 {
-    const char *near = closest(section, sections, MPROC__ARRAY_SIZE(sections));
+    const char *near = mproc__closest(section, sections, MPROC__ARRAY_SIZE(sections));
 
     if (near != NULL)
         return mproc__err(err, MPROC_ECONFIG,
@@ -764,11 +497,11 @@ unknown_key(const char *section, const char *name, const char *loc,
     for (i = 0; i < NKEYS; i++)
         if (strcmp(keys[i].section, section) == 0)
             names[n++] = keys[i].name;
-    if ((near = closest(name, names, n)) != NULL)
+    if ((near = mproc__closest(name, names, n)) != NULL)
         return mproc__err(err, MPROC_ECONFIG,
                           "%s: unknown key '%s' in [%s]; did you mean '%s'?",
                           loc, name, section, near);
-    join_or(names, n, list, sizeof(list));
+    mproc__join_or(names, n, list, sizeof(list));
     return mproc__err(err, MPROC_ECONFIG,
                       "%s: unknown key '%s' in [%s]; expected %s", loc, name,
                       section, list);
@@ -800,7 +533,7 @@ assign(mproc_config_t *cfg, const char *section, const char *key,
     }
     if (strcmp(section, "args") == 0)
         return set_arg(cfg, key, value, src, err);
-    if (find_name(section, sections, MPROC__ARRAY_SIZE(sections)) < 0)
+    if (mproc__find_name(section, sections, MPROC__ARRAY_SIZE(sections)) < 0)
         return unknown_section(section, src->loc, err);
     if ((k = find_key(section, key)) == NULL)
         return unknown_key(section, key, src->loc, err);
@@ -921,7 +654,12 @@ check_header(struct parse *ps, const char *s)
     memcpy(ps->section, name, n < INIH_SECTION_MAX ? n : INIH_SECTION_MAX);
     ps->section[n < INIH_SECTION_MAX ? n : INIH_SECTION_MAX] = '\0';
     set_loc(ps);
-    if (find_name(name, sections, MPROC__ARRAY_SIZE(sections)) >= 0)
+    if (strcmp(name, "args") == 0 && ps->cfg->args_where == NULL &&
+        (ps->cfg->args_where = strdup(ps->loc)) == NULL) {
+        fail_at_line(ps, mproc__err(ps->err, MPROC_ENOMEM, "out of memory"));
+        return;
+    }
+    if (mproc__find_name(name, sections, MPROC__ARRAY_SIZE(sections)) >= 0)
         return;
     if (!mproc__decl_section(name)) {
         fail_at_line(ps, unknown_section(name, ps->loc, ps->err));
@@ -1468,6 +1206,29 @@ mproc_config_args(const mproc_config_t *cfg, const struct mproc_kv **out)
     return cfg->nargs;
 }
 
+const char *
+mproc__config_arg(const mproc_config_t *cfg, size_t i, const char **where,
+                  const char **path)
+{
+    *where = cfg->argv[i].where;
+    *path = cfg->argv[i].p.path;
+    return cfg->kv[i].key;
+}
+
+void
+mproc__config_arg_use_path(mproc_config_t *cfg, size_t i)
+{
+    cfg->kv[i].value = cfg->argv[i].p.path;
+}
+
+const char *
+mproc__config_args_where(const mproc_config_t *cfg)
+{
+    if (cfg->args_where != NULL)
+        return cfg->args_where;
+    return cfg->last_file != NULL ? cfg->last_file : "configuration";
+}
+
 void
 mproc_config_free(mproc_config_t *cfg)
 {
@@ -1484,10 +1245,12 @@ mproc_config_free(mproc_config_t *cfg)
         free((char *)cfg->kv[i].key); /* strdup'd by set_arg() */
         free(cfg->argv[i].raw);
         free(cfg->argv[i].where);
+        free(cfg->argv[i].p.path);
     }
     free(cfg->argv);
     free(cfg->kv);
     mproc__decl_free(cfg->decls);
     free(cfg->last_file);
+    free(cfg->args_where);
     free(cfg);
 }
