@@ -40,7 +40,7 @@ expect_config wrongsection 3 "key 'workers' belongs in [pool], not [job]" \
     '[job]\nplugin = echo\nworkers = 2\n'
 
 long=$(head -c 8190 /dev/zero | tr '\0' x)
-expect_config longline 2 "line is 8203 bytes long; a job file line holds at most 8191" \
+expect_config longline 2 "line is 8203 bytes long; an unquoted value's line holds at most 8191: put the value in double quotes" \
     '[job]\nplugin = echo'"$long"'\n'
 # Longer than inih's 199 bytes is fine (a path in a deep folder).
 long=$(head -c 300 /dev/zero | tr '\0' x)

@@ -161,7 +161,8 @@ int cli_input_failed(const struct cli_input *in);
 void cli_input_close(struct cli_input *in);
 
 /* ---- what plugins declare (cmd_plugins.c) ---- */
-/* Check the job's [args] against the keys its plugin declares (ABI 1.2):
+/* Print the job file's warnings (an [args] value cut by " ;"), then check
+ * the job's [args] against the keys its plugin declares (ABI 1.2):
  * 0, or an exit status after printing why.  A plugin that does not load
  * is 0 here: creating the pool says why. */
 int cli_check_args(const struct cli_job *cj);

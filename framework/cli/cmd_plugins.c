@@ -46,9 +46,15 @@ int
 cli_check_args(const struct cli_job *cj)
 {
     struct mproc__plugin *p;
+    char *const *warn;
     mproc_err_t err;
+    size_t i, n;
     int r;
 
+    /* Here, as run and check both come this way once. */
+    n = mproc__config_warnings(cj->cfg, &warn);
+    for (i = 0; i < n; i++)
+        fprintf(stderr, "mproc: warning: %s\n", warn[i]);
     if (mproc__plugin_open(&p, cj->job->plugin, &err) < 0)
         return 0; /* the pool reports it, with where the plugin was set */
     r = mproc__config_check_args(cj->cfg, mproc__plugin_args(p->desc),

@@ -169,6 +169,8 @@ struct mproc_config {
     bool finished;
     int loads;       /* files loaded so far, for file ids */
     char *args_where; /* "FILE:LINE" of the first [args] header */
+    char **warnings;  /* what is valid but likely not meant */
+    size_t nwarnings;
     char *last_file; /* for the message of a missing plugin */
 };
 
@@ -608,12 +610,15 @@ precheck(const struct parse *ps)
                               "%s:%d: line holds a NUL byte; a job file is "
                               "text",
                               ps->path, line);
-        if (n > MPROC_CONFIG_LINE_MAX)
+        /* Room for a quoted value of 64 KiB with every byte escaped;
+         * own_line() holds each kind of line to its own limit. */
+        if (n > 2 * MPROC_CONFIG_VALUE_MAX + MPROC_CONFIG_LINE_MAX)
             return mproc__err(ps->err, MPROC_ECONFIG,
                               "%s:%d: line is %zu bytes long; a job file "
-                              "line holds at most %d (split the value or "
-                              "shorten the path)",
-                              ps->path, line, n, MPROC_CONFIG_LINE_MAX);
+                              "holds values of up to %d bytes (64 KiB), in "
+                              "double quotes: put a longer command in a "
+                              "script file",
+                              ps->path, line, n, MPROC_CONFIG_VALUE_MAX);
         for (q = p; q < p + n && isspace((unsigned char)*q); q++)
             ;
         if (q > p && q < p + n && *q != ';' && *q != '#')
@@ -715,20 +720,81 @@ find_or_comment(char *s, const char *chars)
 }
 
 /*
- * A line too long for inih's buffer (len bytes at start, newline
- * excluded): parse it the way inih parses a line, so that a long value
- * (a path in a deep folder) means what it would mean in a short line.
- * Returns false after an error, kept in ps.
+ * A quoted value: `"` at q[0], then text with \" and \\ as escapes (any
+ * other backslash is kept, so printf '%s\n' reads as written).  *close is
+ * set to its closing quote, or NULL when the line ends first.
  */
-static bool
-long_line(struct parse *ps, const char *start, size_t len)
+static void
+find_close(const char *q, const char **close)
 {
-    char *buf = malloc(len + 1), *s, *end, *value;
+    for (q++; *q != '\0'; q++) {
+        if (*q == '\\' && (q[1] == '"' || q[1] == '\\'))
+            q++;
+        else if (*q == '"')
+            break;
+    }
+    *close = *q == '"' ? q : NULL;
+}
+
+/* Decode the quoted text between q (the opening quote) and close, in
+ * place: escapes out.  Returns its length. */
+static size_t
+unquote(char *q, const char *close)
+{
+    const char *r = q + 1;
+    char *w = q;
+
+    while (r < close) {
+        if (*r == '\\' && (r[1] == '"' || r[1] == '\\'))
+            r++;
+        *w++ = *r++;
+    }
+    *w = '\0';
+    return (size_t)(w - q);
+}
+
+/* An unquoted [args] value cut by an inline comment: say so, since the
+ * cut part is often the rest of a shell command (`a ; b`). */
+static bool
+note_comment(struct parse *ps, const char *key, const char *value)
+{
+    char *msg;
+
+    if (strcmp(ps->section, "args") != 0)
+        return true;
+    if (asprintf(&msg,
+                 "%s: [args] %s: the text after ' ;' was taken as a comment, "
+                 "so the value is '%.60s%s'; to keep a ';', put the whole "
+                 "value in double quotes: %s = \"...\"",
+                 ps->loc, key, value, strlen(value) > 60 ? "..." : "",
+                 key) < 0 ||
+        mproc__config_warn(ps->cfg, msg) < 0) {
+        fail_at_line(ps, mproc__err(ps->err, MPROC_ENOMEM,
+                                    "%s: out of memory", ps->path));
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Parse a line here, the way inih parses one, when inih cannot: a line
+ * too long for its buffer (too_long), and a value in double quotes, which
+ * inih would keep with its quotes and cut at " ;".  Returns 1 when parsed
+ * here (inih gets a comment in its place), 0 to hand the line to inih,
+ * -1 after an error, kept in ps.
+ */
+static int
+own_line(struct parse *ps, const char *start, size_t len, bool too_long)
+{
+    char *buf = malloc(len + 1), *s, *end, *raw, *value, *rest;
+    const char *close;
+    bool cut;
+    int r = -1;
 
     if (buf == NULL) {
         fail_at_line(ps, mproc__err(ps->err, MPROC_ENOMEM,
                                     "%s: out of memory", ps->path));
-        return false;
+        return -1;
     }
     memcpy(buf, start, len);
     buf[len] = '\0';
@@ -737,38 +803,91 @@ long_line(struct parse *ps, const char *start, size_t len)
         s += 3;
     rstrip(s);
     s = lskip(s);
-    if (*s == '\0' || *s == ';' || *s == '#') {
-        free(buf);
-        return true; /* a comment */
-    }
     set_loc(ps);
-    if (*s == '[') {
+    if (*s == '\0' || *s == ';' || *s == '#') {
+        r = too_long; /* a comment: ours, or inih's */
+        goto done;
+    }
+    if (*s == '[' && too_long) {
         /* A section name this long would be cut by inih. */
         fail_at_line(ps, mproc__err(ps->err, MPROC_ECONFIG,
                                     "%s: section header is %zu bytes long; "
                                     "inih reads at most %d (shorten the name)",
                                     ps->loc, len, INIH_LINE_MAX));
-        free(buf);
-        return false;
+        goto done;
     }
     end = find_or_comment(s, "=:");
-    if (*end != '=' && *end != ':') {
+    if (*s == '[' || (*end != '=' && *end != ':')) {
+        if (!too_long) {
+            r = 0; /* a header, or inih's syntax error */
+            goto done;
+        }
         fail_at_line(ps, mproc__err(ps->err, MPROC_ECONFIG,
                                     "%s: syntax error: expected '[section]', "
                                     "'key = value' or a comment",
                                     ps->loc));
-        free(buf);
-        return false;
+        goto done;
     }
     *end = '\0';
     rstrip(s);
-    value = end + 1;
-    *find_or_comment(value, NULL) = '\0';
-    value = lskip(value);
+    raw = end + 1;
+    value = lskip(raw);
+    if (*value == '"') {
+        find_close(value, &close);
+        if (close == NULL) {
+            fail_at_line(ps, mproc__err(ps->err, MPROC_ECONFIG,
+                                        "%s: %s: unterminated quoted value: "
+                                        "the line ends before the closing "
+                                        "'\"' (write a '\"' inside as \\\")",
+                                        ps->loc, s));
+            goto done;
+        }
+        rest = lskip((char *)close + 1);
+        /* Only blanks or a comment after the closing quote make a quoted
+         * value; `"$HOME/x" "$1"` stays an unquoted value, as it was. */
+        if (*rest == '\0' || *rest == ';' || *rest == '#') {
+            if (unquote(value, close) > MPROC_CONFIG_VALUE_MAX) {
+                fail_at_line(ps, mproc__err(ps->err, MPROC_ECONFIG,
+                                            "%s: %s: the quoted value is %zu "
+                                            "bytes long; a value holds at "
+                                            "most %d (64 KiB): put a longer "
+                                            "command in a script file",
+                                            ps->loc, s, strlen(value),
+                                            MPROC_CONFIG_VALUE_MAX));
+                goto done;
+            }
+            on_pair(ps, ps->section, s, value);
+            r = ps->code == 0 ? 1 : -1;
+            goto done;
+        }
+    }
+    if (too_long && len > MPROC_CONFIG_LINE_MAX) {
+        fail_at_line(ps, mproc__err(ps->err, MPROC_ECONFIG,
+                                    "%s: line is %zu bytes long; an unquoted "
+                                    "value's line holds at most %d: put the "
+                                    "value in double quotes (up to 64 KiB), "
+                                    "e.g. %s = \"...\"",
+                                    ps->loc, len, MPROC_CONFIG_LINE_MAX, s));
+        goto done;
+    }
+    /* inih looks for the comment before it skips the blanks. */
+    end = find_or_comment(raw, NULL);
+    cut = *end == ';';
+    *end = '\0';
+    value = lskip(raw);
     rstrip(value);
+    if (cut && !note_comment(ps, s, value))
+        goto done;
+    if (!too_long) {
+        r = 0; /* inih reads it the same */
+        goto done;
+    }
     on_pair(ps, ps->section, s, value);
+    r = ps->code == 0 ? 1 : -1;
+
+done:
     free(buf);
-    return ps->code == 0;
+    return r;
 }
 
 /*
@@ -795,13 +914,16 @@ next_line(char *str, int num, void *stream)
     text = n;
     if (nl != NULL)
         text -= n >= 2 && start[n - 2] == '\r' ? 2 : 1;
-    if (text > (size_t)num - 1) {
-        /* inih would cut it: parse it here, and give inih a comment in
-         * its place, so that its line count stays ours. */
-        if (!long_line(ps, start, text) || num < 2)
+    /* A line inih would cut, or a quoted value: parse it here, and give
+     * inih a comment in its place, so that its line count stays ours. */
+    switch (own_line(ps, start, text, text > (size_t)num - 1)) {
+    case 1:
+        if (num < 2)
             return NULL;
         strcpy(str, "#");
         return str;
+    case -1:
+        return NULL;
     }
     if (n > (size_t)num - 1)
         n = (size_t)num - 1;
@@ -1221,6 +1343,28 @@ mproc__config_arg_use_path(mproc_config_t *cfg, size_t i)
     cfg->kv[i].value = cfg->argv[i].p.path;
 }
 
+int
+mproc__config_warn(mproc_config_t *cfg, char *msg)
+{
+    char **w = realloc(cfg->warnings,
+                       (cfg->nwarnings + 1) * sizeof(*cfg->warnings));
+
+    if (w == NULL) {
+        free(msg);
+        return MPROC_ENOMEM;
+    }
+    cfg->warnings = w;
+    cfg->warnings[cfg->nwarnings++] = msg;
+    return 0;
+}
+
+size_t
+mproc__config_warnings(const mproc_config_t *cfg, char *const **out)
+{
+    *out = cfg->warnings;
+    return cfg->nwarnings;
+}
+
 const char *
 mproc__config_args_where(const mproc_config_t *cfg)
 {
@@ -1252,5 +1396,8 @@ mproc_config_free(mproc_config_t *cfg)
     mproc__decl_free(cfg->decls);
     free(cfg->last_file);
     free(cfg->args_where);
+    for (i = 0; i < cfg->nwarnings; i++)
+        free(cfg->warnings[i]);
+    free(cfg->warnings);
     free(cfg);
 }

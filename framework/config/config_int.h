@@ -146,6 +146,12 @@ void mproc__config_arg_use_path(mproc_config_t *cfg, size_t i);
 /* "FILE:LINE" of the [args] header, else the last file loaded. */
 const char *mproc__config_args_where(const mproc_config_t *cfg);
 
+/* Keep a warning (msg is malloc'd, taken over): 0 or MPROC_ENOMEM. */
+int mproc__config_warn(mproc_config_t *cfg, char *msg);
+/* What the files hold that is valid but likely not meant ("FILE:LINE:
+ * ..."), for the host to print. */
+size_t mproc__config_warnings(const mproc_config_t *cfg, char *const **out);
+
 struct mproc_arg_def;
 /*
  * Check the job's [args] against what plugin `plugin` declares (`defs`,
