@@ -5,5 +5,7 @@ check_LTLIBRARIES += tests/abi11.la
 tests_abi11_la_SOURCES = %reldir%/plugins/abi11.c
 tests_abi11_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
 
-TESTS += %reldir%/cfg-args.sh %reldir%/cfg-quote.sh
-EXTRA_DIST += %reldir%/cfg-args.sh %reldir%/cfg-quote.sh
+TESTS += %reldir%/cfg-args.sh %reldir%/cfg-quote.sh \
+	%reldir%/cfg-progress.sh
+EXTRA_DIST += %reldir%/cfg-args.sh %reldir%/cfg-quote.sh \
+	%reldir%/cfg-progress.sh

@@ -44,6 +44,7 @@ struct cli_args {
     char **owned;    /* strings made here (from --workers) */
     size_t nowned;
     bool quiet;      /* run: no progress line */
+    bool progress;   /* run: --progress, progress lines on any stderr */
     const char *joblog; /* run: --joblog FILE, or NULL */
     bool resume;        /* run: --resume */
     const char *stats;  /* run: --stats FORMAT (text, json), or NULL */
@@ -152,6 +153,10 @@ long long cli_input_total(const struct cli_input *in);
  * regular file (then read to the end to count them, so call it once, when
  * the run is over).  false when unknown (lines of a pipe or a terminal). */
 bool cli_input_remaining(struct cli_input *in, unsigned long long *n);
+/* For progress: bytes handed out of *size, when the input (lines or stdin)
+ * is a regular file; false otherwise. */
+bool cli_input_position(const struct cli_input *in, unsigned long long *pos,
+                        unsigned long long *size);
 /* The descriptor to poll while the input has no item ready, or -1. */
 int cli_input_fd(const struct cli_input *in);
 /* The input as the user wrote it, for messages. */

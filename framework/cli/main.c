@@ -89,6 +89,7 @@ cli_args_parse(struct cli_args *a, int argc, char **argv, const char *usage,
         {"set", required_argument, NULL, 's'},
         {"workers", required_argument, NULL, 'w'},
         {"quiet", no_argument, NULL, 'q'},
+        {"progress", no_argument, NULL, 'P'},
         {"joblog", required_argument, NULL, 'j'},
         {"resume", no_argument, NULL, 'r'},
         {"stats", required_argument, NULL, 'S'},
@@ -134,6 +135,11 @@ cli_args_parse(struct cli_args *a, int argc, char **argv, const char *usage,
             if (!workers_option)
                 goto bad;
             a->quiet = true;
+            break;
+        case 'P':
+            if (!workers_option)
+                goto bad;
+            a->progress = true;
             break;
         case 's':
             a->sets[a->nsets++] = optarg;
