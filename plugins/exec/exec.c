@@ -7,7 +7,9 @@
  * argument, never as part of the command text, so an item such as
  * `'; rm -rf ~` is data.  The task's output is the command's stdout; a
  * non-zero exit or a signal fails the item with the status and the end of
- * the command's stderr.  [args] shell chooses another shell.
+ * the command's stderr.  [args] shell chooses another shell.  [args]
+ * command_file instead names a script (relative to the job file: the host
+ * resolves it) whose text is run the same way.
  *
  * The command gets descriptors 0 (/dev/null), 1 and 2 (pipes to this
  * worker) and nothing else, whatever the worker inherited.  It runs in
