@@ -132,13 +132,13 @@ progress(struct run_state *st, bool final)
         else
             snprintf(eta, sizeof(eta), ", ETA %.0fs", left);
     }
-    fprintf(stderr, "%smproc: %llu%s done", st->tty ? "\r\033[K" : "", n,
-            of);
+    /* The line of old, with the share after the rate. */
+    fprintf(stderr, "%smproc: %llu%s done, %llu failed, %.0f/s",
+            st->tty ? "\r\033[K" : "", n, of, st->failed, rate);
     if (frac >= 0)
-        fprintf(stderr, " (%.0f%%%s)", frac * 100,
+        fprintf(stderr, ", %.0f%%%s", frac * 100,
                 st->total >= 0 ? "" : " of the input read");
-    fprintf(stderr, ", %llu failed, %.0f/s%s%s", st->failed, rate, eta,
-            st->tty ? "" : "\n");
+    fprintf(stderr, "%s%s", eta, st->tty ? "" : "\n");
 }
 
 /*

@@ -345,9 +345,8 @@ main(int argc, char **argv)
         return help(NULL);
     if (strcmp(cmd, "help") == 0)
         return help(argc > 2 ? argv[2] : NULL);
-    if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
+    if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0)
         return cli_build_info();
-    }
     if (strcmp(cmd, "run") == 0)
         return cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "check") == 0)
