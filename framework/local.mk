@@ -21,6 +21,8 @@ libmproc_core_la_SOURCES = \
 	%reldir%/config/config.c \
 	%reldir%/config/config_int.h \
 	%reldir%/config/decl.c \
+	%reldir%/config/values.c \
+	%reldir%/config/args.c \
 	%reldir%/plugin/plugin.c \
 	%reldir%/plugin/plugin_int.h \
 	%reldir%/ipc/frame.c \

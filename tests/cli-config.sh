@@ -40,11 +40,11 @@ expect_config wrongsection 3 "key 'workers' belongs in [pool], not [job]" \
     '[job]\nplugin = echo\nworkers = 2\n'
 
 long=$(head -c 8190 /dev/zero | tr '\0' x)
-expect_config longline 2 "line is 8203 bytes long; a job file line holds at most 8191" \
+expect_config longline 2 "line is 8203 bytes long; an unquoted value's line holds at most 8191: put the value in double quotes" \
     '[job]\nplugin = echo'"$long"'\n'
 # Longer than inih's 199 bytes is fine (a path in a deep folder).
 long=$(head -c 300 /dev/zero | tr '\0' x)
-printf '[job]\nplugin = echo\ninput = range:1..2\n[args]\nk = %s\n' "$long" >"$tmp/long.ini"
+printf '[job]\nplugin = exec\ninput = range:1..2\n[args]\ncommand = : %s\n' "$long" >"$tmp/long.ini"
 run_mproc run "$tmp/long.ini"
 is "$st" 0 "a 304-byte line: the run succeeds"
 
@@ -84,10 +84,11 @@ run_mproc run "$f" --workers lots
 is "$st" 78 "--workers lots: exit 78"
 
 # A good job; overrides are visible in check.
-run_mproc check "$f" --set pool.workers=3 --set args.color=blue
+run_mproc check "$f" --set pool.workers=3 --set job.plugin=exec \
+    --set args.command=true
 is "$st" 0 "check of a good job: exit 0"
 like "$(cat "$tmp/out")" "pool.workers = 3    # --set" "check shows the override"
-like "$(cat "$tmp/out")" "args.color = blue" "check shows [args] added by --set"
+like "$(cat "$tmp/out")" "args.command = true" "check shows [args] added by --set"
 like "$(cat "$tmp/out")" "job.input = lines:$tmp/in.txt" \
     "check shows the input resolved next to the job file"
 run_mproc run "$f" --workers 2

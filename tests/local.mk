@@ -99,3 +99,4 @@ include %reldir%/sync12.mk
 include %reldir%/man14.mk
 include %reldir%/bytes15.mk
 include %reldir%/exec15.mk
+include %reldir%/cfg.mk

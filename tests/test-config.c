@@ -1022,8 +1022,9 @@ test_structure_errors(void)
         memset(big + strlen(big), 'v', n - 4);
         strcat(big, "\n");
         snprintf(msg, sizeof(msg),
-                 "line is %zu bytes long; a job file line holds at most %d "
-                 "(split the value or shorten the path)",
+                 "line is %zu bytes long; an unquoted value's line holds at "
+                 "most %d: put the value in double quotes (up to 64 KiB), "
+                 "e.g. k = \"...\"",
                  n, MPROC_CONFIG_LINE_MAX);
         bad(big, 2, msg, "a line over MPROC_CONFIG_LINE_MAX");
         free(big);
@@ -1218,6 +1219,134 @@ test_limits(void)
     }
 }
 
+/* [args] c of a job file whose [args] section is `args` (line 3 on). */
+static void
+quoted(const char *args, const char *value, const char *what)
+{
+    size_t n = strlen(args) + 64;
+    char *text = malloc(n);
+    mproc_config_t *cfg;
+    mproc_err_t err;
+    const char *got;
+
+    snprintf(text, n, "[job]\nplugin = echo\n[args]\n%s\n", args);
+    if (!ok(load(text, &err, &cfg) == 0, "%s: loads", what))
+        diag("  error: %s", err.msg);
+    got = mproc_config_get(cfg, "args", "c");
+    if (!ok(got != NULL && strcmp(got, value) == 0, "%s: the value", what))
+        diag("  got '%.80s' (%zu bytes)", got ? got : "(none)",
+             got ? strlen(got) : 0);
+    mproc_config_free(cfg);
+    free(text);
+}
+
+/* A value of n bytes of 'x', in quotes: "c = \"xxx...\"". */
+static char *
+big_quoted(size_t n, char **value)
+{
+    char *line = malloc(n + 8);
+
+    strcpy(line, "c = \"");
+    memset(line + 5, 'x', n);
+    strcpy(line + 5 + n, "\"");
+    *value = strndup(line + 5, n);
+    return line;
+}
+
+static void
+test_quoted(void)
+{
+    const struct mproc__job *job;
+    mproc_config_t *cfg;
+    char *const *warn;
+    char *line, *value, msg[400];
+    mproc_err_t err;
+    size_t sizes[] = {10240, MPROC_CONFIG_VALUE_MAX}, i;
+
+    quoted("c = \"a ; b # c\"", "a ; b # c", "' ;' and '#' in quotes");
+    quoted("c = \"  x  \"", "  x  ", "blanks at both ends kept");
+    quoted("c = \"say \\\"hi\\\" \\\\ printf '%s\\n'\"",
+           "say \"hi\" \\ printf '%s\\n'",
+           "\\\" and \\\\ are escapes; other backslashes stay");
+    quoted("c = \"v\" ; a comment", "v", "a comment after the quote");
+    quoted("c = \"v\"# a comment", "v", "a # comment after the quote");
+    quoted("c = \"\"", "", "an empty quoted value");
+    quoted("c = \"$HOME/x\" \"$1\"", "\"$HOME/x\" \"$1\"",
+           "text after the closing quote: unquoted, as it always was");
+    quoted("c = a \"b ; c\"", "a \"b", "a quote inside: unquoted");
+    quoted("c = echo \"a$1\" ; echo b", "echo \"a$1\"",
+           "unquoted: ' ;' still starts a comment");
+    for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        line = big_quoted(sizes[i], &value);
+        snprintf(msg, sizeof(msg), "a %zu-byte quoted value", sizes[i]);
+        quoted(line, value, msg);
+        free(line);
+        free(value);
+    }
+
+    /* The warning an unquoted [args] value cut by " ;" leaves. */
+    load("[job]\nplugin = echo\n[args]\nc = echo \"a$1\" ; echo b\n"
+         "d = x\n",
+         &err, &cfg);
+    if (ok(mproc__config_warnings(cfg, &warn) == 1,
+           "a cut [args] value: one warning")) {
+        snprintf(want, sizeof(want),
+                 "%s/job.ini:4: [args] c: the text after ' ;' was taken as a "
+                 "comment, so the value is 'echo \"a$1\"'; to keep a ';', "
+                 "put the whole value in double quotes: c = \"...\"",
+                 dir);
+        is_str(warn[0], want, "the warning names FILE:LINE and the fix");
+    }
+    mproc_config_free(cfg);
+    load("[job]\nplugin = echo\n[pool]\nworkers = 2 ; two\n", &err, &cfg);
+    is_int((int)mproc__config_warnings(cfg, &warn), 0,
+           "an inline comment in [pool]: no warning");
+    mproc_config_free(cfg);
+
+    /* Quotes work in every section: a path with blanks. */
+    job = good("output = \"out file.txt \"\n", &cfg, "a quoted output");
+    snprintf(want, sizeof(want), "%s/out file.txt ", dir);
+    is_str(job ? job->output : "", want, "a quoted path keeps its blanks");
+    mproc_config_free(cfg);
+
+    bad("[job]\nplugin = echo\n[args]\nc = \"echo a ; echo b\n", 4,
+        "c: unterminated quoted value: the line ends before the closing '\"' "
+        "(write a '\"' inside as \\\")",
+        "an unterminated quote");
+    bad("[job]\nplugin = echo\n[args]\nc = \"a\\\"\n", 4,
+        "c: unterminated quoted value: the line ends before the closing '\"' "
+        "(write a '\"' inside as \\\")",
+        "an escaped quote does not close");
+    line = big_quoted(MPROC_CONFIG_VALUE_MAX + 1, &value);
+    {
+        char *text = malloc(strlen(line) + 64);
+        sprintf(text, "[job]\nplugin = echo\n[args]\n%s\n", line);
+        snprintf(msg, sizeof(msg),
+                 "c: the quoted value is %d bytes long; a value holds at "
+                 "most %d (64 KiB): put a longer command in a script file",
+                 MPROC_CONFIG_VALUE_MAX + 1, MPROC_CONFIG_VALUE_MAX);
+        bad(text, 4, msg, "a quoted value over 64 KiB");
+        free(text);
+    }
+    free(line);
+    free(value);
+    line = big_quoted(2 * MPROC_CONFIG_VALUE_MAX + MPROC_CONFIG_LINE_MAX,
+                      &value);
+    {
+        char *text = malloc(strlen(line) + 64);
+        sprintf(text, "[job]\nplugin = echo\n[args]\n%s\n", line);
+        snprintf(msg, sizeof(msg),
+                 "line is %zu bytes long; a job file holds values of up to "
+                 "%d bytes (64 KiB), in double quotes: put a longer command "
+                 "in a script file",
+                 strlen(line), MPROC_CONFIG_VALUE_MAX);
+        bad(text, 4, msg, "a line longer than any quoted value");
+        free(text);
+    }
+    free(line);
+    free(value);
+}
+
 int
 main(void)
 {
@@ -1240,6 +1369,7 @@ main(void)
     test_limits();
     test_structure_errors();
     test_file_errors();
+    test_quoted();
     rc = done_testing();
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0)

@@ -48,6 +48,7 @@ struct cli_args {
     char **owned;    /* strings made here (from --workers) */
     size_t nowned;
     bool quiet;      /* run: no progress line */
+    bool progress;   /* run: --progress, progress lines on any stderr */
     const char *joblog; /* run: --joblog FILE, or NULL */
     bool resume;        /* run: --resume */
     const char *stats;  /* run: --stats FORMAT (text, json), or NULL */
@@ -160,6 +161,10 @@ long long cli_input_total(const struct cli_input *in);
  * regular file (then read to the end to count them, so call it once, when
  * the run is over).  false when unknown (lines of a pipe or a terminal). */
 bool cli_input_remaining(struct cli_input *in, unsigned long long *n);
+/* For progress: bytes handed out of *size, when the input (lines or stdin)
+ * is a regular file; false otherwise. */
+bool cli_input_position(const struct cli_input *in, unsigned long long *pos,
+                        unsigned long long *size);
 /* The descriptor to poll while the input has no item ready, or -1. */
 int cli_input_fd(const struct cli_input *in);
 /* The input as the user wrote it, for messages. */
@@ -193,6 +198,15 @@ struct cli_run_hooks {
  * closed here), else the job's input.  Returns the exit status. */
 int cli_run(struct cli_job *cj, const struct cli_args *a,
             struct cli_input *in, const struct cli_run_hooks *hooks);
+
+/* ---- what plugins declare (cmd_plugins.c) ---- */
+/* Print the job file's warnings (an [args] value cut by " ;"), then check
+ * the job's [args] against the keys its plugin declares (ABI 1.2):
+ * 0, or an exit status after printing why.  A plugin that does not load
+ * is 0 here: creating the pool says why. */
+int cli_check_args(const struct cli_job *cj);
+/* Print what this build has: version, ABI, backends, paths; exit 0. */
+int cli_build_info(void);
 
 /* ---- commands ---- */
 int cmd_run(int argc, char **argv);

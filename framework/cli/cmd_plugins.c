@@ -3,7 +3,11 @@
  * `mproc plugins`: list the plugins in the search path (or the folders
  * given with --path), with their version, ABI, tasks and description.
  * A file that does not load is listed on stderr with the reason, so a
- * broken install is visible here first.
+ * broken install is visible here first.  `mproc plugins NAME` shows one
+ * plugin in full, with the [args] it declares (as gst-inspect-1.0 does
+ * for an element); `mproc plugins --build` (and `mproc --version`) shows
+ * what this build has (as ompi_info does).  The [args] check of run and
+ * check lives here too, beside what prints the declarations.
  */
 #include "internal.h"
 
@@ -14,16 +18,150 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "ipc/chan_int.h"
 #include "plugin/plugin_int.h"
 
 static const char plugins_usage[] =
     "Usage: mproc plugins [--path DIR]...\n"
+    "       mproc plugins NAME-or-PATH\n"
+    "       mproc plugins --build\n"
     "List the task plugins found: name, version, plugin ABI, file, tasks and\n"
     "description.  Without --path, the folders searched are those of\n"
-    "MPROC_PLUGIN_PATH, then the install folder.\n"
+    "MPROC_PLUGIN_PATH, then the install folder.  With a NAME, show that\n"
+    "plugin's details, tasks and the [args] keys it takes.\n"
     "\n"
     "  -p, --path DIR   list the plugins in DIR instead (may be repeated)\n"
+    "  -b, --build      show this build: version, ABI, backends, start\n"
+    "                   methods and paths (as mproc --version)\n"
     "  -h, --help       show this help\n";
+
+static const char *const arg_types[] = {
+    [MPROC_ARG_STRING] = "string",     [MPROC_ARG_INT] = "int",
+    [MPROC_ARG_BOOL] = "bool",         [MPROC_ARG_DURATION] = "duration",
+    [MPROC_ARG_SIZE] = "size",         [MPROC_ARG_PATH] = "path",
+    [MPROC_ARG_FILE] = "file",
+};
+
+int
+cli_check_args(const struct cli_job *cj)
+{
+    struct mproc__plugin *p;
+    char *const *warn;
+    mproc_err_t err;
+    size_t i, n;
+    int r;
+
+    /* Here, as run and check both come this way once. */
+    n = mproc__config_warnings(cj->cfg, &warn);
+    for (i = 0; i < n; i++)
+        fprintf(stderr, "mproc: warning: %s\n", warn[i]);
+    if (mproc__plugin_open(&p, cj->job->plugin, &err) < 0)
+        return 0; /* the pool reports it, with where the plugin was set */
+    r = mproc__config_check_args(cj->cfg, mproc__plugin_args(p->desc),
+                                 p->desc->name, &err);
+    mproc__plugin_close(p);
+    if (r < 0) {
+        cli_error("%s", err.msg);
+        return cli_exit_for(r);
+    }
+    return 0;
+}
+
+/* `mproc plugins NAME`: one plugin in full. */
+static int
+inspect(const char *spec)
+{
+    const struct mproc_arg_def *a;
+    const struct mproc_task_def *t;
+    const struct mproc_plugin *d;
+    struct mproc__plugin *p;
+    mproc_err_t err;
+    int r;
+
+    if (strchr(spec, '/') != NULL && (r = cli_check_plugin_file(spec)) != 0)
+        return r;
+    if ((r = mproc__plugin_open(&p, spec, &err)) < 0) {
+        cli_error("%s", err.msg);
+        return cli_exit_for(r);
+    }
+    d = p->desc;
+    printf("Plugin Details:\n");
+    printf("  %-20s %s\n", "Name", d->name);
+    printf("  %-20s %s\n", "Description",
+           d->description ? d->description : "");
+    printf("  %-20s %s\n", "Version", d->version ? d->version : "?");
+    printf("  %-20s %u.%u\n", "Plugin ABI", (unsigned)d->abi_major,
+           (unsigned)d->abi_minor);
+    printf("  %-20s %s\n", "Filename", p->path);
+    printf("  %-20s %s\n", "Reduces",
+           d->reduce ? "yes: the output is its reduce_end result" : "no");
+    printf("\nTasks ([job] task):\n");
+    for (t = d->tasks; t->name != NULL; t++)
+        printf("  %-20s %s\n", t->name, t->description ? t->description : "");
+    printf("\nArguments ([args]):\n");
+    if ((a = mproc__plugin_args(d)) == NULL)
+        printf("  not declared (plugin ABI %u.%u): [args] is passed on "
+               "unchecked\n",
+               (unsigned)d->abi_major, (unsigned)d->abi_minor);
+    else if (a->name == NULL)
+        printf("  none\n");
+    for (; a != NULL && a->name != NULL; a++) {
+        printf("  %-20s %s\n", a->name, a->help ? a->help : "");
+        printf("  %-20s %s", "", arg_types[a->type]);
+        if (a->flags & MPROC_ARG_REQUIRED)
+            printf(", required%s%s%s", a->alternative ? " (or " : "",
+                   a->alternative ? a->alternative : "",
+                   a->alternative ? ")" : "");
+        if (a->dflt != NULL)
+            printf(", default: %s", a->dflt);
+        putchar('\n');
+    }
+    mproc__plugin_close(p);
+    return CLI_EXIT_OK;
+}
+
+int
+cli_build_info(void)
+{
+    static const char *const ipcs[] = {"pipe", "mq", "shmring"};
+    const char *const *b = mproc_sync_backends();
+    char **dirs = mproc__plugin_dirs();
+    const char *env = getenv("MPROC_PLUGIN_PATH");
+    mproc_sync_t *s;
+    mproc_err_t err;
+    size_t i;
+
+    /* The first line as it always was, for scripts that read it. */
+    printf("mproc %s (plugin ABI %d.%d)\n", mproc_version(),
+           MPROC_PLUGIN_ABI_MAJOR, MPROC_PLUGIN_ABI_MINOR);
+    printf("  %-22s fork (default), spawn, forkserver\n", "start methods");
+    /* Tried, not assumed: a container may lack System V IPC or
+     * /dev/shm. */
+    printf("  %-22s", "sync backends");
+    for (i = 0; b != NULL && b[i] != NULL; i++) {
+        bool ok = mproc_sync_new(&s, b[i], 64, &err) == 0;
+        if (ok)
+            mproc_sync_free(s);
+        printf("%s %s%s%s", i ? "," : "", b[i], i == 0 ? " (default)" : "",
+               ok ? "" : " (unavailable here)");
+    }
+    printf("\n  %-22s", "ipc");
+    for (i = 0; i < MPROC__ARRAY_SIZE(ipcs); i++)
+        printf("%s %s%s%s", i ? "," : "", ipcs[i], i == 0 ? " (default)" : "",
+               i == 1 && !mproc__mq_fits(2, &err) ? " (unavailable here)"
+                                                  : "");
+    printf("\n  %-22s %s\n", "plugin folder", MPROC_PLUGINDIR);
+    printf("  %-22s %s\n", "MPROC_PLUGIN_PATH", env ? env : "(not set)");
+    printf("  %-22s", "plugin search path");
+    for (i = 0; dirs != NULL && dirs[i] != NULL; i++)
+        printf("%s%s", i ? ":" : " ", dirs[i]);
+    putchar('\n');
+    mproc__plugin_dirs_free(dirs);
+#ifdef MPROC_PKGDATADIR
+    printf("  %-22s %s\n", "data folder", MPROC_PKGDATADIR);
+#endif
+    return CLI_EXIT_OK;
+}
 
 /* List one folder; returns the number of broken files. */
 static int
@@ -98,6 +236,7 @@ cmd_plugins(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"path", required_argument, NULL, 'p'},
+        {"build", no_argument, NULL, 'b'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -111,9 +250,12 @@ cmd_plugins(int argc, char **argv)
         return CLI_EXIT_SOFTWARE;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "p:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:bh", longopts, NULL)) != -1) {
         if (c == 'p') {
             given[ngiven++] = optarg;
+        } else if (c == 'b') {
+            free(given);
+            return cli_build_info();
         } else if (c == 'h') {
             fputs(plugins_usage, stdout);
             free(given);
@@ -126,8 +268,15 @@ cmd_plugins(int argc, char **argv)
             return CLI_EXIT_USAGE;
         }
     }
+    if (optind + 1 == argc && ngiven == 0) {
+        free(given);
+        return inspect(argv[optind]);
+    }
     if (optind < argc) {
-        cli_error("plugins: unexpected argument '%s'", argv[optind]);
+        /* One NAME is taken: the extra one is the next. */
+        c = ngiven == 0 ? optind + 1 : optind;
+        cli_error("plugins: unexpected argument '%s'%s", argv[c],
+                  ngiven ? " (a NAME goes without --path)" : "");
         free(given);
         return CLI_EXIT_USAGE;
     }

@@ -52,6 +52,8 @@ static const char run_usage[] =
     "  -q, --quiet                  no progress line and no summary (they\n"
     "                               are drawn on stderr only when that is\n"
     "                               a terminal)\n"
+    "      --progress               show progress even where stderr is not a\n"
+    "                               terminal: a plain line every 5 s (CI logs)\n"
     "      --joblog FILE            log every item that ran to FILE: index,\n"
     "                               worker, start, duration, status, exit,\n"
     "                               attempts, item, message (tab-separated;\n"
@@ -101,39 +103,86 @@ struct run_state {
     char spill_token[33];   /* what marks an output as a spill file */
     unsigned long long done, failed, cancelled;
     int write_errno;
-    /* the progress line, on a terminal */
+    /* the progress line, on a terminal or (--progress) anywhere */
     bool progress;
+    bool tty;               /* redrawn in place; else one line at a time */
+    long long interval_ms;  /* between two lines */
     long long total;        /* -1: unknown */
     long long start_ms, last_ms;
     const struct cli_run_hooks *hooks; /* mproc exec's, or NULL */
     bool halted;            /* hooks->result stopped the run */
 };
 
-/* Draw the progress line on stderr, at most 5 times a second. */
+/*
+ * Draw the progress line on stderr: on a terminal, redrawn in place at
+ * most 5 times a second; elsewhere (--progress, for CI logs) one plain
+ * line every few seconds, and a last one at the end.  The fraction done
+ * is items of a known count (range, files), else the bytes read of a
+ * regular file (lines); the ETA follows from it and the time so far.
+ */
 static void
 progress(struct run_state *st, bool final)
 {
     long long now = mproc__now_ms(), el = now - st->start_ms;
-    unsigned long long n = st->done + st->failed + st->skipped;
-    double rate = el > 0 ? n * 1000.0 / el : 0;
-    char eta[32] = "";
+    unsigned long long n = st->done + st->failed + st->skipped, pos, size;
+    double rate = el > 0 ? n * 1000.0 / el : 0, frac = -1, left;
+    char of[64] = "", eta[48] = "";
 
-    if (!st->progress || (!final && now - st->last_ms < 200))
+    if (!st->progress || (!final && now - st->last_ms < st->interval_ms))
         return;
     st->last_ms = now;
-    if (final) {
+    if (final && st->tty) {
         fputs("\r\033[K", stderr); /* leave the terminal clean */
         return;
     }
-    if (st->total > 0 && rate > 0 && (long long)n < st->total)
-        snprintf(eta, sizeof(eta), ", ETA %.0fs",
-                 (double)(st->total - (long long)n) / rate);
-    if (st->total >= 0)
-        fprintf(stderr, "\r\033[Kmproc: %llu/%lld done, %llu failed, %.0f/s%s",
-                n, st->total, st->failed, rate, eta);
-    else
-        fprintf(stderr, "\r\033[Kmproc: %llu done, %llu failed, %.0f/s", n,
-                st->failed, rate);
+    if (st->total >= 0) {
+        snprintf(of, sizeof(of), "/%lld", st->total);
+        frac = st->total > 0 ? (double)n / (double)st->total : 1;
+    } else if (cli_input_position(st->in, &pos, &size)) {
+        frac = size > 0 ? (double)pos / (double)size : 1;
+    }
+    if (frac > 1)
+        frac = 1;
+    if (frac > 0 && frac < 1 && el > 0) {
+        left = (double)el / 1000.0 * (1 - frac) / frac;
+        if (left >= 3600)
+            snprintf(eta, sizeof(eta), ", ETA %.0fh%02.0fm", left / 3600,
+                     (double)((long long)left % 3600 / 60));
+        else if (left >= 60)
+            snprintf(eta, sizeof(eta), ", ETA %.0fm%02.0fs",
+                     (double)((long long)left / 60),
+                     (double)((long long)left % 60));
+        else
+            snprintf(eta, sizeof(eta), ", ETA %.0fs", left);
+    }
+    /* The line of old, with the share after the rate. */
+    fprintf(stderr, "%smproc: %llu%s done, %llu failed, %.0f/s",
+            st->tty ? "\r\033[K" : "", n, of, st->failed, rate);
+    if (frac >= 0)
+        fprintf(stderr, ", %.0f%%%s", frac * 100,
+                st->total >= 0 ? "" : " of the input read");
+    fprintf(stderr, "%s%s", eta, st->tty ? "" : "\n");
+}
+
+/*
+ * Between two progress lines: 200 ms on a terminal; 5 s in a log, or
+ * MPROC_PROGRESS_INTERVAL seconds (e.g. 0.5).
+ */
+static long long
+progress_interval(bool tty)
+{
+    const char *env = getenv("MPROC_PROGRESS_INTERVAL");
+    char *end;
+    double s;
+
+    if (tty)
+        return 200;
+    if (env != NULL && *env != '\0') {
+        s = strtod(env, &end);
+        if (*end == '\0' && s >= 0 && s <= 86400)
+            return (long long)(s * 1000);
+    }
+    return 5000;
 }
 
 /* Quote an item for a message: printable bytes, at most ~60 of them. */
@@ -379,7 +428,7 @@ on_result(void *user, const struct mproc_result *r)
     }
     if (r->status != 0) {
         st->failed++;
-        if (st->progress)
+        if (st->progress && st->tty)
             fputs("\r\033[K", stderr);
         quote_item(r->item, r->item_len, item, sizeof(item));
         cli_error("item %llu \"%s\": %s", (unsigned long long)index, item,
@@ -642,7 +691,9 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
         goto done;
     st.in = in;
     st.total = cli_input_total(in);
-    st.progress = !args.quiet && isatty(STDERR_FILENO);
+    st.tty = isatty(STDERR_FILENO);
+    st.progress = args.progress || (!args.quiet && st.tty);
+    st.interval_ms = progress_interval(st.tty);
     st.start_ms = mproc__now_ms();
 
     r = mproc_pool_run(pool, next_item, on_result_hooked, &st);

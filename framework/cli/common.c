@@ -69,6 +69,7 @@ cli_args_parse(struct cli_args *a, int argc, char **argv, const char *usage,
         {"set", required_argument, NULL, 's'},
         {"workers", required_argument, NULL, 'w'},
         {"quiet", no_argument, NULL, 'q'},
+        {"progress", no_argument, NULL, 'P'},
         {"joblog", required_argument, NULL, 'j'},
         {"resume", no_argument, NULL, 'r'},
         {"stats", required_argument, NULL, 'S'},
@@ -114,6 +115,11 @@ cli_args_parse(struct cli_args *a, int argc, char **argv, const char *usage,
             if (!workers_option)
                 goto bad;
             a->quiet = true;
+            break;
+        case 'P':
+            if (!workers_option)
+                goto bad;
+            a->progress = true;
             break;
         case 's':
             a->sets[a->nsets++] = optarg;
@@ -249,6 +255,8 @@ cli_pool_new(const struct cli_job *cj, mproc_sync_t *sync, mproc_pool_t **out,
 
     if (strchr(job->plugin, '/') != NULL &&
         (r = cli_check_plugin_file(job->plugin)) != 0)
+        return r;
+    if ((r = cli_check_args(cj)) != 0)
         return r;
     mproc_pool_opts_init(&o);
     o.workers = job->workers;

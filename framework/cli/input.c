@@ -455,6 +455,24 @@ cli_input_total(const struct cli_input *in)
     }
 }
 
+bool
+cli_input_position(const struct cli_input *in, unsigned long long *pos,
+                   unsigned long long *size)
+{
+    struct stat st;
+    off_t at;
+
+    /* Read ahead but not yet handed out: the buffer, from off to len. */
+    if ((in->kind != MPROC__INPUT_LINES && in->kind != MPROC__INPUT_STDIN) ||
+        fstat(in->fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        (at = lseek(in->fd, 0, SEEK_CUR)) < 0 ||
+        (unsigned long long)at < in->len - in->off)
+        return false;
+    *size = (unsigned long long)st.st_size;
+    *pos = (unsigned long long)at - (in->len - in->off);
+    return true;
+}
+
 int
 cli_input_fd(const struct cli_input *in)
 {

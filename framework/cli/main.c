@@ -105,11 +105,8 @@ main(int argc, char **argv)
         }
         return help(argc > 2 ? argv[2] : NULL);
     }
-    if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
-        printf("mproc %s (plugin ABI %d.%d)\n", mproc_version(),
-               MPROC_PLUGIN_ABI_MAJOR, MPROC_PLUGIN_ABI_MINOR);
-        return CLI_EXIT_OK;
-    }
+    if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0)
+        return cli_build_info();
     fn = find(cmd);
     if (fn != NULL)
         return fn(argc - 1, argv + 1);

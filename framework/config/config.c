@@ -173,6 +173,9 @@ struct mproc_config {
     struct mproc__job job;      /* valid while `finished` */
     bool finished;
     int loads;       /* files loaded so far, for file ids */
+    char *args_where; /* "FILE:LINE" of the first [args] header */
+    char **warnings;  /* what is valid but likely not meant */
+    size_t nwarnings;
     char *last_file; /* for the message of a missing plugin */
 };
 
@@ -184,282 +187,6 @@ struct source {
     int line;          /* 0 for --set */
     int file_id;       /* 0 for --set */
 };
-
-/* ---- small helpers ---- */
-
-/* Edit distance, ignoring case so that `PIPE` still suggests `pipe`. */
-static size_t
-levenshtein(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b), i, j, prev, tmp, best;
-    size_t row[65];
-
-    if (la > 64 || lb > 64)
-        return (size_t)-1; /* too long to be a typo of a short name */
-    for (j = 0; j <= lb; j++)
-        row[j] = j;
-    for (i = 1; i <= la; i++) {
-        prev = row[0];
-        row[0] = i;
-        for (j = 1; j <= lb; j++) {
-            best = prev + (tolower((unsigned char)a[i - 1]) !=
-                           tolower((unsigned char)b[j - 1]));
-            if (row[j] + 1 < best)
-                best = row[j] + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            tmp = row[j];
-            row[j] = best;
-            prev = tmp;
-        }
-    }
-    return row[lb];
-}
-
-/*
- * The name closest to `s`, or NULL when none is close enough to be a typo:
- * at most max(2, len/3) edits away.  The distance must also be below the
- * length of `s`, or `x` would "mean" any two-letter name.
- */
-static const char *
-closest(const char *s, const char *const *names, size_t n)
-{
-    size_t i, d, best = (size_t)-1, len = strlen(s);
-    size_t limit = len / 3 > 2 ? len / 3 : 2;
-    const char *found = NULL;
-
-    for (i = 0; i < n; i++) {
-        d = levenshtein(s, names[i]);
-        if (d < best) {
-            best = d;
-            found = names[i];
-        }
-    }
-    return best <= limit && best < len ? found : NULL;
-}
-
-/* Names of plugins, tasks and [args] keys: [A-Za-z0-9_.-]+ */
-static bool
-is_name(const char *s)
-{
-    if (*s == '\0')
-        return false;
-    for (; *s != '\0'; s++)
-        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '.' && *s != '-')
-            return false;
-    return true;
-}
-
-/* "a, b or c" into buf. */
-static void
-join_or(const char *const *names, size_t n, char *buf, size_t cap)
-{
-    size_t i, used = 0;
-    const char *sep;
-    int k;
-
-    buf[0] = '\0';
-    for (i = 0; i < n; i++) {
-        sep = i == 0 ? "" : ", ";
-        if (i > 0 && i + 1 == n)
-            sep = " or ";
-        k = snprintf(buf + used, cap - used, "%s%s", sep, names[i]);
-        if (k < 0 || used + (size_t)k >= cap)
-            break;
-        used += (size_t)k;
-    }
-}
-
-static int
-find_name(const char *s, const char *const *names, size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        if (strcmp(s, names[i]) == 0)
-            return (int)i;
-    return -1;
-}
-
-/*
- * A whole decimal from min to max.  strtoull() alone would accept leading
- * blanks, a '+' and even a '-' (wrapping around), so insist on a digit.
- */
-static bool
-parse_uint(const char *s, unsigned long long min, unsigned long long max,
-           unsigned long long *out)
-{
-    unsigned long long v;
-    char *end;
-
-    if (!isdigit((unsigned char)*s))
-        return false;
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
-/* A whole int64 in s[0..len), with an optional '-'. */
-static bool
-parse_int64(const char *s, size_t len, int64_t *out)
-{
-    char buf[32], *end;
-    long long v;
-
-    if (len == 0 || len >= sizeof(buf))
-        return false;
-    memcpy(buf, s, len);
-    buf[len] = '\0';
-    if (!isdigit((unsigned char)buf[buf[0] == '-']))
-        return false;
-    errno = 0;
-    v = strtoll(buf, &end, 10);
-    if (errno != 0 || *end != '\0')
-        return false;
-    *out = v;
-    return true;
-}
-
-static int
-parse_bool(const char *s)
-{
-    static const char *const yes[] = {"true", "yes", "on", "1"};
-    static const char *const no[] = {"false", "no", "off", "0"};
-    size_t i;
-
-    for (i = 0; i < MPROC__ARRAY_SIZE(yes); i++) {
-        if (strcasecmp(s, yes[i]) == 0)
-            return 1;
-        if (strcasecmp(s, no[i]) == 0)
-            return 0;
-    }
-    return -1;
-}
-
-/* Bytes with an optional binary suffix: 512, 512K, 64M, 1G, 64MiB. */
-static bool
-parse_size(const char *s, unsigned long long min, unsigned long long max,
-           unsigned long long *out)
-{
-    static const char suffixes[] = "\0kmgt"; /* 2^0, 2^10, ... 2^40 */
-    unsigned long long v;
-    char *end;
-    unsigned i;
-
-    if (!isdigit((unsigned char)*s))
-        return false;
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno != 0)
-        return false;
-    if (*end == '\0') {
-        i = 0;
-    } else {
-        for (i = 1; i < 5; i++)
-            if (tolower((unsigned char)*end) == suffixes[i])
-                break;
-        /* "K" or "KiB", in any case. */
-        if (i == 5 || (end[1] != '\0' && strcasecmp(end + 1, "ib") != 0))
-            return false;
-    }
-    /* Compare before shifting, so a huge count cannot wrap. */
-    if (v < min || v > max >> (10 * i))
-        return false;
-    *out = v << (10 * i);
-    return true;
-}
-
-/* A size for a message: 1G rather than 1073741824 where it divides. */
-static void
-size_text(unsigned long long v, char *buf, size_t len)
-{
-    static const char units[] = " KMGT";
-    unsigned i = 0;
-
-    while (i < 4 && v >= 1024 && v % 1024 == 0) {
-        v /= 1024;
-        i++;
-    }
-    if (i == 0)
-        snprintf(buf, len, "%llu", v);
-    else
-        snprintf(buf, len, "%llu%c", v, units[i]);
-}
-
-/*
- * A duration in milliseconds: a decimal number of seconds ("30", "1.5")
- * or a number with a unit: ms, s, m, h ("500ms", "2m").  Only that, as
- * mproc.ini(5) says: strtod() alone would also take hexadecimal ("0x10"),
- * exponents ("1e-300"), "inf" and "nan".
- */
-static bool
-parse_duration(const char *s, unsigned long long max, unsigned long long *out)
-{
-    static const struct {
-        const char *unit;
-        double ms;
-    } units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000},
-                 {"h", 3600000}};
-    const char *p = s;
-    double v;
-    char *end;
-    size_t i;
-
-    while (isdigit((unsigned char)*p))
-        p++;
-    if (p == s)
-        return false;
-    if (*p == '.') {
-        const char *frac = ++p;
-        while (isdigit((unsigned char)*p))
-            p++;
-        if (p == frac)
-            return false;
-    }
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno != 0 || end != p)
-        return false;
-    for (i = 0; i < MPROC__ARRAY_SIZE(units); i++) {
-        if (strcmp(end, units[i].unit) == 0) {
-            v *= units[i].ms;
-            if (v > (double)max)
-                return false;
-            /* A positive time never rounds down to "no limit". */
-            *out = v > 0 && v < 1 ? 1 : (unsigned long long)(v + 0.5);
-            return true;
-        }
-    }
-    return false;
-}
-
-/*
- * A path from a job file is relative to the file's folder `dir`; one from
- * --set (dir NULL) is relative to the working directory, so it stays as
- * written.  Leading "./" is dropped so messages show a tidy path.
- */
-static char *
-resolve(const char *dir, const char *path)
-{
-    char *out;
-
-    if (dir == NULL || path[0] == '/')
-        return strdup(path);
-    while (path[0] == '.' && path[1] == '/') {
-        path += 2;
-        while (path[0] == '/')
-            path++;
-    }
-    if (path[0] == '\0')
-        return strdup(dir);
-    if (asprintf(&out, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/",
-                 path) < 0)
-        return NULL;
-    return out;
-}
 
 /* ---- values ---- */
 
@@ -481,15 +208,15 @@ parse_input(const char *raw, const struct source *src, struct parsed *p,
                               "%.6sPATH",
                               src->loc, raw, raw);
         p->num = raw[0] == 'l' ? MPROC__INPUT_LINES : MPROC__INPUT_FILES;
-        if ((p->path = resolve(src->dir, raw + 6)) == NULL)
+        if ((p->path = mproc__resolve(src->dir, raw + 6)) == NULL)
             return mproc__err(err, MPROC_ENOMEM, "out of memory");
         return 0;
     }
     if (strncmp(raw, "range:", 6) == 0) {
         dots = strstr(raw + 6, "..");
         if (dots == NULL ||
-            !parse_int64(raw + 6, (size_t)(dots - (raw + 6)), &p->lo) ||
-            !parse_int64(dots + 2, strlen(dots + 2), &p->hi))
+            !mproc__parse_int64(raw + 6, (size_t)(dots - (raw + 6)), &p->lo) ||
+            !mproc__parse_int64(dots + 2, strlen(dots + 2), &p->hi))
             return mproc__err(err, MPROC_ECONFIG,
                               "%s: input: '%s' is not a range; expected "
                               "range:A..B with integers A <= B",
@@ -530,9 +257,9 @@ parse_value(const struct key_def *k, const char *raw, const struct source *src,
                               "got nothing",
                               src->loc);
         if (strchr(raw, '/') != NULL) {
-            if ((p->path = resolve(src->dir, raw)) == NULL)
+            if ((p->path = mproc__resolve(src->dir, raw)) == NULL)
                 return mproc__err(err, MPROC_ENOMEM, "out of memory");
-        } else if (!is_name(raw)) {
+        } else if (!mproc__is_name(raw)) {
             return mproc__err(err, MPROC_ECONFIG,
                               "%s: plugin: '%s' is not a plugin name "
                               "(letters, digits, '_', '.', '-'); a path "
@@ -541,7 +268,7 @@ parse_value(const struct key_def *k, const char *raw, const struct source *src,
         }
         return 0;
     case T_NAME:
-        if (!is_name(raw))
+        if (!mproc__is_name(raw))
             return mproc__err(err, MPROC_ECONFIG,
                               "%s: %s: expected a name made of letters, "
                               "digits, '_', '.' and '-', got '%s'",
@@ -556,18 +283,18 @@ parse_value(const struct key_def *k, const char *raw, const struct source *src,
                               "nothing",
                               src->loc);
         if (strcmp(raw, "stdout") != 0 &&
-            (p->path = resolve(src->dir, raw)) == NULL)
+            (p->path = mproc__resolve(src->dir, raw)) == NULL)
             return mproc__err(err, MPROC_ENOMEM, "out of memory");
         return 0;
     case T_BOOL:
-        if ((i = parse_bool(raw)) < 0)
+        if ((i = mproc__parse_bool(raw)) < 0)
             return mproc__err(err, MPROC_ECONFIG,
                               "%s: %s: expected true or false, got '%s'",
                               src->loc, k->name, raw);
         p->num = (unsigned long long)i;
         return 0;
     case T_INT:
-        if (!parse_uint(raw, k->min, k->max, &p->num))
+        if (!mproc__parse_uint(raw, k->min, k->max, &p->num))
             return mproc__err(err, MPROC_ECONFIG,
                               "%s: %s: expected an integer from %llu to "
                               "%llu, got '%s'",
@@ -576,17 +303,17 @@ parse_value(const struct key_def *k, const char *raw, const struct source *src,
     case T_WORKERS:
         if (strcmp(raw, "auto") == 0)
             p->num = 0;
-        else if (!parse_uint(raw, k->min, k->max, &p->num))
+        else if (!mproc__parse_uint(raw, k->min, k->max, &p->num))
             return mproc__err(err, MPROC_ECONFIG,
                               "%s: %s: expected a positive integer or "
                               "'auto', got '%s'",
                               src->loc, k->name, raw);
         return 0;
     case T_SIZE:
-        if (!parse_size(raw, k->min, k->max, &p->num)) {
+        if (!mproc__parse_size(raw, k->min, k->max, &p->num)) {
             char lo[24], hi[24];
-            size_text(k->min, lo, sizeof(lo));
-            size_text(k->max, hi, sizeof(hi));
+            mproc__size_text(k->min, lo, sizeof(lo));
+            mproc__size_text(k->max, hi, sizeof(hi));
             return mproc__err(err, MPROC_ECONFIG,
                               "%s: %s: expected a size from %s%s to %s, "
                               "like 65536, 512K or 64M, got '%s'",
@@ -598,7 +325,7 @@ parse_value(const struct key_def *k, const char *raw, const struct source *src,
         }
         return 0;
     case T_DURATION:
-        if (!parse_duration(raw, k->max, &p->num))
+        if (!mproc__parse_duration(raw, k->max, &p->num))
             return mproc__err(err, MPROC_ECONFIG,
                               "%s: %s: expected a duration up to %llus, like "
                               "30 (seconds), 1.5s, 500ms, 2m or 1h (0: no "
@@ -607,7 +334,7 @@ parse_value(const struct key_def *k, const char *raw, const struct source *src,
         return 0;
     case T_NICE: {
         int64_t v;
-        if (!parse_int64(raw, strlen(raw), &v) || v < -20 || v > 19)
+        if (!mproc__parse_int64(raw, strlen(raw), &v) || v < -20 || v > 19)
             return mproc__err(err, MPROC_ECONFIG,
                               "%s: %s: expected an integer from -20 to 19, "
                               "got '%s'",
@@ -616,12 +343,12 @@ parse_value(const struct key_def *k, const char *raw, const struct source *src,
         return 0;
     }
     case T_ENUM:
-        if ((i = find_name(raw, k->names, k->nnames)) >= 0) {
+        if ((i = mproc__find_name(raw, k->names, k->nnames)) >= 0) {
             p->num = (unsigned long long)i;
             return 0;
         }
-        join_or(k->names, k->nnames, list, sizeof(list));
-        near = closest(raw, k->names, k->nnames);
+        mproc__join_or(k->names, k->nnames, list, sizeof(list));
+        near = mproc__closest(raw, k->names, k->nnames);
         return mproc__err(err, MPROC_ECONFIG,
                           "%s: %s: expected %s, got '%s'%s%s%s", src->loc,
                           k->name, list, raw, near ? "; did you mean '" : "",
@@ -682,7 +409,7 @@ set_arg(mproc_config_t *cfg, const char *key, const char *value,
     char *k;
     int r;
 
-    if (!is_name(key))
+    if (!mproc__is_name(key))
         return mproc__err(err, MPROC_ECONFIG,
                           "%s: [args] key '%s' must be made of letters, "
                           "digits, '_', '.' and '-'",
@@ -692,6 +419,10 @@ set_arg(mproc_config_t *cfg, const char *key, const char *value,
                           "%s: duplicate key '%s' in [args] (first set at "
                           "line %d)",
                           src->loc, key, s->line);
+    /* The value as a path relative to the job file too, in case the
+     * plugin declares the key a path (see args.c). */
+    if ((none.path = mproc__resolve(src->dir, value)) == NULL)
+        return mproc__err(err, MPROC_ENOMEM, "out of memory");
     if (s != NULL) {
         if ((r = store(s, value, src, &none, err)) < 0)
             return r;
@@ -703,10 +434,10 @@ set_arg(mproc_config_t *cfg, const char *key, const char *value,
          * not move, so a failure half-way leaves everything valid. */
         cap = cfg->args_cap ? cfg->args_cap * 2 : 8;
         if ((argv = realloc(cfg->argv, cap * sizeof(*argv))) == NULL)
-            return mproc__err(err, MPROC_ENOMEM, "out of memory");
+            goto nomem;
         cfg->argv = argv;
         if ((kv = realloc(cfg->kv, cap * sizeof(*kv))) == NULL)
-            return mproc__err(err, MPROC_ENOMEM, "out of memory");
+            goto nomem;
         cfg->kv = kv;
         cfg->args_cap = cap;
     }
@@ -714,7 +445,7 @@ set_arg(mproc_config_t *cfg, const char *key, const char *value,
     s = &cfg->argv[cfg->nargs];
     memset(s, 0, sizeof(*s));
     if ((k = strdup(key)) == NULL)
-        return mproc__err(err, MPROC_ENOMEM, "out of memory");
+        goto nomem;
     if ((r = store(s, value, src, &none, err)) < 0) {
         free(k);
         return r;
@@ -723,6 +454,10 @@ set_arg(mproc_config_t *cfg, const char *key, const char *value,
     cfg->kv[cfg->nargs].value = s->raw;
     cfg->nargs++;
     return 0;
+
+nomem:
+    free(none.path);
+    return mproc__err(err, MPROC_ENOMEM, "out of memory");
 }
 
 static const struct key_def *
@@ -740,7 +475,7 @@ find_key(const char *section, const char *name)
 static int
 unknown_section(const char *section, const char *loc, mproc_err_t *err)
 {
-    const char *near = closest(section, sections, MPROC__ARRAY_SIZE(sections));
+    const char *near = mproc__closest(section, sections, MPROC__ARRAY_SIZE(sections));
 
     if (near != NULL)
         return mproc__err(err, MPROC_ECONFIG,
@@ -769,11 +504,11 @@ unknown_key(const char *section, const char *name, const char *loc,
     for (i = 0; i < NKEYS; i++)
         if (strcmp(keys[i].section, section) == 0)
             names[n++] = keys[i].name;
-    if ((near = closest(name, names, n)) != NULL)
+    if ((near = mproc__closest(name, names, n)) != NULL)
         return mproc__err(err, MPROC_ECONFIG,
                           "%s: unknown key '%s' in [%s]; did you mean '%s'?",
                           loc, name, section, near);
-    join_or(names, n, list, sizeof(list));
+    mproc__join_or(names, n, list, sizeof(list));
     return mproc__err(err, MPROC_ECONFIG,
                       "%s: unknown key '%s' in [%s]; expected %s", loc, name,
                       section, list);
@@ -805,7 +540,7 @@ assign(mproc_config_t *cfg, const char *section, const char *key,
     }
     if (strcmp(section, "args") == 0)
         return set_arg(cfg, key, value, src, err);
-    if (find_name(section, sections, MPROC__ARRAY_SIZE(sections)) < 0)
+    if (mproc__find_name(section, sections, MPROC__ARRAY_SIZE(sections)) < 0)
         return unknown_section(section, src->loc, err);
     if ((k = find_key(section, key)) == NULL)
         return unknown_key(section, key, src->loc, err);
@@ -880,12 +615,15 @@ precheck(const struct parse *ps)
                               "%s:%d: line holds a NUL byte; a job file is "
                               "text",
                               ps->path, line);
-        if (n > MPROC_CONFIG_LINE_MAX)
+        /* Room for a quoted value of 64 KiB with every byte escaped;
+         * own_line() holds each kind of line to its own limit. */
+        if (n > 2 * MPROC_CONFIG_VALUE_MAX + MPROC_CONFIG_LINE_MAX)
             return mproc__err(ps->err, MPROC_ECONFIG,
                               "%s:%d: line is %zu bytes long; a job file "
-                              "line holds at most %d (split the value or "
-                              "shorten the path)",
-                              ps->path, line, n, MPROC_CONFIG_LINE_MAX);
+                              "holds values of up to %d bytes (64 KiB), in "
+                              "double quotes: put a longer command in a "
+                              "script file",
+                              ps->path, line, n, MPROC_CONFIG_VALUE_MAX);
         for (q = p; q < p + n && isspace((unsigned char)*q); q++)
             ;
         if (q > p && q < p + n && *q != ';' && *q != '#')
@@ -926,7 +664,12 @@ check_header(struct parse *ps, const char *s)
     memcpy(ps->section, name, n < INIH_SECTION_MAX ? n : INIH_SECTION_MAX);
     ps->section[n < INIH_SECTION_MAX ? n : INIH_SECTION_MAX] = '\0';
     set_loc(ps);
-    if (find_name(name, sections, MPROC__ARRAY_SIZE(sections)) >= 0)
+    if (strcmp(name, "args") == 0 && ps->cfg->args_where == NULL &&
+        (ps->cfg->args_where = strdup(ps->loc)) == NULL) {
+        fail_at_line(ps, mproc__err(ps->err, MPROC_ENOMEM, "out of memory"));
+        return;
+    }
+    if (mproc__find_name(name, sections, MPROC__ARRAY_SIZE(sections)) >= 0)
         return;
     if (!mproc__decl_section(name)) {
         fail_at_line(ps, unknown_section(name, ps->loc, ps->err));
@@ -982,20 +725,81 @@ find_or_comment(char *s, const char *chars)
 }
 
 /*
- * A line too long for inih's buffer (len bytes at start, newline
- * excluded): parse it the way inih parses a line, so that a long value
- * (a path in a deep folder) means what it would mean in a short line.
- * Returns false after an error, kept in ps.
+ * A quoted value: `"` at q[0], then text with \" and \\ as escapes (any
+ * other backslash is kept, so printf '%s\n' reads as written).  *close is
+ * set to its closing quote, or NULL when the line ends first.
  */
-static bool
-long_line(struct parse *ps, const char *start, size_t len)
+static void
+find_close(const char *q, const char **close)
 {
-    char *buf = malloc(len + 1), *s, *end, *value;
+    for (q++; *q != '\0'; q++) {
+        if (*q == '\\' && (q[1] == '"' || q[1] == '\\'))
+            q++;
+        else if (*q == '"')
+            break;
+    }
+    *close = *q == '"' ? q : NULL;
+}
+
+/* Decode the quoted text between q (the opening quote) and close, in
+ * place: escapes out.  Returns its length. */
+static size_t
+unquote(char *q, const char *close)
+{
+    const char *r = q + 1;
+    char *w = q;
+
+    while (r < close) {
+        if (*r == '\\' && (r[1] == '"' || r[1] == '\\'))
+            r++;
+        *w++ = *r++;
+    }
+    *w = '\0';
+    return (size_t)(w - q);
+}
+
+/* An unquoted [args] value cut by an inline comment: say so, since the
+ * cut part is often the rest of a shell command (`a ; b`). */
+static bool
+note_comment(struct parse *ps, const char *key, const char *value)
+{
+    char *msg;
+
+    if (strcmp(ps->section, "args") != 0)
+        return true;
+    if (asprintf(&msg,
+                 "%s: [args] %s: the text after ' ;' was taken as a comment, "
+                 "so the value is '%.60s%s'; to keep a ';', put the whole "
+                 "value in double quotes: %s = \"...\"",
+                 ps->loc, key, value, strlen(value) > 60 ? "..." : "",
+                 key) < 0 ||
+        mproc__config_warn(ps->cfg, msg) < 0) {
+        fail_at_line(ps, mproc__err(ps->err, MPROC_ENOMEM,
+                                    "%s: out of memory", ps->path));
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Parse a line here, the way inih parses one, when inih cannot: a line
+ * too long for its buffer (too_long), and a value in double quotes, which
+ * inih would keep with its quotes and cut at " ;".  Returns 1 when parsed
+ * here (inih gets a comment in its place), 0 to hand the line to inih,
+ * -1 after an error, kept in ps.
+ */
+static int
+own_line(struct parse *ps, const char *start, size_t len, bool too_long)
+{
+    char *buf = malloc(len + 1), *s, *end, *raw, *value, *rest;
+    const char *close;
+    bool cut;
+    int r = -1;
 
     if (buf == NULL) {
         fail_at_line(ps, mproc__err(ps->err, MPROC_ENOMEM,
                                     "%s: out of memory", ps->path));
-        return false;
+        return -1;
     }
     memcpy(buf, start, len);
     buf[len] = '\0';
@@ -1004,38 +808,91 @@ long_line(struct parse *ps, const char *start, size_t len)
         s += 3;
     rstrip(s);
     s = lskip(s);
-    if (*s == '\0' || *s == ';' || *s == '#') {
-        free(buf);
-        return true; /* a comment */
-    }
     set_loc(ps);
-    if (*s == '[') {
+    if (*s == '\0' || *s == ';' || *s == '#') {
+        r = too_long; /* a comment: ours, or inih's */
+        goto done;
+    }
+    if (*s == '[' && too_long) {
         /* A section name this long would be cut by inih. */
         fail_at_line(ps, mproc__err(ps->err, MPROC_ECONFIG,
                                     "%s: section header is %zu bytes long; "
                                     "inih reads at most %d (shorten the name)",
                                     ps->loc, len, INIH_LINE_MAX));
-        free(buf);
-        return false;
+        goto done;
     }
     end = find_or_comment(s, "=:");
-    if (*end != '=' && *end != ':') {
+    if (*s == '[' || (*end != '=' && *end != ':')) {
+        if (!too_long) {
+            r = 0; /* a header, or inih's syntax error */
+            goto done;
+        }
         fail_at_line(ps, mproc__err(ps->err, MPROC_ECONFIG,
                                     "%s: syntax error: expected '[section]', "
                                     "'key = value' or a comment",
                                     ps->loc));
-        free(buf);
-        return false;
+        goto done;
     }
     *end = '\0';
     rstrip(s);
-    value = end + 1;
-    *find_or_comment(value, NULL) = '\0';
-    value = lskip(value);
+    raw = end + 1;
+    value = lskip(raw);
+    if (*value == '"') {
+        find_close(value, &close);
+        if (close == NULL) {
+            fail_at_line(ps, mproc__err(ps->err, MPROC_ECONFIG,
+                                        "%s: %s: unterminated quoted value: "
+                                        "the line ends before the closing "
+                                        "'\"' (write a '\"' inside as \\\")",
+                                        ps->loc, s));
+            goto done;
+        }
+        rest = lskip((char *)close + 1);
+        /* Only blanks or a comment after the closing quote make a quoted
+         * value; `"$HOME/x" "$1"` stays an unquoted value, as it was. */
+        if (*rest == '\0' || *rest == ';' || *rest == '#') {
+            if (unquote(value, close) > MPROC_CONFIG_VALUE_MAX) {
+                fail_at_line(ps, mproc__err(ps->err, MPROC_ECONFIG,
+                                            "%s: %s: the quoted value is %zu "
+                                            "bytes long; a value holds at "
+                                            "most %d (64 KiB): put a longer "
+                                            "command in a script file",
+                                            ps->loc, s, strlen(value),
+                                            MPROC_CONFIG_VALUE_MAX));
+                goto done;
+            }
+            on_pair(ps, ps->section, s, value);
+            r = ps->code == 0 ? 1 : -1;
+            goto done;
+        }
+    }
+    if (too_long && len > MPROC_CONFIG_LINE_MAX) {
+        fail_at_line(ps, mproc__err(ps->err, MPROC_ECONFIG,
+                                    "%s: line is %zu bytes long; an unquoted "
+                                    "value's line holds at most %d: put the "
+                                    "value in double quotes (up to 64 KiB), "
+                                    "e.g. %s = \"...\"",
+                                    ps->loc, len, MPROC_CONFIG_LINE_MAX, s));
+        goto done;
+    }
+    /* inih looks for the comment before it skips the blanks. */
+    end = find_or_comment(raw, NULL);
+    cut = *end == ';';
+    *end = '\0';
+    value = lskip(raw);
     rstrip(value);
+    if (cut && !note_comment(ps, s, value))
+        goto done;
+    if (!too_long) {
+        r = 0; /* inih reads it the same */
+        goto done;
+    }
     on_pair(ps, ps->section, s, value);
+    r = ps->code == 0 ? 1 : -1;
+
+done:
     free(buf);
-    return ps->code == 0;
+    return r;
 }
 
 /*
@@ -1062,13 +919,16 @@ next_line(char *str, int num, void *stream)
     text = n;
     if (nl != NULL)
         text -= n >= 2 && start[n - 2] == '\r' ? 2 : 1;
-    if (text > (size_t)num - 1) {
-        /* inih would cut it: parse it here, and give inih a comment in
-         * its place, so that its line count stays ours. */
-        if (!long_line(ps, start, text) || num < 2)
+    /* A line inih would cut, or a quoted value: parse it here, and give
+     * inih a comment in its place, so that its line count stays ours. */
+    switch (own_line(ps, start, text, text > (size_t)num - 1)) {
+    case 1:
+        if (num < 2)
             return NULL;
         strcpy(str, "#");
         return str;
+    case -1:
+        return NULL;
     }
     if (n > (size_t)num - 1)
         n = (size_t)num - 1;
@@ -1474,6 +1334,51 @@ mproc_config_args(const mproc_config_t *cfg, const struct mproc_kv **out)
     return cfg->nargs;
 }
 
+const char *
+mproc__config_arg(const mproc_config_t *cfg, size_t i, const char **where,
+                  const char **path)
+{
+    *where = cfg->argv[i].where;
+    *path = cfg->argv[i].p.path;
+    return cfg->kv[i].key;
+}
+
+void
+mproc__config_arg_use_path(mproc_config_t *cfg, size_t i)
+{
+    cfg->kv[i].value = cfg->argv[i].p.path;
+}
+
+int
+mproc__config_warn(mproc_config_t *cfg, char *msg)
+{
+    char **w = realloc(cfg->warnings,
+                       (cfg->nwarnings + 1) * sizeof(*cfg->warnings));
+
+    if (w == NULL) {
+        free(msg);
+        return MPROC_ENOMEM;
+    }
+    cfg->warnings = w;
+    cfg->warnings[cfg->nwarnings++] = msg;
+    return 0;
+}
+
+size_t
+mproc__config_warnings(const mproc_config_t *cfg, char *const **out)
+{
+    *out = cfg->warnings;
+    return cfg->nwarnings;
+}
+
+const char *
+mproc__config_args_where(const mproc_config_t *cfg)
+{
+    if (cfg->args_where != NULL)
+        return cfg->args_where;
+    return cfg->last_file != NULL ? cfg->last_file : "configuration";
+}
+
 void
 mproc_config_free(mproc_config_t *cfg)
 {
@@ -1490,10 +1395,15 @@ mproc_config_free(mproc_config_t *cfg)
         free((char *)cfg->kv[i].key); /* strdup'd by set_arg() */
         free(cfg->argv[i].raw);
         free(cfg->argv[i].where);
+        free(cfg->argv[i].p.path);
     }
     free(cfg->argv);
     free(cfg->kv);
     mproc__decl_free(cfg->decls);
     free(cfg->last_file);
+    free(cfg->args_where);
+    for (i = 0; i < cfg->nwarnings; i++)
+        free(cfg->warnings[i]);
+    free(cfg->warnings);
     free(cfg);
 }

@@ -7,6 +7,8 @@
 #define MPROC_CONFIG_INT_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include <mproc/config.h>
 
@@ -111,6 +113,65 @@ size_t mproc__config_decls(const mproc_config_t *cfg,
  * from `path` (for messages and relative paths): for tests and fuzzing. */
 int mproc__config_load_mem(mproc_config_t *cfg, const char *path,
                            const void *data, size_t len, mproc_err_t *err);
+
+/* ---- values (values.c): shared by the schema and declared [args] ---- */
+
+/* The name closest to `s` (a typo of it), or NULL. */
+const char *mproc__closest(const char *s, const char *const *names,
+                           size_t n);
+/* [A-Za-z0-9_.-]+ */
+bool mproc__is_name(const char *s);
+/* "a, b or c" into buf. */
+void mproc__join_or(const char *const *names, size_t n, char *buf,
+                    size_t cap);
+/* The index of `s` in names[], or -1. */
+int mproc__find_name(const char *s, const char *const *names, size_t n);
+/* A whole decimal from min to max, digits only. */
+bool mproc__parse_uint(const char *s, unsigned long long min,
+                       unsigned long long max, unsigned long long *out);
+/* A whole int64 in s[0..len), with an optional '-'. */
+bool mproc__parse_int64(const char *s, size_t len, int64_t *out);
+/* 1 true/yes/on/1, 0 false/no/off/0, -1 neither. */
+int mproc__parse_bool(const char *s);
+/* Bytes with an optional K, M, G, T (or KiB...). */
+bool mproc__parse_size(const char *s, unsigned long long min,
+                       unsigned long long max, unsigned long long *out);
+/* A size for a message: 1G rather than 1073741824. */
+void mproc__size_text(unsigned long long v, char *buf, size_t len);
+/* Milliseconds from 30, 1.5, 500ms, 30s, 2m, 1h, at most max. */
+bool mproc__parse_duration(const char *s, unsigned long long max,
+                           unsigned long long *out);
+/* `path` relative to folder `dir` (NULL: as is); malloc'd, NULL: ENOMEM. */
+char *mproc__resolve(const char *dir, const char *path);
+
+/* ---- [args] as the plugin declares them (args.c) ---- */
+
+/* [args] entry i: its key, where it was set ("FILE:LINE" or "--set") and
+ * its value as a path relative to the job file. */
+const char *mproc__config_arg(const mproc_config_t *cfg, size_t i,
+                              const char **where, const char **path);
+/* Hand the plugin entry i's value as a path relative to the job file. */
+void mproc__config_arg_use_path(mproc_config_t *cfg, size_t i);
+/* "FILE:LINE" of the [args] header, else the last file loaded. */
+const char *mproc__config_args_where(const mproc_config_t *cfg);
+
+/* Keep a warning (msg is malloc'd, taken over): 0 or MPROC_ENOMEM. */
+int mproc__config_warn(mproc_config_t *cfg, char *msg);
+/* What the files hold that is valid but likely not meant ("FILE:LINE:
+ * ..."), for the host to print. */
+size_t mproc__config_warnings(const mproc_config_t *cfg, char *const **out);
+
+struct mproc_arg_def;
+/*
+ * Check the job's [args] against what plugin `plugin` declares (`defs`,
+ * ending with a NULL name; NULL: nothing declared, nothing checked): an
+ * unknown key (with the closest declared one), a value of the wrong type,
+ * a missing file, a missing required key.  Path values become relative to
+ * the job file.  Errors: MPROC_ECONFIG at FILE:LINE.
+ */
+int mproc__config_check_args(mproc_config_t *cfg,
+                             const struct mproc_arg_def *defs,
+                             const char *plugin, mproc_err_t *err);
 
 /* The typed view; valid after mproc_config_finish() returned 0. */
 const struct mproc__job *mproc__config_job(const mproc_config_t *cfg);

@@ -29,6 +29,37 @@
 #define MPROC_PLUGINDIR "/usr/local/lib/mproc/plugins"
 #endif
 
+const struct mproc_arg_def *
+mproc__plugin_args(const struct mproc_plugin *d)
+{
+    /* A 1.0 or 1.1 descriptor ends before `args`: reading it would read
+     * past the plugin's object. */
+    if (d->abi_minor < 2 ||
+        d->size < offsetof(struct mproc_plugin, args) + sizeof(d->args))
+        return NULL;
+    return d->args;
+}
+
+/* A declared [args] table: every key named once, with a known type. */
+static int
+check_args(const struct mproc_plugin *d, const char *file, mproc_err_t *err)
+{
+    const struct mproc_arg_def *a = mproc__plugin_args(d), *b;
+
+    for (; a != NULL && a->name != NULL; a++) {
+        if (a->type < MPROC_ARG_STRING || a->type > MPROC_ARG_FILE)
+            return mproc__err(err, MPROC_EPLUGIN,
+                              "plugin %s: [args] %s has unknown type %d",
+                              file, a->name, a->type);
+        for (b = mproc__plugin_args(d); b != a; b++)
+            if (strcmp(a->name, b->name) == 0)
+                return mproc__err(err, MPROC_EPLUGIN,
+                                  "plugin %s: [args] %s is declared twice",
+                                  file, a->name);
+    }
+    return 0;
+}
+
 static int
 check_desc(const struct mproc_plugin *d, const char *file, mproc_err_t *err)
 {
@@ -66,7 +97,7 @@ check_desc(const struct mproc_plugin *d, const char *file, mproc_err_t *err)
     if (d->reduce != NULL && d->reduce_end == NULL)
         return mproc__err(err, MPROC_EPLUGIN,
                           "plugin %s: has reduce but no reduce_end", file);
-    return 0;
+    return check_args(d, file, err);
 }
 
 /*

@@ -35,6 +35,12 @@ int mproc__plugin_wrap(struct mproc__plugin **out,
 int mproc__plugin_task(const struct mproc__plugin *p, const char *name,
                        const struct mproc_task_def **out, mproc_err_t *err);
 
+/*
+ * The [args] keys a descriptor declares (ABI 1.2), ending with a NULL
+ * name; NULL when it declares none (every 1.0 and 1.1 plugin).
+ */
+const struct mproc_arg_def *mproc__plugin_args(const struct mproc_plugin *d);
+
 void mproc__plugin_close(struct mproc__plugin *p);
 
 /*

@@ -33,10 +33,17 @@ extern "C" {
 typedef struct mproc_config mproc_config_t;
 
 /**
- * Lines longer than this many bytes (newline excluded) are an error.  (It
- * was 199, inih's buffer, until 0.1: a path in a deep folder is longer.)
+ * A line with an unquoted value longer than this many bytes (newline
+ * excluded) is an error.  (It was 199, inih's buffer, until 0.1: a path in
+ * a deep folder is longer.)  A value in double quotes may be longer.
  */
 #define MPROC_CONFIG_LINE_MAX 8191
+
+/**
+ * The longest value, in double quotes (`key = "..."`, with \" and \\ as
+ * escapes), in bytes once the escapes are read: 64 KiB.
+ */
+#define MPROC_CONFIG_VALUE_MAX 65536
 
 /**
  * Create an empty configuration holding only defaults.

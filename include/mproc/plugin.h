@@ -37,7 +37,7 @@ extern "C" {
 #endif
 
 #define MPROC_PLUGIN_ABI_MAJOR 1
-#define MPROC_PLUGIN_ABI_MINOR 1
+#define MPROC_PLUGIN_ABI_MINOR 2
 
 /** The name of the exported descriptor symbol, as a string. */
 #define MPROC_PLUGIN_SYMBOL "mproc_plugin_v1"
@@ -153,6 +153,40 @@ struct mproc_task_def {
  */
 #define MPROC_PLUGIN_RAW_OUTPUT 0x1u
 
+/** (ABI 1.2) The type of an [args] value, which the host checks. */
+enum mproc_arg_type {
+    MPROC_ARG_STRING = 0, /**< any text */
+    MPROC_ARG_INT,        /**< a whole decimal number, optionally signed */
+    MPROC_ARG_BOOL,       /**< true/false, yes/no, on/off, 1/0 */
+    MPROC_ARG_DURATION,   /**< 30 (seconds), 1.5s, 500ms, 2m, 1h */
+    MPROC_ARG_SIZE,       /**< bytes: 512, 64K, 1M, 2G */
+    MPROC_ARG_PATH,       /**< a path; a relative one is made relative to
+                               the job file's folder before the plugin
+                               sees it */
+    MPROC_ARG_FILE        /**< as PATH, and the file must exist */
+};
+
+/** (ABI 1.2) mproc_arg_def.flags */
+#define MPROC_ARG_REQUIRED 1u /**< the job must set it (or `alternative`) */
+
+/**
+ * (ABI 1.2) One key a plugin reads from the job's [args].  A table of them
+ * ends with an entry whose name is NULL.  This structure never grows: a
+ * later ABI that needs more adds a new table, so a table's stride is fixed.
+ */
+struct mproc_arg_def {
+    const char *name;        /**< the key, as written in [args] */
+    int type;                /**< enum mproc_arg_type */
+    const char *dflt;        /**< the default as text, for help; NULL: none */
+    unsigned flags;          /**< MPROC_ARG_REQUIRED or 0 */
+    const char *help;        /**< one line */
+    const char *alternative; /**< a required key may be left out when this
+                                  other key is set instead; NULL: none */
+};
+
+/** (ABI 1.2) The entry that ends a table of struct mproc_arg_def. */
+#define MPROC_ARG_END {NULL, 0, NULL, 0, NULL, NULL}
+
 /** The descriptor.  Define it with MPROC_PLUGIN_DEFINE(). */
 struct mproc_plugin {
     uint32_t abi_major;   /**< MPROC_PLUGIN_ABI_MAJOR when built */
@@ -168,6 +202,15 @@ struct mproc_plugin {
     const struct mproc_task_def *tasks; /**< at least one task */
     mproc_reduce_fn reduce;             /**< optional */
     mproc_reduce_end_fn reduce_end;     /**< required when reduce is set */
+    /* ABI 1.2 */
+    /**
+     * The [args] keys the plugin's tasks read, ending with a NULL name.
+     * With a table (even an empty one: `{{NULL}}` says "no keys"), `mproc
+     * check` and `mproc run` refuse a key not in it and a required key
+     * that is missing, and check each value's type; NULL (and every 1.0
+     * and 1.1 plugin) leaves [args] unchecked.
+     */
+    const struct mproc_arg_def *args;
 };
 
 #if defined(__GNUC__)
@@ -210,7 +253,7 @@ struct mproc_plugin {
  * Works in C (C99 and later) and C++ (C++11 and later: C++20 designated
  * initialisers, which g++ and clang++ also take in C++11 to C++17 as an
  * extension; C++ wants them in the order of struct mproc_plugin: flags, name,
- * version, description, init, fini, tasks, reduce, reduce_end).
+ * version, description, init, fini, tasks, reduce, reduce_end, args).
  */
 #define MPROC_PLUGIN_DEFINE(...)                                            \
     MPROC_PLUGIN_PUSH_                                                      \

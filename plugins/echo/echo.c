@@ -21,6 +21,9 @@ static const struct mproc_task_def tasks[] = {
     {NULL, NULL, NULL},
 };
 
+/* It reads no [args]: a key there is a mistake, and refused. */
+static const struct mproc_arg_def args[] = {MPROC_ARG_END};
+
 MPROC_PLUGIN_DEFINE(.name = "echo", .version = "1.0",
                     .description = "copy each item to the output",
-                    .tasks = tasks);
+                    .tasks = tasks, .args = args);

@@ -24,6 +24,9 @@
  * of those lines with the item and a TAB (as GNU parallel's --tag does),
  * stderr = hide keeps them back (only the failure message's tail shows).
  *
+ * [args] command_file instead names a script (relative to the job file:
+ * the host resolves it) whose text is run the same way.
+ *
  * The command gets descriptors 0 (/dev/null), 1 and 2 (pipes to this
  * worker) and nothing else, whatever the worker inherited.  It leads a
  * process group of its own (as GNU parallel's jobs do): a `kill 0` in the
@@ -215,6 +218,46 @@ state_free(struct exec_state *s)
     free(s);
 }
 
+/*
+ * [args] command_file: the script's text becomes the command, run as
+ * `SHELL -c TEXT sh ITEM` like an inline one.  Linux caps one argument at
+ * 128 KiB (MAX_ARG_STRLEN), so a bigger script is refused here, not by
+ * every spawn.  NULL after mproc_fail().
+ */
+#define SCRIPT_MAX (128 * 1024 - 1)
+static char *
+read_script(struct mproc_ctx *ctx, const char *path)
+{
+    FILE *f = fopen(path, "re");
+    char *text = malloc(SCRIPT_MAX + 2);
+    size_t n = 0;
+
+    if (f == NULL || text == NULL) {
+        mproc_fail(ctx, "[args] command_file: %s: %s", path,
+                   f == NULL ? strerror(errno) : "out of memory");
+        goto fail;
+    }
+    n = fread(text, 1, SCRIPT_MAX + 1, f);
+    if (ferror(f) || n > SCRIPT_MAX || memchr(text, '\0', n) != NULL) {
+        mproc_fail(ctx, "[args] command_file: %s: %s", path,
+                   ferror(f)      ? "read error"
+                   : n > SCRIPT_MAX ? "larger than 128 KiB, the most one "
+                                      "argument holds; run it as command = "
+                                      "sh FILE \"$1\""
+                                    : "holds a NUL byte; a script is text");
+        goto fail;
+    }
+    fclose(f);
+    text[n] = '\0';
+    return text;
+
+fail:
+    if (f != NULL)
+        fclose(f);
+    free(text);
+    return NULL;
+}
+
 static int
 exec_init(struct mproc_ctx *ctx)
 {
@@ -222,10 +265,14 @@ exec_init(struct mproc_ctx *ctx)
     const char *cmd = mproc_arg(ctx, "command", NULL);
     const char *shell = mproc_arg(ctx, "shell", "/bin/sh");
     const char *errmode = mproc_arg(ctx, "stderr", "show");
+    const char *file = mproc_arg(ctx, "command_file", NULL);
     sigset_t all, none;
     int mode;
 
-    if (cmd == NULL || cmd[0] == '\0')
+    if (cmd != NULL && file != NULL)
+        return mproc_fail(ctx, "[args] command and command_file are both "
+                               "set; keep one");
+    if (file == NULL && (cmd == NULL || cmd[0] == '\0'))
         return mproc_fail(ctx, "[args] command is not set; e.g. command = "
                                "wc -c \"$1\"");
     if (shell[0] == '\0')
@@ -261,7 +308,12 @@ exec_init(struct mproc_ctx *ctx)
                                            POSIX_SPAWN_SETPGROUP);
     s->stderr_mode = mode;
     /* Copies: ctx->args is the host's. */
-    s->command = strdup(cmd);
+    if (file != NULL && (s->command = read_script(ctx, file)) == NULL) {
+        state_free(s);
+        return MPROC_TASK_FAIL;
+    }
+    if (file == NULL)
+        s->command = strdup(cmd);
     s->shell = strdup(shell);
     if (s->command == NULL || s->shell == NULL) {
         state_free(s);
@@ -713,7 +765,21 @@ static const struct mproc_task_def tasks[] = {
     {NULL, NULL, NULL},
 };
 
+static const struct mproc_arg_def args[] = {
+    {"command", MPROC_ARG_STRING, NULL, MPROC_ARG_REQUIRED,
+     "the shell command run per item; the item is \"$1\"", "command_file"},
+    {"command_file", MPROC_ARG_FILE, NULL, 0,
+     "a script run per item instead of command (relative to the job file)",
+     NULL},
+    {"shell", MPROC_ARG_STRING, "/bin/sh", 0,
+     "the shell that runs it, as SHELL -c COMMAND sh ITEM", NULL},
+    {"stderr", MPROC_ARG_STRING, "show", 0,
+     "the command's stderr: show, tag (item and TAB first) or hide", NULL},
+    MPROC_ARG_END,
+};
+
 MPROC_PLUGIN_DEFINE(.flags = MPROC_PLUGIN_RAW_OUTPUT,
                     .name = "exec", .version = "1.0",
                     .description = "run a shell command per item, like xargs",
-                    .init = exec_init, .fini = exec_fini, .tasks = tasks);
+                    .init = exec_init, .fini = exec_fini, .tasks = tasks,
+                    .args = args);

@@ -218,6 +218,12 @@ static const struct mproc_task_def tasks[] = {
     {NULL, NULL, NULL},
 };
 
+static const struct mproc_arg_def args[] = {
+    {"init", MPROC_ARG_STRING, "ok", 0,
+     "what each worker's init does: ok, fail or crash", NULL},
+    MPROC_ARG_END,
+};
+
 MPROC_PLUGIN_DEFINE(.name = "fault", .version = "1.0",
                     .description = "misbehave on request, for tests",
-                    .init = fault_init, .tasks = tasks);
+                    .init = fault_init, .tasks = tasks, .args = args);

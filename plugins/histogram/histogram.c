@@ -85,7 +85,11 @@ static const struct mproc_task_def tasks[] = {
     {NULL, NULL, NULL},
 };
 
+/* It reads no [args]: a key there is a mistake, and refused. */
+static const struct mproc_arg_def args[] = {MPROC_ARG_END};
+
 MPROC_PLUGIN_DEFINE(.name = "histogram", .version = "1.0",
                     .description = "line lengths in a shared array under a "
                                    "lock",
-                    .tasks = tasks, .reduce = ignore, .reduce_end = print);
+                    .tasks = tasks, .reduce = ignore, .reduce_end = print,
+                    .args = args);

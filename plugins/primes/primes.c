@@ -197,8 +197,15 @@ static const struct mproc_task_def tasks[] = {
     {NULL, NULL, NULL},
 };
 
+static const struct mproc_arg_def args[] = {
+    {"limit", MPROC_ARG_INT, "10000000", 0, "count the primes below this",
+     NULL},
+    {"block", MPROC_ARG_INT, "100000", 0, "numbers per item", NULL},
+    MPROC_ARG_END,
+};
+
 MPROC_PLUGIN_DEFINE(.name = "primes", .version = "1.0",
                     .description = "count primes below a limit, in blocks",
                     .init = primes_init, .fini = primes_fini, .tasks = tasks,
                     .reduce = primes_reduce,
-                    .reduce_end = primes_reduce_end);
+                    .reduce_end = primes_reduce_end, .args = args);

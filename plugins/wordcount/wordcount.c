@@ -430,7 +430,10 @@ static const struct mproc_task_def tasks[] = {
     {NULL, NULL, NULL},
 };
 
+/* It reads no [args]: a key there is a mistake, and refused. */
+static const struct mproc_arg_def args[] = {MPROC_ARG_END};
+
 MPROC_PLUGIN_DEFINE(.name = "wordcount", .version = "1.1",
                     .description = "count words; the parent merges and sorts",
                     .tasks = tasks, .reduce = wc_reduce,
-                    .reduce_end = wc_reduce_end);
+                    .reduce_end = wc_reduce_end, .args = args);
