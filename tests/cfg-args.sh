@@ -40,7 +40,7 @@ INI
 )
 run_mproc check "$f2"
 is "$st" 78 "a key far from any: exit 78"
-like "$err" "far.ini:6: unknown key 'zzzzzzzz' in [args] of plugin exec; it takes command, command_file or shell" \
+like "$err" "far.ini:6: unknown key 'zzzzzzzz' in [args] of plugin exec; it takes command, command_file, shell or stderr" \
     "lists what the plugin takes"
 run_mproc check "$f2" --set args.zzzzzzzz=2
 like "$err" "--set args.zzzzzzzz: unknown key" "a key from --set is named as such"
