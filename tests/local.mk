@@ -95,3 +95,4 @@ include %reldir%/apool-fixes.mk
 include %reldir%/process-fixes.mk
 include %reldir%/sync-fixes.mk
 include %reldir%/ipc-fixes.mk
+include %reldir%/run13.mk
