@@ -1385,7 +1385,7 @@ stage_read(mproc_pool_t *p, unsigned i, long long *t0_ns)
  * BATCH_HOLD_NS (worker.c) after the batch's first: its time counts from
  * there.
  */
-static void
+static bool
 harvest(mproc_pool_t *p, struct worker *w)
 {
     struct mproc__frame_hdr h;
@@ -1396,13 +1396,13 @@ harvest(mproc_pool_t *p, struct worker *w)
     bool took = false;
 
     if (p->claims == NULL)
-        return;
+        return true;
     len = stage_read(p, (unsigned)(w - p->w), &t0_ns);
     if (len == 0 || frames_check(p->hbuf, len) < 0)
-        return;
+        return false; /* empty, or changing: look again */
     n = mproc__frame_next(p->hbuf, len, &h, &payload, NULL);
     if (h.type != MPROC__FRAME_BATCH)
-        return;
+        return true;
     for (seq = h.index, off = n; off < len && w->fifo_len > 0;
          off += n, seq++) {
         int limit = w->limit;
@@ -1435,6 +1435,7 @@ harvest(mproc_pool_t *p, struct worker *w)
         s->t0_ms = t0;
         s->started = p->wall0 + (double)(t0 - p->now0) / 1000.0;
     }
+    return true;
 }
 
 /*
@@ -1472,9 +1473,11 @@ watch_stages(mproc_pool_t *p)
             continue;
         left = (int)(w->seen_ms + HARVEST_MS - p->now);
         if (left <= 0) {
-            harvest(p, w);
-            w->seen_taken = true;
-            continue;
+            /* Taken, or caught changing: then again soon. */
+            w->seen_taken = harvest(p, w);
+            left = 1;
+            if (w->seen_taken)
+                continue;
         }
         if (next < 0 || left < next)
             next = left;
@@ -1764,6 +1767,14 @@ check_limits(mproc_pool_t *p)
             continue;
         if (w->limit == LIMIT_NONE) {
             due = w->head_ms + p->o.timeout_ms;
+            if (now >= due) {
+                /* The head may be done, its result held back in the
+                 * stage: the limit is for the task that runs. */
+                harvest(p, w);
+                if (w->pid == 0 || w->head_ms == 0)
+                    continue;
+                due = w->head_ms + p->o.timeout_ms;
+            }
             if (now >= due) {
                 limit_signal(p, w);
                 if (w->limit == LIMIT_HARD)
