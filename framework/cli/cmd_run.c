@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "pool/pool_int.h"
 
 static const char run_usage[] =
     "Usage: mproc run JOB.ini [--set SECTION.KEY=VALUE]... [--workers N] [-q]\n"
@@ -392,6 +393,7 @@ cmd_run(int argc, char **argv)
                       on_idle);
     if (rc != 0)
         goto done;
+    mproc__pool_set_total(pool, cli_input_total(in)); /* chunksize auto */
     st.reduce = mproc_pool_has_reduce(pool);
     workers = mproc_pool_workers(pool);
     if (args.resume && st.reduce) {
