@@ -93,6 +93,7 @@
  * chunks): enough that a stream of tiny items costs a write and a
  * wake-up per batch, not per item (see "Results in batches"). */
 #define TRANSPORT_DEPTH 128
+#define TOPUP_BYTES ((size_t)1 << 20)
 /* chunksize auto: at most this; and the work a worker is sent ahead is
  * about DEPTH_MS long (two chunks at least), the chunk about CHUNK_MS,
  * as measured over samples of ADAPT_MS. */
@@ -1058,8 +1059,11 @@ dispatch(mproc_pool_t *p)
             struct worker *w = &p->w[i];
 
             if (pass > 0) {
+                /* Large items: what waits in the channel's buffer here
+                 * stays within TOPUP_BYTES (and a chunk). */
                 if (w->pid == 0 || w->retiring || !w->topping ||
-                    w->fifo_len + chunk > p->depth)
+                    w->fifo_len + chunk > p->depth ||
+                    mproc__chan_unflushed(w->task) >= TOPUP_BYTES)
                     continue;
             } else {
                 if (w->pid == 0) {
