@@ -1,22 +1,28 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# mproc run of N `echo` items (default 1,000,000) on each IPC backend,
-# against Python's Pool(2).map doing the same job (read the lines, map an
-# identity function, write the results: bench/python_echo.py), in the
-# same run.  Medians of 3 wall times; rates in items/s and ratios.
-# Python with chunksize=1 runs a tenth of the items (it takes ~30 s per
+# mproc run of N `echo` items (default 200,000) at chunksize 1, 64 and
+# auto (no chunksize key: the default) on each IPC backend, against
+# Python's Pool(2).map doing the same job (read the lines, map an
+# identity function, write the results: bench/python_echo.py) with
+# chunksize=1 and with its default chunks, in the same run.  Medians of
+# RUNS (default 3) wall times; rates in items/s, ratios, and the targets
+# of issue 13, MET or MISSED.
+# Python with chunksize=1 runs a tenth of the items (it takes ~20 s per
 # million); rates compare, not times.
-# Usage: bench-echo.sh [MPROC [N]]
+# Usage: bench-echo.sh [MPROC [N [RUNS]]]
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 mproc=${1:-./mproc}
-n=${2:-1000000}
+n=${2:-200000}
+runs=${3:-3}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 seq 1 "$n" >"$tmp/in.txt"
 head -n $((n / 10)) "$tmp/in.txt" >"$tmp/small.txt"
+# echo.ini without its chunksize key: what a user gets by default.
+grep -v '^chunksize' "$here/../conf/echo.ini" >"$tmp/echo.ini"
 
-median3() { sort -n | sed -n 2p; }
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 wall() {  # wall COMMAND...: seconds, from date +%s.%N
     t0=$(date +%s.%N)
     "$@" >/dev/null
@@ -24,33 +30,63 @@ wall() {  # wall COMMAND...: seconds, from date +%s.%N
     awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }'
 }
 rate() { awk -v n="$1" -v t="$2" 'BEGIN { printf "%.0f", n / t }'; }
+repeat() { i=0; while [ "$i" -lt "$runs" ]; do "$@"; i=$((i + 1)); done; }
 
-printf '%-34s %10s %14s\n' "what" "median s" "items/s"
-for ipc in pipe mq shmring; do
-    t=$(for i in 1 2 3; do
-        wall "$mproc" run "$here/../conf/echo.ini" --quiet \
-            --set "job.input=lines:$tmp/in.txt" --set "job.output=$tmp/out" \
-            --set "pool.ipc=$ipc" --set pool.workers=2
-    done | median3)
-    cmp -s "$tmp/out" "$tmp/in.txt" || { echo "mproc $ipc: wrong output" >&2; exit 1; }
-    eval "r_$ipc=$(rate "$n" "$t")"
-    printf '%-34s %10s %14s\n' "mproc run echo.ini, ipc=$ipc" "$t" "$(rate "$n" "$t")"
+printf '%-40s %10s %14s\n' "what" "median s" "items/s"
+for ipc in pipe shmring mq; do
+    for c in 1 64 auto; do
+        # Only the default on mq: its rows are for comparison.
+        [ "$ipc" = mq ] && [ "$c" != auto ] && continue
+        set -- --set pool.ipc="$ipc" --set pool.workers=2
+        [ "$c" = auto ] || set -- "$@" --set job.chunksize="$c"
+        t=$(repeat wall "$mproc" run "$tmp/echo.ini" --quiet \
+            --set "job.input=lines:$tmp/in.txt" \
+            --set "job.output=$tmp/out" "$@" | median)
+        cmp -s "$tmp/out" "$tmp/in.txt" ||
+            { echo "mproc $ipc chunksize $c: wrong output" >&2; exit 1; }
+        eval "r_${ipc}_$c=$(rate "$n" "$t")"
+        printf '%-40s %10s %14s\n' "mproc run echo, $ipc, chunksize $c" \
+            "$t" "$(rate "$n" "$t")"
+    done
 done
+py_one=0
+py_default=0
 if command -v python3 >/dev/null; then
-    t=$(for i in 1 2 3; do
-        python3 "$here/python_echo.py" "$tmp/in.txt" default "$tmp/py.out"
-    done | median3)
+    t=$(repeat python3 "$here/python_echo.py" "$tmp/in.txt" default \
+        "$tmp/py.out" | median)
     py_default=$(rate "$n" "$t")
-    printf '%-34s %10s %14s\n' "Python Pool(2).map, default chunks" "$t" "$py_default"
-    t=$(for i in 1 2 3; do
-        python3 "$here/python_echo.py" "$tmp/small.txt" 1 "$tmp/py.out"
-    done | median3)
+    printf '%-40s %10s %14s\n' "Python Pool(2).map, default chunks" "$t" \
+        "$py_default"
+    t=$(repeat python3 "$here/python_echo.py" "$tmp/small.txt" 1 \
+        "$tmp/py.out" | median)
     py_one=$(rate $((n / 10)) "$t")
-    printf '%-34s %10s %14s\n' "Python Pool(2).map, chunksize=1" "$t" "$py_one"
-    echo
-    awk -v s="$r_shmring" -v d="$py_default" -v o="$py_one" 'BEGIN {
-        printf "shmring / Python chunksize=1: %.1fx (target >= 35x)\n", s / o
-        printf "shmring / Python default chunks: %.2fx (target > 1x)\n", s / d }'
+    printf '%-40s %10s %14s\n' "Python Pool(2).map, chunksize=1" "$t" \
+        "$py_one"
 else
-    echo "python3 not found: the Python rows are skipped"
+    echo "python3 not found: the targets against Python are skipped"
 fi
+echo
+# target LABEL VALUE GOAL: "MET" when VALUE >= GOAL.
+target() {
+    awk -v l="$1" -v v="$2" -v g="$3" 'BEGIN {
+        printf "%-52s %9.2f  (target >= %s)  %s\n", l, v, g,
+            (v >= g ? "MET" : "MISSED") }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", (b > 0 ? a / b : 0) }'; }
+max() { awk -v a="$1" -v b="$2" 'BEGIN { print ((a > b) ? a : b) }'; }
+for ipc in pipe shmring; do
+    eval "one=\$r_${ipc}_1 big=\$r_${ipc}_64 auto=\$r_${ipc}_auto"
+    if [ "$py_one" != 0 ]; then
+        target "$ipc, chunksize 1 / Python chunksize=1 (x)" \
+            "$(ratio "$one" "$py_one")" 35
+    fi
+    target "$ipc, chunksize 1 (M items/s)" "$(ratio "$one" 1000000)" 1.5
+    target "$ipc, chunksize 1 / chunksize 64 (within 2x)" \
+        "$(ratio "$one" "$big")" 0.5
+    target "$ipc, auto / best of 1 and 64 (within 1.2x)" \
+        "$(ratio "$auto" "$(max "$one" "$big")")" 0.8333
+    if [ "$py_default" != 0 ]; then
+        target "$ipc, auto / Python default chunks (x)" \
+            "$(ratio "$auto" "$py_default")" 1
+    fi
+done

@@ -11,7 +11,8 @@ BENCH_TARGETS = bench-sync
 bench-sync: bench/bench-sync
 	bench/bench-sync $(srcdir)/bench/python_sync.py
 
-# mproc run of 1,000,000 echo items on each IPC backend vs Python's Pool.
+# mproc run of 200,000 echo items at chunksize 1, 64 and auto on each IPC
+# backend vs Python's Pool, with the targets of issue 13.
 BENCH_TARGETS += bench-echo
 bench-echo: mproc
 	$(SHELL) $(srcdir)/bench/bench-echo.sh ./mproc

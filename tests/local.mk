@@ -100,3 +100,4 @@ include %reldir%/man14.mk
 include %reldir%/bytes15.mk
 include %reldir%/exec15.mk
 include %reldir%/cfg.mk
+include %reldir%/run13.mk

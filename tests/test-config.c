@@ -156,7 +156,7 @@ test_defaults(void)
     ok(j->input_path == NULL, "stdin has no path");
     ok(j->output == NULL, "output defaults to stdout (NULL)");
     ok(j->ordered, "ordered defaults to true");
-    is_int(j->chunksize, 1, "chunksize defaults to 1");
+    is_int(j->chunksize, 0, "chunksize defaults to auto (0)");
     is_int(j->on_error, MPROC__ON_ERROR_CONTINUE, "on_error: continue");
     is_int(j->message_max, 64 << 20, "message_max: 64 MiB");
     is_int(j->workers, 0, "workers: auto (0)");
@@ -268,6 +268,10 @@ test_values(void)
     is_int(j->on_error, MPROC__ON_ERROR_CONTINUE, "on_error = continue");
     is_int(j->workers, 1, "workers = 1");
     is_int(j->max_tasks_per_child, 0, "max_tasks_per_child = 0");
+    mproc_config_free(cfg);
+
+    j = good("chunksize = auto\n", &cfg, "chunksize = auto");
+    is_int(j->chunksize, 0, "chunksize = auto is 0");
     mproc_config_free(cfg);
 
     j = good("[pool]\nworkers = auto\n", &cfg, "workers = auto");
@@ -717,19 +721,22 @@ test_value_errors(void)
     bad("[job]\nordered =\n", 2, "ordered: expected true or false, got ''",
         "ordered empty");
     bad("[job]\nchunksize = 0\n", 2,
-        "chunksize: expected an integer from 1 to 1000000, got '0'",
+        "chunksize: expected a positive integer or 'auto', got '0'",
         "chunksize = 0");
     bad("[job]\nchunksize = 1000001\n", 2,
-        "chunksize: expected an integer from 1 to 1000000, got '1000001'",
+        "chunksize: expected a positive integer or 'auto', got '1000001'",
         "chunksize too big");
+    bad("[job]\nchunksize = some\n", 2,
+        "chunksize: expected a positive integer or 'auto', got 'some'",
+        "chunksize = some");
     bad("[job]\nchunksize = 1x\n", 2,
-        "chunksize: expected an integer from 1 to 1000000, got '1x'",
+        "chunksize: expected a positive integer or 'auto', got '1x'",
         "chunksize with junk");
     bad("[job]\nchunksize = +1\n", 2,
-        "chunksize: expected an integer from 1 to 1000000, got '+1'",
+        "chunksize: expected a positive integer or 'auto', got '+1'",
         "chunksize with '+'");
     bad("[job]\nchunksize = 1 000\n", 2,
-        "chunksize: expected an integer from 1 to 1000000, got '1 000'",
+        "chunksize: expected a positive integer or 'auto', got '1 000'",
         "chunksize with a space");
     bad("[pool]\nmax_tasks_per_child = -1\n", 2,
         "max_tasks_per_child: expected an integer from 0 to 1000000000, got "

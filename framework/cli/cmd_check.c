@@ -104,7 +104,16 @@ cmd_check(int argc, char **argv)
                  ? "    (auto: the plugin's default)" : "");
     }
     show(&cj, "job", "ordered", "%s", job->ordered ? "true" : "false");
-    show(&cj, "job", "chunksize", "%u", job->chunksize);
+    mproc__pool_set_total(pool, cli_input_total(in));
+    if (job->chunksize != 0)
+        show(&cj, "job", "chunksize", "%u", job->chunksize);
+    else if (mproc__pool_chunksize(pool) != 0)
+        show(&cj, "job", "chunksize", "auto    (%u: %lld items / (4 x %u "
+             "workers), 64 at most)", mproc__pool_chunksize(pool),
+             cli_input_total(in), mproc_pool_workers(pool));
+    else
+        show(&cj, "job", "chunksize", "auto    (input size unknown: from 1, "
+             "adapted to measured task times, 64 at most)");
     show(&cj, "job", "on_error", "%s", on_error[job->on_error]);
     show(&cj, "job", "message_max", "%zu", job->message_max);
     show(&cj, "job", "timeout", "%gs%s", job->timeout_ms / 1000.0,

@@ -40,6 +40,7 @@
 
 #include "cli/cli.h"
 #include "plugin/plugin_int.h"
+#include "pool/pool_int.h"
 
 static const char run_usage[] =
     "Usage: mproc run JOB.ini [--set SECTION.KEY=VALUE]... [--workers N] [-q]\n"
@@ -662,6 +663,7 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
                       on_idle);
     if (rc != 0)
         goto done;
+    mproc__pool_set_total(pool, cli_input_total(in)); /* chunksize auto */
     st.reduce = mproc_pool_has_reduce(pool);
     st.output_mode = cj.job->output_mode;
     if (st.output_mode == MPROC__OUTPUT_AUTO || !st.reduce) {

@@ -43,7 +43,7 @@ struct mproc__job {
     int64_t range_hi;       /* RANGE: last item, >= range_lo */
     const char *output;     /* NULL: stdout; else a path (resolved) */
     bool ordered;           /* default true */
-    unsigned chunksize;     /* default 1 */
+    unsigned chunksize;     /* 0 means auto (the default) */
     int on_error;           /* enum mproc__on_error, default continue */
     size_t message_max;     /* default 64 MiB */
     /* [pool] */

@@ -41,6 +41,17 @@
  * swaps succeeds, so a task taken back never runs where it was sent; the
  * worker answers "not run" for it, and the host drops that answer (the
  * FIFO entry is marked STOLEN).
+ *
+ * Results in batches.  Items go to a worker TRANSPORT_DEPTH (or two
+ * chunks) at a time, many per write, and a worker answers several in
+ * one message (worker.c); each is still its own task with its own
+ * result, attempts and time limit.  A worker stages the results it has
+ * not sent yet in shared memory, after its claim words (struct
+ * mproc__stage): when it dies, harvest() takes from there the results
+ * that the channel did not bring, so that the head of its FIFO is again
+ * the task it was running.  A worker holds results back only for tasks
+ * that end within a millisecond of the batch's first, so a time limit
+ * counted from the head the host sees is at most that early.
  */
 #include "internal.h"
 
@@ -77,6 +88,22 @@
 #define START_RETRY_MS 50
 #define START_RETRY_MAX_MS 2000
 #define MAX_START_FAILS 6
+
+/* Tasks sent to a worker ahead of the one it runs, at most (or two
+ * chunks): enough that a stream of tiny items costs a write and a
+ * wake-up per batch, not per item (see "Results in batches"). */
+#define TRANSPORT_DEPTH 128
+#define TOPUP_BYTES ((size_t)1 << 20)
+/* chunksize auto: at most this; and the work a worker is sent ahead is
+ * about DEPTH_MS long (two chunks at least), the chunk about CHUNK_MS,
+ * as measured over samples of ADAPT_MS. */
+#define AUTO_CHUNK_MAX 64
+#define DEPTH_MS 10.0
+#define CHUNK_MS 2.0
+#define ADAPT_MS 20
+/* How long results held back in a worker's stage wait before the host
+ * takes them from there (see watch_stages()). */
+#define HARVEST_MS 2
 
 /* A FIFO entry whose task was taken back (its ref may serve another item
  * by the time the worker answers). */
@@ -119,6 +146,12 @@ struct worker {
     bool stale_limit;   /* a limit signal was sent for an item that then
                            completed: a death by it is not the head's */
     unsigned sent;      /* tasks sent to this process */
+    uint64_t answered;  /* its answers handled: the head's number */
+    bool topping;       /* dispatch() fills its FIFO */
+    /* its stage, as watch_stages() saw it last, and since when */
+    uint64_t seen_gen, seen_len;
+    long long seen_ms;
+    bool seen_taken;    /* harvested since */
     uint64_t *fifo;     /* refs of the tasks sent, oldest first */
     unsigned fifo_head, fifo_len, fifo_cap;
     /* time limit of the running task (the head of the FIFO) */
@@ -186,6 +219,14 @@ struct mproc_pool {
     long long now0;          /* at the start of the run, and then */
     double wall0;            /* the wall clock */
     struct mproc_buf scratch; /* frames are built here */
+    char *hbuf;              /* a copy of a stage (MPROC__STAGE_BYTES) */
+    /* Chunks and depth (see adapt()): the chunk sent at a time, and how
+     * many items a worker is sent ahead, at most, within fifo_cap. */
+    bool auto_chunk;
+    uint64_t total;          /* items in the input; 0: unknown */
+    unsigned chunk, depth;
+    long long adapt_ms;      /* when the last sample began */
+    uint64_t adapt_done;     /* results since then */
 };
 
 static void
@@ -289,8 +330,9 @@ mproc_pool_new(mproc_pool_t **out, const struct mproc_pool_opts *o,
                   MPROC__FAILMSG_MAX + 256;
     mproc__buf_init(&p->scratch, (size_t)-1);
     p->claims_fd = -1;
-    if (p->o.chunksize == 0)
-        p->o.chunksize = 1;
+    /* chunksize 0 is auto: the chunk is chosen when the run starts and
+     * adapted as it goes (see adapt()). */
+    p->auto_chunk = p->o.chunksize == 0;
     p->nworkers = o->workers ? o->workers : mproc_cpu_usable();
 
     if (mproc__kv_dup(o->args, o->nargs, &p->args) < 0)
@@ -712,6 +754,24 @@ start_failed(mproc_pool_t *p, struct worker *w, int code, unsigned live)
     p->warned_short = true;
 }
 
+/* Worker slot i's claim words and result stage (NULL: none). */
+static _Atomic uint64_t *
+claims_of(const mproc_pool_t *p, unsigned i)
+{
+    if (p->claims == NULL)
+        return NULL;
+    return (_Atomic uint64_t *)(void *)((char *)p->claims +
+                                        (size_t)i * mproc__claims_slot_bytes(
+                                                        p->fifo_cap));
+}
+
+static struct mproc__stage *
+stage_of(const mproc_pool_t *p, unsigned i)
+{
+    return (struct mproc__stage *)(void *)((char *)claims_of(p, i) +
+                                           mproc__stage_offset(p->fifo_cap));
+}
+
 static int
 spawn(mproc_pool_t *p, unsigned i)
 {
@@ -729,8 +789,7 @@ spawn(mproc_pool_t *p, unsigned i)
         .rlimit_as = p->o.rlimit_as,
         .rlimit_nofile = p->o.rlimit_nofile,
         .nice = p->o.nice,
-        .claims = p->claims != NULL ? p->claims + (size_t)i * p->fifo_cap
-                                    : NULL,
+        .claims = claims_of(p, i),
         .claims_fd = -1,
         .has_claims = p->claims != NULL,
         .fifo_cap = p->fifo_cap,
@@ -783,9 +842,11 @@ spawn(mproc_pool_t *p, unsigned i)
     if (r < 0)
         return r;
     p->started_one = true;
-    if (p->claims != NULL)
+    if (p->claims != NULL) {
         for (k = 0; k < p->fifo_cap; k++)
-            atomic_store(&p->claims[(size_t)i * p->fifo_cap + k], 0);
+            atomic_store(&claims_of(p, i)[k], 0);
+        atomic_store(&stage_of(p, i)->len, 0);
+    }
     w->start_fails = 0;
     w->retry_ms = 0;
     w->pid = st.pid;
@@ -835,7 +896,7 @@ take_back(mproc_pool_t *p)
             /* Fails when the worker has started it, and so every task
              * before it. */
             if (!atomic_compare_exchange_strong(
-                    &p->claims[(size_t)i * p->fifo_cap + pos], &want,
+                    &claims_of(p, i)[pos], &want,
                     MPROC__CLAIM_REVOKED))
                 break;
             w->fifo[pos] = e | STOLEN;
@@ -891,8 +952,8 @@ send_task(mproc_pool_t *p, struct worker *w, uint64_t ref)
     /* Its claim word first: a MORE send may write the frame out at once
      * (pairs with the worker's swap; see "Taking tasks back"). */
     if (p->claims != NULL)
-        atomic_store(&p->claims[(size_t)(w - p->w) * p->fifo_cap +
-                                (w->fifo_head + w->fifo_len) % w->fifo_cap],
+        atomic_store(&claims_of(p, (unsigned)(w - p->w))
+                          [(w->fifo_head + w->fifo_len) % w->fifo_cap],
                      s->index + 1);
     /* Queued in the channel; written by flush(), many tasks at a time.
      * A worker that is gone is found by its pidfd, and what it held is
@@ -921,56 +982,127 @@ send_task(mproc_pool_t *p, struct worker *w, uint64_t ref)
 }
 
 /*
- * Give every worker up to two chunks of work, starting workers as needed:
- * idle workers first, so that when few items come at a time (a Pool
- * API's apply) each goes where it runs at once rather than behind
- * another; then a second chunk each, to keep them busy.
+ * Chunks and depth.  A worker is sent work ahead so that it never waits
+ * for the host, but not so much that the items queued behind a long one
+ * wait while other workers idle: about DEPTH_MS of it, from the time per
+ * item measured over the last ADAPT_MS (the workers, times the time,
+ * over the results that came), and two chunks at least.  Tiny
+ * tasks go TRANSPORT_DEPTH at a time; long ones two chunks at a time, as
+ * without batching.  With chunksize auto, the chunk is Python's
+ * total / (4 x workers) when the input's size is known, else it follows
+ * the time per item too (about CHUNK_MS of work); within 1 ...
+ * AUTO_CHUNK_MAX either way.
+ */
+static void
+chunk_init(mproc_pool_t *p)
+{
+    /* Auto without a total: from 1, growing once times are measured. */
+    p->chunk = mproc__pool_chunksize(p);
+    if (p->chunk == 0)
+        p->chunk = 1;
+    /* Until a time is measured: as without batching. */
+    p->depth = 2 * p->chunk;
+    p->adapt_ms = p->now;
+}
+
+static void
+adapt(mproc_pool_t *p)
+{
+    long long span = p->now - p->adapt_ms;
+    unsigned i, busy = 0;
+    double per, want;
+
+    if (span < ADAPT_MS)
+        return;
+    /* The workers that ran tasks in the span: those alive now (an
+     * estimate: high when input came slower than they ran). */
+    for (i = 0; i < p->nworkers; i++)
+        busy += p->w[i].pid != 0 && p->w[i].ready;
+    if (busy > 0) {
+        /* No result at all in the span: at least that long each. */
+        per = (double)span * busy /
+              (double)(p->adapt_done ? p->adapt_done : 1);
+        if (p->auto_chunk && p->total == 0) {
+            want = CHUNK_MS / per;
+            p->chunk = want < 1 ? 1
+                       : want > AUTO_CHUNK_MAX ? AUTO_CHUNK_MAX
+                                               : (unsigned)want;
+        }
+        want = DEPTH_MS / per;
+        p->depth = want < 2.0 * p->chunk ? 2 * p->chunk
+                   : want > p->fifo_cap  ? p->fifo_cap
+                                         : (unsigned)want;
+    }
+    p->adapt_ms = p->now;
+    p->adapt_done = 0;
+}
+
+/*
+ * Give every worker work, starting workers as needed: a chunk to idle
+ * workers first, so that when few items come at a time (a Pool API's
+ * apply) each goes where it runs at once rather than behind another;
+ * then, to each worker whose FIFO was half empty, a chunk per round
+ * until it is full, so that what there is spreads over the workers, and
+ * many items go in each write.
  */
 static void
 dispatch(mproc_pool_t *p)
 {
-    unsigned i, k, pass, chunk = p->o.chunksize;
+    unsigned i, k, pass, chunk = p->chunk;
+    bool gave = true;
     uint64_t ref;
     int r;
 
-    for (pass = 0; pass < 2; pass++) {
+    for (pass = 0; gave && has_work(p); pass++) {
+        gave = false;
         for (i = 0; i < p->nworkers && has_work(p); i++) {
             struct worker *w = &p->w[i];
 
-            if (w->pid == 0) {
-                if (w->retry_ms != 0 && p->now < w->retry_ms)
-                    continue; /* its last start failed: not yet */
-                r = spawn(p, i);
-                if (r < 0) {
-                    start_failed(p, w, r, live_workers(p));
-                    if (p->stopping)
-                        return;
+            if (pass > 0) {
+                /* Large items: what waits in the channel's buffer here
+                 * stays within TOPUP_BYTES (and a chunk). */
+                if (w->pid == 0 || w->retiring || !w->topping ||
+                    w->fifo_len + chunk > p->depth ||
+                    mproc__chan_unflushed(w->task) >= TOPUP_BYTES)
                     continue;
+            } else {
+                if (w->pid == 0) {
+                    if (w->retry_ms != 0 && p->now < w->retry_ms)
+                        continue; /* its last start failed: not yet */
+                    r = spawn(p, i);
+                    if (r < 0) {
+                        start_failed(p, w, r, live_workers(p));
+                        if (p->stopping)
+                            return;
+                        continue;
+                    }
                 }
+                /* Doomed (a limit signal, max_tasks_per_child): once
+                 * what it holds is written, the end of its task channel
+                 * tells it to finish (below), or it would wait for a
+                 * task for ever. */
+                w->topping = !w->retiring && w->fifo_len <= p->depth / 2;
+                if (w->retiring || w->fifo_len > 0)
+                    continue;
             }
-            if (w->retiring) {
-                /* Doomed (a limit signal, max_tasks_per_child): once what
-                 * it holds is written, the end of its task channel tells
-                 * it to finish, or it would wait for a task for ever. */
-                flush(w);
-                continue;
-            }
-            if (w->fifo_len > chunk || (pass == 0 && w->fifo_len > 0))
-                continue;
             for (k = 0; k < chunk; k++) {
                 if (take(p, &ref) < 0)
                     break;
                 if (send_task(p, w, ref) < 0)
                     return;
+                gave = true;
                 if (p->o.max_tasks_per_child &&
                     w->sent >= p->o.max_tasks_per_child) {
                     w->retiring = true;
+                    w->topping = false;
                     break;
                 }
             }
-            flush(w);
         }
     }
+    for (i = 0; i < p->nworkers; i++)
+        if (p->w[i].pid != 0)
+            flush(&p->w[i]);
 }
 
 /* ---- what workers send, and how they end ---- */
@@ -1111,6 +1243,7 @@ handle(mproc_pool_t *p, struct worker *w, const struct mproc__frame_hdr *h,
             }
             w->fifo_head = (w->fifo_head + 1) % w->fifo_cap;
             w->fifo_len--;
+            w->answered++;
             head_started(p, w);
             break;
         }
@@ -1129,6 +1262,7 @@ handle(mproc_pool_t *p, struct worker *w, const struct mproc__frame_hdr *h,
              * first).  It did not run; it runs elsewhere. */
             w->fifo_head = (w->fifo_head + 1) % w->fifo_cap;
             w->fifo_len--;
+            w->answered++;
             unsent(p, ref);
             head_started(p, w);
             break;
@@ -1140,6 +1274,8 @@ handle(mproc_pool_t *p, struct worker *w, const struct mproc__frame_hdr *h,
         }
         w->fifo_head = (w->fifo_head + 1) % w->fifo_cap;
         w->fifo_len--;
+        w->answered++;
+        p->adapt_done++;
         result(p, w, ref, h, payload);
         head_started(p, w);
         break;
@@ -1167,20 +1303,204 @@ stale_death(const mproc_pool_t *p, struct worker *w, int st)
              w->limit_index == p->slots[running & p->mask].index);
 }
 
+/* 0 when msg is a sequence of whole frames, one at least. */
+static int
+frames_check(const void *msg, size_t len)
+{
+    struct mproc__frame_hdr h;
+    const char *payload;
+    size_t off, n;
+
+    if (len == 0)
+        return MPROC_EIO;
+    for (off = 0; off < len; off += n) {
+        n = mproc__frame_next((const char *)msg + off, len - off, &h,
+                              &payload, NULL);
+        if (n == 0)
+            return MPROC_EIO;
+    }
+    return 0;
+}
+
+/*
+ * Handle one message from w: one frame, or a batch of results, whose
+ * first frame (MPROC__FRAME_BATCH) gives the number of the first result.
+ * Results of a batch that were handled already (taken from the stage) are
+ * skipped; the rest must follow on: returns false at a gap (the results
+ * between have not come yet).
+ */
+static bool
+handle_msg(mproc_pool_t *p, struct worker *w, const char *msg, size_t len)
+{
+    struct mproc__frame_hdr h;
+    const char *payload;
+    uint64_t seq = 0;
+    bool batch = false;
+    size_t off, n;
+
+    for (off = 0; off < len; off += n) {
+        n = mproc__frame_next(msg + off, len - off, &h, &payload, NULL);
+        if (n == 0)
+            return false; /* checked before: cannot happen */
+        if (off == 0 && h.type == MPROC__FRAME_BATCH) {
+            batch = true;
+            seq = h.index;
+            continue;
+        }
+        if (batch) {
+            if (seq > w->answered)
+                return false;
+            if (seq++ < w->answered)
+                continue;
+        }
+        handle(p, w, &h, payload);
+    }
+    return true;
+}
+
+/* A consistent copy of worker i's stage in p->hbuf (see struct
+ * mproc__stage): its length, 0 when empty or changing. */
+static size_t
+stage_read(mproc_pool_t *p, unsigned i, long long *t0_ns)
+{
+    struct mproc__stage *st = stage_of(p, i);
+    uint64_t gen = atomic_load_explicit(&st->gen, memory_order_acquire);
+    /* Acquire: pairs with the worker's release store after the bytes. */
+    uint64_t len = atomic_load_explicit(&st->len, memory_order_acquire);
+
+    if (len == 0 || len > sizeof(st->data))
+        return 0;
+    memcpy(p->hbuf, st->data, (size_t)len);
+    *t0_ns = atomic_load_explicit(&st->t0_ns, memory_order_relaxed);
+    /* Pairs with the worker's release fence after it changed gen: bytes
+     * of a new batch read above mean a new gen read below. */
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&st->gen, memory_order_relaxed) != gen)
+        return 0;
+    return (size_t)len;
+}
+
+/*
+ * Take the results w has staged and the channel has not brought (see
+ * "Results in batches"), so that the head of its FIFO is the task it
+ * runs, or ran when it died.  A limit signal sent while the head was one
+ * of those (finished, its result held back) was meant for the task
+ * running after it: the limit moves on.  That task started at most
+ * BATCH_HOLD_NS (worker.c) after the batch's first: its time counts from
+ * there.
+ */
+static bool
+harvest(mproc_pool_t *p, struct worker *w)
+{
+    struct mproc__frame_hdr h;
+    const char *payload;
+    long long t0_ns = 0, t0;
+    uint64_t seq;
+    size_t len, off, n;
+    bool took = false;
+
+    if (p->claims == NULL)
+        return true;
+    len = stage_read(p, (unsigned)(w - p->w), &t0_ns);
+    if (len == 0 || frames_check(p->hbuf, len) < 0)
+        return false; /* empty, or changing: look again */
+    n = mproc__frame_next(p->hbuf, len, &h, &payload, NULL);
+    if (h.type != MPROC__FRAME_BATCH)
+        return true;
+    for (seq = h.index, off = n; off < len && w->fifo_len > 0;
+         off += n, seq++) {
+        int limit = w->limit;
+        long long limit_ms = w->limit_ms;
+        bool moved;
+
+        n = mproc__frame_next(p->hbuf + off, len - off, &h, &payload, NULL);
+        if (seq > w->answered)
+            break; /* results before these are still on their way */
+        if (seq < w->answered)
+            continue; /* came through the channel */
+        if (h.type != MPROC__FRAME_OK && h.type != MPROC__FRAME_FAIL)
+            break;
+        moved = limit != LIMIT_NONE && h.index == w->limit_index &&
+                !(w->fifo[w->fifo_head] & STOLEN);
+        if (moved)
+            w->limit = LIMIT_NONE; /* it did not end by the signal */
+        handle(p, w, &h, payload);
+        took = true;
+        if (moved && w->fifo_len > 0 && !(w->fifo[w->fifo_head] & STOLEN)) {
+            w->limit = limit;
+            w->limit_ms = limit_ms;
+            w->limit_index = slot_of(p, w->fifo[w->fifo_head])->index;
+        }
+    }
+    t0 = t0_ns / 1000000;
+    if (took && w->head_ms > t0 && t0 > 0) {
+        struct slot *s = slot_of(p, w->fifo[w->fifo_head]);
+        w->head_ms = t0;
+        s->t0_ms = t0;
+        s->started = p->wall0 + (double)(t0 - p->now0) / 1000.0;
+    }
+    return true;
+}
+
+/*
+ * Results held back in a worker's stage while it runs a long task: taken
+ * from there once they have waited HARVEST_MS.  Returns the milliseconds
+ * until the next look is due, or -1.
+ */
+static int
+watch_stages(mproc_pool_t *p)
+{
+    int next = -1, left;
+    unsigned i;
+
+    if (p->claims == NULL)
+        return -1;
+    for (i = 0; i < p->nworkers; i++) {
+        struct worker *w = &p->w[i];
+        struct mproc__stage *st;
+        uint64_t gen, len;
+
+        if (w->pid == 0 || w->fifo_len == 0)
+            continue;
+        st = stage_of(p, i);
+        len = atomic_load_explicit(&st->len, memory_order_relaxed);
+        gen = atomic_load_explicit(&st->gen, memory_order_relaxed);
+        if (len == 0)
+            continue;
+        if (gen != w->seen_gen || len != w->seen_len) {
+            w->seen_gen = gen;
+            w->seen_len = len;
+            w->seen_ms = p->now;
+            w->seen_taken = false;
+        }
+        if (w->seen_taken)
+            continue;
+        left = (int)(w->seen_ms + HARVEST_MS - p->now);
+        if (left <= 0) {
+            /* Taken, or caught changing: then again soon. */
+            w->seen_taken = harvest(p, w);
+            left = 1;
+            if (w->seen_taken)
+                continue;
+        }
+        if (next < 0 || left < next)
+            next = left;
+    }
+    return next;
+}
+
 /* Handle what the worker sent, without blocking. */
 static void
 drain(mproc_pool_t *p, struct worker *w)
 {
     while (!w->eof && w->result != NULL) {
-        struct mproc__frame_hdr h;
-        const char *payload;
         const void *msg;
         size_t len;
         int r = mproc__chan_peek(w->result, &msg, &len, 0);
 
         if (r == MPROC_EAGAIN)
             return;
-        if (r == 0 && mproc__frame_parse(msg, len, &h, &payload) < 0)
+        if (r == 0 && frames_check(msg, len) < 0)
             r = MPROC_EIO;
         if (r < 0) {
             if (r != MPROC_EPIPE) {
@@ -1195,7 +1515,7 @@ drain(mproc_pool_t *p, struct worker *w)
                                sign */
             return;
         }
-        handle(p, w, &h, payload);
+        handle_msg(p, w, msg, len);
         mproc__chan_consume(w->result);
     }
 }
@@ -1225,6 +1545,7 @@ reap(mproc_pool_t *p, struct worker *w)
     MPROC__NOINTR(waitpid(pid, &st, 0));
     w->reaping = true;
     drain(p, w);
+    harvest(p, w);
     describe_status(st, why, sizeof(why));
 
     if (!w->ready && !p->stopping) {
@@ -1451,6 +1772,14 @@ check_limits(mproc_pool_t *p)
         if (w->limit == LIMIT_NONE) {
             due = w->head_ms + p->o.timeout_ms;
             if (now >= due) {
+                /* The head may be done, its result held back in the
+                 * stage: the limit is for the task that runs. */
+                harvest(p, w);
+                if (w->pid == 0 || w->head_ms == 0)
+                    continue;
+                due = w->head_ms + p->o.timeout_ms;
+            }
+            if (now >= due) {
                 limit_signal(p, w);
                 if (w->limit == LIMIT_HARD)
                     continue;
@@ -1507,6 +1836,7 @@ run_loop(mproc_pool_t *p)
         return MPROC_ENOMEM;
     }
     for (;;) {
+        adapt(p);
         dispatch(p);
         take_back(p);
         if (p->rq_len > 0)
@@ -1541,6 +1871,9 @@ run_loop(mproc_pool_t *p)
          * again soon. */
         wait_ms = check_limits(p);
         retry_wait(p, &wait_ms);
+        r = watch_stages(p);
+        if (r >= 0 && (wait_ms < 0 || r < wait_ms))
+            wait_ms = r;
         if (p->input_wait && p->o.input_fd < 0 && (wait_ms < 0 || wait_ms > 10))
             wait_ms = 10;
         if (now)
@@ -1582,7 +1915,7 @@ run_loop(mproc_pool_t *p)
 static void
 claims_open(mproc_pool_t *p)
 {
-    size_t len = (size_t)p->nworkers * p->fifo_cap * sizeof(uint64_t);
+    size_t len = (size_t)p->nworkers * mproc__claims_slot_bytes(p->fifo_cap);
     void *m = MAP_FAILED;
     int fd = memfd_create("mproc-claims", MFD_CLOEXEC);
 
@@ -1620,9 +1953,12 @@ mproc_pool_run(mproc_pool_t *p, mproc_next_fn next, mproc_result_fn on_result,
     p->on_result = on_result;
     p->user = user;
 
-    /* Enough slots to keep every worker two chunks ahead, four times
-     * over, so that one slow item does not stall the others at once. */
-    want = 4ull * p->nworkers * p->o.chunksize;
+    /* Enough slots to fill every worker's FIFO twice over, so that one
+     * slow item does not stall the others at once. */
+    want = 4ull * p->nworkers *
+           (p->o.chunksize > TRANSPORT_DEPTH / 2 ? p->o.chunksize
+                                                 : TRANSPORT_DEPTH / 2);
+    chunk_init(p);
     while (w < want && w < (1u << 20))
         w <<= 1;
     p->mask = w - 1;
@@ -1635,8 +1971,17 @@ mproc_pool_run(mproc_pool_t *p, mproc_next_fn next, mproc_result_fn on_result,
         set_errmsg(p, "out of memory");
         return MPROC_ENOMEM;
     }
-    p->fifo_cap = 2 * p->o.chunksize;
+    p->fifo_cap = 2 * p->o.chunksize > TRANSPORT_DEPTH
+                      ? 2 * p->o.chunksize
+                      : TRANSPORT_DEPTH;
     claims_open(p);
+    if (p->claims != NULL) {
+        p->hbuf = malloc(MPROC__STAGE_BYTES);
+        if (p->hbuf == NULL) {
+            set_errmsg(p, "out of memory");
+            return MPROC_ENOMEM;
+        }
+    }
     /* Taken from the top: slot 0 first. */
     for (i = 0; i < w; i++)
         p->free_refs[i] = (uint32_t)(w - 1 - i);
@@ -1693,6 +2038,25 @@ mproc_pool_reduce_output(mproc_pool_t *p, const void **data, size_t *len)
     *data = p->rout.data;
     *len = p->rout.len;
     return 0;
+}
+
+void
+mproc__pool_set_total(mproc_pool_t *p, long long total)
+{
+    p->total = total > 0 ? (uint64_t)total : 0;
+}
+
+unsigned
+mproc__pool_chunksize(const mproc_pool_t *p)
+{
+    uint64_t c;
+
+    if (!p->auto_chunk)
+        return p->o.chunksize;
+    if (p->total == 0)
+        return 0;
+    c = p->total / (4ull * p->nworkers);
+    return c < 1 ? 1 : c > AUTO_CHUNK_MAX ? AUTO_CHUNK_MAX : (unsigned)c;
 }
 
 const struct mproc__plugin *
@@ -1778,6 +2142,7 @@ mproc_pool_free(mproc_pool_t *p)
     free(p->slots);
     free(p->requeue);
     free(p->free_refs);
+    free(p->hbuf);
     if (p->claims != NULL)
         munmap(p->claims, p->claims_len);
     if (p->claims_fd >= 0)

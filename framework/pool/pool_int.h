@@ -6,7 +6,9 @@
 #ifndef MPROC_POOL_INT_H
 #define MPROC_POOL_INT_H
 
+#include <stdalign.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -36,10 +38,11 @@ struct mproc__worker_args {
     unsigned long rlimit_cpu, rlimit_as, rlimit_nofile;
     int nice;
     /* Claims (see pool.c, "Taking tasks back"): fifo_cap words, one per
-     * place in the worker's FIFO, shared with the host.  A forked worker
+     * place in the worker's FIFO, shared with the host, followed by the
+     * worker's result stage (struct mproc__stage).  A forked worker
      * finds them at `claims`; a new image maps claims_fd (the whole
-     * pool's array: its own part starts at slot * fifo_cap).  None:
-     * has_claims 0. */
+     * pool's array: its own part starts at slot *
+     * mproc__claims_slot_bytes(fifo_cap)).  None: has_claims 0. */
     _Atomic uint64_t *claims;
     int claims_fd;
     uint32_t has_claims, fifo_cap;
@@ -113,6 +116,14 @@ int mproc__worker_start(const struct mproc__start *s,
                         struct mproc__started *out, char *errbuf,
                         size_t errlen);
 
+/* chunksize auto: the number of items in the input, when known before
+ * the run (range, files); <= 0: unknown.  Before mproc_pool_run(). */
+void mproc__pool_set_total(mproc_pool_t *p, long long total);
+/* The chunk a run starts with: the fixed chunksize, or auto's choice
+ * from the total; 0 when auto adapts it from measured task times (no
+ * total known).  For mproc check. */
+unsigned mproc__pool_chunksize(const mproc_pool_t *p);
+
 /* The loaded plugin of a pool, for the CLI's reports. */
 const struct mproc__plugin *mproc__pool_plugin(const mproc_pool_t *p);
 
@@ -128,6 +139,42 @@ const struct mproc__plugin *mproc__pool_plugin(const mproc_pool_t *p);
  * them: see api_engine.c). */
 size_t mproc__pool_host_fds(const mproc_pool_t *p, int *fds, size_t max,
                             uint64_t *gen, pid_t *pids);
+
+/*
+ * A worker's results, staged (see pool.c, "Results in batches").  Each
+ * worker slot's part of the claims memfd holds its fifo_cap claim words,
+ * then this: the message of results the worker has finished but not yet
+ * sent: a MPROC__FRAME_BATCH frame whose index is the number of the
+ * first result (counted from 0, in the order tasks were sent to this
+ * worker), then the result frames, in task order.  A seqlock: the worker
+ * adds 1 to gen before it starts a new batch over the old bytes, then
+ * sets t0_ns (CLOCK_MONOTONIC: when the batch's first task started) and
+ * publishes len with a release store after each frame's bytes; len is 0
+ * once the batch was sent.  The host may read it at any time: a copy is
+ * good when gen was the same before and after.
+ */
+#define MPROC__STAGE_BYTES ((size_t)64 << 10)
+#define MPROC__FRAME_BATCH 64u /* frame type, in result messages only */
+struct mproc__stage {
+    _Atomic uint64_t gen;
+    _Atomic uint64_t len;
+    _Atomic int64_t t0_ns;
+    alignas(16) char data[MPROC__STAGE_BYTES];
+};
+
+/* The start of the stage within a worker slot's part of the claims memfd,
+ * and the size of that part. */
+static inline size_t
+mproc__stage_offset(uint32_t fifo_cap)
+{
+    return ((size_t)fifo_cap * sizeof(uint64_t) + 63) & ~(size_t)63;
+}
+
+static inline size_t
+mproc__claims_slot_bytes(uint32_t fifo_cap)
+{
+    return mproc__stage_offset(fifo_cap) + sizeof(struct mproc__stage);
+}
 
 /* Exit status of a worker whose init failed (the host also gets a frame). */
 #define MPROC__WORKER_EXIT_INIT 78

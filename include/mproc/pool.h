@@ -64,7 +64,12 @@ struct mproc_pool_opts {
     /** The [args] handed to the plugin's init; copied. */
     const struct mproc_kv *args;
     size_t nargs;
-    /** Items sent to a worker at a time (default 1). */
+    /** Items sent to a worker at a time (default 1); each is still its
+     *  own task.  0 = auto: from 1, grown while tasks are tiny (about
+     *  2 ms of work a chunk, 64 items at most).  Whatever the chunk,
+     *  tiny tasks travel, and their results come back, many per message
+     *  (up to 128 ahead per worker); a worker's death still costs only
+     *  the item it was running. */
     unsigned chunksize;
     /** Retire a worker after this many tasks; 0 = never. */
     unsigned max_tasks_per_child;

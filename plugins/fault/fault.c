@@ -23,10 +23,13 @@
  *                 "opened N": fails past the descriptor limit
  *   anything else is echoed unchanged.
  * [args] init = fail | crash makes every worker's init fail or abort.
+ * [args] runs = PATH: every task first appends its item's index and a
+ * newline to PATH, so a test can count how often each item ran.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -106,9 +109,23 @@ fault_run(struct mproc_ctx *ctx, const void *data, size_t len, uint64_t index,
           struct mproc_buf *out)
 {
     const char *in = data;
+    const char *runs = mproc_arg(ctx, "runs", NULL);
     long n;
 
-    (void)index;
+    if (runs != NULL) {
+        char line[32];
+        int fd = open(runs, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        int k = snprintf(line, sizeof(line), "%llu\n",
+                         (unsigned long long)index);
+
+        /* One write with O_APPEND: lines of several workers never mix. */
+        if (fd < 0 || write(fd, line, (size_t)k) != k) {
+            if (fd >= 0)
+                close(fd);
+            return mproc_fail(ctx, "runs: %s: %s", runs, strerror(errno));
+        }
+        close(fd);
+    }
     if (is(in, len, "ok"))
         return mproc_buf_append(out, "ok", 2);
     if (len >= 5 && memcmp(in, "fail:", 5) == 0)
