@@ -238,6 +238,8 @@ static const struct mproc_task_def tasks[] = {
 static const struct mproc_arg_def args[] = {
     {"init", MPROC_ARG_STRING, "ok", 0,
      "what each worker's init does: ok, fail or crash", NULL},
+    {"runs", MPROC_ARG_PATH, NULL, 0,
+     "a file to which every run appends its item's index (tests)", NULL},
     MPROC_ARG_END,
 };
 
