@@ -49,7 +49,8 @@ for p in mproc mproc-worker libmproc.so.0.0.0 echo.so exec.so fault.so \
          primes.so wordcount.so histogram.so; do
     # An uninstalled plugin linked against the uninstalled libmproc has a
     # RUNPATH to it until libtool relinks it at install: not compiled in.
-    hits=$(strings -a "$b/.libs/$p" | grep -vxF "$b/.libs" |
+    runpath=$(readelf -d "$b/.libs/$p" | sed -n 's/.*(RUNPATH).*\[\(.*\)\]$/\1/p')
+    hits=$(strings -a "$b/.libs/$p" | grep -vxF "${runpath:-/}" |
            grep -F -e "$b" -e "${MPROC_ABS_SRCDIR:-$srcdir}")
     is "$hits" "" "$p holds no build path"
 done
