@@ -1917,7 +1917,7 @@ claims_open(mproc_pool_t *p)
 {
     size_t len = (size_t)p->nworkers * mproc__claims_slot_bytes(p->fifo_cap);
     void *m = MAP_FAILED;
-    int fd = memfd_create("mproc-claims", MFD_CLOEXEC);
+    int fd = mproc__memfd("mproc-claims");
 
     if (fd < 0)
         return;
