@@ -64,4 +64,13 @@ int mproc__hexval(char c);
 /* Wall clock, in seconds since the epoch. */
 double mproc__wall_now(void);
 
+/*
+ * The build tree this program runs from, or NULL once installed.  Found
+ * at run time beside the running executable (libtool puts it in
+ * BUILDDIR/.libs, beside BUILDDIR/libmproc.la), never from a path
+ * compiled in, so an installed program holds no build path and never
+ * looks in one.  Tests set MPROC_PLUGIN_PATH and MPROC_WORKER instead.
+ */
+const char *mproc__build_tree(void);
+
 #endif

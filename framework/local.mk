@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 # libmproc: a noinst core (tests link it to reach internals) wrapped by the
-# installed shared library, plus the `mproc` host program.
+# installed shared library, plus the `mproc` host program, which links the
+# shared library like any other user.
 
 mprocincludedir = $(includedir)/mproc
 mprocinclude_HEADERS = \
@@ -16,6 +17,7 @@ noinst_LTLIBRARIES += libmproc-core.la
 libmproc_core_la_SOURCES = \
 	%reldir%/internal.h \
 	%reldir%/util/version.c \
+	%reldir%/util/where.c \
 	%reldir%/util/buf.c \
 	%reldir%/util/buf_int.h \
 	%reldir%/config/config.c \
@@ -34,11 +36,12 @@ libmproc_core_la_SOURCES = \
 	%reldir%/pool/api_int.h \
 	%reldir%/pool/pool_int.h \
 	%reldir%/sync/sync_int.h
-libmproc_core_la_CFLAGS = $(AM_CFLAGS) $(MPROC_VISIBILITY_CFLAGS) $(INIH_CFLAGS)
+# Not -fvisibility=hidden: what libmproc exports is said once, by its
+# version script (libmproc.sym), which a hidden symbol could not obey.
+libmproc_core_la_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS)
 libmproc_core_la_LIBADD = libmproc-sync.la $(INIH_LIBS)
 
-# The sync objects on their own, so a plugin built here (histogram) can
-# carry them without the rest of the library.
+# The sync objects, a part of the core (sync12's folder).
 noinst_LTLIBRARIES += libmproc-sync.la
 libmproc_sync_la_SOURCES = \
 	%reldir%/util/error.c \
@@ -50,14 +53,19 @@ libmproc_sync_la_SOURCES = \
 	%reldir%/sync/futex.c \
 	%reldir%/sync/posix.c \
 	%reldir%/sync/sysv.c
-libmproc_sync_la_CFLAGS = $(AM_CFLAGS) $(MPROC_VISIBILITY_CFLAGS)
+libmproc_sync_la_CFLAGS = $(AM_CFLAGS)
 
 lib_LTLIBRARIES += libmproc.la
 libmproc_la_SOURCES =
 libmproc_la_LIBADD = libmproc-core.la $(INIH_LIBS)
 # -version-info current:revision:age, see configure.ac for the rule.
+# The version script exports the public API (MPROC_1) and, under
+# MPROC_PRIVATE, the few internals that mproc and mproc-worker use, and
+# nothing else.
 libmproc_la_LDFLAGS = -no-undefined -version-info $(MPROC_LT_VERSION) \
-	-export-symbols-regex '^mproc_[^_]'
+	-Wl,--version-script=$(srcdir)/%reldir%/libmproc.sym
+EXTRA_libmproc_la_DEPENDENCIES = %reldir%/libmproc.sym
+EXTRA_DIST += %reldir%/libmproc.sym
 
 bin_PROGRAMS += mproc
 mproc_SOURCES = \
@@ -71,8 +79,7 @@ mproc_SOURCES = \
 	%reldir%/cli/cmd_check.c \
 	%reldir%/cli/cmd_plugins.c \
 	%reldir%/cli/cmd_clean.c
-# The host links the core statically: it needs internals the shared
-# library does not export.
-mproc_LDADD = libmproc-core.la $(INIH_LIBS)
+# The internals the host uses are exported under MPROC_PRIVATE.
+mproc_LDADD = libmproc.la $(INIH_LIBS)
 include framework/process/local.mk
 include framework/ipc/local.mk

@@ -30,4 +30,22 @@ fault_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 histogram_la_SOURCES = %reldir%/histogram/histogram.c
 histogram_la_CFLAGS = $(PLUGIN_CFLAGS)
 histogram_la_LDFLAGS = $(PLUGIN_LDFLAGS)
-histogram_la_LIBADD = libmproc-sync.la
+# The sync objects come from libmproc, not a copy of their own.
+histogram_la_LIBADD = libmproc.la
+
+# Plugins are dlopen()ed by file name: their .la files are of no use once
+# installed (and a distribution would have to delete them), so none is
+# installed; uninstall removes the .so that libtool no longer knows about.
+# plugin_LTLIBRARIES goes with install-data (plugindir has no "exec"),
+# so the hook is install-data-hook.
+install-data-hook: install-data-hook-plugins
+install-data-hook-plugins:
+	for p in $(plugin_LTLIBRARIES); do \
+	  rm -f "$(DESTDIR)$(plugindir)/$$p"; \
+	done
+uninstall-hook: uninstall-hook-plugins
+uninstall-hook-plugins:
+	for p in $(plugin_LTLIBRARIES); do \
+	  rm -f "$(DESTDIR)$(plugindir)/$${p%.la}.so"; \
+	done
+.PHONY: install-data-hook-plugins uninstall-hook-plugins

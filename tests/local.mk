@@ -13,7 +13,16 @@ AM_TESTS_ENVIRONMENT = \
 	MPROC_TEST_PLUGINS='$(abs_top_builddir)/tests/.libs'; export MPROC_TEST_PLUGINS; \
 	MPROC_BIN='$(abs_top_builddir)/mproc'; export MPROC_BIN; \
 	MPROC_SRCDIR='$(abs_top_srcdir)'; export MPROC_SRCDIR; \
-	MPROC_BUILDDIR='$(abs_top_builddir)'; export MPROC_BUILDDIR;
+	MPROC_BUILDDIR='$(abs_top_builddir)'; export MPROC_BUILDDIR; \
+	$(MPROC_BUILD_TREE_ENVIRONMENT)
+# The build tree's mproc-worker and libmproc, for test programs outside
+# the build tree's .libs (libmproc finds the build tree at run time only
+# beside .libs/NAME: framework/util/where.c).  The worker is the real
+# program, not libtool's wrapper, so its command line is "mproc-worker".
+MPROC_BUILD_TREE_ENVIRONMENT = \
+	MPROC_WORKER='$(abs_top_builddir)/.libs/mproc-worker'; export MPROC_WORKER; \
+	LD_LIBRARY_PATH='$(abs_top_builddir)/.libs'$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}; \
+	export LD_LIBRARY_PATH;
 
 # Test plugins: broken on purpose, one flaw each.
 TEST_PLUGIN_LDFLAGS = -module -avoid-version -shared -no-undefined -rpath /nowhere

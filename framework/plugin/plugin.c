@@ -69,34 +69,6 @@ check_desc(const struct mproc_plugin *d, const char *file, mproc_err_t *err)
     return 0;
 }
 
-/*
- * Is this program running from its build tree?  Then plugins are found in
- * the build tree too, so `./mproc run conf/x.ini` works before `make
- * install`.  The check compares our own executable's directory with the
- * build directory configure recorded, so an installed mproc never looks
- * there.
- */
-#ifdef MPROC_BUILDDIR
-static int
-running_uninstalled(void)
-{
-    char exe[PATH_MAX], want[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    char *slash;
-
-    if (n <= 0)
-        return 0;
-    exe[n] = '\0';
-    slash = strrchr(exe, '/');
-    if (slash == NULL)
-        return 0;
-    *slash = '\0';
-    if (realpath(MPROC_BUILDDIR, want) == NULL)
-        return 0;
-    return strcmp(exe, want) == 0 || strcmp(exe, MPROC_BUILDDIR) == 0;
-}
-#endif
-
 char **
 mproc__plugin_dirs(void)
 {
@@ -121,11 +93,14 @@ mproc__plugin_dirs(void)
         free(copy);
     }
     /* An uninstalled mproc uses the plugins built with it, before any
-     * installed ones of another version. */
-#ifdef MPROC_BUILDDIR
-    if (running_uninstalled())
-        dirs[n++] = strdup(MPROC_BUILDDIR "/.libs");
-#endif
+     * installed ones of another version (mproc__build_tree: found at run
+     * time beside the executable, no build path compiled in). */
+    if (mproc__build_tree() != NULL) {
+        char lib[PATH_MAX];
+        if (snprintf(lib, sizeof(lib), "%s/.libs", mproc__build_tree()) <
+            (int)sizeof(lib))
+            dirs[n++] = strdup(lib);
+    }
     dirs[n++] = strdup(MPROC_PLUGINDIR);
     dirs[n] = NULL;
     return dirs;

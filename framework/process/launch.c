@@ -45,7 +45,7 @@
 #include "process/process_int.h"
 
 #ifndef MPROC_WORKER_PATH
-#define MPROC_WORKER_PATH "/usr/local/libexec/mproc/mproc-worker"
+#define MPROC_WORKER_PATH "/usr/local/lib/mproc/mproc-worker"
 #endif
 
 extern char **environ;
@@ -67,30 +67,24 @@ static char build_worker[PATH_MAX];
 static pthread_once_t where_once = PTHREAD_ONCE_INIT;
 
 /*
- * Does this program run from the build tree?  Then the worker built with
- * it is used, so tests and `./mproc` work before `make install`.  As the
- * plugin loader does, compare our executable with the build directory
- * configure recorded; an installed program never looks there.
+ * Does this program run from the build tree (mproc__build_tree: checked
+ * at run time, no build path is compiled in)?  Then the worker built with
+ * it is used, so `./mproc` works before `make install`.  That is the real
+ * program in .libs, not libtool's wrapper script, so ps(1) still shows
+ * "mproc-worker"; it finds the uninstalled libmproc as the program that
+ * runs it did, through the LD_LIBRARY_PATH the wrapper set.
  */
 static void
 where(void)
 {
-#ifdef MPROC_BUILDDIR
-    char exe[PATH_MAX], dir[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    size_t len;
+    const char *dir = mproc__build_tree();
 
-    if (n <= 0 || realpath(MPROC_BUILDDIR, dir) == NULL)
+    if (dir == NULL)
         return;
-    exe[n] = '\0';
-    len = strlen(dir);
-    if (strncmp(exe, dir, len) != 0 || exe[len] != '/')
-        return;
-    if (snprintf(build_worker, sizeof(build_worker), "%s/mproc-worker",
+    if (snprintf(build_worker, sizeof(build_worker), "%s/.libs/mproc-worker",
                  dir) >= (int)sizeof(build_worker) ||
         access(build_worker, X_OK) != 0)
         build_worker[0] = '\0';
-#endif
 }
 
 const char *

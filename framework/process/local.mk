@@ -12,15 +12,18 @@ libmproc_core_la_SOURCES += \
 	%reldir%/launch.c \
 	%reldir%/server.c
 # Where the spawn and forkserver start methods find the worker program
-# once installed (launch.c; the build tree's copy is found at run time).
+# once installed (launch.c; the build tree's copy is found at run time,
+# tests name it in MPROC_WORKER).  $(pkglibdir), not $(libexecdir): it
+# belongs with the library (a multiarch library package owns it), so the
+# library alone supports every start method.
 libmproc_core_la_CPPFLAGS = $(AM_CPPFLAGS) \
-	-DMPROC_WORKER_PATH='"$(pkglibexecdir)/mproc-worker"'
+	-DMPROC_WORKER_PATH='"$(mprocworkerdir)/mproc-worker"'
 
 # The image that spawn and forkserver run: fresh, with only the
-# descriptors it is given.
-pkglibexec_PROGRAMS = mproc-worker
+# descriptors it is given.  It links the shared libmproc, where a plugin
+# target finds libmproc's functions (current_process ...) too.
+mprocworkerdir = $(pkglibdir)
+mprocworker_PROGRAMS = mproc-worker
 mproc_worker_SOURCES = %reldir%/worker_main.c
-mproc_worker_LDADD = libmproc-core.la $(INIH_LIBS)
-# Exported, so a plugin target can call libmproc (current_process ...)
-# as it can in a program that links it.
-mproc_worker_LDFLAGS = -Wl,--as-needed -export-dynamic
+mproc_worker_LDADD = libmproc.la
+mproc_worker_LDFLAGS = -Wl,--as-needed
