@@ -73,4 +73,11 @@ double mproc__wall_now(void);
  */
 const char *mproc__build_tree(void);
 
+/*
+ * memfd_create(name, MFD_CLOEXEC), or where the kernel has none (before
+ * 3.17, or a seccomp filter refuses it) an unnamed file on /dev/shm that
+ * does the same job.  -1 with errno (ENOSYS when neither works).
+ */
+int mproc__memfd(const char *name);
+
 #endif

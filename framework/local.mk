@@ -46,6 +46,7 @@ noinst_LTLIBRARIES += libmproc-sync.la
 libmproc_sync_la_SOURCES = \
 	%reldir%/util/error.c \
 	%reldir%/util/signal.c \
+	%reldir%/util/kernel.c \
 	%reldir%/sync/sync.c \
 	%reldir%/sync/sync_int.h \
 	%reldir%/sync/wait.c \

@@ -104,3 +104,4 @@ include %reldir%/apool-fixes.mk
 include %reldir%/process-fixes.mk
 include %reldir%/sync-fixes.mk
 include %reldir%/ipc-fixes.mk
+include %reldir%/build.mk

@@ -220,7 +220,7 @@ mproc__lchan_open(struct mproc__lchan **out, const char *what,
     if ((r = mproc__chan_open(&lc->ch, backend, &co, err)) < 0)
         goto fail;
     /* No name, so nothing to leak; the mapping is inherited by fork. */
-    fd = memfd_create("mproc-lchan", MFD_CLOEXEC);
+    fd = mproc__memfd("mproc-lchan");
     if (fd < 0 || ftruncate(fd, sizeof(struct lshared)) < 0 ||
         (m = mmap(NULL, sizeof(struct lshared), PROT_READ | PROT_WRITE,
                   MAP_SHARED, fd, 0)) == MAP_FAILED) {

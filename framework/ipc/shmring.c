@@ -280,7 +280,7 @@ s_open(struct mproc_chan *ch, const struct mproc__chan_opts *o,
     while (cap < want)
         cap *= 2;
     p->maplen = mproc__shmring_memsize(cap);
-    p->memfd = memfd_create("mproc-shmring", MFD_CLOEXEC);
+    p->memfd = mproc__memfd("mproc-shmring");
     if (p->memfd < 0 || ftruncate(p->memfd, (off_t)p->maplen) < 0) {
         r = -errno;
         release(p);

@@ -1584,7 +1584,7 @@ claims_open(mproc_pool_t *p)
 {
     size_t len = (size_t)p->nworkers * p->fifo_cap * sizeof(uint64_t);
     void *m = MAP_FAILED;
-    int fd = memfd_create("mproc-claims", MFD_CLOEXEC);
+    int fd = mproc__memfd("mproc-claims");
 
     if (fd < 0)
         return;

@@ -158,7 +158,7 @@ mproc__boot_write(const struct mproc__boot *bt, char *errbuf, size_t errlen)
         snprintf(errbuf, errlen, "out of memory");
         goto fail;
     }
-    fd = memfd_create("mproc-boot", MFD_CLOEXEC);
+    fd = mproc__memfd("mproc-boot");
     if (fd < 0) {
         r = -errno;
         snprintf(errbuf, errlen, "cannot create the boot message: "

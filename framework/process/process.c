@@ -645,7 +645,7 @@ mproc_process_start(mproc_process_t *p)
      * file only when the stranger ends. */
     have_pidfds();
     mproc__fork_fd_hold();
-    fds[0] = memfd_create("mproc-result", MFD_CLOEXEC);
+    fds[0] = mproc__memfd("mproc-result");
     r = fds[0] < 0 ? -errno : mproc__fork_fd_register(fds[0]);
     /* Where pidfds are refused, the sentinel is a pipe whose write end
      * only the child holds: it reads as end of file when the child ends. */

@@ -295,7 +295,7 @@ mproc_sync_new(mproc_sync_t **out, const char *backend, size_t size,
 
     /* A memfd has no name: nothing can leak into /dev/shm, and fork()
      * shares the mapping with every child. */
-    fd = memfd_create("mproc-sync", MFD_CLOEXEC);
+    fd = mproc__memfd("mproc-sync");
     if (fd < 0 || ftruncate(fd, (off_t)size) < 0) {
         r = mproc__err(err, -errno, "cannot create the sync segment: %s",
                        strerror(errno));
