@@ -10,6 +10,7 @@ EXTRA_DIST += %reldir%/python_pool.py %reldir%/bench-exec.sh
 
 BENCH_TARGETS += bench-pool
 bench-pool: bench/bench-pool mproc
+	$(MPROC_BUILD_TREE_ENVIRONMENT) \
 	bench/bench-pool $(srcdir)/bench/python_pool.py
 	MPROC_BIN=$(abs_top_builddir)/mproc \
 	MPROC_PLUGIN_PATH=$(abs_top_builddir)/.libs \

@@ -12,5 +12,6 @@ EXTRA_DIST += %reldir%/python_process.py
 
 BENCH_TARGETS += bench-process
 bench-process: bench/bench-process bench/bench-true mproc-worker
+	$(MPROC_BUILD_TREE_ENVIRONMENT) \
 	bench/bench-process $(abs_top_builddir)/.libs/echo.so \
 	    bench/bench-true $(srcdir)/bench/python_process.py

@@ -11,14 +11,18 @@ SH_LOG_COMPILER = timeout -k 10 $(MPROC_TEST_TIMEOUT) $(SHELL)
 AM_TESTS_ENVIRONMENT = \
 	MPROC_PLUGIN_PATH='$(abs_top_builddir)/.libs'; export MPROC_PLUGIN_PATH; \
 	MPROC_TEST_PLUGINS='$(abs_top_builddir)/tests/.libs'; export MPROC_TEST_PLUGINS; \
-	MPROC_BIN='$(abs_top_builddir)/mproc'; export MPROC_BIN; \
+	MPROC_BIN='$(abs_top_builddir)/.libs/mproc'; \
+	test -x "$$MPROC_BIN" || MPROC_BIN='$(abs_top_builddir)/mproc'; export MPROC_BIN; \
 	MPROC_SRCDIR='$(abs_top_srcdir)'; export MPROC_SRCDIR; \
 	MPROC_BUILDDIR='$(abs_top_builddir)'; export MPROC_BUILDDIR; \
 	$(MPROC_BUILD_TREE_ENVIRONMENT)
 # The build tree's mproc-worker and libmproc, for test programs outside
 # the build tree's .libs (libmproc finds the build tree at run time only
-# beside .libs/NAME: framework/util/where.c).  The worker is the real
-# program, not libtool's wrapper, so its command line is "mproc-worker".
+# beside .libs/NAME: framework/util/where.c).  The worker, and mproc
+# (MPROC_BIN above), are the real programs, not libtool's wrapper
+# scripts: the worker's command line is "mproc-worker", and a test that
+# looks for mproc's children finds its workers, not the wrapper's
+# passing subshells.
 MPROC_BUILD_TREE_ENVIRONMENT = \
 	MPROC_WORKER='$(abs_top_builddir)/.libs/mproc-worker'; export MPROC_WORKER; \
 	LD_LIBRARY_PATH='$(abs_top_builddir)/.libs'$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}; \
