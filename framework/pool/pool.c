@@ -1625,6 +1625,40 @@ result_wait(struct worker *w, struct pollfd *pfd)
     return true;
 }
 
+/*
+ * Without a pidfd (pidfd_open missing or refused), a worker's end shows
+ * only as the end of its result channel, and an mq channel has none (a
+ * message queue outlives its writers): the run would wait for ever.  So a
+ * worker without a pidfd is also looked at every BLIND_POLL_MS.
+ */
+#define BLIND_POLL_MS 20
+
+static bool
+ended_unseen(const struct worker *w)
+{
+    siginfo_t si;
+
+    if (w->pid == 0 || w->pidfd >= 0 || w->reaping)
+        return false;
+    memset(&si, 0, sizeof(si));
+    return waitid(P_PID, (id_t)w->pid, &si,
+                  WEXITED | WNOWAIT | WNOHANG) == 0 &&
+           si.si_pid != 0;
+}
+
+/* The poll timeout, shortened while some worker has no pidfd. */
+static int
+blind_wait(const mproc_pool_t *p, int wait_ms)
+{
+    unsigned i;
+
+    for (i = 0; i < p->nworkers; i++)
+        if (p->w[i].pid != 0 && p->w[i].pidfd < 0)
+            return wait_ms < 0 || wait_ms > BLIND_POLL_MS ? BLIND_POLL_MS
+                                                          : wait_ms;
+    return wait_ms;
+}
+
 /* The same for sending tasks: only while some wait to be written. */
 static bool
 task_wait(struct worker *w, struct pollfd *pfd)
@@ -1688,7 +1722,10 @@ stop_workers(mproc_pool_t *p, bool hard)
             if (result_wait(w, &pfd[n++]))
                 now = true;
         }
-        r = poll(pfd, n, now ? 0 : killed ? 1000 : (int)(left > 0 ? left : 0));
+        r = poll(pfd, n,
+                 blind_wait(p, now      ? 0
+                               : killed ? 1000
+                                        : (int)(left > 0 ? left : 0)));
         tick(p);
         if (r < 0 && errno != EINTR)
             break;
@@ -1698,7 +1735,7 @@ stop_workers(mproc_pool_t *p, bool hard)
                 continue;
             if (pfd[n + 1].revents || pfd[n + 1].fd == -2)
                 drain(p, w);
-            if (pfd[n].revents)
+            if (pfd[n].revents || ended_unseen(w))
                 reap(p, w);
             n += 2;
         }
@@ -1878,7 +1915,7 @@ run_loop(mproc_pool_t *p)
             wait_ms = 10;
         if (now)
             wait_ms = 0;
-        r = poll(pfd, n, wait_ms);
+        r = poll(pfd, n, blind_wait(p, wait_ms));
         tick(p);
         if (r < 0) {
             if (errno == EINTR)
@@ -1901,7 +1938,7 @@ run_loop(mproc_pool_t *p)
                 flush(w);
             if (pfd[n + 1].revents || pfd[n + 1].fd == -2)
                 drain(p, w);
-            if (pfd[n].revents)
+            if (pfd[n].revents || ended_unseen(w))
                 reap(p, w);
         }
     }
