@@ -51,6 +51,7 @@ extern "C" {
     XX(EMSGSIZE, -90, "message too long")                                   \
     XX(ENOTSUP, -95, "operation not supported")                             \
     XX(ETIMEDOUT, -110, "timed out")                                        \
+    XX(ECONNREFUSED, -111, "connection refused")                            \
     XX(ECANCELED, -125, "operation canceled")                               \
     XX(EOWNERDEAD, -130, "previous owner died")                             \
     XX(ECONFIG, -4000, "configuration error")                               \
@@ -62,7 +63,8 @@ extern "C" {
     XX(ETASK, -4006, "task failed")                                         \
     XX(EINPUT, -4007, "input is missing or unreadable")                     \
     XX(EUNAVAIL, -4008, "not available yet")                                \
-    XX(EBROKEN, -4009, "barrier is broken")
+    XX(EBROKEN, -4009, "barrier is broken")                                 \
+    XX(EAUTH, -4010, "authentication failed")
 
 /** Error codes: 0 is success, every code is negative. */
 enum mproc_errno {

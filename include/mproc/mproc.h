@@ -13,6 +13,7 @@
 #include "shared.h"
 #include "queue.h"
 #include "pipe.h"
+#include "connection.h"
 #include "process.h"
 
 #ifdef __cplusplus
