@@ -14,7 +14,9 @@
  *   test-conn serve ADDRESS KEYFILE ADDRFILE   serves 3 echo clients
  *   test-conn client ADDRFILE KEYFILE          one echo round trip
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -493,6 +495,35 @@ test_addresses(void)
     is_str(mproc_listener_address(l), address, "address: as given");
     is_int(mproc_listener_open(&l2, address, NULL, 0, NULL, &e), MPROC_EBUSY,
            "a second listener at a live path: MPROC_EBUSY");
+    good = fork();
+    if (good == 0) {
+        mproc_listener_free(l); /* a child frees its inherited copy */
+        _exit(0);
+    }
+    is_int(wait_exit(good), 0, "a forked child freed its copy");
+    ok(stat(address + 5, &st) == 0, "the socket file stays for the parent");
+    {
+        /* A handshake under way while a child frees its copy. */
+        int raw = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un un = { .sun_family = AF_UNIX };
+        snprintf(un.sun_path, sizeof(un.sun_path), "%.100s", address + 5);
+        ok(connect(raw, (struct sockaddr *)&un, sizeof(un)) == 0, "raw "
+           "client");
+        is_int(mproc_listener_accept(l, 100, &c), MPROC_ETIMEDOUT,
+               "its handshake is pending");
+        good = fork();
+        if (good == 0) {
+            mproc_listener_free(l);
+            _exit(0);
+        }
+        wait_exit(good);
+        ok(write(raw, "GET / HTTP/1.0\r\n\r\n", 18) == 18, "raw: garbage");
+        /* Seen at once (not at the 5 s deadline): the child's free left
+         * the parent's epoll set alone. */
+        is_int(mproc_listener_accept(l, 2000, &c), MPROC_EAUTH,
+               "the parent still watches its pending handshake");
+        close(raw);
+    }
     good = client_child(address, NULL, 0);
     is_int(serve(l, 1, &refused), 1, "unix:PATH: served");
     is_int(wait_exit(good), 0, "unix:PATH: echo");

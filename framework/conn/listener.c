@@ -188,7 +188,10 @@ drop(mproc_listener_t *l, struct mproc__hs *hs)
             break;
         }
     l->npending--;
-    (void)epoll_ctl(l->epfd, EPOLL_CTL_DEL, hs->fd, NULL);
+    /* The epoll set is shared with a forked child: only the owner edits
+     * it (a child freeing its copy must not unregister our sockets). */
+    if (l->owner == getpid())
+        (void)epoll_ctl(l->epfd, EPOLL_CTL_DEL, hs->fd, NULL);
     if (hs->fd >= 0)
         close(hs->fd);
     mproc__hs_wipe(hs);

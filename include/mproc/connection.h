@@ -50,8 +50,9 @@
  *
  * Threads and fork: one object is used by one thread at a time.  Sockets
  * are CLOEXEC.  After fork() both processes hold the same sockets: let
- * one of them free its copy.  A send to a peer that has gone returns
- * MPROC_EPIPE, never SIGPIPE.
+ * one of them free its copy (a forked child may only free a Listener it
+ * inherited: that leaves the parent's socket file and handshakes alone).
+ * A send to a peer that has gone returns MPROC_EPIPE, never SIGPIPE.
  *
  * Signals: as for Pipe (<mproc/pipe.h>), a wait interrupted by a signal
  * whose handler was installed without SA_RESTART returns MPROC_EINTR
