@@ -587,6 +587,10 @@ test_addresses(void)
     good = client_child(mproc_listener_address(l), KEY, 0);
     is_int(serve(l, 1, &refused), 1, "tcp: served");
     is_int(wait_exit(good), 0, "tcp: echo");
+    is_int(mproc_listener_open(&l2, mproc_listener_address(l), NULL, 0, NULL,
+                               &e), MPROC_EBUSY,
+           "a second listener at the same tcp port: MPROC_EBUSY "
+           "(CPython's test_multiple_bind)");
     mproc_listener_free(l);
     is_int(mproc_listener_open(&l, "tcp:0.0.0.0:0", NULL, 0, NULL, &e),
            MPROC_EINVAL, "tcp:0.0.0.0 without MPROC_CONN_ANY: refused");
@@ -751,6 +755,43 @@ test_killed_client(void)
     mproc_listener_free(l);
 }
 
+/* CPython's test_issue14725 and test_issue16955: the client sends and
+ * closes before the server gets to it; the message, then the end of the
+ * stream, are still there, and poll sees the message. */
+static void
+test_late_accept(void)
+{
+    char address[128], buf[16];
+    mproc_listener_t *l;
+    mproc_conn_t *c = NULL;
+    size_t n;
+    pid_t pid;
+
+    path_in_tmp(address, sizeof(address), "late.sock");
+    mproc_listener_open(&l, address, KEY, strlen(KEY), NULL, NULL);
+    pid = fork();
+    if (pid == 0) {
+        mproc_conn_t *m;
+        int rc = mproc_client_connect(&m, address, KEY, strlen(KEY), 10000,
+                                      NULL, NULL);
+        if (rc == 0)
+            rc = mproc_conn_send_bytes(m, "hello", 5, 1000);
+        mproc_conn_free(m);
+        _exit(rc == 0 ? 0 : 1);
+    }
+    usleep(300000);
+    is_int(mproc_listener_accept(l, 5000, &c), 0, "late accept: the waiting "
+           "client is accepted");
+    is_int(wait_exit(pid), 0, "late accept: the client sent and closed");
+    is_int(mproc_conn_poll(c, 1000), 1, "late accept: poll sees the message");
+    ok(mproc_conn_recv_bytes(c, buf, sizeof(buf), &n, 1000) == 0 && n == 5 &&
+       memcmp(buf, "hello", 5) == 0, "late accept: the message is there");
+    is_int(mproc_conn_recv_bytes(c, buf, sizeof(buf), &n, 1000), MPROC_EPIPE,
+           "late accept: then the end of the stream");
+    mproc_conn_free(c);
+    mproc_listener_free(l);
+}
+
 static void
 test_wait(void)
 {
@@ -896,6 +937,7 @@ main(int argc, char **argv)
     path_in_tmp(address, sizeof(address), "many.sock");
     test_many(address);
     test_killed_client();
+    test_late_accept();
     test_wait();
     ok(rmdir(tmpdir) == 0, "no socket file left behind (%s)", tmpdir);
     ok(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD, "no child left");
