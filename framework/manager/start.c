@@ -156,7 +156,7 @@ on_term(int sig)
 static void
 server_main(const struct mproc_manager_opts *o, const char *address,
             const unsigned char *key, size_t keylen, int report, int lifeline,
-            const char *rundir)
+            char *rundir)
 {
     struct sigaction sa;
     struct mproc_conn_opts co;
@@ -180,6 +180,7 @@ server_main(const struct mproc_manager_opts *o, const char *address,
         alen = strlen(err.msg);
         (void)!write(report, &r, sizeof(r));
         (void)!write(report, err.msg, alen);
+        free(rundir);
         _exit(1);
     }
     a = mproc_listener_address(lis);
@@ -191,6 +192,7 @@ server_main(const struct mproc_manager_opts *o, const char *address,
     mproc_listener_free(lis);
     if (rundir != NULL)
         rmdir(rundir);
+    free(rundir); /* this process's copy of the starter's string */
     _exit(r < 0 ? 1 : 0);
 }
 
