@@ -4,6 +4,8 @@
  * over unix: (and tcp:127.0.0.1), the median of RUNS runs of N each:
  *   dict   d[k] = v then d[k] (one set and one get: 2 round trips)
  *   queue  q.put(x) then q.get() (2 round trips)
+ *   raw    two 1-byte ping-pongs over a socketpair between two processes:
+ *          the ceiling any server process can reach on this machine now
  * Prints "NAME PAIRS_PER_SECOND" lines for the script to compare.
  * Usage: bench-manager [N [RUNS]]
  */
@@ -11,6 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <mproc/manager.h>
 
@@ -85,6 +91,40 @@ bench(const char *label, const char *address, long n, int runs)
     mproc_manager_free(m);
 }
 
+/* The ceiling: two round trips of one byte between two processes. */
+static void
+raw(long n, int runs)
+{
+    double r[64], t0;
+    char b[64];
+    int sv[2], i;
+    long k;
+    pid_t pid;
+
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        exit(1);
+    pid = fork();
+    if (pid == 0) {
+        close(sv[0]);
+        while (read(sv[1], b, sizeof(b)) > 0)
+            if (write(sv[1], b, 1) != 1)
+                break;
+        _exit(0);
+    }
+    close(sv[1]);
+    for (i = 0; i < runs; i++) {
+        t0 = now();
+        for (k = 0; k < 2 * n; k++)
+            if (write(sv[0], "x", 1) != 1 || read(sv[0], b, sizeof(b)) != 1)
+                exit(1);
+        r[i] = n / (now() - t0);
+    }
+    close(sv[0]);
+    waitpid(pid, NULL, 0);
+    qsort(r, (size_t)runs, sizeof(double), cmp);
+    printf("raw-pair %.0f\n", r[runs / 2]);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -93,6 +133,7 @@ main(int argc, char **argv)
 
     if (n < 10 || runs < 1 || runs > 64)
         return 64;
+    raw(n, runs);
     bench("unix", NULL, n, runs);
     bench("tcp", "tcp:127.0.0.1:0", n, runs);
     return 0;
