@@ -90,4 +90,5 @@ mproc_SOURCES = \
 mproc_LDADD = libmproc.la $(INIH_LIBS)
 include framework/process/local.mk
 include framework/ipc/local.mk
+include framework/conn/local.mk
 include framework/manager/local.mk

@@ -14,7 +14,8 @@ mproc_man3 = \
 	%reldir%/mproc-sync.3 \
 	%reldir%/mproc-shared.3 \
 	%reldir%/mproc-config.3 \
-	%reldir%/mproc-error.3
+	%reldir%/mproc-error.3 \
+	%reldir%/mproc-connection.3
 mproc_man_pages = \
 	%reldir%/mproc.1 \
 	%reldir%/mproc.ini.5 \
@@ -33,7 +34,8 @@ EXTRA_DIST += %reldir%/so-links.sh \
 	%reldir%/mproc-sync.3.in \
 	%reldir%/mproc-shared.3.in \
 	%reldir%/mproc-config.3.in \
-	%reldir%/mproc-error.3.in
+	%reldir%/mproc-error.3.in \
+	%reldir%/mproc-connection.3.in
 
 mproc_man_edit = sed \
 	-e 's|@plugindir[@]|$(plugindir)|g' \
@@ -64,6 +66,7 @@ $(mproc_man_pages): Makefile $(top_srcdir)/include/mproc/plugin.h
 %reldir%/mproc-shared.3: %reldir%/mproc-shared.3.in
 %reldir%/mproc-config.3: %reldir%/mproc-config.3.in
 %reldir%/mproc-error.3: %reldir%/mproc-error.3.in
+%reldir%/mproc-connection.3: %reldir%/mproc-connection.3.in
 
 # `man mproc_apool_new` finds mproc-pool(3): a link page per function of a
 # SYNOPSIS, holding ".so man3/PAGE" (as glibc's pages do; Debian's

@@ -115,4 +115,5 @@ include %reldir%/exec15.mk
 include %reldir%/cfg.mk
 include %reldir%/run13.mk
 include %reldir%/build.mk
+include %reldir%/conn16.mk
 include %reldir%/mgr16.mk

@@ -41,12 +41,18 @@
  * on mproc_listener_fd() and mproc_conn_fd() with mproc_wait(), poll(2)
  * or epoll (POLLIN), then call accept, recv or poll with a timeout of 0.
  * Handshakes of several clients run side by side inside the Listener, so
- * a slow or wrong client never delays the others.
+ * a slow or wrong client never delays the others.  As with Python's
+ * Listener, handshakes move on only while mproc_listener_accept() runs:
+ * a server that spends time with one client should wait on the
+ * Listener's fd beside its Connections (an event loop), or accept in a
+ * thread of its own, so that clients at the door get their answer (a
+ * refusal at once, well within a second).
  *
  * Threads and fork: one object is used by one thread at a time.  Sockets
  * are CLOEXEC.  After fork() both processes hold the same sockets: let
- * one of them free its copy.  A send to a peer that has gone returns
- * MPROC_EPIPE, never SIGPIPE.
+ * one of them free its copy (a forked child may only free a Listener it
+ * inherited: that leaves the parent's socket file and handshakes alone).
+ * A send to a peer that has gone returns MPROC_EPIPE, never SIGPIPE.
  *
  * Signals: as for Pipe (<mproc/pipe.h>), a wait interrupted by a signal
  * whose handler was installed without SA_RESTART returns MPROC_EINTR

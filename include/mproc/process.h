@@ -225,7 +225,8 @@ MPROC_API size_t mproc_active_children(mproc_process_t **out, size_t max);
 
 /**
  * Wait until at least one of the descriptors is ready (readable or hung
- * up): process sentinels, channel and queue descriptors, any fd, at once
+ * up): process sentinels, channel and queue descriptors, Listeners'
+ * and Connections' (mproc_listener_fd, mproc_conn_fd), any fd, at once
  * (Python's multiprocessing.connection.wait).  The ready ones are copied
  * to `ready` (room for n), in the order given.
  * @return how many are ready, 0 on timeout (-1: no limit), or a negative
