@@ -18,15 +18,19 @@ chmod 600 "$tmp/key"
 serve() {
     a=$1
     shift
+    rm -f "$tmp/addr"
     timeout -k 5 60 "$bin" manager --address "$a" --authkey-file "$tmp/key" \
         "$@" >"$tmp/addr" 2>"$tmp/srv.err" &
     srv=$!
     n=0
-    while [ ! -s "$tmp/addr" ] && [ $n -lt 100 ]; do
+    # A loaded machine may take seconds to start it; 30 s at most.
+    while [ ! -s "$tmp/addr" ] && [ $n -lt 600 ] &&
+          kill -0 $srv 2>/dev/null; do
         sleep 0.05
         n=$((n + 1))
     done
-    addr=$(head -1 "$tmp/addr")
+    addr=$(head -1 "$tmp/addr" 2>/dev/null)
+    [ -n "$addr" ] || sed 's/^/# server: /' "$tmp/srv.err"
 }
 
 share() {  # share LABEL: two unrelated clients, then a check

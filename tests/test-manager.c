@@ -99,6 +99,26 @@ helper_holder(const char *addr, const char *hex)
         pause();
 }
 
+/* getter ADDR HEXKEY: wait for ever on the Queue "q". */
+static int
+helper_getter(const char *addr, const char *hex)
+{
+    unsigned char key[64];
+    size_t kl, len;
+    const void *p;
+    mproc_manager_t *m;
+    mproc_mobj_t *q;
+    mproc_err_t err;
+
+    if (hexkey(hex, key, &kl) < 0 ||
+        mproc_manager_connect(&m, addr, key, kl, &err) < 0 ||
+        mproc_manager_queue(m, "q", 0, false, &q) < 0)
+        return 2;
+    printf("waiting\n");
+    fflush(stdout);
+    return mproc_mqueue_get(q, -1, &p, &len) == 0 ? 0 : 3;
+}
+
 /* Run this program as `test-manager MODE ARGS...`; stdout to a pipe. */
 static pid_t
 helper(char *const argv[], int *out)
@@ -551,6 +571,32 @@ test_spawn_tcp(void)
     waitpid(pid, &st, 0);
     ok(mproc_mdict_get(d, "from", 4, &v, &vl) == 0 && vl == 5,
        "spawn+tcp: shared with another process");
+    {
+        /* A waiter killed while its get is parked must not take the
+         * next item with it (tcp: tells a close by POLLRDHUP only). */
+        char hx[200], buf[16];
+        size_t kl;
+        const void *k = mproc_manager_authkey(m, &kl);
+        char *argv[] = {"test-manager", "getter",
+                        (char *)mproc_manager_address(m), hx, NULL};
+        mproc_mobj_t *q;
+        int fd = -1;
+        ssize_t n;
+
+        hex(k, kl, hx);
+        mproc_manager_queue(m, "q", 0, false, &q);
+        pid = helper(argv, &fd);
+        n = read(fd, buf, sizeof(buf));
+        close(fd);
+        usleep(200000); /* its get is parked by now */
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+        usleep(200000);
+        mproc_mqueue_put(q, "x", 1, -1);
+        ok(n == 8 && mproc_mqueue_qsize(q) == 1,
+           "tcp: a killed parked getter does not swallow the next item");
+        mproc_mobj_free(q);
+    }
     pid = mproc_manager_pid(m);
     mproc_mobj_free(d);
     mproc_manager_free(m);
@@ -587,9 +633,11 @@ main(int argc, char **argv)
     self = strchr(argv[0], '/') != NULL ? argv[0] : "/proc/self/exe";
     if (argc == 4 && strcmp(argv[1], "holder") == 0)
         return helper_holder(argv[2], argv[3]);
+    if (argc == 4 && strcmp(argv[1], "getter") == 0)
+        return helper_getter(argv[2], argv[3]);
     alarm(60);
     signal(SIGPIPE, SIG_IGN);
-    plan(55);
+    plan(56);
     test_start_shutdown();
     if (mproc_manager_start(&m, NULL, &err) < 0) {
         diag("%s", err.msg);

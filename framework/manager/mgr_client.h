@@ -16,6 +16,7 @@ struct mproc_manager {
     unsigned char *key;
     size_t keylen;
     pid_t pid;         /* the server this handle started, or 0 */
+    pid_t owner;       /* the process that made the handle */
     int lifeline;      /* its lifeline's write end, or -1 */
     char *rundir;      /* the private folder of an automatic address */
     unsigned char *req;

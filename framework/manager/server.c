@@ -187,9 +187,11 @@ mproc__mgr_serve(mproc_listener_t *lis, const struct mproc_mtype *const *types,
         for (t = L.clients; t != NULL; t = t->next) {
             L.pfd[n].fd = mproc_conn_fd(t->conn);
             /* A client is read only when it has no reply waiting to go
-             * and no request parked: one request each at most. */
+             * and no request parked: one request each at most.  A parked
+             * one is still watched for its end: tcp: reports a peer's
+             * close as POLLRDHUP only, and a dead waiter must let go. */
             L.pfd[n].events = t->pending ? POLLOUT
-                              : t->c.parked ? 0 : POLLIN;
+                              : t->c.parked ? POLLRDHUP : POLLIN;
             L.pcl[n++] = t;
         }
         if (poll(L.pfd, n, timeout) < 0) {

@@ -63,6 +63,7 @@ mproc__mgr_handle_new(mproc_manager_t **out, const char *address,
     if (m == NULL)
         return MPROC_ENOMEM;
     m->lifeline = -1;
+    m->owner = getpid();
     pthread_mutex_init(&m->mu, NULL);
     m->address = strdup(address);
     m->key = malloc(keylen + 1);
@@ -437,6 +438,8 @@ mproc_manager_shutdown(mproc_manager_t *m)
 {
     int r = 0, st;
 
+    if (m->owner != getpid())
+        return MPROC_EPERM; /* a forked copy of the starter's handle */
     if (m->conn != NULL && !m->broken)
         r = mproc__mgr_call(m, OP_SHUTDOWN, 0, -1, NULL, 0);
     if (m->lifeline >= 0) {
@@ -462,8 +465,12 @@ mproc_manager_free(mproc_manager_t *m)
 {
     if (m == NULL)
         return;
-    if (m->pid > 0 || m->rundir != NULL)
+    /* A forked child freeing its copy must not stop its parent's server. */
+    if ((m->pid > 0 || m->rundir != NULL) && m->owner == getpid())
         mproc_manager_shutdown(m);
+    else if (m->lifeline >= 0)
+        close(m->lifeline);
+    free(m->rundir);
     mproc_conn_free(m->conn);
     pthread_mutex_destroy(&m->mu);
     free(m->address);

@@ -193,14 +193,15 @@ MPROC_API pid_t mproc_manager_pid(const mproc_manager_t *m);
 /**
  * Stop the server: it drops every client (their calls then fail with
  * MPROC_EPIPE), removes its socket file and exits.  A manager this
- * process started is also waited for.  @return 0 or an error.
+ * process started is also waited for.  @return 0; MPROC_EPERM in a forked
+ * child on its parent's handle (the server is the parent's).
  */
 MPROC_API int mproc_manager_shutdown(mproc_manager_t *m);
 
 /**
  * Close the connection and free the handle (NULL: nothing).  A server this
- * handle started is shut down first.  Proxies of the connection must be
- * freed before.
+ * handle started is shut down first (not when a forked child frees its
+ * copy of the handle).  Proxies of the connection must be freed before.
  */
 MPROC_API void mproc_manager_free(mproc_manager_t *m);
 
