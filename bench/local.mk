@@ -22,6 +22,7 @@ include %reldir%/process.mk
 include %reldir%/ipc.mk
 include %reldir%/poolapi.mk
 include %reldir%/conn.mk
+include %reldir%/manager.mk
 
 bench: $(BENCH_TARGETS)
 .PHONY: bench $(BENCH_TARGETS)

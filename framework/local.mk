@@ -91,3 +91,4 @@ mproc_LDADD = libmproc.la $(INIH_LIBS)
 include framework/process/local.mk
 include framework/ipc/local.mk
 include framework/conn/local.mk
+include framework/manager/local.mk

@@ -88,3 +88,8 @@ uninstall-man-links: $(mproc_man3)
 	    rm -f '$(DESTDIR)$(man3dir)/'"$$fn.3"; \
 	done
 .PHONY: install-man-links uninstall-man-links
+
+# mproc-manager(3) (mgr16).
+mproc_man3 += %reldir%/mproc-manager.3
+EXTRA_DIST += %reldir%/mproc-manager.3.in
+%reldir%/mproc-manager.3: %reldir%/mproc-manager.3.in

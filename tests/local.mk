@@ -116,3 +116,4 @@ include %reldir%/cfg.mk
 include %reldir%/run13.mk
 include %reldir%/build.mk
 include %reldir%/conn16.mk
+include %reldir%/mgr16.mk

@@ -214,5 +214,6 @@ int cmd_exec(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_plugins(int argc, char **argv);
 int cmd_clean(int argc, char **argv);
+int cmd_manager(int argc, char **argv); /* cmd_manager.c (mgr16) */
 
 #endif

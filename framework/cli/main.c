@@ -49,6 +49,7 @@ static const struct {
 } commands[] = {
     {"run", cmd_run},       {"exec", cmd_exec},   {"check", cmd_check},
     {"plugins", cmd_plugins}, {"clean", cmd_clean},
+    {"manager", cmd_manager},
 };
 
 static int (*find(const char *name))(int, char **)

@@ -1,0 +1,796 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The client side of a manager: requests and replies over one Connection,
+ * and the typed proxies (dict, list, Namespace, Array, Queue, locks ...),
+ * each a thin encoding of its arguments.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <mproc/shared.h>
+
+#include "mgr_client.h"
+
+static int
+fail(mproc_manager_t *m, int r, const char *what)
+{
+    snprintf(m->msg, sizeof(m->msg), "manager %s: %s", m->address, what);
+    return r;
+}
+
+int
+mproc__mgr_call(mproc_manager_t *m, int op, uint32_t obj, int timeout,
+                const mgr_bytes *a, size_t na)
+{
+    size_t need = MGR_REQ_HDR, i, len = 0;
+    unsigned char *p;
+    int r;
+
+    if (na > UINT16_MAX)
+        return fail(m, MPROC_EINVAL, "too many arguments in one call");
+    for (i = 0; i < na; i++) {
+        if (a[i].len > UINT32_MAX)
+            return fail(m, MPROC_EMSGSIZE, "argument too long");
+        need += 4 + a[i].len;
+    }
+    pthread_mutex_lock(&m->mu);
+    if (m->broken) {
+        r = MPROC_EPIPE;
+        goto out;
+    }
+    if (need > m->reqcap) {
+        p = realloc(m->req, need);
+        if (p == NULL) {
+            r = fail(m, MPROC_ENOMEM, "out of memory");
+            goto out;
+        }
+        m->req = p;
+        m->reqcap = need;
+    }
+    p = m->req;
+    p[0] = (unsigned char)op;
+    p[1] = 0;
+    p[2] = (unsigned char)na;
+    p[3] = (unsigned char)(na >> 8);
+    mgr_put32(p + 4, obj);
+    mgr_put32(p + 8, (uint32_t)timeout);
+    p += MGR_REQ_HDR;
+    for (i = 0; i < na; i++) {
+        mgr_put32(p, (uint32_t)a[i].len);
+        if (a[i].len > 0)
+            memcpy(p + 4, a[i].ptr, a[i].len);
+        p += 4 + a[i].len;
+    }
+    r = mproc_conn_send_bytes(m->conn, m->req, need, -1);
+    if (r == MPROC_EMSGSIZE) {
+        fail(m, r, "request larger than the message limit");
+        goto out;
+    }
+    if (r == 0) {
+        for (;;) {
+            r = mproc_conn_recv_bytes(m->conn, m->rep, m->repcap, &len, -1);
+            if (r != MPROC_ERANGE)
+                break;
+            p = realloc(m->rep, len);
+            if (p == NULL) {
+                r = fail(m, MPROC_ENOMEM, "out of memory");
+                goto out;
+            }
+            m->rep = p;
+            m->repcap = len;
+        }
+    }
+    if (r < 0 || len < MGR_REP_HDR) {
+        /* The server is gone or spoke nonsense: no later call can work. */
+        m->broken = true;
+        r = fail(m, MPROC_EPIPE, r < 0 ? mproc_conn_errmsg(m->conn)
+                                       : "short reply from the server");
+        goto out;
+    }
+    r = (int32_t)mgr_get32(m->rep);
+    i = mgr_get32(m->rep + 4);
+    m->nitems = 0;
+    if (mproc__mgr_split(m->rep + MGR_REP_HDR, len - MGR_REP_HDR,
+                         (uint32_t)i, &m->items, &m->capitems) < 0) {
+        m->broken = true;
+        r = fail(m, MPROC_EPIPE, "malformed reply from the server");
+        goto out;
+    }
+    m->nitems = i;
+    if (r < 0 && r != MPROC_EOWNERDEAD)
+        snprintf(m->msg, sizeof(m->msg), "manager %s: %s", m->address,
+                 mproc_strerror(r));
+out:
+    pthread_mutex_unlock(&m->mu);
+    return r;
+}
+
+const char *
+mproc_manager_errmsg(const mproc_manager_t *m)
+{
+    return m->msg;
+}
+
+const void *
+mproc_manager_item(const mproc_manager_t *m, size_t i, size_t *len)
+{
+    if (i >= m->nitems) {
+        if (len != NULL)
+            *len = 0;
+        return NULL;
+    }
+    if (len != NULL)
+        *len = m->items[i].len;
+    return m->items[i].ptr;
+}
+
+/* ---- helpers ---- */
+
+#define B(p, l) ((mgr_bytes){ (p), (l) })
+
+static int
+call0(mproc_mobj_t *o, int op, int timeout)
+{
+    return mproc__mgr_call(o->m, op, o->id, timeout, NULL, 0);
+}
+
+static int
+call1(mproc_mobj_t *o, int op, const void *p, size_t len)
+{
+    mgr_bytes a = B(p, len);
+
+    return mproc__mgr_call(o->m, op, o->id, -1, &a, 1);
+}
+
+/* The first item of the reply, when the call succeeded. */
+static int
+item0(mproc_mobj_t *o, int r, const void **p, size_t *len)
+{
+    size_t l = 0;
+    const void *x = NULL;
+
+    if (r >= 0)
+        x = mproc_manager_item(o->m, 0, &l);
+    if (p != NULL)
+        *p = x;
+    if (len != NULL)
+        *len = l;
+    return r;
+}
+
+static int64_t
+i64_of(mproc_mobj_t *o, size_t i)
+{
+    size_t l;
+    const unsigned char *p = mproc_manager_item(o->m, i, &l);
+
+    return p != NULL && l == 8 ? (int64_t)mgr_get64(p) : 0;
+}
+
+static void
+enc64(unsigned char *b, int64_t v)
+{
+    mgr_put64(b, (uint64_t)v);
+}
+
+/* ---- opening ---- */
+
+static int
+open_(mproc_manager_t *m, int op, int type, const char *name,
+      const void *params, size_t plen, const char *tname, mproc_mobj_t **out)
+{
+    mgr_bytes a[3];
+    mproc_mobj_t *o = NULL;
+    int r;
+
+    *out = NULL;
+    a[0] = B(name != NULL ? name : "", name != NULL ? strlen(name) : 0);
+    a[1] = B(params, plen);
+    a[2] = B(tname, tname != NULL ? strlen(tname) : 0);
+    o = calloc(1, sizeof(*o));
+    if (o == NULL)
+        return fail(m, MPROC_ENOMEM, "out of memory");
+    o->m = m;
+    r = mproc__mgr_call(m, op, (uint32_t)type, -1, a, tname ? 3 : 2);
+    if (r < 0) {
+        free(o);
+        return r;
+    }
+    o->id = (uint32_t)i64_of(o, 0);
+    o->type = (int)i64_of(o, 1);
+    *out = o;
+    return 0;
+}
+
+int
+mproc_manager_open(mproc_manager_t *m, int type, const char *name,
+                   const void *params, size_t plen, mproc_mobj_t **out)
+{
+    return open_(m, OP_OPEN, type, name, params, plen, NULL, out);
+}
+
+int
+mproc_manager_find(mproc_manager_t *m, const char *name, mproc_mobj_t **out)
+{
+    if (name == NULL || name[0] == '\0')
+        return fail(m, MPROC_EINVAL, "find: a name is needed");
+    return open_(m, OP_FIND, 0, name, NULL, 0, NULL, out);
+}
+
+int
+mproc_manager_unlink(mproc_manager_t *m, const char *name)
+{
+    mgr_bytes a = B(name, strlen(name));
+
+    return mproc__mgr_call(m, OP_UNLINK, 0, -1, &a, 1);
+}
+
+void
+mproc_mobj_free(mproc_mobj_t *o)
+{
+    if (o == NULL)
+        return;
+    /* A server that is gone has dropped the reference already. */
+    (void)call0(o, OP_DECREF, -1);
+    free(o);
+}
+
+int
+mproc_mobj_type(const mproc_mobj_t *o)
+{
+    return o->type;
+}
+
+static int
+open_i64(mproc_manager_t *m, int type, const char *name, int64_t v,
+         mproc_mobj_t **out)
+{
+    unsigned char b[8];
+
+    enc64(b, v);
+    return mproc_manager_open(m, type, name, b, 8, out);
+}
+
+int
+mproc_manager_dict(mproc_manager_t *m, const char *name, mproc_mobj_t **out)
+{
+    return mproc_manager_open(m, MPROC_MOBJ_DICT, name, NULL, 0, out);
+}
+
+int
+mproc_manager_list(mproc_manager_t *m, const char *name, mproc_mobj_t **out)
+{
+    return mproc_manager_open(m, MPROC_MOBJ_LIST, name, NULL, 0, out);
+}
+
+int
+mproc_manager_namespace(mproc_manager_t *m, const char *name,
+                        mproc_mobj_t **out)
+{
+    return mproc_manager_open(m, MPROC_MOBJ_NAMESPACE, name, NULL, 0, out);
+}
+
+int
+mproc_manager_array(mproc_manager_t *m, const char *name, int type,
+                    size_t length, mproc_mobj_t **out)
+{
+    unsigned char b[16];
+
+    enc64(b, type);
+    enc64(b + 8, (int64_t)length);
+    return mproc_manager_open(m, MPROC_MOBJ_ARRAY, name, b, 16, out);
+}
+
+int
+mproc_manager_value(mproc_manager_t *m, const char *name, int type,
+                    mproc_mobj_t **out)
+{
+    return mproc_manager_array(m, name, type, 1, out);
+}
+
+int
+mproc_manager_queue(mproc_manager_t *m, const char *name, size_t maxsize,
+                    bool joinable, mproc_mobj_t **out)
+{
+    return open_i64(m, joinable ? MPROC_MOBJ_JOINABLE_QUEUE : MPROC_MOBJ_QUEUE,
+                    name, (int64_t)maxsize, out);
+}
+
+int
+mproc_manager_lock(mproc_manager_t *m, const char *name, bool recursive,
+                   mproc_mobj_t **out)
+{
+    return mproc_manager_open(m, recursive ? MPROC_MOBJ_RLOCK : MPROC_MOBJ_LOCK,
+                              name, NULL, 0, out);
+}
+
+int
+mproc_manager_semaphore(mproc_manager_t *m, const char *name, unsigned value,
+                        bool bounded, mproc_mobj_t **out)
+{
+    return open_i64(m,
+                    bounded ? MPROC_MOBJ_BOUNDED_SEMAPHORE
+                            : MPROC_MOBJ_SEMAPHORE,
+                    name, value, out);
+}
+
+int
+mproc_manager_condition(mproc_manager_t *m, const char *name,
+                        mproc_mobj_t *lock, mproc_mobj_t **out)
+{
+    if (lock != NULL && lock->m != m) {
+        *out = NULL;
+        return fail(m, MPROC_EINVAL, "condition: lock of another manager");
+    }
+    return open_i64(m, MPROC_MOBJ_CONDITION, name, lock ? lock->id : 0, out);
+}
+
+int
+mproc_manager_event(mproc_manager_t *m, const char *name, mproc_mobj_t **out)
+{
+    return mproc_manager_open(m, MPROC_MOBJ_EVENT, name, NULL, 0, out);
+}
+
+int
+mproc_manager_barrier(mproc_manager_t *m, const char *name, unsigned parties,
+                      mproc_mobj_t **out)
+{
+    return open_i64(m, MPROC_MOBJ_BARRIER, name, parties, out);
+}
+
+int
+mproc_manager_custom(mproc_manager_t *m, const char *name,
+                     const char *type_name, const void *arg, size_t len,
+                     mproc_mobj_t **out)
+{
+    return open_(m, OP_OPEN, MPROC_MOBJ_CUSTOM, name, arg, len, type_name,
+                 out);
+}
+
+int
+mproc_manager_call(mproc_mobj_t *o, const char *method, const void *arg,
+                   size_t len, const void **out, size_t *out_len)
+{
+    mgr_bytes a[2] = { B(method, strlen(method)), B(arg, len) };
+    int r = mproc__mgr_call(o->m, OP_X_CALL, o->id, -1, a, 2);
+    size_t l = 0;
+    const void *p = mproc_manager_item(o->m, 0, &l);
+
+    if (r < 0 && r != MPROC_EPIPE && p != NULL && l > 0)
+        snprintf(o->m->msg, sizeof(o->m->msg), "manager %s: %s: %.*s",
+                 o->m->address, method, (int)(l > 200 ? 200 : l),
+                 (const char *)p);
+    if (out != NULL)
+        *out = r >= 0 ? p : NULL;
+    if (out_len != NULL)
+        *out_len = r >= 0 ? l : 0;
+    return r;
+}
+
+/* ---- dict ---- */
+
+int
+mproc_mdict_set(mproc_mobj_t *d, const void *k, size_t kl, const void *v,
+                size_t vl)
+{
+    mgr_bytes a[2] = { B(k, kl), B(v, vl) };
+
+    return mproc__mgr_call(d->m, OP_D_SET, d->id, -1, a, 2);
+}
+
+int
+mproc_mdict_get(mproc_mobj_t *d, const void *k, size_t kl, const void **v,
+                size_t *vl)
+{
+    return item0(d, call1(d, OP_D_GET, k, kl), v, vl);
+}
+
+int
+mproc_mdict_setdefault(mproc_mobj_t *d, const void *k, size_t kl,
+                       const void *dv, size_t dl, const void **v, size_t *vl)
+{
+    mgr_bytes a[2] = { B(k, kl), B(dv, dl) };
+
+    return item0(d, mproc__mgr_call(d->m, OP_D_SETDEFAULT, d->id, -1, a, 2),
+                 v, vl);
+}
+
+int
+mproc_mdict_delete(mproc_mobj_t *d, const void *k, size_t kl)
+{
+    return call1(d, OP_D_DEL, k, kl);
+}
+
+int
+mproc_mdict_contains(mproc_mobj_t *d, const void *k, size_t kl)
+{
+    return call1(d, OP_D_CONTAINS, k, kl);
+}
+
+ssize_t
+mproc_mdict_len(mproc_mobj_t *d)
+{
+    return call0(d, OP_D_LEN, -1);
+}
+
+ssize_t
+mproc_mdict_keys(mproc_mobj_t *d)
+{
+    return call0(d, OP_D_KEYS, -1);
+}
+
+ssize_t
+mproc_mdict_items(mproc_mobj_t *d)
+{
+    return call0(d, OP_D_ITEMS, -1);
+}
+
+int
+mproc_mdict_pop(mproc_mobj_t *d, const void *k, size_t kl, const void **v,
+                size_t *vl)
+{
+    return item0(d, call1(d, OP_D_POP, k, kl), v, vl);
+}
+
+int
+mproc_mdict_clear(mproc_mobj_t *d)
+{
+    return call0(d, OP_D_CLEAR, -1);
+}
+
+int
+mproc_mdict_update(mproc_mobj_t *d, const struct mproc_mbytes *kv, size_t n)
+{
+    return mproc__mgr_call(d->m, OP_D_UPDATE, d->id, -1, kv, 2 * n);
+}
+
+/* ---- list ---- */
+
+static int
+list_idx(mproc_mobj_t *l, int op, ssize_t i, const void *p, size_t len,
+         bool with_item)
+{
+    unsigned char b[8];
+    mgr_bytes a[2] = { B(b, 8), B(p, len) };
+
+    enc64(b, i);
+    return mproc__mgr_call(l->m, op, l->id, -1, a, with_item ? 2 : 1);
+}
+
+int
+mproc_mlist_append(mproc_mobj_t *l, const void *p, size_t len)
+{
+    return call1(l, OP_L_EXTEND, p, len);
+}
+
+int
+mproc_mlist_extend(mproc_mobj_t *l, const struct mproc_mbytes *items,
+                   size_t n)
+{
+    return mproc__mgr_call(l->m, OP_L_EXTEND, l->id, -1, items, n);
+}
+
+int
+mproc_mlist_insert(mproc_mobj_t *l, ssize_t i, const void *p, size_t len)
+{
+    return list_idx(l, OP_L_INSERT, i, p, len, true);
+}
+
+int
+mproc_mlist_get(mproc_mobj_t *l, ssize_t i, const void **p, size_t *len)
+{
+    return item0(l, list_idx(l, OP_L_GET, i, NULL, 0, false), p, len);
+}
+
+int
+mproc_mlist_set(mproc_mobj_t *l, ssize_t i, const void *p, size_t len)
+{
+    return list_idx(l, OP_L_SET, i, p, len, true);
+}
+
+int
+mproc_mlist_pop(mproc_mobj_t *l, ssize_t i, const void **p, size_t *len)
+{
+    return item0(l, list_idx(l, OP_L_POP, i, NULL, 0, false), p, len);
+}
+
+int
+mproc_mlist_remove(mproc_mobj_t *l, const void *p, size_t len)
+{
+    return call1(l, OP_L_REMOVE, p, len);
+}
+
+ssize_t
+mproc_mlist_len(mproc_mobj_t *l)
+{
+    return call0(l, OP_L_LEN, -1);
+}
+
+int
+mproc_mlist_reverse(mproc_mobj_t *l)
+{
+    return call0(l, OP_L_REVERSE, -1);
+}
+
+int
+mproc_mlist_sort(mproc_mobj_t *l)
+{
+    return call0(l, OP_L_SORT, -1);
+}
+
+ssize_t
+mproc_mlist_slice(mproc_mobj_t *l, ssize_t start, ssize_t stop)
+{
+    unsigned char b[16];
+    mgr_bytes a[2] = { B(b, 8), B(b + 8, 8) };
+
+    enc64(b, start);
+    enc64(b + 8, stop);
+    return mproc__mgr_call(l->m, OP_L_SLICE, l->id, -1, a, 2);
+}
+
+/* ---- Namespace ---- */
+
+int
+mproc_mns_set(mproc_mobj_t *ns, const char *f, const void *p, size_t len)
+{
+    return mproc_mdict_set(ns, f, strlen(f), p, len);
+}
+
+int
+mproc_mns_get(mproc_mobj_t *ns, const char *f, const void **p, size_t *len)
+{
+    return mproc_mdict_get(ns, f, strlen(f), p, len);
+}
+
+int
+mproc_mns_delete(mproc_mobj_t *ns, const char *f)
+{
+    return mproc_mdict_delete(ns, f, strlen(f));
+}
+
+ssize_t
+mproc_mns_fields(mproc_mobj_t *ns)
+{
+    return mproc_mdict_keys(ns);
+}
+
+/* ---- Value / Array ---- */
+
+static int
+arr_call(mproc_mobj_t *a, int op, size_t i, uint64_t x, bool with_x,
+         uint64_t *out)
+{
+    unsigned char b[16];
+    mgr_bytes args[2] = { B(b, 8), B(b + 8, 8) };
+    int r;
+
+    mgr_put64(b, i);
+    mgr_put64(b + 8, x);
+    r = mproc__mgr_call(a->m, op, a->id, -1, args, with_x ? 2 : 1);
+    if (r >= 0 && out != NULL)
+        *out = (uint64_t)i64_of(a, 0);
+    return r;
+}
+
+ssize_t
+mproc_marray_len(mproc_mobj_t *a)
+{
+    return call0(a, OP_A_LEN, -1);
+}
+
+int
+mproc_marray_get(mproc_mobj_t *a, size_t i, double *out)
+{
+    uint64_t bits = 0;
+    int r = arr_call(a, OP_A_GET, i, 0, false, &bits);
+
+    if (r >= 0)
+        memcpy(out, &bits, 8);
+    return r;
+}
+
+int
+mproc_marray_set(mproc_mobj_t *a, size_t i, double x)
+{
+    uint64_t bits;
+
+    memcpy(&bits, &x, 8);
+    return arr_call(a, OP_A_SET, i, bits, true, NULL);
+}
+
+int
+mproc_marray_get_i64(mproc_mobj_t *a, size_t i, int64_t *out)
+{
+    return arr_call(a, OP_A_GETI, i, 0, false, (uint64_t *)out);
+}
+
+int
+mproc_marray_set_i64(mproc_mobj_t *a, size_t i, int64_t x)
+{
+    return arr_call(a, OP_A_SETI, i, (uint64_t)x, true, NULL);
+}
+
+int
+mproc_marray_add_i64(mproc_mobj_t *a, size_t i, int64_t delta, int64_t *out)
+{
+    return arr_call(a, OP_A_ADDI, i, (uint64_t)delta, true, (uint64_t *)out);
+}
+
+int
+mproc_marray_read(mproc_mobj_t *a, void *buf, size_t len)
+{
+    const void *p;
+    size_t l;
+    int r = item0(a, call0(a, OP_A_READ, -1), &p, &l);
+
+    if (r < 0)
+        return r;
+    if (l != len)
+        return fail(a->m, MPROC_EINVAL, "array read: wrong buffer size");
+    memcpy(buf, p, len);
+    return 0;
+}
+
+int
+mproc_marray_write(mproc_mobj_t *a, const void *buf, size_t len)
+{
+    return call1(a, OP_A_WRITE, buf, len);
+}
+
+/* ---- Queue ---- */
+
+int
+mproc_mqueue_put(mproc_mobj_t *q, const void *p, size_t len, int timeout)
+{
+    mgr_bytes a = B(p, len);
+
+    return mproc__mgr_call(q->m, OP_Q_PUT, q->id, timeout, &a, 1);
+}
+
+int
+mproc_mqueue_get(mproc_mobj_t *q, int timeout, const void **p, size_t *len)
+{
+    return item0(q, call0(q, OP_Q_GET, timeout), p, len);
+}
+
+ssize_t
+mproc_mqueue_qsize(mproc_mobj_t *q)
+{
+    return call0(q, OP_Q_QSIZE, -1);
+}
+
+int
+mproc_mqueue_task_done(mproc_mobj_t *q)
+{
+    return call0(q, OP_Q_TASK_DONE, -1);
+}
+
+int
+mproc_mqueue_join(mproc_mobj_t *q, int timeout)
+{
+    return call0(q, OP_Q_JOIN, timeout);
+}
+
+/* ---- locks, semaphores, conditions, events, barriers ---- */
+
+int
+mproc_mlock_acquire(mproc_mobj_t *l, int timeout)
+{
+    return call0(l, OP_K_ACQ, timeout);
+}
+
+int
+mproc_mlock_release(mproc_mobj_t *l)
+{
+    return call0(l, OP_K_REL, -1);
+}
+
+int
+mproc_msem_acquire(mproc_mobj_t *s, int timeout)
+{
+    return call0(s, OP_S_ACQ, timeout);
+}
+
+int
+mproc_msem_release(mproc_mobj_t *s)
+{
+    return call0(s, OP_S_REL, -1);
+}
+
+int
+mproc_msem_get_value(mproc_mobj_t *s)
+{
+    return call0(s, OP_S_VAL, -1);
+}
+
+int
+mproc_mcond_acquire(mproc_mobj_t *c, int timeout)
+{
+    return call0(c, OP_K_ACQ, timeout);
+}
+
+int
+mproc_mcond_release(mproc_mobj_t *c)
+{
+    return call0(c, OP_K_REL, -1);
+}
+
+int
+mproc_mcond_wait(mproc_mobj_t *c, int timeout)
+{
+    return call0(c, OP_C_WAIT, timeout);
+}
+
+int
+mproc_mcond_notify(mproc_mobj_t *c, int n)
+{
+    unsigned char b[8];
+
+    if (n <= 0)
+        return 0;
+    enc64(b, n);
+    return call1(c, OP_C_NOTIFY, b, 8);
+}
+
+int
+mproc_mcond_notify_all(mproc_mobj_t *c)
+{
+    return mproc_mcond_notify(c, INT32_MAX);
+}
+
+int
+mproc_mevent_set(mproc_mobj_t *e)
+{
+    return call0(e, OP_E_SET, -1);
+}
+
+int
+mproc_mevent_clear(mproc_mobj_t *e)
+{
+    return call0(e, OP_E_CLEAR, -1);
+}
+
+int
+mproc_mevent_is_set(mproc_mobj_t *e)
+{
+    return call0(e, OP_E_ISSET, -1);
+}
+
+int
+mproc_mevent_wait(mproc_mobj_t *e, int timeout)
+{
+    return call0(e, OP_E_WAIT, timeout);
+}
+
+int
+mproc_mbarrier_wait(mproc_mobj_t *b, int timeout)
+{
+    return call0(b, OP_B_WAIT, timeout);
+}
+
+int
+mproc_mbarrier_abort(mproc_mobj_t *b)
+{
+    return call0(b, OP_B_ABORT, -1);
+}
+
+int
+mproc_mbarrier_reset(mproc_mobj_t *b)
+{
+    return call0(b, OP_B_RESET, -1);
+}
+
+int
+mproc_mbarrier_n_waiting(mproc_mobj_t *b)
+{
+    return call0(b, OP_B_NWAIT, -1);
+}
+
+int
+mproc_mbarrier_broken(mproc_mobj_t *b)
+{
+    return call0(b, OP_B_BROKEN, -1);
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/* The client side of a manager connection (client.c, start.c). */
+#ifndef MPROC_MGR_CLIENT_H
+#define MPROC_MGR_CLIENT_H
+
+#include <pthread.h>
+
+#include <mproc/connection.h>
+
+#include "mgr_int.h"
+
+struct mproc_manager {
+    mproc_conn_t *conn;
+    pthread_mutex_t mu;
+    char *address;
+    unsigned char *key;
+    size_t keylen;
+    pid_t pid;         /* the server this handle started, or 0 */
+    pid_t owner;       /* the process that made the handle */
+    int lifeline;      /* its lifeline's write end, or -1 */
+    char *rundir;      /* the private folder of an automatic address */
+    unsigned char *req;
+    size_t reqcap;
+    unsigned char *rep;
+    size_t repcap;
+    mgr_bytes *items;
+    size_t nitems, capitems;
+    bool broken;       /* the server went away */
+    char msg[256];
+};
+
+struct mproc_mobj {
+    mproc_manager_t *m;
+    uint32_t id;
+    int type;
+};
+
+/* Make an empty handle (no connection).  Returns 0 or MPROC_ENOMEM. */
+int mproc__mgr_handle_new(mproc_manager_t **out, const char *address,
+                          const void *key, size_t keylen);
+/* One request and its reply; returns the reply's status.  Items are in
+ * m->items. */
+int mproc__mgr_call(mproc_manager_t *m, int op, uint32_t obj, int timeout,
+                    const mgr_bytes *args, size_t nargs);
+
+#endif

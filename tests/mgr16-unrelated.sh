@@ -1,0 +1,100 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Unrelated processes share a Manager's objects: `mproc manager` runs
+# standalone, and two clients the shell starts (neither the other's
+# child) share a dict, a Lock and a Queue through it, over unix: and over
+# tcp:127.0.0.1.  A wrong authkey is refused while the right one is
+# served; custom types come from --types; SIGTERM and a client's
+# shutdown both end the server without leaving its socket file; usage
+# errors exit 64 or 78 with a message.
+. "${MPROC_SRCDIR:?}/tests/lib.sh"
+
+client=${MPROC_BUILDDIR:?}/tests/mgr16-client
+types=$MPROC_BUILDDIR/tests/.libs/mgr16-types.so
+printf 'an authkey\n' >"$tmp/key"
+chmod 600 "$tmp/key"
+
+# serve ADDR [ARGS]: start a server, wait for its address line in $addr.
+serve() {
+    a=$1
+    shift
+    rm -f "$tmp/addr"
+    timeout -k 5 60 "$bin" manager --address "$a" --authkey-file "$tmp/key" \
+        "$@" >"$tmp/addr" 2>"$tmp/srv.err" &
+    srv=$!
+    n=0
+    # A loaded machine may take seconds to start it; 30 s at most.
+    while [ ! -s "$tmp/addr" ] && [ $n -lt 600 ] &&
+          kill -0 $srv 2>/dev/null; do
+        sleep 0.05
+        n=$((n + 1))
+    done
+    addr=$(head -1 "$tmp/addr" 2>/dev/null)
+    [ -n "$addr" ] || sed 's/^/# server: /' "$tmp/srv.err"
+}
+
+share() {  # share LABEL: two unrelated clients, then a check
+    ( exec timeout 60 "$client" share "$addr" "$tmp/key" put 300 ) &
+    p1=$!
+    ( exec timeout 60 "$client" share "$addr" "$tmp/key" get 300 ) &
+    p2=$!
+    wait $p1
+    s1=$?
+    wait $p2
+    s2=$?
+    is "$s1:$s2" "0:0" "$1: two unrelated clients shared a Lock and a Queue"
+    timeout 60 "$client" check "$addr" "$tmp/key" 600
+    is $? 0 "$1: the dict counted every locked increment (600)"
+}
+
+# unix:
+serve "unix:$tmp/m.sock" --types "$types"
+is "$addr" "unix:$tmp/m.sock" "unix: the server prints its address"
+share "unix"
+timeout 10 "$client" wrongkey "$addr"
+is $? 0 "unix: a wrong authkey is refused (MPROC_EAUTH)"
+timeout 10 "$client" check "$addr" "$tmp/key" 600
+is $? 0 "unix: the right key is still served"
+timeout 10 "$client" custom "$addr" "$tmp/key"
+is $? 0 "unix: a custom type from --types runs in the server"
+kill -TERM $srv
+wait $srv
+is $? 0 "unix: SIGTERM ends the server cleanly"
+test -e "$tmp/m.sock"
+is $? 1 "unix: no socket file is left"
+
+# tcp:, the port chosen by the system; ended by a client's shutdown
+serve "tcp:127.0.0.1:0"
+case $addr in
+tcp:127.0.0.1:[1-9]*) ok 0 "tcp: the chosen port is printed ($addr)" ;;
+*) ok 1 "tcp: the chosen port is printed ($addr)" ;;
+esac
+share "tcp"
+timeout 10 "$client" shutdown "$addr" "$tmp/key"
+is $? 0 "tcp: a client asks for shutdown"
+wait $srv
+is $? 0 "tcp: the server ends"
+
+# Usage errors.
+run_mproc manager --authkey-file "$tmp/key"
+is $st 64 "usage: no --address is a usage error"
+like "$err" "--address is required" "usage: and says so"
+run_mproc manager --address "unix:$tmp/x.sock" --authkey-file "$tmp/nokey"
+is $st 78 "usage: a missing authkey file exits 78"
+like "$err" "$tmp/nokey" "usage: naming the file"
+: >"$tmp/empty"
+run_mproc manager --address "unix:$tmp/x.sock" --authkey-file "$tmp/empty"
+is $st 78 "usage: an empty authkey file exits 78"
+like "$err" "1 to 4096 bytes" "usage: saying what was expected"
+run_mproc manager --address "unix:$tmp/x.sock" --authkey-file "$tmp/key" \
+    --types "$tmp/nope.so"
+is $st 78 "usage: a --types file that does not load exits 78"
+run_mproc manager --address "tcp:192.0.2.1:7" --authkey-file "$tmp/key"
+is $st 78 "usage: an address that cannot be served exits 78"
+run_mproc manager --bogus
+is $st 64 "usage: an unknown option exits 64"
+run_mproc manager --help
+is $st 0 "usage: --help"
+like "$(cat "$tmp/out")" "--authkey-file" "usage: --help lists the options"
+no_leftovers
+done_testing

@@ -1,0 +1,23 @@
+# SPDX-License-Identifier: MIT
+# The Manager (issue 16 points 2 and 3, mgr16): its object logic
+# in-process, then clients over real connections, unrelated processes
+# sharing objects over unix: and tcp:, dead holders and the standalone
+# `mproc manager`.  Included from tests/local.mk.
+check_PROGRAMS += tests/test-mgr-core
+tests_test_mgr_core_SOURCES = %reldir%/test-mgr-core.c %reldir%/tap.h
+tests_test_mgr_core_LDADD = libmproc-core.la $(INIH_LIBS)
+TESTS += tests/test-mgr-core
+
+check_PROGRAMS += tests/test-manager
+tests_test_manager_SOURCES = %reldir%/test-manager.c %reldir%/tap.h
+tests_test_manager_LDADD = libmproc.la
+TESTS += tests/test-manager
+
+check_PROGRAMS += tests/mgr16-client
+tests_mgr16_client_SOURCES = %reldir%/mgr16-client.c
+tests_mgr16_client_LDADD = libmproc.la
+check_LTLIBRARIES += tests/mgr16-types.la
+tests_mgr16_types_la_SOURCES = %reldir%/mgr16-types.c
+tests_mgr16_types_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+TESTS += tests/mgr16-unrelated.sh
+EXTRA_DIST += tests/mgr16-unrelated.sh
