@@ -87,11 +87,43 @@ where(void)
         build_worker[0] = '\0';
 }
 
+/* mproc_set_executable()'s choice: replaced whole by one store (the old
+ * string is kept: a thread may be reading it; one per call, a few
+ * bytes). */
+static char *_Atomic chosen;
+
+int
+mproc_set_executable(const char *path, mproc_err_t *err)
+{
+    char *s = NULL;
+
+    if (path != NULL) {
+        if (access(path, X_OK) != 0)
+            return mproc__err(err, MPROC_EACCES, "set_executable: %s: %s",
+                              path, errno == EACCES ? "not executable"
+                                                    : strerror(errno));
+        s = strdup(path);
+        if (s == NULL)
+            return mproc__err(err, MPROC_ENOMEM, "out of memory");
+    }
+    __atomic_store_n(&chosen, s, __ATOMIC_RELEASE);
+    return 0;
+}
+
+const char *
+mproc_get_executable(void)
+{
+    return mproc__worker_path();
+}
+
 const char *
 mproc__worker_path(void)
 {
     const char *env = getenv("MPROC_WORKER");
+    const char *c = __atomic_load_n(&chosen, __ATOMIC_ACQUIRE);
 
+    if (c != NULL)
+        return c;
     if (env != NULL && env[0] != '\0')
         return env;
     pthread_once(&where_once, where);
@@ -355,6 +387,7 @@ server_ensure(char *errbuf, size_t errlen)
     }
     fs.sock = sv[0];
     fs.pid = pid;
+    mproc__log(MPROC_LOG_INFO, "forkserver started (pid %d)", (int)pid);
     if (!fs.atexit_done) {
         atexit(server_atexit);
         fs.atexit_done = true;
@@ -424,6 +457,8 @@ forkserver(const struct mproc__boot *b, const int *fds, size_t nfds,
         if (r != -EPIPE)
             break;
         /* The server died (killed): start a new one, once. */
+        mproc__log(MPROC_LOG_WARNING, "forkserver (pid %d) died; starting "
+                   "another", (int)fs.pid);
         server_stop();
         snprintf(errbuf, errlen, "the forkserver died");
     }

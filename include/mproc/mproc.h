@@ -14,6 +14,8 @@
 #include "queue.h"
 #include "pipe.h"
 #include "process.h"
+#include "log.h"
+#include "shared_memory.h"
 
 #ifdef __cplusplus
 extern "C" {
