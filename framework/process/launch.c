@@ -87,26 +87,48 @@ where(void)
         build_worker[0] = '\0';
 }
 
-/* mproc_set_executable()'s choice: replaced whole by one store (the old
- * string is kept: a thread may be reading it; one per call, a few
- * bytes). */
+/* mproc_set_executable()'s choice, replaced whole by one store.  A
+ * replaced string is not freed (a thread may be spawning with it): every
+ * string set stays on a list, a few bytes per call, freed at exit. */
+struct exe {
+    struct exe *next;
+    char path[];
+};
 static char *_Atomic chosen;
+static struct exe *exes;
+static pthread_mutex_t exes_lock = PTHREAD_MUTEX_INITIALIZER;
+
+__attribute__((destructor)) static void
+exes_free(void)
+{
+    struct exe *e;
+
+    while ((e = exes) != NULL) {
+        exes = e->next;
+        free(e);
+    }
+}
 
 int
 mproc_set_executable(const char *path, mproc_err_t *err)
 {
-    char *s = NULL;
+    struct exe *e = NULL;
 
     if (path != NULL) {
         if (access(path, X_OK) != 0)
             return mproc__err(err, MPROC_EACCES, "set_executable: %s: %s",
                               path, errno == EACCES ? "not executable"
                                                     : strerror(errno));
-        s = strdup(path);
-        if (s == NULL)
+        e = malloc(sizeof(*e) + strlen(path) + 1);
+        if (e == NULL)
             return mproc__err(err, MPROC_ENOMEM, "out of memory");
+        strcpy(e->path, path);
+        pthread_mutex_lock(&exes_lock);
+        e->next = exes;
+        exes = e;
+        pthread_mutex_unlock(&exes_lock);
     }
-    __atomic_store_n(&chosen, s, __ATOMIC_RELEASE);
+    __atomic_store_n(&chosen, e != NULL ? e->path : NULL, __ATOMIC_RELEASE);
     return 0;
 }
 
