@@ -20,6 +20,12 @@
 
 #include "tap.h"
 
+static void
+on_usr1(int sig)
+{
+    (void)sig;
+}
+
 static mproc_queue_t *
 jq(const char *backend, size_t maxsize)
 {
@@ -128,6 +134,28 @@ test_deaths_and_limits(const char *b)
     is_int(mproc_queue_join(q, 0), MPROC_ETIMEDOUT, "%s: join(0) only looks",
            b);
     is_int(mproc_queue_unfinished(q), 1, "%s: unfinished says 1", b);
+
+    /* A signal handler without SA_RESTART interrupts join. */
+    {
+        struct sigaction sa, old;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_usr1;
+        sigaction(SIGUSR1, &sa, &old);
+        /* Again and again, so that one lands inside the join however
+         * late a loaded machine runs it. */
+        pid = fork();
+        if (pid == 0) {
+            for (;;) {
+                usleep(50000);
+                kill(getppid(), SIGUSR1);
+            }
+        }
+        is_int(mproc_queue_join(q, 20000), MPROC_EINTR,
+               "%s: a signal (no SA_RESTART) interrupts join", b);
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+        sigaction(SIGUSR1, &old, NULL);
+    }
 
     /* join wakes when another process finishes the last task. */
     pid = fork();
