@@ -221,7 +221,9 @@ mproc__lchan_open(struct mproc__lchan **out, const char *what,
         co.group = MPROC__LCHAN_MQ_GROUP;
     if ((r = mproc__chan_open(&lc->ch, backend, &co, err)) < 0)
         goto fail;
-    /* No name, so nothing to leak; the mapping is inherited by fork. */
+    /* No name, so nothing to leak; the mapping is inherited by fork, and
+     * the memfd is kept open to hand the lchan to a new image
+     * (mproc__lchan_export). */
     fd = mproc__memfd("mproc-lchan");
     if (fd < 0 || ftruncate(fd, sizeof(struct lshared)) < 0 ||
         (m = mmap(NULL, sizeof(struct lshared), PROT_READ | PROT_WRITE,
