@@ -43,6 +43,7 @@ struct jshared {
     uint64_t size;
     alignas(64) _Atomic int64_t unfinished; /* put and not task_done yet */
     _Atomic uint32_t done_seq;              /* futex: bumped at zero */
+    _Atomic uint32_t waiters;               /* joins that may sleep */
 };
 
 struct mproc_queue {
@@ -168,14 +169,20 @@ mproc_queue_is_joinable(const mproc_queue_t *q)
     return q->js != NULL;
 }
 
-/* The count went to zero: wake every join. */
+/*
+ * The count went to zero: wake every join.  The system call only when a
+ * join may sleep: the count's store (seq_cst, before this) and the
+ * joiner's `waiters` store (seq_cst, before it reads the count) cannot
+ * both miss each other, so either the joiner sees zero or we see it.
+ */
 static void
 j_wake(struct jshared *js)
 {
     /* Release pairs with the acquire load of done_seq in join: the
      * consumer's work before task_done is seen by the joiner. */
     atomic_fetch_add_explicit(&js->done_seq, 1, memory_order_release);
-    mproc__futex_wake(&js->done_seq, 1 << 30);
+    if (atomic_load_explicit(&js->waiters, memory_order_seq_cst) > 0)
+        mproc__futex_wake(&js->done_seq, 1 << 30);
 }
 
 static int
@@ -201,7 +208,7 @@ mproc_queue_task_done(mproc_queue_t *q)
             return MPROC_EINVAL;
         }
     } while (!atomic_compare_exchange_weak_explicit(
-        &q->js->unfinished, &cur, cur - 1, memory_order_release,
+        &q->js->unfinished, &cur, cur - 1, memory_order_seq_cst,
         memory_order_relaxed));
     if (cur == 1)
         j_wake(q->js);
@@ -219,13 +226,19 @@ mproc_queue_join(mproc_queue_t *q, int timeout_ms)
     if (q->js == NULL)
         return not_joinable(q, "join");
     d = mproc__deadline_of(&dl, timeout_ms);
+    /* Counted before the count is read (see j_wake).  A joiner killed
+     * here leaves the count one too high: task_done then makes a system
+     * call it did not need, nothing worse. */
+    atomic_fetch_add_explicit(&q->js->waiters, 1, memory_order_seq_cst);
     for (;;) {
         /* Read the sequence before the count: a task_done that ends the
          * count after our look changes the word, so the wait returns. */
         seq = atomic_load_explicit(&q->js->done_seq, memory_order_acquire);
-        if (atomic_load_explicit(&q->js->unfinished, memory_order_acquire) <=
-            0)
-            return 0;
+        if (atomic_load_explicit(&q->js->unfinished, memory_order_seq_cst) <=
+            0) {
+            r = 0;
+            goto out;
+        }
         if (timeout_ms == 0 || mproc__sync_passed(d))
             break;
         r = mproc__chan_futex_wait(&q->js->done_seq, seq,
@@ -233,14 +246,17 @@ mproc_queue_join(mproc_queue_t *q, int timeout_ms)
         if (r == MPROC_EINTR) {
             snprintf(q->errmsg, sizeof(q->errmsg),
                      "queue: join: interrupted by a signal");
-            return r;
+            goto out;
         }
     }
     snprintf(q->errmsg, sizeof(q->errmsg),
              "queue: join: %lld task%s still unfinished after %d ms",
              (long long)atomic_load(&q->js->unfinished),
              atomic_load(&q->js->unfinished) == 1 ? "" : "s", timeout_ms);
-    return MPROC_ETIMEDOUT;
+    r = MPROC_ETIMEDOUT;
+out:
+    atomic_fetch_sub_explicit(&q->js->waiters, 1, memory_order_relaxed);
+    return r;
 }
 
 ssize_t
@@ -282,7 +298,7 @@ mproc_queue_put(mproc_queue_t *q, const void *data, size_t len,
     r = mproc__lchan_put(q->lc, data, len, timeout_ms);
     if (r < 0 && q->js != NULL &&
         atomic_fetch_sub_explicit(&q->js->unfinished, 1,
-                                  memory_order_relaxed) == 1)
+                                  memory_order_seq_cst) == 1)
         j_wake(q->js);
     return r < 0 ? from_lc(q, r) : 0;
 }
