@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include <mproc/error.h>
+#include <mproc/log.h>
 
 #define MPROC__ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -79,5 +80,21 @@ const char *mproc__build_tree(void);
  * does the same job.  -1 with errno (ENOSYS when neither works).
  */
 int mproc__memfd(const char *name);
+
+/*
+ * The library's own events (util/log.c, <mproc/log.h>): one line on
+ * stderr, "[LEVEL/NAME PID] message", when `level` (MPROC_LOG_*) is at or
+ * above the level mproc_log_to_stderr() or MPROC_DEBUG set.  One write(2)
+ * of a stack buffer, no stdio, no lock: callable from any thread and from
+ * a forked child before it execs anything (vsnprintf() with %s/%d/%ld is
+ * safe there in glibc, which allocates nothing for them); never from a
+ * signal handler.  mproc__log_on() tells whether a line would print, to
+ * skip building costly arguments; mproc__log_set() is a spawned child's
+ * way to take its parent's level from the boot message.
+ */
+void mproc__log(int level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+bool mproc__log_on(int level);
+void mproc__log_set(int level);
 
 #endif

@@ -11,7 +11,9 @@ mprocinclude_HEADERS = \
 	include/mproc/config.h \
 	include/mproc/pool.h \
 	include/mproc/sync.h \
-	include/mproc/shared.h
+	include/mproc/shared.h \
+	include/mproc/log.h \
+	include/mproc/shared_memory.h
 
 noinst_LTLIBRARIES += libmproc-core.la
 libmproc_core_la_SOURCES = \
@@ -20,6 +22,9 @@ libmproc_core_la_SOURCES = \
 	%reldir%/util/where.c \
 	%reldir%/util/buf.c \
 	%reldir%/util/buf_int.h \
+	%reldir%/util/log.c \
+	%reldir%/shm/shm.c \
+	%reldir%/shm/shm_int.h \
 	%reldir%/config/config.c \
 	%reldir%/config/config_int.h \
 	%reldir%/config/decl.c \

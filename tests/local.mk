@@ -117,3 +117,4 @@ include %reldir%/run13.mk
 include %reldir%/build.mk
 include %reldir%/conn16.mk
 include %reldir%/mgr16.mk
+include %reldir%/obj16.mk

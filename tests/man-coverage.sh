@@ -24,7 +24,7 @@ for h in "$srcdir"/include/mproc/*.h; do
 done >"$tmp/all.c"
 if $cc -std=c99 -I"$srcdir/include" -fsyntax-only -aux-info "$tmp/aux" \
         "$tmp/all.c" 2>"$tmp/cc.err"; then
-    grep '/include/mproc/[a-z]*\.h:' "$tmp/aux" |
+    grep '/include/mproc/[a-z_]*\.h:' "$tmp/aux" |
         sed 's|^/\*[^*]*\*/ *||; s|(.*||' |
         grep -o 'mproc_[a-z0-9_]* *$' | tr -d ' ' |
         grep -v '^mproc__' | sort -u >"$tmp/public"

@@ -2,24 +2,29 @@
 /*
  * `mproc clean`: remove the System V semaphore sets that sync = sysv
  * arenas left behind when their creator was killed (SIGKILL gives it no
- * chance to remove its set).  Only sets recognisably mproc's and the
- * caller's, whose creator is dead, are touched; --dry-run lists them.
+ * chance to remove its set), and the named shared memory blocks
+ * (<mproc/shared_memory.h>) such a creator did not unlink.  Only objects
+ * recognisably mproc's and the caller's, whose creator is dead, are
+ * touched; --dry-run lists them.  MPROC_SHM_DIR (tests) replaces
+ * /dev/shm.
  */
 #include "internal.h"
 
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "shm/shm_int.h"
 #include "sync/sync_int.h"
 
 static const char clean_usage[] =
     "Usage: mproc clean [--dry-run]\n"
-    "Remove the System V semaphore sets left by sync = sysv arenas whose\n"
-    "creating process is dead (killed before it could remove them).  Only\n"
-    "your own sets that mproc made are considered; a set whose creator\n"
-    "still runs is left alone.\n"
+    "Remove the System V semaphore sets left by sync = sysv arenas, and the\n"
+    "named shared memory blocks in /dev/shm, whose creating process is dead\n"
+    "(killed before it could remove them).  Only your own objects that\n"
+    "mproc made are considered; one whose creator still runs is left alone.\n"
     "\n"
     "  -n, --dry-run    list them, remove nothing\n"
     "  -h, --help       show this help\n";
@@ -31,6 +36,13 @@ print_set(int semid, long pid, void *arg)
            *(const bool *)arg ? "would remove" : "removed", semid, pid);
 }
 
+static void
+print_shm(const char *name, long pid, void *arg)
+{
+    printf("%s shared memory %s (creator pid %ld, dead)\n",
+           *(const bool *)arg ? "would remove" : "removed", name, pid);
+}
+
 int
 cmd_clean(int argc, char **argv)
 {
@@ -39,9 +51,10 @@ cmd_clean(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    const char *shmdir = getenv("MPROC_SHM_DIR");
     mproc_err_t err;
     bool dry = false;
-    int c, n;
+    int c, n, m;
 
     optind = 1;
     opterr = 0;
@@ -71,5 +84,14 @@ cmd_clean(int argc, char **argv)
     }
     printf("%s %d System V semaphore set%s of dead mproc processes\n",
            dry ? "found" : "removed", n, n == 1 ? "" : "s");
+    m = mproc__shm_clean(shmdir != NULL && shmdir[0] != '\0' ? shmdir
+                                                            : "/dev/shm",
+                         !dry, print_shm, &dry, &err);
+    if (m < 0) {
+        cli_error("clean: %s", err.msg);
+        return CLI_EXIT_SOFTWARE;
+    }
+    printf("%s %d shared memory block%s of dead mproc processes\n",
+           dry ? "found" : "removed", m, m == 1 ? "" : "s");
     return CLI_EXIT_OK;
 }

@@ -370,6 +370,42 @@ struct mproc_chan *mproc__lchan_chan(const struct mproc__lchan *lc);
 const char *mproc__lchan_errmsg(const struct mproc__lchan *lc);
 
 /*
+ * Hand an lchan to a new image (mproc_process_pass): export `sides`
+ * (MPROC__CHAN_RD, _WR or both) as descriptors (borrowed; at most
+ * MPROC__LCHAN_MAX_FDS) and a blob (at most MPROC__LCHAN_BLOB_MAX bytes);
+ * the image imports them with the descriptors at their new numbers, in
+ * the same order.  The import owns the descriptors from then on, also
+ * when it fails (the caller then exits).  `what` is static.
+ */
+#define MPROC__LCHAN_MAX_FDS (2 * MPROC__CHAN_MAX_FDS + 1)
+#define MPROC__LCHAN_BLOB_MAX (2 * MPROC__CHAN_BLOB_MAX + 24)
+int mproc__lchan_export(struct mproc__lchan *lc, unsigned sides, int *fds,
+                        size_t *nfds, void *blob, size_t *len);
+int mproc__lchan_import(struct mproc__lchan **out, const char *what,
+                        const int *fds, size_t nfds, const void *blob,
+                        size_t len, mproc_err_t *err);
+
+/*
+ * A Queue (any kind) or a Pipe end handed to a new image, as above: at
+ * most MPROC__OBJ_MAX_FDS descriptors and MPROC__OBJ_BLOB_MAX bytes.  The
+ * object keeps working in the exporting process.
+ */
+#define MPROC__OBJ_MAX_FDS (2 * MPROC__LCHAN_MAX_FDS)
+#define MPROC__OBJ_BLOB_MAX (2 * MPROC__LCHAN_BLOB_MAX + 32)
+struct mproc_queue;
+struct mproc_pipe;
+int mproc__queue_export(struct mproc_queue *q, int *fds, size_t *nfds,
+                        void *blob, size_t *len, mproc_err_t *err);
+int mproc__queue_import(struct mproc_queue **out, const int *fds,
+                        size_t nfds, const void *blob, size_t len,
+                        mproc_err_t *err);
+int mproc__pipe_export(struct mproc_pipe *p, int *fds, size_t *nfds,
+                       void *blob, size_t *len, mproc_err_t *err);
+int mproc__pipe_import(struct mproc_pipe **out, const int *fds,
+                       size_t nfds, const void *blob, size_t len,
+                       mproc_err_t *err);
+
+/*
  * Test hooks: MPROC_TEST_HOOK_IPC=POINT stops this process (SIGSTOP) at
  * POINT of a locked channel, so that a test can kill it in the exact
  * window.  Points: put-locked (writer lock held, nothing sent), put-partial

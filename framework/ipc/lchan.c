@@ -88,8 +88,10 @@ _Static_assert(offsetof(struct lshared, rlock) == 128, "lchan layout");
 _Static_assert(offsetof(struct lshared, count) == 192, "lchan layout");
 
 struct mproc__lchan {
-    struct mproc_chan *ch;
+    struct mproc_chan *ch;  /* received on (and sent on, when one) */
+    struct mproc_chan *wch; /* sent on: ch, or the WR side imported apart */
     struct lshared *sh;
+    int shfd;               /* sh's memfd, for a new image */
     const char *what;
     size_t maxsize;
     char errmsg[MPROC_ERRMSG_MAX];
@@ -219,7 +221,9 @@ mproc__lchan_open(struct mproc__lchan **out, const char *what,
         co.group = MPROC__LCHAN_MQ_GROUP;
     if ((r = mproc__chan_open(&lc->ch, backend, &co, err)) < 0)
         goto fail;
-    /* No name, so nothing to leak; the mapping is inherited by fork. */
+    /* No name, so nothing to leak; the mapping is inherited by fork, and
+     * the memfd is kept open to hand the lchan to a new image
+     * (mproc__lchan_export). */
     fd = mproc__memfd("mproc-lchan");
     if (fd < 0 || ftruncate(fd, sizeof(struct lshared)) < 0 ||
         (m = mmap(NULL, sizeof(struct lshared), PROT_READ | PROT_WRITE,
@@ -228,7 +232,8 @@ mproc__lchan_open(struct mproc__lchan **out, const char *what,
                        strerror(errno));
         goto fail;
     }
-    close(fd);
+    lc->shfd = fd;
+    lc->wch = lc->ch;
     lc->sh = m;
     lc->sh->magic = L_MAGIC;
     lc->sh->layout_version = L_LAYOUT;
@@ -254,19 +259,37 @@ static int set_broken(struct mproc__lchan *lc, uint32_t why);
 void
 mproc__lchan_close_side(struct mproc__lchan *lc, unsigned side)
 {
-    bool last;
+    struct mproc_chan *c;
+    unsigned other;
+    bool gone;
 
-    if (lc == NULL || !(lc->ch->sides & side))
+    if (lc == NULL)
+        return;
+    c = side == MPROC__CHAN_WR ? lc->wch : lc->ch;
+    if (c == NULL || !(c->sides & side))
         return;
     if (side == MPROC__CHAN_RD && held_here(lc)) {
         /* The start of a message goes with our buffer. */
         set_broken(lc, BROKEN_RECEIVER);
         wlock_give(&lc->sh->rlock);
     }
-    last = (lc->ch->sides & ~side) == 0;
-    mproc__chan_close_side(lc->ch, side);
-    if (last) {
+    /* The sides still held once this one is closed, on either channel
+     * (an imported lchan may have one per side). */
+    other = (lc->ch != NULL ? lc->ch->sides : 0) |
+            (lc->wch != NULL ? lc->wch->sides : 0);
+    other &= ~side;
+    gone = (c->sides & ~side) == 0;
+    mproc__chan_close_side(c, side); /* frees c with its last side */
+    if (gone) {
+        if (lc->ch == c)
+            lc->ch = NULL;
+        if (lc->wch == c)
+            lc->wch = NULL;
+    }
+    if (other == 0) {
         munmap(lc->sh, sizeof(struct lshared));
+        if (lc->shfd >= 0)
+            close(lc->shfd);
         free(lc);
     }
 }
@@ -409,17 +432,17 @@ mproc__lchan_put(struct mproc__lchan *lc, const void *data, size_t len,
 
     if (is_broken(lc))
         return broken_err(lc);
-    if (len > lc->ch->lim.message_max)
+    if (len > lc->wch->lim.message_max)
         return lerr(lc, MPROC_EMSGSIZE,
                     "a message of %zu bytes exceeds message_max (%zu bytes)",
-                    len, lc->ch->lim.message_max);
+                    len, lc->wch->lim.message_max);
     if ((r = take(lc, true, dl)) < 0)
         return r;
     if ((r = room(lc, dl)) < 0)
         goto out;
     atomic_store_explicit(&sh->space_wait, 0, memory_order_relaxed);
     mproc__ipc_hook("put-locked");
-    r = mproc__chan_send(lc->ch, data, len, 0, left(dl));
+    r = mproc__chan_send(lc->wch, data, len, 0, left(dl));
     if (r == 0) {
         /* Counted in before wpart is cleared: a death between the two
          * breaks the stream rather than losing the count. */
@@ -430,7 +453,7 @@ mproc__lchan_put(struct mproc__lchan *lc, const void *data, size_t len,
     } else if (is_broken(lc)) {
         r = broken_err(lc);
     } else {
-        r = lerr(lc, r, "%s", mproc__chan_errmsg(lc->ch));
+        r = lerr(lc, r, "%s", mproc__chan_errmsg(lc->wch));
     }
     /* A send that failed sent nothing or the whole message (the channel
      * finishes what it began), so the stream is whole either way. */
@@ -591,4 +614,121 @@ const char *
 mproc__lchan_errmsg(const struct mproc__lchan *lc)
 {
     return lc->errmsg;
+}
+
+/* ---- handing an lchan to a new image ---- */
+
+/* The blob: a header, then per side its channel blob; the descriptors
+ * are the sides' in the same order, then the shared words' memfd. */
+struct xhead {
+    uint32_t magic;
+    uint32_t sides;
+    uint32_t nfds[2];
+    uint32_t bloblen[2];
+};
+
+int
+mproc__lchan_export(struct mproc__lchan *lc, unsigned sides, int *fds,
+                    size_t *nfds, void *blob, size_t *len)
+{
+    static const unsigned order[2] = {MPROC__CHAN_RD, MPROC__CHAN_WR};
+    struct xhead h = {L_MAGIC, sides, {0, 0}, {0, 0}};
+    size_t off = sizeof(h), n = 0, i;
+    int r;
+
+    for (i = 0; i < 2; i++) {
+        struct mproc_chan *c = i == 0 ? lc->ch : lc->wch;
+        size_t k = 0, bl = 0;
+
+        if (!(sides & order[i]))
+            continue;
+        if (c == NULL || lc->shfd < 0)
+            return lerr(lc, MPROC_EINVAL, "cannot hand a closed side to "
+                        "a new process");
+        r = mproc__chan_export(c, order[i], fds + n, &k,
+                               (char *)blob + off, &bl);
+        if (r < 0)
+            return lerr(lc, r, "%s", mproc__chan_errmsg(c));
+        h.nfds[i] = (uint32_t)k;
+        h.bloblen[i] = (uint32_t)bl;
+        n += k;
+        off += bl;
+    }
+    fds[n++] = lc->shfd;
+    memcpy(blob, &h, sizeof(h));
+    *nfds = n;
+    *len = off;
+    return 0;
+}
+
+int
+mproc__lchan_import(struct mproc__lchan **out, const char *what,
+                    const int *fds, size_t nfds, const void *blob,
+                    size_t len, mproc_err_t *err)
+{
+    struct mproc_chan *c[2] = {NULL, NULL};
+    struct mproc__lchan *lc = NULL;
+    struct xhead h;
+    size_t off = sizeof(h), n = 0, i;
+    void *m = MAP_FAILED;
+    int r;
+
+    *out = NULL;
+    if (len < sizeof(h))
+        goto bad;
+    memcpy(&h, blob, sizeof(h));
+    if (h.magic != L_MAGIC || h.nfds[0] + h.nfds[1] + 1 != nfds ||
+        off + h.bloblen[0] + h.bloblen[1] != len)
+        goto bad;
+    for (i = 0; i < 2; i++) {
+        if (h.nfds[i] == 0)
+            continue;
+        r = mproc__chan_import(&c[i], fds + n, h.nfds[i],
+                               (const char *)blob + off, h.bloblen[i], err);
+        if (r < 0)
+            goto fail;
+        n += h.nfds[i];
+        off += h.bloblen[i];
+    }
+    if (c[0] == NULL && c[1] == NULL)
+        goto bad;
+    m = mmap(NULL, sizeof(struct lshared), PROT_READ | PROT_WRITE,
+             MAP_SHARED, fds[n], 0);
+    if (m == MAP_FAILED) {
+        r = mproc__err(err, -errno, "%s: shared memory: %s", what,
+                       strerror(errno));
+        goto fail;
+    }
+    if (((struct lshared *)m)->magic != L_MAGIC ||
+        ((struct lshared *)m)->layout_version != L_LAYOUT)
+        goto bad;
+    lc = calloc(1, sizeof(*lc));
+    if (lc == NULL) {
+        r = mproc__err(err, MPROC_ENOMEM, "%s: out of memory", what);
+        goto fail;
+    }
+    lc->what = what;
+    lc->sh = m;
+    lc->maxsize = (size_t)lc->sh->maxsize;
+    lc->ch = c[0] != NULL ? c[0] : c[1];
+    lc->wch = c[1] != NULL ? c[1] : c[0];
+    lc->shfd = fds[n];
+    for (i = 0; i < 2; i++)
+        if (c[i] != NULL) {
+            c[i]->wpart = &lc->sh->wpart;
+            c[i]->rpart = &lc->sh->rpart;
+            c[i]->abort = &lc->sh->broken;
+        }
+    *out = lc;
+    return 0;
+
+bad:
+    r = mproc__err(err, MPROC_EINVAL, "%s: import: the description is "
+                   "invalid", what);
+fail:
+    if (m != MAP_FAILED)
+        munmap(m, sizeof(struct lshared));
+    for (i = 0; i < 2; i++)
+        mproc__chan_free(c[i]);
+    return r;
 }

@@ -202,3 +202,83 @@ mproc_pipe_can_recv(const mproc_pipe_t *p)
 {
     return !p->closed && p->rx != NULL;
 }
+
+/* ---- handing a Pipe end to a new image (process/pass.c) ---- */
+
+struct phead {
+    uint32_t nfds[2];   /* tx, rx */
+    uint32_t bloblen[2];
+};
+
+int
+mproc__pipe_export(mproc_pipe_t *p, int *fds, size_t *nfds, void *blob,
+                   size_t *len, mproc_err_t *err)
+{
+    struct mproc__lchan *lc[2] = {p->tx, p->rx};
+    static const unsigned side[2] = {MPROC__CHAN_WR, MPROC__CHAN_RD};
+    struct phead h = {{0, 0}, {0, 0}};
+    size_t off = sizeof(h), n = 0, k, bl, i;
+    int r;
+
+    if (p->closed)
+        return mproc__err(err, MPROC_ECLOSED, "pipe: this end is closed: "
+                          "cannot hand it to a new process");
+    for (i = 0; i < 2; i++) {
+        if (lc[i] == NULL)
+            continue;
+        r = mproc__lchan_export(lc[i], side[i], fds + n, &k,
+                                (char *)blob + off, &bl);
+        if (r < 0)
+            return mproc__err(err, r, "%s", mproc__lchan_errmsg(lc[i]));
+        h.nfds[i] = (uint32_t)k;
+        h.bloblen[i] = (uint32_t)bl;
+        n += k;
+        off += bl;
+    }
+    memcpy(blob, &h, sizeof(h));
+    *nfds = n;
+    *len = off;
+    return 0;
+}
+
+int
+mproc__pipe_import(mproc_pipe_t **out, const int *fds, size_t nfds,
+                   const void *blob, size_t len, mproc_err_t *err)
+{
+    struct phead h;
+    mproc_pipe_t *p;
+    const char *b = blob;
+    int r;
+
+    *out = NULL;
+    if (len < sizeof(h))
+        goto bad;
+    memcpy(&h, blob, sizeof(h));
+    if ((size_t)h.nfds[0] + h.nfds[1] != nfds ||
+        sizeof(h) + (size_t)h.bloblen[0] + h.bloblen[1] != len)
+        goto bad;
+    p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return mproc__err(err, MPROC_ENOMEM, "pipe: out of memory");
+    b += sizeof(h);
+    if (h.nfds[0] > 0 &&
+        (r = mproc__lchan_import(&p->tx, "pipe", fds, h.nfds[0], b,
+                                 h.bloblen[0], err)) < 0)
+        goto fail;
+    if (h.nfds[1] > 0 &&
+        (r = mproc__lchan_import(&p->rx, "pipe", fds + h.nfds[0],
+                                 h.nfds[1], b + h.bloblen[0], h.bloblen[1],
+                                 err)) < 0)
+        goto fail;
+    p->backend = mproc__chan_backend(
+        mproc__lchan_chan(p->tx != NULL ? p->tx : p->rx));
+    *out = p;
+    return 0;
+
+bad:
+    return mproc__err(err, MPROC_EINVAL, "pipe: import: bad description");
+fail:
+    mproc__lchan_close_side(p->tx, MPROC__CHAN_WR);
+    free(p);
+    return r;
+}

@@ -849,6 +849,7 @@ spawn(mproc_pool_t *p, unsigned i)
     }
     w->start_fails = 0;
     w->retry_ms = 0;
+    mproc__log(MPROC_LOG_INFO, "pool: worker %d started", (int)st.pid);
     w->pid = st.pid;
     w->pidfd = st.pidfd;
     w->task = st.task;
@@ -1547,6 +1548,10 @@ reap(mproc_pool_t *p, struct worker *w)
     drain(p, w);
     harvest(p, w);
     describe_status(st, why, sizeof(why));
+    mproc__log(p->stopping || (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+                   ? MPROC_LOG_DEBUG
+                   : MPROC_LOG_WARNING,
+               "pool: worker %d %s", (int)pid, why);
 
     if (!w->ready && !p->stopping) {
         /* Died before init completed, and without saying why.  A few such

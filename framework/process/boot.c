@@ -50,7 +50,10 @@ enum {
     T_HAS_SYNC,
     T_PRELOAD,
     T_NFDS,     /* uint32_t */
-    T_LIFELINE  /* uint32_t: the lifeline's descriptor */
+    T_LIFELINE, /* uint32_t: the lifeline's descriptor */
+    T_LOGLEVEL, /* int32_t: the parent's mproc_log_level() */
+    T_SENTINEL, /* uint8_t: the sentinel's write end is at 5 */
+    T_PASS      /* uint32_t kind, fd0, nfds, reserved; the description */
 };
 
 struct rec {
@@ -102,7 +105,7 @@ static int
 encode(const struct mproc__boot *bt, struct mproc_buf *b)
 {
     uint32_t head[2] = {BOOT_MAGIC, BOOT_VERSION};
-    int32_t ppid = (int32_t)bt->parent_pid;
+    int32_t ppid = (int32_t)bt->parent_pid, loglevel;
     uint8_t flag;
     size_t i;
     int r = 0;
@@ -111,6 +114,8 @@ encode(const struct mproc__boot *bt, struct mproc_buf *b)
     r |= put(b, T_KIND, &bt->kind, sizeof(bt->kind), NULL, 0);
     r |= put(b, T_PARENT_PID, &ppid, sizeof(ppid), NULL, 0);
     r |= put(b, T_NFDS, &bt->nfds, sizeof(bt->nfds), NULL, 0);
+    loglevel = mproc_log_level();
+    r |= put(b, T_LOGLEVEL, &loglevel, sizeof(loglevel), NULL, 0);
     if (bt->lifeline_fd != 0)
         r |= put(b, T_LIFELINE, &bt->lifeline_fd, sizeof(bt->lifeline_fd),
                  NULL, 0);
@@ -130,6 +135,14 @@ encode(const struct mproc__boot *bt, struct mproc_buf *b)
         r |= put(b, T_INPUT, bt->input, bt->input_len, "", 1); /* + NUL */
     r |= put(b, T_RESULT_MAX, &bt->result_max, sizeof(bt->result_max), NULL,
              0);
+    flag = bt->has_sentinel;
+    r |= put(b, T_SENTINEL, &flag, 1, NULL, 0);
+    for (i = 0; i < bt->npasses; i++) {
+        uint32_t h[4] = {bt->passes[i].kind, bt->passes[i].fd0,
+                         bt->passes[i].nfds, 0};
+        r |= put(b, T_PASS, h, sizeof(h), bt->passes[i].data,
+                 bt->passes[i].len);
+    }
     if (bt->kind == MPROC__BOOT_WORKER)
         for (i = 0; i < MPROC__ARRAY_SIZE(wa_fields); i++) {
             uint32_t k = (uint32_t)i;
@@ -207,7 +220,7 @@ mproc__boot_read(int fd, struct mproc__boot *bt, void **mem)
 {
     struct stat st;
     char *buf = NULL, *p, *end;
-    size_t off = 0, acap = 0, pcap = 0;
+    size_t off = 0, acap = 0, pcap = 0, xcap = 0;
     int r = MPROC_EINVAL;
 
     memset(bt, 0, sizeof(*bt));
@@ -330,6 +343,35 @@ mproc__boot_read(int fd, struct mproc__boot *bt, void **mem)
             if (rc.len == 4)
                 memcpy(&bt->lifeline_fd, v, 4);
             break;
+        case T_SENTINEL:
+            bt->has_sentinel = rc.len == 1 && v[0] != 0;
+            break;
+        case T_PASS: {
+            uint32_t h[4];
+            struct mproc__pass_rec *x;
+            if (rc.len < sizeof(h))
+                goto fail;
+            if (grow((void **)&bt->passes, &xcap, bt->npasses,
+                     sizeof(*bt->passes)) < 0)
+                goto nomem;
+            memcpy(h, v, sizeof(h));
+            x = &bt->passes[bt->npasses++];
+            x->kind = h[0];
+            x->fd0 = h[1];
+            x->nfds = h[2];
+            x->len = rc.len - sizeof(h);
+            x->data = v + sizeof(h);
+            if ((uint64_t)x->fd0 + x->nfds > bt->nfds)
+                goto fail;
+            break;
+        }
+        case T_LOGLEVEL:
+            if (rc.len == 4) {
+                int32_t l;
+                memcpy(&l, v, 4);
+                mproc__log_set((int)l);
+            }
+            break;
         default:
             break; /* a newer sender's record */
         }
@@ -342,6 +384,7 @@ nomem:
 out:
     free(bt->args);
     free(bt->preload);
+    free(bt->passes);
     free(buf);
     memset(bt, 0, sizeof(*bt));
     return r;
@@ -352,6 +395,7 @@ mproc__boot_free(struct mproc__boot *bt, void *mem)
 {
     free(bt->args);
     free(bt->preload);
+    free(bt->passes);
     free(mem);
     memset(bt, 0, sizeof(*bt));
 }
@@ -516,9 +560,10 @@ mproc__boot_run(const struct mproc__boot *b)
      * are refused, then the lifeline. */
     mproc__process_become(b->name, b->identity, b->nidentity, b->daemon,
                           b->parent_pid, b->parent_name, rfd,
-                          b->nfds - (b->lifeline_fd != 0) > 1
-                              ? MPROC__FD_FIRST + 1
-                              : -1);
+                          b->has_sentinel ? MPROC__FD_FIRST + 1 : -1);
+    if (mproc__pass_adopt(b->passes, b->npasses, &err) < 0)
+        init_fail(rfd, 1, "the objects handed to this process: %s",
+                  err.msg);
     if (mproc__plugin_open(&pl, b->plugin, &err) < 0 ||
         mproc__plugin_task(pl, b->task, &task, &err) < 0)
         init_fail(rfd, 1, "%s", err.msg);

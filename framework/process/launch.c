@@ -87,11 +87,65 @@ where(void)
         build_worker[0] = '\0';
 }
 
+/* mproc_set_executable()'s choice, replaced whole by one store.  A
+ * replaced string is not freed (a thread may be spawning with it): every
+ * string set stays on a list, a few bytes per call, freed at exit. */
+struct exe {
+    struct exe *next;
+    char path[];
+};
+static char *_Atomic chosen;
+static struct exe *exes;
+static pthread_mutex_t exes_lock = PTHREAD_MUTEX_INITIALIZER;
+
+__attribute__((destructor)) static void
+exes_free(void)
+{
+    struct exe *e;
+
+    while ((e = exes) != NULL) {
+        exes = e->next;
+        free(e);
+    }
+}
+
+int
+mproc_set_executable(const char *path, mproc_err_t *err)
+{
+    struct exe *e = NULL;
+
+    if (path != NULL) {
+        if (access(path, X_OK) != 0)
+            return mproc__err(err, MPROC_EACCES, "set_executable: %s: %s",
+                              path, errno == EACCES ? "not executable"
+                                                    : strerror(errno));
+        e = malloc(sizeof(*e) + strlen(path) + 1);
+        if (e == NULL)
+            return mproc__err(err, MPROC_ENOMEM, "out of memory");
+        strcpy(e->path, path);
+        pthread_mutex_lock(&exes_lock);
+        e->next = exes;
+        exes = e;
+        pthread_mutex_unlock(&exes_lock);
+    }
+    __atomic_store_n(&chosen, e != NULL ? e->path : NULL, __ATOMIC_RELEASE);
+    return 0;
+}
+
+const char *
+mproc_get_executable(void)
+{
+    return mproc__worker_path();
+}
+
 const char *
 mproc__worker_path(void)
 {
     const char *env = getenv("MPROC_WORKER");
+    const char *c = __atomic_load_n(&chosen, __ATOMIC_ACQUIRE);
 
+    if (c != NULL)
+        return c;
     if (env != NULL && env[0] != '\0')
         return env;
     pthread_once(&where_once, where);
@@ -355,6 +409,7 @@ server_ensure(char *errbuf, size_t errlen)
     }
     fs.sock = sv[0];
     fs.pid = pid;
+    mproc__log(MPROC_LOG_INFO, "forkserver started (pid %d)", (int)pid);
     if (!fs.atexit_done) {
         atexit(server_atexit);
         fs.atexit_done = true;
@@ -424,6 +479,8 @@ forkserver(const struct mproc__boot *b, const int *fds, size_t nfds,
         if (r != -EPIPE)
             break;
         /* The server died (killed): start a new one, once. */
+        mproc__log(MPROC_LOG_WARNING, "forkserver (pid %d) died; starting "
+                   "another", (int)fs.pid);
         server_stop();
         snprintf(errbuf, errlen, "the forkserver died");
     }

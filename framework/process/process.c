@@ -89,6 +89,8 @@ struct mproc_process {
     size_t rdata_len;
     char *failure;
     bool freed;      /* free() while it ran: free when reaped */
+    struct mproc__pass *pass; /* objects handed to it (pass.c) */
+    size_t npass;
     struct mproc_process *next;
     char errmsg[MPROC_ERRMSG_MAX];
 };
@@ -458,6 +460,7 @@ start_fork(mproc_process_t *p, const int fds[2])
         sigprocmask(SIG_SETMASK, &none, NULL);
         mproc__process_become(p->name, p->identity, p->nidentity, p->daemon,
                               me, self.name, fds[0], fds[1]);
+        mproc__pass_set(p->pass, p->npass);
         mproc__process_child(p->plugin ? p->plugin->desc : NULL,
                              p->task ? p->task->fn : p->fn, p->args, p->nargs,
                              p->input, p->input_len, p->result_max, fds[0]);
@@ -473,10 +476,34 @@ start_fork(mproc_process_t *p, const int fds[2])
 static int
 start_image(mproc_process_t *p, const char *method, const int fds[2])
 {
+    struct mproc__pass_rec *recs = NULL;
     struct mproc__boot b;
+    int all[MPROC__FD_MAX];
+    size_t n;
     int r;
 
     memset(&b, 0, sizeof(b));
+    n = 0;
+    all[n++] = fds[0];
+    if (fds[1] >= 0)
+        all[n++] = fds[1];
+    b.has_sentinel = fds[1] >= 0;
+    if (p->npass > 0) {
+        recs = calloc(p->npass, sizeof(*recs));
+        if (recs == NULL)
+            return set_err(p, MPROC_ENOMEM, "process '%s': out of memory",
+                           p->name);
+        /* One place stays for the lifeline (launch.c). */
+        r = mproc__pass_export(p->pass, p->npass, all, &n,
+                               MPROC__FD_MAX - 1, recs, p->errmsg,
+                               sizeof(p->errmsg));
+        if (r < 0) {
+            free(recs);
+            goto fail;
+        }
+        b.passes = recs;
+        b.npasses = p->npass;
+    }
     b.kind = MPROC__BOOT_PROCESS;
     b.parent_pid = getpid();
     b.plugin = p->plugin->path;
@@ -491,8 +518,13 @@ start_image(mproc_process_t *p, const char *method, const int fds[2])
     b.input = p->input;
     b.input_len = p->input_len;
     b.result_max = p->result_max;
-    r = mproc__launch(method, &b, fds, fds[1] >= 0 ? 2 : 1, p->errmsg,
-                      sizeof(p->errmsg), &p->pid);
+    r = mproc__launch(method, &b, all, n, p->errmsg, sizeof(p->errmsg),
+                      &p->pid);
+    if (recs != NULL) {
+        mproc__pass_recs_free(recs, p->npass);
+        free(recs);
+    }
+fail:
     if (r < 0) {
         char tmp[MPROC_ERRMSG_MAX];
         snprintf(tmp, sizeof(tmp), "%s", p->errmsg);
@@ -677,6 +709,8 @@ mproc_process_start(mproc_process_t *p)
         mproc__fork_fd_release();
     }
     p->state = S_STARTED;
+    mproc__log(MPROC_LOG_INFO, "process %s started (pid %d, %s)", p->name,
+               (int)p->pid, m);
 
     pthread_mutex_lock(&lock);
     own_list();
@@ -695,6 +729,29 @@ fail:
     mproc__fork_fd_close(sp[1]);
     p->sentinel_fd = -1;
     return r;
+}
+
+int
+mproc_process_pass(mproc_process_t *p, int kind, void *obj)
+{
+    struct mproc__pass *a;
+
+    if (p->state == S_CLOSED)
+        return closed(p);
+    if (p->kind != K_CHILD || p->state != S_NEW)
+        return set_err(p, MPROC_EBUSY, "process '%s': objects are handed "
+                       "to a process before it starts", p->name);
+    if (!mproc__pass_kind_ok(kind) || obj == NULL)
+        return set_err(p, MPROC_EINVAL, "process '%s': pass: %s", p->name,
+                       obj == NULL ? "no object" : "unknown kind");
+    a = realloc(p->pass, (p->npass + 1) * sizeof(*a));
+    if (a == NULL)
+        return set_err(p, MPROC_ENOMEM, "process '%s': out of memory",
+                       p->name);
+    p->pass = a;
+    a[p->npass].kind = kind;
+    a[p->npass].obj = obj;
+    return (int)p->npass++;
 }
 
 /* ---- watching ---- */
@@ -747,6 +804,8 @@ finish(mproc_process_t *p, int st)
     p->reaped = true;
     p->state = S_ENDED;
     p->exitcode = WIFSIGNALED(st) ? -WTERMSIG(st) : WEXITSTATUS(st);
+    mproc__log(MPROC_LOG_INFO, "process %s (pid %d) ended with exitcode %d",
+               p->name, (int)p->pid, p->exitcode);
     read_result(p);
     if (p->rbuf != NULL &&
         mproc__frame_next(p->rbuf, p->rlen, &h, &payload, NULL) > 0) {
@@ -1154,6 +1213,7 @@ destroy(mproc_process_t *p)
     free(p->name);
     free(p->identity);
     free(p->target);
+    free(p->pass);
     mproc__kv_free(p->args, p->nargs);
     pthread_mutex_destroy(&p->mu);
     free(p);

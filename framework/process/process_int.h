@@ -8,7 +8,9 @@
  *   3   the boot message, a memfd read from offset 0
  *   4.. the descriptors of the request, in order (MPROC__FD_FIRST + i):
  *       process:    4 the result memfd, 5 the sentinel pipe's write end
- *                   (only where the kernel refuses pidfds)
+ *                   (only where the kernel refuses pidfds), then the
+ *                   descriptors of the objects handed to it
+ *                   (mproc_process_pass; pass.c), each object's in a row
  *       worker:     the task channel's read side (wa.task_nfds of them),
  *                   the result channel's write side (wa.result_nfds),
  *                   then the sync arena's memfd when there is one
@@ -33,13 +35,36 @@
 #define MPROC__FD_FIRST 4
 /* Descriptors a request may carry: a worker's two channel sides (up to
  * MPROC__CHAN_MAX_FDS each, see ipc/chan_int.h), the sync arena, the
- * pool's claim words and the lifeline. */
-#define MPROC__FD_MAX (2 * MPROC__CHAN_MAX_FDS + 3)
+ * pool's claim words and the lifeline; a process's result file, sentinel,
+ * lifeline and the objects handed to it.  Below SCM_MAX_FD (253), which
+ * bounds what one forkserver request can carry. */
+#define MPROC__FD_MAX 64
+_Static_assert(MPROC__FD_MAX >= 2 * MPROC__CHAN_MAX_FDS + 3,
+               "a worker's descriptors fit a request");
 
 enum mproc__boot_kind {
     MPROC__BOOT_PROCESS = 1, /* a Process target */
     MPROC__BOOT_WORKER,      /* a pool worker */
     MPROC__BOOT_SERVER       /* the forkserver */
+};
+
+/* An object handed to a child (pass.c): its kind (MPROC_PASS_*) and
+ * handle. */
+struct mproc__pass {
+    int kind;
+    void *obj;
+};
+
+/* An object in the boot message: its descriptors are request
+ * descriptors fd0 .. fd0 + nfds - 1 (at MPROC__FD_FIRST + fd0 ...), its
+ * description len bytes at data (malloc'd by mproc__pass_export, or into
+ * the decoded message). */
+struct mproc__pass_rec {
+    uint32_t kind;
+    uint32_t fd0;
+    uint32_t nfds;
+    size_t len;
+    void *data;
 };
 
 /* Everything a new image needs; pointers are borrowed (encode) or point
@@ -62,6 +87,9 @@ struct mproc__boot {
     const void *input;
     size_t input_len;
     uint64_t result_max;
+    bool has_sentinel;     /* the sentinel pipe's write end is at 5 */
+    struct mproc__pass_rec *passes; /* objects handed to it */
+    size_t npasses;
     /* worker: the scalar fields of its arguments (desc, task, args, sync
      * and the descriptors are carried otherwise) */
     struct mproc__worker_args wa;
@@ -105,6 +133,25 @@ int mproc__launch(const char *method, const struct mproc__boot *b,
 /* The mproc-worker program: MPROC_WORKER, else the build tree's copy when
  * this program runs from the build tree, else the installed one. */
 const char *mproc__worker_path(void);
+
+/*
+ * Objects handed to a child (pass.c).  _kind_ok: a known MPROC_PASS_*.
+ * _export: for a new image, append each object's descriptors (borrowed)
+ * to fds (*nfds of fdcap used) and fill recs[0..n) (free their data with
+ * _recs_free, also on failure, which it does itself); 0 or a negative
+ * code with a message.  _adopt: in the new image, rebuild the objects
+ * (descriptors taken over) and make them mproc_process_passed()'s.
+ * _set: what a forked child answers with (the parent's array).
+ */
+bool mproc__pass_kind_ok(int kind);
+int mproc__pass_export(const struct mproc__pass *o, size_t n, int *fds,
+                       size_t *nfds, size_t fdcap,
+                       struct mproc__pass_rec *recs, char *errbuf,
+                       size_t errlen);
+void mproc__pass_recs_free(struct mproc__pass_rec *recs, size_t n);
+int mproc__pass_adopt(const struct mproc__pass_rec *recs, size_t n,
+                      mproc_err_t *err);
+void mproc__pass_set(const struct mproc__pass *o, size_t n);
 
 /* The sizes and names that process.c and the child side share. */
 #define MPROC__RESULT_MAX_DEFAULT ((size_t)64 << 20)

@@ -15,6 +15,8 @@
 #include "pipe.h"
 #include "connection.h"
 #include "process.h"
+#include "log.h"
+#include "shared_memory.h"
 
 #ifdef __cplusplus
 extern "C" {

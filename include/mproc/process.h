@@ -201,6 +201,71 @@ MPROC_API int mproc_process_close(mproc_process_t *p);
  */
 MPROC_API void mproc_process_free(mproc_process_t *p);
 
+/* ---- handing shared objects to a child ---- */
+
+/** What mproc_process_pass() hands to a child. */
+enum mproc_pass_kind {
+    /** An mproc_queue_t * (a Queue, JoinableQueue or SimpleQueue). */
+    MPROC_PASS_QUEUE = 1,
+    /** An mproc_pipe_t * (one end of a Pipe). */
+    MPROC_PASS_PIPE,
+    /** An mproc_sync_t *: the arena, with every Lock, RLock, Semaphore,
+     *  BoundedSemaphore, Event, Condition, Barrier, Value and Array in it;
+     *  the child finds them by the names mproc_sync_name() gave them,
+     *  with mproc_sync_find(). */
+    MPROC_PASS_SYNC,
+    /** An mproc_shm_t * (a SharedMemory block). */
+    MPROC_PASS_SHM
+};
+
+/**
+ * Hand `obj`, of `kind`, to the child `p` will run, with any start
+ * method: the child gets it back with mproc_process_passed(kind, index)
+ * (index: this call's return value, 0 for the first object, 1 for the
+ * next ...) and uses it as a forked child uses an inherited one.  Under
+ * fork the child's handle is the parent's own pointer; under spawn and
+ * forkserver the object travels as descriptors in the boot message and
+ * the child gets a handle of its own (which it may free, or leave to
+ * its exit).  Call before mproc_process_start(); `obj` is borrowed until
+ * then and must not be closed or freed before the start.  Handing the
+ * same object to many children is fine; the parent keeps using it.
+ * @return the index (>= 0); MPROC_EINVAL (unknown kind, NULL obj);
+ *         MPROC_EBUSY once started; MPROC_ENOMEM; MPROC_ECLOSED.  At
+ *         start, spawn and forkserver may also fail with MPROC_E2BIG (more
+ *         than 60 descriptors in all: a Queue takes 2 to 9, a Pipe end 2
+ *         to 10, an arena or a block 1) or MPROC_ECLOSED (an object closed
+ *         in this process).
+ */
+MPROC_API int mproc_process_pass(mproc_process_t *p, int kind, void *obj);
+
+/**
+ * In a child: the object its parent handed it at `index` (see
+ * mproc_process_pass()), checked to be of `kind`; *out gets the handle
+ * (mproc_queue_t *, mproc_pipe_t *, mproc_sync_t * or mproc_shm_t *).
+ * @return 0; MPROC_ENOENT when there is no object at index (also in the
+ *         main program); MPROC_EINVAL when it is of another kind.
+ */
+MPROC_API int mproc_process_passed(int kind, size_t index, void **out);
+
+/** In a child: how many objects it was handed (0 in the main program). */
+MPROC_API size_t mproc_process_npassed(void);
+
+/**
+ * The worker program that spawn (and the forkserver, when it starts)
+ * runs (Python's set_executable()): a copy of mproc-worker, or a wrapper
+ * (a script that sets up the environment, then execs mproc-worker with
+ * the same arguments; the descriptors 3 and up must reach it).  It
+ * overrides the MPROC_WORKER variable; NULL restores the default.
+ * Copied.  Takes effect for the next child.
+ * @return 0; MPROC_EACCES when `path` is not an executable file (the
+ *         message says why); MPROC_ENOMEM.
+ */
+MPROC_API int mproc_set_executable(const char *path, mproc_err_t *err);
+
+/** The worker program spawn runs now (borrowed, valid until the next
+ *  mproc_set_executable()). */
+MPROC_API const char *mproc_get_executable(void);
+
 /* ---- the module ---- */
 
 /** The number of online CPUs, at least 1 (see mproc_cpu_usable() for the

@@ -152,6 +152,62 @@ MPROC_API void mproc_queue_free(mproc_queue_t *q);
 /** The message of the last failure on this handle (borrowed). */
 MPROC_API const char *mproc_queue_errmsg(const mproc_queue_t *q);
 
+/* ---- JoinableQueue and SimpleQueue ---- */
+
+/**
+ * Create a JoinableQueue (Python's multiprocessing.JoinableQueue): a
+ * Queue, with every call above, that also counts unfinished tasks.  Each
+ * put adds one task; each mproc_queue_task_done() of a consumer, after it
+ * has handled a message it got, takes one away; mproc_queue_join() waits
+ * until the count is zero.  Forked children inherit it as a Queue; new
+ * images get it through mproc_process_pass().
+ *
+ * Deaths: a consumer killed between its get and its task_done never
+ * calls task_done, so the count stays above zero for good: join then
+ * returns MPROC_ETIMEDOUT when its timeout expires (and with -1 would
+ * wait for ever, as Python's does: give join a finite timeout whenever
+ * a consumer can die).  mproc_queue_unfinished() tells how many are
+ * missing.
+ * @return as mproc_queue_new(); also a system error for the shared count.
+ */
+MPROC_API int mproc_joinable_queue_new(mproc_queue_t **out,
+                                       const struct mproc_queue_opts *o,
+                                       mproc_err_t *err);
+
+/**
+ * One task of a JoinableQueue is done.  Works after mproc_queue_close()
+ * too (the count is not the transport).
+ * @return 0; MPROC_EINVAL when called more times than items were put
+ *         (Python's ValueError: the count is left at zero) or when q is
+ *         not a JoinableQueue.  See mproc_queue_errmsg().
+ */
+MPROC_API int mproc_queue_task_done(mproc_queue_t *q);
+
+/**
+ * Wait until every item put has been task_done (at most timeout_ms; -1:
+ * no limit, 0: only look).
+ * @return 0; MPROC_ETIMEDOUT (the message says how many remain);
+ *         MPROC_EINTR (a signal, as get); MPROC_EINVAL when q is not a
+ *         JoinableQueue.
+ */
+MPROC_API int mproc_queue_join(mproc_queue_t *q, int timeout_ms);
+
+/** Tasks put and not yet task_done; MPROC_EINVAL when q is not a
+ *  JoinableQueue. */
+MPROC_API ssize_t mproc_queue_unfinished(const mproc_queue_t *q);
+
+/** Whether q was made by mproc_joinable_queue_new(). */
+MPROC_API bool mproc_queue_is_joinable(const mproc_queue_t *q);
+
+/**
+ * Create a SimpleQueue (Python's multiprocessing.SimpleQueue): a Queue on
+ * `backend` (NULL: "pipe") with no maxsize and the default message size;
+ * use put, get, empty, close and free on it (the other calls work too).
+ * @return as mproc_queue_new().
+ */
+MPROC_API int mproc_simple_queue_new(mproc_queue_t **out,
+                                     const char *backend, mproc_err_t *err);
+
 /** The backend's name (static string). */
 MPROC_API const char *mproc_queue_backend(const mproc_queue_t *q);
 

@@ -1,0 +1,52 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# `mproc clean` removes a named shared memory block whose creator was
+# SIGKILLed (issue 16.5), lists it with --dry-run, and leaves a live
+# creator's block alone.
+. "${MPROC_SRCDIR:-.}/tests/lib.sh"
+
+helper=${MPROC_BUILDDIR:?}/tests/test-shm
+dead=mproc-test-clean-dead-$$
+live=mproc-test-clean-live-$$
+
+# start NAME: a creator of NAME in the background ($creator), ready.
+start() {
+    "$helper" helper-create "$1" >"$tmp/ready.$1" 2>&1 &
+    creator=$!
+    n=0
+    until grep -q ready "$tmp/ready.$1" || [ $n -ge 100 ]; do
+        sleep 0.1
+        n=$((n + 1))
+    done
+}
+
+start "$dead"
+dead_pid=$creator
+start "$live"
+live_pid=$creator
+ok $([ -e "/dev/shm/$dead" ] && [ -e "/dev/shm/$live" ]; echo $?) \
+    "two creators made their blocks"
+kill -9 "$dead_pid"
+wait "$dead_pid" 2>/dev/null
+ok $([ -e "/dev/shm/$dead" ]; echo $?) "kill -9 of a creator leaves its block"
+
+run_mproc clean --dry-run
+is "$st" 0 "clean --dry-run: exit 0"
+like "$(cat "$tmp/out")" "would remove shared memory $dead (creator pid $dead_pid, dead)" \
+    "clean --dry-run: lists the dead creator's block"
+unlike "$(cat "$tmp/out")" "$live" "clean --dry-run: not the live one's"
+ok $([ -e "/dev/shm/$dead" ]; echo $?) "clean --dry-run: removes nothing"
+
+run_mproc clean
+is "$st" 0 "clean: exit 0"
+like "$(cat "$tmp/out")" "removed shared memory $dead" "clean: names it"
+like "$(cat "$tmp/out")" "shared memory block" "clean: says how many"
+ok $([ ! -e "/dev/shm/$dead" ]; echo $?) "clean: the block is gone"
+ok $([ -e "/dev/shm/$live" ]; echo $?) "clean: the live creator's block stays"
+
+kill "$live_pid"
+wait "$live_pid" 2>/dev/null
+run_mproc clean
+ok $([ ! -e "/dev/shm/$live" ]; echo $?) "... and goes once its creator is gone"
+
+done_testing
