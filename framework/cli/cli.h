@@ -195,6 +195,8 @@ struct cli_shard {
  * false: another shard's. */
 bool cli_shard_local(const struct cli_shard *sh, uint64_t global,
                      uint64_t *local);
+/* Set sh->lo and sh->count from its k, n, mode and total. */
+void cli_shard_block(struct cli_shard *sh);
 /* This shard's item `local` in the whole input. */
 uint64_t cli_shard_global(const struct cli_shard *sh, uint64_t local);
 
@@ -273,5 +275,6 @@ int cmd_exec(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_plugins(int argc, char **argv);
 int cmd_clean(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 
 #endif

@@ -711,14 +711,8 @@ cli_input_shard(struct cli_input *in, const struct mproc__job *job,
     sh->k = (uint64_t)k;
     sh->n = (uint64_t)job->shard_n;
     sh->mode = job->shard_mode;
-    if (sh->mode == MPROC__SHARD_STRIDE) {
-        sh->count = sh->total > sh->k ? (sh->total - sh->k - 1) / sh->n + 1
-                                      : 0;
-    } else {
-        /* Blocks differ by at most one item, and cover the input. */
-        sh->lo = (uint64_t)((unsigned __int128)sh->total * sh->k / sh->n);
-        sh->count = (uint64_t)((unsigned __int128)sh->total * (sh->k + 1) /
-                               sh->n) - sh->lo;
+    cli_shard_block(sh);
+    if (sh->mode == MPROC__SHARD_CONTIGUOUS) {
         if (in->kind == MPROC__INPUT_RANGE && sh->count == 0) {
             in->range_done = true;
         } else if (in->kind == MPROC__INPUT_RANGE) {

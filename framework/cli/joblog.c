@@ -131,6 +131,24 @@ cli_shard_local(const struct cli_shard *sh, uint64_t global, uint64_t *local)
     return true;
 }
 
+void
+cli_shard_block(struct cli_shard *sh)
+{
+    if (sh->n == 0 || sh->total == CLI_TOTAL_UNKNOWN) {
+        sh->lo = 0;
+        sh->count = sh->total;
+    } else if (sh->mode == MPROC__SHARD_STRIDE) {
+        sh->lo = 0;
+        sh->count = sh->total > sh->k ? (sh->total - sh->k - 1) / sh->n + 1
+                                      : 0;
+    } else {
+        /* Blocks differ by at most one item, and cover the input. */
+        sh->lo = (uint64_t)((unsigned __int128)sh->total * sh->k / sh->n);
+        sh->count = (uint64_t)((unsigned __int128)sh->total * (sh->k + 1) /
+                               sh->n) - sh->lo;
+    }
+}
+
 uint64_t
 cli_shard_global(const struct cli_shard *sh, uint64_t local)
 {
@@ -301,6 +319,7 @@ read_header(struct cli_joblog *j, const char *f, struct cli_shard *sh)
         return 1;
     sh->input_hash = ih;
     sh->job_hash = jh;
+    cli_shard_block(sh);
     (void)j;
     return 0;
 }
