@@ -842,6 +842,12 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
             st.write_errno = errno;
         }
     }
+    /* joblog_sync: the output reaches the disk before the last lines of
+     * the log; close_output() closes the descriptor the log would sync. */
+    if (cli_joblog_sync_mode(st.log) != MPROC__SYNC_NONE &&
+        fflush(st.out) == 0)
+        fdatasync(fileno(st.out));
+    cli_joblog_set_sync(st.log, cli_joblog_sync_mode(st.log), -1);
     rc = close_output(&st);
     if (rc == 0) {
         cli_joblog_commit(st.log); /* every output is on disk */

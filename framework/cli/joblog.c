@@ -459,6 +459,21 @@ check_header(const struct cli_joblog *j, const struct cli_shard *old)
     return 0;
 }
 
+/* A format-1 log where a shard or merge needs format 2: true after
+ * printing why. */
+static bool
+old_format(const struct cli_joblog *j)
+{
+    if (j->version != 1 || (!j->keep && j->sh.n == 0))
+        return false;
+    cli_error("joblog %s: written by an mproc without shards (9 columns, no "
+              "'mproc-joblog 2' header): it can resume an unsharded run, "
+              "but %s; run the job again with a new log",
+              j->path, j->keep ? "lacks the output offsets mproc merge needs"
+                               : "not a shard");
+    return true;
+}
+
 int
 cli_joblog_read(struct cli_joblog *j, FILE *f)
 {
@@ -502,14 +517,7 @@ cli_joblog_read(struct cli_joblog *j, FILE *f)
         }
         if (j->version == 0)
             j->version = 1; /* lines with no header: format 1 */
-        if (j->version == 1 && (j->keep || j->sh.n > 0)) {
-            cli_error("joblog %s: written by an mproc without shards (9 "
-                      "columns, no 'mproc-joblog 2' header): it can resume "
-                      "an unsharded run, but %s; run the job again with a "
-                      "new log",
-                      j->path, j->keep ? "lacks the output offsets mproc "
-                                         "merge needs"
-                                       : "not a shard");
+        if (old_format(j)) {
             rc = CLI_EXIT_CONFIG;
             break;
         }
@@ -539,6 +547,8 @@ cli_joblog_read(struct cli_joblog *j, FILE *f)
     }
     j->empty = lineno == 0;
     free(line);
+    if (rc == 0 && old_format(j))
+        rc = CLI_EXIT_CONFIG;
     if (rc == 0 && ferror(f)) {
         cli_error("%s: read error: %s", j->path, strerror(errno));
         rc = CLI_EXIT_NOINPUT;
