@@ -248,6 +248,52 @@ run_mproc merge echo.ini --joblog log
 is "$st" 64 "merge without --shards: exit 64"
 run_mproc merge stdin.ini --shards 2 --joblog log
 is "$st" 64 "merge of a job writing to stdout: exit 64"
+# ---- mproc slurm, with a stand-in sbatch that runs the tasks here ----
+cat >fake-sbatch <<'SH'
+#!/bin/sh
+# Records its arguments; runs an array script once per task id (as
+# Slurm would, with SLURM_ARRAY_TASK_ID and SLURM_CPUS_PER_TASK), any
+# other script once; prints a job id as sbatch --parsable does.
+echo "$*" >>sbatch.args
+for script; do :; done
+range=$(sed -n 's/^#SBATCH --array=0-//p' "$script")
+if [ -n "$range" ]; then
+    k=0
+    while [ $k -le "$range" ]; do
+        SLURM_ARRAY_TASK_ID=$k SLURM_ARRAY_TASK_COUNT=$((range + 1)) \
+            SLURM_CPUS_PER_TASK=2 sh "$script" >"task.$k.out" 2>&1 || exit 1
+        k=$((k + 1))
+    done
+    echo "4242;cluster"
+else
+    sh "$script" >merge.out 2>&1 || exit 1
+    echo 4243
+fi
+SH
+chmod +x fake-sbatch
+rm -f out.txt out.txt.shard-* sbatch.args
+MPROC_SBATCH=$tmp/fake-sbatch run_mproc slurm echo.ini --shards 4 --partition=x -- -c 2
+is "$st" 0 "mproc slurm: exit 0"
+like "$(cat "$tmp/out")" "array job 4242: 4 shards of $tmp/echo.ini" "prints the array's job id"
+like "$(cat "$tmp/out")" "merge job 4243: after all of them succeed" "and the merge's"
+is "$(sed -n 2p sbatch.args)" \
+    "--parsable --dependency=afterok:4242 --partition=x -c 2 mproc-slurm-echo-merge.sh" \
+    "the merge depends on the array (afterok), with the user's options"
+same out.txt "mproc slurm, 4 tasks + merge: merged == single run" echo-single.txt
+like "$(cat task.1.out)" "mproc: 25000 items: 25000 succeeded" "each task ran its shard"
+like "$(cat mproc-slurm-echo-array.sh)" '--workers "$SLURM_CPUS_PER_TASK"' \
+    "workers: the task's CPUs"
+run_mproc slurm echo.ini --shards 4 --dry-run
+like "$(cat "$tmp/out")" "#SBATCH --array=0-3" "--dry-run prints the array script"
+like "$(cat "$tmp/out")" "sbatch --parsable --dependency=afterok:ARRAY_JOB_ID" \
+    "and how the merge is submitted"
+MPROC_SBATCH=$tmp/no-such-sbatch run_mproc slurm echo.ini --shards 2
+is "$st" 69 "mproc slurm without sbatch: exit 69"
+like "$err" "cannot run $tmp/no-such-sbatch (is Slurm installed?" "says so"
+run_mproc slurm stdin.ini --shards 2
+is "$st" 64 "mproc slurm of a job writing to stdout: exit 64"
+run_mproc slurm echo.ini
+is "$st" 64 "mproc slurm without --shards: exit 64"
 run_mproc help merge
 like "$(cat "$tmp/out")" "Usage: mproc merge JOB.ini --shards N" "help merge"
 no_leftovers

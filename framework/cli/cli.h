@@ -276,5 +276,6 @@ int cmd_check(int argc, char **argv);
 int cmd_plugins(int argc, char **argv);
 int cmd_clean(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
+int cmd_slurm(int argc, char **argv);
 
 #endif

@@ -29,6 +29,8 @@ static const char usage_text[] =
     "  clean [--dry-run]  remove System V semaphore sets of dead mproc runs\n"
     "  merge JOB.ini --shards N --joblog LOG\n"
     "                     join the outputs of a job's shards (run --shard)\n"
+    "  slurm JOB.ini --shards N [SBATCH OPTIONS]...\n"
+    "                     run the job as a Slurm job array, then merge\n"
     "  help [COMMAND]     show this help, or a command's\n"
     "\n"
     "Options:\n"
@@ -51,7 +53,7 @@ static const struct {
 } commands[] = {
     {"run", cmd_run},       {"exec", cmd_exec},   {"check", cmd_check},
     {"plugins", cmd_plugins}, {"clean", cmd_clean},
-    {"merge", cmd_merge},
+    {"merge", cmd_merge},   {"slurm", cmd_slurm},
 };
 
 static int (*find(const char *name))(int, char **)
