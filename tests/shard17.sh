@@ -99,6 +99,7 @@ shards files.ini 2 contiguous par
 same fout.txt "files:, 2 shards: merged == single run"
 
 # ---- exec ----
+echo a >a.txt
 printf '[job]\nplugin = exec\ninput = range:1..120\noutput = xout.txt\n[args]\ncommand = echo "item $1"; printf "x%%s" "$1"\n' >exec.ini
 single exec.ini
 for n in 1 2 3 7; do
@@ -106,6 +107,13 @@ for n in 1 2 3 7; do
     is "$st" 0 "exec, $n shards: merge exits 0"
     same xout.txt "exec, $n shards: merged == single run"
 done
+
+# mproc exec --shard K/N: a block of its ::: items
+: >xs.txt
+for k in 0 1 2; do "$bin" exec --shard $k/3 echo ::: a b c d e f g >>xs.txt; done
+is "$(tr '\n' ' ' <xs.txt)" "a b c d e f g " "mproc exec --shard K/3: the blocks add up to the ::: list"
+run_mproc exec --shard 0/2 echo <a.txt
+is "$st" 64 "mproc exec --shard with stdin items: exit 64"
 
 # ---- wordcount: folded through its reduce ----
 i=0; while [ $i -lt 700 ]; do

@@ -692,6 +692,13 @@ cli_input_shard(struct cli_input *in, const struct mproc__job *job,
             return CLI_EXIT_USAGE;
         }
         break;
+    case INPUT_CUSTOM:
+        /* mproc exec's ::: lists: known; its stdin: not. */
+        if (in->total >= 0) {
+            sh->total = (uint64_t)in->total;
+            break;
+        }
+        /* fall through */
     default:
         if (job->shard_n > 0) {
             cli_error("input %s: cannot be split into shards: every shard "
