@@ -297,7 +297,7 @@ like "$(cat "$tmp/out")" "sbatch --parsable --dependency=afterok:ARRAY_JOB_ID" \
     "and how the merge is submitted"
 MPROC_SBATCH=$tmp/no-such-sbatch run_mproc slurm echo.ini --shards 2
 is "$st" 69 "mproc slurm without sbatch: exit 69"
-like "$err" "cannot run $tmp/no-such-sbatch (is Slurm installed?" "says so"
+like "$err" "cannot run $tmp/no-such-sbatch: No such file or directory (is Slurm installed?" "says so"
 run_mproc slurm stdin.ini --shards 2
 is "$st" 64 "mproc slurm of a job writing to stdout: exit 64"
 run_mproc slurm echo.ini

@@ -17,6 +17,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,6 +170,7 @@ sbatch(const struct slurm *s, const char *extra, const char *script,
 {
     const char *prog = getenv("MPROC_SBATCH");
     char **argv = calloc(s->nsbatch + 5, sizeof(*argv));
+    posix_spawn_file_actions_t fa;
     int fds[2], status, r = 0;
     size_t n = 0, i;
     ssize_t got;
@@ -189,18 +191,21 @@ sbatch(const struct slurm *s, const char *extra, const char *script,
         argv[n++] = s->sbatch[i];
     argv[n++] = (char *)script;
     fflush(stdout);
-    pid = fork();
-    if (pid == 0) {
-        dup2(fds[1], STDOUT_FILENO); /* dup2 clears CLOEXEC on the copy */
-        execvp(prog, argv);
-        _exit(127);
-    }
+    /* posix_spawnp: nothing of ours runs in the child (the dup2 clears
+     * CLOEXEC on the copy). */
+    r = posix_spawn_file_actions_init(&fa);
+    if (r == 0)
+        r = posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
+    if (r == 0)
+        r = posix_spawnp(&pid, prog, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
     close(fds[1]);
     free(argv);
-    if (pid < 0) {
+    if (r != 0) {
         close(fds[0]);
-        cli_error("slurm: fork: %s", strerror(errno));
-        return CLI_EXIT_SOFTWARE;
+        cli_error("slurm: cannot run %s: %s (is Slurm installed? "
+                  "MPROC_SBATCH names another sbatch)", prog, strerror(r));
+        return 69;
     }
     n = 0;
     while (n + 1 < cap &&
@@ -212,6 +217,7 @@ sbatch(const struct slurm *s, const char *extra, const char *script,
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     id[strcspn(id, ";\n")] = '\0';
+    r = 0;
     if (!WIFEXITED(status) || WEXITSTATUS(status) == 127) {
         cli_error("slurm: cannot run %s (is Slurm installed? MPROC_SBATCH "
                   "names another sbatch)", prog);
