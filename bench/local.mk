@@ -23,6 +23,7 @@ include %reldir%/ipc.mk
 include %reldir%/poolapi.mk
 include %reldir%/conn.mk
 include %reldir%/manager.mk
+include %reldir%/shard17.mk
 
 bench: $(BENCH_TARGETS)
 .PHONY: bench $(BENCH_TARGETS)

@@ -91,6 +91,8 @@ mproc_SOURCES = \
 	%reldir%/cli/cmd_check.c \
 	%reldir%/cli/cmd_plugins.c \
 	%reldir%/cli/cmd_clean.c
+# shards of a job (mproc merge, mproc slurm)
+mproc_SOURCES += %reldir%/cli/cmd_merge.c %reldir%/cli/cmd_slurm.c
 # The internals the host uses are exported under MPROC_PRIVATE.
 mproc_LDADD = libmproc.la $(INIH_LIBS)
 include framework/process/local.mk

@@ -44,7 +44,7 @@ is "$(cmp "$tmp/out.txt" "$tmp/items.txt" && echo same)" same \
 # The same after an interruption: only the item with the odd byte is left.
 printf 'C:\\qdir\nfail\n' >"$tmp/items.txt"
 head -1 "$tmp/log" >"$tmp/log2"
-printf '0\t1\t0.000\t0.000\tok\t0\t1\tC:\\\\qdir\t\n' >>"$tmp/log2"
+printf '0\t1\t0.000\t0.000\tok\t0\t1\tC:\\\\qdir\t\t\t\n' >>"$tmp/log2"
 run_mproc run "$tmp/echo.ini" --joblog "$tmp/log2" --resume --stats text
 is "$st" 0 "C:\\qdir logged ok: --resume works (exit 0, no crash)"
 like "$err" "1 items: 1 succeeded, 0 failed, 0 retries, 1 skipped" \
@@ -79,7 +79,8 @@ bad 'bad message escape' '0\t1\t0\t0\tfailed\t0\t1\ta\tx\\q\n'
 : >"$tmp/empty.log"
 run_mproc run "$tmp/echo.ini" --joblog "$tmp/empty.log" --resume --stats text
 is "$st" 0 "an empty log: --resume runs everything"
-is "$(head -1 "$tmp/empty.log")" "$hdr" "an empty log gets its header"
+like "$(head -1 "$tmp/empty.log")" "$hdr$(printf '\toffset\tlength\tmproc-joblog 2 shard=0/1 mode=contiguous total=2 ')" \
+    "an empty log gets its header (format 2)"
 echo "$hdr" >"$tmp/hdr.log"
 run_mproc run "$tmp/echo.ini" --joblog "$tmp/hdr.log" --resume --stats text
 is "$st" 0 "a log with only its header: --resume runs everything"

@@ -20,10 +20,10 @@ printf 'ok\nfail:no\texit:3\na\tb\\c\nsegv\n' >"$tmp/items.txt"
 printf 'x%.0s' $(seq 1 100) >>"$tmp/items.txt"; echo >>"$tmp/items.txt"
 run_mproc run "$tmp/fault.ini" --joblog "$tmp/log" --set job.message_max=64
 is "$st" 1 "joblog run: exit 1"
-is "$(head -1 "$tmp/log")" "$(printf 'index\tworker\tstart\tduration\tstatus\texit\tattempts\titem\tmessage')" \
+like "$(head -1 "$tmp/log")" "$(printf 'index\tworker\tstart\tduration\tstatus\texit\tattempts\titem\tmessage\toffset\tlength\tmproc-joblog 2 shard=0/1 mode=contiguous total=5 input=')" \
     "joblog: the header line"
-is "$(awk -F'\t' 'NR > 1 { print NF }' "$tmp/log" | sort -u)" 9 \
-    "joblog: 9 tab-separated fields on every line"
+is "$(awk -F'\t' 'NR > 1 { print NF }' "$tmp/log" | sort -u)" 11 \
+    "joblog: 11 tab-separated fields on every line"
 is "$(awk -F'\t' 'NR > 1 { print $1, $5, $6, $7 }' "$tmp/log" | sort -n | tr '\n' ,)" \
     "0 ok 0 1,1 failed 0 1,2 ok 0 1,3 died -11 1,4 toolarge 0 0," \
     "joblog: index, status, exit, attempts (0: never started)"
@@ -101,7 +101,7 @@ like "$err" "joblog $tmp/log: item 0 is not the one logged there" \
 head -1 "$tmp/log" >"$tmp/bad.log"; printf '1\t2\n' >>"$tmp/bad.log"
 run_mproc run "$tmp/fault.ini" --joblog "$tmp/bad.log" --resume
 is "$st" 78 "a malformed joblog: exit 78"
-like "$err" "$tmp/bad.log:2: not a joblog line; expected 9 tab-separated fields" \
+like "$err" "$tmp/bad.log:2: not a joblog line; expected 11 tab-separated fields" \
     "a malformed joblog: FILE:LINE and what was expected"
 run_mproc run "$tmp/fault.ini" --resume
 is "$st" 64 "--resume without --joblog: exit 64"

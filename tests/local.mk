@@ -118,3 +118,4 @@ include %reldir%/build.mk
 include %reldir%/conn16.mk
 include %reldir%/mgr16.mk
 include %reldir%/obj16.mk
+include %reldir%/shard17.mk

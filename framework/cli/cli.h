@@ -113,10 +113,36 @@ int cli_check_plugin_file(const char *path);
 
 /* ---- the job log (joblog.c) ---- */
 struct cli_joblog;
+struct cli_shard;
 struct mproc_result;
 /* Create FILE (or, with resume, read what it logged as done and append to
- * it).  Returns 0 or an exit status after printing why. */
-int cli_joblog_open(struct cli_joblog **out, const char *path, bool resume);
+ * it), for the run of shard sh (its n 0: the whole input): a resumed log
+ * of another shard or input is refused.  Returns 0 or an exit status
+ * after printing why. */
+int cli_joblog_open(struct cli_joblog **out, const char *path, bool resume,
+                    const struct cli_shard *sh);
+/* Where the output logged so far ends (resume cuts the output there):
+ * true with *end set, false when the log does not know (format 1). */
+bool cli_joblog_out_end(const struct cli_joblog *j, uint64_t *end);
+/* fsync (enum mproc__joblog_sync) out_fd, then the log, at each commit. */
+void cli_joblog_set_sync(struct cli_joblog *j, int sync, int out_fd);
+int cli_joblog_sync_mode(const struct cli_joblog *j);
+/* One line of a log read whole (mproc merge). */
+struct cli_joblog_entry {
+    uint64_t index;    /* global */
+    bool ok;
+    int64_t off, len;  /* ok: its output; -1 unknown */
+    char *line;        /* the line as read, without its newline */
+};
+/* Read a whole format-2 log for mproc merge: 0, or an exit status after
+ * printing why.  Free with cli_joblog_close(). */
+int cli_joblog_load(const char *path, struct cli_joblog **out);
+const struct cli_shard *cli_joblog_shard(const struct cli_joblog *j);
+size_t cli_joblog_entries(const struct cli_joblog *j,
+                          const struct cli_joblog_entry **out);
+/* The column names, up to the description field, and a mode's name. */
+const char *cli_joblog_header(void);
+const char *cli_joblog_mode_name(int mode);
 /* A log with nothing read and no file (for cli_joblog_read()); NULL when
  * out of memory.  Free with cli_joblog_close(). */
 struct cli_joblog *cli_joblog_new(const char *path);
@@ -133,10 +159,12 @@ int cli_joblog_skip(const struct cli_joblog *j, uint64_t index,
                     const void *item, size_t len);
 /* The input index of the n-th item handed to the pool (skips counted). */
 uint64_t cli_joblog_input_index(const struct cli_joblog *j, uint64_t n);
-/* Log one result (items not run are not logged); NULL j: no-op.  The
- * line waits in memory for cli_joblog_commit(). */
+/* Log one result (items not run are not logged) of the run's item
+ * `index` (the shard's own number; the log holds the global one), whose
+ * output is len bytes at off in the output (off -1: unknown); NULL j:
+ * no-op.  The line waits in memory for cli_joblog_commit(). */
 void cli_joblog_write(struct cli_joblog *j, uint64_t index,
-                      const struct mproc_result *r);
+                      const struct mproc_result *r, int64_t off, int64_t len);
 /* The output of every ok item logged so far is flushed: log them. */
 void cli_joblog_commit(struct cli_joblog *j);
 /* Writing the output failed: forget the lines not yet committed, and log
@@ -146,8 +174,41 @@ void cli_joblog_drop(struct cli_joblog *j);
  * status after printing why. */
 int cli_joblog_close(struct cli_joblog *j);
 
+/* ---- hashes (joblog.c) ---- */
+/* FNV-1a, 64 bits, continued from h (start with CLI_HASH_INIT): enough
+ * to tell an item, an input or a job file from another. */
+#define CLI_HASH_INIT 0xcbf29ce484222325ull
+uint64_t cli_hash(uint64_t h, const void *data, size_t len);
+
+/* ---- shards (input.c) ---- */
+#define CLI_TOTAL_UNKNOWN UINT64_MAX
+/* Which items of the input a run does: all (n 0), or shard k of n. */
+struct cli_shard {
+    uint64_t k, n;       /* n 0: the whole input */
+    int mode;            /* enum mproc__shard_mode */
+    uint64_t total;      /* items of the whole input; CLI_TOTAL_UNKNOWN */
+    uint64_t lo, count;  /* contiguous: first index; items of this shard */
+    uint64_t input_hash; /* the whole input's identity */
+    uint64_t job_hash;   /* the job file's (cli_run() sets it) */
+};
+/* Item `global` of the whole input is this shard's item *local: true;
+ * false: another shard's. */
+bool cli_shard_local(const struct cli_shard *sh, uint64_t global,
+                     uint64_t *local);
+/* Set sh->lo and sh->count from its k, n, mode and total. */
+void cli_shard_block(struct cli_shard *sh);
+/* This shard's item `local` in the whole input. */
+uint64_t cli_shard_global(const struct cli_shard *sh, uint64_t local);
+
 /* ---- input sources (input.c) ---- */
 struct cli_input;
+/* Select the job's shard (a job with none: the whole input) and find
+ * the input's size and identity into *sh (lines of a regular file are
+ * read once for that when sharded or need_total).  Call it right after
+ * opening.  0, or an exit status after printing why (stdin, a pipe, a
+ * bad SLURM_ARRAY_TASK_ID). */
+int cli_input_shard(struct cli_input *in, const struct mproc__job *job,
+                    bool need_total, struct cli_shard *sh);
 /* Open the job's input; returns 0 or an exit status after printing.  With
  * probe (check), never wait: a FIFO's writer is not waited for. */
 int cli_input_open(struct cli_input **out, const struct mproc__job *job,
@@ -215,5 +276,7 @@ int cmd_check(int argc, char **argv);
 int cmd_plugins(int argc, char **argv);
 int cmd_clean(int argc, char **argv);
 int cmd_manager(int argc, char **argv); /* cmd_manager.c (mgr16) */
+int cmd_merge(int argc, char **argv);
+int cmd_slurm(int argc, char **argv);
 
 #endif

@@ -8,6 +8,7 @@
 #include "internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -46,6 +47,46 @@ show(const struct cli_job *cj, const char *section, const char *key,
     if (where != NULL)
         printf("    # %s", where);
     putchar('\n');
+}
+
+/* [job] shard: which items this shard runs (mproc(1), "Running on a
+ * cluster").  0, or an exit status after printing why. */
+static int
+show_shard(const struct cli_job *cj, struct cli_input *in)
+{
+    const struct mproc__job *job = cj->job;
+    struct cli_shard sh;
+    int rc;
+
+    static const char *const syncs[] = {"none", "batch", "item"};
+
+    show(cj, "job", "joblog_sync", "%s", syncs[job->joblog_sync]);
+    show(cj, "job", "shard_mode", "%s",
+         cli_joblog_mode_name(job->shard_mode));
+    if (job->shard_n == 0) {
+        show(cj, "job", "shard", "none    (the whole input)");
+        return 0;
+    }
+    if (job->shard_k < 0 && getenv("SLURM_ARRAY_TASK_ID") == NULL) {
+        show(cj, "job", "shard", "slurm/%lld    (K from "
+             "SLURM_ARRAY_TASK_ID, not set here)", (long long)job->shard_n);
+        return 0;
+    }
+    rc = cli_input_shard(in, job, true, &sh);
+    if (rc != 0)
+        return rc;
+    show(cj, "job", "shard", "%llu/%llu    (%s: %llu of %llu items%s; "
+         "output and joblog get .shard-%llu-of-%llu)",
+         (unsigned long long)sh.k, (unsigned long long)sh.n,
+         cli_joblog_mode_name(sh.mode), (unsigned long long)sh.count,
+         (unsigned long long)sh.total,
+         sh.mode == MPROC__SHARD_STRIDE ? ", every Nth from K" : "",
+         (unsigned long long)sh.k, (unsigned long long)sh.n);
+    if (sh.mode == MPROC__SHARD_CONTIGUOUS && sh.count > 0)
+        printf("#   items %llu to %llu of the input\n",
+               (unsigned long long)sh.lo,
+               (unsigned long long)(sh.lo + sh.count - 1));
+    return 0;
 }
 
 int
@@ -120,6 +161,9 @@ cmd_check(int argc, char **argv)
          job->timeout_ms ? "" : "    (no limit)");
     show(&cj, "job", "timeout_grace", "%gs", job->timeout_grace_ms / 1000.0);
     show(&cj, "job", "retries", "%u", job->retries);
+    rc = show_shard(&cj, in);
+    if (rc != 0)
+        goto done;
     show(&cj, "pool", "workers", "%u%s", mproc_pool_workers(pool),
          job->workers ? "" : "    (auto: usable CPUs)");
     show(&cj, "pool", "start_method", "%s", job->start_method);

@@ -84,6 +84,7 @@ static const char *const job_keys[] = {
     "pool.start_method", "pool.ipc",              "pool.max_tasks_per_child",
     "pool.sync",         "pool.max_memory_per_child", "pool.rlimit_cpu",
     "pool.rlimit_as",    "pool.rlimit_nofile",    "pool.nice",
+    "job.shard", /* shard17: --shard K/N of the ::: lists */
 };
 #define NKEYS (sizeof(job_keys) / sizeof(job_keys[0]))
 #define OPT_KEY 1000

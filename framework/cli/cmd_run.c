@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -65,6 +66,15 @@ static const char run_usage[] =
     "      --stats text|json        print a summary at the end on stderr:\n"
     "                               items, succeeded, failed, retried, wall\n"
     "                               time, items/s (json: one object)\n"
+    "      --shard K/N              run only shard K (from 0) of N; slurm/N\n"
+    "                               takes K from SLURM_ARRAY_TASK_ID; the\n"
+    "                               output and the joblog get .shard-K-of-N\n"
+    "                               (join them with mproc merge)\n"
+    "      --shard-mode contiguous|stride\n"
+    "                               blocks of items (default), or every Nth\n"
+    "      --joblog-sync none|item|batch\n"
+    "                               fsync the output, then the joblog, per\n"
+    "                               item or batch (default none)\n"
     "  -h, --help                   show this help\n"
     "\n"
     "Results go to the job's output (stdout by default), one per item\n"
@@ -112,6 +122,10 @@ struct run_state {
     long long start_ms, last_ms;
     const struct cli_run_hooks *hooks; /* mproc exec's, or NULL */
     bool halted;            /* hooks->result stopped the run */
+    /* the shard, and where each output lands (for the job log) */
+    struct cli_shard sh;
+    bool offsets;           /* out_pos is known: the output is a file */
+    int64_t out_pos;
 };
 
 /*
@@ -280,6 +294,7 @@ write_output(struct run_state *st, const char *data, size_t len)
     if (fwrite(data, 1, len, st->out) != len ||
         (sep != EOF && fputc(sep, st->out) == EOF))
         return -1;
+    st->out_pos += (int64_t)len + (sep != EOF);
     return 0;
 }
 
@@ -386,6 +401,7 @@ spill_copy(struct run_state *st, const char *name, uint64_t index)
             r = -1;
             break;
         }
+        st->out_pos += have_held + n - 1;
         held = buf[n - 1];
         have_held = true;
     }
@@ -415,14 +431,17 @@ static int
 on_result(void *user, const struct mproc_result *r)
 {
     struct run_state *st = user;
-    uint64_t index = cli_joblog_input_index(st->log, r->index);
+    uint64_t local = cli_joblog_input_index(st->log, r->index);
+    uint64_t index = cli_shard_global(&st->sh, local);
     char item[128], spill[NAME_MAX + 1];
+    int64_t off = st->out_pos;
+    off_t end;
     int w = 0;
 
     if (r->attempts > 1)
         st->retried += r->attempts - 1;
-    if (r->status != 0)
-        cli_joblog_write(st->log, index, r); /* ok items: once written */
+    if (r->status != 0) /* ok items: once written */
+        cli_joblog_write(st->log, local, r, -1, -1);
     if (r->status == MPROC_ECANCELED) {
         st->cancelled++;
         return 0;
@@ -447,6 +466,11 @@ on_result(void *user, const struct mproc_result *r)
         }
     } else if (!st->reduce && st->hooks != NULL && st->hooks->write != NULL) {
         w = st->hooks->write(st->hooks->user, st->out, r);
+        /* Bytes written by the hook: the file position says. */
+        if (w == 0 && st->offsets && (end = ftello(st->out)) >= 0)
+            st->out_pos = end;
+        else
+            st->offsets = false;
     } else if (!st->reduce) {
         w = write_output(st, r->data, r->len);
     }
@@ -457,8 +481,17 @@ on_result(void *user, const struct mproc_result *r)
         return 1; /* stop the run: the output is broken */
     }
     /* Logged for now in memory: on_idle() commits it once the output
-     * holding it is flushed. */
-    cli_joblog_write(st->log, index, r);
+     * holding it is flushed (joblog_sync = item: now). */
+    cli_joblog_write(st->log, local, r, st->offsets ? off : -1,
+                     st->out_pos - off);
+    if (cli_joblog_sync_mode(st->log) == MPROC__SYNC_ITEM) {
+        if (fflush(st->out) != 0) {
+            st->write_errno = errno;
+            cli_joblog_drop(st->log);
+            return 1;
+        }
+        cli_joblog_commit(st->log);
+    }
     return 0;
 }
 
@@ -478,14 +511,95 @@ on_result_hooked(void *user, const struct mproc_result *r)
 }
 
 static int
-open_output(const struct mproc__job *job, struct run_state *st, bool append)
+open_output(const char *path, struct run_state *st, bool append)
 {
+    struct stat sb;
+    int rc;
+
     st->out = stdout;
     st->out_name = "stdout";
-    if (job->output == NULL)
+    if (path == NULL)
         return 0;
-    st->out_name = job->output;
-    return cli_open_write(job->output, "output", append, &st->out);
+    st->out_name = path;
+    rc = cli_open_write(path, "output", append, &st->out);
+    /* Offsets in the file, for the job log: from its size when appended. */
+    if (rc == 0 && fstat(fileno(st->out), &sb) == 0 && S_ISREG(sb.st_mode)) {
+        st->offsets = true;
+        st->out_pos = (int64_t)sb.st_size;
+    }
+    return rc;
+}
+
+/* PATH.shard-K-of-N for a shard's output and log (NULL: none); *owned
+ * is what to free. */
+static const char *
+shard_path(const struct cli_shard *sh, const char *path, char **owned)
+{
+    *owned = NULL;
+    if (path == NULL || sh->n == 0)
+        return path;
+    if (asprintf(owned, "%s.shard-%llu-of-%llu", path,
+                 (unsigned long long)sh->k, (unsigned long long)sh->n) < 0) {
+        *owned = NULL;
+        return NULL;
+    }
+    return *owned;
+}
+
+/*
+ * --resume: cut the output back to the end of the last output the log
+ * records (a kill -9 may leave output whose line never reached the
+ * log), so the resumed output equals a clean run's.  0, or an exit
+ * status after printing why.
+ */
+static int
+cut_output(const char *out, const struct cli_joblog *log)
+{
+    uint64_t end;
+    struct stat sb;
+
+    if (out == NULL || !cli_joblog_out_end(log, &end))
+        return 0;
+    if (stat(out, &sb) != 0) {
+        /* Removed by the user: the new output holds the items run now. */
+        if (errno == ENOENT && end > 0)
+            cli_error("warning: --resume: output %s is missing (the joblog "
+                      "records %llu bytes there); it will hold only the "
+                      "items run now", out, (unsigned long long)end);
+        return 0;
+    }
+    if (!S_ISREG(sb.st_mode))
+        return 0;
+    if ((uint64_t)sb.st_size < end) {
+        cli_error("--resume: output %s holds %lld bytes, less than the %llu "
+                  "its joblog records (written without joblog_sync before "
+                  "a crash of the machine?); run the job again", out,
+                  (long long)sb.st_size, (unsigned long long)end);
+        return CLI_EXIT_CONFIG;
+    }
+    if ((uint64_t)sb.st_size > end && truncate(out, (off_t)end) != 0) {
+        cli_error("--resume: output %s: cannot cut it back to %llu bytes: "
+                  "%s", out, (unsigned long long)end, strerror(errno));
+        return CLI_EXIT_IOERR;
+    }
+    return 0;
+}
+
+/* The job file's hash, for the job log's header; 0 when unreadable. */
+static uint64_t
+job_hash(const char *path)
+{
+    char buf[65536];
+    uint64_t h = CLI_HASH_INIT;
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+
+    if (fd < 0)
+        return 0;
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        h = cli_hash(h, buf, (size_t)n);
+    close(fd);
+    return n < 0 ? 0 : h;
 }
 
 static int
@@ -638,6 +752,8 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
     struct cli_job cj = *job;
     struct cli_args args = *a;
     struct cli_input *in = own;
+    char *out_owned = NULL, *log_owned = NULL;
+    const char *out_path, *log_path;
     mproc_pool_t *pool = NULL;
     mproc_sync_t *shared = NULL;
     unsigned long long nrun_not;
@@ -658,6 +774,18 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
         rc = cli_input_open(&in, cj.job, false);
         if (rc != 0)
             goto done;
+    }
+    rc = cli_input_shard(in, cj.job, args.joblog != NULL, &st.sh);
+    if (rc != 0)
+        goto done;
+    st.sh.job_hash = job_hash(cj.path);
+    out_path = shard_path(&st.sh, cj.job->output, &out_owned);
+    log_path = shard_path(&st.sh, args.joblog, &log_owned);
+    rc = CLI_EXIT_SOFTWARE;
+    if ((out_path == NULL) != (cj.job->output == NULL) ||
+        (log_path == NULL) != (args.joblog == NULL)) {
+        cli_error("out of memory");
+        goto done;
     }
     rc = cli_pool_new(&cj, shared, &pool, sig_pipe[0], cli_input_fd(in),
                       on_idle);
@@ -684,13 +812,16 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
         goto done;
     }
     if (args.joblog != NULL) {
-        rc = cli_joblog_open(&st.log, args.joblog, args.resume);
+        rc = cli_joblog_open(&st.log, log_path, args.resume, &st.sh);
+        if (rc == 0 && args.resume)
+            rc = cut_output(out_path, st.log);
         if (rc != 0)
             goto done;
     }
-    rc = open_output(cj.job, &st, args.resume);
+    rc = open_output(out_path, &st, args.resume);
     if (rc != 0)
         goto done;
+    cli_joblog_set_sync(st.log, cj.job->joblog_sync, fileno(st.out));
     st.in = in;
     st.total = cli_input_total(in);
     st.tty = isatty(STDERR_FILENO);
@@ -711,6 +842,12 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
             st.write_errno = errno;
         }
     }
+    /* joblog_sync: the output reaches the disk before the last lines of
+     * the log; close_output() closes the descriptor the log would sync. */
+    if (cli_joblog_sync_mode(st.log) != MPROC__SYNC_NONE &&
+        fflush(st.out) == 0)
+        fdatasync(fileno(st.out));
+    cli_joblog_set_sync(st.log, cli_joblog_sync_mode(st.log), -1);
     rc = close_output(&st);
     if (rc == 0) {
         cli_joblog_commit(st.log); /* every output is on disk */
@@ -771,5 +908,7 @@ done:
     mproc_sync_free(shared);
     if (in != own)
         cli_input_close(in);
+    free(out_owned);
+    free(log_owned);
     return rc;
 }

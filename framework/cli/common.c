@@ -73,6 +73,11 @@ cli_args_parse(struct cli_args *a, int argc, char **argv, const char *usage,
         {"joblog", required_argument, NULL, 'j'},
         {"resume", no_argument, NULL, 'r'},
         {"stats", required_argument, NULL, 'S'},
+        /* each the same as --set job.KEY=VALUE (mproc(1), "Running on
+         * a cluster") */
+        {"shard", required_argument, NULL, 'K'},
+        {"shard-mode", required_argument, NULL, 'M'},
+        {"joblog-sync", required_argument, NULL, 'Y'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -124,6 +129,22 @@ cli_args_parse(struct cli_args *a, int argc, char **argv, const char *usage,
         case 's':
             a->sets[a->nsets++] = optarg;
             break;
+        case 'K':
+        case 'M':
+        case 'Y':
+            if (c == 'Y' && !workers_option)
+                goto bad;
+            if (asprintf(&a->owned[a->nowned], "job.%s=%s",
+                         c == 'K' ? "shard"
+                         : c == 'M' ? "shard_mode"
+                                    : "joblog_sync",
+                         optarg) < 0) {
+                cli_args_free(a);
+                cli_error("out of memory");
+                return CLI_EXIT_SOFTWARE;
+            }
+            a->sets[a->nsets++] = a->owned[a->nowned++];
+            break;
         case 'w':
             if (!workers_option)
                 goto bad;
@@ -162,9 +183,14 @@ cli_args_parse(struct cli_args *a, int argc, char **argv, const char *usage,
     return -1;
 
 bad:
-    if (optopt == 'j' || optopt == 'S')
+    if (optopt == 'j' || optopt == 'S' || optopt == 'K' || optopt == 'M' ||
+        optopt == 'Y')
         cli_error("%s: option --%s needs a value", argv[0],
-                  optopt == 'j' ? "joblog" : "stats");
+                  optopt == 'j'   ? "joblog"
+                  : optopt == 'S' ? "stats"
+                  : optopt == 'K' ? "shard"
+                  : optopt == 'M' ? "shard-mode"
+                                  : "joblog-sync");
     else if (optopt != 0 && (optopt == 's' || optopt == 'w'))
         cli_error("%s: option -%c needs a value", argv[0], optopt);
     else

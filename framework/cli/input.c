@@ -44,8 +44,12 @@ struct cli_input {
     bool range_done;
     char num[32];
     char **paths;  /* FILES */
-    size_t npaths, next_path;
+    size_t npaths, next_path, path_end;
     int failed;
+    /* A shard (cli_input_shard()): the raw items are numbered from 0 as
+     * read (gnext), and only this shard's are handed out (nout of them). */
+    struct cli_shard sh;
+    uint64_t gnext, nout;
 };
 
 static int
@@ -292,6 +296,7 @@ cli_input_open(struct cli_input **out, const struct mproc__job *job,
         cli_input_close(in);
         return r;
     }
+    in->path_end = in->npaths;
     *out = in;
     return 0;
 }
@@ -420,11 +425,15 @@ cli_input_remaining(struct cli_input *in, unsigned long long *n)
 {
     long long k;
 
+    if (in->sh.n > 0) {
+        *n = in->sh.count - in->nout;
+        return true;
+    }
     switch (in->kind) {
     case MPROC__INPUT_RANGE:
         return range_left(in, n);
     case MPROC__INPUT_FILES:
-        *n = in->npaths - in->next_path;
+        *n = in->path_end - in->next_path;
         return true;
     case MPROC__INPUT_STDIN:
     case MPROC__INPUT_LINES:
@@ -440,6 +449,8 @@ cli_input_remaining(struct cli_input *in, unsigned long long *n)
 long long
 cli_input_total(const struct cli_input *in)
 {
+    if (in->sh.n > 0)
+        return in->sh.count <= LLONG_MAX ? (long long)in->sh.count : -1;
     switch (in->kind) {
     case MPROC__INPUT_RANGE: {
         unsigned long long n;
@@ -479,11 +490,34 @@ cli_input_fd(const struct cli_input *in)
     return in->fd;
 }
 
+static int next_raw(struct cli_input *in, struct mproc_item *item);
+
 int
 cli_input_next(void *user, struct mproc_item *item)
 {
     struct cli_input *in = user;
+    uint64_t local;
+    int r;
 
+    if (in->sh.n == 0)
+        return next_raw(in, item);
+    /* Every shard reads the whole input (a range and a list of files
+     * start at their block): only its own items are handed out. */
+    for (;;) {
+        if (in->nout == in->sh.count)
+            return 0;
+        if ((r = next_raw(in, item)) <= 0)
+            return r;
+        if (cli_shard_local(&in->sh, in->gnext++, &local)) {
+            in->nout++;
+            return 1;
+        }
+    }
+}
+
+static int
+next_raw(struct cli_input *in, struct mproc_item *item)
+{
     switch (in->kind) {
     case INPUT_CUSTOM:
         return in->next(in->user, item);
@@ -503,7 +537,7 @@ cli_input_next(void *user, struct mproc_item *item)
             in->cur++;
         return 1;
     case MPROC__INPUT_FILES:
-        if (in->next_path == in->npaths)
+        if (in->next_path == in->path_end)
             return 0;
         item->data = in->paths[in->next_path];
         item->len = strlen(in->paths[in->next_path]);
@@ -567,4 +601,137 @@ cli_input_close(struct cli_input *in)
         free(in->paths[i]);
     free(in->paths);
     free(in);
+}
+
+/* ---- shards ---- */
+
+/*
+ * Lines of a regular file: count them and hash their bytes, reading it
+ * whole with pread() (the read position stays at 0 for the run).  false:
+ * not a regular file, or a read error (errno set).
+ */
+static bool
+lines_identity(struct cli_input *in, uint64_t *total, uint64_t *hash)
+{
+    char buf[65536];
+    struct stat st;
+    bool open_line = false;
+    uint64_t n = 0, h = CLI_HASH_INIT;
+    off_t at = 0;
+    ssize_t got, i;
+
+    if (fstat(in->fd, &st) != 0 || !S_ISREG(st.st_mode) || in->len != 0) {
+        errno = ESPIPE;
+        return false;
+    }
+    while ((got = pread(in->fd, buf, sizeof(buf), at)) != 0) {
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            return false;
+        for (i = 0; i < got; i++)
+            n += buf[i] == in->sep;
+        open_line = buf[got - 1] != in->sep;
+        h = cli_hash(h, buf, (size_t)got);
+        at += got;
+    }
+    *total = n + open_line;
+    *hash = h;
+    return true;
+}
+
+int
+cli_input_shard(struct cli_input *in, const struct mproc__job *job,
+                bool need_total, struct cli_shard *sh)
+{
+    const char *env;
+    unsigned long long n;
+    long long k = job->shard_k;
+    char *end;
+    size_t i;
+
+    memset(sh, 0, sizeof(*sh));
+    sh->total = CLI_TOTAL_UNKNOWN;
+    sh->input_hash = cli_hash(CLI_HASH_INIT, in->name, strlen(in->name));
+    if (job->shard_n > 0 && k < 0) {
+        /* K from the array task; N stays the user's: a resubmission of
+         * one failed task (--array=2) must not re-shard the input. */
+        env = getenv("SLURM_ARRAY_TASK_ID");
+        errno = 0;
+        if (env != NULL)
+            k = strtoll(env, &end, 10);
+        if (env == NULL || *env == '\0' || *end != '\0' || errno != 0 ||
+            k < 0 || k >= job->shard_n) {
+            cli_error("shard slurm/%lld: SLURM_ARRAY_TASK_ID is %s%s%s; "
+                      "expected a task id from 0 to %lld (submit with "
+                      "sbatch --array=0-%lld, or give --shard K/%lld)",
+                      (long long)job->shard_n, env ? "'" : "not set",
+                      env ? env : "", env ? "'" : "",
+                      (long long)job->shard_n - 1,
+                      (long long)job->shard_n - 1, (long long)job->shard_n);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    switch (in->kind) {
+    case MPROC__INPUT_RANGE:
+        if (range_left(in, &n))
+            sh->total = n;
+        break;
+    case MPROC__INPUT_FILES:
+        sh->total = in->npaths;
+        for (i = 0; i < in->npaths; i++)
+            sh->input_hash = cli_hash(sh->input_hash, in->paths[i],
+                                      strlen(in->paths[i]) + 1);
+        break;
+    case MPROC__INPUT_LINES:
+        if ((job->shard_n > 0 || need_total) &&
+            !lines_identity(in, &sh->total, &sh->input_hash) &&
+            job->shard_n > 0) {
+            cli_error("input %s: shards need a regular file, read whole by "
+                      "every shard (%s)", in->name, strerror(errno));
+            return CLI_EXIT_USAGE;
+        }
+        break;
+    case INPUT_CUSTOM:
+        /* mproc exec's ::: lists: known; its stdin: not. */
+        if (in->total >= 0) {
+            sh->total = (uint64_t)in->total;
+            break;
+        }
+        /* fall through */
+    default:
+        if (job->shard_n > 0) {
+            cli_error("input %s: cannot be split into shards: every shard "
+                      "must read the same items; give the items as "
+                      "input = lines:FILE, range:A..B or files:...",
+                      in->name);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (job->shard_n == 0)
+        return 0;
+    if (sh->total == CLI_TOTAL_UNKNOWN) {
+        cli_error("input %s: too many items to split into shards",
+                  in->name);
+        return CLI_EXIT_USAGE;
+    }
+    sh->k = (uint64_t)k;
+    sh->n = (uint64_t)job->shard_n;
+    sh->mode = job->shard_mode;
+    cli_shard_block(sh);
+    if (sh->mode == MPROC__SHARD_CONTIGUOUS) {
+        if (in->kind == MPROC__INPUT_RANGE && sh->count == 0) {
+            in->range_done = true;
+        } else if (in->kind == MPROC__INPUT_RANGE) {
+            in->cur = (int64_t)((uint64_t)in->cur + sh->lo);
+            in->hi = (int64_t)((uint64_t)in->cur + sh->count - 1);
+            in->gnext = sh->lo;
+        } else if (in->kind == MPROC__INPUT_FILES) {
+            in->next_path = (size_t)sh->lo;
+            in->path_end = (size_t)(sh->lo + sh->count);
+            in->gnext = sh->lo;
+        }
+    }
+    in->sh = *sh;
+    return 0;
 }

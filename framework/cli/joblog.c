@@ -4,9 +4,16 @@
  *
  * One line per item that ran, tab-separated, after a header line:
  *
- *   index  worker  start  duration  status  exit  attempts  item  message
+ *   index worker start duration status exit attempts item message offset
+ *   length
  *
- * index     the item's position in the input, from 0
+ * The header's last field says which run wrote the log (format 2):
+ * "mproc-joblog 2 shard=K/N mode=MODE total=T input=HASH job=HASH": the
+ * shard (0/1: the whole input), the whole input's item count (- when
+ * unknown) and hashes of the input and of the job file.
+ *
+ * index     the item's position in the whole input, from 0 (global: a
+ *           shard's items keep their index in the input)
  * worker    pid of the worker that ran its last attempt (0: none)
  * start     when its last attempt started, seconds since the epoch
  * duration  seconds that attempt took
@@ -19,6 +26,21 @@
  * attempts  times it was started (1 + retries)
  * item      the input item, escaped (\t \n \r \\ and \xHH)
  * message   why it failed, escaped; empty when ok
+ * offset    ok: where its output starts in the output file, in bytes;
+ *           empty when unknown (stdout) or not ok
+ * length    ok: how many bytes of output it wrote there
+ *
+ * Format 1 logs (9 fields, no "mproc-joblog" in the header: mproc before
+ * shards) are still read to resume an unsharded run; a shard refuses
+ * them, and `mproc merge` too (they lack the offsets it needs).
+ *
+ * Crash consistency: an ok item's line reaches the log only after its
+ * output reached the output file, so after a kill -9 the output may
+ * hold more than the log says, never less.  --resume cuts the output
+ * back to the end of the last output the log records (offset + length),
+ * so the resumed output equals a clean run's.  joblog_sync adds fsync()
+ * (output first, then the log) per batch or per item, for a crash of
+ * the machine rather than of mproc.
  *
  * With --resume, the log is read first: items logged "ok" are not run
  * again (their output was written by the earlier run), every other item
@@ -39,16 +61,28 @@
 #include "cli/cli.h"
 
 #define HEADER "index\tworker\tstart\tduration\tstatus\texit\tattempts\titem" \
-               "\tmessage\n"
+               "\tmessage\toffset\tlength\t"
+#define MAGIC "mproc-joblog 2 "
 
 struct done {
-    uint64_t index;
-    uint64_t hash; /* of the item's bytes */
+    uint64_t index; /* local: the shard's own item number */
+    uint64_t hash;  /* of the item's bytes */
 };
 
 struct cli_joblog {
     FILE *f;
     char *path;
+    struct cli_shard sh;  /* the run's (or, read by merge, the log's) */
+    int version;          /* of the log read: 1, 2; 0: none read yet */
+    bool has_end;         /* out_end is known (format 2) */
+    bool end_unknown;     /* an ok item without an offset was read */
+    uint64_t out_end;     /* the end of the last output logged */
+    int sync;             /* enum mproc__joblog_sync */
+    int out_fd;           /* the output file, to fsync; -1: none */
+    /* merge: every line kept, with its global index */
+    bool keep;
+    struct cli_joblog_entry *ent;
+    size_t nent, ecap;
     struct done *done; /* sorted by index, unique */
     size_t ndone, cap;
     bool empty;        /* the old log had no line (or there was none) */
@@ -63,12 +97,10 @@ struct cli_joblog {
     int write_errno;
 };
 
-/* FNV-1a, 64 bits: enough to tell an item from another. */
-static uint64_t
-hash_bytes(const void *data, size_t len)
+uint64_t
+cli_hash(uint64_t h, const void *data, size_t len)
 {
     const unsigned char *p = data;
-    uint64_t h = 0xcbf29ce484222325ull;
     size_t i;
 
     for (i = 0; i < len; i++) {
@@ -76,6 +108,61 @@ hash_bytes(const void *data, size_t len)
         h *= 0x100000001b3ull;
     }
     return h;
+}
+
+/* ---- shards: a shard's own item numbers and the input's ---- */
+
+bool
+cli_shard_local(const struct cli_shard *sh, uint64_t global, uint64_t *local)
+{
+    if (sh->n == 0) {
+        *local = global;
+        return true;
+    }
+    if (sh->mode == MPROC__SHARD_STRIDE) {
+        if (global >= sh->total || global % sh->n != sh->k)
+            return false;
+        *local = global / sh->n;
+        return true;
+    }
+    if (global < sh->lo || global - sh->lo >= sh->count)
+        return false;
+    *local = global - sh->lo;
+    return true;
+}
+
+void
+cli_shard_block(struct cli_shard *sh)
+{
+    if (sh->n == 0 || sh->total == CLI_TOTAL_UNKNOWN) {
+        sh->lo = 0;
+        sh->count = sh->total;
+    } else if (sh->mode == MPROC__SHARD_STRIDE) {
+        sh->lo = 0;
+        sh->count = sh->total > sh->k ? (sh->total - sh->k - 1) / sh->n + 1
+                                      : 0;
+    } else {
+        /* Blocks differ by at most one item, and cover the input. */
+        sh->lo = (uint64_t)((unsigned __int128)sh->total * sh->k / sh->n);
+        sh->count = (uint64_t)((unsigned __int128)sh->total * (sh->k + 1) /
+                               sh->n) - sh->lo;
+    }
+}
+
+uint64_t
+cli_shard_global(const struct cli_shard *sh, uint64_t local)
+{
+    if (sh->n == 0)
+        return local;
+    if (sh->mode == MPROC__SHARD_STRIDE)
+        return sh->k + local * sh->n;
+    return sh->lo + local;
+}
+
+static uint64_t
+hash_bytes(const void *data, size_t len)
+{
+    return cli_hash(CLI_HASH_INIT, data, len);
 }
 
 /* Append len bytes to the growing buffer *buf; false: out of memory. */
@@ -186,41 +273,132 @@ is_status(const char *s)
     return false;
 }
 
+/* A decimal field, all of it; false when not one. */
+static bool
+parse_u64(const char *s, uint64_t *v)
+{
+    unsigned long long x;
+    char *end;
+
+    if (!isdigit((unsigned char)s[0]))
+        return false;
+    errno = 0;
+    x = strtoull(s, &end, 10);
+    if (*end != '\0' || errno != 0)
+        return false;
+    *v = x;
+    return true;
+}
+
+/*
+ * The header's last field: "mproc-joblog 2 shard=K/N mode=M total=T
+ * input=H job=H".  0, or 1 when it is not one.
+ */
+static int
+read_header(struct cli_joblog *j, const char *f, struct cli_shard *sh)
+{
+    char mode[16], total[32];
+    unsigned long long k, n, ih, jh;
+
+    memset(sh, 0, sizeof(*sh));
+    if (sscanf(f, MAGIC "shard=%llu/%llu mode=%15s total=%31s input=%llx "
+                      "job=%llx", &k, &n, mode, total, &ih, &jh) != 6 ||
+        n == 0 || k >= n)
+        return 1;
+    sh->k = k;
+    sh->n = n;
+    if (strcmp(mode, "contiguous") == 0)
+        sh->mode = MPROC__SHARD_CONTIGUOUS;
+    else if (strcmp(mode, "stride") == 0)
+        sh->mode = MPROC__SHARD_STRIDE;
+    else
+        return 1;
+    if (strcmp(total, "-") == 0)
+        sh->total = CLI_TOTAL_UNKNOWN;
+    else if (!parse_u64(total, &sh->total))
+        return 1;
+    sh->input_hash = ih;
+    sh->job_hash = jh;
+    cli_shard_block(sh);
+    (void)j;
+    return 0;
+}
+
+static bool
+keep_entry(struct cli_joblog *j, const struct cli_joblog_entry *e)
+{
+    if (j->nent == j->ecap) {
+        size_t nc = j->ecap ? 2 * j->ecap : 1024;
+        struct cli_joblog_entry *d = realloc(j->ent, nc * sizeof(*d));
+        if (d == NULL)
+            return false;
+        j->ent = d;
+        j->ecap = nc;
+    }
+    j->ent[j->nent++] = *e;
+    return true;
+}
+
 /*
  * Split one line (without its newline, NUL-terminated at len) into its 9
- * fields, check it, and note an ok item.  Returns 0, 1 when the line is
- * not a joblog line, or -1 out of memory.
+ * (format 1) or 11 fields, check it, and note an ok item.  Returns 0, 1
+ * when the line is not a joblog line, 2 when its index belongs to
+ * another shard, or -1 out of memory.
  */
 static int
 read_line(struct cli_joblog *j, char *line, size_t len)
 {
-    char *field[9], *p, *end;
-    unsigned long long index;
+    char *field[11], *p, *copy = NULL;
+    struct cli_joblog_entry e = {0};
+    uint64_t index, local;
     ssize_t item_len;
-    size_t k;
+    size_t k, nf = j->version == 2 ? 11 : 9;
 
     /* A raw NUL would hide the rest of the line from the C string
      * functions below; put_escaped() writes it as \x00. */
     if (memchr(line, '\0', len) != NULL)
         return 1;
-    for (k = 0, p = line; k < 9; k++) {
+    if (j->keep && (copy = strdup(line)) == NULL)
+        return -1;
+    for (k = 0, p = line; k < nf; k++) {
         field[k] = p;
         p = strchr(p, '\t');
         if (p == NULL)
             break;
         *p++ = '\0';
     }
-    if (k != 8 || !isdigit((unsigned char)field[0][0]) || !is_status(field[4]))
-        return 1;
-    errno = 0;
-    index = strtoull(field[0], &end, 10);
-    if (*end != '\0' || errno != 0)
-        return 1;
+    e.off = e.len = -1;
+    if (k != nf - 1 || !parse_u64(field[0], &index) || !is_status(field[4]))
+        goto bad;
+    if (nf == 11 && field[9][0] != '\0') {
+        uint64_t off, n;
+        if (!parse_u64(field[9], &off) || !parse_u64(field[10], &n) ||
+            off > INT64_MAX || n > INT64_MAX - off)
+            goto bad;
+        e.off = (int64_t)off;
+        e.len = (int64_t)n;
+    }
     item_len = unescape(field[7], strlen(field[7]));
     if (item_len < 0 || unescape(field[8], strlen(field[8])) < 0)
-        return 1;
-    if (strcmp(field[4], "ok") != 0)
+        goto bad;
+    e.index = index;
+    e.ok = strcmp(field[4], "ok") == 0;
+    if (j->keep) {
+        e.line = copy;
+        if (!keep_entry(j, &e)) {
+            free(copy);
+            return -1;
+        }
         return 0;
+    }
+    if (!e.ok)
+        return 0;
+    if (!cli_shard_local(&j->sh, index, &local))
+        return 2;
+    if (e.off >= 0 && (uint64_t)(e.off + e.len) > j->out_end)
+        j->out_end = (uint64_t)(e.off + e.len);
+    else if (e.off < 0)
+        j->end_unknown = true; /* its output went to stdout */
     if (j->ndone == j->cap) {
         size_t nc = j->cap ? 2 * j->cap : 1024;
         struct done *d = realloc(j->done, nc * sizeof(*d));
@@ -229,16 +407,78 @@ read_line(struct cli_joblog *j, char *line, size_t len)
         j->done = d;
         j->cap = nc;
     }
-    j->done[j->ndone].index = index;
+    j->done[j->ndone].index = local;
     j->done[j->ndone].hash = hash_bytes(field[7], (size_t)item_len);
     j->ndone++;
     return 0;
+
+bad:
+    free(copy);
+    return 1;
+}
+
+static const char *
+mode_name(int mode)
+{
+    return mode == MPROC__SHARD_STRIDE ? "stride" : "contiguous";
+}
+
+/* The log read is of this run's shard and input: 0, or an exit status
+ * after printing why. */
+static int
+check_header(const struct cli_joblog *j, const struct cli_shard *old)
+{
+    uint64_t on = old->n, n = j->sh.n ? j->sh.n : 1;
+
+    if (on != n || old->k != j->sh.k ||
+        (n > 1 && old->mode != j->sh.mode)) {
+        cli_error("joblog %s: is the log of shard %llu/%llu (%s), this run "
+                  "is shard %llu/%llu (%s); give each shard its own log, "
+                  "and N as when the log was written",
+                  j->path, (unsigned long long)old->k,
+                  (unsigned long long)on, mode_name(old->mode),
+                  (unsigned long long)j->sh.k, (unsigned long long)n,
+                  mode_name(j->sh.mode));
+        return CLI_EXIT_CONFIG;
+    }
+    /* A shard's block depends on the whole input; an unsharded run
+     * checks each item it skips instead (cli_joblog_skip()), so an input
+     * that grew can be resumed. */
+    if (n > 1 &&
+        (old->input_hash != j->sh.input_hash || old->total != j->sh.total)) {
+        cli_error("joblog %s: logs another input (its items or their "
+                  "number changed: input hash %016llx, this run's "
+                  "%016llx); remove it, or run without --resume",
+                  j->path, (unsigned long long)old->input_hash,
+                  (unsigned long long)j->sh.input_hash);
+        return CLI_EXIT_CONFIG;
+    }
+    if (old->job_hash != j->sh.job_hash)
+        cli_error("warning: joblog %s: the job file changed since the log "
+                  "was written; resuming all the same", j->path);
+    return 0;
+}
+
+/* A format-1 log where a shard or merge needs format 2: true after
+ * printing why. */
+static bool
+old_format(const struct cli_joblog *j)
+{
+    if (j->version != 1 || (!j->keep && j->sh.n == 0))
+        return false;
+    cli_error("joblog %s: written by an mproc without shards (9 columns, no "
+              "'mproc-joblog 2' header): it can resume an unsharded run, "
+              "but %s; run the job again with a new log",
+              j->path, j->keep ? "lacks the output offsets mproc merge needs"
+                               : "not a shard");
+    return true;
 }
 
 int
 cli_joblog_read(struct cli_joblog *j, FILE *f)
 {
-    char *line = NULL;
+    char *line = NULL, *last;
+    struct cli_shard old;
     size_t cap = 0, lineno = 0, k, w;
     ssize_t n;
     int rc = 0, r;
@@ -249,25 +489,66 @@ cli_joblog_read(struct cli_joblog *j, FILE *f)
         if (j->cut_short)
             break; /* cut short by a crash: that item counts as not run */
         line[--n] = '\0';
-        if (n == 0 || strncmp(line, "index\t", 6) == 0)
-            continue; /* a blank line, or the header of a run */
+        if (n == 0)
+            continue; /* a blank line */
+        if (strncmp(line, "index\t", 6) == 0) {
+            /* The header of a run: format 2 ends with its description. */
+            last = strrchr(line, '\t');
+            if (strncmp(last + 1, MAGIC, sizeof(MAGIC) - 1) != 0) {
+                if (j->version == 0)
+                    j->version = 1;
+                continue;
+            }
+            if (j->version == 1 || read_header(j, last + 1, &old) != 0) {
+                cli_error("%s:%zu: not a joblog header; expected 'index "
+                          "worker ... length' and 'mproc-joblog 2 shard=K/N "
+                          "mode=MODE total=T input=HASH job=HASH'",
+                          j->path, lineno);
+                rc = CLI_EXIT_CONFIG;
+                break;
+            }
+            if (j->keep && j->version == 0)
+                j->sh = old;
+            else if (!j->keep && (rc = check_header(j, &old)) != 0)
+                break;
+            j->version = 2;
+            j->has_end = true;
+            continue;
+        }
+        if (j->version == 0)
+            j->version = 1; /* lines with no header: format 1 */
+        if (old_format(j)) {
+            rc = CLI_EXIT_CONFIG;
+            break;
+        }
         r = read_line(j, line, (size_t)n);
         if (r < 0) {
             cli_error("out of memory reading %s", j->path);
             rc = CLI_EXIT_SOFTWARE;
             break;
         }
+        if (r == 2) {
+            cli_error("%s:%zu: item %s belongs to another shard than %llu/"
+                      "%llu; the log is not this shard's",
+                      j->path, lineno, line, (unsigned long long)j->sh.k,
+                      (unsigned long long)j->sh.n);
+            rc = CLI_EXIT_CONFIG;
+            break;
+        }
         if (r > 0) {
-            cli_error("%s:%zu: not a joblog line; expected 9 tab-separated "
+            cli_error("%s:%zu: not a joblog line; expected %d tab-separated "
                       "fields (index, worker, start, duration, status, exit, "
-                      "attempts, item, message)",
-                      j->path, lineno);
+                      "attempts, item, message%s)",
+                      j->path, lineno, j->version == 2 ? 11 : 9,
+                      j->version == 2 ? ", offset, length" : "");
             rc = CLI_EXIT_CONFIG;
             break;
         }
     }
     j->empty = lineno == 0;
     free(line);
+    if (rc == 0 && old_format(j))
+        rc = CLI_EXIT_CONFIG;
     if (rc == 0 && ferror(f)) {
         cli_error("%s: read error: %s", j->path, strerror(errno));
         rc = CLI_EXIT_NOINPUT;
@@ -294,11 +575,13 @@ cli_joblog_new(const char *path)
         return NULL;
     }
     j->empty = true;
+    j->out_fd = -1;
     return j;
 }
 
 int
-cli_joblog_open(struct cli_joblog **out, const char *path, bool resume)
+cli_joblog_open(struct cli_joblog **out, const char *path, bool resume,
+                const struct cli_shard *sh)
 {
     struct cli_joblog *j = cli_joblog_new(path);
     FILE *old;
@@ -309,6 +592,7 @@ cli_joblog_open(struct cli_joblog **out, const char *path, bool resume)
         cli_error("out of memory");
         return CLI_EXIT_SOFTWARE;
     }
+    j->sh = *sh;
     if (resume) {
         rc = cli_open_read(path, "joblog", true, &fd);
         if (rc == 0 && fd >= 0) {
@@ -333,10 +617,103 @@ cli_joblog_open(struct cli_joblog **out, const char *path, bool resume)
     }
     if (j->cut_short)
         fputc('\n', j->f); /* a line cut by a crash must not swallow ours */
-    if (j->empty)
-        fputs(HEADER, j->f);
+    if (j->empty) {
+        char total[24] = "-";
+        if (sh->total != CLI_TOTAL_UNKNOWN)
+            snprintf(total, sizeof(total), "%llu",
+                     (unsigned long long)sh->total);
+        fprintf(j->f, HEADER MAGIC "shard=%llu/%llu mode=%s total=%s "
+                      "input=%016llx job=%016llx\n",
+                (unsigned long long)sh->k,
+                (unsigned long long)(sh->n ? sh->n : 1), mode_name(sh->mode),
+                total, (unsigned long long)sh->input_hash,
+                (unsigned long long)sh->job_hash);
+        j->has_end = true; /* a new log: the output starts empty */
+    }
+    /* The header reaches the file now: a crash before the first item
+     * must still leave a log of this shard. */
+    if (fflush(j->f) != 0)
+        j->write_errno = errno;
     *out = j;
     return 0;
+}
+
+bool
+cli_joblog_out_end(const struct cli_joblog *j, uint64_t *end)
+{
+    *end = j != NULL ? j->out_end : 0;
+    return j != NULL && j->has_end && !j->end_unknown;
+}
+
+void
+cli_joblog_set_sync(struct cli_joblog *j, int sync, int out_fd)
+{
+    if (j == NULL)
+        return;
+    j->sync = sync;
+    j->out_fd = out_fd;
+}
+
+int
+cli_joblog_load(const char *path, struct cli_joblog **out)
+{
+    struct cli_joblog *j = cli_joblog_new(path);
+    FILE *f;
+    int rc, fd;
+
+    *out = NULL;
+    if (j == NULL) {
+        cli_error("out of memory");
+        return CLI_EXIT_SOFTWARE;
+    }
+    j->keep = true;
+    rc = cli_open_read(path, "joblog", false, &fd);
+    if (rc == 0 && (f = fdopen(fd, "r")) == NULL) {
+        close(fd);
+        cli_error("joblog %s: %s", path, strerror(errno));
+        rc = CLI_EXIT_SOFTWARE;
+    } else if (rc == 0) {
+        rc = cli_joblog_read(j, f);
+        fclose(f);
+    }
+    if (rc == 0 && j->version != 2) {
+        cli_error("joblog %s: %s; expected a log written by mproc run "
+                  "--joblog (format 2)", path,
+                  j->empty ? "is empty" : "has no 'mproc-joblog 2' header");
+        rc = CLI_EXIT_CONFIG;
+    }
+    if (rc != 0) {
+        cli_joblog_close(j);
+        return rc;
+    }
+    *out = j;
+    return 0;
+}
+
+const struct cli_shard *
+cli_joblog_shard(const struct cli_joblog *j)
+{
+    return &j->sh;
+}
+
+size_t
+cli_joblog_entries(const struct cli_joblog *j,
+                   const struct cli_joblog_entry **out)
+{
+    *out = j->ent;
+    return j->nent;
+}
+
+const char *
+cli_joblog_header(void)
+{
+    return HEADER;
+}
+
+const char *
+cli_joblog_mode_name(int mode)
+{
+    return mode_name(mode);
 }
 
 size_t
@@ -484,9 +861,9 @@ exit_column(const struct mproc_result *r)
 
 void
 cli_joblog_write(struct cli_joblog *j, uint64_t index,
-                 const struct mproc_result *r)
+                 const struct mproc_result *r, int64_t off, int64_t len)
 {
-    char head[160];
+    char head[160], tail[48];
     size_t n;
     bool okay;
 
@@ -494,8 +871,14 @@ cli_joblog_write(struct cli_joblog *j, uint64_t index,
         return; /* not run: nothing to log */
     if (r->status == 0 && j->out_failed)
         return; /* its output may be lost: a resume must run it again */
+    if (r->status == 0 && off >= 0)
+        snprintf(tail, sizeof(tail), "\t%lld\t%lld\n", (long long)off,
+                 (long long)len);
+    else
+        snprintf(tail, sizeof(tail), "\t\t\n");
     n = (size_t)snprintf(head, sizeof(head), "%llu\t%d\t%.3f\t%.3f\t%s\t%d\t%u\t",
-                         (unsigned long long)index, (int)r->worker, r->started,
+                         (unsigned long long)cli_shard_global(&j->sh, index),
+                         (int)r->worker, r->started,
                          r->duration, status_word(r->status), exit_column(r),
                          r->attempts);
     j->llen = 0;
@@ -506,7 +889,7 @@ cli_joblog_write(struct cli_joblog *j, uint64_t index,
            (r->status == 0 ||
             put_escaped(&j->line, &j->llen, &j->lcap, r->message,
                         strlen(r->message))) &&
-           append(&j->line, &j->llen, &j->lcap, "\n", 1);
+           append(&j->line, &j->llen, &j->lcap, tail, strlen(tail));
     /* A line waits for the output of the results before it to reach the
      * file (cli_joblog_commit()), so that the log keeps the order results
      * are delivered in.  Once the output failed, failures are logged at
@@ -525,12 +908,27 @@ cli_joblog_commit(struct cli_joblog *j)
 {
     if (j == NULL)
         return;
+    /* joblog_sync: the output (flushed by the caller) reaches the disk
+     * before the lines that say it is there. */
+    if (j->plen > 0 && j->sync != MPROC__SYNC_NONE && j->out_fd >= 0 &&
+        fdatasync(j->out_fd) != 0 && errno != EINVAL && j->write_errno == 0)
+        j->write_errno = errno;
     if (j->plen > 0 && fwrite(j->pend, 1, j->plen, j->f) != j->plen &&
         j->write_errno == 0)
         j->write_errno = errno;
-    j->plen = 0;
     if (fflush(j->f) != 0 && j->write_errno == 0)
         j->write_errno = errno;
+    if (j->plen > 0 && j->sync != MPROC__SYNC_NONE &&
+        fdatasync(fileno(j->f)) != 0 && errno != EINVAL &&
+        j->write_errno == 0)
+        j->write_errno = errno;
+    j->plen = 0;
+}
+
+int
+cli_joblog_sync_mode(const struct cli_joblog *j)
+{
+    return j != NULL ? j->sync : MPROC__SYNC_NONE;
 }
 
 void
@@ -561,6 +959,9 @@ cli_joblog_close(struct cli_joblog *j)
             rc = CLI_EXIT_IOERR;
         }
     }
+    for (size_t i = 0; i < j->nent; i++)
+        free(j->ent[i].line);
+    free(j->ent);
     free(j->done);
     free(j->pend);
     free(j->line);

@@ -27,6 +27,10 @@ static const char usage_text[] =
     "  plugins [--path DIR]...\n"
     "                     list the plugins found and their tasks\n"
     "  clean [--dry-run]  remove System V semaphore sets of dead mproc runs\n"
+    "  merge JOB.ini --shards N --joblog LOG\n"
+    "                     join the outputs of a job's shards (run --shard)\n"
+    "  slurm JOB.ini --shards N [SBATCH OPTIONS]...\n"
+    "                     run the job as a Slurm job array, then merge\n"
     "  help [COMMAND]     show this help, or a command's\n"
     "\n"
     "Options:\n"
@@ -50,6 +54,7 @@ static const struct {
     {"run", cmd_run},       {"exec", cmd_exec},   {"check", cmd_check},
     {"plugins", cmd_plugins}, {"clean", cmd_clean},
     {"manager", cmd_manager},
+    {"merge", cmd_merge},   {"slurm", cmd_slurm},
 };
 
 static int (*find(const char *name))(int, char **)

@@ -72,6 +72,10 @@ enum key_id {
     K_RLIMIT_AS,
     K_RLIMIT_NOFILE,
     K_NICE,
+    /* sharding and the job log (mproc(1), "Running on a cluster") */
+    K_SHARD,
+    K_SHARD_MODE,
+    K_JOBLOG_SYNC,
     NKEYS
 };
 
@@ -87,7 +91,8 @@ enum key_type {
     T_SIZE,    /* bytes, with an optional K, M, G or T */
     T_DURATION, /* milliseconds: 1.5, 30s, 500ms, 2m, 1h; bare = seconds */
     T_NICE,    /* an integer from -20 to 19 */
-    T_ENUM     /* one of names[] */
+    T_ENUM,    /* one of names[] */
+    T_SHARD    /* none | K/N | slurm/N */
 };
 
 static const char *const on_errors[] = {"continue", "abort"};
@@ -97,6 +102,9 @@ static const char *const syncs[] = {"futex", "posix", "sysv"};
 /* enum mproc__output_mode */
 static const char *const output_modes[] = {"auto", "records", "records0",
                                            "raw"};
+/* enum mproc__shard_mode, enum mproc__joblog_sync */
+static const char *const shard_modes[] = {"contiguous", "stride"};
+static const char *const joblog_syncs[] = {"none", "batch", "item"};
 
 struct key_def {
     const char *section;
@@ -142,6 +150,9 @@ static const struct key_def keys[NKEYS] = {
     [K_RLIMIT_NOFILE] = {"pool", "rlimit_nofile", T_INT, 0, 1048576, NULL, 0,
                          "0"},
     [K_NICE] = {"pool", "nice", T_NICE, 0, 0, NULL, 0, "0"},
+    [K_SHARD] = {"job", "shard", T_SHARD, 0, 0, NULL, 0, "none"},
+    [K_SHARD_MODE] = {"job", "shard_mode", ENUM(shard_modes), "contiguous"},
+    [K_JOBLOG_SYNC] = {"job", "joblog_sync", ENUM(joblog_syncs), "none"},
 };
 
 static const char *const sections[] = {"job", "pool", "args"};
@@ -236,6 +247,35 @@ parse_input(const char *raw, const struct source *src, struct parsed *p,
                       src->loc, raw);
 }
 
+/* shard = none | K/N | slurm/N: p->lo = K (-1: slurm), p->hi = N (0:
+ * none).  N is always the user's: see mproc(1), "Running on a cluster". */
+static int
+parse_shard(const char *raw, const struct source *src, struct parsed *p,
+            mproc_err_t *err)
+{
+    const char *slash = strchr(raw, '/');
+
+    if (strcmp(raw, "none") == 0)
+        return 0;
+    if (slash != NULL && mproc__parse_int64(slash + 1, strlen(slash + 1),
+                                            &p->hi) &&
+        p->hi >= 1 && p->hi <= 1000000) {
+        if (slash - raw == 5 && strncmp(raw, "slurm", 5) == 0) {
+            p->lo = -1;
+            return 0;
+        }
+        if (mproc__parse_int64(raw, (size_t)(slash - raw), &p->lo) &&
+            p->lo >= 0 && p->lo < p->hi)
+            return 0;
+    }
+    p->lo = p->hi = 0;
+    return mproc__err(err, MPROC_ECONFIG,
+                      "%s: shard: expected K/N with 0 <= K < N <= 1000000 "
+                      "(shard K, from 0, of N), slurm/N (K from "
+                      "SLURM_ARRAY_TASK_ID) or none, got '%s'",
+                      src->loc, raw);
+}
+
 /*
  * Check `raw` as a value of key `k` and parse it into *p (zeroed first;
  * p->path is the caller's to free, also after a failure).  Messages start
@@ -277,6 +317,8 @@ parse_value(const struct key_def *k, const char *raw, const struct source *src,
         return 0;
     case T_INPUT:
         return parse_input(raw, src, p, err);
+    case T_SHARD:
+        return parse_shard(raw, src, p, err);
     case T_OUTPUT:
         if (raw[0] == '\0')
             return mproc__err(err, MPROC_ECONFIG,
@@ -1269,6 +1311,10 @@ mproc_config_finish(mproc_config_t *cfg, mproc_err_t *err)
     j->rlimit_nofile = (unsigned long)s[K_RLIMIT_NOFILE].p.num;
     j->nice = (int)(int64_t)s[K_NICE].p.num;
     j->output_mode = (int)s[K_OUTPUT_MODE].p.num;
+    j->shard_k = s[K_SHARD].p.lo;
+    j->shard_n = s[K_SHARD].p.hi;
+    j->shard_mode = (int)s[K_SHARD_MODE].p.num;
+    j->joblog_sync = (int)s[K_JOBLOG_SYNC].p.num;
     cfg->finished = true;
     return 0;
 }

@@ -32,6 +32,19 @@ enum mproc__output_mode {
     MPROC__OUTPUT_RAW       /* the bytes as they are, nothing added */
 };
 
+/* [job] shard_mode: which items shard K of N runs. */
+enum mproc__shard_mode {
+    MPROC__SHARD_CONTIGUOUS = 0, /* one block of consecutive items */
+    MPROC__SHARD_STRIDE          /* items K, K+N, K+2N, ... */
+};
+
+/* [job] joblog_sync: what is fsync'ed, and when. */
+enum mproc__joblog_sync {
+    MPROC__SYNC_NONE = 0, /* the page cache's (survives a kill -9) */
+    MPROC__SYNC_BATCH,    /* output then log, per batch of results */
+    MPROC__SYNC_ITEM      /* output then log, per item */
+};
+
 /* The typed job; strings are owned by the config. */
 struct mproc__job {
     /* [job] */
@@ -61,6 +74,10 @@ struct mproc__job {
     unsigned long rlimit_cpu, rlimit_as, rlimit_nofile;
     int nice;
     int output_mode;          /* enum mproc__output_mode, default auto */
+    /* [job] shard = K/N: shard_n 0 when none; shard_k -1: slurm/N */
+    int64_t shard_k, shard_n;
+    int shard_mode;           /* enum mproc__shard_mode */
+    int joblog_sync;          /* enum mproc__joblog_sync */
 };
 
 /* ---- declared shared objects: [KIND:NAME] sections (decl.c) ---- */

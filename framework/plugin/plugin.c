@@ -40,6 +40,17 @@ mproc__plugin_args(const struct mproc_plugin *d)
     return d->args;
 }
 
+uint32_t
+mproc__plugin_reduce_flags(const struct mproc_plugin *d)
+{
+    /* Before 1.3 the descriptor ends before reduce_flags. */
+    if (d->abi_minor < 3 ||
+        d->size < offsetof(struct mproc_plugin, reduce_flags) +
+                      sizeof(d->reduce_flags))
+        return 0;
+    return d->reduce_flags;
+}
+
 /* A declared [args] table: every key named once, with a known type. */
 static int
 check_args(const struct mproc_plugin *d, const char *file, mproc_err_t *err)

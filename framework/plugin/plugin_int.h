@@ -40,6 +40,8 @@ int mproc__plugin_task(const struct mproc__plugin *p, const char *name,
  * name; NULL when it declares none (every 1.0 and 1.1 plugin).
  */
 const struct mproc_arg_def *mproc__plugin_args(const struct mproc_plugin *d);
+/* The descriptor's reduce_flags (ABI 1.3), 0 for an older one. */
+uint32_t mproc__plugin_reduce_flags(const struct mproc_plugin *d);
 
 void mproc__plugin_close(struct mproc__plugin *p);
 

@@ -37,7 +37,7 @@ extern "C" {
 #endif
 
 #define MPROC_PLUGIN_ABI_MAJOR 1
-#define MPROC_PLUGIN_ABI_MINOR 2
+#define MPROC_PLUGIN_ABI_MINOR 3
 
 /** The name of the exported descriptor symbol, as a string. */
 #define MPROC_PLUGIN_SYMBOL "mproc_plugin_v1"
@@ -211,7 +211,19 @@ struct mproc_plugin {
      * and 1.1 plugin) leaves [args] unchecked.
      */
     const struct mproc_arg_def *args;
+    /* ABI 1.3 */
+    /**
+     * MPROC_REDUCE_* flags, or 0.  MPROC_REDUCE_OWN_OUTPUT: reduce()
+     * accepts the plugin's own reduce_end() output as if it were a task's,
+     * so that the final outputs of shards of a job, each folded through
+     * reduce() and then reduce_end(), give the output of one run over the
+     * whole input (`mproc merge`).  A 1.0 to 1.2 descriptor reads as 0.
+     */
+    uint32_t reduce_flags;
 };
+
+/** (ABI 1.3) mproc_plugin.reduce_flags: see there. */
+#define MPROC_REDUCE_OWN_OUTPUT 0x1u
 
 #if defined(__GNUC__)
 #define MPROC_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -253,7 +265,8 @@ struct mproc_plugin {
  * Works in C (C99 and later) and C++ (C++11 and later: C++20 designated
  * initialisers, which g++ and clang++ also take in C++11 to C++17 as an
  * extension; C++ wants them in the order of struct mproc_plugin: flags, name,
- * version, description, init, fini, tasks, reduce, reduce_end, args).
+ * version, description, init, fini, tasks, reduce, reduce_end, args,
+ * reduce_flags).
  */
 #define MPROC_PLUGIN_DEFINE(...)                                            \
     MPROC_PLUGIN_PUSH_                                                      \

@@ -436,4 +436,7 @@ static const struct mproc_arg_def args[] = {MPROC_ARG_END};
 MPROC_PLUGIN_DEFINE(.name = "wordcount", .version = "1.1",
                     .description = "count words; the parent merges and sorts",
                     .tasks = tasks, .reduce = wc_reduce,
-                    .reduce_end = wc_reduce_end, .args = args);
+                    .reduce_end = wc_reduce_end, .args = args,
+                    /* Its final output is WORD<TAB>COUNT lines, as a
+                     * task's: shards of a job merge (mproc merge). */
+                    .reduce_flags = MPROC_REDUCE_OWN_OUTPUT);
