@@ -133,6 +133,10 @@ lines|'echo {#} {}; echo done {}'
 # Output without a final newline (man: "printf")
 !/dev/null|printf %s ::: a b c
 !/dev/null|'printf "%s-" {}' ::: x y
+# ops15: a failed job's stdout is written (man: "EXIT STATUS")
+/dev/null|'echo out {}; exit {}' ::: 0 3 1
+/dev/null|-j1 --tag 'echo {}; echo two; exit 1' ::: a b
+/dev/null|-j2 --halt now,fail=1 'echo {}; exit {}' ::: 0 9
 EOT
 
 # --results DIR (man: "--results"): the same files with the same bytes

@@ -187,8 +187,11 @@ void cli_input_set_sep(struct cli_input *in, char sep);
 /* What `mproc exec` changes in a run; every member may be NULL. */
 struct cli_run_hooks {
     void *user;
-    /* Write a succeeded item's output to out: 0, or -1 with errno set. */
-    int (*write)(void *user, FILE *out, const struct mproc_result *r);
+    /* Write a piece of an item's output (data, len: all of r's, or a
+     * part of a big one, `first` at its start) to out: 0, or -1 with
+     * errno set. */
+    int (*write)(void *user, FILE *out, const struct mproc_result *r,
+                 const char *data, size_t len, bool first);
     /* After each result: non-zero stops the run (workers are stopped). */
     int (*result)(void *user, const struct mproc_result *r);
     /* The exit status, from the run's and the number of failed items. */

@@ -127,6 +127,7 @@ struct exec {
     bool has_carry;
     char **tags; /* by seq - 1: the job's tag (--tag), until its result */
     size_t ntags;
+    bool tag_bol; /* write_tagged(): the next byte starts a line */
     /* --halt */
     unsigned long long nok, nfail;
     bool halting, halted_fail;
@@ -496,40 +497,38 @@ next_item(void *user, struct mproc_item *item)
     return 1;
 }
 
-/* --tag: each line of the output after the job's arguments and a tab. */
+/* --tag: each line of the output after the job's arguments and a tab;
+ * a big output comes in pieces, which may end mid-line. */
 static int
-write_tagged(void *user, FILE *out, const struct mproc_result *r)
+write_tagged(void *user, FILE *out, const struct mproc_result *r,
+             const char *data, size_t len, bool first)
 {
     struct exec *x = user;
-    const char *p = r->data, *end = p + r->len, *nl;
+    const char *p = data, *end = p + len, *nl;
     const char *tag = r->index < x->ntags ? x->tags[r->index] : NULL;
 
     if (tag == NULL)
         tag = "";
+    if (first)
+        x->tag_bol = true;
     while (p < end) {
         nl = memchr(p, '\n', (size_t)(end - p));
         nl = nl ? nl + 1 : end;
-        if (fputs(tag, out) == EOF || fputc('\t', out) == EOF ||
+        if ((x->tag_bol && (fputs(tag, out) == EOF || fputc('\t', out) == EOF)) ||
             fwrite(p, 1, (size_t)(nl - p), out) != (size_t)(nl - p))
             return -1;
+        x->tag_bol = nl[-1] == '\n';
         p = nl;
-    }
-    if (r->index < x->ntags) {
-        free(x->tags[r->index]);
-        x->tags[r->index] = NULL;
     }
     return 0;
 }
 
-/* The command's own exit status, from the plugin's message. */
+/* The command's own exit status (a field of the result), for --halt. */
 static int
 exit_status_of(const struct mproc_result *r)
 {
-    const char *m = r->message ? strstr(r->message, "status ") : NULL;
-    int v;
-
-    if (m != NULL && sscanf(m + 7, "%d", &v) == 1 && v > 0 && v < 256)
-        return v;
+    if (r->exitcode > 0 && r->exitcode < 256)
+        return r->exitcode;
     return 1;
 }
 
@@ -541,6 +540,11 @@ on_result(void *user, const struct mproc_result *r)
     unsigned long long n, of;
     bool hit;
 
+    if (r->index < x->ntags) {
+        /* Written (or not run): its tag is of no more use. */
+        free(x->tags[r->index]);
+        x->tags[r->index] = NULL;
+    }
     if (r->status == MPROC_ECANCELED)
         return 0;
     if (r->status == 0)

@@ -9,7 +9,9 @@
  * byte for byte (the descriptor's MPROC_PLUGIN_RAW_OUTPUT: the host adds
  * nothing, so an empty output is nothing and a binary stream stays
  * valid); a non-zero exit or a signal fails the item with the status and
- * the end of the command's stderr.  [args] shell chooses another shell.
+ * the end of the command's stderr, and hands the host the status as a
+ * field (mproc__task_status) and the stdout the command wrote, which the
+ * host writes as for a success.  [args] shell chooses another shell.
  *
  * An output that would grow past message_max (out->limit) goes on into a
  * file when mproc run made a folder for such files (MPROC_EXEC_SPILL =
@@ -58,6 +60,11 @@
 #include <mproc/plugin.h>
 
 extern char **environ;
+
+/* libmproc's (MPROC_PRIVATE, for plugins of this tree): the task's own
+ * exit status, carried with its failure to the job log's exit column and
+ * --halt, with the output it wrote. */
+void mproc__task_status(struct mproc_ctx *ctx, int status);
 
 /* SIGTERM while a command runs (pool workers only, see exec_init). */
 static volatile sig_atomic_t got_term;
@@ -566,6 +573,7 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
     struct group group = {NULL, 0, 0, NULL, 0, true};
     char spill[4096];
     int spill_fd = -1, spill_errno = 0;
+    bool keep_spill = false; /* a failed command's big output */
     pid_t pid = -1;
 
     (void)index;
@@ -705,6 +713,22 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
         goto done;
     }
     why = tail_text(tail, tail_len);
+    if (WIFSIGNALED(st) || WEXITSTATUS(st) != 0) {
+        /* The status is a field of the failure, not words to read back,
+         * and what the command wrote goes with it (parallel prints a
+         * failed job's output too): kept in `out`, or named there when
+         * it went to a spill file. */
+        mproc__task_status(ctx, WIFSIGNALED(st) ? -WTERMSIG(st)
+                                                : WEXITSTATUS(st));
+        if (spill_fd >= 0 && spill_errno == 0) {
+            out->len = 0;
+            if (mproc_buf_printf(out, "%s:%s", s->spill_token,
+                                 strrchr(spill, '/') + 1) == MPROC_TASK_OK)
+                keep_spill = true;
+        } else if (spill_fd >= 0 || overflow) {
+            out->len = 0; /* a part only: none rather than a cut one */
+        }
+    }
     if (WIFSIGNALED(st)) {
         const char *name = sigabbrev_np(WTERMSIG(st));
         if (name != NULL)
@@ -736,7 +760,7 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
     if (spill_fd >= 0) {
         close(spill_fd);
         spill_fd = -1;
-        if (r != MPROC_TASK_OK)
+        if (r != MPROC_TASK_OK && !keep_spill)
             unlink(spill);
     }
 

@@ -1,0 +1,7 @@
+# SPDX-License-Identifier: MIT
+# Tests of helper ops15's mproc exec work (issue 15's open points);
+# included from tests/local.mk.
+OPS15_TESTS = \
+	%reldir%/ops15-status.sh
+TESTS += $(OPS15_TESTS)
+EXTRA_DIST += $(OPS15_TESTS)
