@@ -83,6 +83,7 @@ mproc_SOURCES = \
 	%reldir%/cli/cmd_exec.c \
 	%reldir%/cli/exec.h \
 	%reldir%/cli/exec_line.c \
+	%reldir%/cli/exec_lines.c \
 	%reldir%/cli/cmd_check.c \
 	%reldir%/cli/cmd_plugins.c \
 	%reldir%/cli/cmd_clean.c

@@ -2,6 +2,7 @@
 # Tests of helper ops15's mproc exec work (issue 15's open points);
 # included from tests/local.mk.
 OPS15_TESTS = \
-	%reldir%/ops15-status.sh
+	%reldir%/ops15-status.sh \
+	%reldir%/ops15-linebuffer.sh
 TESTS += $(OPS15_TESTS)
 EXTRA_DIST += $(OPS15_TESTS)

@@ -137,6 +137,7 @@ lines|'echo {#} {}; echo done {}'
 /dev/null|'echo out {}; exit {}' ::: 0 3 1
 /dev/null|-j1 --tag 'echo {}; echo two; exit 1' ::: a b
 /dev/null|-j2 --halt now,fail=1 'echo {}; exit {}' ::: 0 9
+/dev/null|-j1 --line-buffer --tag 'echo a{}; printf b{}' ::: 1 2
 EOT
 
 # --results DIR (man: "--results"): the same files with the same bytes

@@ -63,8 +63,8 @@ static const char exec_usage[] =
     "                          (now: kill the running jobs) when it holds\n"
     "      --delay SECONDS     wait that long between job starts\n"
     "      --dry-run           print the commands, run nothing\n"
-    "      --line-buffer       write each job's output as soon as it ends,\n"
-    "                          in no set order\n"
+    "      --line-buffer       write each line of the jobs' output as soon\n"
+    "                          as it is whole, in no set order\n"
     "      --joblog FILE       mproc's job log (see mproc run)\n"
     "      --stats text|json   the end-of-run summary on stderr\n"
     "      --set SECTION.KEY=VALUE, --KEY VALUE\n"
@@ -128,6 +128,7 @@ struct exec {
     char **tags; /* by seq - 1: the job's tag (--tag), until its result */
     size_t ntags;
     bool tag_bol; /* write_tagged(): the next byte starts a line */
+    struct cli_lines *lines; /* --line-buffer's reader, or NULL */
     /* --halt */
     unsigned long long nok, nfail;
     bool halting, halted_fail;
@@ -342,6 +343,8 @@ tag_store(struct exec *x, unsigned long long seq, const struct cli_tuple *tu,
             if (((i || j) && cli_str_add(&x->tagbuf, " ", 1) < 0) ||
                 cli_str_add(&x->tagbuf, tu[i].v[j], tu[i].len[j]) < 0)
                 return -1;
+    if (x->lines != NULL && cli_lines_tag(x->lines, seq - 1, x->tagbuf.s) < 0)
+        return -1;
     x->tags[seq - 1] = strdup(x->tagbuf.s);
     return x->tags[seq - 1] == NULL ? -1 : 0;
 }
@@ -678,6 +681,7 @@ exec_free(struct exec *x)
         regfree(&x->re);
     cli_input_close(x->stream);
     free(x->tmpl_owned);
+    cli_lines_stop(x->lines);
 }
 
 /* A usage error: the message, then the pointer at --help. */
@@ -1112,7 +1116,18 @@ cmd_exec(int argc, char **argv)
     hooks.status = exit_status;
     args.path = "mproc exec";
     args.quiet = !isatty(STDERR_FILENO);
+    /* --line-buffer: the lines come through a FIFO (exec_lines.c); with
+     * --results the output goes to files, and there is nothing to do. */
+    if (lb && x.results == NULL && cli_lines_start(&x.lines, x.tag) < 0) {
+        cli_error("exec: --line-buffer: cannot make a FIFO in %s: %s",
+                  getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+                  strerror(errno));
+        rc = CLI_EXIT_CANTCREAT;
+        goto done;
+    }
     rc = cli_run(&cj, &args, in, &hooks);
+    cli_lines_stop(x.lines);
+    x.lines = NULL;
     if (x.stream != NULL && cli_input_failed(x.stream) && rc == CLI_EXIT_OK)
         rc = CLI_EXIT_NOINPUT;
 

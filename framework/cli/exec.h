@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* A growing NUL-terminated string. */
 struct cli_str {
@@ -41,5 +42,25 @@ int cli_line_quote(struct cli_str *out, const char *v, size_t len);
 int cli_line_make(struct cli_str *out, const char *tmpl, int mode,
                   const struct cli_tuple *tu, size_t ntu,
                   unsigned long long seq);
+
+/* ---- --line-buffer (exec_lines.c) ---- */
+/* Where the exec plugin finds the FIFO (a path in the environment). */
+#define CLI_LINES_ENV "MPROC_EXEC_LINES"
+/* A frame on the FIFO, followed by len bytes of the job's stdout; one
+ * frame is one write() of at most PIPE_BUF bytes.  plugins/exec has its
+ * own copy of this layout. */
+struct cli_lines_hdr {
+    uint64_t index; /* the item (job number - 1) */
+    uint32_t len;
+    uint32_t end;   /* 1: the job ended after these bytes */
+};
+struct cli_lines;
+/* Make the FIFO, name it in the environment, start the thread that
+ * writes the lines to stdout (tagged when `tag`): 0, or -1 (errno). */
+int cli_lines_start(struct cli_lines **out, bool tag);
+/* The tag of job `index` (before it runs): 0, or -1 out of memory. */
+int cli_lines_tag(struct cli_lines *l, uint64_t index, const char *tag);
+/* After the run: every line written, the FIFO removed; NULL is a no-op. */
+void cli_lines_stop(struct cli_lines *l);
 
 #endif

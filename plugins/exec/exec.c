@@ -46,6 +46,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -97,6 +98,14 @@ on_term(int sig)
 enum stderr_mode { STDERR_SHOW, STDERR_TAG, STDERR_HIDE };
 
 #define SPILL_ENV "MPROC_EXEC_SPILL"
+/* mproc exec --line-buffer: a FIFO that takes stdout as it comes, in
+ * frames of at most PIPE_BUF bytes (framework/cli/exec_lines.c). */
+#define LINES_ENV "MPROC_EXEC_LINES"
+struct lines_hdr {
+    uint64_t index;
+    uint32_t len;
+    uint32_t end; /* 1: the command ended */
+};
 
 struct exec_state {
     char *command;
@@ -104,6 +113,7 @@ struct exec_state {
     int stderr_mode;
     char *spill_token; /* from SPILL_ENV; NULL: big outputs fail */
     char *spill_dir;
+    int lines_fd; /* LINES_ENV's FIFO, or -1 */
     posix_spawnattr_t attr;
 };
 
@@ -217,6 +227,8 @@ state_free(struct exec_state *s)
 {
     if (s == NULL)
         return;
+    if (s->lines_fd >= 0)
+        close(s->lines_fd);
     posix_spawnattr_destroy(&s->attr);
     free(s->spill_token);
     free(s->spill_dir);
@@ -296,6 +308,7 @@ exec_init(struct mproc_ctx *ctx)
     s = calloc(1, sizeof(*s));
     if (s == NULL)
         return mproc_fail(ctx, "out of memory");
+    s->lines_fd = -1;
     /* The worker ignores SIGINT (the host alone handles Ctrl-C) and an
      * ignored signal stays ignored across exec: give the command default
      * dispositions and an empty mask, as a shell or xargs would, so that
@@ -332,6 +345,17 @@ exec_init(struct mproc_ctx *ctx)
         if (sp != NULL && (dir = strchr(sp, ' ')) != NULL && dir[1] == '/') {
             s->spill_token = strndup(sp, (size_t)(dir - sp));
             s->spill_dir = strdup(dir + 1);
+        }
+    }
+    {
+        const char *lp = getenv(LINES_ENV);
+
+        /* The host holds the FIFO open for reading: this does not wait. */
+        if (lp != NULL && lp[0] == '/' &&
+            (s->lines_fd = open(lp, O_WRONLY | O_CLOEXEC)) < 0) {
+            mproc_fail(ctx, "%s: %s", lp, strerror(errno));
+            state_free(s);
+            return MPROC_TASK_FAIL;
         }
     }
     keeper_start();
@@ -376,6 +400,7 @@ make_env(char *item_var, char *slot_var)
     for (i = 0; i < n; i++)
         if (strncmp(environ[i], "MPROC_ITEM=", 11) != 0 &&
             strncmp(environ[i], SPILL_ENV "=", sizeof(SPILL_ENV)) != 0 &&
+            strncmp(environ[i], LINES_ENV "=", sizeof(LINES_ENV)) != 0 &&
             strncmp(environ[i], "MPROC_SLOT=", 11) != 0)
             env[j++] = environ[i];
     env[j++] = item_var;
@@ -522,6 +547,31 @@ tail_text(char *tail, size_t len)
 }
 
 /*
+ * --line-buffer: send n bytes of item `index`'s stdout to the FIFO, in
+ * frames of at most PIPE_BUF bytes, each one write() so that no other
+ * worker's frame cuts into it; `end` marks the command's end.  The host
+ * gone, there is nowhere to write: the bytes are dropped.
+ */
+static void
+lines_send(int fd, uint64_t index, const char *data, size_t n, bool end)
+{
+    char frame[PIPE_BUF];
+    struct lines_hdr h = {index, 0, 0};
+    size_t k;
+
+    do {
+        k = n < sizeof(frame) - sizeof(h) ? n : sizeof(frame) - sizeof(h);
+        h.len = (uint32_t)k;
+        h.end = end && k == n;
+        memcpy(frame, &h, sizeof(h));
+        memcpy(frame + sizeof(h), data, k);
+        (void)write_all(fd, frame, sizeof(h) + k);
+        data += k;
+        n -= k;
+    } while (n > 0);
+}
+
+/*
  * Move what the output holds to a new file in the spill folder, which
  * takes the rest: its descriptor, or -1 (errno set).  `name` gets the
  * file's path.
@@ -576,7 +626,6 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
     bool keep_spill = false; /* a failed command's big output */
     pid_t pid = -1;
 
-    (void)index;
     got_term = 0;
     if (memchr(in, '\0', len) != NULL)
         return mproc_fail(ctx, "the item holds a NUL byte; it cannot be "
@@ -678,6 +727,8 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
                 tail_add(tail, &tail_len, buf, (size_t)n);
                 if (s->stderr_mode != STDERR_HIDE)
                     group_add(&group, buf, (size_t)n);
+            } else if (s->lines_fd >= 0) {
+                lines_send(s->lines_fd, index, buf, (size_t)n, false);
             } else if (overflow || spill_errno != 0) {
                 /* Keep draining, so the command is not left blocked. */
             } else if (spill_fd < 0 && out->len + (size_t)n <= out->limit) {
@@ -705,6 +756,8 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
     while (r < 0 && errno == EINTR);
     running = pid = -1;
     keeper_tell(0);
+    if (s->lines_fd >= 0)
+        lines_send(s->lines_fd, index, "", 0, true);
     /* Before the result, which the host reports after it. */
     group_flush(&group);
     if (r < 0) {
