@@ -40,12 +40,12 @@ run_mproc exec -j1 --line-buffer --tag 'echo one; printf two; exit {}' ::: 0 3
 is "$(od -An -c "$tmp/out" | tr -d ' \n')" \
     '0\tone\n0\ttwo3\tone\n3\ttwo' "unfinished last lines, tagged"
 is "$st" 1 "one failed"
-ls -d "$tmp"/mproc-lines.* > /dev/null 2>&1
+ls -d "$tmp"/mproc-exec.* > /dev/null 2>&1
 ok "$([ $? -ne 0 ]; echo $?)" "no FIFO folder left"
 
 # An unusable TMPDIR is said, with exit 73.
 TMPDIR=$tmp/none run_mproc exec --line-buffer echo ::: a
 is "$st" 73 "no FIFO: exit 73"
-like "$err" "--line-buffer: cannot make a FIFO in $tmp/none" "says why"
+like "$err" "exec: cannot make a folder for --line-buffer in $tmp/none" "says why"
 
 done_testing

@@ -3,6 +3,7 @@
 # included from tests/local.mk.
 OPS15_TESTS = \
 	%reldir%/ops15-status.sh \
-	%reldir%/ops15-linebuffer.sh
+	%reldir%/ops15-linebuffer.sh \
+	%reldir%/ops15-halt.sh
 TESTS += $(OPS15_TESTS)
 EXTRA_DIST += $(OPS15_TESTS)

@@ -192,6 +192,9 @@ struct cli_run_hooks {
      * errno set. */
     int (*write)(void *user, FILE *out, const struct mproc_result *r,
                  const char *data, size_t len, bool first);
+    /* true: the result stands for a job that did not start (--halt):
+     * counted as not run, neither written, said nor logged. */
+    bool (*skip)(void *user, const struct mproc_result *r);
     /* After each result: non-zero stops the run (workers are stopped). */
     int (*result)(void *user, const struct mproc_result *r);
     /* The exit status, from the run's and the number of failed items. */

@@ -128,7 +128,7 @@ struct exec {
     char **tags; /* by seq - 1: the job's tag (--tag), until its result */
     size_t ntags;
     bool tag_bol; /* write_tagged(): the next byte starts a line */
-    struct cli_lines *lines; /* --line-buffer's reader, or NULL */
+    struct cli_xdir *xdir; /* the run folder (--halt, --line-buffer) */
     /* --halt */
     unsigned long long nok, nfail;
     bool halting, halted_fail;
@@ -343,7 +343,7 @@ tag_store(struct exec *x, unsigned long long seq, const struct cli_tuple *tu,
             if (((i || j) && cli_str_add(&x->tagbuf, " ", 1) < 0) ||
                 cli_str_add(&x->tagbuf, tu[i].v[j], tu[i].len[j]) < 0)
                 return -1;
-    if (x->lines != NULL && cli_lines_tag(x->lines, seq - 1, x->tagbuf.s) < 0)
+    if (x->xdir != NULL && cli_xdir_tag(x->xdir, seq - 1, x->tagbuf.s) < 0)
         return -1;
     x->tags[seq - 1] = strdup(x->tagbuf.s);
     return x->tags[seq - 1] == NULL ? -1 : 0;
@@ -568,6 +568,9 @@ on_result(void *user, const struct mproc_result *r)
     if (!hit)
         return 0;
     x->halting = true;
+    /* Not even a job already handed to a worker starts now. */
+    if (cli_xdir_halt(x->xdir) < 0)
+        cli_error("exec: --halt: %s", strerror(errno));
     x->halted_fail = x->halt_fail;
     x->halt_status = x->halt_fail ? exit_status_of(r) : 0;
     if (x->halt_when == 1) {
@@ -578,6 +581,17 @@ on_result(void *user, const struct mproc_result *r)
     cli_error("exec: --halt: %llu job%s %s; stopping the running ones", n,
               n == 1 ? "" : "s", x->halt_fail ? "failed" : "succeeded");
     return 1;
+}
+
+/* A job that --halt kept from starting (the exec plugin's words, after
+ * the halt mark was made). */
+static bool
+not_run(void *user, const struct mproc_result *r)
+{
+    const struct exec *x = user;
+
+    return x->halting && r->status == MPROC_ETASK && r->message != NULL &&
+           strcmp(r->message, CLI_HALT_MSG) == 0;
 }
 
 /* parallel's exit status: the number of failed jobs (101: more than 100);
@@ -681,7 +695,7 @@ exec_free(struct exec *x)
         regfree(&x->re);
     cli_input_close(x->stream);
     free(x->tmpl_owned);
-    cli_lines_stop(x->lines);
+    cli_xdir_close(x->xdir);
 }
 
 /* A usage error: the message, then the pointer at --help. */
@@ -1113,21 +1127,25 @@ cmd_exec(int argc, char **argv)
     hooks.user = &x;
     hooks.write = x.tag ? write_tagged : NULL;
     hooks.result = on_result;
+    hooks.skip = not_run;
     hooks.status = exit_status;
     args.path = "mproc exec";
     args.quiet = !isatty(STDERR_FILENO);
     /* --line-buffer: the lines come through a FIFO (exec_lines.c); with
      * --results the output goes to files, and there is nothing to do. */
-    if (lb && x.results == NULL && cli_lines_start(&x.lines, x.tag) < 0) {
-        cli_error("exec: --line-buffer: cannot make a FIFO in %s: %s",
+    lb = lb && x.results == NULL;
+    if ((lb || x.halt_when != 0) &&
+        cli_xdir_open(&x.xdir, lb, x.tag, x.halt_when != 0) < 0) {
+        cli_error("exec: cannot make a folder for %s in %s: %s",
+                  lb ? "--line-buffer" : "--halt",
                   getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
                   strerror(errno));
         rc = CLI_EXIT_CANTCREAT;
         goto done;
     }
     rc = cli_run(&cj, &args, in, &hooks);
-    cli_lines_stop(x.lines);
-    x.lines = NULL;
+    cli_xdir_close(x.xdir);
+    x.xdir = NULL;
     if (x.stream != NULL && cli_input_failed(x.stream) && rc == CLI_EXIT_OK)
         rc = CLI_EXIT_NOINPUT;
 

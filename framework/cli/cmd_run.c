@@ -457,6 +457,11 @@ on_result(void *user, const struct mproc_result *r)
     char item[128];
     int w;
 
+    if (st->hooks != NULL && st->hooks->skip != NULL &&
+        st->hooks->skip(st->hooks->user, r)) {
+        st->cancelled++; /* not logged: a resume runs it */
+        return 0;
+    }
     if (r->attempts > 1)
         st->retried += r->attempts - 1;
     if (r->status != 0)

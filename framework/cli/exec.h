@@ -43,9 +43,14 @@ int cli_line_make(struct cli_str *out, const char *tmpl, int mode,
                   const struct cli_tuple *tu, size_t ntu,
                   unsigned long long seq);
 
-/* ---- --line-buffer (exec_lines.c) ---- */
-/* Where the exec plugin finds the FIFO (a path in the environment). */
+/* ---- the run folder: --halt, --line-buffer (exec_lines.c) ---- */
+/* $TMPDIR/mproc-exec.PID.XXXXXX: the prefix mproc clean looks for. */
+#define CLI_XDIR_PREFIX "mproc-exec."
+/* Where the exec plugin finds the FIFO and the halt mark (paths in the
+ * environment), and the message of a job --halt kept from starting. */
 #define CLI_LINES_ENV "MPROC_EXEC_LINES"
+#define CLI_HALT_ENV "MPROC_EXEC_HALT"
+#define CLI_HALT_MSG "not run: --halt"
 /* A frame on the FIFO, followed by len bytes of the job's stdout; one
  * frame is one write() of at most PIPE_BUF bytes.  plugins/exec has its
  * own copy of this layout. */
@@ -54,13 +59,16 @@ struct cli_lines_hdr {
     uint32_t len;
     uint32_t end;   /* 1: the job ended after these bytes */
 };
-struct cli_lines;
-/* Make the FIFO, name it in the environment, start the thread that
- * writes the lines to stdout (tagged when `tag`): 0, or -1 (errno). */
-int cli_lines_start(struct cli_lines **out, bool tag);
-/* The tag of job `index` (before it runs): 0, or -1 out of memory. */
-int cli_lines_tag(struct cli_lines *l, uint64_t index, const char *tag);
-/* After the run: every line written, the FIFO removed; NULL is a no-op. */
-void cli_lines_stop(struct cli_lines *l);
+struct cli_xdir;
+/* Make the run folder; with `lines` its FIFO and the thread that writes
+ * the lines to stdout (tagged when `tag`); with `halt` name the halt
+ * mark: 0, or -1 (errno). */
+int cli_xdir_open(struct cli_xdir **out, bool lines, bool tag, bool halt);
+/* --line-buffer: the tag of job `index` (before it runs): 0, or -1. */
+int cli_xdir_tag(struct cli_xdir *l, uint64_t index, const char *tag);
+/* --halt's condition holds: start no more commands.  0, or -1 (errno). */
+int cli_xdir_halt(struct cli_xdir *l);
+/* After the run: every line written, the folder removed; NULL: no-op. */
+void cli_xdir_close(struct cli_xdir *l);
 
 #endif

@@ -1,15 +1,27 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * mproc exec --line-buffer: each line of a command's stdout reaches
+ * mproc exec's run folder, $TMPDIR/mproc-exec.PID.XXXXXX (the pid in the
+ * name: mproc clean tells a dead run's folder by it), for what the host
+ * and the exec plugin in the workers share beyond the pool's frames.
+ * The plugin finds each thing by a path in its environment, which every
+ * start method passes on:
+ *
+ * halt (MPROC_EXEC_HALT): made once --halt's condition holds; the plugin
+ * looks for it before it starts a command, and fails a job that finds it
+ * as not run (CLI_HALT_MSG), so a job already handed to a worker before
+ * the host saw the condition does not start either.
+ *
+ * lines (MPROC_EXEC_LINES), a FIFO: --line-buffer, below.
+ *
+ * --line-buffer: each line of a command's stdout reaches
  * mproc's stdout as soon as the command has written it whole, never mixed
  * with another job's line (GNU parallel's --line-buffer).
  *
  * Design: the workers cannot write to mproc's stdout themselves (theirs
  * is stderr, and two workers' writes of long lines could interleave), and
  * a result frame carries a job's output only once it ends.  So the host
- * makes a FIFO in a private folder ($TMPDIR/mproc-lines.PID.XXXXXX) and
- * names it to the exec plugin (MPROC_EXEC_LINES in the environment, as
- * MPROC_EXEC_SPILL is: every start method passes it on).  The plugin
+ * makes a FIFO in the run folder and
+ * names it to the exec plugin.  The plugin
  * sends what the command writes as it comes, in frames of at most
  * PIPE_BUF bytes (a write of that size to a FIFO is never split or
  * interleaved): the item's index, the length, and an end flag after the
@@ -45,8 +57,8 @@ struct lb_job {
     size_t len, cap;
 };
 
-struct cli_lines {
-    char dir[PATH_MAX], path[PATH_MAX];
+struct cli_xdir {
+    char dir[PATH_MAX], path[PATH_MAX], halt[PATH_MAX];
     int rfd, wfd;
     bool tag, thread;
     pthread_t th;
@@ -57,7 +69,7 @@ struct cli_lines {
 
 /* The job of `index`, made when new; NULL when out of memory.  With mu. */
 static struct lb_job *
-job_of(struct cli_lines *l, uint64_t index)
+job_of(struct cli_xdir *l, uint64_t index)
 {
     size_t i;
     struct lb_job *j;
@@ -79,7 +91,7 @@ job_of(struct cli_lines *l, uint64_t index)
 }
 
 static void
-job_drop(struct cli_lines *l, struct lb_job *j)
+job_drop(struct cli_xdir *l, struct lb_job *j)
 {
     free(j->tag);
     free(j->part);
@@ -88,7 +100,7 @@ job_drop(struct cli_lines *l, struct lb_job *j)
 
 /* Write one line (or a job's last piece) to stdout, tagged if asked. */
 static void
-put_line(const struct cli_lines *l, const struct lb_job *j, const char *a,
+put_line(const struct cli_xdir *l, const struct lb_job *j, const char *a,
          size_t na, const char *b, size_t nb)
 {
     if (l->tag) {
@@ -101,7 +113,7 @@ put_line(const struct cli_lines *l, const struct lb_job *j, const char *a,
 
 /* Bytes of a job: every whole line goes out, the rest waits.  With mu. */
 static void
-job_add(struct cli_lines *l, struct lb_job *j, const char *p, size_t n)
+job_add(struct cli_xdir *l, struct lb_job *j, const char *p, size_t n)
 {
     const char *nl;
     size_t k;
@@ -135,7 +147,7 @@ job_add(struct cli_lines *l, struct lb_job *j, const char *p, size_t n)
 
 /* A job ended: its last piece, if any, goes out. With mu. */
 static void
-job_end(struct cli_lines *l, struct lb_job *j)
+job_end(struct cli_xdir *l, struct lb_job *j)
 {
     if (j->len > 0)
         put_line(l, j, j->part, j->len, "", 0);
@@ -145,7 +157,7 @@ job_end(struct cli_lines *l, struct lb_job *j)
 static void *
 reader(void *arg)
 {
-    struct cli_lines *l = arg;
+    struct cli_xdir *l = arg;
     static char buf[1 << 16];
     size_t have = 0, off;
     ssize_t n;
@@ -185,9 +197,9 @@ reader(void *arg)
 }
 
 int
-cli_lines_start(struct cli_lines **out, bool tag)
+cli_xdir_open(struct cli_xdir **out, bool lines, bool tag, bool halt)
 {
-    struct cli_lines *l = calloc(1, sizeof(*l));
+    struct cli_xdir *l = calloc(1, sizeof(*l));
     const char *t = getenv("TMPDIR");
     int e;
 
@@ -199,12 +211,19 @@ cli_lines_start(struct cli_lines **out, bool tag)
     pthread_mutex_init(&l->mu, NULL);
     if (t == NULL || t[0] == '\0')
         t = "/tmp";
-    /* The pid in the name: mproc clean can tell a dead run's folder. */
-    if (snprintf(l->dir, sizeof(l->dir), "%s/mproc-lines.%ld.XXXXXX", t,
-                 (long)getpid()) >= (int)sizeof(l->dir) ||
+    if (snprintf(l->dir, sizeof(l->dir), "%s/" CLI_XDIR_PREFIX "%ld.XXXXXX",
+                 t, (long)getpid()) >= (int)sizeof(l->dir) ||
         mkdtemp(l->dir) == NULL) {
         l->dir[0] = '\0';
         goto fail;
+    }
+    if (halt && (snprintf(l->halt, sizeof(l->halt), "%s/halt", l->dir) >=
+                     (int)sizeof(l->halt) ||
+                 setenv(CLI_HALT_ENV, l->halt, 1) != 0))
+        goto fail;
+    if (!lines) {
+        *out = l;
+        return 0;
     }
     if (snprintf(l->path, sizeof(l->path), "%s/lines", l->dir) >=
             (int)sizeof(l->path) ||
@@ -228,13 +247,27 @@ cli_lines_start(struct cli_lines **out, bool tag)
 
 fail:
     e = errno;
-    cli_lines_stop(l);
+    cli_xdir_close(l);
     errno = e;
     return -1;
 }
 
 int
-cli_lines_tag(struct cli_lines *l, uint64_t index, const char *tag)
+cli_xdir_halt(struct cli_xdir *l)
+{
+    int fd;
+
+    if (l == NULL || l->halt[0] == '\0')
+        return 0;
+    fd = open(l->halt, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    close(fd);
+    return 0;
+}
+
+int
+cli_xdir_tag(struct cli_xdir *l, uint64_t index, const char *tag)
 {
     struct lb_job *j;
     int r = -1;
@@ -250,11 +283,12 @@ cli_lines_tag(struct cli_lines *l, uint64_t index, const char *tag)
 }
 
 void
-cli_lines_stop(struct cli_lines *l)
+cli_xdir_close(struct cli_xdir *l)
 {
     if (l == NULL)
         return;
     unsetenv(CLI_LINES_ENV);
+    unsetenv(CLI_HALT_ENV);
     if (l->wfd >= 0)
         close(l->wfd); /* the thread ends once the workers' ends close */
     if (l->thread)
@@ -263,6 +297,8 @@ cli_lines_stop(struct cli_lines *l)
         close(l->rfd);
     if (l->path[0] != '\0')
         unlink(l->path);
+    if (l->halt[0] != '\0')
+        unlink(l->halt);
     if (l->dir[0] != '\0')
         rmdir(l->dir);
     while (l->njobs > 0)

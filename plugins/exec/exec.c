@@ -101,6 +101,10 @@ enum stderr_mode { STDERR_SHOW, STDERR_TAG, STDERR_HIDE };
 /* mproc exec --line-buffer: a FIFO that takes stdout as it comes, in
  * frames of at most PIPE_BUF bytes (framework/cli/exec_lines.c). */
 #define LINES_ENV "MPROC_EXEC_LINES"
+/* mproc exec --halt: once this file exists, no command starts (the job
+ * fails with HALT_MSG, which mproc exec counts as not run). */
+#define HALT_ENV "MPROC_EXEC_HALT"
+#define HALT_MSG "not run: --halt"
 struct lines_hdr {
     uint64_t index;
     uint32_t len;
@@ -114,6 +118,7 @@ struct exec_state {
     char *spill_token; /* from SPILL_ENV; NULL: big outputs fail */
     char *spill_dir;
     int lines_fd; /* LINES_ENV's FIFO, or -1 */
+    char *halt;   /* HALT_ENV's path, or NULL */
     posix_spawnattr_t attr;
 };
 
@@ -232,6 +237,7 @@ state_free(struct exec_state *s)
     posix_spawnattr_destroy(&s->attr);
     free(s->spill_token);
     free(s->spill_dir);
+    free(s->halt);
     free(s->command);
     free(s->shell);
     free(s);
@@ -350,6 +356,12 @@ exec_init(struct mproc_ctx *ctx)
     {
         const char *lp = getenv(LINES_ENV);
 
+        const char *hp = getenv(HALT_ENV);
+
+        if (hp != NULL && hp[0] == '/' && (s->halt = strdup(hp)) == NULL) {
+            state_free(s);
+            return mproc_fail(ctx, "out of memory");
+        }
         /* The host holds the FIFO open for reading: this does not wait. */
         if (lp != NULL && lp[0] == '/' &&
             (s->lines_fd = open(lp, O_WRONLY | O_CLOEXEC)) < 0) {
@@ -401,6 +413,7 @@ make_env(char *item_var, char *slot_var)
         if (strncmp(environ[i], "MPROC_ITEM=", 11) != 0 &&
             strncmp(environ[i], SPILL_ENV "=", sizeof(SPILL_ENV)) != 0 &&
             strncmp(environ[i], LINES_ENV "=", sizeof(LINES_ENV)) != 0 &&
+            strncmp(environ[i], HALT_ENV "=", sizeof(HALT_ENV)) != 0 &&
             strncmp(environ[i], "MPROC_SLOT=", 11) != 0)
             env[j++] = environ[i];
     env[j++] = item_var;
@@ -627,6 +640,8 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
     pid_t pid = -1;
 
     got_term = 0;
+    if (s->halt != NULL && access(s->halt, F_OK) == 0)
+        return mproc_fail(ctx, HALT_MSG);
     if (memchr(in, '\0', len) != NULL)
         return mproc_fail(ctx, "the item holds a NUL byte; it cannot be "
                                "passed to a command");
