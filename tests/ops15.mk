@@ -4,6 +4,7 @@
 OPS15_TESTS = \
 	%reldir%/ops15-status.sh \
 	%reldir%/ops15-linebuffer.sh \
-	%reldir%/ops15-halt.sh
+	%reldir%/ops15-halt.sh \
+	%reldir%/ops15-lines0.sh
 TESTS += $(OPS15_TESTS)
 EXTRA_DIST += $(OPS15_TESTS)
