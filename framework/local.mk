@@ -86,7 +86,8 @@ mproc_SOURCES = \
 	%reldir%/cli/exec_lines.c \
 	%reldir%/cli/cmd_check.c \
 	%reldir%/cli/cmd_plugins.c \
-	%reldir%/cli/cmd_clean.c
+	%reldir%/cli/cmd_clean.c \
+	%reldir%/cli/clean_spill.c
 # The internals the host uses are exported under MPROC_PRIVATE.
 mproc_LDADD = libmproc.la $(INIH_LIBS)
 include framework/process/local.mk

@@ -5,6 +5,7 @@ OPS15_TESTS = \
 	%reldir%/ops15-status.sh \
 	%reldir%/ops15-linebuffer.sh \
 	%reldir%/ops15-halt.sh \
-	%reldir%/ops15-lines0.sh
+	%reldir%/ops15-lines0.sh \
+	%reldir%/ops15-clean.sh
 TESTS += $(OPS15_TESTS)
 EXTRA_DIST += $(OPS15_TESTS)

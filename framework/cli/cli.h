@@ -214,6 +214,11 @@ int cli_check_args(const struct cli_job *cj);
 /* Print what this build has: version, ABI, backends, paths; exit 0. */
 int cli_build_info(void);
 
+/* ---- mproc clean: the folders of dead runs in $TMPDIR (clean_spill.c) */
+/* Remove (or, when `dry`, list) them, one line each: how many, or -1
+ * after saying why. */
+int cli_clean_spill(bool dry);
+
 /* ---- commands ---- */
 int cmd_run(int argc, char **argv);
 int cmd_exec(int argc, char **argv);

@@ -20,6 +20,8 @@ static const char clean_usage[] =
     "creating process is dead (killed before it could remove them).  Only\n"
     "your own sets that mproc made are considered; a set whose creator\n"
     "still runs is left alone.\n"
+    "Also remove the temporary folders ($TMPDIR/mproc-spill.PID.*,\n"
+    "mproc-exec.PID.*) of runs that were killed (PID dead).\n"
     "\n"
     "  -n, --dry-run    list them, remove nothing\n"
     "  -h, --help       show this help\n";
@@ -70,6 +72,11 @@ cmd_clean(int argc, char **argv)
         return CLI_EXIT_SOFTWARE;
     }
     printf("%s %d System V semaphore set%s of dead mproc processes\n",
+           dry ? "found" : "removed", n, n == 1 ? "" : "s");
+    /* The temporary folders of killed runs (clean_spill.c). */
+    if ((n = cli_clean_spill(dry)) < 0)
+        return CLI_EXIT_SOFTWARE;
+    printf("%s %d temporary folder%s of dead mproc runs\n",
            dry ? "found" : "removed", n, n == 1 ? "" : "s");
     return CLI_EXIT_OK;
 }

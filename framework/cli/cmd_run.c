@@ -298,8 +298,9 @@ spill_open(struct run_state *st)
     if (t == NULL || t[0] == '\0')
         t = "/tmp";
     if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd) ||
-        snprintf(path, sizeof(path), "%s/mproc-spill.XXXXXX", t) >=
-            (int)sizeof(path) ||
+        /* The pid in the name: mproc clean tells a dead run's folder. */
+        snprintf(path, sizeof(path), "%s/mproc-spill.%ld.XXXXXX", t,
+                 (long)getpid()) >= (int)sizeof(path) ||
         mkdtemp(path) == NULL)
         return;
     for (i = 0; i < sizeof(rnd); i++)
