@@ -43,6 +43,11 @@ int cli_line_make(struct cli_str *out, const char *tmpl, int mode,
                   const struct cli_tuple *tu, size_t ntu,
                   unsigned long long seq);
 
+/* --header: tmpl with each {NAME...} of names->v[i] as {i+1...} into
+ * out: 0, or -1 when out of memory. */
+int cli_line_rename(struct cli_str *out, const char *tmpl,
+                    const struct cli_tuple *names);
+
 /* ---- the run folder: --halt, --line-buffer (exec_lines.c) ---- */
 /* $TMPDIR/mproc-exec.PID.XXXXXX: the prefix mproc clean looks for. */
 #define CLI_XDIR_PREFIX "mproc-exec."
