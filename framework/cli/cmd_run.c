@@ -11,7 +11,9 @@
  * of one trailing newline).  The default is the plugin's: raw when its
  * descriptor has MPROC_PLUGIN_RAW_OUTPUT (exec), else records.  With a
  * plugin that reduces, only the reduced output is written, at the end, as
- * it is.  Failures go to stderr, one line per item, naming the item.
+ * it is.  Failures go to stderr, one line per item, naming the item;
+ * what a failed exec command wrote to stdout is written first, in its
+ * turn, as for a success (GNU parallel does the same).
  *
  * An exec command's output larger than message_max does not fail: the
  * exec plugin writes it to a file in a private folder this run makes
