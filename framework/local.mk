@@ -88,9 +88,11 @@ mproc_SOURCES = \
 	%reldir%/cli/cmd_exec.c \
 	%reldir%/cli/exec.h \
 	%reldir%/cli/exec_line.c \
+	%reldir%/cli/exec_lines.c \
 	%reldir%/cli/cmd_check.c \
 	%reldir%/cli/cmd_plugins.c \
-	%reldir%/cli/cmd_clean.c
+	%reldir%/cli/cmd_clean.c \
+	%reldir%/cli/clean_spill.c
 # shards of a job (mproc merge, mproc slurm)
 mproc_SOURCES += %reldir%/cli/cmd_merge.c %reldir%/cli/cmd_slurm.c
 # The internals the host uses are exported under MPROC_PRIVATE.

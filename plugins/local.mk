@@ -22,6 +22,8 @@ primes_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 exec_la_SOURCES = %reldir%/exec/exec.c
 exec_la_CFLAGS = $(PLUGIN_CFLAGS)
 exec_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+# mproc__task_status(): the command's exit status as a field.
+exec_la_LIBADD = libmproc.la
 
 fault_la_SOURCES = %reldir%/fault/fault.c
 fault_la_CFLAGS = $(PLUGIN_CFLAGS)

@@ -86,7 +86,8 @@ INI
 )
 run_mproc run "$f" --joblog "$tmp/log"
 is "$st" 1 "kill 0 in a command: its item fails"
-is "$(cat "$tmp/out")" "b leads its group" "the next command ran, in a group it leads"
+is "$(tr '\n' ' ' < "$tmp/out")" "a leads its group b leads its group " \
+    "the next command ran, in a group it leads (a failed one's output shows)"
 is "$(col 0 2)" "$(col 1 2)" "the same worker ran both: kill 0 did not end it"
 is "$(col 0 6)" "-15" "kill 0: the command ended by SIGTERM"
 

@@ -119,3 +119,4 @@ include %reldir%/conn16.mk
 include %reldir%/mgr16.mk
 include %reldir%/obj16.mk
 include %reldir%/shard17.mk
+include %reldir%/ops15.mk

@@ -24,6 +24,7 @@ printf 'f1\tf2\nA\tB\nC\tD\n' > tsv-file
 printf 'a,b\nc,d\n' > csv-file
 printf 'one\ntwo\nthree\n' > lines
 printf 'a b\0c\nd\0e\0' > nul-file
+printf 'h1,h2\n1.x,2\n3,4\n' > hdr-file
 : > empty-file
 
 # Cases marked '!' need byte-exact output (no newline added to a job's
@@ -133,6 +134,25 @@ lines|'echo {#} {}; echo done {}'
 # Output without a final newline (man: "printf")
 !/dev/null|printf %s ::: a b c
 !/dev/null|'printf "%s-" {}' ::: x y
+# ops15: a failed job's stdout is written (man: "EXIT STATUS")
+/dev/null|'echo out {}; exit {}' ::: 0 3 1
+/dev/null|-j1 --tag 'echo {}; echo two; exit 1' ::: a b
+/dev/null|-j2 --halt now,fail=1 'echo {}; exit {}' ::: 0 9
+/dev/null|-j1 --line-buffer --tag 'echo a{}; printf b{}' ::: 1 2
+# ops15: -N, --header :, :::+ (man: "-N", "--header", ":::+")
+/dev/null|-N2 echo {1}-{2} ::: a b c
+/dev/null|-N2 echo ::: a b c d e
+/dev/null|-N3 echo {3} {1} ::: a b c d e f
+/dev/null|-N2 --colsep , echo {1}{2}{3}{4} ::: a,b c,d
+abc-file|-N2 echo
+/dev/null|--header : --colsep , echo {h2} {h1} :::: hdr-file
+/dev/null|--header : --colsep , echo {h1.} {2} :::: hdr-file
+/dev/null|--header : echo {x}{y} ::: x 1 2 ::: y 3 4
+/dev/null|--header : --colsep '\t' echo {f2}/{f1} :::: tsv-file
+/dev/null|echo ::: a b c :::+ 1 2
+/dev/null|echo ::: a b :::+ 1 2 3 ::: x y
+/dev/null|echo ::: x y ::: a b c :::+ 1 2 3
+/dev/null|echo :::: abc-file ::::+ def-file
 EOT
 
 # --results DIR (man: "--results"): the same files with the same bytes

@@ -248,8 +248,14 @@ void cli_input_set_sep(struct cli_input *in, char sep);
 /* What `mproc exec` changes in a run; every member may be NULL. */
 struct cli_run_hooks {
     void *user;
-    /* Write a succeeded item's output to out: 0, or -1 with errno set. */
-    int (*write)(void *user, FILE *out, const struct mproc_result *r);
+    /* Write a piece of an item's output (data, len: all of r's, or a
+     * part of a big one, `first` at its start) to out: 0, or -1 with
+     * errno set. */
+    int (*write)(void *user, FILE *out, const struct mproc_result *r,
+                 const char *data, size_t len, bool first);
+    /* true: the result stands for a job that did not start (--halt):
+     * counted as not run, neither written, said nor logged. */
+    bool (*skip)(void *user, const struct mproc_result *r);
     /* After each result: non-zero stops the run (workers are stopped). */
     int (*result)(void *user, const struct mproc_result *r);
     /* The exit status, from the run's and the number of failed items. */
@@ -268,6 +274,11 @@ int cli_run(struct cli_job *cj, const struct cli_args *a,
 int cli_check_args(const struct cli_job *cj);
 /* Print what this build has: version, ABI, backends, paths; exit 0. */
 int cli_build_info(void);
+
+/* ---- mproc clean: the folders of dead runs in $TMPDIR (clean_spill.c) */
+/* Remove (or, when `dry`, list) them, one line each: how many, or -1
+ * after saying why. */
+int cli_clean_spill(bool dry);
 
 /* ---- commands ---- */
 int cmd_run(int argc, char **argv);

@@ -25,6 +25,8 @@ static const char clean_usage[] =
     "named shared memory blocks in /dev/shm, whose creating process is dead\n"
     "(killed before it could remove them).  Only your own objects that\n"
     "mproc made are considered; one whose creator still runs is left alone.\n"
+    "Also remove the temporary folders ($TMPDIR/mproc-spill.PID.*,\n"
+    "mproc-exec.PID.*) of runs that were killed (PID dead).\n"
     "\n"
     "  -n, --dry-run    list them, remove nothing\n"
     "  -h, --help       show this help\n";
@@ -93,5 +95,10 @@ cmd_clean(int argc, char **argv)
     }
     printf("%s %d shared memory block%s of dead mproc processes\n",
            dry ? "found" : "removed", m, m == 1 ? "" : "s");
+    /* The temporary folders of killed runs (clean_spill.c). */
+    if ((n = cli_clean_spill(dry)) < 0)
+        return CLI_EXIT_SOFTWARE;
+    printf("%s %d temporary folder%s of dead mproc runs\n",
+           dry ? "found" : "removed", n, n == 1 ? "" : "s");
     return CLI_EXIT_OK;
 }

@@ -34,7 +34,8 @@ static const char exec_usage[] =
     "FILES...]...\n"
     "Run COMMAND once per item in a pool of processes, with GNU parallel's\n"
     "options.  Items come from ::: lists, :::: files ('-' is stdin) or, with\n"
-    "neither, stdin's lines; several sources give every combination.\n"
+    "neither, stdin's lines; several sources give every combination\n"
+    "(:::+ and ::::+ pair a source with the one before instead).\n"
     "\n"
     "  {} {.} {/} {//} {/.}    the item, without extension, base name,\n"
     "                          folder, base name without extension\n"
@@ -53,8 +54,11 @@ static const char exec_usage[] =
     "                          with {} repeated per item\n"
     "  -m                      as many items per command as fit, by spaces\n"
     "  -n, --max-args N        with -X or -m: at most N items per command\n"
+    "  -N N                    N items per command, {1}..{N} each one\n"
     "  -s, --max-chars N       with -X or -m: command lines of N bytes at\n"
     "                          most (default and limit 131000)\n"
+    "      --header :          the first item of each source (with\n"
+    "                          --colsep: its columns) names {NAME}\n"
     "      --tag               prefix each output line with the item and "
     "a tab\n"
     "      --results DIR       write DIR/1/ITEM/{stdout,stderr,seq,exitval}\n"
@@ -63,8 +67,8 @@ static const char exec_usage[] =
     "                          (now: kill the running jobs) when it holds\n"
     "      --delay SECONDS     wait that long between job starts\n"
     "      --dry-run           print the commands, run nothing\n"
-    "      --line-buffer       write each job's output as soon as it ends,\n"
-    "                          in no set order\n"
+    "      --line-buffer       write each line of the jobs' output as soon\n"
+    "                          as it is whole, in no set order\n"
     "      --joblog FILE       mproc's job log (see mproc run)\n"
     "      --stats text|json   the end-of-run summary on stderr\n"
     "      --set SECTION.KEY=VALUE, --KEY VALUE\n"
@@ -92,7 +96,7 @@ static const char *const job_keys[] = {
 
 enum {
     OPT_COLSEP = 256, OPT_LINK, OPT_TAG, OPT_RESULTS, OPT_HALT, OPT_DELAY,
-    OPT_DRY, OPT_LB, OPT_JOBLOG, OPT_STATS, OPT_SET
+    OPT_DRY, OPT_LB, OPT_JOBLOG, OPT_STATS, OPT_SET, OPT_HEADER
 };
 
 struct exec {
@@ -113,7 +117,12 @@ struct exec {
     unsigned jobs;
     /* sources */
     struct cli_tuple *src;
+    bool *plus;               /* :::+ / ::::+: linked with the one before */
     size_t nsrc;
+    size_t group_n;           /* -N: values of that many items per job */
+    struct cli_tuple grp;     /* next_group(): gathered so far */
+    size_t grp_count;
+    bool header;              /* --header : */
     size_t *digit;            /* next_tuple(): an index per source */
     struct cli_input *stream; /* stdin, read as it comes, or NULL */
     unsigned long long ntuples, pos; /* in-memory: count and next */
@@ -128,6 +137,8 @@ struct exec {
     bool has_carry;
     char **tags; /* by seq - 1: the job's tag (--tag), until its result */
     size_t ntags;
+    bool tag_bol; /* write_tagged(): the next byte starts a line */
+    struct cli_xdir *xdir; /* the run folder (--halt, --line-buffer) */
     /* --halt */
     unsigned long long nok, nfail;
     bool halting, halted_fail;
@@ -271,6 +282,19 @@ source_read(struct cli_tuple *s, const char *path, char sep)
     return rc;
 }
 
+/* The items source i and the sources :::+ links to it give together:
+ * the shortest's count. */
+static size_t
+run_len(const struct exec *x, size_t i)
+{
+    size_t n = x->src[i].n, h;
+
+    for (h = i + 1; h < x->nsrc && x->plus[h]; h++)
+        if (x->src[h].n < n)
+            n = x->src[h].n;
+    return n;
+}
+
 /* The next argument tuple: 1, 0 at the end, MPROC_EAGAIN, or < 0. */
 static int
 next_tuple(struct exec *x, struct cli_tuple *t)
@@ -290,17 +314,62 @@ next_tuple(struct exec *x, struct cli_tuple *t)
     if (x->pos >= x->ntuples)
         return 0;
     /* Every combination, the last source varying fastest, as parallel
-     * does; with --link the k-th item of each (shorter ones wrap). */
+     * does; with --link the k-th item of each (shorter ones wrap); the
+     * sources of a :::+ run share one position (the shortest ends it). */
     k = x->pos++;
     for (i = x->nsrc; i-- > 0;) {
-        x->digit[i] = (size_t)((x->link ? x->pos - 1 : k) % x->src[i].n);
-        k /= x->src[i].n;
+        size_t n = run_len(x, i), h;
+        if (x->link) {
+            x->digit[i] = (size_t)((x->pos - 1) % x->src[i].n);
+            continue;
+        }
+        if (x->plus[i])
+            continue; /* its run's first source sets its digit */
+        for (h = i; h < x->nsrc && (h == i || x->plus[h]); h++)
+            x->digit[h] = (size_t)(k % n);
+        k /= n;
     }
     for (i = 0; i < x->nsrc; i++) {
         j = x->digit[i];
         if (tuple_add_split(x, t, x->src[i].v[j], x->src[i].len[j]) < 0)
             return MPROC_ENOMEM;
     }
+    return 1;
+}
+
+/* -N: the values of the next group_n tuples as one (the last group may
+ * be short); else next_tuple().  Returns as next_tuple(). */
+static int
+next_group(struct exec *x, struct cli_tuple *t)
+{
+    struct cli_tuple one;
+    size_t i;
+    int r;
+
+    if (x->group_n == 0)
+        return next_tuple(x, t);
+    memset(t, 0, sizeof(*t));
+    while (x->grp_count < x->group_n) {
+        r = next_tuple(x, &one);
+        if (r == 0)
+            break;
+        if (r < 0) {
+            tuple_free(&one);
+            return r; /* MPROC_EAGAIN: what is gathered waits */
+        }
+        for (i = 0; i < one.n; i++)
+            if (tuple_add(&x->grp, one.v[i], one.len[i]) < 0) {
+                tuple_free(&one);
+                return MPROC_ENOMEM;
+            }
+        tuple_free(&one);
+        x->grp_count++;
+    }
+    if (x->grp_count == 0)
+        return 0;
+    *t = x->grp;
+    memset(&x->grp, 0, sizeof(x->grp));
+    x->grp_count = 0;
     return 1;
 }
 
@@ -342,6 +411,8 @@ tag_store(struct exec *x, unsigned long long seq, const struct cli_tuple *tu,
             if (((i || j) && cli_str_add(&x->tagbuf, " ", 1) < 0) ||
                 cli_str_add(&x->tagbuf, tu[i].v[j], tu[i].len[j]) < 0)
                 return -1;
+    if (x->xdir != NULL && cli_xdir_tag(x->xdir, seq - 1, x->tagbuf.s) < 0)
+        return -1;
     x->tags[seq - 1] = strdup(x->tagbuf.s);
     return x->tags[seq - 1] == NULL ? -1 : 0;
 }
@@ -428,7 +499,7 @@ next_line(struct exec *x)
             x->has_carry = false;
             r = 1;
         } else {
-            r = next_tuple(x, &t);
+            r = next_group(x, &t);
         }
         if (r == MPROC_EAGAIN && x->npend > 0 && x->mode != CLI_LINE_ONE &&
             x->est_len * 2 > x->max_chars)
@@ -497,40 +568,38 @@ next_item(void *user, struct mproc_item *item)
     return 1;
 }
 
-/* --tag: each line of the output after the job's arguments and a tab. */
+/* --tag: each line of the output after the job's arguments and a tab;
+ * a big output comes in pieces, which may end mid-line. */
 static int
-write_tagged(void *user, FILE *out, const struct mproc_result *r)
+write_tagged(void *user, FILE *out, const struct mproc_result *r,
+             const char *data, size_t len, bool first)
 {
     struct exec *x = user;
-    const char *p = r->data, *end = p + r->len, *nl;
+    const char *p = data, *end = p + len, *nl;
     const char *tag = r->index < x->ntags ? x->tags[r->index] : NULL;
 
     if (tag == NULL)
         tag = "";
+    if (first)
+        x->tag_bol = true;
     while (p < end) {
         nl = memchr(p, '\n', (size_t)(end - p));
         nl = nl ? nl + 1 : end;
-        if (fputs(tag, out) == EOF || fputc('\t', out) == EOF ||
+        if ((x->tag_bol && (fputs(tag, out) == EOF || fputc('\t', out) == EOF)) ||
             fwrite(p, 1, (size_t)(nl - p), out) != (size_t)(nl - p))
             return -1;
+        x->tag_bol = nl[-1] == '\n';
         p = nl;
-    }
-    if (r->index < x->ntags) {
-        free(x->tags[r->index]);
-        x->tags[r->index] = NULL;
     }
     return 0;
 }
 
-/* The command's own exit status, from the plugin's message. */
+/* The command's own exit status (a field of the result), for --halt. */
 static int
 exit_status_of(const struct mproc_result *r)
 {
-    const char *m = r->message ? strstr(r->message, "status ") : NULL;
-    int v;
-
-    if (m != NULL && sscanf(m + 7, "%d", &v) == 1 && v > 0 && v < 256)
-        return v;
+    if (r->exitcode > 0 && r->exitcode < 256)
+        return r->exitcode;
     return 1;
 }
 
@@ -542,6 +611,11 @@ on_result(void *user, const struct mproc_result *r)
     unsigned long long n, of;
     bool hit;
 
+    if (r->index < x->ntags) {
+        /* Written (or not run): its tag is of no more use. */
+        free(x->tags[r->index]);
+        x->tags[r->index] = NULL;
+    }
     if (r->status == MPROC_ECANCELED)
         return 0;
     if (r->status == 0)
@@ -562,6 +636,9 @@ on_result(void *user, const struct mproc_result *r)
     if (!hit)
         return 0;
     x->halting = true;
+    /* Not even a job already handed to a worker starts now. */
+    if (cli_xdir_halt(x->xdir) < 0)
+        cli_error("exec: --halt: %s", strerror(errno));
     x->halted_fail = x->halt_fail;
     x->halt_status = x->halt_fail ? exit_status_of(r) : 0;
     if (x->halt_when == 1) {
@@ -572,6 +649,17 @@ on_result(void *user, const struct mproc_result *r)
     cli_error("exec: --halt: %llu job%s %s; stopping the running ones", n,
               n == 1 ? "" : "s", x->halt_fail ? "failed" : "succeeded");
     return 1;
+}
+
+/* A job that --halt kept from starting (the exec plugin's words, after
+ * the halt mark was made). */
+static bool
+not_run(void *user, const struct mproc_result *r)
+{
+    const struct exec *x = user;
+
+    return x->halting && r->status == MPROC_ETASK && r->message != NULL &&
+           strcmp(r->message, CLI_HALT_MSG) == 0;
 }
 
 /* parallel's exit status: the number of failed jobs (101: more than 100);
@@ -659,6 +747,8 @@ exec_free(struct exec *x)
     for (i = 0; i < x->nsrc; i++)
         tuple_free(&x->src[i]);
     free(x->src);
+    free(x->plus);
+    tuple_free(&x->grp);
     free(x->digit);
     for (i = 0; i < x->npend; i++)
         tuple_free(&x->pend[i]);
@@ -675,6 +765,7 @@ exec_free(struct exec *x)
         regfree(&x->re);
     cli_input_close(x->stream);
     free(x->tmpl_owned);
+    cli_xdir_close(x->xdir);
 }
 
 /* A usage error: the message, then the pointer at --help. */
@@ -708,7 +799,8 @@ count_tuples(struct exec *x)
         }
         if (x->link)
             x->ntuples = x->src[i].n > x->ntuples ? x->src[i].n : x->ntuples;
-        else if (__builtin_mul_overflow(x->ntuples, x->src[i].n,
+        else if (!x->plus[i] &&
+                 __builtin_mul_overflow(x->ntuples, run_len(x, i),
                                         &x->ntuples))
             return usage_error("too many combinations of the inputs");
     }
@@ -719,12 +811,65 @@ static struct cli_tuple *
 source_new(struct exec *x)
 {
     struct cli_tuple *s = realloc(x->src, (x->nsrc + 1) * sizeof(*s));
+    bool *plus;
 
     if (s == NULL)
         return NULL;
     x->src = s;
+    if ((plus = realloc(x->plus, (x->nsrc + 1) * sizeof(*plus))) == NULL)
+        return NULL;
+    x->plus = plus;
+    plus[x->nsrc] = false;
     memset(&s[x->nsrc], 0, sizeof(*s));
     return &s[x->nsrc++];
+}
+
+/*
+ * --header : the first item of each source names its value (or, with
+ * --colsep, its columns): it is taken out, and {NAME} in the command
+ * becomes the column's {N}.  Returns -1 to go on, or an exit status.
+ */
+static int
+apply_header(struct exec *x)
+{
+    struct cli_tuple names = {0};
+    struct cli_str t = {0};
+    size_t i;
+    int rc = CLI_EXIT_SOFTWARE;
+
+    if (x->nsrc == 0)
+        return usage_error("--header: needs ::: or :::: inputs (stdin is "
+                           "read as it comes; use :::: -)");
+    for (i = 0; i < x->nsrc; i++) {
+        struct cli_tuple *s = &x->src[i];
+        if (s->n == 0)
+            continue;
+        if (tuple_add_split(x, &names, s->v[0], s->len[0]) < 0)
+            goto fail;
+        free(s->v[0]);
+        memmove(s->v, s->v + 1, (s->n - 1) * sizeof(*s->v));
+        memmove(s->len, s->len + 1, (s->n - 1) * sizeof(*s->len));
+        s->n--;
+    }
+    if (cli_line_rename(&t, x->tmpl, &names) < 0)
+        goto fail;
+    free(x->tmpl_owned);
+    x->tmpl = x->tmpl_owned = t.s;
+    tuple_free(&names);
+    return -1;
+fail:
+    cli_error("out of memory");
+    cli_str_free(&t);
+    tuple_free(&names);
+    return rc;
+}
+
+/* ::: :::: :::+ ::::+ */
+static bool
+is_sep(const char *a)
+{
+    return strcmp(a, ":::") == 0 || strcmp(a, "::::") == 0 ||
+           strcmp(a, ":::+") == 0 || strcmp(a, "::::+") == 0;
 }
 
 /*
@@ -738,10 +883,9 @@ parse_sources(struct exec *x, int argc, char **argv, int i)
     struct cli_tuple *s = NULL;
     int kind = 0; /* 1: :::, 2: :::: */
     int rc = -1;
+    bool plus = false;
 
-    for (; i < argc && strcmp(argv[i], ":::") != 0 &&
-           strcmp(argv[i], "::::") != 0;
-         i++)
+    for (; i < argc && !is_sep(argv[i]); i++)
         if ((t.len > 0 && cli_str_add(&t, " ", 1) < 0) ||
             cli_str_add(&t, argv[i], strlen(argv[i])) < 0)
             goto oom;
@@ -751,13 +895,18 @@ parse_sources(struct exec *x, int argc, char **argv, int i)
     }
     x->tmpl = x->tmpl_owned = t.s;
     for (; i < argc; i++) {
-        if (strcmp(argv[i], ":::") == 0 || strcmp(argv[i], "::::") == 0) {
+        if (is_sep(argv[i])) {
             if (s != NULL && kind == 1 && s->n == 0)
                 return usage_error("::: with no items after it");
             kind = argv[i][3] == ':' ? 2 : 1;
+            /* :::+ and ::::+: linked with the source before (not the
+             * first: there is none). */
+            plus = argv[i][kind == 2 ? 4 : 3] == '+' && x->nsrc > 0;
             s = NULL;
             if (kind == 1 && (s = source_new(x)) == NULL)
                 goto oom;
+            if (kind == 1)
+                x->plus[x->nsrc - 1] = plus;
             if (kind == 2 && i + 1 == argc)
                 return usage_error(":::: with no file after it");
             continue;
@@ -767,6 +916,8 @@ parse_sources(struct exec *x, int argc, char **argv, int i)
         if (kind == 2) {
             if ((s = source_new(x)) == NULL)
                 goto oom;
+            x->plus[x->nsrc - 1] = plus;
+            plus = false; /* the next file of the group is combined */
             rc = source_read(s, argv[i], x->sep);
             if (rc != 0)
                 return rc;
@@ -805,6 +956,7 @@ cmd_exec(int argc, char **argv)
         {"halt-on-error", required_argument, NULL, OPT_HALT},
         {"delay", required_argument, NULL, OPT_DELAY},
         {"dry-run", no_argument, NULL, OPT_DRY},
+        {"header", required_argument, NULL, OPT_HEADER},
         {"line-buffer", no_argument, NULL, OPT_LB},
         {"lb", no_argument, NULL, OPT_LB},
         {"group", no_argument, NULL, 'g'},
@@ -845,7 +997,7 @@ cmd_exec(int argc, char **argv)
     optind = 1;
     opterr = 0;
     /* "+": options end at the command, whose own options are its own. */
-    while ((c = getopt_long(argc, argv, "+j:k0a:n:s:Xmgh", longopts, &li)) !=
+    while ((c = getopt_long(argc, argv, "+j:k0a:n:N:s:Xmgh", longopts, &li)) !=
            -1) {
         char *set = NULL;
         switch (c) {
@@ -871,20 +1023,23 @@ cmd_exec(int argc, char **argv)
         case 'a':
             afiles[nafiles++] = optarg;
             break;
+        case 'N':
         case 'n':
         case 's':
             errno = 0;
             d = (double)strtoul(optarg, &end, 10);
             if (*optarg == '-' || *end != '\0' || end == optarg || d < 1 ||
                 (c == 's' && d > MAX_CHARS)) {
-                rc = usage_error(c == 'n' ? "-n: expected a positive number "
+                rc = usage_error(c != 's' ? "-%c: expected a positive number "
                                             "of items, got '%s'"
-                                          : "-s: expected 1..131000 bytes, "
+                                          : "-%c: expected 1..131000 bytes, "
                                             "got '%s'",
-                                 optarg);
+                                 c, optarg);
                 goto done;
             }
-            if (c == 'n')
+            if (c == 'N')
+                x.group_n = (size_t)d;
+            else if (c == 'n')
                 x.max_args = (size_t)d;
             else
                 x.max_chars = (size_t)d;
@@ -938,6 +1093,14 @@ cmd_exec(int argc, char **argv)
         case OPT_DRY:
             x.dry = true;
             break;
+        case OPT_HEADER:
+            if (strcmp(optarg, ":") != 0) {
+                rc = usage_error("--header: expected ':' (the first item "
+                                 "names the columns), got '%s'", optarg);
+                goto done;
+            }
+            x.header = true;
+            break;
         case OPT_LB:
             lb = true;
             break;
@@ -972,7 +1135,7 @@ cmd_exec(int argc, char **argv)
                     ordered_set = true;
                 break;
             }
-            if (optopt != 0 && strchr("jans", optopt) != NULL)
+            if (optopt != 0 && strchr("janNs", optopt) != NULL)
                 rc = usage_error("option -%c needs a value", optopt);
             else if (argv[optind - 1][0] == '-' && argv[optind - 1][1] == '-' &&
                      strchr(argv[optind - 1], '=') == NULL && optopt != 0)
@@ -1003,8 +1166,16 @@ cmd_exec(int argc, char **argv)
         if (rc != 0)
             goto done;
     }
+    if (x.header && (rc = apply_header(&x)) >= 0)
+        goto done;
     if (x.results != NULL && x.max_chars > MAX_CHARS - 8192)
         x.max_chars = MAX_CHARS - 8192; /* room for the wrapper */
+    if (x.group_n > 0) {
+        /* -N: N items per command, {1}..{N} each one's (parallel's -N
+         * takes precedence over -X, -m and -n). */
+        x.mode = CLI_LINE_ONE;
+        x.max_args = 0;
+    }
     if (x.mode == CLI_LINE_ONE && x.max_args > 1)
         x.mode = CLI_LINE_M; /* -n N alone: N items per command, as -m */
     if (!cli_line_has_repl(x.tmpl)) {
@@ -1106,10 +1277,25 @@ cmd_exec(int argc, char **argv)
     hooks.user = &x;
     hooks.write = x.tag ? write_tagged : NULL;
     hooks.result = on_result;
+    hooks.skip = not_run;
     hooks.status = exit_status;
     args.path = "mproc exec";
     args.quiet = !isatty(STDERR_FILENO);
+    /* --line-buffer: the lines come through a FIFO (exec_lines.c); with
+     * --results the output goes to files, and there is nothing to do. */
+    lb = lb && x.results == NULL;
+    if ((lb || x.halt_when != 0) &&
+        cli_xdir_open(&x.xdir, lb, x.tag, x.halt_when != 0) < 0) {
+        cli_error("exec: cannot make a folder for %s in %s: %s",
+                  lb ? "--line-buffer" : "--halt",
+                  getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+                  strerror(errno));
+        rc = CLI_EXIT_CANTCREAT;
+        goto done;
+    }
     rc = cli_run(&cj, &args, in, &hooks);
+    cli_xdir_close(x.xdir);
+    x.xdir = NULL;
     if (x.stream != NULL && cli_input_failed(x.stream) && rc == CLI_EXIT_OK)
         rc = CLI_EXIT_NOINPUT;
 

@@ -11,7 +11,9 @@
  * of one trailing newline).  The default is the plugin's: raw when its
  * descriptor has MPROC_PLUGIN_RAW_OUTPUT (exec), else records.  With a
  * plugin that reduces, only the reduced output is written, at the end, as
- * it is.  Failures go to stderr, one line per item, naming the item.
+ * it is.  Failures go to stderr, one line per item, naming the item;
+ * what a failed exec command wrote to stdout is written first, in its
+ * turn, as for a success (GNU parallel does the same).
  *
  * An exec command's output larger than message_max does not fail: the
  * exec plugin writes it to a file in a private folder this run makes
@@ -313,8 +315,9 @@ spill_open(struct run_state *st)
     if (t == NULL || t[0] == '\0')
         t = "/tmp";
     if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd) ||
-        snprintf(path, sizeof(path), "%s/mproc-spill.XXXXXX", t) >=
-            (int)sizeof(path) ||
+        /* The pid in the name: mproc clean tells a dead run's folder. */
+        snprintf(path, sizeof(path), "%s/mproc-spill.%ld.XXXXXX", t,
+                 (long)getpid()) >= (int)sizeof(path) ||
         mkdtemp(path) == NULL)
         return;
     for (i = 0; i < sizeof(rnd); i++)
@@ -369,36 +372,68 @@ spill_name(const struct run_state *st, const char *data, size_t len,
     return name;
 }
 
-/* Copy a spill file to the output as write_output() would write it
- * whole, and remove it.  0; -1 a write error; -2 the file cannot be
- * read (printed). */
+/* One piece of an item's output (`first`: its start): through mproc
+ * exec's write hook (--tag), else as write_output() writes it. */
 static int
-spill_copy(struct run_state *st, const char *name, uint64_t index)
+put_output(struct run_state *st, const struct mproc_result *r,
+           const char *data, size_t len, bool first)
+{
+    off_t end;
+    int w;
+
+    if (st->hooks == NULL || st->hooks->write == NULL)
+        return write_output(st, data, len);
+    w = st->hooks->write(st->hooks->user, st->out, r, data, len, first);
+    /* Bytes written by the hook: the file position says (for the job
+     * log's offsets). */
+    if (w == 0 && st->offsets && (end = ftello(st->out)) >= 0)
+        st->out_pos = end;
+    else
+        st->offsets = false;
+    return w;
+}
+
+/* Copy a spill file to the output as put_output() would write it whole,
+ * and remove it.  0; -1 a write error; -2 the file cannot be read
+ * (printed). */
+static int
+spill_copy(struct run_state *st, const char *name,
+           const struct mproc_result *r, uint64_t index)
 {
     char buf[65536], path[PATH_MAX], held = 0;
-    bool have_held = false;
-    int fd, r = 0;
+    bool have_held = false, hook, first = true;
+    int fd, r2 = 0;
     ssize_t n;
 
+    hook = st->hooks != NULL && st->hooks->write != NULL;
     snprintf(path, sizeof(path), "%s/%s", st->spill_dir, name);
     if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
         cli_error("item %llu: its output file %s: %s",
                   (unsigned long long)index, path, strerror(errno));
         return -2;
     }
-    /* One byte held back: the last decides the record's end. */
+    /* One byte held back: the last decides the record's end.  A write
+     * hook takes the pieces as they come. */
     while ((n = read(fd, buf, sizeof(buf))) != 0) {
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
             cli_error("item %llu: its output file %s: %s",
                       (unsigned long long)index, path, strerror(errno));
-            r = -2;
+            r2 = -2;
             break;
+        }
+        if (hook) {
+            if (put_output(st, r, buf, (size_t)n, first) < 0) {
+                r2 = -1;
+                break;
+            }
+            first = false;
+            continue;
         }
         if ((have_held && fputc(held, st->out) == EOF) ||
             fwrite(buf, 1, (size_t)n - 1, st->out) != (size_t)n - 1) {
-            r = -1;
+            r2 = -1;
             break;
         }
         st->out_pos += have_held + n - 1;
@@ -407,9 +442,24 @@ spill_copy(struct run_state *st, const char *name, uint64_t index)
     }
     close(fd);
     unlink(path);
-    if (r == 0 && write_output(st, &held, have_held ? 1 : 0) < 0)
-        r = -1;
-    return r;
+    if (r2 == 0 && !hook && write_output(st, &held, have_held ? 1 : 0) < 0)
+        r2 = -1;
+    return r2;
+}
+
+/* Write an item's output (a big one from its spill file): 0; -1 a write
+ * error; -2 its spill file cannot be read (printed). */
+static int
+write_item(struct run_state *st, const struct mproc_result *r,
+           uint64_t index)
+{
+    char spill[NAME_MAX + 1];
+
+    if (st->reduce)
+        return 0;
+    if (spill_name(st, r->data, r->len, spill, sizeof(spill)) != NULL)
+        return spill_copy(st, spill, r, index);
+    return put_output(st, r, r->data, r->len, true);
 }
 
 /* Does the job's plugin write raw bytes (MPROC_PLUGIN_RAW_OUTPUT)? */
@@ -433,11 +483,15 @@ on_result(void *user, const struct mproc_result *r)
     struct run_state *st = user;
     uint64_t local = cli_joblog_input_index(st->log, r->index);
     uint64_t index = cli_shard_global(&st->sh, local);
-    char item[128], spill[NAME_MAX + 1];
-    int64_t off = st->out_pos;
-    off_t end;
-    int w = 0;
+    char item[128];
+    int64_t off;
+    int w;
 
+    if (st->hooks != NULL && st->hooks->skip != NULL &&
+        st->hooks->skip(st->hooks->user, r)) {
+        st->cancelled++; /* not logged: a resume runs it */
+        return 0;
+    }
     if (r->attempts > 1)
         st->retried += r->attempts - 1;
     if (r->status != 0) /* ok items: once written */
@@ -450,29 +504,22 @@ on_result(void *user, const struct mproc_result *r)
         st->failed++;
         if (st->progress && st->tty)
             fputs("\r\033[K", stderr);
+        /* A failed command's stdout is written as a success's is (as
+         * parallel does), before the line that says it failed. */
+        if (r->len > 0 && write_item(st, r, index) == -1) {
+            st->write_errno = errno;
+            return 1;
+        }
         quote_item(r->item, r->item_len, item, sizeof(item));
         cli_error("item %llu \"%s\": %s", (unsigned long long)index, item,
                   r->message);
         return 0;
     }
-    if (!st->reduce &&
-        spill_name(st, r->data, r->len, spill, sizeof(spill)) != NULL) {
-        /* A big output (on disk): written as it is, even under a write
-         * hook (mproc exec --tag tags what fits in a message only). */
-        w = spill_copy(st, spill, index);
-        if (w == -2) {
-            st->failed++; /* said; not logged: a resume runs it again */
-            return 0;
-        }
-    } else if (!st->reduce && st->hooks != NULL && st->hooks->write != NULL) {
-        w = st->hooks->write(st->hooks->user, st->out, r);
-        /* Bytes written by the hook: the file position says. */
-        if (w == 0 && st->offsets && (end = ftello(st->out)) >= 0)
-            st->out_pos = end;
-        else
-            st->offsets = false;
-    } else if (!st->reduce) {
-        w = write_output(st, r->data, r->len);
+    off = st->out_pos;
+    w = write_item(st, r, index);
+    if (w == -2) {
+        st->failed++; /* said; not logged: a resume runs it again */
+        return 0;
     }
     st->done++;
     if (w < 0) {

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* A growing NUL-terminated string. */
 struct cli_str {
@@ -41,5 +42,38 @@ int cli_line_quote(struct cli_str *out, const char *v, size_t len);
 int cli_line_make(struct cli_str *out, const char *tmpl, int mode,
                   const struct cli_tuple *tu, size_t ntu,
                   unsigned long long seq);
+
+/* --header: tmpl with each {NAME...} of names->v[i] as {i+1...} into
+ * out: 0, or -1 when out of memory. */
+int cli_line_rename(struct cli_str *out, const char *tmpl,
+                    const struct cli_tuple *names);
+
+/* ---- the run folder: --halt, --line-buffer (exec_lines.c) ---- */
+/* $TMPDIR/mproc-exec.PID.XXXXXX: the prefix mproc clean looks for. */
+#define CLI_XDIR_PREFIX "mproc-exec."
+/* Where the exec plugin finds the FIFO and the halt mark (paths in the
+ * environment), and the message of a job --halt kept from starting. */
+#define CLI_LINES_ENV "MPROC_EXEC_LINES"
+#define CLI_HALT_ENV "MPROC_EXEC_HALT"
+#define CLI_HALT_MSG "not run: --halt"
+/* A frame on the FIFO, followed by len bytes of the job's stdout; one
+ * frame is one write() of at most PIPE_BUF bytes.  plugins/exec has its
+ * own copy of this layout. */
+struct cli_lines_hdr {
+    uint64_t index; /* the item (job number - 1) */
+    uint32_t len;
+    uint32_t end;   /* 1: the job ended after these bytes */
+};
+struct cli_xdir;
+/* Make the run folder; with `lines` its FIFO and the thread that writes
+ * the lines to stdout (tagged when `tag`); with `halt` name the halt
+ * mark: 0, or -1 (errno). */
+int cli_xdir_open(struct cli_xdir **out, bool lines, bool tag, bool halt);
+/* --line-buffer: the tag of job `index` (before it runs): 0, or -1. */
+int cli_xdir_tag(struct cli_xdir *l, uint64_t index, const char *tag);
+/* --halt's condition holds: start no more commands.  0, or -1 (errno). */
+int cli_xdir_halt(struct cli_xdir *l);
+/* After the run: every line written, the folder removed; NULL: no-op. */
+void cli_xdir_close(struct cli_xdir *l);
 
 #endif

@@ -282,3 +282,42 @@ cli_line_make(struct cli_str *out, const char *tmpl, int mode,
     }
     return 0;
 }
+
+int
+cli_line_rename(struct cli_str *out, const char *tmpl,
+                const struct cli_tuple *names)
+{
+    static const char *const ends[] = {"}", ".}", "/}", "//}", "/.}"};
+    const char *p = tmpl;
+    char num[32];
+    size_t i, k, n;
+
+    out->len = 0;
+    if (cli_str_add(out, "", 0) < 0)
+        return -1;
+    while (*p != '\0') {
+        size_t took = 0;
+        if (*p == '{') {
+            /* {NAME} and NAME with an operation ({NAME.} ...): the first
+             * name that fits, before one of parallel's endings. */
+            for (i = 0; i < names->n && took == 0; i++) {
+                n = names->len[i];
+                if (n == 0 || strncmp(p + 1, names->v[i], n) != 0)
+                    continue;
+                for (k = 0; k < sizeof(ends) / sizeof(ends[0]); k++)
+                    if (strncmp(p + 1 + n, ends[k], strlen(ends[k])) == 0)
+                        break;
+                if (k == sizeof(ends) / sizeof(ends[0]))
+                    continue;
+                snprintf(num, sizeof(num), "{%zu", i + 1);
+                if (cli_str_add(out, num, strlen(num)) < 0)
+                    return -1;
+                took = 1 + n;
+            }
+        }
+        if (took == 0 && cli_str_add(out, p, 1) < 0)
+            return -1;
+        p += took ? took : 1;
+    }
+    return 0;
+}

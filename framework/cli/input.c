@@ -5,7 +5,10 @@
  * a time, on demand, so an input of any length takes constant memory
  * (the file list of `files:` excepted), and lines are read without ever
  * blocking the pool.  `files:DIR` followed by a slash and `**` (and
- * optionally a slash and a glob) walks DIR and its subfolders.  mproc exec adds items split at NUL bytes (-0) and
+ * optionally a slash and a glob) walks DIR and its subfolders.
+ * `lines0:PATH` (`lines0:-`: stdin) splits items at NUL bytes rather
+ * than newlines, for `find -print0`.  mproc exec adds items split at NUL
+ * bytes (-0) and
  * items it makes itself (cli_input_custom).
  */
 #include "internal.h"
@@ -236,15 +239,17 @@ cli_input_open(struct cli_input **out, const struct mproc__job *job,
         return CLI_EXIT_SOFTWARE;
     }
     in->fd = -1;
-    in->sep = '\n';
+    in->sep = job->input_nul ? '\0' : '\n';
     in->kind = job->input_kind;
     switch (job->input_kind) {
     case MPROC__INPUT_STDIN:
-        snprintf(in->name, sizeof(in->name), "stdin");
+        snprintf(in->name, sizeof(in->name),
+                 job->input_nul ? "lines0:-" : "stdin");
         in->fd = STDIN_FILENO;
         break;
     case MPROC__INPUT_LINES:
-        snprintf(in->name, sizeof(in->name), "lines:%s", job->input_path);
+        snprintf(in->name, sizeof(in->name), "%s:%s",
+                 job->input_nul ? "lines0" : "lines", job->input_path);
         /* Opening a FIFO waits for its writer: right for a run (the
          * writer may come later, a signal stops the wait), not for a
          * check, which reads nothing. */

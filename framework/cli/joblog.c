@@ -19,9 +19,9 @@
  * duration  seconds that attempt took
  * status    ok, failed, died, timeout or toolarge
  * exit      for failed: the command's exit status, or minus the signal
- *           that ended it (-15: SIGTERM), as the task's message gives it
- *           ("command exited with status N", "command killed by SIGX":
- *           exec's messages); for died/timeout: the worker's exit status,
+ *           that ended it (-15: SIGTERM), as the exec plugin gives it
+ *           (mproc_result's exitcode); for died/timeout: the worker's
+ *           exit status (or the command's, when its time limit ended it),
  *           or minus the signal that ended it (-9: SIGKILL); else 0
  * attempts  times it was started (1 + retries)
  * item      the input item, escaped (\t \n \r \\ and \xHH)
@@ -811,52 +811,14 @@ status_word(int status)
 }
 
 /*
- * The exit column.  A failed task's status crosses from the worker as its
- * message only, so a command's status is read back from the words the
- * exec plugin writes: "command exited with status N" gives N, "command
- * killed by SIGTERM" (or "by signal 15") gives -15.  Anything else: 0.
- * A command that a time limit ended is reported by the worker still
- * alive, the pool's words before exec's: "timed out after 1s: command
- * killed by SIGTERM".
+ * The exit column: the pool's exitcode, a field of the result: a failed
+ * task's own status (exec: the command's exit status, or minus the
+ * signal), or the worker's for died/timeout.
  */
 static int
 exit_column(const struct mproc_result *r)
 {
-    static const char exited[] = "command exited with status ";
-    static const char killed[] = "command killed by ";
-    const char *m = r->message, *p;
-    char *end;
-    long v;
-    int sig;
-
-    if (r->status == MPROC_ETIMEDOUT && r->exitcode == 0 && m != NULL &&
-        (p = strstr(m, ": command ")) != NULL)
-        m = p + 2;
-    else if (r->status != MPROC_ETASK || m == NULL)
-        return r->exitcode;
-    if (strncmp(m, exited, sizeof(exited) - 1) == 0) {
-        p = m + sizeof(exited) - 1;
-        v = strtol(p, &end, 10);
-        return end != p && v >= 0 && v <= 255 ? (int)v : 0;
-    }
-    if (strncmp(m, killed, sizeof(killed) - 1) != 0)
-        return 0;
-    p = m + sizeof(killed) - 1;
-    if (strncmp(p, "signal ", 7) == 0) {
-        v = strtol(p + 7, &end, 10);
-        return end != p + 7 && v > 0 && v < 65 ? -(int)v : 0;
-    }
-    if (strncmp(p, "SIG", 3) != 0)
-        return 0;
-    p += 3;
-    for (sig = 1; sig < NSIG; sig++) {
-        const char *name = sigabbrev_np(sig);
-        size_t n = name != NULL ? strlen(name) : 0;
-        if (n > 0 && strncmp(p, name, n) == 0 &&
-            (p[n] == '\0' || p[n] == ':'))
-            return -sig;
-    }
-    return 0;
+    return r->exitcode;
 }
 
 void

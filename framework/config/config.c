@@ -163,6 +163,7 @@ struct parsed {
                                input kind */
     int64_t lo, hi;         /* input = range:A..B */
     char *path;             /* resolved path, owned; NULL when none */
+    bool nul;               /* input = lines0:...: items end at NUL */
 };
 
 /* One key as set.  `raw` stays NULL while the default applies. */
@@ -213,6 +214,22 @@ parse_input(const char *raw, const struct source *src, struct parsed *p,
         p->num = MPROC__INPUT_STDIN;
         return 0;
     }
+    if (strncmp(raw, "lines0:", 7) == 0) {
+        /* As lines:, with items that end at NUL bytes (find -print0);
+         * "-" is stdin. */
+        if (raw[7] == '\0')
+            return mproc__err(err, MPROC_ECONFIG,
+                              "%s: input: '%s' names no path; expected "
+                              "lines0:PATH or lines0:-",
+                              src->loc, raw);
+        p->nul = true;
+        p->num = strcmp(raw + 7, "-") == 0 ? MPROC__INPUT_STDIN
+                                           : MPROC__INPUT_LINES;
+        if (p->num == MPROC__INPUT_LINES &&
+            (p->path = mproc__resolve(src->dir, raw + 7)) == NULL)
+            return mproc__err(err, MPROC_ENOMEM, "out of memory");
+        return 0;
+    }
     if (strncmp(raw, "lines:", 6) == 0 || strncmp(raw, "files:", 6) == 0) {
         if (raw[6] == '\0')
             return mproc__err(err, MPROC_ECONFIG,
@@ -242,8 +259,8 @@ parse_input(const char *raw, const struct source *src, struct parsed *p,
         return 0;
     }
     return mproc__err(err, MPROC_ECONFIG,
-                      "%s: input: expected stdin, lines:PATH, range:A..B or "
-                      "files:DIR-or-GLOB, got '%s'",
+                      "%s: input: expected stdin, lines:PATH, lines0:PATH, "
+                      "range:A..B or files:DIR-or-GLOB, got '%s'",
                       src->loc, raw);
 }
 
@@ -1290,6 +1307,7 @@ mproc_config_finish(mproc_config_t *cfg, mproc_err_t *err)
     j->task = s[K_TASK].raw;
     j->input_kind = (int)s[K_INPUT].p.num;
     j->input_path = s[K_INPUT].p.path;
+    j->input_nul = s[K_INPUT].p.nul;
     j->range_lo = s[K_INPUT].p.lo;
     j->range_hi = s[K_INPUT].p.hi;
     j->output = s[K_OUTPUT].p.path;

@@ -52,6 +52,7 @@ struct mproc__job {
     const char *task;       /* NULL: the plugin's only task */
     int input_kind;         /* enum mproc__input_kind */
     const char *input_path; /* LINES: file; FILES: dir or glob (resolved) */
+    bool input_nul;         /* STDIN, LINES: items end at NUL (lines0:) */
     int64_t range_lo;       /* RANGE: first item */
     int64_t range_hi;       /* RANGE: last item, >= range_lo */
     const char *output;     /* NULL: stdout; else a path (resolved) */

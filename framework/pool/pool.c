@@ -71,6 +71,7 @@
 #include "ipc/chan_int.h"
 #include "ipc/frame_int.h"
 #include "pool/pool_int.h"
+#include "pool/taskfail_int.h"
 #include "util/buf_int.h"
 
 #define DEFAULT_MESSAGE_MAX ((size_t)64 << 20)
@@ -496,6 +497,13 @@ deliver(mproc_pool_t *p, uint64_t ref, int status, const char *data,
             msg[n] = '\0';
         }
         r.message = msg;
+        if (status == MPROC_ETASK) {
+            /* What the task wrote before it failed (taskfail_int.h). */
+            struct mproc__taskfail f;
+            mproc__taskfail_unpack(data, len, &f);
+            r.data = f.out;
+            r.len = f.out_len;
+        }
     }
     if (p->on_result != NULL && p->on_result(p->user, &r) != 0)
         stop(p, MPROC_ECANCELED);
@@ -1190,6 +1198,10 @@ result(mproc_pool_t *p, struct worker *w, uint64_t ref,
     char msg[MPROC__FAILMSG_MAX + 64];
     size_t len = (size_t)h->len;
     bool limited = w->limit != LIMIT_NONE && w->limit_index == h->index;
+    struct mproc__taskfail f = {0};
+
+    if (status == MPROC_ETASK)
+        mproc__taskfail_unpack(payload, len, &f);
 
     /* The item completed after all: its limit signal, on its way or
      * blocked in the worker, may still end the worker during a later
@@ -1209,7 +1221,7 @@ result(mproc_pool_t *p, struct worker *w, uint64_t ref,
         payload = msg;
         len = strlen(msg);
     }
-    finish(p, ref, status, payload, len, 0);
+    finish(p, ref, status, payload, len, f.status);
 }
 
 /* Handle one frame from a worker. */

@@ -55,6 +55,7 @@
 
 #include "ipc/chan_int.h"
 #include "ipc/frame_int.h"
+#include "pool/taskfail_int.h"
 #include "pool/pool_int.h"
 #include "sync/sync_int.h"
 #include "util/buf_int.h"
@@ -257,8 +258,14 @@ run_task(const struct mproc__worker_args *a, struct mproc_ctx *ctx,
     } else if (r == MPROC_TASK_OK) {
         result(a, MPROC__FRAME_OK, 0, index, out->data, out->len);
     } else {
+        static struct mproc_buf fb = {.host = &mproc__host,
+                                      .limit = (size_t)-1};
         const char *m = mproc__ctx_msg(ctx, "task failed without a message");
-        result(a, MPROC__FRAME_FAIL, 0, index, m, strlen(m));
+        /* With the task's own status and output, when it gave one. */
+        size_t n = mproc__taskfail_pack(&fb, ctx, m, out);
+
+        result(a, MPROC__FRAME_FAIL, 0, index, n > 0 ? fb.data : m,
+               n > 0 ? n : strlen(m));
     }
 }
 

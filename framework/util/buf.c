@@ -158,6 +158,8 @@ mproc__ctx_init(struct mproc_ctx *ctx, struct mproc__ctx_priv *priv,
     priv->sync = NULL;
     priv->failed = 0;
     priv->msg[0] = '\0';
+    priv->has_status = false;
+    priv->status = 0;
 }
 
 void
@@ -166,6 +168,16 @@ mproc__ctx_clear(struct mproc_ctx *ctx)
     struct mproc__ctx_priv *priv = ctx->priv;
     priv->failed = 0;
     priv->msg[0] = '\0';
+    priv->has_status = false;
+    priv->status = 0;
+}
+
+void
+mproc__task_status(struct mproc_ctx *ctx, int status)
+{
+    struct mproc__ctx_priv *priv = ctx->priv;
+    priv->has_status = true;
+    priv->status = status;
 }
 
 const char *

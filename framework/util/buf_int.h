@@ -35,6 +35,10 @@ struct mproc__ctx_priv {
     const struct mproc_sync *sync; /* the job's shared objects, or NULL */
     int failed;
     char msg[MPROC__FAILMSG_MAX];
+    /* mproc__task_status(): the task's own exit status (exec: the
+     * command's, or minus the signal), sent with its failure. */
+    bool has_status;
+    int status;
 };
 
 void mproc__ctx_init(struct mproc_ctx *ctx, struct mproc__ctx_priv *priv,
@@ -44,5 +48,12 @@ void mproc__ctx_init(struct mproc_ctx *ctx, struct mproc__ctx_priv *priv,
 void mproc__ctx_clear(struct mproc_ctx *ctx);
 /* The message recorded by mproc_fail(), or `dflt` when none was. */
 const char *mproc__ctx_msg(const struct mproc_ctx *ctx, const char *dflt);
+/*
+ * For a shipped plugin (exec): the current task's own exit status, given
+ * before it fails.  Its failure then carries that status and the output
+ * it wrote (pool/taskfail_int.h) to struct mproc_result's exitcode, data
+ * and len.  Forgotten by mproc__ctx_clear().
+ */
+void mproc__task_status(struct mproc_ctx *ctx, int status);
 
 #endif

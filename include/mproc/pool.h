@@ -181,7 +181,10 @@ struct mproc_result {
                            MPROC_ETIMEDOUT (it ran past timeout_ms);
                            MPROC_EMSGSIZE (item or output too large);
                            MPROC_ECANCELED (not run: the run stopped) */
-    const void *data; /**< the task's output when status is 0 */
+    const void *data; /**< the task's output when status is 0; for
+                           MPROC_ETASK, what it wrote before it failed
+                           when it gave its own status (exec), else
+                           NULL */
     size_t len;
     const char *message;  /**< why, when status is not 0 */
     const void *item;     /**< the input item */
@@ -192,7 +195,11 @@ struct mproc_result {
                                its last attempt was sent; 0 if never */
     double duration;      /**< seconds from then to its result */
     int exitcode;         /**< MPROC_EWORKER/ETIMEDOUT: the worker's exit
-                               status, or minus the signal that ended it */
+                               status, or minus the signal that ended it;
+                               MPROC_ETASK (and a time limit that a task
+                               survived): the task's own status, when it
+                               gave one (exec: the command's exit status
+                               or minus its signal), else 0 */
 };
 
 /**

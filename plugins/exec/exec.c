@@ -9,7 +9,9 @@
  * byte for byte (the descriptor's MPROC_PLUGIN_RAW_OUTPUT: the host adds
  * nothing, so an empty output is nothing and a binary stream stays
  * valid); a non-zero exit or a signal fails the item with the status and
- * the end of the command's stderr.  [args] shell chooses another shell.
+ * the end of the command's stderr, and hands the host the status as a
+ * field (mproc__task_status) and the stdout the command wrote, which the
+ * host writes as for a success.  [args] shell chooses another shell.
  *
  * An output that would grow past message_max (out->limit) goes on into a
  * file when mproc run made a folder for such files (MPROC_EXEC_SPILL =
@@ -44,6 +46,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -58,6 +61,11 @@
 #include <mproc/plugin.h>
 
 extern char **environ;
+
+/* libmproc's (MPROC_PRIVATE, for plugins of this tree): the task's own
+ * exit status, carried with its failure to the job log's exit column and
+ * --halt, with the output it wrote. */
+void mproc__task_status(struct mproc_ctx *ctx, int status);
 
 /* SIGTERM while a command runs (pool workers only, see exec_init). */
 static volatile sig_atomic_t got_term;
@@ -90,6 +98,18 @@ on_term(int sig)
 enum stderr_mode { STDERR_SHOW, STDERR_TAG, STDERR_HIDE };
 
 #define SPILL_ENV "MPROC_EXEC_SPILL"
+/* mproc exec --line-buffer: a FIFO that takes stdout as it comes, in
+ * frames of at most PIPE_BUF bytes (framework/cli/exec_lines.c). */
+#define LINES_ENV "MPROC_EXEC_LINES"
+/* mproc exec --halt: once this file exists, no command starts (the job
+ * fails with HALT_MSG, which mproc exec counts as not run). */
+#define HALT_ENV "MPROC_EXEC_HALT"
+#define HALT_MSG "not run: --halt"
+struct lines_hdr {
+    uint64_t index;
+    uint32_t len;
+    uint32_t end; /* 1: the command ended */
+};
 
 struct exec_state {
     char *command;
@@ -97,6 +117,8 @@ struct exec_state {
     int stderr_mode;
     char *spill_token; /* from SPILL_ENV; NULL: big outputs fail */
     char *spill_dir;
+    int lines_fd; /* LINES_ENV's FIFO, or -1 */
+    char *halt;   /* HALT_ENV's path, or NULL */
     posix_spawnattr_t attr;
 };
 
@@ -210,9 +232,12 @@ state_free(struct exec_state *s)
 {
     if (s == NULL)
         return;
+    if (s->lines_fd >= 0)
+        close(s->lines_fd);
     posix_spawnattr_destroy(&s->attr);
     free(s->spill_token);
     free(s->spill_dir);
+    free(s->halt);
     free(s->command);
     free(s->shell);
     free(s);
@@ -289,6 +314,7 @@ exec_init(struct mproc_ctx *ctx)
     s = calloc(1, sizeof(*s));
     if (s == NULL)
         return mproc_fail(ctx, "out of memory");
+    s->lines_fd = -1;
     /* The worker ignores SIGINT (the host alone handles Ctrl-C) and an
      * ignored signal stays ignored across exec: give the command default
      * dispositions and an empty mask, as a shell or xargs would, so that
@@ -325,6 +351,23 @@ exec_init(struct mproc_ctx *ctx)
         if (sp != NULL && (dir = strchr(sp, ' ')) != NULL && dir[1] == '/') {
             s->spill_token = strndup(sp, (size_t)(dir - sp));
             s->spill_dir = strdup(dir + 1);
+        }
+    }
+    {
+        const char *lp = getenv(LINES_ENV);
+
+        const char *hp = getenv(HALT_ENV);
+
+        if (hp != NULL && hp[0] == '/' && (s->halt = strdup(hp)) == NULL) {
+            state_free(s);
+            return mproc_fail(ctx, "out of memory");
+        }
+        /* The host holds the FIFO open for reading: this does not wait. */
+        if (lp != NULL && lp[0] == '/' &&
+            (s->lines_fd = open(lp, O_WRONLY | O_CLOEXEC)) < 0) {
+            mproc_fail(ctx, "%s: %s", lp, strerror(errno));
+            state_free(s);
+            return MPROC_TASK_FAIL;
         }
     }
     keeper_start();
@@ -369,6 +412,8 @@ make_env(char *item_var, char *slot_var)
     for (i = 0; i < n; i++)
         if (strncmp(environ[i], "MPROC_ITEM=", 11) != 0 &&
             strncmp(environ[i], SPILL_ENV "=", sizeof(SPILL_ENV)) != 0 &&
+            strncmp(environ[i], LINES_ENV "=", sizeof(LINES_ENV)) != 0 &&
+            strncmp(environ[i], HALT_ENV "=", sizeof(HALT_ENV)) != 0 &&
             strncmp(environ[i], "MPROC_SLOT=", 11) != 0)
             env[j++] = environ[i];
     env[j++] = item_var;
@@ -515,6 +560,31 @@ tail_text(char *tail, size_t len)
 }
 
 /*
+ * --line-buffer: send n bytes of item `index`'s stdout to the FIFO, in
+ * frames of at most PIPE_BUF bytes, each one write() so that no other
+ * worker's frame cuts into it; `end` marks the command's end.  The host
+ * gone, there is nowhere to write: the bytes are dropped.
+ */
+static void
+lines_send(int fd, uint64_t index, const char *data, size_t n, bool end)
+{
+    char frame[PIPE_BUF];
+    struct lines_hdr h = {index, 0, 0};
+    size_t k;
+
+    do {
+        k = n < sizeof(frame) - sizeof(h) ? n : sizeof(frame) - sizeof(h);
+        h.len = (uint32_t)k;
+        h.end = end && k == n;
+        memcpy(frame, &h, sizeof(h));
+        memcpy(frame + sizeof(h), data, k);
+        (void)write_all(fd, frame, sizeof(h) + k);
+        data += k;
+        n -= k;
+    } while (n > 0);
+}
+
+/*
  * Move what the output holds to a new file in the spill folder, which
  * takes the rest: its descriptor, or -1 (errno set).  `name` gets the
  * file's path.
@@ -566,10 +636,12 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
     struct group group = {NULL, 0, 0, NULL, 0, true};
     char spill[4096];
     int spill_fd = -1, spill_errno = 0;
+    bool keep_spill = false; /* a failed command's big output */
     pid_t pid = -1;
 
-    (void)index;
     got_term = 0;
+    if (s->halt != NULL && access(s->halt, F_OK) == 0)
+        return mproc_fail(ctx, HALT_MSG);
     if (memchr(in, '\0', len) != NULL)
         return mproc_fail(ctx, "the item holds a NUL byte; it cannot be "
                                "passed to a command");
@@ -670,6 +742,8 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
                 tail_add(tail, &tail_len, buf, (size_t)n);
                 if (s->stderr_mode != STDERR_HIDE)
                     group_add(&group, buf, (size_t)n);
+            } else if (s->lines_fd >= 0) {
+                lines_send(s->lines_fd, index, buf, (size_t)n, false);
             } else if (overflow || spill_errno != 0) {
                 /* Keep draining, so the command is not left blocked. */
             } else if (spill_fd < 0 && out->len + (size_t)n <= out->limit) {
@@ -697,6 +771,8 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
     while (r < 0 && errno == EINTR);
     running = pid = -1;
     keeper_tell(0);
+    if (s->lines_fd >= 0)
+        lines_send(s->lines_fd, index, "", 0, true);
     /* Before the result, which the host reports after it. */
     group_flush(&group);
     if (r < 0) {
@@ -705,6 +781,22 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
         goto done;
     }
     why = tail_text(tail, tail_len);
+    if (WIFSIGNALED(st) || WEXITSTATUS(st) != 0) {
+        /* The status is a field of the failure, not words to read back,
+         * and what the command wrote goes with it (parallel prints a
+         * failed job's output too): kept in `out`, or named there when
+         * it went to a spill file. */
+        mproc__task_status(ctx, WIFSIGNALED(st) ? -WTERMSIG(st)
+                                                : WEXITSTATUS(st));
+        if (spill_fd >= 0 && spill_errno == 0) {
+            out->len = 0;
+            if (mproc_buf_printf(out, "%s:%s", s->spill_token,
+                                 strrchr(spill, '/') + 1) == MPROC_TASK_OK)
+                keep_spill = true;
+        } else if (spill_fd >= 0 || overflow) {
+            out->len = 0; /* a part only: none rather than a cut one */
+        }
+    }
     if (WIFSIGNALED(st)) {
         const char *name = sigabbrev_np(WTERMSIG(st));
         if (name != NULL)
@@ -736,7 +828,7 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
     if (spill_fd >= 0) {
         close(spill_fd);
         spill_fd = -1;
-        if (r != MPROC_TASK_OK)
+        if (r != MPROC_TASK_OK && !keep_spill)
             unlink(spill);
     }
 

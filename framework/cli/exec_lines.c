@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mproc exec's run folder, $TMPDIR/mproc-exec.PID.XXXXXX (the pid in the
+ * name: mproc clean tells a dead run's folder by it), for what the host
+ * and the exec plugin in the workers share beyond the pool's frames.
+ * The plugin finds each thing by a path in its environment, which every
+ * start method passes on:
+ *
+ * halt (MPROC_EXEC_HALT): made once --halt's condition holds; the plugin
+ * looks for it before it starts a command, and fails a job that finds it
+ * as not run (CLI_HALT_MSG), so a job already handed to a worker before
+ * the host saw the condition does not start either.
+ *
+ * lines (MPROC_EXEC_LINES), a FIFO: --line-buffer, below.
+ *
+ * --line-buffer: each line of a command's stdout reaches
+ * mproc's stdout as soon as the command has written it whole, never mixed
+ * with another job's line (GNU parallel's --line-buffer).
+ *
+ * Design: the workers cannot write to mproc's stdout themselves (theirs
+ * is stderr, and two workers' writes of long lines could interleave), and
+ * a result frame carries a job's output only once it ends.  So the host
+ * makes a FIFO in the run folder and
+ * names it to the exec plugin.  The plugin
+ * sends what the command writes as it comes, in frames of at most
+ * PIPE_BUF bytes (a write of that size to a FIFO is never split or
+ * interleaved): the item's index, the length, and an end flag after the
+ * job's last byte.  A thread of the host reads the FIFO, keeps each job's
+ * unfinished line apart, and writes every line once it is whole (tagged
+ * with the job's arguments under --tag); a job's last line without a
+ * newline goes out when the job ends.  The pool's event loop is left as
+ * it is, and the FIFO is the only thing shared.
+ *
+ * The host holds a write end of its own until the run is over, so the
+ * thread sees end of file only when every worker has closed the FIFO too.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/exec.h"
+
+/* One job's line so far, and its tag. */
+struct lb_job {
+    uint64_t index;
+    char *tag;
+    char *part;
+    size_t len, cap;
+};
+
+struct cli_xdir {
+    char dir[PATH_MAX], path[PATH_MAX], halt[PATH_MAX];
+    int rfd, wfd;
+    bool tag, thread;
+    pthread_t th;
+    pthread_mutex_t mu; /* jobs[], which the main thread adds tags to */
+    struct lb_job *jobs;
+    size_t njobs, cap;
+};
+
+/* The job of `index`, made when new; NULL when out of memory.  With mu. */
+static struct lb_job *
+job_of(struct cli_xdir *l, uint64_t index)
+{
+    size_t i;
+    struct lb_job *j;
+
+    for (i = 0; i < l->njobs; i++)
+        if (l->jobs[i].index == index)
+            return &l->jobs[i];
+    if (l->njobs == l->cap) {
+        size_t n = l->cap ? l->cap * 2 : 16;
+        if ((j = realloc(l->jobs, n * sizeof(*j))) == NULL)
+            return NULL;
+        l->jobs = j;
+        l->cap = n;
+    }
+    j = &l->jobs[l->njobs++];
+    memset(j, 0, sizeof(*j));
+    j->index = index;
+    return j;
+}
+
+static void
+job_drop(struct cli_xdir *l, struct lb_job *j)
+{
+    free(j->tag);
+    free(j->part);
+    *j = l->jobs[--l->njobs];
+}
+
+/* Write one line (or a job's last piece) to stdout, tagged if asked. */
+static void
+put_line(const struct cli_xdir *l, const struct lb_job *j, const char *a,
+         size_t na, const char *b, size_t nb)
+{
+    if (l->tag) {
+        fputs(j->tag != NULL ? j->tag : "", stdout);
+        fputc('\t', stdout);
+    }
+    fwrite(a, 1, na, stdout);
+    fwrite(b, 1, nb, stdout);
+}
+
+/* Bytes of a job: every whole line goes out, the rest waits.  With mu. */
+static void
+job_add(struct cli_xdir *l, struct lb_job *j, const char *p, size_t n)
+{
+    const char *nl;
+    size_t k;
+
+    while ((nl = memchr(p, '\n', n)) != NULL) {
+        k = (size_t)(nl - p) + 1;
+        put_line(l, j, j->part, j->len, p, k);
+        j->len = 0;
+        p += k;
+        n -= k;
+    }
+    if (n == 0)
+        return;
+    if (j->cap - j->len < n) {
+        size_t c = j->cap ? j->cap : 256;
+        char *np;
+        while (c - j->len < n)
+            c *= 2;
+        if ((np = realloc(j->part, c)) == NULL) {
+            /* Out of memory: the line goes out in pieces. */
+            put_line(l, j, j->part, j->len, p, n);
+            j->len = 0;
+            return;
+        }
+        j->part = np;
+        j->cap = c;
+    }
+    memcpy(j->part + j->len, p, n);
+    j->len += n;
+}
+
+/* A job ended: its last piece, if any, goes out. With mu. */
+static void
+job_end(struct cli_xdir *l, struct lb_job *j)
+{
+    if (j->len > 0)
+        put_line(l, j, j->part, j->len, "", 0);
+    job_drop(l, j);
+}
+
+static void *
+reader(void *arg)
+{
+    struct cli_xdir *l = arg;
+    static char buf[1 << 16];
+    size_t have = 0, off;
+    ssize_t n;
+    struct cli_lines_hdr h;
+
+    for (;;) {
+        n = read(l->rfd, buf + have, sizeof(buf) - have);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        have += (size_t)n;
+        pthread_mutex_lock(&l->mu);
+        for (off = 0; have - off >= sizeof(h); off += sizeof(h) + h.len) {
+            struct lb_job *j;
+            memcpy(&h, buf + off, sizeof(h));
+            if (have - off - sizeof(h) < h.len)
+                break;
+            if ((j = job_of(l, h.index)) == NULL)
+                continue;
+            job_add(l, j, buf + off + sizeof(h), h.len);
+            if (h.end)
+                job_end(l, j);
+        }
+        fflush(stdout);
+        pthread_mutex_unlock(&l->mu);
+        memmove(buf, buf + off, have - off);
+        have -= off;
+    }
+    /* Every writer is gone: what jobs killed midway left goes out too. */
+    pthread_mutex_lock(&l->mu);
+    while (l->njobs > 0)
+        job_end(l, &l->jobs[0]);
+    fflush(stdout);
+    pthread_mutex_unlock(&l->mu);
+    return NULL;
+}
+
+int
+cli_xdir_open(struct cli_xdir **out, bool lines, bool tag, bool halt)
+{
+    struct cli_xdir *l = calloc(1, sizeof(*l));
+    const char *t = getenv("TMPDIR");
+    int e;
+
+    *out = NULL;
+    if (l == NULL)
+        return -1;
+    l->rfd = l->wfd = -1;
+    l->tag = tag;
+    pthread_mutex_init(&l->mu, NULL);
+    if (t == NULL || t[0] == '\0')
+        t = "/tmp";
+    if (snprintf(l->dir, sizeof(l->dir), "%s/" CLI_XDIR_PREFIX "%ld.XXXXXX",
+                 t, (long)getpid()) >= (int)sizeof(l->dir) ||
+        mkdtemp(l->dir) == NULL) {
+        l->dir[0] = '\0';
+        goto fail;
+    }
+    if (halt && (snprintf(l->halt, sizeof(l->halt), "%s/halt", l->dir) >=
+                     (int)sizeof(l->halt) ||
+                 setenv(CLI_HALT_ENV, l->halt, 1) != 0))
+        goto fail;
+    if (!lines) {
+        *out = l;
+        return 0;
+    }
+    if (snprintf(l->path, sizeof(l->path), "%s/lines", l->dir) >=
+            (int)sizeof(l->path) ||
+        mkfifo(l->path, 0600) < 0) {
+        l->path[0] = '\0';
+        goto fail;
+    }
+    /* Non-blocking, or the open would wait for a writer. */
+    if ((l->rfd = open(l->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0 ||
+        (l->wfd = open(l->path, O_WRONLY | O_CLOEXEC)) < 0 ||
+        fcntl(l->rfd, F_SETFL, 0) < 0 ||
+        setenv(CLI_LINES_ENV, l->path, 1) != 0)
+        goto fail;
+    if ((e = pthread_create(&l->th, NULL, reader, l)) != 0) {
+        errno = e;
+        goto fail;
+    }
+    l->thread = true;
+    *out = l;
+    return 0;
+
+fail:
+    e = errno;
+    cli_xdir_close(l);
+    errno = e;
+    return -1;
+}
+
+int
+cli_xdir_halt(struct cli_xdir *l)
+{
+    int fd;
+
+    if (l == NULL || l->halt[0] == '\0')
+        return 0;
+    fd = open(l->halt, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    close(fd);
+    return 0;
+}
+
+int
+cli_xdir_tag(struct cli_xdir *l, uint64_t index, const char *tag)
+{
+    struct lb_job *j;
+    int r = -1;
+
+    pthread_mutex_lock(&l->mu);
+    if ((j = job_of(l, index)) != NULL) {
+        free(j->tag);
+        j->tag = strdup(tag);
+        r = j->tag != NULL ? 0 : -1;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return r;
+}
+
+void
+cli_xdir_close(struct cli_xdir *l)
+{
+    if (l == NULL)
+        return;
+    unsetenv(CLI_LINES_ENV);
+    unsetenv(CLI_HALT_ENV);
+    if (l->wfd >= 0)
+        close(l->wfd); /* the thread ends once the workers' ends close */
+    if (l->thread)
+        pthread_join(l->th, NULL);
+    if (l->rfd >= 0)
+        close(l->rfd);
+    if (l->path[0] != '\0')
+        unlink(l->path);
+    if (l->halt[0] != '\0')
+        unlink(l->halt);
+    if (l->dir[0] != '\0')
+        rmdir(l->dir);
+    while (l->njobs > 0)
+        job_drop(l, &l->jobs[0]);
+    free(l->jobs);
+    pthread_mutex_destroy(&l->mu);
+    free(l);
+}
