@@ -90,3 +90,4 @@ mproc_SOURCES = \
 mproc_LDADD = libmproc.la $(INIH_LIBS)
 include framework/process/local.mk
 include framework/ipc/local.mk
+include framework/debug.mk

@@ -73,6 +73,8 @@ cli_args_parse(struct cli_args *a, int argc, char **argv, const char *usage,
         {"joblog", required_argument, NULL, 'j'},
         {"resume", no_argument, NULL, 'r'},
         {"stats", required_argument, NULL, 'S'},
+        {"quarantine", required_argument, NULL, 'Q'}, /* debug.c */
+        {"slowlog", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -115,6 +117,12 @@ cli_args_parse(struct cli_args *a, int argc, char **argv, const char *usage,
             if (!workers_option)
                 goto bad;
             a->quiet = true;
+            break;
+        case 'Q':
+        case 'L':
+            if (!workers_option)
+                goto bad;
+            *(c == 'Q' ? &a->quarantine : &a->slowlog) = optarg;
             break;
         case 'P':
             if (!workers_option)
@@ -162,9 +170,10 @@ cli_args_parse(struct cli_args *a, int argc, char **argv, const char *usage,
     return -1;
 
 bad:
-    if (optopt == 'j' || optopt == 'S')
+    if (optopt == 'j' || optopt == 'S' || optopt == 'Q' || optopt == 'L')
         cli_error("%s: option --%s needs a value", argv[0],
-                  optopt == 'j' ? "joblog" : "stats");
+                  optopt == 'j' ? "joblog" : optopt == 'S' ? "stats"
+                  : optopt == 'Q' ? "quarantine" : "slowlog");
     else if (optopt != 0 && (optopt == 's' || optopt == 'w'))
         cli_error("%s: option -%c needs a value", argv[0], optopt);
     else
@@ -283,6 +292,7 @@ cli_pool_new(const struct cli_job *cj, mproc_sync_t *sync, mproc_pool_t **out,
     o.rlimit_as = job->rlimit_as;
     o.rlimit_nofile = job->rlimit_nofile;
     o.nice = job->nice;
+    cli_debug_pool_opts(&o, job);
     r = mproc_pool_new(out, &o, &err);
     if (r < 0) {
         /* Say which line chose what is refused. */

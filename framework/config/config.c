@@ -72,6 +72,8 @@ enum key_id {
     K_RLIMIT_AS,
     K_RLIMIT_NOFILE,
     K_NICE,
+    K_QUARANTINE_AFTER, /* issue 19 (dbg19) */
+    K_SLOWLOG,
     NKEYS
 };
 
@@ -142,6 +144,11 @@ static const struct key_def keys[NKEYS] = {
     [K_RLIMIT_NOFILE] = {"pool", "rlimit_nofile", T_INT, 0, 1048576, NULL, 0,
                          "0"},
     [K_NICE] = {"pool", "nice", T_NICE, 0, 0, NULL, 0, "0"},
+    /* issue 19 (dbg19): 0 = auto (2 when retries > 0) */
+    [K_QUARANTINE_AFTER] = {"job", "quarantine_after", T_WORKERS, 1, 1000,
+                            NULL, 0, "auto"},
+    [K_SLOWLOG] = {"job", "slowlog", T_DURATION, 0, 7ull * 86400 * 1000,
+                   NULL, 0, "0"},
 };
 
 static const char *const sections[] = {"job", "pool", "args"};
@@ -1269,6 +1276,8 @@ mproc_config_finish(mproc_config_t *cfg, mproc_err_t *err)
     j->rlimit_nofile = (unsigned long)s[K_RLIMIT_NOFILE].p.num;
     j->nice = (int)(int64_t)s[K_NICE].p.num;
     j->output_mode = (int)s[K_OUTPUT_MODE].p.num;
+    j->quarantine_after = (unsigned)s[K_QUARANTINE_AFTER].p.num;
+    j->slowlog_ms = (unsigned)s[K_SLOWLOG].p.num;
     cfg->finished = true;
     return 0;
 }

@@ -61,6 +61,9 @@ struct mproc__job {
     unsigned long rlimit_cpu, rlimit_as, rlimit_nofile;
     int nice;
     int output_mode;          /* enum mproc__output_mode, default auto */
+    /* [job] debugging (issue 19) */
+    unsigned quarantine_after; /* 0: auto (2 when retries > 0, else off) */
+    unsigned slowlog_ms;       /* 0: no slow log */
 };
 
 /* ---- declared shared objects: [KIND:NAME] sections (decl.c) ---- */
