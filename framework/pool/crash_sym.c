@@ -103,10 +103,10 @@ mproc__crash_format(const struct mproc__crash *c, const struct mproc__bt *b,
         obj = obj != NULL ? obj + 1 : m != NULL ? m->path : "?";
         put(out, len, &at, "\n  #%u ", i);
         if (fn != NULL)
-            put(out, len, &at, "%s+%#llx", fn,
+            put(out, len, &at, "%s+0x%llx", fn,
                 (unsigned long long)(off + (i > 0)));
         else
-            put(out, len, &at, "%#llx",
+            put(out, len, &at, "0x%llx",
                 (unsigned long long)(m != NULL ? copy.ip[i] - m->bias
                                                : copy.ip[i]));
         if (file != NULL && line > 0)
