@@ -15,3 +15,8 @@ check_LTLIBRARIES += tests/crashy.la
 tests_crashy_la_SOURCES = %reldir%/plugins/crashy.c
 tests_crashy_la_CFLAGS = $(AM_CFLAGS) -g
 tests_crashy_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+
+# What the debugging costs when unused (issue 19): `make bench-debug`.
+bench-debug: mproc
+	$(SHELL) $(srcdir)/bench/bench-debug.sh ./mproc
+EXTRA_DIST += bench/bench-debug.sh

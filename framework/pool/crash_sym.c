@@ -12,7 +12,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <elfutils/libdwfl.h>
 
@@ -156,9 +158,11 @@ mproc__crash_ask(struct mproc__crash *c, pid_t pid)
 {
     uint32_t seq = atomic_load_explicit(&c->slow.seq, memory_order_acquire);
 
-    /* The worker only, not its group: a command it runs has no handler
-     * (SIGURG is ignored by default, but its own may differ). */
-    kill(pid, MPROC__BT_SIGNAL);
+    /* The worker's main thread, which runs the task (a process-directed
+     * signal may go to any thread of a plugin's), and not its group: a
+     * command it runs has no such handler. */
+    if (syscall(SYS_tgkill, pid, pid, MPROC__BT_SIGNAL) < 0)
+        kill(pid, MPROC__BT_SIGNAL);
     return seq;
 }
 
