@@ -170,11 +170,14 @@ mproc__crash_arm(struct mproc__crash *c)
                 munmap(m, len);
         }
     }
-    /* libunwind reads unwind tables on first use: done now, outside any
-     * handler, so the handler finds them ready. */
+    /* libunwind sets up its global state on first use: done now, outside
+     * any handler.  (Not a whole unwind: its address checks would give
+     * valgrind a false alarm in every worker.) */
     {
-        void *ips[4];
-        unw_backtrace(ips, 4);
+        unw_context_t uc;
+        unw_cursor_t cur;
+        if (unw_getcontext(&uc) == 0)
+            unw_init_local(&cur, &uc);
     }
     memset(&sa, 0, sizeof(sa));
     sigemptyset(&sa.sa_mask);
