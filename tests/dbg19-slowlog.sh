@@ -39,6 +39,13 @@ printf 'sleep:1500\n' >"$tmp/items.txt"
 run_mproc run "$tmp/slow.ini" --workers 1
 like "$err" 'mproc: item 0 "sleep:1500" slow: running for ' "no FILE: stderr"
 
+# --slowlog FILE alone: the default threshold, 5 s.
+printf '[job]\nplugin = fault\ninput = lines:%s/items.txt\n' "$tmp" >"$tmp/plain.ini"
+printf 'sleep:5600\nok\n' >"$tmp/items.txt"
+run_mproc run "$tmp/plain.ini" --workers 1 --slowlog "$tmp/plain.log"
+like "$(cat "$tmp/plain.log")" 'item 0 "sleep:5600" slow: running for 5.' \
+    "--slowlog FILE alone: after 5 s"
+
 # Errors a user can hit.
 printf '[job]\nplugin = fault\nslowlog = soon\n' >"$tmp/bad.ini"
 run_mproc run "$tmp/bad.ini"

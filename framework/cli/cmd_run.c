@@ -667,6 +667,9 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
         if (rc != 0)
             goto done;
     }
+    rc = cli_debug_open(&args, cj.path); /* before the pool reads it */
+    if (rc != 0)
+        goto done;
     rc = cli_pool_new(&cj, shared, &pool, sig_pipe[0], cli_input_fd(in),
                       on_idle);
     if (rc != 0)
@@ -696,9 +699,6 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
         if (rc != 0)
             goto done;
     }
-    rc = cli_debug_open(&args, cj.path);
-    if (rc != 0)
-        goto done;
     rc = open_output(cj.job, &st, args.resume);
     if (rc != 0)
         goto done;
