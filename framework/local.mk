@@ -101,3 +101,4 @@ include framework/process/local.mk
 include framework/ipc/local.mk
 include framework/conn/local.mk
 include framework/manager/local.mk
+include framework/debug.mk

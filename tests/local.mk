@@ -120,3 +120,4 @@ include %reldir%/mgr16.mk
 include %reldir%/obj16.mk
 include %reldir%/shard17.mk
 include %reldir%/ops15.mk
+include %reldir%/dbg19.mk

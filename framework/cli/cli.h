@@ -52,6 +52,8 @@ struct cli_args {
     const char *joblog; /* run: --joblog FILE, or NULL */
     bool resume;        /* run: --resume */
     const char *stats;  /* run: --stats FORMAT (text, json), or NULL */
+    const char *quarantine; /* run: --quarantine FILE, or NULL (debug.c) */
+    const char *slowlog;    /* run: --slowlog FILE, or NULL (debug.c) */
 };
 
 /*
@@ -289,5 +291,25 @@ int cmd_clean(int argc, char **argv);
 int cmd_manager(int argc, char **argv); /* cmd_manager.c (mgr16) */
 int cmd_merge(int argc, char **argv);
 int cmd_slurm(int argc, char **argv);
+
+/* ---- debugging what failed, issue 19 (debug.c, cmd_rerun.c) ---- */
+struct mproc_pool_opts;
+/* Escape bytes so that they hold no tab, newline or control byte (\t \n
+ * \r \\ \xHH); unescape in place: the new length, or -1 if malformed. */
+void cli_debug_escape(FILE *f, const void *data, size_t len);
+ssize_t cli_debug_unescape(char *s, size_t len);
+/* Open --quarantine and --slowlog: 0, or an exit status after printing. */
+int cli_debug_open(const struct cli_args *a, const char *job_path);
+/* The job's quarantine_after and slowlog, into the pool's options. */
+void cli_debug_pool_opts(struct mproc_pool_opts *o,
+                         const struct mproc__job *job);
+/* Each result: a quarantined item is counted and written. */
+void cli_debug_result(uint64_t index, const struct mproc_result *r);
+unsigned long long cli_debug_quarantined(void);
+/* Say how many items were quarantined, and where (none: nothing). */
+void cli_debug_report(void);
+/* Close the files: 0, or an exit status (a write failed, said). */
+int cli_debug_close(void);
+int cmd_rerun(int argc, char **argv);
 
 #endif

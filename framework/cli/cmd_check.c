@@ -164,6 +164,14 @@ cmd_check(int argc, char **argv)
     rc = show_shard(&cj, in);
     if (rc != 0)
         goto done;
+    /* issue 19 (dbg19) */
+    if (job->quarantine_after != 0)
+        show(&cj, "job", "quarantine_after", "%u", job->quarantine_after);
+    else
+        show(&cj, "job", "quarantine_after", "auto    (%s)",
+             job->retries > 0 ? "2: retries > 0" : "off: no retries");
+    show(&cj, "job", "slowlog", "%gs%s", job->slowlog_ms / 1000.0,
+         job->slowlog_ms ? "" : "    (off)");
     show(&cj, "pool", "workers", "%u%s", mproc_pool_workers(pool),
          job->workers ? "" : "    (auto: usable CPUs)");
     show(&cj, "pool", "start_method", "%s", job->start_method);

@@ -77,6 +77,11 @@ static const char run_usage[] =
     "      --joblog-sync none|item|batch\n"
     "                               fsync the output, then the joblog, per\n"
     "                               item or batch (default none)\n"
+    "      --quarantine FILE        write items quarantined ([job]\n"
+    "                               quarantine_after) to FILE, with their\n"
+    "                               backtraces, for mproc rerun\n"
+    "      --slowlog FILE           write a backtrace of each task running\n"
+    "                               past [job] slowlog (default 5s) to FILE\n"
     "  -h, --help                   show this help\n"
     "\n"
     "Results go to the job's output (stdout by default), one per item\n"
@@ -496,6 +501,7 @@ on_result(void *user, const struct mproc_result *r)
         st->retried += r->attempts - 1;
     if (r->status != 0) /* ok items: once written */
         cli_joblog_write(st->log, local, r, -1, -1);
+    cli_debug_result(index, r); /* a quarantined item: its record */
     if (r->status == MPROC_ECANCELED) {
         st->cancelled++;
         return 0;
@@ -753,9 +759,9 @@ summary(const struct run_state *st, const char *format, unsigned workers,
                 "{\"items\": %s, \"succeeded\": %llu, \"failed\": %llu, "
                 "\"retried\": %llu, \"not_run\": %s, \"skipped\": %llu, "
                 "\"workers\": %u, \"wall_seconds\": %.3f, "
-                "\"items_per_second\": %.1f}\n",
+                "\"items_per_second\": %.1f, \"quarantined\": %llu}\n",
                 items, st->done, st->failed, st->retried, notrun,
-                st->skipped, workers, wall, rate);
+                st->skipped, workers, wall, rate, cli_debug_quarantined());
         return;
     }
     if (known)
@@ -769,6 +775,8 @@ summary(const struct run_state *st, const char *format, unsigned workers,
                 not_run_text(st, known, nrun_not, text, sizeof(text)));
     if (st->skipped > 0)
         fprintf(stderr, ", %llu skipped (done before)", st->skipped);
+    if (cli_debug_quarantined() > 0)
+        fprintf(stderr, ", %llu quarantined", cli_debug_quarantined());
     fprintf(stderr, "; %.2fs, %.0f items/s\n", wall, rate);
 }
 
@@ -834,6 +842,9 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
         cli_error("out of memory");
         goto done;
     }
+    rc = cli_debug_open(&args, cj.path); /* before the pool reads it */
+    if (rc != 0)
+        goto done;
     rc = cli_pool_new(&cj, shared, &pool, sig_pipe[0], cli_input_fd(in),
                       on_idle);
     if (rc != 0)
@@ -933,6 +944,7 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
         if (hooks == NULL)
             cli_error("%llu of %llu items failed", st.failed,
                       st.failed + st.done);
+        cli_debug_report();
         rc = CLI_EXIT_FAILED;
     } else if (reduce_failed) {
         rc = CLI_EXIT_FAILED;
@@ -949,6 +961,9 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
         rc = hooks->status(hooks->user, rc, st.failed);
 
 done:
+    r = cli_debug_close();
+    if (r != 0 && (rc == CLI_EXIT_OK || rc == CLI_EXIT_FAILED))
+        rc = r;
     cli_joblog_close(st.log);
     mproc_pool_free(pool);
     spill_close(&st); /* the workers are gone */

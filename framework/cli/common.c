@@ -78,6 +78,8 @@ cli_args_parse(struct cli_args *a, int argc, char **argv, const char *usage,
         {"shard", required_argument, NULL, 'K'},
         {"shard-mode", required_argument, NULL, 'M'},
         {"joblog-sync", required_argument, NULL, 'Y'},
+        {"quarantine", required_argument, NULL, 'Q'}, /* debug.c */
+        {"slowlog", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -120,6 +122,12 @@ cli_args_parse(struct cli_args *a, int argc, char **argv, const char *usage,
             if (!workers_option)
                 goto bad;
             a->quiet = true;
+            break;
+        case 'Q':
+        case 'L':
+            if (!workers_option)
+                goto bad;
+            *(c == 'Q' ? &a->quarantine : &a->slowlog) = optarg;
             break;
         case 'P':
             if (!workers_option)
@@ -184,13 +192,15 @@ cli_args_parse(struct cli_args *a, int argc, char **argv, const char *usage,
 
 bad:
     if (optopt == 'j' || optopt == 'S' || optopt == 'K' || optopt == 'M' ||
-        optopt == 'Y')
+        optopt == 'Y' || optopt == 'Q' || optopt == 'L')
         cli_error("%s: option --%s needs a value", argv[0],
                   optopt == 'j'   ? "joblog"
                   : optopt == 'S' ? "stats"
                   : optopt == 'K' ? "shard"
                   : optopt == 'M' ? "shard-mode"
-                                  : "joblog-sync");
+                  : optopt == 'Y' ? "joblog-sync"
+                  : optopt == 'Q' ? "quarantine"
+                                  : "slowlog");
     else if (optopt != 0 && (optopt == 's' || optopt == 'w'))
         cli_error("%s: option -%c needs a value", argv[0], optopt);
     else
@@ -309,6 +319,7 @@ cli_pool_new(const struct cli_job *cj, mproc_sync_t *sync, mproc_pool_t **out,
     o.rlimit_as = job->rlimit_as;
     o.rlimit_nofile = job->rlimit_nofile;
     o.nice = job->nice;
+    cli_debug_pool_opts(&o, job);
     r = mproc_pool_new(out, &o, &err);
     if (r < 0) {
         /* Say which line chose what is refused. */

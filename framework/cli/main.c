@@ -31,6 +31,8 @@ static const char usage_text[] =
     "                     join the outputs of a job's shards (run --shard)\n"
     "  slurm JOB.ini --shards N [SBATCH OPTIONS]...\n"
     "                     run the job as a Slurm job array, then merge\n"
+    "  rerun LOG INDEX [--gdb|--valgrind|--strace [ARGS]...|-- CMD...]\n"
+    "                     run one logged item again under a debugger\n"
     "  help [COMMAND]     show this help, or a command's\n"
     "\n"
     "Options:\n"
@@ -55,6 +57,7 @@ static const struct {
     {"plugins", cmd_plugins}, {"clean", cmd_clean},
     {"manager", cmd_manager},
     {"merge", cmd_merge},   {"slurm", cmd_slurm},
+    {"rerun", cmd_rerun}, /* dbg19 */
 };
 
 static int (*find(const char *name))(int, char **)

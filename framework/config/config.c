@@ -76,6 +76,8 @@ enum key_id {
     K_SHARD,
     K_SHARD_MODE,
     K_JOBLOG_SYNC,
+    K_QUARANTINE_AFTER, /* issue 19 (dbg19) */
+    K_SLOWLOG,
     NKEYS
 };
 
@@ -153,6 +155,11 @@ static const struct key_def keys[NKEYS] = {
     [K_SHARD] = {"job", "shard", T_SHARD, 0, 0, NULL, 0, "none"},
     [K_SHARD_MODE] = {"job", "shard_mode", ENUM(shard_modes), "contiguous"},
     [K_JOBLOG_SYNC] = {"job", "joblog_sync", ENUM(joblog_syncs), "none"},
+    /* issue 19 (dbg19): 0 = auto (2 when retries > 0) */
+    [K_QUARANTINE_AFTER] = {"job", "quarantine_after", T_WORKERS, 1, 1000,
+                            NULL, 0, "auto"},
+    [K_SLOWLOG] = {"job", "slowlog", T_DURATION, 0, 7ull * 86400 * 1000,
+                   NULL, 0, "0"},
 };
 
 static const char *const sections[] = {"job", "pool", "args"};
@@ -1333,6 +1340,8 @@ mproc_config_finish(mproc_config_t *cfg, mproc_err_t *err)
     j->shard_n = s[K_SHARD].p.hi;
     j->shard_mode = (int)s[K_SHARD_MODE].p.num;
     j->joblog_sync = (int)s[K_JOBLOG_SYNC].p.num;
+    j->quarantine_after = (unsigned)s[K_QUARANTINE_AFTER].p.num;
+    j->slowlog_ms = (unsigned)s[K_SLOWLOG].p.num;
     cfg->finished = true;
     return 0;
 }

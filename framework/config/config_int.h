@@ -79,6 +79,9 @@ struct mproc__job {
     int64_t shard_k, shard_n;
     int shard_mode;           /* enum mproc__shard_mode */
     int joblog_sync;          /* enum mproc__joblog_sync */
+    /* [job] debugging (issue 19) */
+    unsigned quarantine_after; /* 0: auto (2 when retries > 0, else off) */
+    unsigned slowlog_ms;       /* 0: no slow log */
 };
 
 /* ---- declared shared objects: [KIND:NAME] sections (decl.c) ---- */

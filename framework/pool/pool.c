@@ -132,6 +132,11 @@ struct slot {
     long long t0_ms;   /* monotonic: when its last attempt started */
     double started;    /* the same, on the wall clock */
     double duration;   /* seconds from t0_ms to its result */
+    /* issue 19: workers its task ended, and what each death said */
+    unsigned deaths;
+    bool quarantined;
+    unsigned char where_done; /* slow log: 1 slow, 2 timeout: asked */
+    char *deaths_msg;
 };
 
 struct worker {
@@ -163,6 +168,10 @@ struct worker {
     /* a start that failed: try again at retry_ms */
     long long retry_ms;
     unsigned start_fails;
+    /* issue 19: asked where its task is (slow log), when; 0: not */
+    long long slow_ms;
+    uint32_t slow_seq;
+    const char *slow_why;
 };
 
 enum { LIMIT_NONE = 0, LIMIT_SOFT, LIMIT_HARD };
@@ -379,6 +388,7 @@ slot_clear(struct slot *s)
 {
     free(s->item);
     free(s->out);
+    free(s->deaths_msg);
     memset(s, 0, sizeof(*s));
 }
 
@@ -472,6 +482,8 @@ deliver(mproc_pool_t *p, uint64_t ref, int status, const char *data,
         .started = s->started,
         .duration = s->duration,
         .exitcode = s->exitcode,
+        .deaths = s->deaths,
+        .quarantined = s->quarantined,
     };
     const struct mproc_plugin *d = p->plugin->desc;
     char msg[MPROC__FAILMSG_MAX + 16];
@@ -579,7 +591,17 @@ finish(mproc_pool_t *p, uint64_t ref, int status, const char *data,
     struct slot *s = slot_of(p, ref);
 
     s->exitcode = exitcode;
-    if (retryable(status) && s->attempts <= p->o.retries && !p->stopping) {
+    if (status == MPROC_EWORKER &&
+        mproc__quarantine_death(&s->deaths, &s->deaths_msg, data, len,
+                                p->o.quarantine_after, p->o.retries)) {
+        /* Poison: it has ended enough workers; not run again. */
+        s->quarantined = true;
+        if (s->deaths_msg != NULL) {
+            data = s->deaths_msg;
+            len = strlen(s->deaths_msg);
+        }
+    } else if (retryable(status) && s->attempts <= p->o.retries &&
+               !p->stopping) {
         p->retried++;
         requeue_push(p, ref);
         return;
@@ -780,6 +802,16 @@ stage_of(const mproc_pool_t *p, unsigned i)
                                            mproc__stage_offset(p->fifo_cap));
 }
 
+/* Worker slot i's backtrace record (pool/crash.c), or NULL. */
+static struct mproc__crash *
+crash_of(const mproc_pool_t *p, unsigned i)
+{
+    if (p->claims == NULL)
+        return NULL;
+    return (struct mproc__crash *)(void *)((char *)claims_of(p, i) +
+                                           mproc__crash_offset(p->fifo_cap));
+}
+
 static int
 spawn(mproc_pool_t *p, unsigned i)
 {
@@ -842,6 +874,7 @@ spawn(mproc_pool_t *p, unsigned i)
     req.nclose_chans = nc;
     req.close_fds = fds;
     req.nclose = n;
+    mproc__crash_reset(crash_of(p, i)); /* before the worker arms it */
     r = start_hook(p, p->errmsg, sizeof(p->errmsg));
     if (r == 0)
         r = mproc__worker_start(&req, &st, p->errmsg, sizeof(p->errmsg));
@@ -1537,7 +1570,7 @@ drain(mproc_pool_t *p, struct worker *w)
 static void
 reap(mproc_pool_t *p, struct worker *w)
 {
-    char why[64], msg[160];
+    char why[64], msg[MPROC__FAILMSG_MAX];
     siginfo_t si;
     int st = 0, r;
     pid_t pid = w->pid;
@@ -1597,6 +1630,8 @@ reap(mproc_pool_t *p, struct worker *w)
         } else {
             snprintf(msg, sizeof(msg), "worker %d %s", (int)pid, why);
         }
+        mproc__crash_describe(crash_of(p, (unsigned)(w - p->w)), st, msg,
+                              sizeof(msg));
         give_back(p, w, 1);
         finish(p, running, timed ? MPROC_ETIMEDOUT : MPROC_EWORKER, msg,
                strlen(msg), code);
@@ -1803,6 +1838,77 @@ cancel_rest(mproc_pool_t *p)
     }
 }
 
+/* ---- slow tasks (issue 19; the worker's side is in crash.c) ---- */
+
+/*
+ * Ask worker w where its task is, without stopping it (a signal its
+ * backtrace handler answers in shared memory), once per item; hand the
+ * answer to on_slow.  `why`: "slow" or "timeout".  True while an answer
+ * is awaited (1 s at most: then it is given up).
+ */
+static bool
+where_ask(mproc_pool_t *p, struct worker *w, const char *why)
+{
+    struct mproc__crash *c = crash_of(p, (unsigned)(w - p->w));
+    char trace[MPROC__FAILMSG_MAX];
+    unsigned char bit = why[0] == 's' ? 1 : 2;
+    struct slot *s;
+
+    if (p->o.on_slow == NULL || c == NULL || w->fifo_len == 0 ||
+        (w->fifo[w->fifo_head] & STOLEN))
+        return false;
+    s = slot_of(p, w->fifo[w->fifo_head]);
+    if (w->slow_ms > 0) {
+        bool got = mproc__crash_answered(c, w->slow_seq);
+        if (!got && p->now - w->slow_ms < 1000)
+            return true;
+        w->slow_ms = 0;
+        trace[0] = '\0';
+        if (c->slow.index != s->index + 1)
+            return false; /* that task ended: no trace of it */
+        s->where_done |= w->slow_why[0] == 's' ? 1 : 2;
+        if (got && mproc__crash_format(c, &c->slow, trace, sizeof(trace)) > 0)
+            p->o.on_slow(p->user, s->index, s->item, s->item_len,
+                         (double)(p->now - w->head_ms) / 1000.0,
+                         w->slow_why, trace);
+        return false;
+    }
+    /* Only the task that runs: one whose result waits in the stage is
+     * done. */
+    if ((s->where_done & bit) || !mproc__crash_is_running(c, s->index))
+        return false;
+    w->slow_seq = mproc__crash_ask(c, w->pid);
+    w->slow_why = why;
+    w->slow_ms = p->now;
+    return true;
+}
+
+/* The slow log: ask every task that has run slowlog_ms.  Returns the
+ * milliseconds until the next look is due, or -1. */
+static int
+check_slow(mproc_pool_t *p)
+{
+    long long next = -1, due;
+    unsigned i;
+
+    if (p->o.slowlog_ms == 0 || p->o.on_slow == NULL)
+        return -1;
+    for (i = 0; i < p->nworkers; i++) {
+        struct worker *w = &p->w[i];
+
+        if (w->pid == 0 || w->head_ms == 0 || w->limit != LIMIT_NONE)
+            continue;
+        due = w->slow_ms > 0 ? p->now : w->head_ms + p->o.slowlog_ms;
+        if (p->now >= due && !where_ask(p, w, "slow"))
+            continue;
+        if (p->now >= due)
+            due = p->now + 5; /* answered soon */
+        if (next < 0 || due - p->now < next)
+            next = due - p->now;
+    }
+    return next < 0 ? -1 : (int)(next < INT32_MAX ? next : INT32_MAX);
+}
+
 /* ---- time limits ---- */
 
 /*
@@ -1833,7 +1939,12 @@ check_limits(mproc_pool_t *p)
                     continue;
                 due = w->head_ms + p->o.timeout_ms;
             }
-            if (now >= due) {
+            if (now >= due && p->o.timeout_grace_ms > 0 &&
+                where_ask(p, w, "timeout")) {
+                /* Where it was, asked first: SIGTERM would end it before
+                 * the answer (issue 19, slow log). */
+                due = now + 5;
+            } else if (now >= due) {
                 limit_signal(p, w);
                 if (w->limit == LIMIT_HARD)
                     continue;
@@ -1924,6 +2035,9 @@ run_loop(mproc_pool_t *p)
         /* Input that is not ready and has no descriptor to watch: ask
          * again soon. */
         wait_ms = check_limits(p);
+        r = check_slow(p);
+        if (r >= 0 && (wait_ms < 0 || r < wait_ms))
+            wait_ms = r;
         retry_wait(p, &wait_ms);
         r = watch_stages(p);
         if (r >= 0 && (wait_ms < 0 || r < wait_ms))

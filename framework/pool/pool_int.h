@@ -16,6 +16,7 @@
 #include <mproc/pool.h>
 
 #include "plugin/plugin_int.h"
+#include "pool/crash_int.h"
 
 struct mproc_chan;
 
@@ -170,10 +171,18 @@ mproc__stage_offset(uint32_t fifo_cap)
     return ((size_t)fifo_cap * sizeof(uint64_t) + 63) & ~(size_t)63;
 }
 
+/* After the stage: the slot's backtrace record (pool/crash_int.h). */
+static inline size_t
+mproc__crash_offset(uint32_t fifo_cap)
+{
+    return (mproc__stage_offset(fifo_cap) + sizeof(struct mproc__stage) +
+            63) & ~(size_t)63;
+}
+
 static inline size_t
 mproc__claims_slot_bytes(uint32_t fifo_cap)
 {
-    return mproc__stage_offset(fifo_cap) + sizeof(struct mproc__stage);
+    return mproc__crash_offset(fifo_cap) + sizeof(struct mproc__crash);
 }
 
 /* Exit status of a worker whose init failed (the host also gets a frame). */

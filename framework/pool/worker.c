@@ -238,7 +238,9 @@ run_task(const struct mproc__worker_args *a, struct mproc_ctx *ctx,
     if (!term_open)
         sigprocmask(SIG_UNBLOCK, &term_set, NULL);
     term_open = true;
+    mproc__crash_running(index + 1);
     r = a->task->fn(ctx, in, len, index, out);
+    mproc__crash_running(0);
     /* Before the result: the host reports the item after its lines.
      * stdout and stderr only: a forked worker's other FILEs may be the
      * host's, whose descriptors it closed (and may have reused). */
@@ -424,6 +426,10 @@ mproc__worker_main(const struct mproc__worker_args *a)
         answer(a, MPROC__FRAME_INITFAIL, 0, 0, msg, strlen(msg));
         worker_end(MPROC__WORKER_EXIT_INIT);
     }
+    /* After init: the plugin's libraries are loaded by now. */
+    if (claims != NULL)
+        mproc__crash_arm((struct mproc__crash *)(void *)(
+            (char *)claims + mproc__crash_offset(a->fifo_cap)));
     sigprocmask(SIG_BLOCK, &term_set, NULL);
     {
         struct sigaction cur;

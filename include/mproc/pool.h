@@ -153,6 +153,24 @@ struct mproc_pool_opts {
     /** Handed to the initializer; borrowed (the worker gets a copy of the
      *  parent's memory at fork). */
     void *initarg;
+
+    /* ---- debugging (issue 19) ---- */
+    /** An item whose task has ended this many workers (a crash, an exit,
+     *  a kill) is not run again: it fails with its result's quarantined
+     *  set and a message holding each death's backtrace.  0 = 2 when
+     *  retries > 0, else off (default 0). */
+    unsigned quarantine_after;
+    /** Ask a worker where its task is (a backtrace, without stopping it)
+     *  once the task has run this many milliseconds, once per item, and
+     *  also when a soft time limit (SIGTERM) is sent; 0 = never.  The
+     *  trace goes to on_slow. */
+    unsigned slowlog_ms;
+    /** Called (with the run's user pointer) with the item, the seconds it
+     *  has run, why ("slow" or "timeout") and its backtrace (lines, each
+     *  starting with "\n  #N"); NULL: no slow log. */
+    void (*on_slow)(void *user, uint64_t index, const void *item,
+                    size_t item_len, double seconds, const char *why,
+                    const char *trace);
 };
 
 /** Defaults for every field. */
@@ -200,6 +218,11 @@ struct mproc_result {
                                survived): the task's own status, when it
                                gave one (exec: the command's exit status
                                or minus its signal), else 0 */
+    /** Issue 19: workers this item's task ended (crashes, exits, kills). */
+    unsigned deaths;
+    /** Issue 19: not run again because it ended quarantine_after workers
+     *  (status MPROC_EWORKER; message holds each death's backtrace). */
+    bool quarantined;
 };
 
 /**
