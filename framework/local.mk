@@ -37,6 +37,8 @@ libmproc_core_la_SOURCES = \
 	%reldir%/pool/api_fork.c \
 	%reldir%/pool/api_int.h \
 	%reldir%/pool/pool_int.h \
+	%reldir%/status/status.c \
+	%reldir%/status/status_int.h \
 	%reldir%/sync/sync_int.h
 # Not -fvisibility=hidden: what libmproc exports is said once, by its
 # version script (libmproc.sym), which a hidden symbol could not obey.
@@ -85,7 +87,8 @@ mproc_SOURCES = \
 	%reldir%/cli/exec_line.c \
 	%reldir%/cli/cmd_check.c \
 	%reldir%/cli/cmd_plugins.c \
-	%reldir%/cli/cmd_clean.c
+	%reldir%/cli/cmd_clean.c \
+	%reldir%/cli/cmd_status.c
 # The internals the host uses are exported under MPROC_PRIVATE.
 mproc_LDADD = libmproc.la $(INIH_LIBS)
 include framework/process/local.mk

@@ -214,5 +214,9 @@ int cmd_exec(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_plugins(int argc, char **argv);
 int cmd_clean(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+/* mproc check, ipc = auto: print the backend chosen and why
+ * (cmd_status.c). */
+void cli_ipc_auto_explain(void);
 
 #endif

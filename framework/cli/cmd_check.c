@@ -124,6 +124,8 @@ cmd_check(int argc, char **argv)
          job->workers ? "" : "    (auto: usable CPUs)");
     show(&cj, "pool", "start_method", "%s", job->start_method);
     show(&cj, "pool", "ipc", "%s", job->ipc);
+    if (strcmp(job->ipc, "auto") == 0)
+        cli_ipc_auto_explain(); /* ipc = auto: which and why (issue 19) */
     /* Two queues per worker must fit the user's RLIMIT_MSGQUEUE. */
     if (strcmp(job->ipc, "mq") == 0) {
         mproc_err_t qerr;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "status/status_int.h"
 #include "sync/sync_int.h"
 
 static const char clean_usage[] =
@@ -19,7 +20,8 @@ static const char clean_usage[] =
     "Remove the System V semaphore sets left by sync = sysv arenas whose\n"
     "creating process is dead (killed before it could remove them).  Only\n"
     "your own sets that mproc made are considered; a set whose creator\n"
-    "still runs is left alone.\n"
+    "still runs is left alone.  Also removes the status sockets (see\n"
+    "mproc status) of runs that were killed.\n"
     "\n"
     "  -n, --dry-run    list them, remove nothing\n"
     "  -h, --help       show this help\n";
@@ -29,6 +31,25 @@ print_set(int semid, long pid, void *arg)
 {
     printf("%s semaphore set %d (creator pid %ld, dead)\n",
            *(const bool *)arg ? "would remove" : "removed", semid, pid);
+}
+
+static void
+print_sock(long pid, void *arg)
+{
+    printf("%s status socket of run %ld (dead)\n",
+           *(const bool *)arg ? "would remove" : "removed", pid);
+}
+
+/* The status sockets of killed runs; said only when there are some. */
+static int
+clean_sockets(bool dry)
+{
+    mproc_err_t err;
+    int n = mproc__status_clean(!dry, print_sock, &dry, &err);
+
+    if (n < 0)
+        cli_error("clean: %s", err.msg);
+    return n;
 }
 
 int
@@ -71,5 +92,7 @@ cmd_clean(int argc, char **argv)
     }
     printf("%s %d System V semaphore set%s of dead mproc processes\n",
            dry ? "found" : "removed", n, n == 1 ? "" : "s");
+    if (clean_sockets(dry) < 0) /* mproc status (issue 19) */
+        return CLI_EXIT_SOFTWARE;
     return CLI_EXIT_OK;
 }

@@ -27,6 +27,8 @@ static const char usage_text[] =
     "  plugins [--path DIR]...\n"
     "                     list the plugins found and their tasks\n"
     "  clean [--dry-run]  remove System V semaphore sets of dead mproc runs\n"
+    "  status [PID|JOB] [--json] [--watch [SECONDS]]\n"
+    "                     show what a running job does now\n"
     "  help [COMMAND]     show this help, or a command's\n"
     "\n"
     "Options:\n"
@@ -49,6 +51,7 @@ static const struct {
 } commands[] = {
     {"run", cmd_run},       {"exec", cmd_exec},   {"check", cmd_check},
     {"plugins", cmd_plugins}, {"clean", cmd_clean},
+    {"status", cmd_status},
 };
 
 static int (*find(const char *name))(int, char **)

@@ -72,6 +72,7 @@ enum key_id {
     K_RLIMIT_AS,
     K_RLIMIT_NOFILE,
     K_NICE,
+    K_STATUS, /* [job] status: serve `mproc status` (issue 19) */
     NKEYS
 };
 
@@ -92,7 +93,8 @@ enum key_type {
 
 static const char *const on_errors[] = {"continue", "abort"};
 static const char *const start_methods[] = {"fork", "spawn", "forkserver"};
-static const char *const ipcs[] = {"pipe", "mq", "shmring"};
+/* "auto": measured on first use (ipc/auto.c), then cached. */
+static const char *const ipcs[] = {"pipe", "mq", "shmring", "auto"};
 static const char *const syncs[] = {"futex", "posix", "sysv"};
 /* enum mproc__output_mode */
 static const char *const output_modes[] = {"auto", "records", "records0",
@@ -142,6 +144,7 @@ static const struct key_def keys[NKEYS] = {
     [K_RLIMIT_NOFILE] = {"pool", "rlimit_nofile", T_INT, 0, 1048576, NULL, 0,
                          "0"},
     [K_NICE] = {"pool", "nice", T_NICE, 0, 0, NULL, 0, "0"},
+    [K_STATUS] = {"job", "status", T_BOOL, 0, 0, NULL, 0, "on"},
 };
 
 static const char *const sections[] = {"job", "pool", "args"};
@@ -1269,6 +1272,7 @@ mproc_config_finish(mproc_config_t *cfg, mproc_err_t *err)
     j->rlimit_nofile = (unsigned long)s[K_RLIMIT_NOFILE].p.num;
     j->nice = (int)(int64_t)s[K_NICE].p.num;
     j->output_mode = (int)s[K_OUTPUT_MODE].p.num;
+    j->status = s[K_STATUS].p.num != 0;
     cfg->finished = true;
     return 0;
 }

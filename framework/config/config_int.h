@@ -49,7 +49,7 @@ struct mproc__job {
     /* [pool] */
     unsigned workers;       /* 0 means auto */
     const char *start_method; /* "fork" (default), "spawn", "forkserver" */
-    const char *ipc;          /* "pipe" (default), "mq", "shmring" */
+    const char *ipc;          /* "pipe" (default), "mq", "shmring", "auto" */
     unsigned max_tasks_per_child; /* 0: unlimited */
     const char *sync;         /* "futex" (default), "posix", "sysv" */
     /* [job] limits and recovery */
@@ -61,6 +61,7 @@ struct mproc__job {
     unsigned long rlimit_cpu, rlimit_as, rlimit_nofile;
     int nice;
     int output_mode;          /* enum mproc__output_mode, default auto */
+    bool status;              /* [job] status: serve mproc status (on) */
 };
 
 /* ---- declared shared objects: [KIND:NAME] sections (decl.c) ---- */

@@ -153,6 +153,15 @@ struct mproc_pool_opts {
     /** Handed to the initializer; borrowed (the worker gets a copy of the
      *  parent's memory at fork). */
     void *initarg;
+
+    /** Live status (issue 19): serve this pool's state while it runs on
+     *  a Unix socket of mode 0600 in a private folder
+     *  ($XDG_RUNTIME_DIR/mproc, else /tmp/mproc-UID), which `mproc status`
+     *  reads; the string (copied) labels the run there, e.g. a job name.
+     *  NULL (the default): none.  MPROC_STATUS=0 in the environment turns
+     *  it off too.  The socket is served from the pool's own loop, so it
+     *  costs nothing until a client asks. */
+    const char *status;
 };
 
 /** Defaults for every field. */
