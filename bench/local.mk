@@ -18,6 +18,12 @@ bench-echo: mproc
 	$(SHELL) $(srcdir)/bench/bench-echo.sh ./mproc
 EXTRA_DIST += %reldir%/bench-echo.sh %reldir%/python_echo.py
 
+# What live status costs when nobody asks (issue 19).
+BENCH_TARGETS += bench-status
+bench-status: mproc
+	$(SHELL) $(srcdir)/bench/bench-status.sh ./mproc
+EXTRA_DIST += %reldir%/bench-status.sh
+
 include %reldir%/process.mk
 include %reldir%/ipc.mk
 include %reldir%/poolapi.mk

@@ -48,7 +48,7 @@ printf '[job]\nplugin = exec\ninput = range:1..2\n[args]\ncommand = : %s\n' "$lo
 run_mproc run "$tmp/long.ini"
 is "$st" 0 "a 304-byte line: the run succeeds"
 
-expect_config badipc 3 "ipc: expected pipe, mq or shmring, got 'pipes'" \
+expect_config badipc 3 "ipc: expected pipe, mq, shmring or auto, got 'pipes'" \
     '[pool]\nworkers = 1\nipc = pipes\n[job]\nplugin = echo\n'
 
 expect_config indented 3 "indented line: continuation lines are not supported" \
