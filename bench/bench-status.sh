@@ -4,8 +4,9 @@
 # mproc run of N `echo` items (default 500,000) on 2 workers, chunksize 1
 # (the most results per second, so the per-result bookkeeping weighs
 # most) and the default chunks, with status on (the default) and off
-# (MPROC_STATUS=0), runs alternated; medians of RUNS (default 7) wall
-# times, the ratio on/off and the target (within 2 %).  A third row
+# (MPROC_STATUS=0), runs alternated (each first in turn); medians of
+# RUNS (default 7) wall times, the ratio on/off and the target (within
+# 2 %).  A third row
 # asks `mproc status` every 0.1 s during the run, for what asking costs.
 # Usage: bench-status.sh [MPROC [N [RUNS]]]
 set -eu
@@ -29,20 +30,23 @@ rate() { awk -v n="$1" -v t="$2" 'BEGIN { printf "%.0f", n / t }'; }
 # one STATUS CHUNK [ask]: seconds of one run.
 one() {
     set -- "$1" "$2" "${3:-}"
-    [ "$2" = auto ] && c= || c="--set job.chunksize=$2"
+    [ "$2" = auto ] && copt= || copt="--set job.chunksize=$2"
     t0=$(now)
     # shellcheck disable=SC2086
     MPROC_STATUS=$1 "$mproc" run "$tmp/echo.ini" --quiet --set pool.workers=2 \
-        --set "job.input=lines:$tmp/in.txt" --set "job.output=$tmp/out" $c &
+        --set "job.input=lines:$tmp/in.txt" --set "job.output=$tmp/out" $copt &
     pid=$!
+    asker=
     if [ -n "$3" ]; then
         while kill -0 "$pid" 2>/dev/null; do
             "$mproc" status "$pid" >/dev/null 2>&1 || :
             sleep 0.1
-        done
+        done &
+        asker=$!
     fi
     wait "$pid"
     t1=$(now)
+    [ -z "$asker" ] || wait "$asker"
     cmp -s "$tmp/out" "$tmp/in.txt" || { echo "wrong output" >&2; exit 1; }
     secs "$t0" "$t1"
 }
@@ -52,8 +56,14 @@ for c in 1 auto; do
     : >"$tmp/on"; : >"$tmp/off"
     i=0
     while [ "$i" -lt "$runs" ]; do
-        one 0 "$c" >>"$tmp/off"
-        one 1 "$c" >>"$tmp/on"
+        # Which goes first alternates, so that neither gains from order.
+        if [ $((i % 2)) = 0 ]; then
+            one 0 "$c" >>"$tmp/off"
+            one 1 "$c" >>"$tmp/on"
+        else
+            one 1 "$c" >>"$tmp/on"
+            one 0 "$c" >>"$tmp/off"
+        fi
         i=$((i + 1))
     done
     off=$(median <"$tmp/off"); on=$(median <"$tmp/on")

@@ -120,6 +120,7 @@ cmd_check(int argc, char **argv)
          job->timeout_ms ? "" : "    (no limit)");
     show(&cj, "job", "timeout_grace", "%gs", job->timeout_grace_ms / 1000.0);
     show(&cj, "job", "retries", "%u", job->retries);
+    show(&cj, "job", "status", "%s", job->status ? "on" : "off");
     show(&cj, "pool", "workers", "%u%s", mproc_pool_workers(pool),
          job->workers ? "" : "    (auto: usable CPUs)");
     show(&cj, "pool", "start_method", "%s", job->start_method);
