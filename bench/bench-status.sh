@@ -1,19 +1,21 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # What live status (mproc status, issue 19) costs when nobody asks:
-# mproc run of N `echo` items (default 500,000) on 2 workers, chunksize 1
-# (the most results per second, so the per-result bookkeeping weighs
+# mproc run of N `echo` items (default 1,000,000) on 2 workers, chunksize
+# 1 (the most results per second, so the per-result bookkeeping weighs
 # most) and the default chunks, with status on (the default) and off
-# (MPROC_STATUS=0), runs alternated (each first in turn); medians of
-# RUNS (default 7) wall times, the ratio on/off and the target (within
-# 2 %).  A third row
-# asks `mproc status` every 0.1 s during the run, for what asking costs.
+# (MPROC_STATUS=0), runs alternated (each first in turn).  Medians of
+# RUNS (default 9): wall time, and CPU time of mproc and its workers
+# (user + system, from the shell's `times`: less disturbed by other load
+# on the machine than wall time); ratios on/off and the target (within
+# 2 %).  A last row asks `mproc status` every 0.1 s during the run, for
+# what asking costs.
 # Usage: bench-status.sh [MPROC [N [RUNS]]]
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 mproc=${1:-./mproc}
-n=${2:-500000}
-runs=${3:-7}
+n=${2:-1000000}
+runs=${3:-9}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 XDG_RUNTIME_DIR=$tmp/run
@@ -24,20 +26,30 @@ grep -v '^chunksize' "$here/../conf/echo.ini" >"$tmp/echo.ini"
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 now() { date +%s.%N; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", b - a }'; }
+# CPU seconds of this shell's finished children so far (`times`, line 2,
+# "XmY.YYYs XmY.YYYs"); a builtin, so no child of its own is counted.
+# Call it in this shell (not in $(...), a subshell with no children),
+# then read the figure with cpu_read.
+cpu() { times >"$tmp/times"; }
+cpu_read() {
+    awk 'NR == 2 {
+        split($1, u, /[ms]/); split($2, s, /[ms]/)
+        printf "%.3f\n", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$tmp/times"
+}
 rate() { awk -v n="$1" -v t="$2" 'BEGIN { printf "%.0f", n / t }'; }
 
-# one STATUS CHUNK [ask]: seconds of one run.
+# one STATUS CHUNK [ask]: "WALL CPU" seconds of one run.
 one() {
-    set -- "$1" "$2" "${3:-}"
     [ "$2" = auto ] && copt= || copt="--set job.chunksize=$2"
+    cpu
+    c0=$(cpu_read)
     t0=$(now)
     # shellcheck disable=SC2086
     MPROC_STATUS=$1 "$mproc" run "$tmp/echo.ini" --quiet --set pool.workers=2 \
         --set "job.input=lines:$tmp/in.txt" --set "job.output=$tmp/out" $copt &
     pid=$!
     asker=
-    if [ -n "$3" ]; then
+    if [ -n "${3:-}" ]; then
         while kill -0 "$pid" 2>/dev/null; do
             "$mproc" status "$pid" >/dev/null 2>&1 || :
             sleep 0.1
@@ -47,11 +59,28 @@ one() {
     wait "$pid"
     t1=$(now)
     [ -z "$asker" ] || wait "$asker"
+    cpu
+    c1=$(cpu_read)
     cmp -s "$tmp/out" "$tmp/in.txt" || { echo "wrong output" >&2; exit 1; }
-    secs "$t0" "$t1"
+    awk -v a="$t0" -v b="$t1" -v c="$c0" -v d="$c1" \
+        'BEGIN { printf "%.3f %.3f\n", b - a, d - c }'
 }
 
-printf '%-44s %10s %12s\n' "what" "median s" "items/s"
+# row LABEL FILE: medians of a file of "WALL CPU" lines.
+row() {
+    mw=$(cut -d' ' -f1 <"$2" | median)
+    mc=$(cut -d' ' -f2 <"$2" | median)
+    printf '%-44s %9s %9s %11s\n' "$1" "$mw" "$mc" "$(rate "$n" "$mw")"
+}
+ratio() {  # ratio LABEL OFF ON: OFF / ON of the medians, and the target
+    awk -v a="$2" -v b="$3" -v l="$1" 'BEGIN {
+        r = a / b
+        printf "%-44s %9.4f  (target >= 0.98)  %s\n", l, r,
+            (r >= 0.98 ? "MET" : "MISSED") }'
+}
+
+printf '%-44s %9s %9s %11s\n' "what ($n items, medians of $runs)" "wall s" \
+    "cpu s" "items/s"
 for c in 1 auto; do
     : >"$tmp/on"; : >"$tmp/off"
     i=0
@@ -66,16 +95,14 @@ for c in 1 auto; do
         fi
         i=$((i + 1))
     done
-    off=$(median <"$tmp/off"); on=$(median <"$tmp/on")
-    printf '%-44s %10s %12s\n' "echo, chunksize $c, status off" "$off" "$(rate "$n" "$off")"
-    printf '%-44s %10s %12s\n' "echo, chunksize $c, status on" "$on" "$(rate "$n" "$on")"
-    awk -v a="$off" -v b="$on" -v c="$c" 'BEGIN {
-        r = a / b
-        printf "%-44s %10.4f  (target >= 0.98)  %s\n",
-            "throughput on / off, chunksize " c, r, (r >= 0.98 ? "MET" : "MISSED") }'
+    row "echo, chunksize $c, status off" "$tmp/off"
+    row "echo, chunksize $c, status on" "$tmp/on"
+    ratio "throughput on / off (wall), chunksize $c" \
+        "$(cut -d' ' -f1 <"$tmp/off" | median)" "$(cut -d' ' -f1 <"$tmp/on" | median)"
+    ratio "cpu off / on, chunksize $c" \
+        "$(cut -d' ' -f2 <"$tmp/off" | median)" "$(cut -d' ' -f2 <"$tmp/on" | median)"
 done
 : >"$tmp/ask"
 i=0
 while [ "$i" -lt 3 ]; do one 1 1 ask >>"$tmp/ask"; i=$((i + 1)); done
-ask=$(median <"$tmp/ask")
-printf '%-44s %10s %12s\n' "echo, chunksize 1, status asked every 0.1 s" "$ask" "$(rate "$n" "$ask")"
+row "echo, chunksize 1, status asked every 0.1 s" "$tmp/ask"

@@ -159,6 +159,27 @@ python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); p=[w["preview"] for
 ok $? "preview: the JSON string holds the escaped text"
 wait "$sub"
 
+# ---- two jobs: listed, or named ----
+for j in ja jb; do
+    printf '[job]\nplugin = exec\ninput = range:1..4\n[args]\ncommand = sleep 1\n' >"$tmp/$j.ini"
+    timeout -k 5 60 "$bin" run "$tmp/$j.ini" --workers 2 --quiet >/dev/null 2>&1 &
+done
+n=0
+while [ "$(ls "$sockdir" | grep -c 'sock$')" -lt 2 ] && [ $n -lt 100 ]; do
+    sleep 0.1; n=$((n + 1))
+done
+run_mproc status
+is "$st" 0 "two jobs: exit 0"
+like "$(cat "$tmp/out")" "2 jobs run; name one" "two jobs: listed"
+like "$(cat "$tmp/out")" "job $tmp/ja.ini, pid " "two jobs: the first"
+like "$(cat "$tmp/out")" "job $tmp/jb.ini, pid " "two jobs: the second"
+run_mproc status --json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if len(d) == 2 else 1)' "$tmp/out"
+ok $? "two jobs, --json: an array of both"
+run_mproc status jb
+like "$(head -n 1 "$tmp/out")" "job $tmp/jb.ini, pid " "two jobs: one named by its job name"
+wait
+
 # ---- after a worker's death (fault plugin, retries) ----
 printf '[job]\nplugin = fault\ninput = lines:items.txt\nretries = 1\n' >"$tmp/fault.ini"
 i=0; while [ $i -lt 40 ]; do echo "sleep:200"; i=$((i + 1)); done >"$tmp/items.txt"
