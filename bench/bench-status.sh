@@ -8,8 +8,10 @@
 # RUNS (default 9): wall time, and CPU time of mproc and its workers
 # (user + system, from the shell's `times`: less disturbed by other load
 # on the machine than wall time); ratios on/off and the target (within
-# 2 %).  A last row asks `mproc status` every 0.1 s during the run, for
-# what asking costs.
+# 2 %).  A row asks `mproc status` every 0.1 s during the run, for what
+# asking costs; the last rows set the cost of the per-result bookkeeping
+# alone (bench-status-cost, steady where wall times swing) against the
+# time per item.
 # Usage: bench-status.sh [MPROC [N [RUNS]]]
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -106,3 +108,18 @@ done
 i=0
 while [ "$i" -lt 3 ]; do one 1 1 ask >>"$tmp/ask"; i=$((i + 1)); done
 row "echo, chunksize 1, status asked every 0.1 s" "$tmp/ask"
+
+# The per-item cost alone (bench/bench-status-cost, built by make
+# bench-status), against the time per item of echo with status off.
+cost=$(dirname "$mproc")/bench/bench-status-cost
+if [ -x "$cost" ]; then
+    ns=$("$cost")
+    awk -v ns="$ns" -v t="$(cut -d' ' -f1 <"$tmp/off" | median)" -v n="$n" \
+        'BEGIN {
+        per = t / n * 1e9
+        printf "%-44s %9.2f ns\n", "status bookkeeping per result", ns
+        printf "%-44s %9.0f ns\n", "echo, wall time per item (status off)", per
+        printf "%-44s %9.4f  (target <= 0.02)  %s\n",
+            "bookkeeping / time per item", ns / per,
+            (ns / per <= 0.02 ? "MET" : "MISSED") }'
+fi

@@ -302,13 +302,64 @@ test_pool(void)
     mproc_pool_free(p);
 }
 
+/* A Python-style pool (mproc_apool_*) asks for status the same way: its
+ * run serves the socket while the pool is up. */
+static int
+t_slow(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
+       struct mproc_buf *out)
+{
+    struct timespec ts = {0, 600 * 1000000L};
+
+    (void)ctx;
+    (void)index;
+    nanosleep(&ts, NULL);
+    return mproc_buf_append(out, in, len);
+}
+
+static void
+test_apool(void)
+{
+    struct mproc_pool_opts o;
+    mproc_apool_t *p = NULL;
+    mproc_async_t *ar = NULL;
+    mproc_err_t err;
+    char path[400];
+    int n;
+
+    mproc_pool_opts_init(&o);
+    o.workers = 1;
+    o.status = "apool-test";
+    is_int(mproc_apool_new(&p, &o, &err), 0, "apool with opts.status");
+    if (p == NULL)
+        return;
+    is_int(mproc_apool_apply_async(p, t_slow, "x", 1, NULL, &ar), 0,
+           "apool: a slow task submitted");
+    snprintf(path, sizeof(path), "%s/%ld.sock", sockdir, (long)getpid());
+    for (n = 0; n < 100 && access(path, F_OK) != 0; n++)
+        nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+    answer = NULL;
+    asker(NULL);
+    ok(answer != NULL && strncmp(answer, "job apool-test, pid ", 20) == 0,
+       "apool: a client got the pool's status");
+    ok(answer != NULL && strstr(answer, " running ") != NULL,
+       "apool: its worker runs the task");
+    if (ar != NULL) {
+        mproc_async_wait(ar, 10000);
+        mproc_async_free(ar);
+    }
+    mproc_apool_close(p);
+    mproc_apool_join(p);
+    mproc_apool_free(p);
+    ok(access(path, F_OK) != 0, "apool: no socket after the pool");
+}
+
 int
 main(void)
 {
     char tmpl[] = "/tmp/mproc-status-XXXXXX";
 
     alarm(30);
-    plan(35);
+    plan(40);
     if (mkdtemp(tmpl) == NULL)
         return 1;
     snprintf(rundir, sizeof(rundir), "%s", tmpl);
@@ -318,6 +369,7 @@ main(void)
     test_numbers();
     test_clean_and_refuse();
     test_pool();
+    test_apool();
     rmdir(sockdir);
     rmdir(rundir);
     ok(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD,

@@ -91,7 +91,11 @@ struct mproc_pool_opts {
      *  plugin file (not plugin_desc): MPROC_ENOTSUP otherwise. */
     const char *start_method;
     /** "pipe" (default), "mq" or "shmring": the transport of items and
-     *  results (see mproc-queue(3) for the backends). */
+     *  results (see mproc-queue(3) for the backends); or "auto": chosen
+     *  by mproc_pool_new() from a measurement of about 0.1 s (it forks
+     *  short-lived processes) made once per kernel release and CPU
+     *  count and cached in $XDG_CACHE_HOME/mproc/ipc-auto (see
+     *  mproc.ini(5)); pipe unless another is clearly faster. */
     const char *ipc;
     /** Called (with the run's user pointer) each time the pool is about to
      *  sleep waiting for workers or input: the place to flush buffered
