@@ -18,6 +18,16 @@ bench-echo: mproc
 	$(SHELL) $(srcdir)/bench/bench-echo.sh ./mproc
 EXTRA_DIST += %reldir%/bench-echo.sh %reldir%/python_echo.py
 
+# What live status costs when nobody asks (issue 19).
+EXTRA_PROGRAMS += bench/bench-status-cost
+bench_bench_status_cost_SOURCES = %reldir%/bench-status-cost.c
+bench_bench_status_cost_LDADD = libmproc-core.la $(INIH_LIBS)
+CLEANFILES += bench/bench-status-cost
+BENCH_TARGETS += bench-status
+bench-status: mproc bench/bench-status-cost
+	$(SHELL) $(srcdir)/bench/bench-status.sh ./mproc
+EXTRA_DIST += %reldir%/bench-status.sh
+
 include %reldir%/process.mk
 include %reldir%/ipc.mk
 include %reldir%/poolapi.mk

@@ -42,6 +42,8 @@ libmproc_core_la_SOURCES = \
 	%reldir%/pool/api_fork.c \
 	%reldir%/pool/api_int.h \
 	%reldir%/pool/pool_int.h \
+	%reldir%/status/status.c \
+	%reldir%/status/status_int.h \
 	%reldir%/sync/sync_int.h
 # Not -fvisibility=hidden: what libmproc exports is said once, by its
 # version script (libmproc.sym), which a hidden symbol could not obey.
@@ -92,9 +94,13 @@ mproc_SOURCES = \
 	%reldir%/cli/cmd_check.c \
 	%reldir%/cli/cmd_plugins.c \
 	%reldir%/cli/cmd_clean.c \
+<<<<<<< HEAD
 	%reldir%/cli/clean_spill.c
 # shards of a job (mproc merge, mproc slurm)
 mproc_SOURCES += %reldir%/cli/cmd_merge.c %reldir%/cli/cmd_slurm.c
+=======
+	%reldir%/cli/cmd_status.c
+>>>>>>> w-stat19
 # The internals the host uses are exported under MPROC_PRIVATE.
 mproc_LDADD = libmproc.la $(INIH_LIBS)
 include framework/process/local.mk

@@ -48,7 +48,7 @@ printf '[job]\nplugin = exec\ninput = range:1..2\n[args]\ncommand = : %s\n' "$lo
 run_mproc run "$tmp/long.ini"
 is "$st" 0 "a 304-byte line: the run succeeds"
 
-expect_config badipc 3 "ipc: expected pipe, mq or shmring, got 'pipes'" \
+expect_config badipc 3 "ipc: expected pipe, mq, shmring or auto, got 'pipes'" \
     '[pool]\nworkers = 1\nipc = pipes\n[job]\nplugin = echo\n'
 
 expect_config indented 3 "indented line: continuation lines are not supported" \
@@ -156,7 +156,7 @@ like "$err" "$f:2: plugin 'no-such-plugin' not found" "at its line"
 # The reference job file is valid and sets every key of the schema.
 run_mproc check "$srcdir/conf/mproc.ini"
 is "$st" 0 "conf/mproc.ini is valid"
-is "$(grep -c '^\(job\|pool\)\.' "$tmp/out")" 27 "check shows the 27 keys"
+is "$(grep -c '^\(job\|pool\)\.' "$tmp/out")" 28 "check shows the 28 keys"
 is "$(grep '^\(job\|pool\)\.' "$tmp/out" | grep -vc 'mproc.ini:')" 0 \
     "every key is set in the reference file (none left to its default)"
 

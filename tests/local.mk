@@ -121,3 +121,4 @@ include %reldir%/obj16.mk
 include %reldir%/shard17.mk
 include %reldir%/ops15.mk
 include %reldir%/dbg19.mk
+include %reldir%/stat19.mk

@@ -658,8 +658,8 @@ test_set(void)
             "of letters, digits, '_', '.' and '-'",
             "--set bad [args] key");
     bad_set("pool.ipc=pipes",
-            "--set pool.ipc=pipes: ipc: expected pipe, mq "
-            "or shmring, got 'pipes'; did you mean 'pipe'?",
+            "--set pool.ipc=pipes: ipc: expected pipe, mq, "
+            "shmring or auto, got 'pipes'; did you mean 'pipe'?",
             "--set bad ipc");
     bad_set("job.input=lines:",
             "--set job.input=lines:: input: 'lines:' "
@@ -757,16 +757,18 @@ test_value_errors(void)
         "'abort'?",
         "on_error typo");
     bad("[pool]\nipc = pipes\n", 2,
-        "ipc: expected pipe, mq or shmring, got 'pipes'; did you mean "
+        "ipc: expected pipe, mq, shmring or auto, got 'pipes'; did you mean "
         "'pipe'?",
         "ipc typo");
     bad("[pool]\nipc = PIPE\n", 2,
-        "ipc: expected pipe, mq or shmring, got 'PIPE'; did you mean 'pipe'?",
+        "ipc: expected pipe, mq, shmring or auto, got 'PIPE'; did you "
+        "mean 'pipe'?",
         "names are case-sensitive, with a hint");
-    bad("[pool]\nipc = x\n", 2, "ipc: expected pipe, mq or shmring, got 'x'",
+    bad("[pool]\nipc = x\n", 2,
+        "ipc: expected pipe, mq, shmring or auto, got 'x'",
         "a one-letter value suggests nothing");
     bad("[pool]\nipc = tcp-socket\n", 2,
-        "ipc: expected pipe, mq or shmring, got 'tcp-socket'",
+        "ipc: expected pipe, mq, shmring or auto, got 'tcp-socket'",
         "ipc far from every name");
     bad("[pool]\nstart_method = clone\n", 2,
         "start_method: expected fork, spawn or forkserver, got 'clone'",
@@ -885,7 +887,7 @@ test_structure_errors(void)
     bad("[job]\ncolour = red\n", 2,
         "unknown key 'colour' in [job]; expected plugin, task, input, "
         "output, output_mode, ordered, chunksize, on_error, message_max, "
-        "timeout, timeout_grace or retries",
+        "timeout, timeout_grace, retries or status",
         "unknown [job] key, no close match");
     bad("[pool]\nheight = 2\n", 2,
         "unknown key 'height' in [pool]; expected workers, start_method, "

@@ -311,5 +311,9 @@ void cli_debug_report(void);
 /* Close the files: 0, or an exit status (a write failed, said). */
 int cli_debug_close(void);
 int cmd_rerun(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+/* mproc check, ipc = auto: print the backend chosen and why
+ * (cmd_status.c). */
+void cli_ipc_auto_explain(void);
 
 #endif

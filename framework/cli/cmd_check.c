@@ -172,10 +172,13 @@ cmd_check(int argc, char **argv)
              job->retries > 0 ? "2: retries > 0" : "off: no retries");
     show(&cj, "job", "slowlog", "%gs%s", job->slowlog_ms / 1000.0,
          job->slowlog_ms ? "" : "    (off)");
+    show(&cj, "job", "status", "%s", job->status ? "on" : "off");
     show(&cj, "pool", "workers", "%u%s", mproc_pool_workers(pool),
          job->workers ? "" : "    (auto: usable CPUs)");
     show(&cj, "pool", "start_method", "%s", job->start_method);
     show(&cj, "pool", "ipc", "%s", job->ipc);
+    if (strcmp(job->ipc, "auto") == 0)
+        cli_ipc_auto_explain(); /* ipc = auto: which and why (issue 19) */
     /* Two queues per worker must fit the user's RLIMIT_MSGQUEUE. */
     if (strcmp(job->ipc, "mq") == 0) {
         mproc_err_t qerr;

@@ -17,6 +17,7 @@
 
 #include "cli/cli.h"
 #include "shm/shm_int.h"
+#include "status/status_int.h"
 #include "sync/sync_int.h"
 
 static const char clean_usage[] =
@@ -27,6 +28,7 @@ static const char clean_usage[] =
     "mproc made are considered; one whose creator still runs is left alone.\n"
     "Also remove the temporary folders ($TMPDIR/mproc-spill.PID.*,\n"
     "mproc-exec.PID.*) of runs that were killed (PID dead).\n"
+    "Also the status sockets (see mproc status) of killed runs.\n"
     "\n"
     "  -n, --dry-run    list them, remove nothing\n"
     "  -h, --help       show this help\n";
@@ -43,6 +45,25 @@ print_shm(const char *name, long pid, void *arg)
 {
     printf("%s shared memory %s (creator pid %ld, dead)\n",
            *(const bool *)arg ? "would remove" : "removed", name, pid);
+}
+
+static void
+print_sock(long pid, void *arg)
+{
+    printf("%s status socket of run %ld (dead)\n",
+           *(const bool *)arg ? "would remove" : "removed", pid);
+}
+
+/* The status sockets of killed runs; said only when there are some. */
+static int
+clean_sockets(bool dry)
+{
+    mproc_err_t err;
+    int n = mproc__status_clean(!dry, print_sock, &dry, &err);
+
+    if (n < 0)
+        cli_error("clean: %s", err.msg);
+    return n;
 }
 
 int
@@ -100,5 +121,7 @@ cmd_clean(int argc, char **argv)
         return CLI_EXIT_SOFTWARE;
     printf("%s %d temporary folder%s of dead mproc runs\n",
            dry ? "found" : "removed", n, n == 1 ? "" : "s");
+    if (clean_sockets(dry) < 0) /* mproc status (issue 19) */
+        return CLI_EXIT_SOFTWARE;
     return CLI_EXIT_OK;
 }

@@ -320,6 +320,7 @@ cli_pool_new(const struct cli_job *cj, mproc_sync_t *sync, mproc_pool_t **out,
     o.rlimit_nofile = job->rlimit_nofile;
     o.nice = job->nice;
     cli_debug_pool_opts(&o, job);
+    o.status = job->status ? cj->path : NULL; /* mproc status (issue 19) */
     r = mproc_pool_new(out, &o, &err);
     if (r < 0) {
         /* Say which line chose what is refused. */

@@ -33,6 +33,8 @@ static const char usage_text[] =
     "                     run the job as a Slurm job array, then merge\n"
     "  rerun LOG INDEX [--gdb|--valgrind|--strace [ARGS]...|-- CMD...]\n"
     "                     run one logged item again under a debugger\n"
+    "  status [PID|JOB] [--json] [--watch [SECONDS]]\n"
+    "                     show what a running job does now\n"
     "  help [COMMAND]     show this help, or a command's\n"
     "\n"
     "Options:\n"
@@ -58,6 +60,7 @@ static const struct {
     {"manager", cmd_manager},
     {"merge", cmd_merge},   {"slurm", cmd_slurm},
     {"rerun", cmd_rerun}, /* dbg19 */
+    {"status", cmd_status},
 };
 
 static int (*find(const char *name))(int, char **)

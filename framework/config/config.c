@@ -78,6 +78,7 @@ enum key_id {
     K_JOBLOG_SYNC,
     K_QUARANTINE_AFTER, /* issue 19 (dbg19) */
     K_SLOWLOG,
+    K_STATUS, /* [job] status: serve `mproc status` (issue 19) */
     NKEYS
 };
 
@@ -99,7 +100,8 @@ enum key_type {
 
 static const char *const on_errors[] = {"continue", "abort"};
 static const char *const start_methods[] = {"fork", "spawn", "forkserver"};
-static const char *const ipcs[] = {"pipe", "mq", "shmring"};
+/* "auto": measured on first use (ipc/auto.c), then cached. */
+static const char *const ipcs[] = {"pipe", "mq", "shmring", "auto"};
 static const char *const syncs[] = {"futex", "posix", "sysv"};
 /* enum mproc__output_mode */
 static const char *const output_modes[] = {"auto", "records", "records0",
@@ -160,6 +162,7 @@ static const struct key_def keys[NKEYS] = {
                             NULL, 0, "auto"},
     [K_SLOWLOG] = {"job", "slowlog", T_DURATION, 0, 7ull * 86400 * 1000,
                    NULL, 0, "0"},
+    [K_STATUS] = {"job", "status", T_BOOL, 0, 0, NULL, 0, "on"},
 };
 
 static const char *const sections[] = {"job", "pool", "args"};
@@ -1342,6 +1345,7 @@ mproc_config_finish(mproc_config_t *cfg, mproc_err_t *err)
     j->joblog_sync = (int)s[K_JOBLOG_SYNC].p.num;
     j->quarantine_after = (unsigned)s[K_QUARANTINE_AFTER].p.num;
     j->slowlog_ms = (unsigned)s[K_SLOWLOG].p.num;
+    j->status = s[K_STATUS].p.num != 0;
     cfg->finished = true;
     return 0;
 }

@@ -63,7 +63,7 @@ struct mproc__job {
     /* [pool] */
     unsigned workers;       /* 0 means auto */
     const char *start_method; /* "fork" (default), "spawn", "forkserver" */
-    const char *ipc;          /* "pipe" (default), "mq", "shmring" */
+    const char *ipc;          /* "pipe" (default), "mq", "shmring", "auto" */
     unsigned max_tasks_per_child; /* 0: unlimited */
     const char *sync;         /* "futex" (default), "posix", "sysv" */
     /* [job] limits and recovery */
@@ -82,6 +82,7 @@ struct mproc__job {
     /* [job] debugging (issue 19) */
     unsigned quarantine_after; /* 0: auto (2 when retries > 0, else off) */
     unsigned slowlog_ms;       /* 0: no slow log */
+    bool status;              /* [job] status: serve mproc status (on) */
 };
 
 /* ---- declared shared objects: [KIND:NAME] sections (decl.c) ---- */

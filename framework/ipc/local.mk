@@ -9,5 +9,7 @@ libmproc_core_la_SOURCES += \
 	%reldir%/shmring.c \
 	%reldir%/lchan.c \
 	%reldir%/queue.c \
-	%reldir%/pipe_obj.c
+	%reldir%/pipe_obj.c \
+	%reldir%/auto.c \
+	%reldir%/auto_int.h
 mprocinclude_HEADERS += include/mproc/queue.h include/mproc/pipe.h

@@ -69,9 +69,11 @@
 #include <unistd.h>
 
 #include "ipc/chan_int.h"
+#include "ipc/auto_int.h"
 #include "ipc/frame_int.h"
 #include "pool/pool_int.h"
 #include "pool/taskfail_int.h"
+#include "status/status_int.h"
 #include "util/buf_int.h"
 
 #define DEFAULT_MESSAGE_MAX ((size_t)64 << 20)
@@ -237,6 +239,8 @@ struct mproc_pool {
     unsigned chunk, depth;
     long long adapt_ms;      /* when the last sample began */
     uint64_t adapt_done;     /* results since then */
+    struct mproc__status *status; /* live status (status/); NULL: off */
+    char *status_label;      /* opts.status, copied; NULL: no status */
 };
 
 static void
@@ -298,10 +302,10 @@ check_names(const struct mproc_pool_opts *o, mproc_err_t *err)
                           "start method '%s' loads the plugin from its file "
                           "in a new image; an in-process plugin descriptor "
                           "works with fork only", sm);
-    if (mproc__ipc_index(ipc) < 0)
+    if (mproc__ipc_index(ipc) < 0 && strcmp(ipc, "auto") != 0)
         return mproc__err(err, MPROC_EINVAL,
-                          "unknown ipc backend '%s'; expected one of %s", ipc,
-                          mproc__ipc_names());
+                          "unknown ipc backend '%s'; expected one of %s or "
+                          "auto", ipc, mproc__ipc_names());
     return 0;
 }
 
@@ -333,8 +337,11 @@ mproc_pool_new(mproc_pool_t **out, const struct mproc_pool_opts *o,
                         : strcmp(o->start_method, "forkserver") == 0
                             ? "forkserver"
                             : "fork";
-    p->o.ipc = mproc__ipc_ops(
-        (unsigned)mproc__ipc_index(o->ipc ? o->ipc : "pipe"))->name;
+    /* auto: measured (or cached) now, before any worker starts. */
+    p->o.ipc = o->ipc != NULL && strcmp(o->ipc, "auto") == 0
+                   ? mproc__ipc_auto(NULL)
+                   : mproc__ipc_ops((unsigned)mproc__ipc_index(
+                         o->ipc ? o->ipc : "pipe"))->name;
     /* A frame: its header, and an item, an output or a failure message. */
     p->chan_max = p->o.message_max + MPROC__FRAME_HDR_SIZE +
                   MPROC__FAILMSG_MAX + 256;
@@ -359,6 +366,9 @@ mproc_pool_new(mproc_pool_t **out, const struct mproc_pool_opts *o,
     if (r < 0)
         goto fail;
 
+    if (o->status != NULL && (p->status_label = strdup(o->status)) == NULL)
+        goto nomem;
+    p->o.status = NULL; /* borrowed: status_label is the copy */
     p->has_reduce = o->reduce && p->plugin->desc->reduce != NULL;
     mproc__ctx_init(&p->rctx, &p->rpriv, p->args, p->nargs, p->nworkers);
     p->rpriv.sync = o->sync;
@@ -548,6 +558,10 @@ complete(mproc_pool_t *p, uint64_t ref, int status, const char *data,
 
     if (s->attempts > 0)
         s->duration = (double)(p->now - s->t0_ms) / 1000.0;
+    if (p->status != NULL)
+        mproc__status_result(p->status, s->index, status,
+                             s->attempts > 0 ? p->now - s->t0_ms : 0,
+                             s->item, s->item_len);
     if (!p->o.ordered) {
         /* Deliver at once, without copying the output, and free the slot
          * at once: nothing waits for an older item. */
@@ -870,6 +884,8 @@ spawn(mproc_pool_t *p, unsigned i)
         if (p->w[k].pidfd >= 0)
             fds[n++] = p->w[k].pidfd;
     }
+    if (p->status != NULL) /* the room of the extra one above */
+        fds[n++] = mproc__status_fd(p->status);
     req.close_chans = chans;
     req.nclose_chans = nc;
     req.close_fds = fds;
@@ -1986,11 +2002,60 @@ retry_wait(const mproc_pool_t *p, int *wait_ms)
     }
 }
 
+/* ---- live status (status/status.c) ---- */
+
+/* The socket lives while the run does.  Status is for watching: a run
+ * goes on without it, with a warning. */
+static void
+status_open(mproc_pool_t *p)
+{
+    mproc_err_t se;
+
+    if (p->status_label != NULL &&
+        mproc__status_open(&p->status, p->status_label, p->nworkers,
+                           &se) < 0 &&
+        p->o.on_warning != NULL)
+        p->o.on_warning(p->user, se.msg);
+}
+
+/* A `mproc status` client connected: what each worker does now. */
+static void
+status_reply(mproc_pool_t *p)
+{
+    struct mproc__status_snap *sn = mproc__status_snap(p->status);
+    unsigned i;
+
+    for (i = 0; i < p->nworkers; i++) {
+        const struct worker *w = &p->w[i];
+        struct mproc__status_worker *o = &sn->w[i];
+        bool runs = w->pid != 0 && w->ready && w->fifo_len > 0 &&
+                    !(w->fifo[w->fifo_head] & STOLEN) && w->head_ms != 0;
+
+        o->pid = w->pid;
+        o->state = w->pid == 0 ? "down" : !w->ready ? "starting"
+                   : w->retiring ? "retiring" : runs ? "running" : "idle";
+        o->index = -1;
+        o->done = w->answered;
+        if (runs) {
+            const struct slot *s = slot_of(p, w->fifo[w->fifo_head]);
+            o->index = (int64_t)s->index;
+            o->item = s->item;
+            o->item_len = s->item_len;
+            o->since_ms = w->head_ms;
+        }
+    }
+    sn->taken = p->next_index;
+    sn->retried = p->retried;
+    sn->total = p->total;
+    sn->source_done = p->source_done;
+    sn->now_ms = p->now;
+    mproc__status_reply(p->status);
+}
 
 static int
 run_loop(mproc_pool_t *p)
 {
-    unsigned nfds = 2 + 3 * p->nworkers;
+    unsigned nfds = 2 + 3 * p->nworkers + 1; /* + the status socket */
     struct pollfd *pfd = calloc(nfds, sizeof(*pfd));
     unsigned i, n;
     int wait_ms, r;
@@ -2046,7 +2111,10 @@ run_loop(mproc_pool_t *p)
             wait_ms = 10;
         if (now)
             wait_ms = 0;
-        r = poll(pfd, n, blind_wait(p, wait_ms));
+        pfd[n].fd = mproc__status_fd(p->status);
+        pfd[n].events = POLLIN;
+        pfd[n].revents = 0;
+        r = poll(pfd, n + 1, blind_wait(p, wait_ms));
         tick(p);
         if (r < 0) {
             if (errno == EINTR)
@@ -2061,6 +2129,8 @@ run_loop(mproc_pool_t *p)
         }
         if (pfd[1].revents || p->o.input_fd < 0)
             p->input_wait = false; /* more input, or its end */
+        if (pfd[n].revents)
+            status_reply(p);
         for (i = 0, n = 2; i < p->nworkers; i++, n += 3) {
             struct worker *w = &p->w[i];
             if (w->pid == 0)
@@ -2166,8 +2236,11 @@ mproc_pool_run(mproc_pool_t *p, mproc_next_fn next, mproc_result_fn on_result,
     had_sigpipe = sigismember(&pending, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipeset, &oldset);
 
+    status_open(p);
     r = run_loop(p);
     stop_workers(p, p->stopping);
+    mproc__status_close(p->status); /* gone with the run */
+    p->status = NULL;
     cancel_rest(p);
 
     sigpending(&pending);
@@ -2315,6 +2388,8 @@ mproc_pool_free(mproc_pool_t *p)
         munmap(p->claims, p->claims_len);
     if (p->claims_fd >= 0)
         close(p->claims_fd);
+    mproc__status_close(p->status);
+    free(p->status_label);
     mproc__buf_free(&p->rout);
     mproc__buf_free(&p->scratch);
     mproc__plugin_close(p->plugin);

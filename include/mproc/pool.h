@@ -91,7 +91,11 @@ struct mproc_pool_opts {
      *  plugin file (not plugin_desc): MPROC_ENOTSUP otherwise. */
     const char *start_method;
     /** "pipe" (default), "mq" or "shmring": the transport of items and
-     *  results (see mproc-queue(3) for the backends). */
+     *  results (see mproc-queue(3) for the backends); or "auto": chosen
+     *  by mproc_pool_new() from a measurement of about 0.1 s (it forks
+     *  short-lived processes) made once per kernel release and CPU
+     *  count and cached in $XDG_CACHE_HOME/mproc/ipc-auto (see
+     *  mproc.ini(5)); pipe unless another is clearly faster. */
     const char *ipc;
     /** Called (with the run's user pointer) each time the pool is about to
      *  sleep waiting for workers or input: the place to flush buffered
@@ -171,6 +175,14 @@ struct mproc_pool_opts {
     void (*on_slow)(void *user, uint64_t index, const void *item,
                     size_t item_len, double seconds, const char *why,
                     const char *trace);
+    /** Live status (issue 19): serve this pool's state while it runs on
+     *  a Unix socket of mode 0600 in a private folder
+     *  ($XDG_RUNTIME_DIR/mproc, else /tmp/mproc-UID), which `mproc status`
+     *  reads; the string (copied) labels the run there, e.g. a job name.
+     *  NULL (the default): none.  MPROC_STATUS=0 in the environment turns
+     *  it off too.  The socket is served from the pool's own loop, so it
+     *  costs nothing until a client asks. */
+    const char *status;
 };
 
 /** Defaults for every field. */
