@@ -88,5 +88,6 @@ mproc_SOURCES = \
 	%reldir%/cli/cmd_clean.c
 # The internals the host uses are exported under MPROC_PRIVATE.
 mproc_LDADD = libmproc.la $(INIH_LIBS)
+include framework/mpi/local.mk
 include framework/process/local.mk
 include framework/ipc/local.mk

@@ -115,3 +115,4 @@ include %reldir%/exec15.mk
 include %reldir%/cfg.mk
 include %reldir%/run13.mk
 include %reldir%/build.mk
+include %reldir%/mpi18.mk

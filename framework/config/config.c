@@ -72,6 +72,8 @@ enum key_id {
     K_RLIMIT_AS,
     K_RLIMIT_NOFILE,
     K_NICE,
+    K_LAUNCHER,     /* mpi18: the MPI launcher */
+    K_NODE_TIMEOUT,
     NKEYS
 };
 
@@ -94,6 +96,7 @@ static const char *const on_errors[] = {"continue", "abort"};
 static const char *const start_methods[] = {"fork", "spawn", "forkserver"};
 static const char *const ipcs[] = {"pipe", "mq", "shmring"};
 static const char *const syncs[] = {"futex", "posix", "sysv"};
+static const char *const launchers[] = {"local", "mpi"};
 /* enum mproc__output_mode */
 static const char *const output_modes[] = {"auto", "records", "records0",
                                            "raw"};
@@ -142,6 +145,9 @@ static const struct key_def keys[NKEYS] = {
     [K_RLIMIT_NOFILE] = {"pool", "rlimit_nofile", T_INT, 0, 1048576, NULL, 0,
                          "0"},
     [K_NICE] = {"pool", "nice", T_NICE, 0, 0, NULL, 0, "0"},
+    [K_LAUNCHER] = {"pool", "launcher", ENUM(launchers), "local"},
+    [K_NODE_TIMEOUT] = {"pool", "node_timeout", T_DURATION, 100,
+                        3600ull * 1000, NULL, 0, "10s"},
 };
 
 static const char *const sections[] = {"job", "pool", "args"};
@@ -1268,6 +1274,8 @@ mproc_config_finish(mproc_config_t *cfg, mproc_err_t *err)
     j->rlimit_as = (unsigned long)s[K_RLIMIT_AS].p.num;
     j->rlimit_nofile = (unsigned long)s[K_RLIMIT_NOFILE].p.num;
     j->nice = (int)(int64_t)s[K_NICE].p.num;
+    j->launcher_mpi = s[K_LAUNCHER].p.num == 1;
+    j->node_timeout_ms = (unsigned)s[K_NODE_TIMEOUT].p.num;
     j->output_mode = (int)s[K_OUTPUT_MODE].p.num;
     cfg->finished = true;
     return 0;

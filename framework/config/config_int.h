@@ -61,6 +61,9 @@ struct mproc__job {
     unsigned long rlimit_cpu, rlimit_as, rlimit_nofile;
     int nice;
     int output_mode;          /* enum mproc__output_mode, default auto */
+    /* [pool] the MPI launcher (framework/mpi/launcher.h) */
+    bool launcher_mpi;        /* launcher = mpi; default local */
+    unsigned node_timeout_ms; /* a node silent this long is lost */
 };
 
 /* ---- declared shared objects: [KIND:NAME] sections (decl.c) ---- */

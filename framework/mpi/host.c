@@ -1,0 +1,630 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Rank 0 of an MPI run: the host's scheduler, in place of the local
+ * pool's.  It reads items with the host's own callback, sends them in
+ * chunks to the agents (each a "worker" that runs many tasks at once,
+ * with a bounded window of items), takes their results, one per item,
+ * and hands them to the host's result callback: numbered as the local
+ * pool numbers them, and in input order when the job is ordered.  So
+ * the output, the job log, --resume and the counts are those of a local
+ * run.
+ *
+ * Nothing here waits on a peer: sends are non-blocking, messages are
+ * taken when MPI_Iprobe has seen them, and between rounds the host
+ * sleeps a millisecond at most (MPI gives no descriptor to poll).  Each
+ * agent says it is alive every node_timeout / 4; one silent for
+ * node_timeout is lost: its items in flight go to the others while
+ * [job] retries allows (and one is left), else fail naming the node,
+ * and the run goes on with the others; at the end mproc exits 1 through
+ * MPI_Abort, which ends what is left of that node.
+ */
+#include "internal.h"
+
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "mpi/launcher.h"
+#include "pool/pool_int.h"
+#include "util/buf_int.h"
+
+enum { S_FREE, S_QUEUED, S_SENT, S_DONE };
+
+struct hslot {
+    unsigned char *item;
+    uint32_t len;
+    int state;
+    int agent; /* index in h->a[] while S_SENT */
+    unsigned attempts;
+    int status;
+    unsigned char *out; /* output (status 0) or message */
+    size_t out_len;
+    pid_t worker;
+    double started, duration;
+    int exitcode;
+};
+
+struct agent {
+    int rank;
+    char node[128];
+    unsigned workers, window, inflight;
+    long long heard_ms;
+    bool hello, lost, ended, bye;
+};
+
+struct host {
+    const struct mproc__mpi_ops *ops;
+    struct mproc_pool *pool;
+    const struct mproc__job *job;
+    int (*next)(void *, struct mproc_item *);
+    int (*result)(void *, const struct mproc_result *);
+    void *user;
+    struct agent *a;
+    int na, alive;
+    struct hslot *s; /* ring: seq & mask */
+    uint64_t mask, base, next_seq;
+    uint64_t *rq; /* seqs to send again (ring of the same size) */
+    uint64_t rq_head, rq_len;
+    unsigned chunk;
+    bool source_done, input_wait, stopping, ran;
+    int stop_code;
+    long long timeout_ms, beat_ms, last_ping;
+    struct mproc__sends sends;
+    char err[512];
+};
+
+static struct host H; /* one run per process */
+
+static void
+stop(struct host *h, int code)
+{
+    if (!h->stopping) {
+        h->stopping = true;
+        h->stop_code = code;
+    }
+}
+
+static void
+send_to(struct host *h, struct agent *a, int tag, struct mproc__wbuf *b)
+{
+    struct mproc__wbuf empty = {0};
+
+    if (b == NULL)
+        b = &empty;
+    if (mproc__sends_start(&h->sends, h->ops, a->rank, tag, b, h->err,
+                           sizeof(h->err)) < 0) {
+        /* Said once the heartbeats tell the node is gone. */
+    }
+    mproc__wbuf_free(b);
+}
+
+static struct hslot *
+slot(struct host *h, uint64_t seq)
+{
+    return &h->s[seq & h->mask];
+}
+
+/* A result for seq, from an agent or made here. */
+static void
+complete(struct host *h, uint64_t seq, int status, const void *data,
+         size_t len)
+{
+    struct hslot *s = slot(h, seq);
+
+    s->state = S_DONE;
+    s->status = status;
+    s->out = malloc(len + 1);
+    if (s->out != NULL) {
+        memcpy(s->out, data, len);
+        s->out[len] = '\0';
+        s->out_len = len;
+    } else {
+        s->status = MPROC_ENOMEM;
+        s->out_len = 0;
+    }
+}
+
+static void
+deliver(struct host *h, uint64_t seq)
+{
+    struct hslot *s = slot(h, seq);
+    char msg[MPROC__FAILMSG_MAX + 16];
+    struct mproc_result r = {
+        .index = seq,
+        .status = s->status,
+        .item = s->item,
+        .item_len = s->len,
+        .worker = s->worker,
+        .attempts = s->attempts,
+        .started = s->started,
+        .duration = s->duration,
+        .exitcode = s->exitcode,
+    };
+
+    if (r.status != 0) {
+        r.message = s->out != NULL ? (const char *)s->out : "out of memory";
+    } else if (mproc__pool_reduce_feed(h->pool, s->out, s->out_len, seq,
+                                       msg, sizeof(msg)) < 0) {
+        r.status = MPROC_ETASK;
+        r.message = msg;
+    } else {
+        r.data = s->out;
+        r.len = s->out_len;
+    }
+    if (h->result(h->user, &r) != 0)
+        stop(h, MPROC_ECANCELED);
+    if (r.status != 0 && r.status != MPROC_ECANCELED &&
+        h->job->on_error == MPROC__ON_ERROR_ABORT)
+        stop(h, MPROC_ECANCELED);
+    free(s->item);
+    free(s->out);
+    memset(s, 0, sizeof(*s));
+}
+
+/* Deliver what is done: in order when ordered, else as it comes. */
+static void
+advance(struct host *h)
+{
+    uint64_t q;
+
+    if (!h->job->ordered)
+        for (q = h->base; q < h->next_seq; q++)
+            if (slot(h, q)->state == S_DONE && slot(h, q)->item != NULL)
+                deliver(h, q);
+    while (h->base < h->next_seq) {
+        struct hslot *s = slot(h, h->base);
+
+        if (h->job->ordered && s->state == S_DONE)
+            deliver(h, h->base);
+        else if (h->job->ordered || s->state != S_FREE)
+            break;
+        h->base++;
+    }
+}
+
+/* The agent stopped answering: its items go elsewhere or fail. */
+static void
+lose(struct host *h, struct agent *a, const char *why)
+{
+    unsigned moved = 0, failed = 0;
+    char msg[300];
+    uint64_t q;
+
+    a->lost = true;
+    h->alive--;
+    mproc__mpi_lost();
+    snprintf(msg, sizeof(msg), "node %s (rank %d) lost: %s", a->node,
+             a->rank, why);
+    for (q = h->base; q < h->next_seq; q++) {
+        struct hslot *s = slot(h, q);
+
+        if (s->state != S_SENT || s->agent != a - h->a)
+            continue;
+        if (s->attempts <= h->job->retries && h->alive > 0 &&
+            !h->stopping) {
+            s->state = S_QUEUED;
+            h->rq[(h->rq_head + h->rq_len++) & h->mask] = q;
+            moved++;
+        } else {
+            complete(h, q, MPROC_EWORKER, msg, strlen(msg));
+            failed++;
+        }
+    }
+    a->inflight = 0;
+    cli_error("%s; %u of its items failed, %u sent to other nodes "
+              "([job] retries); %d node%s left",
+              msg, failed, moved, h->alive, h->alive == 1 ? "" : "s");
+}
+
+static void
+take_results(struct host *h, struct agent *a, struct mproc__rbuf *r)
+{
+    uint32_t n = mproc__rbuf_u32(r), i;
+
+    for (i = 0; i < n && !r->bad; i++) {
+        uint64_t seq = mproc__rbuf_u64(r);
+        int status = (int)mproc__rbuf_u32(r);
+        unsigned attempts = mproc__rbuf_u32(r);
+        pid_t worker = (pid_t)mproc__rbuf_u32(r);
+        double started = mproc__rbuf_f64(r), duration = mproc__rbuf_f64(r);
+        int exitcode = (int)mproc__rbuf_u32(r);
+        size_t len;
+        const void *data = mproc__rbuf_bytes(r, &len);
+        struct hslot *s;
+
+        if (r->bad || seq < h->base || seq >= h->next_seq)
+            break;
+        s = slot(h, seq);
+        if (s->state != S_SENT || s->agent != a - h->a)
+            continue; /* a late answer from a node given up on */
+        a->inflight--;
+        /* The agent's attempts add to those made on lost nodes. */
+        s->attempts += attempts > 0 ? attempts - 1 : 0;
+        s->worker = worker;
+        s->started = started;
+        s->duration = duration;
+        s->exitcode = exitcode;
+        complete(h, seq, status, data, len);
+    }
+}
+
+/* Take every message waiting; true when one came. */
+static bool
+receive(struct host *h)
+{
+    bool got = false;
+    int src, tag;
+    size_t len;
+    struct mproc__wbuf in = {0};
+
+    while (h->ops->iprobe(&src, &tag, &len, h->err, sizeof(h->err)) == 1) {
+        struct mproc__rbuf r;
+        struct agent *a;
+
+        in.len = 0;
+        if (mproc__wbuf_put(&in, NULL, len) < 0 ||
+            h->ops->recv(src, tag, in.p, len, h->err, sizeof(h->err)) < 0)
+            break;
+        got = true;
+        if (src < 1 || src > h->na)
+            continue;
+        a = &h->a[src - 1];
+        a->heard_ms = mproc__now_ms();
+        if (a->lost)
+            continue;
+        r = (struct mproc__rbuf){.p = in.p, .len = len};
+        switch (tag) {
+        case MPROC__MPI_HELLO: {
+            size_t n;
+            const char *node, *msg;
+
+            a->workers = mproc__rbuf_u32(&r);
+            node = mproc__rbuf_bytes(&r, &n);
+            snprintf(a->node, sizeof(a->node), "%.*s", (int)n, node);
+            msg = mproc__rbuf_bytes(&r, &n);
+            a->hello = true;
+            if (a->workers == 0) {
+                char m[600];
+
+                snprintf(m, sizeof(m), "node %s (rank %d): %.*s", a->node,
+                         a->rank, (int)n, msg);
+                mproc__pool_set_errmsg(h->pool, m);
+                stop(h, MPROC_EINIT);
+                a->bye = true; /* it has left */
+            }
+            break;
+        }
+        case MPROC__MPI_RESULTS:
+            take_results(h, a, &r);
+            break;
+        case MPROC__MPI_BYE: {
+            int code = (int)mproc__rbuf_u32(&r);
+            size_t n;
+            const char *msg = mproc__rbuf_bytes(&r, &n);
+
+            a->bye = true;
+            if (code == MPROC_EINIT) {
+                char m[600];
+
+                snprintf(m, sizeof(m), "node %s (rank %d): %.*s", a->node,
+                         a->rank, (int)n, msg);
+                mproc__pool_set_errmsg(h->pool, m);
+                stop(h, MPROC_EINIT);
+            }
+            break;
+        }
+        default:
+            break; /* PING: heard is all it says */
+        }
+    }
+    mproc__wbuf_free(&in);
+    return got;
+}
+
+/* Give a free agent its next chunk; true when one was sent. */
+static bool
+feed(struct host *h, struct agent *a)
+{
+    struct mproc__wbuf b = {0};
+    uint32_t n = 0;
+    struct mproc_item it;
+    uint64_t seq;
+    int r;
+
+    if (a->lost || !a->hello || a->ended || a->inflight >= a->window)
+        return false;
+    /* Room for the count, filled in at the end. */
+    if (mproc__wbuf_u64(&b, h->mask + 1) < 0 || mproc__wbuf_u32(&b, 0) < 0)
+        goto fail;
+    while (n < h->chunk && a->inflight < a->window && !h->stopping) {
+        struct hslot *s;
+
+        if (h->rq_len > 0) {
+            seq = h->rq[h->rq_head++ & h->mask];
+            h->rq_len--;
+            s = slot(h, seq);
+        } else {
+            if (h->source_done || h->input_wait ||
+                h->next_seq - h->base > h->mask)
+                break;
+            it.data = NULL;
+            it.len = 0;
+            r = h->next(h->user, &it);
+            if (r == 0) {
+                h->source_done = true;
+                break;
+            }
+            if (r == MPROC_EAGAIN) {
+                h->input_wait = true;
+                break;
+            }
+            if (r < 0) {
+                h->source_done = true;
+                stop(h, r);
+                break;
+            }
+            seq = h->next_seq++;
+            s = slot(h, seq);
+            memset(s, 0, sizeof(*s));
+            s->item = malloc(it.len + 1);
+            if (s->item == NULL)
+                goto fail;
+            memcpy(s->item, it.data, it.len);
+            s->item[it.len] = '\0';
+            s->len = (uint32_t)it.len;
+            if (it.len > h->job->message_max || it.len > UINT32_MAX) {
+                char m[160];
+
+                snprintf(m, sizeof(m),
+                         "item is %zu bytes, more than message_max (%zu)",
+                         it.len, h->job->message_max);
+                complete(h, seq, MPROC_EMSGSIZE, m, strlen(m));
+                continue;
+            }
+        }
+        s->state = S_SENT;
+        s->agent = (int)(a - h->a);
+        s->attempts++;
+        a->inflight++;
+        if (mproc__wbuf_u64(&b, seq) < 0 ||
+            mproc__wbuf_bytes(&b, s->item, s->len) < 0)
+            goto fail;
+        n++;
+    }
+    if (n == 0) {
+        mproc__wbuf_free(&b);
+        return false;
+    }
+    memcpy(b.p + sizeof(uint64_t), &n, sizeof(n));
+    send_to(h, a, MPROC__MPI_ITEMS, &b);
+    return true;
+fail:
+    mproc__wbuf_free(&b);
+    cli_error("out of memory");
+    stop(h, MPROC_ENOMEM);
+    return false;
+}
+
+/* Every agent that has not said it left: silent too long is lost. */
+static void
+watch(struct host *h, long long now)
+{
+    int i;
+    char why[96];
+
+    for (i = 0; i < h->na; i++) {
+        struct agent *a = &h->a[i];
+
+        if (a->lost || a->bye || now - a->heard_ms <= h->timeout_ms)
+            continue;
+        if (!a->hello)
+            snprintf(a->node, sizeof(a->node), "?");
+        snprintf(why, sizeof(why), "no word from it for %.1f s (%s)",
+                 (double)(now - a->heard_ms) / 1000.0,
+                 a->hello ? "node_timeout" : "it never started");
+        lose(h, a, why);
+    }
+    if (now - h->last_ping >= h->beat_ms) {
+        h->last_ping = now;
+        for (i = 0; i < h->na; i++)
+            if (!h->a[i].lost && !h->a[i].bye)
+                send_to(h, &h->a[i], MPROC__MPI_PING, NULL);
+    }
+}
+
+/* The run stopped: what is not delivered ends as not run. */
+static void
+cancel_rest(struct host *h)
+{
+    uint64_t q;
+
+    for (q = h->base; q < h->next_seq; q++) {
+        struct hslot *s = slot(h, q);
+
+        if (s->state == S_SENT || s->state == S_QUEUED)
+            complete(h, q, MPROC_ECANCELED, "the run stopped", 15);
+    }
+    h->rq_len = 0;
+    advance(h);
+}
+
+/* Nothing happened: yield a few rounds, then sleep a millisecond. */
+static void
+idle(struct host *h, unsigned *rounds, int cancel_fd, int input_fd)
+{
+    if (++*rounds < 16) {
+        sched_yield();
+        return;
+    }
+    mproc__mpi_nap(h->input_wait ? input_fd : cancel_fd, 1);
+    if (h->input_wait)
+        h->input_wait = false; /* ask again */
+}
+
+static int
+setup(struct host *h)
+{
+    long long t0 = mproc__now_ms(), now;
+    unsigned total = 0, cap = 1;
+    int i, got = 0;
+
+    h->na = mproc__mpi_size() - 1;
+    h->alive = h->na;
+    h->a = calloc((size_t)h->na, sizeof(*h->a));
+    if (h->a == NULL)
+        return MPROC_ENOMEM;
+    for (i = 0; i < h->na; i++) {
+        h->a[i].rank = i + 1;
+        h->a[i].heard_ms = t0;
+        snprintf(h->a[i].node, sizeof(h->a[i].node), "?");
+    }
+    h->timeout_ms = mproc__mpi_timeout();
+    h->beat_ms = h->timeout_ms / 4;
+    /* Every agent says hello once its pool is made. */
+    while (got < h->alive && !h->stopping) {
+        unsigned rounds = 0;
+
+        receive(h);
+        for (got = 0, i = 0; i < h->na; i++)
+            got += h->a[i].hello && !h->a[i].lost;
+        now = mproc__now_ms();
+        watch(h, now);
+        if (h->alive == 0)
+            break;
+        idle(h, &rounds, -1, -1);
+    }
+    /* chunksize auto: the local pool's choice from the input's size, or
+     * (size unknown) a fixed 32: a round trip to a node costs more than
+     * one to a local worker. */
+    h->chunk = h->job->chunksize;
+    if (h->chunk == 0)
+        h->chunk = mproc__pool_chunksize(h->pool);
+    if (h->chunk == 0)
+        h->chunk = 32;
+    for (i = 0; i < h->na; i++) {
+        struct agent *a = &h->a[i];
+        unsigned w = a->workers ? a->workers : 1;
+
+        a->window = h->chunk * w * 4 > 64 ? h->chunk * w * 4 : 64;
+        total += a->window;
+    }
+    while (cap < total)
+        cap *= 2;
+    h->mask = cap - 1;
+    h->s = calloc(cap, sizeof(*h->s));
+    h->rq = calloc(cap, sizeof(*h->rq));
+    if (h->s == NULL || h->rq == NULL)
+        return MPROC_ENOMEM;
+    return 0;
+}
+
+int
+cli_mpi_host_run(struct mproc_pool *pool, const struct mproc__job *job,
+                 int cancel_fd, int input_fd, void (*on_idle)(void *),
+                 int (*next)(void *, struct mproc_item *),
+                 int (*result)(void *, const struct mproc_result *),
+                 void *user)
+{
+    struct host *h = &H;
+    unsigned rounds = 0;
+    bool busy;
+    int i, r;
+
+    h->ops = mproc__mpi_ops();
+    h->pool = pool;
+    h->job = job;
+    h->next = next;
+    h->result = result;
+    h->user = user;
+    h->ran = true;
+    r = setup(h);
+    if (r < 0) {
+        mproc__pool_set_errmsg(pool, "out of memory");
+        return r;
+    }
+    while (h->alive > 0 && !h->stopping) {
+        busy = receive(h);
+        mproc__sends_poll(&h->sends, h->ops, -1);
+        watch(h, mproc__now_ms());
+        if (mproc__mpi_ready(cancel_fd)) {
+            mproc__pool_set_errmsg(pool, "cancelled");
+            stop(h, MPROC_ECANCELED);
+        }
+        for (i = 0; i < h->na; i++)
+            busy |= feed(h, &h->a[i]);
+        advance(h);
+        if (h->source_done && h->rq_len == 0 && h->base == h->next_seq)
+            break;
+        if (busy) {
+            rounds = 0;
+            continue;
+        }
+        if (rounds == 15 && on_idle != NULL)
+            on_idle(user);
+        idle(h, &rounds, cancel_fd, input_fd);
+    }
+    if (h->alive == 0 && !h->stopping) {
+        cli_error("no node is left to run the tasks");
+        stop(h, 0);
+    }
+    cancel_rest(h);
+    if (on_idle != NULL)
+        on_idle(user);
+    mproc__mpi_host_end();
+    return h->stopping ? h->stop_code : 0;
+}
+
+/*
+ * Tell every agent to leave, and wait (node_timeout at most, watching
+ * the heartbeats) until each said it did.  Also when the host ended
+ * before it ran (a bad output file...): the agents wait for it.
+ */
+void
+mproc__mpi_host_end(void)
+{
+    struct host *h = &H;
+    unsigned rounds = 0;
+    int i, left;
+
+    if (h->ops == NULL) {
+        /* Not run: hear the hellos first, so nothing is left unread. */
+        h->ops = mproc__mpi_ops();
+        h->job = NULL;
+        h->na = mproc__mpi_size() - 1;
+        h->alive = h->na;
+        h->a = calloc((size_t)h->na, sizeof(*h->a));
+        if (h->a == NULL)
+            return;
+        for (i = 0; i < h->na; i++) {
+            h->a[i].rank = i + 1;
+            h->a[i].heard_ms = mproc__now_ms();
+            snprintf(h->a[i].node, sizeof(h->a[i].node), "?");
+        }
+        h->timeout_ms = mproc__mpi_timeout();
+        h->beat_ms = h->timeout_ms / 4;
+    }
+    for (;;) {
+        receive(h);
+        mproc__sends_poll(&h->sends, h->ops, -1);
+        for (left = 0, i = 0; i < h->na; i++) {
+            struct agent *a = &h->a[i];
+
+            if (a->lost || a->bye)
+                continue;
+            if (!a->ended) {
+                send_to(h, a, MPROC__MPI_END, NULL);
+                a->ended = true;
+            }
+            left++;
+        }
+        if (left == 0)
+            break;
+        watch(h, mproc__now_ms());
+        idle(h, &rounds, -1, -1);
+    }
+    /* Our sends are done, or their peer is gone (then MPI_Abort). */
+    for (i = 0; i < 1000 && mproc__sends_poll(&h->sends, h->ops, -1) > 0; i++)
+        mproc__mpi_nap(-1, 1);
+}
