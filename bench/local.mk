@@ -18,6 +18,13 @@ bench-echo: mproc
 	$(SHELL) $(srcdir)/bench/bench-echo.sh ./mproc
 EXTRA_DIST += %reldir%/bench-echo.sh %reldir%/python_echo.py
 
+# mpi18: the MPI launcher against a local run (needs MPICH's mpiexec and
+# configure --with-mpi); not in BENCH_TARGETS: `make bench-mpi`.
+bench-mpi: mproc
+	$(SHELL) $(srcdir)/bench/bench-mpi.sh ./mproc
+EXTRA_DIST += %reldir%/bench-mpi.sh
+.PHONY: bench-mpi
+
 include %reldir%/process.mk
 include %reldir%/ipc.mk
 include %reldir%/poolapi.mk

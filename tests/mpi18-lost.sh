@@ -88,4 +88,23 @@ like "$err" "items failed" "SIGSTOP: its items failed"
 nothing_left "SIGSTOP: no rank, worker or mpiexec left"
 resume "SIGSTOP"
 
+# ^C: mpiexec passes SIGINT to every rank; the run stops as a local one
+# does (exit 130, the counts), and nothing is left.
+rm -f "$tmp/out.txt"
+(
+    mpirun -n 3 "$bin" run "$jobf" $mpi
+    echo "$st" >"$tmp/st"
+) &
+wait_lines "$tmp/out.txt" 20
+for p in $(marked); do
+    case $(cat "/proc/$p/comm" 2>/dev/null) in
+    mpiexec*) kill -INT "$p" ;;
+    esac
+done
+wait
+is "$(cat "$tmp/st")" 130 "SIGINT to mpiexec: exit 130"
+like "$(cat "$tmp/err")" "interrupted by SIGINT" "SIGINT: said, with the counts"
+unlike "$(cat "$tmp/err")" "lost" "SIGINT: no node is taken for lost"
+nothing_left "SIGINT: no rank, worker or mpiexec left"
+
 done_testing

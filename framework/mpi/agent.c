@@ -60,6 +60,7 @@ struct ag {
 };
 
 static int cancel_efd = -1;
+static volatile sig_atomic_t got_signal;
 
 static void
 on_signal(int sig)
@@ -67,7 +68,7 @@ on_signal(int sig)
     uint64_t one = 1;
     int saved = errno;
 
-    (void)sig;
+    got_signal = sig;
     if (write(cancel_efd, &one, sizeof(one)) < 0) {
         /* The counter is full: a stop is pending already. */
     }
@@ -171,7 +172,11 @@ take(struct ag *g, int tag, unsigned char *buf, size_t len)
             (g->seqs = calloc(ring, sizeof(*g->seqs))) != NULL)
             g->amask = ring - 1;
         if (g->seqs == NULL) {
-            c->left = 0; /* malformed or no memory: the host times out */
+            /* Malformed or no memory: fall silent, so that the host
+             * gives this node up (its items go elsewhere). */
+            c->left = 0;
+            g->host_lost = true;
+            poke(g->cancel_fd);
         }
         g->received += c->left;
         if (g->tail != NULL)
@@ -258,7 +263,8 @@ mpi_thread(void *user)
         send_results(g);
         mproc__sends_poll(&g->sends, g->ops, -1);
         now = mproc__now_ms();
-        if (now - ping >= g->timeout_ms / 4) {
+        /* Given up (host_lost): silent, so the host gives us up too. */
+        if (!g->host_lost && now - ping >= g->timeout_ms / 4) {
             ping = now;
             send_simple(g, MPROC__MPI_PING, NULL);
         }
@@ -293,7 +299,7 @@ mpi_thread(void *user)
         } else if (++rounds < 16) {
             sched_yield();
         } else {
-            mproc__mpi_nap(g->wake_fd, 1);
+            mproc__mpi_nap(g->wake_fd, MPROC__MPI_NAP_US);
             drain(g->wake_fd);
         }
     }
@@ -374,7 +380,11 @@ mproc__mpi_agent(const struct mproc__mpi_ops *ops, int rank,
     pthread_mutex_unlock(&g->mu);
     poke(g->wake_fd);
     pthread_join(th, NULL);
-    rc = g->host_lost ? CLI_EXIT_SOFTWARE : 0;
+    /* Interrupted like the host (mpiexec passes ^C to every rank): the
+     * same status, whichever rank's the MPI launcher reports. */
+    rc = g->host_lost ? CLI_EXIT_SOFTWARE
+         : got_signal ? CLI_EXIT_INTERRUPTED
+                      : 0;
     if (g->host_lost)
         cli_error("rank %d on %s: the host (rank 0) is silent for %.1f s; "
                   "leaving",

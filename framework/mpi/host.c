@@ -11,7 +11,7 @@
  *
  * Nothing here waits on a peer: sends are non-blocking, messages are
  * taken when MPI_Iprobe has seen them, and between rounds the host
- * sleeps a millisecond at most (MPI gives no descriptor to poll).  Each
+ * naps 200 us at most (MPI gives no descriptor to poll).  Each
  * agent says it is alive every node_timeout / 4; one silent for
  * node_timeout is lost: its items in flight go to the others while
  * [job] retries allows (and one is left), else fail naming the node,
@@ -86,6 +86,15 @@ stop(struct host *h, int code)
     }
 }
 
+/* Why the run failed, for mproc_pool_errmsg() (no pool: the host ended
+ * before its run, and said why). */
+static void
+set_errmsg(struct host *h, const char *msg)
+{
+    if (h->pool != NULL)
+        mproc__pool_set_errmsg(h->pool, msg);
+}
+
 static void
 send_to(struct host *h, struct agent *a, int tag, struct mproc__wbuf *b)
 {
@@ -106,6 +115,8 @@ slot(struct host *h, uint64_t seq)
     return &h->s[seq & h->mask];
 }
 
+static void deliver(struct host *h, uint64_t seq);
+
 /* A result for seq, from an agent or made here. */
 static void
 complete(struct host *h, uint64_t seq, int status, const void *data,
@@ -124,6 +135,8 @@ complete(struct host *h, uint64_t seq, int status, const void *data,
         s->status = MPROC_ENOMEM;
         s->out_len = 0;
     }
+    if (!h->job->ordered) /* as it comes; advance() moves past it */
+        deliver(h, seq);
 }
 
 static void
@@ -163,22 +176,16 @@ deliver(struct host *h, uint64_t seq)
     memset(s, 0, sizeof(*s));
 }
 
-/* Deliver what is done: in order when ordered, else as it comes. */
+/* Move past what is delivered, delivering (ordered) what is done. */
 static void
 advance(struct host *h)
 {
-    uint64_t q;
-
-    if (!h->job->ordered)
-        for (q = h->base; q < h->next_seq; q++)
-            if (slot(h, q)->state == S_DONE && slot(h, q)->item != NULL)
-                deliver(h, q);
     while (h->base < h->next_seq) {
         struct hslot *s = slot(h, h->base);
 
-        if (h->job->ordered && s->state == S_DONE)
+        if (s->state == S_DONE)
             deliver(h, h->base);
-        else if (h->job->ordered || s->state != S_FREE)
+        else if (s->state != S_FREE)
             break;
         h->base++;
     }
@@ -290,7 +297,7 @@ receive(struct host *h)
 
                 snprintf(m, sizeof(m), "node %s (rank %d): %.*s", a->node,
                          a->rank, (int)n, msg);
-                mproc__pool_set_errmsg(h->pool, m);
+                set_errmsg(h, m);
                 stop(h, MPROC_EINIT);
                 a->bye = true; /* it has left */
             }
@@ -310,8 +317,26 @@ receive(struct host *h)
 
                 snprintf(m, sizeof(m), "node %s (rank %d): %.*s", a->node,
                          a->rank, (int)n, msg);
-                mproc__pool_set_errmsg(h->pool, m);
+                set_errmsg(h, m);
                 stop(h, MPROC_EINIT);
+            } else if (code == MPROC_ECANCELED && !a->ended) {
+                char m[300];
+
+                /* SIGINT or SIGTERM there (mpiexec passes ^C to every
+                 * rank): the run stops; what it held is not run. */
+                snprintf(m, sizeof(m),
+                         "node %s (rank %d) stopped its tasks (SIGINT or "
+                         "SIGTERM)",
+                         a->node, a->rank);
+                set_errmsg(h, m);
+                stop(h, MPROC_EWORKER);
+            } else if (a->inflight > 0 && !a->ended) {
+                char why[160];
+
+                /* Its pool ended early (no worker could start...). */
+                snprintf(why, sizeof(why), "its pool stopped: %s",
+                         mproc_strerror(code));
+                lose(h, a, why);
             }
             break;
         }
@@ -333,7 +358,10 @@ feed(struct host *h, struct agent *a)
     uint64_t seq;
     int r;
 
-    if (a->lost || !a->hello || a->ended || a->inflight >= a->window)
+    /* Whole chunks only (a few items each time a result comes would cost
+     * a message each), but for the last of the input. */
+    if (a->lost || !a->hello || a->ended ||
+        a->window - a->inflight < (h->source_done ? 1 : h->chunk))
         return false;
     /* Room for the count, filled in at the end. */
     if (mproc__wbuf_u64(&b, h->mask + 1) < 0 || mproc__wbuf_u32(&b, 0) < 0)
@@ -439,6 +467,7 @@ static void
 cancel_rest(struct host *h)
 {
     uint64_t q;
+    int i;
 
     for (q = h->base; q < h->next_seq; q++) {
         struct hslot *s = slot(h, q);
@@ -447,10 +476,12 @@ cancel_rest(struct host *h)
             complete(h, q, MPROC_ECANCELED, "the run stopped", 15);
     }
     h->rq_len = 0;
+    for (i = 0; i < h->na; i++)
+        h->a[i].inflight = 0;
     advance(h);
 }
 
-/* Nothing happened: yield a few rounds, then sleep a millisecond. */
+/* Nothing happened: yield a few rounds, then nap. */
 static void
 idle(struct host *h, unsigned *rounds, int cancel_fd, int input_fd)
 {
@@ -458,7 +489,7 @@ idle(struct host *h, unsigned *rounds, int cancel_fd, int input_fd)
         sched_yield();
         return;
     }
-    mproc__mpi_nap(h->input_wait ? input_fd : cancel_fd, 1);
+    mproc__mpi_nap(h->input_wait ? input_fd : cancel_fd, MPROC__MPI_NAP_US);
     if (h->input_wait)
         h->input_wait = false; /* ask again */
 }
@@ -541,7 +572,7 @@ cli_mpi_host_run(struct mproc_pool *pool, const struct mproc__job *job,
     h->ran = true;
     r = setup(h);
     if (r < 0) {
-        mproc__pool_set_errmsg(pool, "out of memory");
+        set_errmsg(h, "out of memory");
         return r;
     }
     while (h->alive > 0 && !h->stopping) {
@@ -549,7 +580,7 @@ cli_mpi_host_run(struct mproc_pool *pool, const struct mproc__job *job,
         mproc__sends_poll(&h->sends, h->ops, -1);
         watch(h, mproc__now_ms());
         if (mproc__mpi_ready(cancel_fd)) {
-            mproc__pool_set_errmsg(pool, "cancelled");
+            set_errmsg(h, "cancelled");
             stop(h, MPROC_ECANCELED);
         }
         for (i = 0; i < h->na; i++)
@@ -626,5 +657,5 @@ mproc__mpi_host_end(void)
     }
     /* Our sends are done, or their peer is gone (then MPI_Abort). */
     for (i = 0; i < 1000 && mproc__sends_poll(&h->sends, h->ops, -1) > 0; i++)
-        mproc__mpi_nap(-1, 1);
+        mproc__mpi_nap(-1, 1000);
 }

@@ -74,11 +74,12 @@ cli_mpi_host(void)
 }
 
 void
-mproc__mpi_nap(int fd, int ms)
+mproc__mpi_nap(int fd, long us)
 {
     struct pollfd p = {.fd = fd, .events = POLLIN};
+    struct timespec t = {.tv_sec = us / 1000000, .tv_nsec = us % 1000000 * 1000};
 
-    poll(&p, 1, ms);
+    ppoll(&p, 1, &t, NULL);
 }
 
 static const char *

@@ -60,8 +60,7 @@ struct mproc__mpi_ops {
 /* Message tags. */
 enum {
     MPROC__MPI_HELLO = 1, /* agent -> host: workers, node name, error */
-    MPROC__MPI_START,     /* host -> agent: ring size */
-    MPROC__MPI_ITEMS,     /* host -> agent: a chunk of items */
+    MPROC__MPI_ITEMS,     /* host -> agent: ring size, a chunk of items */
     MPROC__MPI_END,       /* host -> agent: no more items (or stop now) */
     MPROC__MPI_PING,      /* either way: I am alive */
     MPROC__MPI_RESULTS,   /* agent -> host: results, one per item */
@@ -158,7 +157,9 @@ long long mproc__mpi_timeout(void);
 bool mproc__mpi_ready(int fd);
 /* A node was lost: end with MPI_Abort. */
 void mproc__mpi_lost(void);
-/* Sleep at most `ms` ms, or less when fd (>= 0) gets readable. */
-void mproc__mpi_nap(int fd, int ms);
+/* Sleep at most `us` microseconds, or less when fd (>= 0) gets readable.
+ * MPI gives no descriptor to wait on: who waits for a message naps. */
+#define MPROC__MPI_NAP_US 200
+void mproc__mpi_nap(int fd, long us);
 
 #endif
