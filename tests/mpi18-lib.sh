@@ -75,6 +75,25 @@ mpirun() {
     err=$(cat "$tmp/err")
 }
 
+# slow_job NAME [KEY = VALUE]...: a job file of 300 fault items (150
+# sleeps of 20 ms) writing $tmp/NAME.out, node_timeout 2s, the keys given
+# added to [job]; prints its path.  $tmp/NAME.local: a local run's output.
+slow_job() {
+    name=$1
+    shift
+    awk 'BEGIN { for (i = 0; i < 150; i++) printf "sleep:20\nok%d\n", i }' \
+        >"$tmp/$name.txt"
+    {
+        printf '[job]\nplugin = fault\ninput = lines:%s\n' "$tmp/$name.txt"
+        printf 'output = %s\n' "$tmp/$name.out"
+        for kv in "$@"; do printf '%s\n' "$kv"; done
+        printf '[pool]\nnode_timeout = 2s\n'
+    } >"$tmp/$name.ini"
+    "$bin" run "$tmp/$name.ini" --set job.output="$tmp/$name.local" \
+        >/dev/null 2>&1
+    echo "$tmp/$name.ini"
+}
+
 # One MPI proxy per "node" (three, all on this machine): a rank lost takes
 # only its own node down, as on a cluster; without -disable-auto-cleanup
 # MPICH would end every rank at once.

@@ -8,33 +8,21 @@
 . "$srcdir/tests/mpi18-lib.sh"
 
 mpi="--set pool.launcher=mpi --set pool.workers=1"
-awk 'BEGIN { for (i = 0; i < 150; i++) printf "sleep:20\nok%d\n", i }' \
-    >"$tmp/in.txt"
-jobf=$(job slow.ini <<EOF
-[job]
-plugin = fault
-input = lines:$tmp/in.txt
-output = $tmp/out.txt
-
-[pool]
-node_timeout = 2s
-EOF
-)
-"$bin" run "$jobf" --set job.output="$tmp/local.txt" >/dev/null 2>&1
-sort "$tmp/local.txt" >"$tmp/local.sorted"
+jobf=$(slow_job slow)
+sort "$tmp/slow.local" >"$tmp/local.sorted"
 
 # lose SIGNAL LAUNCH...: start the run, send SIGNAL to rank 1 once 20
 # results are out, and wait for its end; $st, $err, $secs.
 lose() {
     sig=$1
     shift
-    rm -f "$tmp/out.txt" "$tmp/log"
+    rm -f "$tmp/slow.out" "$tmp/log"
     t0=$(date +%s)
     (
         mpirun "$@" -n 3 "$bin" run "$jobf" $mpi --joblog "$tmp/log"
         echo "$st" >"$tmp/st"
     ) &
-    wait_lines "$tmp/out.txt" 20
+    wait_lines "$tmp/slow.out" 20
     a=$(agent_pid 1)
     [ -n "$a" ] || echo "# rank 1 not found"
     [ -n "$a" ] && kill -"$sig" $a
@@ -50,7 +38,7 @@ lose() {
 resume() {
     mpirun -n 3 "$bin" run "$jobf" $mpi --joblog "$tmp/log" --resume
     is "$st" 0 "$1: --resume completes the run"
-    sort "$tmp/out.txt" | cmp -s - "$tmp/local.sorted"
+    sort "$tmp/slow.out" | cmp -s - "$tmp/local.sorted"
     ok $? "$1: with it every item's output is there once"
     nothing_left "$1: nothing left after the resumed run"
 }
@@ -90,12 +78,12 @@ resume "SIGSTOP"
 
 # ^C: mpiexec passes SIGINT to every rank; the run stops as a local one
 # does (exit 130, the counts), and nothing is left.
-rm -f "$tmp/out.txt"
+rm -f "$tmp/slow.out"
 (
     mpirun -n 3 "$bin" run "$jobf" $mpi
     echo "$st" >"$tmp/st"
 ) &
-wait_lines "$tmp/out.txt" 20
+wait_lines "$tmp/slow.out" 20
 for p in $(marked); do
     case $(cat "/proc/$p/comm" 2>/dev/null) in
     mpiexec*) kill -INT "$p" ;;

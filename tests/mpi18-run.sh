@@ -59,20 +59,7 @@ nothing_left "segv: no rank, worker or mpiexec left"
 
 # A node lost with [job] retries: its items run on the other node, the
 # output is complete and in order, and the run still names the node.
-awk 'BEGIN { for (i = 0; i < 150; i++) printf "sleep:20\nok%d\n", i }' \
-    >"$tmp/slow.txt"
-jobf=$(job slow.ini <<EOF
-[job]
-plugin = fault
-input = lines:$tmp/slow.txt
-output = $tmp/slow.out
-retries = 2
-
-[pool]
-node_timeout = 2s
-EOF
-)
-"$bin" run "$jobf" --set job.output="$tmp/slow.local" >/dev/null 2>&1
+jobf=$(slow_job slow "retries = 2")
 (
     mpirun $nodes3 -n 3 "$bin" run "$jobf" $mpi
     echo "$st" >"$tmp/st"

@@ -33,7 +33,7 @@
 struct chunk {
     struct chunk *next;
     unsigned char *buf;
-    struct mproc__rbuf r;
+    struct cli_rbuf r;
     uint32_t left; /* items not yet taken */
 };
 
@@ -48,13 +48,13 @@ struct ag {
     uint64_t amask;
     uint64_t taken; /* items handed to the pool */
     uint64_t received, answered;
-    struct mproc__wbuf out; /* results not yet sent */
+    struct cli_wbuf out; /* results not yet sent */
     uint32_t nout;
     bool end, host_lost, done;
     int code;
     char msg[512];
     /* the MPI thread's */
-    struct mproc__sends sends;
+    struct cli_sends sends;
     long long timeout_ms;
     char err[512];
 };
@@ -116,8 +116,8 @@ next_item(void *user, struct mproc_item *item)
     if (g->head != NULL) {
         struct chunk *c = g->head;
 
-        g->seqs[g->taken++ & g->amask] = mproc__rbuf_u64(&c->r);
-        item->data = mproc__rbuf_bytes(&c->r, &item->len);
+        g->seqs[g->taken++ & g->amask] = cli_rbuf_u64(&c->r);
+        item->data = cli_rbuf_bytes(&c->r, &item->len);
         c->left--;
         r = 1;
     } else if (g->end) {
@@ -136,14 +136,14 @@ on_result(void *user, const struct mproc_result *r)
     int bad;
 
     pthread_mutex_lock(&g->mu);
-    bad = mproc__wbuf_u64(&g->out, g->seqs[r->index & g->amask]) |
-          mproc__wbuf_u32(&g->out, (uint32_t)r->status) |
-          mproc__wbuf_u32(&g->out, r->attempts) |
-          mproc__wbuf_u32(&g->out, (uint32_t)r->worker) |
-          mproc__wbuf_f64(&g->out, r->started) |
-          mproc__wbuf_f64(&g->out, r->duration) |
-          mproc__wbuf_u32(&g->out, (uint32_t)r->exitcode) |
-          mproc__wbuf_bytes(&g->out, data, len);
+    bad = cli_wbuf_u64(&g->out, g->seqs[r->index & g->amask]) |
+          cli_wbuf_u32(&g->out, (uint32_t)r->status) |
+          cli_wbuf_u32(&g->out, r->attempts) |
+          cli_wbuf_u32(&g->out, (uint32_t)r->worker) |
+          cli_wbuf_f64(&g->out, r->started) |
+          cli_wbuf_f64(&g->out, r->duration) |
+          cli_wbuf_u32(&g->out, (uint32_t)r->exitcode) |
+          cli_wbuf_bytes(&g->out, data, len);
     g->nout++;
     g->answered++;
     pthread_mutex_unlock(&g->mu);
@@ -164,9 +164,9 @@ take(struct ag *g, int tag, unsigned char *buf, size_t len)
         if (c == NULL)
             break;
         c->buf = buf;
-        c->r = (struct mproc__rbuf){.p = buf, .len = len};
-        ring = mproc__rbuf_u64(&c->r);
-        c->left = mproc__rbuf_u32(&c->r);
+        c->r = (struct cli_rbuf){.p = buf, .len = len};
+        ring = cli_rbuf_u64(&c->r);
+        c->left = cli_rbuf_u32(&c->r);
         pthread_mutex_lock(&g->mu);
         if (g->seqs == NULL && ring > 0 && (ring & (ring - 1)) == 0 &&
             (g->seqs = calloc(ring, sizeof(*g->seqs))) != NULL)
@@ -205,31 +205,31 @@ take(struct ag *g, int tag, unsigned char *buf, size_t len)
 static void
 send_results(struct ag *g)
 {
-    struct mproc__wbuf b = {0};
+    struct cli_wbuf b = {0};
 
     pthread_mutex_lock(&g->mu);
-    if (g->nout > 0 && mproc__wbuf_u32(&b, g->nout) == 0 &&
-        mproc__wbuf_put(&b, g->out.p, g->out.len) == 0) {
+    if (g->nout > 0 && cli_wbuf_u32(&b, g->nout) == 0 &&
+        cli_wbuf_put(&b, g->out.p, g->out.len) == 0) {
         g->out.len = 0;
         g->nout = 0;
     }
     pthread_mutex_unlock(&g->mu);
     if (b.len > 0 &&
-        mproc__sends_start(&g->sends, g->ops, 0, MPROC__MPI_RESULTS, &b,
+        cli_sends_start(&g->sends, g->ops, 0, MPROC__MPI_RESULTS, &b,
                            g->err, sizeof(g->err)) < 0)
-        mproc__wbuf_free(&b);
+        cli_wbuf_free(&b);
 }
 
 static void
-send_simple(struct ag *g, int tag, struct mproc__wbuf *b)
+send_simple(struct ag *g, int tag, struct cli_wbuf *b)
 {
-    struct mproc__wbuf empty = {0};
+    struct cli_wbuf empty = {0};
 
     if (b == NULL)
         b = &empty;
-    if (mproc__sends_start(&g->sends, g->ops, 0, tag, b, g->err,
+    if (cli_sends_start(&g->sends, g->ops, 0, tag, b, g->err,
                            sizeof(g->err)) < 0)
-        mproc__wbuf_free(b);
+        cli_wbuf_free(b);
 }
 
 static void *
@@ -261,7 +261,7 @@ mpi_thread(void *user)
             take(g, tag, buf, len);
         }
         send_results(g);
-        mproc__sends_poll(&g->sends, g->ops, -1);
+        cli_sends_poll(&g->sends, g->ops, -1);
         now = mproc__now_ms();
         /* Given up (host_lost): silent, so the host gives us up too. */
         if (!g->host_lost && now - ping >= g->timeout_ms / 4) {
@@ -279,19 +279,19 @@ mpi_thread(void *user)
         if (done && g->host_lost)
             break;
         if (done && !bye) {
-            struct mproc__wbuf b = {0};
+            struct cli_wbuf b = {0};
 
             send_results(g);
-            if (mproc__wbuf_u32(&b, (uint32_t)g->code) == 0 &&
-                mproc__wbuf_bytes(&b, g->msg, strlen(g->msg)) == 0)
+            if (cli_wbuf_u32(&b, (uint32_t)g->code) == 0 &&
+                cli_wbuf_bytes(&b, g->msg, strlen(g->msg)) == 0)
                 send_simple(g, MPROC__MPI_BYE, &b);
             else
-                mproc__wbuf_free(&b);
+                cli_wbuf_free(&b);
             bye = true;
             end_at = now + g->timeout_ms;
         }
         /* Gone once the host has every byte (or it is silent too long). */
-        if (bye && (mproc__sends_poll(&g->sends, g->ops, -1) == 0 ||
+        if (bye && (cli_sends_poll(&g->sends, g->ops, -1) == 0 ||
                     now > end_at))
             break;
         if (busy) {
@@ -299,7 +299,7 @@ mpi_thread(void *user)
         } else if (++rounds < 16) {
             sched_yield();
         } else {
-            mproc__mpi_nap(g->wake_fd, MPROC__MPI_NAP_US);
+            cli_mpi_nap(g->wake_fd, CLI_MPI_NAP_US);
             drain(g->wake_fd);
         }
     }
@@ -313,14 +313,14 @@ efd(void)
 }
 
 int
-mproc__mpi_agent(const struct mproc__mpi_ops *ops, int rank,
+cli_mpi_agent(const struct mproc__mpi_ops *ops, int rank,
                  const char *node, struct cli_job *cj)
 {
     static struct ag ag; /* one per process */
     struct ag *g = &ag;
     struct mproc__job job = *cj->job;
     struct cli_job mine = *cj;
-    struct mproc__wbuf hello = {0};
+    struct cli_wbuf hello = {0};
     mproc_sync_t *shared = NULL;
     mproc_pool_t *pool = NULL;
     struct sigaction sa;
@@ -354,9 +354,9 @@ mproc__mpi_agent(const struct mproc__mpi_ops *ops, int rank,
     if (r == 0)
         r = cli_pool_new(&mine, shared, &pool, g->cancel_fd, g->in_fd, NULL);
     why = r == 0 ? "" : "its pool could not be made (its messages say why)";
-    if (mproc__wbuf_u32(&hello, r == 0 ? mproc_pool_workers(pool) : 0) < 0 ||
-        mproc__wbuf_bytes(&hello, node, strlen(node)) < 0 ||
-        mproc__wbuf_bytes(&hello, why, strlen(why)) < 0)
+    if (cli_wbuf_u32(&hello, r == 0 ? mproc_pool_workers(pool) : 0) < 0 ||
+        cli_wbuf_bytes(&hello, node, strlen(node)) < 0 ||
+        cli_wbuf_bytes(&hello, why, strlen(why)) < 0)
         goto fail;
     send_simple(g, MPROC__MPI_HELLO, &hello);
     if (r != 0) {

@@ -71,7 +71,7 @@ struct host {
     bool source_done, input_wait, stopping, ran;
     int stop_code;
     long long timeout_ms, beat_ms, last_ping;
-    struct mproc__sends sends;
+    struct cli_sends sends;
     char err[512];
 };
 
@@ -96,17 +96,17 @@ set_errmsg(struct host *h, const char *msg)
 }
 
 static void
-send_to(struct host *h, struct agent *a, int tag, struct mproc__wbuf *b)
+send_to(struct host *h, struct agent *a, int tag, struct cli_wbuf *b)
 {
-    struct mproc__wbuf empty = {0};
+    struct cli_wbuf empty = {0};
 
     if (b == NULL)
         b = &empty;
-    if (mproc__sends_start(&h->sends, h->ops, a->rank, tag, b, h->err,
+    if (cli_sends_start(&h->sends, h->ops, a->rank, tag, b, h->err,
                            sizeof(h->err)) < 0) {
         /* Said once the heartbeats tell the node is gone. */
     }
-    mproc__wbuf_free(b);
+    cli_wbuf_free(b);
 }
 
 static struct hslot *
@@ -201,7 +201,7 @@ lose(struct host *h, struct agent *a, const char *why)
 
     a->lost = true;
     h->alive--;
-    mproc__mpi_lost();
+    cli_mpi_lost();
     snprintf(msg, sizeof(msg), "node %s (rank %d) lost: %s", a->node,
              a->rank, why);
     for (q = h->base; q < h->next_seq; q++) {
@@ -226,19 +226,19 @@ lose(struct host *h, struct agent *a, const char *why)
 }
 
 static void
-take_results(struct host *h, struct agent *a, struct mproc__rbuf *r)
+take_results(struct host *h, struct agent *a, struct cli_rbuf *r)
 {
-    uint32_t n = mproc__rbuf_u32(r), i;
+    uint32_t n = cli_rbuf_u32(r), i;
 
     for (i = 0; i < n && !r->bad; i++) {
-        uint64_t seq = mproc__rbuf_u64(r);
-        int status = (int)mproc__rbuf_u32(r);
-        unsigned attempts = mproc__rbuf_u32(r);
-        pid_t worker = (pid_t)mproc__rbuf_u32(r);
-        double started = mproc__rbuf_f64(r), duration = mproc__rbuf_f64(r);
-        int exitcode = (int)mproc__rbuf_u32(r);
+        uint64_t seq = cli_rbuf_u64(r);
+        int status = (int)cli_rbuf_u32(r);
+        unsigned attempts = cli_rbuf_u32(r);
+        pid_t worker = (pid_t)cli_rbuf_u32(r);
+        double started = cli_rbuf_f64(r), duration = cli_rbuf_f64(r);
+        int exitcode = (int)cli_rbuf_u32(r);
         size_t len;
-        const void *data = mproc__rbuf_bytes(r, &len);
+        const void *data = cli_rbuf_bytes(r, &len);
         struct hslot *s;
 
         if (r->bad || seq < h->base || seq >= h->next_seq)
@@ -264,14 +264,14 @@ receive(struct host *h)
     bool got = false;
     int src, tag;
     size_t len;
-    struct mproc__wbuf in = {0};
+    struct cli_wbuf in = {0};
 
     while (h->ops->iprobe(&src, &tag, &len, h->err, sizeof(h->err)) == 1) {
-        struct mproc__rbuf r;
+        struct cli_rbuf r;
         struct agent *a;
 
         in.len = 0;
-        if (mproc__wbuf_put(&in, NULL, len) < 0 ||
+        if (cli_wbuf_put(&in, NULL, len) < 0 ||
             h->ops->recv(src, tag, in.p, len, h->err, sizeof(h->err)) < 0)
             break;
         got = true;
@@ -281,16 +281,16 @@ receive(struct host *h)
         a->heard_ms = mproc__now_ms();
         if (a->lost)
             continue;
-        r = (struct mproc__rbuf){.p = in.p, .len = len};
+        r = (struct cli_rbuf){.p = in.p, .len = len};
         switch (tag) {
         case MPROC__MPI_HELLO: {
             size_t n;
             const char *node, *msg;
 
-            a->workers = mproc__rbuf_u32(&r);
-            node = mproc__rbuf_bytes(&r, &n);
+            a->workers = cli_rbuf_u32(&r);
+            node = cli_rbuf_bytes(&r, &n);
             snprintf(a->node, sizeof(a->node), "%.*s", (int)n, node);
-            msg = mproc__rbuf_bytes(&r, &n);
+            msg = cli_rbuf_bytes(&r, &n);
             a->hello = true;
             if (a->workers == 0) {
                 char m[600];
@@ -307,9 +307,9 @@ receive(struct host *h)
             take_results(h, a, &r);
             break;
         case MPROC__MPI_BYE: {
-            int code = (int)mproc__rbuf_u32(&r);
+            int code = (int)cli_rbuf_u32(&r);
             size_t n;
-            const char *msg = mproc__rbuf_bytes(&r, &n);
+            const char *msg = cli_rbuf_bytes(&r, &n);
 
             a->bye = true;
             if (code == MPROC_EINIT) {
@@ -344,7 +344,7 @@ receive(struct host *h)
             break; /* PING: heard is all it says */
         }
     }
-    mproc__wbuf_free(&in);
+    cli_wbuf_free(&in);
     return got;
 }
 
@@ -352,7 +352,7 @@ receive(struct host *h)
 static bool
 feed(struct host *h, struct agent *a)
 {
-    struct mproc__wbuf b = {0};
+    struct cli_wbuf b = {0};
     uint32_t n = 0;
     struct mproc_item it;
     uint64_t seq;
@@ -364,7 +364,7 @@ feed(struct host *h, struct agent *a)
         a->window - a->inflight < (h->source_done ? 1 : h->chunk))
         return false;
     /* Room for the count, filled in at the end. */
-    if (mproc__wbuf_u64(&b, h->mask + 1) < 0 || mproc__wbuf_u32(&b, 0) < 0)
+    if (cli_wbuf_u64(&b, h->mask + 1) < 0 || cli_wbuf_u32(&b, 0) < 0)
         goto fail;
     while (n < h->chunk && a->inflight < a->window && !h->stopping) {
         struct hslot *s;
@@ -416,20 +416,20 @@ feed(struct host *h, struct agent *a)
         s->agent = (int)(a - h->a);
         s->attempts++;
         a->inflight++;
-        if (mproc__wbuf_u64(&b, seq) < 0 ||
-            mproc__wbuf_bytes(&b, s->item, s->len) < 0)
+        if (cli_wbuf_u64(&b, seq) < 0 ||
+            cli_wbuf_bytes(&b, s->item, s->len) < 0)
             goto fail;
         n++;
     }
     if (n == 0) {
-        mproc__wbuf_free(&b);
+        cli_wbuf_free(&b);
         return false;
     }
     memcpy(b.p + sizeof(uint64_t), &n, sizeof(n));
     send_to(h, a, MPROC__MPI_ITEMS, &b);
     return true;
 fail:
-    mproc__wbuf_free(&b);
+    cli_wbuf_free(&b);
     cli_error("out of memory");
     stop(h, MPROC_ENOMEM);
     return false;
@@ -489,7 +489,7 @@ idle(struct host *h, unsigned *rounds, int cancel_fd, int input_fd)
         sched_yield();
         return;
     }
-    mproc__mpi_nap(h->input_wait ? input_fd : cancel_fd, MPROC__MPI_NAP_US);
+    cli_mpi_nap(h->input_wait ? input_fd : cancel_fd, CLI_MPI_NAP_US);
     if (h->input_wait)
         h->input_wait = false; /* ask again */
 }
@@ -501,7 +501,7 @@ setup(struct host *h)
     unsigned total = 0, cap = 1;
     int i, got = 0;
 
-    h->na = mproc__mpi_size() - 1;
+    h->na = cli_mpi_size() - 1;
     h->alive = h->na;
     h->a = calloc((size_t)h->na, sizeof(*h->a));
     if (h->a == NULL)
@@ -511,7 +511,7 @@ setup(struct host *h)
         h->a[i].heard_ms = t0;
         snprintf(h->a[i].node, sizeof(h->a[i].node), "?");
     }
-    h->timeout_ms = mproc__mpi_timeout();
+    h->timeout_ms = cli_mpi_timeout();
     h->beat_ms = h->timeout_ms / 4;
     /* Every agent says hello once its pool is made. */
     while (got < h->alive && !h->stopping) {
@@ -563,7 +563,7 @@ cli_mpi_host_run(struct mproc_pool *pool, const struct mproc__job *job,
     bool busy;
     int i, r;
 
-    h->ops = mproc__mpi_ops();
+    h->ops = cli_mpi_ops();
     h->pool = pool;
     h->job = job;
     h->next = next;
@@ -577,9 +577,9 @@ cli_mpi_host_run(struct mproc_pool *pool, const struct mproc__job *job,
     }
     while (h->alive > 0 && !h->stopping) {
         busy = receive(h);
-        mproc__sends_poll(&h->sends, h->ops, -1);
+        cli_sends_poll(&h->sends, h->ops, -1);
         watch(h, mproc__now_ms());
-        if (mproc__mpi_ready(cancel_fd)) {
+        if (cli_mpi_ready(cancel_fd)) {
             set_errmsg(h, "cancelled");
             stop(h, MPROC_ECANCELED);
         }
@@ -603,7 +603,7 @@ cli_mpi_host_run(struct mproc_pool *pool, const struct mproc__job *job,
     cancel_rest(h);
     if (on_idle != NULL)
         on_idle(user);
-    mproc__mpi_host_end();
+    cli_mpi_host_end();
     return h->stopping ? h->stop_code : 0;
 }
 
@@ -613,7 +613,7 @@ cli_mpi_host_run(struct mproc_pool *pool, const struct mproc__job *job,
  * before it ran (a bad output file...): the agents wait for it.
  */
 void
-mproc__mpi_host_end(void)
+cli_mpi_host_end(void)
 {
     struct host *h = &H;
     unsigned rounds = 0;
@@ -621,9 +621,9 @@ mproc__mpi_host_end(void)
 
     if (h->ops == NULL) {
         /* Not run: hear the hellos first, so nothing is left unread. */
-        h->ops = mproc__mpi_ops();
+        h->ops = cli_mpi_ops();
         h->job = NULL;
-        h->na = mproc__mpi_size() - 1;
+        h->na = cli_mpi_size() - 1;
         h->alive = h->na;
         h->a = calloc((size_t)h->na, sizeof(*h->a));
         if (h->a == NULL)
@@ -633,12 +633,12 @@ mproc__mpi_host_end(void)
             h->a[i].heard_ms = mproc__now_ms();
             snprintf(h->a[i].node, sizeof(h->a[i].node), "?");
         }
-        h->timeout_ms = mproc__mpi_timeout();
+        h->timeout_ms = cli_mpi_timeout();
         h->beat_ms = h->timeout_ms / 4;
     }
     for (;;) {
         receive(h);
-        mproc__sends_poll(&h->sends, h->ops, -1);
+        cli_sends_poll(&h->sends, h->ops, -1);
         for (left = 0, i = 0; i < h->na; i++) {
             struct agent *a = &h->a[i];
 
@@ -656,6 +656,6 @@ mproc__mpi_host_end(void)
         idle(h, &rounds, -1, -1);
     }
     /* Our sends are done, or their peer is gone (then MPI_Abort). */
-    for (i = 0; i < 1000 && mproc__sends_poll(&h->sends, h->ops, -1) > 0; i++)
-        mproc__mpi_nap(-1, 1000);
+    for (i = 0; i < 1000 && cli_sends_poll(&h->sends, h->ops, -1) > 0; i++)
+        cli_mpi_nap(-1, 1000);
 }

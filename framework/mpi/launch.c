@@ -30,31 +30,31 @@ static struct {
 } g;
 
 const struct mproc__mpi_ops *
-mproc__mpi_ops(void)
+cli_mpi_ops(void)
 {
     return g.ops;
 }
 
 int
-mproc__mpi_size(void)
+cli_mpi_size(void)
 {
     return g.size;
 }
 
 const char *
-mproc__mpi_node(void)
+cli_mpi_node(void)
 {
     return g.node;
 }
 
 long long
-mproc__mpi_timeout(void)
+cli_mpi_timeout(void)
 {
     return g.timeout_ms;
 }
 
 bool
-mproc__mpi_ready(int fd)
+cli_mpi_ready(int fd)
 {
     struct pollfd p = {.fd = fd, .events = POLLIN};
 
@@ -62,7 +62,7 @@ mproc__mpi_ready(int fd)
 }
 
 void
-mproc__mpi_lost(void)
+cli_mpi_lost(void)
 {
     g.lost = true;
 }
@@ -74,7 +74,7 @@ cli_mpi_host(void)
 }
 
 void
-mproc__mpi_nap(int fd, long us)
+cli_mpi_nap(int fd, long us)
 {
     struct pollfd p = {.fd = fd, .events = POLLIN};
     struct timespec t = {.tv_sec = us / 1000000, .tv_nsec = us % 1000000 * 1000};
@@ -156,7 +156,7 @@ cli_mpi_start(struct cli_job *cj)
         g.host = true;
         return -1;
     }
-    rc = mproc__mpi_agent(ops, g.rank, g.node, cj);
+    rc = cli_mpi_agent(ops, g.rank, g.node, cj);
     fflush(NULL);
     if (rc == CLI_EXIT_SOFTWARE)
         ops->abort(rc); /* the host is gone: leave without it */
@@ -169,7 +169,7 @@ cli_mpi_finish(int rc)
 {
     if (!g.host)
         return rc;
-    mproc__mpi_host_end();
+    cli_mpi_host_end();
     fflush(NULL);
     if (g.lost) {
         /* A lost node may be stopped, not dead: MPI_Finalize could wait

@@ -68,31 +68,31 @@ enum {
 };
 
 /* ---- wire.c: a growing byte buffer and a reader ---- */
-struct mproc__wbuf {
+struct cli_wbuf {
     unsigned char *p;
     size_t len, cap;
 };
-int mproc__wbuf_put(struct mproc__wbuf *b, const void *data, size_t len);
-int mproc__wbuf_u32(struct mproc__wbuf *b, uint32_t v);
-int mproc__wbuf_u64(struct mproc__wbuf *b, uint64_t v);
-int mproc__wbuf_f64(struct mproc__wbuf *b, double v);
-int mproc__wbuf_bytes(struct mproc__wbuf *b, const void *data, size_t len);
-void mproc__wbuf_free(struct mproc__wbuf *b);
+int cli_wbuf_put(struct cli_wbuf *b, const void *data, size_t len);
+int cli_wbuf_u32(struct cli_wbuf *b, uint32_t v);
+int cli_wbuf_u64(struct cli_wbuf *b, uint64_t v);
+int cli_wbuf_f64(struct cli_wbuf *b, double v);
+int cli_wbuf_bytes(struct cli_wbuf *b, const void *data, size_t len);
+void cli_wbuf_free(struct cli_wbuf *b);
 
-struct mproc__rbuf {
+struct cli_rbuf {
     const unsigned char *p;
     size_t len, off;
     bool bad; /* read past the end: the message is malformed */
 };
-uint32_t mproc__rbuf_u32(struct mproc__rbuf *r);
-uint64_t mproc__rbuf_u64(struct mproc__rbuf *r);
-double mproc__rbuf_f64(struct mproc__rbuf *r);
+uint32_t cli_rbuf_u32(struct cli_rbuf *r);
+uint64_t cli_rbuf_u64(struct cli_rbuf *r);
+double cli_rbuf_f64(struct cli_rbuf *r);
 /* A length-prefixed byte string, borrowed from the message. */
-const void *mproc__rbuf_bytes(struct mproc__rbuf *r, size_t *len);
+const void *cli_rbuf_bytes(struct cli_rbuf *r, size_t *len);
 
 /* Sends in flight: the buffer is kept until MPI is done with it. */
-struct mproc__sends {
-    struct mproc__send {
+struct cli_sends {
+    struct cli_send {
         void *req;
         unsigned char *buf;
         int dest;
@@ -100,14 +100,14 @@ struct mproc__sends {
     size_t n, cap;
 };
 /* Send b's bytes (taken: b is emptied). */
-int mproc__sends_start(struct mproc__sends *s, const struct mproc__mpi_ops *ops,
-                       int dest, int tag, struct mproc__wbuf *b, char *err,
+int cli_sends_start(struct cli_sends *s, const struct mproc__mpi_ops *ops,
+                       int dest, int tag, struct cli_wbuf *b, char *err,
                        size_t cap);
 /* Reap finished sends; how many are left (to `dest`, or all: -1). */
-size_t mproc__sends_poll(struct mproc__sends *s,
+size_t cli_sends_poll(struct cli_sends *s,
                          const struct mproc__mpi_ops *ops, int dest);
 /* Free the buffers (after finalize or abort only: MPI may read them). */
-void mproc__sends_free(struct mproc__sends *s);
+void cli_sends_free(struct cli_sends *s);
 
 /* ---- launch.c: what cmd_run.c calls ---- */
 struct cli_job;
@@ -141,25 +141,25 @@ int cli_mpi_host_run(struct mproc_pool *pool, const struct mproc__job *job,
 
 /* host.c: tell every agent to leave and hear it did (bounded); once,
  * also when the host ended before its run. */
-void mproc__mpi_host_end(void);
+void cli_mpi_host_end(void);
 
 /* agent.c: ranks > 0; the exit status. */
-int mproc__mpi_agent(const struct mproc__mpi_ops *ops, int rank,
+int cli_mpi_agent(const struct mproc__mpi_ops *ops, int rank,
                      const char *node, struct cli_job *cj);
 
 /* Shared by host.c and agent.c (launch.c). */
-const struct mproc__mpi_ops *mproc__mpi_ops(void);
-int mproc__mpi_size(void);
-const char *mproc__mpi_node(void);
+const struct mproc__mpi_ops *cli_mpi_ops(void);
+int cli_mpi_size(void);
+const char *cli_mpi_node(void);
 /* The job's node_timeout (ms). */
-long long mproc__mpi_timeout(void);
+long long cli_mpi_timeout(void);
 /* fd is readable now (never waits). */
-bool mproc__mpi_ready(int fd);
+bool cli_mpi_ready(int fd);
 /* A node was lost: end with MPI_Abort. */
-void mproc__mpi_lost(void);
+void cli_mpi_lost(void);
 /* Sleep at most `us` microseconds, or less when fd (>= 0) gets readable.
  * MPI gives no descriptor to wait on: who waits for a message naps. */
-#define MPROC__MPI_NAP_US 200
-void mproc__mpi_nap(int fd, long us);
+#define CLI_MPI_NAP_US 200
+void cli_mpi_nap(int fd, long us);
 
 #endif

@@ -14,7 +14,7 @@
 #include "mpi/launcher.h"
 
 int
-mproc__wbuf_put(struct mproc__wbuf *b, const void *data, size_t len)
+cli_wbuf_put(struct cli_wbuf *b, const void *data, size_t len)
 {
     if (b->len + len > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
@@ -34,33 +34,33 @@ mproc__wbuf_put(struct mproc__wbuf *b, const void *data, size_t len)
 }
 
 int
-mproc__wbuf_u32(struct mproc__wbuf *b, uint32_t v)
+cli_wbuf_u32(struct cli_wbuf *b, uint32_t v)
 {
-    return mproc__wbuf_put(b, &v, sizeof(v));
+    return cli_wbuf_put(b, &v, sizeof(v));
 }
 
 int
-mproc__wbuf_u64(struct mproc__wbuf *b, uint64_t v)
+cli_wbuf_u64(struct cli_wbuf *b, uint64_t v)
 {
-    return mproc__wbuf_put(b, &v, sizeof(v));
+    return cli_wbuf_put(b, &v, sizeof(v));
 }
 
 int
-mproc__wbuf_f64(struct mproc__wbuf *b, double v)
+cli_wbuf_f64(struct cli_wbuf *b, double v)
 {
-    return mproc__wbuf_put(b, &v, sizeof(v));
+    return cli_wbuf_put(b, &v, sizeof(v));
 }
 
 int
-mproc__wbuf_bytes(struct mproc__wbuf *b, const void *data, size_t len)
+cli_wbuf_bytes(struct cli_wbuf *b, const void *data, size_t len)
 {
     if (len > UINT32_MAX)
         return -1;
-    return mproc__wbuf_u32(b, (uint32_t)len) | mproc__wbuf_put(b, data, len);
+    return cli_wbuf_u32(b, (uint32_t)len) | cli_wbuf_put(b, data, len);
 }
 
 void
-mproc__wbuf_free(struct mproc__wbuf *b)
+cli_wbuf_free(struct cli_wbuf *b)
 {
     free(b->p);
     b->p = NULL;
@@ -68,7 +68,7 @@ mproc__wbuf_free(struct mproc__wbuf *b)
 }
 
 static const void *
-take(struct mproc__rbuf *r, size_t n)
+take(struct cli_rbuf *r, size_t n)
 {
     const void *p;
 
@@ -82,7 +82,7 @@ take(struct mproc__rbuf *r, size_t n)
 }
 
 uint32_t
-mproc__rbuf_u32(struct mproc__rbuf *r)
+cli_rbuf_u32(struct cli_rbuf *r)
 {
     const void *p = take(r, sizeof(uint32_t));
     uint32_t v = 0;
@@ -93,7 +93,7 @@ mproc__rbuf_u32(struct mproc__rbuf *r)
 }
 
 uint64_t
-mproc__rbuf_u64(struct mproc__rbuf *r)
+cli_rbuf_u64(struct cli_rbuf *r)
 {
     const void *p = take(r, sizeof(uint64_t));
     uint64_t v = 0;
@@ -104,7 +104,7 @@ mproc__rbuf_u64(struct mproc__rbuf *r)
 }
 
 double
-mproc__rbuf_f64(struct mproc__rbuf *r)
+cli_rbuf_f64(struct cli_rbuf *r)
 {
     const void *p = take(r, sizeof(double));
     double v = 0;
@@ -115,11 +115,11 @@ mproc__rbuf_f64(struct mproc__rbuf *r)
 }
 
 const void *
-mproc__rbuf_bytes(struct mproc__rbuf *r, size_t *len)
+cli_rbuf_bytes(struct cli_rbuf *r, size_t *len)
 {
     const void *p;
 
-    *len = mproc__rbuf_u32(r);
+    *len = cli_rbuf_u32(r);
     p = take(r, *len);
     if (p == NULL)
         *len = 0;
@@ -127,11 +127,11 @@ mproc__rbuf_bytes(struct mproc__rbuf *r, size_t *len)
 }
 
 int
-mproc__sends_start(struct mproc__sends *s, const struct mproc__mpi_ops *ops,
-                   int dest, int tag, struct mproc__wbuf *b, char *err,
+cli_sends_start(struct cli_sends *s, const struct mproc__mpi_ops *ops,
+                   int dest, int tag, struct cli_wbuf *b, char *err,
                    size_t cap)
 {
-    struct mproc__send *v;
+    struct cli_send *v;
 
     if (s->n == s->cap) {
         size_t c = s->cap ? 2 * s->cap : 16;
@@ -156,14 +156,14 @@ mproc__sends_start(struct mproc__sends *s, const struct mproc__mpi_ops *ops,
 }
 
 size_t
-mproc__sends_poll(struct mproc__sends *s, const struct mproc__mpi_ops *ops,
+cli_sends_poll(struct cli_sends *s, const struct mproc__mpi_ops *ops,
                   int dest)
 {
     char err[256];
     size_t i = 0, left = 0;
 
     while (i < s->n) {
-        struct mproc__send *v = &s->v[i];
+        struct cli_send *v = &s->v[i];
 
         /* A send that fails stays (as not done): its peer is gone, which
          * the heartbeats tell. */
@@ -180,7 +180,7 @@ mproc__sends_poll(struct mproc__sends *s, const struct mproc__mpi_ops *ops,
 }
 
 void
-mproc__sends_free(struct mproc__sends *s)
+cli_sends_free(struct cli_sends *s)
 {
     size_t i;
 
