@@ -659,3 +659,22 @@ cli_mpi_host_end(void)
     for (i = 0; i < 1000 && cli_sends_poll(&h->sends, h->ops, -1) > 0; i++)
         cli_mpi_nap(-1, 1000);
 }
+
+/* After MPI_Finalize (MPI may read a send's buffer until then). */
+void
+cli_mpi_host_free(void)
+{
+    struct host *h = &H;
+    uint64_t q;
+
+    if (h->s != NULL)
+        for (q = h->base; q < h->next_seq; q++) {
+            free(slot(h, q)->item);
+            free(slot(h, q)->out);
+        }
+    cli_sends_free(&h->sends);
+    free(h->s);
+    free(h->rq);
+    free(h->a);
+    memset(h, 0, sizeof(*h));
+}

@@ -177,6 +177,7 @@ cli_mpi_finish(int rc)
         g.ops->abort(rc != 0 ? rc : CLI_EXIT_FAILED);
     }
     g.ops->finalize();
+    cli_mpi_host_free();
     g.host = false;
     return rc;
 }

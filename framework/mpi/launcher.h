@@ -142,6 +142,8 @@ int cli_mpi_host_run(struct mproc_pool *pool, const struct mproc__job *job,
 /* host.c: tell every agent to leave and hear it did (bounded); once,
  * also when the host ended before its run. */
 void cli_mpi_host_end(void);
+/* Free what the host kept, after MPI_Finalize. */
+void cli_mpi_host_free(void);
 
 /* agent.c: ranks > 0; the exit status. */
 int cli_mpi_agent(const struct mproc__mpi_ops *ops, int rank,
