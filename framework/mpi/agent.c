@@ -214,9 +214,8 @@ send_results(struct ag *g)
         g->nout = 0;
     }
     pthread_mutex_unlock(&g->mu);
-    if (b.len > 0 &&
-        cli_sends_start(&g->sends, g->ops, 0, MPROC__MPI_RESULTS, &b,
-                           g->err, sizeof(g->err)) < 0)
+    if (b.len > 0 && cli_sends_start(&g->sends, g->ops, 0, MPROC__MPI_RESULTS,
+                                     &b, g->err, sizeof(g->err)) < 0)
         cli_wbuf_free(&b);
 }
 
@@ -227,8 +226,8 @@ send_simple(struct ag *g, int tag, struct cli_wbuf *b)
 
     if (b == NULL)
         b = &empty;
-    if (cli_sends_start(&g->sends, g->ops, 0, tag, b, g->err,
-                           sizeof(g->err)) < 0)
+    if (cli_sends_start(&g->sends, g->ops, 0, tag, b, g->err, sizeof(g->err)) <
+        0)
         cli_wbuf_free(b);
 }
 
@@ -246,8 +245,7 @@ mpi_thread(void *user)
     for (;;) {
         bool busy = false;
 
-        while (g->ops->iprobe(&src, &tag, &len, g->err, sizeof(g->err)) ==
-               1) {
+        while (g->ops->iprobe(&src, &tag, &len, g->err, sizeof(g->err)) == 1) {
             unsigned char *buf = malloc(len ? len : 1);
 
             if (buf == NULL ||
@@ -291,8 +289,7 @@ mpi_thread(void *user)
             end_at = now + g->timeout_ms;
         }
         /* Gone once the host has every byte (or it is silent too long). */
-        if (bye && (cli_sends_poll(&g->sends, g->ops, -1) == 0 ||
-                    now > end_at))
+        if (bye && (cli_sends_poll(&g->sends, g->ops, -1) == 0 || now > end_at))
             break;
         if (busy) {
             rounds = 0;
@@ -313,8 +310,8 @@ efd(void)
 }
 
 int
-cli_mpi_agent(const struct mproc__mpi_ops *ops, int rank,
-                 const char *node, struct cli_job *cj)
+cli_mpi_agent(const struct mproc__mpi_ops *ops, int rank, const char *node,
+              struct cli_job *cj)
 {
     static struct ag ag; /* one per process */
     struct ag *g = &ag;

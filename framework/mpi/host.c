@@ -68,7 +68,7 @@ struct host {
     uint64_t *rq; /* seqs to send again (ring of the same size) */
     uint64_t rq_head, rq_len;
     unsigned chunk;
-    bool source_done, input_wait, stopping, ran;
+    bool source_done, input_wait, stopping;
     int stop_code;
     long long timeout_ms, beat_ms, last_ping;
     struct cli_sends sends;
@@ -103,7 +103,7 @@ send_to(struct host *h, struct agent *a, int tag, struct cli_wbuf *b)
     if (b == NULL)
         b = &empty;
     if (cli_sends_start(&h->sends, h->ops, a->rank, tag, b, h->err,
-                           sizeof(h->err)) < 0) {
+                        sizeof(h->err)) < 0) {
         /* Said once the heartbeats tell the node is gone. */
     }
     cli_wbuf_free(b);
@@ -119,8 +119,7 @@ static void deliver(struct host *h, uint64_t seq);
 
 /* A result for seq, from an agent or made here. */
 static void
-complete(struct host *h, uint64_t seq, int status, const void *data,
-         size_t len)
+complete(struct host *h, uint64_t seq, int status, const void *data, size_t len)
 {
     struct hslot *s = slot(h, seq);
 
@@ -158,8 +157,8 @@ deliver(struct host *h, uint64_t seq)
 
     if (r.status != 0) {
         r.message = s->out != NULL ? (const char *)s->out : "out of memory";
-    } else if (mproc__pool_reduce_feed(h->pool, s->out, s->out_len, seq,
-                                       msg, sizeof(msg)) < 0) {
+    } else if (mproc__pool_reduce_feed(h->pool, s->out, s->out_len, seq, msg,
+                                       sizeof(msg)) < 0) {
         r.status = MPROC_ETASK;
         r.message = msg;
     } else {
@@ -202,15 +201,14 @@ lose(struct host *h, struct agent *a, const char *why)
     a->lost = true;
     h->alive--;
     cli_mpi_lost();
-    snprintf(msg, sizeof(msg), "node %s (rank %d) lost: %s", a->node,
-             a->rank, why);
+    snprintf(msg, sizeof(msg), "node %s (rank %d) lost: %s", a->node, a->rank,
+             why);
     for (q = h->base; q < h->next_seq; q++) {
         struct hslot *s = slot(h, q);
 
         if (s->state != S_SENT || s->agent != a - h->a)
             continue;
-        if (s->attempts <= h->job->retries && h->alive > 0 &&
-            !h->stopping) {
+        if (s->attempts <= h->job->retries && h->alive > 0 && !h->stopping) {
             s->state = S_QUEUED;
             h->rq[(h->rq_head + h->rq_len++) & h->mask] = q;
             moved++;
@@ -555,8 +553,7 @@ int
 cli_mpi_host_run(struct mproc_pool *pool, const struct mproc__job *job,
                  int cancel_fd, int input_fd, void (*on_idle)(void *),
                  int (*next)(void *, struct mproc_item *),
-                 int (*result)(void *, const struct mproc_result *),
-                 void *user)
+                 int (*result)(void *, const struct mproc_result *), void *user)
 {
     struct host *h = &H;
     unsigned rounds = 0;
@@ -569,7 +566,6 @@ cli_mpi_host_run(struct mproc_pool *pool, const struct mproc__job *job,
     h->next = next;
     h->result = result;
     h->user = user;
-    h->ran = true;
     r = setup(h);
     if (r < 0) {
         set_errmsg(h, "out of memory");

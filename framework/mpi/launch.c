@@ -77,7 +77,8 @@ void
 cli_mpi_nap(int fd, long us)
 {
     struct pollfd p = {.fd = fd, .events = POLLIN};
-    struct timespec t = {.tv_sec = us / 1000000, .tv_nsec = us % 1000000 * 1000};
+    struct timespec t = {.tv_sec = us / 1000000,
+                         .tv_nsec = us % 1000000 * 1000};
 
     ppoll(&p, 1, &t, NULL);
 }
@@ -118,8 +119,8 @@ cli_mpi_start(struct cli_job *cj)
     if (!cj->job->launcher_mpi)
         return -1;
     /* Bounded waits need a bound: under 100 ms is taken as 100 ms. */
-    g.timeout_ms = cj->job->node_timeout_ms < 100 ? 100
-                                                  : cj->job->node_timeout_ms;
+    g.timeout_ms =
+        cj->job->node_timeout_ms < 100 ? 100 : cj->job->node_timeout_ms;
     path = module_path(buf, sizeof(buf));
     h = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
     if (h == NULL) {
@@ -137,8 +138,8 @@ cli_mpi_start(struct cli_job *cj)
         return CLI_EXIT_CONFIG;
     }
     /* Never dlclose()d: MPI keeps threads and handlers in it. */
-    if (ops->init(&g.rank, &g.size, g.node, sizeof(g.node), err,
-                  sizeof(err)) < 0) {
+    if (ops->init(&g.rank, &g.size, g.node, sizeof(g.node), err, sizeof(err)) <
+        0) {
         cli_error("%s: launcher = mpi: %s", where(cj), err);
         return CLI_EXIT_CONFIG;
     }

@@ -37,8 +37,8 @@ struct mproc__mpi_ops {
     unsigned abi;
     size_t size; /* sizeof(struct mproc__mpi_ops) */
     /* MPI_Init_thread (serialized); rank, size, this node's name. */
-    int (*init)(int *rank, int *size, char *node, size_t node_cap,
-                char *err, size_t cap);
+    int (*init)(int *rank, int *size, char *node, size_t node_cap, char *err,
+                size_t cap);
     /* Start sending `len` bytes of `buf` (borrowed until test() says
      * done) to rank `dest`; *req is freed by test() once done. */
     int (*isend)(int dest, int tag, const void *buf, size_t len, void **req,
@@ -48,8 +48,7 @@ struct mproc__mpi_ops {
     /* 1: a message waits (its source, tag and length); 0: none. */
     int (*iprobe)(int *src, int *tag, size_t *len, char *err, size_t cap);
     /* Take the message iprobe() reported (it is there: no wait). */
-    int (*recv)(int src, int tag, void *buf, size_t len, char *err,
-                size_t cap);
+    int (*recv)(int src, int tag, void *buf, size_t len, char *err, size_t cap);
     void (*finalize)(void);
     /* Ends every rank (the MPI library kills those that do not answer). */
     void (*abort)(int code);
@@ -91,21 +90,22 @@ double cli_rbuf_f64(struct cli_rbuf *r);
 const void *cli_rbuf_bytes(struct cli_rbuf *r, size_t *len);
 
 /* Sends in flight: the buffer is kept until MPI is done with it. */
+struct cli_send {
+    void *req;
+    unsigned char *buf;
+    int dest;
+};
 struct cli_sends {
-    struct cli_send {
-        void *req;
-        unsigned char *buf;
-        int dest;
-    } *v;
+    struct cli_send *v;
     size_t n, cap;
 };
 /* Send b's bytes (taken: b is emptied). */
 int cli_sends_start(struct cli_sends *s, const struct mproc__mpi_ops *ops,
-                       int dest, int tag, struct cli_wbuf *b, char *err,
-                       size_t cap);
+                    int dest, int tag, struct cli_wbuf *b, char *err,
+                    size_t cap);
 /* Reap finished sends; how many are left (to `dest`, or all: -1). */
-size_t cli_sends_poll(struct cli_sends *s,
-                         const struct mproc__mpi_ops *ops, int dest);
+size_t cli_sends_poll(struct cli_sends *s, const struct mproc__mpi_ops *ops,
+                      int dest);
 /* Free the buffers (after finalize or abort only: MPI may read them). */
 void cli_sends_free(struct cli_sends *s);
 
@@ -146,8 +146,8 @@ void cli_mpi_host_end(void);
 void cli_mpi_host_free(void);
 
 /* agent.c: ranks > 0; the exit status. */
-int cli_mpi_agent(const struct mproc__mpi_ops *ops, int rank,
-                     const char *node, struct cli_job *cj);
+int cli_mpi_agent(const struct mproc__mpi_ops *ops, int rank, const char *node,
+                  struct cli_job *cj);
 
 /* Shared by host.c and agent.c (launch.c). */
 const struct mproc__mpi_ops *cli_mpi_ops(void);

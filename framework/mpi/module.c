@@ -28,8 +28,7 @@ say(int code, const char *what, char *err, size_t cap)
 }
 
 static int
-init(int *rank, int *size, char *node, size_t node_cap, char *err,
-     size_t cap)
+init(int *rank, int *size, char *node, size_t node_cap, char *err, size_t cap)
 {
     char name[MPI_MAX_PROCESSOR_NAME];
     struct sigaction sa;

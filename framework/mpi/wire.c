@@ -127,9 +127,8 @@ cli_rbuf_bytes(struct cli_rbuf *r, size_t *len)
 }
 
 int
-cli_sends_start(struct cli_sends *s, const struct mproc__mpi_ops *ops,
-                   int dest, int tag, struct cli_wbuf *b, char *err,
-                   size_t cap)
+cli_sends_start(struct cli_sends *s, const struct mproc__mpi_ops *ops, int dest,
+                int tag, struct cli_wbuf *b, char *err, size_t cap)
 {
     struct cli_send *v;
 
@@ -156,8 +155,7 @@ cli_sends_start(struct cli_sends *s, const struct mproc__mpi_ops *ops,
 }
 
 size_t
-cli_sends_poll(struct cli_sends *s, const struct mproc__mpi_ops *ops,
-                  int dest)
+cli_sends_poll(struct cli_sends *s, const struct mproc__mpi_ops *ops, int dest)
 {
     char err[256];
     size_t i = 0, left = 0;
