@@ -27,6 +27,12 @@ BENCH_TARGETS += bench-status
 bench-status: mproc bench/bench-status-cost
 	$(SHELL) $(srcdir)/bench/bench-status.sh ./mproc
 EXTRA_DIST += %reldir%/bench-status.sh
+# mpi18: the MPI launcher against a local run (needs MPICH's mpiexec and
+# configure --with-mpi); not in BENCH_TARGETS: `make bench-mpi`.
+bench-mpi: mproc
+	$(SHELL) $(srcdir)/bench/bench-mpi.sh ./mproc
+EXTRA_DIST += %reldir%/bench-mpi.sh
+.PHONY: bench-mpi
 
 include %reldir%/process.mk
 include %reldir%/ipc.mk

@@ -94,15 +94,13 @@ mproc_SOURCES = \
 	%reldir%/cli/cmd_check.c \
 	%reldir%/cli/cmd_plugins.c \
 	%reldir%/cli/cmd_clean.c \
-<<<<<<< HEAD
-	%reldir%/cli/clean_spill.c
+	%reldir%/cli/clean_spill.c \
+	%reldir%/cli/cmd_status.c
 # shards of a job (mproc merge, mproc slurm)
 mproc_SOURCES += %reldir%/cli/cmd_merge.c %reldir%/cli/cmd_slurm.c
-=======
-	%reldir%/cli/cmd_status.c
->>>>>>> w-stat19
 # The internals the host uses are exported under MPROC_PRIVATE.
 mproc_LDADD = libmproc.la $(INIH_LIBS)
+include framework/mpi/local.mk
 include framework/process/local.mk
 include framework/ipc/local.mk
 include framework/conn/local.mk

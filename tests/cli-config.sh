@@ -156,7 +156,7 @@ like "$err" "$f:2: plugin 'no-such-plugin' not found" "at its line"
 # The reference job file is valid and sets every key of the schema.
 run_mproc check "$srcdir/conf/mproc.ini"
 is "$st" 0 "conf/mproc.ini is valid"
-is "$(grep -c '^\(job\|pool\)\.' "$tmp/out")" 28 "check shows the 28 keys"
+is "$(grep -c '^\(job\|pool\)\.' "$tmp/out")" 30 "check shows the 30 keys"
 is "$(grep '^\(job\|pool\)\.' "$tmp/out" | grep -vc 'mproc.ini:')" 0 \
     "every key is set in the reference file (none left to its default)"
 

@@ -122,3 +122,4 @@ include %reldir%/shard17.mk
 include %reldir%/ops15.mk
 include %reldir%/dbg19.mk
 include %reldir%/stat19.mk
+include %reldir%/mpi18.mk

@@ -194,6 +194,11 @@ cmd_check(int argc, char **argv)
     show(&cj, "pool", "rlimit_as", "%lu", job->rlimit_as);
     show(&cj, "pool", "rlimit_nofile", "%lu", job->rlimit_nofile);
     show(&cj, "pool", "nice", "%d", job->nice);
+    /* mpi18: the MPI launcher (framework/mpi) */
+    show(&cj, "pool", "launcher", "%s%s", job->launcher_mpi ? "mpi" : "local",
+         job->launcher_mpi ? "    (rank 0 the host, ranks > 0 node agents; "
+                             "start it with mpiexec -n N)" : "");
+    show(&cj, "pool", "node_timeout", "%gs", job->node_timeout_ms / 1000.0);
     n = mproc_config_args(cj.cfg, &kv);
     for (i = 0; i < n; i++)
         show(&cj, "args", kv[i].key, "%s", kv[i].value);

@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "mpi/launcher.h"
 #include "plugin/plugin_int.h"
 #include "pool/pool_int.h"
 
@@ -791,8 +792,9 @@ cmd_run(int argc, char **argv)
     if (rc >= 0)
         return rc;
     rc = cli_job_load(&cj, args.path, args.sets, args.nsets);
-    if (rc == 0)
-        rc = cli_run(&cj, &args, NULL, NULL);
+    /* launcher = mpi: ranks > 0 are node agents (framework/mpi). */
+    if (rc == 0 && (rc = cli_mpi_start(&cj)) < 0)
+        rc = cli_mpi_finish(cli_run(&cj, &args, NULL, NULL));
     cli_job_free(&cj);
     cli_args_free(&args);
     return rc;
@@ -887,7 +889,11 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
     st.interval_ms = progress_interval(st.tty);
     st.start_ms = mproc__now_ms();
 
-    r = mproc_pool_run(pool, next_item, on_result_hooked, &st);
+    if (cli_mpi_host()) /* the items run on the MPI ranks > 0 */
+        r = cli_mpi_host_run(pool, cj.job, sig_pipe[0], cli_input_fd(in),
+                             on_idle, next_item, on_result_hooked, &st);
+    else
+        r = mproc_pool_run(pool, next_item, on_result_hooked, &st);
     progress(&st, true);
 
     if (r == 0 && st.reduce) {

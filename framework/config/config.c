@@ -79,6 +79,8 @@ enum key_id {
     K_QUARANTINE_AFTER, /* issue 19 (dbg19) */
     K_SLOWLOG,
     K_STATUS, /* [job] status: serve `mproc status` (issue 19) */
+    K_LAUNCHER,     /* mpi18: the MPI launcher */
+    K_NODE_TIMEOUT,
     NKEYS
 };
 
@@ -103,6 +105,7 @@ static const char *const start_methods[] = {"fork", "spawn", "forkserver"};
 /* "auto": measured on first use (ipc/auto.c), then cached. */
 static const char *const ipcs[] = {"pipe", "mq", "shmring", "auto"};
 static const char *const syncs[] = {"futex", "posix", "sysv"};
+static const char *const launchers[] = {"local", "mpi"};
 /* enum mproc__output_mode */
 static const char *const output_modes[] = {"auto", "records", "records0",
                                            "raw"};
@@ -163,6 +166,9 @@ static const struct key_def keys[NKEYS] = {
     [K_SLOWLOG] = {"job", "slowlog", T_DURATION, 0, 7ull * 86400 * 1000,
                    NULL, 0, "0"},
     [K_STATUS] = {"job", "status", T_BOOL, 0, 0, NULL, 0, "on"},
+    [K_LAUNCHER] = {"pool", "launcher", ENUM(launchers), "local"},
+    [K_NODE_TIMEOUT] = {"pool", "node_timeout", T_DURATION, 100,
+                        3600ull * 1000, NULL, 0, "10s"},
 };
 
 static const char *const sections[] = {"job", "pool", "args"};
@@ -1338,6 +1344,8 @@ mproc_config_finish(mproc_config_t *cfg, mproc_err_t *err)
     j->rlimit_as = (unsigned long)s[K_RLIMIT_AS].p.num;
     j->rlimit_nofile = (unsigned long)s[K_RLIMIT_NOFILE].p.num;
     j->nice = (int)(int64_t)s[K_NICE].p.num;
+    j->launcher_mpi = s[K_LAUNCHER].p.num == 1;
+    j->node_timeout_ms = (unsigned)s[K_NODE_TIMEOUT].p.num;
     j->output_mode = (int)s[K_OUTPUT_MODE].p.num;
     j->shard_k = s[K_SHARD].p.lo;
     j->shard_n = s[K_SHARD].p.hi;

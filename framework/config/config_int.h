@@ -83,6 +83,9 @@ struct mproc__job {
     unsigned quarantine_after; /* 0: auto (2 when retries > 0, else off) */
     unsigned slowlog_ms;       /* 0: no slow log */
     bool status;              /* [job] status: serve mproc status (on) */
+    /* [pool] the MPI launcher (framework/mpi/launcher.h) */
+    bool launcher_mpi;        /* launcher = mpi; default local */
+    unsigned node_timeout_ms; /* a node silent this long is lost */
 };
 
 /* ---- declared shared objects: [KIND:NAME] sections (decl.c) ---- */

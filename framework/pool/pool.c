@@ -2396,3 +2396,26 @@ mproc_pool_free(mproc_pool_t *p)
     mproc__kv_free(p->args, p->nargs);
     free(p);
 }
+
+/* ---- the MPI launcher's host (framework/mpi/host.c) ---- */
+
+int
+mproc__pool_reduce_feed(mproc_pool_t *p, const void *data, size_t len,
+                        uint64_t index, char *msg, size_t cap)
+{
+    if (!p->has_reduce)
+        return 0;
+    mproc__ctx_clear(&p->rctx);
+    if (p->plugin->desc->reduce(&p->rctx, data, len, index) ==
+        MPROC_TASK_OK)
+        return 0;
+    snprintf(msg, cap, "reduce: %s",
+             mproc__ctx_msg(&p->rctx, "failed without a message"));
+    return -1;
+}
+
+void
+mproc__pool_set_errmsg(mproc_pool_t *p, const char *msg)
+{
+    set_errmsg(p, "%s", msg);
+}

@@ -125,6 +125,14 @@ void mproc__pool_set_total(mproc_pool_t *p, long long total);
  * total known).  For mproc check. */
 unsigned mproc__pool_chunksize(const mproc_pool_t *p);
 
+/* The MPI launcher's host (framework/mpi/host.c) runs no worker of this
+ * pool, only its reduce: hand it one output (no-op without a reduce);
+ * -1 with why in msg when reduce failed.  And say why the run failed,
+ * for mproc_pool_errmsg(). */
+int mproc__pool_reduce_feed(mproc_pool_t *p, const void *data, size_t len,
+                            uint64_t index, char *msg, size_t cap);
+void mproc__pool_set_errmsg(mproc_pool_t *p, const char *msg);
+
 /* The loaded plugin of a pool, for the CLI's reports. */
 const struct mproc__plugin *mproc__pool_plugin(const mproc_pool_t *p);
 

@@ -1,0 +1,21 @@
+# SPDX-License-Identifier: MIT
+# mpi18: the MPI launcher.  Its logic is plain C in mproc; only the module
+# mproc-mpi.so, dlopen()ed by jobs with `launcher = mpi`, links libmpi
+# (configure --with-mpi; see launcher.h).
+mproc_SOURCES += \
+	%reldir%/launcher.h \
+	%reldir%/launch.c \
+	%reldir%/host.c \
+	%reldir%/agent.c \
+	%reldir%/wire.c
+
+if HAVE_MPI
+pkglib_LTLIBRARIES = mproc-mpi.la
+mproc_mpi_la_SOURCES = %reldir%/module.c %reldir%/launcher.h
+# The MPI headers warn on their own (-Wextra, unused parameters): theirs.
+mproc_mpi_la_CFLAGS = $(AM_CFLAGS) $(MPI_CFLAGS)
+mproc_mpi_la_LIBADD = $(MPI_LIBS)
+mproc_mpi_la_LDFLAGS = -module -avoid-version -no-undefined -shared
+else
+EXTRA_DIST += %reldir%/module.c
+endif
