@@ -72,7 +72,8 @@ req(int i, int op, uint32_t obj, int timeout, int na, ...)
         const void *a = va_arg(ap, const void *);
         size_t l = va_arg(ap, size_t);
         mgr_put32(p, (uint32_t)l);
-        memcpy(p + 4, a, l);
+        if (l > 0)
+            memcpy(p + 4, a, l);
         p += 4 + l;
     }
     va_end(ap);

@@ -161,6 +161,7 @@ server_main(const struct mproc_manager_opts *o, const char *address,
 {
     struct sigaction sa;
     struct mproc_conn_opts co;
+    sigset_t term, waitmask;
     mproc_listener_t *lis = NULL;
     mproc_err_t err = { 0, "" };
     const char *a;
@@ -173,6 +174,10 @@ server_main(const struct mproc_manager_opts *o, const char *address,
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_term;
     sigaction(SIGTERM, &sa, NULL);
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    sigprocmask(SIG_BLOCK, &term, &waitmask);
+    sigdelset(&waitmask, SIGTERM);
     mproc_conn_opts_init(&co);
     co.message_max = o->max_message;
     co.stall_timeout_ms = 2000;
@@ -189,7 +194,7 @@ server_main(const struct mproc_manager_opts *o, const char *address,
     (void)!write(report, a, strlen(a));
     close(report);
     r = mproc__mgr_serve(lis, o->types, o->max_clients, o->max_message,
-                         lifeline, &stop_flag);
+                         lifeline, &stop_flag, &waitmask);
     mproc_listener_free(lis);
     if (rundir != NULL)
         rmdir(rundir);
