@@ -21,6 +21,7 @@ EXTRA_DIST += %reldir%/bench-echo.sh %reldir%/python_echo.py
 include %reldir%/process.mk
 include %reldir%/ipc.mk
 include %reldir%/poolapi.mk
+include %reldir%/conn.mk
 include %reldir%/manager.mk
 
 bench: $(BENCH_TARGETS)

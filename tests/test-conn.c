@@ -161,6 +161,12 @@ test_messages(void)
 }
 
 static void
+on_usr1(int sig)
+{
+    (void)sig;
+}
+
+static void
 test_eof_and_framing(void)
 {
     mproc_conn_t *a, *b;
@@ -226,6 +232,36 @@ test_eof_and_framing(void)
         like_str(mproc_conn_errmsg(a), "middle", "errmsg: in the middle");
     }
     mproc_conn_free(a);
+
+    /* A signal handler without SA_RESTART interrupts a wait. */
+    {
+        struct sigaction sa, old;
+        pid_t pid;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_usr1;
+        sigaction(SIGUSR1, &sa, &old);
+        mproc_conn_pair(&a, &b, NULL, NULL);
+        pid = fork();
+        if (pid == 0) {
+            /* Again and again: one that lands before the wait is lost. */
+            for (int i = 0; i < 100; i++) {
+                usleep(100000);
+                kill(getppid(), SIGUSR1);
+            }
+            _exit(0);
+        }
+        is_int(mproc_conn_recv_bytes(a, buf, sizeof(buf), &n, 10000),
+               MPROC_EINTR, "a signal (no SA_RESTART) during recv: "
+               "MPROC_EINTR");
+        kill(pid, SIGKILL);
+        wait_exit(pid);
+        mproc_conn_send_bytes(b, "after", 5, 1000);
+        rc = mproc_conn_recv_bytes(a, buf, sizeof(buf), &n, 1000);
+        ok(rc == 0 && n == 5, "the connection works after MPROC_EINTR");
+        sigaction(SIGUSR1, &old, NULL);
+        mproc_conn_free(a);
+        mproc_conn_free(b);
+    }
 
     is_int(mproc_conn_from_fd(&a, 0, NULL, NULL) == 0 ? 0 : -1, -1,
            "from_fd: stdin is no socket: refused");
@@ -829,6 +865,9 @@ test_wait(void)
                 s = NULL;
         ok(s != NULL, "accept after the wait");
         fds[1] = mproc_conn_fd(s);
+        ok((fcntl(fds[0], F_GETFD) & FD_CLOEXEC) &&
+           (fcntl(fds[1], F_GETFD) & FD_CLOEXEC),
+           "the listener's and an accepted connection's fds are CLOEXEC");
         is_int(mproc_wait(fds + 1, 1, 5000, ready), 1, "mproc_wait: the "
                "connection fd is ready with a message");
         is_int(ready[0], fds[1], "mproc_wait: reports the connection fd");

@@ -55,8 +55,10 @@
  * A send to a peer that has gone returns MPROC_EPIPE, never SIGPIPE.
  *
  * Signals: as for Pipe (<mproc/pipe.h>), a wait interrupted by a signal
- * whose handler was installed without SA_RESTART returns MPROC_EINTR
- * before any byte of a message moved.
+ * whose handler was installed without SA_RESTART returns MPROC_EINTR and
+ * loses nothing: a send returns it only before its first byte (a begun
+ * message is finished), a receive keeps a begun message for the next
+ * call.
  */
 #ifndef MPROC_CONNECTION_H
 #define MPROC_CONNECTION_H
@@ -221,7 +223,7 @@ MPROC_API int mproc_conn_send_bytes(mproc_conn_t *c, const void *data,
  *         stream (peer closed or died; also a message cut short by its
  *         death); MPROC_EMSGSIZE (the peer announced a message over
  *         message_max: the connection is broken, nothing was allocated);
- *         MPROC_ECLOSED; MPROC_EINTR (nothing taken).
+ *         MPROC_ECLOSED; MPROC_EINTR (nothing lost).
  */
 MPROC_API int mproc_conn_recv_bytes(mproc_conn_t *c, void *buf, size_t cap,
                                     size_t *len, int timeout_ms);
