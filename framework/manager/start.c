@@ -168,6 +168,18 @@ server_main(const struct mproc_manager_opts *o, const char *address,
     int r;
     size_t alen;
 
+    /* Hold nothing of the starter's but the two pipes: a copy of its
+     * connection to another manager, or of another server's lifeline,
+     * would keep that one from seeing the starter leave. */
+    {
+        unsigned lo = (unsigned)(report < lifeline ? report : lifeline);
+        unsigned hi = (unsigned)(report < lifeline ? lifeline : report);
+        if (lo > 3)
+            close_range(3, lo - 1, 0);
+        if (hi > lo + 1)
+            close_range(lo + 1, hi - 1, 0);
+        close_range(hi + 1, ~0u, 0);
+    }
     /* Ctrl-C in the terminal goes to the whole foreground group: the
      * owner decides when its server ends, as Python's manager does. */
     signal(SIGINT, SIG_IGN);
