@@ -366,7 +366,11 @@ test_locks(void)
     req(1, OP_FIND, 0, -1, 1, S("L"));
     is_int(req(1, OP_K_ACQ, l, -1, 0), 0,
            "lock: the next acquire is clean (0)");
-    req(1, OP_K_REL, l, -1, 0);
+    /* Releasing its last proxy while holding the Lock lets it go too. */
+    is_int(req(1, OP_DECREF, l, -1, 0), 0, "lock: the holder drops its proxy");
+    is_int(req(2, OP_K_ACQ, l, 0, 0), MPROC_EOWNERDEAD,
+           "lock: the next acquirer gets it, owner-died");
+    req(2, OP_K_REL, l, -1, 0);
     mproc__mgr_client_gone(&cl[1]);
     mproc__mgr_client_init(&srv, &cl[1]);
     req(1, OP_FIND, 0, -1, 1, S("R"));
@@ -541,7 +545,7 @@ main(void)
     unsigned char junk[20] = {1, 0, 200, 0};
 
     alarm(30);
-    plan(162);
+    plan(164);
     mproc__mgr_srv_init(&srv, 1 << 20, types);
     srv.ready = ready;
     for (i = 0; i < NC; i++)
