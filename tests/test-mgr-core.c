@@ -72,7 +72,8 @@ req(int i, int op, uint32_t obj, int timeout, int na, ...)
         const void *a = va_arg(ap, const void *);
         size_t l = va_arg(ap, size_t);
         mgr_put32(p, (uint32_t)l);
-        memcpy(p + 4, a, l);
+        if (l > 0)
+            memcpy(p + 4, a, l);
         p += 4 + l;
     }
     va_end(ap);
@@ -365,7 +366,11 @@ test_locks(void)
     req(1, OP_FIND, 0, -1, 1, S("L"));
     is_int(req(1, OP_K_ACQ, l, -1, 0), 0,
            "lock: the next acquire is clean (0)");
-    req(1, OP_K_REL, l, -1, 0);
+    /* Releasing its last proxy while holding the Lock lets it go too. */
+    is_int(req(1, OP_DECREF, l, -1, 0), 0, "lock: the holder drops its proxy");
+    is_int(req(2, OP_K_ACQ, l, 0, 0), MPROC_EOWNERDEAD,
+           "lock: the next acquirer gets it, owner-died");
+    req(2, OP_K_REL, l, -1, 0);
     mproc__mgr_client_gone(&cl[1]);
     mproc__mgr_client_init(&srv, &cl[1]);
     req(1, OP_FIND, 0, -1, 1, S("R"));
@@ -540,7 +545,7 @@ main(void)
     unsigned char junk[20] = {1, 0, 200, 0};
 
     alarm(30);
-    plan(162);
+    plan(164);
     mproc__mgr_srv_init(&srv, 1 << 20, types);
     srv.ready = ready;
     for (i = 0; i < NC; i++)

@@ -82,6 +82,7 @@ cmd_manager(int argc, char **argv)
     long maxc = 4096, ready = -1, lifeline = -1;
     unsigned flags = 0;
     struct sigaction sa;
+    sigset_t stopsigs, waitmask;
     void *dl = NULL;
     int c, r, rc = CLI_EXIT_OK;
 
@@ -144,6 +145,13 @@ cmd_manager(int argc, char **argv)
     sa.sa_handler = on_signal; /* no SA_RESTART: poll returns EINTR */
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    /* Blocked but while the server waits (see mproc__mgr_serve). */
+    sigemptyset(&stopsigs);
+    sigaddset(&stopsigs, SIGTERM);
+    sigaddset(&stopsigs, SIGINT);
+    sigprocmask(SIG_BLOCK, &stopsigs, &waitmask);
+    sigdelset(&waitmask, SIGTERM);
+    sigdelset(&waitmask, SIGINT);
     signal(SIGPIPE, SIG_IGN);
     mproc_conn_opts_init(&co);
     co.flags = flags;
@@ -166,7 +174,7 @@ cmd_manager(int argc, char **argv)
         fflush(stdout);
     }
     r = mproc__mgr_serve(lis, types, (unsigned)maxc, MPROC_CONN_MESSAGE_MAX,
-                         (int)lifeline, &stop);
+                         (int)lifeline, &stop, &waitmask);
     if (r < 0) {
         cli_error("manager: %s", mproc_strerror(r));
         rc = CLI_EXIT_SOFTWARE;

@@ -257,7 +257,8 @@ mproc__mgr_client_init(struct mgr_srv *s, struct mgr_client *c)
 {
     memset(c, 0, sizeof(*c));
     c->srv = s;
-    mproc__buf_init(&c->out, s->max_message + 64);
+    /* A reply the connection could not send fails as MPROC_EMSGSIZE. */
+    mproc__buf_init(&c->out, s->max_message);
 }
 
 struct mgr_ref *
@@ -302,7 +303,11 @@ ref_drop(struct mgr_client *c, struct mgr_ref *r, bool all)
     struct mgr_obj *o = s->objs[r->id];
     uint32_t k = all ? r->n : 1;
 
-    if (all && o->type > MPROC_MOBJ_ARRAY && o->type != MPROC_MOBJ_CUSTOM)
+    /* Its last proxy gone, a client holds nothing there any more: a
+     * Lock it kept is taken back (owner-died for the next), as on a
+     * drop, so no owner pointer outlives its client. */
+    if ((all || r->n == k) && o->type > MPROC_MOBJ_ARRAY &&
+        o->type != MPROC_MOBJ_CUSTOM)
         mproc__mgr_wait_client_gone(c, o, r);
     r->n -= k;
     o->refs -= k;

@@ -146,8 +146,9 @@ raise_nofile(void)
 int
 mproc__mgr_serve(mproc_listener_t *lis, const struct mproc_mtype *const *types,
                  unsigned max_clients, size_t max_message, int lifeline,
-                 volatile sig_atomic_t *stop)
+                 volatile sig_atomic_t *stop, const sigset_t *waitmask)
 {
+    struct timespec ts;
     struct loop L;
     struct tclient *t, *nx;
     size_t n, i;
@@ -194,7 +195,11 @@ mproc__mgr_serve(mproc_listener_t *lis, const struct mproc_mtype *const *types,
                               : t->c.parked ? POLLRDHUP : POLLIN;
             L.pcl[n++] = t;
         }
-        if (poll(L.pfd, n, timeout) < 0) {
+        ts.tv_sec = timeout / 1000;
+        ts.tv_nsec = (long)(timeout % 1000) * 1000000;
+        /* The stop signals are blocked but while waiting here: one that
+         * comes between the check of *stop and the wait is not lost. */
+        if (ppoll(L.pfd, n, timeout < 0 ? NULL : &ts, waitmask) < 0) {
             if (errno == EINTR)
                 continue;
             r = -errno;

@@ -161,18 +161,35 @@ server_main(const struct mproc_manager_opts *o, const char *address,
 {
     struct sigaction sa;
     struct mproc_conn_opts co;
+    sigset_t term, waitmask;
     mproc_listener_t *lis = NULL;
     mproc_err_t err = { 0, "" };
     const char *a;
     int r;
     size_t alen;
 
+    /* Hold nothing of the starter's but the two pipes: a copy of its
+     * connection to another manager, or of another server's lifeline,
+     * would keep that one from seeing the starter leave. */
+    {
+        unsigned lo = (unsigned)(report < lifeline ? report : lifeline);
+        unsigned hi = (unsigned)(report < lifeline ? lifeline : report);
+        if (lo > 3)
+            close_range(3, lo - 1, 0);
+        if (hi > lo + 1)
+            close_range(lo + 1, hi - 1, 0);
+        close_range(hi + 1, ~0u, 0);
+    }
     /* Ctrl-C in the terminal goes to the whole foreground group: the
      * owner decides when its server ends, as Python's manager does. */
     signal(SIGINT, SIG_IGN);
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_term;
     sigaction(SIGTERM, &sa, NULL);
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    sigprocmask(SIG_BLOCK, &term, &waitmask);
+    sigdelset(&waitmask, SIGTERM);
     mproc_conn_opts_init(&co);
     co.message_max = o->max_message;
     co.stall_timeout_ms = 2000;
@@ -189,7 +206,7 @@ server_main(const struct mproc_manager_opts *o, const char *address,
     (void)!write(report, a, strlen(a));
     close(report);
     r = mproc__mgr_serve(lis, o->types, o->max_clients, o->max_message,
-                         lifeline, &stop_flag);
+                         lifeline, &stop_flag, &waitmask);
     mproc_listener_free(lis);
     if (rundir != NULL)
         rmdir(rundir);
