@@ -45,8 +45,7 @@ run_mproc check "$jobf"
 like "$(cat "$tmp/out")" "pool.launcher = mpi" "mproc check shows the launcher"
 like "$(cat "$tmp/out")" "pool.node_timeout = 10s" "and node_timeout"
 
-module=$libs/mproc-mpi.so
-[ -f "$module" ] || module=$libs/.libs/mproc-mpi.so
+module=${MPROC_BUILDDIR:?}/framework/mpi/.libs/mproc-mpi.so
 if [ ! -f "$module" ] || ! command -v mpiexec >/dev/null 2>&1; then
     ok 0 "# SKIP mproc-mpi.so is not built or mpiexec not installed"
     done_testing

@@ -7,9 +7,7 @@ if ! command -v mpiexec >/dev/null 2>&1; then
     echo "1..0 # SKIP mpiexec is not installed (apt-get install mpich libmpich-dev)"
     exit 0
 fi
-mpi_module=${MPROC_BIN%/*}/mproc-mpi.so
-[ -f "$mpi_module" ] || mpi_module=${MPROC_BIN%/*}/.libs/mproc-mpi.so
-if [ ! -f "$mpi_module" ]; then
+if [ ! -f "${MPROC_BUILDDIR:?}/framework/mpi/.libs/mproc-mpi.so" ]; then
     echo "1..0 # SKIP mproc-mpi.so is not built (./configure --with-mpi found no MPI)"
     exit 0
 fi

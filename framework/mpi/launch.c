@@ -92,7 +92,8 @@ module_path(char *buf, size_t cap)
         return env;
     tree = mproc__build_tree();
     if (tree != NULL &&
-        snprintf(buf, cap, "%s/.libs/mproc-mpi.so", tree) < (int)cap &&
+        snprintf(buf, cap, "%s/framework/mpi/.libs/mproc-mpi.so", tree) <
+            (int)cap &&
         access(buf, R_OK) == 0)
         return buf;
     return MPROC_PLUGINDIR "/../mproc-mpi.so";

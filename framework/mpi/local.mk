@@ -10,12 +10,15 @@ mproc_SOURCES += \
 	%reldir%/wire.c
 
 if HAVE_MPI
-pkglib_LTLIBRARIES = mproc-mpi.la
-mproc_mpi_la_SOURCES = %reldir%/module.c %reldir%/launcher.h
-# The MPI headers warn on their own (-Wextra, unused parameters): theirs.
-mproc_mpi_la_CFLAGS = $(AM_CFLAGS) $(MPI_CFLAGS)
-mproc_mpi_la_LIBADD = $(MPI_LIBS)
-mproc_mpi_la_LDFLAGS = -module -avoid-version -no-undefined -shared
+# Built in this folder, not beside the plugins in the top .libs: `mproc
+# plugins` takes every .so there for a plugin.  Installed as
+# $(pkglibdir)/mproc-mpi.so.
+pkglib_LTLIBRARIES = %reldir%/mproc-mpi.la
+%canon_reldir%_mproc_mpi_la_SOURCES = %reldir%/module.c %reldir%/launcher.h
+%canon_reldir%_mproc_mpi_la_CFLAGS = $(AM_CFLAGS) $(MPI_CFLAGS)
+%canon_reldir%_mproc_mpi_la_LIBADD = $(MPI_LIBS)
+%canon_reldir%_mproc_mpi_la_LDFLAGS = -module -avoid-version -no-undefined \
+	-shared
 else
 EXTRA_DIST += %reldir%/module.c
 endif
