@@ -47,6 +47,7 @@ wait_sock() {
 start_job() {
     printf '[job]\nplugin = exec\ninput = range:1..60\n[args]\ncommand = %s\n' \
         "$3" >"$tmp/$1.ini"
+    rm -f "$tmp/go"
     timeout -k 5 60 "$bin" run "$tmp/$1.ini" --workers "$2" --quiet \
         >"$tmp/$1.out" 2>"$tmp/$1.err" &
     sub=$!
@@ -85,11 +86,28 @@ assert s == sorted(s, reverse=True) and s[0] == l["max"], d["slowest"]
 PY
 }
 
+# Items 1 to 10 take 0.1 s; the others wait for the file "go" (so that
+# the job runs, however loaded the machine, until the test is done with
+# it), then take 0.02 s.
+gated="if [ \"\$1\" -le 10 ]; then sleep 0.1; else while [ ! -e $tmp/go ]; do sleep 0.05; done; sleep 0.02; fi"
+
+# done_at_least N: wait until the job has done N items.
+done_at_least() {
+    n=0
+    while [ $n -lt 300 ]; do
+        d=$("$bin" status --json "$host" 2>/dev/null |
+            python3 -c 'import json,sys; print(json.load(sys.stdin)["items"]["done"])' 2>/dev/null)
+        [ "${d:-0}" -ge "$1" ] && return 0
+        sleep 0.1; n=$((n + 1))
+    done
+    return 1
+}
+
 for w in 1 8; do
-    if [ $w = 1 ]; then cmd="sleep 0.1"; else cmd="sleep 0.4"; fi
-    start_job "w$w" $w "$cmd"
-    # Once a few items are done, so that rate and latency are known.
-    sleep 1.2
+    start_job "w$w" $w "$gated"
+    # Once items 1 to 10 are done: rate and latency are known.
+    done_at_least 10
+    ok $? "w$w: 10 items done"
     run_mproc status
     is "$st" 0 "w$w: mproc status: exit 0"
     like "$(cat "$tmp/out")" "job $tmp/w$w.ini, pid $host" "w$w: names the job and pid"
@@ -130,13 +148,21 @@ sys.exit(1)' "$sockdir/$host.sock"
             ok 0 "# SKIP another user: needs root and user nobody"
         fi
         # --watch, not on a tty: plain blocks until the job ends.
-        timeout -k 5 50 "$bin" status --watch 0.5 "$host" >"$tmp/watch" 2>&1
+        timeout -k 5 50 "$bin" status --watch 0.2 "$host" >"$tmp/watch" 2>&1 &
+        watch=$!
+        n=0
+        while [ "$(grep -c '^items: ' "$tmp/watch")" -lt 2 ] && [ $n -lt 300 ]; do
+            sleep 0.1; n=$((n + 1))
+        done
+        touch "$tmp/go"
+        wait "$watch"
         is "$?" 0 "--watch: exit 0 when the job ends"
         blocks=$(grep -c '^items: ' "$tmp/watch")
         [ "$blocks" -ge 2 ]
         ok $? "--watch: repeated blocks ($blocks)"
         like "$(tail -n 1 "$tmp/watch")" "the job has ended" "--watch: says the job ended"
     fi
+    touch "$tmp/go"
     wait "$sub"
     is "$?" 0 "w$w: the job succeeds"
     [ ! -e "$sockdir/$host.sock" ]
@@ -145,23 +171,31 @@ done
 
 # ---- a preview shows control bytes escaped ----
 printf 'a\tb\001\033[2J\n' >"$tmp/odd.txt"
-printf '[job]\nplugin = exec\ninput = lines:odd.txt\n[args]\ncommand = sleep 2\n' \
-    >"$tmp/odd.ini"
+printf '[job]\nplugin = exec\ninput = lines:odd.txt\n[args]\ncommand = while [ ! -e %s/go ]; do sleep 0.05; done\n' \
+    "$tmp" >"$tmp/odd.ini"
+rm -f "$tmp/go"
 timeout -k 5 60 "$bin" run "$tmp/odd.ini" --quiet >/dev/null 2>&1 &
 sub=$!
 wait_sock
-sleep 0.5
+n=0
+until "$bin" status "$host" 2>/dev/null | grep -q ' running '; do
+    [ $n -lt 300 ] || break
+    sleep 0.1; n=$((n + 1))
+done
 run_mproc status "$host"
 like "$(cat "$tmp/out")" 'a\tb\x01\x1b[2J' "preview: control bytes escaped"
 if grep -q "$(printf '\033')" "$tmp/out"; then ok 1 "preview: no raw ESC"; else ok 0 "preview: no raw ESC"; fi
 run_mproc status --json "$host"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); p=[w["preview"] for w in d["workers"] if w["preview"]]; sys.exit(0 if p == ["a\\tb\\x01\\x1b[2J"] else 1)' "$tmp/out"
 ok $? "preview: the JSON string holds the escaped text"
+touch "$tmp/go"
 wait "$sub"
 
 # ---- two jobs: listed, or named ----
+rm -f "$tmp/go"
 for j in ja jb; do
-    printf '[job]\nplugin = exec\ninput = range:1..4\n[args]\ncommand = sleep 1\n' >"$tmp/$j.ini"
+    printf '[job]\nplugin = exec\ninput = range:1..4\n[args]\ncommand = while [ ! -e %s/go ]; do sleep 0.05; done\n' \
+        "$tmp" >"$tmp/$j.ini"
     timeout -k 5 60 "$bin" run "$tmp/$j.ini" --workers 2 --quiet >/dev/null 2>&1 &
 done
 n=0
@@ -178,11 +212,12 @@ python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if len(d
 ok $? "two jobs, --json: an array of both"
 run_mproc status jb
 like "$(head -n 1 "$tmp/out")" "job $tmp/jb.ini, pid " "two jobs: one named by its job name"
+touch "$tmp/go"
 wait
 
 # ---- after a worker's death (fault plugin, retries) ----
 printf '[job]\nplugin = fault\ninput = lines:items.txt\nretries = 1\n' >"$tmp/fault.ini"
-i=0; while [ $i -lt 40 ]; do echo "sleep:200"; i=$((i + 1)); done >"$tmp/items.txt"
+i=0; while [ $i -lt 40 ]; do echo "sleep:500"; i=$((i + 1)); done >"$tmp/items.txt"
 (cd "$tmp" && exec timeout -k 5 60 "$bin" run "$tmp/fault.ini" --workers 2 --quiet \
     >"$tmp/fault.out" 2>"$tmp/fault.err") &
 sub=$!
@@ -192,7 +227,7 @@ victim=$(children "$host" | head -n 1)
 [ -n "$victim" ] && kill -KILL "$victim"
 ok $? "killed worker $victim"
 n=0; retried=0
-while [ "$retried" = 0 ] && [ $n -lt 50 ]; do
+while [ "$retried" = 0 ] && [ $n -lt 200 ]; do
     sleep 0.1; n=$((n + 1))
     "$bin" status --json "$host" >"$tmp/after.json" 2>/dev/null || break
     retried=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["items"]["retried"])' "$tmp/after.json")
