@@ -26,6 +26,17 @@ n=$(ls ran.* | wc -l)
 ok "$([ "$n" -le 2 ]; echo $?)" "-j2: only the jobs already running ran ($n)"
 rm -f ran.*
 
+# With retries only the host knows a job's last attempt: it still stops
+# the run at the failure, and the job log shows both attempts.
+run_mproc exec -j1 --retries 1 --joblog "$tmp/rlog" --halt soon,fail=1 \
+    'touch ran.{}; exit {}' ::: 0 3 10 11 12 13 14 15
+is "$st" 3 "with --retries: the failing job's status"
+is "$(tail -n +2 "$tmp/rlog" | head -n 2 | cut -f5,7 | tr '\t\n' ' |')" \
+    "ok 1|failed 2|" "with --retries: the failed job was tried twice"
+ok "$([ ! -e ran.15 ]; echo $?)" \
+    "with --retries: the run stops (jobs queued then may still start)"
+rm -f ran.*
+
 # success=N (soon): the jobs running finish, no more start.
 run_mproc exec -j1 --halt soon,success=1 'touch ran.{}; exit {}' ::: 4 0 6 7
 is "$st" 0 "soon,success=1: exit 0"

@@ -816,12 +816,12 @@ test_value_errors(void)
     bad("[job]\ninput = files:\n", 2,
         "input: 'files:' names no path; expected files:PATH", "empty files:");
     bad("[job]\ninput = words:x\n", 2,
-        "input: expected stdin, lines:PATH, range:A..B or files:DIR-or-GLOB, "
-        "got 'words:x'",
+        "input: expected stdin, lines:PATH, lines0:PATH, range:A..B or "
+        "files:DIR-or-GLOB, got 'words:x'",
         "unknown input form");
     bad("[job]\ninput = STDIN\n", 2,
-        "input: expected stdin, lines:PATH, range:A..B or files:DIR-or-GLOB, "
-        "got 'STDIN'",
+        "input: expected stdin, lines:PATH, lines0:PATH, range:A..B or "
+        "files:DIR-or-GLOB, got 'STDIN'",
         "input is case-sensitive");
     bad("[job]\noutput =\n", 2,
         "output: expected stdout or a path, got nothing", "empty output");

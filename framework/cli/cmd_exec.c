@@ -637,8 +637,7 @@ on_result(void *user, const struct mproc_result *r)
         return 0;
     x->halting = true;
     /* Not even a job already handed to a worker starts now. */
-    if (cli_xdir_halt(x->xdir) < 0)
-        cli_error("exec: --halt: %s", strerror(errno));
+    cli_xdir_halt(x->xdir);
     x->halted_fail = x->halt_fail;
     x->halt_status = x->halt_fail ? exit_status_of(r) : 0;
     if (x->halt_when == 1) {
@@ -651,15 +650,15 @@ on_result(void *user, const struct mproc_result *r)
     return 1;
 }
 
-/* A job that --halt kept from starting (the exec plugin's words, after
- * the halt mark was made). */
+/* A job that --halt kept from starting (the exec plugin's words). */
 static bool
 not_run(void *user, const struct mproc_result *r)
 {
     const struct exec *x = user;
 
-    return x->halting && r->status == MPROC_ETASK && r->message != NULL &&
-           strcmp(r->message, CLI_HALT_MSG) == 0;
+    /* The plugin may see the condition before the host does. */
+    return x->halt_when != 0 && r->status == MPROC_ETASK &&
+           r->message != NULL && strcmp(r->message, CLI_HALT_MSG) == 0;
 }
 
 /* parallel's exit status: the number of failed jobs (101: more than 100);
@@ -975,6 +974,7 @@ cmd_exec(int argc, char **argv)
     char *end;
     int c, rc = CLI_EXIT_SOFTWARE, li;
     bool ordered_set = false, lb = false, jobs_all = false;
+    char *rule = NULL; /* --halt's, for the plugin */
     double d;
 
     memcpy(longopts, base, sizeof(base));
@@ -1284,8 +1284,14 @@ cmd_exec(int argc, char **argv)
     /* --line-buffer: the lines come through a FIFO (exec_lines.c); with
      * --results the output goes to files, and there is nothing to do. */
     lb = lb && x.results == NULL;
+    /* The plugin judges --halt's rule itself, unless a failed attempt
+     * may be retried (only the host knows a job's last attempt). */
+    if (x.halt_when != 0 && cj.job->retries == 0 &&
+        asprintf(&rule, "%d %.17g %d %llu", x.halt_fail, x.halt_n,
+                 x.halt_pct, x.stream ? 0ULL : x.ntuples) < 0)
+        rule = NULL;
     if ((lb || x.halt_when != 0) &&
-        cli_xdir_open(&x.xdir, lb, x.tag, x.halt_when != 0) < 0) {
+        cli_xdir_open(&x.xdir, lb, x.tag, x.halt_when != 0, rule) < 0) {
         cli_error("exec: cannot make a folder for %s in %s: %s",
                   lb ? "--line-buffer" : "--halt",
                   getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
@@ -1293,6 +1299,8 @@ cmd_exec(int argc, char **argv)
         rc = CLI_EXIT_CANTCREAT;
         goto done;
     }
+    free(rule);
+    rule = NULL;
     rc = cli_run(&cj, &args, in, &hooks);
     cli_xdir_close(x.xdir);
     x.xdir = NULL;
@@ -1300,6 +1308,7 @@ cmd_exec(int argc, char **argv)
         rc = CLI_EXIT_NOINPUT;
 
 done:
+    free(rule);
     cli_input_close(in);
     cli_job_free(&cj);
     exec_free(&x);

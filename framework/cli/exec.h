@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 /* A growing NUL-terminated string. */
@@ -56,6 +57,17 @@ int cli_line_rename(struct cli_str *out, const char *tmpl,
 #define CLI_LINES_ENV "MPROC_EXEC_LINES"
 #define CLI_HALT_ENV "MPROC_EXEC_HALT"
 #define CLI_HALT_MSG "not run: --halt"
+/* --halt's condition, for the plugin to judge as soon as a command ends
+ * (so that the worker that ran it starts no next job before the host
+ * has seen the result): "FAIL N PCT TOTAL", FAIL 1 for fail=, 0 for
+ * success=; PCT 1 for N%; TOTAL the jobs, 0 when unknown. */
+#define CLI_HALT_RULE_ENV "MPROC_EXEC_HALT_RULE"
+/* The halt file's words, shared by mmap between the host and the
+ * workers (plugins/exec has its own copy of this layout). */
+struct cli_halt_words {
+    _Atomic uint64_t stop; /* 1: start no more commands */
+    _Atomic uint64_t nok, nfail;
+};
 /* A frame on the FIFO, followed by len bytes of the job's stdout; one
  * frame is one write() of at most PIPE_BUF bytes.  plugins/exec has its
  * own copy of this layout. */
@@ -66,13 +78,15 @@ struct cli_lines_hdr {
 };
 struct cli_xdir;
 /* Make the run folder; with `lines` its FIFO and the thread that writes
- * the lines to stdout (tagged when `tag`); with `halt` name the halt
- * mark: 0, or -1 (errno). */
-int cli_xdir_open(struct cli_xdir **out, bool lines, bool tag, bool halt);
+ * the lines to stdout (tagged when `tag`); with `halt` the halt file
+ * (and, when not NULL, the rule the plugin applies itself): 0, or -1
+ * (errno). */
+int cli_xdir_open(struct cli_xdir **out, bool lines, bool tag, bool halt,
+                  const char *rule);
 /* --line-buffer: the tag of job `index` (before it runs): 0, or -1. */
 int cli_xdir_tag(struct cli_xdir *l, uint64_t index, const char *tag);
-/* --halt's condition holds: start no more commands.  0, or -1 (errno). */
-int cli_xdir_halt(struct cli_xdir *l);
+/* --halt's condition holds: start no more commands. */
+void cli_xdir_halt(struct cli_xdir *l);
 /* After the run: every line written, the folder removed; NULL: no-op. */
 void cli_xdir_close(struct cli_xdir *l);
 

@@ -6,10 +6,13 @@
  * The plugin finds each thing by a path in its environment, which every
  * start method passes on:
  *
- * halt (MPROC_EXEC_HALT): made once --halt's condition holds; the plugin
- * looks for it before it starts a command, and fails a job that finds it
- * as not run (CLI_HALT_MSG), so a job already handed to a worker before
- * the host saw the condition does not start either.
+ * halt (MPROC_EXEC_HALT): words shared by mmap (struct cli_halt_words).
+ * The plugin counts each command's end there and, by the rule the host
+ * gives (MPROC_EXEC_HALT_RULE), sets `stop` once --halt's condition
+ * holds; the host sets it too when it sees the condition.  Before it
+ * starts a command the plugin looks at `stop`, and fails a job as not run
+ * (CLI_HALT_MSG) when set: a job already handed to a worker does not
+ * start, not even in the worker that ran the failing one.
  *
  * lines (MPROC_EXEC_LINES), a FIFO: --line-buffer, below.
  *
@@ -44,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -59,6 +63,7 @@ struct lb_job {
 
 struct cli_xdir {
     char dir[PATH_MAX], path[PATH_MAX], halt[PATH_MAX];
+    struct cli_halt_words *words; /* the halt file, mapped; or NULL */
     int rfd, wfd;
     bool tag, thread;
     pthread_t th;
@@ -196,8 +201,27 @@ reader(void *arg)
     return NULL;
 }
 
+/* The halt file, made zeroed and mapped; NULL (errno set) on failure. */
+static struct cli_halt_words *
+halt_map(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600), e;
+    void *m = MAP_FAILED;
+
+    if (fd < 0)
+        return NULL;
+    if (ftruncate(fd, sizeof(struct cli_halt_words)) == 0)
+        m = mmap(NULL, sizeof(struct cli_halt_words), PROT_READ | PROT_WRITE,
+                 MAP_SHARED, fd, 0);
+    e = errno;
+    close(fd);
+    errno = e;
+    return m == MAP_FAILED ? NULL : m;
+}
+
 int
-cli_xdir_open(struct cli_xdir **out, bool lines, bool tag, bool halt)
+cli_xdir_open(struct cli_xdir **out, bool lines, bool tag, bool halt,
+              const char *rule)
 {
     struct cli_xdir *l = calloc(1, sizeof(*l));
     const char *t = getenv("TMPDIR");
@@ -219,7 +243,9 @@ cli_xdir_open(struct cli_xdir **out, bool lines, bool tag, bool halt)
     }
     if (halt && (snprintf(l->halt, sizeof(l->halt), "%s/halt", l->dir) >=
                      (int)sizeof(l->halt) ||
-                 setenv(CLI_HALT_ENV, l->halt, 1) != 0))
+                 (l->words = halt_map(l->halt)) == NULL ||
+                 setenv(CLI_HALT_ENV, l->halt, 1) != 0 ||
+                 (rule != NULL && setenv(CLI_HALT_RULE_ENV, rule, 1) != 0)))
         goto fail;
     if (!lines) {
         *out = l;
@@ -252,18 +278,11 @@ fail:
     return -1;
 }
 
-int
+void
 cli_xdir_halt(struct cli_xdir *l)
 {
-    int fd;
-
-    if (l == NULL || l->halt[0] == '\0')
-        return 0;
-    fd = open(l->halt, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -1;
-    close(fd);
-    return 0;
+    if (l != NULL && l->words != NULL)
+        atomic_store(&l->words->stop, 1);
 }
 
 int
@@ -289,6 +308,7 @@ cli_xdir_close(struct cli_xdir *l)
         return;
     unsetenv(CLI_LINES_ENV);
     unsetenv(CLI_HALT_ENV);
+    unsetenv(CLI_HALT_RULE_ENV);
     if (l->wfd >= 0)
         close(l->wfd); /* the thread ends once the workers' ends close */
     if (l->thread)
@@ -297,6 +317,8 @@ cli_xdir_close(struct cli_xdir *l)
         close(l->rfd);
     if (l->path[0] != '\0')
         unlink(l->path);
+    if (l->words != NULL)
+        munmap(l->words, sizeof(*l->words));
     if (l->halt[0] != '\0')
         unlink(l->halt);
     if (l->dir[0] != '\0')

@@ -50,10 +50,12 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -101,10 +103,24 @@ enum stderr_mode { STDERR_SHOW, STDERR_TAG, STDERR_HIDE };
 /* mproc exec --line-buffer: a FIFO that takes stdout as it comes, in
  * frames of at most PIPE_BUF bytes (framework/cli/exec_lines.c). */
 #define LINES_ENV "MPROC_EXEC_LINES"
-/* mproc exec --halt: once this file exists, no command starts (the job
- * fails with HALT_MSG, which mproc exec counts as not run). */
+/* mproc exec --halt: words shared with the host and the other workers
+ * by mmap of this file (framework/cli/exec_lines.c): once `stop` is set
+ * no command starts (the job fails with HALT_MSG, which mproc exec counts
+ * as not run).  With HALT_RULE_ENV ("FAIL N PCT TOTAL") each command's
+ * end is counted there and the rule judged at once, so the worker that
+ * ran the job that meets it starts no next one. */
 #define HALT_ENV "MPROC_EXEC_HALT"
+#define HALT_RULE_ENV "MPROC_EXEC_HALT_RULE"
 #define HALT_MSG "not run: --halt"
+struct halt_words {
+    _Atomic uint64_t stop;
+    _Atomic uint64_t nok, nfail;
+};
+struct halt_rule {
+    int fail, pct; /* fail=, N% */
+    double n;
+    unsigned long long total; /* 0: unknown */
+};
 struct lines_hdr {
     uint64_t index;
     uint32_t len;
@@ -118,7 +134,9 @@ struct exec_state {
     char *spill_token; /* from SPILL_ENV; NULL: big outputs fail */
     char *spill_dir;
     int lines_fd; /* LINES_ENV's FIFO, or -1 */
-    char *halt;   /* HALT_ENV's path, or NULL */
+    struct halt_words *halt; /* HALT_ENV's words, mapped; or NULL */
+    bool has_rule;
+    struct halt_rule rule;
     posix_spawnattr_t attr;
 };
 
@@ -237,7 +255,8 @@ state_free(struct exec_state *s)
     posix_spawnattr_destroy(&s->attr);
     free(s->spill_token);
     free(s->spill_dir);
-    free(s->halt);
+    if (s->halt != NULL)
+        munmap(s->halt, sizeof(*s->halt));
     free(s->command);
     free(s->shell);
     free(s);
@@ -281,6 +300,53 @@ fail:
         fclose(f);
     free(text);
     return NULL;
+}
+
+/* Map the halt words (and read the rule, when given): 0, or -1. */
+static int
+halt_open(struct exec_state *s, const char *path, const char *rule)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC), e;
+    void *m;
+
+    if (fd < 0)
+        return -1;
+    m = mmap(NULL, sizeof(*s->halt), PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+             0);
+    e = errno;
+    close(fd);
+    errno = e;
+    if (m == MAP_FAILED)
+        return -1;
+    s->halt = m;
+    s->has_rule = rule != NULL &&
+                  sscanf(rule, "%d %lf %d %llu", &s->rule.fail, &s->rule.n,
+                         &s->rule.pct, &s->rule.total) == 4;
+    return 0;
+}
+
+/* A command ended (ok or not): count it, and stop when the rule holds. */
+static void
+halt_count(const struct exec_state *s, bool ok)
+{
+    const struct halt_rule *h = &s->rule;
+    uint64_t nok, nfail, n, of;
+
+    if (s->halt == NULL || !s->has_rule)
+        return;
+    if (ok) {
+        nok = atomic_fetch_add(&s->halt->nok, 1) + 1;
+        nfail = atomic_load(&s->halt->nfail);
+    } else {
+        nfail = atomic_fetch_add(&s->halt->nfail, 1) + 1;
+        nok = atomic_load(&s->halt->nok);
+    }
+    if (ok == (h->fail != 0))
+        return; /* not what the rule counts */
+    n = h->fail ? nfail : nok;
+    of = h->total > 0 ? h->total : nok + nfail;
+    if (h->pct ? n * 100.0 >= h->n * (double)of : (double)n >= h->n)
+        atomic_store(&s->halt->stop, 1);
 }
 
 static int
@@ -356,11 +422,12 @@ exec_init(struct mproc_ctx *ctx)
     {
         const char *lp = getenv(LINES_ENV);
 
-        const char *hp = getenv(HALT_ENV);
+        const char *hp = getenv(HALT_ENV), *hr = getenv(HALT_RULE_ENV);
 
-        if (hp != NULL && hp[0] == '/' && (s->halt = strdup(hp)) == NULL) {
+        if (hp != NULL && hp[0] == '/' && halt_open(s, hp, hr) < 0) {
+            mproc_fail(ctx, "%s: %s", hp, strerror(errno));
             state_free(s);
-            return mproc_fail(ctx, "out of memory");
+            return MPROC_TASK_FAIL;
         }
         /* The host holds the FIFO open for reading: this does not wait. */
         if (lp != NULL && lp[0] == '/' &&
@@ -640,7 +707,7 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
     pid_t pid = -1;
 
     got_term = 0;
-    if (s->halt != NULL && access(s->halt, F_OK) == 0)
+    if (s->halt != NULL && atomic_load(&s->halt->stop) != 0)
         return mproc_fail(ctx, HALT_MSG);
     if (memchr(in, '\0', len) != NULL)
         return mproc_fail(ctx, "the item holds a NUL byte; it cannot be "
@@ -781,6 +848,7 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
         goto done;
     }
     why = tail_text(tail, tail_len);
+    halt_count(s, WIFEXITED(st) && WEXITSTATUS(st) == 0);
     if (WIFSIGNALED(st) || WEXITSTATUS(st) != 0) {
         /* The status is a field of the failure, not words to read back,
          * and what the command wrote goes with it (parallel prints a
