@@ -887,12 +887,13 @@ test_structure_errors(void)
     bad("[job]\ncolour = red\n", 2,
         "unknown key 'colour' in [job]; expected plugin, task, input, "
         "output, output_mode, ordered, chunksize, on_error, message_max, "
-        "timeout, timeout_grace, retries or status",
+        "timeout, timeout_grace, retries, shard, shard_mode, joblog_sync, "
+        "quarantine_after, slowlog or status",
         "unknown [job] key, no close match");
     bad("[pool]\nheight = 2\n", 2,
         "unknown key 'height' in [pool]; expected workers, start_method, "
         "ipc, max_tasks_per_child, sync, max_memory_per_child, rlimit_cpu, "
-        "rlimit_as, rlimit_nofile or nice",
+        "rlimit_as, rlimit_nofile, nice, launcher or node_timeout",
         "unknown [pool] key, no close match");
     bad("[args]\nbad key = 1\n", 2,
         "[args] key 'bad key' must be made of letters, digits, '_', '.' and "
