@@ -68,10 +68,12 @@ job() {
 
 # children PID: the pids whose parent is PID (not counting zombies).
 children() {
-    for st in /proc/[0-9]*/stat; do
-        # Fields after the ")" that ends the command name: state, ppid.
-        sed -n 's/^\([0-9]*\) (.*) \([A-Z]\) \([0-9]*\) .*/\1 \2 \3/p' "$st" 2>/dev/null
-    done | awk -v p="$1" '$3 == p && $2 != "Z" { print $1 }'
+    # One pass over every /proc/PID/stat (a process per file was seconds
+    # on a loaded machine: long enough for the run under test to end).
+    # Fields after the ")" that ends the command name: state, ppid.
+    cat /proc/[0-9]*/stat 2>/dev/null |
+        sed -n 's/^\([0-9]*\) (.*) \([A-Z]\) \([0-9]*\) .*/\1 \2 \3/p' |
+        awk -v p="$1" '$3 == p && $2 != "Z" { print $1 }'
 }
 
 # matching TEXT: live processes whose command line contains TEXT.
