@@ -885,7 +885,7 @@ test_structure_errors(void)
     bad("[job]\ncolour = red\n", 2,
         "unknown key 'colour' in [job]; expected plugin, task, input, "
         "output, output_mode, ordered, chunksize, on_error, message_max, "
-        "timeout, timeout_grace or retries",
+        "timeout, timeout_grace, retries, shard, shard_mode or joblog_sync",
         "unknown [job] key, no close match");
     bad("[pool]\nheight = 2\n", 2,
         "unknown key 'height' in [pool]; expected workers, start_method, "
