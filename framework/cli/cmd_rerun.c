@@ -144,14 +144,18 @@ quarantine_record(char *line, uint64_t index, struct rerun *r)
 }
 
 /* A job log line: index worker start duration status exit attempts item
- * message.  1 found, 0 another item (or the header), -1 bad. */
+ * message, then (format 2, see joblog.c) output offset and length.  1
+ * found, 0 another item (or the header), -1 bad. */
 static int
 joblog_record(char *line, uint64_t index, struct rerun *r)
 {
     char *f[16], *end;
-    size_t n = split(line, f, 16);
+    size_t n;
 
-    if (n != 9)
+    if (strncmp(line, "index\t", 6) == 0)
+        return 0; /* the header */
+    n = split(line, f, 16);
+    if (n != 9 && n != 11)
         return -1;
     if (strtoull(f[0], &end, 10) != index || *end != '\0' || f[0][0] == '\0')
         return 0;
