@@ -42,6 +42,7 @@ libmproc_core_la_SOURCES = \
 	%reldir%/pool/api_fork.c \
 	%reldir%/pool/api_int.h \
 	%reldir%/pool/pool_int.h \
+	%reldir%/pool/taskfail_int.h \
 	%reldir%/status/status.c \
 	%reldir%/status/status_int.h \
 	%reldir%/sync/sync_int.h

@@ -64,5 +64,21 @@ done
 is "$bad" 0 "$rounds kill -9s then --resume: output byte-identical every time"
 is "$twice" 0 "no index logged ok twice"
 echo "# $cut of $rounds kills left output past the log's end (cut back on resume)"
+
+# A kill in the middle of writing a log line leaves a line without its
+# newline; resumed, then cut again the same way and resumed again, the
+# log must still read (the cut line is dropped, not closed with a
+# newline that the next --resume would refuse as malformed).
+rm -f out.txt log
+run_mproc run small.ini -q --joblog log
+cutok=0
+for k in 1 2 3; do
+    size=$(wc -c <log)
+    truncate -s $((size - 7)) log
+    run_mproc run small.ini -q --joblog log --resume
+    [ "$st" -eq 0 ] && cmp -s out.txt small-clean.txt && cutok=$((cutok + 1))
+done
+is "$cutok" 3 "a log line cut by a crash, three times over: each --resume completes"
+is "$(awk -F'\t' 'NR > 1 && NF != 11' log | wc -l)" 0 "and the log holds no malformed line"
 no_leftovers
 done_testing

@@ -87,6 +87,7 @@ struct cli_joblog {
     size_t ndone, cap;
     bool empty;        /* the old log had no line (or there was none) */
     bool cut_short;    /* its last line has no newline */
+    off_t whole_len;   /* bytes of its complete lines (before a cut one) */
     /* Lines of ok items wait here until their output is flushed; once
      * the output fails, no more are logged (cli_joblog_drop()). */
     char *pend;
@@ -488,6 +489,7 @@ cli_joblog_read(struct cli_joblog *j, FILE *f)
         j->cut_short = line[n - 1] != '\n';
         if (j->cut_short)
             break; /* cut short by a crash: that item counts as not run */
+        j->whole_len += n;
         line[--n] = '\0';
         if (n == 0)
             continue; /* a blank line */
@@ -615,8 +617,14 @@ cli_joblog_open(struct cli_joblog **out, const char *path, bool resume,
         cli_joblog_close(j);
         return rc;
     }
-    if (j->cut_short)
-        fputc('\n', j->f); /* a line cut by a crash must not swallow ours */
+    /* A line cut by a crash goes: left, it would swallow our first line
+     * (or, closed with a newline, fail the next --resume as malformed). */
+    if (j->cut_short && ftruncate(fileno(j->f), j->whole_len) != 0) {
+        cli_error("joblog %s: cannot cut its last, partial line: %s", path,
+                  strerror(errno));
+        cli_joblog_close(j);
+        return CLI_EXIT_CANTCREAT;
+    }
     if (j->empty) {
         char total[24] = "-";
         if (sh->total != CLI_TOTAL_UNKNOWN)
