@@ -94,7 +94,7 @@ struct exe {
     struct exe *next;
     char path[];
 };
-static char *_Atomic chosen;
+static char *chosen; /* read and written with __atomic builtins */
 static struct exe *exes;
 static pthread_mutex_t exes_lock = PTHREAD_MUTEX_INITIALIZER;
 
