@@ -112,8 +112,11 @@ put_line(const struct cli_xdir *l, const struct lb_job *j, const char *a,
         fputs(j->tag != NULL ? j->tag : "", stdout);
         fputc('\t', stdout);
     }
-    fwrite(a, 1, na, stdout);
-    fwrite(b, 1, nb, stdout);
+    /* No empty writes: a job's first piece has no buffer yet (NULL). */
+    if (na > 0)
+        fwrite(a, 1, na, stdout);
+    if (nb > 0)
+        fwrite(b, 1, nb, stdout);
 }
 
 /* Bytes of a job: every whole line goes out, the rest waits.  With mu. */
@@ -283,6 +286,21 @@ cli_xdir_halt(struct cli_xdir *l)
 {
     if (l != NULL && l->words != NULL)
         atomic_store(&l->words->stop, 1);
+}
+
+int
+cli_xdir_halted(struct cli_xdir *l, int *status, unsigned long long *nok,
+                unsigned long long *nfail)
+{
+    uint64_t st;
+
+    if (l == NULL || l->words == NULL || atomic_load(&l->words->stop) == 0 ||
+        (st = atomic_load(&l->words->status)) == 0)
+        return 0; /* not met, or stopped by the host itself */
+    *status = (int)(st - 1);
+    *nok = atomic_load(&l->words->nok);
+    *nfail = atomic_load(&l->words->nfail);
+    return 1;
 }
 
 int
