@@ -42,7 +42,8 @@
  * connection's reply buffer, valid until the next call on the same
  * manager connection (any proxy of it).  A call that returns several
  * byte strings (dict keys, a list slice ...) returns their count;
- * mproc_manager_item() reads each.
+ * mproc_manager_item() reads each.  The bytes have no particular
+ * alignment: memcpy() them before reading a number.
  *
  * Errors: MPROC_EPIPE / MPROC_ECLOSED when the server went away (every
  * later call fails the same way), MPROC_EMSGSIZE when a request exceeds
