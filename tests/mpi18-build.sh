@@ -53,6 +53,14 @@ fi
 needed=$(readelf -d "$module" | grep NEEDED)
 like "$needed" "libmpi" "the module links the MPI library"
 
+# Under ASan (CI's sanitizer run), MPICH leaves allocations of its own at
+# exit, reported from a component it has unloaded ("unknown module"): not
+# mproc's, but LeakSanitizer would turn every exit status into 1.
+if [ -n "${ASAN_OPTIONS:-}" ]; then
+    ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0
+    export ASAN_OPTIONS
+fi
+
 # One rank (no mpiexec: MPI's singleton) is not enough.
 run_mproc run "$jobf"
 is "$st" 78 "launcher = mpi without mpiexec: a config error"
