@@ -47,6 +47,10 @@ rm -f ran.*
 run_mproc exec -j2 --halt now,fail=1 \
     'touch ran.{}; [ {} = 1 ] && exit 6; sleep 20' ::: 2 1 3 4 5 6
 is "$st" 6 "now,fail=1: the failing job's status"
+# Item 0 (sleep 20) is before the failing item 1 in the output order: it
+# is stopped when item 1 fails, not waited for until its turn.
+like "$err" 'item 0 "touch ran.2; [ 2 = 1 ] && exit 6; sleep 20": command killed by SIGTERM' \
+    "now: the job running before the failing one in order is stopped"
 ok "$([ ! -e ran.3 ] && [ ! -e ran.6 ]; echo $?)" "now: no job after"
 no_leftovers "now: no command left running"
 

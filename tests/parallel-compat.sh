@@ -137,7 +137,7 @@ lines|'echo {#} {}; echo done {}'
 # ops15: a failed job's stdout is written (man: "EXIT STATUS")
 /dev/null|'echo out {}; exit {}' ::: 0 3 1
 /dev/null|-j1 --tag 'echo {}; echo two; exit 1' ::: a b
-/dev/null|-j2 --halt now,fail=1 'echo {}; exit {}' ::: 0 9
+/dev/null|-j2 --halt now,fail=1 'sleep 0.{}; echo {}; exit {}' ::: 0 9
 /dev/null|-j1 --line-buffer --tag 'echo a{}; printf b{}' ::: 1 2
 # ops15: -N, --header :, :::+ (man: "-N", "--header", ":::+")
 /dev/null|-N2 echo {1}-{2} ::: a b c

@@ -260,6 +260,9 @@ struct cli_run_hooks {
     bool (*skip)(void *user, const struct mproc_result *r);
     /* After each result: non-zero stops the run (workers are stopped). */
     int (*result)(void *user, const struct mproc_result *r);
+    /* Each time the pool is about to wait (results may be held for their
+     * turn): non-zero stops the run now, as `result` would. */
+    int (*poll)(void *user);
     /* The exit status, from the run's and the number of failed items. */
     int (*status)(void *user, int rc, unsigned long long failed);
 };

@@ -650,6 +650,27 @@ on_result(void *user, const struct mproc_result *r)
     return 1;
 }
 
+/* --halt now: a worker saw the rule met as a command ended; its result
+ * may wait for its turn (ordered output), the running jobs must not. */
+static int
+on_poll(void *user)
+{
+    struct exec *x = user;
+    unsigned long long nok, nfail, n;
+    int code;
+
+    if (x->halt_when != 2 || x->halting ||
+        !cli_xdir_halted(x->xdir, &code, &nok, &nfail))
+        return 0;
+    x->halting = true;
+    x->halted_fail = x->halt_fail;
+    x->halt_status = x->halt_fail ? code : 0;
+    n = x->halt_fail ? nfail : nok;
+    cli_error("exec: --halt: %llu job%s %s; stopping the running ones", n,
+              n == 1 ? "" : "s", x->halt_fail ? "failed" : "succeeded");
+    return 1;
+}
+
 /* A job that --halt kept from starting (the exec plugin's words). */
 static bool
 not_run(void *user, const struct mproc_result *r)
@@ -1278,6 +1299,7 @@ cmd_exec(int argc, char **argv)
     hooks.write = x.tag ? write_tagged : NULL;
     hooks.result = on_result;
     hooks.skip = not_run;
+    hooks.poll = on_poll;
     hooks.status = exit_status;
     args.path = "mproc exec";
     args.quiet = !isatty(STDERR_FILENO);

@@ -250,6 +250,17 @@ on_idle(void *user)
     else
         cli_joblog_commit(st->log);
     progress(st, false);
+    /* mproc exec --halt now: a job that meets the rule stops the run when
+     * it ends, not when its result's turn comes.  The cancel pipe stops
+     * the pool (the workers and their commands) at its next look. */
+    if (!st->halted && st->hooks != NULL && st->hooks->poll != NULL &&
+        st->hooks->poll(st->hooks->user) != 0) {
+        char c = 0;
+        st->halted = true;
+        if (write(sig_pipe[1], &c, 1) < 0) {
+            /* Full: a stop is pending already. */
+        }
+    }
 }
 
 /* The pool passes one user pointer to all callbacks: ours is the state. */

@@ -67,6 +67,8 @@ int cli_line_rename(struct cli_str *out, const char *tmpl,
 struct cli_halt_words {
     _Atomic uint64_t stop; /* 1: start no more commands */
     _Atomic uint64_t nok, nfail;
+    _Atomic uint64_t status; /* 1 + the status of the job that met the
+                                rule (set by a worker); 0: none */
 };
 /* A frame on the FIFO, followed by len bytes of the job's stdout; one
  * frame is one write() of at most PIPE_BUF bytes.  plugins/exec has its
@@ -87,6 +89,11 @@ int cli_xdir_open(struct cli_xdir **out, bool lines, bool tag, bool halt,
 int cli_xdir_tag(struct cli_xdir *l, uint64_t index, const char *tag);
 /* --halt's condition holds: start no more commands. */
 void cli_xdir_halt(struct cli_xdir *l);
+/* Has a worker found the --halt rule met (as a command ended, before the
+ * host sees its result in order)?  Then 1, with that command's exit
+ * status in *status and the counts in *nok, *nfail; else 0. */
+int cli_xdir_halted(struct cli_xdir *l, int *status,
+                    unsigned long long *nok, unsigned long long *nfail);
 /* After the run: every line written, the folder removed; NULL: no-op. */
 void cli_xdir_close(struct cli_xdir *l);
 

@@ -115,6 +115,9 @@ enum stderr_mode { STDERR_SHOW, STDERR_TAG, STDERR_HIDE };
 struct halt_words {
     _Atomic uint64_t stop;
     _Atomic uint64_t nok, nfail;
+    /* 1 + the exit status of the command whose end met the rule (the
+     * first one); 0: none yet.  Read by the host for --halt now. */
+    _Atomic uint64_t status;
 };
 struct halt_rule {
     int fail, pct; /* fail=, N% */
@@ -325,10 +328,13 @@ halt_open(struct exec_state *s, const char *path, const char *rule)
     return 0;
 }
 
-/* A command ended (ok or not): count it, and stop when the rule holds. */
+/* A command ended (ok or not, with exit status `code`): count it, and
+ * stop when the rule holds. */
 static void
-halt_count(const struct exec_state *s, bool ok)
+halt_count(const struct exec_state *s, bool ok, int code)
 {
+    uint64_t none = 0;
+
     const struct halt_rule *h = &s->rule;
     uint64_t nok, nfail, n, of;
 
@@ -345,8 +351,12 @@ halt_count(const struct exec_state *s, bool ok)
         return; /* not what the rule counts */
     n = h->fail ? nfail : nok;
     of = h->total > 0 ? h->total : nok + nfail;
-    if (h->pct ? n * 100.0 >= h->n * (double)of : (double)n >= h->n)
+    if (h->pct ? n * 100.0 >= h->n * (double)of : (double)n >= h->n) {
+        /* The status first: the host reads it once it sees stop. */
+        atomic_compare_exchange_strong(&s->halt->status, &none,
+                                       (uint64_t)code + 1);
         atomic_store(&s->halt->stop, 1);
+    }
 }
 
 static int
@@ -848,7 +858,9 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
         goto done;
     }
     why = tail_text(tail, tail_len);
-    halt_count(s, WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    /* parallel's --halt status: the command's, 1 for a signal. */
+    halt_count(s, WIFEXITED(st) && WEXITSTATUS(st) == 0,
+               WIFEXITED(st) && WEXITSTATUS(st) != 0 ? WEXITSTATUS(st) : 1);
     if (WIFSIGNALED(st) || WEXITSTATUS(st) != 0) {
         /* The status is a field of the failure, not words to read back,
          * and what the command wrote goes with it (parallel prints a
