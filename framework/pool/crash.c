@@ -27,6 +27,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <link.h>
 #include <signal.h>
 #include <stdio.h>
@@ -103,7 +104,7 @@ add_module(struct dl_phdr_info *info, size_t size, void *data)
     struct mproc__bt_mod *m;
     uint64_t lo = UINT64_MAX, hi = 0;
     const char *name = info->dlpi_name;
-    char self[MPROC__BT_PATH];
+    char self[PATH_MAX]; /* realpath() writes up to PATH_MAX bytes */
     int k;
 
     (void)size;
