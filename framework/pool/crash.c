@@ -105,6 +105,7 @@ add_module(struct dl_phdr_info *info, size_t size, void *data)
     uint64_t lo = UINT64_MAX, hi = 0;
     const char *name = info->dlpi_name;
     char self[PATH_MAX]; /* realpath() writes up to PATH_MAX bytes */
+    size_t len;
     int k;
 
     (void)size;
@@ -137,7 +138,12 @@ add_module(struct dl_phdr_info *info, size_t size, void *data)
      * ("linux-vdso.so.1") has no file; kept, by name. */
     if (name[0] != '/' && realpath(name, self) != NULL)
         name = self;
-    snprintf(m->path, sizeof(m->path), "%s", name);
+    /* Cut to the record's size (a path past it is only a label then). */
+    len = strlen(name);
+    if (len >= sizeof(m->path))
+        len = sizeof(m->path) - 1;
+    memcpy(m->path, name, len);
+    m->path[len] = '\0';
     c->nmod++;
     return 0;
 }
