@@ -55,11 +55,13 @@ is "$st" 1 "failing commands: exit 1"
 # The worker writes an item's stderr when the item ends, before its
 # result: so before the host's failure line, though another item's
 # stderr may come between (two workers).
-is "$(printf '%s\n' "$err" | grep -n -e '^it broke$' \
+order=$(printf '%s\n' "$err" | grep -n -e '^it broke$' \
         -e '^mproc: item 1 "three": command exited with status 3: it broke$' |
       cut -d: -f1 | tr '\n' ' ' |
-      awk '{ print (NF == 2 && $1 < $2) ? "before" : "not: " $0 }')" before \
+      awk '{ print (NF == 2 && $1 < $2) ? "before" : "not: " $0 }')
+is "$order" before \
     "the failing command's stderr, then the failure naming its tail"
+[ "$order" = before ] || printf '%s\n' "$err" | sed 's/^/#   stderr: /'
 col() { # col INDEX FIELD: a field of the job log's line for an item
     awk -F'\t' -v i="$1" -v f="$2" '$1 == i { print $f }' "$tmp/log"
 }

@@ -18,13 +18,37 @@ void
 cli_error(const char *fmt, ...)
 {
     va_list ap;
+    char small[512], *line = small;
+    int n;
 
+    /* One write for the whole line: workers (and the commands they run)
+     * write to the same stderr meanwhile, and a line written in pieces
+     * could have theirs land inside it. */
     fflush(stdout);
-    fputs("mproc: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    n = vsnprintf(small + 7, sizeof(small) - 8, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    if (n < 0)
+        return;
+    if ((size_t)n > sizeof(small) - 9) {
+        line = malloc((size_t)n + 9);
+        if (line == NULL) { /* the message all the same, in pieces */
+            fputs("mproc: ", stderr);
+            va_start(ap, fmt);
+            vfprintf(stderr, fmt, ap);
+            va_end(ap);
+            fputc('\n', stderr);
+            return;
+        }
+        va_start(ap, fmt);
+        vsnprintf(line + 7, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    memcpy(line, "mproc: ", 7);
+    line[7 + n] = '\n';
+    fwrite(line, 1, (size_t)n + 8, stderr);
+    if (line != small)
+        free(line);
 }
 
 void

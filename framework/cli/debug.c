@@ -132,18 +132,29 @@ static void
 on_slow(void *user, uint64_t index, const void *item, size_t item_len,
         double seconds, const char *why, const char *trace)
 {
-    FILE *f = dbg.slowlog != NULL ? dbg.slowlog : stderr;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = dbg.slowlog;
 
     (void)user;
+    /* On stderr, the record is written at once: workers write there too,
+     * and their lines must not land inside it. */
+    if (f == NULL && (f = open_memstream(&text, &len)) == NULL)
+        f = stderr;
     /* The item escaped as in the quarantine file, so a line is one
      * record's head whatever the item holds. */
-    fprintf(f, "%sitem %llu \"", f == stderr ? "mproc: " : "",
+    fprintf(f, "%sitem %llu \"", dbg.slowlog == NULL ? "mproc: " : "",
             (unsigned long long)index);
     cli_debug_escape(f, item, item_len > 200 ? 200 : item_len);
     fprintf(f, "%s\" %s: running for %.1fs%s\n", item_len > 200 ? "..." : "",
             why, seconds, trace);
-    if (dbg.slowlog != NULL)
+    if (dbg.slowlog != NULL) {
         wrote(dbg.slowlog, dbg.spath, "slowlog");
+    } else if (f != stderr) {
+        if (fclose(f) == 0)
+            fwrite(text, 1, len, stderr);
+        free(text);
+    }
 }
 
 void
