@@ -98,7 +98,8 @@ mproc_SOURCES = \
 	%reldir%/cli/clean_spill.c \
 	%reldir%/cli/cmd_status.c
 # shards of a job (mproc merge, mproc slurm)
-mproc_SOURCES += %reldir%/cli/cmd_merge.c %reldir%/cli/cmd_slurm.c
+mproc_SOURCES += %reldir%/cli/cmd_merge.c %reldir%/cli/cmd_slurm.c \
+	%reldir%/cli/cmd_bench.c
 # The internals the host uses are exported under MPROC_PRIVATE.
 mproc_LDADD = libmproc.la $(INIH_LIBS)
 include framework/mpi/local.mk

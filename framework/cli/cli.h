@@ -33,9 +33,19 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* After a usage error: one line on stderr pointing at `mproc CMD --help`
  * (CMD NULL: `mproc --help`), rather than the whole help. */
 void cli_try_help(const char *cmd);
+/* "mproc: CMD: MESSAGE" and the --help hint; returns CLI_EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* qsort comparison of two `char *`, in byte order. */
 int cli_cmp_str(const void *a, const void *b);
+
+/* This program's path (/proc/self/exe), to run it again: false, after
+ * printing why (prefixed with cmd), when it cannot be read. */
+/* Call fn on SIGINT, SIGTERM and SIGHUP (the signals that stop a run). */
+void cli_catch_signals(void (*fn)(int));
+
+bool cli_self_exe(const char *cmd, char *buf, size_t cap);
 
 /* The exit status for an mproc error code from config or plugin loading. */
 int cli_exit_for(int code);
@@ -294,6 +304,7 @@ int cmd_clean(int argc, char **argv);
 int cmd_manager(int argc, char **argv); /* cmd_manager.c (mgr16) */
 int cmd_merge(int argc, char **argv);
 int cmd_slurm(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 /* ---- debugging what failed, issue 19 (debug.c, cmd_rerun.c) ---- */
 struct mproc_pool_opts;

@@ -63,7 +63,7 @@ static const char exec_usage[] =
     "a tab\n"
     "      --results DIR       write DIR/1/ITEM/{stdout,stderr,seq,exitval}\n"
     "                          per job rather than to the output\n"
-    "      --halt WHEN,WHAT    now|soon,fail=N|success=N|fail=P%%: stop\n"
+    "      --halt WHEN,WHAT    now|soon,fail=N|success=N|fail=P%: stop\n"
     "                          (now: kill the running jobs) when it holds\n"
     "      --delay SECONDS     wait that long between job starts\n"
     "      --dry-run           print the commands, run nothing\n"
@@ -788,21 +788,6 @@ exec_free(struct exec *x)
     cli_xdir_close(x->xdir);
 }
 
-/* A usage error: the message, then the pointer at --help. */
-static int __attribute__((format(printf, 1, 2)))
-usage_error(const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    cli_error("exec: %s", msg);
-    cli_try_help("exec");
-    return CLI_EXIT_USAGE;
-}
-
 /* The number of jobs the ::: and :::: sources make: 0 or an exit status. */
 static int
 count_tuples(struct exec *x)
@@ -822,7 +807,8 @@ count_tuples(struct exec *x)
         else if (!x->plus[i] &&
                  __builtin_mul_overflow(x->ntuples, run_len(x, i),
                                         &x->ntuples))
-            return usage_error("too many combinations of the inputs");
+            return cli_usage_error("exec",
+                                   "too many combinations of the inputs");
     }
     return 0;
 }
@@ -858,8 +844,9 @@ apply_header(struct exec *x)
     int rc = CLI_EXIT_SOFTWARE;
 
     if (x->nsrc == 0)
-        return usage_error("--header: needs ::: or :::: inputs (stdin is "
-                           "read as it comes; use :::: -)");
+        return cli_usage_error("exec",
+                               "--header: needs ::: or :::: inputs (stdin is "
+                               "read as it comes; use :::: -)");
     for (i = 0; i < x->nsrc; i++) {
         struct cli_tuple *s = &x->src[i];
         if (s->n == 0)
@@ -911,13 +898,13 @@ parse_sources(struct exec *x, int argc, char **argv, int i)
             goto oom;
     if (t.len == 0) {
         cli_str_free(&t);
-        return usage_error("no command given");
+        return cli_usage_error("exec", "no command given");
     }
     x->tmpl = x->tmpl_owned = t.s;
     for (; i < argc; i++) {
         if (is_sep(argv[i])) {
             if (s != NULL && kind == 1 && s->n == 0)
-                return usage_error("::: with no items after it");
+                return cli_usage_error("exec", "::: with no items after it");
             kind = argv[i][3] == ':' ? 2 : 1;
             /* :::+ and ::::+: linked with the source before (not the
              * first: there is none). */
@@ -928,7 +915,7 @@ parse_sources(struct exec *x, int argc, char **argv, int i)
             if (kind == 1)
                 x->plus[x->nsrc - 1] = plus;
             if (kind == 2 && i + 1 == argc)
-                return usage_error(":::: with no file after it");
+                return cli_usage_error("exec", ":::: with no file after it");
             continue;
         }
         if (kind == 1 && tuple_add(s, argv[i], strlen(argv[i])) < 0)
@@ -945,7 +932,7 @@ parse_sources(struct exec *x, int argc, char **argv, int i)
         }
     }
     if (s != NULL && kind == 1 && s->n == 0)
-        return usage_error("::: with no items after it");
+        return cli_usage_error("exec", "::: with no items after it");
     return -1;
 oom:
     cli_str_free(&t);
@@ -1030,8 +1017,10 @@ cmd_exec(int argc, char **argv)
             set = malloc(64);
             if (set == NULL || parse_jobs(optarg, set, 64) < 0) {
                 free(set);
-                rc = usage_error("-j: expected a number of jobs (N, N%%, "
-                                 "+N or -N), got '%s'", optarg);
+                rc = cli_usage_error("exec",
+                                     "-j: expected a number of jobs (N, N%%, "
+                                     "+N or -N), got '%s'",
+                                     optarg);
                 goto done;
             }
             break;
@@ -1051,11 +1040,13 @@ cmd_exec(int argc, char **argv)
             d = (double)strtoul(optarg, &end, 10);
             if (*optarg == '-' || *end != '\0' || end == optarg || d < 1 ||
                 (c == 's' && d > MAX_CHARS)) {
-                rc = usage_error(c != 's' ? "-%c: expected a positive number "
-                                            "of items, got '%s'"
-                                          : "-%c: expected 1..131000 bytes, "
-                                            "got '%s'",
-                                 c, optarg);
+                rc = cli_usage_error("exec",
+                                     c != 's'
+                                         ? "-%c: expected a positive number "
+                                           "of items, got '%s'"
+                                         : "-%c: expected 1..131000 bytes, "
+                                           "got '%s'",
+                                     c, optarg);
                 goto done;
             }
             if (c == 'N')
@@ -1079,8 +1070,10 @@ cmd_exec(int argc, char **argv)
             if (end == NULL || optarg[0] == '\0' ||
                 regcomp(&x.re, end, REG_EXTENDED) != 0) {
                 free(end);
-                rc = usage_error("--colsep: not a regular expression: "
-                                 "'%s'", optarg);
+                rc = cli_usage_error("exec",
+                                     "--colsep: not a regular expression: "
+                                     "'%s'",
+                                     optarg);
                 goto done;
             }
             free(end);
@@ -1097,16 +1090,20 @@ cmd_exec(int argc, char **argv)
             break;
         case OPT_HALT:
             if (parse_halt(&x, optarg) < 0) {
-                rc = usage_error("--halt: expected now|soon,fail=N|"
-                                 "success=N|fail=P%%, got '%s'", optarg);
+                rc = cli_usage_error("exec",
+                                     "--halt: expected now|soon,fail=N|"
+                                     "success=N|fail=P%%, got '%s'",
+                                     optarg);
                 goto done;
             }
             break;
         case OPT_DELAY:
             d = strtod(optarg, &end);
             if (end == optarg || *end != '\0' || !(d >= 0) || d > 86400) {
-                rc = usage_error("--delay: expected seconds (0..86400), "
-                                 "got '%s'", optarg);
+                rc = cli_usage_error("exec",
+                                     "--delay: expected seconds (0..86400), "
+                                     "got '%s'",
+                                     optarg);
                 goto done;
             }
             x.delay_ms = (long long)(d * 1000);
@@ -1116,8 +1113,10 @@ cmd_exec(int argc, char **argv)
             break;
         case OPT_HEADER:
             if (strcmp(optarg, ":") != 0) {
-                rc = usage_error("--header: expected ':' (the first item "
-                                 "names the columns), got '%s'", optarg);
+                rc = cli_usage_error("exec",
+                                     "--header: expected ':' (the first item "
+                                     "names the columns), got '%s'",
+                                     optarg);
                 goto done;
             }
             x.header = true;
@@ -1130,8 +1129,8 @@ cmd_exec(int argc, char **argv)
             break;
         case OPT_STATS:
             if (strcmp(optarg, "text") != 0 && strcmp(optarg, "json") != 0) {
-                rc = usage_error("--stats: expected text or json, got '%s'",
-                                 optarg);
+                rc = cli_usage_error(
+                    "exec", "--stats: expected text or json, got '%s'", optarg);
                 goto done;
             }
             args.stats = optarg;
@@ -1157,13 +1156,15 @@ cmd_exec(int argc, char **argv)
                 break;
             }
             if (optopt != 0 && strchr("janNs", optopt) != NULL)
-                rc = usage_error("option -%c needs a value", optopt);
+                rc =
+                    cli_usage_error("exec", "option -%c needs a value", optopt);
             else if (argv[optind - 1][0] == '-' && argv[optind - 1][1] == '-' &&
                      strchr(argv[optind - 1], '=') == NULL && optopt != 0)
-                rc = usage_error("option '%s' needs a value",
-                                 argv[optind - 1]);
+                rc = cli_usage_error("exec", "option '%s' needs a value",
+                                     argv[optind - 1]);
             else
-                rc = usage_error("unknown option '%s'", argv[optind - 1]);
+                rc = cli_usage_error("exec", "unknown option '%s'",
+                                     argv[optind - 1]);
             goto done;
         }
         if (set != NULL) {

@@ -318,14 +318,6 @@ run_fg(char **argv)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-static int
-usage_error(const char *msg)
-{
-    cli_error("rerun: %s", msg);
-    cli_try_help("rerun");
-    return CLI_EXIT_USAGE;
-}
-
 int
 cmd_rerun(int argc, char **argv)
 {
@@ -343,7 +335,6 @@ cmd_rerun(int argc, char **argv)
     int a, t = -1, first_tool_arg = argc, first_cmd = argc, rc, nop = 0;
     size_t n = 0, k;
     uint64_t index;
-    ssize_t sl;
 
     tmp[0] = '\0';
     /* Options and the two operands; they end at the tool or "--": what
@@ -357,12 +348,13 @@ cmd_rerun(int argc, char **argv)
         if (strcmp(argv[a], "--") == 0) {
             first_cmd = a + 1;
             if (first_cmd >= argc)
-                return usage_error("-- needs a command");
+                return cli_usage_error("rerun", "%s", "-- needs a command");
             break;
         }
         if (strcmp(argv[a], "--job") == 0) {
             if (++a >= argc)
-                return usage_error("option --job needs a value");
+                return cli_usage_error("rerun", "%s",
+                                       "option --job needs a value");
             job = argv[a];
             continue;
         }
@@ -377,21 +369,21 @@ cmd_rerun(int argc, char **argv)
         {
             snprintf(tmp, sizeof(tmp), "unknown option '%s' (the tools are "
                      "--gdb, --valgrind, --strace, or -- CMD)", argv[a]);
-            return usage_error(tmp);
+            return cli_usage_error("rerun", "%s", tmp);
         }
         if (nop < 2)
             op[nop] = argv[a];
         nop++;
     }
     if (nop != 2)
-        return usage_error("expected LOG and INDEX");
+        return cli_usage_error("rerun", "%s", "expected LOG and INDEX");
     log = op[0];
     errno = 0;
     index = strtoull(op[1], &end, 10);
     if (op[1][0] < '0' || op[1][0] > '9' || *end != '\0' || errno != 0) {
         snprintf(tmp, sizeof(tmp), "INDEX: expected an item's index (a "
                  "number from 0), got '%s'", op[1]);
-        return usage_error(tmp);
+        return cli_usage_error("rerun", "%s", tmp);
     }
     tmp[0] = '\0';
 
@@ -435,13 +427,10 @@ cmd_rerun(int argc, char **argv)
         rc = CLI_EXIT_CONFIG;
         goto done;
     }
-    sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (sl <= 0) {
-        cli_error("rerun: /proc/self/exe: %s", strerror(errno));
+    if (!cli_self_exe("rerun", self, sizeof(self))) {
         rc = CLI_EXIT_SOFTWARE;
         goto done;
     }
-    self[sl] = '\0';
     if ((rc = item_file(&r, tmp, sizeof(tmp))) != 0) {
         tmp[0] = '\0';
         goto done;

@@ -697,18 +697,11 @@ close_output(struct run_state *st)
 static int
 install_signals(void)
 {
-    struct sigaction sa;
-
     if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
         cli_error("cannot create a pipe: %s", strerror(errno));
         return -1;
     }
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
+    cli_catch_signals(on_signal);
     return 0;
 }
 

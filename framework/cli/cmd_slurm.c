@@ -309,7 +309,6 @@ cmd_slurm(int argc, char **argv)
     struct cli_job cj = {0};
     const char *path = NULL, *log = NULL;
     char logbuf[PATH_MAX], *end;
-    ssize_t n;
     int i, rc = CLI_EXIT_USAGE;
 
     s.sets = calloc((size_t)argc, sizeof(*s.sets));
@@ -393,15 +392,16 @@ cmd_slurm(int argc, char **argv)
         log = logbuf;
     }
     job_name(&s, path);
-    n = readlink("/proc/self/exe", s.mproc, sizeof(s.mproc) - 1);
-    if (n <= 0 || !absolute(path, s.job, sizeof(s.job)) ||
-        (s.log = malloc(PATH_MAX)) == NULL ||
-        !absolute(log, s.log, PATH_MAX)) {
+    if (!cli_self_exe("slurm", s.mproc, sizeof(s.mproc))) {
+        rc = CLI_EXIT_SOFTWARE;
+        goto done;
+    }
+    if (!absolute(path, s.job, sizeof(s.job)) ||
+        (s.log = malloc(PATH_MAX)) == NULL || !absolute(log, s.log, PATH_MAX)) {
         cli_error("slurm: a path is too long, or /proc is not mounted");
         rc = CLI_EXIT_SOFTWARE;
         goto done;
     }
-    s.mproc[n] = '\0';
     rc = submit(&s);
     goto done;
 

@@ -6,11 +6,14 @@
  */
 #include "internal.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 
@@ -49,6 +52,48 @@ cli_error(const char *fmt, ...)
     fwrite(line, 1, (size_t)n + 8, stderr);
     if (line != small)
         free(line);
+}
+
+bool
+cli_self_exe(const char *cmd, char *buf, size_t cap)
+{
+    ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
+
+    if (n <= 0 || (size_t)n >= cap - 1) {
+        cli_error("%s: cannot find this program's path in /proc/self/exe: "
+                  "%s",
+                  cmd, n < 0 ? strerror(errno) : "too long");
+        return false;
+    }
+    buf[n] = '\0';
+    return true;
+}
+
+int
+cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    cli_error("%s: %s", cmd, msg);
+    cli_try_help(cmd);
+    return CLI_EXIT_USAGE;
+}
+
+void
+cli_catch_signals(void (*fn)(int))
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = fn;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
 }
 
 void

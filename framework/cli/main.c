@@ -24,6 +24,8 @@ static const char usage_text[] =
     "                     and replacement strings ({} {.} {/} {#} {1}...)\n"
     "  check JOB.ini [--set SECTION.KEY=VALUE]...\n"
     "                     check the job and its plugin; print the settings\n"
+    "  bench [JOB.ini] [--runs N] [--vary SECTION.KEY=V1,V2...]...\n"
+    "                     time the job under each setting; medians\n"
     "  plugins [--path DIR]...\n"
     "                     list the plugins found and their tasks\n"
     "  clean [--dry-run]  remove what killed mproc runs left: semaphore sets,\n"
@@ -64,6 +66,7 @@ static const struct {
     {"merge", cmd_merge},   {"slurm", cmd_slurm},
     {"rerun", cmd_rerun}, /* dbg19 */
     {"status", cmd_status},
+    {"bench", cmd_bench},
 };
 
 static int (*find(const char *name))(int, char **)
