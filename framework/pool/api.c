@@ -39,6 +39,7 @@ engine_began(const void *arg);
 void
 mproc__apool_pool_destroy(struct mproc_apool *p)
 {
+    mproc__apool_spare_free(p);
     pthread_mutex_destroy(&p->mu);
     free(p);
 }
@@ -303,7 +304,6 @@ mproc_apool_apply_async(mproc_apool_t *p, mproc_task_fn fn, const void *data,
         memcpy((char *)(j + 1), data, len);
     j->n_in = 1;
     j->rr = &j->one_r;
-    j->mm = &j->one_m;
     j->res_cap = 1;
     if (out == NULL) {
         /* Fire and forget: only the result thread holds it. */
@@ -399,10 +399,10 @@ map_common(mproc_apool_t *p, int kind, mproc_task_fn fn, mproc_star_fn sfn,
     j->n_in = iter ? 0 : n;
     if (kind == K_MAP) {
         j->res_cap = iter ? 0 : n;
-        if (!iter && n > 0 &&
-            ((j->rr = calloc(n, sizeof(*j->rr))) == NULL ||
-             (j->mm = calloc(n, sizeof(*j->mm))) == NULL))
-            goto nomem;
+        if (!iter && n > 0) {
+            if ((j->rr = mproc__apool_rr_alloc(p, n)) == NULL)
+                goto nomem;
+        }
     } else {
         j->res_cap = call != NULL && call->buffer > 0 ? call->buffer
                                                       : IMAP_BUFFER;
@@ -414,7 +414,6 @@ map_common(mproc_apool_t *p, int kind, mproc_task_fn fn, mproc_star_fn sfn,
     if (r < 0) {
         free(j->res);
         free(j->rr);
-        free(j->mm);
         free(j);
         return r;
     }
@@ -425,7 +424,6 @@ nomem:
     if (j != NULL) {
         free(j->res);
         free(j->rr);
-        free(j->mm);
     }
     free(j);
     pthread_mutex_lock(&p->mu);
