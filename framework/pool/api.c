@@ -40,6 +40,11 @@ void
 mproc__apool_pool_destroy(struct mproc_apool *p)
 {
     mproc__apool_spare_free(p);
+    while (p->free_jobs != NULL) {
+        struct mproc_async *j = p->free_jobs;
+        p->free_jobs = j->qnext;
+        free(j);
+    }
     pthread_mutex_destroy(&p->mu);
     free(p);
 }
@@ -234,18 +239,21 @@ check_fn(struct mproc_apool *p, const void *fn, const char *what)
     return 0;
 }
 
+/* A new job; `j` is a recycled apply job (api_int.h) or NULL. */
 static struct mproc_async *
-job_alloc(struct mproc_apool *p, int kind, size_t extra,
-          const struct mproc_call_opts *call)
+job_alloc(struct mproc_apool *p, struct mproc_async *j, int kind,
+          size_t extra, const struct mproc_call_opts *call)
 {
-    struct mproc_async *j;
     size_t sz = kind == K_IMAP || kind == K_IMAP_UNORDERED
                     ? sizeof(struct mproc_imap)
                     : sizeof(*j);
+    bool recycle = kind == K_APPLY && extra <= APPLY_INLINE;
 
-    j = calloc(1, sz + extra);
-    if (j == NULL)
+    if (j != NULL)
+        memset(j, 0, sz);
+    else if ((j = calloc(1, sz + (recycle ? APPLY_INLINE : extra))) == NULL)
         return NULL;
+    j->recycle = recycle;
     j->pool = p;
     j->kind = kind;
     j->refs = 2;
@@ -286,10 +294,15 @@ mproc_apool_apply_async(mproc_apool_t *p, mproc_task_fn fn, const void *data,
         *out = NULL;
     pthread_mutex_lock(&p->mu);
     r = check_fn(p, (const void *)fn, "apply_async");
+    j = NULL;
+    if (r == 0 && len <= APPLY_INLINE && (j = p->free_jobs) != NULL) {
+        p->free_jobs = j->qnext;
+        p->free_n--;
+    }
     pthread_mutex_unlock(&p->mu);
     if (r < 0)
         return r;
-    j = job_alloc(p, K_APPLY, len, call);
+    j = job_alloc(p, j, K_APPLY, len, call);
     if (j == NULL) {
         pthread_mutex_lock(&p->mu);
         mproc__apool_set_err(p, "apply_async: out of memory");
@@ -384,7 +397,7 @@ map_common(mproc_apool_t *p, int kind, mproc_task_fn fn, mproc_star_fn sfn,
     pthread_mutex_unlock(&p->mu);
     if (r < 0)
         return r;
-    j = job_alloc(p, kind, 0, call);
+    j = job_alloc(p, NULL, kind, 0, call);
     if (j == NULL)
         goto nomem;
     j->fkind = sfn != NULL ? F_STAR : F_PLAIN;

@@ -89,7 +89,7 @@ enum fn_kind { F_PLAIN = 1, F_STAR = 2 };
  * result of more than a quarter of a chunk gets a chunk of its own. */
 #define ARENA_FIRST ((size_t)4096 - 64)
 #define ARENA_MAX ((size_t)4 << 20)
-#define ARENA_INLINE 48
+#define ARENA_INLINE 32
 /* A freed job's result array (up to SPARE_RR_BYTES) and full-size
  * chunks (up to SPARE_CHUNKS) wait in the pool for the next job: fresh
  * memory costs a page fault and the kernel's zeroing of every page,
@@ -98,6 +98,13 @@ enum fn_kind { F_PLAIN = 1, F_STAR = 2 };
 #define SPARE_RR_MIN ((size_t)64 << 10)
 #define SPARE_RR_BYTES ((size_t)128 << 20)
 #define SPARE_CHUNKS 8
+/* Apply jobs whose item fits in APPLY_INLINE bytes are all one size and
+ * go back to the pool when freed, up to FREE_JOBS of them, for the next
+ * apply_async: a burst of calls would otherwise grow the heap, fault in
+ * and zero its pages, and give them back to the kernel when freed, at
+ * every burst (that was most of apply_async's cost). */
+#define APPLY_INLINE 64
+#define FREE_JOBS 32768
 struct arena_chunk {
     struct arena_chunk *next;
     size_t cap, used;
@@ -117,6 +124,7 @@ struct mproc_async {
     unsigned refs;      /* the application's + the result thread's */
     bool freed;         /* the application let go */
     bool fire_forget;   /* apply_async with out == NULL */
+    bool recycle;       /* of the pool's apply size (APPLY_INLINE) */
     /* what to run */
     int fkind;
     mproc_task_fn fn;
@@ -313,6 +321,8 @@ struct mproc_apool {
     size_t spare_n;
     struct arena_chunk *spare_chunks;
     unsigned spare_nchunks;
+    struct mproc_async *free_jobs; /* linked by qnext (FREE_JOBS) */
+    unsigned free_n;
     char errmsg[MPROC_ERRMSG_MAX];
 };
 
