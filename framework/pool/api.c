@@ -747,6 +747,59 @@ engine_began(const void *arg)
     return p->began || p->thr_done;
 }
 
+static long long
+now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/*
+ * Under mu, with little in flight (apply's round trip): look for the
+ * result for a while before sleeping.  A sleep and wake-up costs tens of
+ * microseconds on these machines, the whole round trip not much more.
+ * But this thread's CPU is one that the result thread and the worker
+ * need: when processes outnumber CPUs, spinning delays the very result it
+ * waits for.  So the budget adapts (issue 13.3), as the channels' spins
+ * do: it doubles (up to SPIN_MAX_NS) when the result came during the
+ * spin and halves when it did not, down to none; then one short try
+ * every SPIN_PROBE waits finds out whether CPUs became free.  Not with
+ * much in flight at all: that spin would take the workers' CPU.
+ */
+#define SPIN_START_NS 100000LL
+#define SPIN_MAX_NS 1000000LL
+#define SPIN_MIN_NS 5000LL
+#define SPIN_PROBE 64u
+
+static void
+spin_ready(struct mproc_apool *p, mproc_async_t *ar)
+{
+    long long t0, budget = p->spin_ns;
+    bool got;
+    int k = 0;
+
+    if (p->spin_probe == 0 && budget == 0)
+        budget = SPIN_START_NS; /* the first wait */
+    if (budget == 0) {
+        if (++p->spin_probe < SPIN_PROBE)
+            return;
+        budget = SPIN_MIN_NS;
+    }
+    p->spin_probe = 1;
+    pthread_mutex_unlock(&p->mu);
+    t0 = now_ns();
+    while (!(got = __atomic_load_n(&ar->ready, __ATOMIC_ACQUIRE)) &&
+           (++k & 63 || now_ns() - t0 < budget))
+        __builtin_ia32_pause();
+    pthread_mutex_lock(&p->mu);
+    if (got)
+        budget = budget * 2 > SPIN_MAX_NS ? SPIN_MAX_NS : budget * 2;
+    else if ((budget /= 2) < SPIN_MIN_NS)
+        budget = 0;
+    p->spin_ns = budget;
+}
+
 /* Under mu: wait for ar, refusing to block the result thread. */
 static int
 wait_locked(mproc_async_t *ar, int timeout_ms)
@@ -759,19 +812,8 @@ wait_locked(mproc_async_t *ar, int timeout_ms)
         return MPROC_EINVAL;
     }
     if (!ar->ready && timeout_ms != 0 && p->iter_jobs == 0 &&
-        p->known_left + p->inflight_tasks <= p->nworkers) {
-        /* Little in flight (apply's round trip): spin up to a millisecond
-         * first.  A sleep and wake-up costs tens of microseconds on these
-         * machines, the whole round trip not much more.  Not with much in
-         * flight: the spin would take the CPU the workers need. */
-        long long t0 = mproc__now_ms();
-        int k = 0;
-        pthread_mutex_unlock(&p->mu);
-        while (!__atomic_load_n(&ar->ready, __ATOMIC_ACQUIRE) &&
-               (++k & 63 || mproc__now_ms() - t0 < 1))
-            __builtin_ia32_pause();
-        pthread_mutex_lock(&p->mu);
-    }
+        p->known_left + p->inflight_tasks <= p->nworkers)
+        spin_ready(p, ar);
     return wait_until(p, job_settled, ar, timeout_ms);
 }
 

@@ -321,6 +321,10 @@ struct mproc_apool {
     size_t spare_n;
     struct arena_chunk *spare_chunks;
     unsigned spare_nchunks;
+    /* The caller's spin before it sleeps for a result (api.c,
+     * spin_ready): its budget in ns and the waits since the last try. */
+    long long spin_ns;
+    unsigned spin_probe;
     struct mproc_async *free_jobs; /* linked by qnext (FREE_JOBS) */
     unsigned free_n;
     char errmsg[MPROC_ERRMSG_MAX];
