@@ -56,6 +56,8 @@ f_out(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
     if (x % 97 == 5)
         return mproc_fail(ctx, "bad %ld", x);
     n = out_len(x);
+    if (n == 0)
+        return MPROC_TASK_OK;
     if (mproc_buf_reserve(out, n) != MPROC_TASK_OK)
         return mproc_fail(ctx, "no memory");
     d = out->data + out->len;
@@ -191,6 +193,8 @@ f_big(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
     size_t n = index % 4 == 1 ? (size_t)5 << 20 : index % 4 == 2 ? 0 : 10;
     char *d;
 
+    if (n == 0)
+        return MPROC_TASK_OK;
     if (mproc_buf_reserve(out, n) != MPROC_TASK_OK)
         return mproc_fail(ctx, "no memory");
     d = out->data + out->len;

@@ -282,33 +282,16 @@ submit(struct mproc_apool *p, struct mproc_async *j)
     return r;
 }
 
-int
-mproc_apool_apply_async(mproc_apool_t *p, mproc_task_fn fn, const void *data,
-                        size_t len, const struct mproc_call_opts *call,
-                        mproc_async_t **out)
+/* An apply job of fn(data): `j` recycled, or NULL for a new one; NULL
+ * without memory. */
+static struct mproc_async *
+apply_job(struct mproc_apool *p, struct mproc_async *j, mproc_task_fn fn,
+          const void *data, size_t len, const struct mproc_call_opts *call,
+          bool forget)
 {
-    struct mproc_async *j;
-    int r;
-
-    if (out != NULL)
-        *out = NULL;
-    pthread_mutex_lock(&p->mu);
-    r = check_fn(p, (const void *)fn, "apply_async");
-    j = NULL;
-    if (r == 0 && len <= APPLY_INLINE && (j = p->free_jobs) != NULL) {
-        p->free_jobs = j->qnext;
-        p->free_n--;
-    }
-    pthread_mutex_unlock(&p->mu);
-    if (r < 0)
-        return r;
     j = job_alloc(p, j, K_APPLY, len, call);
-    if (j == NULL) {
-        pthread_mutex_lock(&p->mu);
-        mproc__apool_set_err(p, "apply_async: out of memory");
-        pthread_mutex_unlock(&p->mu);
-        return MPROC_ENOMEM;
-    }
+    if (j == NULL)
+        return NULL;
     j->fkind = F_PLAIN;
     j->fn = fn;
     j->own = (const char *)(j + 1);
@@ -318,10 +301,49 @@ mproc_apool_apply_async(mproc_apool_t *p, mproc_task_fn fn, const void *data,
     j->n_in = 1;
     j->rr = &j->one_r;
     j->res_cap = 1;
-    if (out == NULL) {
+    if (forget) {
         /* Fire and forget: only the result thread holds it. */
         j->fire_forget = true;
         j->refs = 1;
+    }
+    return j;
+}
+
+int
+mproc_apool_apply_async(mproc_apool_t *p, mproc_task_fn fn, const void *data,
+                        size_t len, const struct mproc_call_opts *call,
+                        mproc_async_t **out)
+{
+    struct mproc_async *j = NULL;
+    int r;
+
+    if (out != NULL)
+        *out = NULL;
+    pthread_mutex_lock(&p->mu);
+    r = check_fn(p, (const void *)fn, "apply_async");
+    if (r == 0 && len <= APPLY_INLINE && (j = p->free_jobs) != NULL &&
+        (r = check_open(p)) == 0) {
+        /* A recycled job: filled and queued under this one lock (the
+         * lock is what the result thread and the callers contend for). */
+        p->free_jobs = j->qnext;
+        p->free_n--;
+        apply_job(p, j, fn, data, len, call, out == NULL);
+        p->refs++;
+        mproc__apool_job_enqueue(p, j);
+        pthread_mutex_unlock(&p->mu);
+        if (out != NULL)
+            *out = j;
+        return 0;
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (r < 0)
+        return r;
+    j = apply_job(p, NULL, fn, data, len, call, out == NULL);
+    if (j == NULL) {
+        pthread_mutex_lock(&p->mu);
+        mproc__apool_set_err(p, "apply_async: out of memory");
+        pthread_mutex_unlock(&p->mu);
+        return MPROC_ENOMEM;
     }
     r = submit(p, j);
     if (r < 0) {
