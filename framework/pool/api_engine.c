@@ -1050,6 +1050,13 @@ learn(struct mproc_apool *p, const struct mproc_result *r, unsigned n)
     want = per > 0 ? BATCH_SECONDS / per : MAX_BATCH;
     if (want > 2 * p->target)
         want = 2 * p->target;
+    /* A message that took a few times the goal was as likely preempted
+     * (a worker waiting for a CPU counts in its duration) as slow: halve
+     * at most.  Dropping at once made batches of tiny tasks collapse on
+     * a loaded machine, where the default chunksize then lost to a fixed
+     * one (issue 13.3).  One far longer means long tasks: follow it. */
+    if (want < p->target / 2 && r->duration < 10 * BATCH_SECONDS)
+        want = p->target / 2;
     if (want < 1)
         want = 1;
     if (want > MAX_BATCH)
