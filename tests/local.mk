@@ -124,3 +124,4 @@ include %reldir%/dbg19.mk
 include %reldir%/stat19.mk
 include %reldir%/mpi18.mk
 include %reldir%/bench.mk
+include %reldir%/api13.mk

@@ -39,6 +39,12 @@ engine_began(const void *arg);
 void
 mproc__apool_pool_destroy(struct mproc_apool *p)
 {
+    mproc__apool_spare_free(p);
+    while (p->free_jobs != NULL) {
+        struct mproc_async *j = p->free_jobs;
+        p->free_jobs = j->qnext;
+        free(j);
+    }
     pthread_mutex_destroy(&p->mu);
     free(p);
 }
@@ -233,18 +239,21 @@ check_fn(struct mproc_apool *p, const void *fn, const char *what)
     return 0;
 }
 
+/* A new job; `j` is a recycled apply job (api_int.h) or NULL. */
 static struct mproc_async *
-job_alloc(struct mproc_apool *p, int kind, size_t extra,
-          const struct mproc_call_opts *call)
+job_alloc(struct mproc_apool *p, struct mproc_async *j, int kind,
+          size_t extra, const struct mproc_call_opts *call)
 {
-    struct mproc_async *j;
     size_t sz = kind == K_IMAP || kind == K_IMAP_UNORDERED
                     ? sizeof(struct mproc_imap)
                     : sizeof(*j);
+    bool recycle = kind == K_APPLY && extra <= APPLY_INLINE;
 
-    j = calloc(1, sz + extra);
-    if (j == NULL)
+    if (j != NULL)
+        memset(j, 0, sz);
+    else if ((j = calloc(1, sz + (recycle ? APPLY_INLINE : extra))) == NULL)
         return NULL;
+    j->recycle = recycle;
     j->pool = p;
     j->kind = kind;
     j->refs = 2;
@@ -273,28 +282,16 @@ submit(struct mproc_apool *p, struct mproc_async *j)
     return r;
 }
 
-int
-mproc_apool_apply_async(mproc_apool_t *p, mproc_task_fn fn, const void *data,
-                        size_t len, const struct mproc_call_opts *call,
-                        mproc_async_t **out)
+/* An apply job of fn(data): `j` recycled, or NULL for a new one; NULL
+ * without memory. */
+static struct mproc_async *
+apply_job(struct mproc_apool *p, struct mproc_async *j, mproc_task_fn fn,
+          const void *data, size_t len, const struct mproc_call_opts *call,
+          bool forget)
 {
-    struct mproc_async *j;
-    int r;
-
-    if (out != NULL)
-        *out = NULL;
-    pthread_mutex_lock(&p->mu);
-    r = check_fn(p, (const void *)fn, "apply_async");
-    pthread_mutex_unlock(&p->mu);
-    if (r < 0)
-        return r;
-    j = job_alloc(p, K_APPLY, len, call);
-    if (j == NULL) {
-        pthread_mutex_lock(&p->mu);
-        mproc__apool_set_err(p, "apply_async: out of memory");
-        pthread_mutex_unlock(&p->mu);
-        return MPROC_ENOMEM;
-    }
+    j = job_alloc(p, j, K_APPLY, len, call);
+    if (j == NULL)
+        return NULL;
     j->fkind = F_PLAIN;
     j->fn = fn;
     j->own = (const char *)(j + 1);
@@ -303,12 +300,50 @@ mproc_apool_apply_async(mproc_apool_t *p, mproc_task_fn fn, const void *data,
         memcpy((char *)(j + 1), data, len);
     j->n_in = 1;
     j->rr = &j->one_r;
-    j->mm = &j->one_m;
     j->res_cap = 1;
-    if (out == NULL) {
+    if (forget) {
         /* Fire and forget: only the result thread holds it. */
         j->fire_forget = true;
         j->refs = 1;
+    }
+    return j;
+}
+
+int
+mproc_apool_apply_async(mproc_apool_t *p, mproc_task_fn fn, const void *data,
+                        size_t len, const struct mproc_call_opts *call,
+                        mproc_async_t **out)
+{
+    struct mproc_async *j = NULL;
+    int r;
+
+    if (out != NULL)
+        *out = NULL;
+    pthread_mutex_lock(&p->mu);
+    r = check_fn(p, (const void *)fn, "apply_async");
+    if (r == 0 && len <= APPLY_INLINE && (j = p->free_jobs) != NULL &&
+        (r = check_open(p)) == 0) {
+        /* A recycled job: filled and queued under this one lock (the
+         * lock is what the result thread and the callers contend for). */
+        p->free_jobs = j->qnext;
+        p->free_n--;
+        apply_job(p, j, fn, data, len, call, out == NULL);
+        p->refs++;
+        mproc__apool_job_enqueue(p, j);
+        pthread_mutex_unlock(&p->mu);
+        if (out != NULL)
+            *out = j;
+        return 0;
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (r < 0)
+        return r;
+    j = apply_job(p, NULL, fn, data, len, call, out == NULL);
+    if (j == NULL) {
+        pthread_mutex_lock(&p->mu);
+        mproc__apool_set_err(p, "apply_async: out of memory");
+        pthread_mutex_unlock(&p->mu);
+        return MPROC_ENOMEM;
     }
     r = submit(p, j);
     if (r < 0) {
@@ -384,7 +419,7 @@ map_common(mproc_apool_t *p, int kind, mproc_task_fn fn, mproc_star_fn sfn,
     pthread_mutex_unlock(&p->mu);
     if (r < 0)
         return r;
-    j = job_alloc(p, kind, 0, call);
+    j = job_alloc(p, NULL, kind, 0, call);
     if (j == NULL)
         goto nomem;
     j->fkind = sfn != NULL ? F_STAR : F_PLAIN;
@@ -399,10 +434,10 @@ map_common(mproc_apool_t *p, int kind, mproc_task_fn fn, mproc_star_fn sfn,
     j->n_in = iter ? 0 : n;
     if (kind == K_MAP) {
         j->res_cap = iter ? 0 : n;
-        if (!iter && n > 0 &&
-            ((j->rr = calloc(n, sizeof(*j->rr))) == NULL ||
-             (j->mm = calloc(n, sizeof(*j->mm))) == NULL))
-            goto nomem;
+        if (!iter && n > 0) {
+            if ((j->rr = mproc__apool_rr_alloc(p, n)) == NULL)
+                goto nomem;
+        }
     } else {
         j->res_cap = call != NULL && call->buffer > 0 ? call->buffer
                                                       : IMAP_BUFFER;
@@ -414,7 +449,6 @@ map_common(mproc_apool_t *p, int kind, mproc_task_fn fn, mproc_star_fn sfn,
     if (r < 0) {
         free(j->res);
         free(j->rr);
-        free(j->mm);
         free(j);
         return r;
     }
@@ -425,7 +459,6 @@ nomem:
     if (j != NULL) {
         free(j->res);
         free(j->rr);
-        free(j->mm);
     }
     free(j);
     pthread_mutex_lock(&p->mu);
@@ -736,6 +769,59 @@ engine_began(const void *arg)
     return p->began || p->thr_done;
 }
 
+static long long
+now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/*
+ * Under mu, with little in flight (apply's round trip): look for the
+ * result for a while before sleeping.  A sleep and wake-up costs tens of
+ * microseconds on these machines, the whole round trip not much more.
+ * But this thread's CPU is one that the result thread and the worker
+ * need: when processes outnumber CPUs, spinning delays the very result it
+ * waits for.  So the budget adapts (issue 13.3), as the channels' spins
+ * do: it doubles (up to SPIN_MAX_NS) when the result came during the
+ * spin and halves when it did not, down to none; then one short try
+ * every SPIN_PROBE waits finds out whether CPUs became free.  Not with
+ * much in flight at all: that spin would take the workers' CPU.
+ */
+#define SPIN_START_NS 100000LL
+#define SPIN_MAX_NS 1000000LL
+#define SPIN_MIN_NS 5000LL
+#define SPIN_PROBE 64u
+
+static void
+spin_ready(struct mproc_apool *p, mproc_async_t *ar)
+{
+    long long t0, budget = p->spin_ns;
+    bool got;
+    int k = 0;
+
+    if (p->spin_probe == 0 && budget == 0)
+        budget = SPIN_START_NS; /* the first wait */
+    if (budget == 0) {
+        if (++p->spin_probe < SPIN_PROBE)
+            return;
+        budget = SPIN_MIN_NS;
+    }
+    p->spin_probe = 1;
+    pthread_mutex_unlock(&p->mu);
+    t0 = now_ns();
+    while (!(got = __atomic_load_n(&ar->ready, __ATOMIC_ACQUIRE)) &&
+           (++k & 63 || now_ns() - t0 < budget))
+        __builtin_ia32_pause();
+    pthread_mutex_lock(&p->mu);
+    if (got)
+        budget = budget * 2 > SPIN_MAX_NS ? SPIN_MAX_NS : budget * 2;
+    else if ((budget /= 2) < SPIN_MIN_NS)
+        budget = 0;
+    p->spin_ns = budget;
+}
+
 /* Under mu: wait for ar, refusing to block the result thread. */
 static int
 wait_locked(mproc_async_t *ar, int timeout_ms)
@@ -748,19 +834,8 @@ wait_locked(mproc_async_t *ar, int timeout_ms)
         return MPROC_EINVAL;
     }
     if (!ar->ready && timeout_ms != 0 && p->iter_jobs == 0 &&
-        p->known_left + p->inflight_tasks <= p->nworkers) {
-        /* Little in flight (apply's round trip): spin up to a millisecond
-         * first.  A sleep and wake-up costs tens of microseconds on these
-         * machines, the whole round trip not much more.  Not with much in
-         * flight: the spin would take the CPU the workers need. */
-        long long t0 = mproc__now_ms();
-        int k = 0;
-        pthread_mutex_unlock(&p->mu);
-        while (!__atomic_load_n(&ar->ready, __ATOMIC_ACQUIRE) &&
-               (++k & 63 || mproc__now_ms() - t0 < 1))
-            __builtin_ia32_pause();
-        pthread_mutex_lock(&p->mu);
-    }
+        p->known_left + p->inflight_tasks <= p->nworkers)
+        spin_ready(p, ar);
     return wait_until(p, job_settled, ar, timeout_ms);
 }
 

@@ -274,16 +274,37 @@ mproc__apool_job_unref(struct mproc_async *j)
         for (i = 0; i < j->res_cap; i++)
             mproc__apool_res_clear(&j->res[i]);
     free(j->res);
-    if (j->mm != NULL)
-        for (i = 0; i < j->res_cap; i++)
-            free(j->mm[i]);
-    if (j->mm != &j->one_m) {
-        free(j->mm);
-        free(j->rr);
+    if (j->rr != &j->one_r && j->rr != NULL) {
+        size_t bytes = j->res_cap * sizeof(*j->rr);
+        if (bytes >= SPARE_RR_MIN && bytes <= SPARE_RR_BYTES &&
+            j->res_cap > p->spare_n) {
+            free(p->spare_rr);
+            p->spare_rr = j->rr;
+            p->spare_n = j->res_cap;
+        } else {
+            free(j->rr);
+        }
+    }
+    while (j->arena != NULL) {
+        struct arena_chunk *c = j->arena;
+        j->arena = c->next;
+        if (c->cap == ARENA_MAX && p->spare_nchunks < SPARE_CHUNKS) {
+            c->next = p->spare_chunks;
+            p->spare_chunks = c;
+            p->spare_nchunks++;
+        } else {
+            free(c);
+        }
     }
     mproc__apool_res_clear(&j->cur);
     free(j->msg);
-    free(j);
+    if (j->recycle && p->free_n < FREE_JOBS) {
+        j->qnext = p->free_jobs;
+        p->free_jobs = j;
+        p->free_n++;
+    } else {
+        free(j);
+    }
     return --p->refs == 0;
 }
 
@@ -326,16 +347,113 @@ mproc__apool_wake(struct mproc_apool *p)
                 0);
 }
 
-/* Copy a result into *dst, its bytes into a new *mem. */
-static void
-store(struct mproc_result *dst, char **mem, const struct mproc_result *src,
-      uint64_t idx, int status, const void *data, size_t len,
-      const char *message)
+void
+mproc__apool_hint_huge(void *mem, size_t len)
 {
-    size_t mlen = message != NULL ? strlen(message) : 0;
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t a = ((uintptr_t)mem + huge - 1) & ~(huge - 1);
+    uintptr_t e = ((uintptr_t)mem + len) & ~(huge - 1);
+
+    if (e > a)
+        (void)madvise((void *)a, e - a, MADV_HUGEPAGE); /* a hint only */
+}
+
+struct mproc_result *
+mproc__apool_rr_alloc(struct mproc_apool *p, size_t n)
+{
+    struct mproc_result *rr = NULL;
+
+    pthread_mutex_lock(&p->mu);
+    if (p->spare_rr != NULL && p->spare_n >= n) {
+        rr = p->spare_rr;
+        p->spare_rr = NULL;
+        p->spare_n = 0;
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (rr == NULL && (rr = calloc(n, sizeof(*rr))) != NULL)
+        mproc__apool_hint_huge(rr, n * sizeof(*rr));
+    return rr;
+}
+
+void
+mproc__apool_spare_free(struct mproc_apool *p)
+{
+    free(p->spare_rr);
+    p->spare_rr = NULL;
+    p->spare_n = 0;
+    while (p->spare_chunks != NULL) {
+        struct arena_chunk *c = p->spare_chunks;
+        p->spare_chunks = c->next;
+        free(c);
+    }
+    p->spare_nchunks = 0;
+}
+
+/* `need` bytes from j's arena (8-aligned), or NULL without memory. */
+static char *
+arena_alloc(struct mproc_async *j, size_t need)
+{
+    struct arena_chunk *c = j->arena, *nc;
+    size_t a = (need + 7) & ~(size_t)7, cap;
     char *m;
 
-    free(*mem);
+    if (c == NULL && j->inl_used + a <= sizeof(j->inl.b)) {
+        m = j->inl.b + j->inl_used;
+        j->inl_used += a;
+        return m;
+    }
+    if (c != NULL && c->cap - c->used >= a) {
+        m = c->data + c->used;
+        c->used += a;
+        return m;
+    }
+    cap = c == NULL ? ARENA_FIRST : 2 * c->cap;
+    if (cap > ARENA_MAX)
+        cap = ARENA_MAX;
+    if (a > cap / 4) {
+        /* Its own chunk, behind the current one, which keeps serving the
+         * small results. */
+        nc = malloc(sizeof(*nc) + a);
+        if (nc == NULL)
+            return NULL;
+        nc->cap = nc->used = a;
+        if (c != NULL) {
+            nc->next = c->next;
+            c->next = nc;
+        } else {
+            nc->next = NULL;
+            j->arena = nc;
+            /* Too full for small results: the next one opens a chunk. */
+        }
+        return nc->data;
+    }
+    if (cap == ARENA_MAX && j->pool->spare_chunks != NULL) {
+        nc = j->pool->spare_chunks;
+        j->pool->spare_chunks = nc->next;
+        j->pool->spare_nchunks--;
+    } else if ((nc = malloc(sizeof(*nc) + cap)) == NULL) {
+        return NULL;
+    } else if (cap == ARENA_MAX) {
+        mproc__apool_hint_huge(nc->data, cap);
+    }
+    nc->next = c;
+    nc->cap = cap;
+    nc->used = a;
+    j->arena = nc;
+    return nc->data;
+}
+
+/* Copy a result into *dst, its bytes into a new *mem, or into j's arena
+ * when mem is NULL. */
+static void
+store(struct mproc_async *j, struct mproc_result *dst, char **mem,
+      const struct mproc_result *src, uint64_t idx, int status,
+      const void *data, size_t len, const char *message)
+{
+    size_t mlen = message != NULL ? strlen(message) : 0;
+    size_t need = (status == 0 ? len : 0) + mlen + 1;
+    char *m;
+
     if (src != NULL)
         *dst = *src;
     else
@@ -347,7 +465,12 @@ store(struct mproc_result *dst, char **mem, const struct mproc_result *src,
     dst->data = NULL;
     dst->len = 0;
     dst->message = NULL;
-    *mem = m = malloc((status == 0 ? len : 0) + mlen + 1);
+    if (mem != NULL) {
+        free(*mem);
+        *mem = m = malloc(need);
+    } else {
+        m = arena_alloc(j, need);
+    }
     if (m == NULL) {
         dst->status = MPROC_ENOMEM;
         dst->message = "out of memory keeping the result";
@@ -388,7 +511,7 @@ complete(struct mproc_apool *p, struct mproc_async *j, uint64_t idx,
         case K_APPLY:
         case K_MAP:
             if (idx < j->res_cap)
-                store(&j->rr[idx], &j->mm[idx], src, idx, status, data, len,
+                store(j, &j->rr[idx], NULL, src, idx, status, data, len,
                       message);
             break;
         case K_IMAP:
@@ -397,7 +520,7 @@ complete(struct mproc_apool *p, struct mproc_async *j, uint64_t idx,
                 s = &j->res[idx % j->res_cap];
             else
                 s = &j->res[(j->uhead + j->ucount++) % j->res_cap];
-            store(&s->r, &s->mem, src, idx, status, data, len, message);
+            store(j, &s->r, &s->mem, src, idx, status, data, len, message);
             s->done = true;
             p->bcast = true;
             break;
@@ -518,19 +641,14 @@ job_pull(struct mproc_apool *p, struct mproc_async *j, const void **data,
         if (j->kind == K_MAP && j->pulled >= j->res_cap) {
             size_t cap = j->res_cap ? 2 * j->res_cap : 64;
             struct mproc_result *nr = realloc(j->rr, cap * sizeof(*nr));
-            char **nm = nr != NULL ? realloc(j->mm, cap * sizeof(*nm))
-                                   : NULL;
-            if (nr != NULL)
-                j->rr = nr;
-            if (nm == NULL) {
+            if (nr == NULL) {
                 j->in_error = MPROC_ENOMEM;
                 mproc__apool_job_set_msg(j, "input: out of memory");
                 mproc__apool_job_input_done(p, j);
                 check_ready(p, j);
                 return 0;
             }
-            memset(nm + j->res_cap, 0, (cap - j->res_cap) * sizeof(*nm));
-            j->mm = nm;
+            j->rr = nr;
             j->res_cap = cap;
         }
         *data = it.data;
@@ -932,6 +1050,13 @@ learn(struct mproc_apool *p, const struct mproc_result *r, unsigned n)
     want = per > 0 ? BATCH_SECONDS / per : MAX_BATCH;
     if (want > 2 * p->target)
         want = 2 * p->target;
+    /* A message that took a few times the goal was as likely preempted
+     * (a worker waiting for a CPU counts in its duration) as slow: halve
+     * at most.  Dropping at once made batches of tiny tasks collapse on
+     * a loaded machine, where the default chunksize then lost to a fixed
+     * one (issue 13.3).  One far longer means long tasks: follow it. */
+    if (want < p->target / 2 && r->duration < 10 * BATCH_SECONDS)
+        want = p->target / 2;
     if (want < 1)
         want = 1;
     if (want > MAX_BATCH)

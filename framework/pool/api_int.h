@@ -82,6 +82,35 @@
 enum job_kind { K_APPLY, K_MAP, K_IMAP, K_IMAP_UNORDERED };
 enum fn_kind { F_PLAIN = 1, F_STAR = 2 };
 
+/* The bytes of map and apply results (data and messages) are carved
+ * from chunks the job owns and frees with it: one malloc per result cost
+ * more than the task itself for small results.  A small first result
+ * (apply's) fits in the job itself.  Chunks double up to ARENA_MAX; a
+ * result of more than a quarter of a chunk gets a chunk of its own. */
+#define ARENA_FIRST ((size_t)4096 - 64)
+#define ARENA_MAX ((size_t)4 << 20)
+#define ARENA_INLINE 32
+/* A freed job's result array (up to SPARE_RR_BYTES) and full-size
+ * chunks (up to SPARE_CHUNKS) wait in the pool for the next job: fresh
+ * memory costs a page fault and the kernel's zeroing of every page,
+ * which took more of a million-item map's time than everything else the
+ * result thread does. */
+#define SPARE_RR_MIN ((size_t)64 << 10)
+#define SPARE_RR_BYTES ((size_t)128 << 20)
+#define SPARE_CHUNKS 8
+/* Apply jobs whose item fits in APPLY_INLINE bytes are all one size and
+ * go back to the pool when freed, up to FREE_JOBS of them, for the next
+ * apply_async: a burst of calls would otherwise grow the heap, fault in
+ * and zero its pages, and give them back to the kernel when freed, at
+ * every burst (that was most of apply_async's cost). */
+#define APPLY_INLINE 64
+#define FREE_JOBS 32768
+struct arena_chunk {
+    struct arena_chunk *next;
+    size_t cap, used;
+    char data[];
+};
+
 /* A stored result; `mem` owns r.data and r.message. */
 struct res {
     struct mproc_result r;
@@ -95,6 +124,7 @@ struct mproc_async {
     unsigned refs;      /* the application's + the result thread's */
     bool freed;         /* the application let go */
     bool fire_forget;   /* apply_async with out == NULL */
+    bool recycle;       /* of the pool's apply size (APPLY_INLINE) */
     /* what to run */
     int fkind;
     mproc_task_fn fn;
@@ -126,12 +156,17 @@ struct mproc_async {
     uint64_t fail_idx;
     int status;
     char *msg;           /* its message, or a misuse message; malloc'd */
-    /* results: apply and map, by position (res_cap of them) */
+    /* results: apply and map, by position (res_cap of them), their
+     * bytes in the arena */
     struct mproc_result *rr;
-    char **mm;           /* what each owns (data and message) */
     struct mproc_result one_r;
-    char *one_m;
     size_t res_cap;
+    struct arena_chunk *arena;
+    size_t inl_used;
+    union {
+        char b[ARENA_INLINE];
+        uint64_t align;
+    } inl;
     /* imap: ring of res_cap entries, ordered by index or FIFO */
     struct res *res;
     uint64_t uhead, ucount;
@@ -281,6 +316,17 @@ struct mproc_apool {
     unsigned wn_head, wn_len, wn_cap;
     struct mproc_process **wdead;
     size_t wdead_n, wdead_cap;
+    /* Result memory kept from freed jobs (under mu; see SPARE_RR_BYTES) */
+    struct mproc_result *spare_rr;
+    size_t spare_n;
+    struct arena_chunk *spare_chunks;
+    unsigned spare_nchunks;
+    /* The caller's spin before it sleeps for a result (api.c,
+     * spin_ready): its budget in ns and the waits since the last try. */
+    long long spin_ns;
+    unsigned spin_probe;
+    struct mproc_async *free_jobs; /* linked by qnext (FREE_JOBS) */
+    unsigned free_n;
     char errmsg[MPROC_ERRMSG_MAX];
 };
 
@@ -298,6 +344,18 @@ void mproc__apool_set_err(struct mproc_apool *p, const char *fmt, ...)
 bool mproc__apool_in_result_thread(const struct mproc_apool *p);
 /* Wake the result thread if it sleeps waiting for input.  Under mu. */
 void mproc__apool_kick(struct mproc_apool *p);
+
+/* Ask for transparent huge pages for the 2 MiB-aligned part of a large
+ * allocation that is about to be filled: a million results would
+ * otherwise cost tens of thousands of page faults. */
+void mproc__apool_hint_huge(void *mem, size_t len);
+
+/* A map's result array of n entries, the pool's spare if it is large
+ * enough (its entries are stale: each is written when its task
+ * completes, before anyone may read it), or NULL.  Takes mu.  _spare_free:
+ * free what the pool keeps (at its end). */
+struct mproc_result *mproc__apool_rr_alloc(struct mproc_apool *p, size_t n);
+void mproc__apool_spare_free(struct mproc_apool *p);
 
 /* Jobs (under mu).  job_unref returns true when the pool lost its last
  * reference: the caller destroys it (pool_destroy) after unlocking. */

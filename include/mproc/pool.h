@@ -643,7 +643,13 @@ MPROC_API const char *mproc_async_errmsg(mproc_async_t *ar);
 
 /** Release an async result.  If it is not ready yet, it is abandoned:
  *  its tasks not started are dropped (a map's input is not read on),
- *  those running finish unseen, and no callback runs.  NULL is a no-op. */
+ *  those running finish unseen, and no callback runs.  NULL is a no-op.
+ *
+ *  Memory: the pool keeps some of what a freed result held for the next
+ *  calls, since fresh memory costs a page fault and zeroing per page
+ *  (the largest map result array up to 128 MiB, up to 8 blocks of 4 MiB
+ *  of result bytes, up to 32768 apply results); mproc_apool_free()
+ *  releases it. */
 MPROC_API void mproc_async_free(mproc_async_t *ar);
 
 /**
