@@ -34,6 +34,7 @@ enum mgr_op {
     OP_UNLINK,   /* args: name */
     OP_DECREF,   /* obj */
     OP_SHUTDOWN,
+    OP_RING,     /* unix: only; the reply is followed by a memfd (ring.h) */
     /* dict and Namespace */
     OP_D_SET = 16, OP_D_GET, OP_D_SETDEFAULT, OP_D_DEL, OP_D_CONTAINS,
     OP_D_LEN, OP_D_KEYS, OP_D_ITEMS, OP_D_POP, OP_D_CLEAR, OP_D_UPDATE,
