@@ -7,8 +7,8 @@
  * client SIGKILLed in the middle of requests (small and chunked) drops
  * only itself, and one killed holding a Lock makes the next acquirer see
  * owner-died within a second; a server killed while a client waits (or
- * sends a chunked request) is an error for the client, never a hang;
- * nothing is left in /dev/shm.
+ * sends a chunked request) is an error for the client, never a hang; an
+ * idle server does not spin; nothing is left in /dev/shm.
  */
 #include "config.h"
 
@@ -405,6 +405,58 @@ t_killed_server(void)
     free(val);
 }
 
+/* The server's CPU time (utime + stime) in clock ticks, or -1. */
+static long
+cpu_ticks(pid_t pid)
+{
+    char path[64], buf[1024], *p;
+    unsigned long ut, st;
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    p = strrchr(buf, ')');
+    /* After the name: state ppid pgrp session tty tpgid flags minflt
+     * cminflt majflt cmajflt utime stime. */
+    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u "
+                            "%*u %*u %lu %lu", &ut, &st) != 2)
+        return -1;
+    return (long)(ut + st);
+}
+
+/* Spinning is bounded: an idle server and client sleep. */
+static void
+t_idle(void)
+{
+    mproc_manager_t *m = start(NULL);
+    mproc_mobj_t *d;
+    long t0, t1, hz = sysconf(_SC_CLK_TCK);
+    int i;
+
+    if (m == NULL)
+        return;
+    mproc_manager_dict(m, NULL, &d);
+    for (i = 0; i < 2000; i++)
+        mproc_mdict_set(d, "k", 1, "v", 1);
+    usleep(100000);
+    t0 = cpu_ticks(mproc_manager_pid(m));
+    usleep(500000);
+    t1 = cpu_ticks(mproc_manager_pid(m));
+    /* A server that kept spinning would use most of the half second
+     * whenever it got a CPU; a sleeping one uses none. */
+    ok(t0 >= 0 && (t1 - t0) * 1000 / hz < 20,
+       "idle: the server sleeps when its clients are quiet (%ld ms of CPU "
+       "in 500 ms)", (t1 - t0) * 1000 / hz);
+    mproc_mobj_free(d);
+    mproc_manager_free(m);
+}
+
 int
 main(void)
 {
@@ -417,6 +469,7 @@ main(void)
     t_killed_client();
     t_lock_holder();
     t_killed_server();
+    t_idle();
     is_int(shm_ours(), shm0, "nothing left in /dev/shm");
     ok(!has_ring(), "no ring left mapped");
     return done_testing();

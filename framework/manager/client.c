@@ -51,9 +51,10 @@ ring_call(mproc_manager_t *m, size_t need, size_t *len)
     int sock = mproc_conn_fd(m->conn), r;
     size_t off = 0, n;
     uint32_t more;
+    bool rang = false;
 
     do {
-        r = mproc__ring_wait(g, &m->spin, &g->req.full, 0, sock);
+        r = mproc__ring_wait(g, &m->spin, rang, &g->req.full, 0, sock);
         if (r < 0)
             return r;
         n = need - off > MGR_RING_CAP ? MGR_RING_CAP : need - off;
@@ -61,11 +62,11 @@ ring_call(mproc_manager_t *m, size_t need, size_t *len)
         off += n;
         g->req.len = (uint32_t)n;
         g->req.more = off < need;
-        mproc__ring_publish(&g->req.full, 1, &g->srv_sleep, sock);
+        rang = mproc__ring_publish(&g->req.full, 1, &g->srv_sleep, sock);
     } while (off < need);
     *len = 0;
     do {
-        r = mproc__ring_wait(g, &m->spin, &g->rep.full, 1, sock);
+        r = mproc__ring_wait(g, &m->spin, rang, &g->rep.full, 1, sock);
         if (r < 0)
             return r;
         n = g->rep.len;
@@ -76,7 +77,12 @@ ring_call(mproc_manager_t *m, size_t need, size_t *len)
             return MPROC_ENOMEM;
         memcpy(m->rep + *len, g->rep_data, n);
         *len += n;
-        mproc__ring_publish(&g->rep.full, 0, &g->srv_sleep, sock);
+        /* Only a server with more chunks waits for the mailbox: a
+         * doorbell after the last one would wake it for nothing. */
+        if (more)
+            rang = mproc__ring_publish(&g->rep.full, 0, &g->srv_sleep, sock);
+        else
+            atomic_store(&g->rep.full, 0);
     } while (more);
     return *len < MGR_REP_HDR ? MPROC_EPIPE : 0;
 }

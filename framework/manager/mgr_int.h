@@ -3,7 +3,8 @@
  * Manager internals: the wire format between clients and the server, and
  * the server's object model.
  *
- * Wire format (inside one message of <mproc/connection.h>, all integers
+ * Wire format (inside one message of <mproc/connection.h>, or one
+ * message through a client's shared-memory ring (ring.h), all integers
  * little-endian):
  *   request  u8 op, u8 0, u16 nargs, u32 obj, i32 timeout_ms,
  *            then nargs times { u32 len, len bytes }

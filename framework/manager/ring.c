@@ -143,14 +143,16 @@ mproc__ring_recv_fd(int sock, int timeout_ms)
     return fd;
 }
 
-void
+bool
 mproc__ring_publish(_Atomic uint32_t *flag, uint32_t v,
                     _Atomic uint32_t *peer_sleep, int sock)
 {
     atomic_store(flag, v);
+    if (atomic_load(peer_sleep) == 0)
+        return false;
     /* A full socket already holds a doorbell: EAGAIN is fine. */
-    if (atomic_load(peer_sleep) != 0)
-        (void)send(sock, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)send(sock, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    return true;
 }
 
 int
@@ -188,18 +190,20 @@ spin_max(void)
     if (spin < 0) {
         const char *e = getenv("MPROC_MANAGER_SPIN_US");
         spin = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? MGR_RING_SPIN_US : 0;
-        if (e != NULL)
+        if (e != NULL && *e != '\0') {
             spin = atol(e);
+            spin = spin < 0 ? 0 : spin > 10000 ? 10000 : spin;
+        }
     }
     return spin;
 }
 
 long
-mproc__spin_budget(struct mgr_spin *s)
+mproc__spin_budget(struct mgr_spin *s, bool rang)
 {
     if (s->budget < 0)
         s->budget = spin_max();
-    if (s->budget > 0)
+    if (s->budget > 0 && !rang)
         return s->budget;
     return ++s->n % MGR_RING_PROBE == 0 ? spin_max() : 0;
 }
@@ -208,7 +212,10 @@ void
 mproc__spin_learn(struct mgr_spin *s, bool hit)
 {
     if (hit) {
-        s->budget = spin_max();
+        /* Grows back by doubling: one lucky wait on a loaded machine
+         * does not buy many long spins. */
+        s->budget = s->budget * 2 + 1 < spin_max() ? s->budget * 2 + 1
+                                                   : spin_max();
         s->n = 0;
     } else {
         s->budget /= 2;
@@ -225,7 +232,7 @@ mproc__ring_now_us(void)
 }
 
 int
-mproc__ring_wait(struct mgr_ring *r, struct mgr_spin *sp,
+mproc__ring_wait(struct mgr_ring *r, struct mgr_spin *sp, bool rang,
                  _Atomic uint32_t *flag, uint32_t want, int sock)
 {
     int64_t end = 0;
@@ -236,7 +243,7 @@ mproc__ring_wait(struct mgr_ring *r, struct mgr_spin *sp,
 
     if (atomic_load_explicit(flag, memory_order_acquire) == want)
         return 0;
-    spin = mproc__spin_budget(sp);
+    spin = mproc__spin_budget(sp, rang);
     for (i = 1; spin > 0; i++) {
         if (atomic_load_explicit(flag, memory_order_acquire) == want) {
             mproc__spin_learn(sp, true);

@@ -10,7 +10,8 @@
  * each side learns the other died (hang-up), and a 1-byte doorbell on it
  * wakes a side that went to sleep.
  *
- * Waking without a syscall while both run: a waiting side spins for a
+ * Waking without a syscall while both run (a round trip then takes a
+ * microsecond or two): a waiting side spins for a
  * bounded time (at most MGR_RING_SPIN_US, none on one CPU; struct
  * mgr_spin below), then announces that it sleeps (its flag), looks once
  * more, and sleeps on the socket.  The publishing side stores its mailbox flag, then reads the
@@ -29,7 +30,7 @@
 #include <stdint.h>
 
 #define MGR_RING_CAP (64u * 1024u)
-#define MGR_RING_SPIN_US 50
+#define MGR_RING_SPIN_US 20
 
 struct mgr_box {
     _Atomic uint32_t full; /* 1: len bytes of data are the peer's to take */
@@ -62,8 +63,9 @@ int mproc__ring_send_fd(int sock, int fd, int timeout_ms);
 /* Receive it: the fd (CLOEXEC) or a negative code. */
 int mproc__ring_recv_fd(int sock, int timeout_ms);
 
-/* Publish a mailbox flag, then ring the peer if it sleeps. */
-void mproc__ring_publish(_Atomic uint32_t *flag, uint32_t v,
+/* Publish a mailbox flag, then ring the peer if it sleeps.  True when
+ * it rang. */
+bool mproc__ring_publish(_Atomic uint32_t *flag, uint32_t v,
                          _Atomic uint32_t *peer_sleep, int sock);
 /* Read pending doorbells.  0, or MPROC_EPIPE when the peer is gone. */
 int mproc__ring_drain(int sock);
@@ -82,26 +84,31 @@ mproc__ring_relax(void)
 
 /*
  * How long one side spins before it sleeps, learnt from the last waits:
- * a wait that the peer ended while we spun keeps the full budget, one
- * that had to sleep halves it, down to none (a loaded machine, or a
+ * a wait that the peer ended while we spun doubles the budget (up to
+ * MGR_RING_SPIN_US), one that had to sleep halves it, down to none (a loaded machine, or a
  * peer that does other work between calls: spinning would only take CPU
  * from the processes that must run).  With no budget left, one wait in
  * MGR_RING_PROBE spins anyway, to find out when spinning pays again.
+ * A side that had to ring its peer awake does not spin either (but in a
+ * probe): the peer must first be scheduled, often on this very CPU (a
+ * unix socket's wake-up is a synchronous one), and spinning would only
+ * keep it from running.
  */
 #define MGR_RING_PROBE 32
 struct mgr_spin {
     long budget;  /* µs; -1: not yet set */
     unsigned n;   /* waits since the budget ran out */
 };
-/* The budget for the next wait (µs). */
-long mproc__spin_budget(struct mgr_spin *s);
+/* The budget for the next wait (µs); `rang`: the peer was woken. */
+long mproc__spin_budget(struct mgr_spin *s, bool rang);
 /* What the wait did: ended while spinning (hit) or slept. */
 void mproc__spin_learn(struct mgr_spin *s, bool hit);
 
-/* Client: wait until *flag == want: spin for the budget, then sleep in
+/* Client: wait until *flag == want: spin for the budget (`rang`: the
+ * request rang the server awake), then sleep in
  * a blocking read of sock (made blocking by mproc__ring_client()).
  * 0, or MPROC_EPIPE when the server went away first. */
-int mproc__ring_wait(struct mgr_ring *r, struct mgr_spin *sp,
+int mproc__ring_wait(struct mgr_ring *r, struct mgr_spin *sp, bool rang,
                      _Atomic uint32_t *flag, uint32_t want, int sock);
 /* The client's socket carries only doorbells from now: blocking reads. */
 int mproc__ring_client(int sock);

@@ -55,12 +55,14 @@ struct loop {
     size_t pcap;
     volatile sig_atomic_t *stop;
     struct mgr_spin spin; /* how long ring_spin() waits for more */
+    bool rang;            /* a reply had to wake its client */
 };
 
 /* Put the next chunk of t's pending reply in its ring if the client
- * took the last one.  True when it did. */
+ * took the last one.  True when it did; L->rang when it had to wake
+ * the client. */
 static bool
-ring_put(struct tclient *t)
+ring_put(struct loop *L, struct tclient *t)
 {
     struct mgr_ring *g = t->ring;
     size_t n = t->c.out.len - t->outoff;
@@ -78,8 +80,9 @@ ring_put(struct tclient *t)
         t->pending = false;
         t->c.out.len = 0;
     }
-    mproc__ring_publish(&g->rep.full, 1, &g->cli_sleep,
-                        mproc_conn_fd(t->conn));
+    if (mproc__ring_publish(&g->rep.full, 1, &g->cli_sleep,
+                            mproc_conn_fd(t->conn)))
+        L->rang = true;
     return true;
 }
 
@@ -90,13 +93,12 @@ ready(struct mgr_srv *s, struct mgr_client *mc)
     struct tclient *t = (struct tclient *)mc;
     int r;
 
-    (void)s;
     if (mc->gone)
         return;
     if (t->ring != NULL) {
         t->pending = true;
         t->outoff = 0;
-        ring_put(t);
+        ring_put((struct loop *)s, t);
         return;
     }
     /* A timeout of 0 waits for nothing: no room for the first byte means
@@ -177,7 +179,7 @@ ring_take(struct loop *L, struct tclient *t)
     size_t len;
 
     if (t->pending)
-        return ring_put(t) ? 1 : 0;
+        return ring_put(L, t) ? 1 : 0;
     if (t->c.parked ||
         atomic_load_explicit(&g->req.full, memory_order_acquire) == 0)
         return 0;
@@ -200,10 +202,13 @@ ring_take(struct loop *L, struct tclient *t)
     }
     memcpy(t->in + t->inlen, g->req_data, n);
     t->inlen += n;
-    mproc__ring_publish(&g->req.full, 0, &g->cli_sleep,
-                        mproc_conn_fd(t->conn));
-    if (more)
+    /* Only a client sending more chunks waits for the mailbox. */
+    if (more) {
+        mproc__ring_publish(&g->req.full, 0, &g->cli_sleep,
+                            mproc_conn_fd(t->conn));
         return 1;
+    }
+    atomic_store(&g->req.full, 0);
     len = t->inlen;
     t->inlen = 0;
     return mproc__mgr_handle(&t->c, t->in, len) < 0 ? MPROC_EINVAL : 1;
@@ -247,7 +252,7 @@ ring_sleep(struct loop *L, uint32_t v)
 static bool
 ring_spin(struct loop *L)
 {
-    long spin = mproc__spin_budget(&L->spin);
+    long spin = 0;
     int64_t t0 = mproc__ring_now_us(), last = t0, now;
     bool idle = false;
 
@@ -255,12 +260,12 @@ ring_spin(struct loop *L)
         if (L->core.stopping || (L->stop != NULL && *L->stop))
             return false;
         now = mproc__ring_now_us();
+        L->rang = false;
         if (ring_pass(L) > 0) {
-            if (idle && spin > 0) {
+            if (idle && spin > 0)
                 /* A request came while we spun: spinning pays. */
                 mproc__spin_learn(&L->spin, true);
-                spin = mproc__spin_budget(&L->spin);
-            }
+            spin = mproc__spin_budget(&L->spin, L->rang);
             idle = false;
             last = now;
         } else if (now - last >= spin) {
