@@ -5,7 +5,10 @@
  *   dict   d[k] = v then d[k] (one set and one get: 2 round trips)
  *   queue  q.put(x) then q.get() (2 round trips)
  *   raw    two 1-byte ping-pongs over a socketpair between two processes:
- *          the ceiling any server process can reach on this machine now
+ *          the ceiling any server process reached over a socket
+ *   shm    two ping-pongs of a word in shared memory between two spinning
+ *          processes (no syscall): the ceiling of the manager's ring,
+ *          reached only while both processes have a CPU each
  * Prints "NAME PAIRS_PER_SECOND" lines for the script to compare.
  * Usage: bench-manager [N [RUNS]]
  */
@@ -14,6 +17,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <stdatomic.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -125,6 +130,46 @@ raw(long n, int runs)
     printf("raw-pair %.0f\n", r[runs / 2]);
 }
 
+/* The ring's ceiling: two round trips of a shared word, both spinning. */
+static void
+raw_shm(long n, int runs)
+{
+    _Atomic long *w = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                           MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    double r[64], t0;
+    long k, total = 2 * n * runs;
+    int i;
+    pid_t pid;
+
+    if (w == MAP_FAILED)
+        exit(1);
+    atomic_store(w, 0);
+    pid = fork();
+    if (pid == 0) {
+        /* Odd values are requests, even ones replies. */
+        for (k = 1; k < 2 * total; k += 2) {
+            while (atomic_load(w) != k)
+                ;
+            atomic_store(w, k + 1);
+        }
+        _exit(0);
+    }
+    for (i = 0, k = 0; i < runs; i++) {
+        long end = k + 4 * n;
+        t0 = now();
+        for (; k < end; k += 2) {
+            atomic_store(w, k + 1);
+            while (atomic_load(w) != k + 2)
+                ;
+        }
+        r[i] = n / (now() - t0);
+    }
+    waitpid(pid, NULL, 0);
+    munmap((void *)w, 4096);
+    qsort(r, (size_t)runs, sizeof(double), cmp);
+    printf("raw-shm %.0f\n", r[runs / 2]);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -134,6 +179,7 @@ main(int argc, char **argv)
     if (n < 10 || runs < 1 || runs > 64)
         return 64;
     raw(n, runs);
+    raw_shm(n, runs);
     bench("unix", NULL, n, runs);
     bench("tcp", "tcp:127.0.0.1:0", n, runs);
     return 0;

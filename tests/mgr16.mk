@@ -21,3 +21,9 @@ tests_mgr16_types_la_SOURCES = %reldir%/mgr16-types.c
 tests_mgr16_types_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
 TESTS += tests/mgr16-unrelated.sh
 EXTRA_DIST += tests/mgr16-unrelated.sh
+
+# The same-host fast path (mgrfast16): shared-memory rings over unix:.
+check_PROGRAMS += tests/mgr16-ring
+tests_mgr16_ring_SOURCES = %reldir%/mgr16-ring.c %reldir%/tap.h
+tests_mgr16_ring_LDADD = libmproc.la
+TESTS += tests/mgr16-ring

@@ -8,16 +8,83 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <mproc/shared.h>
 
 #include "mgr_client.h"
+#include "ring.h"
 
 static int
 fail(mproc_manager_t *m, int r, const char *what)
 {
     snprintf(m->msg, sizeof(m->msg), "manager %s: %s", m->address, what);
     return r;
+}
+
+/* The reply buffer holds at least cap bytes.  0 or MPROC_ENOMEM. */
+static int
+rep_grow(mproc_manager_t *m, size_t cap)
+{
+    unsigned char *p;
+
+    if (cap <= m->repcap)
+        return 0;
+    if (cap < 2 * m->repcap)
+        cap = 2 * m->repcap;
+    p = realloc(m->rep, cap);
+    if (p == NULL)
+        return MPROC_ENOMEM;
+    m->rep = p;
+    m->repcap = cap;
+    return 0;
+}
+
+/* The request in m->req through the ring (ring.h), the reply into
+ * m->rep: each in chunks of at most a mailbox.  0, MPROC_ENOMEM, or
+ * MPROC_EPIPE when the server went away or broke the protocol. */
+static int
+ring_call(mproc_manager_t *m, size_t need, size_t *len)
+{
+    struct mgr_ring *g = m->ring;
+    int sock = mproc_conn_fd(m->conn), r;
+    size_t off = 0, n;
+    uint32_t more;
+    bool rang = false;
+
+    do {
+        r = mproc__ring_wait(g, &m->spin, rang, &g->req.full, 0, sock);
+        if (r < 0)
+            return r;
+        n = need - off > MGR_RING_CAP ? MGR_RING_CAP : need - off;
+        memcpy(g->req_data, m->req + off, n);
+        off += n;
+        g->req.len = (uint32_t)n;
+        g->req.more = off < need;
+        rang = mproc__ring_publish(&g->req.full, 1, &g->srv_sleep, sock);
+    } while (off < need);
+    *len = 0;
+    do {
+        r = mproc__ring_wait(g, &m->spin, rang, &g->rep.full, 1, sock);
+        if (r < 0)
+            return r;
+        n = g->rep.len;
+        more = g->rep.more;
+        if (n > MGR_RING_CAP || *len + n > MPROC_CONN_MESSAGE_MAX + 64)
+            return MPROC_EPIPE;
+        if (rep_grow(m, *len + n) < 0)
+            return MPROC_ENOMEM;
+        memcpy(m->rep + *len, g->rep_data, n);
+        *len += n;
+        /* Only a server with more chunks waits for the mailbox: a
+         * doorbell after the last one would wake it for nothing. */
+        if (more)
+            rang = mproc__ring_publish(&g->rep.full, 0, &g->srv_sleep, sock);
+        else
+            atomic_store(&g->rep.full, 0);
+    } while (more);
+    return *len < MGR_REP_HDR ? MPROC_EPIPE : 0;
 }
 
 int
@@ -63,6 +130,20 @@ mproc__mgr_call(mproc_manager_t *m, int op, uint32_t obj, int timeout,
             memcpy(p + 4, a[i].ptr, a[i].len);
         p += 4 + a[i].len;
     }
+    if (m->ring != NULL) {
+        r = ring_call(m, need, &len);
+        if (r == MPROC_ENOMEM) {
+            m->broken = true; /* a reply half read: out of step */
+            r = fail(m, r, "out of memory");
+            goto out;
+        }
+        if (r < 0) {
+            m->broken = true;
+            r = fail(m, MPROC_EPIPE, "the server went away");
+            goto out;
+        }
+        goto parse;
+    }
     r = mproc_conn_send_bytes(m->conn, m->req, need, -1);
     if (r == MPROC_EMSGSIZE) {
         fail(m, r, "request larger than the message limit");
@@ -89,6 +170,7 @@ mproc__mgr_call(mproc_manager_t *m, int op, uint32_t obj, int timeout,
                                        : "short reply from the server");
         goto out;
     }
+parse:
     r = (int32_t)mgr_get32(m->rep);
     i = mgr_get32(m->rep + 4);
     m->nitems = 0;
@@ -105,6 +187,37 @@ mproc__mgr_call(mproc_manager_t *m, int op, uint32_t obj, int timeout,
 out:
     pthread_mutex_unlock(&m->mu);
     return r;
+}
+
+int
+mproc__mgr_ring_setup(mproc_manager_t *m)
+{
+    const char *e = getenv("MPROC_MANAGER_RING");
+    struct sockaddr_storage sa;
+    socklen_t sl = sizeof(sa);
+    int sock = mproc_conn_fd(m->conn), fd, r;
+
+    if ((e != NULL && strcmp(e, "0") == 0) ||
+        getsockname(sock, (struct sockaddr *)&sa, &sl) < 0 ||
+        sa.ss_family != AF_UNIX)
+        return 0;
+    r = mproc__mgr_call(m, OP_RING, 0, -1, NULL, 0);
+    if (r < 0)
+        return m->broken ? r : 0; /* refused: calls stay on the socket */
+    /* From here the server reads this client's requests from the ring
+     * only: a ring this side cannot map leaves the connection unusable. */
+    fd = mproc__ring_recv_fd(sock, 5000);
+    r = fd < 0 ? fd : mproc__ring_map(fd, &m->ring);
+    if (fd >= 0)
+        close(fd);
+    if (r == 0)
+        r = mproc__ring_client(sock);
+    m->spin.budget = -1;
+    if (r < 0) {
+        m->broken = true;
+        return fail(m, MPROC_EPIPE, "no shared ring from the server");
+    }
+    return 0;
 }
 
 const char *

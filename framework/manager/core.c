@@ -13,14 +13,12 @@
 #include <time.h>
 
 #include "mgr_int.h"
+#include "ring.h"
 
 int64_t
 mproc__mgr_now(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return mproc__ring_now_us() / 1000;
 }
 
 int

@@ -7,6 +7,8 @@ libmproc_core_la_SOURCES += \
 	%reldir%/mgr_int.h \
 	%reldir%/mgr_srv.h \
 	%reldir%/mgr_client.h \
+	%reldir%/ring.h \
+	%reldir%/ring.c \
 	%reldir%/core.c \
 	%reldir%/data.c \
 	%reldir%/wait.c \

@@ -8,6 +8,7 @@
 #include <mproc/connection.h>
 
 #include "mgr_int.h"
+#include "ring.h"
 
 struct mproc_manager {
     mproc_conn_t *conn;
@@ -26,6 +27,8 @@ struct mproc_manager {
     mgr_bytes *items;
     size_t nitems, capitems;
     bool broken;       /* the server went away */
+    struct mgr_ring *ring; /* the same-host fast path (ring.h), or NULL */
+    struct mgr_spin spin;  /* how long its waits spin */
     char msg[256];
 };
 
@@ -42,5 +45,10 @@ int mproc__mgr_handle_new(mproc_manager_t **out, const char *address,
  * m->items. */
 int mproc__mgr_call(mproc_manager_t *m, int op, uint32_t obj, int timeout,
                     const mgr_bytes *args, size_t nargs);
+
+/* Over unix:, ask the server for a ring and map it; without one (tcp:,
+ * MPROC_MANAGER_RING=0, an old server), calls stay on the socket.  0, or
+ * a negative code when the connection broke on the way. */
+int mproc__mgr_ring_setup(mproc_manager_t *m);
 
 #endif

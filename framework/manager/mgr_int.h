@@ -3,7 +3,8 @@
  * Manager internals: the wire format between clients and the server, and
  * the server's object model.
  *
- * Wire format (inside one message of <mproc/connection.h>, all integers
+ * Wire format (inside one message of <mproc/connection.h>, or one
+ * message through a client's shared-memory ring (ring.h), all integers
  * little-endian):
  *   request  u8 op, u8 0, u16 nargs, u32 obj, i32 timeout_ms,
  *            then nargs times { u32 len, len bytes }
@@ -34,6 +35,7 @@ enum mgr_op {
     OP_UNLINK,   /* args: name */
     OP_DECREF,   /* obj */
     OP_SHUTDOWN,
+    OP_RING,     /* unix: only; the reply is followed by a memfd (ring.h) */
     /* dict and Namespace */
     OP_D_SET = 16, OP_D_GET, OP_D_SETDEFAULT, OP_D_DEL, OP_D_CONTAINS,
     OP_D_LEN, OP_D_KEYS, OP_D_ITEMS, OP_D_POP, OP_D_CLEAR, OP_D_UPDATE,

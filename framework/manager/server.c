@@ -6,6 +6,14 @@
  * (bounded by the message limit); a client that sends garbage, announces
  * a message over the limit, or stops reading its replies is dropped and
  * the others go on.
+ *
+ * A unix: client may move to a shared-memory ring (ring.h): its socket
+ * then only carries doorbells and its hang-up.  After handling work the
+ * loop spins over the rings for a bounded time (none on one CPU), so a
+ * client's next request costs no syscall while both run; it polls the
+ * sockets at least every millisecond meanwhile (new clients, socket
+ * clients, deadlines), and sleeps in ppoll once the rings are quiet.
+ * Each pass takes at most one message chunk per ring: fair to all.
  */
 #include "config.h"
 
@@ -15,17 +23,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <mproc/connection.h>
 
 #include "mgr_int.h"
 #include "mgr_srv.h"
+#include "ring.h"
 
 struct tclient {
     struct mgr_client c; /* first: the core's view */
     mproc_conn_t *conn;
     bool pending;        /* c.out holds a reply not yet sent */
+    struct mgr_ring *ring; /* the fast path, or NULL: the socket */
+    unsigned char *in;   /* a ring request being assembled */
+    size_t inlen, incap;
+    size_t outoff;       /* bytes of c.out already put in the ring */
     struct tclient *next;
 };
 
@@ -33,14 +47,44 @@ struct loop {
     struct mgr_srv core;
     mproc_listener_t *lis;
     struct tclient *clients;
-    unsigned nclients, max_clients;
+    unsigned nclients, max_clients, nring;
     unsigned char *rbuf;
     size_t rcap;
     struct pollfd *pfd;
     struct tclient **pcl;
     size_t pcap;
     volatile sig_atomic_t *stop;
+    struct mgr_spin spin; /* how long ring_spin() waits for more */
+    bool rang;            /* a reply had to wake its client */
 };
+
+/* Put the next chunk of t's pending reply in its ring if the client
+ * took the last one.  True when it did; L->rang when it had to wake
+ * the client. */
+static bool
+ring_put(struct loop *L, struct tclient *t)
+{
+    struct mgr_ring *g = t->ring;
+    size_t n = t->c.out.len - t->outoff;
+
+    if (!t->pending || atomic_load_explicit(&g->rep.full,
+                                            memory_order_acquire) != 0)
+        return false;
+    if (n > MGR_RING_CAP)
+        n = MGR_RING_CAP;
+    memcpy(g->rep_data, (unsigned char *)t->c.out.data + t->outoff, n);
+    t->outoff += n;
+    g->rep.len = (uint32_t)n;
+    g->rep.more = t->outoff < t->c.out.len;
+    if (!g->rep.more) {
+        t->pending = false;
+        t->c.out.len = 0;
+    }
+    if (mproc__ring_publish(&g->rep.full, 1, &g->cli_sleep,
+                            mproc_conn_fd(t->conn)))
+        L->rang = true;
+    return true;
+}
 
 /* The core finished a reply for c: send it now if the socket takes it. */
 static void
@@ -49,9 +93,14 @@ ready(struct mgr_srv *s, struct mgr_client *mc)
     struct tclient *t = (struct tclient *)mc;
     int r;
 
-    (void)s;
     if (mc->gone)
         return;
+    if (t->ring != NULL) {
+        t->pending = true;
+        t->outoff = 0;
+        ring_put((struct loop *)s, t);
+        return;
+    }
     /* A timeout of 0 waits for nothing: no room for the first byte means
      * the reply waits for POLLOUT, and its client is not read meanwhile. */
     r = mproc_conn_send_bytes(t->conn, mc->out.data, mc->out.len, 0);
@@ -75,8 +124,161 @@ drop(struct loop *L, struct tclient *t)
     *p = t->next;
     mproc__mgr_client_gone(&t->c);
     mproc_conn_free(t->conn);
+    if (t->ring != NULL)
+        L->nring--;
+    mproc__ring_unmap(t->ring);
+    free(t->in);
     free(t);
     L->nclients--;
+}
+
+/* OP_RING: make t's ring, say yes on the socket, pass the memfd.  A
+ * client refused (no memfd here) stays on the socket. */
+static int
+ring_setup(struct loop *L, struct tclient *t)
+{
+    struct sockaddr_storage sa;
+    socklen_t sl = sizeof(sa);
+    struct mgr_ring *g = NULL;
+    int sock = mproc_conn_fd(t->conn), fd = -1, r;
+
+    if (t->ring != NULL)
+        return MPROC_EINVAL;
+    if (getsockname(sock, (struct sockaddr *)&sa, &sl) < 0 ||
+        sa.ss_family != AF_UNIX)
+        r = MPROC_ENOTSUP;
+    else
+        r = mproc__ring_create(&g, &fd);
+    mproc__mgr_rep_begin(&t->c);
+    mproc__mgr_rep_end(&t->c, r);
+    if (r < 0)
+        return 0;
+    /* The client waits for this reply: its socket has room for it. */
+    if (!t->pending && mproc_conn_fd(t->conn) >= 0)
+        r = mproc__ring_send_fd(sock, fd, 1000);
+    else
+        r = MPROC_EPIPE;
+    close(fd);
+    if (r < 0) {
+        mproc__ring_unmap(g);
+        return r;
+    }
+    t->ring = g;
+    L->nring++;
+    return 0;
+}
+
+/* Take one chunk of t's next request from its ring (a whole request is
+ * handled), or put one chunk of its reply.  1 work done, 0 none, or a
+ * negative code: drop the client. */
+static int
+ring_take(struct loop *L, struct tclient *t)
+{
+    struct mgr_ring *g = t->ring;
+    uint32_t n, more;
+    size_t len;
+
+    if (t->pending)
+        return ring_put(L, t) ? 1 : 0;
+    if (t->c.parked ||
+        atomic_load_explicit(&g->req.full, memory_order_acquire) == 0)
+        return 0;
+    /* The client can write the mapping at any time: read each field
+     * once, bound it, copy the bytes out before parsing them. */
+    n = *(volatile uint32_t *)&g->req.len;
+    more = *(volatile uint32_t *)&g->req.more;
+    if (n > MGR_RING_CAP || t->inlen + n > L->core.max_message)
+        return MPROC_EMSGSIZE;
+    if (t->inlen + n > t->incap) {
+        size_t cap = t->incap ? t->incap : 256;
+        unsigned char *p;
+        while (cap < t->inlen + n)
+            cap *= 2;
+        p = realloc(t->in, cap);
+        if (p == NULL)
+            return MPROC_ENOMEM;
+        t->in = p;
+        t->incap = cap;
+    }
+    memcpy(t->in + t->inlen, g->req_data, n);
+    t->inlen += n;
+    /* Only a client sending more chunks waits for the mailbox. */
+    if (more) {
+        mproc__ring_publish(&g->req.full, 0, &g->cli_sleep,
+                            mproc_conn_fd(t->conn));
+        return 1;
+    }
+    atomic_store(&g->req.full, 0);
+    len = t->inlen;
+    t->inlen = 0;
+    return mproc__mgr_handle(&t->c, t->in, len) < 0 ? MPROC_EINVAL : 1;
+}
+
+/* One chunk from or to every ring.  Returns how many moved. */
+static unsigned
+ring_pass(struct loop *L)
+{
+    struct tclient *t, *nx;
+    unsigned work = 0;
+    int r;
+
+    for (t = L->clients; t != NULL; t = nx) {
+        nx = t->next;
+        if (t->ring == NULL)
+            continue;
+        r = ring_take(L, t);
+        if (r < 0)
+            drop(L, t);
+        else
+            work += (unsigned)r;
+    }
+    return work;
+}
+
+/* Tell every ring client that the server sleeps (1) or runs (0). */
+static void
+ring_sleep(struct loop *L, uint32_t v)
+{
+    struct tclient *t;
+
+    for (t = L->clients; t != NULL; t = t->next)
+        if (t->ring != NULL)
+            atomic_store(&t->ring->srv_sleep, v);
+}
+
+/* Serve the rings while they have work, then spin for the learnt
+ * budget (ring.h) waiting for more; true when a millisecond passed with
+ * work still coming, so the sockets are polled without sleeping. */
+static bool
+ring_spin(struct loop *L)
+{
+    long spin = 0;
+    int64_t t0 = mproc__ring_now_us(), last = t0, now;
+    bool idle = false;
+
+    for (;;) {
+        if (L->core.stopping || (L->stop != NULL && *L->stop))
+            return false;
+        now = mproc__ring_now_us();
+        L->rang = false;
+        if (ring_pass(L) > 0) {
+            if (idle && spin > 0)
+                /* A request came while we spun: spinning pays. */
+                mproc__spin_learn(&L->spin, true);
+            spin = mproc__spin_budget(&L->spin, L->rang);
+            idle = false;
+            last = now;
+        } else if (now - last >= spin) {
+            if (spin > 0)
+                mproc__spin_learn(&L->spin, false);
+            return false;
+        } else {
+            idle = true;
+        }
+        if (now - t0 >= 1000)
+            return true;
+        mproc__ring_relax();
+    }
 }
 
 /* Read and handle one request of t, if a whole one is there. */
@@ -101,6 +303,8 @@ serve(struct loop *L, struct tclient *t)
         return 0;
     if (r < 0)
         return r;
+    if (len >= MGR_REQ_HDR && L->rbuf[0] == OP_RING)
+        return ring_setup(L, t);
     return mproc__mgr_handle(&t->c, L->rbuf, len);
 }
 
@@ -152,7 +356,8 @@ mproc__mgr_serve(mproc_listener_t *lis, const struct mproc_mtype *const *types,
     struct loop L;
     struct tclient *t, *nx;
     size_t n, i;
-    int timeout, r = 0;
+    int timeout, pr, r = 0;
+    bool busy = false;
 
     memset(&L, 0, sizeof(L));
     mproc__mgr_srv_init(&L.core, max_message, types);
@@ -160,9 +365,19 @@ mproc__mgr_serve(mproc_listener_t *lis, const struct mproc_mtype *const *types,
     L.lis = lis;
     L.max_clients = max_clients;
     L.stop = stop;
+    L.spin.budget = -1;
     raise_nofile();
     while (!L.core.stopping && !(stop != NULL && *stop)) {
-        timeout = mproc__mgr_expire(&L.core);
+        /* Going to sleep: say so, then look at the rings once more (a
+         * request put before the flag was seen is found here). */
+        if (!busy && L.nring > 0) {
+            ring_sleep(&L, 1);
+            busy = ring_pass(&L) > 0;
+        }
+        /* After the rings: a request parked there has its deadline. */
+        timeout = busy ? 0 : mproc__mgr_expire(&L.core);
+        if (busy)
+            (void)mproc__mgr_expire(&L.core);
         if (L.nclients + 2 > L.pcap) {
             size_t cap = (L.nclients + 2) * 2;
             struct pollfd *p = realloc(L.pfd, cap * sizeof(*p));
@@ -191,7 +406,8 @@ mproc__mgr_serve(mproc_listener_t *lis, const struct mproc_mtype *const *types,
              * and no request parked: one request each at most.  A parked
              * one is still watched for its end: tcp: reports a peer's
              * close as POLLRDHUP only, and a dead waiter must let go. */
-            L.pfd[n].events = t->pending ? POLLOUT
+            L.pfd[n].events = t->ring != NULL ? POLLIN /* doorbells */
+                              : t->pending ? POLLOUT
                               : t->c.parked ? POLLRDHUP : POLLIN;
             L.pcl[n++] = t;
         }
@@ -199,7 +415,10 @@ mproc__mgr_serve(mproc_listener_t *lis, const struct mproc_mtype *const *types,
         ts.tv_nsec = (long)(timeout % 1000) * 1000000;
         /* The stop signals are blocked but while waiting here: one that
          * comes between the check of *stop and the wait is not lost. */
-        if (ppoll(L.pfd, n, timeout < 0 ? NULL : &ts, waitmask) < 0) {
+        pr = ppoll(L.pfd, n, timeout < 0 ? NULL : &ts, waitmask);
+        if (L.nring > 0)
+            ring_sleep(&L, 0);
+        if (pr < 0) {
             if (errno == EINTR)
                 continue;
             r = -errno;
@@ -216,6 +435,13 @@ mproc__mgr_serve(mproc_listener_t *lis, const struct mproc_mtype *const *types,
             }
             if (L.pfd[i].revents == 0)
                 continue;
+            if (t->ring != NULL) {
+                /* Doorbells are read; the rings are served below. */
+                if (mproc__ring_drain(mproc_conn_fd(t->conn)) < 0 ||
+                    (L.pfd[i].revents & (POLLERR | POLLHUP | POLLNVAL)))
+                    drop(&L, t);
+                continue;
+            }
             if (t->pending) {
                 if (L.pfd[i].revents & (POLLERR | POLLHUP | POLLNVAL)) {
                     drop(&L, t);
@@ -230,11 +456,14 @@ mproc__mgr_serve(mproc_listener_t *lis, const struct mproc_mtype *const *types,
         }
         if (L.pfd[0].revents != 0)
             accept_all(&L);
+        busy = L.nring > 0 && ring_spin(&L);
     }
     for (t = L.clients; t != NULL; t = nx) {
         nx = t->next;
         mproc__mgr_client_gone(&t->c);
         mproc_conn_free(t->conn);
+        mproc__ring_unmap(t->ring);
+        free(t->in);
         free(t);
     }
     mproc__mgr_srv_fini(&L.core);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "mgr_client.h"
+#include "ring.h"
 #include "mgr_srv.h"
 
 extern char **environ;
@@ -82,12 +83,16 @@ static int
 dial(mproc_manager_t *m, mproc_err_t *err)
 {
     struct mproc_conn_opts co;
+    int r;
 
     mproc_conn_opts_init(&co);
     /* A client must take a reply of any size the server may send. */
     co.message_max = MPROC_CONN_MESSAGE_MAX + 64;
-    return mproc_client_connect(&m->conn, m->address, m->key, m->keylen, 5000,
-                                &co, err);
+    r = mproc_client_connect(&m->conn, m->address, m->key, m->keylen, 5000,
+                             &co, err);
+    if (r == 0 && (r = mproc__mgr_ring_setup(m)) < 0)
+        seterr(err, r, "%s", m->msg);
+    return r;
 }
 
 int
@@ -488,6 +493,7 @@ mproc_manager_free(mproc_manager_t *m)
     else if (m->lifeline >= 0)
         close(m->lifeline);
     free(m->rundir);
+    mproc__ring_unmap(m->ring);
     mproc_conn_free(m->conn);
     pthread_mutex_destroy(&m->mu);
     free(m->address);
