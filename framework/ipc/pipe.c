@@ -136,6 +136,28 @@ p_write(struct mproc_chan *ch, const struct iovec *iov, int iovcnt)
     return w < 0 ? -errno : w;
 }
 
+/*
+ * Spin, then sleep in the system call.  A side that sleeps at once costs
+ * its peer a wake-up per message while a stream flows (a reader that
+ * drains the pipe sleeps after every message); a short try-and-spin
+ * first, unless processes outnumber cores, avoids most of them.
+ * -EINPROGRESS: the caller makes the blocking call; else what the try
+ * returned.
+ */
+static ssize_t
+try_spin(struct mproc_chan *ch, unsigned side, ssize_t tried)
+{
+    struct pipe_priv *p = priv(ch);
+    struct pollfd f;
+
+    if (tried != -EAGAIN)
+        return tried;
+    f.fd = side == MPROC__CHAN_RD ? p->fd[0] : p->fd[1];
+    f.events = side == MPROC__CHAN_RD ? POLLIN : POLLOUT;
+    (void)mproc__spin_poll(&p->spin[side == MPROC__CHAN_RD], &f, 1);
+    return -EINPROGRESS;
+}
+
 static ssize_t
 p_write_block(struct mproc_chan *ch, const struct iovec *iov, int iovcnt)
 {
@@ -143,6 +165,10 @@ p_write_block(struct mproc_chan *ch, const struct iovec *iov, int iovcnt)
 
     if (!(nowait_probe() & NOWAIT_WR))
         return p_write(ch, iov, iovcnt); /* O_NONBLOCK: cannot block */
+    if (!mproc__cpus_crowded() &&
+        (w = try_spin(ch, MPROC__CHAN_WR, p_write(ch, iov, iovcnt))) !=
+            -EINPROGRESS)
+        return w;
     w = pwritev2(priv(ch)->fd[1], iov, iovcnt, -1, RWF_NOSIGNAL);
     return w < 0 ? -errno : w;
 }
@@ -167,6 +193,10 @@ p_read_block(struct mproc_chan *ch, void *buf, size_t len)
 
     if (!(nowait_probe() & NOWAIT_RD))
         return p_read(ch, buf, len); /* O_NONBLOCK: cannot block */
+    if (!mproc__cpus_crowded() &&
+        (r = try_spin(ch, MPROC__CHAN_RD, p_read(ch, buf, len))) !=
+            -EINPROGRESS)
+        return r;
     r = read(priv(ch)->fd[0], buf, len);
     return r < 0 ? -errno : r;
 }
