@@ -483,7 +483,10 @@ void mproc__spin_init(struct mproc__spin *s);
 bool mproc__spin_poll(struct mproc__spin *s, struct pollfd *p, nfds_t n);
 /* More threads are runnable on the machine than it has CPUs (the fourth
  * field of /proc/loadavg, read at most every few milliseconds): then a
- * spinning waiter only takes the CPU its peer needs, and sleeps at once.
+ * waiter spinning on poll(0) only takes, one system call after another,
+ * the CPU its peer needs, and sleeps at once.  (shmring's spin reads
+ * memory and adapts its budget; it keeps spinning: measured, it lost to
+ * pipe at 64 in flight with 4 workers on 2 cores when it did not.)
  * False when it cannot be told. */
 bool mproc__cpus_crowded(void);
 

@@ -440,9 +440,6 @@ spin(struct ring_priv *p, unsigned side)
     long start;
     unsigned i, pauses = 1;
 
-    /* Processes outnumber cores: the peer may be waiting for this CPU. */
-    if (mproc__cpus_crowded())
-        return false;
     if (s->budget_ns == 0) {
         if (ncpu() < 2 || ++s->idle < SPIN_PROBE)
             return false;
