@@ -125,3 +125,4 @@ include %reldir%/stat19.mk
 include %reldir%/mpi18.mk
 include %reldir%/bench.mk
 include %reldir%/api13.mk
+include %reldir%/chan13.mk

@@ -179,6 +179,12 @@ struct mproc_chan;
  *   fd:     the stable fd pollfd() returns, or -1 when the side is closed.
  *   close_side: release this process's resources of one side.
  *   export/import: see mproc__chan_export().  Optional: NULL = cannot.
+ *   read_block/write_block: optional (NULL: none): as read/write, but
+ *           sleep in the system call until some bytes move or the peer is
+ *           gone, so a wait costs one call instead of a failed try, a
+ *           poll() and a second try.  -EINTR when a signal handler ran;
+ *           -EAGAIN when they cannot block after all (the caller then
+ *           waits with wait()).  Used without a deadline only.
  */
 struct mproc_ipc_ops {
     const char *name;
@@ -188,6 +194,9 @@ struct mproc_ipc_ops {
 #define MPROC__IPC_CHUNKED 1u    /* reads return whole chunks (mq) */
 #define MPROC__IPC_EOF_READ 2u   /* read() reports the writer's end itself,
                                     so a zero-timeout read needs no wait() */
+#define MPROC__IPC_MEMCPY 4u     /* write() is a copy into memory, no system
+                                    call: every message goes straight from
+                                    the caller's buffer (no out-buffer) */
     int (*open)(struct mproc_chan *ch, const struct mproc__chan_opts *o,
                 mproc_err_t *err);
     ssize_t (*write)(struct mproc_chan *ch, const struct iovec *iov,
@@ -205,6 +214,9 @@ struct mproc_ipc_ops {
     int (*import_side)(struct mproc_chan *ch, unsigned side, const int *fds,
                        size_t nfds, const void *blob, size_t len,
                        mproc_err_t *err);
+    ssize_t (*read_block)(struct mproc_chan *ch, void *buf, size_t len);
+    ssize_t (*write_block)(struct mproc_chan *ch, const struct iovec *iov,
+                           int iovcnt);
 };
 
 extern const struct mproc_ipc_ops mproc__ipc_pipe_ops;
@@ -469,6 +481,14 @@ struct mproc__spin {
 };
 void mproc__spin_init(struct mproc__spin *s);
 bool mproc__spin_poll(struct mproc__spin *s, struct pollfd *p, nfds_t n);
+/* More threads are runnable on the machine than it has CPUs (the fourth
+ * field of /proc/loadavg, read at most every few milliseconds): then a
+ * waiter spinning on poll(0) only takes, one system call after another,
+ * the CPU its peer needs, and sleeps at once.  (shmring's spin reads
+ * memory and adapts its budget; it keeps spinning: measured, it lost to
+ * pipe at 64 in flight with 4 workers on 2 cores when it did not.)
+ * False when it cannot be told. */
+bool mproc__cpus_crowded(void);
 
 /* writev() that never raises SIGPIPE: -errno or bytes. */
 ssize_t mproc__writev_nosig(int fd, const struct iovec *iov, int n);

@@ -202,11 +202,46 @@ now_ns(void)
     return ts.tv_sec * 1000000000L + ts.tv_nsec;
 }
 
+/* Look at /proc/loadavg this often (nanoseconds). */
+#define CROWD_PERIOD_NS 5000000L
+
+bool
+mproc__cpus_crowded(void)
+{
+    static _Thread_local long last;
+    static _Thread_local bool crowded;
+    long t = now_ns();
+    char buf[128];
+    long running;
+    ssize_t n;
+    int fd;
+
+    if (last != 0 && t - last < CROWD_PERIOD_NS)
+        return crowded;
+    last = t;
+    crowded = false;
+    fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    /* "0.50 0.40 0.30 R/T LASTPID": R counts the runnable threads, this
+     * one included. */
+    if (sscanf(buf, "%*s %*s %*s %ld/", &running) == 1)
+        crowded = running > spin_ncpu();
+    return crowded;
+}
+
 bool
 mproc__spin_poll(struct mproc__spin *s, struct pollfd *p, nfds_t n)
 {
     long start;
 
+    if (mproc__cpus_crowded())
+        return false;
     if (s->budget_ns == 0) {
         if (spin_ncpu() < 2 || ++s->idle < SPIN_PROBE)
             return false;
@@ -491,6 +526,32 @@ part_set(_Atomic int32_t *w, int32_t v)
 }
 
 /*
+ * Without a deadline, a backend that can sleep in its read or write system
+ * call does so: one call per wait instead of a failed try, a poll() and a
+ * second try (what a raw blocking read() or write() costs).  Not for
+ * locked channels (lchan.c), whose test hooks and dead-peer checks need
+ * every piece to be a separate step.
+ */
+static bool
+may_block(const struct mproc_chan *ch, const struct dl *d, unsigned side)
+{
+    if (d->ts != NULL || ch->wpart != NULL || ch->rpart != NULL ||
+        ch->abort != NULL || (ch->flags & MPROC__CHAN_SHARED))
+        return false;
+    return side == MPROC__CHAN_RD ? ch->ops->read_block != NULL
+                                  : ch->ops->write_block != NULL;
+}
+
+/* A blocking call ended by a signal handler: stop (MPROC_EINTR) when the
+ * caller asked for that and no byte of the message has moved. */
+static bool
+intr_stops(const struct mproc_chan *ch, bool begun)
+{
+    return !begun && (ch->flags & MPROC__CHAN_EINTR) &&
+           mproc__signal_interrupts();
+}
+
+/*
  * Write all of iov, or until the deadline.  *done counts the bytes
  * written.  0, MPROC_EAGAIN / MPROC_ETIMEDOUT, MPROC_EPIPE or an error.
  */
@@ -498,7 +559,7 @@ static int
 write_iov(struct mproc_chan *ch, struct iovec *iov, int n, const struct dl *d,
           size_t *done)
 {
-    bool expired = false;
+    bool expired = false, block = may_block(ch, d, MPROC__CHAN_WR);
 
     for (;;) {
         ssize_t w;
@@ -510,7 +571,13 @@ write_iov(struct mproc_chan *ch, struct iovec *iov, int n, const struct dl *d,
         }
         if (n == 0)
             return 0;
-        w = ch->ops->write(ch, iov, n);
+        w = block ? ch->ops->write_block(ch, iov, n)
+                  : ch->ops->write(ch, iov, n);
+        if (w == -EINTR) {
+            if (intr_stops(ch, d->finish))
+                return intr_code(ch);
+            continue;
+        }
         if (w > 0) {
             size_t k = (size_t)w;
 
@@ -671,7 +738,8 @@ mproc__chan_send(struct mproc_chan *ch, const void *buf, size_t len,
      * of the word clears it. */
     if (ch->wpart != NULL && HDR + len > ch->lim.chunk)
         part_set(ch->wpart, mproc__chan_self());
-    if (ch->ob_off == ch->ob_len && len >= DIRECT_SEND) {
+    if (ch->ob_off == ch->ob_len &&
+        (len >= DIRECT_SEND || (ch->ops->flags & MPROC__IPC_MEMCPY))) {
         /* Nothing queued before it: header and payload straight from the
          * caller's memory, no copy. */
         struct iovec iov[2] = {{&h, HDR}, {(void *)buf, len}};
@@ -731,9 +799,10 @@ rd_closed(struct mproc_chan *ch)
                            ch->ops->name);
 }
 
-/* Read once, towards `need` bytes in the in-buffer from ib_start. */
+/* Read once, towards `need` bytes in the in-buffer from ib_start; with
+ * `block`, sleep in the read until bytes come (see may_block). */
 static ssize_t
-fill(struct mproc_chan *ch, size_t need)
+fill(struct mproc_chan *ch, size_t need, bool block)
 {
     size_t avail = ch->ib_end - ch->ib_start, want = need - avail, room;
     bool exact = (ch->flags & MPROC__CHAN_SHARED) != 0;
@@ -767,7 +836,8 @@ fill(struct mproc_chan *ch, size_t need)
     room = exact && !(ch->ops->flags & MPROC__IPC_CHUNKED)
                ? want
                : ch->ib_cap - ch->ib_end;
-    r = ch->ops->read(ch, ch->ib + ch->ib_end, room);
+    r = block ? ch->ops->read_block(ch, ch->ib + ch->ib_end, room)
+              : ch->ops->read(ch, ch->ib + ch->ib_end, room);
     if (r > 0)
         ch->ib_end += (size_t)r;
     return r;
@@ -782,7 +852,7 @@ static int
 pull(struct mproc_chan *ch, const struct dl *d, bool header_only,
      struct mproc__chan_hdr *h)
 {
-    bool expired = false;
+    bool expired = false, block = may_block(ch, d, MPROC__CHAN_RD);
 
     for (;;) {
         size_t avail = ch->ib_end - ch->ib_start, need = HDR;
@@ -812,11 +882,16 @@ pull(struct mproc_chan *ch, const struct dl *d, bool header_only,
             if (r == 0)
                 r = -EAGAIN;
             else
-                r = fill(ch, need);
+                r = fill(ch, need, false);
             if (r <= 0 && ch->ib_end == ch->ib_start)
                 part_set(ch->rpart, 0); /* nothing was taken */
         } else {
-            r = fill(ch, need);
+            r = fill(ch, need, block);
+        }
+        if (r == -EINTR) {
+            if (intr_stops(ch, avail > 0))
+                return intr_code(ch);
+            continue;
         }
         if (r > 0) {
             if (ch->rpart != NULL && !mproc__chan_has_message(ch))
@@ -884,7 +959,7 @@ recv_direct(struct mproc_chan *ch, char *buf, const struct mproc__chan_hdr *h,
             const struct dl *d)
 {
     size_t got = 0, total = h->len;
-    bool expired = false;
+    bool expired = false, block = may_block(ch, d, MPROC__CHAN_RD);
     ssize_t r;
     int w;
 
@@ -904,16 +979,19 @@ recv_direct(struct mproc_chan *ch, char *buf, const struct mproc__chan_hdr *h,
         /* A chunked transport's last piece may carry the next message's
          * start: that one goes through the in-buffer. */
         if ((ch->ops->flags & MPROC__IPC_CHUNKED) && rem < ch->lim.chunk) {
-            r = fill(ch, rem);
+            r = fill(ch, rem, block);
             if (r > 0)
                 continue;
         } else {
-            r = ch->ops->read(ch, buf + got, rem);
+            r = block ? ch->ops->read_block(ch, buf + got, rem)
+                      : ch->ops->read(ch, buf + got, rem);
             if (r > 0) {
                 got += (size_t)r;
                 continue;
             }
         }
+        if (r == -EINTR)
+            continue; /* mid-message: go on */
         if (r == 0)
             return mproc__chan_err(ch, MPROC_EPIPE,
                                    "%s: the sending side closed "

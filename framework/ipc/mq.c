@@ -50,6 +50,11 @@
 /* A group shares at most this part of the budget (1/16): two small
  * pools of the same user must fit side by side. */
 #define SHARE_MIN_PARTS 16u
+/* Room a chunk keeps beyond a power of two once it had to shrink: the
+ * channel's header (8 bytes) and a pool frame's (24), so that a payload
+ * of a power-of-two size (a 4 KiB record) is one chunk, one mq_send,
+ * instead of a full one and a second of a few bytes. */
+#define MSGSIZE_SLACK 64L
 
 struct mq_priv {
     mqd_t q;        /* -1 once both sides are closed here */
@@ -121,6 +126,7 @@ size_for(unsigned group, size_t capacity, long *maxmsg, long *msgsize)
 {
     unsigned long long rlim = budget(), share;
     unsigned parts = group == 0 ? MPROC__MQ_GROUP_DEFAULT : 2 * group;
+    long max;
 
     *maxmsg = read_limit("/proc/sys/fs/mqueue/msg_max", 10);
     *msgsize = read_limit("/proc/sys/fs/mqueue/msgsize_max", 8192);
@@ -135,12 +141,16 @@ size_for(unsigned group, size_t capacity, long *maxmsg, long *msgsize)
     if (parts < SHARE_MIN_PARTS)
         parts = SHARE_MIN_PARTS;
     share = rlim / parts;
+    max = *msgsize; /* the slack only where the budget made it shrink */
     /* Smaller chunks first (large messages only take more of them), then
      * fewer messages. */
     while (*msgsize > MSGSIZE_MIN && mproc__mq_cost(*maxmsg, *msgsize) > share)
         *msgsize /= 2;
     if (*msgsize < MSGSIZE_MIN)
         *msgsize = MSGSIZE_MIN;
+    if (*msgsize + MSGSIZE_SLACK <= max &&
+        mproc__mq_cost(*maxmsg, *msgsize + MSGSIZE_SLACK) <= share)
+        *msgsize += MSGSIZE_SLACK;
     while (*maxmsg > 1 && mproc__mq_cost(*maxmsg, *msgsize) > share)
         (*maxmsg)--;
 }

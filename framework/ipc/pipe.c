@@ -6,6 +6,14 @@
  * closed (the writer's death included), a write without readers fails
  * with EPIPE, and the fds are pollable.  Partial writes and reads are the
  * framing layer's business (ipc.c).
+ *
+ * Blocking: where the kernel takes RWF_NOWAIT on pipes (and RWF_NOSIGNAL
+ * for writes), both ends are left blocking and every try that must not
+ * sleep says RWF_NOWAIT; a wait without a deadline is then the read or
+ * write itself, one system call as with a raw pipe, instead of a failed
+ * try, a poll() and a second try.  Elsewhere the ends are O_NONBLOCK and
+ * every wait is a poll().  The mode is the open file description's, so
+ * every holder (fork, import) applies the same rule.
  */
 #include "internal.h"
 
@@ -14,6 +22,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "ipc/chan_int.h"
@@ -23,10 +32,59 @@
  * messages; an unprivileged process may get up to pipe-max-size (1 MiB). */
 #define DEFAULT_CAPACITY ((size_t)256 << 10)
 
+#ifndef RWF_NOSIGNAL
+#define RWF_NOSIGNAL 0x00000100 /* Linux 6.16; see ipc.c */
+#endif
+
 struct pipe_priv {
     int fd[2]; /* [0] read end (RD side), [1] write end (WR side) */
     struct mproc__spin spin[2];
 };
+
+/* Bits of the kernel's support, found once per process on a scratch pipe
+ * (a probe on the channel's own pipe could take a byte of a message). */
+#define NOWAIT_RD 1
+#define NOWAIT_WR 2
+static _Atomic int nowait_bits = -1;
+
+static int
+nowait_probe(void)
+{
+    int bits = atomic_load_explicit(&nowait_bits, memory_order_relaxed);
+    int fd[2];
+    char c = 0;
+    struct iovec v = {&c, 1};
+
+    if (bits >= 0)
+        return bits;
+    bits = 0;
+    if (pipe2(fd, O_CLOEXEC) == 0) {
+        /* Empty and blocking: a supported RWF_NOWAIT says EAGAIN at once;
+         * an unknown flag is EOPNOTSUPP. */
+        if (preadv2(fd[0], &v, 1, -1, RWF_NOWAIT) < 0 && errno == EAGAIN)
+            bits |= NOWAIT_RD;
+        if (pwritev2(fd[1], &v, 1, -1, RWF_NOWAIT | RWF_NOSIGNAL) == 1)
+            bits |= NOWAIT_WR;
+        close(fd[0]);
+        close(fd[1]);
+    }
+    atomic_store_explicit(&nowait_bits, bits, memory_order_relaxed);
+    return bits;
+}
+
+/* Make end `i` (0 read, 1 write) blocking where RWF_NOWAIT covers the
+ * tries, else O_NONBLOCK.  0 or -errno. */
+static int
+set_mode(int fd, int i)
+{
+    int fl = fcntl(fd, F_GETFL);
+    bool block = (nowait_probe() & (i == 0 ? NOWAIT_RD : NOWAIT_WR)) != 0;
+
+    if (fl < 0)
+        return -errno;
+    fl = block ? fl & ~O_NONBLOCK : fl | O_NONBLOCK;
+    return fcntl(fd, F_SETFL, fl) < 0 ? -errno : 0;
+}
 
 static struct pipe_priv *
 priv(const struct mproc_chan *ch)
@@ -45,6 +103,12 @@ p_open(struct mproc_chan *ch, const struct mproc__chan_opts *o,
     if (pipe2(p->fd, O_CLOEXEC | O_NONBLOCK) < 0)
         return mproc__err(err, -errno, "pipe: cannot create a pipe: %s",
                           strerror(errno));
+    if ((got = set_mode(p->fd[0], 0)) < 0 ||
+        (got = set_mode(p->fd[1], 1)) < 0) {
+        mproc__close_fd(&p->fd[0]);
+        mproc__close_fd(&p->fd[1]);
+        return mproc__err(err, got, "pipe: fcntl: %s", strerror(-got));
+    }
     /* Best effort: the size stays the default (64 KiB) when refused
      * (above pipe-max-size, or the user's pipe-user-pages-soft spent). */
     if (want > INT32_MAX)
@@ -63,14 +127,77 @@ p_open(struct mproc_chan *ch, const struct mproc__chan_opts *o,
 static ssize_t
 p_write(struct mproc_chan *ch, const struct iovec *iov, int iovcnt)
 {
-    return mproc__writev_nosig(priv(ch)->fd[1], iov, iovcnt);
+    ssize_t w;
+
+    if (!(nowait_probe() & NOWAIT_WR))
+        return mproc__writev_nosig(priv(ch)->fd[1], iov, iovcnt);
+    w = MPROC__NOINTR(pwritev2(priv(ch)->fd[1], iov, iovcnt, -1,
+                               RWF_NOWAIT | RWF_NOSIGNAL));
+    return w < 0 ? -errno : w;
+}
+
+/*
+ * Spin, then sleep in the system call.  A side that sleeps at once costs
+ * its peer a wake-up per message while a stream flows (a reader that
+ * drains the pipe sleeps after every message); a short try-and-spin
+ * first, unless processes outnumber cores, avoids most of them.
+ * -EINPROGRESS: the caller makes the blocking call; else what the try
+ * returned.
+ */
+static ssize_t
+try_spin(struct mproc_chan *ch, unsigned side, ssize_t tried)
+{
+    struct pipe_priv *p = priv(ch);
+    struct pollfd f;
+
+    if (tried != -EAGAIN)
+        return tried;
+    f.fd = side == MPROC__CHAN_RD ? p->fd[0] : p->fd[1];
+    f.events = side == MPROC__CHAN_RD ? POLLIN : POLLOUT;
+    (void)mproc__spin_poll(&p->spin[side == MPROC__CHAN_RD], &f, 1);
+    return -EINPROGRESS;
+}
+
+static ssize_t
+p_write_block(struct mproc_chan *ch, const struct iovec *iov, int iovcnt)
+{
+    ssize_t w;
+
+    if (!(nowait_probe() & NOWAIT_WR))
+        return p_write(ch, iov, iovcnt); /* O_NONBLOCK: cannot block */
+    if (!mproc__cpus_crowded() &&
+        (w = try_spin(ch, MPROC__CHAN_WR, p_write(ch, iov, iovcnt))) !=
+            -EINPROGRESS)
+        return w;
+    w = pwritev2(priv(ch)->fd[1], iov, iovcnt, -1, RWF_NOSIGNAL);
+    return w < 0 ? -errno : w;
 }
 
 static ssize_t
 p_read(struct mproc_chan *ch, void *buf, size_t len)
 {
-    ssize_t r = MPROC__NOINTR(read(priv(ch)->fd[0], buf, len));
+    struct iovec v = {buf, len};
+    ssize_t r;
 
+    if (nowait_probe() & NOWAIT_RD)
+        r = MPROC__NOINTR(preadv2(priv(ch)->fd[0], &v, 1, -1, RWF_NOWAIT));
+    else
+        r = MPROC__NOINTR(read(priv(ch)->fd[0], buf, len));
+    return r < 0 ? -errno : r;
+}
+
+static ssize_t
+p_read_block(struct mproc_chan *ch, void *buf, size_t len)
+{
+    ssize_t r;
+
+    if (!(nowait_probe() & NOWAIT_RD))
+        return p_read(ch, buf, len); /* O_NONBLOCK: cannot block */
+    if (!mproc__cpus_crowded() &&
+        (r = try_spin(ch, MPROC__CHAN_RD, p_read(ch, buf, len))) !=
+            -EINPROGRESS)
+        return r;
+    r = read(priv(ch)->fd[0], buf, len);
     return r < 0 ? -errno : r;
 }
 
@@ -154,11 +281,12 @@ p_import(struct mproc_chan *ch, unsigned side, const int *fds, size_t nfds,
     if (nfds != 1 || len != 0)
         return mproc__err(err, MPROC_EINVAL, "pipe: import: bad description");
     /* The fd came through exec: make sure it is what we need. */
-    fl = fcntl(fds[0], F_GETFL);
-    if (fl < 0 || fcntl(fds[0], F_SETFL, fl | O_NONBLOCK) < 0 ||
-        fcntl(fds[0], F_SETFD, FD_CLOEXEC) < 0)
-        return mproc__err(err, -errno, "pipe: import: fd %d: %s", fds[0],
-                          strerror(errno));
+    fl = set_mode(fds[0], side == MPROC__CHAN_RD ? 0 : 1);
+    if (fl == 0 && fcntl(fds[0], F_SETFD, FD_CLOEXEC) < 0)
+        fl = -errno;
+    if (fl < 0)
+        return mproc__err(err, fl, "pipe: import: fd %d: %s", fds[0],
+                          strerror(-fl));
     p->fd[0] = p->fd[1] = -1;
     p->fd[side == MPROC__CHAN_RD ? 0 : 1] = fds[0];
     mproc__spin_init(&p->spin[0]);
@@ -182,4 +310,6 @@ const struct mproc_ipc_ops mproc__ipc_pipe_ops = {
     .close_side = p_close_side,
     .export_side = p_export,
     .import_side = p_import,
+    .read_block = p_read_block,
+    .write_block = p_write_block,
 };

@@ -63,6 +63,8 @@
 #define SPIN_START_NS 20000L
 #define SPIN_MAX_NS 50000L
 #define SPIN_MIN_NS 1000L
+/* At most this many pauses between two looks at the peer's index. */
+#define SPIN_BACKOFF 8u
 /* With no budget left, try a short spin again every this many waits. */
 #define SPIN_PROBE 64u
 
@@ -436,7 +438,7 @@ spin(struct ring_priv *p, unsigned side)
 {
     struct spin *s = side == MPROC__CHAN_RD ? &p->rspin : &p->wspin;
     long start;
-    unsigned i;
+    unsigned i, pauses = 1;
 
     if (s->budget_ns == 0) {
         if (ncpu() < 2 || ++s->idle < SPIN_PROBE)
@@ -446,13 +448,21 @@ spin(struct ring_priv *p, unsigned side)
     }
     start = now_ns();
     for (i = 1;; i++) {
+        unsigned k;
+
         if (ready(p, side)) {
             s->budget_ns = s->budget_ns * 2 > SPIN_MAX_NS ? SPIN_MAX_NS
                                                           : s->budget_ns * 2;
             return true;
         }
-        mproc__cpu_relax();
-        if ((i & 31) == 0 && now_ns() - start > s->budget_ns)
+        /* Look less often the longer it takes: every look pulls the
+         * peer's index line over, and the peer's next store must take it
+         * back (a streaming writer would pay that once per message). */
+        for (k = 0; k < pauses; k++)
+            mproc__cpu_relax();
+        if (pauses < SPIN_BACKOFF)
+            pauses *= 2;
+        if ((i & 7) == 0 && now_ns() - start > s->budget_ns)
             break;
     }
     s->budget_ns /= 2;
@@ -690,7 +700,7 @@ const struct mproc_ipc_ops mproc__ipc_shmring_ops = {
     .name = "shmring",
     .abi = MPROC_IPC_OPS_ABI,
     .priv_size = sizeof(struct ring_priv),
-    .flags = 0,
+    .flags = MPROC__IPC_MEMCPY,
     .open = s_open,
     .write = s_write,
     .read = s_read,
