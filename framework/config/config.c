@@ -171,7 +171,7 @@ static const struct key_def keys[NKEYS] = {
                         3600ull * 1000, NULL, 0, "10s"},
 };
 
-static const char *const sections[] = {"job", "pool", "args"};
+static const char *const sections[] = {"job", "pool", "args", "manager"};
 
 /* A value once checked: what the typed view is built from. */
 struct parsed {
@@ -199,6 +199,7 @@ struct mproc_config {
     struct mproc_kv *kv;
     size_t nargs, args_cap;
     struct mproc__decls *decls; /* [KIND:NAME] sections, see decl.c */
+    struct mproc__mgrconf mgr;  /* [manager], see manager.c */
     struct mproc__job job;      /* valid while `finished` */
     bool finished;
     int loads;       /* files loaded so far, for file ids */
@@ -616,6 +617,9 @@ assign(mproc_config_t *cfg, const char *section, const char *key,
     }
     if (strcmp(section, "args") == 0)
         return set_arg(cfg, key, value, src, err);
+    if (strcmp(section, "manager") == 0)
+        return mproc__mgrconf_key(&cfg->mgr, key, value, src->loc, src->dir,
+                                  src->file_id, src->line, err);
     if (mproc__find_name(section, sections, MPROC__ARRAY_SIZE(sections)) < 0)
         return unknown_section(section, src->loc, err);
     if ((k = find_key(section, key)) == NULL)
@@ -745,6 +749,9 @@ check_header(struct parse *ps, const char *s)
         fail_at_line(ps, mproc__err(ps->err, MPROC_ENOMEM, "out of memory"));
         return;
     }
+    if (strcmp(name, "manager") == 0 &&
+        mproc__mgrconf_header(&ps->cfg->mgr, ps->loc) < 0)
+        fail_at_line(ps, mproc__err(ps->err, MPROC_ENOMEM, "out of memory"));
     if (mproc__find_name(name, sections, MPROC__ARRAY_SIZE(sections)) >= 0)
         return;
     if (!mproc__decl_section(name)) {
@@ -1314,7 +1321,8 @@ mproc_config_finish(mproc_config_t *cfg, mproc_err_t *err)
                           "%s: [job] plugin is not set; name a plugin, e.g. "
                           "plugin = echo",
                           cfg->last_file ? cfg->last_file : "configuration");
-    if ((r = mproc__decl_finish(cfg->decls, err)) < 0)
+    if ((r = mproc__decl_finish(cfg->decls, err)) < 0 ||
+        (r = mproc__mgrconf_finish(&cfg->mgr, cfg->last_file, err)) < 0)
         return r;
 
     /* Unset keys hold their parsed default (see mproc_config_new()). */
@@ -1362,6 +1370,12 @@ const struct mproc__job *
 mproc__config_job(const mproc_config_t *cfg)
 {
     return cfg != NULL && cfg->finished ? &cfg->job : NULL;
+}
+
+const struct mproc__mgrconf *
+mproc__config_manager(const mproc_config_t *cfg)
+{
+    return &cfg->mgr;
 }
 
 size_t
@@ -1486,6 +1500,7 @@ mproc_config_free(mproc_config_t *cfg)
     free(cfg->argv);
     free(cfg->kv);
     mproc__decl_free(cfg->decls);
+    mproc__mgrconf_free(&cfg->mgr);
     free(cfg->last_file);
     free(cfg->args_where);
     for (i = 0; i < cfg->nwarnings; i++)
