@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <mproc/manager.h>
+#include <mproc/shared.h>
 
 static int
 die(const char *what, int r, mproc_manager_t *m)
@@ -61,7 +62,7 @@ main(int argc, char **argv)
     mproc_mobj_t *o = NULL;
     mproc_err_t err = {0, ""};
     const char *cmd;
-    int r, rc = 0;
+    int i, r, rc = 0;
 
     alarm(30);
     if (argc < 4) {
@@ -81,7 +82,13 @@ main(int argc, char **argv)
         fprintf(stderr, "mgrjob16-peer: no key in %s\n", argv[2]);
         return 2;
     }
-    r = mproc_manager_connect(&m, addr, key, strlen(key), &err);
+    /* The run may not listen yet: try for up to 20 s (not a wrong key). */
+    for (i = 0; i < 400; i++) {
+        r = mproc_manager_connect(&m, addr, key, strlen(key), &err);
+        if (r == 0 || r == MPROC_EAUTH || getenv("PEER_NO_WAIT") != NULL)
+            break;
+        usleep(50000);
+    }
     if (r < 0) {
         fprintf(stderr, "mgrjob16-peer: connect %s: %s\n", addr, err.msg);
         return r == MPROC_EAUTH ? 3 : 2;
@@ -89,7 +96,10 @@ main(int argc, char **argv)
     cmd = argv[3];
     if (strcmp(cmd, "total") == 0 || strcmp(cmd, "add") == 0) {
         int64_t v = 0;
-        if ((r = mproc_manager_find(m, "total", &o)) < 0)
+        /* add creates it when the run has not yet: the same named Value. */
+        r = cmd[0] == 'a' ? mproc_manager_value(m, "total", MPROC_T_INT64, &o)
+                          : mproc_manager_find(m, "total", &o);
+        if (r < 0)
             rc = die("find total", r, m);
         else if (cmd[0] == 'a')
             r = mproc_marray_add_i64(o, 0, argc > 4 ? atoll(argv[4]) : 1, &v);
