@@ -8,3 +8,7 @@ tests_mgrjob16_peer_SOURCES = %reldir%/mgrjob16-peer.c
 tests_mgrjob16_peer_LDADD = libmproc-core.la $(INIH_LIBS) $(SODIUM_LIBS)
 TESTS += %reldir%/mgrjob16-config.sh %reldir%/mgrjob16-run.sh
 EXTRA_DIST += %reldir%/mgrjob16-config.sh %reldir%/mgrjob16-run.sh
+check_PROGRAMS += tests/test-mgrjob16
+tests_test_mgrjob16_SOURCES = %reldir%/test-mgrjob16.c %reldir%/tap.h
+tests_test_mgrjob16_LDADD = libmproc-core.la $(INIH_LIBS) $(SODIUM_LIBS)
+TESTS += tests/test-mgrjob16

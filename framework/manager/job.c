@@ -44,6 +44,9 @@ struct mproc__mgrjob {
 static pthread_mutex_t cur_mu = PTHREAD_MUTEX_INITIALIZER;
 static mproc_manager_t *cur;
 static pid_t cur_pid;
+/* A parent's connection that a forked child must leave alone: kept in
+ * sight, not freed (freeing could send on the parent's socket). */
+static mproc_manager_t *volatile stale; /* only stored: volatile keeps it */
 
 /* A private 0700 folder for a key file, where the manager puts its own. */
 static int
@@ -344,6 +347,8 @@ mproc__ctx_manager(struct mproc_ctx *ctx)
     }
     /* A forked child's copy of its parent's connection is the parent's:
      * leave it alone (not even a close message may go out on it). */
+    if (cur != NULL)
+        stale = cur;
     cur = NULL;
     if (addr == NULL || kf == NULL) {
         pthread_mutex_unlock(&cur_mu);
