@@ -100,6 +100,10 @@ err_case unknown-key "unknown-key.ini:5: unknown key 'colour' in [manager]; expe
     "colour = red"
 err_case dup "dup.ini:6: duplicate key 'start' in [manager] (first set at line 5)" \
     "start = yes" "start = no"
+run_mproc check "$(mgr_job mpi.ini "start = yes")" --set pool.launcher=mpi
+is "$st" 78 "[manager] with launcher = mpi: exit 78"
+like "$err" "mpi.ini:4: [manager] does not work with launcher = mpi (set at --set) yet" \
+    "[manager] with launcher = mpi: the message names both"
 f=$(printf '[job]\nplugin = mgrcount\n[managre]\nstart = yes\n' | job sect.ini)
 run_mproc check "$f"
 is "$st" 78 "a misspelt [manager]: exit 78"

@@ -45,8 +45,8 @@
 /* The longest line inih reads whole (INI_MAX_LINE - 1). */
 #define INIH_LINE_MAX 199
 
-/* A bigger "job file" is a mistake (say, /dev/zero); stop reading. */
-#define FILE_MAX ((size_t)16 << 20)
+/* A bigger "job file" is a mistake (see read.c). */
+#define FILE_MAX MPROC__CONFIG_FILE_MAX
 
 /* The keys of [job] and [pool], in the order they are documented. */
 enum key_id {
@@ -1058,80 +1058,6 @@ on_pair(void *user, const char *section, const char *name, const char *value)
     return 1;
 }
 
-/*
- * Read a whole file into a NUL-terminated buffer.  A job file is a
- * regular file: a FIFO with no writer would block the open (and one with
- * a writer the read) for ever, a device or a folder makes no sense.  So
- * open without blocking, look, then read.
- */
-static int
-read_file(const char *path, char **data, size_t *len, mproc_err_t *err)
-{
-    char *buf = NULL, *nb;
-    size_t cap = 0, n = 0;
-    struct stat st;
-    ssize_t got;
-    int r, fd;
-
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0)
-        return mproc__err(err, MPROC_EINPUT, "%s: cannot open: %s", path,
-                          strerror(errno));
-    if (fstat(fd, &st) != 0) {
-        r = mproc__err(err, MPROC_EINPUT, "%s: cannot open: %s", path,
-                       strerror(errno));
-        goto fail;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        r = mproc__err(err, MPROC_EINPUT,
-                       "%s: not a regular file (%s); a job file must be one",
-                       path,
-                       S_ISFIFO(st.st_mode)  ? "a FIFO"
-                       : S_ISDIR(st.st_mode) ? "a folder"
-                       : S_ISSOCK(st.st_mode) ? "a socket"
-                                              : "a device");
-        goto fail;
-    }
-    for (;;) {
-        if (n > FILE_MAX) {
-            r = mproc__err(err, MPROC_EINPUT,
-                           "%s: cannot read: larger than %zu MiB; not a "
-                           "job file",
-                           path, FILE_MAX >> 20);
-            goto fail;
-        }
-        if (cap - n < 4096) {
-            cap = cap ? cap * 2 : 8192;
-            if ((nb = realloc(buf, cap)) == NULL) {
-                r = mproc__err(err, MPROC_ENOMEM, "out of memory");
-                goto fail;
-            }
-            buf = nb;
-        }
-        got = read(fd, buf + n, cap - n - 1);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0) {
-            r = mproc__err(err, MPROC_EINPUT, "%s: cannot read: %s", path,
-                           strerror(errno));
-            goto fail;
-        }
-        if (got == 0)
-            break;
-        n += (size_t)got;
-    }
-    close(fd);
-    buf[n] = '\0';
-    *data = buf;
-    *len = n;
-    return 0;
-
-fail:
-    free(buf);
-    close(fd);
-    return r;
-}
-
 /* The folder of `path` into *out, or NULL when it names none. */
 static int
 folder_of(const char *path, char **out)
@@ -1230,7 +1156,7 @@ mproc_config_load(mproc_config_t *cfg, const char *path, mproc_err_t *err)
     int r;
 
     cfg->finished = false; /* the typed view may point at what we replace */
-    if ((r = read_file(path, &data, &len, err)) < 0)
+    if ((r = mproc__config_read_file(path, &data, &len, err)) < 0)
         return r;
     return load_data(cfg, path, data, len, err);
 }
@@ -1353,6 +1279,13 @@ mproc_config_finish(mproc_config_t *cfg, mproc_err_t *err)
     j->rlimit_nofile = (unsigned long)s[K_RLIMIT_NOFILE].p.num;
     j->nice = (int)(int64_t)s[K_NICE].p.num;
     j->launcher_mpi = s[K_LAUNCHER].p.num == 1;
+    /* The node agents' workers would not find the manager (mgrjob16). */
+    if (j->launcher_mpi && cfg->mgr.set)
+        return mproc__err(err, MPROC_ECONFIG,
+                          "%s: [manager] does not work with launcher = mpi "
+                          "(set at %s) yet; remove one of them",
+                          cfg->mgr.where ? cfg->mgr.where : "--set",
+                          s[K_LAUNCHER].where);
     j->node_timeout_ms = (unsigned)s[K_NODE_TIMEOUT].p.num;
     j->output_mode = (int)s[K_OUTPUT_MODE].p.num;
     j->shard_k = s[K_SHARD].p.lo;

@@ -186,6 +186,13 @@ void mproc__mgrconf_free(struct mproc__mgrconf *m);
 /* The job's [manager]; ->set is false when it has none. */
 const struct mproc__mgrconf *mproc__config_manager(const mproc_config_t *cfg);
 
+/* A bigger "job file" is a mistake (say, /dev/zero): reading stops. */
+#define MPROC__CONFIG_FILE_MAX ((size_t)16 << 20)
+/* A job file's bytes, NUL-terminated and malloc'd, refusing what is not
+ * a regular file (read.c).  0, MPROC_EINPUT or MPROC_ENOMEM. */
+int mproc__config_read_file(const char *path, char **data, size_t *len,
+                            mproc_err_t *err);
+
 /* mproc_config_load() of a file's contents, data[0..len), as if read
  * from `path` (for messages and relative paths): for tests and fuzzing. */
 int mproc__config_load_mem(mproc_config_t *cfg, const char *path,
