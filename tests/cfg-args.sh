@@ -119,7 +119,7 @@ like "$out" "Plugin ABI           1.4" "the ABI"
 like "$out" "command_file" "the arguments"
 like "$out" "string, required (or command_file)" "type and required flag"
 like "$out" "default: /bin/sh" "defaults"
-for p in echo exec fault histogram primes wordcount; do
+for p in echo exec fault histogram mgrcount primes wordcount; do
     run_mproc plugins $p
     unlike "$(cat "$tmp/out")" "not declared" "$p declares its [args]"
 done
