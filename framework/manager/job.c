@@ -129,6 +129,26 @@ fail:
     return r;
 }
 
+/*
+ * PREFIX and `path` made absolute (the working folder before it), when
+ * the path is relative and the whole stays shorter than `max` (a unix:
+ * socket's path has 108 bytes); else NULL, and the path stays as it is.
+ */
+static char *
+absolute(const char *path, const char *prefix, size_t max)
+{
+    char cwd[4096], *out;
+
+    if (getcwd(cwd, sizeof(cwd)) == NULL ||
+        asprintf(&out, "%s%s/%s", prefix, cwd, path) < 0)
+        return NULL;
+    if (strlen(out) - strlen(prefix) >= max) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
 /* One declared object: created, or attached when it exists. */
 static int
 make_object(mproc_manager_t *m, const struct mproc__mgr_obj *o)
@@ -192,7 +212,7 @@ mproc__mgrjob_open(const struct mproc__mgrconf *c, struct mproc__mgrjob **out,
     mproc_manager_t *m = NULL;
     mproc_err_t e = {0, ""};
     unsigned char *key = NULL;
-    char *made = NULL;
+    char *made = NULL, *env_addr = NULL, *env_key = NULL;
     size_t keylen = 0, i;
     int r;
 
@@ -277,11 +297,21 @@ mproc__mgrjob_open(const struct mproc__mgrconf *c, struct mproc__mgrjob **out,
     if (j->m == NULL)
         mproc_manager_free(m); /* workers connect on their own */
     m = NULL;
-    if (setenv(MPROC__MGR_ENV_ADDRESS, j->address, 1) < 0 ||
-        setenv(MPROC__MGR_ENV_KEYFILE, kf, 1) < 0) {
+    /* Relative paths as absolute ones: a plugin may change folder before
+     * its first call. */
+    env_addr = strncmp(j->address, "unix:", 5) == 0 && j->address[5] != '/' &&
+                       j->address[5] != '@'
+                   ? absolute(j->address + 5, "unix:", 108)
+                   : NULL;
+    env_key = kf[0] != '/' ? absolute(kf, "", 4096) : NULL;
+    if (setenv(MPROC__MGR_ENV_ADDRESS, env_addr ? env_addr : j->address,
+               1) < 0 ||
+        setenv(MPROC__MGR_ENV_KEYFILE, env_key ? env_key : kf, 1) < 0) {
         r = mproc__err(err, MPROC_ENOMEM, "out of memory");
         goto fail;
     }
+    free(env_addr);
+    free(env_key);
     free(key);
     *out = j;
     return 0;
@@ -289,6 +319,8 @@ mproc__mgrjob_open(const struct mproc__mgrconf *c, struct mproc__mgrjob **out,
 fail:
     if (m != NULL && m != j->m)
         mproc_manager_free(m);
+    free(env_addr);
+    free(env_key);
     free(key);
     free(made);
     mproc__mgrjob_close(j);
