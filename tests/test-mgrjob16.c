@@ -158,7 +158,8 @@ main(void)
                 : -1;
         unlink(keyf);
     }
-    is_int(r, MPROC_ECONNREFUSED, "unreachable (abstract name): MPROC_ECONNREFUSED");
+    is_int(r, MPROC_ECONNREFUSED,
+           "unreachable (abstract name): MPROC_ECONNREFUSED");
     like_str(err.msg, "cannot reach the manager at "
              "unix:@mproc-mgrjob16-none", "unreachable: names the address");
     mproc_config_free(cfg);
