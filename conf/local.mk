@@ -8,7 +8,8 @@ dist_pkgdata_DATA += \
 	%reldir%/primes.ini \
 	%reldir%/exec.ini \
 	%reldir%/fault.ini \
-	%reldir%/histogram.ini
+	%reldir%/histogram.ini \
+	%reldir%/mgrcount.ini
 textsdir = $(pkgdatadir)/texts
 dist_texts_DATA = \
 	%reldir%/texts/lines.txt \

@@ -107,4 +107,7 @@ include framework/process/local.mk
 include framework/ipc/local.mk
 include framework/conn/local.mk
 include framework/manager/local.mk
+# A job's [manager] (mgrjob16): its keys, and its run.
+libmproc_core_la_SOURCES += %reldir%/config/manager.c %reldir%/config/read.c \
+	%reldir%/manager/job.c %reldir%/manager/mgrjob_int.h
 include framework/debug.mk

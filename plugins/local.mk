@@ -35,6 +35,13 @@ histogram_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 # The sync objects come from libmproc, not a copy of their own.
 histogram_la_LIBADD = libmproc.la
 
+# mgrcount (mgrjob16): a job's [manager] objects, via mproc_ctx_manager().
+plugin_LTLIBRARIES += mgrcount.la
+mgrcount_la_SOURCES = %reldir%/mgrcount/mgrcount.c
+mgrcount_la_CFLAGS = $(PLUGIN_CFLAGS)
+mgrcount_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+mgrcount_la_LIBADD = libmproc.la
+
 # Plugins are dlopen()ed by file name: their .la files are of no use once
 # installed (and a distribution would have to delete them), so none is
 # installed; uninstall removes the .so that libtool no longer knows about.

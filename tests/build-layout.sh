@@ -48,7 +48,7 @@ done
 
 # ---- no build path compiled in ----
 for p in mproc mproc-worker libmproc.so.0.0.0 echo.so exec.so fault.so \
-         primes.so wordcount.so histogram.so; do
+         primes.so wordcount.so histogram.so mgrcount.so; do
     # An uninstalled plugin linked against the uninstalled libmproc has a
     # RUNPATH to it until libtool relinks it at install: not compiled in.
     runpath=$(readelf -d "$b/.libs/$p" | sed -n 's/.*(RUNPATH).*\[\(.*\)\]$/\1/p')

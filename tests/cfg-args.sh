@@ -115,11 +115,11 @@ like "$(cat "$tmp/out")" "not declared (plugin ABI 1.1)" "says it declares nothi
 run_mproc plugins exec
 is "$st" 0 "plugins exec: exit 0"
 out=$(cat "$tmp/out")
-like "$out" "Plugin ABI           1.3" "the ABI"
+like "$out" "Plugin ABI           1.4" "the ABI"
 like "$out" "command_file" "the arguments"
 like "$out" "string, required (or command_file)" "type and required flag"
 like "$out" "default: /bin/sh" "defaults"
-for p in echo exec fault histogram primes wordcount; do
+for p in echo exec fault histogram mgrcount primes wordcount; do
     run_mproc plugins $p
     unlike "$(cat "$tmp/out")" "not declared" "$p declares its [args]"
 done
@@ -134,7 +134,7 @@ for opt in --version "plugins --build"; do
     run_mproc $opt
     is "$st" 0 "$opt: exit 0"
     out=$(cat "$tmp/out")
-    like "$out" "(plugin ABI 1.3)" "$opt: version and ABI"
+    like "$out" "(plugin ABI 1.4)" "$opt: version and ABI"
     like "$out" "fork (default), spawn, forkserver" "$opt: start methods"
     like "$out" "futex (default)" "$opt: sync backends"
     like "$out" "pipe (default), mq, shmring" "$opt: ipc"

@@ -10,7 +10,7 @@ out=$(cat "$tmp/out")
 for p in echo wordcount primes exec fault; do
     like "$out" "$p " "plugins lists $p"
 done
-like "$out" "ABI 1.3" "with the ABI"
+like "$out" "ABI 1.4" "with the ABI"
 like "$out" "task files" "with the tasks (wordcount's files)"
 like "$out" "reduces its outputs" "and whether it reduces"
 

@@ -126,3 +126,4 @@ include %reldir%/mpi18.mk
 include %reldir%/bench.mk
 include %reldir%/api13.mk
 include %reldir%/chan13.mk
+include %reldir%/mgrjob16.mk

@@ -96,7 +96,7 @@ main(void)
 
     refused("nodesc", MPROC_EPLUGIN, "no 'mproc_plugin_v1' symbol");
     refused("badmajor", MPROC_EABI, "built for plugin ABI major 2, host has 1");
-    refused("newminor", MPROC_EABI, "newer than the host's 1.3; upgrade mproc");
+    refused("newminor", MPROC_EABI, "newer than the host's 1.4; upgrade mproc");
     refused("smalldesc", MPROC_EABI, "descriptor is");
 
     r = mproc__plugin_open(&p, test_plugin("notasks"), &err);

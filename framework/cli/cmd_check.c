@@ -13,6 +13,7 @@
 
 #include "cli/cli.h"
 #include "ipc/chan_int.h"
+#include "manager/mgrjob_int.h"
 #include "plugin/plugin_int.h"
 #include "pool/pool_int.h"
 
@@ -31,6 +32,36 @@ static const char check_usage[] =
 static void
 show(const struct cli_job *cj, const char *section, const char *key,
      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* [manager] (mgrjob16): what a run would start or reach. */
+static void
+show_manager(const mproc_config_t *cfg)
+{
+    static const char *const names[MPROC__MGR_NKEYS] = {
+        "address", "authkey_file", "start", "objects"};
+    static const char *const unset[MPROC__MGR_NKEYS] = {
+        "(a private unix: socket; the run's processes find it in "
+        "$" MPROC__MGR_ENV_ADDRESS ")",
+        "(a new key for the run, in a private folder; the run's processes "
+        "find it in $" MPROC__MGR_ENV_KEYFILE ")",
+        "no", "(none)"};
+    const struct mproc__mgrconf *m = mproc__config_manager(cfg);
+    const char *v;
+    int k;
+
+    if (!m->set)
+        return;
+    for (k = 0; k < MPROC__MGR_NKEYS; k++) {
+        v = mproc__mgrconf_value(m, k);
+        if (k == MPROC__MGR_START)
+            v = m->start ? "yes    (started for the run, stopped at its end)"
+                         : "no    (a running manager: the run connects)";
+        printf("manager.%s = %s", names[k], v ? v : unset[k]);
+        if (m->slot[k].where != NULL)
+            printf("    # %s", m->slot[k].where);
+        putchar('\n');
+    }
+}
 
 static void
 show(const struct cli_job *cj, const char *section, const char *key,
@@ -207,6 +238,7 @@ cmd_check(int argc, char **argv)
         printf("[%s:%s]    # %s, created with the %s backend\n",
                mproc__decl_kind_name(decl[i].kind), decl[i].name,
                decl[i].where, job->sync);
+    show_manager(cj.cfg);
     if (mproc_pool_has_reduce(pool))
         printf("# the plugin reduces: the output is its reduce_end result\n");
     rc = CLI_EXIT_OK;

@@ -43,6 +43,7 @@
 
 #include "cli/cli.h"
 #include "mpi/launcher.h"
+#include "manager/mgrjob_int.h"
 #include "plugin/plugin_int.h"
 #include "pool/pool_int.h"
 
@@ -817,6 +818,8 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
     const char *out_path, *log_path;
     mproc_pool_t *pool = NULL;
     mproc_sync_t *shared = NULL;
+    struct mproc__mgrjob *mgr = NULL;
+    mproc_err_t merr = {0, ""};
     unsigned long long nrun_not;
     bool known;
     unsigned workers = 0;
@@ -831,6 +834,13 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
     rc = cli_shared_new(&cj, &shared);
     if (rc != 0)
         goto done;
+    /* [manager]: reached (or started) before any worker, so that a wrong
+     * address or key fails the run before a task runs. */
+    if (mproc__mgrjob_open(mproc__config_manager(cj.cfg), &mgr, &merr) < 0) {
+        cli_error("%s", merr.msg);
+        rc = CLI_EXIT_CONFIG;
+        goto done;
+    }
     if (in == NULL) {
         rc = cli_input_open(&in, cj.job, false);
         if (rc != 0)
@@ -976,6 +986,7 @@ done:
         rc = r;
     cli_joblog_close(st.log);
     mproc_pool_free(pool);
+    mproc__mgrjob_close(mgr); /* after the workers: they may use it */
     spill_close(&st); /* the workers are gone */
     mproc_sync_free(shared);
     if (in != own)

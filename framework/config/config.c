@@ -45,8 +45,8 @@
 /* The longest line inih reads whole (INI_MAX_LINE - 1). */
 #define INIH_LINE_MAX 199
 
-/* A bigger "job file" is a mistake (say, /dev/zero); stop reading. */
-#define FILE_MAX ((size_t)16 << 20)
+/* A bigger "job file" is a mistake (see read.c). */
+#define FILE_MAX MPROC__CONFIG_FILE_MAX
 
 /* The keys of [job] and [pool], in the order they are documented. */
 enum key_id {
@@ -171,7 +171,7 @@ static const struct key_def keys[NKEYS] = {
                         3600ull * 1000, NULL, 0, "10s"},
 };
 
-static const char *const sections[] = {"job", "pool", "args"};
+static const char *const sections[] = {"job", "pool", "args", "manager"};
 
 /* A value once checked: what the typed view is built from. */
 struct parsed {
@@ -199,6 +199,7 @@ struct mproc_config {
     struct mproc_kv *kv;
     size_t nargs, args_cap;
     struct mproc__decls *decls; /* [KIND:NAME] sections, see decl.c */
+    struct mproc__mgrconf mgr;  /* [manager], see manager.c */
     struct mproc__job job;      /* valid while `finished` */
     bool finished;
     int loads;       /* files loaded so far, for file ids */
@@ -616,6 +617,9 @@ assign(mproc_config_t *cfg, const char *section, const char *key,
     }
     if (strcmp(section, "args") == 0)
         return set_arg(cfg, key, value, src, err);
+    if (strcmp(section, "manager") == 0)
+        return mproc__mgrconf_key(&cfg->mgr, key, value, src->loc, src->dir,
+                                  src->file_id, src->line, err);
     if (mproc__find_name(section, sections, MPROC__ARRAY_SIZE(sections)) < 0)
         return unknown_section(section, src->loc, err);
     if ((k = find_key(section, key)) == NULL)
@@ -745,6 +749,9 @@ check_header(struct parse *ps, const char *s)
         fail_at_line(ps, mproc__err(ps->err, MPROC_ENOMEM, "out of memory"));
         return;
     }
+    if (strcmp(name, "manager") == 0 &&
+        mproc__mgrconf_header(&ps->cfg->mgr, ps->loc) < 0)
+        fail_at_line(ps, mproc__err(ps->err, MPROC_ENOMEM, "out of memory"));
     if (mproc__find_name(name, sections, MPROC__ARRAY_SIZE(sections)) >= 0)
         return;
     if (!mproc__decl_section(name)) {
@@ -1051,80 +1058,6 @@ on_pair(void *user, const char *section, const char *name, const char *value)
     return 1;
 }
 
-/*
- * Read a whole file into a NUL-terminated buffer.  A job file is a
- * regular file: a FIFO with no writer would block the open (and one with
- * a writer the read) for ever, a device or a folder makes no sense.  So
- * open without blocking, look, then read.
- */
-static int
-read_file(const char *path, char **data, size_t *len, mproc_err_t *err)
-{
-    char *buf = NULL, *nb;
-    size_t cap = 0, n = 0;
-    struct stat st;
-    ssize_t got;
-    int r, fd;
-
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0)
-        return mproc__err(err, MPROC_EINPUT, "%s: cannot open: %s", path,
-                          strerror(errno));
-    if (fstat(fd, &st) != 0) {
-        r = mproc__err(err, MPROC_EINPUT, "%s: cannot open: %s", path,
-                       strerror(errno));
-        goto fail;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        r = mproc__err(err, MPROC_EINPUT,
-                       "%s: not a regular file (%s); a job file must be one",
-                       path,
-                       S_ISFIFO(st.st_mode)  ? "a FIFO"
-                       : S_ISDIR(st.st_mode) ? "a folder"
-                       : S_ISSOCK(st.st_mode) ? "a socket"
-                                              : "a device");
-        goto fail;
-    }
-    for (;;) {
-        if (n > FILE_MAX) {
-            r = mproc__err(err, MPROC_EINPUT,
-                           "%s: cannot read: larger than %zu MiB; not a "
-                           "job file",
-                           path, FILE_MAX >> 20);
-            goto fail;
-        }
-        if (cap - n < 4096) {
-            cap = cap ? cap * 2 : 8192;
-            if ((nb = realloc(buf, cap)) == NULL) {
-                r = mproc__err(err, MPROC_ENOMEM, "out of memory");
-                goto fail;
-            }
-            buf = nb;
-        }
-        got = read(fd, buf + n, cap - n - 1);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0) {
-            r = mproc__err(err, MPROC_EINPUT, "%s: cannot read: %s", path,
-                           strerror(errno));
-            goto fail;
-        }
-        if (got == 0)
-            break;
-        n += (size_t)got;
-    }
-    close(fd);
-    buf[n] = '\0';
-    *data = buf;
-    *len = n;
-    return 0;
-
-fail:
-    free(buf);
-    close(fd);
-    return r;
-}
-
 /* The folder of `path` into *out, or NULL when it names none. */
 static int
 folder_of(const char *path, char **out)
@@ -1223,7 +1156,7 @@ mproc_config_load(mproc_config_t *cfg, const char *path, mproc_err_t *err)
     int r;
 
     cfg->finished = false; /* the typed view may point at what we replace */
-    if ((r = read_file(path, &data, &len, err)) < 0)
+    if ((r = mproc__config_read_file(path, &data, &len, err)) < 0)
         return r;
     return load_data(cfg, path, data, len, err);
 }
@@ -1314,7 +1247,8 @@ mproc_config_finish(mproc_config_t *cfg, mproc_err_t *err)
                           "%s: [job] plugin is not set; name a plugin, e.g. "
                           "plugin = echo",
                           cfg->last_file ? cfg->last_file : "configuration");
-    if ((r = mproc__decl_finish(cfg->decls, err)) < 0)
+    if ((r = mproc__decl_finish(cfg->decls, err)) < 0 ||
+        (r = mproc__mgrconf_finish(&cfg->mgr, cfg->last_file, err)) < 0)
         return r;
 
     /* Unset keys hold their parsed default (see mproc_config_new()). */
@@ -1345,6 +1279,13 @@ mproc_config_finish(mproc_config_t *cfg, mproc_err_t *err)
     j->rlimit_nofile = (unsigned long)s[K_RLIMIT_NOFILE].p.num;
     j->nice = (int)(int64_t)s[K_NICE].p.num;
     j->launcher_mpi = s[K_LAUNCHER].p.num == 1;
+    /* The node agents' workers would not find the manager (mgrjob16). */
+    if (j->launcher_mpi && cfg->mgr.set)
+        return mproc__err(err, MPROC_ECONFIG,
+                          "%s: [manager] does not work with launcher = mpi "
+                          "(set at %s) yet; remove one of them",
+                          cfg->mgr.where ? cfg->mgr.where : "--set",
+                          s[K_LAUNCHER].where);
     j->node_timeout_ms = (unsigned)s[K_NODE_TIMEOUT].p.num;
     j->output_mode = (int)s[K_OUTPUT_MODE].p.num;
     j->shard_k = s[K_SHARD].p.lo;
@@ -1362,6 +1303,12 @@ const struct mproc__job *
 mproc__config_job(const mproc_config_t *cfg)
 {
     return cfg != NULL && cfg->finished ? &cfg->job : NULL;
+}
+
+const struct mproc__mgrconf *
+mproc__config_manager(const mproc_config_t *cfg)
+{
+    return &cfg->mgr;
 }
 
 size_t
@@ -1486,6 +1433,7 @@ mproc_config_free(mproc_config_t *cfg)
     free(cfg->argv);
     free(cfg->kv);
     mproc__decl_free(cfg->decls);
+    mproc__mgrconf_free(&cfg->mgr);
     free(cfg->last_file);
     free(cfg->args_where);
     for (i = 0; i < cfg->nwarnings; i++)

@@ -134,6 +134,65 @@ void mproc__decl_free(struct mproc__decls *d);
 size_t mproc__config_decls(const mproc_config_t *cfg,
                            const struct mproc__decl **out);
 
+/* ---- [manager]: a Manager the job's plugins share (manager.c) ---- */
+
+enum {
+    MPROC__MGR_ADDRESS = 0,
+    MPROC__MGR_AUTHKEY_FILE,
+    MPROC__MGR_START,
+    MPROC__MGR_OBJECTS,
+    MPROC__MGR_NKEYS
+};
+
+/* One object of `objects`, created (or attached) before the first task. */
+struct mproc__mgr_obj {
+    int type;                 /* enum mproc_mobj_type */
+    char *name;
+    bool flag;                /* bounded / joinable / recursive / an array */
+    int vtype;                /* value, array: enum mproc_type */
+    unsigned long long length; /* value, array: elements */
+    unsigned long long param; /* queue maxsize, semaphore value, parties */
+};
+
+struct mproc__mgr_slot {
+    char *raw;   /* as written; NULL: unset */
+    char *where; /* "FILE:LINE" or "--set ..." */
+    char *path;  /* address, authkey_file: resolved; else NULL */
+    int file_id, line;
+};
+
+struct mproc__mgrconf {
+    bool set;    /* the job has a [manager] */
+    char *where; /* FILE:LINE of its first header; NULL: only --set */
+    struct mproc__mgr_slot slot[MPROC__MGR_NKEYS];
+    bool start;  /* start = yes */
+    struct mproc__mgr_obj *objs;
+    size_t nobjs;
+};
+
+int mproc__mgrconf_header(struct mproc__mgrconf *m, const char *loc);
+int mproc__mgrconf_key(struct mproc__mgrconf *m, const char *key,
+                       const char *value, const char *loc, const char *dir,
+                       int file_id, int line, mproc_err_t *err);
+/* What only the whole section tells; `file` names it when no header
+ * does.  0 or MPROC_ECONFIG. */
+int mproc__mgrconf_finish(struct mproc__mgrconf *m, const char *file,
+                          mproc_err_t *err);
+const char *mproc__mgrconf_value(const struct mproc__mgrconf *m, int key);
+/* "dict", "value", "array" ... of an object (flag: its flag). */
+const char *mproc__mgrconf_kind_name(int type, bool flag);
+void mproc__mgrconf_free(struct mproc__mgrconf *m);
+
+/* The job's [manager]; ->set is false when it has none. */
+const struct mproc__mgrconf *mproc__config_manager(const mproc_config_t *cfg);
+
+/* A bigger "job file" is a mistake (say, /dev/zero): reading stops. */
+#define MPROC__CONFIG_FILE_MAX ((size_t)16 << 20)
+/* A job file's bytes, NUL-terminated and malloc'd, refusing what is not
+ * a regular file (read.c).  0, MPROC_EINPUT or MPROC_ENOMEM. */
+int mproc__config_read_file(const char *path, char **data, size_t *len,
+                            mproc_err_t *err);
+
 /* mproc_config_load() of a file's contents, data[0..len), as if read
  * from `path` (for messages and relative paths): for tests and fuzzing. */
 int mproc__config_load_mem(mproc_config_t *cfg, const char *path,

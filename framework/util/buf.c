@@ -14,6 +14,7 @@
 #include <mproc/sync.h>
 
 #include "util/buf_int.h"
+#include "manager/mgrjob_int.h"
 
 /* Keep at most this much allocation between tasks. */
 #define KEEP_CAP (1u << 20)
@@ -110,6 +111,7 @@ const struct mproc_host mproc__host = {
     .buf_vprintf = buf_vprintf,
     .vfail = ctx_vfail,
     .shared = ctx_shared,
+    .manager = mproc__ctx_manager, /* ABI 1.4 (manager/job.c) */
 };
 
 void

@@ -24,6 +24,12 @@
  * MPROC_PLUGIN_ABI_MAJOR and whose abi_minor is not newer than the host's.
  * Minor versions only ever append fields to the end of the structures, so
  * `size` tells the host which fields a plugin knows about.
+ *
+ * Minor versions:
+ *   1.1 added mproc_shared() (struct mproc_host.shared);
+ *   1.2 added descriptor flags and the [args] table;
+ *   1.3 added reduce_flags;
+ *   1.4 added mproc_ctx_manager() (struct mproc_host.manager).
  */
 #ifndef MPROC_PLUGIN_H
 #define MPROC_PLUGIN_H
@@ -37,7 +43,7 @@ extern "C" {
 #endif
 
 #define MPROC_PLUGIN_ABI_MAJOR 1
-#define MPROC_PLUGIN_ABI_MINOR 3
+#define MPROC_PLUGIN_ABI_MINOR 4
 
 /** The name of the exported descriptor symbol, as a string. */
 #define MPROC_PLUGIN_SYMBOL "mproc_plugin_v1"
@@ -47,6 +53,7 @@ extern "C" {
 #define MPROC_TASK_FAIL (-1)
 
 struct mproc_host;
+struct mproc_manager; /* mproc_manager_t of <mproc/manager.h> */
 
 /**
  * A growable output buffer owned by the framework.  A plugin appends to it
@@ -97,6 +104,8 @@ struct mproc_host {
     /* ABI 1.1 */
     void *(*shared)(struct mproc_ctx *ctx, const char *kind,
                     const char *name);
+    /* ABI 1.4 */
+    struct mproc_manager *(*manager)(struct mproc_ctx *ctx);
 };
 
 /**
@@ -342,6 +351,38 @@ mproc_shared(struct mproc_ctx *ctx, const char *kind, const char *name)
         return NULL;
     }
     return ctx->host->shared(ctx, kind, name);
+}
+
+/**
+ * (ABI 1.4) The job's Manager (its [manager] section, see mproc.ini(5)):
+ * this process's connection to it, made on the first call in each worker
+ * process (with every start method) and kept until the process ends; use
+ * it with <mproc/manager.h> (link with -lmproc), e.g.
+ *
+ *     mproc_manager_t *m = mproc_ctx_manager(ctx);
+ *     mproc_mobj_t *d;
+ *     if (m == NULL)
+ *         return MPROC_TASK_FAIL;
+ *     if (mproc_manager_dict(m, "counts", &d) < 0) ...
+ *
+ * Do not free it (mproc_manager_free()); free the proxies you open.  Works
+ * in init, task and fini, and in the parent (reduce).  Returns NULL after
+ * recording a failure message (so `return MPROC_TASK_FAIL;` reports it)
+ * when the job has no [manager], or when the manager cannot be reached
+ * (the message names its address).  The host finds the manager through
+ * the environment variables MPROC_MANAGER_ADDRESS and
+ * MPROC_MANAGER_AUTHKEY_FILE, which `mproc run` sets for the run.
+ */
+static inline struct mproc_manager *
+mproc_ctx_manager(struct mproc_ctx *ctx)
+{
+    if (ctx->host->size < offsetof(struct mproc_host, manager) +
+                              sizeof(ctx->host->manager)) {
+        mproc_fail(ctx, "this mproc is too old for mproc_ctx_manager() "
+                        "(plugin ABI 1.4)");
+        return NULL;
+    }
+    return ctx->host->manager(ctx);
 }
 
 /** The value of `key` in the job's [args], or `dflt` when absent. */
