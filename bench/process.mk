@@ -11,7 +11,10 @@ CLEANFILES += bench/bench-process bench/bench-true
 EXTRA_DIST += %reldir%/python_process.py
 
 BENCH_TARGETS += bench-process
+# Processes per measure: `make bench-process BENCH_PROCESS_N=200`.
+BENCH_PROCESS_N = 1000
 bench-process: bench/bench-process bench/bench-true mproc-worker
 	$(MPROC_BUILD_TREE_ENVIRONMENT) \
 	bench/bench-process $(abs_top_builddir)/.libs/echo.so \
-	    bench/bench-true $(srcdir)/bench/python_process.py
+	    bench/bench-true $(srcdir)/bench/python_process.py \
+	    $(BENCH_PROCESS_N)
