@@ -123,3 +123,4 @@ include %reldir%/ops15.mk
 include %reldir%/dbg19.mk
 include %reldir%/stat19.mk
 include %reldir%/mpi18.mk
+include %reldir%/start13.mk

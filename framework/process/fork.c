@@ -83,6 +83,12 @@ reg(int fd, bool alloc)
             c = none;
         }
     }
+    /* Already set (a forked child registering what its parent did): no
+     * store, so the page stays shared with the parent. */
+    if ((atomic_load_explicit(&c[(fd % CHUNK_FDS) / 64],
+                              memory_order_relaxed) >>
+         (fd % 64)) & 1)
+        return 0;
     atomic_fetch_or_explicit(&c[(fd % CHUNK_FDS) / 64],
                              UINT64_C(1) << (fd % 64), memory_order_relaxed);
     return 0;
@@ -308,9 +314,13 @@ mproc__fork_child(bool follow, pid_t parent, const int *keep, size_t nkeep)
      * last writer is what sends the signal. */
     if (follow && rd >= 0)
         fd = mproc__lifeline_arm(rd);
-    /* The lifeline is the parent's: we make our own when we need one. */
-    life_owner = 0;
-    life_rd = life_wr = -1;
+    /* The lifeline is the parent's: we make our own when we need one.
+     * Stored only when set: every page a child writes is copied, a few
+     * microseconds each, and most parents have no lifeline. */
+    if (life_owner != 0 || life_rd != -1 || life_wr != -1) {
+        life_owner = 0;
+        life_rd = life_wr = -1;
+    }
     drop_registered(keep, nkeep);
     return follow ? mproc__lifeline_check(fd, parent) : 0;
 }
@@ -341,8 +351,8 @@ after_fork_child(void)
     static const pthread_rwlock_t rw0 = PTHREAD_RWLOCK_INITIALIZER;
     static const pthread_mutex_t m0 = PTHREAD_MUTEX_INITIALIZER;
 
-    hold = rw0;
-    life_lock = m0;
+    hold = rw0; /* write-locked by before_fork: always stored */
+    mproc__reinit_mutex(&life_lock, &m0);
 }
 
 __attribute__((constructor)) static void

@@ -292,7 +292,7 @@ after_fork_child(void)
 {
     static const pthread_mutex_t m0 = PTHREAD_MUTEX_INITIALIZER;
 
-    fs.lock = m0;
+    mproc__reinit_mutex(&fs.lock, &m0);
 }
 
 __attribute__((constructor)) static void

@@ -22,8 +22,10 @@
 #ifndef MPROC_PROCESS_INT_H
 #define MPROC_PROCESS_INT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include <mproc/process.h>
@@ -153,6 +155,21 @@ int mproc__pass_adopt(const struct mproc__pass_rec *recs, size_t n,
                       mproc_err_t *err);
 void mproc__pass_set(const struct mproc__pass *o, size_t n);
 
+/*
+ * Result files (result.c), reused through a small pool.
+ * _file: a registered memfd whose header reads "no result", or a
+ * negative code.  _write (the child): the one frame, at offset 0; 0 or
+ * -errno.  _read (the parent, the child reaped): the frame, malloc'd into
+ * *out, its size returned (0: none; a cut one reads as incomplete), and
+ * in *span how much of the file it took (SIZE_MAX: unknown), for _put,
+ * which takes the file back (registered) or closes it.
+ */
+int mproc__result_file(void);
+int mproc__result_write(int fd, uint32_t type, uint32_t status,
+                        const void *data, size_t len);
+size_t mproc__result_read(int fd, size_t max, char **out, size_t *span);
+void mproc__result_file_put(int fd, size_t span);
+
 /* The sizes and names that process.c and the child side share. */
 #define MPROC__RESULT_MAX_DEFAULT ((size_t)64 << 20)
 
@@ -266,6 +283,19 @@ int mproc__pidfd_open(pid_t pid);
  * (so that the child sees its state whole) is only for locks never held
  * while forking or while waiting for a fork in another thread.
  */
+
+/*
+ * In a pthread_atfork child handler: make *m as *m0 (unlocked, new), but
+ * store only when it differs.  An unlocked mutex is byte for byte its
+ * initializer, and every page a forked child writes is copied (a few
+ * microseconds each), so most children then write nothing here.
+ */
+static inline void
+mproc__reinit_mutex(pthread_mutex_t *m, const pthread_mutex_t *m0)
+{
+    if (memcmp(m, m0, sizeof(*m)) != 0)
+        *m = *m0;
+}
 
 /* Register fd: 0, MPROC_EBADF (negative or beyond 4 Mi), MPROC_ENOMEM.
  * Thread-safe, lock-free. */
