@@ -4,6 +4,8 @@
 EXTRA_PROGRAMS += bench/bench-process bench/bench-true
 bench_bench_process_SOURCES = %reldir%/bench-process.c
 bench_bench_process_LDADD = libmproc-core.la $(INIH_LIBS)
+# Linked as libmproc.so is (framework/local.mk), the static core included.
+bench_bench_process_LDFLAGS = $(MPROC_BINDNOW)
 # The raw reference: posix_spawn of a tiny static program.
 bench_bench_true_SOURCES = %reldir%/bench-true.c
 bench_bench_true_LDFLAGS = -all-static

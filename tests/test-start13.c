@@ -7,6 +7,9 @@
  *             size, failures, crashes and nested children in a row, more
  *             of them than the pool keeps, each read back as its own; a
  *             child that writes nothing never shows the last one's result
+ *   input     inputs of 10 B, 30 KB and 100 KB arrive whole (a forkserver
+ *             request carries the boot message inline up to 32 KiB, in
+ *             a memfd above)
  *   many      more children alive at once than the pool keeps, each with
  *             its own result
  *   sentinel  the pidfd is made on first need: a sentinel asked for while
@@ -117,6 +120,24 @@ test_results(const char *method)
     }
     ok(good, "%s: 32 results in a row, each its own (ret, big 300, exit, "
        "big 100000, abort, empty, fail, nested)", method);
+}
+
+/* A boot message past MPROC__BOOT_INLINE_MAX goes to the forkserver in
+ * a memfd, a smaller one inline: both arrive whole. */
+static void
+test_input(const char *method)
+{
+    static char in[100001], buf[100001];
+    size_t sizes[] = {10, 30000, 100000}, i;
+    int code, r;
+
+    for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        memset(in, 'a' + (int)i, sizes[i]);
+        in[sizes[i]] = '\0';
+        code = run(make(method, "ret", in), &r, buf, sizeof(buf));
+        ok(code == 0 && r == 0 && strcmp(buf, in) == 0,
+           "%s: an input of %zu bytes arrives whole", method, sizes[i]);
+    }
 }
 
 static void
@@ -315,6 +336,7 @@ main(int argc, char **argv)
         return 1;
     for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
         test_results(methods[i]);
+        test_input(methods[i]);
         test_many(methods[i]);
         test_sentinel(methods[i]);
         test_eintr(methods[i]);

@@ -101,8 +101,8 @@ put_str(struct mproc_buf *b, uint32_t tag, const char *s)
     return s == NULL ? 0 : put(b, tag, s, strlen(s) + 1, NULL, 0);
 }
 
-static int
-encode(const struct mproc__boot *bt, struct mproc_buf *b)
+int
+mproc__boot_encode(const struct mproc__boot *bt, struct mproc_buf *b)
 {
     uint32_t head[2] = {BOOT_MAGIC, BOOT_VERSION};
     int32_t ppid = (int32_t)bt->parent_pid, loglevel;
@@ -166,7 +166,7 @@ mproc__boot_write(const struct mproc__boot *bt, char *errbuf, size_t errlen)
     int fd = -1, r;
 
     mproc__buf_init(&b, (size_t)-1);
-    r = encode(bt, &b);
+    r = mproc__boot_encode(bt, &b);
     if (r < 0) {
         snprintf(errbuf, errlen, "out of memory");
         goto fail;
@@ -219,9 +219,8 @@ int
 mproc__boot_read(int fd, struct mproc__boot *bt, void **mem)
 {
     struct stat st;
-    char *buf = NULL, *p, *end;
-    size_t off = 0, acap = 0, pcap = 0, xcap = 0;
-    int r = MPROC_EINVAL;
+    char *buf;
+    size_t off = 0;
 
     memset(bt, 0, sizeof(*bt));
     *mem = NULL;
@@ -235,15 +234,32 @@ mproc__boot_read(int fd, struct mproc__boot *bt, void **mem)
                           (off_t)off);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
-            goto fail;
+        if (n <= 0) {
+            free(buf);
+            return MPROC_EINVAL;
+        }
         off += (size_t)n;
     }
+    return mproc__boot_decode(buf, off, bt, mem);
+}
+
+int
+mproc__boot_decode(char *buf, size_t len, struct mproc__boot *bt,
+                   void **mem)
+{
+    char *p, *end;
+    size_t acap = 0, pcap = 0, xcap = 0;
+    int r = MPROC_EINVAL;
+
+    memset(bt, 0, sizeof(*bt));
+    *mem = NULL;
+    if (len < 8)
+        goto fail;
     if (((uint32_t *)buf)[0] != BOOT_MAGIC ||
         ((uint32_t *)buf)[1] != BOOT_VERSION)
         goto fail;
     p = buf + 8;
-    end = buf + off;
+    end = buf + len;
     while (p + sizeof(struct rec) <= end) {
         struct rec rc;
         char *v;

@@ -54,13 +54,17 @@
 #define NCHUNKS 1024 /* descriptors below 4 Mi: more than any nofile limit */
 
 static _Atomic(_Atomic uint64_t *) chunks[NCHUNKS];
+/* One past the highest chunk ever made: a child scans only those, not
+ * all 8 KiB of pointers, whose pages a parent that never touched them
+ * does not have (each one a page fault in every child). */
+static _Atomic unsigned chunks_end;
 
 /* `alloc` false: in a forked child, where malloc is best left alone. */
 static int
 reg(int fd, bool alloc)
 {
     _Atomic uint64_t *c, *fresh, *none = NULL;
-    unsigned k;
+    unsigned k, end;
 
     if (fd < 0 || fd >= NCHUNKS * CHUNK_FDS)
         return MPROC_EBADF;
@@ -74,6 +78,12 @@ reg(int fd, bool alloc)
         fresh = calloc(CHUNK_WORDS, sizeof(*fresh));
         if (fresh == NULL)
             return MPROC_ENOMEM;
+        /* The end first: a child forked at any point after the chunk's
+         * pointer is there scans it. */
+        end = atomic_load(&chunks_end);
+        while (end < k + 1 &&
+               !atomic_compare_exchange_weak(&chunks_end, &end, k + 1))
+            ;
         if (atomic_compare_exchange_strong_explicit(
                 &chunks[k], &none, fresh, memory_order_acq_rel,
                 memory_order_acquire)) {
@@ -160,10 +170,10 @@ drop_registered(const int *keep, size_t nkeep)
 {
     _Atomic uint64_t *c;
     uint64_t bits;
-    unsigned k, w;
+    unsigned k, w, end = atomic_load(&chunks_end);
     int fd;
 
-    for (k = 0; k < NCHUNKS; k++) {
+    for (k = 0; k < end; k++) {
         c = atomic_load_explicit(&chunks[k], memory_order_acquire);
         for (w = 0; c != NULL && w < CHUNK_WORDS; w++) {
             bits = atomic_load_explicit(&c[w], memory_order_relaxed);

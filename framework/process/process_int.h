@@ -34,6 +34,9 @@
 #include "pool/pool_int.h"
 
 #define MPROC__FD_BOOT 3
+/* A forkserver request carries a boot message up to this size inline,
+ * a larger one in a memfd (launch.c, server.c). */
+#define MPROC__BOOT_INLINE_MAX ((size_t)32 << 10)
 #define MPROC__FD_FIRST 4
 /* Descriptors a request may carry: a worker's two channel sides (up to
  * MPROC__CHAN_MAX_FDS each, see ipc/chan_int.h), the sync arena, the
@@ -108,6 +111,13 @@ int mproc__boot_write(const struct mproc__boot *b, char *errbuf,
 /* Read the boot message from `fd` into *b (pointers into *mem; free
  * *mem and b->args, b->preload with mproc__boot_free). */
 int mproc__boot_read(int fd, struct mproc__boot *b, void **mem);
+/* The same without a file: _encode appends the message to *buf (0 or
+ * MPROC_ENOMEM); _decode takes buf[0..len) (malloc'd: it becomes *mem,
+ * or is freed on failure). */
+struct mproc_buf;
+int mproc__boot_encode(const struct mproc__boot *b, struct mproc_buf *buf);
+int mproc__boot_decode(char *buf, size_t len, struct mproc__boot *b,
+                       void **mem);
 void mproc__boot_free(struct mproc__boot *b, void *mem);
 
 /* In the new image (spawned, or forked by the server), with its

@@ -134,34 +134,60 @@ serve(void)
         char buf[CMSG_SPACE(sizeof(int) * (MPROC__FD_MAX + 1))];
         struct cmsghdr align;
     } u;
-    int fds[MPROC__FD_MAX + 1], nfds = 0, i, top;
-    uint32_t count = 0;
-    struct iovec iov = {&count, sizeof(count)};
+    /* fds[0]: the boot memfd, or -1 when the message came inline. */
+    int fds[MPROC__FD_MAX + 1], nfds = 1, i, top;
+    static char msg[MPROC__BOOT_INLINE_MAX];
+    uint32_t head[2] = {0, 0};
+    struct iovec iov[2] = {{head, sizeof(head)}, {msg, sizeof(msg)}};
     struct mproc__boot b;
     struct msghdr m;
     struct cmsghdr *c;
     int32_t reply[2] = {0, 0};
     void *mem = NULL;
+    char *copy;
     ssize_t n;
     pid_t pid;
+    int r;
 
     memset(&m, 0, sizeof(m));
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
+    m.msg_iov = iov;
+    m.msg_iovlen = 2;
     m.msg_control = u.buf;
     m.msg_controllen = sizeof(u.buf);
     n = MPROC__NOINTR(recvmsg(SOCK_FD, &m, MSG_CMSG_CLOEXEC));
     if (n <= 0)
         return false;
+    fds[0] = -1;
     for (c = CMSG_FIRSTHDR(&m); c != NULL; c = CMSG_NXTHDR(&m, c))
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
             int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-            for (i = 0; i < k && nfds < MPROC__FD_MAX + 1; i++)
+            /* Inline: the descriptors from fds[1]; else the memfd
+             * first, into fds[0]. */
+            i = 0;
+            if (head[1] == 0 && fds[0] < 0 && k > 0) {
+                memcpy(&fds[0], CMSG_DATA(c), sizeof(int));
+                i = 1;
+            }
+            for (; i < k && nfds < MPROC__FD_MAX + 1; i++)
                 memcpy(&fds[nfds++], CMSG_DATA(c) + i * sizeof(int),
                        sizeof(int));
         }
-    if (nfds < 1 || (m.msg_flags & MSG_CTRUNC) || count + 1 != (uint32_t)nfds ||
-        mproc__boot_read(fds[0], &b, &mem) < 0) {
+    r = MPROC_EINVAL;
+    if ((m.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) || n < (ssize_t)sizeof(head) ||
+        head[0] + 1 != (uint32_t)nfds) {
+        /* refused below */
+    } else if (head[1] > 0) {
+        /* Inline: decode a copy (records are 8-aligned in an 8-aligned
+         * buffer, which malloc gives). */
+        if (fds[0] < 0 && (size_t)n - sizeof(head) == head[1] &&
+            (copy = malloc(head[1])) != NULL) {
+            memcpy(copy, msg, head[1]);
+            r = mproc__boot_decode(copy, head[1], &b, &mem);
+        }
+    } else if (fds[0] >= 0) {
+        r = mproc__boot_read(fds[0], &b, &mem);
+    }
+    if (r < 0) {
         reply[1] = EINVAL;
         goto answer;
     }
@@ -189,7 +215,8 @@ serve(void)
     mproc__boot_free(&b, mem);
 answer:
     for (i = 0; i < nfds; i++)
-        close(fds[i]);
+        if (fds[i] >= 0)
+            close(fds[i]);
     return MPROC__NOINTR(send(SOCK_FD, reply, sizeof(reply), MSG_NOSIGNAL)) ==
            (ssize_t)sizeof(reply);
 }
