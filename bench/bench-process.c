@@ -16,6 +16,12 @@
  * one measure over the median of its reference; the range after it is
  * the lowest and highest ratio over five consecutive fifths of the run.
  *
+ * Two floors, interleaved too: a raw fork whose child writes a result
+ * frame into a file made once and whose parent reads it (the least a
+ * fork start with a result does), and one request to a small static
+ * server that clones a child of ours (bench-true server: the least a
+ * forkserver start does).
+ *
  * Issue 13's targets, printed MET or MISSED at the end: fork with a
  * plugin target <= 1.25x raw fork and >= 10x faster than Python's fork
  * start; forkserver <= 1.5x raw fork.
@@ -26,6 +32,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -102,6 +110,75 @@ raw_fork(void)
         _exit(0);
     waitpid(pid, &st, 0);
     return now_us() - t;
+}
+
+/*
+ * The least a fork start that brings a result back does: a fork whose
+ * child writes a 24-byte frame at offset 0 of a file made once, flushes
+ * stdio and exits; the parent reaps it and reads the frame.
+ */
+static int result_fd = -1;
+
+static double
+raw_fork_result(void)
+{
+    char frame[24] = {2};
+    double t = now_us();
+    int st;
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        if (pwrite(result_fd, frame, sizeof(frame), 0) < 0)
+            _exit(1);
+        fflush(NULL);
+        _exit(0);
+    }
+    waitpid(pid, &st, 0);
+    if (pread(result_fd, frame, sizeof(frame), 0) != (ssize_t)sizeof(frame))
+        exit(1);
+    return now_us() - t;
+}
+
+/* The least a forkserver start does: one request to a small static
+ * server (bench-true server) that clones a child of ours, which we reap. */
+static int server_sock = -1;
+
+static double
+raw_server(void)
+{
+    double t = now_us();
+    int32_t pid;
+    int st;
+
+    if (write(server_sock, "x", 1) != 1 ||
+        read(server_sock, &pid, sizeof(pid)) != (ssize_t)sizeof(pid) ||
+        pid <= 0) {
+        fprintf(stderr, "bench-process: the raw server failed\n");
+        exit(1);
+    }
+    waitpid(pid, &st, 0);
+    return now_us() - t;
+}
+
+static void
+raw_server_start(const char *tiny)
+{
+    char *argv[] = {(char *)tiny, (char *)"server", NULL};
+    posix_spawn_file_actions_t fa;
+    int sv[2];
+    pid_t pid;
+
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        exit(1);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
+    if (posix_spawn(&pid, tiny, &fa, NULL, argv, environ) != 0) {
+        fprintf(stderr, "bench-process: cannot spawn %s server\n", tiny);
+        exit(1);
+    }
+    posix_spawn_file_actions_destroy(&fa);
+    close(sv[1]);
+    server_sock = sv[0];
 }
 
 static double
@@ -184,12 +261,14 @@ main(int argc, char **argv)
     double py[3] = {3200, 98000, 16000}, lo, hi, rfork, rfs, pyx[3];
     struct measure rf = {"raw fork", NULL}, fn = {"mproc fork, function target",
                                                  NULL},
+                   rr = {"raw fork + result (the floor)", NULL},
+                   rv = {"raw forkserver request (the floor)", NULL},
                    pf = {"mproc fork, plugin target", NULL},
                    fs = {"mproc forkserver, plugin target", NULL},
                    rs = {"raw spawn", NULL},
                    rd = {"raw posix_spawn /bin/true (dynamic)", NULL},
                    ps = {"mproc spawn, plugin target", NULL};
-    struct measure *all[] = {&rf, &fn, &pf, &fs, &rs, &rd, &ps};
+    struct measure *all[] = {&rf, &rr, &rv, &fn, &pf, &fs, &rs, &rd, &ps};
     char target[4200], cmd[4300], line[256];
     bool py_live = false, met;
     FILE *f;
@@ -202,6 +281,9 @@ main(int argc, char **argv)
         if ((all[i]->v = malloc((size_t)n * sizeof(double))) == NULL)
             return 1;
     snprintf(target, sizeof(target), "%s:echo", plugin);
+    if ((result_fd = memfd_create("bench-result", MFD_CLOEXEC)) < 0)
+        return 1;
+    raw_server_start(tiny);
     /* Warm-up: the plugin is loaded, the forkserver started. */
     mproc_start_join("fork", NULL);
     for (i = 0; i < 3; i++)
@@ -209,6 +291,8 @@ main(int argc, char **argv)
 
     for (i = 0; i < n; i++) {
         rf.v[i] = raw_fork();
+        rr.v[i] = raw_fork_result();
+        rv.v[i] = raw_server();
         fn.v[i] = mproc_start_join("fork", NULL);
         pf.v[i] = mproc_start_join("fork", target);
         fs.v[i] = mproc_start_join("forkserver", target);
@@ -239,6 +323,8 @@ main(int argc, char **argv)
            "microseconds; ratio (range over %d parts of the run)\n",
            n, ns, BLOCKS);
     row(&rf, n, NULL);
+    row(&rr, n, &rf);
+    row(&rv, n, &rf);
     row(&fn, n, &rf);
     row(&pf, n, &rf);
     row(&fs, n, &rf);
@@ -263,6 +349,12 @@ main(int argc, char **argv)
     rfs = ratio(&fs, &rf, n, &lo, &hi);
     printf("target: forkserver <= 1.5x raw fork: %.2fx (%.2f-%.2f): %s\n",
            rfs, lo, hi, rfs <= 1.5 ? "MET" : "MISSED");
+    /* What is left above the floors: the library's own share. */
+    printf("floors: fork + result %.2fx raw fork, mproc fork %.2fx that "
+           "floor; raw forkserver request %.2fx raw fork, mproc forkserver "
+           "%.2fx that floor\n",
+           ratio(&rr, &rf, n, &lo, &hi), ratio(&pf, &rr, n, &lo, &hi),
+           ratio(&rv, &rf, n, &lo, &hi), ratio(&fs, &rv, n, &lo, &hi));
     for (i = 0; i < (int)(sizeof(all) / sizeof(all[0])); i++)
         free(all[i]->v);
     return 0;

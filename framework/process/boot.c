@@ -487,6 +487,26 @@ worker_fail(struct mproc_chan *result, const char *fmt, ...)
     _exit(MPROC__WORKER_EXIT_INIT);
 }
 
+static struct mproc__plugin *preopened;
+
+void
+mproc__boot_use_plugin(struct mproc__plugin *pl)
+{
+    preopened = pl;
+}
+
+/* The plugin of the boot message: the server's, or opened here. */
+static int
+boot_plugin(const struct mproc__boot *b, struct mproc__plugin **pl,
+            mproc_err_t *err)
+{
+    if (preopened != NULL) {
+        *pl = preopened;
+        return 0;
+    }
+    return mproc__plugin_open(pl, b->plugin, err);
+}
+
 void
 mproc__boot_run(const struct mproc__boot *b)
 {
@@ -551,7 +571,7 @@ mproc__boot_run(const struct mproc__boot *b)
         if (mproc__chan_import(&tch, fds, a.task_nfds, a.task_blob,
                                a.task_bloblen, &err) < 0)
             worker_fail(rch, "task channel: %s", err.msg);
-        if (mproc__plugin_open(&pl, b->plugin, &err) < 0)
+        if (boot_plugin(b, &pl, &err) < 0)
             worker_fail(rch, "%s", err.msg);
         if (mproc__plugin_task(pl, b->task, &a.task, &err) < 0)
             worker_fail(rch, "%s", err.msg);
@@ -580,7 +600,7 @@ mproc__boot_run(const struct mproc__boot *b)
     if (mproc__pass_adopt(b->passes, b->npasses, &err) < 0)
         init_fail(rfd, 1, "the objects handed to this process: %s",
                   err.msg);
-    if (mproc__plugin_open(&pl, b->plugin, &err) < 0 ||
+    if (boot_plugin(b, &pl, &err) < 0 ||
         mproc__plugin_task(pl, b->task, &task, &err) < 0)
         init_fail(rfd, 1, "%s", err.msg);
     mproc__process_child(pl->desc, task->fn, b->args, b->nargs, b->input,

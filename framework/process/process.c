@@ -248,84 +248,48 @@ nomem:
 
 /* ---- the child side ---- */
 
+/*
+ * Every string is borrowed: a new image keeps its boot message, and a
+ * forked child its copy of the parent's memory, for as long as it lives
+ * (destroy() leaves what self borrows from a handle).  Nothing allocated,
+ * and only what changes stored: every page a child writes or allocates is
+ * copied or cleared, a few microseconds each on a loaded machine.  The
+ * parent's children list is dropped by own_list() on first use
+ * (children_owner is not us).
+ */
 void
 mproc__process_become(const char *name, const uint32_t *identity,
                       size_t nidentity, bool daemon, pid_t parent_pid,
                       const char *parent_name, int result_fd, int sentinel_fd)
 {
-    static char *pname;
-
-    /* The parent's children are not ours: forget them (their descriptors
-     * were registered, and a forked child has dropped them already). */
-    pthread_mutex_lock(&lock);
-    children = NULL;
-    children_owner = getpid();
     counter = 0;
-    pthread_mutex_unlock(&lock);
-    /* Our parent's own result file and its parent's pidfd, inherited:
-     * registered, so closed at fork already; forget them. */
-    self_result_fd = result_fd;
     /* Our own ends: a child of ours holding our sentinel's write end
-     * would keep it from reading end of file when we end. */
+     * would keep it from reading end of file when we end.  Registered by
+     * a forking parent already (no store then). */
+    self_result_fd = result_fd;
     mproc__fork_fd_register(result_fd);
     if (sentinel_fd >= 0)
         mproc__fork_fd_register(sentinel_fd);
-
-    /* What we keep is never freed: it lives as long as the process. */
-    free(pname);
-    pname = mproc__strdup0(parent_name);
-    parent.name = pname != NULL ? pname : (char *)"MainProcess";
+    parent.name = (char *)(parent_name != NULL ? parent_name : "MainProcess");
     parent.pid = parent_pid;
     parent.pidfd = -1;
     have_parent = true;
-
-    if (self.name_owned)
-        free(self.name);
-    self.name = name != NULL ? strdup(name) : NULL;
-    self.name_owned = self.name != NULL;
-    if (self.name == NULL)
-        self.name = (char *)"Process";
-    free(self.identity);
-    self.identity = NULL;
-    self.nidentity = 0;
-    if (nidentity > 0 &&
-        (self.identity = malloc(nidentity * sizeof(*identity))) != NULL) {
-        memcpy(self.identity, identity, nidentity * sizeof(*identity));
-        self.nidentity = nidentity;
-    }
+    self.name = (char *)(name != NULL ? name : "Process");
+    self.name_owned = false;
+    self.identity = (uint32_t *)identity;
+    self.nidentity = nidentity;
     self.daemon = daemon;
     self.pid = 0;
 }
 
-/*
- * mproc__process_become() for a child forked by start_fork(): the same
- * state, without allocating.  The child's memory is a copy of ours, in
- * which p's strings and our own name live as long as it does (it ends in
- * _exit), so it borrows them (destroy() leaves what self borrows); every
- * page it writes or allocates would be copied or cleared at a few
- * microseconds each.  The children list is dropped by own_list() on first
- * use (children_owner is the parent).
- */
+/* In a child forked by start_fork(): p's strings and our own name are in
+ * its copy of our memory. */
 static void
 become_forked(const mproc_process_t *p, pid_t parent_pid, int result_fd,
               int sentinel_fd)
 {
-    counter = 0;
-    self_result_fd = result_fd;
-    /* Registered by the parent already (no store then). */
-    mproc__fork_fd_register(result_fd);
-    if (sentinel_fd >= 0)
-        mproc__fork_fd_register(sentinel_fd);
-    parent.name = self.name;
-    parent.pid = parent_pid;
-    parent.pidfd = -1;
-    have_parent = true;
-    self.name = p->name;
-    self.name_owned = false;
-    self.identity = p->identity;
-    self.nidentity = p->nidentity;
-    self.daemon = p->daemon;
-    self.pid = 0;
+    mproc__process_become(p->name, p->identity, p->nidentity, p->daemon,
+                          parent_pid, self.name, result_fd, sentinel_fd);
 }
 
 /* ---- pool workers (the Pool API's hooks, see process_int.h) ---- */

@@ -120,6 +120,12 @@ int mproc__boot_decode(char *buf, size_t len, struct mproc__boot *b,
                        void **mem);
 void mproc__boot_free(struct mproc__boot *b, void *mem);
 
+/* In a child of the forkserver: the plugin the server loaded for the
+ * request, which mproc__boot_run() then uses instead of opening it again
+ * (a dlopen() and symbol lookups in every child). */
+struct mproc__plugin;
+void mproc__boot_use_plugin(struct mproc__plugin *pl);
+
 /* In the new image (spawned, or forked by the server), with its
  * descriptors in place: run what the boot message says.  Never returns. */
 void mproc__boot_run(const struct mproc__boot *b) __attribute__((noreturn));
@@ -194,9 +200,10 @@ void mproc__process_child(const struct mproc_plugin *desc, mproc_task_fn fn,
                           int result_fd) __attribute__((noreturn));
 
 /* Make this process the child described (name, identity, parent), after
- * fork or in a new image: current_process() answers with it.  result_fd
- * and sentinel_fd (-1: none) are its own ends, which its children must
- * not hold. */
+ * fork or in a new image: current_process() answers with it.  The strings
+ * and identity are borrowed: they must live as long as the process.
+ * result_fd and sentinel_fd (-1: none) are its own ends, which its
+ * children must not hold. */
 void mproc__process_become(const char *name, const uint32_t *identity,
                            size_t nidentity, bool daemon, pid_t parent_pid,
                            const char *parent_name, int result_fd,

@@ -50,25 +50,27 @@ static struct mproc__plugin *loaded[MAX_LOADED];
 static char *loaded_path[MAX_LOADED];
 static size_t nloaded;
 
-static void
+/* The plugin of `spec`, loaded once; NULL when it cannot be (the child
+ * opens it itself, and says why it fails). */
+static struct mproc__plugin *
 load(const char *spec)
 {
     struct mproc__plugin *p;
     size_t i;
 
-    if (spec == NULL || nloaded == MAX_LOADED)
-        return;
+    if (spec == NULL)
+        return NULL;
     for (i = 0; i < nloaded; i++)
         if (strcmp(loaded_path[i], spec) == 0)
-            return;
-    if (mproc__plugin_open(&p, spec, NULL) < 0)
-        return; /* the child will say why */
+            return loaded[i];
+    if (nloaded == MAX_LOADED || mproc__plugin_open(&p, spec, NULL) < 0)
+        return NULL;
     loaded_path[nloaded] = strdup(spec);
     if (loaded_path[nloaded] == NULL) {
         mproc__plugin_close(p);
-        return;
+        return NULL;
     }
-    loaded[nloaded++] = p;
+    return loaded[nloaded++] = p;
 }
 
 static pid_t
@@ -113,10 +115,12 @@ close_from(int lowest)
 
 /* In the new child: put the request's descriptors at 4.., run it. */
 static void __attribute__((noreturn))
-child(const struct mproc__boot *b, const int *fds, size_t nfds)
+child(const struct mproc__boot *b, const int *fds, size_t nfds,
+      struct mproc__plugin *pl)
 {
     size_t i;
 
+    mproc__boot_use_plugin(pl);
     if (robust_head != NULL)
         syscall(SYS_set_robust_list, robust_head, robust_len);
     for (i = 0; i < nfds; i++)
@@ -144,6 +148,7 @@ serve(void)
     struct cmsghdr *c;
     int32_t reply[2] = {0, 0};
     void *mem = NULL;
+    struct mproc__plugin *pl;
     char *copy;
     ssize_t n;
     pid_t pid;
@@ -191,7 +196,7 @@ serve(void)
         reply[1] = EINVAL;
         goto answer;
     }
-    load(b.plugin);
+    pl = load(b.plugin);
     /* The child dup2()s onto 4.. : move the sources out of the way. */
     top = MPROC__FD_FIRST + nfds;
     for (i = 1; i < nfds; i++)
@@ -207,7 +212,7 @@ serve(void)
         }
     pid = clone_parent();
     if (pid == 0)
-        child(&b, fds + 1, (size_t)nfds - 1);
+        child(&b, fds + 1, (size_t)nfds - 1, pl);
     if (pid < 0)
         reply[1] = errno;
     else
