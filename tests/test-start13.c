@@ -145,7 +145,7 @@ test_many(const char *method)
 {
     enum { N = 20 };
     mproc_process_t *p[N];
-    char in[16];
+    char in[32];
     const void *data;
     size_t n;
     int i, good = 0;
