@@ -49,8 +49,8 @@ make(const char *method, const char *task, const char *in)
     return make_process(plugin, task, NULL, in, false, ctx);
 }
 
-/* Start and join: the exit code, and the result's code into *r and its
- * bytes into buf (a C string). */
+/* Start and join, then close and free p: the exit code, and the
+ * result's code into *r and its bytes into buf (a C string). */
 static int
 run(mproc_process_t *p, int *r, char *buf, size_t cap)
 {
@@ -62,8 +62,10 @@ run(mproc_process_t *p, int *r, char *buf, size_t cap)
     *r = -99;
     if (p == NULL || mproc_process_start(p) < 0 ||
         mproc_process_join(p, -1) < 0 ||
-        mproc_process_exitcode(p, &code) < 0)
+        mproc_process_exitcode(p, &code) < 0) {
+        done(p);
         return -99;
+    }
     *r = mproc_process_result(p, &data, &n);
     if (*r == 0) {
         if (n >= cap)
@@ -71,6 +73,7 @@ run(mproc_process_t *p, int *r, char *buf, size_t cap)
         memcpy(buf, data, n);
         buf[n] = '\0';
     }
+    done(p);
     return code;
 }
 
@@ -320,7 +323,6 @@ test_free_self(void)
        "well (%d, %d)", code, r);
     is_str(buf, want, "fork: ... and still knows its name and its "
            "parent's");
-    done(own);
 }
 
 int
