@@ -74,7 +74,12 @@ libmproc_la_LIBADD = libmproc-core.la $(INIH_LIBS)
 # MPROC_PRIVATE, the few internals that mproc and mproc-worker use, and
 # nothing else.
 libmproc_la_LDFLAGS = -no-undefined -version-info $(MPROC_LT_VERSION) \
-	-Wl,--version-script=$(srcdir)/%reldir%/libmproc.sym
+	-Wl,--version-script=$(srcdir)/%reldir%/libmproc.sym $(MPROC_BINDNOW)
+# start13 (issue 13.4): bind every symbol at load, not at first call: a
+# forked Process child would otherwise look up, and write into its copy of
+# the GOT, each libc function it calls first (sigaction, pwritev, _exit),
+# a dozen page faults per start.
+MPROC_BINDNOW = -Wl,-z,now
 EXTRA_libmproc_la_DEPENDENCIES = %reldir%/libmproc.sym
 EXTRA_DIST += %reldir%/libmproc.sym
 

@@ -127,3 +127,4 @@ include %reldir%/bench.mk
 include %reldir%/api13.mk
 include %reldir%/chan13.mk
 include %reldir%/mgrjob16.mk
+include %reldir%/start13.mk

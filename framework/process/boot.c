@@ -101,8 +101,8 @@ put_str(struct mproc_buf *b, uint32_t tag, const char *s)
     return s == NULL ? 0 : put(b, tag, s, strlen(s) + 1, NULL, 0);
 }
 
-static int
-encode(const struct mproc__boot *bt, struct mproc_buf *b)
+int
+mproc__boot_encode(const struct mproc__boot *bt, struct mproc_buf *b)
 {
     uint32_t head[2] = {BOOT_MAGIC, BOOT_VERSION};
     int32_t ppid = (int32_t)bt->parent_pid, loglevel;
@@ -166,7 +166,7 @@ mproc__boot_write(const struct mproc__boot *bt, char *errbuf, size_t errlen)
     int fd = -1, r;
 
     mproc__buf_init(&b, (size_t)-1);
-    r = encode(bt, &b);
+    r = mproc__boot_encode(bt, &b);
     if (r < 0) {
         snprintf(errbuf, errlen, "out of memory");
         goto fail;
@@ -219,9 +219,8 @@ int
 mproc__boot_read(int fd, struct mproc__boot *bt, void **mem)
 {
     struct stat st;
-    char *buf = NULL, *p, *end;
-    size_t off = 0, acap = 0, pcap = 0, xcap = 0;
-    int r = MPROC_EINVAL;
+    char *buf;
+    size_t off = 0;
 
     memset(bt, 0, sizeof(*bt));
     *mem = NULL;
@@ -235,15 +234,32 @@ mproc__boot_read(int fd, struct mproc__boot *bt, void **mem)
                           (off_t)off);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
-            goto fail;
+        if (n <= 0) {
+            free(buf);
+            return MPROC_EINVAL;
+        }
         off += (size_t)n;
     }
+    return mproc__boot_decode(buf, off, bt, mem);
+}
+
+int
+mproc__boot_decode(char *buf, size_t len, struct mproc__boot *bt,
+                   void **mem)
+{
+    char *p, *end;
+    size_t acap = 0, pcap = 0, xcap = 0;
+    int r = MPROC_EINVAL;
+
+    memset(bt, 0, sizeof(*bt));
+    *mem = NULL;
+    if (len < 8)
+        goto fail;
     if (((uint32_t *)buf)[0] != BOOT_MAGIC ||
         ((uint32_t *)buf)[1] != BOOT_VERSION)
         goto fail;
     p = buf + 8;
-    end = buf + off;
+    end = buf + len;
     while (p + sizeof(struct rec) <= end) {
         struct rec rc;
         char *v;
@@ -471,6 +487,26 @@ worker_fail(struct mproc_chan *result, const char *fmt, ...)
     _exit(MPROC__WORKER_EXIT_INIT);
 }
 
+static struct mproc__plugin *preopened;
+
+void
+mproc__boot_use_plugin(struct mproc__plugin *pl)
+{
+    preopened = pl;
+}
+
+/* The plugin of the boot message: the server's, or opened here. */
+static int
+boot_plugin(const struct mproc__boot *b, struct mproc__plugin **pl,
+            mproc_err_t *err)
+{
+    if (preopened != NULL) {
+        *pl = preopened;
+        return 0;
+    }
+    return mproc__plugin_open(pl, b->plugin, err);
+}
+
 void
 mproc__boot_run(const struct mproc__boot *b)
 {
@@ -535,7 +571,7 @@ mproc__boot_run(const struct mproc__boot *b)
         if (mproc__chan_import(&tch, fds, a.task_nfds, a.task_blob,
                                a.task_bloblen, &err) < 0)
             worker_fail(rch, "task channel: %s", err.msg);
-        if (mproc__plugin_open(&pl, b->plugin, &err) < 0)
+        if (boot_plugin(b, &pl, &err) < 0)
             worker_fail(rch, "%s", err.msg);
         if (mproc__plugin_task(pl, b->task, &a.task, &err) < 0)
             worker_fail(rch, "%s", err.msg);
@@ -564,7 +600,7 @@ mproc__boot_run(const struct mproc__boot *b)
     if (mproc__pass_adopt(b->passes, b->npasses, &err) < 0)
         init_fail(rfd, 1, "the objects handed to this process: %s",
                   err.msg);
-    if (mproc__plugin_open(&pl, b->plugin, &err) < 0 ||
+    if (boot_plugin(b, &pl, &err) < 0 ||
         mproc__plugin_task(pl, b->task, &task, &err) < 0)
         init_fail(rfd, 1, "%s", err.msg);
     mproc__process_child(pl->desc, task->fn, b->args, b->nargs, b->input,

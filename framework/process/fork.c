@@ -54,13 +54,17 @@
 #define NCHUNKS 1024 /* descriptors below 4 Mi: more than any nofile limit */
 
 static _Atomic(_Atomic uint64_t *) chunks[NCHUNKS];
+/* One past the highest chunk ever made: a child scans only those, not
+ * all 8 KiB of pointers, whose pages a parent that never touched them
+ * does not have (each one a page fault in every child). */
+static _Atomic unsigned chunks_end;
 
 /* `alloc` false: in a forked child, where malloc is best left alone. */
 static int
 reg(int fd, bool alloc)
 {
     _Atomic uint64_t *c, *fresh, *none = NULL;
-    unsigned k;
+    unsigned k, end;
 
     if (fd < 0 || fd >= NCHUNKS * CHUNK_FDS)
         return MPROC_EBADF;
@@ -74,6 +78,12 @@ reg(int fd, bool alloc)
         fresh = calloc(CHUNK_WORDS, sizeof(*fresh));
         if (fresh == NULL)
             return MPROC_ENOMEM;
+        /* The end first: a child forked at any point after the chunk's
+         * pointer is there scans it. */
+        end = atomic_load(&chunks_end);
+        while (end < k + 1 &&
+               !atomic_compare_exchange_weak(&chunks_end, &end, k + 1))
+            ;
         if (atomic_compare_exchange_strong_explicit(
                 &chunks[k], &none, fresh, memory_order_acq_rel,
                 memory_order_acquire)) {
@@ -83,6 +93,12 @@ reg(int fd, bool alloc)
             c = none;
         }
     }
+    /* Already set (a forked child registering what its parent did): no
+     * store, so the page stays shared with the parent. */
+    if ((atomic_load_explicit(&c[(fd % CHUNK_FDS) / 64],
+                              memory_order_relaxed) >>
+         (fd % 64)) & 1)
+        return 0;
     atomic_fetch_or_explicit(&c[(fd % CHUNK_FDS) / 64],
                              UINT64_C(1) << (fd % 64), memory_order_relaxed);
     return 0;
@@ -154,10 +170,10 @@ drop_registered(const int *keep, size_t nkeep)
 {
     _Atomic uint64_t *c;
     uint64_t bits;
-    unsigned k, w;
+    unsigned k, w, end = atomic_load(&chunks_end);
     int fd;
 
-    for (k = 0; k < NCHUNKS; k++) {
+    for (k = 0; k < end; k++) {
         c = atomic_load_explicit(&chunks[k], memory_order_acquire);
         for (w = 0; c != NULL && w < CHUNK_WORDS; w++) {
             bits = atomic_load_explicit(&c[w], memory_order_relaxed);
@@ -308,9 +324,13 @@ mproc__fork_child(bool follow, pid_t parent, const int *keep, size_t nkeep)
      * last writer is what sends the signal. */
     if (follow && rd >= 0)
         fd = mproc__lifeline_arm(rd);
-    /* The lifeline is the parent's: we make our own when we need one. */
-    life_owner = 0;
-    life_rd = life_wr = -1;
+    /* The lifeline is the parent's: we make our own when we need one.
+     * Stored only when set: every page a child writes is copied, a few
+     * microseconds each, and most parents have no lifeline. */
+    if (life_owner != 0 || life_rd != -1 || life_wr != -1) {
+        life_owner = 0;
+        life_rd = life_wr = -1;
+    }
     drop_registered(keep, nkeep);
     return follow ? mproc__lifeline_check(fd, parent) : 0;
 }
@@ -341,8 +361,8 @@ after_fork_child(void)
     static const pthread_rwlock_t rw0 = PTHREAD_RWLOCK_INITIALIZER;
     static const pthread_mutex_t m0 = PTHREAD_MUTEX_INITIALIZER;
 
-    hold = rw0;
-    life_lock = m0;
+    hold = rw0; /* write-locked by before_fork: always stored */
+    mproc__reinit_mutex(&life_lock, &m0);
 }
 
 __attribute__((constructor)) static void

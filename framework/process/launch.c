@@ -11,7 +11,8 @@
  *
  * forkserver: a server, spawned as above on first use, that forks children
  * on request.  Requests travel on a SOCK_SEQPACKET socket pair, with the
- * boot memfd and the request's descriptors as SCM_RIGHTS.  The server
+ * boot message inline (a memfd when it is large) and the request's
+ * descriptors as SCM_RIGHTS.  The server
  * makes each child with clone(CLONE_PARENT), so the child is a child of
  * the client, not of the server: the client reaps it with waitpid() and
  * watches it with a pidfd exactly as a forked or spawned child.  The
@@ -43,6 +44,7 @@
 #include <unistd.h>
 
 #include "process/process_int.h"
+#include "util/buf_int.h"
 
 #ifndef MPROC_WORKER_PATH
 #define MPROC_WORKER_PATH "/usr/local/lib/mproc/mproc-worker"
@@ -292,7 +294,7 @@ after_fork_child(void)
 {
     static const pthread_mutex_t m0 = PTHREAD_MUTEX_INITIALIZER;
 
-    fs.lock = m0;
+    mproc__reinit_mutex(&fs.lock, &m0);
 }
 
 __attribute__((constructor)) static void
@@ -417,34 +419,45 @@ server_ensure(char *errbuf, size_t errlen)
     return 0;
 }
 
-/* One request: 0 and *pid, -EPIPE when the server is gone, or an error. */
+/*
+ * One request: 0 and *pid, -EPIPE when the server is gone, or an error.
+ * The request is {descriptors, inline length} and the boot message
+ * inline (msg, len) when it fits MPROC__BOOT_INLINE_MAX, else in a memfd
+ * (bootfd) sent first among the descriptors: a memfd made, written and
+ * closed per start costs more than the whole request otherwise.
+ */
 static int
-server_request(int bootfd, const int *fds, size_t nfds, pid_t *pid,
-               char *errbuf, size_t errlen)
+server_request(int bootfd, const void *msg, size_t len, const int *fds,
+               size_t nfds, pid_t *pid, char *errbuf, size_t errlen)
 {
     union {
         char buf[CMSG_SPACE(sizeof(int) * (MPROC__FD_MAX + 1))];
         struct cmsghdr align;
     } u;
-    uint32_t count = (uint32_t)nfds;
+    uint32_t head[2] = {(uint32_t)nfds, bootfd < 0 ? (uint32_t)len : 0};
+    size_t k = bootfd < 0 ? 0 : 1; /* the memfd first */
     int32_t reply[2];
-    struct iovec iov = {&count, sizeof(count)};
+    struct iovec iov[2] = {{head, sizeof(head)}, {(void *)msg, len}};
     struct msghdr m;
     struct cmsghdr *c;
     ssize_t n;
 
     memset(&m, 0, sizeof(m));
     memset(&u, 0, sizeof(u));
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = u.buf;
-    m.msg_controllen = CMSG_SPACE(sizeof(int) * (nfds + 1));
-    c = CMSG_FIRSTHDR(&m);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * (nfds + 1));
-    memcpy(CMSG_DATA(c), &bootfd, sizeof(int));
-    memcpy(CMSG_DATA(c) + sizeof(int), fds, sizeof(int) * nfds);
+    m.msg_iov = iov;
+    m.msg_iovlen = bootfd < 0 ? 2 : 1;
+    if (nfds + k > 0) {
+        m.msg_control = u.buf;
+        m.msg_controllen = CMSG_SPACE(sizeof(int) * (nfds + k));
+        c = CMSG_FIRSTHDR(&m);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * (nfds + k));
+        if (k > 0)
+            memcpy(CMSG_DATA(c), &bootfd, sizeof(int));
+        if (nfds > 0)
+            memcpy(CMSG_DATA(c) + k * sizeof(int), fds, sizeof(int) * nfds);
+    }
     n = MPROC__NOINTR(sendmsg(fs.sock, &m, MSG_NOSIGNAL));
     if (n < 0)
         return errno == EPIPE || errno == ECONNRESET ? -EPIPE : -errno;
@@ -517,11 +530,28 @@ launch(const struct mproc__boot *b, const int *fds, size_t nfds,
         bt.lifeline_fd = MPROC__FD_FIRST + (uint32_t)nfds - 1;
     }
     bt.nfds = (uint32_t)nfds;
+    if (server) {
+        struct mproc_buf msg;
+
+        mproc__buf_init(&msg, (size_t)-1);
+        r = mproc__boot_encode(&bt, &msg);
+        if (r == 0 && msg.len <= MPROC__BOOT_INLINE_MAX) {
+            r = server_request(-1, msg.data, msg.len, all, nfds, pid, errbuf,
+                               errlen);
+            mproc__buf_free(&msg);
+            return r;
+        }
+        mproc__buf_free(&msg);
+        if (r < 0) {
+            snprintf(errbuf, errlen, "out of memory");
+            return r;
+        }
+    }
     bootfd = mproc__boot_write(&bt, errbuf, errlen);
     if (bootfd < 0)
         return bootfd;
     if (server)
-        r = server_request(bootfd, all, nfds, pid, errbuf, errlen);
+        r = server_request(bootfd, NULL, 0, all, nfds, pid, errbuf, errlen);
     else
         r = spawn_image(&bt, bootfd, all, nfds, errbuf, errlen, pid);
     close(bootfd);

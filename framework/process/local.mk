@@ -11,6 +11,7 @@ libmproc_core_la_SOURCES += \
 	%reldir%/fork.c \
 	%reldir%/launch.c \
 	%reldir%/pass.c \
+	%reldir%/result.c \
 	%reldir%/server.c
 # Where the spawn and forkserver start methods find the worker program
 # once installed (launch.c; the build tree's copy is found at run time,

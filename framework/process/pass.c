@@ -64,8 +64,11 @@ kind_name(int kind)
 void
 mproc__pass_set(const struct mproc__pass *o, size_t n)
 {
-    passed = o;
-    npassed = n;
+    /* Stored only when it changes: a forked child's pages stay shared. */
+    if (passed != o || npassed != n) {
+        passed = o;
+        npassed = n;
+    }
 }
 
 int

@@ -14,7 +14,16 @@
  * of joining a Python process before draining its Queue), and the parent
  * sleeps on the pidfd alone and wakes up once, when the child has ended,
  * rather than once for the result and once more for the exit: on these
- * machines every wake-up costs tens of microseconds.
+ * machines every wake-up costs tens of microseconds.  Result files are
+ * reused (result.c).
+ *
+ * What a start costs (issue 13.4): a fork start is a raw fork plus what
+ * the child writes (each page it writes is copied, a few microseconds on
+ * a loaded machine) plus the system calls around it.  So the child of
+ * start_fork() allocates nothing and stores only what changes
+ * (become_forked), the pidfd is made only when a sleep with a deadline or
+ * the sentinel needs it (sentinel_open), and a join without a timeout
+ * sleeps in waitid() instead.
  *
  * The children of this process are kept on one list, under a mutex, from
  * start until they are reaped and their handle freed.  At normal exit an
@@ -239,53 +248,48 @@ nomem:
 
 /* ---- the child side ---- */
 
+/*
+ * Every string is borrowed: a new image keeps its boot message, and a
+ * forked child its copy of the parent's memory, for as long as it lives
+ * (destroy() leaves what self borrows from a handle).  Nothing allocated,
+ * and only what changes stored: every page a child writes or allocates is
+ * copied or cleared, a few microseconds each on a loaded machine.  The
+ * parent's children list is dropped by own_list() on first use
+ * (children_owner is not us).
+ */
 void
 mproc__process_become(const char *name, const uint32_t *identity,
                       size_t nidentity, bool daemon, pid_t parent_pid,
                       const char *parent_name, int result_fd, int sentinel_fd)
 {
-    static char *pname;
-
-    /* The parent's children are not ours: forget them (their descriptors
-     * were registered, and a forked child has dropped them already). */
-    pthread_mutex_lock(&lock);
-    children = NULL;
-    children_owner = getpid();
     counter = 0;
-    pthread_mutex_unlock(&lock);
-    /* Our parent's own result file and its parent's pidfd, inherited:
-     * registered, so closed at fork already; forget them. */
-    self_result_fd = result_fd;
     /* Our own ends: a child of ours holding our sentinel's write end
-     * would keep it from reading end of file when we end. */
+     * would keep it from reading end of file when we end.  Registered by
+     * a forking parent already (no store then). */
+    self_result_fd = result_fd;
     mproc__fork_fd_register(result_fd);
     if (sentinel_fd >= 0)
         mproc__fork_fd_register(sentinel_fd);
-
-    /* What we keep is never freed: it lives as long as the process. */
-    free(pname);
-    pname = mproc__strdup0(parent_name);
-    parent.name = pname != NULL ? pname : (char *)"MainProcess";
+    parent.name = (char *)(parent_name != NULL ? parent_name : "MainProcess");
     parent.pid = parent_pid;
     parent.pidfd = -1;
     have_parent = true;
-
-    if (self.name_owned)
-        free(self.name);
-    self.name = name != NULL ? strdup(name) : NULL;
-    self.name_owned = self.name != NULL;
-    if (self.name == NULL)
-        self.name = (char *)"Process";
-    free(self.identity);
-    self.identity = NULL;
-    self.nidentity = 0;
-    if (nidentity > 0 &&
-        (self.identity = malloc(nidentity * sizeof(*identity))) != NULL) {
-        memcpy(self.identity, identity, nidentity * sizeof(*identity));
-        self.nidentity = nidentity;
-    }
+    self.name = (char *)(name != NULL ? name : "Process");
+    self.name_owned = false;
+    self.identity = (uint32_t *)identity;
+    self.nidentity = nidentity;
     self.daemon = daemon;
     self.pid = 0;
+}
+
+/* In a child forked by start_fork(): p's strings and our own name are in
+ * its copy of our memory. */
+static void
+become_forked(const mproc_process_t *p, pid_t parent_pid, int result_fd,
+              int sentinel_fd)
+{
+    mproc__process_become(p->name, p->identity, p->nidentity, p->daemon,
+                          parent_pid, self.name, result_fd, sentinel_fd);
 }
 
 /* ---- pool workers (the Pool API's hooks, see process_int.h) ---- */
@@ -357,6 +361,22 @@ mproc__process_next_id(void)
     return __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
 }
 
+/* A failure frame with a formatted message: out of line, so that the
+ * child's usual path keeps a small stack (each new stack page is a page
+ * to clear). */
+static void __attribute__((noinline, format(printf, 4, 5)))
+fail_frame(int result_fd, uint32_t type, uint32_t status, const char *fmt,
+           ...)
+{
+    char msg[MPROC__FAILMSG_MAX + 128];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    mproc__result_write(result_fd, type, status, msg, strlen(msg));
+}
+
 void
 mproc__process_child(const struct mproc_plugin *desc, mproc_task_fn fn,
                      const struct mproc_kv *args, size_t nargs,
@@ -366,17 +386,14 @@ mproc__process_child(const struct mproc_plugin *desc, mproc_task_fn fn,
     struct mproc__ctx_priv priv;
     struct mproc_ctx ctx;
     struct mproc_buf out;
-    char msg[MPROC__FAILMSG_MAX + 128];
     size_t over;
     int r;
 
     mproc__ctx_init(&ctx, &priv, args, nargs, 0);
     mproc__buf_init(&out, result_max);
     if (desc != NULL && desc->init != NULL && desc->init(&ctx) != MPROC_TASK_OK) {
-        snprintf(msg, sizeof(msg), "init: %s",
-                 mproc__ctx_msg(&ctx, "failed without a message"));
-        mproc__frame_write(result_fd, MPROC__FRAME_INITFAIL, 0, 0, msg,
-                           strlen(msg));
+        fail_frame(result_fd, MPROC__FRAME_INITFAIL, 0, "init: %s",
+                   mproc__ctx_msg(&ctx, "failed without a message"));
         fflush(NULL);
         _exit(1);
     }
@@ -386,18 +403,16 @@ mproc__process_child(const struct mproc_plugin *desc, mproc_task_fn fn,
     over = mproc__buf_overflow(true);
     if (over > 0) {
         /* Never pass a truncated output off as the result. */
-        snprintf(msg, sizeof(msg),
-                 "output of at least %zu bytes exceeds result_max (%zu)", over,
-                 result_max);
-        mproc__frame_write(result_fd, MPROC__FRAME_FAIL,
-                           (uint32_t)-MPROC_EMSGSIZE, 0, msg, strlen(msg));
+        fail_frame(result_fd, MPROC__FRAME_FAIL, (uint32_t)-MPROC_EMSGSIZE,
+                   "output of at least %zu bytes exceeds result_max (%zu)",
+                   over, result_max);
         r = MPROC_TASK_FAIL;
     } else if (r == MPROC_TASK_OK) {
-        mproc__frame_write(result_fd, MPROC__FRAME_OK, 0, 0, out.data,
-                           out.len);
+        mproc__result_write(result_fd, MPROC__FRAME_OK, 0, out.data,
+                            out.len);
     } else {
         const char *m = mproc__ctx_msg(&ctx, "failed without a message");
-        mproc__frame_write(result_fd, MPROC__FRAME_FAIL, 0, 0, m, strlen(m));
+        mproc__result_write(result_fd, MPROC__FRAME_FAIL, 0, m, strlen(m));
     }
     if (desc != NULL && desc->fini != NULL)
         desc->fini(&ctx);
@@ -458,8 +473,7 @@ start_fork(mproc_process_t *p, const int fds[2])
         reset_signals();
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        mproc__process_become(p->name, p->identity, p->nidentity, p->daemon,
-                              me, self.name, fds[0], fds[1]);
+        become_forked(p, me, fds[0], fds[1]);
         mproc__pass_set(p->pass, p->npass);
         mproc__process_child(p->plugin ? p->plugin->desc : NULL,
                              p->task ? p->task->fn : p->fn, p->args, p->nargs,
@@ -588,8 +602,8 @@ after_fork_child(void)
 {
     static const pthread_mutex_t m0 = PTHREAD_MUTEX_INITIALIZER;
 
-    lock = m0;
-    cache_lock = m0;
+    mproc__reinit_mutex(&lock, &m0);
+    mproc__reinit_mutex(&cache_lock, &m0);
 }
 
 __attribute__((constructor)) static void
@@ -675,20 +689,20 @@ mproc_process_start(mproc_process_t *p)
      * other child forked meanwhile (from another thread) keeps one: a
      * stranger holding the sentinel's write end would make it read end of
      * file only when the stranger ends. */
-    have_pidfds();
-    mproc__fork_fd_hold();
-    fds[0] = mproc__memfd("mproc-result");
-    r = fds[0] < 0 ? -errno : mproc__fork_fd_register(fds[0]);
+    r = fds[0] = mproc__result_file();
+    if (r >= 0)
+        r = 0;
     /* Where pidfds are refused, the sentinel is a pipe whose write end
      * only the child holds: it reads as end of file when the child ends. */
     if (r == 0 && !have_pidfds()) {
+        mproc__fork_fd_hold();
         r = pipe2(sp, O_CLOEXEC) < 0 ? -errno : 0;
         if (r == 0 && (r = mproc__fork_fd_register(sp[0])) == 0)
             r = mproc__fork_fd_register(sp[1]);
         p->sentinel_fd = sp[0];
         fds[1] = sp[1];
+        mproc__fork_fd_release();
     }
-    mproc__fork_fd_release();
     if (r < 0) {
         set_err(p, r, "process '%s': cannot make its result file or "
                 "sentinel: %s", p->name, mproc_strerror(r));
@@ -700,14 +714,7 @@ mproc_process_start(mproc_process_t *p)
         goto fail;
     mproc__fork_fd_close(sp[1]);
     p->result_fd = fds[0];
-    if (have_pidfds()) {
-        mproc__fork_fd_hold();
-        p->pidfd = mproc__pidfd_open(p->pid);
-        /* Unregistered (no memory), a pidfd held by a stranger harms no
-         * one. */
-        mproc__fork_fd_register(p->pidfd);
-        mproc__fork_fd_release();
-    }
+    /* No pidfd yet: sentinel_open() makes it when one is needed. */
     p->state = S_STARTED;
     mproc__log(MPROC_LOG_INFO, "process %s started (pid %d, %s)", p->name,
                (int)p->pid, m);
@@ -767,29 +774,19 @@ describe(int st, char *buf, size_t len)
         snprintf(buf, len, "exited with status %d", WEXITSTATUS(st));
 }
 
-/* Read the result the child wrote (it has ended). */
+/* Read the result the child wrote (it has ended); the file goes back
+ * to the pool (result.c). */
 static void
 read_result(mproc_process_t *p)
 {
-    struct stat st;
-    size_t off = 0;
+    size_t span;
 
-    if (p->result_fd < 0 || fstat(p->result_fd, &st) < 0 || st.st_size == 0)
+    if (p->result_fd < 0)
         return;
-    p->rbuf = malloc((size_t)st.st_size);
-    if (p->rbuf == NULL)
-        return;
-    while (off < (size_t)st.st_size) {
-        ssize_t n = pread(p->result_fd, p->rbuf + off,
-                          (size_t)st.st_size - off, (off_t)off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        off += (size_t)n;
-    }
-    p->rlen = off;
-    mproc__fork_fd_close(p->result_fd);
+    p->rlen = mproc__result_read(p->result_fd,
+                                 p->result_max + MPROC__FAILMSG_MAX + 128,
+                                 &p->rbuf, &span);
+    mproc__result_file_put(p->result_fd, span);
     p->result_fd = -1;
 }
 
@@ -902,6 +899,43 @@ check(mproc_process_t *p)
     return ended;
 }
 
+/*
+ * The child's sentinel: its pidfd, made on first need (a join with a
+ * timeout, mproc_process_sentinel()), not at start: most children are
+ * joined without either, and making and closing a pidfd costs a tenth of
+ * a fork on a loaded machine.  Made before the child is reaped, the pid
+ * is still ours (a zombie at worst).  A child already reaped gets what
+ * its pidfd would have been: readable for ever (a pipe whose write end
+ * is closed).  -1 when there is none (pidfd_open failed: join polls).
+ */
+static int
+sentinel_open(mproc_process_t *p)
+{
+    int fd, sp[2];
+
+    /* A forked child's copy of a handle of its parent's: what it had. */
+    if (p->starter != getpid())
+        return p->pidfd >= 0 ? p->pidfd : p->sentinel_fd;
+    pthread_mutex_lock(&p->mu);
+    if (p->pidfd < 0 && p->sentinel_fd < 0) {
+        mproc__fork_fd_hold();
+        if (!p->reaped) {
+            p->pidfd = mproc__pidfd_open(p->pid);
+            /* Unregistered (no memory), a pidfd held by a stranger
+             * harms no one. */
+            mproc__fork_fd_register(p->pidfd);
+        } else if (pipe2(sp, O_CLOEXEC) == 0) {
+            close(sp[1]);
+            mproc__fork_fd_register(sp[0]);
+            p->sentinel_fd = sp[0];
+        }
+        mproc__fork_fd_release();
+    }
+    fd = p->pidfd >= 0 ? p->pidfd : p->sentinel_fd;
+    pthread_mutex_unlock(&p->mu);
+    return fd;
+}
+
 static int
 parent_join(int timeout_ms)
 {
@@ -965,9 +999,27 @@ mproc_process_join(mproc_process_t *p, int timeout_ms)
         if (timeout_ms >= 0 && mproc__now_ms() >= deadline)
             return set_err(p, MPROC_ETIMEDOUT, "process '%s': still running "
                            "after %d ms", p->name, timeout_ms);
+        if (timeout_ms < 0) {
+            /* No deadline: sleep in waitid() until the child ends,
+             * without reaping it (check() does, under p->mu), and with
+             * no pidfd to make.  A handler with SA_RESTART restarts it,
+             * one without stops the wait, as in mproc__poll_deadline(). */
+            siginfo_t si;
+
+            if (waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOWAIT) == 0 ||
+                errno == ECHILD) /* someone else reaped it: check() */
+                continue;
+            if (errno != EINTR)
+                return set_err(p, -errno, "process '%s': waitid: %s",
+                               p->name, strerror(errno));
+            if (mproc__signal_interrupts())
+                return set_err(p, MPROC_EINTR, "process '%s': join "
+                               "interrupted by a signal", p->name);
+            continue;
+        }
         /* One sleep until the end (a result never fills anything); with
          * no descriptor to sleep on (pidfd_open failed), short sleeps. */
-        pfd.fd = p->pidfd >= 0 ? p->pidfd : p->sentinel_fd;
+        pfd.fd = sentinel_open(p);
         pfd.events = POLLIN;
         if (pfd.fd < 0 && (until == 0 || until > mproc__now_ms() + 10))
             until = mproc__now_ms() + 10;
@@ -1035,7 +1087,7 @@ mproc_process_sentinel(const mproc_process_t *p)
     }
     if (p->kind != K_CHILD || p->state == S_NEW)
         return MPROC_ECHILD;
-    return p->pidfd >= 0 ? p->pidfd : p->sentinel_fd;
+    return sentinel_open((mproc_process_t *)p);
 }
 
 static int
@@ -1210,8 +1262,12 @@ static void
 destroy(mproc_process_t *p)
 {
     release(p);
-    free(p->name);
-    free(p->identity);
+    /* In a forked child, what self borrowed from the handle it was
+     * started from stays (become_forked). */
+    if (p->name != self.name)
+        free(p->name);
+    if (p->identity != self.identity)
+        free(p->identity);
     free(p->target);
     free(p->pass);
     mproc__kv_free(p->args, p->nargs);

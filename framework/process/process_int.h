@@ -22,8 +22,10 @@
 #ifndef MPROC_PROCESS_INT_H
 #define MPROC_PROCESS_INT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include <mproc/process.h>
@@ -32,6 +34,9 @@
 #include "pool/pool_int.h"
 
 #define MPROC__FD_BOOT 3
+/* A forkserver request carries a boot message up to this size inline,
+ * a larger one in a memfd (launch.c, server.c). */
+#define MPROC__BOOT_INLINE_MAX ((size_t)32 << 10)
 #define MPROC__FD_FIRST 4
 /* Descriptors a request may carry: a worker's two channel sides (up to
  * MPROC__CHAN_MAX_FDS each, see ipc/chan_int.h), the sync arena, the
@@ -106,7 +111,20 @@ int mproc__boot_write(const struct mproc__boot *b, char *errbuf,
 /* Read the boot message from `fd` into *b (pointers into *mem; free
  * *mem and b->args, b->preload with mproc__boot_free). */
 int mproc__boot_read(int fd, struct mproc__boot *b, void **mem);
+/* The same without a file: _encode appends the message to *buf (0 or
+ * MPROC_ENOMEM); _decode takes buf[0..len) (malloc'd: it becomes *mem,
+ * or is freed on failure). */
+struct mproc_buf;
+int mproc__boot_encode(const struct mproc__boot *b, struct mproc_buf *buf);
+int mproc__boot_decode(char *buf, size_t len, struct mproc__boot *b,
+                       void **mem);
 void mproc__boot_free(struct mproc__boot *b, void *mem);
+
+/* In a child of the forkserver: the plugin the server loaded for the
+ * request, which mproc__boot_run() then uses instead of opening it again
+ * (a dlopen() and symbol lookups in every child). */
+struct mproc__plugin;
+void mproc__boot_use_plugin(struct mproc__plugin *pl);
 
 /* In the new image (spawned, or forked by the server), with its
  * descriptors in place: run what the boot message says.  Never returns. */
@@ -153,6 +171,21 @@ int mproc__pass_adopt(const struct mproc__pass_rec *recs, size_t n,
                       mproc_err_t *err);
 void mproc__pass_set(const struct mproc__pass *o, size_t n);
 
+/*
+ * Result files (result.c), reused through a small pool.
+ * _file: a registered memfd whose header reads "no result", or a
+ * negative code.  _write (the child): the one frame, at offset 0; 0 or
+ * -errno.  _read (the parent, the child reaped): the frame, malloc'd into
+ * *out, its size returned (0: none; a cut one reads as incomplete), and
+ * in *span how much of the file it took (SIZE_MAX: unknown), for _put,
+ * which takes the file back (registered) or closes it.
+ */
+int mproc__result_file(void);
+int mproc__result_write(int fd, uint32_t type, uint32_t status,
+                        const void *data, size_t len);
+size_t mproc__result_read(int fd, size_t max, char **out, size_t *span);
+void mproc__result_file_put(int fd, size_t span);
+
 /* The sizes and names that process.c and the child side share. */
 #define MPROC__RESULT_MAX_DEFAULT ((size_t)64 << 20)
 
@@ -167,9 +200,10 @@ void mproc__process_child(const struct mproc_plugin *desc, mproc_task_fn fn,
                           int result_fd) __attribute__((noreturn));
 
 /* Make this process the child described (name, identity, parent), after
- * fork or in a new image: current_process() answers with it.  result_fd
- * and sentinel_fd (-1: none) are its own ends, which its children must
- * not hold. */
+ * fork or in a new image: current_process() answers with it.  The strings
+ * and identity are borrowed: they must live as long as the process.
+ * result_fd and sentinel_fd (-1: none) are its own ends, which its
+ * children must not hold. */
 void mproc__process_become(const char *name, const uint32_t *identity,
                            size_t nidentity, bool daemon, pid_t parent_pid,
                            const char *parent_name, int result_fd,
@@ -266,6 +300,19 @@ int mproc__pidfd_open(pid_t pid);
  * (so that the child sees its state whole) is only for locks never held
  * while forking or while waiting for a fork in another thread.
  */
+
+/*
+ * In a pthread_atfork child handler: make *m as *m0 (unlocked, new), but
+ * store only when it differs.  An unlocked mutex is byte for byte its
+ * initializer, and every page a forked child writes is copied (a few
+ * microseconds each), so most children then write nothing here.
+ */
+static inline void
+mproc__reinit_mutex(pthread_mutex_t *m, const pthread_mutex_t *m0)
+{
+    if (memcmp(m, m0, sizeof(*m)) != 0)
+        *m = *m0;
+}
 
 /* Register fd: 0, MPROC_EBADF (negative or beyond 4 Mi), MPROC_ENOMEM.
  * Thread-safe, lock-free. */

@@ -50,25 +50,27 @@ static struct mproc__plugin *loaded[MAX_LOADED];
 static char *loaded_path[MAX_LOADED];
 static size_t nloaded;
 
-static void
+/* The plugin of `spec`, loaded once; NULL when it cannot be (the child
+ * opens it itself, and says why it fails). */
+static struct mproc__plugin *
 load(const char *spec)
 {
     struct mproc__plugin *p;
     size_t i;
 
-    if (spec == NULL || nloaded == MAX_LOADED)
-        return;
+    if (spec == NULL)
+        return NULL;
     for (i = 0; i < nloaded; i++)
         if (strcmp(loaded_path[i], spec) == 0)
-            return;
-    if (mproc__plugin_open(&p, spec, NULL) < 0)
-        return; /* the child will say why */
+            return loaded[i];
+    if (nloaded == MAX_LOADED || mproc__plugin_open(&p, spec, NULL) < 0)
+        return NULL;
     loaded_path[nloaded] = strdup(spec);
     if (loaded_path[nloaded] == NULL) {
         mproc__plugin_close(p);
-        return;
+        return NULL;
     }
-    loaded[nloaded++] = p;
+    return loaded[nloaded++] = p;
 }
 
 static pid_t
@@ -113,10 +115,12 @@ close_from(int lowest)
 
 /* In the new child: put the request's descriptors at 4.., run it. */
 static void __attribute__((noreturn))
-child(const struct mproc__boot *b, const int *fds, size_t nfds)
+child(const struct mproc__boot *b, const int *fds, size_t nfds,
+      struct mproc__plugin *pl)
 {
     size_t i;
 
+    mproc__boot_use_plugin(pl);
     if (robust_head != NULL)
         syscall(SYS_set_robust_list, robust_head, robust_len);
     for (i = 0; i < nfds; i++)
@@ -134,38 +138,65 @@ serve(void)
         char buf[CMSG_SPACE(sizeof(int) * (MPROC__FD_MAX + 1))];
         struct cmsghdr align;
     } u;
-    int fds[MPROC__FD_MAX + 1], nfds = 0, i, top;
-    uint32_t count = 0;
-    struct iovec iov = {&count, sizeof(count)};
+    /* fds[0]: the boot memfd, or -1 when the message came inline. */
+    int fds[MPROC__FD_MAX + 1], nfds = 1, i, top;
+    static char msg[MPROC__BOOT_INLINE_MAX];
+    uint32_t head[2] = {0, 0};
+    struct iovec iov[2] = {{head, sizeof(head)}, {msg, sizeof(msg)}};
     struct mproc__boot b;
     struct msghdr m;
     struct cmsghdr *c;
     int32_t reply[2] = {0, 0};
     void *mem = NULL;
+    struct mproc__plugin *pl;
+    char *copy;
     ssize_t n;
     pid_t pid;
+    int r;
 
     memset(&m, 0, sizeof(m));
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
+    m.msg_iov = iov;
+    m.msg_iovlen = 2;
     m.msg_control = u.buf;
     m.msg_controllen = sizeof(u.buf);
     n = MPROC__NOINTR(recvmsg(SOCK_FD, &m, MSG_CMSG_CLOEXEC));
     if (n <= 0)
         return false;
+    fds[0] = -1;
     for (c = CMSG_FIRSTHDR(&m); c != NULL; c = CMSG_NXTHDR(&m, c))
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
             int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-            for (i = 0; i < k && nfds < MPROC__FD_MAX + 1; i++)
+            /* Inline: the descriptors from fds[1]; else the memfd
+             * first, into fds[0]. */
+            i = 0;
+            if (head[1] == 0 && fds[0] < 0 && k > 0) {
+                memcpy(&fds[0], CMSG_DATA(c), sizeof(int));
+                i = 1;
+            }
+            for (; i < k && nfds < MPROC__FD_MAX + 1; i++)
                 memcpy(&fds[nfds++], CMSG_DATA(c) + i * sizeof(int),
                        sizeof(int));
         }
-    if (nfds < 1 || (m.msg_flags & MSG_CTRUNC) || count + 1 != (uint32_t)nfds ||
-        mproc__boot_read(fds[0], &b, &mem) < 0) {
+    r = MPROC_EINVAL;
+    if ((m.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) || n < (ssize_t)sizeof(head) ||
+        head[0] + 1 != (uint32_t)nfds) {
+        /* refused below */
+    } else if (head[1] > 0) {
+        /* Inline: decode a copy (records are 8-aligned in an 8-aligned
+         * buffer, which malloc gives). */
+        if (fds[0] < 0 && (size_t)n - sizeof(head) == head[1] &&
+            (copy = malloc(head[1])) != NULL) {
+            memcpy(copy, msg, head[1]);
+            r = mproc__boot_decode(copy, head[1], &b, &mem);
+        }
+    } else if (fds[0] >= 0) {
+        r = mproc__boot_read(fds[0], &b, &mem);
+    }
+    if (r < 0) {
         reply[1] = EINVAL;
         goto answer;
     }
-    load(b.plugin);
+    pl = load(b.plugin);
     /* The child dup2()s onto 4.. : move the sources out of the way. */
     top = MPROC__FD_FIRST + nfds;
     for (i = 1; i < nfds; i++)
@@ -181,7 +212,7 @@ serve(void)
         }
     pid = clone_parent();
     if (pid == 0)
-        child(&b, fds + 1, (size_t)nfds - 1);
+        child(&b, fds + 1, (size_t)nfds - 1, pl);
     if (pid < 0)
         reply[1] = errno;
     else
@@ -189,7 +220,8 @@ serve(void)
     mproc__boot_free(&b, mem);
 answer:
     for (i = 0; i < nfds; i++)
-        close(fds[i]);
+        if (fds[i] >= 0)
+            close(fds[i]);
     return MPROC__NOINTR(send(SOCK_FD, reply, sizeof(reply), MSG_NOSIGNAL)) ==
            (ssize_t)sizeof(reply);
 }

@@ -710,9 +710,15 @@ static int32_t held_pid;
 void
 mproc__sync_exit(void)
 {
-    int32_t self = mproc__self();
+    int32_t self;
     int i, k;
 
+    /* Nothing held (a Process child's usual exit): return before
+     * mproc__self(), whose first call in a forked child would cost it a
+     * pthread_once and the pages that writes. */
+    if (nheld == 0)
+        return;
+    self = mproc__self();
     if (held_pid != self)
         return; /* the list is a parent's, inherited through fork */
     for (i = 0; i < nheld; i++)

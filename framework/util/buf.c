@@ -142,7 +142,9 @@ size_t
 mproc__buf_overflow(bool reset)
 {
     size_t v = overflow;
-    if (reset)
+    /* Stored only when set: in a forked Process child, an unchanged page
+     * stays shared (process.c). */
+    if (reset && v != 0)
         overflow = 0;
     return v;
 }

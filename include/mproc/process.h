@@ -145,7 +145,10 @@ MPROC_API pid_t mproc_process_pid(const mproc_process_t *p);
 /**
  * A descriptor that polls readable when the process ends: a pidfd (or,
  * where the kernel refuses pidfds, the read end of its result pipe).
- * Owned by the process; valid until close.
+ * Made on the first call, not at start; asked for once the process was
+ * joined, it is a descriptor that is readable at once (a pipe with no
+ * writer).  The same descriptor on every call.  Owned by the process;
+ * valid until close.
  * @return the descriptor; MPROC_ECHILD before start; MPROC_ECLOSED.
  */
 MPROC_API int mproc_process_sentinel(const mproc_process_t *p);
