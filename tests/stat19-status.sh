@@ -203,8 +203,10 @@ for j in ja jb; do
         "$tmp" >"$tmp/$j.ini"
     timeout -k 5 60 "$bin" run "$tmp/$j.ini" --workers 2 --quiet >/dev/null 2>&1 &
 done
+# Up to 30 s for both to be up: under a sanitizer on a loaded machine
+# (make -j2 check), the second run once took more than 10 s to start.
 n=0
-while [ "$(ls "$sockdir" | grep -c 'sock$')" -lt 2 ] && [ $n -lt 100 ]; do
+while [ "$(ls "$sockdir" | grep -c 'sock$')" -lt 2 ] && [ $n -lt 300 ]; do
     sleep 0.1; n=$((n + 1))
 done
 run_mproc status
