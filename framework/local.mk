@@ -35,6 +35,7 @@ libmproc_core_la_SOURCES = \
 	%reldir%/ipc/frame.c \
 	%reldir%/ipc/frame_int.h \
 	%reldir%/pool/pool.c \
+	%reldir%/pool/espin.c \
 	%reldir%/pool/worker.c \
 	%reldir%/pool/start.c \
 	%reldir%/pool/api.c \

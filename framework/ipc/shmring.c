@@ -713,3 +713,14 @@ const struct mproc_ipc_ops mproc__ipc_shmring_ops = {
     .export_side = s_export,
     .import_side = s_import,
 };
+
+/* For the pool's event loop spin (mproc__chan_spin_readable). */
+bool
+mproc__shmring_has_bytes(const struct mproc_chan *ch)
+{
+    const struct ring_priv *p = priv(ch);
+
+    /* Acquire pairs with the writer's store of tail. */
+    return atomic_load_explicit(&p->r->tail, memory_order_acquire) !=
+           atomic_load_explicit(&p->r->head, memory_order_relaxed);
+}

@@ -54,6 +54,7 @@ mproc__apool_kick(struct mproc_apool *p)
     uint64_t one = 1;
     if (p->waiting) {
         p->waiting = false;
+        atomic_fetch_add_explicit(&p->kicks, 1, memory_order_release);
         if (write(p->efd, &one, sizeof(one)) < 0) {
             /* An eventfd write fails only on counter overflow, when it is
              * readable anyway. */
@@ -1291,6 +1292,7 @@ mproc__apool_engine_main(void *arg)
     int r, st;
 
     tl_pool = p;
+    mproc__pool_set_input_hint(p->eng, &p->kicks);
     r = mproc_pool_run(p->eng, eng_next, eng_result, p);
     mproc__apool_reg_refresh(p); /* no worker is left: nor are their handles */
     pthread_mutex_lock(&p->mu);

@@ -55,6 +55,7 @@
 #define MPROC_API_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -267,6 +268,9 @@ struct mproc_apool {
     bool thr_started, thr_done, joined;
     bool began;           /* the engine called eng_next once */
     bool closed, terminated, waiting;
+    /* Bumped by each kick: the engine spins on it before it sleeps on
+     * efd (pool/espin.c). */
+    _Atomic uint32_t kicks;
     int broken;           /* the engine ended with this error, or 0 */
     char broken_msg[MPROC_ERRMSG_MAX];
     int (*initializer)(struct mproc_ctx *, void *);

@@ -241,6 +241,9 @@ struct mproc_pool {
     uint64_t adapt_done;     /* results since then */
     struct mproc__status *status; /* live status (status/); NULL: off */
     char *status_label;      /* opts.status, copied; NULL: no status */
+    /* the spin before the loop sleeps (espin.c) */
+    struct mproc__espin espin;
+    const _Atomic uint32_t *input_hint;
 };
 
 static void
@@ -2052,19 +2055,62 @@ status_reply(mproc_pool_t *p)
     mproc__status_reply(p->status);
 }
 
+/*
+ * Before the loop sleeps, when every live worker's results come on a
+ * ring: spin a while on the rings of those with tasks in flight and on
+ * the input hint (espin.c), instead of paying a wake-up for each.  True
+ * when input came (the loop asks `next` again); a result that came is
+ * found ready by result_wait().
+ */
+static bool
+engine_spin(mproc_pool_t *p, struct mproc_chan **chans)
+{
+    const _Atomic uint32_t *hint = NULL;
+    uint32_t hint0 = 0;
+    unsigned i, n = 0;
+    int which;
+
+    if (p->stopping)
+        return false;
+    if (p->input_wait && p->input_hint != NULL) {
+        hint = p->input_hint;
+        hint0 = atomic_load_explicit(hint, memory_order_acquire);
+    }
+    for (i = 0; i < p->nworkers; i++) {
+        struct worker *w = &p->w[i];
+        if (w->pid == 0 || w->eof || w->result == NULL)
+            continue;
+        if (mproc__chan_spin_readable(w->result) != 0)
+            return false; /* ready now, or a backend not spun on */
+        if (w->task != NULL && mproc__chan_unflushed(w->task) != 0)
+            return false; /* the loop has writing to do */
+        if (w->fifo_len > 0)
+            chans[n++] = w->result;
+    }
+    if (!mproc__espin(&p->espin, chans, n, hint, hint0, &which) ||
+        which >= 0)
+        return false;
+    p->input_wait = false;
+    return true;
+}
+
 static int
 run_loop(mproc_pool_t *p)
 {
     unsigned nfds = 2 + 3 * p->nworkers + 1; /* + the status socket */
     struct pollfd *pfd = calloc(nfds, sizeof(*pfd));
+    struct mproc_chan **chans = calloc(p->nworkers + 1, sizeof(*chans));
     unsigned i, n;
     int wait_ms, r;
     bool now;
 
-    if (pfd == NULL) {
+    if (pfd == NULL || chans == NULL) {
+        free(pfd);
+        free(chans);
         set_errmsg(p, "out of memory");
         return MPROC_ENOMEM;
     }
+    mproc__espin_init(&p->espin);
     for (;;) {
         adapt(p);
         dispatch(p);
@@ -2075,6 +2121,8 @@ run_loop(mproc_pool_t *p)
             break;
         if (p->source_done && p->rq_len == 0 && p->used == 0)
             break;
+        if (engine_spin(p, chans))
+            continue;
 
         n = 0;
         pfd[n].fd = p->o.cancel_fd;
@@ -2144,6 +2192,7 @@ run_loop(mproc_pool_t *p)
         }
     }
     free(pfd);
+    free(chans);
     return p->stopping ? p->stop_code : 0;
 }
 
@@ -2279,6 +2328,12 @@ mproc_pool_reduce_output(mproc_pool_t *p, const void **data, size_t *len)
     *data = p->rout.data;
     *len = p->rout.len;
     return 0;
+}
+
+void
+mproc__pool_set_input_hint(mproc_pool_t *p, const _Atomic uint32_t *hint)
+{
+    p->input_hint = hint;
 }
 
 void

@@ -196,4 +196,31 @@ mproc__claims_slot_bytes(uint32_t fifo_cap)
 /* Exit status of a worker whose init failed (the host also gets a frame). */
 #define MPROC__WORKER_EXIT_INIT 78
 
+/* The event loop's spin before it sleeps (espin.c): up to a budget that
+ * adapts, look for a message in any of the n channels (rings only: see
+ * mproc__chan_spin_readable) or for *hint to differ from hint0.  True
+ * when one did: *which is the channel's position, or -1 for the hint. */
+struct mproc__espin {
+    long budget_ns;
+    unsigned idle;
+};
+void mproc__espin_init(struct mproc__espin *s);
+bool mproc__espin(struct mproc__espin *s, struct mproc_chan *const *chans,
+                  unsigned n, const _Atomic uint32_t *hint, uint32_t hint0,
+                  int *which);
+
+/* The i-th wait of a spin loop (from 1): a pause; after the first
+ * ESPIN_PAUSES on a machine of 2 CPUs, a sched_yield() instead.  An
+ * apply's round trip has three parties (caller, result thread, worker),
+ * all spinning; on 2 CPUs one of them has none, and a pure spin keeps it
+ * off until the scheduler's tick (milliseconds).  Giving way lets the
+ * one that has work run at once, and the spinner is back right after. */
+void mproc__spin_pause(unsigned i);
+
+/* A word that whoever feeds the run's `next` changes (after making input
+ * ready, before writing input_fd): the event loop spins on it before it
+ * sleeps on input_fd.  The Pool API's result thread sets it before
+ * mproc_pool_run(). */
+void mproc__pool_set_input_hint(mproc_pool_t *p, const _Atomic uint32_t *hint);
+
 #endif
