@@ -244,6 +244,8 @@ struct mproc_pool {
     /* the spin before the loop sleeps (espin.c) */
     struct mproc__espin espin;
     const _Atomic uint32_t *input_hint;
+    _Atomic uint32_t *input_spinning;
+    long long polled_ms;     /* when the loop last called poll() */
 };
 
 static void
@@ -2059,8 +2061,16 @@ status_reply(mproc_pool_t *p)
  * Before the loop sleeps, when every live worker's results come on a
  * ring: spin a while on the rings of those with tasks in flight and on
  * the input hint (espin.c), instead of paying a wake-up for each.  True
- * when input came (the loop asks `next` again); a result that came is
- * found ready by result_wait().
+ * when the loop should go round again without poll(): input came (it
+ * asks `next` again), or a result came and was handled (drain) and the
+ * loop polled less than a millisecond ago (cancel_fd, the pidfds and the
+ * status socket are looked at least that often).  Else a result that
+ * came is found ready by result_wait().
+ *
+ * While it spins on the hint, *input_spinning is 1 and the feeder only
+ * bumps the hint (no write to input_fd): it bumps, then reads the flag;
+ * the loop clears the flag, then reads the hint again, both sequentially
+ * consistent, so one of them sees the other and no input is missed.
  */
 static bool
 engine_spin(mproc_pool_t *p, struct mproc_chan **chans)
@@ -2069,6 +2079,7 @@ engine_spin(mproc_pool_t *p, struct mproc_chan **chans)
     uint32_t hint0 = 0;
     unsigned i, n = 0;
     int which;
+    bool got;
 
     if (p->stopping)
         return false;
@@ -2087,10 +2098,30 @@ engine_spin(mproc_pool_t *p, struct mproc_chan **chans)
         if (w->fifo_len > 0)
             chans[n++] = w->result;
     }
-    if (!mproc__espin(&p->espin, chans, n, hint, hint0, &which) ||
-        which >= 0)
+    if (hint != NULL && p->input_spinning != NULL)
+        atomic_store(p->input_spinning, 1);
+    got = mproc__espin(&p->espin, chans, n, hint, hint0, &which);
+    if (hint != NULL && p->input_spinning != NULL) {
+        atomic_store(p->input_spinning, 0);
+        if (!got && atomic_load(hint) != hint0) {
+            got = true;
+            which = -1;
+        }
+    }
+    if (!got)
         return false;
-    p->input_wait = false;
+    if (which < 0) {
+        p->input_wait = false;
+        return true;
+    }
+    tick(p);
+    if (p->now - p->polled_ms >= 1)
+        return false;
+    for (i = 0; i < p->nworkers; i++)
+        if (p->w[i].result == chans[which]) {
+            drain(p, &p->w[i]);
+            break;
+        }
     return true;
 }
 
@@ -2164,6 +2195,7 @@ run_loop(mproc_pool_t *p)
         pfd[n].revents = 0;
         r = poll(pfd, n + 1, blind_wait(p, wait_ms));
         tick(p);
+        p->polled_ms = p->now;
         if (r < 0) {
             if (errno == EINTR)
                 continue;
@@ -2331,9 +2363,11 @@ mproc_pool_reduce_output(mproc_pool_t *p, const void **data, size_t *len)
 }
 
 void
-mproc__pool_set_input_hint(mproc_pool_t *p, const _Atomic uint32_t *hint)
+mproc__pool_set_input_hint(mproc_pool_t *p, const _Atomic uint32_t *hint,
+                           _Atomic uint32_t *spinning)
 {
     p->input_hint = hint;
+    p->input_spinning = spinning;
 }
 
 void

@@ -217,10 +217,13 @@ bool mproc__espin(struct mproc__espin *s, struct mproc_chan *const *chans,
  * one that has work run at once, and the spinner is back right after. */
 void mproc__spin_pause(unsigned i);
 
-/* A word that whoever feeds the run's `next` changes (after making input
- * ready, before writing input_fd): the event loop spins on it before it
- * sleeps on input_fd.  The Pool API's result thread sets it before
- * mproc_pool_run(). */
-void mproc__pool_set_input_hint(mproc_pool_t *p, const _Atomic uint32_t *hint);
+/* A word that whoever feeds the run's `next` bumps (after making input
+ * ready): the event loop spins on it before it sleeps on input_fd.
+ * While it does, it sets *spinning to 1, and the feeder need not write
+ * input_fd: it bumps the hint, then writes input_fd only if *spinning is
+ * 0 (both sequentially consistent; see engine_spin in pool.c).  The Pool
+ * API's result thread sets them before mproc_pool_run(). */
+void mproc__pool_set_input_hint(mproc_pool_t *p, const _Atomic uint32_t *hint,
+                                _Atomic uint32_t *spinning);
 
 #endif
