@@ -1003,6 +1003,77 @@ test_threads(void)
     mproc_apool_free(p);
 }
 
+/* Round trips from several threads at once, some pausing between calls:
+ * the result thread alternates between spinning (a submission then only
+ * bumps a word) and sleeping on its eventfd (a submission writes it), and
+ * a kick lost between the two would leave an apply waiting for ever (the
+ * alarm ends the test then).  Every result is checked. */
+struct rt_arg {
+    mproc_apool_t *p;
+    int id;
+};
+
+static void *
+round_tripper(void *arg)
+{
+    struct rt_arg *a = arg;
+    long bad = 0;
+    int i;
+
+    for (i = 0; i < 1500; i++) {
+        const struct mproc_result *r;
+        mproc_async_t *ar = NULL;
+        char in[16], want[16];
+        int n = snprintf(in, sizeof(in), "%d", a->id * 100000 + i);
+
+        snprintf(want, sizeof(want), "%d", 2 * (a->id * 100000 + i));
+        if (mproc_apool_apply(a->p, f_double, in, (size_t)n, &ar) < 0 ||
+            mproc_async_get(ar, 0, &r, NULL) != 0 ||
+            r->len != strlen(want) || memcmp(r->data, want, r->len) != 0)
+            bad++;
+        mproc_async_free(ar);
+        /* Threads 1 and 3 pause now and then, longer than any spin, so
+         * that the result thread also falls asleep between calls. */
+        if ((a->id & 1) && i % 50 == 0)
+            usleep(200 + 300 * (i % 7));
+    }
+    return (void *)bad;
+}
+
+static void
+test_round_trip_threads(void)
+{
+    mproc_apool_t *p = new_pool(2, NULL);
+    struct rt_arg args[4];
+    pthread_t t[4];
+    long total = 0;
+    int i;
+
+    if (p == NULL)
+        return;
+    apply_str(p, f_double, "1", NULL); /* the workers first: see above */
+    for (i = 0; i < 4; i++) {
+        args[i].p = p;
+        args[i].id = i;
+        pthread_create(&t[i], NULL, round_tripper, &args[i]);
+    }
+    for (i = 0; i < 4; i++) {
+        void *bad;
+        pthread_join(t[i], &bad);
+        total += (long)bad;
+    }
+    is_int(total, 0, "4 threads x 1500 apply, some pausing: every result "
+                     "right, none lost");
+    /* And one thread alone, after a pause: the spin budgets have fallen. */
+    usleep(100 * 1000);
+    args[0].id = 7;
+    is_int((long)round_tripper(&args[0]), 0,
+           "1500 apply after an idle spell: every result right");
+    mproc_apool_close(p);
+    mproc_apool_join(p);
+    mproc_apool_free(p);
+}
+
 /* No child of this process is left (zombie or alive). */
 static int
 children_left(void)
@@ -1031,6 +1102,7 @@ main(void)
     test_creation_errors();
     test_plugin_pool();
     test_threads();
+    test_round_trip_threads();
     is_int(children_left(), 0, "no child process left");
     return done_testing();
 }

@@ -2101,19 +2101,17 @@ engine_spin(mproc_pool_t *p, struct mproc_chan **chans)
     if (hint != NULL && p->input_spinning != NULL)
         atomic_store(p->input_spinning, 1);
     got = mproc__espin(&p->espin, chans, n, hint, hint0, &which);
-    if (hint != NULL && p->input_spinning != NULL) {
+    if (hint != NULL && p->input_spinning != NULL)
         atomic_store(p->input_spinning, 0);
-        if (!got && atomic_load(hint) != hint0) {
-            got = true;
-            which = -1;
-        }
-    }
-    if (!got)
-        return false;
-    if (which < 0) {
+    /* Whatever ended the spin, a bump seen now is input that may have
+     * come without a write to input_fd. */
+    if (hint != NULL && atomic_load(hint) != hint0) {
         p->input_wait = false;
-        return true;
+        if (!got || which < 0)
+            return true;
     }
+    if (!got || which < 0)
+        return false;
     tick(p);
     if (p->now - p->polled_ms >= 1)
         return false;
