@@ -145,9 +145,11 @@ closed(mproc_process_t *p)
 static void
 own_list(void)
 {
-    if (children_owner != getpid()) {
+    pid_t me = getpid();
+
+    if (children_owner != me) {
         children = NULL;
-        children_owner = getpid();
+        children_owner = me;
     }
 }
 
@@ -428,32 +430,19 @@ mproc__process_child(const struct mproc_plugin *desc, mproc_task_fn fn,
 /*
  * A forked child is a copy of its parent, handlers included (as with
  * Python), except for the signals through which a process is stopped or
- * told things: a handler of the parent's there (a host's self-pipe, say)
+ * told things (mproc__fork_child_signals: SIGHUP, SIGINT, SIGQUIT,
+ * SIGTERM, SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM, SIGCHLD, SIGXCPU, SIGXFSZ,
+ * SIGTSTP): a handler of the parent's there (a host's self-pipe, say)
  * would make terminate() or Ctrl-C act on the parent's state instead of
  * ending the child.  Resetting only these, not all 64, saves a tenth of
  * the cost of a start.
  */
-static void
-reset_signals(void)
-{
-    static const int sigs[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGTERM,
-                               SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM,
-                               SIGCHLD, SIGXCPU, SIGXFSZ, SIGTSTP};
-    struct sigaction sa;
-    size_t i;
-
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = SIG_DFL;
-    for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-        sigaction(sigs[i], &sa, NULL);
-}
-
 static void exit_handler(void);
 
 static int
 start_fork(mproc_process_t *p, const int fds[2])
 {
-    sigset_t all, old, none;
+    sigset_t all, old;
     pid_t pid, me = getpid();
     int e;
 
@@ -470,9 +459,7 @@ start_fork(mproc_process_t *p, const int fds[2])
          * sentinel's read end; keep our result file and sentinel. */
         if (mproc__fork_child(p->daemon, me, fds, fds[1] >= 0 ? 2 : 1) < 0)
             _exit(1);
-        reset_signals();
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
+        mproc__fork_child_signals();
         become_forked(p, me, fds[0], fds[1]);
         mproc__pass_set(p->pass, p->npass);
         mproc__process_child(p->plugin ? p->plugin->desc : NULL,
@@ -989,12 +976,15 @@ mproc_process_join(mproc_process_t *p, int timeout_ms)
     if (p->state == S_NEW)
         return set_err(p, MPROC_ECHILD, "process '%s': cannot join a "
                        "process that was not started", p->name);
-    for (;;) {
+    for (bool first = true;; first = false) {
         struct pollfd pfd;
         long long until = deadline;
         int r;
 
-        if (check(p))
+        /* Without a deadline, a child not yet ended is waited for
+         * first: checking it before (one more waitpid) would find it
+         * running nearly every time. */
+        if ((!first || timeout_ms >= 0 || p->state == S_ENDED) && check(p))
             return 0;
         if (timeout_ms >= 0 && mproc__now_ms() >= deadline)
             return set_err(p, MPROC_ETIMEDOUT, "process '%s': still running "

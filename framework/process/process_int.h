@@ -359,4 +359,12 @@ int mproc__lifeline_armed(void);
 int mproc__fork_child(bool follow, pid_t parent, const int *keep,
                       size_t nkeep);
 
+/*
+ * In a forked Process child, after mproc__fork_child() (async-signal-
+ * safe): the signals through which a process is stopped or told things
+ * back to SIG_DFL, and the signal mask emptied (the parent blocked every
+ * signal across fork(), so no handler of its ran in the child before).
+ */
+void mproc__fork_child_signals(void);
+
 #endif
