@@ -101,7 +101,12 @@ struct mproc_process {
     struct mproc__pass *pass; /* objects handed to it (pass.c) */
     size_t npass;
     struct mproc_process *next;
-    char errmsg[MPROC_ERRMSG_MAX];
+    /* The last error's message, MPROC_ERRMSG_MAX bytes made on the first
+     * error: inline, it made a handle too large for malloc's per-thread
+     * cache, and freeing one wrote to the arena, a page a start wrote
+     * (and, after fork(), took a fault on) for nothing. */
+    char *errmsg;
+    bool errmsg_lost; /* an error whose message there was no room for */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -128,9 +133,15 @@ static int
 set_err(mproc_process_t *p, int code, const char *fmt, ...)
 {
     va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(p->errmsg, sizeof(p->errmsg), fmt, ap);
-    va_end(ap);
+
+    if (p->errmsg == NULL)
+        p->errmsg = malloc(MPROC_ERRMSG_MAX);
+    p->errmsg_lost = p->errmsg == NULL;
+    if (p->errmsg != NULL) {
+        va_start(ap, fmt);
+        vsnprintf(p->errmsg, MPROC_ERRMSG_MAX, fmt, ap);
+        va_end(ap);
+    }
     return code;
 }
 
@@ -143,10 +154,8 @@ closed(mproc_process_t *p)
 /* The list belongs to the process that built it: in a forked child it is
  * the parent's, and forgotten (the lock is held). */
 static void
-own_list(void)
+own_list(pid_t me)
 {
-    pid_t me = getpid();
-
     if (children_owner != me) {
         children = NULL;
         children_owner = me;
@@ -203,7 +212,6 @@ mproc_process_new(mproc_process_t **out, const struct mproc_process_opts *o,
     /* The identity: ours plus our count of children (Python's
      * Process-N1:...:Nk). */
     pthread_mutex_lock(&lock);
-    own_list();
     p->nidentity = self.nidentity + 1;
     p->identity = malloc(p->nidentity * sizeof(*p->identity));
     if (p->identity != NULL) {
@@ -351,6 +359,7 @@ mproc__process_worker_free(mproc_process_t *p)
     if (p == NULL)
         return;
     free(p->name);
+    free(p->errmsg);
     free(p);
 }
 
@@ -443,7 +452,7 @@ static int
 start_fork(mproc_process_t *p, const int fds[2])
 {
     sigset_t all, old;
-    pid_t pid, me = getpid();
+    pid_t pid, me = p->starter;
     int e;
 
     /* A daemon dies with this process, whichever thread starts it. */
@@ -479,6 +488,7 @@ start_image(mproc_process_t *p, const char *method, const int fds[2])
 {
     struct mproc__pass_rec *recs = NULL;
     struct mproc__boot b;
+    char msg[MPROC_ERRMSG_MAX] = "";
     int all[MPROC__FD_MAX];
     size_t n;
     int r;
@@ -496,8 +506,7 @@ start_image(mproc_process_t *p, const char *method, const int fds[2])
                            p->name);
         /* One place stays for the lifeline (launch.c). */
         r = mproc__pass_export(p->pass, p->npass, all, &n,
-                               MPROC__FD_MAX - 1, recs, p->errmsg,
-                               sizeof(p->errmsg));
+                               MPROC__FD_MAX - 1, recs, msg, sizeof(msg));
         if (r < 0) {
             free(recs);
             goto fail;
@@ -519,18 +528,14 @@ start_image(mproc_process_t *p, const char *method, const int fds[2])
     b.input = p->input;
     b.input_len = p->input_len;
     b.result_max = p->result_max;
-    r = mproc__launch(method, &b, all, n, p->errmsg, sizeof(p->errmsg),
-                      &p->pid);
+    r = mproc__launch(method, &b, all, n, msg, sizeof(msg), &p->pid);
     if (recs != NULL) {
         mproc__pass_recs_free(recs, p->npass);
         free(recs);
     }
 fail:
-    if (r < 0) {
-        char tmp[MPROC_ERRMSG_MAX];
-        snprintf(tmp, sizeof(tmp), "%s", p->errmsg);
-        set_err(p, r, "process '%s': %s", p->name, tmp);
-    }
+    if (r < 0)
+        set_err(p, r, "process '%s': %s", p->name, msg);
     return r;
 }
 
@@ -649,6 +654,7 @@ mproc_process_start(mproc_process_t *p)
 {
     const char *m;
     int fds[2] = {-1, -1}, sp[2] = {-1, -1}, r;
+    pid_t me;
 
     if (p->state == S_CLOSED)
         return closed(p);
@@ -676,7 +682,8 @@ mproc_process_start(mproc_process_t *p)
      * other child forked meanwhile (from another thread) keeps one: a
      * stranger holding the sentinel's write end would make it read end of
      * file only when the stranger ends. */
-    r = fds[0] = mproc__result_file();
+    me = getpid();
+    r = fds[0] = mproc__result_file(me);
     if (r >= 0)
         r = 0;
     /* Where pidfds are refused, the sentinel is a pipe whose write end
@@ -695,7 +702,7 @@ mproc_process_start(mproc_process_t *p)
                 "sentinel: %s", p->name, mproc_strerror(r));
         goto fail;
     }
-    p->starter = getpid(); /* before fork: the child's copy shows it */
+    p->starter = me; /* before fork: the child's copy shows it */
     r = strcmp(m, "fork") == 0 ? start_fork(p, fds) : start_image(p, m, fds);
     if (r < 0)
         goto fail;
@@ -707,7 +714,7 @@ mproc_process_start(mproc_process_t *p)
                (int)p->pid, m);
 
     pthread_mutex_lock(&lock);
-    own_list();
+    own_list(me);
     p->next = children;
     children = p;
     if (!atexit_done) {
@@ -773,11 +780,12 @@ read_result(mproc_process_t *p)
     p->rlen = mproc__result_read(p->result_fd,
                                  p->result_max + MPROC__FAILMSG_MAX + 128,
                                  &p->rbuf, &span);
-    mproc__result_file_put(p->result_fd, span);
+    mproc__result_file_put(p->result_fd, span, p->starter);
     p->result_fd = -1;
 }
 
-/* The child has ended: record how, and its result. */
+/* The child has ended: record how, and its result (the caller then
+ * stores S_ENDED with ended()). */
 static void
 finish(mproc_process_t *p, int st)
 {
@@ -786,7 +794,6 @@ finish(mproc_process_t *p, int st)
     char why[64];
 
     p->reaped = true;
-    p->state = S_ENDED;
     p->exitcode = WIFSIGNALED(st) ? -WTERMSIG(st) : WEXITSTATUS(st);
     mproc__log(MPROC_LOG_INFO, "process %s (pid %d) ended with exitcode %d",
                p->name, (int)p->pid, p->exitcode);
@@ -834,6 +841,14 @@ test_hook(const char *var)
     }
 }
 
+/* Last, once everything finish() records is there: check_as() reads the
+ * state without the lock. */
+static void
+ended(mproc_process_t *p)
+{
+    __atomic_store_n(&p->state, S_ENDED, __ATOMIC_RELEASE);
+}
+
 /* check(), under p->mu. */
 static bool
 reap(mproc_process_t *p)
@@ -855,6 +870,7 @@ reap(mproc_process_t *p)
     if (r == p->pid) {
         test_hook("MPROC_TEST_HOOK_REAP_DELAY_MS");
         finish(p, st);
+        ended(p);
         return true;
     }
     if (r < 0 && errno == ECHILD) {
@@ -863,6 +879,7 @@ reap(mproc_process_t *p)
         p->exitcode = 0;
         free(p->failure);
         p->failure = strdup("reaped by someone else");
+        ended(p);
         return true;
     }
     return false;
@@ -872,18 +889,32 @@ reap(mproc_process_t *p)
  * when it has ended.  Any thread: mproc_active_children() looks at every
  * child while their owners may join them. */
 static bool
-check(mproc_process_t *p)
+check_as(mproc_process_t *p, pid_t me)
 {
-    bool ended;
+    bool done;
 
+    /* Ended (and all of it recorded: ended()): nothing to take the lock
+     * for. */
+    if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) == S_ENDED)
+        return true;
     /* In a forked child, a copy of a handle of the parent's: not ours to
      * reap, and its mutex may have been held by a thread of the parent. */
-    if (p->starter != getpid())
-        return p->state == S_ENDED;
+    if (p->starter != me)
+        return false;
     pthread_mutex_lock(&p->mu);
-    ended = reap(p);
+    done = reap(p);
     pthread_mutex_unlock(&p->mu);
-    return ended;
+    return done;
+}
+
+/* check_as() by this process: every getpid() is a system call, a third
+ * of a microsecond here, so callers that know it pass it. */
+static bool
+check(mproc_process_t *p)
+{
+    if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) == S_ENDED)
+        return true;
+    return check_as(p, getpid());
 }
 
 /*
@@ -952,10 +983,12 @@ int
 mproc_process_join(mproc_process_t *p, int timeout_ms)
 {
     long long deadline = timeout_ms >= 0 ? mproc__now_ms() + timeout_ms : 0;
+    pid_t me;
 
     if (p->state == S_CLOSED)
         return closed(p);
-    if (p->kind == K_CURRENT || (p->kind == K_CHILD && p->pid == getpid()))
+    me = getpid();
+    if (p->kind == K_CURRENT || (p->kind == K_CHILD && p->pid == me))
         return set_err(p, MPROC_EINVAL, "process '%s': a process cannot "
                        "join itself", p->name);
     if (p->kind == K_PARENT)
@@ -963,7 +996,7 @@ mproc_process_join(mproc_process_t *p, int timeout_ms)
     if (p->kind == K_WORKER)
         return set_err(p, MPROC_EINVAL, "process '%s' is a pool's worker: "
                        "close and join the pool", p->name);
-    if (p->starter != 0 && p->starter != getpid()) {
+    if (p->starter != 0 && p->starter != me) {
         /* A copy, in a forked child, of a handle of its parent's. */
         if (p->nidentity == self.nidentity &&
             memcmp(p->identity, self.identity,
@@ -984,7 +1017,8 @@ mproc_process_join(mproc_process_t *p, int timeout_ms)
         /* Without a deadline, a child not yet ended is waited for
          * first: checking it before (one more waitpid) would find it
          * running nearly every time. */
-        if ((!first || timeout_ms >= 0 || p->state == S_ENDED) && check(p))
+        if ((!first || timeout_ms >= 0 || p->state == S_ENDED) &&
+            check_as(p, me))
             return 0;
         if (timeout_ms >= 0 && mproc__now_ms() >= deadline)
             return set_err(p, MPROC_ETIMEDOUT, "process '%s': still running "
@@ -1184,6 +1218,10 @@ mproc_process_failure(const mproc_process_t *p)
 const char *
 mproc_process_errmsg(const mproc_process_t *p)
 {
+    if (p->errmsg == NULL)
+        return p->errmsg_lost ? "out of memory (the error's message was "
+                                "lost)"
+                              : "";
     return p->errmsg;
 }
 
@@ -1194,7 +1232,9 @@ mproc_process_errmsg(const mproc_process_t *p)
 static void
 release(mproc_process_t *p)
 {
-    if (p->starter == getpid() || p->starter == 0) {
+    /* Most handles hold no descriptor by now: no getpid() for them. */
+    if ((p->pidfd >= 0 || p->result_fd >= 0 || p->sentinel_fd >= 0) &&
+        (p->starter == getpid() || p->starter == 0)) {
         mproc__fork_fd_close(p->pidfd);
         mproc__fork_fd_close(p->result_fd);
         mproc__fork_fd_close(p->sentinel_fd);
@@ -1262,6 +1302,7 @@ destroy(mproc_process_t *p)
     free(p->pass);
     mproc__kv_free(p->args, p->nargs);
     pthread_mutex_destroy(&p->mu);
+    free(p->errmsg);
     free(p);
 }
 
@@ -1306,7 +1347,7 @@ mproc_active_children(mproc_process_t **out, size_t max)
     size_t n = 0;
 
     pthread_mutex_lock(&lock);
-    own_list();
+    own_list(getpid());
     test_hook("MPROC_TEST_HOOK_CHILDREN_HOLD_MS");
     for (pp = &children; (p = *pp) != NULL;) {
         if (check(p)) {

@@ -178,13 +178,14 @@ void mproc__pass_set(const struct mproc__pass *o, size_t n);
  * -errno.  _read (the parent, the child reaped): the frame, malloc'd into
  * *out, its size returned (0: none; a cut one reads as incomplete), and
  * in *span how much of the file it took (SIZE_MAX: unknown), for _put,
- * which takes the file back (registered) or closes it.
+ * which takes the file back (registered) or closes it.  `me` is
+ * getpid(), which the callers know (a system call saved per start).
  */
-int mproc__result_file(void);
+int mproc__result_file(pid_t me);
 int mproc__result_write(int fd, uint32_t type, uint32_t status,
                         const void *data, size_t len);
 size_t mproc__result_read(int fd, size_t max, char **out, size_t *span);
-void mproc__result_file_put(int fd, size_t span);
+void mproc__result_file_put(int fd, size_t span, pid_t me);
 
 /* The sizes and names that process.c and the child side share. */
 #define MPROC__RESULT_MAX_DEFAULT ((size_t)64 << 20)
