@@ -338,58 +338,13 @@ mproc__fork_child(bool follow, pid_t parent, const int *keep, size_t nkeep)
 
 /* ---- a forked child's signals ---- */
 
-/*
- * System calls made by a forked child on its way to the target, without
- * glibc's wrappers: each wrapper lives on its own page of libc's text,
- * which a child does not have mapped after fork() (the kernel copies no
- * page tables for file mappings with no private pages) and takes a page
- * fault, a few microseconds here, to map.  Our own code is mapped already.
- * For SIG_DFL and an empty mask the wrappers add nothing (no restorer, no
- * internal signals to keep blocked).
- */
-#if defined(__x86_64__)
-static inline long
-raw4(long n, long a, long b, long c, long d)
-{
-    register long r10 __asm__("r10") = d;
-    long r;
-
-    __asm__ volatile("syscall"
-                     : "=a"(r)
-                     : "0"(n), "D"(a), "S"(b), "d"(c), "r"(r10)
-                     : "rcx", "r11", "memory");
-    return r;
-}
-#elif defined(__aarch64__)
-static inline long
-raw4(long n, long a, long b, long c, long d)
-{
-    register long x8 __asm__("x8") = n;
-    register long x0 __asm__("x0") = a;
-    register long x1 __asm__("x1") = b;
-    register long x2 __asm__("x2") = c;
-    register long x3 __asm__("x3") = d;
-
-    __asm__ volatile("svc 0"
-                     : "+r"(x0)
-                     : "r"(x8), "r"(x1), "r"(x2), "r"(x3)
-                     : "memory");
-    return x0;
-}
-#else
-static inline long
-raw4(long n, long a, long b, long c, long d)
-{
-    return syscall(n, a, b, c, d);
-}
-#endif
-
 void
 mproc__fork_child_signals(void)
 {
     /* The signals through which a process is stopped or told things
      * (process.c says why these), as a mask in the code: a table would be
-     * read from .rodata, one more page to map. */
+     * read from .rodata, one more page to map.  Direct system calls, not
+     * glibc's wrappers (process_int.h: mproc__raw_syscall). */
 #define BIT(s) (UINT64_C(1) << ((s) - 1))
     uint64_t sigs = BIT(SIGHUP) | BIT(SIGINT) | BIT(SIGQUIT) |
                     BIT(SIGTERM) | BIT(SIGUSR1) | BIT(SIGUSR2) |
@@ -404,9 +359,10 @@ mproc__fork_child_signals(void)
         int sig = __builtin_ctzll(sigs) + 1;
 
         sigs &= sigs - 1;
-        raw4(SYS_rt_sigaction, sig, (long)dfl, 0, sizeof(none));
+        mproc__raw_syscall(SYS_rt_sigaction, sig, (long)dfl, 0,
+                           sizeof(none));
     }
-    raw4(SYS_rt_sigprocmask, SIG_SETMASK, (long)&none, 0, sizeof(none));
+    mproc__raw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, (long)&none, 0, sizeof(none));
 }
 
 /* ---- fork() itself ---- */

@@ -122,7 +122,6 @@ static struct mproc_process self = {
 static struct mproc_process parent = {
     .kind = K_PARENT, .state = S_STARTED, .pidfd = -1, .result_fd = -1,
     .sentinel_fd = -1};
-static bool have_parent;
 static int self_result_fd = -1; /* our own result pipe, as a child */
 
 static int
@@ -272,7 +271,10 @@ mproc__process_become(const char *name, const uint32_t *identity,
                       size_t nidentity, bool daemon, pid_t parent_pid,
                       const char *parent_name, int result_fd, int sentinel_fd)
 {
-    counter = 0;
+    /* Stored only when it changes: counter is alone on its page, which a
+     * forked child would copy for it. */
+    if (counter != 0)
+        counter = 0;
     /* Our own ends: a child of ours holding our sentinel's write end
      * would keep it from reading end of file when we end.  Registered by
      * a forking parent already (no store then). */
@@ -283,7 +285,6 @@ mproc__process_become(const char *name, const uint32_t *identity,
     parent.name = (char *)(parent_name != NULL ? parent_name : "MainProcess");
     parent.pid = parent_pid;
     parent.pidfd = -1;
-    have_parent = true;
     self.name = (char *)(name != NULL ? name : "Process");
     self.name_owned = false;
     self.identity = (uint32_t *)identity;
@@ -320,7 +321,6 @@ mproc__process_set_identity(const char *name, pid_t parent_pid,
     parent.pidfd = -1;
     parent.name = (char *)parent_name;
     parent.pid = parent_pid;
-    have_parent = true;
     self.name = (char *)name;
     self.name_owned = false;
     self.identity = NULL;
@@ -1337,7 +1337,8 @@ mproc_current_process(void)
 mproc_process_t *
 mproc_parent_process(void)
 {
-    return have_parent ? &parent : NULL;
+    /* Every child knows its parent's pid (become, set_identity). */
+    return parent.pid != 0 ? &parent : NULL;
 }
 
 size_t

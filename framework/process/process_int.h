@@ -22,11 +22,14 @@
 #ifndef MPROC_PROCESS_INT_H
 #define MPROC_PROCESS_INT_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <mproc/process.h>
 
@@ -120,11 +123,16 @@ int mproc__boot_decode(char *buf, size_t len, struct mproc__boot *b,
                        void **mem);
 void mproc__boot_free(struct mproc__boot *b, void *mem);
 
-/* In a child of the forkserver: the plugin the server loaded for the
- * request, which mproc__boot_run() then uses instead of opening it again
- * (a dlopen() and symbol lookups in every child). */
+/* In the forkserver, before it makes a child for a request: the plugin
+ * it loaded for it and the task it found there (either may be NULL),
+ * which mproc__boot_run() in the child then uses instead of opening the
+ * plugin again (a dlopen() and symbol lookups in every child) and looking
+ * the task up (the plugin's strings, one more page for the child to
+ * map).  Stored only when they change: every page the server writes is
+ * copied at its next request. */
 struct mproc__plugin;
-void mproc__boot_use_plugin(struct mproc__plugin *pl);
+void mproc__boot_use_plugin(struct mproc__plugin *pl,
+                            const struct mproc_task_def *task);
 
 /* In the new image (spawned, or forked by the server), with its
  * descriptors in place: run what the boot message says.  Never returns. */
@@ -359,6 +367,53 @@ int mproc__lifeline_armed(void);
  */
 int mproc__fork_child(bool follow, pid_t parent, const int *keep,
                       size_t nkeep);
+
+/*
+ * A system call without glibc's wrapper, for a child (forked, or cloned by
+ * the forkserver) on its way to the target: each wrapper lives on its own
+ * page of libc's text, which a new child does not have mapped (the kernel
+ * copies no page tables for file mappings with no private pages) and takes
+ * a page fault, a few microseconds here, to map; our own code is mapped
+ * already.  Only for calls where the wrapper adds nothing (SIG_DFL, no
+ * restorer; descriptors; the robust list).  Returns -errno on failure.
+ */
+#if defined(__x86_64__)
+static inline long
+mproc__raw_syscall(long n, long a, long b, long c, long d)
+{
+    register long r10 __asm__("r10") = d;
+    long r;
+
+    __asm__ volatile("syscall"
+                     : "=a"(r)
+                     : "0"(n), "D"(a), "S"(b), "d"(c), "r"(r10)
+                     : "rcx", "r11", "memory");
+    return r;
+}
+#elif defined(__aarch64__)
+static inline long
+mproc__raw_syscall(long n, long a, long b, long c, long d)
+{
+    register long x8 __asm__("x8") = n;
+    register long x0 __asm__("x0") = a;
+    register long x1 __asm__("x1") = b;
+    register long x2 __asm__("x2") = c;
+    register long x3 __asm__("x3") = d;
+
+    __asm__ volatile("svc 0"
+                     : "+r"(x0)
+                     : "r"(x8), "r"(x1), "r"(x2), "r"(x3)
+                     : "memory");
+    return x0;
+}
+#else
+static inline long
+mproc__raw_syscall(long n, long a, long b, long c, long d)
+{
+    long r = syscall(n, a, b, c, d);
+    return r < 0 ? -errno : r;
+}
+#endif
 
 /*
  * In a forked Process child, after mproc__fork_child() (async-signal-
