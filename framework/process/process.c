@@ -460,6 +460,10 @@ start_fork(mproc_process_t *p, const int fds[2])
         return set_err(p, e, "process '%s': lifeline: %s", p->name,
                        mproc_strerror(e));
     fflush(NULL);
+    /* What the child reads on its way out, read here: a page this
+     * process never touched is not mapped, and the child would take a
+     * fault to map it (the forkserver does the same, server.c). */
+    (void)mproc__buf_overflow(false);
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pid = fork();
