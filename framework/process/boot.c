@@ -530,6 +530,12 @@ boot_plugin(const struct mproc__boot *b, struct mproc__plugin **pl,
 void
 mproc__boot_run(const struct mproc__boot *b)
 {
+    mproc__boot_start(b);
+}
+
+void
+mproc__boot_start(const struct mproc__boot *b)
+{
     struct mproc__plugin *pl = NULL;
     const struct mproc_task_def *task = NULL;
     mproc_err_t err;

@@ -429,9 +429,12 @@ mproc__process_child(const struct mproc_plugin *desc, mproc_task_fn fn,
         desc->fini(&ctx);
     mproc__sync_exit();
     /* _exit, not exit: a forked child's atexit handlers and stdio buffers
-     * were the parent's; the target's own output is flushed here. */
+     * were the parent's; the target's own output is flushed here.  As a
+     * direct system call: glibc's _exit() is one more page of libc to map
+     * (process_int.h: mproc__raw_syscall). */
     fflush(NULL);
-    _exit(r == MPROC_TASK_OK ? 0 : 1);
+    mproc__raw_syscall(SYS_exit_group, r == MPROC_TASK_OK ? 0 : 1, 0, 0, 0);
+    _exit(r == MPROC_TASK_OK ? 0 : 1); /* not reached */
 }
 
 /* ---- starting ---- */

@@ -137,6 +137,12 @@ void mproc__boot_use_plugin(struct mproc__plugin *pl,
 /* In the new image (spawned, or forked by the server), with its
  * descriptors in place: run what the boot message says.  Never returns. */
 void mproc__boot_run(const struct mproc__boot *b) __attribute__((noreturn));
+/* The same, for callers inside libmproc (the forkserver's children):
+ * mproc__boot_run is exported for mproc-worker, so a call to it from
+ * inside the library goes through the PLT, a page each child would map
+ * for that one call. */
+void mproc__boot_start(const struct mproc__boot *b)
+    __attribute__((noreturn, visibility("hidden")));
 
 /* In a new image: die with the parent process (the lifeline of the boot
  * message); false when the parent is already gone. */

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -46,6 +47,30 @@ struct clone_args0 {
 static void *tid_addr;
 static void *robust_head;
 static size_t robust_len;
+
+/*
+ * Where requests are received: a mapping no child gets (MADV_DONTFORK).
+ * Children decode nothing from it (serve() decodes a copy), and a buffer
+ * they shared would be write-protected at every clone, so that receiving
+ * the next request into it took a page fault.
+ */
+static char rx_static[MPROC__BOOT_INLINE_MAX];
+static char *rx = rx_static;
+
+static void
+rx_setup(void)
+{
+    void *p = mmap(NULL, MPROC__BOOT_INLINE_MAX, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    if (p == MAP_FAILED)
+        return;
+    if (madvise(p, MPROC__BOOT_INLINE_MAX, MADV_DONTFORK) < 0) {
+        munmap(p, MPROC__BOOT_INLINE_MAX);
+        return;
+    }
+    rx = p;
+}
 
 /* Plugins loaded in the server, so children start with them mapped. */
 static struct mproc__plugin *loaded[MAX_LOADED];
@@ -150,7 +175,7 @@ child(const struct mproc__boot *b, const int *fds, size_t nfds)
         move_fd(fds[i], MPROC__FD_FIRST + (int)i);
     mproc__raw_syscall(SYS_close, MPROC__FD_BOOT, 0, 0, 0);
     close_from(MPROC__FD_FIRST + (int)nfds);
-    mproc__boot_run(b);
+    mproc__boot_start(b);
 }
 
 /*
@@ -184,9 +209,9 @@ serve(void)
     } u;
     /* fds[0]: the boot memfd, or -1 when the message came inline. */
     int fds[MPROC__FD_MAX + 1], nfds = 1, i, top;
-    static char msg[MPROC__BOOT_INLINE_MAX];
+    char *msg = rx;
     uint32_t head[2] = {0, 0};
-    struct iovec iov[2] = {{head, sizeof(head)}, {msg, sizeof(msg)}};
+    struct iovec iov[2] = {{head, sizeof(head)}, {msg, MPROC__BOOT_INLINE_MAX}};
     struct mproc__boot b;
     struct msghdr m;
     struct cmsghdr *c;
@@ -309,6 +334,7 @@ mproc__server_main(const struct mproc__boot *b)
      * each child would take a fault to map it. */
     mproc__sync_exit();
     (void)mproc__buf_overflow(false);
+    rx_setup();
     while (serve())
         ;
     _exit(0);
