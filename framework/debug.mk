@@ -8,8 +8,10 @@ libmproc_core_la_SOURCES += \
 	%reldir%/pool/crash_sym.c \
 	%reldir%/pool/quarantine.c
 libmproc_core_la_CFLAGS += $(UNWIND_CFLAGS) $(DW_CFLAGS)
-libmproc_core_la_LIBADD += $(UNWIND_LIBS) $(DW_LIBS)
-libmproc_la_LIBADD += $(UNWIND_LIBS) $(DW_LIBS)
+# libdw: its headers only; crash_sym.c opens it with dlopen() when it
+# shows a trace (it says why).
+libmproc_core_la_LIBADD += $(UNWIND_LIBS)
+libmproc_la_LIBADD += $(UNWIND_LIBS)
 mproc_SOURCES += \
 	%reldir%/cli/debug.c \
 	%reldir%/cli/cmd_rerun.c

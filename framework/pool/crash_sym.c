@@ -4,10 +4,19 @@
  * file:line, with elfutils' libdw (see crash.c for why it is split so).
  * Runs in the host, a healthy process, only when a trace is shown: a run
  * in which nothing crashes or is slow never opens an ELF file.
+ *
+ * libdw is opened with dlopen() then, not linked: linked, it and the four
+ * libraries it needs (libelf, libz, libbz2, liblzma: 25 mappings) were in
+ * every process that uses libmproc, the forkserver and every worker
+ * image included, and the kernel copies each mapping at every fork
+ * (issue 13.4: a fork from the forkserver cost 1.5x as much with them).
+ * Without libdw (not installed) traces show raw addresses.
  */
 #define _GNU_SOURCE
 #include "internal.h"
 
+#include <dlfcn.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,11 +29,58 @@
 
 #include "pool/crash_int.h"
 
-static const Dwfl_Callbacks callbacks = {
-    .find_elf = dwfl_linux_proc_find_elf,
-    .find_debuginfo = dwfl_standard_find_debuginfo,
-    .section_address = dwfl_offline_section_address,
-};
+/* libdw's functions that we use, found on first need (see above). */
+static struct {
+    Dwfl *(*begin)(const Dwfl_Callbacks *);
+    void (*report_begin)(Dwfl *);
+    Dwfl_Module *(*report_elf)(Dwfl *, const char *, const char *, int,
+                               GElf_Addr, bool);
+    int (*report_end)(Dwfl *, int (*)(Dwfl_Module *, void *, const char *,
+                                      Dwarf_Addr, void *),
+                      void *);
+    Dwfl_Module *(*addrmodule)(Dwfl *, Dwarf_Addr);
+    Dwfl_Line *(*module_getsrc)(Dwfl_Module *, Dwarf_Addr);
+    const char *(*module_addrinfo)(Dwfl_Module *, GElf_Addr, GElf_Off *,
+                                   GElf_Sym *, GElf_Word *, Elf **,
+                                   Dwarf_Addr *);
+    const char *(*lineinfo)(Dwfl_Line *, Dwarf_Addr *, int *, int *, int *,
+                            const char **);
+    void (*end)(Dwfl *);
+} dw;
+static Dwfl_Callbacks callbacks;
+static bool dw_ok;
+static pthread_once_t dw_once = PTHREAD_ONCE_INIT;
+
+#define DW_SYM(h, field, name) \
+    (*(void **)&dw.field = dlsym(h, name)) != NULL
+
+static void
+dw_open(void)
+{
+    void *h = dlopen("libdw.so.1", RTLD_NOW | RTLD_LOCAL);
+
+    if (h == NULL)
+        return;
+    if (DW_SYM(h, begin, "dwfl_begin") &&
+        DW_SYM(h, report_begin, "dwfl_report_begin") &&
+        DW_SYM(h, report_elf, "dwfl_report_elf") &&
+        DW_SYM(h, report_end, "dwfl_report_end") &&
+        DW_SYM(h, addrmodule, "dwfl_addrmodule") &&
+        DW_SYM(h, module_getsrc, "dwfl_module_getsrc") &&
+        DW_SYM(h, module_addrinfo, "dwfl_module_addrinfo") &&
+        DW_SYM(h, lineinfo, "dwfl_lineinfo") &&
+        DW_SYM(h, end, "dwfl_end") &&
+        (*(void **)&callbacks.find_elf =
+             dlsym(h, "dwfl_linux_proc_find_elf")) != NULL &&
+        (*(void **)&callbacks.find_debuginfo =
+             dlsym(h, "dwfl_standard_find_debuginfo")) != NULL &&
+        (*(void **)&callbacks.section_address =
+             dlsym(h, "dwfl_offline_section_address")) != NULL) {
+        dw_ok = true;
+        return; /* kept open for the process's life */
+    }
+    dlclose(h);
+}
 
 static void
 put(char *out, size_t len, size_t *at, const char *fmt, ...)
@@ -74,15 +130,16 @@ mproc__crash_format(const struct mproc__crash *c, const struct mproc__bt *b,
     if (atomic_load_explicit(&b->seq, memory_order_relaxed) != s)
         return 0;
     n = copy.nip < MPROC__BT_FRAMES ? copy.nip : MPROC__BT_FRAMES;
-    dwfl = dwfl_begin(&callbacks);
+    pthread_once(&dw_once, dw_open);
+    dwfl = dw_ok ? dw.begin(&callbacks) : NULL;
     if (dwfl != NULL) {
         uint32_t k, nm = c->nmod < MPROC__BT_MODS ? c->nmod : MPROC__BT_MODS;
-        dwfl_report_begin(dwfl);
+        dw.report_begin(dwfl);
         for (k = 0; k < nm; k++)
             if (c->mod[k].path[0] == '/')
-                dwfl_report_elf(dwfl, c->mod[k].path, c->mod[k].path, -1,
-                                c->mod[k].bias, false);
-        dwfl_report_end(dwfl, NULL, NULL);
+                dw.report_elf(dwfl, c->mod[k].path, c->mod[k].path, -1,
+                              c->mod[k].bias, false);
+        dw.report_end(dwfl, NULL, NULL);
     }
     for (i = 0; i < n; i++) {
         /* Past the first frame an address is where a call returns to:
@@ -90,17 +147,17 @@ mproc__crash_format(const struct mproc__crash *c, const struct mproc__bt *b,
         uint64_t pc = copy.ip[i] - (i > 0);
         const struct mproc__bt_mod *m = module_of(c, pc);
         const char *obj = m != NULL ? strrchr(m->path, '/') : NULL;
-        Dwfl_Module *dm = dwfl != NULL ? dwfl_addrmodule(dwfl, pc) : NULL;
+        Dwfl_Module *dm = dwfl != NULL ? dw.addrmodule(dwfl, pc) : NULL;
         const char *fn = NULL, *file = NULL;
         GElf_Off off = 0;
         GElf_Sym sym;
         int line = 0;
 
         if (dm != NULL) {
-            Dwfl_Line *l = dwfl_module_getsrc(dm, pc);
-            fn = dwfl_module_addrinfo(dm, pc, &off, &sym, NULL, NULL, NULL);
+            Dwfl_Line *l = dw.module_getsrc(dm, pc);
+            fn = dw.module_addrinfo(dm, pc, &off, &sym, NULL, NULL, NULL);
             if (l != NULL)
-                file = dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL);
+                file = dw.lineinfo(l, NULL, &line, NULL, NULL, NULL);
         }
         obj = obj != NULL ? obj + 1 : m != NULL ? m->path : "?";
         put(out, len, &at, "\n  #%u ", i);
@@ -116,7 +173,7 @@ mproc__crash_format(const struct mproc__crash *c, const struct mproc__bt *b,
         put(out, len, &at, " [%s]", obj);
     }
     if (dwfl != NULL)
-        dwfl_end(dwfl);
+        dw.end(dwfl);
     return (int)n;
 }
 

@@ -385,7 +385,10 @@ mproc__boot_decode(char *buf, size_t len, struct mproc__boot *bt,
             if (rc.len == 4) {
                 int32_t l;
                 memcpy(&l, v, 4);
-                mproc__log_set((int)l);
+                /* Stored only when it changes (the forkserver decodes
+                 * a message per child: see mproc__boot_use_plugin). */
+                if (mproc_log_level() != (int)l)
+                    mproc__log_set((int)l);
             }
             break;
         default:
@@ -488,11 +491,28 @@ worker_fail(struct mproc_chan *result, const char *fmt, ...)
 }
 
 static struct mproc__plugin *preopened;
+static const struct mproc_task_def *pretask;
 
 void
-mproc__boot_use_plugin(struct mproc__plugin *pl)
+mproc__boot_use_plugin(struct mproc__plugin *pl,
+                       const struct mproc_task_def *task)
 {
-    preopened = pl;
+    if (preopened != pl)
+        preopened = pl;
+    if (pretask != task)
+        pretask = task;
+}
+
+/* The task of the boot message in pl: the server's, or looked up. */
+static int
+boot_task(const struct mproc__boot *b, const struct mproc__plugin *pl,
+          const struct mproc_task_def **task, mproc_err_t *err)
+{
+    if (pl == preopened && pretask != NULL) {
+        *task = pretask;
+        return 0;
+    }
+    return mproc__plugin_task(pl, b->task, task, err);
 }
 
 /* The plugin of the boot message: the server's, or opened here. */
@@ -510,14 +530,20 @@ boot_plugin(const struct mproc__boot *b, struct mproc__plugin **pl,
 void
 mproc__boot_run(const struct mproc__boot *b)
 {
+    mproc__boot_start(b);
+}
+
+void
+mproc__boot_start(const struct mproc__boot *b)
+{
     struct mproc__plugin *pl = NULL;
     const struct mproc_task_def *task = NULL;
     mproc_err_t err;
-    sigset_t none;
     int rfd = MPROC__FD_FIRST; /* a Process's result memfd */
 
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    /* The signal mask is empty already: posix_spawn() set it for a new
+     * image (worker_main.c makes sure), and a child of the server has the
+     * server's. */
     if (b->kind == MPROC__BOOT_SERVER)
         mproc__server_main(b);
 
@@ -573,7 +599,7 @@ mproc__boot_run(const struct mproc__boot *b)
             worker_fail(rch, "task channel: %s", err.msg);
         if (boot_plugin(b, &pl, &err) < 0)
             worker_fail(rch, "%s", err.msg);
-        if (mproc__plugin_task(pl, b->task, &a.task, &err) < 0)
+        if (boot_task(b, pl, &a.task, &err) < 0)
             worker_fail(rch, "%s", err.msg);
         if (b->has_sync && mproc__sync_attach(&sync, next, &err) < 0)
             worker_fail(rch, "%s", err.msg);
@@ -588,8 +614,12 @@ mproc__boot_run(const struct mproc__boot *b)
         mproc__worker_main(&a);
     }
 
-    /* A Process. */
-    set_signal(SIGINT, SIG_DFL);
+    /* A Process.  SIGINT: the server ignores it (a direct call, as
+     * mproc__fork_child_signals() makes). */
+    {
+        uint64_t dfl[4] = {0, 0, 0, 0};
+        mproc__raw_syscall(SYS_rt_sigaction, SIGINT, (long)dfl, 0, 8);
+    }
     if (b->daemon && !mproc__boot_follow(b))
         _exit(1);
     /* The result file at 4, the sentinel's write end at 5 where pidfds
@@ -601,7 +631,7 @@ mproc__boot_run(const struct mproc__boot *b)
         init_fail(rfd, 1, "the objects handed to this process: %s",
                   err.msg);
     if (boot_plugin(b, &pl, &err) < 0 ||
-        mproc__plugin_task(pl, b->task, &task, &err) < 0)
+        boot_task(b, pl, &task, &err) < 0)
         init_fail(rfd, 1, "%s", err.msg);
     mproc__process_child(pl->desc, task->fn, b->args, b->nargs, b->input,
                          b->input_len,

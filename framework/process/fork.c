@@ -43,6 +43,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "process/process_int.h"
@@ -333,6 +334,35 @@ mproc__fork_child(bool follow, pid_t parent, const int *keep, size_t nkeep)
     }
     drop_registered(keep, nkeep);
     return follow ? mproc__lifeline_check(fd, parent) : 0;
+}
+
+/* ---- a forked child's signals ---- */
+
+void
+mproc__fork_child_signals(void)
+{
+    /* The signals through which a process is stopped or told things
+     * (process.c says why these), as a mask in the code: a table would be
+     * read from .rodata, one more page to map.  Direct system calls, not
+     * glibc's wrappers (process_int.h: mproc__raw_syscall). */
+#define BIT(s) (UINT64_C(1) << ((s) - 1))
+    uint64_t sigs = BIT(SIGHUP) | BIT(SIGINT) | BIT(SIGQUIT) |
+                    BIT(SIGTERM) | BIT(SIGUSR1) | BIT(SIGUSR2) |
+                    BIT(SIGPIPE) | BIT(SIGALRM) | BIT(SIGCHLD) |
+                    BIT(SIGXCPU) | BIT(SIGXFSZ) | BIT(SIGTSTP);
+#undef BIT
+    /* The kernel's struct sigaction, all zero: SIG_DFL, no flags, no
+     * mask (large enough for every architecture's layout). */
+    uint64_t dfl[4] = {0, 0, 0, 0}, none = 0;
+
+    while (sigs != 0) {
+        int sig = __builtin_ctzll(sigs) + 1;
+
+        sigs &= sigs - 1;
+        mproc__raw_syscall(SYS_rt_sigaction, sig, (long)dfl, 0,
+                           sizeof(none));
+    }
+    mproc__raw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, (long)&none, 0, sizeof(none));
 }
 
 /* ---- fork() itself ---- */

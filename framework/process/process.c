@@ -101,7 +101,12 @@ struct mproc_process {
     struct mproc__pass *pass; /* objects handed to it (pass.c) */
     size_t npass;
     struct mproc_process *next;
-    char errmsg[MPROC_ERRMSG_MAX];
+    /* The last error's message, MPROC_ERRMSG_MAX bytes made on the first
+     * error: inline, it made a handle too large for malloc's per-thread
+     * cache, and freeing one wrote to the arena, a page a start wrote
+     * (and, after fork(), took a fault on) for nothing. */
+    char *errmsg;
+    bool errmsg_lost; /* an error whose message there was no room for */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -117,7 +122,6 @@ static struct mproc_process self = {
 static struct mproc_process parent = {
     .kind = K_PARENT, .state = S_STARTED, .pidfd = -1, .result_fd = -1,
     .sentinel_fd = -1};
-static bool have_parent;
 static int self_result_fd = -1; /* our own result pipe, as a child */
 
 static int
@@ -128,9 +132,15 @@ static int
 set_err(mproc_process_t *p, int code, const char *fmt, ...)
 {
     va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(p->errmsg, sizeof(p->errmsg), fmt, ap);
-    va_end(ap);
+
+    if (p->errmsg == NULL)
+        p->errmsg = malloc(MPROC_ERRMSG_MAX);
+    p->errmsg_lost = p->errmsg == NULL;
+    if (p->errmsg != NULL) {
+        va_start(ap, fmt);
+        vsnprintf(p->errmsg, MPROC_ERRMSG_MAX, fmt, ap);
+        va_end(ap);
+    }
     return code;
 }
 
@@ -143,11 +153,11 @@ closed(mproc_process_t *p)
 /* The list belongs to the process that built it: in a forked child it is
  * the parent's, and forgotten (the lock is held). */
 static void
-own_list(void)
+own_list(pid_t me)
 {
-    if (children_owner != getpid()) {
+    if (children_owner != me) {
         children = NULL;
-        children_owner = getpid();
+        children_owner = me;
     }
 }
 
@@ -201,7 +211,6 @@ mproc_process_new(mproc_process_t **out, const struct mproc_process_opts *o,
     /* The identity: ours plus our count of children (Python's
      * Process-N1:...:Nk). */
     pthread_mutex_lock(&lock);
-    own_list();
     p->nidentity = self.nidentity + 1;
     p->identity = malloc(p->nidentity * sizeof(*p->identity));
     if (p->identity != NULL) {
@@ -262,7 +271,10 @@ mproc__process_become(const char *name, const uint32_t *identity,
                       size_t nidentity, bool daemon, pid_t parent_pid,
                       const char *parent_name, int result_fd, int sentinel_fd)
 {
-    counter = 0;
+    /* Stored only when it changes: counter is alone on its page, which a
+     * forked child would copy for it. */
+    if (counter != 0)
+        counter = 0;
     /* Our own ends: a child of ours holding our sentinel's write end
      * would keep it from reading end of file when we end.  Registered by
      * a forking parent already (no store then). */
@@ -273,7 +285,6 @@ mproc__process_become(const char *name, const uint32_t *identity,
     parent.name = (char *)(parent_name != NULL ? parent_name : "MainProcess");
     parent.pid = parent_pid;
     parent.pidfd = -1;
-    have_parent = true;
     self.name = (char *)(name != NULL ? name : "Process");
     self.name_owned = false;
     self.identity = (uint32_t *)identity;
@@ -310,7 +321,6 @@ mproc__process_set_identity(const char *name, pid_t parent_pid,
     parent.pidfd = -1;
     parent.name = (char *)parent_name;
     parent.pid = parent_pid;
-    have_parent = true;
     self.name = (char *)name;
     self.name_owned = false;
     self.identity = NULL;
@@ -349,6 +359,7 @@ mproc__process_worker_free(mproc_process_t *p)
     if (p == NULL)
         return;
     free(p->name);
+    free(p->errmsg);
     free(p);
 }
 
@@ -418,9 +429,12 @@ mproc__process_child(const struct mproc_plugin *desc, mproc_task_fn fn,
         desc->fini(&ctx);
     mproc__sync_exit();
     /* _exit, not exit: a forked child's atexit handlers and stdio buffers
-     * were the parent's; the target's own output is flushed here. */
+     * were the parent's; the target's own output is flushed here.  As a
+     * direct system call: glibc's _exit() is one more page of libc to map
+     * (process_int.h: mproc__raw_syscall). */
     fflush(NULL);
-    _exit(r == MPROC_TASK_OK ? 0 : 1);
+    mproc__raw_syscall(SYS_exit_group, r == MPROC_TASK_OK ? 0 : 1, 0, 0, 0);
+    _exit(r == MPROC_TASK_OK ? 0 : 1); /* not reached */
 }
 
 /* ---- starting ---- */
@@ -428,33 +442,20 @@ mproc__process_child(const struct mproc_plugin *desc, mproc_task_fn fn,
 /*
  * A forked child is a copy of its parent, handlers included (as with
  * Python), except for the signals through which a process is stopped or
- * told things: a handler of the parent's there (a host's self-pipe, say)
+ * told things (mproc__fork_child_signals: SIGHUP, SIGINT, SIGQUIT,
+ * SIGTERM, SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM, SIGCHLD, SIGXCPU, SIGXFSZ,
+ * SIGTSTP): a handler of the parent's there (a host's self-pipe, say)
  * would make terminate() or Ctrl-C act on the parent's state instead of
  * ending the child.  Resetting only these, not all 64, saves a tenth of
  * the cost of a start.
  */
-static void
-reset_signals(void)
-{
-    static const int sigs[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGTERM,
-                               SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM,
-                               SIGCHLD, SIGXCPU, SIGXFSZ, SIGTSTP};
-    struct sigaction sa;
-    size_t i;
-
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = SIG_DFL;
-    for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-        sigaction(sigs[i], &sa, NULL);
-}
-
 static void exit_handler(void);
 
 static int
 start_fork(mproc_process_t *p, const int fds[2])
 {
-    sigset_t all, old, none;
-    pid_t pid, me = getpid();
+    sigset_t all, old;
+    pid_t pid, me = p->starter;
     int e;
 
     /* A daemon dies with this process, whichever thread starts it. */
@@ -462,6 +463,10 @@ start_fork(mproc_process_t *p, const int fds[2])
         return set_err(p, e, "process '%s': lifeline: %s", p->name,
                        mproc_strerror(e));
     fflush(NULL);
+    /* What the child reads on its way out, read here: a page this
+     * process never touched is not mapped, and the child would take a
+     * fault to map it (the forkserver does the same, server.c). */
+    (void)mproc__buf_overflow(false);
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pid = fork();
@@ -470,9 +475,7 @@ start_fork(mproc_process_t *p, const int fds[2])
          * sentinel's read end; keep our result file and sentinel. */
         if (mproc__fork_child(p->daemon, me, fds, fds[1] >= 0 ? 2 : 1) < 0)
             _exit(1);
-        reset_signals();
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
+        mproc__fork_child_signals();
         become_forked(p, me, fds[0], fds[1]);
         mproc__pass_set(p->pass, p->npass);
         mproc__process_child(p->plugin ? p->plugin->desc : NULL,
@@ -492,6 +495,7 @@ start_image(mproc_process_t *p, const char *method, const int fds[2])
 {
     struct mproc__pass_rec *recs = NULL;
     struct mproc__boot b;
+    char msg[MPROC_ERRMSG_MAX] = "";
     int all[MPROC__FD_MAX];
     size_t n;
     int r;
@@ -509,8 +513,7 @@ start_image(mproc_process_t *p, const char *method, const int fds[2])
                            p->name);
         /* One place stays for the lifeline (launch.c). */
         r = mproc__pass_export(p->pass, p->npass, all, &n,
-                               MPROC__FD_MAX - 1, recs, p->errmsg,
-                               sizeof(p->errmsg));
+                               MPROC__FD_MAX - 1, recs, msg, sizeof(msg));
         if (r < 0) {
             free(recs);
             goto fail;
@@ -532,18 +535,14 @@ start_image(mproc_process_t *p, const char *method, const int fds[2])
     b.input = p->input;
     b.input_len = p->input_len;
     b.result_max = p->result_max;
-    r = mproc__launch(method, &b, all, n, p->errmsg, sizeof(p->errmsg),
-                      &p->pid);
+    r = mproc__launch(method, &b, all, n, msg, sizeof(msg), &p->pid);
     if (recs != NULL) {
         mproc__pass_recs_free(recs, p->npass);
         free(recs);
     }
 fail:
-    if (r < 0) {
-        char tmp[MPROC_ERRMSG_MAX];
-        snprintf(tmp, sizeof(tmp), "%s", p->errmsg);
-        set_err(p, r, "process '%s': %s", p->name, tmp);
-    }
+    if (r < 0)
+        set_err(p, r, "process '%s': %s", p->name, msg);
     return r;
 }
 
@@ -662,6 +661,7 @@ mproc_process_start(mproc_process_t *p)
 {
     const char *m;
     int fds[2] = {-1, -1}, sp[2] = {-1, -1}, r;
+    pid_t me;
 
     if (p->state == S_CLOSED)
         return closed(p);
@@ -689,7 +689,8 @@ mproc_process_start(mproc_process_t *p)
      * other child forked meanwhile (from another thread) keeps one: a
      * stranger holding the sentinel's write end would make it read end of
      * file only when the stranger ends. */
-    r = fds[0] = mproc__result_file();
+    me = getpid();
+    r = fds[0] = mproc__result_file(me);
     if (r >= 0)
         r = 0;
     /* Where pidfds are refused, the sentinel is a pipe whose write end
@@ -708,7 +709,7 @@ mproc_process_start(mproc_process_t *p)
                 "sentinel: %s", p->name, mproc_strerror(r));
         goto fail;
     }
-    p->starter = getpid(); /* before fork: the child's copy shows it */
+    p->starter = me; /* before fork: the child's copy shows it */
     r = strcmp(m, "fork") == 0 ? start_fork(p, fds) : start_image(p, m, fds);
     if (r < 0)
         goto fail;
@@ -720,7 +721,7 @@ mproc_process_start(mproc_process_t *p)
                (int)p->pid, m);
 
     pthread_mutex_lock(&lock);
-    own_list();
+    own_list(me);
     p->next = children;
     children = p;
     if (!atexit_done) {
@@ -786,11 +787,12 @@ read_result(mproc_process_t *p)
     p->rlen = mproc__result_read(p->result_fd,
                                  p->result_max + MPROC__FAILMSG_MAX + 128,
                                  &p->rbuf, &span);
-    mproc__result_file_put(p->result_fd, span);
+    mproc__result_file_put(p->result_fd, span, p->starter);
     p->result_fd = -1;
 }
 
-/* The child has ended: record how, and its result. */
+/* The child has ended: record how, and its result (the caller then
+ * stores S_ENDED with ended()). */
 static void
 finish(mproc_process_t *p, int st)
 {
@@ -799,7 +801,6 @@ finish(mproc_process_t *p, int st)
     char why[64];
 
     p->reaped = true;
-    p->state = S_ENDED;
     p->exitcode = WIFSIGNALED(st) ? -WTERMSIG(st) : WEXITSTATUS(st);
     mproc__log(MPROC_LOG_INFO, "process %s (pid %d) ended with exitcode %d",
                p->name, (int)p->pid, p->exitcode);
@@ -847,6 +848,14 @@ test_hook(const char *var)
     }
 }
 
+/* Last, once everything finish() records is there: check_as() reads the
+ * state without the lock. */
+static void
+ended(mproc_process_t *p)
+{
+    __atomic_store_n(&p->state, S_ENDED, __ATOMIC_RELEASE);
+}
+
 /* check(), under p->mu. */
 static bool
 reap(mproc_process_t *p)
@@ -868,6 +877,7 @@ reap(mproc_process_t *p)
     if (r == p->pid) {
         test_hook("MPROC_TEST_HOOK_REAP_DELAY_MS");
         finish(p, st);
+        ended(p);
         return true;
     }
     if (r < 0 && errno == ECHILD) {
@@ -876,6 +886,7 @@ reap(mproc_process_t *p)
         p->exitcode = 0;
         free(p->failure);
         p->failure = strdup("reaped by someone else");
+        ended(p);
         return true;
     }
     return false;
@@ -885,18 +896,32 @@ reap(mproc_process_t *p)
  * when it has ended.  Any thread: mproc_active_children() looks at every
  * child while their owners may join them. */
 static bool
-check(mproc_process_t *p)
+check_as(mproc_process_t *p, pid_t me)
 {
-    bool ended;
+    bool done;
 
+    /* Ended (and all of it recorded: ended()): nothing to take the lock
+     * for. */
+    if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) == S_ENDED)
+        return true;
     /* In a forked child, a copy of a handle of the parent's: not ours to
      * reap, and its mutex may have been held by a thread of the parent. */
-    if (p->starter != getpid())
-        return p->state == S_ENDED;
+    if (p->starter != me)
+        return false;
     pthread_mutex_lock(&p->mu);
-    ended = reap(p);
+    done = reap(p);
     pthread_mutex_unlock(&p->mu);
-    return ended;
+    return done;
+}
+
+/* check_as() by this process: every getpid() is a system call, a third
+ * of a microsecond here, so callers that know it pass it. */
+static bool
+check(mproc_process_t *p)
+{
+    if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) == S_ENDED)
+        return true;
+    return check_as(p, getpid());
 }
 
 /*
@@ -965,10 +990,12 @@ int
 mproc_process_join(mproc_process_t *p, int timeout_ms)
 {
     long long deadline = timeout_ms >= 0 ? mproc__now_ms() + timeout_ms : 0;
+    pid_t me;
 
     if (p->state == S_CLOSED)
         return closed(p);
-    if (p->kind == K_CURRENT || (p->kind == K_CHILD && p->pid == getpid()))
+    me = getpid();
+    if (p->kind == K_CURRENT || (p->kind == K_CHILD && p->pid == me))
         return set_err(p, MPROC_EINVAL, "process '%s': a process cannot "
                        "join itself", p->name);
     if (p->kind == K_PARENT)
@@ -976,7 +1003,7 @@ mproc_process_join(mproc_process_t *p, int timeout_ms)
     if (p->kind == K_WORKER)
         return set_err(p, MPROC_EINVAL, "process '%s' is a pool's worker: "
                        "close and join the pool", p->name);
-    if (p->starter != 0 && p->starter != getpid()) {
+    if (p->starter != 0 && p->starter != me) {
         /* A copy, in a forked child, of a handle of its parent's. */
         if (p->nidentity == self.nidentity &&
             memcmp(p->identity, self.identity,
@@ -989,12 +1016,16 @@ mproc_process_join(mproc_process_t *p, int timeout_ms)
     if (p->state == S_NEW)
         return set_err(p, MPROC_ECHILD, "process '%s': cannot join a "
                        "process that was not started", p->name);
-    for (;;) {
+    for (bool first = true;; first = false) {
         struct pollfd pfd;
         long long until = deadline;
         int r;
 
-        if (check(p))
+        /* Without a deadline, a child not yet ended is waited for
+         * first: checking it before (one more waitpid) would find it
+         * running nearly every time. */
+        if ((!first || timeout_ms >= 0 || p->state == S_ENDED) &&
+            check_as(p, me))
             return 0;
         if (timeout_ms >= 0 && mproc__now_ms() >= deadline)
             return set_err(p, MPROC_ETIMEDOUT, "process '%s': still running "
@@ -1194,6 +1225,10 @@ mproc_process_failure(const mproc_process_t *p)
 const char *
 mproc_process_errmsg(const mproc_process_t *p)
 {
+    if (p->errmsg == NULL)
+        return p->errmsg_lost ? "out of memory (the error's message was "
+                                "lost)"
+                              : "";
     return p->errmsg;
 }
 
@@ -1204,7 +1239,9 @@ mproc_process_errmsg(const mproc_process_t *p)
 static void
 release(mproc_process_t *p)
 {
-    if (p->starter == getpid() || p->starter == 0) {
+    /* Most handles hold no descriptor by now: no getpid() for them. */
+    if ((p->pidfd >= 0 || p->result_fd >= 0 || p->sentinel_fd >= 0) &&
+        (p->starter == getpid() || p->starter == 0)) {
         mproc__fork_fd_close(p->pidfd);
         mproc__fork_fd_close(p->result_fd);
         mproc__fork_fd_close(p->sentinel_fd);
@@ -1272,6 +1309,7 @@ destroy(mproc_process_t *p)
     free(p->pass);
     mproc__kv_free(p->args, p->nargs);
     pthread_mutex_destroy(&p->mu);
+    free(p->errmsg);
     free(p);
 }
 
@@ -1306,7 +1344,8 @@ mproc_current_process(void)
 mproc_process_t *
 mproc_parent_process(void)
 {
-    return have_parent ? &parent : NULL;
+    /* Every child knows its parent's pid (become, set_identity). */
+    return parent.pid != 0 ? &parent : NULL;
 }
 
 size_t
@@ -1316,7 +1355,7 @@ mproc_active_children(mproc_process_t **out, size_t max)
     size_t n = 0;
 
     pthread_mutex_lock(&lock);
-    own_list();
+    own_list(getpid());
     test_hook("MPROC_TEST_HOOK_CHILDREN_HOLD_MS");
     for (pp = &children; (p = *pp) != NULL;) {
         if (check(p)) {

@@ -22,11 +22,14 @@
 #ifndef MPROC_PROCESS_INT_H
 #define MPROC_PROCESS_INT_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <mproc/process.h>
 
@@ -120,15 +123,26 @@ int mproc__boot_decode(char *buf, size_t len, struct mproc__boot *b,
                        void **mem);
 void mproc__boot_free(struct mproc__boot *b, void *mem);
 
-/* In a child of the forkserver: the plugin the server loaded for the
- * request, which mproc__boot_run() then uses instead of opening it again
- * (a dlopen() and symbol lookups in every child). */
+/* In the forkserver, before it makes a child for a request: the plugin
+ * it loaded for it and the task it found there (either may be NULL),
+ * which mproc__boot_run() in the child then uses instead of opening the
+ * plugin again (a dlopen() and symbol lookups in every child) and looking
+ * the task up (the plugin's strings, one more page for the child to
+ * map).  Stored only when they change: every page the server writes is
+ * copied at its next request. */
 struct mproc__plugin;
-void mproc__boot_use_plugin(struct mproc__plugin *pl);
+void mproc__boot_use_plugin(struct mproc__plugin *pl,
+                            const struct mproc_task_def *task);
 
 /* In the new image (spawned, or forked by the server), with its
  * descriptors in place: run what the boot message says.  Never returns. */
 void mproc__boot_run(const struct mproc__boot *b) __attribute__((noreturn));
+/* The same, for callers inside libmproc (the forkserver's children):
+ * mproc__boot_run is exported for mproc-worker, so a call to it from
+ * inside the library goes through the PLT, a page each child would map
+ * for that one call. */
+void mproc__boot_start(const struct mproc__boot *b)
+    __attribute__((noreturn, visibility("hidden")));
 
 /* In a new image: die with the parent process (the lifeline of the boot
  * message); false when the parent is already gone. */
@@ -178,13 +192,14 @@ void mproc__pass_set(const struct mproc__pass *o, size_t n);
  * -errno.  _read (the parent, the child reaped): the frame, malloc'd into
  * *out, its size returned (0: none; a cut one reads as incomplete), and
  * in *span how much of the file it took (SIZE_MAX: unknown), for _put,
- * which takes the file back (registered) or closes it.
+ * which takes the file back (registered) or closes it.  `me` is
+ * getpid(), which the callers know (a system call saved per start).
  */
-int mproc__result_file(void);
+int mproc__result_file(pid_t me);
 int mproc__result_write(int fd, uint32_t type, uint32_t status,
                         const void *data, size_t len);
 size_t mproc__result_read(int fd, size_t max, char **out, size_t *span);
-void mproc__result_file_put(int fd, size_t span);
+void mproc__result_file_put(int fd, size_t span, pid_t me);
 
 /* The sizes and names that process.c and the child side share. */
 #define MPROC__RESULT_MAX_DEFAULT ((size_t)64 << 20)
@@ -358,5 +373,60 @@ int mproc__lifeline_armed(void);
  */
 int mproc__fork_child(bool follow, pid_t parent, const int *keep,
                       size_t nkeep);
+
+/*
+ * A system call without glibc's wrapper, for a child (forked, or cloned by
+ * the forkserver) on its way to the target: each wrapper lives on its own
+ * page of libc's text, which a new child does not have mapped (the kernel
+ * copies no page tables for file mappings with no private pages) and takes
+ * a page fault, a few microseconds here, to map; our own code is mapped
+ * already.  Only for calls where the wrapper adds nothing (SIG_DFL, no
+ * restorer; descriptors; the robust list).  Returns -errno on failure.
+ */
+#if defined(__x86_64__)
+static inline long
+mproc__raw_syscall(long n, long a, long b, long c, long d)
+{
+    register long r10 __asm__("r10") = d;
+    long r;
+
+    __asm__ volatile("syscall"
+                     : "=a"(r)
+                     : "0"(n), "D"(a), "S"(b), "d"(c), "r"(r10)
+                     : "rcx", "r11", "memory");
+    return r;
+}
+#elif defined(__aarch64__)
+static inline long
+mproc__raw_syscall(long n, long a, long b, long c, long d)
+{
+    register long x8 __asm__("x8") = n;
+    register long x0 __asm__("x0") = a;
+    register long x1 __asm__("x1") = b;
+    register long x2 __asm__("x2") = c;
+    register long x3 __asm__("x3") = d;
+
+    __asm__ volatile("svc 0"
+                     : "+r"(x0)
+                     : "r"(x8), "r"(x1), "r"(x2), "r"(x3)
+                     : "memory");
+    return x0;
+}
+#else
+static inline long
+mproc__raw_syscall(long n, long a, long b, long c, long d)
+{
+    long r = syscall(n, a, b, c, d);
+    return r < 0 ? -errno : r;
+}
+#endif
+
+/*
+ * In a forked Process child, after mproc__fork_child() (async-signal-
+ * safe): the signals through which a process is stopped or told things
+ * back to SIG_DFL, and the signal mask emptied (the parent blocked every
+ * signal across fork(), so no handler of its ran in the child before).
+ */
+void mproc__fork_child_signals(void);
 
 #endif

@@ -42,10 +42,8 @@ static int npool;
 
 /* The pool's lock is held. */
 static void
-own_pool(void)
+own_pool(pid_t me)
 {
-    pid_t me = getpid();
-
     if (pool_owner != me) {
         pool_owner = me;
         npool = 0;
@@ -53,12 +51,12 @@ own_pool(void)
 }
 
 int
-mproc__result_file(void)
+mproc__result_file(pid_t me)
 {
     int fd, r;
 
     pthread_mutex_lock(&pool_lock);
-    own_pool();
+    own_pool(me);
     fd = npool > 0 ? pool[--npool] : -1;
     pthread_mutex_unlock(&pool_lock);
     if (fd >= 0)
@@ -73,7 +71,7 @@ mproc__result_file(void)
 }
 
 void
-mproc__result_file_put(int fd, size_t used)
+mproc__result_file_put(int fd, size_t used, pid_t me)
 {
     static const struct mproc__frame_hdr none;
 
@@ -83,7 +81,7 @@ mproc__result_file_put(int fd, size_t used)
         MPROC__NOINTR(pwrite(fd, &none, sizeof(none), 0)) ==
             (ssize_t)sizeof(none)) {
         pthread_mutex_lock(&pool_lock);
-        own_pool();
+        own_pool(me);
         if (npool < POOL_MAX) {
             pool[npool++] = fd;
             fd = -1;

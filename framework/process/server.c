@@ -25,12 +25,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "plugin/plugin_int.h"
 #include "process/process_int.h"
+#include "sync/sync_int.h"
+#include "util/buf_int.h"
 
 #define SOCK_FD MPROC__FD_FIRST
 #define MAX_LOADED 32
@@ -44,6 +47,30 @@ struct clone_args0 {
 static void *tid_addr;
 static void *robust_head;
 static size_t robust_len;
+
+/*
+ * Where requests are received: a mapping no child gets (MADV_DONTFORK).
+ * Children decode nothing from it (serve() decodes a copy), and a buffer
+ * they shared would be write-protected at every clone, so that receiving
+ * the next request into it took a page fault.
+ */
+static char rx_static[MPROC__BOOT_INLINE_MAX];
+static char *rx = rx_static;
+
+static void
+rx_setup(void)
+{
+    void *p = mmap(NULL, MPROC__BOOT_INLINE_MAX, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    if (p == MAP_FAILED)
+        return;
+    if (madvise(p, MPROC__BOOT_INLINE_MAX, MADV_DONTFORK) < 0) {
+        munmap(p, MPROC__BOOT_INLINE_MAX);
+        return;
+    }
+    rx = p;
+}
 
 /* Plugins loaded in the server, so children start with them mapped. */
 static struct mproc__plugin *loaded[MAX_LOADED];
@@ -86,48 +113,90 @@ clone_parent(void)
         a.child_tid = (uint64_t)(uintptr_t)tid_addr;
     }
     /* No exit_signal with CLONE_PARENT (clone3 refuses one): the child
-     * inherits the server's, SIGCHLD, from its spawn. */
+     * inherits the server's, SIGCHLD, from its spawn.  A direct call: the
+     * child starts where the call returns, and glibc's syscall() is one
+     * more page of libc for it to map (process_int.h). */
 #ifdef SYS_clone3
-    r = syscall(SYS_clone3, &a, sizeof(a));
-    if (r >= 0 || errno != ENOSYS)
-        return (pid_t)r;
+    r = mproc__raw_syscall(SYS_clone3, (long)&a, sizeof(a), 0, 0);
+    if (r != -ENOSYS)
+        goto out;
 #endif
 #if defined(__x86_64__)
-    /* clone(flags, stack, parent_tid, child_tid, tls) on x86-64. */
-    r = syscall(SYS_clone, (unsigned long)a.flags | SIGCHLD, 0, NULL,
-                tid_addr, 0);
+    /* clone(flags, stack, parent_tid, child_tid, tls) on x86-64 (no
+     * CLONE_SETTLS: tls unused). */
+    r = mproc__raw_syscall(SYS_clone, (long)(a.flags | SIGCHLD), 0, 0,
+                           (long)tid_addr);
 #else
-    r = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
+    r = mproc__raw_syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0);
 #endif
+#ifdef SYS_clone3
+out:
+#endif
+    if (r < 0) {
+        errno = (int)-r;
+        return -1;
+    }
     return (pid_t)r;
 }
 
+/* The child's system calls up to mproc__boot_run() are direct ones
+ * (process_int.h says why: a page fault saved per libc page). */
 static void
 close_from(int lowest)
 {
 #ifdef SYS_close_range
-    if (syscall(SYS_close_range, lowest, ~0U, 0) == 0)
+    if (mproc__raw_syscall(SYS_close_range, lowest, ~0U, 0, 0) == 0)
         return;
 #endif
     for (int fd = lowest; fd < 1024; fd++)
-        close(fd);
+        mproc__raw_syscall(SYS_close, fd, 0, 0, 0);
+}
+
+static void
+move_fd(int from, int to)
+{
+#ifdef SYS_dup2
+    mproc__raw_syscall(SYS_dup2, from, to, 0, 0);
+#else
+    mproc__raw_syscall(SYS_dup3, from, to, 0, 0); /* from != to: moved */
+#endif
 }
 
 /* In the new child: put the request's descriptors at 4.., run it. */
 static void __attribute__((noreturn))
-child(const struct mproc__boot *b, const int *fds, size_t nfds,
-      struct mproc__plugin *pl)
+child(const struct mproc__boot *b, const int *fds, size_t nfds)
 {
     size_t i;
 
-    mproc__boot_use_plugin(pl);
     if (robust_head != NULL)
-        syscall(SYS_set_robust_list, robust_head, robust_len);
+        mproc__raw_syscall(SYS_set_robust_list, (long)robust_head,
+                           (long)robust_len, 0, 0);
     for (i = 0; i < nfds; i++)
-        dup2(fds[i], MPROC__FD_FIRST + (int)i);
-    close(MPROC__FD_BOOT);
+        move_fd(fds[i], MPROC__FD_FIRST + (int)i);
+    mproc__raw_syscall(SYS_close, MPROC__FD_BOOT, 0, 0, 0);
     close_from(MPROC__FD_FIRST + (int)nfds);
-    mproc__boot_run(b);
+    mproc__boot_start(b);
+}
+
+/*
+ * Before a child for a request of `kind` is made: what its first steps
+ * would otherwise write, set here, once (each page a child writes is
+ * copied for it).  A Process registers its result file, at 4, in the fork
+ * registry (process.c): registered here already, the child stores
+ * nothing there.  Not for other kinds, whose descriptor at 4 their own
+ * children may use.
+ */
+static void
+prepare(uint32_t kind)
+{
+    bool want = kind == MPROC__BOOT_PROCESS;
+
+    if (mproc__fork_fd_registered(MPROC__FD_FIRST) == want)
+        return;
+    if (want)
+        mproc__fork_fd_register(MPROC__FD_FIRST);
+    else
+        mproc__fork_fd_unregister(MPROC__FD_FIRST);
 }
 
 /* Handle one request; false when the client is gone. */
@@ -140,15 +209,16 @@ serve(void)
     } u;
     /* fds[0]: the boot memfd, or -1 when the message came inline. */
     int fds[MPROC__FD_MAX + 1], nfds = 1, i, top;
-    static char msg[MPROC__BOOT_INLINE_MAX];
+    char *msg = rx;
     uint32_t head[2] = {0, 0};
-    struct iovec iov[2] = {{head, sizeof(head)}, {msg, sizeof(msg)}};
+    struct iovec iov[2] = {{head, sizeof(head)}, {msg, MPROC__BOOT_INLINE_MAX}};
     struct mproc__boot b;
     struct msghdr m;
     struct cmsghdr *c;
     int32_t reply[2] = {0, 0};
     void *mem = NULL;
     struct mproc__plugin *pl;
+    const struct mproc_task_def *task;
     char *copy;
     ssize_t n;
     pid_t pid;
@@ -197,6 +267,11 @@ serve(void)
         goto answer;
     }
     pl = load(b.plugin);
+    task = NULL;
+    if (pl == NULL || mproc__plugin_task(pl, b.task, &task, NULL) < 0)
+        task = NULL; /* the child looks again, and says why it fails */
+    mproc__boot_use_plugin(pl, task);
+    prepare(b.kind);
     /* The child dup2()s onto 4.. : move the sources out of the way. */
     top = MPROC__FD_FIRST + nfds;
     for (i = 1; i < nfds; i++)
@@ -212,7 +287,7 @@ serve(void)
         }
     pid = clone_parent();
     if (pid == 0)
-        child(&b, fds + 1, (size_t)nfds - 1, pl);
+        child(&b, fds + 1, (size_t)nfds - 1);
     if (pid < 0)
         reply[1] = errno;
     else
@@ -254,6 +329,12 @@ mproc__server_main(const struct mproc__boot *b)
     }
     for (i = 0; i < b->npreload; i++)
         load(b->preload[i]);
+    /* What a child reads on its way out (nothing held, no result
+     * overflow), read here once: a page never touched is not mapped, and
+     * each child would take a fault to map it. */
+    mproc__sync_exit();
+    (void)mproc__buf_overflow(false);
+    rx_setup();
     while (serve())
         ;
     _exit(0);

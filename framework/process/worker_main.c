@@ -6,6 +6,7 @@
  */
 #include "internal.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -15,9 +16,14 @@ int
 main(int argc, char **argv)
 {
     struct mproc__boot b;
+    sigset_t none;
     void *mem;
 
     (void)argc;
+    /* posix_spawn() emptied the mask; started some other way, make sure
+     * (mproc__boot_run() counts on it). */
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
     if (mproc__boot_read(MPROC__FD_BOOT, &b, &mem) < 0) {
         fprintf(stderr, "%s: this program is started by libmproc (the "
                 "spawn and forkserver start methods), not by hand\n",
