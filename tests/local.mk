@@ -128,3 +128,4 @@ include %reldir%/api13.mk
 include %reldir%/chan13.mk
 include %reldir%/mgrjob16.mk
 include %reldir%/start13.mk
+include %reldir%/chan13b.mk
