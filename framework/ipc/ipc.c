@@ -721,9 +721,15 @@ mproc__chan_send(struct mproc_chan *ch, const void *buf, size_t len,
     h.check = (uint32_t)len ^ MPROC__CHAN_HDR_MAGIC;
 
     if ((flags & MPROC__CHAN_MORE) && !(ch->flags & MPROC__CHAN_SHARED)) {
+        size_t before = ch->ob_len - ch->ob_off;
+
         if ((r = ob_append(ch, &h, buf, len)) < 0)
             return r;
-        if (ch->ob_len - ch->ob_off >= MPROC__CHAN_BATCH) {
+        /* Try once per MPROC__CHAN_BATCH bytes appended: while the
+         * transport is full, a try on every message would cost a system
+         * call each (a failed write, or the look for a dead reader). */
+        if ((ch->ob_len - ch->ob_off) / MPROC__CHAN_BATCH >
+            before / MPROC__CHAN_BATCH) {
             dl_init(&d, 0);
             r = flush_(ch, &d);
             if (r < 0 && r != MPROC_EAGAIN)
