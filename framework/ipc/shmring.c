@@ -205,19 +205,26 @@ asym_here(void)
 
 /*
  * Publish a new index (tail or head, `which` 0 or 1), before wake() looks
- * at the peer's sleep word.  Release: the bytes written (read) are done
- * before the index says so.  Then a full fence, unless the sleeper said it
- * pays with membarrier; the flag is read after the store, see sleep_fence.
+ * at the peer's sleep word.  Release at least: the bytes written (read)
+ * are done before the index says so.  Fenced (a seq_cst store: one xchg on
+ * x86) unless the sleeper says it pays with membarrier; that is decided
+ * by a look at the flag after the store (see sleep_fence), with a fence
+ * then if it was turned off meanwhile.
  */
 static inline void
 publish(struct mproc__ring *r, unsigned which, uint64_t v)
 {
-    atomic_store_explicit(which == 0 ? &r->tail : &r->head, v,
-                          memory_order_release);
-    if (atomic_load_explicit(&r->asym[which], memory_order_relaxed) &&
-        asym_here())
-        atomic_signal_fence(memory_order_seq_cst); /* the compiler only */
-    else
+    _Atomic uint64_t *idx = which == 0 ? &r->tail : &r->head;
+
+    if (!atomic_load_explicit(&r->asym[which], memory_order_relaxed) ||
+        !asym_here()) {
+        atomic_store_explicit(idx, v, memory_order_seq_cst);
+        return;
+    }
+    atomic_store_explicit(idx, v, memory_order_release);
+    /* The compiler must keep the loads below after the store. */
+    atomic_signal_fence(memory_order_seq_cst);
+    if (!atomic_load_explicit(&r->asym[which], memory_order_relaxed))
         atomic_thread_fence(memory_order_seq_cst);
 }
 
@@ -237,7 +244,7 @@ sleep_fence(const struct mproc_chan *ch, struct mproc__ring *r,
 {
     _Atomic uint32_t *f = &r->asym[which]; /* the peer publishes */
     uint32_t was = atomic_load_explicit(f, memory_order_relaxed), want = 0;
-    bool can = !asym_refused() && asym_here();
+    bool can = asym_here(); /* registered: membarrier works here */
 
     if (!(ch->flags & MPROC__CHAN_SHARED) && moved >= ASYM_BYTES && can)
         want = 1;
