@@ -79,7 +79,9 @@
 #include "sync/sync_int.h"
 
 #define RING_MAGIC 0x6d707267u /* "mprg" */
-#define RING_LAYOUT 1
+/* 2: asym[] (the sleepers' fence choice) where 1 had a reserved word;
+ * a side of another layout would not pay its half of it. */
+#define RING_LAYOUT 2
 #define DEFAULT_CAPACITY ((size_t)256 << 10)
 #define MIN_CAPACITY ((size_t)4096)
 #define MAX_CAPACITY ((size_t)1 << 30)
