@@ -129,3 +129,4 @@ include %reldir%/chan13.mk
 include %reldir%/mgrjob16.mk
 include %reldir%/start13.mk
 include %reldir%/start13b.mk
+include %reldir%/chan13b.mk

@@ -438,6 +438,10 @@ void mproc__ipc_hook(const char *point);
  * any memory of at least that size (cap a power of two). */
 size_t mproc__shmring_memsize(size_t cap);
 int mproc__shmring_init(void *mem, size_t len, size_t cap);
+/* shmring: 1 while the index that `side` waits for (RD: the producer's,
+ * WR: the consumer's) is published without a fence, its sleeper paying
+ * with membarrier(2) (see shmring.c); else 0.  For tests. */
+int mproc__shmring_asym(const struct mproc_chan *ch, unsigned side);
 
 /* ---- helpers for the backends (ipc.c) ---- */
 

@@ -721,9 +721,15 @@ mproc__chan_send(struct mproc_chan *ch, const void *buf, size_t len,
     h.check = (uint32_t)len ^ MPROC__CHAN_HDR_MAGIC;
 
     if ((flags & MPROC__CHAN_MORE) && !(ch->flags & MPROC__CHAN_SHARED)) {
+        size_t before = ch->ob_len - ch->ob_off;
+
         if ((r = ob_append(ch, &h, buf, len)) < 0)
             return r;
-        if (ch->ob_len - ch->ob_off >= MPROC__CHAN_BATCH) {
+        /* Try once per MPROC__CHAN_BATCH bytes appended: while the
+         * transport is full, a try on every message would cost a system
+         * call each (a failed write, or the look for a dead reader). */
+        if ((ch->ob_len - ch->ob_off) / MPROC__CHAN_BATCH >
+            before / MPROC__CHAN_BATCH) {
             dl_init(&d, 0);
             r = flush_(ch, &d);
             if (r < 0 && r != MPROC_EAGAIN)
@@ -744,6 +750,12 @@ mproc__chan_send(struct mproc_chan *ch, const void *buf, size_t len,
          * caller's memory, no copy. */
         struct iovec iov[2] = {{&h, HDR}, {(void *)buf, len}};
 
+        /* A streaming sender's common case, in memory: one try, which
+         * moves all of a message that fits the transport or nothing
+         * (then the full path below tries again and waits). */
+        if ((ch->ops->flags & MPROC__IPC_MEMCPY) && HDR + len <= ch->lim.chunk &&
+            ch->ops->write(ch, iov, 2) == (ssize_t)(HDR + len))
+            return 0;
         r = write_iov(ch, iov, 2, &d, &done);
         if ((r == MPROC_EAGAIN || r == MPROC_ETIMEDOUT ||
              r == MPROC_EINTR) && done > 0)
@@ -1029,6 +1041,18 @@ recv_direct(struct mproc_chan *ch, char *buf, const struct mproc__chan_hdr *h,
     }
 }
 
+/* The in-buffer is empty: start over at its front. */
+static void
+consume_end(struct mproc_chan *ch)
+{
+    ch->ib_start = ch->ib_end = 0;
+    if (ch->ib_cap > KEEP_CAP) {
+        free(ch->ib);
+        ch->ib = NULL;
+        ch->ib_cap = 0;
+    }
+}
+
 void
 mproc__chan_consume(struct mproc_chan *ch)
 {
@@ -1039,14 +1063,8 @@ mproc__chan_consume(struct mproc_chan *ch)
     memcpy(&h, ch->ib + ch->ib_start, HDR);
     ch->ib_start += HDR + h.len;
     ch->peeked = false;
-    if (ch->ib_start == ch->ib_end) {
-        ch->ib_start = ch->ib_end = 0;
-        if (ch->ib_cap > KEEP_CAP) {
-            free(ch->ib);
-            ch->ib = NULL;
-            ch->ib_cap = 0;
-        }
-    }
+    if (ch->ib_start == ch->ib_end)
+        consume_end(ch);
 }
 
 int
@@ -1061,6 +1079,22 @@ mproc__chan_recv(struct mproc_chan *ch, void *buf, size_t cap, size_t *len,
 
     if (!(ch->sides & MPROC__CHAN_RD))
         return rd_closed(ch);
+    if (!ch->peeked && ch->ib_end - ch->ib_start >= HDR) {
+        /* A streaming reader's common case: the next message is whole in
+         * the in-buffer (one read brought many).  A bad header, or one
+         * that does not fit, takes the full path, which says so. */
+        memcpy(&h, ch->ib + ch->ib_start, HDR);
+        n = h.len;
+        if ((h.len ^ h.check) == MPROC__CHAN_HDR_MAGIC && n <= cap &&
+            n <= ch->lim.message_max && ch->ib_end - ch->ib_start - HDR >= n) {
+            memcpy(buf, ch->ib + ch->ib_start + HDR, n);
+            *len = n;
+            ch->ib_start += HDR + n;
+            if (ch->ib_start == ch->ib_end)
+                consume_end(ch);
+            return 0;
+        }
+    }
     dl_init(&d, timeout_ms);
     if (!(ch->flags & MPROC__CHAN_SHARED) && !ch->peeked) {
         if ((r = pull(ch, &d, true, &h)) < 0)

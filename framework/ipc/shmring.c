@@ -31,6 +31,29 @@
  * A channel with one process per side (the pool's) clears its own bit as
  * it always did, so a busy stream makes no system call.
  *
+ * Fences: publishing an index and then looking at the peer's sleep word
+ * is the busy side of a Dekker handshake, and on x86 the store must be
+ * followed by a fence (a locked instruction) for the load not to pass it:
+ * measured, that was two thirds of a 64-byte send.  Where the kernel has
+ * membarrier(2)'s MEMBARRIER_CMD_GLOBAL_EXPEDITED, the side going to sleep
+ * can pay instead: its membarrier runs a full barrier on every CPU running
+ * a registered process (a process that publishes without a fence
+ * registers first, see asym_here), so the busy side needs only a release
+ * store and a compiler barrier.  A membarrier costs microseconds (an
+ * interrupt to the other CPU), a fence tens of nanoseconds, so the sleeper
+ * chooses, per direction, from how much went through since its last
+ * sleep (asym[]: a stream that rarely sleeps skips the fences, a pool
+ * task that sleeps for every message keeps them).  The choice is the
+ * sleeper's alone, so only channels with one process per side make it
+ * (not a Queue's or a Pipe's, which fence as before).  Such a channel
+ * starts without fences when its creator could register; a side whose
+ * membarrier is refused (a seccomp filter, an older kernel, or
+ * MPROC_TEST_NO_MEMBARRIER=1 in tests) turns them back on for good, and
+ * its first sleep after that is not sure to be woken: it looks again
+ * after 1 ms (futex) or at once (poll).  The publisher reads the flag
+ * after its store (publish), which is what makes a switch safe: see
+ * sleep_fence.
+ *
  * Peer death: each direction has two doorbell pipes, the writer side
  * holding the write end of one and the reader side of the other.  When
  * every holder of a side is gone (closed or killed) the kernel hangs the
@@ -48,13 +71,17 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/membarrier.h>
 
 #include "ipc/chan_int.h"
 #include "sync/sync_int.h"
 
 #define RING_MAGIC 0x6d707267u /* "mprg" */
-#define RING_LAYOUT 1
+/* 2: asym[] (the sleepers' fence choice) where 1 had a reserved word;
+ * a side of another layout would not pay its half of it. */
+#define RING_LAYOUT 2
 #define DEFAULT_CAPACITY ((size_t)256 << 10)
 #define MIN_CAPACITY ((size_t)4096)
 #define MAX_CAPACITY ((size_t)1 << 30)
@@ -79,7 +106,9 @@ struct mproc__ring {
     uint32_t layout_version;
     uint64_t size;                       /* bytes of the whole segment */
     uint64_t cap;                        /* bytes of data[], a power of 2 */
-    uint64_t reserved;
+    /* 1: the index (0 tail, 1 head) is published without a fence; its
+     * sleeper (0 the consumer, 1 the producer) calls membarrier. */
+    _Atomic uint32_t asym[2];
     alignas(64) _Atomic uint64_t tail;   /* written by the producer only */
     alignas(64) _Atomic uint32_t rsleep; /* the consumer's sleep word */
     alignas(64) _Atomic uint64_t head;   /* written by the consumer only */
@@ -108,6 +137,8 @@ struct ring_priv {
     uint64_t head_seen; /* producer's copy of head */
     uint64_t tail_seen; /* consumer's copy of tail */
     uint64_t wneed;     /* room the producer waits for */
+    uint64_t slept[2];  /* the peer's index (tail, head) at our last
+                           sleep on RD, WR: see sleep_fence */
     bool wgone, rgone;  /* the writers / readers are gone */
     bool rarmed, warmed;
     struct spin rspin, wspin;
@@ -119,6 +150,127 @@ static struct ring_priv *
 priv(const struct mproc_chan *ch)
 {
     return (struct ring_priv *)ch->priv;
+}
+
+/* ---- asymmetric fences (see the top of the file) ---- */
+
+/* A sleeper turns the fence-less publishing on after at least this many
+ * bytes went through since its previous sleep, off below. */
+#define ASYM_BYTES ((uint64_t)64 << 10)
+/* A sleep that a fence-less publish may have missed looks again this
+ * soon (a store waits in a CPU's store buffer for nanoseconds). */
+#define UNSURE_MS 1
+
+/* The process (mproc__self) that registered for membarrier's global
+ * expedited barrier, or minus the one that could not: after a fork() the
+ * child registers again (it may not inherit the registration). */
+static _Atomic int32_t asym_pid;
+
+static bool
+asym_refused(void)
+{
+    const char *e = getenv("MPROC_TEST_NO_MEMBARRIER");
+
+    return e != NULL && *e != '\0' && strcmp(e, "0") != 0;
+}
+
+static bool
+asym_register(int32_t self)
+{
+    long q = -1;
+    bool ok = false;
+
+    if (!asym_refused())
+        q = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    if (q >= 0 && (q & MEMBARRIER_CMD_GLOBAL_EXPEDITED) &&
+        (q & MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED))
+        ok = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED,
+                     0, 0) == 0;
+    atomic_store_explicit(&asym_pid, ok ? self : -self, memory_order_relaxed);
+    return ok;
+}
+
+/* This process is registered, so it may publish without a fence and
+ * sleep with membarrier.  Two loads; system calls once per process. */
+static bool
+asym_here(void)
+{
+    int32_t self = mproc__self(),
+            v = atomic_load_explicit(&asym_pid, memory_order_relaxed);
+
+    if (v == self)
+        return true;
+    if (v == -self)
+        return false;
+    return asym_register(self);
+}
+
+/*
+ * Publish a new index (tail or head, `which` 0 or 1), before wake() looks
+ * at the peer's sleep word.  Release at least: the bytes written (read)
+ * are done before the index says so.  Fenced (a seq_cst store: one xchg on
+ * x86) unless the sleeper says it pays with membarrier; that is decided
+ * by a look at the flag after the store (see sleep_fence), with a fence
+ * then if it was turned off meanwhile.
+ */
+static inline void
+publish(struct mproc__ring *r, unsigned which, uint64_t v)
+{
+    _Atomic uint64_t *idx = which == 0 ? &r->tail : &r->head;
+
+    if (!atomic_load_explicit(&r->asym[which], memory_order_relaxed) ||
+        !asym_here()) {
+        atomic_store_explicit(idx, v, memory_order_seq_cst);
+        return;
+    }
+    atomic_store_explicit(idx, v, memory_order_release);
+    /* The compiler must keep the loads below after the store. */
+    atomic_signal_fence(memory_order_seq_cst);
+    if (!atomic_load_explicit(&r->asym[which], memory_order_relaxed))
+        atomic_thread_fence(memory_order_seq_cst);
+}
+
+/*
+ * The sleeper's half, after setting its sleep word and before looking at
+ * the peer's index one last time.  `moved`: bytes through since its last
+ * sleep.  Switching is safe both ways because this sleep calls membarrier
+ * whenever the flag was or will be on: a publisher that read the flag on
+ * did its store before the barrier membarrier ran on its CPU (its load of
+ * the flag came after the store, and after that barrier it would have
+ * read off), so the store is seen by the re-check that follows, here and
+ * at every later sleep.  One sleeper per flag (no MPROC__CHAN_SHARED).
+ */
+static bool
+sleep_fence(const struct mproc_chan *ch, struct mproc__ring *r,
+            unsigned which, uint64_t moved)
+{
+    _Atomic uint32_t *f = &r->asym[which]; /* the peer publishes */
+    uint32_t was = atomic_load_explicit(f, memory_order_relaxed), want = 0;
+    bool can = asym_here(); /* registered: membarrier works here */
+
+    if (!(ch->flags & MPROC__CHAN_SHARED) && moved >= ASYM_BYTES && can)
+        want = 1;
+    if (want != was)
+        atomic_store_explicit(f, want, memory_order_relaxed);
+    if ((was || want) && can &&
+        syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0)
+        return true;
+    if (was || want) /* refused: fence from now on */
+        atomic_store_explicit(f, 0, memory_order_seq_cst);
+    atomic_thread_fence(memory_order_seq_cst);
+    /* A publish that read the flag on may have passed us. */
+    return !was && !want;
+}
+
+int
+mproc__shmring_asym(const struct mproc_chan *ch, unsigned side)
+{
+    const struct ring_priv *p = (const struct ring_priv *)ch->priv;
+
+    return p->r != NULL &&
+           atomic_load_explicit(
+               &p->r->asym[side == MPROC__CHAN_RD ? 0 : 1],
+               memory_order_relaxed) != 0;
 }
 
 size_t
@@ -140,7 +292,8 @@ mproc__shmring_init(void *mem, size_t len, size_t cap)
     r->layout_version = RING_LAYOUT;
     r->size = len;
     r->cap = cap;
-    r->reserved = 0;
+    atomic_init(&r->asym[0], 0);
+    atomic_init(&r->asym[1], 0);
     atomic_init(&r->tail, 0);
     atomic_init(&r->head, 0);
     atomic_init(&r->rsleep, AWAKE);
@@ -207,12 +360,13 @@ ready(struct ring_priv *p, unsigned side)
 }
 
 /*
- * After publishing an index (a seq_cst store): wake the peer if it sleeps.
+ * After publishing an index (publish()): wake the peer if it sleeps.
  * A Dekker handshake: the publisher stores its index then loads the sleep
- * word, both seq_cst; the sleeper stores its word, then a seq_cst fence,
- * then loads the index (s_wait, s_pollfd).  Either the sleeper sees the new
- * index when it re-checks, or we see its word here.  (On x86 the store is
- * one xchg and the load a plain mov: no fence on the busy path.)
+ * word; the sleeper stores its word, then sleep_fence(), then loads the
+ * index (s_wait, s_pollfd).  Either the sleeper sees the new index when it
+ * re-checks, or we see its word here.  The store and the load are both
+ * seq_cst, or (asym) the sleeper's membarrier puts a full barrier between
+ * them on our CPU, or we had passed both, or neither.
  */
 static void
 wake(_Atomic uint32_t *word, int bell)
@@ -261,6 +415,7 @@ reset_local(struct ring_priv *p)
     p->wgone = p->rgone = p->rarmed = p->warmed = false;
     p->rspin.budget_ns = p->wspin.budget_ns = ncpu() > 1 ? SPIN_START_NS : 0;
     p->rspin.idle = p->wspin.idle = 0;
+    p->slept[0] = p->slept[1] = 0;
 }
 
 static int
@@ -298,6 +453,13 @@ s_open(struct mproc_chan *ch, const struct mproc__chan_opts *o,
         return mproc__err(err, r, "shmring: mmap: %s", strerror(-r));
     }
     mproc__shmring_init(p->r, p->maplen, cap);
+    /* One process per side: start without fences where this process
+     * could register (the first sleep of a side that cannot turns them
+     * back on). */
+    if (!(ch->flags & MPROC__CHAN_SHARED) && asym_here()) {
+        atomic_store_explicit(&p->r->asym[0], 1, memory_order_relaxed);
+        atomic_store_explicit(&p->r->asym[1], 1, memory_order_relaxed);
+    }
     if ((r = mproc__bell_open(p->rbell)) < 0 ||
         (r = mproc__bell_open(p->wbell)) < 0) {
         release(p);
@@ -380,11 +542,11 @@ s_write(struct mproc_chan *ch, const struct iovec *iov, int iovcnt)
         }
         done += n;
     }
-    /* Seq_cst (a release and more): pairs with the acquire load of tail
-     * in can_read/s_read, so the bytes above are visible before the new
-     * tail, and takes part in the handshake of wake().  (In a Queue the
-     * producers take turns under a lock, which orders their tails.) */
-    atomic_store_explicit(&r->tail, tail + done, memory_order_seq_cst);
+    /* A release (at least): pairs with the acquire load of tail in
+     * can_read/s_read, so the bytes above are visible before the new tail;
+     * and the handshake of wake().  (In a Queue the producers take turns
+     * under a lock, which orders their tails.) */
+    publish(r, 0, tail + done);
     wake(&r->rsleep, p->rbell[1]);
     return (ssize_t)done;
 }
@@ -422,10 +584,10 @@ s_read(struct mproc_chan *ch, void *buf, size_t len)
         memcpy(buf, r->data + off, r->cap - off);
         memcpy((char *)buf + (r->cap - off), r->data, n - (r->cap - off));
     }
-    /* Seq_cst (a release and more): pairs with the acquire load of head
-     * in s_write/can_write, so we are done with these bytes before the
+    /* A release (at least): pairs with the acquire load of head in
+     * s_write/can_write, so we are done with these bytes before the
      * writer may reuse them; and the handshake of wake(). */
-    atomic_store_explicit(&r->head, head + n, memory_order_seq_cst);
+    publish(r, 1, head + n);
     wake(&r->wsleep, p->wbell[1]);
     return (ssize_t)n;
 }
@@ -471,6 +633,25 @@ spin(struct ring_priv *p, unsigned side)
     return false;
 }
 
+/* About to sleep on `side`: set the word's bit, then sleep_fence() with
+ * how much the peer moved since our last sleep.  False when a publish may
+ * have passed unseen (look again soon). */
+static bool
+arm(const struct mproc_chan *ch, unsigned side, uint32_t bit, uint32_t *cur)
+{
+    struct ring_priv *p = priv(ch);
+    unsigned i = side == MPROC__CHAN_RD ? 0 : 1;
+    _Atomic uint32_t *word = i == 0 ? &p->r->rsleep : &p->r->wsleep;
+    uint64_t at = atomic_load_explicit(i == 0 ? &p->r->tail : &p->r->head,
+                                       memory_order_relaxed),
+             moved = at - p->slept[i];
+
+    p->slept[i] = at;
+    *cur = atomic_fetch_or_explicit(word, bit, memory_order_relaxed) | bit;
+    /* Pairs with publish() and wake(): see the comment there. */
+    return sleep_fence(ch, p->r, i, moved);
+}
+
 static bool
 peer_gone(struct ring_priv *p, unsigned side)
 {
@@ -499,16 +680,26 @@ s_wait(struct mproc_chan *ch, unsigned side, const struct timespec *deadline)
     if (spin(p, side) || peer_gone(p, side))
         return 0;
     for (;;) {
-        cur = atomic_fetch_or_explicit(word, FUTEX, memory_order_relaxed) |
-              FUTEX;
-        /* Pairs with the fence in wake(): see the comment there. */
-        atomic_thread_fence(memory_order_seq_cst);
+        const struct timespec *until;
+        bool sure = arm(ch, side, FUTEX, &cur);
+
         if (ready(p, side)) {
             awake(ch, word);
             return 0;
         }
-        rc = mproc__chan_futex_wait(word, cur,
-                                    mproc__sync_slice(&sl, deadline),
+        until = mproc__sync_slice(&sl, deadline);
+        if (!sure) {
+            struct timespec soon;
+
+            mproc__deadline_in(&soon, UNSURE_MS);
+            if (until == NULL || soon.tv_sec < until->tv_sec ||
+                (soon.tv_sec == until->tv_sec &&
+                 soon.tv_nsec < until->tv_nsec)) {
+                sl = soon;
+                until = &sl;
+            }
+        }
+        rc = mproc__chan_futex_wait(word, cur, until,
                                     ch->flags & MPROC__CHAN_EINTR);
         awake(ch, word);
         if (ready(p, side))
@@ -530,12 +721,11 @@ s_pollfd(struct mproc_chan *ch, unsigned side, short *events)
     struct ring_priv *p = priv(ch);
     bool rd = side == MPROC__CHAN_RD;
     _Atomic uint32_t *word = rd ? &p->r->rsleep : &p->r->wsleep;
+    uint32_t cur;
 
     *events = POLLIN;
-    atomic_fetch_or_explicit(word, POLL, memory_order_relaxed);
-    /* Pairs with the fence in wake(), as in s_wait. */
-    atomic_thread_fence(memory_order_seq_cst);
-    if (ready(p, side)) {
+    /* Unsure (see arm): say ready, the caller looks and arms again. */
+    if (!arm(ch, side, POLL, &cur) || ready(p, side)) {
         awake(ch, word);
         return -EAGAIN;
     }
