@@ -606,7 +606,10 @@ spin(struct ring_priv *p, unsigned side)
         if (ncpu() < 2 || ++s->idle < SPIN_PROBE)
             return false;
         s->idle = 0;
-        s->budget_ns = SPIN_MIN_NS;
+        /* The starting budget: a probe shorter than the time the peer
+         * takes to answer (a pool worker's next task comes a round trip
+         * later) could never pay, and the spin would never come back. */
+        s->budget_ns = SPIN_START_NS;
     }
     start = now_ns();
     for (i = 1;; i++) {
@@ -620,8 +623,11 @@ spin(struct ring_priv *p, unsigned side)
         /* Look less often the longer it takes: every look pulls the
          * peer's index line over, and the peer's next store must take it
          * back (a streaming writer would pay that once per message). */
-        for (k = 0; k < pauses; k++)
-            mproc__cpu_relax();
+        if (i >= MPROC__SPIN_PAUSES)
+            mproc__spin_pause(i);
+        else
+            for (k = 0; k < pauses; k++)
+                mproc__cpu_relax();
         if (pauses < SPIN_BACKOFF)
             pauses *= 2;
         if ((i & 7) == 0 && now_ns() - start > s->budget_ns)

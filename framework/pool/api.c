@@ -25,6 +25,7 @@
 
 #include "plugin/plugin_int.h"
 #include "pool/api_int.h"
+#include "sync/sync_int.h"
 #include "pool/pool_int.h"
 
 static int

@@ -30,8 +30,6 @@
 #define ESPIN_MAX_NS 50000L
 #define ESPIN_MIN_NS 2000L
 #define ESPIN_PROBE 64u
-/* Pauses before a spin gives way (mproc__spin_pause). */
-#define ESPIN_PAUSES 64u
 
 void
 mproc__espin_init(struct mproc__espin *s)
@@ -57,15 +55,6 @@ looked(struct mproc_chan *const *chans, unsigned n,
         return true;
     }
     return false;
-}
-
-void
-mproc__spin_pause(unsigned i)
-{
-    if (i < ESPIN_PAUSES || mproc__ncpu() > 2)
-        mproc__cpu_relax();
-    else
-        sched_yield();
 }
 
 bool

@@ -209,14 +209,6 @@ bool mproc__espin(struct mproc__espin *s, struct mproc_chan *const *chans,
                   unsigned n, const _Atomic uint32_t *hint, uint32_t hint0,
                   int *which);
 
-/* The i-th wait of a spin loop (from 1): a pause; after the first
- * ESPIN_PAUSES on a machine of 2 CPUs, a sched_yield() instead.  An
- * apply's round trip has three parties (caller, result thread, worker),
- * all spinning; on 2 CPUs one of them has none, and a pure spin keeps it
- * off until the scheduler's tick (milliseconds).  Giving way lets the
- * one that has work run at once, and the spinner is back right after. */
-void mproc__spin_pause(unsigned i);
-
 /* A word that whoever feeds the run's `next` bumps (after making input
  * ready): the event loop spins on it before it sleeps on input_fd.
  * While it does, it sets *spinning to 1, and the feeder need not write

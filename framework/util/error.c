@@ -11,6 +11,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sched.h>
+
+#include "sync/sync_int.h"
 
 const char *
 mproc_strerror(int code)
@@ -150,6 +153,15 @@ mproc__ncpu(void)
         n = v > 0 ? (unsigned)v : 1;
     }
     return n;
+}
+
+void
+mproc__spin_pause(unsigned i)
+{
+    if (i < MPROC__SPIN_PAUSES || mproc__ncpu() > 2)
+        mproc__cpu_relax();
+    else
+        sched_yield();
 }
 
 double
