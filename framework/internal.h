@@ -46,10 +46,6 @@ char *mproc__strdup0(const char *s);
 
 /* Monotonic clock in milliseconds. */
 long long mproc__now_ms(void);
-/* The monotonic clock in nanoseconds; the CPUs online (at least 1,
- * read once). */
-long long mproc__now_ns(void);
-unsigned mproc__ncpu(void);
 
 struct mproc_kv;
 

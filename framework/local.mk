@@ -35,7 +35,6 @@ libmproc_core_la_SOURCES = \
 	%reldir%/ipc/frame.c \
 	%reldir%/ipc/frame_int.h \
 	%reldir%/pool/pool.c \
-	%reldir%/pool/espin.c \
 	%reldir%/pool/worker.c \
 	%reldir%/pool/start.c \
 	%reldir%/pool/api.c \

@@ -302,11 +302,6 @@ int mproc__chan_recv(struct mproc_chan *ch, void *buf, size_t cap,
                      size_t *len, int timeout_ms);
 /* A whole message is buffered here (peek with timeout 0 would not read). */
 bool mproc__chan_has_message(const struct mproc_chan *ch);
-/* For a poller's spin: 1 when a message (or part of one) waits, 0 when
- * not, -1 when the backend cannot be looked at without a system call
- * (only shmring can).  Memory only; never fails. */
-int mproc__chan_spin_readable(const struct mproc_chan *ch);
-bool mproc__shmring_has_bytes(const struct mproc_chan *ch);
 /* Part of a message is buffered here (a shared reader must finish it). */
 bool mproc__chan_in_partial(const struct mproc_chan *ch);
 /* Forget the part of a message buffered here (a copy inherited by fork

@@ -1206,16 +1206,6 @@ mproc__chan_atomic_max(const struct mproc_chan *ch)
 }
 
 int
-mproc__chan_spin_readable(const struct mproc_chan *ch)
-{
-    if (mproc__chan_has_message(ch))
-        return 1;
-    if (ch->ops != &mproc__ipc_shmring_ops || !(ch->sides & MPROC__CHAN_RD))
-        return -1;
-    return mproc__shmring_has_bytes(ch);
-}
-
-int
 mproc__chan_poll_prepare(struct mproc_chan *ch, unsigned side,
                          struct pollfd *pfd)
 {

@@ -606,10 +606,7 @@ spin(struct ring_priv *p, unsigned side)
         if (ncpu() < 2 || ++s->idle < SPIN_PROBE)
             return false;
         s->idle = 0;
-        /* The starting budget: a probe shorter than the time the peer
-         * takes to answer (a pool worker's next task comes a round trip
-         * later) could never pay, and the spin would never come back. */
-        s->budget_ns = SPIN_START_NS;
+        s->budget_ns = SPIN_MIN_NS;
     }
     start = now_ns();
     for (i = 1;; i++) {
@@ -623,11 +620,8 @@ spin(struct ring_priv *p, unsigned side)
         /* Look less often the longer it takes: every look pulls the
          * peer's index line over, and the peer's next store must take it
          * back (a streaming writer would pay that once per message). */
-        if (i >= MPROC__SPIN_PAUSES)
-            mproc__spin_pause(i);
-        else
-            for (k = 0; k < pauses; k++)
-                mproc__cpu_relax();
+        for (k = 0; k < pauses; k++)
+            mproc__cpu_relax();
         if (pauses < SPIN_BACKOFF)
             pauses *= 2;
         if ((i & 7) == 0 && now_ns() - start > s->budget_ns)
@@ -909,14 +903,3 @@ const struct mproc_ipc_ops mproc__ipc_shmring_ops = {
     .export_side = s_export,
     .import_side = s_import,
 };
-
-/* For the pool's event loop spin (mproc__chan_spin_readable). */
-bool
-mproc__shmring_has_bytes(const struct mproc_chan *ch)
-{
-    const struct ring_priv *p = priv(ch);
-
-    /* Acquire pairs with the writer's store of tail. */
-    return atomic_load_explicit(&p->r->tail, memory_order_acquire) !=
-           atomic_load_explicit(&p->r->head, memory_order_relaxed);
-}

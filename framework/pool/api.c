@@ -25,8 +25,6 @@
 
 #include "plugin/plugin_int.h"
 #include "pool/api_int.h"
-#include "sync/sync_int.h"
-#include "pool/pool_int.h"
 
 static int
 wait_until(struct mproc_apool *p, bool (*pred)(const void *), const void *arg,
@@ -771,6 +769,14 @@ engine_began(const void *arg)
     return p->began || p->thr_done;
 }
 
+static long long
+now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 /*
  * Under mu, with little in flight (apply's round trip): look for the
  * result for a while before sleeping.  A sleep and wake-up costs tens of
@@ -800,14 +806,14 @@ spin_ready(struct mproc_apool *p, mproc_async_t *ar)
     if (budget == 0) {
         if (++p->spin_probe < SPIN_PROBE)
             return;
-        budget = SPIN_START_NS;
+        budget = SPIN_MIN_NS;
     }
     p->spin_probe = 1;
     pthread_mutex_unlock(&p->mu);
-    t0 = mproc__now_ns();
+    t0 = now_ns();
     while (!(got = __atomic_load_n(&ar->ready, __ATOMIC_ACQUIRE)) &&
-           (++k & 63 || mproc__now_ns() - t0 < budget))
-        mproc__spin_pause(k);
+           (++k & 63 || now_ns() - t0 < budget))
+        __builtin_ia32_pause();
     pthread_mutex_lock(&p->mu);
     if (got)
         budget = budget * 2 > SPIN_MAX_NS ? SPIN_MAX_NS : budget * 2;

@@ -54,10 +54,6 @@ mproc__apool_kick(struct mproc_apool *p)
     uint64_t one = 1;
     if (p->waiting) {
         p->waiting = false;
-        atomic_fetch_add(&p->kicks, 1);
-        if (atomic_load(&p->espinning))
-            return; /* it sees the bump */
-        p->efd_written = true;
         if (write(p->efd, &one, sizeof(one)) < 0) {
             /* An eventfd write fails only on counter overflow, when it is
              * readable anyway. */
@@ -1007,15 +1003,14 @@ eng_next_locked(struct mproc_apool *p, struct mproc_item *item)
         /* About to sleep: from now on a submission writes the eventfd.
          * Drain it, then look once more, so none is missed. */
         p->waiting = true;
-        if (p->efd_written) {
+        pthread_mutex_unlock(&p->mu);
+        {
             uint64_t v;
-            p->efd_written = false;
-            pthread_mutex_unlock(&p->mu);
             if (read(p->efd, &v, sizeof(v)) < 0) {
                 /* EAGAIN: nothing to drain. */
             }
-            pthread_mutex_lock(&p->mu);
         }
+        pthread_mutex_lock(&p->mu);
     }
     p->waiting = false;
     b = malloc(sizeof(*b) + n * sizeof(b->t[0]));
@@ -1296,7 +1291,6 @@ mproc__apool_engine_main(void *arg)
     int r, st;
 
     tl_pool = p;
-    mproc__pool_set_input_hint(p->eng, &p->kicks, &p->espinning);
     r = mproc_pool_run(p->eng, eng_next, eng_result, p);
     mproc__apool_reg_refresh(p); /* no worker is left: nor are their handles */
     pthread_mutex_lock(&p->mu);

@@ -55,7 +55,6 @@
 #define MPROC_API_INT_H
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -268,12 +267,6 @@ struct mproc_apool {
     bool thr_started, thr_done, joined;
     bool began;           /* the engine called eng_next once */
     bool closed, terminated, waiting;
-    /* Bumped by each kick: the engine spins on it before it sleeps on
-     * efd (pool/espin.c), with espinning set; efd is written only when
-     * it is not (mproc__pool_set_input_hint).  efd_written: writes not
-     * yet drained (under mu). */
-    _Atomic uint32_t kicks, espinning;
-    bool efd_written;
     int broken;           /* the engine ended with this error, or 0 */
     char broken_msg[MPROC_ERRMSG_MAX];
     int (*initializer)(struct mproc_ctx *, void *);

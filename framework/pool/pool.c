@@ -241,11 +241,6 @@ struct mproc_pool {
     uint64_t adapt_done;     /* results since then */
     struct mproc__status *status; /* live status (status/); NULL: off */
     char *status_label;      /* opts.status, copied; NULL: no status */
-    /* the spin before the loop sleeps (espin.c) */
-    struct mproc__espin espin;
-    const _Atomic uint32_t *input_hint;
-    _Atomic uint32_t *input_spinning;
-    long long polled_ms;     /* when the loop last called poll() */
 };
 
 static void
@@ -2057,89 +2052,19 @@ status_reply(mproc_pool_t *p)
     mproc__status_reply(p->status);
 }
 
-/*
- * Before the loop sleeps, when every live worker's results come on a
- * ring: spin a while on the rings of those with tasks in flight and on
- * the input hint (espin.c), instead of paying a wake-up for each.  True
- * when the loop should go round again without poll(): input came (it
- * asks `next` again), or a result came and was handled (drain) and the
- * loop polled less than a millisecond ago (cancel_fd, the pidfds and the
- * status socket are looked at least that often).  Else a result that
- * came is found ready by result_wait().
- *
- * While it spins on the hint, *input_spinning is 1 and the feeder only
- * bumps the hint (no write to input_fd): it bumps, then reads the flag;
- * the loop clears the flag, then reads the hint again, both sequentially
- * consistent, so one of them sees the other and no input is missed.
- */
-static bool
-engine_spin(mproc_pool_t *p, struct mproc_chan **chans)
-{
-    const _Atomic uint32_t *hint = NULL;
-    uint32_t hint0 = 0;
-    unsigned i, n = 0;
-    int which;
-    bool got;
-
-    if (p->stopping)
-        return false;
-    if (p->input_wait && p->input_hint != NULL) {
-        hint = p->input_hint;
-        hint0 = atomic_load_explicit(hint, memory_order_acquire);
-    }
-    for (i = 0; i < p->nworkers; i++) {
-        struct worker *w = &p->w[i];
-        if (w->pid == 0 || w->eof || w->result == NULL)
-            continue;
-        if (mproc__chan_spin_readable(w->result) != 0)
-            return false; /* ready now, or a backend not spun on */
-        if (w->task != NULL && mproc__chan_unflushed(w->task) != 0)
-            return false; /* the loop has writing to do */
-        if (w->fifo_len > 0)
-            chans[n++] = w->result;
-    }
-    if (hint != NULL && p->input_spinning != NULL)
-        atomic_store(p->input_spinning, 1);
-    got = mproc__espin(&p->espin, chans, n, hint, hint0, &which);
-    if (hint != NULL && p->input_spinning != NULL)
-        atomic_store(p->input_spinning, 0);
-    /* Whatever ended the spin, a bump seen now is input that may have
-     * come without a write to input_fd. */
-    if (hint != NULL && atomic_load(hint) != hint0) {
-        p->input_wait = false;
-        if (!got || which < 0)
-            return true;
-    }
-    if (!got || which < 0)
-        return false;
-    tick(p);
-    if (p->now - p->polled_ms >= 1)
-        return false;
-    for (i = 0; i < p->nworkers; i++)
-        if (p->w[i].result == chans[which]) {
-            drain(p, &p->w[i]);
-            break;
-        }
-    return true;
-}
-
 static int
 run_loop(mproc_pool_t *p)
 {
     unsigned nfds = 2 + 3 * p->nworkers + 1; /* + the status socket */
     struct pollfd *pfd = calloc(nfds, sizeof(*pfd));
-    struct mproc_chan **chans = calloc(p->nworkers + 1, sizeof(*chans));
     unsigned i, n;
     int wait_ms, r;
     bool now;
 
-    if (pfd == NULL || chans == NULL) {
-        free(pfd);
-        free(chans);
+    if (pfd == NULL) {
         set_errmsg(p, "out of memory");
         return MPROC_ENOMEM;
     }
-    mproc__espin_init(&p->espin);
     for (;;) {
         adapt(p);
         dispatch(p);
@@ -2150,8 +2075,6 @@ run_loop(mproc_pool_t *p)
             break;
         if (p->source_done && p->rq_len == 0 && p->used == 0)
             break;
-        if (engine_spin(p, chans))
-            continue;
 
         n = 0;
         pfd[n].fd = p->o.cancel_fd;
@@ -2193,7 +2116,6 @@ run_loop(mproc_pool_t *p)
         pfd[n].revents = 0;
         r = poll(pfd, n + 1, blind_wait(p, wait_ms));
         tick(p);
-        p->polled_ms = p->now;
         if (r < 0) {
             if (errno == EINTR)
                 continue;
@@ -2222,7 +2144,6 @@ run_loop(mproc_pool_t *p)
         }
     }
     free(pfd);
-    free(chans);
     return p->stopping ? p->stop_code : 0;
 }
 
@@ -2358,14 +2279,6 @@ mproc_pool_reduce_output(mproc_pool_t *p, const void **data, size_t *len)
     *data = p->rout.data;
     *len = p->rout.len;
     return 0;
-}
-
-void
-mproc__pool_set_input_hint(mproc_pool_t *p, const _Atomic uint32_t *hint,
-                           _Atomic uint32_t *spinning)
-{
-    p->input_hint = hint;
-    p->input_spinning = spinning;
 }
 
 void

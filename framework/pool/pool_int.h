@@ -196,26 +196,4 @@ mproc__claims_slot_bytes(uint32_t fifo_cap)
 /* Exit status of a worker whose init failed (the host also gets a frame). */
 #define MPROC__WORKER_EXIT_INIT 78
 
-/* The event loop's spin before it sleeps (espin.c): up to a budget that
- * adapts, look for a message in any of the n channels (rings only: see
- * mproc__chan_spin_readable) or for *hint to differ from hint0.  True
- * when one did: *which is the channel's position, or -1 for the hint. */
-struct mproc__espin {
-    long budget_ns;
-    unsigned idle;
-};
-void mproc__espin_init(struct mproc__espin *s);
-bool mproc__espin(struct mproc__espin *s, struct mproc_chan *const *chans,
-                  unsigned n, const _Atomic uint32_t *hint, uint32_t hint0,
-                  int *which);
-
-/* A word that whoever feeds the run's `next` bumps (after making input
- * ready): the event loop spins on it before it sleeps on input_fd.
- * While it does, it sets *spinning to 1, and the feeder need not write
- * input_fd: it bumps the hint, then writes input_fd only if *spinning is
- * 0 (both sequentially consistent; see engine_spin in pool.c).  The Pool
- * API's result thread sets them before mproc_pool_run(). */
-void mproc__pool_set_input_hint(mproc_pool_t *p, const _Atomic uint32_t *hint,
-                                _Atomic uint32_t *spinning);
-
 #endif

@@ -257,20 +257,6 @@ mproc__cpu_relax(void)
 #endif
 }
 
-/*
- * The i-th wait of a spin loop (from 1): a pause; after the first
- * MPROC__SPIN_PAUSES on a machine of 2 CPUs or fewer, a sched_yield()
- * instead.  A Pool API round trip has three parties (the caller, the
- * pool's result thread, a worker), each spinning for its turn; on 2 CPUs
- * one of them has none, and a pure spin keeps it off until the
- * scheduler's tick (milliseconds).  Giving way lets the one with work run
- * at once, and the spinner is back right after.  (A raw three-party relay
- * measured 5.8 us a round trip this way on 2 CPUs; with pauses only, it
- * took milliseconds.)
- */
-#define MPROC__SPIN_PAUSES 64u
-void mproc__spin_pause(unsigned i);
-
 /* This process's pid, cached: getpid() is a system call in glibc, and
  * every acquire and release needs it.  The cache is reset in the child of
  * every fork() made through libc (pthread_atfork). */

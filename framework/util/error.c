@@ -10,10 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
-#include <sched.h>
-
-#include "sync/sync_int.h"
 
 const char *
 mproc_strerror(int code)
@@ -133,35 +129,6 @@ mproc__now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-long long
-mproc__now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-unsigned
-mproc__ncpu(void)
-{
-    static unsigned n;
-
-    if (n == 0) {
-        long v = sysconf(_SC_NPROCESSORS_ONLN);
-        n = v > 0 ? (unsigned)v : 1;
-    }
-    return n;
-}
-
-void
-mproc__spin_pause(unsigned i)
-{
-    if (i < MPROC__SPIN_PAUSES || mproc__ncpu() > 2)
-        mproc__cpu_relax();
-    else
-        sched_yield();
 }
 
 double
