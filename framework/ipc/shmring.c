@@ -724,6 +724,12 @@ s_pollfd(struct mproc_chan *ch, unsigned side, short *events)
     uint32_t cur;
 
     *events = POLLIN;
+    /* Ready already: no sleep, so no arming either.  Arming counts as a
+     * sleep for the fence choice (sleep_fence), and a poller draining a
+     * burst would otherwise "sleep" with nothing moved at every look and
+     * turn the writer's fences back on in the middle of a stream. */
+    if (ready(p, side))
+        return -EAGAIN;
     /* Unsure (see arm): say ready, the caller looks and arms again. */
     if (!arm(ch, side, POLL, &cur) || ready(p, side)) {
         awake(ch, word);
