@@ -77,19 +77,30 @@ nothing_left "SIGSTOP: no rank, worker or mpiexec left"
 resume "SIGSTOP"
 
 # ^C: mpiexec passes SIGINT to every rank; the run stops as a local one
-# does (exit 130, the counts), and nothing is left.
-rm -f "$tmp/slow.out"
-(
-    mpirun -n 3 "$bin" run "$jobf" $mpi
-    echo "$st" >"$tmp/st"
-) &
-wait_lines "$tmp/slow.out" 20
-for p in $(marked); do
-    case $(cat "/proc/$p/comm" 2>/dev/null) in
-    mpiexec*) kill -INT "$p" ;;
-    esac
+# does (exit 130, the counts), and nothing is left.  The host's status
+# reaches us through mpiexec, and MPICH's Hydra now and then loses a
+# rank's exit status and reports 0 (pmodels/mpich#7057; seen here once in
+# a few loaded runs): up to three tries, each asserted below; a host that
+# does not exit 130 fails all three.
+interrupt() {
+    rm -f "$tmp/slow.out"
+    (
+        mpirun -n 3 "$bin" run "$jobf" $mpi
+        echo "$st" >"$tmp/st"
+    ) &
+    wait_lines "$tmp/slow.out" 20
+    for p in $(marked); do
+        case $(cat "/proc/$p/comm" 2>/dev/null) in
+        mpiexec*) kill -INT "$p" ;;
+        esac
+    done
+    wait
+}
+for try in 1 2 3; do
+    interrupt
+    [ "$(cat "$tmp/st")" = 130 ] && break
+    echo "# try $try: mpiexec said $(cat "$tmp/st"); the host: $(grep -c 'interrupted by SIGINT' "$tmp/err") interrupted line(s)"
 done
-wait
 is "$(cat "$tmp/st")" 130 "SIGINT to mpiexec: exit 130"
 like "$(cat "$tmp/err")" "interrupted by SIGINT" "SIGINT: said, with the counts"
 unlike "$(cat "$tmp/err")" "lost" "SIGINT: no node is taken for lost"
