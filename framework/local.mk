@@ -74,7 +74,8 @@ libmproc_la_LIBADD = libmproc-core.la $(INIH_LIBS)
 # MPROC_PRIVATE, the few internals that mproc and mproc-worker use, and
 # nothing else.
 libmproc_la_LDFLAGS = -no-undefined -version-info $(MPROC_LT_VERSION) \
-	-Wl,--version-script=$(srcdir)/%reldir%/libmproc.sym $(MPROC_BINDNOW)
+	-Wl,--version-script=$(srcdir)/%reldir%/libmproc.sym $(MPROC_BINDNOW) \
+	-Wl,-Bsymbolic-functions
 # start13 (issue 13.4): bind every symbol at load, not at first call: a
 # forked Process child would otherwise look up, and write into its copy of
 # the GOT, each libc function it calls first (sigaction, pwritev, _exit),

@@ -14,6 +14,9 @@
  *            up by the parent before it starts; the forkserver looks it
  *            up for its child again, the child only when that failed)
  *   errmsg   a handle's message is "" until an error, then says it
+ *   consumed a fork child that takes a Semaphore unit and returns keeps
+ *            it: the unit does not come back as its owner's death (the
+ *            child's end drops its hold, checked without a call)
  *
  * and in this process: mproc_parent_process() is NULL.
  */
@@ -164,6 +167,46 @@ test_errmsg(const char *method)
     done(p);
 }
 
+static mproc_sem_t *unit;
+
+static int
+take_unit(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
+          struct mproc_buf *out)
+{
+    (void)ctx, (void)in, (void)len, (void)index, (void)out;
+    return mproc_sem_acquire(unit, 1000) == 0 ? MPROC_TASK_OK
+                                              : MPROC_TASK_FAIL;
+}
+
+static void
+test_consumed(const char *backend)
+{
+    const mproc_context_t *ctx;
+    mproc_sync_t *s = NULL;
+    mproc_process_t *p;
+    int code = -1;
+
+    if (mproc_sync_new(&s, backend, 0, NULL) < 0 ||
+        mproc_sem_new(s, 1, false, &unit, NULL) < 0) {
+        ok(false, "consumed/%s: a Semaphore", backend);
+        mproc_sync_free(s);
+        return;
+    }
+    mproc_get_context("fork", &ctx, NULL);
+    p = make_process(NULL, NULL, take_unit, NULL, false, ctx);
+    if (p != NULL && mproc_process_start(p) == 0 &&
+        mproc_process_join(p, -1) == 0)
+        mproc_process_exitcode(p, &code);
+    is_int(code, 0, "consumed/%s: a fork child took the unit and returned",
+           backend);
+    done(p);
+    is_int(mproc_sem_acquire(unit, 300), MPROC_ETIMEDOUT,
+           "consumed/%s: the unit does not come back", backend);
+    is_int(mproc_sem_get_value(unit), 0, "consumed/%s: the value stays 0",
+           backend);
+    mproc_sync_free(s);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -183,5 +226,7 @@ main(int argc, char **argv)
         test_task(methods[i]);
         test_errmsg(methods[i]);
     }
+    test_consumed("futex");
+    test_consumed("posix");
     return done_testing();
 }

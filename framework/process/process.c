@@ -427,7 +427,7 @@ mproc__process_child(const struct mproc_plugin *desc, mproc_task_fn fn,
     }
     if (desc != NULL && desc->fini != NULL)
         desc->fini(&ctx);
-    mproc__sync_exit();
+    mproc__sync_exit_child();
     /* _exit, not exit: a forked child's atexit handlers and stdio buffers
      * were the parent's; the target's own output is flushed here.  As a
      * direct system call: glibc's _exit() is one more page of libc to map
@@ -467,6 +467,7 @@ start_fork(mproc_process_t *p, const int fds[2])
      * process never touched is not mapped, and the child would take a
      * fault to map it (the forkserver does the same, server.c). */
     (void)mproc__buf_overflow(false);
+    (void)*(volatile int *)&mproc__sync_nheld;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pid = fork();

@@ -385,41 +385,50 @@ int mproc__fork_child(bool follow, pid_t parent, const int *keep,
  */
 #if defined(__x86_64__)
 static inline long
-mproc__raw_syscall(long n, long a, long b, long c, long d)
+mproc__raw_syscall5(long n, long a, long b, long c, long d, long e)
 {
     register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
     long r;
 
     __asm__ volatile("syscall"
                      : "=a"(r)
-                     : "0"(n), "D"(a), "S"(b), "d"(c), "r"(r10)
+                     : "0"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8)
                      : "rcx", "r11", "memory");
     return r;
 }
 #elif defined(__aarch64__)
 static inline long
-mproc__raw_syscall(long n, long a, long b, long c, long d)
+mproc__raw_syscall5(long n, long a, long b, long c, long d, long e)
 {
     register long x8 __asm__("x8") = n;
     register long x0 __asm__("x0") = a;
     register long x1 __asm__("x1") = b;
     register long x2 __asm__("x2") = c;
     register long x3 __asm__("x3") = d;
+    register long x4 __asm__("x4") = e;
 
     __asm__ volatile("svc 0"
                      : "+r"(x0)
-                     : "r"(x8), "r"(x1), "r"(x2), "r"(x3)
+                     : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4)
                      : "memory");
     return x0;
 }
 #else
 static inline long
-mproc__raw_syscall(long n, long a, long b, long c, long d)
+mproc__raw_syscall5(long n, long a, long b, long c, long d, long e)
 {
-    long r = syscall(n, a, b, c, d);
+    long r = syscall(n, a, b, c, d, e);
     return r < 0 ? -errno : r;
 }
 #endif
+
+/* The same with four arguments (the fifth register is set to 0). */
+static inline long
+mproc__raw_syscall(long n, long a, long b, long c, long d)
+{
+    return mproc__raw_syscall5(n, a, b, c, d, 0);
+}
 
 /*
  * In a forked Process child, after mproc__fork_child() (async-signal-

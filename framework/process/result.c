@@ -120,10 +120,13 @@ mproc__result_write(int fd, uint32_t type, uint32_t status, const void *data,
 
     /* At offset 0, not at the file's offset: the description is shared
      * by every child the file served.  One system call in the usual
-     * case; the rest after a signal or a short write. */
-    w = pwritev(fd, iov, len > 0 ? 2 : 1, 0);
-    if (w < 0 && errno != EINTR)
-        return -errno;
+     * case, made directly (a forked child's end: glibc's pwritev would be
+     * one more page of libc to map); the rest after a signal or a short
+     * write. */
+    w = mproc__raw_syscall5(SYS_pwritev, fd, (long)iov, len > 0 ? 2 : 1, 0,
+                            0);
+    if (w < 0 && w != -EINTR)
+        return (int)w;
     done = w < 0 ? 0 : (size_t)w;
     if (done < sizeof(h)) {
         r = pwrite_all(fd, (const char *)&h + done, sizeof(h) - done,

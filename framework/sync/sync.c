@@ -700,7 +700,8 @@ mproc_sem_new(mproc_sync_t *s, unsigned value, bool bounded,
  */
 #define HELD_MAX 64
 static mproc_sem_t *held[HELD_MAX];
-static int nheld;
+int mproc__sync_nheld; /* sync_int.h: mproc__sync_exit_child() reads it */
+#define nheld mproc__sync_nheld
 static int32_t held_pid;
 
 #define HOLDER(pid, count) ((uint64_t)(uint32_t)(pid) << 32 | (count))

@@ -266,6 +266,18 @@ int32_t mproc__self(void);
  * exit(); a pool worker, which leaves with _exit(), calls it itself). */
 void mproc__sync_exit(void);
 
+/* The same, where the usual case must cost nothing: a forked Process
+ * child's end.  Its code is in sync.c, one more page for the child to map;
+ * the count it looks at first is read here (the parent reads it before
+ * fork(), so that the child finds the page mapped). */
+extern int mproc__sync_nheld;
+static inline void
+mproc__sync_exit_child(void)
+{
+    if (mproc__sync_nheld != 0)
+        mproc__sync_exit();
+}
+
 /* Has this process ended (dead or a zombie)? */
 bool mproc__pid_dead(int32_t pid);
 
