@@ -39,6 +39,7 @@ libmproc_core_la_SOURCES = \
 	%reldir%/pool/start.c \
 	%reldir%/pool/api.c \
 	%reldir%/pool/api_engine.c \
+	%reldir%/pool/jobslab.c \
 	%reldir%/pool/api_fork.c \
 	%reldir%/pool/api_int.h \
 	%reldir%/pool/pool_int.h \

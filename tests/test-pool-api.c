@@ -291,6 +291,69 @@ test_apply(void)
     mproc_apool_free(p);
 }
 
+/* Bursts of apply_async: more jobs at once than one of the pool's slabs
+ * of apply jobs holds (jobslab.c), freed forward, backward and
+ * interleaved, with jobs of large items (from the heap) and ones never
+ * waited for among them; every result is its own item's, every time. */
+#define BURST 5000
+static void
+test_bursts(void)
+{
+    static mproc_async_t *ar[BURST];
+    static char item[BURST][96];
+    mproc_apool_t *p = new_pool(2, NULL);
+    int round, bad = 0, fails = 0;
+    size_t i, k;
+
+    if (p == NULL) {
+        ok(false, "bursts: a pool");
+        return;
+    }
+    for (round = 0; round < 3; round++) {
+        for (i = 0; i < BURST; i++) {
+            /* Every 7th item is longer than a slab job's room. */
+            int len = snprintf(item[i], sizeof(item[i]), "%zu", i + round);
+            if (i % 7 == 0) {
+                memset(item[i] + len, ' ', 80 - (size_t)len);
+                len = 80;
+            }
+            if (i % 11 == 5 &&
+                mproc_apool_apply_async(p, f_double, item[i], (size_t)len,
+                                        NULL, NULL) < 0)
+                fails++; /* fire and forget: freed by the pool */
+            if (mproc_apool_apply_async(p, f_double, item[i], (size_t)len,
+                                        NULL, &ar[i]) < 0) {
+                fails++;
+                ar[i] = NULL;
+            }
+        }
+        for (k = 0; k < BURST; k++) {
+            const struct mproc_result *r;
+            char want[32];
+            /* round 0 forward, 1 backward, 2 odd ones first */
+            i = round == 0   ? k
+                : round == 1 ? BURST - 1 - k
+                : k < BURST / 2 ? 2 * k + 1
+                                : 2 * (k - BURST / 2);
+            if (ar[i] == NULL)
+                continue;
+            snprintf(want, sizeof(want), "%zu", 2 * (i + (size_t)round));
+            if (mproc_async_get(ar[i], -1, &r, NULL) != 0 ||
+                strcmp(res_str(r), want) != 0)
+                bad++;
+            mproc_async_free(ar[i]);
+        }
+    }
+    is_int(fails, 0, "bursts: 3 x %d apply_async calls taken", BURST);
+    is_int(bad, 0, "bursts: every result is its item's, freed in any "
+           "order");
+    is_str(apply_str(p, f_double, "21", NULL), "42",
+           "bursts: apply after them");
+    ok(mproc_apool_close(p) == 0 && mproc_apool_join(p) == 0,
+       "bursts: close and join");
+    mproc_apool_free(p);
+}
+
 /* Callbacks: which thread, how often. */
 struct cbs {
     pthread_mutex_t mu;
@@ -1090,6 +1153,7 @@ main(void)
 {
     alarm(240);
     test_apply();
+    test_bursts();
     test_callbacks();
     test_map();
     test_starmap();

@@ -40,11 +40,7 @@ void
 mproc__apool_pool_destroy(struct mproc_apool *p)
 {
     mproc__apool_spare_free(p);
-    while (p->free_jobs != NULL) {
-        struct mproc_async *j = p->free_jobs;
-        p->free_jobs = j->qnext;
-        free(j);
-    }
+    mproc__jobslab_free_all(p);
     pthread_mutex_destroy(&p->mu);
     free(p);
 }
@@ -239,7 +235,8 @@ check_fn(struct mproc_apool *p, const void *fn, const char *what)
     return 0;
 }
 
-/* A new job; `j` is a recycled apply job (api_int.h) or NULL. */
+/* A new job; `j` is an apply job from a slab (zeroed: api_int.h) or
+ * NULL. */
 static struct mproc_async *
 job_alloc(struct mproc_apool *p, struct mproc_async *j, int kind,
           size_t extra, const struct mproc_call_opts *call)
@@ -247,13 +244,11 @@ job_alloc(struct mproc_apool *p, struct mproc_async *j, int kind,
     size_t sz = kind == K_IMAP || kind == K_IMAP_UNORDERED
                     ? sizeof(struct mproc_imap)
                     : sizeof(*j);
-    bool recycle = kind == K_APPLY && extra <= APPLY_INLINE;
 
     if (j != NULL)
-        memset(j, 0, sz);
-    else if ((j = calloc(1, sz + (recycle ? APPLY_INLINE : extra))) == NULL)
+        j->recycle = true;
+    else if ((j = calloc(1, sz + extra)) == NULL)
         return NULL;
-    j->recycle = recycle;
     j->pool = p;
     j->kind = kind;
     j->refs = 2;
@@ -321,12 +316,15 @@ mproc_apool_apply_async(mproc_apool_t *p, mproc_task_fn fn, const void *data,
         *out = NULL;
     pthread_mutex_lock(&p->mu);
     r = check_fn(p, (const void *)fn, "apply_async");
-    if (r == 0 && len <= APPLY_INLINE && (j = p->free_jobs) != NULL &&
-        (r = check_open(p)) == 0) {
-        /* A recycled job: filled and queued under this one lock (the
-         * lock is what the result thread and the callers contend for). */
-        p->free_jobs = j->qnext;
-        p->free_n--;
+    if (r == 0 && len <= APPLY_INLINE && (r = check_open(p)) == 0) {
+        /* A job from the slabs: taken, filled and queued under this one
+         * lock (the lock is what the result thread and the callers
+         * contend for). */
+        if ((j = mproc__jobslab_get(p)) == NULL) {
+            mproc__apool_set_err(p, "apply_async: out of memory");
+            pthread_mutex_unlock(&p->mu);
+            return MPROC_ENOMEM;
+        }
         apply_job(p, j, fn, data, len, call, out == NULL);
         p->refs++;
         mproc__apool_job_enqueue(p, j);

@@ -298,13 +298,10 @@ mproc__apool_job_unref(struct mproc_async *j)
     }
     mproc__apool_res_clear(&j->cur);
     free(j->msg);
-    if (j->recycle && p->free_n < FREE_JOBS) {
-        j->qnext = p->free_jobs;
-        p->free_jobs = j;
-        p->free_n++;
-    } else {
+    if (j->recycle)
+        mproc__jobslab_put(p, j);
+    else
         free(j);
-    }
     return --p->refs == 0;
 }
 

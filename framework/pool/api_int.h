@@ -99,12 +99,11 @@ enum fn_kind { F_PLAIN = 1, F_STAR = 2 };
 #define SPARE_RR_BYTES ((size_t)128 << 20)
 #define SPARE_CHUNKS 8
 /* Apply jobs whose item fits in APPLY_INLINE bytes are all one size and
- * go back to the pool when freed, up to FREE_JOBS of them, for the next
- * apply_async: a burst of calls would otherwise grow the heap, fault in
- * and zero its pages, and give them back to the kernel when freed, at
- * every burst (that was most of apply_async's cost). */
+ * live in the pool's slabs (jobslab.c), which stay mapped for the next
+ * burst of apply_async: from the heap, every burst faulted in and zeroed
+ * new pages and gave them back when freed. */
 #define APPLY_INLINE 64
-#define FREE_JOBS 32768
+struct mproc__jobslab;
 struct arena_chunk {
     struct arena_chunk *next;
     size_t cap, used;
@@ -125,6 +124,7 @@ struct mproc_async {
     bool freed;         /* the application let go */
     bool fire_forget;   /* apply_async with out == NULL */
     bool recycle;       /* of the pool's apply size (APPLY_INLINE) */
+    struct mproc__jobslab *slab; /* its slab (jobslab.c) */
     /* what to run */
     int fkind;
     mproc_task_fn fn;
@@ -325,13 +325,21 @@ struct mproc_apool {
      * spin_ready): its budget in ns and the waits since the last try. */
     long long spin_ns;
     unsigned spin_probe;
-    struct mproc_async *free_jobs; /* linked by qnext (FREE_JOBS) */
-    unsigned free_n;
+    /* The slabs of apply jobs (jobslab.c; under mu) */
+    struct mproc__jobslab *slab_part, *slab_empty;
+    size_t slab_nempty;
     char errmsg[MPROC_ERRMSG_MAX];
 };
 
 /* Wake every waiter (wait_until in api.c).  Under mu. */
 void mproc__apool_wake(struct mproc_apool *p);
+
+/* An apply job's memory, zeroed, with its slab set (NULL without
+ * memory); back to its slab; every slab unmapped (at the pool's end).
+ * Under mu (jobslab.c). */
+struct mproc_async *mproc__jobslab_get(struct mproc_apool *p);
+void mproc__jobslab_put(struct mproc_apool *p, struct mproc_async *j);
+void mproc__jobslab_free_all(struct mproc_apool *p);
 
 /* The in-process descriptor of function targets (api_engine.c). */
 extern const struct mproc_plugin mproc__apool_call_desc;
