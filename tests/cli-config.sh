@@ -82,6 +82,23 @@ is "$st" 78 "--set without '=': exit 78"
 like "$err" "expected SECTION.KEY=VALUE" "--set malformed: says the form"
 run_mproc run "$f" --workers lots
 is "$st" 78 "--workers lots: exit 78"
+like "$err" "mproc: --workers lots: workers: expected a positive integer" \
+    "--workers error names the option as typed"
+run_mproc run "$f" -w 0 --set pool.ipc=pipe
+is "$st" 78 "-w 0: exit 78"
+like "$err" "mproc: --workers 0: workers:" "-w 0: names --workers, not --set"
+run_mproc run "$f" --shard 2/2
+is "$st" 78 "--shard 2/2: exit 78"
+like "$err" "mproc: --shard 2/2: shard: expected K/N" \
+    "--shard error names the option as typed"
+run_mproc check "$f" --shard 0/2 --shard-mode sideways
+is "$st" 78 "--shard-mode sideways: exit 78"
+like "$err" "mproc: --shard-mode sideways: shard_mode: expected" \
+    "--shard-mode error names the option as typed"
+run_mproc run "$f" --joblog-sync sometimes
+is "$st" 78 "--joblog-sync sometimes: exit 78"
+like "$err" "mproc: --joblog-sync sometimes: joblog_sync:" \
+    "--joblog-sync error names the option as typed"
 
 # A good job; overrides are visible in check.
 run_mproc check "$f" --set pool.workers=3 --set job.plugin=exec \

@@ -130,6 +130,52 @@ cli_exit_for(int code)
     }
 }
 
+/*
+ * The shorthand options (--workers N, --shard K/N, --shard-mode M,
+ * --joblog-sync S) become --set assignments; an error in one names the
+ * option as the user typed it, not the assignment it became.  A few per
+ * command line, in the order given.
+ */
+#define SHORTHANDS 16
+static struct {
+    const char *set; /* the assignment (owned by the cli_args) */
+    char label[96];  /* "--workers 0" */
+} shorthands[SHORTHANDS];
+static size_t nshorthands;
+static char pending_label[96];
+
+static void
+note_shorthand(const char *opt, const char *arg)
+{
+    snprintf(pending_label, sizeof(pending_label), "%s %s", opt, arg);
+}
+
+static void
+shorthand_set(const char *set)
+{
+    if (nshorthands == SHORTHANDS)
+        return; /* the error then names the assignment */
+    shorthands[nshorthands].set = set;
+    memcpy(shorthands[nshorthands].label, pending_label,
+           sizeof(pending_label));
+    nshorthands++;
+}
+
+/* An error of `set`, as the user will read it. */
+static void
+set_error(const char *set, const char *msg)
+{
+    size_t i, n = strlen(set);
+
+    for (i = 0; i < nshorthands; i++)
+        if (shorthands[i].set == set && strncmp(msg, "--set ", 6) == 0 &&
+            strncmp(msg + 6, set, n) == 0) {
+            cli_error("%s%s", shorthands[i].label, msg + 6 + n);
+            return;
+        }
+    cli_error("%s", msg);
+}
+
 int
 cli_args_parse(struct cli_args *a, int argc, char **argv, const char *usage,
                bool workers_option)
@@ -209,6 +255,9 @@ cli_args_parse(struct cli_args *a, int argc, char **argv, const char *usage,
         case 'K':
         case 'M':
         case 'Y':
+            note_shorthand(c == 'K' ? "--shard" : c == 'M' ? "--shard-mode"
+                                                           : "--joblog-sync",
+                           optarg);
             if (c == 'Y' && !workers_option)
                 goto bad;
             if (asprintf(&a->owned[a->nowned], "job.%s=%s",
@@ -220,17 +269,20 @@ cli_args_parse(struct cli_args *a, int argc, char **argv, const char *usage,
                 cli_error("out of memory");
                 return CLI_EXIT_SOFTWARE;
             }
+            shorthand_set(a->owned[a->nowned]);
             a->sets[a->nsets++] = a->owned[a->nowned++];
             break;
         case 'w':
             if (!workers_option)
                 goto bad;
+            note_shorthand("--workers", optarg);
             if (asprintf(&a->owned[a->nowned], "pool.workers=%s", optarg) <
                 0) {
                 cli_args_free(a);
                 cli_error("out of memory");
                 return CLI_EXIT_SOFTWARE;
             }
+            shorthand_set(a->owned[a->nowned]);
             a->sets[a->nsets++] = a->owned[a->nowned++];
             break;
         case 'h':
@@ -286,6 +338,7 @@ cli_args_free(struct cli_args *a)
 
     for (i = 0; a->owned != NULL && i < a->nowned; i++)
         free(a->owned[i]);
+    nshorthands = 0;
     free(a->owned);
     free(a->sets);
     memset(a, 0, sizeof(*a));
@@ -308,7 +361,11 @@ job_load(struct cli_job *cj, const char *path, const char *text, char **sets,
     else if (r == 0)
         r = mproc_config_load(cj->cfg, path, &err);
     for (i = 0; r == 0 && i < nsets; i++)
-        r = mproc_config_set(cj->cfg, sets[i], &err);
+        if ((r = mproc_config_set(cj->cfg, sets[i], &err)) < 0) {
+            set_error(sets[i], err.msg);
+            cli_job_free(cj);
+            return cli_exit_for(r);
+        }
     if (r == 0)
         r = mproc_config_finish(cj->cfg, &err);
     if (r < 0) {
