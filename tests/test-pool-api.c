@@ -309,6 +309,16 @@ test_bursts(void)
         ok(false, "bursts: a pool");
         return;
     }
+    /* Both workers forked before the burst allocates: a fork while this
+     * thread is in AddressSanitizer's allocator (not fork-safe) would
+     * leave the child stuck. */
+    apply_str(p, f_double, "1", NULL);
+    for (i = 0; i < 500; i++) {
+        mproc_process_t *w[4];
+        if (mproc_active_children(w, 4) >= 2)
+            break;
+        usleep(10000);
+    }
     for (round = 0; round < 3; round++) {
         for (i = 0; i < BURST; i++) {
             /* Every 7th item is longer than a slab job's room. */
