@@ -95,6 +95,13 @@ run_mproc check "$f" --shard 0/2 --shard-mode sideways
 is "$st" 78 "--shard-mode sideways: exit 78"
 like "$err" "mproc: --shard-mode sideways: shard_mode: expected" \
     "--shard-mode error names the option as typed"
+run_mproc check "$f" --workers 3
+is "$st" 64 "check --workers 3: a usage error"
+like "$err" "check: --workers is an option of mproc run, not of check" \
+    "check --workers 3: names the option, not its value"
+run_mproc check "$f" --joblog "$tmp/log"
+like "$err" "check: --joblog is an option of mproc run" \
+    "check --joblog FILE: names the option"
 run_mproc run "$f" --joblog-sync sometimes
 is "$st" 78 "--joblog-sync sometimes: exit 78"
 like "$err" "mproc: --joblog-sync sometimes: joblog_sync:" \

@@ -142,23 +142,25 @@ static struct {
     char label[96];  /* "--workers 0" */
 } shorthands[SHORTHANDS];
 static size_t nshorthands;
-static char pending_label[96];
 
-static void
-note_shorthand(const char *opt, const char *arg)
+/* OPT ARG as the assignment KEY=ARG: 0, or -1 without memory. */
+static int
+add_shorthand(struct cli_args *a, const char *key, const char *opt,
+              const char *arg)
 {
-    snprintf(pending_label, sizeof(pending_label), "%s %s", opt, arg);
-}
+    char *set;
 
-static void
-shorthand_set(const char *set)
-{
-    if (nshorthands == SHORTHANDS)
-        return; /* the error then names the assignment */
-    shorthands[nshorthands].set = set;
-    memcpy(shorthands[nshorthands].label, pending_label,
-           sizeof(pending_label));
-    nshorthands++;
+    if (asprintf(&set, "%s=%s", key, arg) < 0)
+        return -1;
+    if (nshorthands < SHORTHANDS) { /* else the error names the --set */
+        shorthands[nshorthands].set = set;
+        snprintf(shorthands[nshorthands].label,
+                 sizeof(shorthands[nshorthands].label), "%s %s", opt, arg);
+        nshorthands++;
+    }
+    a->owned[a->nowned++] = set;
+    a->sets[a->nsets++] = set;
+    return 0;
 }
 
 /* An error of `set`, as the user will read it. */
@@ -198,6 +200,7 @@ cli_args_parse(struct cli_args *a, int argc, char **argv, const char *usage,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    size_t i;
     int c;
 
     memset(a, 0, sizeof(*a));
@@ -217,7 +220,7 @@ cli_args_parse(struct cli_args *a, int argc, char **argv, const char *usage,
         case 'r':
         case 'S':
             if (!workers_option)
-                goto bad;
+                goto run_only;
             if (c == 'j')
                 a->joblog = optarg;
             else if (c == 'r')
@@ -235,18 +238,18 @@ cli_args_parse(struct cli_args *a, int argc, char **argv, const char *usage,
             break;
         case 'q':
             if (!workers_option)
-                goto bad;
+                goto run_only;
             a->quiet = true;
             break;
         case 'Q':
         case 'L':
             if (!workers_option)
-                goto bad;
+                goto run_only;
             *(c == 'Q' ? &a->quarantine : &a->slowlog) = optarg;
             break;
         case 'P':
             if (!workers_option)
-                goto bad;
+                goto run_only;
             a->progress = true;
             break;
         case 's':
@@ -255,35 +258,23 @@ cli_args_parse(struct cli_args *a, int argc, char **argv, const char *usage,
         case 'K':
         case 'M':
         case 'Y':
-            note_shorthand(c == 'K' ? "--shard" : c == 'M' ? "--shard-mode"
-                                                           : "--joblog-sync",
-                           optarg);
-            if (c == 'Y' && !workers_option)
-                goto bad;
-            if (asprintf(&a->owned[a->nowned], "job.%s=%s",
-                         c == 'K' ? "shard"
-                         : c == 'M' ? "shard_mode"
-                                    : "joblog_sync",
-                         optarg) < 0) {
-                cli_args_free(a);
-                cli_error("out of memory");
-                return CLI_EXIT_SOFTWARE;
-            }
-            shorthand_set(a->owned[a->nowned]);
-            a->sets[a->nsets++] = a->owned[a->nowned++];
-            break;
         case 'w':
-            if (!workers_option)
-                goto bad;
-            note_shorthand("--workers", optarg);
-            if (asprintf(&a->owned[a->nowned], "pool.workers=%s", optarg) <
-                0) {
+            if ((c == 'Y' || c == 'w') && !workers_option)
+                goto run_only;
+            if (add_shorthand(a,
+                              c == 'K'   ? "job.shard"
+                              : c == 'M' ? "job.shard_mode"
+                              : c == 'Y' ? "job.joblog_sync"
+                                         : "pool.workers",
+                              c == 'K'   ? "--shard"
+                              : c == 'M' ? "--shard-mode"
+                              : c == 'Y' ? "--joblog-sync"
+                                         : "--workers",
+                              optarg) < 0) {
                 cli_args_free(a);
                 cli_error("out of memory");
                 return CLI_EXIT_SOFTWARE;
             }
-            shorthand_set(a->owned[a->nowned]);
-            a->sets[a->nsets++] = a->owned[a->nowned++];
             break;
         case 'h':
             fputs(usage, stdout);
@@ -311,6 +302,16 @@ cli_args_parse(struct cli_args *a, int argc, char **argv, const char *usage,
     a->path = argv[optind];
     return -1;
 
+run_only:
+    /* An option of `run` given to `check`: named as in the table (the
+     * word at optind - 1 may be its value). */
+    for (i = 0; longopts[i].name != NULL && longopts[i].val != c; i++)
+        ;
+    cli_error("%s: --%s is an option of mproc run, not of %s", argv[0],
+              longopts[i].name != NULL ? longopts[i].name : "?", argv[0]);
+    cli_try_help(argv[0]);
+    cli_args_free(a);
+    return CLI_EXIT_USAGE;
 bad:
     if (optopt == 'j' || optopt == 'S' || optopt == 'K' || optopt == 'M' ||
         optopt == 'Y' || optopt == 'Q' || optopt == 'L')
