@@ -701,7 +701,6 @@ mproc_sem_new(mproc_sync_t *s, unsigned value, bool bounded,
 #define HELD_MAX 64
 static mproc_sem_t *held[HELD_MAX];
 int mproc__sync_nheld; /* sync_int.h: mproc__sync_exit_child() reads it */
-#define nheld mproc__sync_nheld
 static int32_t held_pid;
 
 #define HOLDER(pid, count) ((uint64_t)(uint32_t)(pid) << 32 | (count))
@@ -717,12 +716,12 @@ mproc__sync_exit(void)
     /* Nothing held (a Process child's usual exit): return before
      * mproc__self(), whose first call in a forked child would cost it a
      * pthread_once and the pages that writes. */
-    if (nheld == 0)
+    if (mproc__sync_nheld == 0)
         return;
     self = mproc__self();
     if (held_pid != self)
         return; /* the list is a parent's, inherited through fork */
-    for (i = 0; i < nheld; i++)
+    for (i = 0; i < mproc__sync_nheld; i++)
         for (k = 0; k < MPROC__SEM_HOLDERS; k++) {
             struct mproc__holder *h = &held[i]->holders[k];
             uint64_t w = atomic_load(&h->word);
@@ -732,7 +731,7 @@ mproc__sync_exit(void)
                    !atomic_compare_exchange_weak(&h->word, &w, 0))
                 ;
         }
-    nheld = 0;
+    mproc__sync_nheld = 0;
 }
 
 /* The arena goes away in this process: forget its semaphores. */
@@ -741,11 +740,11 @@ forget_arena(const void *base, size_t size)
 {
     int i, n = 0;
 
-    for (i = 0; i < nheld; i++)
+    for (i = 0; i < mproc__sync_nheld; i++)
         if ((const char *)held[i] < (const char *)base ||
             (const char *)held[i] >= (const char *)base + size)
             held[n++] = held[i];
-    nheld = n;
+    mproc__sync_nheld = n;
 }
 
 static void
@@ -763,13 +762,13 @@ remember_held(mproc_sem_t *sem, int32_t self)
     pthread_once(&once, exit_register);
     if (held_pid != self) {
         held_pid = self;
-        nheld = 0;
+        mproc__sync_nheld = 0;
     }
-    for (i = 0; i < nheld; i++)
+    for (i = 0; i < mproc__sync_nheld; i++)
         if (held[i] == sem)
             return;
-    if (nheld < HELD_MAX)
-        held[nheld++] = sem;
+    if (mproc__sync_nheld < HELD_MAX)
+        held[mproc__sync_nheld++] = sem;
 }
 
 /*
