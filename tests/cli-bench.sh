@@ -116,7 +116,7 @@ TMPDIR=$tmp timeout -k 5 60 "$bin" bench "$f3" --runs 5 \
     >"$tmp/out" 2>"$tmp/err" &
 pid=$!
 sleep 1.5
-kill -TERM $pid
+signal_cmd TERM $pid
 wait $pid
 is $? 130 "SIGTERM: exit 130"
 like "$(cat "$tmp/err")" "interrupted by SIGTERM" "the run under way was stopped"
@@ -124,7 +124,7 @@ TMPDIR=$tmp timeout -k 5 60 "$bin" bench --items 100000000 --runs 2 \
     >"$tmp/out" 2>"$tmp/err" &
 pid=$!
 sleep 1.5
-kill -TERM $pid
+signal_cmd TERM $pid
 wait $pid
 is $? 130 "built-in job, SIGTERM: exit 130"
 is "$(ls "$tmp" | grep -c '^mproc-bench-')" 0 "its job file is removed"

@@ -49,7 +49,7 @@ interrupt() {
     timeout -k 5 60 "$bin" run "$@" >"$tmp/stdout" 2>"$tmp/err" &
     host=$!
     ten_outputs
-    kill -INT $host
+    signal_cmd INT $host
     wait $host
     st=$?
     err=$(cat "$tmp/err")
@@ -95,7 +95,7 @@ timeout -k 5 60 "$bin" run "$tmp/stdin.ini" --stats json <"$tmp/in" \
     >/dev/null 2>"$tmp/err" &
 host=$!
 ten_outputs
-kill -INT $host
+signal_cmd INT $host
 wait $host
 kill $writer 2>/dev/null
 is "$(json not_run)" null "a pipe, interrupted: not_run is null (unknown)"

@@ -61,7 +61,7 @@ n=0
 while { [ ! -f "$tmp/log" ] || [ "$(wc -l <"$tmp/log")" -lt 30 ]; } && [ $n -lt 200 ]; do
     sleep 0.05; n=$((n + 1))
 done
-kill -INT $host
+signal_cmd INT $host
 wait $host
 is "$?" 130 "interrupted run: exit 130"
 first=$(($(wc -l <"$tmp/out.txt")))

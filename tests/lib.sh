@@ -76,6 +76,17 @@ children() {
         awk -v p="$1" '$3 == p && $2 != "Z" { print $1 }'
 }
 
+# signal_cmd SIG PID: send SIG to the command that the backgrounded
+# `timeout ... &` with pid PID runs, not to timeout itself.  timeout
+# passes a signal on followed by a SIGCONT, and a SIGCONT that lands
+# while LeakSanitizer stops the exiting program's threads (ptrace's
+# SIGSTOP, which SIGCONT discards) leaves the ASan build hung until
+# timeout kills it.  PID itself gets SIG when it has no child (yet).
+signal_cmd() {
+    _c=$(children "$2")
+    kill -"$1" ${_c:-$2} 2>/dev/null || kill -"$1" "$2" 2>/dev/null
+}
+
 # matching TEXT: live processes whose command line contains TEXT.
 matching() {
     for d in /proc/[0-9]*; do
