@@ -31,6 +31,33 @@ r "a b  c" "a value keeps its spaces" 'printf "%s\n" {}' ::: 'a b  c'
 r "it's" "and its quotes" echo {} ::: "it's"
 r "no-repl a" "no replacement string: the item appended" echo no-repl ::: a
 
+# -q / --quote: the command's words are data for the shell, as parallel's.
+r "[a b]
+[\$x]
+[\`id\`]
+[;]
+[|]
+[*]
+[1]" "-q: blanks, \$, backquotes, ; | * reach the command as they are" \
+    -q printf '[%s]\n' 'a b' '$x' '`id`' ';' '|' '*' ::: 1
+r "a\\b|c\"d|e'f|g h|" "-q: backslashes and quotes too; the item still goes in" \
+    -q printf '%s|' 'a\b' 'c"d' "e'f" {} ::: 'g h'
+r "one
+two x" "-q: a newline inside a word" -q printf '%s %s' 'one
+two' {} ::: x
+r "[]
+[e]" "-q: an empty word stays a word" -q printf '[%s]\n' '' {} ::: e
+r "in sh: a 'b" "-q: {} inside a quoted word is replaced" \
+    --quote sh -c 'echo "in sh: {}"' ::: "a 'b"
+(cd "$tmp" && run_mproc exec -q echo '>' made ::: 1)
+is "$(cat "$tmp/out")" "> made 1" "-q: a redirection is an argument"
+test -e "$tmp/made"
+is $? 1 "-q: ... and made no file"
+run_mproc exec -q -X printf '%s,' 'p {}' ::: a b
+is "$(cat "$tmp/out")" "p a,p b," "-q -X: the word, blank and all, repeated per item"
+run_mproc exec --dry-run -q printf '%s\n' 'c d' ::: 'g h'
+is "$(cat "$tmp/out")" "printf %s\\\\n c\\ d 'g h'" "-q --dry-run: the line as the shell reads it"
+
 # {%}: the job slot, 1..jobs.
 run_mproc exec -j 2 echo {%} ::: a b c d e f
 is "$(sort -u "$tmp/out" | tr '\n' ' ')" "$(sort -u "$tmp/out" |

@@ -47,6 +47,8 @@ static const char exec_usage[] =
     "                          CPUs); default one per CPU\n"
     "  -k, --keep-order        output in input order (the default)\n"
     "  -0, --null              items end at NUL bytes, not newlines\n"
+    "  -q, --quote             the command's words reach it as they are\n"
+    "                          (not read by the shell: no | ; $ ...)\n"
     "  -a, --arg-file FILE     same as :::: FILE\n"
     "      --colsep REGEX      split each item into columns {1} {2}...\n"
     "      --link              pair the sources' items rather than combine\n"
@@ -106,6 +108,7 @@ struct exec {
     size_t max_args, max_chars;
     char sep;
     bool link, tag, dry;
+    bool quote;               /* -q: the command's words are data */
     bool has_re;
     regex_t re;
     const char *results;
@@ -892,9 +895,12 @@ parse_sources(struct exec *x, int argc, char **argv, int i)
     int rc = -1;
     bool plus = false;
 
+    /* Joined by spaces for the shell, as parallel does; with -q each word
+     * quoted first, so the shell takes none of it as code. */
     for (; i < argc && !is_sep(argv[i]); i++)
         if ((t.len > 0 && cli_str_add(&t, " ", 1) < 0) ||
-            cli_str_add(&t, argv[i], strlen(argv[i])) < 0)
+            (x->quote ? cli_word_quote(&t, argv[i], strlen(argv[i]))
+                      : cli_str_add(&t, argv[i], strlen(argv[i]))) < 0)
             goto oom;
     if (t.len == 0) {
         cli_str_free(&t);
@@ -950,6 +956,7 @@ cmd_exec(int argc, char **argv)
         {"jobs", required_argument, NULL, 'j'},
         {"keep-order", no_argument, NULL, 'k'},
         {"null", no_argument, NULL, '0'},
+        {"quote", no_argument, NULL, 'q'},
         {"arg-file", required_argument, NULL, 'a'},
         {"max-args", required_argument, NULL, 'n'},
         {"max-chars", required_argument, NULL, 's'},
@@ -1005,7 +1012,7 @@ cmd_exec(int argc, char **argv)
     optind = 1;
     opterr = 0;
     /* "+": options end at the command, whose own options are its own. */
-    while ((c = getopt_long(argc, argv, "+j:k0a:n:N:s:Xmgh", longopts, &li)) !=
+    while ((c = getopt_long(argc, argv, "+j:k0qa:n:N:s:Xmgh", longopts, &li)) !=
            -1) {
         char *set = NULL;
         switch (c) {
@@ -1029,6 +1036,9 @@ cmd_exec(int argc, char **argv)
             break; /* the default: in input order, grouped per job */
         case '0':
             x.sep = '\0';
+            break;
+        case 'q':
+            x.quote = true;
             break;
         case 'a':
             afiles[nafiles++] = optarg;

@@ -38,6 +38,11 @@ enum {
 bool cli_line_has_repl(const char *t);
 /* Append v[0..len) shell-quoted (as is when it needs no quotes). */
 int cli_line_quote(struct cli_str *out, const char *v, size_t len);
+/* Append the command word w[0..len) for -q: each byte the shell would
+ * read as code behind a backslash (a newline in quotes), so the word
+ * reaches the command as it is; braces bare, so {} and its kin are still
+ * replaced (values go in quoted, as always). */
+int cli_word_quote(struct cli_str *out, const char *w, size_t len);
 /* The command for tu[0..ntu) (job number seq) into out (replaced): 0, or
  * -1 when out of memory. */
 int cli_line_make(struct cli_str *out, const char *tmpl, int mode,

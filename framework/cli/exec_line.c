@@ -91,6 +91,31 @@ cli_line_quote(struct cli_str *out, const char *v, size_t len)
     return 0;
 }
 
+int
+cli_word_quote(struct cli_str *out, const char *w, size_t len)
+{
+    size_t i;
+
+    if (len == 0)
+        return cli_str_add(out, "''", 2);
+    for (i = 0; i < len; i++) {
+        int r;
+        /* A backslash cannot hold a newline (it joins lines): quotes do.
+         * Braces stay bare, for the replacement strings (sh reads them
+         * as themselves inside a word). */
+        if (w[i] == '\n')
+            r = cli_str_add(out, "'\n'", 3);
+        else if (w[i] == '{' || w[i] == '}' || is_plain(w + i, 1))
+            r = cli_str_add(out, w + i, 1);
+        else
+            r = cli_str_add(out, "\\", 1) < 0 ? -1
+                                               : cli_str_add(out, w + i, 1);
+        if (r < 0)
+            return -1;
+    }
+    return 0;
+}
+
 enum { OP_NONE, OP_EXT, OP_BASE, OP_DIR, OP_BASE_EXT, OP_SEQ, OP_SLOT };
 
 /*
@@ -263,7 +288,9 @@ cli_line_make(struct cli_str *out, const char *tmpl, int mode,
     while (*t != '\0') {
         bool has = false;
         for (w = t; *w != '\0' && *w != ' ' && *w != '\t'; w++)
-            if (*w == '{' && parse_repl(w, &col, &op) > 0 && op != OP_SEQ &&
+            if (*w == '\\' && w[1] != '\0')
+                w++; /* an escaped blank (-q) is the word's */
+            else if (*w == '{' && parse_repl(w, &col, &op) > 0 && op != OP_SEQ &&
                 op != OP_SLOT)
                 has = true;
         if (!has) {
