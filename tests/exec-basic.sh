@@ -27,6 +27,37 @@ is "$st" 0 "-j 0: exit 0"
 n=$(sort -u "$tmp/out" | wc -l)
 ok "$([ "$n" -ge 6 ]; echo $?)" "-j 0: 12 jobs ran in at least 6 slots ($n)"
 
+# parallel's -v, -t, -P, -r, --will-cite.
+run_mproc exec -v 'echo x {} | tr a-z A-Z' ::: a 'b c'
+is "$(cat "$tmp/out")" "echo x a | tr a-z A-Z
+X A
+echo x 'b c' | tr a-z A-Z
+X B C" "-v: each command printed before its output"
+run_mproc exec --verbose -j 1 'exit {}' ::: 3
+is "$st" 1 "--verbose: a failing command still fails"
+is "$(cat "$tmp/out")" "exit 3" "--verbose: ... and its command was printed"
+like "$err" 'item 0 "exit 3": command exited with status 3' \
+    "--verbose: the failure names the command, not the printing"
+run_mproc exec -t -j 1 echo ::: a b
+is "$(cat "$tmp/out")" "a
+b" "-t: stdout holds the outputs only"
+like "$err" "echo a" "-t: the commands go to stderr"
+like "$err" "echo b" "-t: every one"
+run_mproc exec -P 2 --will-cite --no-notice -r 'echo {%}' ::: a b c d
+is "$st" 0 "-P 2 --will-cite --no-notice -r: accepted"
+is "$(sort -u "$tmp/out" | tr '\n' ' ')" "1 2 " "-P 2: two slots, as -j 2"
+run_mproc exec --max-procs x echo ::: a
+is "$st" 64 "--max-procs x: a usage error"
+like "$err" "expected a number of jobs" "--max-procs x: saying what was expected"
+printf '' | timeout 60 "$bin" exec -r echo no >"$tmp/out" 2>&1
+is "$?:$(cat "$tmp/out")" "0:" "-r, and no input: nothing runs"
+
+run_mproc exec --stats json echo ::: a b
+like "$err" '"items": 2, "succeeded": 2, "failed": 0, "retried": 0, "not_run": 0' \
+    "--stats json: once the items ran out, none is 'not run' and items is known"
+printf 'a\nb\n' | timeout 60 "$bin" exec --stats text echo >/dev/null 2>"$tmp/err"
+like "$(cat "$tmp/err")" "mproc: 2 items: 2 succeeded" "--stats text: the same from stdin"
+
 # The item is data: quoted into the command, never run as code.
 run_mproc exec echo ::: "'; touch $tmp/pwned; '" '$(touch x)' '*'
 is "$st" 0 "hostile items: exit 0"

@@ -44,11 +44,14 @@ static const char exec_usage[] =
     "  (no {...} in COMMAND: the item is appended as its last argument)\n"
     "\n"
     "  -j, --jobs N            N jobs at a time (also N%, +N, -N of the\n"
-    "                          CPUs); default one per CPU\n"
+    "                          CPUs); default one per CPU; also -P N,\n"
+    "                          --max-procs N\n"
     "  -k, --keep-order        output in input order (the default)\n"
     "  -0, --null              items end at NUL bytes, not newlines\n"
     "  -q, --quote             the command's words reach it as they are\n"
     "                          (not read by the shell: no | ; $ ...)\n"
+    "  -v, --verbose           print each command before its output\n"
+    "  -t                      print each command on stderr as it starts\n"
     "  -a, --arg-file FILE     same as :::: FILE\n"
     "      --colsep REGEX      split each item into columns {1} {2}...\n"
     "      --link              pair the sources' items rather than combine\n"
@@ -77,6 +80,11 @@ static const char exec_usage[] =
     "                          any job-file key, e.g. --timeout 10s,\n"
     "                          --retries 2, --workers 4, --set pool.ipc=mq,\n"
     "                          --set args.shell=bash (see mproc.ini(5))\n"
+    "      --progress, --bar, --eta\n"
+    "                          mproc's progress line even where stderr is\n"
+    "                          not a terminal (on one it is always shown)\n"
+    "  -r, --will-cite, --no-notice\n"
+    "                          accepted, no effect (no input runs nothing)\n"
     "  -h, --help              show this help\n"
     "\n"
     "Exit status: 0 all jobs succeeded, 1-100 that many failed, 101 more\n"
@@ -98,7 +106,7 @@ static const char *const job_keys[] = {
 
 enum {
     OPT_COLSEP = 256, OPT_LINK, OPT_TAG, OPT_RESULTS, OPT_HALT, OPT_DELAY,
-    OPT_DRY, OPT_LB, OPT_JOBLOG, OPT_STATS, OPT_SET, OPT_HEADER
+    OPT_DRY, OPT_LB, OPT_JOBLOG, OPT_STATS, OPT_SET, OPT_HEADER, OPT_PROGRESS
 };
 
 struct exec {
@@ -109,6 +117,8 @@ struct exec {
     char sep;
     bool link, tag, dry;
     bool quote;               /* -q: the command's words are data */
+    int echo;                 /* -v: 1, each command printed; -t: 2, on
+                                 stderr */
     bool has_re;
     regex_t re;
     const char *results;
@@ -949,14 +959,28 @@ oom:
 int
 cmd_exec(int argc, char **argv)
 {
-    static const char *const job_text =
-        "[job]\nplugin = exec\ntask = run\n[args]\ncommand = eval \"$1\"\n";
-    struct option longopts[32 + NKEYS + 1];
+    /* -v / -t: the job prints its command line first (-v with its
+     * output, -t on stderr as it starts), as parallel's. */
+    static const char *const job_text[3] = {
+        "[job]\nplugin = exec\ntask = run\n[args]\ncommand = eval \"$1\"\n",
+        "[job]\nplugin = exec\ntask = run\n[args]\n"
+        "command = printf '%s\\n' \"$1\"; eval \"$1\"\n",
+        "[job]\nplugin = exec\ntask = run\n[args]\n"
+        "command = printf '%s\\n' \"$1\" >&2; eval \"$1\"\n"};
+    struct option longopts[48 + NKEYS + 1];
     static const struct option base[] = {
         {"jobs", required_argument, NULL, 'j'},
         {"keep-order", no_argument, NULL, 'k'},
         {"null", no_argument, NULL, '0'},
         {"quote", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"max-procs", required_argument, NULL, 'P'},
+        {"no-run-if-empty", no_argument, NULL, 'r'},
+        {"will-cite", no_argument, NULL, 'k'},
+        {"no-notice", no_argument, NULL, 'k'},
+        {"progress", no_argument, NULL, OPT_PROGRESS},
+        {"bar", no_argument, NULL, OPT_PROGRESS},
+        {"eta", no_argument, NULL, OPT_PROGRESS},
         {"arg-file", required_argument, NULL, 'a'},
         {"max-args", required_argument, NULL, 'n'},
         {"max-chars", required_argument, NULL, 's'},
@@ -979,6 +1003,8 @@ cmd_exec(int argc, char **argv)
         {"set", required_argument, NULL, OPT_SET},
         {"help", no_argument, NULL, 'h'},
     };
+    _Static_assert(sizeof(base) / sizeof(base[0]) <= 48,
+                   "longopts has room for base");
     struct exec x = {0};
     struct cli_args args = {0};
     struct cli_job cj = {0};
@@ -1012,11 +1038,12 @@ cmd_exec(int argc, char **argv)
     optind = 1;
     opterr = 0;
     /* "+": options end at the command, whose own options are its own. */
-    while ((c = getopt_long(argc, argv, "+j:k0qa:n:N:s:Xmgh", longopts, &li)) !=
+    while ((c = getopt_long(argc, argv, "+j:P:k0qvtra:n:N:s:Xmgh", longopts, &li)) !=
            -1) {
         char *set = NULL;
         switch (c) {
         case 'j':
+        case 'P':
             if (strcmp(optarg, "0") == 0) {
                 jobs_all = true;
                 break;
@@ -1025,15 +1052,25 @@ cmd_exec(int argc, char **argv)
             if (set == NULL || parse_jobs(optarg, set, 64) < 0) {
                 free(set);
                 rc = cli_usage_error("exec",
-                                     "-j: expected a number of jobs (N, N%%, "
+                                     "-%c: expected a number of jobs (N, N%%, "
                                      "+N or -N), got '%s'",
-                                     optarg);
+                                     c, optarg);
                 goto done;
             }
             break;
         case 'k':
         case 'g':
+        case 'r': /* no input runs nothing already */
             break; /* the default: in input order, grouped per job */
+        case 'v':
+            x.echo = 1;
+            break;
+        case OPT_PROGRESS:
+            args.progress = true;
+            break;
+        case 't':
+            x.echo = 2;
+            break;
         case '0':
             x.sep = '\0';
             break;
@@ -1241,7 +1278,8 @@ cmd_exec(int argc, char **argv)
         args.owned[args.nowned++] = set;
         args.sets[args.nsets++] = set;
     }
-    rc = cli_job_load_mem(&cj, "mproc exec", job_text, args.sets, args.nsets);
+    rc = cli_job_load_mem(&cj, "mproc exec", job_text[x.echo], args.sets,
+                          args.nsets);
     if (rc != 0)
         goto done;
     x.jobs = cj.job->workers;

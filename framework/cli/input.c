@@ -445,6 +445,9 @@ cli_input_remaining(struct cli_input *in, unsigned long long *n)
         k = lines_left(in);
         *n = k < 0 ? 0 : (unsigned long long)k;
         return k >= 0;
+    case INPUT_CUSTOM:
+        *n = 0;
+        return in->eof;
     default:
         *n = 0;
         return false;
@@ -523,9 +526,16 @@ cli_input_next(void *user, struct mproc_item *item)
 static int
 next_raw(struct cli_input *in, struct mproc_item *item)
 {
+    int r;
+
     switch (in->kind) {
     case INPUT_CUSTOM:
-        return in->next(in->user, item);
+        /* Once it said "no more", what is left is known: nothing. */
+        if (in->eof)
+            return 0;
+        r = in->next(in->user, item);
+        in->eof = r == 0;
+        return r;
     case MPROC__INPUT_STDIN:
     case MPROC__INPUT_LINES:
         return next_line(in, item);
