@@ -35,6 +35,10 @@ libmproc_core_la_SOURCES = \
 	%reldir%/ipc/frame.c \
 	%reldir%/ipc/frame_int.h \
 	%reldir%/pool/pool.c \
+	%reldir%/pool/items.c \
+	%reldir%/pool/dispatch.c \
+	%reldir%/pool/harvest.c \
+	%reldir%/pool/engine_int.h \
 	%reldir%/pool/worker.c \
 	%reldir%/pool/start.c \
 	%reldir%/pool/api.c \

@@ -74,7 +74,7 @@
  * the room left holds a result of the largest size (message_max), so a
  * task that ran always has its result sent (see call_task()). */
 #define ENG_SLACK ((size_t)4096)
-/* The engine's largest message_max (pool.c's MAX_MESSAGE_MAX). */
+/* The engine's largest message_max (engine_int.h's MAX_MESSAGE_MAX). */
 #define ENG_MAX_LIMIT (MPROC__CHAN_MESSAGE_MAX_LIMIT - 8192)
 /* Default imap buffer (results pulled but not consumed). */
 #define IMAP_BUFFER 8192

@@ -148,7 +148,7 @@ result(const struct mproc__worker_args *a, uint32_t type, uint32_t status,
         struct mproc__frame_hdr b = {.type = MPROC__FRAME_BATCH,
                                      .index = answered};
         /* A new batch over the old bytes: a host reading the stage now
-         * sees gen change (pairs with its acquire fence, pool.c
+         * sees gen change (pairs with its acquire fence, harvest.c
          * stage_read()). */
         atomic_store_explicit(&stage->gen,
                               atomic_load_explicit(&stage->gen,
