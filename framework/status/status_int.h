@@ -31,7 +31,7 @@ struct mproc__status_worker {
     uint64_t done;       /* tasks this process answered */
 };
 
-/* What the pool fills in for a snapshot (pool.c, status_fill()). */
+/* What the pool fills in for a snapshot (pool.c, status_reply()). */
 struct mproc__status_snap {
     unsigned nworkers;
     struct mproc__status_worker *w; /* nworkers of them, the status's */
