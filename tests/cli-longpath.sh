@@ -21,6 +21,15 @@ like "$err" "plugin 'nosuch' not found (looked for nosuch.so in $tmp/" \
 like "$err" "set MPROC_PLUGIN_PATH or give a path such as ./nosuch.so" \
     "a missing plugin: the advice survives the long paths"
 
+# A folder named twice is searched, and named, once.
+mkdir "$tmp/p"
+MPROC_PLUGIN_PATH="$tmp/p:$tmp/p::$tmp/p" run_mproc run "$deep/job.ini"
+case $err in
+*"in $tmp/p, $tmp/p"*) ok 1 "a folder named twice in MPROC_PLUGIN_PATH is listed once" ;;
+*"in $tmp/p, "*) ok 0 "a folder named twice in MPROC_PLUGIN_PATH is listed once" ;;
+*) ok 1 "a folder named twice in MPROC_PLUGIN_PATH is listed once ($err)" ;;
+esac
+
 # A message longer than mproc_err_t holds (MPROC_ERRMSG_MAX, 1024) loses
 # its middle: its start and its advice stay.
 key=$(head -c 1500 /dev/zero | tr '\0' w)

@@ -111,6 +111,21 @@ check_desc(const struct mproc_plugin *d, const char *file, mproc_err_t *err)
     return check_args(d, file, err);
 }
 
+/* Append dir to dirs[0..*n) unless it is there already (a folder named
+ * twice, as MPROC_PLUGIN_PATH and the build tree may, is searched and
+ * listed once).  Room is the caller's. */
+static void
+add_dir(char **dirs, size_t *n, const char *dir)
+{
+    size_t i;
+
+    for (i = 0; i < *n; i++)
+        if (dirs[i] != NULL && strcmp(dirs[i], dir) == 0)
+            return;
+    if ((dirs[*n] = strdup(dir)) != NULL)
+        (*n)++;
+}
+
 char **
 mproc__plugin_dirs(void)
 {
@@ -130,7 +145,7 @@ mproc__plugin_dirs(void)
                     break;
                 dirs = d;
             }
-            dirs[n++] = strdup(tok);
+            add_dir(dirs, &n, tok);
         }
         free(copy);
     }
@@ -141,9 +156,9 @@ mproc__plugin_dirs(void)
         char lib[PATH_MAX];
         if (snprintf(lib, sizeof(lib), "%s/.libs", mproc__build_tree()) <
             (int)sizeof(lib))
-            dirs[n++] = strdup(lib);
+            add_dir(dirs, &n, lib);
     }
-    dirs[n++] = strdup(MPROC_PLUGINDIR);
+    add_dir(dirs, &n, MPROC_PLUGINDIR);
     dirs[n] = NULL;
     return dirs;
 }
