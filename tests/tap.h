@@ -17,6 +17,19 @@ static int tap_n_, tap_failed_, tap_planned_;
 /* Not every test uses every helper. */
 #define TAP_UNUSED_ __attribute__((unused))
 
+/* 1 in an AddressSanitizer build (which cannot fork safely while another
+ * thread allocates, and needs terabytes of address space). */
+#if defined(__SANITIZE_ADDRESS__)
+#define TAP_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TAP_SANITIZED 1
+#endif
+#endif
+#ifndef TAP_SANITIZED
+#define TAP_SANITIZED 0
+#endif
+
 static void TAP_UNUSED_
 diag(const char *fmt, ...)
 {

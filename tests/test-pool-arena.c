@@ -7,7 +7,8 @@
  * jobs, while older jobs are still held, for zero-length, small, large
  * (past an arena chunk) and failed results, when a worker dies mid-map,
  * for apply_async bursts past the pool's store of free jobs, and after
- * the pool itself is freed.  tests/pool-arena-shmring.sh runs it on the
+ * the pool itself is freed; apply_async out of memory (address space
+ * capped) fails cleanly.  tests/pool-arena-shmring.sh runs it on the
  * shmring backend.
  */
 #include "config.h"
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <mproc/mproc.h>
@@ -396,6 +398,74 @@ test_after_free(void)
     items_free(&s);
 }
 
+/* Out of memory: with the address space capped, apply_async fails with
+ * MPROC_ENOMEM and says so, taking nothing; every call it took gets its
+ * own result; with the cap lifted the pool goes on.  The tasks' results
+ * are empty (kept in the job itself), so the result thread needs no new
+ * memory under the cap.  Not under ASan or valgrind, whose own memory
+ * lives in the same address space. */
+static void
+test_nomem(void)
+{
+    enum { CAP = 2000000 };
+    mproc_async_t **v = calloc(CAP, sizeof(*v));
+    mproc_apool_t *p = new_pool(0);
+    struct rlimit was, lim;
+    size_t n = 0, i, good = 0;
+    long pages = 0;
+    FILE *f;
+    int r = 0;
+
+    if (TAP_SANITIZED || slow || v == NULL || p == NULL) {
+        for (i = 0; i < 5; i++)
+            ok(1, "# SKIP out of memory: %s",
+               v == NULL || p == NULL ? "no pool" : "a sanitizer's memory");
+        free(v);
+        if (p != NULL)
+            mproc_apool_free(p);
+        return;
+    }
+    memset(v, 0, CAP * sizeof(*v)); /* faulted in before the cap */
+    ok(mproc_apool_apply(p, f_out, "1", 1, &v[0]) == 0,
+       "out of memory: the workers run before the cap");
+    mproc_async_free(v[0]);
+    if ((f = fopen("/proc/self/statm", "r")) != NULL) {
+        if (fscanf(f, "%ld", &pages) != 1)
+            pages = 0;
+        fclose(f);
+    }
+    getrlimit(RLIMIT_AS, &was);
+    lim.rlim_cur = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (32 << 20);
+    lim.rlim_max = was.rlim_max;
+    setrlimit(RLIMIT_AS, &lim);
+    while (n < CAP &&
+           (r = mproc_apool_apply_async(p, f_out, "10", 2, NULL, &v[n])) == 0)
+        n++;
+    setrlimit(RLIMIT_AS, &was);
+    is_int(r, MPROC_ENOMEM, "out of memory: apply_async says MPROC_ENOMEM "
+           "(after %zu calls)", n);
+    like_str(mproc_apool_errmsg(p), "apply_async: out of memory",
+             "out of memory: and its message says so");
+    for (i = 0; i < n; i++) {
+        const struct mproc_result *res;
+        if (mproc_async_get(v[i], 60000, &res, NULL) == 0 && right(res, 10))
+            good++;
+        mproc_async_free(v[i]);
+    }
+    is_int(good, n, "out of memory: every call taken has its result");
+    {
+        const struct mproc_result *res;
+        ok(mproc_apool_apply(p, f_out, "2", 1, &v[0]) == 0 &&
+               mproc_async_get(v[0], 0, &res, NULL) == 0 && right(res, 2),
+           "out of memory: the pool goes on once memory is back");
+        mproc_async_free(v[0]);
+    }
+    mproc_apool_close(p);
+    mproc_apool_join(p);
+    mproc_apool_free(p);
+    free(v);
+}
+
 int
 main(void)
 {
@@ -404,7 +474,7 @@ main(void)
     slow = getenv("LD_PRELOAD") != NULL &&
            strstr(getenv("LD_PRELOAD"), "vgpreload") != NULL;
     alarm(slow ? 600 : 120);
-    plan(18);
+    plan(23);
     p = new_pool(0);
     if (p == NULL)
         return 1;
@@ -416,5 +486,6 @@ main(void)
     mproc_apool_free(p);
     test_big();
     test_after_free();
+    test_nomem();
     return done_testing();
 }

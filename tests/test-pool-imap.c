@@ -27,16 +27,6 @@
 #define N 10000000ULL
 #define BOUND_KIB (64 * 1024)
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
 
 static int
 f_double(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
@@ -124,7 +114,7 @@ main(void)
          N / ((t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9) /
              1e6,
          hwm);
-    if (SANITIZED || (getenv("LD_PRELOAD") != NULL &&
+    if (TAP_SANITIZED || (getenv("LD_PRELOAD") != NULL &&
                       strstr(getenv("LD_PRELOAD"), "vgpreload") != NULL))
         ok(1, "# SKIP peak RSS under a sanitizer or valgrind is not the "
               "program's");
