@@ -76,6 +76,13 @@ no_leftovers "live: no process left"
 "$bin" manager --address "unix:$tmp/ext.sock" --authkey-file "$tmp/key" \
     >"$tmp/ext.out" 2>&1 &
 ext=$!
+# Ready once it prints its address (an ASan build on a loaded machine
+# takes seconds); 30 s at most.
+i=0
+while [ ! -s "$tmp/ext.out" ] && [ $i -lt 600 ] && kill -0 $ext 2>/dev/null; do
+    sleep 0.05
+    i=$((i + 1))
+done
 f=$(count_job ext.ini "address = unix:ext.sock" "authkey_file = key" \
     "objects = dict:items value:total=int64 lock:l queue:q=4")
 for m in fork spawn forkserver; do
