@@ -153,6 +153,16 @@ abc-file|-N2 echo
 /dev/null|echo ::: a b :::+ 1 2 3 ::: x y
 /dev/null|echo ::: x y ::: a b c :::+ 1 2 3
 /dev/null|echo :::: abc-file ::::+ def-file
+# Quoting the command (man: "-q"), printing it (man: "-v"), and the
+# options parallel users type by habit (man: "-P", "-r", "--will-cite")
+/dev/null|-q printf '[%s]\n' 'a b' '$HOME' '`id`' ';' '|' '*' ::: 1 2
+/dev/null|-q sh -c 'echo "$0:$1"' {} 'x y' ::: a 'b c'
+/dev/null|-q printf '%s|' 'c"d' "e'f" x{}y ::: "g'h"
+/dev/null|-v echo x ::: a b
+/dev/null|-v 'echo {} | tr a-z A-Z' ::: ab cd
+/dev/null|-P 2 echo ::: a b c
+/dev/null|--will-cite -r echo ::: a
+empty-file|-r echo x
 EOT
 
 # --results DIR (man: "--results"): the same files with the same bytes
