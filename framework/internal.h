@@ -46,6 +46,7 @@ char *mproc__strdup0(const char *s);
 
 /* Monotonic clock in milliseconds. */
 long long mproc__now_ms(void);
+long long mproc__now_ns(void); /* CLOCK_MONOTONIC, in ns */
 
 struct mproc_kv;
 

@@ -1147,6 +1147,113 @@ test_round_trip_threads(void)
     mproc_apool_free(p);
 }
 
+/*
+ * apply's own turn of the engine: with nothing else in flight, apply
+ * sends its task and reads the answer in the caller's thread.  The cases
+ * a turn must survive: the worker dying under it, a time limit, other
+ * threads' calls arriving meanwhile (their callbacks still run in the
+ * result thread, never in the caller's).
+ */
+struct turn_other {
+    mproc_apool_t *p;
+    pthread_t caller;
+    int stop;
+    long done, bad, wrong_thread;
+};
+
+static void
+turn_cb(void *user, mproc_async_t *ar)
+{
+    struct turn_other *t = user;
+    (void)ar;
+    if (pthread_equal(pthread_self(), t->caller))
+        __atomic_add_fetch(&t->wrong_thread, 1, __ATOMIC_RELAXED);
+}
+
+static void *
+turn_other_thread(void *arg)
+{
+    struct turn_other *t = arg;
+    long i;
+
+    for (i = 0; !__atomic_load_n(&t->stop, __ATOMIC_ACQUIRE); i++) {
+        struct mproc_call_opts co = {.callback = turn_cb, .user = t};
+        const struct mproc_result *r;
+        mproc_async_t *ar = NULL;
+        char in[24], want[24];
+
+        snprintf(in, sizeof(in), "%ld", 1000000 + i);
+        snprintf(want, sizeof(want), "%ld", 2 * (1000000 + i));
+        if (mproc_apool_apply_async(t->p, f_double, in, strlen(in), &co,
+                                    &ar) < 0 ||
+            mproc_async_get(ar, -1, &r, NULL) != 0 ||
+            r->len != strlen(want) || memcmp(r->data, want, r->len) != 0)
+            t->bad++;
+        mproc_async_free(ar);
+        t->done++;
+        usleep(300);
+    }
+    return NULL;
+}
+
+static void
+test_own_turn(void)
+{
+    mproc_apool_t *p = new_pool(2, opt_timeout);
+    struct turn_other t = {.caller = pthread_self()};
+    const struct mproc_result *r;
+    mproc_async_t *ar;
+    pthread_t th;
+    char in[24], want[24];
+    int i, k, st, bad = 0, deaths = 0;
+
+    if (p == NULL)
+        return;
+    /* Warm: every worker up, the turn's budget grown. */
+    for (i = 0; i < 300; i++)
+        if (strcmp(apply_str(p, f_double, "21", NULL), "42") != 0)
+            bad++;
+    is_int(bad, 0, "300 apply in a row, each alone in the pool: right");
+    for (k = 0; k < 5; k++) {
+        for (i = 0; i < 50; i++)
+            apply_str(p, f_double, "1", NULL);
+        st = mproc_apool_apply(p, f_double, "segv", 4, &ar);
+        mproc_async_get(ar, 0, &r, NULL);
+        deaths += st == MPROC_EWORKER && r->message != NULL &&
+                  strstr(r->message, "killed by SIGSEGV") != NULL;
+        mproc_async_free(ar);
+    }
+    is_int(deaths, 5, "a worker that dies under apply's own turn: "
+                      "MPROC_EWORKER and how, each time (no hang)");
+    for (i = 0; i < 50; i++)
+        apply_str(p, f_double, "1", NULL);
+    st = mproc_apool_apply(p, f_double, "sleep20000", 10, &ar);
+    is_int(st, MPROC_ETIMEDOUT, "a time limit passing in a turn: "
+                                "MPROC_ETIMEDOUT");
+    mproc_async_free(ar);
+
+    t.p = p;
+    pthread_create(&th, NULL, turn_other_thread, &t);
+    bad = 0;
+    for (i = 0; i < 3000; i++) {
+        snprintf(in, sizeof(in), "%d", i);
+        snprintf(want, sizeof(want), "%d", 2 * i);
+        if (strcmp(apply_str(p, f_double, in, NULL), want) != 0)
+            bad++;
+    }
+    __atomic_store_n(&t.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(th, NULL);
+    is_int(bad, 0, "3000 apply while another thread calls apply_async: "
+                   "every result right");
+    ok(t.done > 0 && t.bad == 0, "... and the other thread's %ld calls too",
+       t.done);
+    is_int(t.wrong_thread, 0, "... whose callbacks never ran in the "
+                              "apply caller's thread");
+    mproc_apool_close(p);
+    is_int(mproc_apool_join(p), 0, "join");
+    mproc_apool_free(p);
+}
+
 /* No child of this process is left (zombie or alive). */
 static int
 children_left(void)
@@ -1177,6 +1284,7 @@ main(void)
     test_plugin_pool();
     test_threads();
     test_round_trip_threads();
+    test_own_turn();
     is_int(children_left(), 0, "no child process left");
     return done_testing();
 }

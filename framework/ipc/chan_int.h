@@ -185,6 +185,9 @@ struct mproc_chan;
  *           poll() and a second try.  -EINTR when a signal handler ran;
  *           -EAGAIN when they cannot block after all (the caller then
  *           waits with wait()).  Used without a deadline only.
+ *   glance: optional (NULL: none): RD side, whether bytes wait, from
+ *           shared memory only (no system call, no word of the peer's
+ *           end): for a reader that spins.
  */
 struct mproc_ipc_ops {
     const char *name;
@@ -217,6 +220,7 @@ struct mproc_ipc_ops {
     ssize_t (*read_block)(struct mproc_chan *ch, void *buf, size_t len);
     ssize_t (*write_block)(struct mproc_chan *ch, const struct iovec *iov,
                            int iovcnt);
+    bool (*glance)(struct mproc_chan *ch);
 };
 
 extern const struct mproc_ipc_ops mproc__ipc_pipe_ops;
@@ -302,6 +306,15 @@ int mproc__chan_recv(struct mproc_chan *ch, void *buf, size_t cap,
                      size_t *len, int timeout_ms);
 /* A whole message is buffered here (peek with timeout 0 would not read). */
 bool mproc__chan_has_message(const struct mproc_chan *ch);
+/* For a reader that spins: false only when surely nothing is there to
+ * read now (a look at shared memory where the backend can; else true,
+ * and a zero-timeout peek finds out).  Not the peer's end. */
+bool mproc__chan_glance(struct mproc_chan *ch);
+/* Wait, as a blocking read would (the backend's spin, then its sleep),
+ * until something may be there to read or the writer may be gone,
+ * without taking it: 0, or MPROC_ETIMEDOUT at `deadline` (absolute,
+ * CLOCK_MONOTONIC).  A zero-timeout peek says what there is. */
+int mproc__chan_await(struct mproc_chan *ch, const struct timespec *deadline);
 /* Part of a message is buffered here (a shared reader must finish it). */
 bool mproc__chan_in_partial(const struct mproc_chan *ch);
 /* Forget the part of a message buffered here (a copy inherited by fork

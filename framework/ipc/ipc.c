@@ -1135,6 +1135,24 @@ mproc__chan_has_message(const struct mproc_chan *ch)
 }
 
 bool
+mproc__chan_glance(struct mproc_chan *ch)
+{
+    return mproc__chan_has_message(ch) || ch->ops->glance == NULL ||
+           ch->ops->glance(ch);
+}
+
+int
+mproc__chan_await(struct mproc_chan *ch, const struct timespec *deadline)
+{
+    if (mproc__chan_has_message(ch) ||
+        (ch->ops->glance != NULL && ch->ops->glance(ch)))
+        return 0;
+    return ch->ops->wait(ch, MPROC__CHAN_RD, deadline) == MPROC_ETIMEDOUT
+               ? MPROC_ETIMEDOUT
+               : 0;
+}
+
+bool
 mproc__chan_in_partial(const struct mproc_chan *ch)
 {
     return ch->ib_end > ch->ib_start && !mproc__chan_has_message(ch);

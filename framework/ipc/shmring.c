@@ -92,7 +92,12 @@
 #define SPIN_MIN_NS 1000L
 /* At most this many pauses between two looks at the peer's index. */
 #define SPIN_BACKOFF 8u
-/* With no budget left, try a short spin again every this many waits. */
+/* With no budget left, try a spin of SPIN_START_NS again every this many
+ * waits.  Not a shorter one: once both sides sleep, each answer takes a
+ * wake-up, so a spin shorter than that never succeeds and a pair that
+ * lost its spins once (a preemption) would sleep for good.  Where spins
+ * are hopeless, SPIN_START_NS per SPIN_PROBE sleeps is a few per cent of
+ * one CPU at most. */
 #define SPIN_PROBE 64u
 
 /* Sleep words: bits. */
@@ -335,6 +340,12 @@ can_read(struct ring_priv *p)
      * are in memory before the index says so. */
     p->tail_seen = atomic_load_explicit(&p->r->tail, memory_order_acquire);
     return p->tail_seen != head;
+}
+
+static bool
+s_glance(struct mproc_chan *ch)
+{
+    return can_read(priv(ch));
 }
 
 static bool
@@ -606,7 +617,7 @@ spin(struct ring_priv *p, unsigned side)
         if (ncpu() < 2 || ++s->idle < SPIN_PROBE)
             return false;
         s->idle = 0;
-        s->budget_ns = SPIN_MIN_NS;
+        s->budget_ns = SPIN_START_NS;
     }
     start = now_ns();
     for (i = 1;; i++) {
@@ -908,4 +919,5 @@ const struct mproc_ipc_ops mproc__ipc_shmring_ops = {
     .close_side = s_close_side,
     .export_side = s_export,
     .import_side = s_import,
+    .glance = s_glance,
 };

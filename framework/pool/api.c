@@ -25,6 +25,7 @@
 
 #include "plugin/plugin_int.h"
 #include "pool/api_int.h"
+#include "pool/pool_int.h"
 
 static int
 wait_until(struct mproc_apool *p, bool (*pred)(const void *), const void *arg,
@@ -34,6 +35,27 @@ pool_ended(const void *arg);
 static bool
 engine_began(const void *arg);
 
+/*
+ * apply's own turn of the engine.  A round trip through the result
+ * thread is two sleeping hand-offs (the caller wakes it to send the
+ * task, it wakes the caller with the answer), each costing more than the
+ * task on these machines.  When the pool has nothing else to do, apply
+ * does the engine's turn itself (mproc__pool_drive()): it sends its task
+ * to an idle worker and reads the answer, while the result thread sleeps
+ * on.  Only its own task is handed out in that turn, so no other job's
+ * callback ever runs in the caller's thread.  It waits for the answer as
+ * a blocking read does (the channel's spin, then its sleep).  The turn
+ * holds the engine (time limits, other callers' tasks, terminate wait
+ * for it), so it is short: its budget adapts as the wait's spin does
+ * (spin_ready): doubled when the answer came in time, halved when not,
+ * down to none, then a short try every DRIVE_PROBE applies.  Not on one
+ * CPU: the worker needs one besides the caller's.
+ */
+#define DRIVE_START_NS 1000000LL
+#define DRIVE_MAX_NS 2000000LL
+#define DRIVE_MIN_NS 100000LL
+#define DRIVE_PROBE 64u
+
 /* ---- the pool ---- */
 
 void
@@ -42,6 +64,7 @@ mproc__apool_pool_destroy(struct mproc_apool *p)
     mproc__apool_spare_free(p);
     mproc__jobslab_free_all(p);
     pthread_mutex_destroy(&p->mu);
+    pthread_mutex_destroy(&p->baton);
     free(p);
 }
 
@@ -159,6 +182,12 @@ mproc_apool_new(mproc_apool_t **out, const struct mproc_pool_opts *o,
         goto fail;
     }
     mu_ok = true;
+    /* apply's turn of the engine (drive_apply): where a spinning caller
+     * does not take the CPU its worker needs. */
+    pthread_mutex_init(&p->baton, NULL);
+    p->can_drive = mproc_cpu_usable() > 1;
+    p->drive_ns = DRIVE_START_NS;
+    mproc__pool_set_baton(p->eng, &p->baton, p->efd);
     /* The result thread takes no signals: handlers belong to the
      * application's threads (the thread inherits this mask). */
     sigfillset(&all);
@@ -195,8 +224,10 @@ fail:
     mproc__buf_free(&p->scratch);
     free(p->bhash);
     free(p->refs_tmp);
-    if (mu_ok)
+    if (mu_ok) {
         pthread_mutex_destroy(&p->mu);
+        pthread_mutex_destroy(&p->baton);
+    }
     free(p);
     return r;
 }
@@ -261,9 +292,59 @@ job_alloc(struct mproc_apool *p, struct mproc_async *j, int kind,
     return j;
 }
 
-/* Hand a new job to the queue, or say why not.  Takes mu. */
+/* Under mu: whether j, about to be queued, takes its own turn; *budget
+ * then says how long. */
+static bool
+may_drive(struct mproc_apool *p, long long *budget)
+{
+    if (!p->can_drive || p->drive_job != NULL || !p->thr_started ||
+        p->thr_done || p->closed || p->terminated || p->jhead != NULL ||
+        p->rqhead != NULL || p->inflight_tasks != 0 || p->notify != NULL)
+        return false;
+    *budget = p->drive_ns;
+    if (*budget == 0) {
+        if (++p->drive_probe < DRIVE_PROBE)
+            return false;
+        p->drive_probe = 0;
+        *budget = DRIVE_MIN_NS;
+    }
+    return true;
+}
+
+static bool
+job_ready(void *arg)
+{
+    const struct mproc_async *j = arg;
+    /* Acquire: pairs with notify()'s release store. */
+    return __atomic_load_n(&j->ready, __ATOMIC_ACQUIRE);
+}
+
+static void
+drive_apply(struct mproc_apool *p, struct mproc_async *j, long long budget)
+{
+    int r = mproc__pool_drive(p->eng, job_ready, j, budget);
+
+    pthread_mutex_lock(&p->mu);
+    p->drive_job = NULL;
+    /* What the turn did not take is the result thread's: j itself when
+     * there was no turn, jobs queued meanwhile. */
+    if (p->jhead != NULL || p->rqhead != NULL) {
+        p->waiting = true;
+        mproc__apool_kick(p);
+    }
+    if (r == 1)
+        p->drive_ns = budget * 2 > DRIVE_MAX_NS ? DRIVE_MAX_NS
+                      : budget * 2 < DRIVE_START_NS ? DRIVE_START_NS
+                                                    : budget * 2;
+    else if (r == 0 && (p->drive_ns = budget / 2) < DRIVE_MIN_NS)
+        p->drive_ns = 0;
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Hand a new job to the queue, or say why not.  Takes mu.  drive: NULL,
+ * or where to say how long j's own turn may be (0: none). */
 static int
-submit(struct mproc_apool *p, struct mproc_async *j)
+submit(struct mproc_apool *p, struct mproc_async *j, long long *drive)
 {
     int r;
 
@@ -271,6 +352,8 @@ submit(struct mproc_apool *p, struct mproc_async *j)
     r = check_open(p);
     if (r == 0) {
         p->refs++;
+        if (drive != NULL && may_drive(p, drive))
+            p->drive_job = j;
         mproc__apool_job_enqueue(p, j);
     }
     pthread_mutex_unlock(&p->mu);
@@ -304,16 +387,19 @@ apply_job(struct mproc_apool *p, struct mproc_async *j, mproc_task_fn fn,
     return j;
 }
 
-int
-mproc_apool_apply_async(mproc_apool_t *p, mproc_task_fn fn, const void *data,
-                        size_t len, const struct mproc_call_opts *call,
-                        mproc_async_t **out)
+/* apply_async, and apply with `drive` (see submit()). */
+static int
+apply_submit(mproc_apool_t *p, mproc_task_fn fn, const void *data,
+             size_t len, const struct mproc_call_opts *call,
+             mproc_async_t **out, long long *drive)
 {
     struct mproc_async *j = NULL;
     int r;
 
     if (out != NULL)
         *out = NULL;
+    if (drive != NULL)
+        *drive = 0;
     pthread_mutex_lock(&p->mu);
     r = check_fn(p, (const void *)fn, "apply_async");
     if (r == 0 && len <= APPLY_INLINE && (r = check_open(p)) == 0) {
@@ -327,6 +413,8 @@ mproc_apool_apply_async(mproc_apool_t *p, mproc_task_fn fn, const void *data,
         }
         apply_job(p, j, fn, data, len, call, out == NULL);
         p->refs++;
+        if (drive != NULL && may_drive(p, drive))
+            p->drive_job = j;
         mproc__apool_job_enqueue(p, j);
         pthread_mutex_unlock(&p->mu);
         if (out != NULL)
@@ -343,7 +431,7 @@ mproc_apool_apply_async(mproc_apool_t *p, mproc_task_fn fn, const void *data,
         pthread_mutex_unlock(&p->mu);
         return MPROC_ENOMEM;
     }
-    r = submit(p, j);
+    r = submit(p, j, drive);
     if (r < 0) {
         free(j);
         return r;
@@ -353,6 +441,14 @@ mproc_apool_apply_async(mproc_apool_t *p, mproc_task_fn fn, const void *data,
     return 0;
 }
 
+int
+mproc_apool_apply_async(mproc_apool_t *p, mproc_task_fn fn, const void *data,
+                        size_t len, const struct mproc_call_opts *call,
+                        mproc_async_t **out)
+{
+    return apply_submit(p, fn, data, len, call, out, NULL);
+}
+
 static int
 wait_ready(mproc_async_t *ar, int timeout_ms);
 
@@ -360,6 +456,7 @@ int
 mproc_apool_apply(mproc_apool_t *p, mproc_task_fn fn, const void *data,
                   size_t len, mproc_async_t **out)
 {
+    long long budget;
     int r;
 
     *out = NULL;
@@ -369,9 +466,11 @@ mproc_apool_apply(mproc_apool_t *p, mproc_task_fn fn, const void *data,
         pthread_mutex_unlock(&p->mu);
         return MPROC_EINVAL;
     }
-    r = mproc_apool_apply_async(p, fn, data, len, NULL, out);
+    r = apply_submit(p, fn, data, len, NULL, out, &budget);
     if (r < 0)
         return r;
+    if (budget > 0)
+        drive_apply(p, *out, budget);
     return mproc_async_get(*out, -1, NULL, NULL);
 }
 
@@ -443,7 +542,7 @@ map_common(mproc_apool_t *p, int kind, mproc_task_fn fn, mproc_star_fn sfn,
         if (j->res == NULL)
             goto nomem;
     }
-    r = submit(p, j);
+    r = submit(p, j, NULL);
     if (r < 0) {
         free(j->res);
         free(j->rr);
@@ -767,14 +866,6 @@ engine_began(const void *arg)
     return p->began || p->thr_done;
 }
 
-static long long
-now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /*
  * Under mu, with little in flight (apply's round trip): look for the
  * result for a while before sleeping.  A sleep and wake-up costs tens of
@@ -808,9 +899,9 @@ spin_ready(struct mproc_apool *p, mproc_async_t *ar)
     }
     p->spin_probe = 1;
     pthread_mutex_unlock(&p->mu);
-    t0 = now_ns();
+    t0 = mproc__now_ns();
     while (!(got = __atomic_load_n(&ar->ready, __ATOMIC_ACQUIRE)) &&
-           (++k & 63 || now_ns() - t0 < budget))
+           (++k & 63 || mproc__now_ns() - t0 < budget))
         __builtin_ia32_pause();
     pthread_mutex_lock(&p->mu);
     if (got)

@@ -543,7 +543,9 @@ mproc__apool_job_enqueue(struct mproc_apool *p, struct mproc_async *j)
         p->iter_jobs++;
     else
         p->known_left += j->n_in;
-    mproc__apool_kick(p);
+    /* An apply that takes its own turn sends it itself (api.c). */
+    if (p->drive_job != j)
+        mproc__apool_kick(p);
 }
 
 void
@@ -785,7 +787,8 @@ build(struct mproc_apool *p, const void **pdata, size_t *plen)
     struct mproc_async *j;
 
     p->scratch.len = 0;
-    while (n < limit && p->rqhead != NULL) {
+    /* In an apply's own turn, only its task (see api.c, drive_apply). */
+    while (n < limit && p->rqhead != NULL && p->drive_job == NULL) {
         struct rtask *rt = p->rqhead;
         if (n > 0 && p->scratch.len + rt->len > cap)
             return n;
@@ -809,7 +812,8 @@ build(struct mproc_apool *p, const void **pdata, size_t *plen)
         }
     }
     j = p->jhead;
-    while (j != NULL && n < limit) {
+    while (j != NULL && n < limit &&
+           (p->drive_job == NULL || j == p->drive_job)) {
         const struct mproc_args *star;
         const void *data = NULL;
         size_t len = 0, before;
@@ -989,7 +993,7 @@ eng_next_locked(struct mproc_apool *p, struct mproc_item *item)
         if (p->closed && !p->terminated && p->jhead == NULL &&
             p->rqhead == NULL && p->inflight_multi == 0)
             return 0;
-        if (attempt > 0 || p->terminated) {
+        if (attempt > 0 || p->terminated || p->drive_job != NULL) {
             /* The engine sleeps on the eventfd now: a submission must
              * write it, even if one came (and its write was drained)
              * while we looked again and its job gave no message (an

@@ -281,7 +281,8 @@ struct mproc_apool {
     unsigned iter_jobs;   /* queued jobs with a callback input */
     unsigned inflight_multi;
     uint64_t inflight_tasks; /* tasks in messages the engine holds */
-    /* result thread only */
+    /* The result thread's, or an apply's in its turn of the engine
+     * (api.c, drive_apply: under the engine's baton) */
     struct batch **bhash; /* messages in flight, by engine index */
     uint64_t eng_next, bmask, bcount;
     struct mproc_buf scratch;
@@ -325,6 +326,16 @@ struct mproc_apool {
      * spin_ready): its budget in ns and the waits since the last try. */
     long long spin_ns;
     unsigned spin_probe;
+    /* apply's own turn of the engine (api.c, drive_apply): the baton the
+     * engine holds but while it sleeps (mproc__pool_drive()); the job of
+     * the turn under way, the only one eng_next hands out then (under
+     * mu); the turn's budget in ns and the applies since the last try,
+     * as for the spin. */
+    pthread_mutex_t baton;
+    bool can_drive;
+    struct mproc_async *drive_job;
+    long long drive_ns;
+    unsigned drive_probe;
     /* The slabs of apply jobs (jobslab.c; under mu) */
     struct mproc__jobslab *slab_part, *slab_empty;
     size_t slab_nempty;

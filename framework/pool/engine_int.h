@@ -14,6 +14,7 @@
 
 #include "internal.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -192,6 +193,12 @@ struct mproc_pool {
     uint64_t adapt_done;     /* results since then */
     struct mproc__status *status; /* live status (status/); NULL: off */
     char *status_label;      /* opts.status, copied; NULL: no status */
+    /* The caller's turn (mproc__pool_drive()): the loop holds `baton`
+     * but while it sleeps in poll(), which also watches wake_fd; live
+     * while the loop runs.  NULL: no other thread ever drives. */
+    pthread_mutex_t *baton;
+    int wake_fd;
+    bool baton_live;
 };
 
 /* ---- helpers of every part ---- */

@@ -170,6 +170,7 @@ mproc_pool_new(mproc_pool_t **out, const struct mproc_pool_opts *o,
                   MPROC__FAILMSG_MAX + 256;
     mproc__buf_init(&p->scratch, (size_t)-1);
     p->claims_fd = -1;
+    p->wake_fd = -1;
     /* chunksize 0 is auto: the chunk is chosen when the run starts and
      * adapted as it goes (see mproc__pool_adapt()). */
     p->auto_chunk = p->o.chunksize == 0;
@@ -420,7 +421,8 @@ status_reply(mproc_pool_t *p)
 static int
 run_loop(mproc_pool_t *p)
 {
-    unsigned nfds = 2 + 3 * p->nworkers + 1; /* + the status socket */
+    /* + the status socket and wake_fd */
+    unsigned nfds = 2 + 3 * p->nworkers + 2;
     struct pollfd *pfd = calloc(nfds, sizeof(*pfd));
     unsigned i, n;
     int wait_ms, r;
@@ -429,6 +431,10 @@ run_loop(mproc_pool_t *p)
     if (pfd == NULL) {
         set_errmsg(p, "out of memory");
         return MPROC_ENOMEM;
+    }
+    if (p->baton != NULL) {
+        pthread_mutex_lock(p->baton);
+        p->baton_live = true;
     }
     for (;;) {
         mproc__pool_adapt(p);
@@ -479,8 +485,21 @@ run_loop(mproc_pool_t *p)
         pfd[n].fd = mproc__status_fd(p->status);
         pfd[n].events = POLLIN;
         pfd[n].revents = 0;
-        r = poll(pfd, n + 1, blind_wait(p, wait_ms));
+        pfd[n + 1].fd = p->wake_fd;
+        pfd[n + 1].events = POLLIN;
+        pfd[n + 1].revents = 0;
+        if (p->baton != NULL)
+            pthread_mutex_unlock(p->baton);
+        r = poll(pfd, n + 2, blind_wait(p, wait_ms));
+        if (p->baton != NULL)
+            pthread_mutex_lock(p->baton);
         tick(p);
+        if (r > 0 && pfd[n + 1].revents) {
+            uint64_t v;
+            (void)!read(p->wake_fd, &v, sizeof(v));
+            /* The caller's turn may have left input to take. */
+            p->input_wait = false;
+        }
         if (r < 0) {
             if (errno == EINTR)
                 continue;
@@ -508,8 +527,116 @@ run_loop(mproc_pool_t *p)
                 mproc__pool_reap(p, w);
         }
     }
+    if (p->baton != NULL) {
+        p->baton_live = false;
+        pthread_mutex_unlock(p->baton);
+    }
     free(pfd);
     return p->stopping ? p->stop_code : 0;
+}
+
+/* ---- the caller's turn (pool_int.h) ---- */
+
+void
+mproc__pool_set_baton(mproc_pool_t *p, pthread_mutex_t *mu, int wake_fd)
+{
+    p->baton = mu;
+    p->wake_fd = wake_fd;
+}
+
+/* Every worker up, with a pidfd (so that only the loop reaps, and never
+ * in a turn: the loop's poll() holds their descriptors), none starting,
+ * and one idle. */
+static bool
+drivable(const mproc_pool_t *p)
+{
+    unsigned i, idle = 0;
+
+    if (!p->baton_live || p->stopping || p->rq_len > 0)
+        return false;
+    for (i = 0; i < p->nworkers; i++) {
+        const struct worker *w = &p->w[i];
+
+        if (w->pid == 0 || w->pidfd < 0 || w->eof || w->reaping)
+            return false;
+        if (w->ready && !w->retiring && w->task != NULL && !w->task_gone &&
+            w->fifo_len == 0 && w->limit == LIMIT_NONE)
+            idle++;
+    }
+    return idle > 0;
+}
+
+/* Anything the loop must look at after a turn. */
+static bool
+loop_needed(const mproc_pool_t *p)
+{
+    unsigned i;
+
+    if (p->used > 0 || p->rq_len > 0 || p->stopping)
+        return true;
+    for (i = 0; i < p->nworkers; i++) {
+        const struct worker *w = &p->w[i];
+        if (w->eof || w->retiring || w->task_gone ||
+            (w->task != NULL && mproc__chan_unflushed(w->task) > 0))
+            return true;
+    }
+    return false;
+}
+
+int
+mproc__pool_drive(mproc_pool_t *p, bool (*done)(void *), void *arg,
+                  long long budget_ns)
+{
+    struct worker *waited = NULL;
+    struct timespec until;
+    long long end;
+    unsigned i;
+    bool got = false, late = false;
+
+    if (p->baton == NULL || pthread_mutex_trylock(p->baton) != 0)
+        return -1;
+    if (!drivable(p)) {
+        pthread_mutex_unlock(p->baton);
+        return -1;
+    }
+    end = mproc__now_ns() + budget_ns;
+    until.tv_sec = (time_t)(end / 1000000000LL);
+    until.tv_nsec = (long)(end % 1000000000LL);
+    tick(p);
+    /* The loop sleeps waiting for input, or for nothing: what the caller
+     * just queued is there now. */
+    p->input_wait = false;
+    mproc__pool_dispatch(p);
+    for (;;) {
+        struct worker *busy = NULL;
+
+        for (i = 0; i < p->nworkers; i++) {
+            struct worker *w = &p->w[i];
+
+            if (w->fifo_len == 0 || w->result == NULL || w->eof)
+                continue;
+            /* The one waited for: a look that finds the writer's end too
+             * (the wait returns for that as well). */
+            if (w == waited || mproc__chan_glance(w->result))
+                mproc__pool_drain(p, w);
+            if (w->fifo_len > 0 && !w->eof)
+                busy = w;
+        }
+        if ((got = done(arg)) || p->stopping || busy == NULL || late)
+            break;
+        /* Its answer (the spin of a blocking read, then its sleep, so
+         * that a worker on this CPU runs) or the end of the turn (then
+         * one more look). */
+        waited = busy;
+        late = mproc__chan_await(busy->result, &until) == MPROC_ETIMEDOUT;
+        tick(p);
+    }
+    if (loop_needed(p)) {
+        uint64_t one = 1;
+        (void)!write(p->wake_fd, &one, sizeof(one));
+    }
+    pthread_mutex_unlock(p->baton);
+    return got ? 1 : 0;
 }
 
 /* The claim words of every worker slot, in a memfd that a new image can

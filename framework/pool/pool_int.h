@@ -6,6 +6,7 @@
 #ifndef MPROC_POOL_INT_H
 #define MPROC_POOL_INT_H
 
+#include <pthread.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -132,6 +133,25 @@ unsigned mproc__pool_chunksize(const mproc_pool_t *p);
 int mproc__pool_reduce_feed(mproc_pool_t *p, const void *data, size_t len,
                             uint64_t index, char *msg, size_t cap);
 void mproc__pool_set_errmsg(mproc_pool_t *p, const char *msg);
+
+/*
+ * The caller's turn.  A pool run by a thread of its own (the Pool API's
+ * result thread) may let another thread do a turn of its loop while that
+ * thread sleeps, so that a caller waiting for one task sends it and reads
+ * its answer itself, rather than pass it through a third party twice.
+ * set_baton(), before the run: the run's loop holds `mu` except while it
+ * sleeps, and wakes for wake_fd (an eventfd, read when it fires).
+ * drive(): when the loop sleeps, every worker is up and one is idle,
+ * send what `next` has now and read the answers, until done(arg) or
+ * budget_ns passed; the loop is woken after if anything is left for it.
+ * 1: done(arg) came true; 0: not within the budget; -1: no turn (busy, or
+ * not in a state to hand over).  The engine's callbacks run in this
+ * thread then: its `next` must hand out only what this caller waits for.
+ */
+void mproc__pool_set_baton(mproc_pool_t *p, pthread_mutex_t *mu,
+                           int wake_fd);
+int mproc__pool_drive(mproc_pool_t *p, bool (*done)(void *), void *arg,
+                      long long budget_ns);
 
 /* The loaded plugin of a pool, for the CLI's reports. */
 const struct mproc__plugin *mproc__pool_plugin(const mproc_pool_t *p);
