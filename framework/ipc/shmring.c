@@ -92,13 +92,13 @@
 #define SPIN_MIN_NS 1000L
 /* At most this many pauses between two looks at the peer's index. */
 #define SPIN_BACKOFF 8u
-/* With no budget left, try a spin of SPIN_START_NS again every this many
- * waits.  Not a shorter one: once both sides sleep, each answer takes a
- * wake-up, so a spin shorter than that never succeeds and a pair that
- * lost its spins once (a preemption) would sleep for good.  Where spins
- * are hopeless, SPIN_START_NS per SPIN_PROBE sleeps is a few per cent of
- * one CPU at most. */
+/* With no budget left, try a spin of SPIN_PROBE_NS again every this many
+ * waits.  Not much shorter: a peer that answers at once (a worker whose
+ * caller spins for the answer) takes a few us to hand the next message
+ * back, and a probe shorter than that never succeeds, so a pair that lost
+ * its spins once (a preemption) would sleep for good. */
 #define SPIN_PROBE 64u
+#define SPIN_PROBE_NS 5000L
 
 /* Sleep words: bits. */
 #define AWAKE 0u
@@ -617,7 +617,7 @@ spin(struct ring_priv *p, unsigned side)
         if (ncpu() < 2 || ++s->idle < SPIN_PROBE)
             return false;
         s->idle = 0;
-        s->budget_ns = SPIN_START_NS;
+        s->budget_ns = SPIN_PROBE_NS;
     }
     start = now_ns();
     for (i = 1;; i++) {
