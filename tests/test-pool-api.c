@@ -1196,6 +1196,29 @@ turn_other_thread(void *arg)
     return NULL;
 }
 
+/* A SIGUSR1 for the thread `to`, `us` microseconds after it starts. */
+struct poke {
+    pthread_t to;
+    long us;
+};
+
+static void
+on_usr1(int sig)
+{
+    (void)sig;
+}
+
+static void *
+poke_thread(void *arg)
+{
+    struct poke *k = arg;
+    struct timespec ts = {0, k->us * 1000};
+
+    nanosleep(&ts, NULL);
+    pthread_kill(k->to, SIGUSR1);
+    return NULL;
+}
+
 static void
 test_own_turn(void)
 {
@@ -1231,6 +1254,37 @@ test_own_turn(void)
     is_int(st, MPROC_ETIMEDOUT, "a time limit passing in a turn: "
                                 "MPROC_ETIMEDOUT");
     mproc_async_free(ar);
+
+    /* A handler without SA_RESTART (Ctrl-C's) runs under the turn, a few
+     * hundred microseconds in: apply returns MPROC_EINTR at once, as a
+     * waiting get does, and the task goes on. */
+    {
+        struct sigaction sa, old;
+        struct poke poke = {.to = pthread_self(), .us = 300};
+        pthread_t pk;
+        double t0;
+        int intr = 0, later = 0;
+
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_usr1;
+        sigaction(SIGUSR1, &sa, &old);
+        for (i = 0; i < 3; i++) {
+            for (int w = 0; w < 50; w++)
+                apply_str(p, f_double, "1", NULL);
+            t0 = now();
+            pthread_create(&pk, NULL, poke_thread, &poke);
+            st = mproc_apool_apply(p, f_double, "sleep250", 8, &ar);
+            intr += st == MPROC_EINTR && now() - t0 < 0.2 && ar != NULL;
+            pthread_join(pk, NULL);
+            later += ar != NULL && mproc_async_get(ar, -1, &r, NULL) == 0 &&
+                     r->len == 5 && memcmp(r->data, "slept", 5) == 0;
+            mproc_async_free(ar);
+        }
+        sigaction(SIGUSR1, &old, NULL);
+        is_int(intr, 3, "a signal handler in apply's turn: MPROC_EINTR at "
+                        "once");
+        is_int(later, 3, "... and the task goes on: a get has its result");
+    }
 
     t.p = p;
     pthread_create(&th, NULL, turn_other_thread, &t);

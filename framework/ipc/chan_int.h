@@ -313,8 +313,10 @@ bool mproc__chan_glance(struct mproc_chan *ch);
 /* Wait, as a blocking read would (the backend's spin, then its sleep),
  * until something may be there to read or the writer may be gone,
  * without taking it: 0, or MPROC_ETIMEDOUT at `deadline` (absolute,
- * CLOCK_MONOTONIC).  A zero-timeout peek says what there is. */
-int mproc__chan_await(struct mproc_chan *ch, const struct timespec *deadline);
+ * CLOCK_MONOTONIC); with `intr`, also MPROC_EINTR as MPROC__CHAN_EINTR
+ * says.  A zero-timeout peek says what there is. */
+int mproc__chan_await(struct mproc_chan *ch, const struct timespec *deadline,
+                      bool intr);
 /* Part of a message is buffered here (a shared reader must finish it). */
 bool mproc__chan_in_partial(const struct mproc_chan *ch);
 /* Forget the part of a message buffered here (a copy inherited by fork

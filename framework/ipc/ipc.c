@@ -1142,14 +1142,20 @@ mproc__chan_glance(struct mproc_chan *ch)
 }
 
 int
-mproc__chan_await(struct mproc_chan *ch, const struct timespec *deadline)
+mproc__chan_await(struct mproc_chan *ch, const struct timespec *deadline,
+                  bool intr)
 {
+    unsigned flags = ch->flags;
+    int r;
+
     if (mproc__chan_has_message(ch) ||
         (ch->ops->glance != NULL && ch->ops->glance(ch)))
         return 0;
-    return ch->ops->wait(ch, MPROC__CHAN_RD, deadline) == MPROC_ETIMEDOUT
-               ? MPROC_ETIMEDOUT
-               : 0;
+    if (intr)
+        ch->flags |= MPROC__CHAN_EINTR;
+    r = ch->ops->wait(ch, MPROC__CHAN_RD, deadline);
+    ch->flags = flags;
+    return r == MPROC_ETIMEDOUT || r == MPROC_EINTR ? r : 0;
 }
 
 bool

@@ -319,7 +319,8 @@ job_ready(void *arg)
     return __atomic_load_n(&j->ready, __ATOMIC_ACQUIRE);
 }
 
-static void
+/* MPROC_EINTR when a signal handler interrupted the turn, else 0. */
+static int
 drive_apply(struct mproc_apool *p, struct mproc_async *j, long long budget)
 {
     int r = mproc__pool_drive(p->eng, job_ready, j, budget);
@@ -339,6 +340,7 @@ drive_apply(struct mproc_apool *p, struct mproc_async *j, long long budget)
     else if (r == 0 && (p->drive_ns = budget / 2) < DRIVE_MIN_NS)
         p->drive_ns = 0;
     pthread_mutex_unlock(&p->mu);
+    return r == MPROC_EINTR ? r : 0;
 }
 
 /* Hand a new job to the queue, or say why not.  Takes mu.  drive: NULL,
@@ -469,8 +471,9 @@ mproc_apool_apply(mproc_apool_t *p, mproc_task_fn fn, const void *data,
     r = apply_submit(p, fn, data, len, NULL, out, &budget);
     if (r < 0)
         return r;
-    if (budget > 0)
-        drive_apply(p, *out, budget);
+    if (budget > 0 && drive_apply(p, *out, budget) == MPROC_EINTR &&
+        !job_ready(*out))
+        return MPROC_EINTR; /* as the wait below would */
     return mproc_async_get(*out, -1, NULL, NULL);
 }
 

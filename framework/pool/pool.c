@@ -592,6 +592,7 @@ mproc__pool_drive(mproc_pool_t *p, bool (*done)(void *), void *arg,
     long long end;
     unsigned i;
     bool got = false, late = false;
+    int r = 0;
 
     if (p->baton == NULL || pthread_mutex_trylock(p->baton) != 0)
         return -1;
@@ -628,15 +629,18 @@ mproc__pool_drive(mproc_pool_t *p, bool (*done)(void *), void *arg,
          * that a worker on this CPU runs) or the end of the turn (then
          * one more look). */
         waited = busy;
-        late = mproc__chan_await(busy->result, &until) == MPROC_ETIMEDOUT;
+        r = mproc__chan_await(busy->result, &until, true);
+        late = r == MPROC_ETIMEDOUT;
         tick(p);
+        if (r == MPROC_EINTR)
+            break; /* as a waiting get would (mproc_async_get()) */
     }
     if (loop_needed(p)) {
         uint64_t one = 1;
         (void)!write(p->wake_fd, &one, sizeof(one));
     }
     pthread_mutex_unlock(p->baton);
-    return got ? 1 : 0;
+    return got ? 1 : r == MPROC_EINTR ? r : 0;
 }
 
 /* The claim words of every worker slot, in a memfd that a new image can

@@ -145,8 +145,10 @@ void mproc__pool_set_errmsg(mproc_pool_t *p, const char *msg);
  * send what `next` has now and read the answers, until done(arg) or
  * budget_ns passed; the loop is woken after if anything is left for it.
  * 1: done(arg) came true; 0: not within the budget; -1: no turn (busy, or
- * not in a state to hand over).  The engine's callbacks run in this
- * thread then: its `next` must hand out only what this caller waits for.
+ * not in a state to hand over); MPROC_EINTR: a signal handler installed
+ * without SA_RESTART ran in this thread meanwhile (the turn ended, the
+ * task goes on).  The engine's callbacks run in this thread then: its
+ * `next` must hand out only what this caller waits for.
  */
 void mproc__pool_set_baton(mproc_pool_t *p, pthread_mutex_t *mu,
                            int wake_fd);
