@@ -1196,20 +1196,8 @@ turn_other_thread(void *arg)
     return NULL;
 }
 
-/* Set by f_started in the worker when its task begins (shared memory
- * mapped before the pool's workers are forked). */
-static int *task_began;
-
-static int
-f_started(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
-          struct mproc_buf *out)
-{
-    __atomic_store_n(task_began, 1, __ATOMIC_RELEASE);
-    return f_double(ctx, in, len, index, out);
-}
-
-/* SIGUSR1 for the thread `to`: 300 us after the task began (so that `to`
- * waits for it by then), then every 2 ms until `stop`. */
+/* SIGUSR1 for the thread `to`: 300 us after an f_counted task began (so
+ * that `to` waits for it by then), then every 2 ms until `stop`. */
 struct poke {
     pthread_t to;
     int stop;
@@ -1229,8 +1217,7 @@ poke_thread(void *arg)
     struct timespec first = {0, 300 * 1000}, next = {0, 2000 * 1000};
     int i;
 
-    for (i = 0; i < 20000 && !__atomic_load_n(task_began, __ATOMIC_ACQUIRE);
-         i++)
+    for (i = 0; i < 20000 && !__atomic_load_n(runs, __ATOMIC_ACQUIRE); i++)
         usleep(50);
     nanosleep(&first, NULL);
     while (!__atomic_load_n(&k->stop, __ATOMIC_ACQUIRE) && k->sent < 100) {
@@ -1252,9 +1239,9 @@ test_own_turn(void)
     char in[24], want[24];
     int i, k, st, bad = 0, deaths = 0;
 
-    task_began = mmap(NULL, sizeof(*task_began), PROT_READ | PROT_WRITE,
-                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (task_began == MAP_FAILED || (p = new_pool(2, opt_timeout)) == NULL)
+    runs = mmap(NULL, sizeof(*runs), PROT_READ | PROT_WRITE,
+                MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (runs == MAP_FAILED || (p = new_pool(2, opt_timeout)) == NULL)
         return;
     /* Warm: every worker up, the turn's budget grown. */
     for (i = 0; i < 300; i++)
@@ -1301,10 +1288,10 @@ test_own_turn(void)
 
             for (k = 0; k < 50; k++)
                 apply_str(p, f_double, "1", NULL);
-            *task_began = 0;
+            *runs = 0;
             t0 = now();
             pthread_create(&pk, NULL, poke_thread, &poke);
-            st = mproc_apool_apply(p, f_started, "sleep250", 8, &ar);
+            st = mproc_apool_apply(p, f_counted, "sleep250", 8, &ar);
             __atomic_store_n(&poke.stop, 1, __ATOMIC_RELEASE);
             pthread_join(pk, NULL);
             intr += st == MPROC_EINTR && now() - t0 < 0.2 && ar != NULL;
@@ -1344,7 +1331,7 @@ test_own_turn(void)
     mproc_apool_close(p);
     is_int(mproc_apool_join(p), 0, "join");
     mproc_apool_free(p);
-    munmap(task_began, sizeof(*task_began));
+    munmap(runs, sizeof(*runs));
 }
 
 /* No child of this process is left (zombie or alive). */
