@@ -699,6 +699,27 @@ ob_append(struct mproc_chan *ch, const struct mproc__chan_hdr *h,
     return 0;
 }
 
+/* One 8-byte store, not two of 4: the transport copies the header with
+ * one 8-byte load, which a CPU cannot serve from two smaller stores still
+ * in its store buffer (a stall of a dozen cycles, a quarter of a 64-byte
+ * send to shmring). */
+static inline void
+hdr_make(struct mproc__chan_hdr *h, uint32_t len)
+{
+    uint32_t check = len ^ MPROC__CHAN_HDR_MAGIC;
+    uint64_t v;
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = (uint64_t)len << 32 | check;
+#else
+    v = (uint64_t)check << 32 | len;
+#endif
+    _Static_assert(sizeof(*h) == sizeof(v) && offsetof(struct mproc__chan_hdr,
+                                                       check) == 4,
+                   "header layout");
+    memcpy(h, &v, sizeof(v));
+}
+
 int
 mproc__chan_send(struct mproc_chan *ch, const void *buf, size_t len,
                  unsigned flags, int timeout_ms)
@@ -717,8 +738,18 @@ mproc__chan_send(struct mproc_chan *ch, const void *buf, size_t len,
             ch, MPROC_EMSGSIZE,
             "%s: a message of %zu bytes exceeds message_max (%zu bytes)",
             ch->ops->name, len, ch->lim.message_max);
-    h.len = (uint32_t)len;
-    h.check = (uint32_t)len ^ MPROC__CHAN_HDR_MAGIC;
+    hdr_make(&h, (uint32_t)len);
+    if (!(flags & MPROC__CHAN_MORE) && (ch->ops->flags & MPROC__IPC_MEMCPY) &&
+        ch->ob_off == ch->ob_len && HDR + len <= ch->lim.chunk) {
+        /* A streaming sender's common case, in memory: nothing queued
+         * before it, and one try moves all of a message that fits the
+         * transport or nothing (then the full path below tries again and
+         * waits).  Header and payload straight from the caller's memory. */
+        struct iovec iov[2] = {{&h, HDR}, {(void *)buf, len}};
+
+        if (ch->ops->write(ch, iov, 2) == (ssize_t)(HDR + len))
+            return 0;
+    }
 
     if ((flags & MPROC__CHAN_MORE) && !(ch->flags & MPROC__CHAN_SHARED)) {
         size_t before = ch->ob_len - ch->ob_off;
@@ -750,12 +781,6 @@ mproc__chan_send(struct mproc_chan *ch, const void *buf, size_t len,
          * caller's memory, no copy. */
         struct iovec iov[2] = {{&h, HDR}, {(void *)buf, len}};
 
-        /* A streaming sender's common case, in memory: one try, which
-         * moves all of a message that fits the transport or nothing
-         * (then the full path below tries again and waits). */
-        if ((ch->ops->flags & MPROC__IPC_MEMCPY) && HDR + len <= ch->lim.chunk &&
-            ch->ops->write(ch, iov, 2) == (ssize_t)(HDR + len))
-            return 0;
         r = write_iov(ch, iov, 2, &d, &done);
         if ((r == MPROC_EAGAIN || r == MPROC_ETIMEDOUT ||
              r == MPROC_EINTR) && done > 0)
