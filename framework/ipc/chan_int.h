@@ -88,6 +88,12 @@
 
 #include <mproc/error.h>
 
+/* pwritev2() flag (Linux 6.16): fail with EPIPE without raising SIGPIPE.
+ * Older kernels refuse unknown flags with EOPNOTSUPP. */
+#ifndef RWF_NOSIGNAL
+#define RWF_NOSIGNAL 0x00000100
+#endif
+
 #define MPROC_IPC_OPS_ABI 1
 
 /* Sides of a channel, also used as a bit mask. */

@@ -123,12 +123,6 @@ mproc__random64(void)
            ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)(uintptr_t)&v;
 }
 
-/* pwritev2() flag (Linux 6.16): fail with EPIPE without raising SIGPIPE.
- * Older kernels refuse unknown flags with EOPNOTSUPP. */
-#ifndef RWF_NOSIGNAL
-#define RWF_NOSIGNAL 0x00000100
-#endif
-
 /* 0: not tried yet, 1: the kernel has RWF_NOSIGNAL, -1: it does not. */
 static _Atomic int nosignal_flag;
 
@@ -1104,6 +1098,20 @@ mproc__chan_recv(struct mproc_chan *ch, void *buf, size_t cap, size_t *len,
 
     if (!(ch->sides & MPROC__CHAN_RD))
         return rd_closed(ch);
+    if (ch->ib_start == ch->ib_end && (ch->ops->flags & MPROC__IPC_MEMCPY) &&
+        ch->ib_cap >= READ_CHUNK && ch->rpart == NULL &&
+        !(ch->flags & MPROC__CHAN_SHARED)) {
+        /* Nothing buffered, in memory: one try takes what is there (a
+         * reader that keeps up with a stream finds a message or two each
+         * time).  Nothing there, or an error: the full path below tries
+         * again, waits and says. */
+        ssize_t got = ch->ops->read(ch, ch->ib, ch->ib_cap);
+
+        if (got > 0) {
+            ch->ib_start = 0;
+            ch->ib_end = (size_t)got;
+        }
+    }
     if (!ch->peeked && ch->ib_end - ch->ib_start >= HDR) {
         /* A streaming reader's common case: the next message is whole in
          * the in-buffer (one read brought many).  A bad header, or one

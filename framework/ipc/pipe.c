@@ -32,9 +32,6 @@
  * messages; an unprivileged process may get up to pipe-max-size (1 MiB). */
 #define DEFAULT_CAPACITY ((size_t)256 << 10)
 
-#ifndef RWF_NOSIGNAL
-#define RWF_NOSIGNAL 0x00000100 /* Linux 6.16; see ipc.c */
-#endif
 
 struct pipe_priv {
     int fd[2]; /* [0] read end (RD side), [1] write end (WR side) */

@@ -370,6 +370,18 @@ ready(struct ring_priv *p, unsigned side)
     return side == MPROC__CHAN_RD ? can_read(p) : can_write(p);
 }
 
+/* wake()'s slow half: the peer sleeps, on the futex or in poll(). */
+__attribute__((noinline)) static void
+wake_up(_Atomic uint32_t *word, int bell)
+{
+    uint32_t v = atomic_exchange_explicit(word, AWAKE, memory_order_relaxed);
+
+    if (v & FUTEX)
+        mproc__futex_wake(word, INT32_MAX);
+    if ((v & POLL) && bell >= 0)
+        mproc__bell_ring(bell);
+}
+
 /*
  * After publishing an index (publish()): wake the peer if it sleeps.
  * A Dekker handshake: the publisher stores its index then loads the sleep
@@ -379,18 +391,11 @@ ready(struct ring_priv *p, unsigned side)
  * seq_cst, or (asym) the sleeper's membarrier puts a full barrier between
  * them on our CPU, or we had passed both, or neither.
  */
-static void
+static inline void
 wake(_Atomic uint32_t *word, int bell)
 {
-    uint32_t v;
-
-    if (atomic_load_explicit(word, memory_order_seq_cst) == AWAKE)
-        return;
-    v = atomic_exchange_explicit(word, AWAKE, memory_order_relaxed);
-    if (v & FUTEX)
-        mproc__futex_wake(word, INT32_MAX);
-    if ((v & POLL) && bell >= 0)
-        mproc__bell_ring(bell);
+    if (atomic_load_explicit(word, memory_order_seq_cst) != AWAKE)
+        wake_up(word, bell);
 }
 
 /* Done sleeping: a side that is alone on its word takes its bit back. */

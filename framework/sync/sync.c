@@ -64,13 +64,13 @@ mproc__sync_ops_of(const struct mproc__sobj *o)
     return backends[mproc__sync_hdr_of(o)->backend];
 }
 
-static _Atomic int32_t self_pid;
+_Atomic int32_t mproc__self_pid;
 static pthread_once_t self_once = PTHREAD_ONCE_INIT;
 
 static void
 self_forget(void)
 {
-    atomic_store_explicit(&self_pid, 0, memory_order_relaxed);
+    atomic_store_explicit(&mproc__self_pid, 0, memory_order_relaxed);
 }
 
 static void
@@ -80,15 +80,13 @@ self_register(void)
 }
 
 int32_t
-mproc__self(void)
+mproc__self_fill(void)
 {
-    int32_t pid = atomic_load_explicit(&self_pid, memory_order_relaxed);
+    int32_t pid;
 
-    if (pid == 0) {
-        pthread_once(&self_once, self_register);
-        pid = (int32_t)getpid();
-        atomic_store_explicit(&self_pid, pid, memory_order_relaxed);
-    }
+    pthread_once(&self_once, self_register);
+    pid = (int32_t)getpid();
+    atomic_store_explicit(&mproc__self_pid, pid, memory_order_relaxed);
     return pid;
 }
 

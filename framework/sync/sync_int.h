@@ -259,8 +259,18 @@ mproc__cpu_relax(void)
 
 /* This process's pid, cached: getpid() is a system call in glibc, and
  * every acquire and release needs it.  The cache is reset in the child of
- * every fork() made through libc (pthread_atfork). */
-int32_t mproc__self(void);
+ * every fork() made through libc (pthread_atfork).  Inline: a channel's
+ * send looks at it too. */
+extern _Atomic int32_t mproc__self_pid;
+int32_t mproc__self_fill(void);
+
+static inline int32_t
+mproc__self(void)
+{
+    int32_t pid = atomic_load_explicit(&mproc__self_pid, memory_order_relaxed);
+
+    return pid != 0 ? pid : mproc__self_fill();
+}
 
 /* A normal exit: drop this process's Semaphore holds (atexit does it for
  * exit(); a pool worker, which leaves with _exit(), calls it itself). */
