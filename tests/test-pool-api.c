@@ -1345,6 +1345,92 @@ children_left(void)
     return n + (r == 0);
 }
 
+/* A forked child's copy of its parent's pool: every call says so at
+ * once (they hung: the result thread is not in the child), free leaves
+ * the parent's workers alone, and the parent's pool goes on. */
+static void
+test_forked_child(void)
+{
+    mproc_apool_t *p = new_pool(2, NULL);
+    mproc_async_t *ar = NULL, *pending = NULL;
+    const struct mproc_result *r;
+    struct mproc_item items[2] = {{"1", 1}, {"2", 1}};
+    struct mproc_input in = {.items = items, .n = 2};
+    mproc_imap_t *it = NULL;
+    size_t n;
+    double t0;
+    pid_t pid;
+    int st, bad, k;
+
+    if (p == NULL)
+        return;
+    is_int(mproc_apool_apply(p, f_double, "2", 1, &ar), 0,
+           "forked child: apply before the fork");
+    mproc_async_free(ar);
+    is_int(mproc_apool_apply_async(p, f_double, "sleep300", 8, NULL, &pending),
+           0, "forked child: a task in flight at the fork");
+    is_int(mproc_apool_imap(p, f_double, &in, NULL, &it), 0,
+           "forked child: an iterator open at the fork");
+    fflush(NULL);
+    pid = fork();
+    if (pid == 0) {
+        mproc_async_t *c = NULL;
+        bad = 0;
+        alarm(20);
+        if (mproc_apool_apply(p, f_double, "3", 1, &c) != MPROC_EINVAL ||
+            strstr(mproc_apool_errmsg(p), "belongs to process") == NULL)
+            bad |= 1;
+        if (mproc_apool_apply_async(p, f_double, "3", 1, NULL, &c) !=
+                MPROC_EINVAL ||
+            mproc_apool_map(p, f_double, &in, NULL, &c) != MPROC_EINVAL)
+            bad |= 2;
+        if (mproc_async_get(pending, -1, NULL, NULL) != MPROC_EINVAL ||
+            mproc_async_wait(pending, -1) != MPROC_EINVAL ||
+            mproc_async_ready(pending) ||
+            strstr(mproc_async_errmsg(pending), "forked child") == NULL)
+            bad |= 4;
+        if (mproc_imap_next(it, -1, &r) != MPROC_EINVAL)
+            bad |= 8;
+        if (mproc_apool_close(p) != MPROC_EINVAL ||
+            mproc_apool_terminate(p) != MPROC_EINVAL ||
+            mproc_apool_join(p) != MPROC_EINVAL)
+            bad |= 16;
+        mproc_async_free(pending);
+        mproc_imap_free(it);
+        mproc_apool_free(p);
+        _exit(bad);
+    }
+    t0 = now();
+    waitpid(pid, &st, 0);
+    ok(now() - t0 < 10, "forked child: its calls return at once (%.2f s)",
+       now() - t0);
+    bad = WIFEXITED(st) ? WEXITSTATUS(st) : 255;
+    ok(!(bad & 1), "forked child: apply says MPROC_EINVAL, naming the owner");
+    ok(!(bad & 2), "forked child: apply_async and map say MPROC_EINVAL");
+    ok(!(bad & 4), "forked child: get, wait, ready on a parent's result refuse");
+    ok(!(bad & 8), "forked child: next on a parent's iterator refuses");
+    ok(!(bad & 16), "forked child: close, terminate, join refuse");
+    is_int(mproc_async_get(pending, 10000, &r, &n), 0,
+           "forked child: the parent's task in flight still ends");
+    if (n == 1)
+        ok(r[0].len == 5 && memcmp(r[0].data, "slept", 5) == 0,
+           "... with its result");
+    mproc_async_free(pending);
+    for (k = 0; mproc_imap_next(it, 10000, &r) == 1; k++)
+        ;
+    is_int(k, 2, "forked child: the parent's iterator gives both results");
+    mproc_imap_free(it);
+    is_int(mproc_apool_apply(p, f_double, "5", 1, &ar), 0,
+           "forked child: the parent's pool works after the child's free");
+    if (mproc_async_get(ar, 0, &r, &n) == 0 && n == 1)
+        ok(r[0].len == 2 && memcmp(r[0].data, "10", 2) == 0,
+           "... and computes right");
+    mproc_async_free(ar);
+    mproc_apool_close(p);
+    is_int(mproc_apool_join(p), 0, "forked child: the parent joins its pool");
+    mproc_apool_free(p);
+}
+
 int
 main(void)
 {
@@ -1365,6 +1451,7 @@ main(void)
     test_threads();
     test_round_trip_threads();
     test_own_turn();
+    test_forked_child();
     is_int(children_left(), 0, "no child process left");
     return done_testing();
 }

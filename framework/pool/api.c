@@ -251,6 +251,39 @@ check_open(struct mproc_apool *p)
     return 0;
 }
 
+/*
+ * A forked child's copy of its parent's pool is not the child's: the
+ * result thread and the workers are the parent's, and its locks may be
+ * held by threads the child does not have.  Every call on it says so at
+ * once, without a lock (the child may still have other threads: the
+ * message is all they share).  MPROC_EINVAL, or 0 for the owner.
+ */
+static int
+refuse_foreign(struct mproc_apool *p, const char *what)
+{
+    if (!mproc__apool_foreign(p))
+        return 0;
+    mproc__apool_set_err(p, "%s: the pool belongs to process %d: a forked "
+                            "child cannot use its parent's pool (make one of "
+                            "its own)",
+                         what, (int)p->reg_owner);
+    return MPROC_EINVAL;
+}
+
+/* The same for a result or an iterator of such a pool (the message is
+ * the result's). */
+static int
+refuse_foreign_job(struct mproc_async *j, const char *what)
+{
+    if (!mproc__apool_foreign(j->pool))
+        return 0;
+    mproc__apool_job_set_msg(j, "%s: the pool belongs to process %d: a "
+                                "forked child cannot wait for its parent's "
+                                "results",
+                             what, (int)j->pool->reg_owner);
+    return MPROC_EINVAL;
+}
+
 static int
 check_fn(struct mproc_apool *p, const void *fn, const char *what)
 {
@@ -402,6 +435,8 @@ apply_submit(mproc_apool_t *p, mproc_task_fn fn, const void *data,
         *out = NULL;
     if (drive != NULL)
         *drive = 0;
+    if ((r = refuse_foreign(p, drive != NULL ? "apply" : "apply_async")) < 0)
+        return r;
     pthread_mutex_lock(&p->mu);
     r = check_fn(p, (const void *)fn, "apply_async");
     if (r == 0 && len <= APPLY_INLINE && (r = check_open(p)) == 0) {
@@ -462,6 +497,8 @@ mproc_apool_apply(mproc_apool_t *p, mproc_task_fn fn, const void *data,
     int r;
 
     *out = NULL;
+    if ((r = refuse_foreign(p, "apply")) < 0)
+        return r;
     if (mproc__apool_in_result_thread(p)) {
         pthread_mutex_lock(&p->mu);
         mproc__apool_set_err(p, "apply: waiting in a callback would deadlock");
@@ -489,6 +526,8 @@ map_common(mproc_apool_t *p, int kind, mproc_task_fn fn, mproc_star_fn sfn,
     int r;
 
     *out = NULL;
+    if ((r = refuse_foreign(p, what)) < 0)
+        return r;
     pthread_mutex_lock(&p->mu);
     r = check_fn(p, sfn != NULL ? (const void *)sfn : (const void *)fn,
                  what);
@@ -572,7 +611,7 @@ mproc_apool_map_async(mproc_apool_t *p, mproc_task_fn fn,
                       const struct mproc_input *in,
                       const struct mproc_call_opts *call, mproc_async_t **out)
 {
-    if (in == NULL) {
+    if (in == NULL && refuse_foreign(p, "map_async") == 0) {
         *out = NULL;
         pthread_mutex_lock(&p->mu);
         mproc__apool_set_err(p, "map_async: no input");
@@ -594,8 +633,10 @@ wait_call(mproc_apool_t *p, mproc_async_t **out, int r, const char *what)
 static int
 refuse_in_callback(mproc_apool_t *p, const char *what)
 {
-    if (!mproc__apool_in_result_thread(p))
-        return 0;
+    int r = refuse_foreign(p, what);
+
+    if (r < 0 || !mproc__apool_in_result_thread(p))
+        return r;
     pthread_mutex_lock(&p->mu);
     mproc__apool_set_err(p, "%s: waiting in a callback would deadlock", what);
     pthread_mutex_unlock(&p->mu);
@@ -621,7 +662,7 @@ mproc_apool_starmap_async(mproc_apool_t *p, mproc_star_fn fn,
                           const struct mproc_call_opts *call,
                           mproc_async_t **out)
 {
-    if (fn == NULL && p->func) {
+    if (fn == NULL && p->func && refuse_foreign(p, "starmap_async") == 0) {
         *out = NULL;
         pthread_mutex_lock(&p->mu);
         mproc__apool_set_err(p, "starmap_async: a function pool needs a function");
@@ -655,7 +696,7 @@ mproc_apool_imap(mproc_apool_t *p, mproc_task_fn fn,
     int r;
 
     *out = NULL;
-    if (in == NULL) {
+    if (in == NULL && refuse_foreign(p, "imap") == 0) {
         pthread_mutex_lock(&p->mu);
         mproc__apool_set_err(p, "imap: no input");
         pthread_mutex_unlock(&p->mu);
@@ -677,7 +718,7 @@ mproc_apool_imap_unordered(mproc_apool_t *p, mproc_task_fn fn,
     int r;
 
     *out = NULL;
-    if (in == NULL) {
+    if (in == NULL && refuse_foreign(p, "imap_unordered") == 0) {
         pthread_mutex_lock(&p->mu);
         mproc__apool_set_err(p, "imap_unordered: no input");
         pthread_mutex_unlock(&p->mu);
@@ -693,6 +734,10 @@ mproc_apool_imap_unordered(mproc_apool_t *p, mproc_task_fn fn,
 int
 mproc_apool_close(mproc_apool_t *p)
 {
+    int r = refuse_foreign(p, "close");
+
+    if (r < 0)
+        return r;
     pthread_mutex_lock(&p->mu);
     p->closed = true;
     p->waiting = true; /* the thread must look again: write the eventfd */
@@ -705,7 +750,10 @@ int
 mproc_apool_terminate(mproc_apool_t *p)
 {
     uint64_t one = 1;
+    int r = refuse_foreign(p, "terminate");
 
+    if (r < 0)
+        return r;
     pthread_mutex_lock(&p->mu);
     p->terminated = true;
     p->closed = true;
@@ -765,6 +813,10 @@ mproc_apool_free(mproc_apool_t *p)
     bool last;
 
     if (p == NULL)
+        return;
+    /* A forked child's copy: the parent's, left alone (see
+     * refuse_foreign; the engine's free does the same). */
+    if (mproc__apool_foreign(p))
         return;
     if (!p->joined) {
         mproc_apool_terminate(p);
@@ -951,6 +1003,8 @@ mproc_async_get(mproc_async_t *ar, int timeout_ms,
         *results = NULL;
     if (n != NULL)
         *n = 0;
+    if ((r = refuse_foreign_job(ar, "get")) < 0)
+        return r;
     pthread_mutex_lock(&ar->pool->mu);
     r = wait_locked(ar, timeout_ms);
     if (r == 0) {
@@ -971,13 +1025,18 @@ mproc_async_get(mproc_async_t *ar, int timeout_ms,
 int
 mproc_async_wait(mproc_async_t *ar, int timeout_ms)
 {
-    return wait_ready(ar, timeout_ms);
+    int r = refuse_foreign_job(ar, "wait");
+
+    return r < 0 ? r : wait_ready(ar, timeout_ms);
 }
 
 bool
 mproc_async_ready(mproc_async_t *ar)
 {
     bool r;
+
+    if (mproc__apool_foreign(ar->pool))
+        return false; /* never, here */
     pthread_mutex_lock(&ar->pool->mu);
     r = job_settled(ar);
     pthread_mutex_unlock(&ar->pool->mu);
@@ -988,6 +1047,9 @@ int
 mproc_async_successful(mproc_async_t *ar)
 {
     int r;
+
+    if ((r = refuse_foreign_job(ar, "successful")) < 0)
+        return r;
     pthread_mutex_lock(&ar->pool->mu);
     if (!job_settled(ar)) {
         mproc__apool_job_set_msg(ar, "successful: the result is not ready yet");
@@ -1012,6 +1074,8 @@ job_release(struct mproc_async *j)
     struct mproc_apool *p = j->pool;
     bool last;
 
+    if (mproc__apool_foreign(p))
+        return; /* the parent's (see refuse_foreign) */
     pthread_mutex_lock(&p->mu);
     j->freed = true;
     if (!j->in_done) {
@@ -1069,6 +1133,8 @@ mproc_imap_next(mproc_imap_t *it, int timeout_ms,
     int rc;
 
     *r = NULL;
+    if ((rc = refuse_foreign_job(j, "next")) < 0)
+        return rc;
     pthread_mutex_lock(&p->mu);
     mproc__apool_res_clear(&j->cur);
     if (!imap_settled(j) && timeout_ms != 0 &&

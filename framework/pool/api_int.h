@@ -62,6 +62,7 @@
 #include <mproc/pool.h>
 
 #include "ipc/chan_int.h"
+#include "sync/sync_int.h"
 #include "util/buf_int.h"
 
 /* Most tasks, and input bytes, per message. */
@@ -357,6 +358,14 @@ extern const struct mproc_plugin mproc__apool_call_desc;
 
 /* The result thread: runs the engine for the pool's life. */
 void *mproc__apool_engine_main(void *arg);
+
+/* A forked child's copy of a pool of its parent's (api.c: refuse_foreign):
+ * reg_owner is set when the pool is made. */
+static inline bool
+mproc__apool_foreign(const struct mproc_apool *p)
+{
+    return p->reg_owner != mproc__self();
+}
 
 void mproc__apool_set_err(struct mproc_apool *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

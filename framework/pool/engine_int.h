@@ -136,6 +136,8 @@ struct mproc_pool {
     const struct mproc_task_def *task;
     unsigned nworkers;
     bool ran;
+    pid_t owner; /* the process that made it (a forked child's copy
+                    is not its own: see mproc_pool_free) */
     char errmsg[MPROC__FAILMSG_MAX];
 
     /* reduce, in this process */

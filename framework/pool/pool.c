@@ -151,6 +151,7 @@ mproc_pool_new(mproc_pool_t **out, const struct mproc_pool_opts *o,
     if (p == NULL)
         return mproc__err(err, MPROC_ENOMEM, "out of memory");
     p->o = *o;
+    p->owner = getpid();
     p->o.plugin = NULL;
     p->o.task = NULL;
     p->o.args = NULL;
@@ -675,6 +676,12 @@ mproc_pool_run(mproc_pool_t *p, mproc_next_fn next, mproc_result_fn on_result,
     bool had_sigpipe;
     int r;
 
+    if (p->owner != getpid()) {
+        set_errmsg(p, "the pool belongs to process %d: a forked child "
+                      "cannot run its parent's pool (make one of its own)",
+                   (int)p->owner);
+        return MPROC_EINVAL;
+    }
     if (p->ran) {
         set_errmsg(p, "the pool has already run");
         return MPROC_EINVAL;
@@ -860,6 +867,13 @@ mproc_pool_free(mproc_pool_t *p)
     uint64_t i;
 
     if (p == NULL)
+        return;
+    /* A forked child's copy of its parent's pool: the workers, the
+     * status socket and the plugin's state are the parent's, and another
+     * thread of the parent may have been in the middle of any of it.
+     * Leave it all alone (as Python's finalizers ignore the objects of
+     * another process). */
+    if (p->owner != getpid())
         return;
     if (p->w != NULL) {
         stop_workers(p, true);
