@@ -69,6 +69,31 @@ for sm in fork spawn forkserver; do
         is "$(leftover)" "" "$sm, SIG$sig to mproc: nothing left"
         cleanup
     done
+
+    # More items than workers: the tasks queued behind the running ones
+    # must not start once the run is told to stop (they did, and were
+    # SIGKILLed 2 s later, unlogged).
+    for sig in INT TERM HUP; do
+        rm -rf "$tmp/started"; mkdir "$tmp/started"
+        printf '[job]\nplugin = exec\ninput = lines:six.txt\n[pool]\nworkers = 2\n[args]\ncommand = touch %s/started/$1; sleep %s\n' \
+            "$tmp" "$a" >"$tmp/queued.ini"
+        "$bin" run "$tmp/queued.ini" "$@" >"$tmp/out" 2>"$tmp/err" &
+        host=$!
+        n=0
+        while [ "$(ls "$tmp/started" | wc -l)" -lt 2 ] && [ $n -lt 100 ]; do
+            sleep 0.1; n=$((n + 1))
+        done
+        kill -$sig $host
+        wait $host
+        is "$?" 130 "$sm, SIG$sig with tasks queued: exit 130"
+        sleep 0.5
+        is "$(ls "$tmp/started" | wc -l | tr -d ' ')" 2 \
+            "$sm, SIG$sig with tasks queued: none of them started"
+        like "$(cat "$tmp/err")" "4 not run" \
+            "$sm, SIG$sig with tasks queued: said not run"
+        is "$(leftover)" "" "$sm, SIG$sig with tasks queued: nothing left"
+        cleanup
+    done
 done
 
 no_leftovers

@@ -57,5 +57,21 @@ run_mproc exec -j 2 --line-buffer 'sleep {}; echo {}' ::: 1 0.1
 is "$(cat "$tmp/out")" "0.1
 1" "--line-buffer: the quick job first"
 
+# The output's reader goes away (`| head -1`): mproc ends by SIGPIPE as
+# a filter does, after removing its folders (they were left behind), and
+# says nothing of the jobs the stop killed.
+mkdir "$tmp/pipetmp"
+for lb in "" --line-buffer; do
+    ( TMPDIR="$tmp/pipetmp" "$bin" exec $lb -j2 'seq 1 {}' \
+          ::: 1000000 1000000 1000000 2>"$tmp/perr"; echo $? >"$tmp/prc" ) |
+        head -1 >"$tmp/pout"
+    is "$(cat "$tmp/pout")" "1" "reader gone ${lb:-(grouped)}: its line came"
+    is "$(cat "$tmp/prc")" 141 "reader gone ${lb:-(grouped)}: ended by SIGPIPE"
+    is "$(cat "$tmp/perr")" "" "reader gone ${lb:-(grouped)}: nothing said"
+    is "$(ls -A "$tmp/pipetmp")" "" \
+        "reader gone ${lb:-(grouped)}: no folder left in TMPDIR"
+done
+is "$(matching 'seq 1 1000000')" "" "reader gone: no job left running"
+
 no_leftovers
 done_testing

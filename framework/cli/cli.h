@@ -24,7 +24,10 @@ enum {
     CLI_EXIT_CANTCREAT = 73, /* the output file cannot be created */
     CLI_EXIT_IOERR = 74,     /* writing the output failed */
     CLI_EXIT_CONFIG = 78,    /* config or plugin error */
-    CLI_EXIT_INTERRUPTED = 130
+    CLI_EXIT_INTERRUPTED = 130,
+    /* Not an exit status: the output's reader went away; main() ends
+     * by SIGPIPE, as other filters do (the shell sees 141). */
+    CLI_EXIT_SIGPIPE = 1141
 };
 
 /* Print "mproc: MESSAGE\n" to stderr. */
@@ -275,6 +278,9 @@ struct cli_run_hooks {
     int (*poll)(void *user);
     /* The exit status, from the run's and the number of failed items. */
     int (*status)(void *user, int rc, unsigned long long failed);
+    /* The run stopped because its output's reader is gone: say nothing
+     * more of the jobs it killed.  May be NULL. */
+    bool (*quiet)(void *user);
 };
 /* Run a loaded job with a's options: over `in` when not NULL (not
  * closed here), else the job's input.  Returns the exit status. */

@@ -155,6 +155,7 @@ struct exec {
     /* --halt */
     unsigned long long nok, nfail;
     bool halting, halted_fail;
+    bool epipe; /* --line-buffer's stdout reader went away */
     int halt_status;
 };
 
@@ -672,6 +673,10 @@ on_poll(void *user)
     unsigned long long nok, nfail, n;
     int code;
 
+    if (!x->epipe && cli_xdir_broken(x->xdir)) {
+        x->epipe = true; /* --line-buffer's reader is gone: stop */
+        return 1;
+    }
     if (x->halt_when != 2 || x->halting ||
         !cli_xdir_halted(x->xdir, &code, &nok, &nfail))
         return 0;
@@ -682,6 +687,13 @@ on_poll(void *user)
     cli_error("exec: --halt: %llu job%s %s; stopping the running ones", n,
               n == 1 ? "" : "s", x->halt_fail ? "failed" : "succeeded");
     return 1;
+}
+
+/* --line-buffer's stdout reader went away: the run ends by SIGPIPE. */
+static bool
+output_gone(void *user)
+{
+    return ((const struct exec *)user)->epipe;
 }
 
 /* A job that --halt kept from starting (the exec plugin's words). */
@@ -702,6 +714,8 @@ exit_status(void *user, int rc, unsigned long long failed)
 {
     struct exec *x = user;
 
+    if (x->epipe)
+        return CLI_EXIT_SIGPIPE; /* main() ends by it, after the clean-up */
     if (x->halting && (rc == CLI_EXIT_OK || rc == CLI_EXIT_FAILED))
         return x->halt_status;
     if (rc == CLI_EXIT_FAILED && failed > 0)
@@ -1350,6 +1364,7 @@ cmd_exec(int argc, char **argv)
     hooks.skip = not_run;
     hooks.poll = on_poll;
     hooks.status = exit_status;
+    hooks.quiet = output_gone;
     args.path = "mproc exec";
     args.quiet = !isatty(STDERR_FILENO);
     /* --line-buffer: the lines come through a FIFO (exec_lines.c); with

@@ -517,6 +517,20 @@ on_result(void *user, const struct mproc_result *r)
     cli_debug_result(index, r); /* a quarantined item: its record */
     if (r->status == MPROC_ECANCELED) {
         st->cancelled++;
+        /* Not run to its end, and not logged (a resume runs it), but it
+         * had begun: the user hears of it (its output is lost). */
+        if (r->message != NULL &&
+            strncmp(r->message, MPROC__STOPPED_RUNNING,
+                    strlen(MPROC__STOPPED_RUNNING)) == 0 &&
+            st->write_errno != EPIPE &&
+            (st->hooks == NULL || st->hooks->quiet == NULL ||
+             !st->hooks->quiet(st->hooks->user))) {
+            if (st->progress && st->tty)
+                fputs("\r\033[K", stderr);
+            quote_item(r->item, r->item_len, item, sizeof(item));
+            cli_error("item %llu \"%s\": %s", (unsigned long long)index,
+                      item, r->message);
+        }
         return 0;
     }
     if (r->status != 0) {
@@ -529,6 +543,12 @@ on_result(void *user, const struct mproc_result *r)
             st->write_errno = errno;
             return 1;
         }
+        /* The output's reader is gone and the run ends by SIGPIPE: the
+         * jobs its stop killed are not news (a filter says nothing). */
+        if (st->write_errno == EPIPE ||
+            (st->hooks != NULL && st->hooks->quiet != NULL &&
+             st->hooks->quiet(st->hooks->user)))
+            return 0;
         quote_item(r->item, r->item_len, item, sizeof(item));
         cli_error("item %llu \"%s\": %s", (unsigned long long)index, item,
                   r->message);
@@ -668,6 +688,31 @@ job_hash(const char *path)
     return n < 0 ? 0 : h;
 }
 
+/* Block SIGPIPE (on) and, after, discard one that our writes raised
+ * while it was blocked (off): the write said EPIPE already. */
+static void
+pipe_hold(bool on)
+{
+    static sigset_t old;
+    static bool had;
+    sigset_t set, pending;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    if (on) {
+        sigpending(&pending);
+        had = sigismember(&pending, SIGPIPE);
+        pthread_sigmask(SIG_BLOCK, &set, &old);
+        return;
+    }
+    sigpending(&pending);
+    if (!had && sigismember(&pending, SIGPIPE)) {
+        static const struct timespec zero = {0, 0};
+        sigtimedwait(&set, NULL, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 static int
 close_output(struct run_state *st)
 {
@@ -683,9 +728,9 @@ close_output(struct run_state *st)
     }
     if (bad && st->write_errno == EPIPE) {
         /* The reader went away (`mproc run job.ini | head`): end the way
-         * other filters do, by SIGPIPE. */
-        signal(SIGPIPE, SIG_DFL);
-        raise(SIGPIPE);
+         * other filters do, by SIGPIPE, once the run has cleaned up after
+         * itself (main() raises it). */
+        return CLI_EXIT_SIGPIPE;
     }
     if (bad) {
         cli_error("output %s: write error: %s", st->out_name,
@@ -910,6 +955,10 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
         r = mproc_pool_run(pool, next_item, on_result_hooked, &st);
     progress(&st, true);
 
+    /* From here the output is written outside the pool's run, which
+     * blocks SIGPIPE: a reader gone must be an EPIPE here too, so that the
+     * run cleans up before it ends by SIGPIPE (close_output). */
+    pipe_hold(true);
     if (r == 0 && st.reduce) {
         const void *data;
         size_t len;
@@ -927,6 +976,7 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
         fdatasync(fileno(st.out));
     cli_joblog_set_sync(st.log, cli_joblog_sync_mode(st.log), -1);
     rc = close_output(&st);
+    pipe_hold(false);
     if (rc == 0) {
         cli_joblog_commit(st.log); /* every output is on disk */
         rc = cli_joblog_close(st.log);
@@ -977,7 +1027,7 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
     pool = NULL;
     if (args.stats != NULL || (st.progress && !got_signal))
         summary(&st, args.stats, workers, known, nrun_not);
-    if (hooks != NULL && hooks->status != NULL)
+    if (hooks != NULL && hooks->status != NULL && rc != CLI_EXIT_SIGPIPE)
         rc = hooks->status(hooks->user, rc, st.failed);
 
 done:

@@ -99,6 +99,9 @@ void cli_xdir_halt(struct cli_xdir *l);
  * status in *status and the counts in *nok, *nfail; else 0. */
 int cli_xdir_halted(struct cli_xdir *l, int *status,
                     unsigned long long *nok, unsigned long long *nfail);
+/* --line-buffer: stdout's reader is gone (the thread got EPIPE): the run
+ * should stop and end by SIGPIPE. */
+bool cli_xdir_broken(const struct cli_xdir *l);
 /* After the run: every line written, the folder removed; NULL: no-op. */
 void cli_xdir_close(struct cli_xdir *l);
 

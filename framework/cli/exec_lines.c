@@ -43,6 +43,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +68,7 @@ struct cli_xdir {
     struct cli_halt_words *words; /* the halt file, mapped; or NULL */
     int rfd, wfd;
     bool tag, thread;
+    _Atomic bool broken; /* stdout's reader is gone (EPIPE) */
     pthread_t th;
     pthread_mutex_t mu; /* jobs[], which the main thread adds tags to */
     struct lb_job *jobs;
@@ -103,11 +106,35 @@ job_drop(struct cli_xdir *l, struct lb_job *j)
     *j = l->jobs[--l->njobs];
 }
 
+/* stdout's reader went away: this thread takes the SIGPIPE it raised
+ * (blocked here, see cli_xdir_open), writes no more, and says so to the
+ * run (cli_xdir_broken), which stops and then ends by SIGPIPE. */
+static void
+gone(struct cli_xdir *l)
+{
+    static const struct timespec zero = {0, 0};
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    while (sigtimedwait(&set, NULL, &zero) == SIGPIPE)
+        ;
+    atomic_store(&l->broken, true);
+}
+
+bool
+cli_xdir_broken(const struct cli_xdir *l)
+{
+    return l != NULL && atomic_load(&l->broken);
+}
+
 /* Write one line (or a job's last piece) to stdout, tagged if asked. */
 static void
 put_line(const struct cli_xdir *l, const struct lb_job *j, const char *a,
          size_t na, const char *b, size_t nb)
 {
+    if (atomic_load(&l->broken))
+        return;
     if (l->tag) {
         fputs(j->tag != NULL ? j->tag : "", stdout);
         fputc('\t', stdout);
@@ -190,7 +217,9 @@ reader(void *arg)
             if (h.end)
                 job_end(l, j);
         }
-        fflush(stdout);
+        if (!atomic_load(&l->broken) && (fflush(stdout) != 0 || ferror(stdout)) &&
+            errno == EPIPE)
+            gone(l);
         pthread_mutex_unlock(&l->mu);
         memmove(buf, buf + off, have - off);
         have -= off;
@@ -199,7 +228,8 @@ reader(void *arg)
     pthread_mutex_lock(&l->mu);
     while (l->njobs > 0)
         job_end(l, &l->jobs[0]);
-    fflush(stdout);
+    if (!atomic_load(&l->broken) && fflush(stdout) != 0 && errno == EPIPE)
+        gone(l);
     pthread_mutex_unlock(&l->mu);
     return NULL;
 }
@@ -266,7 +296,18 @@ cli_xdir_open(struct cli_xdir **out, bool lines, bool tag, bool halt,
         fcntl(l->rfd, F_SETFL, 0) < 0 ||
         setenv(CLI_LINES_ENV, l->path, 1) != 0)
         goto fail;
-    if ((e = pthread_create(&l->th, NULL, reader, l)) != 0) {
+    /* The thread takes no signals (the host's handlers are the main
+     * thread's), and a SIGPIPE its writes raise must not kill the run
+     * before it has cleaned up (gone()). */
+    {
+        sigset_t all, old;
+
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        e = pthread_create(&l->th, NULL, reader, l);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    if (e != 0) {
         errno = e;
         goto fail;
     }

@@ -5,6 +5,7 @@
  */
 #include "internal.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,8 +127,17 @@ main(int argc, char **argv)
     if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0)
         return cli_build_info();
     fn = find(cmd);
-    if (fn != NULL)
-        return fn(argc - 1, argv + 1);
+    if (fn != NULL) {
+        int rc = fn(argc - 1, argv + 1);
+
+        if (rc == CLI_EXIT_SIGPIPE) {
+            /* After the command cleaned up (its folders, its workers). */
+            signal(SIGPIPE, SIG_DFL);
+            raise(SIGPIPE);
+            rc = 128 + SIGPIPE; /* SIGPIPE blocked by whoever ran us */
+        }
+        return rc;
+    }
     if (cmd[0] == '-')
         cli_error("unknown option '%s'", cmd);
     else

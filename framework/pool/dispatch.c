@@ -249,6 +249,36 @@ mproc__pool_take_back(mproc_pool_t *p)
     }
 }
 
+/*
+ * The run stops: no task waiting in w's FIFO may start now (a stop
+ * signal, terminate, --halt).  Each one the worker has not claimed yet
+ * is taken back, the last first so that a worker moving on meets only
+ * taken ones; it answers "not run" for them, and the run's end reports
+ * them so.  The one it runs (or claims right now) is stopped by the
+ * signal that follows.
+ */
+void
+mproc__pool_take_back_all(mproc_pool_t *p, struct worker *w)
+{
+    unsigned i = (unsigned)(w - p->w), k;
+
+    if (p->claims == NULL)
+        return;
+    for (k = w->fifo_len; k-- > 0;) {
+        unsigned pos = (w->fifo_head + k) % w->fifo_cap;
+        uint64_t e = w->fifo[pos], want;
+
+        if (e & STOLEN)
+            continue;
+        want = slot_of(p, e)->index + 1;
+        if (atomic_compare_exchange_strong(&claims_of(p, i)[pos], &want,
+                                           MPROC__CLAIM_REVOKED)) {
+            w->fifo[pos] = e | STOLEN;
+            mproc__pool_unsent(p, e);
+        }
+    }
+}
+
 /* Write queued frames without blocking; close `task` when retiring. */
 void
 mproc__pool_flush(struct worker *w)

@@ -279,6 +279,8 @@ crash_of(const mproc_pool_t *p, unsigned i)
 void mproc__pool_slot_clear(struct slot *s);
 void mproc__pool_requeue_push(mproc_pool_t *p, uint64_t ref);
 void mproc__pool_unsent(mproc_pool_t *p, uint64_t ref);
+void mproc__pool_finish_stopped(mproc_pool_t *p, uint64_t ref, const char *msg,
+                                size_t len, int exitcode);
 void mproc__pool_finish(mproc_pool_t *p, uint64_t ref, int status,
                         const char *data, size_t len, int exitcode);
 int mproc__pool_take(mproc_pool_t *p, uint64_t *ref);
@@ -291,6 +293,7 @@ void mproc__pool_hooks_init(mproc_pool_t *p);
 void mproc__pool_signal_worker(const struct worker *w, int sig);
 void mproc__pool_worker_release(struct worker *w);
 void mproc__pool_take_back(mproc_pool_t *p);
+void mproc__pool_take_back_all(mproc_pool_t *p, struct worker *w);
 void mproc__pool_flush(struct worker *w);
 void mproc__pool_head_started(mproc_pool_t *p, struct worker *w);
 void mproc__pool_chunk_init(mproc_pool_t *p);

@@ -435,6 +435,17 @@ mproc__pool_drain(mproc_pool_t *p, struct worker *w)
     }
 }
 
+/* The worker had begun the task at the head of its FIFO: it swapped the
+ * claim word (or, without claim words, the host saw it start). */
+static bool
+head_claimed(const mproc_pool_t *p, const struct worker *w)
+{
+    if (p->claims != NULL)
+        return atomic_load(&claims_of(p, (unsigned)(w - p->w))[w->fifo_head]) ==
+               MPROC__CLAIM_RUN;
+    return w->ready && w->head_ms != 0;
+}
+
 /* The worker has ended: account for what it held and free its slot. */
 void
 mproc__pool_reap(mproc_pool_t *p, struct worker *w)
@@ -506,9 +517,21 @@ mproc__pool_reap(mproc_pool_t *p, struct worker *w)
                            timed ? MPROC_ETIMEDOUT : MPROC_EWORKER, msg,
                            strlen(msg), code);
     } else if (w->fifo_len > 0) {
-        /* Stopping: what it held is reported as not run. */
-        unsigned k;
-        for (k = 0; k < w->fifo_len; k++) {
+        /* Stopping: the task it ran (it claimed it) failed with the stop,
+         * what waited behind it is reported as not run. */
+        unsigned k = 0;
+        uint64_t head = w->fifo[w->fifo_head];
+
+        if (!(head & STOLEN) && head_claimed(p, w)) {
+            int code = WIFEXITED(st) ? WEXITSTATUS(st)
+                       : WIFSIGNALED(st) ? -WTERMSIG(st) : 0;
+
+            snprintf(msg, sizeof(msg), "%s: worker %d %s",
+                     MPROC__STOPPED_RUNNING, (int)pid, why);
+            mproc__pool_finish_stopped(p, head, msg, strlen(msg), code);
+            k = 1;
+        }
+        for (; k < w->fifo_len; k++) {
             uint64_t e = w->fifo[(w->fifo_head + k) % w->fifo_cap];
             if (!(e & STOLEN))
                 slot_of(p, e)->state = SLOT_PENDING;

@@ -227,6 +227,17 @@ mproc__pool_finish(mproc_pool_t *p, uint64_t ref, int status,
     complete(p, ref, status, data, len);
 }
 
+/* A task that was running when the run stopped, and whose worker ended
+ * without its result: cancelled as the tasks that never ran are (a
+ * resume runs it again), with a message that says it ran. */
+void
+mproc__pool_finish_stopped(mproc_pool_t *p, uint64_t ref, const char *msg,
+                           size_t len, int exitcode)
+{
+    slot_of(p, ref)->exitcode = exitcode;
+    complete(p, ref, MPROC_ECANCELED, msg, len);
+}
+
 /* ---- taking items from the caller ---- */
 
 static bool

@@ -299,6 +299,8 @@ stop_workers(mproc_pool_t *p, bool hard)
         if (w->pid == 0)
             continue;
         w->retiring = true;
+        if (hard)
+            mproc__pool_take_back_all(p, w);
         mproc__pool_flush(w);
         /* What did not fit is not needed: the worker ends now. */
         mproc__chan_free(w->task);

@@ -161,6 +161,9 @@ const struct mproc__plugin *mproc__pool_plugin(const mproc_pool_t *p);
 /* Claim words: a task sent waits as its index + 1; then one side wins. */
 #define MPROC__CLAIM_RUN UINT64_MAX           /* the worker started it */
 #define MPROC__CLAIM_REVOKED (UINT64_MAX - 1) /* the host took it back */
+/* The message of a task cancelled as it ran (its worker ended with the
+ * run, before its result came): what follows says how. */
+#define MPROC__STOPPED_RUNNING "stopped with the run while it ran"
 
 /* The descriptors of the host's sides of every live worker's channels:
  * up to max of them in fds; returns how many there are.  *gen changes
