@@ -27,13 +27,25 @@ is "$st" 0 "now,success=1: exit 0"
 is "$(tr '\n' ' ' < "$tmp/out")" "3 0 " \
     "the jobs after the success did not run (a failed job's output shows)"
 
-# fail=P%: of the jobs.
+# fail=P%: of the jobs; the exit status is then the percentage of the
+# jobs that failed, rounded up (as GNU parallel 20221122 says).
 run_mproc exec -j 1 --halt soon,fail=30% "exit {}" ::: 1 1 0 0 0 0 0 0 0 0
-is "$st" 2 "fail=30%: 2 of the 10 jobs is under it: no halt, 2 failed"
+is "$st" 20 "fail=30%: 2 of the 10 jobs is under it: no halt, 20 (%) failed"
 unlike "$err" "--halt" "and no halt"
 run_mproc exec -j 1 --halt soon,fail=20% "exit {}" ::: 1 1 0 0 0 0 0 0 0 0
-is "$st" 1 "fail=20%: 2 of 10 reaches it: halt, the job's status"
+is "$st" 20 "fail=20%: 2 of 10 reaches it: halt, 20 (%)"
 like "$err" "--halt: 2 jobs failed" "says so"
+run_mproc exec -j 1 --halt soon,fail=30% "exit {}" ::: 0 2 0 3 0 0
+is "$st" 34 "fail=30%: 2 of 6 reaches it: 34 (33.3 rounded up)"
+
+# fail=N>1: the number of failed jobs; fail=1: the job's own status,
+# 128 + N for a command killed by signal N.
+run_mproc exec -j 1 --halt now,fail=2 "exit {}" ::: 0 5 7 9
+is "$st" 2 "fail=2: the number of failed jobs, not the job's status"
+run_mproc exec -j 1 --halt now,fail=1 'kill -9 $$' ::: 1 2
+is "$st" 137 "fail=1, the job killed by SIGKILL: 137"
+run_mproc exec -j 1 --halt soon,fail=1 'kill -15 $$' ::: 1 2
+is "$st" 143 "fail=1, soon, the job killed by SIGTERM: 143"
 
 # parallel's older forms.
 run_mproc exec -j 1 --halt 2 "exit {}" ::: 0 6 0

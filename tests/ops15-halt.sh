@@ -28,7 +28,7 @@ rm -f ran.*
 
 # With retries only the host knows a job's last attempt: it still stops
 # the run at the failure, and the job log shows both attempts.
-run_mproc exec -j1 --retries 1 --joblog "$tmp/rlog" --halt soon,fail=1 \
+run_mproc exec -j1 --retries 2 --joblog "$tmp/rlog" --halt soon,fail=1 \
     'touch ran.{}; exit {}' ::: 0 3 10 11 12 13 14 15
 is "$st" 3 "with --retries: the failing job's status"
 is "$(tail -n +2 "$tmp/rlog" | head -n 2 | cut -f5,7 | tr '\t\n' ' |')" \
@@ -36,6 +36,13 @@ is "$(tail -n +2 "$tmp/rlog" | head -n 2 | cut -f5,7 | tr '\t\n' ' |')" \
 ok "$([ ! -e ran.15 ]; echo $?)" \
     "with --retries: the run stops (jobs queued then may still start)"
 rm -f ran.*
+
+# parallel's --retries N runs a job N times in all.
+for n in 1 3; do
+    rm -f "$tmp/cnt"
+    run_mproc exec --retries $n "echo t >> $tmp/cnt; exit 4" ::: a
+    is "$(wc -l < "$tmp/cnt" | tr -d ' ')" $n "--retries $n: $n runs, as parallel"
+done
 
 # success=N (soon): the jobs running finish, no more start.
 run_mproc exec -j1 --halt soon,success=1 'touch ran.{}; exit {}' ::: 4 0 6 7

@@ -88,7 +88,8 @@ static const char exec_usage[] =
     "  -h, --help              show this help\n"
     "\n"
     "Exit status: 0 all jobs succeeded, 1-100 that many failed, 101 more\n"
-    "failed; with --halt, the failing job's; 64 usage error.\n";
+    "failed; with --halt fail=Y%, the percentage that failed; after --halt\n"
+    "fail=1, the failing job's (128+N: killed by signal N); 64 usage error.\n";
 
 /* Job-file keys given as --KEY VALUE. */
 static const char *const job_keys[] = {
@@ -614,6 +615,8 @@ exit_status_of(const struct mproc_result *r)
 {
     if (r->exitcode > 0 && r->exitcode < 256)
         return r->exitcode;
+    if (r->exitcode < 0 && r->exitcode > -128)
+        return 128 - r->exitcode; /* killed by a signal, as a shell says */
     return 1;
 }
 
@@ -708,19 +711,47 @@ not_run(void *user, const struct mproc_result *r)
 }
 
 /* parallel's exit status: the number of failed jobs (101: more than 100);
- * after --halt, the failing job's status (0 after success=N). */
+ * with --halt fail=Y%, the percentage of the jobs that failed (rounded
+ * up); after --halt fail=1, the failing job's status; 0 after success=N
+ * was met. */
 static int
 exit_status(void *user, int rc, unsigned long long failed)
 {
     struct exec *x = user;
+    unsigned long long of;
 
     if (x->epipe)
         return CLI_EXIT_SIGPIPE; /* main() ends by it, after the clean-up */
-    if (x->halting && (rc == CLI_EXIT_OK || rc == CLI_EXIT_FAILED))
+    if (rc != CLI_EXIT_OK && rc != CLI_EXIT_FAILED)
+        return rc;
+    if (x->halting && !x->halted_fail)
+        return 0;
+    if (x->halting && !x->halt_pct && x->halt_n <= 1)
         return x->halt_status;
-    if (rc == CLI_EXIT_FAILED && failed > 0)
+    if (x->halt_when != 0 && x->halt_fail && x->halt_pct) {
+        of = x->stream == NULL ? x->ntuples : x->nok + x->nfail;
+        return of == 0 ? 0 : (int)((failed * 100 + of - 1) / of);
+    }
+    if (failed > 0)
         return failed > 100 ? 101 : (int)failed;
     return rc;
+}
+
+/* --retries N (parallel's: N runs in all, at least 1) as job.retries
+ * (the runs after the first): 0 with the number in out; -1 when it is not
+ * a plain number (the key's own check then says what is wrong). */
+static int
+parse_retries(const char *s, char *out, size_t cap)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (end == s || *end != '\0' || errno != 0 || v < 0)
+        return -1;
+    snprintf(out, cap, "%ld", v > 0 ? v - 1 : 0);
+    return 0;
 }
 
 /* -j N, N%, +N, -N (of the CPUs): a pool.workers value. */
@@ -1205,8 +1236,15 @@ cmd_exec(int argc, char **argv)
             goto done;
         default:
             if (c >= OPT_KEY && c < OPT_KEY + (int)NKEYS) {
-                if (asprintf(&set, "%s=%s", job_keys[c - OPT_KEY], optarg) <
-                    0)
+                const char *v = optarg;
+                char n[24];
+
+                /* parallel's --retries N runs a job N times at most (1:
+                 * once); the key counts the runs after the first. */
+                if (strcmp(job_keys[c - OPT_KEY], "job.retries") == 0 &&
+                    parse_retries(optarg, n, sizeof(n)) == 0)
+                    v = n;
+                if (asprintf(&set, "%s=%s", job_keys[c - OPT_KEY], v) < 0)
                     set = NULL;
                 if (set == NULL) {
                     cli_error("out of memory");

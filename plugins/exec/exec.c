@@ -858,9 +858,9 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
         goto done;
     }
     why = tail_text(tail, tail_len);
-    /* parallel's --halt status: the command's, 1 for a signal. */
+    /* parallel's --halt status: the command's, 128 + N for signal N. */
     halt_count(s, WIFEXITED(st) && WEXITSTATUS(st) == 0,
-               WIFEXITED(st) && WEXITSTATUS(st) != 0 ? WEXITSTATUS(st) : 1);
+               WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
     if (WIFSIGNALED(st) || WEXITSTATUS(st) != 0) {
         /* The status is a field of the failure, not words to read back,
          * and what the command wrote goes with it (parallel prints a
