@@ -43,5 +43,13 @@ like "$err" "nowhere" "names the folder"
 run_mproc run "$j" --set job.input='files:'"$tmp"'/t/**/*.log' --stats json
 like "$err" '"items": 1' "the count of files is known"
 
+# -r (--no-run-if-empty): blank lines of stdin run nothing, as parallel.
+printf 'a\n\n   \nb\n' >"$tmp/blank.txt"
+run_mproc exec -r 'echo x{}x' <"$tmp/blank.txt"
+is "$(cat "$tmp/out")" "xax
+xbx" "-r: blank and white-space lines skipped"
+run_mproc exec 'echo x{}x' <"$tmp/blank.txt"
+is "$(wc -l <"$tmp/out" | tr -d ' ')" 4 "without -r: every line runs"
+
 no_leftovers
 done_testing

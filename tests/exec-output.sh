@@ -48,6 +48,9 @@ touch $tmp/'f 2'" "--dry-run prints each command, arguments quoted"
 ok "$([ ! -e "$tmp/f1" ]; echo $?)" "and runs none"
 run_mproc exec --dry-run -X -j1 echo ::: a b c
 is "$(cat "$tmp/out")" "echo a b c" "--dry-run -X: the command with its items"
+run_mproc exec --tag --dry-run echo ::: a 'b c'
+is "$(cat "$tmp/out")" "a	echo a
+b c	echo 'b c'" "--tag --dry-run: the tag and a tab first, as parallel"
 printf 'l1\nl2\n' | timeout 60 "$bin" exec --dry-run echo > "$tmp/out" 2>&1
 is "$(cat "$tmp/out")" "echo l1
 echo l2" "--dry-run with items from stdin"

@@ -15,6 +15,7 @@
  */
 #include "internal.h"
 
+#include <ctype.h>
 #include <getopt.h>
 #include <sched.h>
 #include <poll.h>
@@ -83,8 +84,9 @@ static const char exec_usage[] =
     "      --progress, --bar, --eta\n"
     "                          mproc's progress line even where stderr is\n"
     "                          not a terminal (on one it is always shown)\n"
-    "  -r, --will-cite, --no-notice\n"
-    "                          accepted, no effect (no input runs nothing)\n"
+    "  -r, --no-run-if-empty   skip blank lines of standard input\n"
+    "      --will-cite, --no-notice\n"
+    "                          accepted, no effect\n"
     "  -h, --help              show this help\n"
     "\n"
     "Exit status: 0 all jobs succeeded, 1-100 that many failed, 101 more\n"
@@ -117,6 +119,7 @@ struct exec {
     size_t max_args, max_chars;
     char sep;
     bool link, tag, dry;
+    bool skip_blank; /* -r: stdin's blank (white space only) lines */
     bool quote;               /* -q: the command's words are data */
     int echo;                 /* -v: 1, each command printed; -t: 2, on
                                  stderr */
@@ -311,6 +314,18 @@ run_len(const struct exec *x, size_t i)
 }
 
 /* The next argument tuple: 1, 0 at the end, MPROC_EAGAIN, or < 0. */
+/* Only white space (or nothing): what parallel -r skips. */
+static bool
+blank(const char *s, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (!isspace((unsigned char)s[i]))
+            return false;
+    return true;
+}
+
 static int
 next_tuple(struct exec *x, struct cli_tuple *t)
 {
@@ -321,9 +336,11 @@ next_tuple(struct exec *x, struct cli_tuple *t)
 
     memset(t, 0, sizeof(*t));
     if (x->stream != NULL) {
-        r = cli_input_next(x->stream, &it);
-        if (r <= 0)
-            return r;
+        do {
+            r = cli_input_next(x->stream, &it);
+            if (r <= 0)
+                return r;
+        } while (x->skip_blank && blank(it.data, it.len));
         return tuple_add_split(x, t, it.data, it.len) < 0 ? MPROC_ENOMEM : 1;
     }
     if (x->pos >= x->ntuples)
@@ -1103,9 +1120,11 @@ cmd_exec(int argc, char **argv)
                 goto done;
             }
             break;
+        case 'r': /* --no-run-if-empty: blank lines of stdin run nothing */
+            x.skip_blank = true;
+            break;
         case 'k':
         case 'g':
-        case 'r': /* no input runs nothing already */
             break; /* the default: in input order, grouped per job */
         case 'v':
             x.echo = 1;
@@ -1382,6 +1401,12 @@ cmd_exec(int argc, char **argv)
                 rc = cli_input_failed(x.stream) ? CLI_EXIT_NOINPUT
                                                 : CLI_EXIT_SOFTWARE;
                 goto done;
+            }
+            if (x.tag) {
+                /* parallel --tag --dry-run: the tag before the command. */
+                printf("%s\t", x.tags[x.seq - 1]);
+                free(x.tags[x.seq - 1]);
+                x.tags[x.seq - 1] = NULL;
             }
             printf("%s\n", x.line.s);
         }
