@@ -49,11 +49,13 @@ for w in 16 7; do
     ok $? "workers = $w: every line came back"
 done
 
-run_nobody 300 run "$tmp/echo.ini" --set pool.workers=2 --set pool.ipc=mq
-ok "$([ "$st" -ne 0 ]; echo $?)" "ulimit -q 300: the run fails"
-like "$err" "RLIMIT_MSGQUEUE" "the message names RLIMIT_MSGQUEUE"
-like "$err" "ulimit -q" "the message says to raise it with ulimit -q"
-like "$err" "ipc = shmring" "the message offers ipc = shmring"
+for lim in 300 0; do
+    run_nobody $lim run "$tmp/echo.ini" --set pool.workers=2 --set pool.ipc=mq
+    ok "$([ "$st" -ne 0 ]; echo $?)" "ulimit -q $lim: the run fails"
+    like "$err" "RLIMIT_MSGQUEUE" "ulimit -q $lim: the message names RLIMIT_MSGQUEUE"
+    like "$err" "ulimit -q" "ulimit -q $lim: it says to raise it with ulimit -q"
+    like "$err" "ipc = shmring" "ulimit -q $lim: it offers ipc = shmring"
+done
 # mproc check warns when the pool cannot fit (and says so only then).
 (cd / && exec prlimit --msgqueue=3000 -- "$bin" check "$tmp/echo.ini" \
     --set pool.workers=16 --set pool.ipc=mq) >"$tmp/out" 2>"$tmp/err"

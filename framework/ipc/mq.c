@@ -31,6 +31,7 @@
 #include "internal.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <mqueue.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -108,14 +109,16 @@ mproc__mq_cost(long maxmsg, long msgsize)
     return (size_t)maxmsg * (size_t)(msgsize + MSG_OVERHEAD);
 }
 
-/* The user's RLIMIT_MSGQUEUE, or 0 when it has none. */
+/* The user's RLIMIT_MSGQUEUE, or NO_BUDGET when it has none (0 is a
+ * limit: no queue at all, as `ulimit -q 0` says). */
+#define NO_BUDGET ULLONG_MAX
 static unsigned long long
 budget(void)
 {
     struct rlimit rl;
 
     if (getrlimit(RLIMIT_MSGQUEUE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
-        return 0;
+        return NO_BUDGET;
     return (unsigned long long)rl.rlim_cur;
 }
 
@@ -136,7 +139,7 @@ size_for(unsigned group, size_t capacity, long *maxmsg, long *msgsize)
         *msgsize = (long)(capacity / (size_t)*maxmsg);
     if (*msgsize < MSGSIZE_MIN)
         *msgsize = MSGSIZE_MIN;
-    if (rlim == 0)
+    if (rlim == NO_BUDGET)
         return;
     if (parts < SHARE_MIN_PARTS)
         parts = SHARE_MIN_PARTS;
@@ -162,7 +165,7 @@ mproc__mq_fits(unsigned n, mproc_err_t *err)
     long maxmsg, msgsize;
     size_t need;
 
-    if (rlim == 0 || n == 0)
+    if (rlim == NO_BUDGET || n == 0)
         return true;
     size_for(n, 0, &maxmsg, &msgsize);
     need = (size_t)n * mproc__mq_cost(maxmsg, msgsize);
@@ -221,7 +224,7 @@ m_open(struct mproc_chan *ch, const struct mproc__chan_opts *o,
                               "mq: the system's number of queues is spent "
                               "(/proc/sys/fs/mqueue/queues_max)");
         /* The kernel says "too many open files" for this limit. */
-        if (e == EMFILE && budget() != 0)
+        if (e == EMFILE && budget() != NO_BUDGET)
             return mproc__err(err, MPROC_EMFILE,
                               "mq: the per-user message queue budget "
                               "(RLIMIT_MSGQUEUE, %llu bytes) is spent, even "
