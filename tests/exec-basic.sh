@@ -123,5 +123,21 @@ run_mproc exec echo :::: "$tmp/missing"
 is "$st" 66 "a missing :::: file: exit 66"
 like "$err" "$tmp/missing" "names it"
 
+# Interrupted: the ::: lists have a size, so what did not run is counted
+# (it said "unknown").
+mkdir "$tmp/st"
+"$bin" exec -j2 "touch $tmp/st/{}; sleep 30" ::: 1 2 3 4 5 6 7 8 \
+    >"$tmp/out" 2>"$tmp/err" &
+host=$!
+n=0
+while [ "$(ls "$tmp/st" | wc -l)" -lt 2 ] && [ $n -lt 100 ]; do
+    sleep 0.1; n=$((n + 1))
+done
+kill -INT $host
+wait $host
+is "$?" 130 "interrupted: exit 130"
+like "$(cat "$tmp/err")" "0 items done, 2 failed, 6 not run" \
+    "interrupted: the ::: items not run are counted"
+
 no_leftovers
 done_testing

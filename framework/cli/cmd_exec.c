@@ -754,6 +754,18 @@ exit_status(void *user, int rc, unsigned long long failed)
     return rc;
 }
 
+/* How many commands the ::: lists make, or -1: unknown (stdin, or -X,
+ * -m, -n, which fill each command up to its length). */
+static long long
+jobs_known(const struct exec *x)
+{
+    if (x->stream != NULL || x->mode != CLI_LINE_ONE)
+        return -1;
+    if (x->group_n > 0)
+        return (long long)((x->ntuples + x->group_n - 1) / x->group_n);
+    return (long long)x->ntuples;
+}
+
 /* --retries N (parallel's: N runs in all, at least 1) as job.retries
  * (the runs after the first): 0 with the number in out; -1 when it is not
  * a plain number (the key's own check then says what is wrong). */
@@ -1418,7 +1430,7 @@ cmd_exec(int argc, char **argv)
                           next_item, &x,
                           x.stream && x.delay_ms == 0 ? cli_input_fd(x.stream)
                                                       : -1,
-                          x.stream ? -1 : (long long)x.ntuples);
+                          jobs_known(&x));
     if (rc != 0)
         goto done;
     hooks.user = &x;

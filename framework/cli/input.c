@@ -37,6 +37,7 @@ struct cli_input {
     int (*next)(void *user, struct mproc_item *item); /* CUSTOM */
     void *user;
     long long total;
+    unsigned long long ngiven; /* CUSTOM: items handed out */
     char name[64 + 4096];
     int fd;        /* STDIN, LINES: read with read(), never blocking */
     bool own_fd;
@@ -446,8 +447,11 @@ cli_input_remaining(struct cli_input *in, unsigned long long *n)
         *n = k < 0 ? 0 : (unsigned long long)k;
         return k >= 0;
     case INPUT_CUSTOM:
-        *n = 0;
-        return in->eof;
+        /* Its size, when it has one (mproc exec's ::: lists). */
+        *n = in->total >= 0 && (unsigned long long)in->total > in->ngiven
+                 ? (unsigned long long)in->total - in->ngiven
+                 : 0;
+        return in->eof || in->total >= 0;
     default:
         *n = 0;
         return false;
@@ -535,6 +539,7 @@ next_raw(struct cli_input *in, struct mproc_item *item)
             return 0;
         r = in->next(in->user, item);
         in->eof = r == 0;
+        in->ngiven += r > 0;
         return r;
     case MPROC__INPUT_STDIN:
     case MPROC__INPUT_LINES:
