@@ -121,5 +121,28 @@ is "$st" 64 "--resume with a reducing plugin: exit 64"
 like "$err" "folds every output into one (reduce)" "--resume with reduce: says why"
 run_mproc check "$tmp/fault.ini" --joblog "$tmp/log"
 is "$st" 64 "check does not take --joblog"
+# One run per log: a second one would truncate or interleave it.
+seq 1 100 >"$tmp/many.txt"
+printf '[job]\nplugin = exec\ninput = lines:many.txt\n[pool]\nworkers = 2\n[args]\ncommand = sleep 0.05; echo $1\n' >"$tmp/slow.ini"
+"$bin" run "$tmp/slow.ini" --joblog "$tmp/shared.log" >"$tmp/out1" 2>"$tmp/err1" &
+first=$!
+n=0
+while [ ! -s "$tmp/shared.log" ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
+for resume in "" --resume; do
+    run_mproc run "$tmp/slow.ini" --joblog "$tmp/shared.log" $resume
+    is "$st" 73 "a second run ${resume:-(new)} on a log in use: refused, 73"
+    like "$err" "in use by another run" "... says why"
+done
+wait $first
+is "$?" 0 "the first run is not disturbed"
+is "$(tail -n +2 "$tmp/shared.log" | wc -l | tr -d ' ')" 100 \
+    "its log has every item once"
+cmp -s "$tmp/out1" "$tmp/many.txt"
+ok $? "its output is whole"
+run_mproc run "$tmp/slow.ini" --joblog "$tmp/shared.log" --resume
+is "$st" 0 "once it ended, the log can be resumed"
+run_mproc run "$tmp/slow.ini" --joblog /dev/null
+is "$st" 0 "a log that is not a file (/dev/null) is not locked"
+
 no_leftovers
 done_testing

@@ -56,6 +56,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -71,6 +74,7 @@ struct done {
 
 struct cli_joblog {
     FILE *f;
+    int lock_fd;          /* holds the run's flock on the log; -1: none */
     char *path;
     struct cli_shard sh;  /* the run's (or, read by merge, the log's) */
     int version;          /* of the log read: 1, 2; 0: none read yet */
@@ -578,7 +582,43 @@ cli_joblog_new(const char *path)
     }
     j->empty = true;
     j->out_fd = -1;
+    j->lock_fd = -1;
     return j;
+}
+
+/* Lock the log at `path` for this run (flock, released with the
+ * descriptor): 0, or the exit status after saying that another run has
+ * it.  A path that cannot be opened is left to the open that follows,
+ * which says why. */
+static int
+lock_log(struct cli_joblog *j, const char *path)
+{
+    struct stat st;
+    int fd;
+
+    /* Close-on-exec; a worker closes every descriptor of the host's as
+     * it starts (pool/start.c). */
+    fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+              0666); /* a FIFO: not waited on (and not locked) */
+    if (fd < 0)
+        return 0;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return 0;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+
+        close(fd);
+        if (e != EWOULDBLOCK)
+            return 0; /* no locks here (some network file systems) */
+        cli_error("joblog %s: in use by another run of mproc (one run per "
+                  "job log): wait for it to end, or give another --joblog",
+                  path);
+        return CLI_EXIT_CANTCREAT;
+    }
+    j->lock_fd = fd;
+    return 0;
 }
 
 int
@@ -595,6 +635,13 @@ cli_joblog_open(struct cli_joblog **out, const char *path, bool resume,
         return CLI_EXIT_SOFTWARE;
     }
     j->sh = *sh;
+    /* One run per log: a second one would truncate or interleave it (and
+     * a resume read it half written).  Taken before anything is read or
+     * truncated; a log that is not a regular file is not locked. */
+    if ((rc = lock_log(j, path)) != 0) {
+        cli_joblog_close(j);
+        return rc;
+    }
     if (resume) {
         rc = cli_open_read(path, "joblog", true, &fd);
         if (rc == 0 && fd >= 0) {
@@ -929,6 +976,8 @@ cli_joblog_close(struct cli_joblog *j)
             rc = CLI_EXIT_IOERR;
         }
     }
+    if (j->lock_fd >= 0)
+        close(j->lock_fd); /* and the lock with it */
     for (size_t i = 0; i < j->nent; i++)
         free(j->ent[i].line);
     free(j->ent);
