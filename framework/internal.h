@@ -8,6 +8,7 @@
 #include "config.h" /* autoconf's */
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -56,11 +57,25 @@ int mproc__kv_dup(const struct mproc_kv *kv, size_t n, struct mproc_kv **out);
 /* Free what mproc__kv_dup() made.  NULL is a no-op. */
 void mproc__kv_free(struct mproc_kv *kv, size_t n);
 
-/* The value of a hexadecimal digit, or -1. */
 /* A wait that a signal interrupted returns MPROC_EINTR: true when a
  * handler installed without SA_RESTART exists (util/signal.c says why). */
 bool mproc__signal_interrupts(void);
 
+/*
+ * SIGPIPE held in the calling thread across writes to pipes whose reader
+ * may be gone, so that they fail with EPIPE instead of killing the
+ * process: hold() blocks it; release() takes back one that the writes
+ * raised (one already pending at hold() is the caller's and stays) and
+ * restores the mask.
+ */
+struct mproc__sigpipe_hold {
+    sigset_t old;
+    bool had;
+};
+void mproc__sigpipe_hold(struct mproc__sigpipe_hold *h);
+void mproc__sigpipe_release(const struct mproc__sigpipe_hold *h);
+
+/* The value of a hexadecimal digit, or -1. */
 int mproc__hexval(char c);
 
 /* Wall clock, in seconds since the epoch. */

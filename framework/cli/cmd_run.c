@@ -495,13 +495,32 @@ plugin_raw(const struct mproc__job *job)
     return raw;
 }
 
+/* The line that names a failed (or stopped) item and says why; nothing
+ * once the output's reader is gone and the run ends by SIGPIPE (the jobs
+ * its stop killed are not news: a filter says nothing), nor when the
+ * caller keeps quiet. */
+static void
+say_failed(struct run_state *st, const struct mproc_result *r, uint64_t index)
+{
+    char item[128];
+
+    if (st->write_errno == EPIPE ||
+        (st->hooks != NULL && st->hooks->quiet != NULL &&
+         st->hooks->quiet(st->hooks->user)))
+        return;
+    if (st->progress && st->tty)
+        fputs("\r\033[K", stderr);
+    quote_item(r->item, r->item_len, item, sizeof(item));
+    cli_error("item %llu \"%s\": %s", (unsigned long long)index, item,
+              r->message);
+}
+
 static int
 on_result(void *user, const struct mproc_result *r)
 {
     struct run_state *st = user;
     uint64_t local = cli_joblog_input_index(st->log, r->index);
     uint64_t index = cli_shard_global(&st->sh, local);
-    char item[128];
     int64_t off;
     int w;
 
@@ -521,37 +540,19 @@ on_result(void *user, const struct mproc_result *r)
          * had begun: the user hears of it (its output is lost). */
         if (r->message != NULL &&
             strncmp(r->message, MPROC__STOPPED_RUNNING,
-                    strlen(MPROC__STOPPED_RUNNING)) == 0 &&
-            st->write_errno != EPIPE &&
-            (st->hooks == NULL || st->hooks->quiet == NULL ||
-             !st->hooks->quiet(st->hooks->user))) {
-            if (st->progress && st->tty)
-                fputs("\r\033[K", stderr);
-            quote_item(r->item, r->item_len, item, sizeof(item));
-            cli_error("item %llu \"%s\": %s", (unsigned long long)index,
-                      item, r->message);
-        }
+                    strlen(MPROC__STOPPED_RUNNING)) == 0)
+            say_failed(st, r, index);
         return 0;
     }
     if (r->status != 0) {
         st->failed++;
-        if (st->progress && st->tty)
-            fputs("\r\033[K", stderr);
         /* A failed command's stdout is written as a success's is (as
          * parallel does), before the line that says it failed. */
         if (r->len > 0 && write_item(st, r, index) == -1) {
             st->write_errno = errno;
             return 1;
         }
-        /* The output's reader is gone and the run ends by SIGPIPE: the
-         * jobs its stop killed are not news (a filter says nothing). */
-        if (st->write_errno == EPIPE ||
-            (st->hooks != NULL && st->hooks->quiet != NULL &&
-             st->hooks->quiet(st->hooks->user)))
-            return 0;
-        quote_item(r->item, r->item_len, item, sizeof(item));
-        cli_error("item %llu \"%s\": %s", (unsigned long long)index, item,
-                  r->message);
+        say_failed(st, r, index);
         return 0;
     }
     off = st->out_pos;
@@ -686,31 +687,6 @@ job_hash(const char *path)
         h = cli_hash(h, buf, (size_t)n);
     close(fd);
     return n < 0 ? 0 : h;
-}
-
-/* Block SIGPIPE (on) and, after, discard one that our writes raised
- * while it was blocked (off): the write said EPIPE already. */
-static void
-pipe_hold(bool on)
-{
-    static sigset_t old;
-    static bool had;
-    sigset_t set, pending;
-
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    if (on) {
-        sigpending(&pending);
-        had = sigismember(&pending, SIGPIPE);
-        pthread_sigmask(SIG_BLOCK, &set, &old);
-        return;
-    }
-    sigpending(&pending);
-    if (!had && sigismember(&pending, SIGPIPE)) {
-        static const struct timespec zero = {0, 0};
-        sigtimedwait(&set, NULL, &zero);
-    }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 static int
@@ -862,6 +838,7 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
     char *out_owned = NULL, *log_owned = NULL;
     const char *out_path, *log_path;
     mproc_pool_t *pool = NULL;
+    struct mproc__sigpipe_hold hold;
     mproc_sync_t *shared = NULL;
     struct mproc__mgrjob *mgr = NULL;
     mproc_err_t merr = {0, ""};
@@ -958,7 +935,7 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
     /* From here the output is written outside the pool's run, which
      * blocks SIGPIPE: a reader gone must be an EPIPE here too, so that the
      * run cleans up before it ends by SIGPIPE (close_output). */
-    pipe_hold(true);
+    mproc__sigpipe_hold(&hold);
     if (r == 0 && st.reduce) {
         const void *data;
         size_t len;
@@ -976,7 +953,7 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
         fdatasync(fileno(st.out));
     cli_joblog_set_sync(st.log, cli_joblog_sync_mode(st.log), -1);
     rc = close_output(&st);
-    pipe_hold(false);
+    mproc__sigpipe_release(&hold);
     if (rc == 0) {
         cli_joblog_commit(st.log); /* every output is on disk */
         rc = cli_joblog_close(st.log);

@@ -308,16 +308,12 @@ decide(struct mproc__ipc_auto *a)
     enum { NC = MPROC__ARRAY_SIZE(candidates) };
     static const unsigned windows[2] = {1, 64};
     double lo[2][NC], hi[2][NC];
-    sigset_t pipeset, old, pending;
+    struct mproc__sigpipe_hold hold;
     unsigned i, k, round, best = 0;
-    bool had, usable[NC];
+    bool usable[NC];
 
     /* A worker that dies makes a write fail with EPIPE, not kill us. */
-    sigemptyset(&pipeset);
-    sigaddset(&pipeset, SIGPIPE);
-    sigpending(&pending);
-    had = sigismember(&pending, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipeset, &old);
+    mproc__sigpipe_hold(&hold);
     for (i = 0; i < NC; i++) {
         usable[i] = true;
         lo[0][i] = lo[1][i] = hi[0][i] = hi[1][i] = 0;
@@ -336,12 +332,7 @@ decide(struct mproc__ipc_auto *a)
                 lo[k][i] = lo[k][i] == 0 || r < lo[k][i] ? r : lo[k][i];
                 hi[k][i] = r > hi[k][i] ? r : hi[k][i];
             }
-    sigpending(&pending);
-    if (!had && sigismember(&pending, SIGPIPE)) {
-        struct timespec zero = {0, 0};
-        sigtimedwait(&pipeset, NULL, &zero);
-    }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    mproc__sigpipe_release(&hold);
 
     for (i = 0; i < NC; i++) {
         if (!usable[i])

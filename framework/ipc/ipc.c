@@ -129,16 +129,14 @@ static _Atomic int nosignal_flag;
 ssize_t
 mproc__writev_nosig(int fd, const struct iovec *iov, int n)
 {
-    sigset_t set, old;
+    struct mproc__sigpipe_hold hold;
     ssize_t w;
     int e;
 
     /* A write to a pipe without readers raises SIGPIPE, which kills a
      * program that did not ask for it.  Where the kernel can be told not
      * to, that costs nothing; else block SIGPIPE for the call (two more
-     * system calls) and, if this write raised it (and it was not blocked
-     * already, in which case it is the caller's), take it back before
-     * unblocking. */
+     * system calls) and take back the one this write raised. */
     if (atomic_load_explicit(&nosignal_flag, memory_order_relaxed) >= 0) {
         w = MPROC__NOINTR(pwritev2(fd, iov, n, -1, RWF_NOSIGNAL));
         if (w >= 0 || (errno != EOPNOTSUPP && errno != EINVAL)) {
@@ -150,17 +148,10 @@ mproc__writev_nosig(int fd, const struct iovec *iov, int n)
         else
             return -errno; /* a real EINVAL from a working kernel */
     }
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &set, &old);
+    mproc__sigpipe_hold(&hold);
     w = MPROC__NOINTR(writev(fd, iov, n));
     e = errno;
-    if (w < 0 && e == EPIPE && !sigismember(&old, SIGPIPE)) {
-        struct timespec zero = {0, 0};
-        while (sigtimedwait(&set, NULL, &zero) < 0 && errno == EINTR)
-            ;
-    }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    mproc__sigpipe_release(&hold);
     return w < 0 ? -e : w;
 }
 

@@ -673,9 +673,8 @@ int
 mproc_pool_run(mproc_pool_t *p, mproc_next_fn next, mproc_result_fn on_result,
                void *user)
 {
-    sigset_t pipeset, oldset, pending;
+    struct mproc__sigpipe_hold hold;
     uint64_t want, w = 1024, i;
-    bool had_sigpipe;
     int r;
 
     if (p->owner != getpid()) {
@@ -735,11 +734,7 @@ mproc_pool_run(mproc_pool_t *p, mproc_next_fn next, mproc_result_fn on_result,
 
     /* A write to a dead worker's pipe must give EPIPE, not kill the host.
      * Block SIGPIPE for the run and discard any we caused. */
-    sigemptyset(&pipeset);
-    sigaddset(&pipeset, SIGPIPE);
-    sigpending(&pending);
-    had_sigpipe = sigismember(&pending, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipeset, &oldset);
+    mproc__sigpipe_hold(&hold);
 
     status_open(p);
     r = run_loop(p);
@@ -748,12 +743,7 @@ mproc_pool_run(mproc_pool_t *p, mproc_next_fn next, mproc_result_fn on_result,
     p->status = NULL;
     mproc__pool_cancel_rest(p);
 
-    sigpending(&pending);
-    if (!had_sigpipe && sigismember(&pending, SIGPIPE)) {
-        struct timespec zero = {0, 0};
-        sigtimedwait(&pipeset, NULL, &zero);
-    }
-    pthread_sigmask(SIG_SETMASK, &oldset, NULL);
+    mproc__sigpipe_release(&hold);
     if (r == 0 && p->stopping)
         r = p->stop_code;
     return r;

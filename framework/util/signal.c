@@ -13,7 +13,9 @@
  */
 #include "internal.h"
 
+#include <pthread.h>
 #include <signal.h>
+#include <time.h>
 
 bool
 mproc__signal_interrupts(void)
@@ -38,4 +40,31 @@ mproc__signal_interrupts(void)
             return true;
     }
     return false;
+}
+
+void
+mproc__sigpipe_hold(struct mproc__sigpipe_hold *h)
+{
+    sigset_t set, pending;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    sigpending(&pending);
+    h->had = sigismember(&pending, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, &h->old);
+}
+
+void
+mproc__sigpipe_release(const struct mproc__sigpipe_hold *h)
+{
+    static const struct timespec zero = {0, 0};
+    sigset_t set, pending;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    sigpending(&pending);
+    if (!h->had && sigismember(&pending, SIGPIPE))
+        while (sigtimedwait(&set, NULL, &zero) < 0 && errno == EINTR)
+            ;
+    pthread_sigmask(SIG_SETMASK, &h->old, NULL);
 }
