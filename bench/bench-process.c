@@ -258,7 +258,7 @@ main(int argc, char **argv)
     int n = argc > 4 ? atoi(argv[4]) : 1000, ns, i;
     static const char *const methods[] = {"fork", "spawn", "forkserver"};
     /* The anchors' figures, used when python3 is not there. */
-    double py[3] = {3200, 98000, 16000}, lo, hi, rfork, rfs, pyx[3];
+    double py[3] = {3200, 98000, 16000}, lo, hi, rfork, rfs, pyx[3], reach;
     struct measure rf = {"raw fork", NULL}, fn = {"mproc fork, function target",
                                                  NULL},
                    rr = {"raw fork + result (the floor)", NULL},
@@ -344,8 +344,14 @@ main(int argc, char **argv)
     met = rfork <= 1.25;
     printf("target: fork, plugin target <= 1.25x raw fork: %.2fx "
            "(%.2f-%.2f): %s\n", rfork, lo, hi, met ? "MET" : "MISSED");
-    printf("target: fork, plugin target >= 10x python fork: %.1fx: %s\n",
-           pyx[0], pyx[0] >= 10 ? "MET" : "MISSED");
+    /* No fork start that brings a result back beats the floor (raw fork +
+     * result), so python / floor is the most any could reach here: below
+     * 10x the target is out of reach in this run, whatever mproc does. */
+    reach = py[0] / median(rr.v, n);
+    printf("target: fork, plugin target >= 10x python fork: %.1fx "
+           "(reach: python / floor %.1fx): %s\n", pyx[0], reach,
+           pyx[0] >= 10 ? "MET"
+           : reach < 10 ? "MISSED (out of reach in this run)" : "MISSED");
     rfs = ratio(&fs, &rf, n, &lo, &hi);
     printf("target: forkserver <= 1.5x raw fork: %.2fx (%.2f-%.2f): %s\n",
            rfs, lo, hi, rfs <= 1.5 ? "MET" : "MISSED");

@@ -106,11 +106,19 @@ int mproc__memfd(const char *name);
  * safe there in glibc, which allocates nothing for them); never from a
  * signal handler.  mproc__log_on() tells whether a line would print, to
  * skip building costly arguments; mproc__log_set() is a spawned child's
- * way to take its parent's level from the boot message.
+ * way to take its parent's level from the boot message.  mproc__log()
+ * looks at the level before it calls: the line's function sets up a deep
+ * stack frame, a page a process start would otherwise write (and fault
+ * on after its fork) for a line that does not print.
  */
-void mproc__log(int level, const char *fmt, ...)
+void mproc__log_line(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 bool mproc__log_on(int level);
+#define mproc__log(level, ...)                                               \
+    do {                                                                     \
+        if (mproc__log_on(level))                                            \
+            mproc__log_line(level, __VA_ARGS__);                             \
+    } while (0)
 void mproc__log_set(int level);
 
 #endif

@@ -3,15 +3,18 @@
 # the core library and its programs here.  Included from framework/local.mk.
 mprocinclude_HEADERS += include/mproc/process.h
 
+# In this order: the static locks a fork start writes after its fork
+# (process.c's list, result.c's pool, fork.c's hold) are then laid out in
+# one page, one copy-on-write fault per start instead of two (issue 13.4).
 libmproc_core_la_SOURCES += \
 	%reldir%/process_int.h \
 	%reldir%/process.c \
+	%reldir%/result.c \
+	%reldir%/fork.c \
 	%reldir%/boot.c \
 	%reldir%/context.c \
-	%reldir%/fork.c \
 	%reldir%/launch.c \
 	%reldir%/pass.c \
-	%reldir%/result.c \
 	%reldir%/server.c
 # Where the spawn and forkserver start methods find the worker program
 # once installed (launch.c; the build tree's copy is found at run time,

@@ -115,6 +115,8 @@ static pid_t children_owner; /* the process the list belongs to */
 static uint32_t counter;     /* children created, for names */
 static bool atexit_done;
 
+static const struct mproc_process blank; /* all zero: a new handle */
+
 /* This process and its parent, as process handles. */
 static struct mproc_process self = {
     .kind = K_CURRENT, .state = S_STARTED, .name = (char *)"MainProcess",
@@ -168,13 +170,38 @@ mproc_process_opts_init(struct mproc_process_opts *o)
     o->result_max = MPROC__RESULT_MAX_DEFAULT;
 }
 
+/* "Process-N1:...:Nk" into name (room for 11 bytes a number).  By hand:
+ * snprintf's deep stack frame wrote a page that the last fork had made
+ * copy-on-write, a fault per start. */
+static void
+identity_name(char *name, const uint32_t *id, size_t n)
+{
+    char *o = name + sizeof("Process-") - 1;
+    size_t i;
+
+    memcpy(name, "Process-", sizeof("Process-") - 1);
+    for (i = 0; i < n; i++) {
+        char digits[10];
+        uint32_t v = id[i];
+        int k = 0;
+
+        if (i > 0)
+            *o++ = ':';
+        do
+            digits[k++] = (char)('0' + v % 10);
+        while ((v /= 10) != 0);
+        while (k > 0)
+            *o++ = digits[--k];
+    }
+    *o = '\0';
+}
+
 int
 mproc_process_new(mproc_process_t **out, const struct mproc_process_opts *o,
                   mproc_err_t *err)
 {
     mproc_process_t *p = NULL;
-    char num[16];
-    size_t i, len;
+    size_t len;
 
     *out = NULL;
     if ((o->fn == NULL) == (o->target == NULL))
@@ -184,9 +211,14 @@ mproc_process_new(mproc_process_t **out, const struct mproc_process_opts *o,
                                 : "process: no target (fn or target)");
     if (o->target != NULL && o->target[0] == '\0')
         return mproc__err(err, MPROC_EINVAL, "process: empty target");
-    p = calloc(1, sizeof(*p));
+    /* Not calloc: glibc's calloc bypasses the per-thread cache, so each
+     * start would write the arena, one more page to fault on after the
+     * fork (see struct mproc_process's errmsg).  A copy, not memset(),
+     * which the compiler would make a calloc() again. */
+    p = malloc(sizeof(*p));
     if (p == NULL)
         goto nomem;
+    *p = blank;
     pthread_mutex_init(&p->mu, NULL);
     p->kind = K_CHILD;
     p->state = S_NEW;
@@ -228,14 +260,8 @@ mproc_process_new(mproc_process_t **out, const struct mproc_process_opts *o,
     } else {
         len = sizeof("Process-") + p->nidentity * 11;
         p->name = malloc(len);
-        if (p->name != NULL) {
-            strcpy(p->name, "Process-");
-            for (i = 0; i < p->nidentity; i++) {
-                snprintf(num, sizeof(num), i ? ":%u" : "%u",
-                         (unsigned)p->identity[i]);
-                strcat(p->name, num);
-            }
-        }
+        if (p->name != NULL)
+            identity_name(p->name, p->identity, p->nidentity);
     }
     if (p->name == NULL)
         goto nomem;

@@ -88,7 +88,7 @@ mproc__log_on(int l)
 }
 
 void
-mproc__log(int l, const char *fmt, ...)
+mproc__log_line(int l, const char *fmt, ...)
 {
     char line[512];
     const char *name, *lv;
