@@ -8,7 +8,7 @@ tests_engine_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
 
 TESTS += %reldir%/engine-output.sh %reldir%/engine-fds.sh \
 	%reldir%/engine-exec-stop.sh %reldir%/engine-start.sh \
-	%reldir%/stress-pool.sh
+	%reldir%/engine-ordered-stop.sh %reldir%/stress-pool.sh
 EXTRA_DIST += %reldir%/engine-output.sh %reldir%/engine-fds.sh \
 	%reldir%/engine-exec-stop.sh %reldir%/engine-start.sh \
-	%reldir%/stress-pool.sh
+	%reldir%/engine-ordered-stop.sh %reldir%/stress-pool.sh

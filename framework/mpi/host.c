@@ -69,6 +69,7 @@ struct host {
     uint64_t rq_head, rq_len;
     unsigned chunk;
     bool source_done, input_wait, stopping;
+    bool gap; /* ordered: an item was delivered cancelled (deliver) */
     int stop_code;
     long long timeout_ms, beat_ms, last_ping;
     struct cli_sends sends;
@@ -155,7 +156,16 @@ deliver(struct host *h, uint64_t seq)
         .exitcode = s->exitcode,
     };
 
-    if (r.status != 0) {
+    /* Ordered: nothing after an item that did not run (the pool's rule,
+     * pool/items.c deliver()): the output stays a prefix of the input. */
+    if (h->job->ordered && h->gap && r.status != MPROC_ECANCELED)
+        r.status = MPROC_ECANCELED;
+    if (h->job->ordered && r.status == MPROC_ECANCELED)
+        h->gap = true;
+    if (r.status == MPROC_ECANCELED && s->status != MPROC_ECANCELED) {
+        r.message = "not delivered: an earlier item did not run (the run "
+                    "was stopped)";
+    } else if (r.status != 0) {
         r.message = s->out != NULL ? (const char *)s->out : "out of memory";
     } else if (mproc__pool_reduce_feed(h->pool, s->out, s->out_len, seq, msg,
                                        sizeof(msg)) < 0) {

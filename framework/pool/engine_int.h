@@ -164,6 +164,10 @@ struct mproc_pool {
     bool source_done;
     bool input_wait;    /* `next` said EAGAIN: poll input_fd first */
     bool stopping;
+    /* ordered: an item was delivered cancelled; every later one is too,
+     * so that what was delivered stays a prefix in input order */
+    bool gap;
+    bool stop_sent;     /* the stop signalled the workers (stop_workers) */
     int stop_code;
     unsigned start_deaths;
     bool started_one;   /* some worker started in this run */

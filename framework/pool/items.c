@@ -102,6 +102,19 @@ deliver(mproc_pool_t *p, uint64_t ref, int status, const char *data,
     const struct mproc_plugin *d = p->plugin->desc;
     char msg[MPROC__FAILMSG_MAX + 16];
 
+    /* Ordered: after an item that did not run (a stop), a later result,
+     * though at hand, is not delivered either: what was delivered stays a
+     * prefix of the input, so a resume that runs the rest appends exactly
+     * what an uninterrupted run would have written. */
+    if (p->o.ordered && p->gap && status != MPROC_ECANCELED) {
+        static const char held[] = "not delivered: an earlier item did not "
+                                   "run (the run was stopped)";
+        status = r.status = MPROC_ECANCELED;
+        data = held;
+        len = sizeof(held) - 1;
+    }
+    if (p->o.ordered && status == MPROC_ECANCELED)
+        p->gap = true;
     if (status == 0 && p->has_reduce) {
         mproc__ctx_clear(&p->rctx);
         if (d->reduce(&p->rctx, data, len, index) != MPROC_TASK_OK) {
@@ -208,6 +221,18 @@ mproc__pool_finish(mproc_pool_t *p, uint64_t ref, int status,
 {
     struct slot *s = slot_of(p, ref);
 
+    if (p->stop_sent && status != 0 && status != MPROC_ECANCELED) {
+        /* A failure once the stop signalled the workers is the stop's
+         * doing (an exec command killed by its SIGTERM), not the item's:
+         * cut short like a task whose worker the stop killed, so a resume
+         * runs it again and an ordered output stays a prefix. */
+        char msg[MPROC__FAILMSG_MAX + 64];
+
+        snprintf(msg, sizeof(msg), "%s: %.*s", MPROC__STOPPED_RUNNING,
+                 (int)strnlen(data, len), data);
+        mproc__pool_finish_stopped(p, ref, msg, strlen(msg), exitcode);
+        return;
+    }
     s->exitcode = exitcode;
     if (status == MPROC_EWORKER &&
         mproc__quarantine_death(&s->deaths, &s->deaths_msg, data, len,

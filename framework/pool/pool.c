@@ -294,6 +294,7 @@ stop_workers(mproc_pool_t *p, bool hard)
     unsigned i;
     int r;
 
+    p->stop_sent = hard;
     for (i = 0; i < p->nworkers; i++) {
         struct worker *w = &p->w[i];
         if (w->pid == 0)
