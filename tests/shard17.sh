@@ -195,11 +195,15 @@ run_mproc run stdin.ini --shard 0/2 <a.txt
 is "$st" 64 "stdin with a shard: exit 64"
 like "$err" "input stdin: cannot be split into shards" "stdin: says why"
 mkfifo fifo; printf '[job]\nplugin = echo\ninput = lines:fifo\n' >fifo.ini
-(sleep 1; : >fifo) & fifo_writer=$!
+# Refused before the FIFO is opened: no wait for a writer (it used to
+# wait for ever, or take a writer's bytes and then refuse).
 run_mproc run fifo.ini --shard 0/2
-wait $fifo_writer
-is "$st" 64 "lines: of a FIFO with a shard: exit 64"
-like "$err" "shards need a regular file" "a FIFO: says why"
+is "$st" 64 "lines: of a FIFO with a shard: exit 64, without a writer"
+like "$err" "fifo.ini:3: input = lines:fifo: shards need a regular file" \
+    "a FIFO: says why, at the input key's line"
+run_mproc check fifo.ini --shard 0/2
+is "$st" 64 "check of a FIFO with a shard: exit 64"
+unlike "$(cat "$tmp/out")" "valid" "check of a FIFO with a shard: not said valid"
 # slurm/N: K from SLURM_ARRAY_TASK_ID, N the user's (not the array's)
 rm -f out.txt.shard-*
 SLURM_ARRAY_TASK_ID=2 SLURM_ARRAY_TASK_COUNT=1 run_mproc run echo.ini --shard slurm/4

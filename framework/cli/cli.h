@@ -224,6 +224,10 @@ struct cli_input;
  * bad SLURM_ARRAY_TASK_ID). */
 int cli_input_shard(struct cli_input *in, const struct mproc__job *job,
                     bool need_total, struct cli_shard *sh);
+/* A sharded job whose input cannot be split, refused before the input is
+ * opened (opening a FIFO would wait for its writer and take its bytes):
+ * 0, or an exit status after printing why, at the input key's FILE:LINE. */
+int cli_input_shardable(const struct cli_job *cj);
 /* Open the job's input; returns 0 or an exit status after printing.  With
  * probe (check), never wait: a FIFO's writer is not waited for. */
 int cli_input_open(struct cli_input **out, const struct mproc__job *job,

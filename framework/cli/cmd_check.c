@@ -81,13 +81,27 @@ show(const struct cli_job *cj, const char *section, const char *key,
 }
 
 /* [job] shard: which items this shard runs (mproc(1), "Running on a
- * cluster").  0, or an exit status after printing why. */
+ * cluster").  Found before the job is said valid (an input that cannot
+ * be split makes it invalid): 0 with *known set when the shard is
+ * resolved here, or an exit status after printing why. */
 static int
-show_shard(const struct cli_job *cj, struct cli_input *in)
+find_shard(const struct cli_job *cj, struct cli_input *in,
+           struct cli_shard *sh, bool *known)
 {
     const struct mproc__job *job = cj->job;
-    struct cli_shard sh;
-    int rc;
+
+    *known = false;
+    if (job->shard_n == 0 ||
+        (job->shard_k < 0 && getenv("SLURM_ARRAY_TASK_ID") == NULL))
+        return 0;
+    *known = true;
+    return cli_input_shard(in, job, true, sh);
+}
+
+static void
+show_shard(const struct cli_job *cj, const struct cli_shard *sh, bool known)
+{
+    const struct mproc__job *job = cj->job;
 
     static const char *const syncs[] = {"none", "batch", "item"};
 
@@ -96,28 +110,24 @@ show_shard(const struct cli_job *cj, struct cli_input *in)
          cli_joblog_mode_name(job->shard_mode));
     if (job->shard_n == 0) {
         show(cj, "job", "shard", "none    (the whole input)");
-        return 0;
+        return;
     }
-    if (job->shard_k < 0 && getenv("SLURM_ARRAY_TASK_ID") == NULL) {
+    if (!known) {
         show(cj, "job", "shard", "slurm/%lld    (K from "
              "SLURM_ARRAY_TASK_ID, not set here)", (long long)job->shard_n);
-        return 0;
+        return;
     }
-    rc = cli_input_shard(in, job, true, &sh);
-    if (rc != 0)
-        return rc;
     show(cj, "job", "shard", "%llu/%llu    (%s: %llu of %llu items%s; "
          "output and joblog get .shard-%llu-of-%llu)",
-         (unsigned long long)sh.k, (unsigned long long)sh.n,
-         cli_joblog_mode_name(sh.mode), (unsigned long long)sh.count,
-         (unsigned long long)sh.total,
-         sh.mode == MPROC__SHARD_STRIDE ? ", every Nth from K" : "",
-         (unsigned long long)sh.k, (unsigned long long)sh.n);
-    if (sh.mode == MPROC__SHARD_CONTIGUOUS && sh.count > 0)
+         (unsigned long long)sh->k, (unsigned long long)sh->n,
+         cli_joblog_mode_name(sh->mode), (unsigned long long)sh->count,
+         (unsigned long long)sh->total,
+         sh->mode == MPROC__SHARD_STRIDE ? ", every Nth from K" : "",
+         (unsigned long long)sh->k, (unsigned long long)sh->n);
+    if (sh->mode == MPROC__SHARD_CONTIGUOUS && sh->count > 0)
         printf("#   items %llu to %llu of the input\n",
-               (unsigned long long)sh.lo,
-               (unsigned long long)(sh.lo + sh.count - 1));
-    return 0;
+               (unsigned long long)sh->lo,
+               (unsigned long long)(sh->lo + sh->count - 1));
 }
 
 int
@@ -127,6 +137,8 @@ cmd_check(int argc, char **argv)
     struct cli_job cj = {0};
     struct cli_args args;
     struct cli_input *in = NULL;
+    struct cli_shard sh;
+    bool sh_known;
     mproc_pool_t *pool = NULL;
     mproc_sync_t *shared = NULL;
     const struct mproc__decl *decl;
@@ -149,7 +161,11 @@ cmd_check(int argc, char **argv)
     if (rc != 0)
         goto done;
     job = cj.job;
-    rc = cli_input_open(&in, job, true);
+    rc = cli_input_shardable(&cj);
+    if (rc == 0)
+        rc = cli_input_open(&in, job, true);
+    if (rc == 0)
+        rc = find_shard(&cj, in, &sh, &sh_known);
     if (rc != 0)
         goto done;
 
@@ -192,9 +208,7 @@ cmd_check(int argc, char **argv)
          job->timeout_ms ? "" : "    (no limit)");
     show(&cj, "job", "timeout_grace", "%gs", job->timeout_grace_ms / 1000.0);
     show(&cj, "job", "retries", "%u", job->retries);
-    rc = show_shard(&cj, in);
-    if (rc != 0)
-        goto done;
+    show_shard(&cj, &sh, sh_known);
     /* issue 19 (dbg19) */
     if (job->quarantine_after != 0)
         show(&cj, "job", "quarantine_after", "%u", job->quarantine_after);

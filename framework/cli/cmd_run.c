@@ -864,7 +864,9 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
         goto done;
     }
     if (in == NULL) {
-        rc = cli_input_open(&in, cj.job, false);
+        rc = cli_input_shardable(&cj);
+        if (rc == 0)
+            rc = cli_input_open(&in, cj.job, false);
         if (rc != 0)
             goto done;
     }

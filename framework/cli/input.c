@@ -661,6 +661,31 @@ lines_identity(struct cli_input *in, uint64_t *total, uint64_t *hash)
 }
 
 int
+cli_input_shardable(const struct cli_job *cj)
+{
+    const struct mproc__job *job = cj->job;
+    const char *where = mproc_config_where(cj->cfg, "job", "input");
+    const char *what;
+    struct stat st;
+
+    if (job->shard_n == 0 || job->input_kind != MPROC__INPUT_LINES ||
+        stat(job->input_path, &st) != 0 || S_ISREG(st.st_mode))
+        return 0; /* a missing file: cli_input_open() says so */
+    what = S_ISFIFO(st.st_mode)   ? "a FIFO"
+           : S_ISCHR(st.st_mode)  ? "a character device"
+           : S_ISDIR(st.st_mode)  ? "a folder"
+           : S_ISSOCK(st.st_mode) ? "a socket"
+                                  : "not a regular file";
+    cli_error("%s: input = %s:%s: shards need a regular file, read whole "
+              "by every shard, and %s is %s; copy the items to a file "
+              "first, or run without shards",
+              where != NULL ? where : cj->path,
+              job->input_nul ? "lines0" : "lines", job->input_path,
+              job->input_path, what);
+    return CLI_EXIT_USAGE;
+}
+
+int
 cli_input_shard(struct cli_input *in, const struct mproc__job *job,
                 bool need_total, struct cli_shard *sh)
 {
