@@ -248,6 +248,29 @@ ok $? "after a death: the dead worker is no longer listed"
 wait "$sub"
 is "$?" 0 "after a death: the job succeeds (the item retried)"
 
+# ---- a stopped job: running, not answering; not "no job" ----
+start_job st1 2 "sleep 1"
+kill -STOP "$host"
+run_mproc status "$host"
+is "$st" 70 "SIGSTOPped job, by pid: exit 70 (no answer read)"
+like "$(cat "$tmp/out")" "pid $host" "SIGSTOPped job, by pid: shown"
+like "$(cat "$tmp/out")" "sent nothing in 3 s: stopped" \
+    "SIGSTOPped job, by pid: says it runs but does not answer"
+unlike "$err" "no job" "SIGSTOPped job, by pid: not said missing"
+run_mproc status
+like "$(cat "$tmp/out")" "pid $host" "SIGSTOPped job: listed"
+run_mproc status --json
+like "$(cat "$tmp/out")" "\"answering\":false" "SIGSTOPped job: --json says so"
+run_mproc status st1
+is "$st" 1 "SIGSTOPped job, by name: exit 1 (its name is unknown)"
+like "$err" "job $host runs but did not answer" \
+    "SIGSTOPped job, by name: names the pid that did not answer"
+kill -CONT "$host"
+run_mproc status "$host"
+is "$st" 0 "continued: answers again"
+kill -TERM "$host"
+wait "$sub" 2>/dev/null
+
 # ---- kill -9: the next run, and mproc clean, remove the socket ----
 start_job k1 2 "sleep 1"
 kill -KILL "$host"

@@ -42,6 +42,9 @@ static const char status_usage[] =
     "                          until the job ends\n"
     "  -h, --help              show this help\n"
     "\n"
+    "A job that runs but sends nothing in 3 s (stopped, or busy) is shown\n"
+    "as not answering.\n"
+    "\n"
     "Exit status: 0 shown, 1 no such job runs, 64 usage error, 70 the\n"
     "job's answer could not be read.\n";
 
@@ -49,6 +52,7 @@ struct reply {
     long pid;
     char *text; /* NUL-terminated, then the JSON */
     char *json;
+    bool mute;  /* it runs, but did not answer (made here: mute_reply) */
 };
 
 static volatile sig_atomic_t stop_watch;
@@ -60,8 +64,34 @@ on_int(int sig)
     stop_watch = 1;
 }
 
-/* Connect to the socket of `pid` and read its whole answer.  0, or -1
- * when nobody answers there. */
+/* A job that accepted the connection but sent nothing in time: it runs
+ * (its listening socket is there), stopped (SIGSTOP, a debugger) or too
+ * busy to answer.  Said as such, not as "no job": an operator looking at
+ * a stuck job must not be told it does not exist. */
+static int
+mute_reply(long pid, struct reply *out)
+{
+    char *t = NULL;
+    int n = asprintf(&t,
+                     "job (not answering), pid %ld\n"
+                     "state: running, but it sent nothing in %d s: stopped "
+                     "(SIGSTOP, a debugger) or too busy to answer; see "
+                     "ps -o stat= -p %ld, and try again\n%c"
+                     "{\"pid\":%ld,\"answering\":false}\n",
+                     pid, READ_TIMEOUT_MS / 1000, pid, '\0', pid);
+
+    if (n < 0)
+        return -1;
+    out->pid = pid;
+    out->text = t;
+    out->json = t + strlen(t) + 1;
+    out->mute = true;
+    return 0;
+}
+
+/* Connect to the socket of `pid` and read its whole answer.  0 (with a
+ * made-up answer when it runs but says nothing: mute_reply), or -1 when
+ * nobody is there. */
 static int
 ask(const char *dir, long pid, struct reply *out)
 {
@@ -80,6 +110,7 @@ ask(const char *dir, long pid, struct reply *out)
     for (;;) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
         ssize_t n;
+        int ready;
 
         if (cap - len < 4096) {
             char *q = realloc(buf, cap = cap * 2 + 8192);
@@ -87,7 +118,12 @@ ask(const char *dir, long pid, struct reply *out)
                 goto out;
             buf = q;
         }
-        if (poll(&p, 1, READ_TIMEOUT_MS) <= 0)
+        ready = poll(&p, 1, READ_TIMEOUT_MS);
+        if (ready == 0 && len == 0) {
+            r = mute_reply(pid, out);
+            goto out;
+        }
+        if (ready <= 0)
             goto out;
         n = read(fd, buf + len, cap - len - 1);
         if (n < 0 && errno == EINTR)
@@ -141,7 +177,7 @@ label_matches(const struct reply *rp, const char *want)
 /* Every job of ours that answers (matching `want`: a pid, a label, or
  * NULL for all), at most MAX_JOBS. */
 static size_t
-collect(const char *dir, const char *want, struct reply *out)
+collect(const char *dir, const char *want, struct reply *out, long *mute)
 {
     char *end;
     long wpid = want != NULL ? strtol(want, &end, 10) : 0;
@@ -161,7 +197,9 @@ collect(const char *dir, const char *want, struct reply *out)
             continue;
         if (ask(dir, pid, &out[n]) < 0)
             continue;
-        if (want != NULL && !label_matches(&out[n], want)) {
+        if (want != NULL && out[n].mute)
+            *mute = pid; /* cannot say whether it is that job */
+        if (want != NULL && (out[n].mute || !label_matches(&out[n], want))) {
             free(out[n].text);
             continue;
         }
@@ -217,6 +255,7 @@ cmd_status(int argc, char **argv)
     double every = 0;
     char dir[PATH_MAX];
     mproc_err_t err;
+    long mute;
     size_t n;
     int c, rc = CLI_EXIT_OK;
 
@@ -278,10 +317,17 @@ cmd_status(int argc, char **argv)
     signal(SIGINT, on_int);
     signal(SIGPIPE, SIG_DFL);
     for (;;) {
-        n = dir[0] ? collect(dir, want, r) : 0;
+        mute = 0;
+        n = dir[0] ? collect(dir, want, r, &mute) : 0;
         if (n == 0) {
             if (!shown) {
-                if (want != NULL)
+                if (want != NULL && mute != 0)
+                    cli_error("status: no job %s of yours answered, and job "
+                              "%ld runs but did not answer in %d s (stopped "
+                              "or busy): it may be that one; try mproc "
+                              "status %ld", want, mute,
+                              READ_TIMEOUT_MS / 1000, mute);
+                else if (want != NULL)
                     cli_error("status: no job %s of yours is running", want);
                 else
                     cli_error("status: no mproc job of yours is running");
@@ -299,6 +345,9 @@ cmd_status(int argc, char **argv)
             print_list(r, n, json);
         else
             fputs(json ? r[0].json : r[0].text, stdout);
+        /* One job, and it said nothing: 70, its answer could not be
+         * read (the usage's exit statuses). */
+        rc = n == 1 && r[0].mute ? CLI_EXIT_SOFTWARE : CLI_EXIT_OK;
         fflush(stdout);
         free_replies(r, n);
         shown = true;
