@@ -56,8 +56,10 @@ run_mproc exec -j2 --halt now,fail=1 \
 is "$st" 6 "now,fail=1: the failing job's status"
 # Item 0 (sleep 20) is before the failing item 1 in the output order: it
 # is stopped when item 1 fails, not waited for until its turn.
-like "$err" 'item 0 "touch ran.2; [ 2 = 1 ] && exit 6; sleep 20": command killed by SIGTERM' \
+like "$err" 'item 0 "touch ran.2; [ 2 = 1 ] && exit 6; sleep 20": stopped with the run while it ran: command killed by SIGTERM' \
     "now: the job running before the failing one in order is stopped"
+like "$err" 'item 1 "touch ran.1; [ 1 = 1 ] && exit 6; sleep 20": failed, after an item the stop cut short: command exited with status 6' \
+    "now: the failing job is still named"
 ok "$([ ! -e ran.3 ] && [ ! -e ran.6 ]; echo $?)" "now: no job after"
 no_leftovers "now: no command left running"
 

@@ -536,11 +536,14 @@ on_result(void *user, const struct mproc_result *r)
     cli_debug_result(index, r); /* a quarantined item: its record */
     if (r->status == MPROC_ECANCELED) {
         st->cancelled++;
-        /* Not run to its end, and not logged (a resume runs it), but it
-         * had begun: the user hears of it (its output is lost). */
+        /* Not run to its end, or (ordered) failed after one that was
+         * not, and not logged (a resume runs it), but it had begun: the
+         * user hears of it (its output is lost). */
         if (r->message != NULL &&
-            strncmp(r->message, MPROC__STOPPED_RUNNING,
-                    strlen(MPROC__STOPPED_RUNNING)) == 0)
+            (strncmp(r->message, MPROC__STOPPED_RUNNING,
+                     strlen(MPROC__STOPPED_RUNNING)) == 0 ||
+             strncmp(r->message, MPROC__HELD_FAILED,
+                     strlen(MPROC__HELD_FAILED)) == 0))
             say_failed(st, r, index);
         return 0;
     }

@@ -162,9 +162,14 @@ deliver(struct host *h, uint64_t seq)
         r.status = MPROC_ECANCELED;
     if (h->job->ordered && r.status == MPROC_ECANCELED)
         h->gap = true;
-    if (r.status == MPROC_ECANCELED && s->status != MPROC_ECANCELED) {
+    if (r.status == MPROC_ECANCELED && s->status == 0) {
         r.message = "not delivered: an earlier item did not run (the run "
                     "was stopped)";
+    } else if (r.status == MPROC_ECANCELED && s->status != MPROC_ECANCELED) {
+        /* A failure is still news; its output and log line are not. */
+        snprintf(msg, sizeof(msg), "%s: %s", MPROC__HELD_FAILED,
+                 s->out != NULL ? (const char *)s->out : "out of memory");
+        r.message = msg;
     } else if (r.status != 0) {
         r.message = s->out != NULL ? (const char *)s->out : "out of memory";
     } else if (mproc__pool_reduce_feed(h->pool, s->out, s->out_len, seq, msg,

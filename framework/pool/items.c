@@ -109,9 +109,18 @@ deliver(mproc_pool_t *p, uint64_t ref, int status, const char *data,
     if (p->o.ordered && p->gap && status != MPROC_ECANCELED) {
         static const char held[] = "not delivered: an earlier item did not "
                                    "run (the run was stopped)";
+        if (status != 0) {
+            /* Its failure is still news (it may be what stopped the
+             * run); its output and its log line are not written. */
+            snprintf(msg, sizeof(msg), "%s: %.*s", MPROC__HELD_FAILED,
+                     (int)strnlen(data, len), data);
+            data = msg;
+            len = strlen(msg);
+        } else {
+            data = held;
+            len = sizeof(held) - 1;
+        }
         status = r.status = MPROC_ECANCELED;
-        data = held;
-        len = sizeof(held) - 1;
     }
     if (p->o.ordered && status == MPROC_ECANCELED)
         p->gap = true;

@@ -164,6 +164,10 @@ const struct mproc__plugin *mproc__pool_plugin(const mproc_pool_t *p);
 /* The message of a task cancelled as it ran (its worker ended with the
  * run, before its result came): what follows says how. */
 #define MPROC__STOPPED_RUNNING "stopped with the run while it ran"
+/* The message of a task that failed after an item the stop cut short, in
+ * an ordered run: cancelled too (not logged, its output not written), its
+ * failure told after this. */
+#define MPROC__HELD_FAILED "failed, after an item the stop cut short"
 
 /* The descriptors of the host's sides of every live worker's channels:
  * up to max of them in fds; returns how many there are.  *gen changes
