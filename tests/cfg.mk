@@ -13,3 +13,8 @@ TESTS += tests/test-args %reldir%/cfg-args.sh %reldir%/cfg-quote.sh \
 	%reldir%/cfg-progress.sh
 EXTRA_DIST += %reldir%/cfg-args.sh %reldir%/cfg-quote.sh \
 	%reldir%/cfg-progress.sh
+
+# A shared object's bad init or lock is reported where it was set (the
+# key's line, or --set SECTION.KEY=VALUE), not at its section's header.
+TESTS += %reldir%/cfg-decl-where.sh
+EXTRA_DIST += %reldir%/cfg-decl-where.sh

@@ -47,21 +47,22 @@ expect nolength 4 "[array:a] needs length = N" '[array:a]\ntype = int8\n'
 expect init 6 "init: expected a number, got 'lots'" \
     '[value:v]\ntype = int8\ninit = lots\n'
 # Numbers as mproc.ini(5) says, not whatever strtod() takes (11.15).
+# A value out of its type's range is reported at its own key's line.
 for bad in 0x10 inf nan 1e 1. .5 1e-99999 --1; do
     expect init 6 "init: expected a number, got '$bad'" \
         "[value:v]\ntype = double\ninit = $bad\n"
 done
-expect intfrac 4 "[value:v] init = 1.5: type int8 takes a whole number from -128 to 127" \
+expect intfrac 6 "[value:v] init = 1.5: type int8 takes a whole number from -128 to 127" \
     '[value:v]\ntype = int8\ninit = 1.5\n'
-expect intrange 4 "[value:v] init = 300: type int8 takes a whole number from -128 to 127" \
+expect intrange 6 "[value:v] init = 300: type int8 takes a whole number from -128 to 127" \
     '[value:v]\ntype = int8\ninit = 300\n'
-expect intexp 4 "[array:a] init = 1e3: type uint32 takes a whole number from 0 to 4294967295" \
+expect intexp 7 "[array:a] init = 1e3: type uint32 takes a whole number from 0 to 4294967295" \
     '[array:a]\ntype = uint32\nlength = 2\ninit = 1e3\n'
 printf "$head"'[value:v]\ntype = double\ninit = -2.5e3\n[value:w]\ntype = int64\ninit = -9223372036854775808\n' \
     >"$tmp/goodinit.ini"
 run_mproc check "$tmp/goodinit.ini"
 is "$st" 0 "init: -2.5e3 for a double, INT64_MIN for an int64"
-expect condlock 4 "[condition:c]: lock = nope names no [lock:nope]" \
+expect condlock 5 "[condition:c]: lock = nope names no [lock:nope]" \
     '[condition:c]\nlock = nope\n'
 expect synckey 5 "sync: expected futex, posix or sysv, got 'spin'" \
     '[pool]\nsync = spin\n'

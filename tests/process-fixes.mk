@@ -16,3 +16,26 @@ EXTRA_DIST += \
 	%reldir%/process-fixes-fork.sh \
 	%reldir%/process-fixes-spawn.sh \
 	%reldir%/process-fixes-forkserver.sh
+
+# How a Process ended after its target returned (a fini that crashed or
+# exited), the several-tasks hint and result_max's message, per start
+# method; the crash of a plugin's constructor in `mproc plugins`, check
+# and run.
+check_LTLIBRARIES += tests/process-fixes-plugin.la
+tests_process_fixes_plugin_la_SOURCES = %reldir%/process-fixes-plugin.c
+tests_process_fixes_plugin_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+check_PROGRAMS += tests/process-fixes-ended
+tests_process_fixes_ended_SOURCES = %reldir%/process-fixes-ended.c \
+	%reldir%/tap.h
+tests_process_fixes_ended_LDADD = libmproc-core.la $(INIH_LIBS)
+
+TESTS += \
+	%reldir%/process-fixes-ended-fork.sh \
+	%reldir%/process-fixes-ended-spawn.sh \
+	%reldir%/process-fixes-ended-forkserver.sh \
+	%reldir%/process-fixes-load.sh
+EXTRA_DIST += \
+	%reldir%/process-fixes-ended-fork.sh \
+	%reldir%/process-fixes-ended-spawn.sh \
+	%reldir%/process-fixes-ended-forkserver.sh \
+	%reldir%/process-fixes-load.sh

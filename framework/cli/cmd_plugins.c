@@ -12,10 +12,17 @@
 #include "internal.h"
 
 #include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "ipc/chan_int.h"
@@ -34,6 +41,155 @@ static const char plugins_usage[] =
     "  -b, --build      show this build: version, ABI, backends, start\n"
     "                   methods and paths (as mproc --version)\n"
     "  -h, --help       show this help\n";
+
+/*
+ * Every plugin file is loaded in a forked child first: a constructor that
+ * crashes (or calls exit()) ends that child, and the file is reported
+ * with the signal, exit 78, instead of the command dying without a word;
+ * `plugins` goes on with the other files.  Here and not in the library:
+ * the command line is single-threaded until its pool starts, so the child
+ * may call dlopen(), which a forked child of a threaded program may not.
+ * A child still loading after PROBE_MS gives no verdict, and the file is
+ * loaded here as it always was.
+ */
+#define PROBE_MS 10000
+
+/* The probe's child: load the file, say so on `fd`, end without running
+ * anything of the parent's (no atexit handler, no stdio buffer). */
+static void __attribute__((noreturn))
+probe_child(const char *path, int fd)
+{
+    struct sigaction sa;
+    sigset_t all;
+    int s, null;
+
+    /* A crash must end the child, not run a handler of the parent's (a
+     * backtrace, a self-pipe write the parent would read). */
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_DFL;
+    for (s = 1; s < NSIG; s++)
+        if (s != SIGKILL && s != SIGSTOP)
+            sigaction(s, &sa, NULL);
+    sigfillset(&all);
+    sigprocmask(SIG_UNBLOCK, &all, NULL);
+    /* A constructor that reads stdin must not eat the job's input, and
+     * what it prints would be printed twice (the parent loads it too);
+     * stderr stays, for what a crashing one says. */
+    null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+        dup2(null, STDIN_FILENO);
+        dup2(null, STDOUT_FILENO);
+    }
+    /* Loaded or refused, it returned: a refusal is mproc__plugin_open's
+     * to report, with dlerror()'s reason. */
+    (void)dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (MPROC__NOINTR(write(fd, "L", 1)) < 0)
+        _exit(1);
+    _exit(0);
+}
+
+/* The file `spec` names (as mproc__plugin_open finds it), malloc'd;
+ * NULL when there is none, which the loader then reports. */
+static char *
+plugin_file(const char *spec)
+{
+    char **dirs, *path = NULL;
+    size_t i;
+
+    if (strchr(spec, '/') != NULL)
+        return access(spec, F_OK) == 0 ? strdup(spec) : NULL;
+    dirs = mproc__plugin_dirs();
+    for (i = 0; dirs != NULL && dirs[i] != NULL && path == NULL; i++) {
+        if (asprintf(&path, "%s/%s.so", dirs[i], spec) < 0)
+            path = NULL;
+        else if (access(path, F_OK) != 0) {
+            free(path);
+            path = NULL;
+        }
+    }
+    mproc__plugin_dirs_free(dirs);
+    return path;
+}
+
+/* Run under a debugger or a tracer (TracerPid in /proc/self/status):
+ * then no probe, whose child the debugger would follow (mproc rerun's
+ * gdb follows the forks into the worker), and a crash while loading is
+ * the debugger's to show. */
+static bool
+traced(void)
+{
+    char line[128];
+    bool yes = false;
+    FILE *f = fopen("/proc/self/status", "re");
+
+    if (f == NULL)
+        return false;
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (strncmp(line, "TracerPid:", 10) == 0) {
+            yes = strtol(line + 10, NULL, 10) != 0;
+            break;
+        }
+    fclose(f);
+    return yes;
+}
+
+/* Load `spec` in a child; 0, or the exit status after saying how the
+ * child ended. */
+static int
+probe(const char *spec)
+{
+    struct pollfd pfd = {-1, POLLIN, 0};
+    char *path = NULL, c;
+    int fds[2] = {-1, -1}, st = 0, rc = 0, n;
+    pid_t pid;
+
+    if (spec == NULL || traced() || (path = plugin_file(spec)) == NULL)
+        return 0;
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        goto done; /* no verdict */
+    /* The child must not write what the parent's buffers hold, should a
+     * constructor call exit(). */
+    fflush(NULL);
+    pid = fork();
+    if (pid == 0)
+        probe_child(path, fds[1]);
+    close(fds[1]);
+    if (pid < 0)
+        goto done;
+    pfd.fd = fds[0];
+    do
+        n = poll(&pfd, 1, PROBE_MS);
+    while (n < 0 && errno == EINTR);
+    if (n == 1 && MPROC__NOINTR(read(fds[0], &c, 1)) == 1) {
+        MPROC__NOINTR(waitpid(pid, NULL, 0)); /* loaded: it ends now */
+        goto done;
+    }
+    /* Ended without a word; or too slow (or a process its constructor
+     * started holds the pipe): no verdict, unless it has ended. */
+    if (MPROC__NOINTR(waitpid(pid, &st, n == 0 ? WNOHANG : 0)) != pid) {
+        kill(pid, SIGKILL);
+        MPROC__NOINTR(waitpid(pid, NULL, 0));
+        goto done;
+    }
+    if (WIFSIGNALED(st)) {
+        const char *sig = sigabbrev_np(WTERMSIG(st));
+        cli_error("plugin %s: crashed while loading (SIG%s in a constructor "
+                  "or initializer of the file or of a library it needs); "
+                  "fix the plugin or remove it",
+                  path, sig ? sig : "?");
+    } else {
+        cli_error("plugin %s: ended the process while loading (exit status "
+                  "%d from a constructor or initializer); fix the plugin or "
+                  "remove it",
+                  path, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    }
+    rc = CLI_EXIT_CONFIG;
+done:
+    if (fds[0] >= 0)
+        close(fds[0]);
+    free(path);
+    return rc;
+}
 
 static const char *const arg_types[] = {
     [MPROC_ARG_STRING] = "string",     [MPROC_ARG_INT] = "int",
@@ -55,6 +211,8 @@ cli_check_args(const struct cli_job *cj)
     n = mproc__config_warnings(cj->cfg, &warn);
     for (i = 0; i < n; i++)
         fprintf(stderr, "mproc: warning: %s\n", warn[i]);
+    if ((r = probe(cj->job->plugin)) != 0)
+        return r;
     if (mproc__plugin_open(&p, cj->job->plugin, &err) < 0)
         return 0; /* the pool reports it, with where the plugin was set */
     r = mproc__config_check_args(cj->cfg, mproc__plugin_args(p->desc),
@@ -79,6 +237,8 @@ inspect(const char *spec)
     int r;
 
     if (strchr(spec, '/') != NULL && (r = cli_check_plugin_file(spec)) != 0)
+        return r;
+    if ((r = probe(spec)) != 0)
         return r;
     if ((r = mproc__plugin_open(&p, spec, &err)) < 0) {
         cli_error("%s", err.msg);
@@ -204,7 +364,7 @@ list_dir(const char *dir, unsigned *found)
 
         snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
         free(names[i]);
-        if (cli_check_plugin_file(path) != 0) {
+        if (cli_check_plugin_file(path) != 0 || probe(path) != 0) {
             broken++;
             continue;
         }

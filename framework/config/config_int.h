@@ -114,6 +114,11 @@ struct mproc__decl {
     char *init;       /* value, array: initial number, NULL = 0 */
     bool locked;      /* value, array: with a lock (default true) */
     char *lock;       /* condition: the lock's name, NULL = its own */
+    /* Where init and lock were set ("FILE:LINE" of the key, or "--set
+     * SECTION.KEY=VALUE"): a bad one is reported there, not at the
+     * header, as every other bad value is. */
+    char *init_at;
+    char *lock_at;
 };
 
 struct mproc__decls;

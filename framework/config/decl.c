@@ -267,7 +267,9 @@ mproc__decl_key(struct mproc__decls *d, const char *section, const char *key,
                               "%s: init: expected a number, got '%s'", loc,
                               value);
         free(x->init);
-        if ((x->init = strdup(value)) == NULL)
+        free(x->init_at);
+        x->init_at = strdup(loc);
+        if ((x->init = strdup(value)) == NULL || x->init_at == NULL)
             return mproc__err(err, MPROC_ENOMEM, "out of memory");
     } else if (strcmp(key, "lock") == 0 && x->kind == MPROC__DECL_CONDITION) {
         if (!good_name(value))
@@ -275,7 +277,9 @@ mproc__decl_key(struct mproc__decls *d, const char *section, const char *key,
                               "%s: lock: expected the name of a [lock:NAME] "
                               "or [rlock:NAME], got '%s'", loc, value);
         free(x->lock);
-        if ((x->lock = strdup(value)) == NULL)
+        free(x->lock_at);
+        x->lock_at = strdup(loc);
+        if ((x->lock = strdup(value)) == NULL || x->lock_at == NULL)
             return mproc__err(err, MPROC_ENOMEM, "out of memory");
     } else { /* lock = true | false, for values and arrays */
         b = strcasecmp(value, "true") == 0 || strcmp(value, "1") == 0 ||
@@ -329,8 +333,9 @@ mproc__decl_finish(struct mproc__decls *d, mproc_err_t *err)
                 return mproc__err(err, MPROC_ECONFIG,
                                   "%s: [%s:%s] init = %s: type %s takes a "
                                   "whole number from %lld to %lld",
-                                  x->where, k, x->name, x->init,
-                                  mproc_type_name(x->type), lo, hi);
+                                  x->init_at ? x->init_at : x->where, k,
+                                  x->name, x->init, mproc_type_name(x->type),
+                                  lo, hi);
         }
         if (x->kind == MPROC__DECL_CONDITION && x->lock != NULL) {
             l = find(d, x->lock);
@@ -338,7 +343,8 @@ mproc__decl_finish(struct mproc__decls *d, mproc_err_t *err)
                               l->kind != MPROC__DECL_RLOCK))
                 return mproc__err(err, MPROC_ECONFIG,
                                   "%s: [condition:%s]: lock = %s names no "
-                                  "[lock:%s] or [rlock:%s]", x->where,
+                                  "[lock:%s] or [rlock:%s]",
+                                  x->lock_at ? x->lock_at : x->where,
                                   x->name, x->lock, x->lock, x->lock);
         }
     }
@@ -370,6 +376,8 @@ mproc__decl_free(struct mproc__decls *d)
         free(d->v[i].where);
         free(d->v[i].init);
         free(d->v[i].lock);
+        free(d->v[i].init_at);
+        free(d->v[i].lock_at);
     }
     free(d->v);
     free(d);

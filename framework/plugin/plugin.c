@@ -319,6 +319,15 @@ mproc__plugin_task(const struct mproc__plugin *p, const char *name,
                    const struct mproc_task_def **out,
                    mproc_err_t *err)
 {
+    return mproc__plugin_task_as(p, name, "choose one with [job] task", out,
+                                 err);
+}
+
+int
+mproc__plugin_task_as(const struct mproc__plugin *p, const char *name,
+                      const char *how, const struct mproc_task_def **out,
+                      mproc_err_t *err)
+{
     const struct mproc_task_def *t;
     char names[256];
 
@@ -330,9 +339,8 @@ mproc__plugin_task(const struct mproc__plugin *p, const char *name,
         }
         task_list(p->desc, names, sizeof(names));
         return mproc__err(err, MPROC_EPLUGIN,
-                          "plugin %s (%s) has several tasks (%s); choose one "
-                          "with [job] task",
-                          p->path, p->desc->name, names);
+                          "plugin %s (%s) has several tasks (%s); %s",
+                          p->path, p->desc->name, names, how);
     }
     for (t = p->desc->tasks; t->name != NULL; t++) {
         if (strcmp(t->name, name) == 0) {

@@ -34,6 +34,14 @@ int mproc__plugin_wrap(struct mproc__plugin **out,
  */
 int mproc__plugin_task(const struct mproc__plugin *p, const char *name,
                        const struct mproc_task_def **out, mproc_err_t *err);
+/*
+ * The same, for a caller that names its task some other way than a job
+ * file's [job] task: `how` ends the message when `name` is NULL and the
+ * plugin has several tasks ("name it as PLUGIN:TASK").
+ */
+int mproc__plugin_task_as(const struct mproc__plugin *p, const char *name,
+                          const char *how, const struct mproc_task_def **out,
+                          mproc_err_t *err);
 
 /*
  * The [args] keys a descriptor declares (ABI 1.2), ending with a NULL

@@ -168,6 +168,7 @@ struct mproc_pool {
      * so that what was delivered stays a prefix in input order */
     bool gap;
     bool stop_sent;     /* the stop signalled the workers (stop_workers) */
+    unsigned fini_deaths; /* workers that died after their last task */
     int stop_code;
     unsigned start_deaths;
     bool started_one;   /* some worker started in this run */

@@ -48,6 +48,28 @@ describe_status(int st, char *buf, size_t len)
         snprintf(buf, len, "ended with wait status %#x", st);
 }
 
+/* Deaths in fini that are said (then no more: one per worker would flood
+ * a long run with max_tasks_per_child). */
+#define FINI_DEATHS_SAID 3
+
+/* Ended by a fault of its own, or with a status other than 0: not by
+ * the pool's SIGTERM or SIGKILL. */
+static bool
+crashed(int st)
+{
+    if (WIFEXITED(st))
+        return WEXITSTATUS(st) != 0;
+    if (!WIFSIGNALED(st))
+        return false;
+    switch (WTERMSIG(st)) {
+    case SIGSEGV: case SIGBUS: case SIGILL: case SIGFPE: case SIGABRT:
+    case SIGSYS: case SIGTRAP:
+        return true;
+    default:
+        return false;
+    }
+}
+
 static void
 init_failed(mproc_pool_t *p, pid_t pid, const char *why, size_t len)
 {
@@ -478,6 +500,20 @@ mproc__pool_reap(mproc_pool_t *p, struct worker *w)
                    : MPROC_LOG_WARNING,
                "pool: worker %d %s", (int)pid, why);
 
+    if (w->ready && w->fifo_len == 0 && crashed(st) &&
+        p->o.on_warning != NULL && ++p->fini_deaths <= FINI_DEATHS_SAID) {
+        /* After its last task (in the plugin's fini, as the run ends or
+         * the worker retires): no item fails, but a crash must not go
+         * unseen (mproc(1), FAILURES AND SIGNALS); said a few times, not
+         * once per worker of a long run with max_tasks_per_child. */
+        snprintf(msg, sizeof(msg), "plugin %s: worker %d %s after its last "
+                 "task (in the plugin's fini); no item failed%s",
+                 p->plugin->path, (int)pid, why,
+                 p->fini_deaths == FINI_DEATHS_SAID
+                     ? " (further such deaths are not reported)"
+                     : "");
+        p->o.on_warning(p->user, msg);
+    }
     if (!w->ready && !p->stopping) {
         /* Died before init completed, and without saying why.  A few such
          * deaths in a row mean init itself kills the worker. */

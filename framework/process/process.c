@@ -97,6 +97,7 @@ struct mproc_process {
     const char *rdata; /* into rbuf */
     size_t rdata_len;
     char *failure;
+    bool died_after; /* success, then a death or an exit other than 0 */
     bool freed;      /* free() while it ran: free when reaped */
     struct mproc__pass *pass; /* objects handed to it (pass.c) */
     size_t npass;
@@ -439,10 +440,13 @@ mproc__process_child(const struct mproc_plugin *desc, mproc_task_fn fn,
     r = fn(&ctx, input, len, 0, &out);
     over = mproc__buf_overflow(true);
     if (over > 0) {
-        /* Never pass a truncated output off as the result. */
+        /* Never pass a truncated output off as the result.  The
+         * target's own message follows, as a pool worker's does: a target
+         * that saw its buffer refuse to grow usually says so. */
         fail_frame(result_fd, MPROC__FRAME_FAIL, (uint32_t)-MPROC_EMSGSIZE,
-                   "output of at least %zu bytes exceeds result_max (%zu)",
-                   over, result_max);
+                   "output of at least %zu bytes exceeds result_max (%zu)%s%s",
+                   over, result_max, r == MPROC_TASK_OK ? "" : ": ",
+                   r == MPROC_TASK_OK ? "" : mproc__ctx_msg(&ctx, ""));
         r = MPROC_TASK_FAIL;
     } else if (r == MPROC_TASK_OK) {
         mproc__result_write(result_fd, MPROC__FRAME_OK, 0, out.data,
@@ -642,7 +646,7 @@ process_fork_init(void)
 static int
 load_target(mproc_process_t *p)
 {
-    char *spec = strdup(p->target), *colon;
+    char *spec = strdup(p->target), *colon, how[128];
     mproc_err_t err;
     int r;
 
@@ -653,8 +657,13 @@ load_target(mproc_process_t *p)
         *colon = '\0';
     r = plugin_get(spec, &p->plugin, &p->plugin_cached, &err);
     if (r == 0) {
-        r = mproc__plugin_task(p->plugin, colon && colon[1] ? colon + 1 : NULL,
-                               &p->task, &err);
+        /* Not the job file's "[job] task": a Process names its task in
+         * the target. */
+        snprintf(how, sizeof(how), "name one in the target as PLUGIN:TASK "
+                 "(add \":%s\" to it)", p->plugin->desc->tasks[0].name);
+        r = mproc__plugin_task_as(p->plugin,
+                                  colon && colon[1] ? colon + 1 : NULL, how,
+                                  &p->task, &err);
         if (r < 0) {
             if (!p->plugin_cached)
                 mproc__plugin_close(p->plugin);
@@ -802,6 +811,21 @@ describe(int st, char *buf, size_t len)
         snprintf(buf, len, "exited with status %d", WEXITSTATUS(st));
 }
 
+/* A malloc'd formatted string; NULL when out of memory (failure() is
+ * then NULL, as after any allocation failure here). */
+static char * __attribute__((format(printf, 1, 2)))
+dupf(const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+    int n;
+
+    va_start(ap, fmt);
+    n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    return n < 0 ? NULL : s;
+}
+
 /* Read the result the child wrote (it has ended); the file goes back
  * to the pool (result.c). */
 static void
@@ -838,14 +862,31 @@ finish(mproc_process_t *p, int st)
         p->rdata = payload;
         p->rdata_len = (size_t)h.len;
     }
-    if (p->rtype == MPROC__FRAME_OK)
+    /*
+     * A child that wrote its frame exits with 0 (success) or 1 (failure).
+     * Anything else happened after the target returned: its fini crashed,
+     * called exit(), or the process was killed meanwhile.  That is a
+     * failure with a text, whatever the frame says, so that a non-zero
+     * exit code never comes with a NULL failure() and a result that reads
+     * as good (the three start methods alike: all of them end here).
+     */
+    if (p->rtype == MPROC__FRAME_OK) {
+        if (st == 0)
+            return;
+        describe(st, why, sizeof(why));
+        p->died_after = true;
+        p->failure = dupf("%s after its target returned", why);
         return;
+    }
     if (p->rtype == MPROC__FRAME_FAIL || p->rtype == MPROC__FRAME_INITFAIL) {
-        p->failure = malloc(p->rdata_len + 1);
-        if (p->failure != NULL) {
-            memcpy(p->failure, p->rdata, p->rdata_len);
-            p->failure[p->rdata_len] = '\0';
-        }
+        bool odd = !(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+
+        /* The target's message, and what came after it. */
+        if (odd)
+            describe(st, why, sizeof(why));
+        p->failure = dupf("%.*s%s%s%s", (int)p->rdata_len, p->rdata,
+                          odd ? " (then " : "", odd ? why : "",
+                          odd ? ")" : "");
     } else {
         describe(st, why, sizeof(why));
         p->failure = strdup(why);
@@ -911,6 +952,7 @@ reap(mproc_process_t *p)
         /* Someone else reaped it (a waitpid(-1) of the program). */
         finish(p, 0);
         p->exitcode = 0;
+        p->died_after = false; /* its status is unknown, not odd */
         free(p->failure);
         p->failure = strdup("reaped by someone else");
         ended(p);
@@ -1229,11 +1271,15 @@ mproc_process_result(mproc_process_t *p, const void **data, size_t *len)
     if (!check(p))
         return set_err(p, MPROC_EAGAIN, "process '%s' has not ended",
                        p->name);
-    if (p->rtype == MPROC__FRAME_OK) {
+    if (p->rtype == MPROC__FRAME_OK && !p->died_after) {
         *data = p->rdata;
         *len = p->rdata_len;
         return 0;
     }
+    if (p->rtype == MPROC__FRAME_OK)
+        return set_err(p, MPROC_EWORKER, "process '%s' %s; its result is "
+                       "not trusted", p->name, p->failure ? p->failure
+                       : "ended badly after its target returned");
     if (p->rtype != 0)
         return set_err(p, MPROC_ETASK, "process '%s': %s", p->name,
                        p->failure ? p->failure : "failed");

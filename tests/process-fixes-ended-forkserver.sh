@@ -1,0 +1,5 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# How a Process ended, under the forkserver start method
+# (tests/process-fixes-ended.c).
+exec "${MPROC_BUILDDIR:?run the tests with make check}/tests/process-fixes-ended" forkserver
