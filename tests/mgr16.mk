@@ -27,3 +27,12 @@ check_PROGRAMS += tests/mgr16-ring
 tests_mgr16_ring_SOURCES = %reldir%/mgr16-ring.c %reldir%/tap.h
 tests_mgr16_ring_LDADD = libmproc.la
 TESTS += tests/mgr16-ring
+
+# What an outside tester found (mgr16 fixes): SIGINT and the private
+# folder with every start method, max_message, CHAR arrays, messages.
+check_PROGRAMS += tests/mgr16-stranger
+tests_mgr16_stranger_SOURCES = %reldir%/mgr16-stranger.c %reldir%/tap.h
+tests_mgr16_stranger_LDADD = libmproc-core.la $(INIH_LIBS) $(SODIUM_LIBS)
+TESTS += tests/mgr16-stranger
+TESTS += tests/mgr16-cli.sh
+EXTRA_DIST += tests/mgr16-cli.sh

@@ -454,8 +454,10 @@ test_misbehaving(void)
     is_int(mproc_mdict_set(d, "k", 1, "v", 1), 0,
            "garbage: the others go on");
     big = calloc(1, 100000);
-    is_int(mproc_mdict_set(d, "k", 1, big, 100000), MPROC_EPIPE,
-           "huge: a request over the server's limit drops that client");
+    is_int(mproc_mdict_set(d, "k", 1, big, 100000), MPROC_EMSGSIZE,
+           "huge: a request over the server's limit: MPROC_EMSGSIZE");
+    is_int(mproc_mdict_set(d, "k", 1, "w", 1), 0,
+           "huge: the connection stays usable");
     mproc_mobj_free(d);
     mproc_manager_free(m);
     free(big);
@@ -637,7 +639,7 @@ main(int argc, char **argv)
         return helper_getter(argv[2], argv[3]);
     alarm(60);
     signal(SIGPIPE, SIG_IGN);
-    plan(56);
+    plan(57);
     test_start_shutdown();
     if (mproc_manager_start(&m, NULL, &err) < 0) {
         diag("%s", err.msg);

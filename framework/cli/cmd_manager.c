@@ -5,6 +5,13 @@
  * address it listens at (the port the system chose, for tcp:HOST:0) on
  * stdout and serves until SIGTERM or SIGINT, or a client's shutdown;
  * then its socket file is gone.
+ *
+ * mproc_manager_start() with the "spawn" or "forkserver" method runs this
+ * command too, with options of its own (--ready-fd, --lifeline-fd,
+ * --rundir, --max-message) that --help does not list: such a server is
+ * its owner's, so it stops when the owner ends (the lifeline) or on
+ * SIGTERM, never on a SIGINT (Ctrl-C reaches the whole foreground group:
+ * the owner decides, as with a forked server and Python's manager).
  */
 #include "internal.h"
 
@@ -60,7 +67,7 @@ num(const char *s, long lo, long hi)
 int
 cmd_manager(int argc, char **argv)
 {
-    enum { OPT_READY = 256, OPT_LIFELINE, OPT_ANY };
+    enum { OPT_READY = 256, OPT_LIFELINE, OPT_ANY, OPT_RUNDIR, OPT_MAXMSG };
     static const struct option longopts[] = {
         {"address", required_argument, NULL, 'a'},
         {"authkey-file", required_argument, NULL, 'k'},
@@ -69,17 +76,21 @@ cmd_manager(int argc, char **argv)
         {"any", no_argument, NULL, OPT_ANY},
         {"ready-fd", required_argument, NULL, OPT_READY},
         {"lifeline-fd", required_argument, NULL, OPT_LIFELINE},
+        {"rundir", required_argument, NULL, OPT_RUNDIR},
+        {"max-message", required_argument, NULL, OPT_MAXMSG},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *address = NULL, *keyfile = NULL, *types_so = NULL;
+    const char *rundir = NULL;
+    size_t max_message = MPROC_CONN_MESSAGE_MAX;
     const struct mproc_mtype *const *types = NULL;
     struct mproc_conn_opts co;
     mproc_listener_t *lis = NULL;
     mproc_err_t err = { 0, "" };
     unsigned char *key = NULL;
     size_t keylen = 0;
-    long maxc = 4096, ready = -1, lifeline = -1;
+    long maxc = 4096, maxm, ready = -1, lifeline = -1;
     unsigned flags = 0;
     struct sigaction sa;
     sigset_t stopsigs, waitmask;
@@ -94,6 +105,15 @@ cmd_manager(int argc, char **argv)
         case 'k': keyfile = optarg; break;
         case 't': types_so = optarg; break;
         case OPT_ANY: flags |= MPROC_CONN_ANY; break;
+        case OPT_RUNDIR: rundir = optarg; break;
+        case OPT_MAXMSG:
+            if ((maxm = num(optarg, 64, LONG_MAX)) == LONG_MIN) {
+                cli_error("manager: --max-message: expected a size in "
+                          "bytes (64 or more), got '%s'", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            max_message = (size_t)maxm;
+            break;
         case 'c':
             if ((maxc = num(optarg, 1, 1000000)) == LONG_MIN) {
                 cli_error("manager: --max-clients: expected 1 to 1000000, "
@@ -144,11 +164,17 @@ cmd_manager(int argc, char **argv)
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal; /* no SA_RESTART: poll returns EINTR */
     sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
+    /* A server with an owner (a lifeline) leaves SIGINT to the owner, as
+     * a forked one does (start.c); a standalone one stops on Ctrl-C. */
+    if (lifeline >= 0)
+        signal(SIGINT, SIG_IGN);
+    else
+        sigaction(SIGINT, &sa, NULL);
     /* Blocked but while the server waits (see mproc__mgr_serve). */
     sigemptyset(&stopsigs);
     sigaddset(&stopsigs, SIGTERM);
-    sigaddset(&stopsigs, SIGINT);
+    if (lifeline < 0)
+        sigaddset(&stopsigs, SIGINT);
     sigprocmask(SIG_BLOCK, &stopsigs, &waitmask);
     sigdelset(&waitmask, SIGTERM);
     sigdelset(&waitmask, SIGINT);
@@ -156,7 +182,19 @@ cmd_manager(int argc, char **argv)
     mproc_conn_opts_init(&co);
     co.flags = flags;
     co.stall_timeout_ms = 2000;
+    co.message_max = max_message;
     r = mproc_listener_open(&lis, address, key, keylen, &co, &err);
+    if (r == MPROC_EINVAL && ready < 0 && !(flags & MPROC_CONN_ANY) &&
+        strstr(err.msg, "is not a loopback address") != NULL) {
+        /* The library's message names its option flag; a command-line
+         * user needs this command's option instead. */
+        cli_error("manager: --address %s: not a loopback address; add "
+                  "--any to listen there (the authkey authenticates, it "
+                  "does not encrypt: keep it to a trusted network)",
+                  address);
+        rc = CLI_EXIT_CONFIG; /* as any address that cannot be served */
+        goto out;
+    }
     if (ready >= 0) {
         /* mproc_manager_start(spawn) reads a status, then the address. */
         const char *a = r < 0 ? err.msg : mproc_listener_address(lis);
@@ -173,7 +211,7 @@ cmd_manager(int argc, char **argv)
         printf("%s\n", mproc_listener_address(lis));
         fflush(stdout);
     }
-    r = mproc__mgr_serve(lis, types, (unsigned)maxc, MPROC_CONN_MESSAGE_MAX,
+    r = mproc__mgr_serve(lis, types, (unsigned)maxc, max_message,
                          (int)lifeline, &stop, &waitmask);
     if (r < 0) {
         cli_error("manager: %s", mproc_strerror(r));
@@ -181,6 +219,11 @@ cmd_manager(int argc, char **argv)
     }
 out:
     mproc_listener_free(lis);
+    /* The private folder of an automatic address (spawn): the owner may
+     * have ended without a word, so the server, last to use it, removes
+     * it once the socket file is gone (rmdir leaves a non-empty one). */
+    if (rundir != NULL)
+        rmdir(rundir);
     free(key);
     if (dl != NULL)
         dlclose(dl);

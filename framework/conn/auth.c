@@ -225,6 +225,7 @@ mproc__hs_step(struct mproc__hs *hs)
                 return fail(hs, MPROC_EPIPE,
                             "%s hung up during the handshake", hs->peer);
             hs->rxlen += (size_t)r;
+            hs->heard = true;
             continue;
         }
         hs->rxlen = 0;

@@ -97,7 +97,11 @@ seterr(mproc_conn_t *c, int code, const char *fmt, ...)
 }
 
 /* As seterr, and every later call returns `code`: the stream lost its
- * framing (or its peer). */
+ * framing (or its peer).  The socket is shut down both ways, so that the
+ * peer learns it too: a peer blocked receiving the rest of a message we
+ * began sends (a stalled send) gets its end of stream (MPROC_EPIPE, a
+ * message cut short) instead of waiting for ever, and one sending to us
+ * gets MPROC_EPIPE.  The descriptor stays open until close or free. */
 static int
 breakc(mproc_conn_t *c, int code, const char *fmt, ...)
 {
@@ -109,6 +113,8 @@ breakc(mproc_conn_t *c, int code, const char *fmt, ...)
     c->broken = code;
     free(c->part);
     c->part = NULL;
+    if (c->fd >= 0)
+        (void)shutdown(c->fd, SHUT_RDWR);
     return code;
 }
 
@@ -434,6 +440,51 @@ wait_more(mproc_conn_t *c, long long deadline)
     return seterr(c, rc, "recv: %s", mproc_strerror(rc));
 }
 
+void
+mproc__conn_skip_oversize(mproc_conn_t *c)
+{
+    c->skip_oversize = true;
+}
+
+uint64_t
+mproc__conn_skipping(const mproc_conn_t *c)
+{
+    return c->skip_left;
+}
+
+/* Drop the rest of an oversize message (skip_oversize).  0 done, or
+ * ETIMEDOUT / EINTR (more to drop later) / EPIPE. */
+static int
+skip(mproc_conn_t *c, long long deadline)
+{
+    unsigned char sink[16384];
+    int rc;
+
+    while (c->skip_left > 0) {
+        size_t want = c->skip_left < sizeof(sink) ? (size_t)c->skip_left
+                                                   : sizeof(sink);
+        ssize_t r = recv(c->fd, sink, want, MSG_DONTWAIT);
+
+        if (r > 0) {
+            c->skip_left -= (uint64_t)r;
+            continue;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if ((rc = wait_more(c, deadline)) < 0)
+                return rc;
+            continue;
+        }
+        if (r < 0 && errno != ECONNRESET)
+            return seterr(c, -errno, "recv: %s", strerror(errno));
+        c->eof = true;
+        return breakc(c, MPROC_EPIPE, "recv: the peer closed the connection "
+                      "in the middle of a message");
+    }
+    return 0;
+}
+
 static int
 recv_common(mproc_conn_t *c, void *buf, size_t cap, size_t *len,
             void **alloc, int timeout_ms)
@@ -444,6 +495,8 @@ recv_common(mproc_conn_t *c, void *buf, size_t cap, size_t *len,
     int rc;
 
     if ((rc = usable(c)) < 0)
+        return rc;
+    if (c->skip_left > 0 && (rc = skip(c, deadline)) < 0)
         return rc;
     while (!c->have_len) {
         rc = fill(c, c->hdr, MPROC__CONN_HDR, &c->hdr_got);
@@ -456,6 +509,15 @@ recv_common(mproc_conn_t *c, void *buf, size_t cap, size_t *len,
         }
         c->len = hdr_len(c->hdr);
         c->have_len = true;
+        if (c->len > c->message_max && c->skip_oversize) {
+            c->skip_left = c->len;
+            c->hdr_got = 0;
+            c->have_len = false;
+            return seterr(c, MPROC_EMSGSIZE, "recv: the peer sent a message "
+                          "of %llu bytes, over the largest, %zu bytes; "
+                          "skipped", (unsigned long long)c->len,
+                          c->message_max);
+        }
         if (c->len > c->message_max)
             return breakc(c, MPROC_EMSGSIZE, "recv: the peer sent a message "
                           "of %llu bytes, over the largest, %zu bytes; "

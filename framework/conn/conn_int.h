@@ -69,6 +69,7 @@ struct mproc__hs {
     unsigned char peer_nonce[MPROC__HS_NONCE];
     unsigned char rx[MPROC__CONN_HDR + MPROC__HS_FRAME_MAX];
     size_t rxlen;
+    bool heard;                   /* the peer sent a byte: not a probe */
     long long deadline;           /* mproc__now_ms() */
     struct mproc__hs *next;       /* the listener's list */
     char peer[96];                /* for messages */
@@ -108,6 +109,8 @@ struct mproc_conn {
     uint64_t len;
     unsigned char *part;        /* len + 1 bytes, or NULL */
     size_t got;                 /* payload bytes in part */
+    bool skip_oversize;         /* see mproc__conn_skip_oversize() */
+    uint64_t skip_left;         /* bytes of an oversize message to drop */
     struct mproc_conn *next;    /* a listener's ready queue */
     char errmsg[MPROC_ERRMSG_MAX];
 };
@@ -123,6 +126,16 @@ int mproc__conn_wrap(int fd, const struct mproc_conn_opts *o,
 /* Wait for `events` on fd until `deadline` (-1: none).  1 ready, 0 time
  * out, MPROC_EINTR (see util/signal.c), or an error. */
 int mproc__conn_wait(int fd, short events, long long deadline);
+
+/* From now on a message over message_max that arrives is not fatal: the
+ * receive returns MPROC_EMSGSIZE at once, leaving the connection usable,
+ * and the following receives read its bytes and drop them before the
+ * next message (the manager's server answers such a request with
+ * MPROC_EMSGSIZE and keeps the client).  mproc__conn_skipping() tells
+ * how many bytes are still to drop (just after MPROC_EMSGSIZE: the
+ * message's length). */
+void mproc__conn_skip_oversize(mproc_conn_t *c);
+uint64_t mproc__conn_skipping(const mproc_conn_t *c);
 
 /* A deadline from a timeout: -1 for a negative timeout. */
 long long mproc__conn_deadline(int timeout_ms);

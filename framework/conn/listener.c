@@ -282,8 +282,13 @@ pop_ready(mproc_listener_t *l)
 }
 
 /*
- * One step of a handshake.  0 (a refusal is queued for accept; a client
- * that merely hung up is dropped without a word) or MPROC_ENOMEM.
+ * One step of a handshake.  0 (a refusal is queued for accept) or
+ * MPROC_ENOMEM.  A client that hangs up before the end of its handshake
+ * failed it too: accept says so (MPROC_EAUTH, naming it) at once, rather
+ * than waiting until its own timeout as if nobody had come.  Except one
+ * that hung up without sending a byte: a port scan, or another process's
+ * look at whether the address is in use (mproc_listener_open connects and
+ * closes), is no client, and is dropped without a word.
  */
 static int
 advance(mproc_listener_t *l, struct mproc__hs *hs)
@@ -304,7 +309,7 @@ advance(mproc_listener_t *l, struct mproc__hs *hs)
             rc = 0;
         }
     } else {
-        if (rc == MPROC_EAUTH) {
+        if (rc == MPROC_EAUTH || hs->heard) {
             seterr(l, MPROC_EAUTH, "listener %s: %s", l->address, hs->why);
             push_refusal(l);
         }
@@ -338,6 +343,16 @@ take_new(mproc_listener_t *l)
         }
         rc = mproc__hs_start(hs, fd, true, l->key, l->keylen,
                              mproc__now_ms() + l->o.handshake_timeout_ms);
+        if (rc < 0) {
+            /* Gone before our hello.  A failed handshake (as in
+             * advance()) if it sent something first; else a probe. */
+            char c;
+            if (MPROC__NOINTR(recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT)) > 0) {
+                seterr(l, MPROC_EAUTH, "listener %s: %s", l->address,
+                       hs->why);
+                push_refusal(l);
+            }
+        }
         if (rc < 0 ||
             watch(l, EPOLL_CTL_ADD, fd, EPOLLIN | EPOLLRDHUP, hs) < 0) {
             close(fd);

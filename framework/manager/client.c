@@ -23,6 +23,16 @@ fail(mproc_manager_t *m, int r, const char *what)
     return r;
 }
 
+/* The connection is lost: this call and every later one fail with
+ * MPROC_EPIPE and say why. */
+static int
+gone(mproc_manager_t *m, const char *why)
+{
+    m->broken = true;
+    snprintf(m->gone, sizeof(m->gone), "%s", why);
+    return fail(m, MPROC_EPIPE, m->gone);
+}
+
 /* The reply buffer holds at least cap bytes.  0 or MPROC_ENOMEM. */
 static int
 rep_grow(mproc_manager_t *m, size_t cap)
@@ -99,12 +109,24 @@ mproc__mgr_call(mproc_manager_t *m, int op, uint32_t obj, int timeout,
         return fail(m, MPROC_EINVAL, "too many arguments in one call");
     for (i = 0; i < na; i++) {
         if (a[i].len > UINT32_MAX)
-            return fail(m, MPROC_EMSGSIZE, "argument too long");
+            return fail(m, MPROC_EMSGSIZE, "an argument of more than 4 GiB "
+                        "(the request format's limit)");
         need += 4 + a[i].len;
     }
     pthread_mutex_lock(&m->mu);
     if (m->broken) {
-        r = MPROC_EPIPE;
+        r = fail(m, MPROC_EPIPE, m->gone[0] != '\0' ? m->gone
+                 : "the server went away");
+        goto out;
+    }
+    /* Refused here, nothing sent: the connection stays usable (the
+     * server would drop the bytes and say the same). */
+    if (m->max_req > 0 && need > m->max_req) {
+        snprintf(m->msg, sizeof(m->msg), "manager %s: a request of %zu "
+                 "bytes is over the server's message limit, %zu bytes "
+                 "(max_message); nothing was sent", m->address, need,
+                 m->max_req);
+        r = MPROC_EMSGSIZE;
         goto out;
     }
     if (need > m->reqcap) {
@@ -138,20 +160,26 @@ mproc__mgr_call(mproc_manager_t *m, int op, uint32_t obj, int timeout,
             goto out;
         }
         if (r < 0) {
-            m->broken = true;
-            r = fail(m, MPROC_EPIPE, "the server went away");
+            r = gone(m, "the server went away (its ring stopped)");
             goto out;
         }
         goto parse;
     }
     r = mproc_conn_send_bytes(m->conn, m->req, need, -1);
     if (r == MPROC_EMSGSIZE) {
-        fail(m, r, "request larger than the message limit");
+        snprintf(m->msg, sizeof(m->msg), "manager %s: a request of %zu "
+                 "bytes is over the largest message a client sends, %zu "
+                 "bytes; nothing was sent", m->address, need,
+                 (size_t)MPROC_CONN_MESSAGE_MAX + 64);
         goto out;
     }
-    if (r == 0) {
+    /* A server that refused this client (over its max_clients) sent its
+     * reason and closed: read it even when the send failed. */
+    if (r == 0 || r == MPROC_EPIPE) {
+        int sent = r;
         for (;;) {
-            r = mproc_conn_recv_bytes(m->conn, m->rep, m->repcap, &len, -1);
+            r = mproc_conn_recv_bytes(m->conn, m->rep, m->repcap, &len,
+                                      sent == 0 ? -1 : 0);
             if (r != MPROC_ERANGE)
                 break;
             p = realloc(m->rep, len);
@@ -162,12 +190,16 @@ mproc__mgr_call(mproc_manager_t *m, int op, uint32_t obj, int timeout,
             m->rep = p;
             m->repcap = len;
         }
+        if (r < 0 && sent < 0)
+            r = sent;
     }
     if (r < 0 || len < MGR_REP_HDR) {
         /* The server is gone or spoke nonsense: no later call can work. */
-        m->broken = true;
-        r = fail(m, MPROC_EPIPE, r < 0 ? mproc_conn_errmsg(m->conn)
-                                       : "short reply from the server");
+        char why[200];
+        snprintf(why, sizeof(why), "the server went away (%s)",
+                 r < 0 ? mproc_conn_errmsg(m->conn)
+                       : "a short reply from it");
+        r = gone(m, why);
         goto out;
     }
 parse:
@@ -176,17 +208,58 @@ parse:
     m->nitems = 0;
     if (mproc__mgr_split(m->rep + MGR_REP_HDR, len - MGR_REP_HDR,
                          (uint32_t)i, &m->items, &m->capitems) < 0) {
-        m->broken = true;
-        r = fail(m, MPROC_EPIPE, "malformed reply from the server");
+        r = gone(m, "the server went away (a malformed reply from it)");
         goto out;
     }
     m->nitems = i;
-    if (r < 0 && r != MPROC_EOWNERDEAD)
-        snprintf(m->msg, sizeof(m->msg), "manager %s: %s", m->address,
-                 mproc_strerror(r));
+    if (r < 0 && r != MPROC_EOWNERDEAD && op != OP_X_CALL) {
+        /* The server's message when it sent one (a newer server does for
+         * most failures), else the code's. */
+        char text[sizeof(m->gone)];
+        if (m->nitems == 1 && m->items[0].len > 0)
+            snprintf(text, sizeof(text), "%.*s",
+                     (int)(m->items[0].len > 199 ? 199 : m->items[0].len),
+                     (const char *)m->items[0].ptr);
+        else
+            snprintf(text, sizeof(text), "%s", mproc_strerror(r));
+        fail(m, r, text);
+        /* The first request of a client over max_clients: refused, and
+         * the server closed the connection. */
+        if (r == MPROC_EBUSY && (op == OP_PING || op == OP_RING)) {
+            m->broken = true;
+            memcpy(m->gone, text, sizeof(m->gone));
+        }
+    }
 out:
     pthread_mutex_unlock(&m->mu);
     return r;
+}
+
+/* A PING's or RING's reply gives the server's message limit (an older
+ * server's gives none: then the server itself refuses oversize
+ * requests). */
+static void
+learn_limit(mproc_manager_t *m)
+{
+    size_t l;
+    const unsigned char *p = mproc_manager_item(m, 0, &l);
+
+    if (p != NULL && l == 8 && m->max_req == 0)
+        m->max_req = (size_t)mgr_get64(p);
+}
+
+int
+mproc__mgr_hello(mproc_manager_t *m)
+{
+    int r;
+
+    if (m->max_req > 0)
+        return 0;
+    r = mproc__mgr_call(m, OP_PING, 0, -1, NULL, 0);
+    if (r < 0)
+        return m->broken ? r : 0;
+    learn_limit(m);
+    return 0;
 }
 
 int
@@ -204,6 +277,7 @@ mproc__mgr_ring_setup(mproc_manager_t *m)
     r = mproc__mgr_call(m, OP_RING, 0, -1, NULL, 0);
     if (r < 0)
         return m->broken ? r : 0; /* refused: calls stay on the socket */
+    learn_limit(m);
     /* From here the server reads this client's requests from the ring
      * only: a ring this side cannot map leaves the connection unusable. */
     fd = mproc__ring_recv_fd(sock, 5000);
@@ -335,7 +409,10 @@ mproc_manager_find(mproc_manager_t *m, const char *name, mproc_mobj_t **out)
 int
 mproc_manager_unlink(mproc_manager_t *m, const char *name)
 {
-    mgr_bytes a = B(name, strlen(name));
+    mgr_bytes a = B(name, name != NULL ? strlen(name) : 0);
+
+    if (name == NULL || name[0] == '\0')
+        return fail(m, MPROC_EINVAL, "unlink: a name is needed");
 
     return mproc__mgr_call(m, OP_UNLINK, 0, -1, &a, 1);
 }
@@ -466,15 +543,28 @@ int
 mproc_manager_call(mproc_mobj_t *o, const char *method, const void *arg,
                    size_t len, const void **out, size_t *out_len)
 {
-    mgr_bytes a[2] = { B(method, strlen(method)), B(arg, len) };
-    int r = mproc__mgr_call(o->m, OP_X_CALL, o->id, -1, a, 2);
+    mgr_bytes a[2] = { B(method, method != NULL ? strlen(method) : 0),
+                       B(arg, len) };
+    int r;
     size_t l = 0;
-    const void *p = mproc_manager_item(o->m, 0, &l);
+    const void *p;
 
-    if (r < 0 && r != MPROC_EPIPE && p != NULL && l > 0)
+    if (method == NULL || method[0] == '\0') {
+        if (out != NULL)
+            *out = NULL;
+        if (out_len != NULL)
+            *out_len = 0;
+        return fail(o->m, MPROC_EINVAL, "call: no method name");
+    }
+    r = mproc__mgr_call(o->m, OP_X_CALL, o->id, -1, a, 2);
+    p = mproc_manager_item(o->m, 0, &l);
+    /* A failed method's output is its message; without one, the code's
+     * (the server's own messages name the method already). */
+    if (r < 0 && r != MPROC_EPIPE && r != MPROC_EMSGSIZE)
         snprintf(o->m->msg, sizeof(o->m->msg), "manager %s: %s: %.*s",
-                 o->m->address, method, (int)(l > 200 ? 200 : l),
-                 (const char *)p);
+                 o->m->address, method,
+                 p != NULL && l > 0 ? (int)(l > 200 ? 200 : l) : 200,
+                 p != NULL && l > 0 ? (const char *)p : mproc_strerror(r));
     if (out != NULL)
         *out = r >= 0 ? p : NULL;
     if (out_len != NULL)

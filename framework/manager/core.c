@@ -9,6 +9,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -65,6 +67,29 @@ mproc__mgr_item_new(const void *p, size_t len)
 
 /* ---- replies ---- */
 
+int
+mproc__mgr_why(struct mgr_srv *s, int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(s->why, sizeof(s->why), fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+const char *
+mproc__mgr_type_name(int type)
+{
+    static const char *const names[] = {
+        "?", "dict", "list", "Namespace", "Array", "Queue", "JoinableQueue",
+        "Lock", "RLock", "Semaphore", "BoundedSemaphore", "Condition",
+        "Event", "Barrier", "custom object",
+    };
+
+    return type > 0 && type <= MPROC_MOBJ_CUSTOM ? names[type] : "?";
+}
+
 void
 mproc__mgr_rep_begin(struct mgr_client *c)
 {
@@ -105,14 +130,27 @@ mproc__mgr_rep_end(struct mgr_client *c, int status)
 
     if (c->rep_n == UINT32_MAX || c->out.len < c->rep_at + MGR_REP_HDR) {
         /* The reply grew past the message limit: say so instead. */
+        char msg[160];
+        int n = snprintf(msg, sizeof(msg), "the reply would be over the "
+                         "server's message limit, %zu bytes (max_message)",
+                         c->srv->max_message);
         c->out.len = c->rep_at;
         mproc__mgr_rep_begin(c);
+        mproc__mgr_rep_item(c, msg, (size_t)n);
         status = MPROC_EMSGSIZE;
     }
     h = (unsigned char *)c->out.data + c->rep_at;
     mgr_put32(h, (uint32_t)status);
     mgr_put32(h + 4, c->rep_n);
     c->srv->ready(c->srv, c);
+}
+
+void
+mproc__mgr_rep_error(struct mgr_client *c, int code, const char *msg)
+{
+    mproc__mgr_rep_begin(c);
+    mproc__mgr_rep_item(c, msg, strlen(msg));
+    mproc__mgr_rep_end(c, code);
 }
 
 /* ---- parking ---- */
@@ -356,7 +394,9 @@ obj_new(struct mgr_srv *s, int type, const mgr_bytes *a, size_t na,
     int r;
 
     if (type < MPROC_MOBJ_DICT || type > MPROC_MOBJ_CUSTOM)
-        return MPROC_EINVAL;
+        return mproc__mgr_why(s, MPROC_EINVAL, "unknown object type %d "
+                              "(enum mproc_mobj_type: %d to %d)", type,
+                              MPROC_MOBJ_DICT, MPROC_MOBJ_CUSTOM);
     if (s->nobjs == s->capobjs) {
         uint32_t cap = s->capobjs ? s->capobjs * 2 : 64;
         struct mgr_obj **n = realloc(s->objs, cap * sizeof(*n));
@@ -383,6 +423,14 @@ obj_new(struct mgr_srv *s, int type, const mgr_bytes *a, size_t na,
         if (t != NULL && *t != NULL) {
             o->u.cust.t = *t;
             r = mproc__mgr_data_new(s, o, pp, pl);
+        } else {
+            mproc__mgr_why(s, r, "this server has no custom type '%.*s' "
+                           "(the server's types come from `types` of "
+                           "mproc_manager_start() or `mproc manager "
+                           "--types FILE.so`)",
+                           na > 2 ? (int)(a[2].len > 100 ? 100 : a[2].len)
+                                  : 0,
+                           na > 2 ? (const char *)a[2].ptr : "");
         }
     } else if (type <= MPROC_MOBJ_ARRAY) {
         r = mproc__mgr_data_new(s, o, pp, pl);
@@ -408,14 +456,15 @@ op_open(struct mgr_client *c, int op, uint32_t type, const mgr_bytes *a,
     int r;
 
     if (na < 1 || memchr(a[0].ptr, 0, a[0].len) != NULL)
-        return MPROC_EINVAL;
+        return mproc__mgr_why(s, MPROC_EINVAL, "an object name is a C "
+                              "string: no NUL byte inside");
     if (a[0].len > 0)
         o = find_name(s, &a[0]);
-    if (op == OP_FIND && o == NULL)
-        return MPROC_ENOENT;
+    if (o == NULL && (op == OP_FIND || op == OP_UNLINK))
+        return mproc__mgr_why(s, MPROC_ENOENT, "no object is named '%.*s'",
+                              (int)(a[0].len > 100 ? 100 : a[0].len),
+                              (const char *)a[0].ptr);
     if (op == OP_UNLINK) {
-        if (o == NULL)
-            return MPROC_ENOENT;
         free(o->name);
         o->name = NULL;
         if (o->refs == 0)
@@ -424,7 +473,11 @@ op_open(struct mgr_client *c, int op, uint32_t type, const mgr_bytes *a,
     }
     if (o != NULL) {
         if (op == OP_OPEN && (uint32_t)o->type != type)
-            return MPROC_EINVAL;
+            return mproc__mgr_why(s, MPROC_EINVAL, "the name '%s' holds a "
+                                  "%s, not a %s (unlink it, or use another "
+                                  "name)", o->name,
+                                  mproc__mgr_type_name(o->type),
+                                  mproc__mgr_type_name((int)type));
     } else {
         r = obj_new(s, (int)type, a, na, &o);
         if (r < 0)
@@ -462,6 +515,7 @@ mproc__mgr_handle(struct mgr_client *c, const unsigned char *msg,
 
     if (len < MGR_REQ_HDR || c->parked)
         return MPROC_EINVAL;
+    s->why[0] = '\0';
     op = msg[0];
     nargs = (uint32_t)msg[2] | (uint32_t)msg[3] << 8;
     id = mgr_get32(msg + 4);
@@ -473,6 +527,9 @@ mproc__mgr_handle(struct mgr_client *c, const unsigned char *msg,
     mproc__mgr_rep_begin(c);
     switch (op) {
     case OP_PING:
+        /* The limit, so that the client refuses an oversize request
+         * before it sends it. */
+        mproc__mgr_rep_i64(c, (int64_t)s->max_message);
         r = 0;
         goto done;
     case OP_SHUTDOWN:
@@ -489,7 +546,10 @@ mproc__mgr_handle(struct mgr_client *c, const unsigned char *msg,
     }
     ref = mproc__mgr_ref(c, id);
     if (ref == NULL) {
-        r = MPROC_EBADF; /* not an object this client opened */
+        /* Not an object this client opened. */
+        r = mproc__mgr_why(s, MPROC_EBADF, "object %u is not open on this "
+                           "connection (a freed proxy, or one of another "
+                           "connection?)", (unsigned)id);
         goto done;
     }
     o = s->objs[id];
@@ -507,11 +567,18 @@ mproc__mgr_handle(struct mgr_client *c, const unsigned char *msg,
         }
     }
 done:
-    if (r < 0 && r != MPROC_EOWNERDEAD && op != OP_X_CALL) {
+    if (r == MPROC_ENOTSUP && s->why[0] == '\0' && o != NULL)
+        mproc__mgr_why(s, r, "request %u does not apply to a %s (a proxy "
+                       "function of another type)", op,
+                       mproc__mgr_type_name(o->type));
+    if (r < 0 && r != MPROC_EOWNERDEAD &&
+        (op != OP_X_CALL || s->why[0] != '\0')) {
         /* No half-built items with an error (a custom method's output is
          * its message). */
         c->out.len = c->rep_at + MGR_REP_HDR;
         c->rep_n = 0;
+        if (s->why[0] != '\0')
+            mproc__mgr_rep_item(c, s->why, strlen(s->why));
     }
     mproc__mgr_rep_end(c, r);
     return 0;

@@ -152,6 +152,14 @@ dict_clear(struct mgr_dict *d)
     d->n = 0;
 }
 
+/* Python's KeyError / AttributeError. */
+static int
+nokey(struct mgr_client *c, bool ns)
+{
+    return mproc__mgr_why(c->srv, MPROC_ENOENT, ns ? "no such field in the "
+                          "Namespace" : "no such key in the dict");
+}
+
 static int
 dict_op(struct mgr_client *c, struct mgr_dict *d, int op, const mgr_bytes *a,
         size_t na, bool ns)
@@ -182,17 +190,17 @@ dict_op(struct mgr_client *c, struct mgr_dict *d, int op, const mgr_bytes *a,
         /* fall through */
     case OP_D_GET:
         if (*slot == NULL)
-            return MPROC_ENOENT;
+            return nokey(c, ns);
         mproc__mgr_rep_item(c, (*slot)->val, (*slot)->vlen);
         return 0;
     case OP_D_POP:
         if (*slot == NULL)
-            return MPROC_ENOENT;
+            return nokey(c, ns);
         mproc__mgr_rep_item(c, (*slot)->val, (*slot)->vlen);
         /* fall through */
     case OP_D_DEL:
         if (*slot == NULL)
-            return MPROC_ENOENT;
+            return nokey(c, ns);
         dict_unlink(d, slot);
         return 0;
     case OP_D_CONTAINS:
@@ -238,7 +246,7 @@ list_index(size_t n, const mgr_bytes *a, size_t *out)
     if (i < 0)
         i += (int64_t)n;
     if (i < 0 || (uint64_t)i >= n)
-        return MPROC_ERANGE;
+        return MPROC_ERANGE; /* the caller says which */
     *out = (size_t)i;
     return 0;
 }
@@ -324,6 +332,10 @@ list_op(struct mgr_client *c, struct mgr_obj *o, int op, const mgr_bytes *a,
         if (na < 1 || (op == OP_L_SET && na != 2))
             return MPROC_EINVAL;
         r = list_index(n, &a[0], &i);
+        if (r == MPROC_ERANGE)
+            return mproc__mgr_why(c->srv, r, "list index %lld out of range "
+                                  "(%zu items)",
+                                  (long long)(int64_t)mgr_get64(a[0].ptr), n);
         if (r < 0)
             return r;
         if (op == OP_L_SET) {
@@ -349,7 +361,8 @@ list_op(struct mgr_client *c, struct mgr_obj *o, int op, const mgr_bytes *a,
                 memcmp(v[i]->data, a[0].ptr, a[0].len) == 0)
                 break;
         if (i == n)
-            return MPROC_ENOENT;
+            return mproc__mgr_why(c->srv, MPROC_ENOENT, "no such item in "
+                                  "the list");
         free(v[i]);
         memmove(v + i, v + i + 1, (n - i - 1) * sizeof(*v));
         o->u.list.n--;
@@ -436,7 +449,9 @@ array_op(struct mgr_client *c, struct mgr_obj *o, int op, const mgr_bytes *a,
         return 0;
     case OP_A_WRITE:
         if (na != 1 || a[0].len != bytes)
-            return MPROC_EINVAL;
+            return mproc__mgr_why(c->srv, MPROC_EINVAL, "an Array write "
+                                  "takes all its %zu bytes, got %zu",
+                                  bytes, na == 1 ? a[0].len : 0);
         memcpy(o->u.arr.data, a[0].ptr, bytes);
         return 0;
     default:
@@ -450,7 +465,9 @@ array_op(struct mgr_client *c, struct mgr_obj *o, int op, const mgr_bytes *a,
         return MPROC_EINVAL;
     i = mgr_get64(a[0].ptr);
     if (i >= o->u.arr.length)
-        return MPROC_ERANGE;
+        return mproc__mgr_why(c->srv, MPROC_ERANGE, "index %llu out of "
+                              "range (the Array has %zu elements)",
+                              (unsigned long long)i, o->u.arr.length);
     elem(o, i, &d, &n, false, false);
     if (op == OP_A_SET) {
         uint64_t bits = mgr_get64(a[1].ptr);
@@ -498,7 +515,10 @@ custom_op(struct mgr_client *c, struct mgr_obj *o, int op, const mgr_bytes *a,
             memcmp(m->name, a[0].ptr, a[0].len) == 0)
             break;
     if (m == NULL || m->name == NULL)
-        return MPROC_ENOENT;
+        return mproc__mgr_why(c->srv, MPROC_ENOENT, "custom type '%s' has "
+                              "no method '%.*s'", o->u.cust.t->name,
+                              (int)(a[0].len > 100 ? 100 : a[0].len),
+                              (const char *)a[0].ptr);
     mproc__buf_init(&out, c->srv->max_message);
     r = m->fn(o->u.cust.state, a[1].ptr, a[1].len, &out);
     if (r > 0)
@@ -515,7 +535,6 @@ mproc__mgr_data_new(struct mgr_srv *s, struct mgr_obj *o,
 {
     uint64_t type, len;
 
-    (void)s;
     switch (o->type) {
     case MPROC_MOBJ_DICT:
     case MPROC_MOBJ_NAMESPACE:
@@ -538,7 +557,12 @@ mproc__mgr_data_new(struct mgr_srv *s, struct mgr_obj *o,
         len = mgr_get64(p + 8);
         if (type < MPROC_T_INT8 || type > MPROC_T_CHAR || len < 1 ||
             len > (1u << 24))
-            return MPROC_EINVAL;
+            return mproc__mgr_why(s, MPROC_EINVAL, "an Array needs a type "
+                                  "of <mproc/shared.h> (%d to %d) and a "
+                                  "length of 1 to %u; got type %llu, "
+                                  "length %llu", MPROC_T_INT8, MPROC_T_CHAR,
+                                  1u << 24, (unsigned long long)type,
+                                  (unsigned long long)len);
         o->u.arr.type = (int)type;
         o->u.arr.length = len;
         o->u.arr.elsize = mproc_type_size((int)type);
@@ -547,9 +571,11 @@ mproc__mgr_data_new(struct mgr_srv *s, struct mgr_obj *o,
     case MPROC_MOBJ_CUSTOM:
         if (o->u.cust.t->create == NULL)
             return 0;
-        return o->u.cust.t->create(&o->u.cust.state, p, plen) < 0
-                   ? MPROC_EINVAL
-                   : 0;
+        if (o->u.cust.t->create(&o->u.cust.state, p, plen) < 0)
+            return mproc__mgr_why(s, MPROC_EINVAL, "custom type '%s': its "
+                                  "create() refused the argument (%zu "
+                                  "bytes)", o->u.cust.t->name, plen);
+        return 0;
     default:
         return MPROC_EINVAL;
     }

@@ -27,6 +27,8 @@ struct mproc_manager {
     mgr_bytes *items;
     size_t nitems, capitems;
     bool broken;       /* the server went away */
+    char gone[200];    /* why it went away, for every later call */
+    size_t max_req;    /* the server's largest request, or 0: unknown */
     struct mgr_ring *ring; /* the same-host fast path (ring.h), or NULL */
     struct mgr_spin spin;  /* how long its waits spin */
     char msg[256];
@@ -45,6 +47,12 @@ int mproc__mgr_handle_new(mproc_manager_t **out, const char *address,
  * m->items. */
 int mproc__mgr_call(mproc_manager_t *m, int op, uint32_t obj, int timeout,
                     const mgr_bytes *args, size_t nargs);
+
+/* Unless the limit is known already (the starter's, or a RING's reply),
+ * ask the server for it with a PING; a server over its max_clients
+ * answers MPROC_EBUSY instead.  0, or a negative code when the connection
+ * is lost (refused). */
+int mproc__mgr_hello(mproc_manager_t *m);
 
 /* Over unix:, ask the server for a ring and map it; without one (tcp:,
  * MPROC_MANAGER_RING=0, an old server), calls stay on the socket.  0, or

@@ -9,6 +9,12 @@
  *   request  u8 op, u8 0, u16 nargs, u32 obj, i32 timeout_ms,
  *            then nargs times { u32 len, len bytes }
  *   reply    i32 status, u32 nitems, then nitems times { u32 len, bytes }
+ * A failed request's reply (status < 0, not MPROC_EOWNERDEAD, not a
+ * custom method's) may carry one item: the server's message, text.  A
+ * PING's reply, and a RING's that succeeded, carry the server's message
+ * limit (i64), so a client refuses an oversize request before sending
+ * it.  A client over max_clients gets one unasked reply, MPROC_EBUSY and
+ * the message, and the server closes its connection.
  * A client has at most one request in flight: it sends, then reads the
  * reply, so the server keeps one parked request per client at most.
  * Integer arguments are 8 bytes (i64).
@@ -207,6 +213,7 @@ struct mgr_srv {
     const struct mproc_mtype *const *types;
     size_t max_message;
     bool stopping;
+    char why[200];   /* the message of the request failing now, or "" */
     mgr_bytes *args; /* scratch for the request being handled */
     size_t capargs;
     /* The transport: a reply for `c` is complete in c->out. */
@@ -229,6 +236,15 @@ int mproc__mgr_handle(struct mgr_client *c, const unsigned char *msg,
  * timeout (ms, -1 none) until the next deadline. */
 int mproc__mgr_expire(struct mgr_srv *s);
 int64_t mproc__mgr_now(void);
+
+/* The message of the failing request (sent with its status): returns
+ * `code`. */
+int mproc__mgr_why(struct mgr_srv *s, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* A whole reply: status `code`, `msg` as its message. */
+void mproc__mgr_rep_error(struct mgr_client *c, int code, const char *msg);
+/* "dict", "Lock" ... for messages. */
+const char *mproc__mgr_type_name(int type);
 
 /* Reply building, into c->out. */
 void mproc__mgr_rep_begin(struct mgr_client *c);

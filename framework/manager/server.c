@@ -5,7 +5,9 @@
  * last reply is written, so each holds at most one request and one reply
  * (bounded by the message limit); a client that sends garbage, announces
  * a message over the limit, or stops reading its replies is dropped and
- * the others go on.
+ * the others go on.  A request over the message limit is not
+ * misbehaviour (the client may not know the limit): its bytes are
+ * dropped as they come and it is answered MPROC_EMSGSIZE.
  *
  * A unix: client may move to a shared-memory ring (ring.h): its socket
  * then only carries doorbells and its hang-up.  After handling work the
@@ -28,6 +30,7 @@
 
 #include <mproc/connection.h>
 
+#include "../conn/conn_int.h" /* mproc__conn_skip_oversize() */
 #include "mgr_int.h"
 #include "mgr_srv.h"
 #include "ring.h"
@@ -39,6 +42,7 @@ struct tclient {
     struct mgr_ring *ring; /* the fast path, or NULL: the socket */
     unsigned char *in;   /* a ring request being assembled */
     size_t inlen, incap;
+    uint64_t skipped;    /* bytes of an oversize ring request dropped */
     size_t outoff;       /* bytes of c.out already put in the ring */
     struct tclient *next;
 };
@@ -150,6 +154,8 @@ ring_setup(struct loop *L, struct tclient *t)
     else
         r = mproc__ring_create(&g, &fd);
     mproc__mgr_rep_begin(&t->c);
+    if (r == 0) /* the limit, as a PING's reply gives it */
+        mproc__mgr_rep_i64(&t->c, (int64_t)L->core.max_message);
     mproc__mgr_rep_end(&t->c, r);
     if (r < 0)
         return 0;
@@ -166,6 +172,18 @@ ring_setup(struct loop *L, struct tclient *t)
     t->ring = g;
     L->nring++;
     return 0;
+}
+
+/* Answer a request of `len` bytes, over the limit, that was dropped. */
+static void
+oversize(struct loop *L, struct tclient *t, uint64_t len)
+{
+    char msg[200];
+
+    snprintf(msg, sizeof(msg), "a request of %llu bytes is over the "
+             "server's message limit, %zu bytes (max_message); it was "
+             "dropped", (unsigned long long)len, L->core.max_message);
+    mproc__mgr_rep_error(&t->c, MPROC_EMSGSIZE, msg);
 }
 
 /* Take one chunk of t's next request from its ring (a whole request is
@@ -187,8 +205,23 @@ ring_take(struct loop *L, struct tclient *t)
      * once, bound it, copy the bytes out before parsing them. */
     n = *(volatile uint32_t *)&g->req.len;
     more = *(volatile uint32_t *)&g->req.more;
-    if (n > MGR_RING_CAP || t->inlen + n > L->core.max_message)
-        return MPROC_EMSGSIZE;
+    if (n > MGR_RING_CAP)
+        return MPROC_EMSGSIZE; /* no client of ours does that: garbage */
+    if (t->skipped > 0 || t->inlen + n > L->core.max_message) {
+        /* An oversize request: take its chunks and drop them, then say
+         * so (the client reads no reply before its last chunk). */
+        t->skipped += t->inlen + n;
+        t->inlen = 0;
+        if (more) {
+            mproc__ring_publish(&g->req.full, 0, &g->cli_sleep,
+                                mproc_conn_fd(t->conn));
+            return 1;
+        }
+        atomic_store(&g->req.full, 0);
+        oversize(L, t, t->skipped);
+        t->skipped = 0;
+        return 1;
+    }
     if (t->inlen + n > t->incap) {
         size_t cap = t->incap ? t->incap : 256;
         unsigned char *p;
@@ -301,6 +334,12 @@ serve(struct loop *L, struct tclient *t)
     }
     if (r == MPROC_ETIMEDOUT)
         return 0;
+    if (r == MPROC_EMSGSIZE && mproc_conn_fd(t->conn) >= 0) {
+        /* Skipped (mproc__conn_skip_oversize), the connection usable:
+         * the bytes still to come are dropped by the next receives. */
+        oversize(L, t, mproc__conn_skipping(t->conn));
+        return 0;
+    }
     if (r < 0)
         return r;
     if (len >= MGR_REQ_HDR && L->rbuf[0] == OP_RING)
@@ -308,11 +347,37 @@ serve(struct loop *L, struct tclient *t)
     return mproc__mgr_handle(&t->c, L->rbuf, len);
 }
 
+/* A client over max_clients: one unasked reply, `code` (MPROC_EBUSY, or
+ * MPROC_ENOMEM when there is no room for it) with the reason, which the
+ * client reads as the answer to its first request; then the connection
+ * closes. */
+static void
+refuse(mproc_conn_t *conn, int code, const char *why)
+{
+    unsigned char frame[MGR_REP_HDR + 4 + 256], sink[256];
+    int n, fd = mproc_conn_fd(conn);
+
+    n = snprintf((char *)frame + MGR_REP_HDR + 4, 256, "%s", why);
+    if (n > 255)
+        n = 255;
+    mgr_put32(frame, (uint32_t)code);
+    mgr_put32(frame + 4, 1);
+    mgr_put32(frame + 8, (uint32_t)n);
+    (void)mproc_conn_send_bytes(conn, frame, MGR_REP_HDR + 4 + (size_t)n, 0);
+    /* Closing with unread bytes (its first request, already sent) would
+     * reset a tcp: connection, and a reset can reach the client before it
+     * reads the refusal: read them first. */
+    while (fd >= 0 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
+        ;
+    mproc_conn_free(conn);
+}
+
 static void
 accept_all(struct loop *L)
 {
     mproc_conn_t *conn;
     struct tclient *t;
+    char why[200];
     int r;
 
     for (;;) {
@@ -321,12 +386,21 @@ accept_all(struct loop *L)
             continue; /* refused; the Listener serves the others */
         if (r < 0)
             return;
-        t = calloc(1, sizeof(*t));
-        if (t == NULL || L->nclients >= L->max_clients) {
-            free(t);
-            mproc_conn_free(conn);
+        if (L->nclients >= L->max_clients) {
+            snprintf(why, sizeof(why), "the server serves %u clients, its "
+                     "max_clients, and refused one more: try again when one "
+                     "leaves, or start it with a larger max_clients",
+                     L->max_clients);
+            refuse(conn, MPROC_EBUSY, why);
             continue;
         }
+        t = calloc(1, sizeof(*t));
+        if (t == NULL) {
+            refuse(conn, MPROC_ENOMEM, "the server is out of memory for "
+                   "one more client");
+            continue;
+        }
+        mproc__conn_skip_oversize(conn);
         mproc__mgr_client_init(&L->core, &t->c);
         t->conn = conn;
         t->next = L->clients;

@@ -90,7 +90,10 @@ dial(mproc_manager_t *m, mproc_err_t *err)
     co.message_max = MPROC_CONN_MESSAGE_MAX + 64;
     r = mproc_client_connect(&m->conn, m->address, m->key, m->keylen, 5000,
                              &co, err);
-    if (r == 0 && (r = mproc__mgr_ring_setup(m)) < 0)
+    /* The first request also tells whether the server took this client
+     * (max_clients) and its message limit. */
+    if (r == 0 && ((r = mproc__mgr_ring_setup(m)) < 0 ||
+                   (r = mproc__mgr_hello(m)) < 0))
         seterr(err, r, "%s", m->msg);
     return r;
 }
@@ -257,10 +260,10 @@ mproc_bin(void)
 static int
 spawn_server(const struct mproc_manager_opts *o, const char *address,
              const unsigned char *key, size_t keylen, int report,
-             int lifeline, pid_t *pid, mproc_err_t *err)
+             int lifeline, const char *rundir, pid_t *pid, mproc_err_t *err)
 {
     posix_spawn_file_actions_t fa;
-    char keyfd[32], rep[32], life[32], maxc[32], *argv[16];
+    char keyfd[32], rep[32], life[32], maxc[32], maxm[32], *argv[20];
     int kp[2] = { -1, -1 }, r, i = 0;
 
     if (o->types != NULL)
@@ -270,7 +273,11 @@ spawn_server(const struct mproc_manager_opts *o, const char *address,
     /* The key goes through a pipe, never the command line. */
     if (pipe2(kp, O_CLOEXEC) < 0)
         return seterr(err, -errno, "manager: pipe: %s", strerror(errno));
-    if (keylen > 65536 || write(kp[1], key, keylen) != (ssize_t)keylen) {
+    /* `mproc manager` drops one final newline of its key file (a key
+     * typed in an editor): give it one to drop, or a key whose last
+     * byte is '\n' (one random key in 256) would lose that byte. */
+    if (keylen > 65536 || write(kp[1], key, keylen) != (ssize_t)keylen ||
+        write(kp[1], "\n", 1) != 1) {
         close(kp[0]);
         close(kp[1]);
         return seterr(err, MPROC_EIO, "manager: cannot pass the authkey");
@@ -284,6 +291,7 @@ spawn_server(const struct mproc_manager_opts *o, const char *address,
     snprintf(rep, sizeof(rep), "%d", 4);
     snprintf(life, sizeof(life), "%d", 5);
     snprintf(maxc, sizeof(maxc), "%u", o->max_clients);
+    snprintf(maxm, sizeof(maxm), "%zu", o->max_message);
     argv[i++] = (char *)"mproc";
     argv[i++] = (char *)"manager";
     argv[i++] = (char *)"--address";
@@ -296,6 +304,15 @@ spawn_server(const struct mproc_manager_opts *o, const char *address,
     argv[i++] = life;
     argv[i++] = (char *)"--max-clients";
     argv[i++] = maxc;
+    argv[i++] = (char *)"--max-message";
+    argv[i++] = maxm;
+    /* The server removes the folder itself: its owner may end without
+     * freeing the handle (exit, SIGKILL), and only the server outlives
+     * the owner long enough to see its socket file gone. */
+    if (rundir != NULL) {
+        argv[i++] = (char *)"--rundir";
+        argv[i++] = (char *)rundir;
+    }
     argv[i] = NULL;
     r = posix_spawn(pid, mproc_bin(), &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
@@ -360,7 +377,8 @@ mproc_manager_start(mproc_manager_t **out, const struct mproc_manager_opts *uo,
         goto fail;
     }
     if (spawn) {
-        r = spawn_server(&o, addr, key, keylen, rp[1], lp[0], &pid, err);
+        r = spawn_server(&o, addr, key, keylen, rp[1], lp[0], rundir, &pid,
+                         err);
         if (r < 0)
             goto fail;
     } else {
@@ -401,6 +419,7 @@ mproc_manager_start(mproc_manager_t **out, const struct mproc_manager_opts *uo,
         goto fail;
     }
     m->pid = pid;
+    m->max_req = o.max_message; /* requests over it are refused here */
     m->lifeline = lp[1];
     lp[1] = -1;
     m->rundir = rundir;
@@ -460,8 +479,15 @@ mproc_manager_shutdown(mproc_manager_t *m)
 {
     int r = 0, st;
 
-    if (m->owner != getpid())
-        return MPROC_EPERM; /* a forked copy of the starter's handle */
+    if (m->owner != getpid()) {
+        /* A forked copy of the starter's handle: the server is the
+         * parent's. */
+        snprintf(m->msg, sizeof(m->msg), "manager %s: shutdown: this "
+                 "handle was inherited through fork(); only process %d, "
+                 "which made it, may shut the server down (connect anew "
+                 "to use it from here)", m->address, (int)m->owner);
+        return MPROC_EPERM;
+    }
     if (m->conn != NULL && !m->broken)
         r = mproc__mgr_call(m, OP_SHUTDOWN, 0, -1, NULL, 0);
     if (m->lifeline >= 0) {
@@ -478,6 +504,9 @@ mproc_manager_shutdown(mproc_manager_t *m)
         free(m->rundir);
         m->rundir = NULL;
     }
+    if (!m->broken)
+        snprintf(m->gone, sizeof(m->gone), "the server was shut down "
+                 "(mproc_manager_shutdown()); connect to a new one");
     m->broken = true;
     return r == MPROC_EPIPE ? 0 : r;
 }

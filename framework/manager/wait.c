@@ -79,7 +79,10 @@ static int
 lock_release(struct mgr_client *c, struct mgr_obj *l, uint32_t depth)
 {
     if (l->u.lock.owner != c)
-        return MPROC_EPERM;
+        return mproc__mgr_why(c->srv, MPROC_EPERM, "this connection does "
+                              "not hold the %s", l->u.lock.owner != NULL
+                              ? "lock (another client does)"
+                              : "lock (nobody does)");
     if (depth >= l->u.lock.depth) {
         l->u.lock.owner = NULL;
         l->u.lock.depth = 0;
@@ -136,7 +139,9 @@ sem_op(struct mgr_client *c, struct mgr_obj *s, int op, int timeout)
         return MGR_PARKED;
     case OP_S_REL:
         if (s->u.sem.bounded && s->u.sem.value >= s->u.sem.initial)
-            return MPROC_ERANGE;
+            return mproc__mgr_why(c->srv, MPROC_ERANGE, "BoundedSemaphore "
+                                  "released above its initial value, %llu",
+                                  (unsigned long long)s->u.sem.initial);
         s->u.sem.value++;
         /* Any client may release; the releaser's kept units go down. */
         if (r->held > 0)
@@ -271,9 +276,12 @@ queue_op(struct mgr_client *c, struct mgr_obj *q, int op, const mgr_bytes *a,
         return q->u.q.n > INT32_MAX ? INT32_MAX : (int)q->u.q.n;
     case OP_Q_TASK_DONE:
         if (q->type != MPROC_MOBJ_JOINABLE_QUEUE)
-            return MPROC_ENOTSUP;
+            return mproc__mgr_why(c->srv, MPROC_ENOTSUP, "task_done and "
+                                  "join need a JoinableQueue; this is a "
+                                  "Queue");
         if (q->u.q.unfinished == 0)
-            return MPROC_EINVAL;
+            return mproc__mgr_why(c->srv, MPROC_EINVAL, "task_done called "
+                                  "more times than items were put");
         if (--q->u.q.unfinished == 0)
             q_wake_all(q, WQ_JOIN, 0);
         return 0;

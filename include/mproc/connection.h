@@ -94,7 +94,9 @@ struct mproc_conn_opts {
      *  or it is dropped; 0: 5000. */
     int handshake_timeout_ms;
     /** A send that has begun waits at most this long (ms) for the peer to
-     *  take more bytes, then breaks the connection; 0: 10000. */
+     *  take more bytes, then breaks the connection (and shuts its socket
+     *  down, so the peer's receive ends with MPROC_EPIPE, never waits for
+     *  the rest); 0: 10000. */
     int stall_timeout_ms;
     /** listen(2) backlog; 0: SOMAXCONN. */
     int backlog;
@@ -126,8 +128,10 @@ MPROC_API int mproc_listener_open(mproc_listener_t **out, const char *address,
  * once, each within handshake_timeout_ms.
  * @return 0; MPROC_ETIMEDOUT (no client ready; timeout 0 only tries);
  *         MPROC_EAUTH (a client failed the handshake: wrong or missing
- *         key, or not an mproc client; the message names it; the
- *         Listener goes on: call accept again); MPROC_ECLOSED; MPROC_EINTR;
+ *         key, not an mproc client, hung up before the end, or too slow;
+ *         the message names it; the Listener goes on: call accept
+ *         again; a connection closed before it sent a byte, a port scan,
+ *         is dropped without a word); MPROC_ECLOSED; MPROC_EINTR;
  *         a system error (MPROC_EMFILE ...).
  */
 MPROC_API int mproc_listener_accept(mproc_listener_t *l, int timeout_ms,
@@ -204,7 +208,8 @@ MPROC_API int mproc_conn_pair(mproc_conn_t **a, mproc_conn_t **b,
  * Send `len` bytes at `data` (0 allowed) as one message.  The timeout
  * covers the wait for room for its first byte; once begun, the message is
  * finished, waiting for the peer as long as it takes bytes (a peer that
- * takes none for stall_timeout_ms breaks the connection: MPROC_EPIPE).
+ * takes none for stall_timeout_ms breaks the connection: MPROC_EPIPE
+ * here, and the peer's receive of the cut message says MPROC_EPIPE).
  * @return 0; MPROC_ETIMEDOUT (nothing sent); MPROC_EMSGSIZE (len >
  *         message_max; nothing sent); MPROC_EPIPE (peer closed or died,
  *         or the connection is broken); MPROC_ECLOSED; MPROC_EINTR

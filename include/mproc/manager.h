@@ -56,8 +56,10 @@
  * alignment: memcpy() them before reading a number.
  *
  * Errors: MPROC_EPIPE / MPROC_ECLOSED when the server went away (every
- * later call fails the same way), MPROC_EMSGSIZE when a request exceeds
- * the server's message limit; the last message is mproc_manager_errmsg().
+ * later call fails the same way), MPROC_EMSGSIZE when a request or its
+ * reply exceeds the server's message limit (max_message: the connection
+ * stays usable, nothing was changed); every failure leaves its message in
+ * mproc_manager_errmsg().
  *
  * Threads: a connection serves one call at a time; calls from several
  * threads on one connection are serialised (a blocking call holds the
@@ -154,15 +156,23 @@ struct mproc_manager_opts {
     const void *authkey;
     size_t authkey_len;
     /** How the server process starts: "fork" (the default and the only
-     *  one that can take `types` by pointer) or "spawn" (a fresh
-     *  `mproc manager` program, found beside the library or via
-     *  $MPROC_BIN).  NULL: "fork". */
+     *  one that can take `types` by pointer), "spawn" or "forkserver"
+     *  (both a fresh `mproc manager` program, found beside the library
+     *  or via $MPROC_BIN).  NULL: "fork".  All behave alike: a SIGINT
+     *  does not stop the server, SIGTERM does; the private folder goes
+     *  with the server however its owner ends. */
     const char *start_method;
     /** Custom types the server knows (fork only), NULL-ended; NULL: none. */
     const struct mproc_mtype *const *types;
-    /** Most clients connected at once (default 4096). */
+    /** Most clients connected at once (default 4096); one more is
+     *  refused (MPROC_EBUSY from mproc_manager_connect()). */
     unsigned max_clients;
-    /** Largest request or reply, bytes (default 64 MiB). */
+    /** Largest request or reply, bytes (default 64 MiB).  A larger
+     *  request fails with MPROC_EMSGSIZE and changes nothing: a client
+     *  that knows the limit (every client of this version learns it on
+     *  connecting) refuses it before sending; otherwise the server drops
+     *  its bytes and answers so.  Either way the connection, and the
+     *  locks it holds, stay. */
     size_t max_message;
 };
 
@@ -185,7 +195,9 @@ MPROC_API int mproc_manager_start(mproc_manager_t **out,
  * Connect to a running manager at `address` with its authkey.
  * @return 0; MPROC_EAUTH (wrong authkey; within a second);
  *         MPROC_ENOENT / MPROC_ECONNREFUSED-like system errors when
- *         nothing listens there.
+ *         nothing listens there; MPROC_EBUSY (the server serves its
+ *         max_clients clients already and refused this one: try again
+ *         when one leaves); the message in `err`.
  */
 MPROC_API int mproc_manager_connect(mproc_manager_t **out,
                                     const char *address, const void *authkey,
@@ -205,7 +217,9 @@ MPROC_API pid_t mproc_manager_pid(const mproc_manager_t *m);
  * Stop the server: it drops every client (their calls then fail with
  * MPROC_EPIPE), removes its socket file and exits.  A manager this
  * process started is also waited for.  @return 0; MPROC_EPERM in a forked
- * child on its parent's handle (the server is the parent's).
+ * child on its parent's handle (the server is the parent's; the message
+ * says so).  Later calls on `m` fail with MPROC_EPIPE, saying that the
+ * server was shut down.
  */
 MPROC_API int mproc_manager_shutdown(mproc_manager_t *m);
 
@@ -375,10 +389,15 @@ MPROC_API int mproc_mns_delete(mproc_mobj_t *ns, const char *field);
 MPROC_API ssize_t mproc_mns_fields(mproc_mobj_t *ns);
 
 /* ---- Value and Array ---- */
-/* Elements convert as mproc_value_get()/_set() of <mproc/shared.h> do. */
+/* Elements convert as mproc_value_get()/_set() of <mproc/shared.h> do,
+ * since a manager object is the server-side twin of the in-memory one: a
+ * CHAR element reads and writes as its byte, a number from 0 to 255
+ * (Python's ord(a[i]); a value outside is converted as C converts it to
+ * unsigned char).  A CHAR Array as a whole is a byte string (Python's
+ * a.raw): mproc_marray_read() and mproc_marray_write(). */
 
 MPROC_API ssize_t mproc_marray_len(mproc_mobj_t *a);
-/** @return 0; MPROC_ERANGE (index); MPROC_EINVAL (a CHAR array). */
+/** @return 0; MPROC_ERANGE (index). */
 MPROC_API int mproc_marray_get(mproc_mobj_t *a, size_t i, double *out);
 MPROC_API int mproc_marray_set(mproc_mobj_t *a, size_t i, double x);
 MPROC_API int mproc_marray_get_i64(mproc_mobj_t *a, size_t i, int64_t *out);
