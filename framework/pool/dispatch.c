@@ -386,7 +386,7 @@ mproc__pool_adapt(mproc_pool_t *p)
     unsigned i, busy = 0;
     double per, want;
 
-    if (span < ADAPT_MS)
+    if (span < ADAPT_MS && (p->adapt_done < ADAPT_EARLY || span < 1))
         return;
     /* The workers that ran tasks in the span: those alive now (an
      * estimate: high when input came slower than they ran). */

@@ -54,6 +54,10 @@ struct mproc__status;
 #define DEPTH_MS 10.0
 #define CHUNK_MS 2.0
 #define ADAPT_MS 20
+/* ... or sooner, once this many results came in a millisecond or more:
+ * tiny tasks then leave the two-in-flight start (a wake-up per two items)
+ * within a few milliseconds instead of a sample of ADAPT_MS each step. */
+#define ADAPT_EARLY 64
 /* How long results held back in a worker's stage wait before the host
  * takes them from there (see mproc__pool_watch_stages()). */
 #define HARVEST_MS 2
