@@ -9,6 +9,7 @@
  * or returns.  Two tasks, so a target without :TASK is refused.
  */
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,9 +52,10 @@ t_fini(struct mproc_ctx *ctx)
 
     if (strcmp(how, "segv") == 0) {
         /* A real fault, as a bug would make, then the signal itself in
-         * case the page was mapped after all. */
-        volatile int *volatile p = NULL;
-        *p = 1;
+         * case the page was mapped after all.  Address 16, not NULL: a
+         * UBSan build would stop in its null check, not fault. */
+        volatile uintptr_t bad = 16;
+        *(volatile int *)bad = 1;
         raise(SIGSEGV);
     }
     if (strcmp(how, "exit3") == 0)
