@@ -167,10 +167,11 @@ EOT
 
 # --results DIR (man: "--results"): the same files with the same bytes
 # (mproc adds exitval, which parallel keeps in its joblog).
+# An empty value is no folder at all (mproc wrote 1/\_empty/).
 ( timeout -k 5 60 parallel --results pres 'echo out {1}{2}; echo err >&2' \
-    ::: a b/c ::: 1 2 > /dev/null 2>&1 )
+    ::: a b/c '' ::: 1 2 '' > /dev/null 2>&1 )
 ( timeout -k 5 60 "$bin" exec --results mres 'echo out {1}{2}; echo err >&2' \
-    ::: a b/c ::: 1 2 > /dev/null 2>&1 )
+    ::: a b/c '' ::: 1 2 '' > /dev/null 2>&1 )
 is "$(cd mres && find . -type f ! -name exitval | sort)" \
     "$(cd pres && find . -type f | sort)" "--results: the same files"
 same=yes

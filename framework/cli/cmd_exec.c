@@ -455,7 +455,9 @@ add_lit(struct cli_str *b, const char *s)
     return cli_str_add(b, s, strlen(s));
 }
 
-/* A path component of --results: parallel's escapes ('/' as "\_"). */
+/* A path component of --results: parallel's escapes ('/' as "\_"); an
+ * empty value is no component at all (DIR/1//2/B is DIR/1/2/B), as in
+ * parallel 20221122. */
 static int
 results_part(struct cli_str *p, const char *v, size_t len)
 {
@@ -465,7 +467,7 @@ results_part(struct cli_str *p, const char *v, size_t len)
         if (cli_str_add(p, v[i] == '/' ? "\\_" : v + i, v[i] == '/' ? 2 : 1) <
             0)
             return -1;
-    return len == 0 ? cli_str_add(p, "\\_empty", 7) : 0;
+    return 0;
 }
 
 /*
