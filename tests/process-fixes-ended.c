@@ -26,13 +26,16 @@
 
 #include "tap.h"
 
+/* The reason a run did not start: the error code and the whole message. */
+#define WHY_MAX (MPROC_ERRMSG_MAX + 32)
+
 static const char *method;
 static char plugin[4096];
 static const mproc_context_t *ctx;
 
 /* PLUGIN:TASK (task NULL: the plugin alone) run on `in` with
  * [args] fini = `fini` (NULL: none), joined.  NULL when it did not
- * start: the reason in why[256]. */
+ * start: the reason in why[WHY_MAX]. */
 static mproc_process_t *
 run(const char *task, const char *in, const char *fini, size_t result_max,
     char *why)
@@ -57,11 +60,11 @@ run(const char *task, const char *in, const char *fini, size_t result_max,
         o.result_max = result_max;
     why[0] = '\0';
     if ((r = mproc_process_new(&p, &o, &err)) < 0) {
-        snprintf(why, 256, "%d %.200s", r, err.msg);
+        snprintf(why, WHY_MAX, "%d %s", r, err.msg);
         return NULL;
     }
     if ((r = mproc_process_start(p)) < 0) {
-        snprintf(why, 256, "%d %.200s", r, mproc_process_errmsg(p));
+        snprintf(why, WHY_MAX, "%d %s", r, mproc_process_errmsg(p));
         mproc_process_free(p);
         return NULL;
     }
@@ -88,7 +91,7 @@ test_after_ok(const char *fini, int want_code, const char *want)
 {
     const void *data = NULL;
     size_t len = 0;
-    char why[256];
+    char why[WHY_MAX];
     int code = 999, r;
     const char *f;
     mproc_process_t *p = run("echo", "hi", fini, 0, why);
@@ -114,7 +117,7 @@ test_after_fail(void)
 {
     const void *data;
     size_t len;
-    char why[256];
+    char why[WHY_MAX];
     int code = 999;
     const char *f;
     mproc_process_t *p = run("echo", "fail", "segv", 0, why);
@@ -139,7 +142,7 @@ test_clean(void)
 {
     const void *data = NULL;
     size_t len = 0;
-    char why[256];
+    char why[WHY_MAX];
     int code = 999, r;
     mproc_process_t *p = run("echo", "hi", NULL, 0, why);
 
@@ -159,7 +162,7 @@ test_clean(void)
 static void
 test_several(void)
 {
-    char why[256];
+    char why[WHY_MAX];
     mproc_process_t *p = run(NULL, "hi", NULL, 0, why);
 
     ok(p == NULL && has(why, "-4001"), "several: refused (MPROC_EPLUGIN)");
@@ -176,7 +179,7 @@ test_result_max(void)
 {
     const void *data;
     size_t len;
-    char why[256];
+    char why[WHY_MAX];
     const char *f;
     mproc_process_t *p = run("big", "11", NULL, 10, why);
 
