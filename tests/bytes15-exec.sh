@@ -36,7 +36,7 @@ run_mproc run "$f" --set args.stderr=hide
 is "$(cat "$tmp/err")" "" "stderr = hide: nothing shown"
 run_mproc run "$f" --set args.stderr=loud
 is "$st" 78 "stderr = loud: exit 78"
-like "$err" "[args] stderr: expected show, tag or hide, got 'loud'" \
+like "$err" "[args] stderr: expected show, tag, hide or after, got 'loud'" \
     "stderr = loud: says what it takes"
 
 # Failures: the exit column holds the command's own status, or -signal;

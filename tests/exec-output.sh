@@ -76,5 +76,52 @@ for lb in "" --line-buffer; do
 done
 is "$(matching 'seq 1 1000000')" "" "reader gone: no job left running"
 
+# A job's stderr comes after its stdout in its turn, and for a failed
+# job before the line that says it failed (2>&1 keeps the order); a
+# retried job's stderr is its last attempt's.
+mkdir "$tmp/errtmp"
+TMPDIR="$tmp/errtmp" timeout -k 5 60 "$bin" exec -j2 \
+    'sleep 0.{}; echo o{}; echo e{} >&2; exit {}' ::: 2 0 > "$tmp/both" 2>&1
+is "$(sed 's/: command.*/:/' "$tmp/both")" "o2
+e2
+mproc: item 0 \"sleep 0.2; echo o2; echo e2 >&2; exit 2\":
+o0
+e0" "stderr after stdout, before the failure line, in input order"
+is "$(ls -A "$tmp/errtmp")" "" "stderr after: no folder left in TMPDIR"
+echo 0 > "$tmp/tries"
+run_mproc exec --retries 3 'n=$(cat '"$tmp"'/tries); echo $((n+1)) > '"$tmp"'/tries; echo try$n >&2; [ $n -ge 1 ] && exit 0; exit 1' ::: x
+is "$st" 0 "retried job: succeeded"
+is "$err" "try1" "retried job: its last attempt's stderr alone"
+
+# The same for a job file run by mproc run: [args] stderr = after.
+f=$(job errafter.ini <<'EOF'
+[job]
+plugin = exec
+input = range:1..3
+[args]
+stderr = after
+command = echo out$1; echo err$1 >&2
+EOF
+)
+timeout -k 5 60 "$bin" run "$f" > "$tmp/both" 2>&1
+is "$(cat "$tmp/both")" "out1
+err1
+out2
+err2
+out3
+err3" "mproc run, stderr = after: each item's stdout then stderr"
+f=$(job errbad.ini <<'EOF'
+[job]
+plugin = exec
+input = range:1..1
+[args]
+stderr = later
+command = true
+EOF
+)
+run_mproc run "$f"
+like "$err" "stderr: expected show, tag, hide or after, got 'later'" \
+    "stderr = later: refused, saying what it takes"
+
 no_leftovers
 done_testing

@@ -165,6 +165,40 @@ abc-file|-N2 echo
 empty-file|-r echo x
 EOT
 
+# A job's stderr (issue 15): with 2>&1, each job's stdout then its
+# stderr, in input order (parallel -k groups them so), --tag prefixing
+# both; stderr alone is the same bytes too.
+compare_merged() {
+    ( eval "timeout -k 5 60 parallel -k $*" < /dev/null > p.out 2>&1 )
+    ( eval "timeout -k 5 60 \"\$bin\" exec $*" < /dev/null > m.out 2>&1 )
+    if cmp -s p.out m.out; then ok 0 "same 2>&1: $*"; else
+        ok 1 "same 2>&1: $*"
+        echo "#   parallel: $(head -c 300 p.out | tr '\n' '|')"
+        echo "#   mproc:    $(head -c 300 m.out | tr '\n' '|')"
+    fi
+    ( eval "timeout -k 5 60 parallel -k $*" < /dev/null 2> p.err > /dev/null )
+    ( eval "timeout -k 5 60 \"\$bin\" exec $*" < /dev/null 2> m.err \
+        > /dev/null )
+    if cmp -s p.err m.err; then ok 0 "same stderr: $*"; else
+        ok 1 "same stderr: $*"
+        echo "#   parallel: $(head -c 300 p.err | tr '\n' '|')"
+        echo "#   mproc:    $(head -c 300 m.err | tr '\n' '|')"
+    fi
+}
+while read -r args; do
+    case "$args" in ''|'#'*) continue ;; esac
+    compare_merged "$args"
+done <<'EOT'
+'echo out {}; echo err {} >&2' ::: a b c
+-j2 'sleep 0.{}; echo out {}; echo err {} >&2' ::: 3 1 2
+--tag -j2 'sleep 0.{}; echo out {}; echo err {} >&2' ::: 3 1 2
+--tag 'echo o{1}{2}; echo e{1} >&2; echo f{2} >&2' ::: a b ::: x y
+--tag --colsep , 'echo {2} >&2; printf {1}' ::: a,b c,d
+'printf "e{}" >&2; printf "o{}"' ::: 1 2
+-j2 'head -c 2000000 /dev/zero | tr "\0" {} >&2; echo {}' ::: x y
+'echo only-err {} >&2' ::: a b
+EOT
+
 # --results DIR (man: "--results"): the same files with the same bytes
 # (mproc adds exitval, which parallel keeps in its joblog).
 # An empty value is no folder at all (mproc wrote 1/\_empty/).

@@ -1037,9 +1037,14 @@ cmd_exec(int argc, char **argv)
 {
     /* -v / -t: the job prints its command line first (-v with its
      * output, -t on stderr as it starts), as parallel's. */
+    /* A job's stderr comes after its stdout, in its turn (stderr =
+     * after), as parallel groups them; as it ends with --line-buffer
+     * (whose lines come as they are written) and -t (whose command
+     * line is meant to show as the job starts). */
     static const char *const job_text[3] = {
-        "[job]\nplugin = exec\ntask = run\n[args]\ncommand = eval \"$1\"\n",
-        "[job]\nplugin = exec\ntask = run\n[args]\n"
+        "[job]\nplugin = exec\ntask = run\n[args]\nstderr = after\n"
+        "command = eval \"$1\"\n",
+        "[job]\nplugin = exec\ntask = run\n[args]\nstderr = after\n"
         "command = printf '%s\\n' \"$1\"; eval \"$1\"\n",
         "[job]\nplugin = exec\ntask = run\n[args]\n"
         "command = printf '%s\\n' \"$1\" >&2; eval \"$1\"\n"};
@@ -1104,7 +1109,7 @@ cmd_exec(int argc, char **argv)
     memset(&longopts[nb + NKEYS], 0, sizeof(longopts[0]));
     x.max_chars = MAX_CHARS;
     x.sep = '\n';
-    args.sets = calloc((size_t)argc + 1, sizeof(*args.sets));
+    args.sets = calloc((size_t)argc + 4, sizeof(*args.sets));
     args.owned = calloc((size_t)argc + 1, sizeof(*args.owned));
     afiles = calloc((size_t)argc + 1, sizeof(*afiles));
     if (args.sets == NULL || args.owned == NULL || afiles == NULL) {
@@ -1306,6 +1311,12 @@ cmd_exec(int argc, char **argv)
     }
     if (lb && !ordered_set)
         args.sets[args.nsets++] = (char *)"job.ordered=false";
+    if (lb) {
+        /* First: a --set args.stderr=... of the user's comes after. */
+        memmove(args.sets + 1, args.sets, args.nsets * sizeof(*args.sets));
+        args.sets[0] = (char *)"args.stderr=show";
+        args.nsets++;
+    }
     rc = parse_sources(&x, argc, argv, optind);
     if (rc >= 0)
         goto done;

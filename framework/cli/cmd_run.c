@@ -21,7 +21,11 @@
  * and returns the token and the file's name as its output; that file is
  * copied to the output in the item's turn, then removed.  So in ordered
  * mode a big output waits on disk, not in memory, and the frame protocol
- * between pool and workers is unchanged.
+ * between pool and workers is unchanged.  With [args] stderr = after
+ * (mproc exec's default), an item's stderr waits in the same folder
+ * (err.INDEX) and is copied to stderr after the item's output, in its
+ * turn: each job's stdout and stderr come together, in input order, as
+ * GNU parallel's grouped output does.
  *
  * SIGINT and SIGTERM stop the run: the handler only writes to a self-pipe
  * that the pool polls (cancel_fd); the pool then stops its workers, the
@@ -121,6 +125,7 @@ struct run_state {
     int output_mode;        /* enum mproc__output_mode, never AUTO */
     char *spill_dir;        /* big exec outputs wait here; NULL: none */
     char spill_token[33];   /* what marks an output as a spill file */
+    bool err_after;         /* [args] stderr = after: err.INDEX files */
     unsigned long long done, failed, cancelled;
     int write_errno;
     /* the progress line, on a terminal or (--progress) anywhere */
@@ -480,6 +485,44 @@ write_item(struct run_state *st, const struct mproc_result *r,
     return put_output(st, r, r->data, r->len, true);
 }
 
+/* [args] stderr = after: copy the item's stderr, held in the spill
+ * folder, to stderr (through the write hook: --tag), after its output,
+ * which is flushed first so that a shared terminal or 2>&1 keeps the
+ * order; then remove it.  Nothing when the command wrote nothing there. */
+static void
+err_copy(struct run_state *st, const struct mproc_result *r)
+{
+    char buf[65536], path[PATH_MAX];
+    bool first = true;
+    ssize_t n;
+    int fd;
+
+    if (!st->err_after)
+        return;
+    snprintf(path, sizeof(path), "%s/err.%llu", st->spill_dir,
+             (unsigned long long)r->index);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return;
+    fflush(st->out);
+    if (st->progress && st->tty)
+        fputs("\r\033[K", stderr);
+    while ((n = read(fd, buf, sizeof(buf))) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break;
+        if (st->hooks != NULL && st->hooks->write != NULL)
+            st->hooks->write(st->hooks->user, stderr, r, buf, (size_t)n,
+                             first);
+        else
+            fwrite(buf, 1, (size_t)n, stderr);
+        first = false;
+    }
+    fflush(stderr);
+    close(fd);
+    unlink(path);
+}
+
 /* Does the job's plugin write raw bytes (MPROC_PLUGIN_RAW_OUTPUT)? */
 static bool
 plugin_raw(const struct mproc__job *job)
@@ -555,11 +598,14 @@ on_result(void *user, const struct mproc_result *r)
             st->write_errno = errno;
             return 1;
         }
+        err_copy(st, r);
         say_failed(st, r, index);
         return 0;
     }
     off = st->out_pos;
     w = write_item(st, r, index);
+    if (w == 0)
+        err_copy(st, r);
     if (w == -2) {
         st->failed++; /* said; not logged: a resume runs it again */
         return 0;
@@ -900,8 +946,13 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
 
         if (st.output_mode == MPROC__OUTPUT_AUTO)
             st.output_mode = raw ? MPROC__OUTPUT_RAW : MPROC__OUTPUT_RECORDS;
-        if (raw && !st.reduce)
+        if (raw && !st.reduce) {
+            const char *em = mproc_config_get(cj.cfg, "args", "stderr");
+
             spill_open(&st); /* before the workers start: they inherit it */
+            st.err_after = st.spill_dir != NULL && em != NULL &&
+                           strcmp(em, "after") == 0;
+        }
     }
     workers = mproc_pool_workers(pool);
     if (args.resume && st.reduce) {

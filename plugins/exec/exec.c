@@ -97,7 +97,7 @@ on_term(int sig)
 #define SHOWN 200 /* of which at most this many are shown */
 #define GROUP_MAX (1u << 20) /* stderr held back per item, at most */
 
-enum stderr_mode { STDERR_SHOW, STDERR_TAG, STDERR_HIDE };
+enum stderr_mode { STDERR_SHOW, STDERR_TAG, STDERR_HIDE, STDERR_AFTER };
 
 #define SPILL_ENV "MPROC_EXEC_SPILL"
 /* mproc exec --line-buffer: a FIFO that takes stdout as it comes, in
@@ -384,9 +384,11 @@ exec_init(struct mproc_ctx *ctx)
         mode = STDERR_TAG;
     else if (strcmp(errmode, "hide") == 0)
         mode = STDERR_HIDE;
+    else if (strcmp(errmode, "after") == 0)
+        mode = STDERR_AFTER;
     else
-        return mproc_fail(ctx, "[args] stderr: expected show, tag or hide, "
-                               "got '%s'", errmode);
+        return mproc_fail(ctx, "[args] stderr: expected show, tag, hide or "
+                               "after, got '%s'", errmode);
     s = calloc(1, sizeof(*s));
     if (s == NULL)
         return mproc_fail(ctx, "out of memory");
@@ -522,6 +524,11 @@ struct group {
     const char *tag; /* the item, before each line; NULL: none */
     size_t tag_len;
     bool bol;        /* the next byte starts a line */
+    /* stderr = after: the file in the spill folder the host copies to its
+     * stderr in the item's turn (NULL: write to stderr), and its
+     * descriptor once opened (-1: not yet). */
+    const char *path;
+    int fd;
 };
 
 /* Write all n bytes to fd: 0, or -1 (errno set). */
@@ -550,12 +557,39 @@ write_err(const char *data, size_t n)
     (void)write_all(2, data, n);
 }
 
+/* Write n bytes of the item's stderr out: to its file (stderr = after),
+ * else, or when the file cannot be written, to stderr. */
+static void
+group_write(struct group *g, const char *data, size_t n)
+{
+    if (n == 0)
+        return;
+    if (g->path != NULL && g->fd < 0)
+        g->fd = open(g->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (g->fd < 0 || write_all(g->fd, data, n) < 0)
+        write_err(data, n);
+}
+
 /* Write what the group holds, and empty it. */
 static void
 group_flush(struct group *g)
 {
-    write_err(g->buf, g->len);
+    group_write(g, g->buf, g->len);
     g->len = 0;
+}
+
+/* The item's stderr is all out.  stderr = after: a file holds it, or no
+ * file is left (an earlier attempt's, on a retry, would be taken for
+ * this one's). */
+static void
+group_end(struct group *g)
+{
+    group_flush(g);
+    if (g->fd >= 0)
+        close(g->fd);
+    else if (g->path != NULL)
+        unlink(g->path);
+    g->fd = -1;
 }
 
 static void
@@ -579,7 +613,7 @@ group_put(struct group *g, const char *data, size_t n)
          * first, then the rest as it comes. */
         group_flush(g);
         if (g->cap < n) {
-            write_err(data, n);
+            group_write(g, data, n);
             return;
         }
     }
@@ -710,7 +744,8 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
     size_t tail_len = 0;
     posix_spawn_file_actions_t fa;
     bool fa_ready = false, overflow = false;
-    struct group group = {NULL, 0, 0, NULL, 0, true};
+    struct group group = {NULL, 0, 0, NULL, 0, true, NULL, -1};
+    char err_path[4096];
     char spill[4096];
     int spill_fd = -1, spill_errno = 0;
     bool keep_spill = false; /* a failed command's big output */
@@ -788,6 +823,11 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
     if (s->stderr_mode == STDERR_TAG) {
         group.tag = item;
         group.tag_len = len;
+    } else if (s->stderr_mode == STDERR_AFTER && s->spill_dir != NULL &&
+               (size_t)snprintf(err_path, sizeof(err_path), "%s/err.%llu",
+                                s->spill_dir, (unsigned long long)index) <
+                   sizeof(err_path)) {
+        group.path = err_path;
     }
     /* Our copies of the write ends must go, or the reads below would never
      * see end of file. */
@@ -851,7 +891,7 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
     if (s->lines_fd >= 0)
         lines_send(s->lines_fd, index, "", 0, true);
     /* Before the result, which the host reports after it. */
-    group_flush(&group);
+    group_end(&group);
     if (r < 0) {
         r = mproc_fail(ctx, "cannot wait for the command: %s",
                        strerror(errno));
@@ -925,6 +965,8 @@ done:
         if (errp[i] >= 0)
             close(errp[i]);
     }
+    if (group.fd >= 0)
+        close(group.fd);
     free(group.buf);
     free(env);
     free(item_var);
@@ -946,7 +988,9 @@ static const struct mproc_arg_def args[] = {
     {"shell", MPROC_ARG_STRING, "/bin/sh", 0,
      "the shell that runs it, as SHELL -c COMMAND sh ITEM", NULL},
     {"stderr", MPROC_ARG_STRING, "show", 0,
-     "the command's stderr: show, tag (item and TAB first) or hide", NULL},
+     "the command's stderr: show, tag (item and TAB first), hide, or "
+     "after (the host writes it after the item's output, in its turn)",
+     NULL},
     MPROC_ARG_END,
 };
 
