@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # mproc clean (issue 15, ops15): the temporary folders of a run killed
 # with SIGKILL ($TMPDIR/mproc-spill.PID.*, mproc-exec.PID.*) are removed
-# once their run is dead, never while it runs.
+# once their run is dead, never while it runs; so is the key folder of a
+# job's started manager (mproc-mgrjob.PID.*).
 . "${MPROC_SRCDIR:-.}/tests/lib.sh"
 TMPDIR=$tmp/t
 export TMPDIR
@@ -59,6 +60,30 @@ like "$(cat "$tmp/out")" "removed 3 temporary folders of dead mproc runs" \
 is "$(ls "$TMPDIR" | sort | tr '\n' ' ')" \
     "mproc-spill.$$.abcdef mproc-spill.zzzzzz " \
     "a live pid's folder and one without a pid are left"
+# The key folder of a job's started manager (mproc-mgrjob.PID.*), in
+# $XDG_RUNTIME_DIR when set: left by a SIGKILL, removed by mproc clean.
+XDG_RUNTIME_DIR=$tmp/xdg
+export XDG_RUNTIME_DIR
+mkdir -m 0700 "$XDG_RUNTIME_DIR"
+printf '[job]\nplugin = mgrcount\ninput = range:1..100000000\nchunksize = 1\n[pool]\nworkers = 1\n[manager]\nstart = yes\nobjects = dict:items value:total=int64\n' \
+    > "$tmp/mgr.ini"
+"$bin" run "$tmp/mgr.ini" > /dev/null 2>&1 &
+mgr=$!
+wait_for 'ls "$XDG_RUNTIME_DIR" 2>/dev/null | grep -q mproc-mgrjob'
+like "$(ls "$XDG_RUNTIME_DIR")" "mproc-mgrjob.$mgr." \
+    "a manager's key folder named with the run's pid"
+run_mproc clean
+is "$(ls "$XDG_RUNTIME_DIR" | grep -c mproc-mgrjob)" 1 \
+    "clean leaves a live run's key folder"
+kill -9 $mgr
+wait $mgr 2>/dev/null
+wait_for '! pgrep -f "$tmp/mgr.ini" > /dev/null'
+is "$(ls "$XDG_RUNTIME_DIR" | grep -c mproc-mgrjob)" 1 \
+    "SIGKILL leaves the key folder"
+run_mproc clean
+like "$(cat "$tmp/out")" "removed $XDG_RUNTIME_DIR/mproc-mgrjob.$mgr." \
+    "clean removes the dead run's key folder"
+is "$(ls "$XDG_RUNTIME_DIR" | grep -c mproc-mgrjob)" 0 "and it is gone"
 no_leftovers
 
 done_testing

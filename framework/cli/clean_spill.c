@@ -8,7 +8,10 @@
  * whose run is dead is removed with what it holds, one of a live run
  * never (nor one whose PID a new process took since: left, to be safe).
  * Only the caller's own folders, real ones (not links), and only files
- * directly in them (the runs make no subfolders).
+ * directly in them (the runs make no subfolders).  The same for the
+ * folder holding the key of a job's [manager] start = yes,
+ * mproc-mgrjob.PID.XXXXXX, made in $XDG_RUNTIME_DIR when it is set (so
+ * looked for there too), else in $TMPDIR (manager/job.c).
  */
 #include "internal.h"
 
@@ -25,7 +28,8 @@
 #include "cli/cli.h"
 #include "cli/exec.h"
 
-static const char *const prefixes[] = {"mproc-spill.", CLI_XDIR_PREFIX};
+static const char *const prefixes[] = {"mproc-spill.", CLI_XDIR_PREFIX,
+                                       "mproc-mgrjob."};
 
 /* The run's pid in a folder's name ("PREFIX" PID "." XXXXXX), or 0. */
 static long
@@ -68,18 +72,16 @@ remove_folder(int dfd, const char *name)
     return unlinkat(dfd, name, AT_REMOVEDIR);
 }
 
-int
-cli_clean_spill(bool dry)
+/* The dead runs' folders in `t`: how many, or -1 after saying why. */
+static int
+clean_in(const char *t, bool dry)
 {
-    const char *t = getenv("TMPDIR");
     DIR *d;
     struct dirent *e;
     struct stat st;
     long pid;
     int n = 0;
 
-    if (t == NULL || t[0] == '\0')
-        t = "/tmp";
     if ((d = opendir(t)) == NULL) {
         cli_error("clean: %s: %s", t, strerror(errno));
         return -1;
@@ -101,5 +103,26 @@ cli_clean_spill(bool dry)
         n++;
     }
     closedir(d);
+    return n;
+}
+
+int
+cli_clean_spill(bool dry)
+{
+    const char *t = getenv("TMPDIR"), *x = getenv("XDG_RUNTIME_DIR");
+    int n, m;
+
+    if (t == NULL || t[0] == '\0')
+        t = "/tmp";
+    if ((n = clean_in(t, dry)) < 0)
+        return -1;
+    /* A manager's key folder (above), when the runtime folder is
+     * another one and usable. */
+    if (x != NULL && x[0] == '/' && strcmp(x, t) != 0 &&
+        access(x, W_OK) == 0) {
+        if ((m = clean_in(x, dry)) < 0)
+            return -1;
+        n += m;
+    }
     return n;
 }

@@ -58,7 +58,10 @@ make_dir(char **out, mproc_err_t *err)
         base = getenv("TMPDIR");
     if (base == NULL || base[0] != '/' || access(base, W_OK) != 0)
         base = "/tmp";
-    if (asprintf(out, "%s/mproc-mgrjob-XXXXXX", base) < 0) {
+    /* The pid in the name: mproc clean removes the folder of a run killed
+     * with SIGKILL (cli/clean_spill.c). */
+    if (asprintf(out, "%s/mproc-mgrjob.%ld.XXXXXX", base,
+                 (long)getpid()) < 0) {
         *out = NULL;
         return mproc__err(err, MPROC_ENOMEM, "out of memory");
     }
