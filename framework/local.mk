@@ -101,6 +101,8 @@ mproc_SOURCES = \
 	%reldir%/cli/cmd_run.c \
 	%reldir%/cli/cmd_exec.c \
 	%reldir%/cli/exec.h \
+	%reldir%/cli/exec_int.h \
+	%reldir%/cli/exec_sources.c \
 	%reldir%/cli/exec_line.c \
 	%reldir%/cli/exec_lines.c \
 	%reldir%/cli/cmd_check.c \

@@ -29,6 +29,7 @@
 
 #include "cli/cli.h"
 #include "cli/exec.h"
+#include "cli/exec_int.h"
 
 static const char exec_usage[] =
     "Usage: mproc exec [OPTIONS] COMMAND [ARGS]... [::: ITEMS... | :::: "
@@ -112,298 +113,7 @@ enum {
     OPT_DRY, OPT_LB, OPT_JOBLOG, OPT_STATS, OPT_SET, OPT_HEADER, OPT_PROGRESS
 };
 
-struct exec {
-    const char *tmpl;
-    char *tmpl_owned;
-    int mode;
-    size_t max_args, max_chars;
-    char sep;
-    bool link, tag, dry;
-    bool skip_blank; /* -r: stdin's blank (white space only) lines */
-    bool quote;               /* -q: the command's words are data */
-    int echo;                 /* -v: 1, each command printed; -t: 2, on
-                                 stderr */
-    bool has_re;
-    regex_t re;
-    const char *results;
-    int halt_when; /* 0 never, 1 soon, 2 now */
-    bool halt_fail;
-    double halt_n;
-    bool halt_pct;
-    long long delay_ms, next_start_ms;
-    unsigned jobs;
-    /* sources */
-    struct cli_tuple *src;
-    bool *plus;               /* :::+ / ::::+: linked with the one before */
-    size_t nsrc;
-    size_t group_n;           /* -N: values of that many items per job */
-    struct cli_tuple grp;     /* next_group(): gathered so far */
-    size_t grp_count;
-    bool header;              /* --header : */
-    size_t *digit;            /* next_tuple(): an index per source */
-    struct cli_input *stream; /* stdin, read as it comes, or NULL */
-    unsigned long long ntuples, pos; /* in-memory: count and next */
-    bool eof;
-    /* tuples waiting for a command line */
-    struct cli_tuple *pend;
-    size_t npend, pcap;
-    size_t base_len, est_len;
-    unsigned long long seq;
-    struct cli_str line, tagbuf, scratch;
-    struct cli_tuple carry; /* -X / -m: did not fit the last line */
-    bool has_carry;
-    char **tags; /* by seq - 1: the job's tag (--tag), until its result */
-    size_t ntags;
-    bool tag_bol; /* write_tagged(): the next byte starts a line */
-    struct cli_xdir *xdir; /* the run folder (--halt, --line-buffer) */
-    /* --halt */
-    unsigned long long nok, nfail;
-    bool halting, halted_fail;
-    bool epipe; /* --line-buffer's stdout reader went away */
-    int halt_status;
-};
-
-static void
-tuple_free(struct cli_tuple *t)
-{
-    size_t i;
-
-    for (i = 0; i < t->n; i++)
-        free(t->v[i]);
-    free(t->v);
-    free(t->len);
-    memset(t, 0, sizeof(*t));
-}
-
-/* Append a copy of v[0..len): 0, or -1 when out of memory. */
-static int
-tuple_add(struct cli_tuple *t, const char *v, size_t len)
-{
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 4;
-        char **nv = realloc(t->v, cap * sizeof(*nv));
-        size_t *nl;
-        if (nv == NULL)
-            return -1;
-        t->v = nv;
-        nl = realloc(t->len, cap * sizeof(*nl));
-        if (nl == NULL)
-            return -1;
-        t->len = nl;
-        t->cap = cap;
-    }
-    t->v[t->n] = malloc(len + 1);
-    if (t->v[t->n] == NULL)
-        return -1;
-    memcpy(t->v[t->n], v, len);
-    t->v[t->n][len] = '\0';
-    t->len[t->n++] = len;
-    return 0;
-}
-
-/*
- * --colsep's pattern as POSIX ERE: parallel's are Perl's, so its usual
- * escapes \t \n \s \S \d are translated (the rest are the same).
- */
-static char *
-perl_to_ere(const char *re)
-{
-    struct cli_str o = {0};
-    const char *add;
-    int bad = cli_str_add(&o, "", 0);
-
-    for (; *re != '\0' && bad == 0; re++) {
-        if (re[0] != '\\' || re[1] == '\0') {
-            bad = cli_str_add(&o, re, 1);
-            continue;
-        }
-        switch (re[1]) {
-        case 't': add = "\t"; break;
-        case 'n': add = "\n"; break;
-        case 's': add = "[[:space:]]"; break;
-        case 'S': add = "[^[:space:]]"; break;
-        case 'd': add = "[0-9]"; break;
-        default: add = NULL;
-        }
-        bad = add ? cli_str_add(&o, add, strlen(add))
-                  : cli_str_add(&o, re, 2);
-        re++;
-    }
-    if (bad != 0) {
-        cli_str_free(&o);
-        return NULL;
-    }
-    return o.s;
-}
-
-/* Add one value, split into columns with --colsep. */
-static int
-tuple_add_split(struct exec *x, struct cli_tuple *t, const char *v,
-                size_t len)
-{
-    regmatch_t m;
-    char *s;
-    size_t off = 0;
-    int r = 0;
-
-    if (!x->has_re)
-        return tuple_add(t, v, len);
-    s = strndup(v, len); /* regexec() needs the NUL */
-    if (s == NULL)
-        return -1;
-    while (r == 0) {
-        m.rm_so = 0;
-        m.rm_eo = (regoff_t)(strlen(s) - off);
-        if (off > strlen(s) ||
-            regexec(&x->re, s + off, 1, &m, off ? REG_NOTBOL : 0) != 0 ||
-            m.rm_eo == m.rm_so) {
-            r = tuple_add(t, s + off, strlen(s + off));
-            break;
-        }
-        r = tuple_add(t, s + off, (size_t)m.rm_so);
-        off += (size_t)m.rm_eo;
-    }
-    free(s);
-    return r;
-}
-
-/* A :::: FILE source: its lines (or NUL-ended items); "-" is stdin. */
-static int
-source_read(struct cli_tuple *s, const char *path, char sep)
-{
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "re");
-    char *buf = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    int rc = 0;
-
-    if (f == NULL) {
-        cli_error("exec: cannot open %s: %s", path, strerror(errno));
-        return CLI_EXIT_NOINPUT;
-    }
-    while ((n = getdelim(&buf, &cap, sep, f)) > 0) {
-        if (buf[n - 1] == sep)
-            n--;
-        if (tuple_add(s, buf, (size_t)n) < 0) {
-            cli_error("out of memory");
-            rc = CLI_EXIT_SOFTWARE;
-            break;
-        }
-    }
-    if (rc == 0 && ferror(f)) {
-        cli_error("exec: %s: read error: %s", path, strerror(errno));
-        rc = CLI_EXIT_NOINPUT;
-    }
-    free(buf);
-    if (f != stdin)
-        fclose(f);
-    return rc;
-}
-
-/* The items source i and the sources :::+ links to it give together:
- * the shortest's count. */
-static size_t
-run_len(const struct exec *x, size_t i)
-{
-    size_t n = x->src[i].n, h;
-
-    for (h = i + 1; h < x->nsrc && x->plus[h]; h++)
-        if (x->src[h].n < n)
-            n = x->src[h].n;
-    return n;
-}
-
-/* The next argument tuple: 1, 0 at the end, MPROC_EAGAIN, or < 0. */
-/* Only white space (or nothing): what parallel -r skips. */
-static bool
-blank(const char *s, size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        if (!isspace((unsigned char)s[i]))
-            return false;
-    return true;
-}
-
-static int
-next_tuple(struct exec *x, struct cli_tuple *t)
-{
-    struct mproc_item it;
-    unsigned long long k;
-    size_t i, j;
-    int r;
-
-    memset(t, 0, sizeof(*t));
-    if (x->stream != NULL) {
-        do {
-            r = cli_input_next(x->stream, &it);
-            if (r <= 0)
-                return r;
-        } while (x->skip_blank && blank(it.data, it.len));
-        return tuple_add_split(x, t, it.data, it.len) < 0 ? MPROC_ENOMEM : 1;
-    }
-    if (x->pos >= x->ntuples)
-        return 0;
-    /* Every combination, the last source varying fastest, as parallel
-     * does; with --link the k-th item of each (shorter ones wrap); the
-     * sources of a :::+ run share one position (the shortest ends it). */
-    k = x->pos++;
-    for (i = x->nsrc; i-- > 0;) {
-        size_t n = run_len(x, i), h;
-        if (x->link) {
-            x->digit[i] = (size_t)((x->pos - 1) % x->src[i].n);
-            continue;
-        }
-        if (x->plus[i])
-            continue; /* its run's first source sets its digit */
-        for (h = i; h < x->nsrc && (h == i || x->plus[h]); h++)
-            x->digit[h] = (size_t)(k % n);
-        k /= n;
-    }
-    for (i = 0; i < x->nsrc; i++) {
-        j = x->digit[i];
-        if (tuple_add_split(x, t, x->src[i].v[j], x->src[i].len[j]) < 0)
-            return MPROC_ENOMEM;
-    }
-    return 1;
-}
-
-/* -N: the values of the next group_n tuples as one (the last group may
- * be short); else next_tuple().  Returns as next_tuple(). */
-static int
-next_group(struct exec *x, struct cli_tuple *t)
-{
-    struct cli_tuple one;
-    size_t i;
-    int r;
-
-    if (x->group_n == 0)
-        return next_tuple(x, t);
-    memset(t, 0, sizeof(*t));
-    while (x->grp_count < x->group_n) {
-        r = next_tuple(x, &one);
-        if (r == 0)
-            break;
-        if (r < 0) {
-            tuple_free(&one);
-            return r; /* MPROC_EAGAIN: what is gathered waits */
-        }
-        for (i = 0; i < one.n; i++)
-            if (tuple_add(&x->grp, one.v[i], one.len[i]) < 0) {
-                tuple_free(&one);
-                return MPROC_ENOMEM;
-            }
-        tuple_free(&one);
-        x->grp_count++;
-    }
-    if (x->grp_count == 0)
-        return 0;
-    *t = x->grp;
-    memset(&x->grp, 0, sizeof(x->grp));
-    x->grp_count = 0;
-    return 1;
-}
+/* struct exec: cli/exec_int.h */
 
 /* Length a tuple adds to a -X / -m line (measured, not guessed). */
 static int
@@ -533,13 +243,13 @@ next_line(struct exec *x)
             x->has_carry = false;
             r = 1;
         } else {
-            r = next_group(x, &t);
+            r = cli_exec_next_group(x, &t);
         }
         if (r == MPROC_EAGAIN && x->npend > 0 && x->mode != CLI_LINE_ONE &&
             x->est_len * 2 > x->max_chars)
             break; /* half full and the input is slow: go */
         if (r < 0) {
-            tuple_free(&t);
+            cli_tuple_free(&t);
             return r;
         }
         if (r == 0) {
@@ -548,7 +258,7 @@ next_line(struct exec *x)
         }
         if (x->mode != CLI_LINE_ONE) {
             if (tuple_cost(x, &t, &cost) < 0) {
-                tuple_free(&t);
+                cli_tuple_free(&t);
                 return MPROC_ENOMEM;
             }
             if (x->npend > 0 && x->est_len + cost > x->max_chars) {
@@ -570,7 +280,7 @@ next_line(struct exec *x)
          results_wrap(x, &x->pend[0], &x->line) < 0))
         return MPROC_ENOMEM;
     for (i = 0; i < x->npend; i++)
-        tuple_free(&x->pend[i]);
+        cli_tuple_free(&x->pend[i]);
     x->npend = 0;
     x->est_len = x->base_len;
     return 1;
@@ -854,16 +564,16 @@ exec_free(struct exec *x)
     size_t i;
 
     for (i = 0; i < x->nsrc; i++)
-        tuple_free(&x->src[i]);
+        cli_tuple_free(&x->src[i]);
     free(x->src);
     free(x->plus);
-    tuple_free(&x->grp);
+    cli_tuple_free(&x->grp);
     free(x->digit);
     for (i = 0; i < x->npend; i++)
-        tuple_free(&x->pend[i]);
+        cli_tuple_free(&x->pend[i]);
     free(x->pend);
     if (x->has_carry)
-        tuple_free(&x->carry);
+        cli_tuple_free(&x->carry);
     for (i = 0; i < x->ntags; i++)
         free(x->tags[i]);
     free(x->tags);
@@ -875,161 +585,6 @@ exec_free(struct exec *x)
     cli_input_close(x->stream);
     free(x->tmpl_owned);
     cli_xdir_close(x->xdir);
-}
-
-/* The number of jobs the ::: and :::: sources make: 0 or an exit status. */
-static int
-count_tuples(struct exec *x)
-{
-    size_t i;
-
-    if (x->nsrc == 0)
-        return 0;
-    x->ntuples = x->link ? 0 : 1;
-    for (i = 0; i < x->nsrc; i++) {
-        if (x->src[i].n == 0) {
-            x->ntuples = 0; /* an empty file: no combination */
-            break;
-        }
-        if (x->link)
-            x->ntuples = x->src[i].n > x->ntuples ? x->src[i].n : x->ntuples;
-        else if (!x->plus[i] &&
-                 __builtin_mul_overflow(x->ntuples, run_len(x, i),
-                                        &x->ntuples))
-            return cli_usage_error("exec",
-                                   "too many combinations of the inputs");
-    }
-    return 0;
-}
-
-static struct cli_tuple *
-source_new(struct exec *x)
-{
-    struct cli_tuple *s = realloc(x->src, (x->nsrc + 1) * sizeof(*s));
-    bool *plus;
-
-    if (s == NULL)
-        return NULL;
-    x->src = s;
-    if ((plus = realloc(x->plus, (x->nsrc + 1) * sizeof(*plus))) == NULL)
-        return NULL;
-    x->plus = plus;
-    plus[x->nsrc] = false;
-    memset(&s[x->nsrc], 0, sizeof(*s));
-    return &s[x->nsrc++];
-}
-
-/*
- * --header : the first item of each source names its value (or, with
- * --colsep, its columns): it is taken out, and {NAME} in the command
- * becomes the column's {N}.  Returns -1 to go on, or an exit status.
- */
-static int
-apply_header(struct exec *x)
-{
-    struct cli_tuple names = {0};
-    struct cli_str t = {0};
-    size_t i;
-    int rc = CLI_EXIT_SOFTWARE;
-
-    if (x->nsrc == 0)
-        return cli_usage_error("exec",
-                               "--header: needs ::: or :::: inputs (stdin is "
-                               "read as it comes; use :::: -)");
-    for (i = 0; i < x->nsrc; i++) {
-        struct cli_tuple *s = &x->src[i];
-        if (s->n == 0)
-            continue;
-        if (tuple_add_split(x, &names, s->v[0], s->len[0]) < 0)
-            goto fail;
-        free(s->v[0]);
-        memmove(s->v, s->v + 1, (s->n - 1) * sizeof(*s->v));
-        memmove(s->len, s->len + 1, (s->n - 1) * sizeof(*s->len));
-        s->n--;
-    }
-    if (cli_line_rename(&t, x->tmpl, &names) < 0)
-        goto fail;
-    free(x->tmpl_owned);
-    x->tmpl = x->tmpl_owned = t.s;
-    tuple_free(&names);
-    return -1;
-fail:
-    cli_error("out of memory");
-    cli_str_free(&t);
-    tuple_free(&names);
-    return rc;
-}
-
-/* ::: :::: :::+ ::::+ */
-static bool
-is_sep(const char *a)
-{
-    return strcmp(a, ":::") == 0 || strcmp(a, "::::") == 0 ||
-           strcmp(a, ":::+") == 0 || strcmp(a, "::::+") == 0;
-}
-
-/*
- * The words after the options: COMMAND [ARGS]... then ::: and :::: groups.
- * Returns -1 to go on, or an exit status.
- */
-static int
-parse_sources(struct exec *x, int argc, char **argv, int i)
-{
-    struct cli_str t = {0};
-    struct cli_tuple *s = NULL;
-    int kind = 0; /* 1: :::, 2: :::: */
-    int rc = -1;
-    bool plus = false;
-
-    /* Joined by spaces for the shell, as parallel does; with -q each word
-     * quoted first, so the shell takes none of it as code. */
-    for (; i < argc && !is_sep(argv[i]); i++)
-        if ((t.len > 0 && cli_str_add(&t, " ", 1) < 0) ||
-            (x->quote ? cli_word_quote(&t, argv[i], strlen(argv[i]))
-                      : cli_str_add(&t, argv[i], strlen(argv[i]))) < 0)
-            goto oom;
-    if (t.len == 0) {
-        cli_str_free(&t);
-        return cli_usage_error("exec", "no command given");
-    }
-    x->tmpl = x->tmpl_owned = t.s;
-    for (; i < argc; i++) {
-        if (is_sep(argv[i])) {
-            if (s != NULL && kind == 1 && s->n == 0)
-                return cli_usage_error("exec", "::: with no items after it");
-            kind = argv[i][3] == ':' ? 2 : 1;
-            /* :::+ and ::::+: linked with the source before (not the
-             * first: there is none). */
-            plus = argv[i][kind == 2 ? 4 : 3] == '+' && x->nsrc > 0;
-            s = NULL;
-            if (kind == 1 && (s = source_new(x)) == NULL)
-                goto oom;
-            if (kind == 1)
-                x->plus[x->nsrc - 1] = plus;
-            if (kind == 2 && i + 1 == argc)
-                return cli_usage_error("exec", ":::: with no file after it");
-            continue;
-        }
-        if (kind == 1 && tuple_add(s, argv[i], strlen(argv[i])) < 0)
-            goto oom;
-        if (kind == 2) {
-            if ((s = source_new(x)) == NULL)
-                goto oom;
-            x->plus[x->nsrc - 1] = plus;
-            plus = false; /* the next file of the group is combined */
-            rc = source_read(s, argv[i], x->sep);
-            if (rc != 0)
-                return rc;
-            rc = -1;
-        }
-    }
-    if (s != NULL && kind == 1 && s->n == 0)
-        return cli_usage_error("exec", "::: with no items after it");
-    return -1;
-oom:
-    cli_str_free(&t);
-    cli_error("out of memory");
-    return CLI_EXIT_SOFTWARE;
 }
 
 int
@@ -1196,7 +751,7 @@ cmd_exec(int argc, char **argv)
             if (x.has_re)
                 regfree(&x.re);
             x.has_re = false;
-            end = perl_to_ere(optarg);
+            end = cli_colsep_ere(optarg);
             if (end == NULL || optarg[0] == '\0' ||
                 regcomp(&x.re, end, REG_EXTENDED) != 0) {
                 free(end);
@@ -1317,21 +872,21 @@ cmd_exec(int argc, char **argv)
         args.sets[0] = (char *)"args.stderr=show";
         args.nsets++;
     }
-    rc = parse_sources(&x, argc, argv, optind);
+    rc = cli_exec_sources(&x, argc, argv, optind);
     if (rc >= 0)
         goto done;
     for (i = 0; i < nafiles; i++) {
-        struct cli_tuple *s = source_new(&x);
+        struct cli_tuple *s = cli_exec_source_new(&x);
         if (s == NULL) {
             cli_error("out of memory");
             rc = CLI_EXIT_SOFTWARE;
             goto done;
         }
-        rc = source_read(s, afiles[i], x.sep);
+        rc = cli_exec_source_read(s, afiles[i], x.sep);
         if (rc != 0)
             goto done;
     }
-    if (x.header && (rc = apply_header(&x)) >= 0)
+    if (x.header && (rc = cli_exec_header(&x)) >= 0)
         goto done;
     if (x.results != NULL && x.max_chars > MAX_CHARS - 8192)
         x.max_chars = MAX_CHARS - 8192; /* room for the wrapper */
@@ -1355,7 +910,7 @@ cmd_exec(int argc, char **argv)
         x.tmpl = x.tmpl_owned = t;
     }
 
-    rc = count_tuples(&x);
+    rc = cli_exec_count(&x);
     if (rc != 0)
         goto done;
     if (jobs_all) {

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mproc exec's state, shared by cmd_exec.c (options, command lines, the
+ * run) and exec_sources.c (the ::: and :::: inputs, stdin, --colsep,
+ * -N, --header).
+ */
+#ifndef MPROC_CLI_EXEC_INT_H
+#define MPROC_CLI_EXEC_INT_H
+
+#include <regex.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cli/cli.h"
+#include "cli/exec.h"
+
+struct exec {
+    const char *tmpl;
+    char *tmpl_owned;
+    int mode;
+    size_t max_args, max_chars;
+    char sep;
+    bool link, tag, dry;
+    bool skip_blank; /* -r: stdin's blank (white space only) lines */
+    bool quote;               /* -q: the command's words are data */
+    int echo;                 /* -v: 1, each command printed; -t: 2, on
+                                 stderr */
+    bool has_re;
+    regex_t re;
+    const char *results;
+    int halt_when; /* 0 never, 1 soon, 2 now */
+    bool halt_fail;
+    double halt_n;
+    bool halt_pct;
+    long long delay_ms, next_start_ms;
+    unsigned jobs;
+    /* sources */
+    struct cli_tuple *src;
+    bool *plus;               /* :::+ / ::::+: linked with the one before */
+    size_t nsrc;
+    size_t group_n;           /* -N: values of that many items per job */
+    struct cli_tuple grp;     /* next_group(): gathered so far */
+    size_t grp_count;
+    bool header;              /* --header : */
+    size_t *digit;            /* next_tuple(): an index per source */
+    struct cli_input *stream; /* stdin, read as it comes, or NULL */
+    unsigned long long ntuples, pos; /* in-memory: count and next */
+    bool eof;
+    /* tuples waiting for a command line */
+    struct cli_tuple *pend;
+    size_t npend, pcap;
+    size_t base_len, est_len;
+    unsigned long long seq;
+    struct cli_str line, tagbuf, scratch;
+    struct cli_tuple carry; /* -X / -m: did not fit the last line */
+    bool has_carry;
+    char **tags; /* by seq - 1: the job's tag (--tag), until its result */
+    size_t ntags;
+    bool tag_bol; /* write_tagged(): the next byte starts a line */
+    struct cli_xdir *xdir; /* the run folder (--halt, --line-buffer) */
+    /* --halt */
+    unsigned long long nok, nfail;
+    bool halting, halted_fail;
+    bool epipe; /* --line-buffer's stdout reader went away */
+    int halt_status;
+};
+
+/* ---- the inputs (exec_sources.c) ---- */
+void cli_tuple_free(struct cli_tuple *t);
+/* --colsep's pattern (Perl's escapes \t \n \s \S \d) as POSIX ERE;
+ * NULL when out of memory. */
+char *cli_colsep_ere(const char *re);
+/* A :::: FILE source: its items ("-": stdin): 0 or an exit status. */
+int cli_exec_source_read(struct cli_tuple *s, const char *path, char sep);
+/* A new, empty source; NULL when out of memory. */
+struct cli_tuple *cli_exec_source_new(struct exec *x);
+/* The next job's values: 1, 0 at the end, MPROC_EAGAIN, or < 0. */
+int cli_exec_next_group(struct exec *x, struct cli_tuple *t);
+/* The number of jobs the sources make: 0 or an exit status. */
+int cli_exec_count(struct exec *x);
+/* --header : names from each source's first item: -1 to go on, or an
+ * exit status. */
+int cli_exec_header(struct exec *x);
+/* The words after the options (COMMAND [ARGS]... then the ::: and ::::
+ * groups): -1 to go on, or an exit status. */
+int cli_exec_sources(struct exec *x, int argc, char **argv, int i);
+
+#endif

@@ -1,0 +1,416 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mproc exec's inputs: the ::: lists and :::: files (read whole, then
+ * combined: every combination, the last source varying fastest, or with
+ * --link side by side, :::+ pairing a source with the one before), or
+ * else stdin, read as it comes; --colsep's columns, -N's groups and
+ * --header's names.
+ */
+#include "internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/exec_int.h"
+
+void
+cli_tuple_free(struct cli_tuple *t)
+{
+    size_t i;
+
+    for (i = 0; i < t->n; i++)
+        free(t->v[i]);
+    free(t->v);
+    free(t->len);
+    memset(t, 0, sizeof(*t));
+}
+
+/* Append a copy of v[0..len): 0, or -1 when out of memory. */
+static int
+tuple_add(struct cli_tuple *t, const char *v, size_t len)
+{
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 4;
+        char **nv = realloc(t->v, cap * sizeof(*nv));
+        size_t *nl;
+        if (nv == NULL)
+            return -1;
+        t->v = nv;
+        nl = realloc(t->len, cap * sizeof(*nl));
+        if (nl == NULL)
+            return -1;
+        t->len = nl;
+        t->cap = cap;
+    }
+    t->v[t->n] = malloc(len + 1);
+    if (t->v[t->n] == NULL)
+        return -1;
+    memcpy(t->v[t->n], v, len);
+    t->v[t->n][len] = '\0';
+    t->len[t->n++] = len;
+    return 0;
+}
+
+/*
+ * --colsep's pattern as POSIX ERE: parallel's are Perl's, so its usual
+ * escapes \t \n \s \S \d are translated (the rest are the same).
+ */
+char *
+cli_colsep_ere(const char *re)
+{
+    struct cli_str o = {0};
+    const char *add;
+    int bad = cli_str_add(&o, "", 0);
+
+    for (; *re != '\0' && bad == 0; re++) {
+        if (re[0] != '\\' || re[1] == '\0') {
+            bad = cli_str_add(&o, re, 1);
+            continue;
+        }
+        switch (re[1]) {
+        case 't': add = "\t"; break;
+        case 'n': add = "\n"; break;
+        case 's': add = "[[:space:]]"; break;
+        case 'S': add = "[^[:space:]]"; break;
+        case 'd': add = "[0-9]"; break;
+        default: add = NULL;
+        }
+        bad = add ? cli_str_add(&o, add, strlen(add))
+                  : cli_str_add(&o, re, 2);
+        re++;
+    }
+    if (bad != 0) {
+        cli_str_free(&o);
+        return NULL;
+    }
+    return o.s;
+}
+
+/* Add one value, split into columns with --colsep. */
+static int
+tuple_add_split(struct exec *x, struct cli_tuple *t, const char *v,
+                size_t len)
+{
+    regmatch_t m;
+    char *s;
+    size_t off = 0;
+    int r = 0;
+
+    if (!x->has_re)
+        return tuple_add(t, v, len);
+    s = strndup(v, len); /* regexec() needs the NUL */
+    if (s == NULL)
+        return -1;
+    while (r == 0) {
+        m.rm_so = 0;
+        m.rm_eo = (regoff_t)(strlen(s) - off);
+        if (off > strlen(s) ||
+            regexec(&x->re, s + off, 1, &m, off ? REG_NOTBOL : 0) != 0 ||
+            m.rm_eo == m.rm_so) {
+            r = tuple_add(t, s + off, strlen(s + off));
+            break;
+        }
+        r = tuple_add(t, s + off, (size_t)m.rm_so);
+        off += (size_t)m.rm_eo;
+    }
+    free(s);
+    return r;
+}
+
+/* A :::: FILE source: its lines (or NUL-ended items); "-" is stdin. */
+int
+cli_exec_source_read(struct cli_tuple *s, const char *path, char sep)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "re");
+    char *buf = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int rc = 0;
+
+    if (f == NULL) {
+        cli_error("exec: cannot open %s: %s", path, strerror(errno));
+        return CLI_EXIT_NOINPUT;
+    }
+    while ((n = getdelim(&buf, &cap, sep, f)) > 0) {
+        if (buf[n - 1] == sep)
+            n--;
+        if (tuple_add(s, buf, (size_t)n) < 0) {
+            cli_error("out of memory");
+            rc = CLI_EXIT_SOFTWARE;
+            break;
+        }
+    }
+    if (rc == 0 && ferror(f)) {
+        cli_error("exec: %s: read error: %s", path, strerror(errno));
+        rc = CLI_EXIT_NOINPUT;
+    }
+    free(buf);
+    if (f != stdin)
+        fclose(f);
+    return rc;
+}
+
+/* The items source i and the sources :::+ links to it give together:
+ * the shortest's count. */
+static size_t
+run_len(const struct exec *x, size_t i)
+{
+    size_t n = x->src[i].n, h;
+
+    for (h = i + 1; h < x->nsrc && x->plus[h]; h++)
+        if (x->src[h].n < n)
+            n = x->src[h].n;
+    return n;
+}
+
+/* Only white space (or nothing): what parallel -r skips. */
+static bool
+blank(const char *s, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (!isspace((unsigned char)s[i]))
+            return false;
+    return true;
+}
+
+/* The next argument tuple: 1, 0 at the end, MPROC_EAGAIN, or < 0. */
+static int
+next_tuple(struct exec *x, struct cli_tuple *t)
+{
+    struct mproc_item it;
+    unsigned long long k;
+    size_t i, j;
+    int r;
+
+    memset(t, 0, sizeof(*t));
+    if (x->stream != NULL) {
+        do {
+            r = cli_input_next(x->stream, &it);
+            if (r <= 0)
+                return r;
+        } while (x->skip_blank && blank(it.data, it.len));
+        return tuple_add_split(x, t, it.data, it.len) < 0 ? MPROC_ENOMEM : 1;
+    }
+    if (x->pos >= x->ntuples)
+        return 0;
+    /* Every combination, the last source varying fastest, as parallel
+     * does; with --link the k-th item of each (shorter ones wrap); the
+     * sources of a :::+ run share one position (the shortest ends it). */
+    k = x->pos++;
+    for (i = x->nsrc; i-- > 0;) {
+        size_t n = run_len(x, i), h;
+        if (x->link) {
+            x->digit[i] = (size_t)((x->pos - 1) % x->src[i].n);
+            continue;
+        }
+        if (x->plus[i])
+            continue; /* its run's first source sets its digit */
+        for (h = i; h < x->nsrc && (h == i || x->plus[h]); h++)
+            x->digit[h] = (size_t)(k % n);
+        k /= n;
+    }
+    for (i = 0; i < x->nsrc; i++) {
+        j = x->digit[i];
+        if (tuple_add_split(x, t, x->src[i].v[j], x->src[i].len[j]) < 0)
+            return MPROC_ENOMEM;
+    }
+    return 1;
+}
+
+/* -N: the values of the next group_n tuples as one (the last group may
+ * be short); else next_tuple().  Returns as next_tuple(). */
+int
+cli_exec_next_group(struct exec *x, struct cli_tuple *t)
+{
+    struct cli_tuple one;
+    size_t i;
+    int r;
+
+    if (x->group_n == 0)
+        return next_tuple(x, t);
+    memset(t, 0, sizeof(*t));
+    while (x->grp_count < x->group_n) {
+        r = next_tuple(x, &one);
+        if (r == 0)
+            break;
+        if (r < 0) {
+            cli_tuple_free(&one);
+            return r; /* MPROC_EAGAIN: what is gathered waits */
+        }
+        for (i = 0; i < one.n; i++)
+            if (tuple_add(&x->grp, one.v[i], one.len[i]) < 0) {
+                cli_tuple_free(&one);
+                return MPROC_ENOMEM;
+            }
+        cli_tuple_free(&one);
+        x->grp_count++;
+    }
+    if (x->grp_count == 0)
+        return 0;
+    *t = x->grp;
+    memset(&x->grp, 0, sizeof(x->grp));
+    x->grp_count = 0;
+    return 1;
+}
+
+/* The number of jobs the ::: and :::: sources make: 0 or an exit status. */
+int
+cli_exec_count(struct exec *x)
+{
+    size_t i;
+
+    if (x->nsrc == 0)
+        return 0;
+    x->ntuples = x->link ? 0 : 1;
+    for (i = 0; i < x->nsrc; i++) {
+        if (x->src[i].n == 0) {
+            x->ntuples = 0; /* an empty file: no combination */
+            break;
+        }
+        if (x->link)
+            x->ntuples = x->src[i].n > x->ntuples ? x->src[i].n : x->ntuples;
+        else if (!x->plus[i] &&
+                 __builtin_mul_overflow(x->ntuples, run_len(x, i),
+                                        &x->ntuples))
+            return cli_usage_error("exec",
+                                   "too many combinations of the inputs");
+    }
+    return 0;
+}
+
+struct cli_tuple *
+cli_exec_source_new(struct exec *x)
+{
+    struct cli_tuple *s = realloc(x->src, (x->nsrc + 1) * sizeof(*s));
+    bool *plus;
+
+    if (s == NULL)
+        return NULL;
+    x->src = s;
+    if ((plus = realloc(x->plus, (x->nsrc + 1) * sizeof(*plus))) == NULL)
+        return NULL;
+    x->plus = plus;
+    plus[x->nsrc] = false;
+    memset(&s[x->nsrc], 0, sizeof(*s));
+    return &s[x->nsrc++];
+}
+
+/*
+ * --header : the first item of each source names its value (or, with
+ * --colsep, its columns): it is taken out, and {NAME} in the command
+ * becomes the column's {N}.  Returns -1 to go on, or an exit status.
+ */
+int
+cli_exec_header(struct exec *x)
+{
+    struct cli_tuple names = {0};
+    struct cli_str t = {0};
+    size_t i;
+    int rc = CLI_EXIT_SOFTWARE;
+
+    if (x->nsrc == 0)
+        return cli_usage_error("exec",
+                               "--header: needs ::: or :::: inputs (stdin is "
+                               "read as it comes; use :::: -)");
+    for (i = 0; i < x->nsrc; i++) {
+        struct cli_tuple *s = &x->src[i];
+        if (s->n == 0)
+            continue;
+        if (tuple_add_split(x, &names, s->v[0], s->len[0]) < 0)
+            goto fail;
+        free(s->v[0]);
+        memmove(s->v, s->v + 1, (s->n - 1) * sizeof(*s->v));
+        memmove(s->len, s->len + 1, (s->n - 1) * sizeof(*s->len));
+        s->n--;
+    }
+    if (cli_line_rename(&t, x->tmpl, &names) < 0)
+        goto fail;
+    free(x->tmpl_owned);
+    x->tmpl = x->tmpl_owned = t.s;
+    cli_tuple_free(&names);
+    return -1;
+fail:
+    cli_error("out of memory");
+    cli_str_free(&t);
+    cli_tuple_free(&names);
+    return rc;
+}
+
+/* ::: :::: :::+ ::::+ */
+static bool
+is_sep(const char *a)
+{
+    return strcmp(a, ":::") == 0 || strcmp(a, "::::") == 0 ||
+           strcmp(a, ":::+") == 0 || strcmp(a, "::::+") == 0;
+}
+
+/*
+ * The words after the options: COMMAND [ARGS]... then ::: and :::: groups.
+ * Returns -1 to go on, or an exit status.
+ */
+int
+cli_exec_sources(struct exec *x, int argc, char **argv, int i)
+{
+    struct cli_str t = {0};
+    struct cli_tuple *s = NULL;
+    int kind = 0; /* 1: :::, 2: :::: */
+    int rc = -1;
+    bool plus = false;
+
+    /* Joined by spaces for the shell, as parallel does; with -q each word
+     * quoted first, so the shell takes none of it as code. */
+    for (; i < argc && !is_sep(argv[i]); i++)
+        if ((t.len > 0 && cli_str_add(&t, " ", 1) < 0) ||
+            (x->quote ? cli_word_quote(&t, argv[i], strlen(argv[i]))
+                      : cli_str_add(&t, argv[i], strlen(argv[i]))) < 0)
+            goto oom;
+    if (t.len == 0) {
+        cli_str_free(&t);
+        return cli_usage_error("exec", "no command given");
+    }
+    x->tmpl = x->tmpl_owned = t.s;
+    for (; i < argc; i++) {
+        if (is_sep(argv[i])) {
+            if (s != NULL && kind == 1 && s->n == 0)
+                return cli_usage_error("exec", "::: with no items after it");
+            kind = argv[i][3] == ':' ? 2 : 1;
+            /* :::+ and ::::+: linked with the source before (not the
+             * first: there is none). */
+            plus = argv[i][kind == 2 ? 4 : 3] == '+' && x->nsrc > 0;
+            s = NULL;
+            if (kind == 1 && (s = cli_exec_source_new(x)) == NULL)
+                goto oom;
+            if (kind == 1)
+                x->plus[x->nsrc - 1] = plus;
+            if (kind == 2 && i + 1 == argc)
+                return cli_usage_error("exec", ":::: with no file after it");
+            continue;
+        }
+        if (kind == 1 && tuple_add(s, argv[i], strlen(argv[i])) < 0)
+            goto oom;
+        if (kind == 2) {
+            if ((s = cli_exec_source_new(x)) == NULL)
+                goto oom;
+            x->plus[x->nsrc - 1] = plus;
+            plus = false; /* the next file of the group is combined */
+            rc = cli_exec_source_read(s, argv[i], x->sep);
+            if (rc != 0)
+                return rc;
+            rc = -1;
+        }
+    }
+    if (s != NULL && kind == 1 && s->n == 0)
+        return cli_usage_error("exec", "::: with no items after it");
+    return -1;
+oom:
+    cli_str_free(&t);
+    cli_error("out of memory");
+    return CLI_EXIT_SOFTWARE;
+}
+
