@@ -52,5 +52,22 @@ b" "--null; a last item without NUL counts"
 (cd "$tmp/d" && sha256sum -c --quiet "$tmp/sums" 2>/dev/null)
 is "$?" 0 "find -print0 | mproc exec -0 sha256sum: the sums check"
 
+# A NUL byte without -0 cannot be in an argument: as parallel, it is
+# replaced with the two characters \0, with one warning naming -0 (the
+# item failed, and a --colsep value was cut at it).
+printf 'a\0b\nc\0d\0e\n' | timeout 60 "$bin" exec printf "'[%s]\n'" \
+    > "$tmp/out" 2> "$tmp/err"
+is "$?" 0 "NUL without -0: exit 0"
+is "$(cat "$tmp/out")" '[a\0b]
+[c\0d\0e]' "NUL without -0: written \\0"
+is "$(grep -c 'use -0' "$tmp/err")" 1 "NUL without -0: one warning, naming -0"
+printf 'x\0y,z\n' | timeout 60 "$bin" exec --colsep , printf "'%s\n'" \
+    {2}-{1} > "$tmp/out" 2> /dev/null
+is "$(cat "$tmp/out")" 'z-x\0y' "NUL and --colsep: the columns after it kept"
+printf 'p\0q\n' > "$tmp/nulfile"
+timeout 60 "$bin" exec printf "'%s\n'" :::: "$tmp/nulfile" > "$tmp/out" \
+    2> /dev/null
+is "$(cat "$tmp/out")" 'p\0q' "NUL in a :::: file: written \\0"
+
 no_leftovers
 done_testing

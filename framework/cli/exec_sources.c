@@ -29,30 +29,82 @@ cli_tuple_free(struct cli_tuple *t)
     memset(t, 0, sizeof(*t));
 }
 
-/* Append a copy of v[0..len): 0, or -1 when out of memory. */
+/*
+ * A NUL byte cannot reach a command in an argument: as GNU parallel
+ * does, each becomes the two characters \0, with a warning (once) naming
+ * -0.  Returns a copy of v[0..*len) so escaped (*len updated), or NULL
+ * when it holds no NUL (*oom set when out of memory).
+ */
+static char *
+nul_escaped(const char *v, size_t *len, bool *oom)
+{
+    static bool warned;
+    size_t nuls = 0, i, k;
+    char *e;
+
+    *oom = false;
+    for (i = 0; i < *len; i++)
+        nuls += v[i] == '\0';
+    if (nuls == 0)
+        return NULL;
+    if ((e = malloc(*len + nuls + 1)) == NULL) {
+        *oom = true;
+        return NULL;
+    }
+    for (i = k = 0; i < *len; i++) {
+        if (v[i] == '\0') {
+            e[k++] = '\\';
+            e[k++] = '0';
+        } else {
+            e[k++] = v[i];
+        }
+    }
+    e[k] = '\0';
+    *len = k;
+    if (!warned)
+        cli_error("exec: warning: a NUL byte in the input was replaced with "
+                  "\\0 (an argument cannot hold one); for items that end "
+                  "at NUL bytes, use -0");
+    warned = true;
+    return e;
+}
+
+/* Append a copy of v[0..len) (NUL bytes escaped): 0, or -1 when out of
+ * memory. */
 static int
 tuple_add(struct cli_tuple *t, const char *v, size_t len)
 {
+    bool oom;
+    char *e = nul_escaped(v, &len, &oom);
+
+    if (oom)
+        return -1;
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 4;
         char **nv = realloc(t->v, cap * sizeof(*nv));
         size_t *nl;
         if (nv == NULL)
-            return -1;
+            goto fail;
         t->v = nv;
         nl = realloc(t->len, cap * sizeof(*nl));
         if (nl == NULL)
-            return -1;
+            goto fail;
         t->len = nl;
         t->cap = cap;
     }
-    t->v[t->n] = malloc(len + 1);
-    if (t->v[t->n] == NULL)
-        return -1;
-    memcpy(t->v[t->n], v, len);
-    t->v[t->n][len] = '\0';
+    if (e != NULL) {
+        t->v[t->n] = e;
+    } else {
+        if ((t->v[t->n] = malloc(len + 1)) == NULL)
+            return -1;
+        memcpy(t->v[t->n], v, len);
+        t->v[t->n][len] = '\0';
+    }
     t->len[t->n++] = len;
     return 0;
+fail:
+    free(e);
+    return -1;
 }
 
 /*
@@ -100,9 +152,13 @@ tuple_add_split(struct exec *x, struct cli_tuple *t, const char *v,
     size_t off = 0;
     int r = 0;
 
+    bool oom;
+
     if (!x->has_re)
         return tuple_add(t, v, len);
-    s = strndup(v, len); /* regexec() needs the NUL */
+    /* regexec() needs the NUL: any in the value are escaped first. */
+    if ((s = nul_escaped(v, &len, &oom)) == NULL && !oom)
+        s = strndup(v, len);
     if (s == NULL)
         return -1;
     while (r == 0) {
