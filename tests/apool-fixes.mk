@@ -9,3 +9,8 @@ tests_test_pool_api_fixes_LDFLAGS = -export-dynamic
 TESTS += tests/test-pool-api-fixes
 TESTS += %reldir%/pool-api-fixes-mq.sh %reldir%/pool-api-fixes-shmring.sh
 EXTRA_DIST += %reldir%/pool-api-fixes-mq.sh %reldir%/pool-api-fixes-shmring.sh
+# What a stranger's pass over the Pool and Process APIs found (2026-11-30).
+check_PROGRAMS += tests/test-pool-stranger
+tests_test_pool_stranger_SOURCES = %reldir%/test-pool-stranger.c %reldir%/tap.h
+tests_test_pool_stranger_LDADD = libmproc-core.la $(INIH_LIBS)
+TESTS += tests/test-pool-stranger

@@ -951,8 +951,8 @@ test_creation_errors(void)
 
     mproc_pool_opts_init(&o);
     opt_spawn(&o);
-    is_int(mproc_apool_new(&p, &o, &err), MPROC_EINVAL,
-           "function targets with spawn: MPROC_EINVAL");
+    is_int(mproc_apool_new(&p, &o, &err), MPROC_ENOTSUP,
+           "function targets with spawn: MPROC_ENOTSUP, as documented");
     like_str(err.msg, "fork", "... says fork is needed");
     ok(p == NULL, "... no pool");
     mproc_pool_opts_init(&o);

@@ -284,11 +284,11 @@ mproc__plugin_wrap(struct mproc__plugin **out,
     int r;
 
     *out = NULL;
-    r = check_desc(desc, "(in-process)", err);
+    r = check_desc(desc, MPROC__PLUGIN_IN_PROCESS, err);
     if (r < 0)
         return r;
     p = calloc(1, sizeof(*p));
-    if (p == NULL || (p->path = strdup("(in-process)")) == NULL) {
+    if (p == NULL || (p->path = strdup(MPROC__PLUGIN_IN_PROCESS)) == NULL) {
         free(p);
         return mproc__err(err, MPROC_ENOMEM, "out of memory");
     }

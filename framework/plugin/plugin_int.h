@@ -9,9 +9,12 @@
 #include <mproc/error.h>
 #include <mproc/plugin.h>
 
+/* The path of a descriptor wrapped in-process (no file). */
+#define MPROC__PLUGIN_IN_PROCESS "(in-process)"
+
 struct mproc__plugin {
     void *handle;                    /* dlopen handle; NULL if in-process */
-    char *path;                      /* the file, or "(in-process)" */
+    char *path;                      /* the file, or MPROC__PLUGIN_IN_PROCESS */
     const struct mproc_plugin *desc; /* checked descriptor */
 };
 

@@ -25,6 +25,7 @@
 
 #include "plugin/plugin_int.h"
 #include "pool/api_int.h"
+#include "process/process_int.h"
 #include "pool/pool_int.h"
 
 static int
@@ -85,12 +86,28 @@ mproc_apool_new(mproc_apool_t **out, const struct mproc_pool_opts *o,
         return mproc__err(err, MPROC_ENOMEM, "out of memory");
     p->efd = p->cfd = -1;
     p->func = o->plugin == NULL && o->plugin_desc == NULL;
+    if (mproc__process_is_daemon()) {
+        /* As Python's: a pool's worker, or a daemon process, is ended
+         * with its parent and may start no children (nor a pool). */
+        r = mproc__err(err, MPROC_EPERM,
+                       "a daemon process (a pool's worker, or a Process "
+                       "started with daemon set) may not start a pool; "
+                       "start it in the program that owns the workers");
+        goto fail;
+    }
     if (p->func && o->start_method != NULL &&
         strcmp(o->start_method, "fork") != 0) {
-        r = mproc__err(err, MPROC_EINVAL,
-                       "function targets need the fork start method, not "
-                       "'%s'; use a plugin for other start methods",
-                       o->start_method);
+        bool known = strcmp(o->start_method, "spawn") == 0 ||
+                     strcmp(o->start_method, "forkserver") == 0;
+
+        r = known ? mproc__err(err, MPROC_ENOTSUP,
+                               "function targets need the fork start "
+                               "method, not '%s' (a function pointer means "
+                               "nothing in a new image); use a plugin for "
+                               "the other start methods", o->start_method)
+                  : mproc__err(err, MPROC_EINVAL,
+                               "unknown start method '%s'; expected fork, "
+                               "spawn or forkserver", o->start_method);
         goto fail;
     }
     if (!p->func && o->initializer != NULL) {
@@ -133,6 +150,7 @@ mproc_apool_new(mproc_apool_t **out, const struct mproc_pool_opts *o,
         eo.message_max = p->eng_max;
         p->can_batch = o->timeout_ms == 0 && o->retries == 0 &&
                        o->max_tasks_per_child == 0;
+        p->retries = o->retries;
     }
     r = mproc_pool_new(&p->eng, &eo, err);
     if (r < 0)
@@ -437,6 +455,13 @@ apply_submit(mproc_apool_t *p, mproc_task_fn fn, const void *data,
         *drive = 0;
     if ((r = refuse_foreign(p, drive != NULL ? "apply" : "apply_async")) < 0)
         return r;
+    if (data == NULL && len > 0) {
+        pthread_mutex_lock(&p->mu);
+        mproc__apool_set_err(p, "%s: data is NULL with a length of %zu",
+                             drive != NULL ? "apply" : "apply_async", len);
+        pthread_mutex_unlock(&p->mu);
+        return MPROC_EINVAL;
+    }
     pthread_mutex_lock(&p->mu);
     r = check_fn(p, (const void *)fn, "apply_async");
     if (r == 0 && len <= APPLY_INLINE && (r = check_open(p)) == 0) {

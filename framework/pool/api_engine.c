@@ -626,7 +626,8 @@ job_pull(struct mproc_apool *p, struct mproc_async *j, const void **data,
             if (r < 0) {
                 j->in_error = r == MPROC_EAGAIN ? MPROC_EINVAL : r;
                 if (!j->failed)
-                    mproc__apool_job_set_msg(j, "input: %s",
+                    mproc__apool_job_set_msg(j, "input: at item %llu: %s",
+                                (unsigned long long)j->pulled,
                                 r == MPROC_EAGAIN
                                     ? "the input callback answered "
                                       "MPROC_EAGAIN, which a map's input "
@@ -665,6 +666,23 @@ job_pull(struct mproc_apool *p, struct mproc_async *j, const void **data,
             p->iter_jobs--;
     }
     return 1;
+}
+
+/* A caller's mistake that would make the copy fault: bytes promised at
+ * NULL (the item's, an argument list's or one argument's). */
+static bool
+null_data(const void *data, size_t len, const struct mproc_args *a)
+{
+    size_t i;
+
+    if (a == NULL)
+        return data == NULL && len > 0;
+    if (a->v == NULL)
+        return a->n > 0;
+    for (i = 0; i < a->n; i++)
+        if (a->v[i].data == NULL && a->v[i].len > 0)
+            return true;
+    return false;
 }
 
 static uint32_t
@@ -764,6 +782,7 @@ requeue(struct mproc_apool *p, const struct taskref *t, const char *msgbase)
     }
     rt->job = t->job;
     rt->idx = t->idx;
+    rt->tries = t->tries;
     rt->len = t->len;
     memcpy(rt->rec, msgbase + t->off, t->len);
     rt->next = p->rqhead;
@@ -798,6 +817,7 @@ build(struct mproc_apool *p, const void **pdata, size_t *plen)
         p->refs_tmp[n].idx = rt->idx;
         p->refs_tmp[n].off = (uint32_t)p->scratch.len;
         p->refs_tmp[n].len = (uint32_t)rt->len;
+        p->refs_tmp[n].tries = rt->tries;
         memcpy(p->scratch.data + p->scratch.len, rt->rec, rt->len);
         p->scratch.len += rt->len;
         n++;
@@ -836,10 +856,19 @@ build(struct mproc_apool *p, const void **pdata, size_t *plen)
                 p->refs_tmp[0].idx = idx;
                 p->refs_tmp[0].off = 0;
                 p->refs_tmp[0].len = (uint32_t)len;
+                p->refs_tmp[0].tries = 0;
                 *pdata = data;
                 *plen = len;
                 n = 1;
                 break;
+            }
+            if (null_data(data, len, star)) {
+                complete(p, j, idx, NULL, MPROC_EINVAL, NULL, 0,
+                         star != NULL ? "an argument's data is NULL with a "
+                                        "length above 0"
+                                      : "the item's data is NULL with a "
+                                        "length above 0");
+                continue;
             }
             if ((star != NULL ? star_size(star) : len) > p->message_max) {
                 char m[160];
@@ -861,6 +890,7 @@ build(struct mproc_apool *p, const void **pdata, size_t *plen)
             p->refs_tmp[n].idx = idx;
             p->refs_tmp[n].off = (uint32_t)before;
             p->refs_tmp[n].len = (uint32_t)(p->scratch.len - before);
+            p->refs_tmp[n].tries = 0;
             if (n > 0 && p->scratch.len > cap) {
                 /* Over the limit: this task opens the next message (it was
                  * pulled already, so it waits first in line). */
@@ -943,6 +973,19 @@ static int
 eng_next_locked(struct mproc_apool *p, struct mproc_item *item);
 static void
 notify(struct mproc_apool *p);
+
+/* r for task t: its attempts counting those of earlier messages (a
+ * task retried after its own failure), in *tmp when they differ. */
+static const struct mproc_result *
+with_tries(const struct mproc_result *r, const struct taskref *t,
+           struct mproc_result *tmp)
+{
+    if (t->tries == 0)
+        return r;
+    *tmp = *r;
+    tmp->attempts += t->tries;
+    return tmp;
+}
 
 /* The engine's `next`: in the result thread.  Pulling input can make a
  * job ready (its input failed, was empty, or its items were refused), and
@@ -1113,6 +1156,7 @@ eng_result(void *user, const struct mproc_result *r)
 {
     struct mproc_apool *p = user;
     const char *base = r->item;
+    struct mproc_result tmp;
     struct batch *b;
     uint32_t k;
     bool wake = false;
@@ -1132,7 +1176,7 @@ eng_result(void *user, const struct mproc_result *r)
     } else if (!p->func) {
         complete(p, b->t[0].job, b->t[0].idx, r, r->status, r->data, r->len,
                  r->status == MPROC_ECANCELED
-                     ? "not run: the pool was terminated"
+                     ? "cancelled: the pool was terminated before the task ended"
                      : r->message);
     } else if (r->status == 0) {
         const char *d = r->data;
@@ -1140,17 +1184,26 @@ eng_result(void *user, const struct mproc_result *r)
 
         for (k = 0; k < b->n && off + sizeof(struct out_hdr) <= r->len; k++) {
             struct out_hdr oh;
+            const struct mproc_result *rk = with_tries(r, &b->t[k], &tmp);
             memcpy(&oh, d + off, sizeof(oh));
             off += sizeof(oh);
             if (oh.len > r->len - off)
                 break;
-            if (oh.status == 0) {
-                complete(p, b->t[k].job, b->t[k].idx, r, 0, d + off, oh.len,
+            if (oh.status == MPROC_ETASK && base != NULL && b->n == 1 &&
+                !p->terminated && rk->attempts <= p->retries) {
+                /* Its own failure, with attempts left: again, first in
+                 * line (a pool with retries sends tasks one by one). */
+                struct taskref t = b->t[k];
+                t.tries = rk->attempts;
+                requeue(p, &t, base);
+                wake = true;
+            } else if (oh.status == 0) {
+                complete(p, b->t[k].job, b->t[k].idx, rk, 0, d + off, oh.len,
                          NULL);
             } else {
                 /* Messages travel without their NUL: give one. */
                 char *m = strndup(d + off, oh.len);
-                complete(p, b->t[k].job, b->t[k].idx, r, oh.status, NULL, 0,
+                complete(p, b->t[k].job, b->t[k].idx, rk, oh.status, NULL, 0,
                          m != NULL ? m : "out of memory");
                 free(m);
             }
@@ -1212,9 +1265,10 @@ eng_result(void *user, const struct mproc_result *r)
         wake = true;
     } else {
         for (k = 0; k < b->n; k++)
-            complete(p, b->t[k].job, b->t[k].idx, r, r->status, NULL, 0,
+            complete(p, b->t[k].job, b->t[k].idx,
+                     with_tries(r, &b->t[k], &tmp), r->status, NULL, 0,
                      r->status == MPROC_ECANCELED
-                         ? "not run: the pool was terminated"
+                         ? "cancelled: the pool was terminated before the task ended"
                          : r->message);
     }
     if (b->n > 1 && --p->inflight_multi == 0 && p->closed)
@@ -1297,7 +1351,7 @@ mproc__apool_engine_main(void *arg)
     pthread_mutex_lock(&p->mu);
     if (p->terminated) {
         st = MPROC_ECANCELED;
-        snprintf(msg, sizeof(msg), "not run: the pool was terminated");
+        snprintf(msg, sizeof(msg), "cancelled: the pool was terminated before the task ended");
     } else if (r < 0) {
         st = r;
         snprintf(msg, sizeof(msg), "not run: %s",

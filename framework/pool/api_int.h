@@ -183,6 +183,7 @@ struct taskref {
     struct mproc_async *job;
     uint64_t idx;
     uint32_t off, len; /* its record in the message */
+    uint32_t tries;    /* attempts made before this message (retries) */
 };
 
 /* The tasks of a message in flight, found by its engine index in a hash
@@ -200,6 +201,7 @@ struct rtask {
     struct rtask *next;
     struct mproc_async *job;
     uint64_t idx;
+    uint32_t tries; /* as struct taskref's */
     size_t len;
     char rec[];
 };
@@ -253,6 +255,9 @@ struct mproc_apool {
     mproc_pool_t *eng;
     bool func;            /* function targets */
     bool can_batch;
+    /* A function task that fails (MPROC_ETASK) runs again up to this many
+     * times (opts.retries; the engine retries the other failures). */
+    unsigned retries;
     unsigned nworkers;
     /* Most messages in flight: one chunk per worker.  The engine would
      * queue a second behind each running one, and a message queued behind

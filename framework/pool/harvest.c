@@ -73,8 +73,14 @@ crashed(int st)
 static void
 init_failed(mproc_pool_t *p, pid_t pid, const char *why, size_t len)
 {
-    set_errmsg(p, "plugin %s: init failed in worker %d: %.*s",
-               p->plugin->path, (int)pid, (int)len, why);
+    if (strcmp(p->plugin->path, MPROC__PLUGIN_IN_PROCESS) == 0)
+        /* A Pool API function pool's initializer, or an in-process
+         * descriptor's init: no file to name. */
+        set_errmsg(p, "the initializer failed in worker %d: %.*s",
+                   (int)pid, (int)len, why);
+    else
+        set_errmsg(p, "plugin %s: init failed in worker %d: %.*s",
+                   p->plugin->path, (int)pid, (int)len, why);
     stop(p, MPROC_EINIT);
 }
 
@@ -472,10 +478,11 @@ head_claimed(const mproc_pool_t *p, const struct worker *w)
 void
 mproc__pool_reap(mproc_pool_t *p, struct worker *w)
 {
-    char why[64], msg[MPROC__FAILMSG_MAX];
+    char why[160], msg[MPROC__FAILMSG_MAX];
     siginfo_t si;
     int st = 0, r;
     pid_t pid = w->pid;
+    bool lost;
 
     /* Known to have ended, not collected yet: a zombie keeps its pid, so
      * its process group's id still names the group it made. */
@@ -490,11 +497,18 @@ mproc__pool_reap(mproc_pool_t *p, struct worker *w)
      * someone else reaped it (r < 0): its pid may name another by now. */
     if (r == 0)
         kill(-pid, SIGKILL);
-    MPROC__NOINTR(waitpid(pid, &st, 0));
+    /* Reaped elsewhere (SIGCHLD ignored: the kernel reaps then, or a
+     * waitpid(-1) of the program): how it ended is lost, not 0. */
+    lost = MPROC__NOINTR(waitpid(pid, &st, 0)) < 0;
     w->reaping = true;
     mproc__pool_drain(p, w);
     harvest(p, w);
-    describe_status(st, why, sizeof(why));
+    if (lost)
+        snprintf(why, sizeof(why), "ended, how is unknown (reaped "
+                 "elsewhere: SIGCHLD ignored, or a waitpid(-1) of the "
+                 "program)");
+    else
+        describe_status(st, why, sizeof(why));
     mproc__log(p->stopping || (WIFEXITED(st) && WEXITSTATUS(st) == 0)
                    ? MPROC_LOG_DEBUG
                    : MPROC_LOG_WARNING,

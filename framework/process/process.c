@@ -98,6 +98,7 @@ struct mproc_process {
     size_t rdata_len;
     char *failure;
     bool died_after; /* success, then a death or an exit other than 0 */
+    bool lost_status; /* reaped elsewhere before it sent a result */
     bool freed;      /* free() while it ran: free when reaped */
     struct mproc__pass *pass; /* objects handed to it (pass.c) */
     size_t npass;
@@ -330,6 +331,12 @@ become_forked(const mproc_process_t *p, pid_t parent_pid, int result_fd,
                           parent_pid, self.name, result_fd, sentinel_fd);
 }
 
+bool
+mproc__process_is_daemon(void)
+{
+    return self.daemon;
+}
+
 /* ---- pool workers (the Pool API's hooks, see process_int.h) ---- */
 
 size_t (*mproc__process_pool_workers)(mproc_process_t **out, size_t max);
@@ -443,10 +450,11 @@ mproc__process_child(const struct mproc_plugin *desc, mproc_task_fn fn,
         /* Never pass a truncated output off as the result.  The
          * target's own message follows, as a pool worker's does: a target
          * that saw its buffer refuse to grow usually says so. */
+        const char *own = r == MPROC_TASK_OK ? "" : mproc__ctx_msg(&ctx, "");
+
         fail_frame(result_fd, MPROC__FRAME_FAIL, (uint32_t)-MPROC_EMSGSIZE,
                    "output of at least %zu bytes exceeds result_max (%zu)%s%s",
-                   over, result_max, r == MPROC_TASK_OK ? "" : ": ",
-                   r == MPROC_TASK_OK ? "" : mproc__ctx_msg(&ctx, ""));
+                   over, result_max, own[0] ? ": " : "", own);
         r = MPROC_TASK_FAIL;
     } else if (r == MPROC_TASK_OK) {
         mproc__result_write(result_fd, MPROC__FRAME_OK, 0, out.data,
@@ -949,12 +957,27 @@ reap(mproc_process_t *p)
         return true;
     }
     if (r < 0 && errno == ECHILD) {
-        /* Someone else reaped it (a waitpid(-1) of the program). */
+        /* Someone else reaped it: SIGCHLD ignored (the kernel reaps
+         * then) or a waitpid(-1) of the program.  Its status is lost.  A
+         * target that returned sent its result: that stands (0, or 1 and
+         * its message); without one nothing is known, and exitcode()
+         * says so rather than give a code. */
         finish(p, 0);
-        p->exitcode = 0;
         p->died_after = false; /* its status is unknown, not odd */
         free(p->failure);
-        p->failure = strdup("reaped by someone else");
+        p->failure = NULL;
+        if (p->rtype == MPROC__FRAME_FAIL ||
+            p->rtype == MPROC__FRAME_INITFAIL) {
+            p->exitcode = 1;
+            p->failure = dupf("%.*s", (int)p->rdata_len, p->rdata);
+        } else if (p->rtype != MPROC__FRAME_OK) {
+            p->lost_status = true;
+            p->exitcode = 0;
+            p->failure = strdup("its exit status is unknown: it was reaped "
+                                "elsewhere before its target returned "
+                                "(SIGCHLD ignored, or a waitpid(-1) of the "
+                                "program)");
+        }
         ended(p);
         return true;
     }
@@ -1157,6 +1180,9 @@ mproc_process_exitcode(mproc_process_t *p, int *code)
     if (p->kind != K_CHILD || p->state == S_NEW || !check(p))
         return set_err(p, MPROC_EAGAIN, "process '%s' has not ended",
                        p->name);
+    if (p->lost_status)
+        return set_err(p, MPROC_ECHILD, "process '%s': %s", p->name,
+                       p->failure);
     *code = p->exitcode;
     return 0;
 }
@@ -1195,9 +1221,15 @@ signal_child(mproc_process_t *p, int sig)
 {
     if (p->state == S_CLOSED)
         return closed(p);
-    if (p->kind != K_CHILD || p->state == S_NEW)
-        return set_err(p, MPROC_ECHILD, "process '%s' is not a started "
-                       "child", p->name);
+    if (p->kind == K_WORKER)
+        return set_err(p, MPROC_EINVAL, "process '%s' is a pool's worker: "
+                       "terminate the pool", p->name);
+    if (p->kind != K_CHILD)
+        return set_err(p, MPROC_EINVAL, "process '%s' is not a child of "
+                       "this process", p->name);
+    if (p->state == S_NEW)
+        return set_err(p, MPROC_ECHILD, "process '%s' has not been started",
+                       p->name);
     /* Not reaped means the pid is still ours (a zombie at worst). */
     if (!p->reaped && kill(p->pid, sig) < 0 && errno != ESRCH)
         return set_err(p, -errno, "process '%s': kill: %s", p->name,

@@ -266,6 +266,9 @@ void mproc__process_worker_free(mproc_process_t *p);
 void mproc__process_set_identity(const char *name, pid_t parent_pid,
                                  const char *parent_name);
 uint32_t mproc__process_next_id(void);
+/* true in a daemon process: a pool worker, or a Process started with
+ * daemon set (which may not have children, nor a pool). */
+bool mproc__process_is_daemon(void);
 extern size_t (*mproc__process_pool_workers)(mproc_process_t **out,
                                              size_t max);
 

@@ -339,7 +339,7 @@ MPROC_API unsigned mproc_cpu_usable(void);
  * MPROC_ETASK (the task failed; message says why), MPROC_EWORKER (its
  * worker died: message and exitcode say how), MPROC_ETIMEDOUT (it ran
  * past timeout_ms), MPROC_EMSGSIZE (item or output over message_max),
- * MPROC_ECANCELED (not run: the pool was terminated) or MPROC_EINIT (not
+ * MPROC_ECANCELED (the pool was terminated before it ended) or MPROC_EINIT (not
  * run: a worker's initializer failed, which breaks the pool).  Waiting
  * never hangs on a dead worker.  In results kept by the pool, `item` is
  * NULL.
@@ -424,7 +424,8 @@ typedef void (*mproc_async_fn)(void *user, mproc_async_t *ar);
 /** Per-call options; a NULL pointer means all defaults (zeroes). */
 struct mproc_call_opts {
     /** Function pools: this call's items travel in groups of chunksize
-     *  (at most 1024); 0 or 1 = automatic.  See "Batching" above. */
+     *  (a larger value than 1024 travels as groups of 1024); 0 or 1 =
+     *  automatic.  See "Batching" above. */
     unsigned chunksize;
     /** Called when every task of the call succeeded; NULL: none. */
     mproc_async_fn callback;
@@ -461,9 +462,12 @@ struct mproc_input {
  * first task and are replaced when they die or retire).
  * @param out  the pool; free it with mproc_apool_free()
  * @param o    options (see above); borrowed for the call
- * @return 0; MPROC_EINVAL (function targets with a start method other
- *         than fork, an initializer with a plugin ...); the errors of
- *         mproc_pool_new(); MPROC_ENOMEM; system errors.
+ * @return 0; MPROC_ENOTSUP (function targets with spawn or
+ *         forkserver); MPROC_EINVAL (an unknown start method, an
+ *         initializer with a plugin ...); MPROC_EPERM (called in a daemon
+ *         process: a pool's worker, or a Process started with daemon
+ *         set); the errors of mproc_pool_new(); MPROC_ENOMEM; system
+ *         errors.
  */
 MPROC_API int mproc_apool_new(mproc_apool_t **out,
                               const struct mproc_pool_opts *o,
