@@ -123,5 +123,23 @@ run_mproc run "$f"
 like "$err" "stderr: expected show, tag, hide or after, got 'later'" \
     "stderr = later: refused, saying what it takes"
 
+# A job past --timeout: what it wrote is written, as parallel does, also
+# when it ignores SIGTERM (killed before the grace ends, not its worker).
+run_mproc exec --timeout 1 'echo before{}; sleep 5; echo after' ::: a
+is "$st" 1 "--timeout: the job fails"
+is "$(cat "$tmp/out")" "beforea" "--timeout: its output so far is written"
+like "$err" "timed out after 1s: command killed by SIGTERM" \
+    "--timeout: and said"
+run_mproc exec --timeout 1 'trap "" TERM; echo before{}; sleep 5; echo x' ::: b
+is "$(cat "$tmp/out")" "beforeb" \
+    "--timeout, SIGTERM ignored: its output so far is written"
+like "$err" "command killed by SIGKILL" \
+    "--timeout, SIGTERM ignored: the command killed, not its worker"
+run_mproc exec --timeout 1 --set job.timeout_grace=3s \
+    'trap "echo cleanup; exit 7" TERM; echo in{}; sleep 5 & wait' ::: c
+is "$(cat "$tmp/out")" "inc
+cleanup" "--timeout: a command's own SIGTERM handler runs, its output kept"
+like "$err" "command exited with status 7" "and its status is said"
+
 no_leftovers
 done_testing

@@ -941,6 +941,14 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
     mproc__pool_set_total(pool, cli_input_total(in)); /* chunksize auto */
     st.reduce = mproc_pool_has_reduce(pool);
     st.output_mode = cj.job->output_mode;
+    {
+        /* The exec plugin kills a command that ignores the time limit's
+         * SIGTERM before this grace ends, to report its output. */
+        char g[24];
+
+        snprintf(g, sizeof(g), "%u", cj.job->timeout_grace_ms);
+        setenv("MPROC_TIMEOUT_GRACE_MS", g, 1);
+    }
     if (st.output_mode == MPROC__OUTPUT_AUTO || !st.reduce) {
         bool raw = plugin_raw(cj.job);
 

@@ -10,6 +10,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
@@ -127,7 +128,7 @@ result(mproc_pool_t *p, struct worker *w, uint64_t ref,
     int status = h->type == MPROC__FRAME_OK ? 0
                  : h->status == (uint32_t)-MPROC_EMSGSIZE ? MPROC_EMSGSIZE
                                                           : MPROC_ETASK;
-    char msg[MPROC__FAILMSG_MAX + 64];
+    char msg[MPROC__FAILMSG_MAX + 64], *packed = NULL;
     size_t len = (size_t)h->len;
     bool limited = w->limit != LIMIT_NONE && w->limit_index == h->index;
     struct mproc__taskfail f = {0};
@@ -150,10 +151,27 @@ result(mproc_pool_t *p, struct worker *w, uint64_t ref,
                  (int)(len < MPROC__FAILMSG_MAX ? len : MPROC__FAILMSG_MAX),
                  payload);
         status = MPROC_ETIMEDOUT;
-        payload = msg;
-        len = strlen(msg);
+        n = strlen(msg);
+        /* What it wrote before it gave up (an exec command's stdout,
+         * which parallel prints for a timed-out job too) goes with the
+         * new message, as the task sent it (taskfail_int.h). */
+        if (f.has_status &&
+            (packed = malloc(n + 1 + sizeof(int32_t) + f.out_len)) != NULL) {
+            int32_t st = f.status;
+
+            memcpy(packed, msg, n + 1);
+            memcpy(packed + n + 1, &st, sizeof(st));
+            if (f.out_len > 0)
+                memcpy(packed + n + 1 + sizeof(st), f.out, f.out_len);
+            payload = packed;
+            len = n + 1 + sizeof(st) + f.out_len;
+        } else {
+            payload = msg;
+            len = n;
+        }
     }
     mproc__pool_finish(p, ref, status, payload, len, f.status);
+    free(packed);
 }
 
 /* Handle one frame from a worker. */

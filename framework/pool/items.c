@@ -145,8 +145,9 @@ deliver(mproc_pool_t *p, uint64_t ref, int status, const char *data,
             msg[n] = '\0';
         }
         r.message = msg;
-        if (status == MPROC_ETASK) {
-            /* What the task wrote before it failed (taskfail_int.h). */
+        if (status == MPROC_ETASK || status == MPROC_ETIMEDOUT) {
+            /* What the task wrote before it failed or gave up at its
+             * time limit (taskfail_int.h). */
             struct mproc__taskfail f;
             mproc__taskfail_unpack(data, len, &f);
             r.data = f.out;

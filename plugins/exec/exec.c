@@ -58,6 +58,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <mproc/plugin.h>
@@ -109,6 +110,14 @@ enum stderr_mode { STDERR_SHOW, STDERR_TAG, STDERR_HIDE, STDERR_AFTER };
  * as not run).  With HALT_RULE_ENV ("FAIL N PCT TOTAL") each command's
  * end is counted there and the rule judged at once, so the worker that
  * ran the job that meets it starts no next one. */
+/* The job's timeout_grace in ms (mproc run sets it): how long the pool
+ * waits after its SIGTERM before it kills the worker.  A command that
+ * outlives most of it is killed here (GRACE_KEEP_MS before the end), so
+ * that its output is still reported, as parallel does after --timeout;
+ * without the variable, the default grace. */
+#define GRACE_ENV "MPROC_TIMEOUT_GRACE_MS"
+#define GRACE_DEFAULT_MS 1000
+#define GRACE_KEEP_MS 250
 #define HALT_ENV "MPROC_EXEC_HALT"
 #define HALT_RULE_ENV "MPROC_EXEC_HALT_RULE"
 #define HALT_MSG "not run: --halt"
@@ -141,6 +150,7 @@ struct exec_state {
     bool has_rule;
     struct halt_rule rule;
     posix_spawnattr_t attr;
+    long kill_after_ms; /* after the SIGTERM passed on: SIGKILL */
 };
 
 /*
@@ -424,6 +434,17 @@ exec_init(struct mproc_ctx *ctx)
         return mproc_fail(ctx, "out of memory");
     }
     {
+        const char *g = getenv(GRACE_ENV);
+        char *end;
+        long grace = g != NULL ? strtol(g, &end, 10) : GRACE_DEFAULT_MS;
+
+        if (g != NULL && (*end != '\0' || grace <= 0))
+            grace = GRACE_DEFAULT_MS;
+        s->kill_after_ms = grace - (grace / 4 < GRACE_KEEP_MS
+                                        ? grace / 4
+                                        : GRACE_KEEP_MS);
+    }
+    {
         const char *sp = getenv(SPILL_ENV), *dir;
 
         if (sp != NULL && (dir = strchr(sp, ' ')) != NULL && dir[1] == '/') {
@@ -530,6 +551,16 @@ struct group {
     const char *path;
     int fd;
 };
+
+/* A monotonic clock, in ms. */
+static long long
+mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* Write all n bytes to fd: 0, or -1 (errno set). */
 static int
@@ -749,6 +780,8 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
     char spill[4096];
     int spill_fd = -1, spill_errno = 0;
     bool keep_spill = false; /* a failed command's big output */
+    long long term_ms = 0;   /* when the SIGTERM was seen */
+    bool term_killed = false;
     pid_t pid = -1;
 
     got_term = 0;
@@ -837,8 +870,24 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
 
     while (outp[0] >= 0 || errp[0] >= 0) {
         struct pollfd pfd[2] = {{outp[0], POLLIN, 0}, {errp[0], POLLIN, 0}};
+        int wait_ms = -1;
 
-        if (poll(pfd, 2, -1) < 0) {
+        if (got_term && !term_killed) {
+            /* The time limit's (or a stop's) SIGTERM was passed on: a
+             * command that ignores it is killed before the pool kills
+             * this worker, so what it wrote is still reported. */
+            long long t = mono_ms();
+
+            if (term_ms == 0)
+                term_ms = t;
+            if (t - term_ms >= s->kill_after_ms) {
+                kill(-pid, SIGKILL);
+                term_killed = true;
+            } else {
+                wait_ms = (int)(s->kill_after_ms - (t - term_ms));
+            }
+        }
+        if (poll(pfd, 2, wait_ms) < 0) {
             if (errno == EINTR)
                 continue;
             /* Cannot happen with valid fds; stop reading, and closing
