@@ -72,6 +72,8 @@ done <<'EOT'
 /dev/null|-a abc-file -a def-file echo
 /dev/null|echo :::: abc-file def-file
 /dev/null|echo :::: abc-file ::: G H
+/dev/null|-a abc-file echo {1}={2} ::: G H
+/dev/null|-a abc-file -a def-file echo ::: G
 abc-file|echo
 abc-file|-a - echo
 abc-file|echo :::: - ::: 1 2
@@ -99,6 +101,10 @@ abc-file|echo :::: - ::: 1 2
 /dev/null|--colsep '\t' echo 1={1} 2={2} :::: tsv-file
 /dev/null|--colsep , echo {2}-{1} :::: csv-file
 /dev/null|--colsep , echo {2}-{1} ::: a,b c,d
+/dev/null|--colsep ' *' printf '[%s]' {1} {2} {3} {4} ::: 'a  b c' abc ,a
+/dev/null|--colsep ',?' printf '[%s]' {1} {2} {3} {4} ::: a,,b ' x , y ' a,
+/dev/null|--colsep '\s*' printf '[%s]' {1} {2} {3} ::: 'p q' ' r'
+/dev/null|--colsep , printf '[%s]' {1} {2} {3} ::: ' x , y ' a, ,
 # Several arguments per command (tutorial: "-X", "-m", "-n")
 /dev/null|-j2 -X echo ::: 1 2 3 4 5
 /dev/null|-j2 -X echo pre-{}-post ::: A B C D E

@@ -886,6 +886,9 @@ cmd_exec(int argc, char **argv)
         if (rc != 0)
             goto done;
     }
+    /* As parallel: the -a files are the first sources ({1}...), before
+     * the ::: and :::: ones, whatever the order on the command line. */
+    cli_exec_sources_rotate(&x, nafiles);
     if (x.header && (rc = cli_exec_header(&x)) >= 0)
         goto done;
     if (x.results != NULL && x.max_chars > MAX_CHARS - 8192)

@@ -76,6 +76,9 @@ int cli_exec_source_read(struct cli_tuple *s, const char *path, char sep);
 struct cli_tuple *cli_exec_source_new(struct exec *x);
 /* The next job's values: 1, 0 at the end, MPROC_EAGAIN, or < 0. */
 int cli_exec_next_group(struct exec *x, struct cli_tuple *t);
+/* Move the last k sources to the front, in their order (-a FILE comes
+ * before ::: and ::::, as in parallel). */
+void cli_exec_sources_rotate(struct exec *x, size_t k);
 /* The number of jobs the sources make: 0 or an exit status. */
 int cli_exec_count(struct exec *x);
 /* --header : names from each source's first item: -1 to go on, or an

@@ -142,16 +142,36 @@ cli_colsep_ere(const char *re)
     return o.s;
 }
 
-/* Add one value, split into columns with --colsep. */
+/* Add a column, without the white space around it (as parallel trims
+ * --colsep's columns). */
+static int
+tuple_add_column(struct cli_tuple *t, const char *v, size_t len)
+{
+    while (len > 0 && isspace((unsigned char)v[0])) {
+        v++;
+        len--;
+    }
+    while (len > 0 && isspace((unsigned char)v[len - 1]))
+        len--;
+    return tuple_add(t, v, len);
+}
+
+/*
+ * Add one value, split into columns with --colsep, as Perl's split
+ * with a limit of -1 (parallel's) does: at each match, leftmost first;
+ * a match of no characters splits too (between two characters, and
+ * before the end), but never where a column begins, so a pattern such as
+ * ' *' or ',?' splits 'a  b' and 'ab' in two (and an empty column after
+ * them); empty columns are kept.
+ */
 static int
 tuple_add_split(struct exec *x, struct cli_tuple *t, const char *v,
                 size_t len)
 {
     regmatch_t m;
     char *s;
-    size_t off = 0;
+    size_t f = 0, q = 0, n, ms, me;
     int r = 0;
-
     bool oom;
 
     if (!x->has_re)
@@ -161,17 +181,20 @@ tuple_add_split(struct exec *x, struct cli_tuple *t, const char *v,
         s = strndup(v, len);
     if (s == NULL)
         return -1;
+    n = strlen(s);
     while (r == 0) {
-        m.rm_so = 0;
-        m.rm_eo = (regoff_t)(strlen(s) - off);
-        if (off > strlen(s) ||
-            regexec(&x->re, s + off, 1, &m, off ? REG_NOTBOL : 0) != 0 ||
-            m.rm_eo == m.rm_so) {
-            r = tuple_add(t, s + off, strlen(s + off));
+        if (q > n || regexec(&x->re, s + q, 1, &m, q ? REG_NOTBOL : 0) != 0) {
+            r = tuple_add_column(t, s + f, n - f);
             break;
         }
-        r = tuple_add(t, s + off, (size_t)m.rm_so);
-        off += (size_t)m.rm_eo;
+        ms = q + (size_t)m.rm_so;
+        me = q + (size_t)m.rm_eo;
+        if (me == ms && ms == f) {
+            q = ms + 1; /* empty, where the column begins: look further */
+            continue;
+        }
+        r = tuple_add_column(t, s + f, ms - f);
+        f = q = me; /* after an empty match, the next look finds it at f */
     }
     free(s);
     return r;
@@ -355,6 +378,27 @@ cli_exec_source_new(struct exec *x)
     plus[x->nsrc] = false;
     memset(&s[x->nsrc], 0, sizeof(*s));
     return &s[x->nsrc++];
+}
+
+void
+cli_exec_sources_rotate(struct exec *x, size_t k)
+{
+    struct cli_tuple t;
+    size_t i, j;
+
+    if (k == 0 || k >= x->nsrc)
+        return;
+    for (i = 0; i < k; i++) {
+        /* The last one to the front; the rest one place on.  A source
+         * moved there links to none before it. */
+        t = x->src[x->nsrc - 1];
+        for (j = x->nsrc - 1; j > 0; j--) {
+            x->src[j] = x->src[j - 1];
+            x->plus[j] = x->plus[j - 1];
+        }
+        x->src[0] = t;
+        x->plus[0] = false;
+    }
 }
 
 /*
