@@ -90,6 +90,10 @@ abc-file|echo :::: - ::: 1 2
 /dev/null|echo {/.} ::: A/B.C
 /dev/null|echo {#} ::: A B C
 /dev/null|-j1 echo {%} ::: A B C
+/dev/null|-j1 echo "'{%}'" ::: A B
+/dev/null|-j1 "awk 'BEGIN { print {%} + 1 }'" ::: A
+/dev/null|-j2 --dry-run echo {%} {} ::: A B C
+/dev/null|-j1 -v "echo '{%}' {}" ::: A B
 /dev/null|echo {1} {2} ::: A B ::: C D
 /dev/null|echo {2} {1} ::: A B ::: C D
 /dev/null|echo /={1/} //={1//} /.={1/.} .={1.} ::: A/B.C D/E.F

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -310,6 +311,50 @@ next_item(void *user, struct mproc_item *item)
     item->data = x->line.s;
     item->len = x->line.len;
     return 1;
+}
+
+/* {%}: a mark of this run's (random, so no argument holds it by chance)
+ * that the workers replace with their slot (exec.h): 0, or an exit
+ * status.  Only when the command has {%}. */
+static int
+slot_mark(struct exec *x)
+{
+    unsigned char rnd[8];
+    size_t i;
+
+    if (strstr(x->tmpl, "{%}") == NULL)
+        return 0;
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+        cli_error("exec: no random bytes: %s", strerror(errno));
+        return CLI_EXIT_SOFTWARE;
+    }
+    memcpy(x->slot, "@mproc-slot-", 12);
+    for (i = 0; i < sizeof(rnd); i++)
+        snprintf(x->slot + 12 + 2 * i, 3, "%02x", rnd[i]);
+    x->slot[12 + 2 * sizeof(rnd)] = '@';
+    x->slot[13 + 2 * sizeof(rnd)] = '\0';
+    cli_line_set_slot(x->slot);
+    if (setenv(CLI_SLOT_ENV, x->slot, 1) != 0) {
+        cli_error("exec: %s", strerror(errno));
+        return CLI_EXIT_SOFTWARE;
+    }
+    return 0;
+}
+
+/* --dry-run: the command line, {%} as the slot it would run in (the jobs
+ * taking turns, as parallel shows them). */
+static void
+dry_print(struct exec *x)
+{
+    const char *p = x->line.s, *hit;
+    size_t n = strlen(x->slot);
+
+    while (n > 0 && (hit = strstr(p, x->slot)) != NULL) {
+        fwrite(p, 1, (size_t)(hit - p), stdout);
+        printf("%llu", (x->seq - 1) % (x->jobs ? x->jobs : 1) + 1);
+        p = hit + n;
+    }
+    printf("%s\n", p);
 }
 
 /* --tag: each line of the output after the job's arguments and a tab;
@@ -913,6 +958,8 @@ cmd_exec(int argc, char **argv)
         x.tmpl = x.tmpl_owned = t;
     }
 
+    if ((rc = slot_mark(&x)) != 0)
+        goto done;
     rc = cli_exec_count(&x);
     if (rc != 0)
         goto done;
@@ -991,7 +1038,7 @@ cmd_exec(int argc, char **argv)
                 free(x.tags[x.seq - 1]);
                 x.tags[x.seq - 1] = NULL;
             }
-            printf("%s\n", x.line.s);
+            dry_print(&x);
         }
         rc = fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_IOERR;
         goto done;

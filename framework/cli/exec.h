@@ -49,6 +49,13 @@ int cli_line_make(struct cli_str *out, const char *tmpl, int mode,
                   const struct cli_tuple *tu, size_t ntu,
                   unsigned long long seq);
 
+/* {%}, the job slot, is known only where the job runs: lines carry
+ * `token` for it, which the exec plugin replaces with its slot number
+ * (the token is in CLI_SLOT_ENV for it), so that {%} is a number even
+ * in single quotes, as in parallel.  NULL: the shell's "$MPROC_SLOT". */
+#define CLI_SLOT_ENV "MPROC_EXEC_SLOT_TOKEN"
+void cli_line_set_slot(const char *token);
+
 /* --header: tmpl with each {NAME...} of names->v[i] as {i+1...} into
  * out: 0, or -1 when out of memory. */
 int cli_line_rename(struct cli_str *out, const char *tmpl,

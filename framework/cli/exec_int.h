@@ -63,6 +63,7 @@ struct exec {
     bool halting, halted_fail;
     bool epipe; /* --line-buffer's stdout reader went away */
     int halt_status;
+    char slot[32]; /* {%}'s mark (slot_mark()), or "" */
 };
 
 /* ---- the inputs (exec_sources.c) ---- */

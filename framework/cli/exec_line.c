@@ -209,6 +209,16 @@ transform(const char *v, size_t len, int op, size_t *n)
     }
 }
 
+/* {%}: the mark the exec plugin replaces with the job slot (or, when
+ * none is set, the shell's "$MPROC_SLOT"). */
+static const char *slot_token;
+
+void
+cli_line_set_slot(const char *token)
+{
+    slot_token = token;
+}
+
 /* One replacement string for one argument tuple. */
 static int
 put_repl(struct cli_str *out, const struct cli_tuple *tu, unsigned col, int op,
@@ -223,7 +233,9 @@ put_repl(struct cli_str *out, const struct cli_tuple *tu, unsigned col, int op,
         return cli_str_add(out, num, n);
     }
     if (op == OP_SLOT)
-        return cli_str_add(out, "\"$MPROC_SLOT\"", 13);
+        return slot_token != NULL
+                   ? cli_str_add(out, slot_token, strlen(slot_token))
+                   : cli_str_add(out, "\"$MPROC_SLOT\"", 13);
     if (col > tu->n)
         return 0; /* a column this line lacks is empty, as in parallel */
     for (i = col ? col - 1 : 0; i < (col ? col : tu->n); i++) {

@@ -115,6 +115,9 @@ enum stderr_mode { STDERR_SHOW, STDERR_TAG, STDERR_HIDE, STDERR_AFTER };
  * outlives most of it is killed here (GRACE_KEEP_MS before the end), so
  * that its output is still reported, as parallel does after --timeout;
  * without the variable, the default grace. */
+/* mproc exec's mark for {%} in the command line (framework/cli/exec.h):
+ * each one becomes this worker's slot number, MPROC_SLOT. */
+#define SLOT_ENV "MPROC_EXEC_SLOT_TOKEN"
 #define GRACE_ENV "MPROC_TIMEOUT_GRACE_MS"
 #define GRACE_DEFAULT_MS 1000
 #define GRACE_KEEP_MS 250
@@ -151,6 +154,7 @@ struct exec_state {
     struct halt_rule rule;
     posix_spawnattr_t attr;
     long kill_after_ms; /* after the SIGTERM passed on: SIGKILL */
+    char *slot_token;   /* SLOT_ENV's, or NULL */
 };
 
 /*
@@ -268,6 +272,7 @@ state_free(struct exec_state *s)
     posix_spawnattr_destroy(&s->attr);
     free(s->spill_token);
     free(s->spill_dir);
+    free(s->slot_token);
     if (s->halt != NULL)
         munmap(s->halt, sizeof(*s->halt));
     free(s->command);
@@ -432,6 +437,14 @@ exec_init(struct mproc_ctx *ctx)
     if (s->command == NULL || s->shell == NULL) {
         state_free(s);
         return mproc_fail(ctx, "out of memory");
+    }
+    {
+        const char *t = getenv(SLOT_ENV);
+
+        if (t != NULL && t[0] != '\0' && (s->slot_token = strdup(t)) == NULL) {
+            state_free(s);
+            return mproc_fail(ctx, "out of memory");
+        }
     }
     {
         const char *g = getenv(GRACE_ENV);
@@ -758,6 +771,36 @@ spill_start(const struct exec_state *s, struct mproc_buf *out, char *name,
     return fd;
 }
 
+/* The item as a string, each of mproc exec's {%} marks replaced with
+ * `slot`; NULL when out of memory.  (It holds no NUL: checked before.) */
+static char *
+with_slot(const struct exec_state *s, const char *in, size_t len,
+          unsigned slot)
+{
+    const char *p = in, *end = in + len, *hit;
+    size_t tl = s->slot_token != NULL ? strlen(s->slot_token) : 0, n = 0;
+    char num[16], *out, *o;
+    int nl = snprintf(num, sizeof(num), "%u", slot);
+
+    for (hit = p; tl > 0 && (hit = memmem(hit, (size_t)(end - hit),
+                                          s->slot_token, tl)) != NULL;
+         hit += tl)
+        n++;
+    if ((out = malloc(len + n * (size_t)nl + 1)) == NULL)
+        return NULL;
+    for (o = out; n > 0 && (hit = memmem(p, (size_t)(end - p), s->slot_token,
+                                         tl)) != NULL;
+         p = hit + tl) {
+        memcpy(o, p, (size_t)(hit - p));
+        o += hit - p;
+        memcpy(o, num, (size_t)nl);
+        o += nl;
+    }
+    memcpy(o, p, (size_t)(end - p));
+    o[end - p] = '\0';
+    return out;
+}
+
 /*
  * Run the command for one item.  Both pipes are read until end of file
  * before waiting for the child: a command that fills its stderr pipe while
@@ -790,16 +833,16 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
     if (memchr(in, '\0', len) != NULL)
         return mproc_fail(ctx, "the item holds a NUL byte; it cannot be "
                                "passed to a command");
-    item = malloc(len + 1);
-    item_var = malloc(len + 12);
+    item = with_slot(s, in, len, ctx->worker + 1);
+    if (item != NULL)
+        len = strlen(item);
+    item_var = item != NULL ? malloc(len + 12) : NULL;
     if (item == NULL || item_var == NULL) {
         r = mproc_fail(ctx, "out of memory");
         goto done;
     }
-    memcpy(item, in, len);
-    item[len] = '\0';
     memcpy(item_var, "MPROC_ITEM=", 11);
-    memcpy(item_var + 11, in, len);
+    memcpy(item_var + 11, item, len);
     item_var[len + 11] = '\0';
     snprintf(slot_var, sizeof(slot_var), "MPROC_SLOT=%u", ctx->worker + 1);
     env = make_env(item_var, slot_var);
