@@ -87,6 +87,27 @@ like "$err" "exited with status 2" "each failure is reported"
 run_mproc exec 'exit 1' ::: $(seq 1 105)
 is "$st" 101 "more than 100 failed: exit 101"
 
+# No command: each input is one, as in parallel (stdin, :::, values of
+# several sources by spaces); with stdin a terminal, a usage error.
+printf 'echo a\necho b | tr b B\n' | timeout 60 "$bin" exec > "$tmp/out" 2>&1
+is "$(cat "$tmp/out")" "a
+B" "no command: stdin's lines are the commands"
+run_mproc exec ::: 'echo hi' 'printf "%s\n" "x y"'
+is "$(cat "$tmp/out")" "hi
+x y" "no command: ::: values are the commands"
+run_mproc exec ::: echo printf ::: 1 2
+is "$(cat "$tmp/out")" "1
+2
+12" "no command: several sources joined by spaces"
+if command -v script >/dev/null 2>&1; then
+    script -qec "timeout 20 '$bin' exec" /dev/null < /dev/null > "$tmp/tty" 2>&1
+    is "$?" 64 "no command, stdin a terminal: exit 64"
+    like "$(cat "$tmp/tty")" "no command given" "and says why"
+else
+    ok 0 "# SKIP script(1) is not installed"
+    ok 0 "# SKIP script(1) is not installed"
+fi
+
 # Usage errors: the error, then one line pointing at --help.
 usage() {  # usage DESCRIPTION EXPECTED-TEXT ARGS...
     d=$1; want=$2; shift 2
@@ -97,7 +118,6 @@ usage() {  # usage DESCRIPTION EXPECTED-TEXT ARGS...
         "$d: points at --help"
 }
 usage "unknown option" "unknown option '--frobnicate'" --frobnicate echo
-usage "no command" "no command given" ::: a
 usage "empty ::: list" "::: with no items after it" echo :::
 usage "empty ::: list before another" "::: with no items after it" \
     echo ::: ::: a

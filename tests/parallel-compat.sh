@@ -26,6 +26,7 @@ printf 'one\ntwo\nthree\n' > lines
 printf 'a b\0c\nd\0e\0' > nul-file
 printf 'h1,h2\n1.x,2\n3,4\n' > hdr-file
 : > empty-file
+printf 'echo one\necho two | tr a-z A-Z\n' > cmds-file
 
 # Cases marked '!' need byte-exact output (no newline added to a job's
 # output that lacks one, none for an empty output: issue 15.3, the
@@ -74,6 +75,10 @@ done <<'EOT'
 /dev/null|echo :::: abc-file ::: G H
 /dev/null|-a abc-file echo {1}={2} ::: G H
 /dev/null|-a abc-file -a def-file echo ::: G
+# No command: the inputs are the commands (man: "COMMAND")
+cmds-file|
+/dev/null|::: 'echo hi' 'echo there'
+/dev/null|-a cmds-file
 abc-file|echo
 abc-file|-a - echo
 abc-file|echo :::: - ::: 1 2

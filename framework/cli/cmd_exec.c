@@ -33,12 +33,13 @@
 #include "cli/exec_int.h"
 
 static const char exec_usage[] =
-    "Usage: mproc exec [OPTIONS] COMMAND [ARGS]... [::: ITEMS... | :::: "
+    "Usage: mproc exec [OPTIONS] [COMMAND [ARGS]...] [::: ITEMS... | :::: "
     "FILES...]...\n"
     "Run COMMAND once per item in a pool of processes, with GNU parallel's\n"
     "options.  Items come from ::: lists, :::: files ('-' is stdin) or, with\n"
     "neither, stdin's lines; several sources give every combination\n"
-    "(:::+ and ::::+ pair a source with the one before instead).\n"
+    "(:::+ and ::::+ pair a source with the one before instead).  Without\n"
+    "COMMAND, each item is a command (several sources' values by spaces).\n"
     "\n"
     "  {} {.} {/} {//} {/.}    the item, without extension, base name,\n"
     "                          folder, base name without extension\n"
@@ -221,6 +222,23 @@ fail:
     return r;
 }
 
+/* No command given: the values themselves, by spaces, are the line. */
+static int
+raw_line(struct exec *x)
+{
+    size_t i, j;
+
+    x->line.len = 0;
+    if (cli_str_add(&x->line, "", 0) < 0)
+        return -1;
+    for (i = 0; i < x->npend; i++)
+        for (j = 0; j < x->pend[i].n; j++)
+            if ((x->line.len > 0 && cli_str_add(&x->line, " ", 1) < 0) ||
+                cli_str_add(&x->line, x->pend[i].v[j], x->pend[i].len[j]) < 0)
+                return -1;
+    return 0;
+}
+
 /* Make the next command line into x->line: 1, 0 when none is left,
  * MPROC_EAGAIN, or < 0. */
 static int
@@ -274,8 +292,9 @@ next_line(struct exec *x)
     if (x->npend == 0)
         return 0;
     x->seq++;
-    if (cli_line_make(&x->line, x->tmpl, x->mode, x->pend, x->npend,
-                      x->seq) < 0 ||
+    if ((x->raw ? raw_line(x) : cli_line_make(&x->line, x->tmpl, x->mode,
+                                              x->pend, x->npend,
+                                              x->seq)) < 0 ||
         tag_store(x, x->seq, x->pend, x->npend) < 0 ||
         (x->results != NULL && !x->dry &&
          results_wrap(x, &x->pend[0], &x->line) < 0))
@@ -946,6 +965,8 @@ cmd_exec(int argc, char **argv)
     }
     if (x.mode == CLI_LINE_ONE && x.max_args > 1)
         x.mode = CLI_LINE_M; /* -n N alone: N items per command, as -m */
+    if (x.raw)
+        x.mode = CLI_LINE_ONE; /* each input is a whole command */
     if (!cli_line_has_repl(x.tmpl)) {
         /* parallel appends the arguments: COMMAND {} */
         char *t = NULL;
@@ -1004,6 +1025,14 @@ cmd_exec(int argc, char **argv)
             x.max_args = (size_t)((x.ntuples + x.jobs - 1) / x.jobs);
     } else {
         struct mproc__job stdin_job = {0};
+
+        if (x.raw && isatty(STDIN_FILENO)) {
+            rc = cli_usage_error("exec", "no command given (the commands "
+                                 "would be read from the terminal: give "
+                                 "one, or the commands on stdin or after "
+                                 ":::)");
+            goto done;
+        }
         stdin_job.input_kind = MPROC__INPUT_STDIN;
         rc = cli_input_open(&x.stream, &stdin_job, false);
         if (rc != 0)

@@ -64,6 +64,7 @@ struct exec {
     bool epipe; /* --line-buffer's stdout reader went away */
     int halt_status;
     char slot[32]; /* {%}'s mark (slot_mark()), or "" */
+    bool raw; /* no command given: each input's values are the command */
 };
 
 /* ---- the inputs (exec_sources.c) ---- */

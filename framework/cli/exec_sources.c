@@ -471,8 +471,12 @@ cli_exec_sources(struct exec *x, int argc, char **argv, int i)
                       : cli_str_add(&t, argv[i], strlen(argv[i]))) < 0)
             goto oom;
     if (t.len == 0) {
+        /* No command: each input is one, as in parallel (its values by
+         * spaces, as they are); the caller checks there is input. */
         cli_str_free(&t);
-        return cli_usage_error("exec", "no command given");
+        x->raw = true;
+        if (cli_str_add(&t, "{}", 2) < 0)
+            goto oom;
     }
     x->tmpl = x->tmpl_owned = t.s;
     for (; i < argc; i++) {
