@@ -108,6 +108,27 @@ else
     ok 0 "# SKIP script(1) is not installed"
 fi
 
+# The shell, as parallel's: $PARALLEL_SHELL, else a Bourne-like $SHELL,
+# else sh; the command sees no positional parameters of mproc's.
+if [ -x /bin/bash ]; then
+    SHELL=/bin/bash run_mproc exec echo ::: 'x\cy'
+    is "$(cat "$tmp/out")" 'x\cy' "SHELL=/bin/bash: bash runs the commands"
+    SHELL=/bin/bash run_mproc exec '[[ {} == a ]] && echo yes' ::: a
+    is "$(cat "$tmp/out")" "yes" "SHELL=/bin/bash: bash's [[ ]] works"
+else
+    ok 0 "# SKIP bash is not installed"
+    ok 0 "# SKIP bash is not installed"
+fi
+PARALLEL_SHELL=/bin/sh SHELL=/bin/bash run_mproc exec 'echo $0' ::: a
+is "$(cat "$tmp/out")" "sh a" "PARALLEL_SHELL comes first"
+SHELL=/usr/bin/fish run_mproc exec 'echo {} done' ::: a
+is "$(cat "$tmp/out")" "a done" "a shell that is not sh-like: sh instead"
+run_mproc exec 'echo {} ${1:-none} $#' ::: a
+is "$(cat "$tmp/out")" "a none 0" "no positional parameters of mproc's"
+run_mproc exec -v 'echo {} $# ${_mproc_c:-unset}' ::: b
+is "$(cat "$tmp/out")" 'echo b $# ${_mproc_c:-unset}
+b 0 unset' "-v: the same, and no variable of mproc's"
+
 # Usage errors: the error, then one line pointing at --help.
 usage() {  # usage DESCRIPTION EXPECTED-TEXT ARGS...
     d=$1; want=$2; shift 2

@@ -332,6 +332,34 @@ next_item(void *user, struct mproc_item *item)
     return 1;
 }
 
+/*
+ * The shell the commands run in, as parallel chooses it: $PARALLEL_SHELL,
+ * else $SHELL when it is a Bourne-like shell (a C shell or fish would
+ * not read the lines as sh does), else NULL (the exec plugin's /bin/sh).
+ * An absolute path to an executable, fit for a job file's value.
+ */
+static const char *
+user_shell(void)
+{
+    static const char *const bourne[] = {"sh",  "bash", "dash", "ksh",
+                                         "mksh", "zsh", "ash",  "yash"};
+    const char *v[2] = {getenv("PARALLEL_SHELL"), getenv("SHELL")}, *b;
+    size_t i, k;
+
+    for (i = 0; i < 2; i++) {
+        if (v[i] == NULL || v[i][0] != '/' || strpbrk(v[i], " \t;#") ||
+            access(v[i], X_OK) != 0)
+            continue;
+        if (i == 0)
+            return v[i];
+        b = strrchr(v[i], '/') + 1;
+        for (k = 0; k < sizeof(bourne) / sizeof(bourne[0]); k++)
+            if (strcmp(b, bourne[k]) == 0)
+                return v[i];
+    }
+    return NULL;
+}
+
 /* {%}: a mark of this run's (random, so no argument holds it by chance)
  * that the workers replace with their slot (exec.h): 0, or an exit
  * status.  Only when the command has {%}. */
@@ -660,13 +688,17 @@ cmd_exec(int argc, char **argv)
      * after), as parallel groups them; as it ends with --line-buffer
      * (whose lines come as they are written) and -t (whose command
      * line is meant to show as the job starts). */
+    /* The line is "$1"; it runs with no positional parameters and no
+     * variable of ours left ($1, $# are the command's, as in parallel). */
+#define EXEC_RUN "_mproc_c=$1; shift; eval \"unset _mproc_c; $_mproc_c\"\n"
     static const char *const job_text[3] = {
         "[job]\nplugin = exec\ntask = run\n[args]\nstderr = after\n"
-        "command = eval \"$1\"\n",
+        "command = " EXEC_RUN,
         "[job]\nplugin = exec\ntask = run\n[args]\nstderr = after\n"
-        "command = printf '%s\\n' \"$1\"; eval \"$1\"\n",
+        "command = printf '%s\\n' \"$1\"; " EXEC_RUN,
         "[job]\nplugin = exec\ntask = run\n[args]\n"
-        "command = printf '%s\\n' \"$1\" >&2; eval \"$1\"\n"};
+        "command = printf '%s\\n' \"$1\" >&2; " EXEC_RUN};
+#undef EXEC_RUN
     struct option longopts[48 + NKEYS + 1];
     static const struct option base[] = {
         {"jobs", required_argument, NULL, 'j'},
@@ -729,7 +761,7 @@ cmd_exec(int argc, char **argv)
     x.max_chars = MAX_CHARS;
     x.sep = '\n';
     args.sets = calloc((size_t)argc + 4, sizeof(*args.sets));
-    args.owned = calloc((size_t)argc + 1, sizeof(*args.owned));
+    args.owned = calloc((size_t)argc + 4, sizeof(*args.owned));
     afiles = calloc((size_t)argc + 1, sizeof(*afiles));
     if (args.sets == NULL || args.owned == NULL || afiles == NULL) {
         cli_error("out of memory");
@@ -930,6 +962,24 @@ cmd_exec(int argc, char **argv)
     }
     if (lb && !ordered_set)
         args.sets[args.nsets++] = (char *)"job.ordered=false";
+    {
+        /* First too: a --set args.shell=... of the user's comes after. */
+        const char *sh = user_shell();
+        char *set = NULL;
+
+        if (sh != NULL && asprintf(&set, "args.shell=%s", sh) < 0) {
+            cli_error("out of memory");
+            rc = CLI_EXIT_SOFTWARE;
+            goto done;
+        }
+        if (set != NULL) {
+            memmove(args.sets + 1, args.sets,
+                    args.nsets * sizeof(*args.sets));
+            args.sets[0] = set;
+            args.nsets++;
+            args.owned[args.nowned++] = set;
+        }
+    }
     if (lb) {
         /* First: a --set args.stderr=... of the user's comes after. */
         memmove(args.sets + 1, args.sets, args.nsets * sizeof(*args.sets));
