@@ -129,6 +129,22 @@ run_mproc exec -v 'echo {} $# ${_mproc_c:-unset}' ::: b
 is "$(cat "$tmp/out")" 'echo b $# ${_mproc_c:-unset}
 b 0 unset' "-v: the same, and no variable of mproc's"
 
+# --resume (and parallel's --resume-failed) with --joblog: the jobs the
+# log has as done are skipped, the failed one runs again.
+rm -f "$tmp/ok3"
+cmd='echo {}; [ {} != 3 ] || [ -e '"$tmp"'/ok3 ]'
+run_mproc exec --joblog "$tmp/jl" "$cmd" ::: 1 2 3 4
+is "$st" 1 "--joblog: one job failed"
+touch "$tmp/ok3"
+run_mproc exec --joblog "$tmp/jl" --resume "$cmd" ::: 1 2 3 4
+is "$st" 0 "--resume: succeeds"
+is "$(cat "$tmp/out")" "3" "--resume: only the failed job ran again"
+run_mproc exec --joblog "$tmp/jl" --resume-failed "$cmd" ::: 1 2 3 4
+is "$(cat "$tmp/out")" "" "--resume-failed: nothing left to run"
+run_mproc exec --resume echo ::: a
+is "$st" 64 "--resume without --joblog: exit 64"
+like "$err" "--resume needs --joblog FILE" "and says why"
+
 # Usage errors: the error, then one line pointing at --help.
 usage() {  # usage DESCRIPTION EXPECTED-TEXT ARGS...
     d=$1; want=$2; shift 2

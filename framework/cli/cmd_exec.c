@@ -79,6 +79,9 @@ static const char exec_usage[] =
     "      --line-buffer       write each line of the jobs' output as soon\n"
     "                          as it is whole, in no set order\n"
     "      --joblog FILE       mproc's job log (see mproc run)\n"
+    "      --resume, --resume-failed\n"
+    "                          with --joblog: run the jobs FILE does not\n"
+    "                          log as done (failed ones run again)\n"
     "      --stats text|json   the end-of-run summary on stderr\n"
     "      --set SECTION.KEY=VALUE, --KEY VALUE\n"
     "                          any job-file key, e.g. --timeout 10s,\n"
@@ -112,7 +115,8 @@ static const char *const job_keys[] = {
 
 enum {
     OPT_COLSEP = 256, OPT_LINK, OPT_TAG, OPT_RESULTS, OPT_HALT, OPT_DELAY,
-    OPT_DRY, OPT_LB, OPT_JOBLOG, OPT_STATS, OPT_SET, OPT_HEADER, OPT_PROGRESS
+    OPT_DRY, OPT_LB, OPT_JOBLOG, OPT_STATS, OPT_SET, OPT_HEADER, OPT_PROGRESS,
+    OPT_RESUME
 };
 
 /* struct exec: cli/exec_int.h */
@@ -731,6 +735,8 @@ cmd_exec(int argc, char **argv)
         {"lb", no_argument, NULL, OPT_LB},
         {"group", no_argument, NULL, 'g'},
         {"joblog", required_argument, NULL, OPT_JOBLOG},
+        {"resume", no_argument, NULL, OPT_RESUME},
+        {"resume-failed", no_argument, NULL, OPT_RESUME},
         {"stats", required_argument, NULL, OPT_STATS},
         {"set", required_argument, NULL, OPT_SET},
         {"help", no_argument, NULL, 'h'},
@@ -908,6 +914,9 @@ cmd_exec(int argc, char **argv)
         case OPT_JOBLOG:
             args.joblog = optarg;
             break;
+        case OPT_RESUME:
+            args.resume = true;
+            break;
         case OPT_STATS:
             if (strcmp(optarg, "text") != 0 && strcmp(optarg, "json") != 0) {
                 rc = cli_usage_error(
@@ -959,6 +968,11 @@ cmd_exec(int argc, char **argv)
             args.owned[args.nowned++] = set;
             args.sets[args.nsets++] = set;
         }
+    }
+    if (args.resume && args.joblog == NULL) {
+        rc = cli_usage_error("exec", "--resume needs --joblog FILE (the log "
+                             "of the run to continue)");
+        goto done;
     }
     if (lb && !ordered_set)
         args.sets[args.nsets++] = (char *)"job.ordered=false";
