@@ -145,6 +145,12 @@ run_mproc exec --resume echo ::: a
 is "$st" 64 "--resume without --joblog: exit 64"
 like "$err" "--resume needs --joblog FILE" "and says why"
 
+# -j over the most a pool runs: that many, with a warning, as parallel
+# does when it runs out of file handles.
+run_mproc exec -j 5000 echo ::: a
+is "$st" 0 "-j 5000: runs"
+like "$err" "at most 4096 jobs run at a time" "-j 5000: and warns"
+
 # Usage errors: the error, then one line pointing at --help.
 usage() {  # usage DESCRIPTION EXPECTED-TEXT ARGS...
     d=$1; want=$2; shift 2

@@ -112,6 +112,7 @@ static const char *const job_keys[] = {
 #define NKEYS (sizeof(job_keys) / sizeof(job_keys[0]))
 #define OPT_KEY 1000
 #define MAX_CHARS 131000 /* under Linux's 128 KiB for one argument */
+#define JOBS_MAX 4096    /* pool.workers' largest (config/config.c) */
 
 enum {
     OPT_COLSEP = 256, OPT_LINK, OPT_TAG, OPT_RESULTS, OPT_HALT, OPT_DELAY,
@@ -610,6 +611,12 @@ parse_jobs(const char *s, char *out, size_t cap)
         v = ncpu + v;
     if (v < 1)
         v = 1;
+    if (v > JOBS_MAX) {
+        /* As parallel, which runs as many as it has file handles for. */
+        cli_error("exec: warning: -j %ld: at most %d jobs run at a time",
+                  v, JOBS_MAX);
+        v = JOBS_MAX;
+    }
     snprintf(out, cap, "pool.workers=%ld", v);
     return 0;
 }
