@@ -60,5 +60,14 @@ gaps=$(awk -F'\t' '$1 ~ /^[0-9]+$/ { print $3 }' "$tmp/log" | sort -n |
        awk 'NR > 1 { if ($1 - p < 0.25) bad = 1 } { p = $1 } END { print bad + 0 }')
 is "$gaps" 0 "--delay 0.3: no two jobs started within 0.25 s"
 
+# The status after fail=1 is the job that met the rule first in time
+# (the worker saw it end first), not the first in input order; jobs kept
+# from starting by --halt now are not said, also behind a job it cut.
+run_mproc exec -j2 --halt soon,fail=1 'sleep 0.{}; exit {}' ::: 5 1 0 0 0
+is "$st" 1 "soon,fail=1 with -j2: the status of the job that failed first"
+run_mproc exec -j2 --halt now,fail=1 'sleep 0.{}; exit {}' ::: 5 1 2 3 4 6 7
+is "$st" 1 "now,fail=1 with -j2: the status of the job that failed first"
+unlike "$err" "not run: --halt" "now: the jobs it kept from starting are not said"
+
 no_leftovers
 done_testing

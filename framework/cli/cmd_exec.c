@@ -31,6 +31,7 @@
 #include "cli/cli.h"
 #include "cli/exec.h"
 #include "cli/exec_int.h"
+#include "pool/pool_int.h"
 
 static const char exec_usage[] =
     "Usage: mproc exec [OPTIONS] [COMMAND [ARGS]...] [::: ITEMS... | :::: "
@@ -483,6 +484,16 @@ on_result(void *user, const struct mproc_result *r)
     cli_xdir_halt(x->xdir);
     x->halted_fail = x->halt_fail;
     x->halt_status = x->halt_fail ? exit_status_of(r) : 0;
+    {
+        /* The job that met the rule first, as the workers saw them end
+         * (results come in input order, parallel's in time order): its
+         * status is the run's. */
+        unsigned long long k, f;
+        int code;
+
+        if (x->halt_fail && cli_xdir_halted(x->xdir, &code, &k, &f))
+            x->halt_status = code;
+    }
     if (x->halt_when == 1) {
         cli_error("exec: --halt: %llu job%s %s; starting no more jobs", n,
                   n == 1 ? "" : "s", x->halt_fail ? "failed" : "succeeded");
@@ -531,9 +542,19 @@ not_run(void *user, const struct mproc_result *r)
 {
     const struct exec *x = user;
 
-    /* The plugin may see the condition before the host does. */
-    return x->halt_when != 0 && r->status == MPROC_ETASK &&
-           r->message != NULL && strcmp(r->message, CLI_HALT_MSG) == 0;
+    const char *m = r->message;
+    size_t held = strlen(MPROC__HELD_FAILED);
+
+    if (x->halt_when == 0 || m == NULL)
+        return false;
+    /* The plugin may see the condition before the host does.  Behind a
+     * job that --halt now cut short, the pool holds it as cancelled, its
+     * message after MPROC__HELD_FAILED's words. */
+    if (r->status == MPROC_ECANCELED && strncmp(m, MPROC__HELD_FAILED,
+                                                held) == 0 &&
+        strncmp(m + held, ": ", 2) == 0)
+        return strcmp(m + held + 2, CLI_HALT_MSG) == 0;
+    return r->status == MPROC_ETASK && strcmp(m, CLI_HALT_MSG) == 0;
 }
 
 /* parallel's exit status: the number of failed jobs (101: more than 100);
