@@ -30,7 +30,7 @@ usage_error "check: unknown option" "mproc check --help" check --bogus x.ini
 usage_error "clean: unknown option" "mproc clean --help" clean --bogus
 usage_error "plugins: unknown option" "mproc plugins --help" plugins --bogus
 usage_error "exec: unknown option" "mproc exec --help" exec --bogus echo
-usage_error "exec: no command" "mproc exec --help" exec
+usage_error "exec: --resume alone" "mproc exec --help" exec --resume echo ::: a
 
 for c in run exec check plugins clean; do
     run_mproc help "$c"

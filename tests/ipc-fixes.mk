@@ -9,3 +9,11 @@ tests_stress_ipc_LDADD = libmproc-core.la $(INIH_LIBS)
 
 TESTS += tests/stress-ipc %reldir%/ipc-mq-limit.sh
 EXTRA_DIST += %reldir%/ipc-mq-limit.sh
+
+# What a stranger's pass over Queue, Pipe and the sync objects found
+# (2026-11-30): hangs on a consumer's death, RLock between threads, posix
+# release from another thread, a sysv set under a killed creator's child.
+check_PROGRAMS += tests/test-sync-stranger
+tests_test_sync_stranger_SOURCES = %reldir%/test-sync-stranger.c %reldir%/tap.h
+tests_test_sync_stranger_LDADD = libmproc-core.la $(INIH_LIBS)
+TESTS += tests/test-sync-stranger

@@ -18,7 +18,7 @@ is "$(cut -f6 "$tmp/log2" | tail -n +2 | tr '\n' ' ')" "-15 -9 " \
 # A message that says another status must not fool the column: the
 # plugin's words are no longer parsed (stderr goes into the message).
 run_mproc exec --joblog "$tmp/log3" \
-    'echo "command exited with status 7" >&2; exit 4' ::: x
+    'echo "command exited with status 7" >&2; exit {}' ::: 4
 is "$(cut -f6 "$tmp/log3" | tail -n 1)" 4 "the field, not the words"
 # A time limit's SIGTERM: the command's -15, with status timeout.
 run_mproc exec --set job.timeout=1 --joblog "$tmp/log4" 'sleep 30; : {}' ::: x

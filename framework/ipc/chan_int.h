@@ -257,6 +257,12 @@ struct mproc_chan {
     /* Optional: non-zero once the owner knows the stream is dead (a
      * broken Queue): a send finishing a message stops waiting then. */
     _Atomic uint32_t *abort;
+    /* Optional: asked each few slices of such a wait, and of a send
+     * without deadline: true when the owner judges the stream dead from
+     * the other side's state (a receiver that died in the middle of a
+     * message, which no other receiver may ever come to notice). */
+    bool (*abort_judge)(void *arg);
+    void *abort_arg;
     char errmsg[MPROC_ERRMSG_MAX];
     alignas(64) unsigned char priv[];
 };

@@ -77,16 +77,7 @@ mproc__ipc_names(void)
 int32_t
 mproc__chan_self(void)
 {
-    static _Thread_local int32_t tid, pid;
-    int32_t p = mproc__self();
-
-    /* mproc__self() changes in a forked child (an atfork handler resets
-     * it), and then so does the thread's id. */
-    if (pid != p) {
-        tid = (int32_t)syscall(SYS_gettid);
-        pid = p;
-    }
-    return tid;
+    return mproc__self_tid();
 }
 
 int
@@ -536,6 +527,15 @@ intr_stops(const struct mproc_chan *ch, bool begun)
            mproc__signal_interrupts();
 }
 
+/* The owner knows the stream is dead, or judges it so now (ch->abort,
+ * ch->abort_judge). */
+static bool
+stream_dead(struct mproc_chan *ch)
+{
+    return atomic_load_explicit(ch->abort, memory_order_acquire) != 0 ||
+           (ch->abort_judge != NULL && ch->abort_judge(ch->abort_arg));
+}
+
 /*
  * Write all of iov, or until the deadline.  *done counts the bytes
  * written.  0, MPROC_EAGAIN / MPROC_ETIMEDOUT, MPROC_EPIPE or an error.
@@ -590,7 +590,23 @@ write_iov(struct mproc_chan *ch, struct iovec *iov, int n, const struct dl *d,
                                    ch->ops->name, strerror((int)-w));
         if (expired || (d->now && (ch->ops->flags & MPROC__IPC_EOF_READ)))
             return dl_code(ch, d);
-        r = ch->ops->wait(ch, MPROC__CHAN_WR, d->ts);
+        if (d->ts == NULL && ch->abort != NULL) {
+            /* No deadline, but the owner may declare the stream dead (a
+             * receiver died in the middle of a message, and nobody will
+             * read the rest): look at it every few slices. */
+            struct timespec sl;
+
+            mproc__deadline_in(&sl, 2 * MPROC__CHAN_SLICE_MS);
+            r = ch->ops->wait(ch, MPROC__CHAN_WR, &sl);
+            if (r == MPROC_ETIMEDOUT && stream_dead(ch))
+                return mproc__chan_err(ch, MPROC_EPIPE,
+                                       "%s: the stream is broken",
+                                       ch->ops->name);
+            if (r == MPROC_ETIMEDOUT)
+                continue;
+        } else {
+            r = ch->ops->wait(ch, MPROC__CHAN_WR, d->ts);
+        }
         if (r == MPROC_ETIMEDOUT)
             expired = true; /* one more try: room may have come */
         else if (r == MPROC_EINTR && !d->finish)
@@ -642,7 +658,7 @@ finish(struct mproc_chan *ch, struct iovec *iov, int n, size_t *done)
         r = iov != NULL ? write_iov(ch, iov, n, &d, done) : flush_(ch, &d);
         if (r != MPROC_ETIMEDOUT && r != MPROC_EAGAIN)
             return r;
-        if (atomic_load_explicit(ch->abort, memory_order_acquire))
+        if (ch->abort != NULL && stream_dead(ch))
             return mproc__chan_err(ch, MPROC_EPIPE,
                                    "%s: the stream is broken",
                                    ch->ops->name);

@@ -198,6 +198,8 @@ wlock_give(_Atomic uint32_t *w)
 
 /* ---- open, close ---- */
 
+static bool receiver_died(void *arg);
+
 int
 mproc__lchan_open(struct mproc__lchan **out, const char *what,
                   const char *backend, const struct mproc__chan_opts *o,
@@ -242,6 +244,8 @@ mproc__lchan_open(struct mproc__lchan **out, const char *what,
     lc->ch->wpart = &lc->sh->wpart;
     lc->ch->rpart = &lc->sh->rpart;
     lc->ch->abort = &lc->sh->broken;
+    lc->ch->abort_judge = receiver_died;
+    lc->ch->abort_arg = lc;
     *out = lc;
     return 0;
 
@@ -319,9 +323,9 @@ broken_err(struct mproc__lchan *lc)
     uint32_t b = atomic_load_explicit(&lc->sh->broken, memory_order_acquire);
 
     return lerr(lc, MPROC_EPIPE,
-                "broken: a %s process died in the middle of a message; "
-                "what it held is lost and no message can be told from the "
-                "next any more",
+                "broken: a %s process died (or its thread ended) in the "
+                "middle of a message; what it held is lost and no message "
+                "can be told from the next any more",
                 b == BROKEN_SENDER ? "sending" : "receiving");
 }
 
@@ -344,6 +348,26 @@ set_broken(struct mproc__lchan *lc, uint32_t why)
     atomic_fetch_add_explicit(&lc->sh->space, 1, memory_order_release);
     mproc__futex_wake(&lc->sh->space, INT32_MAX);
     return broken_err(lc);
+}
+
+/*
+ * A sender waits on the transport: the receiver holding the reader lock
+ * may have died (or, its thread, ended) in the middle of a message, which
+ * no receiver notices until one comes to take the lock over, maybe never
+ * (a Pipe's other receivers busy elsewhere).  Judged as a takeover would:
+ * the stream is then broken.  true when it is.
+ */
+static bool
+receiver_died(void *arg)
+{
+    struct mproc__lchan *lc = arg;
+    int32_t pid = atomic_load_explicit(&lc->sh->rpart, memory_order_relaxed);
+
+    if (pid != 0 && mproc__pid_dead(pid) &&
+        (atomic_load_explicit(&lc->sh->rlock, memory_order_relaxed) &
+         L_PID) == (uint32_t)pid)
+        set_broken(lc, BROKEN_RECEIVER);
+    return is_broken(lc);
 }
 
 /* Take one of the locks; on a takeover, judge the dead holder. */
@@ -430,6 +454,9 @@ mproc__lchan_put(struct mproc__lchan *lc, const void *data, size_t len,
     const struct timespec *dl = mproc__deadline_of(&ts, timeout_ms);
     int r;
 
+    if (data == NULL && len > 0)
+        return lerr(lc, MPROC_EINVAL, "the message is NULL with a length of "
+                    "%zu", len);
     if (is_broken(lc))
         return broken_err(lc);
     if (len > lc->wch->lim.message_max)
@@ -502,6 +529,12 @@ mproc__lchan_get(struct mproc__lchan *lc, void *buf, size_t cap,
     size_t n;
     int r;
 
+    /* Before anything is taken: a message would be lost. */
+    if (len == NULL)
+        return lerr(lc, MPROC_EINVAL, "len is NULL: nowhere to give the "
+                    "message's size");
+    if (buf == NULL && cap > 0)
+        return lerr(lc, MPROC_EINVAL, "buf is NULL with a cap of %zu", cap);
     if (!held_here(lc)) {
         if ((r = take(lc, false, dl)) < 0)
             return r;
@@ -718,6 +751,8 @@ mproc__lchan_import(struct mproc__lchan **out, const char *what,
             c[i]->wpart = &lc->sh->wpart;
             c[i]->rpart = &lc->sh->rpart;
             c[i]->abort = &lc->sh->broken;
+            c[i]->abort_judge = receiver_died;
+            c[i]->abort_arg = lc;
         }
     *out = lc;
     return 0;

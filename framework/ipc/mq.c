@@ -174,9 +174,22 @@ mproc__mq_fits(unsigned n, mproc_err_t *err)
     mproc__err(err, MPROC_EMFILE,
                "ipc = mq: %u queues need %zu bytes, above the per-user "
                "RLIMIT_MSGQUEUE of %llu bytes: raise it (ulimit -q) or use "
-               "ipc = shmring",
+               "the shmring backend (ipc = shmring)",
                n, need, rlim);
     return false;
+}
+
+/* Is the open-file limit what stops us?  One more descriptor tells. */
+static bool
+fds_spent(void)
+{
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+    if (fd >= 0) {
+        close(fd);
+        return false;
+    }
+    return errno == EMFILE;
 }
 
 static int
@@ -209,6 +222,14 @@ m_open(struct mproc_chan *ch, const struct mproc__chan_opts *o,
         e = errno;
         if (e == EEXIST && ++tries < 16)
             continue;
+        /* EMFILE is also the open-file limit's (RLIMIT_NOFILE): smaller
+         * queues would not help, nor would `ulimit -q`. */
+        if (e == EMFILE && fds_spent())
+            return mproc__err(err, MPROC_EMFILE,
+                              "mq: no descriptor left for a message queue: "
+                              "this process has as many files open as its "
+                              "limit allows (RLIMIT_NOFILE: raise it with "
+                              "ulimit -n, or close some)");
         /* Too much for this user (RLIMIT_MSGQUEUE: EMFILE) or above a
          * limit (EINVAL, ENOMEM): try smaller queues. */
         if ((e == EMFILE || e == ENOMEM || e == EINVAL) &&
@@ -229,7 +250,8 @@ m_open(struct mproc_chan *ch, const struct mproc__chan_opts *o,
                               "mq: the per-user message queue budget "
                               "(RLIMIT_MSGQUEUE, %llu bytes) is spent, even "
                               "for a queue of %zu bytes: raise it (ulimit "
-                              "-q) or use ipc = shmring",
+                              "-q) or use the shmring backend (ipc = "
+                              "shmring)",
                               budget(), mproc__mq_cost(maxmsg, msgsize));
         return mproc__err(err, -e,
                           "mq: cannot create a message queue (%ld messages "

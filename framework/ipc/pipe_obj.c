@@ -115,6 +115,8 @@ mproc_pipe_send(mproc_pipe_t *p, const void *data, size_t len, int timeout_ms)
 {
     int r;
 
+    if (p == NULL)
+        return MPROC_EINVAL;
     if (p->closed || p->tx == NULL)
         return closed_err(p, "only receives");
     r = mproc__lchan_put(p->tx, data, len, timeout_ms);
@@ -127,6 +129,8 @@ mproc_pipe_recv(mproc_pipe_t *p, void *buf, size_t cap, size_t *len,
 {
     int r;
 
+    if (p == NULL)
+        return MPROC_EINVAL;
     if (p->closed || p->rx == NULL)
         return closed_err(p, "only sends");
     r = mproc__lchan_get(p->rx, buf, cap, len, timeout_ms);

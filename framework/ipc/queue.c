@@ -80,11 +80,20 @@ mproc_queue_new(mproc_queue_t **out, const struct mproc_queue_opts *o,
     mproc_queue_t *q;
     int r;
 
+    if (out == NULL)
+        return mproc__err(err, MPROC_EINVAL, "queue: no place for the handle "
+                          "(out is NULL)");
     *out = NULL;
     if (o == NULL) {
         mproc_queue_opts_init(&d);
         o = &d;
     }
+    /* The shared count is signed 64-bit: a larger maxsize would read as
+     * negative, a Queue always full.  (Python's refuses too.) */
+    if (o->maxsize > (size_t)INT64_MAX)
+        return mproc__err(err, MPROC_EINVAL, "queue: maxsize %zu is too "
+                          "large (at most %lld; 0: no limit)", o->maxsize,
+                          (long long)INT64_MAX);
     q = calloc(1, sizeof(*q));
     if (q == NULL)
         return mproc__err(err, MPROC_ENOMEM, "queue: out of memory");
@@ -289,6 +298,8 @@ mproc_queue_put(mproc_queue_t *q, const void *data, size_t len,
 {
     int r;
 
+    if (q == NULL)
+        return MPROC_EINVAL;
     if (q->closed)
         return closed_err(q, "");
     /* Counted before it goes: a consumer may task_done it at once. */
@@ -309,6 +320,8 @@ mproc_queue_get(mproc_queue_t *q, void *buf, size_t cap, size_t *len,
 {
     int r;
 
+    if (q == NULL)
+        return MPROC_EINVAL;
     if (q->closed)
         return closed_err(q, "");
     r = mproc__lchan_get(q->lc, buf, cap, len, timeout_ms);
@@ -329,6 +342,8 @@ mproc_queue_fileno(mproc_queue_t *q)
 ssize_t
 mproc_queue_qsize(const mproc_queue_t *q)
 {
+    if (q == NULL)
+        return MPROC_EINVAL;
     return mproc__lchan_count(q->lc);
 }
 

@@ -10,7 +10,6 @@
 
 #include "sync/sync_int.h"
 
-#define VALUE_MAGIC 0x76616c75u /* "valu" */
 #define MAX_LENGTH ((size_t)16 << 20)
 
 struct mproc_value {

@@ -23,13 +23,12 @@
 #include <sys/mman.h>
 #include <sys/sem.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "sync/sync_int.h"
 
-#define LOCK_MAGIC 0x6c6f636bu /* "lock" */
-#define SEM_MAGIC 0x73656d61u  /* "sema" */
 #define DEFAULT_SIZE ((size_t)64 << 10)
 #define SYSV_NSEMS 250 /* SEMMSL is 32000 on Linux; this is per arena */
 /* The last three semaphores of a set say whose it is: a marker and the
@@ -88,6 +87,21 @@ mproc__self_fill(void)
     pid = (int32_t)getpid();
     atomic_store_explicit(&mproc__self_pid, pid, memory_order_relaxed);
     return pid;
+}
+
+int32_t
+mproc__self_tid(void)
+{
+    static _Thread_local int32_t tid, pid;
+    int32_t p = mproc__self();
+
+    /* mproc__self() changes in a forked child (an atfork handler resets
+     * it), and then so does the thread's id. */
+    if (pid != p) {
+        tid = (int32_t)syscall(SYS_gettid);
+        pid = p;
+    }
+    return tid;
 }
 
 enum mproc__pid_state
@@ -219,6 +233,24 @@ sysv_set(int semid, int num, int value)
     semctl(semid, num, SETVAL, arg);
 }
 
+/* A set that a live process still uses, its creator dead: the children
+ * of a killed creator go on with its arena.  Seen from the pid of the
+ * last operation on each semaphore, and from processes waiting on one. */
+static bool
+sysv_set_used(int semid)
+{
+    int i, pid;
+
+    for (i = 0; i < SYSV_OWN; i++) {
+        if (semctl(semid, i, GETNCNT) > 0 || semctl(semid, i, GETZCNT) > 0)
+            return true;
+        pid = semctl(semid, i, GETPID);
+        if (pid > 0 && !mproc__pid_dead(pid))
+            return true;
+    }
+    return false;
+}
+
 /*
  * System V semaphore sets outlive their processes: a creator killed with
  * SIGKILL cannot remove its set.  So each arena's set says whose it is: it
@@ -255,7 +287,8 @@ mproc__sysv_clean(bool remove, void (*each)(int semid, long pid, void *arg),
             continue;
         pid = (long)semctl(semid, SYSV_OWN + 1, GETVAL) << 15 |
               semctl(semid, SYSV_OWN + 2, GETVAL);
-        if (pid <= 0 || !mproc__pid_dead((int32_t)pid))
+        if (pid <= 0 || !mproc__pid_dead((int32_t)pid) ||
+            sysv_set_used(semid))
             continue;
         if (remove && semctl(semid, 0, IPC_RMID) < 0)
             continue; /* removed meanwhile by another sweep */
@@ -365,6 +398,32 @@ dir_of(const struct mproc__sync_hdr *h)
     return (struct mproc__sync_name *)((char *)h + h->dir_offset);
 }
 
+/* Is `object` (in an arena) of this kind (mproc_sync_name's names)? */
+static bool
+kind_is(const char *kind, const void *object)
+{
+    uint32_t magic = ((const struct mproc__sobj *)object)->magic;
+
+    if (strcmp(kind, "lock") == 0 || strcmp(kind, "rlock") == 0)
+        return magic == LOCK_MAGIC &&
+               ((const mproc_lock_t *)object)->recursive ==
+                   (strcmp(kind, "rlock") == 0);
+    if (strcmp(kind, "semaphore") == 0 ||
+        strcmp(kind, "boundedsemaphore") == 0)
+        return magic == SEM_MAGIC &&
+               ((const mproc_sem_t *)object)->bounded ==
+                   (strcmp(kind, "boundedsemaphore") == 0);
+    if (strcmp(kind, "event") == 0)
+        return magic == EVENT_MAGIC;
+    if (strcmp(kind, "condition") == 0)
+        return magic == COND_MAGIC;
+    if (strcmp(kind, "barrier") == 0)
+        return magic == BARRIER_MAX_MAGIC;
+    if (strcmp(kind, "value") == 0 || strcmp(kind, "array") == 0)
+        return magic == VALUE_MAGIC;
+    return false;
+}
+
 int
 mproc_sync_name(mproc_sync_t *s, const char *kind, const char *name,
                 void *object)
@@ -373,9 +432,14 @@ mproc_sync_name(mproc_sync_t *s, const char *kind, const char *name,
     struct mproc__sync_name *e;
     uint32_t i;
 
-    if (strlen(name) >= sizeof(e->name) || strlen(kind) >= sizeof(e->kind))
+    if (kind == NULL || name == NULL || object == NULL || name[0] == '\0' ||
+        strlen(name) >= sizeof(e->name) || strlen(kind) >= sizeof(e->kind))
         return MPROC_EINVAL;
     if ((char *)object < (char *)h || (char *)object >= (char *)h + h->size)
+        return MPROC_EINVAL;
+    /* The kind must be the object's: a Lock found as a Semaphore would
+     * be used as one, over memory laid out otherwise. */
+    if (!kind_is(kind, object))
         return MPROC_EINVAL;
     if (mproc_sync_find(s, kind, name) != NULL)
         return MPROC_EEXIST;
@@ -596,8 +660,12 @@ lock_acquire(mproc_lock_t *l, int timeout_ms, bool intr)
     int32_t self = mproc__self(), prev;
     int r;
 
+    /* An RLock is re-entered by the thread that holds it only (as
+     * Python's); another thread of the process waits like any process. */
     if (l->recursive &&
-        atomic_load_explicit(&l->owner, memory_order_relaxed) == self) {
+        atomic_load_explicit(&l->owner, memory_order_relaxed) == self &&
+        atomic_load_explicit(&l->tid, memory_order_relaxed) ==
+            mproc__self_tid()) {
         l->depth++;
         return 0;
     }
@@ -629,6 +697,9 @@ lock_acquire(mproc_lock_t *l, int timeout_ms, bool intr)
     if (prev != 0 && prev != self)
         r = MPROC_EOWNERDEAD;
     atomic_store_explicit(&l->owner, self, memory_order_relaxed);
+    if (l->recursive)
+        atomic_store_explicit(&l->tid, mproc__self_tid(),
+                              memory_order_relaxed);
     l->depth = 1;
     return r;
 }
@@ -650,14 +721,33 @@ mproc_lock_release(mproc_lock_t *l)
 {
     const struct mproc_sync_ops *ops = mproc__sync_ops_of(&l->o);
 
-    if (atomic_load_explicit(&l->owner, memory_order_relaxed) !=
-        mproc__self())
+    int32_t self = mproc__self();
+    int r;
+
+    if (atomic_load_explicit(&l->owner, memory_order_relaxed) != self)
+        return MPROC_EPERM;
+    /* An RLock is released by the thread that acquired it (Python's
+     * RuntimeError); a Lock by any thread of the holding process. */
+    if (l->recursive && atomic_load_explicit(&l->tid, memory_order_relaxed) !=
+                            mproc__self_tid())
         return MPROC_EPERM;
     if (l->recursive && --l->depth > 0)
         return 0;
     l->depth = 0;
     atomic_store_explicit(&l->owner, 0, memory_order_relaxed);
-    return ops->mutex_unlock(&l->o, l->impl);
+    if (l->recursive)
+        atomic_store_explicit(&l->tid, 0, memory_order_relaxed);
+    r = ops->mutex_unlock(&l->o, l->impl);
+    if (r < 0) {
+        /* Refused (posix: a robust mutex is its locking thread's to
+         * unlock): still held, as it was, so the holder can release it. */
+        if (l->recursive)
+            atomic_store_explicit(&l->tid, mproc__self_tid(),
+                                  memory_order_relaxed);
+        atomic_store_explicit(&l->owner, self, memory_order_relaxed);
+        l->depth = 1;
+    }
+    return r;
 }
 
 /* ---- Semaphore and BoundedSemaphore ---- */

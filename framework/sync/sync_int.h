@@ -20,6 +20,13 @@
 #include <mproc/sync.h>
 
 #define MPROC__SYNC_MAGIC 0x6d707379u /* "mpsy" */
+/* Each object's kind, its first word (struct mproc__sobj's magic). */
+#define LOCK_MAGIC 0x6c6f636bu        /* "lock": Lock, RLock */
+#define SEM_MAGIC 0x73656d61u         /* "sema": (Bounded)Semaphore */
+#define EVENT_MAGIC 0x65766e74u       /* "evnt" */
+#define COND_MAGIC 0x636f6e64u        /* "cond" */
+#define BARRIER_MAX_MAGIC 0x62617272u /* "barr" */
+#define VALUE_MAGIC 0x76616c75u       /* "valu": Value, Array */
 #define MPROC__SYNC_LAYOUT 3
 /* Holders a Semaphore tracks for owner-died recovery. */
 #define MPROC__SEM_HOLDERS 64
@@ -60,7 +67,7 @@ struct mproc_lock {
     _Atomic int32_t owner; /* pid of the holder, 0 when free */
     uint32_t depth;        /* RLock: times acquired by its holder */
     uint32_t recursive;
-    uint32_t reserved;
+    _Atomic int32_t tid;   /* RLock: the holder's thread (owner's) */
     alignas(64) unsigned char impl[]; /* the backend's mutex */
 };
 
@@ -263,6 +270,9 @@ mproc__cpu_relax(void)
  * send looks at it too. */
 extern _Atomic int32_t mproc__self_pid;
 int32_t mproc__self_fill(void);
+/* The calling thread's id, cached per thread (and renewed in a forked
+ * child). */
+int32_t mproc__self_tid(void);
 
 static inline int32_t
 mproc__self(void)

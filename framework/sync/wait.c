@@ -18,9 +18,6 @@
 
 #include "sync/sync_int.h"
 
-#define EVENT_MAGIC 0x65766e74u   /* "evnt" */
-#define COND_MAGIC 0x636f6e64u    /* "cond" */
-#define BARRIER_MAX_MAGIC 0x62617272u /* "barr" */
 
 static mproc_lock_t *
 lock_at(const struct mproc__sobj *o, uint64_t offset)
@@ -213,10 +210,12 @@ mproc_cond_lock(const mproc_cond_t *c)
     return lock_at(&c->o, c->lock_offset);
 }
 
+/* Held here: by this process (a Lock), by this thread (an RLock). */
 static bool
 held(mproc_lock_t *l)
 {
-    return atomic_load(&l->owner) == mproc__self();
+    return atomic_load(&l->owner) == mproc__self() &&
+           (!l->recursive || atomic_load(&l->tid) == mproc__self_tid());
 }
 
 static void

@@ -18,7 +18,8 @@
  *   "shmring"  a ring buffer in shared memory with no name (memfd), with
  *              a short spin before sleeping on a futex.
  *
- * Timeouts are in milliseconds: -1 waits for ever, 0 only tries.  Both a
+ * Timeouts are in milliseconds: -1 (any negative value) waits for ever,
+ * 0 only tries.  Both a
  * try that finds nothing (Python's Empty/Full) and a timeout that expires
  * return MPROC_ETIMEDOUT.
  *

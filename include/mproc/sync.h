@@ -12,9 +12,9 @@
  *
  * Objects are carved from the arena: one that does not fit fails with
  * MPROC_ENOMEM and takes nothing, so smaller ones still fit.  On "sysv"
- * each Lock, RLock, Semaphore, Event, Condition and Barrier also takes one
- * semaphore of the arena's set (247 in all; a Barrier two, with its Lock);
- * Values and Arrays take none.
+ * each Lock, RLock, Semaphore, Condition and Barrier also takes one
+ * semaphore of the arena's set (247 in all); Events, Values and Arrays
+ * take none.
  *
  * Create the arena and its objects before forking: the children inherit
  * the mapping at the same address, so the object pointers stay valid in
@@ -65,7 +65,8 @@
  * not seen, so the call waits on; a program that must never miss one
  * waits with a finite timeout and checks its own flag between calls.
  *
- * Timeouts are in milliseconds: -1 waits for ever, 0 only tries.
+ * Timeouts are in milliseconds: -1 (any negative value) waits for ever,
+ * 0 only tries.
  */
 #ifndef MPROC_SYNC_H
 #define MPROC_SYNC_H

@@ -1,0 +1,351 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What a stranger's pass over Queue, Pipe and the sync objects found
+ * (session of 2026-11-30), each case as the stranger met it:
+ *  - a put with no timeout waited for ever once the consumer of its
+ *    message died in the middle of it (every backend), and a Pipe sender
+ *    too when no other receiver came to notice;
+ *  - an RLock let two threads of one process in at once (futex, sysv) or
+ *    hung them (posix);
+ *  - posix: a Lock released by another thread of its holder refused, and
+ *    then the holder could not release it either;
+ *  - a sysv arena's set was removed under the children of its killed
+ *    creator by the next sysv arena;
+ *  - maxsize 2^63 made a Queue always full; mproc_sync_name took a Lock
+ *    as a "semaphore"; a NULL len took a message and crashed.
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mproc/mproc.h>
+
+#include "tap.h"
+
+static const char *const ipcs[] = {"pipe", "mq", "shmring"};
+static const char *const syncs[] = {"futex", "posix", "sysv"};
+
+#define BIG ((size_t)32 << 20)
+
+/* Wait up to `ms` for pid: true when it ended (reaped). */
+static bool
+ended_within(pid_t pid, int ms)
+{
+    int i;
+
+    for (i = 0; i < ms / 10; i++) {
+        if (waitpid(pid, NULL, WNOHANG) == pid)
+            return true;
+        usleep(10000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return false;
+}
+
+/* A consumer killed in the middle of a big message: the producer of it,
+ * waiting without a timeout, returns (EPIPE). */
+static void
+test_put_consumer_dies(const char *backend)
+{
+    struct mproc_queue_opts o;
+    mproc_queue_t *q = NULL;
+    mproc_err_t err;
+    pid_t c, p;
+    char *b;
+
+    mproc_queue_opts_init(&o);
+    o.backend = backend;
+    if (mproc_queue_new(&q, &o, &err) < 0 || (b = calloc(1, BIG)) == NULL) {
+        ok(0, "%s: a queue: %s", backend, err.msg);
+        return;
+    }
+    if ((c = fork()) == 0) {
+        size_t len;
+        char *r = malloc(BIG);
+        mproc_queue_get(q, r, BIG, &len, -1);
+        _exit(0);
+    }
+    usleep(100000);
+    if ((p = fork()) == 0)
+        _exit(mproc_queue_put(q, b, BIG, -1) == MPROC_EPIPE ? 0 : 1);
+    usleep(3000);
+    kill(c, SIGKILL);
+    waitpid(c, NULL, 0);
+    ok(ended_within(p, 15000),
+       "%s: a put without timeout returns once its consumer died "
+       "mid-message", backend);
+    mproc_queue_free(q);
+    free(b);
+}
+
+/* The same on a Pipe whose receive end another process holds (and never
+ * uses): nobody else would notice. */
+static void
+test_send_receiver_dies(const char *backend)
+{
+    struct mproc_pipe_opts o;
+    mproc_pipe_t *r = NULL, *w = NULL;
+    mproc_err_t err;
+    pid_t c, c2, p;
+    char *b;
+
+    mproc_pipe_opts_init(&o);
+    o.backend = backend;
+    o.duplex = false;
+    if (mproc_pipe_new(&r, &w, &o, &err) < 0 ||
+        (b = calloc(1, BIG)) == NULL) {
+        ok(0, "%s: a pipe: %s", backend, err.msg);
+        return;
+    }
+    if ((c = fork()) == 0) {
+        size_t len;
+        char *x = malloc(BIG);
+        mproc_pipe_free(w);
+        mproc_pipe_recv(r, x, BIG, &len, -1);
+        _exit(0);
+    }
+    if ((c2 = fork()) == 0) {
+        mproc_pipe_free(w);
+        sleep(30);
+        _exit(0);
+    }
+    mproc_pipe_free(r);
+    usleep(100000);
+    if ((p = fork()) == 0)
+        _exit(mproc_pipe_send(w, b, BIG, -1) == MPROC_EPIPE ? 0 : 1);
+    usleep(3000);
+    kill(c, SIGKILL);
+    waitpid(c, NULL, 0);
+    ok(ended_within(p, 15000),
+       "%s: a send without timeout returns once a receiver died "
+       "mid-message (another receiver idle)", backend);
+    kill(c2, SIGKILL);
+    waitpid(c2, NULL, 0);
+    mproc_pipe_free(w);
+    free(b);
+}
+
+/* ---- RLock between two threads ---- */
+
+static mproc_lock_t *R;
+static long counter;
+static int inside, overlap;
+
+static void *
+bump(void *arg)
+{
+    int i;
+
+    (void)arg;
+    for (i = 0; i < 500; i++) {
+        if (mproc_lock_acquire(R, 10000) != 0)
+            return NULL;
+        if (__sync_add_and_fetch(&inside, 1) > 1)
+            overlap++;
+        counter++;
+        sched_yield();
+        __sync_sub_and_fetch(&inside, 1);
+        mproc_lock_release(R);
+    }
+    return NULL;
+}
+
+static int release_rc;
+
+static void *
+release_other(void *arg)
+{
+    release_rc = mproc_lock_release(arg);
+    return NULL;
+}
+
+static void
+test_rlock_threads(const char *backend)
+{
+    mproc_sync_t *s = NULL;
+    mproc_lock_t *l;
+    mproc_err_t err;
+    pthread_t a, b;
+
+    if (mproc_sync_new(&s, backend, 0, &err) < 0 ||
+        mproc_lock_new(s, true, &R, &err) < 0) {
+        ok(0, "%s: an RLock: %s", backend, err.msg);
+        mproc_sync_free(s);
+        return;
+    }
+    counter = overlap = inside = 0;
+    pthread_create(&a, NULL, bump, NULL);
+    pthread_create(&b, NULL, bump, NULL);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    ok(counter == 1000 && overlap == 0,
+       "%s: an RLock keeps a second thread out (count %ld, overlaps %d)",
+       backend, counter, overlap);
+    mproc_lock_acquire(R, -1);
+    mproc_lock_acquire(R, -1);
+    pthread_create(&a, NULL, release_other, R);
+    pthread_join(a, NULL);
+    is_int(release_rc, MPROC_EPERM,
+           "%s: another thread cannot release an RLock", backend);
+    ok(mproc_lock_release(R) == 0 && mproc_lock_release(R) == 0,
+       "%s: its holder still can, twice", backend);
+
+    /* A plain Lock released by another thread of its holder. */
+    mproc_lock_new(s, false, &l, &err);
+    mproc_lock_acquire(l, -1);
+    pthread_create(&a, NULL, release_other, l);
+    pthread_join(a, NULL);
+    if (strcmp(backend, "posix") == 0) {
+        is_int(release_rc, MPROC_EPERM,
+               "posix: another thread's release of a Lock is refused");
+        is_int(mproc_lock_release(l), 0, "posix: and the holder's works");
+    } else {
+        is_int(release_rc, 0, "%s: any thread of the holder releases a Lock",
+               backend);
+        is_int(mproc_lock_release(l), MPROC_EPERM,
+               "%s: then it is free (a second release is refused)", backend);
+    }
+    {
+        pid_t pid = fork();
+        int st = -1;
+
+        if (pid == 0)
+            _exit(mproc_lock_acquire(l, 3000) == 0 ? 0 : 1);
+        waitpid(pid, &st, 0);
+        ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+           "%s: another process then acquires the Lock", backend);
+    }
+    mproc_sync_free(s);
+}
+
+/* ---- sysv: the set of a killed creator whose child goes on ---- */
+
+static void
+test_sysv_orphan(void)
+{
+    int pfd[2], st = -1;
+    pid_t creator;
+    char ok1 = 0;
+
+    if (pipe(pfd) < 0) {
+        ok(0, "a pipe");
+        return;
+    }
+    creator = fork();
+    if (creator == 0) {
+        mproc_sync_t *s;
+        mproc_lock_t *l;
+        mproc_err_t err;
+        pid_t child;
+
+        if (mproc_sync_new(&s, "sysv", 0, &err) < 0 ||
+            mproc_lock_new(s, false, &l, &err) < 0)
+            _exit(2);
+        child = fork();
+        if (child == 0) {
+            int i, bad = 0;
+
+            /* Its creator dies meanwhile, and a new sysv arena sweeps. */
+            for (i = 0; i < 20; i++) {
+                if (mproc_lock_acquire(l, 2000) != 0 ||
+                    mproc_lock_release(l) != 0)
+                    bad = 1;
+                usleep(50000);
+            }
+            if (write(pfd[1], bad ? "n" : "y", 1) != 1)
+                _exit(3);
+            _exit(0);
+        }
+        usleep(200000);
+        raise(SIGKILL);
+    }
+    waitpid(creator, &st, 0);
+    {
+        mproc_sync_t *s2 = NULL;
+        mproc_err_t err;
+
+        if (mproc_sync_new(&s2, "sysv", 0, &err) == 0)
+            mproc_sync_free(s2);
+    }
+    close(pfd[1]);
+    if (read(pfd[0], &ok1, 1) != 1)
+        ok1 = 0;
+    close(pfd[0]);
+    ok(ok1 == 'y', "sysv: the child of a killed creator keeps using its "
+                   "arena after another sysv arena swept");
+}
+
+/* ---- the caller's mistakes ---- */
+
+static void
+test_mistakes(void)
+{
+    struct mproc_queue_opts o;
+    mproc_queue_t *q = NULL;
+    mproc_sync_t *s = NULL;
+    mproc_lock_t *l;
+    mproc_err_t err;
+    char buf[16];
+    size_t len = 0;
+
+    mproc_queue_opts_init(&o);
+    o.maxsize = SIZE_MAX;
+    is_int(mproc_queue_new(&q, &o, &err), MPROC_EINVAL,
+           "maxsize SIZE_MAX: refused");
+    like_str(err.msg, "too large", "saying it is too large");
+    o.maxsize = 0;
+    if (mproc_queue_new(&q, &o, &err) < 0) {
+        ok(0, "a queue: %s", err.msg);
+        return;
+    }
+    mproc_queue_put(q, "ab", 2, 0);
+    is_int(mproc_queue_get(q, buf, sizeof(buf), NULL, 0), MPROC_EINVAL,
+           "get with a NULL len: EINVAL");
+    ok(mproc_queue_get(q, buf, sizeof(buf), &len, 1000) == 0 && len == 2,
+       "and the message is still there");
+    is_int(mproc_queue_put(q, NULL, 5, 0), MPROC_EINVAL,
+           "put of NULL with a length: EINVAL");
+    is_int(mproc_queue_put(NULL, "a", 1, 0), MPROC_EINVAL,
+           "put on a NULL Queue: EINVAL");
+    mproc_queue_free(q);
+
+    if (mproc_sync_new(&s, NULL, 0, &err) < 0 ||
+        mproc_lock_new(s, false, &l, &err) < 0) {
+        ok(0, "an arena: %s", err.msg);
+        return;
+    }
+    is_int(mproc_sync_name(s, "semaphore", "x", l), MPROC_EINVAL,
+           "a Lock named as a semaphore: EINVAL");
+    ok(mproc_sync_find(s, "semaphore", "x") == NULL, "and not found so");
+    is_int(mproc_sync_name(s, "bogus", "x", l), MPROC_EINVAL,
+           "an unknown kind: EINVAL");
+    is_int(mproc_sync_name(s, "lock", "x", l), 0, "named as a lock: fine");
+    mproc_sync_free(s);
+}
+
+int
+main(void)
+{
+    size_t i;
+
+    signal(SIGPIPE, SIG_IGN);
+    for (i = 0; i < 3; i++) {
+        test_put_consumer_dies(ipcs[i]);
+        test_send_receiver_dies(ipcs[i]);
+    }
+    for (i = 0; i < 3; i++)
+        test_rlock_threads(syncs[i]);
+    test_sysv_orphan();
+    test_mistakes();
+    return done_testing();
+}
