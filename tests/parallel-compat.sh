@@ -229,4 +229,20 @@ for f in $(cd pres && find . -type f); do
 done
 is "$same" yes "--results: the same contents"
 
+# A backslash is written \\, a name over 255 bytes cut there (it failed
+# with "File name too long").
+long=$(printf 'x%.0s' $(seq 1 300))
+( timeout -k 5 60 parallel --results pres2 'echo out {}' ::: 'a\b' "$long" \
+    > /dev/null 2>&1 )
+( timeout -k 5 60 "$bin" exec --results mres2 'echo out {}' ::: 'a\b' "$long" \
+    > /dev/null 2> mres2.err )
+is "$?" 0 "--results, odd names: both jobs succeed"
+is "$(cd mres2 && find . -type f ! -name exitval | sort)" \
+    "$(cd pres2 && find . -type f | sort)" "--results, odd names: the same files"
+# A failure names the user's command, not the wrapper that fills DIR.
+( timeout -k 5 60 "$bin" exec --results mres3 'echo {}; exit 3' ::: a \
+    > /dev/null 2> mres3.err )
+like "$(cat mres3.err)" 'item 0 "echo a; exit 3": command exited with status 3' \
+    "--results: a failure names the command"
+
 done_testing

@@ -285,6 +285,9 @@ struct cli_run_hooks {
     /* The run stopped because its output's reader is gone: say nothing
      * more of the jobs it killed.  May be NULL. */
     bool (*quiet)(void *user);
+    /* How a failure names the item (mproc exec --results: the command,
+     * not its wrapper); NULL, or NULL back: the item itself. */
+    const char *(*item)(void *user, const struct mproc_result *r);
 };
 /* Run a loaded job with a's options: over `in` when not NULL (not
  * closed here), else the job's input.  Returns the exit status. */

@@ -17,6 +17,7 @@
 
 #include <ctype.h>
 #include <getopt.h>
+#include <limits.h>
 #include <sched.h>
 #include <poll.h>
 #include <regex.h>
@@ -133,26 +134,35 @@ tuple_cost(struct exec *x, const struct cli_tuple *t, size_t *cost)
     return 0;
 }
 
+/* Keep a copy of `v` for job `seq` (1, 2 ...) in *arr, grown as needed:
+ * 0, or -1 when out of memory.  Freed once the job's result is in. */
+static int
+job_str_put(char ***arr, size_t *n, unsigned long long seq, const char *v)
+{
+    if (seq > *n) {
+        size_t m = *n ? *n * 2 : 64;
+        char **na;
+
+        while (m < seq)
+            m *= 2;
+        if ((na = realloc(*arr, m * sizeof(*na))) == NULL)
+            return -1;
+        memset(na + *n, 0, (m - *n) * sizeof(*na));
+        *arr = na;
+        *n = m;
+    }
+    (*arr)[seq - 1] = strdup(v);
+    return (*arr)[seq - 1] == NULL ? -1 : 0;
+}
+
 static int
 tag_store(struct exec *x, unsigned long long seq, const struct cli_tuple *tu,
           size_t ntu)
 {
     size_t i, j;
-    char **nt;
 
     if (!x->tag)
         return 0;
-    if (seq > x->ntags) {
-        size_t n = x->ntags ? x->ntags * 2 : 64;
-        while (n < seq)
-            n *= 2;
-        nt = realloc(x->tags, n * sizeof(*nt));
-        if (nt == NULL)
-            return -1;
-        memset(nt + x->ntags, 0, (n - x->ntags) * sizeof(*nt));
-        x->tags = nt;
-        x->ntags = n;
-    }
     x->tagbuf.len = 0;
     if (cli_str_add(&x->tagbuf, "", 0) < 0)
         return -1;
@@ -163,8 +173,7 @@ tag_store(struct exec *x, unsigned long long seq, const struct cli_tuple *tu,
                 return -1;
     if (x->xdir != NULL && cli_xdir_tag(x->xdir, seq - 1, x->tagbuf.s) < 0)
         return -1;
-    x->tags[seq - 1] = strdup(x->tagbuf.s);
-    return x->tags[seq - 1] == NULL ? -1 : 0;
+    return job_str_put(&x->tags, &x->ntags, seq, x->tagbuf.s);
 }
 
 static int
@@ -173,18 +182,24 @@ add_lit(struct cli_str *b, const char *s)
     return cli_str_add(b, s, strlen(s));
 }
 
-/* A path component of --results: parallel's escapes ('/' as "\_"); an
- * empty value is no component at all (DIR/1//2/B is DIR/1/2/B), as in
- * parallel 20221122. */
+/* A path component of --results, as parallel 20221122 writes it: '/' as
+ * "\\_", '\\' as "\\\\", cut to the 255 bytes a name may have; an empty
+ * value is no component at all (DIR/1//2/B is DIR/1/2/B). */
 static int
 results_part(struct cli_str *p, const char *v, size_t len)
 {
-    size_t i;
+    size_t i, start = p->len;
 
-    for (i = 0; i < len; i++)
-        if (cli_str_add(p, v[i] == '/' ? "\\_" : v + i, v[i] == '/' ? 2 : 1) <
-            0)
+    for (i = 0; i < len; i++) {
+        const char *e = v[i] == '/' ? "\\_" : v[i] == '\\' ? "\\\\" : NULL;
+
+        if (cli_str_add(p, e != NULL ? e : v + i, e != NULL ? 2 : 1) < 0)
             return -1;
+    }
+    if (p->len - start > NAME_MAX) {
+        p->len = start + NAME_MAX;
+        p->s[p->len] = '\0';
+    }
     return 0;
 }
 
@@ -303,7 +318,8 @@ next_line(struct exec *x)
                                               x->seq)) < 0 ||
         tag_store(x, x->seq, x->pend, x->npend) < 0 ||
         (x->results != NULL && !x->dry &&
-         results_wrap(x, &x->pend[0], &x->line) < 0))
+         (job_str_put(&x->cmds, &x->ncmds, x->seq, x->line.s) < 0 ||
+          results_wrap(x, &x->pend[0], &x->line) < 0)))
         return MPROC_ENOMEM;
     for (i = 0; i < x->npend; i++)
         cli_tuple_free(&x->pend[i]);
@@ -460,6 +476,10 @@ on_result(void *user, const struct mproc_result *r)
         free(x->tags[r->index]);
         x->tags[r->index] = NULL;
     }
+    if (r->index < x->ncmds) {
+        free(x->cmds[r->index]);
+        x->cmds[r->index] = NULL;
+    }
     if (r->status == MPROC_ECANCELED)
         return 0;
     if (r->status == 0)
@@ -527,6 +547,16 @@ on_poll(void *user)
     cli_error("exec: --halt: %llu job%s %s; stopping the running ones", n,
               n == 1 ? "" : "s", x->halt_fail ? "failed" : "succeeded");
     return 1;
+}
+
+/* --results: a job's command as the user wrote it, not the wrapper that
+ * runs it (what a failure names); NULL: the item as it is. */
+static const char *
+results_cmd(void *user, const struct mproc_result *r)
+{
+    const struct exec *x = user;
+
+    return r->index < x->ncmds ? x->cmds[r->index] : NULL;
 }
 
 /* --line-buffer's stdout reader went away: the run ends by SIGPIPE. */
@@ -701,6 +731,9 @@ exec_free(struct exec *x)
     for (i = 0; i < x->ntags; i++)
         free(x->tags[i]);
     free(x->tags);
+    for (i = 0; i < x->ncmds; i++)
+        free(x->cmds[i]);
+    free(x->cmds);
     cli_str_free(&x->line);
     cli_str_free(&x->tagbuf);
     cli_str_free(&x->scratch);
@@ -1179,6 +1212,7 @@ cmd_exec(int argc, char **argv)
     hooks.poll = on_poll;
     hooks.status = exit_status;
     hooks.quiet = output_gone;
+    hooks.item = x.results != NULL ? results_cmd : NULL;
     args.path = "mproc exec";
     args.quiet = !isatty(STDERR_FILENO);
     /* --line-buffer: the lines come through a FIFO (exec_lines.c); with

@@ -553,7 +553,16 @@ say_failed(struct run_state *st, const struct mproc_result *r, uint64_t index)
         return;
     if (st->progress && st->tty)
         fputs("\r\033[K", stderr);
-    quote_item(r->item, r->item_len, item, sizeof(item));
+    {
+        const char *t = st->hooks != NULL && st->hooks->item != NULL
+                            ? st->hooks->item(st->hooks->user, r)
+                            : NULL;
+
+        if (t != NULL)
+            quote_item(t, strlen(t), item, sizeof(item));
+        else
+            quote_item(r->item, r->item_len, item, sizeof(item));
+    }
     cli_error("item %llu \"%s\": %s", (unsigned long long)index, item,
               r->message);
 }

@@ -56,6 +56,8 @@ struct exec {
     bool has_carry;
     char **tags; /* by seq - 1: the job's tag (--tag), until its result */
     size_t ntags;
+    char **cmds; /* by seq - 1: --results: the command it wraps, as well */
+    size_t ncmds;
     bool tag_bol; /* write_tagged(): the next byte starts a line */
     struct cli_xdir *xdir; /* the run folder (--halt, --line-buffer) */
     /* --halt */
