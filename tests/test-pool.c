@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -877,6 +878,136 @@ test_start_fail(void)
     ok(no_children(), "no child left");
 }
 
+/* What a stranger's pass over the engine found (2026-11-30). */
+static int
+next_seven(void *user, struct mproc_item *item)
+{
+    (void)user;
+    item->data = "x";
+    item->len = 1;
+    return 7;
+}
+
+static int
+next_null(void *user, struct mproc_item *item)
+{
+    (void)user;
+    item->data = NULL;
+    item->len = 10;
+    return 1;
+}
+
+static void
+test_stranger_engine(void)
+{
+    static const char *v[40] = {"sleep", "fail"};
+    struct mproc_pool_opts o;
+    struct items it = {.v = v, .n = 40};
+    mproc_pool_t *p = NULL;
+    mproc_err_t err;
+    const void *data;
+    size_t len, i, ok_after = 0;
+    pid_t pid;
+    int st;
+
+    for (i = 2; i < 40; i++)
+        v[i] = "a";
+    /* Ordered stop_on_error: the failure (item 1) is known long before
+     * the slow item 0 is delivered; no new item is taken meanwhile, and
+     * nothing after the failure is delivered as a success. */
+    mproc_pool_opts_init(&o);
+    o.plugin_desc = &desc;
+    o.task = "echo";
+    o.workers = 3;
+    o.stop_on_error = true;
+    o.chunksize = 1;
+    is_int(run(&o, &it, &rs, NULL), MPROC_ECANCELED,
+           "ordered stop_on_error: the run stops");
+    for (i = 0; i < rs.n; i++)
+        ok_after += rs.index[i] > 1 && rs.status[i] == 0;
+    is_int(ok_after, 0, "nothing after the failure delivered as a success");
+    ok(it.next < 20, "and no new item taken once it failed (%zu taken of 40)",
+       it.next);
+
+    /* The reduced output: after the run only. */
+    it = (struct items){.n = 11};
+    mproc_pool_opts_init(&o);
+    o.plugin_desc = &desc_reduce;
+    o.task = "echo";
+    o.workers = 2;
+    if (getenv("MPROC_TEST_IPC") != NULL)
+        o.ipc = getenv("MPROC_TEST_IPC");
+    if (mproc_pool_new(&p, &o, &err) == 0) {
+        is_int(mproc_pool_reduce_output(p, &data, &len), MPROC_EINVAL,
+               "reduce output before the run: EINVAL");
+        is_int(mproc_pool_run(p, next_item, on_result, &rs), 0, "then a run");
+        ok(mproc_pool_reduce_output(p, &data, &len) == 0 && len == 3 &&
+               memcmp(data, "55\n", 3) == 0,
+           "whose outputs all reach the total (0..10: 55)");
+        mproc_pool_free(p);
+    } else {
+        ok(0, "a reduce pool: %s", err.msg);
+    }
+
+    /* The caller's mistakes: refused, not run nor crashed. */
+    mproc_pool_opts_init(&o);
+    o.plugin_desc = &desc;
+    o.task = "echo";
+    o.workers = 1;
+    is_int(mproc_pool_new(NULL, &o, &err), MPROC_EINVAL, "new(NULL): EINVAL");
+    is_int(mproc_pool_new(&p, NULL, &err), MPROC_EINVAL,
+           "new with NULL options: EINVAL");
+    o.plugin = "echo";
+    is_int(mproc_pool_new(&p, &o, &err), MPROC_EINVAL,
+           "a plugin file and a descriptor both: EINVAL");
+    o.plugin = NULL;
+    if (mproc_pool_new(&p, &o, &err) == 0) {
+        is_int(mproc_pool_run(p, NULL, on_result, &rs), MPROC_EINVAL,
+               "run without next: EINVAL");
+        mproc_pool_free(p);
+    }
+    if (mproc_pool_new(&p, &o, &err) == 0) {
+        is_int(mproc_pool_run(p, next_seven, on_result, &rs), MPROC_EINVAL,
+               "next returning 7: EINVAL");
+        like_str(mproc_pool_errmsg(p), "next returned 7", "and says so");
+        mproc_pool_free(p);
+    }
+    if (mproc_pool_new(&p, &o, &err) == 0) {
+        is_int(mproc_pool_run(p, next_null, on_result, &rs), MPROC_EINVAL,
+               "an item of 10 bytes at NULL: EINVAL");
+        mproc_pool_free(p);
+    }
+
+    /* More workers than RLIMIT_NOFILE has room for: the soft limit is
+     * raised when the hard one allows, else a clear refusal (a child:
+     * a lowered hard limit stays low). */
+    pid = fork();
+    if (pid == 0) {
+        struct rlimit rl;
+        int r;
+
+        getrlimit(RLIMIT_NOFILE, &rl);
+        if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < 2048)
+            _exit(10); /* cannot tell here */
+        rl.rlim_cur = 256;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        o.workers = 100;
+        r = mproc_pool_new(&p, &o, &err);
+        getrlimit(RLIMIT_NOFILE, &rl);
+        if (r != 0 || rl.rlim_cur < 400)
+            _exit(1);
+        mproc_pool_free(p);
+        rl.rlim_cur = rl.rlim_max = 256;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        r = mproc_pool_new(&p, &o, &err);
+        _exit(r == MPROC_EMFILE && strstr(err.msg, "RLIMIT_NOFILE") ? 0 : 2);
+    }
+    waitpid(pid, &st, 0);
+    ok(WIFEXITED(st) && (WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == 10),
+       "100 workers under RLIMIT_NOFILE 256: raised, or refused saying "
+       "so (status %d)", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+}
+
 int
 main(void)
 {
@@ -898,6 +1029,7 @@ main(void)
     test_stale_limit();
     test_unordered_hang();
     test_start_fail();
+    test_stranger_engine();
     munmap(shm, sizeof(*shm));
     return done_testing();
 }

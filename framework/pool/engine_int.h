@@ -140,6 +140,7 @@ struct mproc_pool {
     const struct mproc_task_def *task;
     unsigned nworkers;
     bool ran;
+    bool run_over;      /* mproc_pool_run() returned */
     pid_t owner; /* the process that made it (a forked child's copy
                     is not its own: see mproc_pool_free) */
     char errmsg[MPROC__FAILMSG_MAX];
@@ -171,6 +172,10 @@ struct mproc_pool {
     /* ordered: an item was delivered cancelled; every later one is too,
      * so that what was delivered stays a prefix in input order */
     bool gap;
+    /* stop_on_error: a task failed for good (its result may wait for its
+     * turn): no new item is taken; once it is delivered, nothing after
+     * it is (gap, with gap_failed's words). */
+    bool failed_stop, gap_failed;
     bool stop_sent;     /* the stop signalled the workers (stop_workers) */
     unsigned fini_deaths; /* workers that died after their last task */
     int stop_code;

@@ -107,8 +107,12 @@ deliver(mproc_pool_t *p, uint64_t ref, int status, const char *data,
      * prefix of the input, so a resume that runs the rest appends exactly
      * what an uninterrupted run would have written. */
     if (p->o.ordered && p->gap && status != MPROC_ECANCELED) {
-        static const char held[] = "not delivered: an earlier item did not "
-                                   "run (the run was stopped)";
+        static const char held_stop[] = "not delivered: an earlier item did "
+                                        "not run (the run was stopped)";
+        static const char held_fail[] = "not delivered: the run stopped at "
+                                        "an earlier item's failure "
+                                        "(stop_on_error)";
+        const char *held = p->gap_failed ? held_fail : held_stop;
         if (status != 0) {
             /* Its failure is still news (it may be what stopped the
              * run); its output and its log line are not written. */
@@ -118,7 +122,7 @@ deliver(mproc_pool_t *p, uint64_t ref, int status, const char *data,
             len = strlen(msg);
         } else {
             data = held;
-            len = sizeof(held) - 1;
+            len = strlen(held);
         }
         status = r.status = MPROC_ECANCELED;
     }
@@ -156,8 +160,15 @@ deliver(mproc_pool_t *p, uint64_t ref, int status, const char *data,
     }
     if (p->on_result != NULL && p->on_result(p->user, &r) != 0)
         stop(p, MPROC_ECANCELED);
-    if (status != 0 && status != MPROC_ECANCELED && p->o.stop_on_error)
+    if (status != 0 && status != MPROC_ECANCELED && p->o.stop_on_error) {
+        /* Ordered: what finished after it, at hand in this same round,
+         * is not delivered either. */
+        if (p->o.ordered && !p->gap) {
+            p->gap = true;
+            p->gap_failed = true;
+        }
         stop(p, MPROC_ECANCELED);
+    }
 }
 
 /* Ordered: deliver, in order, every finished result at the front of the
@@ -183,6 +194,10 @@ complete(mproc_pool_t *p, uint64_t ref, int status, const char *data,
 {
     struct slot *s = slot_of(p, ref);
 
+    /* stop_on_error: known failed (maybe not delivered yet: ordered) is
+     * enough to take no new item. */
+    if (status != 0 && status != MPROC_ECANCELED && p->o.stop_on_error)
+        p->failed_stop = true;
     if (s->attempts > 0)
         s->duration = (double)(p->now - s->t0_ms) / 1000.0;
     if (p->status != NULL)
@@ -296,7 +311,8 @@ mproc__pool_take(mproc_pool_t *p, uint64_t *ref)
             p->rq_len--;
             return 0;
         }
-        if (p->source_done || p->stopping || p->input_wait ||
+        if (p->source_done || p->stopping || p->failed_stop ||
+            p->input_wait ||
             window_full(p))
             return -1;
         item.data = NULL;
@@ -313,6 +329,17 @@ mproc__pool_take(mproc_pool_t *p, uint64_t *ref)
         if (r < 0) {
             p->source_done = true;
             stop(p, r);
+            return -1;
+        }
+        if (r != 1 || (item.data == NULL && item.len > 0)) {
+            /* The caller's mistake: not an item to run (made up, or bytes
+             * promised at NULL). */
+            set_errmsg(p, r != 1 ? "next returned %d (1: an item, 0: the "
+                                   "end, < 0: an error)"
+                                 : "next gave an item of %d bytes at NULL",
+                       r != 1 ? r : (int)item.len);
+            p->source_done = true;
+            stop(p, MPROC_EINVAL);
             return -1;
         }
         if (!slot_take(p, ref))

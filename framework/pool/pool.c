@@ -69,6 +69,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -132,6 +133,40 @@ check_names(const struct mproc_pool_opts *o, mproc_err_t *err)
     return 0;
 }
 
+/*
+ * Descriptors: a worker holds up to FDS_PER_WORKER here (its pidfd, its
+ * channels' ends and their doorbells: measured 3.3 on pipe, 7.3 on mq
+ * and shmring),
+ * and poll() refuses more entries than RLIMIT_NOFILE, so a pool larger
+ * than the limit allows failed every run ("poll: Invalid argument").  The
+ * soft limit is raised to what the pool needs when the hard one allows
+ * (the usual soft 1024 is select()'s, and mproc polls); else the pool is
+ * refused now, saying which limit.
+ */
+#define FDS_PER_WORKER(ipc) (strcmp((ipc), "pipe") == 0 ? 4 : 8)
+#define FDS_SPARE 64
+static int
+fd_budget(unsigned workers, const char *ipc, mproc_err_t *err)
+{
+    struct rlimit rl;
+    rlim_t need = (rlim_t)workers * FDS_PER_WORKER(ipc) + FDS_SPARE;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+        rl.rlim_cur >= need)
+        return 0;
+    if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need) {
+        rl.rlim_cur = need;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+            return 0;
+    }
+    return mproc__err(err, MPROC_EMFILE,
+                      "%u workers need about %llu file descriptors, more "
+                      "than RLIMIT_NOFILE allows (%llu): raise it (ulimit "
+                      "-n) or use fewer workers",
+                      workers, (unsigned long long)need,
+                      (unsigned long long)rl.rlim_max);
+}
+
 int
 mproc_pool_new(mproc_pool_t **out, const struct mproc_pool_opts *o,
                mproc_err_t *err)
@@ -139,7 +174,13 @@ mproc_pool_new(mproc_pool_t **out, const struct mproc_pool_opts *o,
     mproc_pool_t *p = NULL;
     int r;
 
+    if (out == NULL || o == NULL)
+        return mproc__err(err, MPROC_EINVAL, "mproc_pool_new: %s is NULL",
+                          out == NULL ? "out" : "opts");
     *out = NULL;
+    if (o->plugin != NULL && o->plugin_desc != NULL)
+        return mproc__err(err, MPROC_EINVAL, "give a plugin file or an "
+                          "in-process descriptor (plugin_desc), not both");
     r = check_names(o, err);
     if (r < 0)
         return r;
@@ -176,6 +217,10 @@ mproc_pool_new(mproc_pool_t **out, const struct mproc_pool_opts *o,
      * adapted as it goes (see mproc__pool_adapt()). */
     p->auto_chunk = p->o.chunksize == 0;
     p->nworkers = o->workers ? o->workers : mproc_cpu_usable();
+    if ((r = fd_budget(p->nworkers, p->o.ipc, err)) < 0) {
+        free(p);
+        return r;
+    }
 
     if (mproc__kv_dup(o->args, o->nargs, &p->args) < 0)
         goto nomem;
@@ -536,6 +581,7 @@ run_loop(mproc_pool_t *p)
         pthread_mutex_unlock(p->baton);
     }
     free(pfd);
+    p->run_over = true;
     return p->stopping ? p->stop_code : 0;
 }
 
@@ -688,6 +734,10 @@ mproc_pool_run(mproc_pool_t *p, mproc_next_fn next, mproc_result_fn on_result,
         set_errmsg(p, "the pool has already run");
         return MPROC_EINVAL;
     }
+    if (next == NULL) {
+        set_errmsg(p, "no next callback: it gives the items");
+        return MPROC_EINVAL;
+    }
     p->ran = true;
     tick(p);
     p->now0 = p->now;
@@ -761,6 +811,13 @@ mproc_pool_reduce_output(mproc_pool_t *p, const void **data, size_t *len)
 {
     if (!p->has_reduce)
         return MPROC_ENOTSUP;
+    if (!p->ran || !p->run_over) {
+        /* reduce_end would fold nothing, and the run's outputs would
+         * never reach the total. */
+        set_errmsg(p, "the reduced output comes after mproc_pool_run() "
+                      "has returned");
+        return MPROC_EINVAL;
+    }
     if (!p->reduce_ended) {
         p->reduce_ended = true;
         mproc__ctx_clear(&p->rctx);

@@ -82,7 +82,9 @@ struct mproc_pool_opts {
      *  to a busy worker are handed to idle ones, so one slow (or hung)
      *  item holds back no other.  Memory is bounded either way. */
     bool ordered;
-    /** Stop at the first failed task (default false). */
+    /** Stop at the first failed task (default false): no item is taken
+     *  once one failed; the few already handed to workers may still run;
+     *  none after it is delivered as a success. */
     bool stop_on_error;
     /** Fold outputs with the plugin's reduce, when it has one (default
      *  true); see mproc_pool_reduce_output(). */
@@ -279,7 +281,8 @@ MPROC_API bool mproc_pool_has_reduce(const mproc_pool_t *p);
 /**
  * After mproc_pool_run(): the reduced output (the plugin's reduce_end).
  * *data is borrowed until mproc_pool_free().
- * @return 0; MPROC_ENOTSUP when the pool has no reduce; MPROC_ETASK when
+ * @return 0; MPROC_ENOTSUP when the pool has no reduce; MPROC_EINVAL
+ *         before mproc_pool_run() has returned; MPROC_ETASK when
  *         reduce_end failed (see mproc_pool_errmsg()).
  */
 MPROC_API int mproc_pool_reduce_output(mproc_pool_t *p, const void **data,
