@@ -151,6 +151,24 @@ run_mproc exec -j 5000 echo ::: a
 is "$st" 0 "-j 5000: runs"
 like "$err" "at most 4096 jobs run at a time" "-j 5000: and warns"
 
+# --resume with --tag tags each job with its own arguments (it took the
+# k-th input's); a command with {%} resumes (its mark is the same in every
+# run) and a failure shows {%}, not the mark.
+rm -f "$tmp/okc" "$tmp/tl"
+cmd='echo {}; test {} != c || test -e '"$tmp"'/okc'
+run_mproc exec --tag --joblog "$tmp/tl" "$cmd" ::: a b c
+touch "$tmp/okc"
+run_mproc exec --tag --joblog "$tmp/tl" --resume "$cmd" ::: a b c
+is "$(cat "$tmp/out")" "c	c" "--resume --tag: the job's own tag"
+rm -f "$tmp/okb" "$tmp/sl"
+cmd='echo {%} {}; test {} != b || test -e '"$tmp"'/okb'
+run_mproc exec -j1 --joblog "$tmp/sl" "$cmd" ::: a b
+like "$err" 'item 1 "echo {%} b;' "{%}: a failure shows it as written"
+touch "$tmp/okb"
+run_mproc exec -j1 --joblog "$tmp/sl" --resume "$cmd" ::: a b
+is "$st" 0 "{%}: the run resumes"
+is "$(cat "$tmp/out")" "1 b" "{%}: the failed job alone ran again"
+
 # Usage errors: the error, then one line pointing at --help.
 usage() {  # usage DESCRIPTION EXPECTED-TEXT ARGS...
     d=$1; want=$2; shift 2
@@ -171,6 +189,8 @@ usage "bad --halt" "--halt: expected now|soon" --halt sometimes echo ::: a
 usage "bad --halt count" "--halt: expected" --halt now,fail=x echo ::: a
 usage "bad --halt percent" "--halt: expected" --halt now,fail=200% echo ::: a
 usage "bad --delay" "--delay: expected seconds" --delay soon echo ::: a
+usage "--results with {}" "--results: a folder with replacement strings" \
+    --results 'out/{}.txt' echo ::: a
 usage "bad --colsep" "--colsep: not a regular expression" --colsep '(' \
     echo ::: a
 usage "bad -n" "-n: expected a positive number" -X -n 0 echo ::: a

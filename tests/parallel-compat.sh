@@ -75,6 +75,11 @@ done <<'EOT'
 /dev/null|echo :::: abc-file ::: G H
 /dev/null|-a abc-file echo {1}={2} ::: G H
 /dev/null|-a abc-file -a def-file echo ::: G
+# A ::: value's lines are items; an empty source beside others is one
+# empty value (man: ":::", "::::")
+/dev/null|echo '[{}]' ::: "$(printf 'x\ny')" z
+/dev/null|echo '[{1}][{2}]' :::: empty-file ::: a
+/dev/null|echo '[{1}][{2}]' ::: a b :::: empty-file
 # No command: the inputs are the commands (man: "COMMAND")
 cmds-file|
 /dev/null|::: 'echo hi' 'echo there'
@@ -229,13 +234,14 @@ for f in $(cd pres && find . -type f); do
 done
 is "$same" yes "--results: the same contents"
 
-# A backslash is written \\, a name over 255 bytes cut there (it failed
-# with "File name too long").
+# A backslash is written \\, a TAB \t, a name over 255 bytes cut there
+# (it failed with "File name too long").
 long=$(printf 'x%.0s' $(seq 1 300))
+tab=$(printf 'a\tb')
 ( timeout -k 5 60 parallel --results pres2 'echo out {}' ::: 'a\b' "$long" \
-    > /dev/null 2>&1 )
-( timeout -k 5 60 "$bin" exec --results mres2 'echo out {}' ::: 'a\b' "$long" \
-    > /dev/null 2> mres2.err )
+    "$tab" > /dev/null 2>&1 )
+( timeout -k 5 60 "$bin" exec --results mres2 'echo out {}' ::: 'a\b' \
+    "$long" "$tab" > /dev/null 2> mres2.err )
 is "$?" 0 "--results, odd names: both jobs succeed"
 is "$(cd mres2 && find . -type f ! -name exitval | sort)" \
     "$(cd pres2 && find . -type f | sort)" "--results, odd names: the same files"

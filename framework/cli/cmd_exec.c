@@ -183,7 +183,8 @@ add_lit(struct cli_str *b, const char *s)
 }
 
 /* A path component of --results, as parallel 20221122 writes it: '/' as
- * "\\_", '\\' as "\\\\", cut to the 255 bytes a name may have; an empty
+ * "\\_", '\\' as "\\\\", a TAB as "\\t", cut to the 255 bytes a name
+ * may have (a ::: value's newlines split it into items); an empty
  * value is no component at all (DIR/1//2/B is DIR/1/2/B). */
 static int
 results_part(struct cli_str *p, const char *v, size_t len)
@@ -191,7 +192,10 @@ results_part(struct cli_str *p, const char *v, size_t len)
     size_t i, start = p->len;
 
     for (i = 0; i < len; i++) {
-        const char *e = v[i] == '/' ? "\\_" : v[i] == '\\' ? "\\\\" : NULL;
+        const char *e = v[i] == '/'    ? "\\_"
+                        : v[i] == '\\' ? "\\\\"
+                        : v[i] == '\t' ? "\\t"
+                                       : NULL;
 
         if (cli_str_add(p, e != NULL ? e : v + i, e != NULL ? 2 : 1) < 0)
             return -1;
@@ -382,26 +386,22 @@ user_shell(void)
     return NULL;
 }
 
-/* {%}: a mark of this run's (random, so no argument holds it by chance)
- * that the workers replace with their slot (exec.h): 0, or an exit
- * status.  Only when the command has {%}. */
+/* {%}: a mark that the workers replace with their slot (exec.h): 0, or
+ * an exit status.  Only when the command has {%}.  Made from the command
+ * (no argument holds it by chance), the same in every run of it: the job
+ * log records the lines, and a --resume compares them. */
 static int
 slot_mark(struct exec *x)
 {
-    unsigned char rnd[8];
-    size_t i;
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+    const char *c;
 
     if (strstr(x->tmpl, "{%}") == NULL)
         return 0;
-    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-        cli_error("exec: no random bytes: %s", strerror(errno));
-        return CLI_EXIT_SOFTWARE;
-    }
-    memcpy(x->slot, "@mproc-slot-", 12);
-    for (i = 0; i < sizeof(rnd); i++)
-        snprintf(x->slot + 12 + 2 * i, 3, "%02x", rnd[i]);
-    x->slot[12 + 2 * sizeof(rnd)] = '@';
-    x->slot[13 + 2 * sizeof(rnd)] = '\0';
+    for (c = x->tmpl; *c != '\0'; c++)
+        h = (h ^ (unsigned char)*c) * 0x100000001b3ULL;
+    snprintf(x->slot, sizeof(x->slot), "@mproc-slot-%016llx@",
+             (unsigned long long)h);
     cli_line_set_slot(x->slot);
     if (setenv(CLI_SLOT_ENV, x->slot, 1) != 0) {
         cli_error("exec: %s", strerror(errno));
@@ -549,14 +549,40 @@ on_poll(void *user)
     return 1;
 }
 
-/* --results: a job's command as the user wrote it, not the wrapper that
- * runs it (what a failure names); NULL: the item as it is. */
+/* How a failure names a job: as the user wrote it, not the wrapper that
+ * runs it (--results) nor with {%}'s mark; NULL: the item as it is. */
 static const char *
-results_cmd(void *user, const struct mproc_result *r)
+item_text(void *user, const struct mproc_result *r)
 {
-    const struct exec *x = user;
+    struct exec *x = user;
+    const char *t = r->index < x->ncmds ? x->cmds[r->index] : NULL;
+    const char *hit;
+    size_t n = strlen(x->slot), tl;
 
-    return r->index < x->ncmds ? x->cmds[r->index] : NULL;
+    if (n == 0)
+        return t;
+    if (t == NULL) {
+        if (r->item == NULL || memmem(r->item, r->item_len, x->slot, n) ==
+                                   NULL)
+            return NULL;
+        x->shown.len = 0;
+        if (cli_str_add(&x->shown, r->item, r->item_len) < 0)
+            return NULL;
+        t = x->shown.s;
+    }
+    /* {%} as the user wrote it, not the run's mark. */
+    x->named.len = 0;
+    if (cli_str_add(&x->named, "", 0) < 0)
+        return t;
+    tl = strlen(t);
+    while ((hit = memmem(t, tl, x->slot, n)) != NULL) {
+        if (cli_str_add(&x->named, t, (size_t)(hit - t)) < 0 ||
+            cli_str_add(&x->named, "{%}", 3) < 0)
+            return NULL;
+        tl -= (size_t)(hit - t) + n;
+        t = hit + n;
+    }
+    return cli_str_add(&x->named, t, tl) < 0 ? NULL : x->named.s;
 }
 
 /* --line-buffer's stdout reader went away: the run ends by SIGPIPE. */
@@ -737,6 +763,8 @@ exec_free(struct exec *x)
     cli_str_free(&x->line);
     cli_str_free(&x->tagbuf);
     cli_str_free(&x->scratch);
+    cli_str_free(&x->shown);
+    cli_str_free(&x->named);
     if (x->has_re)
         regfree(&x->re);
     cli_input_close(x->stream);
@@ -934,6 +962,15 @@ cmd_exec(int argc, char **argv)
             x.tag = true;
             break;
         case OPT_RESULTS:
+            if (cli_line_has_repl(optarg)) {
+                /* parallel's newer name templates: not here (the files
+                 * would go elsewhere than where the next step looks). */
+                rc = cli_usage_error("exec", "--results: a folder with "
+                                     "replacement strings ({}...) is not "
+                                     "supported; give a folder: "
+                                     "DIR/1/VALUE/... is written");
+                goto done;
+            }
             x.results = optarg;
             break;
         case OPT_HALT:
@@ -1212,7 +1249,7 @@ cmd_exec(int argc, char **argv)
     hooks.poll = on_poll;
     hooks.status = exit_status;
     hooks.quiet = output_gone;
-    hooks.item = x.results != NULL ? results_cmd : NULL;
+    hooks.item = item_text;
     args.path = "mproc exec";
     args.quiet = !isatty(STDERR_FILENO);
     /* --line-buffer: the lines come through a FIFO (exec_lines.c); with

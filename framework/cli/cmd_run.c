@@ -490,7 +490,8 @@ write_item(struct run_state *st, const struct mproc_result *r,
  * which is flushed first so that a shared terminal or 2>&1 keeps the
  * order; then remove it.  Nothing when the command wrote nothing there. */
 static void
-err_copy(struct run_state *st, const struct mproc_result *r)
+err_copy(struct run_state *st, uint64_t pool_index,
+         const struct mproc_result *r)
 {
     char buf[65536], path[PATH_MAX];
     bool first = true;
@@ -500,7 +501,7 @@ err_copy(struct run_state *st, const struct mproc_result *r)
     if (!st->err_after)
         return;
     snprintf(path, sizeof(path), "%s/err.%llu", st->spill_dir,
-             (unsigned long long)r->index);
+             (unsigned long long)pool_index);
     if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
         return;
     fflush(st->out);
@@ -573,9 +574,15 @@ on_result(void *user, const struct mproc_result *r)
     struct run_state *st = user;
     uint64_t local = cli_joblog_input_index(st->log, r->index);
     uint64_t index = cli_shard_global(&st->sh, local);
+    /* The caller's hooks see the item's place in the whole input (after
+     * --resume skipped some, the pool numbers only those it runs). */
+    struct mproc_result hr = *r;
+    uint64_t pool_index = r->index; /* the exec plugin's err.INDEX */
     int64_t off;
     int w;
 
+    hr.index = index;
+    r = &hr;
     if (st->hooks != NULL && st->hooks->skip != NULL &&
         st->hooks->skip(st->hooks->user, r)) {
         st->cancelled++; /* not logged: a resume runs it */
@@ -607,14 +614,14 @@ on_result(void *user, const struct mproc_result *r)
             st->write_errno = errno;
             return 1;
         }
-        err_copy(st, r);
+        err_copy(st, pool_index, r);
         say_failed(st, r, index);
         return 0;
     }
     off = st->out_pos;
     w = write_item(st, r, index);
     if (w == 0)
-        err_copy(st, r);
+        err_copy(st, pool_index, r);
     if (w == -2) {
         st->failed++; /* said; not logged: a resume runs it again */
         return 0;
@@ -646,9 +653,13 @@ on_result_hooked(void *user, const struct mproc_result *r)
 {
     struct run_state *st = user;
     int stop = on_result(user, r);
+    struct mproc_result hr = *r;
 
+    /* As on_result() shows it to the hooks: its place in the input. */
+    hr.index = cli_shard_global(&st->sh,
+                                cli_joblog_input_index(st->log, r->index));
     if (stop == 0 && st->hooks != NULL && st->hooks->result != NULL &&
-        st->hooks->result(st->hooks->user, r) != 0) {
+        st->hooks->result(st->hooks->user, &hr) != 0) {
         st->halted = true;
         stop = 1;
     }

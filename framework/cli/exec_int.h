@@ -52,6 +52,7 @@ struct exec {
     size_t base_len, est_len;
     unsigned long long seq;
     struct cli_str line, tagbuf, scratch;
+    struct cli_str shown, named; /* item_text()'s */
     struct cli_tuple carry; /* -X / -m: did not fit the last line */
     bool has_carry;
     char **tags; /* by seq - 1: the job's tag (--tag), until its result */

@@ -346,6 +346,12 @@ cli_exec_count(struct exec *x)
 
     if (x->nsrc == 0)
         return 0;
+    /* An empty source beside others is one empty value, as in parallel
+     * (an optional list that happens to be empty does not cancel the
+     * run); alone, it makes no job. */
+    for (i = 0; x->nsrc > 1 && i < x->nsrc; i++)
+        if (x->src[i].n == 0 && tuple_add(&x->src[i], "", 0) < 0)
+            return cli_usage_error("exec", "out of memory");
     x->ntuples = x->link ? 0 : 1;
     for (i = 0; i < x->nsrc; i++) {
         if (x->src[i].n == 0) {
@@ -442,6 +448,21 @@ fail:
     return rc;
 }
 
+/* A ::: value: as parallel, one item per line of it (so that
+ * ::: "$(cat list)" gives the list's lines), unless items end at NUL (-0). */
+static int
+add_words(struct cli_tuple *s, const char *v, char sep)
+{
+    const char *nl;
+
+    while (sep == '\n' && (nl = strchr(v, '\n')) != NULL) {
+        if (tuple_add(s, v, (size_t)(nl - v)) < 0)
+            return -1;
+        v = nl + 1;
+    }
+    return tuple_add(s, v, strlen(v));
+}
+
 /* ::: :::: :::+ ::::+ */
 static bool
 is_sep(const char *a)
@@ -496,7 +517,7 @@ cli_exec_sources(struct exec *x, int argc, char **argv, int i)
                 return cli_usage_error("exec", ":::: with no file after it");
             continue;
         }
-        if (kind == 1 && tuple_add(s, argv[i], strlen(argv[i])) < 0)
+        if (kind == 1 && add_words(s, argv[i], x->sep) < 0)
             goto oom;
         if (kind == 2) {
             if ((s = cli_exec_source_new(x)) == NULL)
