@@ -169,6 +169,14 @@ run_mproc exec -j1 --joblog "$tmp/sl" --resume "$cmd" ::: a b
 is "$st" 0 "{%}: the run resumes"
 is "$(cat "$tmp/out")" "1 b" "{%}: the failed job alone ran again"
 
+# parallel's variables for the job: its slot and mproc's pid; none of
+# the variables mproc passes its workers.
+run_mproc exec -j1 'echo $PARALLEL_JOBSLOT $PARALLEL_PID; env | grep -c "^MPROC_EXEC\|^MPROC_TIMEOUT"; : {}' ::: a
+is "$(sed -n 1p "$tmp/out" | cut -d' ' -f1)" 1 "PARALLEL_JOBSLOT: the slot"
+ok "$([ -n "$(sed -n 1p "$tmp/out" | cut -d' ' -f2)" ]; echo $?)" \
+    "PARALLEL_PID: set"
+is "$(sed -n 2p "$tmp/out")" 0 "no MPROC_EXEC_* variable reaches the job"
+
 # Usage errors: the error, then one line pointing at --help.
 usage() {  # usage DESCRIPTION EXPECTED-TEXT ARGS...
     d=$1; want=$2; shift 2

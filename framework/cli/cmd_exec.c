@@ -1143,6 +1143,13 @@ cmd_exec(int argc, char **argv)
 
     if ((rc = slot_mark(&x)) != 0)
         goto done;
+    {
+        /* parallel's: the jobs see who runs them. */
+        char pid[24];
+
+        snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+        setenv("PARALLEL_PID", pid, 1);
+    }
     rc = cli_exec_count(&x);
     if (rc != 0)
         goto done;

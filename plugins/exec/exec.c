@@ -512,25 +512,31 @@ exec_fini(struct mproc_ctx *ctx)
 
 /* environ with MPROC_ITEM=item in place of any inherited one. */
 static char **
-make_env(char *item_var, char *slot_var)
+make_env(char *item_var, char *slot_var, char *jobslot_var)
 {
-    size_t n = 0, i, j = 0;
+    /* Ours, set for the workers: not the command's business. */
+    static const char *const drop[] = {
+        "MPROC_ITEM=", "MPROC_SLOT=", "PARALLEL_JOBSLOT=", SPILL_ENV "=",
+        LINES_ENV "=", HALT_ENV "=", HALT_RULE_ENV "=", SLOT_ENV "=",
+        GRACE_ENV "=", NULL};
+    size_t n = 0, i, j = 0, k;
     char **env;
 
     while (environ != NULL && environ[n] != NULL)
         n++;
-    env = calloc(n + 3, sizeof(*env));
+    env = calloc(n + 4, sizeof(*env));
     if (env == NULL)
         return NULL;
-    for (i = 0; i < n; i++)
-        if (strncmp(environ[i], "MPROC_ITEM=", 11) != 0 &&
-            strncmp(environ[i], SPILL_ENV "=", sizeof(SPILL_ENV)) != 0 &&
-            strncmp(environ[i], LINES_ENV "=", sizeof(LINES_ENV)) != 0 &&
-            strncmp(environ[i], HALT_ENV "=", sizeof(HALT_ENV)) != 0 &&
-            strncmp(environ[i], "MPROC_SLOT=", 11) != 0)
+    for (i = 0; i < n; i++) {
+        for (k = 0; drop[k] != NULL; k++)
+            if (strncmp(environ[i], drop[k], strlen(drop[k])) == 0)
+                break;
+        if (drop[k] == NULL)
             env[j++] = environ[i];
+    }
     env[j++] = item_var;
-    env[j++] = slot_var; /* mproc exec's {%}: the worker, 1..N */
+    env[j++] = slot_var;    /* mproc exec's {%}: the worker, 1..N */
+    env[j++] = jobslot_var; /* the same, by parallel's name */
     env[j] = NULL;
     return env;
 }
@@ -813,7 +819,7 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
     const struct exec_state *s = ctx->state;
     int outp[2] = {-1, -1}, errp[2] = {-1, -1}, st = 0, r, e, i;
     char *item = NULL, *item_var = NULL, **env = NULL;
-    char tail[TAIL + 1], buf[65536], slot_var[32];
+    char tail[TAIL + 1], buf[65536], slot_var[32], jobslot_var[40];
     const char *why;
     size_t tail_len = 0;
     posix_spawn_file_actions_t fa;
@@ -845,7 +851,9 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
     memcpy(item_var + 11, item, len);
     item_var[len + 11] = '\0';
     snprintf(slot_var, sizeof(slot_var), "MPROC_SLOT=%u", ctx->worker + 1);
-    env = make_env(item_var, slot_var);
+    snprintf(jobslot_var, sizeof(jobslot_var), "PARALLEL_JOBSLOT=%u",
+             ctx->worker + 1);
+    env = make_env(item_var, slot_var, jobslot_var);
     if (env == NULL) {
         r = mproc_fail(ctx, "out of memory");
         goto done;
