@@ -141,5 +141,16 @@ is "$(cat "$tmp/out")" "inc
 cleanup" "--timeout: a command's own SIGTERM handler runs, its output kept"
 like "$err" "command exited with status 7" "and its status is said"
 
+# A job is over when its command is, as in parallel: something it left
+# running in the background, holding its stdout and stderr, is not waited
+# for.
+t0=$(date +%s)
+bg=6.$$ # a sleep this test alone runs
+run_mproc exec "sleep $bg & echo y{}" ::: a
+t1=$(date +%s)
+is "$(cat "$tmp/out")" "ya" "a background child: the job's output"
+ok "$([ $((t1 - t0)) -lt 4 ]; echo $?)" "and not waited for ($((t1 - t0)) s)"
+pkill -f "sleep $bg" 2>/dev/null
+
 no_leftovers
 done_testing

@@ -31,7 +31,9 @@ B" "-a - reads stdin"
 : > "$tmp/empty"
 run_mproc exec echo :::: "$tmp/empty" ::: a
 is "$st" 0 "an empty :::: file: exit 0"
-is "$(cat "$tmp/out")" "" "and no job"
+is "$(cat "$tmp/out")" " a" "beside another source: one empty value, as in parallel"
+run_mproc exec echo :::: "$tmp/empty"
+is "$(cat "$tmp/out")" "" "alone: no job"
 
 # -0: items end at NUL bytes, so names may hold newlines.
 mkdir "$tmp/d"

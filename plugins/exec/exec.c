@@ -57,6 +57,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -97,6 +98,10 @@ on_term(int sig)
 #define TAIL 1000 /* bytes of stderr kept for the failure message */
 #define SHOWN 200 /* of which at most this many are shown */
 #define GROUP_MAX (1u << 20) /* stderr held back per item, at most */
+/* Read from the pipes after the command ended, at most: what it wrote is
+ * there already (two pipe buffers); more comes from what it left
+ * running, which goes on writing. */
+#define ENDED_MAX ((size_t)256 << 10)
 
 enum stderr_mode { STDERR_SHOW, STDERR_TAG, STDERR_HIDE, STDERR_AFTER };
 
@@ -831,6 +836,9 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
     bool keep_spill = false; /* a failed command's big output */
     long long term_ms = 0;   /* when the SIGTERM was seen */
     bool term_killed = false;
+    int cmd_fd = -1;         /* pidfd of the command, or -1 */
+    bool ended = false;      /* it ended: drain the pipes, then stop */
+    size_t drained = 0;      /* read since it ended */
     pid_t pid = -1;
 
     got_term = 0;
@@ -919,8 +927,16 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
     close(errp[1]);
     outp[1] = errp[1] = -1;
 
+    /* The command's end, seen apart from its pipes': something it left
+     * running in the background may hold them open (a daemon, `cmd &`),
+     * and the job is over when the command is, as in parallel.  Without
+     * pidfds (Linux before 5.3), the pipes' end as before. */
+#ifdef SYS_pidfd_open
+    cmd_fd = (int)syscall(SYS_pidfd_open, pid, 0);
+#endif
     while (outp[0] >= 0 || errp[0] >= 0) {
-        struct pollfd pfd[2] = {{outp[0], POLLIN, 0}, {errp[0], POLLIN, 0}};
+        struct pollfd pfd[3] = {{outp[0], POLLIN, 0}, {errp[0], POLLIN, 0},
+                                {ended ? -1 : cmd_fd, POLLIN, 0}};
         int wait_ms = -1;
 
         if (got_term && !term_killed) {
@@ -938,21 +954,32 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
                 wait_ms = (int)(s->kill_after_ms - (t - term_ms));
             }
         }
-        if (poll(pfd, 2, wait_ms) < 0) {
+        if (poll(pfd, 3, ended ? 0 : wait_ms) < 0) {
             if (errno == EINTR)
                 continue;
             /* Cannot happen with valid fds; stop reading, and closing
              * below lets the command end on SIGPIPE rather than block. */
             break;
         }
+        if (pfd[2].revents != 0 && !ended) {
+            /* It ended: what it wrote is in the pipes now; take that,
+             * then stop (what its leftovers write later is theirs). */
+            ended = true;
+            for (i = 0; i < 2; i++) {
+                int fd = i == 0 ? outp[0] : errp[0];
+                if (fd >= 0)
+                    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+            }
+            continue;
+        }
         for (i = 0; i < 2; i++) {
             ssize_t n;
-            if (pfd[i].fd < 0 || pfd[i].revents == 0)
+            if (pfd[i].fd < 0 || (pfd[i].revents == 0 && !ended))
                 continue;
             n = read(pfd[i].fd, buf, sizeof(buf));
             if (n < 0 && errno == EINTR)
                 continue;
-            if (n <= 0) {
+            if (n <= 0 || (ended && (drained += (size_t)n) > ENDED_MAX)) {
                 close(pfd[i].fd);
                 *(i == 0 ? &outp[0] : &errp[0]) = -1;
             } else if (i == 1) {
@@ -983,6 +1010,8 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
             close(errp[i]);
         outp[i] = errp[i] = -1;
     }
+    if (cmd_fd >= 0)
+        close(cmd_fd);
     do
         r = (int)waitpid(pid, &st, 0);
     while (r < 0 && errno == EINTR);
