@@ -230,7 +230,10 @@ results_wrap(struct exec *x, const struct cli_tuple *t, struct cli_str *out)
             goto fail;
     }
     snprintf(num, sizeof(num), "%llu", x->seq);
-    if (add_lit(&w, "_d=") < 0 || cli_line_quote(&w, dir.s, dir.len) < 0 ||
+    /* The wrapper outlives its command's SIGTERM (a time limit, a stop:
+     * the subshell gets the default action back), to write exitval. */
+    if (add_lit(&w, "trap : TERM; _d=") < 0 ||
+        cli_line_quote(&w, dir.s, dir.len) < 0 ||
         add_lit(&w, "; mkdir -p \"$_d\" && printf %s ") < 0 ||
         add_lit(&w, num) < 0 || add_lit(&w, " > \"$_d/seq\" && ( ") < 0 ||
         cli_str_add(&w, out->s, out->len) < 0 ||
