@@ -612,6 +612,7 @@ cli_mpi_host_run(struct mproc_pool *pool, const struct mproc__job *job,
         stop(h, 0);
     }
     cancel_rest(h);
+    mproc__pool_ran_elsewhere(h->pool);
     if (on_idle != NULL)
         on_idle(user);
     cli_mpi_host_end();

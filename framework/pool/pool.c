@@ -975,6 +975,13 @@ mproc__pool_reduce_feed(mproc_pool_t *p, const void *data, size_t len,
 }
 
 void
+mproc__pool_ran_elsewhere(mproc_pool_t *p)
+{
+    p->ran = true;
+    p->run_over = true;
+}
+
+void
 mproc__pool_set_errmsg(mproc_pool_t *p, const char *msg)
 {
     set_errmsg(p, "%s", msg);

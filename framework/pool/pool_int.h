@@ -130,6 +130,9 @@ unsigned mproc__pool_chunksize(const mproc_pool_t *p);
  * pool, only its reduce: hand it one output (no-op without a reduce);
  * -1 with why in msg when reduce failed.  And say why the run failed,
  * for mproc_pool_errmsg(). */
+/* The MPI host ran the items instead of mproc_pool_run(): the pool
+ * counts as run (its reduced output may be asked for; it runs no more). */
+void mproc__pool_ran_elsewhere(mproc_pool_t *p);
 int mproc__pool_reduce_feed(mproc_pool_t *p, const void *data, size_t len,
                             uint64_t index, char *msg, size_t cap);
 void mproc__pool_set_errmsg(mproc_pool_t *p, const char *msg);
