@@ -6,7 +6,8 @@ CLI_FIXES_TESTS = \
 	%reldir%/cli-full.sh \
 	%reldir%/cli-counts.sh \
 	%reldir%/cli-longpath.sh \
-	%reldir%/cli-cloexec.sh
+	%reldir%/cli-cloexec.sh \
+	%reldir%/cli-stranger.sh
 TESTS += $(CLI_FIXES_TESTS)
 EXTRA_DIST += $(CLI_FIXES_TESTS)
 

@@ -122,6 +122,15 @@ int cli_open_read(const char *path, const char *what, bool missing_ok,
 int cli_open_write(const char *path, const char *what, bool append,
                    FILE **out);
 
+/*
+ * The files a run writes (joblog, output; NULL: none) must not be those
+ * it reads (job, input: a lines: file, or NULL) nor each other: 0, or an
+ * exit status (64 for --joblog, 78 for the output key) after saying
+ * which.  A file that would be emptied before it is read, or mixed.
+ */
+int cli_paths_clash(const char *job, const char *input, const char *output,
+                    const char *joblog);
+
 /* A plugin named by path must be a regular file (dlopen() of a FIFO
  * blocks): 0, or an exit status after printing why.  A missing one is 0. */
 int cli_check_plugin_file(const char *path);

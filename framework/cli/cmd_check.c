@@ -166,6 +166,12 @@ cmd_check(int argc, char **argv)
         rc = cli_input_open(&in, job, true);
     if (rc == 0)
         rc = find_shard(&cj, in, &sh, &sh_known);
+    if (rc == 0)
+        rc = cli_paths_clash(cj.path,
+                             job->input_kind == MPROC__INPUT_LINES
+                                 ? job->input_path
+                                 : NULL,
+                             job->output, args.joblog);
     if (rc != 0)
         goto done;
 

@@ -951,6 +951,13 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
         cli_error("out of memory");
         goto done;
     }
+    rc = cli_paths_clash(cj.path,
+                         cj.job->input_kind == MPROC__INPUT_LINES
+                             ? cj.job->input_path
+                             : NULL,
+                         out_path, log_path);
+    if (rc != 0)
+        goto done;
     rc = cli_debug_open(&args, cj.path); /* before the pool reads it */
     if (rc != 0)
         goto done;

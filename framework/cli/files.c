@@ -97,3 +97,53 @@ cli_check_plugin_file(const char *path)
     }
     return 0;
 }
+
+/* ---- the files a run writes must not be those it reads ---- */
+
+struct named_file {
+    const char *path, *what;
+    bool writes;
+};
+
+/* Is `a` the same file as `b`: the same inode, or (neither there yet)
+ * the same name? */
+static bool
+same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    bool ha = stat(a, &sa) == 0, hb = stat(b, &sb) == 0;
+
+    if (ha && hb)
+        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino &&
+               S_ISREG(sa.st_mode);
+    return !ha && !hb && strcmp(a, b) == 0;
+}
+
+int
+cli_paths_clash(const char *job, const char *input, const char *output,
+                const char *joblog)
+{
+    const struct named_file f[] = {
+        {joblog, "the job log (--joblog)", true},
+        {output, "the output", true},
+        {job, "the job file", false},
+        {input, "the input", false},
+    };
+    size_t i, j, n = sizeof(f) / sizeof(f[0]);
+
+    for (i = 0; i < n; i++) {
+        if (f[i].path == NULL || !f[i].writes)
+            continue;
+        for (j = i + 1; j < n; j++) {
+            if (f[j].path == NULL || !same_file(f[i].path, f[j].path))
+                continue;
+            cli_error("%s %s is also %s: writing it would %s; give "
+                      "another file",
+                      f[i].what, f[i].path, f[j].what,
+                      f[j].writes ? "mix the two in one file"
+                                  : "destroy it before it is read");
+            return i == 0 ? CLI_EXIT_USAGE : CLI_EXIT_CONFIG;
+        }
+    }
+    return 0;
+}

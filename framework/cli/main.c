@@ -6,6 +6,8 @@
 #include "internal.h"
 
 #include <signal.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,7 +109,16 @@ main(int argc, char **argv)
 {
     int (*fn)(int, char **);
     const char *cmd;
+    int fd;
 
+    /* Started with 0, 1 or 2 closed (`<&-`): the first descriptor mproc
+     * opens would take that number, its own pipe read as stdin (a run
+     * waiting on itself), or output written into a socket.  /dev/null
+     * holds the places: stdin is empty, what goes to 1 or 2 is lost. */
+    for (fd = 0; fd < 3; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
+            open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) < 0)
+            return CLI_EXIT_SOFTWARE;
     if (argc < 2) {
         cli_error("no command given");
         cli_try_help(NULL);

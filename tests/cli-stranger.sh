@@ -1,0 +1,78 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# What a stranger's pass over mproc run, check and job files found
+# (2026-11-30): an output or job log that is the input, the job file or
+# the other one destroyed it and the run said nothing (check: valid); a
+# run started with stdin closed waited for ever on its own pipe;
+# on_error = abort with ordered output ran the items after the failure.
+. "${MPROC_SRCDIR:-.}/tests/lib.sh"
+
+printf 'a\nb\nc\n' > "$tmp/data.txt"
+f=$(job clash.ini <<EOF2
+[job]
+plugin = echo
+input = lines:$tmp/data.txt
+output = $tmp/data.txt
+EOF2
+)
+run_mproc check "$f"
+is "$st" 78 "output = the input: check refuses it"
+like "$err" "the output $tmp/data.txt is also the input" "check: says which"
+run_mproc run "$f"
+is "$st" 78 "output = the input: run refuses it"
+is "$(cat "$tmp/data.txt")" "a
+b
+c" "and the input is intact"
+f=$(job ok.ini <<EOF2
+[job]
+plugin = echo
+input = lines:$tmp/data.txt
+output = $tmp/out.txt
+EOF2
+)
+run_mproc run "$f" --joblog "$tmp/data.txt"
+is "$st" 64 "--joblog = the input: refused (64)"
+like "$err" "the job log (--joblog) $tmp/data.txt is also the input" "says which"
+run_mproc run "$f" --joblog "$f"
+is "$st" 64 "--joblog = the job file: refused"
+like "$(sed -n 1p "$f")" "[job]" "and the job file is intact"
+run_mproc run "$f" --joblog "$tmp/out.txt"
+is "$st" 64 "--joblog = the output: refused"
+like "$err" "mix the two in one file" "says why"
+run_mproc run "$f" --joblog "$tmp/log"
+is "$st" 0 "distinct files: the run goes"
+
+# stdin closed: an empty input, at once; not mproc's own pipe.
+f=$(job stdin.ini <<'EOF2'
+[job]
+plugin = echo
+input = stdin
+EOF2
+)
+timeout -k 2 10 "$bin" run "$f" <&- > "$tmp/out" 2>&1
+is "$?" 0 "stdin closed: the run ends at once (124 would be a hang)"
+is "$(cat "$tmp/out")" "" "with no item"
+
+# on_error = abort, ordered: no item taken after the failure.
+: > "$tmp/made"
+{ echo "sleep 1"; echo "exit 1"; i=1
+  while [ $i -le 30 ]; do echo "echo x >> $tmp/made"; i=$((i + 1)); done; } \
+    > "$tmp/cmds.txt"
+f=$(job abort.ini <<EOF2
+[job]
+plugin = exec
+input = lines:$tmp/cmds.txt
+on_error = abort
+[pool]
+workers = 2
+[args]
+command = eval "\$1"
+EOF2
+)
+run_mproc run "$f"
+is "$st" 1 "on_error = abort: exit 1"
+ok "$([ "$(wc -l < "$tmp/made")" -le 4 ]; echo $?)" \
+    "ordered: the items after the failure are not run ($(wc -l < "$tmp/made" | tr -d ' ') ran, already handed out)"
+
+no_leftovers
+done_testing
