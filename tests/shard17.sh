@@ -259,6 +259,16 @@ like "$err" "logs item 0, which is not shard 1's (overlapping shards" \
 "$bin" run echo.ini -q --shard 1/3 --shard-mode stride --joblog log
 run_mproc merge echo.ini --shards 3 --joblog log
 is "$st" 78 "shards of different modes: exit 78"
+# A merge that fails leaves the output as it was (it replaced it with the
+# part merged so far).
+rm -f log log.shard-* out.txt*
+for k in 0 1 2; do "$bin" run echo.ini -q --shard $k/3 --joblog log; done
+printf 'PRECIOUS\n' > out.txt
+truncate -s 10 out.txt.shard-2-of-3
+run_mproc merge echo.ini --shards 3 --joblog log
+is "$st" 78 "a shard output shorter than its log: exit 78"
+is "$(cat out.txt)" "PRECIOUS" "and the output is left as it was"
+is "$(ls | grep -c merging)" 0 "with no staging file left"
 run_mproc merge echo.ini --joblog log
 is "$st" 64 "merge without --shards: exit 64"
 run_mproc merge stdin.ini --shards 2 --joblog log

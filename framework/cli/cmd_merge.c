@@ -490,6 +490,39 @@ write_log(struct merge *m, const int64_t *where)
     return 0;
 }
 
+/* Where to write `path` first: a new file beside it, renamed over it once
+ * whole, so that a merge that fails leaves the file as it was; NULL when
+ * it is not a regular file (a FIFO, a terminal: written as it goes) or
+ * out of memory. */
+static char *
+staged(const char *path)
+{
+    struct stat sb;
+    char *t = NULL;
+
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return NULL;
+    if (asprintf(&t, "%s.merging-%ld", path, (long)getpid()) < 0)
+        return NULL;
+    return t;
+}
+
+/* The staged file is whole (rc 0): it becomes `path`; else it goes. */
+static int
+unstage(char *tmp, const char *path, const char *what, int rc)
+{
+    if (tmp == NULL)
+        return rc;
+    if (rc == 0 && rename(tmp, path) != 0) {
+        cli_error("%s %s: %s", what, path, strerror(errno));
+        rc = CLI_EXIT_IOERR;
+    }
+    if (rc != 0)
+        unlink(tmp);
+    free(tmp);
+    return rc;
+}
+
 static int
 merge(struct merge *m)
 {
@@ -498,6 +531,7 @@ merge(struct merge *m)
     long long t0 = mproc__now_ms();
     FILE *f = NULL;
     uint64_t k;
+    char *out_tmp = NULL, *log_tmp = NULL;
 
     if ((m->logs = calloc((size_t)m->n, sizeof(*m->logs))) == NULL ||
         (m->outs = calloc((size_t)m->n, sizeof(*m->outs))) == NULL ||
@@ -511,7 +545,9 @@ merge(struct merge *m)
     if ((rc = reduces = plugin_reduces(m)) > 1 || (rc = read_logs(m)) != 0 ||
         (rc = index_logs(m)) != 0 || (rc = open_outputs(m, fds)) != 0)
         goto done;
-    rc = cli_open_write(m->out, "output", false, &f);
+    out_tmp = staged(m->out);
+    rc = cli_open_write(out_tmp != NULL ? out_tmp : m->out, "output", false,
+                        &f);
     if (rc != 0)
         goto done;
     if (reduces == 1) {
@@ -551,8 +587,19 @@ merge(struct merge *m)
         rc = CLI_EXIT_IOERR;
     }
     f = NULL;
-    if (rc == 0)
+    rc = unstage(out_tmp, m->out, "output", rc);
+    out_tmp = NULL;
+    if (rc == 0) {
+        const char *real = m->log;
+
+        log_tmp = staged(m->log);
+        if (log_tmp != NULL)
+            m->log = log_tmp;
         rc = write_log(m, where);
+        m->log = real;
+        rc = unstage(log_tmp, m->log, "joblog", rc);
+        log_tmp = NULL;
+    }
     if (rc == 0)
         fprintf(stderr, "mproc: merged %llu shards, %llu items, into %s "
                         "(%s) in %.3fs\n",
@@ -564,6 +611,9 @@ merge(struct merge *m)
                 (double)(mproc__now_ms() - t0) / 1000.0);
 
 done:
+    if (f != NULL)
+        fclose(f);
+    unstage(out_tmp, m->out, "output", rc != 0 ? rc : -1);
     for (k = 0; fds != NULL && k < m->n; k++)
         if (fds[k] >= 0)
             close(fds[k]);
