@@ -74,5 +74,40 @@ is "$st" 1 "on_error = abort: exit 1"
 ok "$([ "$(wc -l < "$tmp/made")" -le 4 ]; echo $?)" \
     "ordered: the items after the failure are not run ($(wc -l < "$tmp/made" | tr -d ' ') ran, already handed out)"
 
+# What run refuses, check refuses too, saying so at once: an input
+# that is a folder, an output that is a folder or in a missing folder,
+# shards of stdin (with the key's FILE:LINE).
+f=$(job folder.ini <<EOF2
+[job]
+plugin = echo
+input = lines:$tmp
+EOF2
+)
+run_mproc check "$f"
+is "$st" 66 "input = lines:FOLDER: check refuses it (66)"
+like "$err" "a folder, not a file of lines" "and says why"
+run_mproc run "$f"
+is "$st" 66 "and run the same"
+for o in "$tmp" "$tmp/no/such/out.txt"; do
+    run_mproc check "$(job o.ini <<EOF2
+[job]
+plugin = echo
+input = range:1..2
+output = $o
+EOF2
+)"
+    is "$st" 73 "output = $o: check refuses it (73)"
+done
+f=$(job sh.ini <<'EOF2'
+[job]
+plugin = echo
+input = stdin
+shard = 0/2
+EOF2
+)
+run_mproc check "$f"
+like "$err" "sh.ini:3: input = stdin cannot be split into shards" \
+    "shards of stdin: the key's FILE:LINE"
+
 no_leftovers
 done_testing

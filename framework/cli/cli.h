@@ -130,6 +130,10 @@ int cli_open_write(const char *path, const char *what, bool append,
  */
 int cli_paths_clash(const char *job, const char *input, const char *output,
                     const char *joblog);
+/* Could the run create or write `path` (NULL: stdout) for `what`
+ * ("output")?  0, or 73 after saying why (a folder, no right, no such
+ * folder): for mproc check, which writes nothing. */
+int cli_output_writable(const char *path, const char *what);
 
 /* A plugin named by path must be a regular file (dlopen() of a FIFO
  * blocks): 0, or an exit status after printing why.  A missing one is 0. */

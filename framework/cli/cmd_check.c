@@ -172,6 +172,8 @@ cmd_check(int argc, char **argv)
                                  ? job->input_path
                                  : NULL,
                              job->output, args.joblog);
+    if (rc == 0)
+        rc = cli_output_writable(job->output, "output");
     if (rc != 0)
         goto done;
 

@@ -11,6 +11,7 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -146,4 +147,46 @@ cli_paths_clash(const char *job, const char *input, const char *output,
         }
     }
     return 0;
+}
+
+int
+cli_output_writable(const char *path, const char *what)
+{
+    struct stat sb;
+    char *dir, *slash;
+    int fd, r = 0;
+
+    if (path == NULL)
+        return 0;
+    if (stat(path, &sb) == 0) {
+        if (S_ISDIR(sb.st_mode)) {
+            cli_error("%s %s: a folder, not a file", what, path);
+            return CLI_EXIT_CANTCREAT;
+        }
+        if (!S_ISREG(sb.st_mode))
+            return 0; /* a FIFO, a terminal: the run sees to it */
+        /* Opened as the run will, without emptying it. */
+        fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) {
+            cli_error("%s %s: cannot write it: %s", what, path,
+                      strerror(errno));
+            return CLI_EXIT_CANTCREAT;
+        }
+        close(fd);
+        return 0;
+    }
+    if ((dir = strdup(path)) == NULL)
+        return 0;
+    slash = strrchr(dir, '/');
+    if (slash == dir)
+        slash[1] = '\0';
+    else if (slash != NULL)
+        *slash = '\0';
+    if (access(slash != NULL ? dir : ".", W_OK | X_OK) != 0) {
+        cli_error("%s %s: cannot be created in %s: %s", what, path,
+                  slash != NULL ? dir : ".", strerror(errno));
+        r = CLI_EXIT_CANTCREAT;
+    }
+    free(dir);
+    return r;
 }

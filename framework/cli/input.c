@@ -268,6 +268,12 @@ cli_input_open(struct cli_input **out, const struct mproc__job *job,
             break;
         }
         in->own_fd = true;
+        if (fstat(in->fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+            /* Said now, by check too, not as a read error mid-run. */
+            cli_error("input %s: a folder, not a file of lines (its files "
+                      "are input = files:%s)", in->name, job->input_path);
+            r = CLI_EXIT_NOINPUT;
+        }
         break;
     case MPROC__INPUT_RANGE:
         snprintf(in->name, sizeof(in->name), "range:%" PRId64 "..%" PRId64,
@@ -668,6 +674,14 @@ cli_input_shardable(const struct cli_job *cj)
     const char *what;
     struct stat st;
 
+    if (job->shard_n > 0 && job->input_kind == MPROC__INPUT_STDIN) {
+        cli_error("%s: input = %s cannot be split into shards: every shard "
+                  "must read the same items; give them as input = "
+                  "lines:FILE, range:A..B or files:...",
+                  where != NULL ? where : cj->path,
+                  job->input_nul ? "lines0:-" : "stdin");
+        return CLI_EXIT_USAGE;
+    }
     if (job->shard_n == 0 || job->input_kind != MPROC__INPUT_LINES ||
         stat(job->input_path, &st) != 0 || S_ISREG(st.st_mode))
         return 0; /* a missing file: cli_input_open() says so */

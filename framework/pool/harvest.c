@@ -43,6 +43,12 @@ describe_status(int st, char *buf, size_t len)
         snprintf(buf, len, "killed by SIG%s", sigabbrev_np(WTERMSIG(st))
                                                   ? sigabbrev_np(WTERMSIG(st))
                                                   : "?");
+    else if (WIFEXITED(st) && WEXITSTATUS(st) == MPROC__WORKER_EXIT_RECV)
+        /* worker.c's own: no task could be read (no memory for it, under
+         * a small pool.rlimit_as or max_memory_per_child). */
+        snprintf(buf, len, "exited with status %d: it could not receive "
+                 "its task (out of memory? see pool.rlimit_as)",
+                 WEXITSTATUS(st));
     else if (WIFEXITED(st))
         snprintf(buf, len, "exited with status %d", WEXITSTATUS(st));
     else

@@ -227,5 +227,8 @@ mproc__claims_slot_bytes(uint32_t fifo_cap)
 
 /* Exit status of a worker whose init failed (the host also gets a frame). */
 #define MPROC__WORKER_EXIT_INIT 78
+/* A worker's exit status when it cannot receive a task (worker.c): the
+ * host says what it means (harvest.c). */
+#define MPROC__WORKER_EXIT_RECV 72
 
 #endif

@@ -454,7 +454,7 @@ mproc__worker_main(const struct mproc__worker_args *a)
         if (r == MPROC_EPIPE)
             worker_exit(a, &ctx, 0); /* the host has no more tasks */
         if (r < 0)
-            worker_end(72);
+            worker_end(MPROC__WORKER_EXIT_RECV);
         if (mproc__frame_parse(msg, len, &h, &payload) < 0)
             worker_end(73);
         if (h.type == MPROC__FRAME_TASK && !term_open && term_pending()) {
