@@ -193,7 +193,7 @@ printf '[job]\nplugin = echo\n' >stdin.ini
 echo a >a.txt
 run_mproc run stdin.ini --shard 0/2 <a.txt
 is "$st" 64 "stdin with a shard: exit 64"
-like "$err" "input stdin: cannot be split into shards" "stdin: says why"
+like "$err" "input = stdin cannot be split into shards" "stdin: says why"
 mkfifo fifo; printf '[job]\nplugin = echo\ninput = lines:fifo\n' >fifo.ini
 # Refused before the FIFO is opened: no wait for a writer (it used to
 # wait for ever, or take a writer's bytes and then refuse).
