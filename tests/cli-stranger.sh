@@ -109,5 +109,22 @@ run_mproc check "$f"
 like "$err" "sh.ini:3: input = stdin cannot be split into shards" \
     "shards of stdin: the key's FILE:LINE"
 
+# An init that does not return is said (after 10 s; 0.3 s here), once,
+# rather than a run that waits without a word.
+f=$(job slowinit.ini <<'EOF2'
+[job]
+plugin = fault
+input = range:1..4
+[pool]
+workers = 2
+[args]
+init = sleep:1500
+EOF2
+)
+MPROC_TEST_HOOK_INIT_WARN_MS=300 run_mproc run "$f" --set pool.ipc=pipe
+is "$st" 0 "a slow init: the run goes on and succeeds"
+like "$err" "is still in the plugin's init after" "a slow init is said"
+is "$(grep -c "still in the plugin's init" "$tmp/err")" 1 "once"
+
 no_leftovers
 done_testing

@@ -35,6 +35,9 @@ mproc__pool_hooks_init(mproc_pool_t *p)
     const char *v = getenv("MPROC_TEST_HOOK_LIMIT_AT_RESULT");
 
     p->hook_limit_at = v != NULL && *v != '\0' ? atoll(v) : -1;
+    /* The slow-init warning's delay, shortened by tests. */
+    v = getenv("MPROC_TEST_HOOK_INIT_WARN_MS");
+    p->init_warn_ms = v != NULL && *v != '\0' ? atoll(v) : 10000;
 }
 
 static int
@@ -193,6 +196,7 @@ spawn(mproc_pool_t *p, unsigned i)
     w->retry_ms = 0;
     mproc__log(MPROC_LOG_INFO, "pool: worker %d started", (int)st.pid);
     w->pid = st.pid;
+    w->spawn_ms = p->now;
     w->pidfd = st.pidfd;
     w->task = st.task;
     w->result = st.result;

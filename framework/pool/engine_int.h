@@ -124,6 +124,7 @@ struct worker {
     /* a start that failed: try again at retry_ms */
     long long retry_ms;
     unsigned start_fails;
+    long long spawn_ms; /* when it was started (its init's clock) */
     /* issue 19: asked where its task is (slow log), when; 0: not */
     long long slow_ms;
     uint32_t slow_seq;
@@ -181,6 +182,8 @@ struct mproc_pool {
     int stop_code;
     unsigned start_deaths;
     bool started_one;   /* some worker started in this run */
+    bool init_warned;   /* mproc__pool_check_inits() said a slow init */
+    long long init_warn_ms; /* after how long (10 s; a test hook) */
     bool warned_short;  /* said once that a worker could not be started */
     /* test hooks, see mproc__pool_hooks_init(); -1: off */
     long long hook_limit_at;
@@ -322,5 +325,8 @@ unsigned mproc__pool_live_workers(const mproc_pool_t *p);
 int mproc__pool_watch_stages(mproc_pool_t *p);
 int mproc__pool_check_slow(mproc_pool_t *p);
 int mproc__pool_check_limits(mproc_pool_t *p);
+/* Workers still in the plugin's init after init_warn_ms: said once
+ * (on_warning).  The ms until the next look, or -1. */
+int mproc__pool_check_inits(mproc_pool_t *p);
 
 #endif

@@ -702,6 +702,39 @@ mproc__pool_check_slow(mproc_pool_t *p)
  * timeout_grace_ms later.  Returns the milliseconds until the next limit
  * falls due, or -1 when none is pending.
  */
+/* A plugin's init that has not returned after init_warn_ms (10 s) is
+ * said, once per run: a hang there holds the run, which Ctrl-C ends. */
+int
+mproc__pool_check_inits(mproc_pool_t *p)
+{
+    long long next = -1, age, due;
+    char msg[MPROC__FAILMSG_MAX];
+    unsigned i;
+
+    if (p->init_warned || p->o.on_warning == NULL || p->stopping)
+        return -1;
+    for (i = 0; i < p->nworkers; i++) {
+        struct worker *w = &p->w[i];
+
+        if (w->pid == 0 || w->ready || w->eof)
+            continue;
+        age = p->now - w->spawn_ms;
+        if (age >= p->init_warn_ms) {
+            p->init_warned = true;
+            snprintf(msg, sizeof(msg), "plugin %s: worker %d is still in "
+                     "the plugin's init after %llds (a hang there? Ctrl-C "
+                     "stops the run)",
+                     p->plugin->path, (int)w->pid, age / 1000);
+            p->o.on_warning(p->user, msg);
+            return -1;
+        }
+        due = w->spawn_ms + p->init_warn_ms - p->now;
+        if (next < 0 || due < next)
+            next = due;
+    }
+    return (int)next;
+}
+
 int
 mproc__pool_check_limits(mproc_pool_t *p)
 {

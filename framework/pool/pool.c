@@ -523,6 +523,9 @@ run_loop(mproc_pool_t *p)
         r = mproc__pool_check_slow(p);
         if (r >= 0 && (wait_ms < 0 || r < wait_ms))
             wait_ms = r;
+        r = mproc__pool_check_inits(p);
+        if (r >= 0 && (wait_ms < 0 || r < wait_ms))
+            wait_ms = r;
         retry_wait(p, &wait_ms);
         r = mproc__pool_watch_stages(p);
         if (r >= 0 && (wait_ms < 0 || r < wait_ms))

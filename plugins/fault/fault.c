@@ -22,7 +22,8 @@
  *   open:N        open /dev/null N times (then close them), output
  *                 "opened N": fails past the descriptor limit
  *   anything else is echoed unchanged.
- * [args] init = fail | crash makes every worker's init fail or abort.
+ * [args] init = fail | crash makes every worker's init fail or abort;
+ * init = sleep:MS makes it take MS milliseconds.
  * [args] runs = PATH: every task first appends its item's index and a
  * newline to PATH, so a test can count how often each item ran.
  */
@@ -47,9 +48,19 @@ fault_init(struct mproc_ctx *ctx)
         return mproc_fail(ctx, "init failed on purpose ([args] init = fail)");
     if (strcmp(mode, "crash") == 0)
         abort();
+    if (strncmp(mode, "sleep:", 6) == 0) {
+        struct timespec ts;
+        long ms = atol(mode + 6);
+
+        ts.tv_sec = ms / 1000;
+        ts.tv_nsec = (ms % 1000) * 1000000L;
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+        return MPROC_TASK_OK;
+    }
     if (strcmp(mode, "ok") != 0)
-        return mproc_fail(ctx, "[args] init: expected ok, fail or crash, got "
-                               "'%s'", mode);
+        return mproc_fail(ctx, "[args] init: expected ok, fail, crash or "
+                               "sleep:MS, got '%s'", mode);
     return MPROC_TASK_OK;
 }
 
@@ -237,7 +248,7 @@ static const struct mproc_task_def tasks[] = {
 
 static const struct mproc_arg_def args[] = {
     {"init", MPROC_ARG_STRING, "ok", 0,
-     "what each worker's init does: ok, fail or crash", NULL},
+     "what each worker's init does: ok, fail, crash or sleep:MS", NULL},
     {"runs", MPROC_ARG_PATH, NULL, 0,
      "a file to which every run appends its item's index (tests)", NULL},
     MPROC_ARG_END,
