@@ -126,5 +126,19 @@ is "$st" 0 "a slow init: the run goes on and succeeds"
 like "$err" "is still in the plugin's init after" "a slow init is said"
 is "$(grep -c "still in the plugin's init" "$tmp/err")" 1 "once"
 
+# A reduce that crashes (it runs in mproc itself): mproc still dies of
+# it, but says whose it was.
+printf '1\ncrash\n2\n' > "$tmp/sums.txt"
+printf '[job]\nplugin = %s/sum12.so\ninput = lines:%s\n' \
+    "$MPROC_TEST_PLUGINS" "$tmp/sums.txt" > "$tmp/sum.ini"
+if [ -z "${ASAN_OPTIONS:-}" ]; then
+    run_mproc run "$tmp/sum.ini"
+    is "$st" 139 "a reduce that crashes: mproc ends by SIGSEGV"
+    like "$err" "sum12.so: its reduce crashed (SIGSEGV)" "naming the plugin"
+else
+    ok 0 "# SKIP under ASan, which reports the fault itself"
+    ok 0 "# SKIP under ASan"
+fi
+
 no_leftovers
 done_testing

@@ -74,6 +74,8 @@ mproc__pool_unsent(mproc_pool_t *p, uint64_t ref)
     mproc__pool_requeue_push(p, ref);
 }
 
+const char *volatile mproc__in_reduce;
+
 /* ---- results: delivered once each, in order when asked; retries ---- */
 
 /*
@@ -129,8 +131,13 @@ deliver(mproc_pool_t *p, uint64_t ref, int status, const char *data,
     if (p->o.ordered && status == MPROC_ECANCELED)
         p->gap = true;
     if (status == 0 && p->has_reduce) {
+        int rr;
+
         mproc__ctx_clear(&p->rctx);
-        if (d->reduce(&p->rctx, data, len, index) != MPROC_TASK_OK) {
+        mproc__in_reduce = p->plugin->path;
+        rr = d->reduce(&p->rctx, data, len, index);
+        mproc__in_reduce = NULL;
+        if (rr != MPROC_TASK_OK) {
             snprintf(msg, sizeof(msg), "reduce: %s",
                      mproc__ctx_msg(&p->rctx, "failed without a message"));
             status = r.status = MPROC_ETASK;

@@ -822,10 +822,14 @@ mproc_pool_reduce_output(mproc_pool_t *p, const void **data, size_t *len)
         return MPROC_EINVAL;
     }
     if (!p->reduce_ended) {
+        int rr;
+
         p->reduce_ended = true;
         mproc__ctx_clear(&p->rctx);
-        if (p->plugin->desc->reduce_end(&p->rctx, &p->rout) !=
-            MPROC_TASK_OK) {
+        mproc__in_reduce = p->plugin->path;
+        rr = p->plugin->desc->reduce_end(&p->rctx, &p->rout);
+        mproc__in_reduce = NULL;
+        if (rr != MPROC_TASK_OK) {
             set_errmsg(p, "plugin %s: reduce_end: %s", p->plugin->path,
                        mproc__ctx_msg(&p->rctx, "failed without a message"));
             p->rout.len = 0;

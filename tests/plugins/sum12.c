@@ -5,8 +5,10 @@
  * flags as 0 and mproc merge must refuse to fold its shards.  The task
  * passes each number on; reduce sums them; reduce_end prints the sum.
  */
+#include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <mproc/plugin.h>
 
@@ -29,6 +31,8 @@ sum(struct mproc_ctx *ctx, const void *data, size_t len, uint64_t index)
     if (total == NULL && (total = ctx->state = calloc(1, sizeof(*total))) ==
                              NULL)
         return mproc_fail(ctx, "out of memory");
+    if (len == 5 && memcmp(data, "crash", 5) == 0)
+        raise(SIGSEGV); /* a reduce that crashes (cli-stranger.sh) */
     if (len >= sizeof(buf))
         return mproc_fail(ctx, "not a number");
     for (size_t i = 0; i < len; i++)
