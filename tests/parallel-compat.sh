@@ -245,6 +245,13 @@ tab=$(printf 'a\tb')
 is "$?" 0 "--results, odd names: both jobs succeed"
 is "$(cd mres2 && find . -type f ! -name exitval | sort)" \
     "$(cd pres2 && find . -type f | sort)" "--results, odd names: the same files"
+# With --header, the folders are named after the header's names.
+( timeout -k 5 60 parallel --header : --results pres4 echo ::: A a b ::: B x \
+    > /dev/null 2>&1 )
+( timeout -k 5 60 "$bin" exec --header : --results mres4 echo ::: A a b \
+    ::: B x > /dev/null 2>&1 )
+is "$(cd mres4 && find . -type f ! -name exitval | sort)" \
+    "$(cd pres4 && find . -type f | sort)" "--results --header: the same files"
 # A failure names the user's command, not the wrapper that fills DIR.
 ( timeout -k 5 60 "$bin" exec --results mres3 'echo {}; exit 3' ::: a \
     > /dev/null 2> mres3.err )

@@ -224,9 +224,18 @@ results_wrap(struct exec *x, const struct cli_tuple *t, struct cli_str *out)
     if (cli_str_add(&dir, x->results, strlen(x->results)) < 0)
         goto fail;
     for (i = 0; i < t->n; i++) {
-        snprintf(num, sizeof(num), "/%zu/", i + 1);
-        if (cli_str_add(&dir, num, strlen(num)) < 0 ||
-            results_part(&dir, t->v[i], t->len[i]) < 0)
+        /* Each value's source: its number, or its --header name. */
+        if (i < x->hnames.n) {
+            if (cli_str_add(&dir, "/", 1) < 0 ||
+                results_part(&dir, x->hnames.v[i], x->hnames.len[i]) < 0 ||
+                cli_str_add(&dir, "/", 1) < 0)
+                goto fail;
+        } else {
+            snprintf(num, sizeof(num), "/%zu/", i + 1);
+            if (cli_str_add(&dir, num, strlen(num)) < 0)
+                goto fail;
+        }
+        if (results_part(&dir, t->v[i], t->len[i]) < 0)
             goto fail;
     }
     snprintf(num, sizeof(num), "%llu", x->seq);
@@ -751,6 +760,7 @@ exec_free(struct exec *x)
     free(x->src);
     free(x->plus);
     cli_tuple_free(&x->grp);
+    cli_tuple_free(&x->hnames);
     free(x->digit);
     for (i = 0; i < x->npend; i++)
         cli_tuple_free(&x->pend[i]);

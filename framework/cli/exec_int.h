@@ -42,6 +42,7 @@ struct exec {
     struct cli_tuple grp;     /* next_group(): gathered so far */
     size_t grp_count;
     bool header;              /* --header : */
+    struct cli_tuple hnames;  /* its names, one per value */
     size_t *digit;            /* next_tuple(): an index per source */
     struct cli_input *stream; /* stdin, read as it comes, or NULL */
     unsigned long long ntuples, pos; /* in-memory: count and next */

@@ -439,7 +439,8 @@ cli_exec_header(struct exec *x)
         goto fail;
     free(x->tmpl_owned);
     x->tmpl = x->tmpl_owned = t.s;
-    cli_tuple_free(&names);
+    /* Kept: --results names its folders after them, as parallel. */
+    x->hnames = names;
     return -1;
 fail:
     cli_error("out of memory");
