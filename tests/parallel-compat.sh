@@ -179,6 +179,7 @@ abc-file|-N2 echo
 /dev/null|-q sh -c 'echo "$0:$1"' {} 'x y' ::: a 'b c'
 /dev/null|-q printf '%s|' 'c"d' "e'f" x{}y ::: "g'h"
 /dev/null|-v echo x ::: a b
+/dev/null|-v -t echo x ::: a b
 /dev/null|-v 'echo {} | tr a-z A-Z' ::: ab cd
 /dev/null|-P 2 echo ::: a b c
 /dev/null|--will-cite -r echo ::: a

@@ -797,13 +797,16 @@ cmd_exec(int argc, char **argv)
     /* The line is "$1"; it runs with no positional parameters and no
      * variable of ours left ($1, $# are the command's, as in parallel). */
 #define EXEC_RUN "_mproc_c=$1; shift; eval \"unset _mproc_c; $_mproc_c\"\n"
-    static const char *const job_text[3] = {
+    static const char *const job_text[4] = {
         "[job]\nplugin = exec\ntask = run\n[args]\nstderr = after\n"
         "command = " EXEC_RUN,
         "[job]\nplugin = exec\ntask = run\n[args]\nstderr = after\n"
         "command = printf '%s\\n' \"$1\"; " EXEC_RUN,
         "[job]\nplugin = exec\ntask = run\n[args]\n"
-        "command = printf '%s\\n' \"$1\" >&2; " EXEC_RUN};
+        "command = printf '%s\\n' \"$1\" >&2; " EXEC_RUN,
+        "[job]\nplugin = exec\ntask = run\n[args]\n"
+        "command = printf '%s\\n' \"$1\" >&2; printf '%s\\n' \"$1\"; "
+        EXEC_RUN};
 #undef EXEC_RUN
     struct option longopts[48 + NKEYS + 1];
     static const struct option base[] = {
@@ -905,13 +908,13 @@ cmd_exec(int argc, char **argv)
         case 'g':
             break; /* the default: in input order, grouped per job */
         case 'v':
-            x.echo = 1;
+            x.echo |= 1;
             break;
         case OPT_PROGRESS:
             args.progress = true;
             break;
         case 't':
-            x.echo = 2;
+            x.echo |= 2;
             break;
         case '0':
             x.sep = '\0';

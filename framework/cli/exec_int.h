@@ -24,7 +24,7 @@ struct exec {
     bool skip_blank; /* -r: stdin's blank (white space only) lines */
     bool quote;               /* -q: the command's words are data */
     int echo;                 /* -v: 1, each command printed; -t: 2, on
-                                 stderr */
+                                 stderr; both: 3 */
     bool has_re;
     regex_t re;
     const char *results;
