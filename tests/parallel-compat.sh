@@ -105,6 +105,7 @@ abc-file|echo :::: - ::: 1 2
 /dev/null|-j2 --dry-run echo {%} {} ::: A B C
 /dev/null|-j1 -v "echo '{%}' {}" ::: A B
 /dev/null|echo {1} {2} ::: A B ::: C D
+/dev/null|echo {-1} {-2} '{-1.}' ::: A B ::: C.x D.y
 /dev/null|echo {2} {1} ::: A B ::: C D
 /dev/null|echo /={1/} //={1//} /.={1/.} .={1.} ::: A/B.C D/E.F
 /dev/null|echo {1/} {2.} ::: dir/a.b ::: c.d/e.f

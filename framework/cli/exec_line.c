@@ -6,7 +6,8 @@
  *   {}    the argument (several input sources: all of them, by spaces)
  *   {.}   without its extension     {/}   its base name
  *   {//}  its folder                {/.}  base name without extension
- *   {N}   the N-th input source or --colsep column, also {N.} {N/} ...
+ *   {N}   the N-th input source or --colsep column, also {N.} {N/} ...;
+ *         {-N} the N-th from the last
  *   {#}   the job's sequence number  {%}  its slot (the worker, 1..N)
  *
  * Values are shell-quoted: an argument is always data, never code.  With
@@ -118,10 +119,15 @@ cli_word_quote(struct cli_str *out, const char *w, size_t len)
 
 enum { OP_NONE, OP_EXT, OP_BASE, OP_DIR, OP_BASE_EXT, OP_SEQ, OP_SLOT };
 
+/* {-N}: the N-th source or column from the end (parallel's), in a
+ * column number. */
+#define COL_FROM_END 0x40000000u
+
 /*
  * A replacement string at t ('{'): its length, with the column (0: {}) and
  * the operation; 0 when t starts none.
  */
+
 static size_t
 parse_repl(const char *t, unsigned *col, int *op)
 {
@@ -138,11 +144,15 @@ parse_repl(const char *t, unsigned *col, int *op)
         *op = t[1] == '#' ? OP_SEQ : OP_SLOT;
         return 3;
     }
-    if (*p >= '1' && *p <= '9') {
+    if ((*p >= '1' && *p <= '9') || (p[0] == '-' && p[1] >= '1' &&
+                                     p[1] <= '9')) {
         unsigned long n = 0;
+        bool from_end = *p == '-';
+
+        p += from_end;
         while (*p >= '0' && *p <= '9' && n < 100000)
             n = n * 10 + (unsigned long)(*p++ - '0');
-        *col = (unsigned)n;
+        *col = (unsigned)n | (from_end ? COL_FROM_END : 0);
     }
     for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
         size_t n = strlen(ops[i].s);
@@ -236,6 +246,12 @@ put_repl(struct cli_str *out, const struct cli_tuple *tu, unsigned col, int op,
         return slot_token != NULL
                    ? cli_str_add(out, slot_token, strlen(slot_token))
                    : cli_str_add(out, "\"$MPROC_SLOT\"", 13);
+    if (col & COL_FROM_END) {
+        col &= ~COL_FROM_END;
+        if (col > tu->n)
+            return 0;
+        col = (unsigned)tu->n - col + 1;
+    }
     if (col > tu->n)
         return 0; /* a column this line lacks is empty, as in parallel */
     for (i = col ? col - 1 : 0; i < (col ? col : tu->n); i++) {
