@@ -52,6 +52,19 @@ ended_within(pid_t pid, int ms)
     return false;
 }
 
+/* Wait (15 s at most) until pid stops itself. */
+static void
+stopped(pid_t pid)
+{
+    int st, i;
+
+    for (i = 0; i < 1500; i++) {
+        if (waitpid(pid, &st, WUNTRACED | WNOHANG) == pid && WIFSTOPPED(st))
+            return;
+        usleep(10000);
+    }
+}
+
 /* A consumer killed in the middle of a big message: the producer of it,
  * waiting without a timeout, returns (EPIPE). */
 static void
@@ -72,13 +85,16 @@ test_put_consumer_dies(const char *backend)
     if ((c = fork()) == 0) {
         size_t len;
         char *r = malloc(BIG);
+        /* Stops itself once part of the message is in (the library's
+         * test hook): killed there, surely mid-message. */
+        setenv("MPROC_TEST_HOOK_IPC", "get-partial", 1);
         mproc_queue_get(q, r, BIG, &len, -1);
         _exit(0);
     }
     usleep(100000);
     if ((p = fork()) == 0)
         _exit(mproc_queue_put(q, b, BIG, -1) == MPROC_EPIPE ? 0 : 1);
-    usleep(3000);
+    stopped(c);
     kill(c, SIGKILL);
     waitpid(c, NULL, 0);
     ok(ended_within(p, 15000),
@@ -111,6 +127,7 @@ test_send_receiver_dies(const char *backend)
         size_t len;
         char *x = malloc(BIG);
         mproc_pipe_free(w);
+        setenv("MPROC_TEST_HOOK_IPC", "get-partial", 1);
         mproc_pipe_recv(r, x, BIG, &len, -1);
         _exit(0);
     }
@@ -123,7 +140,7 @@ test_send_receiver_dies(const char *backend)
     usleep(100000);
     if ((p = fork()) == 0)
         _exit(mproc_pipe_send(w, b, BIG, -1) == MPROC_EPIPE ? 0 : 1);
-    usleep(3000);
+    stopped(c);
     kill(c, SIGKILL);
     waitpid(c, NULL, 0);
     ok(ended_within(p, 15000),
@@ -333,6 +350,139 @@ test_mistakes(void)
     mproc_sync_free(s);
 }
 
+/* ---- a second pass ---- */
+
+/* A message kept after ERANGE is this process's: a child forked then
+ * gets the next one, and the parent still its own (it went to both). */
+static void
+test_erange_fork(const char *backend)
+{
+    struct mproc_queue_opts o;
+    mproc_queue_t *q = NULL;
+    mproc_err_t err;
+    char small[4], buf[64];
+    size_t len = 0;
+    pid_t c;
+    int st = -1;
+
+    mproc_queue_opts_init(&o);
+    o.backend = backend;
+    if (mproc_queue_new(&q, &o, &err) < 0) {
+        ok(0, "%s: a queue: %s", backend, err.msg);
+        return;
+    }
+    mproc_queue_put(q, "the long one", 12, 0);
+    mproc_queue_put(q, "B", 1, 0);
+    is_int(mproc_queue_get(q, small, sizeof(small), &len, 1000), MPROC_ERANGE,
+           "%s: ERANGE keeps the message", backend);
+    if ((c = fork()) == 0) {
+        size_t n = 0;
+        int r = mproc_queue_get(q, buf, sizeof(buf), &n, 2000);
+        _exit(r == 0 && n == 1 && buf[0] == 'B' ? 0 : 1);
+    }
+    waitpid(c, &st, 0);
+    ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+       "%s: a child forked after it gets the next message", backend);
+    ok(mproc_queue_get(q, buf, sizeof(buf), &len, 1000) == 0 && len == 12,
+       "%s: and the parent its kept one", backend);
+    mproc_queue_free(q);
+}
+
+/* set then clear at once: a waiter still wakes. */
+static void
+test_event_pulse(const char *backend)
+{
+    mproc_sync_t *s = NULL;
+    mproc_event_t *e;
+    mproc_err_t err;
+    pid_t c;
+    int st = -1;
+
+    if (mproc_sync_new(&s, backend, 0, &err) < 0 ||
+        mproc_event_new(s, &e, &err) < 0) {
+        ok(0, "%s: an Event: %s", backend, err.msg);
+        mproc_sync_free(s);
+        return;
+    }
+    if ((c = fork()) == 0)
+        _exit(mproc_event_wait(e, 5000) == 0 ? 0 : 1);
+    usleep(200000);
+    mproc_event_set(e);
+    mproc_event_clear(e);
+    waitpid(c, &st, 0);
+    ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+       "%s: set then clear at once wakes the waiter", backend);
+    ok(!mproc_event_is_set(e), "%s: and the flag is clear", backend);
+    mproc_sync_free(s);
+}
+
+/* A producer killed while its put waited for room leaves no unfinished
+ * task (join returned never). */
+static void
+test_jq_killed_putter(const char *backend)
+{
+    struct mproc_queue_opts o;
+    mproc_queue_t *q = NULL;
+    mproc_err_t err;
+    char buf[8];
+    size_t len;
+    pid_t c;
+
+    mproc_queue_opts_init(&o);
+    o.backend = backend;
+    o.maxsize = 1;
+    if (mproc_joinable_queue_new(&q, &o, &err) < 0) {
+        ok(0, "%s: a JoinableQueue: %s", backend, err.msg);
+        return;
+    }
+    mproc_queue_put(q, "a", 1, 0);
+    if ((c = fork()) == 0) {
+        mproc_queue_put(q, "b", 1, -1); /* full: waits */
+        _exit(0);
+    }
+    usleep(200000);
+    kill(c, SIGKILL);
+    waitpid(c, NULL, 0);
+    mproc_queue_get(q, buf, sizeof(buf), &len, 1000);
+    mproc_queue_task_done(q);
+    is_int(mproc_queue_join(q, 2000), 0,
+           "%s: a producer killed waiting for room: join returns", backend);
+    mproc_queue_free(q);
+}
+
+/* BoundedSemaphore(2): a holder killed after another process released
+ * its unit (a hand-off) gives nothing back: 2 units at most. */
+static void
+test_bsem_handoff(const char *backend)
+{
+    mproc_sync_t *s = NULL;
+    mproc_sem_t *sem;
+    mproc_err_t err;
+    pid_t c;
+    int n = 0;
+
+    if (mproc_sync_new(&s, backend, 0, &err) < 0 ||
+        mproc_sem_new(s, 2, true, &sem, &err) < 0) {
+        ok(0, "%s: a BoundedSemaphore: %s", backend, err.msg);
+        mproc_sync_free(s);
+        return;
+    }
+    if ((c = fork()) == 0) {
+        mproc_sem_acquire(sem, -1);
+        pause();
+        _exit(0);
+    }
+    while (mproc_sem_get_value(sem) != 1)
+        usleep(10000);
+    mproc_sem_release(sem); /* the child's unit, handed back by us */
+    kill(c, SIGKILL);
+    waitpid(c, NULL, 0);
+    while (n < 4 && mproc_sem_acquire(sem, 300) >= 0)
+        n++;
+    is_int(n, 2, "%s: a BoundedSemaphore(2) gives 2 units, not 3", backend);
+    mproc_sync_free(s);
+}
+
 int
 main(void)
 {
@@ -347,5 +497,11 @@ main(void)
         test_rlock_threads(syncs[i]);
     test_sysv_orphan();
     test_mistakes();
+    for (i = 0; i < 3; i++) {
+        test_erange_fork(ipcs[i]);
+        test_jq_killed_putter(ipcs[i]);
+        test_event_pulse(syncs[i]);
+        test_bsem_handoff(syncs[i]);
+    }
     return done_testing();
 }

@@ -334,6 +334,9 @@ bool mproc__chan_in_partial(const struct mproc_chan *ch);
 /* Forget the part of a message buffered here (a copy inherited by fork
  * from a thread that was reading it: the rest is that thread's). */
 void mproc__chan_drop_partial(struct mproc_chan *ch);
+/* Drop what the in-buffer holds, a whole message too (a copy a fork()
+ * made of another process's: lchan.c). */
+void mproc__chan_drop_message(struct mproc_chan *ch);
 
 /* RD side, consuming nothing, whoever asks: 1 when a whole message is
  * buffered here or bytes wait in the transport or the end is reached (a
@@ -397,6 +400,12 @@ void mproc__lchan_close_side(struct mproc__lchan *lc, unsigned side);
 /* As mproc_queue_put/get (<mproc/queue.h>); timeouts in ms. */
 int mproc__lchan_put(struct mproc__lchan *lc, const void *data, size_t len,
                      int timeout_ms);
+/* The same, adding one to *counted once the message has room (maxsize),
+ * before it goes, and taking it back if it does not go (a JoinableQueue's
+ * unfinished tasks: a producer killed while it waited leaves none). */
+int mproc__lchan_put_counted(struct mproc__lchan *lc, const void *data,
+                             size_t len, int timeout_ms,
+                             _Atomic int64_t *counted);
 int mproc__lchan_get(struct mproc__lchan *lc, void *buf, size_t cap,
                      size_t *len, int timeout_ms);
 /* 1 when a get would not wait (a message or the end is there), 0 after

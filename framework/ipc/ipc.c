@@ -1205,6 +1205,13 @@ mproc__chan_in_partial(const struct mproc_chan *ch)
 }
 
 void
+mproc__chan_drop_message(struct mproc_chan *ch)
+{
+    ch->ib_start = ch->ib_end = 0;
+    ch->peeked = false;
+}
+
+void
 mproc__chan_drop_partial(struct mproc_chan *ch)
 {
     if (mproc__chan_in_partial(ch)) {

@@ -94,6 +94,8 @@ struct mproc__lchan {
     int shfd;               /* sh's memfd, for a new image */
     const char *what;
     size_t maxsize;
+    int32_t kept_by;        /* the process that kept a whole message after
+                               MPROC_ERANGE (its own to take again) */
     char errmsg[MPROC_ERRMSG_MAX];
 };
 
@@ -449,6 +451,13 @@ int
 mproc__lchan_put(struct mproc__lchan *lc, const void *data, size_t len,
                  int timeout_ms)
 {
+    return mproc__lchan_put_counted(lc, data, len, timeout_ms, NULL);
+}
+
+int
+mproc__lchan_put_counted(struct mproc__lchan *lc, const void *data,
+                         size_t len, int timeout_ms, _Atomic int64_t *counted)
+{
     struct lshared *sh = lc->sh;
     struct timespec ts;
     const struct timespec *dl = mproc__deadline_of(&ts, timeout_ms);
@@ -467,9 +476,17 @@ mproc__lchan_put(struct mproc__lchan *lc, const void *data, size_t len,
         return r;
     if ((r = room(lc, dl)) < 0)
         goto out;
+    /* Room is had: the caller's count goes up now, not while it waited
+     * (a process killed waiting leaves none behind), and before the
+     * message can reach a consumer (whose count down must find it). */
+    if (counted != NULL)
+        atomic_fetch_add_explicit(counted, 1, memory_order_seq_cst);
     atomic_store_explicit(&sh->space_wait, 0, memory_order_relaxed);
     mproc__ipc_hook("put-locked");
     r = mproc__chan_send(lc->wch, data, len, 0, left(dl));
+    if (r != 0 && counted != NULL)
+        /* Not sent: taken back (the caller wakes who waits for 0). */
+        atomic_fetch_sub_explicit(counted, 1, memory_order_seq_cst);
     if (r == 0) {
         /* Counted in before wpart is cleared: a death between the two
          * breaks the stream rather than losing the count. */
@@ -497,9 +514,21 @@ deliver(struct mproc__lchan *lc, void *buf, size_t cap, size_t *len)
 {
     int r = mproc__chan_recv(lc->ch, buf, cap, len, 0);
 
+    if (r == MPROC_ERANGE)
+        lc->kept_by = mproc__self(); /* kept for this process only */
     if (r < 0)
         return lerr(lc, r, "%s", mproc__chan_errmsg(lc->ch));
     return 0;
+}
+
+/* A whole message kept after MPROC_ERANGE by another process is a copy
+ * fork() made of it: that process takes it again, not this one (it was
+ * handed to a child, then to the parent: twice). */
+static void
+forget_inherited(struct mproc__lchan *lc)
+{
+    if (lc->kept_by != mproc__self() && mproc__chan_has_message(lc->ch))
+        mproc__chan_drop_message(lc->ch);
 }
 
 static void
@@ -543,6 +572,7 @@ mproc__lchan_get(struct mproc__lchan *lc, void *buf, size_t cap,
         mproc__chan_drop_partial(lc->ch);
     }
     /* One kept by an earlier MPROC_ERANGE: counted out already. */
+    forget_inherited(lc);
     if (mproc__chan_has_message(lc->ch)) {
         r = deliver(lc, buf, cap, len);
         goto out;
@@ -613,6 +643,7 @@ mproc__lchan_poll(struct mproc__lchan *lc, int timeout_ms)
 
     if (is_broken(lc))
         return 1; /* a get returns at once (MPROC_EPIPE) */
+    forget_inherited(lc);
     r = mproc__chan_readable(lc->ch, timeout_ms);
     if (r < 0)
         return lerr(lc, r, "%s", mproc__chan_errmsg(lc->ch));

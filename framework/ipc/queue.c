@@ -302,14 +302,13 @@ mproc_queue_put(mproc_queue_t *q, const void *data, size_t len,
         return MPROC_EINVAL;
     if (q->closed)
         return closed_err(q, "");
-    /* Counted before it goes: a consumer may task_done it at once. */
-    if (q->js != NULL)
-        atomic_fetch_add_explicit(&q->js->unfinished, 1,
-                                  memory_order_relaxed);
-    r = mproc__lchan_put(q->lc, data, len, timeout_ms);
+    /* Counted before it goes (a consumer may task_done it at once), but
+     * once it has room: a producer killed while it waited for room must
+     * leave no unfinished task behind. */
+    r = mproc__lchan_put_counted(q->lc, data, len, timeout_ms,
+                                 q->js != NULL ? &q->js->unfinished : NULL);
     if (r < 0 && q->js != NULL &&
-        atomic_fetch_sub_explicit(&q->js->unfinished, 1,
-                                  memory_order_seq_cst) == 1)
+        atomic_load_explicit(&q->js->unfinished, memory_order_seq_cst) == 0)
         j_wake(q->js);
     return r < 0 ? from_lc(q, r) : 0;
 }

@@ -935,10 +935,33 @@ reclaim_dead(mproc_sem_t *sem, const struct mproc_sync_ops *ops)
         count = HOLDER_COUNT(w);
         if (count == 0 || st == MPROC__PID_EXITED)
             continue;
+        if (sem->bounded) {
+            /* A BoundedSemaphore never goes past its bound: a unit the
+             * dead one held that another process released already (a
+             * hand-off) is not given twice. */
+            uint32_t hd = atomic_load(&sem->handed), take;
+
+            do
+                take = hd < count ? hd : count;
+            while (take > 0 &&
+                   !atomic_compare_exchange_weak(&sem->handed, &hd,
+                                                 hd - take));
+            count -= take;
+        }
         if (!ops->undo_on_death)
             for (k = 0; k < count; k++)
                 ops->sem_post(&sem->o, sem->impl, false);
         n += count;
+    }
+    if (sem->bounded && ops->undo_on_death) {
+        /* The kernel gave them back whatever the count: take back what
+         * went past the bound. */
+        struct timespec now = {0, 0};
+
+        while (ops->sem_value(&sem->o, sem->impl) > (int)sem->initial &&
+               ops->sem_wait(&sem->o, sem->impl, &now) == 0)
+            if (n > 0)
+                n--;
     }
     if (n > 0)
         atomic_fetch_add(&sem->died, n);
@@ -998,11 +1021,15 @@ mproc_sem_release(mproc_sem_t *sem)
     /* The bound is checked before posting; two racing releases of a
      * bounded semaphore at its bound could both pass, which Python's
      * BoundedSemaphore allows too (its check is not atomic either). */
+    bool own;
+
     if (sem->bounded &&
         ops->sem_value(&sem->o, sem->impl) >= (int)sem->initial)
         return MPROC_ERANGE;
-    return ops->sem_post(&sem->o, sem->impl,
-                         holder_add(sem, mproc__self(), -1));
+    own = holder_add(sem, mproc__self(), -1);
+    if (!own && sem->bounded)
+        atomic_fetch_add(&sem->handed, 1);
+    return ops->sem_post(&sem->o, sem->impl, own);
 }
 
 int

@@ -129,7 +129,9 @@ struct mproc_sem {
     uint32_t initial;
     uint32_t bounded;
     _Atomic uint32_t died;  /* units returned from dead holders, to report */
-    uint32_t reserved;
+    _Atomic uint32_t handed; /* Bounded: units released by a process that
+                                held none (a hand-off): a dead holder's
+                                unit that was handed on does not return */
     struct mproc__holder holders[MPROC__SEM_HOLDERS];
     alignas(64) unsigned char impl[]; /* the backend's counter */
 };

@@ -127,33 +127,54 @@ mproc_event_new(mproc_sync_t *s, mproc_event_t **out, mproc_err_t *err)
     return *out ? 0 : MPROC_ENOMEM;
 }
 
+/*
+ * The word: bit 0 the flag, the bits above a count of sets.  A waiter
+ * returns once the flag is set or a set came since it began to wait:
+ * a set followed at once by a clear still wakes every waiter (Python's),
+ * which a flag alone would hide from those that woke after the clear.
+ */
 void
 mproc_event_set(mproc_event_t *e)
 {
-    /* seq_cst store, then the wake: a waiter that checked before this
-     * store is asleep on the old value and gets woken. */
-    atomic_store(&e->flag, 1);
+    uint32_t v = atomic_load(&e->flag);
+
+    /* seq_cst, then the wake: a waiter that checked before this store is
+     * asleep on the old value and gets woken. */
+    while (!atomic_compare_exchange_weak(&e->flag, &v, (v + 2) | 1u))
+        ;
     mproc__sync_ops_of(&e->o)->word_wake(&e->o, e->impl, &e->flag, INT_MAX);
 }
 
 void
 mproc_event_clear(mproc_event_t *e)
 {
-    atomic_store(&e->flag, 0);
+    atomic_fetch_and(&e->flag, ~1u);
 }
 
 bool
 mproc_event_is_set(const mproc_event_t *e)
 {
-    return atomic_load((_Atomic uint32_t *)&e->flag) != 0;
+    return (atomic_load((_Atomic uint32_t *)&e->flag) & 1u) != 0;
+}
+
+/* Set now, or set (and maybe cleared) since the wait began. */
+static bool
+done_event(struct waiter *w)
+{
+    uint32_t v = atomic_load(w->word);
+
+    return (v & 1u) != 0 || (v >> 1) != (w->expected >> 1);
 }
 
 int
 mproc_event_wait(mproc_event_t *e, int timeout_ms)
 {
     struct timespec ts;
-    struct waiter w = {.word = &e->flag, .expected = 0, .done = done_changed};
+    struct waiter w = {.word = &e->flag, .done = done_event};
 
+    w.expected = atomic_load(&e->flag);
+    if (w.expected & 1u)
+        return 0;
     return wait_until(&e->o, e->impl, &w, mproc__deadline_of(&ts, timeout_ms));
 }
 
