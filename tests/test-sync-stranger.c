@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <mproc/manager.h>
 #include <mproc/mproc.h>
 
 #include "tap.h"
@@ -483,6 +484,87 @@ test_bsem_handoff(const char *backend)
     mproc_sync_free(s);
 }
 
+/* Alive, and not a zombie waiting for a reaper. */
+static bool
+running(pid_t pid)
+{
+    char path[64], buf[256];
+    FILE *f;
+    bool zombie = false;
+
+    if (kill(pid, 0) != 0)
+        return false;
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    if ((f = fopen(path, "r")) == NULL)
+        return false;
+    while (fgets(buf, sizeof(buf), f) != NULL)
+        if (strncmp(buf, "State:", 6) == 0)
+            zombie = strchr(buf, 'Z') != NULL;
+    fclose(f);
+    return !zombie;
+}
+
+static int
+idle(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t i,
+     struct mproc_buf *out)
+{
+    (void)ctx;
+    (void)in;
+    (void)len;
+    (void)i;
+    (void)out;
+    sleep(20);
+    return 0;
+}
+
+/* A manager's owner SIGKILLed while a Process it started lives: the
+ * server goes (the child held its lifeline and kept it up). */
+static void
+test_manager_lifeline(void)
+{
+    int pp[2], i;
+    pid_t owner, info[2] = {0, 0};
+
+    if (pipe(pp) < 0) {
+        ok(0, "a pipe");
+        return;
+    }
+    if ((owner = fork()) == 0) {
+        struct mproc_process_opts po;
+        mproc_manager_t *m;
+        mproc_process_t *p;
+        mproc_err_t err;
+
+        if (mproc_manager_start(&m, NULL, &err) < 0)
+            _exit(1);
+        mproc_process_opts_init(&po);
+        po.fn = idle;
+        if (mproc_process_new(&p, &po, &err) < 0 ||
+            mproc_process_start(p) < 0)
+            _exit(1);
+        info[0] = mproc_manager_pid(m);
+        info[1] = mproc_process_pid(p);
+        if (write(pp[1], info, sizeof(info)) != (ssize_t)sizeof(info))
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    if (read(pp[0], info, sizeof(info)) != (ssize_t)sizeof(info)) {
+        ok(0, "the owner started a manager and a Process");
+        return;
+    }
+    kill(owner, SIGKILL);
+    waitpid(owner, NULL, 0);
+    for (i = 0; i < 60 && running(info[0]); i++)
+        usleep(50000);
+    ok(!running(info[0]), "a manager goes with its SIGKILLed owner, though "
+                          "a Process of the owner's lives");
+    kill(info[1], SIGKILL);
+    kill(info[0], SIGKILL);
+    close(pp[0]);
+    close(pp[1]);
+}
+
 int
 main(void)
 {
@@ -503,5 +585,6 @@ main(void)
         test_event_pulse(syncs[i]);
         test_bsem_handoff(syncs[i]);
     }
+    test_manager_lifeline();
     return done_testing();
 }

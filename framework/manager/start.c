@@ -25,6 +25,7 @@
 #include "mgr_client.h"
 #include "ring.h"
 #include "mgr_srv.h"
+#include "process/process_int.h"
 
 extern char **environ;
 
@@ -422,6 +423,10 @@ mproc_manager_start(mproc_manager_t **out, const struct mproc_manager_opts *uo,
     m->max_req = o.max_message; /* requests over it are refused here */
     m->lifeline = lp[1];
     lp[1] = -1;
+    /* Children the library forks (Processes, pool workers) close it:
+     * one that held it would keep the server alive past this process's
+     * death.  (A child of a bare fork() holds it: see mproc-manager(3).) */
+    mproc__fork_fd_register(m->lifeline);
     m->rundir = rundir;
     rundir = NULL;
     pid = -1;
@@ -491,7 +496,8 @@ mproc_manager_shutdown(mproc_manager_t *m)
     if (m->conn != NULL && !m->broken)
         r = mproc__mgr_call(m, OP_SHUTDOWN, 0, -1, NULL, 0);
     if (m->lifeline >= 0) {
-        close(m->lifeline); /* a server that missed the request stops too */
+        /* A server that missed the request stops too. */
+        mproc__fork_fd_close(m->lifeline);
         m->lifeline = -1;
     }
     if (m->pid > 0) {
@@ -520,7 +526,7 @@ mproc_manager_free(mproc_manager_t *m)
     if ((m->pid > 0 || m->rundir != NULL) && m->owner == getpid())
         mproc_manager_shutdown(m);
     else if (m->lifeline >= 0)
-        close(m->lifeline);
+        mproc__fork_fd_close(m->lifeline);
     free(m->rundir);
     mproc__ring_unmap(m->ring);
     mproc_conn_free(m->conn);
