@@ -185,9 +185,10 @@ MPROC_API void mproc_manager_opts_init(struct mproc_manager_opts *o);
  * is a daemon child: killed when its parent dies; the Processes and pool
  * workers the library forks do not keep it alive, but a child of a bare
  * fork() holds its lifeline until it ends).
- * @return 0; MPROC_EINVAL (bad options); a system error (MPROC_EADDRINUSE
- *         ...) when the address cannot be bound; MPROC_ENOTSUP (an
- *         unknown start method); with a message in `err`.
+ * @return 0; MPROC_EINVAL (bad options); a system error (-EADDRINUSE
+ *         ...: mproc_strerror() names it) when the address cannot be
+ *         bound; MPROC_ENOTSUP (an unknown start method); with a message
+ *         in `err`.
  */
 MPROC_API int mproc_manager_start(mproc_manager_t **out,
                                   const struct mproc_manager_opts *o,
