@@ -952,6 +952,8 @@ test_stranger_engine(void)
         o.ipc = getenv("MPROC_TEST_IPC");
     if (mproc_pool_new(&p, &o, &err) == 0) {
         memset(&rs, 0, sizeof(rs));
+        rs.in_order = 1;
+        rs.it = &it;
         late_n = 0;
         late_t0 = 0;
         mproc_pool_run(p, next_late, on_result, &rs);
@@ -971,6 +973,9 @@ test_stranger_engine(void)
     if (mproc_pool_new(&p, &o, &err) == 0) {
         is_int(mproc_pool_reduce_output(p, &data, &len), MPROC_EINVAL,
                "reduce output before the run: EINVAL");
+        memset(&rs, 0, sizeof(rs));
+        rs.in_order = 1;
+        rs.it = &it;
         is_int(mproc_pool_run(p, next_item, on_result, &rs), 0, "then a run");
         ok(mproc_pool_reduce_output(p, &data, &len) == 0 && len == 3 &&
                memcmp(data, "55\n", 3) == 0,
