@@ -653,7 +653,7 @@ on_result(void *user, const struct mproc_result *r)
 static void
 on_reduce_crash(int sig)
 {
-    const char *path = mproc__in_reduce;
+    const char *path = mproc__pool_in_reduce();
     const char *name = sigabbrev_np(sig);
 
     if (path != NULL) {

@@ -76,6 +76,12 @@ mproc__pool_unsent(mproc_pool_t *p, uint64_t ref)
 
 const char *volatile mproc__in_reduce;
 
+const char *
+mproc__pool_in_reduce(void)
+{
+    return mproc__in_reduce;
+}
+
 /* ---- results: delivered once each, in order when asked; retries ---- */
 
 /*

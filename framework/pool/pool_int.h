@@ -131,8 +131,10 @@ unsigned mproc__pool_chunksize(const mproc_pool_t *p);
  * -1 with why in msg when reduce failed.  And say why the run failed,
  * for mproc_pool_errmsg(). */
 /* The plugin file whose reduce or reduce_end runs now in this process,
- * or NULL: what a crash handler of the host's names (mproc run). */
+ * or NULL: what a crash handler of the host's names (mproc run; a
+ * function, safe in a signal handler: it reads one word). */
 extern const char *volatile mproc__in_reduce;
+const char *mproc__pool_in_reduce(void);
 
 /* The MPI host ran the items instead of mproc_pool_run(): the pool
  * counts as run (its reduced output may be asked for; it runs no more). */
