@@ -140,5 +140,24 @@ else
     ok 0 "# SKIP under ASan"
 fi
 
+# Shared objects under launcher = mpi: each node agent made its own, the
+# host's reduce read an empty one, and the run said it succeeded.
+f=$(job mpiobj.ini <<EOF2
+[job]
+plugin = echo
+input = range:1..3
+
+[array:lengths]
+type = int64
+length = 4
+EOF2
+)
+run_mproc check "$f" --set pool.launcher=mpi
+is "$st" 78 "a shared object with launcher = mpi: check refuses it"
+like "$err" "mpiobj.ini:5: [array:lengths], a shared object, does not work with launcher = mpi (set at --set)" \
+    "naming the object's line and the launcher's"
+run_mproc run "$f" --set pool.launcher=mpi
+is "$st" 78 "and run refuses it"
+
 no_leftovers
 done_testing

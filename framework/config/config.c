@@ -1286,6 +1286,19 @@ mproc_config_finish(mproc_config_t *cfg, mproc_err_t *err)
                           "(set at %s) yet; remove one of them",
                           cfg->mgr.where ? cfg->mgr.where : "--set",
                           s[K_LAUNCHER].where);
+    /* Each node agent would make its own copy of a declared object: the
+     * workers of two agents would share nothing, and a reduce on the
+     * host would read an object no worker touched. */
+    if (j->launcher_mpi) {
+        const struct mproc__decl *d;
+        if (mproc__decl_list(cfg->decls, &d) > 0)
+            return mproc__err(err, MPROC_ECONFIG,
+                              "%s: [%s:%s], a shared object, does not work "
+                              "with launcher = mpi (set at %s) yet: the "
+                              "ranks share no memory; remove one of them",
+                              d[0].where, mproc__decl_kind_name(d[0].kind),
+                              d[0].name, s[K_LAUNCHER].where);
+    }
     j->node_timeout_ms = (unsigned)s[K_NODE_TIMEOUT].p.num;
     j->output_mode = (int)s[K_OUTPUT_MODE].p.num;
     j->shard_k = s[K_SHARD].p.lo;
