@@ -39,6 +39,45 @@ MPROC_PROGRESS_INTERVAL=0 timeout 60 "$bin" run "$tmp/s.ini" --progress \
 grep -q ', 100% of the input read$' "$tmp/err"
 ok $? "stdin from a file: the share read"
 
+# --resume: the items it skips are done, but not part of the rate, nor
+# of the ETA (once the skipped counted, 9 skipped of 20 read 9000/s and
+# ETA 0s with 11 items still to run).
+printf '[job]\nplugin = exec\ninput = lines:items.txt\noutput = out.txt\n[pool]\nworkers = 1\n[args]\ncommand = "sleep 0.1; echo x$1"\n' >"$tmp/r.ini"
+seq 1 9 >"$tmp/items.txt"
+run_mproc run "$tmp/r.ini" --joblog "$tmp/r.log"
+seq 1 20 >"$tmp/items.txt"
+MPROC_PROGRESS_INTERVAL=0.3 run_mproc run "$tmp/r.ini" --joblog "$tmp/r.log" \
+    --resume --progress
+is "$st" 0 "--resume --progress: exit 0"
+first=$(grep '^mproc: [0-9]* done' "$tmp/err" | head -1)
+rate=$(printf '%s\n' "$first" | sed -n 's/.* \([0-9]*\)\/s.*/\1/p')
+[ -n "$rate" ] && [ "$rate" -le 15 ]
+ok $? "--resume: the rate counts the items run, not those skipped ($first)"
+case "$first" in
+*"ETA 0s"*) ok 1 "--resume: the ETA counts the items left ($first)" ;;
+*ETA*) ok 0 "--resume: the ETA counts the items left" ;;
+*) ok 1 "--resume: an ETA ($first)" ;;
+esac
+
+# On a terminal, the progress line is taken off before a result, a
+# failure or a job's stderr goes there: results came out glued to it
+# ("...ETA 0sslept 2").
+if command -v script >/dev/null 2>&1; then
+    printf '[job]\nplugin = exec\ninput = range:1..4\n[pool]\nworkers = 1\n[args]\nstderr = after\ncommand = "sleep 0.3; echo slept$1; echo said$1 >&2; [ $1 != 3 ]"\n' >"$tmp/t.ini"
+    script -qec "MPROC_WORKER=$MPROC_WORKER timeout 60 $bin run $tmp/t.ini" /dev/null \
+        </dev/null >"$tmp/tty" 2>&1
+    grep -c 'ETA' "$tmp/tty" >/dev/null
+    ok $? "a terminal gets the progress line"
+    glued=$(tr '\r' '\n' <"$tmp/tty" | grep -c 'mproc: [0-9/]* done.*\(slept\|said\|failed:\|item\)' || true)
+    is "$glued" 0 "and no result, stderr or failure shares its line"
+    is "$(tr '\r' '\n' <"$tmp/tty" | sed 's/^\x1b\[K//' | grep -c '^slept[1-4]$')" 4 \
+        "each result on a line of its own"
+else
+    ok 0 "# SKIP no script(1)"
+    ok 0 "# SKIP no script(1)"
+    ok 0 "# SKIP no script(1)"
+fi
+
 run_mproc check "$tmp/l.ini" --progress
 is "$st" 64 "check --progress: a usage error"
 

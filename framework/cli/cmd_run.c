@@ -131,6 +131,8 @@ struct run_state {
     /* the progress line, on a terminal or (--progress) anywhere */
     bool progress;
     bool tty;               /* redrawn in place; else one line at a time */
+    bool drawn;             /* tty: a progress line is on it now */
+    bool out_tty;           /* the output is a terminal too */
     long long interval_ms;  /* between two lines */
     long long total;        /* -1: unknown */
     long long start_ms, last_ms;
@@ -142,38 +144,58 @@ struct run_state {
     int64_t out_pos;
 };
 
+/* Take the progress line off the terminal before something else is
+ * written there (a result, a failure, a job's stderr); the next
+ * progress() draws it again below. */
+static void
+progress_erase(struct run_state *st)
+{
+    if (st->drawn) {
+        fputs("\r\033[K", stderr);
+        st->drawn = false;
+    }
+}
+
 /*
  * Draw the progress line on stderr: on a terminal, redrawn in place at
  * most 5 times a second; elsewhere (--progress, for CI logs) one plain
  * line every few seconds, and a last one at the end.  The fraction done
  * is items of a known count (range, files), else the bytes read of a
- * regular file (lines); the ETA follows from it and the time so far.
+ * regular file (lines).  The rate counts the items this run ran (not
+ * those a --resume skipped), and the ETA is the items left at that rate:
+ * of a known count, else of the count the bytes read so far foretell
+ * (the input is read ahead of the work: its share read is not the share
+ * done).
  */
 static void
 progress(struct run_state *st, bool final)
 {
     long long now = mproc__now_ms(), el = now - st->start_ms;
     unsigned long long n = st->done + st->failed + st->skipped, pos, size;
-    double rate = el > 0 ? n * 1000.0 / el : 0, frac = -1, left;
+    unsigned long long ran = st->done + st->failed;
+    double rate = el > 0 ? ran * 1000.0 / el : 0, frac = -1, est = -1, left;
     char of[64] = "", eta[48] = "";
 
     if (!st->progress || (!final && now - st->last_ms < st->interval_ms))
         return;
     st->last_ms = now;
     if (final && st->tty) {
-        fputs("\r\033[K", stderr); /* leave the terminal clean */
+        progress_erase(st); /* leave the terminal clean */
         return;
     }
     if (st->total >= 0) {
         snprintf(of, sizeof(of), "/%lld", st->total);
         frac = st->total > 0 ? (double)n / (double)st->total : 1;
+        est = (double)st->total;
     } else if (cli_input_position(st->in, &pos, &size)) {
         frac = size > 0 ? (double)pos / (double)size : 1;
+        if (pos > 0 && st->nread > 0)
+            est = (double)st->nread * (double)size / (double)pos;
     }
     if (frac > 1)
         frac = 1;
-    if (frac > 0 && frac < 1 && el > 0) {
-        left = (double)el / 1000.0 * (1 - frac) / frac;
+    if (est > (double)n && rate > 0) {
+        left = (est - (double)n) / rate;
         if (left >= 3600)
             snprintf(eta, sizeof(eta), ", ETA %.0fh%02.0fm", left / 3600,
                      (double)((long long)left % 3600 / 60));
@@ -191,6 +213,7 @@ progress(struct run_state *st, bool final)
         fprintf(stderr, ", %.0f%%%s", frac * 100,
                 st->total >= 0 ? "" : " of the input read");
     fprintf(stderr, "%s%s", eta, st->tty ? "" : "\n");
+    st->drawn = st->tty;
 }
 
 /*
@@ -301,6 +324,8 @@ write_output(struct run_state *st, const char *data, size_t len)
     char last = len > 0 ? data[len - 1] : '\0';
     int sep = EOF;
 
+    if (st->out_tty)
+        progress_erase(st);
     switch (st->output_mode) {
     case MPROC__OUTPUT_RECORDS:
         if (len == 0 || last != '\n')
@@ -404,6 +429,8 @@ put_output(struct run_state *st, const struct mproc_result *r,
     off_t end;
     int w;
 
+    if (st->out_tty)
+        progress_erase(st);
     if (st->hooks == NULL || st->hooks->write == NULL)
         return write_output(st, data, len);
     w = st->hooks->write(st->hooks->user, st->out, r, data, len, first);
@@ -505,8 +532,7 @@ err_copy(struct run_state *st, uint64_t pool_index,
     if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
         return;
     fflush(st->out);
-    if (st->progress && st->tty)
-        fputs("\r\033[K", stderr);
+    progress_erase(st);
     while ((n = read(fd, buf, sizeof(buf))) != 0) {
         if (n < 0 && errno == EINTR)
             continue;
@@ -552,8 +578,7 @@ say_failed(struct run_state *st, const struct mproc_result *r, uint64_t index)
         (st->hooks != NULL && st->hooks->quiet != NULL &&
          st->hooks->quiet(st->hooks->user)))
         return;
-    if (st->progress && st->tty)
-        fputs("\r\033[K", stderr);
+    progress_erase(st);
     {
         const char *t = st->hooks != NULL && st->hooks->item != NULL
                             ? st->hooks->item(st->hooks->user, r)
@@ -1049,9 +1074,11 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
     st.in = in;
     st.total = cli_input_total(in);
     st.tty = isatty(STDERR_FILENO);
+    st.out_tty = isatty(fileno(st.out));
     st.progress = args.progress || (!args.quiet && st.tty);
     st.interval_ms = progress_interval(st.tty);
     st.start_ms = mproc__now_ms();
+    st.last_ms = st.start_ms; /* a first line once there is a rate */
 
     if (cli_mpi_host()) /* the items run on the MPI ranks > 0 */
         r = cli_mpi_host_run(pool, cj.job, sig_pipe[0], cli_input_fd(in),
