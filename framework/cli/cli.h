@@ -83,6 +83,10 @@ struct cli_job {
     const char *path;
     mproc_config_t *cfg;
     const struct mproc__job *job;
+    /* The job's identity, for the job log's header (job=HASH): the job
+     * file's bytes and the --set overrides that decide what the items'
+     * output is or where it goes (cli_job_load() says which). */
+    uint64_t hash;
 };
 
 /* Load and check the job.  Returns 0 or an exit status (after printing

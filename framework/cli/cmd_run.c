@@ -801,23 +801,6 @@ cut_output(const char *out, const struct cli_joblog *log)
     return 0;
 }
 
-/* The job file's hash, for the job log's header; 0 when unreadable. */
-static uint64_t
-job_hash(const char *path)
-{
-    char buf[65536];
-    uint64_t h = CLI_HASH_INIT;
-    ssize_t n;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-
-    if (fd < 0)
-        return 0;
-    while ((n = read(fd, buf, sizeof(buf))) > 0)
-        h = cli_hash(h, buf, (size_t)n);
-    close(fd);
-    return n < 0 ? 0 : h;
-}
-
 static int
 close_output(struct run_state *st)
 {
@@ -1002,7 +985,7 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
     rc = cli_input_shard(in, cj.job, args.joblog != NULL, &st.sh);
     if (rc != 0)
         goto done;
-    st.sh.job_hash = job_hash(cj.path);
+    st.sh.job_hash = cj.hash;
     out_path = shard_path(&st.sh, cj.job->output, &out_owned);
     log_path = shard_path(&st.sh, args.joblog, &log_owned);
     rc = CLI_EXIT_SOFTWARE;

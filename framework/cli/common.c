@@ -7,6 +7,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -345,6 +346,76 @@ cli_args_free(struct cli_args *a)
     memset(a, 0, sizeof(*a));
 }
 
+/* The job file's hash; 0 when unreadable. */
+static uint64_t
+file_hash(const char *path)
+{
+    char buf[65536];
+    uint64_t h = CLI_HASH_INIT;
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+
+    if (fd < 0)
+        return 0;
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        h = cli_hash(h, buf, (size_t)n);
+    close(fd);
+    return n < 0 ? 0 : h;
+}
+
+/*
+ * Does the assignment `set` decide what the items' output is, or where
+ * it goes?  Those of [pool] and [manager], and the [job] keys that say
+ * how a run goes (--shard, --workers, time limits, retries, ...), do
+ * not: the shards of one job may differ in them, and a shard may be
+ * resumed with others.  The rest ([job] plugin, task, input, output,
+ * output_mode, ordered, message_max; [args]; declared objects) do.
+ */
+static bool
+set_is_identity(const char *set)
+{
+    static const char *const job_keys[] = {
+        "plugin", "task", "input", "output", "output_mode", "ordered",
+        "message_max",
+    };
+    const char *dot = strchr(set, '.'), *eq = strchr(set, '=');
+    size_t i, n;
+
+    if (dot == NULL || eq == NULL || eq < dot)
+        return true; /* not an assignment: refused by the config anyway */
+    if ((dot - set == 4 && strncmp(set, "pool", 4) == 0) ||
+        (dot - set == 7 && strncmp(set, "manager", 7) == 0))
+        return false;
+    if (dot - set != 3 || strncmp(set, "job", 3) != 0)
+        return true;
+    n = (size_t)(eq - dot - 1);
+    for (i = 0; i < MPROC__ARRAY_SIZE(job_keys); i++)
+        if (strlen(job_keys[i]) == n && strncmp(dot + 1, job_keys[i], n) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * The job's identity: the hash of the job file, continued with every
+ * --set of set_is_identity(), in order.  Without such overrides it is
+ * the file's hash alone, as mproc wrote it before --set counted, so
+ * older logs still match.
+ */
+static uint64_t
+job_identity(const char *path, const char *text, char **sets, size_t nsets)
+{
+    uint64_t h = text != NULL ? 0 : file_hash(path);
+    size_t i;
+
+    for (i = 0; i < nsets; i++) {
+        if (!set_is_identity(sets[i]))
+            continue;
+        h = cli_hash(h, "\n--set ", 7);
+        h = cli_hash(h, sets[i], strlen(sets[i]));
+    }
+    return h;
+}
+
 /* A job file (text NULL) or its text. */
 static int
 job_load(struct cli_job *cj, const char *path, const char *text, char **sets,
@@ -375,6 +446,7 @@ job_load(struct cli_job *cj, const char *path, const char *text, char **sets,
         return cli_exit_for(r);
     }
     cj->job = mproc__config_job(cj->cfg);
+    cj->hash = job_identity(path, text, sets, nsets);
     return 0;
 }
 

@@ -10,7 +10,8 @@
  * The header's last field says which run wrote the log (format 2):
  * "mproc-joblog 2 shard=K/N mode=MODE total=T input=HASH job=HASH": the
  * shard (0/1: the whole input), the whole input's item count (- when
- * unknown) and hashes of the input and of the job file.
+ * unknown) and hashes of the input and of the job (its file and the
+ * --set overrides that decide what the output is: cli_job's hash).
  *
  * index     the item's position in the whole input, from 0 (global: a
  *           shard's items keep their index in the input)
@@ -459,8 +460,9 @@ check_header(const struct cli_joblog *j, const struct cli_shard *old)
         return CLI_EXIT_CONFIG;
     }
     if (old->job_hash != j->sh.job_hash)
-        cli_error("warning: joblog %s: the job file changed since the log "
-                  "was written; resuming all the same", j->path);
+        cli_error("warning: joblog %s: the job file or its --set options "
+                  "changed since the log was written; resuming all the same",
+                  j->path);
     return 0;
 }
 
