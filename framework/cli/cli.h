@@ -126,6 +126,9 @@ int cli_open_read(const char *path, const char *what, bool missing_ok,
 int cli_open_write(const char *path, const char *what, bool append,
                    FILE **out);
 
+/* Is `a` the same file as `b`: the same regular file (inode), or,
+ * neither there yet, the same name? */
+bool cli_same_file(const char *a, const char *b);
 /*
  * The files a run writes (joblog, output; NULL: none) must not be those
  * it reads (job, input: a lines: file, or NULL) nor each other: 0, or an

@@ -140,10 +140,18 @@ read_logs(struct merge *m)
                       (unsigned long long)first->input_hash);
             free(name);
             return CLI_EXIT_CONFIG;
-        } else if (sh->job_hash != first->job_hash) {
-            cli_error("warning: joblog %s: shard %llu ran another version "
-                      "of the job file than shard 0", name,
-                      (unsigned long long)k);
+        }
+        if (sh->job_hash != m->cj.hash) {
+            cli_error("joblog %s: shard %llu/%llu ran another job than this "
+                      "merge's (another job file, or other --set options: "
+                      "job hash %016llx, this merge's %016llx); merge with "
+                      "the job file and --set options the shards ran with, "
+                      "or run that shard again", name, (unsigned long long)k,
+                      (unsigned long long)m->n,
+                      (unsigned long long)sh->job_hash,
+                      (unsigned long long)m->cj.hash);
+            free(name);
+            return CLI_EXIT_CONFIG;
         }
         free(name);
     }
@@ -282,6 +290,104 @@ open_outputs(struct merge *m, int *fds)
         rc = cli_open_read(m->outs[k], "shard output", false, &fds[k]);
         if (rc != 0)
             return rc;
+    }
+    return 0;
+}
+
+/*
+ * Each shard's output holds exactly what its log accounts for: it ends
+ * where the last output the log records ends (offset + length), no
+ * sooner, no later.  Bytes before that end that no ok item owns are
+ * those of failed attempts a resume left behind, and are skipped; bytes
+ * past it are not the log's (another run wrote the file, something
+ * wrote to it since, or a crash came between an output and its log
+ * line), and copying them would mix another run's records in.  0, or
+ * an exit status after printing why.
+ */
+static int
+check_sizes(const struct merge *m, const int *fds)
+{
+    const struct cli_joblog_entry *e;
+    struct stat sb;
+    uint64_t k, end;
+    size_t ne, x;
+
+    for (k = 0; k < m->n; k++) {
+        ne = cli_joblog_entries(m->logs[k], &e);
+        end = 0;
+        for (x = 0; x < ne; x++) {
+            if (!e[x].ok)
+                continue;
+            if (e[x].off < 0)
+                break; /* unordered to a pipe: nothing to check against */
+            if ((uint64_t)(e[x].off + e[x].len) > end)
+                end = (uint64_t)(e[x].off + e[x].len);
+        }
+        if (x < ne || fstat(fds[k], &sb) != 0 || !S_ISREG(sb.st_mode) ||
+            (uint64_t)sb.st_size == end)
+            continue;
+        if ((uint64_t)sb.st_size < end)
+            cli_error("shard output %s holds %lld bytes, less than the %llu "
+                      "its joblog %s.shard-%llu-of-%llu records (cut short, "
+                      "or written by another run); run that shard again, "
+                      "without --resume", m->outs[k], (long long)sb.st_size,
+                      (unsigned long long)end, m->log, (unsigned long long)k,
+                      (unsigned long long)m->n);
+        else
+            cli_error("shard output %s holds %lld bytes, more than the %llu "
+                      "its joblog %s.shard-%llu-of-%llu records (another run "
+                      "wrote it, or the shard crashed between an output and "
+                      "its log line); run that shard again without --resume "
+                      "(after a crash: with --resume, which cuts the output "
+                      "back to its log)",
+                      m->outs[k], (long long)sb.st_size,
+                      (unsigned long long)end, m->log, (unsigned long long)k,
+                      (unsigned long long)m->n);
+        return CLI_EXIT_CONFIG;
+    }
+    return 0;
+}
+
+/*
+ * The output must be none of the files the merge reads, nor the merged
+ * log: it is renamed over its path once whole, and the input it named
+ * would be gone (a later merge then copies the merged bytes at the
+ * shard's offsets).  0, or an exit status after printing why.
+ */
+static int
+check_output(const struct merge *m)
+{
+    const char *what[] = {"the joblog of shard", "the output of shard"};
+    const char *base[] = {m->log, m->base};
+    char *name;
+    uint64_t k;
+    int w;
+
+    if (cli_same_file(m->out, m->path) || cli_same_file(m->out, m->log)) {
+        cli_error("merge: output %s is also %s %s: writing it would destroy "
+                  "it; give -o another file", m->out,
+                  cli_same_file(m->out, m->path) ? "the job file"
+                                                 : "the merged joblog",
+                  cli_same_file(m->out, m->path) ? m->path : m->log);
+        return CLI_EXIT_USAGE;
+    }
+    for (k = 0; k < m->n; k++) {
+        for (w = 0; w < 2; w++) {
+            if ((name = shard_name(base[w], k, m->n)) == NULL) {
+                cli_error("out of memory");
+                return CLI_EXIT_SOFTWARE;
+            }
+            if (cli_same_file(m->out, name)) {
+                cli_error("merge: output %s is also %s %llu/%llu (%s), "
+                          "which the merge reads: writing it would destroy "
+                          "it; give -o another file", m->out, what[w],
+                          (unsigned long long)k, (unsigned long long)m->n,
+                          name);
+                free(name);
+                return CLI_EXIT_USAGE;
+            }
+            free(name);
+        }
     }
     return 0;
 }
@@ -542,8 +648,10 @@ merge(struct merge *m)
     }
     for (k = 0; k < m->n; k++)
         fds[k] = -1;
-    if ((rc = reduces = plugin_reduces(m)) > 1 || (rc = read_logs(m)) != 0 ||
-        (rc = index_logs(m)) != 0 || (rc = open_outputs(m, fds)) != 0)
+    if ((rc = check_output(m)) != 0 ||
+        (rc = reduces = plugin_reduces(m)) > 1 || (rc = read_logs(m)) != 0 ||
+        (rc = index_logs(m)) != 0 || (rc = open_outputs(m, fds)) != 0 ||
+        (reduces == 0 && (rc = check_sizes(m, fds)) != 0))
         goto done;
     out_tmp = staged(m->out);
     rc = cli_open_write(out_tmp != NULL ? out_tmp : m->out, "output", false,

@@ -106,10 +106,8 @@ struct named_file {
     bool writes;
 };
 
-/* Is `a` the same file as `b`: the same inode, or (neither there yet)
- * the same name? */
-static bool
-same_file(const char *a, const char *b)
+bool
+cli_same_file(const char *a, const char *b)
 {
     struct stat sa, sb;
     bool ha = stat(a, &sa) == 0, hb = stat(b, &sb) == 0;
@@ -136,7 +134,7 @@ cli_paths_clash(const char *job, const char *input, const char *output,
         if (f[i].path == NULL || !f[i].writes)
             continue;
         for (j = i + 1; j < n; j++) {
-            if (f[j].path == NULL || !same_file(f[i].path, f[j].path))
+            if (f[j].path == NULL || !cli_same_file(f[i].path, f[j].path))
                 continue;
             cli_error("%s %s is also %s: writing it would %s; give "
                       "another file",
