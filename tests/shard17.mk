@@ -5,6 +5,8 @@ check_LTLIBRARIES += tests/sum12.la
 tests_sum12_la_SOURCES = %reldir%/plugins/sum12.c
 tests_sum12_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
 
-TESTS += %reldir%/shard17.sh %reldir%/shard17-crash.sh
+TESTS += %reldir%/shard17.sh %reldir%/shard17-crash.sh \
+	%reldir%/merge-stale.sh
 EXTRA_DIST += %reldir%/shard17.sh %reldir%/shard17-crash.sh \
+	%reldir%/merge-stale.sh \
 	%reldir%/slurm-cluster.sh

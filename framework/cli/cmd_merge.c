@@ -5,9 +5,13 @@
  *
  * Every shard's job log (format 2) is read first: its header must name
  * the shard K/N expected, and all must agree on the input (its item count
- * and hash) and the shard mode.  Every index 0..total-1 must be logged ok
- * by exactly one shard; indexes that are missing or only failed are
- * listed and nothing is written (exit 1).  Then:
+ * and hash) and the shard mode, and name this merge's job (cli_job's
+ * hash: the job file and the --set options that count).  Each shard's
+ * output must end exactly where the last output its log records ends,
+ * and -o must not be one of the files the merge reads.  Every index
+ * 0..total-1 must be logged ok by exactly one shard; indexes that are
+ * missing or only failed are listed and nothing is written (exit 1).
+ * Then:
  *
  * - ordered jobs: each item's output is copied from its shard's output,
  *   at the offset and length the log records, in input order (a resumed
@@ -54,9 +58,13 @@ static const char merge_usage[] =
     "folds the shards' outputs through its reduce.  Every item must be\n"
     "logged ok by exactly one shard: missing and failed items are listed\n"
     "and nothing is written.\n"
-    "Exit status: 0 merged, 1 items missing or failed, 64 usage error, 66 a\n"
-    "shard's file is missing, 78 the logs disagree or the plugin cannot\n"
-    "merge, 74 a write error.\n";
+    "The shards' logs must name this merge's job (the job file and the\n"
+    "--set options that decide the output), and each shard's output must\n"
+    "end exactly where its log's last output ends.\n"
+    "Exit status: 0 merged, 1 items missing or failed, 64 usage error (or\n"
+    "-o names a file the merge reads), 66 a shard's file is missing, 78 the\n"
+    "logs disagree, a shard ran another job or its output is not its log's,\n"
+    "or the plugin cannot merge, 74 a write error.\n";
 
 /* What the logs say of one input item. */
 struct slot {
