@@ -6,7 +6,7 @@ tests_sum12_la_SOURCES = %reldir%/plugins/sum12.c
 tests_sum12_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
 
 TESTS += %reldir%/shard17.sh %reldir%/shard17-crash.sh \
-	%reldir%/merge-stale.sh
+	%reldir%/merge-stale.sh %reldir%/slurm-paths.sh
 EXTRA_DIST += %reldir%/shard17.sh %reldir%/shard17-crash.sh \
-	%reldir%/merge-stale.sh \
+	%reldir%/merge-stale.sh %reldir%/slurm-paths.sh \
 	%reldir%/slurm-cluster.sh

@@ -8,8 +8,9 @@
  * run JOB --shard slurm/N`, with as many workers as SLURM_CPUS_PER_TASK
  * when Slurm sets it), and the merge (`mproc merge`, submitted with
  * --dependency=afterok:ARRAY, so it runs once every shard succeeded).
- * The job ids are printed.  Every path in the scripts is absolute: a
- * task may start in another folder of the cluster's shared file system.
+ * The job ids are printed.  Every path in the scripts is absolute, of
+ * --set options too (the config says which values hold one): a task may
+ * start in another folder of the cluster's shared file system.
  * N is written into the script: resubmitting one failed task (sbatch
  * --array=2 SCRIPT) does not re-shard the input.
  */
@@ -25,6 +26,8 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "config/config_int.h"
+#include "plugin/plugin_int.h"
 
 static const char slurm_usage[] =
     "Usage: mproc slurm JOB.ini --shards N [--joblog LOG] [--resume]\n"
@@ -38,7 +41,8 @@ static const char slurm_usage[] =
     "                     merged one (default: the job's output + .joblog)\n"
     "      --resume       the tasks run with --resume: resubmit after a\n"
     "                     failure, and only what did not run runs\n"
-    "  -s, --set SECTION.KEY=VALUE  passed to mproc run and mproc merge\n"
+    "  -s, --set SECTION.KEY=VALUE  passed to mproc run and mproc merge,\n"
+    "                     a path in VALUE made absolute\n"
     "      --dry-run      print the two scripts and the sbatch commands;\n"
     "                     write and submit nothing\n"
     "  -h, --help         show this help\n"
@@ -59,7 +63,8 @@ struct slurm {
     char name[64];        /* the job file's name, for job and file names */
     unsigned long n;
     bool resume, dry_run;
-    char **sets;
+    char **sets;          /* paths absolute (absolute_sets()) */
+    char **owned;         /* the sets made here */
     size_t nsets;
     char **sbatch;        /* options for sbatch */
     size_t nsbatch;
@@ -302,6 +307,77 @@ absolute(const char *path, char *out, size_t cap)
            snprintf(out, cap, "%s/%s", cwd, path) < (int)cap;
 }
 
+/*
+ * The --set `set` with the path in its value (if the config says the key
+ * holds one) made absolute against `cwd`: a task resolves a relative
+ * --set path against its own folder, which sbatch --chdir (or Slurm's
+ * default) may make another.  NULL: out of memory.
+ */
+static char *
+absolute_set(const char *set, const struct mproc_arg_def *defs,
+             const char *cwd)
+{
+    const char *dot = strchr(set, '.'), *eq = strchr(set, '='), *path;
+    char *section = NULL, *key = NULL, *out = NULL;
+    ssize_t at;
+
+    if (dot == NULL || eq == NULL || eq < dot)
+        return strdup(set);
+    if ((section = strndup(set, (size_t)(dot - set))) == NULL ||
+        (key = strndup(dot + 1, (size_t)(eq - dot - 1))) == NULL)
+        goto done;
+    at = mproc__config_path_at(section, key, eq + 1, defs);
+    path = eq + 1 + (at < 0 ? 0 : at);
+    if (at < 0 || path[0] == '/') {
+        out = strdup(set);
+        goto done;
+    }
+    while (path[0] == '.' && path[1] == '/')
+        for (path += 2; path[0] == '/'; path++)
+            ;
+    if (asprintf(&out, "%.*s%s%s%s", (int)(eq + 1 + at - set), set, cwd,
+                 strcmp(cwd, "/") == 0 ? "" : "/", path) < 0)
+        out = NULL;
+done:
+    free(section);
+    free(key);
+    return out;
+}
+
+/* Every --set path made absolute (absolute_set()): 0 or an exit status
+ * after printing why.  [args] paths need the plugin's declarations; a
+ * plugin that does not load here leaves them as given. */
+static int
+absolute_sets(struct slurm *s, const struct cli_job *cj)
+{
+    struct mproc__plugin *p = NULL;
+    mproc_err_t err;
+    char cwd[PATH_MAX];
+    size_t i;
+
+    if (getcwd(cwd, sizeof(cwd)) == NULL) {
+        cli_error("slurm: the current folder: %s", strerror(errno));
+        return CLI_EXIT_SOFTWARE;
+    }
+    if (mproc__plugin_open(&p, cj->job->plugin, &err) != 0)
+        p = NULL;
+    for (i = 0; i < s->nsets; i++) {
+        if ((s->owned[i] = absolute_set(s->sets[i],
+                                        p ? mproc__plugin_args(p->desc)
+                                          : NULL,
+                                        cwd)) == NULL)
+            break;
+        s->sets[i] = s->owned[i];
+    }
+    if (p != NULL)
+        mproc__plugin_close(p);
+    if (i < s->nsets) {
+        cli_error("out of memory");
+        return CLI_EXIT_SOFTWARE;
+    }
+    return 0;
+}
+
 int
 cmd_slurm(int argc, char **argv)
 {
@@ -312,8 +388,9 @@ cmd_slurm(int argc, char **argv)
     int i, rc = CLI_EXIT_USAGE;
 
     s.sets = calloc((size_t)argc, sizeof(*s.sets));
+    s.owned = calloc((size_t)argc, sizeof(*s.owned));
     s.sbatch = calloc((size_t)argc, sizeof(*s.sbatch));
-    if (s.sets == NULL || s.sbatch == NULL) {
+    if (s.sets == NULL || s.owned == NULL || s.sbatch == NULL) {
         cli_error("out of memory");
         rc = CLI_EXIT_SOFTWARE;
         goto done;
@@ -402,7 +479,8 @@ cmd_slurm(int argc, char **argv)
         rc = CLI_EXIT_SOFTWARE;
         goto done;
     }
-    rc = submit(&s);
+    if ((rc = absolute_sets(&s, &cj)) == 0)
+        rc = submit(&s);
     goto done;
 
 usage:
@@ -410,6 +488,9 @@ usage:
 done:
     cli_job_free(&cj);
     free(s.log);
+    for (i = 0; s.owned != NULL && i < argc; i++)
+        free(s.owned[i]);
+    free(s.owned);
     free(s.sets);
     free(s.sbatch);
     return rc;

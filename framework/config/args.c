@@ -162,3 +162,15 @@ mproc__config_check_args(mproc_config_t *cfg,
     }
     return 0;
 }
+
+ssize_t
+mproc__config_arg_path_at(const struct mproc_arg_def *defs, const char *key,
+                          const char *value)
+{
+    const struct mproc_arg_def *d = defs ? find_def(defs, key) : NULL;
+
+    if (d == NULL || value[0] == '\0' ||
+        (d->type != MPROC_ARG_PATH && d->type != MPROC_ARG_FILE))
+        return -1;
+    return 0;
+}

@@ -638,6 +638,36 @@ assign(mproc_config_t *cfg, const char *section, const char *key,
     return store(s, value, src, &p, err);
 }
 
+ssize_t
+mproc__config_path_at(const char *section, const char *key,
+                      const char *value, const struct mproc_arg_def *defs)
+{
+    const struct key_def *k;
+
+    if (strcmp(section, "args") == 0)
+        return mproc__config_arg_path_at(defs, key, value);
+    if (strcmp(section, "manager") == 0)
+        return mproc__mgrconf_path_at(key, value);
+    if ((k = find_key(section, key)) == NULL || value[0] == '\0')
+        return -1;
+    /* As parse_value() and parse_input() resolve them. */
+    switch (k->type) {
+    case T_PLUGIN:
+        return strchr(value, '/') != NULL ? 0 : -1;
+    case T_OUTPUT:
+        return strcmp(value, "stdout") != 0 ? 0 : -1;
+    case T_INPUT:
+        if (strncmp(value, "lines0:", 7) == 0)
+            return value[7] != '\0' && strcmp(value + 7, "-") != 0 ? 7 : -1;
+        if (strncmp(value, "lines:", 6) == 0 ||
+            strncmp(value, "files:", 6) == 0)
+            return value[6] != '\0' ? 6 : -1;
+        return -1;
+    default:
+        return -1;
+    }
+}
+
 /* ---- reading files ---- */
 
 /* The state of one file being loaded. */

@@ -262,6 +262,22 @@ int mproc__config_check_args(mproc_config_t *cfg,
                              const struct mproc_arg_def *defs,
                              const char *plugin, mproc_err_t *err);
 
+/*
+ * Where the path starts in `value`, the value of SECTION.KEY: its offset
+ * (input = lines:PATH: 6), or -1 when the value names no path (a plugin
+ * name, stdout, range:A..B, tcp:HOST:PORT, a key that is no path).  A
+ * relative path there is relative to the job file's folder, or, from
+ * --set, to the working directory.  `defs`: the plugin's [args] (NULL:
+ * none declared, no [args] key is a path).
+ */
+ssize_t mproc__config_path_at(const char *section, const char *key,
+                              const char *value,
+                              const struct mproc_arg_def *defs);
+/* The same of a [manager] key (manager.c); of an [args] key (args.c). */
+ssize_t mproc__mgrconf_path_at(const char *key, const char *value);
+ssize_t mproc__config_arg_path_at(const struct mproc_arg_def *defs,
+                                  const char *key, const char *value);
+
 /* The typed view; valid after mproc_config_finish() returned 0. */
 const struct mproc__job *mproc__config_job(const mproc_config_t *cfg);
 

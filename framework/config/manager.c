@@ -82,6 +82,23 @@ key_index(const char *key)
     return mproc__find_name(key, mgr_keys, MPROC__ARRAY_SIZE(mgr_keys));
 }
 
+ssize_t
+mproc__mgrconf_path_at(const char *key, const char *value)
+{
+    switch (key_index(key)) {
+    case MPROC__MGR_ADDRESS:
+        /* unix:@NAME is abstract, tcp:HOST:PORT no file at all. */
+        return strncmp(value, "unix:", 5) == 0 && value[5] != '@' &&
+                       value[5] != '\0'
+                   ? 5
+                   : -1;
+    case MPROC__MGR_AUTHKEY_FILE:
+        return value[0] != '\0' ? 0 : -1;
+    default:
+        return -1;
+    }
+}
+
 int
 mproc__mgrconf_header(struct mproc__mgrconf *m, const char *loc)
 {
