@@ -38,9 +38,9 @@ done
 rm -f m.out
 run_mproc merge ex.ini --shards 2 --joblog ex.log -o m.out
 is "$st" 78 "logs of a run with other --set options: exit 78"
-like "$err" "joblog ex.log.shard-0-of-2: shard 0/2 ran another job than this merge's" \
+like "$err" "joblog ex.log.shard-0-of-2: shard 0/2 ran with other --set options than this merge's" \
     "names the shard"
-like "$err" "merge with the job file and --set options the shards ran with" \
+like "$err" "merge with the --set options the shards ran with" \
     "and says what to do"
 ok $([ ! -e m.out ]; echo $?) "and writes nothing"
 # [pool] settings are not part of the job: a merge may differ in them.
@@ -106,5 +106,23 @@ run_mproc merge f.ini --shards 2 --joblog f.log
 is "$st" 0 "resumed (cut back to its log), merge exits 0"
 is "$(tr '\n' ' ' <f.out)" "out1 out2 out3 out4 out5 out6 " \
     "and the merged output is a single run's"
+
+# The way a shard is mended: fix the job file, --resume the failed
+# items.  The shards then ran two versions of the file: merge warns, as
+# --resume does, and merges.
+sed -e 's/\[ \$0 -ne 2 \] || \[ -e flag \]/[ $0 -ne 2 ]/' -e 's/f\.out/g.out/' f.ini >g.ini
+rm -f g.out* g.log*
+"$bin" run g.ini -q --shard 0/2 --joblog g.log 2>/dev/null
+sed -i 's/\[ \$0 -ne 2 \]/true/' g.ini
+"$bin" run g.ini -q --shard 1/2 --joblog g.log 2>/dev/null
+run_mproc run g.ini -q --shard 0/2 --joblog g.log --resume
+is "$st" 0 "a job file fixed, its failed shard resumed: exit 0"
+run_mproc merge g.ini --shards 2 --joblog g.log
+is "$st" 0 "then merge exits 0"
+like "$err" "shard 1 ran another version of the job file than shard 0" \
+    "with a warning"
+is "$(tr '\n' ' ' <g.out)" "out1 out2 out3 out4 out5 out6 " \
+    "and the merged output is whole"
+
 no_leftovers
 done_testing

@@ -83,10 +83,10 @@ struct cli_job {
     const char *path;
     mproc_config_t *cfg;
     const struct mproc__job *job;
-    /* The job's identity, for the job log's header (job=HASH): the job
-     * file's bytes and the --set overrides that decide what the items'
-     * output is or where it goes (cli_job_load() says which). */
-    uint64_t hash;
+    /* The job's identity, for the job log's header: job=HASH, the job
+     * file's bytes; sets=HASH, the --set overrides that decide what the
+     * items' output is or where it goes (common.c says which; 0: none). */
+    uint64_t hash, set_hash;
 };
 
 /* Load and check the job.  Returns 0 or an exit status (after printing
@@ -177,6 +177,8 @@ size_t cli_joblog_entries(const struct cli_joblog *j,
                           const struct cli_joblog_entry **out);
 /* The column names, up to the description field, and a mode's name. */
 const char *cli_joblog_header(void);
+/* End a header line: its sets=HASH field when --set options count. */
+void cli_joblog_put_sets(FILE *f, uint64_t set_hash);
 const char *cli_joblog_mode_name(int mode);
 /* A log with nothing read and no file (for cli_joblog_read()); NULL when
  * out of memory.  Free with cli_joblog_close(). */
@@ -225,6 +227,7 @@ struct cli_shard {
     uint64_t lo, count;  /* contiguous: first index; items of this shard */
     uint64_t input_hash; /* the whole input's identity */
     uint64_t job_hash;   /* the job file's (cli_run() sets it) */
+    uint64_t set_hash;   /* its --set options' (cli_job's set_hash) */
 };
 /* Item `global` of the whole input is this shard's item *local: true;
  * false: another shard's. */

@@ -149,18 +149,25 @@ read_logs(struct merge *m)
             free(name);
             return CLI_EXIT_CONFIG;
         }
-        if (sh->job_hash != m->cj.hash) {
-            cli_error("joblog %s: shard %llu/%llu ran another job than this "
-                      "merge's (another job file, or other --set options: "
-                      "job hash %016llx, this merge's %016llx); merge with "
-                      "the job file and --set options the shards ran with, "
-                      "or run that shard again", name, (unsigned long long)k,
-                      (unsigned long long)m->n,
-                      (unsigned long long)sh->job_hash,
-                      (unsigned long long)m->cj.hash);
+        /* Other --set options than the merge's: the outputs are those
+         * of another job (another command, or files the merge does not
+         * read).  An edited job file only warns, as --resume does: fixing
+         * it and resuming the failed items is how a shard is mended. */
+        if (sh->set_hash != m->cj.set_hash) {
+            cli_error("joblog %s: shard %llu/%llu ran with other --set "
+                      "options than this merge's (those of [job] plugin, "
+                      "task, input, output, output_mode, ordered, "
+                      "message_max, [args] and shared objects count); merge "
+                      "with the --set options the shards ran with, as they "
+                      "were written, or run that shard again", name,
+                      (unsigned long long)k, (unsigned long long)m->n);
             free(name);
             return CLI_EXIT_CONFIG;
         }
+        if (sh->job_hash != first->job_hash)
+            cli_error("warning: joblog %s: shard %llu ran another version "
+                      "of the job file than shard 0", name,
+                      (unsigned long long)k);
         free(name);
     }
     m->total = first->total;
@@ -577,10 +584,11 @@ write_log(struct merge *m, const int64_t *where)
     if (rc != 0)
         return rc;
     fprintf(f, "%smproc-joblog 2 shard=0/1 mode=contiguous total=%llu "
-               "input=%016llx job=%016llx\n",
+               "input=%016llx job=%016llx",
             cli_joblog_header(), (unsigned long long)m->total,
             (unsigned long long)sh->input_hash,
             (unsigned long long)sh->job_hash);
+    cli_joblog_put_sets(f, sh->set_hash);
     for (i = 0; i < m->total; i++) {
         const struct slot *s = &m->slot[i];
         const char *line, *tab;

@@ -986,6 +986,7 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
     if (rc != 0)
         goto done;
     st.sh.job_hash = cj.hash;
+    st.sh.set_hash = cj.set_hash;
     out_path = shard_path(&st.sh, cj.job->output, &out_owned);
     log_path = shard_path(&st.sh, args.joblog, &log_owned);
     rc = CLI_EXIT_SOFTWARE;

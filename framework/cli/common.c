@@ -396,15 +396,15 @@ set_is_identity(const char *set)
 }
 
 /*
- * The job's identity: the hash of the job file, continued with every
- * --set of set_is_identity(), in order.  Without such overrides it is
- * the file's hash alone, as mproc wrote it before --set counted, so
- * older logs still match.
+ * The hash of every --set of set_is_identity(), in order; 0 when there
+ * is none (the job log then says nothing of them, as before they
+ * counted).
  */
 static uint64_t
-job_identity(const char *path, const char *text, char **sets, size_t nsets)
+sets_identity(char **sets, size_t nsets)
 {
-    uint64_t h = text != NULL ? 0 : file_hash(path);
+    uint64_t h = CLI_HASH_INIT;
+    bool any = false;
     size_t i;
 
     for (i = 0; i < nsets; i++) {
@@ -412,8 +412,9 @@ job_identity(const char *path, const char *text, char **sets, size_t nsets)
             continue;
         h = cli_hash(h, "\n--set ", 7);
         h = cli_hash(h, sets[i], strlen(sets[i]));
+        any = true;
     }
-    return h;
+    return any && h != 0 ? h : any;
 }
 
 /* A job file (text NULL) or its text. */
@@ -446,7 +447,8 @@ job_load(struct cli_job *cj, const char *path, const char *text, char **sets,
         return cli_exit_for(r);
     }
     cj->job = mproc__config_job(cj->cfg);
-    cj->hash = job_identity(path, text, sets, nsets);
+    cj->hash = text != NULL ? 0 : file_hash(path);
+    cj->set_hash = sets_identity(sets, nsets);
     return 0;
 }
 

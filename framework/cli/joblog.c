@@ -304,13 +304,17 @@ static int
 read_header(struct cli_joblog *j, const char *f, struct cli_shard *sh)
 {
     char mode[16], total[32];
-    unsigned long long k, n, ih, jh;
+    unsigned long long k, n, ih, jh, sh_ = 0;
+    int end = -1;
 
     memset(sh, 0, sizeof(*sh));
     if (sscanf(f, MAGIC "shard=%llu/%llu mode=%15s total=%31s input=%llx "
-                      "job=%llx", &k, &n, mode, total, &ih, &jh) != 6 ||
-        n == 0 || k >= n)
+                      "job=%llx%n", &k, &n, mode, total, &ih, &jh, &end) != 6 ||
+        n == 0 || k >= n || end < 0)
         return 1;
+    /* Written only when --set options count (older mproc ignores it). */
+    if (sscanf(f + end, " sets=%llx", &sh_) != 1)
+        sh_ = 0;
     sh->k = k;
     sh->n = n;
     if (strcmp(mode, "contiguous") == 0)
@@ -325,6 +329,7 @@ read_header(struct cli_joblog *j, const char *f, struct cli_shard *sh)
         return 1;
     sh->input_hash = ih;
     sh->job_hash = jh;
+    sh->set_hash = sh_;
     cli_shard_block(sh);
     (void)j;
     return 0;
@@ -459,7 +464,7 @@ check_header(const struct cli_joblog *j, const struct cli_shard *old)
                   (unsigned long long)j->sh.input_hash);
         return CLI_EXIT_CONFIG;
     }
-    if (old->job_hash != j->sh.job_hash)
+    if (old->job_hash != j->sh.job_hash || old->set_hash != j->sh.set_hash)
         cli_error("warning: joblog %s: the job file or its --set options "
                   "changed since the log was written; resuming all the same",
                   j->path);
@@ -680,11 +685,12 @@ cli_joblog_open(struct cli_joblog **out, const char *path, bool resume,
             snprintf(total, sizeof(total), "%llu",
                      (unsigned long long)sh->total);
         fprintf(j->f, HEADER MAGIC "shard=%llu/%llu mode=%s total=%s "
-                      "input=%016llx job=%016llx\n",
+                      "input=%016llx job=%016llx",
                 (unsigned long long)sh->k,
                 (unsigned long long)(sh->n ? sh->n : 1), mode_name(sh->mode),
                 total, (unsigned long long)sh->input_hash,
                 (unsigned long long)sh->job_hash);
+        cli_joblog_put_sets(j->f, sh->set_hash);
         j->has_end = true; /* a new log: the output starts empty */
     }
     /* The header reaches the file now: a crash before the first item
@@ -765,6 +771,14 @@ const char *
 cli_joblog_header(void)
 {
     return HEADER;
+}
+
+void
+cli_joblog_put_sets(FILE *f, uint64_t set_hash)
+{
+    if (set_hash != 0)
+        fprintf(f, " sets=%016llx", (unsigned long long)set_hash);
+    fputc('\n', f);
 }
 
 const char *
