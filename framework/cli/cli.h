@@ -287,6 +287,11 @@ int cli_input_custom(struct cli_input **out, const char *name,
 void cli_input_set_sep(struct cli_input *in, char sep);
 
 /* ---- running a job (cmd_run.c) ---- */
+enum {
+    CLI_FLUSH_ASK,  /* no waiting: has a write failed yet? */
+    CLI_FLUSH_WAIT, /* what the results so far made is out first */
+    CLI_FLUSH_FINAL /* after the run: all of it is out first */
+};
 /* What `mproc exec` changes in a run; every member may be NULL. */
 struct cli_run_hooks {
     void *user;
@@ -305,9 +310,11 @@ struct cli_run_hooks {
     int (*poll)(void *user);
     /* The exit status, from the run's and the number of failed items. */
     int (*status)(void *user, int rc, unsigned long long failed);
-    /* The run stopped because its output's reader is gone: say nothing
-     * more of the jobs it killed.  May be NULL. */
-    bool (*quiet)(void *user);
+    /* Output written beside the run's own (mproc exec --line-buffer),
+     * `how` it is flushed (CLI_FLUSH_*): 0, or the errno of a failed
+     * write, which fails the run as its own output's would (74, or
+     * SIGPIPE when the reader is gone). */
+    int (*flush)(void *user, int how);
     /* How a failure names the item (mproc exec --results: the command,
      * not its wrapper); NULL, or NULL back: the item itself. */
     const char *(*item)(void *user, const struct mproc_result *r);
@@ -316,6 +323,10 @@ struct cli_run_hooks {
  * closed here), else the job's input.  Returns the exit status. */
 int cli_run(struct cli_job *cj, const struct cli_args *a,
             struct cli_input *in, const struct cli_run_hooks *hooks);
+/* Stop the run in progress, as SIGINT would but with no status of its
+ * own (the caller says why, e.g. through hooks->flush): from any thread,
+ * and async-signal-safe. */
+void cli_run_stop(void);
 
 /* ---- what plugins declare (cmd_plugins.c) ---- */
 /* Print the job file's warnings (an [args] value cut by " ;"), then check

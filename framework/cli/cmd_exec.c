@@ -545,10 +545,6 @@ on_poll(void *user)
     unsigned long long nok, nfail, n;
     int code;
 
-    if (!x->epipe && cli_xdir_broken(x->xdir)) {
-        x->epipe = true; /* --line-buffer's reader is gone: stop */
-        return 1;
-    }
     if (x->halt_when != 2 || x->halting ||
         !cli_xdir_halted(x->xdir, &code, &nok, &nfail))
         return 0;
@@ -597,11 +593,12 @@ item_text(void *user, const struct mproc_result *r)
     return cli_str_add(&x->named, t, tl) < 0 ? NULL : x->named.s;
 }
 
-/* --line-buffer's stdout reader went away: the run ends by SIGPIPE. */
-static bool
-output_gone(void *user)
+/* --line-buffer: its lines are the output, written by a thread of
+ * their own; the run fails as for its own output when they cannot be. */
+static int
+lines_flush(void *user, int how)
 {
-    return ((const struct exec *)user)->epipe;
+    return cli_xdir_flush(((struct exec *)user)->xdir, how);
 }
 
 /* A job that --halt kept from starting (the exec plugin's words). */
@@ -635,8 +632,6 @@ exit_status(void *user, int rc, unsigned long long failed)
     struct exec *x = user;
     unsigned long long of;
 
-    if (x->epipe)
-        return CLI_EXIT_SIGPIPE; /* main() ends by it, after the clean-up */
     if (rc != CLI_EXIT_OK && rc != CLI_EXIT_FAILED)
         return rc;
     if (x->halting && !x->halted_fail)
@@ -1271,7 +1266,7 @@ cmd_exec(int argc, char **argv)
     hooks.skip = not_run;
     hooks.poll = on_poll;
     hooks.status = exit_status;
-    hooks.quiet = output_gone;
+    hooks.flush = lines_flush;
     hooks.item = item_text;
     args.path = "mproc exec";
     args.quiet = !isatty(STDERR_FILENO);

@@ -262,6 +262,31 @@ quote_item(const char *data, size_t len, char *buf, size_t cap)
     buf[j] = '\0';
 }
 
+/* What a hook writes beside the output (mproc exec --line-buffer),
+ * flushed `how` (CLI_FLUSH_*): a write error there is the output's. */
+static void
+side_flush(struct run_state *st, int how)
+{
+    int e;
+
+    if (st->hooks == NULL || st->hooks->flush == NULL)
+        return;
+    e = st->hooks->flush(st->hooks->user, how);
+    if (e != 0 && st->write_errno == 0)
+        st->write_errno = e;
+}
+
+void
+cli_run_stop(void)
+{
+    char c = 0;
+
+    /* As on_signal(); the pipe is made once and never closed. */
+    if (sig_pipe[1] >= 0 && write(sig_pipe[1], &c, 1) < 0) {
+        /* Full: a stop is pending already. */
+    }
+}
+
 /* Before the pool sleeps: show the results so far.  One flush per wake-up,
  * not per result, so a fast run still writes in large blocks. */
 static void
@@ -271,6 +296,7 @@ on_idle(void *user)
 
     if (!st->reduce && st->write_errno == 0 && fflush(st->out) != 0)
         st->write_errno = errno;
+    side_flush(st, st->log != NULL ? CLI_FLUSH_WAIT : CLI_FLUSH_ASK);
     /* After the output: a line logged "ok" has its output written, so a
      * resume never loses one; once a write failed, what stdio held may be
      * lost, and so may every later item's. */
@@ -574,9 +600,8 @@ say_failed(struct run_state *st, const struct mproc_result *r, uint64_t index)
 {
     char item[128];
 
-    if (st->write_errno == EPIPE ||
-        (st->hooks != NULL && st->hooks->quiet != NULL &&
-         st->hooks->quiet(st->hooks->user)))
+    side_flush(st, CLI_FLUSH_ASK);
+    if (st->write_errno == EPIPE)
         return;
     progress_erase(st);
     {
@@ -662,8 +687,10 @@ on_result(void *user, const struct mproc_result *r)
     cli_joblog_write(st->log, local, r, st->offsets ? off : -1,
                      st->out_pos - off);
     if (cli_joblog_sync_mode(st->log) == MPROC__SYNC_ITEM) {
-        if (fflush(st->out) != 0) {
+        if (fflush(st->out) != 0)
             st->write_errno = errno;
+        side_flush(st, CLI_FLUSH_WAIT);
+        if (st->write_errno != 0) {
             cli_joblog_drop(st->log);
             return 1;
         }
@@ -1070,6 +1097,7 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
     else
         r = mproc_pool_run(pool, next_item, on_result_hooked, &st);
     progress(&st, true);
+    side_flush(&st, CLI_FLUSH_FINAL);
 
     /* From here the output is written outside the pool's run, which
      * blocks SIGPIPE: a reader gone must be an EPIPE here too, so that the

@@ -106,9 +106,12 @@ void cli_xdir_halt(struct cli_xdir *l);
  * status in *status and the counts in *nok, *nfail; else 0. */
 int cli_xdir_halted(struct cli_xdir *l, int *status,
                     unsigned long long *nok, unsigned long long *nfail);
-/* --line-buffer: stdout's reader is gone (the thread got EPIPE): the run
- * should stop and end by SIGPIPE. */
-bool cli_xdir_broken(const struct cli_xdir *l);
+/* --line-buffer, `how` (CLI_FLUSH_*): with CLI_FLUSH_WAIT, wait until
+ * every line of the jobs whose results the host has is written and
+ * flushed (CLI_FLUSH_FINAL: the rest of the jobs the run cut short too);
+ * then 0, or the errno of the first failed write to stdout (the thread
+ * has stopped the run then: cli_run_stop()). */
+int cli_xdir_flush(struct cli_xdir *l, int how);
 /* After the run: every line written, the folder removed; NULL: no-op. */
 void cli_xdir_close(struct cli_xdir *l);
 

@@ -65,7 +65,6 @@ struct exec {
     /* --halt */
     unsigned long long nok, nfail;
     bool halting, halted_fail;
-    bool epipe; /* --line-buffer's stdout reader went away */
     int halt_status;
     char slot[32]; /* {%}'s mark (slot_mark()), or "" */
     bool raw; /* no command given: each input's values are the command */

@@ -36,6 +36,15 @@
  *
  * The host holds a write end of its own until the run is over, so the
  * thread sees end of file only when every worker has closed the FIFO too.
+ *
+ * Write errors: the thread keeps the first one (a full disk, the reader
+ * gone) and stops the run (cli_run_stop()), and cli_run() fails as it
+ * does when its own output fails (74, or SIGPIPE).  For the job log, a
+ * job is done only once its lines are out: the plugin sends a job's end
+ * frame before its result, so when the host has a result and writes a
+ * mark of its own to the FIFO (cli_xdir_flush()), every line of that job
+ * is ahead of the mark, and the thread has written (and flushed) them by
+ * the time it reaches the mark.
  */
 #include "internal.h"
 
@@ -53,6 +62,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli/cli.h"
 #include "cli/exec.h"
 
 /* One job's line so far, and its tag. */
@@ -68,12 +78,19 @@ struct cli_xdir {
     struct cli_halt_words *words; /* the halt file, mapped; or NULL */
     int rfd, wfd;
     bool tag, thread;
-    _Atomic bool broken; /* stdout's reader is gone (EPIPE) */
+    _Atomic int werr; /* the first failed write to stdout: its errno */
     pthread_t th;
     pthread_mutex_t mu; /* jobs[], which the main thread adds tags to */
+    pthread_cond_t cv;  /* marks_done moved, or the thread ended */
+    uint32_t marks_sent, marks_done; /* cli_xdir_flush()'s marks; with mu */
+    bool ended;                      /* the thread is gone; with mu */
     struct lb_job *jobs;
     size_t njobs, cap;
 };
+
+/* A frame of the host's own: no job's index. */
+#define LB_MARK UINT64_MAX
+#define LB_MARK_FINAL 2 /* its `end`: every job's rest goes out too */
 
 /* The job of `index`, made when new; NULL when out of memory.  With mu. */
 static struct lb_job *
@@ -106,44 +123,56 @@ job_drop(struct cli_xdir *l, struct lb_job *j)
     *j = l->jobs[--l->njobs];
 }
 
-/* stdout's reader went away: this thread takes the SIGPIPE it raised
- * (blocked here, see cli_xdir_open), writes no more, and says so to the
- * run (cli_xdir_broken), which stops and then ends by SIGPIPE. */
+/* Writing to stdout failed with `e`: write no more, and stop the run,
+ * which then fails as for its own output (cli_xdir_flush() tells it
+ * why).  A reader gone (EPIPE) raised a SIGPIPE, which this thread
+ * takes (blocked here, see cli_xdir_open): the run ends by it, but only
+ * once it has cleaned up. */
 static void
-gone(struct cli_xdir *l)
+failed(struct cli_xdir *l, int e)
 {
     static const struct timespec zero = {0, 0};
     sigset_t set;
+    int none = 0;
 
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    while (sigtimedwait(&set, NULL, &zero) == SIGPIPE)
-        ;
-    atomic_store(&l->broken, true);
+    if (e == EPIPE) {
+        sigemptyset(&set);
+        sigaddset(&set, SIGPIPE);
+        while (sigtimedwait(&set, NULL, &zero) == SIGPIPE)
+            ;
+    }
+    if (atomic_compare_exchange_strong(&l->werr, &none, e != 0 ? e : EIO))
+        cli_run_stop();
 }
 
-bool
-cli_xdir_broken(const struct cli_xdir *l)
+/* Flush stdout, unless a write failed already.  With mu. */
+static void
+flush_out(struct cli_xdir *l)
 {
-    return l != NULL && atomic_load(&l->broken);
+    if (atomic_load(&l->werr) == 0 &&
+        (fflush(stdout) != 0 || ferror(stdout)))
+        failed(l, errno);
 }
 
 /* Write one line (or a job's last piece) to stdout, tagged if asked. */
 static void
-put_line(const struct cli_xdir *l, const struct lb_job *j, const char *a,
+put_line(struct cli_xdir *l, const struct lb_job *j, const char *a,
          size_t na, const char *b, size_t nb)
 {
-    if (atomic_load(&l->broken))
+    bool bad = false;
+
+    if (atomic_load(&l->werr) != 0)
         return;
-    if (l->tag) {
-        fputs(j->tag != NULL ? j->tag : "", stdout);
-        fputc('\t', stdout);
-    }
+    if (l->tag)
+        bad = fputs(j->tag != NULL ? j->tag : "", stdout) == EOF ||
+              fputc('\t', stdout) == EOF;
     /* No empty writes: a job's first piece has no buffer yet (NULL). */
-    if (na > 0)
-        fwrite(a, 1, na, stdout);
-    if (nb > 0)
-        fwrite(b, 1, nb, stdout);
+    if (!bad && na > 0)
+        bad = fwrite(a, 1, na, stdout) != na;
+    if (!bad && nb > 0)
+        bad = fwrite(b, 1, nb, stdout) != nb;
+    if (bad)
+        failed(l, errno);
 }
 
 /* Bytes of a job: every whole line goes out, the rest waits.  With mu. */
@@ -197,6 +226,7 @@ reader(void *arg)
     size_t have = 0, off;
     ssize_t n;
     struct cli_lines_hdr h;
+    uint32_t marks;
 
     for (;;) {
         n = read(l->rfd, buf + have, sizeof(buf) - have);
@@ -206,20 +236,31 @@ reader(void *arg)
             break;
         have += (size_t)n;
         pthread_mutex_lock(&l->mu);
+        marks = 0;
         for (off = 0; have - off >= sizeof(h); off += sizeof(h) + h.len) {
             struct lb_job *j;
             memcpy(&h, buf + off, sizeof(h));
             if (have - off - sizeof(h) < h.len)
                 break;
+            if (h.index == LB_MARK) {
+                /* The run is over: what jobs killed midway left. */
+                while (h.end == LB_MARK_FINAL && l->njobs > 0)
+                    job_end(l, &l->jobs[0]);
+                marks++;
+                continue;
+            }
             if ((j = job_of(l, h.index)) == NULL)
                 continue;
             job_add(l, j, buf + off + sizeof(h), h.len);
             if (h.end)
                 job_end(l, j);
         }
-        if (!atomic_load(&l->broken) && (fflush(stdout) != 0 || ferror(stdout)) &&
-            errno == EPIPE)
-            gone(l);
+        flush_out(l);
+        if (marks > 0) {
+            /* Only now: the lines ahead of the marks are flushed. */
+            l->marks_done += marks;
+            pthread_cond_broadcast(&l->cv);
+        }
         pthread_mutex_unlock(&l->mu);
         memmove(buf, buf + off, have - off);
         have -= off;
@@ -228,8 +269,9 @@ reader(void *arg)
     pthread_mutex_lock(&l->mu);
     while (l->njobs > 0)
         job_end(l, &l->jobs[0]);
-    if (!atomic_load(&l->broken) && fflush(stdout) != 0 && errno == EPIPE)
-        gone(l);
+    flush_out(l);
+    l->ended = true;
+    pthread_cond_broadcast(&l->cv);
     pthread_mutex_unlock(&l->mu);
     return NULL;
 }
@@ -266,6 +308,7 @@ cli_xdir_open(struct cli_xdir **out, bool lines, bool tag, bool halt,
     l->rfd = l->wfd = -1;
     l->tag = tag;
     pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->cv, NULL);
     if (t == NULL || t[0] == '\0')
         t = "/tmp";
     if (snprintf(l->dir, sizeof(l->dir), "%s/" CLI_XDIR_PREFIX "%ld.XXXXXX",
@@ -320,6 +363,34 @@ fail:
     cli_xdir_close(l);
     errno = e;
     return -1;
+}
+
+int
+cli_xdir_flush(struct cli_xdir *l, int how)
+{
+    struct cli_lines_hdr h = {LB_MARK, 0, 1};
+    uint32_t want;
+    ssize_t n;
+
+    if (l == NULL || !l->thread)
+        return 0;
+    if (how == CLI_FLUSH_ASK)
+        return atomic_load(&l->werr);
+    if (how == CLI_FLUSH_FINAL)
+        h.end = LB_MARK_FINAL;
+    /* One write of a few bytes: never split from, nor cut into, the
+     * workers' frames.  It may wait while the thread is behind. */
+    do
+        n = write(l->wfd, &h, sizeof(h));
+    while (n < 0 && errno == EINTR);
+    pthread_mutex_lock(&l->mu);
+    if (n == (ssize_t)sizeof(h)) {
+        want = ++l->marks_sent;
+        while (!l->ended && (int32_t)(l->marks_done - want) < 0)
+            pthread_cond_wait(&l->cv, &l->mu);
+    }
+    pthread_mutex_unlock(&l->mu);
+    return atomic_load(&l->werr);
 }
 
 void
@@ -386,5 +457,6 @@ cli_xdir_close(struct cli_xdir *l)
         job_drop(l, &l->jobs[0]);
     free(l->jobs);
     pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->cv);
     free(l);
 }

@@ -114,10 +114,14 @@ main(int argc, char **argv)
     /* Started with 0, 1 or 2 closed (`<&-`): the first descriptor mproc
      * opens would take that number, its own pipe read as stdin (a run
      * waiting on itself), or output written into a socket.  /dev/null
-     * holds the places: stdin is empty, what goes to 1 or 2 is lost. */
+     * holds the places: stdin is empty, what goes to 2 is lost.  Output
+     * to a closed stdout is not thrown away unsaid: 1 is opened for
+     * reading only, so writing to it fails with EBADF, as it would
+     * closed, and a run that writes results exits 74 (as `cat >&-`
+     * fails; an output that is empty writes nothing and does not). */
     for (fd = 0; fd < 3; fd++)
         if (fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
-            open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) < 0)
+            open("/dev/null", fd == 2 ? O_WRONLY : O_RDONLY) < 0)
             return CLI_EXIT_SOFTWARE;
     if (argc < 2) {
         cli_error("no command given");
