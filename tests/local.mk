@@ -130,3 +130,4 @@ include %reldir%/mgrjob16.mk
 include %reldir%/start13.mk
 include %reldir%/start13b.mk
 include %reldir%/chan13b.mk
+include %reldir%/exec-stranger.mk
