@@ -3,7 +3,8 @@
 # What a stranger's pass over mproc exec found (stranger-ops): with
 # --line-buffer a full disk or a reader gone was not a write error (exit
 # 0, every job logged ok, --resume ran none again); a closed stdout lost
-# the results with exit 0.
+# the results with exit 0; job-file keys added since the --KEY list was
+# written were refused as options.
 . "${MPROC_SRCDIR:-.}/tests/lib.sh"
 TMPDIR=$tmp
 export TMPDIR
@@ -66,6 +67,23 @@ for lb in --line-buffer ""; do
 done
 timeout -k 5 60 "$bin" exec -j2 'true {}' ::: 1 2 >&- 2> "$tmp/err"
 is "$?" 0 "stdout closed, no output: exit 0"
+
+# Every key of [job] and [pool] is an option, with '-' for '_' too; the
+# ones mproc exec sets itself are not.
+for kv in "status off" "slowlog 1s" "quarantine_after 2" "output_mode raw" \
+    "joblog_sync batch" "shard_mode stride" "shard-mode stride" \
+    "node_timeout 5s" "launcher local" "output-mode raw" "timeout 10s"; do
+    set -- $kv
+    run_mproc exec --$1 $2 -j1 'echo {}' ::: a
+    is "$st:$(cat "$tmp/out")" "0:a" "--$1 $2 is taken"
+done
+run_mproc exec -j1 --shard 0/2 --shard-mode stride 'echo {}' ::: 1 2 3 4
+is "$(cat "$tmp/out" | tr '\n' ' ')" "1 3 " "--shard-mode stride applies"
+run_mproc exec --shard_mode bogus 'echo {}' ::: a
+is "$st" 78 "a bad value: the key's own check"
+like "$err" "shard_mode: expected contiguous or stride, got 'bogus'" "says why"
+run_mproc exec --plugin echo 'echo {}' ::: a
+is "$st" 64 "--plugin: mproc exec's own, refused"
 
 ls -d "$tmp"/mproc-exec.* > /dev/null 2>&1
 ok "$([ $? -ne 0 ]; echo $?)" "no run folder left"

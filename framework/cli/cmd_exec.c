@@ -15,6 +15,7 @@
  */
 #include "internal.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <getopt.h>
 #include <limits.h>
@@ -86,9 +87,11 @@ static const char exec_usage[] =
     "                          log as done (failed ones run again)\n"
     "      --stats text|json   the end-of-run summary on stderr\n"
     "      --set SECTION.KEY=VALUE, --KEY VALUE\n"
-    "                          any job-file key, e.g. --timeout 10s,\n"
-    "                          --retries 2, --workers 4, --set pool.ipc=mq,\n"
-    "                          --set args.shell=bash (see mproc.ini(5))\n"
+    "                          any job-file key ([job] and [pool] ones\n"
+    "                          as --KEY), e.g. --timeout 10s, --retries 2,\n"
+    "                          --workers 4, --shard-mode stride,\n"
+    "                          --set pool.ipc=mq, --set args.shell=bash\n"
+    "                          (see mproc.ini(5))\n"
     "      --progress, --bar, --eta\n"
     "                          mproc's progress line even where stderr is\n"
     "                          not a terminal (on one it is always shown)\n"
@@ -101,17 +104,18 @@ static const char exec_usage[] =
     "failed; with --halt fail=Y%, the percentage that failed; after --halt\n"
     "fail=1, the failing job's (128+N: killed by signal N); 64 usage error.\n";
 
-/* Job-file keys given as --KEY VALUE. */
-static const char *const job_keys[] = {
-    "job.timeout",       "job.timeout_grace",     "job.retries",
-    "job.on_error",      "job.chunksize",         "job.message_max",
-    "job.output",        "job.ordered",           "pool.workers",
-    "pool.start_method", "pool.ipc",              "pool.max_tasks_per_child",
-    "pool.sync",         "pool.max_memory_per_child", "pool.rlimit_cpu",
-    "pool.rlimit_as",    "pool.rlimit_nofile",    "pool.nice",
-    "job.shard", /* shard17: --shard K/N of the ::: lists */
+/*
+ * Job-file keys given as --KEY VALUE (and --KEY-WITH-DASHES VALUE, as
+ * mproc run's --shard-mode): every key of [job] and [pool], from the
+ * config's own list so that a new key is an option at once, but those
+ * mproc exec sets itself.
+ */
+static const char *const exec_owns[] = {"plugin", "task", "input"};
+struct exec_key {
+    const char *section, *name;
+    char dashed[40]; /* the name with '-' for '_'; "" when the same */
 };
-#define NKEYS (sizeof(job_keys) / sizeof(job_keys[0]))
+#define KEYS_MAX 64
 #define OPT_KEY 1000
 #define MAX_CHARS 131000 /* under Linux's 128 KiB for one argument */
 #define JOBS_MAX 4096    /* pool.workers' largest (config/config.c) */
@@ -803,7 +807,9 @@ cmd_exec(int argc, char **argv)
         "command = printf '%s\\n' \"$1\" >&2; printf '%s\\n' \"$1\"; "
         EXEC_RUN};
 #undef EXEC_RUN
-    struct option longopts[48 + NKEYS + 1];
+    struct option longopts[48 + 2 * KEYS_MAX + 1];
+    struct exec_key keys[KEYS_MAX];
+    size_t nkeys = 0, nopts, k;
     static const struct option base[] = {
         {"jobs", required_argument, NULL, 'j'},
         {"keep-order", no_argument, NULL, 'k'},
@@ -855,15 +861,35 @@ cmd_exec(int argc, char **argv)
     bool ordered_set = false, lb = false, jobs_all = false;
     char *rule = NULL; /* --halt's, for the plugin */
     double d;
+    const char *name, *sec;
 
     memcpy(longopts, base, sizeof(base));
-    for (i = 0; i < NKEYS; i++) {
-        longopts[nb + i].name = strchr(job_keys[i], '.') + 1;
-        longopts[nb + i].has_arg = required_argument;
-        longopts[nb + i].flag = NULL;
-        longopts[nb + i].val = OPT_KEY + (int)i;
+    nopts = nb;
+    for (i = 0; (name = mproc__config_key(i, &sec)) != NULL; i++) {
+        struct exec_key *ek = &keys[nkeys];
+        char *u;
+
+        for (k = 0; k < MPROC__ARRAY_SIZE(exec_owns); k++)
+            if (strcmp(sec, "job") == 0 && strcmp(name, exec_owns[k]) == 0)
+                break;
+        if (k < MPROC__ARRAY_SIZE(exec_owns))
+            continue;
+        assert(nkeys < KEYS_MAX && strlen(name) < sizeof(ek->dashed));
+        ek->section = sec;
+        ek->name = name;
+        ek->dashed[0] = '\0';
+        longopts[nopts++] = (struct option){name, required_argument, NULL,
+                                            OPT_KEY + (int)nkeys};
+        if (strchr(name, '_') != NULL) {
+            strcpy(ek->dashed, name);
+            for (u = ek->dashed; (u = strchr(u, '_')) != NULL; u++)
+                *u = '-';
+            longopts[nopts++] = (struct option){ek->dashed, required_argument,
+                                                NULL, OPT_KEY + (int)nkeys};
+        }
+        nkeys++;
     }
-    memset(&longopts[nb + NKEYS], 0, sizeof(longopts[0]));
+    memset(&longopts[nopts], 0, sizeof(longopts[0]));
     x.max_chars = MAX_CHARS;
     x.sep = '\n';
     args.sets = calloc((size_t)argc + 4, sizeof(*args.sets));
@@ -1042,22 +1068,25 @@ cmd_exec(int argc, char **argv)
             rc = CLI_EXIT_OK;
             goto done;
         default:
-            if (c >= OPT_KEY && c < OPT_KEY + (int)NKEYS) {
+            if (c >= OPT_KEY && c < OPT_KEY + (int)nkeys) {
+                const struct exec_key *ek = &keys[c - OPT_KEY];
+                bool in_job = strcmp(ek->section, "job") == 0;
                 const char *v = optarg;
                 char n[24];
 
                 /* parallel's --retries N runs a job N times at most (1:
                  * once); the key counts the runs after the first. */
-                if (strcmp(job_keys[c - OPT_KEY], "job.retries") == 0 &&
+                if (in_job && strcmp(ek->name, "retries") == 0 &&
                     parse_retries(optarg, n, sizeof(n)) == 0)
                     v = n;
-                if (asprintf(&set, "%s=%s", job_keys[c - OPT_KEY], v) < 0)
+                if (asprintf(&set, "%s.%s=%s", ek->section, ek->name, v) <
+                    0)
                     set = NULL;
                 if (set == NULL) {
                     cli_error("out of memory");
                     goto done;
                 }
-                if (strcmp(job_keys[c - OPT_KEY], "job.ordered") == 0)
+                if (in_job && strcmp(ek->name, "ordered") == 0)
                     ordered_set = true;
                 break;
             }

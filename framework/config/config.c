@@ -1348,6 +1348,15 @@ mproc__config_job(const mproc_config_t *cfg)
     return cfg != NULL && cfg->finished ? &cfg->job : NULL;
 }
 
+const char *
+mproc__config_key(size_t i, const char **section)
+{
+    if (i >= NKEYS)
+        return NULL;
+    *section = keys[i].section;
+    return keys[i].name;
+}
+
 const struct mproc__mgrconf *
 mproc__config_manager(const mproc_config_t *cfg)
 {

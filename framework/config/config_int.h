@@ -281,4 +281,9 @@ ssize_t mproc__config_arg_path_at(const struct mproc_arg_def *defs,
 /* The typed view; valid after mproc_config_finish() returned 0. */
 const struct mproc__job *mproc__config_job(const mproc_config_t *cfg);
 
+/* The job file's own keys ([job] and [pool]), i from 0: the name, with
+ * its section in *section; NULL past the last.  For a command line that
+ * takes each key as --KEY VALUE (mproc exec), so it misses none. */
+const char *mproc__config_key(size_t i, const char **section);
+
 #endif
