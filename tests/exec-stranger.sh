@@ -4,7 +4,8 @@
 # --line-buffer a full disk or a reader gone was not a write error (exit
 # 0, every job logged ok, --resume ran none again); a closed stdout lost
 # the results with exit 0; job-file keys added since the --KEY list was
-# written were refused as options.
+# written were refused as options; an unusable TMPDIR made a big output
+# fail as "over the message limit".
 . "${MPROC_SRCDIR:-.}/tests/lib.sh"
 TMPDIR=$tmp
 export TMPDIR
@@ -84,6 +85,16 @@ is "$st" 78 "a bad value: the key's own check"
 like "$err" "shard_mode: expected contiguous or stride, got 'bogus'" "says why"
 run_mproc exec --plugin echo 'echo {}' ::: a
 is "$st" 64 "--plugin: mproc exec's own, refused"
+
+# No folder for big outputs: the run is refused at once, saying why.
+rm -f "$tmp/ran"
+TMPDIR=$tmp/none run_mproc exec -j1 --message_max 1K \
+    "head -c 5000 /dev/zero; touch $tmp/ran; : {}" ::: 1
+is "$st" 73 "TMPDIR unusable: exit 73"
+like "$err" "cannot make a folder for outputs over message_max in $tmp/none" \
+    "says why"
+unlike "$err" "exceeds the message limit" "not as a too big output"
+ok "$([ ! -e "$tmp/ran" ]; echo $?)" "before any job runs"
 
 ls -d "$tmp"/mproc-exec.* > /dev/null 2>&1
 ok "$([ $? -ne 0 ]; echo $?)" "no run folder left"

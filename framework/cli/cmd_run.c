@@ -377,8 +377,11 @@ write_output(struct run_state *st, const char *data, size_t len)
 #define SPILL_ENV "MPROC_EXEC_SPILL"
 
 /* Make the private folder and token for big outputs (see the top), in
- * $TMPDIR; without them (an error), big outputs fail as before. */
-static void
+ * $TMPDIR: 0, or an exit status, said.  Without the folder, a big output
+ * would fail as "over the message limit", which hides the cause: the run
+ * is refused before any task runs instead (GNU parallel refuses a
+ * TMPDIR it cannot use too). */
+static int
 spill_open(struct run_state *st)
 {
     const char *t = getenv("TMPDIR");
@@ -388,12 +391,18 @@ spill_open(struct run_state *st)
 
     if (t == NULL || t[0] == '\0')
         t = "/tmp";
-    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd) ||
-        /* The pid in the name: mproc clean tells a dead run's folder. */
-        snprintf(path, sizeof(path), "%s/mproc-spill.%ld.XXXXXX", t,
-                 (long)getpid()) >= (int)sizeof(path) ||
-        mkdtemp(path) == NULL)
-        return;
+    /* The pid in the name: mproc clean tells a dead run's folder. */
+    if (snprintf(path, sizeof(path), "%s/mproc-spill.%ld.XXXXXX", t,
+                 (long)getpid()) >= (int)sizeof(path)) {
+        errno = ENAMETOOLONG;
+        goto fail;
+    }
+    if (mkdtemp(path) == NULL)
+        goto fail;
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+        rmdir(path);
+        goto fail;
+    }
     for (i = 0; i < sizeof(rnd); i++)
         snprintf(st->spill_token + 2 * i, 3, "%02x", rnd[i]);
     snprintf(env, sizeof(env), "%s %s", st->spill_token, path);
@@ -402,7 +411,15 @@ spill_open(struct run_state *st)
         rmdir(path);
         free(st->spill_dir);
         st->spill_dir = NULL;
+        cli_error("out of memory");
+        return CLI_EXIT_SOFTWARE;
     }
+    return 0;
+
+fail:
+    cli_error("cannot make a folder for outputs over message_max in %s: %s",
+              t, strerror(errno));
+    return CLI_EXIT_CANTCREAT;
 }
 
 /* Remove the folder and what is left in it (outputs of items that never
@@ -1057,7 +1074,10 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
         if (raw && !st.reduce) {
             const char *em = mproc_config_get(cj.cfg, "args", "stderr");
 
-            spill_open(&st); /* before the workers start: they inherit it */
+            /* Before the workers start: they inherit it. */
+            rc = spill_open(&st);
+            if (rc != 0)
+                goto done;
             st.err_after = st.spill_dir != NULL && em != NULL &&
                            strcmp(em, "after") == 0;
         }
