@@ -7,7 +7,8 @@ CLI_FIXES_TESTS = \
 	%reldir%/cli-counts.sh \
 	%reldir%/cli-longpath.sh \
 	%reldir%/cli-cloexec.sh \
-	%reldir%/cli-stranger.sh
+	%reldir%/cli-stranger.sh \
+	%reldir%/cli-write-errors.sh
 TESTS += $(CLI_FIXES_TESTS)
 EXTRA_DIST += $(CLI_FIXES_TESTS)
 

@@ -40,6 +40,18 @@ void cli_try_help(const char *cmd);
 int cli_usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Flush stdout: 0, or -1 when writing it failed, now or before (the
+ * first errno is kept for cli_stdout_close()).  A command that writes
+ * for long (status --watch) stops at the first -1. */
+int cli_stdout_flush(void);
+/* After command `cmd` (NULL: mproc itself) ended with `rc`: flush stdout
+ * and, when a write to it failed, say so ("CMD: writing the output:
+ * REASON") and return 74 in place of a status below 64; EPIPE (its
+ * reader gone) gives CLI_EXIT_SIGPIPE, unsaid.  A failure the command
+ * reported itself (rc 74 or CLI_EXIT_SIGPIPE) is not said again.  main()
+ * calls it once for every command. */
+int cli_stdout_close(const char *cmd, int rc);
+
 /* qsort comparison of two `char *`, in byte order. */
 int cli_cmp_str(const void *a, const void *b);
 

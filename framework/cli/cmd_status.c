@@ -46,7 +46,8 @@ static const char status_usage[] =
     "as not answering.\n"
     "\n"
     "Exit status: 0 shown, 1 no such job runs, 64 usage error, 70 the\n"
-    "job's answer could not be read.\n";
+    "job's answer could not be read, 74 writing the output failed\n"
+    "(--watch stops there).\n";
 
 struct reply {
     long pid;
@@ -348,10 +349,11 @@ cmd_status(int argc, char **argv)
         /* One job, and it said nothing: 70, its answer could not be
          * read (the usage's exit statuses). */
         rc = n == 1 && r[0].mute ? CLI_EXIT_SOFTWARE : CLI_EXIT_OK;
-        fflush(stdout);
         free_replies(r, n);
         shown = true;
-        if (every <= 0 || stop_watch)
+        /* Output that cannot be written (a full disk): stop now, rather
+         * than wake up for as long as the job runs; main() says why. */
+        if (cli_stdout_flush() < 0 || every <= 0 || stop_watch)
             break;
         {
             struct timespec ts = {(time_t)every,

@@ -55,6 +55,37 @@ cli_error(const char *fmt, ...)
         free(line);
 }
 
+/* The first error writing stdout (0: none yet): later calls, cli_error()'s
+ * own flush among them, may have left another errno behind. */
+static int stdout_errno;
+
+int
+cli_stdout_flush(void)
+{
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return 0;
+    /* ferror() with a flush that wrote nothing: the failed write was an
+     * earlier one, whose errno is gone unless kept then. */
+    if (stdout_errno == 0)
+        stdout_errno = errno != 0 ? errno : EIO;
+    return -1;
+}
+
+int
+cli_stdout_close(const char *cmd, int rc)
+{
+    if (rc == CLI_EXIT_SIGPIPE || cli_stdout_flush() == 0)
+        return rc;
+    if (stdout_errno == EPIPE)
+        return CLI_EXIT_SIGPIPE;
+    if (rc == CLI_EXIT_IOERR)
+        return rc; /* said by the command (mproc run's output) */
+    cli_error("%s%swriting the output: %s", cmd ? cmd : "", cmd ? ": " : "",
+              strerror(stdout_errno));
+    return rc < CLI_EXIT_USAGE ? CLI_EXIT_IOERR : rc;
+}
+
 bool
 cli_self_exe(const char *cmd, char *buf, size_t cap)
 {

@@ -104,12 +104,40 @@ help(const char *cmd)
     return fn(2, argv);
 }
 
+/* Run the command argv[1] names: its exit status. */
+static int
+dispatch(int argc, char **argv)
+{
+    int (*fn)(int, char **);
+    const char *cmd = argv[1];
+
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0)
+        return help(NULL);
+    if (strcmp(cmd, "help") == 0) {
+        if (argc > 3) {
+            cli_error("help: give at most one command");
+            cli_try_help(NULL);
+            return CLI_EXIT_USAGE;
+        }
+        return help(argc > 2 ? argv[2] : NULL);
+    }
+    if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0)
+        return cli_build_info();
+    fn = find(cmd);
+    if (fn != NULL)
+        return fn(argc - 1, argv + 1);
+    if (cmd[0] == '-')
+        cli_error("unknown option '%s'", cmd);
+    else
+        cli_error("unknown command '%s'", cmd);
+    cli_try_help(NULL);
+    return CLI_EXIT_USAGE;
+}
+
 int
 main(int argc, char **argv)
 {
-    int (*fn)(int, char **);
-    const char *cmd;
-    int fd;
+    int fd, rc;
 
     /* Started with 0, 1 or 2 closed (`<&-`): the first descriptor mproc
      * opens would take that number, its own pipe read as stdin (a run
@@ -128,35 +156,15 @@ main(int argc, char **argv)
         cli_try_help(NULL);
         return CLI_EXIT_USAGE;
     }
-    cmd = argv[1];
-    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0)
-        return help(NULL);
-    if (strcmp(cmd, "help") == 0) {
-        if (argc > 3) {
-            cli_error("help: give at most one command");
-            cli_try_help(NULL);
-            return CLI_EXIT_USAGE;
-        }
-        return help(argc > 2 ? argv[2] : NULL);
+    rc = dispatch(argc, argv);
+    /* Every command's output checked in one place: a listing that did
+     * not reach a full disk is not a success (exit 74). */
+    rc = cli_stdout_close(find(argv[1]) != NULL ? argv[1] : NULL, rc);
+    if (rc == CLI_EXIT_SIGPIPE) {
+        /* After the command cleaned up (its folders, its workers). */
+        signal(SIGPIPE, SIG_DFL);
+        raise(SIGPIPE);
+        rc = 128 + SIGPIPE; /* SIGPIPE blocked by whoever ran us */
     }
-    if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0)
-        return cli_build_info();
-    fn = find(cmd);
-    if (fn != NULL) {
-        int rc = fn(argc - 1, argv + 1);
-
-        if (rc == CLI_EXIT_SIGPIPE) {
-            /* After the command cleaned up (its folders, its workers). */
-            signal(SIGPIPE, SIG_DFL);
-            raise(SIGPIPE);
-            rc = 128 + SIGPIPE; /* SIGPIPE blocked by whoever ran us */
-        }
-        return rc;
-    }
-    if (cmd[0] == '-')
-        cli_error("unknown option '%s'", cmd);
-    else
-        cli_error("unknown command '%s'", cmd);
-    cli_try_help(NULL);
-    return CLI_EXIT_USAGE;
+    return rc;
 }
