@@ -8,7 +8,8 @@ CLI_FIXES_TESTS = \
 	%reldir%/cli-longpath.sh \
 	%reldir%/cli-cloexec.sh \
 	%reldir%/cli-stranger.sh \
-	%reldir%/cli-write-errors.sh
+	%reldir%/cli-write-errors.sh \
+	%reldir%/cli-plugins-names.sh
 TESTS += $(CLI_FIXES_TESTS)
 EXTRA_DIST += $(CLI_FIXES_TESTS)
 

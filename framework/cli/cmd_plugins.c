@@ -37,10 +37,18 @@ static const char plugins_usage[] =
     "MPROC_PLUGIN_PATH, then the install folder.  With a NAME, show that\n"
     "plugin's details, tasks and the [args] keys it takes.\n"
     "\n"
+    "Each is listed by NAME, its file's name without .so: what a job gives\n"
+    "as plugin = NAME.  Notes follow the path: (shadowed by PATH) when an\n"
+    "earlier folder holds a NAME.so too (a job gets that one), and\n"
+    "(descriptor name \"X\") when the plugin calls itself otherwise.\n"
+    "\n"
     "  -p, --path DIR   list the plugins in DIR instead (may be repeated)\n"
     "  -b, --build      show this build: version, ABI, backends, start\n"
     "                   methods and paths (as mproc --version)\n"
-    "  -h, --help       show this help\n";
+    "  -h, --help       show this help\n"
+    "\n"
+    "Exit status: 0, 66 no plugin found (PATH: no such file), 78 a plugin\n"
+    "does not load (NAME: or is not found).\n";
 
 /*
  * Every plugin file is loaded in a forked child first: a constructor that
@@ -241,8 +249,15 @@ inspect(const char *spec)
     if ((r = probe(spec)) != 0)
         return r;
     if ((r = mproc__plugin_open(&p, spec, &err)) < 0) {
+        /* No file at that path: a missing file (66), as for a job file.
+         * A NAME in no folder of the search path stays 78, what run and
+         * check give for a job's plugin not found. */
+        bool missing = r == MPROC_EPLUGIN && strchr(spec, '/') != NULL &&
+                       access(spec, F_OK) != 0 &&
+                       (errno == ENOENT || errno == ENOTDIR);
+
         cli_error("%s", err.msg);
-        return cli_exit_for(r);
+        return missing ? CLI_EXIT_NOINPUT : cli_exit_for(r);
     }
     d = p->desc;
     printf("Plugin Details:\n");
@@ -323,9 +338,65 @@ cli_build_info(void)
     return CLI_EXIT_OK;
 }
 
+/*
+ * The plugin files met so far, in the order listed: a job's `plugin =
+ * NAME` loads the first NAME.so of the search path (find_plugin() in
+ * plugin/plugin.c: the first that exists, loadable or not), so a later
+ * file of the same NAME is never loaded by name.
+ */
+struct seen {
+    char **names; /* NAME, without .so */
+    char **paths;
+    size_t n, cap;
+};
+
+/* The path of the first file met named `name`, or NULL (then it is
+ * remembered as that first one). */
+static const char *
+shadowed_by(struct seen *s, const char *name, const char *path)
+{
+    size_t i;
+
+    for (i = 0; i < s->n; i++)
+        if (strcmp(s->names[i], name) == 0)
+            return s->paths[i];
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16;
+        char **a = realloc(s->names, cap * sizeof(*a)), **b;
+        if (a == NULL)
+            return NULL;
+        s->names = a;
+        if ((b = realloc(s->paths, cap * sizeof(*b))) == NULL)
+            return NULL;
+        s->paths = b;
+        s->cap = cap;
+    }
+    s->names[s->n] = strdup(name);
+    s->paths[s->n] = strdup(path);
+    if (s->names[s->n] == NULL || s->paths[s->n] == NULL) {
+        free(s->names[s->n]);
+        free(s->paths[s->n]);
+        return NULL;
+    }
+    s->n++;
+    return NULL;
+}
+
+static void
+seen_free(struct seen *s)
+{
+    while (s->n > 0) {
+        s->n--;
+        free(s->names[s->n]);
+        free(s->paths[s->n]);
+    }
+    free(s->names);
+    free(s->paths);
+}
+
 /* List one folder; returns the number of broken files. */
 static int
-list_dir(const char *dir, unsigned *found)
+list_dir(const char *dir, unsigned *found, struct seen *seen)
 {
     DIR *d = opendir(dir);
     struct dirent *e;
@@ -338,7 +409,8 @@ list_dir(const char *dir, unsigned *found)
     while ((e = readdir(d)) != NULL) {
         size_t len = strlen(e->d_name);
         /* Plugins are NAME.so; libNAME.so files beside them (libmproc in
-         * the build tree) are libraries, not plugins. */
+         * the build tree) are libraries, not plugins.  Hidden ones
+         * (.NAME.so) are listed: `plugin = .NAME` loads them. */
         if (len < 4 || strcmp(e->d_name + len - 3, ".so") != 0 ||
             strncmp(e->d_name, "lib", 3) == 0)
             continue;
@@ -359,25 +431,39 @@ list_dir(const char *dir, unsigned *found)
     for (i = 0; i < n; i++) {
         struct mproc__plugin *p;
         const struct mproc_task_def *t;
+        const char *by;
         mproc_err_t err;
         char path[4200];
 
         snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-        free(names[i]);
+        /* names[i] becomes NAME, the name a job gives. */
+        names[i][strlen(names[i]) - 3] = '\0';
+        by = shadowed_by(seen, names[i], path);
         if (cli_check_plugin_file(path) != 0 || probe(path) != 0) {
+            free(names[i]);
             broken++;
             continue;
         }
         if (mproc__plugin_open(&p, path, &err) < 0) {
             cli_error("%s", err.msg);
+            free(names[i]);
             broken++;
             continue;
         }
         (*found)++;
-        printf("%s %s  ABI %u.%u  %s\n", p->desc->name,
+        printf("%s %s  ABI %u.%u  %s", names[i],
                p->desc->version ? p->desc->version : "?",
                (unsigned)p->desc->abi_major, (unsigned)p->desc->abi_minor,
                p->path);
+        /* What a job naming it would not get, or would not expect. */
+        if (by != NULL)
+            printf("  (shadowed by %s)", by);
+        if (!mproc__is_name(names[i]))
+            printf("  (not a NAME a job can give; plugin = its path)");
+        if (strcmp(p->desc->name, names[i]) != 0)
+            printf("  (descriptor name \"%s\")", p->desc->name);
+        putchar('\n');
+        free(names[i]);
         if (p->desc->description != NULL)
             printf("    %s\n", p->desc->description);
         for (t = p->desc->tasks; t->name != NULL; t++)
@@ -401,6 +487,7 @@ cmd_plugins(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     char **given = calloc((size_t)argc + 1, sizeof(*given));
+    struct seen seen = {NULL, NULL, 0, 0};
     char **dirs;
     size_t ngiven = 0, i;
     unsigned found = 0;
@@ -442,13 +529,14 @@ cmd_plugins(int argc, char **argv)
     }
     if (ngiven > 0) {
         for (i = 0; i < ngiven; i++)
-            broken += list_dir(given[i], &found);
+            broken += list_dir(given[i], &found, &seen);
     } else {
         dirs = mproc__plugin_dirs();
         for (i = 0; dirs != NULL && dirs[i] != NULL; i++)
-            broken += list_dir(dirs[i], &found);
+            broken += list_dir(dirs[i], &found, &seen);
         mproc__plugin_dirs_free(dirs);
     }
+    seen_free(&seen);
     free(given);
     if (found == 0 && broken == 0) {
         cli_error("no plugins found; set MPROC_PLUGIN_PATH or use --path");
