@@ -9,7 +9,8 @@ CLI_FIXES_TESTS = \
 	%reldir%/cli-cloexec.sh \
 	%reldir%/cli-stranger.sh \
 	%reldir%/cli-write-errors.sh \
-	%reldir%/cli-plugins-names.sh
+	%reldir%/cli-plugins-names.sh \
+	%reldir%/ops-clean-foreign.sh
 TESTS += $(CLI_FIXES_TESTS)
 EXTRA_DIST += $(CLI_FIXES_TESTS)
 

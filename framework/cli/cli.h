@@ -351,8 +351,9 @@ int cli_build_info(void);
 
 /* ---- mproc clean: the folders of dead runs in $TMPDIR (clean_spill.c) */
 /* Remove (or, when `dry`, list) them, one line each: how many, or -1
- * after saying why. */
-int cli_clean_spill(bool dry);
+ * after saying why.  *failed is set (not cleared) when one could not be
+ * removed, said on stderr. */
+int cli_clean_spill(bool dry, bool *failed);
 
 /* ---- commands ---- */
 int cmd_run(int argc, char **argv);

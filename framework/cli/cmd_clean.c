@@ -30,9 +30,14 @@ static const char clean_usage[] =
     "mproc-exec.PID.*, and the [manager] key folders mproc-mgrjob.PID.*\n"
     "there or in $XDG_RUNTIME_DIR) of runs that were killed (PID dead).\n"
     "Also the status sockets (see mproc status) of killed runs.\n"
+    "A folder holding a folder is not a run's (runs make none): it is\n"
+    "left, and said so (\"would not remove ...: not made by mproc\").\n"
     "\n"
     "  -n, --dry-run    list them, remove nothing\n"
-    "  -h, --help       show this help\n";
+    "  -h, --help       show this help\n"
+    "\n"
+    "Exit status: 0, 64 usage error, 70 something could not be read or\n"
+    "removed (said), 74 writing the output failed.\n";
 
 static void
 print_set(int semid, long pid, void *arg)
@@ -77,7 +82,7 @@ cmd_clean(int argc, char **argv)
     };
     const char *shmdir = getenv("MPROC_SHM_DIR");
     mproc_err_t err;
-    bool dry = false;
+    bool dry = false, failed = false;
     int c, n, m;
 
     optind = 1;
@@ -118,11 +123,13 @@ cmd_clean(int argc, char **argv)
     printf("%s %d shared memory block%s of dead mproc processes\n",
            dry ? "found" : "removed", m, m == 1 ? "" : "s");
     /* The temporary folders of killed runs (clean_spill.c). */
-    if ((n = cli_clean_spill(dry)) < 0)
+    if ((n = cli_clean_spill(dry, &failed)) < 0)
         return CLI_EXIT_SOFTWARE;
     printf("%s %d temporary folder%s of dead mproc runs\n",
            dry ? "found" : "removed", n, n == 1 ? "" : "s");
     if (clean_sockets(dry) < 0) /* mproc status (issue 19) */
         return CLI_EXIT_SOFTWARE;
-    return CLI_EXIT_OK;
+    /* After the rest was cleaned: a folder left by an error is not a
+     * clean that succeeded. */
+    return failed ? CLI_EXIT_SOFTWARE : CLI_EXIT_OK;
 }
