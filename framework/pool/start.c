@@ -175,6 +175,7 @@ child_start(const struct mproc__start *s, struct mproc_chan *task,
     if (mproc__fork_child(true, parent, NULL, 0) < 0)
         _exit(1); /* the host died before we could follow it */
     setpgid(0, 0); /* the host does it too: whoever comes first */
+    mproc__lifeline_group(); /* the host's death takes the tasks' helpers */
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = SIG_DFL;

@@ -570,6 +570,7 @@ mproc__boot_start(const struct mproc__boot *b)
         /* A process group of its own, as a forked worker's (pool/start.c
          * says why). */
         setpgid(0, 0);
+        mproc__lifeline_group();
         set_signal(SIGTTOU, SIG_IGN);
         fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (fd >= 0) {

@@ -315,6 +315,15 @@ mproc__lifeline_armed(void)
     return life_armed;
 }
 
+void
+mproc__lifeline_group(void)
+{
+    /* A negative owner is a process group: SIGKILL goes to each member
+     * still in it when the parent's write end closes. */
+    if (life_armed >= 0 && getpgrp() == getpid())
+        fcntl(life_armed, F_SETOWN, -getpid());
+}
+
 int
 mproc__fork_child(bool follow, pid_t parent, const int *keep, size_t nkeep)
 {

@@ -365,6 +365,11 @@ int mproc__lifeline_check(int fd, pid_t parent);
  * registered, or -1: code that closes every descriptor but a few must keep
  * it, or the child no longer dies with its parent. */
 int mproc__lifeline_armed(void);
+/* In a child that leads its own process group (a pool worker), once it
+ * does: the parent's death kills the whole group, the processes its
+ * tasks started with it (the armed description's owner becomes the
+ * group).  Async-signal-safe; nothing without a lifeline. */
+void mproc__lifeline_group(void);
 
 /*
  * In a child the library forked, first thing after fork() (async-signal-
