@@ -599,6 +599,10 @@ mproc_barrier_parties(const mproc_barrier_t *b)
 unsigned
 mproc_barrier_n_waiting(const mproc_barrier_t *b)
 {
+    /* As Python's: a broken barrier has nobody waiting at it (those who
+     * were have left with MPROC_EBROKEN, or are leaving). */
+    if (atomic_load((_Atomic uint32_t *)&b->broken) != 0)
+        return 0;
     return atomic_load((_Atomic uint32_t *)&b->count);
 }
 

@@ -267,7 +267,7 @@ MPROC_API void mproc_barrier_abort(mproc_barrier_t *b);
 MPROC_API void mproc_barrier_reset(mproc_barrier_t *b);
 /** The number of parties. */
 MPROC_API unsigned mproc_barrier_parties(const mproc_barrier_t *b);
-/** The number of processes waiting now. */
+/** The number of processes waiting now; 0 while it is broken. */
 MPROC_API unsigned mproc_barrier_n_waiting(const mproc_barrier_t *b);
 /** Is it broken? */
 MPROC_API bool mproc_barrier_broken(const mproc_barrier_t *b);
