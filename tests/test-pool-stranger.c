@@ -12,16 +12,19 @@
  *  - terminate of a pool worker's handle said "not a started child";
  *  - a failing map input did not say where; a result_max failure ended
  *    in ": "; a function pool's initializer was "plugin (in-process)";
+ *  - a task's helper process outlived the pool's SIGKILLed owner;
  *  - with SIGCHLD ignored a child that exited 9 read as exit code 0
  *    (last: the test ignores SIGCHLD from there on).
  */
 #include "config.h"
 
 #include <fcntl.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <mproc/mproc.h>
@@ -315,10 +318,13 @@ test_mistakes(void)
         ar = NULL;
         st = mproc_apool_apply(q, echo, "x", 1, &ar);
         is_int(st, MPROC_EINIT, "a failing initializer: MPROC_EINIT");
-        like_str(ar ? mproc_async_errmsg(ar) : "", "the initializer failed",
+        /* The result's message, or the pool's when the initializer failed
+         * before the apply came (the pool was broken by then: no result). */
+        like_str(ar ? mproc_async_errmsg(ar) : mproc_apool_errmsg(q),
+                 "the initializer failed",
                  "called the initializer, not a plugin");
-        like_str(ar ? mproc_async_errmsg(ar) : "", "no database",
-                 "with its message");
+        like_str(ar ? mproc_async_errmsg(ar) : mproc_apool_errmsg(q),
+                 "no database", "with its message");
         mproc_async_free(ar);
         mproc_apool_terminate(q);
         mproc_apool_join(q);
@@ -427,6 +433,99 @@ fails(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t i,
     return mproc_fail(ctx, "refused");
 }
 
+/* ---- a task's helper when the pool's owner is SIGKILLed ---- */
+
+/* Starts a helper, says its pid in flagdir/helper, then runs on: the
+ * worker is busy when its owner dies. */
+static int
+start_helper(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t i,
+             struct mproc_buf *out)
+{
+    char path[128], tmp[128];
+    FILE *f;
+    pid_t g;
+
+    (void)ctx;
+    (void)in;
+    (void)len;
+    (void)i;
+    (void)out;
+    if ((g = fork()) == 0) {
+        execlp("sleep", "sleep", "30", (char *)NULL);
+        _exit(127);
+    }
+    /* Written whole, then renamed: the test never reads half a pid. */
+    snprintf(tmp, sizeof(tmp), "%s/helper.tmp", flagdir);
+    snprintf(path, sizeof(path), "%s/helper", flagdir);
+    if ((f = fopen(tmp, "w")) != NULL) {
+        fprintf(f, "%ld\n", (long)g);
+        if (fclose(f) == 0)
+            rename(tmp, path);
+    }
+    sleep(30);
+    return 0;
+}
+
+/* Gone, or a zombie nobody reaps yet: true within `ms`. */
+static bool
+dies_within(pid_t pid, int ms)
+{
+    char path[64], buf[256], *rp;
+    FILE *f;
+    int i;
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    for (i = 0; i <= ms / 20; i++) {
+        if ((f = fopen(path, "r")) == NULL)
+            return true;
+        rp = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+        fclose(f);
+        if (rp == NULL || rp[2] == 'Z' || rp[2] == 'X')
+            return true;
+        usleep(20000);
+    }
+    return false;
+}
+
+/* pool.h: a worker's group, which the processes its tasks start join, is
+ * killed when the worker ends; when the pool's owner was SIGKILLed, the
+ * workers died (their lifeline) but the helpers lived on under init. */
+static void
+test_helpers_die_with_owner(void)
+{
+    char path[128];
+    pid_t owner, helper = 0;
+    long v;
+    FILE *f;
+    int i;
+
+    snprintf(path, sizeof(path), "%s/helper", flagdir);
+    if ((owner = fork()) == 0) {
+        mproc_apool_t *p = pool(1, 0);
+
+        if (p == NULL ||
+            mproc_apool_apply_async(p, start_helper, "", 0, NULL, NULL) < 0)
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    for (i = 0; i < 1000 && helper == 0; i++) {
+        if ((f = fopen(path, "r")) != NULL) {
+            if (fscanf(f, "%ld", &v) == 1)
+                helper = (pid_t)v;
+            fclose(f);
+        }
+        usleep(10000);
+    }
+    ok(helper > 0, "a running task started a helper (%ld)", (long)helper);
+    kill(owner, SIGKILL);
+    waitpid(owner, NULL, 0);
+    ok(helper > 0 && dies_within(helper, 3000),
+       "the pool's owner SIGKILLed: the task's helper dies too");
+    if (helper > 0)
+        kill(helper, SIGKILL);
+}
+
 static void
 test_sigchld_ignored(void)
 {
@@ -491,6 +590,7 @@ main(void)
     test_retries();
     test_mistakes();
     test_process();
+    test_helpers_die_with_owner();
     test_sigchld_ignored();
     {
         char cmd[128];

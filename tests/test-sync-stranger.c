@@ -12,7 +12,8 @@
  *  - a sysv arena's set was removed under the children of its killed
  *    creator by the next sysv arena;
  *  - maxsize 2^63 made a Queue always full; mproc_sync_name took a Lock
- *    as a "semaphore"; a NULL len took a message and crashed.
+ *    as a "semaphore"; a NULL len took a message and crashed;
+ *  - a broken barrier's n_waiting counted the parties that had left.
  */
 #include "config.h"
 
@@ -565,6 +566,44 @@ test_manager_lifeline(void)
     close(pp[1]);
 }
 
+/* A broken barrier has nobody waiting at it (Python's n_waiting is 0):
+ * it kept counting the parties that had left with MPROC_EBROKEN. */
+static void
+test_barrier_nwaiting(const char *backend)
+{
+    mproc_sync_t *s = NULL;
+    mproc_barrier_t *b;
+    mproc_err_t err;
+    pid_t c[2];
+    int i, st, broke = 0;
+
+    if (mproc_sync_new(&s, backend, 0, &err) < 0 ||
+        mproc_barrier_new(s, 3, &b, &err) < 0) {
+        ok(0, "%s: a Barrier: %s", backend, err.msg);
+        mproc_sync_free(s);
+        return;
+    }
+    for (i = 0; i < 2; i++)
+        if ((c[i] = fork()) == 0)
+            _exit(mproc_barrier_wait(b, 10000) == MPROC_EBROKEN ? 0 : 1);
+    for (i = 0; i < 200 && mproc_barrier_n_waiting(b) < 2; i++)
+        usleep(10000);
+    is_int((int)mproc_barrier_n_waiting(b), 2, "%s: two parties wait",
+           backend);
+    mproc_barrier_abort(b);
+    for (i = 0; i < 2; i++) {
+        waitpid(c[i], &st, 0);
+        broke += WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    }
+    is_int(broke, 2, "%s: abort: both leave with MPROC_EBROKEN", backend);
+    is_int((int)mproc_barrier_n_waiting(b), 0,
+           "%s: and n_waiting is 0 (it said 2)", backend);
+    mproc_barrier_reset(b);
+    is_int((int)mproc_barrier_n_waiting(b), 0, "%s: after reset: 0",
+           backend);
+    mproc_sync_free(s);
+}
+
 int
 main(void)
 {
@@ -584,6 +623,7 @@ main(void)
         test_jq_killed_putter(ipcs[i]);
         test_event_pulse(syncs[i]);
         test_bsem_handoff(syncs[i]);
+        test_barrier_nwaiting(syncs[i]);
     }
     test_manager_lifeline();
     return done_testing();
