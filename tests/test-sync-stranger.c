@@ -13,7 +13,8 @@
  *    creator by the next sysv arena;
  *  - maxsize 2^63 made a Queue always full; mproc_sync_name took a Lock
  *    as a "semaphore"; a NULL len took a message and crashed;
- *  - a broken barrier's n_waiting counted the parties that had left.
+ *  - a broken barrier's n_waiting counted the parties that had left;
+ *  - shmring: a signal a round delay into a get or recv was not seen.
  */
 #include "config.h"
 
@@ -604,6 +605,70 @@ test_barrier_nwaiting(const char *backend)
     mproc_sync_free(s);
 }
 
+/* A handler without SA_RESTART ends a waiting get or recv with
+ * MPROC_EINTR.  On shmring, a signal sent a round delay into the wait
+ * (0.2 s) met the end of one of its 100 ms slices every time, where the
+ * kernel reports the timeout and the handler runs unseen: the get went
+ * on to its deadline.  Three tries each, two must see the signal (the
+ * slices vary now; a loaded machine can still lose one at a slice's
+ * end, which the header says). */
+static volatile sig_atomic_t usr1;
+static void
+on_usr1(int sig)
+{
+    (void)sig;
+    usr1 = 1;
+}
+
+static void
+test_eintr_round_delay(const char *backend)
+{
+    struct sigaction sa, old;
+    mproc_queue_t *q = NULL;
+    mproc_pipe_t *a = NULL, *b = NULL;
+    struct mproc_pipe_opts po;
+    mproc_err_t err;
+    char buf[8];
+    size_t len;
+    int k, t, seen[2] = {0, 0};
+    pid_t me = getpid(), c;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_usr1; /* no SA_RESTART */
+    sigaction(SIGUSR1, &sa, &old);
+    mproc_pipe_opts_init(&po);
+    po.backend = backend;
+    if (mproc_simple_queue_new(&q, backend, &err) < 0 ||
+        mproc_pipe_new(&a, &b, &po, &err) < 0) {
+        ok(0, "%s: a Queue and a Pipe: %s", backend, err.msg);
+        goto out;
+    }
+    for (k = 0; k < 2; k++)
+        for (t = 0; t < 3; t++) {
+            usr1 = 0;
+            if ((c = fork()) == 0) {
+                usleep(200000);
+                kill(me, SIGUSR1);
+                _exit(0);
+            }
+            if ((k == 0 ? mproc_queue_get(q, buf, sizeof(buf), &len, 2000)
+                        : mproc_pipe_recv(a, buf, sizeof(buf), &len, 2000)) ==
+                    MPROC_EINTR &&
+                usr1)
+                seen[k]++;
+            waitpid(c, NULL, 0);
+        }
+    ok(seen[0] >= 2, "%s: a signal 0.2 s into a get: MPROC_EINTR (%d of 3)",
+       backend, seen[0]);
+    ok(seen[1] >= 2, "%s: a signal 0.2 s into a recv: MPROC_EINTR (%d of 3)",
+       backend, seen[1]);
+out:
+    mproc_queue_free(q);
+    mproc_pipe_free(a);
+    mproc_pipe_free(b);
+    sigaction(SIGUSR1, &old, NULL);
+}
+
 int
 main(void)
 {
@@ -621,6 +686,7 @@ main(void)
     for (i = 0; i < 3; i++) {
         test_erange_fork(ipcs[i]);
         test_jq_killed_putter(ipcs[i]);
+        test_eintr_round_delay(ipcs[i]);
         test_event_pulse(syncs[i]);
         test_bsem_handoff(syncs[i]);
         test_barrier_nwaiting(syncs[i]);

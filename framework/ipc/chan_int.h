@@ -309,6 +309,10 @@ size_t mproc__chan_unflushed(const struct mproc_chan *ch);
  * corrupt); MPROC_ENOMEM. */
 int mproc__chan_peek(struct mproc_chan *ch, const void **msg, size_t *len,
                      int timeout_ms);
+/* The same, waiting until an absolute CLOCK_MONOTONIC time (NULL: no
+ * limit): the end of a wait slice (mproc__sync_slice_of()). */
+int mproc__chan_peek_until(struct mproc_chan *ch, const void **msg,
+                           size_t *len, const struct timespec *until);
 /* Drop the message peek returned. */
 void mproc__chan_consume(struct mproc_chan *ch);
 /* peek + copy + consume.  MPROC_ERANGE when the message is larger than

@@ -596,7 +596,7 @@ write_iov(struct mproc_chan *ch, struct iovec *iov, int n, const struct dl *d,
              * read the rest): look at it every few slices. */
             struct timespec sl;
 
-            mproc__deadline_in(&sl, 2 * MPROC__CHAN_SLICE_MS);
+            mproc__sync_slice_of(&sl, NULL, 2 * MPROC__CHAN_SLICE_MS);
             r = ch->ops->wait(ch, MPROC__CHAN_WR, &sl);
             if (r == MPROC_ETIMEDOUT && stream_dead(ch))
                 return mproc__chan_err(ch, MPROC_EPIPE,
@@ -978,6 +978,29 @@ mproc__chan_peek(struct mproc_chan *ch, const void **msg, size_t *len,
     if (!(ch->sides & MPROC__CHAN_RD))
         return rd_closed(ch);
     dl_init(&d, timeout_ms);
+    if ((r = pull(ch, &d, false, &h)) < 0)
+        return r;
+    ch->peeked = true;
+    *msg = ch->ib + ch->ib_start + HDR;
+    *len = h.len;
+    return 0;
+}
+
+int
+mproc__chan_peek_until(struct mproc_chan *ch, const void **msg, size_t *len,
+                       const struct timespec *until)
+{
+    struct mproc__chan_hdr h;
+    struct dl d;
+    int r;
+
+    if (!(ch->sides & MPROC__CHAN_RD))
+        return rd_closed(ch);
+    dl_init(&d, -1);
+    if (until != NULL) {
+        d.buf = *until;
+        d.ts = &d.buf;
+    }
     if ((r = pull(ch, &d, false, &h)) < 0)
         return r;
     ch->peeked = true;

@@ -578,11 +578,16 @@ mproc__lchan_get(struct mproc__lchan *lc, void *buf, size_t cap,
         goto out;
     }
     for (;;) {
-        int t = left(dl);
+        struct timespec sl;
 
-        /* Slices, so that a sender's death mid-message is noticed. */
-        r = mproc__chan_peek(lc->ch, &m, &n,
-                             t < 0 || t > SLICE_MS ? SLICE_MS : t);
+        /* Slices, so that a sender's death mid-message is noticed (of
+         * varied lengths: mproc__sync_slice_of() says why). */
+        if (left(dl) == 0)
+            r = mproc__chan_peek(lc->ch, &m, &n, 0);
+        else
+            r = mproc__chan_peek_until(lc->ch, &m, &n,
+                                       mproc__sync_slice_of(&sl, dl,
+                                                            SLICE_MS));
         if (r == 0)
             break;
         if (r == MPROC_EINTR) {

@@ -722,7 +722,13 @@ s_wait(struct mproc_chan *ch, unsigned side, const struct timespec *deadline)
             awake(ch, word);
             return 0;
         }
-        until = mproc__sync_slice(&sl, deadline);
+        /* A deadline a slice or two away (the caller's own slice, as a
+         * Queue's get takes) is slept to whole: each wake-up is a moment
+         * where a signal's handler runs unseen (mproc__sync_slice_of()). */
+        until = deadline != NULL &&
+                        mproc__ms_left(deadline) <= 2 * MPROC__SYNC_SLICE_MS
+                    ? deadline
+                    : mproc__sync_slice(&sl, deadline);
         if (!sure) {
             struct timespec soon;
 

@@ -196,16 +196,42 @@ mproc__ms_left(const struct timespec *ts)
     return ms < 0 ? 0 : ms > INT_MAX ? INT_MAX : (long)ms;
 }
 
-/* The end of the next wait slice: a slice from now, or the deadline. */
+/*
+ * The end of the next wait slice: a slice from now, or the deadline.
+ * A slice is `ms` give or take a seventh, a different length each time,
+ * to the microsecond: when a signal arrives as a slice's timer expires,
+ * the kernel reports the timeout, not the interruption, and the handler
+ * runs unseen.  Slices of one round length from the wait's start met a
+ * signal sent a round delay after it (0.2 s: the end of the second
+ * 100 ms slice) every time; now only by a chance of about one in a
+ * thousand (the timer's slack over the slice).
+ */
 const struct timespec *
-mproc__sync_slice(struct timespec *out, const struct timespec *deadline)
+mproc__sync_slice_of(struct timespec *out, const struct timespec *deadline,
+                     long ms)
 {
-    mproc__deadline_in(out, MPROC__SYNC_SLICE_MS);
+    static _Thread_local unsigned turn;
+    long span = ms * 2000L / 7 + 1, us;
+
+    us = ms * 1000L - span / 2 + (long)((++turn * 7919u) % (unsigned long)span);
+    clock_gettime(CLOCK_MONOTONIC, out);
+    out->tv_sec += us / 1000000L;
+    out->tv_nsec += us % 1000000L * 1000L;
+    if (out->tv_nsec >= 1000000000L) {
+        out->tv_sec++;
+        out->tv_nsec -= 1000000000L;
+    }
     if (deadline != NULL &&
         (deadline->tv_sec < out->tv_sec ||
          (deadline->tv_sec == out->tv_sec && deadline->tv_nsec < out->tv_nsec)))
         *out = *deadline;
     return out;
+}
+
+const struct timespec *
+mproc__sync_slice(struct timespec *out, const struct timespec *deadline)
+{
+    return mproc__sync_slice_of(out, deadline, MPROC__SYNC_SLICE_MS);
 }
 
 bool

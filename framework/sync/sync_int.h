@@ -246,6 +246,10 @@ int mproc__sysv_clean(bool remove, void (*each)(int semid, long pid,
  * deadline if sooner), and whether a deadline (NULL: none) has passed. */
 const struct timespec *mproc__sync_slice(struct timespec *out,
                                          const struct timespec *deadline);
+/* The same with slices of about `ms` (give or take a seventh). */
+const struct timespec *mproc__sync_slice_of(struct timespec *out,
+                                            const struct timespec *deadline,
+                                            long ms);
 bool mproc__sync_passed(const struct timespec *deadline);
 
 /* The arena's memfd (owned by the arena), to hand to a new image. */

@@ -61,9 +61,10 @@
  * This lets a C program stop a wait on Ctrl-C as Python's
  * KeyboardInterrupt does.  What each call holds after MPROC_EINTR is said
  * at the call.  Limit: a wait sleeps in slices (to look for dead holders),
- * and a handler that runs in the few microseconds between two slices is
- * not seen, so the call waits on; a program that must never miss one
- * waits with a finite timeout and checks its own flag between calls.
+ * and a handler that runs between two slices (microseconds on a quiet
+ * machine, longer when the CPUs are busy) is not seen, so the call waits
+ * on; a program that must never miss one waits with a finite timeout and
+ * checks its own flag between calls.
  *
  * Timeouts are in milliseconds: -1 (any negative value) waits for ever,
  * 0 only tries.
