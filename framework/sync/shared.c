@@ -65,6 +65,8 @@ mproc_value_new(mproc_sync_t *s, int type, size_t length, bool with_lock,
     uint32_t index = 0;
     int r;
 
+    if (s == NULL)
+        return mproc__err(err, MPROC_EINVAL, "value: no arena");
     *out = NULL;
     if (mproc_type_size(type) == 0)
         return mproc__err(err, MPROC_EINVAL, "unknown value type %d", type);
@@ -93,18 +95,24 @@ mproc_value_new(mproc_sync_t *s, int type, size_t length, bool with_lock,
 int
 mproc_value_type(const mproc_value_t *v)
 {
+    if (v == NULL)
+        return MPROC_EINVAL;
     return (int)v->type;
 }
 
 size_t
 mproc_value_length(const mproc_value_t *v)
 {
+    if (v == NULL)
+        return 0;
     return (size_t)v->length;
 }
 
 mproc_lock_t *
 mproc_value_lock(const mproc_value_t *v)
 {
+    if (v == NULL)
+        return NULL;
     return v->has_lock ? (mproc_lock_t *)((char *)mproc__sync_hdr_of(&v->o) +
                                           v->lock_offset)
                        : NULL;
@@ -113,6 +121,8 @@ mproc_value_lock(const mproc_value_t *v)
 void *
 mproc_value_ptr(const mproc_value_t *v)
 {
+    if (v == NULL)
+        return NULL;
     return (void *)v->data;
 }
 
@@ -218,24 +228,32 @@ access_(mproc_value_t *v, size_t i, double *d, int64_t *n, bool write,
 int
 mproc_value_get(mproc_value_t *v, size_t i, double *out)
 {
+    if (v == NULL)
+        return MPROC_EINVAL;
     return access_(v, i, out, NULL, false, false);
 }
 
 int
 mproc_value_set(mproc_value_t *v, size_t i, double x)
 {
+    if (v == NULL)
+        return MPROC_EINVAL;
     return access_(v, i, &x, NULL, true, false);
 }
 
 int
 mproc_value_get_i64(mproc_value_t *v, size_t i, int64_t *out)
 {
+    if (v == NULL)
+        return MPROC_EINVAL;
     return access_(v, i, NULL, out, false, true);
 }
 
 int
 mproc_value_set_i64(mproc_value_t *v, size_t i, int64_t x)
 {
+    if (v == NULL)
+        return MPROC_EINVAL;
     return access_(v, i, NULL, &x, true, true);
 }
 
@@ -247,6 +265,8 @@ mproc_value_add_i64(mproc_value_t *v, size_t i, int64_t delta)
     int64_t n;
     int r;
 
+    if (v == NULL)
+        return MPROC_EINVAL;
     if (i >= v->length)
         return MPROC_ERANGE;
     if (!v->has_lock) {

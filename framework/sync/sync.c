@@ -335,6 +335,8 @@ mproc_sync_new(mproc_sync_t **out, const char *backend, size_t size,
     unsigned i;
     int fd = -1, r;
 
+    if (out == NULL)
+        return mproc__err(err, MPROC_EINVAL, "sync: out is NULL");
     *out = NULL;
     if (backend == NULL)
         backend = "futex";
@@ -415,6 +417,8 @@ fail:
 const char *
 mproc_sync_backend(const mproc_sync_t *s)
 {
+    if (s == NULL)
+        return NULL;
     return backends[s->hdr->backend]->name;
 }
 
@@ -454,10 +458,13 @@ int
 mproc_sync_name(mproc_sync_t *s, const char *kind, const char *name,
                 void *object)
 {
-    struct mproc__sync_hdr *h = s->hdr;
+    struct mproc__sync_hdr *h;
     struct mproc__sync_name *e;
     uint32_t i;
 
+    if (s == NULL)
+        return MPROC_EINVAL;
+    h = s->hdr;
     if (kind == NULL || name == NULL || object == NULL || name[0] == '\0' ||
         strlen(name) >= sizeof(e->name) || strlen(kind) >= sizeof(e->kind))
         return MPROC_EINVAL;
@@ -485,9 +492,13 @@ mproc_sync_name(mproc_sync_t *s, const char *kind, const char *name,
 void *
 mproc_sync_find(const mproc_sync_t *s, const char *kind, const char *name)
 {
-    struct mproc__sync_hdr *h = s->hdr;
-    uint32_t i, n = atomic_load_explicit(&h->dir_len, memory_order_acquire);
+    struct mproc__sync_hdr *h;
+    uint32_t i, n;
 
+    if (s == NULL)
+        return NULL;
+    h = s->hdr;
+    n = atomic_load_explicit(&h->dir_len, memory_order_acquire);
     for (i = 0; i < n; i++) {
         const struct mproc__sync_name *e = &dir_of(h)[i];
         if (strcmp(e->kind, kind) == 0 && strcmp(e->name, name) == 0)
@@ -658,11 +669,14 @@ int
 mproc_lock_new(mproc_sync_t *s, bool recursive, mproc_lock_t **out,
                mproc_err_t *err)
 {
-    const struct mproc_sync_ops *ops = backends[s->hdr->backend];
+    const struct mproc_sync_ops *ops;
     uint32_t index = 0;
     mproc_lock_t *l;
     int r;
 
+    if (s == NULL)
+        return mproc__err(err, MPROC_EINVAL, "lock: no arena");
+    ops = backends[s->hdr->backend];
     *out = NULL;
     l = mproc__sync_alloc(s, sizeof(*l) + ops->mutex_size, LOCK_MAGIC, true,
                           &index, err);
@@ -733,6 +747,8 @@ lock_acquire(mproc_lock_t *l, int timeout_ms, bool intr)
 int
 mproc_lock_acquire(mproc_lock_t *l, int timeout_ms)
 {
+    if (l == NULL)
+        return MPROC_EINVAL;
     return lock_acquire(l, timeout_ms, true);
 }
 
@@ -745,11 +761,13 @@ mproc__lock_take(mproc_lock_t *l)
 int
 mproc_lock_release(mproc_lock_t *l)
 {
-    const struct mproc_sync_ops *ops = mproc__sync_ops_of(&l->o);
-
+    const struct mproc_sync_ops *ops;
     int32_t self = mproc__self();
     int r;
 
+    if (l == NULL)
+        return MPROC_EINVAL;
+    ops = mproc__sync_ops_of(&l->o);
     if (atomic_load_explicit(&l->owner, memory_order_relaxed) != self)
         return MPROC_EPERM;
     /* An RLock is released by the thread that acquired it (Python's
@@ -782,11 +800,14 @@ int
 mproc_sem_new(mproc_sync_t *s, unsigned value, bool bounded,
               mproc_sem_t **out, mproc_err_t *err)
 {
-    const struct mproc_sync_ops *ops = backends[s->hdr->backend];
+    const struct mproc_sync_ops *ops;
     uint32_t index = 0;
     mproc_sem_t *sem;
     int r;
 
+    if (s == NULL)
+        return mproc__err(err, MPROC_EINVAL, "semaphore: no arena");
+    ops = backends[s->hdr->backend];
     *out = NULL;
     if (value > MAX_SEM_VALUE)
         return mproc__err(err, MPROC_EINVAL, "semaphore value %u is above "
@@ -997,13 +1018,16 @@ reclaim_dead(mproc_sem_t *sem, const struct mproc_sync_ops *ops)
 int
 mproc_sem_acquire(mproc_sem_t *sem, int timeout_ms)
 {
-    const struct mproc_sync_ops *ops = mproc__sync_ops_of(&sem->o);
+    const struct mproc_sync_ops *ops;
     struct timespec dl, sl;
     const struct timespec *deadline = NULL;
     int32_t self = mproc__self();
     uint32_t died;
     int r;
 
+    if (sem == NULL)
+        return MPROC_EINVAL;
+    ops = mproc__sync_ops_of(&sem->o);
     if (timeout_ms >= 0) {
         mproc__deadline_in(&dl, timeout_ms);
         deadline = &dl;
@@ -1042,13 +1066,15 @@ mproc_sem_acquire(mproc_sem_t *sem, int timeout_ms)
 int
 mproc_sem_release(mproc_sem_t *sem)
 {
-    const struct mproc_sync_ops *ops = mproc__sync_ops_of(&sem->o);
-
+    const struct mproc_sync_ops *ops;
     /* The bound is checked before posting; two racing releases of a
      * bounded semaphore at its bound could both pass, which Python's
      * BoundedSemaphore allows too (its check is not atomic either). */
     bool own;
 
+    if (sem == NULL)
+        return MPROC_EINVAL;
+    ops = mproc__sync_ops_of(&sem->o);
     if (sem->bounded &&
         ops->sem_value(&sem->o, sem->impl) >= (int)sem->initial)
         return MPROC_ERANGE;
@@ -1061,5 +1087,7 @@ mproc_sem_release(mproc_sem_t *sem)
 int
 mproc_sem_get_value(const mproc_sem_t *sem)
 {
+    if (sem == NULL)
+        return MPROC_EINVAL;
     return mproc__sync_ops_of(&sem->o)->sem_value(&sem->o, sem->impl);
 }

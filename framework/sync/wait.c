@@ -123,6 +123,8 @@ wait_until(struct mproc__sobj *o, void *impl, struct waiter *w,
 int
 mproc_event_new(mproc_sync_t *s, mproc_event_t **out, mproc_err_t *err)
 {
+    if (s == NULL)
+        return mproc__err(err, MPROC_EINVAL, "event: no arena");
     *out = new_waitable(s, sizeof(**out), EVENT_MAGIC, err);
     return *out ? 0 : MPROC_ENOMEM;
 }
@@ -136,8 +138,11 @@ mproc_event_new(mproc_sync_t *s, mproc_event_t **out, mproc_err_t *err)
 void
 mproc_event_set(mproc_event_t *e)
 {
-    uint32_t v = atomic_load(&e->flag);
+    uint32_t v;
 
+    if (e == NULL)
+        return;
+    v = atomic_load(&e->flag);
     /* seq_cst, then the wake: a waiter that checked before this store is
      * asleep on the old value and gets woken. */
     while (!atomic_compare_exchange_weak(&e->flag, &v, (v + 2) | 1u))
@@ -148,12 +153,16 @@ mproc_event_set(mproc_event_t *e)
 void
 mproc_event_clear(mproc_event_t *e)
 {
+    if (e == NULL)
+        return;
     atomic_fetch_and(&e->flag, ~1u);
 }
 
 bool
 mproc_event_is_set(const mproc_event_t *e)
 {
+    if (e == NULL)
+        return false;
     return (atomic_load((_Atomic uint32_t *)&e->flag) & 1u) != 0;
 }
 
@@ -170,8 +179,11 @@ int
 mproc_event_wait(mproc_event_t *e, int timeout_ms)
 {
     struct timespec ts;
-    struct waiter w = {.word = &e->flag, .done = done_event};
+    struct waiter w = {.done = done_event};
 
+    if (e == NULL)
+        return MPROC_EINVAL;
+    w.word = &e->flag;
     w.expected = atomic_load(&e->flag);
     if (w.expected & 1u)
         return 0;
@@ -201,10 +213,13 @@ int
 mproc_cond_new(mproc_sync_t *s, mproc_lock_t *lock, mproc_cond_t **out,
                mproc_err_t *err)
 {
-    struct mproc__sync_hdr *h = mproc__sync_hdr(s);
+    struct mproc__sync_hdr *h;
     mproc_cond_t *c;
     int r;
 
+    if (s == NULL)
+        return mproc__err(err, MPROC_EINVAL, "condition: no arena");
+    h = mproc__sync_hdr(s);
     *out = NULL;
     if (lock == NULL) {
         r = mproc__sync_room(s, sizeof(*c) + mproc__sync_ops(s)->word_size, 1,
@@ -228,6 +243,8 @@ mproc_cond_new(mproc_sync_t *s, mproc_lock_t *lock, mproc_cond_t **out,
 mproc_lock_t *
 mproc_cond_lock(const mproc_cond_t *c)
 {
+    if (c == NULL)
+        return NULL;
     return lock_at(&c->o, c->lock_offset);
 }
 
@@ -346,14 +363,18 @@ take_slot(mproc_cond_t *c, int32_t self)
 int
 mproc_cond_wait(mproc_cond_t *c, int timeout_ms)
 {
-    mproc_lock_t *l = mproc_cond_lock(c);
+    mproc_lock_t *l;
     struct timespec ts;
-    struct waiter w = {.word = &c->wakes, .obj = c};
+    struct waiter w = {.obj = c};
     int32_t self = mproc__self();
     uint32_t depth;
     uint64_t mine;
     int r, r2;
 
+    if (c == NULL)
+        return MPROC_EINVAL;
+    l = mproc_cond_lock(c);
+    w.word = &c->wakes;
     if (!held(l))
         return MPROC_EPERM;
     w.slot = take_slot(c, self);
@@ -410,12 +431,16 @@ notify(mproc_cond_t *c, int n)
 int
 mproc_cond_notify(mproc_cond_t *c, int n)
 {
+    if (c == NULL)
+        return MPROC_EINVAL;
     return n <= 0 ? 0 : notify(c, n);
 }
 
 int
 mproc_cond_notify_all(mproc_cond_t *c)
 {
+    if (c == NULL)
+        return MPROC_EINVAL;
     return notify(c, INT_MAX);
 }
 
@@ -429,6 +454,8 @@ mproc_barrier_new(mproc_sync_t *s, unsigned parties, mproc_barrier_t **out,
     mproc_barrier_t *b;
     int r;
 
+    if (s == NULL)
+        return mproc__err(err, MPROC_EINVAL, "barrier: no arena");
     *out = NULL;
     if (parties < 1 || parties > MPROC__BARRIER_MAX)
         return mproc__err(err, MPROC_EINVAL, "a barrier has 1 to %d parties, "
@@ -505,13 +532,17 @@ done_barrier(struct waiter *w)
 int
 mproc_barrier_wait(mproc_barrier_t *b, int timeout_ms)
 {
-    mproc_lock_t *l = lock_at(&b->o, b->lock_offset);
+    mproc_lock_t *l;
     struct timespec ts;
-    struct waiter w = {.word = &b->gen, .done = done_barrier,
-                       .check = check_parties, .obj = b};
+    struct waiter w = {.done = done_barrier, .check = check_parties,
+                       .obj = b};
     uint32_t idx;
     int r;
 
+    if (b == NULL)
+        return MPROC_EINVAL;
+    l = lock_at(&b->o, b->lock_offset);
+    w.word = &b->gen;
     r = mproc__lock_take(l);
     if (r == MPROC_EOWNERDEAD)
         break_locked(b); /* a party died inside wait: nobody can trust it */
@@ -564,8 +595,11 @@ mproc_barrier_wait(mproc_barrier_t *b, int timeout_ms)
 void
 mproc_barrier_abort(mproc_barrier_t *b)
 {
-    mproc_lock_t *l = lock_at(&b->o, b->lock_offset);
+    mproc_lock_t *l;
 
+    if (b == NULL)
+        return;
+    l = lock_at(&b->o, b->lock_offset);
     mproc__lock_take(l);
     break_locked(b);
     mproc_lock_release(l);
@@ -575,8 +609,11 @@ mproc_barrier_abort(mproc_barrier_t *b)
 void
 mproc_barrier_reset(mproc_barrier_t *b)
 {
-    mproc_lock_t *l = lock_at(&b->o, b->lock_offset);
+    mproc_lock_t *l;
 
+    if (b == NULL)
+        return;
+    l = lock_at(&b->o, b->lock_offset);
     mproc__lock_take(l);
     if (atomic_load(&b->count) > 0 || atomic_load(&b->broken)) {
         /* Waiters of this generation leave with EBROKEN. */
@@ -593,6 +630,8 @@ mproc_barrier_reset(mproc_barrier_t *b)
 unsigned
 mproc_barrier_parties(const mproc_barrier_t *b)
 {
+    if (b == NULL)
+        return 0;
     return b->parties;
 }
 
@@ -601,7 +640,7 @@ mproc_barrier_n_waiting(const mproc_barrier_t *b)
 {
     /* As Python's: a broken barrier has nobody waiting at it (those who
      * were have left with MPROC_EBROKEN, or are leaving). */
-    if (atomic_load((_Atomic uint32_t *)&b->broken) != 0)
+    if (b == NULL || atomic_load((_Atomic uint32_t *)&b->broken) != 0)
         return 0;
     return atomic_load((_Atomic uint32_t *)&b->count);
 }
@@ -609,5 +648,7 @@ mproc_barrier_n_waiting(const mproc_barrier_t *b)
 bool
 mproc_barrier_broken(const mproc_barrier_t *b)
 {
+    if (b == NULL)
+        return false;
     return atomic_load((_Atomic uint32_t *)&b->broken) != 0;
 }
