@@ -80,6 +80,8 @@ mproc_apool_new(mproc_apool_t **out, const struct mproc_pool_opts *o,
     bool mu_ok = false;
     int r;
 
+    if (out == NULL)
+        return mproc__err(err, MPROC_EINVAL, "pool: out is NULL");
     *out = NULL;
     p = calloc(1, sizeof(*p));
     if (p == NULL)
@@ -508,6 +510,8 @@ mproc_apool_apply_async(mproc_apool_t *p, mproc_task_fn fn, const void *data,
                         size_t len, const struct mproc_call_opts *call,
                         mproc_async_t **out)
 {
+    if (p == NULL)
+        return MPROC_EINVAL;
     return apply_submit(p, fn, data, len, call, out, NULL);
 }
 
@@ -521,6 +525,8 @@ mproc_apool_apply(mproc_apool_t *p, mproc_task_fn fn, const void *data,
     long long budget;
     int r;
 
+    if (p == NULL)
+        return MPROC_EINVAL;
     *out = NULL;
     if ((r = refuse_foreign(p, "apply")) < 0)
         return r;
@@ -636,6 +642,8 @@ mproc_apool_map_async(mproc_apool_t *p, mproc_task_fn fn,
                       const struct mproc_input *in,
                       const struct mproc_call_opts *call, mproc_async_t **out)
 {
+    if (p == NULL)
+        return MPROC_EINVAL;
     if (in == NULL && refuse_foreign(p, "map_async") == 0) {
         *out = NULL;
         pthread_mutex_lock(&p->mu);
@@ -673,7 +681,11 @@ mproc_apool_map(mproc_apool_t *p, mproc_task_fn fn,
                 const struct mproc_input *in,
                 const struct mproc_call_opts *call, mproc_async_t **out)
 {
-    int r = refuse_in_callback(p, "map");
+    int r;
+
+    if (p == NULL)
+        return MPROC_EINVAL;
+    r = refuse_in_callback(p, "map");
     *out = NULL;
     if (r < 0)
         return r;
@@ -687,6 +699,8 @@ mproc_apool_starmap_async(mproc_apool_t *p, mproc_star_fn fn,
                           const struct mproc_call_opts *call,
                           mproc_async_t **out)
 {
+    if (p == NULL)
+        return MPROC_EINVAL;
     if (fn == NULL && p->func && refuse_foreign(p, "starmap_async") == 0) {
         *out = NULL;
         pthread_mutex_lock(&p->mu);
@@ -703,7 +717,11 @@ mproc_apool_starmap(mproc_apool_t *p, mproc_star_fn fn,
                     const struct mproc_args *tasks, size_t n,
                     const struct mproc_call_opts *call, mproc_async_t **out)
 {
-    int r = refuse_in_callback(p, "starmap");
+    int r;
+
+    if (p == NULL)
+        return MPROC_EINVAL;
+    r = refuse_in_callback(p, "starmap");
     *out = NULL;
     if (r < 0)
         return r;
@@ -720,6 +738,8 @@ mproc_apool_imap(mproc_apool_t *p, mproc_task_fn fn,
     struct mproc_async *j;
     int r;
 
+    if (p == NULL)
+        return MPROC_EINVAL;
     *out = NULL;
     if (in == NULL && refuse_foreign(p, "imap") == 0) {
         pthread_mutex_lock(&p->mu);
@@ -742,6 +762,8 @@ mproc_apool_imap_unordered(mproc_apool_t *p, mproc_task_fn fn,
     struct mproc_async *j;
     int r;
 
+    if (p == NULL)
+        return MPROC_EINVAL;
     *out = NULL;
     if (in == NULL && refuse_foreign(p, "imap_unordered") == 0) {
         pthread_mutex_lock(&p->mu);
@@ -759,8 +781,11 @@ mproc_apool_imap_unordered(mproc_apool_t *p, mproc_task_fn fn,
 int
 mproc_apool_close(mproc_apool_t *p)
 {
-    int r = refuse_foreign(p, "close");
+    int r;
 
+    if (p == NULL)
+        return MPROC_EINVAL;
+    r = refuse_foreign(p, "close");
     if (r < 0)
         return r;
     pthread_mutex_lock(&p->mu);
@@ -775,8 +800,11 @@ int
 mproc_apool_terminate(mproc_apool_t *p)
 {
     uint64_t one = 1;
-    int r = refuse_foreign(p, "terminate");
+    int r;
 
+    if (p == NULL)
+        return MPROC_EINVAL;
+    r = refuse_foreign(p, "terminate");
     if (r < 0)
         return r;
     pthread_mutex_lock(&p->mu);
@@ -795,6 +823,8 @@ mproc_apool_join(mproc_apool_t *p)
     bool do_join;
     int r;
 
+    if (p == NULL)
+        return MPROC_EINVAL;
     if (refuse_in_callback(p, "join") < 0)
         return MPROC_EINVAL;
     pthread_mutex_lock(&p->mu);
@@ -823,12 +853,16 @@ mproc_apool_join(mproc_apool_t *p)
 unsigned
 mproc_apool_workers(const mproc_apool_t *p)
 {
+    if (p == NULL)
+        return 0;
     return p->nworkers;
 }
 
 const char *
 mproc_apool_errmsg(const mproc_apool_t *p)
 {
+    if (p == NULL)
+        return "pool: none";
     return p->errmsg;
 }
 
@@ -1024,6 +1058,8 @@ mproc_async_get(mproc_async_t *ar, int timeout_ms,
 {
     int r;
 
+    if (ar == NULL)
+        return MPROC_EINVAL;
     if (results != NULL)
         *results = NULL;
     if (n != NULL)
@@ -1050,8 +1086,11 @@ mproc_async_get(mproc_async_t *ar, int timeout_ms,
 int
 mproc_async_wait(mproc_async_t *ar, int timeout_ms)
 {
-    int r = refuse_foreign_job(ar, "wait");
+    int r;
 
+    if (ar == NULL)
+        return MPROC_EINVAL;
+    r = refuse_foreign_job(ar, "wait");
     return r < 0 ? r : wait_ready(ar, timeout_ms);
 }
 
@@ -1060,6 +1099,8 @@ mproc_async_ready(mproc_async_t *ar)
 {
     bool r;
 
+    if (ar == NULL)
+        return false;
     if (mproc__apool_foreign(ar->pool))
         return false; /* never, here */
     pthread_mutex_lock(&ar->pool->mu);
@@ -1073,6 +1114,8 @@ mproc_async_successful(mproc_async_t *ar)
 {
     int r;
 
+    if (ar == NULL)
+        return MPROC_EINVAL;
     if ((r = refuse_foreign_job(ar, "successful")) < 0)
         return r;
     pthread_mutex_lock(&ar->pool->mu);
@@ -1089,6 +1132,8 @@ mproc_async_successful(mproc_async_t *ar)
 const char *
 mproc_async_errmsg(mproc_async_t *ar)
 {
+    if (ar == NULL)
+        return "result: none";
     return ar->msg != NULL ? ar->msg : "";
 }
 
@@ -1152,11 +1197,15 @@ int
 mproc_imap_next(mproc_imap_t *it, int timeout_ms,
                 const struct mproc_result **r)
 {
-    struct mproc_async *j = &it->a;
-    struct mproc_apool *p = j->pool;
+    struct mproc_async *j;
+    struct mproc_apool *p;
     struct res *s;
     int rc;
 
+    if (it == NULL)
+        return MPROC_EINVAL;
+    j = &it->a;
+    p = j->pool;
     *r = NULL;
     if ((rc = refuse_foreign_job(j, "next")) < 0)
         return rc;

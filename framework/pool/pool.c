@@ -727,6 +727,8 @@ mproc_pool_run(mproc_pool_t *p, mproc_next_fn next, mproc_result_fn on_result,
     uint64_t want, w = 1024, i;
     int r;
 
+    if (p == NULL)
+        return MPROC_EINVAL;
     if (p->owner != getpid()) {
         set_errmsg(p, "the pool belongs to process %d: a forked child "
                       "cannot run its parent's pool (make one of its own)",
@@ -806,12 +808,16 @@ mproc_pool_run(mproc_pool_t *p, mproc_next_fn next, mproc_result_fn on_result,
 bool
 mproc_pool_has_reduce(const mproc_pool_t *p)
 {
+    if (p == NULL)
+        return false;
     return p->has_reduce;
 }
 
 int
 mproc_pool_reduce_output(mproc_pool_t *p, const void **data, size_t *len)
 {
+    if (p == NULL)
+        return MPROC_EINVAL;
     if (!p->has_reduce)
         return MPROC_ENOTSUP;
     if (!p->ran || !p->run_over) {
@@ -903,18 +909,24 @@ mproc__pool_host_fds(const mproc_pool_t *p, int *fds, size_t max,
 const char *
 mproc_pool_task(const mproc_pool_t *p)
 {
+    if (p == NULL)
+        return NULL;
     return p->task->name;
 }
 
 unsigned
 mproc_pool_workers(const mproc_pool_t *p)
 {
+    if (p == NULL)
+        return 0;
     return p->nworkers;
 }
 
 const char *
 mproc_pool_errmsg(const mproc_pool_t *p)
 {
+    if (p == NULL)
+        return "pool: none";
     return p->errmsg;
 }
 

@@ -143,5 +143,7 @@ mproc_get_context(const char *method, const mproc_context_t **out,
 const char *
 mproc_context_start_method(const mproc_context_t *c)
 {
+    if (c == NULL)
+        return NULL;
     return c->method;
 }

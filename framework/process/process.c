@@ -205,6 +205,8 @@ mproc_process_new(mproc_process_t **out, const struct mproc_process_opts *o,
     mproc_process_t *p = NULL;
     size_t len;
 
+    if (out == NULL)
+        return mproc__err(err, MPROC_EINVAL, "process: out is NULL");
     *out = NULL;
     if ((o->fn == NULL) == (o->target == NULL))
         return mproc__err(err, MPROC_EINVAL,
@@ -707,6 +709,8 @@ mproc_process_start(mproc_process_t *p)
     int fds[2] = {-1, -1}, sp[2] = {-1, -1}, r;
     pid_t me;
 
+    if (p == NULL)
+        return MPROC_EINVAL;
     if (p->state == S_CLOSED)
         return closed(p);
     if (p->kind != K_CHILD)
@@ -788,6 +792,8 @@ mproc_process_pass(mproc_process_t *p, int kind, void *obj)
 {
     struct mproc__pass *a;
 
+    if (p == NULL)
+        return MPROC_EINVAL;
     if (p->state == S_CLOSED)
         return closed(p);
     if (p->kind != K_CHILD || p->state != S_NEW)
@@ -1084,6 +1090,8 @@ mproc_process_join(mproc_process_t *p, int timeout_ms)
     long long deadline = timeout_ms >= 0 ? mproc__now_ms() + timeout_ms : 0;
     pid_t me;
 
+    if (p == NULL)
+        return MPROC_EINVAL;
     if (p->state == S_CLOSED)
         return closed(p);
     me = getpid();
@@ -1159,6 +1167,8 @@ mproc_process_join(mproc_process_t *p, int timeout_ms)
 bool
 mproc_process_is_alive(mproc_process_t *p)
 {
+    if (p == NULL)
+        return false;
     if (p->state == S_CLOSED)
         return false;
     if (p->kind == K_CURRENT)
@@ -1175,6 +1185,8 @@ mproc_process_is_alive(mproc_process_t *p)
 int
 mproc_process_exitcode(mproc_process_t *p, int *code)
 {
+    if (p == NULL)
+        return MPROC_EINVAL;
     if (p->state == S_CLOSED)
         return closed(p);
     if (p->kind != K_CHILD || p->state == S_NEW || !check(p))
@@ -1190,6 +1202,8 @@ mproc_process_exitcode(mproc_process_t *p, int *code)
 pid_t
 mproc_process_pid(const mproc_process_t *p)
 {
+    if (p == NULL)
+        return MPROC_EINVAL;
     if (p->state == S_CLOSED)
         return MPROC_ECLOSED;
     if (p->kind == K_CURRENT)
@@ -1200,6 +1214,8 @@ mproc_process_pid(const mproc_process_t *p)
 int
 mproc_process_sentinel(const mproc_process_t *p)
 {
+    if (p == NULL)
+        return MPROC_EINVAL;
     if (p->state == S_CLOSED)
         return MPROC_ECLOSED;
     if (p->kind == K_PARENT) {
@@ -1240,18 +1256,24 @@ signal_child(mproc_process_t *p, int sig)
 int
 mproc_process_terminate(mproc_process_t *p)
 {
+    if (p == NULL)
+        return MPROC_EINVAL;
     return signal_child(p, SIGTERM);
 }
 
 int
 mproc_process_kill(mproc_process_t *p)
 {
+    if (p == NULL)
+        return MPROC_EINVAL;
     return signal_child(p, SIGKILL);
 }
 
 const char *
 mproc_process_name(const mproc_process_t *p)
 {
+    if (p == NULL)
+        return NULL;
     return p->name;
 }
 
@@ -1260,6 +1282,8 @@ mproc_process_set_name(mproc_process_t *p, const char *name)
 {
     char *n;
 
+    if (p == NULL)
+        return MPROC_EINVAL;
     if (p->state == S_CLOSED)
         return closed(p);
     if (name == NULL || p->kind == K_PARENT)
@@ -1277,12 +1301,16 @@ mproc_process_set_name(mproc_process_t *p, const char *name)
 bool
 mproc_process_daemon(const mproc_process_t *p)
 {
+    if (p == NULL)
+        return false;
     return p->daemon;
 }
 
 int
 mproc_process_set_daemon(mproc_process_t *p, bool daemon)
 {
+    if (p == NULL)
+        return MPROC_EINVAL;
     if (p->state == S_CLOSED)
         return closed(p);
     if (p->kind != K_CHILD || p->state != S_NEW)
@@ -1295,6 +1323,8 @@ mproc_process_set_daemon(mproc_process_t *p, bool daemon)
 int
 mproc_process_result(mproc_process_t *p, const void **data, size_t *len)
 {
+    if (p == NULL)
+        return MPROC_EINVAL;
     if (p->state == S_CLOSED)
         return closed(p);
     if (p->kind != K_CHILD || p->state == S_NEW)
@@ -1322,6 +1352,8 @@ mproc_process_result(mproc_process_t *p, const void **data, size_t *len)
 const char *
 mproc_process_failure(const mproc_process_t *p)
 {
+    if (p == NULL)
+        return NULL;
     if (p->state != S_ENDED)
         return NULL;
     return p->failure;
@@ -1330,6 +1362,8 @@ mproc_process_failure(const mproc_process_t *p)
 const char *
 mproc_process_errmsg(const mproc_process_t *p)
 {
+    if (p == NULL)
+        return "process: none";
     if (p->errmsg == NULL)
         return p->errmsg_lost ? "out of memory (the error's message was "
                                 "lost)"
@@ -1382,6 +1416,8 @@ unlink_child(mproc_process_t *p)
 int
 mproc_process_close(mproc_process_t *p)
 {
+    if (p == NULL)
+        return MPROC_EINVAL;
     if (p->state == S_CLOSED)
         return 0;
     if (p->kind != K_CHILD)
