@@ -1116,6 +1116,8 @@ mproc_config_new(mproc_config_t **out, mproc_err_t *err)
     size_t i;
     int r;
 
+    if (out == NULL)
+        return mproc__err(err, MPROC_EINVAL, "config: out is NULL");
     *out = NULL;
     if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
         return mproc__err(err, MPROC_ENOMEM, "out of memory");
@@ -1185,6 +1187,8 @@ mproc_config_load(mproc_config_t *cfg, const char *path, mproc_err_t *err)
     size_t len = 0;
     int r;
 
+    if (cfg == NULL)
+        return mproc__err(err, MPROC_EINVAL, "config: no config");
     cfg->finished = false; /* the typed view may point at what we replace */
     if ((r = mproc__config_read_file(path, &data, &len, err)) < 0)
         return r;
@@ -1231,6 +1235,8 @@ mproc_config_set(mproc_config_t *cfg, const char *assignment, mproc_err_t *err)
     char *copy = NULL, *loc = NULL, *eq, *dot, *section = NULL, *key = NULL;
     int r;
 
+    if (cfg == NULL)
+        return mproc__err(err, MPROC_EINVAL, "config: no config");
     cfg->finished = false;
     if ((copy = strdup(assignment)) == NULL ||
         asprintf(&loc, "--set %s", assignment) < 0) {
@@ -1267,10 +1273,14 @@ fail:
 int
 mproc_config_finish(mproc_config_t *cfg, mproc_err_t *err)
 {
-    const struct slot *s = cfg->slots;
-    struct mproc__job *j = &cfg->job;
+    const struct slot *s;
+    struct mproc__job *j;
     int r;
 
+    if (cfg == NULL)
+        return mproc__err(err, MPROC_EINVAL, "config: no config");
+    s = cfg->slots;
+    j = &cfg->job;
     cfg->finished = false;
     if (s[K_PLUGIN].raw == NULL)
         return mproc__err(err, MPROC_ECONFIG,
@@ -1395,8 +1405,11 @@ mproc_config_get(const mproc_config_t *cfg, const char *section,
                  const char *key)
 {
     bool known;
-    const struct slot *s = lookup(cfg, section, key, &known);
+    const struct slot *s;
 
+    if (cfg == NULL)
+        return NULL;
+    s = lookup(cfg, section, key, &known);
     return s != NULL ? s->raw : NULL;
 }
 
@@ -1405,8 +1418,11 @@ mproc_config_where(const mproc_config_t *cfg, const char *section,
                    const char *key)
 {
     bool known;
-    const struct slot *s = lookup(cfg, section, key, &known);
+    const struct slot *s;
 
+    if (cfg == NULL)
+        return NULL;
+    s = lookup(cfg, section, key, &known);
     if (s != NULL)
         return s->where;
     return known ? "default" : NULL;
@@ -1415,6 +1431,10 @@ mproc_config_where(const mproc_config_t *cfg, const char *section,
 size_t
 mproc_config_args(const mproc_config_t *cfg, const struct mproc_kv **out)
 {
+    if (cfg == NULL) {
+        *out = NULL;
+        return 0;
+    }
     *out = cfg->nargs > 0 ? cfg->kv : NULL;
     return cfg->nargs;
 }

@@ -456,7 +456,7 @@ mproc_listener_accept(mproc_listener_t *l, int timeout_ms, mproc_conn_t **out)
 const char *
 mproc_listener_address(const mproc_listener_t *l)
 {
-    return l ? l->address : "";
+    return l ? l->address : NULL;
 }
 
 int

@@ -57,6 +57,8 @@ mproc_pipe_new(mproc_pipe_t **end1, mproc_pipe_t **end2,
     mproc_pipe_t *e1 = NULL, *e2 = NULL;
     int r;
 
+    if (end1 == NULL || end2 == NULL)
+        return mproc__err(err, MPROC_EINVAL, "pipe: end1 or end2 is NULL");
     *end1 = *end2 = NULL;
     if (o == NULL) {
         mproc_pipe_opts_init(&d);
@@ -142,6 +144,8 @@ mproc_pipe_poll(mproc_pipe_t *p, int timeout_ms)
 {
     int r;
 
+    if (p == NULL)
+        return MPROC_EINVAL;
     if (p->closed || p->rx == NULL)
         return closed_err(p, "only sends");
     /* Looks at the transport without reading from it: a message stays for
@@ -155,6 +159,8 @@ mproc_pipe_fileno(mproc_pipe_t *p)
 {
     int r;
 
+    if (p == NULL)
+        return MPROC_EINVAL;
     if (p->closed || p->rx == NULL)
         return closed_err(p, "only sends");
     r = mproc__lchan_fileno(p->rx);
@@ -164,6 +170,8 @@ mproc_pipe_fileno(mproc_pipe_t *p)
 int
 mproc_pipe_close(mproc_pipe_t *p)
 {
+    if (p == NULL)
+        return MPROC_EINVAL;
     if (p->closed)
         return closed_err(p, "");
     mproc__lchan_close_side(p->tx, MPROC__CHAN_WR);
@@ -186,24 +194,32 @@ mproc_pipe_free(mproc_pipe_t *p)
 const char *
 mproc_pipe_errmsg(const mproc_pipe_t *p)
 {
+    if (p == NULL)
+        return "pipe: none";
     return p->errmsg;
 }
 
 const char *
 mproc_pipe_backend(const mproc_pipe_t *p)
 {
+    if (p == NULL)
+        return NULL;
     return p->backend;
 }
 
 bool
 mproc_pipe_can_send(const mproc_pipe_t *p)
 {
+    if (p == NULL)
+        return false;
     return !p->closed && p->tx != NULL;
 }
 
 bool
 mproc_pipe_can_recv(const mproc_pipe_t *p)
 {
+    if (p == NULL)
+        return false;
     return !p->closed && p->rx != NULL;
 }
 

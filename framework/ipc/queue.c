@@ -134,6 +134,8 @@ mproc_joinable_queue_new(mproc_queue_t **out,
     mproc_queue_t *q;
     int fd, r;
 
+    if (out == NULL)
+        return mproc__err(err, MPROC_EINVAL, "queue: out is NULL");
     r = mproc_queue_new(&q, o, err);
     if (r < 0)
         return r;
@@ -166,6 +168,8 @@ mproc_simple_queue_new(mproc_queue_t **out, const char *backend,
 {
     struct mproc_queue_opts o;
 
+    if (out == NULL)
+        return mproc__err(err, MPROC_EINVAL, "queue: out is NULL");
     mproc_queue_opts_init(&o);
     if (backend != NULL)
         o.backend = backend;
@@ -175,6 +179,8 @@ mproc_simple_queue_new(mproc_queue_t **out, const char *backend,
 bool
 mproc_queue_is_joinable(const mproc_queue_t *q)
 {
+    if (q == NULL)
+        return false;
     return q->js != NULL;
 }
 
@@ -207,6 +213,8 @@ mproc_queue_task_done(mproc_queue_t *q)
 {
     int64_t cur;
 
+    if (q == NULL)
+        return MPROC_EINVAL;
     if (q->js == NULL)
         return not_joinable(q, "task_done");
     cur = atomic_load_explicit(&q->js->unfinished, memory_order_relaxed);
@@ -232,6 +240,8 @@ mproc_queue_join(mproc_queue_t *q, int timeout_ms)
     uint32_t seq;
     int r;
 
+    if (q == NULL)
+        return MPROC_EINVAL;
     if (q->js == NULL)
         return not_joinable(q, "join");
     d = mproc__deadline_of(&dl, timeout_ms);
@@ -271,7 +281,7 @@ out:
 ssize_t
 mproc_queue_unfinished(const mproc_queue_t *q)
 {
-    if (q->js == NULL)
+    if (q == NULL || q->js == NULL)
         return MPROC_EINVAL;
     return (ssize_t)atomic_load_explicit(&q->js->unfinished,
                                          memory_order_relaxed);
@@ -332,6 +342,8 @@ mproc_queue_fileno(mproc_queue_t *q)
 {
     int r;
 
+    if (q == NULL)
+        return MPROC_EINVAL;
     if (q->closed)
         return closed_err(q, "");
     r = mproc__lchan_fileno(q->lc);
@@ -355,12 +367,16 @@ mproc_queue_empty(const mproc_queue_t *q)
 bool
 mproc_queue_full(const mproc_queue_t *q)
 {
+    if (q == NULL)
+        return false;
     return q->maxsize > 0 && (size_t)mproc_queue_qsize(q) >= q->maxsize;
 }
 
 int
 mproc_queue_close(mproc_queue_t *q)
 {
+    if (q == NULL)
+        return MPROC_EINVAL;
     if (q->closed)
         return closed_err(q, " already");
     q->closed = true;
@@ -384,12 +400,16 @@ mproc_queue_free(mproc_queue_t *q)
 const char *
 mproc_queue_errmsg(const mproc_queue_t *q)
 {
+    if (q == NULL)
+        return "queue: none";
     return q->errmsg;
 }
 
 const char *
 mproc_queue_backend(const mproc_queue_t *q)
 {
+    if (q == NULL)
+        return NULL;
     return q->backend;
 }
 

@@ -172,6 +172,8 @@ mproc_shm_create(mproc_shm_t **out, const char *name, size_t size,
     mproc_shm_t *m;
     int r;
 
+    if (out == NULL)
+        return mproc__err(err, MPROC_EINVAL, "shared memory: out is NULL");
     *out = NULL;
     if (size == 0 || size > (size_t)INT64_MAX - 4096)
         return mproc__err(err, MPROC_EINVAL, "shared memory: size %zu: "
@@ -239,6 +241,8 @@ mproc_shm_attach(mproc_shm_t **out, const char *name, mproc_err_t *err)
     mproc_shm_t *m;
     int r;
 
+    if (out == NULL)
+        return mproc__err(err, MPROC_EINVAL, "shared memory: out is NULL");
     *out = NULL;
     if ((r = check_name(name, err)) < 0)
         return r;
@@ -292,24 +296,32 @@ mproc__shm_fd(const mproc_shm_t *m)
 void *
 mproc_shm_buf(const mproc_shm_t *m)
 {
+    if (m == NULL)
+        return NULL;
     return m->buf;
 }
 
 size_t
 mproc_shm_size(const mproc_shm_t *m)
 {
+    if (m == NULL)
+        return 0;
     return m->size;
 }
 
 const char *
 mproc_shm_name(const mproc_shm_t *m)
 {
+    if (m == NULL)
+        return NULL;
     return m->name + 1;
 }
 
 int
 mproc_shm_close(mproc_shm_t *m)
 {
+    if (m == NULL)
+        return MPROC_EINVAL;
     if (m->buf == NULL) {
         snprintf(m->errmsg, sizeof(m->errmsg),
                  "shared memory %s: closed already", m->name + 1);
@@ -323,6 +335,8 @@ mproc_shm_close(mproc_shm_t *m)
 int
 mproc_shm_unlink(mproc_shm_t *m)
 {
+    if (m == NULL)
+        return MPROC_EINVAL;
     if (shm_unlink(m->name) < 0) {
         int r = -errno;
         snprintf(m->errmsg, sizeof(m->errmsg), "shared memory %s: %s",
@@ -342,6 +356,8 @@ mproc_shm_free(mproc_shm_t *m)
 const char *
 mproc_shm_errmsg(const mproc_shm_t *m)
 {
+    if (m == NULL)
+        return "shared memory: none";
     return m->errmsg;
 }
 
