@@ -297,13 +297,15 @@ mproc__mgr_ring_setup(mproc_manager_t *m)
 const char *
 mproc_manager_errmsg(const mproc_manager_t *m)
 {
+    if (m == NULL)
+        return "manager: none";
     return m->msg;
 }
 
 const void *
 mproc_manager_item(const mproc_manager_t *m, size_t i, size_t *len)
 {
-    if (i >= m->nitems) {
+    if (m == NULL || i >= m->nitems) {
         if (len != NULL)
             *len = 0;
         return NULL;
@@ -317,10 +319,20 @@ mproc_manager_item(const mproc_manager_t *m, size_t i, size_t *len)
 
 #define B(p, l) ((mgr_bytes){ (p), (l) })
 
+/* Every proxy call goes through here: the one place a NULL proxy is
+ * refused (item0() and fail() after it touch o only on success). */
+static int
+ocall(mproc_mobj_t *o, int op, int timeout, const mgr_bytes *a, size_t na)
+{
+    if (o == NULL)
+        return MPROC_EINVAL;
+    return mproc__mgr_call(o->m, op, o->id, timeout, a, na);
+}
+
 static int
 call0(mproc_mobj_t *o, int op, int timeout)
 {
-    return mproc__mgr_call(o->m, op, o->id, timeout, NULL, 0);
+    return ocall(o, op, timeout, NULL, 0);
 }
 
 static int
@@ -328,7 +340,7 @@ call1(mproc_mobj_t *o, int op, const void *p, size_t len)
 {
     mgr_bytes a = B(p, len);
 
-    return mproc__mgr_call(o->m, op, o->id, -1, &a, 1);
+    return ocall(o, op, -1, &a, 1);
 }
 
 /* The first item of the reply, when the call succeeded. */
@@ -372,6 +384,11 @@ open_(mproc_manager_t *m, int op, int type, const char *name,
     mproc_mobj_t *o = NULL;
     int r;
 
+    if (m == NULL || out == NULL) {
+        if (out != NULL)
+            *out = NULL;
+        return MPROC_EINVAL;
+    }
     *out = NULL;
     a[0] = B(name != NULL ? name : "", name != NULL ? strlen(name) : 0);
     a[1] = B(params, plen);
@@ -401,6 +418,8 @@ mproc_manager_open(mproc_manager_t *m, int type, const char *name,
 int
 mproc_manager_find(mproc_manager_t *m, const char *name, mproc_mobj_t **out)
 {
+    if (m == NULL)
+        return MPROC_EINVAL;
     if (name == NULL || name[0] == '\0')
         return fail(m, MPROC_EINVAL, "find: a name is needed");
     return open_(m, OP_FIND, 0, name, NULL, 0, NULL, out);
@@ -411,6 +430,8 @@ mproc_manager_unlink(mproc_manager_t *m, const char *name)
 {
     mgr_bytes a = B(name, name != NULL ? strlen(name) : 0);
 
+    if (m == NULL)
+        return MPROC_EINVAL;
     if (name == NULL || name[0] == '\0')
         return fail(m, MPROC_EINVAL, "unlink: a name is needed");
 
@@ -430,6 +451,8 @@ mproc_mobj_free(mproc_mobj_t *o)
 int
 mproc_mobj_type(const mproc_mobj_t *o)
 {
+    if (o == NULL)
+        return MPROC_EINVAL;
     return o->type;
 }
 
@@ -510,6 +533,11 @@ int
 mproc_manager_condition(mproc_manager_t *m, const char *name,
                         mproc_mobj_t *lock, mproc_mobj_t **out)
 {
+    if (m == NULL) {
+        if (out != NULL)
+            *out = NULL;
+        return MPROC_EINVAL;
+    }
     if (lock != NULL && lock->m != m) {
         *out = NULL;
         return fail(m, MPROC_EINVAL, "condition: lock of another manager");
@@ -549,6 +577,8 @@ mproc_manager_call(mproc_mobj_t *o, const char *method, const void *arg,
     size_t l = 0;
     const void *p;
 
+    if (o == NULL)
+        return MPROC_EINVAL;
     if (method == NULL || method[0] == '\0') {
         if (out != NULL)
             *out = NULL;
@@ -556,7 +586,7 @@ mproc_manager_call(mproc_mobj_t *o, const char *method, const void *arg,
             *out_len = 0;
         return fail(o->m, MPROC_EINVAL, "call: no method name");
     }
-    r = mproc__mgr_call(o->m, OP_X_CALL, o->id, -1, a, 2);
+    r = ocall(o, OP_X_CALL, -1, a, 2);
     p = mproc_manager_item(o->m, 0, &l);
     /* A failed method's output is its message; without one, the code's
      * (the server's own messages name the method already). */
@@ -580,7 +610,7 @@ mproc_mdict_set(mproc_mobj_t *d, const void *k, size_t kl, const void *v,
 {
     mgr_bytes a[2] = { B(k, kl), B(v, vl) };
 
-    return mproc__mgr_call(d->m, OP_D_SET, d->id, -1, a, 2);
+    return ocall(d, OP_D_SET, -1, a, 2);
 }
 
 int
@@ -596,7 +626,7 @@ mproc_mdict_setdefault(mproc_mobj_t *d, const void *k, size_t kl,
 {
     mgr_bytes a[2] = { B(k, kl), B(dv, dl) };
 
-    return item0(d, mproc__mgr_call(d->m, OP_D_SETDEFAULT, d->id, -1, a, 2),
+    return item0(d, ocall(d, OP_D_SETDEFAULT, -1, a, 2),
                  v, vl);
 }
 
@@ -646,7 +676,7 @@ mproc_mdict_clear(mproc_mobj_t *d)
 int
 mproc_mdict_update(mproc_mobj_t *d, const struct mproc_mbytes *kv, size_t n)
 {
-    return mproc__mgr_call(d->m, OP_D_UPDATE, d->id, -1, kv, 2 * n);
+    return ocall(d, OP_D_UPDATE, -1, kv, 2 * n);
 }
 
 /* ---- list ---- */
@@ -659,7 +689,7 @@ list_idx(mproc_mobj_t *l, int op, ssize_t i, const void *p, size_t len,
     mgr_bytes a[2] = { B(b, 8), B(p, len) };
 
     enc64(b, i);
-    return mproc__mgr_call(l->m, op, l->id, -1, a, with_item ? 2 : 1);
+    return ocall(l, op, -1, a, with_item ? 2 : 1);
 }
 
 int
@@ -672,7 +702,7 @@ int
 mproc_mlist_extend(mproc_mobj_t *l, const struct mproc_mbytes *items,
                    size_t n)
 {
-    return mproc__mgr_call(l->m, OP_L_EXTEND, l->id, -1, items, n);
+    return ocall(l, OP_L_EXTEND, -1, items, n);
 }
 
 int
@@ -731,7 +761,7 @@ mproc_mlist_slice(mproc_mobj_t *l, ssize_t start, ssize_t stop)
 
     enc64(b, start);
     enc64(b + 8, stop);
-    return mproc__mgr_call(l->m, OP_L_SLICE, l->id, -1, a, 2);
+    return ocall(l, OP_L_SLICE, -1, a, 2);
 }
 
 /* ---- Namespace ---- */
@@ -772,7 +802,7 @@ arr_call(mproc_mobj_t *a, int op, size_t i, uint64_t x, bool with_x,
 
     mgr_put64(b, i);
     mgr_put64(b + 8, x);
-    r = mproc__mgr_call(a->m, op, a->id, -1, args, with_x ? 2 : 1);
+    r = ocall(a, op, -1, args, with_x ? 2 : 1);
     if (r >= 0 && out != NULL)
         *out = (uint64_t)i64_of(a, 0);
     return r;
@@ -850,7 +880,7 @@ mproc_mqueue_put(mproc_mobj_t *q, const void *p, size_t len, int timeout)
 {
     mgr_bytes a = B(p, len);
 
-    return mproc__mgr_call(q->m, OP_Q_PUT, q->id, timeout, &a, 1);
+    return ocall(q, OP_Q_PUT, timeout, &a, 1);
 }
 
 int

@@ -106,6 +106,8 @@ mproc_manager_connect(mproc_manager_t **out, const char *address,
     mproc_manager_t *m = NULL;
     int r;
 
+    if (out == NULL)
+        return seterr(err, MPROC_EINVAL, "manager: out is NULL");
     *out = NULL;
     if (address == NULL)
         return seterr(err, MPROC_EINVAL, "manager: no address");
@@ -339,6 +341,8 @@ mproc_manager_start(mproc_manager_t **out, const struct mproc_manager_opts *uo,
     ssize_t got;
     pid_t pid = -1;
 
+    if (out == NULL)
+        return seterr(err, MPROC_EINVAL, "manager: out is NULL");
     *out = NULL;
     if (uo != NULL)
         o = *uo;
@@ -462,12 +466,16 @@ fail:
 const char *
 mproc_manager_address(const mproc_manager_t *m)
 {
+    if (m == NULL)
+        return NULL;
     return m->address;
 }
 
 const void *
 mproc_manager_authkey(const mproc_manager_t *m, size_t *len)
 {
+    if (m == NULL)
+        return NULL;
     if (len != NULL)
         *len = m->keylen;
     return m->key;
@@ -476,6 +484,8 @@ mproc_manager_authkey(const mproc_manager_t *m, size_t *len)
 pid_t
 mproc_manager_pid(const mproc_manager_t *m)
 {
+    if (m == NULL)
+        return 0;
     return m->pid;
 }
 
@@ -484,6 +494,8 @@ mproc_manager_shutdown(mproc_manager_t *m)
 {
     int r = 0, st;
 
+    if (m == NULL)
+        return MPROC_EINVAL;
     if (m->owner != getpid()) {
         /* A forked copy of the starter's handle: the server is the
          * parent's. */
