@@ -14,6 +14,10 @@
  * given to mproc_config_set() are taken relative to the working directory.
  *
  * conf/mproc.ini in the source tree documents every key.
+ *
+ * A NULL handle is refused, never dereferenced: MPROC_EINVAL from a call
+ * that returns an error code, 0/false/NULL from one that does not, no-op
+ * for the frees (the rule in <mproc/error.h>).
  */
 #ifndef MPROC_CONFIG_H
 #define MPROC_CONFIG_H

@@ -59,6 +59,10 @@
  * loses nothing: a send returns it only before its first byte (a begun
  * message is finished), a receive keeps a begun message for the next
  * call.
+ *
+ * A NULL handle is refused, never dereferenced: MPROC_EINVAL from a call
+ * that returns an error code, 0/false/NULL from one that does not, no-op
+ * for the frees (the rule in <mproc/error.h>).
  */
 #ifndef MPROC_CONNECTION_H
 #define MPROC_CONNECTION_H

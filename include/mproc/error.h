@@ -8,6 +8,13 @@
  * they never collide with an errno.  A human-readable message for the last
  * failure is kept by the object involved (mproc_pool_errmsg() ...) or, for
  * calls with no object, in the caller's mproc_err_t.
+ *
+ * NULL handles, in every public header: a call given NULL for its handle
+ * (or a constructor given NULL for `out` or for its arena) returns
+ * MPROC_EINVAL when it returns an error code; a call with no error channel
+ * returns 0, false or NULL; an errmsg call returns a fixed non-empty
+ * string; a free (and a void call) does nothing.  No call crashes on NULL;
+ * a stale (freed) handle is still undefined.  See mproc-error(3).
  */
 #ifndef MPROC_ERROR_H
 #define MPROC_ERROR_H

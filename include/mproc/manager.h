@@ -66,6 +66,10 @@
  * others back), so give each thread its own connection when they block.
  * Fork: a forked child must not use its parent's connection; it connects
  * anew.
+ *
+ * A NULL handle is refused, never dereferenced: MPROC_EINVAL from a call
+ * that returns an error code, 0/false/NULL from one that does not, no-op
+ * for the frees (the rule in <mproc/error.h>).
  */
 #ifndef MPROC_MANAGER_H
 #define MPROC_MANAGER_H
@@ -267,7 +271,7 @@ MPROC_API int mproc_manager_unlink(mproc_manager_t *m, const char *name);
 /** Release a proxy (NULL: nothing). */
 MPROC_API void mproc_mobj_free(mproc_mobj_t *o);
 
-/** The object's type (enum mproc_mobj_type). */
+/** The object's type (enum mproc_mobj_type); MPROC_EINVAL for NULL. */
 MPROC_API int mproc_mobj_type(const mproc_mobj_t *o);
 
 MPROC_API int mproc_manager_dict(mproc_manager_t *m, const char *name,

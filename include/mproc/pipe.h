@@ -30,6 +30,10 @@
  * any byte of a message moved (SA_RESTART handlers: it goes on waiting).
  * Limit: as for a Queue (queue.h), a handler that runs between two of the
  * wait's sleeps is not seen.
+ *
+ * A NULL handle is refused, never dereferenced: MPROC_EINVAL from a call
+ * that returns an error code, 0/false/NULL from one that does not, no-op
+ * for the frees (the rule in <mproc/error.h>).
  */
 #ifndef MPROC_PIPE_H
 #define MPROC_PIPE_H

@@ -31,6 +31,10 @@
  * processes its tasks start join: time-limit and stop signals go to that
  * group, and what is left of it is killed when the worker ends.  A task's
  * item is followed by a NUL byte (see mproc_task_fn in plugin.h).
+ *
+ * A NULL handle is refused, never dereferenced: MPROC_EINVAL from a call
+ * that returns an error code, 0/false/NULL from one that does not, no-op
+ * for the frees (the rule in <mproc/error.h>).
  */
 #ifndef MPROC_POOL_H
 #define MPROC_POOL_H

@@ -45,6 +45,10 @@
  * during the wait and some handler of the program was installed without
  * SA_RESTART (poll(2) cannot say which ran; fault signals do not count);
  * with SA_RESTART handlers only, the wait goes on.
+ *
+ * A NULL handle is refused, never dereferenced: MPROC_EINVAL from a call
+ * that returns an error code, 0/false/NULL from one that does not, no-op
+ * for the frees (the rule in <mproc/error.h>).
  */
 #ifndef MPROC_PROCESS_H
 #define MPROC_PROCESS_H
@@ -139,7 +143,8 @@ MPROC_API bool mproc_process_is_alive(mproc_process_t *p);
  */
 MPROC_API int mproc_process_exitcode(mproc_process_t *p, int *code);
 
-/** The pid: 0 before start; MPROC_ECLOSED (negative) after close. */
+/** The pid: 0 before start; MPROC_ECLOSED (negative) after close;
+ *  MPROC_EINVAL for NULL. */
 MPROC_API pid_t mproc_process_pid(const mproc_process_t *p);
 
 /**

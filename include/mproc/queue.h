@@ -56,6 +56,10 @@
  * the CPUs are busy: a test under full load saw 2 in 80 signals missed)
  * is not seen, and the wait goes on; use a finite timeout and a flag of
  * your own where missing one matters.  pipe and mq sleep in one piece.
+ *
+ * A NULL handle is refused, never dereferenced: MPROC_EINVAL from a call
+ * that returns an error code, 0/false/NULL from one that does not, no-op
+ * for the frees (the rule in <mproc/error.h>).
  */
 #ifndef MPROC_QUEUE_H
 #define MPROC_QUEUE_H

@@ -7,6 +7,10 @@
  * and _set() take it, and mproc_value_lock() returns it for compound
  * updates (read, compute, write).  For lock-free use, mproc_value_ptr()
  * gives the raw memory: naturally aligned, usable with C11 atomics.
+ *
+ * A NULL handle is refused, never dereferenced: MPROC_EINVAL from a call
+ * that returns an error code, 0/false/NULL from one that does not, no-op
+ * for the frees (the rule in <mproc/error.h>).
  */
 #ifndef MPROC_SHARED_H
 #define MPROC_SHARED_H
@@ -57,6 +61,7 @@ MPROC_API int mproc_value_new(mproc_sync_t *s, int type, size_t length,
                               bool with_lock, mproc_value_t **out,
                               mproc_err_t *err);
 
+/** The element type (enum mproc_type); MPROC_EINVAL for NULL. */
 MPROC_API int mproc_value_type(const mproc_value_t *v);
 MPROC_API size_t mproc_value_length(const mproc_value_t *v);
 /** The lock, or NULL when created without one. */

@@ -24,6 +24,10 @@
  * images get one through mproc_process_pass().  A handle is used by one
  * thread at a time; the memory by anyone (synchronize it yourself, with a
  * Lock of <mproc/sync.h> for example).
+ *
+ * A NULL handle is refused, never dereferenced: MPROC_EINVAL from a call
+ * that returns an error code, 0/false/NULL from one that does not, no-op
+ * for the frees (the rule in <mproc/error.h>).
  */
 #ifndef MPROC_SHARED_MEMORY_H
 #define MPROC_SHARED_MEMORY_H

@@ -68,6 +68,10 @@
  *
  * Timeouts are in milliseconds: -1 (any negative value) waits for ever,
  * 0 only tries.
+ *
+ * A NULL handle is refused, never dereferenced: MPROC_EINVAL from a call
+ * that returns an error code, 0/false/NULL from one that does not, no-op
+ * for the frees (the rule in <mproc/error.h>).
  */
 #ifndef MPROC_SYNC_H
 #define MPROC_SYNC_H
@@ -184,7 +188,7 @@ MPROC_API int mproc_sem_acquire(mproc_sem_t *sem, int timeout_ms);
  */
 MPROC_API int mproc_sem_release(mproc_sem_t *sem);
 
-/** The units available now (a snapshot). */
+/** The units available now (a snapshot); MPROC_EINVAL for NULL. */
 MPROC_API int mproc_sem_get_value(const mproc_sem_t *sem);
 
 /* ---- Event ---- */
