@@ -131,3 +131,4 @@ include %reldir%/start13.mk
 include %reldir%/start13b.mk
 include %reldir%/chan13b.mk
 include %reldir%/exec-stranger.mk
+include %reldir%/null-handles.mk
