@@ -1035,8 +1035,15 @@ test_stranger_engine(void)
         mproc_pool_free(p);
         rl.rlim_cur = rl.rlim_max = 256;
         setrlimit(RLIMIT_NOFILE, &rl);
+        /* valgrind keeps descriptors of its own up there and does not
+         * let a program lower the hard limit: nothing to tell then. */
+        if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_max != 256)
+            _exit(10);
         r = mproc_pool_new(&p, &o, &err);
-        _exit(r == MPROC_EMFILE && strstr(err.msg, "RLIMIT_NOFILE") ? 0 : 2);
+        if (r == MPROC_EMFILE && strstr(err.msg, "RLIMIT_NOFILE"))
+            _exit(0);
+        diag("hard limit 256: %d %s", r, r < 0 ? err.msg : "(made)");
+        _exit(2);
     }
     waitpid(pid, &st, 0);
     ok(WIFEXITED(st) && (WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == 10),
