@@ -78,6 +78,14 @@ else
     ok 0 "# SKIP no script(1)"
 fi
 
+# A value that is not a number of seconds: said, not taken silently.
+MPROC_PROGRESS_INTERVAL=abc run_mproc run "$tmp/l.ini" --progress
+is "$st" 0 "MPROC_PROGRESS_INTERVAL=abc: the run goes on"
+like "$err" "warning: MPROC_PROGRESS_INTERVAL=abc is not a number of seconds" \
+    "and says the value is not taken"
+MPROC_PROGRESS_INTERVAL=abc run_mproc run "$tmp/l.ini"
+unlike "$err" "MPROC_PROGRESS_INTERVAL" "without --progress it is not read"
+
 run_mproc check "$tmp/l.ini" --progress
 is "$st" 64 "check --progress: a usage error"
 

@@ -47,7 +47,7 @@ head -1 "$tmp/log" >"$tmp/log2"
 printf '0\t1\t0.000\t0.000\tok\t0\t1\tC:\\\\qdir\t\t\t\n' >>"$tmp/log2"
 run_mproc run "$tmp/echo.ini" --joblog "$tmp/log2" --resume --stats text
 is "$st" 0 "C:\\qdir logged ok: --resume works (exit 0, no crash)"
-like "$err" "1 items: 1 succeeded, 0 failed, 0 retries, 1 skipped" \
+like "$err" "1 item: 1 succeeded, 0 failed, 0 retries, 1 skipped" \
     "C:\\qdir logged ok: it is skipped, the other runs"
 
 # Lines mproc never writes: each is refused at its line, exit 78.

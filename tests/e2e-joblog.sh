@@ -87,7 +87,7 @@ printf 'ok\nfail:x\n' >"$tmp/items.txt"
 run_mproc run "$tmp/fault.ini" --joblog "$tmp/log"
 printf 'ok\nok\n' >"$tmp/items.txt"
 run_mproc run "$tmp/fault.ini" --joblog "$tmp/log" --resume --stats text
-like "$err" "1 items: 1 succeeded, 0 failed, 0 retries, 1 skipped" \
+like "$err" "1 item: 1 succeeded, 0 failed, 0 retries, 1 skipped" \
     "resume: a failed item runs again"
 
 # ---- errors ----

@@ -136,6 +136,7 @@ struct run_state {
     long long interval_ms;  /* between two lines */
     long long total;        /* -1: unknown */
     long long start_ms, last_ms;
+    long long start_ns;     /* the same, for the summary's rate */
     const struct cli_run_hooks *hooks; /* mproc exec's, or NULL */
     bool halted;            /* hooks->result stopped the run */
     /* the shard, and where each output lands (for the job log) */
@@ -233,6 +234,8 @@ progress_interval(bool tty)
         s = strtod(env, &end);
         if (*end == '\0' && s >= 0 && s <= 86400)
             return (long long)(s * 1000);
+        cli_error("warning: MPROC_PROGRESS_INTERVAL=%s is not a number of "
+                  "seconds from 0 to 86400; every 5 seconds instead", env);
     }
     return 5000;
 }
@@ -926,7 +929,9 @@ static void
 summary(const struct run_state *st, const char *format, unsigned workers,
         bool known, unsigned long long nrun_not)
 {
-    double wall = (double)(mproc__now_ms() - st->start_ms) / 1000.0;
+    /* In nanoseconds: a rate from milliseconds came out in steps on
+     * short runs (2000 items: 1000000.0, 2000000.0, 666666.7/s). */
+    double wall = (double)(mproc__now_ns() - st->start_ns) / 1e9;
     unsigned long long n = st->done + st->failed, total;
     double rate = wall > 0 ? n / wall : 0;
     char items[32] = "null", notrun[32] = "null", text[4200];
@@ -948,7 +953,8 @@ summary(const struct run_state *st, const char *format, unsigned workers,
         return;
     }
     if (known)
-        fprintf(stderr, "mproc: %s items: ", items);
+        fprintf(stderr, "mproc: %s item%s: ", items,
+                strcmp(items, "1") == 0 ? "" : "s");
     else
         fprintf(stderr, "mproc: items: ");
     fprintf(stderr, "%llu succeeded, %llu failed, %llu retries", st->done,
@@ -1107,8 +1113,9 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
     st.tty = isatty(STDERR_FILENO);
     st.out_tty = isatty(fileno(st.out));
     st.progress = args.progress || (!args.quiet && st.tty);
-    st.interval_ms = progress_interval(st.tty);
+    st.interval_ms = st.progress ? progress_interval(st.tty) : 0;
     st.start_ms = mproc__now_ms();
+    st.start_ns = mproc__now_ns();
     st.last_ms = st.start_ms; /* a first line once there is a rate */
 
     if (cli_mpi_host()) /* the items run on the MPI ranks > 0 */
@@ -1152,8 +1159,9 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
         /* The output or the log failed, and said so: that is the status,
          * and the counts still follow. */
     } else if (got_signal) {
-        cli_error("interrupted by SIG%s: %llu items done, %llu failed, %s",
-                  sigabbrev_np(got_signal), st.done, st.failed, nr);
+        cli_error("interrupted by SIG%s: %llu item%s done, %llu failed, %s",
+                  sigabbrev_np(got_signal), st.done, st.done == 1 ? "" : "s",
+                  st.failed, nr);
         rc = CLI_EXIT_INTERRUPTED;
     } else if (r == MPROC_EINIT) {
         cli_error("%s", mproc_pool_errmsg(pool));
@@ -1166,8 +1174,8 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
         rc = CLI_EXIT_FAILED; /* the hook said why */
     } else if (r == MPROC_ECANCELED) {
         cli_error("run aborted after the first failure (on_error = abort): "
-                  "%llu items done, %llu failed, %s",
-                  st.done, st.failed, nr);
+                  "%llu item%s done, %llu failed, %s",
+                  st.done, st.done == 1 ? "" : "s", st.failed, nr);
         rc = CLI_EXIT_FAILED;
     } else if (r < 0) {
         cli_error("run failed: %s",
