@@ -60,6 +60,16 @@ void mproc__kv_free(struct mproc_kv *kv, size_t n);
 /* A wait that a signal interrupted returns MPROC_EINTR: true when a
  * handler installed without SA_RESTART exists (util/signal.c says why). */
 bool mproc__signal_interrupts(void);
+/* Interruptible waits in slices: see util/signal.c.  mproc__intr_sleep()
+ * before each sleep (MPROC_EINTR: a signal came since the last one),
+ * mproc__intr_hold() after it, both inside one begin/end scope. */
+void mproc__intr_begin(void);
+void mproc__intr_end(void);
+void mproc__intr_hold(void);
+int mproc__intr_sleep(void);
+/* The mask for a sleep that lets the held signals in atomically (ppoll),
+ * NULL when none are held. */
+const sigset_t *mproc__intr_mask(void);
 
 /*
  * SIGPIPE held in the calling thread across writes to pipes whose reader

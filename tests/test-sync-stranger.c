@@ -605,6 +605,19 @@ test_barrier_nwaiting(const char *backend)
     mproc_sync_free(s);
 }
 
+static bool
+same_mask(const sigset_t *a)
+{
+    sigset_t now;
+    int sig;
+
+    sigprocmask(SIG_BLOCK, NULL, &now);
+    for (sig = 1; sig < NSIG; sig++)
+        if (sigismember(a, sig) != sigismember(&now, sig))
+            return false;
+    return true;
+}
+
 /* A handler without SA_RESTART ends a waiting get or recv with
  * MPROC_EINTR.  On shmring, a signal sent a round delay into the wait
  * (0.2 s) met the end of one of its 100 ms slices every time, where the
@@ -630,8 +643,9 @@ test_eintr_round_delay(const char *backend)
     mproc_err_t err;
     char buf[8];
     size_t len;
-    int k, t, seen[2] = {0, 0};
+    int k, t, seen[2] = {0, 0}, kept;
     pid_t me = getpid(), c;
+    sigset_t before;
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_usr1; /* no SA_RESTART */
@@ -658,6 +672,14 @@ test_eintr_round_delay(const char *backend)
                 seen[k]++;
             waitpid(c, NULL, 0);
         }
+    /* The signals a wait holds between its sleeps are let go when it
+     * returns, interrupted or timed out: the caller's mask is its own. */
+    sigprocmask(SIG_BLOCK, NULL, &before);
+    kept = mproc_queue_get(q, buf, sizeof(buf), &len, 150) ==
+               MPROC_ETIMEDOUT &&
+           same_mask(&before);
+    ok(kept, "%s: the signal mask after a timed-out get is the caller's",
+       backend);
     ok(seen[0] >= 2, "%s: a signal 0.2 s into a get: MPROC_EINTR (%d of 3)",
        backend, seen[0]);
     ok(seen[1] >= 2, "%s: a signal 0.2 s into a recv: MPROC_EINTR (%d of 3)",
@@ -666,6 +688,69 @@ out:
     mproc_queue_free(q);
     mproc_pipe_free(a);
     mproc_pipe_free(b);
+    sigaction(SIGUSR1, &old, NULL);
+}
+
+
+/* The sync objects' waits sleep in slices too: timed out or interrupted,
+ * they leave the caller's signal mask as it was, and a signal in the
+ * middle of an Event wait ends it. */
+static void
+test_sync_waits_mask(const char *backend)
+{
+    struct sigaction sa, old;
+    mproc_sync_t *s = NULL;
+    mproc_event_t *e;
+    mproc_sem_t *sem;
+    mproc_lock_t *l;
+    mproc_err_t err;
+    sigset_t mine;
+    pid_t me = getpid(), c, h;
+    int r;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_usr1; /* no SA_RESTART */
+    sigaction(SIGUSR1, &sa, &old);
+    if (mproc_sync_new(&s, backend, 0, &err) < 0 ||
+        mproc_event_new(s, &e, &err) < 0 ||
+        mproc_sem_new(s, 0, false, &sem, &err) < 0 ||
+        mproc_lock_new(s, false, &l, &err) < 0) {
+        ok(0, "%s: the objects: %s", backend, err.msg);
+        goto out;
+    }
+    sigprocmask(SIG_BLOCK, NULL, &mine);
+    r = mproc_event_wait(e, 120);
+    ok(r == MPROC_ETIMEDOUT && same_mask(&mine),
+       "%s: an Event wait times out with the caller's mask (%d)", backend, r);
+    r = mproc_sem_acquire(sem, 120);
+    ok(r == MPROC_ETIMEDOUT && same_mask(&mine),
+       "%s: a Semaphore acquire times out with the caller's mask (%d)",
+       backend, r);
+    if ((h = fork()) == 0) {
+        mproc_lock_acquire(l, -1);
+        pause();
+        _exit(0);
+    }
+    usleep(100000);
+    r = mproc_lock_acquire(l, 120);
+    ok(r == MPROC_ETIMEDOUT && same_mask(&mine),
+       "%s: a Lock acquire times out with the caller's mask (%d)", backend,
+       r);
+    kill(h, SIGKILL);
+    waitpid(h, NULL, 0);
+    usr1 = 0;
+    if ((c = fork()) == 0) {
+        usleep(150000);
+        kill(me, SIGUSR1);
+        _exit(0);
+    }
+    r = mproc_event_wait(e, 3000);
+    waitpid(c, NULL, 0);
+    ok(r == MPROC_EINTR && usr1 && same_mask(&mine),
+       "%s: a signal into an Event wait: MPROC_EINTR, the mask kept (%d)",
+       backend, r);
+out:
+    mproc_sync_free(s);
     sigaction(SIGUSR1, &old, NULL);
 }
 
@@ -690,6 +775,7 @@ main(void)
         test_event_pulse(syncs[i]);
         test_bsem_handoff(syncs[i]);
         test_barrier_nwaiting(syncs[i]);
+        test_sync_waits_mask(syncs[i]);
     }
     test_manager_lifeline();
     return done_testing();

@@ -277,8 +277,13 @@ int
 mproc__chan_futex_wait(_Atomic uint32_t *w, uint32_t val,
                        const struct timespec *deadline, bool intr)
 {
-    int r = mproc__futex_wait(w, val, deadline);
+    int r;
 
+    if (intr && (r = mproc__intr_sleep()) < 0)
+        return r;
+    r = mproc__futex_wait(w, val, deadline);
+    if (intr)
+        mproc__intr_hold();
     /* A handler ran: the wait ends only when the caller is interruptible
      * and the process's handlers say so; otherwise it is a spurious
      * wake-up, and the caller looks again. */
@@ -312,7 +317,15 @@ mproc__poll_wait(struct pollfd *p, nfds_t n, const struct timespec *deadline,
             if (rel.tv_sec < 0)
                 rel.tv_sec = rel.tv_nsec = 0;
         }
-        r = ppoll(p, n, deadline != NULL ? &rel : NULL, NULL);
+        /* Signals held since the last sleep come in atomically here. */
+        r = ppoll(p, n, deadline != NULL ? &rel : NULL,
+                  intr ? mproc__intr_mask() : NULL);
+        if (intr) {
+            int e = errno;
+
+            mproc__intr_hold();
+            errno = e;
+        }
         if (r >= 0 || errno != EINTR)
             return r;
         /* poll() is never restarted by the kernel, SA_RESTART or not:

@@ -454,9 +454,9 @@ mproc__lchan_put(struct mproc__lchan *lc, const void *data, size_t len,
     return mproc__lchan_put_counted(lc, data, len, timeout_ms, NULL);
 }
 
-int
-mproc__lchan_put_counted(struct mproc__lchan *lc, const void *data,
-                         size_t len, int timeout_ms, _Atomic int64_t *counted)
+static int
+put_counted_(struct mproc__lchan *lc, const void *data, size_t len,
+             int timeout_ms, _Atomic int64_t *counted)
 {
     struct lshared *sh = lc->sh;
     struct timespec ts;
@@ -507,6 +507,19 @@ out:
     return r;
 }
 
+/* One scope for the signals that come between its sleeps (util/signal.c). */
+int
+mproc__lchan_put_counted(struct mproc__lchan *lc, const void *data,
+                         size_t len, int timeout_ms, _Atomic int64_t *counted)
+{
+    int r;
+
+    mproc__intr_begin();
+    r = put_counted_(lc, data, len, timeout_ms, counted);
+    mproc__intr_end();
+    return r;
+}
+
 /* Under the reader lock: the whole message at the front of the in-buffer
  * is counted out (once) and copied. */
 static int
@@ -547,9 +560,9 @@ counted_out(struct mproc__lchan *lc)
     }
 }
 
-int
-mproc__lchan_get(struct mproc__lchan *lc, void *buf, size_t cap,
-                 size_t *len, int timeout_ms)
+static int
+get_(struct mproc__lchan *lc, void *buf, size_t cap, size_t *len,
+     int timeout_ms)
 {
     struct lshared *sh = lc->sh;
     struct timespec ts;
@@ -641,8 +654,21 @@ out:
     return r;
 }
 
+/* One scope for the signals that come between its sleeps (util/signal.c). */
 int
-mproc__lchan_poll(struct mproc__lchan *lc, int timeout_ms)
+mproc__lchan_get(struct mproc__lchan *lc, void *buf, size_t cap,
+                 size_t *len, int timeout_ms)
+{
+    int r;
+
+    mproc__intr_begin();
+    r = get_(lc, buf, cap, len, timeout_ms);
+    mproc__intr_end();
+    return r;
+}
+
+static int
+poll_(struct mproc__lchan *lc, int timeout_ms)
 {
     int r;
 
@@ -652,6 +678,18 @@ mproc__lchan_poll(struct mproc__lchan *lc, int timeout_ms)
     r = mproc__chan_readable(lc->ch, timeout_ms);
     if (r < 0)
         return lerr(lc, r, "%s", mproc__chan_errmsg(lc->ch));
+    return r;
+}
+
+/* One scope for the signals that come between its sleeps (util/signal.c). */
+int
+mproc__lchan_poll(struct mproc__lchan *lc, int timeout_ms)
+{
+    int r;
+
+    mproc__intr_begin();
+    r = poll_(lc, timeout_ms);
+    mproc__intr_end();
     return r;
 }
 

@@ -249,6 +249,7 @@ mproc_queue_join(mproc_queue_t *q, int timeout_ms)
      * here leaves the count one too high: task_done then makes a system
      * call it did not need, nothing worse. */
     atomic_fetch_add_explicit(&q->js->waiters, 1, memory_order_seq_cst);
+    mproc__intr_begin();
     for (;;) {
         /* Read the sequence before the count: a task_done that ends the
          * count after our look changes the word, so the wait returns. */
@@ -274,6 +275,7 @@ mproc_queue_join(mproc_queue_t *q, int timeout_ms)
              atomic_load(&q->js->unfinished) == 1 ? "" : "s", timeout_ms);
     r = MPROC_ETIMEDOUT;
 out:
+    mproc__intr_end();
     atomic_fetch_sub_explicit(&q->js->waiters, 1, memory_order_relaxed);
     return r;
 }

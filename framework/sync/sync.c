@@ -715,16 +715,28 @@ lock_acquire(mproc_lock_t *l, int timeout_ms, bool intr)
             mproc__deadline_in(&dl, timeout_ms);
             deadline = &dl;
         }
+        if (intr)
+            mproc__intr_begin(); /* util/signal.c */
         for (;;) {
+            if (intr && (r = mproc__intr_sleep()) < 0)
+                break;
             r = ops->mutex_lock(&l->o, l->impl,
                                 mproc__sync_slice(&sl, deadline));
+            if (intr)
+                mproc__intr_hold();
             if (r == MPROC_EINTR && intr && mproc__sync_intr())
-                return MPROC_EINTR;
+                break;
             if (r != MPROC_ETIMEDOUT && r != MPROC_EINTR)
                 break;
-            if (mproc__sync_passed(deadline))
-                return MPROC_ETIMEDOUT;
+            if (mproc__sync_passed(deadline)) {
+                r = MPROC_ETIMEDOUT;
+                break;
+            }
         }
+        if (intr)
+            mproc__intr_end();
+        if (r == MPROC_EINTR || r == MPROC_ETIMEDOUT)
+            return r;
     }
     if (r < 0 && r != MPROC_EOWNERDEAD)
         return r;
@@ -1036,17 +1048,24 @@ mproc_sem_acquire(mproc_sem_t *sem, int timeout_ms)
      * the wait below may succeed without ever looking: look first. */
     if (ops->undo_on_death)
         reclaim_dead(sem, ops);
+    mproc__intr_begin(); /* util/signal.c */
     for (;;) {
+        if ((r = mproc__intr_sleep()) < 0)
+            break;
         r = ops->sem_wait(&sem->o, sem->impl, mproc__sync_slice(&sl, deadline));
+        mproc__intr_hold();
         if (r == MPROC_EINTR && mproc__sync_intr())
-            return MPROC_EINTR;
+            break;
         if (r != MPROC_ETIMEDOUT && r != MPROC_EINTR)
             break;
         if (r == MPROC_ETIMEDOUT && reclaim_dead(sem, ops) > 0)
             continue;
-        if (mproc__sync_passed(deadline))
-            return MPROC_ETIMEDOUT;
+        if (mproc__sync_passed(deadline)) {
+            r = MPROC_ETIMEDOUT;
+            break;
+        }
     }
+    mproc__intr_end();
     if (r < 0)
         return r;
     /* A process killed between the take above and this record loses its

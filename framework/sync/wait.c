@@ -98,24 +98,40 @@ wait_until(struct mproc__sobj *o, void *impl, struct waiter *w,
     }
     if (spin_budget > SPIN_MIN)
         spin_budget /= 2;
+    mproc__intr_begin(); /* a signal between two slices: util/signal.c */
     for (;;) {
         /* The word is read before `done` is checked: a change after the
          * check makes the sleep below return at once. */
         seen = atomic_load(w->word);
-        if (w->done(w))
-            return 0;
+        if (w->done(w)) {
+            r = 0;
+            break;
+        }
+        if ((r = mproc__intr_sleep()) < 0)
+            break;
+        /* Slices only for a check to run: each end of one is a moment
+         * where a signal's handler can run on the way back from a sleep
+         * that timed out, and go unseen (util/signal.c). */
         r = ops->word_wait(o, impl, w->word, seen,
-                           mproc__sync_slice(&sl, deadline));
-        if (w->done(w))
-            return 0;
+                           w->check != NULL ? mproc__sync_slice(&sl, deadline)
+                                            : deadline);
+        mproc__intr_hold();
+        if (w->done(w)) {
+            r = 0;
+            break;
+        }
         if (r == MPROC_EINTR && mproc__sync_intr())
-            return MPROC_EINTR;
+            break;
         if (r == MPROC_ETIMEDOUT && w->check != NULL &&
             (r = w->check(w)) != 0)
-            return r;
-        if (mproc__sync_passed(deadline))
-            return MPROC_ETIMEDOUT;
+            break;
+        if (mproc__sync_passed(deadline)) {
+            r = MPROC_ETIMEDOUT;
+            break;
+        }
     }
+    mproc__intr_end();
+    return r;
 }
 
 /* ---- Event ---- */

@@ -42,6 +42,98 @@ mproc__signal_interrupts(void)
     return false;
 }
 
+/*
+ * A wait in slices (a sleep, the waiter's own checks, the next sleep)
+ * must not lose a signal that comes between two sleeps: its handler would
+ * run there unseen, and the wait go on to its deadline.  Inside a scope
+ * (mproc__intr_begin/end, around one interruptible call) every
+ * asynchronous signal is held from the end of one sleep to the start of
+ * the next, which first looks at what came meanwhile; the scope's end
+ * lets the held ones in, so their handlers run before the call returns.
+ * Outside a scope nothing is held.  Per thread, as signal masks are.
+ */
+static _Thread_local struct {
+    unsigned depth;
+    bool held;
+    sigset_t mask; /* the thread's own mask, while held */
+} intr;
+
+static bool
+synchronous(int sig)
+{
+    return sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE ||
+           sig == SIGILL || sig == SIGTRAP || sig == SIGSYS;
+}
+
+static void
+intr_release(void)
+{
+    intr.held = false;
+    pthread_sigmask(SIG_SETMASK, &intr.mask, NULL);
+}
+
+void
+mproc__intr_begin(void)
+{
+    intr.depth++;
+}
+
+void
+mproc__intr_end(void)
+{
+    if (intr.depth > 0 && --intr.depth == 0 && intr.held)
+        intr_release();
+}
+
+void
+mproc__intr_hold(void)
+{
+    sigset_t all;
+    int sig;
+
+    if (intr.depth == 0 || intr.held)
+        return;
+    sigfillset(&all);
+    for (sig = 1; sig < NSIG; sig++)
+        if (synchronous(sig))
+            sigdelset(&all, sig);
+    if (pthread_sigmask(SIG_BLOCK, &all, &intr.mask) == 0)
+        intr.held = true;
+}
+
+const sigset_t *
+mproc__intr_mask(void)
+{
+    return intr.held ? &intr.mask : NULL;
+}
+
+int
+mproc__intr_sleep(void)
+{
+    struct sigaction sa;
+    sigset_t pending;
+    bool handled = false;
+    int sig;
+
+    if (!intr.held)
+        return 0;
+    if (sigpending(&pending) == 0)
+        for (sig = 1; sig < NSIG && !handled; sig++)
+            if (sigismember(&pending, sig) == 1 &&
+                sigismember(&intr.mask, sig) != 1 &&
+                sigaction(sig, NULL, &sa) == 0 &&
+                sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN)
+                handled = true;
+    /* Held until the scope ends: the handler runs before the caller
+     * sees MPROC_EINTR. */
+    if (handled && mproc__signal_interrupts())
+        return MPROC_EINTR;
+    /* Let the sleep be interrupted (and a held restartable handler run
+     * now, or a default action happen). */
+    intr_release();
+    return 0;
+}
+
 void
 mproc__sigpipe_hold(struct mproc__sigpipe_hold *h)
 {

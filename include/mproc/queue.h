@@ -50,12 +50,15 @@
  * when a signal handler installed without SA_RESTART runs returns
  * MPROC_EINTR at once (so a program can stop on Ctrl-C); with SA_RESTART
  * handlers only (signal(3)'s default) it goes on waiting.  A message that
- * has begun to move is finished first.  Limit: on shmring, a wait sleeps
- * in slices of about 50 ms (to look for dead peers), and a handler that
- * runs between two of them (microseconds on a quiet machine, longer when
- * the CPUs are busy: a test under full load saw 2 in 80 signals missed)
- * is not seen, and the wait goes on; use a finite timeout and a flag of
- * your own where missing one matters.  pipe and mq sleep in one piece.
+ * has begun to move is finished first.  A wait for a message or for room
+ * in the transport sleeps in poll() (shmring on its doorbell) until the
+ * message, the peer's end or the timeout, and signals that come while it
+ * is between two sleeps are held and let in at the next one, so once
+ * asleep it sees every signal (one handled just before it sleeps is not
+ * seen, as with any blocking system call).  Limit: waits for a bounded
+ * Queue's room or another process's turn (the locks) sleep in 50 ms
+ * slices, and a signal that comes as one times out (the same moment, give
+ * or take the scheduler's delay: a busy machine) runs its handler unseen.
  *
  * A NULL handle is refused, never dereferenced: MPROC_EINVAL from a call
  * that returns an error code, 0/false/NULL from one that does not, no-op

@@ -60,11 +60,14 @@
  * SA_RESTART handlers only, the call goes on waiting, as read() would.
  * This lets a C program stop a wait on Ctrl-C as Python's
  * KeyboardInterrupt does.  What each call holds after MPROC_EINTR is said
- * at the call.  Limit: a wait sleeps in slices (to look for dead holders),
- * and a handler that runs between two slices (microseconds on a quiet
- * machine, longer when the CPUs are busy) is not seen, so the call waits
- * on; a program that must never miss one waits with a finite timeout and
- * checks its own flag between calls.
+ * at the call.  An Event wait sleeps in one piece.  Limit: Lock,
+ * Semaphore, Condition and Barrier waits sleep in slices of about 50 ms
+ * (to look for dead holders); a signal that comes between two slices is
+ * held and ends the wait at the next, but one that comes as a slice times
+ * out (the same moment, give or take the scheduler's delay: a busy
+ * machine) runs its handler unseen and the call waits on; a program that
+ * must never miss one waits with a finite timeout and checks its own flag
+ * between calls.
  *
  * Timeouts are in milliseconds: -1 (any negative value) waits for ever,
  * 0 only tries.
