@@ -282,7 +282,9 @@ mproc__chan_futex_wait(_Atomic uint32_t *w, uint32_t val,
     if (intr && (r = mproc__intr_sleep()) < 0)
         return r;
     r = mproc__futex_wait(w, val, deadline);
-    if (intr)
+    /* Timed out or interrupted: the caller may sleep again (woken, it
+     * most likely returns: no system calls for the hold then). */
+    if (intr && r != 0)
         mproc__intr_hold();
     /* A handler ran: the wait ends only when the caller is interruptible
      * and the process's handlers say so; otherwise it is a spurious
@@ -320,7 +322,7 @@ mproc__poll_wait(struct pollfd *p, nfds_t n, const struct timespec *deadline,
         /* Signals held since the last sleep come in atomically here. */
         r = ppoll(p, n, deadline != NULL ? &rel : NULL,
                   intr ? mproc__intr_mask() : NULL);
-        if (intr) {
+        if (intr && r <= 0) { /* as in mproc__chan_futex_wait */
             int e = errno;
 
             mproc__intr_hold();

@@ -722,12 +722,12 @@ lock_acquire(mproc_lock_t *l, int timeout_ms, bool intr)
                 break;
             r = ops->mutex_lock(&l->o, l->impl,
                                 mproc__sync_slice(&sl, deadline));
-            if (intr)
-                mproc__intr_hold();
             if (r == MPROC_EINTR && intr && mproc__sync_intr())
                 break;
             if (r != MPROC_ETIMEDOUT && r != MPROC_EINTR)
                 break;
+            if (intr) /* sleeping again: hold signals till then */
+                mproc__intr_hold();
             if (mproc__sync_passed(deadline)) {
                 r = MPROC_ETIMEDOUT;
                 break;
@@ -1053,11 +1053,11 @@ mproc_sem_acquire(mproc_sem_t *sem, int timeout_ms)
         if ((r = mproc__intr_sleep()) < 0)
             break;
         r = ops->sem_wait(&sem->o, sem->impl, mproc__sync_slice(&sl, deadline));
-        mproc__intr_hold();
         if (r == MPROC_EINTR && mproc__sync_intr())
             break;
         if (r != MPROC_ETIMEDOUT && r != MPROC_EINTR)
             break;
+        mproc__intr_hold(); /* sleeping again: hold signals till then */
         if (r == MPROC_ETIMEDOUT && reclaim_dead(sem, ops) > 0)
             continue;
         if (mproc__sync_passed(deadline)) {

@@ -115,11 +115,11 @@ wait_until(struct mproc__sobj *o, void *impl, struct waiter *w,
         r = ops->word_wait(o, impl, w->word, seen,
                            w->check != NULL ? mproc__sync_slice(&sl, deadline)
                                             : deadline);
-        mproc__intr_hold();
         if (w->done(w)) {
             r = 0;
             break;
         }
+        mproc__intr_hold(); /* not done: hold signals till the next sleep */
         if (r == MPROC_EINTR && mproc__sync_intr())
             break;
         if (r == MPROC_ETIMEDOUT && w->check != NULL &&
