@@ -67,9 +67,11 @@ void mproc__intr_begin(void);
 void mproc__intr_end(void);
 void mproc__intr_hold(void);
 int mproc__intr_sleep(void);
-/* The mask for a sleep that lets the held signals in atomically (ppoll),
- * NULL when none are held. */
-const sigset_t *mproc__intr_mask(void);
+/* For a sleep that lets the held signals in atomically (ppoll): the mask
+ * to sleep with, NULL when none are held; mproc__intr_reheld() after it
+ * when it was not NULL. */
+const sigset_t *mproc__intr_unhold(void);
+void mproc__intr_reheld(void);
 
 /*
  * SIGPIPE held in the calling thread across writes to pipes whose reader

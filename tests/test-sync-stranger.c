@@ -20,6 +20,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -754,6 +755,66 @@ out:
     sigaction(SIGUSR1, &old, NULL);
 }
 
+/* A handler that leaves a wait with siglongjmp (the old way to put a
+ * timeout on a blocking call): the thread's mask is what the jump
+ * restores, and the next waits hold nothing after they return. */
+static sigjmp_buf jump;
+static void
+on_usr1_jump(int sig)
+{
+    (void)sig;
+    siglongjmp(jump, 1);
+}
+
+static void
+test_longjmp_out(const char *sync_backend, const char *ipc)
+{
+    struct sigaction sa, old;
+    mproc_sync_t *s = NULL;
+    mproc_event_t *e;
+    mproc_queue_t *q = NULL;
+    mproc_err_t err;
+    sigset_t mine;
+    char buf[8];
+    size_t len;
+    pid_t me = getpid();
+    volatile pid_t c = -1;
+    volatile int jumped = 0;
+    int r;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_usr1_jump;
+    sigaction(SIGUSR1, &sa, &old);
+    if (mproc_sync_new(&s, sync_backend, 0, &err) < 0 ||
+        mproc_event_new(s, &e, &err) < 0 ||
+        mproc_simple_queue_new(&q, ipc, &err) < 0) {
+        ok(0, "%s/%s: the objects: %s", sync_backend, ipc, err.msg);
+        goto out;
+    }
+    sigprocmask(SIG_BLOCK, NULL, &mine);
+    if (sigsetjmp(jump, 1) == 0) {
+        if ((c = fork()) == 0) {
+            usleep(150000);
+            kill(me, SIGUSR1);
+            _exit(0);
+        }
+        mproc_event_wait(e, 3000);
+    } else {
+        jumped = 1;
+    }
+    waitpid(c, NULL, 0);
+    ok(jumped && same_mask(&mine),
+       "%s: out of an Event wait by siglongjmp: the caller's mask", sync_backend);
+    r = mproc_queue_get(q, buf, sizeof(buf), &len, 120);
+    ok(r == MPROC_ETIMEDOUT && same_mask(&mine),
+       "%s/%s: then a get times out with the caller's mask (%d)",
+       sync_backend, ipc, r);
+out:
+    mproc_queue_free(q);
+    mproc_sync_free(s);
+    sigaction(SIGUSR1, &old, NULL);
+}
+
 int
 main(void)
 {
@@ -777,6 +838,8 @@ main(void)
         test_barrier_nwaiting(syncs[i]);
         test_sync_waits_mask(syncs[i]);
     }
+    for (i = 0; i < 3; i++)
+        test_longjmp_out(syncs[i], ipcs[i]);
     test_manager_lifeline();
     return done_testing();
 }

@@ -305,7 +305,8 @@ mproc__poll_wait(struct pollfd *p, nfds_t n, const struct timespec *deadline,
                  bool intr)
 {
     struct timespec now, rel;
-    int r;
+    const sigset_t *held;
+    int r, e;
 
     for (;;) {
         if (deadline != NULL) {
@@ -320,14 +321,14 @@ mproc__poll_wait(struct pollfd *p, nfds_t n, const struct timespec *deadline,
                 rel.tv_sec = rel.tv_nsec = 0;
         }
         /* Signals held since the last sleep come in atomically here. */
-        r = ppoll(p, n, deadline != NULL ? &rel : NULL,
-                  intr ? mproc__intr_mask() : NULL);
-        if (intr && r <= 0) { /* as in mproc__chan_futex_wait */
-            int e = errno;
-
+        held = intr ? mproc__intr_unhold() : NULL;
+        r = ppoll(p, n, deadline != NULL ? &rel : NULL, held);
+        e = errno;
+        if (held != NULL)
+            mproc__intr_reheld();
+        else if (intr && r <= 0) /* as in mproc__chan_futex_wait */
             mproc__intr_hold();
-            errno = e;
-        }
+        errno = e;
         if (r >= 0 || errno != EINTR)
             return r;
         /* poll() is never restarted by the kernel, SA_RESTART or not:
@@ -1229,9 +1230,13 @@ mproc__chan_await(struct mproc_chan *ch, const struct timespec *deadline,
     if (mproc__chan_has_message(ch) ||
         (ch->ops->glance != NULL && ch->ops->glance(ch)))
         return 0;
-    if (intr)
+    if (intr) {
         ch->flags |= MPROC__CHAN_EINTR;
+        mproc__intr_begin(); /* util/signal.c */
+    }
     r = ch->ops->wait(ch, MPROC__CHAN_RD, deadline);
+    if (intr)
+        mproc__intr_end();
     ch->flags = flags;
     return r == MPROC_ETIMEDOUT || r == MPROC_EINTR ? r : 0;
 }

@@ -51,9 +51,16 @@ mproc__signal_interrupts(void)
  * the next, which first looks at what came meanwhile; the scope's end
  * lets the held ones in, so their handlers run before the call returns.
  * Outside a scope nothing is held.  Per thread, as signal masks are.
+ *
+ * Handlers run only while nothing is held (a sleep lets the signals in
+ * first, or atomically: mproc__intr_unhold), so one that leaves the wait
+ * with siglongjmp leaves the thread's mask as the jump restores it.  The
+ * scope is a flag, not a count: a scope it so left is ended by the next
+ * one's begin, and a scope inside another (none today) ends the hold
+ * early, which is the old behaviour, never a mask left blocked.
  */
 static _Thread_local struct {
-    unsigned depth;
+    bool scoped;
     bool held;
     sigset_t mask; /* the thread's own mask, while held */
 } intr;
@@ -75,14 +82,16 @@ intr_release(void)
 void
 mproc__intr_begin(void)
 {
-    intr.depth++;
+    intr.scoped = true;
+    intr.held = false;
 }
 
 void
 mproc__intr_end(void)
 {
-    if (intr.depth > 0 && --intr.depth == 0 && intr.held)
+    if (intr.held)
         intr_release();
+    intr.scoped = false;
 }
 
 void
@@ -91,7 +100,7 @@ mproc__intr_hold(void)
     sigset_t all;
     int sig;
 
-    if (intr.depth == 0 || intr.held)
+    if (!intr.scoped || intr.held)
         return;
     sigfillset(&all);
     for (sig = 1; sig < NSIG; sig++)
@@ -102,9 +111,18 @@ mproc__intr_hold(void)
 }
 
 const sigset_t *
-mproc__intr_mask(void)
+mproc__intr_unhold(void)
 {
-    return intr.held ? &intr.mask : NULL;
+    if (!intr.held)
+        return NULL;
+    intr.held = false; /* while the sleep lets them in */
+    return &intr.mask;
+}
+
+void
+mproc__intr_reheld(void)
+{
+    intr.held = true; /* the sleep put the held mask back */
 }
 
 int
