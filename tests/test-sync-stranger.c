@@ -755,6 +755,65 @@ out:
     sigaction(SIGUSR1, &old, NULL);
 }
 
+/* Several threads, each in a get of its own Queue, each sent a signal of
+ * its own at another moment: each get ends with MPROC_EINTR, and each
+ * thread keeps its own mask (the hold between sleeps is per thread). */
+#define EINTR_THREADS 4
+struct eintr_thread {
+    pthread_t t;
+    mproc_queue_t *q;
+    int r;
+    bool kept;
+};
+
+static void *
+eintr_thread_main(void *arg)
+{
+    struct eintr_thread *et = arg;
+    sigset_t mine;
+    char buf[8];
+    size_t len;
+
+    pthread_sigmask(SIG_BLOCK, NULL, &mine);
+    et->r = mproc_queue_get(et->q, buf, sizeof(buf), &len, 5000);
+    et->kept = same_mask(&mine);
+    return NULL;
+}
+
+static void
+test_eintr_threads(const char *backend)
+{
+    struct eintr_thread et[EINTR_THREADS];
+    struct sigaction sa, old;
+    mproc_err_t err;
+    int i, good = 0, made = 0;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_usr1; /* no SA_RESTART */
+    sigaction(SIGUSR1, &sa, &old);
+    memset(et, 0, sizeof(et));
+    for (i = 0; i < EINTR_THREADS; i++) {
+        if (mproc_simple_queue_new(&et[i].q, backend, &err) < 0 ||
+            pthread_create(&et[i].t, NULL, eintr_thread_main, &et[i]) != 0)
+            break;
+        made++;
+    }
+    for (i = 0; i < made; i++) {
+        usleep(60000);
+        pthread_kill(et[i].t, SIGUSR1);
+    }
+    for (i = 0; i < made; i++) {
+        pthread_join(et[i].t, NULL);
+        good += et[i].r == MPROC_EINTR && et[i].kept;
+    }
+    for (i = 0; i < EINTR_THREADS; i++)
+        mproc_queue_free(et[i].q);
+    is_int(good, EINTR_THREADS,
+           "%s: %d threads in gets, each signalled: each MPROC_EINTR, its "
+           "own mask", backend, EINTR_THREADS);
+    sigaction(SIGUSR1, &old, NULL);
+}
+
 /* A handler that leaves a wait with siglongjmp (the old way to put a
  * timeout on a blocking call): the thread's mask is what the jump
  * restores, and the next waits hold nothing after they return. */
@@ -838,8 +897,10 @@ main(void)
         test_barrier_nwaiting(syncs[i]);
         test_sync_waits_mask(syncs[i]);
     }
-    for (i = 0; i < 3; i++)
+    for (i = 0; i < 3; i++) {
+        test_eintr_threads(ipcs[i]);
         test_longjmp_out(syncs[i], ipcs[i]);
+    }
     test_manager_lifeline();
     return done_testing();
 }
