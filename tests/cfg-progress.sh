@@ -62,7 +62,7 @@ esac
 # On a terminal, the progress line is taken off before a result, a
 # failure or a job's stderr goes there: results came out glued to it
 # ("...ETA 0sslept 2").
-if command -v script >/dev/null 2>&1; then
+if have_terminal; then
     printf '[job]\nplugin = exec\ninput = range:1..4\n[pool]\nworkers = 1\n[args]\nstderr = after\ncommand = "sleep 0.3; echo slept$1; echo said$1 >&2; [ $1 != 3 ]"\n' >"$tmp/t.ini"
     script -qec "MPROC_WORKER=$MPROC_WORKER timeout 60 $bin run $tmp/t.ini" /dev/null \
         </dev/null >"$tmp/tty" 2>&1
@@ -73,9 +73,9 @@ if command -v script >/dev/null 2>&1; then
     is "$(tr '\r' '\n' <"$tmp/tty" | sed 's/^\x1b\[K//' | grep -c '^slept[1-4]$')" 4 \
         "each result on a line of its own"
 else
-    ok 0 "# SKIP no script(1)"
-    ok 0 "# SKIP no script(1)"
-    ok 0 "# SKIP no script(1)"
+    ok 0 "# SKIP no terminal: script(1) or pseudo-terminals missing"
+    ok 0 "# SKIP no terminal: script(1) or pseudo-terminals missing"
+    ok 0 "# SKIP no terminal: script(1) or pseudo-terminals missing"
 fi
 
 # A value that is not a number of seconds: said, not taken silently.

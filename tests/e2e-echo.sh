@@ -61,10 +61,8 @@ while [ $i -lt 30 ]; do echo "sleep:40"; i=$((i + 1)); done >"$tmp/slow.txt"
 printf '[job]\nplugin = fault\ninput = lines:slow.txt\n' >"$tmp/slow.ini"
 run_mproc run "$tmp/slow.ini" --workers 1
 unlike "$err" "done," "no progress line when stderr is not a terminal"
-# script(1) gives the run a terminal, where there are pseudo-terminals to
-# be had (a chroot without /dev/pts has none).
-if command -v script >/dev/null 2>&1 &&
-    script -qec true /dev/null >/dev/null 2>&1; then
+# script(1) gives the run a terminal (have_terminal: where it can).
+if have_terminal; then
     script -qec "'$bin' run '$tmp/slow.ini' --workers 1 >/dev/null" /dev/null \
         >"$tmp/tty" 2>&1
     like "$(tr '\r' '\n' <"$tmp/tty")" "done, 0 failed" \

@@ -99,13 +99,13 @@ run_mproc exec ::: echo printf ::: 1 2
 is "$(cat "$tmp/out")" "1
 2
 12" "no command: several sources joined by spaces"
-if command -v script >/dev/null 2>&1; then
+if have_terminal; then
     script -qec "timeout 20 '$bin' exec" /dev/null < /dev/null > "$tmp/tty" 2>&1
     is "$?" 64 "no command, stdin a terminal: exit 64"
     like "$(cat "$tmp/tty")" "no command given" "and says why"
 else
-    ok 0 "# SKIP script(1) is not installed"
-    ok 0 "# SKIP script(1) is not installed"
+    ok 0 "# SKIP no terminal: script(1) or pseudo-terminals missing"
+    ok 0 "# SKIP no terminal: script(1) or pseudo-terminals missing"
 fi
 
 # The shell, as parallel's: $PARALLEL_SHELL, else a Bourne-like $SHELL,

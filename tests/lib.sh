@@ -102,6 +102,13 @@ matching() {
 # tests make at the same moment vanish within microseconds (mproc unlinks
 # a name as soon as both ends have it open), so a leftover is one that
 # stays.
+# script(1) can give a command a terminal: it is installed and there are
+# pseudo-terminals to be had (a chroot without /dev/pts has none).
+have_terminal() {
+    command -v script >/dev/null 2>&1 &&
+        script -qec true /dev/null </dev/null >/dev/null 2>&1
+}
+
 kernel_objects() {
     ls /dev/mqueue /dev/shm 2>/dev/null | grep '^mproc' | sort
 }

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -814,6 +815,68 @@ test_eintr_threads(const char *backend)
     sigaction(SIGUSR1, &old, NULL);
 }
 
+/* A process polling a Queue's descriptor while another sleeps in a get:
+ * the getter takes the first message, and the second, which nobody
+ * takes, must still wake the poller (a getter that took the doorbell's
+ * byte for itself left the poller asleep with a message waiting). */
+#define POLLER_ROUNDS 8
+static void
+test_poller_beside_getter(const char *backend)
+{
+    mproc_queue_t *q = NULL;
+    mproc_err_t err;
+    pid_t a, b;
+    int k, st, woke = 0;
+
+    for (k = 0; k < POLLER_ROUNDS; k++) {
+        if (mproc_simple_queue_new(&q, backend, &err) < 0) {
+            ok(0, "%s: a Queue: %s", backend, err.msg);
+            return;
+        }
+        if ((a = fork()) == 0) {
+            char buf[8];
+            size_t len;
+
+            _exit(mproc_queue_get(q, buf, sizeof(buf), &len, 3000) == 0
+                      ? 0
+                      : 1);
+        }
+        if ((b = fork()) == 0) {
+            struct timespec t0, t;
+            int i;
+
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            /* Readable at any moment, spurious or not; what counts is to
+             * be readable once the second message is there. */
+            for (i = 0; i < 1000; i++) {
+                struct pollfd p = {.fd = mproc_queue_fileno(q),
+                                   .events = POLLIN};
+
+                if (poll(&p, 1, 2000) != 1)
+                    _exit(1);
+                clock_gettime(CLOCK_MONOTONIC, &t);
+                if ((t.tv_sec - t0.tv_sec) * 1000 +
+                        (t.tv_nsec - t0.tv_nsec) / 1000000 >
+                    200)
+                    _exit(0);
+                usleep(1000);
+            }
+            _exit(2);
+        }
+        usleep(50000);
+        mproc_queue_put(q, "m1", 2, -1);
+        usleep(100000);
+        mproc_queue_put(q, "m2", 2, -1);
+        waitpid(b, &st, 0);
+        woke += WIFEXITED(st) && WEXITSTATUS(st) == 0;
+        waitpid(a, NULL, 0);
+        mproc_queue_free(q);
+        q = NULL;
+    }
+    is_int(woke, POLLER_ROUNDS, "%s: a poller beside a sleeping getter wakes for the "
+                    "message the getter left", backend);
+}
+
 /* A handler that leaves a wait with siglongjmp (the old way to put a
  * timeout on a blocking call): the thread's mask is what the jump
  * restores, and the next waits hold nothing after they return. */
@@ -899,6 +962,7 @@ main(void)
     }
     for (i = 0; i < 3; i++) {
         test_eintr_threads(ipcs[i]);
+        test_poller_beside_getter(ipcs[i]);
         test_longjmp_out(syncs[i], ipcs[i]);
     }
     test_manager_lifeline();

@@ -58,8 +58,10 @@
 #define L_MAGIC 0x6d706c63u /* "mplc" */
 #define L_LAYOUT 1
 /* A receiver waiting for the rest of a message looks for its sender's
- * death this often. */
+ * death this often; one waiting for a message to begin, less often: each
+ * slice's end is a moment where a signal can go unseen (util/signal.c). */
 #define SLICE_MS 100
+#define IDLE_SLICE_MS 500
 
 #define L_WAITERS 0x40000000u /* pids are below 2^22 on Linux */
 #define L_PID 0x3fffffffu
@@ -598,9 +600,12 @@ get_(struct mproc__lchan *lc, void *buf, size_t cap, size_t *len,
         if (left(dl) == 0)
             r = mproc__chan_peek(lc->ch, &m, &n, 0);
         else
-            r = mproc__chan_peek_until(lc->ch, &m, &n,
-                                       mproc__sync_slice_of(&sl, dl,
-                                                            SLICE_MS));
+            r = mproc__chan_peek_until(
+                lc->ch, &m, &n,
+                mproc__sync_slice_of(&sl, dl,
+                                     mproc__chan_in_partial(lc->ch)
+                                         ? SLICE_MS
+                                         : IDLE_SLICE_MS));
         if (r == 0)
             break;
         if (r == MPROC_EINTR) {

@@ -19,8 +19,8 @@
  * the word with the futex sync backend's word_wait; the other side wakes
  * it only when the word is set (so a busy stream makes no system call).
  * Sleeps are cut into slices of MPROC__CHAN_SLICE_MS to look for a dead
- * peer; an interruptible wait (a Queue's, a Pipe's) sleeps on the
- * doorbell instead (s_wait_bell).  A side that is polled instead (the pool's event loop) sets the
+ * peer (an interruptible one, a Queue's or a Pipe's, in slices of
+ * INTR_SLICE_MS: see s_wait).  A side that is polled instead (the pool's event loop) sets the
  * word to 2, and the peer then writes a byte to a "doorbell" pipe.
  *
  * Several processes may wait on one side (the readers and writers of a
@@ -88,6 +88,8 @@
 #define MAX_CAPACITY ((size_t)1 << 30)
 
 /* Spinning budget, in nanoseconds. */
+/* An interruptible wait's slices (see s_wait). */
+#define INTR_SLICE_MS 500L
 #define SPIN_START_NS 20000L
 #define SPIN_MAX_NS 50000L
 #define SPIN_MIN_NS 1000L
@@ -699,40 +701,6 @@ peer_gone(struct ring_priv *p, unsigned side)
     return *gone;
 }
 
-static int s_pollfd(struct mproc_chan *ch, unsigned side, short *events);
-
-/*
- * An interruptible wait (a Queue's or a Pipe's) sleeps in poll() on the
- * doorbell, as a polled side does (s_pollfd), rather than on the futex:
- * poll() ends at once when the peer's last holder goes (the doorbell
- * hangs up), so there are no slices, and ppoll() lets the signals held
- * between sleeps in atomically (util/signal.c), so none comes unseen.  A
- * futex sleep that timed out as a signal came would run its handler on
- * the way back and report a timeout.  The ring's next read or write
- * disarms (disarm()).
- */
-static int
-s_wait_bell(struct mproc_chan *ch, unsigned side,
-            const struct timespec *deadline)
-{
-    struct pollfd pfd = {.fd = -1};
-    int r;
-
-    r = s_pollfd(ch, side, &pfd.events);
-    if (r == -EAGAIN)
-        return 0; /* ready, or unsure: the caller looks again */
-    if (r < 0)
-        return r;
-    pfd.fd = r;
-    r = mproc__poll_wait(&pfd, 1, deadline, true);
-    if (r < 0)
-        return errno == EINTR ? MPROC_EINTR : -errno;
-    if (r == 0 && !ready(priv(ch), side) &&
-        !peer_gone(priv(ch), side))
-        return MPROC_ETIMEDOUT;
-    return 0;
-}
-
 static int
 s_wait(struct mproc_chan *ch, unsigned side, const struct timespec *deadline)
 {
@@ -741,6 +709,7 @@ s_wait(struct mproc_chan *ch, unsigned side, const struct timespec *deadline)
         side == MPROC__CHAN_RD ? &p->r->rsleep : &p->r->wsleep;
     struct timespec sl;
     uint32_t cur;
+    long slice;
     int rc;
 
     if (ready(p, side))
@@ -749,8 +718,6 @@ s_wait(struct mproc_chan *ch, unsigned side, const struct timespec *deadline)
         return peer_gone(p, side) ? 0 : MPROC_ETIMEDOUT;
     if (spin(p, side) || peer_gone(p, side))
         return 0;
-    if (ch->flags & MPROC__CHAN_EINTR)
-        return s_wait_bell(ch, side, deadline);
     for (;;) {
         const struct timespec *until;
         bool sure = arm(ch, side, FUTEX, &cur);
@@ -761,11 +728,16 @@ s_wait(struct mproc_chan *ch, unsigned side, const struct timespec *deadline)
         }
         /* A deadline a slice or two away (the caller's own slice, as a
          * Queue's get takes) is slept to whole: each wake-up is a moment
-         * where a signal's handler runs unseen (mproc__sync_slice_of()). */
-        until = deadline != NULL &&
-                        mproc__ms_left(deadline) <= 2 * MPROC__SYNC_SLICE_MS
+         * where a signal's handler can run unseen, as the sleep times out
+         * (util/signal.c).  So an interruptible wait (a Queue's, a
+         * Pipe's) has long slices: a peer killed without closing is seen
+         * within INTR_SLICE_MS instead of 50 ms (one that closes its end
+         * wakes us at once: s_close_side). */
+        slice = (ch->flags & MPROC__CHAN_EINTR) ? INTR_SLICE_MS
+                                                : MPROC__SYNC_SLICE_MS;
+        until = deadline != NULL && mproc__ms_left(deadline) <= 2 * slice
                     ? deadline
-                    : mproc__sync_slice(&sl, deadline);
+                    : mproc__sync_slice_of(&sl, deadline, slice);
         if (!sure) {
             struct timespec soon;
 

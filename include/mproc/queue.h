@@ -50,15 +50,17 @@
  * when a signal handler installed without SA_RESTART runs returns
  * MPROC_EINTR at once (so a program can stop on Ctrl-C); with SA_RESTART
  * handlers only (signal(3)'s default) it goes on waiting.  A message that
- * has begun to move is finished first.  A wait for a message or for room
- * in the transport sleeps in poll() (shmring on its doorbell) until the
+ * has begun to move is finished first.  On pipe and mq, a wait for a
+ * message or for room in the transport sleeps in poll() until the
  * message, the peer's end or the timeout, and signals that come while it
- * is between two sleeps are held and let in at the next one, so once
- * asleep it sees every signal (one handled just before it sleeps is not
- * seen, as with any blocking system call).  Limit: waits for a bounded
- * Queue's room or another process's turn (the locks) sleep in 50 ms
- * slices, and a signal that comes as one times out (the same moment, give
- * or take the scheduler's delay: a busy machine) runs its handler unseen.
+ * is between two sleeps are held and let in atomically at the next one,
+ * so once asleep it sees every signal (one handled just before it sleeps
+ * is not seen, as with any blocking system call).  Limit: shmring's waits
+ * sleep on a futex in slices of about 0.5 s (to see a peer killed without
+ * closing), and waits for a bounded Queue's room or another process's
+ * turn (the locks) in 50 ms slices; signals between slices are held and
+ * seen, but one that comes as a slice times out (the same moment, give or
+ * take the scheduler's delay: a busy machine) runs its handler unseen.
  *
  * A NULL handle is refused, never dereferenced: MPROC_EINVAL from a call
  * that returns an error code, 0/false/NULL from one that does not, no-op
