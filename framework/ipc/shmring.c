@@ -148,10 +148,13 @@ struct ring_priv {
     uint64_t slept[2];  /* the peer's index (tail, head) at our last
                            sleep on RD, WR: see sleep_fence */
     bool wgone, rgone;  /* the writers / readers are gone */
-    bool rarmed, warmed;
+    int32_t rarmed, warmed; /* the process that armed RD, WR for poll()
+                               (0: not armed); a child forked after
+                               inherits the flags, not the arming */
     struct spin rspin, wspin;
     int wfd[2];         /* RD side's wait_fd: epoll of rbell[0] and an
                            eventfd rung here when ready at arming */
+    int32_t wfd_pid;    /* the process that made wfd[] */
 };
 
 static struct ring_priv *
@@ -431,7 +434,8 @@ reset_local(struct ring_priv *p)
 {
     p->head_seen = p->tail_seen = 0;
     p->wneed = 1;
-    p->wgone = p->rgone = p->rarmed = p->warmed = false;
+    p->wgone = p->rgone = false;
+    p->rarmed = p->warmed = 0;
     p->rspin.budget_ns = p->wspin.budget_ns = ncpu() > 1 ? SPIN_START_NS : 0;
     p->rspin.idle = p->wspin.idle = 0;
     p->slept[0] = p->slept[1] = 0;
@@ -496,13 +500,20 @@ s_open(struct mproc_chan *ch, const struct mproc__chan_opts *o,
 
 static void
 disarm(const struct mproc_chan *ch, _Atomic uint32_t *word, int bell,
-       int self, bool *armed)
+       int self, int32_t *armed)
 {
     uint64_t v;
+    bool mine;
 
-    if (!*armed)
+    if (*armed == 0)
         return;
-    *armed = false;
+    mine = *armed == mproc__self();
+    *armed = 0;
+    /* Armed by the process this one was forked from: the doorbell's byte
+     * and the eventfd's count are the readiness its poll() waits for, and
+     * a process in that poll would sleep on with a message waiting. */
+    if (!mine)
+        return;
     /* Shared: the word's POLL bit stays (another process may poll too),
      * the next wake clears it. */
     awake(ch, word);
@@ -786,9 +797,9 @@ s_pollfd(struct mproc_chan *ch, unsigned side, short *events)
         return -EAGAIN;
     }
     if (rd)
-        p->rarmed = true;
+        p->rarmed = mproc__self();
     else
-        p->warmed = true;
+        p->warmed = mproc__self();
     return rd ? p->rbell[0] : p->wbell[0];
 }
 
@@ -813,6 +824,13 @@ s_wait_fd(struct mproc_chan *ch)
     uint64_t one = 1;
     int e;
 
+    if (p->wfd[0] >= 0 && p->wfd_pid != mproc__self()) {
+        /* The parent's, inherited through fork(): its eventfd and epoll
+         * instance are shared with it, so draining them here would take
+         * the parent's readiness.  Ours are made below. */
+        mproc__close_fd(&p->wfd[0]);
+        mproc__close_fd(&p->wfd[1]);
+    }
     if (p->wfd[0] < 0) {
         /* The doorbell alone will not do: it is rung only for bytes
          * written after it was armed, so bytes already there ring an
@@ -828,8 +846,9 @@ s_wait_fd(struct mproc_chan *ch)
             mproc__close_fd(&p->wfd[1]);
             return -e;
         }
+        p->wfd_pid = mproc__self();
     }
-    p->rarmed = true;
+    p->rarmed = mproc__self();
     if (s_pollfd(ch, MPROC__CHAN_RD, &events) == -EAGAIN)
         (void)!write(p->wfd[1], &one, sizeof(one));
     return p->wfd[0];
