@@ -78,6 +78,21 @@ else
     ok 0 "# SKIP no terminal: script(1) or pseudo-terminals missing"
 fi
 
+# mproc exec --line-buffer writes the jobs' lines from a thread of its
+# own as they come: on a terminal they came out glued to the progress
+# line ("...ETA 3soutc-1").
+if have_terminal; then
+    script -qec "MPROC_WORKER=$MPROC_WORKER timeout 60 $bin exec --line-buffer --progress -j2 'for i in 1 2 3; do echo out{}-\$i; sleep 0.3; done' ::: a b c d" /dev/null \
+        </dev/null >"$tmp/tty" 2>&1
+    glued=$(tr '\r' '\n' <"$tmp/tty" | grep -c 'mproc: [0-9/]* done.*out' || true)
+    is "$glued" 0 "exec --line-buffer: no line shares the progress line's"
+    is "$(tr '\r' '\n' <"$tmp/tty" | sed 's/^\x1b\[K//' | grep -c '^out[a-d]-[1-3]$')" 12 \
+        "exec --line-buffer: each of the 12 lines on a line of its own"
+else
+    ok 0 "# SKIP no terminal: script(1) or pseudo-terminals missing"
+    ok 0 "# SKIP no terminal: script(1) or pseudo-terminals missing"
+fi
+
 # A value that is not a number of seconds: said, not taken silently.
 MPROC_PROGRESS_INTERVAL=abc run_mproc run "$tmp/l.ini" --progress
 is "$st" 0 "MPROC_PROGRESS_INTERVAL=abc: the run goes on"

@@ -339,6 +339,11 @@ int cli_run(struct cli_job *cj, const struct cli_args *a,
  * own (the caller says why, e.g. through hooks->flush): from any thread,
  * and async-signal-safe. */
 void cli_run_stop(void);
+/* Hold the run's progress line off the terminal while writing to stdout
+ * from another thread (mproc exec --line-buffer), then let it be drawn
+ * again.  No-ops but for the mutex when no line is drawn. */
+void cli_progress_hold(void);
+void cli_progress_release(void);
 
 /* ---- what plugins declare (cmd_plugins.c) ---- */
 /* Print the job file's warnings (an [args] value cut by " ;"), then check

@@ -37,6 +37,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,16 +146,47 @@ struct run_state {
     int64_t out_pos;
 };
 
+/* The progress line and mproc exec's --line-buffer thread, which writes
+ * the jobs' lines to stdout as they come, share the terminal: the thread
+ * holds the line off while it writes (cli_progress_hold), and the line is
+ * drawn and taken off under the same mutex. */
+static pthread_mutex_t progress_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct run_state *progress_run; /* the run that draws, or NULL */
+
 /* Take the progress line off the terminal before something else is
  * written there (a result, a failure, a job's stderr); the next
- * progress() draws it again below. */
+ * progress() draws it again below.  With progress_mu. */
 static void
-progress_erase(struct run_state *st)
+progress_erase_locked(struct run_state *st)
 {
     if (st->drawn) {
         fputs("\r\033[K", stderr);
         st->drawn = false;
     }
+}
+
+static void
+progress_erase(struct run_state *st)
+{
+    pthread_mutex_lock(&progress_mu);
+    progress_erase_locked(st);
+    pthread_mutex_unlock(&progress_mu);
+}
+
+void
+cli_progress_hold(void)
+{
+    pthread_mutex_lock(&progress_mu);
+    /* Only where stdout is a terminal too: lines going to a file would
+     * only make the line blink. */
+    if (progress_run != NULL && isatty(STDOUT_FILENO))
+        progress_erase_locked(progress_run);
+}
+
+void
+cli_progress_release(void)
+{
+    pthread_mutex_unlock(&progress_mu);
 }
 
 /*
@@ -184,6 +216,7 @@ progress(struct run_state *st, bool final)
         progress_erase(st); /* leave the terminal clean */
         return;
     }
+    pthread_mutex_lock(&progress_mu);
     if (st->total >= 0) {
         snprintf(of, sizeof(of), "/%lld", st->total);
         frac = st->total > 0 ? (double)n / (double)st->total : 1;
@@ -215,6 +248,7 @@ progress(struct run_state *st, bool final)
                 st->total >= 0 ? "" : " of the input read");
     fprintf(stderr, "%s%s", eta, st->tty ? "" : "\n");
     st->drawn = st->tty;
+    pthread_mutex_unlock(&progress_mu);
 }
 
 /*
@@ -1117,6 +1151,9 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
     st.start_ms = mproc__now_ms();
     st.start_ns = mproc__now_ns();
     st.last_ms = st.start_ms; /* a first line once there is a rate */
+    pthread_mutex_lock(&progress_mu);
+    progress_run = &st;
+    pthread_mutex_unlock(&progress_mu);
 
     if (cli_mpi_host()) /* the items run on the MPI ranks > 0 */
         r = cli_mpi_host_run(pool, cj.job, sig_pipe[0], cli_input_fd(in),
@@ -1203,6 +1240,9 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
         rc = hooks->status(hooks->user, rc, st.failed);
 
 done:
+    pthread_mutex_lock(&progress_mu);
+    progress_run = NULL;
+    pthread_mutex_unlock(&progress_mu);
     r = cli_debug_close();
     if (r != 0 && (rc == CLI_EXIT_OK || rc == CLI_EXIT_FAILED))
         rc = r;

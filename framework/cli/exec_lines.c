@@ -236,6 +236,7 @@ reader(void *arg)
             break;
         have += (size_t)n;
         pthread_mutex_lock(&l->mu);
+        cli_progress_hold(); /* no line glued to the progress line */
         marks = 0;
         for (off = 0; have - off >= sizeof(h); off += sizeof(h) + h.len) {
             struct lb_job *j;
@@ -256,6 +257,7 @@ reader(void *arg)
                 job_end(l, j);
         }
         flush_out(l);
+        cli_progress_release();
         if (marks > 0) {
             /* Only now: the lines ahead of the marks are flushed. */
             l->marks_done += marks;
@@ -267,9 +269,11 @@ reader(void *arg)
     }
     /* Every writer is gone: what jobs killed midway left goes out too. */
     pthread_mutex_lock(&l->mu);
+    cli_progress_hold();
     while (l->njobs > 0)
         job_end(l, &l->jobs[0]);
     flush_out(l);
+    cli_progress_release();
     l->ended = true;
     pthread_cond_broadcast(&l->cv);
     pthread_mutex_unlock(&l->mu);
