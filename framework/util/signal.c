@@ -17,6 +17,15 @@
 #include <signal.h>
 #include <time.h>
 
+/* Faults: delivered to the faulting thread, never into a wait, so never
+ * held; sanitizers install handlers for them. */
+static bool
+synchronous(int sig)
+{
+    return sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE ||
+           sig == SIGILL || sig == SIGTRAP || sig == SIGSYS;
+}
+
 bool
 mproc__signal_interrupts(void)
 {
@@ -24,11 +33,7 @@ mproc__signal_interrupts(void)
     int sig;
 
     for (sig = 1; sig < NSIG; sig++) {
-        /* Faults are delivered to the faulting thread, never into a
-         * wait; sanitizers install handlers for them. */
-        if (sig == SIGKILL || sig == SIGSTOP || sig == SIGSEGV ||
-            sig == SIGBUS || sig == SIGFPE || sig == SIGILL ||
-            sig == SIGTRAP || sig == SIGSYS)
+        if (sig == SIGKILL || sig == SIGSTOP || synchronous(sig))
             continue;
         if (sigaction(sig, NULL, &sa) < 0)
             continue;
@@ -64,13 +69,6 @@ static _Thread_local struct {
     bool held;
     sigset_t mask; /* the thread's own mask, while held */
 } intr;
-
-static bool
-synchronous(int sig)
-{
-    return sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE ||
-           sig == SIGILL || sig == SIGTRAP || sig == SIGSYS;
-}
 
 static void
 intr_release(void)
