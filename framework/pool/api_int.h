@@ -66,7 +66,7 @@
 #include "util/buf_int.h"
 
 /* Most tasks, and input bytes, per message. */
-#define MAX_BATCH 1024
+#define MAX_BATCH 4096
 #define BATCH_BYTES ((size_t)256 << 10)
 /* Work per message the batch size aims at, in seconds. */
 #define BATCH_SECONDS 0.002
