@@ -196,6 +196,18 @@ case "$got" in
 *) ok 1 "-j2 --dry-run: slots 1, 2, then one of them"; echo "#   got: $got" ;;
 esac
 
+# compare_err ARGS: the same bytes on stderr from both tools.
+compare_err() {
+    ( eval "timeout -k 5 60 parallel $*" < /dev/null 2> p.err > /dev/null )
+    ( eval "timeout -k 5 60 \"\$bin\" exec $*" < /dev/null 2> m.err \
+        > /dev/null )
+    if cmp -s p.err m.err; then ok 0 "same stderr: $*"; else
+        ok 1 "same stderr: $*"
+        echo "#   parallel: $(head -c 300 p.err | tr '\n' '|')"
+        echo "#   mproc:    $(head -c 300 m.err | tr '\n' '|')"
+    fi
+}
+
 # A job's stderr (issue 15): with 2>&1, each job's stdout then its
 # stderr, in input order (parallel -k groups them so), --tag prefixing
 # both; stderr alone is the same bytes too.
@@ -207,14 +219,7 @@ compare_merged() {
         echo "#   parallel: $(head -c 300 p.out | tr '\n' '|')"
         echo "#   mproc:    $(head -c 300 m.out | tr '\n' '|')"
     fi
-    ( eval "timeout -k 5 60 parallel -k $*" < /dev/null 2> p.err > /dev/null )
-    ( eval "timeout -k 5 60 \"\$bin\" exec $*" < /dev/null 2> m.err \
-        > /dev/null )
-    if cmp -s p.err m.err; then ok 0 "same stderr: $*"; else
-        ok 1 "same stderr: $*"
-        echo "#   parallel: $(head -c 300 p.err | tr '\n' '|')"
-        echo "#   mproc:    $(head -c 300 m.err | tr '\n' '|')"
-    fi
+    compare_err -k "$*"
 }
 while read -r args; do
     case "$args" in ''|'#'*) continue ;; esac
@@ -228,6 +233,19 @@ done <<'EOT'
 'printf "e{}" >&2; printf "o{}"' ::: 1 2
 -j2 'head -c 2000000 /dev/zero | tr "\0" {} >&2; echo {}' ::: x y
 'echo only-err {} >&2' ::: a b
+EOT
+
+# --line-buffer: a job's stderr goes out line by line too, tagged under
+# --tag (mproc wrote it as the job ended, untagged); -t's command line
+# is not tagged.  Stderr alone: its order against stdout is not set.
+while read -r args; do
+    case "$args" in ''|'#'*) continue ;; esac
+    compare_err "$args"
+done <<'EOT'
+-j1 --line-buffer --tag 'echo o{}; echo e{} >&2; printf "x\ny"; printf "e1\ne2" >&2' ::: a b
+-j1 --lb 'echo e{} >&2; printf "p{}" >&2' ::: a b
+-j1 --lb --tag -t 'echo out; echo err >&2' ::: a b
+-j1 --lb --tag --colsep , 'echo {2} >&2' ::: a,b c,d
 EOT
 
 # --results DIR (man: "--results"): the same files with the same bytes

@@ -1309,7 +1309,8 @@ cmd_exec(int argc, char **argv)
                  x.halt_pct, x.stream ? 0ULL : x.ntuples) < 0)
         rule = NULL;
     if ((lb || x.halt_when != 0) &&
-        cli_xdir_open(&x.xdir, lb, x.tag, x.halt_when != 0, rule) < 0) {
+        cli_xdir_open(&x.xdir, lb, x.tag, x.halt_when != 0, rule,
+                      (x.echo & 2) != 0) < 0) {
         cli_error("exec: cannot make a folder for %s in %s: %s",
                   lb ? "--line-buffer" : "--halt",
                   getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",

@@ -82,21 +82,25 @@ struct cli_halt_words {
     _Atomic uint64_t status; /* 1 + the status of the job that met the
                                 rule (set by a worker); 0: none */
 };
-/* A frame on the FIFO, followed by len bytes of the job's stdout; one
- * frame is one write() of at most PIPE_BUF bytes.  plugins/exec has its
- * own copy of this layout. */
+/* A frame on the FIFO, followed by len bytes of the job's stdout (or
+ * stderr: CLI_LINES_ERR); one frame is one write() of at most PIPE_BUF
+ * bytes.  plugins/exec has its own copy of this layout and flags. */
 struct cli_lines_hdr {
     uint64_t index; /* the item (job number - 1) */
     uint32_t len;
-    uint32_t end;   /* 1: the job ended after these bytes */
+    uint32_t end;   /* CLI_LINES_* */
 };
+#define CLI_LINES_END 1u /* the job ended after these bytes */
+#define CLI_LINES_ERR 2u /* the bytes are the command's stderr */
 struct cli_xdir;
 /* Make the run folder; with `lines` its FIFO and the thread that writes
- * the lines to stdout (tagged when `tag`); with `halt` the halt file
+ * the lines to stdout and stderr (tagged when `tag`, but for each job's
+ * first stderr line when `trace`: -t's command line); with `halt` the
+ * halt file
  * (and, when not NULL, the rule the plugin applies itself): 0, or -1
  * (errno). */
 int cli_xdir_open(struct cli_xdir **out, bool lines, bool tag, bool halt,
-                  const char *rule);
+                  const char *rule, bool trace);
 /* --line-buffer: the tag of job `index` (before it runs): 0, or -1. */
 int cli_xdir_tag(struct cli_xdir *l, uint64_t index, const char *tag);
 /* --halt's condition holds: start no more commands. */

@@ -65,19 +65,20 @@
 #include "cli/cli.h"
 #include "cli/exec.h"
 
-/* One job's line so far, and its tag. */
+/* One job's line so far on stdout [0] and stderr [1], and its tag. */
 struct lb_job {
     uint64_t index;
     char *tag;
-    char *part;
-    size_t len, cap;
+    char *part[2];
+    size_t len[2], cap[2];
+    bool traced; /* -t: its first stderr line (untagged) is out */
 };
 
 struct cli_xdir {
     char dir[PATH_MAX], path[PATH_MAX], halt[PATH_MAX];
     struct cli_halt_words *words; /* the halt file, mapped; or NULL */
     int rfd, wfd;
-    bool tag, thread;
+    bool tag, thread, trace;
     _Atomic int werr; /* the first failed write to stdout: its errno */
     pthread_t th;
     pthread_mutex_t mu; /* jobs[], which the main thread adds tags to */
@@ -119,7 +120,8 @@ static void
 job_drop(struct cli_xdir *l, struct lb_job *j)
 {
     free(j->tag);
-    free(j->part);
+    free(j->part[0]);
+    free(j->part[1]);
     *j = l->jobs[--l->njobs];
 }
 
@@ -154,13 +156,48 @@ flush_out(struct cli_xdir *l)
         failed(l, errno);
 }
 
-/* Write one line (or a job's last piece) to stdout, tagged if asked. */
+/* A line of a job's stderr: one write (a worker's own stderr writes do
+ * not cut into it).  Under -t (trace) the job's first line is the
+ * command line, which parallel does not tag.  Failures are not the run's (as for the rest of what
+ * goes to stderr). */
 static void
-put_line(struct cli_xdir *l, const struct lb_job *j, const char *a,
+put_err_line(struct cli_xdir *l, struct lb_job *j, const char *a, size_t na,
+             const char *b, size_t nb)
+{
+    bool tag = l->tag && !(l->trace && !j->traced);
+    size_t nt = tag ? strlen(j->tag != NULL ? j->tag : "") + 1 : 0;
+    char *line = malloc(nt + na + nb);
+
+    j->traced = true;
+    if (line == NULL) {
+        (void)fwrite(a, 1, na, stderr);
+        (void)fwrite(b, 1, nb, stderr);
+        return;
+    }
+    if (tag) {
+        memcpy(line, j->tag != NULL ? j->tag : "", nt - 1);
+        line[nt - 1] = '\t';
+    }
+    if (na > 0)
+        memcpy(line + nt, a, na);
+    if (nb > 0)
+        memcpy(line + nt + na, b, nb);
+    (void)fwrite(line, 1, nt + na + nb, stderr); /* unbuffered: one write */
+    free(line);
+}
+
+/* Write one line (or a job's last piece) of a job's stdout [0] or stderr
+ * [1], tagged if asked. */
+static void
+put_line(struct cli_xdir *l, struct lb_job *j, int fd, const char *a,
          size_t na, const char *b, size_t nb)
 {
     bool bad = false;
 
+    if (fd == 1) {
+        put_err_line(l, j, a, na, b, nb);
+        return;
+    }
     if (atomic_load(&l->werr) != 0)
         return;
     if (l->tag)
@@ -175,46 +212,51 @@ put_line(struct cli_xdir *l, const struct lb_job *j, const char *a,
         failed(l, errno);
 }
 
-/* Bytes of a job: every whole line goes out, the rest waits.  With mu. */
+/* Bytes of a job's stdout (fd 0) or stderr (1): every whole line goes
+ * out, the rest waits.  With mu. */
 static void
-job_add(struct cli_xdir *l, struct lb_job *j, const char *p, size_t n)
+job_add(struct cli_xdir *l, struct lb_job *j, int fd, const char *p,
+        size_t n)
 {
     const char *nl;
     size_t k;
 
     while ((nl = memchr(p, '\n', n)) != NULL) {
         k = (size_t)(nl - p) + 1;
-        put_line(l, j, j->part, j->len, p, k);
-        j->len = 0;
+        put_line(l, j, fd, j->part[fd], j->len[fd], p, k);
+        j->len[fd] = 0;
         p += k;
         n -= k;
     }
     if (n == 0)
         return;
-    if (j->cap - j->len < n) {
-        size_t c = j->cap ? j->cap : 256;
+    if (j->cap[fd] - j->len[fd] < n) {
+        size_t c = j->cap[fd] ? j->cap[fd] : 256;
         char *np;
-        while (c - j->len < n)
+        while (c - j->len[fd] < n)
             c *= 2;
-        if ((np = realloc(j->part, c)) == NULL) {
+        if ((np = realloc(j->part[fd], c)) == NULL) {
             /* Out of memory: the line goes out in pieces. */
-            put_line(l, j, j->part, j->len, p, n);
-            j->len = 0;
+            put_line(l, j, fd, j->part[fd], j->len[fd], p, n);
+            j->len[fd] = 0;
             return;
         }
-        j->part = np;
-        j->cap = c;
+        j->part[fd] = np;
+        j->cap[fd] = c;
     }
-    memcpy(j->part + j->len, p, n);
-    j->len += n;
+    memcpy(j->part[fd] + j->len[fd], p, n);
+    j->len[fd] += n;
 }
 
-/* A job ended: its last piece, if any, goes out. With mu. */
+/* A job ended: its last pieces, if any, go out. With mu. */
 static void
 job_end(struct cli_xdir *l, struct lb_job *j)
 {
-    if (j->len > 0)
-        put_line(l, j, j->part, j->len, "", 0);
+    int fd;
+
+    for (fd = 0; fd < 2; fd++)
+        if (j->len[fd] > 0)
+            put_line(l, j, fd, j->part[fd], j->len[fd], "", 0);
     job_drop(l, j);
 }
 
@@ -252,8 +294,9 @@ reader(void *arg)
             }
             if ((j = job_of(l, h.index)) == NULL)
                 continue;
-            job_add(l, j, buf + off + sizeof(h), h.len);
-            if (h.end)
+            job_add(l, j, (h.end & CLI_LINES_ERR) ? 1 : 0,
+                    buf + off + sizeof(h), h.len);
+            if (h.end & CLI_LINES_END)
                 job_end(l, j);
         }
         flush_out(l);
@@ -300,7 +343,7 @@ halt_map(const char *path)
 
 int
 cli_xdir_open(struct cli_xdir **out, bool lines, bool tag, bool halt,
-              const char *rule)
+              const char *rule, bool trace)
 {
     struct cli_xdir *l = calloc(1, sizeof(*l));
     const char *t = getenv("TMPDIR");
@@ -311,6 +354,7 @@ cli_xdir_open(struct cli_xdir **out, bool lines, bool tag, bool halt,
         return -1;
     l->rfd = l->wfd = -1;
     l->tag = tag;
+    l->trace = trace;
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->cv, NULL);
     if (t == NULL || t[0] == '\0')
@@ -372,7 +416,7 @@ fail:
 int
 cli_xdir_flush(struct cli_xdir *l, int how)
 {
-    struct cli_lines_hdr h = {LB_MARK, 0, 1};
+    struct cli_lines_hdr h = {LB_MARK, 0, CLI_LINES_END};
     uint32_t want;
     ssize_t n;
 

@@ -109,6 +109,8 @@ enum stderr_mode { STDERR_SHOW, STDERR_TAG, STDERR_HIDE, STDERR_AFTER };
 /* mproc exec --line-buffer: a FIFO that takes stdout as it comes, in
  * frames of at most PIPE_BUF bytes (framework/cli/exec_lines.c). */
 #define LINES_ENV "MPROC_EXEC_LINES"
+/* (and its stderr, unless stderr = hide: the host writes its lines to
+ * stderr, tagged under --tag as parallel's --line-buffer does) */
 /* mproc exec --halt: words shared with the host and the other workers
  * by mmap of this file (framework/cli/exec_lines.c): once `stop` is set
  * no command starts (the job fails with HALT_MSG, which mproc exec counts
@@ -144,8 +146,10 @@ struct halt_rule {
 struct lines_hdr {
     uint64_t index;
     uint32_t len;
-    uint32_t end; /* 1: the command ended */
+    uint32_t end; /* LINES_* */
 };
+#define LINES_END 1u /* the command ended */
+#define LINES_ERR 2u /* the bytes are its stderr */
 
 struct exec_state {
     char *command;
@@ -726,13 +730,15 @@ tail_text(char *tail, size_t len)
 }
 
 /*
- * --line-buffer: send n bytes of item `index`'s stdout to the FIFO, in
- * frames of at most PIPE_BUF bytes, each one write() so that no other
- * worker's frame cuts into it; `end` marks the command's end.  The host
+ * --line-buffer: send n bytes of item `index`'s stdout (or stderr:
+ * LINES_ERR) to the FIFO, in frames of at most PIPE_BUF bytes, each one
+ * write() so that no other worker's frame cuts into it; LINES_END (on
+ * the last frame) marks the command's end.  The host
  * gone, there is nowhere to write: the bytes are dropped.
  */
 static void
-lines_send(int fd, uint64_t index, const char *data, size_t n, bool end)
+lines_send(int fd, uint64_t index, const char *data, size_t n,
+           uint32_t flags)
 {
     char frame[PIPE_BUF];
     struct lines_hdr h = {index, 0, 0};
@@ -741,7 +747,7 @@ lines_send(int fd, uint64_t index, const char *data, size_t n, bool end)
     do {
         k = n < sizeof(frame) - sizeof(h) ? n : sizeof(frame) - sizeof(h);
         h.len = (uint32_t)k;
-        h.end = end && k == n;
+        h.end = flags & (k == n ? ~0u : ~LINES_END);
         memcpy(frame, &h, sizeof(h));
         memcpy(frame + sizeof(h), data, k);
         (void)write_all(fd, frame, sizeof(h) + k);
@@ -984,10 +990,15 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
                 *(i == 0 ? &outp[0] : &errp[0]) = -1;
             } else if (i == 1) {
                 tail_add(tail, &tail_len, buf, (size_t)n);
-                if (s->stderr_mode != STDERR_HIDE)
+                if (s->stderr_mode == STDERR_HIDE)
+                    ;
+                else if (s->lines_fd >= 0)
+                    lines_send(s->lines_fd, index, buf, (size_t)n,
+                               LINES_ERR);
+                else
                     group_add(&group, buf, (size_t)n);
             } else if (s->lines_fd >= 0) {
-                lines_send(s->lines_fd, index, buf, (size_t)n, false);
+                lines_send(s->lines_fd, index, buf, (size_t)n, 0);
             } else if (overflow || spill_errno != 0) {
                 /* Keep draining, so the command is not left blocked. */
             } else if (spill_fd < 0 && out->len + (size_t)n <= out->limit) {
@@ -1018,7 +1029,7 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
     running = pid = -1;
     keeper_tell(0);
     if (s->lines_fd >= 0)
-        lines_send(s->lines_fd, index, "", 0, true);
+        lines_send(s->lines_fd, index, "", 0, LINES_END);
     /* Before the result, which the host reports after it. */
     group_end(&group);
     if (r < 0) {
