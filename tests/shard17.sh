@@ -312,6 +312,34 @@ run_mproc slurm echo.ini --shards 4 --dry-run
 like "$(cat "$tmp/out")" "#SBATCH --array=0-3" "--dry-run prints the array script"
 like "$(cat "$tmp/out")" "sbatch --parsable --dependency=afterok:ARRAY_JOB_ID" \
     "and how the merge is submitted"
+# The job id is the number sbatch printed, found among other lines (a
+# site's wrapper may print notices, or drop --parsable); anything else
+# is refused rather than used in the merge's dependency.
+cat > talky-sbatch <<'SH'
+#!/bin/sh
+echo "$*" >>talky.args
+echo "sbatch: notice: the cluster is busy today"
+case "$*" in
+*afterok*) echo "Submitted batch job 78" ;;
+*) printf '77;cluster\n' ;;
+esac
+SH
+cat > odd-sbatch <<'SH'
+#!/bin/sh
+echo "queued, thank you"
+SH
+chmod +x talky-sbatch odd-sbatch
+rm -f talky.args
+MPROC_SBATCH=$tmp/talky-sbatch run_mproc slurm echo.ini --shards 2
+is "$st" 0 "mproc slurm, sbatch prints a notice first: exit 0"
+like "$(cat "$tmp/out")" "array job 77: 2 shards" "the array's id is the number"
+like "$(cat "$tmp/out")" "merge job 78: after" "'Submitted batch job 78' gives 78"
+like "$(sed -n 2p talky.args)" "--dependency=afterok:77 " \
+    "the merge depends on 77, not on the notice"
+MPROC_SBATCH=$tmp/odd-sbatch run_mproc slurm echo.ini --shards 2
+is "$st" 69 "mproc slurm, sbatch printed no job id: exit 69"
+like "$err" "printed no job id (expected a number, as sbatch --parsable prints; got 'queued, thank you')" \
+    "says what it got"
 MPROC_SBATCH=$tmp/no-such-sbatch run_mproc slurm echo.ini --shards 2
 is "$st" 69 "mproc slurm without sbatch: exit 69"
 like "$err" "cannot run $tmp/no-such-sbatch: No such file or directory (is Slurm installed?" "says so"

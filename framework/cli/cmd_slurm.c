@@ -165,8 +165,46 @@ write_script(const char *path, void (*gen)(FILE *, const struct slurm *),
 }
 
 /*
+ * The job id in what sbatch printed, moved to the start of `out`: the
+ * last line that is a number (--parsable's "ID" or "ID;CLUSTER"), or
+ * that ends "Submitted batch job ID" (an sbatch wrapper that drops
+ * --parsable).  False when there is none: the id is what the dependency
+ * and the messages name, and a word there would submit a merge that
+ * waits for nothing.
+ */
+static bool
+job_id(char *out)
+{
+    const char *line = out, *found = NULL;
+    size_t flen = 0;
+
+    while (*line != '\0') {
+        size_t n = strcspn(line, "\n"), k = strcspn(line, ";\n"), d;
+        const char *p = line;
+
+        if (n > 20 && strncmp(line, "Submitted batch job ", 20) == 0) {
+            p = line + 20;
+            k = n - 20;
+        }
+        while (k > 0 && (p[k - 1] == ' ' || p[k - 1] == '\r'))
+            k--;
+        d = strspn(p, "0123456789");
+        if (k > 0 && d == k) {
+            found = p;
+            flen = k;
+        }
+        line += n + (line[n] == '\n');
+    }
+    if (found == NULL)
+        return false;
+    memmove(out, found, flen);
+    out[flen] = '\0';
+    return true;
+}
+
+/*
  * Run sbatch --parsable [extra] [the user's options] SCRIPT; the job id
- * (what it prints up to ';' or the newline) into id.  0, or an exit
+ * (job_id()) into id.  0, or an exit
  * status after printing why.
  */
 static int
@@ -177,6 +215,7 @@ sbatch(const struct slurm *s, const char *extra, const char *script,
     char **argv = calloc(s->nsbatch + 5, sizeof(*argv));
     posix_spawn_file_actions_t fa;
     int fds[2], status, r = 0;
+    char out[4096];
     size_t n = 0, i;
     ssize_t got;
     pid_t pid;
@@ -212,25 +251,38 @@ sbatch(const struct slurm *s, const char *extra, const char *script,
                   "MPROC_SBATCH names another sbatch)", prog, strerror(r));
         return 69;
     }
+    /* All of it, to its end (sbatch must not block on a full pipe); the
+     * last OUT_MAX bytes kept, where the id is. */
     n = 0;
-    while (n + 1 < cap &&
-           ((got = read(fds[0], id + n, cap - 1 - n)) > 0 ||
-            (got < 0 && errno == EINTR)))
+    while ((got = read(fds[0], out + n, sizeof(out) - 1 - n)) > 0 ||
+           (got < 0 && errno == EINTR)) {
         n += got > 0 ? (size_t)got : 0;
-    id[n] = '\0';
+        if (n == sizeof(out) - 1) {
+            memmove(out, out + n / 2, n - n / 2);
+            n -= n / 2;
+        }
+    }
+    out[n] = '\0';
     close(fds[0]);
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
-    id[strcspn(id, ";\n")] = '\0';
     r = 0;
     if (!WIFEXITED(status) || WEXITSTATUS(status) == 127) {
         cli_error("slurm: cannot run %s (is Slurm installed? MPROC_SBATCH "
                   "names another sbatch)", prog);
         r = 69;
-    } else if (WEXITSTATUS(status) != 0 || id[0] == '\0') {
+    } else if (WEXITSTATUS(status) != 0) {
         cli_error("slurm: %s %s failed (exit %d); its message is above",
                   prog, script, WEXITSTATUS(status));
         r = 69;
+    } else if (!job_id(out) || strlen(out) >= cap) {
+        cli_error("slurm: %s %s printed no job id (expected a number, as "
+                  "sbatch --parsable prints; got '%.*s'); squeue shows "
+                  "whether it was submitted", prog, script,
+                  (int)strcspn(out, "\n"), out);
+        r = 69;
+    } else {
+        memcpy(id, out, strlen(out) + 1);
     }
     return r;
 }
