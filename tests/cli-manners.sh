@@ -31,6 +31,13 @@ usage_error "clean: unknown option" "mproc clean --help" clean --bogus
 usage_error "plugins: unknown option" "mproc plugins --help" plugins --bogus
 usage_error "exec: unknown option" "mproc exec --help" exec --bogus echo
 usage_error "exec: --resume alone" "mproc exec --help" exec --resume echo ::: a
+usage_error "merge: unknown option" "mproc merge --help" merge -x j.ini
+like "$err" "merge: unknown option '-x'" "merge -x: an unknown option, not a missing value"
+usage_error "merge: no value" "mproc merge --help" merge j.ini -o
+like "$err" "merge: option '-o' needs a value" "merge -o: a missing value"
+run_mproc help frobnicate
+like "$err" "commands are run, exec, check, plugins, clean, manager, merge, slurm, rerun, status, bench, help" \
+    "help for no command: lists every command"
 
 for c in run exec check plugins clean; do
     run_mproc help "$c"
@@ -40,6 +47,11 @@ for c in run exec check plugins clean; do
     run_mproc "$c" --help
     is "$st" 0 "$c --help: exit 0"
     like "$(cat "$tmp/out")" "Usage: mproc $c" "$c --help: its usage"
+done
+for h in help --help; do
+    run_mproc help "$h"
+    is "$st" 0 "help $h: exit 0"
+    like "$(cat "$tmp/out")" "Usage: mproc COMMAND" "help $h: the overview"
 done
 run_mproc help
 is "$st" 0 "help: exit 0"

@@ -39,5 +39,16 @@ run_mproc run "$tmp/upper.ini"
 is "$st" 0 "it runs"
 is "$(cat "$tmp/out")" "$(printf 'HELLO\nWORLD')" "and works"
 
+# plugin = upper.so (a file name given as a NAME): the hint gives a path
+# that works, not ./upper.so.so.
+printf '[job]\nplugin = upper.so\ninput = lines:in.txt\n' >"$tmp/upso.ini"
+run_mproc check "$tmp/upso.ini"
+is "$st" 78 "plugin = upper.so: exit 78"
+like "$err" "upso.ini:2: plugin 'upper.so' not found (looked for upper.so.so in " \
+    "names the line and what was looked for"
+like "$err" "a file is given by its path, such as ./upper.so, and a plugin of the search path by its NAME, without .so" \
+    "and suggests ./upper.so"
+unlike "$err" "upper.so.so in it" "never ./upper.so.so"
+
 no_leftovers
 done_testing

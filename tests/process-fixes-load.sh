@@ -12,6 +12,7 @@ cat >"$tmp/ctor.c" <<'C'
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <mproc/plugin.h>
 __attribute__((constructor)) static void
 boom(void)
@@ -24,6 +25,9 @@ boom(void)
     abort();
 #elif defined(CRASH_EXIT)
     exit(0);
+#elif defined(HANG)
+    for (;;)
+        pause();
 #endif
 }
 static int
@@ -70,8 +74,13 @@ INI
 for cmd in check run; do
     run_mproc $cmd "$f"
     is "$st" 78 "$cmd: a plugin whose constructor crashes: exit 78"
-    like "$err" "ctorsegv.so: crashed while loading (SIGSEGV" "$cmd: says so"
+    like "$err" "mproc: $f:2: plugin $tmp/plugins/ctorsegv.so: crashed while loading (SIGSEGV" \
+        "$cmd: says so, with the line that names the plugin"
 done
+run_mproc check --set job.plugin="$tmp/plugins" "$f"
+is "$st" 78 "check, a folder as the plugin: exit 78"
+like "$err" "mproc: --set: plugin $tmp/plugins: not a regular file" \
+    "says so, with where it was set"
 is "$(cat "$tmp/out")" "" "run: nothing ran"
 
 # By name, through MPROC_PLUGIN_PATH: the file it found is named.
@@ -100,5 +109,21 @@ INI
 run_mproc run "$f"
 is "$st" 0 "run: a plugin that loads runs"
 is "$(cat "$tmp/out")" "$(printf 'a\nb')" "run: and its output is there once"
+
+# A constructor that never returns: the listing skips the file after 10 s
+# (it hung for ever, hiding every other plugin) and lists the rest.
+mkdir "$tmp/hang"
+build ctorhang -DHANG && mv "$tmp/plugins/ctorhang.so" "$tmp/hang/" &&
+    cp "$tmp/plugins/okay.so" "$tmp/hang/"
+ok $? "the hanging plugin builds"
+run_mproc plugins --path "$tmp/hang"
+is "$st" 78 "plugins --path, a constructor that never returns: exit 78"
+like "$err" "plugin $tmp/hang/ctorhang.so: still loading after 10 s (a constructor or initializer that waits?); skipped" \
+    "says so"
+like "$(cat "$tmp/out")" "okay ?  ABI" "and lists the other files"
+run_mproc plugins --path "$tmp/no-such-folder"
+is "$st" 66 "plugins --path, a folder that does not exist: exit 66"
+like "$err" "mproc: plugins: $tmp/no-such-folder: No such file or directory" \
+    "names it"
 no_leftovers
 done_testing

@@ -156,7 +156,9 @@ int cli_output_writable(const char *path, const char *what);
 
 /* A plugin named by path must be a regular file (dlopen() of a FIFO
  * blocks): 0, or an exit status after printing why.  A missing one is 0. */
-int cli_check_plugin_file(const char *path);
+int cli_check_plugin_file(const char *path, const char *where);
+/* What set the job's plugin: "FILE:LINE", "--set ...", or the job file. */
+const char *cli_plugin_where(const struct cli_job *cj);
 
 /* ---- the job log (joblog.c) ---- */
 struct cli_joblog;

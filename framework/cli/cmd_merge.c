@@ -776,7 +776,8 @@ cmd_merge(int argc, char **argv)
     }
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "n:j:o:s:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":n:j:o:s:h", longopts, NULL)) !=
+           -1) {
         switch (c) {
         case 'n':
             errno = 0;
@@ -801,9 +802,12 @@ cmd_merge(int argc, char **argv)
             fputs(merge_usage, stdout);
             free(sets);
             return CLI_EXIT_OK;
+        case ':': /* (the leading ':' of the option string) */
+            cli_error("merge: option '%s' needs a value", argv[optind - 1]);
+            goto usage;
         default:
             if (optopt != 0)
-                cli_error("merge: option -%c needs a value", optopt);
+                cli_error("merge: unknown option '-%c'", optopt);
             else
                 cli_error("merge: unknown option '%s'", argv[optind - 1]);
             goto usage;

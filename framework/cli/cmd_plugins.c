@@ -47,8 +47,8 @@ static const char plugins_usage[] =
     "                   methods and paths (as mproc --version)\n"
     "  -h, --help       show this help\n"
     "\n"
-    "Exit status: 0, 66 no plugin found (PATH: no such file), 78 a plugin\n"
-    "does not load (NAME: or is not found).\n";
+    "Exit status: 0, 66 no plugin found, or a --path folder or PATH that\n"
+    "does not exist, 78 a plugin does not load (NAME: or is not found).\n";
 
 /*
  * Every plugin file is loaded in a forked child first: a constructor that
@@ -57,8 +57,10 @@ static const char plugins_usage[] =
  * `plugins` goes on with the other files.  Here and not in the library:
  * the command line is single-threaded until its pool starts, so the child
  * may call dlopen(), which a forked child of a threaded program may not.
- * A child still loading after PROBE_MS gives no verdict, and the file is
- * loaded here as it always was.
+ * A child still loading after PROBE_MS gives no verdict: `plugins` skips
+ * the file (saying so: a constructor that never returns would hang the
+ * whole listing), run and check warn and load it here as they always did
+ * (a slow constructor is allowed there).
  */
 #define PROBE_MS 10000
 
@@ -142,9 +144,10 @@ traced(void)
 }
 
 /* Load `spec` in a child; 0, or the exit status after saying how the
- * child ended. */
+ * child ended.  `where` ("FILE:LINE", or NULL) starts the messages;
+ * `skip_slow`: a child still loading is an error (78), not a warning. */
 static int
-probe(const char *spec)
+probe(const char *spec, const char *where, bool skip_slow)
 {
     struct pollfd pfd = {-1, POLLIN, 0};
     char *path = NULL, c;
@@ -177,19 +180,33 @@ probe(const char *spec)
     if (MPROC__NOINTR(waitpid(pid, &st, n == 0 ? WNOHANG : 0)) != pid) {
         kill(pid, SIGKILL);
         MPROC__NOINTR(waitpid(pid, NULL, 0));
-        goto done;
-    }
-    if (WIFSIGNALED(st)) {
+        if (n != 0)
+            goto done;
+        if (!skip_slow) {
+            fprintf(stderr, "mproc: warning: %s%splugin %s: still loading "
+                    "after %d s in a trial load; loading it here (a "
+                    "constructor that never returns hangs mproc: Ctrl-C)\n",
+                    where ? where : "", where ? ": " : "", path,
+                    PROBE_MS / 1000);
+            goto done;
+        }
+        cli_error("%s%splugin %s: still loading after %d s (a constructor "
+                  "or initializer that waits?); skipped",
+                  where ? where : "", where ? ": " : "", path,
+                  PROBE_MS / 1000);
+    } else if (WIFSIGNALED(st)) {
         const char *sig = sigabbrev_np(WTERMSIG(st));
-        cli_error("plugin %s: crashed while loading (SIG%s in a constructor "
-                  "or initializer of the file or of a library it needs); "
-                  "fix the plugin or remove it",
-                  path, sig ? sig : "?");
+        cli_error("%s%splugin %s: crashed while loading (SIG%s in a "
+                  "constructor or initializer of the file or of a library "
+                  "it needs); fix the plugin or remove it",
+                  where ? where : "", where ? ": " : "", path,
+                  sig ? sig : "?");
     } else {
-        cli_error("plugin %s: ended the process while loading (exit status "
-                  "%d from a constructor or initializer); fix the plugin or "
-                  "remove it",
-                  path, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+        cli_error("%s%splugin %s: ended the process while loading (exit "
+                  "status %d from a constructor or initializer); fix the "
+                  "plugin or remove it",
+                  where ? where : "", where ? ": " : "", path,
+                  WIFEXITED(st) ? WEXITSTATUS(st) : -1);
     }
     rc = CLI_EXIT_CONFIG;
 done:
@@ -219,7 +236,7 @@ cli_check_args(const struct cli_job *cj)
     n = mproc__config_warnings(cj->cfg, &warn);
     for (i = 0; i < n; i++)
         fprintf(stderr, "mproc: warning: %s\n", warn[i]);
-    if ((r = probe(cj->job->plugin)) != 0)
+    if ((r = probe(cj->job->plugin, cli_plugin_where(cj), false)) != 0)
         return r;
     if (mproc__plugin_open(&p, cj->job->plugin, &err) < 0)
         return 0; /* the pool reports it, with where the plugin was set */
@@ -244,9 +261,10 @@ inspect(const char *spec)
     mproc_err_t err;
     int r;
 
-    if (strchr(spec, '/') != NULL && (r = cli_check_plugin_file(spec)) != 0)
+    if (strchr(spec, '/') != NULL &&
+        (r = cli_check_plugin_file(spec, NULL)) != 0)
         return r;
-    if ((r = probe(spec)) != 0)
+    if ((r = probe(spec, NULL, false)) != 0)
         return r;
     if ((r = mproc__plugin_open(&p, spec, &err)) < 0) {
         /* No file at that path: a missing file (66), as for a job file.
@@ -348,6 +366,7 @@ struct seen {
     char **names; /* NAME, without .so */
     char **paths;
     size_t n, cap;
+    bool missing; /* a --path folder does not exist (66, as ls's 2) */
 };
 
 /* The path of the first file met named `name`, or NULL (then it is
@@ -396,7 +415,7 @@ seen_free(struct seen *s)
 
 /* List one folder; returns the number of broken files. */
 static int
-list_dir(const char *dir, unsigned *found, struct seen *seen)
+list_dir(const char *dir, bool given, unsigned *found, struct seen *seen)
 {
     DIR *d = opendir(dir);
     struct dirent *e;
@@ -404,8 +423,15 @@ list_dir(const char *dir, unsigned *found, struct seen *seen)
     size_t n = 0, cap = 0, i;
     int broken = 0;
 
-    if (d == NULL)
-        return 0; /* a search folder that does not exist holds nothing */
+    if (d == NULL) {
+        /* A search folder that does not exist holds nothing; one the
+         * user named is said. */
+        if (given) {
+            cli_error("plugins: %s: %s", dir, strerror(errno));
+            seen->missing = true;
+        }
+        return 0;
+    }
     while ((e = readdir(d)) != NULL) {
         size_t len = strlen(e->d_name);
         /* Plugins are NAME.so; libNAME.so files beside them (libmproc in
@@ -439,7 +465,8 @@ list_dir(const char *dir, unsigned *found, struct seen *seen)
         /* names[i] becomes NAME, the name a job gives. */
         names[i][strlen(names[i]) - 3] = '\0';
         by = shadowed_by(seen, names[i], path);
-        if (cli_check_plugin_file(path) != 0 || probe(path) != 0) {
+        if (cli_check_plugin_file(path, NULL) != 0 ||
+            probe(path, NULL, true) != 0) {
             free(names[i]);
             broken++;
             continue;
@@ -487,7 +514,7 @@ cmd_plugins(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     char **given = calloc((size_t)argc + 1, sizeof(*given));
-    struct seen seen = {NULL, NULL, 0, 0};
+    struct seen seen = {NULL, NULL, 0, 0, false};
     char **dirs;
     size_t ngiven = 0, i;
     unsigned found = 0;
@@ -529,18 +556,20 @@ cmd_plugins(int argc, char **argv)
     }
     if (ngiven > 0) {
         for (i = 0; i < ngiven; i++)
-            broken += list_dir(given[i], &found, &seen);
+            broken += list_dir(given[i], true, &found, &seen);
     } else {
         dirs = mproc__plugin_dirs();
         for (i = 0; dirs != NULL && dirs[i] != NULL; i++)
-            broken += list_dir(dirs[i], &found, &seen);
+            broken += list_dir(dirs[i], false, &found, &seen);
         mproc__plugin_dirs_free(dirs);
     }
     seen_free(&seen);
     free(given);
-    if (found == 0 && broken == 0) {
-        cli_error("no plugins found; set MPROC_PLUGIN_PATH or use --path");
-        return CLI_EXIT_NOINPUT;
-    }
-    return broken ? CLI_EXIT_CONFIG : CLI_EXIT_OK;
+    if (found == 0 && broken == 0 && !seen.missing)
+        cli_error(ngiven > 0 ? "no plugins found in the --path folders"
+                             : "no plugins found; set MPROC_PLUGIN_PATH or "
+                               "use --path");
+    if (broken)
+        return CLI_EXIT_CONFIG;
+    return found == 0 || seen.missing ? CLI_EXIT_NOINPUT : CLI_EXIT_OK;
 }

@@ -512,6 +512,14 @@ pool_warning(void *user, const char *msg)
     fprintf(stderr, "mproc: warning: %s\n", msg);
 }
 
+const char *
+cli_plugin_where(const struct cli_job *cj)
+{
+    const char *where = mproc_config_where(cj->cfg, "job", "plugin");
+
+    return where != NULL && strcmp(where, "default") != 0 ? where : cj->path;
+}
+
 int
 cli_pool_new(const struct cli_job *cj, mproc_sync_t *sync, mproc_pool_t **out,
              int cancel_fd, int input_fd, void (*on_idle)(void *))
@@ -522,7 +530,7 @@ cli_pool_new(const struct cli_job *cj, mproc_sync_t *sync, mproc_pool_t **out,
     int r;
 
     if (strchr(job->plugin, '/') != NULL &&
-        (r = cli_check_plugin_file(job->plugin)) != 0)
+        (r = cli_check_plugin_file(job->plugin, cli_plugin_where(cj))) != 0)
         return r;
     if ((r = cli_check_args(cj)) != 0)
         return r;

@@ -86,14 +86,15 @@ cli_open_write(const char *path, const char *what, bool append, FILE **out)
 }
 
 int
-cli_check_plugin_file(const char *path)
+cli_check_plugin_file(const char *path, const char *where)
 {
     struct stat st;
 
     /* dlopen() would open a FIFO and wait for a writer for ever; a
      * missing file is the loader's to report. */
     if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-        cli_error("plugin %s: not a regular file", path);
+        cli_error("%s%splugin %s: not a regular file", where ? where : "",
+                  where ? ": " : "", path);
         return CLI_EXIT_CONFIG;
     }
     return 0;

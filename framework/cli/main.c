@@ -93,10 +93,20 @@ help(const char *cmd)
         fputs(usage_text, stdout);
         return CLI_EXIT_OK;
     }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "-h") == 0 ||
+        strcmp(cmd, "--help") == 0) {
+        fputs(usage_text, stdout);
+        return CLI_EXIT_OK;
+    }
     fn = find(cmd);
     if (fn == NULL) {
-        cli_error("help: no command '%s'; commands are run, exec, check, "
-                  "plugins and clean", cmd);
+        char list[256] = "";
+        size_t i, len = 0;
+
+        for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+            len += (size_t)snprintf(list + len, sizeof(list) - len, "%s, ",
+                                    commands[i].name);
+        cli_error("help: no command '%s'; commands are %shelp", cmd, list);
         cli_try_help(NULL);
         return CLI_EXIT_USAGE;
     }

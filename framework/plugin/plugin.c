@@ -180,7 +180,7 @@ find_plugin(const char *name, char **path, mproc_err_t *err)
 {
     char **dirs = mproc__plugin_dirs();
     char buf[PATH_MAX], searched[512] = "";
-    size_t i, used = 0;
+    size_t i, used = 0, nl;
     int r = MPROC_EPLUGIN;
 
     if (dirs == NULL)
@@ -205,10 +205,19 @@ find_plugin(const char *name, char **path, mproc_err_t *err)
             used = sizeof(searched);
         }
     }
-    mproc__err(err, MPROC_EPLUGIN,
-               "plugin '%s' not found (looked for %s.so in %s); set "
-               "MPROC_PLUGIN_PATH or give a path such as ./%s.so",
-               name, name, searched, name);
+    nl = strlen(name);
+    if (nl > 3 && strcmp(name + nl - 3, ".so") == 0)
+        /* A file name given as a NAME: the likely mistake. */
+        mproc__err(err, MPROC_EPLUGIN,
+                   "plugin '%s' not found (looked for %s.so in %s); a file "
+                   "is given by its path, such as ./%s, and a plugin of the "
+                   "search path by its NAME, without .so",
+                   name, name, searched, name);
+    else
+        mproc__err(err, MPROC_EPLUGIN,
+                   "plugin '%s' not found (looked for %s.so in %s); set "
+                   "MPROC_PLUGIN_PATH or give a path such as ./%s.so",
+                   name, name, searched, name);
 done:
     mproc__plugin_dirs_free(dirs);
     return r;
