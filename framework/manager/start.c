@@ -321,8 +321,10 @@ spawn_server(const struct mproc_manager_opts *o, const char *address,
     posix_spawn_file_actions_destroy(&fa);
     close(kp[0]);
     if (r != 0)
-        return seterr(err, -r, "manager: spawn %s: %s", mproc_bin(),
-                      strerror(r));
+        return seterr(err, -r, "manager: spawn %s: %s (the spawn and "
+                      "forkserver start methods run the mproc program: "
+                      "install it, set MPROC_BIN, or use fork)",
+                      mproc_bin(), strerror(r));
     return 0;
 }
 

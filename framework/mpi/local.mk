@@ -22,3 +22,16 @@ pkglib_LTLIBRARIES = %reldir%/mproc-mpi.la
 else
 EXTRA_DIST += %reldir%/module.c
 endif
+
+# dlopen()ed by file name, as the plugins are (plugins/local.mk): no .la
+# is installed, and uninstall removes the .so libtool no longer knows.
+# pkglibdir holds programs' libraries: installed by install-exec.
+# Outside the conditional (automake wants each hook once); a build
+# without MPI has nothing to remove.
+install-exec-hook: install-exec-hook-mpi
+install-exec-hook-mpi:
+	rm -f "$(DESTDIR)$(pkglibdir)/mproc-mpi.la"
+uninstall-hook: uninstall-hook-mpi
+uninstall-hook-mpi:
+	rm -f "$(DESTDIR)$(pkglibdir)/mproc-mpi.so"
+.PHONY: install-exec-hook-mpi uninstall-hook-mpi

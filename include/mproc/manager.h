@@ -161,8 +161,9 @@ struct mproc_manager_opts {
     size_t authkey_len;
     /** How the server process starts: "fork" (the default and the only
      *  one that can take `types` by pointer), "spawn" or "forkserver"
-     *  (both a fresh `mproc manager` program, found beside the library
-     *  or via $MPROC_BIN).  NULL: "fork".  All behave alike: a SIGINT
+     *  (both a fresh `mproc manager` program: $MPROC_BIN, else the
+     *  installed mproc program, $(bindir)/mproc, which a distribution
+     *  may package apart from the library).  NULL: "fork".  All behave alike: a SIGINT
      *  does not stop the server, SIGTERM does; the private folder goes
      *  with the server however its owner ends. */
     const char *start_method;
