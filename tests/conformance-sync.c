@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -478,6 +479,81 @@ test_barrier(mproc_sync_t *s, int rounds)
     close(fds[1]);
 }
 
+struct getter {
+    mproc_value_t *v;
+    _Atomic int done;
+};
+
+static void *
+get_in_thread(void *arg)
+{
+    struct getter *g = arg;
+    int64_t x;
+
+    mproc_value_get_i64(g->v, 0, &x);
+    atomic_store(&g->done, 1);
+    return NULL;
+}
+
+/* Python's idiom, `with v.get_lock(): v.value += 1`: get and set inside
+ * the lock the caller holds (they hung for ever), in two processes at
+ * once; while another thread holds it, a get waits. */
+static void
+test_value_compound(mproc_sync_t *s, long n)
+{
+    mproc_value_t *v;
+    mproc_lock_t *l;
+    struct getter g;
+    pthread_t th;
+    pid_t pids[2];
+    int64_t x = 0;
+    int i, bad = 0;
+
+    if (mproc_value_new(s, MPROC_T_INT64, 1, true, &v, NULL) != 0) {
+        ok(0, "value: compound updates (no value)");
+        return;
+    }
+    l = mproc_value_lock(v);
+    for (i = 0; i < 2; i++) {
+        pids[i] = fork();
+        if (pids[i] == 0) {
+            long k;
+            alarm(60); /* a wait for ever ends the child, and the test */
+            for (k = 0; k < n / 10; k++) {
+                int64_t y;
+                if (mproc_lock_acquire(l, -1) != 0 ||
+                    mproc_value_get_i64(v, 0, &y) != 0 ||
+                    mproc_value_set_i64(v, 0, y + 1) != 0 ||
+                    mproc_value_add_i64(v, 0, 1) != 0 ||
+                    mproc_lock_release(l) != 0)
+                    _exit(1);
+            }
+            _exit(0);
+        }
+    }
+    for (i = 0; i < 2; i++)
+        bad |= wait_exit(pids[i]);
+    mproc_value_get_i64(v, 0, &x);
+    ok(!bad && x == 4 * (n / 10),
+       "value: get, set and add inside its lock, 2 processes (%lld)",
+       (long long)x);
+
+    g.v = v;
+    atomic_store(&g.done, 0);
+    mproc_lock_acquire(l, -1);
+    if (pthread_create(&th, NULL, get_in_thread, &g) != 0) {
+        mproc_lock_release(l);
+        ok(0, "value: a get in another thread (no thread)");
+        return;
+    }
+    usleep(100 * 1000);
+    is_int(atomic_load(&g.done), 0,
+           "value: a get in another thread waits while this one holds it");
+    mproc_lock_release(l);
+    pthread_join(th, NULL);
+    is_int(atomic_load(&g.done), 1, "value: and gets it once released");
+}
+
 static void
 test_values(mproc_sync_t *s, long n)
 {
@@ -545,6 +621,7 @@ test_values(mproc_sync_t *s, long n)
     is_int(mproc_value_new(s, MPROC_T_INT8, (size_t)16 << 20 | 1, true, &c,
                            NULL),
            MPROC_EINVAL, "array: above 16 Mi elements refused");
+    test_value_compound(s, n);
 }
 
 static void

@@ -88,6 +88,8 @@ mproc_value_new(mproc_sync_t *s, int type, size_t length, bool with_lock,
     v->length = length;
     v->has_lock = with_lock;
     v->lock_offset = l ? l->o.offset : 0;
+    if (l != NULL)
+        l->track_tid = 1; /* take(): get and set inside a compound update */
     *out = v;
     return 0;
 }
@@ -182,21 +184,31 @@ store(mproc_value_t *v, size_t i, double d, int64_t n, bool is_int)
 #undef STORE
 }
 
-/* Take the lock if there is one; returns 0, EOWNERDEAD (taken) or error. */
+/*
+ * Take the lock if there is one; returns 0, EOWNERDEAD (taken) or error,
+ * and *took: whether give() must release it.  A lock the calling thread
+ * holds already (a compound update: mproc_value_lock(), get, compute,
+ * set, release) is used as held, as Python's Value, whose lock is an
+ * RLock: waiting for it would wait for ever.
+ */
 static int
-take(mproc_value_t *v)
+take(mproc_value_t *v, bool *took)
 {
     mproc_lock_t *l = mproc_value_lock(v);
+
+    *took = false;
+    if (l == NULL || mproc__lock_mine(l))
+        return 0;
+    *took = true;
     /* Held for a load or a store: a signal does not interrupt it. */
-    return l ? mproc__lock_take(l) : 0;
+    return mproc__lock_take(l);
 }
 
 static void
-give(mproc_value_t *v)
+give(mproc_value_t *v, bool took)
 {
-    mproc_lock_t *l = mproc_value_lock(v);
-    if (l != NULL)
-        mproc_lock_release(l);
+    if (took)
+        mproc_lock_release(mproc_value_lock(v));
 }
 
 static int
@@ -205,11 +217,12 @@ access_(mproc_value_t *v, size_t i, double *d, int64_t *n, bool write,
 {
     double dd;
     int64_t nn;
+    bool took;
     int r;
 
     if (i >= v->length)
         return MPROC_ERANGE;
-    r = take(v);
+    r = take(v, &took);
     if (r < 0 && r != MPROC_EOWNERDEAD)
         return r;
     if (write) {
@@ -221,7 +234,7 @@ access_(mproc_value_t *v, size_t i, double *d, int64_t *n, bool write,
         if (n != NULL)
             *n = nn;
     }
-    give(v);
+    give(v, took);
     return r;
 }
 
@@ -263,6 +276,7 @@ mproc_value_add_i64(mproc_value_t *v, size_t i, int64_t delta)
     unsigned char *p;
     double d;
     int64_t n;
+    bool took;
     int r;
 
     if (v == NULL)
@@ -311,7 +325,7 @@ mproc_value_add_i64(mproc_value_t *v, size_t i, int64_t delta)
         }
         }
     }
-    r = take(v);
+    r = take(v, &took);
     if (r < 0 && r != MPROC_EOWNERDEAD)
         return r;
     load(v, i, &d, &n);
@@ -319,6 +333,6 @@ mproc_value_add_i64(mproc_value_t *v, size_t i, int64_t delta)
         store(v, i, d + (double)delta, 0, false);
     else
         store(v, i, 0, n + delta, true);
-    give(v);
+    give(v, took);
     return r;
 }

@@ -683,6 +683,7 @@ mproc_lock_new(mproc_sync_t *s, bool recursive, mproc_lock_t **out,
     if (l == NULL)
         return MPROC_ENOMEM;
     l->recursive = recursive;
+    l->track_tid = 0;
     r = ops->mutex_init(&l->o, l->impl);
     if (r < 0)
         return mproc__err(err, r, "cannot create a %s lock: %s", ops->name,
@@ -749,11 +750,20 @@ lock_acquire(mproc_lock_t *l, int timeout_ms, bool intr)
     if (prev != 0 && prev != self)
         r = MPROC_EOWNERDEAD;
     atomic_store_explicit(&l->owner, self, memory_order_relaxed);
-    if (l->recursive)
+    if (l->recursive || l->track_tid)
         atomic_store_explicit(&l->tid, mproc__self_tid(),
                               memory_order_relaxed);
     l->depth = 1;
     return r;
+}
+
+bool
+mproc__lock_mine(const mproc_lock_t *l)
+{
+    return atomic_load_explicit(&l->owner, memory_order_relaxed) ==
+               mproc__self() &&
+           atomic_load_explicit(&l->tid, memory_order_relaxed) ==
+               mproc__self_tid();
 }
 
 int
@@ -791,13 +801,13 @@ mproc_lock_release(mproc_lock_t *l)
         return 0;
     l->depth = 0;
     atomic_store_explicit(&l->owner, 0, memory_order_relaxed);
-    if (l->recursive)
+    if (l->recursive || l->track_tid)
         atomic_store_explicit(&l->tid, 0, memory_order_relaxed);
     r = ops->mutex_unlock(&l->o, l->impl);
     if (r < 0) {
         /* Refused (posix: a robust mutex is its locking thread's to
          * unlock): still held, as it was, so the holder can release it. */
-        if (l->recursive)
+        if (l->recursive || l->track_tid)
             atomic_store_explicit(&l->tid, mproc__self_tid(),
                                   memory_order_relaxed);
         atomic_store_explicit(&l->owner, self, memory_order_relaxed);

@@ -68,6 +68,7 @@ struct mproc_lock {
     uint32_t depth;        /* RLock: times acquired by its holder */
     uint32_t recursive;
     _Atomic int32_t tid;   /* RLock: the holder's thread (owner's) */
+    uint32_t track_tid;    /* a Value's Lock: `tid` kept too (value.c) */
     alignas(64) unsigned char impl[]; /* the backend's mutex */
 };
 
@@ -217,6 +218,9 @@ bool mproc__sync_intr(void);
  * Condition taking its lock back, a Barrier's bookkeeping): a signal does
  * not interrupt it.  Results as mproc_lock_acquire() without MPROC_EINTR. */
 int mproc__lock_take(mproc_lock_t *l);
+/* True when the calling thread holds `l` (a Value's Lock or an RLock:
+ * those keep their holder's thread). */
+bool mproc__lock_mine(const mproc_lock_t *l);
 
 /* Futex wait and wake on a shared (not process-private) word, for every
  * backend that sleeps on words.  wait: 0 (woken, or the word was not

@@ -5,7 +5,8 @@
  *
  * Each has an optional lock, on by default as in Python: mproc_value_get()
  * and _set() take it, and mproc_value_lock() returns it for compound
- * updates (read, compute, write).  For lock-free use, mproc_value_ptr()
+ * updates (acquire; get, compute, set; release: inside, get and set see
+ * that the calling thread holds it, as with Python's RLock).  For lock-free use, mproc_value_ptr()
  * gives the raw memory: naturally aligned, usable with C11 atomics.
  *
  * A NULL handle is refused, never dereferenced: MPROC_EINVAL from a call
