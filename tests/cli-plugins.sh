@@ -50,5 +50,26 @@ like "$err" "a file is given by its path, such as ./upper.so, and a plugin of th
     "and suggests ./upper.so"
 unlike "$err" "upper.so.so in it" "never ./upper.so.so"
 
+# A task name no job file can give is refused when the plugin loads (it
+# was listed, and blamed on the job file once a second task came).
+cat >"$tmp/badtask.c" <<'C'
+#include <mproc/plugin.h>
+static int
+t(struct mproc_ctx *c, const void *in, size_t l, uint64_t i, struct mproc_buf *o)
+{
+    (void)c, (void)i;
+    return mproc_buf_append(o, in, l);
+}
+static const struct mproc_task_def tasks[] = {{"bad name/x", t, NULL},
+                                              {NULL, NULL, NULL}};
+MPROC_PLUGIN_DEFINE(.name = "badtask", .tasks = tasks);
+C
+${CC:-cc} -shared -fPIC -I"$srcdir/include" "$tmp/badtask.c" -o "$tmp/badtask.so"
+ok $? "a plugin with a bad task name builds"
+run_mproc plugins "$tmp/badtask.so"
+is "$st" 78 "plugins FILE, a task name with a space and a slash: exit 78"
+like "$err" "plugin $tmp/badtask.so: task 'bad name/x': a task name is made of letters, digits, '_', '.' and '-'" \
+    "says which task and the rule"
+
 no_leftovers
 done_testing

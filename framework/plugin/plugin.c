@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config/config_int.h"
 #include "plugin/plugin_int.h"
 
 /* The smallest descriptor ABI 1.0 defines: up to and including reduce_end. */
@@ -100,11 +101,18 @@ check_desc(const struct mproc_plugin *d, const char *file, mproc_err_t *err)
     if (d->tasks == NULL || d->tasks[0].name == NULL)
         return mproc__err(err, MPROC_EPLUGIN,
                           "plugin %s: declares no task", file);
-    for (t = d->tasks; t->name != NULL; t++)
+    for (t = d->tasks; t->name != NULL; t++) {
         if (t->fn == NULL)
             return mproc__err(err, MPROC_EPLUGIN,
                               "plugin %s: task '%s' has no function", file,
                               t->name);
+        /* A job file can name no other (mproc-plugin(3)). */
+        if (!mproc__is_name(t->name))
+            return mproc__err(err, MPROC_EPLUGIN,
+                              "plugin %s: task '%s': a task name is made "
+                              "of letters, digits, '_', '.' and '-'",
+                              file, t->name);
+    }
     if (d->reduce != NULL && d->reduce_end == NULL)
         return mproc__err(err, MPROC_EPLUGIN,
                           "plugin %s: has reduce but no reduce_end", file);
