@@ -41,6 +41,21 @@ is "$st" 64 "--joblog = the output: refused"
 like "$err" "mix the two in one file" "says why"
 run_mproc run "$f" --joblog "$tmp/log"
 is "$st" 0 "distinct files: the run goes"
+# --quarantine and --slowlog are written too (they emptied the input or
+# the job file, and the run read nothing and exited 0).
+for opt in quarantine slowlog; do
+    run_mproc run "$f" --$opt "$tmp/data.txt"
+    is "$st" 64 "--$opt = the input: refused (64)"
+    like "$err" "(--$opt) $tmp/data.txt is also the input" "--$opt: says which"
+    run_mproc run "$f" --$opt "$f"
+    is "$st" 64 "--$opt = the job file: refused"
+    like "$(sed -n 1p "$f")" "[job]" "--$opt: the job file is intact"
+done
+is "$(cat "$tmp/data.txt")" "a
+b
+c" "the input is intact"
+run_mproc run "$f" --slowlog "$tmp/log" --joblog "$tmp/log"
+is "$st" 64 "--slowlog = --joblog: refused"
 
 # stdin closed: an empty input, at once; not mproc's own pipe.
 f=$(job stdin.ini <<'EOF2'

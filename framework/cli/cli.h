@@ -142,13 +142,15 @@ int cli_open_write(const char *path, const char *what, bool append,
  * neither there yet, the same name? */
 bool cli_same_file(const char *a, const char *b);
 /*
- * The files a run writes (joblog, output; NULL: none) must not be those
- * it reads (job, input: a lines: file, or NULL) nor each other: 0, or an
- * exit status (64 for --joblog, 78 for the output key) after saying
- * which.  A file that would be emptied before it is read, or mixed.
+ * The files a run writes (joblog, quarantine, slowlog, output; NULL:
+ * none) must not be those it reads (job, input: a lines: file, or NULL)
+ * nor each other: 0, or an exit status (64 for an option, 78 for the
+ * output key) after saying which.  A file that would be emptied before
+ * it is read, or mixed.
  */
 int cli_paths_clash(const char *job, const char *input, const char *output,
-                    const char *joblog);
+                    const char *joblog, const char *quarantine,
+                    const char *slowlog);
 /* Could the run create or write `path` (NULL: stdout) for `what`
  * ("output")?  0, or 73 after saying why (a folder, no right, no such
  * folder): for mproc check, which writes nothing. */

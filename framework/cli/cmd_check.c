@@ -171,7 +171,7 @@ cmd_check(int argc, char **argv)
                              job->input_kind == MPROC__INPUT_LINES
                                  ? job->input_path
                                  : NULL,
-                             job->output, args.joblog);
+                             job->output, args.joblog, NULL, NULL);
     if (rc == 0)
         rc = cli_output_writable(job->output, "output");
     if (rc != 0)

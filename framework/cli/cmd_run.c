@@ -1083,7 +1083,7 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
                          cj.job->input_kind == MPROC__INPUT_LINES
                              ? cj.job->input_path
                              : NULL,
-                         out_path, log_path);
+                         out_path, log_path, args.quarantine, args.slowlog);
     if (rc != 0)
         goto done;
     rc = cli_debug_open(&args, cj.path); /* before the pool reads it */

@@ -104,7 +104,7 @@ cli_check_plugin_file(const char *path, const char *where)
 
 struct named_file {
     const char *path, *what;
-    bool writes;
+    bool writes, option; /* option: given on the command line (64) */
 };
 
 bool
@@ -121,13 +121,16 @@ cli_same_file(const char *a, const char *b)
 
 int
 cli_paths_clash(const char *job, const char *input, const char *output,
-                const char *joblog)
+                const char *joblog, const char *quarantine,
+                const char *slowlog)
 {
     const struct named_file f[] = {
-        {joblog, "the job log (--joblog)", true},
-        {output, "the output", true},
-        {job, "the job file", false},
-        {input, "the input", false},
+        {joblog, "the job log (--joblog)", true, true},
+        {quarantine, "the quarantine file (--quarantine)", true, true},
+        {slowlog, "the slow log (--slowlog)", true, true},
+        {output, "the output", true, false},
+        {job, "the job file", false, false},
+        {input, "the input", false, false},
     };
     size_t i, j, n = sizeof(f) / sizeof(f[0]);
 
@@ -142,7 +145,7 @@ cli_paths_clash(const char *job, const char *input, const char *output,
                       f[i].what, f[i].path, f[j].what,
                       f[j].writes ? "mix the two in one file"
                                   : "destroy it before it is read");
-            return i == 0 ? CLI_EXIT_USAGE : CLI_EXIT_CONFIG;
+            return f[i].option ? CLI_EXIT_USAGE : CLI_EXIT_CONFIG;
         }
     }
     return 0;
