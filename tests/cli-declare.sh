@@ -76,5 +76,16 @@ run_mproc check "$tmp/set.ini" --set barrier:b.parties=99
 is "$st" 78 "--set with a bad value: exit 78"
 like "$err" "--set barrier:b.parties=99: parties: expected an integer" "says why"
 
+# 256 named objects at most: the 257th is said as such (the reason was
+# uninitialised memory); sysv's set is smaller and says so.
+{ printf "$head"; i=0; while [ $i -lt 300 ]; do printf '[lock:l%d]\n' $i; i=$((i + 1)); done; } \
+    >"$tmp/many.ini"
+run_mproc check "$tmp/many.ini"
+is "$st" 78 "300 locks: exit 78"
+is "$err" "mproc: $tmp/many.ini:260: [lock:l256]: too many shared objects: a job declares 256 at most" \
+    "names the 257th and the limit"
+run_mproc check "$tmp/many.ini" --set pool.sync=sysv
+like "$err" "[lock:l247]: the System V semaphore set is full (247 objects)" "sysv: its own limit"
+
 no_leftovers
 done_testing

@@ -84,15 +84,21 @@ cli_shared_new(const struct cli_job *cj, mproc_sync_t **out)
             if ((d[i].kind == MPROC__DECL_CONDITION) != (pass == 1))
                 continue;
             r = create(s, &d[i], &obj, &err);
-            if (r == 0)
-                r = mproc_sync_name(s, mproc__decl_kind_name(d[i].kind),
-                                    d[i].name, obj);
+            if (r == 0 &&
+                (r = mproc_sync_name(s, mproc__decl_kind_name(d[i].kind),
+                                     d[i].name, obj)) < 0)
+                /* The naming's codes (mproc_sync_name() fills no err). */
+                snprintf(err.msg, sizeof(err.msg), "%s",
+                         r == MPROC_EINVAL ? "the name is too long (43 "
+                                             "bytes at most)"
+                         : r == MPROC_ENOMEM
+                             ? "too many shared objects: a job declares "
+                               "256 at most"
+                             : mproc_strerror(r));
             if (r < 0) {
                 cli_error("%s: [%s:%s]: %s", d[i].where,
                           mproc__decl_kind_name(d[i].kind), d[i].name,
-                          r == MPROC_EINVAL ? "the name is too long (43 "
-                                              "bytes at most)"
-                                            : err.msg);
+                          err.msg);
                 mproc_sync_free(s);
                 return CLI_EXIT_CONFIG;
             }
