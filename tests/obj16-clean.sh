@@ -49,4 +49,27 @@ wait "$live_pid" 2>/dev/null
 run_mproc clean
 ok $([ ! -e "/dev/shm/$live" ]; echo $?) "... and goes once its creator is gone"
 
+# /dev/shm full: creating a block it cannot hold fails with ENOSPC and
+# leaves no name (it returned a block whose first touch was SIGBUS, and a
+# small one crashed the call itself).  In a private mount namespace, as
+# root; skipped where that is not possible.
+if unshare -m true 2>/dev/null; then
+    for size in 1000 1000000; do
+        unshare -m sh -c "mount -t tmpfs -o size=32k tmpfs /dev/shm &&
+            \"$helper\" helper-create-once full-$$ 40000 >$tmp/full.out 2>&1
+            echo \$? >$tmp/full.st; ls /dev/shm >$tmp/full.ls;
+            \"$helper\" helper-create-once fits-$$ $size >$tmp/fits.out 2>&1"
+        is "$(cat "$tmp/full.st")" 1 "/dev/shm of 32 KiB, a 40 KB block: refused, no crash"
+        like "$(cat "$tmp/full.out")" "error shared memory full-$$: 40000 bytes: No space left on device (/dev/shm is full, or smaller)" \
+            "says why"
+        is "$(cat "$tmp/full.ls")" "" "and leaves no name behind"
+        if [ "$size" -le 32000 ]; then want=created; else want="No space left"; fi
+        like "$(cat "$tmp/fits.out")" "$want" "a block of $size bytes: $want"
+    done
+else
+    for i in 1 2 3 4 5 6 7 8; do
+        ok 0 "# SKIP unshare -m: not permitted here"
+    done
+fi
+
 done_testing

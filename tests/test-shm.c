@@ -200,6 +200,21 @@ main(int argc, char **argv)
         for (;;)
             pause();
     }
+    if (argc == 4 && strcmp(argv[1], "helper-create-once") == 0) {
+        /* Create NAME of SIZE bytes, touch every byte, remove it. */
+        mproc_shm_t *m = NULL;
+        mproc_err_t err;
+        size_t size = (size_t)strtoull(argv[3], NULL, 10);
+        if (mproc_shm_create(&m, argv[2], size, &err) < 0) {
+            printf("error %s\n", err.msg);
+            return 1;
+        }
+        memset(mproc_shm_buf(m), 1, size);
+        printf("created\n");
+        mproc_shm_unlink(m);
+        mproc_shm_free(m);
+        return 0;
+    }
     snprintf(name, sizeof(name), "mproc-test-shm-%ld", (long)getpid());
     test_basics();
     test_errors();

@@ -211,9 +211,18 @@ mproc_shm_create(mproc_shm_t **out, const char *name, size_t size,
         free(m);
         return r;
     }
-    if (ftruncate(m->fd, (off_t)(round8(size) + sizeof(t))) < 0) {
-        r = mproc__err(err, -errno, "shared memory %s: %zu bytes: %s",
-                       m->name + 1, size, strerror(errno));
+    /* Reserved, not only sized: a block /dev/shm cannot back would map
+     * fine and then kill whoever touched it with SIGBUS (this call first,
+     * writing the trailer).  ENOSPC here instead; a filesystem without
+     * fallocate is only sized. */
+    r = posix_fallocate(m->fd, 0, (off_t)(round8(size) + sizeof(t)));
+    if (r == EOPNOTSUPP || r == EINVAL)
+        r = ftruncate(m->fd, (off_t)(round8(size) + sizeof(t))) < 0 ? errno
+                                                                    : 0;
+    if (r != 0) {
+        r = mproc__err(err, -r, "shared memory %s: %zu bytes: %s%s",
+                       m->name + 1, size, strerror(r),
+                       r == ENOSPC ? " (/dev/shm is full, or smaller)" : "");
         goto fail;
     }
     if ((r = map(m, err)) < 0)
