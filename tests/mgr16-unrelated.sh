@@ -100,9 +100,29 @@ run_mproc manager --address "unix:$tmp/x.sock" --authkey-file "$tmp/nokey"
 is $st 78 "usage: a missing authkey file exits 78"
 like "$err" "$tmp/nokey" "usage: naming the file"
 : >"$tmp/empty"
+chmod 600 "$tmp/empty"
 run_mproc manager --address "unix:$tmp/x.sock" --authkey-file "$tmp/empty"
 is $st 78 "usage: an empty authkey file exits 78"
 like "$err" "1 to 4096 bytes" "usage: saying what was expected"
+# A key others can read is no secret (a local user authenticated with a
+# world-readable one): refused, saying what to do.
+printf 'an authkey\n' >"$tmp/openkey"
+chmod 644 "$tmp/openkey"
+run_mproc manager --address "unix:$tmp/x.sock" --authkey-file "$tmp/openkey"
+is $st 78 "usage: an authkey file others can read exits 78"
+like "$err" "$tmp/openkey: an authkey file others can read or write (mode 0644); make it yours alone: chmod 600 $tmp/openkey" \
+    "usage: saying why and what to do"
+if id nobody >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    chmod 600 "$tmp/openkey"
+    chown nobody "$tmp/openkey"
+    run_mproc manager --address "unix:$tmp/x.sock" --authkey-file "$tmp/openkey"
+    is $st 78 "usage: an authkey file another user owns exits 78"
+    like "$err" "$tmp/openkey: an authkey file owned by uid $(id -u nobody), not by this user (uid 0)" \
+        "usage: naming the owner"
+else
+    ok 0 "# SKIP not root, or no user nobody"
+    ok 0 "# SKIP not root, or no user nobody"
+fi
 run_mproc manager --address "unix:$tmp/x.sock" --authkey-file "$tmp/key" \
     --types "$tmp/nope.so"
 is $st 78 "usage: a --types file that does not load exits 78"

@@ -17,6 +17,7 @@ export TMPDIR="$rt"
 unset XDG_RUNTIME_DIR MPROC_MANAGER_ADDRESS MPROC_MANAGER_AUTHKEY_FILE
 printf 'the right key\n' >"$tmp/key"
 printf 'a wrong key\n' >"$tmp/badkey"
+chmod 600 "$tmp/key" "$tmp/badkey" # as a key must be (mproc-connection(3))
 
 count_job() {  # count_job NAME [MANAGER-LINES...]: mgrcount over 1..20
     n=$1

@@ -130,11 +130,30 @@ mproc__mgr_read_key(const char *path, unsigned char **key, size_t *len,
     unsigned char *buf = NULL;
     size_t n = 0;
     ssize_t got;
+    struct stat st;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
 
     *key = NULL;
     if (fd < 0)
         return seterr(err, -errno, "%s: %s", path, strerror(errno));
+    /* A password others can read, change or own is no secret: whoever
+     * reads it is let in (ssh refuses such a private key too).  Files
+     * only: a pipe (a shell's <(...)) has no such readers. */
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077)) {
+        close(fd);
+        return seterr(err, MPROC_EPERM,
+                      "%s: an authkey file others can read or write (mode "
+                      "%04o); make it yours alone: chmod 600 %s",
+                      path, (unsigned)(st.st_mode & 07777), path);
+    }
+    if (S_ISREG(st.st_mode) && st.st_uid != geteuid() && st.st_uid != 0) {
+        close(fd);
+        return seterr(err, MPROC_EPERM,
+                      "%s: an authkey file owned by uid %u, not by this "
+                      "user (uid %u): whoever owns it knows the key; use "
+                      "one of your own",
+                      path, (unsigned)st.st_uid, (unsigned)geteuid());
+    }
     buf = malloc(4097);
     if (buf == NULL) {
         close(fd);
