@@ -146,6 +146,20 @@ f=$(printf '[job]\nplugin = echo\ninput = files:%s/*.nothing\n' "$tmp" | job nog
 run_mproc run "$f"
 is "$st" 66 "a files: glob matching nothing: exit 66"
 like "$err" "no file matches" "says so"
+# A FIFO or a device matched by a glob is left out, as files:DIR leaves
+# it (the wordcount example waited for ever on a FIFO, read /dev/zero).
+mkdir "$tmp/fifos"
+printf 'hello world\n' >"$tmp/fifos/a.txt"
+mkfifo "$tmp/fifos/b.txt"
+ln -s /dev/zero "$tmp/fifos/c.txt"
+f=$(printf '[job]\nplugin = echo\ninput = files:%s/fifos/*.txt\n' "$tmp" | job fifoglob.ini)
+timeout 20 "$bin" run "$f" >"$tmp/out" 2>"$tmp/err"
+is "$?" 0 "a glob matching a FIFO and a device: the run ends, exit 0"
+is "$(cat "$tmp/out")" "$tmp/fifos/a.txt" "only the regular file is an item"
+f=$(printf '[job]\nplugin = echo\ninput = files:%s/fifos/[bc].txt\n' "$tmp" | job fifoonly.ini)
+run_mproc run "$f"
+is "$st" 66 "a glob matching only a FIFO and a device: exit 66"
+like "$err" "no regular file matches (folders, FIFOs and devices are left out)" "says so"
 
 # Bad plugins: 78 with the file and the reason.
 plug() {  # plug NAME [TASK]

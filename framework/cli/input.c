@@ -196,7 +196,10 @@ list_tree(struct cli_input *in, const char *spec)
     return r;
 }
 
-/* The files a glob matches (folders left out), in glob's sorted order. */
+/* The files a glob matches, in glob's sorted order: regular files (and
+ * paths gone meanwhile, which their task then reports), never a folder,
+ * a FIFO or a device (a task reading one would wait, or read, for ever),
+ * as files:DIR lists them. */
 static int
 list_glob(struct cli_input *in, const char *pattern)
 {
@@ -214,7 +217,7 @@ list_glob(struct cli_input *in, const char *pattern)
         return CLI_EXIT_NOINPUT;
     }
     for (i = 0; i < g.gl_pathc; i++) {
-        if (stat(g.gl_pathv[i], &st) == 0 && S_ISDIR(st.st_mode))
+        if (stat(g.gl_pathv[i], &st) == 0 && !S_ISREG(st.st_mode))
             continue;
         if (add_path(in, &cap, g.gl_pathv[i]) < 0) {
             globfree(&g);
@@ -223,6 +226,11 @@ list_glob(struct cli_input *in, const char *pattern)
         }
     }
     globfree(&g);
+    if (in->npaths == 0) {
+        cli_error("input %s: no regular file matches (folders, FIFOs and "
+                  "devices are left out)", in->name);
+        return CLI_EXIT_NOINPUT;
+    }
     return 0;
 }
 
