@@ -86,5 +86,17 @@ run_mproc run "$tmp/ic.ini"
 is "$st" 78 "init = crash: exit 78, no endless respawn"
 like "$err" "SIGABRT" "names the signal"
 
+# A reason built from the item (fault's fail:, a command's stderr) is
+# escaped as the item is: an input cannot send the terminal escape
+# sequences (retitle it, clear it).
+printf 'fail:\033]0;PWN\007x\033[2J\n' >"$tmp/esc.txt"
+printf '[job]\nplugin = fault\ninput = lines:esc.txt\n' >"$tmp/esc.ini"
+run_mproc run "$tmp/esc.ini"
+is "$st" 1 "an item with escape sequences fails: exit 1"
+is "$(sed -n 1p "$tmp/err")" 'mproc: item 0 "fail:\x1b]0;PWN\x07x\x1b[2J": \x1b]0;PWN\x07x\x1b[2J' \
+    "the reason's control bytes are written as \\xHH too"
+is "$(tr -d '\n\t -~' <"$tmp/err" | wc -c | tr -d ' ')" 0 \
+    "nothing on stderr but printable bytes, newlines and tabs"
+
 no_leftovers
 done_testing
