@@ -217,5 +217,15 @@ like "$(cat "$tmp/out")" "--set SECTION.KEY=VALUE" "run --help explains --set"
 run_mproc --version
 like "$(cat "$tmp/out")" "mproc " "--version"
 
+# check prints one line per setting: a value with a newline (here in
+# --set) is written \x0a, not as lines that look like settings.
+run_mproc check "$srcdir/conf/echo.ini" --set "job.output=$tmp/x
+[pool]
+workers = 1"
+is "$st" 0 "check, an output path with newlines: valid"
+like "$(cat "$tmp/out")" "job.output = $tmp/x\\x0a[pool]\\x0aworkers = 1    # --set" \
+    "the value is one line, its newlines written \\x0a"
+is "$(grep -c '^workers = 1' "$tmp/out")" 0 "no forged setting line"
+
 no_leftovers
 done_testing

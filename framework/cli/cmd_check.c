@@ -33,6 +33,20 @@ static void
 show(const struct cli_job *cj, const char *section, const char *key,
      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* Print s with its control bytes as \xHH: one setting is one line (a
+ * value with a newline forged a setting line of its own). */
+static void
+put_safe(const char *s)
+{
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c == 0x7f)
+            printf("\\x%02x", c);
+        else
+            putchar(c);
+    }
+}
+
 /* [manager] (mgrjob16): what a run would start or reach. */
 static void
 show_manager(const mproc_config_t *cfg)
@@ -56,9 +70,12 @@ show_manager(const mproc_config_t *cfg)
         if (k == MPROC__MGR_START)
             v = m->start ? "yes    (started for the run, stopped at its end)"
                          : "no    (a running manager: the run connects)";
-        printf("manager.%s = %s", names[k], v ? v : unset[k]);
-        if (m->slot[k].where != NULL)
-            printf("    # %s", m->slot[k].where);
+        printf("manager.%s = ", names[k]);
+        put_safe(v ? v : unset[k]);
+        if (m->slot[k].where != NULL) {
+            fputs("    # ", stdout);
+            put_safe(m->slot[k].where);
+        }
         putchar('\n');
     }
 }
@@ -74,9 +91,12 @@ show(const struct cli_job *cj, const char *section, const char *key,
     va_start(ap, fmt);
     vsnprintf(value, sizeof(value), fmt, ap);
     va_end(ap);
-    printf("%s.%s = %s", section, key, value);
-    if (where != NULL)
-        printf("    # %s", where);
+    printf("%s.%s = ", section, key);
+    put_safe(value);
+    if (where != NULL) {
+        fputs("    # ", stdout);
+        put_safe(where);
+    }
     putchar('\n');
 }
 
