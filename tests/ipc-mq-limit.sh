@@ -66,5 +66,32 @@ like "$(cat "$tmp/err")" "RLIMIT_MSGQUEUE" "check: naming RLIMIT_MSGQUEUE"
 (cd / && exec prlimit --msgqueue=819200 -- "$bin" check "$tmp/echo.ini" \
     --set pool.workers=16 --set pool.ipc=mq) >"$tmp/out" 2>"$tmp/err"
 is "$(cat "$tmp/err")" "" "check: no warning under the default limit"
+# msgsize_max at the kernel's least (128) is below what a message needs:
+# said with the limit's name ("Invalid argument" alone before).  In an
+# IPC namespace of its own, whose mqueue limits are its own.
+printf 'a\n' >"$tmp/a.txt"
+if unshare -i true 2>/dev/null; then
+    unshare -i sh -c "echo 128 >/proc/sys/fs/mqueue/msgsize_max &&
+        exec \"$bin\" run \"$tmp/echo.ini\" --set pool.ipc=mq \
+            --set job.input=lines:$tmp/a.txt" >"$tmp/out" 2>"$tmp/err"
+    ok $([ $? -ne 0 ]; echo $?) "msgsize_max 128: the run fails"
+    like "$(cat "$tmp/err")" "mq: the system's msgsize_max (128 bytes, /proc/sys/fs/mqueue/msgsize_max) is below the 256 bytes a message needs at least: raise it, or use another backend" \
+        "naming msgsize_max and what to do"
+else
+    ok 0 "# SKIP unshare -i: not permitted here"
+    ok 0 "# SKIP unshare -i: not permitted here"
+fi
+# Too few descriptors for the workers: the line blamed is the one that
+# set the workers (it named the plugin's line), --set when given there.
+(cd / && exec prlimit --nofile=40:40 -- "$bin" run "$tmp/echo.ini" \
+    --set pool.workers=8) >"$tmp/out" 2>"$tmp/err"
+like "$(cat "$tmp/err")" "mproc: --set: 8 workers need about" \
+    "RLIMIT_NOFILE too low for --set workers: blames --set"
+printf '[job]\nplugin = echo\ninput = lines:%s/a.txt\n[pool]\nworkers = 8\n' "$tmp" \
+    >"$tmp/w8.ini"
+(cd / && exec prlimit --nofile=40:40 -- "$bin" run "$tmp/w8.ini") \
+    >"$tmp/out" 2>"$tmp/err"
+like "$(cat "$tmp/err")" "mproc: $tmp/w8.ini:5: 8 workers need about" \
+    "and a job file's workers line, not another"
 no_leftovers
 done_testing

@@ -570,6 +570,10 @@ cli_pool_new(const struct cli_job *cj, mproc_sync_t *sync, mproc_pool_t **out,
             section = "pool";
             key = strstr(err.msg, "start method") != NULL ? "start_method"
                                                            : "ipc";
+        } else if (r == MPROC_EMFILE &&
+                   strstr(err.msg, "file descriptors") != NULL) {
+            section = "pool"; /* the workers asked for */
+            key = "workers";
         } else if (r == MPROC_EPLUGIN && job->task != NULL &&
                    strstr(err.msg, "no task") != NULL) {
             key = "task";

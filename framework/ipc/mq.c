@@ -253,6 +253,18 @@ m_open(struct mproc_chan *ch, const struct mproc__chan_opts *o,
                               "-q) or use the shmring backend (ipc = "
                               "shmring)",
                               budget(), mproc__mq_cost(maxmsg, msgsize));
+        if (e == EINVAL &&
+            read_limit("/proc/sys/fs/mqueue/msgsize_max", 8192) <
+                MSGSIZE_MIN)
+            return mproc__err(err, MPROC_EINVAL,
+                              "mq: the system's msgsize_max (%ld bytes, "
+                              "/proc/sys/fs/mqueue/msgsize_max) is below "
+                              "the %ld bytes a message needs at least: "
+                              "raise it, or use another backend (ipc = "
+                              "pipe or shmring)",
+                              read_limit("/proc/sys/fs/mqueue/msgsize_max",
+                                         8192),
+                              MSGSIZE_MIN);
         return mproc__err(err, -e,
                           "mq: cannot create a message queue (%ld messages "
                           "of %ld bytes): %s",
