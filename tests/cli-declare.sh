@@ -84,8 +84,17 @@ run_mproc check "$tmp/many.ini"
 is "$st" 78 "300 locks: exit 78"
 is "$err" "mproc: $tmp/many.ini:260: [lock:l256]: too many shared objects: a job declares 256 at most" \
     "names the 257th and the limit"
-run_mproc check "$tmp/many.ini" --set pool.sync=sysv
+{ printf "$head"; i=0; while [ $i -lt 250 ]; do printf '[lock:l%d]\n' $i; i=$((i + 1)); done; } \
+    >"$tmp/many250.ini"
+run_mproc check "$tmp/many250.ini" --set pool.sync=sysv
 like "$err" "[lock:l247]: the System V semaphore set is full (247 objects)" "sysv: its own limit"
+# Many keys: loaded in about linear time (a scan per key made 200,000
+# [args] keys take minutes); the first mistake is still said.
+{ printf '[job]\nplugin = exec\ninput = lines:in.txt\n[args]\ncommand = echo\n'
+  i=0; while [ $i -lt 100000 ]; do echo "k$i = $i"; i=$((i + 1)); done; } >"$tmp/keys.ini"
+timeout 20 "$bin" check "$tmp/keys.ini" >/dev/null 2>"$tmp/err"
+is "$?" 78 "100,000 [args] keys: checked within 20 s, exit 78"
+like "$(cat "$tmp/err")" "keys.ini:6: unknown key 'k0' in [args]" "naming the first unknown key"
 
 no_leftovers
 done_testing

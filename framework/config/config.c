@@ -198,6 +198,10 @@ struct mproc_config {
     struct slot *argv;
     struct mproc_kv *kv;
     size_t nargs, args_cap;
+    /* argv's index + 1 by key hash (open addressing, 0 empty; twice
+     * args_cap slots): a duplicate is found at once, not by a scan per
+     * key (a file of many keys took quadratic time to load). */
+    uint32_t *args_ix;
     struct mproc__decls *decls; /* [KIND:NAME] sections, see decl.c */
     struct mproc__mgrconf mgr;  /* [manager], see manager.c */
     struct mproc__job job;      /* valid while `finished` */
@@ -463,15 +467,37 @@ store(struct slot *s, const char *raw, const struct source *src,
     return 0;
 }
 
+static size_t
+key_hash(const char *key)
+{
+    size_t h = 14695981039346656037ULL & SIZE_MAX; /* FNV-1a */
+
+    for (; *key != '\0'; key++)
+        h = (h ^ (unsigned char)*key) * (size_t)1099511628211ULL;
+    return h;
+}
+
+/* The slot of args_ix where `key` is, or the empty one it would take. */
+static size_t
+arg_ix(const mproc_config_t *cfg, const char *key)
+{
+    size_t mask = 2 * cfg->args_cap - 1, i = key_hash(key) & mask;
+
+    while (cfg->args_ix[i] != 0 &&
+           strcmp(cfg->kv[cfg->args_ix[i] - 1].key, key) != 0)
+        i = (i + 1) & mask;
+    return i;
+}
+
 static struct slot *
 find_arg(const mproc_config_t *cfg, const char *key)
 {
     size_t i;
 
-    for (i = 0; i < cfg->nargs; i++)
-        if (strcmp(cfg->kv[i].key, key) == 0)
-            return &cfg->argv[i];
-    return NULL;
+    if (cfg->args_ix == NULL)
+        return NULL;
+    i = arg_ix(cfg, key);
+    return cfg->args_ix[i] != 0 ? &cfg->argv[cfg->args_ix[i] - 1] : NULL;
 }
 
 /* [args] KEY = VALUE: replaced in place, or added at the end. */
@@ -509,14 +535,28 @@ set_arg(mproc_config_t *cfg, const char *key, const char *value,
     if (cfg->nargs == cfg->args_cap) {
         /* Grow both arrays.  They hold only pointers to strings, which do
          * not move, so a failure half-way leaves everything valid. */
+        uint32_t *ix;
+        size_t i;
+
         cap = cfg->args_cap ? cfg->args_cap * 2 : 8;
-        if ((argv = realloc(cfg->argv, cap * sizeof(*argv))) == NULL)
+        if (cap > UINT32_MAX / 2 ||
+            (ix = calloc(2 * cap, sizeof(*ix))) == NULL)
             goto nomem;
+        if ((argv = realloc(cfg->argv, cap * sizeof(*argv))) == NULL) {
+            free(ix);
+            goto nomem;
+        }
         cfg->argv = argv;
-        if ((kv = realloc(cfg->kv, cap * sizeof(*kv))) == NULL)
+        if ((kv = realloc(cfg->kv, cap * sizeof(*kv))) == NULL) {
+            free(ix);
             goto nomem;
+        }
         cfg->kv = kv;
+        free(cfg->args_ix);
+        cfg->args_ix = ix;
         cfg->args_cap = cap;
+        for (i = 0; i < cfg->nargs; i++)
+            ix[arg_ix(cfg, cfg->kv[i].key)] = (uint32_t)i + 1;
     }
     /* The new entry is complete before nargs counts it. */
     s = &cfg->argv[cfg->nargs];
@@ -529,6 +569,7 @@ set_arg(mproc_config_t *cfg, const char *key, const char *value,
     }
     cfg->kv[cfg->nargs].key = k;
     cfg->kv[cfg->nargs].value = s->raw;
+    cfg->args_ix[arg_ix(cfg, k)] = (uint32_t)cfg->nargs + 1;
     cfg->nargs++;
     return 0;
 
@@ -1504,6 +1545,7 @@ mproc_config_free(mproc_config_t *cfg)
     }
     free(cfg->argv);
     free(cfg->kv);
+    free(cfg->args_ix);
     mproc__decl_free(cfg->decls);
     mproc__mgrconf_free(&cfg->mgr);
     free(cfg->last_file);

@@ -74,6 +74,8 @@ good_name(const char *s)
     return true;
 }
 
+#define DECL_MAX 256
+
 static struct mproc__decl *
 find(struct mproc__decls *d, const char *name)
 {
@@ -119,6 +121,13 @@ mproc__decl_header(struct mproc__decls **dp, const char *section,
                           "%s: '%s' is already declared as [%s:%s] at %s",
                           loc, name, kinds[x->kind], name, x->where);
     }
+    /* The arena's directory names 256 at most (mproc_sync_name()): said
+     * here, at the line, and a file of thousands is not searched
+     * through for each. */
+    if (d->n >= DECL_MAX)
+        return mproc__err(err, MPROC_ECONFIG,
+                          "%s: [%s]: too many shared objects: a job "
+                          "declares %d at most", loc, section, DECL_MAX);
     if (d->n == d->cap) {
         size_t cap = d->cap ? d->cap * 2 : 8;
         struct mproc__decl *v = realloc(d->v, cap * sizeof(*v));
