@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -489,6 +490,64 @@ test_silent_client(void)
     }
     close(silent);
     close(garbage);
+    mproc_listener_free(l);
+}
+
+/* More silent connections than the handshakes a Listener keeps at once
+ * (1,024) do not keep a real client out: the oldest are dropped to make
+ * room.  (The Listener stopped accepting instead, and a real client
+ * waited in the backlog for the silent ones' deadline, 5 s; a few
+ * thousand of them, from any local user, made it time out.) */
+static void
+test_silent_flood(void)
+{
+    enum { FLOOD = 1500 };
+    static int fds[FLOOD];
+    char address[128];
+    struct sockaddr_un un = { .sun_family = AF_UNIX };
+    struct rlimit rl;
+    mproc_listener_t *l;
+    mproc_conn_t *c;
+    int i, opened = 0, refused = 0;
+    pid_t good;
+    long long t0;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 ||
+        (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < 2 * FLOOD + 256)) {
+        ok(1, "# SKIP the descriptor limit is below %d", 2 * FLOOD + 256);
+        ok(1, "# SKIP the descriptor limit is below %d", 2 * FLOOD + 256);
+        return;
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 2 * FLOOD + 256) {
+        rl.rlim_cur = 2 * FLOOD + 256;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    path_in_tmp(address, sizeof(address), "flood.sock");
+    mproc_listener_open(&l, address, KEY, strlen(KEY), NULL, NULL);
+    snprintf(un.sun_path, sizeof(un.sun_path), "%.100s", address + 5);
+    for (i = 0; i < FLOOD; i++) {
+        fds[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                        0);
+        if (fds[i] < 0)
+            break;
+        while (connect(fds[i], (struct sockaddr *)&un, sizeof(un)) < 0 &&
+               errno == EAGAIN)
+            (void)mproc_listener_accept(l, 0, &c); /* a full backlog */
+        opened++;
+        if (i % 64 == 63)
+            while (mproc_listener_accept(l, 0, &c) == MPROC_EAUTH)
+                refused++;
+    }
+    ok(opened == FLOOD, "%d silent connections opened", opened);
+    t0 = now_ms();
+    good = client_child(address, KEY, 0);
+    refused = 0; /* serve() waits for none */
+    is_int(serve(l, 1, &refused), 1, "a real client is served behind them");
+    is_int(wait_exit(good), 0, "the real client got its echo");
+    ok(now_ms() - t0 < 2500, "within 2.5 s, not at the silent ones' 5 s "
+       "deadline (%lld ms)", now_ms() - t0);
+    for (i = 0; i < opened; i++)
+        close(fds[i]);
     mproc_listener_free(l);
 }
 
@@ -974,6 +1033,7 @@ main(int argc, char **argv)
              (long)getpid());
     test_auth(address);
     test_silent_client();
+    test_silent_flood();
     test_addresses();
     path_in_tmp(address, sizeof(address), "many.sock");
     test_many(address);

@@ -19,8 +19,8 @@
 #include <mproc/connection.h>
 
 #define MPROC__CONN_HDR 8
-/* The listener stops accepting new sockets while this many handshakes
- * are under way, and goes on when they finish or time out. */
+/* Handshakes a listener keeps under way at once; a new socket beyond
+ * them drops the oldest (listener.c, evict_oldest()). */
 #define MPROC__CONN_PENDING_MAX 1024
 
 /* ---- addresses (address.c) ---- */

@@ -39,7 +39,6 @@ struct mproc_listener {
     int tfd;                    /* handshake deadlines */
     int evfd;                   /* readable while `ready` is not empty */
     bool closed;
-    bool paused;                /* too many handshakes: not accepting */
     struct mproc_conn_opts o;
     unsigned char *key;
     size_t keylen;
@@ -169,15 +168,6 @@ arm_timer(mproc_listener_t *l)
 }
 
 static void
-set_paused(mproc_listener_t *l, bool pause)
-{
-    if (pause == l->paused)
-        return;
-    l->paused = pause;
-    (void)watch(l, EPOLL_CTL_MOD, l->fd, pause ? 0 : EPOLLIN, &l->fd);
-}
-
-static void
 drop(mproc_listener_t *l, struct mproc__hs *hs)
 {
     struct mproc__hs **pp;
@@ -196,8 +186,6 @@ drop(mproc_listener_t *l, struct mproc__hs *hs)
         close(hs->fd);
     mproc__hs_wipe(hs);
     free(hs);
-    if (l->npending < MPROC__CONN_PENDING_MAX / 2)
-        set_paused(l, false);
 }
 
 static void
@@ -319,11 +307,36 @@ advance(mproc_listener_t *l, struct mproc__hs *hs)
     return rc;
 }
 
+/*
+ * MPROC__CONN_PENDING_MAX handshakes at once: the oldest goes to make
+ * room.  Not accepting instead (as before) let a flood of connections
+ * that say nothing keep every real client waiting in the backlog until
+ * their deadlines (1,500 from another local user delayed the owner's
+ * clients 3 s; 3,000 made them time out); now a flood only evicts
+ * itself, and a real client, which answers the hello at once, is done
+ * long before 1,024 newer ones arrive.
+ */
+static void
+evict_oldest(mproc_listener_t *l)
+{
+    struct mproc__hs *h = l->pending, *oldest = NULL;
+
+    for (; h; h = h->next) /* newest first: the last is the oldest */
+        oldest = h;
+    if (oldest == NULL)
+        return;
+    seterr(l, MPROC_EAUTH, "listener %s: %s dropped before the end of its "
+           "handshake: %d others were under way", l->address, oldest->peer,
+           MPROC__CONN_PENDING_MAX);
+    push_refusal(l);
+    drop(l, oldest);
+}
+
 /* Take the clients waiting in the backlog and send each our hello. */
 static int
 take_new(mproc_listener_t *l)
 {
-    for (int i = 0; i < 64 && !l->paused; i++) {
+    for (int i = 0; i < 64; i++) {
         struct mproc__hs *hs;
         int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         int rc;
@@ -360,10 +373,11 @@ take_new(mproc_listener_t *l)
             free(hs);
             continue;
         }
+        if (l->npending >= MPROC__CONN_PENDING_MAX)
+            evict_oldest(l);
         hs->next = l->pending;
         l->pending = hs;
-        if (++l->npending >= MPROC__CONN_PENDING_MAX)
-            set_paused(l, true);
+        l->npending++;
     }
     return 0;
 }
