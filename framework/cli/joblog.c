@@ -619,9 +619,13 @@ lock_log(struct cli_joblog *j, const char *path)
         close(fd);
         if (e != EWOULDBLOCK)
             return 0; /* no locks here (some network file systems) */
+        /* Any process that can open the file may hold its lock: say so,
+         * with the owner, rather than blame a run that may not exist. */
         cli_error("joblog %s: in use by another run of mproc (one run per "
-                  "job log): wait for it to end, or give another --joblog",
-                  path);
+                  "job log), or locked by another process that can open it "
+                  "(flock(2); owner uid %u, mode %04o): wait for it to "
+                  "end, or give another --joblog",
+                  path, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
         return CLI_EXIT_CANTCREAT;
     }
     j->lock_fd = fd;
