@@ -8,6 +8,7 @@ EXEC15_TESTS = \
 	%reldir%/exec-sources.sh \
 	%reldir%/exec-xargs.sh \
 	%reldir%/exec-output.sh \
+	%reldir%/exec-results.sh \
 	%reldir%/exec-halt.sh \
 	%reldir%/exec-input.sh \
 	%reldir%/parallel-compat.sh

@@ -250,11 +250,10 @@ EOT
 
 # --results DIR (man: "--results"): the same files with the same bytes
 # (mproc adds exitval, which parallel keeps in its joblog).
-# An empty value is no folder at all (mproc wrote 1/\_empty/).
 ( timeout -k 5 60 parallel --results pres 'echo out {1}{2}; echo err >&2' \
-    ::: a b/c '' ::: 1 2 '' > /dev/null 2>&1 )
+    ::: a b/c ::: 1 2 > /dev/null 2>&1 )
 ( timeout -k 5 60 "$bin" exec --results mres 'echo out {1}{2}; echo err >&2' \
-    ::: a b/c '' ::: 1 2 '' > /dev/null 2>&1 )
+    ::: a b/c ::: 1 2 > /dev/null 2>&1 )
 is "$(cd mres && find . -type f ! -name exitval | sort)" \
     "$(cd pres && find . -type f | sort)" "--results: the same files"
 same=yes
@@ -274,6 +273,22 @@ tab=$(printf 'a\tb')
 is "$?" 0 "--results, odd names: both jobs succeed"
 is "$(cd mres2 && find . -type f ! -name exitval | sort)" \
     "$(cd pres2 && find . -type f | sort)" "--results, odd names: the same files"
+# Not the same: an empty value, "." and ".." (exec-results.sh).
+# parallel 20221122 writes their files into DIR/1 and DIR itself, where
+# other jobs' folders are, one job's over another's.
+( timeout -k 5 60 parallel --results pres5 'echo "<"{}">"' ::: .. . '' a \
+    > /dev/null 2>&1 )
+( timeout -k 5 60 "$bin" exec --results mres5 'echo "<"{}">"' ::: .. . '' a \
+    > /dev/null 2>&1 )
+is "$(cd pres5 && find . -name stdout | sort)" "./1/a/stdout
+./1/stdout
+./stdout" "--results, . .. and '': parallel's folders are DIR/1 and DIR"
+is "$(cd mres5 && find . -name stdout | sort)" "./1/\\../stdout
+./1/\\./stdout
+./1/\\empty/stdout
+./1/a/stdout" "--results, . .. and '': mproc's are \\. \\.. \\empty"
+is "$(cat mres5/1/a/stdout)" "$(cat pres5/1/a/stdout)" \
+    "--results, . .. and '': the others' the same"
 # With --header, the folders are named after the header's names.
 ( timeout -k 5 60 parallel --header : --results pres4 echo ::: A a b ::: B x \
     > /dev/null 2>&1 )

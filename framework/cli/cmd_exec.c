@@ -188,13 +188,19 @@ add_lit(struct cli_str *b, const char *s)
 
 /* A path component of --results, as parallel 20221122 writes it: '/' as
  * "\\_", '\\' as "\\\\", a TAB as "\\t", cut to the 255 bytes a name
- * may have (a ::: value's newlines split it into items); an empty
- * value is no component at all (DIR/1//2/B is DIR/1/2/B). */
+ * may have (a ::: value's newlines split it into items).  But for the
+ * values that parallel writes where another job's or DIR's own files
+ * go: "." (DIR/1/. is DIR/1), ".." (DIR itself) and "" (DIR/1//2/B is
+ * DIR/1/2/B, and DIR/1/ holds every job's folder) are "\\.", "\\.." and
+ * "\\empty", names its escapes make of no other value (there a
+ * backslash is followed by \\, _ or t). */
 static int
 results_part(struct cli_str *p, const char *v, size_t len)
 {
     size_t i, start = p->len;
 
+    if (len == 0 || (len <= 2 && memcmp(v, "..", len) == 0))
+        return add_lit(p, len == 0 ? "\\empty" : len == 1 ? "\\." : "\\..");
     for (i = 0; i < len; i++) {
         const char *e = v[i] == '/'    ? "\\_"
                         : v[i] == '\\' ? "\\\\"
@@ -214,44 +220,45 @@ results_part(struct cli_str *p, const char *v, size_t len)
 /*
  * --results DIR: the job writes DIR/1/A/2/B/{seq,stdout,stderr,exitval}
  * itself (its output goes there, not to mproc's output), so a failing
- * job's files are written too.  A subshell, so that an `exit` in the
- * command still lets the wrapper record the status.
+ * job's files are written too.  The exec plugin makes the folder and the
+ * files (no symbolic link under DIR followed: CLI_RESULTS_ENV) from the
+ * header put before the line, and gives the line the files as
+ * descriptors 3, 4, 5.  A subshell, so that an `exit` in the command
+ * still lets the wrapper record the status.
  */
 static int
 results_wrap(struct exec *x, const struct cli_tuple *t, struct cli_str *out)
 {
     struct cli_str dir = {0}, w = {0};
-    char num[32];
+    char num[64];
     size_t i;
     int r = -1;
 
-    if (cli_str_add(&dir, x->results, strlen(x->results)) < 0)
+    if (cli_str_add(&dir, "", 0) < 0)
         goto fail;
     for (i = 0; i < t->n; i++) {
         /* Each value's source: its number, or its --header name. */
         if (i < x->hnames.n) {
-            if (cli_str_add(&dir, "/", 1) < 0 ||
+            if ((i > 0 && cli_str_add(&dir, "/", 1) < 0) ||
                 results_part(&dir, x->hnames.v[i], x->hnames.len[i]) < 0 ||
                 cli_str_add(&dir, "/", 1) < 0)
                 goto fail;
         } else {
-            snprintf(num, sizeof(num), "/%zu/", i + 1);
+            snprintf(num, sizeof(num), "%s%zu/", i > 0 ? "/" : "", i + 1);
             if (cli_str_add(&dir, num, strlen(num)) < 0)
                 goto fail;
         }
         if (results_part(&dir, t->v[i], t->len[i]) < 0)
             goto fail;
     }
-    snprintf(num, sizeof(num), "%llu", x->seq);
+    snprintf(num, sizeof(num), "%llu %zu ", x->seq, dir.len);
     /* The wrapper outlives its command's SIGTERM (a time limit, a stop:
      * the subshell gets the default action back), to write exitval. */
-    if (add_lit(&w, "trap : TERM; _d=") < 0 ||
-        cli_line_quote(&w, dir.s, dir.len) < 0 ||
-        add_lit(&w, "; mkdir -p \"$_d\" && printf %s ") < 0 ||
-        add_lit(&w, num) < 0 || add_lit(&w, " > \"$_d/seq\" && ( ") < 0 ||
+    if (add_lit(&w, num) < 0 || cli_str_add(&w, dir.s, dir.len) < 0 ||
+        add_lit(&w, "\ntrap : TERM; ( ") < 0 ||
         cli_str_add(&w, out->s, out->len) < 0 ||
-        add_lit(&w, "\n) > \"$_d/stdout\" 2> \"$_d/stderr\" < /dev/null; "
-                    "_s=$?; echo $_s > \"$_d/exitval\"; exit $_s") < 0)
+        add_lit(&w, "\n) >&3 2>&4 3>&- 4>&- 5>&- < /dev/null; "
+                    "_s=$?; echo $_s >&5; exit $_s") < 0)
         goto fail;
     cli_str_free(out);
     *out = w;
@@ -1320,6 +1327,14 @@ cmd_exec(int argc, char **argv)
     }
     free(rule);
     rule = NULL;
+    /* Set or not, whatever the environment held: the plugin reads each
+     * item as a --results one when it is set. */
+    if ((x.results != NULL ? setenv(CLI_RESULTS_ENV, x.results, 1)
+                           : unsetenv(CLI_RESULTS_ENV)) != 0) {
+        cli_error("exec: %s", strerror(errno));
+        rc = CLI_EXIT_SOFTWARE;
+        goto done;
+    }
     rc = cli_run(&cj, &args, in, &hooks);
     cli_xdir_close(x.xdir);
     x.xdir = NULL;

@@ -56,6 +56,13 @@ int cli_line_make(struct cli_str *out, const char *tmpl, int mode,
 #define CLI_SLOT_ENV "MPROC_EXEC_SLOT_TOKEN"
 void cli_line_set_slot(const char *token);
 
+/* --results DIR: DIR, for the exec plugin, which makes each job's folder
+ * and files itself (following no symbolic link under DIR) from a header
+ * before its line, "SEQ LEN PATH\n" (PATH, LEN bytes, is the folder
+ * under DIR), and gives the line the job's stdout, stderr and exitval
+ * files as descriptors 3, 4 and 5. */
+#define CLI_RESULTS_ENV "MPROC_EXEC_RESULTS"
+
 /* --header: tmpl with each {NAME...} of names->v[i] as {i+1...} into
  * out: 0, or -1 when out of memory. */
 int cli_line_rename(struct cli_str *out, const char *tmpl,

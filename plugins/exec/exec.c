@@ -41,6 +41,9 @@
  * outside both groups, sees the worker's end of a socket close and kills
  * the group of the command then running: a time limit leaves no command
  * (or child of one) behind.
+ *
+ * Under mproc exec --results the command gets descriptors 3, 4 and 5
+ * too: its job's stdout, stderr and exitval files (RESULTS_ENV).
  */
 /* pipe2, sigabbrev_np */
 #define _GNU_SOURCE
@@ -57,6 +60,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -125,6 +129,11 @@ enum stderr_mode { STDERR_SHOW, STDERR_TAG, STDERR_HIDE, STDERR_AFTER };
 /* mproc exec's mark for {%} in the command line (framework/cli/exec.h):
  * each one becomes this worker's slot number, MPROC_SLOT. */
 #define SLOT_ENV "MPROC_EXEC_SLOT_TOKEN"
+/* mproc exec --results DIR: DIR (framework/cli/exec.h).  Each item then
+ * starts with "SEQ LEN PATH\n", PATH (LEN bytes) the job's folder under
+ * DIR, and its line expects the job's stdout, stderr and exitval files
+ * as descriptors 3, 4 and 5, which results_open() makes. */
+#define RESULTS_ENV "MPROC_EXEC_RESULTS"
 #define GRACE_ENV "MPROC_TIMEOUT_GRACE_MS"
 #define GRACE_DEFAULT_MS 1000
 #define GRACE_KEEP_MS 250
@@ -164,6 +173,7 @@ struct exec_state {
     posix_spawnattr_t attr;
     long kill_after_ms; /* after the SIGTERM passed on: SIGKILL */
     char *slot_token;   /* SLOT_ENV's, or NULL */
+    char *results;      /* RESULTS_ENV's DIR, or NULL */
 };
 
 /*
@@ -282,6 +292,7 @@ state_free(struct exec_state *s)
     free(s->spill_token);
     free(s->spill_dir);
     free(s->slot_token);
+    free(s->results);
     if (s->halt != NULL)
         munmap(s->halt, sizeof(*s->halt));
     free(s->command);
@@ -454,6 +465,11 @@ exec_init(struct mproc_ctx *ctx)
             state_free(s);
             return mproc_fail(ctx, "out of memory");
         }
+        t = getenv(RESULTS_ENV);
+        if (t != NULL && t[0] != '\0' && (s->results = strdup(t)) == NULL) {
+            state_free(s);
+            return mproc_fail(ctx, "out of memory");
+        }
     }
     {
         const char *g = getenv(GRACE_ENV);
@@ -527,7 +543,7 @@ make_env(char *item_var, char *slot_var, char *jobslot_var)
     static const char *const drop[] = {
         "MPROC_ITEM=", "MPROC_SLOT=", "PARALLEL_JOBSLOT=", SPILL_ENV "=",
         LINES_ENV "=", HALT_ENV "=", HALT_RULE_ENV "=", SLOT_ENV "=",
-        GRACE_ENV "=", NULL};
+        GRACE_ENV "=", RESULTS_ENV "=", NULL};
     size_t n = 0, i, j = 0, k;
     char **env;
 
@@ -819,6 +835,213 @@ with_slot(const struct exec_state *s, const char *in, size_t len,
 }
 
 /*
+ * mproc exec --results: the item's header (RESULTS_ENV): 0, with the
+ * job's number (digits) and its folder under DIR pointed to, and in
+ * *skip the header's length; -1 when the item has none.
+ */
+static int
+results_header(const char *in, size_t len, const char **seq,
+               size_t *seq_len, const char **path, size_t *plen,
+               size_t *skip)
+{
+    size_t i = 0, n = 0, start;
+
+    while (i < len && in[i] >= '0' && in[i] <= '9')
+        i++;
+    if (i == 0 || i >= len || in[i] != ' ')
+        return -1;
+    *seq = in;
+    *seq_len = i;
+    for (start = ++i; i < len && in[i] >= '0' && in[i] <= '9'; i++) {
+        if (n > len / 10)
+            return -1; /* longer than the item */
+        n = n * 10 + (size_t)(in[i] - '0');
+    }
+    if (i == start || i >= len || in[i] != ' ' || n >= len - i - 1 ||
+        in[i + 1 + n] != '\n')
+        return -1;
+    *path = in + i + 1;
+    *plen = n;
+    *skip = i + 1 + n + 1;
+    return 0;
+}
+
+/* Make dir and the folders above it, as `mkdir -p`: 0, or -1 (errno). */
+static int
+mkdir_parents(char *dir)
+{
+    char *p, c;
+    int r, e;
+
+    for (p = dir + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        c = *p;
+        *p = '\0';
+        r = mkdir(dir, 0777);
+        e = errno;
+        *p = c;
+        if (r < 0 && e != EEXIST) {
+            errno = e;
+            return -1;
+        }
+        if (c == '\0')
+            return 0;
+    }
+}
+
+/* Fail the job on its results' entry `name` in the folder dfd (`where`:
+ * its path, for the message), a folder when `dir`, which could not be
+ * opened (errno e): what is there, when that is why. */
+static int
+results_refuse(struct mproc_ctx *ctx, int dfd, const char *name,
+               const char *where, bool dir, int e)
+{
+    struct stat st;
+
+    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return mproc_fail(ctx, "--results: %s: %s; the job did not run",
+                          where, strerror(e));
+    if (S_ISLNK(st.st_mode))
+        return mproc_fail(ctx, "--results: %s is a symbolic link, which "
+                               "--results does not follow; the job did not "
+                               "run", where);
+    if (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
+        return mproc_fail(ctx, "--results: %s is not a %s, which --results "
+                               "does not write to; the job did not run",
+                          where, dir ? "folder" : "plain file");
+    return mproc_fail(ctx, "--results: %s: %s; the job did not run", where,
+                      strerror(e));
+}
+
+static const char *const results_files[] = {"seq", "stdout", "stderr",
+                                             "exitval"};
+
+/*
+ * mproc exec --results: make the job's folder DIR/PATH and its files,
+ * write seq, and open stdout, stderr and exitval into fds[0..2] (above
+ * 5, close-on-exec, for the command's 3, 4 and 5).  DIR, or a folder
+ * under it, may be one that others can write to, and a symbolic link
+ * planted there (or a hard link to a file elsewhere) would have the
+ * job's output overwrite that file or land in that folder, as `mkdir -p`
+ * and a shell's `>` (and parallel) follow them.  So each folder under
+ * DIR is made and opened relative to the one above it, none that is a
+ * symbolic link is followed, and a file is written only when it is a
+ * plain file with no other link; anything else fails the job, before
+ * its command runs.  DIR itself is the user's word, followed as any
+ * path.  MPROC_TASK_OK, or the failure (nothing left open).
+ */
+static int
+results_open(struct mproc_ctx *ctx, const struct exec_state *s,
+             const char *path, size_t plen, const char *seq, size_t seq_len,
+             int fds[3])
+{
+    size_t dl = strlen(s->results), i, k;
+    /* DIR/PATH/exitval */
+    char *where = malloc(dl + plen + 16);
+    const char *c, *end = path + plen, *slash, *name;
+    int dfd = -1, fd = -1, r = MPROC_TASK_OK, flags, e;
+    int file[4] = {-1, -1, -1, -1}; /* as results_files[] */
+    struct stat st;
+
+    fds[0] = fds[1] = fds[2] = -1;
+    if (where == NULL)
+        return mproc_fail(ctx, "out of memory");
+    memcpy(where, s->results, dl + 1);
+    dfd = open(where, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 && errno == ENOENT && mkdir_parents(where) == 0)
+        dfd = open(where, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+        r = mproc_fail(ctx, "--results: %s: %s; the job did not run", where,
+                       strerror(errno));
+        goto done;
+    }
+    for (c = path; c < end; c = slash + 1) {
+        slash = memchr(c, '/', (size_t)(end - c));
+        if (slash == NULL)
+            slash = end;
+        k = (size_t)(slash - c);
+        where[dl++] = '/';
+        memcpy(where + dl, c, k);
+        dl += k;
+        where[dl] = '\0';
+        name = where + dl - k;
+        /* mproc exec never names a folder so (results_part()): it would
+         * be one that another job, or DIR itself, uses. */
+        if (k == 0 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+            r = mproc_fail(ctx, "--results: %s: an empty, . or .. folder "
+                                "name; the job did not run", where);
+            goto done;
+        }
+        if ((mkdirat(dfd, name, 0777) < 0 && errno != EEXIST) ||
+            (fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+                                        O_CLOEXEC)) < 0) {
+            r = results_refuse(ctx, dfd, name, where, true, errno);
+            goto done;
+        }
+        close(dfd);
+        dfd = fd;
+        fd = -1;
+    }
+    where[dl++] = '/';
+    /* All four checked before any is written: a job refused leaves what
+     * an earlier run wrote there as it was. */
+    for (i = 0; i < 4; i++) {
+        strcpy(where + dl, results_files[i]);
+        /* O_NONBLOCK: a FIFO there must not hold the job up (it is
+         * refused below); cleared again for the command. */
+        fd = openat(dfd, results_files[i], O_WRONLY | O_CREAT | O_NOFOLLOW |
+                                               O_NONBLOCK | O_CLOEXEC, 0666);
+        if (fd < 0) {
+            r = results_refuse(ctx, dfd, results_files[i], where, false,
+                               errno);
+            goto done;
+        }
+        /* Above 5, for the command's 3, 4, 5 (dup2 in the child). */
+        file[i] = fcntl(fd, F_DUPFD_CLOEXEC, 6);
+        e = errno;
+        close(fd);
+        if (file[i] < 0 || fstat(file[i], &st) < 0 ||
+            (flags = fcntl(file[i], F_GETFL)) < 0 ||
+            fcntl(file[i], F_SETFL, flags & ~O_NONBLOCK) < 0) {
+            r = mproc_fail(ctx, "--results: %s: %s; the job did not run",
+                           where, strerror(file[i] < 0 ? e : errno));
+            goto done;
+        }
+        if (!S_ISREG(st.st_mode) || st.st_nlink > 1) {
+            r = mproc_fail(ctx, "--results: %s is %s, which --results does "
+                                "not write to; the job did not run", where,
+                           S_ISREG(st.st_mode) ? "a file with another hard "
+                                                 "link"
+                                               : "not a plain file");
+            goto done;
+        }
+    }
+    for (i = 0; i < 4; i++) {
+        strcpy(where + dl, results_files[i]);
+        if (ftruncate(file[i], 0) < 0 ||
+            (i == 0 && write_all(file[i], seq, seq_len) < 0)) {
+            r = mproc_fail(ctx, "--results: %s: %s; the job did not run",
+                           where, strerror(errno));
+            goto done;
+        }
+    }
+
+done:
+    if (dfd >= 0)
+        close(dfd);
+    if (file[0] >= 0)
+        close(file[0]); /* seq: written */
+    for (i = 1; i < 4; i++) {
+        fds[i - 1] = r == MPROC_TASK_OK ? file[i] : -1;
+        if (r != MPROC_TASK_OK && file[i] >= 0)
+            close(file[i]);
+    }
+    free(where);
+    return r;
+}
+
+/*
  * Run the command for one item.  Both pipes are read until end of file
  * before waiting for the child: a command that fills its stderr pipe while
  * we block on stdout (or the reverse) would otherwise never finish.
@@ -846,6 +1069,7 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
     bool ended = false;      /* it ended: drain the pipes, then stop */
     size_t drained = 0;      /* read since it ended */
     pid_t pid = -1;
+    int res_fd[3] = {-1, -1, -1}; /* --results: stdout, stderr, exitval */
 
     got_term = 0;
     if (s->halt != NULL && atomic_load(&s->halt->stop) != 0)
@@ -853,6 +1077,20 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
     if (memchr(in, '\0', len) != NULL)
         return mproc_fail(ctx, "the item holds a NUL byte; it cannot be "
                                "passed to a command");
+    if (s->results != NULL) {
+        const char *seq, *path;
+        size_t seq_len, plen, skip;
+
+        if (results_header(in, len, &seq, &seq_len, &path, &plen,
+                           &skip) < 0)
+            return mproc_fail(ctx, "the item lacks the --results header "
+                                   "that %s calls for", RESULTS_ENV);
+        r = results_open(ctx, s, path, plen, seq, seq_len, res_fd);
+        if (r != MPROC_TASK_OK)
+            return r;
+        in = (const char *)in + skip;
+        len -= skip;
+    }
     item = with_slot(s, in, len, ctx->worker + 1);
     if (item != NULL)
         len = strlen(item);
@@ -884,13 +1122,19 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
     /* dup2 clears close-on-exec on the copies only: the child gets the
      * write ends as 1 and 2.  Descriptors without close-on-exec that the
      * worker may hold (a spawned worker's channel sides, or whatever a
-     * plugin or the host's code opened) are closed too: 0, 1, 2 only. */
+     * plugin or the host's code opened) are closed too: 0, 1, 2 only
+     * (and --results' 3, 4, 5). */
     if ((e = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY,
                                               0)) != 0 ||
         (e = posix_spawn_file_actions_adddup2(&fa, outp[1], 1)) != 0 ||
-        (e = posix_spawn_file_actions_adddup2(&fa, errp[1], 2)) != 0
+        (e = posix_spawn_file_actions_adddup2(&fa, errp[1], 2)) != 0 ||
+        (s->results != NULL &&
+         ((e = posix_spawn_file_actions_adddup2(&fa, res_fd[0], 3)) != 0 ||
+          (e = posix_spawn_file_actions_adddup2(&fa, res_fd[1], 4)) != 0 ||
+          (e = posix_spawn_file_actions_adddup2(&fa, res_fd[2], 5)) != 0))
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 34)
-        || (e = posix_spawn_file_actions_addclosefrom_np(&fa, 3)) != 0
+        || (e = posix_spawn_file_actions_addclosefrom_np(
+                &fa, s->results != NULL ? 6 : 3)) != 0
 #endif
     ) {
         r = mproc_fail(ctx, "cannot set up the command: %s", strerror(e));
@@ -1107,6 +1351,9 @@ done:
     }
     if (group.fd >= 0)
         close(group.fd);
+    for (i = 0; i < 3; i++)
+        if (res_fd[i] >= 0)
+            close(res_fd[i]);
     free(group.buf);
     free(env);
     free(item_var);
