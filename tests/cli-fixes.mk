@@ -3,6 +3,7 @@
 CLI_FIXES_TESTS = \
 	%reldir%/cli-joblog-bytes.sh \
 	%reldir%/cli-fifo.sh \
+	%reldir%/cli-longline.sh \
 	%reldir%/cli-full.sh \
 	%reldir%/cli-counts.sh \
 	%reldir%/cli-longpath.sh \

@@ -207,7 +207,8 @@ size_t cli_joblog_ndone(const struct cli_joblog *j);
 /* Of the input indices >= from, how many the earlier run did. */
 size_t cli_joblog_ndone_from(const struct cli_joblog *j, uint64_t from);
 /* 1: input item `index` was done by the earlier run, skip it; 0: run it;
- * -1: the log holds another item there (printed). */
+ * -1: the log holds another item there (printed).  `item` NULL: one that
+ * cannot have been done (too large to run). */
 int cli_joblog_skip(const struct cli_joblog *j, uint64_t index,
                     const void *item, size_t len);
 /* The input index of the n-th item handed to the pool (skips counted). */

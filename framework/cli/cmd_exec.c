@@ -287,8 +287,31 @@ raw_line(struct exec *x)
     return 0;
 }
 
+/*
+ * A stdin line longer than message_max, of which only the start was kept
+ * (MPROC__ITEM_CUT): no command is made of it; it is a job of its own,
+ * which fails as too large, named by that start (x->line) and its size
+ * (x->cut_len).  Returns as next_line().
+ */
+static int
+cut_line(struct exec *x, struct cli_tuple *t)
+{
+    int r = MPROC__ITEM_CUT;
+
+    x->seq++;
+    x->line.len = 0;
+    if (cli_str_add(&x->line, t->n > 0 ? t->v[0] : "",
+                    t->n > 0 ? t->len[0] : 0) < 0 ||
+        tag_store(x, x->seq, t, 1) < 0 ||
+        (x->results != NULL && !x->dry &&
+         job_str_put(&x->cmds, &x->ncmds, x->seq, x->line.s) < 0))
+        r = MPROC_ENOMEM;
+    cli_tuple_free(t);
+    return r;
+}
+
 /* Make the next command line into x->line: 1, 0 when none is left,
- * MPROC_EAGAIN, or < 0. */
+ * MPROC_EAGAIN, MPROC__ITEM_CUT (cut_line()), or < 0. */
 static int
 next_line(struct exec *x)
 {
@@ -308,10 +331,18 @@ next_line(struct exec *x)
         if (x->has_carry) {
             t = x->carry;
             x->has_carry = false;
-            r = 1;
+            r = x->carry_cut ? MPROC__ITEM_CUT : 1;
         } else {
             r = cli_exec_next_group(x, &t);
         }
+        if (r == MPROC__ITEM_CUT && x->npend > 0) {
+            /* The line so far goes first; it fails alone, next. */
+            x->carry = t;
+            x->has_carry = x->carry_cut = true;
+            break;
+        }
+        if (r == MPROC__ITEM_CUT)
+            return cut_line(x, &t);
         if (r == MPROC_EAGAIN && x->npend > 0 && x->mode != CLI_LINE_ONE &&
             x->est_len * 2 > x->max_chars)
             break; /* half full and the input is slow: go */
@@ -331,6 +362,7 @@ next_line(struct exec *x)
             if (x->npend > 0 && x->est_len + cost > x->max_chars) {
                 x->carry = t; /* full: it opens the next line */
                 x->has_carry = true;
+                x->carry_cut = false;
                 break;
             }
             x->est_len += cost;
@@ -377,8 +409,8 @@ next_item(void *user, struct mproc_item *item)
     if (r <= 0)
         return r;
     item->data = x->line.s;
-    item->len = x->line.len;
-    return 1;
+    item->len = r == MPROC__ITEM_CUT ? x->cut_len : x->line.len;
+    return r;
 }
 
 /*
@@ -773,6 +805,8 @@ exec_free(struct exec *x)
     free(x->pend);
     if (x->has_carry)
         cli_tuple_free(&x->carry);
+    if (x->has_held)
+        cli_tuple_free(&x->held);
     for (i = 0; i < x->ntags; i++)
         free(x->tags[i]);
     free(x->tags);
@@ -1250,6 +1284,9 @@ cmd_exec(int argc, char **argv)
             goto done;
         }
         stdin_job.input_kind = MPROC__INPUT_STDIN;
+        /* A line longer than that is not kept (next_line() in input.c):
+         * no command holding it could run. */
+        stdin_job.message_max = cj.job->message_max;
         rc = cli_input_open(&x.stream, &stdin_job, false);
         if (rc != 0)
             goto done;
@@ -1276,6 +1313,17 @@ cmd_exec(int argc, char **argv)
                 rc = cli_input_failed(x.stream) ? CLI_EXIT_NOINPUT
                                                 : CLI_EXIT_SOFTWARE;
                 goto done;
+            }
+            if (rc == MPROC__ITEM_CUT) {
+                /* As a run would say it fails (no command is made). */
+                cli_error("item %llu: item is %zu bytes, more than "
+                          "message_max (%zu)", x.seq - 1, x.cut_len,
+                          cj.job->message_max);
+                if (x.tag) {
+                    free(x.tags[x.seq - 1]);
+                    x.tags[x.seq - 1] = NULL;
+                }
+                continue;
             }
             if (x.tag) {
                 /* parallel --tag --dry-run: the tag before the command. */

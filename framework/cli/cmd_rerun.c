@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "pool/pool_int.h"
 
 static const char rerun_usage[] =
     "Usage: mproc rerun LOG INDEX [--job JOB.ini]\n"
@@ -237,8 +239,21 @@ read_job_input(const char *path, uint64_t index, struct rerun *r)
         rc = cli_input_open(&in, cj.job, false);
     for (k = 0; rc == 0 && k <= index; k++) {
         got = cli_input_next(in, &it);
+        if (got == MPROC_EAGAIN) {
+            /* A FIFO's writer is slow, or a long line is being skipped. */
+            struct pollfd p = {cli_input_fd(in), POLLIN, 0};
+            poll(&p, 1, -1);
+            k--;
+            continue;
+        }
         if (got <= 0)
             break;
+    }
+    if (rc == 0 && got == MPROC__ITEM_CUT && k == index + 1) {
+        cli_error("%s: item %llu is %zu bytes, more than message_max (%zu): "
+                  "it cannot run", path, (unsigned long long)index, it.len,
+                  cj.job->message_max);
+        rc = CLI_EXIT_FAILED;
     }
     if (rc == 0 && got == 1 && k == index + 1) {
         r->item = malloc(it.len + 1);

@@ -368,7 +368,10 @@ next_item(void *user, struct mproc_item *item)
             st->nread++;
         if (r <= 0 || st->log == NULL)
             return r;
-        skip = cli_joblog_skip(st->log, st->in_index, item->data, item->len);
+        /* A cut item (too large, not kept whole) never ran ok. */
+        skip = cli_joblog_skip(st->log, st->in_index,
+                               r == MPROC__ITEM_CUT ? NULL : item->data,
+                               item->len);
         if (skip < 0) {
             st->skip_error = true;
             return MPROC_EINVAL;

@@ -56,6 +56,12 @@ struct exec {
     struct cli_str shown, named; /* item_text()'s */
     struct cli_tuple carry; /* -X / -m: did not fit the last line */
     bool has_carry;
+    /* A stdin line longer than message_max (MPROC__ITEM_CUT): its size;
+     * the tuple holding its start is `held` while it waits for the group
+     * (-N) or the line (-X, -m) before it to go first. */
+    size_t cut_len;
+    struct cli_tuple held;
+    bool has_held, carry_cut;
     char **tags; /* by seq - 1: the job's tag (--tag), until its result */
     size_t ntags;
     char **cmds; /* by seq - 1: --results: the command it wraps, as well */

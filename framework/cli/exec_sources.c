@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "cli/exec_int.h"
+#include "pool/pool_int.h"
 
 void
 cli_tuple_free(struct cli_tuple *t)
@@ -273,7 +274,17 @@ next_tuple(struct exec *x, struct cli_tuple *t)
             r = cli_input_next(x->stream, &it);
             if (r <= 0)
                 return r;
-        } while (x->skip_blank && blank(it.data, it.len));
+        } while (r == 1 && x->skip_blank && blank(it.data, it.len));
+        if (r == MPROC__ITEM_CUT) {
+            /* Too large for any command: its start, to name it. */
+            x->cut_len = it.len;
+            return tuple_add(t, it.data,
+                             it.len < MPROC__ITEM_CUT_KEEP
+                                 ? it.len
+                                 : MPROC__ITEM_CUT_KEEP) < 0
+                       ? MPROC_ENOMEM
+                       : MPROC__ITEM_CUT;
+        }
         return tuple_add_split(x, t, it.data, it.len) < 0 ? MPROC_ENOMEM : 1;
     }
     if (x->pos >= x->ntuples)
@@ -313,6 +324,11 @@ cli_exec_next_group(struct exec *x, struct cli_tuple *t)
 
     if (x->group_n == 0)
         return next_tuple(x, t);
+    if (x->has_held) {
+        *t = x->held;
+        x->has_held = false;
+        return MPROC__ITEM_CUT;
+    }
     memset(t, 0, sizeof(*t));
     while (x->grp_count < x->group_n) {
         r = next_tuple(x, &one);
@@ -321,6 +337,16 @@ cli_exec_next_group(struct exec *x, struct cli_tuple *t)
         if (r < 0) {
             cli_tuple_free(&one);
             return r; /* MPROC_EAGAIN: what is gathered waits */
+        }
+        if (r == MPROC__ITEM_CUT && x->grp_count == 0) {
+            *t = one;
+            return r;
+        }
+        if (r == MPROC__ITEM_CUT) {
+            /* It fails alone, after the group gathered so far. */
+            x->held = one;
+            x->has_held = true;
+            break;
         }
         for (i = 0; i < one.n; i++)
             if (tuple_add(&x->grp, one.v[i], one.len[i]) < 0) {

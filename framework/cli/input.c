@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 
 #include "cli/cli.h"
+#include "pool/pool_int.h"
 
 /* Items made by a function of the host (mproc exec), not a job's input. */
 #define INPUT_CUSTOM 100
@@ -44,6 +45,11 @@ struct cli_input {
     char *buf;     /* bytes read, from `off` to `len` not yet handed out */
     size_t off, len, cap;
     bool eof;
+    /* A line longer than `limit` (0: none) is not kept: only its start,
+     * buf[0, keep), while the rest is read and counted in `cut` (its
+     * size so far), up to its end (MPROC__ITEM_CUT). */
+    size_t limit, keep, cut;
+    bool cutting;
     int64_t cur, hi; /* RANGE */
     bool range_done;
     char num[32];
@@ -249,6 +255,7 @@ cli_input_open(struct cli_input **out, const struct mproc__job *job,
     }
     in->fd = -1;
     in->sep = job->input_nul ? '\0' : '\n';
+    in->limit = job->message_max;
     in->kind = job->input_kind;
     switch (job->input_kind) {
     case MPROC__INPUT_STDIN:
@@ -327,34 +334,73 @@ cli_input_open(struct cli_input **out, const struct mproc__job *job,
  * cli_input_fd() meanwhile, so results keep flowing while input is slow.
  * An item is the line without its newline; a last line without one is an
  * item all the same.
+ *
+ * A line longer than message_max can only fail, so it is not kept: its
+ * start (for the message that names it) and its size are handed out as
+ * a cut item (MPROC__ITEM_CUT), so that the memory a line takes stays
+ * within about twice message_max, however long it is.  Reading the rest
+ * of it returns MPROC_EAGAIN after each read, so that a line that never
+ * ends (/dev/zero) lets the pool see a stop signal and results meanwhile.
  */
 static int
 next_line(struct cli_input *in, struct mproc_item *item)
 {
     struct pollfd pfd = {.fd = in->fd, .events = POLLIN};
+    bool was_read = false;
+    size_t from;
     char *nl;
     ssize_t n;
 
     for (;;) {
-        nl = in->len > in->off
-                 ? memchr(in->buf + in->off, in->sep, in->len - in->off)
+        /* Cutting, what follows the kept start is new and not kept. */
+        from = in->cutting ? in->keep : in->off;
+        nl = in->len > from
+                 ? memchr(in->buf + from, in->sep, in->len - from)
                  : NULL;
-        if (nl != NULL || (in->eof && in->off < in->len)) {
+        if (in->cutting) {
+            size_t got = nl ? (size_t)(nl - (in->buf + from))
+                            : in->len - from;
+
+            /* Kept: the first MPROC__ITEM_CUT_KEEP bytes, read by now. */
+            in->cut += got;
+            in->keep += got < MPROC__ITEM_CUT_KEEP - in->keep
+                            ? got
+                            : MPROC__ITEM_CUT_KEEP - in->keep;
+            if (nl != NULL || in->eof) {
+                in->cutting = false;
+                item->data = in->buf;
+                item->len = in->cut;
+                /* After its end: the next line's bytes, if read. */
+                in->off = nl ? (size_t)(nl - in->buf) + 1 : in->len;
+                return MPROC__ITEM_CUT;
+            }
+            in->len = in->keep;
+            if (was_read)
+                return MPROC_EAGAIN; /* the caller's turn: a stop, results */
+        } else if (nl != NULL || (in->eof && in->off < in->len)) {
             item->data = in->buf + in->off;
             item->len = nl ? (size_t)(nl - (in->buf + in->off))
                            : in->len - in->off;
             in->off += item->len + (nl != NULL);
             return 1;
-        }
-        if (in->eof)
+        } else if (in->eof) {
             return 0;
+        }
         /* Keep the partial line, at the front, and make room to read. */
         if (in->off > 0) {
             memmove(in->buf, in->buf + in->off, in->len - in->off);
             in->len -= in->off;
             in->off = 0;
         }
-        if (in->cap - in->len < 4096) {
+        if (!in->cutting && in->limit > 0 && in->len > in->limit) {
+            /* Longer than any item may be: from now on only counted. */
+            in->cutting = true;
+            in->cut = in->len;
+            in->keep = in->len < MPROC__ITEM_CUT_KEEP ? in->len
+                                                      : MPROC__ITEM_CUT_KEEP;
+            in->len = in->keep;
+        }
+        if (!in->cutting && in->cap - in->len < 4096) {
             size_t cap = in->cap ? in->cap * 2 : 65536;
             char *b = realloc(in->buf, cap);
             if (b == NULL) {
@@ -381,6 +427,7 @@ next_line(struct cli_input *in, struct mproc_item *item)
         if (n == 0)
             in->eof = true;
         in->len += (size_t)n;
+        was_read = true;
     }
 }
 
@@ -416,6 +463,7 @@ lines_left(struct cli_input *in)
         }
         in->eof = true; /* what was read is not kept: nothing more to read */
         in->off = in->len = 0;
+        in->cutting = false;
     }
     return n + open_line;
 }

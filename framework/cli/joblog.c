@@ -837,7 +837,7 @@ cli_joblog_skip(const struct cli_joblog *j, uint64_t index, const void *item,
 
     if (j == NULL || (d = find_done(j, index)) == NULL)
         return 0;
-    if (d->hash != hash_bytes(item, len)) {
+    if (item == NULL || d->hash != hash_bytes(item, len)) {
         cli_error("joblog %s: item %llu is not the one logged there; the log "
                   "belongs to another input (remove it, or run without "
                   "--resume)",

@@ -369,6 +369,7 @@ feed(struct host *h, struct agent *a)
     uint32_t n = 0;
     struct mproc_item it;
     uint64_t seq;
+    size_t keep;
     int r;
 
     /* Whole chunks only (a few items each time a result comes would cost
@@ -406,16 +407,22 @@ feed(struct host *h, struct agent *a)
                 stop(h, r);
                 break;
             }
+            /* Of a cut item (pool_int.h), only the start its source
+             * kept. */
+            keep = r == MPROC__ITEM_CUT && it.len > MPROC__ITEM_CUT_KEEP
+                       ? MPROC__ITEM_CUT_KEEP
+                       : it.len;
             seq = h->next_seq++;
             s = slot(h, seq);
             memset(s, 0, sizeof(*s));
-            s->item = malloc(it.len + 1);
+            s->item = malloc(keep + 1);
             if (s->item == NULL)
                 goto fail;
-            memcpy(s->item, it.data, it.len);
-            s->item[it.len] = '\0';
-            s->len = (uint32_t)it.len;
-            if (it.len > h->job->message_max || it.len > UINT32_MAX) {
+            memcpy(s->item, it.data, keep);
+            s->item[keep] = '\0';
+            s->len = (uint32_t)keep;
+            if (r == MPROC__ITEM_CUT || it.len > h->job->message_max ||
+                it.len > UINT32_MAX) {
                 char m[160];
 
                 snprintf(m, sizeof(m),

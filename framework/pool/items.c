@@ -315,6 +315,8 @@ mproc__pool_take(mproc_pool_t *p, uint64_t *ref)
 {
     struct mproc_item item;
     struct slot *s;
+    size_t keep;
+    bool cut;
     int r;
 
     for (;;) {
@@ -344,6 +346,9 @@ mproc__pool_take(mproc_pool_t *p, uint64_t *ref)
             stop(p, r);
             return -1;
         }
+        cut = r == MPROC__ITEM_CUT;
+        if (cut)
+            r = 1;
         if (r != 1 || (item.data == NULL && item.len > 0)) {
             /* The caller's mistake: not an item to run (made up, or bytes
              * promised at NULL). */
@@ -360,8 +365,11 @@ mproc__pool_take(mproc_pool_t *p, uint64_t *ref)
         s = slot_of(p, *ref);
         s->index = p->next_index;
         /* A NUL after the bytes, sent with them: a task may read its item
-         * as a string (the NUL is not counted in its length). */
-        s->item = malloc(item.len + 1);
+         * as a string (the NUL is not counted in its length).  Of a cut
+         * item, only the start its source kept. */
+        keep = cut && item.len > MPROC__ITEM_CUT_KEEP ? MPROC__ITEM_CUT_KEEP
+                                                      : item.len;
+        s->item = malloc(keep + 1);
         if (s->item == NULL) {
             stop(p, MPROC_ENOMEM);
             set_errmsg(p, "out of memory holding item %llu",
@@ -372,12 +380,12 @@ mproc__pool_take(mproc_pool_t *p, uint64_t *ref)
                 p->free_refs[p->nfree++] = (uint32_t)*ref;
             return -1;
         }
-        memcpy(s->item, item.data, item.len);
-        s->item[item.len] = '\0';
-        s->item_len = item.len;
+        memcpy(s->item, item.data, keep);
+        s->item[keep] = '\0';
+        s->item_len = keep;
         s->state = SLOT_PENDING;
         p->next_index++;
-        if (item.len > p->o.message_max) {
+        if (cut || item.len > p->o.message_max) {
             char msg[160];
             snprintf(msg, sizeof(msg),
                      "item is %zu bytes, more than message_max (%zu)",

@@ -118,6 +118,18 @@ int mproc__worker_start(const struct mproc__start *s,
                         struct mproc__started *out, char *errbuf,
                         size_t errlen);
 
+/*
+ * An item too large to run that its source did not keep whole: mproc
+ * run's line reader stops keeping a line once it is longer than
+ * message_max, so that a long line (or an endless one) takes no more
+ * memory than a short one.  Its next callback returns MPROC__ITEM_CUT
+ * rather than 1, with item->len the item's whole size and item->data
+ * only its first min(len, MPROC__ITEM_CUT_KEEP) bytes, for the message
+ * that names it; the item fails as too large, whatever its size.
+ */
+#define MPROC__ITEM_CUT 2
+#define MPROC__ITEM_CUT_KEEP 256
+
 /* chunksize auto: the number of items in the input, when known before
  * the run (range, files); <= 0: unknown.  Before mproc_pool_run(). */
 void mproc__pool_set_total(mproc_pool_t *p, long long total);
