@@ -56,6 +56,15 @@ b
 c" "the input is intact"
 run_mproc run "$f" --slowlog "$tmp/log" --joblog "$tmp/log"
 is "$st" 64 "--slowlog = --joblog: refused"
+# Files not there yet, spelled otherwise: the same file all the same.
+rm -f "$tmp/new.log"
+(cd "$tmp" && exec "$bin" run "$f" --slowlog ./new.log --joblog new.log) \
+    >/dev/null 2>"$tmp/err"
+is "$?" 64 "--slowlog ./L --joblog L, L not there yet: refused"
+(cd "$tmp" && exec "$bin" run "$f" --quarantine "$tmp/new.log" --slowlog new.log) \
+    >/dev/null 2>"$tmp/err"
+is "$?" 64 "--quarantine /abs/L --slowlog L: refused"
+ok $([ ! -e "$tmp/new.log" ]; echo $?) "nothing was written"
 
 # stdin closed: an empty input, at once; not mproc's own pipe.
 f=$(job stdin.ini <<'EOF2'

@@ -107,16 +107,47 @@ struct named_file {
     bool writes, option; /* option: given on the command line (64) */
 };
 
+/* A path not there yet, as its folder's real path and its name (so that
+ * ./x, x and /cwd/x are one); NULL when its folder cannot be resolved
+ * either (then compared as written). */
+static char *
+future_path(const char *path)
+{
+    const char *slash = strrchr(path, '/'), *name = slash ? slash + 1 : path;
+    char *dir, *real, *out = NULL;
+
+    if (slash == path)
+        dir = strdup("/");
+    else if (slash != NULL)
+        dir = strndup(path, (size_t)(slash - path));
+    else
+        dir = strdup(".");
+    real = dir != NULL ? realpath(dir, NULL) : NULL;
+    if (real != NULL && asprintf(&out, "%s/%s", real, name) < 0)
+        out = NULL;
+    free(real);
+    free(dir);
+    return out;
+}
+
 bool
 cli_same_file(const char *a, const char *b)
 {
     struct stat sa, sb;
-    bool ha = stat(a, &sa) == 0, hb = stat(b, &sb) == 0;
+    bool ha = stat(a, &sa) == 0, hb = stat(b, &sb) == 0, same;
+    char *fa, *fb;
 
     if (ha && hb)
         return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino &&
                S_ISREG(sa.st_mode);
-    return !ha && !hb && strcmp(a, b) == 0;
+    if (ha || hb)
+        return false;
+    fa = future_path(a);
+    fb = future_path(b);
+    same = fa != NULL && fb != NULL ? strcmp(fa, fb) == 0 : strcmp(a, b) == 0;
+    free(fa);
+    free(fb);
+    return same;
 }
 
 int
