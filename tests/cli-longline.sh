@@ -91,5 +91,17 @@ like "$err" ": item is 100000000 bytes, more than message_max (65536)" \
 is "$(cat "$tmp/out")" "a
 b c" "exec: the jobs around it run"
 
+# The job log keeps only the start of such an item: mproc rerun refuses
+# it (it ran those 256 bytes as if they were the item, exit 0).
+printf 'a\n' >"$tmp/ll.txt"; xs 100000 >>"$tmp/ll.txt"; printf '\nb\n' >>"$tmp/ll.txt"
+printf '[job]\nplugin = echo\ninput = lines:ll.txt\nmessage_max = 1k\n' >"$tmp/ll.ini"
+run_mproc run "$tmp/ll.ini" --joblog "$tmp/ll.log"
+is "$st" 1 "a log with a too-large item"
+run_mproc rerun "$tmp/ll.log" 1 --job "$tmp/ll.ini"
+is "$st" 1 "rerun of the too-large item: exit 1"
+like "$err" "item 1 failed as larger than message_max: it cannot run (the log keeps only its start)" \
+    "says why, nothing run"
+is "$(cat "$tmp/out")" "" "nothing on stdout"
+
 no_leftovers
 done_testing

@@ -64,6 +64,7 @@ struct rerun {
     char *item;
     size_t item_len;
     bool found;
+    bool toolarge; /* logged as more than message_max: start only */
 };
 
 static void
@@ -162,6 +163,8 @@ joblog_record(char *line, uint64_t index, struct rerun *r)
     if (strtoull(f[0], &end, 10) != index || *end != '\0' || f[0][0] == '\0')
         return 0;
     r->item = field_dup(f[7], &r->item_len);
+    /* Too large to run: the log keeps only the start of such an item. */
+    r->toolarge = strcmp(f[4], "toolarge") == 0;
     return r->item != NULL ? 1 : -1;
 }
 
@@ -424,6 +427,13 @@ cmd_rerun(int argc, char **argv)
     if (!r.found) {
         cli_error("%s: no item %llu there", log, (unsigned long long)index);
         rc = CLI_EXIT_NOINPUT;
+        goto done;
+    }
+    if (r.toolarge) {
+        cli_error("%s: item %llu failed as larger than message_max: it "
+                  "cannot run (the log keeps only its start)", log,
+                  (unsigned long long)index);
+        rc = CLI_EXIT_FAILED;
         goto done;
     }
     if (r.job == NULL) {
