@@ -103,5 +103,17 @@ like "$err" "item 1 failed as larger than message_max: it cannot run (the log ke
     "says why, nothing run"
 is "$(cat "$tmp/out")" "" "nothing on stdout"
 
+# A line over message_max that comes in one read (below 64 KiB) is cut
+# all the same: with -N or -X it is not packed with good lines (a, b, c
+# were lost with it, in one failure).
+{ printf 'a\n'; xs 3000; printf '\nb\nc\n'; } >"$tmp/m.txt"
+for opt in "-N 2" -X; do
+    "$bin" exec --set job.message_max=1k $opt 'echo {} | wc -w' <"$tmp/m.txt" \
+        >"$tmp/out" 2>"$tmp/err"
+    is "$?" 1 "exec $opt, a 3000-byte line: exit 1"
+    like "$(cat "$tmp/err")" 'item 1 "xxxx' "exec $opt: the long line fails alone"
+    is "$(sort "$tmp/out" | tr '\n' ' ')" "1 2 " "exec $opt: a, then b and c, run"
+done
+
 no_leftovers
 done_testing

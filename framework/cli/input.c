@@ -382,7 +382,12 @@ next_line(struct cli_input *in, struct mproc_item *item)
             item->len = nl ? (size_t)(nl - (in->buf + in->off))
                            : in->len - in->off;
             in->off += item->len + (nl != NULL);
-            return 1;
+            /* Too long, though read whole (it came in one read): a cut
+             * item all the same, so that every consumer treats a line
+             * over message_max one way, whatever its size (mproc exec's
+             * -N/-X packed one below 64 KiB with good lines). */
+            return in->limit > 0 && item->len > in->limit ? MPROC__ITEM_CUT
+                                                          : 1;
         } else if (in->eof) {
             return 0;
         }
