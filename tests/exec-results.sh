@@ -106,5 +106,24 @@ is "$(cd "$tmp/rr2" && find . -name stdout | sort)" \
 ./1/a/2/\\../stdout
 ./1/a/2/\\empty/stdout" "odd names, two sources: a folder each"
 
+# A command ending in a backslash means what it means without --results
+# (and in parallel): "a \" (the wrapper joined it to its next line: "a").
+run_mproc exec --results "$tmp/bs" 'echo {} \' ::: a
+is "$(cat "$tmp/bs/1/a/stdout")" 'a \' "a trailing backslash stays the command's"
+# An exitval that cannot be written (a full disk) fails the job; it was
+# logged ok, exit 0, with an empty exitval.
+if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
+    mkdir "$tmp/full"
+    unshare -m sh -c "mount -t tmpfs -o size=64k tmpfs '$tmp/full' &&
+        exec '$bin' exec --joblog '$tmp/full.log' --results '$tmp/full/R' \
+            ': {}; head -c 61440 /dev/zero' ::: a" >"$tmp/out" 2>"$tmp/err"
+    is "$?" 1 "a full disk under --results: the job fails (exit 1)"
+    like "$(cat "$tmp/err")" "--results: cannot write the exitval file (a full disk?)" \
+        "saying so"
+    is "$(cut -f5 "$tmp/full.log" | tail -1)" failed "and it is not logged ok"
+else
+    for i in 1 2 3; do ok 0 "# SKIP not root, or no mount namespace"; done
+fi
+
 no_leftovers
 done_testing

@@ -253,12 +253,18 @@ results_wrap(struct exec *x, const struct cli_tuple *t, struct cli_str *out)
     }
     snprintf(num, sizeof(num), "%llu %zu ", x->seq, dir.len);
     /* The wrapper outlives its command's SIGTERM (a time limit, a stop:
-     * the subshell gets the default action back), to write exitval. */
+     * the subshell gets the default action back), to write exitval.  The
+     * command goes in quoted, through eval, as without --results: pasted
+     * into the script, a trailing backslash joined it to the next line.
+     * An exitval that cannot be written fails the job (a full disk): the
+     * results would say nothing of it. */
     if (add_lit(&w, num) < 0 || cli_str_add(&w, dir.s, dir.len) < 0 ||
-        add_lit(&w, "\ntrap : TERM; ( ") < 0 ||
-        cli_str_add(&w, out->s, out->len) < 0 ||
-        add_lit(&w, "\n) >&3 2>&4 3>&- 4>&- 5>&- < /dev/null; "
-                    "_s=$?; echo $_s >&5; exit $_s") < 0)
+        add_lit(&w, "\ntrap : TERM; ( eval ") < 0 ||
+        cli_line_quote(&w, out->s, out->len) < 0 ||
+        add_lit(&w, " ) >&3 2>&4 3>&- 4>&- 5>&- < /dev/null; _s=$?; "
+                    "{ echo $_s >&5; } 2>/dev/null || { echo \"--results: "
+                    "cannot write the exitval file (a full disk?)\" >&2; "
+                    "exit 1; }; exit $_s") < 0)
         goto fail;
     cli_str_free(out);
     *out = w;
