@@ -152,10 +152,11 @@ mkdir "$tmp/fifos"
 printf 'hello world\n' >"$tmp/fifos/a.txt"
 mkfifo "$tmp/fifos/b.txt"
 ln -s /dev/zero "$tmp/fifos/c.txt"
+ln -s nothing-there "$tmp/fifos/d.txt"
 f=$(printf '[job]\nplugin = echo\ninput = files:%s/fifos/*.txt\n' "$tmp" | job fifoglob.ini)
 timeout 20 "$bin" run "$f" >"$tmp/out" 2>"$tmp/err"
 is "$?" 0 "a glob matching a FIFO and a device: the run ends, exit 0"
-is "$(cat "$tmp/out")" "$tmp/fifos/a.txt" "only the regular file is an item"
+is "$(cat "$tmp/out")" "$tmp/fifos/a.txt" "only the regular file is an item (not a link to nothing)"
 f=$(printf '[job]\nplugin = echo\ninput = files:%s/fifos/[bc].txt\n' "$tmp" | job fifoonly.ini)
 run_mproc run "$f"
 is "$st" 66 "a glob matching only a FIFO and a device: exit 66"

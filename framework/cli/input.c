@@ -202,10 +202,10 @@ list_tree(struct cli_input *in, const char *spec)
     return r;
 }
 
-/* The files a glob matches, in glob's sorted order: regular files (and
- * paths gone meanwhile, which their task then reports), never a folder,
- * a FIFO or a device (a task reading one would wait, or read, for ever),
- * as files:DIR lists them. */
+/* The files a glob matches, in glob's sorted order: regular files (a
+ * link counts as what it names), never a folder, a FIFO or a device (a
+ * task reading one would wait, or read, for ever), nor a link to
+ * nothing, as files:DIR lists them. */
 static int
 list_glob(struct cli_input *in, const char *pattern)
 {
@@ -223,7 +223,7 @@ list_glob(struct cli_input *in, const char *pattern)
         return CLI_EXIT_NOINPUT;
     }
     for (i = 0; i < g.gl_pathc; i++) {
-        if (stat(g.gl_pathv[i], &st) == 0 && !S_ISREG(st.st_mode))
+        if (stat(g.gl_pathv[i], &st) != 0 || !S_ISREG(st.st_mode))
             continue;
         if (add_path(in, &cap, g.gl_pathv[i]) < 0) {
             globfree(&g);
