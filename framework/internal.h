@@ -42,6 +42,13 @@ void mproc__msg_vformat(char *buf, size_t cap, const char *fmt, va_list ap);
 /* Store a message and code in a per-object buffer of MPROC_ERRMSG_MAX. */
 void mproc__err_clear(mproc_err_t *err);
 
+/* Text from a plugin, an item or a file, fit for a terminal: `s` into
+ * dst[cap] (cut to fit, always NUL-ended) with each control byte written
+ * \xHH: C0 and DEL, and the C1 controls' UTF-8 form (C2 80..9F), which
+ * terminals obey as escape sequences; newline and tab kept when
+ * `keep_lines`.  Needs up to 8 bytes per byte of s.  Returns dst. */
+char *mproc__esc_ctl(char *dst, size_t cap, const char *s, bool keep_lines);
+
 /* strdup that tolerates NULL (returns NULL). */
 char *mproc__strdup0(const char *s);
 

@@ -71,5 +71,34 @@ is "$st" 78 "plugins FILE, a task name with a space and a slash: exit 78"
 like "$err" "plugin $tmp/badtask.so: task 'bad name/x': a task name is made of letters, digits, '_', '.' and '-'" \
     "says which task and the rule"
 
+# A plugin's texts reach the terminal escaped: control bytes (and the
+# UTF-8 form of the C1 ones) as \xHH, in the listing, in the details and
+# in the refusal of a bad task name (they drove the terminal).
+cat >"$tmp/esc.c" <<'C'
+#include <mproc/plugin.h>
+static int
+t(struct mproc_ctx *c, const void *in, size_t l, uint64_t i, struct mproc_buf *o)
+{
+    (void)c, (void)i;
+    return mproc_buf_append(o, in, l);
+}
+static const struct mproc_task_def tasks[] = {{TASK, t, "d\302\233x"},
+                                              {NULL, NULL, NULL}};
+MPROC_PLUGIN_DEFINE(.name = "esc", .version = "1\0330",
+                    .description = "pl\033[2Jdesc", .tasks = tasks);
+C
+mkdir "$tmp/escd"
+${CC:-cc} -shared -fPIC -I"$srcdir/include" -DTASK='"ok"' "$tmp/esc.c" -o "$tmp/escd/esc.so" &&
+    ${CC:-cc} -shared -fPIC -I"$srcdir/include" -DTASK='"e\033]0;x\007"' "$tmp/esc.c" -o "$tmp/escbad.so"
+ok $? "plugins with escape sequences build"
+run_mproc plugins --path "$tmp/escd"
+like "$(cat "$tmp/out")" 'esc 1\x1b0  ABI' "listing: the version escaped"
+like "$(cat "$tmp/out")" 'pl\x1b[2Jdesc' "listing: the description escaped"
+like "$(cat "$tmp/out")" 'task ok: d\xc2\x9bx' "listing: a C1 control escaped"
+run_mproc plugins "$tmp/escd/esc.so"
+is "$(tr -d '\n -~' <"$tmp/out" | wc -c | tr -d ' ')" 0 "details: printable bytes only"
+run_mproc plugins "$tmp/escbad.so"
+like "$err" "task 'e\x1b]0;x\x07': a task name is made of" "a refused task name escaped"
+
 no_leftovers
 done_testing

@@ -38,13 +38,11 @@ show(const struct cli_job *cj, const char *section, const char *key,
 static void
 put_safe(const char *s)
 {
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c < 0x20 || c == 0x7f)
-            printf("\\x%02x", c);
-        else
-            putchar(c);
-    }
+    size_t cap = 8 * strlen(s) + 1;
+    char *b = malloc(cap);
+
+    fputs(b != NULL ? mproc__esc_ctl(b, cap, s, false) : "?", stdout);
+    free(b);
 }
 
 /* [manager] (mgrjob16): what a run would start or reach. */

@@ -279,18 +279,19 @@ inspect(const char *spec)
     }
     d = p->desc;
     printf("Plugin Details:\n");
-    printf("  %-20s %s\n", "Name", d->name);
+    printf("  %-20s %s\n", "Name", cli_esc(d->name));
     printf("  %-20s %s\n", "Description",
-           d->description ? d->description : "");
-    printf("  %-20s %s\n", "Version", d->version ? d->version : "?");
+           d->description ? cli_esc(d->description) : "");
+    printf("  %-20s %s\n", "Version", d->version ? cli_esc(d->version) : "?");
     printf("  %-20s %u.%u\n", "Plugin ABI", (unsigned)d->abi_major,
            (unsigned)d->abi_minor);
-    printf("  %-20s %s\n", "Filename", p->path);
+    printf("  %-20s %s\n", "Filename", cli_esc(p->path));
     printf("  %-20s %s\n", "Reduces",
            d->reduce ? "yes: the output is its reduce_end result" : "no");
     printf("\nTasks ([job] task):\n");
     for (t = d->tasks; t->name != NULL; t++)
-        printf("  %-20s %s\n", t->name, t->description ? t->description : "");
+        printf("  %-20s %s\n", cli_esc(t->name),
+               t->description ? cli_esc(t->description) : "");
     printf("\nArguments ([args]):\n");
     if ((a = mproc__plugin_args(d)) == NULL)
         printf("  not declared (plugin ABI %u.%u): [args] is passed on "
@@ -299,14 +300,14 @@ inspect(const char *spec)
     else if (a->name == NULL)
         printf("  none\n");
     for (; a != NULL && a->name != NULL; a++) {
-        printf("  %-20s %s\n", a->name, a->help ? a->help : "");
+        printf("  %-20s %s\n", cli_esc(a->name), a->help ? cli_esc(a->help) : "");
         printf("  %-20s %s", "", arg_types[a->type]);
         if (a->flags & MPROC_ARG_REQUIRED)
             printf(", required%s%s%s", a->alternative ? " (or " : "",
                    a->alternative ? a->alternative : "",
                    a->alternative ? ")" : "");
         if (a->dflt != NULL)
-            printf(", default: %s", a->dflt);
+            printf(", default: %s", cli_esc(a->dflt));
         putchar('\n');
     }
     mproc__plugin_close(p);
@@ -478,24 +479,25 @@ list_dir(const char *dir, bool given, unsigned *found, struct seen *seen)
             continue;
         }
         (*found)++;
-        printf("%s %s  ABI %u.%u  %s", names[i],
-               p->desc->version ? p->desc->version : "?",
+        printf("%s %s  ABI %u.%u  %s", cli_esc(names[i]),
+               p->desc->version ? cli_esc(p->desc->version) : "?",
                (unsigned)p->desc->abi_major, (unsigned)p->desc->abi_minor,
-               p->path);
+               cli_esc(p->path));
         /* What a job naming it would not get, or would not expect. */
         if (by != NULL)
-            printf("  (shadowed by %s)", by);
+            printf("  (shadowed by %s)", cli_esc(by));
         if (!mproc__is_name(names[i]))
             printf("  (not a NAME a job can give; plugin = its path)");
         if (strcmp(p->desc->name, names[i]) != 0)
-            printf("  (descriptor name \"%s\")", p->desc->name);
+            printf("  (descriptor name \"%s\")", cli_esc(p->desc->name));
         putchar('\n');
         free(names[i]);
         if (p->desc->description != NULL)
-            printf("    %s\n", p->desc->description);
+            printf("    %s\n", cli_esc(p->desc->description));
         for (t = p->desc->tasks; t->name != NULL; t++)
-            printf("    task %s%s%s\n", t->name, t->description ? ": " : "",
-                   t->description ? t->description : "");
+            printf("    task %s%s%s\n", cli_esc(t->name),
+                   t->description ? ": " : "",
+                   t->description ? cli_esc(t->description) : "");
         if (p->desc->reduce != NULL)
             printf("    reduces its outputs in the parent\n");
         mproc__plugin_close(p);

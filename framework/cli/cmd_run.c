@@ -677,18 +677,11 @@ say_failed(struct run_state *st, const struct mproc_result *r, uint64_t index)
          * the item, so that input cannot drive the terminal (escape
          * sequences).  Newlines and tabs stay: a backtrace is lines. */
         const char *m = r->message != NULL ? r->message : "";
-        size_t n = strlen(m), i, j = 0;
-        char *safe = malloc(4 * n + 1);
+        size_t cap = 8 * strlen(m) + 1;
+        char *safe = malloc(cap);
 
-        for (i = 0; safe != NULL && i < n; i++) {
-            unsigned char c = (unsigned char)m[i];
-            if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
-                j += (size_t)sprintf(safe + j, "\\x%02x", c);
-            else
-                safe[j++] = (char)c;
-        }
         if (safe != NULL)
-            safe[j] = '\0';
+            mproc__esc_ctl(safe, cap, m, true);
         cli_error("item %llu \"%s\": %s", (unsigned long long)index, item,
                   safe != NULL ? safe : "(out of memory)");
         free(safe);

@@ -513,6 +513,17 @@ pool_warning(void *user, const char *msg)
 }
 
 const char *
+cli_esc(const char *s)
+{
+    static char ring[4][2048];
+    static unsigned k;
+
+    if (s == NULL)
+        return NULL;
+    return mproc__esc_ctl(ring[k++ % 4], sizeof(ring[0]), s, false);
+}
+
+const char *
 cli_plugin_where(const struct cli_job *cj)
 {
     const char *where = mproc_config_where(cj->cfg, "job", "plugin");

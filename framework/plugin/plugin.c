@@ -106,12 +106,16 @@ check_desc(const struct mproc_plugin *d, const char *file, mproc_err_t *err)
             return mproc__err(err, MPROC_EPLUGIN,
                               "plugin %s: task '%s' has no function", file,
                               t->name);
-        /* A job file can name no other (mproc-plugin(3)). */
-        if (!mproc__is_name(t->name))
+        /* A job file can name no other (mproc-plugin(3)); the name is
+         * shown escaped (a refused name may hold anything). */
+        if (!mproc__is_name(t->name)) {
+            char shown[200];
             return mproc__err(err, MPROC_EPLUGIN,
                               "plugin %s: task '%s': a task name is made "
                               "of letters, digits, '_', '.' and '-'",
-                              file, t->name);
+                              file, mproc__esc_ctl(shown, sizeof(shown),
+                                                   t->name, false));
+        }
     }
     if (d->reduce != NULL && d->reduce_end == NULL)
         return mproc__err(err, MPROC_EPLUGIN,

@@ -158,3 +158,30 @@ mproc__hexval(char c)
         return c - 'A' + 10;
     return -1;
 }
+
+char *
+mproc__esc_ctl(char *dst, size_t cap, const char *s, bool keep_lines)
+{
+    size_t j = 0;
+
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s, d = (unsigned char)s[1];
+        bool ctl = (c < 0x20 && !(keep_lines && (c == '\n' || c == '\t'))) ||
+                   c == 0x7f;
+        bool c1 = c == 0xc2 && d >= 0x80 && d <= 0x9f;
+
+        if (j + (c1 ? 8 : ctl ? 4 : 1) >= cap)
+            break;
+        if (c1) {
+            j += (size_t)snprintf(dst + j, cap - j, "\\x%02x\\x%02x", c, d);
+            s++;
+        } else if (ctl) {
+            j += (size_t)snprintf(dst + j, cap - j, "\\x%02x", c);
+        } else {
+            dst[j++] = (char)c;
+        }
+    }
+    if (cap > 0)
+        dst[j < cap ? j : cap - 1] = '\0';
+    return dst;
+}
