@@ -152,5 +152,15 @@ is "$(cat "$tmp/out")" "ya" "a background child: the job's output"
 ok "$([ $((t1 - t0)) -lt 4 ]; echo $?)" "and not waited for ($((t1 - t0)) s)"
 pkill -f "sleep $bg" 2>/dev/null
 
+# A job's stderr without a final newline: mproc's own message about the
+# job starts a line of its own (it was glued on), grouped or not.
+"$bin" exec 'printf "no newline" >&2; exit 1; : {}' ::: i >/dev/null 2>"$tmp/err"
+is "$(sed -n 2p "$tmp/err" | cut -c1-14)" 'mproc: item 0 ' "grouped: the failure on a line of its own"
+is "$(sed -n 1p "$tmp/err")" "no newline" "after the job's bytes"
+"$bin" exec --line-buffer --timeout 1s 'printf "partial {}" >&2; sleep 5' ::: a \
+    >/dev/null 2>"$tmp/err"
+is "$(sed -n 1p "$tmp/err")" "partial a" "--line-buffer: the job's last piece"
+like "$(sed -n 2p "$tmp/err")" 'mproc: item 0 ' "--line-buffer: then the failure, on its own line"
+
 no_leftovers
 done_testing

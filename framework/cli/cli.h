@@ -159,6 +159,9 @@ int cli_output_writable(const char *path, const char *what);
 /* A plugin named by path must be a regular file (dlopen() of a FIFO
  * blocks): 0, or an exit status after printing why.  A missing one is 0. */
 int cli_check_plugin_file(const char *path, const char *where);
+/* mproc wrote n bytes of a job's stderr (the last n): when they end
+ * without a newline, cli_error() starts a new line first. */
+void cli_stderr_wrote(const char *data, size_t n);
 /* s with its control bytes as \xHH (mproc__esc_ctl), for a plugin's or
  * a file's text printed to a terminal; in one of 4 buffers used in turn
  * (so one printf may take up to 4), cut at about 2 KB.  NULL: NULL. */

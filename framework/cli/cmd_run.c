@@ -626,6 +626,7 @@ err_copy(struct run_state *st, uint64_t pool_index,
                              first);
         else
             fwrite(buf, 1, (size_t)n, stderr);
+        cli_stderr_wrote(buf, (size_t)n);
         first = false;
     }
     fflush(stderr);

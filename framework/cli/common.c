@@ -11,12 +11,24 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
+
+/* A job's stderr, written by mproc, ended without a newline: the next
+ * message of mproc's starts a line of its own (it was glued on). */
+static _Atomic bool stderr_mid;
+
+void
+cli_stderr_wrote(const char *data, size_t n)
+{
+    if (n > 0)
+        atomic_store(&stderr_mid, data[n - 1] != '\n');
+}
 
 void
 cli_error(const char *fmt, ...)
@@ -50,6 +62,8 @@ cli_error(const char *fmt, ...)
     }
     memcpy(line, "mproc: ", 7);
     line[7 + n] = '\n';
+    if (atomic_exchange(&stderr_mid, false))
+        fputc('\n', stderr);
     fwrite(line, 1, (size_t)n + 8, stderr);
     if (line != small)
         free(line);

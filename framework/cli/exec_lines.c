@@ -183,6 +183,7 @@ put_err_line(struct cli_xdir *l, struct lb_job *j, const char *a, size_t na,
     if (nb > 0)
         memcpy(line + nt + na, b, nb);
     (void)fwrite(line, 1, nt + na + nb, stderr); /* unbuffered: one write */
+    cli_stderr_wrote(line, nt + na + nb);
     free(line);
 }
 
