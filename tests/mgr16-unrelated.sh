@@ -104,6 +104,9 @@ chmod 600 "$tmp/empty"
 run_mproc manager --address "unix:$tmp/x.sock" --authkey-file "$tmp/empty"
 is $st 78 "usage: an empty authkey file exits 78"
 like "$err" "1 to 4096 bytes" "usage: saying what was expected"
+run_mproc manager --address "unix:$tmp/x.sock" --authkey-file "$tmp"
+is $st 78 "usage: a folder as the authkey file exits 78"
+like "$err" "$tmp: a folder, not an authkey file" "usage: saying so"
 # A key others can read is no secret (a local user authenticated with a
 # world-readable one): refused, saying what to do.
 printf 'an authkey\n' >"$tmp/openkey"

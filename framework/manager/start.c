@@ -136,6 +136,11 @@ mproc__mgr_read_key(const char *path, unsigned char **key, size_t *len,
     *key = NULL;
     if (fd < 0)
         return seterr(err, -errno, "%s: %s", path, strerror(errno));
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        close(fd);
+        return seterr(err, MPROC_EINVAL, "%s: a folder, not an authkey "
+                      "file", path);
+    }
     /* A password others can read, change or own is no secret: whoever
      * reads it is let in (ssh refuses such a private key too).  Files
      * only: a pipe (a shell's <(...)) has no such readers. */

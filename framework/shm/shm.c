@@ -177,7 +177,8 @@ mproc_shm_create(mproc_shm_t **out, const char *name, size_t size,
     *out = NULL;
     if (size == 0 || size > (size_t)INT64_MAX - 4096)
         return mproc__err(err, MPROC_EINVAL, "shared memory: size %zu: "
-                          "must be positive", size);
+                          "%s", size,
+                          size == 0 ? "must be positive" : "too large");
     if (name != NULL && (r = check_name(name, err)) < 0)
         return r;
     m = calloc(1, sizeof(*m));
