@@ -125,5 +125,12 @@ else
     for i in 1 2 3; do ok 0 "# SKIP not root, or no mount namespace"; done
 fi
 
+# A failed job's reason is the end of its stderr, which --results sends
+# to its file ("no error output", it said).
+run_mproc exec --results "$tmp/why" 'echo out{}; echo err{} >&2; exit 3' ::: a
+is "$st" 1 "a failing job under --results: exit 1"
+like "$err" 'command exited with status 3: erra' "its reason is its stderr's end"
+is "$(cat "$tmp/why/1/a/stderr")" "erra" "which is in its stderr file"
+
 no_leftovers
 done_testing

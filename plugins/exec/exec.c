@@ -989,9 +989,12 @@ results_open(struct mproc_ctx *ctx, const struct exec_state *s,
     for (i = 0; i < 4; i++) {
         strcpy(where + dl, results_files[i]);
         /* O_NONBLOCK: a FIFO there must not hold the job up (it is
-         * refused below); cleared again for the command. */
-        fd = openat(dfd, results_files[i], O_WRONLY | O_CREAT | O_NOFOLLOW |
-                                               O_NONBLOCK | O_CLOEXEC, 0666);
+         * refused below); cleared again for the command.  stderr read
+         * too: its end is the reason when the command fails. */
+        fd = openat(dfd, results_files[i],
+                    (i == 2 ? O_RDWR : O_WRONLY) | O_CREAT | O_NOFOLLOW |
+                        O_NONBLOCK | O_CLOEXEC,
+                    0666);
         if (fd < 0) {
             r = results_refuse(ctx, dfd, results_files[i], where, false,
                                errno);
@@ -1280,6 +1283,24 @@ exec_run(struct mproc_ctx *ctx, const void *in, size_t len, uint64_t index,
         r = mproc_fail(ctx, "cannot wait for the command: %s",
                        strerror(errno));
         goto done;
+    }
+    if (res_fd[1] >= 0) {
+        /* --results: the command's stderr went to its file, whose end
+         * says why it failed; the wrapper's own (a result it could not
+         * write) after it. */
+        char own[TAIL + 1];
+        size_t own_len = tail_len;
+        struct stat est;
+        ssize_t got;
+
+        memcpy(own, tail, tail_len);
+        if (fstat(res_fd[1], &est) == 0 && est.st_size > 0 &&
+            (got = pread(res_fd[1], buf, TAIL,
+                         est.st_size > TAIL ? est.st_size - TAIL : 0)) > 0) {
+            tail_len = 0;
+            tail_add(tail, &tail_len, buf, (size_t)got);
+            tail_add(tail, &tail_len, own, own_len);
+        }
     }
     why = tail_text(tail, tail_len);
     /* parallel's --halt status: the command's, 128 + N for signal N. */
