@@ -30,6 +30,12 @@ full check "$f"
 is "$st" 74 "check > /dev/full: exit 74"
 like "$err" "mproc: check: writing the output: No space left on device" \
     "check: says why"
+# exec whose jobs write stderr too: the reason is the disk's (the flush
+# before a job's stderr lost the errno, and EIO was said).
+full exec 'echo out{}; echo err{} >&2' ::: a
+is "$st" 74 "exec > /dev/full, jobs writing stderr too: exit 74"
+like "$err" "No space left on device" "the reason is ENOSPC"
+unlike "$err" "Input/output error" "not EIO"
 full plugins
 is "$st" 74 "plugins > /dev/full: exit 74"
 like "$err" "plugins: writing the output: No space left on device" "says why"

@@ -614,7 +614,10 @@ err_copy(struct run_state *st, uint64_t pool_index,
              (unsigned long long)pool_index);
     if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
         return;
-    fflush(st->out);
+    /* The output goes first; a failure there is the run's, with its
+     * errno (lost by then, it was said as EIO at the end). */
+    if (fflush(st->out) != 0 && st->write_errno == 0)
+        st->write_errno = errno;
     progress_erase(st);
     while ((n = read(fd, buf, sizeof(buf))) != 0) {
         if (n < 0 && errno == EINTR)
