@@ -132,5 +132,13 @@ is "$st" 1 "a failing job under --results: exit 1"
 like "$err" 'command exited with status 3: erra' "its reason is its stderr's end"
 is "$(cat "$tmp/why/1/a/stderr")" "erra" "which is in its stderr file"
 
+# -v and -t show the command, not mproc's wrapper around it (they showed
+# the wrapper's script: trap, eval, descriptors).
+run_mproc exec -v --results "$tmp/vr" 'echo {}' ::: a
+is "$(cat "$tmp/out")" "echo a" "-v: the command on stdout"
+is "$(cat "$tmp/vr/1/a/stdout")" "a" "-v: the job's output in its file"
+run_mproc exec -t --results "$tmp/tr" 'echo {}' ::: a
+is "$err" "echo a" "-t: the command on stderr"
+
 no_leftovers
 done_testing

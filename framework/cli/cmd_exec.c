@@ -259,7 +259,20 @@ results_wrap(struct exec *x, const struct cli_tuple *t, struct cli_str *out)
      * An exitval that cannot be written fails the job (a full disk): the
      * results would say nothing of it. */
     if (add_lit(&w, num) < 0 || cli_str_add(&w, dir.s, dir.len) < 0 ||
-        add_lit(&w, "\ntrap : TERM; ( eval ") < 0 ||
+        add_lit(&w, "\n") < 0)
+        goto fail;
+    /* -t and -v show the command, not this wrapper (the job file's own
+     * printf of "$1" is left out under --results): -t on stderr, -v on
+     * stdout, which stay mproc's, as parallel's do. */
+    if ((x->echo & 2) &&
+        (add_lit(&w, "printf '%s\\n' ") < 0 ||
+         cli_line_quote(&w, out->s, out->len) < 0 || add_lit(&w, " >&2; ") < 0))
+        goto fail;
+    if ((x->echo & 1) &&
+        (add_lit(&w, "printf '%s\\n' ") < 0 ||
+         cli_line_quote(&w, out->s, out->len) < 0 || add_lit(&w, "; ") < 0))
+        goto fail;
+    if (add_lit(&w, "trap : TERM; ( eval ") < 0 ||
         cli_line_quote(&w, out->s, out->len) < 0 ||
         add_lit(&w, " ) >&3 2>&4 3>&- 4>&- 5>&- < /dev/null; _s=$?; "
                     "{ echo $_s >&5; } 2>/dev/null || { echo \"--results: "
@@ -1256,7 +1269,9 @@ cmd_exec(int argc, char **argv)
         args.owned[args.nowned++] = set;
         args.sets[args.nsets++] = set;
     }
-    rc = cli_job_load_mem(&cj, "mproc exec", job_text[x.echo], args.sets,
+    /* Under --results the wrapper shows the command (results_wrap()). */
+    rc = cli_job_load_mem(&cj, "mproc exec",
+                          job_text[x.results != NULL ? 0 : x.echo], args.sets,
                           args.nsets);
     if (rc != 0)
         goto done;
