@@ -136,7 +136,12 @@ mproc__mgr_read_key(const char *path, unsigned char **key, size_t *len,
     *key = NULL;
     if (fd < 0)
         return seterr(err, -errno, "%s: %s", path, strerror(errno));
-    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    if (fstat(fd, &st) < 0) {
+        int e = errno;
+        close(fd);
+        return seterr(err, -e, "%s: %s", path, strerror(e));
+    }
+    if (S_ISDIR(st.st_mode)) {
         close(fd);
         return seterr(err, MPROC_EINVAL, "%s: a folder, not an authkey "
                       "file", path);
@@ -144,7 +149,7 @@ mproc__mgr_read_key(const char *path, unsigned char **key, size_t *len,
     /* A password others can read, change or own is no secret: whoever
      * reads it is let in (ssh refuses such a private key too).  Files
      * only: a pipe (a shell's <(...)) has no such readers. */
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077)) {
+    if (S_ISREG(st.st_mode) && (st.st_mode & 077)) {
         close(fd);
         return seterr(err, MPROC_EPERM,
                       "%s: an authkey file others can read or write (mode "
