@@ -42,6 +42,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -190,25 +191,68 @@ drop_registered(const int *keep, size_t nkeep)
     }
 }
 
-/* ---- the hold ---- */
+/* ---- the locks taken across fork() ---- */
 
-static pthread_rwlock_t hold = PTHREAD_RWLOCK_INITIALIZER;
+/*
+ * The hold is write-locked before every fork() and unlocked after it, in
+ * the parent while the child runs: a store to a page the two share, which
+ * the kernel copies (a few microseconds of every start), and a child that
+ * finds it locked must store it anew (another copy).  So these locks live
+ * on a page of their own that a child gets zeroed (MADV_WIPEONFORK, Linux
+ * 4.14): the parent's page is not shared, and the child's reads as
+ * unlocked, glibc's initializers being all zero bytes (checked at load).
+ * Where that cannot be had, static storage, and the child handler stores
+ * them new.
+ */
+struct fork_locks {
+    pthread_rwlock_t hold;
+    pthread_mutex_t life;
+};
+static struct fork_locks locks_static = {PTHREAD_RWLOCK_INITIALIZER,
+                                         PTHREAD_MUTEX_INITIALIZER};
+static struct fork_locks *locks = &locks_static;
+static bool locks_wiped; /* locks is on a page the child gets zeroed */
+
+static void
+locks_init(void)
+{
+#ifdef MADV_WIPEONFORK
+    static const struct fork_locks zero;
+    size_t len = (size_t)sysconf(_SC_PAGESIZE);
+    void *page;
+
+    if (memcmp(&locks_static, &zero, sizeof(zero)) != 0 ||
+        len < sizeof(zero))
+        return;
+    page = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED)
+        return;
+    if (madvise(page, len, MADV_WIPEONFORK) < 0) {
+        munmap(page, len);
+        return;
+    }
+    locks = page; /* zero bytes: both unlocked */
+    locks_wiped = true;
+#endif
+}
+
+/* ---- the hold ---- */
 
 void
 mproc__fork_fd_hold(void)
 {
-    pthread_rwlock_rdlock(&hold);
+    pthread_rwlock_rdlock(&locks->hold);
 }
 
 void
 mproc__fork_fd_release(void)
 {
-    pthread_rwlock_unlock(&hold);
+    pthread_rwlock_unlock(&locks->hold);
 }
 
 /* ---- the lifeline ---- */
 
-static pthread_mutex_t life_lock = PTHREAD_MUTEX_INITIALIZER;
 static pid_t life_owner;       /* the process the pipe belongs to */
 static int life_rd = -1, life_wr = -1;
 static int life_armed = -1;    /* a child's armed description, or -1 */
@@ -218,7 +262,7 @@ mproc__lifeline_fd(void)
 {
     int fds[2], r;
 
-    pthread_mutex_lock(&life_lock);
+    pthread_mutex_lock(&locks->life);
     if (life_owner != getpid()) {
         /* Inherited through a fork not made by the library: the parent's
          * pipe, not ours (and closing it could close someone's reused
@@ -231,7 +275,7 @@ mproc__lifeline_fd(void)
         if (pipe2(fds, O_CLOEXEC) < 0) {
             r = -errno;
             mproc__fork_fd_release();
-            pthread_mutex_unlock(&life_lock);
+            pthread_mutex_unlock(&locks->life);
             return r;
         }
         if ((r = mproc__fork_fd_register(fds[0])) < 0 ||
@@ -240,7 +284,7 @@ mproc__lifeline_fd(void)
             mproc__fork_fd_release();
             close(fds[0]);
             close(fds[1]);
-            pthread_mutex_unlock(&life_lock);
+            pthread_mutex_unlock(&locks->life);
             return r;
         }
         mproc__fork_fd_release();
@@ -249,7 +293,7 @@ mproc__lifeline_fd(void)
         life_owner = getpid();
     }
     r = life_rd;
-    pthread_mutex_unlock(&life_lock);
+    pthread_mutex_unlock(&locks->life);
     return r;
 }
 
@@ -381,31 +425,35 @@ before_fork(void)
 {
     /* Pairs with mproc__fork_fd_hold: no descriptor is between its
      * creation and its registration while we fork. */
-    pthread_rwlock_wrlock(&hold);
+    pthread_rwlock_wrlock(&locks->hold);
 }
 
 static void
 after_fork_parent(void)
 {
-    pthread_rwlock_unlock(&hold);
+    pthread_rwlock_unlock(&locks->hold);
 }
 
 /* In the child only this thread exists: a lock another thread held stays
  * held for ever, so every lock starts again unlocked.  What they guard is
  * either consistent (the hold) or this process's to rebuild (the
- * lifeline, checked against getpid()). */
+ * lifeline, checked against getpid()).  On a wiped page they are new
+ * already. */
 static void
 after_fork_child(void)
 {
     static const pthread_rwlock_t rw0 = PTHREAD_RWLOCK_INITIALIZER;
     static const pthread_mutex_t m0 = PTHREAD_MUTEX_INITIALIZER;
 
-    hold = rw0; /* write-locked by before_fork: always stored */
-    mproc__reinit_mutex(&life_lock, &m0);
+    if (locks_wiped)
+        return;
+    locks->hold = rw0; /* write-locked by before_fork: always stored */
+    mproc__reinit_mutex(&locks->life, &m0);
 }
 
 __attribute__((constructor)) static void
 fork_init(void)
 {
+    locks_init();
     pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 }
