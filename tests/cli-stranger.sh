@@ -66,6 +66,85 @@ is "$?" 64 "--slowlog ./L --joblog L, L not there yet: refused"
 is "$?" 64 "--quarantine /abs/L --slowlog L: refused"
 ok $([ ! -e "$tmp/new.log" ]; echo $?) "nothing was written"
 
+# The output among the files of a files: input, stdin redirected from
+# the output, stdout appended (>>) to the input: the file was emptied
+# before it was read (or grew as it was read) and the run exited 0
+# (an operator's pass, 2026-12-01).
+mkdir -p "$tmp/fo"
+printf '1\n2\n' > "$tmp/fo/a.txt"
+printf '3\n' > "$tmp/fo/b.txt"
+for spec in "files:$tmp/fo" "files:$tmp/fo/*.txt" "files:$tmp/fo/**"; do
+    f=$(job fo.ini <<EOF2
+[job]
+plugin = exec
+input = $spec
+output = $tmp/fo/a.txt
+[args]
+command = cat "\$1"
+EOF2
+)
+    run_mproc check "$f"
+    is "$st" 78 "$spec, output one of its files: check refuses it"
+    run_mproc run "$f"
+    is "$st" 78 "$spec: run refuses it"
+    like "$err" "$f:4: output = $tmp/fo/a.txt is $tmp/fo/a.txt, a file of the input" \
+        "$spec: says which, at the output's line"
+    is "$(cat "$tmp/fo/a.txt")" "1
+2" "$spec: the file is intact"
+done
+ln -f "$tmp/fo/b.txt" "$tmp/hard.txt"
+f=$(job fo.ini <<EOF2
+[job]
+plugin = exec
+input = files:$tmp/fo
+output = $tmp/hard.txt
+[args]
+command = cat "\$1"
+EOF2
+)
+run_mproc run "$f"
+is "$st" 78 "output a hard link to one of the files: refused"
+like "$err" "is $tmp/fo/b.txt, a file of the input" "names the file"
+rm -f "$tmp/hard.txt"
+run_mproc run "$f" --set job.output=$tmp/other.txt
+is "$st" 0 "output elsewhere: the run goes"
+is "$(cat "$tmp/other.txt")" "1
+2
+3" "and reads every file"
+run_mproc run "$f" --set job.output=stdout
+is "$st" 0 "output stdout (a file not among the inputs): the run goes"
+"$bin" run "$f" --set job.output=stdout >> "$tmp/fo/b.txt" 2>"$tmp/err"
+is "$?" 64 "stdout appended to one of the files: refused (64)"
+like "$(cat "$tmp/err")" "standard output is $tmp/fo/b.txt, a file of the input" \
+    "says which"
+is "$(cat "$tmp/fo/b.txt")" "3" "that file is intact"
+printf 'x\ny\n' > "$tmp/in.txt"
+f=$(job fo.ini <<EOF2
+[job]
+plugin = echo
+output = $tmp/in.txt
+EOF2
+)
+"$bin" run "$f" < "$tmp/in.txt" 2>"$tmp/err"
+is "$?" 78 "stdin redirected from the output file: refused"
+like "$(cat "$tmp/err")" "output = $tmp/in.txt is also the input stdin" "says so"
+"$bin" run "$f" --set job.output=stdout < "$tmp/in.txt" >> "$tmp/in.txt" \
+    2>"$tmp/err"
+is "$?" 64 "stdin and stdout (>>) the same file: refused"
+f=$(job fo.ini <<EOF2
+[job]
+plugin = echo
+input = lines:$tmp/in.txt
+EOF2
+)
+"$bin" run "$f" >> "$tmp/in.txt" 2>"$tmp/err"
+is "$?" 64 "lines:FILE with stdout appended to FILE: refused"
+like "$(cat "$tmp/err")" "standard output is the file of the input lines:" "says so"
+is "$(cat "$tmp/in.txt")" "x
+y" "the input is intact"
+"$bin" run "$f" > /dev/null 2>"$tmp/err"
+is "$?" 0 "stdout /dev/null: the run goes"
+
 # stdin closed: an empty input, at once; not mproc's own pipe.
 f=$(job stdin.ini <<'EOF2'
 [job]

@@ -292,6 +292,18 @@ bool cli_input_remaining(struct cli_input *in, unsigned long long *n);
  * is a regular file; false otherwise. */
 bool cli_input_position(const struct cli_input *in, unsigned long long *pos,
                         unsigned long long *size);
+struct stat;
+/* The input, or the item of a files: input, that is the regular file
+ * `out` (the run's output), as the user knows it; NULL if none is. */
+const char *cli_input_reads(const struct cli_input *in,
+                            const struct stat *out);
+/* The output (NULL: standard output) must not be what the run reads (an
+ * item of files:DIR, stdin redirected from it, lines:FILE appended to by
+ * `>>`): it would be emptied before it is read, or grow as it is read.
+ * 0, or 78 (64 for standard output) after saying which, at `where`
+ * (the output key's FILE:LINE, or NULL). */
+int cli_output_not_input(const struct cli_input *in, const char *output,
+                         const char *where);
 /* The descriptor to poll while the input has no item ready, or -1. */
 int cli_input_fd(const struct cli_input *in);
 /* The input as the user wrote it, for messages. */

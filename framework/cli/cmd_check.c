@@ -191,6 +191,9 @@ cmd_check(int argc, char **argv)
                                  : NULL,
                              job->output, args.joblog, NULL, NULL);
     if (rc == 0)
+        rc = cli_output_not_input(
+            in, job->output, mproc_config_where(cj.cfg, "job", "output"));
+    if (rc == 0)
         rc = cli_output_writable(job->output, "output");
     if (rc != 0)
         goto done;

@@ -1104,6 +1104,9 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
                              ? cj.job->input_path
                              : NULL,
                          out_path, log_path, args.quarantine, args.slowlog);
+    if (rc == 0)
+        rc = cli_output_not_input(
+            in, out_path, mproc_config_where(cj.cfg, "job", "output"));
     if (rc != 0)
         goto done;
     rc = cli_debug_open(&args, cj.path); /* before the pool reads it */

@@ -563,6 +563,24 @@ cli_input_position(const struct cli_input *in, unsigned long long *pos,
     return true;
 }
 
+const char *
+cli_input_reads(const struct cli_input *in, const struct stat *out)
+{
+    struct stat st;
+    size_t i;
+
+#define SAME(a, b) ((a).st_dev == (b).st_dev && (a).st_ino == (b).st_ino)
+    if (!S_ISREG(out->st_mode))
+        return NULL; /* a terminal, a pipe, /dev/null: nothing emptied */
+    if (in->fd >= 0 && fstat(in->fd, &st) == 0 && SAME(st, *out))
+        return in->name;
+    for (i = 0; i < in->npaths; i++)
+        if (stat(in->paths[i], &st) == 0 && SAME(st, *out))
+            return in->paths[i];
+#undef SAME
+    return NULL;
+}
+
 int
 cli_input_fd(const struct cli_input *in)
 {
