@@ -7,6 +7,8 @@
  * call with no error channel returns 0, false or NULL; an errmsg call
  * returns a non-empty string; a free or a void call does nothing.
  *
+ * Then calls given NULL for another pointer (an out or a name).
+ *
  * Each call runs in a child of its own, so a crash is one failed case
  * and the others still run.  Only the handle is NULL: every other
  * argument is valid, so the handle is what is checked.
@@ -364,7 +366,22 @@ str_ok(const char *s)
     X(barrier_reset, 0, VOID_(mproc_barrier_reset(NULL)))                     \
     X(barrier_parties, 0, mproc_barrier_parties(NULL))                        \
     X(barrier_n_waiting, 0, mproc_barrier_n_waiting(NULL))                    \
-    X(barrier_broken, 0, mproc_barrier_broken(NULL))
+    X(barrier_broken, 0, mproc_barrier_broken(NULL))                          \
+    /* Not a handle but another pointer NULL (a library user's pass,      \
+     * 2026-12-01: each of these crashed). */                              \
+    X(process_opts_init, 0, VOID_(mproc_process_opts_init(NULL)))             \
+    X(queue_opts_init, 0, VOID_(mproc_queue_opts_init(NULL)))                 \
+    X(pipe_opts_init, 0, VOID_(mproc_pipe_opts_init(NULL)))                   \
+    X(pool_opts_init, 0, VOID_(mproc_pool_opts_init(NULL)))                   \
+    X(conn_opts_init, 0, VOID_(mproc_conn_opts_init(NULL)))                   \
+    X(manager_opts_init, 0, VOID_(mproc_manager_opts_init(NULL)))             \
+    X(get_context_out, EINV, mproc_get_context("fork", NULL, NULL))           \
+    X(process_passed_out, EINV,                                               \
+      mproc_process_passed(MPROC_PASS_QUEUE, 0, NULL))                        \
+    X(mns_set_field, EINV, mproc_mns_set(NULL, NULL, "a", 1))                 \
+    X(mns_get_field, EINV, mproc_mns_get(NULL, NULL, &cp, &len))              \
+    X(mns_delete_field, EINV, mproc_mns_delete(NULL, NULL))                   \
+    X(config_args_out, 0, mproc_config_args(NULL, NULL))
 
 #define DEFINE_(name, want, expr)                                             \
     static long c_##name(void) { return (long)(expr); }

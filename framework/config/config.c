@@ -1472,6 +1472,8 @@ mproc_config_where(const mproc_config_t *cfg, const char *section,
 size_t
 mproc_config_args(const mproc_config_t *cfg, const struct mproc_kv **out)
 {
+    if (out == NULL)
+        return cfg != NULL ? cfg->nargs : 0;
     if (cfg == NULL) {
         *out = NULL;
         return 0;

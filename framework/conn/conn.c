@@ -24,6 +24,8 @@
 void
 mproc_conn_opts_init(struct mproc_conn_opts *o)
 {
+    if (o == NULL)
+        return;
     memset(o, 0, sizeof(*o));
     o->message_max = MPROC_CONN_MESSAGE_MAX;
     o->handshake_timeout_ms = 5000;

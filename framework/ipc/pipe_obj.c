@@ -35,6 +35,8 @@ struct mproc_pipe {
 void
 mproc_pipe_opts_init(struct mproc_pipe_opts *o)
 {
+    if (o == NULL)
+        return;
     memset(o, 0, sizeof(*o));
     o->backend = "pipe";
     o->duplex = true;

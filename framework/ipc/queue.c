@@ -67,6 +67,8 @@ mproc_ipc_backends(void)
 void
 mproc_queue_opts_init(struct mproc_queue_opts *o)
 {
+    if (o == NULL)
+        return;
     memset(o, 0, sizeof(*o));
     o->backend = "pipe";
 }

@@ -769,18 +769,29 @@ mproc_mlist_slice(mproc_mobj_t *l, ssize_t start, ssize_t stop)
 int
 mproc_mns_set(mproc_mobj_t *ns, const char *f, const void *p, size_t len)
 {
+    if (f == NULL)
+        return MPROC_EINVAL;
     return mproc_mdict_set(ns, f, strlen(f), p, len);
 }
 
 int
 mproc_mns_get(mproc_mobj_t *ns, const char *f, const void **p, size_t *len)
 {
+    if (f == NULL) {
+        if (p != NULL)
+            *p = NULL;
+        if (len != NULL)
+            *len = 0;
+        return MPROC_EINVAL;
+    }
     return mproc_mdict_get(ns, f, strlen(f), p, len);
 }
 
 int
 mproc_mns_delete(mproc_mobj_t *ns, const char *f)
 {
+    if (f == NULL)
+        return MPROC_EINVAL;
     return mproc_mdict_delete(ns, f, strlen(f));
 }
 

@@ -50,6 +50,8 @@ seterr(mproc_err_t *err, int code, const char *fmt, ...)
 void
 mproc_manager_opts_init(struct mproc_manager_opts *o)
 {
+    if (o == NULL)
+        return;
     memset(o, 0, sizeof(*o));
     o->max_clients = 4096;
     o->max_message = MPROC_CONN_MESSAGE_MAX;

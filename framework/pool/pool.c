@@ -98,6 +98,8 @@ mproc_cpu_usable(void)
 void
 mproc_pool_opts_init(struct mproc_pool_opts *o)
 {
+    if (o == NULL)
+        return;
     memset(o, 0, sizeof(*o));
     o->chunksize = 1;
     o->message_max = DEFAULT_MESSAGE_MAX;

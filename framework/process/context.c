@@ -129,6 +129,8 @@ mproc_get_context(const char *method, const mproc_context_t **out,
 {
     size_t i;
 
+    if (out == NULL)
+        return mproc__err(err, MPROC_EINVAL, "mproc_get_context: out is NULL");
     if (method == NULL)
         method = mproc_get_start_method();
     for (i = 0; i < MPROC__ARRAY_SIZE(contexts); i++)

@@ -207,6 +207,8 @@ mproc__pass_adopt(const struct mproc__pass_rec *recs, size_t n,
 int
 mproc_process_passed(int kind, size_t index, void **out)
 {
+    if (out == NULL)
+        return MPROC_EINVAL;
     *out = NULL;
     if (index >= npassed)
         return MPROC_ENOENT;

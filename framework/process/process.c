@@ -168,6 +168,8 @@ own_list(pid_t me)
 void
 mproc_process_opts_init(struct mproc_process_opts *o)
 {
+    if (o == NULL)
+        return;
     memset(o, 0, sizeof(*o));
     o->result_max = MPROC__RESULT_MAX_DEFAULT;
 }
