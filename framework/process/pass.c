@@ -120,8 +120,9 @@ mproc__pass_export(const struct mproc__pass *o, size_t n, int *fds,
         if (r < 0)
             goto fail;
         if (*nfds + k > fdcap) {
-            r = mproc__err(&err, MPROC_E2BIG, "%zu descriptors: at most %zu "
-                           "in all", *nfds + k, fdcap);
+            r = mproc__err(&err, MPROC_E2BIG, "%zu descriptors (the child's own "
+                           "one or two included): at most %zu in all",
+                           *nfds + k, fdcap);
             goto fail;
         }
         rc->fd0 = (uint32_t)*nfds;

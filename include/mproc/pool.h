@@ -431,7 +431,7 @@ typedef void (*mproc_async_fn)(void *user, mproc_async_t *ar);
 /** Per-call options; a NULL pointer means all defaults (zeroes). */
 struct mproc_call_opts {
     /** Function pools: this call's items travel in groups of chunksize
-     *  (a larger value than 1024 travels as groups of 1024); 0 or 1 =
+     *  (a larger value than 4096 travels as groups of 4096); 0 or 1 =
      *  automatic.  See "Batching" above. */
     unsigned chunksize;
     /** Called when every task of the call succeeded; NULL: none. */

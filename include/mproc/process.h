@@ -240,8 +240,8 @@ enum mproc_pass_kind {
  * @return the index (>= 0); MPROC_EINVAL (unknown kind, NULL obj);
  *         MPROC_EBUSY once started; MPROC_ENOMEM; MPROC_ECLOSED.  At
  *         start, spawn and forkserver may also fail with MPROC_E2BIG (more
- *         than 60 descriptors in all: a Queue takes 2 to 9, a Pipe end 2
- *         to 10, an arena or a block 1) or MPROC_ECLOSED (an object closed
+ *         than 63 descriptors in all, the child's own one or two included:
+ *         a Queue takes 2 to 9, a Pipe end 2 to 10, an arena or a block 1) or MPROC_ECLOSED (an object closed
  *         in this process).
  */
 MPROC_API int mproc_process_pass(mproc_process_t *p, int kind, void *obj);
@@ -290,9 +290,10 @@ MPROC_API mproc_process_t *mproc_parent_process(void);
 
 /**
  * The children started by this process that are still running, after
- * reaping those that have ended.  Fills up to `max` borrowed handles (NULL
- * for handles already freed are skipped).
- * @return the number of running children (may exceed max).
+ * reaping those that have ended.  Fills up to `max` borrowed handles.  A
+ * child whose handle was freed is reaped here too, but neither listed nor
+ * counted: there is no handle left to give.
+ * @return the number of running children with a handle (may exceed max).
  */
 MPROC_API size_t mproc_active_children(mproc_process_t **out, size_t max);
 

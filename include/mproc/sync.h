@@ -106,9 +106,10 @@ typedef struct mproc_barrier mproc_barrier_t;
  * ("futex", "posix" or "sysv"; NULL: "futex").  The segment has no name
  * (memfd), so nothing is left in /dev/shm whatever happens; a sysv arena
  * also owns a System V semaphore set (250 semaphores, mode 0600), removed
- * by mproc_sync_free() in the process that created it; each Lock, RLock
- * and Semaphore takes one of them (Events, and Conditions and Barriers
- * apart from their Lock, take none), MPROC_ENOMEM when they are spent.
+ * by mproc_sync_free() in the process that created it; each Lock, RLock,
+ * Semaphore, Condition and Barrier takes one of its 247 for objects
+ * (Events, Values and Arrays take none), MPROC_ENOMEM when they are
+ * spent.
  * A creator killed before that leaves its set: the next sysv arena of the same user
  * removes the sets whose creator is dead, and so does `mproc clean`
  * (mproc(1)).
