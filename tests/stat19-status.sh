@@ -323,5 +323,42 @@ run_mproc run "$tmp/echo.ini" --quiet
 is "$st" 0 "folder open to others: the run goes on"
 like "$err" "warning: status folder $sockdir is not a folder of yours" "folder open to others: a warning"
 chmod 700 "$sockdir"
+
+# A run too busy to accept, its backlog full: every run started
+# meanwhile hung in connect() while it looked for dead sockets, and so
+# did mproc status (an operator's pass, 2026-12-01).  A process that
+# listens on a socket named as a run's and never accepts stands for it.
+python3 - "$sockdir" "$tmp/busy.ready" <<'PY' &
+import os, socket, sys, time
+path = "%s/%d.sock" % (sys.argv[1], os.getpid())
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(path)
+s.listen(0)
+pending = []
+while True:  # fill the backlog
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.setblocking(False)
+    try:
+        c.connect(path)
+    except BlockingIOError:
+        break
+    pending.append(c)
+open(sys.argv[2], "w").close()
+time.sleep(60)
+PY
+busy=$!
+n=0
+while [ ! -e "$tmp/busy.ready" ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+ok $([ -e "$tmp/busy.ready" ]; echo $?) "a busy run's socket, its backlog full"
+timeout -k 2 20 "$bin" run "$tmp/echo.ini" --quiet >/dev/null 2>"$tmp/err"
+is "$?" 0 "a run starts all the same (124: it hung in connect)"
+timeout -k 2 20 "$bin" status >"$tmp/out" 2>"$tmp/err"
+is "$?" 70 "mproc status answers at once: one job, not answering (70; 124: it hung)"
+like "$(cat "$tmp/out")" "pid $busy" "and lists the busy one"
+like "$(cat "$tmp/out")" "not answering" "as not answering"
+ok $([ -S "$sockdir/$busy.sock" ]; echo $?) "its socket is left alone"
+kill "$busy"
+wait "$busy" 2>/dev/null
+rm -f "$sockdir/$busy.sock"
 no_leftovers
 done_testing

@@ -105,9 +105,16 @@ ask(const char *dir, long pid, struct reply *out)
     if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%ld.sock",
                          dir, pid) >= sizeof(sa.sun_path))
         return -1;
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+    /* Without waiting: a run too busy to accept, its backlog full, would
+     * hold a blocking connect() (and the whole listing) for as long. */
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
         goto out;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        if (errno == EAGAIN)
+            r = mute_reply(pid, out);
+        goto out;
+    }
     for (;;) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
         ssize_t n;
@@ -127,7 +134,7 @@ ask(const char *dir, long pid, struct reply *out)
         if (ready <= 0)
             goto out;
         n = read(fd, buf + len, cap - len - 1);
-        if (n < 0 && errno == EINTR)
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (n < 0)
             goto out;

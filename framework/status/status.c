@@ -223,7 +223,10 @@ sock_addr(struct sockaddr_un *sa, const char *path)
     return 0;
 }
 
-/* Is anybody serving this socket?  Refused or absent: no. */
+/* Is anybody serving this socket?  Refused or absent: no.  Without
+ * waiting: a run busy elsewhere accepts late, and once its backlog is
+ * full a blocking connect() waits for it, so every run started meanwhile
+ * hung in here (a full backlog, EAGAIN, is someone there). */
 static bool
 sock_alive(const char *path, long pid)
 {
@@ -235,7 +238,7 @@ sock_alive(const char *path, long pid)
         return false;
     if (sock_addr(&sa, path) < 0)
         return false;
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return true; /* cannot tell: leave it */
     alive = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 ||
