@@ -31,9 +31,10 @@ struct mproc__status;
 #define MAX_MESSAGE_MAX (MPROC__CHAN_MESSAGE_MAX_LIMIT - 8192)
 /* Workers that die before init completes, in a row, before giving up. */
 #define MAX_START_DEATHS 3
-/* How long workers get to exit after a stop: after SIGTERM, and to finish
- * fini() after a normal end, before SIGKILL. */
-#define STOP_GRACE_MS 2000
+/* How long workers get to finish fini() after a normal end, before
+ * SIGKILL.  After a stop's SIGTERM they get timeout_grace_ms, as after a
+ * time limit's: one grace, which the exec plugin also keeps for its
+ * command (it kills it a little earlier, to report it). */
 #define FINI_GRACE_MS 10000
 /* A worker that cannot be started (or replaced) is tried again after
  * START_RETRY_MS, doubling up to START_RETRY_MAX_MS; with no worker alive,

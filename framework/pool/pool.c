@@ -335,7 +335,7 @@ task_wait(struct worker *w, struct pollfd *pfd)
 static void
 stop_workers(mproc_pool_t *p, bool hard)
 {
-    long long deadline = mproc__now_ms() + (hard ? STOP_GRACE_MS
+    long long deadline = mproc__now_ms() + (hard ? p->o.timeout_grace_ms
                                                  : FINI_GRACE_MS);
     bool killed = false;
     unsigned i;

@@ -577,7 +577,8 @@ MPROC_API int mproc_apool_imap_unordered(mproc_apool_t *p, mproc_task_fn fn,
 MPROC_API int mproc_apool_close(mproc_apool_t *p);
 
 /**
- * Stop now: workers get SIGTERM (SIGKILL a little later), and every task
+ * Stop now: workers get SIGTERM (SIGKILL timeout_grace_ms later, or at
+ * once if it is 0), and every task
  * not finished ends with MPROC_ECANCELED.  Later submissions fail with
  * MPROC_ECLOSED.  @return 0.
  */
