@@ -93,6 +93,22 @@ else
     ok 0 "# SKIP no terminal: script(1) or pseudo-terminals missing"
 fi
 
+# A narrow terminal: the line fits its width.  It was 60-odd columns on
+# a 30-column terminal, wrapped, and each redraw left a row behind (an
+# operator's pass, 2026-12-01).
+if have_terminal; then
+    printf '[job]\nplugin = exec\ninput = range:1..6\n[pool]\nworkers = 1\n[args]\ncommand = sleep 0.3\n' >"$tmp/n.ini"
+    script -qec "stty cols 30; MPROC_WORKER=$MPROC_WORKER timeout 60 $bin run $tmp/n.ini" /dev/null \
+        </dev/null >"$tmp/tty" 2>&1
+    lines=$(tr '\r' '\n' <"$tmp/tty" | sed 's/^\x1b\[K//' | grep 'mproc: [0-9/]* done')
+    ok $([ -n "$lines" ]; echo $?) "30 columns: a progress line is drawn"
+    long=$(printf '%s\n' "$lines" | awk 'length($0) > 29' | head -n 1)
+    is "$long" "" "30 columns: every progress line within 29 of them"
+else
+    ok 0 "# SKIP no terminal: script(1) or pseudo-terminals missing"
+    ok 0 "# SKIP no terminal: script(1) or pseudo-terminals missing"
+fi
+
 # A value that is not a number of seconds: said, not taken silently.
 MPROC_PROGRESS_INTERVAL=abc run_mproc run "$tmp/l.ini" --progress
 is "$st" 0 "MPROC_PROGRESS_INTERVAL=abc: the run goes on"

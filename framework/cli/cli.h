@@ -166,6 +166,8 @@ void cli_stderr_wrote(const char *data, size_t n);
  * a file's text printed to a terminal; in one of 4 buffers used in turn
  * (so one printf may take up to 4), cut at about 2 KB.  NULL: NULL. */
 const char *cli_esc(const char *s);
+/* The columns of the terminal on fd, or 0 (not a terminal, unknown). */
+int cli_tty_width(int fd);
 /* What set the job's plugin: "FILE:LINE", "--set ...", or the job file. */
 const char *cli_plugin_where(const struct cli_job *cj);
 

@@ -207,7 +207,8 @@ progress(struct run_state *st, bool final)
     unsigned long long n = st->done + st->failed + st->skipped, pos, size;
     unsigned long long ran = st->done + st->failed;
     double rate = el > 0 ? ran * 1000.0 / el : 0, frac = -1, est = -1, left;
-    char of[64] = "", eta[48] = "";
+    char of[64] = "", eta[48] = "", line[256];
+    int len, cols;
 
     if (!st->progress || (!final && now - st->last_ms < st->interval_ms))
         return;
@@ -241,12 +242,21 @@ progress(struct run_state *st, bool final)
             snprintf(eta, sizeof(eta), ", ETA %.0fs", left);
     }
     /* The line of old, with the share after the rate. */
-    fprintf(stderr, "%smproc: %llu%s done, %llu failed, %.0f/s",
-            st->tty ? "\r\033[K" : "", n, of, st->failed, rate);
-    if (frac >= 0)
-        fprintf(stderr, ", %.0f%%%s", frac * 100,
-                st->total >= 0 ? "" : " of the input read");
-    fprintf(stderr, "%s%s", eta, st->tty ? "" : "\n");
+    len = snprintf(line, sizeof(line), "mproc: %llu%s done, %llu failed, "
+                   "%.0f/s", n, of, st->failed, rate);
+    if (frac >= 0 && len >= 0 && (size_t)len < sizeof(line))
+        len += snprintf(line + len, sizeof(line) - (size_t)len, ", %.0f%%%s",
+                        frac * 100, st->total >= 0 ? "" : " of the input read");
+    if (len >= 0 && (size_t)len < sizeof(line))
+        snprintf(line + len, sizeof(line) - (size_t)len, "%s", eta);
+    /* On a terminal, within its width (asked each time: it may change):
+     * a line that wraps is not taken off by \r\033[K, and each redraw
+     * would leave a row behind. */
+    if (st->tty && (cols = cli_tty_width(STDERR_FILENO)) > 1 &&
+        strlen(line) >= (size_t)cols)
+        line[cols - 1] = '\0';
+    fprintf(stderr, "%s%s%s", st->tty ? "\r\033[K" : "", line,
+            st->tty ? "" : "\n");
     st->drawn = st->tty;
     pthread_mutex_unlock(&progress_mu);
 }

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -611,4 +612,12 @@ cli_pool_new(const struct cli_job *cj, mproc_sync_t *sync, mproc_pool_t **out,
         return r == MPROC_EINVAL ? CLI_EXIT_CONFIG : cli_exit_for(r);
     }
     return 0;
+}
+
+int
+cli_tty_width(int fd)
+{
+    struct winsize ws;
+
+    return ioctl(fd, TIOCGWINSZ, &ws) == 0 ? ws.ws_col : 0;
 }
