@@ -183,33 +183,6 @@ cli_paths_clash(const char *job, const char *input, const char *output,
 }
 
 int
-cli_output_not_input(const struct cli_input *in, const char *output,
-                     const char *where)
-{
-    struct stat st;
-    const char *what, *name = cli_input_name(in);
-
-    if (in == NULL ||
-        (output != NULL ? stat(output, &st) : fstat(STDOUT_FILENO, &st)) != 0 ||
-        (what = cli_input_reads(in, &st)) == NULL)
-        return 0;
-    if (output == NULL) {
-        cli_error("the standard output is %s%s%s: it would grow as it is "
-                  "read; send the output elsewhere",
-                  what == name ? "the file of the input " : cli_esc(what),
-                  what == name ? "" : ", a file of the input ",
-                  cli_esc(name));
-        return CLI_EXIT_USAGE;
-    }
-    cli_error("%s%soutput = %s is %s%s%s: writing it would destroy it before "
-              "it is read; give another file",
-              where ? where : "", where ? ": " : "", cli_esc(output),
-              what == name ? "also the input " : cli_esc(what),
-              what == name ? "" : ", a file of the input ", cli_esc(name));
-    return CLI_EXIT_CONFIG;
-}
-
-int
 cli_output_writable(const char *path, const char *what)
 {
     struct stat sb;
