@@ -671,7 +671,10 @@ say_failed(struct run_state *st, const struct mproc_result *r, uint64_t index)
 {
     char item[128];
 
-    side_flush(st, CLI_FLUSH_ASK);
+    /* The job's last lines first (--line-buffer: its unfinished stderr
+     * line goes out at its end frame, which comes before its result):
+     * asked only, the line saying it failed came first now and then. */
+    side_flush(st, CLI_FLUSH_WAIT);
     if (st->write_errno == EPIPE)
         return;
     progress_erase(st);
