@@ -89,5 +89,25 @@ def main():
         show("ppe_submit_roundtrip", submit_rt, "us")
 
 
+def serve():
+    """One apply_async measure (100,000 tasks, tasks/s) per line read from
+    stdin, on one warm Pool: bench-pool takes them between its own, so
+    that both see the machine's load of the same moment."""
+    import sys
+    ctx = mp.get_context("fork")
+    with ctx.Pool(2) as p:
+        p.map(f, range(1000))
+        for _ in sys.stdin:
+            def apply_async():
+                rs = [p.apply_async(f, (i,)) for i in range(100_000)]
+                for r in rs:
+                    r.get()
+            print("%.1f" % rate(100_000, apply_async), flush=True)
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+    if sys.argv[1:] == ["serve"]:
+        serve()
+    else:
+        main()
