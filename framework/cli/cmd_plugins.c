@@ -150,7 +150,7 @@ static int
 probe(const char *spec, const char *where, bool skip_slow)
 {
     struct pollfd pfd = {-1, POLLIN, 0};
-    char *path = NULL, c;
+    char *path = NULL, c, at[PATH_MAX + 600];
     int fds[2] = {-1, -1}, st = 0, rc = 0, n;
     pid_t pid;
 
@@ -177,36 +177,32 @@ probe(const char *spec, const char *where, bool skip_slow)
     }
     /* Ended without a word; or too slow (or a process its constructor
      * started holds the pipe): no verdict, unless it has ended. */
+    /* Every message names the plugin after the setting that named it. */
+    snprintf(at, sizeof(at), "%s%splugin %s", where ? where : "",
+             where ? ": " : "", path);
     if (MPROC__NOINTR(waitpid(pid, &st, n == 0 ? WNOHANG : 0)) != pid) {
         kill(pid, SIGKILL);
         MPROC__NOINTR(waitpid(pid, NULL, 0));
         if (n != 0)
             goto done;
         if (!skip_slow) {
-            fprintf(stderr, "mproc: warning: %s%splugin %s: still loading "
-                    "after %d s in a trial load; loading it here (a "
-                    "constructor that never returns hangs mproc: Ctrl-C)\n",
-                    where ? where : "", where ? ": " : "", path,
+            fprintf(stderr, "mproc: warning: %s: still loading after %d s "
+                    "in a trial load; loading it here (a constructor that "
+                    "never returns hangs mproc: Ctrl-C)\n", at,
                     PROBE_MS / 1000);
             goto done;
         }
-        cli_error("%s%splugin %s: still loading after %d s (a constructor "
-                  "or initializer that waits?); skipped",
-                  where ? where : "", where ? ": " : "", path,
-                  PROBE_MS / 1000);
+        cli_error("%s: still loading after %d s (a constructor or "
+                  "initializer that waits?); skipped", at, PROBE_MS / 1000);
     } else if (WIFSIGNALED(st)) {
         const char *sig = sigabbrev_np(WTERMSIG(st));
-        cli_error("%s%splugin %s: crashed while loading (SIG%s in a "
-                  "constructor or initializer of the file or of a library "
-                  "it needs); fix the plugin or remove it",
-                  where ? where : "", where ? ": " : "", path,
-                  sig ? sig : "?");
+        cli_error("%s: crashed while loading (SIG%s in a constructor or "
+                  "initializer of the file or of a library it needs); fix "
+                  "the plugin or remove it", at, sig ? sig : "?");
     } else {
-        cli_error("%s%splugin %s: ended the process while loading (exit "
-                  "status %d from a constructor or initializer); fix the "
-                  "plugin or remove it",
-                  where ? where : "", where ? ": " : "", path,
-                  WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+        cli_error("%s: ended the process while loading (exit status %d "
+                  "from a constructor or initializer); fix the plugin or "
+                  "remove it", at, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
     }
     rc = CLI_EXIT_CONFIG;
 done:
