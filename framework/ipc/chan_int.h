@@ -194,6 +194,8 @@ struct mproc_chan;
  *   glance: optional (NULL: none): RD side, whether bytes wait, from
  *           shared memory only (no system call, no word of the peer's
  *           end): for a reader that spins.
+ *   nofork: optional (NULL: nothing to do): children forked from now on
+ *           need nothing of this handle; see mproc__chan_nofork().
  */
 struct mproc_ipc_ops {
     const char *name;
@@ -227,6 +229,7 @@ struct mproc_ipc_ops {
     ssize_t (*write_block)(struct mproc_chan *ch, const struct iovec *iov,
                            int iovcnt);
     bool (*glance)(struct mproc_chan *ch);
+    void (*nofork)(struct mproc_chan *ch);
 };
 
 extern const struct mproc_ipc_ops mproc__ipc_pipe_ops;
@@ -290,6 +293,15 @@ int mproc__chan_open(struct mproc_chan **out, const char *backend,
 void mproc__chan_close_side(struct mproc_chan *ch, unsigned side);
 /* Close every side held here.  NULL is a no-op. */
 void mproc__chan_free(struct mproc_chan *ch);
+/* No child forked from now on uses this handle, except to free it (it
+ * then only closes its descriptors), and it is not exported again: what
+ * the handle maps is left out of their copies (shmring's segment,
+ * MADV_DONTFORK), and what only export needs is closed (its memfd, listed
+ * as -1 from then on).  For the pool's host
+ * sides once their worker runs: a fork copies every mapping, and a host
+ * of 1000 workers made each start copy, and each new worker unmap, the
+ * 2000 rings of the others.  NULL is a no-op. */
+void mproc__chan_nofork(struct mproc_chan *ch);
 
 /* Send one message.  flags: MPROC__CHAN_MORE.  0; MPROC_EAGAIN (timeout
  * 0) or MPROC_ETIMEDOUT: nothing of it was sent; MPROC_EMSGSIZE: len >

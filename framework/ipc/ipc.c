@@ -506,6 +506,13 @@ mproc__chan_free(struct mproc_chan *ch)
     mproc__chan_close_side(ch, MPROC__CHAN_WR);
 }
 
+void
+mproc__chan_nofork(struct mproc_chan *ch)
+{
+    if (ch != NULL && ch->ops->nofork != NULL)
+        ch->ops->nofork(ch);
+}
+
 /* ---- writing ---- */
 
 static void

@@ -55,6 +55,11 @@
  * after its store (publish), which is what makes a switch safe: see
  * sleep_fence.
  *
+ * Children forked after s_nofork() get no copy of the segment: the pool's
+ * host keeps a ring pair per worker, and each fork copied, and each new
+ * worker unmapped, all of the others' (s_close_side then only closes the
+ * descriptors in such a child, see mapped_here).
+ *
  * Peer death: each direction has two doorbell pipes, the writer side
  * holding the write end of one and the reader side of the other.  When
  * every holder of a side is gone (closed or killed) the kernel hangs the
@@ -155,12 +160,22 @@ struct ring_priv {
     int wfd[2];         /* RD side's wait_fd: epoll of rbell[0] and an
                            eventfd rung here when ready at arming */
     int32_t wfd_pid;    /* the process that made wfd[] */
+    int32_t nofork_pid; /* 0, or the process that left r out of its
+                           children (s_nofork): in any other, r names
+                           no mapping */
 };
 
 static struct ring_priv *
 priv(const struct mproc_chan *ch)
 {
     return (struct ring_priv *)ch->priv;
+}
+
+/* The segment is mapped in this process (see s_nofork). */
+static bool
+mapped_here(const struct ring_priv *p)
+{
+    return p->nofork_pid == 0 || p->nofork_pid == mproc__self();
 }
 
 /* ---- asymmetric fences (see the top of the file) ---- */
@@ -417,7 +432,7 @@ awake(const struct mproc_chan *ch, _Atomic uint32_t *word)
 static void
 release(struct ring_priv *p)
 {
-    if (p->r != NULL)
+    if (p->r != NULL && mapped_here(p))
         munmap(p->r, p->maplen);
     p->r = NULL;
     mproc__close_fd(&p->memfd);
@@ -453,6 +468,7 @@ s_open(struct mproc_chan *ch, const struct mproc__chan_opts *o,
     p->r = NULL;
     p->memfd = p->rbell[0] = p->rbell[1] = p->wbell[0] = p->wbell[1] = -1;
     p->wfd[0] = p->wfd[1] = -1;
+    p->nofork_pid = 0;
     if (want > MAX_CAPACITY)
         return mproc__err(err, MPROC_EINVAL,
                           "shmring: capacity %zu is above %zu bytes", want,
@@ -877,6 +893,16 @@ s_close_side(struct mproc_chan *ch, unsigned side)
         mproc__close_fd(&p->wbell[0]);
         peer = &p->r->rsleep;
     }
+    /* A child that was not given the segment holds a copy of the handle
+     * only: the sides stay open in the process that has it, so there is
+     * nothing to tell the peer, and nothing mapped to tell it with.
+     * (Each new pool worker closes every other worker's host sides: a
+     * wake here was one for every idle worker at every start.) */
+    if (!mapped_here(p)) {
+        if ((ch->sides & ~side) == 0)
+            release(p);
+        return;
+    }
     /* A peer asleep on the futex looks for our end now rather than at its
      * next slice.  (One in poll() gets the pipe's hang-up, if we were the
      * last holder; its POLL word is left alone.) */
@@ -885,6 +911,22 @@ s_close_side(struct mproc_chan *ch, unsigned side)
         mproc__futex_wake(peer, INT32_MAX);
     if ((ch->sides & ~side) == 0)
         release(p);
+}
+
+/* The pool's host sides, once their worker runs: no later child needs
+ * the segment (see the top).  Where madvise refuses, children keep
+ * copying it, as before.  Nor is the side handed on again, so the memfd,
+ * which only export needs, goes: each new worker closes every
+ * descriptor of the host's (start.c), and ours were twice pipe's. */
+static void
+s_nofork(struct mproc_chan *ch)
+{
+    struct ring_priv *p = priv(ch);
+
+    if (p->r != NULL && mapped_here(p) &&
+        madvise(p->r, p->maplen, MADV_DONTFORK) == 0)
+        p->nofork_pid = mproc__self();
+    mproc__close_fd(&p->memfd);
 }
 
 /* ---- export, import ---- */
@@ -896,6 +938,8 @@ s_export(const struct mproc_chan *ch, unsigned side, int *fds, size_t *nfds,
     const struct ring_priv *p = priv(ch);
 
     (void)blob;
+    /* -1 after s_nofork: such a side is only listed (for closing in
+     * children), never handed on. */
     fds[0] = p->memfd;
     fds[1] = side == MPROC__CHAN_RD ? p->rbell[0] : p->rbell[1];
     fds[2] = side == MPROC__CHAN_RD ? p->wbell[1] : p->wbell[0];
@@ -944,6 +988,7 @@ s_import(struct mproc_chan *ch, unsigned side, const int *fds, size_t nfds,
     (void)fcntl(fds[1], F_SETFL, O_NONBLOCK);
     (void)fcntl(fds[2], F_SETFL, O_NONBLOCK);
     p->maplen = (size_t)st.st_size;
+    p->nofork_pid = 0;
     p->memfd = fds[0];
     p->rbell[0] = p->rbell[1] = p->wbell[0] = p->wbell[1] = -1;
     p->wfd[0] = p->wfd[1] = -1;
@@ -978,4 +1023,5 @@ const struct mproc_ipc_ops mproc__ipc_shmring_ops = {
     .export_side = s_export,
     .import_side = s_import,
     .glance = s_glance,
+    .nofork = s_nofork,
 };

@@ -93,6 +93,9 @@ started(pid_t pid, struct mproc_chan *task, struct mproc_chan *result,
 
     mproc__chan_close_side(task, MPROC__CHAN_RD);
     mproc__chan_close_side(result, MPROC__CHAN_WR);
+    /* Later children (the next workers) only close these. */
+    mproc__chan_nofork(task);
+    mproc__chan_nofork(result);
     out->pid = pid;
     out->task = task;
     out->result = result;
