@@ -191,9 +191,14 @@ child_start(const struct mproc__start *s, struct mproc_chan *task,
 
     mproc__chan_close_side(task, MPROC__CHAN_WR);
     mproc__chan_close_side(result, MPROC__CHAN_RD);
-    for (i = 0; i < s->nclose_chans; i++)
+    /* A plugin's worker closes every descriptor below (close_all_but),
+     * the other workers' among them, and it never goes back to the
+     * host's code: their handles need no freeing.  Freeing them wrote
+     * to the host's heap, page after page, which the kernel copied for
+     * each worker: with 1000 workers, most of the time of the start. */
+    for (i = 0; s->plugin_path == NULL && i < s->nclose_chans; i++)
         mproc__chan_free(s->close_chans[i]);
-    for (i = 0; i < s->nclose; i++)
+    for (i = 0; s->plugin_path == NULL && i < s->nclose; i++)
         close(s->close_fds[i]);
     if (s->cancel_fd >= 0)
         close(s->cancel_fd);
