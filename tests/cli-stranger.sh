@@ -228,6 +228,14 @@ MPROC_TEST_HOOK_INIT_WARN_MS=300 run_mproc run "$f" --set pool.ipc=pipe
 is "$st" 0 "a slow init: the run goes on and succeeds"
 like "$err" "is still in the plugin's init after" "a slow init is said"
 is "$(grep -c "still in the plugin's init" "$tmp/err")" 1 "once"
+# A worker that has not reached the init (1000 workers on 2 CPUs: the
+# last ones ran seconds after their fork) is not the plugin's hang.
+for ipc in pipe shmring; do
+    MPROC_TEST_HOOK_WORKER_LATE_MS=900 MPROC_TEST_HOOK_INIT_WARN_MS=300 \
+        run_mproc run "$f" --set pool.ipc=$ipc --set args.init=ok
+    is "$st" 0 "a worker late to start ($ipc): the run succeeds"
+    unlike "$err" "plugin's init" "and no init is said to hang ($ipc)"
+done
 
 # A reduce that crashes (it runs in mproc itself): mproc still dies of
 # it, but says whose it was.

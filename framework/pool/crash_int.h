@@ -45,6 +45,11 @@ struct mproc__crash {
     _Atomic uint32_t magic; /* set once the worker armed the handlers */
     uint32_t nmod;
     _Atomic uint64_t running; /* index + 1 of the task that runs; 0: none */
+    /* When the worker called the plugin's init (CLOCK_MONOTONIC ms; 0:
+     * not yet, -1: it returned): the host's slow-init warning counts
+     * from there, not from the fork, which a busy machine may leave
+     * unscheduled for seconds (harvest.c, mproc__pool_check_inits). */
+    _Atomic int64_t init_ms;
     struct mproc__bt_mod mod[MPROC__BT_MODS];
     struct mproc__bt fatal; /* written by the fatal-signal handler */
     struct mproc__bt slow;  /* written when the host asks (SIGURG) */

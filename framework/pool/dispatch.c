@@ -196,7 +196,8 @@ spawn(mproc_pool_t *p, unsigned i)
     w->retry_ms = 0;
     mproc__log(MPROC_LOG_INFO, "pool: worker %d started", (int)st.pid);
     w->pid = st.pid;
-    w->spawn_ms = p->now;
+    /* Not p->now: a dispatch that starts many workers takes seconds. */
+    w->spawn_ms = mproc__now_ms();
     w->pidfd = st.pidfd;
     w->task = st.task;
     w->result = st.result;

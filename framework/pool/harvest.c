@@ -702,23 +702,53 @@ mproc__pool_check_slow(mproc_pool_t *p)
  * timeout_grace_ms later.  Returns the milliseconds until the next limit
  * falls due, or -1 when none is pending.
  */
-/* A plugin's init that has not returned after init_warn_ms (10 s) is
- * said, once per run: a hang there holds the run, which Ctrl-C ends. */
+/*
+ * A plugin's init that has not returned after init_warn_ms (10 s) is
+ * said, once per run: a hang there holds the run, which Ctrl-C ends.
+ * Counted from the moment the worker called it (its crash record), where
+ * the slot has one: 1000 workers on 2 CPUs took more than 10 s from the
+ * first fork to the last worker's first instruction, and a worker whose
+ * READY wait unread in its channel (the host busy starting the others)
+ * was said to hang in an init that does nothing.  A worker that has not
+ * reached the init is not the plugin's doing and is not said.
+ */
 int
 mproc__pool_check_inits(mproc_pool_t *p)
 {
-    long long next = -1, age, due;
+    long long next = -1, age, due, since;
     char msg[MPROC__FAILMSG_MAX];
+    bool drained = false;
     unsigned i;
 
     if (p->init_warned || p->o.on_warning == NULL || p->stopping)
         return -1;
     for (i = 0; i < p->nworkers; i++) {
         struct worker *w = &p->w[i];
+        const struct mproc__crash *c = crash_of(p, i);
 
         if (w->pid == 0 || w->ready || w->eof)
             continue;
-        age = p->now - w->spawn_ms;
+        since = w->spawn_ms;
+        if (c != NULL &&
+            (since = atomic_load_explicit(&c->init_ms,
+                                          memory_order_relaxed)) <= 0) {
+            /* Not in the init yet (look again a period from now), or
+             * out of it (READY follows). */
+            due = p->init_warn_ms;
+            if (since == 0 && (next < 0 || due < next))
+                next = due;
+            continue;
+        }
+        age = p->now - since;
+        if (age >= p->init_warn_ms) {
+            /* Its READY may be waiting in the channel.  A read takes
+             * back the arming of the result side for poll(): the loop
+             * must prepare it again before it sleeps (return 0). */
+            mproc__pool_drain(p, w);
+            drained = true;
+            if (w->pid == 0 || w->ready || w->eof)
+                continue;
+        }
         if (age >= p->init_warn_ms) {
             p->init_warned = true;
             snprintf(msg, sizeof(msg), "plugin %s: worker %d is still in "
@@ -726,13 +756,13 @@ mproc__pool_check_inits(mproc_pool_t *p)
                      "stops the run)",
                      p->plugin->path, (int)w->pid, age / 1000);
             p->o.on_warning(p->user, msg);
-            return -1;
+            return 0;
         }
-        due = w->spawn_ms + p->init_warn_ms - p->now;
+        due = since + p->init_warn_ms - p->now;
         if (next < 0 || due < next)
             next = due;
     }
-    return (int)next;
+    return drained ? 0 : (int)next;
 }
 
 int

@@ -391,6 +391,8 @@ mproc__worker_main(const struct mproc__worker_args *a)
     struct mproc_buf out;
     char lmsg[256];
     _Atomic uint64_t *claims = claims_of(a);
+    struct mproc__crash *crash = NULL; /* the record of init_ms */
+    const char *hook;
     uint64_t received = 0;
 
     sigemptyset(&term_set);
@@ -421,11 +423,27 @@ mproc__worker_main(const struct mproc__worker_args *a)
         answer(a, MPROC__FRAME_INITFAIL, 0, 0, lmsg, strlen(lmsg));
         worker_end(MPROC__WORKER_EXIT_INIT);
     }
+    /* Test hook: a worker that a busy machine leaves unscheduled for
+     * a while before the plugin's init (milliseconds). */
+    if ((hook = getenv("MPROC_TEST_HOOK_WORKER_LATE_MS")) != NULL)
+        usleep((useconds_t)atoi(hook) * 1000);
+    if (claims != NULL && a->desc->init != NULL) {
+        long long t = mproc__now_ms();
+
+        crash = (struct mproc__crash *)(void *)(
+            (char *)claims + mproc__crash_offset(a->fifo_cap));
+        /* Relaxed: a clock reading the host only compares. */
+        atomic_store_explicit(&crash->init_ms, t > 0 ? t : 1,
+                              memory_order_relaxed);
+    }
     if (a->desc->init != NULL && a->desc->init(&ctx) != MPROC_TASK_OK) {
         const char *msg = mproc__ctx_msg(&ctx, "failed without a message");
         answer(a, MPROC__FRAME_INITFAIL, 0, 0, msg, strlen(msg));
         worker_end(MPROC__WORKER_EXIT_INIT);
     }
+    /* Returned, though READY may wait for a CPU a while yet. */
+    if (crash != NULL)
+        atomic_store_explicit(&crash->init_ms, -1, memory_order_relaxed);
     /* After init: the plugin's libraries are loaded by now. */
     if (claims != NULL)
         mproc__crash_arm((struct mproc__crash *)(void *)(
