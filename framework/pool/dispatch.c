@@ -191,6 +191,10 @@ spawn(mproc_pool_t *p, unsigned i)
         for (k = 0; k < p->fifo_cap; k++)
             atomic_store(&claims_of(p, i)[k], 0);
         atomic_store(&stage_of(p, i)->len, 0);
+        /* Not in the plugin's init yet: a time the slot's last worker
+         * left there (it died in its init) is not this one's. */
+        if (crash_of(p, i) != NULL)
+            atomic_store(&crash_of(p, i)->init_ms, 0);
     }
     w->start_fails = 0;
     w->retry_ms = 0;

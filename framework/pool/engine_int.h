@@ -130,6 +130,10 @@ struct worker {
     long long slow_ms;
     uint32_t slow_seq;
     const char *slow_why;
+    /* retiring, its last result in: since when it runs the plugin's fini
+     * (0: not yet), and whether mproc__pool_check_fini() killed it */
+    long long fini_ms;
+    bool fini_killed;
 };
 
 enum { LIMIT_NONE = 0, LIMIT_SOFT, LIMIT_HARD };
@@ -184,6 +188,7 @@ struct mproc_pool {
     unsigned start_deaths;
     bool started_one;   /* some worker started in this run */
     bool init_warned;   /* mproc__pool_check_inits() said a slow init */
+    bool fini_warned;   /* mproc__pool_check_fini() said a hung fini */
     long long init_warn_ms; /* after how long (10 s; a test hook) */
     bool warned_short;  /* said once that a worker could not be started */
     /* test hooks, see mproc__pool_hooks_init(); -1: off */
@@ -326,6 +331,10 @@ unsigned mproc__pool_live_workers(const mproc_pool_t *p);
 int mproc__pool_watch_stages(mproc_pool_t *p);
 int mproc__pool_check_slow(mproc_pool_t *p);
 int mproc__pool_check_limits(mproc_pool_t *p);
+/* Kill a retiring worker still in the plugin's fini FINI_GRACE_MS after
+ * its last result (said once a run); ms until the next such is due, or
+ * -1. */
+int mproc__pool_check_fini(mproc_pool_t *p);
 /* Workers still in the plugin's init after init_warn_ms: said once
  * (on_warning).  The ms until the next look, or -1. */
 int mproc__pool_check_inits(mproc_pool_t *p);

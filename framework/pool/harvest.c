@@ -538,7 +538,7 @@ mproc__pool_reap(mproc_pool_t *p, struct worker *w)
                    : MPROC_LOG_WARNING,
                "pool: worker %d %s", (int)pid, why);
 
-    if (w->ready && w->fifo_len == 0 && crashed(st) &&
+    if (w->ready && w->fifo_len == 0 && crashed(st) && !w->fini_killed &&
         p->o.on_warning != NULL && ++p->fini_deaths <= FINI_DEATHS_SAID) {
         /* After its last task (in the plugin's fini, as the run ends or
          * the worker retires): no item fails, but a crash must not go
@@ -698,11 +698,6 @@ mproc__pool_check_slow(mproc_pool_t *p)
 /* ---- time limits ---- */
 
 /*
- * Time limits: SIGTERM to a worker whose task runs past timeout_ms, SIGKILL
- * timeout_grace_ms later.  Returns the milliseconds until the next limit
- * falls due, or -1 when none is pending.
- */
-/*
  * A plugin's init that has not returned after init_warn_ms (10 s) is
  * said, once per run: a hang there holds the run, which Ctrl-C ends.
  * Counted from the moment the worker called it (its crash record), where
@@ -765,6 +760,59 @@ mproc__pool_check_inits(mproc_pool_t *p)
     return drained ? 0 : (int)next;
 }
 
+/*
+ * A worker that retires (max_tasks_per_child, max_memory_per_child) runs
+ * the plugin's fini after its last result, and its slot takes a new
+ * worker only once it has ended: a fini that hung held its slot for
+ * ever, and with every slot so, the run.  Past FINI_GRACE_MS (as at the
+ * end of a run) it is killed, its group with it, and said once a run; no
+ * item fails.
+ */
+int
+mproc__pool_check_fini(mproc_pool_t *p)
+{
+    long long next = -1, due;
+    char msg[MPROC__FAILMSG_MAX];
+    unsigned i;
+
+    if (p->stopping)
+        return -1; /* stop_workers() has a deadline of its own */
+    for (i = 0; i < p->nworkers; i++) {
+        struct worker *w = &p->w[i];
+
+        if (w->pid == 0 || !w->retiring || w->fifo_len > 0 ||
+            w->task != NULL || w->fini_killed) {
+            w->fini_ms = 0;
+            continue;
+        }
+        if (w->fini_ms == 0)
+            w->fini_ms = p->now;
+        due = w->fini_ms + FINI_GRACE_MS;
+        if (p->now < due) {
+            if (next < 0 || due - p->now < next)
+                next = due - p->now;
+            continue;
+        }
+        mproc__pool_signal_worker(w, SIGKILL);
+        w->fini_killed = true;
+        if (!p->fini_warned && p->o.on_warning != NULL) {
+            p->fini_warned = true;
+            snprintf(msg, sizeof(msg), "plugin %s: worker %d still in the "
+                     "plugin's fini %d s after its last task, as it "
+                     "retires: killed, and a new worker takes its place "
+                     "(no item failed; said once a run)",
+                     p->plugin->path, (int)w->pid, FINI_GRACE_MS / 1000);
+            p->o.on_warning(p->user, msg);
+        }
+    }
+    return next < 0 ? -1 : (int)(next < INT32_MAX ? next : INT32_MAX);
+}
+
+/*
+ * Time limits: SIGTERM to a worker whose task runs past timeout_ms, SIGKILL
+ * timeout_grace_ms later.  Returns the milliseconds until the next limit
+ * falls due, or -1 when none is pending.
+ */
 int
 mproc__pool_check_limits(mproc_pool_t *p)
 {

@@ -208,9 +208,16 @@ complete(mproc_pool_t *p, uint64_t ref, int status, const char *data,
     struct slot *s = slot_of(p, ref);
 
     /* stop_on_error: known failed (maybe not delivered yet: ordered) is
-     * enough to take no new item. */
-    if (status != 0 && status != MPROC_ECANCELED && p->o.stop_on_error)
+     * enough to take no new item, and to stop the run now: waiting for
+     * its delivery, in order, held the stop for as long as an earlier
+     * item ran (for ever, for one that hangs) while the items queued at
+     * the workers went on.  The earlier items still running are stopped
+     * with the run, as running tasks are; this one's failure is said
+     * when its turn comes (items.c, deliver: held). */
+    if (status != 0 && status != MPROC_ECANCELED && p->o.stop_on_error) {
         p->failed_stop = true;
+        stop(p, MPROC_ECANCELED);
+    }
     if (s->attempts > 0)
         s->duration = (double)(p->now - s->t0_ms) / 1000.0;
     if (p->status != NULL)

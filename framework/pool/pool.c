@@ -363,10 +363,27 @@ stop_workers(mproc_pool_t *p, bool hard)
         bool now = false;
 
         if (left <= 0 && !killed) {
+            unsigned late = 0;
+
             for (i = 0; i < p->nworkers; i++)
-                if (p->w[i].pid != 0)
+                if (p->w[i].pid != 0) {
                     mproc__pool_signal_worker(&p->w[i], SIGKILL);
+                    p->w[i].fini_killed = true; /* said here, not as a death */
+                    late++;
+                }
             killed = true;
+            /* At a normal end they were in the plugin's fini: a hang
+             * there is the plugin's to fix, and was killed unsaid. */
+            if (!hard && late > 0 && p->o.on_warning != NULL &&
+                p->plugin != NULL) {
+                char msg[MPROC__FAILMSG_MAX];
+
+                snprintf(msg, sizeof(msg), "plugin %s: %u worker%s still in "
+                         "the plugin's fini %d s after the last task: "
+                         "killed (no item failed)", p->plugin->path, late,
+                         late == 1 ? "" : "s", FINI_GRACE_MS / 1000);
+                p->o.on_warning(p->user, msg);
+            }
         }
         for (i = 0; i < p->nworkers; i++) {
             struct worker *w = &p->w[i];
@@ -526,6 +543,9 @@ run_loop(mproc_pool_t *p)
         if (r >= 0 && (wait_ms < 0 || r < wait_ms))
             wait_ms = r;
         r = mproc__pool_check_inits(p);
+        if (r >= 0 && (wait_ms < 0 || r < wait_ms))
+            wait_ms = r;
+        r = mproc__pool_check_fini(p);
         if (r >= 0 && (wait_ms < 0 || r < wait_ms))
             wait_ms = r;
         retry_wait(p, &wait_ms);

@@ -247,7 +247,18 @@ run_task(const struct mproc__worker_args *a, struct mproc_ctx *ctx,
     fflush(stdout);
     fflush(stderr);
     over = mproc__buf_overflow(true);
-    if (over > 0) {
+    /* A plugin that set out->len itself past what out holds would send
+     * the worker's heap as its output, or crash copying it (and the
+     * crash was blamed on the item before). */
+    if (out->len > 0 && (out->data == NULL || out->len > out->cap)) {
+        snprintf(msg, sizeof(msg),
+                 "plugin bug: the task set out->len to %zu, beyond the %zu "
+                 "bytes out holds%s (grow it with mproc_buf_reserve or "
+                 "mproc_buf_append)",
+                 out->len, out->data == NULL ? (size_t)0 : out->cap,
+                 out->data == NULL ? " (out->data is NULL)" : "");
+        result(a, MPROC__FRAME_FAIL, 0, index, msg, strlen(msg));
+    } else if (over > 0) {
         /* The output hit message_max.  Even if the task went on and
          * returned success, its output is incomplete: never pass a
          * truncated result off as a good one. */

@@ -64,6 +64,18 @@ fault_init(struct mproc_ctx *ctx)
     return MPROC_TASK_OK;
 }
 
+/* [args] fini: ok (default), or hang (for ever: the host kills a worker
+ * that stays in fini too long, as it retires or at the end). */
+static void
+fault_fini(struct mproc_ctx *ctx)
+{
+    const char *mode = mproc_arg(ctx, "fini", "ok");
+
+    if (strcmp(mode, "hang") == 0)
+        for (;;)
+            pause();
+}
+
 static int
 is(const char *in, size_t len, const char *word)
 {
@@ -249,6 +261,8 @@ static const struct mproc_task_def tasks[] = {
 static const struct mproc_arg_def args[] = {
     {"init", MPROC_ARG_STRING, "ok", 0,
      "what each worker's init does: ok, fail, crash or sleep:MS", NULL},
+    {"fini", MPROC_ARG_STRING, "ok", 0,
+     "what each worker's fini does: ok or hang", NULL},
     {"runs", MPROC_ARG_PATH, NULL, 0,
      "a file to which every run appends its item's index (tests)", NULL},
     MPROC_ARG_END,
@@ -256,4 +270,5 @@ static const struct mproc_arg_def args[] = {
 
 MPROC_PLUGIN_DEFINE(.name = "fault", .version = "1.0",
                     .description = "misbehave on request, for tests",
-                    .init = fault_init, .tasks = tasks, .args = args);
+                    .init = fault_init, .fini = fault_fini, .tasks = tasks,
+                    .args = args);
