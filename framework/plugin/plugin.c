@@ -59,10 +59,33 @@ check_args(const struct mproc_plugin *d, const char *file, mproc_err_t *err)
     const struct mproc_arg_def *a = mproc__plugin_args(d), *b;
 
     for (; a != NULL && a->name != NULL; a++) {
+        char shown[200];
+
+        /* A key no job file can set, or an alternative that names no
+         * key, makes a table no job can satisfy: said at load, with the
+         * name escaped (a refused one may hold anything). */
+        if (!mproc__is_name(a->name))
+            return mproc__err(err, MPROC_EPLUGIN,
+                              "plugin %s: [args] '%s': a key is made of "
+                              "letters, digits, '_', '.' and '-'",
+                              file, mproc__esc_ctl(shown, sizeof(shown),
+                                                   a->name, false));
         if (a->type < MPROC_ARG_STRING || a->type > MPROC_ARG_FILE)
             return mproc__err(err, MPROC_EPLUGIN,
                               "plugin %s: [args] %s has unknown type %d",
                               file, a->name, a->type);
+        if (a->alternative != NULL) {
+            for (b = mproc__plugin_args(d); b->name != NULL; b++)
+                if (b != a && strcmp(b->name, a->alternative) == 0)
+                    break;
+            if (b->name == NULL)
+                return mproc__err(err, MPROC_EPLUGIN,
+                                  "plugin %s: [args] %s: its alternative "
+                                  "'%s' is not a key the plugin declares",
+                                  file, a->name,
+                                  mproc__esc_ctl(shown, sizeof(shown),
+                                                 a->alternative, false));
+        }
         for (b = mproc__plugin_args(d); b != a; b++)
             if (strcmp(a->name, b->name) == 0)
                 return mproc__err(err, MPROC_EPLUGIN,
@@ -75,7 +98,7 @@ check_args(const struct mproc_plugin *d, const char *file, mproc_err_t *err)
 static int
 check_desc(const struct mproc_plugin *d, const char *file, mproc_err_t *err)
 {
-    const struct mproc_task_def *t;
+    const struct mproc_task_def *t, *u;
 
     if (d->abi_major != MPROC_PLUGIN_ABI_MAJOR)
         return mproc__err(err, MPROC_EABI,
@@ -116,6 +139,12 @@ check_desc(const struct mproc_plugin *d, const char *file, mproc_err_t *err)
                               file, mproc__esc_ctl(shown, sizeof(shown),
                                                    t->name, false));
         }
+        for (u = d->tasks; u != t; u++)
+            if (strcmp(u->name, t->name) == 0)
+                return mproc__err(err, MPROC_EPLUGIN,
+                                  "plugin %s: task '%s' is declared twice "
+                                  "(a job could run only the first)",
+                                  file, t->name);
     }
     if (d->reduce != NULL && d->reduce_end == NULL)
         return mproc__err(err, MPROC_EPLUGIN,
