@@ -166,6 +166,21 @@ void cli_stderr_wrote(const char *data, size_t n);
  * a file's text printed to a terminal; in one of 4 buffers used in turn
  * (so one printf may take up to 4), cut at about 2 KB.  NULL: NULL. */
 const char *cli_esc(const char *s);
+/*
+ * Plugin code that runs in mproc itself (its constructors when it is
+ * loaded, reduce and reduce_end) must not write into the results
+ * (mproc-plugin(3): a plugin's stdout is stderr): between
+ * cli_stdout_guard() and cli_stdout_unguard(), descriptor 1 is stderr.
+ * guard flushes stdout and returns a copy of the real descriptor 1
+ * (close-on-exec; -1: none, nothing changed); unguard flushes what the
+ * plugin printed and puts that copy back.
+ */
+int cli_stdout_guard(void);
+void cli_stdout_unguard(int keep);
+/* mproc__plugin_open() with stdout guarded. */
+struct mproc__plugin;
+int cli_plugin_open(struct mproc__plugin **p, const char *spec,
+                    mproc_err_t *err);
 /* The columns of the terminal on fd, or 0 (not a terminal, unknown). */
 int cli_tty_width(int fd);
 /* What set the job's plugin: "FILE:LINE", "--set ...", or the job file. */

@@ -505,9 +505,9 @@ write_reduced(struct merge *m, const int *fds, FILE *f)
     size_t nargs, len;
     char *data;
     uint64_t k;
-    int rc = 0;
+    int rc = 0, keep;
 
-    if (mproc__plugin_open(&p, m->cj.job->plugin, &err) != 0) {
+    if (cli_plugin_open(&p, m->cj.job->plugin, &err) != 0) {
         cli_error("%s", err.msg);
         return cli_exit_for(err.code);
     }
@@ -515,6 +515,7 @@ write_reduced(struct merge *m, const int *fds, FILE *f)
     nargs = mproc_config_args(m->cj.cfg, &kv);
     mproc__ctx_init(&ctx, &priv, kv, nargs, 1);
     mproc__buf_init(&out, m->cj.job->message_max);
+    keep = cli_stdout_guard(); /* the plugin's code runs here */
     for (k = 0; k < m->n && rc == 0; k++) {
         if (slurp(fds[k], &data, &len) != 0) {
             cli_error("shard output %s: %s", m->outs[k], strerror(errno));
@@ -524,7 +525,7 @@ write_reduced(struct merge *m, const int *fds, FILE *f)
         mproc__ctx_clear(&ctx);
         if (d->reduce(&ctx, data, len, k) != MPROC_TASK_OK) {
             cli_error("plugin %s: reduce of shard output %s: %s", d->name,
-                      m->outs[k], mproc__ctx_msg(&ctx, "failed"));
+                      m->outs[k], cli_esc(mproc__ctx_msg(&ctx, "failed")));
             rc = CLI_EXIT_FAILED;
         }
         free(data);
@@ -533,9 +534,10 @@ write_reduced(struct merge *m, const int *fds, FILE *f)
     mproc__ctx_clear(&ctx);
     if (d->reduce_end(&ctx, &out) != MPROC_TASK_OK && rc == 0) {
         cli_error("plugin %s: reduce_end: %s", d->name,
-                  mproc__ctx_msg(&ctx, "failed"));
+                  cli_esc(mproc__ctx_msg(&ctx, "failed")));
         rc = CLI_EXIT_FAILED;
     }
+    cli_stdout_unguard(keep);
     if (rc == 0 && fwrite(out.data, 1, out.len, f) != out.len)
         rc = -1;
     mproc__buf_free(&out);
@@ -552,7 +554,7 @@ plugin_reduces(struct merge *m)
     mproc_err_t err;
     int r;
 
-    if (mproc__plugin_open(&p, m->cj.job->plugin, &err) != 0) {
+    if (cli_plugin_open(&p, m->cj.job->plugin, &err) != 0) {
         cli_error("%s", err.msg);
         return cli_exit_for(err.code);
     }

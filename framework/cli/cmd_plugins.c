@@ -234,7 +234,7 @@ cli_check_args(const struct cli_job *cj)
         fprintf(stderr, "mproc: warning: %s\n", warn[i]);
     if ((r = probe(cj->job->plugin, cli_plugin_where(cj), false)) != 0)
         return r;
-    if (mproc__plugin_open(&p, cj->job->plugin, &err) < 0)
+    if (cli_plugin_open(&p, cj->job->plugin, &err) < 0)
         return 0; /* the pool reports it, with where the plugin was set */
     r = mproc__config_check_args(cj->cfg, mproc__plugin_args(p->desc),
                                  p->desc->name, &err);
@@ -262,7 +262,7 @@ inspect(const char *spec)
         return r;
     if ((r = probe(spec, NULL, false)) != 0)
         return r;
-    if ((r = mproc__plugin_open(&p, spec, &err)) < 0) {
+    if ((r = cli_plugin_open(&p, spec, &err)) < 0) {
         /* No file at that path: a missing file (66), as for a job file.
          * A NAME in no folder of the search path stays 78, what run and
          * check give for a job's plugin not found. */
@@ -468,7 +468,7 @@ list_dir(const char *dir, bool given, unsigned *found, struct seen *seen)
             broken++;
             continue;
         }
-        if (mproc__plugin_open(&p, path, &err) < 0) {
+        if (cli_plugin_open(&p, path, &err) < 0) {
             cli_error("%s", err.msg);
             free(names[i]);
             broken++;

@@ -123,6 +123,7 @@ struct run_state {
     FILE *out;
     const char *out_name;
     bool reduce;
+    int stdout_keep; /* cli_stdout_guard()'s copy of stdout, or -1 */
     int output_mode;        /* enum mproc__output_mode, never AUTO */
     char *spill_dir;        /* big exec outputs wait here; NULL: none */
     char spill_token[33];   /* what marks an output as a spill file */
@@ -656,7 +657,7 @@ plugin_raw(const struct mproc__job *job)
     bool raw;
 
     /* The pool holds the plugin open: this only finds it again. */
-    raw = mproc__plugin_open(&p, job->plugin, &err) == 0 &&
+    raw = cli_plugin_open(&p, job->plugin, &err) == 0 &&
           (p->desc->flags & MPROC_PLUGIN_RAW_OUTPUT) != 0;
     mproc__plugin_close(p);
     return raw;
@@ -731,15 +732,23 @@ on_result(void *user, const struct mproc_result *r)
         cli_joblog_write(st->log, local, r, -1, -1);
     cli_debug_result(index, r); /* a quarantined item: its record */
     if (r->status == MPROC_ECANCELED) {
-        st->cancelled++;
+        bool held = r->message != NULL &&
+                    strncmp(r->message, MPROC__HELD_FAILED,
+                            strlen(MPROC__HELD_FAILED)) == 0;
+
+        /* A failure held back (ordered, after an item that did not run)
+         * is counted as one, though not logged: the summary said "0
+         * failed" right under it. */
+        if (held)
+            st->failed++;
+        else
+            st->cancelled++;
         /* Not run to its end, or (ordered) failed after one that was
          * not, and not logged (a resume runs it), but it had begun: the
          * user hears of it (its output is lost). */
-        if (r->message != NULL &&
-            (strncmp(r->message, MPROC__STOPPED_RUNNING,
-                     strlen(MPROC__STOPPED_RUNNING)) == 0 ||
-             strncmp(r->message, MPROC__HELD_FAILED,
-                     strlen(MPROC__HELD_FAILED)) == 0))
+        if (held || (r->message != NULL &&
+                     strncmp(r->message, MPROC__STOPPED_RUNNING,
+                             strlen(MPROC__STOPPED_RUNNING)) == 0))
             say_failed(st, r, index);
         return 0;
     }
@@ -1059,7 +1068,7 @@ int
 cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
         const struct cli_run_hooks *hooks)
 {
-    struct run_state st = {0};
+    struct run_state st = {.stdout_keep = -1};
     bool reduce_failed = false;
     struct cli_job cj = *job;
     struct cli_args args = *a;
@@ -1177,6 +1186,18 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
     rc = open_output(out_path, &st, args.resume);
     if (rc != 0)
         goto done;
+    /* reduce and reduce_end run here: while they may, descriptor 1 is
+     * stderr, and the results go through a copy of the real one. */
+    if (st.reduce && st.out == stdout &&
+        (st.stdout_keep = cli_stdout_guard()) >= 0) {
+        int fd = fcntl(st.stdout_keep, F_DUPFD_CLOEXEC, 3);
+        FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+
+        if (f != NULL)
+            st.out = f;
+        else if (fd >= 0)
+            close(fd);
+    }
     cli_joblog_set_sync(st.log, cj.job->joblog_sync, fileno(st.out));
     st.in = in;
     st.total = cli_input_total(in);
@@ -1207,7 +1228,7 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
         const void *data;
         size_t len;
         if (mproc_pool_reduce_output(pool, &data, &len) < 0) {
-            cli_error("%s", mproc_pool_errmsg(pool));
+            cli_error("%s", cli_esc(mproc_pool_errmsg(pool)));
             reduce_failed = true;
         } else if (fwrite(data, 1, len, st.out) != len) {
             st.write_errno = errno;
@@ -1220,6 +1241,8 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
         fdatasync(fileno(st.out));
     cli_joblog_set_sync(st.log, cli_joblog_sync_mode(st.log), -1);
     rc = close_output(&st);
+    cli_stdout_unguard(st.stdout_keep);
+    st.stdout_keep = -1;
     mproc__sigpipe_release(&hold);
     if (rc == 0) {
         cli_joblog_commit(st.log); /* every output is on disk */
@@ -1237,7 +1260,7 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
                   st.failed, nr);
         rc = CLI_EXIT_INTERRUPTED;
     } else if (r == MPROC_EINIT) {
-        cli_error("%s", mproc_pool_errmsg(pool));
+        cli_error("%s", cli_esc(mproc_pool_errmsg(pool)));
         rc = CLI_EXIT_CONFIG;
     } else if (cli_input_failed(in)) {
         rc = CLI_EXIT_NOINPUT;
@@ -1252,8 +1275,9 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
         rc = CLI_EXIT_FAILED;
     } else if (r < 0) {
         cli_error("run failed: %s",
-                  mproc_pool_errmsg(pool)[0] ? mproc_pool_errmsg(pool)
-                                             : mproc_strerror(r));
+                  mproc_pool_errmsg(pool)[0]
+                      ? cli_esc(mproc_pool_errmsg(pool))
+                      : mproc_strerror(r));
         rc = CLI_EXIT_SOFTWARE;
     } else if (st.failed > 0) {
         if (hooks == NULL)
@@ -1276,6 +1300,7 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
         rc = hooks->status(hooks->user, rc, st.failed);
 
 done:
+    cli_stdout_unguard(st.stdout_keep); /* a run that failed on the way */
     pthread_mutex_lock(&progress_mu);
     progress_run = NULL;
     pthread_mutex_unlock(&progress_mu);

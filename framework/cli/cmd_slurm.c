@@ -411,7 +411,7 @@ absolute_sets(struct slurm *s, const struct cli_job *cj)
         cli_error("slurm: the current folder: %s", strerror(errno));
         return CLI_EXIT_SOFTWARE;
     }
-    if (mproc__plugin_open(&p, cj->job->plugin, &err) != 0)
+    if (cli_plugin_open(&p, cj->job->plugin, &err) != 0)
         p = NULL;
     for (i = 0; i < s->nsets; i++) {
         if ((s->owned[i] = absolute_set(s->sets[i],

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "plugin/plugin_int.h"
 
 /* A job's stderr, written by mproc, ended without a newline: the next
  * message of mproc's starts a line of its own (it was glued on). */
@@ -587,7 +588,13 @@ cli_pool_new(const struct cli_job *cj, mproc_sync_t *sync, mproc_pool_t **out,
     o.nice = job->nice;
     cli_debug_pool_opts(&o, job);
     o.status = job->status ? cj->path : NULL; /* mproc status (issue 19) */
-    r = mproc_pool_new(out, &o, &err);
+    {
+        /* Loads the plugin: its constructors run here. */
+        int keep = cli_stdout_guard();
+
+        r = mproc_pool_new(out, &o, &err);
+        cli_stdout_unguard(keep);
+    }
     if (r < 0) {
         /* Say which line chose what is refused. */
         const char *section = "job", *key = "plugin", *where;
@@ -620,4 +627,38 @@ cli_tty_width(int fd)
     struct winsize ws;
 
     return ioctl(fd, TIOCGWINSZ, &ws) == 0 ? ws.ws_col : 0;
+}
+
+int
+cli_stdout_guard(void)
+{
+    int keep;
+
+    fflush(stdout);
+    keep = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+    if (keep >= 0 && dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
+        close(keep);
+        keep = -1;
+    }
+    return keep;
+}
+
+void
+cli_stdout_unguard(int keep)
+{
+    if (keep < 0)
+        return;
+    fflush(stdout); /* the plugin's own lines, to stderr */
+    dup2(keep, STDOUT_FILENO);
+    close(keep);
+}
+
+int
+cli_plugin_open(struct mproc__plugin **p, const char *spec,
+                mproc_err_t *err)
+{
+    int keep = cli_stdout_guard(), r = mproc__plugin_open(p, spec, err);
+
+    cli_stdout_unguard(keep);
+    return r;
 }
