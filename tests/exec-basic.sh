@@ -187,9 +187,6 @@ usage() {  # usage DESCRIPTION EXPECTED-TEXT ARGS...
         "$d: points at --help"
 }
 usage "unknown option" "unknown option '--frobnicate'" --frobnicate echo
-usage "empty ::: list" "::: with no items after it" echo :::
-usage "empty ::: list before another" "::: with no items after it" \
-    echo ::: ::: a
 usage ":::: with no file" ":::: with no file after it" echo ::::
 usage "bad -j" "-j: expected a number of jobs" -j many echo ::: a
 usage "-j without a value" "option -j needs a value" -j

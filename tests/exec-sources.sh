@@ -34,6 +34,32 @@ is "$st" 0 "an empty :::: file: exit 0"
 is "$(cat "$tmp/out")" " a" "beside another source: one empty value, as in parallel"
 run_mproc exec echo :::: "$tmp/empty"
 is "$(cat "$tmp/out")" "" "alone: no job"
+# An empty ::: list is an empty source too, not a usage error, as in
+# parallel: `mproc exec gzip ::: $(ls *.log)` with no logs runs nothing.
+run_mproc exec echo :::
+is "$st:$(cat "$tmp/out")$err" "0:" "an empty ::: list: no job, exit 0"
+run_mproc exec :::
+is "$st:$(cat "$tmp/out")$err" "0:" "no command, an empty ::: list: the same"
+run_mproc exec echo ::: a :::
+is "$st:$(cat "$tmp/out")" "0:a " "::: a ::: (empty): one empty value"
+run_mproc exec echo '[{1}][{2}]' ::: ::: a b
+is "$st:$(cat "$tmp/out")" "0:[][a]
+[][b]" "::: (empty) ::: a b: one empty value first"
+run_mproc exec echo ::: a b :::+
+is "$st:$(cat "$tmp/out")" "0:a " ":::+ (empty): one empty value, paired"
+run_mproc exec echo ::: :::
+is "$st:$(cat "$tmp/out")" "0:" "only empty ::: lists: no job"
+run_mproc exec echo ::: :::: "$tmp/empty"
+is "$st:$(cat "$tmp/out")" "0:" "an empty list and an empty file: no job"
+run_mproc exec echo :::: "$tmp/empty" :::: "$tmp/empty"
+is "$st:$(cat "$tmp/out")" "0:" "two empty files: no job"
+run_mproc exec --link echo ::: a b :::
+is "$st:$(cat "$tmp/out")" "$(printf '0:a \nb ')" \
+    "--link and an empty list: one empty value, beside each"
+echo stdin-item | timeout 60 "$bin" exec echo ::: > "$tmp/out" 2>&1
+is "$?:$(cat "$tmp/out")" "0:" "an empty ::: list does not read stdin"
+run_mproc exec -X -j2 echo ::: :::
+is "$st:$(cat "$tmp/out")" "0:" "-X and only empty lists: no job"
 
 # -0: items end at NUL bytes, so names may hold newlines.
 mkdir "$tmp/d"

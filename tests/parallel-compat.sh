@@ -88,6 +88,24 @@ abc-file|echo
 abc-file|-a - echo
 abc-file|echo :::: - ::: 1 2
 /dev/null|echo :::: empty-file
+# An empty ::: list runs nothing, exit 0 (`gzip ::: $(ls *.log)` with no
+# logs); beside a source with items it is one empty value; only empty
+# sources: nothing
+/dev/null|echo :::
+/dev/null|:::
+/dev/null|echo ::: a :::
+/dev/null|echo ::: ::: a
+/dev/null|echo ::: :::
+/dev/null|echo ::: :::: empty-file
+/dev/null|echo ::: a :::: empty-file
+/dev/null|echo :::: empty-file :::: empty-file
+/dev/null|echo :::: empty-file :::: empty-file ::: a
+/dev/null|echo ::: a b ::: ::: c d
+/dev/null|echo ::: a :::+
+/dev/null|echo ::: a b :::+ :::
+/dev/null|-X echo ::: :::
+/dev/null|-N2 echo :::
+/dev/null|--link echo ::: :::
 # Linking (tutorial: "Linking arguments from input sources")
 /dev/null|--link echo ::: A B C ::: D E F
 /dev/null|--link echo ::: A B C D E ::: F G

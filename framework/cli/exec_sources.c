@@ -369,13 +369,17 @@ int
 cli_exec_count(struct exec *x)
 {
     size_t i;
+    bool any = false;
 
     if (x->nsrc == 0)
         return 0;
-    /* An empty source beside others is one empty value, as in parallel
-     * (an optional list that happens to be empty does not cancel the
-     * run); alone, it makes no job. */
-    for (i = 0; x->nsrc > 1 && i < x->nsrc; i++)
+    /* An empty source beside one with items is one empty value, as in
+     * parallel (an optional list that happens to be empty does not
+     * cancel the run); when every source is empty there is no job, so
+     * `gzip ::: $(ls *.log)` with no logs runs nothing. */
+    for (i = 0; i < x->nsrc; i++)
+        any = any || x->src[i].n > 0;
+    for (i = 0; any && i < x->nsrc; i++)
         if (x->src[i].n == 0 && tuple_add(&x->src[i], "", 0) < 0)
             return cli_usage_error("exec", "out of memory");
     x->ntuples = x->link ? 0 : 1;
@@ -527,10 +531,13 @@ cli_exec_sources(struct exec *x, int argc, char **argv, int i)
             goto oom;
     }
     x->tmpl = x->tmpl_owned = t.s;
+    /* A ::: with no values after it is an empty source (see
+     * cli_exec_count()), not an error: the list is often made by the
+     * shell, and may be empty.  parallel reads stdin when such a ::: is
+     * the last word; here no source means stdin only when none is
+     * given, so that the command never runs on stdin by chance. */
     for (; i < argc; i++) {
         if (is_sep(argv[i])) {
-            if (s != NULL && kind == 1 && s->n == 0)
-                return cli_usage_error("exec", "::: with no items after it");
             kind = argv[i][3] == ':' ? 2 : 1;
             /* :::+ and ::::+: linked with the source before (not the
              * first: there is none). */
@@ -557,8 +564,6 @@ cli_exec_sources(struct exec *x, int argc, char **argv, int i)
             rc = -1;
         }
     }
-    if (s != NULL && kind == 1 && s->n == 0)
-        return cli_usage_error("exec", "::: with no items after it");
     return -1;
 oom:
     cli_str_free(&t);
