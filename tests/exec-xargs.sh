@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# mproc exec -X / -m / -n / -s (issue 15.2): as many items per command as
-# fit the command line, every item exactly once.
+# mproc exec -X / -m / -n / -s / --xargs (issue 15.2): as many items per
+# command as fit the command line, every item exactly once.
 . "${MPROC_SRCDIR:-.}/tests/lib.sh"
 
 # One line per command: its items.
@@ -50,6 +50,68 @@ run_mproc exec -j1 -X sh "$tmp/count.sh" ::: "$big" "$big" "$big" "$big" \
     "$big" "$big" "$big"
 is "$(tr '\n' ' ' < "$tmp/out" | head -c 100)" "3 3 1 " \
     "-X with 40 KB items: 3, 3 and 1 per command (the line limit)"
+
+# -X / -m spread the items over the job slots, as parallel does: the
+# command line that reaches the end of the input is cut into one per job
+# (parallel's populate(): ceil(items/jobs) each, from then on), whatever
+# the source.  Counted here, so it means something without parallel
+# (parallel-compat.sh compares the bytes).
+counts() {  # the number of words on each line of $tmp/out
+    awk '{ printf "%d ", NF }' "$tmp/out"
+}
+seq 1 10 > "$tmp/ten"
+seq 1 2000 > "$tmp/n2k"
+for j in 1 2 3 4; do
+    case $j in 1) w="10 " ;; 2) w="5 5 " ;; 3) w="4 4 2 " ;; 4) w="3 3 3 1 " ;;
+    esac
+    timeout 60 "$bin" exec -k -j$j -m echo < "$tmp/ten" > "$tmp/out" 2>&1
+    is "$(counts)" "$w" "stdin, -m -j$j: 10 items spread as $w"
+    run_mproc exec -k -j$j -X echo :::: "$tmp/ten"
+    is "$(counts)" "$w" ":::: FILE, -X -j$j: 10 items spread as $w"
+done
+full="275 248 248 244 199 199 199 199"
+for j in 1 2 3 4; do
+    case $j in 1) w="189 " ;; 2) w="95 94 " ;; 3) w="63 63 63 " ;;
+    4) w="48 48 48 45 " ;; esac
+    run_mproc exec -k -j$j -s 1000 -X echo :::: "$tmp/n2k"
+    is "$(counts)" "$full $w" \
+        ":::: FILE, 2000 items, -s 1000 -j$j: full lines, the last spread"
+    timeout 60 "$bin" exec -k -j$j -s 1000 -X echo < "$tmp/n2k" \
+        > "$tmp/out" 2>&1
+    is "$(counts)" "$full $w" "stdin, the same"
+done
+is "$(tr ' ' '\n' < "$tmp/out" | cmp - "$tmp/n2k" && echo same)" same \
+    "spread: every item once, in order"
+run_mproc exec -k -j3 -m -n4 echo ::: 1 2 3 4 5 6 7 8
+is "$(counts)" "4 2 2 " "-n 4: the line that reaches the end (4) is spread"
+run_mproc exec -k -j3 -m -n4 echo ::: 1 2 3 4 5 6 7 8 9
+is "$(counts)" "4 4 1 " "-n 4: a last line of one item is not"
+run_mproc exec -k -j3 -n4 echo ::: 1 2 3 4 5 6 7 8
+is "$(counts)" "4 4 " "-n alone: no spreading (nor in parallel)"
+run_mproc exec -k -j3 -N2 -m echo ::: 1 2 3 4 5 6 7 8 9 10
+is "$(counts)" "2 2 2 2 1 1 " "-N 2 -m: the last group is spread"
+run_mproc exec -k -j3 -N3 -X echo {1}-{2}-{3} ::: 1 2 3 4 5 6 7 8
+is "$(cat "$tmp/out")" "1-2-3
+4-5-6
+7--
+8--" "-N 3 -X: the items of the last group, one per job"
+run_mproc exec -k -j3 --xargs echo ::: 1 2 3 4 5 6 7 8 9 10
+is "$(counts)" "10 " "--xargs: as many as fit, not spread"
+run_mproc exec -k -j3 --xargs -n 4 echo ::: 1 2 3 4 5 6 7 8 9 10
+is "$(counts)" "4 4 2 " "--xargs -n 4: 4 per command"
+# The input ends only after a pause: the line waits for its end (it is
+# not half full), then is spread; -n 4: the full second line waits to
+# know whether more comes.
+(seq 1 10; sleep 1) | timeout 60 "$bin" exec -k -j3 -m echo > "$tmp/out" 2>&1
+is "$(counts)" "4 4 2 " "stdin that pauses before its end: spread"
+(seq 1 8; sleep 1) | timeout 60 "$bin" exec -k -j3 -m -n4 echo \
+    > "$tmp/out" 2>&1
+is "$(counts)" "4 2 2 " "-n 4, stdin that pauses before its end: spread"
+# Endless stdin: full lines go as they fill (only one line and one item
+# are read ahead); nothing waits for an end that never comes.
+yes 12345 | timeout 60 "$bin" exec -k -j3 -s 1000 -X echo 2> /dev/null |
+    head -n 3 > "$tmp/out"
+is "$(counts)" "165 165 165 " "endless stdin: full lines, at once"
 
 no_leftovers
 done_testing

@@ -145,6 +145,22 @@ abc-file|echo :::: - ::: 1 2
 /dev/null|-j2 -m echo pre-{}-post ::: A B C D E
 /dev/null|-n2 echo ::: A B C D E
 /dev/null|-j1 -X -n2 echo {} ::: A B C D E
+# -X and -m spread the items over the job slots (man: "-m": "distribute
+# the arguments evenly among the jobs"), -j1 and --xargs do not; -n caps
+# a command, and the one that reaches the end of the input is spread
+# (more, -j1..-j4 and large inputs: below)
+/dev/null|-j3 -m echo ::: 1 2 3 4 5 6 7 8 9 10
+/dev/null|-j3 -X echo ::: 1 2
+/dev/null|-j3 -m -n4 echo ::: 1 2 3 4 5 6 7 8
+/dev/null|-j3 -m -n4 echo ::: 1 2 3 4 5 6 7 8 9
+/dev/null|-j3 -m -n4 echo ::: 1 2 3 4 5 6 7 8 9 10 11 12
+/dev/null|-j3 -n4 echo ::: 1 2 3 4 5 6 7 8
+/dev/null|-j3 -N2 -m echo ::: 1 2 3 4 5 6 7 8 9 10
+/dev/null|-j3 -N3 -X echo {1}-{2}-{3} ::: 1 2 3 4 5 6 7 8
+/dev/null|-j3 --xargs echo ::: 1 2 3 4 5 6 7 8 9 10
+/dev/null|-j3 --xargs -n4 echo ::: 1 2 3 4 5 6 7 8 9 10
+/dev/null|-j3 --xargs -X echo x{}y ::: a b c d e
+/dev/null|-j1 -m echo ::: 1 2 3 4 5 6 7 8 9 10
 # NUL-separated input (man: "-0")
 nul-file|-0 echo
 nul-file|-0 'printf "<%s>\n"'
@@ -205,6 +221,18 @@ abc-file|-N2 echo
 /dev/null|--will-cite -r echo ::: a
 empty-file|-r echo x
 EOT
+
+# -X / -m over -j1..-j4: a few items (all in one line, spread), and 2000
+# (full lines of -s 1000, then the last one spread), from ::: lists,
+# :::: files and stdin.  Byte for byte, so the order of the items too.
+seq 1 10 > ten
+seq 1 2000 > n2k
+for j in 1 2 3 4; do
+    compare ten "-j$j -m echo"
+    compare /dev/null "-j$j -X echo ::: \$(cat ten)"
+    compare /dev/null "-j$j -s 1000 -X echo :::: n2k"
+    compare n2k "-j$j -s 1000 -m echo"
+done
 
 # --dry-run with {%} and -j2: the first two jobs take slots 1 and 2, and
 # every slot is one of them (parallel's exact reuse depends on its timing).

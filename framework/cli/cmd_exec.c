@@ -63,8 +63,10 @@ static const char exec_usage[] =
     "      --colsep REGEX      split each item into columns {1} {2}...\n"
     "      --link              pair the sources' items rather than combine\n"
     "  -X                      as many items per command as fit, each word\n"
-    "                          with {} repeated per item\n"
-    "  -m                      as many items per command as fit, by spaces\n"
+    "                          with {} repeated per item; the last items\n"
+    "                          spread evenly over the jobs\n"
+    "  -m                      as -X, the items by spaces where {} is\n"
+    "      --xargs             as -m, but not spread\n"
     "  -n, --max-args N        with -X or -m: at most N items per command\n"
     "  -N N                    N items per command, {1}..{N} each one\n"
     "  -s, --max-chars N       with -X or -m: command lines of N bytes at\n"
@@ -123,7 +125,7 @@ struct exec_key {
 enum {
     OPT_COLSEP = 256, OPT_LINK, OPT_TAG, OPT_RESULTS, OPT_HALT, OPT_DELAY,
     OPT_DRY, OPT_LB, OPT_JOBLOG, OPT_STATS, OPT_SET, OPT_HEADER, OPT_PROGRESS,
-    OPT_RESUME
+    OPT_RESUME, OPT_XARGS
 };
 
 /* struct exec: cli/exec_int.h */
@@ -336,6 +338,7 @@ next_line(struct exec *x)
 {
     struct cli_tuple t;
     size_t cap = x->mode == CLI_LINE_ONE ? 1 : x->max_args, cost = 0, i;
+    size_t keep;
     int r;
 
     while (!x->eof && (cap == 0 || x->npend < cap)) {
@@ -387,6 +390,35 @@ next_line(struct exec *x)
             x->est_len += cost;
         }
         x->pend[x->npend++] = t;
+    }
+    if (x->mode != CLI_LINE_ONE && x->spread && !x->spread_done &&
+        !x->eof && !x->has_carry && cap > 0 && x->npend == cap) {
+        /* Full by -n's count, this line may be the last: parallel knows,
+         * having read one item more, so this waits for it (or stdin's
+         * end) too; it opens the next line. */
+        r = cli_exec_next_group(x, &t);
+        if (r == 0) {
+            x->eof = true;
+        } else if (r == 1 || r == MPROC__ITEM_CUT) {
+            x->carry = t;
+            x->has_carry = true;
+            x->carry_cut = r == MPROC__ITEM_CUT;
+        } else {
+            cli_tuple_free(&t);
+            return r; /* MPROC_EAGAIN: the line waits as it is */
+        }
+    }
+    if (x->mode != CLI_LINE_ONE && x->eof &&
+        (keep = cli_exec_spread(x, x->npend)) < x->npend) {
+        /* The last line, spread over the jobs: it keeps its share, the
+         * rest make the lines after it, of that many items each.  (On
+         * failure each item is either moved, and zeroed, or still here:
+         * exec_free() frees them all.) */
+        for (i = keep; i < x->npend; i++)
+            if (cli_exec_unget(x, &x->pend[i]) < 0)
+                return MPROC_ENOMEM;
+        x->npend = x->max_args = keep;
+        x->eof = false;
     }
     if (x->npend == 0)
         return 0;
@@ -714,7 +746,8 @@ exit_status(void *user, int rc, unsigned long long failed)
 static long long
 jobs_known(const struct exec *x)
 {
-    if (x->stream != NULL || x->mode != CLI_LINE_ONE)
+    /* -N with -X or -m: its last group is spread, by the items left. */
+    if (x->stream != NULL || x->mode != CLI_LINE_ONE || x->spread)
         return -1;
     if (x->group_n > 0)
         return (long long)((x->ntuples + x->group_n - 1) / x->group_n);
@@ -826,6 +859,10 @@ exec_free(struct exec *x)
         cli_tuple_free(&x->carry);
     if (x->has_held)
         cli_tuple_free(&x->held);
+    for (i = x->back_at; i < x->nback; i++)
+        cli_tuple_free(&x->back[i]);
+    free(x->back);
+    free(x->grp_ends);
     for (i = 0; i < x->ntags; i++)
         free(x->tags[i]);
     free(x->tags);
@@ -888,6 +925,7 @@ cmd_exec(int argc, char **argv)
         {"max-chars", required_argument, NULL, 's'},
         {"colsep", required_argument, NULL, OPT_COLSEP},
         {"link", no_argument, NULL, OPT_LINK},
+        {"xargs", no_argument, NULL, OPT_XARGS},
         {"xapply", no_argument, NULL, OPT_LINK},
         {"tag", no_argument, NULL, OPT_TAG},
         {"results", required_argument, NULL, OPT_RESULTS},
@@ -918,7 +956,7 @@ cmd_exec(int argc, char **argv)
     size_t nafiles = 0, i, nb = sizeof(base) / sizeof(base[0]);
     char *end;
     int c, rc = CLI_EXIT_SOFTWARE, li;
-    bool ordered_set = false, lb = false, jobs_all = false;
+    bool ordered_set = false, lb = false, jobs_all = false, xargs = false;
     char *rule = NULL; /* --halt's, for the plugin */
     double d;
     const char *name, *sec;
@@ -1030,10 +1068,12 @@ cmd_exec(int argc, char **argv)
                 x.max_chars = (size_t)d;
             break;
         case 'X':
-            x.mode = CLI_LINE_X;
-            break;
         case 'm':
-            x.mode = CLI_LINE_M;
+            x.mode = c == 'X' ? CLI_LINE_X : CLI_LINE_M;
+            x.spread = true; /* parallel's -X and -m; not --xargs, -n */
+            break;
+        case OPT_XARGS:
+            xargs = true;
             break;
         case OPT_COLSEP:
             if (x.has_re)
@@ -1221,12 +1261,13 @@ cmd_exec(int argc, char **argv)
         x.max_chars = MAX_CHARS - 8192; /* room for the wrapper */
     if (x.group_n > 0) {
         /* -N: N items per command, {1}..{N} each one's (parallel's -N
-         * takes precedence over -X, -m and -n). */
+         * takes precedence over -X, -m and -n, but for -X's and -m's
+         * spreading of the last group: cli_exec_next_group()). */
         x.mode = CLI_LINE_ONE;
         x.max_args = 0;
     }
-    if (x.mode == CLI_LINE_ONE && x.max_args > 1)
-        x.mode = CLI_LINE_M; /* -n N alone: N items per command, as -m */
+    if (x.mode == CLI_LINE_ONE && x.group_n == 0 && (x.max_args > 1 || xargs))
+        x.mode = CLI_LINE_M; /* -n N or --xargs alone: as -m, unspread */
     if (x.raw)
         x.mode = CLI_LINE_ONE; /* each input is a whole command */
     if (!cli_line_has_repl(x.tmpl)) {
@@ -1290,10 +1331,6 @@ cmd_exec(int argc, char **argv)
             rc = CLI_EXIT_SOFTWARE;
             goto done;
         }
-        /* -X, -m with every item known: spread them over the jobs (as
-         * parallel does), not one long line and idle workers. */
-        if (x.mode != CLI_LINE_ONE && x.max_args == 0 && x.jobs > 1)
-            x.max_args = (size_t)((x.ntuples + x.jobs - 1) / x.jobs);
     } else {
         struct mproc__job stdin_job = {0};
 

@@ -74,6 +74,14 @@ struct exec {
     int halt_status;
     char slot[32]; /* {%}'s mark (slot_mark()), or "" */
     bool raw; /* no command given: each input's values are the command */
+    /* -X, -m: the command line (or -N group) that reaches the end of the
+     * input is spread over the jobs, once (cli_exec_spread()).  Its
+     * records past the first line's share wait in `back`, read before
+     * the sources; `grp_ends` keeps where each record of `grp` ends. */
+    bool spread, spread_done;
+    struct cli_tuple *back;
+    size_t nback, back_at, back_cap;
+    size_t *grp_ends, grp_ends_cap;
 };
 
 /* ---- the inputs (exec_sources.c) ---- */
@@ -92,6 +100,13 @@ int cli_exec_next_group(struct exec *x, struct cli_tuple *t);
 void cli_exec_sources_rotate(struct exec *x, size_t k);
 /* The number of jobs the sources make: 0 or an exit status. */
 int cli_exec_count(struct exec *x);
+/* A command line of k records reached the end of the input: how many of
+ * them it keeps (k, but the first time under -X or -m: its share of the
+ * jobs, as the lines after it). */
+size_t cli_exec_spread(struct exec *x, size_t k);
+/* Read record t again (after those already given back), which the
+ * queue now owns: 0, or -1 when out of memory (t freed). */
+int cli_exec_unget(struct exec *x, struct cli_tuple *t);
 /* --header : names from each source's first item: -1 to go on, or an
  * exit status. */
 int cli_exec_header(struct exec *x);

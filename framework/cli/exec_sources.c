@@ -269,6 +269,12 @@ next_tuple(struct exec *x, struct cli_tuple *t)
     int r;
 
     memset(t, 0, sizeof(*t));
+    if (x->back_at < x->nback) {
+        *t = x->back[x->back_at++];
+        if (x->back_at == x->nback)
+            x->back_at = x->nback = 0;
+        return 1;
+    }
     if (x->stream != NULL) {
         do {
             r = cli_input_next(x->stream, &it);
@@ -313,6 +319,92 @@ next_tuple(struct exec *x, struct cli_tuple *t)
     return 1;
 }
 
+size_t
+cli_exec_spread(struct exec *x, size_t k)
+{
+    /* parallel spreads once, the first time a line reaches the end (a
+     * line of one item included), by its own count of job slots. */
+    if (!x->spread || x->spread_done)
+        return k;
+    x->spread_done = true;
+    return x->jobs > 1 ? (k + x->jobs - 1) / x->jobs : k;
+}
+
+int
+cli_exec_unget(struct exec *x, struct cli_tuple *t)
+{
+    if (x->nback == x->back_cap) {
+        size_t n = x->back_cap ? x->back_cap * 2 : 16;
+        struct cli_tuple *b = realloc(x->back, n * sizeof(*b));
+
+        if (b == NULL) {
+            cli_tuple_free(t);
+            return -1;
+        }
+        x->back = b;
+        x->back_cap = n;
+    }
+    x->back[x->nback++] = *t;
+    memset(t, 0, sizeof(*t));
+    return 0;
+}
+
+/* -N's group in x->grp reached the end of the input: under -X or -m,
+ * keep its share of the jobs and give the rest of its records back,
+ * each with its own values (moved, not copied); the groups after it
+ * are that size too.  0, or MPROC_ENOMEM. */
+static int
+group_spread(struct exec *x)
+{
+    size_t keep = cli_exec_spread(x, x->grp_count), r, from, i;
+    struct cli_tuple one;
+
+    if (keep >= x->grp_count)
+        return 0;
+    for (r = keep; r < x->grp_count; r++) {
+        from = x->grp_ends[r - 1];
+        memset(&one, 0, sizeof(one));
+        one.n = one.cap = x->grp_ends[r] - from;
+        one.v = malloc((one.n ? one.n : 1) * sizeof(*one.v));
+        one.len = malloc((one.n ? one.n : 1) * sizeof(*one.len));
+        if (one.v == NULL || one.len == NULL) {
+            free(one.v);
+            free(one.len);
+            return MPROC_ENOMEM; /* the rest stays in grp, freed with it */
+        }
+        for (i = 0; i < one.n; i++) {
+            one.v[i] = x->grp.v[from + i];
+            one.len[i] = x->grp.len[from + i];
+            x->grp.v[from + i] = NULL;
+        }
+        if (cli_exec_unget(x, &one) < 0)
+            return MPROC_ENOMEM;
+    }
+    x->grp.n = x->grp_ends[keep - 1];
+    x->grp_count = x->group_n = keep;
+    return 0;
+}
+
+/* Note where the record just added to x->grp ends (for group_spread()):
+ * 0, or MPROC_ENOMEM. */
+static int
+group_mark(struct exec *x)
+{
+    if (!x->spread || x->spread_done)
+        return 0;
+    if (x->grp_count == x->grp_ends_cap) {
+        size_t n = x->grp_ends_cap ? x->grp_ends_cap * 2 : 16;
+        size_t *e = realloc(x->grp_ends, n * sizeof(*e));
+
+        if (e == NULL)
+            return MPROC_ENOMEM;
+        x->grp_ends = e;
+        x->grp_ends_cap = n;
+    }
+    x->grp_ends[x->grp_count] = x->grp.n;
+    return 0;
+}
+
 /* -N: the values of the next group_n tuples as one (the last group may
  * be short); else next_tuple().  Returns as next_tuple(). */
 int
@@ -320,7 +412,7 @@ cli_exec_next_group(struct exec *x, struct cli_tuple *t)
 {
     struct cli_tuple one;
     size_t i;
-    int r;
+    int r = 1;
 
     if (x->group_n == 0)
         return next_tuple(x, t);
@@ -354,10 +446,28 @@ cli_exec_next_group(struct exec *x, struct cli_tuple *t)
                 return MPROC_ENOMEM;
             }
         cli_tuple_free(&one);
+        if (group_mark(x) < 0)
+            return MPROC_ENOMEM;
         x->grp_count++;
     }
     if (x->grp_count == 0)
         return 0;
+    if (r == 1 && x->spread && !x->spread_done) {
+        /* A full group may be the last: parallel knows, having read one
+         * item more (a wait for stdin here is the pool's, as above). */
+        r = next_tuple(x, &one);
+        if (r == MPROC__ITEM_CUT) {
+            x->held = one;
+            x->has_held = true;
+        } else if (r == 1 && cli_exec_unget(x, &one) < 0) {
+            return MPROC_ENOMEM;
+        } else if (r < 0) {
+            cli_tuple_free(&one);
+            return r;
+        }
+    }
+    if (r == 0 && group_spread(x) < 0)
+        return MPROC_ENOMEM;
     *t = x->grp;
     memset(&x->grp, 0, sizeof(x->grp));
     x->grp_count = 0;
