@@ -99,6 +99,10 @@ run_mproc exec -k -j3 --xargs echo ::: 1 2 3 4 5 6 7 8 9 10
 is "$(counts)" "10 " "--xargs: as many as fit, not spread"
 run_mproc exec -k -j3 --xargs -n 4 echo ::: 1 2 3 4 5 6 7 8 9 10
 is "$(counts)" "4 4 2 " "--xargs -n 4: 4 per command"
+# -j 0 on stdin: as many jobs as there are items, within reason (it was
+# one job slot, as for an empty ::: list), so one item each.
+timeout 60 "$bin" exec -k -j0 -X echo < "$tmp/ten" > "$tmp/out" 2>&1
+is "$(counts)" "1 1 1 1 1 1 1 1 1 1 " "-j 0, stdin: 10 job slots, 1 item each"
 # The input ends only after a pause: the line waits for its end (it is
 # not half full), then is spread; -n 4: the full second line waits to
 # know whether more comes.

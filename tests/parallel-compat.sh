@@ -233,6 +233,7 @@ for j in 1 2 3 4; do
     compare /dev/null "-j$j -s 1000 -X echo :::: n2k"
     compare n2k "-j$j -s 1000 -m echo"
 done
+compare ten "-j0 -X echo"
 
 # --dry-run with {%} and -j2: the first two jobs take slots 1 and 2, and
 # every slot is one of them (parallel's exact reuse depends on its timing).

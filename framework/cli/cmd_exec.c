@@ -1296,10 +1296,11 @@ cmd_exec(int argc, char **argv)
         goto done;
     if (jobs_all) {
         /* -j 0: as many as there are jobs, within reason (parallel: as
-         * many as file handles allow). */
+         * many as file handles allow).  Stdin, with no source, is not
+         * open yet: its count is unknown, not 0. */
         char *set = NULL;
         if (asprintf(&set, "pool.workers=%llu",
-                     x.stream ? 256ULL
+                     x.nsrc == 0 ? 256ULL
                               : x.ntuples < 1     ? 1ULL
                               : x.ntuples > 256 ? 256ULL
                                                 : x.ntuples) < 0) {
