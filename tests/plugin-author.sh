@@ -188,5 +188,54 @@ like "$err" 'bad\x1b[31m red\x0d\x07' "its message escaped"
 is "$(tr -d '\n' <"$tmp/err" | tr -dc '\033\r\007' | wc -c | tr -d ' ')" 0 \
     "no raw control byte on stderr"
 
+# ---- a task that closes descriptors not its own ----
+cat >"$tmp/closer.c" <<'C'
+#include <string.h>
+#include <unistd.h>
+#include <mproc/plugin.h>
+static int
+init(struct mproc_ctx *c)
+{
+    if (strcmp(mproc_arg(c, "init", "ok"), "close") == 0)
+        for (int fd = 3; fd < 1024; fd++)
+            close(fd);
+    return MPROC_TASK_OK;
+}
+static int
+t(struct mproc_ctx *c, const void *in, size_t l, uint64_t i, struct mproc_buf *o)
+{
+    (void)c, (void)i;
+    if (strcmp(in, "close") == 0)
+        for (int fd = 3; fd < 1024; fd++)
+            close(fd);
+    return mproc_buf_append(o, in, l);
+}
+static const struct mproc_task_def tasks[] = {{"t", t, NULL}, {NULL, NULL, NULL}};
+static const struct mproc_arg_def args[] = {{"init", 0, "ok", 0, "h", NULL}, MPROC_ARG_END};
+MPROC_PLUGIN_DEFINE(.name = "closer", .init = init, .tasks = tasks, .args = args);
+C
+build closer
+printf 'a\nb\nclose\nc\nd\n' >"$tmp/close.txt"
+for ipc in pipe shmring; do
+    printf '[job]\nplugin = %s\ninput = lines:%s\ntimeout = 5\n[pool]\nworkers = 1\nipc = %s\n' \
+        "$tmp/closer.so" "$tmp/close.txt" "$ipc" >"$tmp/close.ini"
+    # Its result may come through the shared stage before the worker
+    # ends (pipe) or not (shmring: the worker is killed when its channel
+    # ends): the item succeeds or fails, once; the others run once.
+    timeout -k 5 60 "$bin" run "$tmp/close.ini" >"$tmp/out" 2>"$tmp/err"
+    st=$?
+    ok $([ $st = 0 ] || [ $st = 1 ]; echo $?) \
+        "$ipc: a task closes descriptors 3 and up: the run ends ($st; 124: hung)"
+    is "$(grep -v '^close$' "$tmp/out")" "a
+b
+c
+d" "$ipc: every other item once, in order"
+    timeout -k 5 60 "$bin" run "$tmp/close.ini" --set args.init=close \
+        >"$tmp/out" 2>"$tmp/err"
+    st=$?
+    ok $([ $st = 78 ] || [ $st = 1 ]; echo $?) \
+        "$ipc: an init that closes them: the run ends, failed ($st; 124: hung)"
+done
+
 no_leftovers
 done_testing

@@ -470,12 +470,16 @@ mproc__pool_drain(mproc_pool_t *p, struct worker *w)
         if (r == 0 && frames_check(msg, len) < 0)
             r = MPROC_EIO;
         if (r < 0) {
-            if (r != MPROC_EPIPE) {
+            if (r != MPROC_EPIPE)
                 set_errmsg(p, "worker %d: %s", (int)w->pid,
                            r == MPROC_EIO ? "sent a malformed frame"
                                           : mproc__chan_errmsg(w->result));
-                mproc__pool_signal_worker(w, SIGKILL);
-            }
+            /* The end of its channel: a worker closes it only by ending,
+             * or by a plugin that closed descriptors not its own.  On
+             * shmring such a worker lived on, the ring still mapped, and
+             * the run waited for it for ever: it is ended here, and its
+             * death is handled as any other. */
+            mproc__pool_signal_worker(w, SIGKILL);
             w->eof = true;
             if (w->pidfd < 0 && !w->reaping)
                 mproc__pool_reap(p, w); /* no pidfd: the end of the
