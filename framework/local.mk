@@ -26,6 +26,7 @@ libmproc_core_la_SOURCES = \
 	%reldir%/shm/shm.c \
 	%reldir%/shm/shm_int.h \
 	%reldir%/config/config.c \
+	%reldir%/config/parse.c \
 	%reldir%/config/config_int.h \
 	%reldir%/config/decl.c \
 	%reldir%/config/values.c \

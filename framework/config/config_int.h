@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Internal view of a checked job configuration: typed values for the
- * framework.  Filled by config.c; read by the CLI and the pool.
+ * framework.  Filled by config.c (from the text parse.c takes apart);
+ * read by the CLI and the pool.
  */
 #ifndef MPROC_CONFIG_INT_H
 #define MPROC_CONFIG_INT_H
@@ -190,6 +191,74 @@ void mproc__mgrconf_free(struct mproc__mgrconf *m);
 
 /* The job's [manager]; ->set is false when it has none. */
 const struct mproc__mgrconf *mproc__config_manager(const mproc_config_t *cfg);
+
+/* ---- the configuration object: config.c, parse.c ---- */
+
+/* The keys of [job] and [pool]: as many as config.c's table holds. */
+#define MPROC__CONFIG_NKEYS 30
+
+/* A value once checked: what the typed view is built from. */
+struct mproc__config_parsed {
+    unsigned long long num; /* number, size, boolean, names[] index, or
+                               input kind */
+    int64_t lo, hi;         /* input = range:A..B */
+    char *path;             /* resolved path, owned; NULL when none */
+    bool nul;               /* input = lines0:...: items end at NUL */
+};
+
+/* One key as set.  `raw` stays NULL while the default applies. */
+struct mproc__config_slot {
+    char *raw;       /* the value as written */
+    char *where;     /* "FILE:LINE" or "--set" */
+    int line;        /* for the duplicate message; 0 for --set */
+    int file_id;     /* the load that set it; 0 for --set */
+    struct mproc__config_parsed p; /* unused for [args] */
+};
+
+struct mproc_config {
+    struct mproc__config_slot slots[MPROC__CONFIG_NKEYS];
+    /* [args]: kv[i] is handed out; its key is ours, its value is
+     * argv[i].raw, and argv[i] also says where the value came from. */
+    struct mproc__config_slot *argv;
+    struct mproc_kv *kv;
+    size_t nargs, args_cap;
+    /* argv's index + 1 by key hash (open addressing, 0 empty; twice
+     * args_cap slots): a duplicate is found at once, not by a scan per
+     * key (a file of many keys took quadratic time to load). */
+    uint32_t *args_ix;
+    struct mproc__decls *decls; /* [KIND:NAME] sections, see decl.c */
+    struct mproc__mgrconf mgr;  /* [manager], see manager.c */
+    struct mproc__job job;      /* valid while `finished` */
+    bool finished;
+    int loads;       /* files loaded so far, for file ids */
+    char *args_where; /* "FILE:LINE" of the first [args] header */
+    char **warnings;  /* what is valid but likely not meant */
+    size_t nwarnings;
+    char *last_file; /* for the message of a missing plugin */
+};
+
+/* Where an assignment comes from. */
+struct mproc__config_source {
+    const char *loc;   /* message prefix: "FILE:LINE" or "--set A=B" */
+    const char *where; /* what mproc_config_where() reports */
+    const char *dir;   /* folder of relative paths; NULL: the cwd */
+    int line;          /* 0 for --set */
+    int file_id;       /* 0 for --set */
+};
+
+/* The sections a job file has, besides the [KIND:NAME] of decl.c. */
+extern const char *const mproc__config_sections[4];
+/* MPROC_ECONFIG for an unknown [section], naming the closest one. */
+int mproc__config_unknown_section(const char *section, const char *loc,
+                                  mproc_err_t *err);
+/*
+ * SECTION.KEY = VALUE, from a file or from --set (parse.c): the one place
+ * where an assignment is checked, so both give the same errors.
+ */
+int mproc__config_assign(mproc_config_t *cfg, const char *section,
+                         const char *key, const char *value,
+                         const struct mproc__config_source *src,
+                         mproc_err_t *err);
 
 /* A bigger "job file" is a mistake (say, /dev/zero): reading stops. */
 #define MPROC__CONFIG_FILE_MAX ((size_t)16 << 20)

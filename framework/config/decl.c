@@ -4,9 +4,10 @@
  * such as [lock:output] or [array:histogram].  The host creates them before
  * any worker starts; plugins look them up by name.
  *
- * config.c hands this file every section header that has a ':' (from its
+ * parse.c hands this file every section header that has a ':' (from its
  * pre-scan, since inih reports a section only with its first key) and
- * every key of such a section; both come with their FILE:LINE.
+ * config.c every key of such a section (and the header of a --set);
+ * both come with their FILE:LINE.
  */
 #include "internal.h"
 

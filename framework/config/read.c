@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Reading a job file whole, before inih sees a byte of it (config.c
+ * Reading a job file whole, before inih sees a byte of it (parse.c
  * says why it reads the file itself).
  */
 #include "internal.h"
