@@ -4,11 +4,12 @@
 mprocinclude_HEADERS += include/mproc/process.h
 
 # In this order: the static locks a fork start writes after its fork
-# (process.c's list, result.c's pool, fork.c's hold) are then laid out in
+# (children.c's list, result.c's pool, fork.c's hold) are then laid out in
 # one page, one copy-on-write fault per start instead of two (issue 13.4).
 libmproc_core_la_SOURCES += \
 	%reldir%/process_int.h \
 	%reldir%/process.c \
+	%reldir%/children.c \
 	%reldir%/result.c \
 	%reldir%/fork.c \
 	%reldir%/boot.c \

@@ -2,7 +2,8 @@
 /*
  * Process internals: what a new process image is told (the boot message),
  * and the start methods that make a new image (spawn, forkserver), shared
- * by Process objects (process.c) and pool workers (pool/start.c).
+ * by Process objects (process.c, children.c) and pool workers
+ * (pool/start.c).
  *
  * A spawned or forkserver child finds its descriptors at fixed numbers:
  *   3   the boot message, a memfd read from offset 0
@@ -271,6 +272,92 @@ uint32_t mproc__process_next_id(void);
 bool mproc__process_is_daemon(void);
 extern size_t (*mproc__process_pool_workers)(mproc_process_t **out,
                                              size_t max);
+
+/*
+ * ---- Process objects (process.c, children.c) ----
+ *
+ * process.c makes handles and starts children; children.c keeps this
+ * process, its parent and the list of children, and reaps them.
+ */
+
+/* A handle's state, and what it stands for. */
+enum { MPROC__PS_NEW, MPROC__PS_STARTED, MPROC__PS_ENDED, MPROC__PS_CLOSED };
+enum {
+    MPROC__PK_CHILD,   /* started by this process */
+    MPROC__PK_CURRENT, /* this process (mproc__process_self) */
+    MPROC__PK_PARENT,  /* the process that started this one */
+    MPROC__PK_WORKER   /* a pool's worker (mproc__process_worker_new) */
+};
+
+struct mproc_process {
+    pthread_mutex_t mu; /* reaping: check() (a MPROC__PK_CHILD's) */
+    int kind;
+    int state;
+    char *name;
+    bool name_owned; /* false for the static "MainProcess" */
+    pid_t starter;   /* the process that started it */
+    uint32_t *identity;
+    size_t nidentity;
+    bool daemon;
+    /* the target */
+    mproc_task_fn fn;
+    char *target;
+    char *input;
+    size_t input_len;
+    struct mproc_kv *args;
+    size_t nargs;
+    size_t result_max;
+    const mproc_context_t *context;
+    struct mproc__plugin *plugin;
+    bool plugin_cached; /* owned by the cache, not by the process */
+    const struct mproc_task_def *task;
+    /* running */
+    pid_t pid;
+    int pidfd;       /* -1 where the kernel refuses pidfds */
+    int result_fd;   /* the memfd the child writes its result to */
+    int sentinel_fd; /* without pidfds: a pipe only the child holds open */
+    bool reaped;
+    int exitcode;
+    char *rbuf;      /* the result, read at the end */
+    size_t rlen;
+    int rtype;       /* the frame's type, 0 if none */
+    const char *rdata; /* into rbuf */
+    size_t rdata_len;
+    char *failure;
+    bool died_after; /* success, then a death or an exit other than 0 */
+    bool lost_status; /* reaped elsewhere before it sent a result */
+    bool freed;      /* free() while it ran: free when reaped */
+    struct mproc__pass *pass; /* objects handed to it (pass.c) */
+    size_t npass;
+    struct mproc_process *next;
+    /* The last error's message, MPROC_ERRMSG_MAX bytes made on the first
+     * error: inline, it made a handle too large for malloc's per-thread
+     * cache, and freeing one wrote to the arena, a page a start wrote
+     * (and, after fork(), took a fault on) for nothing. */
+    char *errmsg;
+    bool errmsg_lost; /* an error whose message there was no room for */
+};
+
+/* The module's lock: the children list, and the identity a new handle
+ * takes from this process's. */
+extern pthread_mutex_t mproc__process_lock;
+/* This process as a handle (mproc_current_process()). */
+extern struct mproc_process mproc__process_self;
+
+/* Keep the error's message in p (made on the first error); returns
+ * code.  _closed: MPROC_ECLOSED, saying so. */
+int mproc__process_set_err(mproc_process_t *p, int code, const char *fmt,
+                           ...) __attribute__((format(printf, 3, 4)));
+int mproc__process_closed(mproc_process_t *p);
+/* Release what p holds and free it (process.c). */
+void mproc__process_destroy(mproc_process_t *p);
+/* Look at a started child: read its result and reap it if it ended;
+ * true when it has ended (children.c). */
+bool mproc__process_check(mproc_process_t *p);
+/* Put a child just started by `me` on the children list; take one off
+ * it (the module's lock held). */
+void mproc__process_list_add(mproc_process_t *p, pid_t me);
+void mproc__process_unlink(mproc_process_t *p);
 
 /* pidfd_open(pid), or -1 with errno. */
 int mproc__pidfd_open(pid_t pid);

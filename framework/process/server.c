@@ -182,7 +182,7 @@ child(const struct mproc__boot *b, const int *fds, size_t nfds)
  * Before a child for a request of `kind` is made: what its first steps
  * would otherwise write, set here, once (each page a child writes is
  * copied for it).  A Process registers its result file, at 4, in the fork
- * registry (process.c): registered here already, the child stores
+ * registry (children.c): registered here already, the child stores
  * nothing there.  Not for other kinds, whose descriptor at 4 their own
  * children may use.
  */

@@ -5,7 +5,7 @@
  * kernel or refused by a seccomp filter (some container profiles): then
  * an unnamed file on the tmpfs at /dev/shm does the same job, shared by
  * descriptor and mapped.  pidfds and clone3 have their fallbacks where
- * they are used (process.c, server.c).
+ * they are used (process.c, children.c, server.c).
  */
 #include "internal.h"
 
