@@ -130,9 +130,11 @@ struct mproc__chan_opts {
     size_t message_max; /* 0: MPROC__CHAN_MESSAGE_MAX_DEFAULT */
     size_t capacity;    /* bytes the transport buffers; 0: its default */
     unsigned flags;     /* MPROC__CHAN_SHARED, MPROC__CHAN_EINTR */
-    /* mq: how many queues the caller opens together (a pool: 2 per
-     * worker), so that all of them fit the user's RLIMIT_MSGQUEUE budget
-     * from the start.  0: unknown, size for MPROC__MQ_GROUP_DEFAULT. */
+    /* How many channels the caller opens together (a pool: 2 per
+     * worker).  mq: so that all of them fit the user's RLIMIT_MSGQUEUE
+     * budget from the start (0: unknown, size for
+     * MPROC__MQ_GROUP_DEFAULT).  shmring: a large group gets smaller
+     * rings when capacity is 0 (0: one ring of the default size). */
     unsigned group;
 };
 /* Queues per user that a queue of unknown group is sized to share the

@@ -91,6 +91,16 @@
 #define DEFAULT_CAPACITY ((size_t)256 << 10)
 #define MIN_CAPACITY ((size_t)4096)
 #define MAX_CAPACITY ((size_t)1 << 30)
+/* Rings opened together (mproc__chan_opts.group: a pool's, two per
+ * worker) share this many bytes, each at least GROUP_MIN_CAPACITY, when
+ * the caller leaves the capacity to us.  A ring's bytes are used in turn
+ * whatever is in flight, so each of its pages is faulted in by both
+ * sides (a pipe reuses a few hot pages) and the stream walks through all
+ * of them in the caches.  With 256 KiB rings and 64 echo workers the
+ * host took 6,900 more page faults than on pipe over 400,000 items, and
+ * 20-30% more CPU; 2 to 8 workers keep the whole DEFAULT_CAPACITY. */
+#define GROUP_BYTES ((size_t)4 << 20)
+#define GROUP_MIN_CAPACITY ((size_t)32 << 10)
 
 /* Spinning budget, in nanoseconds. */
 /* An interruptible wait's slices (see s_wait). */
@@ -464,6 +474,11 @@ s_open(struct mproc_chan *ch, const struct mproc__chan_opts *o,
     size_t cap = MIN_CAPACITY, want = o->capacity ? o->capacity
                                                   : DEFAULT_CAPACITY;
     int r;
+
+    if (o->capacity == 0 && o->group > 0 && GROUP_BYTES / o->group < want)
+        want = GROUP_BYTES / o->group < GROUP_MIN_CAPACITY
+                   ? GROUP_MIN_CAPACITY
+                   : GROUP_BYTES / o->group;
 
     p->r = NULL;
     p->memfd = p->rbell[0] = p->rbell[1] = p->wbell[0] = p->wbell[1] = -1;
