@@ -237,10 +237,14 @@ mproc__crash_offset(uint32_t fifo_cap)
             63) & ~(size_t)63;
 }
 
+/* Rounded to a cache line: the next slot's claim words and stage (16-byte
+ * aligned) start there, whatever the backtrace record's size (it grew by
+ * 8 bytes once, and every slot but the first was misaligned). */
 static inline size_t
 mproc__claims_slot_bytes(uint32_t fifo_cap)
 {
-    return mproc__crash_offset(fifo_cap) + sizeof(struct mproc__crash);
+    return (mproc__crash_offset(fifo_cap) + sizeof(struct mproc__crash) +
+            63) & ~(size_t)63;
 }
 
 /* Exit status of a worker whose init failed (the host also gets a frame). */
