@@ -947,6 +947,16 @@ test_structure_errors(void)
         "indented line: continuation lines are not supported; remove the "
         "leading whitespace",
         "indented header");
+    /* inih skips the mark, then the whitespace: the header was read, but
+     * was declared by no one, and its key crashed (fuzz-config). */
+    bad("\xEF\xBB\xBF\r\r[semaphore:s]\nvalue = 1\n", 1,
+        "indented line: continuation lines are not supported; remove the "
+        "leading whitespace",
+        "indented header after a byte-order mark");
+    bad("\xEF\xBB\xBF [job]\nplugin = echo\n", 1,
+        "indented line: continuation lines are not supported; remove the "
+        "leading whitespace",
+        "a space after a byte-order mark");
     bad_len("[job]\nplugin = e\0cho\n", 19, 2,
             "line holds a NUL byte; a job file is text", "a NUL byte");
 

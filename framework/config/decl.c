@@ -228,11 +228,20 @@ mproc__decl_key(struct mproc__decls *d, const char *section, const char *key,
                 const char *value, const char *loc, mproc_err_t *err)
 {
     struct mproc__decl *x = find(d, strchr(section, ':') + 1);
-    const char *keys = kind_keys[x->kind];
+    const char *keys;
     unsigned long long u;
     size_t klen = strlen(key);
     const char *p;
     int b;
+
+    /* The reader declares every header before its keys; a key under a
+     * header it did not see is the reader's bug, said, not a crash. */
+    if (x == NULL)
+        return mproc__err(err, MPROC_ECONFIG,
+                          "%s: key '%s' under [%s], a section not declared "
+                          "(a header the reader did not see)",
+                          loc, key, section);
+    keys = kind_keys[x->kind];
 
     /* Is `key` one of the words of `keys`? */
     for (p = strstr(keys, key); p != NULL; p = strstr(p + 1, key))

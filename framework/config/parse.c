@@ -87,7 +87,7 @@ static int
 precheck(const struct parse *ps)
 {
     const char *p = ps->data, *end = ps->data + ps->len, *nl, *q;
-    size_t n;
+    size_t n, bom;
     int line = 0;
 
     while (p < end) {
@@ -96,6 +96,9 @@ precheck(const struct parse *ps)
         line++;
         if (n > 0 && p[n - 1] == '\r')
             n--; /* part of a CRLF newline */
+        /* inih skips a UTF-8 byte-order mark, then the line's leading
+         * whitespace: what follows the mark is the line's start. */
+        bom = line == 1 && n >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
         if (memchr(p, '\0', n) != NULL)
             return mproc__err(ps->err, MPROC_ECONFIG,
                               "%s:%d: line holds a NUL byte; a job file is "
@@ -110,9 +113,9 @@ precheck(const struct parse *ps)
                               "double quotes: put a longer command in a "
                               "script file",
                               ps->path, line, n, MPROC_CONFIG_VALUE_MAX);
-        for (q = p; q < p + n && isspace((unsigned char)*q); q++)
+        for (q = p + bom; q < p + n && isspace((unsigned char)*q); q++)
             ;
-        if (q > p && q < p + n && *q != ';' && *q != '#')
+        if (q > p + bom && q < p + n && *q != ';' && *q != '#')
             return mproc__err(ps->err, MPROC_ECONFIG,
                               "%s:%d: indented line: continuation lines are "
                               "not supported; remove the leading whitespace",
