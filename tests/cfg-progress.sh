@@ -93,6 +93,21 @@ else
     ok 0 "# SKIP no terminal: script(1) or pseudo-terminals missing"
 fi
 
+# The same with stdout to a file: the jobs' stderr lines still go to the
+# terminal the progress line is on, and were glued to it (the hold looked
+# at stdout only).
+if have_terminal; then
+    script -qec "MPROC_WORKER=$MPROC_WORKER timeout 60 $bin exec --line-buffer --progress -j2 'for i in 1 2 3; do echo err{}-\$i >&2; sleep 0.3; done' ::: a b c d >$tmp/out" /dev/null \
+        </dev/null >"$tmp/tty" 2>&1
+    glued=$(tr '\r' '\n' <"$tmp/tty" | grep -c 'mproc: [0-9/]* done.*err' || true)
+    is "$glued" 0 "exec --line-buffer, stdout a file: no stderr line shares the progress line's"
+    is "$(tr '\r' '\n' <"$tmp/tty" | sed 's/^\x1b\[K//' | grep -c '^err[a-d]-[1-3]$')" 12 \
+        "exec --line-buffer, stdout a file: each of the 12 stderr lines on a line of its own"
+else
+    ok 0 "# SKIP no terminal: script(1) or pseudo-terminals missing"
+    ok 0 "# SKIP no terminal: script(1) or pseudo-terminals missing"
+fi
+
 # A narrow terminal: the line fits its width.  It was 60-odd columns on
 # a 30-column terminal, wrapped, and each redraw left a row behind (an
 # operator's pass, 2026-12-01).

@@ -385,6 +385,9 @@ void cli_run_stop(void);
  * again.  No-ops but for the mutex when no line is drawn. */
 void cli_progress_hold(void);
 void cli_progress_release(void);
+/* Between hold and release: erase the progress line before a write to
+ * stderr, where the line is drawn. */
+void cli_progress_erase_held(void);
 
 /* ---- what plugins declare (cmd_plugins.c) ---- */
 /* Print the job file's warnings (an [args] value cut by " ;"), then check

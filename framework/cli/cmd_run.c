@@ -178,9 +178,17 @@ void
 cli_progress_hold(void)
 {
     pthread_mutex_lock(&progress_mu);
-    /* Only where stdout is a terminal too: lines going to a file would
-     * only make the line blink. */
-    if (progress_run != NULL && isatty(STDOUT_FILENO))
+    /* Only where the results go to a terminal too: lines going to a file
+     * would only make the line blink.  Not isatty(1): while a plugin may
+     * print, descriptor 1 is stderr (cli_stdout_guard). */
+    if (progress_run != NULL && progress_run->out_tty)
+        progress_erase_locked(progress_run);
+}
+
+void
+cli_progress_erase_held(void)
+{
+    if (progress_run != NULL)
         progress_erase_locked(progress_run);
 }
 

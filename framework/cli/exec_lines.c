@@ -169,6 +169,7 @@ put_err_line(struct cli_xdir *l, struct lb_job *j, const char *a, size_t na,
     char *line = malloc(nt + na + nb);
 
     j->traced = true;
+    cli_progress_erase_held(); /* not glued to the progress line */
     if (line == NULL) {
         (void)fwrite(a, 1, na, stderr);
         (void)fwrite(b, 1, nb, stderr);
