@@ -233,6 +233,11 @@ for ipc in pipe shmring; do
         [ $n = 1 ] && once=$((once + 1))
     done
     is "$once" 5 "$ipc: each item written or failed, once"
+    # The failure says why the pool killed the worker, not only "killed
+    # by SIGKILL" (a plugin author's reading of that was a crash of ours).
+    ok $(! grep -q ': worker [0-9]* killed by SIGKILL' "$tmp/err" ||
+         grep -q 'closed its channel to the host; does the plugin close descriptors it does not own' "$tmp/err"; echo $?) \
+        "$ipc: a worker killed for its channel's end is said to be so"
     timeout -k 5 60 "$bin" run "$tmp/close.ini" --set args.init=close \
         >"$tmp/out" 2>"$tmp/err"
     st=$?

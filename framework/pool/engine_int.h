@@ -106,6 +106,7 @@ struct worker {
     bool task_gone;     /* `task` has no reader any more */
     bool eof;           /* `result` reached its end */
     bool reaping;       /* in mproc__pool_reap(): drain must not reap again */
+    bool chan_killed;   /* SIGKILLed by the pool when `result` ended */
     bool stale_limit;   /* a limit signal was sent for an item that then
                            completed: a death by it is not the head's */
     unsigned sent;      /* tasks sent to this process */

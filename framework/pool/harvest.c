@@ -480,6 +480,7 @@ mproc__pool_drain(mproc_pool_t *p, struct worker *w)
              * the run waited for it for ever: it is ended here, and its
              * death is handled as any other. */
             mproc__pool_signal_worker(w, SIGKILL);
+            w->chan_killed = true;
             w->eof = true;
             if (w->pidfd < 0 && !w->reaping)
                 mproc__pool_reap(p, w); /* no pidfd: the end of the
@@ -506,7 +507,7 @@ head_claimed(const mproc_pool_t *p, const struct worker *w)
 void
 mproc__pool_reap(mproc_pool_t *p, struct worker *w)
 {
-    char why[160], msg[MPROC__FAILMSG_MAX];
+    char why[256], msg[MPROC__FAILMSG_MAX];
     siginfo_t si;
     int st = 0, r;
     pid_t pid = w->pid;
@@ -537,6 +538,13 @@ mproc__pool_reap(mproc_pool_t *p, struct worker *w)
                  "program)");
     else
         describe_status(st, why, sizeof(why));
+    if (!lost && w->chan_killed && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)
+        /* Alive with its channel closed: a plugin that closed
+         * descriptors it does not own (a crash ends with its own
+         * signal, not this one). */
+        snprintf(why + strlen(why), sizeof(why) - strlen(why),
+                 " (by the pool: it closed its channel to the host; does "
+                 "the plugin close descriptors it does not own?)");
     mproc__log(p->stopping || (WIFEXITED(st) && WEXITSTATUS(st) == 0)
                    ? MPROC_LOG_DEBUG
                    : MPROC_LOG_WARNING,
