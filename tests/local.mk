@@ -79,7 +79,7 @@ TESTS += tests/test-config tests/test-plugin tests/test-pool \
 	%reldir%/fault-mq.sh %reldir%/fault-shmring.sh \
 	%reldir%/limits-mq.sh %reldir%/limits-shmring.sh \
 	%reldir%/signals-mq.sh %reldir%/signals-shmring.sh \
-	%reldir%/plugin-author.sh \
+	%reldir%/plugin-author.sh %reldir%/shmring-arena.sh \
 	%reldir%/spdx.sh
 
 EXTRA_DIST += %reldir%/lib.sh %reldir%/summary.sh %reldir%/cli-config.sh \
@@ -92,7 +92,7 @@ EXTRA_DIST += %reldir%/lib.sh %reldir%/summary.sh %reldir%/cli-config.sh \
 	%reldir%/fault-mq.sh %reldir%/fault-shmring.sh \
 	%reldir%/limits-mq.sh %reldir%/limits-shmring.sh \
 	%reldir%/signals-mq.sh %reldir%/signals-shmring.sh \
-	%reldir%/plugin-author.sh %reldir%/spdx.sh
+	%reldir%/plugin-author.sh %reldir%/shmring-arena.sh %reldir%/spdx.sh
 
 include %reldir%/process.mk
 include %reldir%/ipc.mk

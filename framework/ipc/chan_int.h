@@ -136,6 +136,10 @@ struct mproc__chan_opts {
      * MPROC__MQ_GROUP_DEFAULT).  shmring: a large group gets smaller
      * rings when capacity is 0 (0: one ring of the default size). */
     unsigned group;
+    /* shmring: take the ring from this segment of the group's rings
+     * (mproc__shmring_arena_new) while it has room; NULL: a segment of
+     * its own.  Other backends ignore it. */
+    struct mproc__ring_arena *arena;
 };
 /* Queues per user that a queue of unknown group is sized to share the
  * RLIMIT_MSGQUEUE budget with (a pool of 16 workers has 32, plus room for
@@ -487,6 +491,15 @@ void mproc__ipc_hook(const char *point);
  * any memory of at least that size (cap a power of two). */
 size_t mproc__shmring_memsize(size_t cap);
 int mproc__shmring_init(void *mem, size_t len, size_t cap);
+/* shmring: one segment, one mapping, for up to `nrings` rings opened
+ * with opts like `o` (its group and capacity decide the rings' size), or
+ * NULL (no memory: the rings then take a segment each).  A pool's many
+ * workers: the host's fork() copied one mapping per ring, and each of
+ * its children dropped them again.  The caller holds one reference;
+ * each ring taken from it holds one more. */
+struct mproc__ring_arena *
+mproc__shmring_arena_new(unsigned nrings, const struct mproc__chan_opts *o);
+void mproc__shmring_arena_unref(struct mproc__ring_arena *a);
 /* shmring: 1 while the index that `side` waits for (RD: the producer's,
  * WR: the consumer's) is published without a fence, its sleeper paying
  * with membarrier(2) (see shmring.c); else 0.  For tests. */

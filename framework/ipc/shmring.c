@@ -159,10 +159,28 @@ struct spin {
     unsigned idle;
 };
 
+/* A segment of a group's rings (see mproc__shmring_arena_new).  Mapped
+ * MADV_DONTFORK as a whole: a ring's slice is opened to fork() from its
+ * open until s_nofork, as a ring of its own segment would be.  Slices are
+ * handed out once, never again: a ring freed may still be mapped in a
+ * process that outlived its peer. */
+struct mproc__ring_arena {
+    int memfd;
+    char *base;
+    size_t len;        /* bytes mapped at base */
+    size_t slot_len;   /* bytes of one ring's slice, whole pages */
+    size_t cap;        /* each ring's data bytes */
+    unsigned nslots, next;
+    unsigned refs;
+    int32_t pid;       /* the process that mapped it (mproc__self) */
+};
+
 struct ring_priv {
     struct mproc__ring *r;
     size_t maplen;
     int memfd;
+    struct mproc__ring_arena *arena; /* r is a slice of it, or NULL */
+    uint64_t arena_off;              /* the slice's offset in its memfd */
     int rbell[2];       /* WR side holds [1], rings it; RD side polls [0] */
     int wbell[2];       /* RD side holds [1], rings it; WR side polls [0] */
     uint64_t head_seen; /* producer's copy of head */
@@ -451,9 +469,16 @@ awake(const struct mproc_chan *ch, _Atomic uint32_t *word)
 static void
 release(struct ring_priv *p)
 {
-    if (p->r != NULL && mapped_here(p))
+    /* A slice is unmapped with its arena, in the process that made it;
+     * in a child forked with it, only the slice was mapped. */
+    if (p->r != NULL && mapped_here(p) &&
+        (p->arena == NULL || p->arena->pid != mproc__self()))
         munmap(p->r, p->maplen);
     p->r = NULL;
+    if (p->arena != NULL) {
+        mproc__shmring_arena_unref(p->arena);
+        p->arena = NULL;
+    }
     mproc__close_fd(&p->memfd);
     mproc__close_fd(&p->rbell[0]);
     mproc__close_fd(&p->rbell[1]);
@@ -483,45 +508,135 @@ reset_local(struct ring_priv *p)
     p->slept[0] = p->slept[1] = 0;
 }
 
-static int
-s_open(struct mproc_chan *ch, const struct mproc__chan_opts *o,
-       mproc_err_t *err)
+/* The data bytes of a ring opened with o (a power of two), or 0 when
+ * the capacity asked for is too large. */
+static size_t
+ring_cap(const struct mproc__chan_opts *o)
 {
-    struct ring_priv *p = priv(ch);
     size_t cap = MIN_CAPACITY, want = o->capacity ? o->capacity
                                                   : DEFAULT_CAPACITY;
-    int r;
 
     if (o->capacity == 0 && o->group > 0 && GROUP_BYTES / o->group < want)
         want = GROUP_BYTES / o->group < GROUP_MIN_CAPACITY
                    ? GROUP_MIN_CAPACITY
                    : GROUP_BYTES / o->group;
+    if (want > MAX_CAPACITY)
+        return 0;
+    while (cap < want)
+        cap *= 2;
+    return cap;
+}
+
+static size_t
+page_round(size_t n)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    return (n + pg - 1) / pg * pg;
+}
+
+struct mproc__ring_arena *
+mproc__shmring_arena_new(unsigned nrings, const struct mproc__chan_opts *o)
+{
+    struct mproc__ring_arena *a;
+    size_t cap = ring_cap(o);
+
+    if (cap == 0 || nrings == 0 || (a = calloc(1, sizeof(*a))) == NULL)
+        return NULL;
+    a->cap = cap;
+    a->slot_len = page_round(mproc__shmring_memsize(cap));
+    a->nslots = nrings;
+    a->len = a->slot_len * nrings;
+    a->refs = 1;
+    a->pid = mproc__self();
+    a->memfd = mproc__memfd("mproc-shmring");
+    if (a->memfd < 0 || a->len / a->slot_len != nrings ||
+        ftruncate(a->memfd, (off_t)a->len) < 0 ||
+        (a->base = mmap(NULL, a->len, PROT_READ | PROT_WRITE, MAP_SHARED,
+                        a->memfd, 0)) == MAP_FAILED) {
+        if (a->memfd >= 0)
+            close(a->memfd);
+        free(a);
+        return NULL;
+    }
+    /* Nothing of it goes to a child but the slices being started. */
+    (void)madvise(a->base, a->len, MADV_DONTFORK);
+    return a;
+}
+
+void
+mproc__shmring_arena_unref(struct mproc__ring_arena *a)
+{
+    if (a == NULL || --a->refs > 0)
+        return;
+    /* A forked child has the slices it was started with at most (they are
+     * unmapped with their rings), and the holes may hold its own maps by
+     * now: only the maker unmaps the whole. */
+    if (a->pid == mproc__self())
+        munmap(a->base, a->len);
+    mproc__close_fd(&a->memfd);
+    free(a);
+}
+
+/* A slice of o->arena for p, when it has one of the size o asks for. */
+static bool
+take_slice(struct ring_priv *p, const struct mproc__chan_opts *o, size_t cap)
+{
+    struct mproc__ring_arena *a = o->arena;
+    char *m;
+
+    if (a == NULL || a->pid != mproc__self() || a->cap != cap ||
+        a->next >= a->nslots)
+        return false;
+    m = a->base + (size_t)a->next * a->slot_len;
+    /* Forked with the process started next (until s_nofork).  Where
+     * madvise refuses, the segment of its own is the way. */
+    if (madvise(m, a->slot_len, MADV_DOFORK) < 0)
+        return false;
+    p->arena_off = (uint64_t)a->next * a->slot_len;
+    a->next++;
+    a->refs++;
+    p->arena = a;
+    p->r = (struct mproc__ring *)(void *)m;
+    p->maplen = a->slot_len;
+    return true;
+}
+
+static int
+s_open(struct mproc_chan *ch, const struct mproc__chan_opts *o,
+       mproc_err_t *err)
+{
+    struct ring_priv *p = priv(ch);
+    size_t cap = ring_cap(o);
+    int r;
 
     p->r = NULL;
+    p->arena = NULL;
     p->memfd = p->rbell[0] = p->rbell[1] = p->wbell[0] = p->wbell[1] = -1;
     p->wfd[0] = p->wfd[1] = -1;
     p->nofork_pid = 0;
-    if (want > MAX_CAPACITY)
+    if (cap == 0)
         return mproc__err(err, MPROC_EINVAL,
-                          "shmring: capacity %zu is above %zu bytes", want,
-                          MAX_CAPACITY);
-    while (cap < want)
-        cap *= 2;
-    p->maplen = mproc__shmring_memsize(cap);
-    p->memfd = mproc__memfd("mproc-shmring");
-    if (p->memfd < 0 || ftruncate(p->memfd, (off_t)p->maplen) < 0) {
-        r = -errno;
-        release(p);
-        return mproc__err(err, r, "shmring: cannot create %zu bytes of "
-                          "shared memory: %s", p->maplen, strerror(-r));
-    }
-    p->r = mmap(NULL, p->maplen, PROT_READ | PROT_WRITE, MAP_SHARED,
-                p->memfd, 0);
-    if (p->r == MAP_FAILED) {
-        r = -errno;
-        p->r = NULL;
-        release(p);
-        return mproc__err(err, r, "shmring: mmap: %s", strerror(-r));
+                          "shmring: capacity %zu is above %zu bytes",
+                          o->capacity, MAX_CAPACITY);
+    if (take_slice(p, o, cap)) {
+        /* A slice handed out once: zero-filled. */
+    } else {
+        p->maplen = mproc__shmring_memsize(cap);
+        p->memfd = mproc__memfd("mproc-shmring");
+        if (p->memfd < 0 || ftruncate(p->memfd, (off_t)p->maplen) < 0) {
+            r = -errno;
+            release(p);
+            return mproc__err(err, r, "shmring: cannot create %zu bytes of "
+                              "shared memory: %s", p->maplen, strerror(-r));
+        }
+        p->r = mmap(NULL, p->maplen, PROT_READ | PROT_WRITE, MAP_SHARED,
+                    p->memfd, 0);
+        if (p->r == MAP_FAILED) {
+            r = -errno;
+            p->r = NULL;
+            release(p);
+            return mproc__err(err, r, "shmring: mmap: %s", strerror(-r));
+        }
     }
     mproc__shmring_init(p->r, p->maplen, cap);
     p->r->crowded = o->group > CROWD_RINGS_PER_CPU * (unsigned long)ncpu();
@@ -960,6 +1075,10 @@ s_nofork(struct mproc_chan *ch)
         madvise(p->r, p->maplen, MADV_DONTFORK) == 0)
         p->nofork_pid = mproc__self();
     mproc__close_fd(&p->memfd);
+    /* A slice: back into its arena's one mapping (the kernel merges the
+     * three again), and handed on no more either. */
+    if (p->arena != NULL)
+        p->arena_off = UINT64_MAX;
 }
 
 /* ---- export, import ---- */
@@ -970,7 +1089,8 @@ s_export(const struct mproc_chan *ch, unsigned side, int *fds, size_t *nfds,
 {
     const struct ring_priv *p = priv(ch);
 
-    (void)blob;
+    size_t room = *len;
+
     /* -1 after s_nofork: such a side is only listed (for closing in
      * children), never handed on. */
     fds[0] = p->memfd;
@@ -978,6 +1098,15 @@ s_export(const struct mproc_chan *ch, unsigned side, int *fds, size_t *nfds,
     fds[2] = side == MPROC__CHAN_RD ? p->wbell[1] : p->wbell[0];
     *nfds = 3;
     *len = 0;
+    if (p->arena != NULL && p->arena_off != UINT64_MAX) {
+        /* A slice: the arena's memfd, and where in it. */
+        uint64_t where[2] = {p->arena_off, p->maplen};
+        if (room < sizeof(where))
+            return MPROC_EINVAL;
+        fds[0] = p->arena->memfd;
+        memcpy(blob, where, sizeof(where));
+        *len = sizeof(where);
+    }
     return 0;
 }
 
@@ -990,37 +1119,49 @@ s_import(struct mproc_chan *ch, unsigned side, const int *fds, size_t nfds,
     size_t i;
     void *m;
 
-    (void)blob;
-    if (nfds != 3 || len != 0)
+    uint64_t where[2] = {0, 0}; /* offset, length; length 0: the file */
+    size_t maplen;
+
+    if (nfds != 3 || (len != 0 && len != sizeof(where)))
         return mproc__err(err, MPROC_EINVAL,
                           "shmring: import: bad description");
-    if (fstat(fds[0], &st) < 0 || st.st_size < (off_t)sizeof(struct mproc__ring))
+    if (len == sizeof(where))
+        memcpy(where, blob, sizeof(where));
+    if (fstat(fds[0], &st) < 0 ||
+        (where[1] == 0 && st.st_size < (off_t)sizeof(struct mproc__ring)) ||
+        (where[1] != 0 &&
+         (where[1] < sizeof(struct mproc__ring) ||
+          where[0] > (uint64_t)st.st_size ||
+          where[1] > (uint64_t)st.st_size - where[0] ||
+          where[0] % (uint64_t)sysconf(_SC_PAGESIZE) != 0)))
         return mproc__err(err, MPROC_EINVAL,
                           "shmring: import: fd %d is not a ring", fds[0]);
-    m = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-             fds[0], 0);
+    maplen = where[1] != 0 ? (size_t)where[1] : (size_t)st.st_size;
+    m = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0],
+             (off_t)where[0]);
     if (m == MAP_FAILED)
         return mproc__err(err, -errno, "shmring: import: mmap: %s",
                           strerror(errno));
     p->r = m;
     if (p->r->magic != RING_MAGIC || p->r->layout_version != RING_LAYOUT ||
-        p->r->size != (uint64_t)st.st_size ||
-        mproc__shmring_memsize(p->r->cap) > (size_t)st.st_size ||
+        p->r->size != (uint64_t)maplen ||
+        mproc__shmring_memsize(p->r->cap) > maplen ||
         p->r->cap != ch->lim.capacity) {
-        munmap(m, (size_t)st.st_size);
+        munmap(m, maplen);
         return mproc__err(err, MPROC_EINVAL,
                           "shmring: import: the segment's header is not "
                           "this layout (magic, version or size)");
     }
     for (i = 0; i < nfds; i++)
         if (fcntl(fds[i], F_SETFD, FD_CLOEXEC) < 0) {
-            munmap(m, (size_t)st.st_size);
+            munmap(m, maplen);
             return mproc__err(err, -errno, "shmring: import: fd %d: %s",
                               fds[i], strerror(errno));
         }
     (void)fcntl(fds[1], F_SETFL, O_NONBLOCK);
     (void)fcntl(fds[2], F_SETFL, O_NONBLOCK);
-    p->maplen = (size_t)st.st_size;
+    p->maplen = maplen;
+    p->arena = NULL;
     p->nofork_pid = 0;
     p->memfd = fds[0];
     p->rbell[0] = p->rbell[1] = p->wbell[0] = p->wbell[1] = -1;

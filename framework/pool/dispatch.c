@@ -143,6 +143,7 @@ spawn(mproc_pool_t *p, unsigned i)
         .ipc = p->o.ipc,
         .chan_max = p->chan_max,
         .chan_group = 2 * p->nworkers,
+        .arena = NULL,
         .cancel_fd = p->o.cancel_fd,
         .claims_fd = p->claims_fd,
     };
@@ -152,6 +153,16 @@ spawn(mproc_pool_t *p, unsigned i)
     size_t n = 0, nc = 0;
     unsigned k;
 
+    /* shmring: the first start makes one segment for every worker's
+     * two rings (a mapping and a memfd for each ring cost the host's
+     * fork() per worker started after it). */
+    if (!p->arena_tried && strcmp(p->o.ipc, "shmring") == 0) {
+        struct mproc__chan_opts co = {.message_max = p->chan_max,
+                                      .group = 2 * p->nworkers};
+        p->arena_tried = true;
+        p->arena = mproc__shmring_arena_new(2 * p->nworkers, &co);
+    }
+    req.arena = p->arena;
     /* A forked worker must not keep the other workers' channels open, or
      * their deaths could go unseen. */
     fds = malloc(p->nworkers * sizeof(*fds) + sizeof(*fds));

@@ -200,6 +200,9 @@ struct mproc_pool {
     /* claim words: fifo_cap per worker slot, shared; NULL: none */
     _Atomic uint64_t *claims;
     int claims_fd;
+    /* shmring: one segment for the workers' rings (started once each) */
+    struct mproc__ring_arena *arena;
+    bool arena_tried;
     size_t claims_len;
     unsigned fifo_cap;
     /* The clock, read once per turn of the loop rather than per item:

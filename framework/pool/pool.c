@@ -970,6 +970,7 @@ mproc_pool_free(mproc_pool_t *p)
         stop_workers(p, true);
         free(p->w);
     }
+    mproc__shmring_arena_unref(p->arena); /* after the workers' rings */
     if (p->has_reduce && !p->reduce_ended) {
         /* reduce_end is where the plugin frees its state. */
         struct mproc_buf scratch;

@@ -77,6 +77,7 @@ struct mproc__start {
     const char *ipc;     /* channel backend */
     size_t chan_max;     /* message_max of the channels */
     unsigned chan_group; /* channels the pool opens in all (mq sizing) */
+    struct mproc__ring_arena *arena; /* shmring: rings from here; or NULL */
     /* What a forked child must close: other workers' channels (else a
      * worker's death may go unseen) and descriptors (pidfds). */
     struct mproc_chan *const *close_chans;

@@ -66,7 +66,8 @@ open_channels(const struct mproc__start *s, struct mproc_chan **task,
     /* mq sizes each queue for a share of the user's RLIMIT_MSGQUEUE:
      * every worker's two channels must fit together. */
     struct mproc__chan_opts o = {.message_max = s->chan_max,
-                                 .group = s->chan_group};
+                                 .group = s->chan_group,
+                                 .arena = s->arena};
     mproc_err_t err;
     int r;
 
