@@ -19,6 +19,7 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -551,6 +552,86 @@ test_silent_flood(void)
     mproc_listener_free(l);
 }
 
+/* The same flood under a low descriptor limit (RLIMIT_NOFILE 1024 is a
+ * common default): the Listener runs out of descriptors before it has
+ * 1,024 handshakes, accept4() fails with EMFILE, and the oldest silent
+ * handshake must then go to make room, as at 1,024.  (accept returned
+ * EMFILE on every call instead: a manager spun at 100 % CPU and real
+ * clients waited for the silent ones' 5 s deadline, or timed out while
+ * the flood reconnected.) */
+static void
+test_silent_flood_emfile(void)
+{
+    enum { FLOOD = 400, ROOM = 150 };
+    char address[128];
+    struct sockaddr_un un = { .sun_family = AF_UNIX };
+    struct rlimit rl, low;
+    mproc_listener_t *l;
+    mproc_conn_t *c;
+    int p[2], probe, refused = 0, served;
+    char b;
+    pid_t flooder, good;
+    long long t0, end;
+
+    path_in_tmp(address, sizeof(address), "emfile.sock");
+    mproc_listener_open(&l, address, KEY, strlen(KEY), NULL, NULL);
+    snprintf(un.sun_path, sizeof(un.sun_path), "%.100s", address + 5);
+    if (pipe(p) < 0 || getrlimit(RLIMIT_NOFILE, &rl) < 0)
+    {
+        ok(0, "pipe or getrlimit: %s", strerror(errno));
+        return;
+    }
+    flooder = fork();
+    if (flooder == 0) {
+        int n = 0;
+        low = rl;
+        low.rlim_cur = FLOOD + 64;
+        setrlimit(RLIMIT_NOFILE, &low);
+        for (int i = 0; i < FLOOD; i++) {
+            int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            if (fd < 0 || connect(fd, (struct sockaddr *)&un, sizeof(un)) < 0)
+                break;
+            n++;
+        }
+        (void)!write(p[1], "x", 1);
+        pause();
+        _exit(n == FLOOD ? 0 : 1);
+    }
+    close(p[1]);
+    /* Room for ROOM more descriptors in this process, not for FLOOD. */
+    probe = dup(0);
+    low = rl;
+    low.rlim_cur = (rlim_t)probe + ROOM;
+    close(probe);
+    setrlimit(RLIMIT_NOFILE, &low);
+    end = now_ms() + 10000;
+    while (now_ms() < end) {
+        struct pollfd pf = { .fd = p[0], .events = POLLIN };
+        (void)mproc_listener_accept(l, 0, &c);
+        mproc_conn_free(c);
+        if (poll(&pf, 1, 1) == 1)
+            break;
+    }
+    (void)!read(p[0], &b, 1);
+    close(p[0]);
+    for (int i = 0; i < 4 * FLOOD; i++) { /* take what the backlog holds */
+        (void)mproc_listener_accept(l, 0, &c);
+        mproc_conn_free(c);
+    }
+    t0 = now_ms();
+    good = client_child(address, KEY, 0);
+    served = serve(l, 1, &refused);
+    is_int(served, 1, "a real client is served behind %d silent ones with "
+           "descriptors for %d", FLOOD, ROOM);
+    is_int(wait_exit(good), 0, "the real client got its echo");
+    ok(now_ms() - t0 < 2500, "within 2.5 s, not at the silent ones' 5 s "
+       "deadline (%lld ms)", now_ms() - t0);
+    setrlimit(RLIMIT_NOFILE, &rl);
+    kill(flooder, SIGKILL);
+    wait_exit(flooder);
+    mproc_listener_free(l);
+}
+
 static void
 test_addresses(void)
 {
@@ -1034,6 +1115,7 @@ main(int argc, char **argv)
     test_auth(address);
     test_silent_client();
     test_silent_flood();
+    test_silent_flood_emfile();
     test_addresses();
     path_in_tmp(address, sizeof(address), "many.sock");
     test_many(address);

@@ -326,8 +326,8 @@ evict_oldest(mproc_listener_t *l)
     if (oldest == NULL)
         return;
     seterr(l, MPROC_EAUTH, "listener %s: %s dropped before the end of its "
-           "handshake: %d others were under way", l->address, oldest->peer,
-           MPROC__CONN_PENDING_MAX);
+           "handshake: %zu others were under way", l->address, oldest->peer,
+           l->npending);
     push_refusal(l);
     drop(l, oldest);
 }
@@ -345,6 +345,15 @@ take_new(mproc_listener_t *l)
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
                 errno == ECONNABORTED)
                 return 0;
+            /* Out of descriptors (RLIMIT_NOFILE below 1,024 handshakes):
+             * make room as at MPROC__CONN_PENDING_MAX, or a flood of
+             * silent connections keeps real clients in the backlog and
+             * the caller's loop spins on a listening socket that stays
+             * readable. */
+            if ((errno == EMFILE || errno == ENFILE) && l->pending) {
+                evict_oldest(l);
+                continue;
+            }
             return seterr(l, -errno, "listener %s: accept: %s", l->address,
                           strerror(errno));
         }
