@@ -5,6 +5,7 @@
  * (one flaw each); the shipped ones come from MPROC_PLUGIN_PATH.
  */
 #include "config.h"
+#include "paths.h" /* the install folders (made by make) */
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -10,6 +10,7 @@
  * check lives here too, beside what prints the declarations.
  */
 #include "internal.h"
+#include "paths.h" /* the install folders (made by make) */
 
 #include <dirent.h>
 #include <dlfcn.h>

@@ -4,6 +4,7 @@
  * the commands share is in common.c.
  */
 #include "internal.h"
+#include "paths.h" /* the install folders (made by make) */
 
 #include <signal.h>
 #include <errno.h>

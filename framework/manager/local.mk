@@ -16,7 +16,7 @@ libmproc_core_la_SOURCES += \
 	%reldir%/client.c \
 	%reldir%/start.c
 # Where mproc_manager_start(spawn) finds `mproc` once installed
-# ($MPROC_BIN overrides it, as the tests do).
-libmproc_core_la_CPPFLAGS += -DMPROC_BINDIR='"$(bindir)"'
+# ($MPROC_BIN overrides it, as the tests do): MPROC_BINDIR in
+# framework/paths.h.
 
 mproc_SOURCES += framework/cli/cmd_manager.c

@@ -10,6 +10,7 @@
  * hang-up and stops, so no server outlives its owner.
  */
 #include "config.h"
+#include "paths.h" /* the install folders (made by make) */
 
 #include <errno.h>
 #include <fcntl.h>

@@ -10,6 +10,7 @@
  * libmpi's symbols through the global scope.
  */
 #include "internal.h"
+#include "paths.h" /* the install folders (made by make) */
 
 #include <dlfcn.h>
 #include <poll.h>

@@ -11,6 +11,7 @@
  * RTLD_LOCAL keeps one plugin's symbols from satisfying another's.
  */
 #include "internal.h"
+#include "paths.h" /* the install folders (made by make) */
 
 #include <dlfcn.h>
 #include <limits.h>
@@ -25,10 +26,6 @@
 /* The smallest descriptor ABI 1.0 defines: up to and including reduce_end. */
 #define DESC_MIN_SIZE                                                       \
     (offsetof(struct mproc_plugin, reduce_end) + sizeof(mproc_reduce_end_fn))
-
-#ifndef MPROC_PLUGINDIR
-#define MPROC_PLUGINDIR "/usr/local/lib/mproc/plugins"
-#endif
 
 const struct mproc_arg_def *
 mproc__plugin_args(const struct mproc_plugin *d)

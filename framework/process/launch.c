@@ -28,6 +28,7 @@
  * server took every forkserver child of the process with it.
  */
 #include "internal.h"
+#include "paths.h" /* the install folders (made by make) */
 
 #include <fcntl.h>
 #include <limits.h>

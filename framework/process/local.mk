@@ -22,8 +22,8 @@ libmproc_core_la_SOURCES += \
 # tests name it in MPROC_WORKER).  $(pkglibdir), not $(libexecdir): it
 # belongs with the library (a multiarch library package owns it), so the
 # library alone supports every start method.
-libmproc_core_la_CPPFLAGS = $(AM_CPPFLAGS) \
-	-DMPROC_WORKER_PATH='"$(mprocworkerdir)/mproc-worker"'
+# (MPROC_WORKER_PATH in framework/paths.h.)
+libmproc_core_la_CPPFLAGS = $(AM_CPPFLAGS)
 
 # The image that spawn and forkserver run: fresh, with only the
 # descriptors it is given.  It links the shared libmproc, where a plugin
