@@ -129,6 +129,22 @@ ok $? "README's minimal plugin is the one of mproc-plugin(3)"
 [ -s "$tmp/a.c" ] && [ -s "$tmp/b.c" ] || echo "#   one of them is missing"
 is "$(cat "$tmp/ex/mproc-plugin.3-upper-plugin.c.out" 2>/dev/null)" "HELLO
 WORLD" "mproc-plugin(3)'s plugin prints what the page says"
+# Each public header compiles alone, and gives what its functions take:
+# mproc-manager(3) names only <mproc/manager.h>, whose Values and Arrays
+# take the types of <mproc/shared.h> (an outside pass: MPROC_T_INT64
+# undeclared).
+for h in "$srcdir"/include/mproc/*.h; do
+    h=${h##*/}
+    printf '#include <mproc/%s>\nint mproc_header_alone;\n' "$h" >"$tmp/h.c"
+    $cc $cflags $flags $inc -c "$tmp/h.c" -o "$tmp/h.o" >"$tmp/h.log" 2>&1
+    hst=$?
+    ok $hst "<mproc/$h> compiles alone"
+    [ $hst = 0 ] || sed 's/^/#   /' "$tmp/h.log" | head -5
+done
+printf '#include <mproc/manager.h>\nint t = MPROC_T_INT64;\n' >"$tmp/h.c"
+$cc $cflags $flags $inc -c "$tmp/h.c" -o "$tmp/h.o" >"$tmp/h.log" 2>&1
+ok $? "<mproc/manager.h> gives the Value types (MPROC_T_INT64)"
+
 # DOC_EXAMPLES_KEEP=DIR keeps the sources, programs and outputs there.
 [ -n "${DOC_EXAMPLES_KEEP:-}" ] && cp -r "$tmp/ex/." "$DOC_EXAMPLES_KEEP/"
 done_testing

@@ -81,6 +81,7 @@
 
 #include "error.h"
 #include "plugin.h"
+#include "shared.h" /* enum mproc_type: the types of Values and Arrays */
 
 #ifdef __cplusplus
 extern "C" {
