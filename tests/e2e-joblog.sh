@@ -101,8 +101,32 @@ like "$err" "joblog $tmp/log: item 0 is not the one logged there" \
 head -1 "$tmp/log" >"$tmp/bad.log"; printf '1\t2\n' >>"$tmp/bad.log"
 run_mproc run "$tmp/fault.ini" --joblog "$tmp/bad.log" --resume
 is "$st" 78 "a malformed joblog: exit 78"
-like "$err" "$tmp/bad.log:2: not a joblog line; expected 11 tab-separated fields" \
+like "$err" "$tmp/bad.log:2: not a joblog line: too few tab-separated fields; expected 11" \
     "a malformed joblog: FILE:LINE and what was expected"
+# A line of 11 fields with one that does not parse: the field is named
+# (it said "expected 11 tab-separated fields" of a line that had them).
+good=$(sed -n 2p "$tmp/log")
+badline() {  # badline FIELD VALUE: the log's first line, FIELD replaced
+    { head -1 "$tmp/log"
+      printf '%s\n' "$good" | BADV=$2 awk -F'\t' -v f="$1" \
+          'BEGIN { OFS = "\t" } { $f = ENVIRON["BADV"]; print }'; } \
+        >"$tmp/bad.log"
+    run_mproc run "$tmp/fault.ini" --joblog "$tmp/bad.log" --resume
+}
+badline 1 x12
+is "$st" 78 "a bad index: exit 78"
+like "$err" "bad.log:2: not a joblog line: the index (field 1), 'x12', is not a whole number" \
+    "a bad index: named"
+badline 5 fine
+like "$err" "the status (field 5), 'fine', is not ok, failed, died, timeout or toolarge" \
+    "a bad status: named"
+badline 10 -1
+is "$st" 78 "a negative offset: exit 78"
+like "$err" "the offset and length (fields 10 and 11), '-1' and " \
+    "a negative offset: named"
+badline 8 'a\q'
+like "$err" "the item (field 8) has an escape mproc does not write" \
+    "a bad escape in the item: named"
 run_mproc run "$tmp/fault.ini" --resume
 is "$st" 64 "--resume without --joblog: exit 64"
 like "$err" "--resume needs --joblog FILE" "--resume without --joblog: says so"

@@ -357,7 +357,8 @@ keep_entry(struct cli_joblog *j, const struct cli_joblog_entry *e)
  * another shard, or -1 out of memory.
  */
 static int
-read_line(struct cli_joblog *j, char *line, size_t len)
+read_line(struct cli_joblog *j, char *line, size_t len, char *why,
+          size_t whylen)
 {
     char *field[11], *p, *copy = NULL;
     struct cli_joblog_entry e = {0};
@@ -367,8 +368,10 @@ read_line(struct cli_joblog *j, char *line, size_t len)
 
     /* A raw NUL would hide the rest of the line from the C string
      * functions below; put_escaped() writes it as \x00. */
-    if (memchr(line, '\0', len) != NULL)
+    if (memchr(line, '\0', len) != NULL) {
+        snprintf(why, whylen, "it holds a NUL byte");
         return 1;
+    }
     if (j->keep && (copy = strdup(line)) == NULL)
         return -1;
     for (k = 0, p = line; k < nf; k++) {
@@ -379,19 +382,43 @@ read_line(struct cli_joblog *j, char *line, size_t len)
         *p++ = '\0';
     }
     e.off = e.len = -1;
-    if (k != nf - 1 || !parse_u64(field[0], &index) || !is_status(field[4]))
+    /* Which field is wrong, first one first. */
+    if (k != nf - 1) {
+        snprintf(why, whylen, "%s tab-separated fields; expected %zu "
+                 "(index, worker, start, duration, status, exit, attempts, "
+                 "item, message%s)", k < nf - 1 ? "too few" : "too many", nf,
+                 nf == 11 ? ", offset, length" : "");
         goto bad;
+    }
+    if (!parse_u64(field[0], &index)) {
+        snprintf(why, whylen, "the index (field 1), '%s', is not a whole "
+                 "number", cli_esc(field[0]));
+        goto bad;
+    }
+    if (!is_status(field[4])) {
+        snprintf(why, whylen, "the status (field 5), '%s', is not ok, "
+                 "failed, died, timeout or toolarge", cli_esc(field[4]));
+        goto bad;
+    }
     if (nf == 11 && field[9][0] != '\0') {
         uint64_t off, n;
         if (!parse_u64(field[9], &off) || !parse_u64(field[10], &n) ||
-            off > INT64_MAX || n > INT64_MAX - off)
+            off > INT64_MAX || n > INT64_MAX - off) {
+            snprintf(why, whylen, "the offset and length (fields 10 and "
+                     "11), '%s' and '%s', are not a byte range of the output",
+                     cli_esc(field[9]), cli_esc(field[10]));
             goto bad;
+        }
         e.off = (int64_t)off;
         e.len = (int64_t)n;
     }
     item_len = unescape(field[7], strlen(field[7]));
-    if (item_len < 0 || unescape(field[8], strlen(field[8])) < 0)
+    if (item_len < 0 || unescape(field[8], strlen(field[8])) < 0) {
+        snprintf(why, whylen, "the %s (field %d) has an escape mproc does "
+                 "not write", item_len < 0 ? "item" : "message",
+                 item_len < 0 ? 8 : 9);
         goto bad;
+    }
     e.index = index;
     e.ok = strcmp(field[4], "ok") == 0;
     if (j->keep) {
@@ -489,7 +516,7 @@ old_format(const struct cli_joblog *j)
 int
 cli_joblog_read(struct cli_joblog *j, FILE *f)
 {
-    char *line = NULL, *last;
+    char *line = NULL, *last, why[320];
     struct cli_shard old;
     size_t cap = 0, lineno = 0, k, w;
     ssize_t n;
@@ -534,7 +561,7 @@ cli_joblog_read(struct cli_joblog *j, FILE *f)
             rc = CLI_EXIT_CONFIG;
             break;
         }
-        r = read_line(j, line, (size_t)n);
+        r = read_line(j, line, (size_t)n, why, sizeof(why));
         if (r < 0) {
             cli_error("out of memory reading %s", j->path);
             rc = CLI_EXIT_SOFTWARE;
@@ -549,11 +576,7 @@ cli_joblog_read(struct cli_joblog *j, FILE *f)
             break;
         }
         if (r > 0) {
-            cli_error("%s:%zu: not a joblog line; expected %d tab-separated "
-                      "fields (index, worker, start, duration, status, exit, "
-                      "attempts, item, message%s)",
-                      j->path, lineno, j->version == 2 ? 11 : 9,
-                      j->version == 2 ? ", offset, length" : "");
+            cli_error("%s:%zu: not a joblog line: %s", j->path, lineno, why);
             rc = CLI_EXIT_CONFIG;
             break;
         }
