@@ -360,7 +360,7 @@ static int
 read_line(struct cli_joblog *j, char *line, size_t len, char *why,
           size_t whylen)
 {
-    char *field[11], *p, *copy = NULL;
+    char *field[11], *p, *copy = NULL, ea[64], eb[64]; /* for why */
     struct cli_joblog_entry e = {0};
     uint64_t index, local;
     ssize_t item_len;
@@ -392,12 +392,13 @@ read_line(struct cli_joblog *j, char *line, size_t len, char *why,
     }
     if (!parse_u64(field[0], &index)) {
         snprintf(why, whylen, "the index (field 1), '%s', is not a whole "
-                 "number", cli_esc(field[0]));
+                 "number", mproc__esc_ctl(ea, sizeof(ea), field[0], false));
         goto bad;
     }
     if (!is_status(field[4])) {
         snprintf(why, whylen, "the status (field 5), '%s', is not ok, "
-                 "failed, died, timeout or toolarge", cli_esc(field[4]));
+                 "failed, died, timeout or toolarge",
+                 mproc__esc_ctl(ea, sizeof(ea), field[4], false));
         goto bad;
     }
     if (nf == 11 && field[9][0] != '\0') {
@@ -406,7 +407,8 @@ read_line(struct cli_joblog *j, char *line, size_t len, char *why,
             off > INT64_MAX || n > INT64_MAX - off) {
             snprintf(why, whylen, "the offset and length (fields 10 and "
                      "11), '%s' and '%s', are not a byte range of the output",
-                     cli_esc(field[9]), cli_esc(field[10]));
+                     mproc__esc_ctl(ea, sizeof(ea), field[9], false),
+                     mproc__esc_ctl(eb, sizeof(eb), field[10], false));
             goto bad;
         }
         e.off = (int64_t)off;
