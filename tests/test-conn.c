@@ -632,6 +632,59 @@ test_silent_flood_emfile(void)
     mproc_listener_free(l);
 }
 
+/* Out of descriptors with no handshake to drop (they are all clients'):
+ * the client waiting is refused at once.  accept4() failed with EMFILE
+ * on every call: the listening socket stayed readable, a server's loop
+ * spun, and the client waited for its own timeout. */
+static void
+test_emfile_nothing_pending(void)
+{
+    char address[128];
+    struct rlimit rl, low;
+    mproc_listener_t *l;
+    mproc_conn_t *c;
+    int probe, rc, refused = 0, calls = 0, client;
+    pid_t who;
+    long long t0, end;
+
+    path_in_tmp(address, sizeof(address), "emfile2.sock");
+    if (mproc_listener_open(&l, address, KEY, strlen(KEY), NULL, NULL) < 0 ||
+        getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+        ok(0, "listener or getrlimit: %s", strerror(errno));
+        return;
+    }
+    t0 = now_ms();
+    who = client_child(address, KEY, 0);
+    /* No descriptor left in this process: the lowest free one is the
+     * limit. */
+    probe = dup(0);
+    close(probe);
+    low = rl;
+    low.rlim_cur = (rlim_t)probe;
+    setrlimit(RLIMIT_NOFILE, &low);
+    end = now_ms() + 4000;
+    while (refused == 0 && now_ms() < end) {
+        rc = mproc_listener_accept(l, 100, &c);
+        calls++;
+        if (rc == MPROC_EAUTH) {
+            refused = 1;
+            diag("refused: %s", mproc_listener_errmsg(l));
+        } else if (rc == 0) {
+            mproc_conn_free(c);
+        }
+    }
+    setrlimit(RLIMIT_NOFILE, &rl);
+    ok(refused, "out of descriptors, nothing to drop: the client is "
+       "refused (%d accept calls)", calls);
+    like_str(mproc_listener_errmsg(l), "out of descriptors",
+         "  the refusal says why");
+    client = wait_exit(who);
+    ok(client != 0 && client != 2, "  the client is told at once, not at "
+       "its handshake timeout (exit %d, %lld ms)", client, now_ms() - t0);
+    ok(now_ms() - t0 < 2500, "  within 2.5 s (%lld ms)", now_ms() - t0);
+    mproc_listener_free(l);
+}
+
 static void
 test_addresses(void)
 {
@@ -1116,6 +1169,7 @@ main(int argc, char **argv)
     test_silent_client();
     test_silent_flood();
     test_silent_flood_emfile();
+    test_emfile_nothing_pending();
     test_addresses();
     path_in_tmp(address, sizeof(address), "many.sock");
     test_many(address);

@@ -12,6 +12,8 @@
  */
 #include "conn_int.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -38,6 +40,8 @@ struct mproc_listener {
     int epfd;
     int tfd;                    /* handshake deadlines */
     int evfd;                   /* readable while `ready` is not empty */
+    int spare;                  /* /dev/null, given up to refuse a client
+                                   when out of descriptors; or -1 */
     bool closed;
     struct mproc_conn_opts o;
     unsigned char *key;
@@ -96,6 +100,7 @@ mproc_listener_open(mproc_listener_t **out, const char *address,
     if (!l)
         return mproc__err(err, MPROC_ENOMEM, "listener: out of memory");
     l->fd = l->epfd = l->tfd = l->evfd = -1;
+    l->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
     mproc__conn_opts(o, &l->o);
     if ((rc = mproc__addr_parse(address, true, l->o.flags, &l->addr, err)) < 0)
         goto fail;
@@ -354,6 +359,26 @@ take_new(mproc_listener_t *l)
                 evict_oldest(l);
                 continue;
             }
+            /* Nothing to drop (the descriptors are the clients'): refuse
+             * the one waiting, with the spare descriptor given up for a
+             * moment, or the listening socket stays readable and the
+             * caller's loop spins while the client waits. */
+            if ((errno == EMFILE || errno == ENFILE) && l->spare >= 0) {
+                int e = errno;
+                close(l->spare);
+                fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+                if (fd >= 0)
+                    close(fd);
+                l->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                    return seterr(l, -e, "listener %s: accept: %s",
+                                  l->address, strerror(e));
+                seterr(l, MPROC_EAUTH, "listener %s: a client refused: out "
+                       "of descriptors (%s; raise the limit, ulimit -n)",
+                       l->address, strerror(e));
+                push_refusal(l);
+                continue;
+            }
             return seterr(l, -errno, "listener %s: accept: %s", l->address,
                           strerror(errno));
         }
@@ -521,7 +546,9 @@ mproc_listener_close(mproc_listener_t *l)
         close(l->tfd);
     if (l->evfd >= 0)
         close(l->evfd);
-    l->fd = l->epfd = l->tfd = l->evfd = -1;
+    if (l->spare >= 0)
+        close(l->spare);
+    l->fd = l->epfd = l->tfd = l->evfd = l->spare = -1;
     return 0;
 }
 
