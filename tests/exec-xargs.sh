@@ -23,6 +23,16 @@ is "$(cat "$tmp/out")" "a b c
 d" "-n alone: as -m"
 run_mproc exec -j1 -X echo {#}: {} ::: a b c
 is "$(cat "$tmp/out")" "1: a b c" "{#} once per command"
+# As parallel: with several items per command, {N} is the N-th value of
+# the command (not repeated), and -N's {} is repeated per value as -X's.
+run_mproc exec -j1 -X echo {1}{2} x{1}y ::: a b c
+is "$(cat "$tmp/out")" "ab xay" "-X: {1} {2} are the command's first values"
+run_mproc exec -k -N3 echo x{}y {2} ::: a b c d e
+is "$(cat "$tmp/out")" "xay xby xcy b
+xdy xey e" "-N3: x{}y repeated per value, {2} the second"
+run_mproc exec -k -j1 -X echo x{}y {3} ::: a b ::: c d
+is "$(cat "$tmp/out")" "xay xcy xay xdy xby xcy xby xdy a" \
+    "-X over two sources: every value in the context, {3} counted end to end"
 
 # Many items from stdin: commands fill up to the line limit.
 seq 1 20000 > "$tmp/items"

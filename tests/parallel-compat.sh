@@ -200,6 +200,19 @@ lines|'echo {#} {}; echo done {}'
 /dev/null|-N2 echo ::: a b c d e
 /dev/null|-N3 echo {3} {1} ::: a b c d e f
 /dev/null|-N2 --colsep , echo {1}{2}{3}{4} ::: a,b c,d
+# -N and -X: {} in a word is repeated per value; {N} counts the job's
+# values end to end (they differed: "-N3 echo x{}y" gave "xa b cy")
+/dev/null|-k -N3 echo x{}y ::: a b c d e
+/dev/null|-k -N2 echo x{}y {1} ::: a b c d e
+/dev/null|-k -N2 echo x{.}y ::: a.x b/y.z c
+/dev/null|-k -N2 -m echo x{}y ::: a b c d e
+/dev/null|-k -N2 echo x{}y ::: a b ::: c d
+/dev/null|-k -j1 -X echo {1}{2} ::: a b c
+/dev/null|-k -j2 -X echo x{1}y ::: a b c d e
+/dev/null|-k -j2 -m echo {1}+{2} ::: a b ::: c d
+/dev/null|-k -j2 -X echo x{}y ::: a b ::: c d
+/dev/null|-k -j1 -X echo {1.}-{2/} ::: a.x b/y.z c
+/dev/null|-k -j2 -X echo {-1} ::: a b c d e
 abc-file|-N2 echo
 /dev/null|--header : --colsep , echo {h2} {h1} :::: hdr-file
 /dev/null|--header : --colsep , echo {h1.} {2} :::: hdr-file

@@ -423,7 +423,7 @@ next_line(struct exec *x)
     if (x->npend == 0)
         return 0;
     x->seq++;
-    if ((x->raw ? raw_line(x) : cli_line_make(&x->line, x->tmpl, x->mode,
+    if ((x->raw ? raw_line(x) : cli_line_make(&x->line, x->tmpl, x->line_mode,
                                               x->pend, x->npend,
                                               x->seq)) < 0 ||
         tag_store(x, x->seq, x->pend, x->npend) < 0 ||
@@ -1270,6 +1270,9 @@ cmd_exec(int argc, char **argv)
         x.mode = CLI_LINE_M; /* -n N or --xargs alone: as -m, unspread */
     if (x.raw)
         x.mode = CLI_LINE_ONE; /* each input is a whole command */
+    /* -N's {} is context-replaced, as -X's: parallel -N2 echo x{}y gives
+     * "xay xby", each value in the word's context. */
+    x.line_mode = x.group_n > 0 && !x.raw ? CLI_LINE_X : x.mode;
     if (!cli_line_has_repl(x.tmpl)) {
         /* parallel appends the arguments: COMMAND {} */
         char *t = NULL;

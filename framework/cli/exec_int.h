@@ -18,6 +18,7 @@ struct exec {
     const char *tmpl;
     char *tmpl_owned;
     int mode;
+    int line_mode; /* cli_line_make()'s: mode, or CLI_LINE_X for -N */
     size_t max_args, max_chars;
     char sep;
     bool link, tag, dry;

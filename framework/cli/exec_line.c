@@ -264,15 +264,21 @@ put_repl(struct cli_str *out, const struct cli_tuple *tu, unsigned col, int op,
     return 0;
 }
 
-/* t[0..len) with each replacement string filled from tuples[0..ntu), by
- * spaces (-m); ntu is 1 for a plain job and a -X word. */
+/*
+ * t[0..len) with each replacement string filled from the job's values,
+ * all[] (its arguments' values end to end: {N} is the N-th, as in
+ * parallel, whether they come from N sources or N arguments): {} and its
+ * forms take all of them by spaces, or, with cur set (-X's and -N's
+ * context replace), that one value only.
+ */
 static int
 fill(struct cli_str *out, const char *t, size_t len,
-     const struct cli_tuple *tu, size_t ntu, unsigned long long seq)
+     const struct cli_tuple *all, const struct cli_tuple *cur,
+     unsigned long long seq)
 {
     const char *end = t + len, *p;
     unsigned col;
-    size_t k, i;
+    size_t k;
     int op;
 
     while (t < end) {
@@ -286,56 +292,96 @@ fill(struct cli_str *out, const char *t, size_t len,
             t = p + 1;
             continue;
         }
-        if (cli_str_add(out, t, (size_t)(p - t)) < 0)
+        if (cli_str_add(out, t, (size_t)(p - t)) < 0 ||
+            put_repl(out, col == 0 && cur != NULL ? cur : all, col, op,
+                     seq) < 0)
             return -1;
-        for (i = 0; i < (op == OP_SEQ || op == OP_SLOT ? 1 : ntu); i++)
-            if ((i > 0 && cli_str_add(out, " ", 1) < 0) ||
-                put_repl(out, &tu[i], col, op, seq) < 0)
-                return -1;
         t = p + k;
     }
     return 0;
+}
+
+/* Does w[0..len) hold a {} (of any form), which -X repeats the word
+ * for?  {N}, {#} and {%} name one value for the whole line. */
+static bool
+has_context(const char *w, size_t len)
+{
+    const char *end = w + len;
+    unsigned col;
+    int op;
+
+    for (; w < end; w++)
+        if (*w == '\\' && w + 1 < end)
+            w++; /* an escaped blank (-q) is the word's */
+        else if (*w == '{' && parse_repl(w, &col, &op) > 0 && col == 0 &&
+                 op != OP_SEQ && op != OP_SLOT)
+            return true;
+    return false;
 }
 
 int
 cli_line_make(struct cli_str *out, const char *tmpl, int mode,
               const struct cli_tuple *tu, size_t ntu, unsigned long long seq)
 {
+    struct cli_tuple all = {0}, one = {0};
     const char *t = tmpl, *w;
-    size_t i;
-    unsigned col;
-    int op;
+    size_t i, j, n = 0;
+    int r = -1;
 
     out->len = 0;
     if (cli_str_add(out, "", 0) < 0)
         return -1;
-    if (mode != CLI_LINE_X)
-        return fill(out, tmpl, strlen(tmpl), tu, ntu, seq);
-    /* -X: words (runs of non-blanks) that hold a replacement string are
-     * repeated once per argument. */
+    /* The job's values end to end (the strings are borrowed). */
+    if (ntu == 1) {
+        all = tu[0];
+    } else if (ntu > 1) {
+        for (i = 0; i < ntu; i++)
+            n += tu[i].n;
+        all.v = malloc((n ? n : 1) * sizeof(*all.v));
+        all.len = malloc((n ? n : 1) * sizeof(*all.len));
+        if (all.v == NULL || all.len == NULL)
+            goto done;
+        for (i = 0; i < ntu; i++)
+            for (j = 0; j < tu[i].n; j++) {
+                all.v[all.n] = tu[i].v[j];
+                all.len[all.n++] = tu[i].len[j];
+            }
+    }
+    if (mode != CLI_LINE_X) {
+        r = fill(out, tmpl, strlen(tmpl), &all, NULL, seq);
+        goto done;
+    }
+    /* -X (and -N): words (runs of non-blanks) that hold a {} are
+     * repeated once per value. */
     while (*t != '\0') {
-        bool has = false;
         for (w = t; *w != '\0' && *w != ' ' && *w != '\t'; w++)
             if (*w == '\\' && w[1] != '\0')
-                w++; /* an escaped blank (-q) is the word's */
-            else if (*w == '{' && parse_repl(w, &col, &op) > 0 && op != OP_SEQ &&
-                op != OP_SLOT)
-                has = true;
-        if (!has) {
-            if (fill(out, t, (size_t)(w - t), tu, 1, seq) < 0)
-                return -1;
+                w++;
+        if (!has_context(t, (size_t)(w - t)) || all.n == 0) {
+            if (fill(out, t, (size_t)(w - t), &all, NULL, seq) < 0)
+                goto done;
         } else {
-            for (i = 0; i < ntu; i++)
+            for (i = 0; i < all.n; i++) {
+                one.v = &all.v[i];
+                one.len = &all.len[i];
+                one.n = one.cap = 1;
                 if ((i > 0 && cli_str_add(out, " ", 1) < 0) ||
-                    fill(out, t, (size_t)(w - t), &tu[i], 1, seq) < 0)
-                    return -1;
+                    fill(out, t, (size_t)(w - t), &all, &one, seq) < 0)
+                    goto done;
+            }
         }
         for (t = w; *t == ' ' || *t == '\t'; t++)
             ;
         if (cli_str_add(out, w, (size_t)(t - w)) < 0)
-            return -1;
+            goto done;
     }
-    return 0;
+    r = 0;
+done:
+    if (ntu > 1) {
+        free(all.v);
+        free(all.len);
+    }
+    return r;
 }
 
 int
