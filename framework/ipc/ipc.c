@@ -613,19 +613,20 @@ write_iov(struct mproc_chan *ch, struct iovec *iov, int n, const struct dl *d,
                                    ch->ops->name, strerror((int)-w));
         if (expired || (d->now && (ch->ops->flags & MPROC__IPC_EOF_READ)))
             return dl_code(ch, d);
-        if (d->ts == NULL && ch->abort != NULL) {
-            /* No deadline, but the owner may declare the stream dead (a
-             * receiver died in the middle of a message, and nobody will
-             * read the rest): look at it every few slices. */
+        if (ch->abort != NULL && !d->now) {
+            /* The owner may declare the stream dead (a receiver died in
+             * the middle of a message, and nobody will read the rest):
+             * look at it every few slices, with a deadline too (which
+             * bounds the slices), not only without one. */
             struct timespec sl;
 
-            mproc__sync_slice_of(&sl, NULL, 2 * MPROC__CHAN_SLICE_MS);
+            mproc__sync_slice_of(&sl, d->ts, 2 * MPROC__CHAN_SLICE_MS);
             r = ch->ops->wait(ch, MPROC__CHAN_WR, &sl);
             if (r == MPROC_ETIMEDOUT && stream_dead(ch))
                 return mproc__chan_err(ch, MPROC_EPIPE,
                                        "%s: the stream is broken",
                                        ch->ops->name);
-            if (r == MPROC_ETIMEDOUT)
+            if (r == MPROC_ETIMEDOUT && !mproc__sync_passed(d->ts))
                 continue;
         } else {
             r = ch->ops->wait(ch, MPROC__CHAN_WR, d->ts);
