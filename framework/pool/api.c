@@ -1241,6 +1241,12 @@ mproc_imap_next(mproc_imap_t *it, int timeout_ms,
     } else if (j->in_error != 0 && !j->in_error_told) {
         j->in_error_told = true;
         rc = j->in_error;
+        /* An iterator has no errmsg of its own: say why on the pool's
+         * (j->msg is the input's or the pool's reason, unless a task's
+         * failure took it first). */
+        mproc__apool_set_err(p, "next: %s",
+                             j->msg != NULL && !j->failed
+                                 ? j->msg : mproc_strerror(rc));
     } else {
         rc = 0;
     }

@@ -672,7 +672,8 @@ MPROC_API void mproc_async_free(mproc_async_t *ar);
  *         the end; MPROC_EAGAIN when the timeout passed first; once, after
  *         the results of the items already read: the input callback's
  *         error, or the pool's when it was terminated (MPROC_ECANCELED)
- *         or broke (MPROC_EINIT ...); MPROC_EINTR when a signal
+ *         or broke (MPROC_EINIT ...), whose reason mproc_apool_errmsg()
+ *         then gives; MPROC_EINTR when a signal
  *         interrupted the wait (see mproc_async_get()); MPROC_EINVAL
  *         when waiting from a callback.  An empty input ends at once.
  */
