@@ -14,8 +14,8 @@ check_PROGRAMS += tests/test-pool-stranger
 tests_test_pool_stranger_SOURCES = %reldir%/test-pool-stranger.c %reldir%/tap.h
 tests_test_pool_stranger_LDADD = libmproc-core.la $(INIH_LIBS)
 TESTS += tests/test-pool-stranger
-# Session s16 (2026-12-01): an imap's input error came with no message.
-check_PROGRAMS += tests/test-s16-imap-errmsg
-tests_test_s16_imap_errmsg_SOURCES = %reldir%/test-s16-imap-errmsg.c %reldir%/tap.h
-tests_test_s16_imap_errmsg_LDADD = libmproc-core.la $(INIH_LIBS)
-TESTS += tests/test-s16-imap-errmsg
+# An imap's input error came with no message.
+check_PROGRAMS += tests/test-imap-errmsg
+tests_test_imap_errmsg_SOURCES = %reldir%/test-imap-errmsg.c %reldir%/tap.h
+tests_test_imap_errmsg_LDADD = libmproc-core.la $(INIH_LIBS)
+TESTS += tests/test-imap-errmsg

@@ -18,9 +18,9 @@ tests_test_sync_stranger_SOURCES = %reldir%/test-sync-stranger.c %reldir%/tap.h
 tests_test_sync_stranger_LDADD = libmproc-core.la $(INIH_LIBS)
 TESTS += tests/test-sync-stranger
 
-# Session s16 (2026-12-01): a put or send with a timeout, mid-message when
+# A put or send with a timeout, waiting mid-message when
 # its consumer died mid-message, sat out its whole timeout.
-check_PROGRAMS += tests/test-s16-timed-put
-tests_test_s16_timed_put_SOURCES = %reldir%/test-s16-timed-put.c %reldir%/tap.h
-tests_test_s16_timed_put_LDADD = libmproc-core.la $(INIH_LIBS)
-TESTS += tests/test-s16-timed-put
+check_PROGRAMS += tests/test-timed-put-broken
+tests_test_timed_put_broken_SOURCES = %reldir%/test-timed-put-broken.c %reldir%/tap.h
+tests_test_timed_put_broken_LDADD = libmproc-core.la $(INIH_LIBS)
+TESTS += tests/test-timed-put-broken
