@@ -474,6 +474,11 @@ release(struct ring_priv *p)
     if (p->r != NULL && mapped_here(p) &&
         (p->arena == NULL || p->arena->pid != mproc__self()))
         munmap(p->r, p->maplen);
+    /* A slice freed before its worker ran (a start that failed) goes
+     * back out of fork()'s reach. */
+    if (p->r != NULL && p->arena != NULL && p->arena->pid == mproc__self() &&
+        p->nofork_pid == 0)
+        (void)madvise(p->r, p->maplen, MADV_DONTFORK);
     p->r = NULL;
     if (p->arena != NULL) {
         mproc__shmring_arena_unref(p->arena);
