@@ -130,6 +130,7 @@ include %reldir%/chan13.mk
 include %reldir%/mgrjob16.mk
 include %reldir%/start13.mk
 include %reldir%/start13b.mk
+include %reldir%/res16.mk
 include %reldir%/chan13b.mk
 include %reldir%/exec-stranger.mk
 include %reldir%/null-handles.mk

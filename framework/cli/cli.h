@@ -248,6 +248,9 @@ void cli_joblog_commit(struct cli_joblog *j);
 /* Writing the output failed: forget the lines not yet committed, and log
  * no ok item from now on (a resume runs them again). */
 void cli_joblog_drop(struct cli_joblog *j);
+/* 0, or the errno of the first failed write of the log (NULL j: 0): once
+ * it is not 0, no later line can be logged, so the run must stop. */
+int cli_joblog_error(const struct cli_joblog *j);
 /* Close (lines not committed are not logged); returns 0 or an exit
  * status after printing why. */
 int cli_joblog_close(struct cli_joblog *j);

@@ -729,6 +729,15 @@ on_result(void *user, const struct mproc_result *r)
 
     hr.index = index;
     r = &hr;
+    /* The log could not be written (a full disk): no result from now on
+     * can be logged, so a resume runs it again.  Stop here, its output
+     * unwritten, as for a broken output: going on would write every
+     * later item's output unlogged, and to standard output (which a
+     * resume cannot cut back) a second time when it is resumed. */
+    if (cli_joblog_error(st->log) != 0) {
+        st->cancelled++;
+        return 1;
+    }
     if (st->hooks != NULL && st->hooks->skip != NULL &&
         st->hooks->skip(st->hooks->user, r)) {
         st->cancelled++; /* not logged: a resume runs it */

@@ -1005,6 +1005,12 @@ cli_joblog_drop(struct cli_joblog *j)
 }
 
 int
+cli_joblog_error(const struct cli_joblog *j)
+{
+    return j != NULL ? j->write_errno : 0;
+}
+
+int
 cli_joblog_close(struct cli_joblog *j)
 {
     int rc = 0;
