@@ -456,6 +456,33 @@ mproc__pool_watch_stages(mproc_pool_t *p)
     return next;
 }
 
+/* Its channel ended: has the worker ended too (killed from outside,
+ * the OOM killer, a crash)?  An exiting process closes its descriptors
+ * before it becomes a zombie, so the end of the channel can come first:
+ * it is given a few milliseconds.  Only a worker alive after them closed
+ * its channel itself (a plugin that closed descriptors it does not own);
+ * the pool's SIGKILL, and the failure's "by the pool", are for that one,
+ * not for a SIGKILL someone else sent. */
+static bool
+worker_ending(const struct worker *w)
+{
+    for (int i = 0; i < 50; i++) {
+        siginfo_t si;
+
+        memset(&si, 0, sizeof(si));
+        if (waitid(P_PID, (id_t)w->pid, &si,
+                   WEXITED | WNOHANG | WNOWAIT) != 0) {
+            if (errno == EINTR)
+                continue;
+            return true; /* reaped elsewhere: it has ended */
+        }
+        if (si.si_pid != 0)
+            return true;
+        usleep(1000);
+    }
+    return false;
+}
+
 /* Handle what the worker sent, without blocking. */
 void
 mproc__pool_drain(mproc_pool_t *p, struct worker *w)
@@ -479,8 +506,10 @@ mproc__pool_drain(mproc_pool_t *p, struct worker *w)
              * shmring such a worker lived on, the ring still mapped, and
              * the run waited for it for ever: it is ended here, and its
              * death is handled as any other. */
-            mproc__pool_signal_worker(w, SIGKILL);
-            w->chan_killed = true;
+            if (!worker_ending(w)) {
+                mproc__pool_signal_worker(w, SIGKILL);
+                w->chan_killed = true;
+            }
             w->eof = true;
             if (w->pidfd < 0 && !w->reaping)
                 mproc__pool_reap(p, w); /* no pidfd: the end of the
