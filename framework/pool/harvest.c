@@ -9,6 +9,7 @@
 #include "internal.h"
 
 #include <signal.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -456,6 +457,36 @@ mproc__pool_watch_stages(mproc_pool_t *p)
     return next;
 }
 
+/* The kernel's PF_EXITING flag of pid (field 9 of /proc/PID/stat): it
+ * is on its way out, killed or exiting, and will not run plugin code
+ * again.  False when /proc cannot say (then the wait below decides). */
+static bool
+exiting(pid_t pid)
+{
+    char path[64], buf[512], *p;
+    unsigned long flags;
+    ssize_t n;
+    int fd, i;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return false;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    /* After the command's ")": state, ppid, pgrp, session, tty_nr,
+     * tpgid, flags. */
+    if ((p = strrchr(buf, ')')) == NULL)
+        return false;
+    for (i = 0; i < 7 && p != NULL; i++)
+        p = strchr(p + 1, ' ');
+    if (p == NULL || sscanf(p + 1, "%lu", &flags) != 1)
+        return false;
+    return (flags & 0x4UL) != 0; /* PF_EXITING */
+}
+
 /* Its channel ended: has the worker ended too (killed from outside,
  * the OOM killer, a crash)?  An exiting process closes its descriptors
  * before it becomes a zombie, so the end of the channel can come first:
@@ -476,7 +507,7 @@ worker_ending(const struct worker *w)
                 continue;
             return true; /* reaped elsewhere: it has ended */
         }
-        if (si.si_pid != 0)
+        if (si.si_pid != 0 || exiting(w->pid))
             return true;
         usleep(1000);
     }
