@@ -23,6 +23,10 @@ seq 1 $n >"$tmp/want"
   echo $? >"$tmp/st" ) | cat >"$tmp/first.out"
 is "$(cat "$tmp/st")" 74 "log on a full disk: exit 74"
 like "$(cat "$tmp/err")" "joblog $tmp/log: write error" "log on a full disk: says so"
+like "$(cat "$tmp/err")" "the run stopped when its job log could not be written: " \
+    "log on a full disk: the run says it stopped"
+like "$(cat "$tmp/err")" " not run; once the log can be written, run again with --resume" \
+    "log on a full disk: and what to do"
 first=$(wc -l <"$tmp/first.out")
 logged=$(awk -F'\t' 'NR > 1 && $5 == "ok"' "$tmp/log" | wc -l)
 is "$([ "$first" -lt $((n / 2)) ] && echo stopped)" stopped \

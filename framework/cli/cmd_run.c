@@ -1086,7 +1086,7 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
         const struct cli_run_hooks *hooks)
 {
     struct run_state st = {.stdout_keep = -1};
-    bool reduce_failed = false;
+    bool reduce_failed = false, log_failed;
     struct cli_job cj = *job;
     struct cli_args args = *a;
     struct cli_input *in = own;
@@ -1261,6 +1261,7 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
     cli_stdout_unguard(st.stdout_keep);
     st.stdout_keep = -1;
     mproc__sigpipe_release(&hold);
+    log_failed = cli_joblog_error(st.log) != 0;
     if (rc == 0) {
         cli_joblog_commit(st.log); /* every output is on disk */
         rc = cli_joblog_close(st.log);
@@ -1268,7 +1269,14 @@ cli_run(struct cli_job *job, const struct cli_args *a, struct cli_input *own,
     }
     known = not_run(&st, &nrun_not);
     nr = not_run_text(&st, known, nrun_not, num, sizeof(num));
-    if (rc != 0) {
+    if (rc != 0 && log_failed) {
+        /* The log said why; the run stopped at it (on_result): what was
+         * done, and what to do. */
+        cli_error("the run stopped when its job log could not be written: "
+                  "%llu item%s done, %llu failed, %s; once the log can be "
+                  "written, run again with --resume",
+                  st.done, st.done == 1 ? "" : "s", st.failed, nr);
+    } else if (rc != 0) {
         /* The output or the log failed, and said so: that is the status,
          * and the counts still follow. */
     } else if (got_signal) {
