@@ -9,6 +9,9 @@ check_PROGRAMS += tests/nokernel
 tests_nokernel_SOURCES = %reldir%/nokernel.c
 TESTS += %reldir%/build-layout.sh %reldir%/kernel-fallback.sh
 EXTRA_DIST += %reldir%/build-layout.sh %reldir%/kernel-fallback.sh
+# uninstall-dirs.sh: make uninstall leaves no folder of mproc's behind.
+TESTS += %reldir%/uninstall-dirs.sh
+EXTRA_DIST += %reldir%/uninstall-dirs.sh
 AM_TESTS_ENVIRONMENT += \
 	MPROC_PKGLIBDIR='$(pkglibdir)'; export MPROC_PKGLIBDIR; \
 	MPROC_ABS_SRCDIR='$(abs_top_srcdir)'; export MPROC_ABS_SRCDIR;
