@@ -79,6 +79,16 @@ b" "--null; a last item without NUL counts"
     sha256sum) > "$tmp/sums" 2>&1
 (cd "$tmp/d" && sha256sum -c --quiet "$tmp/sums" 2>/dev/null)
 is "$?" 0 "find -print0 | mproc exec -0 sha256sum: the sums check"
+# The same example as README.md and mproc(1) give it, copied as written
+# into a folder of files: find lists the folder "." too, which
+# sha256sum cannot read.
+for doc in README.md man/mproc.1.in; do
+    line=$(grep -m1 'print0 | mproc exec' "$srcdir/$doc" |
+        sed -e 's/^.*`\(find [^`]*\)`.*$/\1/' -e 's/\\-/-/g')
+    (cd "$tmp/d" && PATH=$(dirname "$bin"):$PATH timeout 60 sh -c "$line") \
+        > "$tmp/sums" 2>&1
+    is "$?" 0 "$doc's example as written runs: $line"
+done
 
 # A NUL byte without -0 cannot be in an argument: as parallel, it is
 # replaced with the two characters \0, with one warning naming -0 (the
