@@ -48,6 +48,22 @@ for c in run exec check plugins clean; do
     is "$st" 0 "$c --help: exit 0"
     like "$(cat "$tmp/out")" "Usage: mproc $c" "$c --help: its usage"
 done
+# A command's help lists the exit statuses it gives: a usage error (64,
+# tested above) for run and check, and for run an output that cannot be
+# created (73) or written (74), as mproc(1), EXIT STATUS, says.
+for c in run check; do
+    run_mproc "$c" --help
+    text=$(sed -n '/^Exit status:/,$p' "$tmp/out" | tr '\n' ' ')
+    like "$text" "64 usage error" "$c --help: exit status 64 listed"
+done
+printf '[job]\nplugin = echo\ninput = range:0..1\noutput = %s\n' \
+    "$tmp/no/such/out" > "$tmp/out73.ini"
+run_mproc run "$tmp/out73.ini"
+is "$st" 73 "run: an output that cannot be created: exit 73"
+run_mproc run --help
+text=$(sed -n '/^Exit status:/,$p' "$tmp/out" | tr '\n' ' ')
+like "$text" "73 the output cannot be created" "run --help: exit status 73 listed"
+like "$text" "74 writing the output failed" "run --help: exit status 74 listed"
 for h in help --help; do
     run_mproc help "$h"
     is "$st" 0 "help $h: exit 0"

@@ -26,8 +26,8 @@ static const char check_usage[] =
     "  -s, --set SECTION.KEY=VALUE  override or add a key, as for run\n"
     "  -h, --help                   show this help\n"
     "\n"
-    "Exit status: 0 the job is valid, 66 a file is missing, 78 config or\n"
-    "plugin error.\n";
+    "Exit status: 0 the job is valid, 64 usage error, 66 a file is\n"
+    "missing, 74 writing the output failed, 78 config or plugin error.\n";
 
 static void
 show(const struct cli_job *cj, const char *section, const char *key,

@@ -94,8 +94,10 @@ static const char run_usage[] =
     "Results go to the job's output (stdout by default), one per item\n"
     "(as [job] output_mode says: the bytes as they are, or records);\n"
     "failures go to stderr as 'mproc: item N \"ITEM\": why'.\n"
-    "Exit status: 0 all tasks succeeded, 1 some failed, 66 a file is\n"
-    "missing, 78 config or plugin error, 130 interrupted.\n";
+    "Exit status: 0 all tasks succeeded, 1 some failed, 64 usage\n"
+    "error, 66 a file is missing, 70 internal error, 73 the output cannot\n"
+    "be created, 74 writing the output failed, 78 config or plugin error,\n"
+    "130 interrupted.\n";
 
 static int sig_pipe[2] = {-1, -1};
 static volatile sig_atomic_t got_signal;
