@@ -64,6 +64,15 @@ run_mproc run --help
 text=$(sed -n '/^Exit status:/,$p' "$tmp/out" | tr '\n' ' ')
 like "$text" "73 the output cannot be created" "run --help: exit status 73 listed"
 like "$text" "74 writing the output failed" "run --help: exit status 74 listed"
+# mproc manager: its statuses too (a pass found none listed), and a usage
+# error gives the one it lists.
+run_mproc manager --help
+text=$(sed -n '/^Exit status:/,$p' "$tmp/out" | tr '\n' ' ')
+like "$text" "64 usage error" "manager --help: exit status 64 listed"
+like "$text" "78 the authkey, the types or the address cannot be used" \
+    "manager --help: exit status 78 listed"
+run_mproc manager --address "unix:$tmp/m.sock"
+is "$st" 64 "manager without --authkey-file: exit 64, as listed"
 for h in help --help; do
     run_mproc help "$h"
     is "$st" 0 "help $h: exit 0"

@@ -40,7 +40,10 @@ static const char manager_usage[] =
     "                           exports " MPROC_MANAGER_TYPES_SYMBOL "\n"
     "  -c, --max-clients N      most clients at once (default 4096)\n"
     "      --any                tcp: may listen on a non-loopback address\n"
-    "  -h, --help               show this help\n";
+    "  -h, --help               show this help\n"
+    "Exit status: 0 stopped (a signal or a client's shutdown), 64 usage\n"
+    "error, 70 internal error, 78 the authkey, the types or the address\n"
+    "cannot be used.\n";
 
 static volatile sig_atomic_t stop;
 
