@@ -205,6 +205,10 @@ is "$st" 64 "no command: exit 64"
 run_mproc frobnicate
 is "$st" 64 "unknown command: exit 64"
 like "$err" "unknown command 'frobnicate'" "says so"
+run_mproc rnu
+is "$st" 64 "a misspelled command: exit 64"
+like "$err" "unknown command 'rnu'; did you mean 'run'?" \
+    "a misspelled command: the one meant is named"
 run_mproc run
 is "$st" 64 "run without a job: exit 64"
 run_mproc run --bogus x.ini

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "config/config_int.h" /* mproc__closest */
 
 static const char usage_text[] =
     "Usage: mproc COMMAND [ARGS]...\n"
@@ -137,10 +138,20 @@ dispatch(int argc, char **argv)
     fn = find(cmd);
     if (fn != NULL)
         return fn(argc - 1, argv + 1);
-    if (cmd[0] == '-')
+    if (cmd[0] == '-') {
         cli_error("unknown option '%s'", cmd);
-    else
-        cli_error("unknown command '%s'", cmd);
+    } else {
+        const char *names[sizeof(commands) / sizeof(commands[0])], *near;
+        size_t i;
+
+        for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+            names[i] = commands[i].name;
+        near = mproc__closest(cmd, names, i);
+        if (near != NULL)
+            cli_error("unknown command '%s'; did you mean '%s'?", cmd, near);
+        else
+            cli_error("unknown command '%s'", cmd);
+    }
     cli_try_help(NULL);
     return CLI_EXIT_USAGE;
 }
