@@ -205,6 +205,13 @@ is "$st" 64 "no command: exit 64"
 run_mproc frobnicate
 is "$st" 64 "unknown command: exit 64"
 like "$err" "unknown command 'frobnicate'" "says so"
+printf '[job]\nplugin = ehco\n' >"$tmp/typo.ini"
+run_mproc check "$tmp/typo.ini"
+is "$st" 78 "a misspelled plugin: exit 78"
+like "$err" "plugin 'ehco' not found (looked for ehco.so in " \
+    "a misspelled plugin: where it was looked for"
+like "$err" "; did you mean 'echo'?" \
+    "a misspelled plugin: the one meant is named"
 run_mproc rnu
 is "$st" 64 "a misspelled command: exit 64"
 like "$err" "unknown command 'rnu'; did you mean 'run'?" \

@@ -13,6 +13,7 @@
 #include "internal.h"
 #include "paths.h" /* the install folders (made by make) */
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <limits.h>
 #include <stdio.h>
@@ -212,6 +213,37 @@ mproc__plugin_dirs_free(char **dirs)
     free(dirs);
 }
 
+/* The NAME of the NAME.so of dirs[] closest to `name` (a typo), into
+ * out[cap], or "" when none is close. */
+static void
+near_plugin(char *const *dirs, const char *name, char *out, size_t cap)
+{
+    enum { MAXN = 256 };
+    char *names[MAXN];
+    const char *near;
+    size_t n = 0, i, l;
+
+    out[0] = '\0';
+    for (i = 0; dirs[i] != NULL && n < MAXN; i++) {
+        DIR *d = opendir(dirs[i]);
+        struct dirent *e;
+
+        while (d != NULL && n < MAXN && (e = readdir(d)) != NULL) {
+            l = strlen(e->d_name);
+            if (l > 3 && strcmp(e->d_name + l - 3, ".so") == 0 &&
+                (names[n] = strndup(e->d_name, l - 3)) != NULL)
+                n++;
+        }
+        if (d != NULL)
+            closedir(d);
+    }
+    near = mproc__closest(name, (const char *const *)names, n);
+    if (near != NULL)
+        snprintf(out, cap, "; did you mean '%s'?", near);
+    for (i = 0; i < n; i++)
+        free(names[i]);
+}
+
 /* Find NAME.so in the search directories; *path is malloc'd. */
 static int
 find_plugin(const char *name, char **path, mproc_err_t *err)
@@ -251,11 +283,20 @@ find_plugin(const char *name, char **path, mproc_err_t *err)
                    "is given by its path, such as ./%s, and a plugin of the "
                    "search path by its NAME, without .so",
                    name, name, searched, name);
-    else
-        mproc__err(err, MPROC_EPLUGIN,
-                   "plugin '%s' not found (looked for %s.so in %s); set "
-                   "MPROC_PLUGIN_PATH or give a path such as ./%s.so",
-                   name, name, searched, name);
+    else {
+        char near[128];
+
+        near_plugin(dirs, name, near, sizeof(near));
+        if (near[0] != '\0')
+            mproc__err(err, MPROC_EPLUGIN,
+                       "plugin '%s' not found (looked for %s.so in %s)%s",
+                       name, name, searched, near);
+        else
+            mproc__err(err, MPROC_EPLUGIN,
+                       "plugin '%s' not found (looked for %s.so in %s); set "
+                       "MPROC_PLUGIN_PATH or give a path such as ./%s.so",
+                       name, name, searched, name);
+    }
 done:
     mproc__plugin_dirs_free(dirs);
     return r;
