@@ -36,3 +36,10 @@ tests_mgr16_stranger_LDADD = libmproc-core.la $(INIH_LIBS) $(SODIUM_LIBS)
 TESTS += tests/mgr16-stranger
 TESTS += tests/mgr16-cli.sh
 EXTRA_DIST += tests/mgr16-cli.sh
+
+# What an outside tester found (s16): an empty name is refused by the
+# constructors as by find and unlink.
+check_PROGRAMS += tests/mgr16-names
+tests_mgr16_names_SOURCES = %reldir%/mgr16-names.c %reldir%/tap.h
+tests_mgr16_names_LDADD = libmproc.la
+TESTS += tests/mgr16-names

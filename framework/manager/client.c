@@ -390,6 +390,11 @@ open_(mproc_manager_t *m, int op, int type, const char *name,
         return MPROC_EINVAL;
     }
     *out = NULL;
+    /* The request carries NULL as "": an empty name would silently make
+     * an anonymous object that nobody else reaches under that name. */
+    if (name != NULL && name[0] == '\0')
+        return fail(m, MPROC_EINVAL, "an empty name: give NULL for an "
+                    "anonymous object, or a name of at least one byte");
     a[0] = B(name != NULL ? name : "", name != NULL ? strlen(name) : 0);
     a[1] = B(params, plen);
     a[2] = B(tname, tname != NULL ? strlen(tname) : 0);
