@@ -43,3 +43,9 @@ check_PROGRAMS += tests/mgr16-names
 tests_mgr16_names_SOURCES = %reldir%/mgr16-names.c %reldir%/tap.h
 tests_mgr16_names_LDADD = libmproc.la
 TESTS += tests/mgr16-names
+
+# (s16) The owner removes the private folder a SIGKILLed server left.
+check_PROGRAMS += tests/mgr16-killed
+tests_mgr16_killed_SOURCES = %reldir%/mgr16-killed.c %reldir%/tap.h
+tests_mgr16_killed_LDADD = libmproc.la
+TESTS += tests/mgr16-killed

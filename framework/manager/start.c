@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -552,6 +553,14 @@ mproc_manager_shutdown(mproc_manager_t *m)
         m->pid = 0;
     }
     if (m->rundir != NULL) {
+        /* The server is reaped: a socket file still here is one that a
+         * server killed before its cleanup left (the folder is ours,
+         * 0700, and holds nothing else). */
+        char sock[PATH_MAX];
+
+        if (snprintf(sock, sizeof(sock), "%s/manager.sock", m->rundir) <
+            (int)sizeof(sock))
+            unlink(sock);
         rmdir(m->rundir);
         free(m->rundir);
         m->rundir = NULL;
