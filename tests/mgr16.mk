@@ -49,3 +49,9 @@ check_PROGRAMS += tests/mgr16-killed
 tests_mgr16_killed_SOURCES = %reldir%/mgr16-killed.c %reldir%/tap.h
 tests_mgr16_killed_LDADD = libmproc.la
 TESTS += tests/mgr16-killed
+
+# (s16) A forked child's calls on an inherited connection are refused.
+check_PROGRAMS += tests/mgr16-fork
+tests_mgr16_fork_SOURCES = %reldir%/mgr16-fork.c %reldir%/tap.h
+tests_mgr16_fork_LDADD = libmproc.la
+TESTS += tests/mgr16-fork

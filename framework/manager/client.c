@@ -113,6 +113,17 @@ mproc__mgr_call(mproc_manager_t *m, int op, uint32_t obj, int timeout,
                         "(the request format's limit)");
         need += 4 + a[i].len;
     }
+    /* A copy inherited through fork() shares the parent's socket and
+     * ring: a request from here would take the parent's reply (or feed
+     * it a stray one) and leave one of them waiting for ever.  Refused
+     * before the mutex too, which a parent's thread may have held. */
+    if (m->owner != getpid()) {
+        snprintf(m->msg, sizeof(m->msg), "manager %s: this connection was "
+                 "inherited through fork() from process %d, which alone "
+                 "may use it; connect anew (mproc_manager_connect()) and "
+                 "find the objects by name", m->address, (int)m->owner);
+        return MPROC_EPERM;
+    }
     pthread_mutex_lock(&m->mu);
     if (m->broken) {
         r = fail(m, MPROC_EPIPE, m->gone[0] != '\0' ? m->gone
