@@ -14,6 +14,7 @@
 #include <mproc/shared.h>
 
 #include "mgr_client.h"
+#include "sync/sync_int.h" /* mproc__self: getpid() without a system call */
 #include "ring.h"
 
 static int
@@ -117,7 +118,7 @@ mproc__mgr_call(mproc_manager_t *m, int op, uint32_t obj, int timeout,
      * ring: a request from here would take the parent's reply (or feed
      * it a stray one) and leave one of them waiting for ever.  Refused
      * before the mutex too, which a parent's thread may have held. */
-    if (m->owner != getpid()) {
+    if (m->owner != (pid_t)mproc__self()) {
         snprintf(m->msg, sizeof(m->msg), "manager %s: this connection was "
                  "inherited through fork() from process %d, which alone "
                  "may use it; connect anew (mproc_manager_connect()) and "
