@@ -55,9 +55,19 @@ run_mproc exec -j2 --halt now,fail=1 \
     'touch ran.{}; [ {} = 1 ] && exit 6; sleep 20' ::: 2 1 3 4 5 6
 is "$st" 6 "now,fail=1: the failing job's status"
 # Item 0 (sleep 20) is before the failing item 1 in the output order: it
-# is stopped when item 1 fails, not waited for until its turn.
-like "$err" 'item 0 "touch ran.2; [ 2 = 1 ] && exit 6; sleep 20": stopped with the run while it ran: command killed by SIGTERM' \
-    "now: the job running before the failing one in order is stopped"
+# is stopped when item 1 fails, not waited for until its turn.  Item 1
+# fails in a few milliseconds: in about one run in 150 its worker is done
+# before item 0's has started its task, and item 0 then did not run,
+# which is what is said (no message of its own).  Its command's touch
+# shows it ran.
+stopped0='item 0 "touch ran.2; [ 2 = 1 ] && exit 6; sleep 20": stopped with the run while it ran: command killed by SIGTERM'
+case $err in
+*"$stopped0"*) ok 0 "now: the job running before the failing one in order is stopped" ;;
+*'item 0 '*) ok 1 "now: the job running before the failing one in order is stopped"
+    echo "#   got: $err" ;;
+*) ok "$([ ! -e ran.2 ]; echo $?)" \
+    "now: item 0 did not start before item 1 failed: not run, not named" ;;
+esac
 like "$err" 'item 1 "touch ran.1; [ 1 = 1 ] && exit 6; sleep 20": failed, after an item the stop cut short: command exited with status 6' \
     "now: the failing job is still named"
 ok "$([ ! -e ran.3 ] && [ ! -e ran.6 ]; echo $?)" "now: no job after"
