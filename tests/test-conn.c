@@ -213,8 +213,14 @@ test_eof_and_framing(void)
     is_int(mproc_conn_recv_bytes(a, buf, sizeof(buf), &n, 1000),
            MPROC_EMSGSIZE, "an oversized frame: MPROC_EMSGSIZE, unread");
     like_str(mproc_conn_errmsg(a), "broken", "errmsg: connection broken");
+    /* Broken, as mproc-connection(3) says: EPIPE from then on (it gave
+     * EMSGSIZE again, and a 1-byte send was told it was too big). */
     is_int(mproc_conn_recv_bytes(a, buf, sizeof(buf), &n, 0),
-           MPROC_EMSGSIZE, "and it stays broken");
+           MPROC_EPIPE, "and it stays broken: MPROC_EPIPE");
+    is_int(mproc_conn_send_bytes(a, "x", 1, 100), MPROC_EPIPE,
+           "... a 1-byte send too, not MPROC_EMSGSIZE");
+    like_str(mproc_conn_errmsg(a), "over the largest",
+             "... and the message still says why");
     mproc_conn_free(a);
     mproc_conn_free(b);
 

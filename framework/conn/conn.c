@@ -98,8 +98,11 @@ seterr(mproc_conn_t *c, int code, const char *fmt, ...)
     return code;
 }
 
-/* As seterr, and every later call returns `code`: the stream lost its
- * framing (or its peer).  The socket is shut down both ways, so that the
+/* As seterr, and every later call returns MPROC_EPIPE (a broken
+ * connection, as mproc-connection(3) says; the message still says why):
+ * the stream lost its framing (or its peer).  Only this call returns
+ * `code` (an oversized message's MPROC_EMSGSIZE would otherwise tell a
+ * later 1-byte send that it is too big).  The socket is shut down both ways, so that the
  * peer learns it too: a peer blocked receiving the rest of a message we
  * began sends (a stalled send) gets its end of stream (MPROC_EPIPE, a
  * message cut short) instead of waiting for ever, and one sending to us
@@ -112,7 +115,7 @@ breakc(mproc_conn_t *c, int code, const char *fmt, ...)
     va_start(ap, fmt);
     mproc__msg_vformat(c->errmsg, sizeof(c->errmsg), fmt, ap);
     va_end(ap);
-    c->broken = code;
+    c->broken = MPROC_EPIPE;
     free(c->part);
     c->part = NULL;
     if (c->fd >= 0)
