@@ -447,6 +447,16 @@ obj_new(struct mgr_srv *s, int type, const mgr_bytes *a, size_t na,
     return 0;
 }
 
+/* "a" or "an" before a type's name (an Array, an Event, a dict). */
+static const char *
+article(const char *name)
+{
+    return name != NULL && strchr("AEIOUaeiou", name[0]) != NULL &&
+                   name[0] != '\0'
+               ? "an"
+               : "a";
+}
+
 static int
 op_open(struct mgr_client *c, int op, uint32_t type, const mgr_bytes *a,
         size_t na)
@@ -473,11 +483,15 @@ op_open(struct mgr_client *c, int op, uint32_t type, const mgr_bytes *a,
     }
     if (o != NULL) {
         if (op == OP_OPEN && (uint32_t)o->type != type)
-            return mproc__mgr_why(s, MPROC_EINVAL, "the name '%s' holds a "
-                                  "%s, not a %s (unlink it, or use another "
-                                  "name)", o->name,
-                                  mproc__mgr_type_name(o->type),
-                                  mproc__mgr_type_name((int)type));
+        {
+            const char *had = mproc__mgr_type_name(o->type),
+                       *want = mproc__mgr_type_name((int)type);
+
+            return mproc__mgr_why(s, MPROC_EINVAL, "the name '%s' holds %s "
+                                  "%s, not %s %s (unlink it, or use another "
+                                  "name)", o->name, article(had), had,
+                                  article(want), want);
+        }
     } else {
         r = obj_new(s, (int)type, a, na, &o);
         if (r < 0)
