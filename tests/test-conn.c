@@ -565,6 +565,17 @@ test_silent_flood(void)
  * EMFILE on every call instead: a manager spun at 100 % CPU and real
  * clients waited for the silent ones' 5 s deadline, or timed out while
  * the flood reconnected.) */
+/* valgrind keeps descriptors of its own at the top of the table and
+ * handles RLIMIT_NOFILE itself: the EMFILE tests below cannot run under
+ * it (the sanitizer build runs them). */
+static bool
+under_valgrind(void)
+{
+    const char *pre = getenv("LD_PRELOAD");
+
+    return pre != NULL && strstr(pre, "vgpreload") != NULL;
+}
+
 static void
 test_silent_flood_emfile(void)
 {
@@ -578,6 +589,12 @@ test_silent_flood_emfile(void)
     char b;
     pid_t flooder, good;
     long long t0, end;
+
+    if (under_valgrind()) {
+        for (int i = 0; i < 3; i++)
+            ok(1, "# SKIP under valgrind (it handles RLIMIT_NOFILE itself)");
+        return;
+    }
 
     path_in_tmp(address, sizeof(address), "emfile.sock");
     mproc_listener_open(&l, address, KEY, strlen(KEY), NULL, NULL);
@@ -652,6 +669,12 @@ test_emfile_nothing_pending(void)
     int probe, rc, refused = 0, calls = 0, client;
     pid_t who;
     long long t0, end;
+
+    if (under_valgrind()) {
+        for (int i = 0; i < 4; i++)
+            ok(1, "# SKIP under valgrind (it handles RLIMIT_NOFILE itself)");
+        return;
+    }
 
     path_in_tmp(address, sizeof(address), "emfile2.sock");
     if (mproc_listener_open(&l, address, KEY, strlen(KEY), NULL, NULL) < 0 ||
