@@ -26,6 +26,7 @@ printf 'one\ntwo\nthree\n' > lines
 printf 'a b\0c\nd\0e\0' > nul-file
 printf 'h1,h2\n1.x,2\n3,4\n' > hdr-file
 : > empty-file
+printf 'a\n\n \nb\n' > blank-file
 printf 'echo one\necho two | tr a-z A-Z\n' > cmds-file
 
 # Cases marked '!' need byte-exact output (no newline added to a job's
@@ -233,6 +234,16 @@ abc-file|-N2 echo
 /dev/null|-P 2 echo ::: a b c
 /dev/null|--will-cite -r echo ::: a
 empty-file|-r echo x
+# -r drops blank values of ::: and :::: sources too, a source left with
+# none being an empty one (mproc skipped blank lines of stdin only)
+/dev/null|-r echo '[{}]' :::: blank-file
+blank-file|-r echo '[{}]' :::: -
+/dev/null|-r -a blank-file echo '[{}]'
+/dev/null|-r echo '[{}]' ::: ''
+/dev/null|-r echo '[{1}][{2}]' ::: '' a ::: ' ' b
+/dev/null|-r echo '[{1}][{2}]' ::: '' ::: b
+/dev/null|-r --link echo '[{1}][{2}]' ::: '' x ::: b c
+/dev/null|-r -N2 echo '[{1}][{2}]' ::: a '' b ''
 EOT
 
 # -X / -m over -j1..-j4: a few items (all in one line, spread), and 2000

@@ -97,7 +97,7 @@ static const char exec_usage[] =
     "      --progress, --bar, --eta\n"
     "                          mproc's progress line even where stderr is\n"
     "                          not a terminal (on one it is always shown)\n"
-    "  -r, --no-run-if-empty   skip blank lines of standard input\n"
+    "  -r, --no-run-if-empty   skip blank items (of stdin and sources)\n"
     "      --will-cite, --no-notice\n"
     "                          accepted, no effect\n"
     "  -h, --help              show this help\n"
@@ -1020,7 +1020,7 @@ cmd_exec(int argc, char **argv)
                 goto done;
             }
             break;
-        case 'r': /* --no-run-if-empty: blank lines of stdin run nothing */
+        case 'r': /* --no-run-if-empty: blank items run nothing */
             x.skip_blank = true;
             break;
         case 'k':

@@ -22,7 +22,7 @@ struct exec {
     size_t max_args, max_chars;
     char sep;
     bool link, tag, dry;
-    bool skip_blank; /* -r: stdin's blank (white space only) lines */
+    bool skip_blank; /* -r: blank (white space only) values skipped */
     bool quote;               /* -q: the command's words are data */
     int echo;                 /* -v: 1, each command printed; -t: 2, on
                                  stderr; both: 3 */

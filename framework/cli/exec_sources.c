@@ -483,6 +483,22 @@ cli_exec_count(struct exec *x)
 
     if (x->nsrc == 0)
         return 0;
+    /* -r: as parallel, a blank value (white space only) of a ::: or
+     * :::: source is dropped from it, as a blank line of stdin is; a
+     * source left with none is then empty (below). */
+    for (i = 0; x->skip_blank && i < x->nsrc; i++) {
+        struct cli_tuple *s = &x->src[i];
+        size_t j, k = 0;
+        for (j = 0; j < s->n; j++) {
+            if (blank(s->v[j], s->len[j])) {
+                free(s->v[j]);
+                continue;
+            }
+            s->v[k] = s->v[j];
+            s->len[k++] = s->len[j];
+        }
+        s->n = k;
+    }
     /* An empty source beside one with items is one empty value, as in
      * parallel (an optional list that happens to be empty does not
      * cancel the run); when every source is empty there is no job, so
