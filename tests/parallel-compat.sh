@@ -184,6 +184,10 @@ lines|'echo {#} {}; echo done {}'
 !/dev/null|-j1 --halt now,success=1 'exit {}' ::: 3 0 1
 # Timing and grouping (tutorial: "--delay", "--line-buffer")
 /dev/null|--delay 0.1 echo ::: a b
+# parallel's TIME POSTFIXES (mproc refused them, a usage error)
+/dev/null|--delay 0.1s echo ::: a b
+/dev/null|--delay 0.002m echo ::: a b
+/dev/null|--delay 0m0.1s echo ::: a b
 /dev/null|-j1 --line-buffer echo ::: a b c
 # Dry run (man: "--dry-run")
 /dev/null|--dry-run echo ::: A B

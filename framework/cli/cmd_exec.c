@@ -79,7 +79,8 @@ static const char exec_usage[] =
     "                          per job rather than to the output\n"
     "      --halt WHEN,WHAT    now|soon,fail=N|success=N|fail=P%: stop\n"
     "                          (now: kill the running jobs) when it holds\n"
-    "      --delay SECONDS     wait that long between job starts\n"
+    "      --delay SECONDS     wait that long between job starts (also\n"
+    "                          0.5s, 2m, 1h, 1m30s)\n"
     "      --dry-run           print the commands, run nothing\n"
     "      --line-buffer       write each line of the jobs' output as soon\n"
     "                          as it is whole, in no set order\n"
@@ -881,6 +882,43 @@ exec_free(struct exec *x)
     cli_xdir_close(x->xdir);
 }
 
+/*
+ * A duration as parallel's TIME POSTFIXES: seconds, or numbers each
+ * followed by s, m, h or d (1m30s, 1d3.5h), the last one maybe bare.
+ */
+static bool
+exec_time(const char *s, double *out)
+{
+    double t = 0, v, mul;
+    const char *q;
+    char *e;
+
+    if (*s == '\0')
+        return false;
+    while (*s != '\0') {
+        if (!(isdigit((unsigned char)*s) || *s == '.'))
+            return false; /* no sign, space, inf, nan or hex */
+        v = strtod(s, &e);
+        if (e == s || !(v >= 0))
+            return false;
+        for (q = s; q < e; q++)
+            if (!isdigit((unsigned char)*q) && *q != '.')
+                return false; /* no exponent, no hex */
+        switch (*e) {
+        case '\0': mul = 1; break;
+        case 's': mul = 1; e++; break;
+        case 'm': mul = 60; e++; break;
+        case 'h': mul = 3600; e++; break;
+        case 'd': mul = 86400; e++; break;
+        default: return false;
+        }
+        t += v * mul;
+        s = e;
+    }
+    *out = t;
+    return true;
+}
+
 int
 cmd_exec(int argc, char **argv)
 {
@@ -1120,11 +1158,10 @@ cmd_exec(int argc, char **argv)
             }
             break;
         case OPT_DELAY:
-            d = strtod(optarg, &end);
-            if (end == optarg || *end != '\0' || !(d >= 0) || d > 86400) {
+            if (!exec_time(optarg, &d) || d > 86400) {
                 rc = cli_usage_error("exec",
-                                     "--delay: expected seconds (0..86400), "
-                                     "got '%s'",
+                                     "--delay: expected seconds (0..86400; "
+                                     "also 0.5s, 2m, 1h, 1m30s), got '%s'",
                                      optarg);
                 goto done;
             }
