@@ -165,6 +165,13 @@ abc-file|echo :::: - ::: 1 2
 # NUL-separated input (man: "-0")
 nul-file|-0 echo
 nul-file|-0 'printf "<%s>\n"'
+# -d, --delimiter (man: "-d"): stdin, ::: values and :::: files split
+# at the byte (mproc refused -d as an unknown option)
+csv-file|-d , echo '[{}]'
+/dev/null|-d , echo '[{}]' ::: 'x,y' "$(printf 'p\nq')"
+/dev/null|--delimiter , echo '[{}]' :::: csv-file
+tsv-file|-d '\t' -X echo '[{}]'
+nul-file|-d '\0' echo '[{}]'
 # Commands built of shell code (man: "Composed commands")
 /dev/null|'echo {} | tr a-z A-Z' ::: abc def
 /dev/null|'echo {1}; echo {2}' ::: a ::: b c

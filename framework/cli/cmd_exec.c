@@ -55,6 +55,7 @@ static const char exec_usage[] =
     "                          --max-procs N\n"
     "  -k, --keep-order        output in input order (the default)\n"
     "  -0, --null              items end at NUL bytes, not newlines\n"
+    "  -d, --delimiter D       items end at byte D (also \\t, \\0, \\NNN...)\n"
     "  -q, --quote             the command's words reach it as they are\n"
     "                          (not read by the shell: no | ; $ ...)\n"
     "  -v, --verbose           print each command before its output\n"
@@ -919,6 +920,44 @@ exec_time(const char *s, double *out)
     return true;
 }
 
+/*
+ * -d's delimiter: one byte, or one of the C escapes parallel takes
+ * (\n \t \r \0 \\, octal \NNN, hexadecimal \xHH).  A delimiter of
+ * several bytes (which parallel takes too) is refused.
+ */
+static bool
+exec_delim(const char *s, char *out)
+{
+    unsigned v = 0;
+    int n;
+
+    if (s[0] == '\0')
+        return false;
+    if (s[0] != '\\' || s[1] == '\0') {
+        *out = s[0];
+        return s[1] == '\0';
+    }
+    switch (s[1]) {
+    case 'n': *out = '\n'; return s[2] == '\0';
+    case 't': *out = '\t'; return s[2] == '\0';
+    case 'r': *out = '\r'; return s[2] == '\0';
+    case '\\': *out = '\\'; return s[2] == '\0';
+    case 'x':
+        for (n = 2; n < 4 && isxdigit((unsigned char)s[n]); n++)
+            v = v * 16 + (unsigned)(isdigit((unsigned char)s[n])
+                                        ? s[n] - '0'
+                                        : (tolower((unsigned char)s[n]) -
+                                           'a' + 10));
+        *out = (char)v;
+        return n > 2 && s[n] == '\0';
+    default:
+        for (n = 1; n < 4 && s[n] >= '0' && s[n] <= '7'; n++)
+            v = v * 8 + (unsigned)(s[n] - '0');
+        *out = (char)v;
+        return n > 1 && v <= 255 && s[n] == '\0';
+    }
+}
+
 int
 cmd_exec(int argc, char **argv)
 {
@@ -949,6 +988,7 @@ cmd_exec(int argc, char **argv)
         {"jobs", required_argument, NULL, 'j'},
         {"keep-order", no_argument, NULL, 'k'},
         {"null", no_argument, NULL, '0'},
+        {"delimiter", required_argument, NULL, 'd'},
         {"quote", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"max-procs", required_argument, NULL, 'P'},
@@ -1038,7 +1078,7 @@ cmd_exec(int argc, char **argv)
     optind = 1;
     opterr = 0;
     /* "+": options end at the command, whose own options are its own. */
-    while ((c = getopt_long(argc, argv, "+j:P:k0qvtra:n:N:s:Xmgh", longopts, &li)) !=
+    while ((c = getopt_long(argc, argv, "+j:P:k0d:qvtra:n:N:s:Xmgh", longopts, &li)) !=
            -1) {
         char *set = NULL;
         switch (c) {
@@ -1075,6 +1115,16 @@ cmd_exec(int argc, char **argv)
             break;
         case '0':
             x.sep = '\0';
+            break;
+        case 'd':
+            if (!exec_delim(optarg, &x.sep)) {
+                rc = cli_usage_error("exec",
+                                     "-d: expected one byte (or \\n, \\t, "
+                                     "\\r, \\0, \\\\, \\NNN, \\xHH), "
+                                     "got '%s'",
+                                     optarg);
+                goto done;
+            }
             break;
         case 'q':
             x.quote = true;

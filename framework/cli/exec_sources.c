@@ -606,13 +606,14 @@ fail:
 }
 
 /* A ::: value: as parallel, one item per line of it (so that
- * ::: "$(cat list)" gives the list's lines), unless items end at NUL (-0). */
+ * ::: "$(cat list)" gives the list's lines), or per -d delimiter, unless
+ * items end at NUL (-0). */
 static int
 add_words(struct cli_tuple *s, const char *v, char sep)
 {
     const char *nl;
 
-    while (sep == '\n' && (nl = strchr(v, '\n')) != NULL) {
+    while (sep != '\0' && (nl = strchr(v, sep)) != NULL) {
         if (tuple_add(s, v, (size_t)(nl - v)) < 0)
             return -1;
         v = nl + 1;
