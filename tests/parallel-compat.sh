@@ -172,6 +172,15 @@ csv-file|-d , echo '[{}]'
 /dev/null|--delimiter , echo '[{}]' :::: csv-file
 tsv-file|-d '\t' -X echo '[{}]'
 nul-file|-d '\0' echo '[{}]'
+# -E, --eof (man: "-E"): a value equal to it ends its source, stdin's
+# lines and ::: and :::: values alike (mproc refused -E, exit 64)
+abc-file|-E B echo
+abc-file|-E B echo :::: - ::: 1 2
+/dev/null|-E b echo ::: a b c ::: x b y
+/dev/null|-E b --link echo ::: a b c ::: 1 2 3
+/dev/null|--eof a echo '[{1}][{2}]' ::: a ::: x
+/dev/null|-E '' echo ::: a '' b
+lines|-j1 -X -E three echo
 # Commands built of shell code (man: "Composed commands")
 /dev/null|'echo {} | tr a-z A-Z' ::: abc def
 /dev/null|'echo {1}; echo {2}' ::: a ::: b c

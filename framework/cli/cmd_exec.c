@@ -56,6 +56,7 @@ static const char exec_usage[] =
     "  -k, --keep-order        output in input order (the default)\n"
     "  -0, --null              items end at NUL bytes, not newlines\n"
     "  -d, --delimiter D       items end at byte D (also \\t, \\0, \\NNN...)\n"
+    "  -E, --eof STR           an item STR ends its input (the rest unread)\n"
     "  -q, --quote             the command's words reach it as they are\n"
     "                          (not read by the shell: no | ; $ ...)\n"
     "  -v, --verbose           print each command before its output\n"
@@ -989,6 +990,7 @@ cmd_exec(int argc, char **argv)
         {"keep-order", no_argument, NULL, 'k'},
         {"null", no_argument, NULL, '0'},
         {"delimiter", required_argument, NULL, 'd'},
+        {"eof", required_argument, NULL, 'E'},
         {"quote", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"max-procs", required_argument, NULL, 'P'},
@@ -1078,7 +1080,7 @@ cmd_exec(int argc, char **argv)
     optind = 1;
     opterr = 0;
     /* "+": options end at the command, whose own options are its own. */
-    while ((c = getopt_long(argc, argv, "+j:P:k0d:qvtra:n:N:s:Xmgh", longopts, &li)) !=
+    while ((c = getopt_long(argc, argv, "+j:P:k0d:E:qvtra:n:N:s:Xmgh", longopts, &li)) !=
            -1) {
         char *set = NULL;
         switch (c) {
@@ -1115,6 +1117,9 @@ cmd_exec(int argc, char **argv)
             break;
         case '0':
             x.sep = '\0';
+            break;
+        case 'E': /* an empty one is none, as in parallel */
+            x.eof_str = *optarg != '\0' ? optarg : NULL;
             break;
         case 'd':
             if (!exec_delim(optarg, &x.sep)) {

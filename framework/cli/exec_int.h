@@ -23,6 +23,9 @@ struct exec {
     char sep;
     bool link, tag, dry;
     bool skip_blank; /* -r: blank (white space only) values skipped */
+    const char *eof_str; /* -E: a value equal to it ends its source (NULL:
+                        none) */
+    bool eof_hit;    /* -E: stdin's came; the rest is not read */
     bool quote;               /* -q: the command's words are data */
     int echo;                 /* -v: 1, each command printed; -t: 2, on
                                  stderr; both: 3 */

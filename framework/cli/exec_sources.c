@@ -276,11 +276,18 @@ next_tuple(struct exec *x, struct cli_tuple *t)
         return 1;
     }
     if (x->stream != NULL) {
+        if (x->eof_hit)
+            return 0;
         do {
             r = cli_input_next(x->stream, &it);
             if (r <= 0)
                 return r;
         } while (r == 1 && x->skip_blank && blank(it.data, it.len));
+        if (r == 1 && x->eof_str != NULL && it.len == strlen(x->eof_str) &&
+            memcmp(it.data, x->eof_str, it.len) == 0) {
+            x->eof_hit = true; /* -E: the end; the rest is not read */
+            return 0;
+        }
         if (r == MPROC__ITEM_CUT) {
             /* Too large for any command: its start, to name it. */
             x->cut_len = it.len;
@@ -484,13 +491,18 @@ cli_exec_count(struct exec *x)
     if (x->nsrc == 0)
         return 0;
     /* -r: as parallel, a blank value (white space only) of a ::: or
-     * :::: source is dropped from it, as a blank line of stdin is; a
-     * source left with none is then empty (below). */
-    for (i = 0; x->skip_blank && i < x->nsrc; i++) {
+     * :::: source is dropped from it, as a blank line of stdin is; -E:
+     * a value equal to the end-of-file string ends its source, as it ends
+     * stdin.  A source left with none is then empty (below). */
+    for (i = 0; (x->skip_blank || x->eof_str != NULL) && i < x->nsrc; i++) {
         struct cli_tuple *s = &x->src[i];
         size_t j, k = 0;
+        bool ended = false;
         for (j = 0; j < s->n; j++) {
-            if (blank(s->v[j], s->len[j])) {
+            ended = ended ||
+                    (x->eof_str != NULL && s->len[j] == strlen(x->eof_str) &&
+                     memcmp(s->v[j], x->eof_str, s->len[j]) == 0);
+            if (ended || (x->skip_blank && blank(s->v[j], s->len[j]))) {
                 free(s->v[j]);
                 continue;
             }
