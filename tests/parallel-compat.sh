@@ -387,6 +387,36 @@ is "$(cat mres5/1/a/stdout)" "$(cat pres5/1/a/stdout)" \
     ::: B x > /dev/null 2>&1 )
 is "$(cd mres4 && find . -type f ! -name exitval | sort)" \
     "$(cd pres4 && find . -type f | sort)" "--results --header: the same files"
+# Several values in a command (-X, -m, -N) are each a level of folders,
+# and --header's names are in their order, as parallel's are (mproc
+# named the folder after the first record only: with -X -n2 ::: a b a c
+# both commands wrote DIR/1/a, the second over the first).
+n=0
+while read -r args; do
+    case "$args" in ''|'#'*) continue ;; esac
+    n=$((n + 1))
+    ( eval "timeout -k 5 60 parallel -j1 --results pr6.$n $args" \
+        > /dev/null 2>&1 )
+    ( eval "timeout -k 5 60 \"\$bin\" exec -j1 --results mr6.$n $args" \
+        > /dev/null 2>&1 )
+    is "$(cd mr6.$n && find . -type f ! -name exitval | sort)" \
+        "$(cd pr6.$n && find . -type f | sort)" "--results $args: the same files"
+    same=yes
+    for f in $(cd pr6.$n && find . -type f); do
+        cmp -s "pr6.$n/$f" "mr6.$n/$f" || same=no
+    done
+    is "$same" yes "--results $args: the same contents"
+done <<'EOT'
+-X -n2 echo ::: a b a c
+-X echo ::: a b ::: c d
+-m echo ::: a b c
+-N2 echo ::: a b c
+-N2 echo ::: a b ::: c d
+-X --colsep , echo ::: a,b c,d
+--header : echo ::: B a ::: A x
+--header : -N2 echo ::: H a b ::: G x
+--header : --colsep , echo ::: n,m 1,2
+EOT
 # A failure names the user's command, not the wrapper that fills DIR.
 ( timeout -k 5 60 "$bin" exec --results mres3 'echo {}; exit 3' ::: a \
     > /dev/null 2> mres3.err )

@@ -222,6 +222,17 @@ results_part(struct cli_str *p, const char *v, size_t len)
     return 0;
 }
 
+/* The order of --header's names a and b, by their bytes (Perl's sort). */
+static int
+name_cmp(const struct cli_tuple *names, size_t a, size_t b)
+{
+    size_t n = names->len[a] < names->len[b] ? names->len[a] : names->len[b];
+    int d = memcmp(names->v[a], names->v[b], n);
+
+    return d != 0 ? d : (names->len[a] > names->len[b]) -
+                            (names->len[a] < names->len[b]);
+}
+
 /*
  * --results DIR: the job writes DIR/1/A/2/B/{seq,stdout,stderr,exitval}
  * itself (its output goes there, not to mproc's output), so a failing
@@ -232,29 +243,63 @@ results_part(struct cli_str *p, const char *v, size_t len)
  * still lets the wrapper record the status.
  */
 static int
-results_wrap(struct exec *x, const struct cli_tuple *t, struct cli_str *out)
+results_wrap(struct exec *x, const struct cli_tuple *ts, size_t nt,
+             struct cli_str *out)
 {
     struct cli_str dir = {0}, w = {0};
     char num[64];
-    size_t i;
+    size_t i, j, k, c, base, width, *order = NULL;
     int r = -1;
 
     if (cli_str_add(&dir, "", 0) < 0)
         goto fail;
-    for (i = 0; i < t->n; i++) {
-        /* Each value's source: its number, or its --header name. */
-        if (i < x->hnames.n) {
-            if ((i > 0 && cli_str_add(&dir, "/", 1) < 0) ||
-                results_part(&dir, x->hnames.v[i], x->hnames.len[i]) < 0 ||
-                cli_str_add(&dir, "/", 1) < 0)
-                goto fail;
-        } else {
-            snprintf(num, sizeof(num), "%s%zu/", i > 0 ? "/" : "", i + 1);
-            if (cli_str_add(&dir, num, strlen(num)) < 0)
-                goto fail;
-        }
-        if (results_part(&dir, t->v[i], t->len[i]) < 0)
+    /* Every value of every input record in the command (-X and -m put
+     * several records in one, -N gathers them in one tuple), each under
+     * the number of its source in its record, as parallel's folders are:
+     * -X echo ::: a b writes DIR/1/a/1/b, not DIR/1/a, which the next
+     * command starting with a would overwrite.  A -N group with --colsep
+     * does not say where its records end: numbered end to end. */
+    for (k = 0; k < nt; k++) {
+        const struct cli_tuple *t = &ts[k];
+        width = x->group_n > 0 && !x->has_re && t->n > 0
+                    ? (x->nsrc > 0 ? x->nsrc : 1)
+                    : t->n;
+        if (width == 0)
+            continue;
+        free(order);
+        if ((order = malloc(width * sizeof(*order))) == NULL)
             goto fail;
+        /* Each value's source: its number, or its --header name; named
+         * ones in the order of their names, as parallel's (--header :
+         * ::: B b ::: A a writes DIR/A/a/B/b). */
+        for (c = 0; c < width; c++) {
+            order[c] = c;
+            for (j = c; x->hnames.n >= width && j > 0 &&
+                        name_cmp(&x->hnames, order[j - 1], c) > 0;
+                 j--)
+                order[j] = order[j - 1];
+            order[j] = c;
+        }
+        for (base = 0; base + width <= t->n; base += width) {
+            for (j = 0; j < width; j++) {
+                c = order[j];
+                i = base + c;
+                if (dir.len > 0 && cli_str_add(&dir, "/", 1) < 0)
+                    goto fail;
+                if (c < x->hnames.n) {
+                    if (results_part(&dir, x->hnames.v[c],
+                                     x->hnames.len[c]) < 0 ||
+                        cli_str_add(&dir, "/", 1) < 0)
+                        goto fail;
+                } else {
+                    snprintf(num, sizeof(num), "%zu/", c + 1);
+                    if (cli_str_add(&dir, num, strlen(num)) < 0)
+                        goto fail;
+                }
+                if (results_part(&dir, t->v[i], t->len[i]) < 0)
+                    goto fail;
+            }
+        }
     }
     snprintf(num, sizeof(num), "%llu %zu ", x->seq, dir.len);
     /* The wrapper outlives its command's SIGTERM (a time limit, a stop:
@@ -289,6 +334,7 @@ results_wrap(struct exec *x, const struct cli_tuple *t, struct cli_str *out)
     memset(&w, 0, sizeof(w));
     r = 0;
 fail:
+    free(order);
     cli_str_free(&dir);
     cli_str_free(&w);
     return r;
@@ -432,7 +478,7 @@ next_line(struct exec *x)
         tag_store(x, x->seq, x->pend, x->npend) < 0 ||
         (x->results != NULL && !x->dry &&
          (job_str_put(&x->cmds, &x->ncmds, x->seq, x->line.s) < 0 ||
-          results_wrap(x, &x->pend[0], &x->line) < 0)))
+          results_wrap(x, x->pend, x->npend, &x->line) < 0)))
         return MPROC_ENOMEM;
     for (i = 0; i < x->npend; i++)
         cli_tuple_free(&x->pend[i]);
