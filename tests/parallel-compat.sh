@@ -248,6 +248,11 @@ abc-file|-N2 echo
 /dev/null|-q printf '[%s]\n' 'a b' '$HOME' '`id`' ';' '|' '*' ::: 1 2
 /dev/null|-q sh -c 'echo "$0:$1"' {} 'x y' ::: a 'b c'
 /dev/null|-q printf '%s|' 'c"d' "e'f" x{}y ::: "g'h"
+# -q with no command: each value is one quoted word, not shell code
+# (mproc ran 'echo;echo x' as code)
+/dev/null|-q ::: 'echo;echo x'
+cmds-file|-q
+/dev/null|-q ::: echo ::: 'a b' ''
 /dev/null|-v echo x ::: a b
 /dev/null|-v -t echo x ::: a b
 /dev/null|-v 'echo {} | tr a-z A-Z' ::: ab cd

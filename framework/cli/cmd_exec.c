@@ -349,10 +349,15 @@ raw_line(struct exec *x)
     x->line.len = 0;
     if (cli_str_add(&x->line, "", 0) < 0)
         return -1;
+    /* With -q each value is one word, quoted, as parallel's -q does to
+     * the command's words: data, never shell code. */
     for (i = 0; i < x->npend; i++)
         for (j = 0; j < x->pend[i].n; j++)
             if ((x->line.len > 0 && cli_str_add(&x->line, " ", 1) < 0) ||
-                cli_str_add(&x->line, x->pend[i].v[j], x->pend[i].len[j]) < 0)
+                (x->quote ? cli_word_quote(&x->line, x->pend[i].v[j],
+                                           x->pend[i].len[j])
+                          : cli_str_add(&x->line, x->pend[i].v[j],
+                                        x->pend[i].len[j])) < 0)
                 return -1;
     return 0;
 }
