@@ -253,6 +253,9 @@ abc-file|-N2 echo
 /dev/null|-q ::: 'echo;echo x'
 cmds-file|-q
 /dev/null|-q ::: echo ::: 'a b' ''
+# An empty word is a command ('' {}), not none: the item is quoted
+/dev/null|'' ::: 'echo a'
+cmds-file|''
 /dev/null|-v echo x ::: a b
 /dev/null|-v -t echo x ::: a b
 /dev/null|-v 'echo {} | tr a-z A-Z' ::: ab cd

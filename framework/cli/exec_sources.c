@@ -656,14 +656,18 @@ cli_exec_sources(struct exec *x, int argc, char **argv, int i)
 
     /* Joined by spaces for the shell, as parallel does; with -q each word
      * quoted first, so the shell takes none of it as code. */
+    int first = i;
+
     for (; i < argc && !is_sep(argv[i]); i++)
         if ((t.len > 0 && cli_str_add(&t, " ", 1) < 0) ||
             (x->quote ? cli_word_quote(&t, argv[i], strlen(argv[i]))
                       : cli_str_add(&t, argv[i], strlen(argv[i]))) < 0)
             goto oom;
-    if (t.len == 0) {
+    if (i == first) {
         /* No command: each input is one, as in parallel (its values by
-         * spaces, as they are); the caller checks there is input. */
+         * spaces, as they are); the caller checks there is input.  An
+         * empty word ('') is a command, as in parallel: the item is
+         * then appended to it, quoted. */
         cli_str_free(&t);
         x->raw = true;
         if (cli_str_add(&t, "{}", 2) < 0)
