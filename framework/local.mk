@@ -105,6 +105,7 @@ mproc_SOURCES = \
 	%reldir%/cli/exec_int.h \
 	%reldir%/cli/exec_sources.c \
 	%reldir%/cli/exec_line.c \
+	%reldir%/cli/exec_results.c \
 	%reldir%/cli/exec_lines.c \
 	%reldir%/cli/cmd_check.c \
 	%reldir%/cli/cmd_plugins.c \

@@ -117,5 +117,10 @@ int cli_exec_header(struct exec *x);
 /* The words after the options (COMMAND [ARGS]... then the ::: and ::::
  * groups): -1 to go on, or an exit status. */
 int cli_exec_sources(struct exec *x, int argc, char **argv, int i);
+/* --results: wrap the command line `out` of the job made of ts[0..nt)
+ * (exec_results.c) so that it writes its files in the job's folder of
+ * x->results.  0, or -1 out of memory. */
+int cli_exec_results_wrap(struct exec *x, const struct cli_tuple *ts,
+                          size_t nt, struct cli_str *out);
 
 #endif
