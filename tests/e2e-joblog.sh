@@ -127,6 +127,13 @@ like "$err" "the offset and length (fields 10 and 11), '-1' and " \
 badline 8 'a\q'
 like "$err" "the item (field 8) has an escape mproc does not write" \
     "a bad escape in the item: named"
+here=$(pwd)
+cd "$tmp" && run_mproc exec --joblog - echo ::: a
+cd "$here" || exit 1
+is "$st" 64 "--joblog -: exit 64"
+like "$err" "--joblog -: the job log cannot go to standard output" \
+    "--joblog -: says so (it made a file named '-')"
+ok "$([ ! -e "$tmp/-" ]; echo $?)" "--joblog -: no file named '-'"
 run_mproc run "$tmp/fault.ini" --resume
 is "$st" 64 "--resume without --joblog: exit 64"
 like "$err" "--resume needs --joblog FILE" "--resume without --joblog: says so"

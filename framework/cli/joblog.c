@@ -666,6 +666,15 @@ cli_joblog_open(struct cli_joblog **out, const char *path, bool resume,
     int rc, fd;
 
     *out = NULL;
+    /* parallel's --joblog - is its standard output; here that holds the
+     * results, and a file named '-' was made instead.  Said. */
+    if (strcmp(path, "-") == 0) {
+        cli_joblog_close(j);
+        cli_error("--joblog -: the job log cannot go to standard output "
+                  "(the results do); give a file, e.g. --joblog "
+                  "/dev/stderr to see it");
+        return CLI_EXIT_USAGE;
+    }
     if (j == NULL) {
         cli_error("out of memory");
         return CLI_EXIT_SOFTWARE;
