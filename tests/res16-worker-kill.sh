@@ -21,17 +21,20 @@ workers = 2
 ipc = $ipc
 INI
     rm -f "$tmp/log" "$tmp/out.txt"
-    "$bin" run "$tmp/k.ini" -q --joblog "$tmp/log" 2>"$tmp/err" &
-    host=$!
-    n=0
+    # children() reads /proc (lib.sh): a bare Debian root has no pgrep.
+    timeout -k 5 60 "$bin" run "$tmp/k.ini" -q --joblog "$tmp/log" \
+        2>"$tmp/err" &
+    t=$!
+    host= n=0
     while [ $n -lt 100 ]; do  # both workers up, then a little more
-        [ "$(pgrep -P $host | wc -l)" -ge 2 ] && break
+        host=$(children $t | head -n 1)
+        [ -n "$host" ] && [ "$(children "$host" | wc -l)" -ge 2 ] && break
         sleep 0.1; n=$((n + 1))
     done
     sleep 1
-    w=$(pgrep -P $host | head -n 1)
+    w=$(children "$host" | head -n 1)
     kill -9 $w
-    wait $host
+    wait $t
     st=$?
     err=$(cat "$tmp/err")
     is "$st" 1 "$ipc: a worker killed from outside: its item fails (exit 1)"
